@@ -1,0 +1,168 @@
+"""The normalized architecture spec: the one contract between `arch` and `estimate`.
+
+Why a tensor list and not a handful of totals: vLLM shards every weight by its
+role (column / row parallel, replicated K/V heads, vocab-parallel, experts), and
+quantization schemes store scales per tensor *shape* (per channel, per group,
+per 128x128 block).  Keeping the weights as shaped tensors with a sharding class
+lets the estimator compute exact bytes on any rank for any layout and scheme,
+and lets the parameter count be a plain sum.  Identical tensors (the experts of
+one layer) are one entry with ``count``.
+
+Everything here is plain data: no transformers, no polars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from math import prod
+
+
+class Shard(str, Enum):
+    """How vLLM splits a tensor across tensor-parallel (and expert-parallel) ranks."""
+
+    COLUMN = "column"        # ColumnParallelLinear / MergedColumn: output dim / tp (bias too)
+    ROW = "row"              # RowParallelLinear: input dim / tp (bias replicated: mark bias REPLICATED)
+    KV = "kv"                # K/V part of QKVParallelLinear: per rank max(1, n_kv // tp) / n_kv of it
+    REPLICATED = "replicated"  # norms, routers, MLA down-projections, row-parallel biases
+    VOCAB = "vocab"          # VocabParallelEmbedding / ParallelLMHead: rows padded to 64, / tp
+    EXPERT = "expert"        # routed experts: / (tp*dp) without EP; whole experts per rank with EP
+
+
+class Component(str, Enum):
+    """What a tensor is, for the per-component parameter breakdown."""
+
+    EMBEDDING = "embedding"
+    LM_HEAD = "lm_head"
+    ATTENTION = "attention"
+    DENSE_MLP = "dense_mlp"
+    ROUTED_EXPERTS = "routed_experts"
+    SHARED_EXPERTS = "shared_experts"
+    ROUTER = "router"
+    NORM = "norm"
+    LINEAR_ATTENTION = "linear_attention"
+    VISION = "vision"        # vision / audio tower and its projector
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """One weight tensor (or ``count`` identical ones, e.g. the experts of a layer).
+
+    ``shape`` is the checkpoint shape: ``(out_features, in_features)`` for a linear
+    weight, ``(n,)`` for a bias or norm, ``(rows, hidden)`` for an embedding.
+    ``layer`` is the decoder-layer index (drives pipeline-stage placement); None
+    for tensors outside the decoder stack (embedding, lm_head, final norm, vision).
+    ``quantizable``: a Linear weight a checkpoint scheme may quantize (not
+    norms, biases, embeddings, routers unless the scheme says so).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    shard: Shard
+    component: Component
+    layer: int | None = None
+    count: int = 1
+    quantizable: bool = False
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape) * self.count
+
+
+class AttentionKind(str, Enum):
+    """One small spec type per attention kind, as vLLM's kv_cache_interface.py has."""
+
+    FULL = "full"            # FullAttentionSpec
+    SLIDING = "sliding"      # SlidingWindowSpec (window tokens)
+    CHUNKED = "chunked"      # ChunkedLocalAttentionSpec (chunk tokens)
+    MLA = "mla"              # MLAAttentionSpec: latent (kv_lora_rank + rope), not split by TP
+    NONE = "none"            # layer holds no KV (e.g. an MLP-only layer of a hybrid)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerKV:
+    """KV-cache geometry of one decoder layer.
+
+    Bytes per token on a rank: MLA -> ``head_size_k * kv_bytes`` (head_size_k =
+    kv_lora_rank + qk_rope_head_dim, head_size_v = 0), not divided by TP;
+    otherwise ``max(1, num_kv_heads // tp) * (head_size_k + head_size_v) * kv_bytes``.
+    ``window`` is the sliding-window or chunk size in tokens for SLIDING/CHUNKED.
+    """
+
+    kind: AttentionKind
+    num_kv_heads: int = 0
+    head_size_k: int = 0
+    head_size_v: int = 0
+    window: int | None = None
+
+    def bytes_per_token(self, kv_bytes: float, tp: int = 1) -> float:
+        if self.kind is AttentionKind.NONE:
+            return 0
+        if self.kind is AttentionKind.MLA:
+            return self.head_size_k * kv_bytes
+        return max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes
+
+
+@dataclass(slots=True)
+class ModelSpec:
+    """A model as the estimator sees it, whatever family it came from.
+
+    ``tensors`` is what vLLM loads for serving (text model + vision tower for
+    multimodal models).  Multi-token-prediction layers are *not* in ``tensors``;
+    their size is ``mtp_params``.  ``layers_kv`` has one entry per decoder layer.
+    ``unsupported_reason`` set means: we do not model this architecture (never
+    a wrong number) -- tensors/layers may then be empty.
+    """
+
+    model_type: str
+    architectures: tuple[str, ...] = ()
+    family: str = ""                     # adapter that built it (e.g. "llama", "deepseek_v3")
+    dtype: str = "bfloat16"              # checkpoint / serving dtype (torch_dtype), e.g. "bfloat16", "float32"
+    hidden_size: int = 0
+    vocab_size: int = 0
+    num_layers: int = 0                  # decoder layers (the PP unit)
+    num_attention_heads: int = 0         # query heads (validity: heads % tp == 0)
+    num_kv_heads: int = 0                # KV heads (validity: n_kv % tp == 0 or tp % n_kv == 0); 0 for MLA
+    head_dim: int = 0
+    tie_word_embeddings: bool = False
+    is_mla: bool = False
+    num_experts: int = 0                 # routed experts per MoE layer (0 = dense)
+    experts_per_token: int = 0
+    num_shared_experts: int = 0
+    multimodal: bool = False
+    max_position_embeddings: int | None = None
+    tensors: list[Tensor] = field(default_factory=list)
+    layers_kv: list[LayerKV] = field(default_factory=list)
+    mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving
+    quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
+    unsupported_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    # ---- derived counts (exact integers) ----
+    def params_by_component(self) -> dict[str, int]:
+        out: dict[str, int] = {c.value: 0 for c in Component}
+        for t in self.tensors:
+            out[t.component.value] += t.numel
+        return out
+
+    @property
+    def params_total(self) -> int:
+        return sum(t.numel for t in self.tensors)
+
+    @property
+    def params_text(self) -> int:
+        return sum(t.numel for t in self.tensors if t.component is not Component.VISION)
+
+    @property
+    def params_active(self) -> int:
+        """Parameters touched per token: routed experts count k/E of their size."""
+        total = self.params_total
+        if not self.num_experts:
+            return total
+        routed = sum(t.numel for t in self.tensors if t.component is Component.ROUTED_EXPERTS)
+        return total - routed + routed * self.experts_per_token // self.num_experts
+
+    def kv_bytes_per_token(self, kv_bytes: float = 2, tp: int = 1) -> float:
+        """All KV-holding layers, one token, before any sliding-window cap."""
+        return sum(l.bytes_per_token(kv_bytes, tp) for l in self.layers_kv)
