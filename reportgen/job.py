@@ -85,3 +85,199 @@ class Job:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# ---------------------------------------------------------------- parsing ---
+
+TOP_KEYS = ("name", "models", "models_file", "gpus", "matrix", "catalogs", "templates", "formats")
+FORMATS = ("parquet", "csv", "html", "pdf", "xlsx")
+_LIST_INT_AXES = {"tp": (1, 1024), "pp": (1, 1024), "dp": (1, 4096),
+                  "max_model_len": (16, 16_777_216), "concurrency": (1, 1_000_000)}
+_SCALAR_INT = {"max_num_batched_tokens": (1, 16_777_216), "max_num_seqs": (1, 1_000_000),
+               "block_size": (1, 4096), "gpus_per_node": (1, 1024), "max_nodes": (1, 100_000)}
+MATRIX_KEYS = tuple(Matrix.__dataclass_fields__)
+
+
+def _unknown(field_path: str, key: str, allowed) -> JobError:
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return JobError(f"{field_path}: unknown field {key!r}{hint}; allowed: {', '.join(allowed)}")
+
+
+def _as_list(value, field_path: str) -> list:
+    if isinstance(value, list):
+        if not value:
+            raise JobError(f"{field_path}: must not be empty")
+        return value
+    return [value]
+
+
+def _int_list(value, field_path: str, lo: int, hi: int) -> list[int]:
+    out = []
+    for v in _as_list(value, field_path):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise JobError(f"{field_path}: expected whole numbers from {lo} to {hi}, got {v!r}")
+        if not lo <= v <= hi:
+            raise JobError(f"{field_path}: {v} is out of range; allowed: {lo} to {hi}")
+        out.append(v)
+    return sorted(set(out))
+
+
+def _choice_list(value, field_path: str, allowed) -> list[str]:
+    out = []
+    for v in _as_list(value, field_path):
+        if not isinstance(v, str) or v.lower() not in allowed:
+            raise JobError(f"{field_path}: {v!r} is not allowed; allowed: {', '.join(allowed)}")
+        if v.lower() not in out:
+            out.append(v.lower())
+    return out
+
+
+def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
+    if not isinstance(raw, dict):
+        raise JobError(f"{field_path}: must be a table ([matrix])")
+    m = Matrix()
+    for key, value in raw.items():
+        fp = f"{field_path}.{key}"
+        if key not in MATRIX_KEYS:
+            raise _unknown(field_path, key, MATRIX_KEYS)
+        if key in _LIST_INT_AXES:
+            setattr(m, key, _int_list(value, fp, *_LIST_INT_AXES[key]))
+        elif key == "ep":
+            vals = _as_list(value, fp)
+            if not all(isinstance(v, bool) for v in vals):
+                raise JobError(f"{fp}: expected true/false values, got {value!r}")
+            m.ep = sorted(set(vals))
+        elif key == "weight_dtype":
+            m.weight_dtype = _choice_list(value, fp, WEIGHT_DTYPES)
+        elif key == "kv_cache_dtype":
+            m.kv_cache_dtype = _choice_list(value, fp, KV_DTYPES)
+        elif key == "gpu_memory_utilization":
+            vals = _as_list(value, fp)
+            for v in vals:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+                    raise JobError(f"{fp}: {v!r} is not allowed; allowed: a number in (0, 1], e.g. 0.92")
+            m.gpu_memory_utilization = sorted(set(float(v) for v in vals))
+        elif key in _SCALAR_INT:
+            lo, hi = _SCALAR_INT[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise JobError(f"{fp}: {value!r} is not allowed; allowed: a whole number from {lo} to {hi}")
+            setattr(m, key, value)
+        elif key == "vllm_version":
+            if str(value) not in VLLM_VERSIONS:
+                raise JobError(f"{fp}: {value!r} is not allowed; allowed: {', '.join(VLLM_VERSIONS)}")
+            m.vllm_version = str(value)
+        elif key == "allow_cross_node_tp":
+            if not isinstance(value, bool):
+                raise JobError(f"{fp}: expected true or false, got {value!r}")
+            m.allow_cross_node_tp = value
+    return m
+
+
+def parse_model_line(line: str, where: str) -> ModelRef | None:
+    """One `id[@revision]` per line; `#` starts a comment; blank lines skipped."""
+    text = line.split("#", 1)[0].strip()
+    if not text:
+        return None
+    mid, _, rev = text.partition("@")
+    mid, rev = mid.strip(), rev.strip() or None
+    if not mid or any(c.isspace() for c in mid):
+        raise JobError(f"{where}: {text!r} is not a model id (expected org/name[@revision] or a path)")
+    return ModelRef(mid, rev)
+
+
+def _models_file_path(value: str, job_dir: Path) -> Path:
+    """models_file is looked up beside the job file, then in model_lists/ (repo or package)."""
+    from reportgen.paths import model_lists_dir
+
+    p = Path(value)
+    for cand in (p if p.is_absolute() else job_dir / p, model_lists_dir() / p):
+        if cand.is_file():
+            return cand
+    raise JobError(f"models_file: {value!r} not found (looked beside the job file and in model_lists/)")
+
+
+def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = None) -> Job:
+    if not isinstance(raw, dict):
+        raise JobError("job: must be a TOML table")
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise _unknown("job", key, TOP_KEYS)
+    name = raw.get("name", Path(source_path).stem if source_path else "job")
+    if not isinstance(name, str) or not name.strip():
+        raise JobError("name: must be a non-empty string")
+    models: list[ModelRef] = []
+    if "models" in raw:
+        vals = raw["models"]
+        if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
+            raise JobError("models: expected a list of model ids (strings), e.g. [\"meta-llama/Llama-3.1-8B\"]")
+        for i, v in enumerate(vals):
+            ref = parse_model_line(v, f"models[{i}]")
+            if ref:
+                models.append(ref)
+    if "models_file" in raw:
+        if not isinstance(raw["models_file"], str):
+            raise JobError("models_file: expected a file name under model_lists/")
+        path = _models_file_path(raw["models_file"], job_dir)
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            ref = parse_model_line(line, f"models_file {path.name}:{n}")
+            if ref:
+                models.append(ref)
+    models = list(dict.fromkeys(models))
+    if not models:
+        raise JobError("models: no models given; allowed: a `models = [...]` list and/or `models_file = \"name.txt\"`")
+    gpus = raw.get("gpus")
+    if gpus is None:
+        raise JobError("gpus: missing; allowed: SKU ids or aliases from `reportgen gpus`, e.g. [\"H100\", \"L40S\"]")
+    if isinstance(gpus, str):
+        gpus = [gpus]
+    if not isinstance(gpus, list) or not gpus or not all(isinstance(g, str) and g.strip() for g in gpus):
+        raise JobError("gpus: expected a non-empty list of SKU ids, e.g. [\"H100\", \"L40S\"]")
+    matrix = parse_matrix(raw.get("matrix", {}))
+    catalogs = raw.get("catalogs", [])
+    if not isinstance(catalogs, list) or not all(isinstance(c, str) for c in catalogs):
+        raise JobError("catalogs: expected a list of CSV file paths")
+    catalogs = [str((job_dir / c) if not Path(c).is_absolute() else Path(c)) for c in catalogs]
+    for c in catalogs:
+        if not Path(c).is_file():
+            raise JobError(f"catalogs: {c!r} not found")
+    templates = raw.get("templates")
+    if templates is not None:
+        if not isinstance(templates, str):
+            raise JobError("templates: expected a directory path")
+        tdir = Path(templates) if Path(templates).is_absolute() else job_dir / templates
+        if not tdir.is_dir():
+            raise JobError(f"templates: directory {templates!r} not found")
+        templates = str(tdir)
+    formats = _choice_list(raw.get("formats", ["parquet", "csv", "html", "pdf"]), "formats", FORMATS)
+    for required in ("parquet", "csv"):
+        if required not in formats:
+            formats.insert(0, required)      # results are always kept; reports are optional
+    return Job(name=name.strip(), models=models, gpus=[g.strip() for g in gpus], matrix=matrix,
+               catalogs=catalogs, templates=templates, formats=formats, source_path=source_path)
+
+
+def load_job(path: str | Path) -> Job:
+    p = Path(path)
+    if not p.is_file():
+        raise JobError(f"job file {str(p)!r} not found")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise JobError(f"{p.name}: not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise JobError(f"{p.name}: not UTF-8 text") from None
+    return parse_job(raw, job_dir=p.parent, source_path=str(p))
+
+
+def check_size(job: Job, n_gpus: int, limit: int = MAX_CELLS) -> int:
+    """Refuse a matrix too large to be useful, saying the size it would have."""
+    cells = len(job.models) * n_gpus * job.matrix.n_cells_per_model_gpu()
+    if cells > limit:
+        raise JobError(
+            f"matrix: {cells:,} cells ({len(job.models)} models x {n_gpus} GPUs x "
+            f"{job.matrix.n_cells_per_model_gpu():,} settings) exceeds the limit of {limit:,}; "
+            "narrow an axis (tp, pp, dp, ep, weight_dtype, kv_cache_dtype, max_model_len, concurrency)")
+    return cells

@@ -36,6 +36,7 @@ class GpuSku:
     vendor: str
     usable_memory_gib: float          # what vLLM sees as total_gpu_memory
     memory_gb_marketed: float | None
+    memory_mib_reported: float | None
     gpus_per_node: int
     bandwidth_tbps: float | None
     bf16_tflops: float | None
@@ -112,6 +113,7 @@ def _parse(text: str, origin: str) -> list[GpuSku]:
             vendor=(r.get("vendor") or "").strip(),
             usable_memory_gib=mem,
             memory_gb_marketed=_f(r.get("memory_gb_marketed")),
+            memory_mib_reported=_f(r.get("memory_mib_reported")),
             gpus_per_node=int(_f(r.get("gpus_per_node")) or 8),
             bandwidth_tbps=_f(r.get("bandwidth_tbps")),
             bf16_tflops=_f(r.get("bf16_dense_tflops")),

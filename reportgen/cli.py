@@ -1,0 +1,277 @@
+"""Thin command layer: parse arguments, call the library, map outcomes to exit codes.
+
+Exit codes (documented in the README and `reportgen --help`):
+  0  everything evaluated
+  1  finished, but some models failed (errors.csv and the report list them)
+  2  bad usage or invalid input (nothing written)
+
+Heavy libraries (polars, transformers, weasyprint) are imported inside the
+commands that need them, so `reportgen --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_MODEL_FAILURES, EXIT_USAGE = 0, 1, 2
+
+EPILOG = """exit codes:
+  0  all cells evaluated
+  1  finished, but some models failed (listed in errors.csv and the report)
+  2  bad usage or invalid job/input (nothing written)
+
+examples:
+  reportgen run model_lists/default.toml
+  reportgen run job.toml --set 'matrix.tp=[1,2]' --set 'gpus=["H100"]' --out /tmp/run1
+  reportgen estimate meta-llama/Llama-3.1-8B-Instruct --gpu H100 --tp 2 --json
+  reportgen render output/default/20261126T020000Z --format pdf
+  reportgen diff output/default/<last week> output/default/<this week>
+"""
+
+
+def _csv_ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from reportgen import __version__
+
+    p = argparse.ArgumentParser(
+        prog="reportgen",
+        description="Which LLMs fit on which GPUs, in which parallel layouts, with how much KV cache "
+                    "left, at what cost (vLLM V1 memory semantics).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"reportgen {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", parents=[common], help="run a job file: matrix -> results + reports",
+                       description="Evaluate every cell of a job and write a run directory "
+                                   "(results.parquet, results.csv, errors.csv, report.html, report.pdf, "
+                                   "manifest.json), atomically.", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("job", help="job file (TOML)")
+    r.add_argument("--out", help="run directory to create (default output/<job name>/<UTC time>/)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a job field for this run, TOML value: --set 'matrix.tp=[1,2]' "
+                        "--set 'gpus=[\"H100\"]' --set matrix.max_num_seqs=256")
+    r.add_argument("--snapshot", help="resolve configs only from this snapshot directory (offline)")
+    r.add_argument("--templates", help="directory of Jinja templates overriding the bundled ones")
+    r.add_argument("--offline", action="store_true", help="never touch the network (like HF_HUB_OFFLINE=1)")
+
+    e = sub.add_parser("estimate", parents=[common], help="one model: architecture and per-GPU memory",
+                       description="Estimate one model on one layout. MODEL is a hub id or a local path "
+                                   "(a directory with config.json, or the .json file).")
+    e.add_argument("model")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--gpu", help="GPU SKU id or alias (default H100 when --gpu-memory-gib is not given)")
+    e.add_argument("--gpu-memory-gib", type=float, help="usable GPU memory in GiB, for GPUs not in the catalog")
+    e.add_argument("--catalog", action="append", default=[], help="extra GPU catalog CSV")
+    e.add_argument("--tp", type=int, default=1)
+    e.add_argument("--pp", type=int, default=1)
+    e.add_argument("--dp", type=int, default=1)
+    e.add_argument("--ep", action="store_true", help="enable expert parallel")
+    e.add_argument("--dtype", default="checkpoint", help="weights: checkpoint (as shipped), bf16, fp16, fp32, fp8, int8, int4")
+    e.add_argument("--kv-cache-dtype", default="auto", help="auto, bf16, fp16, fp8, fp8_e4m3, fp8_e5m2, fp8_ds_mla")
+    e.add_argument("--max-model-len", type=int, default=None, help="context length (default: the model's, capped at 32768)")
+    e.add_argument("--concurrency", type=int, default=1)
+    e.add_argument("--gpu-memory-utilization", type=float, default=0.92)
+    e.add_argument("--max-num-batched-tokens", type=int, default=None)
+    e.add_argument("--max-num-seqs", type=int, default=None)
+    e.add_argument("--vllm-version", default=None, help="budget profile: 0.19 or 0.21 (default newest)")
+    e.add_argument("--offline", action="store_true")
+
+    rd = sub.add_parser("render", parents=[common], help="re-render reports of a run without recomputing")
+    rd.add_argument("run_dir")
+    rd.add_argument("--format", action="append", choices=["html", "pdf", "xlsx"], required=True)
+    rd.add_argument("--templates", help="directory of Jinja templates overriding the bundled ones")
+
+    g = sub.add_parser("gpus", parents=[common], help="list the GPU catalog")
+    g.add_argument("--catalog", action="append", default=[], help="extra catalog CSV adding/overriding SKUs")
+    g.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("diff", parents=[common], help="what changed between two runs")
+    d.add_argument("old")
+    d.add_argument("new")
+    d.add_argument("--csv", help="also write the changed cells to this CSV")
+
+    s = sub.add_parser("snapshot", parents=[common], help="freeze every config a job needs into a directory")
+    s.add_argument("job")
+    s.add_argument("--out", required=True)
+    s.add_argument("--offline", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    handler = {"run": cmd_run, "estimate": cmd_estimate, "render": cmd_render, "gpus": cmd_gpus,
+               "diff": cmd_diff, "snapshot": cmd_snapshot}[args.command]
+    try:
+        return handler(args)
+    except UsageError as e:
+        print(f"reportgen {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+class UsageError(Exception):
+    """Bad input detected by a command: message printed, exit 2, nothing written."""
+
+
+def _offline(args) -> bool | None:
+    return True if getattr(args, "offline", False) else None
+
+
+def _load_job(args):
+    import tomllib
+
+    from reportgen.job import JobError, load_job, parse_job
+
+    try:
+        if args.set:
+            p = Path(args.job)
+            if not p.is_file():
+                raise JobError(f"job file {args.job!r} not found")
+            try:
+                raw = tomllib.loads(p.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as e:
+                raise JobError(f"{p.name}: not valid TOML: {e}") from None
+            for item in args.set:
+                _apply_override(raw, item)
+            return parse_job(raw, job_dir=p.parent, source_path=str(p))
+        return load_job(args.job)
+    except JobError as e:
+        raise UsageError(str(e)) from None
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    import tomllib
+
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. matrix.tp=[1,2]")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value                      # bare words: --set name=weekly
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UsageError(f"--set {item!r}: {part} is not a table")
+    node[parts[-1]] = parsed
+
+
+def cmd_run(args) -> int:
+    from reportgen.job import JobError
+    from reportgen.progress import log
+    from reportgen.run import log_summary, prepare, run_job
+
+    job = _load_job(args)
+    if args.templates:
+        if not Path(args.templates).is_dir():
+            raise UsageError(f"--templates: directory {args.templates!r} not found")
+        job.templates = args.templates
+    if args.snapshot and not Path(args.snapshot).is_dir():
+        raise UsageError(f"--snapshot: directory {args.snapshot!r} not found")
+    try:
+        prepared = prepare(job)
+    except JobError as e:
+        raise UsageError(str(e)) from None
+    if args.out and Path(args.out).exists():
+        raise UsageError(f"--out: {args.out!r} already exists; runs never overwrite a finished run")
+    log(f"job {job.name!r}: {len(job.models)} models x {len(prepared.gpus)} GPUs, "
+        f"{prepared.cells:,} cells", args.quiet)
+    res = run_job(prepared, Path(args.out) if args.out else None, snapshot_dir=args.snapshot,
+                  quiet=args.quiet, offline=_offline(args))
+    log_summary(res, args.quiet)
+    return res.exit_code
+
+
+def cmd_estimate(args) -> int:
+    from reportgen.estimate_cmd import estimate_command
+
+    return estimate_command(args, UsageError)
+
+
+def cmd_render(args) -> int:
+    import polars as pl
+
+    from reportgen.outputs.tables import read_parquet_meta
+    from reportgen.run import render_reports
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "results.parquet").is_file():
+        raise UsageError(f"{args.run_dir!r} is not a run directory (no results.parquet)")
+    if args.templates and not Path(args.templates).is_dir():
+        raise UsageError(f"--templates: directory {args.templates!r} not found")
+    results = pl.read_parquet(run_dir / "results.parquet")
+    errors_path = run_dir / "errors.csv"
+    from reportgen.results import ERROR_SCHEMA
+
+    errors = pl.read_csv(errors_path, schema=ERROR_SCHEMA) if errors_path.is_file() else pl.DataFrame(schema=ERROR_SCHEMA)
+    manifest_path = run_dir / "manifest.json"
+    meta = json.loads(manifest_path.read_text()) if manifest_path.is_file() else read_parquet_meta(run_dir / "results.parquet")
+    render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet)
+    return EXIT_OK
+
+
+def cmd_gpus(args) -> int:
+    from reportgen.catalog import load_catalog
+
+    try:
+        cat = load_catalog(args.catalog)
+    except (OSError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(s) for s in cat], indent=2))
+        return EXIT_OK
+    print(f"{'sku_id':32} {'usable GiB':>10} {'per node':>8} {'$/GPU-hr':>8}  name / aliases")
+    for s in cat:
+        price = f"{s.price_usd_hr:.2f}" if s.price_usd_hr is not None else "-"
+        print(f"{s.id:32} {s.usable_memory_gib:10.2f} {s.gpus_per_node:8d} {price:>8}  "
+              f"{s.name}{' (' + ', '.join(s.aliases) + ')' if s.aliases else ''}")
+    print(f"\ncatalog {cat.version}: usable = memory CUDA reports to vLLM, not the marketing size")
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    from reportgen.diff import diff_command
+
+    return diff_command(args, UsageError)
+
+
+def cmd_snapshot(args) -> int:
+    from reportgen.progress import log
+    from reportgen.sources import SourceError, resolve_all, write_snapshot
+
+    job = _load_job(argparse.Namespace(job=args.job, set=[]))
+    results = resolve_all(job.models, offline=_offline(args))
+    good = [r for r in results if not isinstance(r, SourceError)]
+    bad = [r for r in results if isinstance(r, SourceError)]
+    write_snapshot(good, Path(args.out))
+    log(f"froze {len(good)} configs into {args.out}", args.quiet)
+    for b in bad:
+        log(f"  {b.ref}: {b.kind}: {b.message}", args.quiet)
+    return EXIT_MODEL_FAILURES if bad else EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""`reportgen estimate MODEL`: one model, one layout, printed as a table or one JSON object.
+
+Scripts (and our own accuracy checks) call this with --json, so its keys are a
+contract: model, status, reason, params_total, params_text, params_active,
+kv_bytes_per_token (integer bytes per token over all KV-holding layers at TP 1
+in the KV dtype, before any sliding-window cap), then the per-GPU budget terms.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from reportgen.job import KV_DTYPES, WEIGHT_DTYPES, ModelRef
+
+DEFAULT_GPU = "H100"
+
+
+def _ref(text: str) -> ModelRef:
+    from pathlib import Path
+
+    if Path(text).exists():
+        return ModelRef(text)
+    mid, _, rev = text.partition("@")
+    return ModelRef(mid, rev or None)
+
+
+def arch_fields(model: str, spec) -> dict:
+    from reportgen.estimate.quant import kv_cache_bytes
+
+    out = {"model": model, "status": "ok", "reason": "", "model_type": spec.model_type,
+           "family": spec.family, "dtype": spec.dtype}
+    if spec.unsupported_reason:
+        out.update(status="unsupported", reason=spec.unsupported_reason)
+        return out
+    kv_el = kv_cache_bytes("auto", spec.dtype, spec)
+    out.update(
+        params_total=spec.params_total,
+        params_text=spec.params_text,
+        params_active=spec.params_active,
+        params_mtp=spec.mtp_params,
+        params_by_component=spec.params_by_component(),
+        kv_bytes_per_token=int(spec.kv_bytes_per_token(kv_el)),
+        num_layers=spec.num_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_kv_heads=spec.num_kv_heads,
+        head_dim=spec.head_dim,
+        num_experts=spec.num_experts,
+        experts_per_token=spec.experts_per_token,
+        is_mla=spec.is_mla,
+        multimodal=spec.multimodal,
+        attention_kinds=sorted({l.kind.value for l in spec.layers_kv}),
+    )
+    return out
+
+
+def estimate_command(args, UsageError) -> int:
+    from reportgen.arch import build_spec
+    from reportgen.arch.errors import ConfigError
+    from reportgen.sources import SourceError, resolve_all
+
+    if args.dtype.lower() not in WEIGHT_DTYPES:
+        raise UsageError(f"--dtype {args.dtype!r} is not allowed; allowed: {', '.join(WEIGHT_DTYPES)}")
+    if args.kv_cache_dtype.lower() not in KV_DTYPES:
+        raise UsageError(f"--kv-cache-dtype {args.kv_cache_dtype!r} is not allowed; allowed: {', '.join(KV_DTYPES)}")
+    for name in ("tp", "pp", "dp", "concurrency"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < args.gpu_memory_utilization <= 1:
+        raise UsageError("--gpu-memory-utilization must be in (0, 1]")
+    if args.gpu_memory_gib is not None and not 0 < args.gpu_memory_gib < 10_000:
+        raise UsageError("--gpu-memory-gib must be a positive number of GiB")
+    gpu = None
+    if args.gpu or args.gpu_memory_gib is None:
+        from reportgen.catalog import UnknownGpu, load_catalog
+
+        try:
+            gpu = load_catalog(args.catalog).get(args.gpu or DEFAULT_GPU)
+        except UnknownGpu as e:
+            raise UsageError(f"--gpu: {e}") from None
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--catalog: {e}") from None
+
+    ref = _ref(args.model)
+    (res,) = resolve_all([ref], offline=True if args.offline else None)
+    if isinstance(res, SourceError):
+        return _fail(args, {"model": args.model, "status": "error", "reason": f"{res.kind}: {res.message}",
+                            "error_kind": res.kind})
+    try:
+        spec = build_spec(res.config, model_id=ref.id)
+    except ConfigError as e:
+        return _fail(args, {"model": args.model, "status": "error", "reason": f"malformed_config: {e}",
+                            "error_kind": "malformed_config"})
+    out = arch_fields(args.model, spec)
+    out.update(config_source=res.source, revision=res.revision)
+    if spec.unsupported_reason:
+        return _fail(args, out)
+
+    from reportgen.matrix import estimate_one
+
+    settings = dict(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, weight_dtype=args.dtype.lower(),
+                    kv_cache_dtype=args.kv_cache_dtype.lower(),
+                    max_model_len=args.max_model_len or min(spec.max_position_embeddings or 32768, 32768),
+                    concurrency=args.concurrency, gpu_memory_utilization=args.gpu_memory_utilization,
+                    max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs)
+    if args.vllm_version:
+        settings["vllm_version"] = args.vllm_version
+    budget = estimate_one(spec, gpu if gpu is not None else args.gpu_memory_gib, **settings)
+    out.update(budget)
+    out["gpu"] = gpu.id if gpu is not None else None
+    _print(args, out)
+    return 0 if out.get("status") not in ("error",) else 1
+
+
+def _fail(args, out: dict) -> int:
+    _print(args, out)
+    return 1
+
+
+def _print(args, out: dict) -> None:
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return
+    width = max(len(k) for k in out)
+    for k, v in out.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b:,}" if isinstance(b, int) else f"{a}={b}" for a, b in v.items() if b)
+        elif isinstance(v, float):
+            v = f"{v:,.3f}"
+        elif isinstance(v, int) and not isinstance(v, bool):
+            v = f"{v:,}"
+        print(f"{k:<{width}}  {v}", file=sys.stdout)

@@ -1,0 +1,239 @@
+"""The batch: job -> models and GPUs -> matrix -> run directory.
+
+Order matters for the exit-code promise: everything that can make the job
+invalid (fields, SKUs, matrix size, template dir) is checked before any model
+is resolved or any file is written (exit 2).  After that, a model that cannot
+be resolved or modelled becomes error rows and a line in errors.csv and the
+report (exit 1), never a traceback that loses the other models.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from reportgen import __version__
+from reportgen.catalog import Catalog, GpuSku, UnknownGpu, load_catalog
+from reportgen.job import Job, JobError, ModelRef, check_size
+from reportgen.progress import Progress, log
+from reportgen.results import ERROR_SCHEMA, conform
+
+EXIT_OK, EXIT_MODEL_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass
+class PreparedJob:
+    """A job whose every input is checked: what `run` needs and nothing can still be invalid."""
+
+    job: Job
+    catalog: Catalog
+    gpus: list[GpuSku]
+    cells: int
+
+
+def prepare(job: Job) -> PreparedJob:
+    try:
+        catalog = load_catalog(job.catalogs)
+    except (OSError, ValueError) as e:
+        raise JobError(f"catalogs: {e}") from None
+    gpus: list[GpuSku] = []
+    for i, g in enumerate(job.gpus):
+        try:
+            sku = catalog.get(g)
+        except UnknownGpu as e:
+            raise JobError(f"gpus[{i}]: {e}") from None
+        if sku not in gpus:
+            gpus.append(sku)
+    cells = check_size(job, len(gpus))
+    return PreparedJob(job, catalog, gpus, cells)
+
+
+@dataclass
+class ModelOutcome:
+    """What happened to one model before the matrix: a spec, or an error row."""
+
+    ref: ModelRef
+    entry: object | None = None          # reportgen.matrix.ModelEntry
+    error_kind: str | None = None
+    error_message: str | None = None
+    info: dict = field(default_factory=dict)
+
+
+def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet: bool = False,
+                offline: bool | None = None) -> list[ModelOutcome]:
+    """Resolve configs (parallel, each once) and build architecture specs."""
+    from reportgen.arch import build_spec
+    from reportgen.arch.errors import ConfigError
+    from reportgen.matrix import ModelEntry
+    from reportgen.sources import SourceError, resolve_all
+
+    outcomes: list[ModelOutcome] = []
+    with Progress("resolving models", len(refs), quiet) as bar:
+        resolved = resolve_all(refs, snapshot_dir=snapshot_dir, offline=offline,
+                               progress=lambda done, total, ref: bar.advance(1, str(ref)))
+    for ref, res in zip(refs, resolved):
+        out = ModelOutcome(ref)
+        outcomes.append(out)
+        if isinstance(res, SourceError):
+            out.error_kind, out.error_message = res.kind, res.message
+            continue
+        out.info = {"config_source": res.source, "revision": res.revision}
+        try:
+            spec = build_spec(res.config, model_id=ref.id, extra=getattr(res, "extra", None) or {})
+        except ConfigError as e:
+            out.error_kind, out.error_message = "malformed_config", str(e)
+            continue
+        except Exception as e:  # noqa: BLE001 - one bad config must not sink the batch
+            out.error_kind, out.error_message = "error", f"{type(e).__name__}: {e}"
+            continue
+        out.entry = ModelEntry(model=ref.id, revision=res.revision or ref.revision,
+                               config_source=res.source, spec=spec)
+        if spec.unsupported_reason:
+            out.error_kind, out.error_message = "unsupported_architecture", spec.unsupported_reason
+    return outcomes
+
+
+def errors_frame(outcomes: list[ModelOutcome]) -> pl.DataFrame:
+    rows = [{"model": o.ref.id, "revision": o.ref.revision, "kind": o.error_kind, "message": o.error_message}
+            for o in outcomes if o.error_kind]
+    return pl.DataFrame(rows, schema=ERROR_SCHEMA)
+
+
+def error_cells(outcomes: list[ModelOutcome], prepared: PreparedJob) -> pl.DataFrame:
+    """Models that never reached the matrix still get a row per GPU, status error."""
+    rows = [{"model": o.ref.id, "revision": o.ref.revision, "gpu": g.id, "gpu_name": g.name,
+             "gpu_memory_gib": g.usable_memory_gib, "status": "error",
+             "reason": f"{o.error_kind}: {o.error_message}"}
+            for o in outcomes if o.entry is None for g in prepared.gpus]
+    return conform(pl.DataFrame(rows)) if rows else conform(pl.DataFrame())
+
+
+def model_summaries(outcomes: list[ModelOutcome]) -> list[dict]:
+    out = []
+    for o in outcomes:
+        d = {"id": o.ref.id, "revision": o.info.get("revision") or o.ref.revision,
+             "config_source": o.info.get("config_source"), "error": o.error_message if o.entry is None else None}
+        if o.entry is not None:
+            s = o.entry.spec
+            d.update(model_type=s.model_type, family=s.family, unsupported_reason=s.unsupported_reason)
+            if not s.unsupported_reason:
+                d.update(params_total=s.params_total, params_active=s.params_active,
+                         params_text=s.params_text, kv_bytes_per_token=s.kv_bytes_per_token(2),
+                         num_layers=s.num_layers, hidden_size=s.hidden_size, vocab_size=s.vocab_size,
+                         num_attention_heads=s.num_attention_heads, num_kv_heads=s.num_kv_heads,
+                         num_experts=s.num_experts, experts_per_token=s.experts_per_token,
+                         is_mla=s.is_mla, multimodal=s.multimodal, dtype=s.dtype,
+                         components=s.params_by_component())
+        out.append(d)
+    return out
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    exit_code: int
+    cells: int
+    failed_models: list[str]
+    timings: dict
+
+
+def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir: str | None = None,
+            quiet: bool = False, base_dir: Path = Path("output"), offline: bool | None = None,
+            template_dir: str | None = None) -> RunResult:
+    from reportgen.matrix import evaluate_matrix
+    from reportgen.outputs.rundir import AtomicDir, default_run_dir
+    from reportgen.outputs.tables import write_csv, write_parquet
+
+    job = prepared.job
+    started = datetime.now(timezone.utc)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline)
+    timings["resolve_s"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
+    entries = [o.entry for o in outcomes if o.entry is not None]
+    results = evaluate_matrix(entries, prepared.gpus, job.matrix) if entries else conform(pl.DataFrame())
+    results = pl.concat([conform(results), error_cells(outcomes, prepared)], how="vertical")
+    timings["matrix_s"] = round(time.perf_counter() - t, 3)
+    errors = errors_frame(outcomes)
+
+    meta = {
+        "job_name": job.name,
+        "run_started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tool_version": __version__,
+        "catalog_version": prepared.catalog.version,
+        "vllm_version": job.matrix.vllm_version,
+        "inputs_hash": job.inputs_hash(),
+        "assumptions": _assumptions(job),
+        "models": model_summaries(outcomes),
+        "gpus": [{"id": g.id, "name": g.name, "usable_memory_gib": g.usable_memory_gib,
+                  "price_usd_hr": g.price_usd_hr, "gpus_per_node": g.gpus_per_node,
+                  "memory_source": g.memory_source} for g in prepared.gpus],
+    }
+    final = out_dir if out_dir is not None else default_run_dir(base_dir, job.name, started)
+    with AtomicDir(final) as d:
+        t = time.perf_counter()
+        write_parquet(results, d.tmp / "results.parquet", {k: v for k, v in meta.items() if k != "models"})
+        write_csv(results, d.tmp / "results.csv")
+        write_csv(errors, d.tmp / "errors.csv")
+        timings["tables_s"] = round(time.perf_counter() - t, 3)
+        render_reports(d.tmp, results, errors, meta, job.formats, template_dir or job.templates,
+                       quiet=quiet, timings=timings)
+        manifest = {**meta, "job": job.as_dict(), "cells": results.height, "timings": timings,
+                    "files": sorted(p.name for p in d.tmp.iterdir()) + ["manifest.json"],
+                    "exit_code": EXIT_MODEL_FAILURES if errors.height else EXIT_OK}
+        (d.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    failed = errors["model"].to_list()
+    return RunResult(d.final, EXIT_MODEL_FAILURES if failed else EXIT_OK, results.height, failed, timings)
+
+
+def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, meta: dict,
+                   formats: list[str], template_dir: str | None, *, quiet: bool = False,
+                   timings: dict | None = None) -> None:
+    """HTML / PDF / XLSX from the same tables (also used by `reportgen render`)."""
+    timings = timings if timings is not None else {}
+    todo = [f for f in ("html", "pdf", "xlsx") if f in formats]
+    tdir = Path(template_dir) if template_dir else None
+    with Progress("rendering", len(todo), quiet) as bar:
+        for fmt in todo:
+            t = time.perf_counter()
+            if fmt == "html":
+                from reportgen.outputs.html import write_html
+
+                write_html(run_dir / "report.html", results, errors, meta, template_dir=tdir)
+            elif fmt == "pdf":
+                from reportgen.outputs.pdf import write_pdf
+
+                write_pdf(run_dir / "report.pdf", results, errors, meta, template_dir=tdir)
+            elif fmt == "xlsx":
+                from reportgen.outputs.xlsx import write_xlsx
+
+                write_xlsx(run_dir / "results.xlsx", results)
+            timings[f"{fmt}_s"] = round(time.perf_counter() - t, 3)
+            bar.advance(1, fmt)
+
+
+def _assumptions(job: Job) -> dict:
+    m = job.matrix
+    return {
+        "gpu_memory_utilization": m.gpu_memory_utilization,
+        "max_num_batched_tokens": m.max_num_batched_tokens or "vLLM default by GPU (8192 / 2048 below 70 GiB)",
+        "max_num_seqs": m.max_num_seqs or "vLLM default by GPU (1024 / 256 below 70 GiB)",
+        "kv_cache_dtype": m.kv_cache_dtype,
+        "block_size": m.block_size,
+        "vllm_version": m.vllm_version,
+        "max_nodes": m.max_nodes,
+        "allow_cross_node_tp": m.allow_cross_node_tp,
+    }
+
+
+def log_summary(res: RunResult, quiet: bool) -> None:
+    log(f"wrote {res.cells:,} cells to {res.run_dir}", quiet)
+    if res.failed_models:
+        log(f"{len(res.failed_models)} model(s) failed (see errors.csv): {', '.join(res.failed_models)}", quiet)
