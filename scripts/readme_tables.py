@@ -43,8 +43,8 @@ TABLES = {"columns": columns_table, "gpus": gpus_table}
 
 def render(text: str) -> str:
     for name, fn in TABLES.items():
-        pat = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
-        text = pat.sub(lambda m: m.group(1) + fn() + m.group(2), text)
+        pat = re.compile(rf"(<!-- {name}:start -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
+        text = pat.sub(lambda m: m.group(1) + fn() + "\n" + m.group(2), text)
     return text
 
 
