@@ -1,0 +1,263 @@
+"""Storage layouts: the bytes one quantized weight matrix occupies, part by part.
+
+Why a layout per storage format (not "bits per parameter"): every format stores
+more than its nominal bits -- per-channel / per-group / per-block scales, packed
+zero points, activation-order indices, global scales -- and the extra depends on
+the matrix *shape* (ceil over blocks and groups), not on its element count.
+Peers that multiply parameters by 4/8 bits are off by the scale overhead, and
+peers that count packed int32 elements as parameters are off by 8x (see
+research-peers.md §8 item 4).  Here each layout returns the exact byte count of
+each stored part of one ``(out_features, in_features)`` matrix, following the
+parameter shapes and dtypes vLLM allocates for that format (which are the
+checkpoint's shapes; kernel-specific repacking after loading is discussed per
+layout where it changes the size).
+
+Everything is pure integer arithmetic on the shape: no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+FP32 = 4      # scales vLLM keeps in float32 (fp8 / int8 weight scales, global scales)
+INT32 = 4     # packing word of AWQ / GPTQ / compressed-tensors pack-quantized
+
+
+def _pack_words(n: int, bits: int) -> int:
+    """int32 words holding ``n`` values of ``bits`` bits (GPTQ packs 3-bit across words)."""
+    return ceil(n * bits / 32)
+
+
+@dataclass(frozen=True)
+class Plain:
+    """Unquantized: every element at ``element_bytes`` (bf16/fp16 = 2, fp32 = 4)."""
+
+    element_bytes: int
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        return {"weight": out * in_ * self.element_bytes}
+
+
+@dataclass(frozen=True)
+class Fp8:
+    """fp8 e4m3 weight (1 B/element) + float32 scales.
+
+    ``strategy``: "tensor" (one scale per checkpoint tensor -- vLLM keeps one per
+    logical shard of a fused layer, which is one per HF tensor), "channel" (one
+    per output row, vLLM allocates ``(out, 1)`` float32), or "block" (one per
+    ``block_out x block_in`` tile, ``ceil`` on both axes as DeepSeek-V3's
+    ``weight_scale_inv``).  ``static_input``: a calibrated float32 input scale
+    per tensor (activation_scheme "static", ModelOpt FP8).
+    """
+
+    strategy: str = "channel"
+    block: tuple[int, int] = (128, 128)
+    static_input: bool = False
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        if self.strategy == "tensor":
+            scale = FP32
+        elif self.strategy == "channel":
+            scale = out * FP32
+        elif self.strategy == "block":
+            bo, bi = self.block
+            scale = ceil(out / bo) * ceil(in_ / bi) * FP32
+        else:  # pragma: no cover - guarded by the parsers
+            raise ValueError(f"fp8 strategy {self.strategy!r}")
+        p = {"weight": out * in_, "scale": scale}
+        if self.static_input:
+            p["input_scale"] = FP32
+        return p
+
+
+@dataclass(frozen=True)
+class Int8:
+    """int8 weight (W8A8, compressed-tensors int-quantized) + float32 weight scales.
+
+    vLLM's W8A8 int8 scheme allocates the weight scale as float32 (``(out, 1)``
+    per channel, one per tensor otherwise) whatever the model dtype.  A static
+    input scale adds one float32; asymmetric activations add an int8 input
+    zero point (static only) and the kernel's int32 ``azp_adj`` per output row.
+    """
+
+    strategy: str = "channel"
+    static_input: bool = False
+    input_asym: bool = False
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        p = {"weight": out * in_, "scale": out * FP32 if self.strategy == "channel" else FP32}
+        if self.static_input:
+            p["input_scale"] = FP32
+            if self.input_asym:
+                p["input_zero_point"] = 1
+        if self.input_asym:
+            p["azp_adj"] = out * INT32
+        return p
+
+
+@dataclass(frozen=True)
+class IntGroup:
+    """Integer weights packed into int32 words with per-group scales (AWQ / GPTQ / wNa16).
+
+    ``packing`` fixes which axis is packed, because the zero points follow it:
+      * "gptq": qweight ``(ceil(in*bits/32), out)`` int32, qzeros ``(groups, ceil(out*bits/32))``
+      * "awq":  qweight ``(in, ceil(out*bits/32))`` int32, qzeros ``(groups, ceil(out*bits/32))``
+      * "ct":   compressed-tensors pack-quantized: weight_packed ``(out, ceil(in*bits/32))``
+                int32, zero point ``(ceil(out*bits/32), groups)`` int32, and a
+                ``weight_shape`` int64[2] (16 bytes) per matrix.
+    ``group_size`` None or -1 means one group over the whole input (per channel).
+    Scales are ``(groups, out)`` at ``scale_bytes`` (the model dtype, fp16/bf16,
+    which is what vLLM allocates).  ``g_idx``: an int32 group index per input
+    column (GPTQ ``desc_act`` / compressed-tensors ``actorder: group``).
+
+    GPTQ is counted as loaded: qweight + scales + qzeros (+ g_idx with
+    desc_act).  Two Marlin details move it by < 1 %: for symmetric GPTQ the
+    Marlin kernel frees qzeros after loading (-1/256 B per weight at 4-bit,
+    ~0.75 %), and with desc_act it adds int32 sort indices (+4 B per input
+    column).  Checkpoints also ship g_idx without desc_act; vLLM drops it.
+    """
+
+    bits: int
+    group_size: int | None
+    zero_points: bool
+    scale_bytes: int = 2
+    packing: str = "gptq"
+    g_idx: bool = False
+
+    def groups(self, in_: int) -> int:
+        if not self.group_size or self.group_size < 0:
+            return 1
+        return ceil(in_ / self.group_size)
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        g = self.groups(in_)
+        if self.packing == "awq":
+            weight = in_ * _pack_words(out, self.bits) * INT32
+        elif self.packing == "ct":
+            weight = out * _pack_words(in_, self.bits) * INT32
+        else:
+            weight = _pack_words(in_, self.bits) * out * INT32
+        p = {"weight": weight, "scale": g * out * self.scale_bytes}
+        if self.zero_points:
+            p["zero_point"] = g * _pack_words(out, self.bits) * INT32
+        if self.g_idx:
+            p["g_idx"] = in_ * INT32
+        if self.packing == "ct":
+            p["weight_shape"] = 2 * 8
+        return p
+
+
+@dataclass(frozen=True)
+class Nvfp4:
+    """NVFP4: e2m1 nibbles (2 per byte), one fp8 e4m3 scale per 16 inputs, fp32 global scales.
+
+    Same layout for ModelOpt NVFP4 (weight, weight_scale, weight_scale_2,
+    input_scale) and compressed-tensors nvfp4-pack-quantized (weight_packed,
+    weight_scale, weight_global_scale, input_global_scale).  Weight-only NVFP4
+    (W4A16) has no input global scale.  Counted unpadded: vLLM's cutlass path
+    swizzles the block scales into 128x4 tiles, which only pads rows to a
+    multiple of 128 and scale columns to a multiple of 4 (nil for usual dims).
+    """
+
+    group_size: int = 16
+    input_scale: bool = True
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        p = {
+            "weight": out * ceil(in_ / 2),
+            "scale": out * ceil(in_ / self.group_size),
+            "global_scale": FP32,
+        }
+        if self.input_scale:
+            p["input_scale"] = FP32
+        return p
+
+
+@dataclass(frozen=True)
+class Mxfp4:
+    """MXFP4 (OCP MX, gpt-oss experts): e2m1 nibbles + one uint8 e8m0 scale per 32 inputs.
+
+    In the checkpoint these are ``<name>_blocks`` (uint8, ``(out, in/32, 16)``)
+    and ``<name>_scales`` (uint8, ``(out, in/32)``).  vLLM allocates exactly
+    these shapes, except that its MoE backends pad the per-rank intermediate
+    and hidden sizes -- a per-rank effect, see ``MXFP4_MOE_PADDING`` and
+    ``Scheme.expert_rank_bytes``.
+    """
+
+    block: int = 32
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        nb = ceil(in_ / self.block)
+        return {"weight": out * nb * self.block // 2, "scale": out * nb}
+
+
+@dataclass(frozen=True)
+class Bnb4:
+    """bitsandbytes 4-bit (nf4 / fp4): nibbles + absmax per 64 elements of the flattened matrix.
+
+    Plain: absmax float32 per block + the 16-entry float32 code book.
+    Nested (``bnb_4bit_use_double_quant``): absmax itself quantized to uint8,
+    with a float32 absmax per 256 blocks, a 256-entry float32 code book and a
+    float32 offset -- the QuantState tensors vLLM keeps on the GPU.
+    """
+
+    nested: bool = False
+    block: int = 64
+    nested_block: int = 256
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        n = out * in_
+        nblocks = ceil(n / self.block)
+        p = {"weight": ceil(n / 2), "code": 16 * FP32}
+        if self.nested:
+            p["scale"] = nblocks  # uint8 absmax
+            p["nested_scale"] = ceil(nblocks / self.nested_block) * FP32
+            p["nested_code"] = 256 * FP32
+            p["offset"] = FP32
+        else:
+            p["scale"] = nblocks * FP32
+        return p
+
+
+@dataclass(frozen=True)
+class Bnb8:
+    """bitsandbytes LLM.int8(): int8 weight + one float32 absmax (SCB) per output row."""
+
+    def parts(self, out: int, in_: int) -> dict[str, int]:
+        return {"weight": out * in_, "scale": out * FP32}
+
+
+# (intermediate-per-rank alignment, hidden alignment) of vLLM's MXFP4 MoE backends.
+# From Mxfp4MoEMethod.create_weights: Marlin rounds the per-rank intermediate
+# size to 128 and hidden to 256; SM90 FlashInfer 128/128; SM100 FlashInfer 256/256;
+# Triton rounds the intermediate to 64 and (observed: gpt-oss-20b 13.47 GiB and
+# 120b 64.38 GiB on H100, vLLM 0.11) the Hopper swizzle leaves hidden padded to 256.
+MXFP4_MOE_PADDING = {
+    "marlin": (128, 256),
+    "triton": (64, 256),
+    "sm90_flashinfer": (128, 128),
+    "sm100_flashinfer": (256, 256),
+    "none": (1, 1),
+}
+
+
+def round_up(x: int, align: int) -> int:
+    return ceil(x / align) * align
+
+
+def mxfp4_expert_rank_parts(out: int, in_: int, moe_tp: int, down: bool, fused_gate_up: bool,
+                            padding: tuple[int, int]) -> dict[str, int]:
+    """Bytes of one expert's MXFP4 matrix on one rank, after the backend's padding.
+
+    ``out, in_`` are the unsharded checkpoint dims; experts are column-parallel
+    on gate/up (out split by ``moe_tp``) and row-parallel on down (in split).
+    """
+    ai, ah = padding
+    if down:
+        o, i = round_up(out, ah), round_up(ceil(in_ / moe_tp), ai)
+    elif fused_gate_up:
+        o, i = 2 * round_up(ceil(out / 2 / moe_tp), ai), round_up(in_, ah)
+    else:
+        o, i = round_up(ceil(out / moe_tp), ai), round_up(in_, ah)
+    return Mxfp4().parts(o, i)
