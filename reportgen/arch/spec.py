@@ -132,6 +132,7 @@ class ModelSpec:
     num_shared_experts: int = 0
     multimodal: bool = False
     max_position_embeddings: int | None = None
+    rotary_dim: int = 0                  # RoPE dims per head (partial rotary, MLA qk_rope_head_dim); 0 = unknown
     tensors: list[Tensor] = field(default_factory=list)
     layers_kv: list[LayerKV] = field(default_factory=list)
     mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving

@@ -1,0 +1,121 @@
+"""``build_spec``: a config dict in, a ModelSpec out (or a ConfigError naming the bad field).
+
+The steps, each in its own module: validate the raw fields (fields.py), refuse
+unmodelled features (features.py, registry.UNSUPPORTED), parse with the native
+transformers class (parse.py), let the family adapter lay out the tensors and
+the per-layer KV geometry (families/).  Storage details -- checkpoint dtype and
+quantization -- are recorded on the spec but never change the counts: counts
+are logical parameters, bytes are estimate.quant's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reportgen.arch import features
+from reportgen.arch.errors import ConfigError, Unsupported
+from reportgen.arch.families import multimodal
+from reportgen.arch.fields import REQUIRED_TEXT, Fields, prevalidate
+from reportgen.arch.parse import native_model_type, parse_composite, parse_config
+from reportgen.arch.registry import ADAPTERS, UNSUPPORTED
+from reportgen.arch.spec import ModelSpec
+
+_DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+
+
+def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Mapping[str, Any] | None = None) -> ModelSpec:
+    """Normalized architecture of one model.
+
+    ``config``: the parsed config.json.  ``model_id`` is only used in messages.
+    ``extra``: side files from the source (``hf_quant_config`` for ModelOpt
+    checkpoints).  Raises ConfigError for invalid configs; returns a spec with
+    ``unsupported_reason`` for valid configs we do not model.
+    """
+    if not isinstance(config, Mapping):
+        raise ConfigError("config", f"must be a JSON object, got {type(config).__name__}")
+    model_type = config.get("model_type")
+    if model_type is None:
+        raise ConfigError("model_type", "is missing")
+    if not isinstance(model_type, str) or not model_type:
+        raise ConfigError("model_type", f"must be a non-empty string, got {model_type!r}")
+    archs = config.get("architectures") or ()
+    if not isinstance(archs, (list, tuple)) or not all(isinstance(a, str) for a in archs):
+        raise ConfigError("architectures", "must be a list of class names")
+    archs = tuple(archs)
+
+    spec = ModelSpec(model_type=model_type, architectures=archs)
+    spec.dtype = _dtype(config)
+    spec.quantization_config = _quantization(config, extra)
+
+    reason = UNSUPPORTED.get(model_type)
+    if reason is not None:
+        spec.unsupported_reason = reason
+        return spec
+    native, note = native_model_type(model_type, archs)
+    adapter = ADAPTERS.get(native)
+    if adapter is None:
+        spec.unsupported_reason = f"model_type {model_type} is not supported"
+        return spec
+    if note:
+        spec.notes.append(note)
+    spec.family = native
+    try:
+        if adapter.multimodal:
+            for sub in ("text_config", "vision_config"):
+                if not isinstance(config.get(sub), Mapping):
+                    raise ConfigError(sub, "is missing (a multimodal config needs its text and vision sub-configs)")
+            prevalidate(config)
+            multimodal.check_parts(config)
+            features.scan(config["text_config"], mla=adapter.mla)
+        else:
+            prevalidate(config, required=REQUIRED_TEXT)
+            features.scan(config, mla=adapter.mla)
+        parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
+        adapter.build(Fields(parsed, config), spec)
+    except Unsupported as u:
+        return ModelSpec(model_type=model_type, architectures=archs, family=native, dtype=spec.dtype,
+                         quantization_config=spec.quantization_config, unsupported_reason=u.reason,
+                         notes=spec.notes)
+    return spec
+
+
+def _dtype(config: Mapping[str, Any]) -> str:
+    """Checkpoint dtype: ``torch_dtype`` / ``dtype`` at the top, else in text_config; default bfloat16."""
+    sources = [config]
+    if isinstance(config.get("text_config"), Mapping):
+        sources.append(config["text_config"])
+    for src in sources:
+        for key in ("torch_dtype", "dtype"):
+            value = src.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value:
+                raise ConfigError(key, f"must be a dtype name, got {value!r}")
+            name = value.lower().removeprefix("torch.")
+            return _DTYPE_ALIASES.get(name, name)
+    return "bfloat16"
+
+
+def _quantization(config: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict | None:
+    """The checkpoint's quantization description, as stored (never applied to counts).
+
+    ``quantization_config`` or ``compression_config`` (top level or text_config);
+    else a ModelOpt ``hf_quant_config.json`` side file, normalised to
+    ``{"quant_method": "modelopt", **its "quantization" block}`` as vLLM reads it.
+    """
+    sources = [config]
+    if isinstance(config.get("text_config"), Mapping):
+        sources.append(config["text_config"])
+    for src in sources:
+        for key in ("quantization_config", "compression_config"):
+            value = src.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(key, f"must be an object, got {type(value).__name__}")
+            return dict(value)
+    hf_quant = (extra or {}).get("hf_quant_config")
+    if isinstance(hf_quant, Mapping) and isinstance(hf_quant.get("quantization"), Mapping):
+        return {"quant_method": "modelopt", **hf_quant["quantization"], "source": "hf_quant_config.json"}
+    return None

@@ -1,0 +1,83 @@
+"""Geometry every decoder family shares, read and validated once.
+
+Why: hidden size, layer count, query / KV heads, head_dim, vocabulary and the
+tie flag mean the same thing in every family, and the same invariants hold
+(``heads % kv_heads == 0``, a head_dim of at least 1).  Families differ in what
+each layer holds, not in this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    hidden: int
+    n_layers: int
+    n_heads: int
+    n_kv: int
+    head_dim: int
+    vocab: int
+    tie: bool
+
+
+def geometry(f: Fields, *, kv_heads: bool = True) -> Geometry:
+    """Read the shared fields.  ``head_dim`` absent or null -> ``hidden // heads`` (what the model code does)."""
+    hidden = f.int("hidden_size")
+    n_layers = f.int("num_hidden_layers")
+    n_heads = f.int("num_attention_heads")
+    n_kv = f.int("num_key_value_heads", n_heads) if kv_heads else n_heads
+    if n_heads % n_kv:
+        raise f.err("num_key_value_heads", f"{n_kv} does not divide num_attention_heads {n_heads}")
+    head_dim = f.opt_int("head_dim")
+    if head_dim is None:
+        head_dim = hidden // n_heads
+        if head_dim < 1:
+            raise f.err("num_attention_heads", f"{n_heads} heads leave no head_dim in hidden_size {hidden}")
+    vocab = f.int("vocab_size")
+    tie = f.flag("tie_word_embeddings", False)
+    return Geometry(hidden, n_layers, n_heads, n_kv, head_dim, vocab, tie)
+
+
+def set_scalars(spec: ModelSpec, f: Fields, g: Geometry) -> None:
+    """The ModelSpec scalar fields that follow from the shared geometry."""
+    spec.hidden_size = g.hidden
+    spec.vocab_size = g.vocab
+    spec.num_layers = g.n_layers
+    spec.num_attention_heads = g.n_heads
+    spec.num_kv_heads = g.n_kv
+    spec.head_dim = g.head_dim
+    spec.tie_word_embeddings = g.tie
+    spec.max_position_embeddings = f.opt_int("max_position_embeddings")
+    spec.rotary_dim = rotary_dim(f, g.head_dim)
+
+
+def rotary_dim(f: Fields, head_dim: int) -> int:
+    """Rotated dims per head: ``head_dim * partial_rotary_factor`` (phi, GLM-4.5, Phi-4-mini), else head_dim.
+
+    transformers 5 keeps the factor in ``rope_parameters``; older configs at the top level.
+    """
+    factor = None
+    rope = f.get("rope_parameters")
+    if isinstance(rope, dict):
+        factor = rope.get("partial_rotary_factor")
+    if factor is None:
+        factor = f.get("partial_rotary_factor")
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor <= 1:
+        return int(head_dim * factor)
+    return head_dim
+
+
+def set_moe(spec: ModelSpec, f: Fields, n_experts: int, shared: int = 0) -> int:
+    """Record routed experts / top-k / shared experts; returns top-k (validated against the expert count)."""
+    k = f.int("num_experts_per_tok")
+    if k > n_experts:
+        raise f.err("num_experts_per_tok", f"{k} exceeds the {n_experts} routed experts")
+    spec.num_experts = n_experts
+    spec.experts_per_token = k
+    spec.num_shared_experts = shared
+    return k

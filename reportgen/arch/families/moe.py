@@ -1,0 +1,73 @@
+"""Mixture-of-experts decoders with GQA attention: mixtral, qwen2_moe, qwen3_moe.
+
+* mixtral: every layer sparse; experts of width ``intermediate_size``; router
+  ``E x H``; attention without biases.
+* qwen2_moe: q/k/v bias = ``qkv_bias`` (default true); experts of width
+  ``moe_intermediate_size``; plus one shared expert (``shared_expert_intermediate_size``)
+  scaled by a sigmoid ``shared_expert_gate`` (``1 x H``, counted as router);
+  layers in ``mlp_only_layers`` or off the ``decoder_sparse_step`` grid are
+  dense with ``intermediate_size``.
+* qwen3_moe: like qwen2_moe without the shared expert; attention bias =
+  ``attention_bias`` on q/k/v/o and per-head q/k RMSNorms.
+
+Which layer is sparse follows the model code exactly:
+``i not in mlp_only_layers and E > 0 and (i + 1) % decoder_sparse_step == 0``.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.fields import Fields
+from reportgen.arch.kv import attention_layers
+from reportgen.arch.spec import Component as C, ModelSpec
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    family = f.model_type
+    g = geometry(f)
+    ts = spec.tensors
+    if family == "mixtral":
+        n_exp = f.int("num_local_experts")
+        expert_inter = f.int("intermediate_size")
+        qkv_bias = o_bias = qk_norm = False
+        shared_inter = 0
+        sparse = [True] * g.n_layers
+    else:
+        n_exp = f.int("num_experts")
+        expert_inter = f.int("moe_intermediate_size")
+        if family == "qwen2_moe":
+            qkv_bias, o_bias, qk_norm = f.flag("qkv_bias", True), False, False
+            shared_inter = f.int("shared_expert_intermediate_size", lo=0)
+        else:
+            qkv_bias = o_bias = f.flag("attention_bias")
+            qk_norm = True
+            shared_inter = 0
+        step = f.int("decoder_sparse_step", 1)
+        mlp_only = set(f.int_list("mlp_only_layers"))
+        sparse = [i not in mlp_only and (i + 1) % step == 0 for i in range(g.n_layers)]
+    has_dense = not all(sparse)
+    dense_inter = f.int("intermediate_size") if has_dense else 0
+    set_moe(spec, f, n_exp, shared=1 if family == "qwen2_moe" else 0)
+
+    B.embedding(ts, g.vocab, g.hidden)
+    for i in range(g.n_layers):
+        p = f"model.layers.{i}"
+        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
+        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=qkv_bias, o_bias=o_bias)
+        if qk_norm:
+            B.norm(ts, f"{p}.self_attn.q_norm", g.head_dim, i, comp=C.ATTENTION)
+            B.norm(ts, f"{p}.self_attn.k_norm", g.head_dim, i, comp=C.ATTENTION)
+        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+        if sparse[i]:
+            B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
+            B.experts(ts, i, f"{p}.mlp.experts", g.hidden, expert_inter, n_exp)
+            if family == "qwen2_moe":
+                B.gated_mlp(ts, i, f"{p}.mlp.shared_expert", g.hidden, shared_inter, C.SHARED_EXPERTS)
+                B.router(ts, i, f"{p}.mlp.shared_expert_gate", g.hidden, 1)
+        else:
+            B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, dense_inter, C.DENSE_MLP)
+    B.norm(ts, "model.norm", g.hidden, None)
+    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
+    set_scalars(spec, f, g)
+    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)

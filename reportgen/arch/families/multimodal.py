@@ -1,0 +1,84 @@
+"""Composite text + vision models: gemma3, mistral3, llama4.
+
+The language model comes from ``text_config`` through its own family adapter;
+the vision tower from ``vision_config`` (vision.py); the projector between
+them is built here because it reads both sub-configs.
+
+Tie flag: the language model's own (``text_config.tie_word_embeddings`` with
+its class default).  A composite's top-level flag can differ (Mistral3's class
+default ties, its checkpoints do not); vLLM and the checkpoints follow the text
+model, and the oracle's corrected count does too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import ConfigError, Unsupported
+from reportgen.arch.families import gemma, llama, llama4, vision
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+
+# composite model_type -> (text model_types we have verified, vision model_type, tower builder)
+_PARTS: dict[str, tuple[dict[str, Callable], str, Callable]] = {
+    "gemma3": ({"gemma3_text": gemma.build}, "siglip_vision_model", vision.siglip),
+    "mistral3": ({"mistral": llama.build}, "pixtral", vision.pixtral),
+    "llama4": ({"llama4_text": llama4.build_text}, "llama4_vision_model", vision.llama4_vision),
+}
+
+
+def check_parts(raw: dict) -> None:
+    """Before parsing: the sub-configs name a language model and a tower we have verified.
+
+    An unknown sub-config model_type would otherwise fail deep inside transformers.
+    """
+    kind = raw["model_type"]
+    text_builders, vision_type, _ = _PARTS[kind]
+    for sub, allowed in (("text_config", tuple(text_builders)), ("vision_config", (vision_type,))):
+        mt = raw[sub].get("model_type")
+        if mt is None:
+            continue  # the composite class supplies its default sub-config type
+        if not isinstance(mt, str):
+            raise ConfigError(f"{sub}.model_type", f"must be a string, got {mt!r}")
+        if mt not in allowed:
+            part = "language model" if sub == "text_config" else "vision tower"
+            raise Unsupported(f"{kind} with a {mt!r} {part} is not supported")
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    kind = f.model_type
+    text_builders, vision_type, tower = _PARTS[kind]
+    text = Fields(f.obj.text_config, f.raw["text_config"], "text_config.")
+    vis = Fields(f.obj.vision_config, f.raw["vision_config"], "vision_config.")
+    text_type = text.model_type
+    if text_type not in text_builders:
+        raise Unsupported(f"{kind} with a {text_type!r} language model is not supported")
+    if vis.model_type != vision_type:
+        raise Unsupported(f"{kind} with a {vis.model_type!r} vision tower is not supported")
+
+    text_builders[text_type](text, spec)
+    top_tie = f.raw.get("tie_word_embeddings")
+    if isinstance(top_tie, bool) and top_tie != spec.tie_word_embeddings:
+        spec.notes.append(f"top-level tie_word_embeddings={top_tie} differs from the language model's "
+                          f"{spec.tie_word_embeddings}; the language model's flag is used (as vLLM does)")
+    ts: list[Tensor] = spec.tensors
+    h_v = tower(ts, vis)
+    h_t = spec.hidden_size
+    if kind == "gemma3":
+        # a bare Parameter used in a matmul, not a Linear: no scheme quantizes it
+        ts.append(Tensor("multi_modal_projector.mm_input_projection_weight", (h_v, h_t), S.REPLICATED, C.VISION, None))
+        B.norm(ts, "multi_modal_projector.mm_soft_emb_norm", h_v, None, comp=C.VISION)
+    elif kind == "mistral3":
+        merge = f.int("spatial_merge_size")
+        feature_layer = f.get("vision_feature_layer", -1)
+        n_feat = len(feature_layer) if isinstance(feature_layer, (list, tuple)) else 1
+        bias = f.flag("multimodal_projector_bias")
+        B.norm(ts, "multi_modal_projector.norm", h_v, None, comp=C.VISION)
+        B.linear(ts, "multi_modal_projector.patch_merger.merging_layer", h_v * merge * merge, h_v,
+                 S.REPLICATED, C.VISION, None)
+        B.linear(ts, "multi_modal_projector.linear_1", h_v * n_feat, h_t, S.COLUMN, C.VISION, None, bias=bias)
+        B.linear(ts, "multi_modal_projector.linear_2", h_t, h_t, S.ROW, C.VISION, None, bias=bias)
+    else:  # llama4
+        B.linear(ts, "multi_modal_projector.linear_1", h_v, h_t, S.REPLICATED, C.VISION, None)
+    spec.multimodal = True

@@ -1,0 +1,113 @@
+"""Vision towers of the supported multimodal models: SigLIP (Gemma-3), Pixtral (Mistral-3), Llama-4's.
+
+All tensors are component VISION with ``layer=None`` (the tower is not part
+of the decoder stack's pipeline stages).  Sharding follows vLLM's
+implementations: attention q/k/v column-parallel (multi-head: K/V split by
+heads like Q), output row-parallel, MLP fc1/gate/up column, fc2/down row;
+patch embeddings, position embeddings and norms replicated.
+
+Shapes are the transformers 5.24 ones (verified against the meta-device
+oracle: gemma-3-12b 421,290,864; Mistral-Small-3.1 438,958,080 including the
+projectors, which live in multimodal.py).
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import Component as C, Shard as S, Tensor
+
+V = C.VISION
+
+
+def _rep(ts: list[Tensor], name: str, shape: tuple[int, ...]) -> None:
+    ts.append(Tensor(name, shape, S.REPLICATED, V, None))
+
+
+def _heads(f: Fields, hidden: int) -> int:
+    n = f.int("num_attention_heads")
+    if hidden % n:
+        raise f.err("num_attention_heads", f"{n} does not divide hidden_size {hidden}")
+    return n
+
+
+def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model") -> int:
+    """SigLIP vision transformer (``SiglipVisionModel``); returns its hidden size."""
+    h = f.int("hidden_size")
+    inter = f.int("intermediate_size")
+    n_layers = f.int("num_hidden_layers")
+    _heads(f, h)
+    ch, patch, image = f.int("num_channels"), f.int("patch_size"), f.int("image_size")
+    if image < patch:
+        raise f.err("image_size", f"{image} is smaller than patch_size {patch}")
+    _rep(ts, f"{prefix}.embeddings.patch_embedding.weight", (h, ch, patch, patch))
+    _rep(ts, f"{prefix}.embeddings.patch_embedding.bias", (h,))
+    _rep(ts, f"{prefix}.embeddings.position_embedding.weight", ((image // patch) ** 2, h))
+    for i in range(n_layers):
+        p = f"{prefix}.encoder.layers.{i}"
+        B.norm(ts, f"{p}.layer_norm1", h, None, comp=V, bias=True)
+        for name in ("q_proj", "k_proj", "v_proj"):
+            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
+        B.linear(ts, f"{p}.self_attn.out_proj", h, h, S.ROW, V, None, bias=True)
+        B.norm(ts, f"{p}.layer_norm2", h, None, comp=V, bias=True)
+        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+    B.norm(ts, f"{prefix}.post_layernorm", h, None, comp=V, bias=True)
+    if f.flag("vision_use_head", True):
+        # attention-pooling head: probe, nn.MultiheadAttention (fused in_proj), LayerNorm, MLP
+        _rep(ts, f"{prefix}.head.probe", (1, 1, h))
+        _rep(ts, f"{prefix}.head.attention.in_proj_weight", (3 * h, h))
+        _rep(ts, f"{prefix}.head.attention.in_proj_bias", (3 * h,))
+        _rep(ts, f"{prefix}.head.attention.out_proj.weight", (h, h))
+        _rep(ts, f"{prefix}.head.attention.out_proj.bias", (h,))
+        B.norm(ts, f"{prefix}.head.layernorm", h, None, comp=V, bias=True)
+        B.plain_mlp(ts, None, f"{prefix}.head.mlp", h, inter, V, bias=True)
+    return h
+
+
+def pixtral(ts: list[Tensor], f: Fields, prefix: str = "vision_tower") -> int:
+    """Pixtral vision encoder (RMSNorms, SwiGLU, no biases, 2-D RoPE without parameters)."""
+    h = f.int("hidden_size")
+    inter = f.int("intermediate_size")
+    n_layers = f.int("num_hidden_layers")
+    _heads(f, h)
+    ch, patch = f.int("num_channels"), f.int("patch_size")
+    _rep(ts, f"{prefix}.patch_conv.weight", (h, ch, patch, patch))
+    B.norm(ts, f"{prefix}.ln_pre", h, None, comp=V)
+    for i in range(n_layers):
+        p = f"{prefix}.transformer.layers.{i}"
+        B.norm(ts, f"{p}.attention_norm", h, None, comp=V)
+        for name in ("q_proj", "k_proj", "v_proj"):
+            B.linear(ts, f"{p}.attention.{name}", h, h, S.COLUMN, V, None)
+        B.linear(ts, f"{p}.attention.o_proj", h, h, S.ROW, V, None)
+        B.norm(ts, f"{p}.ffn_norm", h, None, comp=V)
+        B.gated_mlp(ts, None, f"{p}.feed_forward", h, inter, V)
+    return h
+
+
+def llama4_vision(ts: list[Tensor], f: Fields, prefix: str = "vision_model") -> int:
+    """Llama-4 vision encoder + its pixel-shuffle MLP adapter; returns ``vision_output_dim``."""
+    h = f.int("hidden_size")
+    inter = f.int("intermediate_size")
+    n_layers = f.int("num_hidden_layers")
+    _heads(f, h)
+    ch, patch, image = f.int("num_channels"), f.int("patch_size"), f.int("image_size")
+    if image < patch:
+        raise f.err("image_size", f"{image} is smaller than patch_size {patch}")
+    B.linear(ts, f"{prefix}.patch_embedding.linear", ch * patch * patch, h, S.COLUMN, V, None)
+    _rep(ts, f"{prefix}.class_embedding", (h,))
+    _rep(ts, f"{prefix}.positional_embedding_vlm", ((image // patch) ** 2 + 1, h))
+    B.norm(ts, f"{prefix}.layernorm_pre", h, None, comp=V, bias=True)
+    B.norm(ts, f"{prefix}.layernorm_post", h, None, comp=V, bias=True)
+    for i in range(n_layers):
+        p = f"{prefix}.model.layers.{i}"
+        B.norm(ts, f"{p}.input_layernorm", h, None, comp=V, bias=True)
+        for name in ("q_proj", "k_proj", "v_proj"):
+            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
+        B.linear(ts, f"{p}.self_attn.o_proj", h, h, S.ROW, V, None, bias=True)
+        B.norm(ts, f"{p}.post_attention_layernorm", h, None, comp=V, bias=True)
+        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+    # pixel-shuffle adapter: fc1 intermediate_size -> projector_input_dim, fc2 output -> output (no biases)
+    p_in, p_out = f.int("projector_input_dim"), f.int("projector_output_dim")
+    B.linear(ts, f"{prefix}.vision_adapter.mlp.fc1", inter, p_in, S.COLUMN, V, None)
+    B.linear(ts, f"{prefix}.vision_adapter.mlp.fc2", p_out, p_out, S.ROW, V, None)
+    return f.int("vision_output_dim")

@@ -1,0 +1,68 @@
+"""Per-layer KV-cache geometry, mirroring vLLM's kv_cache_interface.py spec types.
+
+vLLM gives every attention layer one spec: FullAttentionSpec,
+SlidingWindowSpec (window), ChunkedLocalAttentionSpec (chunk) or
+MLAAttentionSpec (one latent of ``kv_lora_rank + qk_rope_head_dim`` per token,
+not split by TP).  transformers 5 states the per-layer kind in
+``layer_types``; configs without it get a single kind for every layer: a
+sliding window when ``sliding_window`` is a positive int (vLLM applies the
+config's window to every layer then -- Mistral-7B-v0.1, Phi-3), full otherwise.
+
+Layer kinds we do not model (linear attention, Mamba, indexed/DSA, ...) raise
+``Unsupported``: a cache that is not attention-shaped must not be priced as one.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import AttentionKind, LayerKV
+
+FULL_TYPES = {"full_attention", "attention", "global_attention", "full", "global"}
+SLIDING_TYPES = {"sliding_attention", "local_attention", "sliding", "local"}
+CHUNKED_TYPES = {"chunked_attention"}
+
+
+def layer_types(f: Fields, n_layers: int) -> list[str] | None:
+    """``layer_types`` if the config has one; validated against the layer count."""
+    lt = f.str_list("layer_types")
+    if lt is None:
+        return None
+    if len(lt) != n_layers:
+        raise f.err("layer_types", f"has {len(lt)} entries for {n_layers} layers")
+    for t in lt:
+        if t not in FULL_TYPES | SLIDING_TYPES | CHUNKED_TYPES:
+            raise Unsupported(f"layer type {t!r} (in layer_types) is not modelled: only full, sliding-window "
+                              "and chunked attention layers are")
+    return lt
+
+
+def attention_layers(f: Fields, n_layers: int, n_kv: int, head_dim: int, *, v_head_dim: int | None = None,
+                     global_sliding: bool = True) -> list[LayerKV]:
+    """One LayerKV per decoder layer of a grouped-query-attention model.
+
+    ``global_sliding``: without ``layer_types``, a positive ``sliding_window``
+    makes every layer sliding (vLLM's cache_config.sliding_window).
+    """
+    v_dim = head_dim if v_head_dim is None else v_head_dim
+    window = f.get("sliding_window")
+    window = window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
+    chunk = f.opt_int("attention_chunk_size") if f.has("attention_chunk_size") else None
+    lt = layer_types(f, n_layers)
+    out: list[LayerKV] = []
+    for i in range(n_layers):
+        kind = lt[i] if lt is not None else ("sliding_attention" if (global_sliding and window) else "full_attention")
+        # a sliding / chunked layer without a window or chunk size attends to everything: vLLM
+        # builds it as full attention (per-layer window None)
+        if kind in SLIDING_TYPES and window is not None:
+            out.append(LayerKV(AttentionKind.SLIDING, n_kv, head_dim, v_dim, window))
+        elif kind in CHUNKED_TYPES and chunk is not None:
+            out.append(LayerKV(AttentionKind.CHUNKED, n_kv, head_dim, v_dim, chunk))
+        else:
+            out.append(LayerKV(AttentionKind.FULL, n_kv, head_dim, v_dim))
+    return out
+
+
+def mla_layers(n_layers: int, kv_lora_rank: int, rope_dim: int) -> list[LayerKV]:
+    """MLA: one shared latent per token, ``kv_lora_rank + qk_rope_head_dim`` wide, not split by TP."""
+    return [LayerKV(AttentionKind.MLA, 1, kv_lora_rank + rope_dim, 0) for _ in range(n_layers)]

@@ -1,0 +1,150 @@
+"""Config dict -> transformers config object, never with remote code.
+
+Why through transformers at all: its config classes hold the defaults the
+model code (and the meta-device oracle, and vLLM) use when a config.json omits
+a field -- e.g. Gemma ties embeddings, Qwen2-MoE has qkv bias, Llama-4 derives
+``moe_layers`` / ``layer_types``.  Reading the raw dict alone would get those
+silently wrong.
+
+Why ``CONFIG_MAPPING[model_type](**config)`` (what ``from_dict`` does) and not ``AutoConfig``: it takes
+a dict (no temp files), never consults ``auto_map`` and so can never run remote
+code, and costs about a millisecond.  transformers is imported lazily: the
+package must import fast for callers that never build a spec.
+
+Model types the installed transformers lacks (e.g. ``kimi_k2``) fall back to
+the native class of a known ``architectures`` entry (Kimi-K2 declares
+``DeepseekV3ForCausalLM``: DeepSeek-V3 math), as the oracle does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+from reportgen.arch.errors import ConfigError
+
+# Storage details, never architecture; dropped before parsing (read separately).
+DROP_KEYS = ("quantization_config", "compression_config", "auto_map")
+
+# architectures class name -> native model_type, for model types transformers lacks.
+ARCHITECTURE_FALLBACK = {
+    "DeepseekV3ForCausalLM": "deepseek_v3",
+    "DeepseekV2ForCausalLM": "deepseek_v2",
+    "LlamaForCausalLM": "llama",
+    "MistralForCausalLM": "mistral",
+    "MixtralForCausalLM": "mixtral",
+    "Qwen2ForCausalLM": "qwen2",
+    "Qwen3ForCausalLM": "qwen3",
+    "Qwen2MoeForCausalLM": "qwen2_moe",
+    "Qwen3MoeForCausalLM": "qwen3_moe",
+}
+
+
+def config_class(model_type: str) -> Any | None:
+    """The transformers config class for a model_type, or None if this transformers lacks it."""
+    # torch is never a dependency: transformers' import-time "PyTorch was not found" advice is noise here
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    try:
+        return CONFIG_MAPPING[model_type]
+    except (KeyError, ValueError):
+        return None
+
+
+def native_model_type(model_type: str, architectures: tuple[str, ...]) -> tuple[str, str | None]:
+    """(model_type to parse with, note) -- the config's own type when native, else an architecture fallback."""
+    if config_class(model_type) is not None:
+        return model_type, None
+    for arch in architectures:
+        native = ARCHITECTURE_FALLBACK.get(arch)
+        if native is not None and config_class(native) is not None:
+            return native, f"model_type {model_type!r} is not in transformers; parsed as {native!r} (architectures {arch})"
+    return model_type, None
+
+
+def _copy(raw: Mapping[str, Any], model_type: str) -> dict[str, Any]:
+    """Shallow copy without storage keys; sub-config dicts copied too (from_dict may mutate them)."""
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in raw.items() if k not in DROP_KEYS}
+    out["model_type"] = model_type
+    return out
+
+
+class _Quiet:
+    """Silence transformers' config warnings (legacy field names) during one parse, then restore."""
+
+    def __enter__(self):
+        self.log = logging.getLogger("transformers")
+        self.level = self.log.level
+        self.log.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self.log.setLevel(self.level)
+
+
+def parse_config(raw: Mapping[str, Any], model_type: str) -> Any:
+    """Parse with the native class of ``model_type``; any failure becomes a ConfigError naming a field."""
+    cls = config_class(model_type)
+    if cls is None:  # caller checks first; kept for safety
+        raise ConfigError("model_type", f"{model_type!r} has no transformers config class")
+    try:
+        with _Quiet():
+            # cls(**d) is what from_dict does, minus a log line that reprs the whole config eagerly (~40 % of the time)
+            return cls(**_copy(raw, model_type))
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
+        raise ConfigError(_guess_field(str(e), raw), f"transformers rejected the config: {type(e).__name__}: {e}") from None
+
+
+def _guess_field(message: str, raw: Mapping[str, Any]) -> str:
+    """The config key a transformers error message mentions (longest match), else 'config'."""
+    names = [k for k in raw if isinstance(k, str) and k in message]
+    for sub in ("text_config", "vision_config"):
+        if isinstance(raw.get(sub), Mapping):
+            names += [f"{sub}.{k}" for k in raw[sub] if isinstance(k, str) and k in message]
+    return max(names, key=len) if names else "config"
+
+
+def parse_composite(raw: Mapping[str, Any], model_type: str) -> Any:
+    """A text + vision config: each sub-config parsed with its own class, top-level fields with class defaults.
+
+    Why not the composite class: given sub-config dicts it does exactly this
+    (``create_subconfig``: the sub-class called on the dict), plus a strict
+    validation pass that reprs whole configs -- 3 ms of the 5 ms budget for
+    Llama-4.  The result exposes what the adapters read: ``model_type``,
+    ``text_config``, ``vision_config`` and the composite's own fields (raw
+    value, else the class default).  Falls back to the composite class when
+    this transformers has no ``sub_configs_defaults`` (4.x).
+    """
+    cls = config_class(model_type)
+    specs = getattr(cls, "sub_configs_defaults", None)
+    if cls is None or not isinstance(specs, Mapping) or not dataclasses.is_dataclass(cls):
+        return parse_config(raw, model_type)
+    from transformers import PretrainedConfig
+
+    parts: dict[str, Any] = {}
+    for key in ("text_config", "vision_config"):
+        spec, sub = specs[key], dict(raw[key])
+        if isinstance(spec.config_class, type) and issubclass(spec.config_class, PretrainedConfig):
+            sub_cls = spec.config_class  # the composite ignores the dict's model_type then
+        else:
+            sub_cls = config_class(sub.get("model_type") or spec.model_type)
+            if sub_cls is None:
+                raise ConfigError(f"{key}.model_type", f"{sub.get('model_type')!r} has no transformers config class")
+        try:
+            with _Quiet():
+                parts[key] = sub_cls(**sub)
+        except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
+            field = _guess_field(str(e), sub)
+            raise ConfigError(key if field == "config" else f"{key}.{field}",
+                              f"transformers rejected the config: {type(e).__name__}: {e}") from None
+    top = {f.name: f.default for f in dataclasses.fields(cls)
+           if f.default is not dataclasses.MISSING and f.name not in parts}
+    top.update({k: v for k, v in raw.items() if k not in parts and k not in DROP_KEYS})
+    top.update(parts, model_type=model_type)
+    return SimpleNamespace(**top)

@@ -1,0 +1,84 @@
+"""model_type -> adapter, and the model types we refuse with a reason.
+
+Why an explicit list: a family is supported only when its adapter has been
+checked parameter-for-parameter against the model code (and the meta-device
+oracle where a reference config exists).  Everything else is ``unsupported``
+-- never a number from a look-alike formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reportgen.arch.families import deepseek, gemma, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, phi
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Adapter:
+    build: Callable[[Fields, ModelSpec], None]
+    mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
+    multimodal: bool = False   # composite config: text_config + vision_config
+
+
+ADAPTERS: dict[str, Adapter] = {
+    # dense, llama-shaped
+    "llama": Adapter(llama.build),
+    "mistral": Adapter(llama.build),
+    "qwen2": Adapter(llama.build),
+    "qwen3": Adapter(llama.build),
+    "granite": Adapter(llama.build),
+    # gemma norms / sliding windows
+    "gemma": Adapter(gemma.build),
+    "gemma2": Adapter(gemma.build),
+    "gemma3_text": Adapter(gemma.build),
+    # phi: LayerNorm + biases (phi), fused qkv / gate_up (phi3)
+    "phi": Adapter(phi.build),
+    "phi3": Adapter(phi.build),
+    # mixture of experts with GQA attention
+    "mixtral": Adapter(moe.build),
+    "qwen2_moe": Adapter(moe.build),
+    "qwen3_moe": Adapter(moe.build),
+    "glm4_moe": Adapter(glm4_moe.build),
+    "gpt_oss": Adapter(gpt_oss.build),
+    "llama4_text": Adapter(llama4.build_text),
+    # MLA
+    "deepseek_v2": Adapter(deepseek.build, mla=True),
+    "deepseek_v3": Adapter(deepseek.build, mla=True),
+    # text + vision
+    "gemma3": Adapter(multimodal.build, multimodal=True),
+    "mistral3": Adapter(multimodal.build, multimodal=True),
+    "llama4": Adapter(multimodal.build, multimodal=True),
+}
+
+_LINEAR = "linear-attention (Gated DeltaNet) layers"
+UNSUPPORTED: dict[str, str] = {
+    "qwen3_next": f"qwen3_next: hybrid {_LINEAR} interleaved with gated full attention are not modelled",
+    "qwen3_5": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
+    "qwen3_5_text": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
+    "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
+    "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
+    "nemotron_h": "nemotron_h: hybrid Mamba-2 state layers (and MLP-only layers) are not modelled",
+    "jamba": "jamba: Mamba state layers are not modelled",
+    "bamba": "bamba: Mamba-2 state layers are not modelled",
+    "falcon_h1": "falcon_h1: parallel Mamba-2 state mixers are not modelled",
+    "granitemoehybrid": "granitemoehybrid: Mamba-2 state layers are not modelled",
+    "zamba": "zamba: Mamba state layers are not modelled",
+    "zamba2": "zamba2: Mamba-2 state layers are not modelled",
+    "mamba": "mamba: state-space layers are not modelled",
+    "mamba2": "mamba2: state-space layers are not modelled",
+    "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
+    "minimax": "minimax: lightning (linear) attention layers are not modelled",
+    "lfm2": "lfm2: short-convolution state layers are not modelled",
+    "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",
+    "deepseek_v32": "deepseek_v32: DSA lightning-indexer sparse attention is not modelled",
+    "glm_moe_dsa": "glm_moe_dsa: DSA lightning-indexer sparse attention is not modelled",
+    "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
+    "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
+    "longcat_flash": "longcat_flash: zero-computation experts and dual attention blocks are not modelled",
+    "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
+    "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
+    "mllama": "mllama: cross-attention vision layers are not modelled",
+}
