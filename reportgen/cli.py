@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
+    _configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     handler = {"run": cmd_run, "estimate": cmd_estimate, "render": cmd_render, "gpus": cmd_gpus,
                "diff": cmd_diff, "snapshot": cmd_snapshot}[args.command]
     try:
@@ -126,6 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    """-v: our INFO lines; -vv: DEBUG.  HTTP wire traces stay off at any level:
+    a hostile server echoing the Authorization header would leak the token there."""
+    import logging
+
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpcore", "httpcore2", "httpx", "httpx2", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 class UsageError(Exception):

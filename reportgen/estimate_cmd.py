@@ -20,7 +20,8 @@ def _ref(text: str) -> ModelRef:
     from pathlib import Path
 
     if Path(text).exists():
-        return ModelRef(text)
+        # sources treat only path-shaped ids as local; a bare existing name means the folder here
+        return ModelRef(text if text.startswith(("/", ".", "~")) or text.endswith(".json") else "./" + text)
     mid, _, rev = text.partition("@")
     return ModelRef(mid, rev or None)
 
@@ -87,7 +88,7 @@ def estimate_command(args, UsageError) -> int:
         return _fail(args, {"model": args.model, "status": "error", "reason": f"{res.kind}: {res.message}",
                             "error_kind": res.kind})
     try:
-        spec = build_spec(res.config, model_id=ref.id)
+        spec = build_spec(res.config, model_id=ref.id, extra=res.extra)
     except ConfigError as e:
         return _fail(args, {"model": args.model, "status": "error", "reason": f"malformed_config: {e}",
                             "error_kind": "malformed_config"})
@@ -106,8 +107,11 @@ def estimate_command(args, UsageError) -> int:
     if args.vllm_version:
         settings["vllm_version"] = args.vllm_version
     budget = estimate_one(spec, gpu if gpu is not None else args.gpu_memory_gib, **settings)
-    out.update(budget)
-    out["gpu"] = gpu.id if gpu is not None else None
+    # the architecture fields above are the contract; the budget adds, never overwrites
+    if "kv_bytes_per_token" in budget:
+        budget["kv_bytes_per_token_rank"] = budget.pop("kv_bytes_per_token")
+    out["status"], out["reason"] = budget.pop("status", "ok"), budget.pop("reason", "") or ""
+    out.update({k: v for k, v in budget.items() if k not in out})
     _print(args, out)
     return 0 if out.get("status") not in ("error",) else 1
 

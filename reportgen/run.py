@@ -84,7 +84,7 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
             continue
         out.info = {"config_source": res.source, "revision": res.revision}
         try:
-            spec = build_spec(res.config, model_id=ref.id, extra=getattr(res, "extra", None) or {})
+            spec = build_spec(res.config, model_id=ref.id, extra=res.extra)
         except ConfigError as e:
             out.error_kind, out.error_message = "malformed_config", str(e)
             continue

@@ -93,7 +93,9 @@ def test_one_bad_model_exits_1_and_keeps_the_rest(mixed_run):
     assert good.group_by("model").len()["len"].to_list() == [8, 8, 8]
     errors = pl.read_csv(out / "errors.csv")
     kinds = dict(zip(errors["model"], errors["kind"]))
-    assert kinds["nobody/does-not-exist"] == "not_found"
+    # offline we cannot tell "does not exist" from "not downloaded": the message says what to do
+    assert kinds["nobody/does-not-exist"] == "network"
+    assert "offline" in dict(zip(errors["model"], errors["message"]))["nobody/does-not-exist"]
     assert kinds[broken] == "malformed_config"
     html = (out / "report.html").read_text()
     assert "nobody/does-not-exist" in html
