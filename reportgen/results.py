@@ -76,6 +76,8 @@ def empty_results() -> pl.DataFrame:
 
 def conform(df: pl.DataFrame) -> pl.DataFrame:
     """Cast and order a frame to the results schema (missing columns become nulls)."""
+    if df.height == 0:
+        return empty_results()
     exprs = [
         (pl.col(name) if name in df.columns else pl.lit(None)).cast(dtype).alias(name)
         for name, dtype, _ in COLUMNS

@@ -21,7 +21,7 @@ from reportgen import __version__
 from reportgen.catalog import Catalog, GpuSku, UnknownGpu, load_catalog
 from reportgen.job import Job, JobError, ModelRef, check_size
 from reportgen.progress import Progress, log
-from reportgen.results import ERROR_SCHEMA, conform
+from reportgen.results import ERROR_SCHEMA, conform, empty_results
 
 EXIT_OK, EXIT_MODEL_FAILURES, EXIT_USAGE = 0, 1, 2
 
@@ -110,7 +110,7 @@ def error_cells(outcomes: list[ModelOutcome], prepared: PreparedJob) -> pl.DataF
              "gpu_memory_gib": g.usable_memory_gib, "status": "error",
              "reason": f"{o.error_kind}: {o.error_message}"}
             for o in outcomes if o.entry is None for g in prepared.gpus]
-    return conform(pl.DataFrame(rows)) if rows else conform(pl.DataFrame())
+    return conform(pl.DataFrame(rows)) if rows else empty_results()
 
 
 def model_summaries(outcomes: list[ModelOutcome]) -> list[dict]:
@@ -158,7 +158,7 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
 
     t = time.perf_counter()
     entries = [o.entry for o in outcomes if o.entry is not None]
-    results = evaluate_matrix(entries, prepared.gpus, job.matrix) if entries else conform(pl.DataFrame())
+    results = evaluate_matrix(entries, prepared.gpus, job.matrix) if entries else empty_results()
     results = pl.concat([conform(results), error_cells(outcomes, prepared)], how="vertical")
     timings["matrix_s"] = round(time.perf_counter() - t, 3)
     errors = errors_frame(outcomes)
@@ -200,6 +200,12 @@ def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, m
     timings = timings if timings is not None else {}
     todo = [f for f in ("html", "pdf", "xlsx") if f in formats]
     tdir = Path(template_dir) if template_dir else None
+    if "xlsx" in todo:
+        from reportgen.outputs.xlsx import xlsx_skips
+
+        skipped = xlsx_skips(results.height)
+        if skipped:       # the HTML/PDF say which workbook sheets were left out
+            meta = {**meta, "skipped_outputs": [*meta.get("skipped_outputs", []), *skipped]}
     with Progress("rendering", len(todo), quiet) as bar:
         for fmt in todo:
             t = time.perf_counter()
@@ -214,7 +220,7 @@ def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, m
             elif fmt == "xlsx":
                 from reportgen.outputs.xlsx import write_xlsx
 
-                write_xlsx(run_dir / "results.xlsx", results)
+                write_xlsx(run_dir / "results.xlsx", results, meta)
             timings[f"{fmt}_s"] = round(time.perf_counter() - t, 3)
             bar.advance(1, fmt)
 
