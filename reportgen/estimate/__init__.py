@@ -1,0 +1,9 @@
+"""The estimator: per-rank weights, KV blocks, vLLM's overhead terms and budget.
+
+Modules (one concern each): ``layout`` (PP split, expert split), ``weights``
+(bytes per rank), ``kvcache`` (pages, groups, blocks per request), ``overheads``
+(the calibrated activation / non-torch / CUDA-graph model), ``tables`` (per-model
+precompute of stage slots), ``exprs`` (the per-cell polars expressions),
+``quant`` (storage schemes, owned separately), ``seed_api`` (the seed's
+``estimate_memory``).  Nothing heavy is imported here.
+"""

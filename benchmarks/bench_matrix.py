@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Throughput of the estimator: matrix cells per second (target >= 5 million on 2 cores).
+
+Why this shape: a realistic job -- every bundled model (42), 25 GPU SKUs (the
+size of the catalog, as in PRODUCT §6's example), a layout sweep (tp x pp x dp
+x ep = 48), two weight and two KV dtypes, four contexts, four concurrency
+targets, two utilizations: 6.45 million cells.  Timed end to end through
+``reportgen.matrix.evaluate_matrix`` (per-model precompute + the polars pass),
+best of three runs; the model configs are parsed beforehand (that is the
+sources/arch layer's cost, not the estimator's).  Not a timed test: run it by hand.
+
+Usage: python benchmarks/bench_matrix.py [--repeat 3] [--scale 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reportgen.arch import build_spec  # noqa: E402
+from reportgen.job import Matrix  # noqa: E402
+from reportgen.matrix import GpuLike, ModelEntry, evaluate_matrix  # noqa: E402
+
+TARGET_CELLS_PER_S = 5_000_000
+BUNDLED = ROOT / "reportgen" / "sources" / "bundled"
+
+
+def bundled_models() -> list[ModelEntry]:
+    out = []
+    for p in sorted(BUNDLED.glob("*.json")):
+        if p.name.endswith(".hf_quant_config.json"):
+            continue
+        mid = p.stem.replace("--", "/")
+        spec = build_spec(json.loads(p.read_text()), mid)
+        out.append(ModelEntry(mid, spec, None, "bundled"))
+    return out
+
+
+def gpus(n: int) -> list[GpuLike]:
+    mems = [79.19, 139.8, 44.42, 39.38, 22.05, 94.0, 178.4, 31.36, 47.4, 63.8]
+    return [GpuLike(f"gpu{i}", f"GPU {i}", mems[i % len(mems)], 8, 1.0 + i) for i in range(n)]
+
+
+def matrix(scale: int) -> Matrix:
+    return Matrix(tp=[1, 2, 4, 8], pp=[1, 2, 4], dp=[1, 2], ep=[False, True], weight_dtype=["checkpoint", "fp8"],
+                  kv_cache_dtype=["auto", "fp8"], max_model_len=[4096, 8192, 32768, 131072][: 2 * scale or 4],
+                  concurrency=[1, 8, 32, 128], gpu_memory_utilization=[0.9, 0.95])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--gpus", type=int, default=25)
+    ap.add_argument("--scale", type=int, default=2, help="1 = half the contexts, 2 = all four")
+    a = ap.parse_args(argv)
+    models = bundled_models()
+    mx, gs = matrix(a.scale), gpus(a.gpus)
+    best, cpu, cells = float("inf"), float("inf"), 0
+    for _ in range(a.repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        df = evaluate_matrix(models, gs, mx)
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        best, cpu, cells = min(best, dt), min(cpu, dc), df.height
+        del df
+    rate = cells / best
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"models {len(models)}  gpus {len(gs)}  cells {cells:,}  (load average {load:.2f} on {os.cpu_count()} cores)")
+    print(f"estimator: {best:.3f} s wall  ->  {rate / 1e6:.2f} M cells/s   (target >= {TARGET_CELLS_PER_S / 1e6:.0f} M/s)"
+          f"  {'OK' if rate >= TARGET_CELLS_PER_S else 'BELOW TARGET'}")
+    cores = min(os.cpu_count() or 1, 2)
+    print(f"CPU time {cpu:.3f} s -> {cells / (cpu / cores) / 1e6:.2f} M cells/s if the {cores} cores were ours alone"
+          f" (the wall figure depends on what else runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

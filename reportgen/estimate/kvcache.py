@@ -1,0 +1,222 @@
+"""KV-cache geometry: bytes per token, vLLM's layer groups, pages, blocks per request.
+
+Why not ``bytes / bytes_per_token``: vLLM V1 pages the cache in blocks and, for
+hybrid models (sliding-window or chunked-local layers beside full attention),
+splits the layers into *groups* of equal size that share one block pool.  Its
+printed "GPU KV cache size" and "Maximum concurrency" follow that block
+arithmetic, not a per-token division (vllm#51041).  This module reproduces
+``vllm/v1/core/kv_cache_utils.py`` and ``vllm/v1/kv_cache_interface.py``:
+
+- page of a layer = ``block_size x bytes_per_token`` (MLA: latent, not / tp;
+  ``fp8_ds_mla``: 656 B per token);
+- uniform models: one group; bytes per block on a stage = sum of the pages of
+  its layers; ``tokens = num_blocks x block_size``;
+- hybrid models: layers grouped by spec, ``group_size = min`` layers per type
+  (``max`` when max < 1.5 x min), ``cdiv(n, group_size)`` groups per type, group
+  ``i`` of a type = ``layers[i::num_groups]``; a stage's bytes per block is
+  ``max over groups of its layers in that group x page``; tokens printed =
+  ``num_blocks // n_groups x min_block_size``;
+- blocks one request of length M needs (``max_memory_usage_bytes``):
+  full ``cdiv(M, bs)``; sliding ``cdiv(min(W - 1 + F, M), bs) + 1``; chunked
+  ``cdiv(min(C + F, M), bs)``, with ``F = max_num_batched_tokens``;
+- the engine keeps ``min`` over workers (PP stages) of ``avail // bytes_per_block``.
+
+The per-model part (groups, pages per stage) is plain Python done once per
+(model, tp, pp, kv dtype); the per-cell part (M, F, available bytes) is in
+``reportgen.estimate.exprs`` as polars expressions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from reportgen.arch.spec import AttentionKind, LayerKV, ModelSpec
+
+from .layout import pp_partition
+
+FP8_DS_MLA_BYTES = 656       # per token per MLA layer (vllm flashmla_sparse layout)
+
+
+class UnsupportedKvDtype(ValueError):
+    """A KV-cache dtype we do not model (never silently treated as bf16)."""
+
+
+def kv_element_bytes(kv_dtype: str, act_bytes: float, spec: ModelSpec | None = None) -> float:
+    """Bytes of one KV element (``reportgen.estimate.quant`` owns the dtype table).
+
+    ``auto`` follows the serving dtype (fp32 models cache in fp32: Llama-3.1-8B in
+    fp32 shows 262,144 B/token in vLLM's log).
+    """
+    from reportgen.estimate import quant
+
+    model_dtype = {4: "float32", 2: "bfloat16", 1: "bfloat16"}.get(int(act_bytes), "bfloat16")
+    try:
+        return float(quant.kv_cache_bytes(kv_dtype, model_dtype, spec))
+    except quant.UnsupportedQuantization as e:
+        raise UnsupportedKvDtype(str(e)) from None
+
+
+def layer_token_bytes(layer: LayerKV, kv_dtype: str, elem_bytes: float, tp: int) -> float:
+    """Bytes one token occupies in one layer on one TP rank (MLA: latent, not / tp)."""
+    if layer.kind is AttentionKind.MLA and kv_dtype.lower() == "fp8_ds_mla":
+        return float(FP8_DS_MLA_BYTES)
+    return float(layer.bytes_per_token(elem_bytes, tp))
+
+
+@dataclass(frozen=True, slots=True)
+class KvGroups:
+    """The block-pool layout of one (model, tp, pp, kv dtype), as vLLM builds it.
+
+    Per-request block counts are ``n_full x cdiv(M, bs_full)`` +
+    ``n_slide x (cdiv(min(window - 1 + F, M), bs_slide) + 1)`` +
+    ``n_chunk x cdiv(min(chunk + F, M), bs_chunk)``.
+    """
+
+    n_groups: int
+    n_full: int
+    bs_full: int
+    n_slide: int
+    window: int
+    bs_slide: int
+    n_chunk: int
+    chunk: int
+    bs_chunk: int
+    token_block: int                    # min block size: "GPU KV cache size" = blocks // n_groups * this
+    stage_bytes_per_block: tuple[float, ...]   # per PP stage; 0 = stage holds no KV
+    stage_token_bytes: tuple[float, ...]       # KV bytes per token on each stage (all its layers)
+    note: str = ""
+
+    def blocks_per_request(self, max_model_len: int, batched_tokens: int) -> int:
+        """Scalar twin of the polars expression (tests, seed API)."""
+        m, f = max_model_len, batched_tokens
+        n = self.n_full * _cdiv(m, self.bs_full)
+        if self.n_slide:
+            n += self.n_slide * (_cdiv(min(self.window - 1 + f, m), self.bs_slide) + 1)
+        if self.n_chunk:
+            n += self.n_chunk * _cdiv(min(self.chunk + f, m), self.bs_chunk)
+        return n
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _kind_key(layer: LayerKV, page: float) -> tuple:
+    kind = layer.kind
+    if kind is AttentionKind.MLA:
+        kind = AttentionKind.FULL   # an MLA group behaves as full attention for block counts
+    return (kind.value, layer.window if kind in (AttentionKind.SLIDING, AttentionKind.CHUNKED) else None, page)
+
+
+def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: float,
+              block_size: int = 16) -> KvGroups:
+    """Group the layers as vLLM's ``get_kv_cache_groups`` and cost each PP stage's block."""
+    layers = spec.layers_kv
+    parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
+    if layers and layers[0].kind is not AttentionKind.NONE and all(l == layers[0] for l in layers):
+        # fast path: every layer identical (most models) -> one group, pages add up per stage
+        t0 = layer_token_bytes(layers[0], kv_dtype, elem_bytes, tp)
+        if t0 > 0:
+            kind = layers[0].kind
+            w = layers[0].window or 0
+            sizes = [b - a for a, b in parts]
+            return _summary(1 if kind in (AttentionKind.FULL, AttentionKind.MLA) else 0, block_size,
+                            1 if kind is AttentionKind.SLIDING else 0, w, block_size,
+                            1 if kind is AttentionKind.CHUNKED else 0, w, block_size, 1, block_size,
+                            tuple(n * t0 * block_size for n in sizes), tuple(n * t0 for n in sizes), "")
+    tok = [layer_token_bytes(l, kv_dtype, elem_bytes, tp) for l in layers]
+    stage_of = {}
+    for s, (a, b) in enumerate(parts):
+        for i in range(a, b):
+            stage_of[i] = s
+    stage_tok = tuple(sum(tok[a:b]) for a, b in parts)
+
+    kv_layers = [i for i, l in enumerate(layers) if l.kind is not AttentionKind.NONE and tok[i] > 0]
+    if not kv_layers:
+        return KvGroups(0, 0, block_size, 0, 0, block_size, 0, 0, block_size, block_size,
+                        tuple(0.0 for _ in parts), stage_tok, "attention-free")
+    keys = {i: _kind_key(layers[i], tok[i] * block_size) for i in kv_layers}
+    kinds = {k[0] for k in keys.values()}
+    windows = {k[1] for k in keys.values()}
+
+    if len(kinds) == 1 and len(windows) == 1:
+        # uniform spec or uniform type (same token slots, pages may differ): one group,
+        # a block holds one page of every layer on the stage.
+        kind, window, _ = next(iter(keys.values()))
+        bpb = [0.0] * pp
+        for i in kv_layers:
+            bpb[stage_of[i]] += tok[i] * block_size
+        return _summary(1 if kind in ("full",) else 0, block_size,
+                        1 if kind == "sliding" else 0, window or 0, block_size,
+                        1 if kind == "chunked" else 0, window or 0, block_size,
+                        1, block_size, tuple(bpb), stage_tok, "")
+
+    # hybrid: unify pages by growing the block size of smaller-page layers
+    max_page = max(k[2] for k in keys.values())
+    by_type: dict[tuple, list[int]] = defaultdict(list)
+    bs_of: dict[tuple, int] = {}
+    for i in kv_layers:
+        kind, window, page = keys[i]
+        ratio = max_page / page
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError("hybrid KV page sizes cannot be unified (vLLM raises NotImplementedError)")
+        t = (kind, window, int(round(ratio)))
+        by_type[t].append(i)
+        bs_of[t] = block_size * int(round(ratio))
+    counts = [len(v) for v in by_type.values()]
+    gsize = min(counts)
+    if max(counts) < gsize * 1.5:
+        gsize = max(counts)
+    groups: list[tuple[tuple, list[int]]] = []
+    for t, idx in by_type.items():
+        ng = _cdiv(len(idx), gsize)
+        for g in range(ng):
+            groups.append((t, idx[g::ng]))
+    bpb = []
+    for s in range(pp):
+        per_group = [sum(1 for i in members if stage_of[i] == s) for _, members in groups]
+        bpb.append(max(per_group) * max_page if per_group else 0.0)
+    n_full = sum(1 for t, _ in groups if t[0] == "full")
+    slide = [t for t, _ in groups if t[0] == "sliding"]
+    chunk = [t for t, _ in groups if t[0] == "chunked"]
+    note = ""
+    if len({t[1] for t in slide}) > 1 or len({t[1] for t in chunk}) > 1:
+        note = "several window sizes: the largest is used for every window group"
+    full_bs = min((bs_of[t] for t, _ in groups if t[0] == "full"), default=block_size)
+    return _summary(n_full, full_bs,
+                    len(slide), max((t[1] for t in slide), default=0),
+                    max((bs_of[t] for t in slide), default=block_size),
+                    len(chunk), max((t[1] for t in chunk), default=0),
+                    max((bs_of[t] for t in chunk), default=block_size),
+                    len(groups), min(bs_of.values()), tuple(bpb), stage_tok, note)
+
+
+def _summary(n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chunk,
+             n_groups, token_block, bpb, stage_tok, note) -> KvGroups:
+    return KvGroups(n_groups, n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chunk,
+                    token_block, tuple(float(x) for x in bpb), tuple(float(x) for x in stage_tok), note)
+
+
+def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str = "auto", act_bytes: float = 2, tp: int = 1) -> float:
+    """All layers, one token, one TP rank, before any window cap (MLA is not / tp)."""
+    eb = kv_element_bytes(kv_dtype, act_bytes, spec)
+    return sum(layer_token_bytes(l, kv_dtype, eb, tp) for l in spec.layers_kv)
+
+
+def max_model_len_fit_scalar(g: KvGroups, num_blocks: int, batched_tokens: int, cap: int) -> int:
+    """Largest M <= cap with blocks_per_request(M) <= num_blocks (binary search; scalar reference)."""
+    if num_blocks <= 0 or g.blocks_per_request(1, batched_tokens) > num_blocks:
+        return 0
+    lo, hi = 1, cap
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if g.blocks_per_request(mid, batched_tokens) <= num_blocks:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+__all__ = ["KvGroups", "kv_groups", "kv_element_bytes", "kv_bytes_per_token", "layer_token_bytes",
+           "max_model_len_fit_scalar", "UnsupportedKvDtype", "FP8_DS_MLA_BYTES"]

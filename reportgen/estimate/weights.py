@@ -1,0 +1,220 @@
+"""Weight bytes on each rank of a layout, following vLLM V1's sharding.
+
+Why per tensor class and per layer: vLLM divides each weight by its role, and
+pipeline stages take whole decoder layers, so the worst rank is only knowable
+from per-layer sums split by sharding class.  We sum the unsharded bytes once
+per (model, scheme) -- ``scheme.tensor_bytes`` includes scales and zero
+points -- and every layout then costs ``O(layers)``.
+
+Rules (PRODUCT.md §3, research-peers.md C2/C3):
+
+- COLUMN / ROW: ``/ tp``.
+- KV (K/V projections): ``max(1, n_kv // tp) / n_kv`` of it (replicated heads when tp > n_kv).
+- VOCAB (embedding, lm_head): rows padded to a multiple of 64, then ``/ tp``.
+- REPLICATED: whole on every rank.
+- EXPERT: ``/ (tp * dp)`` without EP; with EP whole experts, ``E // ep`` plus one
+  for the first ``E % ep`` ranks -> rank 0 is the worst.
+- Placement: decoder layer ``i`` on the stage owning it (vLLM get_pp_indices);
+  embedding and vision tower on the first stage; lm_head and final norm on the
+  last; a tied embedding is also on the last stage when ``pp > 1``.
+- Each stage also holds the rotary ``cos_sin_cache`` buffer (vLLM allocates it on
+  the GPU in the model dtype: ``max_position_embeddings x rotary_dim``); vLLM's
+  "Model loading took" figure includes it (Llama-3.1-8B: 32 MiB of its 14.99 GiB).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from math import ceil
+
+from reportgen.arch.spec import Component, ModelSpec, Shard
+
+from .layout import Layout, experts_on_rank, pp_partition
+
+VOCAB_PAD = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ClassBytes:
+    """Unsharded bytes of one group of tensors, split by sharding class."""
+
+    tp_split: float = 0.0      # COLUMN + ROW
+    kv: float = 0.0
+    replicated: float = 0.0
+    vocab: float = 0.0         # already multiplied by the 64-row padding factor
+    expert: float = 0.0
+
+    def __add__(self, o: "ClassBytes") -> "ClassBytes":
+        return ClassBytes(self.tp_split + o.tp_split, self.kv + o.kv, self.replicated + o.replicated,
+                          self.vocab + o.vocab, self.expert + o.expert)
+
+    def on_rank(self, tp: int, n_kv: int, expert_fraction: float) -> float:
+        """Bytes on one rank, given the TP size and the share of experts this rank holds."""
+        kv_frac = (max(1, n_kv // tp) / n_kv) if n_kv else 1.0 / tp
+        return (self.tp_split / tp + self.kv * kv_frac + self.replicated
+                + self.vocab / tp + self.expert * expert_fraction)
+
+
+ZERO = ClassBytes()
+
+
+@dataclass(frozen=True, slots=True)
+class WeightTable:
+    """Per-layer and end-of-stack byte sums for one (model, scheme).
+
+    ``prefix[i]`` is the sum of layers ``[0, i)`` so a stage costs O(1).
+    """
+
+    per_layer: tuple[ClassBytes, ...]   # index = decoder layer
+    prefix: tuple[ClassBytes, ...]      # len = layers + 1
+    first: ClassBytes                   # embedding, vision tower, other off-stack tensors
+    last: ClassBytes                    # lm_head, final norm
+    tied_copy: ClassBytes               # the embedding again, on the last stage when tied and pp > 1
+    buffer_bytes: float                 # per-stage GPU buffers (rotary cache)
+    n_kv: int
+    num_experts: int
+    scheme: object = None               # kept when routed experts need per-rank costing (MXFP4 padding)
+    expert_tensors: tuple = ()          # ((layer, Tensor), ...) routed experts, only in that case
+    _expert_prefix: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def expert_prefix(self, moe_tp: int, experts: int | None) -> list[float]:
+        """Prefix sums over layers of routed-expert bytes on one rank (scheme-specific padding)."""
+        key = (moe_tp, experts)
+        if key not in self._expert_prefix:
+            per = [0.0] * (len(self.per_layer) + 1)
+            for layer, t in self.expert_tensors:
+                per[layer + 1] += float(self.scheme.expert_rank_bytes(t, moe_tp, experts))
+            for i in range(1, len(per)):
+                per[i] += per[i - 1]
+            self._expert_prefix[key] = per
+        return self._expert_prefix[key]
+
+    def layers_sum(self, a: int, b: int) -> ClassBytes:
+        p, q = self.prefix[a], self.prefix[b]
+        return ClassBytes(q.tp_split - p.tp_split, q.kv - p.kv, q.replicated - p.replicated,
+                          q.vocab - p.vocab, q.expert - p.expert)
+
+
+def rotary_cache_bytes(spec: ModelSpec, act_bytes: float) -> float:
+    """vLLM's rotary ``cos_sin_cache`` buffers: ``positions x rotary_dim`` each, in the model dtype.
+
+    vLLM builds one rotary module per distinct configuration (``get_rope`` is memoised) and
+    sizes its cache by the *scaled* length: ``max_position_embeddings x factor`` for linear /
+    dynamic scaling, ``original_max_position_embeddings x factor`` for YaRN / DeepSeek-YaRN,
+    ``max_position_embeddings`` otherwise (llama3, default).  Gemma-3 therefore holds 2 caches,
+    the global one 131072 x 8 positions x 256 x 2 B = 512 MiB -- about 0.5 GiB of its measured
+    weights.  When the spec provides ``rope_caches`` (``((positions, rotary_dim), ...)``) those
+    are used; otherwise one cache of ``max_position_embeddings x rotary_dim`` (exact for the
+    unscaled and llama3 ropes; Llama-3.1-8B: 32 MiB of its 14.99 GiB).  ``rotary_dim`` is the
+    spec's (partial rotary, MLA ``qk_rope_head_dim``), else the head dim.
+    """
+    caches = getattr(spec, "rope_caches", None)
+    if caches:
+        return float(sum(int(p) * int(d) for p, d in caches) * act_bytes)
+    max_pos = spec.max_position_embeddings or 0
+    rot = getattr(spec, "rotary_dim", 0) or (64 if spec.is_mla else spec.head_dim)
+    return float(max_pos * (rot or 0) * act_bytes)
+
+
+_LAYER_INDEX = re.compile(r"\.\d+\.")
+
+
+def _layer_agnostic(scheme) -> bool:
+    """True when a scheme cannot treat two layers' same-named tensors differently: its ignore
+    list names no numbered module (an entry like ``model.layers.3.mlp`` would)."""
+    entries = getattr(getattr(scheme, "exclude", None), "entries", ()) or ()
+    return not any(any(ch.isdigit() for ch in e) for e in entries)
+
+
+_CLASS_INDEX = {Shard.COLUMN: 0, Shard.ROW: 0, Shard.KV: 1, Shard.REPLICATED: 2, Shard.VOCAB: 3, Shard.EXPERT: 4}
+
+
+def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable:
+    """Sum every tensor's unsharded bytes by layer and class (once per model and scheme)."""
+    n = spec.num_layers
+    acc = [[0.0] * 5 for _ in range(n + 3)]        # layers, then first / last / tied copy
+    first, last, tied = n, n + 1, n + 2
+    has_lm_head = any(t.component is Component.LM_HEAD for t in spec.tensors)
+    tie = spec.tie_word_embeddings and not has_lm_head
+    # a scheme without rules stores every tensor at its model dtype (quant.Scheme.layout_for):
+    # skip the per-tensor dispatch, which dominates the per-model precompute
+    plain = getattr(scheme, "rules", None) == () and hasattr(scheme, "model_dtype_bytes")
+    mdb = float(getattr(scheme, "model_dtype_bytes", 0))
+    # decoder layers repeat: memoise bytes per (name without layer index, shape, ...) when the
+    # scheme's ignore list cannot single out a layer
+    memo: dict | None = {} if not plain and _layer_agnostic(scheme) else None
+    for t in spec.tensors:
+        if plain:
+            b = t.numel * mdb
+        elif memo is not None:
+            key = (_LAYER_INDEX.sub(".#.", t.name), t.shape, t.count, t.shard, t.component, t.quantizable)
+            b = memo.get(key)
+            if b is None:
+                b = memo[key] = float(scheme.tensor_bytes(t))
+        else:
+            b = float(scheme.tensor_bytes(t))
+        ci = _CLASS_INDEX.get(t.shard, 2)
+        if ci == 3 and t.shape and t.shape[0]:
+            rows = t.shape[0]
+            b *= ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows
+        if t.layer is not None and 0 <= t.layer < n:
+            acc[t.layer][ci] += b
+        elif t.component is Component.LM_HEAD or (t.component is Component.NORM and t.layer is None):
+            acc[last][ci] += b
+        else:
+            acc[first][ci] += b
+            if tie and t.component is Component.EMBEDDING:
+                acc[tied][ci] += b
+    per_layer = tuple(ClassBytes(*a) for a in acc[:n])
+    run = [0.0] * 5
+    prefix = [ZERO]
+    for a in acc[:n]:
+        run = [x + y for x, y in zip(run, a)]
+        prefix.append(ClassBytes(*run))
+    experts = ()
+    if getattr(scheme, "moe_padding", None) and hasattr(scheme, "expert_rank_bytes"):
+        experts = tuple((t.layer, t) for t in spec.tensors
+                        if t.shard is Shard.EXPERT and t.layer is not None and 0 <= t.layer < n)
+    return WeightTable(per_layer, tuple(prefix), ClassBytes(*acc[first]), ClassBytes(*acc[last]),
+                       ClassBytes(*acc[tied]), rotary_cache_bytes(spec, act_bytes), spec.num_kv_heads,
+                       spec.num_experts, scheme if experts else None, experts)
+
+
+@dataclass(frozen=True, slots=True)
+class StageWeights:
+    stage: int
+    layers: tuple[int, int]       # [start, end) decoder layers
+    bytes: float                  # on the worst rank of this stage
+    ep_rank: int | None           # which EP rank that is (None without EP)
+
+
+def stage_weights(table: WeightTable, layout: Layout) -> list[StageWeights]:
+    """Bytes on the worst rank of every pipeline stage of ``layout``."""
+    tp, pp = layout.tp, layout.pp
+    if layout.ep and table.num_experts:
+        ep_rank = 0   # the first E % ep ranks hold one extra expert
+        local = experts_on_rank(table.num_experts, layout.ep_size, 0)
+        frac = local / table.num_experts
+        moe_tp = 1
+    else:
+        ep_rank = 0 if layout.ep else None
+        local, moe_tp = None, tp * layout.dp
+        frac = 1.0 / moe_tp
+    padded = table.expert_prefix(moe_tp, local) if table.expert_tensors else None
+    if padded is not None:
+        frac = 0.0    # experts costed per rank by the scheme (padding), added below
+    n_layers = len(table.per_layer)
+    out = []
+    for s, (a, b) in enumerate(pp_partition(n_layers, pp)):
+        acc = table.layers_sum(a, b)
+        if s == 0:
+            acc = acc + table.first
+        if s == pp - 1:
+            acc = acc + table.last
+            if pp > 1:
+                acc = acc + table.tied_copy
+        extra = (padded[b] - padded[a]) if padded is not None else 0.0
+        out.append(StageWeights(s, (a, b), acc.on_rank(tp, table.n_kv, frac) + extra + table.buffer_bytes,
+                                ep_rank))
+    return out
