@@ -24,6 +24,9 @@ from reportgen.progress import Progress, log
 from reportgen.results import ERROR_SCHEMA, conform, empty_results
 
 EXIT_OK, EXIT_MODEL_FAILURES, EXIT_USAGE = 0, 1, 2
+# Above this many cells the matrix is streamed in batches to a partitioned Parquet dataset
+# (bounded memory); CSV/XLSX/HTML/PDF are not written at that size (no spreadsheet opens them).
+STREAM_CELLS = 2_000_000
 
 
 @dataclass
@@ -156,13 +159,9 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
     outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline)
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
-    t = time.perf_counter()
     entries = [o.entry for o in outcomes if o.entry is not None]
-    results = evaluate_matrix(entries, prepared.gpus, job.matrix) if entries else empty_results()
-    results = pl.concat([conform(results), error_cells(outcomes, prepared)], how="vertical")
-    timings["matrix_s"] = round(time.perf_counter() - t, 3)
     errors = errors_frame(outcomes)
-
+    streamed = prepared.cells > STREAM_CELLS
     meta = {
         "job_name": job.name,
         "run_started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -176,21 +175,62 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
                   "price_usd_hr": g.price_usd_hr, "gpus_per_node": g.gpus_per_node,
                   "memory_source": g.memory_source} for g in prepared.gpus],
     }
+    table_meta = {k: v for k, v in meta.items() if k != "models"}
     final = out_dir if out_dir is not None else default_run_dir(base_dir, job.name, started)
     with AtomicDir(final) as d:
         t = time.perf_counter()
-        write_parquet(results, d.tmp / "results.parquet", {k: v for k, v in meta.items() if k != "models"})
-        write_csv(results, d.tmp / "results.csv")
+        if streamed:
+            n_cells = _write_streamed(d.tmp, entries, outcomes, prepared, table_meta, quiet)
+            meta["skipped_outputs"] = [
+                f"{n_cells:,} cells exceed the in-memory limit of {STREAM_CELLS:,}: results are the partitioned "
+                "dataset results.parquet/ (read it with polars.scan_parquet('results.parquet/*.parquet')); "
+                "results.csv, results.xlsx, report.html and report.pdf are not written at this size"]
+            log(meta["skipped_outputs"][0], quiet)
+        else:
+            results = evaluate_matrix(entries, prepared.gpus, job.matrix) if entries else empty_results()
+            results = pl.concat([conform(results), error_cells(outcomes, prepared)], how="vertical")
+            n_cells = results.height
+            timings["matrix_s"] = round(time.perf_counter() - t, 3)
+            t = time.perf_counter()
+            write_parquet(results, d.tmp / "results.parquet", table_meta)
+            write_csv(results, d.tmp / "results.csv")
         write_csv(errors, d.tmp / "errors.csv")
         timings["tables_s"] = round(time.perf_counter() - t, 3)
-        render_reports(d.tmp, results, errors, meta, job.formats, template_dir or job.templates,
-                       quiet=quiet, timings=timings)
-        manifest = {**meta, "job": job.as_dict(), "cells": results.height, "timings": timings,
+        if not streamed:
+            render_reports(d.tmp, results, errors, meta, job.formats, template_dir or job.templates,
+                           quiet=quiet, timings=timings)
+        manifest = {**meta, "job": job.as_dict(), "cells": n_cells, "timings": timings,
                     "files": sorted(p.name for p in d.tmp.iterdir()) + ["manifest.json"],
                     "exit_code": EXIT_MODEL_FAILURES if errors.height else EXIT_OK}
         (d.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     failed = errors["model"].to_list()
-    return RunResult(d.final, EXIT_MODEL_FAILURES if failed else EXIT_OK, results.height, failed, timings)
+    return RunResult(d.final, EXIT_MODEL_FAILURES if failed else EXIT_OK, n_cells, failed, timings)
+
+
+def _write_streamed(run_dir: Path, entries: list, outcomes: list[ModelOutcome], prepared: PreparedJob,
+                    table_meta: dict, quiet: bool) -> int:
+    """Very large jobs: the matrix in batches, one Parquet part per batch, bounded memory."""
+    from reportgen.matrix import iter_matrix_batches
+    from reportgen.outputs.tables import write_parquet
+
+    parts = run_dir / "results.parquet"
+    parts.mkdir()
+    n = 0
+    batches = [error_cells(outcomes, prepared)]
+    with Progress("evaluating matrix", prepared.cells, quiet) as bar:
+        for i, batch in enumerate(_chain(iter_matrix_batches(entries, prepared.gpus, prepared.job.matrix),
+                                         batches)):
+            if batch.height == 0:
+                continue
+            write_parquet(conform(batch), parts / f"part-{i:05d}.parquet", table_meta)
+            n += batch.height
+            bar.advance(batch.height)
+    return n
+
+
+def _chain(*iterables):
+    for it in iterables:
+        yield from it
 
 
 def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, meta: dict,
