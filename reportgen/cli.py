@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(results.parquet, results.csv, errors.csv, report.html, report.pdf, "
                                    "manifest.json), atomically.", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("job", help="job file (TOML)")
+    r.add_argument("job", help="job file (TOML), or the name of a bundled job such as `default`")
     r.add_argument("--out", help="run directory to create (default output/<job name>/<UTC time>/)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a job field for this run, TOML value: --set 'matrix.tp=[1,2]' "
@@ -148,11 +148,24 @@ def _offline(args) -> bool | None:
     return True if getattr(args, "offline", False) else None
 
 
+def _job_path(text: str) -> str:
+    """A job file path; a bare name of a bundled job (`default`) works from an installed wheel too."""
+    from reportgen.paths import model_lists_dir
+
+    if Path(text).is_file():
+        return text
+    for cand in (model_lists_dir() / text, model_lists_dir() / f"{text}.toml"):
+        if cand.is_file():
+            return str(cand)
+    return text
+
+
 def _load_job(args):
     import tomllib
 
     from reportgen.job import JobError, load_job, parse_job
 
+    args.job = _job_path(args.job)
     try:
         if args.set:
             p = Path(args.job)

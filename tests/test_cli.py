@@ -119,3 +119,27 @@ def test_existing_out_dir_is_refused(mixed_run, tmp_path):
     job.write_text('models = ["Qwen/Qwen3-8B"]\ngpus = ["H100"]\n')
     r = run_cli("run", str(job), "--out", str(out))
     assert r.returncode == 2 and "already exists" in r.stderr
+
+
+def test_bundled_job_by_name_from_any_directory(tmp_path):
+    r = run_cli("run", "default", "--set", 'formats=["parquet", "csv"]', "--set", 'gpus=["L4"]',
+                "--set", "matrix.tp=[1]", "--out", str(tmp_path / "run"), "-q", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert pl.read_parquet(tmp_path / "run" / "results.parquet")["model"].n_unique() >= 15
+
+
+def test_hostile_model_ids_are_inert_in_every_output(tmp_path):
+    """A formula-looking id is neutralised in CSV; a script id is text in HTML; neither steers paths."""
+    job = tmp_path / "job.toml"
+    job.write_text('models = ["=HYPERLINK(\\"http://evil\\")", "<script>alert(1)</script>", "../../etc/passwd", '
+                   '"Qwen/Qwen3-0.6B"]\ngpus = ["L4"]\nformats = ["parquet", "csv", "html"]\n')
+    r = run_cli("run", str(job), "--out", str(tmp_path / "run"), "-q", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    for name in ("results.csv", "errors.csv"):
+        text = (tmp_path / "run" / name).read_text()
+        assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.toml", "run"]
+    errors = pl.read_csv(tmp_path / "run" / "errors.csv")
+    assert set(errors["kind"]) <= {"invalid_id", "not_found", "network"}
