@@ -161,24 +161,16 @@ def _job_path(text: str) -> str:
 
 
 def _load_job(args):
-    import tomllib
-
-    from reportgen.job import JobError, load_job, parse_job
+    from reportgen.job import JobError, load_job
 
     args.job = _job_path(args.job)
+
+    def overrides(raw: dict) -> None:
+        for item in args.set:
+            _apply_override(raw, item)
+
     try:
-        if args.set:
-            p = Path(args.job)
-            if not p.is_file():
-                raise JobError(f"job file {args.job!r} not found")
-            try:
-                raw = tomllib.loads(p.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as e:
-                raise JobError(f"{p.name}: not valid TOML: {e}") from None
-            for item in args.set:
-                _apply_override(raw, item)
-            return parse_job(raw, job_dir=p.parent, source_path=str(p))
-        return load_job(args.job)
+        return load_job(args.job, overrides)
     except JobError as e:
         raise UsageError(str(e)) from None
 

@@ -12,6 +12,7 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 WEIGHT_DTYPES = ("checkpoint", "auto", "bf16", "fp16", "fp32", "fp8", "int8", "int4")
 KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla")
@@ -259,16 +260,25 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
                catalogs=catalogs, templates=templates, formats=formats, source_path=source_path)
 
 
-def load_job(path: str | Path) -> Job:
+def read_job_toml(path: str | Path) -> dict:
+    """The job file as a raw table (before validation), so CLI overrides can be applied first."""
     p = Path(path)
     if not p.is_file():
         raise JobError(f"job file {str(p)!r} not found")
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise JobError(f"{p.name}: not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise JobError(f"{p.name}: not UTF-8 text") from None
+
+
+def load_job(path: str | Path, overrides: Callable[[dict], None] | None = None) -> Job:
+    """Read, optionally adjust the raw table (CLI --set), then validate completely."""
+    raw = read_job_toml(path)
+    if overrides is not None:
+        overrides(raw)
+    p = Path(path)
     return parse_job(raw, job_dir=p.parent, source_path=str(p))
 
 
