@@ -26,22 +26,29 @@ def _ref(text: str) -> ModelRef:
     return ModelRef(mid, rev or None)
 
 
-def arch_fields(model: str, spec) -> dict:
-    from reportgen.estimate.quant import kv_cache_bytes
+def kv_bytes_per_token(spec, weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto") -> int:
+    """All KV-holding layers, one token, TP 1, in the KV dtype vLLM would use (``auto`` follows the
+    serving dtype: bf16 for a float32 checkpoint, fp8 when a ModelOpt checkpoint says its KV is fp8)."""
+    from reportgen.estimate.kvcache import kv_element_bytes, layer_token_bytes
+    from reportgen.estimate.tables import PLAIN_ACT, serving_dtype
 
+    elem = kv_element_bytes(kv_cache_dtype, PLAIN_ACT[serving_dtype(spec, weight_dtype)], spec)
+    return int(sum(layer_token_bytes(l, kv_cache_dtype, elem, 1) for l in spec.layers_kv))
+
+
+def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto") -> dict:
     out = {"model": model, "status": "ok", "reason": "", "model_type": spec.model_type,
            "family": spec.family, "dtype": spec.dtype}
     if spec.unsupported_reason:
         out.update(status="unsupported", reason=spec.unsupported_reason)
         return out
-    kv_el = kv_cache_bytes("auto", spec.dtype, spec)
     out.update(
         params_total=spec.params_total,
         params_text=spec.params_text,
         params_active=spec.params_active,
         params_mtp=spec.mtp_params,
         params_by_component=spec.params_by_component(),
-        kv_bytes_per_token=int(spec.kv_bytes_per_token(kv_el)),
+        kv_bytes_per_token=kv_bytes_per_token(spec, weight_dtype, kv_cache_dtype),
         num_layers=spec.num_layers,
         num_attention_heads=spec.num_attention_heads,
         num_kv_heads=spec.num_kv_heads,
@@ -92,7 +99,10 @@ def estimate_command(args, UsageError) -> int:
     except ConfigError as e:
         return _fail(args, {"model": args.model, "status": "error", "reason": f"malformed_config: {e}",
                             "error_kind": "malformed_config"})
-    out = arch_fields(args.model, spec)
+    try:
+        out = arch_fields(args.model, spec, args.dtype.lower(), args.kv_cache_dtype.lower())
+    except ValueError as e:           # a KV dtype this architecture cannot use (fp8_ds_mla on GQA)
+        raise UsageError(f"--kv-cache-dtype: {e}") from None
     out.update(config_source=res.source, revision=res.revision)
     if spec.unsupported_reason:
         return _fail(args, out)
