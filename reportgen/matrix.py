@@ -23,6 +23,7 @@ through exactly the same code.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -136,6 +137,16 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     codes = ex.verdict_codes(list(pre.iter_rows()))
     pre = pre.with_columns(pl.Series("_pcode", range(len(ex.VERDICTS), len(codes)), dtype=pl.UInt16))
     a = a.join(pre, on=["pre_status", "pre_reason"], how="left", nulls_equal=False, maintain_order="left")
+    # vLLM refuses a max_model_len above the model's derived maximum (``max_pos``, arch/rope.py):
+    # those cells are invalid_layout, and max_model_len_fit is capped at it -- unless
+    # VLLM_ALLOW_LONG_MAX_MODEL_LEN lifts the check
+    if allow_long_max_model_len(matrix):
+        a = a.with_columns(pl.lit(None, pl.Int64).alias("max_pos"))
+        lcodes, ltable = [], None
+    else:
+        lcodes, ltable = ex.length_codes(mt["max_pos"].drop_nulls().unique().to_list(),
+                                         list(matrix.max_model_len), len(codes))
+    codes = codes + lcodes
     lf = a.lazy().join(util.lazy(), how="cross")
     for b in batches:
         lf = lf.with_columns(b)
@@ -143,7 +154,12 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     # x max_model_len, blocks per request (then the KV group columns are no longer needed) x concurrency
     lf = (lf
           .select(_CARRY + (["w0", "act0", "av0"] if stage0_columns else []))
-          .join(lens.lazy(), how="cross")
+          .join(lens.lazy(), how="cross"))
+    if ltable is not None and ltable.height:
+        lf = lf.join(ltable.lazy(), on=["max_pos", "max_model_len"], how="left", maintain_order="left")
+    else:
+        lf = lf.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
+    lf = (lf
           .with_columns(bpr)
           .drop(_GROUP_COLS)
           .join(conc.lazy(), how="cross"))
@@ -158,6 +174,16 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
 
 
 DEFAULT_BATCH_CELLS = 1_000_000
+ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
+
+
+def allow_long_max_model_len(matrix: Matrix) -> bool:
+    """vLLM's ``VLLM_ALLOW_LONG_MAX_MODEL_LEN``: a job field ``allow_long_max_model_len`` when the
+    job has one, else the environment variable (vLLM's truthiness: ``1`` / ``true``)."""
+    value = getattr(matrix, "allow_long_max_model_len", None)
+    if value is None:
+        value = os.environ.get(ALLOW_LONG_ENV, "").strip().lower() in ("1", "true")
+    return bool(value)
 
 
 def _chunks(models: list[ModelEntry], gpus: list[Any], matrix: Matrix,
@@ -213,7 +239,7 @@ _CARRY = ["model", "revision", "config_source", "model_type", "gpu", "gpu_name",
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
           "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv", "_bpb",
-          "_outside_fail", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
+          "_outside_fail", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
 _GROUP_COLS = ["n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
 
 
@@ -234,13 +260,16 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  max_model_len: int = 8192, concurrency: int = 1, gpu_memory_utilization: float = 0.92,
                  max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
                  block_size: int = 16, vllm_version: str | None = None, gpus_per_node: int | None = None,
-                 max_nodes: int | None = None, allow_cross_node_tp: bool = False) -> dict:
+                 max_nodes: int | None = None, allow_cross_node_tp: bool = False,
+                 allow_long_max_model_len: bool | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
     not in the catalog).  ``max_nodes`` None: as many nodes as the layout needs (a one-off
     question about a layout is not a question about the fleet); TP still stays in one node
-    unless ``allow_cross_node_tp``.
+    unless ``allow_cross_node_tp``.  A ``max_model_len`` above the model's derived maximum is
+    ``invalid_layout`` (vLLM refuses to start) unless ``allow_long_max_model_len`` (None: the
+    ``VLLM_ALLOW_LONG_MAX_MODEL_LEN`` environment variable).
     """
     from reportgen.job import DEFAULT_VLLM_VERSION
 
@@ -259,6 +288,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                 block_size=block_size, vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
                 gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp)
+    if allow_long_max_model_len is not None:
+        mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()
     df = evaluate_matrix([ModelEntry(model or spec.model_type, spec)], [gpu], mx)
     return df.row(0, named=True)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reportgen.arch import features
+from reportgen.arch import features, rope
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields, prevalidate
@@ -73,6 +73,9 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
             features.scan(config, mla=adapter.mla)
         parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
         adapter.build(Fields(parsed, config), spec)
+        text = (Fields(parsed.text_config, config["text_config"], "text_config.") if adapter.multimodal
+                else Fields(parsed, config))
+        rope.apply(spec, text)
     except Unsupported as u:
         return ModelSpec(model_type=model_type, architectures=archs, family=native, dtype=spec.dtype,
                          quantization_config=spec.quantization_config, unsupported_reason=u.reason,

@@ -133,12 +133,21 @@ class ModelSpec:
     multimodal: bool = False
     max_position_embeddings: int | None = None
     rotary_dim: int = 0                  # RoPE dims per head (partial rotary, MLA qk_rope_head_dim); 0 = unknown
+    # longest --max-model-len vLLM accepts (its derived max_model_len, rope scaling applied; arch/rope.py);
+    # None = no limit known (vLLM then takes any value)
+    max_model_len_limit: int | None = None
+    # vLLM's rotary cos/sin cache buffers on a rank: ((rows, rotary_dim, element bytes; 0 = model dtype), ...);
+    # () = none (no RoPE), None = not worked out (a hand-built spec: the estimator assumes one default cache)
+    rope_caches: tuple | None = None
     tensors: list[Tensor] = field(default_factory=list)
     layers_kv: list[LayerKV] = field(default_factory=list)
     mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    # safetensors header listing {name: {"shape", "dtype", "bytes", ...}} of the checkpoint, set by
+    # estimate.quant.attach_checkpoint_headers (--weights checkpoint); None = config-derived weights
+    checkpoint_tensors: dict | None = None
 
     # ---- derived counts (exact integers) ----
     def params_by_component(self) -> dict[str, int]:

@@ -170,10 +170,28 @@ def verdict_codes(pre: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(VERDICTS) + [(s, r or "") for s, r in pre]
 
 
+def length_reason(max_model_len: int, limit: int) -> str:
+    return (f"max_model_len {max_model_len} exceeds the model's maximum {limit} "
+            f"(vLLM refuses to start unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1)")
+
+
+def length_codes(limits: list[int], lens: list[int], first: int) -> tuple[list[tuple[str, str]], pl.DataFrame]:
+    """The (status, reason) pairs of every (model limit, max_model_len) pair vLLM refuses, numbered
+    from ``first``, and the table ``(max_pos, max_model_len) -> _lcode`` the matrix joins per cell
+    (a few rows: distinct limits x context axis values; no string is built per cell)."""
+    pairs = sorted({(int(lim), int(m)) for lim in limits if lim for m in lens if m > lim})
+    codes = [("invalid_layout", length_reason(m, lim)) for lim, m in pairs]
+    table = pl.DataFrame({"max_pos": [p[0] for p in pairs], "max_model_len": [p[1] for p in pairs],
+                          "_lcode": list(range(first, first + len(pairs)))},
+                         schema={"max_pos": pl.Int64, "max_model_len": pl.Int64, "_lcode": pl.UInt16})
+    return codes, table
+
+
 def verdict(codes: list[tuple[str, str]] | None = None) -> list[list[pl.Expr]]:
     """Per cell, three dependent batches: blocks per request; concurrency, KV needed, headroom and a
     verdict code; then status and reason looked up from the code (a layout's own ``_pcode`` --
-    invalid or unsupported -- wins).
+    invalid or unsupported -- wins, then ``_lcode``: max_model_len above the model's derived
+    maximum, which vLLM refuses -- see ``length_codes``).
 
     Invalid and unsupported rows carry null ``_nbv`` / ``_bpb``, so every per-cell term is null
     for them without a per-cell branch."""
@@ -192,7 +210,7 @@ def verdict(codes: list[tuple[str, str]] | None = None) -> list[list[pl.Expr]]:
     idx = list(range(len(codes)))
     return [
         [blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr")],
-        [pl.coalesce(pl.col("_pcode"), code).alias("_code"),
+        [pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), code).alias("_code"),
          kv_needed.alias("kv_needed_gib"),
          headroom.alias("headroom_pct"),
          (nb.cast(pl.Float64) / bpr).clip(0).alias("max_concurrency")],

@@ -230,7 +230,17 @@ class ModelTables:
         return head + ("invalid_layout" if rule else None, rule) + body, slots, n
 
 
+def max_len_limit(spec: ModelSpec) -> int | None:
+    """The longest ``--max-model-len`` vLLM starts with: the arch layer's derived maximum
+    (``spec.max_model_len_limit``, rope scaling applied -- arch/rope.py), else -- a spec built by
+    hand -- ``max_position_embeddings``; None (or 0) = no limit."""
+    limit = getattr(spec, "max_model_len_limit", None)
+    if limit is None:
+        limit = spec.max_position_embeddings
+    return int(limit) if limit else None
+
+
 def spec_axes(spec: ModelSpec) -> dict:
-    """Model-level columns carried into every result row."""
+    """Model-level columns carried into every result row (``max_pos``: the max_model_len limit)."""
     return {"model_type": spec.model_type, "params_total": spec.params_total,
-            "params_active": spec.params_active, "max_pos": spec.max_position_embeddings}
+            "params_active": spec.params_active, "max_pos": max_len_limit(spec)}

@@ -17,9 +17,9 @@ Rules (PRODUCT.md §3, research-peers.md C2/C3):
 - Placement: decoder layer ``i`` on the stage owning it (vLLM get_pp_indices);
   embedding and vision tower on the first stage; lm_head and final norm on the
   last; a tied embedding is also on the last stage when ``pp > 1``.
-- Each stage also holds the rotary ``cos_sin_cache`` buffer (vLLM allocates it on
-  the GPU in the model dtype: ``max_position_embeddings x rotary_dim``); vLLM's
-  "Model loading took" figure includes it (Llama-3.1-8B: 32 MiB of its 14.99 GiB).
+- Each stage also holds the rotary ``cos_sin_cache`` buffers (``spec.rope_caches``, see
+  ``rotary_cache_bytes``); vLLM's "Model loading took" figure includes them (Llama-3.1-8B:
+  32 MiB of its 14.99 GiB; Gemma-3: 576 MiB).
 """
 
 from __future__ import annotations
@@ -97,21 +97,20 @@ class WeightTable:
 
 
 def rotary_cache_bytes(spec: ModelSpec, act_bytes: float) -> float:
-    """vLLM's rotary ``cos_sin_cache`` buffers: ``positions x rotary_dim`` each, in the model dtype.
+    """vLLM's rotary ``cos_sin_cache`` buffers on a rank: ``rows x rotary_dim`` each.
 
-    vLLM builds one rotary module per distinct configuration (``get_rope`` is memoised) and
-    sizes its cache by the *scaled* length: ``max_position_embeddings x factor`` for linear /
-    dynamic scaling, ``original_max_position_embeddings x factor`` for YaRN / DeepSeek-YaRN,
-    ``max_position_embeddings`` otherwise (llama3, default).  Gemma-3 therefore holds 2 caches,
-    the global one 131072 x 8 positions x 256 x 2 B = 512 MiB -- about 0.5 GiB of its measured
-    weights.  When the spec provides ``rope_caches`` (``((positions, rotary_dim), ...)``) those
-    are used; otherwise one cache of ``max_position_embeddings x rotary_dim`` (exact for the
-    unscaled and llama3 ropes; Llama-3.1-8B: 32 MiB of its 14.99 GiB).  ``rotary_dim`` is the
-    spec's (partial rotary, MLA ``qk_rope_head_dim``), else the head dim.
+    ``spec.rope_caches`` (``((rows, rotary_dim[, element bytes]), ...)``) is filled exactly per
+    family by ``reportgen.arch.rope`` from vLLM's ``get_rope`` (memoised: one module per distinct
+    parameters) and each class's cache size -- e.g. Gemma-3: a local default cache plus a linear x8
+    global one, 131072 x 8 x 256 x 2 B = 512 MiB; gpt-oss: a float32 YaRN cache.  Element bytes 0
+    or absent = the model (serving) dtype ``act_bytes``; ``()`` = no rotary module.  A spec whose
+    ``rope_caches`` is None (built by hand) gets one cache of ``max_position_embeddings x
+    rotary_dim`` (Llama-3.1-8B: 32 MiB of its 14.99 GiB); ``rotary_dim`` is the spec's, else the
+    head dim (64 for MLA).
     """
     caches = getattr(spec, "rope_caches", None)
-    if caches:
-        return float(sum(int(p) * int(d) for p, d in caches) * act_bytes)
+    if caches is not None:
+        return float(sum(int(c[0]) * int(c[1]) * ((c[2] if len(c) > 2 else 0) or act_bytes) for c in caches))
     max_pos = spec.max_position_embeddings or 0
     rot = getattr(spec, "rotary_dim", 0) or (64 if spec.is_mla else spec.head_dim)
     return float(max_pos * (rot or 0) * act_bytes)

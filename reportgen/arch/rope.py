@@ -1,0 +1,220 @@
+"""RoPE facts vLLM derives from a config: the longest ``--max-model-len`` it accepts and the
+rotary ``cos_sin_cache`` buffers it allocates.
+
+Why here (the arch layer) and exact: both are pure functions of the config, vLLM refuses to
+start above the first, and the second is counted in vLLM's "Model loading took X GiB" (Gemma-3
+carries 576 MiB of them).  Source: vLLM v0.19 -- ``vllm/config/model.py``
+``_get_and_verify_max_len`` with ``ModelArchConfigConvertorBase.derive_max_model_len_and_key``
+(``vllm/transformers_utils/model_arch_config_convertor.py``), ``patch_rope_parameters``
+(``vllm/transformers_utils/config.py``), ``get_rope`` and the classes of
+``vllm/model_executor/layers/rotary_embedding/``, and each model's ``get_rope`` call.
+
+Derived maximum (read off the *text* config, ``hf_text_config``):
+
+1. the smallest of ``max_position_embeddings``, ``n_positions``, ``max_seq_len``, ``seq_length``,
+   ``model_max_length``, ``max_target_positions``, ``max_sequence_length``, ``max_seq_length``,
+   ``seq_len`` (class defaults included); a truthy ``model_max_length`` then replaces it;
+   none present -> no limit (vLLM takes the user's value unchecked);
+2. RoPE scaling, unless the text model_type contains ``gemma3`` (its 128K is already scaled):
+   over the rope parameter sets (one, or one per layer type), every type other than
+   ``su`` / ``longrope`` / ``llama3`` sets the factor (``factor``, default 1) and ``yarn`` also
+   resets the length to its ``original_max_position_embeddings``; length x factor;
+3. the user value is refused when above that and above ``model_max_length`` (when set),
+   unless ``VLLM_ALLOW_LONG_MAX_MODEL_LEN``.  So the limit is
+   ``max(floor(derived), model_max_length or 0)``.
+
+(``tokenizer_config.model_max_length`` only counts for pooling models with absolute position
+embeddings, and a sentence-transformers ``max_seq_length`` only for those too: neither applies
+to the generative models we estimate.)
+
+Rotary caches (``get_rope``; one module per distinct (head size, rotary dim, max position,
+parameters, dtype) -- memoised, so layers with the same rope share one cache), rows x rotary_dim
+(``cat(cos, sin)``), in the model dtype unless the model asks otherwise:
+
+=====================  ================================================================
+rope_type              cache rows
+=====================  ================================================================
+default / mrope        ``max_position``
+llama3, ntk, dynamic   ``max_position`` (dynamic with ``factor``: ``max_position x factor``;
+(alpha)                with ``alpha``: ``max_position``)
+linear                 ``max_position x factor`` (``ceil``)
+yarn                   ``ceil(original_max_position_embeddings x factor)``
+deepseek_yarn          ``ceil(original_max_position_embeddings x factor)`` (DeepSeek MLA maps
+                       every non-default type to it)
+longrope / su          ``original_max_position_embeddings + max_position`` (short + long)
+=====================  ================================================================
+
+Per family: one cache from the config's parameters (partial rotary through ``rotary_dim``);
+per layer type when the parameters are nested (Gemma-3: sliding layers ``default`` with the
+local base, full layers ``linear`` x8 -> two caches); DeepSeek V2/V3 ``qk_rope_head_dim`` wide;
+gpt-oss a float32 YaRN cache; Llama-4 none when every layer is NoPE.  Vision towers' 2-D ropes
+(Llama-4's ~0.2 MB complex cache, Pixtral's frequencies) are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from reportgen.arch.errors import ConfigError
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import ModelSpec
+
+LEN_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "model_max_length",
+            "max_target_positions", "max_sequence_length", "max_seq_length", "seq_len")
+_NO_FACTOR = ("su", "longrope", "llama3")
+# transformers.configuration_utils.ALLOWED_LAYER_TYPES (5.x), used when it cannot be imported
+_LAYER_TYPES = frozenset(("full_attention", "sliding_attention", "chunked_attention", "window_attention",
+                          "indexed_attention", "compressed_sparse_attention", "heavily_compressed_attention",
+                          "conv", "moe", "hybrid", "hybrid_sliding", "linear_attention", "sparse", "dense"))
+
+
+def _num(v: Any) -> float | None:
+    """A positive finite number, else None (bools are not numbers here)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) and v > 0 else None
+
+
+@lru_cache(maxsize=1)
+def _layer_types() -> frozenset[str]:
+    try:
+        from transformers.configuration_utils import ALLOWED_LAYER_TYPES
+        return frozenset(ALLOWED_LAYER_TYPES) | _LAYER_TYPES
+    except Exception:  # noqa: BLE001 - older transformers: the built-in list
+        return _LAYER_TYPES
+
+
+def _normalise(rp: Mapping[str, Any]) -> dict[str, Any]:
+    """One parameter set as vLLM's ``patch_rope_parameters_dict`` leaves it."""
+    out = dict(rp)
+    rope_type = out.get("rope_type") or out.get("type") or "default"
+    if rope_type == "su":
+        rope_type = "longrope"
+    elif rope_type == "mrope":
+        rope_type = "default"
+    out["rope_type"] = rope_type
+    return out
+
+
+def rope_parameters(f: Fields) -> dict[str, dict[str, Any]] | None:
+    """``{layer_type: parameters}`` (a flat config under the key ``""``), or None without RoPE parameters.
+
+    transformers 5 standardises ``rope_scaling`` into ``rope_parameters`` (nested per layer type for
+    Gemma-3 and the like); a config parsed elsewhere may still carry only ``rope_scaling``.
+    """
+    rp = f.get("rope_parameters")
+    if not isinstance(rp, Mapping) or not rp:
+        rs = f.get("rope_scaling")
+        rp = rs if isinstance(rs, Mapping) and rs else None
+        if rp is None:
+            return None
+    if all(isinstance(v, Mapping) for v in rp.values()) and set(rp) <= _layer_types():
+        return {k: _normalise(v) for k, v in rp.items()}
+    return {"": _normalise(rp)}
+
+
+def derived_max_model_len(f: Fields) -> int | None:
+    """The largest ``--max-model-len`` vLLM accepts for this (text) config, None when unbounded."""
+    derived = math.inf
+    for key in LEN_KEYS:
+        v = _num(f.get(key))
+        if v is not None:
+            derived = min(derived, v)
+    model_max_length = _num(f.get("model_max_length"))
+    if model_max_length is not None:
+        derived = model_max_length
+    if derived == math.inf:
+        return None
+    params = rope_parameters(f)
+    if params and "gemma3" not in (f.model_type or ""):
+        factor = 1.0
+        for rp in params.values():
+            if rp["rope_type"] in _NO_FACTOR:
+                continue
+            factor = _num(rp.get("factor")) or factor
+            if rp["rope_type"] == "yarn":
+                derived = _num(rp.get("original_max_position_embeddings")) or derived
+        derived = _positions(derived * factor, f.prefix + "rope_parameters.factor")
+    limit = math.floor(derived)
+    if model_max_length is not None:
+        limit = max(limit, math.floor(model_max_length))
+    return int(limit)
+
+
+def cache_rows(rp: Mapping[str, Any], max_position: int) -> int:
+    """Rows of the cos/sin cache ``get_rope`` builds for one parameter set (table in the module doc)."""
+    kind = rp.get("rope_type", "default")
+    factor = _num(rp.get("factor"))
+    ompe = _num(rp.get("original_max_position_embeddings"))
+    field = "rope_parameters.factor"
+    if kind == "linear" and factor:
+        return math.ceil(_positions(max_position * factor, field))
+    if kind == "dynamic" and factor and "alpha" not in rp:
+        return math.ceil(_positions(max_position * factor, field))
+    if kind in ("yarn", "deepseek_yarn", "deepseek_llama_scaling") and factor:
+        return math.ceil(_positions((ompe or max_position) * factor, field))
+    if kind == "longrope":
+        return int(_positions(ompe or max_position, "rope_parameters.original_max_position_embeddings")) + max_position
+    return max_position
+
+
+def _param_key(rp: Mapping[str, Any]) -> str:
+    """What ``get_rope`` memoises on (the parameter items), as a string: values may be lists."""
+    return repr(sorted(((str(k), v) for k, v in rp.items()), key=lambda kv: kv[0]))
+
+
+_MAX_POSITIONS = float(1 << 48)
+
+
+def _positions(x: float, field: str) -> float:
+    """A position count from a scaled length; an absurd factor is a config error, not an overflow."""
+    if not math.isfinite(x) or x > _MAX_POSITIONS:
+        raise ConfigError(field, f"scales the context to {x:g} positions")
+    return x
+
+
+def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:
+    """``((rows, rotary_dim, element_bytes), ...)`` -- one per distinct ``get_rope`` module on a rank;
+    ``element_bytes`` 0 = the model (serving) dtype."""
+    max_pos = spec.max_position_embeddings
+    rot = spec.rotary_dim or spec.head_dim
+    if not max_pos or not rot:
+        return ()
+    family = f.model_type
+    params = rope_parameters(f) or {"": {"rope_type": "default"}}
+    if family == "llama4_text":
+        nope = f.get("no_rope_layers")
+        if isinstance(nope, (list, tuple)) and nope and not any(nope):
+            return ()                           # every layer NoPE: no rotary module at all
+    if family in ("deepseek_v2", "deepseek_v3"):
+        # MLA: every non-default type becomes deepseek_yarn (or deepseek_llama_scaling, same size)
+        rp = dict(params.get("", next(iter(params.values()))))
+        if rp["rope_type"] != "default":
+            rp["rope_type"] = "deepseek_yarn"
+        return ((cache_rows(rp, max_pos), rot, 0),)
+    if family == "gpt_oss":
+        rp = dict(params.get("", next(iter(params.values()))), rope_type="yarn")
+        return ((cache_rows(rp, max_pos), rot, 4),)   # get_rope(..., dtype=torch.float32)
+    if set(params) != {""}:
+        # per layer type (transformers 5 nesting): the layer types the model actually has
+        used = f.get("layer_types")
+        kinds = [k for k in params if not isinstance(used, (list, tuple)) or k in used] or list(params)
+        sets = [params[k] for k in kinds]
+    elif family == "gemma3_text" and _num(f.get("rope_local_base_freq")):
+        # transformers 4 layout: global layers use the config's rope, sliding ones the local base
+        sets = [params[""], {"rope_type": "default", "rope_theta": f.get("rope_local_base_freq")}]
+    else:
+        sets = [params[""]]
+    seen: dict[tuple, tuple[int, int, int]] = {}
+    for rp in sets:
+        seen.setdefault(_param_key(rp), (cache_rows(rp, max_pos), rot, 0))
+    return tuple(seen.values())
+
+
+def apply(spec: ModelSpec, text: Fields) -> None:
+    """Fill ``spec.max_model_len_limit`` and ``spec.rope_caches`` from the (text) config."""
+    spec.max_model_len_limit = derived_max_model_len(text)
+    spec.rope_caches = rope_caches(text, spec)
