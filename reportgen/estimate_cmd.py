@@ -111,7 +111,7 @@ def estimate_command(args, UsageError) -> int:
 
     settings = dict(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, weight_dtype=args.dtype.lower(),
                     kv_cache_dtype=args.kv_cache_dtype.lower(),
-                    max_model_len=args.max_model_len or min(spec.max_position_embeddings or 32768, 32768),
+                    max_model_len=args.max_model_len or min(spec.max_model_len_limit or spec.max_position_embeddings or 32768, 32768),
                     concurrency=args.concurrency, gpu_memory_utilization=args.gpu_memory_utilization,
                     max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs)
     if args.vllm_version:

@@ -59,6 +59,7 @@ class Matrix:
     gpus_per_node: int | None = None          # None: the SKU's own
     max_nodes: int = 1
     allow_cross_node_tp: bool = False
+    allow_long_max_model_len: bool | None = None  # None: follow VLLM_ALLOW_LONG_MAX_MODEL_LEN
 
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
@@ -170,10 +171,10 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             if str(value) not in VLLM_VERSIONS:
                 raise JobError(f"{fp}: {value!r} is not allowed; allowed: {', '.join(VLLM_VERSIONS)}")
             m.vllm_version = str(value)
-        elif key == "allow_cross_node_tp":
+        elif key in ("allow_cross_node_tp", "allow_long_max_model_len"):
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")
-            m.allow_cross_node_tp = value
+            setattr(m, key, value)
     return m
 
 
