@@ -4,6 +4,8 @@ Interface used by the estimator (stable):
 
     scheme = whatif_scheme(name, model_dtype)  # bf16/fp16/fp32/fp8/int8/int4; "auto"/"checkpoint" = model dtype
     scheme = checkpoint_scheme(spec, mxfp4_backend="marlin")  # serve as shipped: reads spec.quantization_config
+    report = attach_checkpoint_headers(spec, header)  # --weights checkpoint: safetensors header bytes; after
+                                               # it checkpoint_scheme(spec) is a HeaderScheme ("<name>+headers")
     scheme.name                                # "bf16", "fp8-block128", "awq-int4-g128", "mxfp4", "nvfp4", ...
     scheme.tensor_bytes(tensor) -> int         # whole unsharded tensor, all `count` copies
     scheme.breakdown(tensor) -> dict           # the same bytes per stored part (weight, scale, zero_point, g_idx, ...)
@@ -18,10 +20,12 @@ Unknown methods / dtypes raise UnsupportedQuantization naming them.
 Layout of the package (one concern each): ``layouts`` (byte formulas per
 storage format), ``names`` (ignore-list matching rule), ``scheme`` (which
 tensor gets which layout), ``whatif``, ``method`` (which quant_method),
-``checkpoint`` (dispatch + the small methods), ``compressed_tensors``, ``modelopt``, ``kv``.
+``checkpoint`` (dispatch + the small methods), ``compressed_tensors``, ``modelopt``, ``kv``,
+``headers`` (checkpoint-true bytes from safetensors headers).
 """
 
 from .checkpoint import SUPPORTED_METHODS, checkpoint_scheme
+from .headers import HeaderScheme, attach_checkpoint_headers
 from .kv import KV_DTYPES, checkpoint_kv_cache_dtype, kv_cache_bytes, kv_cache_token_bytes
 from .method import method_of
 from .layouts import MXFP4_MOE_PADDING
@@ -29,7 +33,8 @@ from .scheme import DTYPE_BYTES, Scheme, UnsupportedQuantization, dtype_bytes
 from .whatif import WHATIF_NAMES, whatif_scheme
 
 __all__ = [
-    "DTYPE_BYTES", "KV_DTYPES", "MXFP4_MOE_PADDING", "SUPPORTED_METHODS", "Scheme", "UnsupportedQuantization",
+    "DTYPE_BYTES", "HeaderScheme", "KV_DTYPES", "MXFP4_MOE_PADDING", "SUPPORTED_METHODS", "Scheme",
+    "UnsupportedQuantization", "attach_checkpoint_headers",
     "WHATIF_NAMES",
     "checkpoint_kv_cache_dtype", "checkpoint_scheme", "dtype_bytes", "kv_cache_bytes", "kv_cache_token_bytes", "method_of",
     "whatif_scheme",

@@ -27,6 +27,7 @@ from reportgen.arch.spec import ModelSpec
 from . import compressed_tensors, modelopt
 from .layouts import MXFP4_MOE_PADDING, Bnb4, Bnb8, Fp8, IntGroup, Mxfp4
 from .method import method_of
+from .headers import header_scheme
 from .names import NameMatcher, candidates
 from .scheme import (Rule, Scheme, UnsupportedQuantization, any_linear, dtype_bytes, routed_experts,
                      scale_label, unquantized_note)
@@ -36,13 +37,25 @@ SUPPORTED_METHODS = ("fp8", "fbgemm_fp8", "compressed-tensors", "awq", "gptq", "
                      "bitsandbytes", "mxfp4", "modelopt")
 
 
-def checkpoint_scheme(spec: ModelSpec, mxfp4_backend: str = "marlin") -> Scheme:
+def checkpoint_scheme(spec: ModelSpec, mxfp4_backend: str = "marlin", *, headers: bool = True):
     """The scheme the checkpoint is stored (and served by vLLM) in.
 
     ``mxfp4_backend`` picks vLLM's MXFP4 MoE padding for ``expert_rank_bytes``
     (see layouts.MXFP4_MOE_PADDING); "marlin" reproduces vLLM 0.19 on H100
     (gpt-oss-20b TP2: 7.06 vs 7.01 GiB logged).  Other methods ignore it.
+
+    When the spec carries the checkpoint's safetensors header listing
+    (``attach_checkpoint_headers``, ``spec.checkpoint_tensors``) and ``headers`` is true, the
+    result is a ``headers.HeaderScheme`` named ``<config scheme>+headers`` whose bytes are the
+    stored bytes; ``headers=False`` gives the config-derived scheme regardless.
     """
+    scheme = _config_scheme(spec, mxfp4_backend)
+    if headers and getattr(spec, "checkpoint_tensors", None):
+        return header_scheme(spec, scheme)
+    return scheme
+
+
+def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
     qc = spec.quantization_config
     if not qc:
         return plain_scheme(spec.dtype, origin="checkpoint")
