@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--snapshot", help="resolve configs only from this snapshot directory (offline)")
     r.add_argument("--templates", help="directory of Jinja templates overriding the bundled ones")
     r.add_argument("--offline", action="store_true", help="never touch the network (like HF_HUB_OFFLINE=1)")
+    r.add_argument("--weights", choices=["config", "checkpoint"], default=None,
+                   help="checkpoint: cost as-shipped weights at the true bytes in the safetensors headers "
+                        "(needs the hub; default config: shapes from config.json x storage scheme)")
 
     e = sub.add_parser("estimate", parents=[common], help="one model: architecture and per-GPU memory",
                        description="Estimate one model on one layout. MODEL is a hub id or a local path "
@@ -88,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-num-seqs", type=int, default=None)
     e.add_argument("--vllm-version", default=None, help="budget profile: 0.19 or 0.21 (default newest)")
     e.add_argument("--offline", action="store_true")
+    e.add_argument("--weights", choices=["config", "checkpoint"], default="config",
+                   help="checkpoint: true weight bytes from the safetensors headers (needs the hub)")
 
     rd = sub.add_parser("render", parents=[common], help="re-render reports of a run without recomputing")
     rd.add_argument("run_dir")
@@ -204,6 +209,8 @@ def cmd_run(args) -> int:
         if not Path(args.templates).is_dir():
             raise UsageError(f"--templates: directory {args.templates!r} not found")
         job.templates = args.templates
+    if args.weights:
+        job.weights = args.weights
     if args.snapshot and not Path(args.snapshot).is_dir():
         raise UsageError(f"--snapshot: directory {args.snapshot!r} not found")
     try:

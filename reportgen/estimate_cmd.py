@@ -99,11 +99,24 @@ def estimate_command(args, UsageError) -> int:
     except ConfigError as e:
         return _fail(args, {"model": args.model, "status": "error", "reason": f"malformed_config: {e}",
                             "error_kind": "malformed_config"})
+    if args.weights == "checkpoint":
+        from reportgen.estimate.quant import attach_checkpoint_headers
+        from reportgen.sources import checkpoint_weight_bytes
+
+        try:
+            report = attach_checkpoint_headers(spec, checkpoint_weight_bytes(ref, offline=True if args.offline else None))
+            weights_info = {"weights_source": "safetensors", "weights_header_bytes": report.get("header_bytes"),
+                            "weights_unmatched_bytes": report.get("unmatched_bytes")}
+        except SourceError as e:
+            weights_info = {"weights_source": "config",
+                            "weights_note": f"checkpoint headers unavailable ({e.kind}: {e.message})"}
+    else:
+        weights_info = {}
     try:
         out = arch_fields(args.model, spec, args.dtype.lower(), args.kv_cache_dtype.lower())
     except ValueError as e:           # a KV dtype this architecture cannot use (fp8_ds_mla on GQA)
         raise UsageError(f"--kv-cache-dtype: {e}") from None
-    out.update(config_source=res.source, revision=res.revision)
+    out.update(config_source=res.source, revision=res.revision, **weights_info)
     if spec.unsupported_reason:
         return _fail(args, out)
 

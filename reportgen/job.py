@@ -78,6 +78,7 @@ class Job:
     catalogs: list[str] = field(default_factory=list)      # user GPU catalog CSVs
     templates: str | None = None                           # user template directory
     formats: list[str] = field(default_factory=lambda: ["parquet", "csv", "html", "pdf"])
+    weights: str = "config"          # "checkpoint": true bytes from safetensors headers (needs the hub)
     source_path: str | None = None
 
     def inputs_hash(self) -> str:
@@ -91,7 +92,8 @@ class Job:
 
 # ---------------------------------------------------------------- parsing ---
 
-TOP_KEYS = ("name", "models", "models_file", "gpus", "matrix", "catalogs", "templates", "formats")
+TOP_KEYS = ("name", "models", "models_file", "gpus", "matrix", "catalogs", "templates", "formats", "weights")
+WEIGHT_SOURCES = ("config", "checkpoint")
 FORMATS = ("parquet", "csv", "html", "pdf", "xlsx")
 _LIST_INT_AXES = {"tp": (1, 1024), "pp": (1, 1024), "dp": (1, 4096),
                   "max_model_len": (16, 16_777_216), "concurrency": (1, 1_000_000)}
@@ -254,11 +256,15 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
             raise JobError(f"templates: directory {templates!r} not found")
         templates = str(tdir)
     formats = _choice_list(raw.get("formats", ["parquet", "csv", "html", "pdf"]), "formats", FORMATS)
+    weights = raw.get("weights", "config")
+    if weights not in WEIGHT_SOURCES:
+        raise JobError(f"weights: {weights!r} is not allowed; allowed: {', '.join(WEIGHT_SOURCES)}")
     for required in ("parquet", "csv"):
         if required not in formats:
             formats.insert(0, required)      # results are always kept; reports are optional
     return Job(name=name.strip(), models=models, gpus=[g.strip() for g in gpus], matrix=matrix,
-               catalogs=catalogs, templates=templates, formats=formats, source_path=source_path)
+               catalogs=catalogs, templates=templates, formats=formats, weights=weights,
+               source_path=source_path)
 
 
 def read_job_toml(path: str | Path) -> dict:

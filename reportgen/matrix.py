@@ -46,6 +46,12 @@ class ModelEntry:
     spec: ModelSpec
     revision: str | None = None
     config_source: str | None = None
+    # "safetensors" when spec.checkpoint_tensors holds the checkpoint's header listing
+    # (`--weights checkpoint`): as-shipped cells are then costed at true stored bytes
+
+    @property
+    def weights_from_headers(self) -> bool:
+        return bool(getattr(self.spec, "checkpoint_tensors", None))
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS}}
 assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
+                 "headers": pl.Boolean,
                  "model_type": pl.String, "params_total": pl.Int64, "params_active": pl.Int64,
                  "max_pos": pl.Int64}
 
@@ -84,7 +91,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     for mi, e in enumerate(models):
         mt = ModelTables(e.spec, matrix.block_size)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
-                      **spec_axes(e.spec)})
+                      "headers": e.weights_from_headers, **spec_axes(e.spec)})
         for lay in layouts:
             for wd in matrix.weight_dtype:
                 for kd in matrix.kv_cache_dtype:
@@ -165,7 +172,9 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
           .join(conc.lazy(), how="cross"))
     for b in rest:
         lf = lf.with_columns(b)
-    lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"))
+    lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
+                         pl.when(pl.col("headers") & pl.col("weight_dtype").is_in(["checkpoint", "auto"]))
+                         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     extra = []
     if stage0_columns:
         extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
@@ -234,7 +243,7 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
 
 
 # columns that survive into the last cross join (everything the verdict and the output need)
-_CARRY = ["model", "revision", "config_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib", "tp", "pp", "dp",
+_CARRY = ["model", "revision", "config_source", "headers", "model_type", "gpu", "gpu_name", "gpu_memory_gib", "tp", "pp", "dp",
           "ep", "gpus", "nodes", "weight_dtype", "weight_scheme", "kv_cache_dtype", "gpu_memory_utilization",
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",

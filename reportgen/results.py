@@ -55,6 +55,7 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("params_total", pl.Int64, "parameters loaded for serving"),
     ("params_active", pl.Int64, "parameters active per token (MoE)"),
     ("price_usd_hr", pl.Float64, "catalog price per GPU-hour times gpus, when known"),
+    ("weights_source", pl.String, "config (bytes from config shapes + scheme) or safetensors (checkpoint headers)"),
 ]
 
 COLUMN_NAMES = [c[0] for c in COLUMNS]

@@ -68,8 +68,11 @@ class ModelOutcome:
 
 
 def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet: bool = False,
-                offline: bool | None = None) -> list[ModelOutcome]:
-    """Resolve configs (parallel, each once) and build architecture specs."""
+                offline: bool | None = None, weights: str = "config") -> list[ModelOutcome]:
+    """Resolve configs (parallel, each once) and build architecture specs.
+
+    ``weights="checkpoint"``: also read each hub model's safetensors headers so as-shipped
+    cells are costed at true stored bytes (see ``attach_headers``)."""
     from reportgen.arch import build_spec
     from reportgen.arch.errors import ConfigError
     from reportgen.matrix import ModelEntry
@@ -98,7 +101,44 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
                                config_source=res.source, spec=spec)
         if spec.unsupported_reason:
             out.error_kind, out.error_message = "unsupported_architecture", spec.unsupported_reason
+    if weights == "checkpoint":
+        attach_headers([o for o in outcomes if o.entry is not None and not o.entry.spec.unsupported_reason],
+                       offline=offline or bool(snapshot_dir), quiet=quiet)
     return outcomes
+
+
+def attach_headers(outcomes: list[ModelOutcome], *, offline: bool | None, quiet: bool, workers: int = 8) -> None:
+    """Checkpoint-true weights: fetch safetensors headers (parallel), map them onto each spec.
+
+    A model whose headers cannot be read (offline, local path, gated...) keeps its
+    config-derived weights; the reason is logged and recorded in the manifest.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from reportgen.estimate.quant import attach_checkpoint_headers
+    from reportgen.sources import SourceError, checkpoint_weight_bytes
+
+    def fetch(o: ModelOutcome):
+        if offline:
+            return SourceError(o.ref, "network", "offline: checkpoint headers need the hub")
+        try:
+            return checkpoint_weight_bytes(o.ref)
+        except SourceError as e:
+            return e
+
+    with Progress("reading checkpoint headers", len(outcomes), quiet) as bar, \
+            ThreadPoolExecutor(max_workers=workers) as pool:
+        for o, hdr in zip(outcomes, pool.map(fetch, outcomes)):
+            bar.advance(1, str(o.ref))
+            if isinstance(hdr, SourceError):
+                o.info["weights_source"] = "config"
+                o.info["weights_note"] = f"checkpoint headers unavailable ({hdr.kind}: {hdr.message}); config-derived"
+                log(f"{o.ref}: {o.info['weights_note']}", quiet)
+                continue
+            report = attach_checkpoint_headers(o.entry.spec, hdr)
+            o.info["weights_source"] = "safetensors"
+            o.info["weights_coverage"] = {k: report.get(k) for k in (
+                "scheme", "header_bytes", "matched_bytes", "unmatched_bytes", "config_weight_bytes", "warnings")}
 
 
 def errors_frame(outcomes: list[ModelOutcome]) -> pl.DataFrame:
@@ -120,7 +160,8 @@ def model_summaries(outcomes: list[ModelOutcome]) -> list[dict]:
     out = []
     for o in outcomes:
         d = {"id": o.ref.id, "revision": o.info.get("revision") or o.ref.revision,
-             "config_source": o.info.get("config_source"), "error": o.error_message if o.entry is None else None}
+             "config_source": o.info.get("config_source"), "error": o.error_message if o.entry is None else None,
+             **{k: o.info[k] for k in ("weights_source", "weights_note", "weights_coverage") if k in o.info}}
         if o.entry is not None:
             s = o.entry.spec
             d.update(model_type=s.model_type, family=s.family, unsupported_reason=s.unsupported_reason)
@@ -156,7 +197,8 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
     started = datetime.now(timezone.utc)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline)
+    outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline,
+                           weights=job.weights)
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
     entries = [o.entry for o in outcomes if o.entry is not None]
@@ -272,6 +314,8 @@ def _assumptions(job: Job) -> dict:
         "max_num_batched_tokens": m.max_num_batched_tokens or "vLLM default by GPU (8192 / 2048 below 70 GiB)",
         "max_num_seqs": m.max_num_seqs or "vLLM default by GPU (1024 / 256 below 70 GiB)",
         "kv_cache_dtype": m.kv_cache_dtype,
+        "weights": "checkpoint safetensors headers (as-shipped cells)" if job.weights == "checkpoint"
+                   else "config shapes x storage scheme",
         "block_size": m.block_size,
         "vllm_version": m.vllm_version,
         "max_nodes": m.max_nodes,
