@@ -25,7 +25,7 @@ def test_v019_rows_meet_the_targets():
     assert share["kv"] == 1.0                 # KV cache GiB within 3 % on every row
     assert share["tokens"] == 1.0             # KV tokens within 5 % on every row
     assert share["verdict"] == 1.0            # never "no_fit" where vLLM started
-    assert share["weights"] >= 0.95           # weights within 1 % / 0.05 GiB (gpt-oss-20b tp2: +1.18 %, MXFP4 padding)
+    assert share["weights"] == 1.0            # weights within 1 % / 0.05 GiB on every row
     llama_pp4 = next(r for r in res if r["row"] == 110)
     assert round(llama_pp4["w_pred"], 2) == 4.26 and abs(llama_pp4["tok_err"]) < 0.5
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from reportgen.arch.spec import Component, Shard, Tensor
-from reportgen.estimate.quant import UnsupportedQuantization, method_of, whatif_scheme
+from reportgen.estimate.quant import MXFP4_MOE_PADDING, UnsupportedQuantization, method_of, whatif_scheme
+from reportgen.estimate.quant.layouts import mxfp4_expert_rank_parts
 from reportgen.estimate.quant.checkpoint import checkpoint_scheme
 from reportgen.arch.spec import ModelSpec
 
@@ -310,7 +311,7 @@ def test_mxfp4_expert_tensor_and_non_experts_unquantized():
 
 def test_mxfp4_per_rank_padding_marlin():
     """vLLM's Marlin MXFP4 MoE pads the per-rank intermediate to 128 and hidden to 256 (mxfp4.py)."""
-    s = checkpoint_scheme(spec_with(GPT_OSS_QC))
+    s = checkpoint_scheme(spec_with(GPT_OSS_QC), mxfp4_backend="marlin")
     gate_up = lin("layers.0.mlp.experts.gate_up_proj.weight", 5760, 2880, count=32, component=Component.ROUTED_EXPERTS)
     down = lin("layers.0.mlp.experts.down_proj.weight", 2880, 2880, count=32, component=Component.ROUTED_EXPERTS)
     # TP2: intermediate 1440 -> 1536, hidden 2880 -> 3072
@@ -318,9 +319,76 @@ def test_mxfp4_per_rank_padding_marlin():
     assert s.expert_rank_bytes(gate_up, moe_tp=2) == 32 * (3072 * 1536 + 3072 * 96)
     # down per expert: (3072 rows, 1536 in) -> 3072*768 + 3072*48 = 2,506,752
     assert s.expert_rank_bytes(down, moe_tp=2) == 32 * (3072 * 768 + 3072 * 48)
+    # biases stay bf16: w13_bias (E, 2 x 1536), w2_bias (E, 3072) whole on every rank
+    gu_bias = Tensor("layers.0.mlp.experts.gate_up_proj.bias", (5760,), Shard.EXPERT, Component.ROUTED_EXPERTS,
+                     layer=0, count=32)
+    dn_bias = Tensor("layers.0.mlp.experts.down_proj.bias", (2880,), Shard.EXPERT, Component.ROUTED_EXPERTS,
+                     layer=0, count=32)
+    assert s.expert_rank_bytes(gu_bias, moe_tp=2) == 32 * 3072 * 2
+    assert s.expert_rank_bytes(dn_bias, moe_tp=2) == 32 * 3072 * 2
     # no padding backend = the proportional checkpoint slice
     plain = checkpoint_scheme(spec_with(GPT_OSS_QC), mxfp4_backend="none")
     assert plain.expert_rank_bytes(down, moe_tp=2) == plain.tensor_bytes(down) / 2
+
+
+def test_mxfp4_triton_is_the_default_backend():
+    """vLLM >= 0.19 on H100/H200 (the reference GPU) runs gpt-oss on the Triton MoE backend."""
+    s = checkpoint_scheme(spec_with(GPT_OSS_QC))
+    assert s.moe_padding is MXFP4_MOE_PADDING["triton"] and "triton" in s.describe()
+    with pytest.raises(UnsupportedQuantization, match="allowed: triton"):
+        checkpoint_scheme(spec_with(GPT_OSS_QC), mxfp4_backend="cutlass")
+
+
+def test_mxfp4_triton_small_expert_by_hand():
+    """Triton backend, one rank, a small expert (2 experts, intermediate 100, hidden 96), TP1.
+
+    create_weights: intermediate 100 -> 128 (round_up 64), hidden 96 kept.
+    gate_up (w13): 256 rows x 96 in = 3 groups of 32, 48 packed bytes per row.
+      swizzled weight (HopperMXValueLayout pre-pads rows and packed bytes to 64): 256 x 64 = 16,384
+      swizzled scales (HopperMXScaleLayout, num_warps 8: rows to 256, groups to 2): 256 x 4 = 1,024
+      loaded scales kept as parameters: 256 x 3 = 768                               -> 18,176 per expert
+    down (w2): 96 rows x 128 in = 4 groups, 64 bytes per row.
+      swizzled weight: 128 x 64 = 8,192; swizzled scales: 256 x 4 = 1,024; loaded scales 96 x 4 = 384
+                                                                                    -> 9,600 per expert
+    biases cast to float32: w13 2 x 128 x 4 = 1,024; w2 96 x 4 = 384 (whole on every rank).
+    """
+    s = checkpoint_scheme(spec_with(GPT_OSS_QC), mxfp4_backend="triton")
+    gu = lin("layers.0.mlp.experts.gate_up_proj.weight", 200, 96, count=2, component=Component.ROUTED_EXPERTS)
+    dn = lin("layers.0.mlp.experts.down_proj.weight", 96, 100, count=2, component=Component.ROUTED_EXPERTS)
+    gu_b = Tensor("layers.0.mlp.experts.gate_up_proj.bias", (200,), Shard.EXPERT, Component.ROUTED_EXPERTS,
+                  layer=0, count=2)
+    dn_b = Tensor("layers.0.mlp.experts.down_proj.bias", (96,), Shard.EXPERT, Component.ROUTED_EXPERTS,
+                  layer=0, count=2)
+    assert s.expert_rank_bytes(gu, moe_tp=1) == 2 * 18_176
+    assert s.expert_rank_bytes(dn, moe_tp=1) == 2 * 9_600
+    assert s.expert_rank_bytes(gu_b, moe_tp=1) == 2 * 1_024
+    assert s.expert_rank_bytes(dn_b, moe_tp=1) == 2 * 384
+    # EP: one of the two experts on this rank
+    assert s.expert_rank_bytes(gu, moe_tp=1, experts_on_rank=1) == 18_176
+    assert mxfp4_expert_rank_parts(200, 96, 1, down=False, fused_gate_up=True,
+                                   padding=MXFP4_MOE_PADDING["triton"]) == {
+        "weight": 16_384, "scale": 1_024, "loaded_scale": 768}
+
+
+def test_mxfp4_triton_gpt_oss_20b_expert_per_rank():
+    """gpt-oss-20b experts (32 x gate_up 5760x2880, down 2880x2880) on one rank, Triton backend.
+
+    TP2: intermediate/rank 1440 -> 1472.  w13 2944 x 2880: weight 2944 x 1472 (1440 packed bytes -> 1472),
+    swizzled scales 3072 x 90, loaded scales 2944 x 90.  w2 2880 x 1472: weight 2880 x 768 (736 -> 768),
+    swizzled scales 3072 x 46, loaded scales 2880 x 46.
+    TP1: intermediate 2880 (already a multiple of 64).  w13 5760 x 2880: 5760 x 1472 + 5888 x 90 + 5760 x 90;
+    w2 2880 x 2880: 2880 x 1472 + 3072 x 90 + 2880 x 90.
+    """
+    s = checkpoint_scheme(spec_with(GPT_OSS_QC))
+    gu = lin("layers.0.mlp.experts.gate_up_proj.weight", 5760, 2880, count=32, component=Component.ROUTED_EXPERTS)
+    dn = lin("layers.0.mlp.experts.down_proj.weight", 2880, 2880, count=32, component=Component.ROUTED_EXPERTS)
+    assert s.expert_rank_bytes(gu, moe_tp=2) == 32 * (2944 * 1472 + 3072 * 90 + 2944 * 90)
+    assert s.expert_rank_bytes(dn, moe_tp=2) == 32 * (2880 * 768 + 3072 * 46 + 2880 * 46)
+    assert s.expert_rank_bytes(gu, moe_tp=1) == 32 * (5760 * 1472 + 5888 * 90 + 5760 * 90)
+    assert s.expert_rank_bytes(dn, moe_tp=1) == 32 * (2880 * 1472 + 3072 * 90 + 2880 * 90)
+    # vLLM 0.11-0.14 (pip triton_kernels 3.5.0): the swizzle only fills its 16-row / 32-byte tile
+    legacy = checkpoint_scheme(spec_with(GPT_OSS_QC), mxfp4_backend="triton_legacy")
+    assert legacy.expert_rank_bytes(gu, moe_tp=2) == 32 * (2944 * 1440 + 3072 * 90 + 2944 * 90)
 
 
 def test_expert_rank_bytes_is_proportional_for_other_layouts():

@@ -25,7 +25,7 @@ from dataclasses import replace
 from reportgen.arch.spec import ModelSpec
 
 from . import compressed_tensors, modelopt
-from .layouts import MXFP4_MOE_PADDING, Bnb4, Bnb8, Fp8, IntGroup, Mxfp4
+from .layouts import DEFAULT_MXFP4_BACKEND, MXFP4_MOE_PADDING, Bnb4, Bnb8, Fp8, IntGroup, Mxfp4
 from .method import method_of
 from .headers import header_scheme
 from .names import NameMatcher, candidates
@@ -37,12 +37,16 @@ SUPPORTED_METHODS = ("fp8", "fbgemm_fp8", "compressed-tensors", "awq", "gptq", "
                      "bitsandbytes", "mxfp4", "modelopt")
 
 
-def checkpoint_scheme(spec: ModelSpec, mxfp4_backend: str = "marlin", *, headers: bool = True):
+def checkpoint_scheme(spec: ModelSpec, mxfp4_backend: str = DEFAULT_MXFP4_BACKEND, *, headers: bool = True):
     """The scheme the checkpoint is stored (and served by vLLM) in.
 
-    ``mxfp4_backend`` picks vLLM's MXFP4 MoE padding for ``expert_rank_bytes``
-    (see layouts.MXFP4_MOE_PADDING); "marlin" reproduces vLLM 0.19 on H100
-    (gpt-oss-20b TP2: 7.06 vs 7.01 GiB logged).  Other methods ignore it.
+    ``mxfp4_backend`` picks which of vLLM's MXFP4 MoE backends ``expert_rank_bytes``
+    follows (padding, Triton swizzle, bias dtype: ``layouts.MXFP4_MOE_PADDING``).
+    The default, "triton", is what vLLM >= 0.19 picks on H100 / H200 (SM90), the
+    GPU of the reference logs: gpt-oss-20b 13.63 / 6.99 GiB at TP1 / TP2 vs 13.64 /
+    7.01 logged.  The scheme does not know the GPU: on A100 (SM80) and SM120 vLLM
+    uses "marlin" (gpt-oss-20b +0.5 % at TP1, +1.5 % at TP2 over "triton"), on
+    B200 "sm100_flashinfer"; pass those explicitly.  Other methods ignore it.
 
     When the spec carries the checkpoint's safetensors header listing
     (``attach_checkpoint_headers``, ``spec.checkpoint_tensors``) and ``headers`` is true, the
@@ -71,7 +75,8 @@ def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
             raise UnsupportedQuantization(f"unknown mxfp4 backend {mxfp4_backend!r}; "
                                           f"allowed: {', '.join(MXFP4_MOE_PADDING)}")
         scheme = replace(scheme, moe_padding=MXFP4_MOE_PADDING[mxfp4_backend],
-                         description=scheme.description + f"; per-rank padding as vLLM's {mxfp4_backend} backend")
+                         description=scheme.description + f"; per-rank layout of vLLM's {mxfp4_backend} MoE backend"
+                         + (" (H100/H200 default; A100 uses marlin)" if mxfp4_backend == DEFAULT_MXFP4_BACKEND else ""))
     return scheme
 
 

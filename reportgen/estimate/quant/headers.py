@@ -65,7 +65,7 @@ counted as stored -- the coverage report lists such bytes under
 ``float_other_dtype`` (by element size: bf16 stored for an fp16 model is no
 difference); unquantized fp32 checkpoints, which vLLM serves in 16-bit, never
 get here: ``tables.scheme_for`` costs them as bf16 (the report warns).  (b) vLLM's MXFP4 MoE backends pad
-the per-rank expert matrices (``layouts.MXFP4_MOE_PADDING``); ``HeaderScheme``
+the per-rank expert matrices and the Triton one re-tiles them (``layouts.MXFP4_MOE_PADDING``); ``HeaderScheme``
 keeps that padding by scaling the header bytes of an expert tensor by the base
 scheme's padded-per-rank / unpadded ratio, so a checkpoint whose bytes agree
 with the config gives exactly the config-derived padded figure.

@@ -181,8 +181,9 @@ class Mxfp4:
     In the checkpoint these are ``<name>_blocks`` (uint8, ``(out, in/32, 16)``)
     and ``<name>_scales`` (uint8, ``(out, in/32)``).  vLLM allocates exactly
     these shapes, except that its MoE backends pad the per-rank intermediate
-    and hidden sizes -- a per-rank effect, see ``MXFP4_MOE_PADDING`` and
-    ``Scheme.expert_rank_bytes``.
+    and hidden sizes, and the Triton backend re-tiles weights and scales after
+    loading -- per-rank effects, see ``Mxfp4MoeBackend``, ``MXFP4_MOE_PADDING``
+    and ``Scheme.expert_rank_bytes``.
     """
 
     block: int = 32
@@ -228,36 +229,124 @@ class Bnb8:
         return {"weight": out * in_, "scale": out * FP32}
 
 
-# (intermediate-per-rank alignment, hidden alignment) of vLLM's MXFP4 MoE backends.
-# From Mxfp4MoEMethod.create_weights: Marlin rounds the per-rank intermediate
-# size to 128 and hidden to 256; SM90 FlashInfer 128/128; SM100 FlashInfer 256/256;
-# Triton rounds the intermediate to 64 and (observed: gpt-oss-20b 13.47 GiB and
-# 120b 64.38 GiB on H100, vLLM 0.11) the Hopper swizzle leaves hidden padded to 256.
+@dataclass(frozen=True)
+class Mxfp4MoeBackend:
+    """How one of vLLM's MXFP4 MoE backends holds a rank's routed experts after loading.
+
+    vLLM allocates the experts in ``Mxfp4MoEMethod.create_weights`` with the per-rank
+    intermediate size rounded up to ``intermediate_align`` and the hidden size to
+    ``hidden_align`` (``oracle/mxfp4.py::mxfp4_round_up_hidden_size_and_intermediate_size``
+    in 0.19), then ``process_weights_after_loading`` converts them to the kernel format
+    (``convert_to_mxfp4_moe_kernel_format``).  Only the Triton conversion changes the
+    byte count beyond that padding:
+
+    * ``value_align`` -- (output-row alignment, packed-byte alignment along the
+      reduction axis) of the swizzled fp4 weight that *replaces* the loaded one
+      (``_swizzle_mxfp4`` -> triton_kernels ``HopperMXValueLayout``); None = kept as loaded.
+    * ``scale_align`` -- (output-row alignment, 32-group alignment) of the swizzled
+      e8m0 scales held in the PrecisionConfig; None = no swizzled copy.
+    * ``keeps_loaded_scales`` -- the loaded ``w13_weight_scale`` / ``w2_weight_scale``
+      parameters stay registered next to the swizzled copy (Triton replaces only the
+      weights and biases).
+    * ``bias_bytes`` -- element size of the expert biases after loading (Triton and
+      FlashInfer TRT-LLM cast them to float32); None = the model dtype.
+
+    Expert biases are ``(E, 2 x intermediate_per_rank_padded)`` for gate_up and
+    ``(E, hidden_padded)`` for down on *every* rank (the down bias is not split by TP).
+    """
+
+    name: str
+    intermediate_align: int = 1
+    hidden_align: int = 1
+    value_align: tuple[int, int] | None = None
+    scale_align: tuple[int, int] | None = None
+    keeps_loaded_scales: bool = False
+    bias_bytes: int | None = None
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        """(intermediate-per-rank alignment, hidden alignment) of ``create_weights``."""
+        return self.intermediate_align, self.hidden_align
+
+
+# vLLM's MXFP4 MoE backends (the name is what ``checkpoint_scheme(mxfp4_backend=...)`` takes).
+# Which one vLLM picks depends on the GPU, which the scheme does not know:
+#   * vLLM >= 0.19 (triton_kernels vendored in vllm/third_party): SM90 (H100/H200) -> "triton"
+#     (oracle/mxfp4.py priority list: FLASHINFER_TRTLLM (SM100 only), CK (ROCm), TRITON for
+#     (9, 0) <= capability < (11, 0)); logs of 0.19.0 on H100 print "Using 'TRITON' Mxfp4 MoE
+#     backend" and "Model loading took 13.64 GiB" (gpt-oss-20b TP1) / 7.01 GiB (TP2).
+#   * SM100 (B200/GB200) with FlashInfer -> "sm100_flashinfer" (TRT-LLM MXFP4 x BF16).
+#   * SM80 (A100), SM89 and SM120: the Triton kernels are gated to SM90-SM10x -> "marlin"
+#     (gpt-oss-20b TP1 on A100, vLLM 0.19.0: 13.72 GiB logged; marlin gives 13.70).
+#   * VLLM_USE_FLASHINFER_MOE_MXFP4_BF16=1 on SM90 -> "sm90_flashinfer" (FlashInfer CUTLASS).
+#   * vLLM 0.11-0.14 on H100 used the pip triton_kernels v3.5.0, whose Hopper swizzle only
+#     pads to its (16-row, 32-byte) tile -> "triton_legacy" (gpt-oss-20b / 120b TP1: 13.47 /
+#     64.38 GiB logged; it gives 13.44 / 64.33).
+# The Triton value swizzle of the vendored triton_kernels (HopperMXValueLayout.swizzle_data,
+# "Pre-pad both matrix dims to multiples of 64") pads the rows and the packed reduction bytes
+# (128 fp4 values) to 64; its scale swizzle (HopperMXScaleLayout, num_warps 8) pads rows to
+# 2 * num_warps * 2 * 8 = 256 and the 32-groups to 2.  The loaded scales stay as well.
 MXFP4_MOE_PADDING = {
-    "marlin": (128, 256),
-    "triton": (64, 256),
-    "sm90_flashinfer": (128, 128),
-    "sm100_flashinfer": (256, 256),
-    "none": (1, 1),
+    "triton": Mxfp4MoeBackend("triton", 64, 1, value_align=(64, 64), scale_align=(256, 2),
+                              keeps_loaded_scales=True, bias_bytes=4),
+    "triton_legacy": Mxfp4MoeBackend("triton_legacy", 64, 1, value_align=(16, 32), scale_align=(256, 2),
+                                     keeps_loaded_scales=True, bias_bytes=4),
+    "marlin": Mxfp4MoeBackend("marlin", 128, 256),
+    "sm90_flashinfer": Mxfp4MoeBackend("sm90_flashinfer", 128, 128),
+    "sm100_flashinfer": Mxfp4MoeBackend("sm100_flashinfer", 256, 256, bias_bytes=4),
+    "none": Mxfp4MoeBackend("none"),
 }
+DEFAULT_MXFP4_BACKEND = "triton"   # vLLM >= 0.19 on H100 / H200, the reference rows' GPU
 
 
 def round_up(x: int, align: int) -> int:
     return ceil(x / align) * align
 
 
+def _mxfp4_rank_matrix(rows: int, in_: int, backend: Mxfp4MoeBackend) -> dict[str, int]:
+    """One expert matrix of ``rows x in_`` (already padded by create_weights) after loading."""
+    nb = ceil(in_ / 32)                      # 32-groups along the reduction axis
+    weight, scale = rows * nb * 16, rows * nb
+    if backend.value_align is None:
+        return {"weight": weight, "scale": scale}
+    ra, ka = backend.value_align
+    p = {"weight": round_up(rows, ra) * round_up(nb * 16, ka)}
+    sr, sg = backend.scale_align or (1, 1)
+    p["scale"] = round_up(rows, sr) * round_up(nb, sg)
+    if backend.keeps_loaded_scales:
+        p["loaded_scale"] = scale
+    return p
+
+
 def mxfp4_expert_rank_parts(out: int, in_: int, moe_tp: int, down: bool, fused_gate_up: bool,
-                            padding: tuple[int, int]) -> dict[str, int]:
-    """Bytes of one expert's MXFP4 matrix on one rank, after the backend's padding.
+                            padding) -> dict[str, int]:
+    """Bytes of one expert's MXFP4 matrix on one rank, after the backend's padding and conversion.
 
     ``out, in_`` are the unsharded checkpoint dims; experts are column-parallel
     on gate/up (out split by ``moe_tp``) and row-parallel on down (in split).
+    ``padding`` is an ``Mxfp4MoeBackend`` (or a bare ``(intermediate, hidden)`` alignment pair).
     """
-    ai, ah = padding
+    backend = padding if isinstance(padding, Mxfp4MoeBackend) else Mxfp4MoeBackend("custom", *padding)
+    ai, ah = backend.padding
     if down:
         o, i = round_up(out, ah), round_up(ceil(in_ / moe_tp), ai)
     elif fused_gate_up:
         o, i = 2 * round_up(ceil(out / 2 / moe_tp), ai), round_up(in_, ah)
     else:
         o, i = round_up(ceil(out / moe_tp), ai), round_up(in_, ah)
-    return Mxfp4().parts(o, i)
+    return _mxfp4_rank_matrix(o, i, backend)
+
+
+def mxfp4_expert_bias_rank_bytes(size: int, moe_tp: int, down: bool, fused_gate_up: bool,
+                                 padding, model_dtype_bytes: int) -> int:
+    """Bytes of one expert's bias on one rank: ``w13_bias`` is ``2 x intermediate_per_rank``
+    (padded), ``w2_bias`` the whole (padded) hidden size on every rank."""
+    backend = padding if isinstance(padding, Mxfp4MoeBackend) else Mxfp4MoeBackend("custom", *padding)
+    ai, ah = backend.padding
+    if down:
+        n = round_up(size, ah)
+    elif fused_gate_up:
+        n = 2 * round_up(ceil(size / 2 / moe_tp), ai)
+    else:
+        n = round_up(ceil(size / moe_tp), ai)
+    return n * (backend.bias_bytes or model_dtype_bytes)

@@ -24,7 +24,7 @@ from typing import Callable
 
 from reportgen.arch.spec import Component, Tensor
 
-from .layouts import Mxfp4, Plain, mxfp4_expert_rank_parts
+from .layouts import Mxfp4, Mxfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes, mxfp4_expert_rank_parts
 from .names import NameMatcher, module_name
 
 Selector = Callable[[Tensor], bool]
@@ -90,7 +90,7 @@ class Scheme:
     quantize_lm_head: bool = False
     kv_cache_dtype_default: str | None = None
     description: str = ""
-    moe_padding: tuple[int, int] | None = None   # MXFP4 backend padding, see layouts.MXFP4_MOE_PADDING
+    moe_padding: Mxfp4MoeBackend | None = None   # MXFP4 MoE backend, see layouts.MXFP4_MOE_PADDING
 
     def eligible(self, t: Tensor) -> bool:
         if len(t.shape) < 2 or t.component in _NEVER:
@@ -124,20 +124,33 @@ class Scheme:
 
         Why not just ``tensor_bytes / count / moe_tp``: vLLM's MXFP4 MoE backends
         pad the per-rank intermediate size (and the hidden size) before
-        allocating, so gpt-oss at TP2 holds ~10 % more expert bytes than its
-        checkpoint slice.  For every other layout this *is* the proportional
-        share.  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
+        allocating, and the Triton backend then swizzles the weights and scales
+        into padded tiles, keeps the loaded scales and casts the biases to
+        float32 (``layouts.Mxfp4MoeBackend``), so gpt-oss holds ~8-14 %
+        more expert bytes than its checkpoint slice.  The expert biases follow
+        vLLM's shapes too: gate_up's is split (and padded) like the matrix,
+        down's is whole on every rank.  For every other layout this *is* the
+        proportional share.  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
         """
         n = t.count if experts_on_rank is None else experts_on_rank
-        layout = self.layout_for(t)
-        if isinstance(layout, Mxfp4) and self.moe_padding and len(t.shape) >= 2:
-            *lead, out, in_ = t.shape
+        backend = self.moe_padding
+        if backend and t.component is Component.ROUTED_EXPERTS and t.shape:
             last = module_name(t.name).split(".")[-1]
-            parts = mxfp4_expert_rank_parts(out, in_, moe_tp, down="down" in last or last == "w2",
-                                            fused_gate_up="gate_up" in last or last == "w13",
-                                            padding=self.moe_padding)
-            return sum(parts.values()) * n * prod(lead)
+            down, fused = "down" in last or last == "w2", "gate_up" in last or last == "w13"
+            layout = self.layout_for(t)
+            if isinstance(layout, Mxfp4) and len(t.shape) >= 2:
+                *lead, out, in_ = t.shape
+                parts = mxfp4_expert_rank_parts(out, in_, moe_tp, down=down, fused_gate_up=fused,
+                                                padding=backend)
+                return sum(parts.values()) * n * prod(lead)
+            if len(t.shape) == 1 and t.name.endswith(".bias") and self._mxfp4_experts():
+                return n * mxfp4_expert_bias_rank_bytes(t.shape[0], moe_tp, down=down, fused_gate_up=fused,
+                                                        padding=backend,
+                                                        model_dtype_bytes=self.model_dtype_bytes)
         return self.tensor_bytes(t) * n / t.count / moe_tp
+
+    def _mxfp4_experts(self) -> bool:
+        return any(isinstance(r.layout, Mxfp4) for r in self.rules)
 
     def is_quantized(self, t: Tensor) -> bool:
         return not isinstance(self.layout_for(t), Plain)
