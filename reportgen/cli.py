@@ -4,6 +4,7 @@ Exit codes (documented in the README and `reportgen --help`):
   0  everything evaluated
   1  finished, but some models failed (errors.csv and the report list them)
   2  bad usage or invalid input (nothing written)
+  3  internal error (a bug; the atomic run directory means nothing half-written is left)
 
 Heavy libraries (polars, transformers, weasyprint) are imported inside the
 commands that need them, so `reportgen --help` answers at once.
@@ -16,12 +17,13 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_MODEL_FAILURES, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_MODEL_FAILURES, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 EPILOG = """exit codes:
   0  all cells evaluated
   1  finished, but some models failed (listed in errors.csv and the report)
   2  bad usage or invalid job/input (nothing written)
+  3  internal error (a bug: nothing half-written is left; please report it with the message)
 
 examples:
   reportgen run model_lists/default.toml
@@ -132,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug must not look like exit 1 ("some models failed")
+        if getattr(args, "verbose", 0):
+            raise
+        print(f"reportgen {args.command}: internal error: {type(e).__name__}: {e} "
+              "(run again with -v for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:

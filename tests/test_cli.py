@@ -143,3 +143,18 @@ def test_hostile_model_ids_are_inert_in_every_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.toml", "run"]
     errors = pl.read_csv(tmp_path / "run" / "errors.csv")
     assert set(errors["kind"]) <= {"invalid_id", "not_found", "network"}
+
+
+def test_internal_error_is_exit_3_not_exit_1(tmp_path, monkeypatch, capsys):
+    """A bug must not masquerade as "some models failed"; the temp run dir is cleaned up."""
+    from reportgen import cli, run
+
+    def boom(*a, **k):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(run, "render_reports", boom)
+    job = tmp_path / "job.toml"
+    job.write_text('models = ["Qwen/Qwen3-0.6B"]\ngpus = ["L4"]\n')
+    assert cli.main(["run", str(job), "--out", str(tmp_path / "run"), "-q", "--offline"]) == 3
+    assert "internal error: RuntimeError: renderer exploded" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.toml"]
