@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--snapshot", help="resolve configs only from this snapshot directory (offline)")
     r.add_argument("--templates", help="directory of Jinja templates overriding the bundled ones")
     r.add_argument("--offline", action="store_true", help="never touch the network (like HF_HUB_OFFLINE=1)")
+    r.add_argument("--hub-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="per-request timeout talking to the hub (default 10)")
+    r.add_argument("--hub-retries", type=int, default=3, metavar="N",
+                   help="retries with exponential back-off for transient hub failures (default 3)")
     r.add_argument("--weights", choices=["config", "checkpoint"], default=None,
                    help="checkpoint: cost as-shipped weights at the true bytes in the safetensors headers "
                         "(needs the hub; default config: shapes from config.json x storage scheme)")
@@ -229,8 +233,11 @@ def cmd_run(args) -> int:
         raise UsageError(f"--out: {args.out!r} already exists; runs never overwrite a finished run")
     log(f"job {job.name!r}: {len(job.models)} models x {len(prepared.gpus)} GPUs, "
         f"{prepared.cells:,} cells", args.quiet)
+    if args.hub_timeout <= 0 or args.hub_retries < 0:
+        raise UsageError("--hub-timeout must be positive and --hub-retries at least 0")
     res = run_job(prepared, Path(args.out) if args.out else None, snapshot_dir=args.snapshot,
-                  quiet=args.quiet, offline=_offline(args))
+                  quiet=args.quiet, offline=_offline(args), hub_timeout=args.hub_timeout,
+                  hub_retries=args.hub_retries)
     log_summary(res, args.quiet)
     return res.exit_code
 

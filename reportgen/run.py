@@ -68,7 +68,8 @@ class ModelOutcome:
 
 
 def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet: bool = False,
-                offline: bool | None = None, weights: str = "config") -> list[ModelOutcome]:
+                offline: bool | None = None, weights: str = "config", hub_timeout: float = 10.0,
+                hub_retries: int = 3) -> list[ModelOutcome]:
     """Resolve configs (parallel, each once) and build architecture specs.
 
     ``weights="checkpoint"``: also read each hub model's safetensors headers so as-shipped
@@ -80,8 +81,8 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
 
     outcomes: list[ModelOutcome] = []
     with Progress("resolving models", len(refs), quiet) as bar:
-        resolved = resolve_all(refs, snapshot_dir=snapshot_dir, offline=offline,
-                               progress=lambda done, total, ref: bar.advance(1, str(ref)))
+        resolved = resolve_all(refs, snapshot_dir=snapshot_dir, offline=offline, timeout=hub_timeout,
+                               retries=hub_retries, progress=lambda done, total, ref: bar.advance(1, str(ref)))
     for ref, res in zip(refs, resolved):
         out = ModelOutcome(ref)
         outcomes.append(out)
@@ -188,7 +189,7 @@ class RunResult:
 
 def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir: str | None = None,
             quiet: bool = False, base_dir: Path = Path("output"), offline: bool | None = None,
-            template_dir: str | None = None) -> RunResult:
+            template_dir: str | None = None, hub_timeout: float = 10.0, hub_retries: int = 3) -> RunResult:
     from reportgen.matrix import evaluate_matrix
     from reportgen.outputs.rundir import AtomicDir, default_run_dir
     from reportgen.outputs.tables import write_csv, write_parquet
@@ -198,7 +199,7 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
     timings: dict[str, float] = {}
     t = time.perf_counter()
     outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline,
-                           weights=job.weights)
+                           weights=job.weights, hub_timeout=hub_timeout, hub_retries=hub_retries)
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
     entries = [o.entry for o in outcomes if o.entry is not None]
