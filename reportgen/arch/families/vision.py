@@ -31,15 +31,22 @@ def _heads(f: Fields, hidden: int) -> int:
     return n
 
 
-def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model") -> int:
-    """SigLIP vision transformer (``SiglipVisionModel``); returns its hidden size."""
+def _tower_dims(f: Fields, with_image: bool = True) -> tuple[int, int, int, int, int, int | None]:
+    """The fields every vision tower reads: hidden, intermediate, layers, channels, patch, image."""
     h = f.int("hidden_size")
     inter = f.int("intermediate_size")
     n_layers = f.int("num_hidden_layers")
     _heads(f, h)
-    ch, patch, image = f.int("num_channels"), f.int("patch_size"), f.int("image_size")
-    if image < patch:
+    ch, patch = f.int("num_channels"), f.int("patch_size")
+    image = f.int("image_size") if with_image else None
+    if image is not None and image < patch:
         raise f.err("image_size", f"{image} is smaller than patch_size {patch}")
+    return h, inter, n_layers, ch, patch, image
+
+
+def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model") -> int:
+    """SigLIP vision transformer (``SiglipVisionModel``); returns its hidden size."""
+    h, inter, n_layers, ch, patch, image = _tower_dims(f)
     _rep(ts, f"{prefix}.embeddings.patch_embedding.weight", (h, ch, patch, patch))
     _rep(ts, f"{prefix}.embeddings.patch_embedding.bias", (h,))
     _rep(ts, f"{prefix}.embeddings.position_embedding.weight", ((image // patch) ** 2, h))
@@ -66,11 +73,7 @@ def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model
 
 def pixtral(ts: list[Tensor], f: Fields, prefix: str = "vision_tower") -> int:
     """Pixtral vision encoder (RMSNorms, SwiGLU, no biases, 2-D RoPE without parameters)."""
-    h = f.int("hidden_size")
-    inter = f.int("intermediate_size")
-    n_layers = f.int("num_hidden_layers")
-    _heads(f, h)
-    ch, patch = f.int("num_channels"), f.int("patch_size")
+    h, inter, n_layers, ch, patch, _ = _tower_dims(f, with_image=False)
     _rep(ts, f"{prefix}.patch_conv.weight", (h, ch, patch, patch))
     B.norm(ts, f"{prefix}.ln_pre", h, None, comp=V)
     for i in range(n_layers):
@@ -86,13 +89,7 @@ def pixtral(ts: list[Tensor], f: Fields, prefix: str = "vision_tower") -> int:
 
 def llama4_vision(ts: list[Tensor], f: Fields, prefix: str = "vision_model") -> int:
     """Llama-4 vision encoder + its pixel-shuffle MLP adapter; returns ``vision_output_dim``."""
-    h = f.int("hidden_size")
-    inter = f.int("intermediate_size")
-    n_layers = f.int("num_hidden_layers")
-    _heads(f, h)
-    ch, patch, image = f.int("num_channels"), f.int("patch_size"), f.int("image_size")
-    if image < patch:
-        raise f.err("image_size", f"{image} is smaller than patch_size {patch}")
+    h, inter, n_layers, ch, patch, image = _tower_dims(f)
     B.linear(ts, f"{prefix}.patch_embedding.linear", ch * patch * patch, h, S.COLUMN, V, None)
     _rep(ts, f"{prefix}.class_embedding", (h,))
     _rep(ts, f"{prefix}.positional_embedding_vlm", ((image // patch) ** 2 + 1, h))
