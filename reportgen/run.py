@@ -220,6 +220,7 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
     }
     table_meta = {k: v for k, v in meta.items() if k != "models"}
     final = out_dir if out_dir is not None else default_run_dir(base_dir, job.name, started)
+    previous = previous_run(final.parent) if out_dir is None else None
     with AtomicDir(final) as d:
         t = time.perf_counter()
         if streamed:
@@ -237,6 +238,8 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
             t = time.perf_counter()
             write_parquet(results, d.tmp / "results.parquet", table_meta)
             write_csv(results, d.tmp / "results.csv")
+            if previous is not None:
+                meta["diff"] = write_changes(previous, results, d.tmp / "changes.csv")
         write_csv(errors, d.tmp / "errors.csv")
         timings["tables_s"] = round(time.perf_counter() - t, 3)
         if not streamed:
@@ -248,6 +251,26 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
         (d.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     failed = errors["model"].to_list()
     return RunResult(d.final, EXIT_MODEL_FAILURES if failed else EXIT_OK, n_cells, failed, timings)
+
+
+def previous_run(job_dir: Path) -> Path | None:
+    """The newest finished run of the same job under the default output tree (scheduled runs)."""
+    if not job_dir.is_dir():
+        return None
+    runs = sorted(p for p in job_dir.iterdir()
+                  if not p.name.startswith(".") and (p / "results.parquet").is_file())
+    return runs[-1] if runs else None
+
+
+def write_changes(previous: Path, results: pl.DataFrame, path: Path) -> dict:
+    """changes.csv: cells added, removed, changing status or KV capacity (> 1 %) since `previous`."""
+    from reportgen.diff import diff_frames
+    from reportgen.outputs.tables import write_csv
+
+    changes = diff_frames(pl.read_parquet(previous / "results.parquet"), results)
+    write_csv(changes, path)
+    counts = dict(changes.group_by("change").len().iter_rows())
+    return {"previous_run": previous.name, **{k: counts.get(k, 0) for k in ("added", "removed", "status", "kv_tokens")}}
 
 
 def _write_streamed(run_dir: Path, entries: list, outcomes: list[ModelOutcome], prepared: PreparedJob,

@@ -72,3 +72,22 @@ def test_huge_job_streams_partitioned_parquet(tmp_path, monkeypatch):
     df2 = pl.read_parquet(tmp_path / "run2" / "results.parquet")
     key = ["model", "gpu", "tp", "max_model_len", "concurrency"]
     assert df.sort(key).equals(df2.sort(key))
+
+
+def test_scheduled_runs_diff_against_the_previous_run(tmp_path, monkeypatch):
+    """Runs in the default output tree write changes.csv against the job's newest earlier run."""
+    from datetime import datetime, timezone
+
+    monkeypatch.chdir(tmp_path)
+    job = parse_job({"name": "weekly", "models": ["Qwen/Qwen3-8B"], "gpus": ["H100", "L4"],
+                     "formats": ["parquet", "csv"], "matrix": {"tp": [1, 2]}})
+    first = run_job(prepare(job), quiet=True, offline=True)
+    assert not (first.run_dir / "changes.csv").exists()
+    job.matrix.tp = [1, 2, 4]                      # next week: one more layout
+    second = run_job(prepare(job), quiet=True, offline=True)
+    assert second.run_dir != first.run_dir and second.run_dir.parent.resolve() == tmp_path / "output" / "weekly"
+    changes = pl.read_csv(second.run_dir / "changes.csv")
+    assert set(changes["change"]) == {"added"} and changes.height == 2 and set(changes["tp"]) == {4}
+    manifest = json.loads((second.run_dir / "manifest.json").read_text())
+    assert manifest["diff"] == {"previous_run": first.run_dir.name, "added": 2, "removed": 0, "status": 0,
+                                "kv_tokens": 0}
