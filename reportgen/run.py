@@ -239,7 +239,11 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
             write_parquet(results, d.tmp / "results.parquet", table_meta)
             write_csv(results, d.tmp / "results.csv")
             if previous is not None:
-                meta["diff"] = write_changes(previous, results, d.tmp / "changes.csv")
+                meta["diff"] = diff = write_changes(previous, results, d.tmp / "changes.csv")
+                meta["notes"] = [*meta.get("notes", []), (
+                    f"Since the previous run ({diff['previous_run']}): {diff['status']:,} cells changed status, "
+                    f"{diff['kv_tokens']:,} changed KV capacity by more than 1 %, {diff['added']:,} added, "
+                    f"{diff['removed']:,} removed (changes.csv).")]
         write_csv(errors, d.tmp / "errors.csv")
         timings["tables_s"] = round(time.perf_counter() - t, 3)
         if not streamed:
