@@ -83,21 +83,28 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
     return spec
 
 
-def _dtype(config: Mapping[str, Any]) -> str:
-    """Checkpoint dtype: ``torch_dtype`` / ``dtype`` at the top, else in text_config; default bfloat16."""
+def _first_set(config: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
+    """The first of ``keys`` set at the top level, else in text_config (multimodal configs)."""
     sources = [config]
     if isinstance(config.get("text_config"), Mapping):
         sources.append(config["text_config"])
     for src in sources:
-        for key in ("torch_dtype", "dtype"):
-            value = src.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, str) or not value:
-                raise ConfigError(key, f"must be a dtype name, got {value!r}")
-            name = value.lower().removeprefix("torch.")
-            return _DTYPE_ALIASES.get(name, name)
-    return "bfloat16"
+        for key in keys:
+            if src.get(key) is not None:
+                return key, src[key]
+    return None
+
+
+def _dtype(config: Mapping[str, Any]) -> str:
+    """Checkpoint dtype: ``torch_dtype`` / ``dtype`` at the top, else in text_config; default bfloat16."""
+    found = _first_set(config, ("torch_dtype", "dtype"))
+    if found is None:
+        return "bfloat16"
+    key, value = found
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, f"must be a dtype name, got {value!r}")
+    name = value.lower().removeprefix("torch.")
+    return _DTYPE_ALIASES.get(name, name)
 
 
 def _quantization(config: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict | None:
@@ -107,17 +114,12 @@ def _quantization(config: Mapping[str, Any], extra: Mapping[str, Any] | None) ->
     else a ModelOpt ``hf_quant_config.json`` side file, normalised to
     ``{"quant_method": "modelopt", **its "quantization" block}`` as vLLM reads it.
     """
-    sources = [config]
-    if isinstance(config.get("text_config"), Mapping):
-        sources.append(config["text_config"])
-    for src in sources:
-        for key in ("quantization_config", "compression_config"):
-            value = src.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, Mapping):
-                raise ConfigError(key, f"must be an object, got {type(value).__name__}")
-            return dict(value)
+    found = _first_set(config, ("quantization_config", "compression_config"))
+    if found is not None:
+        key, value = found
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, f"must be an object, got {type(value).__name__}")
+        return dict(value)
     hf_quant = (extra or {}).get("hf_quant_config")
     if isinstance(hf_quant, Mapping) and isinstance(hf_quant.get("quantization"), Mapping):
         return {"quant_method": "modelopt", **hf_quant["quantization"], "source": "hf_quant_config.json"}
