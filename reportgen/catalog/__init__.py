@@ -77,10 +77,11 @@ class Catalog:
         sku_id = self._alias.get(_norm(key))
         if sku_id is None:
             close = difflib.get_close_matches(_norm(key), list(self._alias), n=5, cutoff=0.5)
-            names = sorted({self._alias[c] for c in close})
-            hint = f"; did you mean: {', '.join(names)}" if names else ""
+            names = list(dict.fromkeys(self._alias[c] for c in close))   # best match first
+            hint = f"; did you mean: {', '.join(names)}?" if names else ""
             raise UnknownGpu(
-                f"unknown GPU SKU {key!r}{hint} (see `reportgen gpus` for the catalog)")
+                f"unknown GPU SKU {key!r}{hint} Allowed: {', '.join(sorted(self.skus))} "
+                "(or their aliases; `reportgen gpus` lists them)")
         return self.skus[sku_id]
 
     def __iter__(self):
