@@ -75,3 +75,46 @@ def test_absurd_matrix_is_refused_with_its_size():
     with pytest.raises(JobError, match=r"100,000,000 cells"):
         check_size(job, n_gpus=1)
     assert check_size(parse_job({"models": ["a/b"], "gpus": ["H100"]}), 3) == 3
+
+
+# ------------------------------------------------------------------ hostile job files (fuzzed)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
+                     st.text(max_size=12), st.sampled_from(["H100", "L4", "Qwen/Qwen3-8B", "fp8", "auto", ""]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+                       max_leaves=12)
+_matrix = st.dictionaries(st.sampled_from(list(Matrix.__dataclass_fields__) + ["tp_size", "context"]), _values,
+                          max_size=6)
+_job = st.fixed_dictionaries({}, optional={
+    "name": _values, "models": st.one_of(_values, st.lists(st.text(max_size=20), max_size=4)),
+    "gpus": st.one_of(_values, st.lists(st.sampled_from(["H100", "l4", "nope"]), max_size=3)),
+    "matrix": st.one_of(_matrix, _values), "formats": _values, "weights": _values, "templates": _values,
+    "catalogs": _values, "models_file": _values, "extra": _values})
+
+
+@settings(max_examples=400, deadline=None)
+@given(_job)
+def test_fuzzed_job_tables_give_a_job_or_a_named_job_error(raw):
+    """Whatever the TOML holds, validation either accepts it or names the field; never a traceback."""
+    try:
+        job = parse_job(raw)
+    except JobError as e:
+        assert str(e).split(":")[0].split(".")[0].split("[")[0] in (
+            "job", "name", "models", "models_file", "gpus", "matrix", "catalogs", "templates", "formats",
+            "weights") or str(e).startswith("models[")
+        return
+    assert job.models and job.gpus
+    assert all(t >= 1 for t in job.matrix.tp + job.matrix.pp + job.matrix.dp)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_as_a_job_file_are_a_job_error(tmp_path_factory, data):
+    p = tmp_path_factory.mktemp("fuzz") / "job.toml"
+    p.write_bytes(data)
+    with pytest.raises(JobError):
+        load_job(p)
