@@ -136,7 +136,9 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     util = pl.DataFrame({"gpu_memory_utilization": pl.Series(matrix.gpu_memory_utilization, dtype=pl.Float64)})
     lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
     conc = pl.DataFrame({"concurrency": pl.Series(matrix.concurrency, dtype=pl.Int64)})
-    lt = lt.join(mt, on="_m", how="left")
+    lt = lt.join(mt, on="_m", how="left").with_columns(
+        pl.when(pl.col("headers") & pl.col("weight_dtype").is_in(["checkpoint", "auto"]))
+        .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
     a = lt.join(gt, how="cross").with_columns(ex.gpu_pass(k, in_budget, matrix.max_nodes, matrix.allow_cross_node_tp))
@@ -172,9 +174,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
           .join(conc.lazy(), how="cross"))
     for b in rest:
         lf = lf.with_columns(b)
-    lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
-                         pl.when(pl.col("headers") & pl.col("weight_dtype").is_in(["checkpoint", "auto"]))
-                         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
+    lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"))
     extra = []
     if stage0_columns:
         extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
@@ -243,7 +243,7 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
 
 
 # columns that survive into the last cross join (everything the verdict and the output need)
-_CARRY = ["model", "revision", "config_source", "headers", "model_type", "gpu", "gpu_name", "gpu_memory_gib", "tp", "pp", "dp",
+_CARRY = ["model", "revision", "config_source", "weights_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib", "tp", "pp", "dp",
           "ep", "gpus", "nodes", "weight_dtype", "weight_scheme", "kv_cache_dtype", "gpu_memory_utilization",
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
