@@ -128,7 +128,12 @@ def estimate_command(args, UsageError) -> int:
                     concurrency=args.concurrency, gpu_memory_utilization=args.gpu_memory_utilization,
                     max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs)
     if args.vllm_version:
-        settings["vllm_version"] = args.vllm_version
+        from reportgen.job import JobError, parse_vllm_version
+
+        try:
+            settings["vllm_version"] = parse_vllm_version(args.vllm_version, "--vllm-version")
+        except JobError as e:
+            raise UsageError(str(e)) from None
     budget = estimate_one(spec, gpu if gpu is not None else args.gpu_memory_gib, **settings)
     # the architecture fields above are the contract; the budget adds, never overwrites
     if "kv_bytes_per_token" in budget:

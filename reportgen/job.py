@@ -25,6 +25,22 @@ class JobError(ValueError):
     """Invalid job: the message names the field and the allowed values."""
 
 
+def parse_vllm_version(value, field: str = "matrix.vllm_version") -> str:
+    """A vLLM version as users write it ("0.19", "0.19.0", "v0.21.1rc1") -> "MAJOR.MINOR".
+
+    The budget rules change at 0.21 (CUDA graphs inside the budget); the overhead model is
+    calibrated on 0.19 V1 logs, so versions before the V1 engine's profiler (0.10) are refused.
+    """
+    import re
+
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?(?:[.+-]?[A-Za-z0-9.]*)?", str(value).strip())
+    if not m or (int(m[1]), int(m[2])) < (0, 10):
+        raise JobError(f"{field}: {value!r} is not allowed; allowed: a vLLM version from 0.10 on, "
+                       f"e.g. {', '.join(VLLM_VERSIONS)} (profiles: before 0.21 CUDA graphs sit outside "
+                       "the KV budget; from 0.21 they are subtracted)")
+    return f"{int(m[1])}.{int(m[2])}"
+
+
 @dataclass(frozen=True)
 class ModelRef:
     id: str
@@ -170,9 +186,7 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
                 raise JobError(f"{fp}: {value!r} is not allowed; allowed: a whole number from {lo} to {hi}")
             setattr(m, key, value)
         elif key == "vllm_version":
-            if str(value) not in VLLM_VERSIONS:
-                raise JobError(f"{fp}: {value!r} is not allowed; allowed: {', '.join(VLLM_VERSIONS)}")
-            m.vllm_version = str(value)
+            m.vllm_version = parse_vllm_version(value, fp)
         elif key in ("allow_cross_node_tp", "allow_long_max_model_len"):
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")

@@ -49,6 +49,7 @@ def test_models_file_with_comments_and_revisions(tmp_path):
      "matrix.gpu_memory_utilization", "(0, 1]"),
     ({"models": ["a/b"], "gpus": ["H100"], "matrix": {"ep": ["yes"]}}, "matrix.ep", "true/false"),
     ({"models": ["a/b"], "gpus": ["H100"], "matrix": {"vllm_version": "0.5"}}, "matrix.vllm_version", "0.19"),
+    ({"models": ["a/b"], "gpus": ["H100"], "matrix": {"vllm_version": "latest"}}, "matrix.vllm_version", "0.21"),
     ({"models": ["a/b"], "gpus": ["H100"], "formats": ["docx"]}, "formats", "parquet"),
 ])
 def test_invalid_fields_name_field_and_allowed_values(raw, field, allowed):
@@ -118,3 +119,13 @@ def test_random_bytes_as_a_job_file_are_a_job_error(tmp_path_factory, data):
     p.write_bytes(data)
     with pytest.raises(JobError):
         load_job(p)
+
+
+@pytest.mark.parametrize("text, profile", [("0.19", "0.19"), ("0.19.0", "0.19"), ("v0.21.1rc1", "0.21"),
+                                           ("0.33.0", "0.33"), (0.21, "0.21")])
+def test_vllm_versions_as_users_write_them(text, profile):
+    from reportgen.job import parse_vllm_version
+    from reportgen.estimate.overheads import graphs_in_budget
+
+    assert parse_vllm_version(text) == profile
+    assert graphs_in_budget(profile) == (profile != "0.19")
