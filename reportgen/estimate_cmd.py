@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from reportgen.job import KV_DTYPES, WEIGHT_DTYPES, ModelRef
+from reportgen.job import KV_DTYPES, WEIGHT_DTYPES, ModelRef, normalise_dtype
 
 DEFAULT_GPU = "H100"
 
@@ -67,9 +67,10 @@ def estimate_command(args, UsageError) -> int:
     from reportgen.arch.errors import ConfigError
     from reportgen.sources import SourceError, resolve_all
 
-    if args.dtype.lower() not in WEIGHT_DTYPES:
+    args.dtype, args.kv_cache_dtype = normalise_dtype(args.dtype), normalise_dtype(args.kv_cache_dtype)
+    if args.dtype not in WEIGHT_DTYPES:
         raise UsageError(f"--dtype {args.dtype!r} is not allowed; allowed: {', '.join(WEIGHT_DTYPES)}")
-    if args.kv_cache_dtype.lower() not in KV_DTYPES:
+    if args.kv_cache_dtype not in KV_DTYPES:
         raise UsageError(f"--kv-cache-dtype {args.kv_cache_dtype!r} is not allowed; allowed: {', '.join(KV_DTYPES)}")
     for name in ("tp", "pp", "dp", "concurrency"):
         if getattr(args, name) < 1:

@@ -16,6 +16,8 @@ from typing import Callable
 
 WEIGHT_DTYPES = ("checkpoint", "auto", "bf16", "fp16", "fp32", "fp8", "int8", "int4")
 KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla")
+# vLLM's own spellings, accepted wherever a dtype is asked for
+DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 VLLM_VERSIONS = ("0.19", "0.21")      # budget profiles: 0.19 = graphs outside the budget; 0.21 = subtracted
 DEFAULT_VLLM_VERSION = "0.21"
 MAX_CELLS = 60_000_000                 # refuse absurd matrices, saying the size
@@ -145,13 +147,19 @@ def _int_list(value, field_path: str, lo: int, hi: int) -> list[int]:
     return sorted(set(out))
 
 
-def _choice_list(value, field_path: str, allowed) -> list[str]:
+def normalise_dtype(value: str) -> str:
+    key = value.strip().lower()
+    return DTYPE_ALIASES.get(key, key)
+
+
+def _choice_list(value, field_path: str, allowed, aliases: bool = False) -> list[str]:
     out = []
     for v in _as_list(value, field_path):
-        if not isinstance(v, str) or v.lower() not in allowed:
+        key = (normalise_dtype(v) if aliases else v.lower()) if isinstance(v, str) else None
+        if key not in allowed:
             raise JobError(f"{field_path}: {v!r} is not allowed; allowed: {', '.join(allowed)}")
-        if v.lower() not in out:
-            out.append(v.lower())
+        if key not in out:
+            out.append(key)
     return out
 
 
@@ -171,9 +179,9 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
                 raise JobError(f"{fp}: expected true/false values, got {value!r}")
             m.ep = sorted(set(vals))
         elif key == "weight_dtype":
-            m.weight_dtype = _choice_list(value, fp, WEIGHT_DTYPES)
+            m.weight_dtype = _choice_list(value, fp, WEIGHT_DTYPES, aliases=True)
         elif key == "kv_cache_dtype":
-            m.kv_cache_dtype = _choice_list(value, fp, KV_DTYPES)
+            m.kv_cache_dtype = _choice_list(value, fp, KV_DTYPES, aliases=True)
         elif key == "gpu_memory_utilization":
             vals = _as_list(value, fp)
             for v in vals:

@@ -129,3 +129,9 @@ def test_vllm_versions_as_users_write_them(text, profile):
 
     assert parse_vllm_version(text) == profile
     assert graphs_in_budget(profile) == (profile != "0.19")
+
+
+def test_vllm_dtype_spellings_are_accepted():
+    job = parse_job({"models": ["a/b"], "gpus": ["H100"],
+                     "matrix": {"weight_dtype": ["bfloat16", "float16", "BF16"], "kv_cache_dtype": "bfloat16"}})
+    assert job.matrix.weight_dtype == ["bf16", "fp16"] and job.matrix.kv_cache_dtype == ["bf16"]
