@@ -9,13 +9,20 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.reportgen-installed
 
-.PHONY: report test setup setup-test sysdeps sysdeps-test clean
+.PHONY: report test oracle setup setup-test sysdeps sysdeps-test clean
 
 report: setup
 	HF_HUB_OFFLINE=1 $(PY) -m reportgen run model_lists/default.toml
 
 test: setup-test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# Optional: cross-check exact parameter counts against torch's meta device, in a separate venv
+# (torch is never a runtime dependency; torch==2.13.0 is the CPU build on this machine kind's disk).
+oracle: sysdeps-test
+	@test -x .venv-oracle/bin/python || $(PYTHON) -m venv .venv-oracle
+	.venv-oracle/bin/python -m pip install -q torch==2.13.0 -e '.[test]'
+	HF_HUB_OFFLINE=1 .venv-oracle/bin/python -m pytest -q tests/test_arch_oracle.py
 
 setup: sysdeps $(STAMP)
 
@@ -34,4 +41,4 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) .venv-oracle build dist *.egg-info

@@ -5,8 +5,7 @@ from its config under ``torch.device("meta")`` and count ``named_parameters()``
 (shared tensors once).  Run on the bundled configs and on random configs of
 every supported family, so shapes no reference config has are checked too:
 
-    python -m venv oracle-venv && oracle-venv/bin/pip install torch transformers pytest hypothesis polars
-    PYTHONPATH=. oracle-venv/bin/python -m pytest tests/test_arch_oracle.py -q
+    make oracle      # a separate .venv-oracle with torch==2.13.0 (CPU), then this file
 """
 
 from __future__ import annotations
