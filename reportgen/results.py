@@ -65,7 +65,8 @@ SCHEMA = {name: dtype for name, dtype, _ in COLUMNS}
 ERROR_COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("model", pl.String, "model id as given"),
     ("revision", pl.String, "revision asked for"),
-    ("kind", pl.String, "not_found | gated | network | malformed_config | unsupported_architecture | error"),
+    ("kind", pl.String, "not_found | gated | network | invalid_id | malformed_config | unsupported_architecture | "
+                        "unsupported_cells (some cells of a resolved model: reason and cell count) | error"),
     ("message", pl.String, "one line a user can act on"),
 ]
 ERROR_SCHEMA = {name: dtype for name, dtype, _ in ERROR_COLUMNS}

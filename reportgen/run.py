@@ -148,6 +148,20 @@ def errors_frame(outcomes: list[ModelOutcome]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ERROR_SCHEMA)
 
 
+def cell_errors(results: pl.DataFrame, known: set[str]) -> pl.DataFrame:
+    """Counts of cells the estimator could not evaluate, per (model, reason), for models that
+    otherwise resolved: e.g. an unsupported quantization method (as-shipped cells only) or a KV
+    dtype the architecture cannot use.  Models already failed as a whole are not repeated."""
+    bad = results.filter(pl.col("status").is_in(["unsupported", "error"]) & ~pl.col("model").is_in(sorted(known)))
+    return bad.group_by("model", "revision", "reason").agg(pl.len().alias("cells"))
+
+
+def cell_error_rows(counts: pl.DataFrame) -> pl.DataFrame:
+    counts = counts.group_by("model", "revision", "reason").agg(pl.col("cells").sum()).sort("model", "reason")
+    return counts.select("model", "revision", pl.lit("unsupported_cells").alias("kind"),
+                         pl.format("{} ({} cells)", "reason", "cells").alias("message")).cast(ERROR_SCHEMA)
+
+
 def error_cells(outcomes: list[ModelOutcome], prepared: PreparedJob) -> pl.DataFrame:
     """Models that never reached the matrix still get a row per GPU, status error."""
     rows = [{"model": o.ref.id, "revision": o.ref.revision, "gpu": g.id, "gpu_name": g.name,
@@ -224,7 +238,9 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
     with AtomicDir(final) as d:
         t = time.perf_counter()
         if streamed:
-            n_cells = _write_streamed(d.tmp, entries, outcomes, prepared, table_meta, quiet)
+            n_cells, counts = _write_streamed(d.tmp, entries, outcomes, prepared, table_meta, quiet,
+                                              set(errors["model"]))
+            errors = pl.concat([errors, cell_error_rows(counts)])
             meta["skipped_outputs"] = [
                 f"{n_cells:,} cells exceed the in-memory limit of {STREAM_CELLS:,}: results are the partitioned "
                 "dataset results.parquet/ (read it with polars.scan_parquet('results.parquet/*.parquet')); "
@@ -233,6 +249,7 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
         else:
             results = evaluate_matrix(entries, prepared.gpus, job.matrix) if entries else empty_results()
             results = pl.concat([conform(results), error_cells(outcomes, prepared)], how="vertical")
+            errors = pl.concat([errors, cell_error_rows(cell_errors(results, set(errors["model"])))])
             n_cells = results.height
             timings["matrix_s"] = round(time.perf_counter() - t, 3)
             t = time.perf_counter()
@@ -278,7 +295,7 @@ def write_changes(previous: Path, results: pl.DataFrame, path: Path) -> dict:
 
 
 def _write_streamed(run_dir: Path, entries: list, outcomes: list[ModelOutcome], prepared: PreparedJob,
-                    table_meta: dict, quiet: bool) -> int:
+                    table_meta: dict, quiet: bool, known_failed: set[str]) -> tuple[int, pl.DataFrame]:
     """Very large jobs: the matrix in batches, one Parquet part per batch, bounded memory."""
     from reportgen.matrix import iter_matrix_batches
     from reportgen.outputs.tables import write_parquet
@@ -286,6 +303,7 @@ def _write_streamed(run_dir: Path, entries: list, outcomes: list[ModelOutcome], 
     parts = run_dir / "results.parquet"
     parts.mkdir()
     n = 0
+    counts = [cell_errors(empty_results(), known_failed)]
     batches = [error_cells(outcomes, prepared)]
     with Progress("evaluating matrix", prepared.cells, quiet) as bar:
         for i, batch in enumerate(_chain(iter_matrix_batches(entries, prepared.gpus, prepared.job.matrix),
@@ -293,9 +311,10 @@ def _write_streamed(run_dir: Path, entries: list, outcomes: list[ModelOutcome], 
             if batch.height == 0:
                 continue
             write_parquet(conform(batch), parts / f"part-{i:05d}.parquet", table_meta)
+            counts.append(cell_errors(batch, known_failed))
             n += batch.height
             bar.advance(batch.height)
-    return n
+    return n, pl.concat(counts)
 
 
 def _chain(*iterables):

@@ -91,3 +91,22 @@ def test_scheduled_runs_diff_against_the_previous_run(tmp_path, monkeypatch):
     manifest = json.loads((second.run_dir / "manifest.json").read_text())
     assert manifest["diff"] == {"previous_run": first.run_dir.name, "added": 2, "removed": 0, "status": 0,
                                 "kv_tokens": 0}
+
+
+def test_cells_that_cannot_be_evaluated_are_listed_in_errors(tmp_path):
+    """A checkpoint with a quantization method we do not model: as-shipped cells are unsupported
+    (named in errors.csv with their count), what-if cells are evaluated; exit 1."""
+    cfg = json.loads((ROOT / "reportgen" / "sources" / "bundled" / "Qwen--Qwen3-8B.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "hqq", "nbits": 4}
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    job = parse_job({"name": "q", "models": [str(tmp_path / "m")], "gpus": ["H100", "L4"],
+                     "formats": ["parquet", "csv"], "matrix": {"weight_dtype": ["checkpoint", "fp8"], "tp": [1, 2]}})
+    res = run_job(prepare(job), tmp_path / "run", quiet=True, offline=True)
+    assert res.exit_code == 1
+    df = pl.read_parquet(tmp_path / "run" / "results.parquet")
+    assert set(df.filter(pl.col("weight_dtype") == "checkpoint")["status"]) == {"unsupported"}
+    assert "unsupported" not in set(df.filter(pl.col("weight_dtype") == "fp8")["status"])
+    errors = pl.read_csv(tmp_path / "run" / "errors.csv")
+    assert errors["kind"].to_list() == ["unsupported_cells"]
+    assert "'hqq'" in errors["message"][0] and errors["message"][0].endswith("(4 cells)")
