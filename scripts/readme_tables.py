@@ -21,9 +21,10 @@ def columns_table() -> str:
     from reportgen.results import COLUMNS, ERROR_COLUMNS
 
     lines = ["| # | column | type | meaning |", "|---|---|---|---|"]
-    lines += [f"| {i} | `{n}` | {d} | {m} |" for i, (n, d, m) in enumerate(COLUMNS, start=1)]
+    cell = lambda text: text.replace("|", "\\|")   # noqa: E731 - a literal pipe would split the cell
+    lines += [f"| {i} | `{n}` | {d} | {cell(m)} |" for i, (n, d, m) in enumerate(COLUMNS, start=1)]
     lines += ["", "`errors.csv`:", "", "| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{n}` | {d} | {m} |" for n, d, m in ERROR_COLUMNS]
+    lines += [f"| `{n}` | {d} | {cell(m)} |" for n, d, m in ERROR_COLUMNS]
     return "\n".join(lines)
 
 
