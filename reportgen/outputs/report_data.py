@@ -781,6 +781,12 @@ def _model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], sce
     for m, g, ctx, n in smallest.iter_rows():
         fewest.setdefault((m, g), {})[ctx] = n
     contexts = sorted(res["max_model_len"].drop_nulls().unique().to_list())
+    # what each weight-axis value costed for each model: "as shipped" names the checkpoint's scheme
+    schemes: dict[str, list[str]] = {}
+    for mid, wd, sch in (res.filter(pl.col("weight_scheme").is_not_null())
+                         .select("model", "weight_dtype", "weight_scheme").unique(maintain_order=True).iter_rows()):
+        label = f"as shipped: {sch}" if wd in ("checkpoint", "auto") else f"{wd} (what-if): {sch}"
+        schemes.setdefault(mid, []).append(label)
 
     for m in models:
         bars = []
@@ -803,6 +809,7 @@ def _model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], sce
             "error": m.get("error"),
             "bars": bars,
             "ref_label": ref_label,
+            "weight_schemes": schemes.get(m["id"], []),
         })
     return sections
 
