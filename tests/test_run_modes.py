@@ -110,3 +110,16 @@ def test_cells_that_cannot_be_evaluated_are_listed_in_errors(tmp_path):
     errors = pl.read_csv(tmp_path / "run" / "errors.csv")
     assert errors["kind"].to_list() == ["unsupported_cells"]
     assert "'hqq'" in errors["message"][0] and errors["message"][0].endswith("(4 cells)")
+
+
+def test_report_names_the_scheme_of_as_shipped_and_what_if_weights(tmp_path):
+    job = parse_job({"name": "schemes", "models": ["Qwen/Qwen3-32B-AWQ", "deepseek-ai/DeepSeek-V3"],
+                     "gpus": ["H200"], "formats": ["parquet", "csv", "html"],
+                     "matrix": {"tp": [8], "weight_dtype": ["checkpoint", "fp8"]}})
+    run_job(prepare(job), tmp_path / "run", quiet=True, offline=True)
+    df = pl.read_parquet(tmp_path / "run" / "results.parquet")
+    shipped = dict(df.filter(pl.col("weight_dtype") == "checkpoint").select("model", "weight_scheme").unique().iter_rows())
+    assert shipped["deepseek-ai/DeepSeek-V3"].startswith("fp8-block128")
+    assert shipped["Qwen/Qwen3-32B-AWQ"].startswith("awq-int4")
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert f"as shipped: {shipped['deepseek-ai/DeepSeek-V3']}" in html and "fp8 (what-if)" in html
