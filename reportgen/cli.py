@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("run_dir")
     rd.add_argument("--format", action="append", choices=["html", "pdf", "xlsx"], required=True)
     rd.add_argument("--templates", help="directory of Jinja templates overriding the bundled ones")
+    rd.add_argument("--paper", choices=["A4", "Letter"], default=None,
+                    help="report.pdf page size, landscape (default: the run's job setting, else A4)")
 
     g = sub.add_parser("gpus", parents=[common], help="list the GPU catalog")
     g.add_argument("--catalog", action="append", default=[], help="extra catalog CSV adding/overriding SKUs")
@@ -266,7 +268,8 @@ def cmd_render(args) -> int:
     errors = pl.read_csv(errors_path, schema=ERROR_SCHEMA) if errors_path.is_file() else pl.DataFrame(schema=ERROR_SCHEMA)
     manifest_path = run_dir / "manifest.json"
     meta = json.loads(manifest_path.read_text()) if manifest_path.is_file() else read_parquet_meta(run_dir / "results.parquet")
-    render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet)
+    paper = args.paper or (meta.get("job") or {}).get("paper") or "A4"
+    render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet, paper=paper)
     return EXIT_OK
 
 

@@ -97,6 +97,7 @@ class Job:
     templates: str | None = None                           # user template directory
     formats: list[str] = field(default_factory=lambda: ["parquet", "csv", "html", "pdf"])
     weights: str = "config"          # "checkpoint": true bytes from safetensors headers (needs the hub)
+    paper: str = "A4"                # report.pdf page size (landscape)
     source_path: str | None = None
 
     def inputs_hash(self) -> str:
@@ -110,7 +111,8 @@ class Job:
 
 # ---------------------------------------------------------------- parsing ---
 
-TOP_KEYS = ("name", "models", "models_file", "gpus", "matrix", "catalogs", "templates", "formats", "weights")
+TOP_KEYS = ("name", "models", "models_file", "gpus", "matrix", "catalogs", "templates", "formats", "weights", "paper")
+PAPERS = ("A4", "Letter")
 WEIGHT_SOURCES = ("config", "checkpoint")
 FORMATS = ("parquet", "csv", "html", "pdf", "xlsx")
 _LIST_INT_AXES = {"tp": (1, 1024), "pp": (1, 1024), "dp": (1, 4096),
@@ -278,6 +280,10 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
             raise JobError(f"templates: directory {templates!r} not found")
         templates = str(tdir)
     formats = _choice_list(raw.get("formats", ["parquet", "csv", "html", "pdf"]), "formats", FORMATS)
+    paper = raw.get("paper", "A4")
+    if not isinstance(paper, str) or paper.lower() not in ("a4", "letter"):
+        raise JobError(f"paper: {paper!r} is not allowed; allowed: {', '.join(PAPERS)}")
+    paper = "A4" if paper.lower() == "a4" else "Letter"
     weights = raw.get("weights", "config")
     if weights not in WEIGHT_SOURCES:
         raise JobError(f"weights: {weights!r} is not allowed; allowed: {', '.join(WEIGHT_SOURCES)}")
@@ -285,7 +291,7 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
         if required not in formats:
             formats.insert(0, required)      # results are always kept; reports are optional
     return Job(name=name.strip(), models=models, gpus=[g.strip() for g in gpus], matrix=matrix,
-               catalogs=catalogs, templates=templates, formats=formats, weights=weights,
+               catalogs=catalogs, templates=templates, formats=formats, weights=weights, paper=paper,
                source_path=source_path)
 
 

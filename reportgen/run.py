@@ -265,7 +265,7 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
         timings["tables_s"] = round(time.perf_counter() - t, 3)
         if not streamed:
             render_reports(d.tmp, results, errors, meta, job.formats, template_dir or job.templates,
-                           quiet=quiet, timings=timings)
+                           quiet=quiet, timings=timings, paper=job.paper)
         manifest = {**meta, "job": job.as_dict(), "cells": n_cells, "timings": timings,
                     "files": sorted(p.name for p in d.tmp.iterdir()) + ["manifest.json"],
                     "exit_code": EXIT_MODEL_FAILURES if errors.height else EXIT_OK}
@@ -324,7 +324,7 @@ def _chain(*iterables):
 
 def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, meta: dict,
                    formats: list[str], template_dir: str | None, *, quiet: bool = False,
-                   timings: dict | None = None) -> None:
+                   timings: dict | None = None, paper: str = "A4") -> None:
     """HTML / PDF / XLSX from the same tables (also used by `reportgen render`)."""
     timings = timings if timings is not None else {}
     todo = [f for f in ("html", "pdf", "xlsx") if f in formats]
@@ -345,7 +345,7 @@ def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, m
             elif fmt == "pdf":
                 from reportgen.outputs.pdf import write_pdf
 
-                write_pdf(run_dir / "report.pdf", results, errors, meta, template_dir=tdir)
+                write_pdf(run_dir / "report.pdf", results, errors, meta, template_dir=tdir, paper=paper)
             elif fmt == "xlsx":
                 from reportgen.outputs.xlsx import write_xlsx
 

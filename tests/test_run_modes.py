@@ -123,3 +123,20 @@ def test_report_names_the_scheme_of_as_shipped_and_what_if_weights(tmp_path):
     assert shipped["Qwen/Qwen3-32B-AWQ"].startswith("awq-int4")
     html = (tmp_path / "run" / "report.html").read_text()
     assert f"as shipped: {shipped['deepseek-ai/DeepSeek-V3']}" in html and "fp8 (what-if)" in html
+
+
+def test_letter_paper_from_the_job_and_render(tmp_path):
+    import subprocess
+    import sys
+
+    job = parse_job({"name": "p", "models": ["Qwen/Qwen3-0.6B"], "gpus": ["L4"], "paper": "letter",
+                     "formats": ["parquet", "csv", "pdf"]})
+    assert job.paper == "Letter"
+    run_job(prepare(job), tmp_path / "run", quiet=True, offline=True)
+    info = subprocess.run(["pdfinfo", str(tmp_path / "run" / "report.pdf")], capture_output=True, text=True).stdout
+    assert "792 x 612 pts" in info                                   # US Letter, landscape
+    r = subprocess.run([sys.executable, "-m", "reportgen", "render", str(tmp_path / "run"), "--format", "pdf",
+                        "--paper", "A4", "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    info = subprocess.run(["pdfinfo", str(tmp_path / "run" / "report.pdf")], capture_output=True, text=True).stdout
+    assert "(A4)" in info and info.index("841.89") < info.index("595.2")   # A4, landscape
