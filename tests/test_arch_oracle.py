@@ -61,3 +61,18 @@ def test_bundled_family_config_matches_meta_device(family):
 def test_random_family_configs_match_meta_device(fam_cfg):
     _, cfg = fam_cfg
     assert build_spec(cfg).params_total == meta_count(cfg)
+
+
+# families added later: their transformers class defaults too (phimoe's defaults are refused: no biases)
+NEW_FAMILY_DEFAULTS = ("olmo2", "olmo3", "olmoe", "glm4", "exaone4", "seed_oss", "starcoder2", "granitemoe",
+                       "arcee")
+
+
+@pytest.mark.parametrize("model_type", NEW_FAMILY_DEFAULTS)
+def test_new_family_default_config_matches_meta_device(model_type):
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model(model_type).to_dict()
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count(cfg)

@@ -46,10 +46,90 @@ TEMPLATES = {
     "mistral3": _load("mistralai--Mistral-Small-3.1-24B-Instruct-2503"),
     "llama4": _load("meta-llama--Llama-4-Scout-17B-16E-Instruct"),
 }
+# Families without a bundled config: realistic published configs WRITTEN FROM MEMORY (architecture
+# fields only; not fetched), used as random-config templates and checked against the meta-device oracle.
+TEMPLATES_FROM_MEMORY = {
+    # allenai/OLMo-2-1124-7B
+    "olmo2": {"model_type": "olmo2", "architectures": ["Olmo2ForCausalLM"], "hidden_size": 4096,
+              "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+              "num_key_value_heads": 32, "vocab_size": 100352, "max_position_embeddings": 4096,
+              "rope_theta": 500000, "rms_norm_eps": 1e-06, "attention_bias": False, "tie_word_embeddings": False,
+              "torch_dtype": "float32"},
+    # allenai/Olmo-3-7B-Instruct (yarn x8 on full layers, 3 of 4 layers sliding 4096)
+    "olmo3": {"model_type": "olmo3", "architectures": ["Olmo3ForCausalLM"], "hidden_size": 4096,
+              "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+              "num_key_value_heads": 32, "vocab_size": 100278, "max_position_embeddings": 65536,
+              "rope_theta": 500000, "rope_scaling": {"rope_type": "yarn", "factor": 8.0,
+              "original_max_position_embeddings": 8192, "attention_factor": 1.2079441541679836,
+              "beta_fast": 32, "beta_slow": 1}, "sliding_window": 4096, "rms_norm_eps": 1e-06,
+              "attention_bias": False, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+              "layer_types": ["sliding_attention"] * 3 + ["full_attention"]
+              + ["sliding_attention"] * 3 + ["full_attention"] + (["sliding_attention"] * 3 + ["full_attention"]) * 6},
+    # THUDM/GLM-4-9B-0414
+    "glm4": {"model_type": "glm4", "architectures": ["Glm4ForCausalLM"], "hidden_size": 4096,
+             "intermediate_size": 13696, "num_hidden_layers": 40, "num_attention_heads": 32,
+             "num_key_value_heads": 2, "head_dim": 128, "vocab_size": 151552, "max_position_embeddings": 32768,
+             "partial_rotary_factor": 0.5, "rope_theta": 10000.0, "rms_norm_eps": 1e-05, "attention_bias": True,
+             "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
+    # LGAI-EXAONE/EXAONE-4.0-32B (3 sliding : 1 full, llama3 rope scaling)
+    "exaone4": {"model_type": "exaone4", "architectures": ["Exaone4ForCausalLM"], "hidden_size": 5120,
+                "intermediate_size": 27392, "num_hidden_layers": 64, "num_attention_heads": 40,
+                "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 102400, "max_position_embeddings": 131072,
+                "rope_theta": 1000000, "rope_scaling": {"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}, "sliding_window": 4096,
+                "sliding_window_pattern": "LLLG", "layer_types": (["sliding_attention"] * 3 + ["full_attention"]) * 16,
+                "rms_norm_eps": 1e-05, "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
+    # ByteDance-Seed/Seed-OSS-36B-Instruct
+    "seed_oss": {"model_type": "seed_oss", "architectures": ["SeedOssForCausalLM"], "hidden_size": 5120,
+                 "intermediate_size": 27648, "num_hidden_layers": 64, "num_attention_heads": 80,
+                 "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 155136, "max_position_embeddings": 524288,
+                 "rope_theta": 10000000.0, "rms_norm_eps": 1e-06, "attention_bias": True, "attention_out_bias": False,
+                 "mlp_bias": False, "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
+    # bigcode/starcoder2-15b (sliding window 4096 on every layer)
+    "starcoder2": {"model_type": "starcoder2", "architectures": ["Starcoder2ForCausalLM"], "hidden_size": 6144,
+                   "intermediate_size": 24576, "num_hidden_layers": 40, "num_attention_heads": 48,
+                   "num_key_value_heads": 4, "vocab_size": 49152, "max_position_embeddings": 16384,
+                   "sliding_window": 4096, "rope_theta": 100000, "norm_epsilon": 1e-05, "use_bias": True,
+                   "hidden_act": "gelu_pytorch_tanh", "tie_word_embeddings": False, "torch_dtype": "float32"},
+    # allenai/OLMoE-1B-7B-0924
+    "olmoe": {"model_type": "olmoe", "architectures": ["OlmoeForCausalLM"], "hidden_size": 2048,
+              "intermediate_size": 1024, "num_hidden_layers": 16, "num_attention_heads": 16,
+              "num_key_value_heads": 16, "num_experts": 64, "num_experts_per_tok": 8, "vocab_size": 50304,
+              "max_position_embeddings": 4096, "rope_theta": 10000.0, "rms_norm_eps": 1e-05, "clip_qkv": None,
+              "norm_topk_prob": False, "output_router_logits": False, "router_aux_loss_coef": 0.01,
+              "attention_bias": False, "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
+    # ibm-granite/granite-3.1-3b-a800m-instruct
+    "granitemoe": {"model_type": "granitemoe", "architectures": ["GraniteMoeForCausalLM"], "hidden_size": 1536,
+                   "intermediate_size": 512, "num_hidden_layers": 32, "num_attention_heads": 24,
+                   "num_key_value_heads": 8, "num_local_experts": 40, "num_experts_per_tok": 8,
+                   "vocab_size": 49155, "max_position_embeddings": 131072, "rope_theta": 10000000,
+                   "rms_norm_eps": 1e-06, "attention_bias": False, "attention_multiplier": 0.015625,
+                   "embedding_multiplier": 12.0, "logits_scaling": 6.0, "residual_multiplier": 0.22,
+                   "tie_word_embeddings": True, "torch_dtype": "bfloat16"},
+    # microsoft/Phi-3.5-MoE-instruct (longrope, window 131072 on every layer)
+    "phimoe": {"model_type": "phimoe", "architectures": ["PhiMoEForCausalLM"], "hidden_size": 4096,
+               "intermediate_size": 6400, "num_hidden_layers": 32, "num_attention_heads": 32,
+               "num_key_value_heads": 8, "num_local_experts": 16, "num_experts_per_tok": 2, "vocab_size": 32064,
+               "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
+               "rope_theta": 10000.0, "rope_scaling": {"type": "longrope", "short_factor": [1.0] * 64,
+               "long_factor": [1.0] * 64, "short_mscale": 1.243163121016122, "long_mscale": 1.243163121016122,
+               "original_max_position_embeddings": 4096}, "sliding_window": 131072, "rms_norm_eps": 1e-05,
+               "attention_bias": True, "lm_head_bias": True, "router_jitter_noise": 0.01,
+               "input_jitter_noise": 0.01, "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
+    # arcee-ai/AFM-4.5B (ReLU^2 MLP without gate, yarn x4)
+    "arcee": {"model_type": "arcee", "architectures": ["ArceeForCausalLM"], "hidden_size": 2560,
+              "intermediate_size": 18432, "num_hidden_layers": 36, "num_attention_heads": 20,
+              "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 128004, "max_position_embeddings": 65536,
+              "rope_theta": 10000.0, "rope_scaling": {"rope_type": "yarn", "factor": 16.0,
+              "original_max_position_embeddings": 4096, "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0,
+              "mscale_all_dim": 0.0}, "rms_norm_eps": 1e-05, "hidden_act": "relu2", "attention_bias": False,
+              "mlp_bias": False, "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
+}
+TEMPLATES.update(copy.deepcopy(TEMPLATES_FROM_MEMORY))
 TEMPLATES["gemma3_text"] = dict(TEMPLATES["gemma3"]["text_config"], architectures=["Gemma3ForCausalLM"])
 TEMPLATES["llama4_text"] = dict(TEMPLATES["llama4"]["text_config"], architectures=["Llama4ForCausalLM"])
 FAMILIES = sorted(TEMPLATES)
-MOE = {"mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "glm4_moe", "gpt_oss", "llama4", "llama4_text"}
+MOE = {"olmoe", "granitemoe", "phimoe", "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "glm4_moe", "gpt_oss", "llama4", "llama4_text"}
 MLA = {"deepseek_v2", "deepseek_v3"}
 # per-layer lists that must follow the layer count; dropped so transformers re-derives them
 _PER_LAYER_KEYS = ("layer_types", "moe_layers", "no_rope_layers", "mlp_only_layers")
@@ -219,10 +299,16 @@ def family_configs(draw, family: str):
         t["qk_rope_head_dim"] = 2 * draw(st.integers(1, 8))
         t["qk_nope_head_dim"] = draw(st.integers(1, 16))
         t["v_head_dim"] = draw(st.integers(1, 16))
+    if family == "phimoe":  # longrope factor lists must match the random head_dim
+        t.pop("rope_scaling", None)
+    if family == "exaone4":  # layer_types dropped: re-derived from an int pattern ("LLLG" needs layer_types)
+        t["sliding_window_pattern"] = draw(st.integers(2, 4))  # 1: every layer full with a window (refused)
+        t["sliding_window"] = draw(st.sampled_from([16, 4096]))
     if family in ("qwen2_moe", "qwen3_moe"):
         t["decoder_sparse_step"] = draw(st.integers(1, 3))
         t["mlp_only_layers"] = draw(st.lists(st.integers(0, layers - 1), unique=True, max_size=layers))
-    for flag in _FLAGS.get(family, ()) + ("tie_word_embeddings",):
+    # olmoe / phimoe: vLLM never ties their lm_head, a tied config is refused (tested separately)
+    for flag in _FLAGS.get(family, ()) + (("tie_word_embeddings",) if family not in ("olmoe", "phimoe") else ()):
         choice = draw(st.sampled_from([True, False, None]))  # None: leave it to the class default
         if choice is None:
             t.pop(flag, None)
@@ -262,6 +348,9 @@ _FLAGS = {
     "deepseek_v2": ("attention_bias", "mlp_bias"),
     "deepseek_v3": ("attention_bias",),
     "glm4_moe": ("attention_bias", "use_qk_norm"),
+    "glm4": ("attention_bias",),
+    "starcoder2": ("use_bias",),
+    "arcee": ("attention_bias", "mlp_bias"),
     "gpt_oss": ("attention_bias",),
     "llama4": ("attention_bias",),
 }

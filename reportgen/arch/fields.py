@@ -69,7 +69,8 @@ LIMITS: dict[str, tuple[int, int, bool]] = {
 # Boolean switches that change which tensors exist: a string "false" is truthy in Python.
 FLAGS = (
     "tie_word_embeddings", "attention_bias", "mlp_bias", "qkv_bias", "use_qk_norm", "qk_layernorm",
-    "use_sliding_window", "vision_use_head", "multimodal_projector_bias",
+    "use_sliding_window", "vision_use_head", "multimodal_projector_bias", "use_bias",
+    "lm_head_bias", "attention_out_bias",
 )
 
 # Fields a text config must state itself: transformers' class defaults would

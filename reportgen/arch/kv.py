@@ -63,6 +63,20 @@ def attention_layers(f: Fields, n_layers: int, n_kv: int, head_dim: int, *, v_he
     return out
 
 
+def refuse_full_only_with_window(f: Fields, layers: list[LayerKV]) -> None:
+    """Per-layer-window families (olmo3, exaone4): every layer full while ``sliding_window`` is set.
+
+    vLLM gives a layer without a per-layer window the model-level ``cache_config.sliding_window``;
+    for interleaved configs the per-layer windows are what counts, but with no sliding layer at all
+    which of the two vLLM applies was not verified -- refused rather than guessed.
+    """
+    window = f.get("sliding_window")
+    if isinstance(window, int) and not isinstance(window, bool) and window > 0 and layers \
+            and all(l.kind is AttentionKind.FULL for l in layers):
+        raise Unsupported(f"{f.model_type} with sliding_window {window} but no sliding layer in layer_types: "
+                          "vLLM's model-level window fallback is not modelled")
+
+
 def mla_layers(n_layers: int, kv_lora_rank: int, rope_dim: int) -> list[LayerKV]:
     """MLA: one shared latent per token, ``kv_lora_rank + qk_rope_head_dim`` wide, not split by TP."""
     return [LayerKV(AttentionKind.MLA, 1, kv_lora_rank + rope_dim, 0) for _ in range(n_layers)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import deepseek, gemma, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, phi
+from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -30,18 +30,30 @@ ADAPTERS: dict[str, Adapter] = {
     "qwen2": Adapter(llama.build),
     "qwen3": Adapter(llama.build),
     "granite": Adapter(llama.build),
+    "seed_oss": Adapter(llama.build),
+    "arcee": Adapter(llama.build),
     # gemma norms / sliding windows
     "gemma": Adapter(gemma.build),
     "gemma2": Adapter(gemma.build),
     "gemma3_text": Adapter(gemma.build),
+    # post-norm, whole-projection q/k norms (vLLM olmo2.py)
+    "olmo2": Adapter(olmo.build),
+    "olmo3": Adapter(olmo.build),
+    "exaone4": Adapter(exaone4.build),
+    # GLM-4-0414: four norms, fused gate_up, partial rotary (vLLM glm4.py)
+    "glm4": Adapter(glm4.build),
     # phi: LayerNorm + biases (phi), fused qkv / gate_up (phi3)
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
+    "starcoder2": Adapter(starcoder2.build),
     # mixture of experts with GQA attention
     "mixtral": Adapter(moe.build),
     "qwen2_moe": Adapter(moe.build),
     "qwen3_moe": Adapter(moe.build),
     "glm4_moe": Adapter(glm4_moe.build),
+    "olmoe": Adapter(olmo.build_olmoe),
+    "granitemoe": Adapter(moe.build_granitemoe),
+    "phimoe": Adapter(moe.build_phimoe),
     "gpt_oss": Adapter(gpt_oss.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
@@ -81,4 +93,20 @@ UNSUPPORTED: dict[str, str] = {
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     "mllama": "mllama: cross-attention vision layers are not modelled",
+    # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
+    "smollm3": "smollm3: vLLM serves it through its Transformers backend (no native model file); that "
+               "backend's sharding and rotary buffers are not modelled",
+    "ministral": "ministral: MinistralForCausalLM has no native vLLM model (Transformers backend) and is not "
+                 "modelled; Ministral-8B's own config (model_type mistral) is supported",
+    "helium": "helium: HeliumForCausalLM has no native vLLM model (Transformers backend) and is not modelled",
+    "cohere": "cohere: vLLM's commandr.py (always-tied head, TP-sharded per-head qk norms, rotary cache sized by "
+              "model_max_length) could not be verified against the current vLLM source; not modelled",
+    "cohere2": "cohere2: per-layer sliding windows and NoPE full layers in vLLM's commandr.py could not be "
+               "verified against the current vLLM source; not modelled",
+    "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
+                "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
+    "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "
+                "cache of the current one is not verified; not modelled",
+    "glm": "glm: vLLM serves GlmForCausalLM through its Llama code, whose o_proj bias follows attention_bias "
+           "(transformers has none); not modelled",
 }

@@ -162,8 +162,19 @@ def cache_rows(rp: Mapping[str, Any], max_position: int) -> int:
 
 
 def _param_key(rp: Mapping[str, Any]) -> str:
-    """What ``get_rope`` memoises on (the parameter items), as a string: values may be lists."""
-    return repr(sorted(((str(k), v) for k, v in rp.items()), key=lambda kv: kv[0]))
+    """What ``get_rope`` memoises on (the parameter items), as a string: values may be lists.
+
+    Numbers compare by value, as in vLLM's dict-key memo (``500000 == 500000.0``): transformers
+    5 gives Olmo-3's sliding layers a float theta and its full layers the config's int.
+    """
+    def norm(v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        return v
+
+    return repr(sorted(((str(k), norm(v)) for k, v in rp.items()), key=lambda kv: kv[0]))
 
 
 _MAX_POSITIONS = float(1 << 48)

@@ -1,4 +1,4 @@
-"""Llama-shaped dense decoders: llama, mistral, qwen2, qwen3, granite.
+"""Llama-shaped dense decoders: llama, mistral, qwen2, qwen3, granite, seed_oss, arcee.
 
 One layer = GQA attention (q/k/v/o) + SwiGLU MLP + two RMSNorms; the families
 differ only in biases and q/k norms, read from the modeling code of
@@ -8,6 +8,13 @@ transformers 5.24:
 * mistral: no biases at all (the model code ignores ``attention_bias``)
 * qwen2: q/k/v bias always, o without
 * qwen3: q/k/v/o bias = ``attention_bias``; per-head RMSNorm ``q_norm`` / ``k_norm`` (head_dim)
+* seed_oss: transformers q/k/v bias = ``attention_bias`` (default true), o bias = ``attention_out_bias``,
+  MLP bias = ``mlp_bias``; vLLM ``seed_oss.py`` hard-codes q/k/v bias on, o and MLP biases off and
+  reads ``head_dim`` (class default 128) -- any other combination is refused (two different models)
+
+* arcee (AFM, vLLM ``arcee.py``: LlamaAttention + ArceeMLP): llama's biases, but a ReLU^2 MLP of
+  ``up_proj`` (COLUMN) and ``down_proj`` (ROW) only -- no gate; vLLM reads ``qkv_bias`` (transformers
+  does not), so a config carrying it is refused
 
 Granite's multipliers and Llama-3's rope scaling add no parameters.
 """
@@ -33,7 +40,9 @@ class Biases:
 
 
 def biases(model_type: str, f: Fields) -> Biases:
-    if model_type in ("llama", "granite"):
+    if model_type in ("llama", "granite", "arcee"):
+        if model_type == "arcee" and "qkv_bias" in f.raw:
+            raise Unsupported("arcee with qkv_bias: vLLM reads it, transformers ignores it")
         ab = f.flag("attention_bias")
         return Biases(ab, ab, f.flag("mlp_bias"))
     if model_type == "mistral":
@@ -46,6 +55,13 @@ def biases(model_type: str, f: Fields) -> Biases:
     if model_type == "qwen3":
         ab = f.flag("attention_bias")
         return Biases(ab, ab, False, qk_norm=True)
+    if model_type == "seed_oss":
+        if not f.flag("attention_bias", True):
+            raise Unsupported("seed_oss with attention_bias=false: vLLM always loads q/k/v biases")
+        for name in ("attention_out_bias", "mlp_bias"):
+            if f.flag(name):
+                raise Unsupported(f"seed_oss with {name}=true: vLLM's seed_oss has no such bias")
+        return Biases(True, False, False)
     raise Unsupported(f"model_type {model_type} is not a llama-shaped family")
 
 
@@ -60,8 +76,8 @@ def attention_block(ts: list[Tensor], i: int, g: Geometry, b: Biases) -> None:
 
 def build(f: Fields, spec: ModelSpec) -> None:
     model_type = f.model_type
-    if model_type == "llama" and f.raw.get("bias"):
-        raise Unsupported("llama with bias=true: transformers ignores it, vLLM loads attention biases")
+    if model_type in ("llama", "arcee") and f.raw.get("bias"):
+        raise Unsupported(f"{model_type} with bias=true: transformers ignores it, vLLM loads attention biases")
     g = geometry(f)
     b = biases(model_type, f)
     inter = f.int("intermediate_size")
@@ -71,7 +87,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.norm(ts, f"model.layers.{i}.input_layernorm", g.hidden, i)
         attention_block(ts, i, g, b)
         B.norm(ts, f"model.layers.{i}.post_attention_layernorm", g.hidden, i)
-        B.gated_mlp(ts, i, f"model.layers.{i}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp)
+        if model_type == "arcee":
+            B.plain_mlp(ts, i, f"model.layers.{i}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp,
+                        names=("up_proj", "down_proj"))
+        else:
+            B.gated_mlp(ts, i, f"model.layers.{i}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp)
     B.norm(ts, "model.norm", g.hidden, None)
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
     set_scalars(spec, f, g)

@@ -71,3 +71,79 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
     set_scalars(spec, f, g)
     spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+
+def build_granitemoe(f: Fields, spec: ModelSpec) -> None:
+    """granitemoe (Granite-3.x MoE), from transformers ``modeling_granitemoe.py`` and vLLM ``granitemoe.py``.
+
+    Llama-shaped pre-norm layer whose MLP is ``block_sparse_moe``: router ``E x H`` (vLLM ``gate``,
+    replicated) and ``num_local_experts`` experts of ``intermediate_size`` (checkpoint ``input_linear``
+    ``(E, 2I, H)`` / ``output_linear`` ``(E, H, I)`` -> FusedMoE); no shared expert, no biases.
+    vLLM takes ``head_dim = hidden / heads``, builds q/k/v/o without bias and (in the versions read) a
+    rope without the config's scaling -- configs with another head_dim, ``attention_bias`` or a
+    scaled rope are refused.  The multipliers add no parameters.
+    """
+    from reportgen.arch.errors import Unsupported
+    from reportgen.arch.rope import rope_parameters
+
+    g = geometry(f)
+    if g.head_dim * g.n_heads != g.hidden:
+        raise Unsupported(f"granitemoe with head_dim {g.head_dim} != hidden_size / num_attention_heads: "
+                          "vLLM ignores head_dim, transformers uses it")
+    if f.flag("attention_bias"):
+        raise Unsupported("granitemoe with attention_bias=true: vLLM's GraniteMoe attention has no biases")
+    params = rope_parameters(f) or {}
+    if any(rp.get("rope_type") != "default" for rp in params.values()):
+        raise Unsupported("granitemoe with rope scaling: not verified against vLLM's granitemoe rope")
+    n_exp = f.int("num_local_experts")
+    inter = f.int("intermediate_size")
+    set_moe(spec, f, n_exp)
+    ts = spec.tensors
+    B.embedding(ts, g.vocab, g.hidden)
+    for i in range(g.n_layers):
+        p = f"model.layers.{i}"
+        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
+        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
+        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+        B.router(ts, i, f"{p}.block_sparse_moe.gate", g.hidden, n_exp)
+        B.experts(ts, i, f"{p}.block_sparse_moe.experts", g.hidden, inter, n_exp)
+    B.norm(ts, "model.norm", g.hidden, None)
+    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
+    set_scalars(spec, f, g)
+    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+
+def build_phimoe(f: Fields, spec: ModelSpec) -> None:
+    """phimoe (Phi-3.5-MoE), from transformers ``modeling_phimoe.py`` and vLLM ``phimoe.py``.
+
+    LayerNorms with weight and bias (input, post-attention, final); router ``gate`` ``E x H``
+    without bias; ``num_local_experts`` experts of ``intermediate_size`` (``w1``/``w3``/``w2`` ->
+    FusedMoE).  vLLM hard-codes q/k/v/o biases and an untied ``lm_head`` WITH bias, while
+    transformers follows ``attention_bias`` / ``lm_head_bias`` / ``tie_word_embeddings`` (class
+    defaults false / false / false): configs that disagree with vLLM (the class defaults included)
+    are refused.  Phi-3.5-MoE's own config sets both biases.
+    """
+    from reportgen.arch.errors import Unsupported
+
+    g = geometry(f)
+    for name in ("attention_bias", "lm_head_bias"):
+        if not f.flag(name):
+            raise Unsupported(f"phimoe with {name}=false: vLLM's PhiMoE always loads that bias")
+    if g.tie:
+        raise Unsupported("phimoe with tie_word_embeddings=true: vLLM's PhiMoE always allocates its own lm_head")
+    n_exp = f.int("num_local_experts")
+    inter = f.int("intermediate_size")
+    set_moe(spec, f, n_exp)
+    ts = spec.tensors
+    B.embedding(ts, g.vocab, g.hidden)
+    for i in range(g.n_layers):
+        p = f"model.layers.{i}"
+        B.norm(ts, f"{p}.input_layernorm", g.hidden, i, bias=True)
+        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=True, o_bias=True)
+        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i, bias=True)
+        B.router(ts, i, f"{p}.block_sparse_moe.gate", g.hidden, n_exp)
+        B.experts(ts, i, f"{p}.block_sparse_moe.experts", g.hidden, inter, n_exp)
+    B.norm(ts, "model.norm", g.hidden, None, bias=True)
+    B.lm_head(ts, g.vocab, g.hidden, tied=False, bias=True)
+    set_scalars(spec, f, g)
+    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
