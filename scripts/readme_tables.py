@@ -39,7 +39,19 @@ def gpus_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"columns": columns_table, "gpus": gpus_table}
+def families_table() -> str:
+    from reportgen.arch.registry import ADAPTERS, UNSUPPORTED
+
+    supported = ", ".join(f"`{t}`" for t in sorted(ADAPTERS))
+    lines = [f"Exact (parameters and KV geometry checked against PyTorch's meta device and vLLM's model "
+             f"code): {supported}.", "", "Refused with a reason (never a look-alike number):", "",
+             "| model_type | why |", "|---|---|"]
+    lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted(UNSUPPORTED.items())]
+    lines += ["", "Any other model_type: `unsupported` (\"model_type X is not supported\")."]
+    return "\n".join(lines)
+
+
+TABLES = {"columns": columns_table, "gpus": gpus_table, "families": families_table}
 
 
 def render(text: str) -> str:
