@@ -95,22 +95,7 @@ def build_granitemoe(f: Fields, spec: ModelSpec) -> None:
     params = rope_parameters(f) or {}
     if any(rp.get("rope_type") != "default" for rp in params.values()):
         raise Unsupported("granitemoe with rope scaling: not verified against vLLM's granitemoe rope")
-    n_exp = f.int("num_local_experts")
-    inter = f.int("intermediate_size")
-    set_moe(spec, f, n_exp)
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
-        B.router(ts, i, f"{p}.block_sparse_moe.gate", g.hidden, n_exp)
-        B.experts(ts, i, f"{p}.block_sparse_moe.experts", g.hidden, inter, n_exp)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+    _block_sparse_stack(f, spec, g, biases=False)
 
 
 def build_phimoe(f: Fields, spec: ModelSpec) -> None:
@@ -131,6 +116,14 @@ def build_phimoe(f: Fields, spec: ModelSpec) -> None:
             raise Unsupported(f"phimoe with {name}=false: vLLM's PhiMoE always loads that bias")
     if g.tie:
         raise Unsupported("phimoe with tie_word_embeddings=true: vLLM's PhiMoE always allocates its own lm_head")
+    _block_sparse_stack(f, spec, g, biases=True)
+
+
+def _block_sparse_stack(f: Fields, spec: ModelSpec, g, biases: bool) -> None:
+    """The Mixtral-shaped stack granitemoe and phimoe share: norm, attention, norm, router
+    ``block_sparse_moe.gate`` and ``num_local_experts`` experts of ``intermediate_size``.
+    ``biases``: phimoe's LayerNorm biases, q/k/v/o biases and untied lm_head with bias (vLLM
+    hard-codes them; the callers have refused configs that disagree)."""
     n_exp = f.int("num_local_experts")
     inter = f.int("intermediate_size")
     set_moe(spec, f, n_exp)
@@ -138,12 +131,13 @@ def build_phimoe(f: Fields, spec: ModelSpec) -> None:
     B.embedding(ts, g.vocab, g.hidden)
     for i in range(g.n_layers):
         p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i, bias=True)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=True, o_bias=True)
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i, bias=True)
+        B.norm(ts, f"{p}.input_layernorm", g.hidden, i, bias=biases)
+        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim,
+                    qkv_bias=biases, o_bias=biases)
+        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i, bias=biases)
         B.router(ts, i, f"{p}.block_sparse_moe.gate", g.hidden, n_exp)
         B.experts(ts, i, f"{p}.block_sparse_moe.experts", g.hidden, inter, n_exp)
-    B.norm(ts, "model.norm", g.hidden, None, bias=True)
-    B.lm_head(ts, g.vocab, g.hidden, tied=False, bias=True)
+    B.norm(ts, "model.norm", g.hidden, None, bias=biases)
+    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie, bias=biases)
     set_scalars(spec, f, g)
     spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
