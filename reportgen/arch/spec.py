@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from math import prod
 
+from reportgen.arch.state import StateGeometry
+
 
 class Shard(str, Enum):
     """How vLLM splits a tensor across tensor-parallel (and expert-parallel) ranks."""
@@ -78,6 +80,7 @@ class AttentionKind(str, Enum):
     CHUNKED = "chunked"      # ChunkedLocalAttentionSpec (chunk tokens)
     MLA = "mla"              # MLAAttentionSpec: latent (kv_lora_rank + rope), not split by TP
     NONE = "none"            # layer holds no KV (e.g. an MLP-only layer of a hybrid)
+    STATE = "state"          # MambaSpec: a fixed recurrent state per sequence (``LayerKV.state``), no tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class LayerKV:
     kv_lora_rank + qk_rope_head_dim, head_size_v = 0), not divided by TP;
     otherwise ``max(1, num_kv_heads // tp) * (head_size_k + head_size_v) * kv_bytes``.
     ``window`` is the sliding-window or chunk size in tokens for SLIDING/CHUNKED.
+    ``state`` is the recurrent-state geometry of a STATE layer (Mamba, Gated DeltaNet, short
+    conv, lightning attention; ``arch/state.py``): bytes per *sequence*, none per token.
     """
 
     kind: AttentionKind
@@ -95,9 +100,10 @@ class LayerKV:
     head_size_k: int = 0
     head_size_v: int = 0
     window: int | None = None
+    state: StateGeometry | None = None
 
     def bytes_per_token(self, kv_bytes: float, tp: int = 1) -> float:
-        if self.kind is AttentionKind.NONE:
+        if self.kind in (AttentionKind.NONE, AttentionKind.STATE):
             return 0
         if self.kind is AttentionKind.MLA:
             return self.head_size_k * kv_bytes
