@@ -114,7 +114,7 @@ def test_concurrency_targets_fold_into_one_matrix():
 
 
 def test_matrix_limit_leaves_matrices_out_and_says_so(monkeypatch, res):
-    monkeypatch.setattr(RD, "HTML_MATRIX_CELL_LIMIT", 100)
+    monkeypatch.setattr(RD.style, "HTML_MATRIX_CELL_LIMIT", 100)
     report = RD.build_report(res, None, {"skipped_outputs": [{"output": "results.xlsx", "reason": "too big"}]})
     assert report["matrices"] == []
     assert any("exceed its limit of 100" in n for n in report["notes"])
