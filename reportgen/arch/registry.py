@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import deepseek, deepseek_dsa, exaone4, gemma, glm4, glm4_moe, glm4_moe_lite, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -21,6 +21,7 @@ class Adapter:
     build: Callable[[Fields, ModelSpec], None]
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
+    allow: tuple[str, ...] = ()  # feature fields (features.py) this adapter models itself
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -59,6 +60,10 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
     "deepseek_v3": Adapter(deepseek.build, mla=True),
+    "glm4_moe_lite": Adapter(glm4_moe_lite.build, mla=True),
+    # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
+    "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
+    "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -85,8 +90,6 @@ UNSUPPORTED: dict[str, str] = {
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "lfm2": "lfm2: short-convolution state layers are not modelled",
     "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",
-    "deepseek_v32": "deepseek_v32: DSA lightning-indexer sparse attention is not modelled",
-    "glm_moe_dsa": "glm_moe_dsa: DSA lightning-indexer sparse attention is not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "longcat_flash": "longcat_flash: zero-computation experts and dual attention blocks are not modelled",
