@@ -215,3 +215,45 @@ def test_matrix_rows_carry_kv_cache_dtype_used():
     assert row["kv_cache_dtype"] == "fp8" and row["kv_cache_dtype_used"] == "fp8_ds_mla"
     row = estimate_one(spec, gpu, tp=8, max_model_len=4096)
     assert row["kv_cache_dtype_used"] == "bfloat16"
+
+
+# ---- Kimi-K2.5 ---------------------------------------------------------------------------------------
+
+KIMI = _cfg("moonshotai--Kimi-K2.5")
+
+
+def test_kimi_k25_text_stack_is_deepseek_v3_and_tower_is_unquantized_tp_sharded():
+    spec = build_spec(KIMI)
+    assert spec.unsupported_reason is None and spec.family == "kimi_k25" and spec.multimodal
+    assert spec.is_mla and len(spec.layers_kv) == 61
+    assert kv_bytes_per_token(spec, "auto") == 61 * 576 * 2 == 70272          # = the meta oracle's figure
+    vision = [t for t in spec.tensors if t.component is Component.VISION]
+    # vLLM builds the tower and projector without quant_config: the int4 scheme must not touch them
+    assert not any(t.quantizable for t in vision)
+    shards = {t.name.rsplit(".", 2)[-2]: t.shard.value for t in vision if t.name.endswith(".weight") and ".layers.0." in t.name}
+    assert shards == {"norm1": "replicated", "q_proj": "column", "k_proj": "column", "v_proj": "column",
+                      "proj": "row", "norm2": "replicated", "fc1": "column", "fc2": "row"}
+    # projector: LayerNorm(1152), 4608 -> 4608, 4608 -> 7168 (text hidden), biases
+    proj = {t.name: t.shape for t in vision if "mm_projector" in t.name}
+    assert proj["model.mm_projector.in_proj.weight"] == (4608, 4608)
+    assert proj["model.mm_projector.out_proj.weight"] == (7168, 4608)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"vt_hidden_size": 1280}, "vLLM reads vt_hidden_size=1280"),
+    ({"mm_projector_type": "patchmergerv2"}, "patchmerger"),
+    ({"norm_type": "rmsnorm"}, "layernorm"),
+    ({"mm_hidden_size": 4096}, "mm_hidden_size 4096"),
+])
+def test_kimi_k25_towers_transformers_cannot_build_are_refused(change, words):
+    cfg = json.loads(json.dumps(KIMI))
+    cfg["vision_config"].update(change)
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason and words in spec.unsupported_reason
+
+
+def test_kimi_k25_tied_language_model_is_refused():
+    cfg = json.loads(json.dumps(KIMI))
+    cfg["text_config"]["tie_word_embeddings"] = True
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason and "own lm_head" in spec.unsupported_reason

@@ -138,3 +138,77 @@ def test_random_configs_match_meta_device(model_type):
         _check(cfg)
 
     run()
+
+
+# ---- Kimi-K2.5: DeepSeek-V3 text stack + MoonViT-3D tower ---------------------------------------------
+
+KIMI = json.loads((DATA / "configs_2026" / "moonshotai--Kimi-K2.5.json").read_text())
+
+
+def meta_count_kimi(config: dict) -> int:
+    """The composite on the meta device, with the language model's tie flag (what vLLM does)."""
+    import copy
+
+    import transformers
+    from transformers import AutoModelForImageTextToText
+
+    cfg = copy.deepcopy(config)
+    cfg.pop("auto_map", None)
+    cfg["text_config"].pop("quantization_config", None)
+    cfg["text_config"].pop("auto_map", None)
+    cfg["tie_word_embeddings"] = bool(cfg["text_config"].get("tie_word_embeddings", False))
+    conf = transformers.CONFIG_MAPPING["kimi_k25"](**cfg)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(conf)
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_kimi_k25_shipped_config_matches_recorded_meta_truth():
+    spec = build_spec(KIMI)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    truth = TRUTH["moonshotai/Kimi-K2.5"]
+    assert spec.params_total == truth["total_params"] == 1026879353328
+    assert spec.params_text == truth["text_model"]["total_params"]
+    assert spec.params_by_component()["vision"] == truth["vision_params"] == 471143920
+
+
+def test_kimi_k25_default_config_matches_meta_device():
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model("kimi_k25").to_dict()
+    cfg["tie_word_embeddings"] = False       # the language model's flag (DeepSeek-V3 default), as vLLM
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count_kimi(cfg)
+
+
+@st.composite
+def kimi_configs(draw) -> dict:
+    text = draw(mla_configs("glm4_moe_lite"))
+    text.update(model_type="kimi_k2", architectures=["DeepseekV3ForCausalLM"], moe_layer_freq=1,
+                tie_word_embeddings=False, num_nextn_predict_layers=0)
+    text["mlp_layer_types"] = None
+    text.pop("mlp_layer_types")
+    heads = draw(st.integers(1, 3))
+    hidden = heads * 4 * draw(st.integers(1, 3))
+    vis = {"patch_size": draw(st.integers(1, 4)), "merge_kernel_size": [draw(st.integers(1, 2)), draw(st.integers(1, 2))]}
+    dims = {"hidden_size": hidden, "intermediate_size": draw(st.integers(1, 40)),
+            "num_hidden_layers": draw(st.integers(1, 3)), "num_attention_heads": heads}
+    pos = {"h": draw(st.integers(1, 6)), "w": draw(st.integers(1, 6)), "t": draw(st.integers(1, 4))}
+    if draw(st.booleans()):   # remote-code names (vLLM reads them) alongside transformers' names
+        vis.update({f"vt_{k}": v for k, v in dims.items()}, init_pos_emb_height=pos["h"],
+                   init_pos_emb_width=pos["w"], init_pos_emb_time=pos["t"])
+    vis.update(dims, pos_emb_height=pos["h"], pos_emb_width=pos["w"], pos_emb_time=pos["t"])
+    if "init_pos_emb_height" not in vis:
+        vis.update(init_pos_emb_height=pos["h"], init_pos_emb_width=pos["w"], init_pos_emb_time=pos["t"])
+    return {"model_type": "kimi_k25", "architectures": ["KimiK25ForConditionalGeneration"],
+            "text_config": text, "vision_config": vis, "projection_hidden_size": hidden,
+            "tie_word_embeddings": False}
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kimi_configs())
+def test_random_kimi_k25_configs_match_meta_device(cfg):
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count_kimi(cfg)

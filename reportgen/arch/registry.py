@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import deepseek, deepseek_dsa, exaone4, gemma, glm4, glm4_moe, glm4_moe_lite, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import deepseek, deepseek_dsa, exaone4, gemma, glm4, glm4_moe, glm4_moe_lite, gpt_oss, kimi_k25, llama, llama4, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -68,6 +68,7 @@ ADAPTERS: dict[str, Adapter] = {
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
+    "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
 }
 
 _LINEAR = "linear-attention (Gated DeltaNet) layers"
