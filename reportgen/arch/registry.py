@@ -93,6 +93,13 @@ UNSUPPORTED: dict[str, str] = {
     "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
+    "deepseek_v4": "deepseek_v4: vLLM allocates four cache kinds per model (deepseek_v4.py, "
+                   "group_and_unify_kv_cache_specs): a compressed MLA latent every compress_ratio (4 / 128) tokens "
+                   "in its 584-byte fp8 layout with 576-byte page alignment, an uncompressed sliding-window latent "
+                   "(SlidingWindowMLASpec, sliding_window tokens), the lightning indexer's compressed key cache and the "
+                   "compressors' sliding state caches, in four block groups; reportgen's LayerKV has no "
+                   "compress ratio or sliding MLA kind, and the weights (hyper-connections hc_mult, hash-routed "
+                   "MoE layers, grouped o_lora output projection, compressors) are not modelled",
     "longcat_flash": "longcat_flash: zero-computation experts and dual attention blocks are not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
