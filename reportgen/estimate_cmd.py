@@ -36,6 +36,14 @@ def kv_bytes_per_token(spec, weight_dtype: str = "checkpoint", kv_cache_dtype: s
     return int(sum(layer_token_bytes(l, kv_cache_dtype, elem, 1) for l in spec.layers_kv))
 
 
+def kv_cache_dtype_used(spec, weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto") -> str:
+    """The KV dtype vLLM allocates (``auto`` resolved: serving dtype or the checkpoint's fp8 KV)."""
+    from reportgen.estimate.quant import kv_cache_dtype_used as used
+    from reportgen.estimate.tables import serving_dtype
+
+    return used(kv_cache_dtype, serving_dtype(spec, weight_dtype), spec)
+
+
 def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto") -> dict:
     out = {"model": model, "status": "ok", "reason": "", "model_type": spec.model_type,
            "family": spec.family, "dtype": spec.dtype}
@@ -49,6 +57,7 @@ def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dty
         params_mtp=spec.mtp_params,
         params_by_component=spec.params_by_component(),
         kv_bytes_per_token=kv_bytes_per_token(spec, weight_dtype, kv_cache_dtype),
+        kv_cache_dtype_used=kv_cache_dtype_used(spec, weight_dtype, kv_cache_dtype),
         num_layers=spec.num_layers,
         num_attention_heads=spec.num_attention_heads,
         num_kv_heads=spec.num_kv_heads,

@@ -70,7 +70,7 @@ _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.
 _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weight_dtype": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
-               "weight_scheme": pl.String, "kv_note": pl.String, "nt": pl.Float64, "g_max": pl.Float64,
+               "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String, "nt": pl.Float64, "g_max": pl.Float64,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS}}
 assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
@@ -244,7 +244,8 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
 
 # columns that survive into the last cross join (everything the verdict and the output need)
 _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib", "tp", "pp", "dp",
-          "ep", "gpus", "nodes", "weight_dtype", "weight_scheme", "kv_cache_dtype", "gpu_memory_utilization",
+          "ep", "gpus", "nodes", "weight_dtype", "weight_scheme", "kv_cache_dtype", "kv_cache_dtype_used",
+          "gpu_memory_utilization",
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
           "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv", "_bpb",

@@ -32,6 +32,8 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("weight_dtype", pl.String, "weight axis value: 'checkpoint' (as shipped) or a what-if dtype"),
     ("weight_scheme", pl.String, "storage scheme actually costed (e.g. bf16, fp8, awq-int4-g128)"),
     ("kv_cache_dtype", pl.String, "KV-cache dtype as asked (auto, bf16, fp8, ...)"),
+    ("kv_cache_dtype_used", pl.String, "KV-cache dtype vLLM allocates: 'auto' resolved (model dtype, or the "
+                                       "checkpoint's fp8 KV), fp8 on DSA models = fp8_ds_mla"),
     ("max_model_len", pl.Int64, "context length (vLLM --max-model-len)"),
     ("concurrency", pl.Int64, "target concurrent requests at max_model_len"),
     ("gpu_memory_utilization", pl.Float64, "vLLM --gpu-memory-utilization"),

@@ -47,9 +47,15 @@ _FEATURE_FIELDS = {
 _MLA_FIELDS = ("kv_lora_rank", "q_lora_rank")
 
 
-def scan(raw: Mapping[str, Any], *, mla: bool = False) -> None:
-    """Raise Unsupported if the (text) config uses a feature outside the family formula."""
+def scan(raw: Mapping[str, Any], *, mla: bool = False, allow: tuple[str, ...] = ()) -> None:
+    """Raise Unsupported if the (text) config uses a feature outside the family formula.
+
+    ``allow``: feature fields the family adapter itself models (the DSA families read the
+    ``index_*`` fields), so they are not refused for it.
+    """
     for name, feature in _FEATURE_FIELDS.items():
+        if name in allow:
+            continue
         value = raw.get(name)
         if value not in (None, False, 0, [], "", {}):
             raise Unsupported(f"{feature} is not modelled")

@@ -133,7 +133,13 @@ def parse_composite(raw: Mapping[str, Any], model_type: str) -> Any:
         if isinstance(spec.config_class, type) and issubclass(spec.config_class, PretrainedConfig):
             sub_cls = spec.config_class  # the composite ignores the dict's model_type then
         else:
-            sub_cls = config_class(sub.get("model_type") or spec.model_type)
+            sub_type = sub.get("model_type") or spec.model_type
+            if config_class(sub_type) is None:
+                # e.g. Kimi-K2.5's text_config model_type "kimi_k2" (DeepseekV3ForCausalLM): as parse_config
+                sub_type, _ = native_model_type(sub_type, tuple(a for a in sub.get("architectures") or ()
+                                                                if isinstance(a, str)))
+                sub["model_type"] = sub_type
+            sub_cls = config_class(sub_type)
             if sub_cls is None:
                 raise ConfigError(f"{key}.model_type", f"{sub.get('model_type')!r} has no transformers config class")
         try:

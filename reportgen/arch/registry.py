@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import deepseek, deepseek_dsa, exaone4, gemma, glm4, glm4_moe, glm4_moe_lite, gpt_oss, kimi_k25, llama, llama4, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -21,6 +21,7 @@ class Adapter:
     build: Callable[[Fields, ModelSpec], None]
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
+    allow: tuple[str, ...] = ()  # feature fields (features.py) this adapter models itself
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -59,10 +60,15 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
     "deepseek_v3": Adapter(deepseek.build, mla=True),
+    "glm4_moe_lite": Adapter(glm4_moe_lite.build, mla=True),
+    # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
+    "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
+    "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
+    "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
 }
 
 _LINEAR = "linear-attention (Gated DeltaNet) layers"
@@ -85,10 +91,15 @@ UNSUPPORTED: dict[str, str] = {
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "lfm2": "lfm2: short-convolution state layers are not modelled",
     "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",
-    "deepseek_v32": "deepseek_v32: DSA lightning-indexer sparse attention is not modelled",
-    "glm_moe_dsa": "glm_moe_dsa: DSA lightning-indexer sparse attention is not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
+    "deepseek_v4": "deepseek_v4: vLLM allocates four cache kinds per model (deepseek_v4.py, "
+                   "group_and_unify_kv_cache_specs): a compressed MLA latent every compress_ratio (4 / 128) tokens "
+                   "in its 584-byte fp8 layout with 576-byte page alignment, an uncompressed sliding-window latent "
+                   "(SlidingWindowMLASpec, sliding_window tokens), the lightning indexer's compressed key cache and the "
+                   "compressors' sliding state caches, in four block groups; reportgen's LayerKV has no "
+                   "compress ratio or sliding MLA kind, and the weights (hyper-connections hc_mult, hash-routed "
+                   "MoE layers, grouped o_lora output projection, compressors) are not modelled",
     "longcat_flash": "longcat_flash: zero-computation experts and dual attention blocks are not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",

@@ -187,6 +187,9 @@ def _positions(x: float, field: str) -> float:
     return x
 
 
+MLA_ROPE_FAMILIES = ("deepseek_v2", "deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa")
+
+
 def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:
     """``((rows, rotary_dim, element_bytes), ...)`` -- one per distinct ``get_rope`` module on a rank;
     ``element_bytes`` 0 = the model (serving) dtype."""
@@ -200,12 +203,18 @@ def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:
         nope = f.get("no_rope_layers")
         if isinstance(nope, (list, tuple)) and nope and not any(nope):
             return ()                           # every layer NoPE: no rotary module at all
-    if family in ("deepseek_v2", "deepseek_v3"):
+    if family in MLA_ROPE_FAMILIES:
         # MLA: every non-default type becomes deepseek_yarn (or deepseek_llama_scaling, same size)
         rp = dict(params.get("", next(iter(params.values()))))
         if rp["rope_type"] != "default":
             rp["rope_type"] = "deepseek_yarn"
-        return ((cache_rows(rp, max_pos), rot, 0),)
+        cache = (cache_rows(rp, max_pos), rot, 0)
+        if (family in ("deepseek_v32", "glm_moe_dsa") and any(l.index_token_bytes for l in spec.layers_kv)
+                and not f.get("indexer_rope_interleave", False)):
+            # the DSA indexer's own get_rope is NeoX-style unless indexer_rope_interleave: a second
+            # module (get_rope memoises on is_neox_style) -- vllm deepseek_v2.py DeepseekV2MLAAttention
+            return (cache, cache)
+        return (cache,)
     if family == "gpt_oss":
         rp = dict(params.get("", next(iter(params.values()))), rope_type="yarn")
         return ((cache_rows(rp, max_pos), rot, 4),)   # get_rope(..., dtype=torch.float32)

@@ -93,6 +93,13 @@ class LayerKV:
     ``window`` is the sliding-window or chunk size in tokens for SLIDING/CHUNKED.
     ``state`` is the recurrent-state geometry of a STATE layer (Mamba, Gated DeltaNet, short
     conv, lightning attention; ``arch/state.py``): bytes per *sequence*, none per token.
+
+    DSA sparse MLA (DeepSeek-V3.2, GLM-5; vLLM deepseek_v2.py): ``sparse`` marks an MLA layer served
+    by the sparse backend, whose fp8 cache is the packed 656-byte ``fp8_ds_mla`` entry;
+    ``index_token_bytes`` is the lightning indexer's own key cache of that layer
+    (``DeepseekV32IndexerCache``: uint8, ``index_head_dim + index_head_dim // 128 * 4`` bytes a
+    token -- fp8 values plus one fp32 scale per 128).  Its dtype is fixed whatever
+    ``--kv-cache-dtype`` says, and like the latent it is not split by TP.  0 = no indexer here.
     """
 
     kind: AttentionKind
@@ -101,12 +108,14 @@ class LayerKV:
     head_size_v: int = 0
     window: int | None = None
     state: StateGeometry | None = None
+    sparse: bool = False
+    index_token_bytes: int = 0
 
     def bytes_per_token(self, kv_bytes: float, tp: int = 1) -> float:
         if self.kind in (AttentionKind.NONE, AttentionKind.STATE):
             return 0
         if self.kind is AttentionKind.MLA:
-            return self.head_size_k * kv_bytes
+            return self.head_size_k * kv_bytes + self.index_token_bytes
         return max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes
 
 

@@ -58,9 +58,16 @@ def kv_element_bytes(kv_dtype: str, act_bytes: float, spec: ModelSpec | None = N
 
 
 def layer_token_bytes(layer: LayerKV, kv_dtype: str, elem_bytes: float, tp: int) -> float:
-    """Bytes one token occupies in one layer on one TP rank (MLA: latent, not / tp)."""
-    if layer.kind is AttentionKind.MLA and kv_dtype.lower() == "fp8_ds_mla":
-        return float(FP8_DS_MLA_BYTES)
+    """Bytes one token occupies in one layer on one TP rank (MLA: latent, not / tp).
+
+    A DSA layer (``layer.sparse``) adds its indexer key cache (``layer.index_token_bytes``, fixed
+    uint8 layout) and stores an fp8 latent as the 656-byte ``fp8_ds_mla`` entry: vLLM's
+    FlashMLASparseBackend lists ``fp8`` as an alias of ``fp8_ds_mla`` (flashmla_sparse.py @008a0c3),
+    so any 1-byte element size here -- ``fp8``, or ``auto`` resolved to fp8 by the checkpoint --
+    means 656 bytes.
+    """
+    if layer.kind is AttentionKind.MLA and (kv_dtype.lower() == "fp8_ds_mla" or (layer.sparse and elem_bytes == 1)):
+        return float(FP8_DS_MLA_BYTES + layer.index_token_bytes)
     return float(layer.bytes_per_token(elem_bytes, tp))
 
 

@@ -22,6 +22,7 @@ from reportgen.arch.spec import Component, ModelSpec, Shard
 from . import overheads as oh
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, rank_label
+from .quant import kv_cache_dtype_used
 from .weights import build_weight_table, stage_weights
 
 GIB = float(1 << 30)
@@ -149,7 +150,7 @@ SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb")
 COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "warm_r")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weight_dtype", "kv_cache_dtype", "pre_status", "pre_reason")
-BODY_FIELDS = ("weight_scheme", "kv_note", "nt", "g_max", *COEFF_FIELDS, *GROUP_FIELDS)
+BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "g_max", *COEFF_FIELDS, *GROUP_FIELDS)
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
 
 
@@ -212,7 +213,8 @@ class ModelTables:
                 slots.extend((st.bytes / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
                               g.stage_token_bytes[s]))
             co = activation_coeffs(f, lay, act_b)
-            body = (getattr(scheme, "name", wd), g.note or None, non_torch_gib(lay, moe), g_max,
+            body = (getattr(scheme, "name", wd), kv_cache_dtype_used(kd, serving_dtype(self.spec, wd), self.spec),
+                    g.note or None, non_torch_gib(lay, moe), g_max,
                     *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS))
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))
         self._body[key] = hit

@@ -15,6 +15,7 @@ Interface used by the estimator (stable):
     scheme.expert_rank_bytes(t, moe_tp, experts_on_rank)  # routed experts on one rank (MXFP4 backend layout)
     scheme.kv_cache_dtype_default              # "fp8" when the checkpoint was calibrated for an fp8 KV cache
     kv_cache_bytes(kv_dtype, model_dtype, spec) -> float   # bytes per KV element (auto honours ModelOpt fp8 KV)
+    kv_cache_dtype_used(kv_dtype, model_dtype, spec) -> str  # what "auto" (or fp8 on DSA) really allocates
     kv_cache_token_bytes(kv_dtype) -> int | None           # per-token-per-layer override (fp8_ds_mla = 656)
 
 Unknown methods / dtypes raise UnsupportedQuantization naming them.
@@ -28,7 +29,7 @@ tensor gets which layout), ``whatif``, ``method`` (which quant_method),
 
 from .checkpoint import SUPPORTED_METHODS, checkpoint_scheme
 from .headers import HeaderScheme, attach_checkpoint_headers
-from .kv import KV_DTYPES, checkpoint_kv_cache_dtype, kv_cache_bytes, kv_cache_token_bytes
+from .kv import KV_DTYPES, checkpoint_kv_cache_dtype, kv_cache_bytes, kv_cache_dtype_used, kv_cache_token_bytes
 from .method import method_of
 from .layouts import DEFAULT_MXFP4_BACKEND, MXFP4_MOE_PADDING, Mxfp4MoeBackend
 from .scheme import DTYPE_BYTES, Scheme, UnsupportedQuantization, dtype_bytes
@@ -39,6 +40,6 @@ __all__ = [
     "SUPPORTED_METHODS", "Scheme",
     "UnsupportedQuantization", "attach_checkpoint_headers",
     "WHATIF_NAMES",
-    "checkpoint_kv_cache_dtype", "checkpoint_scheme", "dtype_bytes", "kv_cache_bytes", "kv_cache_token_bytes", "method_of",
+    "checkpoint_kv_cache_dtype", "checkpoint_scheme", "kv_cache_dtype_used", "dtype_bytes", "kv_cache_bytes", "kv_cache_token_bytes", "method_of",
     "whatif_scheme",
 ]

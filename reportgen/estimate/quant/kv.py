@@ -69,6 +69,27 @@ def _key(kv_dtype: str) -> str:
     return key
 
 
+_CANONICAL = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+
+
+def kv_cache_dtype_used(kv_dtype: str, model_dtype: str, spec: ModelSpec | None = None) -> str:
+    """The KV-cache dtype vLLM allocates for ``--kv-cache-dtype kv_dtype`` (what outputs report).
+
+    ``auto`` resolves as ``kv_cache_bytes`` does: the checkpoint's KV dtype (a ModelOpt FP8 KV cache:
+    ``fp8_e4m3``), else the serving dtype ``model_dtype``.  On a DSA model (sparse MLA layers) an fp8
+    cache is vLLM's packed ``fp8_ds_mla`` (FlashMLASparseBackend: ``"fp8"`` is its alias).  Other
+    explicit values come back as given (16-bit aliases spelled out).
+    """
+    key = _key(kv_dtype)
+    if key == "auto":
+        key = (checkpoint_kv_cache_dtype(spec.quantization_config) if spec is not None else None) or model_dtype
+    key = _CANONICAL.get(key.lower(), key.lower())
+    if (spec is not None and KV_ELEMENT_BYTES.get(key) == 1
+            and any(getattr(l, "sparse", False) for l in spec.layers_kv)):
+        return "fp8_ds_mla"
+    return key
+
+
 def kv_cache_token_bytes(kv_dtype: str) -> int | None:
     """Bytes per token per MLA layer for packed formats (``fp8_ds_mla`` = 656), else None."""
     return KV_TOKEN_BYTES_PER_LAYER.get(_key(kv_dtype))

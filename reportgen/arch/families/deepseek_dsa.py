@@ -1,0 +1,149 @@
+"""DeepSeek Sparse Attention (DSA) models: DeepSeek-V3.2 (``deepseek_v32``) and GLM-5 (``glm_moe_dsa``).
+
+Follows vLLM ``vllm/model_executor/models/deepseek_v2.py`` @002d6073aa034d4f5545d45021b0e56d1f3c3593
+(``GlmMoeDsaForCausalLM`` and ``DeepseekV32ForCausalLM`` are its DeepseekV2 model; vLLM marks a
+model DSA by ``hasattr(config, "index_topk")``) and the sparse MLA backend
+``vllm/v1/attention/backends/mla/flashmla_sparse.py`` @008a0c31dc020099dd40e8a2b7d2bdb37699b047.
+
+Layers are DeepSeek-V3 MLA + MoE layers (``families/deepseek.py``; ``q_lora_rank`` is required:
+vLLM asserts it for the indexer), plus in every layer that builds one, the lightning indexer
+(``Indexer``):
+
+* ``wq_b``  q_lora_rank -> index_n_heads * index_head_dim, ``ReplicatedLinear`` (quantizable);
+* ``wk`` H -> index_head_dim and ``weights_proj`` H -> index_n_heads, fused by vLLM into
+  ``wk_weights_proj`` with ``disable_tp=True`` and ``quant_config=None`` (replicated, never quantized);
+* ``k_norm``: LayerNorm(index_head_dim), weight + bias.
+
+Which layers build an indexer (IndexCache, arXiv 2603.12201): vLLM skips layer ``i`` when
+``max(i - index_skip_topk_offset + 1, 0) % index_topk_freq != 0`` (defaults 2 and 1: no skip) or
+``index_topk_pattern[i] == "S"``; transformers' glm_moe_dsa derives ``indexer_types`` from the same
+fields, deepseek_v32 gives every layer an indexer.  When the two disagree the model is refused.
+
+KV cache per layer (vLLM's two MLAAttentionSpec layers, one block pool group):
+
+* the MLA latent, ``kv_lora_rank + qk_rope_head_dim`` elements, not split by TP; with an fp8 KV
+  dtype the sparse backend stores the 656-byte ``fp8_ds_mla`` entry (``"fp8"`` is its alias);
+* the indexer key cache (``DeepseekV32IndexerCache``), only in layers with an indexer:
+  ``head_dim=index_head_dim + index_head_dim // quant_block_size * 4`` with ``dtype=torch.uint8``
+  and ``quant_block_size = 128`` -- 132 bytes a token for index_head_dim 128, whatever
+  ``--kv-cache-dtype`` is.  An ``index_head_dim`` that is not a multiple of 128 is refused (vLLM's
+  fp8 indexer cache packs whole 128-value blocks).
+
+MTP layers (``num_nextn_predict_layers``) are not loaded for serving (vLLM skips spec-decode
+layers in ``load_weights``): ``mtp_params`` only; an MTP layer always builds a full indexer.
+
+Not modelled: the ``topk_indices_buffer`` (max_num_batched_tokens x index_topk int32, 64 MiB at
+8192 batched tokens) that vLLM allocates with the model, and the sparse backend's 64-token kernel
+block size (the estimator pages in 16-token blocks).
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families.common import set_moe
+from reportgen.arch.families.deepseek import _layer, mtp_extras
+from reportgen.arch.families.mla_moe import dense_layers, refuse_attention_bias
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
+
+INDEXER_QUANT_BLOCK = 128     # Indexer.quant_block_size (vLLM: "TODO: get from config")
+DSA_FIELDS = ("index_head_dim", "index_n_heads", "index_topk")
+
+
+def indexer_token_bytes(index_head_dim: int) -> int:
+    """Bytes of one token in one layer's indexer key cache (uint8: fp8 values + fp32 scale per 128)."""
+    return index_head_dim + index_head_dim // INDEXER_QUANT_BLOCK * 4
+
+
+def indexer_layers(f: Fields, n_layers: int) -> list[bool]:
+    """Per layer: True = builds an indexer (vLLM's IndexCache rule, checked against transformers)."""
+    freq = f.raw.get("index_topk_freq", 1)
+    pattern = f.raw.get("index_topk_pattern")
+    offset = f.raw.get("index_skip_topk_offset", 2)
+    for name, v in (("index_topk_freq", freq), ("index_skip_topk_offset", offset)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < (1 if name == "index_topk_freq" else 0):
+            raise f.err(name, f"must be a non-negative integer (frequency >= 1), got {v!r}")
+    if pattern is None:
+        vllm = [max(i - offset + 1, 0) % freq == 0 for i in range(n_layers)]
+    else:
+        if not isinstance(pattern, (str, list)):
+            raise f.err("index_topk_pattern", "must be a string or list of F / S")
+        vllm = [not (i < len(pattern) and pattern[i] == "S") for i in range(n_layers)]
+    if f.model_type == "glm_moe_dsa":
+        types = f.str_list("indexer_types") or []
+        hf = [t != "shared" for t in types]
+    else:
+        hf = [True] * n_layers          # transformers' DeepseekV32Attention always builds its indexer
+    if hf != vllm:
+        raise Unsupported(f"{f.model_type}: vLLM (index_topk_freq / index_topk_pattern) and transformers "
+                          "(indexer_types) disagree on which layers have a lightning indexer")
+    return vllm
+
+
+def _indexer(ts: list[Tensor], i: int, prefix: str, hidden: int, q_lora: int, n_idx: int, idx_dim: int) -> None:
+    a = f"{prefix}.indexer"
+    B.linear(ts, f"{a}.wq_b", q_lora, n_idx * idx_dim, S.REPLICATED, C.ATTENTION, i)
+    B.linear(ts, f"{a}.wk", hidden, idx_dim, S.REPLICATED, C.ATTENTION, i, quantizable=False)
+    B.linear(ts, f"{a}.weights_proj", hidden, n_idx, S.REPLICATED, C.ATTENTION, i, quantizable=False)
+    B.norm(ts, f"{a}.k_norm", idx_dim, i, comp=C.ATTENTION, bias=True)
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    refuse_attention_bias(f)
+    hidden = f.int("hidden_size")
+    n_layers = f.int("num_hidden_layers")
+    n_heads = f.int("num_attention_heads")
+    vocab = f.int("vocab_size")
+    tie = f.flag("tie_word_embeddings")
+    q_lora = f.opt_int("q_lora_rank")
+    if q_lora is None:
+        raise f.err("q_lora_rank", "is null; the DSA indexer reads the query latent (vLLM asserts q_lora_rank)")
+    kv_lora = f.int("kv_lora_rank")
+    rope = f.int("qk_rope_head_dim")
+    nope = f.int("qk_nope_head_dim", lo=0)
+    v_dim = f.int("v_head_dim")
+    n_idx = f.int("index_n_heads")
+    idx_dim = f.int("index_head_dim")
+    f.int("index_topk")
+    if idx_dim % INDEXER_QUANT_BLOCK:
+        raise Unsupported(f"{f.model_type}: index_head_dim {idx_dim} is not a multiple of vLLM's "
+                          f"{INDEXER_QUANT_BLOCK}-value fp8 indexer-cache block; not modelled")
+    if rope > idx_dim:
+        raise f.err("qk_rope_head_dim", f"{rope} exceeds index_head_dim {idx_dim} (the indexer ropes its first dims)")
+    n_exp = f.int("n_routed_experts")
+    n_shared = f.int("n_shared_experts", 0, lo=0)
+    moe_inter = f.int("moe_intermediate_size")
+    inter = f.int("intermediate_size")
+    dense = dense_layers(f, n_layers)
+    has_idx = indexer_layers(f, n_layers)
+    k = set_moe(spec, f, n_exp, shared=n_shared)
+
+    ts = spec.tensors
+    B.embedding(ts, vocab, hidden)
+    for i in range(n_layers):
+        _layer(ts, i, hidden, n_heads, q_lora, kv_lora, rope, nope, v_dim, False, False, dense=dense[i],
+               inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
+        if has_idx[i]:
+            _indexer(ts, i, f"model.layers.{i}.self_attn", hidden, q_lora, n_idx, idx_dim)
+    B.norm(ts, "model.norm", hidden, None)
+    B.lm_head(ts, vocab, hidden, tied=tie)
+
+    n_mtp = f.raw.get("num_nextn_predict_layers") or 0
+    if n_mtp:
+        mtp: list[Tensor] = []
+        k_dense = f.raw.get("first_k_dense_replace") or 0
+        _layer(mtp, n_layers, hidden, n_heads, q_lora, kv_lora, rope, nope, v_dim, False, False,
+               dense=n_layers < k_dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
+        _indexer(mtp, n_layers, f"model.layers.{n_layers}.self_attn", hidden, q_lora, n_idx, idx_dim)
+        spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(hidden, vocab))
+
+    spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
+    spec.num_attention_heads, spec.num_kv_heads, spec.head_dim = n_heads, 0, nope + rope
+    spec.tie_word_embeddings, spec.is_mla = tie, True
+    spec.max_position_embeddings = f.opt_int("max_position_embeddings")
+    spec.rotary_dim = rope
+    spec.experts_per_token = k
+    ib = indexer_token_bytes(idx_dim)
+    spec.layers_kv = [LayerKV(AttentionKind.MLA, 1, kv_lora + rope, 0, sparse=True,
+                              index_token_bytes=ib if has_idx[i] else 0) for i in range(n_layers)]
