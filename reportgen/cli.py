@@ -5,6 +5,7 @@ Exit codes (documented in the README and `reportgen --help`):
   1  finished, but some models failed (errors.csv and the report list them)
   2  bad usage or invalid input (nothing written)
   3  internal error (a bug; the atomic run directory means nothing half-written is left)
+  130 interrupted (SIGINT), 143 terminated (SIGTERM): temporary files removed, nothing half-written
 
 Heavy libraries (polars, transformers, weasyprint) are imported inside the
 commands that need them, so `reportgen --help` answers at once.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -24,6 +26,8 @@ EPILOG = """exit codes:
   1  finished, but some models failed (listed in errors.csv and the report)
   2  bad usage or invalid job/input (nothing written)
   3  internal error (a bug: nothing half-written is left; please report it with the message)
+  130  interrupted (Ctrl-C, SIGINT): nothing half-written is left
+  143  terminated (SIGTERM: timeout, systemd, Kubernetes): nothing half-written is left
 
 examples:
   reportgen run model_lists/default.toml
@@ -132,20 +136,36 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     handler = {"run": cmd_run, "estimate": cmd_estimate, "render": cmd_render, "gpus": cmd_gpus,
                "diff": cmd_diff, "snapshot": cmd_snapshot}[args.command]
+    from reportgen.signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, sigterm_unwinds
+
     try:
-        return handler(args)
+        with sigterm_unwinds():
+            return handler(args)
+    except Terminated:
+        print("terminated (SIGTERM); nothing was written", file=sys.stderr)
+        return EXIT_SIGTERM
     except UsageError as e:
+        print(f"reportgen {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - sorted below: user input (exit 2) or a bug (exit 3)
+        from reportgen.usererrors import UserInputError
+
+        if not isinstance(e, UserInputError):
+            return _internal(args, e)
         print(f"reportgen {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 - a bug must not look like exit 1 ("some models failed")
-        if getattr(args, "verbose", 0):
-            raise
-        print(f"reportgen {args.command}: internal error: {type(e).__name__}: {e} "
-              "(run again with -v for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return EXIT_SIGINT
+
+
+def _internal(args, e: BaseException) -> int:
+    """A bug must not look like exit 1 ("some models failed") or exit 2 (the user's fault)."""
+    if getattr(args, "verbose", 0):
+        raise e
+    print(f"reportgen {args.command}: internal error: {type(e).__name__}: {e} "
+          "(run again with -v for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
@@ -231,12 +251,15 @@ def cmd_run(args) -> int:
         prepared = prepare(job)
     except JobError as e:
         raise UsageError(str(e)) from None
-    if args.out and Path(args.out).exists():
-        raise UsageError(f"--out: {args.out!r} already exists; runs never overwrite a finished run")
+    if args.out is not None:
+        from reportgen.outputs.rundir import check_out_path
+
+        check_out_path(args.out)
+    if not math.isfinite(args.hub_timeout) or args.hub_timeout <= 0 or args.hub_retries < 0:
+        raise UsageError(f"--hub-timeout must be a finite number of seconds > 0 (got {args.hub_timeout!r}) "
+                         "and --hub-retries at least 0")
     log(f"job {job.name!r}: {len(job.models)} models x {len(prepared.gpus)} GPUs, "
         f"{prepared.cells:,} cells", args.quiet)
-    if args.hub_timeout <= 0 or args.hub_retries < 0:
-        raise UsageError("--hub-timeout must be positive and --hub-retries at least 0")
     res = run_job(prepared, Path(args.out) if args.out else None, snapshot_dir=args.snapshot,
                   quiet=args.quiet, offline=_offline(args), hub_timeout=args.hub_timeout,
                   hub_retries=args.hub_retries)
@@ -251,25 +274,24 @@ def cmd_estimate(args) -> int:
 
 
 def cmd_render(args) -> int:
-    import polars as pl
-
-    from reportgen.outputs.tables import read_parquet_meta
+    from reportgen.outputs.run_reader import read_run
     from reportgen.run import render_reports
+    from reportgen.usererrors import OUTPUT_ERRNOS, output_error
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "results.parquet").is_file():
-        raise UsageError(f"{args.run_dir!r} is not a run directory (no results.parquet)")
     if args.templates and not Path(args.templates).is_dir():
         raise UsageError(f"--templates: directory {args.templates!r} not found")
-    results = pl.read_parquet(run_dir / "results.parquet")
-    errors_path = run_dir / "errors.csv"
-    from reportgen.results import ERROR_SCHEMA
-
-    errors = pl.read_csv(errors_path, schema=ERROR_SCHEMA) if errors_path.is_file() else pl.DataFrame(schema=ERROR_SCHEMA)
-    manifest_path = run_dir / "manifest.json"
-    meta = json.loads(manifest_path.read_text()) if manifest_path.is_file() else read_parquet_meta(run_dir / "results.parquet")
-    paper = args.paper or (meta.get("job") or {}).get("paper") or "A4"
-    render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet, paper=paper)
+    results, errors, meta = read_run(run_dir)
+    job = meta.get("job") if isinstance(meta.get("job"), dict) else {}
+    paper = args.paper or job.get("paper") or "A4"
+    if paper not in ("A4", "Letter"):
+        paper = "A4"
+    try:
+        render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet, paper=paper)
+    except OSError as e:
+        if e.errno in OUTPUT_ERRNOS:
+            raise output_error(e, run_dir) from None
+        raise
     return EXIT_OK
 
 

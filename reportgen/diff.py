@@ -14,15 +14,6 @@ KEY = ["model", "gpu", "tp", "pp", "dp", "ep", "weight_dtype", "kv_cache_dtype",
 KV_CHANGE = 0.01
 
 
-def _results_path(p: str, UsageError) -> Path:
-    path = Path(p)
-    if path.is_dir():
-        path = path / "results.parquet"
-    if not path.is_file():
-        raise UsageError(f"{p!r}: no results.parquet (give a run directory or a results.parquet file)")
-    return path
-
-
 def diff_frames(old, new):
     import polars as pl
 
@@ -44,8 +35,10 @@ def diff_frames(old, new):
 def diff_command(args, UsageError) -> int:
     import polars as pl
 
-    old = pl.read_parquet(_results_path(args.old, UsageError))
-    new = pl.read_parquet(_results_path(args.new, UsageError))
+    from reportgen.outputs.run_reader import read_results
+
+    old = read_results(args.old)      # a damaged or foreign file is a RunDirError: exit 2
+    new = read_results(args.new)
     d = diff_frames(old, new)
     counts = dict(d.group_by("change").len().iter_rows())
     print(f"{old.height:,} -> {new.height:,} cells; changed: "

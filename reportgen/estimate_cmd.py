@@ -71,6 +71,18 @@ def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dty
     return out
 
 
+def check_ranges(args, UsageError) -> None:
+    """The same bounds a job file enforces (job.py), so `estimate` refuses what `run` refuses."""
+    from reportgen.job import _LIST_INT_AXES, _SCALAR_INT
+
+    bounds = {**{k: _LIST_INT_AXES[k] for k in ("tp", "pp", "dp", "concurrency", "max_model_len")},
+              **{k: _SCALAR_INT[k] for k in ("max_num_batched_tokens", "max_num_seqs")}}
+    for name, (lo, hi) in bounds.items():
+        value = getattr(args, name, None)
+        if value is not None and not lo <= value <= hi:
+            raise UsageError(f"--{name.replace('_', '-')} {value} is out of range; allowed: {lo} to {hi}")
+
+
 def estimate_command(args, UsageError) -> int:
     from reportgen.arch import build_spec
     from reportgen.arch.errors import ConfigError
@@ -81,9 +93,7 @@ def estimate_command(args, UsageError) -> int:
         raise UsageError(f"--dtype {args.dtype!r} is not allowed; allowed: {', '.join(WEIGHT_DTYPES)}")
     if args.kv_cache_dtype not in KV_DTYPES:
         raise UsageError(f"--kv-cache-dtype {args.kv_cache_dtype!r} is not allowed; allowed: {', '.join(KV_DTYPES)}")
-    for name in ("tp", "pp", "dp", "concurrency"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    check_ranges(args, UsageError)
     if not 0 < args.gpu_memory_utilization <= 1:
         raise UsageError("--gpu-memory-utilization must be in (0, 1]")
     if args.gpu_memory_gib is not None and not 0 < args.gpu_memory_gib < 10_000:

@@ -23,6 +23,7 @@ from reportgen.job import Job, JobError, check_size
 from reportgen.models import ModelOutcome, load_models, model_summaries
 from reportgen.progress import Progress, log
 from reportgen.results import ERROR_SCHEMA, conform, empty_results
+from reportgen.usererrors import RunDirError
 
 EXIT_OK, EXIT_MODEL_FAILURES, EXIT_USAGE = 0, 1, 2
 # Above this many cells the matrix is streamed in batches to a partitioned Parquet dataset
@@ -98,12 +99,27 @@ class RunResult:
 def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir: str | None = None,
             quiet: bool = False, base_dir: Path = Path("output"), offline: bool | None = None,
             template_dir: str | None = None, hub_timeout: float = 10.0, hub_retries: int = 3) -> RunResult:
-    from reportgen.matrix import evaluate_matrix
-    from reportgen.outputs.rundir import AtomicDir, default_run_dir
-    from reportgen.outputs.tables import write_csv, write_parquet
+    from reportgen.outputs.lock import RunLock
+    from reportgen.outputs.rundir import default_run_dir
 
     job = prepared.job
     started = datetime.now(timezone.utc)
+    final = out_dir if out_dir is not None else default_run_dir(base_dir, job.name, started)
+    # one writer per run directory, taken before any work so a second run fails at once (exit 2)
+    with RunLock(final):
+        return _run_locked(prepared, final, out_dir is not None, started, snapshot_dir=snapshot_dir, quiet=quiet,
+                           offline=offline, template_dir=template_dir, hub_timeout=hub_timeout,
+                           hub_retries=hub_retries)
+
+
+def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started: datetime, *,
+                snapshot_dir: str | None, quiet: bool, offline: bool | None, template_dir: str | None,
+                hub_timeout: float, hub_retries: int) -> RunResult:
+    from reportgen.matrix import evaluate_matrix
+    from reportgen.outputs.rundir import AtomicDir
+    from reportgen.outputs.tables import write_csv, write_parquet
+
+    job = prepared.job
     timings: dict[str, float] = {}
     t = time.perf_counter()
     outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline,
@@ -127,9 +143,8 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
                   "memory_source": g.memory_source} for g in prepared.gpus],
     }
     table_meta = {k: v for k, v in meta.items() if k != "models"}
-    final = out_dir if out_dir is not None else default_run_dir(base_dir, job.name, started)
-    previous = previous_run(final.parent) if out_dir is None else None
-    with AtomicDir(final) as d:
+    previous = previous_run(final.parent) if not explicit_out else None
+    with AtomicDir(final, exclusive=explicit_out) as d:
         t = time.perf_counter()
         if streamed:
             n_cells, counts = _write_streamed(d.tmp, entries, outcomes, prepared, table_meta, quiet,
@@ -150,7 +165,13 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
             write_parquet(results, d.tmp / "results.parquet", table_meta)
             write_csv(results, d.tmp / "results.csv")
             if previous is not None:
-                meta["diff"] = diff = write_changes(previous, results, d.tmp / "changes.csv")
+                try:
+                    diff = write_changes(previous, results, d.tmp / "changes.csv")
+                except RunDirError as e:      # a damaged earlier run must not sink this one
+                    diff = None
+                    meta["notes"] = [*meta.get("notes", []), f"No changes.csv: the previous run is unreadable ({e})."]
+            if previous is not None and diff is not None:
+                meta["diff"] = diff
                 meta["notes"] = [*meta.get("notes", []), (
                     f"Since the previous run ({diff['previous_run']}): {diff['status']:,} cells changed status, "
                     f"{diff['kv_tokens']:,} changed KV capacity by more than 1 %, {diff['added']:,} added, "
@@ -182,7 +203,9 @@ def write_changes(previous: Path, results: pl.DataFrame, path: Path) -> dict:
     from reportgen.diff import diff_frames
     from reportgen.outputs.tables import write_csv
 
-    changes = diff_frames(pl.read_parquet(previous / "results.parquet"), results)
+    from reportgen.outputs.run_reader import read_results
+
+    changes = diff_frames(read_results(previous), results)
     write_csv(changes, path)
     counts = dict(changes.group_by("change").len().iter_rows())
     return {"previous_run": previous.name, **{k: counts.get(k, 0) for k in ("added", "removed", "status", "kv_tokens")}}

@@ -7,12 +7,15 @@ created by one `os.rename` of a complete directory.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+from reportgen.usererrors import OUTPUT_ERRNOS, OutputError, output_error
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -34,36 +37,84 @@ def default_run_dir(base: Path, job_name: str, now: datetime | None = None) -> P
 class AtomicDir:
     """`with AtomicDir(final) as d:` write into `d.tmp`; on success it becomes `d.final`.
 
-    If `final` already exists (two runs in the same second) the directory gets a
-    -2, -3 ... suffix rather than overwriting a finished run.  On any exception the
-    temporary directory is removed and nothing appears under the final name.
+    ``exclusive`` (an explicit ``--out``): the final name must not exist; if it appears
+    meanwhile the run fails (OutputError, exit 2) instead of landing somewhere else.
+    Otherwise (the default timestamped tree: two sequential runs in the same second) the
+    directory gets a -2, -3 ... suffix rather than overwriting a finished run.  Concurrent
+    writers are kept apart by :class:`reportgen.outputs.lock.RunLock`, taken by the caller.
+    On any exception (SIGTERM and SIGINT included, see reportgen.signals) the temporary
+    directory is removed and nothing appears under the final name; temporary siblings left
+    by runs killed with SIGKILL are removed on entry.
     """
 
-    def __init__(self, final: Path):
+    def __init__(self, final: Path, exclusive: bool = False):
         self.final = Path(final)
+        self.exclusive = exclusive
         self.tmp: Path | None = None
 
     def __enter__(self) -> "AtomicDir":
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.tmp-", dir=self.final.parent))
+        from reportgen.outputs.lock import remove_stale_siblings
+
+        if self.exclusive:
+            check_out_path(self.final)
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_siblings(self.final.parent)
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.tmp-", dir=self.final.parent))
+        except OSError as e:
+            raise output_error(e, self.final) from None
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.tmp is not None
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
+                # a read-only or full output disk is the environment, not a bug: exit 2, nothing left
+                raise output_error(exc, self.final) from None
             return False
-        os.chmod(self.tmp, 0o755)
+        try:
+            os.chmod(self.tmp, 0o755)
+        except OSError as e:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise output_error(e, self.final) from None
         target, n = self.final, 1
         while True:
             try:
+                if target.exists() or target.is_symlink():
+                    # rename(2) would silently replace an empty directory
+                    raise FileExistsError(errno.EEXIST, "exists", str(target))
                 os.rename(self.tmp, target)
                 break
-            except OSError:
-                if not target.exists():
+            except OSError as e:
+                if not target.exists() or self.exclusive:
                     shutil.rmtree(self.tmp, ignore_errors=True)
-                    raise
+                    if self.exclusive and target.exists():
+                        raise OutputError(f"--out: {str(target)!r} appeared while this run was writing; "
+                                          "runs never overwrite a finished run") from None
+                    raise output_error(e, self.final) from None
                 n += 1
                 target = self.final.with_name(f"{self.final.name}-{n}")
         self.final = target
         return False
+
+
+def check_out_path(final: Path | str) -> Path:
+    """Refuse an output path that can never work, before any model is resolved.
+
+    Empty, the current directory, an existing path (runs never overwrite), or a path below
+    a regular file (``--out some.csv/run``): each is an :class:`OutputError` (exit 2).
+    """
+    text = str(final)
+    if not text.strip() or text.strip() in (".", "./"):
+        raise OutputError("--out: an empty path or '.' is not a run directory; give a new directory name")
+    p = Path(text)
+    if p.exists() or p.is_symlink():
+        raise OutputError(f"--out: {text!r} already exists; runs never overwrite a finished run")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"--out: {str(parent)!r} is not a directory (it is a file), so "
+                                  f"{text!r} cannot be created")
+            break
+    return p

@@ -19,12 +19,14 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
     Beside it: the fewest GPUs that fit at each context.
     """
     sections = []
+    # rows of models that never reached the matrix have no layout or context: nothing to draw
+    res = res.filter(pl.col("weight_dtype").is_not_null() & pl.col("max_model_len").is_not_null())
     if not res.height:
         return [{**m, "params_total_h": fmt_params(m.get("params_total")),
                  "params_active_h": fmt_params(m.get("params_active")), "moe": False,
                  "kv_per_token_h": fmt_bytes(m.get("kv_bytes_per_token") or None),
                  "architecture": _architecture(m), "components": _components(m), "error": m.get("error"),
-                 "bars": [], "ref_label": ""}
+                 "bars": [], "ref_label": "", "weight_schemes": []}
                 for m in models]
     def first(a: str):
         if a == "weight_dtype":

@@ -1,0 +1,134 @@
+"""Issue 14 (3): signals and concurrency.
+
+SIGTERM (timeout, systemd, Kubernetes) cleans up like SIGINT and exits 143 (SIGINT: 130);
+temporary siblings left by killed runs are removed by the next run; two runs given the same
+--out at once: the second exits 2 (a lock), never a silent `-2` suffix.
+
+The runs killed here render an HTML report through a user template that loops for minutes,
+so the kill always lands while the hidden temporary directory exists (no timing luck).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reportgen.cli import main
+from reportgen.outputs.lock import RunLock
+from reportgen.outputs.rundir import AtomicDir
+from reportgen.usererrors import OutputError
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def _job(tmp_path, slow_template=False, name="sig"):
+    extra = ""
+    if slow_template:
+        tdir = tmp_path / "slow_templates"
+        tdir.mkdir()
+        # valid Jinja that takes minutes: the run is always mid-render when signalled
+        (tdir / "report.html.j2").write_text(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}done")
+        extra = f'templates = "{tdir}"\n'
+    job = tmp_path / f"{name}.toml"
+    job.write_text(f'name = "{name}"\nmodels = ["{MODEL}"]\ngpus = ["H100"]\n'
+                   f'formats = ["parquet", "csv", "html"]\n{extra}', encoding="utf-8")
+    return job
+
+
+def _start(job, out, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen([sys.executable, "-m", "reportgen", "run", str(job), "--out", str(out), "-q"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_tmp(parent: Path, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if parent.is_dir() and any(".tmp-" in p.name for p in parent.iterdir()):
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before it was signalled: {proc.returncode} {proc.stderr.read()}")
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("the run never created its temporary directory")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_mid_run_cleans_up_and_exits_documented_code(tmp_path, monkeypatch, capsys, sig, code):
+    parent = tmp_path / "runs"
+    out = parent / "r"
+    proc = _start(_job(tmp_path, slow_template=True), out, tmp_path)
+    try:
+        _wait_for_tmp(parent, proc)
+        if sig == signal.SIGTERM:
+            # meanwhile, a second run with the same --out fails at once with exit 2 (the lock)
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+            assert main(["run", str(_job(tmp_path, name="second")), "--out", str(out), "-q"]) == 2
+            err = capsys.readouterr().err
+            assert "another reportgen run" in err and f"pid {proc.pid}" in err
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert list(parent.iterdir()) == []          # no temporary directory, no lock file, no run
+    assert not (parent.parent / "r-2").exists()
+
+
+def test_stale_temporary_siblings_are_removed_by_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    parent = tmp_path / "runs"
+    stale = parent / ".old.tmp-k1ll3d9x"           # what a SIGKILLed run leaves behind
+    stale.mkdir(parents=True)
+    (stale / "results.csv").write_text("partial")
+    (parent / ".old.lock").write_text("12345\n")   # its lock file (the kernel freed the lock)
+    keep = parent / "finished"                     # a finished run is never touched
+    keep.mkdir()
+    assert main(["run", str(_job(tmp_path)), "--out", str(parent / "new"), "-q"]) == 0
+    assert sorted(p.name for p in parent.iterdir()) == ["finished", "new"]
+
+
+def test_a_live_runs_temporary_dir_is_not_removed(tmp_path):
+    parent = tmp_path / "runs"
+    with RunLock(parent / "live"):                 # another run holds its lock
+        live = parent / ".live.tmp-abcd1234"
+        live.mkdir(parents=True)
+        with AtomicDir(parent / "other", exclusive=True) as d:
+            (d.tmp / "x").write_text("x")
+        assert live.is_dir()
+
+
+def test_explicit_out_never_gets_a_suffix(tmp_path):
+    final = tmp_path / "runs" / "r1"
+    with pytest.raises(OutputError, match="appeared while this run was writing"):
+        with AtomicDir(final, exclusive=True) as d:
+            (d.tmp / "results.csv").write_text("mine")
+            final.mkdir()                           # someone else finished first
+    assert not final.with_name("r1-2").exists()
+    assert [p.name for p in final.parent.iterdir()] == ["r1"]
+
+
+def test_lock_held_by_this_process_elsewhere_refuses(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "o"
+    with RunLock(out):
+        assert main(["run", str(_job(tmp_path)), "--out", str(out), "-q"]) == 2
+    assert "another reportgen run" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_readme_documents_130_and_143():
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("**Exit codes**"):text.index("## The job file")]
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |", "| 143 |"):
+        assert code in table
