@@ -143,7 +143,7 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
                   "memory_source": g.memory_source} for g in prepared.gpus],
     }
     table_meta = {k: v for k, v in meta.items() if k != "models"}
-    previous = previous_run(final.parent) if not explicit_out else None
+    previous = previous_run(final.parent, job.name) if not explicit_out else None
     with AtomicDir(final, exclusive=explicit_out) as d:
         t = time.perf_counter()
         if streamed:
@@ -189,13 +189,27 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
     return RunResult(d.final, EXIT_MODEL_FAILURES if failed else EXIT_OK, n_cells, failed, timings)
 
 
-def previous_run(job_dir: Path) -> Path | None:
-    """The newest finished run of the same job under the default output tree (scheduled runs)."""
+def previous_run(job_dir: Path, job_name: str | None = None) -> Path | None:
+    """The newest finished run of the same job under the default output tree (scheduled runs).
+
+    With ``job_name``, only a run whose manifest names exactly that job counts: a folder shared
+    by two jobs (names that sanitised alike before job_folder() hashed them) never diffs one
+    job against the other."""
     if not job_dir.is_dir():
         return None
     runs = sorted(p for p in job_dir.iterdir()
                   if not p.name.startswith(".") and (p / "results.parquet").is_file())
+    if job_name is not None:
+        runs = [p for p in runs if _manifest_job_name(p) == job_name]
     return runs[-1] if runs else None
+
+
+def _manifest_job_name(run_dir: Path) -> str | None:
+    try:
+        meta = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return meta.get("job_name") if isinstance(meta, dict) else None
 
 
 def write_changes(previous: Path, results: pl.DataFrame, path: Path) -> dict:
