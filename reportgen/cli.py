@@ -245,6 +245,9 @@ def cmd_run(args) -> int:
         job.templates = args.templates
     if args.weights:
         job.weights = args.weights
+    from reportgen.outputs.sandbox import check_templates
+
+    check_templates(job.templates)        # a template that does not parse: exit 2 before any estimation
     if args.snapshot and not Path(args.snapshot).is_dir():
         raise UsageError(f"--snapshot: directory {args.snapshot!r} not found")
     try:
@@ -281,17 +284,23 @@ def cmd_render(args) -> int:
     run_dir = Path(args.run_dir)
     if args.templates and not Path(args.templates).is_dir():
         raise UsageError(f"--templates: directory {args.templates!r} not found")
+    from reportgen.outputs.sandbox import check_templates
+
+    check_templates(args.templates)
     results, errors, meta = read_run(run_dir)
     job = meta.get("job") if isinstance(meta.get("job"), dict) else {}
     paper = args.paper or job.get("paper") or "A4"
     if paper not in ("A4", "Letter"):
         paper = "A4"
     try:
-        render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet, paper=paper)
+        failed = render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet,
+                                paper=paper)
     except OSError as e:
         if e.errno in OUTPUT_ERRNOS:
             raise output_error(e, run_dir) from None
         raise
+    if failed:
+        raise UsageError("; ".join(failed))
     return EXIT_OK
 
 
