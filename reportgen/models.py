@@ -27,11 +27,12 @@ class ModelOutcome:
 
 def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet: bool = False,
                 offline: bool | None = None, weights: str = "config", hub_timeout: float = 10.0,
-                hub_retries: int = 3) -> list[ModelOutcome]:
+                hub_retries: int = 3, deadline: float | None = None) -> list[ModelOutcome]:
     """Resolve configs (parallel, each once) and build architecture specs.
 
     ``weights="checkpoint"``: also read each hub model's safetensors headers so as-shipped
-    cells are costed at true stored bytes (see ``attach_headers``)."""
+    cells are costed at true stored bytes (see ``attach_headers``).  ``deadline``: a
+    ``time.monotonic()`` instant after which no model is waited for (error rows instead)."""
     from reportgen.arch import build_spec
     from reportgen.arch.errors import ConfigError
     from reportgen.matrix import ModelEntry
@@ -40,7 +41,8 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
     outcomes: list[ModelOutcome] = []
     with Progress("resolving models", len(refs), quiet) as bar:
         resolved = resolve_all(refs, snapshot_dir=snapshot_dir, offline=offline, timeout=hub_timeout,
-                               retries=hub_retries, progress=lambda done, total, ref: bar.advance(1, str(ref)))
+                               retries=hub_retries, deadline=deadline,
+                               progress=lambda done, total, ref: bar.advance(1, str(ref)))
     for ref, res in zip(refs, resolved):
         out = ModelOutcome(ref)
         outcomes.append(out)
@@ -60,7 +62,14 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
                                config_source=res.source, spec=spec)
         if spec.unsupported_reason:
             out.error_kind, out.error_message = "unsupported_architecture", spec.unsupported_reason
-    if weights == "checkpoint":
+    import time
+
+    if weights == "checkpoint" and deadline is not None and time.monotonic() >= deadline:
+        for o in outcomes:
+            if o.entry is not None:
+                o.info["weights_source"] = "config"
+                o.info["weights_note"] = "job deadline reached before checkpoint headers were read; config-derived"
+    elif weights == "checkpoint":
         attach_headers([o for o in outcomes if o.entry is not None and not o.entry.spec.unsupported_reason],
                        offline=offline or bool(snapshot_dir), quiet=quiet)
     return outcomes

@@ -100,7 +100,9 @@ class RunResult:
 
 def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir: str | None = None,
             quiet: bool = False, base_dir: Path = Path("output"), offline: bool | None = None,
-            template_dir: str | None = None, hub_timeout: float = 10.0, hub_retries: int = 3) -> RunResult:
+            template_dir: str | None = None, hub_timeout: float = 10.0, hub_retries: int = 3,
+            deadline: float | None = None) -> RunResult:
+    """``deadline``: seconds of wall clock for resolving the models (None: per-model bounds only)."""
     from reportgen.outputs.lock import RunLock
     from reportgen.outputs.rundir import default_run_dir
 
@@ -111,12 +113,12 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
     with RunLock(final):
         return _run_locked(prepared, final, out_dir is not None, started, snapshot_dir=snapshot_dir, quiet=quiet,
                            offline=offline, template_dir=template_dir, hub_timeout=hub_timeout,
-                           hub_retries=hub_retries)
+                           hub_retries=hub_retries, deadline=deadline)
 
 
 def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started: datetime, *,
                 snapshot_dir: str | None, quiet: bool, offline: bool | None, template_dir: str | None,
-                hub_timeout: float, hub_retries: int) -> RunResult:
+                hub_timeout: float, hub_retries: int, deadline: float | None = None) -> RunResult:
     from reportgen.matrix import evaluate_matrix
     from reportgen.outputs.rundir import AtomicDir
     from reportgen.outputs.tables import write_csv, write_parquet
@@ -125,7 +127,8 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
     timings: dict[str, float] = {}
     t = time.perf_counter()
     outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline,
-                           weights=job.weights, hub_timeout=hub_timeout, hub_retries=hub_retries)
+                           weights=job.weights, hub_timeout=hub_timeout, hub_retries=hub_retries,
+                           deadline=None if deadline is None else time.monotonic() + deadline)
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
     entries = [o.entry for o in outcomes if o.entry is not None]
