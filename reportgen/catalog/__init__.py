@@ -141,7 +141,10 @@ def _parse(text: str, origin: str) -> list[tuple[GpuSku, str]]:
     Every value is validated (issue 14): memory finite in (0, 10000), gpus_per_node a positive
     whole number, prices and other figures finite and >= 0; a duplicate sku_id in one file is an
     error naming both rows."""
-    rows = list(csv.DictReader(io.StringIO(text)))
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as e:
+        raise ValueError(f"{origin}: not a readable CSV file ({e})") from None
     out: list[tuple[GpuSku, str]] = []
     seen: dict[str, str] = {}
     for i, r in enumerate(rows, start=2):
