@@ -71,33 +71,46 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
                 o.info["weights_note"] = "job deadline reached before checkpoint headers were read; config-derived"
     elif weights == "checkpoint":
         attach_headers([o for o in outcomes if o.entry is not None and not o.entry.spec.unsupported_reason],
-                       offline=offline or bool(snapshot_dir), quiet=quiet)
+                       offline=offline or bool(snapshot_dir), quiet=quiet, hub_timeout=hub_timeout,
+                       hub_retries=hub_retries, deadline=deadline)
     return outcomes
 
 
-def attach_headers(outcomes: list[ModelOutcome], *, offline: bool | None, quiet: bool, workers: int = 8) -> None:
+def attach_headers(outcomes: list[ModelOutcome], *, offline: bool | None, quiet: bool, workers: int = 8,
+                   hub_timeout: float = 10.0, hub_retries: int = 3, deadline: float | None = None) -> None:
     """Checkpoint-true weights: fetch safetensors headers (parallel), map them onto each spec.
 
     A model whose headers cannot be read (offline, local path, gated...) keeps its
-    config-derived weights; the reason is logged and recorded in the manifest.
+    config-derived weights; the reason is logged and recorded in the manifest.  Each model's
+    reads are bounded in wall-clock time like its config's (sources.resolve.bounded_map), with
+    ten times the config budget because a sharded checkpoint needs one range request per shard.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from reportgen.estimate.quant import attach_checkpoint_headers
     from reportgen.sources import SourceError, checkpoint_weight_bytes
+    from reportgen.sources.resolve import bounded_map, model_budget
 
-    def fetch(o: ModelOutcome):
+    def fetch(i: int):
+        o = outcomes[i]
         if offline:
             return SourceError(o.ref, "network", "offline: checkpoint headers need the hub")
         try:
-            return checkpoint_weight_bytes(o.ref)
+            return checkpoint_weight_bytes(o.ref, timeout=hub_timeout, retries=hub_retries)
         except SourceError as e:
             return e
 
-    with Progress("reading checkpoint headers", len(outcomes), quiet) as bar, \
-            ThreadPoolExecutor(max_workers=workers) as pool:
-        for o, hdr in zip(outcomes, pool.map(fetch, outcomes)):
-            bar.advance(1, str(o.ref))
+    budget = 10 * model_budget(hub_timeout, hub_retries, 0.5)
+
+    def overrun(i: int, why: str):
+        what = {"deadline": "the job deadline (--deadline) passed",
+                "budget": f"no complete answer within {budget:g}s"}.get(why, "unexpected failure")
+        return SourceError(outcomes[i].ref, "network", what)
+
+    with Progress("reading checkpoint headers", len(outcomes), quiet) as bar:
+        headers = bounded_map(list(range(len(outcomes))), fetch, workers=workers, budget=budget,
+                              deadline=deadline, on_overrun=overrun,
+                              on_done=lambda i: bar.advance(1, str(outcomes[i].ref)))
+        for i, o in enumerate(outcomes):
+            hdr = headers[i]
             if isinstance(hdr, SourceError):
                 o.info["weights_source"] = "config"
                 o.info["weights_note"] = f"checkpoint headers unavailable ({hdr.kind}: {hdr.message}); config-derived"

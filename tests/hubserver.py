@@ -151,14 +151,18 @@ class FakeHub:
             a, _, b = rng.removeprefix("bytes=").partition("-")
             start, end = int(a), min(int(b) if b else len(body) - 1, len(body) - 1)
             part = body[start:end + 1]
-            return self._send(h, head, 206, part, {**headers, "Content-Range": f"bytes {start}-{end}/{len(body)}"})
+            headers = {**headers, "Content-Range": f"bytes {start}-{end}/{len(body)}"}
+            if repo.behaviour == "trickle":
+                return self._trickle(h, part, headers, repo.delay, status=206)
+            return self._send(h, head, 206, part, headers)
         if repo.behaviour == "trickle" and not head:
             return self._trickle(h, body, headers, repo.delay)
         return self._send(h, head, 200, body, headers)
 
-    def _trickle(self, h: BaseHTTPRequestHandler, body: bytes, headers: dict[str, str], delay: float) -> None:
+    def _trickle(self, h: BaseHTTPRequestHandler, body: bytes, headers: dict[str, str], delay: float,
+                 status: int = 200) -> None:
         try:
-            h.send_response(200)
+            h.send_response(status)
             for k, v in headers.items():
                 h.send_header(k, v)
             h.send_header("Content-Length", str(len(body)))

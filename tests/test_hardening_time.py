@@ -85,3 +85,22 @@ def test_oversized_config_is_refused_before_download(fake_hub):
     (res,), _ = _bounded(lambda: resolve_all([ModelRef("acme/huge")], timeout=5, retries=0), 60)
     assert res.kind == "malformed_config" and "larger than" in res.message
     assert fake_hub.count("acme/huge", "config.json", method="GET") == 0
+
+
+def test_checkpoint_header_reads_are_bounded_by_the_deadline(fake_hub):
+    """--weights checkpoint: a trickling safetensors header cannot outlive the job deadline."""
+    from hubserver import safetensors_bytes
+    from reportgen.models import ModelOutcome, attach_headers
+
+    st = safetensors_bytes({"model.embed_tokens.weight": ("BF16", [1000, 64])})
+    fake_hub.add("acme/trickle-st", {"config.json": CONFIG, "model.safetensors": st}, behaviour="trickle",
+                 delay=0.5)
+
+    class Entry:          # attach_headers only touches .spec when headers arrive
+        spec = None
+
+    o = ModelOutcome(ModelRef("acme/trickle-st"), entry=Entry())
+    _, elapsed = _bounded(lambda: attach_headers([o], offline=False, quiet=True, hub_timeout=5, hub_retries=0,
+                                                 deadline=time.monotonic() + 2), 60)
+    assert elapsed < 20, elapsed
+    assert o.info["weights_source"] == "config" and "deadline" in o.info["weights_note"]

@@ -130,63 +130,82 @@ def resolve_all(refs: Iterable[ModelRef], *, snapshot_dir: str | os.PathLike | N
                                     backoff=backoff)
     resolver = Resolver(HubClient(settings), snapshot)
     budget = model_budget(settings.timeout, settings.retries, settings.backoff)
-    results = _bounded_pool(distinct, resolver, max(1, min(int(workers), len(distinct) or 1)), budget,
-                            deadline, settings.endpoint, progress)
+
+    def overrun(ref, why: str) -> SourceError:
+        if why == "error":
+            return SourceError(ref, "network", "unexpected failure while resolving")
+        if why == "deadline":
+            return SourceError(ref, "network", "not resolved before the job deadline (--deadline); "
+                                               "raise it, or run from the cache or a --snapshot")
+        return SourceError(ref, "network", (
+            f"no complete answer from {settings.endpoint} within {budget:g}s (--hub-timeout x "
+            "(--hub-retries + 1) plus back-off): the server stalled or sent the file too slowly"))
+
+    total = len(distinct)
+    done_refs: list = []
+
+    def advance(ref) -> None:
+        done_refs.append(ref)
+        if progress:
+            progress(len(done_refs), total, ref)
+
+    results = bounded_map(distinct, resolver, workers=workers, budget=budget, deadline=deadline,
+                          on_overrun=overrun, on_done=advance)
     return [results[r] for r in refs]
 
 
-def _bounded_pool(distinct: list, resolver: Resolver, workers: int, budget: float, deadline: float | None,
-                  endpoint: str, progress: Progress | None) -> dict:
-    """Run ``resolver`` over ``distinct`` on daemon threads, never waiting past a model's budget
-    or the deadline.  A thread that overruns is abandoned (daemon: it cannot hold up exit, its
-    late answer is dropped) and the model gets an error row that says what happened."""
+def bounded_map(items: list, fn: Callable, *, workers: int, budget: float, deadline: float | None,
+                on_overrun: Callable, on_done: Callable | None = None) -> dict:
+    """``{item: fn(item)}`` computed on daemon threads, never waiting past an item's ``budget``
+    (seconds from its start) or ``deadline`` (a ``time.monotonic()`` instant).
+
+    An item that overruns gets ``on_overrun(item, "budget" | "deadline")``; its thread is
+    abandoned (daemon: it cannot hold up exit; a late answer is dropped).  ``fn`` must return
+    its failures, not raise them (an escaping exception becomes ``on_overrun(item, "error")``).
+    ``on_done(item)`` is called from the calling thread as each item finishes."""
     import queue
     import threading
     import time
 
     done: queue.Queue = queue.Queue()
-    pending = list(distinct)
-    running: dict = {}                      # ref -> monotonic start
+    pending = list(items)
+    running: dict = {}                      # item -> monotonic start
     results: dict = {}
-    total = len(distinct)
+    workers = max(1, min(int(workers), len(items) or 1))
 
-    def work(ref):
+    def work(item):
         try:
-            done.put((ref, resolver(ref)))
-        except BaseException as e:  # noqa: BLE001 - resolver returns errors; this is the last guard
-            done.put((ref, SourceError(ref, "network", f"unexpected {type(e).__name__}")))
+            done.put((item, fn(item), None))
+        except BaseException as e:  # noqa: BLE001 - last guard; fn returns its errors
+            done.put((item, None, e))
 
-    def finish(ref, res):
-        results[ref] = res
-        if progress:
-            progress(len(results), total, ref)
+    def finish(item, res):
+        results[item] = res
+        if on_done:
+            on_done(item)
 
     while pending or running:
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            for ref in [*running, *pending]:
-                finish(ref, SourceError(ref, "network", "not resolved before the job deadline (--deadline); "
-                                                        "raise it, or run from the cache or a --snapshot"))
+        if deadline is not None and time.monotonic() >= deadline:
+            for item in [*running, *pending]:
+                finish(item, on_overrun(item, "deadline"))
             break
         while pending and len(running) < workers:
-            ref = pending.pop(0)
-            running[ref] = time.monotonic()
-            threading.Thread(target=work, args=(ref,), name="reportgen-resolve", daemon=True).start()
+            item = pending.pop(0)
+            running[item] = time.monotonic()
+            threading.Thread(target=work, args=(item,), name="reportgen-bounded", daemon=True).start()
         wake = min(start + budget for start in running.values())
         if deadline is not None:
             wake = min(wake, deadline)
         try:
-            ref, res = done.get(timeout=max(0.0, wake - time.monotonic()))
+            item, res, exc = done.get(timeout=max(0.0, wake - time.monotonic()))
         except queue.Empty:
             now = time.monotonic()
-            for ref, start in list(running.items()):
+            for item, start in list(running.items()):
                 if now >= start + budget:
-                    del running[ref]
-                    finish(ref, SourceError(ref, "network", (
-                        f"no complete answer from {endpoint} within {budget:g}s (--hub-timeout x "
-                        "(--hub-retries + 1) plus back-off): the server stalled or sent the file too slowly")))
+                    del running[item]
+                    finish(item, on_overrun(item, "budget"))
             continue
-        if ref in running:                  # else: already given up on, a late answer
-            del running[ref]
-            finish(ref, res)
+        if item in running:                 # else: already given up on, a late answer
+            del running[item]
+            finish(item, on_overrun(item, "error") if exc is not None else res)
     return results
