@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-request timeout talking to the hub (default 10)")
     r.add_argument("--hub-retries", type=int, default=3, metavar="N",
                    help="retries with exponential back-off for transient hub failures (default 3)")
+    r.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock limit for resolving the job's models; models not resolved by then are "
+                        "error rows (network) and the report is still written (default: none; each model is "
+                        "bounded by --hub-timeout x (--hub-retries + 1) plus back-off)")
     r.add_argument("--weights", choices=["config", "checkpoint"], default=None,
                    help="checkpoint: cost as-shipped weights at the true bytes in the safetensors headers "
                         "(needs the hub; default config: shapes from config.json x storage scheme)")
@@ -245,6 +249,9 @@ def cmd_run(args) -> int:
         job.templates = args.templates
     if args.weights:
         job.weights = args.weights
+    from reportgen.outputs.sandbox import check_templates
+
+    check_templates(job.templates)        # a template that does not parse: exit 2 before any estimation
     if args.snapshot and not Path(args.snapshot).is_dir():
         raise UsageError(f"--snapshot: directory {args.snapshot!r} not found")
     try:
@@ -258,11 +265,13 @@ def cmd_run(args) -> int:
     if not math.isfinite(args.hub_timeout) or args.hub_timeout <= 0 or args.hub_retries < 0:
         raise UsageError(f"--hub-timeout must be a finite number of seconds > 0 (got {args.hub_timeout!r}) "
                          "and --hub-retries at least 0")
+    if args.deadline is not None and (not math.isfinite(args.deadline) or args.deadline <= 0):
+        raise UsageError(f"--deadline must be a finite number of seconds > 0 (got {args.deadline!r})")
     log(f"job {job.name!r}: {len(job.models)} models x {len(prepared.gpus)} GPUs, "
         f"{prepared.cells:,} cells", args.quiet)
     res = run_job(prepared, Path(args.out) if args.out else None, snapshot_dir=args.snapshot,
                   quiet=args.quiet, offline=_offline(args), hub_timeout=args.hub_timeout,
-                  hub_retries=args.hub_retries)
+                  hub_retries=args.hub_retries, deadline=args.deadline)
     log_summary(res, args.quiet)
     return res.exit_code
 
@@ -281,17 +290,23 @@ def cmd_render(args) -> int:
     run_dir = Path(args.run_dir)
     if args.templates and not Path(args.templates).is_dir():
         raise UsageError(f"--templates: directory {args.templates!r} not found")
+    from reportgen.outputs.sandbox import check_templates
+
+    check_templates(args.templates)
     results, errors, meta = read_run(run_dir)
     job = meta.get("job") if isinstance(meta.get("job"), dict) else {}
     paper = args.paper or job.get("paper") or "A4"
     if paper not in ("A4", "Letter"):
         paper = "A4"
     try:
-        render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet, paper=paper)
+        failed = render_reports(run_dir, results, errors, meta, args.format, args.templates, quiet=args.quiet,
+                                paper=paper)
     except OSError as e:
         if e.errno in OUTPUT_ERRNOS:
             raise output_error(e, run_dir) from None
         raise
+    if failed:
+        raise UsageError("; ".join(failed))
     return EXIT_OK
 
 

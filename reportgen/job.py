@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -204,6 +205,17 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
     return m
 
 
+# what a model line may look like: a hub id or path, optional @revision (no '=', quotes, spaces...)
+_MODEL_LINE = re.compile(r"[\w./~+:-]{1,512}(@[\w./+-]{1,255})?")
+_SHOWABLE = re.compile(r"[\w./~@+:-]{1,200}")
+
+
+def _show(text: str) -> str:
+    """``text`` quoted for a message only when it looks like a model id: a line of some other
+    file (``/proc/self/environ``, an .env file) must never put its content into any output."""
+    return repr(text) if _SHOWABLE.fullmatch(text) and "=" not in text else "(content not shown)"
+
+
 def parse_model_line(line: str, where: str) -> ModelRef | None:
     """One `id[@revision]` per line; `#` starts a comment; blank lines skipped."""
     text = line.split("#", 1)[0].strip()
@@ -211,20 +223,43 @@ def parse_model_line(line: str, where: str) -> ModelRef | None:
         return None
     mid, _, rev = text.partition("@")
     mid, rev = mid.strip(), rev.strip() or None
-    if not mid or any(c.isspace() for c in mid):
-        raise JobError(f"{where}: {text!r} is not a model id (expected org/name[@revision] or a path)")
+    if not mid or not _MODEL_LINE.fullmatch(text):
+        raise JobError(f"{where}: {_show(text)} is not a model id (expected org/name[@revision] or a path)")
     return ModelRef(mid, rev)
 
 
+def dedupe_models(models: list[ModelRef]) -> list[ModelRef]:
+    """Each model once, first spelling kept.  Hub ids are case-insensitive (the Hub redirects
+    ``qwen/qwen3-8b`` to ``Qwen/Qwen3-8B``), so they are compared case-folded; paths are not."""
+    from reportgen.sources.ids import looks_like_path
+
+    seen: dict[tuple, ModelRef] = {}
+    for m in models:
+        key = (m.id if looks_like_path(m.id) else m.id.casefold(), m.revision)
+        seen.setdefault(key, m)
+    return list(seen.values())
+
+
 def _models_file_path(value: str, job_dir: Path) -> Path:
-    """models_file is looked up beside the job file, then in model_lists/ (repo or package)."""
+    """models_file: a relative name beside the job file (subfolders allowed), then in model_lists/.
+
+    It must stay inside that folder once resolved (no '..', no absolute path, no symlink out):
+    a job must not make reportgen read arbitrary files such as /proc/self/environ."""
     from reportgen.paths import model_lists_dir
 
     p = Path(value)
-    for cand in (p if p.is_absolute() else job_dir / p, model_lists_dir() / p):
-        if cand.is_file():
+    if not value.strip() or p.is_absolute() or ".." in p.parts:
+        raise JobError(f"models_file: {_show(value)} must be a file name beside the job file or in model_lists/ "
+                       "(no absolute path, no '..')")
+    for root in (job_dir, model_lists_dir()):
+        try:
+            root = root.resolve()
+            cand = (root / p).resolve()
+        except (OSError, RuntimeError):
+            continue
+        if cand.is_relative_to(root) and cand.exists():
             return cand
-    raise JobError(f"models_file: {value!r} not found (looked beside the job file and in model_lists/)")
+    raise JobError(f"models_file: {_show(value)} not found (looked beside the job file and in model_lists/)")
 
 
 def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = None) -> Job:
@@ -248,12 +283,18 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
     if "models_file" in raw:
         if not isinstance(raw["models_file"], str):
             raise JobError("models_file: expected a file name under model_lists/")
+        from reportgen.safe_read import LIST_MAX_BYTES, read_text_file
+
         path = _models_file_path(raw["models_file"], job_dir)
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            text = read_text_file(path, "models_file", LIST_MAX_BYTES)
+        except ValueError as e:
+            raise JobError(str(e)) from None
+        for n, line in enumerate(text.splitlines(), start=1):
             ref = parse_model_line(line, f"models_file {path.name}:{n}")
             if ref:
                 models.append(ref)
-    models = list(dict.fromkeys(models))
+    models = dedupe_models(models)
     if not models:
         raise JobError("models: no models given; allowed: a `models = [...]` list and/or `models_file = \"name.txt\"`")
     gpus = raw.get("gpus")
@@ -297,15 +338,21 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
 
 def read_job_toml(path: str | Path) -> dict:
     """The job file as a raw table (before validation), so CLI overrides can be applied first."""
+    from reportgen.safe_read import JOB_MAX_BYTES, read_text_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise JobError(f"job file {str(p)!r} not found")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        text = read_text_file(p, "job file", JOB_MAX_BYTES)   # regular, <= 1 MiB, UTF-8 (BOM accepted)
+    except ValueError as e:
+        raise JobError(str(e)) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise JobError(f"{p.name}: not valid TOML: {e}") from None
-    except UnicodeDecodeError:
-        raise JobError(f"{p.name}: not UTF-8 text") from None
+    except RecursionError:
+        raise JobError(f"{p.name}: not valid TOML: nested too deeply") from None
 
 
 def load_job(path: str | Path, overrides: Callable[[dict], None] | None = None) -> Job:

@@ -27,11 +27,12 @@ class ModelOutcome:
 
 def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet: bool = False,
                 offline: bool | None = None, weights: str = "config", hub_timeout: float = 10.0,
-                hub_retries: int = 3) -> list[ModelOutcome]:
+                hub_retries: int = 3, deadline: float | None = None) -> list[ModelOutcome]:
     """Resolve configs (parallel, each once) and build architecture specs.
 
     ``weights="checkpoint"``: also read each hub model's safetensors headers so as-shipped
-    cells are costed at true stored bytes (see ``attach_headers``)."""
+    cells are costed at true stored bytes (see ``attach_headers``).  ``deadline``: a
+    ``time.monotonic()`` instant after which no model is waited for (error rows instead)."""
     from reportgen.arch import build_spec
     from reportgen.arch.errors import ConfigError
     from reportgen.matrix import ModelEntry
@@ -40,7 +41,8 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
     outcomes: list[ModelOutcome] = []
     with Progress("resolving models", len(refs), quiet) as bar:
         resolved = resolve_all(refs, snapshot_dir=snapshot_dir, offline=offline, timeout=hub_timeout,
-                               retries=hub_retries, progress=lambda done, total, ref: bar.advance(1, str(ref)))
+                               retries=hub_retries, deadline=deadline,
+                               progress=lambda done, total, ref: bar.advance(1, str(ref)))
     for ref, res in zip(refs, resolved):
         out = ModelOutcome(ref)
         outcomes.append(out)
@@ -60,35 +62,55 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
                                config_source=res.source, spec=spec)
         if spec.unsupported_reason:
             out.error_kind, out.error_message = "unsupported_architecture", spec.unsupported_reason
-    if weights == "checkpoint":
+    import time
+
+    if weights == "checkpoint" and deadline is not None and time.monotonic() >= deadline:
+        for o in outcomes:
+            if o.entry is not None:
+                o.info["weights_source"] = "config"
+                o.info["weights_note"] = "job deadline reached before checkpoint headers were read; config-derived"
+    elif weights == "checkpoint":
         attach_headers([o for o in outcomes if o.entry is not None and not o.entry.spec.unsupported_reason],
-                       offline=offline or bool(snapshot_dir), quiet=quiet)
+                       offline=offline or bool(snapshot_dir), quiet=quiet, hub_timeout=hub_timeout,
+                       hub_retries=hub_retries, deadline=deadline)
     return outcomes
 
 
-def attach_headers(outcomes: list[ModelOutcome], *, offline: bool | None, quiet: bool, workers: int = 8) -> None:
+def attach_headers(outcomes: list[ModelOutcome], *, offline: bool | None, quiet: bool, workers: int = 8,
+                   hub_timeout: float = 10.0, hub_retries: int = 3, deadline: float | None = None) -> None:
     """Checkpoint-true weights: fetch safetensors headers (parallel), map them onto each spec.
 
     A model whose headers cannot be read (offline, local path, gated...) keeps its
-    config-derived weights; the reason is logged and recorded in the manifest.
+    config-derived weights; the reason is logged and recorded in the manifest.  Each model's
+    reads are bounded in wall-clock time like its config's (sources.resolve.bounded_map), with
+    ten times the config budget because a sharded checkpoint needs one range request per shard.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from reportgen.estimate.quant import attach_checkpoint_headers
     from reportgen.sources import SourceError, checkpoint_weight_bytes
+    from reportgen.sources.resolve import bounded_map, model_budget
 
-    def fetch(o: ModelOutcome):
+    def fetch(i: int):
+        o = outcomes[i]
         if offline:
             return SourceError(o.ref, "network", "offline: checkpoint headers need the hub")
         try:
-            return checkpoint_weight_bytes(o.ref)
+            return checkpoint_weight_bytes(o.ref, timeout=hub_timeout, retries=hub_retries)
         except SourceError as e:
             return e
 
-    with Progress("reading checkpoint headers", len(outcomes), quiet) as bar, \
-            ThreadPoolExecutor(max_workers=workers) as pool:
-        for o, hdr in zip(outcomes, pool.map(fetch, outcomes)):
-            bar.advance(1, str(o.ref))
+    budget = 10 * model_budget(hub_timeout, hub_retries, 0.5)
+
+    def overrun(i: int, why: str):
+        what = {"deadline": "the job deadline (--deadline) passed",
+                "budget": f"no complete answer within {budget:g}s"}.get(why, "unexpected failure")
+        return SourceError(outcomes[i].ref, "network", what)
+
+    with Progress("reading checkpoint headers", len(outcomes), quiet) as bar:
+        headers = bounded_map(list(range(len(outcomes))), fetch, workers=workers, budget=budget,
+                              deadline=deadline, on_overrun=overrun,
+                              on_done=lambda i: bar.advance(1, str(outcomes[i].ref)))
+        for i, o in enumerate(outcomes):
+            hdr = headers[i]
             if isinstance(hdr, SourceError):
                 o.info["weights_source"] = "config"
                 o.info["weights_note"] = f"checkpoint headers unavailable ({hdr.kind}: {hdr.message}); config-derived"

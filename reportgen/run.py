@@ -10,8 +10,9 @@ report (exit 1), never a traceback that loses the other models.
 from __future__ import annotations
 
 import json
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -94,11 +95,14 @@ class RunResult:
     cells: int
     failed_models: list[str]
     timings: dict
+    report_errors: list[str] = field(default_factory=list)   # reports user templates failed to render
 
 
 def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir: str | None = None,
             quiet: bool = False, base_dir: Path = Path("output"), offline: bool | None = None,
-            template_dir: str | None = None, hub_timeout: float = 10.0, hub_retries: int = 3) -> RunResult:
+            template_dir: str | None = None, hub_timeout: float = 10.0, hub_retries: int = 3,
+            deadline: float | None = None) -> RunResult:
+    """``deadline``: seconds of wall clock for resolving the models (None: per-model bounds only)."""
     from reportgen.outputs.lock import RunLock
     from reportgen.outputs.rundir import default_run_dir
 
@@ -109,12 +113,12 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
     with RunLock(final):
         return _run_locked(prepared, final, out_dir is not None, started, snapshot_dir=snapshot_dir, quiet=quiet,
                            offline=offline, template_dir=template_dir, hub_timeout=hub_timeout,
-                           hub_retries=hub_retries)
+                           hub_retries=hub_retries, deadline=deadline)
 
 
 def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started: datetime, *,
                 snapshot_dir: str | None, quiet: bool, offline: bool | None, template_dir: str | None,
-                hub_timeout: float, hub_retries: int) -> RunResult:
+                hub_timeout: float, hub_retries: int, deadline: float | None = None) -> RunResult:
     from reportgen.matrix import evaluate_matrix
     from reportgen.outputs.rundir import AtomicDir
     from reportgen.outputs.tables import write_csv, write_parquet
@@ -123,7 +127,8 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
     timings: dict[str, float] = {}
     t = time.perf_counter()
     outcomes = load_models(job.models, snapshot_dir=snapshot_dir, quiet=quiet, offline=offline,
-                           weights=job.weights, hub_timeout=hub_timeout, hub_retries=hub_retries)
+                           weights=job.weights, hub_timeout=hub_timeout, hub_retries=hub_retries,
+                           deadline=None if deadline is None else time.monotonic() + deadline)
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
     entries = [o.entry for o in outcomes if o.entry is not None]
@@ -143,7 +148,7 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
                   "memory_source": g.memory_source} for g in prepared.gpus],
     }
     table_meta = {k: v for k, v in meta.items() if k != "models"}
-    previous = previous_run(final.parent) if not explicit_out else None
+    previous = previous_run(final.parent, job.name) if not explicit_out else None
     with AtomicDir(final, exclusive=explicit_out) as d:
         t = time.perf_counter()
         if streamed:
@@ -178,24 +183,40 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
                     f"{diff['removed']:,} removed (changes.csv).")]
         write_csv(errors, d.tmp / "errors.csv")
         timings["tables_s"] = round(time.perf_counter() - t, 3)
+        report_errors: list[str] = []
         if not streamed:
-            render_reports(d.tmp, results, errors, meta, job.formats, template_dir or job.templates,
-                           quiet=quiet, timings=timings, paper=job.paper)
+            report_errors = render_reports(d.tmp, results, errors, meta, job.formats, template_dir or job.templates,
+                                           quiet=quiet, timings=timings, paper=job.paper)
+        exit_code = EXIT_USAGE if report_errors else EXIT_MODEL_FAILURES if errors.height else EXIT_OK
         manifest = {**meta, "job": job.as_dict(), "cells": n_cells, "timings": timings,
-                    "files": sorted(p.name for p in d.tmp.iterdir()) + ["manifest.json"],
-                    "exit_code": EXIT_MODEL_FAILURES if errors.height else EXIT_OK}
+                    "files": sorted(p.name for p in d.tmp.iterdir() if not p.name.startswith(".")) + ["manifest.json"],
+                    "exit_code": exit_code, **({"report_errors": report_errors} if report_errors else {})}
         (d.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     failed = errors["model"].to_list()
-    return RunResult(d.final, EXIT_MODEL_FAILURES if failed else EXIT_OK, n_cells, failed, timings)
+    return RunResult(d.final, exit_code, n_cells, failed, timings, report_errors)
 
 
-def previous_run(job_dir: Path) -> Path | None:
-    """The newest finished run of the same job under the default output tree (scheduled runs)."""
+def previous_run(job_dir: Path, job_name: str | None = None) -> Path | None:
+    """The newest finished run of the same job under the default output tree (scheduled runs).
+
+    With ``job_name``, only a run whose manifest names exactly that job counts: a folder shared
+    by two jobs (names that sanitised alike before job_folder() hashed them) never diffs one
+    job against the other."""
     if not job_dir.is_dir():
         return None
     runs = sorted(p for p in job_dir.iterdir()
                   if not p.name.startswith(".") and (p / "results.parquet").is_file())
+    if job_name is not None:
+        runs = [p for p in runs if _manifest_job_name(p) == job_name]
     return runs[-1] if runs else None
+
+
+def _manifest_job_name(run_dir: Path) -> str | None:
+    try:
+        meta = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return meta.get("job_name") if isinstance(meta, dict) else None
 
 
 def write_changes(previous: Path, results: pl.DataFrame, path: Path) -> dict:
@@ -241,9 +262,14 @@ def _chain(*iterables):
 
 def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, meta: dict,
                    formats: list[str], template_dir: str | None, *, quiet: bool = False,
-                   timings: dict | None = None, paper: str = "A4") -> None:
-    """HTML / PDF / XLSX from the same tables (also used by `reportgen render`)."""
+                   timings: dict | None = None, paper: str = "A4") -> list[str]:
+    """HTML / PDF / XLSX from the same tables (also used by `reportgen render`).
+
+    Returns the reports that user templates (``template_dir``) failed to render, one line each:
+    the tables are already written and are kept; the caller reports the failure (exit 2).  With
+    the bundled templates a failure is our bug and propagates (exit 3)."""
     timings = timings if timings is not None else {}
+    failed: list[str] = []
     todo = [f for f in ("html", "pdf", "xlsx") if f in formats]
     tdir = Path(template_dir) if template_dir else None
     if "xlsx" in todo:
@@ -255,20 +281,37 @@ def render_reports(run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, m
     with Progress("rendering", len(todo), quiet) as bar:
         for fmt in todo:
             t = time.perf_counter()
-            if fmt == "html":
-                from reportgen.outputs.html import write_html
+            try:
+                _render_one(fmt, run_dir, results, errors, meta, tdir, paper)
+            except Exception as e:  # noqa: BLE001 - sorted: a user template's failure vs our bug
+                from reportgen.usererrors import OUTPUT_ERRNOS, OutputError
 
-                write_html(run_dir / "report.html", results, errors, meta, template_dir=tdir)
-            elif fmt == "pdf":
-                from reportgen.outputs.pdf import write_pdf
-
-                write_pdf(run_dir / "report.pdf", results, errors, meta, template_dir=tdir, paper=paper)
-            elif fmt == "xlsx":
-                from reportgen.outputs.xlsx import write_xlsx
-
-                write_xlsx(run_dir / "results.xlsx", results, meta)
+                disk = isinstance(e, OutputError) or (isinstance(e, OSError) and e.errno in OUTPUT_ERRNOS)
+                if tdir is None or fmt == "xlsx" or disk:     # (jinja2's TemplateNotFound is an OSError)
+                    raise
+                line = " ".join(str(e).split())[:300]
+                failed.append(f"report.{fmt} was not written: the templates in {str(tdir)!r} failed while "
+                              f"rendering ({type(e).__name__}: {line})")
+                log(failed[-1], quiet)
             timings[f"{fmt}_s"] = round(time.perf_counter() - t, 3)
             bar.advance(1, fmt)
+    return failed
+
+
+def _render_one(fmt: str, run_dir: Path, results: pl.DataFrame, errors: pl.DataFrame, meta: dict,
+                tdir: Path | None, paper: str) -> None:
+    if fmt == "html":
+        from reportgen.outputs.html import write_html
+
+        write_html(run_dir / "report.html", results, errors, meta, template_dir=tdir)
+    elif fmt == "pdf":
+        from reportgen.outputs.pdf import write_pdf
+
+        write_pdf(run_dir / "report.pdf", results, errors, meta, template_dir=tdir, paper=paper)
+    elif fmt == "xlsx":
+        from reportgen.outputs.xlsx import write_xlsx
+
+        write_xlsx(run_dir / "results.xlsx", results, meta)
 
 
 def _assumptions(job: Job) -> dict:
@@ -289,5 +332,8 @@ def _assumptions(job: Job) -> dict:
 
 def log_summary(res: RunResult, quiet: bool) -> None:
     log(f"wrote {res.cells:,} cells to {res.run_dir}", quiet)
+    for line in res.report_errors:
+        print(f"reportgen run: error: {line}; results.parquet, results.csv and errors.csv are in {res.run_dir}",
+              file=sys.stderr)
     if res.failed_models:
         log(f"{len(res.failed_models)} model(s) failed (see errors.csv): {', '.join(res.failed_models)}", quiet)

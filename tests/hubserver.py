@@ -14,6 +14,8 @@ HTTP Range requests (206) for safetensors headers, and per-repo behaviours:
     forbidden   403 + X-Error-Code: GatedRepo (logged in, licence not accepted)
     error500    500 on every request (transient: the client should retry, then give up)
     slow        sleeps ``delay`` s before answering (longer than the client timeout)
+    trickle     answers GETs at once, then sends the body one byte every ``delay`` s (each read
+                beats any per-read timeout; only a wall-clock bound stops it)
     unknown ids 404 + X-Error-Code: RepoNotFound
 
 Hostile on purpose: error responses echo the request's Authorization header in
@@ -149,8 +151,31 @@ class FakeHub:
             a, _, b = rng.removeprefix("bytes=").partition("-")
             start, end = int(a), min(int(b) if b else len(body) - 1, len(body) - 1)
             part = body[start:end + 1]
-            return self._send(h, head, 206, part, {**headers, "Content-Range": f"bytes {start}-{end}/{len(body)}"})
+            headers = {**headers, "Content-Range": f"bytes {start}-{end}/{len(body)}"}
+            if repo.behaviour == "trickle":
+                return self._trickle(h, part, headers, repo.delay, status=206)
+            return self._send(h, head, 206, part, headers)
+        if repo.behaviour == "trickle" and not head:
+            return self._trickle(h, body, headers, repo.delay)
         return self._send(h, head, 200, body, headers)
+
+    def _trickle(self, h: BaseHTTPRequestHandler, body: bytes, headers: dict[str, str], delay: float,
+                 status: int = 200) -> None:
+        try:
+            h.send_response(status)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(body)))
+            h.send_header("Content-Type", "application/octet-stream")
+            h.end_headers()
+            h.wfile.flush()
+            for i in range(len(body)):
+                if self.stopping.wait(delay):
+                    return
+                h.wfile.write(body[i:i + 1])
+                h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, head: bool, status: int, body: bytes, headers: dict[str, str]) -> None:

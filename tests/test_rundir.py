@@ -16,7 +16,9 @@ def test_job_names_become_one_harmless_path_component(name, safe):
 
 def test_default_run_dir_is_job_then_utc_time(tmp_path):
     when = datetime(2026, 11, 26, 2, 3, 4, tzinfo=timezone.utc)
-    assert default_run_dir(tmp_path, "../x", when) == tmp_path / "x" / "20261126T020304Z"
+    assert default_run_dir(tmp_path, "x", when) == tmp_path / "x" / "20261126T020304Z"
+    # an unsafe name is sanitised plus a hash of the exact name (issue 14: unique history keys)
+    assert default_run_dir(tmp_path, "../x", when).parent.name.startswith("x-")
 
 
 def test_atomic_dir_appears_only_when_complete(tmp_path):

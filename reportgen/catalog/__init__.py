@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -65,13 +66,28 @@ class Catalog:
         self.version = version
         self.skus: dict[str, GpuSku] = {}
         self._alias: dict[str, str] = {}
+        self._origin: dict[str, str] = {}
         for s in skus:
             self.add(s)
 
-    def add(self, sku: GpuSku) -> None:
+    def add(self, sku: GpuSku, origin: str = "") -> None:
+        # an override by id keeps the aliases the SKU already had (they still name the same SKU)
         self.skus[sku.id] = sku
+        self._origin[sku.id] = origin or sku.id
         for a in (sku.id, *sku.aliases):
             self._alias[_norm(a)] = sku.id
+
+    def merge(self, rows: list[tuple[GpuSku, str]]) -> None:
+        """Add one file's rows; an id or alias that would resolve to a different SKU is an error
+        naming both rows (overriding a SKU by its own id is how a catalog file is meant to work)."""
+        for sku, origin in rows:
+            for a in (sku.id, *sku.aliases):
+                owner = self._alias.get(_norm(a))
+                if owner is not None and owner != sku.id:
+                    raise ValueError(f"{origin}: {'sku_id' if a == sku.id else 'alias'} {a!r} already names "
+                                     f"{owner} ({self._origin.get(owner, owner)}); an id or alias may name one SKU "
+                                     "only: remove it from one row (override a SKU by repeating its own sku_id)")
+            self.add(sku, origin)
 
     def get(self, key: str) -> GpuSku:
         sku_id = self._alias.get(_norm(key))
@@ -95,47 +111,85 @@ def _norm(s: str) -> str:
     return s.strip().lower().replace("_", "-").replace(" ", "-")
 
 
-def _parse(text: str, origin: str) -> list[GpuSku]:
-    rows = list(csv.DictReader(io.StringIO(text)))
-    out = []
+def _number(r: dict, key: str, where: str, *, lo: float = 0.0, hi: float = math.inf) -> float | None:
+    """An optional finite number in [lo, hi] (empty -> None); ValueError naming the row otherwise."""
+    raw = (r.get(key) or "").strip()
+    if not raw:
+        return None
+    try:
+        v = float(raw)
+    except ValueError:
+        raise ValueError(f"{where}: {key} must be a number, got {raw[:40]!r}") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{where}: {key} {raw[:40]!r} is not allowed; allowed: a finite number from {lo:g}"
+                         + (f" to {hi:g}" if math.isfinite(hi) else " up"))
+    return v
+
+
+def _gpus_per_node(r: dict, where: str) -> int:
+    raw = (r.get("gpus_per_node") or "").strip()
+    if not raw:
+        return 8
+    if not raw.isdigit() or not 1 <= int(raw) <= 1024:
+        raise ValueError(f"{where}: gpus_per_node {raw[:40]!r} is not allowed; allowed: a whole number from 1 to 1024")
+    return int(raw)
+
+
+def _parse(text: str, origin: str) -> list[tuple[GpuSku, str]]:
+    """Rows of one catalog file, each with where it came from ("file line N") for messages.
+
+    Every value is validated (issue 14): memory finite in (0, 10000), gpus_per_node a positive
+    whole number, prices and other figures finite and >= 0; a duplicate sku_id in one file is an
+    error naming both rows."""
+    try:
+        rows = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as e:
+        raise ValueError(f"{origin}: not a readable CSV file ({e})") from None
+    out: list[tuple[GpuSku, str]] = []
+    seen: dict[str, str] = {}
     for i, r in enumerate(rows, start=2):
+        where = f"{origin}: line {i}"
         missing = [k for k in REQUIRED if not (r.get(k) or "").strip()]
         if missing:
-            raise ValueError(f"{origin}: line {i}: missing {', '.join(missing)}")
-        try:
-            mem = float(r["usable_memory_gib"])
-        except ValueError:
-            raise ValueError(f"{origin}: line {i}: usable_memory_gib must be a number, got {r['usable_memory_gib']!r}")
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        mem = _number(r, "usable_memory_gib", where)
         if not 0 < mem < 10_000:
-            raise ValueError(f"{origin}: line {i}: usable_memory_gib {mem} out of range (0, 10000)")
-        out.append(GpuSku(
-            id=r["sku_id"].strip(),
+            raise ValueError(f"{where}: usable_memory_gib {mem} out of range (0, 10000)")
+        sku_id = r["sku_id"].strip()
+        if sku_id in seen:
+            raise ValueError(f"duplicate sku_id {sku_id!r}: {seen[sku_id]} and {where}; keep one row")
+        seen[sku_id] = where
+        out.append((GpuSku(
+            id=sku_id,
             name=r["name"].strip(),
             vendor=(r.get("vendor") or "").strip(),
             usable_memory_gib=mem,
-            memory_gb_marketed=_f(r.get("memory_gb_marketed")),
-            memory_mib_reported=_f(r.get("memory_mib_reported")),
-            gpus_per_node=int(_f(r.get("gpus_per_node")) or 8),
-            bandwidth_tbps=_f(r.get("bandwidth_tbps")),
-            bf16_tflops=_f(r.get("bf16_dense_tflops")),
-            fp8_tflops=_f(r.get("fp8_dense_tflops")),
+            memory_gb_marketed=_number(r, "memory_gb_marketed", where),
+            memory_mib_reported=_number(r, "memory_mib_reported", where),
+            gpus_per_node=_gpus_per_node(r, where),
+            bandwidth_tbps=_number(r, "bandwidth_tbps", where),
+            bf16_tflops=_number(r, "bf16_dense_tflops", where),
+            fp8_tflops=_number(r, "fp8_dense_tflops", where),
             fp8_native=(r.get("fp8_native") or "").strip().lower() == "yes",
-            price_usd_hr=_f(r.get("price_usd_hr")),
+            price_usd_hr=_number(r, "price_usd_hr", where),
             aliases=tuple(a.strip() for a in (r.get("aliases") or "").split("|") if a.strip()),
             memory_source=(r.get("memory_source") or "").strip(),
             price_source=(r.get("price_source") or "").strip(),
-        ))
+        ), f"{where} ({sku_id})"))
     return out
 
 
 def load_catalog(user_files: list[str | Path] = ()) -> Catalog:
     """The bundled catalog, then each user file adding or overriding SKUs by id."""
     text = resources.files(__package__).joinpath(CATALOG_FILE).read_text(encoding="utf-8")
-    cat = Catalog(_parse(text, CATALOG_FILE), version=_version(text))
+    cat = Catalog([], version=_version(text))
+    cat.merge(_parse(text, CATALOG_FILE))
+    from reportgen.safe_read import CATALOG_MAX_BYTES, read_text_file
+
     for f in user_files:
         p = Path(f)
-        for sku in _parse(p.read_text(encoding="utf-8"), str(p)):
-            cat.add(sku)
+        text = read_text_file(p, "catalog", CATALOG_MAX_BYTES)   # /dev/zero, FIFOs, binaries refused
+        cat.merge(_parse(text, str(p)))
         cat.version += f"+{p.name}"
     return cat
 

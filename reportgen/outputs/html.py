@@ -50,16 +50,11 @@ def template_dirs(template_dir: Path | str | None = None) -> list[Path]:
 
 
 def environment(template_dir: Path | str | None = None) -> jinja2.Environment:
-    """A Jinja environment with autoescaping on for every template (including .j2/.css/.js includes)."""
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d)) for d in template_dirs(template_dir)])
-    env = jinja2.Environment(
-        loader=loader,
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    """A sandboxed Jinja environment, autoescaping on for every template (including .j2/.css/.js
+    includes), loading only from the template directories (see outputs/sandbox.py)."""
+    from reportgen.outputs.sandbox import sandboxed_environment
+
+    env = sandboxed_environment(template_dirs(template_dir))
     env.globals.update(
         fmt_price=RD.fmt_price, fmt_num=RD.fmt_num, fmt_ctx=RD.fmt_ctx,
         fmt_params=RD.fmt_params, fmt_bytes=RD.fmt_bytes, fmt_conc=RD.fmt_conc,

@@ -57,7 +57,13 @@ def make_fetcher(allowed_dirs: list[Path]):
                 # resolve() follows symlinks and "..", so a link out of the directory is refused too
                 path = Path(url2pathname(urlparse(url).path)).resolve()
                 if any(path.is_relative_to(r) for r in roots) and path.is_file():
-                    return URLFetcherResponse(url, body=path.read_bytes())
+                    from reportgen.safe_read import read_bytes_capped
+                    from reportgen.usererrors import InputFileError
+
+                    try:   # regular files only, size-capped (a template dir could hold a FIFO or a huge file)
+                        return URLFetcherResponse(url, body=read_bytes_capped(path, "template resource", 16 << 20))
+                    except InputFileError:
+                        pass
             self.refused.append(url)
             raise ValueError(f"reportgen refuses to fetch {url!r}: only files in the template directory")
 

@@ -30,8 +30,20 @@ def utc_stamp(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
 
 
+def job_folder(job_name: str) -> str:
+    """The job's history folder: its name when already a safe component, else the sanitised name
+    plus a hash of the exact name, so two jobs never share a history (non-Latin names such as
+    "週次" and "月次" both sanitise to "job"; "a b" and "a-b" both to "a-b")."""
+    import hashlib
+
+    safe = safe_name(job_name)
+    if safe == job_name:
+        return safe
+    return f"{safe}-{hashlib.sha256(job_name.encode('utf-8')).hexdigest()[:8]}"
+
+
 def default_run_dir(base: Path, job_name: str, now: datetime | None = None) -> Path:
-    return base / safe_name(job_name) / utc_stamp(now)
+    return base / job_folder(job_name) / utc_stamp(now)
 
 
 class AtomicDir:

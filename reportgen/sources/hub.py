@@ -107,6 +107,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT_EXCEPTIONS)
 
 
+class TooLarge(Exception):
+    """A file the Hub says is bigger than the config size cap: refused without downloading it."""
+
+    def __init__(self, filename: str, size: int, cap: int):
+        super().__init__(filename)
+        self.filename, self.size, self.cap = filename, size, cap
+
+
 class HubFailure(Exception):
     """Internal: the retry loop's verdict — the last error and how many attempts were made —
     handed to :meth:`HubClient.classify`, which turns it into the user's one-line SourceError."""
@@ -149,6 +157,10 @@ class HubClient:
             url, token=self.s.token, timeout=self.s.timeout, endpoint=self.s.endpoint))
         if not meta.commit_hash:
             raise HubFailure(FileMetadataError("missing X-Repo-Commit"), 1)
+        from reportgen.safe_read import CONFIG_MAX_BYTES
+
+        if meta.size is not None and meta.size > CONFIG_MAX_BYTES:     # refused before it is downloaded
+            raise HubFailure(TooLarge(filename, meta.size, CONFIG_MAX_BYTES), 1)
         path = self.retrying(f"{repo_id}/{filename}", lambda: hf_hub_download(
             repo_id, filename, revision=revision, cache_dir=self.s.cache_dir, endpoint=self.s.endpoint,
             token=self.s.token, etag_timeout=self.s.timeout))
@@ -194,6 +206,9 @@ class HubClient:
         """Turn a huggingface_hub/httpx error into one actionable line (server text never copied)."""
         tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
         host = self.s.endpoint
+        if isinstance(e, TooLarge):
+            return SourceError(ref, "malformed_config", f"{e.filename} is {e.size / 2**20:.1f} MiB on the Hub, larger "
+                                                        f"than the {e.cap / 2**20:g} MiB allowed for a config; not downloaded")
         if isinstance(e, GatedRepoError):
             return SourceError(ref, "gated", gated_message(ref.id, host))
         if isinstance(e, RevisionNotFoundError):

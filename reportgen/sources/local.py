@@ -35,6 +35,13 @@ def local_config_path(model_id: str) -> tuple[Path, Path | None]:
 
 def resolve_local(ref: ModelRef) -> ResolvedConfig:
     """Read a local config; ``not_found`` when the path or its config.json is missing."""
+    try:
+        return _resolve_local(ref)
+    except OSError as e:      # ENAMETOOLONG, ELOOP...: the path itself cannot name a file
+        raise SourceError(ref, "invalid_id", f"local path cannot be used: {e.strerror or type(e).__name__}") from None
+
+
+def _resolve_local(ref: ModelRef) -> ResolvedConfig:
     config_path, quant_path = local_config_path(ref.id)
     if not config_path.is_file():
         given = Path(os.path.expanduser(ref.id))

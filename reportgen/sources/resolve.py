@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from .bundled import find_bundled
 from .errors import SourceError, redact
-from .hub import HubClient, HubSettings
+from .hub import MAX_BACKOFF_S, HubClient, HubSettings
 from .ids import hub_id_problem, looks_like_path, revision_problem
 from .local import resolve_local
 from .resolved import ResolvedConfig
@@ -98,16 +97,30 @@ class Resolver:
             return found
 
 
+def model_budget(timeout: float, retries: int, backoff: float) -> float:
+    """Wall-clock seconds one model's resolution may take: every attempt's timeout plus the
+    back-off sleeps between them, plus a small allowance for the cache/bundled fallbacks.
+
+    Per-request timeouts alone do not bound a model: a server that trickles one byte per
+    second beats any read timeout, and ``hf_hub_download`` has retries of its own."""
+    retries = max(0, int(retries))
+    sleeps = sum(min(MAX_BACKOFF_S, backoff * (2 ** i)) for i in range(retries))
+    return timeout * (retries + 1) + sleeps + 1.0
+
+
 def resolve_all(refs: Iterable[ModelRef], *, snapshot_dir: str | os.PathLike | None = None,
                 offline: bool | None = None, token: str | None = None, workers: int = 8,
                 timeout: float = 10.0, retries: int = 3, progress: Progress | None = None,
-                backoff: float = 0.5) -> list[ResolvedConfig | SourceError]:
+                backoff: float = 0.5, deadline: float | None = None) -> list[ResolvedConfig | SourceError]:
     """Resolve every ref; one result per input ref, same order, each distinct ref resolved once.
 
     ``offline`` None → HF_HUB_OFFLINE from the environment.  ``token`` None → HF_TOKEN or the
     stored login.  ``timeout`` is per HTTP request; ``retries`` counts extra attempts for
-    transient failures, spaced ``backoff``·2^n seconds (capped at 8 s).  ``progress(done,
-    total, ref)`` is called from the calling thread as each distinct ref finishes.
+    transient failures, spaced ``backoff``·2^n seconds (capped at 8 s).  Together they bound the
+    whole resolution of each model (:func:`model_budget`): a model not done by then is a
+    ``network`` error saying so.  ``deadline`` (a ``time.monotonic()`` instant) bounds the whole
+    call: models not resolved by then are ``network`` errors naming the deadline.
+    ``progress(done, total, ref)`` is called from the calling thread as each distinct ref finishes.
     Raises ValueError only for an unreadable ``snapshot_dir`` (a usage error, not a model error).
     """
     refs = list(refs)
@@ -116,20 +129,83 @@ def resolve_all(refs: Iterable[ModelRef], *, snapshot_dir: str | os.PathLike | N
     settings = HubSettings.from_env(offline=offline, token=token, timeout=timeout, retries=retries,
                                     backoff=backoff)
     resolver = Resolver(HubClient(settings), snapshot)
-    results: dict[ModelRef, ResolvedConfig | SourceError] = {}
+    budget = model_budget(settings.timeout, settings.retries, settings.backoff)
+
+    def overrun(ref, why: str) -> SourceError:
+        if why == "error":
+            return SourceError(ref, "network", "unexpected failure while resolving")
+        if why == "deadline":
+            return SourceError(ref, "network", "not resolved before the job deadline (--deadline); "
+                                               "raise it, or run from the cache or a --snapshot")
+        return SourceError(ref, "network", (
+            f"no complete answer from {settings.endpoint} within {budget:g}s (--hub-timeout x "
+            "(--hub-retries + 1) plus back-off): the server stalled or sent the file too slowly"))
+
     total = len(distinct)
-    n_workers = max(1, min(int(workers), total))
-    if n_workers == 1:
-        for i, ref in enumerate(distinct, 1):
-            results[ref] = resolver(ref)
-            if progress:
-                progress(i, total, ref)
-    else:
-        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="reportgen-resolve") as pool:
-            futures = {pool.submit(resolver, ref): ref for ref in distinct}
-            for i, fut in enumerate(as_completed(futures), 1):
-                ref = futures[fut]
-                results[ref] = fut.result()
-                if progress:
-                    progress(i, total, ref)
+    done_refs: list = []
+
+    def advance(ref) -> None:
+        done_refs.append(ref)
+        if progress:
+            progress(len(done_refs), total, ref)
+
+    results = bounded_map(distinct, resolver, workers=workers, budget=budget, deadline=deadline,
+                          on_overrun=overrun, on_done=advance)
     return [results[r] for r in refs]
+
+
+def bounded_map(items: list, fn: Callable, *, workers: int, budget: float, deadline: float | None,
+                on_overrun: Callable, on_done: Callable | None = None) -> dict:
+    """``{item: fn(item)}`` computed on daemon threads, never waiting past an item's ``budget``
+    (seconds from its start) or ``deadline`` (a ``time.monotonic()`` instant).
+
+    An item that overruns gets ``on_overrun(item, "budget" | "deadline")``; its thread is
+    abandoned (daemon: it cannot hold up exit; a late answer is dropped).  ``fn`` must return
+    its failures, not raise them (an escaping exception becomes ``on_overrun(item, "error")``).
+    ``on_done(item)`` is called from the calling thread as each item finishes."""
+    import queue
+    import threading
+    import time
+
+    done: queue.Queue = queue.Queue()
+    pending = list(items)
+    running: dict = {}                      # item -> monotonic start
+    results: dict = {}
+    workers = max(1, min(int(workers), len(items) or 1))
+
+    def work(item):
+        try:
+            done.put((item, fn(item), None))
+        except BaseException as e:  # noqa: BLE001 - last guard; fn returns its errors
+            done.put((item, None, e))
+
+    def finish(item, res):
+        results[item] = res
+        if on_done:
+            on_done(item)
+
+    while pending or running:
+        if deadline is not None and time.monotonic() >= deadline:
+            for item in [*running, *pending]:
+                finish(item, on_overrun(item, "deadline"))
+            break
+        while pending and len(running) < workers:
+            item = pending.pop(0)
+            running[item] = time.monotonic()
+            threading.Thread(target=work, args=(item,), name="reportgen-bounded", daemon=True).start()
+        wake = min(start + budget for start in running.values())
+        if deadline is not None:
+            wake = min(wake, deadline)
+        try:
+            item, res, exc = done.get(timeout=max(0.0, wake - time.monotonic()))
+        except queue.Empty:
+            now = time.monotonic()
+            for item, start in list(running.items()):
+                if now >= start + budget:
+                    del running[item]
+                    finish(item, on_overrun(item, "budget"))
+            continue
+        if item in running:                 # else: already given up on, a late answer
+            del running[item]
+            finish(item, on_overrun(item, "error") if exc is not None else res)
+    return results

@@ -52,9 +52,18 @@ def read_json_object(path: str | Path, ref: ModelRef, what: str = "config.json")
     NaN/Infinity literals are accepted (Python's json does, and some real configs carry them);
     anything that is not a top-level object is rejected because every consumer indexes keys.
     """
+    from reportgen.safe_read import CONFIG_MAX_BYTES, read_bytes_capped
+    from reportgen.usererrors import InputFileError
+
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        raw = read_bytes_capped(path, what, CONFIG_MAX_BYTES)   # size cap checked before reading
+    except InputFileError as e:
+        raise SourceError(ref, "malformed_config", str(e).replace(repr(str(path)), "").replace("  ", " ")) from None
+    try:
+        text = raw.decode("utf-8-sig")
         data = json.loads(text)
+    except RecursionError:
+        raise SourceError(ref, "malformed_config", f"{what} is nested too deeply to be a model config") from None
     except UnicodeDecodeError:
         raise SourceError(ref, "malformed_config", f"{what} is not UTF-8 text") from None
     except json.JSONDecodeError as e:

@@ -66,6 +66,7 @@ def build_report(
     res = R.conform(results) if results.columns != R.COLUMN_NAMES else results
     res = res.filter(pl.col("model").is_not_null())       # a row without a model cannot be placed anywhere
     errs = errors if errors is not None else pl.DataFrame(schema=R.ERROR_SCHEMA)
+    res, errs, meta = shorten_for_display(res, errs, meta)
 
     models = _model_order(res, meta)
     gpus = _gpu_order(res, meta)
@@ -108,6 +109,11 @@ def build_report(
     elif n_matrix_cells:
         matrices = fit_matrices(placed, models, gpus, matrix_axes, layout_axes, medium, max_columns)
 
+    error_rows = model_error_rows(errs)
+    sections = model_sections(res, models, gpus, scen_axes)
+    if medium == "pdf":
+        error_rows, sections = _pdf_caps(error_rows, sections, notes)
+
     status_counts = {s: 0 for s in R.STATUSES}
     for s, n in res.group_by("status").len().iter_rows():
         if s in status_counts:
@@ -129,12 +135,64 @@ def build_report(
         "summary": summary,
         "summary_tables": summary_tables,
         "summary_axes": [a for a in scen_axes if a not in ("max_model_len",)],
-        "models": model_sections(res, models, gpus, scen_axes),
-        "errors": model_error_rows(errs),
+        "models": sections,
+        "errors": error_rows,
         "cell_errors": cell_error_rows(res),
         "notes": notes,
         "axis_label": AXIS_LABEL,
     }
+
+
+def _pdf_caps(error_rows: list[dict], sections: list[dict], notes: list[str]) -> tuple[list[dict], list[dict]]:
+    """Keep the PDF within its page budget however many models fail (see style.PDF_ERROR_ROWS)."""
+    if len(error_rows) > style.PDF_ERROR_ROWS:
+        notes.append(f"The errors table of this PDF shows the first {style.PDF_ERROR_ROWS} of {len(error_rows):,} "
+                     "model errors; errors.csv and the HTML report list them all.")
+        error_rows = error_rows[:style.PDF_ERROR_ROWS]
+    failed = [i for i, m in enumerate(sections) if not m.get("bars")]
+    if len(failed) > style.PDF_FAILED_SECTIONS:
+        drop = set(failed[style.PDF_FAILED_SECTIONS:])
+        notes.append(f"{len(drop):,} models that could not be estimated at all have no section in this PDF "
+                     "(they are in the errors table and errors.csv).")
+        sections = [m for i, m in enumerate(sections) if i not in drop]
+    return error_rows, sections
+
+
+def display_id(text: str | None, limit: int | None = None) -> str | None:
+    """``text`` as a report shows it: whole up to ``limit`` chars, else a prefix, "…" and a hash
+    of the full text (distinct ids stay distinct; the tables keep the full id)."""
+    import hashlib
+
+    limit = limit or style.MAX_ID_CHARS
+    if text is None or len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{text[:limit - 10]}…{digest}"
+
+
+def shorten_for_display(res: pl.DataFrame, errs: pl.DataFrame, meta: dict):
+    """Ids, revisions and long texts shortened consistently in results, errors and meta."""
+    def fix_col(df: pl.DataFrame, col: str, limit: int) -> pl.DataFrame:
+        if col not in df.columns or df.height == 0:
+            return df
+        long = df.filter(pl.col(col).str.len_chars() > limit)[col].unique().to_list()
+        if not long:
+            return df
+        mapping = {v: display_id(v, limit) for v in long}
+        return df.with_columns(pl.col(col).replace(mapping))
+
+    for col, limit in (("model", style.MAX_ID_CHARS), ("revision", style.MAX_ID_CHARS),
+                       ("reason", style.MAX_TEXT_CHARS)):
+        res = fix_col(res, col, limit)
+    for col, limit in (("model", style.MAX_ID_CHARS), ("revision", style.MAX_ID_CHARS),
+                       ("message", style.MAX_TEXT_CHARS)):
+        errs = fix_col(errs, col, limit)
+    if isinstance(meta.get("models"), list):
+        meta["models"] = [{**m, "id": display_id(str(m["id"])),
+                           "revision": display_id(m.get("revision")) if isinstance(m.get("revision"), str) else m.get("revision"),
+                           "error": display_id(m["error"], style.MAX_TEXT_CHARS) if isinstance(m.get("error"), str) else m.get("error")}
+                          if isinstance(m, dict) and m.get("id") is not None else m for m in meta["models"]]
+    return res, errs, meta
 
 
 def estimate_pdf_pages(matrix_cells: int, summary_rows: int, n_models: int, n_gpus: int) -> int:

@@ -72,3 +72,17 @@ class Cell(NamedTuple):
 
 
 # --- small formatters (used in templates through the context too) -----------------------------
+
+
+# --- bounds on what one report shows (issue 14) ---------------------------------------------
+# Ids and texts from users and remote configs can be any length; WeasyPrint's line breaking is
+# superlinear in an unbreakable word (a 10,000-char id made a 2-model PDF take 13 minutes), so
+# reports show at most MAX_ID_CHARS of an id (prefix + "…" + hash of the full id, unique per id);
+# results.csv / results.parquet / errors.csv keep every id whole.
+MAX_ID_CHARS = 80
+MAX_TEXT_CHARS = 600                 # error messages and reasons shown in a report
+# The PDF page budget covers the errors table and the model sections too: at most this many
+# error rows (~25 a page) and sections of models that failed outright; the rest are counted
+# in a note that points to errors.csv and the HTML report (which lists them all).
+PDF_ERROR_ROWS = 60
+PDF_FAILED_SECTIONS = 20
