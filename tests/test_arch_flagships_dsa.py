@@ -257,3 +257,15 @@ def test_kimi_k25_tied_language_model_is_refused():
     cfg["text_config"]["tie_word_embeddings"] = True
     spec = build_spec(cfg)
     assert spec.unsupported_reason and "own lm_head" in spec.unsupported_reason
+
+
+# ---- refused flagships: the reason names what is missing ------------------------------------------
+
+@pytest.mark.parametrize("name, words", [
+    ("deepseek-ai--DeepSeek-V4-Flash", ("compress_ratio", "SlidingWindowMLASpec", "hyper-connections")),
+    ("XiaomiMiMo--MiMo-V2-Flash", ("hybrid_layer_pattern", "swa_num_key_value_heads", "cache_config")),
+])
+def test_flagships_not_modelled_are_refused_with_the_missing_pieces(name, words):
+    spec = build_spec(_cfg(name))
+    assert spec.unsupported_reason and all(w in spec.unsupported_reason for w in words)
+    assert spec.params_total == 0 and not spec.layers_kv
