@@ -81,6 +81,14 @@ def test_glm5_kv_bytes_per_token_bf16_fp8_and_fp8_ds_mla():
     assert kv_bytes_per_token(spec, "fp8_e4m3") == 61464
 
 
+@pytest.mark.parametrize("kd", ["fp8_e5m2", "fp8_inc", "float16"])
+def test_kv_dtypes_the_sparse_backend_lacks_are_refused(kd):
+    from reportgen.estimate.kvcache import UnsupportedKvDtype
+
+    with pytest.raises(UnsupportedKvDtype, match="FlashMLASparse"):
+        kv_bytes_per_token(build_spec(GLM5), kd)
+
+
 def test_glm5_kv_not_split_by_tp_and_one_block_group():
     spec = build_spec(GLM5)
     eb = kv_element_bytes("auto", 2, spec)
