@@ -81,6 +81,14 @@ def test_glm5_kv_bytes_per_token_bf16_fp8_and_fp8_ds_mla():
     assert kv_bytes_per_token(spec, "fp8_e4m3") == 61464
 
 
+@pytest.mark.parametrize("kd", ["fp8_e5m2", "fp8_inc", "float16"])
+def test_kv_dtypes_the_sparse_backend_lacks_are_refused(kd):
+    from reportgen.estimate.kvcache import UnsupportedKvDtype
+
+    with pytest.raises(UnsupportedKvDtype, match="FlashMLASparse"):
+        kv_bytes_per_token(build_spec(GLM5), kd)
+
+
 def test_glm5_kv_not_split_by_tp_and_one_block_group():
     spec = build_spec(GLM5)
     eb = kv_element_bytes("auto", 2, spec)
@@ -257,3 +265,15 @@ def test_kimi_k25_tied_language_model_is_refused():
     cfg["text_config"]["tie_word_embeddings"] = True
     spec = build_spec(cfg)
     assert spec.unsupported_reason and "own lm_head" in spec.unsupported_reason
+
+
+# ---- refused flagships: the reason names what is missing ------------------------------------------
+
+@pytest.mark.parametrize("name, words", [
+    ("deepseek-ai--DeepSeek-V4-Flash", ("compress_ratio", "SlidingWindowMLASpec", "hyper-connections")),
+    ("XiaomiMiMo--MiMo-V2-Flash", ("hybrid_layer_pattern", "swa_num_key_value_heads", "cache_config")),
+])
+def test_flagships_not_modelled_are_refused_with_the_missing_pieces(name, words):
+    spec = build_spec(_cfg(name))
+    assert spec.unsupported_reason and all(w in spec.unsupported_reason for w in words)
+    assert spec.params_total == 0 and not spec.layers_kv

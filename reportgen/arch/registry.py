@@ -100,6 +100,12 @@ UNSUPPORTED: dict[str, str] = {
                    "compressors' sliding state caches, in four block groups; reportgen's LayerKV has no "
                    "compress ratio or sliding MLA kind, and the weights (hyper-connections hc_mult, hash-routed "
                    "MoE layers, grouped o_lora output projection, compressors) are not modelled",
+    "mimo_v2_flash": "mimo_v2_flash: vLLM's mimo_v2_flash.py reads remote-code fields (hybrid_layer_pattern, "
+                     "swa_num_key_value_heads, swa_head_dim, moe_layer_freq as a list, add_swa_attention_sink_bias, "
+                     "sliding_window_size) where transformers uses fixed rules (sliding layers get 2 x "
+                     "num_key_value_heads and always a sink), and builds its Attention without cache_config, so "
+                     "whether --kv-cache-dtype and the model-level sliding window reach its layers is not verified; "
+                     "not modelled",
     "longcat_flash": "longcat_flash: zero-computation experts and dual attention blocks are not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",

@@ -36,6 +36,7 @@ from reportgen.arch.spec import AttentionKind, LayerKV, ModelSpec
 from .layout import pp_partition
 
 FP8_DS_MLA_BYTES = 656       # per token per MLA layer (vllm flashmla_sparse layout)
+SPARSE_MLA_REFUSED = ("fp8_e5m2", "fp8_inc", "float16", "fp16", "half")   # not in FlashMLASparse's dtype list
 
 
 class UnsupportedKvDtype(ValueError):
@@ -66,6 +67,9 @@ def layer_token_bytes(layer: LayerKV, kv_dtype: str, elem_bytes: float, tp: int)
     so any 1-byte element size here -- ``fp8``, or ``auto`` resolved to fp8 by the checkpoint --
     means 656 bytes.
     """
+    if layer.sparse and kv_dtype.lower() in SPARSE_MLA_REFUSED:
+        raise UnsupportedKvDtype(f"kv_cache_dtype {kv_dtype!r}: vLLM's sparse MLA backend (FlashMLASparse) takes "
+                                 "auto, bfloat16 or fp8 (= fp8_ds_mla) only")
     if layer.kind is AttentionKind.MLA and (kv_dtype.lower() == "fp8_ds_mla" or (layer.sparse and elem_bytes == 1)):
         return float(FP8_DS_MLA_BYTES + layer.index_token_bytes)
     return float(layer.bytes_per_token(elem_bytes, tp))
