@@ -72,7 +72,7 @@ LAYOUT_AXES = ("tp", "pp", "dp", "ep")
 SCENARIO_AXES = ("kv_cache_dtype", "concurrency", "gpu_memory_utilization",
                  "max_num_batched_tokens", "max_num_seqs", "vllm_version")
 AXIS_LABEL = {
-    "max_model_len": "context", "weight_dtype": "weights", "kv_cache_dtype": "KV dtype",
+    "max_model_len": "context", "weights_as": "weights", "kv_cache_dtype": "KV dtype",
     "concurrency": "concurrency", "gpu_memory_utilization": "util",
     "max_num_batched_tokens": "batched tokens", "max_num_seqs": "max seqs", "vllm_version": "vLLM",
     "tp": "TP", "pp": "PP", "dp": "DP", "ep": "EP",
@@ -224,7 +224,7 @@ def _cell_exprs() -> list[pl.Expr]:
         [
             pl.col("model"), pl.lit("\n"), pl.col("gpu_name").fill_null(pl.col("gpu")),
             pl.lit(" · "), pl.col("_layout"), pl.lit(" · "), pl.col("gpus").cast(pl.String),
-            pl.lit(" GPU(s) · "), pl.col("weight_scheme").fill_null(pl.col("weight_dtype")),
+            pl.lit(" GPU(s) · "), pl.col("weight_scheme").fill_null(pl.col("weights_as")),
             pl.lit("\nstatus: "), st,
             pl.when(pl.col("reason").fill_null("") != "")
             .then(pl.lit(" — ") + pl.col("reason")).otherwise(pl.lit("")),
@@ -284,7 +284,7 @@ def _scenario_label(key: dict[str, Any]) -> str:
     for k, v in key.items():
         if k == "max_model_len":
             bits.append(f"{fmt_ctx(v)} context")
-        elif k == "weight_dtype":
+        elif k == "weights_as":
             bits.append(f"{v} weights")
         else:
             bits.append(f"{AXIS_LABEL.get(k, k)} {v}")
@@ -317,7 +317,7 @@ def build_report(
                      if isinstance(s, dict) else str(s))
 
     scenario, per_gpu = split_axes(res)
-    scen_axes = ["max_model_len", "weight_dtype", *scenario]
+    scen_axes = ["max_model_len", "weights_as", *scenario]
     if per_gpu:
         values = res.filter(pl.col("gpu").is_not_null()).group_by("gpu").agg(pl.col(per_gpu).drop_nulls().first())
         by_gpu = {r["gpu"]: r for r in values.iter_rows(named=True)}
@@ -466,7 +466,7 @@ def _assumptions(res: pl.DataFrame, meta: dict) -> list[tuple[str, str]]:
             return ", ".join(fmt(v) for v in sorted(res[col].drop_nulls().unique().to_list()))
         derived = [
             ("context lengths (max_model_len)", vals("max_model_len", fmt_ctx)),
-            ("weight dtypes", ", ".join(str(v) for v in _ordered_unique(res["weight_dtype"].drop_nulls()))),
+            ("weight dtypes", ", ".join(str(v) for v in _ordered_unique(res["weights_as"].drop_nulls()))),
             ("concurrency targets", vals("concurrency")),
             ("tensor parallel", vals("tp")),
             ("pipeline parallel", vals("pp")),
@@ -501,10 +501,10 @@ def _matrices(res, models, gpus, scen_axes, layout_axes, medium, max_columns) ->
     )
     keys = keyed.select(scen_axes).unique().sort(scen_axes, nulls_last=True)
     # stable scenario order: contexts ascending, weight dtypes as they appear in the run
-    wd_order = {v: i for i, v in enumerate(_ordered_unique(res["weight_dtype"]))}
+    wd_order = {v: i for i, v in enumerate(_ordered_unique(res["weights_as"]))}
     key_rows = sorted(keys.rows(named=True),
                       key=lambda k: (k["max_model_len"] is None, k["max_model_len"] or 0,
-                                     wd_order.get(k["weight_dtype"], 0), *[str(k[a]) for a in scen_axes[2:]]))
+                                     wd_order.get(k["weights_as"], 0), *[str(k[a]) for a in scen_axes[2:]]))
     key_id = {tuple(k.values()): i for i, k in enumerate(key_rows)}
 
     n_cols, n_models = len(columns), len(models)
@@ -631,7 +631,7 @@ def _summary(res: pl.DataFrame, models: list[dict], scen_axes: list[str]) -> lis
     )
     table = groups.join(best, on=keys, how="left", nulls_equal=True)
     order = {m["id"]: i for i, m in enumerate(models)}
-    wd_order = {v: i for i, v in enumerate(_ordered_unique(res["weight_dtype"]))}
+    wd_order = {v: i for i, v in enumerate(_ordered_unique(res["weights_as"]))}
     rows = []
     for r in table.iter_rows(named=True):
         fit = r["status"] is not None
@@ -650,7 +650,7 @@ def _summary(res: pl.DataFrame, models: list[dict], scen_axes: list[str]) -> lis
             why, status = "nothing fits", "no_fit"
         rows.append({
             "model": r["model"],
-            "_order": (order.get(r["model"], 1 << 30), r["max_model_len"] or 0, wd_order.get(r["weight_dtype"], 0),
+            "_order": (order.get(r["model"], 1 << 30), r["max_model_len"] or 0, wd_order.get(r["weights_as"], 0),
                        *[str(r[a]) for a in scen_axes[2:]]),
             "context": fmt_ctx(r["max_model_len"]),
             "context_n": r["max_model_len"],
@@ -753,7 +753,7 @@ def _model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], sce
                  "bars": [], "ref_label": ""}
                 for m in models]
     def first(a: str):
-        if a == "weight_dtype":
+        if a == "weights_as":
             return _ordered_unique(res[a])[0]
         vals = res[a].drop_nulls().sort()
         return vals[-1] if a == "concurrency" else vals[0]      # the largest target, as in the matrices
@@ -763,7 +763,7 @@ def _model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], sce
         if res[a].drop_nulls().len():
             ref = ref.filter(pl.col(a) == first(a))
     ref_ctx = res["max_model_len"].min()
-    ref_label = f"{fmt_ctx(ref_ctx)} context, {first('weight_dtype')} weights"
+    ref_label = f"{fmt_ctx(ref_ctx)} context, {first('weights_as')} weights"
     if res["concurrency"].drop_nulls().len():
         ref_label += f", concurrency {first('concurrency')}"
     at_ref = ref.filter(pl.col("max_model_len") == ref_ctx)
@@ -784,7 +784,7 @@ def _model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], sce
     # what each weight-axis value costed for each model: "as shipped" names the checkpoint's scheme
     schemes: dict[str, list[str]] = {}
     for mid, wd, sch in (res.filter(pl.col("weight_scheme").is_not_null())
-                         .select("model", "weight_dtype", "weight_scheme").unique(maintain_order=True).iter_rows()):
+                         .select("model", "weights_as", "weight_scheme").unique(maintain_order=True).iter_rows()):
         label = f"as shipped: {sch}" if wd in ("checkpoint", "auto") else f"{wd} (what-if): {sch}"
         schemes.setdefault(mid, []).append(label)
 
