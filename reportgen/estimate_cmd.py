@@ -260,7 +260,10 @@ def _print(args, out: dict) -> None:
     width = max(len(k) for k in out)
     for k, v in out.items():
         if isinstance(v, dict):
-            v = ", ".join(f"{a}={b:,}" if isinstance(b, int) else f"{a}={b}" for a, b in v.items() if b)
+            v = ", ".join(f"{a}={str(b).lower()}" if isinstance(b, bool) else f"{a}={b:,}" if isinstance(b, int)
+                          else f"{a}={b}" for a, b in v.items() if b is not None and b is not False and b != 0)
+        elif isinstance(v, list):
+            v = "\n".join([v[0]] + [" " * (width + 2) + str(x) for x in v[1:]]) if v else "-"
         elif isinstance(v, float):
             v = f"{v:,.3f}"
         elif isinstance(v, int) and not isinstance(v, bool):

@@ -268,9 +268,11 @@ def parse_vllm_command(text: str) -> VllmCommand:
     for name, value in env.items():
         if name in ENV_MODELLED:
             cmd.engine[ENV_MODELLED[name]] = value.strip().lower() in ("1", "true")
-        elif name.startswith("VLLM_") or name in ("CUDA_VISIBLE_DEVICES", "HF_TOKEN", "HF_HOME"):
-            cmd.notes.append(f"environment {name}={value}: not modelled by reportgen"
-                             + (" (does not change per-GPU memory)" if not name.startswith("VLLM_") else ""))
+        elif name.startswith("VLLM_"):
+            cmd.notes.append(f"environment {name}={value}: not modelled by reportgen (if it changes memory, "
+                             "the estimate does not reflect it)")
+        else:
+            cmd.notes.append(f"environment {name}: does not change per-GPU memory")
     i = 0
     while i < len(tokens):
         tok = tokens[i]

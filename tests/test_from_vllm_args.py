@@ -184,3 +184,67 @@ def test_from_vllm_args_equals_the_structured_options(i, row):
     assert len(notes) >= 4                 # --host, --port, --served-model-name, --trust-remote-code
     b.pop("notes", None)
     assert a == b
+
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.mark.parametrize("line", [
+    f"vllm serve {LLAMA} -tp 2 --max-model-len 16384",
+    f"{LLAMA} --tensor-parallel-size 2 --max-model-len=16384",                       # no `vllm serve`
+    f"--model {LLAMA} -tp=2 --max_model_len 16K",                                     # 16K = 16,384
+    f"python3 -m vllm.entrypoints.openai.api_server --model {LLAMA} -tp 2 --max-model-len 16384",
+    f"env HF_HOME=/x /usr/bin/vllm serve {LLAMA} \\\n  -tp 2 \\\n  --max-model-len 16384  # deploy",
+])
+def test_every_command_form_gives_one_estimate(line):
+    _, ref = estimate_json("--gpu", "H100", "--tp", "2", "--max-model-len", "16384", LLAMA)
+    rc, got = estimate_json("--gpu", "H100", "--from-vllm-args", line)
+    assert rc == 0 and got["tp"] == 2 and got["max_model_len"] == 16384
+    got.pop("vllm_args_notes")
+    assert got == ref
+
+
+def test_real_flags_without_memory_effect_are_noted(capsys):
+    rc, d = estimate_json("--gpu", "H100", "--from-vllm-args",
+                          f"vllm serve {LLAMA} --enable-auto-tool-choice --tool-call-parser llama3_json "
+                          "--swap-space 16 --cpu-offload-gb 0 --no-enable-prefix-caching --seed 1")
+    assert rc == 0
+    notes = "\n".join(d["vllm_args_notes"])
+    for flag in ("--enable-auto-tool-choice", "--tool-call-parser", "--swap-space", "--cpu-offload-gb", "--seed"):
+        assert flag in notes
+    assert d["engine"]["enable_prefix_caching"] is False
+    assert d["max_model_len"] == 131072            # vLLM's default: the model's own maximum
+
+
+@pytest.mark.parametrize("line,needle", [
+    (f"vllm serve {LLAMA} --speculative-config '{{\"method\": \"eagle\"}}'", "draft"),
+    (f"vllm serve {LLAMA} --enable-lora --max-loras 4", "LoRA"),
+    (f"vllm serve {LLAMA} --cpu-offload-gb 8", "offload"),
+    (f"vllm serve {LLAMA} -O3", "optimisation level"),
+    (f"vllm serve {LLAMA} --compilation-config '{{\"cudagraph_mode\": \"FULL\"}}'", "CUDA-graph"),
+    (f"vllm serve {LLAMA} -dcp 2", "decode context parallel"),
+    (f"vllm serve {LLAMA} --max-num-sqs 8", "unknown vLLM flag --max-num-sqs"),
+    (f"vllm serve {LLAMA} --dtype int8", "--weights-as int8"),
+    ("vllm serve --max-model-len 4096", "no model"),
+    (f"vllm serve {LLAMA} --max-model-len", "expects a value"),
+])
+def test_memory_flags_we_do_not_model_are_refused(line, needle, capsys):
+    rc = main(["estimate", "--gpu", "H100", "--offline", "--from-vllm-args", line])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err, err
+
+
+def test_an_engine_flag_given_twice_is_refused(capsys):
+    rc = main(["estimate", "--gpu", "H100", "--offline", "--tp", "4", "--from-vllm-args", f"vllm serve {LLAMA} -tp 2"])
+    assert rc == 2 and "--tp given both" in capsys.readouterr().err
+    rc = main(["estimate", "Qwen/Qwen3-32B", "--offline", "--from-vllm-args", f"vllm serve {LLAMA}"])
+    assert rc == 2 and "differ" in capsys.readouterr().err
+
+
+def test_the_line_environment_is_read():
+    """VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 lifts the model-maximum check, as it does for vLLM."""
+    _, refused = estimate_json("--gpu", "H100", "--from-vllm-args", f"vllm serve {LLAMA} --max-model-len 262144")
+    assert refused["status"] == "invalid_layout" and "VLLM_ALLOW_LONG_MAX_MODEL_LEN" in refused["reason"]
+    _, allowed = estimate_json("--gpu", "H100", "--from-vllm-args",
+                               f"VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 vllm serve {LLAMA} --max-model-len 262144")
+    assert allowed["status"] != "invalid_layout" and allowed["max_model_len"] == 262144
