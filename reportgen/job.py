@@ -192,6 +192,23 @@ def _choice_list(value, field_path: str, allowed, aliases: bool = False) -> list
     return out
 
 
+_HUMAN_INTS = ("max_model_len", "max_num_batched_tokens")
+
+
+def _human_ints(value, fp: str):
+    """vLLM's human-readable integers ("32k" = 32,000, "32K" = 32,768) where vLLM takes them."""
+    from reportgen.vllm_args import VllmArgsError, human_readable_int
+
+    def one(v):
+        if not isinstance(v, str):
+            return v
+        try:
+            return human_readable_int(v)
+        except VllmArgsError as e:
+            raise JobError(f"{fp}: {e}") from None
+    return [one(v) for v in value] if isinstance(value, list) else one(value)
+
+
 def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
     """The one-value vLLM engine flags (dtype, quantization, enforce_eager, ...), with vLLM's value rules."""
     from reportgen.vllm_args import VllmArgsError, human_readable_int, model_dtype, quantization_method
@@ -233,6 +250,8 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
         if key in seen:
             raise JobError(f"{fp}: the same setting as {field_path}.{seen[key]}; give one of them")
         seen[key] = given
+        if key in _HUMAN_INTS:
+            value = _human_ints(value, fp)
         if key in _LIST_INT_AXES:
             setattr(m, key, _int_list(value, fp, *_LIST_INT_AXES[key]))
         elif key == "ep":

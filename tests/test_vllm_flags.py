@@ -210,3 +210,12 @@ def test_dp_attention_for_mla_multiplies_deployment_kv():
     ratio = dp8["kv_cache_tokens_total"] / tp8["kv_cache_tokens_total"]
     assert 6 < ratio < 8
     assert dp8["max_concurrency_total"] / tp8["max_concurrency_total"] == pytest.approx(ratio, rel=0.01)
+
+
+def test_job_reads_human_readable_lengths_like_vllm():
+    from reportgen.job import JobError, parse_matrix
+
+    m = parse_matrix({"max_model_len": ["32K", "8k", 4096], "max_num_batched_tokens": "16K"})
+    assert m.max_model_len == [4096, 8000, 32768] and m.max_num_batched_tokens == 16384
+    with pytest.raises(JobError, match=r"matrix\.max_model_len.*decimals"):
+        parse_matrix({"max_model_len": "1.5K"})

@@ -199,17 +199,20 @@ _EMPTY_BODY = (None,) * len(BODY_FIELDS)
 @dataclass(frozen=True)
 class EngineOptions:
     """The one-value vLLM engine flags that change a model's layout rows (``Matrix`` fields of the
-    same names): ``dtype`` (vLLM ``--dtype``), ``quantization`` (``--quantization``) and
-    ``enforce_eager`` (``--enforce-eager``: no CUDA graphs, so ``graph_gib`` is 0)."""
+    same names): ``dtype`` (vLLM ``--dtype``), ``quantization`` (``--quantization``),
+    ``enforce_eager`` (``--enforce-eager``: no CUDA graphs, so ``graph_gib`` is 0) and
+    ``enable_prefix_caching`` (None = vLLM's default; carried for the hybrid-state code, where
+    prefix caching selects Mamba's "align" cache mode; attention-only KV does not depend on it)."""
 
     dtype: str = "auto"
     quantization: str | None = None
     enforce_eager: bool = False
+    enable_prefix_caching: bool | None = None
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
         return cls(getattr(m, "dtype", "auto") or "auto", getattr(m, "quantization", None),
-                   bool(getattr(m, "enforce_eager", False)))
+                   bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None))
 
 
 class ModelTables:
