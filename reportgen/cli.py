@@ -86,23 +86,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("estimate", parents=[common], help="one model: architecture and per-GPU memory",
                        description="Estimate one model on one layout. MODEL is a hub id or a local path "
-                                   "(a directory with config.json, or the .json file).")
-    e.add_argument("model")
+                                   "(a directory with config.json, or the .json file).  Engine options "
+                                   "follow `vllm serve` names and meanings; or paste the whole line with "
+                                   "--from-vllm-args.",
+                       epilog="examples:\n"
+                              "  reportgen estimate Qwen/Qwen3-32B-AWQ --gpu H100 -tp 2 --dtype float16\n"
+                              "  reportgen estimate --gpu H100 --from-vllm-args \"vllm serve "
+                              "meta-llama/Llama-3.1-8B-Instruct -tp 2 --max-model-len 32768\"",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("model", nargs="?", help="hub id or local path (omit with --from-vllm-args)")
+    e.add_argument("--from-vllm-args", metavar="COMMAND_LINE",
+                   help="a pasted `vllm serve MODEL ...` line (or its flags, or `python -m "
+                        "vllm.entrypoints.openai.api_server --model X ...`): the engine settings come from it")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--gpu", help="GPU SKU id or alias (default H100 when --gpu-memory-gib is not given)")
     e.add_argument("--gpu-memory-gib", type=float, help="usable GPU memory in GiB, for GPUs not in the catalog")
     e.add_argument("--catalog", action="append", default=[], help="extra GPU catalog CSV")
-    e.add_argument("--tp", type=int, default=1)
-    e.add_argument("--pp", type=int, default=1)
-    e.add_argument("--dp", type=int, default=1)
-    e.add_argument("--ep", action="store_true", help="enable expert parallel")
-    e.add_argument("--dtype", default="checkpoint", help="weights: checkpoint (as shipped), bf16, fp16, fp32, fp8, int8, int4")
-    e.add_argument("--kv-cache-dtype", default="auto", help="auto, bf16, fp16, fp8, fp8_e4m3, fp8_e5m2, fp8_ds_mla")
-    e.add_argument("--max-model-len", type=int, default=None, help="context length (default: the model's, capped at 32768)")
-    e.add_argument("--concurrency", type=int, default=1)
-    e.add_argument("--gpu-memory-utilization", type=float, default=0.92)
-    e.add_argument("--max-num-batched-tokens", type=int, default=None)
+    # vLLM engine options (None = not given: vLLM's default, or the value from --from-vllm-args)
+    e.add_argument("--tp", "--tensor-parallel-size", "-tp", dest="tp", type=int, default=None)
+    e.add_argument("--pp", "--pipeline-parallel-size", "-pp", dest="pp", type=int, default=None)
+    e.add_argument("--dp", "--data-parallel-size", "-dp", dest="dp", type=int, default=None)
+    e.add_argument("--ep", "--enable-expert-parallel", dest="ep", action="store_true", default=None,
+                   help="enable expert parallel")
+    e.add_argument("--dtype", default=None,
+                   help="vLLM --dtype, the model/activation dtype: auto, bfloat16, float16 (half), float32 "
+                        "(float). Never re-types a pre-quantized checkpoint (default auto)")
+    e.add_argument("--quantization", default=None,
+                   help="vLLM --quantization: fp8 quantizes an unquantized checkpoint at load; on a quantized "
+                        "checkpoint it must name the checkpoint's method")
+    e.add_argument("--weights-as", default=None,
+                   help="what-if re-quantization of the weights: checkpoint (as shipped, default), bf16, fp16, "
+                        "fp32, fp8, int8, int4 (not a vLLM flag)")
+    e.add_argument("--kv-cache-dtype", default=None, help="auto, bfloat16, float16, fp8, fp8_e4m3, fp8_e5m2, fp8_ds_mla")
+    e.add_argument("--block-size", type=int, default=None, help="KV block size in tokens (vLLM default 16)")
+    e.add_argument("--max-model-len", default=None,
+                   help="context length, e.g. 32768 or 32k (default: the model's, capped at 32768; with "
+                        "--from-vllm-args vLLM's default, the model's own)")
+    e.add_argument("--concurrency", type=int, default=1, help="target concurrent requests per DP replica")
+    e.add_argument("--gpu-memory-utilization", type=float, default=None, help="default 0.92 (vLLM's)")
+    e.add_argument("--kv-cache-memory-bytes", "--kv-cache-memory", dest="kv_cache_memory_bytes", default=None,
+                   help="fixed KV-cache bytes per GPU (8G = 8 GiB); vLLM then ignores --gpu-memory-utilization")
+    e.add_argument("--max-num-batched-tokens", default=None)
     e.add_argument("--max-num-seqs", type=int, default=None)
+    e.add_argument("--enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None,
+                   help="vLLM's prefix caching (no effect on the estimate of attention-only models)")
+    e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
     e.add_argument("--vllm-version", default=None, help="budget profile: 0.19 or 0.21 (default newest)")
     e.add_argument("--offline", action="store_true")
     e.add_argument("--weights", choices=["config", "checkpoint"], default="config",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-KEY = ["model", "gpu", "tp", "pp", "dp", "ep", "weight_dtype", "kv_cache_dtype",
+KEY = ["model", "gpu", "tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype",
        "max_model_len", "concurrency", "gpu_memory_utilization"]
 KV_CHANGE = 0.01
 
@@ -17,6 +17,9 @@ KV_CHANGE = 0.01
 def diff_frames(old, new):
     import polars as pl
 
+    from reportgen.results import upgrade_legacy
+
+    old, new = upgrade_legacy(old), upgrade_legacy(new)      # runs written before weight_dtype -> weights_as
     keep = KEY + ["status", "kv_cache_tokens", "weights_gib"]
     o = old.select(keep).unique(subset=KEY, keep="first")
     n = new.select(keep).unique(subset=KEY, keep="first")
@@ -47,7 +50,7 @@ def diff_command(args, UsageError) -> int:
     if status.height:
         print("\nstatus changes:")
         for r in status.head(50).iter_rows(named=True):
-            print(f"  {r['model']} on {r['gpu']} tp{r['tp']} pp{r['pp']} dp{r['dp']} {r['weight_dtype']} "
+            print(f"  {r['model']} on {r['gpu']} tp{r['tp']} pp{r['pp']} dp{r['dp']} {r['weights_as']} "
                   f"ctx {r['max_model_len']} x{r['concurrency']}: {r['status']} -> {r['status_new']}")
         if status.height > 50:
             print(f"  ... {status.height - 50:,} more")

@@ -3,7 +3,13 @@
 Scripts (and our own accuracy checks) call this with --json, so its keys are a
 contract: model, status, reason, params_total, params_text, params_active,
 kv_bytes_per_token (integer bytes per token over all KV-holding layers at TP 1
-in the KV dtype, before any sliding-window cap), then the per-GPU budget terms.
+in the KV dtype, before any sliding-window cap), then the per-GPU budget terms,
+then ``engine`` (vLLM's --dtype, --quantization, --block-size, --enforce-eager,
+--enable-prefix-caching, --kv-cache-memory-bytes as used) and, with
+``--from-vllm-args``, ``vllm_args_notes`` (one line per flag accepted without effect).
+
+Engine options follow ``vllm serve`` names and meanings (``reportgen.vllm_args``);
+``--weights-as`` is the one what-if (not a vLLM flag).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 
-from reportgen.job import KV_DTYPES, WEIGHT_DTYPES, ModelRef, normalise_dtype
+from reportgen.job import KV_DTYPES, WEIGHTS_AS, ModelRef, normalise_dtype
 
 DEFAULT_GPU = "H100"
 
@@ -26,25 +32,27 @@ def _ref(text: str) -> ModelRef:
     return ModelRef(mid, rev or None)
 
 
-def kv_bytes_per_token(spec, weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto") -> int:
+def kv_bytes_per_token(spec, weights_as: str = "checkpoint", kv_cache_dtype: str = "auto", dtype: str = "auto") -> int:
     """All KV-holding layers, one token, TP 1, in the KV dtype vLLM would use (``auto`` follows the
     serving dtype: bf16 for a float32 checkpoint, fp8 when a ModelOpt checkpoint says its KV is fp8)."""
     from reportgen.estimate.kvcache import kv_element_bytes, layer_token_bytes
     from reportgen.estimate.tables import PLAIN_ACT, serving_dtype
 
-    elem = kv_element_bytes(kv_cache_dtype, PLAIN_ACT[serving_dtype(spec, weight_dtype)], spec)
+    elem = kv_element_bytes(kv_cache_dtype, PLAIN_ACT[serving_dtype(spec, weights_as, dtype)], spec)
     return int(sum(layer_token_bytes(l, kv_cache_dtype, elem, 1) for l in spec.layers_kv))
 
 
-def kv_cache_dtype_used(spec, weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto") -> str:
+def kv_cache_dtype_used(spec, weights_as: str = "checkpoint", kv_cache_dtype: str = "auto",
+                        dtype: str = "auto") -> str:
     """The KV dtype vLLM allocates (``auto`` resolved: serving dtype or the checkpoint's fp8 KV)."""
     from reportgen.estimate.quant import kv_cache_dtype_used as used
     from reportgen.estimate.tables import serving_dtype
 
-    return used(kv_cache_dtype, serving_dtype(spec, weight_dtype), spec)
+    return used(kv_cache_dtype, serving_dtype(spec, weights_as, dtype), spec)
 
 
-def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto") -> dict:
+def arch_fields(model: str, spec, weights_as: str = "checkpoint", kv_cache_dtype: str = "auto",
+                dtype: str = "auto") -> dict:
     out = {"model": model, "status": "ok", "reason": "", "model_type": spec.model_type,
            "family": spec.family, "dtype": spec.dtype}
     if spec.unsupported_reason:
@@ -56,8 +64,8 @@ def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dty
         params_active=spec.params_active,
         params_mtp=spec.mtp_params,
         params_by_component=spec.params_by_component(),
-        kv_bytes_per_token=kv_bytes_per_token(spec, weight_dtype, kv_cache_dtype),
-        kv_cache_dtype_used=kv_cache_dtype_used(spec, weight_dtype, kv_cache_dtype),
+        kv_bytes_per_token=kv_bytes_per_token(spec, weights_as, kv_cache_dtype, dtype),
+        kv_cache_dtype_used=kv_cache_dtype_used(spec, weights_as, kv_cache_dtype, dtype),
         num_layers=spec.num_layers,
         num_attention_heads=spec.num_attention_heads,
         num_kv_heads=spec.num_kv_heads,
@@ -71,16 +79,102 @@ def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dty
     return out
 
 
-def check_ranges(args, UsageError) -> None:
+def check_ranges(settings: dict, concurrency: int, UsageError) -> None:
     """The same bounds a job file enforces (job.py), so `estimate` refuses what `run` refuses."""
     from reportgen.job import _LIST_INT_AXES, _SCALAR_INT
 
-    bounds = {**{k: _LIST_INT_AXES[k] for k in ("tp", "pp", "dp", "concurrency", "max_model_len")},
+    bounds = {**{k: _LIST_INT_AXES[k] for k in ("tp", "pp", "dp", "max_model_len")},
               **{k: _SCALAR_INT[k] for k in ("max_num_batched_tokens", "max_num_seqs")}}
+    values = {**settings, "concurrency": concurrency}
+    bounds["concurrency"] = _LIST_INT_AXES["concurrency"]
     for name, (lo, hi) in bounds.items():
-        value = getattr(args, name, None)
+        value = values.get(name)
         if value is not None and not lo <= value <= hi:
             raise UsageError(f"--{name.replace('_', '-')} {value} is out of range; allowed: {lo} to {hi}")
+
+
+# the engine options of `reportgen estimate` (vLLM's names) and their defaults when not given
+ENGINE_DEFAULTS = {"tp": 1, "pp": 1, "dp": 1, "ep": False, "dtype": "auto", "quantization": None,
+                   "kv_cache_dtype": "auto", "block_size": 16, "max_model_len": None,
+                   "gpu_memory_utilization": 0.92, "kv_cache_memory_bytes": None, "max_num_batched_tokens": None,
+                   "max_num_seqs": None, "enable_prefix_caching": None, "enforce_eager": False}
+
+
+def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
+    """(model text, engine settings, notes) from the structured options or a pasted vLLM line.
+
+    With ``--from-vllm-args`` the line decides every engine setting (vLLM's defaults for what it
+    leaves out); giving one of them again as a reportgen option is a usage error, never a silent
+    choice between the two.
+    """
+    from reportgen.vllm_args import (ESTIMATE_KEYS, VllmArgsError, human_readable_int, model_dtype,
+                                     parse_vllm_command, quantization_method)
+
+    settings = dict(ENGINE_DEFAULTS)
+    notes: list[str] = []
+    if args.from_vllm_args is not None:
+        try:
+            cmd = parse_vllm_command(args.from_vllm_args)
+        except VllmArgsError as e:
+            raise UsageError(f"--from-vllm-args: {e}") from None
+        given = [k for k in ENGINE_DEFAULTS if getattr(args, k, None) is not None]
+        if given:
+            raise UsageError(f"--{given[0].replace('_', '-')} given both as an option and through "
+                             "--from-vllm-args; put it in the vLLM command line only")
+        model = cmd.model
+        rev = cmd.engine.pop("revision", None)
+        if rev:
+            model = f"{model}@{rev}"
+        if args.model and args.model != model:
+            raise UsageError(f"MODEL {args.model!r} and the vLLM command line's model {model!r} differ; give one")
+        for dest, value in cmd.engine.items():
+            settings[ESTIMATE_KEYS[dest]] = value
+        notes = cmd.notes
+    else:
+        if not args.model:
+            raise UsageError("MODEL is required (or paste a vLLM command line with --from-vllm-args)")
+        model = args.model
+        for k in ENGINE_DEFAULTS:
+            if getattr(args, k, None) is not None:
+                settings[k] = getattr(args, k)
+        try:
+            settings["dtype"] = model_dtype(settings["dtype"])
+        except VllmArgsError as e:
+            raise UsageError(f"--dtype: {e}") from None
+        try:
+            settings["quantization"] = quantization_method(settings["quantization"])
+        except VllmArgsError as e:
+            raise UsageError(f"--quantization: {e}") from None
+        for k in ("max_model_len", "max_num_batched_tokens", "kv_cache_memory_bytes"):
+            if settings[k] is not None:
+                try:
+                    settings[k] = human_readable_int(settings[k])
+                except VllmArgsError as e:
+                    raise UsageError(f"--{k.replace('_', '-')}: {e}") from None
+    settings["weights_as"] = _weights_as(args.weights_as, UsageError)
+    if settings["quantization"] and settings["weights_as"] != "checkpoint":
+        raise UsageError(f"--weights-as {settings['weights_as']} (a what-if re-quantization) cannot be combined "
+                         f"with --quantization {settings['quantization']} (the checkpoint as vLLM loads it)")
+    settings["kv_cache_dtype"] = normalise_dtype(str(settings["kv_cache_dtype"]))
+    if settings["kv_cache_dtype"] not in KV_DTYPES:
+        raise UsageError(f"--kv-cache-dtype {settings['kv_cache_dtype']!r} is not allowed; allowed: {', '.join(KV_DTYPES)}")
+    for name in ("tp", "pp", "dp", "block_size", "max_num_seqs", "max_model_len", "max_num_batched_tokens",
+                 "kv_cache_memory_bytes"):
+        if settings[name] is not None and settings[name] < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < settings["gpu_memory_utilization"] <= 1:
+        raise UsageError("--gpu-memory-utilization must be in (0, 1]")
+    return model, settings, notes
+
+
+def _weights_as(value, UsageError) -> str:
+    if value is None:
+        return "checkpoint"
+    key = normalise_dtype(value)
+    key = "checkpoint" if key == "auto" else key
+    if key not in WEIGHTS_AS:
+        raise UsageError(f"--weights-as {value!r} is not allowed; allowed: {', '.join(WEIGHTS_AS)}")
+    return key
 
 
 def estimate_command(args, UsageError) -> int:
@@ -88,14 +182,11 @@ def estimate_command(args, UsageError) -> int:
     from reportgen.arch.errors import ConfigError
     from reportgen.sources import SourceError, resolve_all
 
-    args.dtype, args.kv_cache_dtype = normalise_dtype(args.dtype), normalise_dtype(args.kv_cache_dtype)
-    if args.dtype not in WEIGHT_DTYPES:
-        raise UsageError(f"--dtype {args.dtype!r} is not allowed; allowed: {', '.join(WEIGHT_DTYPES)}")
-    if args.kv_cache_dtype not in KV_DTYPES:
-        raise UsageError(f"--kv-cache-dtype {args.kv_cache_dtype!r} is not allowed; allowed: {', '.join(KV_DTYPES)}")
-    check_ranges(args, UsageError)
-    if not 0 < args.gpu_memory_utilization <= 1:
-        raise UsageError("--gpu-memory-utilization must be in (0, 1]")
+    model_text, eng, notes = engine_settings(args, UsageError)
+    args._vllm_notes = notes
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    check_ranges(eng, args.concurrency, UsageError)
     if args.gpu_memory_gib is not None and not 0 < args.gpu_memory_gib < 10_000:
         raise UsageError("--gpu-memory-gib must be a positive number of GiB")
     gpu = None
@@ -109,15 +200,15 @@ def estimate_command(args, UsageError) -> int:
         except (OSError, ValueError) as e:
             raise UsageError(f"--catalog: {e}") from None
 
-    ref = _ref(args.model)
+    ref = _ref(model_text)
     (res,) = resolve_all([ref], offline=True if args.offline else None)
     if isinstance(res, SourceError):
-        return _fail(args, {"model": args.model, "status": "error", "reason": f"{res.kind}: {res.message}",
+        return _fail(args, {"model": model_text, "status": "error", "reason": f"{res.kind}: {res.message}",
                             "error_kind": res.kind})
     try:
         spec = build_spec(res.config, model_id=ref.id, extra=res.extra)
     except ConfigError as e:
-        return _fail(args, {"model": args.model, "status": "error", "reason": f"malformed_config: {e}",
+        return _fail(args, {"model": model_text, "status": "error", "reason": f"malformed_config: {e}",
                             "error_kind": "malformed_config"})
     if args.weights == "checkpoint":
         from reportgen.estimate.quant import attach_checkpoint_headers
@@ -133,20 +224,29 @@ def estimate_command(args, UsageError) -> int:
     else:
         weights_info = {}
     try:
-        out = arch_fields(args.model, spec, args.dtype.lower(), args.kv_cache_dtype.lower())
+        out = arch_fields(model_text, spec, eng["weights_as"], eng["kv_cache_dtype"], eng["dtype"])
     except ValueError as e:           # a KV dtype this architecture cannot use (fp8_ds_mla on GQA)
         raise UsageError(f"--kv-cache-dtype: {e}") from None
     out.update(config_source=res.source, revision=res.revision, **weights_info)
     if spec.unsupported_reason:
         return _fail(args, out)
+    if eng["ep"] and not spec.num_experts:
+        eng["ep"] = False           # vLLM ignores expert parallel on a dense model; the matrix rule is for jobs
+        notes = notes + ["--enable-expert-parallel: no effect on a dense model (vLLM ignores it)"]
 
     from reportgen.matrix import estimate_one
 
-    settings = dict(tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, weight_dtype=args.dtype.lower(),
-                    kv_cache_dtype=args.kv_cache_dtype.lower(),
-                    max_model_len=args.max_model_len or min(spec.max_model_len_limit or spec.max_position_embeddings or 32768, 32768),
-                    concurrency=args.concurrency, gpu_memory_utilization=args.gpu_memory_utilization,
-                    max_num_batched_tokens=args.max_num_batched_tokens, max_num_seqs=args.max_num_seqs)
+    limit = spec.max_model_len_limit or spec.max_position_embeddings or 32768
+    default_len = limit if args.from_vllm_args is not None else min(limit, 32768)
+    settings = dict(tp=eng["tp"], pp=eng["pp"], dp=eng["dp"], ep=eng["ep"], weights_as=eng["weights_as"],
+                    kv_cache_dtype=eng["kv_cache_dtype"], max_model_len=eng["max_model_len"] or default_len,
+                    concurrency=args.concurrency, gpu_memory_utilization=eng["gpu_memory_utilization"],
+                    max_num_batched_tokens=eng["max_num_batched_tokens"], max_num_seqs=eng["max_num_seqs"],
+                    block_size=eng["block_size"], dtype=eng["dtype"], quantization=eng["quantization"],
+                    enforce_eager=eng["enforce_eager"], enable_prefix_caching=eng["enable_prefix_caching"],
+                    kv_cache_memory_bytes=eng["kv_cache_memory_bytes"])
+    if eng.get("allow_long_max_model_len") is not None:
+        settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
     if args.vllm_version:
         from reportgen.job import JobError, parse_vllm_version
 
@@ -160,11 +260,20 @@ def estimate_command(args, UsageError) -> int:
         budget["kv_bytes_per_token_rank"] = budget.pop("kv_bytes_per_token")
     out["status"], out["reason"] = budget.pop("status", "ok"), budget.pop("reason", "") or ""
     out.update({k: v for k, v in budget.items() if k not in out})
+    # the engine flags that are not result columns (`dtype` above is the checkpoint's config dtype)
+    out["engine"] = {k: eng[k] for k in ("dtype", "quantization", "block_size", "enforce_eager",
+                                         "enable_prefix_caching", "kv_cache_memory_bytes")}
+    if args.from_vllm_args is not None:
+        out["vllm_args_notes"] = notes
+    elif notes:
+        out["notes"] = notes
     _print(args, out)
     return 0 if out.get("status") not in ("error",) else 1
 
 
 def _fail(args, out: dict) -> int:
+    if getattr(args, "from_vllm_args", None) is not None and "vllm_args_notes" not in out:
+        out["vllm_args_notes"] = getattr(args, "_vllm_notes", [])
     _print(args, out)
     return 1
 
@@ -176,7 +285,10 @@ def _print(args, out: dict) -> None:
     width = max(len(k) for k in out)
     for k, v in out.items():
         if isinstance(v, dict):
-            v = ", ".join(f"{a}={b:,}" if isinstance(b, int) else f"{a}={b}" for a, b in v.items() if b)
+            v = ", ".join(f"{a}={str(b).lower()}" if isinstance(b, bool) else f"{a}={b:,}" if isinstance(b, int)
+                          else f"{a}={b}" for a, b in v.items() if b is not None and b is not False and b != 0)
+        elif isinstance(v, list):
+            v = "\n".join([v[0]] + [" " * (width + 2) + str(x) for x in v[1:]]) if v else "-"
         elif isinstance(v, float):
             v = f"{v:,.3f}"
         elif isinstance(v, int) and not isinstance(v, bool):

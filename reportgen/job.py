@@ -11,11 +11,17 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-WEIGHT_DTYPES = ("checkpoint", "auto", "bf16", "fp16", "fp32", "fp8", "int8", "int4")
+# `weights_as`: a what-if re-quantization of the weights ("checkpoint" = as shipped).  NOT vLLM's
+# --dtype: that is `dtype` below and never re-types a pre-quantized checkpoint.  "auto" is kept as
+# a spelling of "checkpoint" (the old `weight_dtype` axis accepted it).
+WEIGHTS_AS = ("checkpoint", "bf16", "fp16", "fp32", "fp8", "int8", "int4")
+WEIGHT_DTYPES = WEIGHTS_AS            # the name before the split (kept for imports)
+# vLLM --dtype (ModelConfig.dtype): the model / activation dtype
+MODEL_DTYPES = ("auto", "bf16", "fp16", "fp32")
 KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla")
 # vLLM's own spellings, accepted wherever a dtype is asked for
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
@@ -66,7 +72,7 @@ class Matrix:
     pp: list[int] = field(default_factory=lambda: [1])
     dp: list[int] = field(default_factory=lambda: [1])
     ep: list[bool] = field(default_factory=lambda: [False])
-    weight_dtype: list[str] = field(default_factory=lambda: ["checkpoint"])
+    weights_as: list[str] = field(default_factory=lambda: ["checkpoint"])
     kv_cache_dtype: list[str] = field(default_factory=lambda: ["auto"])
     max_model_len: list[int] = field(default_factory=lambda: [8192])
     concurrency: list[int] = field(default_factory=lambda: [1])
@@ -79,13 +85,30 @@ class Matrix:
     max_nodes: int = 1
     allow_cross_node_tp: bool = False
     allow_long_max_model_len: bool | None = None  # None: follow VLLM_ALLOW_LONG_MAX_MODEL_LEN
+    # vLLM engine flags that are one value per deployment (not axes); see reportgen/vllm_args.py
+    dtype: str = "auto"                         # --dtype: model / activation dtype
+    quantization: str | None = None             # --quantization: online method (fp8) or the checkpoint's
+    enforce_eager: bool = False                 # --enforce-eager: no CUDA graphs
+    enable_prefix_caching: bool | None = None   # --[no-]enable-prefix-caching (None: vLLM's default)
+    kv_cache_memory_bytes: int | None = None    # --kv-cache-memory-bytes: fixed KV bytes per GPU
+    # legacy keyword: Matrix(weight_dtype=[...]) from callers written before the weights_as split
+    weight_dtype: InitVar[list[str] | None] = None
+
+    def __post_init__(self, weight_dtype):
+        if weight_dtype is not None and not isinstance(weight_dtype, property):
+            self.weights_as = list(weight_dtype)
 
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
 
     def n_cells_per_model_gpu(self) -> int:
-        return (self.n_layouts() * len(self.weight_dtype) * len(self.kv_cache_dtype)
+        return (self.n_layouts() * len(self.weights_as) * len(self.kv_cache_dtype)
                 * len(self.max_model_len) * len(self.concurrency) * len(self.gpu_memory_utilization))
+
+
+# read access under the pre-split name (Matrix.weight_dtype -> weights_as) for older callers
+Matrix.weight_dtype = property(lambda self: self.weights_as,
+                               doc="Legacy name of ``weights_as`` (the what-if weight axis).")
 
 
 @dataclass
@@ -120,7 +143,11 @@ _LIST_INT_AXES = {"tp": (1, 1024), "pp": (1, 1024), "dp": (1, 4096),
                   "max_model_len": (16, 16_777_216), "concurrency": (1, 1_000_000)}
 _SCALAR_INT = {"max_num_batched_tokens": (1, 16_777_216), "max_num_seqs": (1, 1_000_000),
                "block_size": (1, 4096), "gpus_per_node": (1, 1024), "max_nodes": (1, 100_000)}
-MATRIX_KEYS = tuple(Matrix.__dataclass_fields__)
+MATRIX_KEYS = tuple(f.name for f in fields(Matrix))
+# vLLM EngineArgs names (snake_case) and the pre-split name, accepted as spellings of our keys
+MATRIX_ALIASES = {"tensor_parallel_size": "tp", "pipeline_parallel_size": "pp", "data_parallel_size": "dp",
+                  "enable_expert_parallel": "ep", "weight_dtype": "weights_as",
+                  "kv_cache_memory": "kv_cache_memory_bytes"}
 
 
 def _unknown(field_path: str, key: str, allowed) -> JobError:
@@ -166,14 +193,66 @@ def _choice_list(value, field_path: str, allowed, aliases: bool = False) -> list
     return out
 
 
+_HUMAN_INTS = ("max_model_len", "max_num_batched_tokens")
+
+
+def _human_ints(value, fp: str):
+    """vLLM's human-readable integers ("32k" = 32,000, "32K" = 32,768) where vLLM takes them."""
+    from reportgen.vllm_args import VllmArgsError, human_readable_int
+
+    def one(v):
+        if not isinstance(v, str):
+            return v
+        try:
+            return human_readable_int(v)
+        except VllmArgsError as e:
+            raise JobError(f"{fp}: {e}") from None
+    return [one(v) for v in value] if isinstance(value, list) else one(value)
+
+
+def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
+    """The one-value vLLM engine flags (dtype, quantization, enforce_eager, ...), with vLLM's value rules."""
+    from reportgen.vllm_args import VllmArgsError, human_readable_int, model_dtype, quantization_method
+
+    try:
+        if key == "dtype":
+            if not isinstance(value, str):
+                raise VllmArgsError(f"expected a string, got {value!r}")
+            m.dtype = model_dtype(value)
+        elif key == "quantization":
+            if value is not None and not isinstance(value, str):
+                raise VllmArgsError(f"expected a vLLM quantization method name, got {value!r}")
+            m.quantization = quantization_method(value)
+        elif key in ("enforce_eager", "enable_prefix_caching"):
+            if not isinstance(value, bool):
+                raise VllmArgsError(f"expected true or false, got {value!r}")
+            setattr(m, key, value)
+        elif key == "kv_cache_memory_bytes":
+            n = human_readable_int(value)
+            if not 1 <= n <= 1 << 50:
+                raise VllmArgsError(f"{value!r} is out of range; allowed: bytes per GPU, e.g. 8589934592 or \"8G\"")
+            m.kv_cache_memory_bytes = n
+    except VllmArgsError as e:
+        raise JobError(f"{fp}: {e}") from None
+
+
 def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
+    """Validate ``[matrix]``.  Keys are ours or vLLM's EngineArgs names (``MATRIX_ALIASES``);
+    ``weight_dtype`` is the pre-split name of ``weights_as`` (same values, same meaning)."""
     if not isinstance(raw, dict):
         raise JobError(f"{field_path}: must be a table ([matrix])")
     m = Matrix()
-    for key, value in raw.items():
-        fp = f"{field_path}.{key}"
+    seen: dict[str, str] = {}
+    for given, value in raw.items():
+        key = MATRIX_ALIASES.get(given, given)
+        fp = f"{field_path}.{given}"
         if key not in MATRIX_KEYS:
-            raise _unknown(field_path, key, MATRIX_KEYS)
+            raise _unknown(field_path, given, MATRIX_KEYS + tuple(MATRIX_ALIASES))
+        if key in seen:
+            raise JobError(f"{fp}: the same setting as {field_path}.{seen[key]}; give one of them")
+        seen[key] = given
+        if key in _HUMAN_INTS:
+            value = _human_ints(value, fp)
         if key in _LIST_INT_AXES:
             setattr(m, key, _int_list(value, fp, *_LIST_INT_AXES[key]))
         elif key == "ep":
@@ -181,8 +260,10 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             if not all(isinstance(v, bool) for v in vals):
                 raise JobError(f"{fp}: expected true/false values, got {value!r}")
             m.ep = sorted(set(vals))
-        elif key == "weight_dtype":
-            m.weight_dtype = _choice_list(value, fp, WEIGHT_DTYPES, aliases=True)
+        elif key == "weights_as":
+            vals = ["checkpoint" if isinstance(v, str) and v.strip().lower() == "auto" else v
+                    for v in _as_list(value, fp)]
+            m.weights_as = _choice_list(vals, fp, WEIGHTS_AS, aliases=True)
         elif key == "kv_cache_dtype":
             m.kv_cache_dtype = _choice_list(value, fp, KV_DTYPES, aliases=True)
         elif key == "gpu_memory_utilization":
@@ -202,6 +283,12 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")
             setattr(m, key, value)
+        else:
+            _engine_flag(m, key, value, fp)
+    if m.quantization and any(w != "checkpoint" for w in m.weights_as):
+        raise JobError(f"{field_path}.quantization: {m.quantization!r} quantizes the checkpoint as vLLM loads it, "
+                       "while weights_as re-quantizes it as a what-if; use one of them "
+                       f"(weights_as = {m.weights_as})")
     return m
 
 
@@ -371,5 +458,5 @@ def check_size(job: Job, n_gpus: int, limit: int = MAX_CELLS) -> int:
         raise JobError(
             f"matrix: {cells:,} cells ({len(job.models)} models x {n_gpus} GPUs x "
             f"{job.matrix.n_cells_per_model_gpu():,} settings) exceeds the limit of {limit:,}; "
-            "narrow an axis (tp, pp, dp, ep, weight_dtype, kv_cache_dtype, max_model_len, concurrency)")
+            "narrow an axis (tp, pp, dp, ep, weights_as, kv_cache_dtype, max_model_len, concurrency)")
     return cells

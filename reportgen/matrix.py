@@ -34,7 +34,7 @@ from reportgen.estimate import exprs as ex
 from reportgen.estimate import overheads as oh
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
-                                       ModelTables, spec_axes)
+                                       EngineOptions, ModelTables, spec_axes)
 from reportgen.job import Matrix
 
 
@@ -68,7 +68,7 @@ class GpuLike:
 _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.Boolean,
                 "label": pl.String, "tokb": pl.Float64}
 _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
-               "weight_dtype": pl.String, "kv_cache_dtype": pl.String,
+               "weights_as": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
                "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String, "nt": pl.Float64, "g_max": pl.Float64,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS}}
@@ -88,12 +88,13 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     rows: list[tuple] = []
     mrows: list[dict] = []
     layouts = _layouts(matrix)
+    engine = EngineOptions.from_matrix(matrix)
     for mi, e in enumerate(models):
-        mt = ModelTables(e.spec, matrix.block_size)
+        mt = ModelTables(e.spec, matrix.block_size, engine)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(e.spec)})
         for lay in layouts:
-            for wd in matrix.weight_dtype:
+            for wd in matrix.weights_as:
                 for kd in matrix.kv_cache_dtype:
                     base, slots, n = mt.row(lay, wd, kd)
                     rows.append(((mi,) + base, slots, n))
@@ -132,12 +133,15 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     lt, mt, k = layout_table(models, matrix)
     gt = gpu_table(gpus, matrix)
     in_budget = oh.graphs_in_budget(matrix.vllm_version)
-    batches = ex.util_pass(k)
+    kv_fixed = (matrix.kv_cache_memory_bytes / oh.GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
+    batches = ex.util_pass(k, kv_fixed)
     util = pl.DataFrame({"gpu_memory_utilization": pl.Series(matrix.gpu_memory_utilization, dtype=pl.Float64)})
     lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
     conc = pl.DataFrame({"concurrency": pl.Series(matrix.concurrency, dtype=pl.Int64)})
+    # true checkpoint bytes only where the costed scheme is the header scheme (as shipped, no online
+    # --quantization, no --dtype cast of an unquantized checkpoint)
     lt = lt.join(mt, on="_m", how="left").with_columns(
-        pl.when(pl.col("headers") & pl.col("weight_dtype").is_in(["checkpoint", "auto"]))
+        pl.when(pl.col("headers") & pl.col("weight_scheme").str.ends_with("+headers").fill_null(False))
         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
@@ -159,7 +163,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     lf = a.lazy().join(util.lazy(), how="cross")
     for b in batches:
         lf = lf.with_columns(b)
-    bpr, *rest = ex.verdict(codes)
+    bpr, *rest = ex.verdict(codes, fixed_kv=kv_fixed is not None)
     # x max_model_len, blocks per request (then the KV group columns are no longer needed) x concurrency
     lf = (lf
           .select(_CARRY + (["w0", "act0", "av0"] if stage0_columns else []))
@@ -174,7 +178,11 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
           .join(conc.lazy(), how="cross"))
     for b in rest:
         lf = lf.with_columns(b)
-    lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"))
+    # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
+    # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
+    lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
+                         (pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
+                         (pl.col("max_concurrency") * pl.col("dp")).alias("max_concurrency_total"))
     extra = []
     if stage0_columns:
         extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
@@ -244,7 +252,7 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
 
 # columns that survive into the last cross join (everything the verdict and the output need)
 _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib", "tp", "pp", "dp",
-          "ep", "gpus", "nodes", "weight_dtype", "weight_scheme", "kv_cache_dtype", "kv_cache_dtype_used",
+          "ep", "gpus", "nodes", "weights_as", "weight_scheme", "kv_cache_dtype", "kv_cache_dtype_used",
           "gpu_memory_utilization",
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
@@ -266,12 +274,15 @@ def evaluate_matrix(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matri
 
 def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None = None,
                  tp: int = 1, pp: int = 1, dp: int = 1, ep: bool = False,
-                 weight_dtype: str = "checkpoint", kv_cache_dtype: str = "auto",
+                 weights_as: str = "checkpoint", kv_cache_dtype: str = "auto",
                  max_model_len: int = 8192, concurrency: int = 1, gpu_memory_utilization: float = 0.92,
                  max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
                  block_size: int = 16, vllm_version: str | None = None, gpus_per_node: int | None = None,
                  max_nodes: int | None = None, allow_cross_node_tp: bool = False,
-                 allow_long_max_model_len: bool | None = None) -> dict:
+                 allow_long_max_model_len: bool | None = None, dtype: str = "auto",
+                 quantization: str | None = None, enforce_eager: bool = False,
+                 enable_prefix_caching: bool | None = None, kv_cache_memory_bytes: int | None = None,
+                 weight_dtype: str | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -279,7 +290,9 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
     question about a layout is not a question about the fleet); TP still stays in one node
     unless ``allow_cross_node_tp``.  A ``max_model_len`` above the model's derived maximum is
     ``invalid_layout`` (vLLM refuses to start) unless ``allow_long_max_model_len`` (None: the
-    ``VLLM_ALLOW_LONG_MAX_MODEL_LEN`` environment variable).
+    ``VLLM_ALLOW_LONG_MAX_MODEL_LEN`` environment variable).  ``dtype`` ... ``kv_cache_memory_bytes``
+    are vLLM's engine flags of those names (``Matrix``); ``weight_dtype`` is the pre-split name of
+    ``weights_as``.
     """
     from reportgen.job import DEFAULT_VLLM_VERSION
 
@@ -292,12 +305,16 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
     if max_nodes is None:
         per_node = gpus_per_node or getattr(gpu, "gpus_per_node", None) or 8
         max_nodes = max(1, -(-(tp * pp * dp) // per_node))
-    mx = Matrix(tp=[tp], pp=[pp], dp=[dp], ep=[ep], weight_dtype=[weight_dtype],
+    if weight_dtype is not None:
+        weights_as = weight_dtype
+    mx = Matrix(tp=[tp], pp=[pp], dp=[dp], ep=[ep], weights_as=[weights_as],
                 kv_cache_dtype=[kv_cache_dtype], max_model_len=[max_model_len], concurrency=[concurrency],
                 gpu_memory_utilization=[gpu_memory_utilization],
                 max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                 block_size=block_size, vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
-                gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp)
+                gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp,
+                dtype=dtype, quantization=quantization, enforce_eager=enforce_eager,
+                enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()
     df = evaluate_matrix([ModelEntry(model or spec.model_type, spec)], [gpu], mx)

@@ -29,7 +29,8 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("ep", pl.Boolean, "expert parallel enabled (--enable-expert-parallel)"),
     ("gpus", pl.Int32, "GPUs used = tp * pp * dp"),
     ("nodes", pl.Int32, "nodes used = ceil(gpus / gpus_per_node)"),
-    ("weight_dtype", pl.String, "weight axis value: 'checkpoint' (as shipped) or a what-if dtype"),
+    ("weights_as", pl.String, "weight axis value: 'checkpoint' (as shipped, after vLLM's --dtype / "
+                              "--quantization) or a what-if re-quantization (bf16, fp16, fp32, fp8, int8, int4)"),
     ("weight_scheme", pl.String, "storage scheme actually costed (e.g. bf16, fp8, awq-int4-g128)"),
     ("kv_cache_dtype", pl.String, "KV-cache dtype as asked (auto, bf16, fp8, ...)"),
     ("kv_cache_dtype_used", pl.String, "KV-cache dtype vLLM allocates: 'auto' resolved (model dtype, or the "
@@ -49,8 +50,9 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("kv_cache_gib", pl.Float64, "KV cache available per GPU (vLLM 'Available KV cache memory')"),
     ("kv_needed_gib", pl.Float64, "KV cache the target concurrency at max_model_len needs per GPU"),
     ("headroom_pct", pl.Float64, "(kv_cache - kv_needed) / (util * usable memory) * 100"),
-    ("kv_cache_tokens", pl.Int64, "vLLM 'GPU KV cache size' in tokens (per replica)"),
-    ("max_concurrency", pl.Float64, "requests of max_model_len that fit at once (per replica)"),
+    ("kv_cache_tokens", pl.Int64, "vLLM 'GPU KV cache size' in tokens: one DP replica (one engine: "
+                                  "its TP x PP GPUs, the smallest PP stage), as vLLM logs it"),
+    ("max_concurrency", pl.Float64, "requests of max_model_len that fit at once in one DP replica (vLLM's log)"),
     ("max_model_len_fit", pl.Int64, "largest max_model_len one request can have"),
     ("worst_rank", pl.String, "which rank is the tightest, e.g. 'pp0' or 'pp3/ep0'"),
     ("kv_bytes_per_token", pl.Float64, "KV bytes one token occupies on the worst rank's stage"),
@@ -58,7 +60,19 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("params_active", pl.Int64, "parameters active per token (MoE)"),
     ("price_usd_hr", pl.Float64, "catalog price per GPU-hour times gpus, when known"),
     ("weights_source", pl.String, "config (bytes from config shapes + scheme) or safetensors (checkpoint headers)"),
+    ("kv_cache_tokens_total", pl.Int64, "KV tokens of the whole deployment: kv_cache_tokens x dp (DP replicas "
+                                        "hold separate caches; TP / PP ranks do not add)"),
+    ("max_concurrency_total", pl.Float64, "max_concurrency x dp: requests of max_model_len the deployment holds"),
 ]
+
+
+# columns renamed since earlier runs (old name -> new name): `render` / `diff` read old runs through this
+RENAMED_COLUMNS = {"weight_dtype": "weights_as"}
+
+
+def upgrade_legacy(df: pl.DataFrame) -> pl.DataFrame:
+    """A results table written before a column rename, with today's names (nothing else changes)."""
+    return df.rename({o: n for o, n in RENAMED_COLUMNS.items() if o in df.columns and n not in df.columns})
 
 COLUMN_NAMES = [c[0] for c in COLUMNS]
 SCHEMA = {name: dtype for name, dtype, _ in COLUMNS}

@@ -68,7 +68,7 @@ def test_each_cell_matches_estimate_one():
     gpus = {g.id: g for g in GPUS}
     for r in pick.iter_rows(named=True):
         one = estimate_one(specs[r["model"]], gpus[r["gpu"]], model=r["model"], tp=r["tp"], pp=r["pp"],
-                           dp=r["dp"], ep=r["ep"], weight_dtype=r["weight_dtype"],
+                           dp=r["dp"], ep=r["ep"], weight_dtype=r["weights_as"],
                            kv_cache_dtype=r["kv_cache_dtype"], max_model_len=r["max_model_len"],
                            concurrency=r["concurrency"], gpu_memory_utilization=r["gpu_memory_utilization"],
                            vllm_version="0.21")

@@ -32,7 +32,7 @@ def test_cheapest_fit_matches_brute_force(res):
     assert len(got) == len(MODELS) * 3 * 2
     for (model, ctx, wd), row in got.items():
         cand = [r for r in res.iter_rows(named=True)
-                if r["model"] == model and r["max_model_len"] == ctx and r["weight_dtype"] == wd
+                if r["model"] == model and r["max_model_len"] == ctx and r["weights_as"] == wd
                 and r["status"] in ("fits", "tight")]
         if not cand:
             assert not row["fit"] and row["why"]
@@ -66,7 +66,7 @@ def test_matrices_one_per_context_and_dtype_in_order(res):
     cell = part["rows"][0][1][0]
     row = res.filter((pl.col("model") == MODELS[0][0]) & (pl.col("gpu") == "h100-sxm") & (pl.col("tp") == 1)
                      & (pl.col("pp") == 1) & (pl.col("max_model_len") == 8192)
-                     & (pl.col("weight_dtype") == "checkpoint")).row(0, named=True)
+                     & (pl.col("weights_as") == "checkpoint")).row(0, named=True)
     assert cell.cls == "s-fits" and cell.sym == "✓" and cell.txt == RD.fmt_conc(row["max_concurrency"])
     assert f"weights {round(row['weights_gib'], 2)} GiB" in cell.tip and "H100 SXM 80GB" in cell.tip
     # invalid layouts carry their reason in the tooltip
@@ -128,7 +128,7 @@ def test_model_bars_pick_fewest_gpus_that_fit(res):
     llama70 = next(m for m in report["models"] if m["id"] == "meta-llama/Meta-Llama-3.1-70B")
     h100 = next(b for b in llama70["bars"] if b["gpu_id"] == "h100-sxm")
     fitting = res.filter((pl.col("model") == llama70["id"]) & (pl.col("gpu") == "h100-sxm")
-                         & (pl.col("max_model_len") == 8192) & (pl.col("weight_dtype") == "checkpoint")
+                         & (pl.col("max_model_len") == 8192) & (pl.col("weights_as") == "checkpoint")
                          & pl.col("status").is_in(["fits", "tight"]))
     assert h100["gpus"] == fitting["gpus"].min() and h100["status"] in ("fits", "tight")
     assert abs(sum(s["pct"] for s in h100["segments"]) - 100) < 1e-6     # bar covers the GPU exactly

@@ -89,7 +89,7 @@ def synthetic_results(
     axes = [
         pl.DataFrame({"tp": list(tp)}, schema={"tp": pl.Int32}),
         pl.DataFrame({"pp": list(pp)}, schema={"pp": pl.Int32}),
-        pl.DataFrame({"weight_dtype": list(weight_dtypes)}),
+        pl.DataFrame({"weights_as": list(weight_dtypes)}),
         pl.DataFrame({"max_model_len": list(contexts)}, schema={"max_model_len": pl.Int64}),
         pl.DataFrame({"concurrency": list(concurrency)}, schema={"concurrency": pl.Int64}),
     ]
@@ -100,7 +100,7 @@ def synthetic_results(
     util = 0.92
     gpus = pl.col("tp") * pl.col("pp")
     is_mla = pl.col("n_kv") == 0
-    bytes_w = pl.col("weight_dtype").replace_strict(DTYPE_BYTES, default=2.0)
+    bytes_w = pl.col("weights_as").replace_strict(DTYPE_BYTES, default=2.0)
     weights = pl.col("params_total") * bytes_w / gpus / GIB
     act = 0.6 + pl.col("max_model_len").log(2) * 0.02
     non_torch = pl.when(pl.col("tp") > 1).then(0.55).otherwise(0.12)
@@ -121,8 +121,8 @@ def synthetic_results(
         dp=pl.lit(1, pl.Int32),
         ep=pl.lit(False),
         nodes=((gpus + pl.col("gpus_per_node") - 1) // pl.col("gpus_per_node")).cast(pl.Int32),
-        weight_scheme=pl.when(pl.col("weight_dtype") == "checkpoint").then(pl.lit("bf16"))
-        .otherwise(pl.col("weight_dtype")),
+        weight_scheme=pl.when(pl.col("weights_as") == "checkpoint").then(pl.lit("bf16"))
+        .otherwise(pl.col("weights_as")),
         kv_cache_dtype=pl.lit("auto"),
         gpu_memory_utilization=pl.lit(util),
         max_num_batched_tokens=pl.lit(8192, pl.Int64),
@@ -149,7 +149,7 @@ def synthetic_results(
         max_concurrency=pl.col("kv_cache_tokens") / pl.col("max_model_len"),
         max_model_len_fit=pl.col("kv_cache_tokens"),
     )
-    is_error = (pl.col("model_type") == "deepseek_v3") & (pl.col("weight_dtype") == "fp8") & (pl.col("gpu") == "l40s")
+    is_error = (pl.col("model_type") == "deepseek_v3") & (pl.col("weights_as") == "fp8") & (pl.col("gpu") == "l40s")
     status = (
         pl.when(pl.col("unsupported").is_not_null()).then(pl.lit("unsupported"))
         .when(pl.col("invalid_reason").is_not_null()).then(pl.lit("invalid_layout"))

@@ -41,9 +41,9 @@ def test_run_weights_checkpoint_uses_headers_and_records_it(fake_hub, tmp_path):
     assert run(["run", str(job), "--out", str(tmp_path / "ckpt"), "--weights", "checkpoint", "-q"]) == 0
     cfg = pl.read_parquet(tmp_path / "cfg" / "results.parquet")
     ckpt = pl.read_parquet(tmp_path / "ckpt" / "results.parquet")
-    key = ["model", "weight_dtype"]
+    key = ["model", "weights_as"]
     joined = cfg.select(*key, w_cfg="weights_gib").join(ckpt.select(*key, "weights_gib", "weights_source"), on=key)
-    rows = {(r["model"], r["weight_dtype"]): r for r in joined.iter_rows(named=True)}
+    rows = {(r["model"], r["weights_as"]): r for r in joined.iter_rows(named=True)}
     tiny = rows[("acme/tiny", "checkpoint")]
     assert tiny["weights_source"] == "safetensors"
     # exactly the 4 KiB input-scale tensor more than the config-derived bytes (TP 1: one rank holds all)

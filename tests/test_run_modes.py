@@ -101,12 +101,12 @@ def test_cells_that_cannot_be_evaluated_are_listed_in_errors(tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
     job = parse_job({"name": "q", "models": [str(tmp_path / "m")], "gpus": ["H100", "L4"],
-                     "formats": ["parquet", "csv"], "matrix": {"weight_dtype": ["checkpoint", "fp8"], "tp": [1, 2]}})
+                     "formats": ["parquet", "csv"], "matrix": {"weights_as": ["checkpoint", "fp8"], "tp": [1, 2]}})
     res = run_job(prepare(job), tmp_path / "run", quiet=True, offline=True)
     assert res.exit_code == 1
     df = pl.read_parquet(tmp_path / "run" / "results.parquet")
-    assert set(df.filter(pl.col("weight_dtype") == "checkpoint")["status"]) == {"unsupported"}
-    assert "unsupported" not in set(df.filter(pl.col("weight_dtype") == "fp8")["status"])
+    assert set(df.filter(pl.col("weights_as") == "checkpoint")["status"]) == {"unsupported"}
+    assert "unsupported" not in set(df.filter(pl.col("weights_as") == "fp8")["status"])
     errors = pl.read_csv(tmp_path / "run" / "errors.csv")
     assert errors["kind"].to_list() == ["unsupported_cells"]
     assert "'hqq'" in errors["message"][0] and errors["message"][0].endswith("(4 cells)")
@@ -115,10 +115,10 @@ def test_cells_that_cannot_be_evaluated_are_listed_in_errors(tmp_path):
 def test_report_names_the_scheme_of_as_shipped_and_what_if_weights(tmp_path):
     job = parse_job({"name": "schemes", "models": ["Qwen/Qwen3-32B-AWQ", "deepseek-ai/DeepSeek-V3"],
                      "gpus": ["H200"], "formats": ["parquet", "csv", "html"],
-                     "matrix": {"tp": [8], "weight_dtype": ["checkpoint", "fp8"]}})
+                     "matrix": {"tp": [8], "weights_as": ["checkpoint", "fp8"]}})
     run_job(prepare(job), tmp_path / "run", quiet=True, offline=True)
     df = pl.read_parquet(tmp_path / "run" / "results.parquet")
-    shipped = dict(df.filter(pl.col("weight_dtype") == "checkpoint").select("model", "weight_scheme").unique().iter_rows())
+    shipped = dict(df.filter(pl.col("weights_as") == "checkpoint").select("model", "weight_scheme").unique().iter_rows())
     assert shipped["deepseek-ai/DeepSeek-V3"].startswith("fp8-block128")
     assert shipped["Qwen/Qwen3-32B-AWQ"].startswith("awq-int4")
     html = (tmp_path / "run" / "report.html").read_text()

@@ -106,16 +106,25 @@ def _pick(k: int, name: str, idx: pl.Expr) -> pl.Expr:
     return chain.otherwise(None)
 
 
-def util_pass(k: int) -> list[list[pl.Expr]]:
+def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
     """Per (layout, GPU, utilization): budget, KV blocks per slot, their minimum, the worst slot.
 
     Dependent column batches, to be applied in order.  Nothing here depends on max_model_len or the
     concurrency target, so it runs before the last (largest) cross join.
+
+    ``kv_fixed_gib`` (vLLM ``--kv-cache-memory-bytes``): every GPU reserves exactly that for its
+    KV cache and vLLM skips the utilization-based budget (``determine_available_memory`` returns
+    the bytes as given: "This does not respect the gpu_memory_utilization config"); the start-up
+    then fails when the fixed KV plus everything else exceeds the GPU (``_outside_fail``, verdict
+    code ``FIXED_KV_FAIL``), and headroom is relative to the engine's footprint (fixed KV + the
+    largest non-KV stage), which stands in for ``util x total``.
     """
     budget = pl.col("gpu_memory_utilization") * pl.col("gpu_memory_gib")
+    if kv_fixed_gib is not None:       # the engine's own footprint stands in for util x total
+        budget = pl.max_horizontal([pl.col(f"fix{i}") for i in range(k)]) + float(kv_fixed_gib)
     first = [budget.alias("_budget")]
     for i in range(k):
-        avail = budget - pl.col(f"fix{i}")
+        avail = budget - pl.col(f"fix{i}") if kv_fixed_gib is None else pl.lit(float(kv_fixed_gib))
         first.append(avail.alias(f"av{i}"))
         nb = pl.when(pl.col(f"bpb{i}") > 0).then((avail * GIB / pl.col(f"bpb{i}")).floor()).otherwise(None)
         first.append(nb.alias(f"nb{i}"))
@@ -146,7 +155,10 @@ def util_pass(k: int) -> list[list[pl.Expr]]:
         pl.when(ok).then(((nb // pl.col("n_groups").clip(1)) * pl.col("token_block")).clip(0))
         .alias("kv_cache_tokens"),
         pl.when(ok).then(max_len_fit(nb, t)).alias("max_model_len_fit"),
-        (pl.col("_outside") > (1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib"))
+        ((pl.col("_outside") > (1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib"))
+         if kv_fixed_gib is None else
+         (pl.max_horizontal([pl.col(f"fix{i}") for i in range(k)]) + float(kv_fixed_gib) + pl.col("_outside")
+          > pl.col("gpu_memory_gib")))
         .alias("_outside_fail"),
     ]
     return [first, second, [idx.alias("_w")], third]
@@ -161,7 +173,10 @@ VERDICTS = (
     ("no_fit", "memory outside the budget: CUDA context + graphs + sampler warm-up exceed (1 - util) x total"),
     ("no_fit", "the target concurrency does not fit in the KV cache"),
     ("tight", "KV headroom under 10 %"),
+    ("no_fit", "kv_cache_memory_bytes + weights + activation + non-torch + graphs + CUDA context exceed the GPU "
+               "(a fixed KV size skips vLLM's utilization budget)"),
 )
+FIXED_KV_FAIL = 6
 
 
 def verdict_codes(pre: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -187,7 +202,7 @@ def length_codes(limits: list[int], lens: list[int], first: int) -> tuple[list[t
     return codes, table
 
 
-def verdict(codes: list[tuple[str, str]] | None = None) -> list[list[pl.Expr]]:
+def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) -> list[list[pl.Expr]]:
     """Per cell, three dependent batches: blocks per request; concurrency, KV needed, headroom and a
     verdict code; then status and reason looked up from the code (a layout's own ``_pcode`` --
     invalid or unsupported -- wins, then ``_lcode``: max_model_len above the model's derived
@@ -203,7 +218,7 @@ def verdict(codes: list[tuple[str, str]] | None = None) -> list[list[pl.Expr]]:
     headroom = (pl.col("kv_cache_gib") - kv_needed) / pl.col("_budget") * 100
     code = (pl.when(pl.col("kv_cache_gib") <= 0).then(1)
             .when(nb < bpr).then(2)
-            .when(pl.col("_outside_fail")).then(3)
+            .when(pl.col("_outside_fail")).then(FIXED_KV_FAIL if fixed_kv else 3)
             .when(nb < conc * bpr).then(4)
             .when(headroom < TIGHT_PCT).then(5)
             .otherwise(0)).cast(pl.UInt16)

@@ -60,36 +60,75 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal)
 
 
-def serving_dtype(spec: ModelSpec, weight_dtype: str) -> str:
-    """The dtype vLLM computes in (``--dtype``): a plain what-if sets it; ``auto`` follows the
-    checkpoint, except that float32 checkpoints are served in 16-bit (vLLM's auto-dtype rule:
-    bfloat16 for Gemma-2/3 and most models on Ampere+; the log of google/gemma-2-9b-it, a
-    float32 config, shows bf16 weights)."""
-    key = weight_dtype.lower()
+_DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def serving_dtype(spec: ModelSpec, weights_as: str, dtype: str = "auto") -> str:
+    """The dtype vLLM computes in: ``dtype`` (vLLM ``--dtype``) when it is not ``auto``; else a plain
+    what-if ``weights_as`` (bf16 / fp16 / fp32: "as if shipped in that dtype"); else the checkpoint's,
+    except that float32 checkpoints are served in 16-bit (vLLM's auto-dtype rule: bfloat16 for
+    Gemma-2/3 and most models on Ampere+; the log of google/gemma-2-9b-it, a float32 config, shows
+    bf16 weights)."""
+    d = _DTYPE_NAME.get(str(dtype).lower(), None) if dtype else None
+    if d is None and str(dtype).lower() in ("bfloat16", "float16", "float32"):
+        d = str(dtype).lower()
+    if d is not None:
+        return d
+    key = weights_as.lower()
     if key in PLAIN_ACT:
         return {4: "float32"}.get(PLAIN_ACT[key], "float16" if "f16" in key or key == "float16" else "bfloat16")
-    d = spec.dtype.lower()
-    if PLAIN_ACT.get(d, 2) == 4 and key in ("checkpoint", "auto"):
+    s = spec.dtype.lower()
+    if PLAIN_ACT.get(s, 2) == 4 and key in ("checkpoint", "auto"):
         return "bfloat16"
-    return d
+    return s
 
 
-def act_bytes_for(weight_dtype: str, spec_or_dtype) -> int:
+def act_bytes_for(weights_as: str, spec_or_dtype, dtype: str = "auto") -> int:
     """Activation/serving dtype bytes (see ``serving_dtype``)."""
     if isinstance(spec_or_dtype, str):
-        key = weight_dtype.lower()
+        key = (_DTYPE_NAME.get(str(dtype).lower(), "") if dtype and dtype != "auto" else "") or weights_as.lower()
         return PLAIN_ACT[key] if key in PLAIN_ACT else PLAIN_ACT.get(spec_or_dtype.lower(), 2)
-    return PLAIN_ACT.get(serving_dtype(spec_or_dtype, weight_dtype), 2)
+    return PLAIN_ACT.get(serving_dtype(spec_or_dtype, weights_as, dtype), 2)
 
 
-def scheme_for(spec: ModelSpec, weight_dtype: str):
-    """The storage scheme costed for a weight-dtype axis value (quant module owns the bytes)."""
+def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantization: str | None = None):
+    """The storage scheme costed for one ``weights_as`` value under the engine's ``--dtype`` and
+    ``--quantization`` (the quant package owns the bytes).
+
+    - ``weights_as`` checkpoint: the checkpoint as vLLM loads it.  A pre-quantized checkpoint keeps
+      its quantized tensors whatever ``dtype`` says (``dtype`` only sets the unquantized tensors:
+      embeddings, norms, lm_head); ``quantization`` must then be the checkpoint's own method.  An
+      unquantized checkpoint is stored at the serving dtype, or quantized at load by an online
+      ``quantization`` (fp8).
+    - any other ``weights_as``: the what-if re-quantization of the model (never combined with
+      ``quantization``).
+    """
+    from dataclasses import replace
+
     from . import quant
-    if weight_dtype.lower() in ("checkpoint", "auto"):
-        if not spec.quantization_config and PLAIN_ACT.get(spec.dtype.lower(), 2) == 4:
-            return quant.whatif_scheme("bf16", spec.dtype)      # fp32 checkpoint served in 16-bit
-        return quant.checkpoint_scheme(spec)
-    return quant.whatif_scheme(weight_dtype, spec.dtype)
+    from .quant.online import check_checkpoint_method, online_scheme
+
+    serve = serving_dtype(spec, weights_as, dtype)
+    key = weights_as.lower()
+    if key not in ("checkpoint", "auto"):
+        if quantization:
+            raise quant.UnsupportedQuantization(
+                f"weights_as {weights_as} is a what-if re-quantization; it cannot be combined with "
+                f"--quantization {quantization}")
+        if key in PLAIN_ACT:
+            return quant.whatif_scheme(serve)
+        return quant.whatif_scheme(key, serve)
+    qc = spec.quantization_config
+    if quantization and not qc:
+        return online_scheme(quantization, serve)
+    if quantization:
+        check_checkpoint_method(qc, quantization)
+    if not qc and PLAIN_ACT.get(spec.dtype.lower(), 2) != PLAIN_ACT.get(serve, 2):
+        return quant.whatif_scheme(serve, spec.dtype)        # vLLM casts the weights to the serving dtype
+    scheme = quant.checkpoint_scheme(spec)
+    if qc and isinstance(scheme, quant.Scheme) and scheme.model_dtype_bytes != PLAIN_ACT.get(serve, 2):
+        scheme = replace(scheme, model_dtype_bytes=PLAIN_ACT.get(serve, 2))   # unquantized tensors only
+    return scheme
 
 
 def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
@@ -115,8 +154,12 @@ def non_torch_gib(lay: Layout, is_moe: bool) -> float:
     return oh.NT_PP_ONLY if lay.pp > 1 else oh.NT_SINGLE
 
 
-def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool) -> float:
-    """CUDA-graph memory of one stage (form and constants in overheads.py)."""
+def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool, cuda_graphs: bool = True) -> float:
+    """CUDA-graph memory of one stage (form and constants in overheads.py); 0 when the engine
+    captures no graphs (vLLM ``--enforce-eager``: ``compile_or_warm_up_model`` skips
+    ``capture_model``)."""
+    if not cuda_graphs:
+        return 0.0
     return (oh.G_BASE + layers_on_stage * (oh.G_PER_LAYER + oh.G_PER_LAYER_WIDTH * hidden / 4096 / tp)
             + (oh.G_MOE if is_moe else 0.0))
 
@@ -149,9 +192,28 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb")
 COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "warm_r")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
-HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weight_dtype", "kv_cache_dtype", "pre_status", "pre_reason")
+HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "g_max", *COEFF_FIELDS, *GROUP_FIELDS)
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The one-value vLLM engine flags that change a model's layout rows (``Matrix`` fields of the
+    same names): ``dtype`` (vLLM ``--dtype``), ``quantization`` (``--quantization``),
+    ``enforce_eager`` (``--enforce-eager``: no CUDA graphs, so ``graph_gib`` is 0) and
+    ``enable_prefix_caching`` (None = vLLM's default; carried for the hybrid-state code, where
+    prefix caching selects Mamba's "align" cache mode; attention-only KV does not depend on it)."""
+
+    dtype: str = "auto"
+    quantization: str | None = None
+    enforce_eager: bool = False
+    enable_prefix_caching: bool | None = None
+
+    @classmethod
+    def from_matrix(cls, m) -> "EngineOptions":
+        return cls(getattr(m, "dtype", "auto") or "auto", getattr(m, "quantization", None),
+                   bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None))
 
 
 class ModelTables:
@@ -159,9 +221,10 @@ class ModelTables:
     and most of a row depends on fewer axes than the row has (dense models ignore dp and ep for
     weights; the KV groups ignore dp, ep and the weight dtype)."""
 
-    def __init__(self, spec: ModelSpec, block_size: int = 16):
+    def __init__(self, spec: ModelSpec, block_size: int = 16, engine: EngineOptions | None = None):
         self.spec = spec
         self.block_size = block_size
+        self.engine = engine or EngineOptions()
         self._schemes: dict = {}
         self._kv: dict = {}
         self._body: dict = {}
@@ -169,9 +232,10 @@ class ModelTables:
 
     def _scheme(self, wd: str):
         if wd not in self._schemes:
-            act_b = act_bytes_for(wd, self.spec)
+            eng = self.engine
+            act_b = act_bytes_for(wd, self.spec, eng.dtype)
             try:
-                scheme = scheme_for(self.spec, wd)
+                scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization)
                 self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b), act_b, None)
             except Exception as e:  # UnsupportedQuantization and friends: a named reason, not a crash
                 self._schemes[wd] = (None, None, act_b, f"{type(e).__name__}: {e}")
@@ -208,12 +272,12 @@ class ModelTables:
                 if prof in seen:
                     continue
                 seen.add(prof)
-                gg = graph_gib(layers, lay.tp, f.hidden, f.is_moe)
+                gg = graph_gib(layers, lay.tp, f.hidden, f.is_moe, not self.engine.enforce_eager)
                 g_max = max(g_max, gg)
                 slots.extend((st.bytes / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
                               g.stage_token_bytes[s]))
             co = activation_coeffs(f, lay, act_b)
-            body = (getattr(scheme, "name", wd), kv_cache_dtype_used(kd, serving_dtype(self.spec, wd), self.spec),
+            body = (getattr(scheme, "name", wd), kv_cache_dtype_used(kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec),
                     g.note or None, non_torch_gib(lay, moe), g_max,
                     *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS))
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))

@@ -14,7 +14,7 @@ from pathlib import Path
 from reportgen.usererrors import RunDirError
 
 # the columns render and diff cannot do without (the rest are filled with nulls by conform())
-REQUIRED_COLUMNS = ("model", "gpu", "tp", "pp", "dp", "ep", "weight_dtype", "kv_cache_dtype", "max_model_len",
+REQUIRED_COLUMNS = ("model", "gpu", "tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "max_model_len",
                     "concurrency", "gpu_memory_utilization", "status", "kv_cache_tokens", "weights_gib")
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
@@ -36,7 +36,7 @@ def read_results(given: str | Path):
     """results.parquet as a DataFrame with our schema, or RunDirError."""
     import polars as pl
 
-    from reportgen.results import conform
+    from reportgen.results import conform, upgrade_legacy
 
     path = results_path(given)
     try:
@@ -44,6 +44,7 @@ def read_results(given: str | Path):
     except Exception as e:  # noqa: BLE001 - polars raises several types for a damaged file
         raise RunDirError(f"{str(path)!r} is not a readable Parquet file ({type(e).__name__}): "
                           "the run directory is damaged; re-run the job") from None
+    df = upgrade_legacy(df)              # runs written before weight_dtype -> weights_as
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise RunDirError(f"{str(path)!r} is not a reportgen results file: missing columns {', '.join(missing)}")

@@ -38,7 +38,7 @@ from reportgen.outputs.safety import neutralise_formula
 XLSX_MAX_ROWS = 100_000
 
 CONTEXT_COLUMNS = [
-    "model", "gpu", "gpu_name", "tp", "pp", "dp", "ep", "gpus", "nodes", "weight_dtype", "weight_scheme",
+    "model", "gpu", "gpu_name", "tp", "pp", "dp", "ep", "gpus", "nodes", "weights_as", "weight_scheme",
     "kv_cache_dtype", "concurrency", "status", "headroom_pct", "max_concurrency", "kv_cache_tokens",
     "max_model_len_fit", "weights_gib", "kv_cache_gib", "kv_needed_gib", "price_usd_hr", "reason",
 ]
@@ -153,7 +153,7 @@ def _about(meta: dict | None, res: pl.DataFrame, skipped: list[str]) -> pl.DataF
 
 
 def _cheapest(res: pl.DataFrame) -> pl.DataFrame:
-    scen = ["max_model_len", "weight_dtype", *RD.split_axes(res)[0]]
+    scen = ["max_model_len", "weights_as", *RD.split_axes(res)[0]]
     keys = ["model", *scen]
     if not res.height:
         return pl.DataFrame(schema={k: R.SCHEMA[k] for k in keys})

@@ -53,7 +53,7 @@ def cell_exprs() -> list[pl.Expr]:
         [
             pl.col("model"), pl.lit("\n"), pl.col("gpu_name").fill_null(pl.col("gpu")),
             pl.lit(" · "), pl.col("_layout"), pl.lit(" · "), pl.col("gpus").cast(pl.String),
-            pl.lit(" GPU(s) · "), pl.col("weight_scheme").fill_null(pl.col("weight_dtype")),
+            pl.lit(" GPU(s) · "), pl.col("weight_scheme").fill_null(pl.col("weights_as")),
             pl.lit("\nstatus: "), st,
             pl.when(pl.col("reason").fill_null("") != "")
             .then(pl.lit(" — ") + pl.col("reason")).otherwise(pl.lit("")),
@@ -113,7 +113,7 @@ def scenario_label(key: dict[str, Any]) -> str:
     for k, v in key.items():
         if k == "max_model_len":
             bits.append(f"{fmt_ctx(v)} context")
-        elif k == "weight_dtype":
+        elif k == "weights_as":
             bits.append(f"{v} weights")
         else:
             bits.append(f"{AXIS_LABEL.get(k, k)} {v}")

@@ -76,7 +76,7 @@ def build_report(
                      if isinstance(s, dict) else str(s))
 
     scenario, per_gpu = split_axes(res)
-    scen_axes = ["max_model_len", "weight_dtype", *scenario]
+    scen_axes = ["max_model_len", "weights_as", *scenario]
     if per_gpu:
         values = res.filter(pl.col("gpu").is_not_null()).group_by("gpu").agg(pl.col(per_gpu).drop_nulls().first())
         by_gpu = {r["gpu"]: r for r in values.iter_rows(named=True)}
@@ -282,7 +282,7 @@ def _assumptions(res: pl.DataFrame, meta: dict) -> list[tuple[str, str]]:
             return ", ".join(fmt(v) for v in sorted(res[col].drop_nulls().unique().to_list()))
         derived = [
             ("context lengths (max_model_len)", vals("max_model_len", fmt_ctx)),
-            ("weight dtypes", ", ".join(str(v) for v in ordered_unique(res["weight_dtype"].drop_nulls()))),
+            ("weight dtypes", ", ".join(str(v) for v in ordered_unique(res["weights_as"].drop_nulls()))),
             ("concurrency targets", vals("concurrency")),
             ("tensor parallel", vals("tp")),
             ("pipeline parallel", vals("pp")),

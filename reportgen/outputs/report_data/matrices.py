@@ -30,10 +30,10 @@ def fit_matrices(res, models, gpus, scen_axes, layout_axes, medium, max_columns)
     )
     keys = keyed.select(scen_axes).unique().sort(scen_axes, nulls_last=True)
     # stable scenario order: contexts ascending, weight dtypes as they appear in the run
-    wd_order = {v: i for i, v in enumerate(ordered_unique(res["weight_dtype"]))}
+    wd_order = {v: i for i, v in enumerate(ordered_unique(res["weights_as"]))}
     key_rows = sorted(keys.rows(named=True),
                       key=lambda k: (k["max_model_len"] is None, k["max_model_len"] or 0,
-                                     wd_order.get(k["weight_dtype"], 0), *[str(k[a]) for a in scen_axes[2:]]))
+                                     wd_order.get(k["weights_as"], 0), *[str(k[a]) for a in scen_axes[2:]]))
     key_id = {tuple(k.values()): i for i, k in enumerate(key_rows)}
 
     n_cols, n_models = len(columns), len(models)

@@ -20,7 +20,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
     """
     sections = []
     # rows of models that never reached the matrix have no layout or context: nothing to draw
-    res = res.filter(pl.col("weight_dtype").is_not_null() & pl.col("max_model_len").is_not_null())
+    res = res.filter(pl.col("weights_as").is_not_null() & pl.col("max_model_len").is_not_null())
     if not res.height:
         return [{**m, "params_total_h": fmt_params(m.get("params_total")),
                  "params_active_h": fmt_params(m.get("params_active")), "moe": False,
@@ -29,7 +29,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
                  "bars": [], "ref_label": "", "weight_schemes": []}
                 for m in models]
     def first(a: str):
-        if a == "weight_dtype":
+        if a == "weights_as":
             return ordered_unique(res[a])[0]
         vals = res[a].drop_nulls().sort()
         return vals[-1] if a == "concurrency" else vals[0]      # the largest target, as in the matrices
@@ -39,7 +39,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
         if res[a].drop_nulls().len():
             ref = ref.filter(pl.col(a) == first(a))
     ref_ctx = res["max_model_len"].min()
-    ref_label = f"{fmt_ctx(ref_ctx)} context, {first('weight_dtype')} weights"
+    ref_label = f"{fmt_ctx(ref_ctx)} context, {first('weights_as')} weights"
     if res["concurrency"].drop_nulls().len():
         ref_label += f", concurrency {first('concurrency')}"
     at_ref = ref.filter(pl.col("max_model_len") == ref_ctx)
@@ -60,7 +60,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
     # what each weight-axis value costed for each model: "as shipped" names the checkpoint's scheme
     schemes: dict[str, list[str]] = {}
     for mid, wd, sch in (res.filter(pl.col("weight_scheme").is_not_null())
-                         .select("model", "weight_dtype", "weight_scheme").unique(maintain_order=True).iter_rows()):
+                         .select("model", "weights_as", "weight_scheme").unique(maintain_order=True).iter_rows()):
         label = f"as shipped: {sch}" if wd in ("checkpoint", "auto") else f"{wd} (what-if): {sch}"
         schemes.setdefault(mid, []).append(label)
 

@@ -41,7 +41,7 @@ LAYOUT_AXES = ("tp", "pp", "dp", "ep")
 SCENARIO_AXES = ("kv_cache_dtype", "concurrency", "gpu_memory_utilization",
                  "max_num_batched_tokens", "max_num_seqs", "vllm_version")
 AXIS_LABEL = {
-    "max_model_len": "context", "weight_dtype": "weights", "kv_cache_dtype": "KV dtype",
+    "max_model_len": "context", "weights_as": "weights", "kv_cache_dtype": "KV dtype",
     "concurrency": "concurrency", "gpu_memory_utilization": "util",
     "max_num_batched_tokens": "batched tokens", "max_num_seqs": "max seqs", "vllm_version": "vLLM",
     "tp": "TP", "pp": "PP", "dp": "DP", "ep": "EP",

@@ -31,7 +31,7 @@ def cheapest_fit_rows(res: pl.DataFrame, models: list[dict], scen_axes: list[str
     )
     table = groups.join(best, on=keys, how="left", nulls_equal=True)
     order = {m["id"]: i for i, m in enumerate(models)}
-    wd_order = {v: i for i, v in enumerate(ordered_unique(res["weight_dtype"]))}
+    wd_order = {v: i for i, v in enumerate(ordered_unique(res["weights_as"]))}
     rows = []
     for r in table.iter_rows(named=True):
         fit = r["status"] is not None
@@ -50,7 +50,7 @@ def cheapest_fit_rows(res: pl.DataFrame, models: list[dict], scen_axes: list[str
             why, status = "nothing fits", "no_fit"
         rows.append({
             "model": r["model"],
-            "_order": (order.get(r["model"], 1 << 30), r["max_model_len"] or 0, wd_order.get(r["weight_dtype"], 0),
+            "_order": (order.get(r["model"], 1 << 30), r["max_model_len"] or 0, wd_order.get(r["weights_as"], 0),
                        *[str(r[a]) for a in scen_axes[2:]]),
             "context": fmt_ctx(r["max_model_len"]),
             "context_n": r["max_model_len"],
