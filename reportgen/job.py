@@ -303,14 +303,21 @@ def _show(text: str) -> str:
     return repr(text) if _SHOWABLE.fullmatch(text) and "=" not in text else "(content not shown)"
 
 
-def parse_model_line(line: str, where: str) -> ModelRef | None:
-    """One `id[@revision]` per line; `#` starts a comment; blank lines skipped."""
+def parse_model_line(line: str, where: str, *, strict: bool = True) -> ModelRef | None:
+    """One `id[@revision]` per line; `#` starts a comment; blank lines skipped.
+
+    ``strict`` (a ``models_file`` line): anything not shaped like a model id is a job error that
+    never echoes the line -- such a file is the wrong file (``/proc/self/environ``, an .env).
+    Not strict (the job's own ``models = [...]``, typed by the user): only an empty id or one with
+    whitespace is refused here; any other odd id goes on to the sources, which make it an
+    ``invalid_id`` error row, so one bad entry never costs the rest of the batch (PRODUCT §5).
+    """
     text = line.split("#", 1)[0].strip()
     if not text:
         return None
     mid, _, rev = text.partition("@")
     mid, rev = mid.strip(), rev.strip() or None
-    if not mid or not _MODEL_LINE.fullmatch(text):
+    if not mid or (not _MODEL_LINE.fullmatch(text) if strict else any(c.isspace() for c in mid)):
         raise JobError(f"{where}: {_show(text)} is not a model id (expected org/name[@revision] or a path)")
     return ModelRef(mid, rev)
 
@@ -364,7 +371,7 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
         if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
             raise JobError("models: expected a list of model ids (strings), e.g. [\"meta-llama/Llama-3.1-8B\"]")
         for i, v in enumerate(vals):
-            ref = parse_model_line(v, f"models[{i}]")
+            ref = parse_model_line(v, f"models[{i}]", strict=False)
             if ref:
                 models.append(ref)
     if "models_file" in raw:
