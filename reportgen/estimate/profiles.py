@@ -47,7 +47,7 @@ source index, PRs and issues by number):
   default from 0.11.  0.10 captured ``[1, 2, 4] + range(8, 513, 8)`` (67 sizes)
   whatever ``max_num_seqs``.  The fitted graph constants belong to 51 sizes
   (0.19, max_num_seqs 1024: "PIECEWISE=51 (largest=512)").
-- Sampler in the profile run: 0.10-0.16 measure ~23.5 bytes per logit more than
+- Sampler in the profile run: 0.10-0.16 measure ~23.6 bytes per logit more than
   0.17+ (Qwen3-14B 5.64 -> 2.23 GiB between 0.16 and 0.17, rows 81-84; Llama-3.1-8B
   4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.
 - Defaults that did not change in this range: ``max_num_batched_tokens`` /
@@ -94,8 +94,10 @@ class VllmProfile:
     @property
     def label(self) -> str:
         nxt = next_profile(self)
-        end = f"-{nxt.first[0]}.{nxt.first[1] - 1}" if nxt else "+"
-        return f"{self.name}{end}"
+        if nxt is None:
+            return f"{self.name}+"
+        last = f"{nxt.first[0]}.{nxt.first[1] - 1}"
+        return self.name if last == self.name else f"{self.name}-{last}"
 
 
 # The 0.19 fit (overheads.py) is the reference: NT_SINGLE 0.25, NT_COMM 1.991 + 0.041 g.
@@ -103,7 +105,7 @@ PROFILES: tuple[VllmProfile, ...] = (
     VllmProfile(
         name="0.10", first=(0, 10), graphs_in_budget=False, graph_estimate_scale=0.0,
         dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
-        sampler_extra_bytes=23.5, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
+        sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
         capture_rule="fixed67",
         log_format="'Available KV cache memory', 'GPU KV cache size', 'Graph capturing finished ... took'; "
                    "0.10.2 adds 'Free memory on device ... Actual usage is W weight, A peak activation, "
@@ -115,7 +117,7 @@ PROFILES: tuple[VllmProfile, ...] = (
     VllmProfile(
         name="0.11", first=(0, 11), graphs_in_budget=False, graph_estimate_scale=0.0,
         dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
-        sampler_extra_bytes=23.5, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
+        sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
         capture_rule="max_num_seqs",
         log_format="DEBUG 'weights memory / torch peak memory increase / non-torch forward increase'",
         commits=("gpu_worker.py@35d5cda123ec28581759b6d34cde8052314fb1e6", "PR #30515 (estimate, off)"),
@@ -131,17 +133,17 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="rows 83-142 (0.17/0.18 sweep, 59 llm-d-planner v0.19.0 H100 logs): the fit in overheads.py",
         notes="the reference fit; 0.17 printed non-torch 0.13 on one GPU, 0.18-0.19 0.25"),
     VllmProfile(
-        name="0.21", first=(0, 21), graphs_in_budget=True, graph_estimate_scale=0.93,
+        name="0.21", first=(0, 21), graphs_in_budget=True, graph_estimate_scale=0.89,
         dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
                    "--gpu-memory-utilization=U is equivalent to ... without'",
         commits=("v0.21.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1", "PR #45197 (closed)"),
-        evidence="estimate/actual ratio fitted on the 0.19 rows that print both (same estimator)",
+        evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator)",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
-        name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.93,
+        name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
         dense_graph_estimate=False, gdn_estimate_bytes_per_token=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
@@ -151,23 +153,25 @@ PROFILES: tuple[VllmProfile, ...] = (
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
               "them (0.25.0 behaved as 0.21; the profile follows the later patch)"),
     VllmProfile(
-        name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=0.93,
+        name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=False, gdn_estimate_bytes_per_token=128 * 1024.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="adds 'CUDA graph pool memory: A GiB (actual), E GiB (estimated)'",
         commits=("issue #50780 (GDN transient, open)",),
-        evidence="rows 34 (GLM-5.2 TP4), M10 (Qwen3.5-35B-A3B TP4), 63-64",
+        evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
+                 "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
         notes="hybrid Gated-DeltaNet models: estimate += ~128 KiB x max_num_batched_tokens"),
     VllmProfile(
-        name="0.28", first=(0, 28), graphs_in_budget=True, graph_estimate_scale=0.93,
+        name="0.28", first=(0, 28), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=True, gdn_estimate_bytes_per_token=128 * 1024.0,
         sampler_extra_bytes=0.0, nt_single=0.26, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak "
                    "activation, and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
         commits=("PR #53306 (MRV2 reserves graph memory)", "PR #51590 (open)"),
-        evidence="rows 33 (v0.31 A100 Llama-3.1-8B), 68 (0.28 Qwen3-14B)",
+        evidence="row 33 (v0.31 A100 Llama-3.1-8B, the only 0.28+ row with a full breakdown); graph "
+                 "estimate ratio inherited from 0.26 (no 0.28+ row prints both)",
         notes="every runner estimates again; newest release read: v0.31.0 (row 33)"),
 )
 DEFAULT_PROFILE = PROFILES[-1]
