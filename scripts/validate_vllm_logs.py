@@ -70,7 +70,15 @@ TARGET_VERSION = "0.19"
 # device totals the log pins although it does not print them: F02 and F03 are the same start at
 # util 0.90 and 0.95; their available KV differs by 6.99 GiB = 0.05 x 139.8 GiB, so the card is the
 # 141 GB H20 (H20-3e), not the 96 GB one the row's GPU column names
-TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8}
+TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8,
+                   # row 68: "46GB" card (27.52 GiB of weights = "60 %") -> L40S (46068 MiB); vLLM prints
+                   # 44.42 GiB on an L40S (row 23)
+                   "68": 44.42,
+                   # L01: 0.9764 - 0.9543 = 0.0221 of the total is the 0.52 GiB graph estimate -> 23.53 GiB
+                   "L01": 23.53}
+# settings a row's command implies but the CSV leaves empty: vLLM's defaults for that entry point
+ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve Qwen/Qwen3-14B` (defaults)
+                "L01": {"max_num_batched_tokens": 8192}}           # offline LLM(): LLM-class default, < 70 GiB
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
 GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01))
 
@@ -156,7 +164,8 @@ def make_case(row: dict) -> Case | None:
     if total is None:
         gpu = row.get("gpu") or ""
         total = next((t for name, t in GPU_TOTALS if gpu.startswith(name)), None)
-    util = _lead_num(row.get("gpu_memory_utilization"))
+    extra = ROW_SETTINGS.get(row.get("row_id"), {})
+    util = _lead_num(row.get("gpu_memory_utilization")) or extra.get("gpu_memory_utilization")
     if total is None or util is None or (_f(row.get("kv_cache_gib")) is None and not failed_start(row)):
         return None
     model = row["model"]
@@ -180,7 +189,7 @@ def make_case(row: dict) -> Case | None:
                 weight_dtype=[wd], kv_cache_dtype=[row.get("kv_cache_dtype") or "auto"],
                 max_model_len=[int(_lead_num(row.get("max_model_len")) or 8192)], concurrency=[1],
                 gpu_memory_utilization=[util],
-                max_num_batched_tokens=_i(row.get("max_num_batched_tokens")),
+                max_num_batched_tokens=_i(row.get("max_num_batched_tokens")) or extra.get("max_num_batched_tokens"),
                 max_num_seqs=_i(row.get("max_num_seqs")),
                 block_size=_i(row.get("block_size"), 16), vllm_version=version_of(row.get("vllm_version")),
                 max_nodes=64, allow_cross_node_tp=True)

@@ -32,21 +32,23 @@ source index, PRs and issues by number):
 - v0.25.1: Model Runner V2 became the default for *dense* models and its
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
-  #53955), i.e. in 0.28.
+  #53955).  0.28.0 does not have it yet (row 68), 0.31.0 does (row 33): the profile
+  boundary is put at 0.29.
 - v0.26.0: the graph estimate of Gated-DeltaNet hybrids includes a profiling
   transient of ~128 KiB per batched token (issue #50780: 0.23 -> 0.26 estimate
   0.56 -> 4.2 GiB for the same graph set); open at 0.28.
-- 0.28 (``gpu_worker.py`` line "Actual usage is X GiB for consumed memory (weights +
-  non-torch), Y GiB for peak activation, and Z GiB for CUDAGraph memory"): peak
-  activation there includes the applied graph estimate; "CUDA graph pool memory: A
-  (actual), E (estimated)" logged since 0.26.  PR #51590 (measure every capture
+- 0.27.1 (row P01, ``gpu_worker.py:789``) prints "Actual usage is X GiB for consumed
+  memory (weights + non-torch), Y GiB for peak activation, and Z GiB for CUDAGraph
+  memory": peak activation there includes the applied graph estimate; "CUDA graph
+  pool memory: A (actual), E (estimated)" is logged since 0.26.  PR #51590 (measure every capture
   instead of extrapolating) is open, so the estimate is still the extrapolation.
 - Capture sizes (``vllm/config/vllm.py`` ``_set_cudagraph_sizes``, 0.11+):
   ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16)`` with ``max =
   min(max_num_seqs x 2, 512, max_num_batched_tokens)``; FULL_AND_PIECEWISE by
   default from 0.11.  0.10 captured ``[1, 2, 4] + range(8, 513, 8)`` (67 sizes)
   whatever ``max_num_seqs``.  The fitted graph constants belong to 51 sizes
-  (0.19, max_num_seqs 1024: "PIECEWISE=51 (largest=512)").
+  (0.19, max_num_seqs 1024: "PIECEWISE=51 (largest=512), FULL=51"); FULL (decode) graphs
+  stop at max_num_seqs (``capture_sizes``).
 - Sampler in the profile run: 0.10-0.16 measure ~23.6 bytes per logit more than
   0.17+ (Qwen3-14B 5.64 -> 2.23 GiB between 0.16 and 0.17, rows 81-84; Llama-3.1-8B
   4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.
@@ -67,7 +69,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-REFERENCE_CAPTURE_SIZES = 51   # the 0.19 fit: max_num_seqs 1024 -> sizes up to 512
+REFERENCE_CAPTURE_SIZES = 102  # the 0.19 fit: max_num_seqs 1024 -> PIECEWISE=51 + FULL=51 (largest 512)
 
 
 @dataclass(frozen=True)
@@ -157,22 +159,28 @@ PROFILES: tuple[VllmProfile, ...] = (
         dense_graph_estimate=False, gdn_estimate_bytes_per_token=128 * 1024.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
-        log_format="adds 'CUDA graph pool memory: A GiB (actual), E GiB (estimated)'",
-        commits=("issue #50780 (GDN transient, open)",),
+        log_format="adds 'CUDA graph pool memory: A GiB (actual), E GiB (estimated)' and (0.27.1, row P01) "
+                   "'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak activation, "
+                   "and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
+        commits=("issue #50780 (GDN transient, open)", "issue #49224 (dense MRV2 estimate 0, until PR #53306)"),
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
-        notes="hybrid Gated-DeltaNet models: estimate += ~128 KiB x max_num_batched_tokens"),
+        notes="hybrid Gated-DeltaNet models: estimate += ~128 KiB x max_num_batched_tokens; dense models "
+              "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S)"),
     VllmProfile(
-        name="0.28", first=(0, 28), graphs_in_budget=True, graph_estimate_scale=1.64,
+        name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=True, gdn_estimate_bytes_per_token=128 * 1024.0,
         sampler_extra_bytes=0.0, nt_single=0.26, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak "
                    "activation, and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
-        commits=("PR #53306 (MRV2 reserves graph memory)", "PR #51590 (open)"),
-        evidence="row 33 (v0.31 A100 Llama-3.1-8B, the only 0.28+ row with a full breakdown); graph "
-                 "estimate ratio inherited from 0.26 (no 0.28+ row prints both)",
-        notes="every runner estimates again; newest release read: v0.31.0 (row 33)"),
+        commits=("PR #53306 (MRV2 reserves graph memory, merged 2026-08-21)", "PR #51590 (open)"),
+        evidence="row 33 (v0.31 A100 Llama-3.1-8B, the only 0.29+ row with a full breakdown: 72.91 budget - "
+                 "15.26 consumed - 1.44 'peak activation' = 56.21 KV, the 1.44 holding a graph estimate); "
+                 "estimate ratio inherited from 0.26 (no 0.29+ row prints estimate and capture)",
+        notes="dense models estimate graphs again (PR #53306).  The release that first ships it is not "
+              "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
+              "0.31.0 does (row 33); 0.29 is assumed.  Newest release read: v0.31.0"),
 )
 DEFAULT_PROFILE = PROFILES[-1]
 
@@ -213,20 +221,8 @@ def profile_for(version) -> tuple[VllmProfile, str]:
     return chosen, note
 
 
-def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
-                  enforce_eager: bool = False) -> int:
-    """How many batch sizes vLLM captures a CUDA graph for (0 with ``--enforce-eager``).
-
-    0.11+: ``max = min(2 x max_num_seqs, 512, max_num_batched_tokens)``; sizes
-    ``[1, 2, 4] + range(8, min(max + 1, 256), 8) + range(256, max + 1, 16)``.
-    0.10: ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
-    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs)."""
-    if enforce_eager:
-        return 0
-    if p.capture_rule == "fixed67":
-        top = min(512, max_num_batched_tokens)
-        return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
-    top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
+def _sizes_up_to(top: int) -> int:
+    """len([1, 2, 4] + range(8, min(top + 1, 256), 8) + range(256, top + 1, 16)) below ``top``."""
     n = len([s for s in (1, 2, 4) if s <= top])
     if top >= 8:
         n += len(range(8, min(top + 1, 256), 8))
@@ -235,11 +231,32 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     return n
 
 
+def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
+                  enforce_eager: bool = False) -> int:
+    """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
+
+    0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
+    max_num_seqs, 512, max_num_batched_tokens)`` and FULL (uniform decode) graphs for the sizes
+    up to ``min(max, max_num_seqs)``; sizes ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
+    16)``.  The logs print both counts: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
+    max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128,
+    "PIECEWISE=41 (largest=384), FULL=25 (largest=192)" at 192 (vllm#46367).
+    0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
+    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs)."""
+    if enforce_eager:
+        return 0
+    if p.capture_rule == "fixed67":
+        top = min(512, max_num_batched_tokens)
+        return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
+    top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
+    return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
+
+
 def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
                 enforce_eager: bool = False) -> float:
-    """Graph memory relative to the fitted 51-size set.  vLLM's estimate is linear in the
+    """Graph memory relative to the fitted 102-graph set.  vLLM's estimate is linear in the
     number of captures (2nd sample x (N - 1)), so the fitted per-layer graph terms scale
-    with N / 51; ``G_BASE`` is kept whole (see ``graph_terms``)."""
+    with N / 102; ``G_BASE`` is kept whole (``exprs.graph_captured``)."""
     return capture_sizes(p, max_num_seqs, max_num_batched_tokens, enforce_eager) / REFERENCE_CAPTURE_SIZES
 
 
