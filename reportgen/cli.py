@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--gpu-memory-utilization", type=float, default=0.92)
     e.add_argument("--max-num-batched-tokens", type=int, default=None)
     e.add_argument("--max-num-seqs", type=int, default=None)
-    e.add_argument("--vllm-version", default=None, help="budget profile: 0.19 or 0.21 (default newest)")
+    e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its budget profile "
+                        "(default: the newest release read)")
     e.add_argument("--offline", action="store_true")
     e.add_argument("--weights", choices=["config", "checkpoint"], default="config",
                    help="checkpoint: true weight bytes from the safetensors headers (needs the hub)")

@@ -228,8 +228,10 @@ def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
         fit: dict[str, tuple] = {}
         # dense text-only rows: there the sampler branch is the activation peak (MoE workspaces and
         # encoder profiling have terms of their own)
+        # (not where the graph estimate is in the budget: 0.27+ logs fold it into "peak activation")
         d = [(r["act_meas"] - r["act_pred"], r["sampler_rows"] * r["vocab"] / oh.GIB) for r in mine
-             if r["act_meas"] is not None and r["pp"] == 1 and not r["is_moe"] and not r["multimodal"]]
+             if r["act_meas"] is not None and r["pp"] == 1 and not r["is_moe"] and not r["multimodal"]
+             and not p.graphs_in_budget]
         if d:
             x = np.array([b for _, b in d]); y = np.array([a for a, _ in d])
             fit["sampler_extra_bytes"] = (round(p.sampler_extra_bytes + float((x * y).sum() / (x * x).sum()), 1),

@@ -239,8 +239,9 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     max_num_seqs, 512, max_num_batched_tokens)`` and FULL (uniform decode) graphs for the sizes
     up to ``min(max, max_num_seqs)``; sizes ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
     16)``.  The logs print both counts: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
-    max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128,
-    "PIECEWISE=41 (largest=384), FULL=25 (largest=192)" at 192 (vllm#46367).
+    max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128.
+    Speculative decoding rounds the sizes to multiples of 1 + num_speculative_tokens (not
+    modelled: vllm#46367 prints 41 / 25 at max_num_seqs 192 with MTP).
     0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
     The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs)."""
     if enforce_eager:
