@@ -248,7 +248,8 @@ def compare(case: Case, p: dict) -> dict:
     out["kv_err"] = _err(out["kv_pred"], out["kv_meas"])
     out["tok_err"] = _err(out["tok_pred"], out["tok_meas"])
     out["verdict_ok"] = (p["status"] in ("fits", "tight")) == started
-    out["v019"] = str(r.get("vllm_version") or "").startswith("0.19") and (r.get("gpu") or "").startswith("H100")
+    out["v019"] = (str(r.get("vllm_version") or "").startswith("0.19") and (r.get("gpu") or "").startswith("H100")
+                   and r.get("dataset") == CSV.name)      # the overhead fit's rows (failed starts: 2026 file)
     return out
 
 
@@ -297,7 +298,12 @@ def summary(res: list[dict]) -> tuple[str, dict]:
 
 
 # what each failed start must be called (row -> words the reason must contain); vLLM's own error
-FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while loading weights"}
+FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while loading weights",
+                  "G01": "outside the budget", "G02": "outside the budget"}
+# failed starts the model does not call no_fit (it calls them tight, with the outside-budget margin):
+# gpt-oss-20b's sampler warm-up OOM at util 0.95 -- the log shows 1.78 GiB of allocator slack and ~1.9
+# GiB of non-torch memory that no term of the model predicts; counted as wrong verdicts
+KNOWN_MISSES = {"G01", "G02"}
 
 
 def profile_summary(res: list[dict]) -> tuple[str, dict]:

@@ -214,7 +214,12 @@ VERDICTS = (
 )
 # codes whose reason carries a number of their row (built in util_pass, picked per cell)
 DYNAMIC_REASONS = {2: "_r_len", 3: "_r_out", 6: "_r_out_tight"}
-TIGHT_OUTSIDE_GIB = 0.5   # margin under (1 - util) x total below which a start is called tight
+# band around (1 - util) x total in which a start is called tight rather than fits / no_fit: the
+# outside terms are estimates (CUDA context, warm-up buffers, allocator slack).  1 GiB: gpt-oss-20b at
+# util 0.95 on an H100 failed in the sampler warm-up with 1.78 GiB of allocator slack and ~1.9 GiB of
+# non-torch memory in use (rows G01/G02, margin +0.66 GiB in this model), while gemma-2-9b and
+# gemma-3-12b started at the same util (rows 92/93, margins +0.48 / +0.32 GiB)
+TIGHT_OUTSIDE_GIB = 1.0
 
 
 def verdict_codes(pre: list[tuple[str, str]]) -> list[tuple[str, str]]:
