@@ -261,7 +261,7 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
           "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv", "_bpb",
-          "_outside_fail", "_outside_margin", "_r_len", "_r_out", "_r_out_tight", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
+          "_outside_fail", "_outside_margin", "_r_len", "_r_out", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
 _GROUP_COLS = ["n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
 
 
