@@ -31,7 +31,6 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
-from reportgen.estimate import overheads as oh
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes, profile_for
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
