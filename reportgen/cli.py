@@ -129,9 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-num-batched-tokens", default=None)
     e.add_argument("--max-num-seqs", type=int, default=None)
     e.add_argument("--enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None,
-                   help="vLLM's prefix caching (no effect on the estimate of attention-only models)")
+                   help="vLLM's prefix caching (changes the state blocks hybrid models keep per request)")
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
-    e.add_argument("--vllm-version", default=None, help="budget profile: 0.19 or 0.21 (default newest)")
+    e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its "
+                   "budget profile (default: the newest release read)")
     e.add_argument("--offline", action="store_true")
     e.add_argument("--weights", choices=["config", "checkpoint"], default="config",
                    help="checkpoint: true weight bytes from the safetensors headers (needs the hub)")

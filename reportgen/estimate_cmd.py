@@ -255,6 +255,11 @@ def estimate_command(args, UsageError) -> int:
         except JobError as e:
             raise UsageError(str(e)) from None
     budget = estimate_one(spec, gpu if gpu is not None else args.gpu_memory_gib, **settings)
+    from reportgen.estimate.profiles import profile_for
+    profile, note = profile_for(budget.get("vllm_version"))
+    budget["vllm_profile"] = profile.label
+    if note:
+        budget["vllm_profile_note"] = note
     # the architecture fields above are the contract; the budget adds, never overwrites
     if "kv_bytes_per_token" in budget:
         budget["kv_bytes_per_token_rank"] = budget.pop("kv_bytes_per_token")

@@ -25,8 +25,10 @@ MODEL_DTYPES = ("auto", "bf16", "fp16", "fp32")
 KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla")
 # vLLM's own spellings, accepted wherever a dtype is asked for
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
-VLLM_VERSIONS = ("0.19", "0.21")      # budget profiles: 0.19 = graphs outside the budget; 0.21 = subtracted
-DEFAULT_VLLM_VERSION = "0.21"
+# budget profiles (first release of each range; reportgen/estimate/profiles.py); the default is
+# the newest release read
+VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.21", "0.25", "0.26", "0.29")
+DEFAULT_VLLM_VERSION = "0.31"
 MAX_CELLS = 60_000_000                 # refuse absurd matrices, saying the size
 
 
@@ -37,16 +39,17 @@ class JobError(ValueError):
 def parse_vllm_version(value, field: str = "matrix.vllm_version") -> str:
     """A vLLM version as users write it ("0.19", "0.19.0", "v0.21.1rc1") -> "MAJOR.MINOR".
 
-    The budget rules change at 0.21 (CUDA graphs inside the budget); the overhead model is
-    calibrated on 0.19 V1 logs, so versions before the V1 engine's profiler (0.10) are refused.
+    Each version maps to the profile of its range (``reportgen.estimate.profiles.profile_for``;
+    a version newer than the newest release read uses the newest profile, with a note); versions
+    before the V1 engine's profiler (0.10) are refused.
     """
     import re
 
     m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?(?:[.+-]?[A-Za-z0-9.]*)?", str(value).strip())
     if not m or (int(m[1]), int(m[2])) < (0, 10):
         raise JobError(f"{field}: {value!r} is not allowed; allowed: a vLLM version from 0.10 on, "
-                       f"e.g. {', '.join(VLLM_VERSIONS)} (profiles: before 0.21 CUDA graphs sit outside "
-                       "the KV budget; from 0.21 they are subtracted)")
+                       f"e.g. 0.19.0 or v0.27.1 (profiles start at {', '.join(VLLM_VERSIONS)}; before 0.21 "
+                       "CUDA graphs sit outside the KV budget; from 0.21 their estimate is subtracted)")
     return f"{int(m[1])}.{int(m[2])}"
 
 

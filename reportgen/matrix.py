@@ -31,9 +31,9 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
-from reportgen.estimate import overheads as oh
 from reportgen.estimate.layout import Layout
-from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
+from reportgen.estimate.profiles import REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes, profile_for
+from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
                                        EngineOptions, ModelTables, spec_axes)
 from reportgen.job import Matrix
 
@@ -70,7 +70,8 @@ _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.
 _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weights_as": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
-               "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String, "nt": pl.Float64, "g_max": pl.Float64,
+               "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String,
+               "nt": pl.Float64, "g_max": pl.Float64, "g_bf": pl.Float64, "gdn_t": pl.Float64,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS}}
 assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
@@ -83,14 +84,20 @@ def _layouts(m: Matrix) -> list[Layout]:
     return [Layout(tp, pp, dp, ep) for tp in m.tp for pp in m.pp for dp in m.dp for ep in m.ep]
 
 
+def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
+    """The vLLM version profile of a job (``profiles.profile_for``) and its note."""
+    return profile_for(matrix.vllm_version)
+
+
 def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Per-(model, layout, dtype, kv dtype) rows with flattened stage slots; returns (layouts, models, K)."""
+    profile, _ = matrix_profile(matrix)
     rows: list[tuple] = []
     mrows: list[dict] = []
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
     for mi, e in enumerate(models):
-        mt = ModelTables(e.spec, matrix.block_size, engine)
+        mt = ModelTables(e.spec, matrix.block_size, engine, profile)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(e.spec)})
         for lay in layouts:
@@ -112,28 +119,33 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
 def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """One row per GPU with the scheduler limits vLLM would pick on it (unless the job sets them)."""
     rows = []
+    profile, _ = matrix_profile(matrix)
+    eager = bool(getattr(matrix, "enforce_eager", False))   # --enforce-eager: no graphs (flags branch)
     for g in gpus:
         mem = float(g.usable_memory_gib)
         large = getattr(g, "large_gpu", mem >= 70)
         t_def, s_def = (8192, 1024) if large else (2048, 256)
+        t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
+        n_graphs = capture_sizes(profile, s, t, eager)
         rows.append({
             "gpu": g.id, "gpu_name": g.name, "gpu_memory_gib": mem,
             "gpus_per_node": int(matrix.gpus_per_node or getattr(g, "gpus_per_node", 8) or 8),
             "price_gpu_hr": getattr(g, "price_usd_hr", None),
-            "max_num_batched_tokens": int(matrix.max_num_batched_tokens or t_def),
-            "max_num_seqs": int(matrix.max_num_seqs or s_def),
+            "max_num_batched_tokens": t,
+            "max_num_seqs": s,
+            "g_n": n_graphs / REFERENCE_CAPTURE_SIZES, "g_on": 1.0 if n_graphs else 0.0,
         })
     return pl.DataFrame(rows, schema={"gpu": pl.String, "gpu_name": pl.String, "gpu_memory_gib": pl.Float64,
                                       "gpus_per_node": pl.Int32, "price_gpu_hr": pl.Float64,
-                                      "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64})
+                                      "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
+                                      "g_n": pl.Float64, "g_on": pl.Float64})
 
 
 def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> pl.LazyFrame:
     """The lazy pipeline for one chunk of models x GPUs (see the module docstring for the passes)."""
     lt, mt, k = layout_table(models, matrix)
     gt = gpu_table(gpus, matrix)
-    in_budget = oh.graphs_in_budget(matrix.vllm_version)
-    kv_fixed = (matrix.kv_cache_memory_bytes / oh.GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
+    kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
     batches = ex.util_pass(k, kv_fixed)
     util = pl.DataFrame({"gpu_memory_utilization": pl.Series(matrix.gpu_memory_utilization, dtype=pl.Float64)})
     lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
@@ -145,7 +157,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
-    a = lt.join(gt, how="cross").with_columns(ex.gpu_pass(k, in_budget, matrix.max_nodes, matrix.allow_cross_node_tp))
+    a = lt.join(gt, how="cross").with_columns(ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp))
     pre = a.select("pre_status", "pre_reason").unique(maintain_order=True).drop_nulls("pre_status")
     codes = ex.verdict_codes(list(pre.iter_rows()))
     pre = pre.with_columns(pl.Series("_pcode", range(len(ex.VERDICTS), len(codes)), dtype=pl.UInt16))
@@ -257,7 +269,7 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
           "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv", "_bpb",
-          "_outside_fail", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
+          "_outside_fail", "_outside_margin", "_r_len", "_r_out", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
 _GROUP_COLS = ["n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
 
 

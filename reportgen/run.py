@@ -325,9 +325,18 @@ def _assumptions(job: Job) -> dict:
                    else "config shapes x storage scheme",
         "block_size": m.block_size,
         "vllm_version": m.vllm_version,
+        "vllm_profile": _profile_text(m.vllm_version),
         "max_nodes": m.max_nodes,
         "allow_cross_node_tp": m.allow_cross_node_tp,
     }
+
+
+def _profile_text(version: str) -> str:
+    """The version profile a job is estimated with, and the note when the version is newer than
+    the newest release read (reportgen/estimate/profiles.py)."""
+    from reportgen.estimate.profiles import profile_for
+    p, note = profile_for(version)
+    return p.label + (f" ({note})" if note else "")
 
 
 def log_summary(res: RunResult, quiet: bool) -> None:

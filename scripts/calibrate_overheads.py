@@ -170,12 +170,128 @@ def leave_one_model_out(pts: list[Point]) -> list[tuple[str, float, float]]:
     return out
 
 
+# ---- per version profile (reportgen/estimate/profiles.py) ----
+
+def _ratio_rows(res: list[dict], lo: tuple[int, int], hi: tuple[int, int] | None) -> list[float]:
+    """estimate / captured graph memory on rows of versions in [lo, hi) that print both."""
+    from reportgen.estimate.profiles import parse_version
+    out = []
+    for r in res:
+        v = parse_version(_version_text(r))
+        if v is None or v < lo or (hi is not None and v >= hi):
+            continue
+        if r["g_est_meas"] and r["g_meas"] and r["g_meas"] > 0:
+            out.append(r["g_est_meas"] / r["g_meas"])
+    return out
+
+
+def _version_text(r: dict) -> str:
+    from validate_vllm_logs import version_of
+    return version_of(r["version"]) or ""
+
+
+def graph_ratio_rows(csv: Path | None = None) -> list[tuple[str, str, float, float]]:
+    """(row, version, estimate, captured) for every log row printing both graph figures, run or not
+    (the ratio needs no model config)."""
+    from validate_vllm_logs import load_rows, version_of
+    out = []
+    for r in load_rows(csv):
+        e, g = _f(r.get("cuda_graph_estimated_gib")), _f(r.get("cuda_graph_gib"))
+        if e and g and g > 0 and version_of(r.get("vllm_version")):
+            out.append((r["row_id"], version_of(r.get("vllm_version")), e, g))
+    return out
+
+
+def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
+    """Re-fit each profile's numeric terms on the rows of its own range.
+
+    - ``sampler_extra_bytes``: least squares of (measured - predicted activation) against
+      sampler rows x vocab / GiB, on single-stage dense text-only rows, added to the shipped value;
+    - ``nt_single``: median non-torch of one-GPU rows; ``nt_comm_base``: median of the TP/DP
+      group rows minus ``nt_comm_per_rank`` x group (per-rank slope kept: no range has two
+      group sizes);
+    - ``graph_estimate_scale``: median estimate / captured graph memory of the rows that print
+      both.  0.21 and 0.25 use the 0.19 rows (same estimator, PR #30515; 0.19 prints the estimate
+      without subtracting it); 0.26+ their own rows.
+    Returns ``{profile name: {field: (fitted, shipped, n rows)}}``; a field with no row of its
+    range is left out (the profile keeps its inherited value)."""
+    from reportgen.estimate import profiles as vp
+    from validate_vllm_logs import run, version_of
+
+    res = run() if res is None else res
+    ratios = graph_ratio_rows()
+    out: dict[str, dict] = {}
+    for i, p in enumerate(vp.PROFILES):
+        hi = vp.PROFILES[i + 1].first if i + 1 < len(vp.PROFILES) else None
+        mine = [r for r in res if version_of(r["version"]) and vp.profile_for(version_of(r["version"]))[0] is p
+                and not r["interference"] and r["started"]]
+        fit: dict[str, tuple] = {}
+        # dense text-only rows: there the sampler branch is the activation peak (MoE workspaces and
+        # encoder profiling have terms of their own)
+        # (not where the graph estimate is in the budget: 0.27+ logs fold it into "peak activation")
+        d = [(r["act_meas"] - r["act_pred"], r["sampler_rows"] * r["vocab"] / oh.GIB) for r in mine
+             if r["act_meas"] is not None and r["pp"] == 1 and not r["is_moe"] and not r["multimodal"]
+             and not p.graphs_in_budget]
+        if d:
+            x = np.array([b for _, b in d]); y = np.array([a for a, _ in d])
+            fit["sampler_extra_bytes"] = (round(p.sampler_extra_bytes + float((x * y).sum() / (x * x).sum()), 1),
+                                          p.sampler_extra_bytes, len(d))
+        one = [r["nt_meas"] for r in mine if r["nt_meas"] is not None and r["tp"] == 1 and r["pp"] == 1]
+        if one:
+            fit["nt_single"] = (round(float(np.median(one)), 3), p.nt_single, len(one))
+        grp = [(r["tp"] * (r["dp"] if r["is_moe"] else 1), r["nt_meas"]) for r in mine
+               if r["nt_meas"] is not None and r["tp"] > 1]
+        if grp:
+            base = float(np.median([v - p.nt_comm_per_rank * g for g, v in grp]))
+            fit["nt_comm_base"] = (round(base, 3), p.nt_comm_base, len(grp))
+        if p.graphs_in_budget:
+            lo, top = (((0, 19), (0, 21)) if p.first < (0, 26) else (p.first, hi))
+            rs = [e / g for _, v, e, g in ratios
+                  if lo <= vp.parse_version(v) and (top is None or vp.parse_version(v) < top)]
+            if rs:
+                fit["graph_estimate_scale"] = (round(float(np.median(rs)), 2), p.graph_estimate_scale, len(rs))
+        out[p.name] = fit
+    return out
+
+
+MIN_ROWS = 3   # fewer rows of a range than this: the term is reported, not fitted (value inherited)
+
+
+def check_profiles(tolerance: float) -> int:
+    fits = fit_profiles()
+    drift = []
+    print("per-profile terms: fitted on the profile's own rows | shipped in profiles.py | rows")
+    for name, fit in fits.items():
+        if not fit:
+            print(f"  {name:5s} (no row of this range prints a fitted term: values inherited)")
+        for k, (v, shipped, n) in fit.items():
+            rel = abs(v - shipped) / max(abs(shipped), 1e-9)
+            floor = 1.0 if k.endswith("_bytes") else 0.05     # bytes per logit / GiB or ratio
+            bad = rel > tolerance and abs(v - shipped) > floor
+            if n < MIN_ROWS:
+                # too few rows to trust: reported, and only a drift when the profile claims a fit
+                fitted_here = abs(v - shipped) <= floor or rel <= tolerance
+                print(f"  {name:5s} {k:22s} {v:9.3f} {shipped:9.3f} {n:4d}  (< {MIN_ROWS} rows: "
+                      f"{'shipped from these rows' if fitted_here else 'not fitted, value inherited'})")
+                continue
+            drift += [f"{name}.{k}"] if bad else []
+            print(f"  {name:5s} {k:22s} {v:9.3f} {shipped:9.3f} {n:4d}{'  <- drift' if bad else ''}")
+    if drift:
+        print(f"\nprofiles.py differs from the fit: {', '.join(drift)}")
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--tolerance", type=float, default=0.15,
                     help="relative drift between fit and shipped constants that fails the run")
     ap.add_argument("--loo", action="store_true", help="also run a leave-one-model-out check of the activation fit")
+    ap.add_argument("--profiles", action="store_true",
+                    help="re-fit each vLLM version profile's terms on its own rows (profiles.py)")
     a = ap.parse_args(argv)
+    if a.profiles:
+        return check_profiles(a.tolerance)
     pts = points()
     if a.loo:
         print("leave-one-model-out activation (GiB): measured, predicted by a fit without that model")

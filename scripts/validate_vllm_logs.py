@@ -37,7 +37,10 @@ from reportgen.matrix import GpuLike, ModelEntry, evaluate_matrix_lazy  # noqa: 
 from reportgen.job import Matrix  # noqa: E402
 
 CSV = ROOT / "tests" / "data" / "vllm_logs.csv"
+CSV_2026 = ROOT / "tests" / "data" / "vllm_logs_2026.csv"
 BUNDLED = ROOT / "reportgen" / "sources" / "bundled"
+# configs of logged models that are not bundled (tests/data/configs_*/SOURCES.md)
+CONFIG_DIRS = (BUNDLED, ROOT / "tests" / "data" / "configs_2026", ROOT / "tests" / "data" / "configs_profiles")
 README = ROOT / "README.md"
 ACCURACY_MD = ROOT / "docs" / "accuracy.md"
 START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
@@ -55,8 +58,29 @@ PROXIES: dict[str, tuple[str, str, str]] = {
     "ibm-granite/granite-3.1-8b-instruct": (
         "ibm-granite/granite-3.3-8b-instruct", "checkpoint", "granite-3.3 config (vocab 49159 vs 49155)"),
     "meta-llama/Llama-3.1-8B-Instruct": ("meta-llama/Llama-3.1-8B-Instruct", "checkpoint", ""),
+    "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8": ("Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8", "checkpoint", ""),
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": (
+        "nvidia/Qwen3-235B-A22B-NVFP4", "fp8", "Qwen3-235B-A22B config (same architecture) + fp8 block-scaled"),
+    "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic": (
+        "meta-llama/Meta-Llama-3.1-70B", "fp8", "Llama-3.1-70B config + fp8 per-channel (compressed-tensors fp8-dynamic)"),
 }
+PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
+    "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
+# device totals the log pins although it does not print them: F02 and F03 are the same start at
+# util 0.90 and 0.95; their available KV differs by 6.99 GiB = 0.05 x 139.8 GiB, so the card is the
+# 141 GB H20 (H20-3e), not the 96 GB one the row's GPU column names
+TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8,
+                   # row 68: "46GB" card (27.52 GiB of weights = "60 %") -> L40S (46068 MiB); vLLM prints
+                   # 44.42 GiB on an L40S (row 23)
+                   "68": 44.42,
+                   # L01: 0.9764 - 0.9543 = 0.0221 of the total is the 0.52 GiB graph estimate -> 23.53 GiB
+                   "L01": 23.53}
+# settings a row's command implies but the CSV leaves empty: vLLM's defaults for that entry point
+ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve Qwen/Qwen3-14B` (defaults)
+                "L01": {"max_num_batched_tokens": 8192}}           # offline LLM(): LLM-class default, < 70 GiB
+# device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
+GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01))
 
 
 @dataclass
@@ -83,29 +107,66 @@ def _i(v, default=None):
     return int(f) if f is not None else default
 
 
-def load_rows(csv: Path = CSV) -> list[dict]:
-    return pl.read_csv(csv, infer_schema_length=0).to_dicts()
+def load_rows(csv: Path | None = None) -> list[dict]:
+    """Rows of one CSV, or (None) of both start-up log files, ``dataset`` naming the file."""
+    files = [csv] if csv is not None else [CSV, CSV_2026]
+    rows = []
+    for f in files:
+        for r in pl.read_csv(f, infer_schema_length=0).to_dicts():
+            r["dataset"] = f.name
+            rows.append(r)
+    return rows
 
 
 def _config(model_id: str) -> dict | None:
-    p = BUNDLED / (model_id.replace("/", "--") + ".json")
-    return json.loads(p.read_text()) if p.exists() else None
+    for d in CONFIG_DIRS:
+        p = d / (model_id.replace("/", "--") + ".json")
+        if p.exists():
+            return json.loads(p.read_text())
+    return None
+
+
+def version_of(v: str | None) -> str | None:
+    """The 0.x version a row's ``vllm_version`` text names ("0.16.1rc1.dev265+g...", "~0.10.1",
+    ">=0.21", "docker vllm/vllm-openai:v0.31.0"), or None."""
+    m = re.search(r"(?<![\d.])0\.(\d+)", v or "")
+    return f"0.{int(m.group(1))}" if m else None
 
 
 def version_profile(v: str | None) -> str:
-    m = re.match(r"\s*(\d+)\.(\d+)", v or "")
-    if not m:
-        return TARGET_VERSION
-    return "0.21" if (int(m.group(1)), int(m.group(2))) >= (0, 21) else "0.19"
+    """The profile label of a row (``profiles.profile_for``)."""
+    from reportgen.estimate.profiles import profile_for
+    return profile_for(version_of(v) or TARGET_VERSION)[0].label
+
+
+def _lead_num(v) -> float | None:
+    """Leading number of a cell such as "0.9 (default)" or "262144 (default)"."""
+    m = re.match(r"\s*(\d+(?:\.\d+)?)", str(v or ""))
+    return float(m.group(1)) if m else None
+
+
+def failed_start(row: dict) -> bool:
+    return (row.get("expected_status") or "") == "failed_start" or "FAILED" in (row.get("notes") or "")
+
+
+def interference(row: dict) -> bool:
+    """The row's KV figures include another process on the same GPU (notes say so)."""
+    n = (row.get("notes") or "").lower()
+    return any(k in n for k in ("interference", "shares the card", "share the gpu", "shares the gpu",
+                                "apparently on the same gpu", "card shared", "embedding-model vllm instance"))
 
 
 def make_case(row: dict) -> Case | None:
     """The estimator inputs for one log row, or None when it cannot be run."""
-    if row.get("engine") != "v1":
+    if row.get("engine") != "v1" or version_of(row.get("vllm_version")) is None:
         return None
-    total = _f(row.get("total_gpu_memory_gib"))
-    util = _f(row.get("gpu_memory_utilization"))
-    if total is None or util is None or _f(row.get("kv_cache_gib")) is None:
+    total = _f(row.get("total_gpu_memory_gib")) or TOTAL_OVERRIDES.get(row.get("row_id"))
+    if total is None:
+        gpu = row.get("gpu") or ""
+        total = next((t for name, t in GPU_TOTALS if gpu.startswith(name)), None)
+    extra = ROW_SETTINGS.get(row.get("row_id"), {})
+    util = _lead_num(row.get("gpu_memory_utilization")) or extra.get("gpu_memory_utilization")
+    if total is None or util is None or (_f(row.get("kv_cache_gib")) is None and not failed_start(row)):
         return None
     model = row["model"]
     cfg_id, wd, why = PROXIES.get(model, (model, "checkpoint", ""))
@@ -126,17 +187,27 @@ def make_case(row: dict) -> Case | None:
                 dp=[_i(row.get("data_parallel_size"), 1)],
                 ep=[(row.get("enable_expert_parallel") or "").lower() in ("true", "1", "yes")],
                 weight_dtype=[wd], kv_cache_dtype=[row.get("kv_cache_dtype") or "auto"],
-                max_model_len=[_i(row.get("max_model_len"), 8192)], concurrency=[1],
+                max_model_len=[int(_lead_num(row.get("max_model_len")) or 8192)], concurrency=[1],
                 gpu_memory_utilization=[util],
-                max_num_batched_tokens=_i(row.get("max_num_batched_tokens")),
+                max_num_batched_tokens=_i(row.get("max_num_batched_tokens")) or extra.get("max_num_batched_tokens"),
                 max_num_seqs=_i(row.get("max_num_seqs")),
-                block_size=_i(row.get("block_size"), 16), vllm_version=version_profile(row.get("vllm_version")),
+                block_size=_i(row.get("block_size"), 16), vllm_version=version_of(row.get("vllm_version")),
                 max_nodes=64, allow_cross_node_tp=True)
     return Case(row, model, cfg_id, why, spec, wd, mm, total)
 
 
+@dataclass(frozen=True)
+class LogGpu(GpuLike):
+    """The logged device; vLLM's default scheduler limits treat A100s as small whatever their size
+    (engine/arg_utils.py: ``device_memory >= 70 GiB and "a100" not in device_name``)."""
+
+    large_gpu: bool = True
+
+
 def predict(case: Case) -> dict:
-    gpu = GpuLike(id="log-gpu", name=case.row.get("gpu") or "", usable_memory_gib=case.memory_gib, gpus_per_node=8)
+    name = case.row.get("gpu") or ""
+    gpu = LogGpu(id="log-gpu", name=name, usable_memory_gib=case.memory_gib, gpus_per_node=8,
+                 large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
     lf = evaluate_matrix_lazy([ModelEntry(case.model, case.spec)], [gpu], case.matrix, stage0_columns=True)
     return lf.collect().row(0, named=True)
 
@@ -153,9 +224,14 @@ def compare(case: Case, p: dict) -> dict:
     meas_tok = _f(r.get("gpu_kv_cache_tokens"))
     meas_kv = _f(r.get("kv_cache_gib"))
     # vLLM started: it reported KV room (and tokens, when printed) and the source does not say it failed
-    started = (meas_kv or 0) > 0 and (meas_tok is None or meas_tok > 0) and "FAILED" not in (r.get("notes") or "")
+    started = (meas_kv or 0) > 0 and (meas_tok is None or meas_tok > 0) and not failed_start(r)
     out = {
-        "row": int(r["row_id"]), "model": case.model, "proxy": case.proxy, "version": r.get("vllm_version"),
+        "row": int(r["row_id"]) if str(r["row_id"]).isdigit() else r["row_id"], "model": case.model, "proxy": case.proxy, "version": r.get("vllm_version"),
+        "profile": version_profile(r.get("vllm_version")), "dataset": r.get("dataset"),
+        "interference": interference(r), "reason": p["reason"], "mml_fit": p["max_model_len_fit"],
+        "sampler_rows": min(p["max_num_seqs"], p["max_num_batched_tokens"]), "vocab": case.spec.vocab_size,
+        "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),
+        "g_est_meas": _f(r.get("cuda_graph_estimated_gib")),
         "tp": case.matrix.tp[0], "pp": case.matrix.pp[0], "weights": case.weight_dtype,
         "kv_dtype": case.matrix.kv_cache_dtype[0], "mml": case.matrix.max_model_len[0],
         "w_pred": p["stage0_weights_gib"], "w_meas": meas_w,
@@ -172,11 +248,12 @@ def compare(case: Case, p: dict) -> dict:
     out["kv_err"] = _err(out["kv_pred"], out["kv_meas"])
     out["tok_err"] = _err(out["tok_pred"], out["tok_meas"])
     out["verdict_ok"] = (p["status"] in ("fits", "tight")) == started
-    out["v019"] = str(r.get("vllm_version") or "").startswith("0.19") and (r.get("gpu") or "").startswith("H100")
+    out["v019"] = (str(r.get("vllm_version") or "").startswith("0.19") and (r.get("gpu") or "").startswith("H100")
+                   and r.get("dataset") == CSV.name)      # the overhead fit's rows (failed starts: 2026 file)
     return out
 
 
-def run(csv: Path = CSV) -> list[dict]:
+def run(csv: Path | None = None) -> list[dict]:
     res = []
     for row in load_rows(csv):
         case = make_case(row)
@@ -218,6 +295,69 @@ def summary(res: list[dict]) -> tuple[str, dict]:
         + (", ".join(f"row {r['row']}" for r in rows if not r["verdict_ok"]) or "none") + " |",
     ])
     return md, stats
+
+
+# what each failed start must be called (row -> words the reason must contain); vLLM's own error
+FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while loading weights",
+                  "G01": "outside the budget", "G02": "outside the budget"}
+# failed starts the model does not call no_fit (it calls them tight, with the outside-budget margin):
+# gpt-oss-20b's sampler warm-up OOM at util 0.95 -- the log shows 1.78 GiB of allocator slack and ~1.9
+# GiB of non-torch memory that no term of the model predicts; counted as wrong verdicts
+KNOWN_MISSES = {"G01", "G02"}
+
+
+def profile_summary(res: list[dict]) -> tuple[str, dict]:
+    """One line per version profile: rows run, targets met, verdicts; and the stats per profile."""
+    from reportgen.estimate.profiles import PROFILES
+
+    lines = ["| vLLM profile | rows run (started / failed) | weights within 1 % or 0.05 GiB | "
+             "KV tokens within 5 % | KV GiB within 3 % | verdicts right | worst KV-token row | note |",
+             "|---|---|---|---|---|---|---|---|"]
+    stats = {}
+    for p in PROFILES:
+        rows = [r for r in res if r["profile"] == p.label and not r["interference"]]
+        started = [r for r in rows if r["started"]]
+        w_ok = [abs(r["w_err"]) <= 1 or abs(r["w_abs"]) <= 0.05 for r in started if r["w_err"] is not None]
+        tok_ok = [abs(r["tok_err"]) <= 5 for r in started if r["tok_err"] is not None]
+        kv_ok = [abs(r["kv_err"]) <= 3 for r in started if r["kv_err"] is not None]
+        verd = [verdict_right(r) for r in rows]
+        c = [r for r in started if r["tok_err"] is not None]
+        worst = "n/a"
+        if c:
+            r = max(c, key=lambda r: abs(r["tok_err"]))
+            worst = f"{r['tok_err']:+.2f} % (row {r['row']}, {r['model'].split('/')[-1][:30]}, tp{r['tp']})"
+        scored = len([r for r in started if r["tok_err"] is not None or r["kv_err"] is not None])
+        note = "" if scored >= 3 else (f"only {scored} public start-up(s) with a KV figure we can run: "
+                                       "too few to call this profile checked")
+        stats[p.label] = {"rows": len(rows), "weights": w_ok, "tokens": tok_ok, "kv": kv_ok, "verdict": verd,
+                          "scored": scored}
+        lines.append(f"| {p.label} | {len(rows)} ({len(started)} / {len(rows) - len(started)}) | {_share(w_ok)} | "
+                     f"{_share(tok_ok)} | {_share(kv_ok)} | {_share(verd)} | {worst} | {note} |")
+    skipped = [r for r in res if r["interference"]]
+    failed = [r for r in res if not r["started"] and not r["interference"]]
+    fail_lines = [f"- row {r['row']} ({r['model'].split('/')[-1]}, {r['profile']}): {r['status']}"
+                  f"{'' if verdict_right(r) else ' -- MISSED (vLLM failed)'}: {r['reason']}" for r in failed]
+    md = "\n".join([
+        f"Generated by `scripts/validate_vllm_logs.py` from every start-up row it can run "
+        f"(`tests/data/vllm_logs.csv`, `tests/data/vllm_logs_2026.csv`: {len(res)} rows), grouped by the vLLM "
+        "version profile the row's version maps to (`reportgen/estimate/profiles.py`).  Rows whose GPU was "
+        f"shared with another process are listed but not scored ({len(skipped)}).",
+        "",
+        *lines,
+        "",
+        f"Failed starts in the logs ({len(failed)}), as vLLM failed them and as the estimator calls them:",
+        "",
+        *fail_lines,
+    ])
+    return md, stats
+
+
+def verdict_right(r: dict) -> bool:
+    """Started rows must not be no_fit; failed starts must be no_fit with vLLM's own reason."""
+    if r["started"]:
+        return r["status"] in ("fits", "tight")
+    words = FAILED_REASONS.get(str(r["row"]))
+    return r["status"] == "no_fit" and (words is None or words in (r["reason"] or ""))
 
 
 def per_row_table(res: list[dict]) -> str:
@@ -264,6 +404,31 @@ def overhead_section() -> list[str]:
     return lines + [""]
 
 
+def profile_section() -> list[str]:
+    """The per-profile fit (calibrate_overheads.py --profiles) and the failed starts."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import calibrate_overheads as cal
+    from reportgen.estimate.profiles import PROFILES
+
+    lines = ["## The version profiles and their fit", "",
+             "Each profile is a row of `reportgen/estimate/profiles.py` (fields, history and cited vLLM "
+             "commits / PRs in its docstring).  `scripts/calibrate_overheads.py --profiles` re-fits the "
+             "numeric fields on the rows of each range and fails on drift; a field with fewer than 3 rows "
+             "is reported, not trusted.", "",
+             "| profile | graphs in budget | estimate / captured | dense estimate | GDN transient B/token | "
+             "sampler extra B/logit | non-torch 1 GPU | non-torch group | evidence |", "|---|---|---|---|---|---|---|---|---|"]
+    for p in PROFILES:
+        lines.append(f"| {p.label} | {'yes' if p.graphs_in_budget else 'no'} | {p.graph_estimate_scale:g} | "
+                     f"{'yes' if p.dense_graph_estimate else 'no (0)'} | {p.gdn_estimate_bytes_per_token:g} | "
+                     f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g | "
+                     f"{p.evidence} |")
+    lines += ["", "| profile | term | fitted | shipped | rows |", "|---|---|---|---|---|"]
+    for name, fit in cal.fit_profiles().items():
+        for k, (v, shipped, n) in fit.items():
+            lines.append(f"| {name} | {k} | {v:g} | {shipped:g} | {n}{' (< 3)' if n < 3 else ''} |")
+    return lines + [""]
+
+
 def write_accuracy_md(md: str, res: list[dict]) -> None:
     proxies = sorted({(r["model"], r["proxy"]) for r in res if r["proxy"]})
     ACCURACY_MD.parent.mkdir(exist_ok=True)
@@ -275,10 +440,15 @@ def write_accuracy_md(md: str, res: list[dict]) -> None:
         "tokens are the engine-wide \"GPU KV cache size\".  The overhead model and its fit are",
         "described in `reportgen/estimate/overheads.py` and re-run by `scripts/calibrate_overheads.py`.",
         "",
-        "## Summary (v0.19, H100 full-breakdown rows)",
+        "## Per vLLM version profile",
         "",
         md,
         "",
+        "## The v0.19 H100 full-breakdown rows (the overhead fit)",
+        "",
+        summary(res)[0],
+        "",
+        *profile_section(),
         *overhead_section(),
         "## Every row",
         "",
@@ -293,12 +463,12 @@ def write_accuracy_md(md: str, res: list[dict]) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--csv", type=Path, default=CSV)
+    ap.add_argument("--csv", type=Path, default=None, help="one CSV (default: both start-up log files)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not touch README.md / docs")
     a = ap.parse_args(argv)
     res = run(a.csv)
     print(per_row_table(res))
-    md, _ = summary(res)
+    md, _ = profile_summary(res)
     print()
     print(md)
     if not a.no_write:

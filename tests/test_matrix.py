@@ -89,7 +89,8 @@ def test_estimate_one_json_fields_and_memory_override():
     for k in ("weights_gib", "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib",
               "kv_cache_tokens", "max_concurrency", "max_model_len_fit", "worst_rank", "gpus", "status", "reason"):
         assert k in r
-    assert r["gpu_memory_gib"] == 80.0 and r["vllm_version"] == "0.21"
+    from reportgen.job import DEFAULT_VLLM_VERSION
+    assert r["gpu_memory_gib"] == 80.0 and r["vllm_version"] == DEFAULT_VLLM_VERSION
 
 
 def test_empty_axes_give_empty_frame():

@@ -30,8 +30,20 @@ def _cdiv(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return -((-a) // b)
 
 
-def gpu_pass(k: int, graphs_in_budget: bool, max_nodes: int, allow_cross_node_tp: bool) -> list[pl.Expr]:
-    """Columns per (layout, GPU): gpus, nodes, GPU rules, activation and fixed memory per slot."""
+def graph_captured(i: int | str) -> pl.Expr:
+    """CUDA-graph memory one slot captures: the fitted 51-size figure ``g{i}`` with its per-layer
+    part scaled by the number of capture sizes (``g_n`` = sizes / 51, ``g_on`` = any graphs;
+    profiles.graph_scale -- 0 with --enforce-eager)."""
+    g = pl.col(f"g{i}") if isinstance(i, int) else pl.col(i)
+    return (pl.col("g_on") * oh.G_BASE + (g - oh.G_BASE) * pl.col("g_n")).clip(0)
+
+
+def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> list[pl.Expr]:
+    """Columns per (layout, GPU): gpus, nodes, GPU rules, activation and fixed memory per slot.
+
+    The version profile arrives as columns: ``g_bf`` (share of the captured graph memory taken
+    from the budget), ``gdn_t`` (bytes per batched token its graph estimate adds for GDN
+    hybrids), ``g_n`` / ``g_on`` (capture-size scaling, per GPU row: it follows max_num_seqs)."""
     t = pl.col("max_num_batched_tokens").cast(pl.Float64)
     r = pl.min_horizontal(pl.col("max_num_seqs"), pl.col("max_num_batched_tokens")).cast(pl.Float64)
     gpus = pl.col("tp") * pl.col("pp") * pl.col("dp")
@@ -39,30 +51,48 @@ def gpu_pass(k: int, graphs_in_budget: bool, max_nodes: int, allow_cross_node_tp
     a_other = (t * (pl.col("a_fwd_t") + pl.col("a_add_t"))) / GIB
     a_last = (pl.max_horizontal(t * pl.col("a_fwd_t"), t * pl.col("a_hid_t") + r * pl.col("a_smp_r"))
               + t * pl.col("a_add_t")) / GIB
-    inb = 1.0 if graphs_in_budget else 0.0
+    g_est = t * pl.col("gdn_t") / GIB                     # GDN profiling transient (0.26+, #50780)
+    gcap_max = graph_captured("g_max")
+    w_max = pl.max_horizontal([pl.col(f"w{i}") for i in range(k)]) if k > 1 else pl.col("w0")
+    # (c) weights alone exceed the device: vLLM runs out of memory while loading
+    load_oom = (w_max + oh.CONTEXT_GIB) > pl.col("gpu_memory_gib")
     rules = pl.when(pl.col("pre_status").is_not_null()).then(pl.col("pre_reason"))
     if not allow_cross_node_tp:
         rules = rules.when(pl.col("tp") > gpn).then(
             pl.format("tp ({}) > gpus_per_node ({}): cross-node TP not allowed", pl.col("tp"), gpn))
     rules = rules.when(gpus > gpn * max_nodes).then(
         pl.format("tp*pp*dp ({}) GPUs > max_nodes ({}) x gpus_per_node ({})", gpus, pl.lit(max_nodes), gpn))
+    load_reason = pl.format("out of memory while loading weights: {} GiB per GPU + {} GiB CUDA context "
+                            "> {} GiB device memory (short by {} GiB)",
+                            w_max.round(2), pl.lit(oh.CONTEXT_GIB), pl.col("gpu_memory_gib").round(2),
+                            (w_max + oh.CONTEXT_GIB - pl.col("gpu_memory_gib")).round(2))
+    invalid = rules.otherwise(None).is_not_null() & pl.col("pre_status").is_null()
     status = (pl.when(pl.col("pre_status").is_not_null()).then(pl.col("pre_status"))
               .when(rules.otherwise(None).is_not_null()).then(pl.lit("invalid_layout"))
+              .when(load_oom & pl.col("w0").is_not_null()).then(pl.lit("no_fit"))
+              .otherwise(None))
+    reason = (pl.when(pl.col("pre_status").is_not_null() | invalid).then(rules.otherwise(None))
+              .when(load_oom & pl.col("w0").is_not_null()).then(load_reason)
               .otherwise(None))
     out = [
         gpus.cast(pl.Int32).alias("gpus"),
         ((gpus + gpn - 1) // gpn).cast(pl.Int32).alias("nodes"),
         status.alias("pre_status"),
-        rules.otherwise(None).alias("pre_reason"),
+        reason.alias("pre_reason"),
         (pl.col("price_gpu_hr") * gpus).alias("price_usd_hr"),
         a_other.alias("_a_other"),
         a_last.alias("_a_last"),
-        (oh.CONTEXT_GIB + (1 - inb) * pl.col("g_max") + r * pl.col("warm_r") / GIB).alias("_outside"),
+        # (b) allocated after profiling, outside the budget: CUDA context, the graph memory the
+        # estimate did not reserve, the sampler warm-up over max_num_seqs rows of fp32 logits
+        (oh.CONTEXT_GIB + (gcap_max * (1 - pl.col("g_bf"))).clip(0) + r * pl.col("warm_r") / GIB)
+        .alias("_outside"),
     ]
     for i in range(k):
         act = pl.when(pl.col(f"last{i}")).then(a_last).otherwise(a_other)
-        out.append((pl.col(f"w{i}") + act + pl.col("nt") + inb * pl.col(f"g{i}")).alias(f"fix{i}"))
+        gc = graph_captured(i)
+        out.append((pl.col(f"w{i}") + act + pl.col("nt") + pl.col("g_bf") * gc + g_est).alias(f"fix{i}"))
         out.append(act.alias(f"act{i}"))
+        out.append(gc.alias(f"gc{i}"))
     return out
 
 
@@ -142,11 +172,18 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
     second = [nb_min.fill_null(0).cast(pl.Int64).alias("_nb")]
     w = pl.col("_w")
     nb = pl.col("_nb")
+    # room left for what vLLM allocates after profiling: (1 - util) x total, or with a fixed KV size
+    # the GPU minus (largest non-KV stage + fixed KV)
+    if kv_fixed_gib is None:
+        outside_margin = (1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib") - pl.col("_outside")
+    else:
+        outside_margin = (pl.col("gpu_memory_gib") - pl.max_horizontal([pl.col(f"fix{i}") for i in range(k)])
+                          - float(kv_fixed_gib) - pl.col("_outside"))
     third = [
         _pick(k, "w", w).alias("weights_gib"),
         _pick(k, "act", w).alias("activation_gib"),
         pl.col("nt").alias("non_torch_gib"),
-        _pick(k, "g", w).alias("cuda_graph_gib"),
+        _pick(k, "gc", w).alias("cuda_graph_gib"),
         _pick(k, "av", w).alias("kv_cache_gib"),
         pl.when(ok).then(_pick(k, "bpb", w)).alias("_bpb"),        # null for invalid rows: the
         pl.when(ok).then(nb).alias("_nbv"),                          # per-cell terms stay null
@@ -155,13 +192,33 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
         pl.when(ok).then(((nb // pl.col("n_groups").clip(1)) * pl.col("token_block")).clip(0))
         .alias("kv_cache_tokens"),
         pl.when(ok).then(max_len_fit(nb, t)).alias("max_model_len_fit"),
-        ((pl.col("_outside") > (1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib"))
-         if kv_fixed_gib is None else
-         (pl.max_horizontal([pl.col(f"fix{i}") for i in range(k)]) + float(kv_fixed_gib) + pl.col("_outside")
-          > pl.col("gpu_memory_gib")))
-        .alias("_outside_fail"),
+        # out of memory at start-up only beyond the tight band: the outside terms are estimates
+        # (CUDA context, warm-up buffers), so within +-TIGHT_OUTSIDE_GIB the cell is "tight".
+        # With a fixed KV size (--kv-cache-memory-bytes) the bound is the whole GPU instead.
+        (-outside_margin > (TIGHT_OUTSIDE_GIB if kv_fixed_gib is None else 0.0)).alias("_outside_fail"),
+        outside_margin.alias("_outside_margin"),
     ]
-    return [first, second, [idx.alias("_w")], third]
+    # reasons that carry a number of their (layout, GPU, utilization) row: built here, on the
+    # narrow frame, and only picked per cell (see ``verdict``)
+    fourth = [
+        pl.format("one request of max_model_len does not fit in the KV cache: vLLM refuses to start; "
+                  "the largest max_model_len that fits is {}", pl.col("max_model_len_fit"))
+        .cast(pl.Categorical).alias("_r_len"),
+        # codes 3 (out of memory) and 6 (tight) depend on this row only: one string for either
+        pl.when(pl.col("_outside_fail")).then(
+            pl.format("memory outside the budget (allocated after profiling: CUDA context, graphs not reserved "
+                      "in the budget, sampler warm-up) {} GiB > (1 - util) x total {} GiB, short by {} GiB: out "
+                      "of memory at start-up", pl.col("_outside").round(2),
+                      ((1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib")).round(2),
+                      (-pl.col("_outside_margin")).round(2)))
+        .otherwise(
+            pl.format("memory outside the budget (allocated after profiling) {} GiB vs (1 - util) x total {} GiB: "
+                      "margin {} GiB, near the out-of-memory boundary", pl.col("_outside").round(2),
+                      ((1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib")).round(2),
+                      pl.col("_outside_margin").round(2)))
+        .cast(pl.Categorical).alias("_r_out"),
+    ]
+    return [first, second, [idx.alias("_w")], third, fourth]
 
 
 # verdict codes -> (status, reason); 0 = fits.  Numeric codes then one lookup: a when-chain of
@@ -173,10 +230,19 @@ VERDICTS = (
     ("no_fit", "memory outside the budget: CUDA context + graphs + sampler warm-up exceed (1 - util) x total"),
     ("no_fit", "the target concurrency does not fit in the KV cache"),
     ("tight", "KV headroom under 10 %"),
+    ("tight", "memory allocated after profiling is near (1 - util) x total"),
     ("no_fit", "kv_cache_memory_bytes + weights + activation + non-torch + graphs + CUDA context exceed the GPU "
                "(a fixed KV size skips vLLM's utilization budget)"),
 )
-FIXED_KV_FAIL = 6
+FIXED_KV_FAIL = 7
+# codes whose reason carries a number of their row (built in util_pass, picked per cell)
+DYNAMIC_REASONS = {2: "_r_len", 3: "_r_out", 6: "_r_out"}
+# band around (1 - util) x total in which a start is called tight rather than fits / no_fit: the
+# outside terms are estimates (CUDA context, warm-up buffers, allocator slack).  1 GiB: gpt-oss-20b at
+# util 0.95 on an H100 failed in the sampler warm-up with 1.78 GiB of allocator slack and ~1.9 GiB of
+# non-torch memory in use (rows G01/G02, margin +0.66 GiB in this model), while gemma-2-9b and
+# gemma-3-12b started at the same util (rows 92/93, margins +0.48 / +0.32 GiB)
+TIGHT_OUTSIDE_GIB = 1.0
 
 
 def verdict_codes(pre: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -221,6 +287,7 @@ def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) 
             .when(pl.col("_outside_fail")).then(FIXED_KV_FAIL if fixed_kv else 3)
             .when(nb < conc * bpr).then(4)
             .when(headroom < TIGHT_PCT).then(5)
+            .when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6)
             .otherwise(0)).cast(pl.UInt16)
     idx = list(range(len(codes)))
     return [
@@ -230,5 +297,17 @@ def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) 
          headroom.alias("headroom_pct"),
          (nb.cast(pl.Float64) / bpr).clip(0).alias("max_concurrency")],
         [pl.col("_code").replace_strict(idx, [c[0] for c in codes], return_dtype=pl.String).alias("status"),
-         pl.col("_code").replace_strict(idx, [c[1] for c in codes], return_dtype=pl.String).alias("reason")],
+         _reason(pl.col("_code").replace_strict(idx, [c[1] for c in codes], return_dtype=pl.Categorical))
+         .alias("reason")],
     ]
+
+
+def _reason(looked_up: pl.Expr) -> pl.Expr:
+    """The looked-up reason, or for codes whose reason carries a number, the row's own string.
+
+    The row strings are Categorical from the narrow frame on, so the cross joins copy 4-byte
+    codes, not strings (measured: String columns here cost ~40 % of the matrix CPU time)."""
+    code = pl.col("_code")
+    return (pl.when(code == 2).then(pl.col("_r_len"))
+            .when((code == 3) | (code == 6)).then(pl.col("_r_out"))
+            .otherwise(looked_up).cast(pl.String))

@@ -74,14 +74,13 @@ G_MOE = 0.560
 CONTEXT_GIB = 0.5
 SAMPLER_WARMUP = 2.0
 
-# ---- vLLM version profiles ----
-GRAPHS_IN_BUDGET_FROM = (0, 21)   # v0.21+: the CUDA-graph estimate is subtracted from the budget
+# ---- vLLM version profiles: reportgen/estimate/profiles.py ----
 
 
 def graphs_in_budget(version: str) -> bool:
-    """True when the version subtracts CUDA-graph memory from the KV budget (>= 0.21)."""
-    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-    return parts >= GRAPHS_IN_BUDGET_FROM
+    """True when the version's profile takes a CUDA-graph estimate from the KV budget (>= 0.21)."""
+    from .profiles import profile_for
+    return profile_for(version)[0].graphs_in_budget
 
 
 def default_scheduler_limits(usable_memory_gib: float) -> tuple[int, int]:

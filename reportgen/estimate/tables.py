@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from reportgen.arch.spec import Component, ModelSpec, Shard
 
 from . import overheads as oh
+from . import profiles as vp
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, rank_label
 from .quant import kv_cache_dtype_used
@@ -147,7 +148,10 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
     return None
 
 
-def non_torch_gib(lay: Layout, is_moe: bool) -> float:
+def non_torch_gib(lay: Layout, is_moe: bool, profile: vp.VllmProfile | None = None) -> float:
+    """Non-torch memory of one rank; ``profile`` None = the 0.19 fit in overheads.py."""
+    if profile is not None:
+        return vp.non_torch_gib(profile, lay.tp, lay.pp, lay.dp, is_moe, oh.NT_PP_ONLY)
     group = lay.tp * (lay.dp if is_moe else 1)
     if group > 1:
         return oh.NT_COMM_BASE + oh.NT_COMM_PER_RANK * group
@@ -164,14 +168,15 @@ def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool, cuda_gra
             + (oh.G_MOE if is_moe else 0.0))
 
 
-def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh) -> dict[str, float]:
+def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_extra: float = 0.0) -> dict[str, float]:
     """Bytes per batched token / per sampler row (forms in overheads.py; ``p`` = constants,
-    overridable by the calibration script)."""
+    overridable by the calibration script; ``sampler_extra`` = the version profile's extra
+    bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
     return {
         "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden),
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
-        "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES),
+        "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES + sampler_extra),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
                    + (p.MM_ENCODER * f.hidden * act_b if f.multimodal else 0.0)
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
@@ -187,13 +192,23 @@ def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, 
     return (core + t * c["a_add_t"]) / GIB
 
 
+def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
+    """(hybrid: any recurrent-state layer, gdn: any Gated-DeltaNet / KDA state layer)."""
+    kinds = {getattr(getattr(l, "state", None), "kind", None) for l in getattr(spec, "layers_kv", ())}
+    kinds.discard(None)
+    return bool(kinds), bool(kinds & {"gdn", "kda"})
+
+
 GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
                 "bs_chunk", "token_block")
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb")
 COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "warm_r")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
-BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "g_max", *COEFF_FIELDS, *GROUP_FIELDS)
+# g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
+# batched token its graph estimate adds for Gated-DeltaNet hybrids (profiles.py)
+BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "g_max", "g_bf", "gdn_t", *COEFF_FIELDS,
+               *GROUP_FIELDS)
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
 
 
@@ -221,10 +236,12 @@ class ModelTables:
     and most of a row depends on fewer axes than the row has (dense models ignore dp and ep for
     weights; the KV groups ignore dp, ep and the weight dtype)."""
 
-    def __init__(self, spec: ModelSpec, block_size: int = 16, engine: EngineOptions | None = None):
+    def __init__(self, spec: ModelSpec, block_size: int = 16, engine: EngineOptions | None = None,
+                 profile: vp.VllmProfile | None = None):
         self.spec = spec
         self.block_size = block_size
         self.engine = engine or EngineOptions()
+        self.profile = profile or vp.DEFAULT_PROFILE
         self._schemes: dict = {}
         self._kv: dict = {}
         self._body: dict = {}
@@ -276,9 +293,14 @@ class ModelTables:
                 g_max = max(g_max, gg)
                 slots.extend((st.bytes / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
                               g.stage_token_bytes[s]))
-            co = activation_coeffs(f, lay, act_b)
-            body = (getattr(scheme, "name", wd), kv_cache_dtype_used(kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec),
-                    g.note or None, non_torch_gib(lay, moe), g_max,
+            pr = self.profile
+            co = activation_coeffs(f, lay, act_b, sampler_extra=pr.sampler_extra_bytes)
+            hybrid, gdn = state_kinds(self.spec)
+            g_bf = vp.budget_graph_factor(pr, moe, hybrid)
+            gdn_t = pr.gdn_estimate_bytes_per_token if (gdn and g_bf > 0) else 0.0
+            kv_used = kv_cache_dtype_used(kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
+            body = (getattr(scheme, "name", wd), kv_used, g.note or None, non_torch_gib(lay, moe, pr), g_max, g_bf,
+                    gdn_t,
                     *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS))
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))
         self._body[key] = hit

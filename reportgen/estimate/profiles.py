@@ -1,0 +1,282 @@
+"""vLLM version profiles: what decides the KV budget, one row per range of releases.
+
+Why a table: vLLM's KV budget is ``total x gpu_memory_utilization`` minus what the
+profile run measures (weights, activation peak, non-torch memory) and -- from 0.21
+-- minus a CUDA-graph *estimate*.  Which terms exist, how big they are and whether
+the graph estimate is taken from the budget changed release by release.  The
+overhead *forms* live in ``overheads.py`` (fitted on the v0.19 H100 logs); a
+profile says how one range of releases departs from them.  Every field is data,
+so ``scripts/calibrate_overheads.py --profiles`` re-fits the numeric ones on each
+profile's own log rows and fails when they drift.
+
+The history this table follows (vllm-project/vllm; file versions read with the
+source index, PRs and issues by number):
+
+- ``vllm/v1/worker/gpu_worker.py`` @ 0012cf691b7e69423244d2b1405f4b6832156e19 (early V1):
+  budget = total x util - (torch peak + non-torch after profile_run); graphs are
+  captured after the KV cache is sized (``compile_or_warm_up_model``) and sit
+  outside the budget; the sampler warm-up over ``min(max_num_seqs,
+  max_num_batched_tokens)`` rows runs after capture (also outside).
+- ``vllm/v1/worker/gpu_worker.py`` @ 35d5cda123ec28581759b6d34cde8052314fb1e6 (late 2025):
+  ``memory_profiling`` snapshot taken after the distributed init; ``requested_memory
+  - non_kv_cache_memory``; no graph term; ``--kv-cache-memory`` skips profiling.
+- PR #30515 (merged 2025-12): ``profile_cudagraph_memory`` -- a throw-away capture of
+  every mode with a minimal KV cache, the 2nd sample extrapolated linearly to all
+  capture sizes -- behind ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, *off* by
+  default.  0.18/0.19 log the estimate but do not subtract it ("In v0.19 ... will be
+  enabled by default", rows 85-142 of tests/data/vllm_logs.csv).
+- v0.21.0: default flipped to *on* ("CUDA graph memory profiling is enabled (default
+  since v0.21.0)", logs of 0.21-0.28).  PR #45197 (2026-06) proposed turning it off
+  again (the linear extrapolation over-estimates, MiniMax-M2.5 KV 3.1x smaller); it
+  was closed unmerged -- 0.27.1 and 0.28 logs still say "enabled".
+- v0.25.1: Model Runner V2 became the default for *dense* models and its
+  ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
+  graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
+  #53955).  0.28.0 does not have it yet (row 68), 0.31.0 does (row 33): the profile
+  boundary is put at 0.29.
+- v0.26.0: the graph estimate of Gated-DeltaNet hybrids includes a profiling
+  transient of ~128 KiB per batched token (issue #50780: 0.23 -> 0.26 estimate
+  0.56 -> 4.2 GiB for the same graph set); open at 0.28.
+- 0.27.1 (row P01, ``gpu_worker.py:789``) prints "Actual usage is X GiB for consumed
+  memory (weights + non-torch), Y GiB for peak activation, and Z GiB for CUDAGraph
+  memory": peak activation there includes the applied graph estimate; "CUDA graph
+  pool memory: A (actual), E (estimated)" is logged since 0.26.  PR #51590 (measure every capture
+  instead of extrapolating) is open, so the estimate is still the extrapolation.
+- Capture sizes (``vllm/config/vllm.py`` ``_set_cudagraph_sizes``, 0.11+):
+  ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16)`` with ``max =
+  min(max_num_seqs x 2, 512, max_num_batched_tokens)``; FULL_AND_PIECEWISE by
+  default from 0.11.  0.10 captured ``[1, 2, 4] + range(8, 513, 8)`` (67 sizes)
+  whatever ``max_num_seqs``.  The fitted graph constants belong to 51 sizes
+  (0.19, max_num_seqs 1024: "PIECEWISE=51 (largest=512), FULL=51"); FULL (decode) graphs
+  stop at max_num_seqs (``capture_sizes``).
+- Sampler in the profile run: 0.10-0.16 measure ~23.6 bytes per logit more than
+  0.17+ (Qwen3-14B 5.64 -> 2.23 GiB between 0.16 and 0.17, rows 81-84; Llama-3.1-8B
+  4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.
+- Defaults that did not change in this range: ``max_num_batched_tokens`` /
+  ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB GPUs except A100,
+  else 2048 / 256 (``vllm/engine/arg_utils.py``); chunked prefill always on in V1;
+  prefix caching on by default for V1; block size 16 for attention (hybrids raise it
+  to cover a mamba page -- ``kvcache.py``).
+
+Numbers marked "fitted" come from ``scripts/calibrate_overheads.py --profiles`` on
+the rows named in ``evidence``; "inherited" means no public row of that range
+shows the term, so the previous profile's value is kept (and ``docs/accuracy.md``
+says so).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+REFERENCE_CAPTURE_SIZES = 102  # the 0.19 fit: max_num_seqs 1024 -> PIECEWISE=51 + FULL=51 (largest 512)
+
+
+@dataclass(frozen=True)
+class VllmProfile:
+    """How one range of vLLM releases sizes the KV cache (see the module docstring)."""
+
+    name: str                       # first release of the range, e.g. "0.21"
+    first: tuple[int, int]
+    graphs_in_budget: bool          # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default
+    graph_estimate_scale: float     # estimate taken from the budget / graph memory actually captured
+    dense_graph_estimate: bool      # False: dense models' runner estimates 0 (MRV2 0.25.1-0.27)
+    gdn_estimate_bytes_per_token: float  # hybrid GDN: profiling transient charged to the estimate
+    sampler_extra_bytes: float      # bytes per logit the profile-run sampler adds over the 0.19 fit
+    nt_single: float                # non-torch GiB, one GPU
+    nt_comm_base: float             # non-torch GiB with a TP (or TP x DP for MoE) group
+    nt_comm_per_rank: float
+    capture_rule: str               # "fixed67" (0.10) or "max_num_seqs" (0.11+)
+    log_format: str                 # what the start-up log prints (for readers of the logs)
+    commits: tuple[str, ...]        # vLLM commits / PRs / issues this profile follows
+    evidence: str                   # which log rows fitted or checked it
+    notes: str = ""
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        nxt = next_profile(self)
+        if nxt is None:
+            return f"{self.name}+"
+        last = f"{nxt.first[0]}.{nxt.first[1] - 1}"
+        return self.name if last == self.name else f"{self.name}-{last}"
+
+
+# The 0.19 fit (overheads.py) is the reference: NT_SINGLE 0.25, NT_COMM 1.991 + 0.041 g.
+PROFILES: tuple[VllmProfile, ...] = (
+    VllmProfile(
+        name="0.10", first=(0, 10), graphs_in_budget=False, graph_estimate_scale=0.0,
+        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
+        capture_rule="fixed67",
+        log_format="'Available KV cache memory', 'GPU KV cache size', 'Graph capturing finished ... took'; "
+                   "0.10.2 adds 'Free memory on device ... Actual usage is W weight, A peak activation, "
+                   "N non-torch, G CUDAGraph'",
+        commits=("gpu_worker.py@0012cf691b7e69423244d2b1405f4b6832156e19",),
+        evidence="rows 32, 71 (vllm_logs.csv), F02/F03 (vllm_logs_2026.csv)",
+        notes="graphs captured after KV sizing (outside the budget); PIECEWISE only; sampler and "
+              "non-torch as 0.11 (inherited: no 0.10 row prints a TP>1 dense non-torch figure)"),
+    VllmProfile(
+        name="0.11", first=(0, 11), graphs_in_budget=False, graph_estimate_scale=0.0,
+        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
+        capture_rule="max_num_seqs",
+        log_format="DEBUG 'weights memory / torch peak memory increase / non-torch forward increase'",
+        commits=("gpu_worker.py@35d5cda123ec28581759b6d34cde8052314fb1e6", "PR #30515 (estimate, off)"),
+        evidence="rows 73-84 (llm-d-benchmark 0.11 H100; llm-d-planner version sweep 0.15/0.16)",
+        notes="FULL_AND_PIECEWISE and max(capture) = min(2 x max_num_seqs, 512) from 0.11; graphs outside"),
+    VllmProfile(
+        name="0.17", first=(0, 17), graphs_in_budget=False, graph_estimate_scale=0.0,
+        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
+        capture_rule="max_num_seqs",
+        log_format="0.18+: 'Estimated CUDA graph memory: X GiB total' (not subtracted)",
+        commits=("PR #30515",),
+        evidence="rows 83-142 (0.17/0.18 sweep, 59 llm-d-planner v0.19.0 H100 logs): the fit in overheads.py",
+        notes="the reference fit; 0.17 printed non-torch 0.13 on one GPU, 0.18-0.19 0.25"),
+    VllmProfile(
+        name="0.21", first=(0, 21), graphs_in_budget=True, graph_estimate_scale=0.89,
+        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
+        capture_rule="max_num_seqs",
+        log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
+                   "--gpu-memory-utilization=U is equivalent to ... without'",
+        commits=("v0.21.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1", "PR #45197 (closed)"),
+        evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator)",
+        notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
+    VllmProfile(
+        name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
+        dense_graph_estimate=False, gdn_estimate_bytes_per_token=0.0,
+        sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
+        capture_rule="max_num_seqs",
+        log_format="as 0.21",
+        commits=("issue #49224", "PR #49233 (closed)"),
+        evidence="no public 0.25 start-up with a full breakdown (inherited from 0.21)",
+        notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
+              "them (0.25.0 behaved as 0.21; the profile follows the later patch)"),
+    VllmProfile(
+        name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
+        dense_graph_estimate=False, gdn_estimate_bytes_per_token=128 * 1024.0,
+        sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
+        capture_rule="max_num_seqs",
+        log_format="adds 'CUDA graph pool memory: A GiB (actual), E GiB (estimated)' and (0.27.1, row P01) "
+                   "'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak activation, "
+                   "and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
+        commits=("issue #50780 (GDN transient, open)", "issue #49224 (dense MRV2 estimate 0, until PR #53306)"),
+        evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
+                 "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
+        notes="hybrid Gated-DeltaNet models: estimate += ~128 KiB x max_num_batched_tokens; dense models "
+              "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S)"),
+    VllmProfile(
+        name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.64,
+        dense_graph_estimate=True, gdn_estimate_bytes_per_token=128 * 1024.0,
+        sampler_extra_bytes=0.0, nt_single=0.26, nt_comm_base=1.991, nt_comm_per_rank=0.041,
+        capture_rule="max_num_seqs",
+        log_format="'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak "
+                   "activation, and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
+        commits=("PR #53306 (MRV2 reserves graph memory, merged 2026-08-21)", "PR #51590 (open)"),
+        evidence="row 33 (v0.31 A100 Llama-3.1-8B, the only 0.29+ row with a full breakdown: 72.91 budget - "
+                 "15.26 consumed - 1.44 'peak activation' = 56.21 KV, the 1.44 holding a graph estimate); "
+                 "estimate ratio inherited from 0.26 (no 0.29+ row prints estimate and capture)",
+        notes="dense models estimate graphs again (PR #53306).  The release that first ships it is not "
+              "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
+              "0.31.0 does (row 33); 0.29 is assumed.  Newest release read: v0.31.0"),
+)
+DEFAULT_PROFILE = PROFILES[-1]
+
+
+def next_profile(p: VllmProfile) -> VllmProfile | None:
+    i = PROFILES.index(p)
+    return PROFILES[i + 1] if i + 1 < len(PROFILES) else None
+
+
+def parse_version(value) -> tuple[int, int] | None:
+    """(major, minor) of a version as users write it: "0.19", "0.19.0", "v0.21.1rc1",
+    "0.16.1rc1.dev265+gd106bf39f", "0.13.0+faa43dbf.nv26.01"; None when not a version."""
+    m = re.match(r"\s*v?(\d+)\.(\d+)", str(value or ""))
+    return (int(m[1]), int(m[2])) if m else None
+
+
+# newest release whose source or logs this table has read (row 33: vllm/vllm-openai:v0.31.0)
+NEWEST_READ = (0, 31)
+
+
+def profile_for(version) -> tuple[VllmProfile, str]:
+    """The profile of a version string and a note ('' when the version is known).
+
+    Versions before 0.10 are refused by the job parser; here they map to the oldest
+    profile.  A version newer than the newest release read gets the newest profile and
+    a note saying so."""
+    v = parse_version(version)
+    if v is None:
+        return DEFAULT_PROFILE, f"vLLM version {version!r} not understood: used the newest profile {DEFAULT_PROFILE.label}"
+    chosen = PROFILES[0]
+    for p in PROFILES:
+        if v >= p.first:
+            chosen = p
+    note = ""
+    if v > NEWEST_READ:
+        note = (f"vLLM {v[0]}.{v[1]} is newer than the newest release read ({NEWEST_READ[0]}.{NEWEST_READ[1]}): "
+                f"estimated with the newest profile {chosen.label}")
+    return chosen, note
+
+
+def _sizes_up_to(top: int) -> int:
+    """len([1, 2, 4] + range(8, min(top + 1, 256), 8) + range(256, top + 1, 16)) below ``top``."""
+    n = len([s for s in (1, 2, 4) if s <= top])
+    if top >= 8:
+        n += len(range(8, min(top + 1, 256), 8))
+    if top >= 256:
+        n += len(range(256, top + 1, 16))
+    return n
+
+
+def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
+                  enforce_eager: bool = False) -> int:
+    """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
+
+    0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
+    max_num_seqs, 512, max_num_batched_tokens)`` and FULL (uniform decode) graphs for the sizes
+    up to ``min(max, max_num_seqs)``; sizes ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
+    16)``.  The logs print both counts: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
+    max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128.
+    Speculative decoding rounds the sizes to multiples of 1 + num_speculative_tokens (not
+    modelled: vllm#46367 prints 41 / 25 at max_num_seqs 192 with MTP).
+    0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
+    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs)."""
+    if enforce_eager:
+        return 0
+    if p.capture_rule == "fixed67":
+        top = min(512, max_num_batched_tokens)
+        return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
+    top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
+    return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
+
+
+def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
+                enforce_eager: bool = False) -> float:
+    """Graph memory relative to the fitted 102-graph set.  vLLM's estimate is linear in the
+    number of captures (2nd sample x (N - 1)), so the fitted per-layer graph terms scale
+    with N / 102; ``G_BASE`` is kept whole (``exprs.graph_captured``)."""
+    return capture_sizes(p, max_num_seqs, max_num_batched_tokens, enforce_eager) / REFERENCE_CAPTURE_SIZES
+
+
+def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
+    """Share of the captured graph memory the profile takes from the KV budget (0 = none)."""
+    if not p.graphs_in_budget:
+        return 0.0
+    if not p.dense_graph_estimate and not is_moe and not hybrid:
+        return 0.0
+    return p.graph_estimate_scale
+
+
+def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float) -> float:
+    """Non-torch memory of the profile: one GPU, a communication group, or PP only."""
+    group = tp * (dp if is_moe else 1)
+    if group > 1:
+        return p.nt_comm_base + p.nt_comm_per_rank * group
+    return pp_only if pp > 1 else p.nt_single
+
+
+__all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "capture_sizes",
+           "graph_scale", "budget_graph_factor", "non_torch_gib", "NEWEST_READ"]

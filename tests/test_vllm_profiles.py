@@ -1,0 +1,140 @@
+"""vLLM version profiles (reportgen/estimate/profiles.py): version mapping, capture-size counts
+from the logs, what each profile takes from the budget, and each profile against its own logged
+start-ups (tests/data/vllm_logs*.csv)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from reportgen.estimate import overheads as oh
+from reportgen.estimate.profiles import (DEFAULT_PROFILE, PROFILES, budget_graph_factor, capture_sizes,
+                                         profile_for)
+from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
+from reportgen.matrix import estimate_one
+from test_estimate_specs import dense_spec, moe_spec
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+import calibrate_overheads  # noqa: E402
+import validate_vllm_logs  # noqa: E402
+
+H100 = 79.19
+
+
+@pytest.mark.parametrize("version, profile", [
+    ("0.10.1.dev101+gbda9d0535", "0.10"),       # row F02
+    ("0.11.0", "0.11"),
+    ("0.13.0+faa43dbf.nv26.01", "0.11"),        # NGC build, row M06
+    ("0.16.1rc1.dev265+gd106bf39f", "0.11"),    # row M01
+    ("0.17", "0.17"), ("0.19.0", "0.17"), ("v0.20.2", "0.17"),
+    ("0.21.0", "0.21"), ("v0.21.1rc1", "0.21"), ("0.24", "0.21"),
+    ("0.25.1", "0.25"), ("0.26.0", "0.26"), ("0.27.1", "0.26"), ("0.28.0", "0.26"),
+    ("0.29", "0.29"), ("0.31.0", "0.29"),
+])
+def test_versions_map_to_the_profile_of_their_range(version, profile):
+    p, note = profile_for(version)
+    assert p.name == profile and note == ""
+
+
+def test_a_future_version_uses_the_newest_profile_with_a_note():
+    p, note = profile_for("0.40.0")
+    assert p is DEFAULT_PROFILE is PROFILES[-1]
+    assert "newer than the newest release read" in note and p.label in note
+    assert profile_for(DEFAULT_VLLM_VERSION) == (DEFAULT_PROFILE, "")    # the default is the newest
+
+
+def test_job_versions_are_normalised_and_old_ones_refused():
+    assert parse_vllm_version("v0.27.1") == "0.27"
+    assert parse_vllm_version("0.40") == "0.40"                # accepted; the note comes with the profile
+    with pytest.raises(JobError, match="from 0.10 on"):
+        parse_vllm_version("0.9.2")
+
+
+@pytest.mark.parametrize("max_num_seqs, piecewise, full", [
+    (256, 51, 35),     # LMCache#3430: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)"
+    (128, 35, 19),     # MiniMax-M3 log: "PIECEWISE=35 (largest=256), FULL=19 (largest=128)"
+    (1024, 51, 51),    # the 0.19 fit: "PIECEWISE=51 (largest=512), FULL=51"
+])
+def test_capture_sizes_follow_max_num_seqs_as_the_logs_print_them(max_num_seqs, piecewise, full):
+    p = profile_for("0.27")[0]
+    assert capture_sizes(p, max_num_seqs, 8192) == piecewise + full
+    assert capture_sizes(p, max_num_seqs, 8192, enforce_eager=True) == 0
+    assert capture_sizes(profile_for("0.10")[0], max_num_seqs, 8192) == 67     # 0.10: [1,2,4]+8..512
+
+
+def test_graph_memory_scales_with_the_number_of_captures():
+    full = estimate_one(dense_spec(), H100, vllm_version="0.19", max_num_seqs=1024)
+    few = estimate_one(dense_spec(), H100, vllm_version="0.19", max_num_seqs=128)
+    per_layer = full["cuda_graph_gib"] - oh.G_BASE
+    assert few["cuda_graph_gib"] == pytest.approx(oh.G_BASE + per_layer * (35 + 19) / 102)
+
+
+def test_what_each_profile_takes_from_the_budget_for_dense_and_moe():
+    dense = {p.name: budget_graph_factor(p, is_moe=False, hybrid=False) for p in PROFILES}
+    moe = {p.name: budget_graph_factor(p, is_moe=True, hybrid=False) for p in PROFILES}
+    assert dense == {"0.10": 0, "0.11": 0, "0.17": 0, "0.21": 0.89, "0.25": 0, "0.26": 0, "0.29": 1.64}
+    assert moe == {"0.10": 0, "0.11": 0, "0.17": 0, "0.21": 0.89, "0.25": 0.89, "0.26": 1.64, "0.29": 1.64}
+
+
+def test_kv_budget_across_versions_for_one_dense_8b_on_h100():
+    r = {v: estimate_one(dense_spec(), H100, vllm_version=v, gpu_memory_utilization=0.95)
+         for v in ("0.11", "0.19", "0.21", "0.27", "0.31")}
+    g = r["0.19"]["cuda_graph_gib"]
+    # 0.11-0.16: the profile-run sampler holds 23.6 more bytes per logit (1024 rows x 128256 vocab)
+    assert r["0.11"]["activation_gib"] - r["0.19"]["activation_gib"] == pytest.approx(
+        1024 * 128256 * 23.6 / 2**30, rel=1e-6)
+    assert r["0.21"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] - 0.89 * g)
+    assert r["0.27"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"])       # dense: no estimate
+    nt = profile_for("0.31")[0].nt_single - profile_for("0.19")[0].nt_single       # 0.26 vs 0.25 (row 33)
+    assert r["0.31"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] - 1.64 * g - nt)
+    assert r["0.27"]["vllm_version"] == "0.27"
+
+
+def test_moe_keeps_its_graph_estimate_on_0_27():
+    a = estimate_one(moe_spec(), H100, vllm_version="0.19", gpu_memory_utilization=0.95)
+    b = estimate_one(moe_spec(), H100, vllm_version="0.27", gpu_memory_utilization=0.95)
+    assert b["kv_cache_gib"] == pytest.approx(a["kv_cache_gib"] - 1.64 * a["cuda_graph_gib"])
+
+
+@pytest.fixture(scope="module")
+def logged():
+    return {r["row"]: r for r in validate_vllm_logs.run()}
+
+
+@pytest.mark.parametrize("rows, profile", [
+    ((75, 76, 77, 78, 79, 81, 82, "C05", "C06", "C07", "C08", "C09"), "0.11-0.16"),
+    ((68,), "0.26-0.28"),
+    ((33,), "0.29+"),
+])
+def test_each_profile_meets_the_targets_on_its_own_rows(logged, rows, profile):
+    for row in rows:
+        r = logged[row]
+        assert r["profile"] == profile, row
+        assert abs(r["w_err"] or 0) <= 1 or abs(r["w_abs"]) <= 0.05, row
+        if r["tok_err"] is not None:
+            assert abs(r["tok_err"]) <= 5, (row, r["tok_err"])
+        assert abs(r["kv_err"]) <= 5, (row, r["kv_err"])
+        assert r["status"] in ("fits", "tight"), row
+
+
+def test_the_0_11_activation_holds_the_heavier_sampler(logged):
+    # Llama-3.1-8B 4.76 GiB at 0.11 vs 1.89 at 0.19; Qwen3-14B 5.64 at 0.15/0.16 vs 2.23 at 0.17/0.18
+    assert logged[76]["act_pred"] == pytest.approx(4.76, abs=0.35)
+    assert logged[81]["act_pred"] == pytest.approx(5.64, abs=0.4)
+    assert logged[83]["act_pred"] == pytest.approx(2.23, abs=0.05)
+
+
+def test_profile_constants_match_their_fit(capsys):
+    assert calibrate_overheads.check_profiles(0.15) == 0
+    out = capsys.readouterr().out
+    assert "0.11  sampler_extra_bytes" in out and "0.21  graph_estimate_scale" in out
+
+
+def test_graph_estimate_ratio_rows_are_read_from_both_files():
+    rows = {r[0]: r for r in calibrate_overheads.graph_ratio_rows()}
+    assert rows["P01"][2:] == (1.94, 0.94) and rows["34"][2:] == (4.99, 4.13)
+    assert sum(1 for r in rows.values() if r[1] == "0.19") >= 30
