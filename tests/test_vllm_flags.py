@@ -97,8 +97,13 @@ def test_enforce_eager_drops_cuda_graphs_from_the_budget():
     _, graphs = estimate_json(LLAMA, "--gpu", "H100", "--vllm-version", "0.21")
     _, eager = estimate_json(LLAMA, "--gpu", "H100", "--vllm-version", "0.21", "--enforce-eager")
     assert graphs["cuda_graph_gib"] > 0.3 and eager["cuda_graph_gib"] == 0
-    # v0.21+ subtracts the graph estimate from the KV budget: eager gets exactly that back
-    assert eager["kv_cache_gib"] - graphs["kv_cache_gib"] == pytest.approx(graphs["cuda_graph_gib"], abs=1e-9)
+    # v0.21+ subtracts the graph estimate (the profile's share of the captured graphs) from the KV
+    # budget: eager gets exactly that share back
+    from reportgen.estimate.profiles import budget_graph_factor, profile_for
+
+    share = budget_graph_factor(profile_for("0.21")[0], is_moe=False, hybrid=False)
+    assert 0 < share <= 1
+    assert eager["kv_cache_gib"] - graphs["kv_cache_gib"] == pytest.approx(share * graphs["cuda_graph_gib"], abs=1e-9)
 
 
 def test_kv_cache_memory_bytes_fixes_the_kv_and_ignores_utilization():
