@@ -224,11 +224,14 @@ def _job_path(text: str) -> str:
     """A job file path; a bare name of a bundled job (`default`) works from an installed wheel too."""
     from reportgen.paths import model_lists_dir
 
-    if Path(text).is_file():
-        return text
-    for cand in (model_lists_dir() / text, model_lists_dir() / f"{text}.toml"):
-        if cand.is_file():
-            return str(cand)
+    try:
+        if Path(text).is_file():
+            return text
+        for cand in (model_lists_dir() / text, model_lists_dir() / f"{text}.toml"):
+            if cand.is_file():
+                return str(cand)
+    except OSError:           # e.g. a name too long for the file system: reported by load_job
+        pass
     return text
 
 
@@ -374,7 +377,14 @@ def cmd_snapshot(args) -> int:
     results = resolve_all(job.models, offline=_offline(args))
     good = [r for r in results if not isinstance(r, SourceError)]
     bad = [r for r in results if isinstance(r, SourceError)]
-    write_snapshot(good, Path(args.out))
+    if not str(args.out).strip():
+        raise UsageError("--out: an empty path is not a snapshot directory")
+    try:
+        write_snapshot(good, Path(args.out))
+    except OSError as e:      # exists and is not a snapshot, under a file, read-only, full
+        from reportgen.usererrors import output_error
+
+        raise output_error(e, args.out) if e.errno else UsageError(str(e)) from None
     log(f"froze {len(good)} configs into {args.out}", args.quiet)
     for b in bad:
         log(f"  {b.ref}: {b.kind}: {b.message}", args.quiet)

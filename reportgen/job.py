@@ -296,7 +296,7 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
 
 
 # what a model line may look like: a hub id or path, optional @revision (no '=', quotes, spaces...)
-_MODEL_LINE = re.compile(r"[\w./~+:-]{1,512}(@[\w./+-]{1,255})?")
+_MODEL_LINE = re.compile(r"[\w./~+:-]{1,4096}(@[\w./+-]{1,255})?")
 _SHOWABLE = re.compile(r"[\w./~@+:-]{1,200}")
 
 
@@ -306,21 +306,19 @@ def _show(text: str) -> str:
     return repr(text) if _SHOWABLE.fullmatch(text) and "=" not in text else "(content not shown)"
 
 
-def parse_model_line(line: str, where: str, *, strict: bool = True) -> ModelRef | None:
+def parse_model_line(line: str, where: str, strict: bool = False) -> ModelRef | None:
     """One `id[@revision]` per line; `#` starts a comment; blank lines skipped.
 
-    ``strict`` (a ``models_file`` line): anything not shaped like a model id is a job error that
-    never echoes the line -- such a file is the wrong file (``/proc/self/environ``, an .env).
-    Not strict (the job's own ``models = [...]``, typed by the user): only an empty id or one with
-    whitespace is refused here; any other odd id goes on to the sources, which make it an
-    ``invalid_id`` error row, so one bad entry never costs the rest of the batch (PRODUCT §5).
-    """
+    ``strict`` (lines of a models_file): the line must look like an id or a path, because a
+    wrongly named file (an .env, /proc/...) would otherwise turn its lines into "model ids" that
+    errors.csv and the report repeat.  Ids typed in the job's ``models`` list are the user's own
+    words: anything without whitespace is kept and judged by the sources (an invalid_id row)."""
     text = line.split("#", 1)[0].strip()
     if not text:
         return None
     mid, _, rev = text.partition("@")
     mid, rev = mid.strip(), rev.strip() or None
-    if not mid or (not _MODEL_LINE.fullmatch(text) if strict else any(c.isspace() for c in mid)):
+    if not mid or any(c.isspace() for c in mid) or (strict and not _MODEL_LINE.fullmatch(text)):
         raise JobError(f"{where}: {_show(text)} is not a model id (expected org/name[@revision] or a path)")
     return ModelRef(mid, rev)
 
@@ -388,7 +386,7 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
         except ValueError as e:
             raise JobError(str(e)) from None
         for n, line in enumerate(text.splitlines(), start=1):
-            ref = parse_model_line(line, f"models_file {path.name}:{n}")
+            ref = parse_model_line(line, f"models_file {path.name}:{n}", strict=True)
             if ref:
                 models.append(ref)
     models = dedupe_models(models)
@@ -438,8 +436,12 @@ def read_job_toml(path: str | Path) -> dict:
     from reportgen.safe_read import JOB_MAX_BYTES, read_text_file
 
     p = Path(path)
-    if not p.exists():
-        raise JobError(f"job file {str(p)!r} not found")
+    try:
+        exists = p.exists()
+    except OSError as e:
+        raise JobError(f"job file: cannot use the path ({e.strerror or type(e).__name__})") from None
+    if not exists:
+        raise JobError(f"job file {str(p)[:200]!r} not found")
     try:
         text = read_text_file(p, "job file", JOB_MAX_BYTES)   # regular, <= 1 MiB, UTF-8 (BOM accepted)
     except ValueError as e:

@@ -143,3 +143,24 @@ def test_estimate_values_a_job_rejects_are_exit_2(capsys, flag, value, field):
     assert main(["estimate", MODEL, f"{flag}={value}", "--offline"]) == 2
     err = capsys.readouterr().err
     assert field in err and "internal error" not in err
+
+
+def test_job_path_too_long_for_the_file_system_is_exit_2(capsys):
+    assert main(["run", "a" * 300 + ".toml", "-q"]) == 2
+    assert "internal error" not in capsys.readouterr().err
+
+
+def test_templates_dir_given_on_the_command_line_must_exist(tmp_path, capsys):
+    assert main(["run", str(_job(tmp_path)), "--templates", str(tmp_path / "nope"), "-q"]) == 2
+
+
+@pytest.mark.parametrize("where", ["under_file", "foreign_dir", "empty"])
+def test_snapshot_out_problems_are_exit_2(tmp_path, capsys, where):
+    (tmp_path / "afile").write_text("x")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("keep me")
+    out = {"under_file": str(tmp_path / "afile" / "snap"), "foreign_dir": str(foreign), "empty": ""}[where]
+    assert main(["snapshot", str(_job(tmp_path)), "--out", out, "-q"]) == 2
+    assert "internal error" not in capsys.readouterr().err
+    assert (foreign / "mine.txt").read_text() == "keep me"
