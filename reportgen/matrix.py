@@ -70,7 +70,8 @@ _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.
 _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weight_dtype": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
-               "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String, "nt": pl.Float64, "g_max": pl.Float64,
+               "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String,
+               "nt": pl.Float64, "g_max": pl.Float64,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS}}
 assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
