@@ -277,3 +277,21 @@ def test_flagships_not_modelled_are_refused_with_the_missing_pieces(name, words)
     spec = build_spec(_cfg(name))
     assert spec.unsupported_reason and all(w in spec.unsupported_reason for w in words)
     assert spec.params_total == 0 and not spec.layers_kv
+
+
+def test_report_model_section_states_the_kv_dtype_used():
+    import polars as pl
+
+    from reportgen import results as R
+    from reportgen.catalog import load_catalog
+    from reportgen.matrix import estimate_one
+    from reportgen.outputs import report_data as RD
+
+    gpu = load_catalog().get("H200")
+    spec = build_spec(GLM5)
+    rows = [estimate_one(spec, gpu, model="zai-org/GLM-5", tp=8, kv_cache_dtype=kd, max_model_len=4096)
+            for kd in ("auto", "fp8")]
+    res = R.conform(pl.DataFrame([{c: r.get(c) for c in R.COLUMN_NAMES} for r in rows], schema=R.SCHEMA))
+    report = RD.build_report(res, None, None)
+    section = next(s for s in report["models"] if s["id"] == "zai-org/GLM-5")
+    assert section["kv_dtypes_used"] == ["auto → bfloat16", "fp8 → fp8_ds_mla"]
