@@ -295,3 +295,36 @@ def test_report_model_section_states_the_kv_dtype_used():
     report = RD.build_report(res, None, None)
     section = next(s for s in report["models"] if s["id"] == "zai-org/GLM-5")
     assert section["kv_dtypes_used"] == ["auto → bfloat16", "fp8 → fp8_ds_mla"]
+
+
+# ---- shipped configs against the recorded meta-device truths (no torch needed) ---------------------
+
+TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").read_text())["models"]
+SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
+
+
+def _shipped(hub_id: str) -> dict:
+    return _cfg(SHIPPED[hub_id])
+
+
+@pytest.mark.parametrize("hub_id", sorted(SHIPPED))
+def test_shipped_config_matches_recorded_meta_truth(hub_id):
+    spec = build_spec(_shipped(hub_id))
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    truth = TRUTH[hub_id]
+    assert spec.params_total == truth["total_params"]
+    by = spec.params_by_component()
+    for comp in ("attention", "router", "norm", "dense_mlp", "embedding", "lm_head"):
+        assert by[comp] == truth[f"{comp}_params"], comp
+    assert by["routed_experts"] + by["shared_experts"] == truth["routed_expert_params"] + truth["shared_expert_params"]
+
+
+def test_kimi_k25_shipped_config_matches_recorded_meta_truth():
+    spec = build_spec(KIMI)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    truth = TRUTH["moonshotai/Kimi-K2.5"]
+    assert spec.params_total == truth["total_params"] == 1026879353328
+    assert spec.params_text == truth["text_model"]["total_params"]
+    assert spec.params_by_component()["vision"] == truth["vision_params"] == 471143920
+
+
