@@ -277,3 +277,54 @@ def test_flagships_not_modelled_are_refused_with_the_missing_pieces(name, words)
     spec = build_spec(_cfg(name))
     assert spec.unsupported_reason and all(w in spec.unsupported_reason for w in words)
     assert spec.params_total == 0 and not spec.layers_kv
+
+
+def test_report_model_section_states_the_kv_dtype_used():
+    import polars as pl
+
+    from reportgen import results as R
+    from reportgen.catalog import load_catalog
+    from reportgen.matrix import estimate_one
+    from reportgen.outputs import report_data as RD
+
+    gpu = load_catalog().get("H200")
+    spec = build_spec(GLM5)
+    rows = [estimate_one(spec, gpu, model="zai-org/GLM-5", tp=8, kv_cache_dtype=kd, max_model_len=4096)
+            for kd in ("auto", "fp8")]
+    res = R.conform(pl.DataFrame([{c: r.get(c) for c in R.COLUMN_NAMES} for r in rows], schema=R.SCHEMA))
+    report = RD.build_report(res, None, None)
+    section = next(s for s in report["models"] if s["id"] == "zai-org/GLM-5")
+    assert section["kv_dtypes_used"] == ["auto → bfloat16", "fp8 → fp8_ds_mla"]
+
+
+# ---- shipped configs against the recorded meta-device truths (no torch needed) ---------------------
+
+TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").read_text())["models"]
+SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
+
+
+def _shipped(hub_id: str) -> dict:
+    return _cfg(SHIPPED[hub_id])
+
+
+@pytest.mark.parametrize("hub_id", sorted(SHIPPED))
+def test_shipped_config_matches_recorded_meta_truth(hub_id):
+    spec = build_spec(_shipped(hub_id))
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    truth = TRUTH[hub_id]
+    assert spec.params_total == truth["total_params"]
+    by = spec.params_by_component()
+    for comp in ("attention", "router", "norm", "dense_mlp", "embedding", "lm_head"):
+        assert by[comp] == truth[f"{comp}_params"], comp
+    assert by["routed_experts"] + by["shared_experts"] == truth["routed_expert_params"] + truth["shared_expert_params"]
+
+
+def test_kimi_k25_shipped_config_matches_recorded_meta_truth():
+    spec = build_spec(KIMI)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    truth = TRUTH["moonshotai/Kimi-K2.5"]
+    assert spec.params_total == truth["total_params"] == 1026879353328
+    assert spec.params_text == truth["text_model"]["total_params"]
+    assert spec.params_by_component()["vision"] == truth["vision_params"] == 471143920
+
+

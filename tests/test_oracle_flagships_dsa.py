@@ -1,8 +1,8 @@
-"""Meta-device cross-check of the MLA / DSA flagships: glm4_moe_lite, deepseek_v32, glm_moe_dsa.
+"""Meta-device cross-check of the MLA / DSA flagships: glm4_moe_lite, deepseek_v32, glm_moe_dsa, kimi_k25.
 
-Counted three ways: the shipped configs (tests/data/configs_2026, truths in param_counts_2026.json),
-the transformers class defaults, and random valid configs with small dims (hypothesis, >= 200 per
-family).  MTP layers are checked by building the transformers model with one more decoder layer:
+Counted three ways: the shipped configs (tests/data/configs_2026; their recorded truths are pinned,
+without torch, in test_arch_flagships_dsa.py), the transformers class defaults, and random valid
+configs with small dims (hypothesis: 60 per family by default; ``ORACLE_EXAMPLES_DSA=200`` passed).  MTP layers are checked by building the transformers model with one more decoder layer:
 what that layer adds, plus the MTP module's own embedding / head / norms / eh_proj, must equal
 ``spec.mtp_params``.
 """
@@ -24,26 +24,13 @@ from reportgen.arch.families.deepseek import mtp_extras  # noqa: E402
 from test_arch_oracle import meta_count  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
-TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
 SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
 FAMILIES = ("glm4_moe_lite", "deepseek_v32", "glm_moe_dsa")
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSA", "200"))
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSA", "60"))  # 200 passed for every family (docs)
 
 
 def _shipped(hub_id: str) -> dict:
     return json.loads((DATA / "configs_2026" / f"{SHIPPED[hub_id]}.json").read_text())
-
-
-@pytest.mark.parametrize("hub_id", sorted(SHIPPED))
-def test_shipped_config_matches_recorded_meta_truth(hub_id):
-    spec = build_spec(_shipped(hub_id))
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    truth = TRUTH[hub_id]
-    assert spec.params_total == truth["total_params"]
-    by = spec.params_by_component()
-    for comp in ("attention", "router", "norm", "dense_mlp", "embedding", "lm_head"):
-        assert by[comp] == truth[f"{comp}_params"], comp
-    assert by["routed_experts"] + by["shared_experts"] == truth["routed_expert_params"] + truth["shared_expert_params"]
 
 
 @pytest.mark.parametrize("hub_id", sorted(SHIPPED))
@@ -142,7 +129,6 @@ def test_random_configs_match_meta_device(model_type):
 
 # ---- Kimi-K2.5: DeepSeek-V3 text stack + MoonViT-3D tower ---------------------------------------------
 
-KIMI = json.loads((DATA / "configs_2026" / "moonshotai--Kimi-K2.5.json").read_text())
 
 
 def meta_count_kimi(config: dict) -> int:
@@ -163,13 +149,9 @@ def meta_count_kimi(config: dict) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def test_kimi_k25_shipped_config_matches_recorded_meta_truth():
-    spec = build_spec(KIMI)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    truth = TRUTH["moonshotai/Kimi-K2.5"]
-    assert spec.params_total == truth["total_params"] == 1026879353328
-    assert spec.params_text == truth["text_model"]["total_params"]
-    assert spec.params_by_component()["vision"] == truth["vision_params"] == 471143920
+def test_kimi_k25_shipped_config_matches_meta_device():
+    cfg = json.loads((DATA / "configs_2026" / "moonshotai--Kimi-K2.5.json").read_text())
+    assert build_spec(cfg).params_total == meta_count_kimi(cfg)
 
 
 def test_kimi_k25_default_config_matches_meta_device():

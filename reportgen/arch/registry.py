@@ -106,7 +106,10 @@ UNSUPPORTED: dict[str, str] = {
                      "num_key_value_heads and always a sink), and builds its Attention without cache_config, so "
                      "whether --kv-cache-dtype and the model-level sliding window reach its layers is not verified; "
                      "not modelled",
-    "longcat_flash": "longcat_flash: zero-computation experts and dual attention blocks are not modelled",
+    "longcat_flash": "longcat_flash: transformers 5.24's LongcatFlashExperts allocates gate_up_proj for routed + "
+                     "zero-computation experts (zero_expert_num) but down_proj for routed experts only, so the "
+                     "meta-device count includes weights no checkpoint has; with two MLA attentions (two latent "
+                     "caches) per decoder layer and vLLM's longcat_flash.py not verified, not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     "mllama": "mllama: cross-attention vision layers are not modelled",

@@ -63,6 +63,13 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
                          .select("model", "weights_as", "weight_scheme").unique(maintain_order=True).iter_rows()):
         label = f"as shipped: {sch}" if wd in ("checkpoint", "auto") else f"{wd} (what-if): {sch}"
         schemes.setdefault(mid, []).append(label)
+    # the KV dtype each kv-axis value really allocated ("auto" resolved; fp8 on DSA = fp8_ds_mla)
+    kv_used: dict[str, list[str]] = {}
+    if "kv_cache_dtype_used" in res.columns:
+        for mid, kd, used in (res.filter(pl.col("kv_cache_dtype_used").is_not_null())
+                              .select("model", "kv_cache_dtype", "kv_cache_dtype_used")
+                              .unique(maintain_order=True).iter_rows()):
+            kv_used.setdefault(mid, []).append(used if kd == used else f"{kd} → {used}")
 
     for m in models:
         bars = []
@@ -86,6 +93,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
             "bars": bars,
             "ref_label": ref_label,
             "weight_schemes": schemes.get(m["id"], []),
+            "kv_dtypes_used": kv_used.get(m["id"], []),
         })
     return sections
 
