@@ -8,11 +8,12 @@ oracle where a reference config exists).  Everything else is ``unsupported``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
-from reportgen.arch.fields import Fields
+from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
+from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
 
@@ -21,6 +22,12 @@ class Adapter:
     build: Callable[[Fields, ModelSpec], None]
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
+    # hybrids: feature fields (features.py) the family models itself, the fields a config must
+    # state (nemotron_h derives the layer count from its pattern), a raw-config check run before
+    # transformers parses it (which only warns about a pattern / layer-count mismatch)
+    handles: tuple[str, ...] = ()
+    required: tuple[str, ...] = REQUIRED_TEXT
+    precheck: Callable[[Mapping[str, Any]], None] | None = None
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -59,6 +66,10 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
     "deepseek_v3": Adapter(deepseek.build, mla=True),
+    # hybrids with Mamba-style state layers (arch/mixers.py)
+    "nemotron_h": Adapter(nemotron_h.build, handles=("hybrid_override_pattern", "layers_block_type", "ssm_state_size"),
+                          required=("hidden_size", "num_attention_heads", "vocab_size"),
+                          precheck=nemotron_h.precheck),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -72,7 +83,6 @@ UNSUPPORTED: dict[str, str] = {
     "qwen3_5_text": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "nemotron_h": "nemotron_h: hybrid Mamba-2 state layers (and MLP-only layers) are not modelled",
     "jamba": "jamba: Mamba state layers are not modelled",
     "bamba": "bamba: Mamba-2 state layers are not modelled",
     "falcon_h1": "falcon_h1: parallel Mamba-2 state mixers are not modelled",

@@ -1,0 +1,96 @@
+"""State-layer mixers (Mamba-1, Mamba-2, LFM2 short conv): their tensors, shard classes and state geometry.
+
+Why a module next to ``blocks.py``: every Mamba-style hybrid (nemotron_h, bamba, granitemoehybrid,
+falcon_h1, zamba2, jamba, lfm2) loads the same vLLM mixer layer, so the per-tensor sharding is a fact
+about the mixer, not the family.  A mixer returns the ``StateGeometry`` its layer's state has
+(``arch/state.py``), so tensors and state are read from the same config fields once.
+
+Mamba-2 follows vLLM ``vllm/model_executor/layers/mamba/mamba_mixer2.py`` (read at commit
+bb435dbd5899c5374d29f6383bb49fe8a6a814ef, the one version stored):
+
+* ``in_proj`` ``(2I + 2GN + H, hidden)`` is ONE ColumnParallelLinear whose loader
+  (``mamba_v2_sharded_weight_loader``) shards z and x by heads, B and C by groups and dt by heads.
+  When ``G == 1`` and tp > 1, vLLM pads the groups to tp (``extra_groups_for_head_shards``) and
+  every rank holds the WHOLE B and C rows.  ``Shard`` cannot say "column, but these rows
+  replicated", so the checkpoint tensor is split here into ``in_proj[zx]`` (COLUMN),
+  ``in_proj[BC]`` (COLUMN when ``G > 1``, REPLICATED when ``G == 1``: exactly ``2N`` rows on every
+  rank at any tp) and ``in_proj[dt]`` (COLUMN).  vLLM rejects ``G % tp != 0`` unless ``G == 1``
+  (assert), and ``heads % tp != 0`` (assert): ``state_tp_rule`` says so for the layout check.
+* ``conv1d`` (weight ``(I + 2GN, 1, k)``, bias ``(I + 2GN,)``): same split, ``[x]`` COLUMN, ``[BC]``
+  as above; never quantized (``quant_config=None``).
+* ``A``, ``D``, ``dt_bias`` ``(H,)``: sharded by heads (COLUMN).  vLLM keeps ``A`` in float32 (the
+  ``Tensor`` has no per-tensor dtype: its 4 bytes per head are priced at the model dtype -- at most
+  a few KiB per model).
+* ``norm.weight`` ``(I,)`` (gated RMSNorm): sharded by TP (COLUMN).  ``out_proj``: ROW.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
+from reportgen.arch.state import StateGeometry
+
+
+def mamba2_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, heads: int, head_dim: int,
+                 groups: int, state: int, conv_kernel: int, conv_bias: bool, proj_bias: bool,
+                 norm: bool = True, intermediate: int | None = None) -> StateGeometry:
+    """vLLM ``MambaMixer2``; returns its ``mamba2`` state geometry.
+
+    ``intermediate`` defaults to ``heads * head_dim`` (what every family passes but falcon_h1,
+    whose ``mamba_d_ssm`` is checked equal to it by the caller).
+    """
+    inter = heads * head_dim if intermediate is None else intermediate
+    comp = C.LINEAR_ATTENTION
+    bc_shard = S.REPLICATED if groups == 1 else S.COLUMN
+    bc = 2 * groups * state
+    B.linear(ts, f"{prefix}.in_proj[zx]", hidden, 2 * inter, S.COLUMN, comp, layer, bias=proj_bias)
+    B.linear(ts, f"{prefix}.in_proj[BC]", hidden, bc, bc_shard, comp, layer, bias=proj_bias)
+    B.linear(ts, f"{prefix}.in_proj[dt]", hidden, heads, S.COLUMN, comp, layer, bias=proj_bias)
+    ts.append(Tensor(f"{prefix}.conv1d[x].weight", (inter, 1, conv_kernel), S.COLUMN, comp, layer))
+    ts.append(Tensor(f"{prefix}.conv1d[BC].weight", (bc, 1, conv_kernel), bc_shard, comp, layer))
+    if conv_bias:
+        ts.append(Tensor(f"{prefix}.conv1d[x].bias", (inter,), S.COLUMN, comp, layer))
+        ts.append(Tensor(f"{prefix}.conv1d[BC].bias", (bc,), bc_shard, comp, layer))
+    for name in ("A", "D", "dt_bias"):
+        ts.append(Tensor(f"{prefix}.{name}", (heads,), S.COLUMN, comp, layer))
+    if norm:
+        ts.append(Tensor(f"{prefix}.norm.weight", (inter,), S.COLUMN, comp, layer))
+    B.linear(ts, f"{prefix}.out_proj", inter, hidden, S.ROW, comp, layer, bias=proj_bias)
+    return StateGeometry("mamba2", (inter, groups, heads, head_dim, state, conv_kernel))
+
+
+def state_layer(geometry: StateGeometry) -> LayerKV:
+    return LayerKV(AttentionKind.STATE, state=geometry)
+
+
+def state_tp_rule(spec: ModelSpec, tp: int) -> str | None:
+    """Why vLLM refuses this tensor-parallel size for the model's state layers, or None.
+
+    The layout check of the estimator calls this next to its attention-head rule; these are the
+    asserts of vLLM's mixers (``divide`` of the sharded dims), read from the mixer files cited in
+    this module's docstring and the family modules.
+    """
+    seen: set[StateGeometry] = set()
+    for lkv in spec.layers_kv:
+        g = lkv.state
+        if g is None or g in seen:
+            continue
+        seen.add(g)
+        rule = _rule(g, tp)
+        if rule:
+            return rule
+    return None
+
+
+def _rule(g: StateGeometry, tp: int) -> str | None:
+    d = g.dims
+    if g.kind == "mamba2":
+        inter, groups, heads, _, _, _ = d
+        if heads % tp:
+            return f"mamba heads ({heads}) % tp ({tp}) != 0 (vLLM MambaMixer2 shards heads)"
+        if groups % tp and groups != 1:
+            return f"mamba n_groups ({groups}) % tp ({tp}) != 0 and n_groups != 1 (vLLM MambaMixer2)"
+    elif g.kind in ("mamba1", "short_conv"):
+        if d[0] % tp:
+            return f"state intermediate size ({d[0]}) % tp ({tp}) != 0 (vLLM shards it column-wise)"
+    return None

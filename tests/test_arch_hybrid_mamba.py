@@ -1,0 +1,146 @@
+"""Mamba-style hybrids: per-layer kinds, state bytes per sequence, per-rank shard sizes, bad input.
+
+State bytes are hand-computed from vLLM's ``MambaStateShapeCalculator`` (vllm/model_executor/layers/
+mamba/mamba_utils.py, commit 02d710837549a368073552333f66d714477415d2):
+``mamba2_state_shape``: conv ``(conv_kernel - 1, (I + 2 * G' * N) / tp)`` with ``G' = G`` when
+``G % tp == 0`` else ``G + tp - G``; temporal ``(heads / tp, head_dim, N)``.
+Per-rank weight rows are hand-computed from vLLM ``mamba_mixer2.py`` (commit bb435dbd): ``in_proj``
+output ``I + conv_dim + heads`` with ``conv_dim = I + 2 * G' * N``, all divided by tp.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reportgen.arch import build_spec
+from reportgen.arch.errors import ConfigError
+from reportgen.arch.mixers import state_tp_rule
+from reportgen.arch.spec import AttentionKind, Shard
+
+ROOT = Path(__file__).resolve().parents[1]
+NANO = json.loads((ROOT / "tests/data/configs_2026/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4.json").read_text())
+K = AttentionKind
+
+
+def rank_elements(spec, prefix: str, tp: int) -> int:
+    """Elements of the tensors under ``prefix`` on one rank (COLUMN / ROW / 'tp, REPLICATED whole)."""
+    out = 0
+    for t in spec.tensors:
+        if not t.name.startswith(prefix):
+            continue
+        if t.shard is Shard.REPLICATED:
+            out += t.numel
+        else:
+            assert t.shard in (Shard.COLUMN, Shard.ROW), t
+            assert t.shape[0] % tp == 0 or t.shard is Shard.ROW
+            out += t.numel // tp
+    return out
+
+
+# ---------------------------------------------------------------- nemotron_h
+
+def test_nemotron_nano_layer_kinds_follow_the_pattern():
+    spec = build_spec(NANO)
+    pattern = NANO["hybrid_override_pattern"]
+    want = {"M": K.STATE, "*": K.FULL, "E": K.NONE, "-": K.NONE}
+    assert [l.kind for l in spec.layers_kv] == [want[c] for c in pattern]
+    assert spec.num_layers == 52
+    assert sum(l.kind is K.STATE for l in spec.layers_kv) == 23
+    assert {l.state.kind for l in spec.layers_kv if l.state} == {"mamba2"}
+    attn = [l for l in spec.layers_kv if l.kind is K.FULL]
+    assert len(attn) == 6 and all((l.num_kv_heads, l.head_size_k) == (2, 128) for l in attn)
+    assert spec.state_ssm_dtype == "float32"          # config's mamba_ssm_cache_dtype
+    assert spec.rope_caches == ()                      # NemotronHAttention has no rotary embedding
+    assert spec.num_experts == 128 and spec.experts_per_token == 6
+
+
+@pytest.mark.parametrize("tp, per_layer", [
+    # conv: 3 * (4096 + 2*8*128) / tp elements in bf16; ssm: 64/tp * 64 * 128 in float32
+    (1, 3 * 6144 * 2 + 64 * 64 * 128 * 4),
+    (2, 3 * 3072 * 2 + 32 * 64 * 128 * 4),
+    (4, 3 * 1536 * 2 + 16 * 64 * 128 * 4),
+])
+def test_nemotron_nano_state_bytes_per_sequence(tp, per_layer):
+    spec = build_spec(NANO)
+    states = [l.state for l in spec.layers_kv if l.state]
+    total = sum(s.bytes_per_seq(tp, conv_bytes=2, ssm_bytes=4) for s in states)
+    assert total == 23 * per_layer
+    assert state_tp_rule(spec, tp) is None
+
+
+def test_nemotron_tp_rules_name_heads_and_groups():
+    spec = build_spec(NANO)                            # 64 mamba heads, 8 groups
+    assert "n_groups (8) % tp (16)" in state_tp_rule(spec, 16)
+    odd = build_spec(dict(NANO, mamba_num_heads=24, n_groups=8))
+    assert "mamba heads (24) % tp (16)" in state_tp_rule(odd, 16)
+    one_group = build_spec(dict(NANO, n_groups=1))
+    assert state_tp_rule(one_group, 8) is None        # G == 1: vLLM replicates B/C on every rank
+
+
+@pytest.mark.parametrize("groups", [1, 8])
+@pytest.mark.parametrize("tp", [1, 2, 4])
+def test_nemotron_in_proj_and_conv_rows_per_rank_match_vllm(groups, tp):
+    spec = build_spec(dict(NANO, n_groups=groups))
+    inter, heads, n = 4096, 64, 128
+    g_padded = groups if groups % tp == 0 else tp      # extra_groups_for_head_shards (G == 1)
+    conv_dim = inter + 2 * g_padded * n
+    p = "model.layers.0.mixer"
+    assert rank_elements(spec, f"{p}.in_proj", tp) == (inter + conv_dim + heads) // tp * 2688
+    assert rank_elements(spec, f"{p}.conv1d", tp) == conv_dim // tp * (4 + 1)   # weight (k=4) + bias
+    for name in ("A", "D", "dt_bias"):
+        assert rank_elements(spec, f"{p}.{name}", tp) == heads // tp
+    assert rank_elements(spec, f"{p}.norm", tp) == inter // tp
+    assert rank_elements(spec, f"{p}.out_proj", tp) == inter * 2688 // tp
+
+
+def test_nemotron_without_num_hidden_layers_counts_the_pattern():
+    cfg = {k: v for k, v in NANO.items() if k != "num_hidden_layers"}
+    assert build_spec(cfg).params_total == build_spec(NANO).params_total
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"num_hidden_layers": 51}, "hybrid_override_pattern", "52 layers for num_hidden_layers 51"),
+    ({"hybrid_override_pattern": NANO["hybrid_override_pattern"][:-1] + "X"}, "hybrid_override_pattern",
+     "unknown layer kind 'X'"),
+    ({"hybrid_override_pattern": 7}, "hybrid_override_pattern", "string"),
+    ({"n_groups": 3}, "n_groups", "does not divide mamba_num_heads 64"),
+    ({"mamba_num_heads": 0}, "mamba_num_heads", ">= 1"),
+    ({"mamba_ssm_cache_dtype": "int3"}, "mamba_ssm_cache_dtype", "must be one of"),
+])
+def test_nemotron_bad_input_is_a_config_error(change, field, words):
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(NANO, **change))
+    assert e.value.field == field and words in e.value.message
+
+
+def test_nemotron_layers_block_type_bad_input():
+    blocks = ["linear_attention", "moe", "full_attention"]
+    cfg = {k: v for k, v in NANO.items() if k != "hybrid_override_pattern"}
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(cfg, layers_block_type=blocks, num_hidden_layers=4))
+    assert e.value.field == "layers_block_type" and "3 layers for num_hidden_layers 4" in e.value.message
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(cfg, layers_block_type=blocks + ["retention"], num_hidden_layers=4))
+    assert e.value.field == "layers_block_type"
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(NANO, layers_block_type=["moe"] * 52))
+    assert e.value.field == "layers_block_type" and "disagrees" in e.value.message
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"n_shared_experts": 2}, "n_shared_experts"),
+    ({"mlp_bias": True}, "mlp_bias"),
+    ({"sliding_window": 4096}, "sliding_window"),
+])
+def test_nemotron_configs_vllm_builds_differently_are_refused(change, words):
+    reason = build_spec(dict(NANO, **change)).unsupported_reason
+    assert reason and words in reason
+
+
+def test_nemotron_mtp_layers_are_noted_not_counted():
+    spec = build_spec(dict(NANO, num_nextn_predict_layers=1))
+    assert spec.params_total == build_spec(NANO).params_total
+    assert any("MTP" in n for n in spec.notes)

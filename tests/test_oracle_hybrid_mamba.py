@@ -1,0 +1,113 @@
+"""Mamba-style hybrids against the meta device: shipped config, transformers defaults, random configs.
+
+Same method as tests/test_arch_oracle.py (``meta_count``: the native transformers class instantiated
+on torch's meta device, parameters counted).  The random configs are small (hidden <= 64, <= 6 layers)
+so 200 meta instantiations per family stay fast; they vary every field the family module reads.
+``HYBRID_ORACLE_EXAMPLES`` overrides the count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from reportgen.arch import build_spec  # noqa: E402
+from test_arch_oracle import meta_count  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "tests" / "data" / "configs_2026"
+TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").read_text())["models"]
+EXAMPLES = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", "200"))
+
+SHIPPED = {
+    "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4": "nemotron_h",
+}
+
+
+@pytest.mark.parametrize("model_id", sorted(SHIPPED))
+def test_shipped_config_matches_meta_device_truth(model_id):
+    cfg = json.loads((CONFIGS / (model_id.replace("/", "--") + ".json")).read_text())
+    spec = build_spec(cfg)
+    truth = TRUTH[model_id]
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.family == SHIPPED[model_id]
+    assert spec.params_total == truth["total_params"]
+    comp = spec.params_by_component()
+    for name, key in (("embedding", "embedding"), ("lm_head", "lm_head"), ("attention", "attention"),
+                      ("routed_experts", "routed_expert"), ("shared_experts", "shared_expert"),
+                      ("router", "router"), ("norm", "norm"), ("linear_attention", "linear_attention")):
+        assert comp[name] == truth[f"{key}_params"], name
+    assert spec.params_active == truth["active_params_per_token_est"]
+    assert spec.kv_bytes_per_token(2) == truth["kv_cache_bytes_per_token_bf16_kv_layers"]
+
+
+@pytest.mark.parametrize("model_type", ["nemotron_h"])
+def test_transformers_default_config_matches_meta_device(model_type):
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model(model_type).to_dict()
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count(cfg)
+
+
+# ---------------------------------------------------------------- random configs per family
+
+def _heads(draw, max_heads: int = 4) -> tuple[int, int]:
+    n_kv = draw(st.integers(1, max_heads))
+    return n_kv * draw(st.integers(1, 2)), n_kv
+
+
+@st.composite
+def nemotron_h_configs(draw):
+    pattern = "".join(draw(st.lists(st.sampled_from("M*-E"), min_size=1, max_size=6)))
+    n_heads, n_kv = _heads(draw)
+    m_groups = draw(st.integers(1, 3))
+    has_moe = "E" in pattern
+    n_exp = draw(st.integers(1, 6))
+    cfg = {
+        "model_type": "nemotron_h", "architectures": ["NemotronHForCausalLM"],
+        "hidden_size": draw(st.integers(4, 48)), "vocab_size": draw(st.integers(8, 96)),
+        "num_attention_heads": n_heads, "num_key_value_heads": n_kv, "head_dim": draw(st.integers(2, 16)),
+        "intermediate_size": draw(st.integers(1, 40)),
+        "mamba_num_heads": m_groups * draw(st.integers(1, 3)), "mamba_head_dim": draw(st.integers(1, 8)),
+        "n_groups": m_groups, "ssm_state_size": draw(st.integers(1, 16)), "conv_kernel": draw(st.integers(2, 4)),
+        "use_bias": draw(st.booleans()), "use_conv_bias": draw(st.booleans()),
+        "mlp_bias": False if has_moe else draw(st.booleans()),
+        "n_routed_experts": n_exp, "num_experts_per_tok": draw(st.integers(1, n_exp)), "n_shared_experts": 1,
+        "moe_intermediate_size": draw(st.integers(1, 24)),
+        "moe_shared_expert_intermediate_size": draw(st.integers(1, 24)),
+        "moe_latent_size": draw(st.one_of(st.none(), st.integers(1, 16))),
+        "tie_word_embeddings": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        cfg["hybrid_override_pattern"] = pattern
+        if draw(st.booleans()):
+            cfg["num_hidden_layers"] = len(pattern)
+    else:
+        kinds = {"M": "linear_attention", "*": "full_attention", "-": "mlp", "E": "moe"}
+        cfg["layers_block_type"] = [kinds[c] for c in pattern]
+    return cfg
+
+
+STRATEGIES = {
+    "nemotron_h": nemotron_h_configs(),
+}
+
+
+@pytest.mark.parametrize("family", sorted(STRATEGIES))
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_configs_match_meta_device(family, data):
+    cfg = data.draw(STRATEGIES[family])
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count(cfg)
