@@ -144,3 +144,82 @@ def test_nemotron_mtp_layers_are_noted_not_counted():
     spec = build_spec(dict(NANO, num_nextn_predict_layers=1))
     assert spec.params_total == build_spec(NANO).params_total
     assert any("MTP" in n for n in spec.notes)
+
+
+# ---------------------------------------------------------------- bamba, granitemoehybrid
+
+GRANITE_H = {  # granite-4.0-h shaped (dims chosen for the test, not a published config)
+    "model_type": "granitemoehybrid", "architectures": ["GraniteMoeHybridForCausalLM"], "hidden_size": 1536,
+    "intermediate_size": 512, "num_hidden_layers": 8, "num_attention_heads": 12, "num_key_value_heads": 4,
+    "vocab_size": 100352, "num_local_experts": 32, "num_experts_per_tok": 8, "shared_intermediate_size": 1024,
+    "mamba_n_heads": 48, "mamba_d_head": 64, "mamba_n_groups": 1, "mamba_d_state": 128, "mamba_d_conv": 4,
+    "mamba_expand": 2, "position_embedding_type": "nope", "tie_word_embeddings": True,
+    "layer_types": ["mamba"] * 3 + ["attention"] + ["mamba"] * 3 + ["attention"],
+}
+BAMBA = {
+    "model_type": "bamba", "architectures": ["BambaForCausalLM"], "hidden_size": 1024, "intermediate_size": 2048,
+    "num_hidden_layers": 6, "num_attention_heads": 16, "num_key_value_heads": 4, "vocab_size": 32000,
+    "attn_layer_indices": [2, 5], "mamba_n_heads": 32, "mamba_d_head": 64, "mamba_n_groups": 1,
+    "mamba_d_state": 128, "mamba_d_conv": 4, "mamba_expand": 2,
+}
+
+
+def test_granite_h_layer_kinds_and_no_rope():
+    spec = build_spec(GRANITE_H)
+    assert [l.kind for l in spec.layers_kv] == [K.STATE] * 3 + [K.FULL] + [K.STATE] * 3 + [K.FULL]
+    assert spec.rope_caches == () and spec.state_ssm_dtype is None
+    assert spec.num_experts == 32 and spec.num_shared_experts == 1
+    assert spec.tie_word_embeddings and "lm_head.weight" not in {t.name for t in spec.tensors}
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+def test_granite_h_state_bytes_per_sequence(tp):
+    # G = 1: conv_dim = 3072 + 2 * G' * 128 with G' = tp when tp > 1 (extra_groups_for_head_shards)
+    g_padded = 1 if tp == 1 else tp
+    conv = 3 * (3072 + 2 * g_padded * 128) // tp
+    ssm = 48 // tp * 64 * 128
+    spec = build_spec(GRANITE_H)
+    states = [l.state for l in spec.layers_kv if l.state]
+    assert len(states) == 6
+    assert sum(s.bytes_per_seq(tp, conv_bytes=2) for s in states) == 6 * (conv + ssm) * 2
+    assert state_tp_rule(spec, tp) is None
+
+
+def test_bamba_attention_layers_from_indices_and_half_rotary():
+    spec = build_spec(BAMBA)
+    assert [l.kind for l in spec.layers_kv] == [K.STATE, K.STATE, K.FULL, K.STATE, K.STATE, K.FULL]
+    assert spec.head_dim == 64 and spec.rotary_dim == 32      # partial_rotary_factor 0.5
+    assert state_tp_rule(spec, 64) == "mamba heads (32) % tp (64) != 0 (vLLM MambaMixer2 shards heads)"
+
+
+@pytest.mark.parametrize("cfg, change, field", [
+    (GRANITE_H, {"layer_types": ["mamba"] * 7}, "layer_types"),
+    (GRANITE_H, {"layer_types": ["mamba"] * 7 + ["retention"]}, "layer_types"),
+    (GRANITE_H, {"mamba_n_groups": 5}, "mamba_n_groups"),
+    (GRANITE_H, {"num_local_experts": -1}, "num_local_experts"),
+    (BAMBA, {"attn_layer_indices": [2, 6]}, "attn_layer_indices[1]"),
+    (BAMBA, {"mamba_n_groups": 3}, "mamba_n_groups"),
+])
+def test_ibm_hybrid_bad_input_is_a_config_error(cfg, change, field):
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(cfg, **change))
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize("cfg, change, words", [
+    (BAMBA, {"tie_word_embeddings": True}, "lm_head"),
+    (BAMBA, {"attention_bias": True}, "attention_bias"),
+    (BAMBA, {"mlp_bias": True}, "mlp_bias"),
+    (BAMBA, {"head_dim": 128}, "head_dim"),
+    (GRANITE_H, {"head_dim": 64}, "head_dim"),
+])
+def test_ibm_hybrid_configs_vllm_builds_differently_are_refused(cfg, change, words):
+    reason = build_spec(dict(cfg, **change)).unsupported_reason
+    assert reason and words in reason
+
+
+def test_granite_h_dense_variant_has_no_router():
+    spec = build_spec(dict(GRANITE_H, num_local_experts=0))
+    assert spec.num_experts == 0
+    assert not any(".block_sparse_moe." in t.name for t in spec.tensors)
+    assert spec.params_by_component()["dense_mlp"] == 8 * 3 * 1536 * 1024

@@ -49,7 +49,7 @@ def test_shipped_config_matches_meta_device_truth(model_id):
     assert spec.kv_bytes_per_token(2) == truth["kv_cache_bytes_per_token_bf16_kv_layers"]
 
 
-@pytest.mark.parametrize("model_type", ["nemotron_h"])
+@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid"])
 def test_transformers_default_config_matches_meta_device(model_type):
     import transformers
 
@@ -98,8 +98,55 @@ def nemotron_h_configs(draw):
     return cfg
 
 
+def _mamba2_fields(draw, hidden: int) -> dict:
+    """bamba / granitemoehybrid Mamba fields: heads * d_head == expand * hidden (transformers' rule)."""
+    expand = draw(st.integers(1, 2))
+    inter = expand * hidden
+    heads = draw(st.sampled_from([h for h in range(1, 9) if inter % h == 0]))
+    groups = draw(st.sampled_from([g for g in (1, 2, 4) if heads % g == 0]))
+    return {"mamba_expand": expand, "mamba_n_heads": heads, "mamba_d_head": inter // heads,
+            "mamba_n_groups": groups, "mamba_d_state": draw(st.integers(1, 16)), "mamba_d_conv": draw(st.integers(2, 4)),
+            "mamba_conv_bias": draw(st.booleans()), "mamba_proj_bias": draw(st.booleans())}
+
+
+@st.composite
+def bamba_configs(draw):
+    n_heads, n_kv = _heads(draw)
+    hidden = n_heads * draw(st.integers(2, 8))
+    n_layers = draw(st.integers(1, 5))
+    return {
+        "model_type": "bamba", "architectures": ["BambaForCausalLM"], "hidden_size": hidden,
+        "num_hidden_layers": n_layers, "num_attention_heads": n_heads, "num_key_value_heads": n_kv,
+        "vocab_size": draw(st.integers(8, 96)), "intermediate_size": draw(st.integers(1, 40)),
+        "attn_layer_indices": sorted(draw(st.sets(st.integers(0, n_layers - 1), max_size=n_layers))),
+        "max_position_embeddings": 64, **_mamba2_fields(draw, hidden),
+    }
+
+
+@st.composite
+def granitemoehybrid_configs(draw):
+    n_heads, n_kv = _heads(draw)
+    hidden = n_heads * draw(st.integers(2, 8))
+    n_layers = draw(st.integers(1, 5))
+    n_exp = draw(st.integers(0, 6))
+    cfg = {
+        "model_type": "granitemoehybrid", "architectures": ["GraniteMoeHybridForCausalLM"], "hidden_size": hidden,
+        "num_hidden_layers": n_layers, "num_attention_heads": n_heads, "num_key_value_heads": n_kv,
+        "vocab_size": draw(st.integers(8, 96)), "intermediate_size": draw(st.integers(1, 24)),
+        "num_local_experts": n_exp, "num_experts_per_tok": draw(st.integers(1, max(1, n_exp))),
+        "shared_intermediate_size": draw(st.integers(0, 24)),
+        "layer_types": draw(st.lists(st.sampled_from(["mamba", "attention"]), min_size=n_layers, max_size=n_layers)),
+        "attention_bias": draw(st.booleans()), "tie_word_embeddings": draw(st.booleans()),
+        "position_embedding_type": draw(st.sampled_from(["rope", "nope", None])),
+        "max_position_embeddings": 64, **_mamba2_fields(draw, hidden),
+    }
+    return cfg
+
+
 STRATEGIES = {
     "nemotron_h": nemotron_h_configs(),
+    "bamba": bamba_configs(),
+    "granitemoehybrid": granitemoehybrid_configs(),
 }
 
 

@@ -69,7 +69,7 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
             multimodal.check_parts(config)
             features.scan(config["text_config"], mla=adapter.mla)
         else:
-            prevalidate(config, required=adapter.required)
+            prevalidate(config, required=adapter.required, skip=adapter.handles)
             if adapter.precheck is not None:
                 adapter.precheck(config)
             features.scan(config, mla=adapter.mla, handled=adapter.handles)

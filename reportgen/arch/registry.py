@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
+from reportgen.arch.families import bamba, deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -22,7 +22,8 @@ class Adapter:
     build: Callable[[Fields, ModelSpec], None]
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
-    # hybrids: feature fields (features.py) the family models itself, the fields a config must
+    # hybrids: fields the family models and validates itself (skipped by features.scan and
+    # fields.prevalidate's generic limits), the fields a config must
     # state (nemotron_h derives the layer count from its pattern), a raw-config check run before
     # transformers parses it (which only warns about a pattern / layer-count mismatch)
     handles: tuple[str, ...] = ()
@@ -70,6 +71,8 @@ ADAPTERS: dict[str, Adapter] = {
     "nemotron_h": Adapter(nemotron_h.build, handles=("hybrid_override_pattern", "layers_block_type", "ssm_state_size"),
                           required=("hidden_size", "num_attention_heads", "vocab_size"),
                           precheck=nemotron_h.precheck),
+    "bamba": Adapter(bamba.build_bamba, handles=bamba.HANDLES),
+    "granitemoehybrid": Adapter(bamba.build_granitemoehybrid, handles=bamba.HANDLES + ("num_local_experts",)),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -84,9 +87,7 @@ UNSUPPORTED: dict[str, str] = {
     "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "jamba": "jamba: Mamba state layers are not modelled",
-    "bamba": "bamba: Mamba-2 state layers are not modelled",
     "falcon_h1": "falcon_h1: parallel Mamba-2 state mixers are not modelled",
-    "granitemoehybrid": "granitemoehybrid: Mamba-2 state layers are not modelled",
     "zamba": "zamba: Mamba state layers are not modelled",
     "zamba2": "zamba2: Mamba-2 state layers are not modelled",
     "mamba": "mamba: state-space layers are not modelled",
