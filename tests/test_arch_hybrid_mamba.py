@@ -223,3 +223,59 @@ def test_granite_h_dense_variant_has_no_router():
     assert spec.num_experts == 0
     assert not any(".block_sparse_moe." in t.name for t in spec.tensors)
     assert spec.params_by_component()["dense_mlp"] == 8 * 3 * 1536 * 1024
+
+
+# ---------------------------------------------------------------- lfm2
+
+LFM2 = {  # LFM2-1.2B's shape, written from memory (1,170,340,608 parameters on the meta device)
+    "model_type": "lfm2", "architectures": ["Lfm2ForCausalLM"], "hidden_size": 2048, "block_dim": 2048,
+    "conv_dim": 2048, "intermediate_size": 12288, "block_multiple_of": 256, "block_ffn_dim_multiplier": 1.0,
+    "block_auto_adjust_ff_dim": True, "num_hidden_layers": 16, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "vocab_size": 65536, "conv_L_cache": 3, "conv_bias": False,
+    "full_attn_idxs": [2, 5, 8, 10, 12, 14], "tie_word_embeddings": True, "max_position_embeddings": 128000,
+}
+
+
+def test_lfm2_layer_kinds_ffn_width_and_total():
+    spec = build_spec(LFM2)
+    attn = set(LFM2["full_attn_idxs"])
+    assert [l.kind for l in spec.layers_kv] == [K.FULL if i in attn else K.STATE for i in range(16)]
+    assert {l.state.kind for l in spec.layers_kv if l.state} == {"short_conv"}
+    # int(2 * 12288 / 3) = 8192, * 1.0, rounded up to 256 -> 8192 (both codes)
+    assert next(t for t in spec.tensors if t.name == "model.layers.0.feed_forward.gate_proj.weight").shape == (8192, 2048)
+    assert spec.params_total == 1_170_340_608
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+def test_lfm2_state_bytes_per_sequence(tp):
+    # short_conv_state_shape: (conv_L_cache - 1, conv_dim / tp) in the model dtype
+    spec = build_spec(LFM2)
+    states = [l.state for l in spec.layers_kv if l.state]
+    assert sum(s.bytes_per_seq(tp, conv_bytes=2) for s in states) == 10 * 2 * (2048 // tp) * 2
+    assert state_tp_rule(spec, tp) is None
+    assert state_tp_rule(build_spec(dict(LFM2, hidden_size=2040, block_dim=2040, conv_dim=2040,
+                                         num_attention_heads=30, num_key_value_heads=6)), 16) \
+        == "state intermediate size (2040) % tp (16) != 0 (vLLM shards it column-wise)"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"tie_word_embeddings": False}, "ties lm_head"),
+    ({"conv_dim": 1024}, "conv_dim"),
+    ({"block_dim": None}, "block_dim"),
+    ({"head_dim": 128}, "head_dim"),
+])
+def test_lfm2_configs_vllm_builds_differently_are_refused(change, words):
+    reason = build_spec(dict(LFM2, **change)).unsupported_reason
+    assert reason and words in reason
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"layer_types": ["conv"] * 15}, "layer_types"),
+    ({"layer_types": ["conv"] * 15 + ["mamba"], "full_attn_idxs": None}, "layer_types"),
+    ({"block_ffn_dim_multiplier": "x"}, "block_ffn_dim_multiplier"),
+    ({"block_ffn_dim_multiplier": None}, "block_ffn_dim_multiplier"),   # transformers' strict class rejects null
+])
+def test_lfm2_bad_input_is_a_config_error(change, field):
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(LFM2, **change))
+    assert e.value.field == field

@@ -49,11 +49,17 @@ def test_shipped_config_matches_meta_device_truth(model_id):
     assert spec.kv_bytes_per_token(2) == truth["kv_cache_bytes_per_token_bf16_kv_layers"]
 
 
-@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid"])
+# lfm2: vLLM reads block_dim / conv_dim, which the transformers-5 class no longer has (refused without them):
+# its defaults are checked with both set to hidden_size, as every published LFM2 config has them
+DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": d["hidden_size"]}}
+
+
+@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2"])
 def test_transformers_default_config_matches_meta_device(model_type):
     import transformers
 
     cfg = transformers.AutoConfig.for_model(model_type).to_dict()
+    cfg.update(DEFAULT_EXTRAS.get(model_type, lambda d: {})(cfg))
     spec = build_spec(cfg)
     assert spec.unsupported_reason is None, spec.unsupported_reason
     assert spec.params_total == meta_count(cfg)
@@ -143,7 +149,28 @@ def granitemoehybrid_configs(draw):
     return cfg
 
 
+@st.composite
+def lfm2_configs(draw):
+    n_heads, n_kv = _heads(draw)
+    hidden = n_heads * draw(st.integers(2, 8))
+    n_layers = draw(st.integers(1, 5))
+    mult = draw(st.sampled_from([1.0, 1.5, 0.5, 2]))
+    of = draw(st.sampled_from([1, 4, 8]))
+    cfg = {
+        "model_type": "lfm2", "architectures": ["Lfm2ForCausalLM"], "hidden_size": hidden, "block_dim": hidden,
+        "conv_dim": hidden, "num_hidden_layers": n_layers, "num_attention_heads": n_heads,
+        "num_key_value_heads": n_kv, "vocab_size": draw(st.integers(8, 96)),
+        "intermediate_size": draw(st.integers(2, 48)), "block_multiple_of": of,
+        "block_ffn_dim_multiplier": mult, "block_auto_adjust_ff_dim": draw(st.booleans()),
+        "conv_L_cache": draw(st.integers(2, 4)), "conv_bias": draw(st.booleans()),
+        "full_attn_idxs": sorted(draw(st.sets(st.integers(0, n_layers - 1), max_size=n_layers))),
+        "tie_word_embeddings": True, "max_position_embeddings": 64,
+    }
+    return cfg
+
+
 STRATEGIES = {
+    "lfm2": lfm2_configs(),
     "nemotron_h": nemotron_h_configs(),
     "bamba": bamba_configs(),
     "granitemoehybrid": granitemoehybrid_configs(),

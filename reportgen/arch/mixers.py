@@ -59,6 +59,21 @@ def mamba2_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, head
     return StateGeometry("mamba2", (inter, groups, heads, head_dim, state, conv_kernel))
 
 
+def short_conv_mixer(ts: list[Tensor], layer: int, prefix: str, dim: int, *, kernel: int,
+                     bias: bool) -> StateGeometry:
+    """vLLM ``ShortConv`` (``vllm/model_executor/layers/mamba/short_conv.py``, commit
+    0123e1dc5c65f01d34ae4e405f2204e79aa68f09): ``in_proj`` MergedColumn ``[dim] * 3`` (COLUMN), depthwise
+    ``conv`` ``(dim, 1, L)`` ColumnParallel (COLUMN, not quantized), ``out_proj`` ROW; ``conv_bias`` on all
+    three.  State: ``short_conv`` ``(dim, L)``."""
+    comp = C.LINEAR_ATTENTION
+    B.linear(ts, f"{prefix}.in_proj", dim, 3 * dim, S.COLUMN, comp, layer, bias=bias)
+    ts.append(Tensor(f"{prefix}.conv.weight", (dim, 1, kernel), S.COLUMN, comp, layer))
+    if bias:
+        ts.append(Tensor(f"{prefix}.conv.bias", (dim,), S.COLUMN, comp, layer))
+    B.linear(ts, f"{prefix}.out_proj", dim, dim, S.ROW, comp, layer, bias=bias)
+    return StateGeometry("short_conv", (dim, kernel))
+
+
 def state_layer(geometry: StateGeometry) -> LayerKV:
     return LayerKV(AttentionKind.STATE, state=geometry)
 

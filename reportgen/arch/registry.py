@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import bamba, deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
+from reportgen.arch.families import bamba, deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, lfm2, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -73,6 +73,7 @@ ADAPTERS: dict[str, Adapter] = {
                           precheck=nemotron_h.precheck),
     "bamba": Adapter(bamba.build_bamba, handles=bamba.HANDLES),
     "granitemoehybrid": Adapter(bamba.build_granitemoehybrid, handles=bamba.HANDLES + ("num_local_experts",)),
+    "lfm2": Adapter(lfm2.build),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -94,7 +95,6 @@ UNSUPPORTED: dict[str, str] = {
     "mamba2": "mamba2: state-space layers are not modelled",
     "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
-    "lfm2": "lfm2: short-convolution state layers are not modelled",
     "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",
     "deepseek_v32": "deepseek_v32: DSA lightning-indexer sparse attention is not modelled",
     "glm_moe_dsa": "glm_moe_dsa: DSA lightning-indexer sparse attention is not modelled",
