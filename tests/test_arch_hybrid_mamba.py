@@ -279,3 +279,59 @@ def test_lfm2_bad_input_is_a_config_error(change, field):
     with pytest.raises(ConfigError) as e:
         build_spec(dict(LFM2, **change))
     assert e.value.field == field
+
+
+# ---------------------------------------------------------------- jamba
+
+JAMBA = {  # Jamba-v0.1's shape (51,570,323,328 parameters on the meta device, 12.1B active)
+    "model_type": "jamba", "architectures": ["JambaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 65536,
+    "num_experts": 16, "num_experts_per_tok": 2, "expert_layer_period": 2, "expert_layer_offset": 1,
+    "attn_layer_period": 8, "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
+    "mamba_dt_rank": 256, "mamba_conv_bias": True, "mamba_proj_bias": False, "tie_word_embeddings": False,
+}
+
+
+def test_jamba_layer_kinds_moe_period_and_totals():
+    spec = build_spec(JAMBA)
+    assert [l.kind for l in spec.layers_kv] == [K.FULL if i % 8 == 4 else K.STATE for i in range(32)]
+    assert {l.state.kind for l in spec.layers_kv if l.state} == {"mamba1"}
+    routers = [t.layer for t in spec.tensors if t.name.endswith("feed_forward.router.weight")]
+    assert routers == list(range(1, 32, 2))
+    assert spec.params_total == 51_570_323_328 and spec.params_active == 12_110_311_296
+    assert spec.rope_caches == ()
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+def test_jamba_state_bytes_per_sequence(tp):
+    # mamba1_state_shape: conv (d_conv - 1, I / tp), temporal (I / tp, d_state); I = 2 * 4096
+    spec = build_spec(JAMBA)
+    states = [l.state for l in spec.layers_kv if l.state]
+    assert len(states) == 28
+    assert sum(s.bytes_per_seq(tp, conv_bytes=2) for s in states) == 28 * (3 * 8192 // tp + 8192 // tp * 16) * 2
+
+
+def test_jamba_mamba1_rows_per_rank_match_vllm():
+    spec = build_spec(JAMBA)
+    p = "model.layers.0.mamba"
+    # in_proj 2I x H, conv 5 x I (weight k=4 + bias), dt_proj I x (256 + 1), A I x 16, D I: all / tp;
+    # x_proj (256 + 32) x I and out_proj H x I: row-parallel, / tp; three RMSNorms whole
+    for tp in (1, 2, 4):
+        assert rank_elements(spec, f"{p}.in_proj", tp) == 2 * 8192 * 4096 // tp
+        assert rank_elements(spec, f"{p}.x_proj", tp) == 288 * 8192 // tp
+        assert rank_elements(spec, f"{p}.dt_proj", tp) == 8192 * 257 // tp
+        assert rank_elements(spec, f"{p}.dt_layernorm", tp) == 256
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"attn_layer_offset": 8}, "attn_layer_offset"),
+    ({"num_experts_per_tok": 17}, "num_experts_per_tok"),
+])
+def test_jamba_bad_input_is_a_config_error(change, field):
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(JAMBA, **change))
+    assert e.value.field == field
+
+
+def test_jamba_tied_head_is_refused():
+    assert "lm_head" in build_spec(dict(JAMBA, tie_word_embeddings=True)).unsupported_reason

@@ -54,7 +54,7 @@ def test_shipped_config_matches_meta_device_truth(model_id):
 DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": d["hidden_size"]}}
 
 
-@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2"])
+@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "jamba"])
 def test_transformers_default_config_matches_meta_device(model_type):
     import transformers
 
@@ -169,7 +169,28 @@ def lfm2_configs(draw):
     return cfg
 
 
+@st.composite
+def jamba_configs(draw):
+    n_heads, n_kv = _heads(draw)
+    hidden = n_heads * draw(st.integers(2, 8))
+    a_period, e_period = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    n_exp = draw(st.integers(1, 6))
+    return {
+        "model_type": "jamba", "architectures": ["JambaForCausalLM"], "hidden_size": hidden,
+        "num_hidden_layers": draw(st.integers(1, 6)), "num_attention_heads": n_heads, "num_key_value_heads": n_kv,
+        "vocab_size": draw(st.integers(8, 96)), "intermediate_size": draw(st.integers(1, 24)),
+        "num_experts": n_exp, "num_experts_per_tok": draw(st.integers(1, n_exp)),
+        "attn_layer_period": a_period, "attn_layer_offset": draw(st.integers(0, a_period - 1)),
+        "expert_layer_period": e_period, "expert_layer_offset": draw(st.integers(0, e_period - 1)),
+        "mamba_d_state": draw(st.integers(1, 16)), "mamba_d_conv": draw(st.integers(2, 4)),
+        "mamba_expand": draw(st.integers(1, 2)), "mamba_dt_rank": draw(st.one_of(st.just("auto"), st.integers(1, 8))),
+        "mamba_conv_bias": draw(st.booleans()), "mamba_proj_bias": draw(st.booleans()),
+        "tie_word_embeddings": False,
+    }
+
+
 STRATEGIES = {
+    "jamba": jamba_configs(),
     "lfm2": lfm2_configs(),
     "nemotron_h": nemotron_h_configs(),
     "bamba": bamba_configs(),

@@ -59,6 +59,32 @@ def mamba2_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, head
     return StateGeometry("mamba2", (inter, groups, heads, head_dim, state, conv_kernel))
 
 
+def mamba1_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, intermediate: int, state: int,
+                 conv_kernel: int, dt_rank: int, conv_bias: bool, proj_bias: bool,
+                 dt_bc_norms: bool) -> StateGeometry:
+    """vLLM ``MambaMixer`` (``vllm/model_executor/layers/mamba/mamba_mixer.py``, commit
+    00f8d4456f506c4885a122c993796a6abc319af8): ``in_proj`` MergedColumn ``[I, I]`` (COLUMN),
+    depthwise ``conv1d`` ``(I, 1, k)`` COLUMN, ``x_proj`` RowParallel ``(dt_rank + 2N, I)`` (ROW, no bias),
+    ``dt_proj`` Column ``(I, dt_rank)`` with bias (COLUMN), ``A`` ``(I, N)`` (float32 in vLLM) and ``D``
+    ``(I,)`` split by rows (COLUMN), ``out_proj`` ROW; with ``dt_bc_norms`` (Jamba) the replicated RMSNorms
+    ``dt_layernorm`` (dt_rank), ``b_layernorm`` / ``c_layernorm`` (N).  State: ``mamba1``."""
+    comp, inter = C.LINEAR_ATTENTION, intermediate
+    B.linear(ts, f"{prefix}.in_proj", hidden, 2 * inter, S.COLUMN, comp, layer, bias=proj_bias)
+    ts.append(Tensor(f"{prefix}.conv1d.weight", (inter, 1, conv_kernel), S.COLUMN, comp, layer))
+    if conv_bias:
+        ts.append(Tensor(f"{prefix}.conv1d.bias", (inter,), S.COLUMN, comp, layer))
+    B.linear(ts, f"{prefix}.x_proj", inter, dt_rank + 2 * state, S.ROW, comp, layer)
+    B.linear(ts, f"{prefix}.dt_proj", dt_rank, inter, S.COLUMN, comp, layer, bias=True)
+    ts.append(Tensor(f"{prefix}.A", (inter, state), S.COLUMN, comp, layer))
+    ts.append(Tensor(f"{prefix}.D", (inter,), S.COLUMN, comp, layer))
+    B.linear(ts, f"{prefix}.out_proj", inter, hidden, S.ROW, comp, layer, bias=proj_bias)
+    if dt_bc_norms:
+        B.norm(ts, f"{prefix}.dt_layernorm", dt_rank, layer, comp=comp)
+        B.norm(ts, f"{prefix}.b_layernorm", state, layer, comp=comp)
+        B.norm(ts, f"{prefix}.c_layernorm", state, layer, comp=comp)
+    return StateGeometry("mamba1", (inter, state, conv_kernel))
+
+
 def short_conv_mixer(ts: list[Tensor], layer: int, prefix: str, dim: int, *, kernel: int,
                      bias: bool) -> StateGeometry:
     """vLLM ``ShortConv`` (``vllm/model_executor/layers/mamba/short_conv.py``, commit
