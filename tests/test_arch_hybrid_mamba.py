@@ -335,3 +335,50 @@ def test_jamba_bad_input_is_a_config_error(change, field):
 
 def test_jamba_tied_head_is_refused():
     assert "lm_head" in build_spec(dict(JAMBA, tie_word_embeddings=True)).unsupported_reason
+
+
+# ---------------------------------------------------------------- falcon_h1
+
+FALCON_H1 = {  # Falcon-H1-7B-like dims, written for the test (8,831,903,840 parameters on the meta device)
+    "model_type": "falcon_h1", "architectures": ["FalconH1ForCausalLM"], "hidden_size": 3072,
+    "intermediate_size": 12288, "num_hidden_layers": 44, "num_attention_heads": 12, "num_key_value_heads": 2,
+    "head_dim": 128, "vocab_size": 130049, "mamba_d_ssm": 6144, "mamba_n_heads": 24, "mamba_d_head": 256,
+    "mamba_n_groups": 1, "mamba_d_state": 256, "mamba_d_conv": 4, "mamba_expand": 2, "mamba_rms_norm": False,
+    "mamba_conv_bias": True, "mamba_proj_bias": False, "projectors_bias": False, "tie_word_embeddings": False,
+    "max_position_embeddings": 262144,
+}
+
+
+def test_falcon_h1_every_layer_holds_kv_and_state():
+    spec = build_spec(FALCON_H1)
+    assert spec.params_total == 8_831_903_840
+    assert all(l.kind is K.FULL and l.state is not None and l.state.kind == "mamba2" for l in spec.layers_kv)
+    assert spec.kv_bytes_per_token(2) == 44 * 2 * 2 * 128 * 2
+    assert not any(t.name.endswith("mamba.norm.weight") for t in spec.tensors)   # mamba_rms_norm false
+    assert any("parallel hybrid" in n for n in spec.notes)
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+def test_falcon_h1_state_bytes_per_sequence(tp):
+    # mamba2_state_shape with I = mamba_d_ssm = 6144, G = 1 (padded to tp), N = 256, 24 heads of 256
+    g_padded = 1 if tp == 1 else tp
+    conv = 3 * (6144 + 2 * g_padded * 256) // tp
+    ssm = 24 // tp * 256 * 256
+    spec = build_spec(FALCON_H1)
+    assert sum(l.state.bytes_per_seq(tp, conv_bytes=2) for l in spec.layers_kv) == 44 * (conv + ssm) * 2
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"projectors_bias": True}, "projectors_bias"),
+    ({"attention_bias": True}, "attention_bias"),
+    ({"mlp_bias": True}, "mlp_bias"),
+])
+def test_falcon_h1_configs_vllm_builds_differently_are_refused(change, words):
+    reason = build_spec(dict(FALCON_H1, **change)).unsupported_reason
+    assert reason and words in reason
+
+
+def test_falcon_h1_bad_mamba_groups_is_a_config_error():
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(FALCON_H1, mamba_n_groups=5))
+    assert e.value.field == "mamba_n_groups"

@@ -54,7 +54,7 @@ def test_shipped_config_matches_meta_device_truth(model_id):
 DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": d["hidden_size"]}}
 
 
-@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "jamba"])
+@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "jamba", "falcon_h1"])
 def test_transformers_default_config_matches_meta_device(model_type):
     import transformers
 
@@ -118,7 +118,7 @@ def _mamba2_fields(draw, hidden: int) -> dict:
 @st.composite
 def bamba_configs(draw):
     n_heads, n_kv = _heads(draw)
-    hidden = n_heads * draw(st.integers(2, 8))
+    hidden = n_heads * 2 * draw(st.integers(1, 4))   # even head_dim: RoPE needs it
     n_layers = draw(st.integers(1, 5))
     return {
         "model_type": "bamba", "architectures": ["BambaForCausalLM"], "hidden_size": hidden,
@@ -132,7 +132,7 @@ def bamba_configs(draw):
 @st.composite
 def granitemoehybrid_configs(draw):
     n_heads, n_kv = _heads(draw)
-    hidden = n_heads * draw(st.integers(2, 8))
+    hidden = n_heads * 2 * draw(st.integers(1, 4))   # even head_dim: RoPE needs it
     n_layers = draw(st.integers(1, 5))
     n_exp = draw(st.integers(0, 6))
     cfg = {
@@ -152,7 +152,7 @@ def granitemoehybrid_configs(draw):
 @st.composite
 def lfm2_configs(draw):
     n_heads, n_kv = _heads(draw)
-    hidden = n_heads * draw(st.integers(2, 8))
+    hidden = n_heads * 2 * draw(st.integers(1, 4))   # even head_dim: RoPE needs it
     n_layers = draw(st.integers(1, 5))
     mult = draw(st.sampled_from([1.0, 1.5, 0.5, 2]))
     of = draw(st.sampled_from([1, 4, 8]))
@@ -160,7 +160,7 @@ def lfm2_configs(draw):
         "model_type": "lfm2", "architectures": ["Lfm2ForCausalLM"], "hidden_size": hidden, "block_dim": hidden,
         "conv_dim": hidden, "num_hidden_layers": n_layers, "num_attention_heads": n_heads,
         "num_key_value_heads": n_kv, "vocab_size": draw(st.integers(8, 96)),
-        "intermediate_size": draw(st.integers(2, 48)), "block_multiple_of": of,
+        "intermediate_size": draw(st.integers(6, 48)), "block_multiple_of": of,   # width >= 1 after 2/3 * 0.5
         "block_ffn_dim_multiplier": mult, "block_auto_adjust_ff_dim": draw(st.booleans()),
         "conv_L_cache": draw(st.integers(2, 4)), "conv_bias": draw(st.booleans()),
         "full_attn_idxs": sorted(draw(st.sets(st.integers(0, n_layers - 1), max_size=n_layers))),
@@ -172,7 +172,7 @@ def lfm2_configs(draw):
 @st.composite
 def jamba_configs(draw):
     n_heads, n_kv = _heads(draw)
-    hidden = n_heads * draw(st.integers(2, 8))
+    hidden = n_heads * 2 * draw(st.integers(1, 4))   # even head_dim: RoPE needs it
     a_period, e_period = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     n_exp = draw(st.integers(1, 6))
     return {
@@ -189,7 +189,29 @@ def jamba_configs(draw):
     }
 
 
+@st.composite
+def falcon_h1_configs(draw):
+    n_heads, n_kv = _heads(draw)
+    hidden = draw(st.integers(4, 48))
+    heads = draw(st.integers(1, 6))
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if heads % g == 0]))
+    d_head = draw(st.integers(1, 8))
+    proj_bias = draw(st.booleans())
+    cfg = {
+        "model_type": "falcon_h1", "architectures": ["FalconH1ForCausalLM"], "hidden_size": hidden,
+        "num_hidden_layers": draw(st.integers(1, 4)), "num_attention_heads": n_heads, "num_key_value_heads": n_kv,
+        "head_dim": 2 * draw(st.integers(1, 8)), "vocab_size": draw(st.integers(8, 96)),
+        "intermediate_size": draw(st.integers(1, 24)), "mamba_d_ssm": heads * d_head, "mamba_n_heads": heads,
+        "mamba_d_head": d_head, "mamba_n_groups": groups, "mamba_d_state": draw(st.integers(1, 16)),
+        "mamba_d_conv": draw(st.integers(2, 4)), "mamba_rms_norm": draw(st.booleans()),
+        "mamba_conv_bias": draw(st.booleans()), "mamba_proj_bias": proj_bias, "projectors_bias": proj_bias,
+        "tie_word_embeddings": draw(st.booleans()), "max_position_embeddings": 64,
+    }
+    return cfg
+
+
 STRATEGIES = {
+    "falcon_h1": falcon_h1_configs(),
     "jamba": jamba_configs(),
     "lfm2": lfm2_configs(),
     "nemotron_h": nemotron_h_configs(),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import bamba, deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, jamba, lfm2, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
+from reportgen.arch.families import bamba, deepseek, exaone4, falcon_h1, gemma, glm4, glm4_moe, gpt_oss, jamba, lfm2, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -75,6 +75,7 @@ ADAPTERS: dict[str, Adapter] = {
     "granitemoehybrid": Adapter(bamba.build_granitemoehybrid, handles=bamba.HANDLES + ("num_local_experts",)),
     "lfm2": Adapter(lfm2.build),
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
+    "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -88,7 +89,6 @@ UNSUPPORTED: dict[str, str] = {
     "qwen3_5_text": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "falcon_h1": "falcon_h1: parallel Mamba-2 state mixers are not modelled",
     "zamba": "zamba: Mamba state layers are not modelled",
     "zamba2": "zamba2: Mamba-2 state layers are not modelled",
     "mamba": "mamba: state-space layers are not modelled",
