@@ -382,3 +382,42 @@ def test_falcon_h1_bad_mamba_groups_is_a_config_error():
     with pytest.raises(ConfigError) as e:
         build_spec(dict(FALCON_H1, mamba_n_groups=5))
     assert e.value.field == "mamba_n_groups"
+
+
+# ---------------------------------------------------------------- lfm2_moe
+
+LFM2_MOE = {  # LFM2-8B-A1B-shaped, written for the test
+    "model_type": "lfm2_moe", "architectures": ["Lfm2MoeForCausalLM"], "hidden_size": 2048,
+    "intermediate_size": 7168, "moe_intermediate_size": 1792, "num_hidden_layers": 6, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "vocab_size": 65536, "num_dense_layers": 2, "num_experts": 32,
+    "num_experts_per_tok": 4, "conv_L_cache": 3, "tie_word_embeddings": True,
+    "layer_types": ["conv", "conv", "full_attention", "conv", "conv", "full_attention"],
+}
+
+
+def test_lfm2_moe_dense_then_moe_layers():
+    spec = build_spec(LFM2_MOE)
+    assert [l.kind for l in spec.layers_kv] == [K.STATE, K.STATE, K.FULL, K.STATE, K.STATE, K.FULL]
+    routers = [t.layer for t in spec.tensors if t.name.endswith("feed_forward.gate.weight")]
+    assert routers == [2, 3, 4, 5]
+    comp = spec.params_by_component()
+    assert comp["dense_mlp"] == 2 * 3 * 2048 * 7168
+    assert comp["routed_experts"] == 4 * 32 * 3 * 2048 * 1792
+    assert spec.params_active == spec.params_total - comp["routed_experts"] + comp["routed_experts"] * 4 // 32
+    # conv state over hidden_size (vLLM lfm2_moe.py short_conv_state_shape(intermediate_size=hidden_size))
+    assert spec.layers_kv[0].state.bytes_per_seq(2, conv_bytes=2) == 2 * 1024 * 2
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"tie_word_embeddings": False}, "ties lm_head"),
+    ({"num_dense_layers": 6}, "at least one MoE layer"),
+])
+def test_lfm2_moe_refusals(change, words):
+    reason = build_spec(dict(LFM2_MOE, **change)).unsupported_reason
+    assert reason and words in reason
+
+
+def test_lfm2_moe_without_layer_types_is_a_config_error():
+    with pytest.raises(ConfigError) as e:
+        build_spec({k: v for k, v in LFM2_MOE.items() if k != "layer_types"})
+    assert e.value.field == "layer_types" and "missing" in e.value.message

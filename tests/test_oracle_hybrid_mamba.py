@@ -51,10 +51,13 @@ def test_shipped_config_matches_meta_device_truth(model_id):
 
 # lfm2: vLLM reads block_dim / conv_dim, which the transformers-5 class no longer has (refused without them):
 # its defaults are checked with both set to hidden_size, as every published LFM2 config has them
-DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": d["hidden_size"]}}
+# lfm2_moe's class has no layer_types default (transformers itself cannot build it without one)
+DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": d["hidden_size"]},
+                  "lfm2_moe": lambda d: {"layer_types": ["conv", "conv", "full_attention"] * 10 + ["conv"] * 2}}
 
 
-@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "jamba", "falcon_h1"])
+@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "lfm2_moe", "jamba",
+                                        "falcon_h1"])
 def test_transformers_default_config_matches_meta_device(model_type):
     import transformers
 
@@ -210,7 +213,27 @@ def falcon_h1_configs(draw):
     return cfg
 
 
+@st.composite
+def lfm2_moe_configs(draw):
+    n_heads, n_kv = _heads(draw)
+    hidden = n_heads * 2 * draw(st.integers(1, 4))
+    n_layers = draw(st.integers(1, 5))
+    n_exp = draw(st.integers(1, 6))
+    return {
+        "model_type": "lfm2_moe", "architectures": ["Lfm2MoeForCausalLM"], "hidden_size": hidden,
+        "num_hidden_layers": n_layers, "num_attention_heads": n_heads, "num_key_value_heads": n_kv,
+        "vocab_size": draw(st.integers(8, 96)), "intermediate_size": draw(st.integers(1, 24)),
+        "moe_intermediate_size": draw(st.integers(1, 24)), "num_dense_layers": draw(st.integers(0, n_layers - 1)),
+        "num_experts": n_exp, "num_experts_per_tok": draw(st.integers(1, n_exp)),
+        "use_expert_bias": draw(st.booleans()), "conv_L_cache": draw(st.integers(2, 4)),
+        "conv_bias": draw(st.booleans()), "tie_word_embeddings": True, "max_position_embeddings": 64,
+        "layer_types": draw(st.lists(st.sampled_from(["conv", "full_attention"]), min_size=n_layers,
+                                     max_size=n_layers)),
+    }
+
+
 STRATEGIES = {
+    "lfm2_moe": lfm2_moe_configs(),
     "falcon_h1": falcon_h1_configs(),
     "jamba": jamba_configs(),
     "lfm2": lfm2_configs(),

@@ -74,6 +74,7 @@ ADAPTERS: dict[str, Adapter] = {
     "bamba": Adapter(bamba.build_bamba, handles=bamba.HANDLES),
     "granitemoehybrid": Adapter(bamba.build_granitemoehybrid, handles=bamba.HANDLES + ("num_local_experts",)),
     "lfm2": Adapter(lfm2.build),
+    "lfm2_moe": Adapter(lfm2.build_moe),
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
     # text + vision
@@ -95,7 +96,6 @@ UNSUPPORTED: dict[str, str] = {
     "mamba2": "mamba2: state-space layers are not modelled",
     "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
-    "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",
     "deepseek_v32": "deepseek_v32: DSA lightning-indexer sparse attention is not modelled",
     "glm_moe_dsa": "glm_moe_dsa: DSA lightning-indexer sparse attention is not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
