@@ -421,3 +421,27 @@ def test_lfm2_moe_without_layer_types_is_a_config_error():
     with pytest.raises(ConfigError) as e:
         build_spec({k: v for k, v in LFM2_MOE.items() if k != "layer_types"})
     assert e.value.field == "layer_types" and "missing" in e.value.message
+
+
+# ---------------------------------------------------------------- fuzzed fields: a spec or a ConfigError
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+TEMPLATES = {"nemotron_h": NANO, "bamba": BAMBA, "granitemoehybrid": GRANITE_H, "lfm2": LFM2, "lfm2_moe": LFM2_MOE,
+             "jamba": JAMBA, "falcon_h1": FALCON_H1}
+JUNK = st.sampled_from([None, -1, 0, 1, 3, 1.5, "x", "", [], [1], {}, True, False, 10**9, "M*-E", ["conv"]])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(family=st.sampled_from(sorted(TEMPLATES)), data=st.data())
+def test_fuzzed_hybrid_fields_give_a_spec_or_a_config_error(family, data):
+    cfg = dict(TEMPLATES[family])
+    for _ in range(data.draw(st.integers(1, 3))):
+        cfg[data.draw(st.sampled_from(sorted(cfg)))] = data.draw(JUNK)
+    try:
+        spec = build_spec(cfg)
+    except ConfigError as e:
+        assert e.field
+        return
+    if spec.unsupported_reason is None:
+        assert spec.params_total > 0 and len(spec.layers_kv) == spec.num_layers

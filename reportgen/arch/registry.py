@@ -91,10 +91,16 @@ UNSUPPORTED: dict[str, str] = {
     "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "zamba": "zamba: Mamba state layers are not modelled",
-    "zamba2": "zamba2: Mamba-2 state layers are not modelled",
+    "zamba2": "zamba2: attention blocks shared across hybrid layers (num_mem_blocks) with per-layer LoRA adapters "
+              "(use_shared_attention_adapter) are not modelled (its Mamba-2 layers would be: arch/mixers.py)",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
-    "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
+    "kimi_linear": "kimi_linear: vLLM builds it from its own KimiLinearConfig (num_experts, num_shared_experts, "
+                   "first_k_dense_replace / moe_layer_freq, mla_use_nope) where transformers reads num_local_experts / "
+                   "n_shared_experts / mlp_layer_types; that mapping and vLLM's Kimi Delta Attention sharding are not "
+                   "verified, so the layers are not modelled",
+    "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
+    "bailing_hybrid": "bailing_hybrid: delta-attention linear layers (BailingHybridDeltaAttention) are not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "deepseek_v32": "deepseek_v32: DSA lightning-indexer sparse attention is not modelled",
     "glm_moe_dsa": "glm_moe_dsa: DSA lightning-indexer sparse attention is not modelled",
