@@ -423,12 +423,72 @@ def test_lfm2_moe_without_layer_types_is_a_config_error():
     assert e.value.field == "layer_types" and "missing" in e.value.message
 
 
+# ---------------------------------------------------------------- kimi_linear
+
+_FULL = [4, 8, 12, 16, 20, 24, 27]
+KIMI = {  # Kimi-Linear-48B-A3B's shape, written from memory (49,122,675,072 parameters on the meta device)
+    "model_type": "kimi_linear", "architectures": ["KimiLinearForCausalLM"], "hidden_size": 2304,
+    "intermediate_size": 9216, "moe_intermediate_size": 1024, "num_hidden_layers": 27, "num_attention_heads": 32,
+    "num_key_value_heads": 32, "vocab_size": 163840, "num_experts": 256, "num_experts_per_token": 8,
+    "num_shared_experts": 1, "first_k_dense_replace": 1, "moe_layer_freq": 1, "kv_lora_rank": 512,
+    "q_lora_rank": None, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128, "v_head_dim": 128, "mla_use_nope": True,
+    "linear_attn_config": {"head_dim": 128, "num_heads": 32, "short_conv_kernel_size": 4,
+                           "kda_layers": [i for i in range(1, 28) if i not in _FULL], "full_attn_layers": _FULL},
+    "tie_word_embeddings": False, "max_position_embeddings": 1048576,
+}
+
+
+def test_kimi_linear_kda_and_mla_layers():
+    spec = build_spec(KIMI)
+    assert [l.kind for l in spec.layers_kv] == [K.MLA if i + 1 in _FULL else K.STATE for i in range(27)]
+    assert spec.params_total == 49_122_675_072 and spec.params_active == 3_484_453_248
+    assert spec.kv_bytes_per_token(2, tp=4) == 7 * (512 + 64) * 2        # MLA latent, not split by TP
+    assert spec.rope_caches == () and spec.is_mla
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+def test_kimi_linear_state_bytes_per_sequence(tp):
+    # kda_state_shape: q/k/v conv (k - 1, 32 * 128 / tp) each in the model dtype; recurrent (32 / tp, 128, 128) fp32
+    spec = build_spec(KIMI)
+    states = [l.state for l in spec.layers_kv if l.state]
+    assert len(states) == 20
+    per = 3 * 3 * (4096 // tp) * 2 + (32 // tp) * 128 * 128 * 4
+    assert sum(s.bytes_per_seq(tp, conv_bytes=2) for s in states) == 20 * per
+    assert state_tp_rule(spec, tp) is None
+    assert state_tp_rule(spec, 64) == "KDA heads (32) % tp (64) != 0 (vLLM KimiDeltaAttention shards heads)"
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"linear_attn_config": None}, "linear_attn_config"),
+    ({"mla_use_nope": False}, "mla_use_nope"),
+    ({"q_lora_rank": 64}, "q_lora_rank"),
+    ({"num_shared_experts": None}, "num_shared_experts"),
+    ({"moe_layer_freq": 2}, "MoE layers"),
+    ({"attention_bias": True}, "attention_bias"),
+])
+def test_kimi_linear_configs_vllm_builds_differently_are_refused(change, words):
+    reason = build_spec(dict(KIMI, **change)).unsupported_reason
+    assert reason and words in reason
+
+
+@pytest.mark.parametrize("lac, field", [
+    ({"kda_layers": [1, 2], "full_attn_layers": [2]}, "linear_attn_config.full_attn_layers"),
+    ({"kda_layers": [1, 2, 30], "full_attn_layers": []}, "linear_attn_config.kda_layers[2]"),
+    ({"kda_layers": [1], "full_attn_layers": []}, "linear_attn_config"),
+])
+def test_kimi_linear_bad_layer_lists_are_config_errors(lac, field):
+    cfg = dict(KIMI, num_hidden_layers=3, linear_attn_config=dict(KIMI["linear_attn_config"], **lac))
+    with pytest.raises(ConfigError) as e:
+        build_spec(cfg)
+    assert e.value.field == field
+
+
 # ---------------------------------------------------------------- fuzzed fields: a spec or a ConfigError
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 TEMPLATES = {"nemotron_h": NANO, "bamba": BAMBA, "granitemoehybrid": GRANITE_H, "lfm2": LFM2, "lfm2_moe": LFM2_MOE,
-             "jamba": JAMBA, "falcon_h1": FALCON_H1}
+             "jamba": JAMBA, "falcon_h1": FALCON_H1, "kimi_linear": KIMI}
 JUNK = st.sampled_from([None, -1, 0, 1, 3, 1.5, "x", "", [], [1], {}, True, False, 10**9, "M*-E", ["conv"]])
 
 

@@ -53,11 +53,19 @@ def test_shipped_config_matches_meta_device_truth(model_id):
 # its defaults are checked with both set to hidden_size, as every published LFM2 config has them
 # lfm2_moe's class has no layer_types default (transformers itself cannot build it without one)
 DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": d["hidden_size"]},
-                  "lfm2_moe": lambda d: {"layer_types": ["conv", "conv", "full_attention"] * 10 + ["conv"] * 2}}
+                  "lfm2_moe": lambda d: {"layer_types": ["conv", "conv", "full_attention"] * 10 + ["conv"] * 2},
+                  # kimi_linear: the keys vLLM's own KimiLinearConfig reads, written to match the class defaults
+                  "kimi_linear": lambda d: {
+                      "linear_attn_config": {
+                          "num_heads": d["linear_num_heads"], "head_dim": d["linear_head_dim"],
+                          "short_conv_kernel_size": d["linear_conv_kernel_dim"],
+                          "kda_layers": [i + 1 for i, t in enumerate(d["layer_types"]) if t == "linear_attention"],
+                          "full_attn_layers": [i + 1 for i, t in enumerate(d["layer_types"]) if t == "full_attention"]},
+                      "mla_use_nope": True, "first_k_dense_replace": 1, "moe_layer_freq": 1}}
 
 
 @pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "lfm2_moe", "jamba",
-                                        "falcon_h1"])
+                                        "falcon_h1", "kimi_linear"])
 def test_transformers_default_config_matches_meta_device(model_type):
     import transformers
 
@@ -232,7 +240,31 @@ def lfm2_moe_configs(draw):
     }
 
 
+@st.composite
+def kimi_linear_configs(draw):
+    n_layers = draw(st.integers(1, 5))
+    kda = draw(st.lists(st.booleans(), min_size=n_layers, max_size=n_layers))
+    n_exp = draw(st.integers(1, 6))
+    k_dense = draw(st.integers(0, n_layers))
+    return {
+        "model_type": "kimi_linear", "architectures": ["KimiLinearForCausalLM"],
+        "hidden_size": draw(st.integers(4, 48)), "num_hidden_layers": n_layers,
+        "num_attention_heads": draw(st.integers(1, 4)), "num_key_value_heads": 1, "vocab_size": draw(st.integers(8, 96)),
+        "intermediate_size": draw(st.integers(1, 24)), "moe_intermediate_size": draw(st.integers(1, 24)),
+        "num_experts": n_exp, "num_experts_per_token": draw(st.integers(1, n_exp)),
+        "num_shared_experts": draw(st.integers(0, 2)), "first_k_dense_replace": k_dense, "moe_layer_freq": 1,
+        "kv_lora_rank": draw(st.integers(1, 16)), "q_lora_rank": None, "qk_rope_head_dim": 2 * draw(st.integers(1, 4)),
+        "qk_nope_head_dim": draw(st.integers(0, 8)), "v_head_dim": draw(st.integers(1, 8)), "mla_use_nope": True,
+        "linear_attn_config": {"num_heads": draw(st.integers(1, 4)), "head_dim": draw(st.integers(1, 8)),
+                               "short_conv_kernel_size": draw(st.integers(2, 4)),
+                               "kda_layers": [i + 1 for i in range(n_layers) if kda[i]],
+                               "full_attn_layers": [i + 1 for i in range(n_layers) if not kda[i]]},
+        "tie_word_embeddings": False, "pad_token_id": 0,   # the class default pad id exceeds a small vocab
+    }
+
+
 STRATEGIES = {
+    "kimi_linear": kimi_linear_configs(),
     "lfm2_moe": lfm2_moe_configs(),
     "falcon_h1": falcon_h1_configs(),
     "jamba": jamba_configs(),

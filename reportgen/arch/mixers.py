@@ -85,6 +85,33 @@ def mamba1_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, inte
     return StateGeometry("mamba1", (inter, state, conv_kernel))
 
 
+def kda_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, heads: int, head_dim: int,
+              conv_kernel: int) -> StateGeometry:
+    """vLLM ``KimiDeltaAttention`` (``vllm/model_executor/layers/kda.py``, commit
+    01a7e5d91d42e6232d746d12f898a590f1ee77f9), ``P = heads * head_dim``: ``q/k/v_proj`` COLUMN;
+    ``q/k/v_conv1d`` ``(P, 1, k)`` COLUMN (float32 in vLLM, never quantized; transformers 5 stores them as one
+    ``conv1d`` of ``3P`` -- the same count); ``f_a_proj`` / ``g_a_proj`` (hidden -> head_dim) REPLICATED;
+    ``f_b_proj`` / ``g_b_proj`` (head_dim -> P) COLUMN; ``dt_bias`` (P, float32) and ``A_log``
+    (1, 1, heads, 1, float32) split by heads (COLUMN); ``b_proj`` (hidden -> heads) COLUMN; gated
+    ``o_norm`` (head_dim) REPLICATED; ``o_proj`` ROW.  vLLM asserts ``heads % tp == 0``.
+    State: ``kda`` with q, k and v of the same width."""
+    comp, proj = C.LINEAR_ATTENTION, heads * head_dim
+    for name in ("q_proj", "k_proj", "v_proj"):
+        B.linear(ts, f"{prefix}.{name}", hidden, proj, S.COLUMN, comp, layer)
+    for name in ("q_conv1d", "k_conv1d", "v_conv1d"):
+        ts.append(Tensor(f"{prefix}.{name}.weight", (proj, 1, conv_kernel), S.COLUMN, comp, layer))
+    B.linear(ts, f"{prefix}.f_a_proj", hidden, head_dim, S.REPLICATED, comp, layer)
+    B.linear(ts, f"{prefix}.f_b_proj", head_dim, proj, S.COLUMN, comp, layer)
+    ts.append(Tensor(f"{prefix}.dt_bias", (proj,), S.COLUMN, comp, layer))
+    ts.append(Tensor(f"{prefix}.A_log", (1, 1, heads, 1), S.COLUMN, comp, layer))
+    B.linear(ts, f"{prefix}.b_proj", hidden, heads, S.COLUMN, comp, layer)
+    B.linear(ts, f"{prefix}.g_a_proj", hidden, head_dim, S.REPLICATED, comp, layer)
+    B.linear(ts, f"{prefix}.g_b_proj", head_dim, proj, S.COLUMN, comp, layer)
+    B.norm(ts, f"{prefix}.o_norm", head_dim, layer, comp=comp)
+    B.linear(ts, f"{prefix}.o_proj", proj, hidden, S.ROW, comp, layer)
+    return StateGeometry("kda", (heads, head_dim, heads, head_dim, conv_kernel))
+
+
 def short_conv_mixer(ts: list[Tensor], layer: int, prefix: str, dim: int, *, kernel: int,
                      bias: bool) -> StateGeometry:
     """vLLM ``ShortConv`` (``vllm/model_executor/layers/mamba/short_conv.py``, commit
@@ -131,6 +158,9 @@ def _rule(g: StateGeometry, tp: int) -> str | None:
             return f"mamba heads ({heads}) % tp ({tp}) != 0 (vLLM MambaMixer2 shards heads)"
         if groups % tp and groups != 1:
             return f"mamba n_groups ({groups}) % tp ({tp}) != 0 and n_groups != 1 (vLLM MambaMixer2)"
+    elif g.kind == "kda":
+        if d[0] % tp:
+            return f"KDA heads ({d[0]}) % tp ({tp}) != 0 (vLLM KimiDeltaAttention shards heads)"
     elif g.kind in ("mamba1", "short_conv"):
         if d[0] % tp:
             return f"state intermediate size ({d[0]}) % tp ({tp}) != 0 (vLLM shards it column-wise)"

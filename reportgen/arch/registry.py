@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import bamba, deepseek, exaone4, falcon_h1, gemma, glm4, glm4_moe, gpt_oss, jamba, lfm2, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
+from reportgen.arch.families import bamba, deepseek, exaone4, falcon_h1, gemma, glm4, glm4_moe, gpt_oss, jamba, kimi_linear, lfm2, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -77,6 +77,7 @@ ADAPTERS: dict[str, Adapter] = {
     "lfm2_moe": Adapter(lfm2.build_moe),
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
+    "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -95,10 +96,6 @@ UNSUPPORTED: dict[str, str] = {
               "(use_shared_attention_adapter) are not modelled (its Mamba-2 layers would be: arch/mixers.py)",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
-    "kimi_linear": "kimi_linear: vLLM builds it from its own KimiLinearConfig (num_experts, num_shared_experts, "
-                   "first_k_dense_replace / moe_layer_freq, mla_use_nope) where transformers reads num_local_experts / "
-                   "n_shared_experts / mlp_layer_types; that mapping and vLLM's Kimi Delta Attention sharding are not "
-                   "verified, so the layers are not modelled",
     "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
     "bailing_hybrid": "bailing_hybrid: delta-attention linear layers (BailingHybridDeltaAttention) are not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
