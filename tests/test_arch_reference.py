@@ -23,7 +23,6 @@ TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts.json").read_text())[
 UNSUPPORTED = {
     "Qwen/Qwen3-Next-80B-A3B-Instruct": "linear-attention",
     "RedHatAI/Qwen3.5-9B-quantized.w4a16": "linear-attention",
-    "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16": "Mamba",
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from reportgen.arch import features, rope
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import multimodal
-from reportgen.arch.fields import REQUIRED_TEXT, Fields, prevalidate
+from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.parse import native_model_type, parse_composite, parse_config
 from reportgen.arch.registry import ADAPTERS, UNSUPPORTED
 from reportgen.arch.spec import ModelSpec
@@ -69,8 +69,10 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
             multimodal.check_parts(config)
             features.scan(config["text_config"], mla=adapter.mla, allow=adapter.allow)
         else:
-            prevalidate(config, required=REQUIRED_TEXT)
-            features.scan(config, mla=adapter.mla, allow=adapter.allow)
+            prevalidate(config, required=adapter.required, skip=adapter.handles)
+            if adapter.precheck is not None:
+                adapter.precheck(config)
+            features.scan(config, mla=adapter.mla, allow=adapter.allow + adapter.handles)
         parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
         adapter.build(Fields(parsed, config), spec)
         text = (Fields(parsed.text_config, config["text_config"], "text_config.") if adapter.multimodal

@@ -101,12 +101,18 @@ def check_int(name: str, value: Any, lo: int, hi: int, nullable: bool) -> int | 
     return value
 
 
-def prevalidate(raw: Mapping[str, Any], prefix: str = "", *, required: tuple[str, ...] = ()) -> None:
-    """Check every known numeric / boolean field present in a raw config dict (and its sub-configs)."""
+def prevalidate(raw: Mapping[str, Any], prefix: str = "", *, required: tuple[str, ...] = (),
+                skip: tuple[str, ...] = ()) -> None:
+    """Check every known numeric / boolean field present in a raw config dict (and its sub-configs).
+
+    ``skip``: top-level fields the family adapter validates itself with its own rule (granite-4.0-h's
+    ``num_local_experts`` may be 0: a dense hybrid)."""
     for name in required:
         if name not in raw:
             raise ConfigError(prefix + name, "is missing")
     for name, value in raw.items():
+        if name in skip:
+            continue
         lim = LIMITS.get(name)
         if lim is not None:
             if isinstance(value, list) and value and name in PER_LAYER_LISTS:

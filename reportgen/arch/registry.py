@@ -8,11 +8,14 @@ oracle where a reference config exists).  Everything else is ``unsupported``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from reportgen.arch.families import deepseek, deepseek_dsa, exaone4, gemma, glm4, glm4_moe, glm4_moe_lite, gpt_oss, kimi_k25, llama, llama4, moe, multimodal, olmo, phi, starcoder2
-from reportgen.arch.fields import Fields
+from reportgen.arch.families import (bamba, deepseek, deepseek_dsa, exaone4, falcon_h1, gemma, glm4, glm4_moe,
+                                     glm4_moe_lite, gpt_oss, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, moe,
+                                     multimodal, nemotron_h, olmo, phi, starcoder2)
+from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
 
@@ -22,6 +25,13 @@ class Adapter:
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
     allow: tuple[str, ...] = ()  # feature fields (features.py) this adapter models itself
+    # hybrids: fields the family models and validates itself (skipped by features.scan and
+    # fields.prevalidate's generic limits), the fields a config must
+    # state (nemotron_h derives the layer count from its pattern), a raw-config check run before
+    # transformers parses it (which only warns about a pattern / layer-count mismatch)
+    handles: tuple[str, ...] = ()
+    required: tuple[str, ...] = REQUIRED_TEXT
+    precheck: Callable[[Mapping[str, Any]], None] | None = None
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -64,6 +74,17 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
     "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
+    # hybrids with Mamba-style state layers (arch/mixers.py)
+    "nemotron_h": Adapter(nemotron_h.build, handles=("hybrid_override_pattern", "layers_block_type", "ssm_state_size"),
+                          required=("hidden_size", "num_attention_heads", "vocab_size"),
+                          precheck=nemotron_h.precheck),
+    "bamba": Adapter(bamba.build_bamba, handles=bamba.HANDLES),
+    "granitemoehybrid": Adapter(bamba.build_granitemoehybrid, handles=bamba.HANDLES + ("num_local_experts",)),
+    "lfm2": Adapter(lfm2.build),
+    "lfm2_moe": Adapter(lfm2.build_moe),
+    "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
+    "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
+    "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -78,19 +99,14 @@ UNSUPPORTED: dict[str, str] = {
     "qwen3_5_text": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "nemotron_h": "nemotron_h: hybrid Mamba-2 state layers (and MLP-only layers) are not modelled",
-    "jamba": "jamba: Mamba state layers are not modelled",
-    "bamba": "bamba: Mamba-2 state layers are not modelled",
-    "falcon_h1": "falcon_h1: parallel Mamba-2 state mixers are not modelled",
-    "granitemoehybrid": "granitemoehybrid: Mamba-2 state layers are not modelled",
     "zamba": "zamba: Mamba state layers are not modelled",
-    "zamba2": "zamba2: Mamba-2 state layers are not modelled",
+    "zamba2": "zamba2: attention blocks shared across hybrid layers (num_mem_blocks) with per-layer LoRA adapters "
+              "(use_shared_attention_adapter) are not modelled (its Mamba-2 layers would be: arch/mixers.py)",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
-    "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
+    "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
+    "bailing_hybrid": "bailing_hybrid: delta-attention linear layers (BailingHybridDeltaAttention) are not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
-    "lfm2": "lfm2: short-convolution state layers are not modelled",
-    "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "deepseek_v4": "deepseek_v4: vLLM allocates four cache kinds per model (deepseek_v4.py, "

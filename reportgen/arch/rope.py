@@ -235,6 +235,10 @@ def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:
 
 
 def apply(spec: ModelSpec, text: Fields) -> None:
-    """Fill ``spec.max_model_len_limit`` and ``spec.rope_caches`` from the (text) config."""
+    """Fill ``spec.max_model_len_limit`` and ``spec.rope_caches`` from the (text) config.
+
+    A family that has already set ``rope_caches = ()`` (no rotary module at all: nemotron_h,
+    jamba, granitemoehybrid with ``position_embedding_type`` nope) keeps it."""
     spec.max_model_len_limit = derived_max_model_len(text)
-    spec.rope_caches = rope_caches(text, spec)
+    if spec.rope_caches != ():
+        spec.rope_caches = rope_caches(text, spec)

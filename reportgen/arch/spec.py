@@ -157,6 +157,10 @@ class ModelSpec:
     tensors: list[Tensor] = field(default_factory=list)
     layers_kv: list[LayerKV] = field(default_factory=list)
     mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving
+    # dtype vLLM gives state layers' temporal (SSM) state under --mamba-ssm-cache-dtype auto when the
+    # model overrides it (nemotron_h: the config's mamba_ssm_cache_dtype, else float32); None = the
+    # conv-state dtype (vLLM's auto: the model dtype)
+    state_ssm_dtype: str | None = None
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
     notes: list[str] = field(default_factory=list)
