@@ -70,7 +70,7 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
             features.scan(config["text_config"], mla=adapter.mla)
         else:
             prevalidate(config, required=REQUIRED_TEXT)
-            features.scan(config, mla=adapter.mla)
+            features.scan(config, mla=adapter.mla, modelled=adapter.modelled)
         parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
         adapter.build(Fields(parsed, config), spec)
         text = (Fields(parsed.text_config, config["text_config"], "text_config.") if adapter.multimodal

@@ -47,9 +47,13 @@ _FEATURE_FIELDS = {
 _MLA_FIELDS = ("kv_lora_rank", "q_lora_rank")
 
 
-def scan(raw: Mapping[str, Any], *, mla: bool = False) -> None:
-    """Raise Unsupported if the (text) config uses a feature outside the family formula."""
+def scan(raw: Mapping[str, Any], *, mla: bool = False, modelled: tuple[str, ...] = ()) -> None:
+    """Raise Unsupported if the (text) config uses a feature outside the family formula.
+
+    ``modelled``: fields the family's adapter reads itself (a hybrid family's state-layer fields)."""
     for name, feature in _FEATURE_FIELDS.items():
+        if name in modelled:
+            continue
         value = raw.get(name)
         if value not in (None, False, 0, [], "", {}):
             raise Unsupported(f"{feature} is not modelled")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reportgen.arch.families import qwen3_next
 from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
@@ -21,6 +22,7 @@ class Adapter:
     build: Callable[[Fields, ModelSpec], None]
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
+    modelled: tuple[str, ...] = ()  # hybrid-layer config fields the adapter models (features.scan skips them)
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -59,19 +61,20 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
     "deepseek_v3": Adapter(deepseek.build, mla=True),
+    # hybrids: Gated DeltaNet state layers + gated full attention (vLLM qwen3_next.py / qwen3_5.py)
+    "qwen3_next": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
+    "qwen3_5_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
+    "qwen3_5_moe_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
 }
 
-_LINEAR = "linear-attention (Gated DeltaNet) layers"
 UNSUPPORTED: dict[str, str] = {
-    "qwen3_next": f"qwen3_next: hybrid {_LINEAR} interleaved with gated full attention are not modelled",
-    "qwen3_5": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "qwen3_5_text": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
+    # the text stacks are modelled (qwen3_5_text / qwen3_5_moe_text); the composite's Qwen3-VL tower is not yet
+    "qwen3_5": "qwen3_5: vision tower not modelled yet (the text stack, model_type qwen3_5_text, is)",
+    "qwen3_5_moe": "qwen3_5_moe: vision tower not modelled yet (the text stack, model_type qwen3_5_moe_text, is)",
     "nemotron_h": "nemotron_h: hybrid Mamba-2 state layers (and MLP-only layers) are not modelled",
     "jamba": "jamba: Mamba state layers are not modelled",
     "bamba": "bamba: Mamba-2 state layers are not modelled",
