@@ -78,6 +78,9 @@ class Matrix:
     max_nodes: int = 1
     allow_cross_node_tp: bool = False
     allow_long_max_model_len: bool | None = None  # None: follow VLLM_ALLOW_LONG_MAX_MODEL_LEN
+    # vLLM --enable-prefix-caching for hybrid (state-layer) models; None: the version's default
+    # (off before 0.28, on from 0.28; estimate/hybrid.py).  On = mamba_cache_mode align: 2 state blocks
+    enable_prefix_caching: bool | None = None
 
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
@@ -197,7 +200,7 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             setattr(m, key, value)
         elif key == "vllm_version":
             m.vllm_version = parse_vllm_version(value, fp)
-        elif key in ("allow_cross_node_tp", "allow_long_max_model_len"):
+        elif key in ("allow_cross_node_tp", "allow_long_max_model_len", "enable_prefix_caching"):
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")
             setattr(m, key, value)

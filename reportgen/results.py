@@ -56,6 +56,13 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("params_active", pl.Int64, "parameters active per token (MoE)"),
     ("price_usd_hr", pl.Float64, "catalog price per GPU-hour times gpus, when known"),
     ("weights_source", pl.String, "config (bytes from config shapes + scheme) or safetensors (checkpoint headers)"),
+    ("state_bytes_per_seq", pl.Float64, "recurrent-state bytes one sequence holds on the worst rank's stage (hybrid "
+                                        "state layers: pages padded to the attention page, x 2 under prefix "
+                                        "caching's align mode); 0 without state layers"),
+    ("block_size", pl.Int64, "attention block size in tokens vLLM uses (raised for hybrids so a page holds a state)"),
+    ("concurrency_limited_by", pl.String, "what bounds max_concurrency: kv_tokens (a request's blocks are mostly KV "
+                                          "tokens) | state_slots (mostly recurrent-state blocks, hybrids) | "
+                                          "max_num_seqs (the scheduler cap binds first); null for invalid cells"),
 ]
 
 COLUMN_NAMES = [c[0] for c in COLUMNS]
