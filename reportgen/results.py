@@ -62,7 +62,8 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("block_size", pl.Int64, "attention block size in tokens vLLM uses (raised for hybrids so a page holds a state)"),
     ("concurrency_limited_by", pl.String, "what bounds max_concurrency: kv_tokens (a request's blocks are mostly KV "
                                           "tokens) | state_slots (mostly recurrent-state blocks, hybrids) | "
-                                          "max_num_seqs (the scheduler cap binds first); null for invalid cells"),
+                                          "max_num_seqs (the scheduler cap binds first); null when no request fits or the cell "
+                                          "is invalid / unsupported"),
 ]
 
 COLUMN_NAMES = [c[0] for c in COLUMNS]

@@ -223,7 +223,8 @@ def verdict(codes: list[tuple[str, str]] | None = None) -> list[list[pl.Expr]]:
     idx = list(range(len(codes)))
     # what binds concurrency (LIMITS): the scheduler cap, else the larger share of a request's blocks
     per_req = (nb // bpr).clip(0)
-    limit = (pl.when(nb.is_null()).then(None)
+    limit = (pl.when(nb.is_null() | pl.col("_pcode").is_not_null() | pl.col("_lcode").is_not_null()
+                     | (per_req < 1)).then(None)          # invalid, unsupported, or not one request fits
              .when(per_req >= pl.col("max_num_seqs")).then(2)
              .when(2 * pl.col("_sbr") >= bpr).then(1)
              .otherwise(0)).cast(pl.UInt8)
