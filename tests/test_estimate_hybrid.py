@@ -76,7 +76,7 @@ def test_cells_equal_scalar_block_arithmetic(qwen35_9b, tp, pc, m):
 
 
 def test_short_context_is_state_limited(qwen35_9b):
-    r = estimate_one(qwen35_9b, 23.0, max_model_len=512, max_num_seqs=100000, max_num_batched_tokens=2048,
+    r = estimate_one(qwen35_9b, 79.2, max_model_len=512, max_num_seqs=100000, max_num_batched_tokens=2048,
                      gpu_memory_utilization=0.9)
     assert r["concurrency_limited_by"] == "state_slots"
 
