@@ -92,7 +92,9 @@ class Matrix:
     dtype: str = "auto"                         # --dtype: model / activation dtype
     quantization: str | None = None             # --quantization: online method (fp8) or the checkpoint's
     enforce_eager: bool = False                 # --enforce-eager: no CUDA graphs
-    enable_prefix_caching: bool | None = None   # --[no-]enable-prefix-caching (None: vLLM's default)
+    # --[no-]enable-prefix-caching; None: the version's default. For hybrid (state-layer) models it picks
+    # vLLM's mamba_cache_mode (estimate/hybrid.py): on = align, 2 state blocks per request
+    enable_prefix_caching: bool | None = None
     kv_cache_memory_bytes: int | None = None    # --kv-cache-memory-bytes: fixed KV bytes per GPU
     # legacy keyword: Matrix(weight_dtype=[...]) from callers written before the weights_as split
     weight_dtype: InitVar[list[str] | None] = None
@@ -282,7 +284,7 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             setattr(m, key, value)
         elif key == "vllm_version":
             m.vllm_version = parse_vllm_version(value, fp)
-        elif key in ("allow_cross_node_tp", "allow_long_max_model_len"):
+        elif key in ("allow_cross_node_tp", "allow_long_max_model_len", "enable_prefix_caching"):
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")
             setattr(m, key, value)

@@ -31,6 +31,7 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
+from reportgen.estimate.hybrid import state_cache_mode
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes, profile_for
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
@@ -66,7 +67,7 @@ class GpuLike:
 
 
 _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.Boolean,
-                "label": pl.String, "tokb": pl.Float64}
+                "label": pl.String, "tokb": pl.Float64, "stb": pl.Float64}
 _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weights_as": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
@@ -96,8 +97,9 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     mrows: list[dict] = []
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
+    state_mode = state_cache_mode(matrix.vllm_version, getattr(matrix, "enable_prefix_caching", None))
     for mi, e in enumerate(models):
-        mt = ModelTables(e.spec, matrix.block_size, engine, profile)
+        mt = ModelTables(e.spec, matrix.block_size, engine, profile, state_mode)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(e.spec)})
         for lay in layouts:
@@ -194,7 +196,8 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
     lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
                          (pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
-                         (pl.col("max_concurrency") * pl.col("dp")).alias("max_concurrency_total"))
+                         (pl.col("max_concurrency") * pl.col("dp")).alias("max_concurrency_total"),
+                         pl.col("token_block").alias("block_size"))
     extra = []
     if stage0_columns:
         extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
@@ -269,8 +272,10 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
           "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
           "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
           "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv", "_bpb",
-          "_outside_fail", "_outside_margin", "_r_len", "_r_out", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
-_GROUP_COLS = ["n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk"]
+          "_outside_fail", "_outside_margin", "_r_len", "_r_out", "max_pos", "n_full", "bs_full", "n_slide", "window",
+          "bs_slide", "n_chunk", "chunk", "bs_chunk", "n_state", "state_blocks", "state_bytes_per_seq", "token_block"]
+_GROUP_COLS = ["n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk", "n_state",
+               "state_blocks"]
 
 
 def _conform_exprs() -> list[pl.Expr]:

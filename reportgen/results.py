@@ -63,6 +63,14 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("kv_cache_tokens_total", pl.Int64, "KV tokens of the whole deployment: kv_cache_tokens x dp (DP replicas "
                                         "hold separate caches; TP / PP ranks do not add)"),
     ("max_concurrency_total", pl.Float64, "max_concurrency x dp: requests of max_model_len the deployment holds"),
+    ("state_bytes_per_seq", pl.Float64, "recurrent-state bytes one sequence holds on the worst rank's stage (hybrid "
+                                        "state layers: pages padded to the attention page, x 2 under prefix "
+                                        "caching's align mode); 0 without state layers"),
+    ("block_size", pl.Int64, "attention block size in tokens vLLM uses (raised for hybrids so a page holds a state)"),
+    ("concurrency_limited_by", pl.String, "what bounds max_concurrency: kv_tokens (a request's blocks are mostly KV "
+                                          "tokens) | state_slots (mostly recurrent-state blocks, hybrids) | "
+                                          "max_num_seqs (the scheduler cap binds first); null when no request fits or the cell "
+                                          "is invalid / unsupported"),
 ]
 
 

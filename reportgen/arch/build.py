@@ -72,7 +72,7 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
             prevalidate(config, required=adapter.required, skip=adapter.handles)
             if adapter.precheck is not None:
                 adapter.precheck(config)
-            features.scan(config, mla=adapter.mla, allow=adapter.allow + adapter.handles)
+            features.scan(config, mla=adapter.mla, allow=adapter.allow + adapter.handles + adapter.modelled)
         parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
         adapter.build(Fields(parsed, config), spec)
         text = (Fields(parsed.text_config, config["text_config"], "text_config.") if adapter.multimodal

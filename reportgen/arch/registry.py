@@ -14,7 +14,7 @@ from typing import Any
 
 from reportgen.arch.families import (bamba, deepseek, deepseek_dsa, exaone4, falcon_h1, gemma, glm4, glm4_moe,
                                      glm4_moe_lite, gpt_oss, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, moe,
-                                     multimodal, nemotron_h, olmo, phi, starcoder2)
+                                     multimodal, nemotron_h, olmo, phi, qwen3_next, starcoder2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -32,6 +32,7 @@ class Adapter:
     handles: tuple[str, ...] = ()
     required: tuple[str, ...] = REQUIRED_TEXT
     precheck: Callable[[Mapping[str, Any]], None] | None = None
+    modelled: tuple[str, ...] = ()  # hybrid-layer config fields the adapter models (features.scan skips them)
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -85,6 +86,10 @@ ADAPTERS: dict[str, Adapter] = {
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
     "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
+    # hybrids: Gated DeltaNet state layers + gated full attention (vLLM qwen3_next.py / qwen3_5.py)
+    "qwen3_next": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
+    "qwen3_5_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
+    "qwen3_5_moe_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -92,13 +97,10 @@ ADAPTERS: dict[str, Adapter] = {
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
 }
 
-_LINEAR = "linear-attention (Gated DeltaNet) layers"
 UNSUPPORTED: dict[str, str] = {
-    "qwen3_next": f"qwen3_next: hybrid {_LINEAR} interleaved with gated full attention are not modelled",
-    "qwen3_5": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "qwen3_5_text": f"qwen3_5: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
-    "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
+    # the text stacks are modelled (qwen3_5_text / qwen3_5_moe_text); the composite's Qwen3-VL tower is not yet
+    "qwen3_5": "qwen3_5: vision tower not modelled yet (the text stack, model_type qwen3_5_text, is)",
+    "qwen3_5_moe": "qwen3_5_moe: vision tower not modelled yet (the text stack, model_type qwen3_5_moe_text, is)",
     "zamba": "zamba: Mamba state layers are not modelled",
     "zamba2": "zamba2: attention blocks shared across hybrid layers (num_mem_blocks) with per-layer LoRA adapters "
               "(use_shared_attention_adapter) are not modelled (its Mamba-2 layers would be: arch/mixers.py)",

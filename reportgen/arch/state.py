@@ -25,6 +25,11 @@ Kinds (vLLM's calculator method):
 - ``linear_attention`` (MiniMax lightning): ``(num_heads, head_dim)`` -> ``(H/tp, d, d)`` in the
   state dtype only
 
+``ssm_dtype``: the temporal state's dtype when the model fixes it (Qwen3.5's config ``mamba_ssm_dtype``,
+which vLLM copies into ``mamba_ssm_cache_dtype`` when that is ``auto``; NemotronH's float16 default);
+None = vLLM's ``auto``: the conv state's dtype, i.e. the model dtype.  A user's
+``--mamba-ssm-cache-dtype`` would win over both (not a job axis yet).
+
 ``num_spec`` (speculative tokens) widens the conv window of mamba2 / gdn / kda by that many rows.
 Divisibility is the caller's check (``invalid_layout``): these functions floor-divide as vLLM's
 ``divide`` would assert.
@@ -34,6 +39,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+# the dims vLLM divides by TP, per kind: (index into dims, the config field it usually comes from)
+_TP_DIVIDED = {
+    "mamba1": ((0, "intermediate_size"),),
+    "mamba2": ((2, "mamba num_heads"), (0, "mamba intermediate size")),
+    "gdn": ((0, "linear_num_key_heads"), (1, "linear_num_value_heads")),
+    "kda": ((0, "linear attention num_heads"), (2, "linear attention num_k_heads")),
+    "short_conv": ((0, "conv intermediate size"),),
+    "linear_attention": ((0, "linear attention num_heads"),),
+}
 
 STATE_KINDS = ("mamba1", "mamba2", "gdn", "kda", "short_conv", "linear_attention")
 
@@ -50,10 +67,13 @@ class StateGeometry:
     kind: str
     dims: tuple[int, ...]
     num_spec: int = 0
+    ssm_dtype: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in STATE_KINDS:
             raise ValueError(f"unknown state kind {self.kind!r}")
+        if self.ssm_dtype is not None and self.ssm_dtype not in DTYPE_BYTES:
+            raise ValueError(f"unknown state dtype {self.ssm_dtype!r}")
 
     def shapes(self, tp: int = 1) -> tuple[tuple[tuple[int, ...], str], ...]:
         """``((shape, role), ...)`` on one rank; role is ``conv``, ``ssm`` or ``fp32``."""
@@ -84,8 +104,21 @@ class StateGeometry:
         """State bytes one sequence holds in this layer on one rank.
 
         ``conv_bytes``: element size of ``mamba_cache_dtype`` (model dtype when auto);
-        ``ssm_bytes``: of ``mamba_ssm_cache_dtype`` (None = same as conv, vLLM's auto).
+        ``ssm_bytes``: of ``mamba_ssm_cache_dtype`` (None = ``self.ssm_dtype`` if set, else the
+        same as conv, vLLM's auto).
         """
+        if ssm_bytes is None and self.ssm_dtype is not None:
+            ssm_bytes = DTYPE_BYTES[self.ssm_dtype]
         ssm = conv_bytes if ssm_bytes is None else ssm_bytes
         size = {"conv": conv_bytes, "ssm": ssm, "fp32": 4}
         return sum(prod(shape) * size[role] for shape, role in self.shapes(tp))
+
+
+def state_tp_rule(geom: StateGeometry, tp: int) -> str | None:
+    """The first state dimension vLLM would ``divide`` by TP that ``tp`` does not divide, named
+    (an ``invalid_layout`` reason); None when the layout is valid for this state layer."""
+    for idx, name in _TP_DIVIDED[geom.kind]:
+        n = geom.dims[idx]
+        if n % tp:
+            return f"{name} ({n}) % tp ({tp}) != 0: vLLM splits the recurrent state heads across TP ranks"
+    return None

@@ -48,8 +48,9 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> list[pl.Expr]
     r = pl.min_horizontal(pl.col("max_num_seqs"), pl.col("max_num_batched_tokens")).cast(pl.Float64)
     gpus = pl.col("tp") * pl.col("pp") * pl.col("dp")
     gpn = pl.col("gpus_per_node")
-    a_other = (t * (pl.col("a_fwd_t") + pl.col("a_add_t"))) / GIB
-    a_last = (pl.max_horizontal(t * pl.col("a_fwd_t"), t * pl.col("a_hid_t") + r * pl.col("a_smp_r"))
+    fwd = t * pl.col("a_fwd_t") + r * pl.col("a_state_r")     # a_state_r: GDN prefill buffers (hybrids)
+    a_other = (fwd + t * pl.col("a_add_t")) / GIB
+    a_last = (pl.max_horizontal(fwd, t * pl.col("a_hid_t") + r * pl.col("a_smp_r"))
               + t * pl.col("a_add_t")) / GIB
     g_est = t * pl.col("gdn_t") / GIB                     # GDN profiling transient (0.26+, #50780)
     gcap_max = graph_captured("g_max")
@@ -101,7 +102,12 @@ def blocks_per_request(m: pl.Expr, t: pl.Expr) -> pl.Expr:
     full = pl.col("n_full") * _cdiv(m, pl.col("bs_full"))
     slide = pl.col("n_slide") * (_cdiv(pl.min_horizontal(pl.col("window") - 1 + t, m), pl.col("bs_slide")) + 1)
     chunk = pl.col("n_chunk") * _cdiv(pl.min_horizontal(pl.col("chunk") + t, m), pl.col("bs_chunk"))
-    return full + slide + chunk
+    return full + slide + chunk + state_blocks()
+
+
+def state_blocks() -> pl.Expr:
+    """Blocks every request holds in the state groups whatever its length (0 without state layers)."""
+    return pl.col("n_state") * pl.col("state_blocks")
 
 
 def max_len_fit(nb: pl.Expr, t: pl.Expr) -> pl.Expr:
@@ -109,8 +115,10 @@ def max_len_fit(nb: pl.Expr, t: pl.Expr) -> pl.Expr:
 
     One window kind per model (vLLM refuses sliding + chunked together), so two
     regimes: above the window threshold the window groups cost a constant; below
-    it every group grows with M.
+    it every group grows with M.  State groups cost a constant in both (taken off ``nb``).
     """
+    nb_all = nb
+    nb = nb - state_blocks()
     nf, ns, nc = pl.col("n_full"), pl.col("n_slide"), pl.col("n_chunk")
     bs = pl.col("bs_full")
     ths = (pl.when(ns > 0).then(pl.col("window") - 1 + t)
@@ -123,7 +131,7 @@ def max_len_fit(nb: pl.Expr, t: pl.Expr) -> pl.Expr:
     below = pl.min_horizontal(((nb - ns) // pl.max_horizontal(nf + ns + nc, 1)) * bs, ths)
     m = pl.when((above >= ths) & (nb >= const)).then(above).otherwise(below)
     first = blocks_per_request(pl.lit(1, pl.Int64), t)
-    return pl.when((nb <= 0) | (first > nb)).then(0).otherwise(pl.min_horizontal(m, cap)).clip(0)
+    return pl.when((nb_all <= 0) | (first > nb_all)).then(0).otherwise(pl.min_horizontal(m, cap)).clip(0)
 
 
 def _pick(k: int, name: str, idx: pl.Expr) -> pl.Expr:
@@ -188,6 +196,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
         pl.when(ok).then(_pick(k, "bpb", w)).alias("_bpb"),        # null for invalid rows: the
         pl.when(ok).then(nb).alias("_nbv"),                          # per-cell terms stay null
         _pick(k, "tokb", w).alias("kv_bytes_per_token"),
+        _pick(k, "stb", w).alias("state_bytes_per_seq"),
         _pick(k, "label", w).alias("worst_rank"),
         pl.when(ok).then(((nb // pl.col("n_groups").clip(1)) * pl.col("token_block")).clip(0))
         .alias("kv_cache_tokens"),
@@ -220,6 +229,10 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
     ]
     return [first, second, [idx.alias("_w")], third, fourth]
 
+
+# concurrency_limited_by values, by code: a request's blocks are mostly KV tokens (attention groups) or
+# mostly recurrent-state blocks (hybrids' state groups); or the scheduler's max_num_seqs caps first
+LIMITS = ("kv_tokens", "state_slots", "max_num_seqs")
 
 # verdict codes -> (status, reason); 0 = fits.  Numeric codes then one lookup: a when-chain of
 # string literals costs ~10x more per cell than this (measured on 2.6 M cells).
@@ -290,15 +303,26 @@ def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) 
             .when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6)
             .otherwise(0)).cast(pl.UInt16)
     idx = list(range(len(codes)))
+    # what binds concurrency (LIMITS): the scheduler cap, else the larger share of a request's blocks
+    per_req = (nb // bpr).clip(0)
+    limit = (pl.when(nb.is_null() | pl.col("_pcode").is_not_null() | pl.col("_lcode").is_not_null()
+                     | (per_req < 1)).then(None)          # invalid, unsupported, or not one request fits
+             .when(per_req >= pl.col("max_num_seqs")).then(2)
+             .when(2 * pl.col("_sbr") >= bpr).then(1)
+             .otherwise(0)).cast(pl.UInt8)
     return [
-        [blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr")],
+        [blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"),
+         state_blocks().alias("_sbr")],
         [pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), code).alias("_code"),
          kv_needed.alias("kv_needed_gib"),
          headroom.alias("headroom_pct"),
-         (nb.cast(pl.Float64) / bpr).clip(0).alias("max_concurrency")],
+         (nb.cast(pl.Float64) / bpr).clip(0).alias("max_concurrency"),
+         limit.alias("_limit")],
         [pl.col("_code").replace_strict(idx, [c[0] for c in codes], return_dtype=pl.String).alias("status"),
          _reason(pl.col("_code").replace_strict(idx, [c[1] for c in codes], return_dtype=pl.Categorical))
-         .alias("reason")],
+         .alias("reason"),
+         pl.col("_limit").replace_strict([0, 1, 2], list(LIMITS), default=None, return_dtype=pl.String)
+         .alias("concurrency_limited_by")],
     ]
 
 

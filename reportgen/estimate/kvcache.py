@@ -19,7 +19,10 @@ arithmetic, not a per-token division (vllm#51041).  This module reproduces
 - blocks one request of length M needs (``max_memory_usage_bytes``):
   full ``cdiv(M, bs)``; sliding ``cdiv(min(W - 1 + F, M), bs) + 1``; chunked
   ``cdiv(min(C + F, M), bs)``, with ``F = max_num_batched_tokens``;
-- the engine keeps ``min`` over workers (PP stages) of ``avail // bytes_per_block``.
+- the engine keeps ``min`` over workers (PP stages) of ``avail // bytes_per_block``;
+- state layers (Mamba, Gated DeltaNet, ...: ``AttentionKind.STATE``) form their own groups in the same
+  pool; the attention block size is raised so the pages unify (estimate/hybrid.py) and each state
+  group costs a fixed ``state_blocks`` blocks per request (1, or 2 with prefix caching's align mode).
 
 The per-model part (groups, pages per stage) is plain Python done once per
 (model, tp, pp, kv dtype); the per-cell part (M, F, available bytes) is in
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 
 from reportgen.arch.spec import AttentionKind, LayerKV, ModelSpec
 
+from . import hybrid
 from .layout import pp_partition
 
 FP8_DS_MLA_BYTES = 656       # per token per MLA layer (vllm flashmla_sparse layout)
@@ -97,6 +101,10 @@ class KvGroups:
     stage_bytes_per_block: tuple[float, ...]   # per PP stage; 0 = stage holds no KV
     stage_token_bytes: tuple[float, ...]       # KV bytes per token on each stage (all its layers)
     note: str = ""
+    n_state: int = 0                    # state groups (Mamba / GDN / ... layers), each ``state_blocks`` per request
+    state_blocks: int = 0
+    # per PP stage: state bytes one sequence holds (padded pages x state layers on the stage x state_blocks)
+    stage_state_bytes: tuple[float, ...] = ()
 
     def blocks_per_request(self, max_model_len: int, batched_tokens: int) -> int:
         """Scalar twin of the polars expression (tests, seed API)."""
@@ -106,7 +114,7 @@ class KvGroups:
             n += self.n_slide * (_cdiv(min(self.window - 1 + f, m), self.bs_slide) + 1)
         if self.n_chunk:
             n += self.n_chunk * _cdiv(min(self.chunk + f, m), self.bs_chunk)
-        return n
+        return n + self.n_state * self.state_blocks
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -121,10 +129,15 @@ def _kind_key(layer: LayerKV, page: float) -> tuple:
 
 
 def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: float,
-              block_size: int = 16) -> KvGroups:
-    """Group the layers as vLLM's ``get_kv_cache_groups`` and cost each PP stage's block."""
+              block_size: int = 16, *, state_conv_bytes: float = 2, state_mode: str = "none") -> KvGroups:
+    """Group the layers as vLLM's ``get_kv_cache_groups`` and cost each PP stage's block.
+
+    ``state_conv_bytes``: element size of the state layers' conv state (the model dtype);
+    ``state_mode``: vLLM's ``mamba_cache_mode`` (``none`` | ``align``; estimate/hybrid.py)."""
     layers = spec.layers_kv
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
+    if any(hybrid.is_state(l) for l in layers):
+        return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode)
     if layers and layers[0].kind is not AttentionKind.NONE and all(l == layers[0] for l in layers):
         # fast path: every layer identical (most models) -> one group, pages add up per stage
         t0 = layer_token_bytes(layers[0], kv_dtype, elem_bytes, tp)
@@ -201,6 +214,75 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
                     len(chunk), max((t[1] for t in chunk), default=0),
                     max((bs_of[t] for t in chunk), default=block_size),
                     len(groups), min(bs_of.values()), tuple(bpb), stage_tok, note)
+
+
+def _group_by_type(by_type: dict) -> list[tuple[tuple, list[int]]]:
+    """vLLM's grouping: ``min`` layers per type per group (``max`` when max < 1.5 x min),
+    ``cdiv(n, group_size)`` groups per type, group ``g`` of a type = ``layers[g::n_groups]``."""
+    counts = [len(v) for v in by_type.values()]
+    gsize = min(counts)
+    if max(counts) < gsize * 1.5:
+        gsize = max(counts)
+    groups: list[tuple[tuple, list[int]]] = []
+    for t, idx in by_type.items():
+        ng = _cdiv(len(idx), gsize)
+        for g in range(ng):
+            groups.append((t, idx[g::ng]))
+    return groups
+
+
+def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_bytes: float, block_size: int,
+                  conv_bytes: float, mode: str) -> KvGroups:
+    """Attention + state layers in one pool (estimate/hybrid.py has the vLLM rules and sources)."""
+    if mode not in hybrid.STATE_BLOCKS:
+        raise ValueError(f"mamba_cache_mode {mode!r} is not modelled (only none and align)")
+    pp = len(parts)
+    stage_of = {i: s for s, (a, b) in enumerate(parts) for i in range(a, b)}
+    state_idx = [i for i, l in enumerate(layers) if hybrid.is_state(l)]
+    state_bytes = {i: hybrid.state_layer_bytes(layers[i], tp, conv_bytes) for i in state_idx}
+    if len(set(state_bytes.values())) > 1:
+        raise ValueError("state layers with different state sizes: vLLM cannot unify their pages (not modelled)")
+    state_page = next(iter(state_bytes.values()))
+    tok = [layer_token_bytes(l, kv_dtype, elem_bytes, tp) for l in layers]
+    attn_idx = [i for i, l in enumerate(layers) if not hybrid.is_state(l) and l.kind is not AttentionKind.NONE
+                and tok[i] > 0]
+    if not attn_idx:
+        raise ValueError("a state model without attention layers is not modelled (vLLM sizes its blocks by "
+                         "max_model_len)")
+    if len({tok[i] for i in attn_idx}) > 1:
+        raise ValueError("attention layers with different KV page sizes beside state layers are not modelled")
+    attn_1tok = tok[attn_idx[0]]
+    mla = any(layers[i].kind is AttentionKind.MLA for i in attn_idx)
+    bs = hybrid.hybrid_block_size(state_page, attn_1tok, block_size, mla)
+    page = bs * attn_1tok
+    by_type: dict[tuple, list[int]] = defaultdict(list)
+    for i in sorted(attn_idx + state_idx):
+        l = layers[i]
+        if hybrid.is_state(l):
+            by_type[("state", None)].append(i)
+        else:
+            kind = "full" if l.kind in (AttentionKind.FULL, AttentionKind.MLA) else l.kind.value
+            by_type[(kind, l.window if kind != "full" else None)].append(i)
+    groups = _group_by_type(by_type)
+    bpb = []
+    for s in range(pp):
+        per_group = [sum(1 for i in members if stage_of[i] == s) for _, members in groups]
+        bpb.append(max(per_group) * page)
+    kinds = [t for t, _ in groups]
+    slide = [t for t in kinds if t[0] == "sliding"]
+    chunk = [t for t in kinds if t[0] == "chunked"]
+    if len({t[1] for t in slide}) > 1 or len({t[1] for t in chunk}) > 1:
+        raise ValueError("several window sizes beside state layers are not modelled")
+    n_blocks = hybrid.STATE_BLOCKS[mode]
+    stage_tok = tuple(float(sum(tok[a:b])) for a, b in parts)
+    stage_state = tuple(float(sum(1 for i in state_idx if stage_of[i] == s) * page * n_blocks) for s in range(pp))
+    return KvGroups(n_groups=len(groups), n_full=sum(1 for t in kinds if t[0] == "full"), bs_full=bs,
+                    n_slide=len(slide), window=max((t[1] for t in slide), default=0), bs_slide=bs,
+                    n_chunk=len(chunk), chunk=max((t[1] for t in chunk), default=0), bs_chunk=bs,
+                    token_block=bs, stage_bytes_per_block=tuple(float(x) for x in bpb),
+                    stage_token_bytes=stage_tok, note="",
+                    n_state=sum(1 for t in kinds if t[0] == "state"), state_blocks=n_blocks,
+                    stage_state_bytes=stage_state)
 
 
 def _summary(n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chunk,

@@ -58,6 +58,15 @@ MOE_WS = 0.768             # fused-MoE intermediate caches, in units of T*topk*(
 MM_ENCODER = 4.232         # multimodal: encoder-cache profiling, in units of T*h
 PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T tokens (not fitted: 2 tensors)
 
+# ---- Gated DeltaNet prefill buffers (hybrids) ----
+# The profile run's dummy batch is min(max_num_seqs, T) short requests; a GDN layer's chunked
+# delta-rule prefill then holds state-sized buffers per request at once (gathered initial states,
+# the per-chunk states h, fp32 final states, the write-back).  Peak = copies x requests x one
+# layer's state bytes on the rank, on top of the forward peak.  Calibrated on ONE start-up
+# (vllm_logs.csv row 71, Qwen3-Next-80B TP2, v0.10.2: 5.58 GiB logged, 2.46 modelled without it);
+# not applied to Mamba / KDA / short-conv state kinds (no log to calibrate them).
+GDN_STATE_COPIES = 9.76
+
 # ---- non-torch ----
 NT_SINGLE = 0.25
 NT_PP_ONLY = 0.07

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reportgen.arch.spec import Component, ModelSpec, Shard
+from reportgen.arch.state import state_tp_rule
 
 from . import overheads as oh
 from . import profiles as vp
@@ -41,6 +42,7 @@ class ModelFacts:
     moe_cols3: float      # 3 x expert intermediate (gate, up, down), unsharded
     is_moe: bool
     multimodal: bool
+    gdn_state: object = None   # the largest Gated DeltaNet state geometry (prefill buffers), None without
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -57,8 +59,10 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
             exp[t.layer] = exp.get(t.layer, 0) + t.numel
     e = max(spec.num_experts, 1)
     moe_cols3 = (max(exp.values()) / (e * h)) if exp else 0.0
+    gdn = [l.state for l in spec.layers_kv if l.state is not None and l.state.kind == "gdn"]
+    gdn_state = max(gdn, key=lambda s: s.bytes_per_seq(1, 2)) if gdn else None
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
-                      moe_cols3, bool(spec.num_experts and exp), spec.multimodal)
+                      moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -139,6 +143,10 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
     n_kv = spec.num_kv_heads
     if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
         return f"num_key_value_heads ({n_kv}) and tp ({lay.tp}): neither divides the other"
+    for geom in {l.state for l in spec.layers_kv if l.state is not None}:
+        rule = state_tp_rule(geom, lay.tp)
+        if rule:
+            return rule
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
     if lay.ep and not spec.num_experts:
@@ -181,13 +189,15 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
                    + (p.MM_ENCODER * f.hidden * act_b if f.multimodal else 0.0)
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
         "warm_r": oh.SAMPLER_WARMUP * f.vocab * 4.0,
+        "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
+                      if f.gdn_state is not None else 0.0),
     }
 
 
 def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, last_stage: bool) -> float:
     """Scalar twin of the polars expression in ``exprs.gpu_pass`` (calibration, seed API)."""
     t, r = float(batched_tokens), float(min(max_num_seqs, batched_tokens))
-    fwd = t * c["a_fwd_t"]
+    fwd = t * c["a_fwd_t"] + r * c.get("a_state_r", 0.0)
     core = max(fwd, t * c["a_hid_t"] + r * c["a_smp_r"]) if last_stage else fwd
     return (core + t * c["a_add_t"]) / GIB
 
@@ -200,9 +210,11 @@ def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
 
 
 GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
-                "bs_chunk", "token_block")
-SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb")
-COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "warm_r")
+                "bs_chunk", "token_block", "n_state", "state_blocks")
+# per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
+# state bytes per sequence
+SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb")
+COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "warm_r", "a_state_r")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
@@ -237,11 +249,12 @@ class ModelTables:
     weights; the KV groups ignore dp, ep and the weight dtype)."""
 
     def __init__(self, spec: ModelSpec, block_size: int = 16, engine: EngineOptions | None = None,
-                 profile: vp.VllmProfile | None = None):
+                 profile: vp.VllmProfile | None = None, state_mode: str = "none"):
         self.spec = spec
         self.block_size = block_size
         self.engine = engine or EngineOptions()
         self.profile = profile or vp.DEFAULT_PROFILE
+        self.state_mode = state_mode       # vLLM mamba_cache_mode for state layers (estimate/hybrid.py)
         self._schemes: dict = {}
         self._kv: dict = {}
         self._body: dict = {}
@@ -263,7 +276,8 @@ class ModelTables:
         if key not in self._kv:
             try:
                 eb = kv_element_bytes(kd, act_b, self.spec)
-                self._kv[key] = (kv_groups(self.spec, tp, pp, kd, eb, self.block_size), None)
+                self._kv[key] = (kv_groups(self.spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
+                                           state_mode=self.state_mode), None)
             except (UnsupportedKvDtype, ValueError) as e:
                 self._kv[key] = (None, str(e))
         return self._kv[key]
@@ -285,14 +299,15 @@ class ModelTables:
             for s, st in enumerate(stage_weights(wtable, lay)):
                 layers = st.layers[1] - st.layers[0]
                 last = s == lay.pp - 1
-                prof = (round(st.bytes), g.stage_bytes_per_block[s], layers, last)
+                prof = (round(st.bytes), g.stage_bytes_per_block[s], layers, last,
+                        g.stage_state_bytes[s] if g.stage_state_bytes else 0.0)
                 if prof in seen:
                     continue
                 seen.add(prof)
                 gg = graph_gib(layers, lay.tp, f.hidden, f.is_moe, not self.engine.enforce_eager)
                 g_max = max(g_max, gg)
                 slots.extend((st.bytes / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
-                              g.stage_token_bytes[s]))
+                              g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0))
             pr = self.profile
             co = activation_coeffs(f, lay, act_b, sampler_extra=pr.sampler_extra_bytes)
             hybrid, gdn = state_kinds(self.spec)

@@ -41,6 +41,7 @@ CONTEXT_COLUMNS = [
     "model", "gpu", "gpu_name", "tp", "pp", "dp", "ep", "gpus", "nodes", "weights_as", "weight_scheme",
     "kv_cache_dtype", "concurrency", "status", "headroom_pct", "max_concurrency", "kv_cache_tokens",
     "max_model_len_fit", "weights_gib", "kv_cache_gib", "kv_needed_gib", "price_usd_hr", "reason",
+    "concurrency_limited_by", "state_bytes_per_seq", "block_size",
 ]
 STATUS_FILL = {  # fill, font — the HTML palette
     "fits": ("#CDEBD3", "#14532D"),
@@ -55,6 +56,7 @@ NUMBER_FORMATS = {
     "headroom_pct": "0.0",
     "max_concurrency": "#,##0.0",
     "kv_cache_tokens": "#,##0",
+    "state_bytes_per_seq": "#,##0",
     "max_model_len_fit": "#,##0",
     "max_model_len": "#,##0",
     "params_total": "#,##0",

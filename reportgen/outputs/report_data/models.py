@@ -139,8 +139,14 @@ def _bar(r: dict, gpu: dict, fit_by_ctx: list) -> dict:
     mem = r["gpu_memory_gib"] or gpu.get("usable_memory_gib") or 0.0
     status = r["status"]
     segments = []
+    state_gib = state_share_gib(r)
     if r["weights_gib"] is not None and mem:
         terms = [(label, cls, max(float(r[col] or 0.0), 0.0)) for col, label, cls in BAR_TERMS]
+        if state_gib:
+            # the KV pool split: recurrent states of the target concurrency, the rest for KV tokens
+            label, cls, kv = terms[-1]
+            terms[-1:] = [(f"recurrent state ({r['concurrency']} sequences)", "s", min(state_gib, kv)),
+                          (label, cls, max(kv - state_gib, 0.0))]
         util = r["gpu_memory_utilization"] or 0.0
         used = sum(t[2] for t in terms)
         reserved = max(mem - max(used, mem * util), 0.0)
@@ -174,4 +180,21 @@ def _bar(r: dict, gpu: dict, fit_by_ctx: list) -> dict:
         "need_pct": need_pct,
         "limit_pct": limit_pct,
         "fit_by_ctx": fit_by_ctx,
+        "state_gib": state_gib,
+        "state_per_seq": fmt_bytes(r.get("state_bytes_per_seq") or None),
+        "block_size": r.get("block_size"),
+        "limited_by": LIMITED_BY.get(r.get("concurrency_limited_by") or "", ""),
     }
+
+
+LIMITED_BY = {"kv_tokens": "KV tokens", "state_slots": "state slots", "max_num_seqs": "max_num_seqs"}
+
+
+def state_share_gib(r: dict) -> float:
+    """GiB of the KV pool the target concurrency's recurrent states take (hybrids; 0 otherwise):
+    ``concurrency x state_bytes_per_seq`` (pages as vLLM allocates them), at most the pool."""
+    per_seq = r.get("state_bytes_per_seq") or 0.0
+    conc = r.get("concurrency") or 0
+    if not per_seq or not conc or r.get("kv_cache_gib") is None:
+        return 0.0
+    return min(per_seq * conc / 2**30, max(float(r["kv_cache_gib"]), 0.0))

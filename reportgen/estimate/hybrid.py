@@ -1,0 +1,78 @@
+"""Hybrid attention + state models in vLLM V1's KV-cache manager: page unification and state blocks.
+
+Why its own module: a state layer (Mamba, Gated DeltaNet, short conv, lightning attention) holds a
+fixed state per *sequence*, but vLLM V1 puts it in the same block pool as the attention KV cache.
+To share one pool every group's page must have the same size, so vLLM raises the attention block
+size until an attention page is at least a state page and pads the state page up to it.  Read in
+vLLM (read_file commits):
+
+- ``vllm/model_executor/models/config.py`` ``HybridAttentionMambaModelConfig.verify_and_update_config``
+  (commit of the stored version: see docs/accuracy.md "Hybrid models"): without ``mamba_cache_mode
+  == "all"``, ``attn_block_size = align * cdiv(mamba_page, align * attn_page_1_token)`` with
+  ``align`` = 16 (64 for MLA; 32 on Blackwell for head size 256 with FlashInfer -- not modelled, the
+  estimate is per model, not per GPU), never below the user's ``--block-size``; then
+  ``mamba_page_size_padded = block_size * attn_page_1_token``.  Row 71 (Qwen3-Next TP2, bf16)
+  logs 544, M01 (Qwen3.5-9B, fp8 KV, float32 delta-rule state) 1056 and "padded 0.76 %": both
+  follow from this formula.
+- ``vllm/v1/kv_cache_interface.py`` ``MambaSpec.max_memory_usage_bytes`` (commit
+  001cabc1be16a59a70d720ed61a13b678c060a18): one page per request in mode ``none``, two in
+  ``align`` (the running state plus the last block-aligned one kept for prefix caching), plus
+  ``num_speculative_blocks``; mode ``all`` (a state per block, Mamba-2 chunk-aligned blocks) is not
+  modelled and is refused.
+- ``vllm/v1/core/kv_cache_utils.py``: layers grouped by spec type, ``min`` layers per type per group,
+  one pool of ``num_blocks`` blocks shared by all groups, "GPU KV cache size" = ``num_blocks //
+  n_groups * min block size``, "Maximum concurrency" = ``num_blocks / blocks one request needs
+  summed over the groups`` (reproduced in estimate/kvcache.py).
+- Prefix caching for hybrids (``engine/arg_utils.py``): opt-in before v0.28 ("Hybrid models support
+  prefix caching but keep it opt-in for now", ``default_prefix_caching = supported and not
+  is_hybrid``); on by default with ``mamba_cache_mode = "align"`` from v0.28.0 (vLLM #50991, commit
+  f9c74b4b).  With prefix caching on, Gated DeltaNet (no ``all`` support) runs ``align``; so do
+  the others from v0.28.  A job's ``matrix.enable_prefix_caching`` overrides the default.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch.spec import AttentionKind, LayerKV
+
+PREFIX_CACHING_DEFAULT_FROM = (0, 28)     # vLLM #50991: hybrids get prefix caching (align) by default
+STATE_BLOCKS = {"none": 1, "align": 2}   # MambaSpec.max_memory_usage_bytes, no speculative decoding
+
+
+def _version(v: str) -> tuple[int, int]:
+    parts = [int(p) for p in str(v).split(".")[:2] if p.isdigit()]
+    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+
+
+def state_cache_mode(vllm_version: str, enable_prefix_caching: bool | None) -> str:
+    """vLLM's ``mamba_cache_mode`` for a hybrid model: ``align`` when prefix caching is on, else ``none``.
+
+    ``enable_prefix_caching`` None = the version's default (off before 0.28, on from 0.28)."""
+    on = enable_prefix_caching
+    if on is None:
+        on = _version(vllm_version) >= PREFIX_CACHING_DEFAULT_FROM
+    return "align" if on else "none"
+
+
+def _cdiv(a: float, b: float) -> int:
+    return int(-(-a // b))
+
+
+def hybrid_block_size(state_page: float, attn_page_1_token: float, user_block_size: int, mla: bool) -> int:
+    """The attention block size vLLM picks so one attention page holds at least one state page."""
+    align = 64 if mla else 16
+    bs = align * _cdiv(state_page, align * attn_page_1_token)
+    bs = max(bs, user_block_size)
+    if bs * attn_page_1_token < state_page:      # a user block size that is not a multiple of align
+        bs = _cdiv(state_page, attn_page_1_token)
+    return int(bs)
+
+
+def state_layer_bytes(layer: LayerKV, tp: int, conv_bytes: float) -> float:
+    """Unpadded state bytes one sequence holds in one state layer on one TP rank."""
+    if layer.state is None:
+        raise ValueError("a state layer without a state geometry cannot be priced (not modelled)")
+    return float(layer.state.bytes_per_seq(tp, conv_bytes))
+
+
+def is_state(layer: LayerKV) -> bool:
+    return layer.kind is AttentionKind.STATE
