@@ -75,6 +75,7 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
             features.scan(config, mla=adapter.mla, allow=adapter.allow + adapter.handles + adapter.modelled)
         parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
         adapter.build(Fields(parsed, config), spec)
+        _apply_state_ssm_dtype(spec)
         text = (Fields(parsed.text_config, config["text_config"], "text_config.") if adapter.multimodal
                 else Fields(parsed, config))
         rope.apply(spec, text)
@@ -126,3 +127,15 @@ def _quantization(config: Mapping[str, Any], extra: Mapping[str, Any] | None) ->
     if isinstance(hf_quant, Mapping) and isinstance(hf_quant.get("quantization"), Mapping):
         return {"quant_method": "modelopt", **hf_quant["quantization"], "source": "hf_quant_config.json"}
     return None
+
+
+def _apply_state_ssm_dtype(spec: ModelSpec) -> None:
+    """A family-wide temporal-state dtype (``spec.state_ssm_dtype``, e.g. nemotron_h's float32 default)
+    onto each state layer's geometry that has none of its own, so the estimator, which prices
+    ``StateGeometry.ssm_dtype``, sees it."""
+    if not spec.state_ssm_dtype:
+        return
+    from dataclasses import replace
+
+    spec.layers_kv = [replace(l, state=replace(l.state, ssm_dtype=spec.state_ssm_dtype))
+                      if l.state is not None and l.state.ssm_dtype is None else l for l in spec.layers_kv]

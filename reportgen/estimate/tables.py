@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reportgen.arch.spec import Component, ModelSpec, Shard
+from reportgen.arch.mixers import state_tp_rule as mixer_tp_rule
 from reportgen.arch.state import state_tp_rule
 
 from . import overheads as oh
@@ -147,6 +148,9 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
         rule = state_tp_rule(geom, lay.tp)
         if rule:
             return rule
+    rule = mixer_tp_rule(spec, lay.tp)          # the mixers' own asserts (Mamba-2 n_groups, ...)
+    if rule:
+        return rule
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
     if lay.ep and not spec.num_experts:
