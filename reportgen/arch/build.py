@@ -67,10 +67,10 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
                     raise ConfigError(sub, "is missing (a multimodal config needs its text and vision sub-configs)")
             prevalidate(config)
             multimodal.check_parts(config)
-            features.scan(config["text_config"], mla=adapter.mla)
+            features.scan(config["text_config"], mla=adapter.mla, allow=adapter.allow)
         else:
             prevalidate(config, required=REQUIRED_TEXT)
-            features.scan(config, mla=adapter.mla)
+            features.scan(config, mla=adapter.mla, allow=adapter.allow)
         parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
         adapter.build(Fields(parsed, config), spec)
         text = (Fields(parsed.text_config, config["text_config"], "text_config.") if adapter.multimodal

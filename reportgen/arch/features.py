@@ -47,9 +47,14 @@ _FEATURE_FIELDS = {
 _MLA_FIELDS = ("kv_lora_rank", "q_lora_rank")
 
 
-def scan(raw: Mapping[str, Any], *, mla: bool = False) -> None:
-    """Raise Unsupported if the (text) config uses a feature outside the family formula."""
+def scan(raw: Mapping[str, Any], *, mla: bool = False, allow: tuple[str, ...] = ()) -> None:
+    """Raise Unsupported if the (text) config uses a feature outside the family formula.
+
+    ``allow``: feature fields the family adapter models itself (Gemma-4: KV sharing, per-layer inputs).
+    """
     for name, feature in _FEATURE_FIELDS.items():
+        if name in allow:
+            continue
         value = raw.get(name)
         if value not in (None, False, 0, [], "", {}):
             raise Unsupported(f"{feature} is not modelled")

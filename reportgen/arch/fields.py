@@ -29,7 +29,7 @@ LIMITS: dict[str, tuple[int, int, bool]] = {
     "hidden_size": (1, _DIM, False),
     "intermediate_size": (1, _WIDE, False),
     "intermediate_size_mlp": (1, _WIDE, False),
-    "moe_intermediate_size": (1, _WIDE, False),
+    "moe_intermediate_size": (1, _WIDE, True),   # null in dense Gemma-4 configs
     "shared_expert_intermediate_size": (0, _WIDE, False),
     "num_hidden_layers": (1, _LAYERS, False),
     "num_attention_heads": (1, _HEADS, False),

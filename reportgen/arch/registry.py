@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import deepseek, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -21,6 +21,7 @@ class Adapter:
     build: Callable[[Fields, ModelSpec], None]
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
+    allow: tuple[str, ...] = ()  # feature fields (features.py) this family models itself
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -36,6 +37,8 @@ ADAPTERS: dict[str, Adapter] = {
     "gemma": Adapter(gemma.build),
     "gemma2": Adapter(gemma.build),
     "gemma3_text": Adapter(gemma.build),
+    # Gemma 4: per-layer head sizes, KV-shared layers, per-layer embeddings (vLLM gemma4.py)
+    "gemma4_text": Adapter(gemma4.build_text, allow=gemma4.FEATURES),
     # post-norm, whole-projection q/k norms (vLLM olmo2.py)
     "olmo2": Adapter(olmo.build),
     "olmo3": Adapter(olmo.build),
@@ -55,6 +58,7 @@ ADAPTERS: dict[str, Adapter] = {
     "granitemoe": Adapter(moe.build_granitemoe),
     "phimoe": Adapter(moe.build_phimoe),
     "gpt_oss": Adapter(gpt_oss.build),
+    "minimax_m2": Adapter(minimax_m2.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
@@ -82,6 +86,11 @@ UNSUPPORTED: dict[str, str] = {
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
     "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
+    "gemma4": "gemma4: the composite's vision and audio towers (vLLM gemma4_mm.py) are not modelled; its "
+              "language model alone (gemma4_text) is",
+    "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
+                  "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
+                  "expert do not map onto vLLM's minimax_m2 maths; not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "lfm2": "lfm2: short-convolution state layers are not modelled",
     "lfm2_moe": "lfm2_moe: short-convolution state layers are not modelled",

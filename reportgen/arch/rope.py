@@ -228,4 +228,5 @@ def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:
 def apply(spec: ModelSpec, text: Fields) -> None:
     """Fill ``spec.max_model_len_limit`` and ``spec.rope_caches`` from the (text) config."""
     spec.max_model_len_limit = derived_max_model_len(text)
-    spec.rope_caches = rope_caches(text, spec)
+    if spec.rope_caches is None:  # an adapter that works out its own caches (gemma4) has set them
+        spec.rope_caches = rope_caches(text, spec)

@@ -1,0 +1,196 @@
+"""The 2025-2026 grouped-query-attention flagships (issue 12): minimax_m2, gemma4 / gemma4_text, mistral3 +
+ministral3, cohere / cohere2, and the families refused with a reason.
+
+Expected parameter totals are the meta-device truths in tests/data/param_counts_2026.json (torch 2.13,
+transformers 5.24) for the shipped configs in tests/data/configs_2026/; tests/test_oracle_flagships_gqa.py
+checks the same configs, the transformers class defaults and random variants against torch itself.
+
+KV bytes per token are hand-computed from vLLM's cache spec: ``AttentionSpec.real_page_size_bytes`` in
+``vllm/v1/kv_cache_interface.py`` is ``2 * block_size * num_kv_heads * head_size * dtype_size`` per layer
+(K and V; ``num_kv_heads`` = ``max(1, total // tp)`` from the model file's ``Attention(...)`` call), and a
+layer built with ``kv_sharing_target_layer_name`` gets no cache of its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from reportgen.arch import build_spec
+from reportgen.arch.spec import AttentionKind, Shard
+from reportgen.estimate.kvcache import kv_bytes_per_token, kv_groups
+
+DATA = Path(__file__).resolve().parent / "data"
+TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
+FULL, SLIDING, NONE = AttentionKind.FULL, AttentionKind.SLIDING, AttentionKind.NONE
+
+
+def shipped(name: str) -> dict:
+    return json.loads((DATA / "configs_2026" / f"{name}.json").read_text())
+
+
+def tensor(spec, name):
+    (t,) = [t for t in spec.tensors if t.name == name]
+    return t
+
+
+# ---------------------------------------------------------------- MiniMax-M2.5 (vLLM minimax_m2.py)
+
+def test_minimax_m25_exact_and_components():
+    spec = build_spec(shipped("MiniMaxAI--MiniMax-M2.5"))
+    truth = TRUTH["MiniMaxAI/MiniMax-M2.5"]
+    assert spec.unsupported_reason is None and spec.family == "minimax_m2"
+    assert spec.params_total == truth["total_params"] == 228_689_748_992
+    comp = spec.params_by_component()
+    assert comp["routed_experts"] == truth["routed_expert_params"]
+    assert comp["router"] == truth["router_params"]
+    assert comp["attention"] == truth["attention_params"]      # q/k/v/o + whole-projection q/k norms
+    assert comp["norm"] == truth["norm_params"]
+    assert (spec.num_experts, spec.experts_per_token) == (256, 8)
+    assert spec.quantization_config["quant_method"] == "fp8"
+
+
+def test_minimax_m25_kv_and_rope():
+    spec = build_spec(shipped("MiniMaxAI--MiniMax-M2.5"))
+    assert {(l.kind, l.num_kv_heads, l.head_size_k) for l in spec.layers_kv} == {(FULL, 8, 128)}
+    # 62 layers x 2 (K, V) x 8 heads x 128 x bf16 = the oracle's figure
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 62 * 2 * 8 * 128 * 2 == 253_952
+    assert kv_bytes_per_token(spec, "fp8", 2, 1) == 62 * 2 * 8 * 128
+    assert kv_bytes_per_token(spec, "auto", 2, 4) == 62 * 2 * 2 * 128 * 2
+    assert kv_bytes_per_token(spec, "auto", 2, 16) == 62 * 2 * 1 * 128 * 2   # 8 heads replicated over 16
+    # rotary_dim 64 of head_dim 128 (partial rotary), 196608 positions, model dtype
+    assert spec.rope_caches == ((196_608, 64, 0),)
+
+
+def test_minimax_m2_qk_norms_split_by_tp():
+    """MiniMaxText01RMSNormTP: weight = ones(hidden / tp) with the rank's slice -> COLUMN, not replicated."""
+    spec = build_spec(shipped("MiniMaxAI--MiniMax-M2.5"))
+    q, k = tensor(spec, "model.layers.0.self_attn.q_norm.weight"), tensor(spec, "model.layers.0.self_attn.k_norm.weight")
+    assert (q.shape, q.shard) == ((48 * 128,), Shard.COLUMN)
+    assert (k.shape, k.shard) == ((8 * 128,), Shard.COLUMN)
+    assert tensor(spec, "model.layers.0.self_attn.k_proj.weight").shard is Shard.KV
+    assert tensor(spec, "model.layers.0.block_sparse_moe.gate.weight").shard is Shard.REPLICATED
+    assert tensor(spec, "model.layers.0.block_sparse_moe.experts.gate_up_proj.weight").shard is Shard.EXPERT
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"tie_word_embeddings": True}, "always allocates its own lm_head"),
+    ({"attention_bias": True}, "q/k/v biases"),
+    ({"rotary_dim": None}, "reads config.rotary_dim"),
+])
+def test_minimax_m2_configs_vllm_builds_differently_are_refused(change, words):
+    cfg = shipped("MiniMaxAI--MiniMax-M2.5")
+    for k, v in change.items():
+        if v is None:
+            cfg.pop(k)
+        else:
+            cfg[k] = v
+    reason = build_spec(cfg).unsupported_reason
+    assert reason and words in reason
+
+
+def test_minimax_m3_refused_with_reason():
+    reason = build_spec(shipped("MiniMaxAI--MiniMax-M3")).unsupported_reason
+    assert reason and "not in transformers" in reason and "sparse" in reason
+
+
+# ---------------------------------------------------------------- Gemma 4 (vLLM gemma4.py)
+
+def gemma4_text_e4b() -> dict:
+    return dict(shipped("google--gemma-4-E4B-it")["text_config"], architectures=["Gemma4ForCausalLM"])
+
+
+def test_gemma4_e4b_text_exact():
+    spec = build_spec(gemma4_text_e4b())
+    truth = TRUTH["google/gemma-4-E4B-it"]["text_model"]
+    assert spec.unsupported_reason is None and spec.family == "gemma4_text"
+    assert spec.params_total == truth["total_params"] == 7_463_013_376
+    comp = spec.params_by_component()
+    assert comp["attention"] == truth["attention_params"]
+    assert comp["dense_mlp"] == truth["dense_mlp_params"]
+    assert comp["embedding"] == truth["embedding_params"]
+    assert comp["other"] + comp["norm"] == truth["other_params"] + truth["norm_params"]   # PLE
+    assert spec.tie_word_embeddings and comp["lm_head"] == 0
+
+
+def test_gemma4_e4b_per_layer_kv():
+    """layer_types: 5 sliding : 1 full (class default); the last 18 of 42 layers share the cache of the last
+    earlier layer of their type (vLLM kv_sharing_target_layer_name) and hold none; full layers 512 wide."""
+    spec = build_spec(gemma4_text_e4b())
+    kinds = [(l.kind, l.num_kv_heads, l.head_size_k, l.head_size_v, l.window) for l in spec.layers_kv]
+    for i in range(24):
+        full = (i + 1) % 6 == 0
+        assert kinds[i] == ((FULL, 2, 512, 512, None) if full else (SLIDING, 2, 256, 256, 512)), i
+    assert all(k[0] is NONE for k in kinds[24:]) and len(kinds) == 42
+    # 20 sliding x 2 x 2 x 256 x 2 B + 4 full x 2 x 2 x 512 x 2 B = the oracle's KV-holding-layer figure
+    bf16 = 20 * 2 * 2 * 256 * 2 + 4 * 2 * 2 * 512 * 2
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == bf16 == TRUTH["google/gemma-4-E4B-it"][
+        "kv_cache_bytes_per_token_bf16_kv_layers"] == 57_344
+    assert kv_bytes_per_token(spec, "fp8", 2, 1) == bf16 // 2
+    assert kv_bytes_per_token(spec, "auto", 2, 2) == bf16 // 2
+    assert kv_bytes_per_token(spec, "auto", 2, 4) == bf16 // 2           # 2 KV heads replicated over 4
+
+
+def test_gemma4_e4b_hybrid_groups_unify_pages():
+    """Sliding page (2 heads x 256) is half the full page (2 x 512): vLLM doubles the sliding block size."""
+    spec = build_spec(gemma4_text_e4b())
+    g = kv_groups(spec, 1, 1, "auto", 2, 16)
+    assert g is not None
+
+
+def test_gemma4_shared_layers_keep_allocated_kv_weights():
+    """vLLM's Gemma4Attention builds qkv_proj and k_norm on every layer, KV-shared ones included:
+    bytes on the GPU (allocated_only), not parameters."""
+    spec = build_spec(gemma4_text_e4b())
+    k_shared = tensor(spec, "model.layers.30.self_attn.k_proj.weight")
+    assert k_shared.allocated_only and k_shared.shape == (2 * 256, 2560) and k_shared.shard is Shard.KV
+    assert not tensor(spec, "model.layers.3.self_attn.k_proj.weight").allocated_only
+    extra = sum(t.numel for t in spec.tensors if t.allocated_only)
+    # 18 shared layers: 15 sliding (k, v: 512 x 2560, k_norm 256) + 3 full (k, v: 1024 x 2560, k_norm 512)
+    assert extra == 15 * (2 * 512 * 2560 + 256) + 3 * (2 * 1024 * 2560 + 512)
+    assert spec.params_total == sum(t.numel for t in spec.tensors) - extra
+
+
+def test_gemma4_k_eq_v_v_slot_is_a_copy_and_cache_keeps_k_and_v():
+    cfg = dict(gemma4_text_e4b(), attention_k_eq_v=True, num_kv_shared_layers=0)
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None
+    assert tensor(spec, "model.layers.5.self_attn.v_proj.weight").allocated_only        # full layer
+    assert not tensor(spec, "model.layers.4.self_attn.v_proj.weight").allocated_only    # sliding layer
+    assert spec.layers_kv[5].head_size_v == 512 and spec.layers_kv[5].num_kv_heads == 2
+
+
+def test_gemma4_ple_sharding_and_rope():
+    spec = build_spec(gemma4_text_e4b())
+    assert tensor(spec, "model.embed_tokens_per_layer.weight").shape == (262_144, 42 * 256)
+    assert tensor(spec, "model.embed_tokens_per_layer.weight").shard is Shard.VOCAB
+    assert tensor(spec, "model.per_layer_model_projection.weight").shard is Shard.COLUMN
+    assert tensor(spec, "model.layers.0.per_layer_input_gate.weight").shard is Shard.REPLICATED
+    # sliding: default rope over 256; full: proportional -> Gemma4RotaryEmbedding(rotary_dim = head_size = 512)
+    assert spec.rope_caches == ((131_072, 256, 0), (131_072, 512, 0))
+    assert spec.pp_unsupported and "every pipeline rank" in spec.pp_unsupported
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"hidden_activation": "gelu"}, "gelu_pytorch_tanh"),
+    ({"num_kv_shared_layers": 42}, "every layer KV-shared"),
+    ({"attention_k_eq_v": True, "num_global_key_value_heads": 1}, "per-layer KV head counts"),
+])
+def test_gemma4_refusals(change, words):
+    reason = build_spec(dict(gemma4_text_e4b(), **change)).unsupported_reason
+    assert reason and words in reason
+
+
+def test_gemma4_pp_cells_unsupported():
+    """pp > 1 cells are unsupported with the reason; pp = 1 cells are estimated."""
+    from reportgen.estimate.layout import Layout
+    from reportgen.estimate.tables import ModelTables
+
+    tables = ModelTables(build_spec(gemma4_text_e4b()))
+    head, _, _ = tables.row(Layout(tp=1, pp=2), "checkpoint", "auto")
+    assert head[6] == "unsupported" and "every pipeline rank" in head[7]
+    head, _, n = tables.row(Layout(tp=2, pp=1), "checkpoint", "auto")
+    assert head[6] is None and n >= 1

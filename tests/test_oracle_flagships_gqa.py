@@ -1,0 +1,130 @@
+"""Meta-device cross-check of the 2025-2026 GQA flagships (issue 12): shipped configs, transformers class
+defaults, and >= 200 random valid configs per family with small dimensions.
+
+The count is the one of tests/test_arch_oracle.py (``meta_count``): the native transformers class built
+under ``torch.device("meta")``, ``sum(p.numel() for p in model.parameters())``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
+
+from reportgen.arch import build_spec  # noqa: E402
+from test_arch_oracle import meta_count  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(__file__).resolve().parent / "data"
+TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
+EXAMPLES = int(os.environ.get("FLAGSHIP_ORACLE_EXAMPLES", "200"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+def shipped(name: str) -> dict:
+    return json.loads((DATA / "configs_2026" / f"{name}.json").read_text())
+
+
+def defaults(model_type: str) -> dict:
+    import transformers
+
+    return transformers.AutoConfig.for_model(model_type).to_dict()
+
+
+def check(cfg: dict) -> None:
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count(cfg)
+
+
+def _small_geometry(draw, *, head_dims=(4, 8, 16)) -> dict:
+    heads = draw(st.sampled_from([1, 2, 4, 8]))
+    kv = draw(st.sampled_from([d for d in (1, 2, 4, 8) if heads % d == 0]))
+    return dict(num_attention_heads=heads, num_key_value_heads=kv, head_dim=draw(st.sampled_from(head_dims)),
+                hidden_size=draw(st.sampled_from([8, 16, 24, 32])), num_hidden_layers=draw(st.integers(1, 6)),
+                vocab_size=draw(st.integers(8, 300)), pad_token_id=None, bos_token_id=None, eos_token_id=None)
+
+
+# ---------------------------------------------------------------- minimax_m2
+
+def test_minimax_m25_shipped_matches_meta_device():
+    cfg = shipped("MiniMaxAI--MiniMax-M2.5")
+    assert build_spec(cfg).params_total == meta_count(cfg) == TRUTH["MiniMaxAI/MiniMax-M2.5"]["total_params"]
+
+
+def test_minimax_m2_class_defaults():
+    """The class defaults lack ``rotary_dim`` (vLLM cannot build them: refused); with it, exact."""
+    cfg = defaults("minimax_m2")
+    assert "rotary_dim" in build_spec(cfg).unsupported_reason
+    check(dict(cfg, rotary_dim=64))
+
+
+@st.composite
+def minimax_m2_configs(draw):
+    cfg = dict(model_type="minimax_m2", architectures=["MiniMaxM2ForCausalLM"], **_small_geometry(draw))
+    experts = draw(st.integers(1, 8))
+    cfg.update(num_local_experts=experts, num_experts_per_tok=draw(st.integers(1, experts)),
+               intermediate_size=draw(st.integers(1, 48)), use_routing_bias=draw(st.booleans()),
+               scoring_func="sigmoid", rotary_dim=cfg["head_dim"] // 2, tie_word_embeddings=False)
+    return cfg
+
+
+@SETTINGS
+@given(minimax_m2_configs())
+def test_random_minimax_m2_configs_match_meta_device(cfg):
+    check(cfg)
+
+
+# ---------------------------------------------------------------- gemma4_text
+
+def test_gemma4_e4b_text_shipped_matches_meta_device():
+    cfg = dict(shipped("google--gemma-4-E4B-it")["text_config"], architectures=["Gemma4ForCausalLM"])
+    assert build_spec(cfg).params_total == meta_count(cfg) == TRUTH["google/gemma-4-E4B-it"]["text_model"]["total_params"]
+
+
+def test_gemma4_text_class_defaults():
+    check(defaults("gemma4_text"))
+
+
+@st.composite
+def gemma4_text_configs(draw):
+    g = _small_geometry(draw, head_dims=(4, 8))
+    n = g["num_hidden_layers"]
+    cfg = dict(model_type="gemma4_text", architectures=["Gemma4ForCausalLM"], **g)
+    cfg["global_head_dim"] = draw(st.sampled_from([4, 8, 16]))
+    pattern = draw(st.integers(1, 4))            # every pattern-th layer full; the last is forced full
+    cfg["layer_types"] = ["full_attention" if (i + 1) % pattern == 0 else "sliding_attention" for i in range(n)]
+    cfg["layer_types"][-1] = "full_attention"
+    unshared = cfg["layer_types"]
+    n_shared = draw(st.integers(0, n - 1))
+    # transformers (and vLLM) need every layer type among the unshared layers
+    assume(set(unshared[: n - n_shared]) == set(unshared))
+    cfg["num_kv_shared_layers"] = n_shared
+    cfg["use_double_wide_mlp"] = draw(st.booleans())
+    cfg["attention_k_eq_v"] = draw(st.booleans())
+    cfg["attention_bias"] = draw(st.booleans())
+    cfg["tie_word_embeddings"] = draw(st.booleans())
+    cfg["intermediate_size"] = draw(st.integers(1, 48))
+    cfg["sliding_window"] = draw(st.sampled_from([4, 512]))
+    ple = draw(st.sampled_from([0, 4, 8]))
+    cfg["hidden_size_per_layer_input"] = ple
+    cfg["vocab_size_per_layer_input"] = draw(st.integers(8, 300))
+    if draw(st.booleans()):
+        experts = draw(st.integers(1, 6))
+        cfg.update(enable_moe_block=True, num_experts=experts, top_k_experts=draw(st.integers(1, experts)),
+                   moe_intermediate_size=draw(st.integers(1, 32)))
+    return cfg
+
+
+@SETTINGS
+@given(gemma4_text_configs())
+def test_random_gemma4_text_configs_match_meta_device(cfg):
+    check(cfg)
