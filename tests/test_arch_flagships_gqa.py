@@ -194,3 +194,37 @@ def test_gemma4_pp_cells_unsupported():
     assert head[6] == "unsupported" and "every pipeline rank" in head[7]
     head, _, n = tables.row(Layout(tp=2, pp=1), "checkpoint", "auto")
     assert head[6] is None and n >= 1
+
+
+# ---------------------------------------------------------------- Ministral 3 (mistral3 composite, vLLM mistral3.py)
+
+def test_ministral3_composite_exact():
+    """text_config ministral3 (vLLM: Ministral3ForCausalLM -> mistral.py, Llama layers) + Pixtral tower."""
+    spec = build_spec(shipped("mistralai--Ministral-3-3B-Instruct-2512"))
+    truth = TRUTH["mistralai/Ministral-3-3B-Instruct-2512"]
+    assert spec.unsupported_reason is None and spec.family == "mistral3"
+    assert spec.params_total == truth["total_params"] == 3_849_090_048
+    assert spec.params_text == truth["text_model"]["total_params"]
+    assert spec.params_by_component()["vision"] == truth["vision_params"]
+    assert spec.tie_word_embeddings
+
+
+def test_ministral3_kv_and_yarn_rope():
+    spec = build_spec(shipped("mistralai--Ministral-3-3B-Instruct-2512"))
+    assert {(l.kind, l.num_kv_heads, l.head_size_k) for l in spec.layers_kv} == {(FULL, 8, 128)}
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 26 * 2 * 8 * 128 * 2 == 106_496
+    assert kv_bytes_per_token(spec, "fp8", 2, 1) == 26 * 2 * 8 * 128
+    # yarn x16 over 16384 original positions: 262144 rows, rotary = head_dim
+    assert spec.rope_caches == ((262_144, 128, 0),) and spec.max_model_len_limit == 262_144
+
+
+def test_ministral3_text_alone():
+    cfg = dict(shipped("mistralai--Ministral-3-3B-Instruct-2512")["text_config"], architectures=["Ministral3ForCausalLM"])
+    spec = build_spec(cfg)
+    assert spec.params_total == TRUTH["mistralai/Ministral-3-3B-Instruct-2512"]["text_model"]["total_params"]
+
+
+@pytest.mark.parametrize("model_type", ["mistral4", "mistral_large4"])
+def test_mla_mistrals_refused(model_type):
+    reason = build_spec({"model_type": model_type}).unsupported_reason
+    assert reason and "latent" in reason

@@ -128,3 +128,28 @@ def gemma4_text_configs(draw):
 @given(gemma4_text_configs())
 def test_random_gemma4_text_configs_match_meta_device(cfg):
     check(cfg)
+
+
+# ---------------------------------------------------------------- ministral3 (alone and in mistral3)
+
+def test_ministral3_shipped_matches_meta_device():
+    cfg = shipped("mistralai--Ministral-3-3B-Instruct-2512")
+    assert build_spec(cfg).params_total == meta_count(cfg) == TRUTH["mistralai/Ministral-3-3B-Instruct-2512"]["total_params"]
+
+
+def test_ministral3_class_defaults():
+    check(defaults("ministral3"))
+
+
+@st.composite
+def ministral3_configs(draw):
+    cfg = dict(model_type="ministral3", architectures=["Ministral3ForCausalLM"], **_small_geometry(draw))
+    cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()),
+               sliding_window=draw(st.sampled_from([None, 16])))
+    return cfg
+
+
+@SETTINGS
+@given(ministral3_configs())
+def test_random_ministral3_configs_match_meta_device(cfg):
+    check(cfg)

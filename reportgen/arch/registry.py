@@ -28,6 +28,7 @@ ADAPTERS: dict[str, Adapter] = {
     # dense, llama-shaped
     "llama": Adapter(llama.build),
     "mistral": Adapter(llama.build),
+    "ministral3": Adapter(llama.build),
     "qwen2": Adapter(llama.build),
     "qwen3": Adapter(llama.build),
     "granite": Adapter(llama.build),
@@ -88,6 +89,10 @@ UNSUPPORTED: dict[str, str] = {
     "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
     "gemma4": "gemma4: the composite's vision and audio towers (vLLM gemma4_mm.py) are not modelled; its "
               "language model alone (gemma4_text) is",
+    "mistral4": "mistral4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file was not "
+                "verified in this work; not modelled",
+    "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "
+                      "was not verified in this work; not modelled",
     "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
                   "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
                   "expert do not map onto vLLM's minimax_m2 maths; not modelled",

@@ -6,6 +6,9 @@ transformers 5.24:
 
 * llama, granite: q/k/v/o bias = ``attention_bias``; gate/up/down bias = ``mlp_bias``
 * mistral: no biases at all (the model code ignores ``attention_bias``)
+* ministral3 (Ministral 3, the text model of a mistral3 composite): mistral's maths in transformers
+  ``modeling_ministral3.py``; vLLM's registry maps ``Ministral3ForCausalLM`` to its mistral.py
+  (Llama layers); ``llama_4_scaling_beta`` in the rope parameters adds no parameters
 * qwen2: q/k/v bias always, o without
 * qwen3: q/k/v/o bias = ``attention_bias``; per-head RMSNorm ``q_norm`` / ``k_norm`` (head_dim)
 * seed_oss: transformers q/k/v bias = ``attention_bias`` (default true), o bias = ``attention_out_bias``,
@@ -45,7 +48,7 @@ def biases(model_type: str, f: Fields) -> Biases:
             raise Unsupported("arcee with qkv_bias: vLLM reads it, transformers ignores it")
         ab = f.flag("attention_bias")
         return Biases(ab, ab, f.flag("mlp_bias"))
-    if model_type == "mistral":
+    if model_type in ("mistral", "ministral3"):
         for name in ("attention_bias", "mlp_bias", "bias"):
             if f.raw.get(name):
                 raise Unsupported(f"mistral with {name}=true: transformers ignores it, vLLM loads a bias")
