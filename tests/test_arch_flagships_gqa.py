@@ -228,3 +228,45 @@ def test_ministral3_text_alone():
 def test_mla_mistrals_refused(model_type):
     reason = build_spec({"model_type": model_type}).unsupported_reason
     assert reason and "latent" in reason
+
+
+# ---------------------------------------------------------------- Command-R (vLLM commandr.py)
+
+def test_command_r_exact_and_kv():
+    spec = build_spec(shipped("CohereForAI--c4ai-command-r-v01"))   # TRIMMED: tie / qk-norm from class defaults
+    truth = TRUTH["CohereForAI/c4ai-command-r-v01"]
+    assert spec.unsupported_reason is None and spec.family == "cohere"
+    assert spec.params_total == truth["total_params"] == 34_980_831_232
+    assert spec.tie_word_embeddings and spec.params_by_component()["lm_head"] == 0
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 40 * 2 * 64 * 128 * 2 == truth["kv_cache_bytes_per_token_bf16"]
+    assert kv_bytes_per_token(spec, "fp8", 2, 1) == 40 * 2 * 64 * 128
+    assert kv_bytes_per_token(spec, "auto", 2, 8) == 40 * 2 * 8 * 128 * 2
+
+
+def test_command_r_qk_norms_per_rank_heads():
+    """use_qk_norm: LayerNorm(param_shape=(num_heads / tp, head_dim)) and (max(1, kv / tp), head_dim)."""
+    spec = build_spec(dict(shipped("CohereForAI--c4ai-command-r-v01"), use_qk_norm=True, num_key_value_heads=8))
+    q = tensor(spec, "model.layers.0.self_attn.q_norm.weight")
+    k = tensor(spec, "model.layers.0.self_attn.k_norm.weight")
+    assert (q.shape, q.shard, k.shape, k.shard) == ((64, 128), Shard.COLUMN, (8, 128), Shard.KV)
+
+
+def test_command_r_rotary_cache_follows_model_max_length():
+    spec = build_spec(dict(shipped("CohereForAI--c4ai-command-r-v01"), max_position_embeddings=8192,
+                           model_max_length=131072))
+    assert spec.rope_caches == ((131_072, 128, 0),) and spec.max_model_len_limit == 131_072
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"tie_word_embeddings": False}, "always computes the logits"),
+    ({"attention_bias": True}, "without bias"),
+    ({"head_dim": 64}, "ignores head_dim"),
+])
+def test_command_r_refusals(change, words):
+    reason = build_spec(dict(shipped("CohereForAI--c4ai-command-r-v01"), **change)).unsupported_reason
+    assert reason and words in reason
+
+
+def test_cohere2_still_refused_with_reason():
+    reason = build_spec({"model_type": "cohere2"}).unsupported_reason
+    assert reason and "commandr.py" in reason

@@ -153,3 +153,31 @@ def ministral3_configs(draw):
 @given(ministral3_configs())
 def test_random_ministral3_configs_match_meta_device(cfg):
     check(cfg)
+
+
+# ---------------------------------------------------------------- cohere (Command-R)
+
+def test_command_r_shipped_matches_meta_device():
+    cfg = shipped("CohereForAI--c4ai-command-r-v01")
+    assert build_spec(cfg).params_total == meta_count(cfg) == TRUTH["CohereForAI/c4ai-command-r-v01"]["total_params"]
+
+
+def test_cohere_class_defaults():
+    check(defaults("cohere"))
+
+
+@st.composite
+def cohere_configs(draw):
+    g = _small_geometry(draw)
+    g.pop("head_dim")                     # vLLM: hidden // heads
+    g["hidden_size"] = g["num_attention_heads"] * draw(st.sampled_from([2, 4, 8]))
+    cfg = dict(model_type="cohere", architectures=["CohereForCausalLM"], **g)
+    cfg.update(intermediate_size=draw(st.integers(1, 48)), use_qk_norm=draw(st.booleans()),
+               tie_word_embeddings=True)
+    return cfg
+
+
+@SETTINGS
+@given(cohere_configs())
+def test_random_cohere_configs_match_meta_device(cfg):
+    check(cfg)

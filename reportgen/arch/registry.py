@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import deepseek, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import cohere, deepseek, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -50,6 +50,8 @@ ADAPTERS: dict[str, Adapter] = {
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
     "starcoder2": Adapter(starcoder2.build),
+    # Command-R: parallel blocks, always-tied head (vLLM commandr.py)
+    "cohere": Adapter(cohere.build),
     # mixture of experts with GQA attention
     "mixtral": Adapter(moe.build),
     "qwen2_moe": Adapter(moe.build),
@@ -113,10 +115,8 @@ UNSUPPORTED: dict[str, str] = {
     "ministral": "ministral: MinistralForCausalLM has no native vLLM model (Transformers backend) and is not "
                  "modelled; Ministral-8B's own config (model_type mistral) is supported",
     "helium": "helium: HeliumForCausalLM has no native vLLM model (Transformers backend) and is not modelled",
-    "cohere": "cohere: vLLM's commandr.py (always-tied head, TP-sharded per-head qk norms, rotary cache sized by "
-              "model_max_length) could not be verified against the current vLLM source; not modelled",
-    "cohere2": "cohere2: per-layer sliding windows and NoPE full layers in vLLM's commandr.py could not be "
-               "verified against the current vLLM source; not modelled",
+    "cohere2": "cohere2: the vLLM commandr.py versions readable in this work predate Cohere2 (per-layer sliding "
+               "windows, NoPE full layers); not modelled",
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
     "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "
