@@ -174,6 +174,21 @@ def test_gemma4_ple_sharding_and_rope():
     assert spec.pp_unsupported and "every pipeline rank" in spec.pp_unsupported
 
 
+def test_gemma4_e4b_composite_exact():
+    """gemma4_mm.py: the language model + vision tower + audio tower + embedders, towers replicated."""
+    spec = build_spec(shipped("google--gemma-4-E4B-it"))
+    truth = TRUTH["google/gemma-4-E4B-it"]
+    assert spec.unsupported_reason is None and spec.family == "gemma4" and spec.multimodal
+    assert spec.params_total == truth["total_params"] == 7_941_100_832
+    assert spec.params_by_component()["vision"] == truth["vision_params"]
+    assert spec.params_text == truth["text_model"]["total_params"]
+    towers = [t for t in spec.tensors if t.name.startswith(("model.vision_tower", "model.audio_tower", "model.embed_"))]
+    assert towers and {t.shard for t in towers} == {Shard.REPLICATED}
+    assert tensor(spec, "model.audio_tower.output_proj.weight").shape == (1536, 1024)   # audio class defaults
+    assert tensor(spec, "model.embed_audio.embedding_projection.weight").shape == (2560, 1536)
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 57_344
+
+
 @pytest.mark.parametrize(("change", "words"), [
     ({"hidden_activation": "gelu"}, "gelu_pytorch_tanh"),
     ({"num_kv_shared_layers": 42}, "every layer KV-shared"),

@@ -130,6 +130,69 @@ def test_random_gemma4_text_configs_match_meta_device(cfg):
     check(cfg)
 
 
+def meta_count_image_text(config: dict) -> int:
+    """The whole Gemma4ForConditionalGeneration (language model, vision and audio towers, embedders)."""
+    import transformers
+    from transformers import AutoModelForImageTextToText
+
+    cfg = copy.deepcopy(config)
+    cfg.pop("quantization_config", None)
+    conf = transformers.CONFIG_MAPPING[cfg["model_type"]](**cfg)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(conf)
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_gemma4_e4b_composite_shipped_matches_meta_device():
+    cfg = shipped("google--gemma-4-E4B-it")
+    assert build_spec(cfg).params_total == meta_count_image_text(cfg) == TRUTH["google/gemma-4-E4B-it"]["total_params"]
+
+
+def test_gemma4_composite_class_defaults():
+    """The composite's class defaults have no vision_config (vLLM's gemma4_mm.py always builds the vision
+    tower from it): a ConfigError naming the field; with the vision class defaults, exact."""
+    from reportgen.arch import ConfigError
+
+    cfg = defaults("gemma4")
+    with pytest.raises(ConfigError, match="vision_config"):
+        build_spec(cfg)
+    cfg["vision_config"] = {"model_type": "gemma4_vision"}
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count_image_text(cfg)
+
+
+@st.composite
+def gemma4_configs(draw):
+    text = draw(gemma4_text_configs())
+    text.pop("architectures")
+    heads = draw(st.sampled_from([1, 2, 4]))
+    vision = dict(model_type="gemma4_vision", hidden_size=draw(st.sampled_from([8, 16])), num_attention_heads=heads,
+                  num_key_value_heads=draw(st.sampled_from([d for d in (1, 2, 4) if heads % d == 0])),
+                  head_dim=draw(st.sampled_from([4, 8])), intermediate_size=draw(st.integers(1, 32)),
+                  num_hidden_layers=draw(st.integers(1, 3)), patch_size=draw(st.sampled_from([2, 4])),
+                  position_embedding_size=draw(st.integers(4, 64)))
+    cfg = dict(model_type="gemma4", architectures=["Gemma4ForConditionalGeneration"], text_config=text,
+               vision_config=vision, tie_word_embeddings=text["tie_word_embeddings"])
+    if draw(st.booleans()):
+        a_heads = draw(st.sampled_from([1, 2, 4]))
+        cfg["audio_config"] = dict(model_type="gemma4_audio", hidden_size=a_heads * draw(st.sampled_from([2, 4])),
+                                   num_attention_heads=a_heads, num_hidden_layers=draw(st.integers(1, 3)),
+                                   subsampling_conv_channels=[draw(st.sampled_from([4, 8, 12])),
+                                                              draw(st.integers(1, 8))],
+                                   conv_kernel_size=draw(st.integers(1, 5)),
+                                   output_proj_dims=draw(st.integers(1, 24)))
+    return cfg
+
+
+@SETTINGS
+@given(gemma4_configs())
+def test_random_gemma4_composite_configs_match_meta_device(cfg):
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count_image_text(cfg)
+
+
 # ---------------------------------------------------------------- ministral3 (alone and in mistral3)
 
 def test_ministral3_shipped_matches_meta_device():

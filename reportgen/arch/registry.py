@@ -40,6 +40,7 @@ ADAPTERS: dict[str, Adapter] = {
     "gemma3_text": Adapter(gemma.build),
     # Gemma 4: per-layer head sizes, KV-shared layers, per-layer embeddings (vLLM gemma4.py)
     "gemma4_text": Adapter(gemma4.build_text, allow=gemma4.FEATURES),
+    "gemma4": Adapter(gemma4.build, multimodal=True, allow=gemma4.FEATURES),
     # post-norm, whole-projection q/k norms (vLLM olmo2.py)
     "olmo2": Adapter(olmo.build),
     "olmo3": Adapter(olmo.build),
@@ -89,8 +90,6 @@ UNSUPPORTED: dict[str, str] = {
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
     "kimi_linear": "kimi_linear: Kimi Delta Attention linear layers are not modelled",
-    "gemma4": "gemma4: the composite's vision and audio towers (vLLM gemma4_mm.py) are not modelled; its "
-              "language model alone (gemma4_text) is",
     "mistral4": "mistral4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file was not "
                 "verified in this work; not modelled",
     "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "

@@ -199,3 +199,115 @@ def _rope_caches(f: Fields, lt: list[str], hds: list[int], max_pos: int | None) 
         key = (hd, width, repr(sorted(rp.items(), key=lambda kv: str(kv[0]))))
         seen.setdefault(key, (cache_rows(rp, max_pos), width, 0))
     return tuple(seen.values())
+
+
+# ---------------------------------------------------------------- the composite (gemma4): towers and embedders
+
+def _rep(ts: list[Tensor], name: str, shape: tuple[int, ...], quantizable: bool = False) -> None:
+    """A tower tensor: vLLM's gemma4_mm.py builds the towers with transformers' AutoModel and swaps their
+    Linears for ``ReplicatedLinear`` (``recursive_replace_linear``): whole on every rank."""
+    ts.append(Tensor(name, shape, S.REPLICATED, C.VISION, None, 1, quantizable))
+
+
+def vision_tower(ts: list[Tensor], f: Fields, prefix: str = "model.vision_tower") -> int:
+    """transformers ``Gemma4VisionModel``: patch embedder (input_proj + 2-D position table), encoder layers
+    (q/k/v/o, per-head q/k norms, gated MLP, four RMSNorms); the pooler has no weights.  Returns its width."""
+    h = f.int("hidden_size")
+    inter = f.int("intermediate_size")
+    n_layers = f.int("num_hidden_layers")
+    heads = f.int("num_attention_heads")
+    kv = f.int("num_key_value_heads", heads)
+    hd = f.int("head_dim", h // heads)
+    patch = f.int("patch_size")
+    pos = f.int("position_embedding_size")
+    _rep(ts, f"{prefix}.patch_embedder.input_proj.weight", (h, 3 * patch * patch), True)
+    _rep(ts, f"{prefix}.patch_embedder.position_embedding_table", (2, pos, h))
+    for i in range(n_layers):
+        p = f"{prefix}.encoder.layers.{i}"
+        for name, out_f, in_f in (("q_proj", heads * hd, h), ("k_proj", kv * hd, h), ("v_proj", kv * hd, h),
+                                  ("o_proj", h, heads * hd)):
+            _rep(ts, f"{p}.self_attn.{name}.linear.weight", (out_f, in_f), True)
+        _rep(ts, f"{p}.self_attn.q_norm.weight", (hd,))
+        _rep(ts, f"{p}.self_attn.k_norm.weight", (hd,))
+        for name, out_f, in_f in (("gate_proj", inter, h), ("up_proj", inter, h), ("down_proj", h, inter)):
+            _rep(ts, f"{p}.mlp.{name}.linear.weight", (out_f, in_f), True)
+        for name in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                     "post_feedforward_layernorm"):
+            _rep(ts, f"{p}.{name}.weight", (h,))
+    return h
+
+
+def audio_tower(ts: list[Tensor], f: Fields, prefix: str = "model.audio_tower") -> int:
+    """transformers ``Gemma4AudioModel`` (a USM conformer): two conv subsampling layers (bias-free conv +
+    LayerNorm weight), input projection, conformer layers (two macaron feed-forwards, chunked local
+    attention with ``relative_k_proj`` and ``per_dim_scale``, a light depthwise-conv block, norms), and
+    ``output_proj`` with bias.  Returns its output width."""
+    h = f.int("hidden_size")
+    n_layers = f.int("num_hidden_layers")
+    heads = f.int("num_attention_heads")
+    if h % heads:
+        raise f.err("num_attention_heads", f"{heads} does not divide hidden_size {h}")
+    hd = h // heads
+    chans = f.int_list("subsampling_conv_channels", lo=1, hi=1 << 16)
+    if len(chans) != 2:
+        raise f.err("subsampling_conv_channels", "must hold two channel counts")
+    c0, c1 = chans
+    k = f.int("conv_kernel_size")
+    out = f.int("output_proj_dims")
+    s = f"{prefix}.subsample_conv_projection"
+    _rep(ts, f"{s}.layer0.conv.weight", (c0, 1, 3, 3))
+    _rep(ts, f"{s}.layer0.norm.weight", (c0,))
+    _rep(ts, f"{s}.layer1.conv.weight", (c1, c0, 3, 3))
+    _rep(ts, f"{s}.layer1.norm.weight", (c1,))
+    _rep(ts, f"{s}.input_proj_linear.weight", (h, (c0 // 4) * c1), True)
+    for i in range(n_layers):
+        p = f"{prefix}.layers.{i}"
+        for ff in ("feed_forward1", "feed_forward2"):
+            _rep(ts, f"{p}.{ff}.ffw_layer_1.linear.weight", (4 * h, h), True)
+            _rep(ts, f"{p}.{ff}.ffw_layer_2.linear.weight", (h, 4 * h), True)
+            _rep(ts, f"{p}.{ff}.pre_layer_norm.weight", (h,))
+            _rep(ts, f"{p}.{ff}.post_layer_norm.weight", (h,))
+        for name in ("q_proj", "k_proj", "v_proj"):
+            _rep(ts, f"{p}.self_attn.{name}.linear.weight", (heads * hd, h), True)
+        _rep(ts, f"{p}.self_attn.post.linear.weight", (h, h), True)
+        _rep(ts, f"{p}.self_attn.relative_k_proj.weight", (heads * hd, h), True)
+        _rep(ts, f"{p}.self_attn.per_dim_scale", (hd,))
+        _rep(ts, f"{p}.lconv1d.linear_start.linear.weight", (2 * h, h), True)
+        _rep(ts, f"{p}.lconv1d.linear_end.linear.weight", (h, h), True)
+        _rep(ts, f"{p}.lconv1d.depthwise_conv1d.weight", (h, 1, k))
+        _rep(ts, f"{p}.lconv1d.pre_layer_norm.weight", (h,))
+        _rep(ts, f"{p}.lconv1d.conv_norm.weight", (h,))
+        for name in ("norm_pre_attn", "norm_post_attn", "norm_out"):
+            _rep(ts, f"{p}.{name}.weight", (h,))
+    _rep(ts, f"{prefix}.output_proj.weight", (out, h), True)
+    _rep(ts, f"{prefix}.output_proj.bias", (out,))
+    return out
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    """gemma4 (Gemma4ForConditionalGeneration, vLLM ``gemma4_mm.py`` read at commit
+    01bae2190e1c298115941f50bd6ed508216f24e7): the language model above under ``model.language_model``,
+    the vision tower, the audio tower when ``audio_config`` is set, and one embedder per tower
+    (``embedding_projection`` tower width -> text hidden, a ``ReplicatedLinear``; its pre-projection norm
+    has no weight)."""
+    from reportgen.arch.parse import config_class
+
+    text = Fields(f.obj.text_config, f.raw["text_config"], "text_config.")
+    vis = Fields(f.obj.vision_config, f.raw["vision_config"], "vision_config.")
+    build_text(text, spec, prefix="model.language_model")
+    ts = spec.tensors
+    h_t = spec.hidden_size
+    h_v = vision_tower(ts, vis)
+    _rep(ts, "model.embed_vision.embedding_projection.weight", (h_t, h_v), True)
+    raw_audio = f.raw.get("audio_config")
+    if raw_audio is not None:
+        if not isinstance(raw_audio, dict):
+            raise ConfigError("audio_config", f"must be an object, got {type(raw_audio).__name__}")
+        cls = config_class(raw_audio.get("model_type") or "gemma4_audio")
+        try:
+            audio_obj = cls(**{k: v for k, v in raw_audio.items() if k != "model_type"})
+        except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
+            raise ConfigError("audio_config", f"transformers rejected the config: {type(e).__name__}: {e}") from None
+        h_a = audio_tower(ts, Fields(audio_obj, raw_audio, "audio_config."))
+        _rep(ts, "model.embed_audio.embedding_projection.weight", (h_t, h_a), True)
+    spec.multimodal = True
