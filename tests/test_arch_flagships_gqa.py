@@ -285,3 +285,41 @@ def test_command_r_refusals(change, words):
 def test_cohere2_still_refused_with_reason():
     reason = build_spec({"model_type": "cohere2"}).unsupported_reason
     assert reason and "commandr.py" in reason
+
+
+# ---------------------------------------------------------------- dots.llm1 (vLLM dots1.py)
+
+# rednote-hilab/dots.llm1.inst architecture fields, WRITTEN FROM MEMORY (not fetched); its total below is the
+# meta-device count of exactly this dict (tests/test_oracle_flagships_gqa.py checks it against torch)
+DOTS1 = {"model_type": "dots1", "architectures": ["Dots1ForCausalLM"], "hidden_size": 4096, "intermediate_size": 10944,
+         "moe_intermediate_size": 1408, "num_hidden_layers": 62, "num_attention_heads": 32, "num_key_value_heads": 32,
+         "n_routed_experts": 128, "n_shared_experts": 2, "num_experts_per_tok": 6, "first_k_dense_replace": 1,
+         "moe_layer_freq": 1, "vocab_size": 152064, "max_position_embeddings": 32768, "rope_theta": 10000000,
+         "rms_norm_eps": 1e-5, "sliding_window": None, "tie_word_embeddings": False, "attention_bias": False,
+         "hidden_act": "silu", "norm_topk_prob": True, "routed_scaling_factor": 2.5, "scoring_func": "noaux_tc",
+         "topk_method": "noaux_tc", "n_group": 1, "topk_group": 1}
+
+
+def test_dots1_total_kv_and_shards():
+    spec = build_spec(DOTS1)
+    assert spec.unsupported_reason is None and spec.family == "dots1"
+    assert spec.params_total == 142_774_373_888
+    assert (spec.num_experts, spec.experts_per_token, spec.num_shared_experts) == (128, 6, 2)
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 62 * 2 * 32 * 128 * 2
+    assert kv_bytes_per_token(spec, "fp8", 2, 8) == 62 * 2 * 4 * 128
+    assert tensor(spec, "model.layers.1.mlp.shared_experts.gate_proj.weight").shape == (2 * 1408, 4096)
+    assert tensor(spec, "model.layers.1.mlp.shared_experts.gate_proj.weight").shard is Shard.COLUMN
+    assert tensor(spec, "model.layers.0.mlp.gate_proj.weight").shape == (10944, 4096)       # first_k_dense_replace
+    assert tensor(spec, "model.layers.0.self_attn.q_norm.weight").shard is Shard.REPLICATED
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"tie_word_embeddings": True}, "own lm_head"),
+    ({"attention_bias": True}, "o_proj has no bias"),
+    ({"moe_layer_freq": 2}, "moe_layer_freq"),
+    ({"sliding_window": 4096}, "no per-layer window"),
+    ({"hidden_act": "gelu"}, "silu only"),
+])
+def test_dots1_refusals(change, words):
+    reason = build_spec(dict(DOTS1, **change)).unsupported_reason
+    assert reason and words in reason

@@ -244,3 +244,35 @@ def cohere_configs(draw):
 @given(cohere_configs())
 def test_random_cohere_configs_match_meta_device(cfg):
     check(cfg)
+
+
+# ---------------------------------------------------------------- dots1
+
+def test_dots1_published_config_matches_meta_device():
+    from test_arch_flagships_gqa import DOTS1
+
+    assert build_spec(DOTS1).params_total == meta_count(DOTS1) == 142_774_373_888
+
+
+def test_dots1_class_defaults_refused():
+    """The class defaults carry a 4096 window (refused) and no experts (transformers cannot build them)."""
+    assert "sliding_window" in build_spec(defaults("dots1")).unsupported_reason
+
+
+@st.composite
+def dots1_configs(draw):
+    cfg = dict(model_type="dots1", architectures=["Dots1ForCausalLM"], **_small_geometry(draw))
+    experts = draw(st.integers(1, 8))
+    cfg.update(n_routed_experts=experts, num_experts_per_tok=draw(st.integers(1, experts)),
+               n_shared_experts=draw(st.integers(0, 2)), moe_intermediate_size=draw(st.integers(1, 32)),
+               intermediate_size=draw(st.integers(1, 48)), first_k_dense_replace=draw(st.integers(0, 3)),
+               moe_layer_freq=1, sliding_window=None, tie_word_embeddings=False, n_group=1, topk_group=1)
+    if draw(st.booleans()):
+        cfg.pop("head_dim")
+    return cfg
+
+
+@SETTINGS
+@given(dots1_configs())
+def test_random_dots1_configs_match_meta_device(cfg):
+    check(cfg)

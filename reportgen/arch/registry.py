@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import cohere, deepseek, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import cohere, deepseek, dots1, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -62,6 +62,7 @@ ADAPTERS: dict[str, Adapter] = {
     "granitemoe": Adapter(moe.build_granitemoe),
     "phimoe": Adapter(moe.build_phimoe),
     "gpt_oss": Adapter(gpt_oss.build),
+    "dots1": Adapter(dots1.build),
     "minimax_m2": Adapter(minimax_m2.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
@@ -94,6 +95,9 @@ UNSUPPORTED: dict[str, str] = {
                 "verified in this work; not modelled",
     "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "
                       "was not verified in this work; not modelled",
+    "step3p7": "step3p7: vLLM's step3p7.py builds a PerceptionEncoder vision tower (step_vl.py, its own config "
+               "fields) and the step3p5 language model (per-layer sliding-window head counts, head-wise attention "
+               "gates, shared + routed experts, MTP layers); neither is modelled in this work",
     "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
                   "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
                   "expert do not map onto vLLM's minimax_m2 maths; not modelled",
