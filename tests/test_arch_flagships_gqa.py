@@ -323,3 +323,37 @@ def test_dots1_total_kv_and_shards():
 def test_dots1_refusals(change, words):
     reason = build_spec(dict(DOTS1, **change)).unsupported_reason
     assert reason and words in reason
+
+
+# ---------------------------------------------------------------- ERNIE 4.5 (vLLM ernie45.py / ernie45_moe.py)
+
+# baidu/ERNIE-4.5-21B-A3B-PT architecture fields, WRITTEN FROM MEMORY (not fetched); its total is the
+# meta-device count of this dict (= the transformers class defaults' count, checked in the oracle file)
+ERNIE_MOE = {"model_type": "ernie4_5_moe", "architectures": ["Ernie4_5_MoeForCausalLM"], "hidden_size": 2560,
+             "intermediate_size": 12288, "num_hidden_layers": 28, "num_attention_heads": 20, "num_key_value_heads": 4,
+             "head_dim": 128, "vocab_size": 103424, "max_position_embeddings": 131072, "rope_theta": 500000,
+             "rms_norm_eps": 1e-5, "tie_word_embeddings": True, "use_bias": False, "moe_num_experts": 64, "moe_k": 6,
+             "moe_num_shared_experts": 2, "moe_intermediate_size": 1536, "moe_layer_start_index": 1,
+             "moe_layer_end_index": 27, "moe_layer_interval": 1, "hidden_act": "silu"}
+
+
+def test_ernie45_moe_total_layers_and_kv():
+    spec = build_spec(ERNIE_MOE)
+    assert spec.unsupported_reason is None and spec.family == "ernie4_5_moe"
+    assert spec.params_total == 21_825_437_888
+    assert tensor(spec, "model.layers.0.mlp.gate_proj.weight").shape == (12288, 2560)     # layer 0 dense
+    assert tensor(spec, "model.layers.1.mlp.gate.e_score_correction_bias").shape == (64,)
+    assert tensor(spec, "model.layers.1.mlp.shared_experts.up_proj.weight").shape == (2 * 1536, 2560)
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 28 * 2 * 4 * 128 * 2
+    assert kv_bytes_per_token(spec, "fp8", 2, 8) == 28 * 2 * 1 * 128              # 4 KV heads replicated over 8
+
+
+@pytest.mark.parametrize(("cfg", "words"), [
+    (dict(ERNIE_MOE, use_bias=True), "no bias"),
+    (dict(ERNIE_MOE, moe_layer_start_index=40), "without a MoE layer"),
+    ({"model_type": "ernie4_5", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+      "vocab_size": 100, "use_bias": True}, "different biases"),
+])
+def test_ernie_refusals(cfg, words):
+    reason = build_spec(cfg).unsupported_reason
+    assert reason and words in reason

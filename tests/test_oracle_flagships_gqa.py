@@ -276,3 +276,37 @@ def dots1_configs(draw):
 @given(dots1_configs())
 def test_random_dots1_configs_match_meta_device(cfg):
     check(cfg)
+
+
+# ---------------------------------------------------------------- ernie4_5 / ernie4_5_moe
+
+@pytest.mark.parametrize("model_type", ["ernie4_5", "ernie4_5_moe"])
+def test_ernie_class_defaults(model_type):
+    check(defaults(model_type))
+
+
+def test_ernie45_moe_published_config_matches_meta_device():
+    from test_arch_flagships_gqa import ERNIE_MOE
+
+    assert build_spec(ERNIE_MOE).params_total == meta_count(ERNIE_MOE)
+
+
+@st.composite
+def ernie_configs(draw):
+    cfg = dict(model_type="ernie4_5", architectures=["Ernie4_5ForCausalLM"], **_small_geometry(draw))
+    cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()), use_bias=False)
+    if draw(st.booleans()):
+        n = cfg["num_hidden_layers"]
+        experts = draw(st.integers(1, 8))
+        start = draw(st.integers(0, n - 1))
+        cfg.update(model_type="ernie4_5_moe", architectures=["Ernie4_5_MoeForCausalLM"], moe_num_experts=experts,
+                   moe_k=draw(st.integers(1, experts)), moe_num_shared_experts=draw(st.integers(0, 2)),
+                   moe_intermediate_size=draw(st.integers(1, 32)), moe_layer_start_index=start,
+                   moe_layer_end_index=draw(st.sampled_from([-1, n - 1])), moe_layer_interval=1)
+    return cfg
+
+
+@SETTINGS
+@given(ernie_configs())
+def test_random_ernie_configs_match_meta_device(cfg):
+    check(cfg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import cohere, deepseek, dots1, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import cohere, deepseek, dots1, ernie, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -29,6 +29,7 @@ ADAPTERS: dict[str, Adapter] = {
     "llama": Adapter(llama.build),
     "mistral": Adapter(llama.build),
     "ministral3": Adapter(llama.build),
+    "ernie4_5": Adapter(llama.build),
     "qwen2": Adapter(llama.build),
     "qwen3": Adapter(llama.build),
     "granite": Adapter(llama.build),
@@ -63,6 +64,7 @@ ADAPTERS: dict[str, Adapter] = {
     "phimoe": Adapter(moe.build_phimoe),
     "gpt_oss": Adapter(gpt_oss.build),
     "dots1": Adapter(dots1.build),
+    "ernie4_5_moe": Adapter(ernie.build_moe),
     "minimax_m2": Adapter(minimax_m2.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA

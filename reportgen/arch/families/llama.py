@@ -1,4 +1,4 @@
-"""Llama-shaped dense decoders: llama, mistral, qwen2, qwen3, granite, seed_oss, arcee.
+"""Llama-shaped dense decoders: llama, mistral, ministral3, ernie4_5, qwen2, qwen3, granite, seed_oss, arcee.
 
 One layer = GQA attention (q/k/v/o) + SwiGLU MLP + two RMSNorms; the families
 differ only in biases and q/k norms, read from the modeling code of
@@ -9,6 +9,9 @@ transformers 5.24:
 * ministral3 (Ministral 3, the text model of a mistral3 composite): mistral's maths in transformers
   ``modeling_ministral3.py``; vLLM's registry maps ``Ministral3ForCausalLM`` to its mistral.py
   (Llama layers); ``llama_4_scaling_beta`` in the rope parameters adds no parameters
+* ernie4_5: vLLM ``ernie45.py`` (commit 063345cac6c62c5d00d369d93eb75bba6a169162) is LlamaForCausalLM
+  with o_proj's bias dropped and non-neox rope; transformers' biases follow ``use_bias``, vLLM's Llama
+  ones ``attention_bias`` / ``mlp_bias`` -- any bias flag set is refused, none means identical shapes
 * qwen2: q/k/v bias always, o without
 * qwen3: q/k/v/o bias = ``attention_bias``; per-head RMSNorm ``q_norm`` / ``k_norm`` (head_dim)
 * seed_oss: transformers q/k/v bias = ``attention_bias`` (default true), o bias = ``attention_out_bias``,
@@ -52,6 +55,12 @@ def biases(model_type: str, f: Fields) -> Biases:
         for name in ("attention_bias", "mlp_bias", "bias"):
             if f.raw.get(name):
                 raise Unsupported(f"mistral with {name}=true: transformers ignores it, vLLM loads a bias")
+        return Biases(False, False, False)
+    if model_type == "ernie4_5":
+        for name in ("use_bias", "attention_bias", "mlp_bias", "bias"):
+            if f.raw.get(name):
+                raise Unsupported(f"ernie4_5 with {name}=true: vLLM's ernie45.py (Llama layers, o_proj bias dropped) "
+                                  "and transformers build different biases")
         return Biases(False, False, False)
     if model_type == "qwen2":
         return Biases(True, False, False)
