@@ -357,3 +357,37 @@ def test_ernie45_moe_total_layers_and_kv():
 def test_ernie_refusals(cfg, words):
     reason = build_spec(cfg).unsupported_reason
     assert reason and words in reason
+
+
+# ---------------------------------------------------------------- Apertus (vLLM apertus.py)
+
+# swiss-ai/Apertus-8B-2509 architecture fields, WRITTEN FROM MEMORY (not fetched); the total is the meta-device
+# count of this dict (checked in the oracle file)
+APERTUS = {"model_type": "apertus", "architectures": ["ApertusForCausalLM"], "hidden_size": 4096,
+           "intermediate_size": 21504, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "vocab_size": 131072, "max_position_embeddings": 65536, "hidden_act": "xielu", "rms_norm_eps": 1e-5,
+           "tie_word_embeddings": False, "attention_bias": False, "rope_theta": 12000000,
+           "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192,
+                            "low_freq_factor": 1.0, "high_freq_factor": 4.0}}
+
+
+def test_apertus_total_xielu_and_kv():
+    spec = build_spec(APERTUS)
+    assert spec.unsupported_reason is None and spec.family == "apertus"
+    assert spec.params_total == 8_053_338_176
+    assert tensor(spec, "model.layers.0.mlp.act_fn.alpha_p").shape == (1,)
+    assert tensor(spec, "model.layers.0.mlp.up_proj.weight").shard is Shard.COLUMN
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 32 * 2 * 8 * 128 * 2
+    assert kv_bytes_per_token(spec, "fp8", 2, 2) == 32 * 2 * 4 * 128
+    assert spec.rope_caches == ((65_536, 128, 0),)       # llama3 scaling keeps max_position rows
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"mlp_bias": True}, "vLLM reads it"),
+    ({"qkv_bias": False}, "vLLM reads it"),
+    ({"hidden_act": "silu"}, "xielu only"),
+    ({"sliding_window": 4096}, "transformers has no window"),
+])
+def test_apertus_refusals(change, words):
+    reason = build_spec(dict(APERTUS, **change)).unsupported_reason
+    assert reason and words in reason

@@ -310,3 +310,28 @@ def ernie_configs(draw):
 @given(ernie_configs())
 def test_random_ernie_configs_match_meta_device(cfg):
     check(cfg)
+
+
+# ---------------------------------------------------------------- apertus
+
+def test_apertus_class_defaults_and_published():
+    from test_arch_flagships_gqa import APERTUS
+
+    check(defaults("apertus"))
+    assert build_spec(APERTUS).params_total == meta_count(APERTUS)
+
+
+@st.composite
+def apertus_configs(draw):
+    cfg = dict(model_type="apertus", architectures=["ApertusForCausalLM"], **_small_geometry(draw))
+    cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()),
+               attention_bias=draw(st.booleans()), hidden_act="xielu")
+    if draw(st.booleans()):
+        cfg.pop("head_dim")
+    return cfg
+
+
+@SETTINGS
+@given(apertus_configs())
+def test_random_apertus_configs_match_meta_device(cfg):
+    check(cfg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import cohere, deepseek, dots1, ernie, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import apertus, cohere, deepseek, dots1, ernie, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -35,6 +35,7 @@ ADAPTERS: dict[str, Adapter] = {
     "granite": Adapter(llama.build),
     "seed_oss": Adapter(llama.build),
     "arcee": Adapter(llama.build),
+    "apertus": Adapter(apertus.build),
     # gemma norms / sliding windows
     "gemma": Adapter(gemma.build),
     "gemma2": Adapter(gemma.build),
