@@ -391,3 +391,41 @@ def test_apertus_total_xielu_and_kv():
 def test_apertus_refusals(change, words):
     reason = build_spec(dict(APERTUS, **change)).unsupported_reason
     assert reason and words in reason
+
+
+# ---------------------------------------------------------------- Hunyuan v1 (vLLM hunyuan_v1.py)
+
+# tencent/Hunyuan-A13B-Instruct architecture fields, WRITTEN FROM MEMORY (not fetched); the total is the
+# meta-device count of this dict (checked in the oracle file)
+HUNYUAN_MOE = {"model_type": "hunyuan_v1_moe", "architectures": ["HunYuanMoEV1ForCausalLM"], "hidden_size": 4096,
+               "intermediate_size": 3072, "moe_intermediate_size": [3072] * 32, "num_hidden_layers": 32,
+               "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "attention_head_dim": 128,
+               "vocab_size": 128167, "max_position_embeddings": 32768, "num_experts": 64, "moe_topk": [8] * 32,
+               "num_shared_expert": [1] * 32, "use_mixed_mlp_moe": True, "use_qk_norm": True, "use_cla": False,
+               "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False, "hidden_act": "silu",
+               "rms_norm_eps": 1e-5, "rope_theta": 10000.0}
+
+
+def test_hunyuan_a13b_total_and_kv():
+    spec = build_spec(HUNYUAN_MOE)
+    assert spec.unsupported_reason is None and spec.family == "hunyuan_v1_moe"
+    assert spec.params_total == 80_393_183_232
+    assert (spec.num_experts, spec.experts_per_token, spec.num_shared_experts) == (64, 8, 1)
+    assert tensor(spec, "model.layers.0.mlp.gate.wg.weight").shard is Shard.REPLICATED
+    assert tensor(spec, "model.layers.0.mlp.shared_mlp.down_proj.weight").shard is Shard.ROW
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 32 * 2 * 8 * 128 * 2
+    assert kv_bytes_per_token(spec, "fp8", 2, 16) == 32 * 2 * 1 * 128
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"use_qk_norm": False}, "use_qk_norm"),
+    ({"use_cla": True, "cla_share_factor": 2}, "cross-layer attention"),
+    ({"moe_intermediate_size": 1024}, "sizes the experts"),
+    ({"num_shared_expert": 2}, "shared MLP"),
+    ({"num_experts": 1, "moe_topk": 1}, "num_experts <= 1"),
+    ({"mlp_bias": True}, "vLLM loads that bias"),
+    ({"head_dim": None}, "without head_dim"),
+])
+def test_hunyuan_refusals(change, words):
+    reason = build_spec(dict(HUNYUAN_MOE, **change)).unsupported_reason
+    assert reason and words in reason

@@ -335,3 +335,36 @@ def apertus_configs(draw):
 @given(apertus_configs())
 def test_random_apertus_configs_match_meta_device(cfg):
     check(cfg)
+
+
+# ---------------------------------------------------------------- hunyuan_v1_dense / hunyuan_v1_moe
+
+def test_hunyuan_a13b_matches_meta_device():
+    from test_arch_flagships_gqa import HUNYUAN_MOE
+
+    assert build_spec(HUNYUAN_MOE).params_total == meta_count(HUNYUAN_MOE)
+
+
+@pytest.mark.parametrize("model_type", ["hunyuan_v1_dense", "hunyuan_v1_moe"])
+def test_hunyuan_class_defaults_refused(model_type):
+    """Class defaults: no head_dim (transformers cannot build them) and no use_qk_norm (vLLM drops the norms)."""
+    assert build_spec(defaults(model_type)).unsupported_reason
+
+
+@st.composite
+def hunyuan_configs(draw):
+    cfg = dict(model_type="hunyuan_v1_dense", architectures=["HunYuanDenseV1ForCausalLM"], **_small_geometry(draw))
+    cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()),
+               attention_bias=draw(st.booleans()), use_qk_norm=True, hidden_act="silu")
+    if draw(st.booleans()):
+        experts = draw(st.integers(2, 8))
+        cfg.update(model_type="hunyuan_v1_moe", architectures=["HunYuanMoEV1ForCausalLM"], num_experts=experts,
+                   moe_topk=draw(st.integers(1, experts)), use_mixed_mlp_moe=True, num_shared_expert=1,
+                   moe_intermediate_size=draw(st.sampled_from([None, cfg["intermediate_size"]])))
+    return cfg
+
+
+@SETTINGS
+@given(hunyuan_configs())
+def test_random_hunyuan_configs_match_meta_device(cfg):
+    check(cfg)

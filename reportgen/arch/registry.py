@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import apertus, cohere, deepseek, dots1, ernie, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import apertus, cohere, deepseek, dots1, ernie, hunyuan, exaone4, gemma, gemma4, glm4, glm4_moe, gpt_oss, llama, llama4, minimax_m2, moe, multimodal, olmo, phi, starcoder2
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -66,6 +66,8 @@ ADAPTERS: dict[str, Adapter] = {
     "gpt_oss": Adapter(gpt_oss.build),
     "dots1": Adapter(dots1.build),
     "ernie4_5_moe": Adapter(ernie.build_moe),
+    "hunyuan_v1_dense": Adapter(hunyuan.build),
+    "hunyuan_v1_moe": Adapter(hunyuan.build, allow=("moe_intermediate_size",)),
     "minimax_m2": Adapter(minimax_m2.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
