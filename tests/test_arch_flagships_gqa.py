@@ -429,3 +429,31 @@ def test_hunyuan_a13b_total_and_kv():
 def test_hunyuan_refusals(change, words):
     reason = build_spec(dict(HUNYUAN_MOE, **change)).unsupported_reason
     assert reason and words in reason
+
+
+# ---------------------------------------------------------------- EXAONE-3.x (vLLM exaone.py)
+
+# LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct architecture fields with the hub's legacy names, WRITTEN FROM MEMORY
+EXAONE = {"model_type": "exaone", "architectures": ["ExaoneForCausalLM"], "activation_function": "silu",
+          "hidden_size": 4096, "intermediate_size": 14336, "num_layers": 32, "num_attention_heads": 32,
+          "num_key_value_heads": 8, "vocab_size": 102400, "max_position_embeddings": 32768,
+          "layer_norm_epsilon": 1e-5, "rope_theta": 1000000.0, "tie_word_embeddings": False,
+          "rope_scaling": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                           "original_max_position_embeddings": 8192, "rope_type": "llama3"}}
+
+
+def test_exaone_legacy_names_total_and_kv():
+    spec = build_spec(EXAONE)
+    assert spec.unsupported_reason is None and spec.family == "exaone" and spec.num_layers == 32
+    assert spec.params_total == 7_818_448_896
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 32 * 2 * 8 * 128 * 2
+    assert spec.rope_caches == ((32_768, 128, 0),)
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"activation_function": "gelu"}, "silu only"),
+    ({"bias": True}, "vLLM loads attention biases"),
+])
+def test_exaone_refusals(change, words):
+    reason = build_spec(dict(EXAONE, **change)).unsupported_reason
+    assert reason and words in reason

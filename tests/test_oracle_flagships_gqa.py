@@ -368,3 +368,30 @@ def hunyuan_configs(draw):
 @given(hunyuan_configs())
 def test_random_hunyuan_configs_match_meta_device(cfg):
     check(cfg)
+
+
+# ---------------------------------------------------------------- exaone
+
+def test_exaone_class_defaults_and_published():
+    from test_arch_flagships_gqa import EXAONE
+
+    check(defaults("exaone"))
+    assert build_spec(EXAONE).params_total == meta_count(EXAONE)
+
+
+@st.composite
+def exaone_configs(draw):
+    g = _small_geometry(draw)
+    g["num_layers"] = g.pop("num_hidden_layers")
+    cfg = dict(model_type="exaone", architectures=["ExaoneForCausalLM"], activation_function="silu", **g)
+    cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()),
+               attention_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()))
+    if draw(st.booleans()):
+        cfg.pop("head_dim")
+    return cfg
+
+
+@SETTINGS
+@given(exaone_configs())
+def test_random_exaone_configs_match_meta_device(cfg):
+    check(cfg)

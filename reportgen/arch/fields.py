@@ -77,6 +77,9 @@ FLAGS = (
 # silently turn a truncated file into a 7B llama.
 REQUIRED_TEXT = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
+# legacy names a config class maps onto a required field (its ``attribute_map``): EXAONE-3 says num_layers
+REQUIRED_ALIASES = {"num_hidden_layers": ("num_layers",)}
+
 SUBCONFIGS = ("text_config", "vision_config")
 
 # Fields some architectures give per layer as a list.  A non-empty list there is
@@ -104,7 +107,7 @@ def check_int(name: str, value: Any, lo: int, hi: int, nullable: bool) -> int | 
 def prevalidate(raw: Mapping[str, Any], prefix: str = "", *, required: tuple[str, ...] = ()) -> None:
     """Check every known numeric / boolean field present in a raw config dict (and its sub-configs)."""
     for name in required:
-        if name not in raw:
+        if name not in raw and not any(a in raw for a in REQUIRED_ALIASES.get(name, ())):
             raise ConfigError(prefix + name, "is missing")
     for name, value in raw.items():
         lim = LIMITS.get(name)

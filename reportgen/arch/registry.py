@@ -30,6 +30,7 @@ ADAPTERS: dict[str, Adapter] = {
     "mistral": Adapter(llama.build),
     "ministral3": Adapter(llama.build),
     "ernie4_5": Adapter(llama.build),
+    "exaone": Adapter(llama.build),
     "qwen2": Adapter(llama.build),
     "qwen3": Adapter(llama.build),
     "granite": Adapter(llama.build),
