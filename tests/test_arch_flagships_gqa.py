@@ -135,10 +135,13 @@ def test_gemma4_e4b_per_layer_kv():
 
 
 def test_gemma4_e4b_hybrid_groups_unify_pages():
-    """Sliding page (2 heads x 256) is half the full page (2 x 512): vLLM doubles the sliding block size."""
+    """Sliding page (16 x 2 x 2 heads x 256 x 2 B) is half the full page (2 x 512): vLLM doubles the sliding
+    block size to unify pages; 4 full + 20 sliding KV layers -> groups of 4: one full, five sliding; the
+    18 KV-shared layers take no part."""
     spec = build_spec(gemma4_text_e4b())
     g = kv_groups(spec, 1, 1, "auto", 2, 16)
-    assert g is not None
+    assert (g.n_groups, g.n_full, g.bs_full, g.n_slide, g.bs_slide, g.window) == (6, 1, 16, 5, 32, 512)
+    assert g.stage_bytes_per_block == (4 * 16 * 2 * 2 * 512 * 2,)
 
 
 def test_gemma4_shared_layers_keep_allocated_kv_weights():
