@@ -50,8 +50,8 @@ _MLA_FIELDS = ("kv_lora_rank", "q_lora_rank")
 def scan(raw: Mapping[str, Any], *, mla: bool = False, allow: tuple[str, ...] = ()) -> None:
     """Raise Unsupported if the (text) config uses a feature outside the family formula.
 
-    ``allow``: feature fields the family adapter itself models (the DSA families read the
-    ``index_*`` fields), so they are not refused for it.
+    ``allow``: feature fields (or per-layer lists) the family adapter models itself (DSA: the
+    ``index_*`` fields; Gemma-4: KV sharing, per-layer inputs; Hunyuan: uniform per-layer expert widths).
     """
     for name, feature in _FEATURE_FIELDS.items():
         if name in allow:
@@ -60,7 +60,7 @@ def scan(raw: Mapping[str, Any], *, mla: bool = False, allow: tuple[str, ...] = 
         if value not in (None, False, 0, [], "", {}):
             raise Unsupported(f"{feature} is not modelled")
     for name in PER_LAYER_LISTS:
-        if isinstance(raw.get(name), (list, tuple)):
+        if name not in allow and isinstance(raw.get(name), (list, tuple)):
             raise Unsupported(f"per-layer {name} (a list) is not modelled")
     if not mla:
         for name in _MLA_FIELDS:

@@ -29,7 +29,7 @@ LIMITS: dict[str, tuple[int, int, bool]] = {
     "hidden_size": (1, _DIM, False),
     "intermediate_size": (1, _WIDE, False),
     "intermediate_size_mlp": (1, _WIDE, False),
-    "moe_intermediate_size": (1, _WIDE, False),
+    "moe_intermediate_size": (1, _WIDE, True),   # null in dense Gemma-4 configs
     "shared_expert_intermediate_size": (0, _WIDE, False),
     "num_hidden_layers": (1, _LAYERS, False),
     "num_attention_heads": (1, _HEADS, False),
@@ -77,6 +77,9 @@ FLAGS = (
 # silently turn a truncated file into a 7B llama.
 REQUIRED_TEXT = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
+# legacy names a config class maps onto a required field (its ``attribute_map``): EXAONE-3 says num_layers
+REQUIRED_ALIASES = {"num_hidden_layers": ("num_layers",)}
+
 SUBCONFIGS = ("text_config", "vision_config")
 
 # Fields some architectures give per layer as a list.  A non-empty list there is
@@ -108,7 +111,7 @@ def prevalidate(raw: Mapping[str, Any], prefix: str = "", *, required: tuple[str
     ``skip``: top-level fields the family adapter validates itself with its own rule (granite-4.0-h's
     ``num_local_experts`` may be 0: a dense hybrid)."""
     for name in required:
-        if name not in raw:
+        if name not in raw and not any(a in raw for a in REQUIRED_ALIASES.get(name, ())):
             raise ConfigError(prefix + name, "is missing")
     for name, value in raw.items():
         if name in skip:

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import (bamba, deepseek, deepseek_dsa, exaone4, falcon_h1, gemma, glm4, glm4_moe,
-                                     glm4_moe_lite, gpt_oss, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, moe,
-                                     multimodal, nemotron_h, olmo, phi, qwen3_next, starcoder2)
+from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
+                                     falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, gpt_oss, hunyuan, jamba,
+                                     kimi_k25, kimi_linear, lfm2, llama, llama4, minimax_m2, moe, multimodal,
+                                     nemotron_h, olmo, phi, qwen3_next, starcoder2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -39,15 +40,22 @@ ADAPTERS: dict[str, Adapter] = {
     # dense, llama-shaped
     "llama": Adapter(llama.build),
     "mistral": Adapter(llama.build),
+    "ministral3": Adapter(llama.build),
+    "ernie4_5": Adapter(llama.build),
+    "exaone": Adapter(llama.build),
     "qwen2": Adapter(llama.build),
     "qwen3": Adapter(llama.build),
     "granite": Adapter(llama.build),
     "seed_oss": Adapter(llama.build),
     "arcee": Adapter(llama.build),
+    "apertus": Adapter(apertus.build),
     # gemma norms / sliding windows
     "gemma": Adapter(gemma.build),
     "gemma2": Adapter(gemma.build),
     "gemma3_text": Adapter(gemma.build),
+    # Gemma 4: per-layer head sizes, KV-shared layers, per-layer embeddings (vLLM gemma4.py)
+    "gemma4_text": Adapter(gemma4.build_text, allow=gemma4.FEATURES),
+    "gemma4": Adapter(gemma4.build, multimodal=True, allow=gemma4.FEATURES),
     # post-norm, whole-projection q/k norms (vLLM olmo2.py)
     "olmo2": Adapter(olmo.build),
     "olmo3": Adapter(olmo.build),
@@ -58,6 +66,8 @@ ADAPTERS: dict[str, Adapter] = {
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
     "starcoder2": Adapter(starcoder2.build),
+    # Command-R: parallel blocks, always-tied head (vLLM commandr.py)
+    "cohere": Adapter(cohere.build),
     # mixture of experts with GQA attention
     "mixtral": Adapter(moe.build),
     "qwen2_moe": Adapter(moe.build),
@@ -67,6 +77,11 @@ ADAPTERS: dict[str, Adapter] = {
     "granitemoe": Adapter(moe.build_granitemoe),
     "phimoe": Adapter(moe.build_phimoe),
     "gpt_oss": Adapter(gpt_oss.build),
+    "dots1": Adapter(dots1.build),
+    "ernie4_5_moe": Adapter(ernie.build_moe),
+    "hunyuan_v1_dense": Adapter(hunyuan.build),
+    "hunyuan_v1_moe": Adapter(hunyuan.build, allow=("moe_intermediate_size",)),
+    "minimax_m2": Adapter(minimax_m2.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
@@ -108,6 +123,16 @@ UNSUPPORTED: dict[str, str] = {
     "mamba2": "mamba2: state-space layers are not modelled",
     "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
     "bailing_hybrid": "bailing_hybrid: delta-attention linear layers (BailingHybridDeltaAttention) are not modelled",
+    "mistral4": "mistral4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file was not "
+                "verified in this work; not modelled",
+    "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "
+                      "was not verified in this work; not modelled",
+    "step3p7": "step3p7: vLLM's step3p7.py builds a PerceptionEncoder vision tower (step_vl.py, its own config "
+               "fields) and the step3p5 language model (per-layer sliding-window head counts, head-wise attention "
+               "gates, shared + routed experts, MTP layers); neither is modelled in this work",
+    "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
+                  "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
+                  "expert do not map onto vLLM's minimax_m2 maths; not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
@@ -137,10 +162,8 @@ UNSUPPORTED: dict[str, str] = {
     "ministral": "ministral: MinistralForCausalLM has no native vLLM model (Transformers backend) and is not "
                  "modelled; Ministral-8B's own config (model_type mistral) is supported",
     "helium": "helium: HeliumForCausalLM has no native vLLM model (Transformers backend) and is not modelled",
-    "cohere": "cohere: vLLM's commandr.py (always-tied head, TP-sharded per-head qk norms, rotary cache sized by "
-              "model_max_length) could not be verified against the current vLLM source; not modelled",
-    "cohere2": "cohere2: per-layer sliding windows and NoPE full layers in vLLM's commandr.py could not be "
-               "verified against the current vLLM source; not modelled",
+    "cohere2": "cohere2: the vLLM commandr.py versions readable in this work predate Cohere2 (per-layer sliding "
+               "windows, NoPE full layers); not modelled",
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
     "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "

@@ -240,5 +240,5 @@ def apply(spec: ModelSpec, text: Fields) -> None:
     A family that has already set ``rope_caches = ()`` (no rotary module at all: nemotron_h,
     jamba, granitemoehybrid with ``position_embedding_type`` nope) keeps it."""
     spec.max_model_len_limit = derived_max_model_len(text)
-    if spec.rope_caches != ():
+    if spec.rope_caches is None:  # an adapter that works out its own caches (gemma4) or has none (nope) keeps them
         spec.rope_caches = rope_caches(text, spec)

@@ -57,6 +57,10 @@ class Tensor:
     for tensors outside the decoder stack (embedding, lm_head, final norm, vision).
     ``quantizable``: a Linear weight a checkpoint scheme may quantize (not
     norms, biases, embeddings, routers unless the scheme says so).
+    ``allocated_only``: vLLM allocates (and loads) this tensor but the model has no such
+    parameter -- e.g. the K/V projections vLLM keeps on Gemma-4's KV-shared layers, or the V slot
+    it fills with K on ``attention_k_eq_v`` layers.  It costs bytes on the GPU but is not counted
+    in the parameter totals (which equal the meta-device count).
     """
 
     name: str
@@ -66,10 +70,16 @@ class Tensor:
     layer: int | None = None
     count: int = 1
     quantizable: bool = False
+    allocated_only: bool = False
 
     @property
     def numel(self) -> int:
         return prod(self.shape) * self.count
+
+    @property
+    def params(self) -> int:
+        """Parameters this tensor adds to the model's count (0 for an ``allocated_only`` copy)."""
+        return 0 if self.allocated_only else self.numel
 
 
 class AttentionKind(str, Enum):
@@ -163,6 +173,8 @@ class ModelSpec:
     state_ssm_dtype: str | None = None
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
+    # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
+    pp_unsupported: str | None = None
     notes: list[str] = field(default_factory=list)
     # safetensors header listing {name: {"shape", "dtype", "bytes", ...}} of the checkpoint, set by
     # estimate.quant.attach_checkpoint_headers (--weights checkpoint); None = config-derived weights
@@ -172,16 +184,16 @@ class ModelSpec:
     def params_by_component(self) -> dict[str, int]:
         out: dict[str, int] = {c.value: 0 for c in Component}
         for t in self.tensors:
-            out[t.component.value] += t.numel
+            out[t.component.value] += t.params
         return out
 
     @property
     def params_total(self) -> int:
-        return sum(t.numel for t in self.tensors)
+        return sum(t.params for t in self.tensors)
 
     @property
     def params_text(self) -> int:
-        return sum(t.numel for t in self.tensors if t.component is not Component.VISION)
+        return sum(t.params for t in self.tensors if t.component is not Component.VISION)
 
     @property
     def params_active(self) -> int:
@@ -189,7 +201,7 @@ class ModelSpec:
         total = self.params_total
         if not self.num_experts:
             return total
-        routed = sum(t.numel for t in self.tensors if t.component is Component.ROUTED_EXPERTS)
+        routed = sum(t.params for t in self.tensors if t.component is Component.ROUTED_EXPERTS)
         return total - routed + routed * self.experts_per_token // self.num_experts
 
     def kv_bytes_per_token(self, kv_bytes: float = 2, tp: int = 1) -> float:

@@ -330,6 +330,8 @@ class ModelTables:
         head = (lay.tp, lay.pp, lay.dp, lay.ep, wd, kd)
         if self.spec.unsupported_reason:
             return head + ("unsupported", self.spec.unsupported_reason) + _EMPTY_BODY, (), 0
+        if lay.pp > 1 and self.spec.pp_unsupported:
+            return head + ("unsupported", self.spec.pp_unsupported) + _EMPTY_BODY, (), 0
         err, body, slots, n = self._body_of(lay, wd, kd)
         if err:
             return head + ("unsupported", err) + body, (), 0

@@ -1,4 +1,4 @@
-"""Llama-shaped dense decoders: llama, mistral, qwen2, qwen3, granite, seed_oss, arcee.
+"""Llama-shaped dense decoders: llama, mistral, ministral3, ernie4_5, exaone, qwen2, qwen3, granite, seed_oss, arcee.
 
 One layer = GQA attention (q/k/v/o) + SwiGLU MLP + two RMSNorms; the families
 differ only in biases and q/k norms, read from the modeling code of
@@ -6,6 +6,16 @@ transformers 5.24:
 
 * llama, granite: q/k/v/o bias = ``attention_bias``; gate/up/down bias = ``mlp_bias``
 * mistral: no biases at all (the model code ignores ``attention_bias``)
+* ministral3 (Ministral 3, the text model of a mistral3 composite): mistral's maths in transformers
+  ``modeling_ministral3.py``; vLLM's registry maps ``Ministral3ForCausalLM`` to its mistral.py
+  (Llama layers); ``llama_4_scaling_beta`` in the rope parameters adds no parameters
+* ernie4_5: vLLM ``ernie45.py`` (commit 063345cac6c62c5d00d369d93eb75bba6a169162) is LlamaForCausalLM
+  with o_proj's bias dropped and non-neox rope; transformers' biases follow ``use_bias``, vLLM's Llama
+  ones ``attention_bias`` / ``mlp_bias`` -- any bias flag set is refused, none means identical shapes
+* exaone (EXAONE-3.x): transformers builds it with the Llama classes; vLLM ``exaone.py`` (commit
+  0531c2226a6a25cd96ccc856f3bda3f0bb4efb5f) has the same shapes under other names (``wte``, ``h``,
+  ``attn.attention.out_proj``, ``mlp.c_fc_0/1``, ``c_proj``, ``ln_1/2``, ``ln_f``): q/k/v/o bias =
+  ``attention_bias`` (vLLM also ``bias``, refused), MLP bias = ``mlp_bias``, silu only, tie honoured
 * qwen2: q/k/v bias always, o without
 * qwen3: q/k/v/o bias = ``attention_bias``; per-head RMSNorm ``q_norm`` / ``k_norm`` (head_dim)
 * seed_oss: transformers q/k/v bias = ``attention_bias`` (default true), o bias = ``attention_out_bias``,
@@ -40,15 +50,29 @@ class Biases:
 
 
 def biases(model_type: str, f: Fields) -> Biases:
+    if model_type == "exaone":
+        act = f.get("hidden_act")
+        if act != "silu":
+            raise Unsupported(f"exaone with activation {act!r}: vLLM's ExaoneGatedMLP accepts silu only")
+        if f.raw.get("bias"):
+            raise Unsupported("exaone with bias=true: transformers ignores it, vLLM loads attention biases")
+        ab = f.flag("attention_bias")
+        return Biases(ab, ab, f.flag("mlp_bias"))
     if model_type in ("llama", "granite", "arcee"):
         if model_type == "arcee" and "qkv_bias" in f.raw:
             raise Unsupported("arcee with qkv_bias: vLLM reads it, transformers ignores it")
         ab = f.flag("attention_bias")
         return Biases(ab, ab, f.flag("mlp_bias"))
-    if model_type == "mistral":
+    if model_type in ("mistral", "ministral3"):
         for name in ("attention_bias", "mlp_bias", "bias"):
             if f.raw.get(name):
                 raise Unsupported(f"mistral with {name}=true: transformers ignores it, vLLM loads a bias")
+        return Biases(False, False, False)
+    if model_type == "ernie4_5":
+        for name in ("use_bias", "attention_bias", "mlp_bias", "bias"):
+            if f.raw.get(name):
+                raise Unsupported(f"ernie4_5 with {name}=true: vLLM's ernie45.py (Llama layers, o_proj bias dropped) "
+                                  "and transformers build different biases")
         return Biases(False, False, False)
     if model_type == "qwen2":
         return Biases(True, False, False)

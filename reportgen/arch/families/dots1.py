@@ -1,0 +1,72 @@
+"""dots.llm1 (dots1): GQA attention with per-head q/k norms + DeepSeek-style MoE with shared experts.
+
+Follows vLLM ``vllm/model_executor/models/dots1.py`` (read at commit
+00bd1493b3e82d6c13c68ee8a0e1c5a96707e190), checked parameter-for-parameter against transformers 5.24
+``modeling_dots1.py``:
+
+* attention: q/k/v with bias = ``attention_bias`` and o WITHOUT bias in vLLM (transformers gives o a bias
+  too) -> ``attention_bias`` configs are refused; per-head ``q_norm`` / ``k_norm`` (head_dim, replicated);
+  ``head_dim`` from the config, else hidden / heads (both);
+* layers ``< first_k_dense_replace`` dense (``intermediate_size``), the rest MoE in transformers; vLLM also
+  needs ``i % moe_layer_freq == 0`` (a field transformers does not know): configs with another
+  ``moe_layer_freq`` than 1 are refused;
+* MoE: router ``gate`` ``E x H`` (replicated), ``n_routed_experts`` FusedMoE experts of
+  ``moe_intermediate_size``, one shared MLP of ``moe_intermediate_size * n_shared_experts`` (column/row
+  split); ``e_score_correction_bias`` is a transformers buffer (vLLM: a parameter for ``noaux_tc``): not
+  counted, as for DeepSeek-V3;
+* vLLM's Dots1Attention takes no per-layer window: a config with a ``sliding_window`` (transformers applies
+  it to the layers from ``max_window_layers`` on) is refused rather than priced two ways;
+* lm_head: vLLM always allocates its own ``ParallelLMHead`` -> a tied config is refused; vLLM's MLPs
+  accept ``hidden_act == silu`` only.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.fields import Fields
+from reportgen.arch.kv import attention_layers
+from reportgen.arch.spec import Component as C, ModelSpec
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    g = geometry(f)
+    if g.tie:
+        raise Unsupported("dots1 with tie_word_embeddings=true: vLLM's Dots1ForCausalLM always allocates its own lm_head")
+    if f.flag("attention_bias"):
+        raise Unsupported("dots1 with attention_bias=true: vLLM's o_proj has no bias, transformers' has")
+    if f.get("hidden_act") != "silu":
+        raise Unsupported(f"dots1 with hidden_act {f.get('hidden_act')!r}: vLLM's dots1.py accepts silu only")
+    freq = f.raw.get("moe_layer_freq", 1)
+    if freq != 1:
+        raise Unsupported(f"dots1 with moe_layer_freq {freq!r}: vLLM skips MoE layers transformers builds")
+    window = f.get("sliding_window")
+    if window:
+        raise Unsupported(f"dots1 with sliding_window {window}: vLLM's Dots1Attention has no per-layer window and "
+                          "whether its model-level window applies to every layer was not verified; not modelled")
+    n_exp = f.int("n_routed_experts")
+    n_shared = f.int("n_shared_experts", lo=0)
+    k_dense = f.int("first_k_dense_replace", 0, lo=0)
+    moe_inter = f.int("moe_intermediate_size")
+    inter = f.int("intermediate_size") if k_dense else 0
+    set_moe(spec, f, n_exp, shared=n_shared)
+    ts = spec.tensors
+    B.embedding(ts, g.vocab, g.hidden)
+    for i in range(g.n_layers):
+        p = f"model.layers.{i}"
+        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
+        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
+        B.norm(ts, f"{p}.self_attn.q_norm", g.head_dim, i, comp=C.ATTENTION)
+        B.norm(ts, f"{p}.self_attn.k_norm", g.head_dim, i, comp=C.ATTENTION)
+        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+        if i < k_dense:
+            B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
+        else:
+            B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
+            B.experts(ts, i, f"{p}.mlp.experts", g.hidden, moe_inter, n_exp)
+            B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", g.hidden, moe_inter * n_shared, C.SHARED_EXPERTS)
+    B.norm(ts, "model.norm", g.hidden, None)
+    B.lm_head(ts, g.vocab, g.hidden, tied=False)
+    set_scalars(spec, f, g)
+    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim, global_sliding=False)

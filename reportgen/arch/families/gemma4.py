@@ -1,0 +1,313 @@
+"""Gemma 4 language model (gemma4_text; the text stack of gemma4): per-layer head sizes, KV sharing, PLE.
+
+Follows vLLM ``vllm/model_executor/models/gemma4.py`` (read at commit
+001cabc1be16a59a70d720ed61a13b678c060a18) and its proportional rope
+``vllm/model_executor/layers/rotary_embedding/gemma4_rope.py`` (commit 41c5903d049b80b83a6e570f52f0f55e31316e49),
+checked parameter-for-parameter against transformers 5.24 ``modeling_gemma4.py`` (Gemma4TextModel).
+
+Per decoder layer ``i`` (``layer_types[i]``: sliding or full):
+
+* head size and KV heads per layer: transformers 5.24 folds ``global_head_dim`` (default 512) and, on
+  ``attention_k_eq_v`` configs, ``num_global_key_value_heads`` into ``per_layer_config`` for the full
+  layers; vLLM reads the same two fields (``getattr(config, "global_head_dim", ...)``).  We read the
+  parsed ``per_layer_config`` -- the shapes the checkpoint holds.
+* attention: q (COLUMN) / k, v (KV) / o (ROW), biases = ``attention_bias``; per-head ``q_norm`` and
+  ``k_norm`` (head size); ``v_norm`` has no weight.
+* KV sharing: the last ``num_kv_shared_layers`` layers reuse the cache of the last earlier layer of the
+  same type (vLLM ``kv_sharing_target_layer_name``): they hold NO cache of their own
+  (``AttentionKind.NONE``) and transformers gives them no k/v projections or k_norm -- but vLLM's
+  ``Gemma4Attention`` builds the full ``QKVParallelLinear`` and ``k_norm`` on every layer.  Those K/V
+  weights and k_norm are ``allocated_only`` tensors: bytes on the GPU, not parameters.
+* ``attention_k_eq_v`` (full layers): transformers has no ``v_proj`` (K is reused as V); vLLM loads the K
+  weights into both the K and V slots of ``qkv_proj`` -> V is an ``allocated_only`` copy, and the cache
+  still holds K and V (v_norm is applied to V, k_norm and rope to K).
+* MLP: gate/up (vLLM ``MergedColumnParallelLinear``) + down, ``intermediate_size`` doubled on KV-shared
+  layers when ``use_double_wide_mlp``; vLLM requires ``hidden_activation == gelu_pytorch_tanh``.
+* four RMSNorms; per-layer-embedding (PLE) layers: ``per_layer_input_gate`` (H -> P) and
+  ``per_layer_projection`` (P -> H), both ``ReplicatedLinear``, and ``post_per_layer_input_norm``.
+* ``enable_moe_block``: router (``proj`` E x H, ``scale`` H -- replicated) and ``per_expert_scale`` (E),
+  ``num_experts`` FusedMoE experts of ``moe_intermediate_size`` beside the dense MLP, three more norms.
+* ``layer_scalar`` is a buffer in both.
+
+Model level: embedding (VOCAB); PLE table ``embed_tokens_per_layer`` (``vocab_size_per_layer_input`` x
+``layers * P``, VOCAB) and ``per_layer_model_projection`` (H -> layers*P, COLUMN with gather) and
+``per_layer_projection_norm`` (P); final norm; lm_head tied per ``tie_word_embeddings`` (default true).
+
+Pipeline parallelism: vLLM's ``Gemma4Model`` builds the embedding and the PLE modules on EVERY pipeline
+rank (no ``PPMissingLayer``), which the per-stage placement cannot express: pp > 1 is refused per cell
+(``ModelSpec.pp_unsupported``).
+
+Refused: ``use_bidirectional_attention == "all"`` (an encoder), every layer KV-shared (vLLM finds no
+target layer), per-layer KV head counts that differ (the K/V weight sharding takes one head count),
+another ``hidden_activation`` (vLLM raises).
+
+Rotary caches: one per layer type, ``max_position_embeddings`` rows; sliding layers ``default`` rope
+of their head size (partial factor from its parameters), full layers ``proportional`` -> vLLM's
+``Gemma4RotaryEmbedding`` passes ``rotary_dim = head_size`` to its base class: the cache is the FULL
+head size wide, whatever ``partial_rotary_factor``.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import ConfigError, Unsupported
+from reportgen.arch.fields import Fields
+from reportgen.arch.kv import FULL_TYPES, SLIDING_TYPES
+from reportgen.arch.rope import cache_rows, rope_parameters
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
+
+# feature fields (features.py) this family models itself
+FEATURES = ("num_kv_shared_layers", "hidden_size_per_layer_input")
+
+
+def _layer_geometry(f: Fields, n_layers: int) -> tuple[list[str], list[int], list[int], list[str | None]]:
+    """(layer types, head size per layer, KV heads per layer, KV sharing mode per layer) from the parsed config."""
+    obj = f.obj
+    lt = f.str_list("layer_types")
+    if lt is None or len(lt) != n_layers:
+        raise f.err("layer_types", f"must list {n_layers} layer types")
+    for t in lt:
+        if t not in FULL_TYPES | SLIDING_TYPES:
+            raise Unsupported(f"gemma4 layer type {t!r} is not modelled")
+    try:
+        modes = list(obj.kv_sharing_modes)
+        plc = obj.per_layer_config
+        hds = [int(plc[i].head_dim) for i in range(n_layers)]
+        kvs = [int(plc[i].num_key_value_heads or f.int("num_attention_heads")) for i in range(n_layers)]
+    except (ValueError, AttributeError, TypeError, KeyError, IndexError) as e:
+        raise ConfigError(f.prefix + "num_kv_shared_layers", f"transformers rejected the per-layer config: {e}") from None
+    for name, vals in (("head_dim", hds), ("num_key_value_heads", kvs)):
+        for v in vals:
+            if not 1 <= v <= 1 << 18:
+                raise f.err(name, f"per-layer value {v} out of range")
+    return lt, hds, kvs, modes
+
+
+def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
+    hidden = f.int("hidden_size")
+    n_layers = f.int("num_hidden_layers")
+    n_heads = f.int("num_attention_heads")
+    vocab = f.int("vocab_size")
+    inter = f.int("intermediate_size")
+    tie = f.flag("tie_word_embeddings", True)
+    bias = f.flag("attention_bias")
+    if f.get("use_bidirectional_attention") == "all":
+        raise Unsupported("gemma4 with use_bidirectional_attention='all' (an encoder) is not modelled")
+    act = f.get("hidden_activation") or f.get("hidden_act")
+    if act != "gelu_pytorch_tanh":
+        raise Unsupported(f"gemma4 with hidden_activation {act!r}: vLLM's Gemma4MLP accepts gelu_pytorch_tanh only")
+    n_shared = f.int("num_kv_shared_layers", 0, lo=0)
+    if n_shared >= n_layers:
+        raise Unsupported("gemma4 with every layer KV-shared: vLLM finds no layer to share the cache of")
+    lt, hds, kvs, modes = _layer_geometry(f, n_layers)
+    if len(set(kvs)) > 1:
+        raise Unsupported(f"gemma4 with per-layer KV head counts {sorted(set(kvs))} (num_global_key_value_heads): "
+                          "the K/V weight sharding is modelled with one head count")
+    n_kv = kvs[0]
+    for i, k in enumerate(kvs):
+        if n_heads % k:
+            raise f.err("num_key_value_heads", f"{k} does not divide num_attention_heads {n_heads} (layer {i})")
+    k_eq_v = f.flag("attention_k_eq_v")
+    double_wide = f.flag("use_double_wide_mlp")
+    ple = f.int("hidden_size_per_layer_input", 0, lo=0)
+    moe = f.flag("enable_moe_block")
+    window = f.get("sliding_window")
+    window = window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
+
+    ts = spec.tensors
+    B.embedding(ts, vocab, hidden, f"{prefix}.embed_tokens")
+    if ple:
+        ple_vocab = f.int("vocab_size_per_layer_input", vocab)
+        ts.append(Tensor(f"{prefix}.embed_tokens_per_layer.weight", (ple_vocab, n_layers * ple), S.VOCAB, C.OTHER))
+        B.linear(ts, f"{prefix}.per_layer_model_projection", hidden, n_layers * ple, S.COLUMN, C.OTHER, None)
+        B.norm(ts, f"{prefix}.per_layer_projection_norm", ple, None, comp=C.OTHER)
+    if moe:
+        n_exp = f.int("num_experts")
+        k = f.int("top_k_experts")
+        if k > n_exp:
+            raise f.err("top_k_experts", f"{k} exceeds the {n_exp} experts")
+        moe_inter = f.int("moe_intermediate_size")
+        spec.num_experts, spec.experts_per_token = n_exp, k
+
+    layers_kv: list[LayerKV] = []
+    for i in range(n_layers):
+        p = f"{prefix}.layers.{i}"
+        a = f"{p}.self_attn"
+        hd, full, shared = hds[i], lt[i] in FULL_TYPES, modes[i] == "reuse"
+        v_copy = k_eq_v and full
+        B.linear(ts, f"{a}.q_proj", hidden, n_heads * hd, S.COLUMN, C.ATTENTION, i, bias=bias)
+        ts_kv: list[Tensor] = []
+        B.linear(ts_kv, f"{a}.k_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
+        B.linear(ts_kv, f"{a}.v_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
+        B.norm(ts_kv, f"{a}.k_norm", hd, i, comp=C.ATTENTION)
+        for t in ts_kv:
+            copy = shared or (v_copy and ".v_proj." in t.name)
+            ts.append(Tensor(t.name, t.shape, t.shard, t.component, t.layer, t.count, t.quantizable, copy))
+        B.linear(ts, f"{a}.o_proj", n_heads * hd, hidden, S.ROW, C.ATTENTION, i, bias=bias)
+        B.norm(ts, f"{a}.q_norm", hd, i, comp=C.ATTENTION)
+        width = inter * (2 if double_wide and shared else 1)
+        B.gated_mlp(ts, i, f"{p}.mlp", hidden, width, C.DENSE_MLP)
+        for name in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                     "post_feedforward_layernorm"):
+            B.norm(ts, f"{p}.{name}", hidden, i)
+        if ple:
+            B.linear(ts, f"{p}.per_layer_input_gate", hidden, ple, S.REPLICATED, C.OTHER, i)
+            B.linear(ts, f"{p}.per_layer_projection", ple, hidden, S.REPLICATED, C.OTHER, i)
+            B.norm(ts, f"{p}.post_per_layer_input_norm", hidden, i)
+        if moe:
+            B.router(ts, i, f"{p}.router.proj", hidden, n_exp)
+            ts.append(Tensor(f"{p}.router.scale", (hidden,), S.REPLICATED, C.ROUTER, i))
+            ts.append(Tensor(f"{p}.moe.per_expert_scale", (n_exp,), S.REPLICATED, C.ROUTER, i))
+            B.experts(ts, i, f"{p}.moe.experts", hidden, moe_inter, n_exp)
+            for name in ("post_feedforward_layernorm_1", "post_feedforward_layernorm_2", "pre_feedforward_layernorm_2"):
+                B.norm(ts, f"{p}.{name}", hidden, i)
+        if shared:
+            layers_kv.append(LayerKV(AttentionKind.NONE))
+        elif lt[i] in SLIDING_TYPES and window is not None:
+            layers_kv.append(LayerKV(AttentionKind.SLIDING, n_kv, hd, hd, window))
+        else:
+            layers_kv.append(LayerKV(AttentionKind.FULL, n_kv, hd, hd))
+    B.norm(ts, f"{prefix}.norm", hidden, None)
+    B.lm_head(ts, vocab, hidden, tied=tie)
+
+    spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
+    spec.num_attention_heads, spec.num_kv_heads = n_heads, n_kv
+    spec.head_dim = hds[0]                     # per layer in layers_kv; the global field is ambiguous
+    spec.tie_word_embeddings = tie
+    spec.max_position_embeddings = f.opt_int("max_position_embeddings")
+    spec.rotary_dim = spec.head_dim
+    spec.layers_kv = layers_kv
+    spec.rope_caches = _rope_caches(f, lt, hds, spec.max_position_embeddings)
+    spec.pp_unsupported = ("gemma4 with pipeline parallelism: vLLM's Gemma4Model builds the embedding and the "
+                           "per-layer-embedding table on every pipeline rank; not modelled")
+
+
+def _rope_caches(f: Fields, lt: list[str], hds: list[int], max_pos: int | None) -> tuple:
+    """One ``get_rope`` cache per (layer type, head size): rows x width, model dtype (module docstring)."""
+    if not max_pos:
+        return ()
+    params = rope_parameters(f) or {}
+    seen: dict[tuple, tuple[int, int, int]] = {}
+    for kind, hd in zip(lt, hds):
+        rp = params.get(kind) or params.get("") or {"rope_type": "default"}
+        if rp.get("rope_type") == "proportional":
+            width = hd
+        else:
+            factor = rp.get("partial_rotary_factor", 1.0)
+            width = int(hd * factor) if isinstance(factor, (int, float)) and 0 < factor <= 1 else hd
+        # get_rope memoises on head size, rotary dim, positions and parameters
+        key = (hd, width, repr(sorted(rp.items(), key=lambda kv: str(kv[0]))))
+        seen.setdefault(key, (cache_rows(rp, max_pos), width, 0))
+    return tuple(seen.values())
+
+
+# ---------------------------------------------------------------- the composite (gemma4): towers and embedders
+
+def _rep(ts: list[Tensor], name: str, shape: tuple[int, ...], quantizable: bool = False) -> None:
+    """A tower tensor: vLLM's gemma4_mm.py builds the towers with transformers' AutoModel and swaps their
+    Linears for ``ReplicatedLinear`` (``recursive_replace_linear``): whole on every rank."""
+    ts.append(Tensor(name, shape, S.REPLICATED, C.VISION, None, 1, quantizable))
+
+
+def vision_tower(ts: list[Tensor], f: Fields, prefix: str = "model.vision_tower") -> int:
+    """transformers ``Gemma4VisionModel``: patch embedder (input_proj + 2-D position table), encoder layers
+    (q/k/v/o, per-head q/k norms, gated MLP, four RMSNorms); the pooler has no weights.  Returns its width."""
+    h = f.int("hidden_size")
+    inter = f.int("intermediate_size")
+    n_layers = f.int("num_hidden_layers")
+    heads = f.int("num_attention_heads")
+    kv = f.int("num_key_value_heads", heads)
+    hd = f.int("head_dim", h // heads)
+    patch = f.int("patch_size")
+    pos = f.int("position_embedding_size")
+    _rep(ts, f"{prefix}.patch_embedder.input_proj.weight", (h, 3 * patch * patch), True)
+    _rep(ts, f"{prefix}.patch_embedder.position_embedding_table", (2, pos, h))
+    for i in range(n_layers):
+        p = f"{prefix}.encoder.layers.{i}"
+        for name, out_f, in_f in (("q_proj", heads * hd, h), ("k_proj", kv * hd, h), ("v_proj", kv * hd, h),
+                                  ("o_proj", h, heads * hd)):
+            _rep(ts, f"{p}.self_attn.{name}.linear.weight", (out_f, in_f), True)
+        _rep(ts, f"{p}.self_attn.q_norm.weight", (hd,))
+        _rep(ts, f"{p}.self_attn.k_norm.weight", (hd,))
+        for name, out_f, in_f in (("gate_proj", inter, h), ("up_proj", inter, h), ("down_proj", h, inter)):
+            _rep(ts, f"{p}.mlp.{name}.linear.weight", (out_f, in_f), True)
+        for name in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                     "post_feedforward_layernorm"):
+            _rep(ts, f"{p}.{name}.weight", (h,))
+    return h
+
+
+def audio_tower(ts: list[Tensor], f: Fields, prefix: str = "model.audio_tower") -> int:
+    """transformers ``Gemma4AudioModel`` (a USM conformer): two conv subsampling layers (bias-free conv +
+    LayerNorm weight), input projection, conformer layers (two macaron feed-forwards, chunked local
+    attention with ``relative_k_proj`` and ``per_dim_scale``, a light depthwise-conv block, norms), and
+    ``output_proj`` with bias.  Returns its output width."""
+    h = f.int("hidden_size")
+    n_layers = f.int("num_hidden_layers")
+    heads = f.int("num_attention_heads")
+    if h % heads:
+        raise f.err("num_attention_heads", f"{heads} does not divide hidden_size {h}")
+    hd = h // heads
+    chans = f.int_list("subsampling_conv_channels", lo=1, hi=1 << 16)
+    if len(chans) != 2:
+        raise f.err("subsampling_conv_channels", "must hold two channel counts")
+    c0, c1 = chans
+    k = f.int("conv_kernel_size")
+    out = f.int("output_proj_dims")
+    s = f"{prefix}.subsample_conv_projection"
+    _rep(ts, f"{s}.layer0.conv.weight", (c0, 1, 3, 3))
+    _rep(ts, f"{s}.layer0.norm.weight", (c0,))
+    _rep(ts, f"{s}.layer1.conv.weight", (c1, c0, 3, 3))
+    _rep(ts, f"{s}.layer1.norm.weight", (c1,))
+    _rep(ts, f"{s}.input_proj_linear.weight", (h, (c0 // 4) * c1), True)
+    for i in range(n_layers):
+        p = f"{prefix}.layers.{i}"
+        for ff in ("feed_forward1", "feed_forward2"):
+            _rep(ts, f"{p}.{ff}.ffw_layer_1.linear.weight", (4 * h, h), True)
+            _rep(ts, f"{p}.{ff}.ffw_layer_2.linear.weight", (h, 4 * h), True)
+            _rep(ts, f"{p}.{ff}.pre_layer_norm.weight", (h,))
+            _rep(ts, f"{p}.{ff}.post_layer_norm.weight", (h,))
+        for name in ("q_proj", "k_proj", "v_proj"):
+            _rep(ts, f"{p}.self_attn.{name}.linear.weight", (heads * hd, h), True)
+        _rep(ts, f"{p}.self_attn.post.linear.weight", (h, h), True)
+        _rep(ts, f"{p}.self_attn.relative_k_proj.weight", (heads * hd, h), True)
+        _rep(ts, f"{p}.self_attn.per_dim_scale", (hd,))
+        _rep(ts, f"{p}.lconv1d.linear_start.linear.weight", (2 * h, h), True)
+        _rep(ts, f"{p}.lconv1d.linear_end.linear.weight", (h, h), True)
+        _rep(ts, f"{p}.lconv1d.depthwise_conv1d.weight", (h, 1, k))
+        _rep(ts, f"{p}.lconv1d.pre_layer_norm.weight", (h,))
+        _rep(ts, f"{p}.lconv1d.conv_norm.weight", (h,))
+        for name in ("norm_pre_attn", "norm_post_attn", "norm_out"):
+            _rep(ts, f"{p}.{name}.weight", (h,))
+    _rep(ts, f"{prefix}.output_proj.weight", (out, h), True)
+    _rep(ts, f"{prefix}.output_proj.bias", (out,))
+    return out
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    """gemma4 (Gemma4ForConditionalGeneration, vLLM ``gemma4_mm.py`` read at commit
+    01bae2190e1c298115941f50bd6ed508216f24e7): the language model above under ``model.language_model``,
+    the vision tower, the audio tower when ``audio_config`` is set, and one embedder per tower
+    (``embedding_projection`` tower width -> text hidden, a ``ReplicatedLinear``; its pre-projection norm
+    has no weight)."""
+    from reportgen.arch.parse import config_class
+
+    text = Fields(f.obj.text_config, f.raw["text_config"], "text_config.")
+    vis = Fields(f.obj.vision_config, f.raw["vision_config"], "vision_config.")
+    build_text(text, spec, prefix="model.language_model")
+    ts = spec.tensors
+    h_t = spec.hidden_size
+    h_v = vision_tower(ts, vis)
+    _rep(ts, "model.embed_vision.embedding_projection.weight", (h_t, h_v), True)
+    raw_audio = f.raw.get("audio_config")
+    if raw_audio is not None:
+        if not isinstance(raw_audio, dict):
+            raise ConfigError("audio_config", f"must be an object, got {type(raw_audio).__name__}")
+        cls = config_class(raw_audio.get("model_type") or "gemma4_audio")
+        try:
+            audio_obj = cls(**{k: v for k, v in raw_audio.items() if k != "model_type"})
+        except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
+            raise ConfigError("audio_config", f"transformers rejected the config: {type(e).__name__}: {e}") from None
+        h_a = audio_tower(ts, Fields(audio_obj, raw_audio, "audio_config."))
+        _rep(ts, "model.embed_audio.embedding_projection.weight", (h_t, h_a), True)
+    spec.multimodal = True
