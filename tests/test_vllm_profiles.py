@@ -162,3 +162,19 @@ def test_estimate_names_the_profile_and_notes_a_future_version():
     assert now["vllm_profile"] == "0.26-0.28" and now["vllm_version"] == "0.27"
     assert future["vllm_profile"] == "0.29+" and "newer than the newest release read" in future["vllm_profile_note"]
     assert run()["vllm_profile"] == "0.29+"                        # default: the newest
+
+
+def test_hybrid_state_kinds_decide_the_gdn_transient():
+    # issue #50780: from 0.26 the graph estimate of Gated-DeltaNet hybrids carries ~128 KiB per
+    # batched token; Mamba hybrids and plain models do not (wired for the hybrid branch's specs)
+    from types import SimpleNamespace as NS
+
+    from reportgen.estimate.tables import state_kinds
+
+    gdn = NS(layers_kv=[NS(state=NS(kind="gdn")), NS(state=None)])
+    mamba = NS(layers_kv=[NS(state=NS(kind="mamba2")), NS(state=None)])
+    assert state_kinds(gdn) == (True, True) and state_kinds(mamba) == (True, False)
+    assert state_kinds(dense_spec()) == (False, False)
+    assert profile_for("0.26")[0].gdn_estimate_bytes_per_token == 128 * 1024
+    assert profile_for("0.25")[0].gdn_estimate_bytes_per_token == 0
+    assert budget_graph_factor(profile_for("0.27")[0], is_moe=False, hybrid=True) == 1.64
