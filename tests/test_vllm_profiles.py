@@ -138,3 +138,43 @@ def test_graph_estimate_ratio_rows_are_read_from_both_files():
     rows = {r[0]: r for r in calibrate_overheads.graph_ratio_rows()}
     assert rows["P01"][2:] == (1.94, 0.94) and rows["34"][2:] == (4.99, 4.13)
     assert sum(1 for r in rows.values() if r[1] == "0.19") >= 30
+
+
+def test_estimate_names_the_profile_and_notes_a_future_version():
+    import contextlib
+    import io
+    import json
+
+    from reportgen.cli import main
+
+    path = str(Path(__file__).resolve().parents[1] / "reportgen" / "sources" / "bundled"
+               / "meta-llama--Meta-Llama-3.1-8B.json")
+
+    def run(*args):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            main(["estimate", path, "--gpu", "H100", "--json", "--offline", *args])
+        return json.loads(out.getvalue())
+
+    old, now, future = run("--vllm-version", "v0.19.0"), run("--vllm-version", "0.27.1"), \
+        run("--vllm-version", "0.40")
+    assert old["vllm_profile"] == "0.17-0.20" and "vllm_profile_note" not in old
+    assert now["vllm_profile"] == "0.26-0.28" and now["vllm_version"] == "0.27"
+    assert future["vllm_profile"] == "0.29+" and "newer than the newest release read" in future["vllm_profile_note"]
+    assert run()["vllm_profile"] == "0.29+"                        # default: the newest
+
+
+def test_hybrid_state_kinds_decide_the_gdn_transient():
+    # issue #50780: from 0.26 the graph estimate of Gated-DeltaNet hybrids carries ~128 KiB per
+    # batched token; Mamba hybrids and plain models do not (wired for the hybrid branch's specs)
+    from types import SimpleNamespace as NS
+
+    from reportgen.estimate.tables import state_kinds
+
+    gdn = NS(layers_kv=[NS(state=NS(kind="gdn")), NS(state=None)])
+    mamba = NS(layers_kv=[NS(state=NS(kind="mamba2")), NS(state=None)])
+    assert state_kinds(gdn) == (True, True) and state_kinds(mamba) == (True, False)
+    assert state_kinds(dense_spec()) == (False, False)
+    assert profile_for("0.26")[0].gdn_estimate_bytes_per_token == 128 * 1024
+    assert profile_for("0.25")[0].gdn_estimate_bytes_per_token == 0
+    assert budget_graph_factor(profile_for("0.27")[0], is_moe=False, hybrid=True) == 1.64

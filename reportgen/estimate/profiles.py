@@ -113,7 +113,8 @@ PROFILES: tuple[VllmProfile, ...] = (
                    "0.10.2 adds 'Free memory on device ... Actual usage is W weight, A peak activation, "
                    "N non-torch, G CUDAGraph'",
         commits=("gpu_worker.py@0012cf691b7e69423244d2b1405f4b6832156e19",),
-        evidence="rows 32, 71 (vllm_logs.csv), F02/F03 (vllm_logs_2026.csv)",
+        evidence="F02/F03 (vllm_logs_2026.csv: refused starts, verdict and largest length); rows 32 and 71 "
+                 "have no runnable config (llava-1.6, hybrid Qwen3-Next): the numeric terms are inherited",
         notes="graphs captured after KV sizing (outside the budget); PIECEWISE only; sampler and "
               "non-torch as 0.11 (inherited: no 0.10 row prints a TP>1 dense non-torch figure)"),
     VllmProfile(
@@ -123,7 +124,8 @@ PROFILES: tuple[VllmProfile, ...] = (
         capture_rule="max_num_seqs",
         log_format="DEBUG 'weights memory / torch peak memory increase / non-torch forward increase'",
         commits=("gpu_worker.py@35d5cda123ec28581759b6d34cde8052314fb1e6", "PR #30515 (estimate, off)"),
-        evidence="rows 73-84 (llm-d-benchmark 0.11 H100; llm-d-planner version sweep 0.15/0.16)",
+        evidence="rows 73-82 (llm-d-benchmark 0.11 H100; llm-d-planner version sweep 0.15/0.16), C05-C09 "
+                 "(inference-sim 0.11 H100 logs); non-torch with a TP group: 2 rows (75, 79)",
         notes="FULL_AND_PIECEWISE and max(capture) = min(2 x max_num_seqs, 512) from 0.11; graphs outside"),
     VllmProfile(
         name="0.17", first=(0, 17), graphs_in_budget=False, graph_estimate_scale=0.0,
@@ -142,7 +144,8 @@ PROFILES: tuple[VllmProfile, ...] = (
         log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
                    "--gpu-memory-utilization=U is equivalent to ... without'",
         commits=("v0.21.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1", "PR #45197 (closed)"),
-        evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator)",
+        evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); "
+                 "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed)",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
@@ -151,7 +154,8 @@ PROFILES: tuple[VllmProfile, ...] = (
         capture_rule="max_num_seqs",
         log_format="as 0.21",
         commits=("issue #49224", "PR #49233 (closed)"),
-        evidence="no public 0.25 start-up with a full breakdown (inherited from 0.21)",
+        evidence="no public 0.25 start-up found with a KV figure (terms inherited from 0.21; the dense "
+                 "rule from issue #49224 and row 68)",
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
               "them (0.25.0 behaved as 0.21; the profile follows the later patch)"),
     VllmProfile(
