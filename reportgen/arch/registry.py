@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal, olmo, phi, starcoder2
+from reportgen.arch.families import (deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal,
+                                     llava, olmo, phi, qwen_vl, starcoder2)
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -21,6 +22,10 @@ class Adapter:
     build: Callable[[Fields, ModelSpec], None]
     mla: bool = False          # family uses multi-head latent attention (kv_lora_rank is expected)
     multimodal: bool = False   # composite config: text_config + vision_config
+    # composites whose config shape differs from gemma3/mistral3/llama4 (flat text fields, optional
+    # vision_config): config -> raw text fields (validates), and the parser; None = multimodal.py's
+    prepare: Callable | None = None
+    parse: Callable | None = None
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -63,6 +68,12 @@ ADAPTERS: dict[str, Adapter] = {
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
+    # Qwen vision-language composites (families/qwen_vl.py, towers_qwen.py)
+    **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse)
+       for kind in qwen_vl.PARTS},
+    # LLaVA with a CLIP tower (families/llava.py)
+    "llava": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
+    "llava_next": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
 }
 
 _LINEAR = "linear-attention (Gated DeltaNet) layers"
@@ -92,7 +103,10 @@ UNSUPPORTED: dict[str, str] = {
     "longcat_flash": "longcat_flash: zero-computation experts and dual attention blocks are not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
-    "mllama": "mllama: cross-attention vision layers are not modelled",
+    # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists
+    # MllamaForConditionalGeneration among _PREVIOUSLY_SUPPORTED_MODELS (last served by v0.10.2, V0 engine)
+    "mllama": "mllama: vLLM V1 does not serve Llama-3.2-Vision (its cross-attention encoder-decoder model was "
+              "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "smollm3": "smollm3: vLLM serves it through its Transformers backend (no native model file); that "
                "backend's sharding and rotary buffers are not modelled",

@@ -148,6 +148,9 @@ class ModelSpec:
     tensors: list[Tensor] = field(default_factory=list)
     layers_kv: list[LayerKV] = field(default_factory=list)
     mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving
+    # checkpoint parameters vLLM never instantiates (e.g. CLIP layers past LLaVA's vision_feature_layer);
+    # tensors + unloaded_params == the transformers (meta-device) count
+    unloaded_params: int = 0
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
     notes: list[str] = field(default_factory=list)

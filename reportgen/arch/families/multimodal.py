@@ -12,12 +12,12 @@ model, and the oracle's corrected count does too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import gemma, llama, llama4, vision
-from reportgen.arch.fields import Fields
+from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 # composite model_type -> (text model_types we have verified, vision model_type, tower builder)
@@ -26,6 +26,16 @@ _PARTS: dict[str, tuple[dict[str, Callable], str, Callable]] = {
     "mistral3": ({"mistral": llama.build}, "pixtral", vision.pixtral),
     "llama4": ({"llama4_text": llama4.build_text}, "llama4_vision_model", vision.llama4_vision),
 }
+
+
+def prepare(config: dict) -> dict:
+    """Before parsing: both sub-configs present, fields in range, parts verified; returns ``text_config``."""
+    for sub in ("text_config", "vision_config"):
+        if not isinstance(config.get(sub), Mapping):
+            raise ConfigError(sub, "is missing (a multimodal config needs its text and vision sub-configs)")
+    prevalidate(config)
+    check_parts(config)
+    return config["text_config"]
 
 
 def check_parts(raw: dict) -> None:
@@ -46,6 +56,14 @@ def check_parts(raw: dict) -> None:
             raise Unsupported(f"{kind} with a {mt!r} {part} is not supported")
 
 
+def note_tie(f: Fields, spec: ModelSpec) -> None:
+    """A top-level tie flag that differs from the language model's (which was used) goes in the notes."""
+    top_tie = f.raw.get("tie_word_embeddings")
+    if isinstance(top_tie, bool) and top_tie != spec.tie_word_embeddings:
+        spec.notes.append(f"top-level tie_word_embeddings={top_tie} differs from the language model's "
+                          f"{spec.tie_word_embeddings}; the language model's flag is used (as vLLM does)")
+
+
 def build(f: Fields, spec: ModelSpec) -> None:
     kind = f.model_type
     text_builders, vision_type, tower = _PARTS[kind]
@@ -58,10 +76,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
         raise Unsupported(f"{kind} with a {vis.model_type!r} vision tower is not supported")
 
     text_builders[text_type](text, spec)
-    top_tie = f.raw.get("tie_word_embeddings")
-    if isinstance(top_tie, bool) and top_tie != spec.tie_word_embeddings:
-        spec.notes.append(f"top-level tie_word_embeddings={top_tie} differs from the language model's "
-                          f"{spec.tie_word_embeddings}; the language model's flag is used (as vLLM does)")
+    note_tie(f, spec)
     ts: list[Tensor] = spec.tensors
     h_v = tower(ts, vis)
     h_t = spec.hidden_size
