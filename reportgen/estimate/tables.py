@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from reportgen.arch.spec import Component, ModelSpec, Shard
 
-from . import overheads as oh
+from . import encoder, overheads as oh
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, rank_label
 from .weights import build_weight_table, stage_weights
@@ -39,6 +39,7 @@ class ModelFacts:
     moe_cols3: float      # 3 x expert intermediate (gate, up, down), unsharded
     is_moe: bool
     multimodal: bool
+    deepstack: int = 0    # Qwen3-VL deepstack levels (encoder.py)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -56,7 +57,7 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     e = max(spec.num_experts, 1)
     moe_cols3 = (max(exp.values()) / (e * h)) if exp else 0.0
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
-                      moe_cols3, bool(spec.num_experts and exp), spec.multimodal)
+                      moe_cols3, bool(spec.num_experts and exp), spec.multimodal, encoder.deepstack_levels(spec))
 
 
 def serving_dtype(spec: ModelSpec, weight_dtype: str) -> str:
@@ -129,7 +130,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh) -> dict[st
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
-                   + (p.MM_ENCODER * f.hidden * act_b if f.multimodal else 0.0)
+                   + encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
         "warm_r": oh.SAMPLER_WARMUP * f.vocab * 4.0,
     }

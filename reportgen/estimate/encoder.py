@@ -1,0 +1,113 @@
+"""The multimodal side of vLLM's start-up budget: the encoder profile and the image limits.
+
+What vLLM does (V1 ``gpu_model_runner.profile_run``): for a multimodal model it first runs the
+vision tower on a dummy batch of the largest item the processor can produce, as many items as
+the encoder budget holds (``max_num_batched_tokens``, or one item's tokens when that is larger),
+and keeps those embeddings (``encoder_cache``) alive through the dummy text forward that follows;
+the torch peak it measures therefore grows by about one encoder budget of text-width embeddings
+plus the tower's own activations.  We model it as a term per batched token::
+
+    MM = MM_ENCODER * T * h_text * a          (T = max_num_batched_tokens, a = activation bytes)
+
+plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
+(``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
+exactly ``levels * T * h_text * a`` bytes.
+
+``MM_ENCODER`` is fitted by ``scripts/calibrate_encoder.py`` on the multimodal start-ups in
+tests/data/vllm_logs.csv (V1 rows with a full breakdown: llava-v1.6-mistral-7b on 0.10.2,
+Mistral-Small-3.2 on 0.11.0, gemma-3-12b on 0.19.0) as the least-squares slope of the activation
+the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Three
+rows from three vLLM versions: the term is a coarse one (its residuals are up to ~0.17 GiB).
+
+Image limits (``--limit-mm-per-prompt``): vLLM sizes the profile by the encoder budget, not by
+the per-prompt limit, so any positive limit leaves the estimate unchanged; a limit of 0 for every
+modality ("text only") skips the encoder profile and vLLM does not build the tower
+(``_mark_tower_model``: a StageMissingLayer), so ``text_only`` drops the tower and projector weights
+and the encoder term.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+
+from reportgen.arch.spec import Component, ModelSpec
+
+MM_ENCODER = 1.462         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
+
+_DEEPSTACK = re.compile(r"\.deepstack_merger_list\.(\d+)\.")
+
+
+def deepstack_levels(spec: ModelSpec) -> int:
+    """How many deepstack levels the tower feeds (Qwen3-VL: one merger each); 0 for other models."""
+    return len({m.group(1) for t in spec.tensors for m in [_DEEPSTACK.search(t.name)] if m})
+
+
+def encoder_bytes_per_token(multimodal: bool, hidden: int, act_b: float, deepstack: int = 0) -> float:
+    """Bytes per batched token of the encoder profile (0 for a text-only model or a text-only run)."""
+    if not multimodal:
+        return 0.0
+    return (MM_ENCODER + deepstack) * hidden * act_b
+
+
+def text_only(spec: ModelSpec) -> ModelSpec:
+    """The spec vLLM serves with every modality limited to 0: no tower, no projector, no profile."""
+    if not spec.multimodal:
+        return spec
+    kept = [t for t in spec.tensors if t.component is not Component.VISION]
+    return dataclasses.replace(spec, tensors=kept, multimodal=False,
+                               notes=[*spec.notes, "text only (--limit-mm-per-prompt 0): vision tower and "
+                                      "projector not loaded, no encoder profile"])
+
+
+def parse_limits(value: str | Mapping | None) -> dict[str, int] | None:
+    """``--limit-mm-per-prompt`` as vLLM takes it: JSON ``{"image": 2, "video": 0}`` or ``image=2,video=0``.
+
+    Returns ``{modality: count}`` (None = vLLM's default, every modality allowed).  Raises
+    ValueError naming the bad part.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text.startswith("{"):
+            import json
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"limit_mm_per_prompt: not valid JSON ({e.msg})") from None
+        else:
+            pairs = {}
+            for part in text.split(","):
+                k, sep, v = part.partition("=")
+                if not sep or not k.strip():
+                    raise ValueError(f"limit_mm_per_prompt: expected modality=count, got {part!r}")
+                pairs[k.strip()] = v.strip()
+            value = pairs
+    if not isinstance(value, Mapping):
+        raise ValueError("limit_mm_per_prompt: must be a table of modality = count")
+    out: dict[str, int] = {}
+    for k, v in value.items():
+        if isinstance(v, Mapping):      # vLLM also takes {"image": {"count": 2, ...}}
+            v = v.get("count")
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"limit_mm_per_prompt.{k}: must be a non-negative integer, got {v!r}") from None
+        if n < 0 or isinstance(v, bool) or (isinstance(v, float) and v != n):
+            raise ValueError(f"limit_mm_per_prompt.{k}: must be a non-negative integer, got {v!r}")
+        out[str(k)] = n
+    return out
+
+
+def is_text_only(limits: Mapping[str, int] | None) -> bool:
+    """Every modality named is limited to 0 (an empty table means no limit given)."""
+    return bool(limits) and all(n == 0 for n in limits.values())
+
+
+def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec:
+    """The spec as vLLM serves it under these per-prompt limits."""
+    return text_only(spec) if is_text_only(limits) else spec
