@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--gpu-memory-utilization", type=float, default=0.92)
     e.add_argument("--max-num-batched-tokens", type=int, default=None)
     e.add_argument("--max-num-seqs", type=int, default=None)
+    e.add_argument("--limit-mm-per-prompt", default=None,
+                   help='as vLLM: \'{"image": 0}\' or image=0 (all 0 = text only: no vision tower, no encoder profile)')
     e.add_argument("--vllm-version", default=None, help="budget profile: 0.19 or 0.21 (default newest)")
     e.add_argument("--offline", action="store_true")
     e.add_argument("--weights", choices=["config", "checkpoint"], default="config",

@@ -100,6 +100,13 @@ def estimate_command(args, UsageError) -> int:
     except ConfigError as e:
         return _fail(args, {"model": args.model, "status": "error", "reason": f"malformed_config: {e}",
                             "error_kind": "malformed_config"})
+    if getattr(args, "limit_mm_per_prompt", None) is not None:
+        from reportgen.estimate.encoder import apply_limits, parse_limits
+
+        try:
+            spec = apply_limits(spec, parse_limits(args.limit_mm_per_prompt))
+        except ValueError as e:
+            raise UsageError(f"--{e}".replace("limit_mm_per_prompt", "limit-mm-per-prompt", 1)) from None
     if args.weights == "checkpoint":
         from reportgen.estimate.quant import attach_checkpoint_headers
         from reportgen.sources import checkpoint_weight_bytes

@@ -78,6 +78,8 @@ class Matrix:
     max_nodes: int = 1
     allow_cross_node_tp: bool = False
     allow_long_max_model_len: bool | None = None  # None: follow VLLM_ALLOW_LONG_MAX_MODEL_LEN
+    # vLLM --limit-mm-per-prompt ({"image": 0} = text only: no tower, no encoder profile; estimate/encoder.py)
+    limit_mm_per_prompt: dict[str, int] | None = None
 
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
@@ -201,6 +203,12 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")
             setattr(m, key, value)
+        elif key == "limit_mm_per_prompt":
+            from reportgen.estimate.encoder import parse_limits
+            try:
+                m.limit_mm_per_prompt = parse_limits(value)
+            except ValueError as e:
+                raise JobError(f"{field_path}.{e}") from None
     return m
 
 

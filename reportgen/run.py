@@ -20,7 +20,7 @@ import polars as pl
 from reportgen import __version__
 from reportgen.catalog import Catalog, GpuSku, UnknownGpu, load_catalog
 from reportgen.job import Job, JobError, check_size
-from reportgen.models import ModelOutcome, load_models, model_summaries
+from reportgen.models import ModelOutcome, apply_mm_limits, load_models, model_summaries
 from reportgen.progress import Progress, log
 from reportgen.results import ERROR_SCHEMA, conform, empty_results
 
@@ -110,6 +110,7 @@ def run_job(prepared: PreparedJob, out_dir: Path | None = None, *, snapshot_dir:
                            weights=job.weights, hub_timeout=hub_timeout, hub_retries=hub_retries)
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
+    apply_mm_limits(outcomes, job.matrix.limit_mm_per_prompt)
     entries = [o.entry for o in outcomes if o.entry is not None]
     errors = errors_frame(outcomes)
     streamed = prepared.cells > STREAM_CELLS
@@ -261,6 +262,7 @@ def _assumptions(job: Job) -> dict:
         "vllm_version": m.vllm_version,
         "max_nodes": m.max_nodes,
         "allow_cross_node_tp": m.allow_cross_node_tp,
+        "limit_mm_per_prompt": m.limit_mm_per_prompt or "vLLM default (every modality allowed)",
     }
 
 
