@@ -76,6 +76,21 @@ def test_bad_limits_are_refused_with_the_field_named(value):
 
 
 def test_only_all_zero_limits_mean_text_only():
-    assert encoder.is_text_only({"image": 0, "video": 0})
-    assert not encoder.is_text_only({"image": 0, "video": 1})
+    both = ("image", "video")
+    assert encoder.is_text_only({"image": 0, "video": 0}, both)
+    assert not encoder.is_text_only({"image": 0, "video": 1}, both)
+    assert not encoder.is_text_only({"image": 0}, both)          # videos keep vLLM's default limit
+    assert encoder.is_text_only({"image": 0})                      # an image-only tower
     assert not encoder.is_text_only({}) and not encoder.is_text_only(None)
+
+
+def test_a_qwen_vl_tower_stays_while_videos_are_allowed():
+    import json
+    from pathlib import Path
+
+    from reportgen.arch import build_spec
+
+    spec = build_spec(json.loads((Path(__file__).parent / "data" / "configs_2026" /
+                                  "Qwen--Qwen2.5-VL-7B-Instruct.json").read_text()))
+    assert encoder.apply_limits(spec, {"image": 0}) is spec
+    assert not encoder.apply_limits(spec, {"image": 0, "video": 0}).multimodal

@@ -21,9 +21,10 @@ rows from three vLLM versions: the term is a coarse one (its residuals are up to
 
 Image limits (``--limit-mm-per-prompt``): vLLM sizes the profile by the encoder budget, not by
 the per-prompt limit, so any positive limit leaves the estimate unchanged; a limit of 0 for every
-modality ("text only") skips the encoder profile and vLLM does not build the tower
-(``_mark_tower_model``: a StageMissingLayer), so ``text_only`` drops the tower and projector weights
-and the encoder term.
+modality the tower serves ("text only": images, and videos for the Qwen-VL towers) skips the encoder
+profile and vLLM does not build the tower (``interfaces.py`` ``SupportsMultiModal._mark_tower_model``:
+"Tower model components are automatically skipped when --limit-mm-per-prompt is set to zero for all
+of their modalities"), so ``text_only`` drops the tower and projector weights and the encoder term.
 """
 
 from __future__ import annotations
@@ -103,11 +104,21 @@ def parse_limits(value: str | Mapping | None) -> dict[str, int] | None:
     return out
 
 
-def is_text_only(limits: Mapping[str, int] | None) -> bool:
-    """Every modality named is limited to 0 (an empty table means no limit given)."""
-    return bool(limits) and all(n == 0 for n in limits.values())
+# the modalities each tower serves (vLLM ``_mark_tower_model(vllm_config, {...})``); default: images only
+TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "video"),
+                    "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video")}
+
+
+def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:
+    return TOWER_MODALITIES.get(spec.family, ("image",))
+
+
+def is_text_only(limits: Mapping[str, int] | None, modalities: tuple[str, ...] = ("image",)) -> bool:
+    """Every modality of the tower is limited to 0 (a modality not named keeps vLLM's default, > 0)."""
+    return bool(limits) and all(limits.get(m, 1) == 0 for m in modalities)
 
 
 def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec:
-    """The spec as vLLM serves it under these per-prompt limits."""
-    return text_only(spec) if is_text_only(limits) else spec
+    """The spec as vLLM serves it under these per-prompt limits (vLLM skips a tower whose every
+    modality is limited to 0: ``SupportsMultiModal._mark_tower_model``)."""
+    return text_only(spec) if spec.multimodal and is_text_only(limits, tower_modalities(spec)) else spec

@@ -30,6 +30,7 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import llama, multimodal
 from reportgen.arch.fields import Fields, prevalidate
+from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 V = C.VISION
@@ -58,8 +59,8 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def parse(config: Mapping[str, Any], model_type: str) -> Any:
-    from reportgen.arch.parse import parse_config
-    return parse_config(config, model_type)
+    """Absent sub-configs take the class defaults (parse.py)."""
+    return parse_composite_lenient(config, model_type)
 
 
 def layers_loaded(feature_layer: Any, n_layers: int, f: Fields) -> int:

@@ -10,9 +10,9 @@ vLLM serves them natively (``qwen2_vl.py``, ``qwen2_5_vl.py``, ``qwen3_vl.py``,
 
 Config shapes: Qwen2-VL and Qwen2.5-VL checkpoints are *flat* (text fields at the top
 level, ``vision_config`` nested) -- transformers' composite class lifts them into
-``text_config``, and so does the parse here (the composite class itself, not
-``parse_composite``).  A config without ``vision_config`` (a trimmed checkpoint) gets
-the class-default tower, as transformers builds it, and the spec says so.
+``text_config``, and so does the parse here (``parse.parse_composite_lenient``).  A config
+without ``vision_config`` (a trimmed checkpoint) gets the class-default tower, as
+transformers builds it, and the spec says so.
 
 Tie flag: transformers ties by the top-level ``tie_word_embeddings`` (the text configs of
 these classes do not carry one, except Qwen3-VL-MoE's, whose class default True disagrees
@@ -29,7 +29,7 @@ from typing import Any
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import llama, moe, towers_qwen
 from reportgen.arch.fields import Fields, prevalidate
-from reportgen.arch.parse import parse_config
+from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import ModelSpec
 
 # composite -> (text model_type, text family the existing adapter knows it as, text builder, tower)
@@ -82,8 +82,8 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def parse(config: Mapping[str, Any], model_type: str) -> Any:
-    """The composite class (it lifts a flat config's text fields into ``text_config``)."""
-    return parse_config(config, model_type)
+    """Flat or nested, trimmed or not: sub-configs parsed with their own classes (parse.py)."""
+    return parse_composite_lenient(config, model_type)
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
