@@ -114,7 +114,7 @@ def test_unverified_parts_are_refused():
 
 # ---------------------------------------------------------------- random valid configs (small dims)
 
-VISION_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "llava", "llava_next")
+VISION_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "llava", "llava_next", "idefics3", "smolvlm")
 
 
 @st.composite
@@ -158,6 +158,14 @@ def vision_configs(draw, kind: str) -> dict:
             cfg = {"model_type": kind, **t, "vision_config": v}          # flat, as the checkpoints ship
         else:
             cfg = {"model_type": kind, "text_config": t, "vision_config": v}
+    elif kind in ("idefics3", "smolvlm"):
+        t = draw(_text())
+        t["model_type"] = draw(st.sampled_from(["llama", "mistral", "qwen2", "granite"]))
+        patch = draw(st.integers(1, 4))
+        v = dict(model_type=f"{kind}_vision", hidden_size=v_hidden, num_attention_heads=v_heads,
+                 num_hidden_layers=draw(st.integers(1, 3)), intermediate_size=draw(st.integers(1, 40)),
+                 patch_size=patch, image_size=patch * 2 * draw(st.integers(1, 2)), num_channels=draw(st.integers(1, 3)))
+        cfg = {"model_type": kind, "text_config": t, "vision_config": v, "scale_factor": draw(st.integers(1, 2))}
     else:
         t = draw(_text())
         t["model_type"] = draw(st.sampled_from(["llama", "mistral", "qwen2", "granite"]))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import (deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, llama, llama4, moe, multimodal,
-                                     llava, olmo, phi, qwen_vl, starcoder2)
+from reportgen.arch.families import (deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, idefics3, llama, llama4, moe,
+                                     multimodal, llava, olmo, phi, qwen_vl, starcoder2)
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -74,6 +74,9 @@ ADAPTERS: dict[str, Adapter] = {
     # LLaVA with a CLIP tower (families/llava.py)
     "llava": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
     "llava_next": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
+    # Idefics3 / SmolVLM (families/idefics3.py)
+    "idefics3": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
+    "smolvlm": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
 }
 
 _LINEAR = "linear-attention (Gated DeltaNet) layers"

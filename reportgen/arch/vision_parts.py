@@ -5,14 +5,15 @@ does not hold, as vLLM loads them together on the first stage), but the report s
 them apart (issue 13).  The projector modules have the same names in transformers,
 the checkpoints and vLLM: ``multi_modal_projector`` (LLaVA, Gemma-3, Mistral-3,
 Llama-4), the Qwen patch ``merger`` and ``deepstack_merger_list``, Llama-4's
-``vision_adapter`` and LLaVA-NeXT's ``image_newline``.
+``vision_adapter``, the Idefics3 / SmolVLM ``connector`` and LLaVA-NeXT's ``image_newline``.
 """
 
 from __future__ import annotations
 
 from reportgen.arch.spec import Component, ModelSpec, Tensor
 
-PROJECTOR_MARKERS = ("multi_modal_projector.", ".merger.", ".deepstack_merger_list.", ".vision_adapter.")
+PROJECTOR_MARKERS = ("multi_modal_projector.", ".merger.", ".deepstack_merger_list.", ".vision_adapter.",
+                     ".connector.")
 PROJECTOR_NAMES = ("image_newline",)
 
 
