@@ -114,7 +114,8 @@ def test_unverified_parts_are_refused():
 
 # ---------------------------------------------------------------- random valid configs (small dims)
 
-VISION_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "llava", "llava_next", "idefics3", "smolvlm")
+VISION_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "llava", "llava_next", "idefics3", "smolvlm",
+                   "glm4v", "glm4v_moe")
 
 
 @st.composite
@@ -158,6 +159,21 @@ def vision_configs(draw, kind: str) -> dict:
             cfg = {"model_type": kind, **t, "vision_config": v}          # flat, as the checkpoints ship
         else:
             cfg = {"model_type": kind, "text_config": t, "vision_config": v}
+    elif kind.startswith("glm4v"):
+        t = draw(_text())
+        t.pop("bos_token_id"), t.pop("eos_token_id")
+        if kind == "glm4v_moe":
+            e = draw(st.integers(1, 6))
+            t.update(n_routed_experts=e, num_experts_per_tok=draw(st.integers(1, e)), n_group=1, topk_group=1,
+                     moe_intermediate_size=draw(st.integers(1, 32)), n_shared_experts=draw(st.integers(0, 2)),
+                     first_k_dense_replace=draw(st.integers(0, t["num_hidden_layers"])),
+                     attention_bias=draw(st.booleans()), head_dim=t["hidden_size"] // t["num_attention_heads"])
+        patch = draw(st.integers(1, 4))
+        v = dict(depth=draw(st.integers(1, 3)), hidden_size=v_hidden, num_heads=v_heads,
+                 in_channels=draw(st.integers(1, 3)), patch_size=patch, image_size=patch * draw(st.integers(1, 3)),
+                 temporal_patch_size=draw(st.integers(1, 2)), spatial_merge_size=draw(st.integers(1, 2)),
+                 out_hidden_size=t["hidden_size"], intermediate_size=draw(st.integers(1, 40)))
+        cfg = {"model_type": kind, "text_config": t, "vision_config": v}
     elif kind in ("idefics3", "smolvlm"):
         t = draw(_text())
         t["model_type"] = draw(st.sampled_from(["llama", "mistral", "qwen2", "granite"]))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reportgen.arch.families import (deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, idefics3, llama, llama4, moe,
-                                     multimodal, llava, olmo, phi, qwen_vl, starcoder2)
+from reportgen.arch.families import (deepseek, exaone4, gemma, glm4, glm4_moe, gpt_oss, glm4v, idefics3, llama, llama4,
+                                     moe, multimodal, llava, olmo, phi, qwen_vl, starcoder2)
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -77,6 +77,9 @@ ADAPTERS: dict[str, Adapter] = {
     # Idefics3 / SmolVLM (families/idefics3.py)
     "idefics3": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
     "smolvlm": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
+    # GLM-4.1V / GLM-4.5V (families/glm4v.py)
+    "glm4v": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
+    "glm4v_moe": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
 }
 
 _LINEAR = "linear-attention (Gated DeltaNet) layers"
