@@ -221,3 +221,16 @@ def test_random_vision_configs_build(kind_cfg):
     assert spec.params_text + spec.params_by_component()["vision"] == spec.params_total
     assert all(t.layer is None for t in spec.tensors if t.component is Component.VISION)
     assert len(spec.layers_kv) == spec.num_layers
+
+
+@pytest.mark.parametrize("model_type,words", [("kimi_k25", "MoonViT"), ("phi4_multimodal", "audio"),
+                                              ("internvl", "not verified"), ("llava_onevision", "SigLIP"),
+                                              ("gemma3n", "per-layer embeddings")])
+def test_examined_multimodal_types_are_refused_with_their_reason(model_type, words):
+    spec = build_spec({"model_type": model_type})
+    assert words in spec.unsupported_reason
+
+
+def test_kimi_k25_shipped_config_is_refused_not_guessed():
+    spec = build_spec(shipped("moonshotai/Kimi-K2.5"))
+    assert spec.unsupported_reason and not spec.tensors
