@@ -221,6 +221,9 @@ def test_random_vision_configs_build(kind_cfg):
     assert spec.params_text + spec.params_by_component()["vision"] == spec.params_total
     assert all(t.layer is None for t in spec.tensors if t.component is Component.VISION)
     assert len(spec.layers_kv) == spec.num_layers
+    text = cfg.get("text_config") or cfg
+    assert spec.hidden_size == text["hidden_size"] and spec.num_layers == text["num_hidden_layers"]
+    assert spec.vocab_size == text["vocab_size"]
 
 
 @pytest.mark.parametrize("model_type,words", [("kimi_k25", "MoonViT"), ("phi4_multimodal", "audio"),

@@ -94,3 +94,24 @@ def test_a_qwen_vl_tower_stays_while_videos_are_allowed():
                                   "Qwen--Qwen2.5-VL-7B-Instruct.json").read_text()))
     assert encoder.apply_limits(spec, {"image": 0}) is spec
     assert not encoder.apply_limits(spec, {"image": 0, "video": 0}).multimodal
+
+
+# V0 start-ups of Qwen-VL checkpoints: only the weights line is comparable (the V0 profile differs)
+V0_WEIGHT_ROWS = {"46": ("Qwen--Qwen2-VL-7B-Instruct", 1), "55": ("Qwen--Qwen2.5-VL-72B-Instruct", 4),
+                  "65": ("Qwen--Qwen2.5-VL-32B-Instruct", 1)}
+
+
+@pytest.mark.parametrize("row_id", sorted(V0_WEIGHT_ROWS))
+def test_qwen_vl_weights_within_1pct_of_v0_logs(row_id):
+    import json
+
+    from reportgen.arch import build_spec
+    from reportgen.matrix import estimate_one
+
+    row = next(r for r in calibrate_encoder.V.load_rows() if r["row_id"] == row_id)
+    measured = float(row["weights_loading_gib"] or row["weights_profile_gib"])
+    name, tp = V0_WEIGHT_ROWS[row_id]
+    assert int(row["tensor_parallel_size"]) == tp
+    spec = build_spec(json.loads((calibrate_encoder.VISION_CONFIGS / f"{name}.json").read_text()))
+    est = estimate_one(spec, 79.2, tp=tp, max_model_len=8192)["weights_gib"]
+    assert abs(est - measured) / measured <= 0.01, (row_id, est, measured)
