@@ -237,3 +237,21 @@ def test_examined_multimodal_types_are_refused_with_their_reason(model_type, wor
 def test_kimi_k25_shipped_config_is_refused_not_guessed():
     spec = build_spec(shipped("moonshotai/Kimi-K2.5"))
     assert spec.unsupported_reason and not spec.tensors
+
+
+def test_qwen2_5_vl_tower_bytes_per_rank_at_tp2_follow_vllm_sharding():
+    """Hand count from vLLM qwen2_5_vl.py: column/row linears halve, row biases and norms stay whole."""
+    from reportgen.estimate.encoder import text_only
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(shipped("Qwen/Qwen2.5-VL-7B-Instruct"))
+    h, i, out, depth = 1280, 3420, 3584, 32
+    block_split = 3 * (h * h + h) + h * h + 2 * (i * h + i) + h * i     # qkv, proj, gate/up (+bias), down
+    block_whole = 2 * h + h + h                                        # norm1, norm2, proj bias, down bias
+    wide = 4 * h
+    merger_split = wide * wide + wide + out * wide                     # mlp.0 (+bias), mlp.2
+    merger_whole = h + out + h * 3 * 2 * 14 * 14                       # ln_q, mlp.2 bias, patch_embed
+    per_rank = depth * (block_split / 2 + block_whole) + merger_split / 2 + merger_whole
+    full = estimate_one(spec, 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    text = estimate_one(text_only(spec), 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
