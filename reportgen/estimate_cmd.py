@@ -59,6 +59,15 @@ def arch_fields(model: str, spec, weight_dtype: str = "checkpoint", kv_cache_dty
         multimodal=spec.multimodal,
         attention_kinds=sorted({l.kind.value for l in spec.layers_kv}),
     )
+    if spec.multimodal:
+        from reportgen.arch.vision_parts import vision_split
+
+        split = vision_split(spec)
+        out.update(params_vision_tower=split["tower"], params_projector=split["projector"])
+        if spec.unloaded_params:
+            out["params_not_loaded"] = spec.unloaded_params
+        if spec.notes:
+            out["notes"] = "; ".join(spec.notes)      # e.g. a trimmed checkpoint's class-default tower
     return out
 
 

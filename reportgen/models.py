@@ -128,5 +128,7 @@ def model_summaries(outcomes: list[ModelOutcome]) -> list[dict]:
                          num_experts=s.num_experts, experts_per_token=s.experts_per_token,
                          is_mla=s.is_mla, multimodal=s.multimodal, dtype=s.dtype,
                          components=s.params_by_component(), sections=weight_sections(s))
+                if s.multimodal and s.notes:
+                    d["vision_notes"] = list(s.notes)     # e.g. a trimmed checkpoint's class-default tower
         out.append(d)
     return out

@@ -61,3 +61,27 @@ def test_section_bytes_of_a_shipped_checkpoint():
     assert secs["text stack"]["params"] == 8_190_735_360
     assert secs["vision tower"]["params"] + secs["projector"]["params"] == 576_388_336
     assert secs["projector"]["bytes"] == 2 * secs["projector"]["params"]     # bf16, unquantized
+
+
+def test_trimmed_checkpoint_says_its_tower_came_from_defaults(tmp_path):
+    cfg = json.loads(QWEN3_VL.read_text())
+    cfg.pop("vision_config")
+    model_dir = tmp_path / "trimmed"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+    job = tmp_path / "t.toml"
+    job.write_text(f'name = "t"\nmodels = ["{model_dir.as_posix()}"]\ngpus = ["H100"]\nformats = ["html"]\n')
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "-m", "reportgen", "run", str(job), "--out", str(tmp_path / "out"), "-q"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "vision tower is transformers&#39; class default" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_estimate_fields_split_tower_and_projector():
+    from reportgen.arch import build_spec
+    from reportgen.estimate_cmd import arch_fields
+
+    out = arch_fields("m", build_spec(json.loads(QWEN3_VL.read_text())), "checkpoint", "auto")
+    assert out["params_vision_tower"] + out["params_projector"] == 576_388_336
+    assert out["params_text"] == 8_190_735_360

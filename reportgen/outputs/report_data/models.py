@@ -24,7 +24,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
                  "params_active_h": fmt_params(m.get("params_active")), "moe": False,
                  "kv_per_token_h": fmt_bytes(m.get("kv_bytes_per_token") or None),
                  "architecture": _architecture(m), "components": _components(m),
-                 "sections": _sections(m), "error": m.get("error"),
+                 "sections": _sections(m), "vision_notes": m.get("vision_notes") or [], "error": m.get("error"),
                  "bars": [], "ref_label": ""}
                 for m in models]
     def first(a: str):
@@ -82,6 +82,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
             "architecture": _architecture(m),
             "components": _components(m),
             "sections": _sections(m),
+            "vision_notes": m.get("vision_notes") or [],
             "error": m.get("error"),
             "bars": bars,
             "ref_label": ref_label,
