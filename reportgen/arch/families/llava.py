@@ -7,8 +7,9 @@ text_hidden``, biases = ``multimodal_projector_bias``; llava_next adds the
 ``image_newline`` vector of the text width).  The language model is built by its own
 verified adapter (llama, mistral, qwen2, granite).
 
-What vLLM loads (``vllm/model_executor/models/llava.py`` @ 0004c540861d3e59a7c1b3860f594aa8b24293db,
-``init_vision_tower_for_llava`` / ``_get_num_hidden_layers``; ``clip.py``): the CLIP encoder is
+What vLLM loads (``vllm/model_executor/models/llava.py``: the model class read @
+0004c540861d3e59a7c1b3860f594aa8b24293db; ``init_vision_tower_for_llava`` / ``_get_num_hidden_layers``
+from search excerpts of the same file, unchanged across the versions returned; ``clip.py``): the CLIP encoder is
 built only up to the deepest ``vision_feature_layer`` (``-2`` of 24 -> 23 layers), and its
 ``post_layernorm`` only when every layer is kept.  The layers it skips are in the checkpoint and
 in transformers' model but never on the GPU: they are left out of ``spec.tensors`` and counted

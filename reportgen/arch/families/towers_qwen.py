@@ -12,8 +12,10 @@ vLLM's tower code (tensor-parallel by default, ``mm_encoder_tp_mode="weights"``)
 * ``vllm/model_executor/models/qwen3_vl.py`` @ 002d7b939754b844a3832dd7fbf9e5fd0c0e9f1b:
   the same attention (``Qwen2_5_VisionAttention``), ``linear_fc1`` column / ``linear_fc2`` row
   MLP, ``pos_embed`` an ``nn.Embedding`` (replicated), ``merger`` and every
-  ``deepstack_merger_list`` entry ``linear_fc1`` column / ``linear_fc2`` row.  Qwen2-VL's tower
-  (vLLM ``qwen2_vl.py``) has the same classes with LayerNorms and an fc1/fc2 MLP.
+  ``deepstack_merger_list`` entry ``linear_fc1`` column / ``linear_fc2`` row.
+* ``vllm/model_executor/models/qwen2_vl.py`` (search excerpts of several versions, commit not pinned):
+  ``Qwen2VisionMLP`` ``fc1`` ColumnParallelLinear / ``fc2`` RowParallelLinear; attention and merger
+  as Qwen2.5-VL's; LayerNorms.
 
 Every tensor is Component.VISION with ``layer=None``.  The patch merger (and the deepstack
 mergers) are the projector into the language model; ``arch/vision_parts.py`` tells them
