@@ -79,3 +79,18 @@ def test_random_configs_match_meta_device(kind):
         assert loaded_plus_skipped(cfg) == meta_count(cfg)
 
     check()
+
+
+@pytest.mark.parametrize("name", ["google--gemma-3-12b-it", "mistralai--Mistral-Small-3.1-24B-Instruct-2503",
+                                  "meta-llama--Llama-4-Scout-17B-16E-Instruct"])
+def test_trimmed_gemma3_mistral3_llama4_take_the_class_default_tower(name):
+    import json
+    from pathlib import Path
+
+    from test_arch_oracle import meta_count as composite_meta_count   # the text model's tie flag, as vLLM
+
+    cfg = json.loads((Path(__file__).parents[1] / "reportgen" / "sources" / "bundled" / f"{name}.json").read_text())
+    cfg.pop("vision_config")
+    spec = build_spec(copy.deepcopy(cfg))
+    assert any("class default" in n for n in spec.notes)
+    assert spec.params_total == composite_meta_count(cfg)

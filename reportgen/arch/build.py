@@ -17,7 +17,7 @@ from reportgen.arch import features, rope
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields, prevalidate
-from reportgen.arch.parse import native_model_type, parse_composite, parse_config
+from reportgen.arch.parse import native_model_type, parse_config
 from reportgen.arch.registry import ADAPTERS, UNSUPPORTED
 from reportgen.arch.spec import ModelSpec
 
@@ -68,7 +68,7 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
             prevalidate(config, required=REQUIRED_TEXT)
             features.scan(config, mla=adapter.mla)
         if adapter.multimodal:
-            parsed = (adapter.parse or parse_composite)(config, native)
+            parsed = (adapter.parse or multimodal.parse)(config, native)
         else:
             parsed = parse_config(config, native)
         adapter.build(Fields(parsed, config), spec)

@@ -29,13 +29,27 @@ _PARTS: dict[str, tuple[dict[str, Callable], str, Callable]] = {
 
 
 def prepare(config: dict) -> dict:
-    """Before parsing: both sub-configs present, fields in range, parts verified; returns ``text_config``."""
-    for sub in ("text_config", "vision_config"):
-        if not isinstance(config.get(sub), Mapping):
-            raise ConfigError(sub, "is missing (a multimodal config needs its text and vision sub-configs)")
+    """Before parsing: ``text_config`` present, fields in range, parts verified; returns ``text_config``.
+
+    A trimmed checkpoint without ``vision_config`` gets transformers' class-default tower (``parse``).
+    """
+    if not isinstance(config.get("text_config"), Mapping):
+        raise ConfigError("text_config", "is missing (a multimodal config needs its text sub-config)")
+    vis = config.get("vision_config")
+    if vis is not None and not isinstance(vis, Mapping):
+        raise ConfigError("vision_config", f"must be an object, got {type(vis).__name__}")
     prevalidate(config)
     check_parts(config)
     return config["text_config"]
+
+
+def parse(config: dict, model_type: str):
+    """Part by part (``parse_composite``); a config without ``vision_config`` through the composite class."""
+    from reportgen.arch.parse import parse_composite, parse_config
+
+    if config.get("vision_config") is None:
+        return parse_config(config, model_type)
+    return parse_composite(config, model_type)
 
 
 def check_parts(raw: dict) -> None:
@@ -46,7 +60,7 @@ def check_parts(raw: dict) -> None:
     kind = raw["model_type"]
     text_builders, vision_type, _ = _PARTS[kind]
     for sub, allowed in (("text_config", tuple(text_builders)), ("vision_config", (vision_type,))):
-        mt = raw[sub].get("model_type")
+        mt = (raw.get(sub) or {}).get("model_type")
         if mt is None:
             continue  # the composite class supplies its default sub-config type
         if not isinstance(mt, str):
@@ -68,7 +82,9 @@ def build(f: Fields, spec: ModelSpec) -> None:
     kind = f.model_type
     text_builders, vision_type, tower = _PARTS[kind]
     text = Fields(f.obj.text_config, f.raw["text_config"], "text_config.")
-    vis = Fields(f.obj.vision_config, f.raw["vision_config"], "vision_config.")
+    vis = Fields(f.obj.vision_config, f.raw.get("vision_config") or {}, "vision_config.")
+    if f.raw.get("vision_config") is None:
+        spec.notes.append("config has no vision_config: the vision tower is transformers' class default")
     text_type = text.model_type
     if text_type not in text_builders:
         raise Unsupported(f"{kind} with a {text_type!r} language model is not supported")
