@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
     e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its "
                    "budget profile (default: the newest release read)")
+    e.add_argument("--limit-mm-per-prompt", default=None,
+                   help='as vLLM: \'{"image": 0}\' or image=0 (all 0 = text only: no vision tower, no encoder profile)')
     e.add_argument("--offline", action="store_true")
     e.add_argument("--weights", choices=["config", "checkpoint"], default="config",
                    help="checkpoint: true weight bytes from the safetensors headers (needs the hub)")

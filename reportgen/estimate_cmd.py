@@ -76,6 +76,15 @@ def arch_fields(model: str, spec, weights_as: str = "checkpoint", kv_cache_dtype
         multimodal=spec.multimodal,
         attention_kinds=sorted({l.kind.value for l in spec.layers_kv}),
     )
+    if spec.multimodal:
+        from reportgen.arch.vision_parts import vision_split
+
+        split = vision_split(spec)
+        out.update(params_vision_tower=split["tower"], params_projector=split["projector"])
+        if spec.unloaded_params:
+            out["params_not_loaded"] = spec.unloaded_params
+        if spec.notes:
+            out["notes"] = "; ".join(spec.notes)      # e.g. a trimmed checkpoint's class-default tower
     return out
 
 
@@ -210,6 +219,13 @@ def estimate_command(args, UsageError) -> int:
     except ConfigError as e:
         return _fail(args, {"model": model_text, "status": "error", "reason": f"malformed_config: {e}",
                             "error_kind": "malformed_config"})
+    if getattr(args, "limit_mm_per_prompt", None) is not None:
+        from reportgen.estimate.encoder import apply_limits, parse_limits
+
+        try:
+            spec = apply_limits(spec, parse_limits(args.limit_mm_per_prompt))
+        except ValueError as e:
+            raise UsageError(f"--{e}".replace("limit_mm_per_prompt", "limit-mm-per-prompt", 1)) from None
     if args.weights == "checkpoint":
         from reportgen.estimate.quant import attach_checkpoint_headers
         from reportgen.sources import checkpoint_weight_bytes

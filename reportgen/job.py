@@ -102,6 +102,8 @@ class Matrix:
     def __post_init__(self, weight_dtype):
         if weight_dtype is not None and not isinstance(weight_dtype, property):
             self.weights_as = list(weight_dtype)
+    # vLLM --limit-mm-per-prompt ({"image": 0} = text only: no tower, no encoder profile; estimate/encoder.py)
+    limit_mm_per_prompt: dict[str, int] | None = None
 
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
@@ -288,6 +290,12 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")
             setattr(m, key, value)
+        elif key == "limit_mm_per_prompt":
+            from reportgen.estimate.encoder import parse_limits
+            try:
+                m.limit_mm_per_prompt = parse_limits(value)
+            except ValueError as e:
+                raise JobError(f"{field_path}.{e}") from None
         else:
             _engine_flag(m, key, value, fp)
     if m.quantization and any(w != "checkpoint" for w in m.weights_as):

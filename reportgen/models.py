@@ -76,6 +76,15 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
     return outcomes
 
 
+def apply_mm_limits(outcomes: list[ModelOutcome], limits: dict | None) -> None:
+    """``--limit-mm-per-prompt``: every modality at 0 serves multimodal models text only (encoder.py)."""
+    from reportgen.estimate.encoder import apply_limits
+
+    for o in outcomes:
+        if o.entry is not None and not o.entry.spec.unsupported_reason:
+            o.entry.spec = apply_limits(o.entry.spec, limits)
+
+
 def attach_headers(outcomes: list[ModelOutcome], *, offline: bool | None, quiet: bool, workers: int = 8,
                    hub_timeout: float = 10.0, hub_retries: int = 3, deadline: float | None = None) -> None:
     """Checkpoint-true weights: fetch safetensors headers (parallel), map them onto each spec.
@@ -123,6 +132,8 @@ def attach_headers(outcomes: list[ModelOutcome], *, offline: bool | None, quiet:
 
 
 def model_summaries(outcomes: list[ModelOutcome]) -> list[dict]:
+    from reportgen.estimate.sections import weight_sections
+
     out = []
     for o in outcomes:
         d = {"id": o.ref.id, "revision": o.info.get("revision") or o.ref.revision,
@@ -138,6 +149,8 @@ def model_summaries(outcomes: list[ModelOutcome]) -> list[dict]:
                          num_attention_heads=s.num_attention_heads, num_kv_heads=s.num_kv_heads,
                          num_experts=s.num_experts, experts_per_token=s.experts_per_token,
                          is_mla=s.is_mla, multimodal=s.multimodal, dtype=s.dtype,
-                         components=s.params_by_component())
+                         components=s.params_by_component(), sections=weight_sections(s))
+                if s.multimodal and s.notes:
+                    d["vision_notes"] = list(s.notes)     # e.g. a trimmed checkpoint's class-default tower
         out.append(d)
     return out

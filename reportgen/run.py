@@ -21,7 +21,7 @@ import polars as pl
 from reportgen import __version__
 from reportgen.catalog import Catalog, GpuSku, UnknownGpu, load_catalog
 from reportgen.job import Job, JobError, check_size
-from reportgen.models import ModelOutcome, load_models, model_summaries
+from reportgen.models import ModelOutcome, apply_mm_limits, load_models, model_summaries
 from reportgen.progress import Progress, log
 from reportgen.results import ERROR_SCHEMA, conform, empty_results
 from reportgen.usererrors import RunDirError
@@ -131,6 +131,7 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
                            deadline=None if deadline is None else time.monotonic() + deadline)
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
+    apply_mm_limits(outcomes, job.matrix.limit_mm_per_prompt)
     entries = [o.entry for o in outcomes if o.entry is not None]
     errors = errors_frame(outcomes)
     streamed = prepared.cells > STREAM_CELLS
@@ -328,6 +329,7 @@ def _assumptions(job: Job) -> dict:
         "vllm_profile": _profile_text(m.vllm_version),
         "max_nodes": m.max_nodes,
         "allow_cross_node_tp": m.allow_cross_node_tp,
+        "limit_mm_per_prompt": m.limit_mm_per_prompt or "vLLM default (every modality allowed)",
     }
 
 

@@ -429,6 +429,14 @@ def profile_section() -> list[str]:
     return lines + [""]
 
 
+def encoder_section() -> list[str]:
+    """The multimodal rows and the encoder-profile fit (scripts/calibrate_encoder.py)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import calibrate_encoder
+
+    return calibrate_encoder.markdown()
+
+
 def write_accuracy_md(md: str, res: list[dict]) -> None:
     proxies = sorted({(r["model"], r["proxy"]) for r in res if r["proxy"]})
     ACCURACY_MD.parent.mkdir(exist_ok=True)
@@ -450,6 +458,7 @@ def write_accuracy_md(md: str, res: list[dict]) -> None:
         "",
         *profile_section(),
         *overhead_section(),
+        *encoder_section(),
         "## Every row",
         "",
         "`*` = run through a proxy config (same architecture):",

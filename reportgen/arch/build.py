@@ -17,7 +17,7 @@ from reportgen.arch import features, rope
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import multimodal
 from reportgen.arch.fields import Fields, prevalidate
-from reportgen.arch.parse import native_model_type, parse_composite, parse_config
+from reportgen.arch.parse import native_model_type, parse_config
 from reportgen.arch.registry import ADAPTERS, UNSUPPORTED
 from reportgen.arch.spec import ModelSpec
 
@@ -62,22 +62,23 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
     spec.family = native
     try:
         if adapter.multimodal:
-            for sub in ("text_config", "vision_config"):
-                if not isinstance(config.get(sub), Mapping):
-                    raise ConfigError(sub, "is missing (a multimodal config needs its text and vision sub-configs)")
-            prevalidate(config)
-            multimodal.check_parts(config)
-            features.scan(config["text_config"], mla=adapter.mla, allow=adapter.allow)
+            text_raw = (adapter.prepare or multimodal.prepare)(config)
+            features.scan(text_raw, mla=adapter.mla, allow=adapter.allow)
         else:
             prevalidate(config, required=adapter.required, skip=adapter.handles)
             if adapter.precheck is not None:
                 adapter.precheck(config)
             features.scan(config, mla=adapter.mla, allow=adapter.allow + adapter.handles + adapter.modelled)
-        parsed = (parse_composite if adapter.multimodal else parse_config)(config, native)
+        if adapter.multimodal:
+            parsed = (adapter.parse or multimodal.parse)(config, native)
+        else:
+            parsed = parse_config(config, native)
         adapter.build(Fields(parsed, config), spec)
         _apply_state_ssm_dtype(spec)
-        text = (Fields(parsed.text_config, config["text_config"], "text_config.") if adapter.multimodal
-                else Fields(parsed, config))
+        if adapter.multimodal:
+            text = Fields(parsed.text_config, text_raw, "text_config." if text_raw is not config else "")
+        else:
+            text = Fields(parsed, config)
         rope.apply(spec, text)
     except Unsupported as u:
         return ModelSpec(model_type=model_type, architectures=archs, family=native, dtype=spec.dtype,

@@ -154,3 +154,34 @@ def parse_composite(raw: Mapping[str, Any], model_type: str) -> Any:
     top.update({k: v for k, v in raw.items() if k not in parts and k not in DROP_KEYS})
     top.update(parts, model_type=model_type)
     return SimpleNamespace(**top)
+
+
+def parse_composite_lenient(raw: Mapping[str, Any], model_type: str) -> Any:
+    """``parse_composite`` for composites whose checkpoints may be flat or trimmed.
+
+    A flat config (Qwen2-VL / Qwen2.5-VL: text fields at the top level) gets its text fields
+    lifted into ``text_config`` exactly as the composite class's ``__post_init__`` does (the
+    text class's parameters plus the rope keys, and the dtype), then the fast part-by-part parse
+    (the composite class validates by repr-ing whole configs: ~40 ms).  A trimmed config (no
+    ``vision_config``) goes through the composite class itself: its defaults for an absent part
+    are its own (LLaVA: a CLIP-L/336 tower), not the sub-config class's.
+    """
+    import inspect
+
+    if raw.get("vision_config") is None:
+        return parse_config(raw, model_type)
+    cls = config_class(model_type)
+    specs = getattr(cls, "sub_configs_defaults", None)
+    cfg = dict(raw)
+    if isinstance(specs, Mapping) and cfg.get("text_config") is None and "text_config" in specs:
+        text_cls = getattr(specs["text_config"], "config_class", None)
+        if isinstance(text_cls, type) and text_cls.__name__ != "AutoConfig":
+            keys = set(inspect.signature(text_cls.__init__).parameters) | {"rope_parameters", "rope_scaling",
+                                                                           "rope_theta"}
+            keys -= {"self", "kwargs", "model_type"}
+            lifted = {k: cfg.pop(k) for k in list(cfg) if k in keys}
+            lifted["dtype"] = raw.get("torch_dtype", raw.get("dtype"))
+            cfg["text_config"] = lifted
+    if cfg.get("text_config") is None:
+        return parse_config(raw, model_type)
+    return parse_composite(cfg, model_type)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
-                                     falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, gpt_oss, hunyuan, jamba,
-                                     kimi_k25, kimi_linear, lfm2, llama, llama4, minimax_m2, moe, multimodal,
-                                     nemotron_h, olmo, phi, qwen3_next, starcoder2)
+                                     falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
+                                     idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
+                                     moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -34,6 +34,10 @@ class Adapter:
     required: tuple[str, ...] = REQUIRED_TEXT
     precheck: Callable[[Mapping[str, Any]], None] | None = None
     modelled: tuple[str, ...] = ()  # hybrid-layer config fields the adapter models (features.scan skips them)
+    # composites whose config shape differs from gemma3/mistral3/llama4 (flat text fields, optional
+    # vision_config): config -> raw text fields (validates), and the parser; None = multimodal.py's
+    prepare: Callable | None = None
+    parse: Callable | None = None
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -110,6 +114,18 @@ ADAPTERS: dict[str, Adapter] = {
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
+    # Qwen vision-language composites (families/qwen_vl.py, towers_qwen.py)
+    **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse)
+       for kind in qwen_vl.PARTS},
+    # LLaVA with a CLIP tower (families/llava.py)
+    "llava": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
+    "llava_next": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
+    # Idefics3 / SmolVLM (families/idefics3.py)
+    "idefics3": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
+    "smolvlm": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
+    # GLM-4.1V / GLM-4.5V (families/glm4v.py)
+    "glm4v": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
+    "glm4v_moe": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
 }
 
 UNSUPPORTED: dict[str, str] = {
@@ -155,7 +171,18 @@ UNSUPPORTED: dict[str, str] = {
                      "caches) per decoder layer and vLLM's longcat_flash.py not verified, not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
-    "mllama": "mllama: cross-attention vision layers are not modelled",
+    # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists
+    # MllamaForConditionalGeneration among _PREVIOUSLY_SUPPORTED_MODELS (last served by v0.10.2, V0 engine)
+    "mllama": "mllama: vLLM V1 does not serve Llama-3.2-Vision (its cross-attention encoder-decoder model was "
+              "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
+    # multimodal composites examined for issue 13 and not modelled yet (docs/architecture.md)
+    "kimi_vl": "kimi_vl: no transformers config class (remote code only) and the MoonViT tower is not modelled",
+    "phi4_multimodal": "phi4_multimodal: image and conformer audio towers with per-modality LoRA adapters "
+                       "(vLLM phi4mm.py) are not modelled",
+    "internvl": "internvl: vLLM's sharding of the HF-format InternVL tower and projector was not verified; "
+                "not modelled",
+    "llava_onevision": "llava_onevision: SigLIP tower (vLLM builds it up to the feature layer; head and post-norm "
+                       "rules for SigLIP not verified); not modelled",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "smollm3": "smollm3: vLLM serves it through its Transformers backend (no native model file); that "
                "backend's sharding and rotary buffers are not modelled",

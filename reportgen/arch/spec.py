@@ -171,6 +171,9 @@ class ModelSpec:
     # model overrides it (nemotron_h: the config's mamba_ssm_cache_dtype, else float32); None = the
     # conv-state dtype (vLLM's auto: the model dtype)
     state_ssm_dtype: str | None = None
+    # checkpoint parameters vLLM never instantiates (e.g. CLIP layers past LLaVA's vision_feature_layer);
+    # tensors + unloaded_params == the transformers (meta-device) count
+    unloaded_params: int = 0
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)

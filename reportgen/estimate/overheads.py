@@ -16,7 +16,7 @@ Activation peak on a stage (bytes)::
     S      = min(max_num_seqs, T) * V * (a + SAMPLER_BYTES)           logits (model dtype) + fp32
                                                                       softmax / sort / index buffers
     MOE    = T * topk * MOE_WS * (3 * I_e / moe_tp + h) * a           fused-MoE workspaces (kept cached)
-    MM     = MM_ENCODER * T * h * a                                   multimodal encoder-cache profile
+    MM     = MM_ENCODER * T * h * a                                   multimodal encoder-cache profile (encoder.py)
     PP     = PP_BUFFERS * T * h * a   (pp > 1)                        IntermediateTensors (hidden + residual)
     A_last = max(F, H + S) + MOE + MM + PP ;  A_other = F + MOE + MM + PP
 
@@ -55,7 +55,7 @@ BETA_HIDDEN = 4.088        # x h elements per token: residual, norms, attention 
 HIDDEN_KEPT = 1.974        # hidden states + residual of the dummy batch alive in the sampler run
 SAMPLER_BYTES = 12.302    # fp32 bytes per logit beyond the model-dtype logits
 MOE_WS = 0.768             # fused-MoE intermediate caches, in units of T*topk*(3*I_e/moe_tp + h)
-MM_ENCODER = 4.232         # multimodal: encoder-cache profiling, in units of T*h
+from .encoder import MM_ENCODER  # noqa: E402,F401  multimodal encoder profile: its own module and fit
 PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T tokens (not fitted: 2 tensors)
 
 # ---- Gated DeltaNet prefill buffers (hybrids) ----

@@ -21,7 +21,7 @@ from reportgen.arch.spec import Component, ModelSpec, Shard
 from reportgen.arch.mixers import state_tp_rule as mixer_tp_rule
 from reportgen.arch.state import state_tp_rule
 
-from . import overheads as oh
+from . import encoder, overheads as oh
 from . import profiles as vp
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, rank_label
@@ -44,6 +44,7 @@ class ModelFacts:
     is_moe: bool
     multimodal: bool
     gdn_state: object = None   # the largest Gated DeltaNet state geometry (prefill buffers), None without
+    deepstack: int = 0         # Qwen3-VL deepstack levels (encoder.py)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -63,7 +64,8 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     gdn = [l.state for l in spec.layers_kv if l.state is not None and l.state.kind == "gdn"]
     gdn_state = max(gdn, key=lambda s: s.bytes_per_seq(1, 2)) if gdn else None
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
-                      moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state)
+                      moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
+                      encoder.deepstack_levels(spec))
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -190,7 +192,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES + sampler_extra),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
-                   + (p.MM_ENCODER * f.hidden * act_b if f.multimodal else 0.0)
+                   + encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
         "warm_r": oh.SAMPLER_WARMUP * f.vocab * 4.0,
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)

@@ -12,12 +12,12 @@ model, and the oracle's corrected count does too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import gemma, gemma4, llama, llama4, vision
-from reportgen.arch.fields import Fields
+from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 # composite model_type -> (text model_types we have verified, vision model_type, tower builder)
@@ -30,6 +30,30 @@ _PARTS: dict[str, tuple[dict[str, Callable], str, Callable]] = {
 }
 
 
+def prepare(config: dict) -> dict:
+    """Before parsing: ``text_config`` present, fields in range, parts verified; returns ``text_config``.
+
+    A trimmed checkpoint without ``vision_config`` gets transformers' class-default tower (``parse``).
+    """
+    if not isinstance(config.get("text_config"), Mapping):
+        raise ConfigError("text_config", "is missing (a multimodal config needs its text sub-config)")
+    vis = config.get("vision_config")
+    if vis is not None and not isinstance(vis, Mapping):
+        raise ConfigError("vision_config", f"must be an object, got {type(vis).__name__}")
+    prevalidate(config)
+    check_parts(config)
+    return config["text_config"]
+
+
+def parse(config: dict, model_type: str):
+    """Part by part (``parse_composite``); a config without ``vision_config`` through the composite class."""
+    from reportgen.arch.parse import parse_composite, parse_config
+
+    if config.get("vision_config") is None:
+        return parse_config(config, model_type)
+    return parse_composite(config, model_type)
+
+
 def check_parts(raw: dict) -> None:
     """Before parsing: the sub-configs name a language model and a tower we have verified.
 
@@ -40,7 +64,7 @@ def check_parts(raw: dict) -> None:
         return  # a composite family with a module of its own (kimi_k25) checks its parts itself
     text_builders, vision_type, _ = _PARTS[kind]
     for sub, allowed in (("text_config", tuple(text_builders)), ("vision_config", (vision_type,))):
-        mt = raw[sub].get("model_type")
+        mt = (raw.get(sub) or {}).get("model_type")
         if mt is None:
             continue  # the composite class supplies its default sub-config type
         if not isinstance(mt, str):
@@ -50,11 +74,21 @@ def check_parts(raw: dict) -> None:
             raise Unsupported(f"{kind} with a {mt!r} {part} is not supported")
 
 
+def note_tie(f: Fields, spec: ModelSpec) -> None:
+    """A top-level tie flag that differs from the language model's (which was used) goes in the notes."""
+    top_tie = f.raw.get("tie_word_embeddings")
+    if isinstance(top_tie, bool) and top_tie != spec.tie_word_embeddings:
+        spec.notes.append(f"top-level tie_word_embeddings={top_tie} differs from the language model's "
+                          f"{spec.tie_word_embeddings}; the language model's flag is used (as vLLM does)")
+
+
 def build(f: Fields, spec: ModelSpec) -> None:
     kind = f.model_type
     text_builders, vision_type, tower = _PARTS[kind]
     text = Fields(f.obj.text_config, f.raw["text_config"], "text_config.")
-    vis = Fields(f.obj.vision_config, f.raw["vision_config"], "vision_config.")
+    vis = Fields(f.obj.vision_config, f.raw.get("vision_config") or {}, "vision_config.")
+    if f.raw.get("vision_config") is None:
+        spec.notes.append("config has no vision_config: the vision tower is transformers' class default")
     text_type = text.model_type
     if text_type not in text_builders:
         raise Unsupported(f"{kind} with a {text_type!r} language model is not supported")
@@ -62,10 +96,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
         raise Unsupported(f"{kind} with a {vis.model_type!r} vision tower is not supported")
 
     text_builders[text_type](text, spec)
-    top_tie = f.raw.get("tie_word_embeddings")
-    if isinstance(top_tie, bool) and top_tie != spec.tie_word_embeddings:
-        spec.notes.append(f"top-level tie_word_embeddings={top_tie} differs from the language model's "
-                          f"{spec.tie_word_embeddings}; the language model's flag is used (as vLLM does)")
+    note_tie(f, spec)
     ts: list[Tensor] = spec.tensors
     h_v = tower(ts, vis)
     h_t = spec.hidden_size

@@ -25,7 +25,8 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
         return [{**m, "params_total_h": fmt_params(m.get("params_total")),
                  "params_active_h": fmt_params(m.get("params_active")), "moe": False,
                  "kv_per_token_h": fmt_bytes(m.get("kv_bytes_per_token") or None),
-                 "architecture": _architecture(m), "components": _components(m), "error": m.get("error"),
+                 "architecture": _architecture(m), "components": _components(m),
+                 "sections": _sections(m), "vision_notes": m.get("vision_notes") or [], "error": m.get("error"),
                  "bars": [], "ref_label": "", "weight_schemes": []}
                 for m in models]
     def first(a: str):
@@ -89,6 +90,8 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
             "kv_per_token_h": fmt_bytes(m.get("kv_bytes_per_token") or None),
             "architecture": _architecture(m),
             "components": _components(m),
+            "sections": _sections(m),
+            "vision_notes": m.get("vision_notes") or [],
             "error": m.get("error"),
             "bars": bars,
             "ref_label": ref_label,
@@ -132,6 +135,15 @@ def _components(m: dict) -> list[tuple[str, str]]:
     if not isinstance(comps, dict):
         return []
     return [(str(k).replace("_", " "), fmt_params(v)) for k, v in comps.items() if v]
+
+
+def _sections(m: dict) -> list[tuple[str, str, str]]:
+    """Multimodal models: (section, parameters, as-shipped bytes) for the text stack, tower, projector."""
+    secs = m.get("sections")
+    if not isinstance(secs, dict):
+        return []
+    return [(name, fmt_params(v.get("params")), fmt_bytes(v.get("bytes")))
+            for name, v in secs.items() if isinstance(v, dict) and v.get("params")]
 
 
 def _bar(r: dict, gpu: dict, fit_by_ctx: list) -> dict:

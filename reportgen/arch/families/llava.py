@@ -1,0 +1,135 @@
+"""LLaVA composites: llava (LLaVA-1.5) and llava_next (LLaVA-1.6 / granite-vision shape) with a CLIP tower.
+
+Shapes: transformers 5.24 ``modeling_llava.py`` / ``modeling_llava_next.py`` (a CLIP
+vision model from ``vision_config``, ``multi_modal_projector.linear_1`` of
+``vision_hidden * n_feature_layers -> text_hidden`` and ``linear_2`` ``text_hidden ->
+text_hidden``, biases = ``multimodal_projector_bias``; llava_next adds the
+``image_newline`` vector of the text width).  The language model is built by its own
+verified adapter (llama, mistral, qwen2, granite).
+
+What vLLM loads (``vllm/model_executor/models/llava.py``: the model class read @
+0004c540861d3e59a7c1b3860f594aa8b24293db; ``init_vision_tower_for_llava`` / ``_get_num_hidden_layers``
+from search excerpts of the same file, unchanged across the versions returned; ``clip.py``): the CLIP encoder is
+built only up to the deepest ``vision_feature_layer`` (``-2`` of 24 -> 23 layers), and its
+``post_layernorm`` only when every layer is kept.  The layers it skips are in the checkpoint and
+in transformers' model but never on the GPU: they are left out of ``spec.tensors`` and counted
+in ``spec.unloaded_params`` (so tensors + unloaded == the meta-device count).  Sharding: CLIP
+``qkv_proj`` a multi-head QKVParallelLinear (COLUMN), ``out_proj`` row, ``fc1`` column, ``fc2``
+row; embeddings and norms replicated; projector ``linear_1`` column, ``linear_2`` row;
+``image_newline`` replicated.
+
+Towers other than CLIP (SigLIP in some llava_next / llava_onevision checkpoints) are refused:
+vLLM's SigLIP head and post-norm rules for them have not been checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import ConfigError, Unsupported
+from reportgen.arch.families import llama, multimodal
+from reportgen.arch.fields import Fields, prevalidate
+from reportgen.arch.parse import parse_composite_lenient
+from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+
+V = C.VISION
+# language-model types whose adapter is verified (text builder)
+TEXT = {"llama": llama.build, "mistral": llama.build, "qwen2": llama.build, "granite": llama.build}
+TOWERS = ("clip_vision_model",)
+DEFAULT_TEXT = "llama"       # LlavaConfig / LlavaNextConfig sub-config defaults
+DEFAULT_TOWER = "clip_vision_model"
+
+
+def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Both sub-configs are objects (absent = class default); parts verified; returns the text fields."""
+    kind = config["model_type"]
+    for sub in ("text_config", "vision_config"):
+        if config.get(sub) is not None and not isinstance(config[sub], Mapping):
+            raise ConfigError(sub, f"must be an object, got {type(config[sub]).__name__}")
+    prevalidate(config)
+    text = config.get("text_config") or {}
+    mt = text.get("model_type", DEFAULT_TEXT)
+    if mt not in TEXT:
+        raise Unsupported(f"{kind} with a {mt!r} language model is not supported")
+    vt = (config.get("vision_config") or {}).get("model_type", DEFAULT_TOWER)
+    if vt not in TOWERS:
+        raise Unsupported(f"{kind} with a {vt!r} vision tower is not supported (only CLIP towers are modelled)")
+    return text
+
+
+def parse(config: Mapping[str, Any], model_type: str) -> Any:
+    """Absent sub-configs take the class defaults (parse.py)."""
+    return parse_composite_lenient(config, model_type)
+
+
+def layers_loaded(feature_layer: Any, n_layers: int, f: Fields) -> int:
+    """vLLM's ``_get_num_hidden_layers``: encoder layers up to the deepest feature layer."""
+    idx = feature_layer if isinstance(feature_layer, (list, tuple)) else [feature_layer]
+    if not idx or not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
+        raise f.err("vision_feature_layer", f"must be an integer or a list of integers, got {feature_layer!r}")
+    need = max(n_layers + i + 1 if i < 0 else i for i in idx)
+    if not 0 <= need <= n_layers:
+        raise f.err("vision_feature_layer", f"{feature_layer!r} is outside the tower's {n_layers} layers")
+    return need
+
+
+def clip_tower(ts: list[Tensor], v: Fields, keep: int, prefix: str = "vision_tower.vision_model") -> tuple[int, int]:
+    """CLIP vision transformer with its first ``keep`` layers; returns (hidden, parameters not loaded)."""
+    h, inter = v.int("hidden_size"), v.int("intermediate_size")
+    n_layers = v.int("num_hidden_layers")
+    heads = v.int("num_attention_heads")
+    if h % heads:
+        raise v.err("num_attention_heads", f"{heads} does not divide hidden_size {h}")
+    ch, patch, image = v.int("num_channels"), v.int("patch_size"), v.int("image_size")
+    if image < patch:
+        raise v.err("image_size", f"{image} is smaller than patch_size {patch}")
+    ts.append(Tensor(f"{prefix}.embeddings.class_embedding", (h,), S.REPLICATED, V, None))
+    ts.append(Tensor(f"{prefix}.embeddings.patch_embedding.weight", (h, ch, patch, patch), S.REPLICATED, V, None))
+    ts.append(Tensor(f"{prefix}.embeddings.position_embedding.weight", ((image // patch) ** 2 + 1, h),
+                     S.REPLICATED, V, None))
+    B.norm(ts, f"{prefix}.pre_layrnorm", h, None, comp=V, bias=True)
+    per_layer = 4 * h + 4 * (h * h + h) + 2 * h * inter + inter + h   # 2 LayerNorms, q/k/v/out, fc1/fc2
+    for i in range(keep):
+        p = f"{prefix}.encoder.layers.{i}"
+        B.norm(ts, f"{p}.layer_norm1", h, None, comp=V, bias=True)
+        for name in ("q_proj", "k_proj", "v_proj"):
+            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
+        B.linear(ts, f"{p}.self_attn.out_proj", h, h, S.ROW, V, None, bias=True)
+        B.norm(ts, f"{p}.layer_norm2", h, None, comp=V, bias=True)
+        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+    unloaded = (n_layers - keep) * per_layer
+    if keep == n_layers:
+        B.norm(ts, f"{prefix}.post_layernorm", h, None, comp=V, bias=True)
+    else:
+        unloaded += 2 * h
+    return h, unloaded
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    kind = f.model_type
+    raw_text = f.raw.get("text_config") or {}
+    text = Fields(f.obj.text_config, raw_text, "text_config.")
+    vis = Fields(f.obj.vision_config, f.raw.get("vision_config") or {}, "vision_config.")
+    if f.raw.get("vision_config") is None:
+        spec.notes.append("config has no vision_config: the vision tower is transformers' class default")
+    TEXT[text.model_type](text, spec)
+    multimodal.note_tie(f, spec)
+    feature_layer = f.get("vision_feature_layer", -2)
+    n_feat = len(feature_layer) if isinstance(feature_layer, (list, tuple)) else 1
+    keep = layers_loaded(feature_layer, vis.int("num_hidden_layers"), f)
+    ts = spec.tensors
+    h_v, unloaded = clip_tower(ts, vis, keep)
+    h_t = spec.hidden_size
+    bias = f.flag("multimodal_projector_bias", True)
+    B.linear(ts, "multi_modal_projector.linear_1", h_v * n_feat, h_t, S.COLUMN, V, None, bias=bias)
+    B.linear(ts, "multi_modal_projector.linear_2", h_t, h_t, S.ROW, V, None, bias=bias)
+    if kind == "llava_next":
+        ts.append(Tensor("image_newline", (h_t,), S.REPLICATED, V, None))
+    if unloaded:
+        spec.unloaded_params += unloaded
+        spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} "
+                          f"({keep} of {vis.int('num_hidden_layers')} layers): {unloaded:,} checkpoint "
+                          "parameters are not loaded")
+    spec.multimodal = True

@@ -1,0 +1,125 @@
+"""Qwen vision-language composites: qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe.
+
+The language model is built by the existing text adapters under the text family it
+is (transformers 5.24 ``modeling_qwen2_vl.py`` / ``modeling_qwen2_5_vl.py``: Qwen2
+decoder layers; ``modeling_qwen3_vl.py``: Qwen3 layers with q/k norms;
+``modeling_qwen3_vl_moe.py``: Qwen3-MoE layers), the tower by ``towers_qwen.py``.
+vLLM serves them natively (``qwen2_vl.py``, ``qwen2_5_vl.py``, ``qwen3_vl.py``,
+``qwen3_vl_moe.py`` @ 055e47c28003156421365af985d676fc921cb075: the language model is
+``Qwen3MoeForCausalLM`` on ``config.text_config``; the tower ``Qwen3_VisionTransformer``).
+
+Config shapes: Qwen2-VL and Qwen2.5-VL checkpoints are *flat* (text fields at the top
+level, ``vision_config`` nested) -- transformers' composite class lifts them into
+``text_config``, and so does the parse here (``parse.parse_composite_lenient``).  A config
+without ``vision_config`` (a trimmed checkpoint) gets the class-default tower, as
+transformers builds it, and the spec says so.
+
+Tie flag: transformers ties by the top-level ``tie_word_embeddings`` (the text configs of
+these classes do not carry one, except Qwen3-VL-MoE's, whose class default True disagrees
+with its checkpoints); the top-level flag is used, and a differing ``text_config`` flag is
+noted (vLLM's language model reads ``text_config.tie_word_embeddings``; the shipped
+checkpoints never disagree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reportgen.arch.errors import ConfigError, Unsupported
+from reportgen.arch.families import llama, moe, towers_qwen
+from reportgen.arch.fields import Fields, prevalidate
+from reportgen.arch.parse import parse_composite_lenient
+from reportgen.arch.spec import ModelSpec
+
+# composite -> (text model_type, text family the existing adapter knows it as, text builder, tower)
+PARTS = {
+    "qwen2_vl": ("qwen2_vl_text", "qwen2", llama.build, towers_qwen.qwen2_vl_tower),
+    "qwen2_5_vl": ("qwen2_5_vl_text", "qwen2", llama.build, towers_qwen.qwen2_5_vl_tower),
+    "qwen3_vl": ("qwen3_vl_text", "qwen3", llama.build, towers_qwen.qwen3_vl_tower),
+    "qwen3_vl_moe": ("qwen3_vl_moe_text", "qwen3_moe", moe.build, towers_qwen.qwen3_vl_tower),
+}
+TOWER_DEFAULTS_NOTE = "config has no vision_config: the vision tower is transformers' class default"
+
+
+class As(Fields):
+    """Fields of a sub-config read under the text family whose adapter builds it."""
+
+    __slots__ = ("as_type",)
+
+    def __init__(self, obj: Any, raw: Mapping[str, Any], prefix: str, as_type: str) -> None:
+        super().__init__(obj, raw, prefix)
+        self.as_type = as_type
+
+    @property
+    def model_type(self) -> str:
+        return self.as_type
+
+
+def text_raw(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The text model's own fields: ``text_config`` when nested, else the flat top level."""
+    sub = config.get("text_config")
+    if sub is None:
+        return config
+    if not isinstance(sub, Mapping):
+        raise ConfigError("text_config", f"must be an object, got {type(sub).__name__}")
+    return sub
+
+
+def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Validate before parsing; returns the raw text fields (for features.scan and rope)."""
+    kind = config["model_type"]
+    prevalidate(config)
+    vis = config.get("vision_config")
+    if vis is not None and not isinstance(vis, Mapping):
+        raise ConfigError("vision_config", f"must be an object, got {type(vis).__name__}")
+    text = text_raw(config)
+    want = PARTS[kind][0]
+    mt = text.get("model_type") if text is not config else None
+    if mt is not None and mt != want:
+        raise Unsupported(f"{kind} with a {mt!r} language model is not supported")
+    return text
+
+
+def parse(config: Mapping[str, Any], model_type: str) -> Any:
+    """Flat or nested, trimmed or not: sub-configs parsed with their own classes (parse.py)."""
+    return parse_composite_lenient(config, model_type)
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    kind = f.model_type
+    _, family, text_build, tower = PARTS[kind]
+    raw_text = text_raw(f.raw)
+    nested = raw_text is not f.raw
+    text = As(f.obj.text_config, raw_text, "text_config." if nested else "", family)
+    raw_vis = f.raw.get("vision_config")
+    vis = Fields(f.obj.vision_config, raw_vis or {}, "vision_config.")
+    if raw_vis is None:
+        spec.notes.append(TOWER_DEFAULTS_NOTE)
+    tie = f.flag("tie_word_embeddings", False)
+    text_tie = raw_text.get("tie_word_embeddings") if nested else None
+    if text_tie is not None and text_tie != tie:
+        spec.notes.append(f"text_config.tie_word_embeddings={text_tie} differs from the top-level {tie}; the "
+                          "top-level flag is used (transformers ties by it; vLLM reads text_config's)")
+    text_build(_Tied(text, tie), spec)
+    h_out = tower(spec.tensors, vis)
+    if h_out != spec.hidden_size:
+        # transformers builds it (the class defaults of Qwen2-VL do this); it cannot run
+        spec.notes.append(f"the tower's output width {h_out} differs from the language model's hidden_size "
+                          f"{spec.hidden_size}: counted as configured, the model cannot run")
+    spec.multimodal = True
+
+
+class _Tied(As):
+    """The text Fields with the composite's resolved tie flag."""
+
+    __slots__ = ("tie",)
+
+    def __init__(self, base: As, tie: bool) -> None:
+        super().__init__(base.obj, base.raw, base.prefix, base.as_type)
+        self.tie = tie
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name == "tie_word_embeddings":
+            return self.tie
+        return super().get(name, default)

@@ -1,0 +1,124 @@
+"""The multimodal side of vLLM's start-up budget: the encoder profile and the image limits.
+
+What vLLM does (V1 ``gpu_model_runner.profile_run``): for a multimodal model it first runs the
+vision tower on a dummy batch of the largest item the processor can produce, as many items as
+the encoder budget holds (``max_num_batched_tokens``, or one item's tokens when that is larger),
+and keeps those embeddings (``encoder_cache``) alive through the dummy text forward that follows;
+the torch peak it measures therefore grows by about one encoder budget of text-width embeddings
+plus the tower's own activations.  We model it as a term per batched token::
+
+    MM = MM_ENCODER * T * h_text * a          (T = max_num_batched_tokens, a = activation bytes)
+
+plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
+(``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
+exactly ``levels * T * h_text * a`` bytes.
+
+``MM_ENCODER`` is fitted by ``scripts/calibrate_encoder.py`` on the multimodal start-ups in
+tests/data/vllm_logs.csv (V1 rows with a full breakdown: llava-v1.6-mistral-7b on 0.10.2,
+Mistral-Small-3.2 on 0.11.0, gemma-3-12b on 0.19.0) as the least-squares slope of the activation
+the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Three
+rows from three vLLM versions: the term is a coarse one (its residuals are up to ~0.17 GiB).
+
+Image limits (``--limit-mm-per-prompt``): vLLM sizes the profile by the encoder budget, not by
+the per-prompt limit, so any positive limit leaves the estimate unchanged; a limit of 0 for every
+modality the tower serves ("text only": images, and videos for the Qwen-VL towers) skips the encoder
+profile and vLLM does not build the tower (``interfaces.py`` ``SupportsMultiModal._mark_tower_model``:
+"Tower model components are automatically skipped when --limit-mm-per-prompt is set to zero for all
+of their modalities"), so ``text_only`` drops the tower and projector weights and the encoder term.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+
+from reportgen.arch.spec import Component, ModelSpec
+
+MM_ENCODER = 1.462         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
+
+_DEEPSTACK = re.compile(r"\.deepstack_merger_list\.(\d+)\.")
+
+
+def deepstack_levels(spec: ModelSpec) -> int:
+    """How many deepstack levels the tower feeds (Qwen3-VL: one merger each); 0 for other models."""
+    return len({m.group(1) for t in spec.tensors for m in [_DEEPSTACK.search(t.name)] if m})
+
+
+def encoder_bytes_per_token(multimodal: bool, hidden: int, act_b: float, deepstack: int = 0) -> float:
+    """Bytes per batched token of the encoder profile (0 for a text-only model or a text-only run)."""
+    if not multimodal:
+        return 0.0
+    return (MM_ENCODER + deepstack) * hidden * act_b
+
+
+def text_only(spec: ModelSpec) -> ModelSpec:
+    """The spec vLLM serves with every modality limited to 0: no tower, no projector, no profile."""
+    if not spec.multimodal:
+        return spec
+    kept = [t for t in spec.tensors if t.component is not Component.VISION]
+    return dataclasses.replace(spec, tensors=kept, multimodal=False,
+                               notes=[*spec.notes, "text only (--limit-mm-per-prompt 0): vision tower and "
+                                      "projector not loaded, no encoder profile"])
+
+
+def parse_limits(value: str | Mapping | None) -> dict[str, int] | None:
+    """``--limit-mm-per-prompt`` as vLLM takes it: JSON ``{"image": 2, "video": 0}`` or ``image=2,video=0``.
+
+    Returns ``{modality: count}`` (None = vLLM's default, every modality allowed).  Raises
+    ValueError naming the bad part.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text.startswith("{"):
+            import json
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"limit_mm_per_prompt: not valid JSON ({e.msg})") from None
+        else:
+            pairs = {}
+            for part in text.split(","):
+                k, sep, v = part.partition("=")
+                if not sep or not k.strip():
+                    raise ValueError(f"limit_mm_per_prompt: expected modality=count, got {part!r}")
+                pairs[k.strip()] = v.strip()
+            value = pairs
+    if not isinstance(value, Mapping):
+        raise ValueError("limit_mm_per_prompt: must be a table of modality = count")
+    out: dict[str, int] = {}
+    for k, v in value.items():
+        if isinstance(v, Mapping):      # vLLM also takes {"image": {"count": 2, ...}}
+            v = v.get("count")
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"limit_mm_per_prompt.{k}: must be a non-negative integer, got {v!r}") from None
+        if n < 0 or isinstance(v, bool) or (isinstance(v, float) and v != n):
+            raise ValueError(f"limit_mm_per_prompt.{k}: must be a non-negative integer, got {v!r}")
+        out[str(k)] = n
+    return out
+
+
+# the modalities each tower serves (vLLM ``_mark_tower_model(vllm_config, {...})``); default: images only
+TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "video"),
+                    "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video")}
+
+
+def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:
+    return TOWER_MODALITIES.get(spec.family, ("image",))
+
+
+def is_text_only(limits: Mapping[str, int] | None, modalities: tuple[str, ...] = ("image",)) -> bool:
+    """Every modality of the tower is limited to 0 (a modality not named keeps vLLM's default, > 0)."""
+    return bool(limits) and all(limits.get(m, 1) == 0 for m in modalities)
+
+
+def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec:
+    """The spec as vLLM serves it under these per-prompt limits (vLLM skips a tower whose every
+    modality is limited to 0: ``SupportsMultiModal._mark_tower_model``)."""
+    return text_only(spec) if spec.multimodal and is_text_only(limits, tower_modalities(spec)) else spec

@@ -1,0 +1,96 @@
+"""Vision-language composites against torch's meta device (skipped without torch).
+
+The count is the transformers model (``AutoModelForImageTextToText``) built on the meta
+device; the spec's tensors are what vLLM loads, plus ``unloaded_params`` for what it
+skips (LLaVA's CLIP layers past the feature layer), so the two must add up exactly.
+Each family: its shipped config, its transformers class defaults, a trimmed config
+(no ``vision_config``) and ``ORACLE_VISION_EXAMPLES`` random small configs (default 40 per family,
+240 in all; the branch was checked with 200 per family).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from reportgen.arch import build_spec  # noqa: E402
+from test_arch_vision_2026 import SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", "40"))  # per family (240 in all); set 200 for the full run
+
+
+def meta_count(config: dict) -> int:
+    """Parameters of the transformers image-text-to-text model built on the meta device."""
+    import transformers
+    from transformers import AutoModelForImageTextToText
+
+    cfg = copy.deepcopy(config)
+    for key in ("quantization_config", "compression_config", "auto_map"):
+        cfg.pop(key, None)
+    conf = transformers.CONFIG_MAPPING[cfg["model_type"]](**cfg)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(conf)
+    return sum(p.numel() for p in model.parameters())
+
+
+def loaded_plus_skipped(cfg: dict) -> int:
+    spec = build_spec(copy.deepcopy(cfg))
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    return spec.params_total + spec.unloaded_params
+
+
+@pytest.mark.parametrize("model_id", SHIPPED.values())
+def test_shipped_config_matches_meta_device(model_id):
+    cfg = shipped(model_id)
+    assert loaded_plus_skipped(cfg) == meta_count(cfg)
+
+
+@pytest.mark.parametrize("kind", VISION_FAMILIES)
+def test_class_defaults_match_meta_device(kind):
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model(kind).to_dict()
+    assert loaded_plus_skipped(cfg) == meta_count(cfg)
+
+
+@pytest.mark.parametrize("kind", VISION_FAMILIES)
+def test_trimmed_config_takes_class_default_tower(kind):
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model(kind).to_dict()
+    cfg.pop("vision_config")
+    spec = build_spec(copy.deepcopy(cfg))
+    assert any("class default" in n for n in spec.notes)
+    assert spec.params_total + spec.unloaded_params == meta_count(cfg)
+
+
+@pytest.mark.parametrize("kind", VISION_FAMILIES)
+def test_random_configs_match_meta_device(kind):
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(vision_configs(kind))
+    def check(cfg):
+        assert loaded_plus_skipped(cfg) == meta_count(cfg)
+
+    check()
+
+
+@pytest.mark.parametrize("name", ["google--gemma-3-12b-it", "mistralai--Mistral-Small-3.1-24B-Instruct-2503",
+                                  "meta-llama--Llama-4-Scout-17B-16E-Instruct"])
+def test_trimmed_gemma3_mistral3_llama4_take_the_class_default_tower(name):
+    import json
+    from pathlib import Path
+
+    from test_arch_oracle import meta_count as composite_meta_count   # the text model's tie flag, as vLLM
+
+    cfg = json.loads((Path(__file__).parents[1] / "reportgen" / "sources" / "bundled" / f"{name}.json").read_text())
+    cfg.pop("vision_config")
+    spec = build_spec(copy.deepcopy(cfg))
+    assert any("class default" in n for n in spec.notes)
+    assert spec.params_total == composite_meta_count(cfg)
