@@ -26,7 +26,7 @@ from test_arch_oracle import meta_count  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
 FAMILIES = ("glm4_moe_lite", "deepseek_v32", "glm_moe_dsa")
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSA", "60"))  # 200 passed for every family (docs)
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSA", os.environ.get("ORACLE_EXAMPLES", "200")))  # 200 passed for every family (docs)
 
 
 def _shipped(hub_id: str) -> dict:

@@ -24,7 +24,7 @@ from test_arch_oracle import meta_count  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parent / "data"
 TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
-EXAMPLES = int(os.environ.get("FLAGSHIP_ORACLE_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("FLAGSHIP_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "tests" / "data" / "configs_2026"
 TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").read_text())["models"]
-EXAMPLES = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
 
 SHIPPED = {
     "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4": "nemotron_h",

@@ -30,7 +30,7 @@ TRUTH_KEY = {"attention": "attention_params", "linear_attention": "linear_attent
              "embedding": "embedding_params", "lm_head": "lm_head_params"}
 REF_NEXT = Path("/work/shared/reference/configs/Qwen--Qwen3-Next-80B-A3B-Instruct.json")
 FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
-N = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", "200"))
+N = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
 
 
 def text_stack(composite: dict) -> dict:

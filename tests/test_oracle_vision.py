@@ -23,7 +23,7 @@ from reportgen.arch import build_spec  # noqa: E402
 from test_arch_vision_2026 import SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", "40"))  # per family (240 in all); set 200 for the full run
+EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))  # per family (240 in all); set 200 for the full run
 
 
 def meta_count(config: dict) -> int:
