@@ -2,7 +2,7 @@
 
 Counted three ways: the shipped configs (tests/data/configs_2026; their recorded truths are pinned,
 without torch, in test_arch_flagships_dsa.py), the transformers class defaults, and random valid
-configs with small dims (hypothesis: 60 per family by default; ``ORACLE_EXAMPLES_DSA=200`` passed).  MTP layers are checked by building the transformers model with one more decoder layer:
+configs with small dims (hypothesis: ``ORACLE_EXAMPLES`` per family, default 200; ``ORACLE_EXAMPLES_DSA`` overrides).  MTP layers are checked by building the transformers model with one more decoder layer:
 what that layer adds, plus the MTP module's own embedding / head / norms / eh_proj, must equal
 ``spec.mtp_params``.
 """
@@ -26,7 +26,7 @@ from test_arch_oracle import meta_count  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
 FAMILIES = ("glm4_moe_lite", "deepseek_v32", "glm_moe_dsa")
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSA", os.environ.get("ORACLE_EXAMPLES", "200")))  # 200 passed for every family (docs)
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSA", os.environ.get("ORACLE_EXAMPLES", "200")))
 
 
 def _shipped(hub_id: str) -> dict:

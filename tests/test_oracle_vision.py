@@ -4,8 +4,8 @@ The count is the transformers model (``AutoModelForImageTextToText``) built on t
 device; the spec's tensors are what vLLM loads, plus ``unloaded_params`` for what it
 skips (LLaVA's CLIP layers past the feature layer), so the two must add up exactly.
 Each family: its shipped config, its transformers class defaults, a trimmed config
-(no ``vision_config``) and ``ORACLE_VISION_EXAMPLES`` random small configs (default 40 per family,
-240 in all; the branch was checked with 200 per family).
+(no ``vision_config``) and ``ORACLE_EXAMPLES`` random small configs per family (default 200, as in ``make test``;
+``ORACLE_VISION_EXAMPLES`` overrides it for this module).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from reportgen.arch import build_spec  # noqa: E402
 from test_arch_vision_2026 import SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))  # per family (240 in all); set 200 for the full run
+EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))  # per family
 
 
 def meta_count(config: dict) -> int:
