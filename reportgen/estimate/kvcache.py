@@ -32,7 +32,7 @@ The per-model part (groups, pages per stage) is plain Python done once per
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reportgen.arch.spec import AttentionKind, LayerKV, ModelSpec
 
@@ -136,6 +136,8 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
     ``state_mode``: vLLM's ``mamba_cache_mode`` (``none`` | ``align``; estimate/hybrid.py)."""
     layers = spec.layers_kv
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
+    if any(l.state is not None and not hybrid.is_state(l) for l in layers):
+        layers, parts = _split_dual_layers(layers, parts)
     if any(hybrid.is_state(l) for l in layers):
         return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode)
     if layers and layers[0].kind is not AttentionKind.NONE and all(l == layers[0] for l in layers):
@@ -229,6 +231,23 @@ def _group_by_type(by_type: dict) -> list[tuple[tuple, list[int]]]:
         for g in range(ng):
             groups.append((t, idx[g::ng]))
     return groups
+
+
+def _split_dual_layers(layers: list[LayerKV], parts) -> tuple[list[LayerKV], list[tuple[int, int]]]:
+    """Decoder layers that hold an attention KV cache *and* a recurrent state (falcon_h1's parallel
+    attention + Mamba-2 mixers, zamba2's hybrid layers: ``LayerKV(FULL, state=...)``) as the two
+    cache layers vLLM registers for them (``self_attn`` and ``mamba``), on the same PP stage."""
+    out: list[LayerKV] = []
+    start: list[int] = []
+    for l in layers:
+        start.append(len(out))
+        if l.state is not None and not hybrid.is_state(l):
+            out.append(replace(l, state=None))
+            out.append(LayerKV(AttentionKind.STATE, state=l.state))
+        else:
+            out.append(l)
+    start.append(len(out))
+    return out, [(start[a], start[b]) for a, b in parts]
 
 
 def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_bytes: float, block_size: int,
