@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import bamba, deepseek, exaone4, falcon_h1, gemma, glm4, glm4_moe, gpt_oss, jamba, kimi_linear, lfm2, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2
+from reportgen.arch.families import bamba, deepseek, exaone4, falcon_h1, gemma, glm4, glm4_moe, gpt_oss, jamba, kimi_linear, lfm2, llama, llama4, moe, multimodal, nemotron_h, olmo, phi, starcoder2, zamba2
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -77,6 +77,7 @@ ADAPTERS: dict[str, Adapter] = {
     "lfm2_moe": Adapter(lfm2.build_moe),
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
+    "zamba2": Adapter(zamba2.build, handles=zamba2.HANDLES, precheck=zamba2.precheck),
     "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
@@ -92,8 +93,6 @@ UNSUPPORTED: dict[str, str] = {
     "qwen3_5_moe": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "qwen3_5_moe_text": f"qwen3_5_moe: hybrid {_LINEAR} interleaved with full attention are not modelled",
     "zamba": "zamba: Mamba state layers are not modelled",
-    "zamba2": "zamba2: attention blocks shared across hybrid layers (num_mem_blocks) with per-layer LoRA adapters "
-              "(use_shared_attention_adapter) are not modelled (its Mamba-2 layers would be: arch/mixers.py)",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
     "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
