@@ -483,12 +483,52 @@ def test_kimi_linear_bad_layer_lists_are_config_errors(lac, field):
     assert e.value.field == field
 
 
+# ---------------------------------------------------------------- zamba2
+
+ZAMBA2 = {  # two shared blocks serving four hybrid layers (dims chosen for the test)
+    "model_type": "zamba2", "architectures": ["Zamba2ForCausalLM"], "hidden_size": 1024, "num_hidden_layers": 8,
+    "num_attention_heads": 16, "num_key_value_heads": 16, "vocab_size": 32000, "intermediate_size": 4096,
+    "layers_block_type": ["linear_attention", "hybrid"] * 4, "num_mem_blocks": 2,
+    "use_shared_attention_adapter": True, "adapter_rank": 8, "mamba_expand": 2, "n_mamba_heads": 32,
+    "mamba_ngroups": 1, "mamba_d_state": 64, "mamba_d_conv": 4, "use_mem_rope": False, "tie_word_embeddings": True,
+}
+
+
+def test_zamba2_shared_blocks_exist_once_with_their_adapters():
+    spec = build_spec(ZAMBA2)
+    q = [t for t in spec.tensors if t.name.endswith("self_attn.q_proj.weight")]
+    assert [t.layer for t in q] == [1, 3]                       # first use of shared block 0 and 1
+    adapters = [t for t in spec.tensors if t.name.endswith("gate_up_proj_adapter_list.A.weight")]
+    assert [t.count for t in adapters] == [2, 2]                # hybrid layers 0, 2 -> block 0; 1, 3 -> block 1
+    assert [l.kind for l in spec.layers_kv] == [K.STATE, K.FULL] * 4
+    assert all(l.state is not None for l in spec.layers_kv)     # hybrid layers hold KV and state
+    assert spec.kv_bytes_per_token(2) == 4 * 2 * 16 * 128 * 2   # head_dim = 2 * hidden / heads
+    assert spec.rope_caches == ()
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"tie_word_embeddings": False}, "ties lm_head"),
+    ({"num_key_value_heads": 4}, "num_key_value_heads"),
+    ({"use_conv_bias": False}, "use_conv_bias"),
+    ({"num_mem_blocks": 5}, "num_mem_blocks"),
+])
+def test_zamba2_configs_vllm_builds_differently_are_refused(change, words):
+    reason = build_spec(dict(ZAMBA2, **change)).unsupported_reason
+    assert reason and words in reason
+
+
+def test_zamba2_bad_layer_kind_is_a_config_error():
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(ZAMBA2, layers_block_type=["linear_attention"] * 7 + ["retention"]))
+    assert e.value.field == "layers_block_type"
+
+
 # ---------------------------------------------------------------- fuzzed fields: a spec or a ConfigError
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 TEMPLATES = {"nemotron_h": NANO, "bamba": BAMBA, "granitemoehybrid": GRANITE_H, "lfm2": LFM2, "lfm2_moe": LFM2_MOE,
-             "jamba": JAMBA, "falcon_h1": FALCON_H1, "kimi_linear": KIMI}
+             "jamba": JAMBA, "falcon_h1": FALCON_H1, "kimi_linear": KIMI, "zamba2": ZAMBA2}
 JUNK = st.sampled_from([None, -1, 0, 1, 3, 1.5, "x", "", [], [1], {}, True, False, 10**9, "M*-E", ["conv"]])
 
 

@@ -65,7 +65,7 @@ DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": 
 
 
 @pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "lfm2_moe", "jamba",
-                                        "falcon_h1", "kimi_linear"])
+                                        "falcon_h1", "kimi_linear", "zamba2"])
 def test_transformers_default_config_matches_meta_device(model_type):
     import transformers
 
@@ -263,7 +263,31 @@ def kimi_linear_configs(draw):
     }
 
 
+@st.composite
+def zamba2_configs(draw):
+    n_heads = draw(st.integers(1, 4))
+    hidden = n_heads * draw(st.integers(1, 4))          # attention head_dim 2 * hidden / heads: even
+    expand = draw(st.integers(1, 2))
+    m_heads = draw(st.sampled_from([h for h in range(1, 7) if expand * hidden % h == 0]))
+    n_blocks = draw(st.integers(1, 2))
+    n_layers = draw(st.integers(n_blocks, 6))
+    hybrid = draw(st.sets(st.integers(0, n_layers - 1), min_size=n_blocks, max_size=n_layers))
+    return {
+        "model_type": "zamba2", "architectures": ["Zamba2ForCausalLM"], "hidden_size": hidden,
+        "num_hidden_layers": n_layers, "num_attention_heads": n_heads, "num_key_value_heads": n_heads,
+        "vocab_size": draw(st.integers(8, 96)), "intermediate_size": draw(st.integers(1, 24)),
+        "layers_block_type": ["hybrid" if i in hybrid else "linear_attention" for i in range(n_layers)],
+        "num_mem_blocks": n_blocks, "use_shared_attention_adapter": draw(st.booleans()),
+        "adapter_rank": draw(st.integers(1, 4)), "add_bias_linear": draw(st.booleans()),
+        "use_mem_rope": draw(st.booleans()), "mamba_expand": expand, "n_mamba_heads": m_heads,
+        "mamba_ngroups": draw(st.sampled_from([gr for gr in (1, 2, 3) if m_heads % gr == 0])),
+        "mamba_d_state": draw(st.integers(1, 16)), "mamba_d_conv": draw(st.integers(2, 4)),
+        "tie_word_embeddings": True, "max_position_embeddings": 64,
+    }
+
+
 STRATEGIES = {
+    "zamba2": zamba2_configs(),
     "kimi_linear": kimi_linear_configs(),
     "lfm2_moe": lfm2_moe_configs(),
     "falcon_h1": falcon_h1_configs(),

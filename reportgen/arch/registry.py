@@ -15,7 +15,7 @@ from typing import Any
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
                                      falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
                                      idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
-                                     moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2)
+                                     moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2, zamba2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -104,6 +104,7 @@ ADAPTERS: dict[str, Adapter] = {
     "lfm2_moe": Adapter(lfm2.build_moe),
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
+    "zamba2": Adapter(zamba2.build, handles=zamba2.HANDLES, precheck=zamba2.precheck),
     "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
     # hybrids: Gated DeltaNet state layers + gated full attention (vLLM qwen3_next.py / qwen3_5.py)
     "qwen3_next": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
@@ -133,8 +134,6 @@ UNSUPPORTED: dict[str, str] = {
     "qwen3_5": "qwen3_5: vision tower not modelled yet (the text stack, model_type qwen3_5_text, is)",
     "qwen3_5_moe": "qwen3_5_moe: vision tower not modelled yet (the text stack, model_type qwen3_5_moe_text, is)",
     "zamba": "zamba: Mamba state layers are not modelled",
-    "zamba2": "zamba2: attention blocks shared across hybrid layers (num_mem_blocks) with per-layer LoRA adapters "
-              "(use_shared_attention_adapter) are not modelled (its Mamba-2 layers would be: arch/mixers.py)",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
     "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
