@@ -173,7 +173,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     lf = (lf
           .with_columns(bpr)
           .with_columns(limit)
-          .drop(_GROUP_COLS)
+          .drop(_GROUP_COLS + ["_sbr"])
           .join(conc.lazy(), how="cross"))
     for b in rest:
         lf = lf.with_columns(b)
