@@ -177,7 +177,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     lf = a.lazy().join(util.lazy(), how="cross")
     for b in batches:
         lf = lf.with_columns(b)
-    bpr, *rest = ex.verdict(codes, fixed_kv=kv_fixed is not None)
+    bpr, limit, *rest = ex.verdict(codes, fixed_kv=kv_fixed is not None)
     # x max_model_len, blocks per request (then the KV group columns are no longer needed) x concurrency
     lf = (lf
           .select(_CARRY + (["w0", "act0", "av0"] if stage0_columns else []))
@@ -188,7 +188,8 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
         lf = lf.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
     lf = (lf
           .with_columns(bpr)
-          .drop(_GROUP_COLS)
+          .with_columns(limit)
+          .drop(_GROUP_COLS + ["_sbr"])
           .join(conc.lazy(), how="cross"))
     for b in rest:
         lf = lf.with_columns(b)

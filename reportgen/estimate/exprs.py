@@ -282,7 +282,8 @@ def length_codes(limits: list[int], lens: list[int], first: int) -> tuple[list[t
 
 
 def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) -> list[list[pl.Expr]]:
-    """Per cell, three dependent batches: blocks per request; concurrency, KV needed, headroom and a
+    """Per cell, four dependent batches: blocks per request; what limits concurrency (both before the
+    concurrency cross join); concurrency, KV needed, headroom and a
     verdict code; then status and reason looked up from the code (a layout's own ``_pcode`` --
     invalid or unsupported -- wins, then ``_lcode``: max_model_len above the model's derived
     maximum, which vLLM refuses -- see ``length_codes``).
@@ -313,16 +314,16 @@ def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) 
     return [
         [blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"),
          state_blocks().alias("_sbr")],
+        # before the concurrency cross join: what limits concurrency does not depend on the target
+        [limit.replace_strict([0, 1, 2], list(LIMITS), default=None, return_dtype=pl.String)
+         .alias("concurrency_limited_by")],
         [pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), code).alias("_code"),
          kv_needed.alias("kv_needed_gib"),
          headroom.alias("headroom_pct"),
-         (nb.cast(pl.Float64) / bpr).clip(0).alias("max_concurrency"),
-         limit.alias("_limit")],
+         (nb.cast(pl.Float64) / bpr).clip(0).alias("max_concurrency")],
         [pl.col("_code").replace_strict(idx, [c[0] for c in codes], return_dtype=pl.String).alias("status"),
          _reason(pl.col("_code").replace_strict(idx, [c[1] for c in codes], return_dtype=pl.Categorical))
-         .alias("reason"),
-         pl.col("_limit").replace_strict([0, 1, 2], list(LIMITS), default=None, return_dtype=pl.String)
-         .alias("concurrency_limited_by")],
+         .alias("reason")],
     ]
 
 
