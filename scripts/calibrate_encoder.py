@@ -36,6 +36,13 @@ MM_ROWS: dict[str, tuple[str, str]] = {
     "google/gemma-3-12b-it": ("google/gemma-3-12b-it", ""),
 }
 GIB = float(1 << 30)
+# rows left out of the fit (still listed, with their residual): their version profile's own
+# activation terms miss them by more than the encoder term could explain
+FIT_EXCLUDED: dict[str, str] = {
+    "80": "profile 0.11's profile-run sampler term (sampler_extra_bytes, fitted on the 0.10-0.16 text rows) "
+          "over-predicts this 131k-vocabulary row by ~2.9 GiB with the encoder term off; fitting through it "
+          "would make the encoder term negative (a miss of that profile, listed in its accuracy table)",
+}
 
 
 def _config(model_id: str) -> dict | None:
@@ -84,7 +91,7 @@ def rows(mm: float | None = None) -> list[dict]:
 
 
 def fit() -> tuple[float, list[dict]]:
-    base = rows(0.0)
+    base = [r for r in rows(0.0) if str(r["row"]) not in FIT_EXCLUDED]
     sxr = sum(r["x"] * (r["act_meas"] - r["act_pred"]) for r in base)
     sxx = sum(r["x"] ** 2 for r in base)
     return round(sxr / sxx, 3), base
@@ -107,6 +114,7 @@ def markdown() -> list[str]:
         out.append(f"| {r['row']} | {r['model']}{star} | {r['version']} | {r['w_err']:+.2f} | "
                    f"{r['act_meas']:.2f} / {r['act_pred']:.2f} | {r['act_pred'] - r['act_meas']:+.2f} | "
                    f"{r['tok_err']:+.2f} |")
+    out += ["", *[f"Row {rid} is not in the fit: {why}." for rid, why in FIT_EXCLUDED.items()]]
     return out + ["", "`*` Mistral-Small-3.2 runs through the Mistral-Small-3.1 config (same architecture); "
                   "llava-v1.6-mistral-7b through tests/data/configs_vision/ (see SOURCES.md there).", ""]
 

@@ -226,7 +226,7 @@ def test_random_vision_configs_build(kind_cfg):
     assert spec.vocab_size == text["vocab_size"]
 
 
-@pytest.mark.parametrize("model_type,words", [("kimi_k25", "MoonViT"), ("phi4_multimodal", "audio"),
+@pytest.mark.parametrize("model_type,words", [("phi4_multimodal", "audio"),
                                               ("internvl", "not verified"), ("llava_onevision", "SigLIP"),
                                               ("gemma3n", "per-layer embeddings")])
 def test_examined_multimodal_types_are_refused_with_their_reason(model_type, words):
@@ -234,9 +234,13 @@ def test_examined_multimodal_types_are_refused_with_their_reason(model_type, wor
     assert words in spec.unsupported_reason
 
 
-def test_kimi_k25_shipped_config_is_refused_not_guessed():
+def test_kimi_k25_shipped_config_is_exact_with_its_tower():
+    # Kimi-K2.5's MoonViT tower is modelled in families/kimi_k25.py (tests/test_arch_flagships_dsa.py
+    # pins its sharding); here: the composite total and the vision share equal the meta-device truth
     spec = build_spec(shipped("moonshotai/Kimi-K2.5"))
-    assert spec.unsupported_reason and not spec.tensors
+    assert spec.unsupported_reason is None
+    assert spec.params_total == 1_026_879_353_328
+    assert spec.params_by_component()["vision"] == 471_143_920
 
 
 def test_qwen2_5_vl_tower_bytes_per_rank_at_tp2_follow_vllm_sharding():

@@ -59,7 +59,7 @@ ADAPTERS: dict[str, Adapter] = {
     "gemma3_text": Adapter(gemma.build),
     # Gemma 4: per-layer head sizes, KV-shared layers, per-layer embeddings (vLLM gemma4.py)
     "gemma4_text": Adapter(gemma4.build_text, allow=gemma4.FEATURES),
-    "gemma4": Adapter(gemma4.build, multimodal=True, allow=gemma4.FEATURES),
+    "gemma4": Adapter(gemma4.build, multimodal=True, allow=gemma4.FEATURES, prepare=gemma4.prepare),
     # post-norm, whole-projection q/k norms (vLLM olmo2.py)
     "olmo2": Adapter(olmo.build),
     "olmo3": Adapter(olmo.build),

@@ -284,6 +284,21 @@ def audio_tower(ts: list[Tensor], f: Fields, prefix: str = "model.audio_tower") 
     return out
 
 
+def prepare(config: dict) -> dict:
+    """The composite check (multimodal.prepare), and a ``vision_config`` required: vLLM's gemma4_mm.py
+    always builds the vision tower from it, and Gemma4Config's class default has none (None), so
+    there is no default tower to fall back on as for gemma3 / mistral3 / llama4."""
+    from collections.abc import Mapping
+
+    from reportgen.arch.families import multimodal
+
+    text = multimodal.prepare(config)
+    if not isinstance(config.get("vision_config"), Mapping):
+        raise ConfigError("vision_config", "is missing (vLLM builds Gemma 4's vision tower from it; the class "
+                                           "default has none)")
+    return text
+
+
 def build(f: Fields, spec: ModelSpec) -> None:
     """gemma4 (Gemma4ForConditionalGeneration, vLLM ``gemma4_mm.py`` read at commit
     01bae2190e1c298115941f50bd6ed508216f24e7): the language model above under ``model.language_model``,

@@ -27,7 +27,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
                  "kv_per_token_h": fmt_bytes(m.get("kv_bytes_per_token") or None),
                  "architecture": _architecture(m), "components": _components(m),
                  "sections": _sections(m), "vision_notes": m.get("vision_notes") or [], "error": m.get("error"),
-                 "bars": [], "ref_label": "", "weight_schemes": []}
+                 "bars": [], "ref_label": "", "weight_schemes": [], "kv_dtypes_used": []}
                 for m in models]
     def first(a: str):
         if a == "weights_as":
