@@ -19,10 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "reportgen" / "sources" / "bundled"
 TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts.json").read_text())["models"]
 
-# models we deliberately do not model (Mamba; the Qwen3.5 composite's vision tower): must come out unsupported
-UNSUPPORTED = {
-    "RedHatAI/Qwen3.5-9B-quantized.w4a16": "vision tower not modelled yet",
-}
 
 
 def _configs() -> list[tuple[str, dict]]:
@@ -35,7 +31,7 @@ def _configs() -> list[tuple[str, dict]]:
 
 
 CONFIGS = _configs()
-SUPPORTED = [(m, c) for m, c in CONFIGS if m not in UNSUPPORTED]
+SUPPORTED = CONFIGS          # every bundled config is modelled (the Qwen3.5-9B composite too, since its tower is)
 IDS = [m for m, _ in SUPPORTED]
 
 
@@ -98,14 +94,6 @@ def test_moe_active_params(model, config):
     spec = build_spec(config, model)
     assert spec.num_experts > 0 and 0 < spec.experts_per_token <= spec.num_experts
     assert spec.params_active == TRUTH[model]["active_params_per_token_est"]
-
-
-@pytest.mark.parametrize("model", sorted(UNSUPPORTED))
-def test_hybrids_are_unsupported_with_reason(model):
-    config = dict(CONFIGS)[model]
-    spec = build_spec(config, model)
-    assert spec.unsupported_reason and UNSUPPORTED[model] in spec.unsupported_reason
-    assert spec.tensors == [] and spec.layers_kv == []
 
 
 # ---- known values, one by one (published counts and the vLLM geometry) ----

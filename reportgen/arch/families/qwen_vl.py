@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families import llama, moe, towers_qwen
+from reportgen.arch.families import llama, moe, qwen3_next, towers_qwen
 from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import ModelSpec
@@ -38,7 +38,12 @@ PARTS = {
     "qwen2_5_vl": ("qwen2_5_vl_text", "qwen2", llama.build, towers_qwen.qwen2_5_vl_tower),
     "qwen3_vl": ("qwen3_vl_text", "qwen3", llama.build, towers_qwen.qwen3_vl_tower),
     "qwen3_vl_moe": ("qwen3_vl_moe_text", "qwen3_moe", moe.build, towers_qwen.qwen3_vl_tower),
+    # Qwen3.5: the Gated-DeltaNet hybrid text stacks (qwen3_next.py) + the Qwen3-VL tower without deepstack
+    "qwen3_5": ("qwen3_5_text", "qwen3_5_text", qwen3_next.build, towers_qwen.qwen3_5_tower),
+    "qwen3_5_moe": ("qwen3_5_moe_text", "qwen3_5_moe_text", qwen3_next.build, towers_qwen.qwen3_5_tower),
 }
+# text-config fields the hybrid text builders model themselves (features.scan would refuse them)
+ALLOW = {"qwen3_5": qwen3_next.MODELLED_FIELDS, "qwen3_5_moe": qwen3_next.MODELLED_FIELDS}
 TOWER_DEFAULTS_NOTE = "config has no vision_config: the vision tower is transformers' class default"
 
 
