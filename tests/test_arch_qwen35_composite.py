@@ -74,7 +74,8 @@ def test_tower_is_qwen3_vl_without_deepstack_and_shards_as_vllm():
     assert by["visual.merger.linear_fc2.weight"].shard is Shard.ROW
     assert by["visual.patch_embed.proj.weight"].shard is Shard.REPLICATED
     assert by["visual.pos_embed.weight"].shard is Shard.REPLICATED
-    assert all(t.component is Component.VISION and t.layer is None for t in spec.tensors if t.name.startswith("visual."))
+    tower = [t for t in spec.tensors if t.name.startswith("visual.")]
+    assert all(t.component is Component.VISION and t.layer is None for t in tower)
 
 
 def test_tower_bytes_per_rank_at_tp4_follow_vllm_sharding():
