@@ -135,3 +135,16 @@ def test_m10_qwen35_35b_a3b_tp4_weights_per_rank_within_1pct():
                      max_num_batched_tokens=int(row["max_num_batched_tokens"]), vllm_version=row["vllm_version"])
     assert abs(r["weights_gib"] / earlier - 1) < 0.01
     assert abs(r["weights_gib"] / float(row["weights_profile_gib"]) - 1) < 0.035
+
+
+def test_encoder_term_is_the_profile_alone_without_deepstack_buffers():
+    """The composite's activation exceeds the text-only run's by exactly MM_ENCODER x T x h_text x 2 B:
+    no deepstack_input_embeds term (vLLM's Qwen3_5ForConditionalGeneration allocates none)."""
+    from reportgen.estimate.encoder import MM_ENCODER, text_only
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(shipped("Qwen/Qwen3.5-35B-A3B"))
+    kw = dict(tp=4, max_model_len=8192, max_num_batched_tokens=8192, vllm_version="0.19.0")
+    full = estimate_one(spec, 79.33, **kw)["activation_gib"]
+    text = estimate_one(text_only(spec), 79.33, **kw)["activation_gib"]
+    assert (full - text) * 2**30 == pytest.approx(MM_ENCODER * 8192 * 2048 * 2, rel=1e-9)
