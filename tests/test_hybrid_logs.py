@@ -12,8 +12,8 @@ Rows (../shared/reference/vllm_logs.csv row 71, tests/data/vllm_logs_2026.csv M-
       is not in our data: the budget side cannot be compared.  The block arithmetic can: from the
       logged KV memory, our block size (1056), state padding (0.76 %), tokens and concurrency must match.
 Not testable here: M02 / M02F / M08 (Qwen3.5-4B / 2B: no config in our data; M02F failed because of the
-co-tenant), M10 (composite Qwen3.5-35B-A3B: weights include the vision tower, not modelled on this
-branch; no tokens logged), M06 / M07 (nemotron_h / granitemoehybrid: families of another branch).
+co-tenant), M06 / M07 (nemotron_h / granitemoehybrid: families of another branch).  M10 (composite
+Qwen3.5-35B-A3B, weights with the vision tower; no tokens logged) is in tests/test_arch_qwen35_composite.py.
 """
 
 from __future__ import annotations

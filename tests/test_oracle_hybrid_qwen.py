@@ -51,9 +51,10 @@ def test_composite_text_stack_is_meta_total_minus_vision(name):
     comp = spec.params_by_component()
     for key, truth_key in TRUTH_KEY.items():
         assert comp[key] == truth[truth_key], key
-    # the composite stays refused until the Qwen3-VL tower is modelled
-    assert build_spec(cfg).unsupported_reason.endswith("vision tower not modelled yet (the text stack, model_type "
-                                                       f"{cfg['text_config']['model_type']}, is)")
+    # the composite (tests/test_oracle_qwen35_composite.py) is this text stack plus the tower
+    whole = build_spec(cfg)
+    assert whole.params_total == truth["total_params"]
+    assert whole.params_by_component()["vision"] == truth["vision_params"]
 
 
 @pytest.mark.skipif(not REF_NEXT.exists(), reason="shared reference config not present")

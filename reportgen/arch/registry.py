@@ -116,7 +116,8 @@ ADAPTERS: dict[str, Adapter] = {
     "llama4": Adapter(multimodal.build, multimodal=True),
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
     # Qwen vision-language composites (families/qwen_vl.py, towers_qwen.py)
-    **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse)
+    **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse,
+                     allow=qwen_vl.ALLOW.get(kind, ()))
        for kind in qwen_vl.PARTS},
     # LLaVA with a CLIP tower (families/llava.py)
     "llava": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
@@ -130,9 +131,6 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 UNSUPPORTED: dict[str, str] = {
-    # the text stacks are modelled (qwen3_5_text / qwen3_5_moe_text); the composite's Qwen3-VL tower is not yet
-    "qwen3_5": "qwen3_5: vision tower not modelled yet (the text stack, model_type qwen3_5_text, is)",
-    "qwen3_5_moe": "qwen3_5_moe: vision tower not modelled yet (the text stack, model_type qwen3_5_moe_text, is)",
     "zamba": "zamba: Mamba state layers are not modelled",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",

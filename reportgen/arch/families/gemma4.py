@@ -120,7 +120,7 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
         ple_vocab = f.int("vocab_size_per_layer_input", vocab)
         ts.append(Tensor(f"{prefix}.embed_tokens_per_layer.weight", (ple_vocab, n_layers * ple), S.VOCAB, C.OTHER))
         B.linear(ts, f"{prefix}.per_layer_model_projection", hidden, n_layers * ple, S.COLUMN, C.OTHER, None)
-        B.norm(ts, f"{prefix}.per_layer_projection_norm", ple, None, comp=C.OTHER)
+        B.norm(ts, f"{prefix}.per_layer_projection_norm", ple, None)   # a norm: NORM, as the oracle files it
     if moe:
         n_exp = f.int("num_experts")
         k = f.int("top_k_experts")

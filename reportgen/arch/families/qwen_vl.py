@@ -1,4 +1,4 @@
-"""Qwen vision-language composites: qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe.
+"""Qwen vision-language composites: qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe, qwen3_5, qwen3_5_moe.
 
 The language model is built by the existing text adapters under the text family it
 is (transformers 5.24 ``modeling_qwen2_vl.py`` / ``modeling_qwen2_5_vl.py``: Qwen2
@@ -7,6 +7,14 @@ decoder layers; ``modeling_qwen3_vl.py``: Qwen3 layers with q/k norms;
 vLLM serves them natively (``qwen2_vl.py``, ``qwen2_5_vl.py``, ``qwen3_vl.py``,
 ``qwen3_vl_moe.py`` @ 055e47c28003156421365af985d676fc921cb075: the language model is
 ``Qwen3MoeForCausalLM`` on ``config.text_config``; the tower ``Qwen3_VisionTransformer``).
+
+Qwen3.5 / Qwen3.5-MoE (vLLM ``qwen3_5.py`` @ 00def4f8421153e037ff6270c0a8c31912a00206):
+``Qwen3_5(Moe)ForConditionalGeneration`` builds ``Qwen3_VisionTransformer`` (qwen3_vl.py, sharded as
+there) on ``config.vision_config`` and ``Qwen3_5(Moe)ForCausalLM`` on ``hf_text_config`` -- the
+Gated-DeltaNet hybrid stack of ``qwen3_next.py`` (``qwen3_5_text`` / ``qwen3_5_moe_text``); it
+skips ``mtp.`` weights and allocates no deepstack buffers.  transformers' ``Qwen3_5VisionModel``
+has no deepstack mergers, so the tower is ``towers_qwen.qwen3_5_tower`` (refuses a non-empty
+``deepstack_visual_indexes``, which every shipped checkpoint leaves empty).
 
 Config shapes: Qwen2-VL and Qwen2.5-VL checkpoints are *flat* (text fields at the top
 level, ``vision_config`` nested) -- transformers' composite class lifts them into
@@ -27,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families import llama, moe, towers_qwen
+from reportgen.arch.families import llama, moe, qwen3_next, towers_qwen
 from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import ModelSpec
@@ -38,7 +46,12 @@ PARTS = {
     "qwen2_5_vl": ("qwen2_5_vl_text", "qwen2", llama.build, towers_qwen.qwen2_5_vl_tower),
     "qwen3_vl": ("qwen3_vl_text", "qwen3", llama.build, towers_qwen.qwen3_vl_tower),
     "qwen3_vl_moe": ("qwen3_vl_moe_text", "qwen3_moe", moe.build, towers_qwen.qwen3_vl_tower),
+    # Qwen3.5: the Gated-DeltaNet hybrid text stacks (qwen3_next.py) + the Qwen3-VL tower without deepstack
+    "qwen3_5": ("qwen3_5_text", "qwen3_5_text", qwen3_next.build, towers_qwen.qwen3_5_tower),
+    "qwen3_5_moe": ("qwen3_5_moe_text", "qwen3_5_moe_text", qwen3_next.build, towers_qwen.qwen3_5_tower),
 }
+# text-config fields the hybrid text builders model themselves (features.scan would refuse them)
+ALLOW = {"qwen3_5": qwen3_next.MODELLED_FIELDS, "qwen3_5_moe": qwen3_next.MODELLED_FIELDS}
 TOWER_DEFAULTS_NOTE = "config has no vision_config: the vision tower is transformers' class default"
 
 

@@ -29,6 +29,7 @@ class defaults apply), the return value is ``out_hidden_size`` (the language mod
 from __future__ import annotations
 
 from reportgen.arch import blocks as B
+from reportgen.arch.errors import Unsupported
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import Component as C, Shard as S, Tensor
 
@@ -127,6 +128,22 @@ def qwen3_vl_tower(ts: list[Tensor], f: Fields, prefix: str = "visual") -> int:
     for k in range(n_deep):
         _merger(ts, f"{prefix}.deepstack_merger_list.{k}", wide, wide, out, norm_bias=True, names=names)
     return out
+
+
+def qwen3_5_tower(ts: list[Tensor], f: Fields, prefix: str = "visual") -> int:
+    """The Qwen3.5 / Qwen3.5-MoE composites' tower: the Qwen3-VL tower without deepstack mergers.
+
+    vLLM ``qwen3_5.py`` builds ``Qwen3_VisionTransformer`` (qwen3_vl.py) on ``config.vision_config``,
+    which makes one deepstack merger per ``deepstack_visual_indexes`` entry; transformers 5.24's
+    ``Qwen3_5VisionModel`` has no deepstack at all, and every shipped checkpoint sets the list empty.
+    A non-empty list would make vLLM expect merger weights no checkpoint has (and widen the tower's
+    output past the language model's): vLLM cannot serve it, so it is refused.
+    """
+    if f.int_list("deepstack_visual_indexes", lo=0, hi=1 << 12):
+        raise Unsupported("qwen3_5 composite with a non-empty vision_config.deepstack_visual_indexes: "
+                          "transformers' Qwen3_5VisionModel has no deepstack mergers, vLLM's "
+                          "Qwen3_VisionTransformer builds one per entry (weights no checkpoint has)")
+    return qwen3_vl_tower(ts, f, prefix)
 
 
 def deepstack_levels(f: Fields) -> int:
