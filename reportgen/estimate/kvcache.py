@@ -190,15 +190,7 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
         t = (kind, window, int(round(ratio)))
         by_type[t].append(i)
         bs_of[t] = block_size * int(round(ratio))
-    counts = [len(v) for v in by_type.values()]
-    gsize = min(counts)
-    if max(counts) < gsize * 1.5:
-        gsize = max(counts)
-    groups: list[tuple[tuple, list[int]]] = []
-    for t, idx in by_type.items():
-        ng = _cdiv(len(idx), gsize)
-        for g in range(ng):
-            groups.append((t, idx[g::ng]))
+    groups = _group_by_type(by_type)
     bpb = []
     for s in range(pp):
         per_group = [sum(1 for i in members if stage_of[i] == s) for _, members in groups]

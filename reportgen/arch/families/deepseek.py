@@ -68,13 +68,20 @@ def build(f: Fields, spec: ModelSpec) -> None:
                dense=n_layers < k_dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
         spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(hidden, vocab))
 
+    set_mla_facts(spec, f, hidden, vocab, n_layers, n_heads, nope, rope, tie, k)
+    spec.layers_kv = mla_layers(n_layers, kv_lora, rope)
+
+
+def set_mla_facts(spec: ModelSpec, f: Fields, hidden: int, vocab: int, n_layers: int, n_heads: int, nope: int,
+                  rope: int, tie: bool, k: int) -> None:
+    """The spec facts every MLA family (DeepSeek-V2/V3, GLM-4.7-Flash, DSA) sets alike: no KV heads,
+    head_dim = nope + rope, RoPE on the rope part only."""
     spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
     spec.num_attention_heads, spec.num_kv_heads, spec.head_dim = n_heads, 0, nope + rope
     spec.tie_word_embeddings, spec.is_mla = tie, True
     spec.max_position_embeddings = f.opt_int("max_position_embeddings")
     spec.rotary_dim = rope
     spec.experts_per_token = k
-    spec.layers_kv = mla_layers(n_layers, kv_lora, rope)
 
 
 def mtp_extras(hidden: int, vocab: int) -> int:

@@ -42,7 +42,7 @@ from __future__ import annotations
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import set_moe
-from reportgen.arch.families.deepseek import _layer, mtp_extras
+from reportgen.arch.families.deepseek import _layer, mtp_extras, set_mla_facts
 from reportgen.arch.families.mla_moe import dense_layers, refuse_attention_bias
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
@@ -138,12 +138,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
         _indexer(mtp, n_layers, f"model.layers.{n_layers}.self_attn", hidden, q_lora, n_idx, idx_dim)
         spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(hidden, vocab))
 
-    spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
-    spec.num_attention_heads, spec.num_kv_heads, spec.head_dim = n_heads, 0, nope + rope
-    spec.tie_word_embeddings, spec.is_mla = tie, True
-    spec.max_position_embeddings = f.opt_int("max_position_embeddings")
-    spec.rotary_dim = rope
-    spec.experts_per_token = k
+    set_mla_facts(spec, f, hidden, vocab, n_layers, n_heads, nope, rope, tie, k)
     ib = indexer_token_bytes(idx_dim)
     spec.layers_kv = [LayerKV(AttentionKind.MLA, 1, kv_lora + rope, 0, sparse=True,
                               index_token_bytes=ib if has_idx[i] else 0) for i in range(n_layers)]

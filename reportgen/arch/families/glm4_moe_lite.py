@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.families.common import set_moe
-from reportgen.arch.families.deepseek import _layer, mtp_extras
+from reportgen.arch.families.deepseek import _layer, mtp_extras, set_mla_facts
 from reportgen.arch.families.mla_moe import dense_layers, refuse_attention_bias
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import mla_layers
@@ -62,10 +62,5 @@ def build(f: Fields, spec: ModelSpec) -> None:
                dense=n_layers < k_dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
         spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(hidden, vocab))
 
-    spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
-    spec.num_attention_heads, spec.num_kv_heads, spec.head_dim = n_heads, 0, nope + rope
-    spec.tie_word_embeddings, spec.is_mla = tie, True
-    spec.max_position_embeddings = f.opt_int("max_position_embeddings")
-    spec.rotary_dim = rope
-    spec.experts_per_token = k
+    set_mla_facts(spec, f, hidden, vocab, n_layers, n_heads, nope, rope, tie, k)
     spec.layers_kv = mla_layers(n_layers, kv_lora, rope)
