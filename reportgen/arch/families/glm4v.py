@@ -28,7 +28,7 @@ from typing import Any
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import glm4, glm4_moe
-from reportgen.arch.families.qwen_vl import As
+from reportgen.arch.families.qwen_vl import As, Tied, note_tower_width
 from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
@@ -99,24 +99,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     vis = Fields(f.obj.vision_config, f.raw.get("vision_config") or {}, "vision_config.")
     if f.raw.get("vision_config") is None:
         spec.notes.append("config has no vision_config: the vision tower is transformers' class default")
-    text_build(_TopTie(text, f.flag("tie_word_embeddings", False)), spec)
-    h_out = tower(spec.tensors, vis)
-    if h_out != spec.hidden_size:
-        spec.notes.append(f"the tower's output width {h_out} differs from the language model's hidden_size "
-                          f"{spec.hidden_size}: counted as configured, the model cannot run")
+    text_build(Tied(text, f.flag("tie_word_embeddings", False)), spec)
+    note_tower_width(spec, tower(spec.tensors, vis))
     spec.multimodal = True
 
-
-class _TopTie(As):
-    """transformers ties these composites by the top-level flag (the text configs carry none)."""
-
-    __slots__ = ("tie",)
-
-    def __init__(self, base: As, tie: bool) -> None:
-        super().__init__(base.obj, base.raw, base.prefix, base.as_type)
-        self.tie = tie
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if name == "tie_word_embeddings":
-            return self.tie
-        return super().get(name, default)

@@ -114,17 +114,22 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if text_tie is not None and text_tie != tie:
         spec.notes.append(f"text_config.tie_word_embeddings={text_tie} differs from the top-level {tie}; the "
                           "top-level flag is used (transformers ties by it; vLLM reads text_config's)")
-    text_build(_Tied(text, tie), spec)
-    h_out = tower(spec.tensors, vis)
-    if h_out != spec.hidden_size:
-        # transformers builds it (the class defaults of Qwen2-VL do this); it cannot run
-        spec.notes.append(f"the tower's output width {h_out} differs from the language model's hidden_size "
-                          f"{spec.hidden_size}: counted as configured, the model cannot run")
+    text_build(Tied(text, tie), spec)
+    note_tower_width(spec, tower(spec.tensors, vis))
     spec.multimodal = True
 
 
-class _Tied(As):
-    """The text Fields with the composite's resolved tie flag."""
+def note_tower_width(spec: ModelSpec, h_out: int) -> None:
+    """A tower whose output width differs from the language model's hidden size: transformers builds
+    it (the class defaults of Qwen2-VL do this) and it is counted as configured, but it cannot run."""
+    if h_out != spec.hidden_size:
+        spec.notes.append(f"the tower's output width {h_out} differs from the language model's hidden_size "
+                          f"{spec.hidden_size}: counted as configured, the model cannot run")
+
+
+class Tied(As):
+    """The text Fields with the composite's resolved tie flag (transformers ties these composites
+    by the top-level flag)."""
 
     __slots__ = ("tie",)
 
