@@ -74,7 +74,6 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
         else:
             parsed = parse_config(config, native)
         adapter.build(Fields(parsed, config), spec)
-        _apply_state_ssm_dtype(spec)
         if adapter.multimodal:
             text = Fields(parsed.text_config, text_raw, "text_config." if text_raw is not config else "")
         else:
@@ -129,14 +128,3 @@ def _quantization(config: Mapping[str, Any], extra: Mapping[str, Any] | None) ->
         return {"quant_method": "modelopt", **hf_quant["quantization"], "source": "hf_quant_config.json"}
     return None
 
-
-def _apply_state_ssm_dtype(spec: ModelSpec) -> None:
-    """A family-wide temporal-state dtype (``spec.state_ssm_dtype``, e.g. nemotron_h's float32 default)
-    onto each state layer's geometry that has none of its own, so the estimator, which prices
-    ``StateGeometry.ssm_dtype``, sees it."""
-    if not spec.state_ssm_dtype:
-        return
-    from dataclasses import replace
-
-    spec.layers_kv = [replace(l, state=replace(l.state, ssm_dtype=spec.state_ssm_dtype))
-                      if l.state is not None and l.state.ssm_dtype is None else l for l in spec.layers_kv]

@@ -169,7 +169,8 @@ class ModelSpec:
     mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving
     # dtype vLLM gives state layers' temporal (SSM) state under --mamba-ssm-cache-dtype auto when the
     # model overrides it (nemotron_h: the config's mamba_ssm_cache_dtype, else float32); None = the
-    # conv-state dtype (vLLM's auto: the model dtype)
+    # conv-state dtype (vLLM's auto: the model dtype).  Reported only: the family sets the same dtype
+    # on each StateGeometry (``ssm_dtype``), which is what the estimator prices
     state_ssm_dtype: str | None = None
     # checkpoint parameters vLLM never instantiates (e.g. CLIP layers past LLaVA's vision_feature_layer);
     # tensors + unloaded_params == the transformers (meta-device) count

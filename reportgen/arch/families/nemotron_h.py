@@ -28,12 +28,13 @@ shared expert has no bias, transformers' has), a ``sliding_window`` (vLLM window
 layers, transformers does not).
 
 SSM state dtype: vLLM (``NemotronHForCausalLMConfig``) replaces ``--mamba-ssm-cache-dtype auto`` by
-the config's ``mamba_ssm_cache_dtype``, else float32 -- recorded as ``spec.state_ssm_dtype``.
+the config's ``mamba_ssm_cache_dtype``, else float32 -- set on every state geometry (``StateGeometry.ssm_dtype``, which the estimator prices) and reported as ``spec.state_ssm_dtype``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from reportgen.arch import blocks as B
@@ -118,7 +119,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
             geo = mamba2_mixer(ts, i, f"{p}.mixer", hidden, heads=m_heads, head_dim=m_hd, groups=groups,
                                state=d_state, conv_kernel=ck, conv_bias=f.flag("use_conv_bias", True),
                                proj_bias=f.flag("use_bias"))
-            layers.append(state_layer(geo))
+            layers.append(state_layer(replace(geo, ssm_dtype=ssm_dtype)))   # vLLM's NemotronH override
         elif kind == "full_attention":
             B.attention(ts, i, f"{p}.mixer", hidden, g.n_heads, g.n_kv, hd)
             layers.append(LayerKV(AttentionKind.FULL, g.n_kv, hd, hd))
