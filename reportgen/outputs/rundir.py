@@ -10,8 +10,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,9 +72,15 @@ class AtomicDir:
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             remove_stale_siblings(self.final.parent)
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.tmp-", dir=self.final.parent))
+            # the name is known before the directory exists, so a signal that lands inside __enter__
+            # (before the with-body, where __exit__ would not run) can still remove it
+            self.tmp = self.final.parent / f".{self.final.name}.tmp-{secrets.token_hex(4)}"
+            os.mkdir(self.tmp, 0o700)
         except OSError as e:
             raise output_error(e, self.final) from None
+        except BaseException:                  # SIGINT / SIGTERM while entering: nothing left behind
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
