@@ -16,8 +16,9 @@ from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers
 from reportgen.arch.spec import Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
-# appends one layer's part (attention or MLP) under the layer prefix ``model.layers.{i}``
-LayerPart = Callable[[list[Tensor], int, str], None]
+# appends one layer's part (attention or MLP) under the layer prefix ``model.layers.{i}``; a hybrid's
+# mixer part returns the layer's cache entry (attention or state), a plain attention part None
+LayerPart = Callable[[list[Tensor], int, str], "LayerKV | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,23 +114,32 @@ def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, 
 
 def decoder_stack(spec: ModelSpec, f: Fields, g: Geometry, *, attention: LayerPart, mlp: LayerPart,
                   norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm"),
-                  tied: bool | None = None, layers_kv: list[LayerKV] | None = None) -> None:
+                  final_norm: str = "model.norm", tied: bool | None = None,
+                  layers_kv: list[LayerKV] | None = None) -> None:
     """The pre-norm decoder most families are: embedding; per layer a norm, ``attention``, a norm and
     ``mlp``; final norm and lm_head (``tied`` None = the config's tie flag); then the shared scalars
-    and one grouped-query KV entry per layer unless ``layers_kv`` is given.
+    and the per-layer cache entries: ``layers_kv`` when given, else what a hybrid's mixer parts
+    returned (one per layer), else one grouped-query entry per layer.
 
-    Why one skeleton: the families differ in the attention extras and the MLP, not in this order,
-    and the per-rank arithmetic depends on every tensor being listed exactly once.
+    Why one skeleton: the families differ in the mixer and the MLP, not in this order, and the
+    per-rank arithmetic depends on every tensor being listed exactly once.
     """
     ts = spec.tensors
+    mixed: list[LayerKV] = []
     B.embedding(ts, g.vocab, g.hidden)
     for i in range(g.n_layers):
         p = f"model.layers.{i}"
         B.norm(ts, f"{p}.{norms[0]}", g.hidden, i)
-        attention(ts, i, p)
+        entry = attention(ts, i, p)
+        if entry is not None:
+            mixed.append(entry)
         B.norm(ts, f"{p}.{norms[1]}", g.hidden, i)
         mlp(ts, i, p)
-    B.norm(ts, "model.norm", g.hidden, None)
+    if mixed and len(mixed) != g.n_layers:
+        raise ValueError("a mixer part returned a cache entry for some layers only")
+    B.norm(ts, final_norm, g.hidden, None)
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie if tied is None else tied)
     set_scalars(spec, f, g)
-    spec.layers_kv = layers_kv if layers_kv is not None else attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+    if layers_kv is None:
+        layers_kv = mixed or attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+    spec.layers_kv = layers_kv
