@@ -16,6 +16,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
                                      idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
                                      moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2, zamba2)
+from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -70,8 +71,9 @@ ADAPTERS: dict[str, Adapter] = {
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
     "starcoder2": Adapter(starcoder2.build),
-    # Command-R: parallel blocks, always-tied head (vLLM commandr.py)
+    # Command-R / Command-A: parallel blocks, always-tied head; cohere2 per-layer windows (vLLM commandr.py)
     "cohere": Adapter(cohere.build),
+    "cohere2": Adapter(cohere.build_cohere2),
     # mixture of experts with GQA attention
     "mixtral": Adapter(moe.build),
     "qwen2_moe": Adapter(moe.build),
@@ -86,6 +88,8 @@ ADAPTERS: dict[str, Adapter] = {
     "hunyuan_v1_dense": Adapter(hunyuan.build),
     "hunyuan_v1_moe": Adapter(hunyuan.build, allow=("moe_intermediate_size",)),
     "minimax_m2": Adapter(minimax_m2.build),
+    "cohere2_moe": Adapter(cohere.build_moe),
+    "exaone_moe": Adapter(exaone_moe.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
@@ -181,13 +185,14 @@ UNSUPPORTED: dict[str, str] = {
     "llava_onevision": "llava_onevision: SigLIP tower (vLLM builds it up to the feature layer; head and post-norm "
                        "rules for SigLIP not verified); not modelled",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
-    "smollm3": "smollm3: vLLM serves it through its Transformers backend (no native model file); that "
-               "backend's sharding and rotary buffers are not modelled",
+    # vLLM registry.py @055e47c2: "SmolLM3ForCausalLM": ("transformers", "TransformersForCausalLM") in
+    # _TRANSFORMERS_SUPPORTED_MODELS (no native smollm3.py)
+    "smollm3": "smollm3: vLLM serves it through its Transformers backend (registry.py @055e47c2 maps "
+               "SmolLM3ForCausalLM to TransformersForCausalLM; no native model file); that backend's sharding "
+               "and rotary buffers are not modelled",
     "ministral": "ministral: MinistralForCausalLM has no native vLLM model (Transformers backend) and is not "
                  "modelled; Ministral-8B's own config (model_type mistral) is supported",
     "helium": "helium: HeliumForCausalLM has no native vLLM model (Transformers backend) and is not modelled",
-    "cohere2": "cohere2: the vLLM commandr.py versions readable in this work predate Cohere2 (per-layer sliding "
-               "windows, NoPE full layers); not modelled",
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
     "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "
