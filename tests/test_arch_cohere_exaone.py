@@ -10,16 +10,13 @@ device in tests/test_oracle_cohere_exaone.py; the numbers asserted here are the 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from reportgen.arch import build_spec
 from reportgen.arch.spec import AttentionKind, Shard
 from reportgen.estimate.kvcache import kv_bytes_per_token, kv_groups
+from test_arch_flagships_gqa import shipped, tensor
 
-DATA = Path(__file__).resolve().parent / "data"
 FULL, SLIDING = AttentionKind.FULL, AttentionKind.SLIDING
 
 # CohereLabs/c4ai-command-r7b-12-2024 architecture fields, WRITTEN FROM MEMORY (not fetched); the total
@@ -44,15 +41,6 @@ KEXAONE = {"architectures": ["ExaoneMoeForCausalLM"], "model_type": "exaone_moe"
            "layer_types": _LT * 12, "sliding_windows": [128, 128, 128, 0] * 12, "tie_word_embeddings": False,
            "vocab_size": 153600, "torch_dtype": "bfloat16"}
 KEXAONE_TOTAL = 236_571_150_336
-
-
-def shipped(name: str) -> dict:
-    return json.loads((DATA / "configs_2026" / f"{name}.json").read_text())
-
-
-def tensor(spec, name):
-    (t,) = [t for t in spec.tensors if t.name == name]
-    return t
 
 
 # ---------------------------------------------------------------- cohere: head_dim as the config states it

@@ -21,29 +21,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 from reportgen.arch import build_spec  # noqa: E402
 from test_arch_cohere_exaone import COHERE2_MOE, KEXAONE, KEXAONE_TOTAL, R7B, R7B_TOTAL  # noqa: E402
 from test_arch_oracle import meta_count  # noqa: E402
+from test_oracle_flagships_gqa import check, defaults, shipped  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parent / "data"
-TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
+TRUTH = json.loads((Path(__file__).resolve().parent / "data" / "param_counts_2026.json").read_text())["models"]
 EXAMPLES = int(os.environ.get("LONGTAIL_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
-def shipped(name: str) -> dict:
-    return json.loads((DATA / "configs_2026" / f"{name}.json").read_text())
-
-
-def defaults(model_type: str) -> dict:
-    import transformers
-
-    return transformers.AutoConfig.for_model(model_type).to_dict()
-
-
-def check(cfg: dict) -> None:
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
 
 
 def _geometry(draw, *, head_dim: bool = True) -> dict:

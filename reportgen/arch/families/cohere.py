@@ -47,7 +47,7 @@ from collections.abc import Callable
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import Geometry, geometry, set_moe, set_scalars
+from reportgen.arch.families.common import Geometry, geometry, mlp_layer_types, set_moe, set_scalars
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers, layer_types, refuse_full_only_with_window
 from reportgen.arch.rope import cache_rows, rope_parameters
@@ -90,19 +90,14 @@ def build_moe(f: Fields, spec: ModelSpec) -> None:
     dense_inter = f.opt_int("prefix_dense_intermediate_size") or inter
     n_exp = f.int("num_experts")
     n_shared = f.int("num_shared_experts", 0, lo=0)
-    kinds = f.str_list("mlp_layer_types") or []
-    if len(kinds) != g.n_layers:
-        raise f.err("mlp_layer_types", f"has {len(kinds)} entries for {g.n_layers} layers")
+    kinds = mlp_layer_types(f, g.n_layers)
     set_moe(spec, f, n_exp, shared=1 if n_shared else 0)
 
     def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if kinds[i] == "dense":
             B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, dense_inter, C.DENSE_MLP)
             return
-        B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
-        B.experts(ts, i, f"{p}.mlp.experts", g.hidden, inter, n_exp)
-        if n_shared:
-            B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", g.hidden, inter * n_shared, C.SHARED_EXPERTS)
+        B.moe(ts, i, f"{p}.mlp", g.hidden, inter, n_exp, inter * n_shared)
 
     _stack(f, spec, g, mlp)
     spec.layers_kv = _v2_layers(f, g)

@@ -143,3 +143,11 @@ def decoder_stack(spec: ModelSpec, f: Fields, g: Geometry, *, attention: LayerPa
     if layers_kv is None:
         layers_kv = mixed or attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
     spec.layers_kv = layers_kv
+
+
+def mlp_layer_types(f: Fields, n_layers: int) -> list[str]:
+    """transformers 5's per-layer MLP kinds (``dense`` / ``sparse``), one per layer."""
+    kinds = f.str_list("mlp_layer_types") or []
+    if len(kinds) != n_layers:
+        raise f.err("mlp_layer_types", f"has {len(kinds)} entries for {n_layers} layers")
+    return kinds

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.families.common import geometry, mlp_layer_types, set_moe, set_scalars
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import layer_types, refuse_full_only_with_window
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec
@@ -48,9 +48,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     moe_inter = f.int("moe_intermediate_size")
     n_exp = f.int("num_experts")
     n_shared = f.int("num_shared_experts", 0, lo=0)
-    kinds = f.str_list("mlp_layer_types") or []
-    if len(kinds) != g.n_layers:
-        raise f.err("mlp_layer_types", f"has {len(kinds)} entries for {g.n_layers} layers")
+    kinds = mlp_layer_types(f, g.n_layers)
     set_moe(spec, f, n_exp, shared=1 if n_shared else 0)
 
     ts = spec.tensors
@@ -63,10 +61,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.norm(ts, f"{p}.self_attn.k_norm", g.head_dim, i, comp=C.ATTENTION)
         B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
         if kinds[i] == "sparse":
-            B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
-            B.experts(ts, i, f"{p}.mlp.experts", g.hidden, moe_inter, n_exp)
-            if n_shared:
-                B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", g.hidden, moe_inter * n_shared, C.SHARED_EXPERTS)
+            B.moe(ts, i, f"{p}.mlp", g.hidden, moe_inter, n_exp, moe_inter * n_shared)
         else:
             B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
     B.norm(ts, "model.norm", g.hidden, None)
