@@ -63,6 +63,14 @@ def test_command_r_rms_norm_variant_keeps_the_count():
     assert rms.params_total == base.params_total == 34_980_831_232
 
 
+def test_command_r_mixed_layer_types_refused():
+    """commandr.py: only Cohere2 configs get per-layer windows; v1 layer_types would be priced two ways."""
+    lt = ["sliding_attention", "full_attention"] * 20
+    reason = build_spec(dict(shipped("CohereForAI--c4ai-command-r-v01"), layer_types=lt, sliding_window=4096)
+                        ).unsupported_reason
+    assert reason and "no per-layer window" in reason
+
+
 # ---------------------------------------------------------------- cohere2 (Command-R7B / Command-A)
 
 def test_command_r7b_total_tie_and_layout():
