@@ -33,10 +33,10 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, mlp_layer_types, set_moe, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, mlp_layer_types, set_moe
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import layer_types, refuse_full_only_with_window
-from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -51,23 +51,14 @@ def build(f: Fields, spec: ModelSpec) -> None:
     kinds = mlp_layer_types(f, g.n_layers)
     set_moe(spec, f, n_exp, shared=1 if n_shared else 0)
 
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
-        B.norm(ts, f"{p}.self_attn.q_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.self_attn.k_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if kinds[i] == "sparse":
             B.moe(ts, i, f"{p}.mlp", g.hidden, moe_inter, n_exp, moe_inter * n_shared)
         else:
             B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = _layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+    decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="head"), mlp=mlp,
+                  layers_kv=_layers(f, g.n_layers, g.n_kv, g.head_dim))
     spec.notes.append(f"exaone_moe: vLLM refuses tensor-parallel sizes above num_experts ({n_exp})")
 
 
