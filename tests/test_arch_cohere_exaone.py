@@ -152,10 +152,23 @@ def test_cohere2_moe_layers_and_shards():
     shared = tensor(spec, "model.layers.2.mlp.shared_experts.down_proj.weight")
     assert (shared.shape, shared.shard) == ((64, 64), Shard.ROW)            # intermediate_size x 2 shared
     assert not any(t.name.startswith("model.layers.2.mlp.gate_proj") for t in spec.tensors)
-    assert any("num_experts (8)" in n for n in spec.notes)
+    assert spec.max_tp == 8                      # cohere2_moe.py: ValueError for tp > num_experts
     # transformers' derived layer_types: prefix (pattern 1: full) then every second layer sliding
     assert [(l.kind, l.window) for l in spec.layers_kv] == [(FULL, None)] * 2 + [(SLIDING, 33), (FULL, None)] * 2
     assert spec.params_total == 346_816          # meta-device count (tests/test_oracle_cohere_exaone.py)
+
+
+@pytest.mark.parametrize(("tp", "invalid"), [(4, False), (8, True)])
+def test_tp_above_num_experts_is_an_invalid_layout(tp, invalid):
+    """cohere2_moe.py / exaone_moe.py raise ValueError for tp > num_experts: the cell is invalid_layout."""
+    from reportgen.matrix import GpuLike, estimate_one
+
+    spec = build_spec(dict(COHERE2_MOE, num_attention_heads=8, num_key_value_heads=8, num_experts=4))
+    row = estimate_one(spec, GpuLike(id="h100", name="H100", usable_memory_gib=79.19), tp=tp, max_model_len=1024)
+    assert (row["status"] == "invalid_layout") is invalid
+    if invalid:
+        assert row["reason"] == "tp (8) > num_experts (4): vLLM's MoE block raises"
+    assert build_spec(KEXAONE).max_tp == 128
 
 
 def test_cohere2_moe_refusals():

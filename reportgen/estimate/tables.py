@@ -148,6 +148,8 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
     rule = first_state_tp_rule((l.state for l in spec.layers_kv), lay.tp)
     if rule:
         return rule
+    if spec.max_tp and lay.tp > spec.max_tp:
+        return f"tp ({lay.tp}) > num_experts ({spec.max_tp}): vLLM's MoE block raises"
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
     if lay.ep and not spec.num_experts:

@@ -30,7 +30,7 @@ are added to the residual.
   (null -> ``intermediate_size``); otherwise router ``E x H`` (vLLM ``ReplicatedLinear``, unquantized),
   ``num_experts`` experts of ``intermediate_size`` (FusedMoE) and, for ``num_shared_experts > 0``, one
   shared SwiGLU of ``intermediate_size * num_shared_experts``.  vLLM raises for
-  ``tp > num_experts`` (said in ``spec.notes``).
+  ``tp > num_experts`` (``spec.max_tp``: such layouts are ``invalid_layout``).
 
 KV cache: cohere (v1) never gets a per-layer window (a model-level ``sliding_window`` applies to every
 layer, vLLM's ``cache_config`` fallback); a v1 config mixing layer types in ``layer_types`` is refused.  cohere2 / cohere2_moe: ``layer_types[i] ==
@@ -105,7 +105,7 @@ def build_moe(f: Fields, spec: ModelSpec) -> None:
 
     _stack(f, spec, g, mlp)
     spec.layers_kv = _v2_layers(f, g)
-    spec.notes.append(f"cohere2_moe: vLLM refuses tensor-parallel sizes above num_experts ({n_exp})")
+    spec.max_tp = n_exp                         # vLLM: ValueError for tp > num_experts
 
 
 def _refuse_common(f: Fields) -> Geometry:

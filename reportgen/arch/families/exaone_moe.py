@@ -17,7 +17,7 @@ Follows vLLM ``vllm/model_executor/models/exaone_moe.py`` read at commit
 * lm_head tied by ``tie_word_embeddings`` (vLLM ties the ParallelLMHead to the embedding);
 * MTP weights (``mtp.*``) are skipped by vLLM's loader and not built by transformers: not counted
   (vLLM serves them only as the separate ``ExaoneMoeMTP`` draft model);
-* vLLM raises for ``tp > num_experts`` (said in ``spec.notes``).
+* vLLM raises for ``tp > num_experts`` (``spec.max_tp``: such layouts are ``invalid_layout``).
 
 KV cache: vLLM's attention reads ``config.sliding_windows`` (a per-layer list the K-EXAONE config.json
 states; transformers 5.24's ExaoneMoeConfig does not define it and uses the scalar ``sliding_window``
@@ -59,7 +59,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
 
     decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="head"), mlp=mlp,
                   layers_kv=_layers(f, g.n_layers, g.n_kv, g.head_dim))
-    spec.notes.append(f"exaone_moe: vLLM refuses tensor-parallel sizes above num_experts ({n_exp})")
+    spec.max_tp = n_exp                         # vLLM: ValueError for tp > num_experts
 
 
 def _layers(f: Fields, n_layers: int, n_kv: int, head_dim: int) -> list[LayerKV]:
