@@ -79,7 +79,8 @@ def test_v4_sharding_follows_vllm():
 def test_kv_side_is_refused_and_no_kv_number_is_reported():
     spec = build_spec(FLASH)
     assert spec.unsupported_reason == KV_REASON
-    for words in ("compress_ratio", "576", "SlidingWindowMLASpec", "four block groups", "weights modelled exactly"):
+    for words in ("compress_ratio", "576", "584", "SlidingWindowMLASpec", "DeepseekV4SWACache", "block groups",
+                  "weights modelled exactly", "fp8 only"):
         assert words in spec.unsupported_reason
     assert not spec.layers_kv and spec.kv_bytes_per_token() == 0
 

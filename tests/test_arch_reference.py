@@ -23,7 +23,7 @@ TRUTH_2026 = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").rea
 TRUTH = {**TRUTH, **{m: TRUTH_2026[m] for m in ("zai-org/GLM-5", "moonshotai/Kimi-K2.5", "MiniMaxAI/MiniMax-M2.5",
                                                   "google/gemma-4-E4B-it", "Qwen/Qwen3.5-35B-A3B")}}
 # bundled configs we refuse (the oracle has no count either): model -> words of the reason
-REFUSED = {"deepseek-ai/DeepSeek-V4-Flash": "KV cache not: vLLM allocates four cache kinds"}
+REFUSED = {"deepseek-ai/DeepSeek-V4-Flash": "weights modelled exactly (families/deepseek_v4.py), KV cache not"}
 # ... of which these keep their (exact) weights: families/deepseek_v4.py, tests/test_oracle_flagships_dsv4.py
 WEIGHTS_ONLY = {"deepseek-ai/DeepSeek-V4-Flash": TRUTH_2026["deepseek-ai/DeepSeek-V4-Flash"]["total_params"]}
 

@@ -72,15 +72,16 @@ VLLM_RATES = {CSA: 4, HCA: 128}       # CompressorStateCache: ``assert compress_
 FIELDS = ("index_head_dim", "index_n_heads", "index_topk")
 
 KV_REASON = (
-    "deepseek_v4: weights modelled exactly (families/deepseek_v4.py), KV cache not: vLLM allocates four "
-    "cache kinds (deepseek_v4_attention.py, deepseek_compressor.py, group_and_unify_kv_cache_specs): "
-    "a compressed MLA latent every compress_ratio (4 / 128) tokens in the 584-byte fp8_ds_mla-style "
-    "layout with 576-byte page alignment (MLAAttentionSpec compress_ratio / alignment), an uncompressed "
-    "sliding-window latent per layer (DeepseekV4SWACache, sliding_window tokens), the lightning "
-    "indexer's compressed key cache (132 bytes per 4 tokens, alignment 576) and the compressors' float32 "
-    "sliding state caches (SlidingWindowMLASpec, window coff * compress_ratio), packed in four block "
-    "groups with shared page sizes; reportgen's LayerKV has no compress ratio, sliding MLA kind or "
-    "per-sequence state window, so no KV figure is given")
+    "deepseek_v4: weights modelled exactly (families/deepseek_v4.py), KV cache not. vLLM (deepseek_v4_attention.py "
+    "@0a291a2e, deepseek_compressor.py @0de10a27) gives each layer up to five caches: a compressed latent "
+    "(MLAAttentionSpec with compress_ratio 4 or 128, 584-byte fp8 entries, alignment 576; fp8 only: vLLM asserts "
+    "it), an uncompressed sliding-window latent (DeepseekV4SWACache, sliding_window tokens), on ratio-4 layers "
+    "the lightning indexer's compressed key cache (132 bytes per entry, compress_ratio 4, alignment 576), and "
+    "float32 compressor state caches (SlidingWindowMLASpec, block size 4 / 8, window coff x compress_ratio) for "
+    "the latent and the indexer; these are grouped and page-unified into several block groups "
+    "(group_and_unify_kv_cache_specs).  reportgen's LayerKV has no compress ratio, sliding MLA kind or "
+    "state window, and the page arithmetic (storage_block_size, alignment padding) could not be read at a "
+    "vLLM commit consistent with those files, so no KV or serving figure is given")
 
 
 def layer_ratios(f: Fields, n_layers: int) -> list[int]:
