@@ -131,3 +131,26 @@ def test_o_groups_must_divide_the_heads():
 
     with pytest.raises(ConfigError, match="o_groups"):
         build_spec(dict(FLASH, o_groups=7))
+
+
+JUNK = (None, 0, -1, 1.5, True, "x", [], {}, [1, 2], 10**12)
+FUZZ_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "head_dim", "qk_rope_head_dim",
+               "q_lora_rank", "o_groups", "o_lora_rank", "hc_mult", "index_n_heads", "index_head_dim", "index_topk",
+               "sliding_window", "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", "vocab_size",
+               "num_hash_layers", "compress_ratios", "compress_rates", "layer_types", "n_shared_experts",
+               "tie_word_embeddings", "hidden_act", "max_position_embeddings")
+
+
+@pytest.mark.parametrize("field", FUZZ_FIELDS)
+@pytest.mark.parametrize("value", JUNK, ids=repr)
+def test_fuzzed_fields_give_a_spec_or_a_named_error(field, value):
+    """A broken field is a ConfigError naming a field, or a spec (refused or with exact weights) -- nothing else."""
+    from reportgen.arch.errors import ConfigError
+
+    try:
+        spec = build_spec(dict(FLASH, **{field: value}))
+    except ConfigError as e:
+        assert e.field
+        return
+    assert spec.unsupported_reason
+    assert not spec.layers_kv
