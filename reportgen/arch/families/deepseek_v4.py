@@ -55,6 +55,10 @@ that disagrees with ``layer_types``.
 Not priced (weights memory): the float32 storage of the mHC / ``ape`` / sink tensors (the estimator
 prices every tensor in the checkpoint dtype), vLLM's ``topk_indices_buffer`` and MTP hidden buffer.
 
+Layout rules for the follow-up (vLLM asserts them; not needed while the model is refused): ``heads % tp``,
+``o_groups % tp`` (``n_local_groups = o_groups // tp``), ``n_routed_experts % tp`` in the FusedMoE path
+even without EP, at most 128 heads per rank (FlashMLA pads to 64 / 128).
+
 KV cache: refused (``KV_REASON``) -- the spec keeps its tensors, so the parameter counts are reported
 exact, but ``unsupported_reason`` is set and no KV figure is produced.
 """
