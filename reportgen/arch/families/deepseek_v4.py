@@ -67,7 +67,7 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import set_moe
+from reportgen.arch.families.common import decoder_stack, geometry, set_moe
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
@@ -124,11 +124,8 @@ def _hc(ts: list[Tensor], i: int | None, p: str, hc: int, hidden: int, mix: int,
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
-    hidden = f.int("hidden_size")
-    n_layers = f.int("num_hidden_layers")
-    heads = f.int("num_attention_heads")
-    vocab = f.int("vocab_size")
-    head = f.int("head_dim")
+    g = geometry(f, kv_heads=False)      # one shared latent head whatever num_key_value_heads says
+    hidden, heads, head = g.hidden, g.n_heads, g.head_dim
     rope = f.int("qk_rope_head_dim")
     q_lora = f.int("q_lora_rank")
     groups = f.int("o_groups")
@@ -144,7 +141,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
         raise f.err("o_groups", f"{groups} does not divide num_attention_heads {heads}")
     if rope > head:
         raise f.err("qk_rope_head_dim", f"{rope} exceeds head_dim {head}")
-    if f.flag("tie_word_embeddings"):
+    if g.tie:
         raise Unsupported("deepseek_v4 with tie_word_embeddings: vLLM's lm_head is its own ParallelLMHead")
     if f.flag("mlp_bias"):
         raise Unsupported("deepseek_v4 with mlp_bias: vLLM's MLPs have no biases (transformers' have)")
@@ -155,14 +152,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if n_shared != 1:
         raise Unsupported(f"deepseek_v4 with n_shared_experts {n_shared!r}: transformers always builds one "
                           "moe_intermediate_size shared expert, vLLM moe_intermediate_size x n_shared_experts")
-    ratios = layer_ratios(f, n_layers)
+    ratios = layer_ratios(f, g.n_layers)
     k = set_moe(spec, f, n_exp, shared=1)
     mix = (2 + hc) * hc
 
-    ts = spec.tensors
-    B.embedding(ts, vocab, hidden)
-    for i, ratio in enumerate(ratios):
-        p = f"model.layers.{i}"
+    def attention(ts: list[Tensor], i: int, p: str) -> None:
         a = f"{p}.attn"
         B.linear(ts, f"{a}.fused_wqa_wkv[wq_a]", hidden, q_lora, S.REPLICATED, C.ATTENTION, i)
         B.linear(ts, f"{a}.fused_wqa_wkv[wkv]", hidden, head, S.REPLICATED, C.ATTENTION, i)
@@ -172,31 +166,28 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.linear(ts, f"{a}.wo_a", heads * head // groups, groups * o_lora, S.COLUMN, C.ATTENTION, i)
         B.linear(ts, f"{a}.wo_b", groups * o_lora, hidden, S.ROW, C.ATTENTION, i)
         ts.append(Tensor(f"{a}.attn_sink", (heads,), S.COLUMN, C.ATTENTION, i))
-        if ratio:
-            _compressor(ts, i, f"{a}.mla_attn.compressor", hidden, head, ratio)
-        if ratio == 4:
+        if ratios[i]:
+            _compressor(ts, i, f"{a}.mla_attn.compressor", hidden, head, ratios[i])
+        if ratios[i] == 4:
             x = f"{a}.indexer"
             B.linear(ts, f"{x}.wq_b", q_lora, n_idx * idx_dim, S.REPLICATED, C.ATTENTION, i)
             B.linear(ts, f"{x}.weights_proj", hidden, n_idx, S.REPLICATED, C.ATTENTION, i, quantizable=False)
             for part in ("weight", "bias"):
                 ts.append(Tensor(f"{x}.k_norm.{part}", (idx_dim,), S.REPLICATED, C.ATTENTION, i,
                                  allocated_only=True))
-            _compressor(ts, i, f"{x}.compressor", hidden, idx_dim, ratio)
-        B.norm(ts, f"{p}.attn_norm", hidden, i)
-        B.norm(ts, f"{p}.ffn.norm_gate.norm", hidden, i)
+            _compressor(ts, i, f"{x}.compressor", hidden, idx_dim, ratios[i])
+        _hc(ts, i, f"{p}.hc_attn", hc, hidden, mix, 3)
+
+    def moe(ts: list[Tensor], i: int, p: str) -> None:
         B.router(ts, i, f"{p}.ffn.norm_gate.gate", hidden, n_exp)
         B.experts(ts, i, f"{p}.ffn.experts", hidden, moe_inter, n_exp)
         B.gated_mlp(ts, i, f"{p}.ffn.shared_experts", hidden, moe_inter, C.SHARED_EXPERTS, fused=True)
-        _hc(ts, i, f"{p}.hc_attn", hc, hidden, mix, 3)
         _hc(ts, i, f"{p}.hc_ffn", hc, hidden, mix, 3)
-    _hc(ts, None, "model.hc_head", hc, hidden, hc, 1)
-    B.norm(ts, "model.norm", hidden, None)
-    B.lm_head(ts, vocab, hidden, tied=False)
 
-    spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
-    spec.num_attention_heads, spec.num_kv_heads, spec.head_dim = heads, 0, head
-    spec.is_mla, spec.rotary_dim, spec.experts_per_token = True, rope, k
-    spec.max_position_embeddings = f.opt_int("max_position_embeddings")
+    decoder_stack(spec, f, g, attention=attention, mlp=moe, norms=("attn_norm", "ffn.norm_gate.norm"), tied=False,
+                  layers_kv=[])     # no KV geometry: refused below
+    _hc(spec.tensors, None, "model.hc_head", hc, hidden, hc, 1)
+    spec.num_kv_heads, spec.is_mla, spec.rotary_dim, spec.experts_per_token = 0, True, rope, k
     if f.raw.get("num_nextn_predict_layers"):
         spec.notes.append("deepseek_v4: the MTP layer is not loaded for serving and its size is not modelled")
     spec.rope_caches = ()          # no KV / serving figures: the rotary caches are not worked out
