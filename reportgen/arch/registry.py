@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
-                                     falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
+from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
+                                     exaone4, falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
                                      idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
                                      moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2, zamba2)
 from reportgen.arch.families import exaone_moe
@@ -98,6 +98,8 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
     "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
+    # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py): weights exact, KV refused (KV_REASON)
+    "deepseek_v4": Adapter(deepseek_v4.build, mla=True, allow=deepseek_v4.FIELDS),
     # hybrids with Mamba-style state layers (arch/mixers.py)
     "nemotron_h": Adapter(nemotron_h.build, handles=("hybrid_override_pattern", "layers_block_type", "ssm_state_size"),
                           required=("hidden_size", "num_attention_heads", "vocab_size"),
@@ -134,6 +136,10 @@ ADAPTERS: dict[str, Adapter] = {
     "glm4v_moe": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
 }
 
+# model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
+# not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
+WEIGHTS_ONLY: dict[str, str] = {"deepseek_v4": deepseek_v4.KV_REASON}
+
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
     "mamba": "mamba: state-space layers are not modelled",
@@ -153,13 +159,6 @@ UNSUPPORTED: dict[str, str] = {
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
-    "deepseek_v4": "deepseek_v4: vLLM allocates four cache kinds per model (deepseek_v4.py, "
-                   "group_and_unify_kv_cache_specs): a compressed MLA latent every compress_ratio (4 / 128) tokens "
-                   "in its 584-byte fp8 layout with 576-byte page alignment, an uncompressed sliding-window latent "
-                   "(SlidingWindowMLASpec, sliding_window tokens), the lightning indexer's compressed key cache and the "
-                   "compressors' sliding state caches, in four block groups; reportgen's LayerKV has no "
-                   "compress ratio or sliding MLA kind, and the weights (hyper-connections hc_mult, hash-routed "
-                   "MoE layers, grouped o_lora output projection, compressors) are not modelled",
     "mimo_v2_flash": "mimo_v2_flash: vLLM's mimo_v2_flash.py reads remote-code fields (hybrid_layer_pattern, "
                      "swa_num_key_value_heads, swa_head_dim, moe_layer_freq as a list, add_swa_attention_sink_bias, "
                      "sliding_window_size) where transformers uses fixed rules (sliding layers get 2 x "
