@@ -27,7 +27,8 @@ anything else -> attention layer; this module accepts only the two names):
 RoPE: vLLM builds a rotary module when ``rope_parameters["rope_theta"]`` is set, and transformers 5.24's
 config class always sets it (default 10000), so the rotary cache of rope.py applies.  The lm_head is tied
 when ``tie_word_embeddings`` (both codes).  GDN heads split by TP: ``linear_num_key_heads`` and
-``linear_num_value_heads`` must divide (arch/state.py ``state_tp_rule``).
+``linear_num_value_heads`` must divide (arch/state.py ``state_tp_rule``).  The estimator's GDN activation
+terms (fitted on Qwen GDN start-ups) apply to these layers unchecked: no OLMo-Hybrid start-up log exists.
 """
 
 from __future__ import annotations
