@@ -110,3 +110,17 @@ def test_bailing_hybrid_refused_with_the_vllm_reason():
     spec = build_spec(transformers.AutoConfig.for_model("bailing_hybrid").to_dict())
     assert spec.unsupported_reason is not None
     assert "BailingMoeV3ForCausalLM" in spec.unsupported_reason and "qk_rope_head_dim" in spec.unsupported_reason
+
+
+@pytest.mark.parametrize("rope, caches", [
+    ({"rope_type": "default", "rope_theta": 10000.0}, ((65536, 128, 0),)),
+    (None, ()),                                  # the released OLMo-Hybrid-7B: NoPE
+    ({"rope_type": None}, ()),                   # its later config form (vLLM #43846)
+])
+def test_rotary_cache_follows_vllms_own_config_class(rope, caches):
+    cfg = defaults()
+    cfg["rope_parameters"] = rope
+    spec = build_spec(cfg)
+    assert spec.rope_caches == caches
+    assert spec.params_total == 7_430_870_688            # rotary tables are buffers, never parameters
+    assert any("NoPE" in n for n in spec.notes) == (caches == ())

@@ -24,9 +24,15 @@ anything else -> attention layer; this module accepts only the two names):
   two differ are refused, as are ``attention_bias`` (vLLM has none), ``sliding_window`` (vLLM would apply
   it through the cache config; transformers' layer has none) and ``linear_use_gate: false`` (vLLM asserts).
 
-RoPE: vLLM builds a rotary module when ``rope_parameters["rope_theta"]`` is set, and transformers 5.24's
-config class always sets it (default 10000), so the rotary cache of rope.py applies.  The lm_head is tied
-when ``tie_word_embeddings`` (both codes).  GDN heads split by TP: ``linear_num_key_heads`` and
+RoPE: vLLM parses the config with its OWN ``OlmoHybridConfig`` (``transformers_utils/configs/olmo_hybrid.py``
+@05a44e18, registered for ``olmo_hybrid``), which keeps ``rope_parameters`` as given -- same defaults as
+transformers' class otherwise -- and builds a rotary module only when ``rope_parameters["rope_theta"]``
+is set.  transformers 5.24's class always fills ``rope_theta`` (10000; only a buffer, no parameters), so the
+rotary cache follows the raw config: a ``rope_parameters`` with a ``rope_theta`` (or a legacy top-level
+``rope_theta``) -> rope.py's cache; absent / null (the released OLMo-Hybrid-7B, NoPE) -> no cache.  Its
+later form ``{"rope_type": null}`` is taken as NoPE too: the commit read indexes ``rope_theta`` directly
+(a KeyError there); a release note found by search names the fix (#43846) without the code being read.  The
+lm_head is tied when ``tie_word_embeddings`` (both codes).  GDN heads split by TP: ``linear_num_key_heads`` and
 ``linear_num_value_heads`` must divide (arch/state.py ``state_tp_rule``).  The estimator's GDN activation
 terms (fitted on Qwen GDN start-ups) apply to these layers unchecked: no OLMo-Hybrid start-up log exists.
 """
@@ -58,6 +64,15 @@ def precheck(raw: Mapping[str, Any]) -> None:
     for kind in LAYER_KINDS:
         if kind not in kinds:
             raise ConfigError("layer_types", f"has no {kind!r} layer (OLMo-Hybrid needs both kinds)")
+
+
+def _vllm_uses_rope(raw: Mapping[str, Any]) -> bool:
+    """vLLM ``OlmoHybridAttention._use_rope`` on its own config class: a ``rope_theta`` in the raw
+    ``rope_parameters`` (or a legacy top-level one, which vLLM's ``patch_rope_parameters`` moves in)."""
+    rp = raw.get("rope_parameters")
+    if isinstance(rp, Mapping) and rp.get("rope_theta") is not None:
+        return True
+    return raw.get("rope_theta") is not None
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -100,6 +115,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
     set_scalars(spec, f, g)
     spec.layers_kv = layers
+    if not _vllm_uses_rope(raw):
+        spec.rope_caches = ()
+        spec.notes.append("no rotary embedding: vLLM's OlmoHybridConfig keeps rope_parameters without a "
+                          "rope_theta, so its attention layers are NoPE (no cos/sin cache)")
     n_lin = kinds.count("linear_attention")
     spec.notes.append(f"{n_lin} Gated DeltaNet layers hold a recurrent state per sequence (in the model dtype), "
                       f"{g.n_layers - n_lin} OLMo-3 attention layers hold KV")
