@@ -15,7 +15,8 @@ from typing import Any
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
                                      exaone4, falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
                                      idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
-                                     moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2, zamba2)
+                                     moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl, starcoder2,
+                                     zamba2)
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -116,6 +117,8 @@ ADAPTERS: dict[str, Adapter] = {
     "qwen3_next": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     "qwen3_5_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     "qwen3_5_moe_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
+    # Gated DeltaNet + OLMo-3 attention (vLLM olmo_hybrid.py)
+    "olmo_hybrid": Adapter(olmo_hybrid.build, modelled=olmo_hybrid.MODELLED_FIELDS, precheck=olmo_hybrid.precheck),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -144,8 +147,15 @@ UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
-    "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
-    "bailing_hybrid": "bailing_hybrid: delta-attention linear layers (BailingHybridDeltaAttention) are not modelled",
+    # vLLM bailing_moe_v3.py @055e47c2 (registry: BailingMoeV3ForCausalLM only) vs transformers 5.24 bailing_hybrid
+    "bailing_hybrid": "bailing_hybrid: vLLM serves Ling-3 checkpoints only as BailingMoeV3ForCausalLM "
+                      "(bailing_moe_v3.py; BailingHybridForCausalLM is not in its registry) and builds a different "
+                      "model from the same config than transformers' BailingHybridForCausalLM: its KDA layers read "
+                      "head_dim, which transformers' config overwrites with qk_rope_head_dim (64, not the 128 "
+                      "linear_head_dim), it sizes shared experts by moe_shared_expert_intermediate_size and MLP "
+                      "biases by use_bias (fields transformers does not define), places MLA layers by "
+                      "layer_group_size ignoring layer_types (trailing layers differ), and sizes the attention "
+                      "gate by gated_attention_proj_granularity_type; not modelled",
     "mistral4": "mistral4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file was not "
                 "verified in this work; not modelled",
     "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "
