@@ -34,6 +34,7 @@ from reportgen.estimate import exprs as ex
 from reportgen.estimate.hybrid import state_cache_mode
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes, profile_for
+from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
                                        EngineOptions, ModelTables, spec_axes)
 from reportgen.job import Matrix
@@ -99,9 +100,10 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     engine = EngineOptions.from_matrix(matrix)
     state_mode = state_cache_mode(matrix.vllm_version, getattr(matrix, "enable_prefix_caching", None))
     for mi, e in enumerate(models):
-        mt = ModelTables(e.spec, matrix.block_size, engine, profile, state_mode)
+        spec = spec_for_version(e.spec, matrix.vllm_version)     # architectures vLLM has since removed
+        mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
-                      "headers": e.weights_from_headers, **spec_axes(e.spec)})
+                      "headers": e.weights_from_headers, **spec_axes(spec)})
         for lay in layouts:
             for wd in matrix.weights_as:
                 for kd in matrix.kv_cache_dtype:

@@ -44,11 +44,25 @@ def families_table() -> str:
 
     supported = ", ".join(f"`{t}`" for t in sorted(ADAPTERS) if t not in WEIGHTS_ONLY)
     lines = [f"Exact (parameters and KV geometry checked against PyTorch's meta device and vLLM's model "
-             f"code): {supported}.", "", "Refused with a reason (never a look-alike number):", "",
+             f"code): {supported}.", "", removed_line(ADAPTERS), "",
+             "Refused with a reason (never a look-alike number):", "",
              "| model_type | why |", "|---|---|"]
     lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted({**UNSUPPORTED, **WEIGHTS_ONLY}.items())]
     lines += ["", "Any other model_type: `unsupported` (\"model_type X is not supported\")."]
     return "\n".join(lines)
+
+
+def removed_line(adapters) -> str:
+    """The supported model types whose architecture later vLLM releases removed (estimate/served.py)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as CAUSAL
+
+    from reportgen.estimate.served import LAST_SERVED, REGISTRY_COMMIT
+
+    gone = [f"`{t}` ({CAUSAL[t]}, until {LAST_SERVED[CAUSAL[t]]})" for t in sorted(adapters)
+            if CAUSAL.get(t) in LAST_SERVED]
+    return (f"Priced only for the vLLM releases that still serve them (vLLM registry "
+            f"`_PREVIOUSLY_SUPPORTED_MODELS` @{REGISTRY_COMMIT}; a later `vllm_version` makes their cells "
+            f"`unsupported` with vLLM's reason): {', '.join(gone)}.")
 
 
 TABLES = {"columns": columns_table, "gpus": gpus_table, "families": families_table}
