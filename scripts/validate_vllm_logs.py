@@ -301,9 +301,9 @@ def summary(res: list[dict]) -> tuple[str, dict]:
 FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while loading weights",
                   "G01": "outside the budget", "G02": "outside the budget"}
 # failed starts the model does not call no_fit (it calls them tight, with the outside-budget margin):
-# gpt-oss-20b's sampler warm-up OOM at util 0.95 -- the log shows 1.78 GiB of allocator slack and ~1.9
-# GiB of non-torch memory that no term of the model predicts; counted as wrong verdicts
-KNOWN_MISSES = {"G01", "G02"}
+# gpt-oss-20b on one H100 at util 0.95 failed its sampler warm-up short by 0.23 GiB; the model leaves
+# +0.22 GiB (inside the tight band).  Counted as a wrong verdict.  (G02, the same at TP 2, is no_fit.)
+KNOWN_MISSES = {"G01"}
 
 
 def profile_summary(res: list[dict]) -> tuple[str, dict]:

@@ -225,6 +225,14 @@ def profile_for(version) -> tuple[VllmProfile, str]:
     return chosen, note
 
 
+# models whose vLLM config class raises ``max_cudagraph_capture_size`` (when the user sets neither
+# ``cudagraph_capture_sizes`` nor ``max_cudagraph_capture_size``): model_type -> the maximum.
+# vLLM ``model_executor/models/config.py`` @1936cf38 ``GptOssForCausalLMConfig`` ("Overriding max
+# cuda graph capture size to 1024 for performance", printed in rows G01/G02; 992 on ROCm, not modelled)
+MODEL_MAX_CAPTURE = {"gpt_oss": 1024}
+OVERRIDE_CAPTURE = 1024
+
+
 def _sizes_up_to(top: int) -> int:
     """len([1, 2, 4] + range(8, min(top + 1, 256), 8) + range(256, top + 1, 16)) below ``top``."""
     n = len([s for s in (1, 2, 4) if s <= top])
@@ -236,7 +244,7 @@ def _sizes_up_to(top: int) -> int:
 
 
 def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
-                  enforce_eager: bool = False) -> int:
+                  enforce_eager: bool = False, max_capture: int | None = None) -> int:
     """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
 
     0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
@@ -247,9 +255,23 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     Speculative decoding rounds the sizes to multiples of 1 + num_speculative_tokens (not
     modelled: vllm#46367 prints 41 / 25 at max_num_seqs 192 with MTP).
     0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
-    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs)."""
+    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs).
+
+    ``max_capture``: a model's own ``max_cudagraph_capture_size`` (vLLM
+    ``model_executor/models/config.py`` ``GptOssForCausalLMConfig.verify_and_update_config``
+    @1936cf38 sets 1024 "for performance" when the user sets neither the sizes nor the maximum;
+    ``config/vllm.py`` ``_set_cudagraph_sizes`` then uses it instead of ``min(2 x max_num_seqs,
+    512)``, still capped by ``max_num_batched_tokens``).  gpt-oss-20b at max_num_seqs 1024 logs
+    "PIECEWISE ... 83/83" and "(decode, FULL) 83/83" (rows G01/G02); before 0.11 the override
+    replaced the size list with the same 83 sizes (``[1, 2, 4] + range(8, 256, 8) + range(256,
+    1025, 16)``)."""
     if enforce_eager:
         return 0
+    if max_capture is not None:
+        top = min(max_capture, max_num_batched_tokens)
+        if p.capture_rule == "fixed67":
+            return _sizes_up_to(top)
+        return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
     if p.capture_rule == "fixed67":
         top = min(512, max_num_batched_tokens)
         return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
@@ -283,4 +305,5 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 
 
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "capture_sizes",
+           "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE",
            "graph_scale", "budget_graph_factor", "non_torch_gib", "NEWEST_READ"]
