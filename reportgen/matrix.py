@@ -304,7 +304,7 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  allow_long_max_model_len: bool | None = None, dtype: str = "auto",
                  quantization: str | None = None, enforce_eager: bool = False,
                  enable_prefix_caching: bool | None = None, kv_cache_memory_bytes: int | None = None,
-                 weight_dtype: str | None = None) -> dict:
+                 weight_dtype: str | None = None, flashinfer_sampler: bool | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -336,7 +336,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 block_size=block_size, vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
                 gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp,
                 dtype=dtype, quantization=quantization, enforce_eager=enforce_eager,
-                enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes)
+                enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
+                flashinfer_sampler=flashinfer_sampler)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()
     df = evaluate_matrix([ModelEntry(model or spec.model_type, spec)], [gpu], mx)

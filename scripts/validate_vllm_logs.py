@@ -78,7 +78,12 @@ TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8,
                    "L01": 23.53}
 # settings a row's command implies but the CSV leaves empty: vLLM's defaults for that entry point
 ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve Qwen/Qwen3-14B` (defaults)
-                "L01": {"max_num_batched_tokens": 8192}}           # offline LLM(): LLM-class default, < 70 GiB
+                "L01": {"max_num_batched_tokens": 8192},           # offline LLM(): LLM-class default, < 70 GiB
+                # 0.11 samples with FlashInfer when it is installed (VLLM_USE_FLASHINFER_SAMPLER unset: "in V1,
+                # None means True"); the row's own activation peak (2.12 GiB for 1024 x 131072 logits) is the
+                # no-sort sampler's, while rows 76-79 (same doc, 0.11) show the sort-based one.  Inferred from
+                # this one row: the doc does not say which environment ran it.
+                "80": {"flashinfer_sampler": True}}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
 GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01))
 
@@ -192,7 +197,7 @@ def make_case(row: dict) -> Case | None:
                 max_num_batched_tokens=_i(row.get("max_num_batched_tokens")) or extra.get("max_num_batched_tokens"),
                 max_num_seqs=_i(row.get("max_num_seqs")),
                 block_size=_i(row.get("block_size"), 16), vllm_version=version_of(row.get("vllm_version")),
-                max_nodes=64, allow_cross_node_tp=True)
+                max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"))
     return Case(row, model, cfg_id, why, spec, wd, mm, total)
 
 

@@ -51,7 +51,13 @@ source index, PRs and issues by number):
   stop at max_num_seqs (``capture_sizes``).
 - Sampler in the profile run: 0.10-0.16 measure ~23.6 bytes per logit more than
   0.17+ (Qwen3-14B 5.64 -> 2.23 GiB between 0.16 and 0.17, rows 81-84; Llama-3.1-8B
-  4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.
+  4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.  The extra is
+  the sort-based PyTorch top-k/top-p (``logits.sort`` values + int64 indices, softmax, cumsum, mask).
+  0.10-0.16 ``TopKTopPSampler`` samples with FlashInfer instead -- no sort -- whenever FlashInfer is
+  installed and ``VLLM_USE_FLASHINFER_SAMPLER`` is unset ("In V1, None means True"); 0.17+ made it
+  opt-in and sorts with Triton.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
+  131072 logits) is the FlashInfer case; ``Matrix.flashinfer_sampler`` (job key, or the env variable
+  in a pasted command line) drops the extra.
 - Defaults that did not change in this range: ``max_num_batched_tokens`` /
   ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB GPUs except A100,
   else 2048 / 256 (``vllm/engine/arg_utils.py``); chunked prefill always on in V1;

@@ -250,11 +250,13 @@ class EngineOptions:
     quantization: str | None = None
     enforce_eager: bool = False
     enable_prefix_caching: bool | None = None
+    flashinfer_sampler: bool | None = None     # VLLM_USE_FLASHINFER_SAMPLER (Matrix.flashinfer_sampler)
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
         return cls(getattr(m, "dtype", "auto") or "auto", getattr(m, "quantization", None),
-                   bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None))
+                   bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None),
+                   getattr(m, "flashinfer_sampler", None))
 
 
 class ModelTables:
@@ -323,7 +325,10 @@ class ModelTables:
                 slots.extend((st.bytes / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
                               g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0))
             pr = self.profile
-            co = activation_coeffs(f, lay, act_b, sampler_extra=pr.sampler_extra_bytes)
+            # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
+            # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
+            extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
+            co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
             hybrid, gdn = state_kinds(self.spec)
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             gdn_t = pr.gdn_estimate_bytes_per_token if (gdn and g_bf > 0) else 0.0
