@@ -151,7 +151,10 @@ PROFILES: tuple[VllmProfile, ...] = (
                    "--gpu-memory-utilization=U is equivalent to ... without'",
         commits=("v0.21.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1", "PR #45197 (closed)"),
         evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); "
-                 "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed)",
+                 "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed); row 143 "
+                 "(0.22.0, Qwen2.5-7B on a 48 GB-class card, KV +2.4 %: device total derived from the log's "
+                 "utilization equivalence, +-1 GiB).  Two rows of opposite sign, both on derived totals: "
+                 "nothing refitted",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
