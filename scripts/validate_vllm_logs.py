@@ -79,7 +79,9 @@ TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8,
                    # row 143: 0.9500 "is equivalent to" 0.9417 without graph profiling, i.e. the 0.37 GiB
                    # estimate is 0.0083 of the total -> 43.5-45.7 GiB: a 48 GB-class card (L40S / L40 / A40
                    # print 44.35-44.52); vLLM prints 44.42 for an L40S (row 23)
-                   "143": 44.42}
+                   "143": 44.42,
+                   # row 144: an A40 (46068 MiB); 48 GB-class cards print 44.31-44.42 (catalog L40 / L40S)
+                   "144": 44.35}
 # settings a row's command implies but the CSV leaves empty: vLLM's defaults for that entry point
 ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve Qwen/Qwen3-14B` (defaults)
                 "L01": {"max_num_batched_tokens": 8192},           # offline LLM(): LLM-class default, < 70 GiB

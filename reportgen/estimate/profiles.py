@@ -179,7 +179,8 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
         notes="hybrid Gated-DeltaNet models: estimate += ~128 KiB x max_num_batched_tokens; dense models "
-              "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S)"),
+              "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
+              "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)"),
     VllmProfile(
         name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=True, gdn_estimate_bytes_per_token=128 * 1024.0,
