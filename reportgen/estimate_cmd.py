@@ -266,6 +266,8 @@ def estimate_command(args, UsageError) -> int:
                     kv_cache_memory_bytes=eng["kv_cache_memory_bytes"])
     if eng.get("allow_long_max_model_len") is not None:
         settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
+    if eng.get("flashinfer_sampler") is not None:
+        settings["flashinfer_sampler"] = eng["flashinfer_sampler"]
     if args.vllm_version:
         from reportgen.job import JobError, parse_vllm_version
 

@@ -96,6 +96,10 @@ class Matrix:
     # vLLM's mamba_cache_mode (estimate/hybrid.py): on = align, 2 state blocks per request
     enable_prefix_caching: bool | None = None
     kv_cache_memory_bytes: int | None = None    # --kv-cache-memory-bytes: fixed KV bytes per GPU
+    # vLLM env VLLM_USE_FLASHINFER_SAMPLER; None: unset.  0.10-0.16 sample with FlashInfer whenever it is
+    # installed and the variable is unset ("in V1, None means True"); true = that, false = the sort-based
+    # PyTorch sampler the 0.10-0.16 profiles assume (profiles.VllmProfile.sampler_extra_bytes)
+    flashinfer_sampler: bool | None = None
     # legacy keyword: Matrix(weight_dtype=[...]) from callers written before the weights_as split
     weight_dtype: InitVar[list[str] | None] = None
 
@@ -230,7 +234,7 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
             if value is not None and not isinstance(value, str):
                 raise VllmArgsError(f"expected a vLLM quantization method name, got {value!r}")
             m.quantization = quantization_method(value)
-        elif key in ("enforce_eager", "enable_prefix_caching"):
+        elif key in ("enforce_eager", "enable_prefix_caching", "flashinfer_sampler"):
             if not isinstance(value, bool):
                 raise VllmArgsError(f"expected true or false, got {value!r}")
             setattr(m, key, value)

@@ -33,7 +33,8 @@ from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
 from reportgen.estimate.hybrid import state_cache_mode
 from reportgen.estimate.layout import Layout
-from reportgen.estimate.profiles import REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes, profile_for
+from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
+                                         profile_for)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
                                        EngineOptions, ModelTables, spec_axes)
@@ -73,7 +74,8 @@ _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weights_as": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
                "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String,
-               "nt": pl.Float64, "g_max": pl.Float64, "g_bf": pl.Float64, "gdn_t": pl.Float64,
+               "nt": pl.Float64, "ctx": pl.Float64, "g_max": pl.Float64, "g_big": pl.Float64, "g_bf": pl.Float64,
+               "gdn_t": pl.Float64,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS}}
 assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
@@ -131,6 +133,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         t_def, s_def = (8192, 1024) if large else (2048, 256)
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
         n_graphs = capture_sizes(profile, s, t, eager)
+        n_big = capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE)   # gpt-oss's own maximum
         rows.append({
             "gpu": g.id, "gpu_name": g.name, "gpu_memory_gib": mem,
             "gpus_per_node": int(matrix.gpus_per_node or getattr(g, "gpus_per_node", 8) or 8),
@@ -138,11 +141,12 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "max_num_batched_tokens": t,
             "max_num_seqs": s,
             "g_n": n_graphs / REFERENCE_CAPTURE_SIZES, "g_on": 1.0 if n_graphs else 0.0,
+            "g_n_big": n_big / REFERENCE_CAPTURE_SIZES,
         })
     return pl.DataFrame(rows, schema={"gpu": pl.String, "gpu_name": pl.String, "gpu_memory_gib": pl.Float64,
                                       "gpus_per_node": pl.Int32, "price_gpu_hr": pl.Float64,
                                       "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
-                                      "g_n": pl.Float64, "g_on": pl.Float64})
+                                      "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64})
 
 
 def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> pl.LazyFrame:
@@ -302,7 +306,7 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  allow_long_max_model_len: bool | None = None, dtype: str = "auto",
                  quantization: str | None = None, enforce_eager: bool = False,
                  enable_prefix_caching: bool | None = None, kv_cache_memory_bytes: int | None = None,
-                 weight_dtype: str | None = None) -> dict:
+                 weight_dtype: str | None = None, flashinfer_sampler: bool | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -334,7 +338,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 block_size=block_size, vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
                 gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp,
                 dtype=dtype, quantization=quantization, enforce_eager=enforce_eager,
-                enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes)
+                enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
+                flashinfer_sampler=flashinfer_sampler)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()
     df = evaluate_matrix([ModelEntry(model or spec.model_type, spec)], [gpu], mx)

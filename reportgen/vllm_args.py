@@ -221,7 +221,9 @@ ALIASES = {"kv-cache-memory": "kv-cache-memory-bytes", "max-model-length": "max-
 # load formats that do not change the weights' GPU bytes
 _PLAIN_LOAD_FORMATS = ("auto", "pt", "safetensors", "npcache", "dummy", "tensorizer", "runai_streamer",
                        "sharded_state", "fastsafetensors", "mistral", "runai_streamer_sharded")
-ENV_MODELLED = {"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "allow_long_max_model_len"}
+# environment read from a pasted line; VLLM_USE_FLASHINFER_SAMPLER picks vLLM 0.10-0.16's profile-run sampler
+ENV_MODELLED = {"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "allow_long_max_model_len",
+                "VLLM_USE_FLASHINFER_SAMPLER": "flashinfer_sampler"}
 
 
 # --------------------------------------------------------------- parsing ---
@@ -418,7 +420,7 @@ ESTIMATE_KEYS = {
     "max_num_seqs": "max_num_seqs", "max_num_batched_tokens": "max_num_batched_tokens",
     "gpu_memory_utilization": "gpu_memory_utilization", "kv_cache_memory_bytes": "kv_cache_memory_bytes",
     "enable_prefix_caching": "enable_prefix_caching", "enforce_eager": "enforce_eager",
-    "allow_long_max_model_len": "allow_long_max_model_len",
+    "allow_long_max_model_len": "allow_long_max_model_len", "flashinfer_sampler": "flashinfer_sampler",
 }
 
 

@@ -70,6 +70,34 @@ def test_online_fp8_quantizes_linear_weights_per_tensor():
     assert (whatif["weights_gib"] - fp8["weights_gib"]) * GIB == pytest.approx(4 * rows - 224 * 4, abs=1)
 
 
+def test_online_experts_int8_quantizes_only_the_routed_experts():
+    """vLLM ExpertsInt8Config: FusedMoE experts int8 + fp32 per-row scales (w13_scale (E, 2I), w2_scale
+    (E, H)); Linear layers unquantized.  Qwen3-30B-A3B: 28,991,029,248 routed-expert parameters in 48
+    layers x 128 experts, I = 768, H = 2048."""
+    qwen = str(BUNDLED / "Qwen--Qwen3-30B-A3B.json")
+    _, bf16 = estimate_json(qwen, "--gpu-memory-gib", "79.19")
+    _, int8 = estimate_json(qwen, "--gpu-memory-gib", "79.19", "--quantization", "experts_int8")
+    assert int8["weight_scheme"] == "experts-int8" and int8["status"] != "unsupported"
+    routed = bf16["params_by_component"]["routed_experts"]
+    assert routed == 28_991_029_248
+    scales = 4 * (2 * 768 + 2048) * 128 * 48
+    assert (bf16["weights_gib"] - int8["weights_gib"]) * GIB == pytest.approx(routed - scales, abs=1)
+    # a dense model has no FusedMoE layer: nothing changes
+    _, dense = estimate_json(LLAMA, "--gpu-memory-gib", "79.19")
+    _, dense8 = estimate_json(LLAMA, "--gpu-memory-gib", "79.19", "--quantization", "experts_int8")
+    assert dense8["weights_gib"] == dense["weights_gib"]
+
+
+@pytest.mark.parametrize("method,needle", [
+    ("bitsandbytes", "in flight to bitsandbytes 4-bit"),
+    ("mxfp4", "loads MXFP4 checkpoints"),
+    ("awq", "pre-quantized checkpoint's quantization_config"),
+])
+def test_other_online_methods_are_refused_with_the_reason(method, needle):
+    _, r = estimate_json(LLAMA, "--gpu-memory-gib", "79.19", "--quantization", method)
+    assert r["status"] == "unsupported" and needle in r["reason"] and "fp8, experts_int8" in r["reason"]
+
+
 def test_quantization_must_match_a_quantized_checkpoint():
     fp8_ckpt = str(BUNDLED / "Qwen--Qwen3-32B-FP8.json")
     _, shipped = estimate_json(fp8_ckpt, "--gpu", "H100")

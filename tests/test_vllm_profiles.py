@@ -106,7 +106,7 @@ def logged():
 
 
 @pytest.mark.parametrize("rows, profile", [
-    ((75, 76, 77, 78, 79, 81, 82, "C05", "C06", "C07", "C08", "C09"), "0.11-0.16"),
+    ((75, 76, 77, 78, 79, 80, 81, 82, "C05", "C06", "C07", "C08", "C09"), "0.11-0.16"),
     ((68,), "0.26-0.28"),
     ((33,), "0.29+"),
 ])
@@ -126,6 +126,31 @@ def test_the_0_11_activation_holds_the_heavier_sampler(logged):
     assert logged[76]["act_pred"] == pytest.approx(4.76, abs=0.35)
     assert logged[81]["act_pred"] == pytest.approx(5.64, abs=0.4)
     assert logged[83]["act_pred"] == pytest.approx(2.23, abs=0.05)
+
+
+def test_the_0_11_sampler_without_sort_when_flashinfer_samples(logged):
+    # vLLM 0.10-0.16 TopKTopPSampler: with FlashInfer installed and VLLM_USE_FLASHINFER_SAMPLER unset
+    # ("in V1, None means True") it samples with FlashInfer -- no sort, so no sampler_extra_bytes.
+    # Row 80 (Mistral-Small-3.2, 0.11) logs 2.12 GiB of activation: the no-sort sampler's.
+    from reportgen.job import parse_matrix
+    assert logged[80]["act_pred"] == pytest.approx(2.12, abs=0.15)
+    assert abs(logged[80]["tok_err"]) < 1
+    spec = dense_spec()
+    native = estimate_one(spec, H100, vllm_version="0.11")
+    fi = estimate_one(spec, H100, vllm_version="0.11", flashinfer_sampler=True)
+    extra = PROFILES[1].sampler_extra_bytes * 1024 * spec.vocab_size / 2**30
+    assert native["activation_gib"] - fi["activation_gib"] == pytest.approx(extra, rel=0.02)
+    assert fi["kv_cache_gib"] == pytest.approx(native["kv_cache_gib"] + extra, rel=0.01)
+    # 0.17+ samples with Triton top-k/top-p (no sort): the setting changes nothing there
+    a = estimate_one(spec, H100, vllm_version="0.19")
+    b = estimate_one(spec, H100, vllm_version="0.19", flashinfer_sampler=True)
+    assert a["activation_gib"] == b["activation_gib"]
+    assert parse_matrix({"flashinfer_sampler": True}).flashinfer_sampler is True
+    with pytest.raises(JobError):
+        parse_matrix({"flashinfer_sampler": "yes"})
+    from reportgen.vllm_args import parse_vllm_command
+    assert parse_vllm_command("VLLM_USE_FLASHINFER_SAMPLER=1 vllm serve m").engine["flashinfer_sampler"] is True
+    assert parse_vllm_command("VLLM_USE_FLASHINFER_SAMPLER=0 vllm serve m").engine["flashinfer_sampler"] is False
 
 
 def test_profile_constants_match_their_fit(capsys):

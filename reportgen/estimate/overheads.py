@@ -36,13 +36,24 @@ scales with the activation width h / tp, and extra buffers for MoE kernels)::
 
     G = G_BASE + layers_on_stage * (G_PER_LAYER + G_PER_LAYER_WIDTH * h / 4096 / tp) + G_MOE * is_moe
 
-Memory outside the budget (allocated after profiling; must fit in ``(1 - util) x total``)::
+Memory outside the budget (vLLM's start-up order, ``gpu_worker``: snapshot -> profile run ->
+KV cache = budget - weights - activation - non-torch -> graph capture -> sampler warm-up; what
+comes after the KV cache must fit in ``(1 - util) x total`` plus the activation peak the profile
+run gave back)::
 
-    CONTEXT_GIB + G (only when the version does not subtract graphs) + SAMPLER_WARMUP * S_rows * V * 4
+    CTX + max(0, G_unreserved + (SAMPLER_WARMUP + a / 4) * S_rows * V * 4 - A_last)
 
-``SAMPLER_WARMUP`` = 2 (fp32 logits and one same-size buffer) is a physical choice,
-not a fit: the logs contain no failed start, and the starts they do contain bound it
-from above (gemma-2-9b at util 0.95 started, so it must be <= 2.43).
+``CTX`` = CONTEXT_GIB on one GPU, CONTEXT_COMM_GIB with a communication group (both logged in the
+start-up snapshot); ``G_unreserved`` the captured graph memory the version did not take from the
+budget; ``A_last`` the last stage's forward / sampler peak (the kept fused-MoE workspaces, PP
+buffers and encoder profile are not given back).  ``SAMPLER_WARMUP`` = 3 live fp32 buffers (vLLM's
+sampler code) + ``SAMPLER_STRANDED`` = 2.0 buffers the allocator leaves reserved but unusable: the
+two failed gpt-oss-20b starts (rows G01/G02) measure 2.3 and 2.1; 2.0 is the largest value that
+keeps every logged successful start at a margin >= 0 (bound: row 87, Llama-3.3-70B fp8 at TP 2 and
+util 0.95, +0.04 GiB) -- a bound from 3 rows, not a fit.  Margins on the logged H100 starts at util
+0.95: G02 (gpt-oss-20b TP 2, failed) -0.73 GiB -> no_fit; G01 (TP 1, failed by 0.23 GiB) +0.22 GiB
+-> tight (the one miss); gemma-2-9b / gemma-3-12b (rows 92/93, started) +0.66 / +0.51; TP 2 / TP 4
+Llama and Qwen rows +0.04 .. +0.9.  The verdict's tight band (``exprs.TIGHT_OUTSIDE_GIB``) is 0.5 GiB.
 """
 
 from __future__ import annotations
@@ -82,8 +93,25 @@ G_PER_LAYER_WIDTH = 0.0054
 G_MOE = 0.560
 
 # ---- outside the budget ----
+# Memory in use when vLLM takes its start-up snapshot (``gpu_worker.init_device``: after
+# ``init_worker_distributed_environment``), so never inside ``util x total``.  Logged as
+# "worker init memory snapshot ... non_torch_memory=": 0.51 GiB on one H100 (row G01), 1.51 at TP 2
+# (RedHatAI Mistral-Small-24B w8a8) and 1.53 at TP 4 (Llama-3.3-70B fp8) in llm-d-planner's v0.19.0
+# logs (NCCL communicators and custom all-reduce buffers); 2.01 at TP 2 for gpt-oss-20b (row G02,
+# with the allreduce-rms fusion workspace) -- the lower figure is used.
 CONTEXT_GIB = 0.5
-SAMPLER_WARMUP = 2.0
+CONTEXT_COMM_GIB = 1.52
+# Sampler warm-up after the KV cache and the graphs (``compile_or_warm_up_model`` ->
+# ``_dummy_sampler_run`` over min(max_num_seqs, T) rows; vLLM 0.19 ``sampler.py`` /
+# ``topk_topp_sampler.forward_native``): the model-dtype logits (a / 4 fp32 buffers, added in
+# tables.activation_coeffs), fp32 logits, ``probs = softmax`` and ``q = empty_like(probs)``: 3 fp32
+# buffers live, plus what the top-k/top-p step leaves reserved but unusable by the allocator:
+# 1.78 GiB (G01) and 1.62 GiB (G02) "reserved by PyTorch but unallocated" = 2.3 / 2.1 buffers of
+# 1024 x 201088 fp32 logits.  The activation peak of the profile run is given back before this
+# (exprs.gpu_pass credits it).
+SAMPLER_LIVE = 3.0
+SAMPLER_STRANDED = 2.0
+SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED
 
 # ---- vLLM version profiles: reportgen/estimate/profiles.py ----
 

@@ -51,7 +51,13 @@ source index, PRs and issues by number):
   stop at max_num_seqs (``capture_sizes``).
 - Sampler in the profile run: 0.10-0.16 measure ~23.6 bytes per logit more than
   0.17+ (Qwen3-14B 5.64 -> 2.23 GiB between 0.16 and 0.17, rows 81-84; Llama-3.1-8B
-  4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.
+  4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.  The extra is
+  the sort-based PyTorch top-k/top-p (``logits.sort`` values + int64 indices, softmax, cumsum, mask).
+  0.10-0.16 ``TopKTopPSampler`` samples with FlashInfer instead -- no sort -- whenever FlashInfer is
+  installed and ``VLLM_USE_FLASHINFER_SAMPLER`` is unset ("In V1, None means True"); 0.17+ made it
+  opt-in and sorts with Triton.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
+  131072 logits) is the FlashInfer case; ``Matrix.flashinfer_sampler`` (job key, or the env variable
+  in a pasted command line) drops the extra.
 - Defaults that did not change in this range: ``max_num_batched_tokens`` /
   ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB GPUs except A100,
   else 2048 / 256 (``vllm/engine/arg_utils.py``); chunked prefill always on in V1;
@@ -145,7 +151,10 @@ PROFILES: tuple[VllmProfile, ...] = (
                    "--gpu-memory-utilization=U is equivalent to ... without'",
         commits=("v0.21.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1", "PR #45197 (closed)"),
         evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); "
-                 "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed)",
+                 "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed); row 143 "
+                 "(0.22.0, Qwen2.5-7B on a 48 GB-class card, KV +2.4 %: device total derived from the log's "
+                 "utilization equivalence, +-1 GiB).  Two rows of opposite sign, both on derived totals: "
+                 "nothing refitted",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
@@ -170,7 +179,8 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
         notes="hybrid Gated-DeltaNet models: estimate += ~128 KiB x max_num_batched_tokens; dense models "
-              "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S)"),
+              "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
+              "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)"),
     VllmProfile(
         name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=True, gdn_estimate_bytes_per_token=128 * 1024.0,
@@ -225,6 +235,14 @@ def profile_for(version) -> tuple[VllmProfile, str]:
     return chosen, note
 
 
+# models whose vLLM config class raises ``max_cudagraph_capture_size`` (when the user sets neither
+# ``cudagraph_capture_sizes`` nor ``max_cudagraph_capture_size``): model_type -> the maximum.
+# vLLM ``model_executor/models/config.py`` @1936cf38 ``GptOssForCausalLMConfig`` ("Overriding max
+# cuda graph capture size to 1024 for performance", printed in rows G01/G02; 992 on ROCm, not modelled)
+MODEL_MAX_CAPTURE = {"gpt_oss": 1024}
+OVERRIDE_CAPTURE = 1024
+
+
 def _sizes_up_to(top: int) -> int:
     """len([1, 2, 4] + range(8, min(top + 1, 256), 8) + range(256, top + 1, 16)) below ``top``."""
     n = len([s for s in (1, 2, 4) if s <= top])
@@ -236,7 +254,7 @@ def _sizes_up_to(top: int) -> int:
 
 
 def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
-                  enforce_eager: bool = False) -> int:
+                  enforce_eager: bool = False, max_capture: int | None = None) -> int:
     """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
 
     0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
@@ -247,9 +265,23 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     Speculative decoding rounds the sizes to multiples of 1 + num_speculative_tokens (not
     modelled: vllm#46367 prints 41 / 25 at max_num_seqs 192 with MTP).
     0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
-    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs)."""
+    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs).
+
+    ``max_capture``: a model's own ``max_cudagraph_capture_size`` (vLLM
+    ``model_executor/models/config.py`` ``GptOssForCausalLMConfig.verify_and_update_config``
+    @1936cf38 sets 1024 "for performance" when the user sets neither the sizes nor the maximum;
+    ``config/vllm.py`` ``_set_cudagraph_sizes`` then uses it instead of ``min(2 x max_num_seqs,
+    512)``, still capped by ``max_num_batched_tokens``).  gpt-oss-20b at max_num_seqs 1024 logs
+    "PIECEWISE ... 83/83" and "(decode, FULL) 83/83" (rows G01/G02); before 0.11 the override
+    replaced the size list with the same 83 sizes (``[1, 2, 4] + range(8, 256, 8) + range(256,
+    1025, 16)``)."""
     if enforce_eager:
         return 0
+    if max_capture is not None:
+        top = min(max_capture, max_num_batched_tokens)
+        if p.capture_rule == "fixed67":
+            return _sizes_up_to(top)
+        return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
     if p.capture_rule == "fixed67":
         top = min(512, max_num_batched_tokens)
         return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
@@ -283,4 +315,5 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 
 
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "capture_sizes",
+           "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE",
            "graph_scale", "budget_graph_factor", "non_torch_gib", "NEWEST_READ"]

@@ -169,6 +169,12 @@ def non_torch_gib(lay: Layout, is_moe: bool, profile: vp.VllmProfile | None = No
     return oh.NT_PP_ONLY if lay.pp > 1 else oh.NT_SINGLE
 
 
+def context_gib(lay: Layout, is_moe: bool) -> float:
+    """Memory a rank holds when vLLM takes its start-up snapshot (CUDA context; with a communication
+    group also NCCL / custom all-reduce set-up): outside the budget (overheads.CONTEXT_GIB)."""
+    return oh.CONTEXT_COMM_GIB if lay.tp * (lay.dp if is_moe else 1) > 1 else oh.CONTEXT_GIB
+
+
 def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool, cuda_graphs: bool = True) -> float:
     """CUDA-graph memory of one stage (form and constants in overheads.py); 0 when the engine
     captures no graphs (vLLM ``--enforce-eager``: ``compile_or_warm_up_model`` skips
@@ -191,7 +197,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
                    + encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
-        "warm_r": oh.SAMPLER_WARMUP * f.vocab * 4.0,
+        "warm_r": (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0,
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
     }
@@ -222,8 +228,10 @@ COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "warm_r", "a_state_r
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
 # batched token its graph estimate adds for Gated-DeltaNet hybrids (profiles.py)
-BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "g_max", "g_bf", "gdn_t", *COEFF_FIELDS,
-               *GROUP_FIELDS)
+# ctx: memory in use before the budget is measured (outside it); g_big: 1 when the model raises vLLM's
+# maximum capture size (profiles.MODEL_MAX_CAPTURE)
+BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "g_max", "g_big", "g_bf", "gdn_t",
+               *COEFF_FIELDS, *GROUP_FIELDS)
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
 
 
@@ -239,11 +247,13 @@ class EngineOptions:
     quantization: str | None = None
     enforce_eager: bool = False
     enable_prefix_caching: bool | None = None
+    flashinfer_sampler: bool | None = None     # VLLM_USE_FLASHINFER_SAMPLER (Matrix.flashinfer_sampler)
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
         return cls(getattr(m, "dtype", "auto") or "auto", getattr(m, "quantization", None),
-                   bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None))
+                   bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None),
+                   getattr(m, "flashinfer_sampler", None))
 
 
 class ModelTables:
@@ -312,13 +322,17 @@ class ModelTables:
                 slots.extend((st.bytes / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
                               g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0))
             pr = self.profile
-            co = activation_coeffs(f, lay, act_b, sampler_extra=pr.sampler_extra_bytes)
+            # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
+            # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
+            extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
+            co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
             hybrid, gdn = state_kinds(self.spec)
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             gdn_t = pr.gdn_estimate_bytes_per_token if (gdn and g_bf > 0) else 0.0
             kv_used = kv_cache_dtype_used(kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
-            body = (getattr(scheme, "name", wd), kv_used, g.note or None, non_torch_gib(lay, moe, pr), g_max, g_bf,
-                    gdn_t,
+            g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
+            body = (getattr(scheme, "name", wd), kv_used, g.note or None, non_torch_gib(lay, moe, pr),
+                    context_gib(lay, moe), g_max, g_big, g_bf, gdn_t,
                     *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS))
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))
         self._body[key] = hit
