@@ -15,7 +15,8 @@ from typing import Any
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
                                      falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
                                      idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
-                                     moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2, zamba2)
+                                     mistral4, moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2,
+                                     zamba2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -91,6 +92,8 @@ ADAPTERS: dict[str, Adapter] = {
     "deepseek_v2": Adapter(deepseek.build, mla=True),
     "deepseek_v3": Adapter(deepseek.build, mla=True),
     "glm4_moe_lite": Adapter(glm4_moe_lite.build, mla=True),
+    # Mistral Small 4: vLLM's Mistral-format path builds DeepseekV3ForCausalLM (mistral_large_3.py)
+    "mistral4": Adapter(mistral4.build, mla=True),
     # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
     "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
@@ -136,10 +139,13 @@ UNSUPPORTED: dict[str, str] = {
     "mamba2": "mamba2: state-space layers are not modelled",
     "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
     "bailing_hybrid": "bailing_hybrid: delta-attention linear layers (BailingHybridDeltaAttention) are not modelled",
-    "mistral4": "mistral4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file was not "
-                "verified in this work; not modelled",
-    "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "
-                      "was not verified in this work; not modelled",
+    # transformers 5.24's MistralLarge4 text model: DSA indexer, NoPE layers, cross-layer latent sharing
+    "mistral_large4": "mistral_large4: no vLLM model serves it (vLLM's registry has MistralLarge3ForCausalLM = "
+                      "DeepseekV3ForCausalLM, mistral_large_3.py @0bb55d60, and no Mistral-Large-4 class; "
+                      "configs/mistral.py @01da88c5 maps no DSA indexer, NoPE layers or KV-source layers), while "
+                      "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
+                      "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
+                      "learned rotary / softmax-scaling parameters; not modelled",
     "step3p7": "step3p7: vLLM's step3p7.py builds a PerceptionEncoder vision tower (step_vl.py, its own config "
                "fields) and the step3p5 language model (per-layer sliding-window head counts, head-wise attention "
                "gates, shared + routed experts, MTP layers); neither is modelled in this work",
