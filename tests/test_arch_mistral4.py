@@ -37,12 +37,18 @@ def small4(**over) -> dict:
     return dict(SMALL4, **over)
 
 
-def hand_count(c: dict) -> int:
-    """DeepSeek-V3 tensors written out (q_lora path, no biases)."""
-    h, v, heads = c["hidden_size"], c["vocab_size"], c["num_attention_heads"]
+def mla_params(c: dict) -> int:
+    """One MLA block written out (q_lora path, no biases)."""
+    h, heads = c["hidden_size"], c["num_attention_heads"]
     q, kv, rope, nope, vd = c["q_lora_rank"], c["kv_lora_rank"], c["qk_rope_head_dim"], c["qk_nope_head_dim"], c["v_head_dim"]
+    return h * q + q + q * heads * (nope + rope) + h * (kv + rope) + kv + kv * heads * (nope + vd) + heads * vd * h
+
+
+def hand_count(c: dict) -> int:
+    """DeepSeek-V3 tensors written out."""
+    h, v = c["hidden_size"], c["vocab_size"]
     e, mi, ns = c["n_routed_experts"], c["moe_intermediate_size"], c["n_shared_experts"]
-    attn = h * q + q + q * heads * (nope + rope) + h * (kv + rope) + kv + kv * heads * (nope + vd) + heads * vd * h
+    attn = mla_params(c)
     moe = e * h + e * 3 * h * mi + 3 * h * mi * ns
     dense = 3 * h * c["intermediate_size"]
     k = c["first_k_dense_replace"]

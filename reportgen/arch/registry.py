@@ -14,9 +14,9 @@ from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
                                      falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
-                                     idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
-                                     mistral4, moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2,
-                                     zamba2)
+                                     idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, longcat_flash,
+                                     minimax_m2, mistral4, moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl,
+                                     starcoder2, zamba2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -94,6 +94,8 @@ ADAPTERS: dict[str, Adapter] = {
     "glm4_moe_lite": Adapter(glm4_moe_lite.build, mla=True),
     # Mistral Small 4: vLLM's Mistral-format path builds DeepseekV3ForCausalLM (mistral_large_3.py)
     "mistral4": Adapter(mistral4.build, mla=True),
+    # two MLA attentions + two MLPs + a zero-expert MoE per layer (vLLM longcat_flash.py)
+    "longcat_flash": Adapter(longcat_flash.build, mla=True, allow=("zero_expert_num",)),
     # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
     "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
@@ -168,10 +170,6 @@ UNSUPPORTED: dict[str, str] = {
                      "num_key_value_heads and always a sink), and builds its Attention without cache_config, so "
                      "whether --kv-cache-dtype and the model-level sliding window reach its layers is not verified; "
                      "not modelled",
-    "longcat_flash": "longcat_flash: transformers 5.24's LongcatFlashExperts allocates gate_up_proj for routed + "
-                     "zero-computation experts (zero_expert_num) but down_proj for routed experts only, so the "
-                     "meta-device count includes weights no checkpoint has; with two MLA attentions (two latent "
-                     "caches) per decoder layer and vLLM's longcat_flash.py not verified, not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists

@@ -61,6 +61,8 @@ class Tensor:
     parameter -- e.g. the K/V projections vLLM keeps on Gemma-4's KV-shared layers, or the V slot
     it fills with K on ``attention_k_eq_v`` layers.  It costs bytes on the GPU but is not counted
     in the parameter totals (which equal the meta-device count).
+    ``dtype_bytes``: element size the model code fixes for this tensor whatever the checkpoint or
+    ``--dtype`` say (vLLM builds LongCat-Flash's router in float32: 4); 0 = the weight scheme decides.
     """
 
     name: str
@@ -71,6 +73,7 @@ class Tensor:
     count: int = 1
     quantizable: bool = False
     allocated_only: bool = False
+    dtype_bytes: int = 0
 
     @property
     def numel(self) -> int:
@@ -97,8 +100,9 @@ class AttentionKind(str, Enum):
 class LayerKV:
     """KV-cache geometry of one decoder layer.
 
-    Bytes per token on a rank: MLA -> ``head_size_k * kv_bytes`` (head_size_k =
-    kv_lora_rank + qk_rope_head_dim, head_size_v = 0), not divided by TP;
+    Bytes per token on a rank: MLA -> ``num_kv_heads * head_size_k * kv_bytes`` (head_size_k =
+    kv_lora_rank + qk_rope_head_dim, head_size_v = 0; ``num_kv_heads`` = latents the layer caches per
+    token: 1, LongCat-Flash's two attention sublayers 2), not divided by TP;
     otherwise ``max(1, num_kv_heads // tp) * (head_size_k + head_size_v) * kv_bytes``.
     ``window`` is the sliding-window or chunk size in tokens for SLIDING/CHUNKED.
     ``state`` is the recurrent-state geometry of a STATE layer (Mamba, Gated DeltaNet, short
@@ -125,7 +129,7 @@ class LayerKV:
         if self.kind in (AttentionKind.NONE, AttentionKind.STATE):
             return 0
         if self.kind is AttentionKind.MLA:
-            return self.head_size_k * kv_bytes + self.index_token_bytes
+            return self.num_kv_heads * self.head_size_k * kv_bytes + self.index_token_bytes
         return max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes
 
 
