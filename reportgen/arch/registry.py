@@ -15,8 +15,8 @@ from typing import Any
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
                                      falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
                                      idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, longcat_flash,
-                                     minimax_m2, mistral4, moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl,
-                                     starcoder2, zamba2)
+                                     mimo_v2_flash, minimax_m2, mistral4, moe, multimodal, nemotron_h, olmo, phi, qwen3_next,
+                                     qwen_vl, starcoder2, zamba2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -87,6 +87,8 @@ ADAPTERS: dict[str, Adapter] = {
     "hunyuan_v1_dense": Adapter(hunyuan.build),
     "hunyuan_v1_moe": Adapter(hunyuan.build, allow=("moe_intermediate_size",)),
     "minimax_m2": Adapter(minimax_m2.build),
+    # sliding / full layers of different K/V head counts, sinks, sigmoid MoE (vLLM mimo_v2.py)
+    "mimo_v2_flash": Adapter(mimo_v2_flash.build, handles=("moe_layer_freq",)),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
@@ -164,12 +166,6 @@ UNSUPPORTED: dict[str, str] = {
                    "compressors' sliding state caches, in four block groups; reportgen's LayerKV has no "
                    "compress ratio or sliding MLA kind, and the weights (hyper-connections hc_mult, hash-routed "
                    "MoE layers, grouped o_lora output projection, compressors) are not modelled",
-    "mimo_v2_flash": "mimo_v2_flash: vLLM's mimo_v2_flash.py reads remote-code fields (hybrid_layer_pattern, "
-                     "swa_num_key_value_heads, swa_head_dim, moe_layer_freq as a list, add_swa_attention_sink_bias, "
-                     "sliding_window_size) where transformers uses fixed rules (sliding layers get 2 x "
-                     "num_key_value_heads and always a sink), and builds its Attention without cache_config, so "
-                     "whether --kv-cache-dtype and the model-level sliding window reach its layers is not verified; "
-                     "not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists

@@ -100,7 +100,7 @@ class AttentionKind(str, Enum):
 class LayerKV:
     """KV-cache geometry of one decoder layer.
 
-    Bytes per token on a rank: MLA -> ``num_kv_heads * head_size_k * kv_bytes`` (head_size_k =
+    Bytes per token on a rank: MLA -> ``max(1, num_kv_heads) * head_size_k * kv_bytes`` (head_size_k =
     kv_lora_rank + qk_rope_head_dim, head_size_v = 0; ``num_kv_heads`` = latents the layer caches per
     token: 1, LongCat-Flash's two attention sublayers 2), not divided by TP;
     otherwise ``max(1, num_kv_heads // tp) * (head_size_k + head_size_v) * kv_bytes``.
@@ -129,7 +129,7 @@ class LayerKV:
         if self.kind in (AttentionKind.NONE, AttentionKind.STATE):
             return 0
         if self.kind is AttentionKind.MLA:
-            return self.num_kv_heads * self.head_size_k * kv_bytes + self.index_token_bytes
+            return max(1, self.num_kv_heads) * self.head_size_k * kv_bytes + self.index_token_bytes
         return max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes
 
 
@@ -183,6 +183,12 @@ class ModelSpec:
     unsupported_reason: str | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None
+    # set: layouts with tp above the number are not modelled (cells ``unsupported`` with the reason) --
+    # MiMo-V2-Flash's K/V head counts differ per layer kind, weight sharding takes one per model
+    tp_unsupported: tuple[int, str] | None = None
+    # set: the KV-cache dtype vLLM allocates whatever ``--kv-cache-dtype`` says ("auto": the model dtype, or a
+    # checkpoint's kv_cache_scheme) -- MiMo-V2-Flash builds its Attention layers without cache_config
+    kv_cache_dtype_fixed: str | None = None
     notes: list[str] = field(default_factory=list)
     # safetensors header listing {name: {"shape", "dtype", "bytes", ...}} of the checkpoint, set by
     # estimate.quant.attach_checkpoint_headers (--weights checkpoint); None = config-derived weights
