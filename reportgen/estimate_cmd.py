@@ -84,10 +84,10 @@ def arch_fields(model: str, spec, weights_as: str = "checkpoint", kv_cache_dtype
 
         split = vision_split(spec)
         out.update(params_vision_tower=split["tower"], params_projector=split["projector"])
-        if spec.unloaded_params:
-            out["params_not_loaded"] = spec.unloaded_params
         if spec.notes:
             out["notes"] = "; ".join(spec.notes)      # e.g. a trimmed checkpoint's class-default tower
+    if spec.unloaded_params:   # parameters transformers has and vLLM does not load (llava, longcat_flash)
+        out["params_not_loaded"] = spec.unloaded_params
     return out
 
 

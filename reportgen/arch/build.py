@@ -63,7 +63,9 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
     try:
         if adapter.multimodal:
             text_raw = (adapter.prepare or multimodal.prepare)(config)
-            features.scan(text_raw, mla=adapter.mla, allow=adapter.allow)
+            # an MLA language model in a composite (mistral3 with a mistral4 text_config) carries kv_lora_rank
+            text_adapter = ADAPTERS.get(text_raw.get("model_type")) if text_raw is not config else None
+            features.scan(text_raw, mla=adapter.mla or bool(text_adapter and text_adapter.mla), allow=adapter.allow)
         else:
             prevalidate(config, required=adapter.required, skip=adapter.handles)
             if adapter.precheck is not None:

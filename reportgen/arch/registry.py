@@ -14,9 +14,9 @@ from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
                                      exaone4, falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
-                                     idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, minimax_m2,
-                                     moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl, starcoder2,
-                                     zamba2)
+                                     idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, longcat_flash,
+                                     mimo_v2_flash, minimax_m2, mistral4, moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi,
+                                     qwen3_next, qwen_vl, starcoder2, zamba2)
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -91,11 +91,17 @@ ADAPTERS: dict[str, Adapter] = {
     "minimax_m2": Adapter(minimax_m2.build),
     "cohere2_moe": Adapter(cohere.build_moe),
     "exaone_moe": Adapter(exaone_moe.build),
+    # sliding / full layers of different K/V head counts, sinks, sigmoid MoE (vLLM mimo_v2.py)
+    "mimo_v2_flash": Adapter(mimo_v2_flash.build, handles=("moe_layer_freq",)),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
     "deepseek_v3": Adapter(deepseek.build, mla=True),
     "glm4_moe_lite": Adapter(glm4_moe_lite.build, mla=True),
+    # Mistral Small 4: vLLM's Mistral-format path builds DeepseekV3ForCausalLM (mistral_large_3.py)
+    "mistral4": Adapter(mistral4.build, mla=True),
+    # two MLA attentions + two MLPs + a zero-expert MoE per layer (vLLM longcat_flash.py)
+    "longcat_flash": Adapter(longcat_flash.build, mla=True, allow=("zero_expert_num",)),
     # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
     "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
@@ -156,10 +162,13 @@ UNSUPPORTED: dict[str, str] = {
                       "biases by use_bias (fields transformers does not define), places MLA layers by "
                       "layer_group_size ignoring layer_types (trailing layers differ), and sizes the attention "
                       "gate by gated_attention_proj_granularity_type; not modelled",
-    "mistral4": "mistral4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file was not "
-                "verified in this work; not modelled",
-    "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "
-                      "was not verified in this work; not modelled",
+    # transformers 5.24's MistralLarge4 text model: DSA indexer, NoPE layers, cross-layer latent sharing
+    "mistral_large4": "mistral_large4: no vLLM model serves it (vLLM's registry has MistralLarge3ForCausalLM = "
+                      "DeepseekV3ForCausalLM, mistral_large_3.py @0bb55d60, and no Mistral-Large-4 class; "
+                      "configs/mistral.py @01da88c5 maps no DSA indexer, NoPE layers or KV-source layers), while "
+                      "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
+                      "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
+                      "learned rotary / softmax-scaling parameters; not modelled",
     "step3p7": "step3p7: vLLM's step3p7.py builds a PerceptionEncoder vision tower (step_vl.py, its own config "
                "fields) and the step3p5 language model (per-layer sliding-window head counts, head-wise attention "
                "gates, shared + routed experts, MTP layers); neither is modelled in this work",
@@ -169,16 +178,6 @@ UNSUPPORTED: dict[str, str] = {
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
-    "mimo_v2_flash": "mimo_v2_flash: vLLM's mimo_v2_flash.py reads remote-code fields (hybrid_layer_pattern, "
-                     "swa_num_key_value_heads, swa_head_dim, moe_layer_freq as a list, add_swa_attention_sink_bias, "
-                     "sliding_window_size) where transformers uses fixed rules (sliding layers get 2 x "
-                     "num_key_value_heads and always a sink), and builds its Attention without cache_config, so "
-                     "whether --kv-cache-dtype and the model-level sliding window reach its layers is not verified; "
-                     "not modelled",
-    "longcat_flash": "longcat_flash: transformers 5.24's LongcatFlashExperts allocates gate_up_proj for routed + "
-                     "zero-computation experts (zero_expert_num) but down_proj for routed experts only, so the "
-                     "meta-device count includes weights no checkpoint has; with two MLA attentions (two latent "
-                     "caches) per decoder layer and vLLM's longcat_flash.py not verified, not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists

@@ -187,7 +187,8 @@ def _positions(x: float, field: str) -> float:
     return x
 
 
-MLA_ROPE_FAMILIES = ("deepseek_v2", "deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa")
+MLA_ROPE_FAMILIES = ("deepseek_v2", "deepseek_v3", "glm4_moe_lite", "deepseek_v32", "glm_moe_dsa", "mistral4",
+                     "longcat_flash")
 
 
 def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:

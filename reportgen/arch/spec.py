@@ -61,6 +61,8 @@ class Tensor:
     parameter -- e.g. the K/V projections vLLM keeps on Gemma-4's KV-shared layers, or the V slot
     it fills with K on ``attention_k_eq_v`` layers.  It costs bytes on the GPU but is not counted
     in the parameter totals (which equal the meta-device count).
+    ``dtype_bytes``: element size the model code fixes for this tensor whatever the checkpoint or
+    ``--dtype`` say (vLLM builds LongCat-Flash's router in float32: 4); 0 = the weight scheme decides.
     """
 
     name: str
@@ -71,6 +73,7 @@ class Tensor:
     count: int = 1
     quantizable: bool = False
     allocated_only: bool = False
+    dtype_bytes: int = 0
 
     @property
     def numel(self) -> int:
@@ -97,8 +100,9 @@ class AttentionKind(str, Enum):
 class LayerKV:
     """KV-cache geometry of one decoder layer.
 
-    Bytes per token on a rank: MLA -> ``head_size_k * kv_bytes`` (head_size_k =
-    kv_lora_rank + qk_rope_head_dim, head_size_v = 0), not divided by TP;
+    Bytes per token on a rank: MLA -> ``max(1, num_kv_heads) * head_size_k * kv_bytes`` (head_size_k =
+    kv_lora_rank + qk_rope_head_dim, head_size_v = 0; ``num_kv_heads`` = latents the layer caches per
+    token: 1, LongCat-Flash's two attention sublayers 2), not divided by TP;
     otherwise ``max(1, num_kv_heads // tp) * (head_size_k + head_size_v) * kv_bytes``.
     ``window`` is the sliding-window or chunk size in tokens for SLIDING/CHUNKED.
     ``state`` is the recurrent-state geometry of a STATE layer (Mamba, Gated DeltaNet, short
@@ -125,7 +129,7 @@ class LayerKV:
         if self.kind in (AttentionKind.NONE, AttentionKind.STATE):
             return 0
         if self.kind is AttentionKind.MLA:
-            return self.head_size_k * kv_bytes + self.index_token_bytes
+            return max(1, self.num_kv_heads) * self.head_size_k * kv_bytes + self.index_token_bytes
         return max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes
 
 
@@ -182,6 +186,12 @@ class ModelSpec:
     # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for
     # tp > num_experts: cohere2_moe, exaone_moe); larger tp -> ``invalid_layout`` (estimate/tables.py)
     max_tp: int | None = None
+    # set: layouts with tp above the number are not modelled (cells ``unsupported`` with the reason) --
+    # MiMo-V2-Flash's K/V head counts differ per layer kind, weight sharding takes one per model
+    tp_unsupported: tuple[int, str] | None = None
+    # set: the KV-cache dtype vLLM allocates whatever ``--kv-cache-dtype`` says ("auto": the model dtype, or a
+    # checkpoint's kv_cache_scheme) -- MiMo-V2-Flash builds its Attention layers without cache_config
+    kv_cache_dtype_fixed: str | None = None
     notes: list[str] = field(default_factory=list)
     # safetensors header listing {name: {"shape", "dtype", "bytes", ...}} of the checkpoint, set by
     # estimate.quant.attach_checkpoint_headers (--weights checkpoint); None = config-derived weights

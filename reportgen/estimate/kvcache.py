@@ -75,7 +75,7 @@ def layer_token_bytes(layer: LayerKV, kv_dtype: str, elem_bytes: float, tp: int)
         raise UnsupportedKvDtype(f"kv_cache_dtype {kv_dtype!r}: vLLM's sparse MLA backend (FlashMLASparse) takes "
                                  "auto, bfloat16 or fp8 (= fp8_ds_mla) only")
     if layer.kind is AttentionKind.MLA and (kv_dtype.lower() == "fp8_ds_mla" or (layer.sparse and elem_bytes == 1)):
-        return float(FP8_DS_MLA_BYTES + layer.index_token_bytes)
+        return float(max(1, layer.num_kv_heads) * FP8_DS_MLA_BYTES + layer.index_token_bytes)
     return float(layer.bytes_per_token(elem_bytes, tp))
 
 

@@ -345,6 +345,9 @@ class ModelTables:
             return head + ("unsupported", self.spec.unsupported_reason) + _EMPTY_BODY, (), 0
         if lay.pp > 1 and self.spec.pp_unsupported:
             return head + ("unsupported", self.spec.pp_unsupported) + _EMPTY_BODY, (), 0
+        tp_cap = getattr(self.spec, "tp_unsupported", None)
+        if tp_cap and lay.tp > tp_cap[0]:
+            return head + ("unsupported", tp_cap[1]) + _EMPTY_BODY, (), 0
         err, body, slots, n = self._body_of(lay, wd, kd)
         if err:
             return head + ("unsupported", err) + body, (), 0

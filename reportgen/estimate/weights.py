@@ -145,9 +145,10 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable
     memo: dict | None = {} if not plain and _layer_agnostic(scheme) else None
     for t in spec.tensors:
         if plain:
-            b = t.numel * mdb
+            b = t.numel * (t.dtype_bytes or mdb)
         elif memo is not None:
-            key = (_LAYER_INDEX.sub(".#.", t.name), t.shape, t.count, t.shard, t.component, t.quantizable)
+            key = (_LAYER_INDEX.sub(".#.", t.name), t.shape, t.count, t.shard, t.component, t.quantizable,
+                   t.dtype_bytes)
             b = memo.get(key)
             if b is None:
                 b = memo[key] = float(scheme.tensor_bytes(t))

@@ -97,19 +97,8 @@ def _layer(ts: list[Tensor], i: int, hidden: int, n_heads: int, q_lora: int | No
            nope: int, v_dim: int, att_bias: bool, mlp_bias: bool, *, dense: bool, inter: int, n_exp: int,
            moe_inter: int, n_shared: int) -> None:
     p = f"model.layers.{i}"
-    a = f"{p}.self_attn"
-    qk_head = nope + rope
     B.norm(ts, f"{p}.input_layernorm", hidden, i)
-    if q_lora is None:
-        B.linear(ts, f"{a}.q_proj", hidden, n_heads * qk_head, S.COLUMN, C.ATTENTION, i)
-    else:
-        B.linear(ts, f"{a}.q_a_proj", hidden, q_lora, S.REPLICATED, C.ATTENTION, i, bias=att_bias)
-        B.norm(ts, f"{a}.q_a_layernorm", q_lora, i, comp=C.ATTENTION)
-        B.linear(ts, f"{a}.q_b_proj", q_lora, n_heads * qk_head, S.COLUMN, C.ATTENTION, i)
-    B.linear(ts, f"{a}.kv_a_proj_with_mqa", hidden, kv_lora + rope, S.REPLICATED, C.ATTENTION, i, bias=att_bias)
-    B.norm(ts, f"{a}.kv_a_layernorm", kv_lora, i, comp=C.ATTENTION)
-    B.linear(ts, f"{a}.kv_b_proj", kv_lora, n_heads * (nope + v_dim), S.COLUMN, C.ATTENTION, i)
-    B.linear(ts, f"{a}.o_proj", n_heads * v_dim, hidden, S.ROW, C.ATTENTION, i, bias=att_bias)
+    mla_attention(ts, f"{p}.self_attn", i, hidden, n_heads, q_lora, kv_lora, rope, nope, v_dim, att_bias)
     B.norm(ts, f"{p}.post_attention_layernorm", hidden, i)
     if dense:
         B.gated_mlp(ts, i, f"{p}.mlp", hidden, inter, C.DENSE_MLP, bias=mlp_bias)
@@ -121,3 +110,19 @@ def _layer(ts: list[Tensor], i: int, hidden: int, n_heads: int, q_lora: int | No
             # with mlp_bias its down_proj still has a (hidden,) bias
             B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", hidden, moe_inter * n_shared, C.SHARED_EXPERTS,
                         bias=mlp_bias)
+
+
+def mla_attention(ts: list[Tensor], a: str, i: int, hidden: int, n_heads: int, q_lora: int | None, kv_lora: int,
+                  rope: int, nope: int, v_dim: int, att_bias: bool) -> None:
+    """One MLA block under prefix ``a`` (the tensors and shards listed in the module docstring)."""
+    qk_head = nope + rope
+    if q_lora is None:
+        B.linear(ts, f"{a}.q_proj", hidden, n_heads * qk_head, S.COLUMN, C.ATTENTION, i)
+    else:
+        B.linear(ts, f"{a}.q_a_proj", hidden, q_lora, S.REPLICATED, C.ATTENTION, i, bias=att_bias)
+        B.norm(ts, f"{a}.q_a_layernorm", q_lora, i, comp=C.ATTENTION)
+        B.linear(ts, f"{a}.q_b_proj", q_lora, n_heads * qk_head, S.COLUMN, C.ATTENTION, i)
+    B.linear(ts, f"{a}.kv_a_proj_with_mqa", hidden, kv_lora + rope, S.REPLICATED, C.ATTENTION, i, bias=att_bias)
+    B.norm(ts, f"{a}.kv_a_layernorm", kv_lora, i, comp=C.ATTENTION)
+    B.linear(ts, f"{a}.kv_b_proj", kv_lora, n_heads * (nope + v_dim), S.COLUMN, C.ATTENTION, i)
+    B.linear(ts, f"{a}.o_proj", n_heads * v_dim, hidden, S.ROW, C.ATTENTION, i, bias=att_bias)

@@ -16,14 +16,15 @@ from collections.abc import Callable, Mapping
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families import gemma, gemma4, llama, llama4, vision
+from reportgen.arch.families import gemma, gemma4, llama, llama4, mistral4, vision
 from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 # composite model_type -> (text model_types we have verified, vision model_type, tower builder)
 _PARTS: dict[str, tuple[dict[str, Callable], str, Callable]] = {
     "gemma3": ({"gemma3_text": gemma.build}, "siglip_vision_model", vision.siglip),
-    "mistral3": ({"mistral": llama.build, "ministral3": llama.build}, "pixtral", vision.pixtral),
+    "mistral3": ({"mistral": llama.build, "ministral3": llama.build, "mistral4": mistral4.build}, "pixtral",
+                 vision.pixtral),
     "llama4": ({"llama4_text": llama4.build_text}, "llama4_vision_model", vision.llama4_vision),
     # built by gemma4.build (its audio tower and embedders); listed for check_parts
     "gemma4": ({"gemma4_text": gemma4.build_text}, "gemma4_vision", gemma4.vision_tower),

@@ -80,7 +80,7 @@ def kv_cache_dtype_used(kv_dtype: str, model_dtype: str, spec: ModelSpec | None 
     cache is vLLM's packed ``fp8_ds_mla`` (FlashMLASparseBackend: ``"fp8"`` is its alias).  Other
     explicit values come back as given (16-bit aliases spelled out).
     """
-    key = _key(kv_dtype)
+    key = _key(_fixed(kv_dtype, spec))
     if key == "auto":
         key = (checkpoint_kv_cache_dtype(spec.quantization_config) if spec is not None else None) or model_dtype
     key = _CANONICAL.get(key.lower(), key.lower())
@@ -90,6 +90,11 @@ def kv_cache_dtype_used(kv_dtype: str, model_dtype: str, spec: ModelSpec | None 
     return key
 
 
+def _fixed(kv_dtype: str, spec: ModelSpec | None) -> str:
+    """``spec.kv_cache_dtype_fixed`` when the model's layers never see ``--kv-cache-dtype``, else ``kv_dtype``."""
+    return getattr(spec, "kv_cache_dtype_fixed", None) or kv_dtype
+
+
 def kv_cache_token_bytes(kv_dtype: str) -> int | None:
     """Bytes per token per MLA layer for packed formats (``fp8_ds_mla`` = 656), else None."""
     return KV_TOKEN_BYTES_PER_LAYER.get(_key(kv_dtype))
@@ -97,7 +102,7 @@ def kv_cache_token_bytes(kv_dtype: str) -> int | None:
 
 def kv_cache_bytes(kv_dtype: str, model_dtype: str, spec: ModelSpec | None = None) -> float:
     """Bytes per KV element; ``auto`` = the checkpoint's KV dtype (ModelOpt), else ``model_dtype``."""
-    key = _key(kv_dtype)
+    key = _key(_fixed(kv_dtype, spec))
     if key == "auto":
         resolved = checkpoint_kv_cache_dtype(spec.quantization_config) if spec is not None else None
         if resolved is None:

@@ -109,6 +109,8 @@ class Scheme:
 
     def breakdown(self, t: Tensor) -> dict[str, int]:
         """Bytes per stored part ("weight", "scale", "zero_point", "g_idx", ...), all copies."""
+        if t.dtype_bytes:   # a dtype the model code fixes (Tensor.dtype_bytes)
+            return {"weight": t.numel * t.dtype_bytes}
         if len(t.shape) < 2:
             return {"weight": t.numel * self.model_dtype_bytes}
         *lead, out, in_ = t.shape
