@@ -115,7 +115,7 @@ def test_unverified_parts_are_refused():
 # ---------------------------------------------------------------- random valid configs (small dims)
 
 VISION_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "llava", "llava_next", "idefics3", "smolvlm",
-                   "glm4v", "glm4v_moe")
+                   "glm4v", "glm4v_moe", "llava_onevision")
 
 
 @st.composite
@@ -182,6 +182,23 @@ def vision_configs(draw, kind: str) -> dict:
                  num_hidden_layers=draw(st.integers(1, 3)), intermediate_size=draw(st.integers(1, 40)),
                  patch_size=patch, image_size=patch * 2 * draw(st.integers(1, 2)), num_channels=draw(st.integers(1, 3)))
         cfg = {"model_type": kind, "text_config": t, "vision_config": v, "scale_factor": draw(st.integers(1, 2))}
+    elif kind == "llava_onevision":
+        t = draw(_text())
+        t["model_type"] = draw(st.sampled_from(["qwen2", "llama", "mistral", "granite"]))
+        n_layers = draw(st.integers(1, 3))
+        patch = draw(st.integers(1, 4))
+        # widths that are and are not multiples of 64 (vLLM's SigLIP MLP quantization rule)
+        v = dict(model_type=draw(st.sampled_from(["siglip_vision_model", "siglip_vision_model", "clip_vision_model"])),
+                 hidden_size=v_hidden * draw(st.sampled_from([1, 16])), num_attention_heads=v_heads,
+                 num_hidden_layers=n_layers, intermediate_size=draw(st.sampled_from([7, 40, 64])), patch_size=patch,
+                 image_size=patch * draw(st.integers(1, 3)), num_channels=draw(st.integers(1, 3)))
+        if v["model_type"] == "siglip_vision_model":
+            v["vision_use_head"] = False
+        layer = draw(st.sampled_from([-1, -2, 0, 1, [-1]]))
+        if isinstance(layer, int) and (-layer > n_layers or layer > n_layers):
+            layer = -1
+        cfg = {"model_type": kind, "text_config": t, "vision_config": v, "vision_feature_layer": layer,
+               "multimodal_projector_bias": draw(st.booleans())}
     else:
         t = draw(_text())
         t["model_type"] = draw(st.sampled_from(["llama", "mistral", "qwen2", "granite"]))
@@ -227,7 +244,7 @@ def test_random_vision_configs_build(kind_cfg):
 
 
 @pytest.mark.parametrize("model_type,words", [("phi4_multimodal", "audio"),
-                                              ("internvl", "not verified"), ("llava_onevision", "SigLIP"),
+                                              ("internvl", "not verified"),
                                               ("gemma3n", "per-layer embeddings")])
 def test_examined_multimodal_types_are_refused_with_their_reason(model_type, words):
     spec = build_spec({"model_type": model_type})
@@ -259,3 +276,98 @@ def test_qwen2_5_vl_tower_bytes_per_rank_at_tp2_follow_vllm_sharding():
     full = estimate_one(spec, 79.2, tp=2, max_model_len=8192)["weights_gib"]
     text = estimate_one(text_only(spec), 79.2, tp=2, max_model_len=8192)["weights_gib"]
     assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
+
+
+# ---------------------------------------------------------------- LLaVA-OneVision (families/llava_onevision.py)
+
+# llava-hf/llava-onevision-qwen2-7b-ov-hf, written from memory (no shipped copy in tests/data; the
+# image_grid_pinpoints list is left to the class default: it feeds the processor, not the weights)
+ONEVISION_7B = {
+    "architectures": ["LlavaOnevisionForConditionalGeneration"], "model_type": "llava_onevision",
+    "image_token_index": 151646, "video_token_index": 151647, "projector_hidden_act": "gelu",
+    "tie_word_embeddings": False, "torch_dtype": "float16", "use_image_newline_parameter": True,
+    "vision_aspect_ratio": "anyres_max_9", "vision_feature_layer": -1, "vision_feature_select_strategy": "full",
+    "text_config": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "bos_token_id": 151643,
+                    "eos_token_id": 151645, "hidden_size": 3584, "intermediate_size": 18944,
+                    "max_position_embeddings": 32768, "max_window_layers": 28, "num_attention_heads": 28,
+                    "num_hidden_layers": 28, "num_key_value_heads": 4, "rope_theta": 1000000.0,
+                    "sliding_window": 131072, "torch_dtype": "bfloat16", "use_sliding_window": False,
+                    "vocab_size": 152128},
+    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "image_size": 384,
+                      "intermediate_size": 4304, "num_attention_heads": 16, "num_hidden_layers": 26,
+                      "patch_size": 14, "vision_use_head": False},
+}
+FROM_MEMORY = {"llava-hf/llava-onevision-qwen2-7b-ov-hf": ONEVISION_7B}
+# one SigLIP-so400m encoder layer: 2 LayerNorms, q/k/v/out with biases, fc1/fc2 with biases
+SO400M_LAYER = 4 * 1152 + 4 * (1152 * 1152 + 1152) + 2 * 1152 * 4304 + 4304 + 1152
+
+
+def test_onevision_7b_matches_the_meta_device_and_skips_the_post_norm():
+    spec = build_spec(copy.deepcopy(ONEVISION_7B))
+    assert spec.unsupported_reason is None and spec.family == "llava_onevision" and spec.multimodal
+    # meta-device count of LlavaOnevisionForConditionalGeneration (torch 2.13, transformers 5.24;
+    # tests/test_oracle_vision.py re-computes it)
+    assert spec.params_total + spec.unloaded_params == 8_030_807_584
+    # vision_feature_layer -1 keeps all 26 layers; require_post_norm=False drops post_layernorm (weight + bias)
+    assert spec.unloaded_params == 2 * 1152
+    split = vision_split(spec)
+    assert split["projector"] == (1152 * 3584 + 3584) + (3584 * 3584 + 3584) + 3584     # linear_1, linear_2, newline
+    embeddings = 1152 * 3 * 14 * 14 + 1152 + (384 // 14) ** 2 * 1152
+    assert split["tower"] == embeddings + 26 * SO400M_LAYER
+    assert spec.kv_bytes_per_token(2) == 28 * 2 * 4 * 128 * 2
+
+
+def test_onevision_feature_layer_cuts_the_tower():
+    cfg = copy.deepcopy(ONEVISION_7B)
+    cfg["vision_feature_layer"] = -2
+    spec = build_spec(cfg)
+    assert spec.unloaded_params == SO400M_LAYER + 2 * 1152
+    names = {t.name for t in spec.tensors}
+    assert "vision_tower.vision_model.encoder.layers.24.mlp.fc2.weight" in names
+    assert not any(".layers.25." in n or "post_layernorm" in n for n in names if n.startswith("vision_tower"))
+
+
+def test_onevision_shards_and_quantization_follow_vllm():
+    by = {t.name: t for t in build_spec(copy.deepcopy(ONEVISION_7B)).tensors}
+    p = "vision_tower.vision_model.encoder.layers.0"
+    assert by[f"{p}.self_attn.k_proj.weight"].shard is Shard.COLUMN          # multi-head QKVParallelLinear
+    assert by[f"{p}.self_attn.out_proj.weight"].shard is Shard.ROW
+    assert by[f"{p}.mlp.fc1.weight"].shard is Shard.COLUMN and by[f"{p}.mlp.fc2.weight"].shard is Shard.ROW
+    # SiglipMLP takes quant_config only when 1152 and 4304 are multiples of 64 (4304 is not)
+    assert by[f"{p}.self_attn.q_proj.weight"].quantizable
+    assert not by[f"{p}.mlp.fc1.weight"].quantizable and not by[f"{p}.mlp.fc2.weight"].quantizable
+    # the projector is two plain nn.Linear: whole on every rank, never quantized
+    for name in ("multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_2.weight", "image_newline"):
+        assert by[name].shard is Shard.REPLICATED and not by[name].quantizable
+    assert by["multi_modal_projector.linear_1.weight"].shape == (3584, 1152)
+
+
+def test_onevision_tower_bytes_per_rank_at_tp2():
+    """Hand count from vLLM siglip.py: column/row linears halve; norms, row biases, embeddings, projector whole."""
+    from reportgen.estimate.encoder import apply_limits, text_only
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(copy.deepcopy(ONEVISION_7B))
+    h, i, t = 1152, 4304, 3584
+    split = 4 * h * h + 3 * h + h * i + i + i * h                        # q/k/v/out, q/k/v biases, fc1 (+bias), fc2
+    whole = 4 * h + h + h                                               # 2 LayerNorms, out bias, fc2 bias
+    embeddings = h * 3 * 14 * 14 + h + 729 * h
+    projector = h * t + t + t * t + t + t
+    per_rank = 26 * (split / 2 + whole) + embeddings + projector
+    full = estimate_one(spec, 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    text = estimate_one(text_only(spec), 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
+    # the tower serves images and videos: both must be 0 for vLLM to skip it
+    assert apply_limits(spec, {"image": 0}).multimodal
+    assert not apply_limits(spec, {"image": 0, "video": 0}).multimodal
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"vision_feature_layer": [-1, -2]}, "several vision_feature_layer"),
+    ({"vision_config": {**ONEVISION_7B["vision_config"], "vision_use_head": True}}, "pooling head"),
+    ({"vision_config": {**ONEVISION_7B["vision_config"], "model_type": "pixtral"}}, "vision tower"),
+    ({"text_config": {**ONEVISION_7B["text_config"], "model_type": "gemma"}}, "language model"),
+])
+def test_onevision_refusals_name_the_reason(change, words):
+    spec = build_spec({**copy.deepcopy(ONEVISION_7B), **copy.deepcopy(change)})
+    assert spec.unsupported_reason and words in spec.unsupported_reason

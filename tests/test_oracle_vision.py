@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from test_arch_vision_2026 import SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
+from test_arch_vision_2026 import FROM_MEMORY, SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))  # per family
@@ -94,3 +94,9 @@ def test_trimmed_gemma3_mistral3_llama4_take_the_class_default_tower(name):
     spec = build_spec(copy.deepcopy(cfg))
     assert any("class default" in n for n in spec.notes)
     assert spec.params_total == composite_meta_count(cfg)
+
+
+@pytest.mark.parametrize("model_id", list(FROM_MEMORY))
+def test_configs_from_memory_match_meta_device(model_id):
+    cfg = FROM_MEMORY[model_id]
+    assert loaded_plus_skipped(cfg) == meta_count(cfg)

@@ -107,7 +107,8 @@ def parse_limits(value: str | Mapping | None) -> dict[str, int] | None:
 # the modalities each tower serves (vLLM ``_mark_tower_model(vllm_config, {...})``); default: images only
 TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "video"),
                     "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video"),
-                    "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video")}
+                    "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video"),
+                    "llava_onevision": ("image", "video")}
 
 
 def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:

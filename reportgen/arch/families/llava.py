@@ -18,8 +18,8 @@ in ``spec.unloaded_params`` (so tensors + unloaded == the meta-device count).  S
 row; embeddings and norms replicated; projector ``linear_1`` column, ``linear_2`` row;
 ``image_newline`` replicated.
 
-Towers other than CLIP (SigLIP in some llava_next / llava_onevision checkpoints) are refused:
-vLLM's SigLIP head and post-norm rules for them have not been checked.
+Towers other than CLIP (SigLIP in some llava_next checkpoints) are refused here; llava_onevision's
+SigLIP tower is ``llava_onevision.py`` (which reuses ``prepare``, ``layers_loaded`` and ``clip_tower``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ DEFAULT_TEXT = "llama"       # LlavaConfig / LlavaNextConfig sub-config defaults
 DEFAULT_TOWER = "clip_vision_model"
 
 
-def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
+def prepare(config: Mapping[str, Any], *, default_text: str = DEFAULT_TEXT, towers: tuple[str, ...] = TOWERS,
+            default_tower: str = DEFAULT_TOWER) -> Mapping[str, Any]:
     """Both sub-configs are objects (absent = class default); parts verified; returns the text fields."""
     kind = config["model_type"]
     for sub in ("text_config", "vision_config"):
@@ -50,12 +51,12 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
             raise ConfigError(sub, f"must be an object, got {type(config[sub]).__name__}")
     prevalidate(config)
     text = config.get("text_config") or {}
-    mt = text.get("model_type", DEFAULT_TEXT)
+    mt = text.get("model_type", default_text)
     if mt not in TEXT:
         raise Unsupported(f"{kind} with a {mt!r} language model is not supported")
-    vt = (config.get("vision_config") or {}).get("model_type", DEFAULT_TOWER)
-    if vt not in TOWERS:
-        raise Unsupported(f"{kind} with a {vt!r} vision tower is not supported (only CLIP towers are modelled)")
+    vt = (config.get("vision_config") or {}).get("model_type", default_tower)
+    if vt not in towers:
+        raise Unsupported(f"{kind} with a {vt!r} vision tower is not supported (modelled: {', '.join(towers)})")
     return text
 
 
