@@ -115,7 +115,7 @@ def test_unverified_parts_are_refused():
 # ---------------------------------------------------------------- random valid configs (small dims)
 
 VISION_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "llava", "llava_next", "idefics3", "smolvlm",
-                   "glm4v", "glm4v_moe", "llava_onevision")
+                   "glm4v", "glm4v_moe", "llava_onevision", "internvl")
 
 
 @st.composite
@@ -182,6 +182,28 @@ def vision_configs(draw, kind: str) -> dict:
                  num_hidden_layers=draw(st.integers(1, 3)), intermediate_size=draw(st.integers(1, 40)),
                  patch_size=patch, image_size=patch * 2 * draw(st.integers(1, 2)), num_channels=draw(st.integers(1, 3)))
         cfg = {"model_type": kind, "text_config": t, "vision_config": v, "scale_factor": draw(st.integers(1, 2))}
+    elif kind == "internvl":
+        if tie is None:     # InternVLConfig ties by default, its text configs do not: vLLM follows the text flag
+            tie = draw(st.booleans())
+        mt = draw(st.sampled_from(["qwen2", "qwen3", "qwen3_moe", "llama"]))
+        t = draw(_text(moe=mt == "qwen3_moe"))
+        t["model_type"] = mt
+        t["architectures"] = [{"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+                               "qwen3_moe": "Qwen3MoeForCausalLM", "llama": "LlamaForCausalLM"}[mt]]
+        if mt.startswith("qwen3"):
+            t["head_dim"] = t["hidden_size"] // t["num_attention_heads"]
+        patch = draw(st.integers(1, 4))
+        side = st.sampled_from([1, 2, 3]).map(lambda k: patch * k)
+        v = dict(model_type="internvl_vision", hidden_size=v_hidden, num_attention_heads=v_heads,
+                 num_hidden_layers=draw(st.integers(1, 3)), intermediate_size=draw(st.integers(1, 40)),
+                 patch_size=draw(st.sampled_from([patch, [patch, patch]])),
+                 image_size=draw(st.one_of(side, st.lists(side, min_size=2, max_size=2))),
+                 num_channels=draw(st.integers(1, 3)), norm_type=draw(st.sampled_from(["layer_norm", "rms_norm"])),
+                 attention_bias=draw(st.booleans()), use_qk_norm=draw(st.booleans()),
+                 use_mask_token=draw(st.booleans()), use_absolute_position_embeddings=draw(st.booleans()),
+                 use_mean_pooling=draw(st.booleans()))
+        cfg = {"model_type": kind, "text_config": t, "vision_config": v,
+               "downsample_ratio": draw(st.sampled_from([0.5, 0.25, 1.0]))}
     elif kind == "llava_onevision":
         t = draw(_text())
         t["model_type"] = draw(st.sampled_from(["qwen2", "llama", "mistral", "granite"]))
@@ -244,7 +266,6 @@ def test_random_vision_configs_build(kind_cfg):
 
 
 @pytest.mark.parametrize("model_type,words", [("phi4_multimodal", "audio"),
-                                              ("internvl", "not verified"),
                                               ("gemma3n", "per-layer embeddings")])
 def test_examined_multimodal_types_are_refused_with_their_reason(model_type, words):
     spec = build_spec({"model_type": model_type})
@@ -371,3 +392,113 @@ def test_onevision_tower_bytes_per_rank_at_tp2():
 def test_onevision_refusals_name_the_reason(change, words):
     spec = build_spec({**copy.deepcopy(ONEVISION_7B), **copy.deepcopy(change)})
     assert spec.unsupported_reason and words in spec.unsupported_reason
+
+
+# ---------------------------------------------------------------- InternVL, HF format (families/internvl.py)
+
+# OpenGVLab/InternVL3-8B-hf, written from memory (InternViT-300M + Qwen2.5-7B text, untied head)
+INTERNVL3_8B = {
+    "architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl", "downsample_ratio": 0.5,
+    "image_seq_length": 256, "image_token_id": 151667, "projector_hidden_act": "gelu", "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "vision_feature_layer": -1, "vision_feature_select_strategy": "default",
+    "text_config": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "bos_token_id": 151643,
+                    "eos_token_id": 151645, "hidden_act": "silu", "hidden_size": 3584, "intermediate_size": 18944,
+                    "max_position_embeddings": 32768, "max_window_layers": 70, "num_attention_heads": 28,
+                    "num_hidden_layers": 28, "num_key_value_heads": 4, "rms_norm_eps": 1e-06,
+                    "rope_theta": 1000000.0, "sliding_window": None, "tie_word_embeddings": False,
+                    "torch_dtype": "bfloat16", "use_sliding_window": False, "vocab_size": 151674},
+    "vision_config": {"architectures": ["InternVisionModel"], "model_type": "internvl_vision", "attention_bias": True,
+                      "hidden_act": "gelu", "hidden_size": 1024, "image_size": [448, 448], "intermediate_size": 4096,
+                      "layer_norm_eps": 1e-06, "layer_scale_init_value": 0.1, "norm_type": "layer_norm",
+                      "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 24, "patch_size": [14, 14],
+                      "use_absolute_position_embeddings": True, "use_mask_token": False, "use_mean_pooling": True,
+                      "use_qk_norm": False},
+}
+FROM_MEMORY["OpenGVLab/InternVL3-8B-hf"] = INTERNVL3_8B
+# InternViT-300M layer: q/k/v/projection_layer with biases, 2 LayerNorms, 2 layer scales, fc1/fc2 with biases
+INTERNVIT_LAYER = 4 * (1024 * 1024 + 1024) + 4 * 1024 + 2 * 1024 + 2 * 1024 * 4096 + 4096 + 1024
+
+
+def test_internvl3_8b_matches_the_meta_device_and_vllm_loads_every_tensor():
+    spec = build_spec(copy.deepcopy(INTERNVL3_8B))
+    assert spec.unsupported_reason is None and spec.family == "internvl" and spec.multimodal
+    # meta-device count of InternVLForConditionalGeneration (tests/test_oracle_vision.py re-computes it)
+    assert spec.params_total == 7_944_373_760 and spec.unloaded_params == 0
+    split = vision_split(spec)
+    embeddings = 1024 + 1024 * 3 * 14 * 14 + 1024 + (32 * 32 + 1) * 1024       # cls, patch conv (+bias), positions
+    assert split["tower"] == embeddings + 24 * INTERNVIT_LAYER                      # mean pooling: no final norm
+    wide = 1024 * 4                                                                 # pixel shuffle 0.5 -> 4x width
+    assert split["projector"] == 2 * wide + (wide * 3584 + 3584) + (3584 * 3584 + 3584)
+    assert spec.kv_bytes_per_token(2) == 28 * 2 * 4 * 128 * 2
+
+
+def test_internvl_shards_follow_vllm_interns1_vit():
+    by = {t.name: t for t in build_spec(copy.deepcopy(INTERNVL3_8B)).tensors}
+    p = "vision_tower.encoder.layer.0"
+    # InternSdpaAttention: plain nn.Linear -- whole on every rank, unquantized
+    for name in ("q_proj", "k_proj", "v_proj", "projection_layer"):
+        assert by[f"{p}.attention.{name}.weight"].shard is Shard.REPLICATED
+        assert not by[f"{p}.attention.{name}.weight"].quantizable
+    # InternS1VisionMLP: column / row, built without quant_config
+    assert by[f"{p}.mlp.fc1.weight"].shard is Shard.COLUMN and by[f"{p}.mlp.fc2.weight"].shard is Shard.ROW
+    assert not by[f"{p}.mlp.fc1.weight"].quantizable
+    for name in ("multi_modal_projector.layer_norm.weight", "multi_modal_projector.linear_1.weight",
+                 "multi_modal_projector.linear_2.weight", f"{p}.lambda_1"):
+        assert by[name].shard is Shard.REPLICATED
+
+
+def test_internvl_tower_bytes_per_rank_at_tp4():
+    """Hand count from vLLM interns1_vit.py: only fc1 (weight, bias) and fc2 (weight) split by TP."""
+    from reportgen.estimate.encoder import apply_limits, text_only
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(copy.deepcopy(INTERNVL3_8B))
+    h, i = 1024, 4096
+    split = h * i + i + i * h
+    per_rank = sum(tn.numel for tn in spec.tensors if tn.component is Component.VISION) - 24 * split * 3 / 4
+    full = estimate_one(spec, 79.2, tp=4, max_model_len=8192)["weights_gib"]
+    text = estimate_one(text_only(spec), 79.2, tp=4, max_model_len=8192)["weights_gib"]
+    assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
+    assert per_rank == 331_552_768 - 24 * 3 * (2 * h * i + i) / 4
+    assert not apply_limits(spec, {"image": 0, "video": 0}).multimodal and apply_limits(spec, {"image": 0}).multimodal
+
+
+def test_internvl_rms_norm_qk_norm_and_pooling_variants():
+    cfg = copy.deepcopy(INTERNVL3_8B)
+    cfg["vision_config"].update(norm_type="rms_norm", use_qk_norm=True, use_mean_pooling=False, use_mask_token=True)
+    spec = build_spec(cfg)
+    names = {tn.name for tn in spec.tensors}
+    assert "vision_tower.encoder.layer.3.attention.q_norm.weight" in names
+    assert "vision_tower.encoder.layer.3.layernorm_before.bias" not in names      # RMSNorm: weight only
+    assert {"vision_tower.layernorm.weight", "vision_tower.embeddings.mask_token"} <= names
+    base = build_spec(copy.deepcopy(INTERNVL3_8B)).params_total
+    assert spec.params_total == base + 24 * (2 * 1024 - 2 * 1024) + 2 * 1024 + 1024   # qk norms = dropped LN biases
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"text_config": {**INTERNVL3_8B["text_config"], "architectures": None}}, "architectures[0]"),
+    ({"text_config": {**INTERNVL3_8B["text_config"], "architectures": ["LlamaForCausalLM"]}}, "does not name"),
+    ({"text_config": {**INTERNVL3_8B["text_config"], "model_type": "gemma"}}, "language model"),
+])
+def test_internvl_refusals_name_the_reason(change, words):
+    spec = build_spec({**copy.deepcopy(INTERNVL3_8B), **copy.deepcopy(change)})
+    assert spec.unsupported_reason and words in spec.unsupported_reason
+
+
+def test_internvl_other_feature_layer_is_noted_not_repriced():
+    cfg = copy.deepcopy(INTERNVL3_8B)
+    cfg["vision_feature_layer"] = -2
+    spec = build_spec(cfg)
+    assert spec.params_total == 7_944_373_760 and any("last layer" in n for n in spec.notes)
+
+
+def test_internvl_bare_class_defaults_are_refused():
+    assert "architectures[0]" in build_spec({"model_type": "internvl"}).unsupported_reason
+
+
+def test_internvl_untied_text_under_the_tied_class_default_is_noted():
+    cfg = copy.deepcopy(INTERNVL3_8B)
+    cfg.pop("tie_word_embeddings")          # InternVLConfig default True; the Qwen2 text config says False
+    spec = build_spec(cfg)
+    assert spec.params_total == 7_944_373_760                 # vLLM's Qwen2ForCausalLM keeps its own lm_head
+    assert any("vLLM follows the language model" in n for n in spec.notes)

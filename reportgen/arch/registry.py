@@ -14,8 +14,9 @@ from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
                                      falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
-                                     idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, llava_onevision,
-                                     minimax_m2, moe, multimodal, nemotron_h, olmo, phi, qwen3_next, qwen_vl, starcoder2, zamba2)
+                                     idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava,
+                                     llava_onevision, minimax_m2, moe, multimodal, nemotron_h, olmo, phi, qwen3_next,
+                                     qwen_vl, starcoder2, zamba2)
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -125,6 +126,8 @@ ADAPTERS: dict[str, Adapter] = {
     # LLaVA-OneVision: SigLIP tower cut at the feature layer (families/llava_onevision.py)
     "llava_onevision": Adapter(llava_onevision.build, multimodal=True, prepare=llava_onevision.prepare,
                                parse=llava.parse),
+    # InternVL, Hugging Face format (families/internvl.py; vLLM serves it as InternS1)
+    "internvl": Adapter(internvl.build, multimodal=True, prepare=internvl.prepare, parse=llava.parse),
     # Idefics3 / SmolVLM (families/idefics3.py)
     "idefics3": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
     "smolvlm": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
@@ -179,8 +182,6 @@ UNSUPPORTED: dict[str, str] = {
     "kimi_vl": "kimi_vl: no transformers config class (remote code only) and the MoonViT tower is not modelled",
     "phi4_multimodal": "phi4_multimodal: image and conformer audio towers with per-modality LoRA adapters "
                        "(vLLM phi4mm.py) are not modelled",
-    "internvl": "internvl: vLLM's sharding of the HF-format InternVL tower and projector was not verified; "
-                "not modelled",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "smollm3": "smollm3: vLLM serves it through its Transformers backend (no native model file); that "
                "backend's sharding and rotary buffers are not modelled",

@@ -108,7 +108,7 @@ def parse_limits(value: str | Mapping | None) -> dict[str, int] | None:
 TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "video"),
                     "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video"),
                     "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video"),
-                    "llava_onevision": ("image", "video")}
+                    "llava_onevision": ("image", "video"), "internvl": ("image", "video")}
 
 
 def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:

@@ -43,7 +43,7 @@ DEFAULT_TOWER = "clip_vision_model"
 
 
 def prepare(config: Mapping[str, Any], *, default_text: str = DEFAULT_TEXT, towers: tuple[str, ...] = TOWERS,
-            default_tower: str = DEFAULT_TOWER) -> Mapping[str, Any]:
+            default_tower: str = DEFAULT_TOWER, text_types: Mapping[str, Any] = TEXT) -> Mapping[str, Any]:
     """Both sub-configs are objects (absent = class default); parts verified; returns the text fields."""
     kind = config["model_type"]
     for sub in ("text_config", "vision_config"):
@@ -52,7 +52,7 @@ def prepare(config: Mapping[str, Any], *, default_text: str = DEFAULT_TEXT, towe
     prevalidate(config)
     text = config.get("text_config") or {}
     mt = text.get("model_type", default_text)
-    if mt not in TEXT:
+    if mt not in text_types:
         raise Unsupported(f"{kind} with a {mt!r} language model is not supported")
     vt = (config.get("vision_config") or {}).get("model_type", default_tower)
     if vt not in towers:
