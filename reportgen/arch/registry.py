@@ -180,8 +180,14 @@ UNSUPPORTED: dict[str, str] = {
               "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
     # multimodal composites examined for issue 13 and not modelled yet (docs/architecture.md)
     "kimi_vl": "kimi_vl: no transformers config class (remote code only) and the MoonViT tower is not modelled",
-    "phi4_multimodal": "phi4_multimodal: image and conformer audio towers with per-modality LoRA adapters "
-                       "(vLLM phi4mm.py) are not modelled",
+    # vLLM phi4_multimodal.py @f8cc4535 (Phi4MultimodalForCausalLM, the HF-format model; phi4mm.py serves the
+    # remote-code one)
+    "phi4_multimodal": "phi4_multimodal: vLLM's phi4_multimodal.py builds an Idefics2 image tower cut at "
+                       "vision_config.feature_layer without post-norm, a conformer audio encoder (NeMo conv "
+                       "subsampling, relative attention bias, depthwise conv modules, qkv / gate_up column and "
+                       "o / down row) and image / speech / vision-speech projectors, none of them modelled; its "
+                       "vision and speech abilities are LoRA adapters served with --enable-lora, whose GPU buffers "
+                       "are not modelled either",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "smollm3": "smollm3: vLLM serves it through its Transformers backend (no native model file); that "
                "backend's sharding and rotary buffers are not modelled",
