@@ -128,6 +128,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.linear(ts, "multi_modal_projector.linear_2", h_t, h_t, S.ROW, V, None, bias=bias)
     if kind == "llava_next":
         ts.append(Tensor("image_newline", (h_t,), S.REPLICATED, V, None))
+    else:
+        # LLaVA-1.5: one fixed-size image, (image // patch)**2 patches (+ CLS with the "full" strategy)
+        # (vLLM llava.py @35d3c24b get_max_image_tokens -> get_num_selected_vision_tokens)
+        grid = (vis.int("image_size") // vis.int("patch_size")) ** 2
+        spec.mm_item_tokens = grid + (f.get("vision_feature_select_strategy", "default") == "full")
     if unloaded:
         spec.unloaded_params += unloaded
         spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} "
