@@ -229,7 +229,8 @@ def vision_configs(draw, kind: str) -> dict:
         v = dict(model_type="clip_vision_model", hidden_size=v_hidden, num_attention_heads=v_heads,
                  num_hidden_layers=n_layers, intermediate_size=draw(st.integers(1, 40)), patch_size=patch,
                  image_size=patch * draw(st.integers(1, 3)), num_channels=draw(st.integers(1, 3)))
-        layer = draw(st.sampled_from([-1, -2, 0, [-1, -2], [0, -1]]))
+        # several feature layers: llava_next only (vLLM's llava projector is vision_hidden wide: refused)
+        layer = draw(st.sampled_from([-1, -2, 0, [-1]] + ([[-1, -2], [0, -1]] if kind == "llava_next" else [])))
         if isinstance(layer, int) and -layer > n_layers or isinstance(layer, list) and n_layers < 2:
             layer = -1
         cfg = {"model_type": kind, "text_config": t, "vision_config": v, "vision_feature_layer": layer,
@@ -502,3 +503,16 @@ def test_internvl_untied_text_under_the_tied_class_default_is_noted():
     spec = build_spec(cfg)
     assert spec.params_total == 7_944_373_760                 # vLLM's Qwen2ForCausalLM keeps its own lm_head
     assert any("vLLM follows the language model" in n for n in spec.notes)
+
+
+def test_llava_never_loads_the_clip_post_norm_and_refuses_several_feature_layers():
+    cfg = shipped("llava-hf/llava-1.5-7b-hf")
+    cfg["vision_feature_layer"] = -1                          # every CLIP layer kept: still no post_layernorm
+    spec = build_spec(cfg)
+    assert spec.unloaded_params == 2 * 1024
+    assert not any("post_layernorm" in t.name for t in spec.tensors)
+    cfg["vision_feature_layer"] = [-2, -5]
+    assert "several vision_feature_layer" in build_spec(cfg).unsupported_reason
+    onevision_clip = copy.deepcopy(ONEVISION_7B)
+    onevision_clip["vision_config"] = {**cfg["vision_config"]}
+    assert build_spec(onevision_clip).unloaded_params == 2 * 1024

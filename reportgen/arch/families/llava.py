@@ -10,8 +10,9 @@ verified adapter (llama, mistral, qwen2, granite).
 What vLLM loads (``vllm/model_executor/models/llava.py``: the model class read @
 0004c540861d3e59a7c1b3860f594aa8b24293db; ``init_vision_tower_for_llava`` / ``_get_num_hidden_layers``
 from search excerpts of the same file, unchanged across the versions returned; ``clip.py``): the CLIP encoder is
-built only up to the deepest ``vision_feature_layer`` (``-2`` of 24 -> 23 layers), and its
-``post_layernorm`` only when every layer is kept.  The layers it skips are in the checkpoint and
+built only up to the deepest ``vision_feature_layer`` (``-2`` of 24 -> 23 layers), and never with its
+``post_layernorm``: ``LlavaForConditionalGeneration`` (@35d3c24b) and LLaVA-NeXT pass
+``require_post_norm=False`` to ``init_vision_tower_for_llava``.  The layers it skips are in the checkpoint and
 in transformers' model but never on the GPU: they are left out of ``spec.tensors`` and counted
 in ``spec.unloaded_params`` (so tensors + unloaded == the meta-device count).  Sharding: CLIP
 ``qkv_proj`` a multi-head QKVParallelLinear (COLUMN), ``out_proj`` row, ``fc1`` column, ``fc2``
@@ -100,12 +101,8 @@ def clip_tower(ts: list[Tensor], v: Fields, keep: int, prefix: str = "vision_tow
         B.linear(ts, f"{p}.self_attn.out_proj", h, h, S.ROW, V, None, bias=True)
         B.norm(ts, f"{p}.layer_norm2", h, None, comp=V, bias=True)
         B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
-    unloaded = (n_layers - keep) * per_layer
-    if keep == n_layers:
-        B.norm(ts, f"{prefix}.post_layernorm", h, None, comp=V, bias=True)
-    else:
-        unloaded += 2 * h
-    return h, unloaded
+    # post_layernorm (weight + bias) is never built: vLLM's LLaVA models pass require_post_norm=False
+    return h, (n_layers - keep) * per_layer + 2 * h
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -119,6 +116,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     multimodal.note_tie(f, spec)
     feature_layer = f.get("vision_feature_layer", -2)
     n_feat = len(feature_layer) if isinstance(feature_layer, (list, tuple)) else 1
+    if kind == "llava" and n_feat > 1:
+        raise Unsupported("llava with several vision_feature_layer entries: transformers widens the projector's "
+                          "linear_1 to vision_hidden x layers, vLLM's LlavaForConditionalGeneration (llava.py "
+                          "@35d3c24b) builds it vision_hidden wide (the checkpoint would not load)")
     keep = layers_loaded(feature_layer, vis.int("num_hidden_layers"), f)
     ts = spec.tensors
     h_v, unloaded = clip_tower(ts, vis, keep)
@@ -133,9 +134,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
         # (vLLM llava.py @35d3c24b get_max_image_tokens -> get_num_selected_vision_tokens)
         grid = (vis.int("image_size") // vis.int("patch_size")) ** 2
         spec.mm_item_tokens = grid + (f.get("vision_feature_select_strategy", "default") == "full")
-    if unloaded:
-        spec.unloaded_params += unloaded
-        spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} "
-                          f"({keep} of {vis.int('num_hidden_layers')} layers): {unloaded:,} checkpoint "
-                          "parameters are not loaded")
+    spec.unloaded_params += unloaded
+    spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} "
+                      f"({keep} of {vis.int('num_hidden_layers')} layers) without post_layernorm: {unloaded:,} "
+                      "checkpoint parameters are not loaded")
     spec.multimodal = True

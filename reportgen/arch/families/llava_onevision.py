@@ -76,6 +76,7 @@ def tower(v: Fields, keep: int) -> tuple[list[Tensor], int, int]:
     are not loaded (``require_post_norm=False``).
     """
     full: list[Tensor] = []
+    unloaded = 0
     if v.model_type == SIGLIP:
         if v.flag("vision_use_head", True):
             raise Unsupported("llava_onevision with vision_use_head=true: vLLM's SiglipVisionTransformer applies "
@@ -85,9 +86,10 @@ def tower(v: Fields, keep: int) -> tuple[list[Tensor], int, int]:
         # vLLM SiglipMLP: quant_config only when hidden and intermediate are multiples of 64
         mlp_q = h % 64 == 0 and v.int("intermediate_size") % 64 == 0
     else:
-        h, _ = llava.clip_tower(full, v, v.int("num_hidden_layers"), TOWER_PREFIX)
+        # every layer laid out; clip_tower leaves post_layernorm out and reports it as not loaded
+        h, unloaded = llava.clip_tower(full, v, v.int("num_hidden_layers"), TOWER_PREFIX)
         mlp_q = True
-    kept, unloaded = [], 0
+    kept = []
     for t in full:
         m = _LAYER.search(t.name)
         if (m and int(m.group(1)) >= keep) or ".post_layernorm." in t.name:
