@@ -516,3 +516,14 @@ def test_llava_never_loads_the_clip_post_norm_and_refuses_several_feature_layers
     onevision_clip = copy.deepcopy(ONEVISION_7B)
     onevision_clip["vision_config"] = {**cfg["vision_config"]}
     assert build_spec(onevision_clip).unloaded_params == 2 * 1024
+
+
+def test_largest_llava_next_and_onevision_images_follow_vllm_processing_info():
+    """vLLM llava_next.py @92c504dd get_image_size_with_most_features / get_num_image_tokens."""
+    nxt = build_spec(json.loads((DATA / "configs_vision" / "llava-hf--llava-v1.6-mistral-7b-hf.json").read_text()))
+    # pinpoint 672 x 672 = 2 x 2 tiles of 24 x 24 patches: 48 x 48 unpadded + 48 newlines + the 576 base tile
+    assert nxt.mm_item_tokens == 48 * 48 + 48 + 576 == 2928
+    # OneVision profiles 1153 x 944: best pinpoint 1152 x 1536 -> 3 x 4 tiles of 27 -> 81 x 108, width unpadded
+    # to int(round(1153 * 81 / 944, 7)) = 98; ratio sqrt(81 * 98 / (9 * 27**2)) < 1.1 keeps it; base 729 (full)
+    assert build_spec(copy.deepcopy(ONEVISION_7B)).mm_item_tokens == 81 * 98 + 81 + 729 == 8748
+    assert build_spec(shipped("llava-hf/llava-1.5-7b-hf")).mm_item_tokens == 576

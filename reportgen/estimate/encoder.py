@@ -11,8 +11,9 @@ plus the tower's own activations.  We model it as a term per batched token::
     B  = max(T, largest item)                 (T = max_num_batched_tokens; encoder_budget)
 
 ``B`` is vLLM's encoder budget: an image larger than ``max_num_batched_tokens`` raises it (the
-largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1.5 from its config,
-the Qwen-VL families from their image processor's default ``max_pixels``; 0 elsewhere, i.e. ``T``).
+largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1.5 / NeXT / OneVision
+from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from their published image
+processors' ``max_pixels``; 0 elsewhere, i.e. ``T``).
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are

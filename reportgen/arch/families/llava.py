@@ -77,6 +77,56 @@ def layers_loaded(feature_layer: Any, n_layers: int, f: Fields) -> int:
     return need
 
 
+def _best_resolution(height: int, width: int, pinpoints: list) -> tuple[int, int]:
+    """transformers' ``select_best_resolution`` (image_processing_utils): the pinpoint that keeps the most
+    pixels of the image, then wastes the fewest."""
+    best, most, least = pinpoints[0], 0, float("inf")
+    for ph, pw in pinpoints:
+        scale = min(pw / width, ph / height)
+        effective = min(int(width * scale) * int(height * scale), width * height)
+        if effective > most or (effective == most and ph * pw - effective < least):
+            best, most, least = (ph, pw), effective, ph * pw - effective
+    return best
+
+
+def anyres_item_tokens(f: Fields, image_size: int, grid: int, base: int, sizes: list | None = None,
+                       onevision: bool = False) -> int:
+    """Tokens of the largest LLaVA-NeXT / OneVision image as vLLM sizes its profiling item.
+
+    vLLM llava_next.py @92c504dd ``LlavaNextProcessingInfo``: ``get_num_image_tokens`` = unpadded grid
+    features + one newline per row + the base tile (``base``: the tower's tokens after the feature-select
+    strategy), the grid from ``get_anyres_image_grid_shape`` (best pinpoint // image_size);
+    ``get_image_size_with_most_features`` = the pinpoint giving the most.  LLaVA-OneVision (its
+    ``_get_num_unpadded_features``: ``round(..., 7)`` and the 9-tile cap on ``ratio > 1.1``) profiles
+    ``sizes`` = the hard-coded 1153 x 944 image instead.
+    """
+    pins = f.get("image_grid_pinpoints")
+    if pins is None:        # the composite class's default list (set in its __post_init__)
+        from reportgen.arch.parse import config_class
+        pins = config_class(f.model_type)().image_grid_pinpoints
+    if not isinstance(pins, list) or not pins or not all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, int) and x > 0 for x in p)
+            for p in pins):
+        raise f.err("image_grid_pinpoints", f"must be a list of [height, width] pairs, got {pins!r}")
+    best = 0
+    for h, w in (sizes or pins):
+        ph, pw = _best_resolution(h, w, pins)
+        cur_h, cur_w = grid * (ph // image_size), grid * (pw // image_size)
+        if cur_h == 0 or cur_w == 0:
+            continue
+        if w / h > cur_w / cur_h:
+            new_h = int(round(h * (cur_w / w), 7)) if onevision else (h * cur_w) // w
+            cur_h -= 2 * ((cur_h - new_h) // 2)
+        else:
+            new_w = int(round(w * (cur_h / h), 7)) if onevision else (w * cur_h) // h
+            cur_w -= 2 * ((cur_w - new_w) // 2)
+        unpadded, newline = cur_h * cur_w, cur_h
+        if onevision and (ratio := (cur_h * cur_w / (9 * grid ** 2)) ** 0.5) > 1.1:
+            unpadded, newline = int(cur_h // ratio) * int(cur_w // ratio), int(cur_h // ratio)
+        best = max(best, unpadded + newline + base)
+    return best
+
+
 def clip_tower(ts: list[Tensor], v: Fields, keep: int, prefix: str = "vision_tower.vision_model") -> tuple[int, int]:
     """CLIP vision transformer with its first ``keep`` layers; returns (hidden, parameters not loaded)."""
     h, inter = v.int("hidden_size"), v.int("intermediate_size")
@@ -127,13 +177,15 @@ def build(f: Fields, spec: ModelSpec) -> None:
     bias = f.flag("multimodal_projector_bias", True)
     B.linear(ts, "multi_modal_projector.linear_1", h_v * n_feat, h_t, S.COLUMN, V, None, bias=bias)
     B.linear(ts, "multi_modal_projector.linear_2", h_t, h_t, S.ROW, V, None, bias=bias)
+    # LLaVA-1.5: one fixed-size image, (image // patch)**2 patches (+ CLS with the "full" strategy)
+    # (vLLM llava.py @35d3c24b get_max_image_tokens -> get_num_selected_vision_tokens); NeXT: anyres tiles
+    image, grid = vis.int("image_size"), vis.int("image_size") // vis.int("patch_size")
+    base = grid ** 2 + (f.get("vision_feature_select_strategy", "default") == "full")
     if kind == "llava_next":
         ts.append(Tensor("image_newline", (h_t,), S.REPLICATED, V, None))
+        spec.mm_item_tokens = anyres_item_tokens(f, image, grid, base)
     else:
-        # LLaVA-1.5: one fixed-size image, (image // patch)**2 patches (+ CLS with the "full" strategy)
-        # (vLLM llava.py @35d3c24b get_max_image_tokens -> get_num_selected_vision_tokens)
-        grid = (vis.int("image_size") // vis.int("patch_size")) ** 2
-        spec.mm_item_tokens = grid + (f.get("vision_feature_select_strategy", "default") == "full")
+        spec.mm_item_tokens = base
     spec.unloaded_params += unloaded
     spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} "
                       f"({keep} of {vis.int('num_hidden_layers')} layers) without post_layernorm: {unloaded:,} "

@@ -120,6 +120,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.linear(ts, "multi_modal_projector.linear_1", h_v, h_t, S.REPLICATED, V, None, bias=bias, quantizable=False)
     B.linear(ts, "multi_modal_projector.linear_2", h_t, h_t, S.REPLICATED, V, None, bias=bias, quantizable=False)
     ts.append(Tensor("image_newline", (h_t,), S.REPLICATED, V, None))
+    # largest image (vLLM profiles a 1153 x 944 one); SigLIP has no CLS, CLIP's is kept by "full" only
+    grid = vis.int("image_size") // vis.int("patch_size")
+    base = grid ** 2 + (vis.model_type == CLIP and f.get("vision_feature_select_strategy", "full") == "full")
+    spec.mm_item_tokens = llava.anyres_item_tokens(f, vis.int("image_size"), grid, base, sizes=[(944, 1153)],
+                                                   onevision=True)
     spec.unloaded_params += unloaded
     spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} ({keep} of "
                       f"{n_layers} layers) without post_layernorm: {unloaded:,} checkpoint parameters are not loaded")
