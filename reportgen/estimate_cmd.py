@@ -57,6 +57,9 @@ def arch_fields(model: str, spec, weights_as: str = "checkpoint", kv_cache_dtype
            "family": spec.family, "dtype": spec.dtype}
     if spec.unsupported_reason:
         out.update(status="unsupported", reason=spec.unsupported_reason)
+        if spec.tensors:    # weights modelled, KV refused (registry.WEIGHTS_ONLY): exact counts, no KV figure
+            out.update(params_total=spec.params_total, params_active=spec.params_active,
+                       params_by_component=spec.params_by_component())
         return out
     out.update(
         params_total=spec.params_total,

@@ -40,13 +40,13 @@ def gpus_table() -> str:
 
 
 def families_table() -> str:
-    from reportgen.arch.registry import ADAPTERS, UNSUPPORTED
+    from reportgen.arch.registry import ADAPTERS, UNSUPPORTED, WEIGHTS_ONLY
 
-    supported = ", ".join(f"`{t}`" for t in sorted(ADAPTERS))
+    supported = ", ".join(f"`{t}`" for t in sorted(ADAPTERS) if t not in WEIGHTS_ONLY)
     lines = [f"Exact (parameters and KV geometry checked against PyTorch's meta device and vLLM's model "
              f"code): {supported}.", "", "Refused with a reason (never a look-alike number):", "",
              "| model_type | why |", "|---|---|"]
-    lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted(UNSUPPORTED.items())]
+    lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted({**UNSUPPORTED, **WEIGHTS_ONLY}.items())]
     lines += ["", "Any other model_type: `unsupported` (\"model_type X is not supported\")."]
     return "\n".join(lines)
 

@@ -270,7 +270,6 @@ def test_kimi_k25_tied_language_model_is_refused():
 # ---- refused flagships: the reason names what is missing ------------------------------------------
 
 @pytest.mark.parametrize("name, words", [
-    ("deepseek-ai--DeepSeek-V4-Flash", ("compress_ratio", "SlidingWindowMLASpec", "hyper-connections")),
     ("XiaomiMiMo--MiMo-V2-Flash", ("hybrid_layer_pattern", "swa_num_key_value_heads", "cache_config")),
 ])
 def test_flagships_not_modelled_are_refused_with_the_missing_pieces(name, words):

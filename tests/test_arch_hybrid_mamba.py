@@ -17,12 +17,17 @@ import pytest
 
 from reportgen.arch import build_spec
 from reportgen.arch.errors import ConfigError
-from reportgen.arch.mixers import state_tp_rule
+from reportgen.arch.state import first_state_tp_rule
 from reportgen.arch.spec import AttentionKind, Shard
 
 ROOT = Path(__file__).resolve().parents[1]
 NANO = json.loads((ROOT / "tests/data/configs_2026/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4.json").read_text())
 K = AttentionKind
+
+
+def state_tp_rule(spec, tp):
+    """The layout check's state rule over one spec's layers (arch/state.first_state_tp_rule)."""
+    return first_state_tp_rule((l.state for l in spec.layers_kv), tp)
 
 
 def rank_elements(spec, prefix: str, tp: int) -> int:
@@ -189,7 +194,7 @@ def test_bamba_attention_layers_from_indices_and_half_rotary():
     spec = build_spec(BAMBA)
     assert [l.kind for l in spec.layers_kv] == [K.STATE, K.STATE, K.FULL, K.STATE, K.STATE, K.FULL]
     assert spec.head_dim == 64 and spec.rotary_dim == 32      # partial_rotary_factor 0.5
-    assert state_tp_rule(spec, 64) == "mamba heads (32) % tp (64) != 0 (vLLM MambaMixer2 shards heads)"
+    assert state_tp_rule(spec, 64) == "mamba heads (32) % tp (64) != 0: vLLM splits the recurrent state heads across TP ranks"
 
 
 @pytest.mark.parametrize("cfg, change, field", [
@@ -255,7 +260,7 @@ def test_lfm2_state_bytes_per_sequence(tp):
     assert state_tp_rule(spec, tp) is None
     assert state_tp_rule(build_spec(dict(LFM2, hidden_size=2040, block_dim=2040, conv_dim=2040,
                                          num_attention_heads=30, num_key_value_heads=6)), 16) \
-        == "state intermediate size (2040) % tp (16) != 0 (vLLM shards it column-wise)"
+        == "conv intermediate size (2040) % tp (16) != 0: vLLM splits the recurrent state heads across TP ranks"
 
 
 @pytest.mark.parametrize("change, words", [
@@ -455,7 +460,7 @@ def test_kimi_linear_state_bytes_per_sequence(tp):
     per = 3 * 3 * (4096 // tp) * 2 + (32 // tp) * 128 * 128 * 4
     assert sum(s.bytes_per_seq(tp, conv_bytes=2) for s in states) == 20 * per
     assert state_tp_rule(spec, tp) is None
-    assert state_tp_rule(spec, 64) == "KDA heads (32) % tp (64) != 0 (vLLM KimiDeltaAttention shards heads)"
+    assert state_tp_rule(spec, 64) == "linear attention num_heads (32) % tp (64) != 0: vLLM splits the recurrent state heads across TP ranks"
 
 
 @pytest.mark.parametrize("change, words", [

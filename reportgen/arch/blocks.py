@@ -114,3 +114,12 @@ def experts(ts: list[Tensor], layer: int, prefix: str, hidden: int, inter: int, 
 def router(ts: list[Tensor], layer: int, name: str, hidden: int, n_experts: int, *, bias: bool = False) -> None:
     """The MoE gate: replicated, never quantized."""
     linear(ts, name, hidden, n_experts, S.REPLICATED, C.ROUTER, layer, bias=bias, quantizable=False)
+
+
+def moe(ts: list[Tensor], layer: int, prefix: str, hidden: int, inter: int, n_experts: int, shared_inter: int = 0) -> None:
+    """A routed MoE MLP: router ``gate``, ``experts`` of width ``inter`` and, when ``shared_inter``, one
+    fused ``shared_experts`` SwiGLU of that width (DeepSeek-style; shared experts are COLUMN / ROW)."""
+    router(ts, layer, f"{prefix}.gate", hidden, n_experts)
+    experts(ts, layer, f"{prefix}.experts", hidden, inter, n_experts)
+    if shared_inter:
+        gated_mlp(ts, layer, f"{prefix}.shared_experts", hidden, shared_inter, C.SHARED_EXPERTS)

@@ -61,17 +61,27 @@ def gdn_dims(f: Fields) -> GdnDims:
     return d
 
 
-def gdn_layer(ts: list[Tensor], layer: int, prefix: str, hidden: int, d: GdnDims) -> None:
-    """The tensors of one Gated DeltaNet token mixer (see the module docstring for the sharding)."""
+def gdn_layer(ts: list[Tensor], layer: int, prefix: str, hidden: int, d: GdnDims, *, olmo: bool = False) -> None:
+    """The tensors of one Gated DeltaNet token mixer (see the module docstring for the sharding).
+
+    ``olmo``: OLMo-Hybrid's checkpoint names (vLLM ``olmo_gdn_linear_attn.py``): ``q/k/v/g_proj`` (vLLM's
+    MergedColumn ``in_proj_qkvg``, the same rows as Qwen's ``in_proj_qkvz``), ``a_proj`` / ``b_proj`` (two
+    ColumnParallel, Qwen's ``in_proj_ba``), ``o_norm`` / ``o_proj``; same shapes and shard classes."""
     kd, vd = d.key_dim, d.value_dim
     comp = C.LINEAR_ATTENTION
-    B.linear(ts, f"{prefix}.in_proj_qkvz", hidden, 2 * kd + 2 * vd, S.COLUMN, comp, layer)
-    B.linear(ts, f"{prefix}.in_proj_ba", hidden, 2 * d.num_v_heads, S.COLUMN, comp, layer)
+    if olmo:
+        for name, rows in (("q_proj", kd), ("k_proj", kd), ("v_proj", vd), ("g_proj", vd),
+                           ("a_proj", d.num_v_heads), ("b_proj", d.num_v_heads)):
+            B.linear(ts, f"{prefix}.{name}", hidden, rows, S.COLUMN, comp, layer)
+    else:
+        B.linear(ts, f"{prefix}.in_proj_qkvz", hidden, 2 * kd + 2 * vd, S.COLUMN, comp, layer)
+        B.linear(ts, f"{prefix}.in_proj_ba", hidden, 2 * d.num_v_heads, S.COLUMN, comp, layer)
     ts.append(Tensor(f"{prefix}.conv1d.weight", (2 * kd + vd, 1, d.conv_kernel), S.COLUMN, comp, layer))
     ts.append(Tensor(f"{prefix}.A_log", (d.num_v_heads,), S.COLUMN, comp, layer))
     ts.append(Tensor(f"{prefix}.dt_bias", (d.num_v_heads,), S.COLUMN, comp, layer))
-    B.norm(ts, f"{prefix}.norm", d.head_v_dim, layer, comp=comp)
-    B.linear(ts, f"{prefix}.out_proj", vd, hidden, S.ROW, comp, layer)
+    out = "o" if olmo else "out"
+    B.norm(ts, f"{prefix}.{'o_norm' if olmo else 'norm'}", d.head_v_dim, layer, comp=comp)
+    B.linear(ts, f"{prefix}.{out}_proj", vd, hidden, S.ROW, comp, layer)
 
 
 def gdn_state(d: GdnDims, ssm_dtype: str | None) -> LayerKV:

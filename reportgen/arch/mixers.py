@@ -15,7 +15,7 @@ bb435dbd5899c5374d29f6383bb49fe8a6a814ef, the one version stored):
   replicated", so the checkpoint tensor is split here into ``in_proj[zx]`` (COLUMN),
   ``in_proj[BC]`` (COLUMN when ``G > 1``, REPLICATED when ``G == 1``: exactly ``2N`` rows on every
   rank at any tp) and ``in_proj[dt]`` (COLUMN).  vLLM rejects ``G % tp != 0`` unless ``G == 1``
-  (assert), and ``heads % tp != 0`` (assert): ``state_tp_rule`` says so for the layout check.
+  (assert), and ``heads % tp != 0`` (assert): ``state.state_tp_rule`` says so for the layout check.
 * ``conv1d`` (weight ``(I + 2GN, 1, k)``, bias ``(I + 2GN,)``): same split, ``[x]`` COLUMN, ``[BC]``
   as above; never quantized (``quant_config=None``).
 * ``A``, ``D``, ``dt_bias`` ``(H,)``: sharded by heads (COLUMN).  vLLM keeps ``A`` in float32 (the
@@ -27,7 +27,7 @@ bb435dbd5899c5374d29f6383bb49fe8a6a814ef, the one version stored):
 from __future__ import annotations
 
 from reportgen.arch import blocks as B
-from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, Shard as S, Tensor
 from reportgen.arch.state import StateGeometry
 
 
@@ -129,39 +129,3 @@ def short_conv_mixer(ts: list[Tensor], layer: int, prefix: str, dim: int, *, ker
 
 def state_layer(geometry: StateGeometry) -> LayerKV:
     return LayerKV(AttentionKind.STATE, state=geometry)
-
-
-def state_tp_rule(spec: ModelSpec, tp: int) -> str | None:
-    """Why vLLM refuses this tensor-parallel size for the model's state layers, or None.
-
-    The layout check of the estimator calls this next to its attention-head rule; these are the
-    asserts of vLLM's mixers (``divide`` of the sharded dims), read from the mixer files cited in
-    this module's docstring and the family modules.
-    """
-    seen: set[StateGeometry] = set()
-    for lkv in spec.layers_kv:
-        g = lkv.state
-        if g is None or g in seen:
-            continue
-        seen.add(g)
-        rule = _rule(g, tp)
-        if rule:
-            return rule
-    return None
-
-
-def _rule(g: StateGeometry, tp: int) -> str | None:
-    d = g.dims
-    if g.kind == "mamba2":
-        inter, groups, heads, _, _, _ = d
-        if heads % tp:
-            return f"mamba heads ({heads}) % tp ({tp}) != 0 (vLLM MambaMixer2 shards heads)"
-        if groups % tp and groups != 1:
-            return f"mamba n_groups ({groups}) % tp ({tp}) != 0 and n_groups != 1 (vLLM MambaMixer2)"
-    elif g.kind == "kda":
-        if d[0] % tp:
-            return f"KDA heads ({d[0]}) % tp ({tp}) != 0 (vLLM KimiDeltaAttention shards heads)"
-    elif g.kind in ("mamba1", "short_conv"):
-        if d[0] % tp:
-            return f"state intermediate size ({d[0]}) % tp ({tp}) != 0 (vLLM shards it column-wise)"
-    return None

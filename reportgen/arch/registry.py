@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, dots1, ernie, exaone4,
-                                     falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
-                                     idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava,
-                                     llava_onevision, minimax_m2, moe, multimodal, nemotron_h, olmo, phi, qwen3_next,
-                                     qwen_vl, starcoder2, zamba2)
+from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
+                                     exaone4, falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss,
+                                     hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4,
+                                     llava, llava_onevision, minimax_m2, moe, multimodal, nemotron_h, olmo, olmo_hybrid,
+                                     phi, qwen3_next, qwen_vl, starcoder2, zamba2)
+from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -71,8 +72,9 @@ ADAPTERS: dict[str, Adapter] = {
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
     "starcoder2": Adapter(starcoder2.build),
-    # Command-R: parallel blocks, always-tied head (vLLM commandr.py)
+    # Command-R / Command-A: parallel blocks, always-tied head; cohere2 per-layer windows (vLLM commandr.py)
     "cohere": Adapter(cohere.build),
+    "cohere2": Adapter(cohere.build_cohere2),
     # mixture of experts with GQA attention
     "mixtral": Adapter(moe.build),
     "qwen2_moe": Adapter(moe.build),
@@ -87,6 +89,8 @@ ADAPTERS: dict[str, Adapter] = {
     "hunyuan_v1_dense": Adapter(hunyuan.build),
     "hunyuan_v1_moe": Adapter(hunyuan.build, allow=("moe_intermediate_size",)),
     "minimax_m2": Adapter(minimax_m2.build),
+    "cohere2_moe": Adapter(cohere.build_moe),
+    "exaone_moe": Adapter(exaone_moe.build),
     "llama4_text": Adapter(llama4.build_text),
     # MLA
     "deepseek_v2": Adapter(deepseek.build, mla=True),
@@ -95,6 +99,8 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
     "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
+    # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py): weights exact, KV refused (KV_REASON)
+    "deepseek_v4": Adapter(deepseek_v4.build, mla=True, allow=deepseek_v4.FIELDS),
     # hybrids with Mamba-style state layers (arch/mixers.py)
     "nemotron_h": Adapter(nemotron_h.build, handles=("hybrid_override_pattern", "layers_block_type", "ssm_state_size"),
                           required=("hidden_size", "num_attention_heads", "vocab_size"),
@@ -111,6 +117,8 @@ ADAPTERS: dict[str, Adapter] = {
     "qwen3_next": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     "qwen3_5_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     "qwen3_5_moe_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
+    # Gated DeltaNet + OLMo-3 attention (vLLM olmo_hybrid.py)
+    "olmo_hybrid": Adapter(olmo_hybrid.build, modelled=olmo_hybrid.MODELLED_FIELDS, precheck=olmo_hybrid.precheck),
     # text + vision
     "gemma3": Adapter(multimodal.build, multimodal=True),
     "mistral3": Adapter(multimodal.build, multimodal=True),
@@ -136,12 +144,23 @@ ADAPTERS: dict[str, Adapter] = {
     "glm4v_moe": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
 }
 
+# model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
+# not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
+WEIGHTS_ONLY: dict[str, str] = {"deepseek_v4": deepseek_v4.KV_REASON}
+
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
-    "olmo_hybrid": "olmo_hybrid: Gated DeltaNet linear-attention layers (OlmoHybridGatedDeltaNet) are not modelled",
-    "bailing_hybrid": "bailing_hybrid: delta-attention linear layers (BailingHybridDeltaAttention) are not modelled",
+    # vLLM bailing_moe_v3.py @055e47c2 (registry: BailingMoeV3ForCausalLM only) vs transformers 5.24 bailing_hybrid
+    "bailing_hybrid": "bailing_hybrid: vLLM serves Ling-3 checkpoints only as BailingMoeV3ForCausalLM "
+                      "(bailing_moe_v3.py; BailingHybridForCausalLM is not in its registry) and builds a different "
+                      "model from the same config than transformers' BailingHybridForCausalLM: its KDA layers read "
+                      "head_dim, which transformers' config overwrites with qk_rope_head_dim (64, not the 128 "
+                      "linear_head_dim), it sizes shared experts by moe_shared_expert_intermediate_size and MLP "
+                      "biases by use_bias (fields transformers does not define), places MLA layers by "
+                      "layer_group_size ignoring layer_types (trailing layers differ), and sizes the attention "
+                      "gate by gated_attention_proj_granularity_type; not modelled",
     "mistral4": "mistral4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file was not "
                 "verified in this work; not modelled",
     "mistral_large4": "mistral_large4: a multi-head-latent-attention MoE (kv_lora_rank); its vLLM model file "
@@ -155,13 +174,6 @@ UNSUPPORTED: dict[str, str] = {
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
     "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
     "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
-    "deepseek_v4": "deepseek_v4: vLLM allocates four cache kinds per model (deepseek_v4.py, "
-                   "group_and_unify_kv_cache_specs): a compressed MLA latent every compress_ratio (4 / 128) tokens "
-                   "in its 584-byte fp8 layout with 576-byte page alignment, an uncompressed sliding-window latent "
-                   "(SlidingWindowMLASpec, sliding_window tokens), the lightning indexer's compressed key cache and the "
-                   "compressors' sliding state caches, in four block groups; reportgen's LayerKV has no "
-                   "compress ratio or sliding MLA kind, and the weights (hyper-connections hc_mult, hash-routed "
-                   "MoE layers, grouped o_lora output projection, compressors) are not modelled",
     "mimo_v2_flash": "mimo_v2_flash: vLLM's mimo_v2_flash.py reads remote-code fields (hybrid_layer_pattern, "
                      "swa_num_key_value_heads, swa_head_dim, moe_layer_freq as a list, add_swa_attention_sink_bias, "
                      "sliding_window_size) where transformers uses fixed rules (sliding layers get 2 x "
@@ -189,13 +201,14 @@ UNSUPPORTED: dict[str, str] = {
                        "vision and speech abilities are LoRA adapters served with --enable-lora, whose GPU buffers "
                        "are not modelled either",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
-    "smollm3": "smollm3: vLLM serves it through its Transformers backend (no native model file); that "
-               "backend's sharding and rotary buffers are not modelled",
+    # vLLM registry.py @055e47c2: "SmolLM3ForCausalLM": ("transformers", "TransformersForCausalLM") in
+    # _TRANSFORMERS_SUPPORTED_MODELS (no native smollm3.py)
+    "smollm3": "smollm3: vLLM serves it through its Transformers backend (registry.py @055e47c2 maps "
+               "SmolLM3ForCausalLM to TransformersForCausalLM; no native model file); that backend's sharding "
+               "and rotary buffers are not modelled",
     "ministral": "ministral: MinistralForCausalLM has no native vLLM model (Transformers backend) and is not "
                  "modelled; Ministral-8B's own config (model_type mistral) is supported",
     "helium": "helium: HeliumForCausalLM has no native vLLM model (Transformers backend) and is not modelled",
-    "cohere2": "cohere2: the vLLM commandr.py versions readable in this work predate Cohere2 (per-layer sliding "
-               "windows, NoPE full layers); not modelled",
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
     "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "

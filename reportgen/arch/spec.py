@@ -182,6 +182,9 @@ class ModelSpec:
     unsupported_reason: str | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None
+    # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for
+    # tp > num_experts: cohere2_moe, exaone_moe); larger tp -> ``invalid_layout`` (estimate/tables.py)
+    max_tp: int | None = None
     notes: list[str] = field(default_factory=list)
     # safetensors header listing {name: {"shape", "dtype", "bytes", ...}} of the checkpoint, set by
     # estimate.quant.attach_checkpoint_headers (--weights checkpoint); None = config-derived weights

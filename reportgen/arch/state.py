@@ -45,7 +45,7 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 # the dims vLLM divides by TP, per kind: (index into dims, the config field it usually comes from)
 _TP_DIVIDED = {
     "mamba1": ((0, "intermediate_size"),),
-    "mamba2": ((2, "mamba num_heads"), (0, "mamba intermediate size")),
+    "mamba2": ((2, "mamba heads"), (0, "mamba intermediate size")),
     "gdn": ((0, "linear_num_key_heads"), (1, "linear_num_value_heads")),
     "kda": ((0, "linear attention num_heads"), (2, "linear attention num_k_heads")),
     "short_conv": ((0, "conv intermediate size"),),
@@ -116,9 +116,27 @@ class StateGeometry:
 
 def state_tp_rule(geom: StateGeometry, tp: int) -> str | None:
     """The first state dimension vLLM would ``divide`` by TP that ``tp`` does not divide, named
-    (an ``invalid_layout`` reason); None when the layout is valid for this state layer."""
+    (an ``invalid_layout`` reason); None when the layout is valid for this state layer.
+
+    Mamba-2 groups are the one exception to plain division: vLLM's ``MambaMixer2`` asserts
+    ``n_groups % tp == 0`` unless ``n_groups == 1`` (then B and C are replicated on every rank).
+    """
     for idx, name in _TP_DIVIDED[geom.kind]:
         n = geom.dims[idx]
         if n % tp:
             return f"{name} ({n}) % tp ({tp}) != 0: vLLM splits the recurrent state heads across TP ranks"
+    if geom.kind == "mamba2":
+        groups = geom.dims[1]
+        if groups % tp and groups != 1:
+            return f"mamba n_groups ({groups}) % tp ({tp}) != 0 and n_groups != 1 (vLLM MambaMixer2 asserts it)"
+    return None
+
+
+def first_state_tp_rule(geoms, tp: int) -> str | None:
+    """``state_tp_rule`` over a model's state geometries (each distinct one checked once): the
+    layout check's one entry point for recurrent layers."""
+    for geom in dict.fromkeys(g for g in geoms if g is not None):
+        rule = state_tp_rule(geom, tp)
+        if rule:
+            return rule
     return None

@@ -64,7 +64,9 @@ PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T to
 # the per-chunk states h, fp32 final states, the write-back).  Peak = copies x requests x one
 # layer's state bytes on the rank, on top of the forward peak.  Calibrated on ONE start-up
 # (vllm_logs.csv row 71, Qwen3-Next-80B TP2, v0.10.2: 5.58 GiB logged, 2.46 modelled without it);
-# not applied to Mamba / KDA / short-conv state kinds (no log to calibrate them).
+# not applied to Mamba / KDA / short-conv state kinds (no log to calibrate them; vLLM V1's profile
+# run skips the Mamba scan, and the projection width it leaves unpriced is bounded in
+# docs/accuracy.md, "Mamba families: no activation term").
 GDN_STATE_COPIES = 9.76
 
 # ---- non-torch ----

@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reportgen.arch.spec import Component, ModelSpec, Shard
-from reportgen.arch.mixers import state_tp_rule as mixer_tp_rule
-from reportgen.arch.state import state_tp_rule
+from reportgen.arch.state import first_state_tp_rule
 
 from . import encoder, overheads as oh
 from . import profiles as vp
@@ -147,13 +146,11 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
     n_kv = spec.num_kv_heads
     if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
         return f"num_key_value_heads ({n_kv}) and tp ({lay.tp}): neither divides the other"
-    for geom in {l.state for l in spec.layers_kv if l.state is not None}:
-        rule = state_tp_rule(geom, lay.tp)
-        if rule:
-            return rule
-    rule = mixer_tp_rule(spec, lay.tp)          # the mixers' own asserts (Mamba-2 n_groups, ...)
+    rule = first_state_tp_rule((l.state for l in spec.layers_kv), lay.tp)
     if rule:
         return rule
+    if spec.max_tp and lay.tp > spec.max_tp:
+        return f"tp ({lay.tp}) > num_experts ({spec.max_tp}): vLLM's MoE block raises"
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
     if lay.ep and not spec.num_experts:

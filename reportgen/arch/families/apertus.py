@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 
@@ -36,19 +35,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
         raise Unsupported(f"apertus with hidden_act {f.get('hidden_act')!r}: vLLM's ApertusMLP accepts xielu only")
     bias = f.flag("attention_bias")
     inter = f.int("intermediate_size")
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.attention_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=bias, o_bias=bias)
-        B.norm(ts, f"{p}.self_attn.q_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.self_attn.k_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.feedforward_layernorm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         B.plain_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP, bias=False, names=("up_proj", "down_proj"))
         for name in ("alpha_p", "alpha_n"):
             ts.append(Tensor(f"{p}.mlp.act_fn.{name}", (1,), S.REPLICATED, C.DENSE_MLP, i))
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+    decoder_stack(spec, f, g, attention=gqa_attention(g, qkv_bias=bias, o_bias=bias, qk_norm="head"), mlp=mlp,
+                  norms=("attention_layernorm", "feedforward_layernorm"))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import Geometry, geometry, set_moe, set_scalars
+from reportgen.arch.families.common import Geometry, decoder_stack, geometry, set_moe
 from reportgen.arch.fields import Fields
 from reportgen.arch.mixers import mamba2_mixer, state_layer
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
@@ -75,24 +75,18 @@ def build_bamba(f: Fields, spec: ModelSpec) -> None:
     hd = _head_dim(f, g)
     attn_idx = f.int_list("attn_layer_indices", lo=0, hi=g.n_layers - 1)
     inter = f.int("intermediate_size")
-    ts = spec.tensors
-    layers: list[LayerKV] = []
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
+    def mixer(ts: list[Tensor], i: int, p: str) -> LayerKV:
         if i in attn_idx:
             B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, hd)
-            layers.append(LayerKV(AttentionKind.FULL, g.n_kv, hd, hd))
-        else:
-            layers.append(state_layer(_mamba(ts, f, i, f"{p}.mamba", g.hidden)))
-        B.norm(ts, f"{p}.pre_ff_layernorm", g.hidden, i)
+            return LayerKV(AttentionKind.FULL, g.n_kv, hd, hd)
+        return state_layer(_mamba(ts, f, i, f"{p}.mamba", g.hidden))
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         B.gated_mlp(ts, i, f"{p}.feed_forward", g.hidden, inter, C.DENSE_MLP)
-    B.norm(ts, "model.final_layernorm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=False)
-    set_scalars(spec, f, g)
+
+    decoder_stack(spec, f, g, attention=mixer, mlp=mlp, norms=("input_layernorm", "pre_ff_layernorm"),
+                  final_norm="model.final_layernorm", tied=False)
     spec.head_dim = hd
-    spec.layers_kv = layers
 
 
 def build_granitemoehybrid(f: Fields, spec: ModelSpec) -> None:
@@ -113,18 +107,13 @@ def build_granitemoehybrid(f: Fields, spec: ModelSpec) -> None:
     if n_exp:
         set_moe(spec, f, n_exp, shared=1 if shared else 0)
     bias = f.flag("attention_bias")
-    ts = spec.tensors
-    layers: list[LayerKV] = []
-    B.embedding(ts, g.vocab, g.hidden)
-    for i, name in enumerate(names):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        if name in ATTENTION_NAMES:
+    def mixer(ts: list[Tensor], i: int, p: str) -> LayerKV:
+        if names[i] in ATTENTION_NAMES:
             B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, hd, qkv_bias=bias, o_bias=bias)
-            layers.append(LayerKV(AttentionKind.FULL, g.n_kv, hd, hd))
-        else:
-            layers.append(state_layer(_mamba(ts, f, i, f"{p}.mamba", g.hidden)))
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+            return LayerKV(AttentionKind.FULL, g.n_kv, hd, hd)
+        return state_layer(_mamba(ts, f, i, f"{p}.mamba", g.hidden))
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if n_exp:
             B.router(ts, i, f"{p}.block_sparse_moe.gate", g.hidden, n_exp)
             B.experts(ts, i, f"{p}.block_sparse_moe.experts", g.hidden, inter, n_exp)
@@ -133,11 +122,9 @@ def build_granitemoehybrid(f: Fields, spec: ModelSpec) -> None:
             for half in ("gate", "up"):
                 B.linear(ts, f"{p}.shared_mlp.input_linear[{half}]", g.hidden, shared, S.COLUMN, comp, i)
             B.linear(ts, f"{p}.shared_mlp.output_linear", shared, g.hidden, S.ROW, comp, i)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
+
+    decoder_stack(spec, f, g, attention=mixer, mlp=mlp)
     spec.head_dim = hd
-    spec.layers_kv = layers
     if f.get("position_embedding_type") != "rope":
         spec.rope_caches = ()
         spec.rotary_dim = 0

@@ -8,10 +8,17 @@ each layer holds, not in this.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from reportgen.arch import blocks as B
 from reportgen.arch.fields import Fields
-from reportgen.arch.spec import ModelSpec
+from reportgen.arch.kv import attention_layers
+from reportgen.arch.spec import Component as C, LayerKV, ModelSpec, Shard as S, Tensor
+
+# appends one layer's part (attention or MLP) under the layer prefix ``model.layers.{i}``; a hybrid's
+# mixer part returns the layer's cache entry (attention or state), a plain attention part None
+LayerPart = Callable[[list[Tensor], int, str], "LayerKV | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +88,66 @@ def set_moe(spec: ModelSpec, f: Fields, n_experts: int, shared: int = 0) -> int:
     spec.experts_per_token = k
     spec.num_shared_experts = shared
     return k
+
+
+def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, qk_norm: str | None = None,
+                  qk_names: tuple[str, str] = ("q_norm", "k_norm")) -> LayerPart:
+    """``self_attn`` of a grouped-query layer: q/k/v/o plus the family's q/k norms.
+
+    ``qk_norm``: ``"head"`` -- one RMSNorm of ``head_dim`` shared by all heads (qwen3, hunyuan,
+    dots1: replicated); ``"whole"`` -- a norm over the whole q / k projection that vLLM shards by TP
+    (MiniMax ``MiniMaxText01RMSNormTP``: ``(heads * head_dim,)`` COLUMN, ``(kv * head_dim,)`` COLUMN).
+    """
+    def add(ts: list[Tensor], i: int, p: str) -> None:
+        a = f"{p}.self_attn"
+        B.attention(ts, i, a, g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=qkv_bias, o_bias=o_bias)
+        if qk_norm == "head":
+            B.norm(ts, f"{a}.{qk_names[0]}", g.head_dim, i, comp=C.ATTENTION)
+            B.norm(ts, f"{a}.{qk_names[1]}", g.head_dim, i, comp=C.ATTENTION)
+        elif qk_norm == "whole":
+            ts.append(Tensor(f"{a}.{qk_names[0]}.weight", (g.n_heads * g.head_dim,), S.COLUMN, C.ATTENTION, i))
+            ts.append(Tensor(f"{a}.{qk_names[1]}.weight", (g.n_kv * g.head_dim,), S.COLUMN, C.ATTENTION, i))
+        elif qk_norm is not None:
+            raise ValueError(f"unknown qk_norm kind {qk_norm!r}")
+    return add
+
+
+def decoder_stack(spec: ModelSpec, f: Fields, g: Geometry, *, attention: LayerPart, mlp: LayerPart,
+                  norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm"),
+                  final_norm: str = "model.norm", tied: bool | None = None,
+                  layers_kv: list[LayerKV] | None = None) -> None:
+    """The pre-norm decoder most families are: embedding; per layer a norm, ``attention``, a norm and
+    ``mlp``; final norm and lm_head (``tied`` None = the config's tie flag); then the shared scalars
+    and the per-layer cache entries: ``layers_kv`` when given, else what a hybrid's mixer parts
+    returned (one per layer), else one grouped-query entry per layer.
+
+    Why one skeleton: the families differ in the mixer and the MLP, not in this order, and the
+    per-rank arithmetic depends on every tensor being listed exactly once.
+    """
+    ts = spec.tensors
+    mixed: list[LayerKV] = []
+    B.embedding(ts, g.vocab, g.hidden)
+    for i in range(g.n_layers):
+        p = f"model.layers.{i}"
+        B.norm(ts, f"{p}.{norms[0]}", g.hidden, i)
+        entry = attention(ts, i, p)
+        if entry is not None:
+            mixed.append(entry)
+        B.norm(ts, f"{p}.{norms[1]}", g.hidden, i)
+        mlp(ts, i, p)
+    if mixed and len(mixed) != g.n_layers:
+        raise ValueError("a mixer part returned a cache entry for some layers only")
+    B.norm(ts, final_norm, g.hidden, None)
+    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie if tied is None else tied)
+    set_scalars(spec, f, g)
+    if layers_kv is None:
+        layers_kv = mixed or attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+    spec.layers_kv = layers_kv
+
+
+def mlp_layer_types(f: Fields, n_layers: int) -> list[str]:
+    """transformers 5's per-layer MLP kinds (``dense`` / ``sparse``), one per layer."""
+    kinds = f.str_list("mlp_layer_types") or []
+    if len(kinds) != n_layers:
+        raise f.err("mlp_layer_types", f"has {len(kinds)} entries for {n_layers} layers")
+    return kinds

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, set_moe
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers
-from reportgen.arch.spec import Component as C, ModelSpec
+from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -51,22 +51,13 @@ def build(f: Fields, spec: ModelSpec) -> None:
     moe_inter = f.int("moe_intermediate_size")
     inter = f.int("intermediate_size") if k_dense else 0
     set_moe(spec, f, n_exp, shared=n_shared)
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
-        B.norm(ts, f"{p}.self_attn.q_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.self_attn.k_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if i < k_dense:
             B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
         else:
             B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
             B.experts(ts, i, f"{p}.mlp.experts", g.hidden, moe_inter, n_exp)
             B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", g.hidden, moe_inter * n_shared, C.SHARED_EXPERTS)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=False)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim, global_sliding=False)
+
+    decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="head"), mlp=mlp, tied=False,
+                  layers_kv=attention_layers(f, g.n_layers, g.n_kv, g.head_dim, global_sliding=False))

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 
@@ -48,13 +47,7 @@ def build_moe(f: Fields, spec: ModelSpec) -> None:
     moe_inter = f.int("moe_intermediate_size")
     inter = f.int("intermediate_size") if not all(sparse) else 0
     spec.num_experts, spec.experts_per_token, spec.num_shared_experts = n_exp, k, n_shared
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if sparse[i]:
             B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
             ts.append(Tensor(f"{p}.mlp.gate.e_score_correction_bias", (n_exp,), S.REPLICATED, C.ROUTER, i))
@@ -63,7 +56,5 @@ def build_moe(f: Fields, spec: ModelSpec) -> None:
                 B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", g.hidden, moe_inter * n_shared, C.SHARED_EXPERTS)
         else:
             B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+    decoder_stack(spec, f, g, attention=gqa_attention(g), mlp=mlp)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry
 from reportgen.arch.fields import Fields
 from reportgen.arch.mixers import mamba2_mixer
-from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
 
 HANDLES = ("mamba_d_state", "mamba_expand")
 
@@ -48,22 +48,17 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if heads % groups:
         raise f.err("mamba_n_groups", f"{groups} does not divide mamba_n_heads {heads}")
     mlp_inter = f.int("intermediate_size")
-    ts = spec.tensors
-    layers: list[LayerKV] = []
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
+    def mixer(ts: list[Tensor], i: int, p: str) -> LayerKV:
         B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
         geo = mamba2_mixer(ts, i, f"{p}.mamba", g.hidden, heads=heads, head_dim=hd, groups=groups,
                            state=f.int("mamba_d_state"), conv_kernel=f.int("mamba_d_conv"),
                            conv_bias=f.flag("mamba_conv_bias", True), proj_bias=f.flag("mamba_proj_bias"),
                            norm=f.flag("mamba_rms_norm"), intermediate=inter)
-        layers.append(LayerKV(AttentionKind.FULL, g.n_kv, g.head_dim, g.head_dim, state=geo))
-        B.norm(ts, f"{p}.pre_ff_layernorm", g.hidden, i)
+        return LayerKV(AttentionKind.FULL, g.n_kv, g.head_dim, g.head_dim, state=geo)
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         B.gated_mlp(ts, i, f"{p}.feed_forward", g.hidden, mlp_inter, C.DENSE_MLP)
-    B.norm(ts, "model.final_layernorm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = layers
+
+    decoder_stack(spec, f, g, attention=mixer, mlp=mlp, norms=("input_layernorm", "pre_ff_layernorm"),
+                  final_norm="model.final_layernorm")
     spec.notes.append("falcon_h1: every layer holds an attention KV cache and a Mamba-2 state (parallel hybrid)")

@@ -14,9 +14,8 @@ From the transformers 5.24 model code:
 from __future__ import annotations
 
 from reportgen.arch import blocks as B
-from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, set_moe
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 
@@ -26,17 +25,14 @@ def build(f: Fields, spec: ModelSpec) -> None:
     n_exp = f.int("num_local_experts")
     inter = f.int("intermediate_size")
     set_moe(spec, f, n_exp)
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=bias, o_bias=bias)
+    plain = gqa_attention(g, qkv_bias=bias, o_bias=bias)
+
+    def attention(ts: list[Tensor], i: int, p: str) -> None:
+        plain(ts, i, p)
         ts.append(Tensor(f"{p}.self_attn.sinks", (g.n_heads,), S.COLUMN, C.ATTENTION, i))
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         B.router(ts, i, f"{p}.mlp.router", g.hidden, n_exp, bias=True)
         B.experts(ts, i, f"{p}.mlp.experts", g.hidden, inter, n_exp, bias=True)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+    decoder_stack(spec, f, g, attention=attention, mlp=mlp)

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers
-from reportgen.arch.spec import Component as C, ModelSpec
+from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
 
 def _check(f: Fields, family: str) -> None:
@@ -80,22 +79,14 @@ def build(f: Fields, spec: ModelSpec) -> None:
         spec.num_experts = n_exp = f.int("num_experts")
         spec.experts_per_token = _moe_widths(f, inter)
         spec.num_shared_experts = 1
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=bias, o_bias=bias)
-        B.norm(ts, f"{p}.self_attn.query_layernorm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.self_attn.key_layernorm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if moe:
             B.router(ts, i, f"{p}.mlp.gate.wg", g.hidden, n_exp)
             B.experts(ts, i, f"{p}.mlp.experts", g.hidden, inter, n_exp)
             B.gated_mlp(ts, i, f"{p}.mlp.shared_mlp", g.hidden, inter, C.SHARED_EXPERTS)
         else:
             B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+    attention = gqa_attention(g, qkv_bias=bias, o_bias=bias, qk_norm="head",
+                              qk_names=("query_layernorm", "key_layernorm"))
+    decoder_stack(spec, f, g, attention=attention, mlp=mlp)

@@ -23,10 +23,10 @@ from typing import Any
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, set_moe
 from reportgen.arch.fields import Fields, check_int
 from reportgen.arch.mixers import mamba1_mixer, state_layer
-from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
 
 HANDLES = ("mamba_d_state", "mamba_expand", "attn_layer_period")
 # transformers' class defaults, for a config that states only one of a period / offset pair
@@ -63,31 +63,24 @@ def build(f: Fields, spec: ModelSpec) -> None:
     moe_layers = [n_exp > 1 and i % e_period == e_off for i in range(g.n_layers)]
     if any(moe_layers):
         set_moe(spec, f, n_exp)
-    ts = spec.tensors
-    layers: list[LayerKV] = []
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
+    def mixer(ts: list[Tensor], i: int, p: str) -> LayerKV:
         if i % a_period == a_off:
             B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, hd)
-            layers.append(LayerKV(AttentionKind.FULL, g.n_kv, hd, hd))
-        else:
-            geo = mamba1_mixer(ts, i, f"{p}.mamba", g.hidden, intermediate=m_inter, state=f.int("mamba_d_state"),
-                               conv_kernel=f.int("mamba_d_conv"), dt_rank=dt_rank,
-                               conv_bias=f.flag("mamba_conv_bias", True), proj_bias=f.flag("mamba_proj_bias"),
-                               dt_bc_norms=True)
-            layers.append(state_layer(geo))
-        B.norm(ts, f"{p}.pre_ff_layernorm", g.hidden, i)
+            return LayerKV(AttentionKind.FULL, g.n_kv, hd, hd)
+        return state_layer(mamba1_mixer(ts, i, f"{p}.mamba", g.hidden, intermediate=m_inter,
+                                        state=f.int("mamba_d_state"), conv_kernel=f.int("mamba_d_conv"),
+                                        dt_rank=dt_rank, conv_bias=f.flag("mamba_conv_bias", True),
+                                        proj_bias=f.flag("mamba_proj_bias"), dt_bc_norms=True))
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if moe_layers[i]:
             B.router(ts, i, f"{p}.feed_forward.router", g.hidden, n_exp)
             B.experts(ts, i, f"{p}.feed_forward.experts", g.hidden, inter, n_exp)
         else:
             B.gated_mlp(ts, i, f"{p}.feed_forward", g.hidden, inter, C.DENSE_MLP)
-    B.norm(ts, "model.final_layernorm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=False)
-    set_scalars(spec, f, g)
+
+    decoder_stack(spec, f, g, attention=mixer, mlp=mlp, norms=("input_layernorm", "pre_ff_layernorm"),
+                  final_norm="model.final_layernorm", tied=False)
     spec.head_dim = hd
     spec.rotary_dim = 0
     spec.rope_caches = ()
-    spec.layers_kv = layers

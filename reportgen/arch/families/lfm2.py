@@ -31,10 +31,10 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, set_moe
 from reportgen.arch.fields import Fields
 from reportgen.arch.mixers import short_conv_mixer, state_layer
-from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
 
 
 def ffn_widths(f: Fields) -> tuple[int, int]:
@@ -74,20 +74,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     kinds = _layer_kinds(f, g.n_layers)
     kernel = f.int("conv_L_cache")
     conv_bias = f.flag("conv_bias")
-    ts = spec.tensors
-    layers: list[LayerKV] = []
-    B.embedding(ts, g.vocab, g.hidden)
-    for i, kind in enumerate(kinds):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.operator_norm", g.hidden, i)
-        layers.append(_mixer(ts, i, p, kind, g, hd, kernel, conv_bias))
-        B.norm(ts, f"{p}.ffn_norm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         B.gated_mlp(ts, i, f"{p}.feed_forward", g.hidden, hf_inter, C.DENSE_MLP)
-    B.norm(ts, "model.embedding_norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=True)
-    set_scalars(spec, f, g)
-    spec.head_dim = hd
-    spec.layers_kv = layers
+
+    _stack(spec, f, g, kinds, hd, kernel, conv_bias, mlp)
 
 
 def build_moe(f: Fields, spec: ModelSpec) -> None:
@@ -106,24 +96,14 @@ def build_moe(f: Fields, spec: ModelSpec) -> None:
     set_moe(spec, f, n_exp)
     inter, moe_inter = f.int("intermediate_size"), f.int("moe_intermediate_size")
     kernel, conv_bias = f.int("conv_L_cache"), f.flag("conv_bias")
-    ts = spec.tensors
-    layers: list[LayerKV] = []
-    B.embedding(ts, g.vocab, g.hidden)
-    for i, kind in enumerate(kinds):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.operator_norm", g.hidden, i)
-        layers.append(_mixer(ts, i, p, kind, g, hd, kernel, conv_bias))
-        B.norm(ts, f"{p}.ffn_norm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if i < n_dense:
             B.gated_mlp(ts, i, f"{p}.feed_forward", g.hidden, inter, C.DENSE_MLP)
         else:
             B.router(ts, i, f"{p}.feed_forward.gate", g.hidden, n_exp)
             B.experts(ts, i, f"{p}.feed_forward.experts", g.hidden, moe_inter, n_exp)
-    B.norm(ts, "model.embedding_norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=True)
-    set_scalars(spec, f, g)
-    spec.head_dim = hd
-    spec.layers_kv = layers
+
+    _stack(spec, f, g, kinds, hd, kernel, conv_bias, mlp)
     spec.notes.append(f"lfm2_moe: vLLM refuses tensor-parallel sizes above num_experts ({n_exp})")
 
 
@@ -137,6 +117,18 @@ def _layer_kinds(f: Fields, n_layers: int) -> list[str]:
         if k not in ("full_attention", "conv"):
             raise f.err("layer_types", f"unknown layer kind {k!r} at layer {i} (full_attention or conv)")
     return kinds
+
+
+def _stack(spec: ModelSpec, f: Fields, g, kinds: list[str], hd: int, kernel: int, conv_bias: bool,
+           mlp) -> None:
+    """The LFM2 decoder both families share: ``operator_norm``, attention or ShortConv, ``ffn_norm``,
+    the family's feed-forward; ``embedding_norm`` as the final norm; lm_head always tied."""
+    def mixer(ts: list[Tensor], i: int, p: str) -> LayerKV:
+        return _mixer(ts, i, p, kinds[i], g, hd, kernel, conv_bias)
+
+    decoder_stack(spec, f, g, attention=mixer, mlp=mlp, norms=("operator_norm", "ffn_norm"),
+                  final_norm="model.embedding_norm", tied=True)
+    spec.head_dim = hd
 
 
 def _mixer(ts, i: int, p: str, kind: str, g, hd: int, kernel: int, conv_bias: bool) -> LayerKV:

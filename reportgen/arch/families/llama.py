@@ -35,9 +35,8 @@ from dataclasses import dataclass
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import Geometry, geometry, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
 
@@ -89,15 +88,6 @@ def biases(model_type: str, f: Fields) -> Biases:
     raise Unsupported(f"model_type {model_type} is not a llama-shaped family")
 
 
-def attention_block(ts: list[Tensor], i: int, g: Geometry, b: Biases) -> None:
-    """Attention of layer ``i`` with the family's biases and optional q/k norms."""
-    p = f"model.layers.{i}.self_attn"
-    B.attention(ts, i, p, g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=b.qkv, o_bias=b.o)
-    if b.qk_norm:
-        B.norm(ts, f"{p}.q_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.k_norm", g.head_dim, i, comp=C.ATTENTION)
-
-
 def build(f: Fields, spec: ModelSpec) -> None:
     model_type = f.model_type
     if model_type in ("llama", "arcee") and f.raw.get("bias"):
@@ -105,18 +95,12 @@ def build(f: Fields, spec: ModelSpec) -> None:
     g = geometry(f)
     b = biases(model_type, f)
     inter = f.int("intermediate_size")
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        B.norm(ts, f"model.layers.{i}.input_layernorm", g.hidden, i)
-        attention_block(ts, i, g, b)
-        B.norm(ts, f"model.layers.{i}.post_attention_layernorm", g.hidden, i)
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if model_type == "arcee":
-            B.plain_mlp(ts, i, f"model.layers.{i}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp,
-                        names=("up_proj", "down_proj"))
+            B.plain_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp, names=("up_proj", "down_proj"))
         else:
-            B.gated_mlp(ts, i, f"model.layers.{i}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+            B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp)
+
+    attention = gqa_attention(g, qkv_bias=b.qkv, o_bias=b.o, qk_norm="head" if b.qk_norm else None)
+    decoder_stack(spec, f, g, attention=attention, mlp=mlp)

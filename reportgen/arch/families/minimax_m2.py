@@ -30,10 +30,9 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, set_moe
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers
-from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+from reportgen.arch.spec import ModelSpec, Tensor
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -49,19 +48,9 @@ def build(f: Fields, spec: ModelSpec) -> None:
     n_exp = f.int("num_local_experts")
     inter = f.int("intermediate_size")
     set_moe(spec, f, n_exp)
-    ts = spec.tensors
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim)
-        # MiniMaxText01RMSNormTP: each rank holds 1/tp of the whole-projection norm weight
-        ts.append(Tensor(f"{p}.self_attn.q_norm.weight", (g.n_heads * g.head_dim,), S.COLUMN, C.ATTENTION, i))
-        ts.append(Tensor(f"{p}.self_attn.k_norm.weight", (g.n_kv * g.head_dim,), S.COLUMN, C.ATTENTION, i))
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         B.router(ts, i, f"{p}.block_sparse_moe.gate", g.hidden, n_exp)
         B.experts(ts, i, f"{p}.block_sparse_moe.experts", g.hidden, inter, n_exp)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=False)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+    # MiniMaxText01RMSNormTP: each rank holds 1/tp of the whole-projection q / k norm weights
+    decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="whole"), mlp=mlp, tied=False)

@@ -17,16 +17,15 @@ Which layer is sparse follows the model code exactly:
 from __future__ import annotations
 
 from reportgen.arch import blocks as B
-from reportgen.arch.families.common import geometry, set_moe, set_scalars
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, set_moe, set_scalars
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers
-from reportgen.arch.spec import Component as C, ModelSpec
+from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
     family = f.model_type
     g = geometry(f)
-    ts = spec.tensors
     if family == "mixtral":
         n_exp = f.int("num_local_experts")
         expert_inter = f.int("intermediate_size")
@@ -50,15 +49,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     dense_inter = f.int("intermediate_size") if has_dense else 0
     set_moe(spec, f, n_exp, shared=1 if family == "qwen2_moe" else 0)
 
-    B.embedding(ts, g.vocab, g.hidden)
-    for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        B.attention(ts, i, f"{p}.self_attn", g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=qkv_bias, o_bias=o_bias)
-        if qk_norm:
-            B.norm(ts, f"{p}.self_attn.q_norm", g.head_dim, i, comp=C.ATTENTION)
-            B.norm(ts, f"{p}.self_attn.k_norm", g.head_dim, i, comp=C.ATTENTION)
-        B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if sparse[i]:
             B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
             B.experts(ts, i, f"{p}.mlp.experts", g.hidden, expert_inter, n_exp)
@@ -67,10 +58,9 @@ def build(f: Fields, spec: ModelSpec) -> None:
                 B.router(ts, i, f"{p}.mlp.shared_expert_gate", g.hidden, 1)
         else:
             B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, dense_inter, C.DENSE_MLP)
-    B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
-    set_scalars(spec, f, g)
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+
+    attention = gqa_attention(g, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm="head" if qk_norm else None)
+    decoder_stack(spec, f, g, attention=attention, mlp=mlp)
 
 
 def build_granitemoe(f: Fields, spec: ModelSpec) -> None:

@@ -34,7 +34,8 @@ from reportgen.arch.kv import attention_layers, refuse_full_only_with_window
 from reportgen.arch.spec import Component as C, ModelSpec
 
 
-def _check(f: Fields):
+def check(f: Fields):
+    """The shared geometry, with the refusals every vLLM OLMo attention needs (head_dim, biases)."""
     family = f.model_type
     g = geometry(f)
     if g.head_dim * g.n_heads != g.hidden:
@@ -45,7 +46,8 @@ def _check(f: Fields):
     return g
 
 
-def _attention(ts: list, i: int, g) -> None:
+def attention(ts: list, i: int, g) -> None:
+    """q/k/v/o without biases and the whole-projection q/k norms (replicated) of layer ``i``."""
     p = f"model.layers.{i}.self_attn"
     B.attention(ts, i, p, g.hidden, g.n_heads, g.n_kv, g.head_dim)
     B.norm(ts, f"{p}.q_norm", g.n_heads * g.head_dim, i, comp=C.ATTENTION)
@@ -53,7 +55,7 @@ def _attention(ts: list, i: int, g) -> None:
 
 
 def build_olmoe(f: Fields, spec: ModelSpec) -> None:
-    g = _check(f)
+    g = check(f)
     if g.tie:
         raise Unsupported("olmoe with tie_word_embeddings=true: vLLM's OlmoeForCausalLM always allocates its own lm_head")
     n_exp = f.int("num_experts")
@@ -64,7 +66,7 @@ def build_olmoe(f: Fields, spec: ModelSpec) -> None:
     for i in range(g.n_layers):
         p = f"model.layers.{i}"
         B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        _attention(ts, i, g)
+        attention(ts, i, g)
         B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
         B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
         B.experts(ts, i, f"{p}.mlp.experts", g.hidden, inter, n_exp)
@@ -75,13 +77,13 @@ def build_olmoe(f: Fields, spec: ModelSpec) -> None:
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
-    g = _check(f)
+    g = check(f)
     inter = f.int("intermediate_size")
     ts = spec.tensors
     B.embedding(ts, g.vocab, g.hidden)
     for i in range(g.n_layers):
         p = f"model.layers.{i}"
-        _attention(ts, i, g)
+        attention(ts, i, g)
         B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
         B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
         B.norm(ts, f"{p}.post_feedforward_layernorm", g.hidden, i)

@@ -1,0 +1,194 @@
+"""DeepSeek-V4 (``deepseek_v4``: V4-Flash, V4-Pro): the weights, exact; the KV cache is refused.
+
+Follows vLLM ``vllm/model_executor/models/deepseek_v4.py`` @023da1fc828eb07787cf0734a1ba32f0a0f11887,
+``vllm/model_executor/layers/deepseek_v4_attention.py`` @0a291a2e1074b13971361df76245548a4ea4a77d and
+``vllm/model_executor/layers/deepseek_compressor.py`` @0de10a276eced6036e9752a223cba53c996d31cd, checked
+parameter for parameter against transformers 5.24's native ``DeepseekV4ForCausalLM`` on the meta device
+(``tests/test_oracle_flagships_dsv4.py``).  Tensor names are vLLM's; what each one is in transformers:
+
+Per decoder layer (``compress_ratio`` = vLLM's ``config.compress_ratios[i]``: 0 sliding-only, 4 CSA,
+128 HCA; transformers' ``layer_types`` sliding_attention / compressed_sparse_attention /
+heavily_compressed_attention):
+
+* ``attn.fused_wqa_wkv`` = ``q_a_proj`` (H -> q_lora) + ``kv_proj`` (H -> head_dim): ``MergedColumn
+  ParallelLinear(disable_tp=True)``, replicated, quantizable; ``q_norm`` (q_lora) = ``q_a_norm``;
+  ``kv_norm`` (head_dim).  One shared-KV MQA head: the latent *is* the K and V of every head.
+* ``attn.wq_b`` = ``q_b_proj`` (q_lora -> heads * head_dim): column.
+* grouped output projection: ``wo_a`` = ``o_a_proj`` (``o_groups * o_lora_rank`` x ``heads * head_dim /
+  o_groups``): ``ColumnParallelLinear`` (each rank ``o_groups / tp`` groups); ``wo_b`` = ``o_b_proj``
+  (``o_groups * o_lora_rank`` -> H): row.
+* ``attn.attn_sink`` = ``sinks`` (heads,), float32; split by heads (vLLM pads each rank's slice to
+  ``max(heads / tp, 64)`` entries -- at most 256 bytes a layer, not modelled).
+* compressor (ratio > 1; ``coff = 2`` when ratio is 4, else 1): ``fused_wkv_wgate`` = ``kv_proj`` +
+  ``gate_proj`` (H -> coff * head_dim each), replicated and *never quantized* (``quant_config=None``);
+  ``ape`` = ``position_bias`` (ratio, coff * head_dim), float32; ``norm`` = ``kv_norm`` (head_dim).
+* lightning indexer (ratio 4 only -- vLLM: ``compress_ratio == 4``; transformers: in every CSA
+  compressor): ``wq_b`` = ``q_b_proj`` (q_lora -> index_n_heads * index_head_dim), replicated,
+  quantizable; ``weights_proj`` = ``scorer.weights_proj`` (H -> index_n_heads), replicated, not
+  quantized; its own compressor at ``index_head_dim`` with coff 2.  vLLM also builds an indexer
+  ``k_norm`` LayerNorm(index_head_dim) that the transformers model (and the forward) does not have:
+  ``allocated_only``.
+* mHC hyper-connections: ``hc_{attn,ffn}_fn`` ((2 + hc_mult) * hc_mult, hc_mult * H), ``_base``
+  ((2 + hc_mult) * hc_mult), ``_scale`` (3) = ``{attn,ffn}_hc.fn / base / scale``: float32, replicated
+  (component ``other``).
+* ``attn_norm`` = ``input_layernorm``; ``ffn.norm_gate.norm`` = ``post_attention_layernorm``.
+* MoE: ``ffn.norm_gate.gate`` (E, H) router -- a hash-routed layer (transformers ``hash_moe``) has the
+  same learned gate; its ``tid2eid`` table (vocab x top-k int32) is a buffer in transformers and a
+  non-trainable parameter in vLLM, like the ``e_score_correction_bias`` of the other layers: neither is
+  a model parameter and neither is priced here (~3 MB per hash layer at V4-Flash's vocabulary);
+  routed experts (FusedMoE ``w13`` / ``w2``), one shared expert (``moe_intermediate_size`` wide,
+  merged gate_up column, down row).
+
+Model: embedding, ``hc_head_fn`` (hc_mult, hc_mult * H), ``hc_head_base`` (hc_mult), ``hc_head_scale``
+(1) (float32, ``other``), final norm, ``lm_head`` (``ParallelLMHead``: vLLM never ties it).
+
+MTP (``num_nextn_predict_layers``): vLLM's load skips ``mtp.``; transformers does not build it.  Its
+size is not modelled (``mtp_params`` stays 0, a note says so).
+
+Refused (transformers and vLLM would build different models, or vLLM cannot run it): compress rates
+other than 4 / 128 (vLLM's compressor state cache asserts them and keys the overlap on ratio 4),
+``n_shared_experts`` other than 1 (transformers always builds one ``moe_intermediate_size`` shared MLP,
+vLLM ``moe_intermediate_size * n_shared_experts`` or none), ``tie_word_embeddings``, ``mlp_bias``
+(vLLM's MLPs have no biases), ``hidden_act`` other than silu (vLLM raises), a raw ``compress_ratios``
+that disagrees with ``layer_types``.
+
+Not priced (weights memory): the float32 storage of the mHC / ``ape`` / sink tensors (the estimator
+prices every tensor in the checkpoint dtype), vLLM's ``topk_indices_buffer`` and MTP hidden buffer.
+
+Layout rules for the follow-up (vLLM asserts them; not needed while the model is refused): ``heads % tp``,
+``o_groups % tp`` (``n_local_groups = o_groups // tp``), ``n_routed_experts % tp`` in the FusedMoE path
+even without EP, at most 128 heads per rank (FlashMLA pads to 64 / 128).
+
+KV cache: refused (``KV_REASON``) -- the spec keeps its tensors, so the parameter counts are reported
+exact, but ``unsupported_reason`` is set and no KV figure is produced.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families.common import decoder_stack, geometry, set_moe
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+
+CSA, HCA, SWA = "compressed_sparse_attention", "heavily_compressed_attention", "sliding_attention"
+VLLM_RATES = {CSA: 4, HCA: 128}       # CompressorStateCache: ``assert compress_ratio in [4, 128]``
+FIELDS = ("index_head_dim", "index_n_heads", "index_topk")
+
+KV_REASON = (
+    "deepseek_v4: weights modelled exactly (families/deepseek_v4.py), KV cache not. vLLM (deepseek_v4_attention.py "
+    "@0a291a2e, deepseek_compressor.py @0de10a27) gives each layer up to five caches: a compressed latent "
+    "(MLAAttentionSpec with compress_ratio 4 or 128, 584-byte fp8 entries, alignment 576; fp8 only: vLLM asserts "
+    "it), an uncompressed sliding-window latent (DeepseekV4SWACache, sliding_window tokens), on ratio-4 layers "
+    "the lightning indexer's compressed key cache (132 bytes per entry, compress_ratio 4, alignment 576), and "
+    "float32 compressor state caches (SlidingWindowMLASpec, block size 4 / 8, window coff x compress_ratio) for "
+    "the latent and the indexer; these are grouped and page-unified into several block groups "
+    "(group_and_unify_kv_cache_specs).  reportgen's LayerKV has no compress ratio, sliding MLA kind or "
+    "state window, and the page arithmetic (storage_block_size, alignment padding) could not be read at a "
+    "vLLM commit consistent with those files, so no KV or serving figure is given")
+
+
+def layer_ratios(f: Fields, n_layers: int) -> list[int]:
+    """Per layer vLLM's compress ratio (0 = sliding window only), checked against transformers' layer_types."""
+    types = f.str_list("layer_types")
+    if types is None or len(types) != n_layers:
+        raise f.err("layer_types", f"must list the {n_layers} layers' attention types")
+    rates = f.get("compress_rates") or {}
+    for kind, want in VLLM_RATES.items():
+        if rates.get(kind, want) != want:
+            raise Unsupported(f"deepseek_v4 with compress_rates[{kind!r}] = {rates.get(kind)!r}: vLLM's "
+                              f"compressor serves ratio {want} only (its state cache asserts 4 or 128)")
+    ratios = [0 if t == SWA else VLLM_RATES[t] for t in types]
+    raw = f.raw.get("compress_ratios")
+    if raw is not None:
+        if not isinstance(raw, list) or len(raw) < n_layers:
+            raise f.err("compress_ratios", f"must list at least the {n_layers} layers' ratios")
+        if list(raw[:n_layers]) != ratios:
+            raise Unsupported("deepseek_v4: compress_ratios (vLLM) and layer_types (transformers) disagree")
+    return ratios
+
+
+def _compressor(ts: list[Tensor], i: int, p: str, hidden: int, head: int, ratio: int) -> None:
+    coff = 2 if ratio == 4 else 1
+    for part in ("wkv", "wgate"):
+        B.linear(ts, f"{p}.fused_wkv_wgate[{part}]", hidden, coff * head, S.REPLICATED, C.ATTENTION, i,
+                 quantizable=False)
+    ts.append(Tensor(f"{p}.ape", (ratio, coff * head), S.REPLICATED, C.ATTENTION, i))
+    B.norm(ts, f"{p}.norm", head, i, comp=C.ATTENTION)
+
+
+def _hc(ts: list[Tensor], i: int | None, p: str, hc: int, hidden: int, mix: int, n_scale: int) -> None:
+    ts.append(Tensor(f"{p}_fn", (mix, hc * hidden), S.REPLICATED, C.OTHER, i))
+    ts.append(Tensor(f"{p}_base", (mix,), S.REPLICATED, C.OTHER, i))
+    ts.append(Tensor(f"{p}_scale", (n_scale,), S.REPLICATED, C.OTHER, i))
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    g = geometry(f, kv_heads=False)      # one shared latent head whatever num_key_value_heads says
+    hidden, heads, head = g.hidden, g.n_heads, g.head_dim
+    rope = f.int("qk_rope_head_dim")
+    q_lora = f.int("q_lora_rank")
+    groups = f.int("o_groups")
+    o_lora = f.int("o_lora_rank")
+    hc = f.int("hc_mult")
+    n_idx = f.int("index_n_heads")
+    idx_dim = f.int("index_head_dim")
+    f.int("index_topk")
+    f.int("sliding_window")
+    n_exp = f.int("n_routed_experts")
+    moe_inter = f.int("moe_intermediate_size")
+    if heads % groups:
+        raise f.err("o_groups", f"{groups} does not divide num_attention_heads {heads}")
+    if rope > head:
+        raise f.err("qk_rope_head_dim", f"{rope} exceeds head_dim {head}")
+    if g.tie:
+        raise Unsupported("deepseek_v4 with tie_word_embeddings: vLLM's lm_head is its own ParallelLMHead")
+    if f.flag("mlp_bias"):
+        raise Unsupported("deepseek_v4 with mlp_bias: vLLM's MLPs have no biases (transformers' have)")
+    if f.get("hidden_act", "silu") != "silu":
+        raise Unsupported(f"deepseek_v4 with hidden_act {f.get('hidden_act')!r}: vLLM's DeepseekV4MLP "
+                          "supports silu only")
+    n_shared = f.raw.get("n_shared_experts", 1)
+    if n_shared != 1:
+        raise Unsupported(f"deepseek_v4 with n_shared_experts {n_shared!r}: transformers always builds one "
+                          "moe_intermediate_size shared expert, vLLM moe_intermediate_size x n_shared_experts")
+    ratios = layer_ratios(f, g.n_layers)
+    k = set_moe(spec, f, n_exp, shared=1)
+    mix = (2 + hc) * hc
+
+    def attention(ts: list[Tensor], i: int, p: str) -> None:
+        a = f"{p}.attn"
+        B.linear(ts, f"{a}.fused_wqa_wkv[wq_a]", hidden, q_lora, S.REPLICATED, C.ATTENTION, i)
+        B.linear(ts, f"{a}.fused_wqa_wkv[wkv]", hidden, head, S.REPLICATED, C.ATTENTION, i)
+        B.norm(ts, f"{a}.q_norm", q_lora, i, comp=C.ATTENTION)
+        B.linear(ts, f"{a}.wq_b", q_lora, heads * head, S.COLUMN, C.ATTENTION, i)
+        B.norm(ts, f"{a}.kv_norm", head, i, comp=C.ATTENTION)
+        B.linear(ts, f"{a}.wo_a", heads * head // groups, groups * o_lora, S.COLUMN, C.ATTENTION, i)
+        B.linear(ts, f"{a}.wo_b", groups * o_lora, hidden, S.ROW, C.ATTENTION, i)
+        ts.append(Tensor(f"{a}.attn_sink", (heads,), S.COLUMN, C.ATTENTION, i))
+        if ratios[i]:
+            _compressor(ts, i, f"{a}.mla_attn.compressor", hidden, head, ratios[i])
+        if ratios[i] == 4:
+            x = f"{a}.indexer"
+            B.linear(ts, f"{x}.wq_b", q_lora, n_idx * idx_dim, S.REPLICATED, C.ATTENTION, i)
+            B.linear(ts, f"{x}.weights_proj", hidden, n_idx, S.REPLICATED, C.ATTENTION, i, quantizable=False)
+            for part in ("weight", "bias"):
+                ts.append(Tensor(f"{x}.k_norm.{part}", (idx_dim,), S.REPLICATED, C.ATTENTION, i,
+                                 allocated_only=True))
+            _compressor(ts, i, f"{x}.compressor", hidden, idx_dim, ratios[i])
+        _hc(ts, i, f"{p}.hc_attn", hc, hidden, mix, 3)
+
+    def moe(ts: list[Tensor], i: int, p: str) -> None:
+        B.router(ts, i, f"{p}.ffn.norm_gate.gate", hidden, n_exp)
+        B.experts(ts, i, f"{p}.ffn.experts", hidden, moe_inter, n_exp)
+        B.gated_mlp(ts, i, f"{p}.ffn.shared_experts", hidden, moe_inter, C.SHARED_EXPERTS, fused=True)
+        _hc(ts, i, f"{p}.hc_ffn", hc, hidden, mix, 3)
+
+    decoder_stack(spec, f, g, attention=attention, mlp=moe, norms=("attn_norm", "ffn.norm_gate.norm"), tied=False,
+                  layers_kv=[])     # no KV geometry: refused below
+    _hc(spec.tensors, None, "model.hc_head", hc, hidden, hc, 1)
+    spec.num_kv_heads, spec.is_mla, spec.rotary_dim, spec.experts_per_token = 0, True, rope, k
+    if f.raw.get("num_nextn_predict_layers"):
+        spec.notes.append("deepseek_v4: the MTP layer is not loaded for serving and its size is not modelled")
+    spec.rope_caches = ()          # no KV / serving figures: the rotary caches are not worked out
+    spec.unsupported_reason = KV_REASON

@@ -1,0 +1,85 @@
+"""K-EXAONE (exaone_moe): pre-norm GQA layers with per-head q/k norms, DeepSeek-style MoE.
+
+Follows vLLM ``vllm/model_executor/models/exaone_moe.py`` read at commit
+055e47c28003156421365af985d676fc921cb075 (registry.py at that commit: ``ExaoneMoeForCausalLM`` ->
+``exaone_moe``), checked parameter-for-parameter against transformers 5.24 ``modeling_exaone_moe.py``:
+
+* ``input_layernorm`` and ``post_attention_layernorm`` RMSNorms (pre-norm, unlike EXAONE-4.0's post-norms);
+* q/k/v/o without bias in transformers; vLLM adds q/k/v/o biases for ``attention_bias`` or ``bias`` and
+  dense-MLP biases for ``mlp_bias`` -- such configs are refused (two different models);
+* per-head ``q_norm`` / ``k_norm`` RMSNorms of ``head_dim`` (replicated);
+* MLP per ``mlp_layer_types``: ``sparse`` -> router ``E x H`` (vLLM ``ReplicatedLinear``, unquantized;
+  transformers keeps it in float32 -- a parameter either way), ``num_experts`` experts of
+  ``moe_intermediate_size`` and a shared SwiGLU of ``moe_intermediate_size * num_shared_experts``
+  (vLLM builds it only for ``num_shared_experts > 0``; transformers' zero-width one has no parameters);
+  anything else -> SwiGLU of ``intermediate_size``.  ``e_score_correction_bias`` is a transformers
+  buffer (vLLM: a float32 parameter of E values per MoE layer): not counted, as for glm4_moe / DeepSeek-V3;
+* lm_head tied by ``tie_word_embeddings`` (vLLM ties the ParallelLMHead to the embedding);
+* MTP weights (``mtp.*``) are skipped by vLLM's loader and not built by transformers: not counted
+  (vLLM serves them only as the separate ``ExaoneMoeMTP`` draft model);
+* vLLM raises for ``tp > num_experts`` (``spec.max_tp``: such layouts are ``invalid_layout``).
+
+KV cache: vLLM's attention reads ``config.sliding_windows`` (a per-layer list the K-EXAONE config.json
+states; transformers 5.24's ExaoneMoeConfig does not define it and uses the scalar ``sliding_window``
+for its masks) -- a layer whose ``layer_types`` entry is ``full_attention`` is full, any other gets the
+window ``sliding_windows[i]``.  Refused: a non-full layer when the config has no ``sliding_windows`` (vLLM
+has no window for it and fails), a non-positive window on such a layer, and every layer full while
+``sliding_window`` is set (vLLM's model-level fallback, ``kv.refuse_full_only_with_window``).
+Rotary: every layer builds the same ``get_rope`` (full layers of interleaved models skip it at run
+time, NoPE) -> one cache.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, mlp_layer_types, set_moe
+from reportgen.arch.fields import Fields
+from reportgen.arch.kv import layer_types, refuse_full_only_with_window
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    for name in ("attention_bias", "bias", "mlp_bias"):
+        if f.raw.get(name):
+            raise Unsupported(f"exaone_moe with {name}=true: transformers has no biases, vLLM would load them")
+    g = geometry(f)
+    inter = f.int("intermediate_size")
+    moe_inter = f.int("moe_intermediate_size")
+    n_exp = f.int("num_experts")
+    n_shared = f.int("num_shared_experts", 0, lo=0)
+    kinds = mlp_layer_types(f, g.n_layers)
+    set_moe(spec, f, n_exp, shared=1 if n_shared else 0)
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
+        if kinds[i] == "sparse":
+            B.moe(ts, i, f"{p}.mlp", g.hidden, moe_inter, n_exp, moe_inter * n_shared)
+        else:
+            B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
+
+    decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="head"), mlp=mlp,
+                  layers_kv=_layers(f, g.n_layers, g.n_kv, g.head_dim))
+    spec.max_tp = n_exp                         # vLLM: ValueError for tp > num_experts
+
+
+def _layers(f: Fields, n_layers: int, n_kv: int, head_dim: int) -> list[LayerKV]:
+    lt = layer_types(f, n_layers) or ["full_attention"] * n_layers
+    windows = f.get("sliding_windows")
+    out: list[LayerKV] = []
+    for i, t in enumerate(lt):
+        if t == "full_attention":
+            out.append(LayerKV(AttentionKind.FULL, n_kv, head_dim, head_dim))
+            continue
+        if windows is None:
+            raise Unsupported(f"exaone_moe layer {i} is {t!r} but the config has no sliding_windows: vLLM's "
+                              "exaone_moe.py takes each layer's window from that list (transformers 5.24 does not "
+                              "define it) and cannot build the layer")
+        if not isinstance(windows, (list, tuple)) or len(windows) != n_layers:
+            raise f.err("sliding_windows", f"must be a list of {n_layers} per-layer windows")
+        w = windows[i]
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise Unsupported(f"exaone_moe layer {i} is {t!r} with sliding_windows[{i}] = {w!r}: vLLM's window "
+                              "for it is not a positive size; not modelled")
+        out.append(LayerKV(AttentionKind.SLIDING, n_kv, head_dim, head_dim, w))
+    refuse_full_only_with_window(f, out)
+    return out

@@ -1,0 +1,156 @@
+"""DeepSeek-V4 (``deepseek_v4``) without torch: the weights against the recorded meta-device truth and
+vLLM's sharding, the refusals, and that no KV number is ever reported (the KV side stays refused).
+
+vLLM sources (families/deepseek_v4.py docstring): deepseek_v4.py @023da1fc, deepseek_v4_attention.py
+@0a291a2e, deepseek_compressor.py @0de10a27.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reportgen.arch import build_spec
+from reportgen.arch.families.deepseek_v4 import KV_REASON
+from reportgen.arch.spec import Component, Shard
+
+ROOT = Path(__file__).resolve().parents[1]
+FLASH = json.loads((ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json").read_text())
+TRUTH = json.loads((ROOT / "tests/data/param_counts_2026.json").read_text())["models"]["deepseek-ai/DeepSeek-V4-Flash"]
+
+
+def test_v4_flash_matches_recorded_meta_truth():
+    spec = build_spec(FLASH)
+    assert spec.params_total == TRUTH["total_params"] == 284_332_230_231
+    assert spec.params_active == TRUTH["active_params_per_token_est"] == 13_799_622_231
+    by = spec.params_by_component()
+    for comp in ("embedding", "lm_head", "router", "norm", "other", "dense_mlp"):
+        assert by[comp] == TRUTH[f"{comp}_params"], comp
+    assert by["routed_experts"] == TRUTH["routed_expert_params"]
+    assert by["shared_experts"] == TRUTH["shared_expert_params"]
+    # the oracle files self_attn of CSA / HCA layers under linear_attention (their layer types are
+    # unknown to it); here all of it is attention
+    assert by["attention"] == TRUTH["attention_params"] + TRUTH["linear_attention_params"]
+    assert by["linear_attention"] == 0
+
+
+def test_v4_flash_per_layer_counts_by_hand():
+    """One layer of each kind, from the shapes in vLLM's modules (H 4096, 64 heads x 512, q_lora 1024,
+    8 groups x o_lora 1024, indexer 64 x 128, hc_mult 4)."""
+    spec = build_spec(FLASH)
+
+    def attn(i):
+        return sum(t.params for t in spec.tensors if t.layer == i and t.component is Component.ATTENTION)
+
+    H, hd, ql = 4096, 512, 1024
+    core = H * (ql + hd) + ql + ql * 64 * hd + hd + (64 * hd // 8) * 8 * 1024 + 8 * 1024 * H + 64
+    assert attn(0) == core                                               # sliding only
+    hca = 2 * H * hd + 128 * hd + hd                                     # coff 1
+    assert attn(3) == core + hca
+    csa = 2 * H * 2 * hd + 4 * 2 * hd + hd                               # coff 2
+    indexer = ql * 64 * 128 + H * 64 + 2 * H * 256 + 4 * 256 + 128
+    assert attn(2) == core + csa + indexer
+    hc = sum(t.params for t in spec.tensors if t.layer == 5 and t.component is Component.OTHER)
+    assert hc == 2 * (24 * 4 * H + 24 + 3)
+
+
+def test_v4_sharding_follows_vllm():
+    t = {x.name.removesuffix(".weight"): x for x in build_spec(FLASH).tensors}
+    a = "model.layers.2.attn"
+    assert t[f"{a}.fused_wqa_wkv[wq_a]"].shard is Shard.REPLICATED and t[f"{a}.fused_wqa_wkv[wq_a]"].quantizable
+    assert t[f"{a}.wq_b"].shard is Shard.COLUMN
+    assert t[f"{a}.wo_a"].shard is Shard.COLUMN and t[f"{a}.wo_a"].shape == (8 * 1024, 64 * 512 // 8)
+    assert t[f"{a}.wo_b"].shard is Shard.ROW
+    comp = t[f"{a}.mla_attn.compressor.fused_wkv_wgate[wkv]"]
+    assert comp.shard is Shard.REPLICATED and not comp.quantizable and comp.shape == (1024, 4096)
+    assert t[f"{a}.indexer.wq_b"].shard is Shard.REPLICATED and t[f"{a}.indexer.wq_b"].quantizable
+    assert not t[f"{a}.indexer.weights_proj"].quantizable
+    assert t[f"{a}.indexer.k_norm"].allocated_only and t[f"{a}.indexer.k_norm"].params == 0
+    assert "model.layers.3.attn.indexer.wq_b" not in t                     # HCA: no indexer
+    assert "model.layers.0.attn.mla_attn.compressor.ape" not in t                # sliding: no compressor
+    assert t["model.layers.0.ffn.experts.gate_up_proj"].shard is Shard.EXPERT
+    assert t["model.layers.0.ffn.shared_experts.gate_up_proj[gate]"].shape == (2048, 4096)
+    assert t["model.layers.0.hc_attn_fn"].component is Component.OTHER
+    assert "lm_head" in t
+
+
+def test_kv_side_is_refused_and_no_kv_number_is_reported():
+    spec = build_spec(FLASH)
+    assert spec.unsupported_reason == KV_REASON
+    for words in ("compress_ratio", "576", "584", "SlidingWindowMLASpec", "DeepseekV4SWACache", "block groups",
+                  "weights modelled exactly", "fp8 only"):
+        assert words in spec.unsupported_reason
+    assert not spec.layers_kv and spec.kv_bytes_per_token() == 0
+
+
+def test_estimate_cli_reports_the_exact_weights_and_the_refusal_but_no_kv_figure():
+    import contextlib
+    import io
+
+    from reportgen.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["estimate", str(ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json"), "--json",
+                   "--offline"])
+    d = json.loads(out.getvalue())
+    assert rc == 1 and d["status"] == "unsupported" and d["reason"] == KV_REASON
+    assert d["params_total"] == TRUTH["total_params"] and d["params_active"] == TRUTH["active_params_per_token_est"]
+    assert not any(k.startswith("kv") for k in d)
+
+
+def test_estimate_one_reports_the_refusal_not_a_kv_figure():
+    from reportgen.catalog import load_catalog
+    from reportgen.matrix import estimate_one
+
+    row = estimate_one(build_spec(FLASH), load_catalog().get("H200"), model="deepseek-ai/DeepSeek-V4-Flash",
+                       tp=8, max_model_len=1_048_576)
+    assert row["status"] == "unsupported" and row["reason"] == KV_REASON
+    assert row.get("kv_cache_tokens") in (None, 0)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"compress_rates": {"compressed_sparse_attention": 8, "heavily_compressed_attention": 128}}, "ratio 4 only"),
+    ({"n_shared_experts": 2}, "n_shared_experts"),
+    ({"tie_word_embeddings": True}, "ParallelLMHead"),
+    ({"mlp_bias": True}, "mlp_bias"),
+    ({"layer_types": [{0: "sliding_attention", 4: "compressed_sparse_attention",
+                       128: "heavily_compressed_attention"}[r] for r in FLASH["compress_ratios"][:43]],
+      "compress_ratios": [0, 4] + FLASH["compress_ratios"][2:]}, "disagree"),
+])
+def test_configs_vllm_and_transformers_build_differently_are_refused(change, words):
+    spec = build_spec(dict(FLASH, **change))
+    assert spec.unsupported_reason and words in spec.unsupported_reason
+    assert spec.params_total == 0
+
+
+def test_o_groups_must_divide_the_heads():
+    from reportgen.arch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="o_groups"):
+        build_spec(dict(FLASH, o_groups=7))
+
+
+JUNK = (None, 0, -1, 1.5, True, "x", [], {}, [1, 2], 10**12)
+FUZZ_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "head_dim", "qk_rope_head_dim",
+               "q_lora_rank", "o_groups", "o_lora_rank", "hc_mult", "index_n_heads", "index_head_dim", "index_topk",
+               "sliding_window", "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", "vocab_size",
+               "num_hash_layers", "compress_ratios", "compress_rates", "layer_types", "n_shared_experts",
+               "tie_word_embeddings", "hidden_act", "max_position_embeddings")
+
+
+@pytest.mark.parametrize("field", FUZZ_FIELDS)
+@pytest.mark.parametrize("value", JUNK, ids=repr)
+def test_fuzzed_fields_give_a_spec_or_a_named_error(field, value):
+    """A broken field is a ConfigError naming a field, or a spec (refused or with exact weights) -- nothing else."""
+    from reportgen.arch.errors import ConfigError
+
+    try:
+        spec = build_spec(dict(FLASH, **{field: value}))
+    except ConfigError as e:
+        assert e.field
+        return
+    assert spec.unsupported_reason
+    assert not spec.layers_kv
