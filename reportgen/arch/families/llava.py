@@ -25,6 +25,7 @@ SigLIP tower is ``llava_onevision.py`` (which reuses ``prepare``, ``layers_loade
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,6 +90,12 @@ def _best_resolution(height: int, width: int, pinpoints: list) -> tuple[int, int
     return best
 
 
+@functools.lru_cache(maxsize=None)
+def _default_pinpoints(model_type: str) -> list:
+    from reportgen.arch.parse import config_class
+    return config_class(model_type)().image_grid_pinpoints
+
+
 def anyres_item_tokens(f: Fields, image_size: int, grid: int, base: int, sizes: list | None = None,
                        onevision: bool = False) -> int:
     """Tokens of the largest LLaVA-NeXT / OneVision image as vLLM sizes its profiling item.
@@ -102,8 +109,7 @@ def anyres_item_tokens(f: Fields, image_size: int, grid: int, base: int, sizes: 
     """
     pins = f.get("image_grid_pinpoints")
     if pins is None:        # the composite class's default list (set in its __post_init__)
-        from reportgen.arch.parse import config_class
-        pins = config_class(f.model_type)().image_grid_pinpoints
+        pins = _default_pinpoints(f.model_type)
     if not isinstance(pins, list) or not pins or not all(
             isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, int) and x > 0 for x in p)
             for p in pins):
