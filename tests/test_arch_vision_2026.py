@@ -115,7 +115,7 @@ def test_unverified_parts_are_refused():
 # ---------------------------------------------------------------- random valid configs (small dims)
 
 VISION_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "llava", "llava_next", "idefics3", "smolvlm",
-                   "glm4v", "glm4v_moe")
+                   "glm4v", "glm4v_moe", "llava_onevision", "internvl")
 
 
 @st.composite
@@ -182,6 +182,45 @@ def vision_configs(draw, kind: str) -> dict:
                  num_hidden_layers=draw(st.integers(1, 3)), intermediate_size=draw(st.integers(1, 40)),
                  patch_size=patch, image_size=patch * 2 * draw(st.integers(1, 2)), num_channels=draw(st.integers(1, 3)))
         cfg = {"model_type": kind, "text_config": t, "vision_config": v, "scale_factor": draw(st.integers(1, 2))}
+    elif kind == "internvl":
+        if tie is None:     # InternVLConfig ties by default, its text configs do not: vLLM follows the text flag
+            tie = draw(st.booleans())
+        mt = draw(st.sampled_from(["qwen2", "qwen3", "qwen3_moe", "llama"]))
+        t = draw(_text(moe=mt == "qwen3_moe"))
+        t["model_type"] = mt
+        t["architectures"] = [{"qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+                               "qwen3_moe": "Qwen3MoeForCausalLM", "llama": "LlamaForCausalLM"}[mt]]
+        if mt.startswith("qwen3"):
+            t["head_dim"] = t["hidden_size"] // t["num_attention_heads"]
+        patch = draw(st.integers(1, 4))
+        side = st.sampled_from([1, 2, 3]).map(lambda k: patch * k)
+        v = dict(model_type="internvl_vision", hidden_size=v_hidden, num_attention_heads=v_heads,
+                 num_hidden_layers=draw(st.integers(1, 3)), intermediate_size=draw(st.integers(1, 40)),
+                 patch_size=draw(st.sampled_from([patch, [patch, patch]])),
+                 image_size=draw(st.one_of(side, st.lists(side, min_size=2, max_size=2))),
+                 num_channels=draw(st.integers(1, 3)), norm_type=draw(st.sampled_from(["layer_norm", "rms_norm"])),
+                 attention_bias=draw(st.booleans()), use_qk_norm=draw(st.booleans()),
+                 use_mask_token=draw(st.booleans()), use_absolute_position_embeddings=draw(st.booleans()),
+                 use_mean_pooling=draw(st.booleans()))
+        cfg = {"model_type": kind, "text_config": t, "vision_config": v,
+               "downsample_ratio": draw(st.sampled_from([0.5, 0.25, 1.0]))}
+    elif kind == "llava_onevision":
+        t = draw(_text())
+        t["model_type"] = draw(st.sampled_from(["qwen2", "llama", "mistral", "granite"]))
+        n_layers = draw(st.integers(1, 3))
+        patch = draw(st.integers(1, 4))
+        # widths that are and are not multiples of 64 (vLLM's SigLIP MLP quantization rule)
+        v = dict(model_type=draw(st.sampled_from(["siglip_vision_model", "siglip_vision_model", "clip_vision_model"])),
+                 hidden_size=v_hidden * draw(st.sampled_from([1, 16])), num_attention_heads=v_heads,
+                 num_hidden_layers=n_layers, intermediate_size=draw(st.sampled_from([7, 40, 64])), patch_size=patch,
+                 image_size=patch * draw(st.integers(1, 3)), num_channels=draw(st.integers(1, 3)))
+        if v["model_type"] == "siglip_vision_model":
+            v["vision_use_head"] = False
+        layer = draw(st.sampled_from([-1, -2, 0, 1, [-1]]))
+        if isinstance(layer, int) and (-layer > n_layers or layer > n_layers):
+            layer = -1
+        cfg = {"model_type": kind, "text_config": t, "vision_config": v, "vision_feature_layer": layer,
+               "multimodal_projector_bias": draw(st.booleans())}
     else:
         t = draw(_text())
         t["model_type"] = draw(st.sampled_from(["llama", "mistral", "qwen2", "granite"]))
@@ -190,7 +229,8 @@ def vision_configs(draw, kind: str) -> dict:
         v = dict(model_type="clip_vision_model", hidden_size=v_hidden, num_attention_heads=v_heads,
                  num_hidden_layers=n_layers, intermediate_size=draw(st.integers(1, 40)), patch_size=patch,
                  image_size=patch * draw(st.integers(1, 3)), num_channels=draw(st.integers(1, 3)))
-        layer = draw(st.sampled_from([-1, -2, 0, [-1, -2], [0, -1]]))
+        # several feature layers: llava_next only (vLLM's llava projector is vision_hidden wide: refused)
+        layer = draw(st.sampled_from([-1, -2, 0, [-1]] + ([[-1, -2], [0, -1]] if kind == "llava_next" else [])))
         if isinstance(layer, int) and -layer > n_layers or isinstance(layer, list) and n_layers < 2:
             layer = -1
         cfg = {"model_type": kind, "text_config": t, "vision_config": v, "vision_feature_layer": layer,
@@ -226,8 +266,7 @@ def test_random_vision_configs_build(kind_cfg):
     assert spec.vocab_size == text["vocab_size"]
 
 
-@pytest.mark.parametrize("model_type,words", [("phi4_multimodal", "audio"),
-                                              ("internvl", "not verified"), ("llava_onevision", "SigLIP"),
+@pytest.mark.parametrize("model_type,words", [("phi4_multimodal", "conformer audio encoder"), ("phi4_multimodal", "LoRA"),
                                               ("gemma3n", "per-layer embeddings")])
 def test_examined_multimodal_types_are_refused_with_their_reason(model_type, words):
     spec = build_spec({"model_type": model_type})
@@ -259,3 +298,232 @@ def test_qwen2_5_vl_tower_bytes_per_rank_at_tp2_follow_vllm_sharding():
     full = estimate_one(spec, 79.2, tp=2, max_model_len=8192)["weights_gib"]
     text = estimate_one(text_only(spec), 79.2, tp=2, max_model_len=8192)["weights_gib"]
     assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
+
+
+# ---------------------------------------------------------------- LLaVA-OneVision (families/llava_onevision.py)
+
+# llava-hf/llava-onevision-qwen2-7b-ov-hf, written from memory (no shipped copy in tests/data; the
+# image_grid_pinpoints list is left to the class default: it feeds the processor, not the weights)
+ONEVISION_7B = {
+    "architectures": ["LlavaOnevisionForConditionalGeneration"], "model_type": "llava_onevision",
+    "image_token_index": 151646, "video_token_index": 151647, "projector_hidden_act": "gelu",
+    "tie_word_embeddings": False, "torch_dtype": "float16", "use_image_newline_parameter": True,
+    "vision_aspect_ratio": "anyres_max_9", "vision_feature_layer": -1, "vision_feature_select_strategy": "full",
+    "text_config": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "bos_token_id": 151643,
+                    "eos_token_id": 151645, "hidden_size": 3584, "intermediate_size": 18944,
+                    "max_position_embeddings": 32768, "max_window_layers": 28, "num_attention_heads": 28,
+                    "num_hidden_layers": 28, "num_key_value_heads": 4, "rope_theta": 1000000.0,
+                    "sliding_window": 131072, "torch_dtype": "bfloat16", "use_sliding_window": False,
+                    "vocab_size": 152128},
+    "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "image_size": 384,
+                      "intermediate_size": 4304, "num_attention_heads": 16, "num_hidden_layers": 26,
+                      "patch_size": 14, "vision_use_head": False},
+}
+FROM_MEMORY = {"llava-hf/llava-onevision-qwen2-7b-ov-hf": ONEVISION_7B}
+# one SigLIP-so400m encoder layer: 2 LayerNorms, q/k/v/out with biases, fc1/fc2 with biases
+SO400M_LAYER = 4 * 1152 + 4 * (1152 * 1152 + 1152) + 2 * 1152 * 4304 + 4304 + 1152
+
+
+def test_onevision_7b_matches_the_meta_device_and_skips_the_post_norm():
+    spec = build_spec(copy.deepcopy(ONEVISION_7B))
+    assert spec.unsupported_reason is None and spec.family == "llava_onevision" and spec.multimodal
+    # meta-device count of LlavaOnevisionForConditionalGeneration (torch 2.13, transformers 5.24;
+    # tests/test_oracle_vision.py re-computes it)
+    assert spec.params_total + spec.unloaded_params == 8_030_807_584
+    # vision_feature_layer -1 keeps all 26 layers; require_post_norm=False drops post_layernorm (weight + bias)
+    assert spec.unloaded_params == 2 * 1152
+    split = vision_split(spec)
+    assert split["projector"] == (1152 * 3584 + 3584) + (3584 * 3584 + 3584) + 3584     # linear_1, linear_2, newline
+    embeddings = 1152 * 3 * 14 * 14 + 1152 + (384 // 14) ** 2 * 1152
+    assert split["tower"] == embeddings + 26 * SO400M_LAYER
+    assert spec.kv_bytes_per_token(2) == 28 * 2 * 4 * 128 * 2
+
+
+def test_onevision_feature_layer_cuts_the_tower():
+    cfg = copy.deepcopy(ONEVISION_7B)
+    cfg["vision_feature_layer"] = -2
+    spec = build_spec(cfg)
+    assert spec.unloaded_params == SO400M_LAYER + 2 * 1152
+    names = {t.name for t in spec.tensors}
+    assert "vision_tower.vision_model.encoder.layers.24.mlp.fc2.weight" in names
+    assert not any(".layers.25." in n or "post_layernorm" in n for n in names if n.startswith("vision_tower"))
+
+
+def test_onevision_shards_and_quantization_follow_vllm():
+    by = {t.name: t for t in build_spec(copy.deepcopy(ONEVISION_7B)).tensors}
+    p = "vision_tower.vision_model.encoder.layers.0"
+    assert by[f"{p}.self_attn.k_proj.weight"].shard is Shard.COLUMN          # multi-head QKVParallelLinear
+    assert by[f"{p}.self_attn.out_proj.weight"].shard is Shard.ROW
+    assert by[f"{p}.mlp.fc1.weight"].shard is Shard.COLUMN and by[f"{p}.mlp.fc2.weight"].shard is Shard.ROW
+    # SiglipMLP takes quant_config only when 1152 and 4304 are multiples of 64 (4304 is not)
+    assert by[f"{p}.self_attn.q_proj.weight"].quantizable
+    assert not by[f"{p}.mlp.fc1.weight"].quantizable and not by[f"{p}.mlp.fc2.weight"].quantizable
+    # the projector is two plain nn.Linear: whole on every rank, never quantized
+    for name in ("multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_2.weight", "image_newline"):
+        assert by[name].shard is Shard.REPLICATED and not by[name].quantizable
+    assert by["multi_modal_projector.linear_1.weight"].shape == (3584, 1152)
+
+
+def test_onevision_tower_bytes_per_rank_at_tp2():
+    """Hand count from vLLM siglip.py: column/row linears halve; norms, row biases, embeddings, projector whole."""
+    from reportgen.estimate.encoder import apply_limits, text_only
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(copy.deepcopy(ONEVISION_7B))
+    h, i, t = 1152, 4304, 3584
+    split = 4 * h * h + 3 * h + h * i + i + i * h                        # q/k/v/out, q/k/v biases, fc1 (+bias), fc2
+    whole = 4 * h + h + h                                               # 2 LayerNorms, out bias, fc2 bias
+    embeddings = h * 3 * 14 * 14 + h + 729 * h
+    projector = h * t + t + t * t + t + t
+    per_rank = 26 * (split / 2 + whole) + embeddings + projector
+    full = estimate_one(spec, 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    text = estimate_one(text_only(spec), 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
+    # the tower serves images and videos: both must be 0 for vLLM to skip it
+    assert apply_limits(spec, {"image": 0}).multimodal
+    assert not apply_limits(spec, {"image": 0, "video": 0}).multimodal
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"vision_feature_layer": [-1, -2]}, "several vision_feature_layer"),
+    ({"vision_config": {**ONEVISION_7B["vision_config"], "vision_use_head": True}}, "pooling head"),
+    ({"vision_config": {**ONEVISION_7B["vision_config"], "model_type": "pixtral"}}, "vision tower"),
+    ({"text_config": {**ONEVISION_7B["text_config"], "model_type": "gemma"}}, "language model"),
+])
+def test_onevision_refusals_name_the_reason(change, words):
+    spec = build_spec({**copy.deepcopy(ONEVISION_7B), **copy.deepcopy(change)})
+    assert spec.unsupported_reason and words in spec.unsupported_reason
+
+
+# ---------------------------------------------------------------- InternVL, HF format (families/internvl.py)
+
+# OpenGVLab/InternVL3-8B-hf, written from memory (InternViT-300M + Qwen2.5-7B text, untied head)
+INTERNVL3_8B = {
+    "architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl", "downsample_ratio": 0.5,
+    "image_seq_length": 256, "image_token_id": 151667, "projector_hidden_act": "gelu", "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "vision_feature_layer": -1, "vision_feature_select_strategy": "default",
+    "text_config": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "bos_token_id": 151643,
+                    "eos_token_id": 151645, "hidden_act": "silu", "hidden_size": 3584, "intermediate_size": 18944,
+                    "max_position_embeddings": 32768, "max_window_layers": 70, "num_attention_heads": 28,
+                    "num_hidden_layers": 28, "num_key_value_heads": 4, "rms_norm_eps": 1e-06,
+                    "rope_theta": 1000000.0, "sliding_window": None, "tie_word_embeddings": False,
+                    "torch_dtype": "bfloat16", "use_sliding_window": False, "vocab_size": 151674},
+    "vision_config": {"architectures": ["InternVisionModel"], "model_type": "internvl_vision", "attention_bias": True,
+                      "hidden_act": "gelu", "hidden_size": 1024, "image_size": [448, 448], "intermediate_size": 4096,
+                      "layer_norm_eps": 1e-06, "layer_scale_init_value": 0.1, "norm_type": "layer_norm",
+                      "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 24, "patch_size": [14, 14],
+                      "use_absolute_position_embeddings": True, "use_mask_token": False, "use_mean_pooling": True,
+                      "use_qk_norm": False},
+}
+FROM_MEMORY["OpenGVLab/InternVL3-8B-hf"] = INTERNVL3_8B
+# InternViT-300M layer: q/k/v/projection_layer with biases, 2 LayerNorms, 2 layer scales, fc1/fc2 with biases
+INTERNVIT_LAYER = 4 * (1024 * 1024 + 1024) + 4 * 1024 + 2 * 1024 + 2 * 1024 * 4096 + 4096 + 1024
+
+
+def test_internvl3_8b_matches_the_meta_device_and_vllm_loads_every_tensor():
+    spec = build_spec(copy.deepcopy(INTERNVL3_8B))
+    assert spec.unsupported_reason is None and spec.family == "internvl" and spec.multimodal
+    # meta-device count of InternVLForConditionalGeneration (tests/test_oracle_vision.py re-computes it)
+    assert spec.params_total == 7_944_373_760 and spec.unloaded_params == 0
+    split = vision_split(spec)
+    embeddings = 1024 + 1024 * 3 * 14 * 14 + 1024 + (32 * 32 + 1) * 1024       # cls, patch conv (+bias), positions
+    assert split["tower"] == embeddings + 24 * INTERNVIT_LAYER                      # mean pooling: no final norm
+    wide = 1024 * 4                                                                 # pixel shuffle 0.5 -> 4x width
+    assert split["projector"] == 2 * wide + (wide * 3584 + 3584) + (3584 * 3584 + 3584)
+    assert spec.kv_bytes_per_token(2) == 28 * 2 * 4 * 128 * 2
+
+
+def test_internvl_shards_follow_vllm_interns1_vit():
+    by = {t.name: t for t in build_spec(copy.deepcopy(INTERNVL3_8B)).tensors}
+    p = "vision_tower.encoder.layer.0"
+    # InternSdpaAttention: plain nn.Linear -- whole on every rank, unquantized
+    for name in ("q_proj", "k_proj", "v_proj", "projection_layer"):
+        assert by[f"{p}.attention.{name}.weight"].shard is Shard.REPLICATED
+        assert not by[f"{p}.attention.{name}.weight"].quantizable
+    # InternS1VisionMLP: column / row, built without quant_config
+    assert by[f"{p}.mlp.fc1.weight"].shard is Shard.COLUMN and by[f"{p}.mlp.fc2.weight"].shard is Shard.ROW
+    assert not by[f"{p}.mlp.fc1.weight"].quantizable
+    for name in ("multi_modal_projector.layer_norm.weight", "multi_modal_projector.linear_1.weight",
+                 "multi_modal_projector.linear_2.weight", f"{p}.lambda_1"):
+        assert by[name].shard is Shard.REPLICATED
+
+
+def test_internvl_tower_bytes_per_rank_at_tp4():
+    """Hand count from vLLM interns1_vit.py: only fc1 (weight, bias) and fc2 (weight) split by TP."""
+    from reportgen.estimate.encoder import apply_limits, text_only
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(copy.deepcopy(INTERNVL3_8B))
+    h, i = 1024, 4096
+    split = h * i + i + i * h
+    per_rank = sum(tn.numel for tn in spec.tensors if tn.component is Component.VISION) - 24 * split * 3 / 4
+    full = estimate_one(spec, 79.2, tp=4, max_model_len=8192)["weights_gib"]
+    text = estimate_one(text_only(spec), 79.2, tp=4, max_model_len=8192)["weights_gib"]
+    assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
+    assert per_rank == 331_552_768 - 24 * 3 * (2 * h * i + i) / 4
+    assert not apply_limits(spec, {"image": 0, "video": 0}).multimodal and apply_limits(spec, {"image": 0}).multimodal
+
+
+def test_internvl_rms_norm_qk_norm_and_pooling_variants():
+    cfg = copy.deepcopy(INTERNVL3_8B)
+    cfg["vision_config"].update(norm_type="rms_norm", use_qk_norm=True, use_mean_pooling=False, use_mask_token=True)
+    spec = build_spec(cfg)
+    names = {tn.name for tn in spec.tensors}
+    assert "vision_tower.encoder.layer.3.attention.q_norm.weight" in names
+    assert "vision_tower.encoder.layer.3.layernorm_before.bias" not in names      # RMSNorm: weight only
+    assert {"vision_tower.layernorm.weight", "vision_tower.embeddings.mask_token"} <= names
+    base = build_spec(copy.deepcopy(INTERNVL3_8B)).params_total
+    assert spec.params_total == base + 24 * (2 * 1024 - 2 * 1024) + 2 * 1024 + 1024   # qk norms = dropped LN biases
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"text_config": {**INTERNVL3_8B["text_config"], "architectures": None}}, "architectures[0]"),
+    ({"text_config": {**INTERNVL3_8B["text_config"], "architectures": ["LlamaForCausalLM"]}}, "does not name"),
+    ({"text_config": {**INTERNVL3_8B["text_config"], "model_type": "gemma"}}, "language model"),
+])
+def test_internvl_refusals_name_the_reason(change, words):
+    spec = build_spec({**copy.deepcopy(INTERNVL3_8B), **copy.deepcopy(change)})
+    assert spec.unsupported_reason and words in spec.unsupported_reason
+
+
+def test_internvl_other_feature_layer_is_noted_not_repriced():
+    cfg = copy.deepcopy(INTERNVL3_8B)
+    cfg["vision_feature_layer"] = -2
+    spec = build_spec(cfg)
+    assert spec.params_total == 7_944_373_760 and any("last layer" in n for n in spec.notes)
+
+
+def test_internvl_bare_class_defaults_are_refused():
+    assert "architectures[0]" in build_spec({"model_type": "internvl"}).unsupported_reason
+
+
+def test_internvl_untied_text_under_the_tied_class_default_is_noted():
+    cfg = copy.deepcopy(INTERNVL3_8B)
+    cfg.pop("tie_word_embeddings")          # InternVLConfig default True; the Qwen2 text config says False
+    spec = build_spec(cfg)
+    assert spec.params_total == 7_944_373_760                 # vLLM's Qwen2ForCausalLM keeps its own lm_head
+    assert any("vLLM follows the language model" in n for n in spec.notes)
+
+
+def test_llava_never_loads_the_clip_post_norm_and_refuses_several_feature_layers():
+    cfg = shipped("llava-hf/llava-1.5-7b-hf")
+    cfg["vision_feature_layer"] = -1                          # every CLIP layer kept: still no post_layernorm
+    spec = build_spec(cfg)
+    assert spec.unloaded_params == 2 * 1024
+    assert not any("post_layernorm" in t.name for t in spec.tensors)
+    cfg["vision_feature_layer"] = [-2, -5]
+    assert "several vision_feature_layer" in build_spec(cfg).unsupported_reason
+    onevision_clip = copy.deepcopy(ONEVISION_7B)
+    onevision_clip["vision_config"] = {**cfg["vision_config"]}
+    assert build_spec(onevision_clip).unloaded_params == 2 * 1024
+
+
+def test_largest_llava_next_and_onevision_images_follow_vllm_processing_info():
+    """vLLM llava_next.py @92c504dd get_image_size_with_most_features / get_num_image_tokens."""
+    nxt = build_spec(json.loads((DATA / "configs_vision" / "llava-hf--llava-v1.6-mistral-7b-hf.json").read_text()))
+    # pinpoint 672 x 672 = 2 x 2 tiles of 24 x 24 patches: 48 x 48 unpadded + 48 newlines + the 576 base tile
+    assert nxt.mm_item_tokens == 48 * 48 + 48 + 576 == 2928
+    # OneVision profiles 1153 x 944: best pinpoint 1152 x 1536 -> 3 x 4 tiles of 27 -> 81 x 108, width unpadded
+    # to int(round(1153 * 81 / 944, 7)) = 98; ratio sqrt(81 * 98 / (9 * 27**2)) < 1.1 keeps it; base 729 (full)
+    assert build_spec(copy.deepcopy(ONEVISION_7B)).mm_item_tokens == 81 * 98 + 81 + 729 == 8748
+    assert build_spec(shipped("llava-hf/llava-1.5-7b-hf")).mm_item_tokens == 576

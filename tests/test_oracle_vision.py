@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from test_arch_vision_2026 import SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
+from test_arch_vision_2026 import FROM_MEMORY, SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))  # per family
@@ -40,6 +40,18 @@ def meta_count(config: dict) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def class_defaults(kind: str) -> dict:
+    """The composite class's defaults; InternVL's as a servable checkpoint states them: vLLM needs
+    ``text_config.architectures`` (the bare defaults are refused, tests/test_arch_vision_2026.py) and
+    follows the text model's tie flag, which the defaults set apart from the top-level one."""
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model(kind).to_dict()
+    if kind == "internvl":
+        cfg["text_config"].update(architectures=["Qwen2ForCausalLM"], tie_word_embeddings=cfg["tie_word_embeddings"])
+    return cfg
+
+
 def loaded_plus_skipped(cfg: dict) -> int:
     spec = build_spec(copy.deepcopy(cfg))
     assert spec.unsupported_reason is None, spec.unsupported_reason
@@ -54,17 +66,13 @@ def test_shipped_config_matches_meta_device(model_id):
 
 @pytest.mark.parametrize("kind", VISION_FAMILIES)
 def test_class_defaults_match_meta_device(kind):
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model(kind).to_dict()
+    cfg = class_defaults(kind)
     assert loaded_plus_skipped(cfg) == meta_count(cfg)
 
 
 @pytest.mark.parametrize("kind", VISION_FAMILIES)
 def test_trimmed_config_takes_class_default_tower(kind):
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model(kind).to_dict()
+    cfg = class_defaults(kind)
     cfg.pop("vision_config")
     spec = build_spec(copy.deepcopy(cfg))
     assert any("class default" in n for n in spec.notes)
@@ -94,3 +102,9 @@ def test_trimmed_gemma3_mistral3_llama4_take_the_class_default_tower(name):
     spec = build_spec(copy.deepcopy(cfg))
     assert any("class default" in n for n in spec.notes)
     assert spec.params_total == composite_meta_count(cfg)
+
+
+@pytest.mark.parametrize("model_id", list(FROM_MEMORY))
+def test_configs_from_memory_match_meta_device(model_id):
+    cfg = FROM_MEMORY[model_id]
+    assert loaded_plus_skipped(cfg) == meta_count(cfg)

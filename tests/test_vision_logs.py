@@ -123,3 +123,25 @@ def test_qwen_vl_weights_within_1pct_of_v0_logs(row_id):
     spec = build_spec(json.loads((calibrate_encoder.VISION_CONFIGS / f"{name}.json").read_text()))
     est = estimate_one(spec, 79.2, tp=tp, max_model_len=8192)["weights_gib"]
     assert abs(est - measured) / measured <= 0.01, (row_id, est, measured)
+
+
+@pytest.mark.parametrize("batched,budget", [(2048, 16384), (8192, 16384), (32768, 32768)])
+def test_encoder_budget_takes_an_image_larger_than_the_batch(batched, budget):
+    """vLLM vllm/v1/core/encoder_cache_manager.py @51c7cf7d, _set_max_num_batched_encoder_input_tokens:
+    ``max_num_batched_encoder_input_tokens = max(max_num_batched_encoder_input_tokens, max_tokens_per_mm_item)``
+    (the default being max_num_batched_tokens): a Qwen2.5-VL image of 16,384 tokens is profiled whole even
+    when the batch is smaller, so the encoder term grows with max(T, 16,384), not with T."""
+    import json
+    from pathlib import Path
+
+    from reportgen.arch import build_spec
+    from reportgen.matrix import estimate_one
+
+    assert encoder.encoder_budget(batched, 16384) == budget and encoder.encoder_budget(batched) == batched
+    cfg = json.loads((Path(__file__).parent / "data" / "configs_2026" / "Qwen--Qwen2.5-VL-7B-Instruct.json").read_text())
+    spec = build_spec(cfg)
+    assert spec.mm_item_tokens == 12_845_056 // (14 * 2) ** 2 == 16384
+    kw = dict(tp=2, max_model_len=32768, max_num_batched_tokens=batched, vllm_version="0.19.0")
+    full = estimate_one(spec, 79.2, **kw)["activation_gib"]
+    text = estimate_one(encoder.text_only(spec), 79.2, **kw)["activation_gib"]
+    assert (full - text) * 2**30 == pytest.approx(encoder.MM_ENCODER * budget * 3584 * 2, rel=1e-9)

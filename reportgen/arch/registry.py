@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
-                                     exaone4, falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss, hunyuan,
-                                     idefics3, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4, llava, longcat_flash,
-                                     mimo_v2_flash, minimax_m2, mistral4, moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi,
-                                     qwen3_next, qwen_vl, starcoder2, zamba2)
+                                     exaone4, falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss,
+                                     hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4,
+                                     llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4, moe,
+                                     multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl, starcoder2,
+                                     zamba2)
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -137,6 +138,11 @@ ADAPTERS: dict[str, Adapter] = {
     # LLaVA with a CLIP tower (families/llava.py)
     "llava": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
     "llava_next": Adapter(llava.build, multimodal=True, prepare=llava.prepare, parse=llava.parse),
+    # LLaVA-OneVision: SigLIP tower cut at the feature layer (families/llava_onevision.py)
+    "llava_onevision": Adapter(llava_onevision.build, multimodal=True, prepare=llava_onevision.prepare,
+                               parse=llava.parse),
+    # InternVL, Hugging Face format (families/internvl.py; vLLM serves it as InternS1)
+    "internvl": Adapter(internvl.build, multimodal=True, prepare=internvl.prepare, parse=llava.parse),
     # Idefics3 / SmolVLM (families/idefics3.py)
     "idefics3": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
     "smolvlm": Adapter(idefics3.build, multimodal=True, prepare=idefics3.prepare, parse=idefics3.parse),
@@ -186,12 +192,14 @@ UNSUPPORTED: dict[str, str] = {
               "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
     # multimodal composites examined for issue 13 and not modelled yet (docs/architecture.md)
     "kimi_vl": "kimi_vl: no transformers config class (remote code only) and the MoonViT tower is not modelled",
-    "phi4_multimodal": "phi4_multimodal: image and conformer audio towers with per-modality LoRA adapters "
-                       "(vLLM phi4mm.py) are not modelled",
-    "internvl": "internvl: vLLM's sharding of the HF-format InternVL tower and projector was not verified; "
-                "not modelled",
-    "llava_onevision": "llava_onevision: SigLIP tower (vLLM builds it up to the feature layer; head and post-norm "
-                       "rules for SigLIP not verified); not modelled",
+    # vLLM phi4_multimodal.py @f8cc4535 (Phi4MultimodalForCausalLM, the HF-format model; phi4mm.py serves the
+    # remote-code one)
+    "phi4_multimodal": "phi4_multimodal: vLLM's phi4_multimodal.py builds an Idefics2 image tower cut at "
+                       "vision_config.feature_layer without post-norm, a conformer audio encoder (NeMo conv "
+                       "subsampling, relative attention bias, depthwise conv modules, qkv / gate_up column and "
+                       "o / down row) and image / speech / vision-speech projectors, none of them modelled; its "
+                       "vision and speech abilities are LoRA adapters served with --enable-lora, whose GPU buffers "
+                       "are not modelled either",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     # vLLM registry.py @055e47c2: "SmolLM3ForCausalLM": ("transformers", "TransformersForCausalLM") in
     # _TRANSFORMERS_SUPPORTED_MODELS (no native smollm3.py)

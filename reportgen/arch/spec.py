@@ -179,6 +179,9 @@ class ModelSpec:
     # checkpoint parameters vLLM never instantiates (e.g. CLIP layers past LLaVA's vision_feature_layer);
     # tensors + unloaded_params == the transformers (meta-device) count
     unloaded_params: int = 0
+    # tokens of the largest multimodal item vLLM profiles (its ``mm_max_toks_per_item``, e.g. one image at the
+    # processor's largest size); 0 = not worked out (the encoder budget is then max_num_batched_tokens)
+    mm_item_tokens: int = 0
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)

@@ -7,7 +7,13 @@ and keeps those embeddings (``encoder_cache``) alive through the dummy text forw
 the torch peak it measures therefore grows by about one encoder budget of text-width embeddings
 plus the tower's own activations.  We model it as a term per batched token::
 
-    MM = MM_ENCODER * T * h_text * a          (T = max_num_batched_tokens, a = activation bytes)
+    MM = MM_ENCODER * B * h_text * a          (a = activation bytes)
+    B  = max(T, largest item)                 (T = max_num_batched_tokens; encoder_budget)
+
+``B`` is vLLM's encoder budget: an image larger than ``max_num_batched_tokens`` raises it (the
+largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1.5 / NeXT / OneVision
+from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from their published image
+processors' ``max_pixels``; 0 elsewhere, i.e. ``T``).
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
@@ -45,11 +51,26 @@ def deepstack_levels(spec: ModelSpec) -> int:
     return len({m.group(1) for t in spec.tensors for m in [_DEEPSTACK.search(t.name)] if m})
 
 
-def encoder_bytes_per_token(multimodal: bool, hidden: int, act_b: float, deepstack: int = 0) -> float:
-    """Bytes per batched token of the encoder profile (0 for a text-only model or a text-only run)."""
-    if not multimodal:
-        return 0.0
-    return (MM_ENCODER + deepstack) * hidden * act_b
+def encoder_bytes_per_token(multimodal: bool, hidden: int, act_b: float) -> float:
+    """Bytes per encoder-budget token of the encoder profile (0 for a text-only model or run)."""
+    return MM_ENCODER * hidden * act_b if multimodal else 0.0
+
+
+def deepstack_bytes_per_token(multimodal: bool, hidden: int, act_b: float, deepstack: int = 0) -> float:
+    """Qwen3-VL's ``deepstack_input_embeds``: ``levels`` buffers of max_num_batched_tokens x hidden."""
+    return deepstack * hidden * act_b if multimodal else 0.0
+
+
+def encoder_budget(max_num_batched_tokens: int, max_item_tokens: int = 0) -> int:
+    """vLLM's encoder compute budget (= the encoder-cache size when not set by hand).
+
+    ``vllm/v1/core/encoder_cache_manager.py`` @51c7cf7d, ``_set_max_num_batched_encoder_input_tokens``:
+    ``max_num_batched_encoder_input_tokens`` defaults to ``max_num_batched_tokens`` and is then raised to
+    ``max(..., max_tokens_per_mm_item)``; ``_set_encoder_cache_size`` takes the same value (and the same
+    max), and ``compute_mm_encoder_budget`` returns both.  An item larger than the batch is therefore
+    profiled whole.  ``max_item_tokens`` 0 = not worked out for the model (the batch alone).
+    """
+    return max(int(max_num_batched_tokens), int(max_item_tokens))
 
 
 def text_only(spec: ModelSpec) -> ModelSpec:
@@ -107,7 +128,8 @@ def parse_limits(value: str | Mapping | None) -> dict[str, int] | None:
 # the modalities each tower serves (vLLM ``_mark_tower_model(vllm_config, {...})``); default: images only
 TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "video"),
                     "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video"),
-                    "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video")}
+                    "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video"),
+                    "llava_onevision": ("image", "video"), "internvl": ("image", "video")}
 
 
 def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:

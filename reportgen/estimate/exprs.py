@@ -50,9 +50,11 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> list[pl.Expr]
     gpus = pl.col("tp") * pl.col("pp") * pl.col("dp")
     gpn = pl.col("gpus_per_node")
     fwd = t * pl.col("a_fwd_t") + r * pl.col("a_state_r")     # a_state_r: GDN prefill buffers (hybrids)
-    a_other = (fwd + t * pl.col("a_add_t")) / GIB
+    # encoder profile over vLLM's encoder budget max(T, largest item) (encoder.encoder_budget)
+    add = t * pl.col("a_add_t") + pl.max_horizontal(t, pl.col("enc_item")) * pl.col("a_enc_t")
+    a_other = (fwd + add) / GIB
     core_last = pl.max_horizontal(fwd, t * pl.col("a_hid_t") + r * pl.col("a_smp_r")) / GIB
-    a_last = core_last + t * pl.col("a_add_t") / GIB
+    a_last = core_last + add / GIB
     g_est = t * pl.col("gdn_t") / GIB                     # GDN profiling transient (0.26+, #50780)
     gcap_max = graph_captured("g_max")
     w_max = pl.max_horizontal([pl.col(f"w{i}") for i in range(k)]) if k > 1 else pl.col("w0")

@@ -16,7 +16,7 @@ Activation peak on a stage (bytes)::
     S      = min(max_num_seqs, T) * V * (a + SAMPLER_BYTES)           logits (model dtype) + fp32
                                                                       softmax / sort / index buffers
     MOE    = T * topk * MOE_WS * (3 * I_e / moe_tp + h) * a           fused-MoE workspaces (kept cached)
-    MM     = MM_ENCODER * T * h * a                                   multimodal encoder-cache profile (encoder.py)
+    MM     = MM_ENCODER * max(T, item) * h * a                        multimodal encoder-cache profile (encoder.py)
     PP     = PP_BUFFERS * T * h * a   (pp > 1)                        IntermediateTensors (hidden + residual)
     A_last = max(F, H + S) + MOE + MM + PP ;  A_other = F + MOE + MM + PP
 

@@ -44,6 +44,7 @@ class ModelFacts:
     multimodal: bool
     gdn_state: object = None   # the largest Gated DeltaNet state geometry (prefill buffers), None without
     deepstack: int = 0         # Qwen3-VL deepstack levels (encoder.py)
+    mm_item: int = 0           # encoder tokens of the largest multimodal item (0 = unknown; encoder.encoder_budget)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -64,7 +65,7 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     gdn_state = max(gdn, key=lambda s: s.bytes_per_seq(1, 2)) if gdn else None
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
-                      encoder.deepstack_levels(spec))
+                      encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -195,8 +196,11 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES + sampler_extra),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
-                   + encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
+                   + encoder.deepstack_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
+        # encoder profile: bytes per encoder-budget token, and the largest item (budget = max(T, item))
+        "a_enc_t": encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b),
+        "enc_item": float(f.mm_item),
         "warm_r": (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0,
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
@@ -208,7 +212,8 @@ def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, 
     t, r = float(batched_tokens), float(min(max_num_seqs, batched_tokens))
     fwd = t * c["a_fwd_t"] + r * c.get("a_state_r", 0.0)
     core = max(fwd, t * c["a_hid_t"] + r * c["a_smp_r"]) if last_stage else fwd
-    return (core + t * c["a_add_t"]) / GIB
+    enc = encoder.encoder_budget(batched_tokens, int(c.get("enc_item", 0))) * c.get("a_enc_t", 0.0)
+    return (core + t * c["a_add_t"] + enc) / GIB
 
 
 def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
@@ -223,7 +228,7 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb")
-COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "warm_r", "a_state_r")
+COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per

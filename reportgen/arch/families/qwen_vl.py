@@ -94,6 +94,12 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return text
 
 
+# largest image the published checkpoints' preprocessor_config.json allows (vLLM sizes its profiling image by it:
+# ``get_image_size_with_most_features``): Qwen2-VL / Qwen2.5-VL ``max_pixels`` 12,845,056 (patch 14 x merge 2 ->
+# 16,384 tokens), Qwen3-VL ``size.longest_edge`` 16,777,216 (patch 16 x merge 2 -> 16,384 tokens)
+ITEM_PIXELS = {"qwen2_vl": 12_845_056, "qwen2_5_vl": 12_845_056, "qwen3_vl": 16_777_216, "qwen3_vl_moe": 16_777_216}
+
+
 def parse(config: Mapping[str, Any], model_type: str) -> Any:
     """Flat or nested, trimmed or not: sub-configs parsed with their own classes (parse.py)."""
     return parse_composite_lenient(config, model_type)
@@ -117,6 +123,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     text_build(Tied(text, tie), spec)
     note_tower_width(spec, tower(spec.tensors, vis))
     spec.multimodal = True
+    if kind in ITEM_PIXELS:
+        merged = (vis.int("patch_size") * vis.int("spatial_merge_size")) ** 2
+        spec.mm_item_tokens = ITEM_PIXELS[kind] // merged
+        spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens (the published checkpoints' image "
+                          f"processor max of {ITEM_PIXELS[kind]:,} pixels; preprocessor_config.json is not read)")
 
 
 def note_tower_width(spec: ModelSpec, h_out: int) -> None:
