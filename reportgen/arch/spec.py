@@ -149,6 +149,10 @@ class ModelSpec:
     num_layers: int = 0                  # decoder layers (the PP unit)
     num_attention_heads: int = 0         # query heads (validity: heads % tp == 0)
     num_kv_heads: int = 0                # KV heads (validity: n_kv % tp == 0 or tp % n_kv == 0); 0 for MLA
+    # per decoder layer, the head count its K/V projections (Shard.KV) are built with, when layers differ
+    # (Gemma-4 attention_k_eq_v: num_global_key_value_heads on full layers); () = num_kv_heads everywhere.
+    # At most two distinct counts, one of them num_kv_heads (estimate/weights.py keeps two KV classes)
+    kv_heads_by_layer: tuple[int, ...] = ()
     head_dim: int = 0
     tie_word_embeddings: bool = False
     is_mla: bool = False

@@ -142,9 +142,10 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
     """PRODUCT §3 validity rules that depend on the model only (first broken rule, named)."""
     if spec.num_attention_heads and spec.num_attention_heads % lay.tp:
         return f"num_attention_heads ({spec.num_attention_heads}) % tp ({lay.tp}) != 0"
-    n_kv = spec.num_kv_heads
-    if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
-        return f"num_key_value_heads ({n_kv}) and tp ({lay.tp}): neither divides the other"
+    for n_kv in (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads})):
+        if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
+            what = "num_key_value_heads" if n_kv == spec.num_kv_heads else "KV heads of some layers"
+            return f"{what} ({n_kv}) and tp ({lay.tp}): neither divides the other"
     rule = first_state_tp_rule((l.state for l in spec.layers_kv), lay.tp)
     if rule:
         return rule

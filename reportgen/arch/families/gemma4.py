@@ -9,8 +9,14 @@ Per decoder layer ``i`` (``layer_types[i]``: sliding or full):
 
 * head size and KV heads per layer: transformers 5.24 folds ``global_head_dim`` (default 512) and, on
   ``attention_k_eq_v`` configs, ``num_global_key_value_heads`` into ``per_layer_config`` for the full
-  layers; vLLM reads the same two fields (``getattr(config, "global_head_dim", ...)``).  We read the
-  parsed ``per_layer_config`` -- the shapes the checkpoint holds.
+  layers; vLLM reads the same two fields (``Gemma4DecoderLayer``, re-read at commit
+  eee7972fe3225f0b08bb8d61afd88eb846330a55: ``num_kv_heads = getattr(config, "num_global_key_value_heads",
+  config.num_key_value_heads)`` on a k_eq_v full layer) and builds each layer's ``QKVParallelLinear`` and
+  ``Attention`` with its own count.  We read the parsed ``per_layer_config`` -- the shapes the checkpoint
+  holds.  Where the counts differ (Gemma 4 31B: 16 sliding / 4 global; 26B-A4B: 8 / 2) the K/V weights of
+  each layer shard by its own count (``ModelSpec.kv_heads_by_layer``, a second KV class in
+  estimate/weights.py), its cache holds ``max(1, n // tp)`` heads, and every count must satisfy vLLM's
+  ``n % tp == 0 or tp % n == 0`` assertion (estimate/tables.py ``model_rule``).
 * attention: q (COLUMN) / k, v (KV) / o (ROW), biases = ``attention_bias``; per-head ``q_norm`` and
   ``k_norm`` (head size); ``v_norm`` has no weight.
 * KV sharing: the last ``num_kv_shared_layers`` layers reuse the cache of the last earlier layer of the
@@ -38,8 +44,7 @@ rank (no ``PPMissingLayer``), which the per-stage placement cannot express: pp >
 (``ModelSpec.pp_unsupported``).
 
 Refused: ``use_bidirectional_attention == "all"`` (an encoder), every layer KV-shared (vLLM finds no
-target layer), per-layer KV head counts that differ (the K/V weight sharding takes one head count),
-another ``hidden_activation`` (vLLM raises).
+target layer), another ``hidden_activation`` (vLLM raises).
 
 Rotary caches: one per layer type, ``max_position_embeddings`` rows; sliding layers ``default`` rope
 of their head size (partial factor from its parameters), full layers ``proportional`` -> vLLM's
@@ -100,10 +105,6 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
     if n_shared >= n_layers:
         raise Unsupported("gemma4 with every layer KV-shared: vLLM finds no layer to share the cache of")
     lt, hds, kvs, modes = _layer_geometry(f, n_layers)
-    if len(set(kvs)) > 1:
-        raise Unsupported(f"gemma4 with per-layer KV head counts {sorted(set(kvs))} (num_global_key_value_heads): "
-                          "the K/V weight sharding is modelled with one head count")
-    n_kv = kvs[0]
     for i, k in enumerate(kvs):
         if n_heads % k:
             raise f.err("num_key_value_heads", f"{k} does not divide num_attention_heads {n_heads} (layer {i})")
@@ -137,8 +138,8 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
         v_copy = k_eq_v and full
         B.linear(ts, f"{a}.q_proj", hidden, n_heads * hd, S.COLUMN, C.ATTENTION, i, bias=bias)
         ts_kv: list[Tensor] = []
-        B.linear(ts_kv, f"{a}.k_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
-        B.linear(ts_kv, f"{a}.v_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
+        B.linear(ts_kv, f"{a}.k_proj", hidden, kvs[i] * hd, S.KV, C.ATTENTION, i, bias=bias)
+        B.linear(ts_kv, f"{a}.v_proj", hidden, kvs[i] * hd, S.KV, C.ATTENTION, i, bias=bias)
         B.norm(ts_kv, f"{a}.k_norm", hd, i, comp=C.ATTENTION)
         for t in ts_kv:
             copy = shared or (v_copy and ".v_proj." in t.name)
@@ -164,14 +165,19 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
         if shared:
             layers_kv.append(LayerKV(AttentionKind.NONE))
         elif lt[i] in SLIDING_TYPES and window is not None:
-            layers_kv.append(LayerKV(AttentionKind.SLIDING, n_kv, hd, hd, window))
+            layers_kv.append(LayerKV(AttentionKind.SLIDING, kvs[i], hd, hd, window))
         else:
-            layers_kv.append(LayerKV(AttentionKind.FULL, n_kv, hd, hd))
+            layers_kv.append(LayerKV(AttentionKind.FULL, kvs[i], hd, hd))
     B.norm(ts, f"{prefix}.norm", hidden, None)
     B.lm_head(ts, vocab, hidden, tied=tie)
 
     spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
+    # num_key_value_heads (the sliding layers'); full layers of an attention_k_eq_v config may hold
+    # num_global_key_value_heads: their K/V weights shard by their own count (kv_heads_by_layer)
+    n_kv = next((k for k, t in zip(kvs, lt) if t not in FULL_TYPES), kvs[0])
     spec.num_attention_heads, spec.num_kv_heads = n_heads, n_kv
+    if len(set(kvs)) > 1:
+        spec.kv_heads_by_layer = tuple(kvs)
     spec.head_dim = hds[0]                     # per layer in layers_kv; the global field is ambiguous
     spec.tie_word_embeddings = tie
     spec.max_position_embeddings = f.opt_int("max_position_embeddings")
