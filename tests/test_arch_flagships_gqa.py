@@ -175,7 +175,7 @@ def test_gemma4_ple_sharding_and_rope():
     assert tensor(spec, "model.layers.0.per_layer_input_gate.weight").shard is Shard.REPLICATED
     # sliding: default rope over 256; full: proportional -> Gemma4RotaryEmbedding(rotary_dim = head_size = 512)
     assert spec.rope_caches == ((131_072, 256, 0), (131_072, 512, 0))
-    assert spec.pp_unsupported and "every pipeline rank" in spec.pp_unsupported
+    assert spec.pp_unsupported is None and spec.pp_every_stage
 
 
 def test_gemma4_e4b_composite_exact():
@@ -291,16 +291,53 @@ def test_gemma4_global_kv_heads_validity_rule():
     assert rule and "(3)" in rule and "KV heads of some layers" in rule
 
 
-def test_gemma4_pp_cells_unsupported():
-    """pp > 1 cells are unsupported with the reason; pp = 1 cells are estimated."""
+def test_gemma4_kv_sharing_targets_and_pp_validity():
+    """vLLM gemma4.py @eee7972f: a KV-shared layer reads the last earlier layer of its type
+    (kv_sharing_target_layer_name); on another pipeline stage that target is not in the rank's forward
+    context and validate_kv_sharing_target raises -> invalid_layout.  E4B: layers 24-41 read 22 (sliding)
+    or 23 (full); pp = 2 puts 21-41 on stage 1 (starts), pp = 3 puts 22 on stage 1 and 28 on stage 2."""
     from reportgen.estimate.layout import Layout
     from reportgen.estimate.tables import ModelTables
 
-    tables = ModelTables(build_spec(gemma4_text_e4b()))
-    head, _, _ = tables.row(Layout(tp=1, pp=2), "checkpoint", "auto")
-    assert head[6] == "unsupported" and "every pipeline rank" in head[7]
-    head, _, n = tables.row(Layout(tp=2, pp=1), "checkpoint", "auto")
+    spec = build_spec(gemma4_text_e4b())
+    assert spec.kv_sharing == tuple((i, 23 if (i + 1) % 6 == 0 else 22) for i in range(24, 42))
+    tables = ModelTables(spec)
+    head, _, n = tables.row(Layout(tp=1, pp=2), "checkpoint", "auto")
     assert head[6] is None and n >= 1
+    for pp, layer in ((3, 28), (4, 32)):
+        head, _, _ = tables.row(Layout(tp=1, pp=pp), "checkpoint", "auto")
+        assert head[6] == "invalid_layout" and f"layer {layer} shares the KV cache of layer 22" in head[7]
+    # no KV sharing (31B-shaped): any pp up to the layer count is valid
+    assert build_spec(gemma4_31b_shaped()).kv_sharing == ()
+
+
+@pytest.mark.parametrize("untied", [False, True])
+def test_gemma4_pp_every_stage_holds_embeddings_ple_and_towers(untied):
+    """vLLM Gemma4Model builds embed_tokens, embed_tokens_per_layer, per_layer_model_projection (+ norm) and
+    the final norm on every PP rank (no PPMissingLayer), Gemma4ForCausalLM its lm_head (tied = the
+    embedding), gemma4_mm.py the towers: at pp = 2 each stage = its decoder layers + all of those, by hand."""
+    from math import ceil
+
+    from reportgen.estimate import quant
+    from reportgen.estimate.layout import Layout, pp_partition
+    from reportgen.estimate.weights import build_weight_table, stage_weights
+
+    cfg = shipped("google--gemma-4-E4B-it")
+    if untied:
+        cfg = dict(cfg, tie_word_embeddings=False, text_config=dict(cfg["text_config"], tie_word_embeddings=False))
+    spec = build_spec(cfg)
+    assert any(t.component.value == "lm_head" for t in spec.tensors) == untied
+    table = build_weight_table(spec, quant.whatif_scheme("bf16"), 2)
+
+    def nbytes(t):
+        pad = ceil(t.shape[0] / 64) * 64 / t.shape[0] if t.shard is Shard.VOCAB else 1
+        return t.numel * 2 * pad
+
+    outside = sum(nbytes(t) for t in spec.tensors if t.layer is None)
+    assert outside > 2 * 262_144 * 42 * 256          # PLE table + embedding + towers
+    for st, (a, b) in zip(stage_weights(table, Layout(tp=1, pp=2)), pp_partition(42, 2)):
+        layers = sum(nbytes(t) for t in spec.tensors if t.layer is not None and a <= t.layer < b)
+        assert st.bytes - table.buffer_bytes == pytest.approx(layers + outside, rel=1e-12)
 
 
 # ---------------------------------------------------------------- Ministral 3 (mistral3 composite, vLLM mistral3.py)

@@ -186,6 +186,12 @@ class ModelSpec:
     # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for
     # tp > num_experts: cohere2_moe, exaone_moe); larger tp -> ``invalid_layout`` (estimate/tables.py)
     max_tp: int | None = None
+    # vLLM builds every tensor outside the decoder layers (embeddings, towers, final norm, lm_head) on
+    # every pipeline rank, not only the first / last (Gemma-4: no PPMissingLayer; estimate/weights.py)
+    pp_every_stage: bool = False
+    # (layer, target layer) pairs: a layer that reads the KV cache of an earlier one (vLLM
+    # ``kv_sharing_target_layer_name``); vLLM refuses to start when the two sit on different pipeline stages
+    kv_sharing: tuple[tuple[int, int], ...] = ()
     notes: list[str] = field(default_factory=list)
     # safetensors header listing {name: {"shape", "dtype", "bytes", ...}} of the checkpoint, set by
     # estimate.quant.attach_checkpoint_headers (--weights checkpoint); None = config-derived weights

@@ -23,7 +23,7 @@ from reportgen.arch.state import first_state_tp_rule
 from . import encoder, overheads as oh
 from . import profiles as vp
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
-from .layout import Layout, rank_label
+from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
 from .weights import build_weight_table, stage_weights
 
@@ -153,6 +153,12 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
         return f"tp ({lay.tp}) > num_experts ({spec.max_tp}): vLLM's MoE block raises"
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
+    if lay.pp > 1 and getattr(spec, "kv_sharing", ()):
+        stage = [s for s, (a, b) in enumerate(pp_partition(spec.num_layers, lay.pp)) for _ in range(a, b)]
+        for layer, target in spec.kv_sharing:
+            if stage[layer] != stage[target]:
+                return (f"layer {layer} shares the KV cache of layer {target} on another pipeline stage "
+                        f"(pp {lay.pp}): vLLM's validate_kv_sharing_target raises")
     if lay.ep and not spec.num_experts:
         return "expert parallel needs a MoE model"
     if lay.ep and lay.tp * lay.dp > spec.num_experts:

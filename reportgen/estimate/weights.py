@@ -18,7 +18,9 @@ Rules (PRODUCT.md §3, research-peers.md C2/C3):
   for the first ``E % ep`` ranks -> rank 0 is the worst.
 - Placement: decoder layer ``i`` on the stage owning it (vLLM get_pp_indices);
   embedding and vision tower on the first stage; lm_head and final norm on the
-  last; a tied embedding is also on the last stage when ``pp > 1``.
+  last; a tied embedding is also on the last stage when ``pp > 1``.  A model whose vLLM
+  class builds everything outside the decoder layers on every rank (``spec.pp_every_stage``:
+  Gemma-4) has the first- and last-stage tensors on every stage (a tied head is the embedding).
 - Each stage also holds the rotary ``cos_sin_cache`` buffers (``spec.rope_caches``, see
   ``rotary_cache_bytes``); vLLM's "Model loading took" figure includes them (Llama-3.1-8B:
   32 MiB of its 14.99 GiB; Gemma-3: 576 MiB).
@@ -86,6 +88,7 @@ class WeightTable:
     n_kv: int
     num_experts: int
     n_kv_alt: int = 0                   # head count of the ``kv_alt`` class (0 = none)
+    every_stage: bool = False           # first and last on every stage (spec.pp_every_stage)
     scheme: object = None               # kept when routed experts need per-rank costing (MXFP4 padding)
     expert_tensors: tuple = ()          # ((layer, Tensor), ...) routed experts, only in that case
     _expert_prefix: dict = field(default_factory=dict, compare=False, repr=False)
@@ -201,7 +204,8 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable
                         if t.shard is Shard.EXPERT and t.layer is not None and 0 <= t.layer < n)
     return WeightTable(per_layer, tuple(prefix), ClassBytes(*acc[first]), ClassBytes(*acc[last]),
                        ClassBytes(*acc[tied]), rotary_cache_bytes(spec, act_bytes), n_kv,
-                       spec.num_experts, n_kv_alt, scheme if experts else None, experts)
+                       spec.num_experts, n_kv_alt, bool(getattr(spec, "pp_every_stage", False)),
+                       scheme if experts else None, experts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +235,11 @@ def stage_weights(table: WeightTable, layout: Layout) -> list[StageWeights]:
     out = []
     for s, (a, b) in enumerate(pp_partition(n_layers, pp)):
         acc = table.layers_sum(a, b)
-        if s == 0:
+        if table.every_stage:
+            acc = acc + table.first + table.last
+        elif s == 0:
             acc = acc + table.first
-        if s == pp - 1:
+        if s == pp - 1 and not table.every_stage:
             acc = acc + table.last
             if pp > 1:
                 acc = acc + table.tied_copy

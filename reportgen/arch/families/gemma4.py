@@ -39,9 +39,16 @@ Model level: embedding (VOCAB); PLE table ``embed_tokens_per_layer`` (``vocab_si
 ``layers * P``, VOCAB) and ``per_layer_model_projection`` (H -> layers*P, COLUMN with gather) and
 ``per_layer_projection_norm`` (P); final norm; lm_head tied per ``tie_word_embeddings`` (default true).
 
-Pipeline parallelism: vLLM's ``Gemma4Model`` builds the embedding and the PLE modules on EVERY pipeline
-rank (no ``PPMissingLayer``), which the per-stage placement cannot express: pp > 1 is refused per cell
-(``ModelSpec.pp_unsupported``).
+Pipeline parallelism (vLLM gemma4.py / gemma4_mm.py @eee7972f / @01bae219): ``Gemma4Model`` builds the
+embedding, the PLE table, ``per_layer_model_projection`` and its norm and the final norm on EVERY pipeline
+rank (no ``PPMissingLayer``; ``make_layers`` splits only the decoder layers), ``Gemma4ForCausalLM`` its
+``lm_head`` (tied: the embedding itself), and ``Gemma4ForConditionalGeneration`` the vision / audio towers
+and embedders: ``ModelSpec.pp_every_stage`` puts every tensor outside the decoder layers on every stage.
+A KV-shared layer reads the cache of its target layer through the forward context of its own rank: when
+the target sits on an earlier stage, vLLM's ``validate_kv_sharing_target`` raises ("is not a valid
+Attention layer in the model") -> that layout is ``invalid_layout`` (``ModelSpec.kv_sharing``).  E4B
+(42 layers, 18 shared, targets 22 and 23) starts at pp = 2 (stage 1 = layers 21-41 holds both targets),
+not at pp = 3 or more.
 
 Refused: ``use_bidirectional_attention == "all"`` (an encoder), every layer KV-shared (vLLM finds no
 target layer), another ``hidden_activation`` (vLLM raises).
@@ -184,8 +191,16 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
     spec.rotary_dim = spec.head_dim
     spec.layers_kv = layers_kv
     spec.rope_caches = _rope_caches(f, lt, hds, spec.max_position_embeddings)
-    spec.pp_unsupported = ("gemma4 with pipeline parallelism: vLLM's Gemma4Model builds the embedding and the "
-                           "per-layer-embedding table on every pipeline rank; not modelled")
+    spec.pp_every_stage = True
+    spec.kv_sharing = _kv_sharing_targets(lt, modes)
+
+
+def _kv_sharing_targets(lt: list[str], modes: list[str | None]) -> tuple[tuple[int, int], ...]:
+    """(KV-shared layer, the layer whose cache it reads): vLLM's Gemma4Attention takes the last layer of
+    the same type before the first shared one (``kv_sharing_target_layer_name``)."""
+    first = next((i for i, m in enumerate(modes) if m == "reuse"), len(modes))
+    last_of = {t: i for i, t in enumerate(lt[:first])}
+    return tuple((i, last_of[lt[i]]) for i in range(first, len(lt)))
 
 
 def _rope_caches(f: Fields, lt: list[str], hds: list[int], max_pos: int | None) -> tuple:
