@@ -189,6 +189,8 @@ class ModelSpec:
     # vLLM builds every tensor outside the decoder layers (embeddings, towers, final norm, lm_head) on
     # every pipeline rank, not only the first / last (Gemma-4: no PPMissingLayer; estimate/weights.py)
     pp_every_stage: bool = False
+    # set: vLLM refuses pp > 1 for this model (its class lacks SupportsPP): those layouts are invalid_layout
+    pp_invalid: str | None = None
     # (layer, target layer) pairs: a layer that reads the KV cache of an earlier one (vLLM
     # ``kv_sharing_target_layer_name``); vLLM refuses to start when the two sit on different pipeline stages
     kv_sharing: tuple[tuple[int, int], ...] = ()

@@ -153,6 +153,8 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
         return f"tp ({lay.tp}) > num_experts ({spec.max_tp}): vLLM's MoE block raises"
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
+    if lay.pp > 1 and getattr(spec, "pp_invalid", None):
+        return spec.pp_invalid
     if lay.pp > 1 and getattr(spec, "kv_sharing", ()):
         stage = [s for s, (a, b) in enumerate(pp_partition(spec.num_layers, lay.pp)) for _ in range(a, b)]
         for layer, target in spec.kv_sharing:

@@ -125,10 +125,7 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
     ts = spec.tensors
     B.embedding(ts, vocab, hidden, f"{prefix}.embed_tokens")
     if ple:
-        ple_vocab = f.int("vocab_size_per_layer_input", vocab)
-        ts.append(Tensor(f"{prefix}.embed_tokens_per_layer.weight", (ple_vocab, n_layers * ple), S.VOCAB, C.OTHER))
-        B.linear(ts, f"{prefix}.per_layer_model_projection", hidden, n_layers * ple, S.COLUMN, C.OTHER, None)
-        B.norm(ts, f"{prefix}.per_layer_projection_norm", ple, None)   # a norm: NORM, as the oracle files it
+        ple_model(ts, prefix, f.int("vocab_size_per_layer_input", vocab), n_layers, ple, hidden)
     if moe:
         n_exp = f.int("num_experts")
         k = f.int("top_k_experts")
@@ -143,25 +140,14 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
         a = f"{p}.self_attn"
         hd, full, shared = hds[i], lt[i] in FULL_TYPES, modes[i] == "reuse"
         v_copy = k_eq_v and full
-        B.linear(ts, f"{a}.q_proj", hidden, n_heads * hd, S.COLUMN, C.ATTENTION, i, bias=bias)
-        ts_kv: list[Tensor] = []
-        B.linear(ts_kv, f"{a}.k_proj", hidden, kvs[i] * hd, S.KV, C.ATTENTION, i, bias=bias)
-        B.linear(ts_kv, f"{a}.v_proj", hidden, kvs[i] * hd, S.KV, C.ATTENTION, i, bias=bias)
-        B.norm(ts_kv, f"{a}.k_norm", hd, i, comp=C.ATTENTION)
-        for t in ts_kv:
-            copy = shared or (v_copy and ".v_proj." in t.name)
-            ts.append(Tensor(t.name, t.shape, t.shard, t.component, t.layer, t.count, t.quantizable, copy))
-        B.linear(ts, f"{a}.o_proj", n_heads * hd, hidden, S.ROW, C.ATTENTION, i, bias=bias)
-        B.norm(ts, f"{a}.q_norm", hd, i, comp=C.ATTENTION)
+        attention(ts, a, i, hidden, n_heads, kvs[i], hd, bias=bias, shared=shared, v_copy=v_copy)
         width = inter * (2 if double_wide and shared else 1)
         B.gated_mlp(ts, i, f"{p}.mlp", hidden, width, C.DENSE_MLP)
         for name in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
                      "post_feedforward_layernorm"):
             B.norm(ts, f"{p}.{name}", hidden, i)
         if ple:
-            B.linear(ts, f"{p}.per_layer_input_gate", hidden, ple, S.REPLICATED, C.OTHER, i)
-            B.linear(ts, f"{p}.per_layer_projection", ple, hidden, S.REPLICATED, C.OTHER, i)
-            B.norm(ts, f"{p}.post_per_layer_input_norm", hidden, i)
+            ple_layer(ts, p, i, hidden, ple)
         if moe:
             B.router(ts, i, f"{p}.router.proj", hidden, n_exp)
             ts.append(Tensor(f"{p}.router.scale", (hidden,), S.REPLICATED, C.ROUTER, i))
@@ -203,15 +189,50 @@ def _kv_sharing_targets(lt: list[str], modes: list[str | None]) -> tuple[tuple[i
     return tuple((i, last_of[lt[i]]) for i in range(first, len(lt)))
 
 
-def _rope_caches(f: Fields, lt: list[str], hds: list[int], max_pos: int | None) -> tuple:
-    """One ``get_rope`` cache per (layer type, head size): rows x width, model dtype (module docstring)."""
+# ---------------------------------------------------------------- blocks shared with gemma3n (vLLM gemma3n.py)
+
+def attention(ts: list[Tensor], a: str, i: int, hidden: int, n_heads: int, n_kv: int, hd: int, *,
+              bias: bool = False, shared: bool = False, v_copy: bool = False) -> None:
+    """q (COLUMN) / k, v (KV) / o (ROW), per-head q_norm and k_norm (v_norm has no weight).  vLLM builds the
+    whole ``QKVParallelLinear`` and ``k_norm`` on every layer: on a KV-shared layer (``shared``) transformers
+    has no k/v/k_norm -> ``allocated_only``; ``v_copy`` (attention_k_eq_v) -> only V is a copy of K."""
+    B.linear(ts, f"{a}.q_proj", hidden, n_heads * hd, S.COLUMN, C.ATTENTION, i, bias=bias)
+    ts_kv: list[Tensor] = []
+    B.linear(ts_kv, f"{a}.k_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
+    B.linear(ts_kv, f"{a}.v_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
+    B.norm(ts_kv, f"{a}.k_norm", hd, i, comp=C.ATTENTION)
+    for t in ts_kv:
+        copy = shared or (v_copy and ".v_proj." in t.name)
+        ts.append(Tensor(t.name, t.shape, t.shard, t.component, t.layer, t.count, t.quantizable, copy))
+    B.linear(ts, f"{a}.o_proj", n_heads * hd, hidden, S.ROW, C.ATTENTION, i, bias=bias)
+    B.norm(ts, f"{a}.q_norm", hd, i, comp=C.ATTENTION)
+
+
+def ple_model(ts: list[Tensor], prefix: str, ple_vocab: int, n_layers: int, ple: int, hidden: int) -> None:
+    """The per-layer-embedding table (VocabParallelEmbedding), ``per_layer_model_projection`` (COLUMN,
+    gathered) and ``per_layer_projection_norm`` (a norm: NORM, as the oracle files it)."""
+    ts.append(Tensor(f"{prefix}.embed_tokens_per_layer.weight", (ple_vocab, n_layers * ple), S.VOCAB, C.OTHER))
+    B.linear(ts, f"{prefix}.per_layer_model_projection", hidden, n_layers * ple, S.COLUMN, C.OTHER, None)
+    B.norm(ts, f"{prefix}.per_layer_projection_norm", ple, None)
+
+
+def ple_layer(ts: list[Tensor], p: str, i: int, hidden: int, ple: int) -> None:
+    """A decoder layer's PLE gate (H -> P) and projection (P -> H), both ``ReplicatedLinear``, and its norm."""
+    B.linear(ts, f"{p}.per_layer_input_gate", hidden, ple, S.REPLICATED, C.OTHER, i)
+    B.linear(ts, f"{p}.per_layer_projection", ple, hidden, S.REPLICATED, C.OTHER, i)
+    B.norm(ts, f"{p}.post_per_layer_input_norm", hidden, i)
+
+
+def _rope_caches(f: Fields, lt: list[str], hds: list[int], max_pos: int | None, *, whole_head: bool = False) -> tuple:
+    """One ``get_rope`` cache per (layer type, head size): rows x width, model dtype (module docstring).
+    ``whole_head``: the model passes ``rotary_dim = head_size`` whatever the rope parameters (gemma3n)."""
     if not max_pos:
         return ()
     params = rope_parameters(f) or {}
     seen: dict[tuple, tuple[int, int, int]] = {}
     for kind, hd in zip(lt, hds):
         rp = params.get(kind) or params.get("") or {"rope_type": "default"}
-        if rp.get("rope_type") == "proportional":
+        if whole_head or rp.get("rope_type") == "proportional":
             width = hd
         else:
             factor = rp.get("partial_rotary_factor", 1.0)
