@@ -175,7 +175,7 @@ def test_gemma4_ple_sharding_and_rope():
     assert tensor(spec, "model.layers.0.per_layer_input_gate.weight").shard is Shard.REPLICATED
     # sliding: default rope over 256; full: proportional -> Gemma4RotaryEmbedding(rotary_dim = head_size = 512)
     assert spec.rope_caches == ((131_072, 256, 0), (131_072, 512, 0))
-    assert spec.pp_unsupported and "every pipeline rank" in spec.pp_unsupported
+    assert spec.pp_unsupported is None and spec.pp_every_stage
 
 
 def test_gemma4_e4b_composite_exact():
@@ -196,23 +196,148 @@ def test_gemma4_e4b_composite_exact():
 @pytest.mark.parametrize(("change", "words"), [
     ({"hidden_activation": "gelu"}, "gelu_pytorch_tanh"),
     ({"num_kv_shared_layers": 42}, "every layer KV-shared"),
-    ({"attention_k_eq_v": True, "num_global_key_value_heads": 1}, "per-layer KV head counts"),
 ])
 def test_gemma4_refusals(change, words):
     reason = build_spec(dict(gemma4_text_e4b(), **change)).unsupported_reason
     assert reason and words in reason
 
 
-def test_gemma4_pp_cells_unsupported():
-    """pp > 1 cells are unsupported with the reason; pp = 1 cells are estimated."""
+# Gemma 4 31B / 26B-A4B geometry (attention_k_eq_v, num_global_key_value_heads on the full layers).  No
+# shipped config of these sizes is in tests/data; the field values below are the published geometry
+# (hidden 5376, 32 heads, 16 KV heads of 256, full layers 4 KV heads of 512, window 1024; 26B-A4B: hidden
+# 2816, 16 / 8 heads, 2 global KV heads, 128 experts top-8 of 704), exactness is checked against the meta
+# device in tests/test_oracle_flagships_gqa.py.  vLLM gemma4.py @eee7972f, Gemma4DecoderLayer: on a full
+# layer with attention_k_eq_v, ``num_kv_heads = getattr(config, "num_global_key_value_heads", ...)``, and
+# Gemma4Attention builds its own QKVParallelLinear / Attention with that count.
+
+GEMMA4_PATTERN = ["sliding_attention"] * 5 + ["full_attention"]
+
+
+def gemma4_31b_shaped(layers: int = 60) -> dict:
+    return dict(model_type="gemma4_text", architectures=["Gemma4ForCausalLM"], hidden_size=5376,
+                num_attention_heads=32, num_key_value_heads=16, head_dim=256, global_head_dim=512,
+                num_global_key_value_heads=4, attention_k_eq_v=True, num_hidden_layers=layers,
+                intermediate_size=21504, layer_types=(GEMMA4_PATTERN * 10)[:layers], hidden_size_per_layer_input=0,
+                num_kv_shared_layers=0, sliding_window=1024, vocab_size=262_144, max_position_embeddings=262_144)
+
+
+def gemma4_26b_a4b_shaped(layers: int = 30) -> dict:
+    return dict(gemma4_31b_shaped(layers), hidden_size=2816, num_attention_heads=16, num_key_value_heads=8,
+                num_global_key_value_heads=2, intermediate_size=2112, enable_moe_block=True, num_experts=128,
+                top_k_experts=8, moe_intermediate_size=704)
+
+
+def test_gemma4_global_kv_heads_per_layer():
+    spec = build_spec(gemma4_31b_shaped())
+    assert spec.unsupported_reason is None
+    assert spec.num_kv_heads == 16 and spec.kv_heads_by_layer == tuple([16] * 5 + [4]) * 10
+    assert [(l.kind, l.num_kv_heads, l.head_size_k, l.head_size_v, l.window) for l in spec.layers_kv[:6]] == \
+        [(SLIDING, 16, 256, 256, 1024)] * 5 + [(FULL, 4, 512, 512, None)]
+    assert tensor(spec, "model.layers.5.self_attn.k_proj.weight").shape == (4 * 512, 5376)
+    v = tensor(spec, "model.layers.5.self_attn.v_proj.weight")     # K reused as V: a copy vLLM loads
+    assert v.shape == (4 * 512, 5376) and v.allocated_only
+    assert tensor(spec, "model.layers.4.self_attn.v_proj.weight").shape == (16 * 256, 5376)
+    # KV per token (vLLM real_page_size_bytes / block): 50 sliding x 2 x 16 x 256 x 2 B + 10 full x 2 x 4 x 512
+    # x 2 B; at tp = 8 the sliding layers hold 2 heads, the full ones max(1, 4 // 8) = 1 head (replicated)
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 50 * 2 * 16 * 256 * 2 + 10 * 2 * 4 * 512 * 2 == 901_120
+    assert kv_bytes_per_token(spec, "auto", 2, 8) == 50 * 2 * 2 * 256 * 2 + 10 * 2 * 1 * 512 * 2
+    assert kv_bytes_per_token(spec, "fp8", 2, 4) == 50 * 2 * 4 * 256 + 10 * 2 * 1 * 512
+
+
+def _rank_bytes_by_hand(spec, tp: int) -> float:
+    """bf16 bytes on one rank, tensor by tensor, each K/V projection split by its own layer's head count."""
+    from math import ceil
+
+    total = 0.0
+    for t in spec.tensors:
+        b = t.numel * 2
+        if t.shard in (Shard.COLUMN, Shard.ROW):
+            b /= tp
+        elif t.shard is Shard.KV:
+            h = spec.kv_heads_by_layer[t.layer]
+            b *= max(1, h // tp) / h
+        elif t.shard is Shard.VOCAB:
+            b *= ceil(t.shape[0] / 64) * 64 / t.shape[0] / tp
+        elif t.shard is Shard.EXPERT:
+            b /= tp
+        total += b
+    return total
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("shape", [gemma4_31b_shaped, gemma4_26b_a4b_shaped])
+def test_gemma4_global_kv_weights_shard_by_their_own_head_count(shape, tp):
+    """QKVParallelLinear per layer: K/V of the full layers split max(1, 4 // tp) / 4 (replicated past tp 4),
+    the sliding layers' max(1, 16 // tp) / 16 -- one weight table, two KV classes."""
+    from reportgen.estimate import quant
+    from reportgen.estimate.layout import Layout
+    from reportgen.estimate.weights import build_weight_table, stage_weights
+
+    spec = build_spec(shape())
+    table = build_weight_table(spec, quant.whatif_scheme("bf16"), 2)
+    (st,) = stage_weights(table, Layout(tp=tp))
+    assert st.bytes - table.buffer_bytes == pytest.approx(_rank_bytes_by_hand(spec, tp), rel=1e-12)
+
+
+def test_gemma4_global_kv_heads_validity_rule():
+    """vLLM Gemma4Attention asserts n_kv % tp == 0 (n_kv >= tp) or tp % n_kv == 0 for each layer's count."""
+    from reportgen.estimate.layout import Layout
+    from reportgen.estimate.tables import model_rule
+
+    spec = build_spec(dict(gemma4_31b_shaped(), num_attention_heads=48, num_key_value_heads=12,
+                           num_global_key_value_heads=3))
+    assert [model_rule(spec, Layout(tp=tp)) for tp in (1, 3, 6, 12)] == [None] * 4
+    rule = model_rule(spec, Layout(tp=4))         # 12 % 4 == 0, but 3 and 4: neither divides the other
+    assert rule and "(3)" in rule and "KV heads of some layers" in rule
+
+
+def test_gemma4_kv_sharing_targets_and_pp_validity():
+    """vLLM gemma4.py @eee7972f: a KV-shared layer reads the last earlier layer of its type
+    (kv_sharing_target_layer_name); on another pipeline stage that target is not in the rank's forward
+    context and validate_kv_sharing_target raises -> invalid_layout.  E4B: layers 24-41 read 22 (sliding)
+    or 23 (full); pp = 2 puts 21-41 on stage 1 (starts), pp = 3 puts 22 on stage 1 and 28 on stage 2."""
     from reportgen.estimate.layout import Layout
     from reportgen.estimate.tables import ModelTables
 
-    tables = ModelTables(build_spec(gemma4_text_e4b()))
-    head, _, _ = tables.row(Layout(tp=1, pp=2), "checkpoint", "auto")
-    assert head[6] == "unsupported" and "every pipeline rank" in head[7]
-    head, _, n = tables.row(Layout(tp=2, pp=1), "checkpoint", "auto")
+    spec = build_spec(gemma4_text_e4b())
+    assert spec.kv_sharing == tuple((i, 23 if (i + 1) % 6 == 0 else 22) for i in range(24, 42))
+    tables = ModelTables(spec)
+    head, _, n = tables.row(Layout(tp=1, pp=2), "checkpoint", "auto")
     assert head[6] is None and n >= 1
+    for pp, layer in ((3, 28), (4, 32)):
+        head, _, _ = tables.row(Layout(tp=1, pp=pp), "checkpoint", "auto")
+        assert head[6] == "invalid_layout" and f"layer {layer} shares the KV cache of layer 22" in head[7]
+    # no KV sharing (31B-shaped): any pp up to the layer count is valid
+    assert build_spec(gemma4_31b_shaped()).kv_sharing == ()
+
+
+@pytest.mark.parametrize("untied", [False, True])
+def test_gemma4_pp_every_stage_holds_embeddings_ple_and_towers(untied):
+    """vLLM Gemma4Model builds embed_tokens, embed_tokens_per_layer, per_layer_model_projection (+ norm) and
+    the final norm on every PP rank (no PPMissingLayer), Gemma4ForCausalLM its lm_head (tied = the
+    embedding), gemma4_mm.py the towers: at pp = 2 each stage = its decoder layers + all of those, by hand."""
+    from math import ceil
+
+    from reportgen.estimate import quant
+    from reportgen.estimate.layout import Layout, pp_partition
+    from reportgen.estimate.weights import build_weight_table, stage_weights
+
+    cfg = shipped("google--gemma-4-E4B-it")
+    if untied:
+        cfg = dict(cfg, tie_word_embeddings=False, text_config=dict(cfg["text_config"], tie_word_embeddings=False))
+    spec = build_spec(cfg)
+    assert any(t.component.value == "lm_head" for t in spec.tensors) == untied
+    table = build_weight_table(spec, quant.whatif_scheme("bf16"), 2)
+
+    def nbytes(t):
+        pad = ceil(t.shape[0] / 64) * 64 / t.shape[0] if t.shard is Shard.VOCAB else 1
+        return t.numel * 2 * pad
+
+    outside = sum(nbytes(t) for t in spec.tensors if t.layer is None)
+    assert outside > 2 * 262_144 * 42 * 256          # PLE table + embedding + towers
+    for st, (a, b) in zip(stage_weights(table, Layout(tp=1, pp=2)), pp_partition(42, 2)):
+        layers = sum(nbytes(t) for t in spec.tensors if t.layer is not None and a <= t.layer < b)
+        assert st.bytes - table.buffer_bytes == pytest.approx(layers + outside, rel=1e-12)
 
 
 # ---------------------------------------------------------------- Ministral 3 (mistral3 composite, vLLM mistral3.py)

@@ -94,6 +94,17 @@ def test_gemma4_text_class_defaults():
     check(defaults("gemma4_text"))
 
 
+@pytest.mark.parametrize("shape", ["gemma4_31b_shaped", "gemma4_26b_a4b_shaped"])
+def test_gemma4_global_kv_head_geometries_match_meta_device(shape):
+    """31B / 26B-A4B geometry (num_global_key_value_heads with attention_k_eq_v; tests/test_arch_flagships_gqa.py)."""
+    import test_arch_flagships_gqa as arch
+
+    cfg = getattr(arch, shape)()
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None and len(set(spec.kv_heads_by_layer)) == 2
+    assert spec.params_total == meta_count(cfg)
+
+
 @st.composite
 def gemma4_text_configs(draw):
     g = _small_geometry(draw, head_dims=(4, 8))
@@ -110,6 +121,8 @@ def gemma4_text_configs(draw):
     cfg["num_kv_shared_layers"] = n_shared
     cfg["use_double_wide_mlp"] = draw(st.booleans())
     cfg["attention_k_eq_v"] = draw(st.booleans())
+    if draw(st.booleans()):      # full layers' own KV head count (used by both when attention_k_eq_v)
+        cfg["num_global_key_value_heads"] = draw(st.sampled_from([d for d in (1, 2, 4, 8) if g["num_attention_heads"] % d == 0]))
     cfg["attention_bias"] = draw(st.booleans())
     cfg["tie_word_embeddings"] = draw(st.booleans())
     cfg["intermediate_size"] = draw(st.integers(1, 48))

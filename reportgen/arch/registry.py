@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
-                                     exaone4, falcon_h1, gemma, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v, gpt_oss,
-                                     hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama, llama4,
-                                     llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4, moe,
-                                     multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl, starcoder2,
-                                     zamba2)
+                                     exaone4, falcon_h1, gemma, gemma3n, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v,
+                                     gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
+                                     llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4,
+                                     moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
+                                     starcoder2, zamba2)
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -62,6 +62,8 @@ ADAPTERS: dict[str, Adapter] = {
     "gemma3_text": Adapter(gemma.build),
     # Gemma 4: per-layer head sizes, KV-shared layers, per-layer embeddings (vLLM gemma4.py)
     "gemma4_text": Adapter(gemma4.build_text, allow=gemma4.FEATURES),
+    # Gemma 3n: AltUp, LAuReL, per-layer embeddings, KV-shared layers (vLLM gemma3n.py)
+    "gemma3n_text": Adapter(gemma3n.build_text, allow=gemma3n.FEATURES),
     "gemma4": Adapter(gemma4.build, multimodal=True, allow=gemma4.FEATURES, prepare=gemma4.prepare),
     # post-norm, whole-projection q/k norms (vLLM olmo2.py)
     "olmo2": Adapter(olmo.build),
@@ -182,8 +184,9 @@ UNSUPPORTED: dict[str, str] = {
                   "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
                   "expert do not map onto vLLM's minimax_m2 maths; not modelled",
     "minimax": "minimax: lightning (linear) attention layers are not modelled",
-    "gemma3n": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
-    "gemma3n_text": "gemma3n: KV sharing across layers, AltUp and per-layer embeddings are not modelled",
+    "gemma3n": ("gemma3n: transformers and vLLM (gemma3n_mm.py) build the composite's vision tower with timm "
+                "(AutoModel -> TimmWrapperModel, mobilenetv5_300m_enc), whose layers neither defines and timm is "
+                "not a dependency; not modelled -- the text model gemma3n_text is"),
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists

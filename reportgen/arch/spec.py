@@ -153,6 +153,10 @@ class ModelSpec:
     num_layers: int = 0                  # decoder layers (the PP unit)
     num_attention_heads: int = 0         # query heads (validity: heads % tp == 0)
     num_kv_heads: int = 0                # KV heads (validity: n_kv % tp == 0 or tp % n_kv == 0); 0 for MLA
+    # per decoder layer, the head count its K/V projections (Shard.KV) are built with, when layers differ
+    # (Gemma-4 attention_k_eq_v: num_global_key_value_heads on full layers); () = num_kv_heads everywhere.
+    # At most two distinct counts, one of them num_kv_heads (estimate/weights.py keeps two KV classes)
+    kv_heads_by_layer: tuple[int, ...] = ()
     head_dim: int = 0
     tie_word_embeddings: bool = False
     is_mla: bool = False
@@ -195,6 +199,14 @@ class ModelSpec:
     # set: the KV-cache dtype vLLM allocates whatever ``--kv-cache-dtype`` says ("auto": the model dtype, or a
     # checkpoint's kv_cache_scheme) -- MiMo-V2-Flash builds its Attention layers without cache_config
     kv_cache_dtype_fixed: str | None = None
+    # vLLM builds every tensor outside the decoder layers (embeddings, towers, final norm, lm_head) on
+    # every pipeline rank, not only the first / last (Gemma-4: no PPMissingLayer; estimate/weights.py)
+    pp_every_stage: bool = False
+    # set: vLLM refuses pp > 1 for this model (its class lacks SupportsPP): those layouts are invalid_layout
+    pp_invalid: str | None = None
+    # (layer, target layer) pairs: a layer that reads the KV cache of an earlier one (vLLM
+    # ``kv_sharing_target_layer_name``); vLLM refuses to start when the two sit on different pipeline stages
+    kv_sharing: tuple[tuple[int, int], ...] = ()
     notes: list[str] = field(default_factory=list)
     # safetensors header listing {name: {"shape", "dtype", "bytes", ...}} of the checkpoint, set by
     # estimate.quant.attach_checkpoint_headers (--weights checkpoint); None = config-derived weights

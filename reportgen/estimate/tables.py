@@ -23,7 +23,7 @@ from reportgen.arch.state import first_state_tp_rule
 from . import encoder, overheads as oh
 from . import profiles as vp
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
-from .layout import Layout, rank_label
+from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
 from .weights import build_weight_table, stage_weights
 
@@ -143,9 +143,10 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
     """PRODUCT §3 validity rules that depend on the model only (first broken rule, named)."""
     if spec.num_attention_heads and spec.num_attention_heads % lay.tp:
         return f"num_attention_heads ({spec.num_attention_heads}) % tp ({lay.tp}) != 0"
-    n_kv = spec.num_kv_heads
-    if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
-        return f"num_key_value_heads ({n_kv}) and tp ({lay.tp}): neither divides the other"
+    for n_kv in (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads})):
+        if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
+            what = "num_key_value_heads" if n_kv == spec.num_kv_heads else "KV heads of some layers"
+            return f"{what} ({n_kv}) and tp ({lay.tp}): neither divides the other"
     rule = first_state_tp_rule((l.state for l in spec.layers_kv), lay.tp)
     if rule:
         return rule
@@ -153,6 +154,14 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
         return f"tp ({lay.tp}) > num_experts ({spec.max_tp}): vLLM's MoE block raises"
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
+    if lay.pp > 1 and getattr(spec, "pp_invalid", None):
+        return spec.pp_invalid
+    if lay.pp > 1 and getattr(spec, "kv_sharing", ()):
+        stage = [s for s, (a, b) in enumerate(pp_partition(spec.num_layers, lay.pp)) for _ in range(a, b)]
+        for layer, target in spec.kv_sharing:
+            if stage[layer] != stage[target]:
+                return (f"layer {layer} shares the KV cache of layer {target} on another pipeline stage "
+                        f"(pp {lay.pp}): vLLM's validate_kv_sharing_target raises")
     if lay.ep and not spec.num_experts:
         return "expert parallel needs a MoE model"
     if lay.ep and lay.tp * lay.dp > spec.num_experts:

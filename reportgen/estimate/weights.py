@@ -9,14 +9,18 @@ points -- and every layout then costs ``O(layers)``.
 Rules (PRODUCT.md §3, research-peers.md C2/C3):
 
 - COLUMN / ROW: ``/ tp``.
-- KV (K/V projections): ``max(1, n_kv // tp) / n_kv`` of it (replicated heads when tp > n_kv).
+- KV (K/V projections): ``max(1, n_kv // tp) / n_kv`` of it (replicated heads when tp > n_kv); a layer
+  whose K/V projections have another head count (``spec.kv_heads_by_layer``, Gemma-4's
+  ``num_global_key_value_heads``) is summed apart (``kv_alt``) and split by its own count.
 - VOCAB (embedding, lm_head): rows padded to a multiple of 64, then ``/ tp``.
 - REPLICATED: whole on every rank.
 - EXPERT: ``/ (tp * dp)`` without EP; with EP whole experts, ``E // ep`` plus one
   for the first ``E % ep`` ranks -> rank 0 is the worst.
 - Placement: decoder layer ``i`` on the stage owning it (vLLM get_pp_indices);
   embedding and vision tower on the first stage; lm_head and final norm on the
-  last; a tied embedding is also on the last stage when ``pp > 1``.
+  last; a tied embedding is also on the last stage when ``pp > 1``.  A model whose vLLM
+  class builds everything outside the decoder layers on every rank (``spec.pp_every_stage``:
+  Gemma-4) has the first- and last-stage tensors on every stage (a tied head is the embedding).
 - Each stage also holds the rotary ``cos_sin_cache`` buffers (``spec.rope_caches``, see
   ``rotary_cache_bytes``); vLLM's "Model loading took" figure includes them (Llama-3.1-8B:
   32 MiB of its 14.99 GiB; Gemma-3: 576 MiB).
@@ -44,16 +48,25 @@ class ClassBytes:
     replicated: float = 0.0
     vocab: float = 0.0         # already multiplied by the 64-row padding factor
     expert: float = 0.0
+    kv_alt: float = 0.0        # K/V projections built with the other head count (WeightTable.n_kv_alt)
 
     def __add__(self, o: "ClassBytes") -> "ClassBytes":
         return ClassBytes(self.tp_split + o.tp_split, self.kv + o.kv, self.replicated + o.replicated,
-                          self.vocab + o.vocab, self.expert + o.expert)
+                          self.vocab + o.vocab, self.expert + o.expert, self.kv_alt + o.kv_alt)
 
-    def on_rank(self, tp: int, n_kv: int, expert_fraction: float) -> float:
+    def __sub__(self, o: "ClassBytes") -> "ClassBytes":
+        return ClassBytes(self.tp_split - o.tp_split, self.kv - o.kv, self.replicated - o.replicated,
+                          self.vocab - o.vocab, self.expert - o.expert, self.kv_alt - o.kv_alt)
+
+    def on_rank(self, tp: int, n_kv: int, expert_fraction: float, n_kv_alt: int = 0) -> float:
         """Bytes on one rank, given the TP size and the share of experts this rank holds."""
-        kv_frac = (max(1, n_kv // tp) / n_kv) if n_kv else 1.0 / tp
-        return (self.tp_split / tp + self.kv * kv_frac + self.replicated
-                + self.vocab / tp + self.expert * expert_fraction)
+        return (self.tp_split / tp + self.kv * _kv_frac(n_kv, tp) + self.replicated
+                + self.vocab / tp + self.expert * expert_fraction + self.kv_alt * _kv_frac(n_kv_alt, tp))
+
+
+def _kv_frac(n_kv: int, tp: int) -> float:
+    """The share of a QKVParallelLinear's K/V part one rank holds: ``max(1, n_kv // tp)`` of ``n_kv`` heads."""
+    return (max(1, n_kv // tp) / n_kv) if n_kv else 1.0 / tp
 
 
 ZERO = ClassBytes()
@@ -74,6 +87,8 @@ class WeightTable:
     buffer_bytes: float                 # per-stage GPU buffers (rotary cache)
     n_kv: int
     num_experts: int
+    n_kv_alt: int = 0                   # head count of the ``kv_alt`` class (0 = none)
+    every_stage: bool = False           # first and last on every stage (spec.pp_every_stage)
     scheme: object = None               # kept when routed experts need per-rank costing (MXFP4 padding)
     expert_tensors: tuple = ()          # ((layer, Tensor), ...) routed experts, only in that case
     _expert_prefix: dict = field(default_factory=dict, compare=False, repr=False)
@@ -91,9 +106,7 @@ class WeightTable:
         return self._expert_prefix[key]
 
     def layers_sum(self, a: int, b: int) -> ClassBytes:
-        p, q = self.prefix[a], self.prefix[b]
-        return ClassBytes(q.tp_split - p.tp_split, q.kv - p.kv, q.replicated - p.replicated,
-                          q.vocab - p.vocab, q.expert - p.expert)
+        return self.prefix[b] - self.prefix[a]
 
 
 def rotary_cache_bytes(spec: ModelSpec, act_bytes: float) -> float:
@@ -127,12 +140,24 @@ def _layer_agnostic(scheme) -> bool:
 
 
 _CLASS_INDEX = {Shard.COLUMN: 0, Shard.ROW: 0, Shard.KV: 1, Shard.REPLICATED: 2, Shard.VOCAB: 3, Shard.EXPERT: 4}
+_KV_ALT = 5
+
+
+def kv_head_counts(spec: ModelSpec) -> tuple[int, int]:
+    """(main, alternate) K/V-projection head counts; alternate 0 when every layer has ``num_kv_heads``."""
+    alt = {k for k in getattr(spec, "kv_heads_by_layer", ()) if k != spec.num_kv_heads}
+    if len(alt) > 1:
+        raise ValueError(f"K/V projections with head counts {sorted(alt | {spec.num_kv_heads})}: "
+                         "at most two are modelled")
+    return spec.num_kv_heads, (alt.pop() if alt else 0)
 
 
 def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable:
     """Sum every tensor's unsharded bytes by layer and class (once per model and scheme)."""
     n = spec.num_layers
-    acc = [[0.0] * 5 for _ in range(n + 3)]        # layers, then first / last / tied copy
+    acc = [[0.0] * 6 for _ in range(n + 3)]        # layers, then first / last / tied copy
+    n_kv, n_kv_alt = kv_head_counts(spec)
+    kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
     first, last, tied = n, n + 1, n + 2
     has_lm_head = any(t.component is Component.LM_HEAD for t in spec.tensors)
     tie = spec.tie_word_embeddings and not has_lm_head
@@ -155,6 +180,8 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable
         else:
             b = float(scheme.tensor_bytes(t))
         ci = _CLASS_INDEX.get(t.shard, 2)
+        if ci == 1 and n_kv_alt and t.layer is not None and kv_by_layer[t.layer] == n_kv_alt:
+            ci = _KV_ALT
         if ci == 3 and t.shape and t.shape[0]:
             rows = t.shape[0]
             b *= ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows
@@ -167,7 +194,7 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable
             if tie and t.component is Component.EMBEDDING:
                 acc[tied][ci] += b
     per_layer = tuple(ClassBytes(*a) for a in acc[:n])
-    run = [0.0] * 5
+    run = [0.0] * 6
     prefix = [ZERO]
     for a in acc[:n]:
         run = [x + y for x, y in zip(run, a)]
@@ -177,8 +204,9 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable
         experts = tuple((t.layer, t) for t in spec.tensors
                         if t.shard is Shard.EXPERT and t.layer is not None and 0 <= t.layer < n)
     return WeightTable(per_layer, tuple(prefix), ClassBytes(*acc[first]), ClassBytes(*acc[last]),
-                       ClassBytes(*acc[tied]), rotary_cache_bytes(spec, act_bytes), spec.num_kv_heads,
-                       spec.num_experts, scheme if experts else None, experts)
+                       ClassBytes(*acc[tied]), rotary_cache_bytes(spec, act_bytes), n_kv,
+                       spec.num_experts, n_kv_alt, bool(getattr(spec, "pp_every_stage", False)),
+                       scheme if experts else None, experts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,13 +236,15 @@ def stage_weights(table: WeightTable, layout: Layout) -> list[StageWeights]:
     out = []
     for s, (a, b) in enumerate(pp_partition(n_layers, pp)):
         acc = table.layers_sum(a, b)
-        if s == 0:
+        if table.every_stage:
+            acc = acc + table.first + table.last
+        elif s == 0:
             acc = acc + table.first
-        if s == pp - 1:
+        if s == pp - 1 and not table.every_stage:
             acc = acc + table.last
             if pp > 1:
                 acc = acc + table.tied_copy
         extra = (padded[b] - padded[a]) if padded is not None else 0.0
-        out.append(StageWeights(s, (a, b), acc.on_rank(tp, table.n_kv, frac) + extra + table.buffer_bytes,
+        out.append(StageWeights(s, (a, b), acc.on_rank(tp, table.n_kv, frac, table.n_kv_alt) + extra + table.buffer_bytes,
                                 ep_rank))
     return out

@@ -9,8 +9,14 @@ Per decoder layer ``i`` (``layer_types[i]``: sliding or full):
 
 * head size and KV heads per layer: transformers 5.24 folds ``global_head_dim`` (default 512) and, on
   ``attention_k_eq_v`` configs, ``num_global_key_value_heads`` into ``per_layer_config`` for the full
-  layers; vLLM reads the same two fields (``getattr(config, "global_head_dim", ...)``).  We read the
-  parsed ``per_layer_config`` -- the shapes the checkpoint holds.
+  layers; vLLM reads the same two fields (``Gemma4DecoderLayer``, re-read at commit
+  eee7972fe3225f0b08bb8d61afd88eb846330a55: ``num_kv_heads = getattr(config, "num_global_key_value_heads",
+  config.num_key_value_heads)`` on a k_eq_v full layer) and builds each layer's ``QKVParallelLinear`` and
+  ``Attention`` with its own count.  We read the parsed ``per_layer_config`` -- the shapes the checkpoint
+  holds.  Where the counts differ (Gemma 4 31B: 16 sliding / 4 global; 26B-A4B: 8 / 2) the K/V weights of
+  each layer shard by its own count (``ModelSpec.kv_heads_by_layer``, a second KV class in
+  estimate/weights.py), its cache holds ``max(1, n // tp)`` heads, and every count must satisfy vLLM's
+  ``n % tp == 0 or tp % n == 0`` assertion (estimate/tables.py ``model_rule``).
 * attention: q (COLUMN) / k, v (KV) / o (ROW), biases = ``attention_bias``; per-head ``q_norm`` and
   ``k_norm`` (head size); ``v_norm`` has no weight.
 * KV sharing: the last ``num_kv_shared_layers`` layers reuse the cache of the last earlier layer of the
@@ -33,13 +39,19 @@ Model level: embedding (VOCAB); PLE table ``embed_tokens_per_layer`` (``vocab_si
 ``layers * P``, VOCAB) and ``per_layer_model_projection`` (H -> layers*P, COLUMN with gather) and
 ``per_layer_projection_norm`` (P); final norm; lm_head tied per ``tie_word_embeddings`` (default true).
 
-Pipeline parallelism: vLLM's ``Gemma4Model`` builds the embedding and the PLE modules on EVERY pipeline
-rank (no ``PPMissingLayer``), which the per-stage placement cannot express: pp > 1 is refused per cell
-(``ModelSpec.pp_unsupported``).
+Pipeline parallelism (vLLM gemma4.py / gemma4_mm.py @eee7972f / @01bae219): ``Gemma4Model`` builds the
+embedding, the PLE table, ``per_layer_model_projection`` and its norm and the final norm on EVERY pipeline
+rank (no ``PPMissingLayer``; ``make_layers`` splits only the decoder layers), ``Gemma4ForCausalLM`` its
+``lm_head`` (tied: the embedding itself), and ``Gemma4ForConditionalGeneration`` the vision / audio towers
+and embedders: ``ModelSpec.pp_every_stage`` puts every tensor outside the decoder layers on every stage.
+A KV-shared layer reads the cache of its target layer through the forward context of its own rank: when
+the target sits on an earlier stage, vLLM's ``validate_kv_sharing_target`` raises ("is not a valid
+Attention layer in the model") -> that layout is ``invalid_layout`` (``ModelSpec.kv_sharing``).  E4B
+(42 layers, 18 shared, targets 22 and 23) starts at pp = 2 (stage 1 = layers 21-41 holds both targets),
+not at pp = 3 or more.
 
 Refused: ``use_bidirectional_attention == "all"`` (an encoder), every layer KV-shared (vLLM finds no
-target layer), per-layer KV head counts that differ (the K/V weight sharding takes one head count),
-another ``hidden_activation`` (vLLM raises).
+target layer), another ``hidden_activation`` (vLLM raises).
 
 Rotary caches: one per layer type, ``max_position_embeddings`` rows; sliding layers ``default`` rope
 of their head size (partial factor from its parameters), full layers ``proportional`` -> vLLM's
@@ -100,10 +112,6 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
     if n_shared >= n_layers:
         raise Unsupported("gemma4 with every layer KV-shared: vLLM finds no layer to share the cache of")
     lt, hds, kvs, modes = _layer_geometry(f, n_layers)
-    if len(set(kvs)) > 1:
-        raise Unsupported(f"gemma4 with per-layer KV head counts {sorted(set(kvs))} (num_global_key_value_heads): "
-                          "the K/V weight sharding is modelled with one head count")
-    n_kv = kvs[0]
     for i, k in enumerate(kvs):
         if n_heads % k:
             raise f.err("num_key_value_heads", f"{k} does not divide num_attention_heads {n_heads} (layer {i})")
@@ -117,10 +125,7 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
     ts = spec.tensors
     B.embedding(ts, vocab, hidden, f"{prefix}.embed_tokens")
     if ple:
-        ple_vocab = f.int("vocab_size_per_layer_input", vocab)
-        ts.append(Tensor(f"{prefix}.embed_tokens_per_layer.weight", (ple_vocab, n_layers * ple), S.VOCAB, C.OTHER))
-        B.linear(ts, f"{prefix}.per_layer_model_projection", hidden, n_layers * ple, S.COLUMN, C.OTHER, None)
-        B.norm(ts, f"{prefix}.per_layer_projection_norm", ple, None)   # a norm: NORM, as the oracle files it
+        ple_model(ts, prefix, f.int("vocab_size_per_layer_input", vocab), n_layers, ple, hidden)
     if moe:
         n_exp = f.int("num_experts")
         k = f.int("top_k_experts")
@@ -135,25 +140,14 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
         a = f"{p}.self_attn"
         hd, full, shared = hds[i], lt[i] in FULL_TYPES, modes[i] == "reuse"
         v_copy = k_eq_v and full
-        B.linear(ts, f"{a}.q_proj", hidden, n_heads * hd, S.COLUMN, C.ATTENTION, i, bias=bias)
-        ts_kv: list[Tensor] = []
-        B.linear(ts_kv, f"{a}.k_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
-        B.linear(ts_kv, f"{a}.v_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
-        B.norm(ts_kv, f"{a}.k_norm", hd, i, comp=C.ATTENTION)
-        for t in ts_kv:
-            copy = shared or (v_copy and ".v_proj." in t.name)
-            ts.append(Tensor(t.name, t.shape, t.shard, t.component, t.layer, t.count, t.quantizable, copy))
-        B.linear(ts, f"{a}.o_proj", n_heads * hd, hidden, S.ROW, C.ATTENTION, i, bias=bias)
-        B.norm(ts, f"{a}.q_norm", hd, i, comp=C.ATTENTION)
+        attention(ts, a, i, hidden, n_heads, kvs[i], hd, bias=bias, shared=shared, v_copy=v_copy)
         width = inter * (2 if double_wide and shared else 1)
         B.gated_mlp(ts, i, f"{p}.mlp", hidden, width, C.DENSE_MLP)
         for name in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
                      "post_feedforward_layernorm"):
             B.norm(ts, f"{p}.{name}", hidden, i)
         if ple:
-            B.linear(ts, f"{p}.per_layer_input_gate", hidden, ple, S.REPLICATED, C.OTHER, i)
-            B.linear(ts, f"{p}.per_layer_projection", ple, hidden, S.REPLICATED, C.OTHER, i)
-            B.norm(ts, f"{p}.post_per_layer_input_norm", hidden, i)
+            ple_layer(ts, p, i, hidden, ple)
         if moe:
             B.router(ts, i, f"{p}.router.proj", hidden, n_exp)
             ts.append(Tensor(f"{p}.router.scale", (hidden,), S.REPLICATED, C.ROUTER, i))
@@ -164,33 +158,81 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
         if shared:
             layers_kv.append(LayerKV(AttentionKind.NONE))
         elif lt[i] in SLIDING_TYPES and window is not None:
-            layers_kv.append(LayerKV(AttentionKind.SLIDING, n_kv, hd, hd, window))
+            layers_kv.append(LayerKV(AttentionKind.SLIDING, kvs[i], hd, hd, window))
         else:
-            layers_kv.append(LayerKV(AttentionKind.FULL, n_kv, hd, hd))
+            layers_kv.append(LayerKV(AttentionKind.FULL, kvs[i], hd, hd))
     B.norm(ts, f"{prefix}.norm", hidden, None)
     B.lm_head(ts, vocab, hidden, tied=tie)
 
     spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
+    # num_key_value_heads (the sliding layers'); full layers of an attention_k_eq_v config may hold
+    # num_global_key_value_heads: their K/V weights shard by their own count (kv_heads_by_layer)
+    n_kv = next((k for k, t in zip(kvs, lt) if t not in FULL_TYPES), kvs[0])
     spec.num_attention_heads, spec.num_kv_heads = n_heads, n_kv
+    if len(set(kvs)) > 1:
+        spec.kv_heads_by_layer = tuple(kvs)
     spec.head_dim = hds[0]                     # per layer in layers_kv; the global field is ambiguous
     spec.tie_word_embeddings = tie
     spec.max_position_embeddings = f.opt_int("max_position_embeddings")
     spec.rotary_dim = spec.head_dim
     spec.layers_kv = layers_kv
     spec.rope_caches = _rope_caches(f, lt, hds, spec.max_position_embeddings)
-    spec.pp_unsupported = ("gemma4 with pipeline parallelism: vLLM's Gemma4Model builds the embedding and the "
-                           "per-layer-embedding table on every pipeline rank; not modelled")
+    spec.pp_every_stage = True
+    spec.kv_sharing = _kv_sharing_targets(lt, modes)
 
 
-def _rope_caches(f: Fields, lt: list[str], hds: list[int], max_pos: int | None) -> tuple:
-    """One ``get_rope`` cache per (layer type, head size): rows x width, model dtype (module docstring)."""
+def _kv_sharing_targets(lt: list[str], modes: list[str | None]) -> tuple[tuple[int, int], ...]:
+    """(KV-shared layer, the layer whose cache it reads): vLLM's Gemma4Attention takes the last layer of
+    the same type before the first shared one (``kv_sharing_target_layer_name``)."""
+    first = next((i for i, m in enumerate(modes) if m == "reuse"), len(modes))
+    last_of = {t: i for i, t in enumerate(lt[:first])}
+    return tuple((i, last_of[lt[i]]) for i in range(first, len(lt)))
+
+
+# ---------------------------------------------------------------- blocks shared with gemma3n (vLLM gemma3n.py)
+
+def attention(ts: list[Tensor], a: str, i: int, hidden: int, n_heads: int, n_kv: int, hd: int, *,
+              bias: bool = False, shared: bool = False, v_copy: bool = False) -> None:
+    """q (COLUMN) / k, v (KV) / o (ROW), per-head q_norm and k_norm (v_norm has no weight).  vLLM builds the
+    whole ``QKVParallelLinear`` and ``k_norm`` on every layer: on a KV-shared layer (``shared``) transformers
+    has no k/v/k_norm -> ``allocated_only``; ``v_copy`` (attention_k_eq_v) -> only V is a copy of K."""
+    B.linear(ts, f"{a}.q_proj", hidden, n_heads * hd, S.COLUMN, C.ATTENTION, i, bias=bias)
+    ts_kv: list[Tensor] = []
+    B.linear(ts_kv, f"{a}.k_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
+    B.linear(ts_kv, f"{a}.v_proj", hidden, n_kv * hd, S.KV, C.ATTENTION, i, bias=bias)
+    B.norm(ts_kv, f"{a}.k_norm", hd, i, comp=C.ATTENTION)
+    for t in ts_kv:
+        copy = shared or (v_copy and ".v_proj." in t.name)
+        ts.append(Tensor(t.name, t.shape, t.shard, t.component, t.layer, t.count, t.quantizable, copy))
+    B.linear(ts, f"{a}.o_proj", n_heads * hd, hidden, S.ROW, C.ATTENTION, i, bias=bias)
+    B.norm(ts, f"{a}.q_norm", hd, i, comp=C.ATTENTION)
+
+
+def ple_model(ts: list[Tensor], prefix: str, ple_vocab: int, n_layers: int, ple: int, hidden: int) -> None:
+    """The per-layer-embedding table (VocabParallelEmbedding), ``per_layer_model_projection`` (COLUMN,
+    gathered) and ``per_layer_projection_norm`` (a norm: NORM, as the oracle files it)."""
+    ts.append(Tensor(f"{prefix}.embed_tokens_per_layer.weight", (ple_vocab, n_layers * ple), S.VOCAB, C.OTHER))
+    B.linear(ts, f"{prefix}.per_layer_model_projection", hidden, n_layers * ple, S.COLUMN, C.OTHER, None)
+    B.norm(ts, f"{prefix}.per_layer_projection_norm", ple, None)
+
+
+def ple_layer(ts: list[Tensor], p: str, i: int, hidden: int, ple: int) -> None:
+    """A decoder layer's PLE gate (H -> P) and projection (P -> H), both ``ReplicatedLinear``, and its norm."""
+    B.linear(ts, f"{p}.per_layer_input_gate", hidden, ple, S.REPLICATED, C.OTHER, i)
+    B.linear(ts, f"{p}.per_layer_projection", ple, hidden, S.REPLICATED, C.OTHER, i)
+    B.norm(ts, f"{p}.post_per_layer_input_norm", hidden, i)
+
+
+def _rope_caches(f: Fields, lt: list[str], hds: list[int], max_pos: int | None, *, whole_head: bool = False) -> tuple:
+    """One ``get_rope`` cache per (layer type, head size): rows x width, model dtype (module docstring).
+    ``whole_head``: the model passes ``rotary_dim = head_size`` whatever the rope parameters (gemma3n)."""
     if not max_pos:
         return ()
     params = rope_parameters(f) or {}
     seen: dict[tuple, tuple[int, int, int]] = {}
     for kind, hd in zip(lt, hds):
         rp = params.get(kind) or params.get("") or {"rope_type": "default"}
-        if rp.get("rope_type") == "proportional":
+        if whole_head or rp.get("rope_type") == "proportional":
             width = hd
         else:
             factor = rp.get("partial_rotary_factor", 1.0)
