@@ -1,5 +1,6 @@
 """The rest of the 2025-2026 long tail (issue 12): cohere (head_dim now as stated), cohere2, cohere2_moe,
-exaone_moe -- and smollm3, still refused.
+exaone_moe.  (smollm3, once refused here, is modelled through vLLM's Transformers backend:
+tests/test_arch_transformers_backend.py.)
 
 vLLM sources read at commit 055e47c2 (055e47c28003156421365af985d676fc921cb075): ``commandr.py`` (serves
 CohereForCausalLM and Cohere2ForCausalLM), ``cohere2_moe.py``, ``exaone_moe.py`` and ``registry.py``.
@@ -9,6 +10,9 @@ device in tests/test_oracle_cohere_exaone.py; the numbers asserted here are the 
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -241,9 +245,12 @@ def test_exaone_moe_class_defaults_refused():
     assert reason and "sliding_windows" in reason
 
 
-# ---------------------------------------------------------------- smollm3: still the Transformers backend
+# ---------------------------------------------------------------- smollm3: the Transformers backend
 
-def test_smollm3_refused_citing_the_registry():
+def test_smollm3_priced_through_the_transformers_backend():
+    """registry.py @055e47c2 maps SmolLM3ForCausalLM to TransformersForCausalLM; that backend is modelled
+    (reportgen/arch/families/transformers_backend.py) -- no longer refused."""
     spec = build_spec(shipped("HuggingFaceTB--SmolLM3-3B"))
-    assert spec.unsupported_reason.startswith("smollm3:")
-    assert "TransformersForCausalLM" in spec.unsupported_reason and "055e47c2" in spec.unsupported_reason
+    assert spec.unsupported_reason is None
+    truth = json.loads((Path(__file__).resolve().parent / "data" / "param_counts_2026.json").read_text())["models"]["HuggingFaceTB/SmolLM3-3B"]
+    assert spec.family == "smollm3" and spec.params_total == truth["total_params"]

@@ -17,7 +17,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
-                                     starcoder2, zamba2)
+                                     starcoder2, transformers_backend, zamba2)
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -75,6 +75,10 @@ ADAPTERS: dict[str, Adapter] = {
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
     "starcoder2": Adapter(starcoder2.build),
+    # served by vLLM's Transformers backend only (registry.py @055e47c2)
+    "smollm3": Adapter(transformers_backend.build),
+    "helium": Adapter(transformers_backend.build),
+    "ministral": Adapter(transformers_backend.build),
     # Command-R / Command-A: parallel blocks, always-tied head; cohere2 per-layer windows (vLLM commandr.py)
     "cohere": Adapter(cohere.build),
     "cohere2": Adapter(cohere.build_cohere2),
@@ -204,14 +208,6 @@ UNSUPPORTED: dict[str, str] = {
                        "vision and speech abilities are LoRA adapters served with --enable-lora, whose GPU buffers "
                        "are not modelled either",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
-    # vLLM registry.py @055e47c2: "SmolLM3ForCausalLM": ("transformers", "TransformersForCausalLM") in
-    # _TRANSFORMERS_SUPPORTED_MODELS (no native smollm3.py)
-    "smollm3": "smollm3: vLLM serves it through its Transformers backend (registry.py @055e47c2 maps "
-               "SmolLM3ForCausalLM to TransformersForCausalLM; no native model file); that backend's sharding "
-               "and rotary buffers are not modelled",
-    "ministral": "ministral: MinistralForCausalLM has no native vLLM model (Transformers backend) and is not "
-                 "modelled; Ministral-8B's own config (model_type mistral) is supported",
-    "helium": "helium: HeliumForCausalLM has no native vLLM model (Transformers backend) and is not modelled",
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
     "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "

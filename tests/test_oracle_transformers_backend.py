@@ -1,0 +1,107 @@
+"""Meta-device cross-check of the models vLLM serves through its Transformers backend (smollm3, helium,
+ministral; vLLM registry.py @055e47c2 ``_TRANSFORMERS_SUPPORTED_MODELS``): the shipped SmolLM3-3B config,
+the transformers class defaults and >= 200 random valid configs per family.
+
+Stronger than a total: the backend instantiates the transformers class itself, so every tensor the
+spec lists must be one of the meta model's parameters with the same name and shape (lm_head aside
+when tied), and the count must be equal.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from reportgen.arch import build_spec  # noqa: E402
+from test_arch_oracle import meta_count  # noqa: E402
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(__file__).resolve().parent / "data"
+TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
+EXAMPLES = int(os.environ.get("FLAGSHIP_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+ARCH = {"smollm3": "SmolLM3ForCausalLM", "helium": "HeliumForCausalLM", "ministral": "MinistralForCausalLM"}
+
+
+def meta_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    cfg = copy.deepcopy(config)
+    conf = transformers.CONFIG_MAPPING[cfg["model_type"]](**cfg)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(conf)
+    return {n: tuple(p.shape) for n, p in model.named_parameters()}
+
+
+def check(cfg: dict) -> None:
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None, spec.unsupported_reason
+    assert spec.params_total == meta_count(cfg)
+    ours = {t.name: t.shape for t in spec.tensors}
+    if spec.tie_word_embeddings:
+        ours.pop("lm_head.weight", None)
+    assert ours == meta_shapes(cfg)
+
+
+def test_smollm3_shipped_matches_meta_device_and_truth():
+    cfg = json.loads((DATA / "configs_2026" / "HuggingFaceTB--SmolLM3-3B.json").read_text())
+    assert build_spec(cfg).params_total == meta_count(cfg) == TRUTH["HuggingFaceTB/SmolLM3-3B"]["total_params"]
+    check(cfg)
+
+
+@pytest.mark.parametrize("model_type", ["smollm3", "helium"])
+def test_class_defaults(model_type):
+    import transformers
+
+    check(transformers.AutoConfig.for_model(model_type).to_dict())
+
+
+def test_ministral_class_defaults_refused_then_exact_with_head_dim():
+    """MinistralConfig's default head_dim is None, which MinistralAttention cannot build with."""
+    import transformers
+
+    cfg = transformers.AutoConfig.for_model("ministral").to_dict()
+    assert "head_dim null" in build_spec(cfg).unsupported_reason
+    with pytest.raises(TypeError):
+        meta_count(cfg)
+    check(dict(cfg, head_dim=cfg["hidden_size"] // cfg["num_attention_heads"]))
+
+
+@st.composite
+def configs(draw):
+    model_type = draw(st.sampled_from(sorted(ARCH)))
+    heads = draw(st.sampled_from([1, 2, 4, 8]))
+    kv = draw(st.sampled_from([d for d in (1, 2, 4, 8) if heads % d == 0]))
+    head_dim = draw(st.sampled_from([2, 4, 8, 16]))
+    hidden = heads * head_dim if model_type == "helium" else draw(st.sampled_from([8, 16, 24, 32]))
+    n = draw(st.integers(1, 6))
+    cfg = dict(model_type=model_type, architectures=[ARCH[model_type]], num_attention_heads=heads,
+               num_key_value_heads=kv, head_dim=head_dim, hidden_size=hidden, num_hidden_layers=n,
+               intermediate_size=draw(st.integers(1, 48)), vocab_size=draw(st.integers(8, 300)),
+               tie_word_embeddings=draw(st.booleans()), pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    if model_type != "ministral":
+        cfg.update(attention_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()))
+    if model_type == "smollm3" and draw(st.booleans()):
+        # SmolLM3Config makes the NoPE layers (every no_rope_layer_interval-th) sliding; an interval of at
+        # most n keeps one sliding layer (a window no layer uses is refused: test_arch_transformers_backend)
+        cfg.update(use_sliding_window=True, sliding_window=draw(st.sampled_from([4, 512])),
+                   no_rope_layer_interval=draw(st.integers(1, n)))
+    if model_type == "ministral":
+        cfg["sliding_window"] = draw(st.sampled_from([None, 16]))
+    return cfg
+
+
+@SETTINGS
+@given(configs())
+def test_random_configs_match_meta_device(cfg):
+    check(cfg)
