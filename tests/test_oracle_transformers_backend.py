@@ -1,6 +1,6 @@
 """Meta-device cross-check of the models vLLM serves through its Transformers backend (smollm3, helium,
 ministral; vLLM registry.py @055e47c2 ``_TRANSFORMERS_SUPPORTED_MODELS``): the shipped SmolLM3-3B config,
-the transformers class defaults and >= 200 random valid configs per family.
+the transformers class defaults and >= 200 (FLAGSHIP_ORACLE_EXAMPLES) random valid configs per family.
 
 Stronger than a total: the backend instantiates the transformers class itself, so every tensor the
 spec lists must be one of the meta model's parameters with the same name and shape (lm_head aside
@@ -10,25 +10,17 @@ when tied), and the count must be equal.
 from __future__ import annotations
 
 import copy
-import json
-import os
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
 from test_arch_oracle import meta_count  # noqa: E402
+from test_oracle_flagships_gqa import SETTINGS, TRUTH, defaults, shipped  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parent / "data"
-TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
-EXAMPLES = int(os.environ.get("FLAGSHIP_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 ARCH = {"smollm3": "SmolLM3ForCausalLM", "helium": "HeliumForCausalLM", "ministral": "MinistralForCausalLM"}
 
 
@@ -54,23 +46,19 @@ def check(cfg: dict) -> None:
 
 
 def test_smollm3_shipped_matches_meta_device_and_truth():
-    cfg = json.loads((DATA / "configs_2026" / "HuggingFaceTB--SmolLM3-3B.json").read_text())
+    cfg = shipped("HuggingFaceTB--SmolLM3-3B")
     assert build_spec(cfg).params_total == meta_count(cfg) == TRUTH["HuggingFaceTB/SmolLM3-3B"]["total_params"]
     check(cfg)
 
 
 @pytest.mark.parametrize("model_type", ["smollm3", "helium"])
 def test_class_defaults(model_type):
-    import transformers
-
-    check(transformers.AutoConfig.for_model(model_type).to_dict())
+    check(defaults(model_type))
 
 
 def test_ministral_class_defaults_refused_then_exact_with_head_dim():
     """MinistralConfig's default head_dim is None, which MinistralAttention cannot build with."""
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model("ministral").to_dict()
+    cfg = defaults("ministral")
     assert "head_dim null" in build_spec(cfg).unsupported_reason
     with pytest.raises(TypeError):
         meta_count(cfg)
