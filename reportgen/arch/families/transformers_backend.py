@@ -15,7 +15,12 @@ nearest that commit):
   ``ColumnParallelLinear``, ``rowwise`` -> ``RowParallelLinear``, anything else incl. ``*_rep`` ->
   ``ReplicatedLinear``, ``utils.replace_linear_class``).  For the three classes here the plan is
   the llama one (q/k/v/gate/up ``colwise``, o/down ``rowwise``), so per-rank weights are a native
-  Llama's: ``common.gqa_attention`` + ``blocks.gated_mlp``.
+  Llama's: ``common.gqa_attention`` + ``blocks.gated_mlp``.  Fusion is attempted per class
+  (``fuser.py`` @13206c6c ``get_fuser``: FX trace + source rewrite; any failure leaves the class
+  unfused, ``fusers/glu.py`` @19bde6fe).  Unfused, the plan gives the same per-rank shapes wherever
+  ``num_key_value_heads`` divides by TP; above that a ``colwise`` k/v would split head_dim while the
+  attention expects ``max(1, kv // tp)`` whole heads, so vLLM only runs there with the QKV fusion --
+  whose replicated KV heads (``Shard.KV``) are what we count.
 * embeddings: ``replace_embedding_class`` -> ``VocabParallelEmbedding``; ``CausalMixin`` adds a
   ``ParallelLMHead`` tied to it when ``tie_word_embeddings``.  RMSNorms stay full-width on every
   rank (vLLM ``RMSNorm``, replicated).
