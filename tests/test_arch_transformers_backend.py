@@ -131,3 +131,10 @@ def test_registry_lists_the_backend_models_as_supported():
     for model_type in ARCH:
         assert model_type in ADAPTERS and model_type not in UNSUPPORTED
     assert "glm" in UNSUPPORTED
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH.values()))
+def test_vllm_reaches_the_backend_for_these_classes(arch):
+    """registry.py @055e47c2 ``_try_resolve_transformers``: an architecture vLLM does not list natively is
+    served by the backend when transformers has the class and it ``is_backend_compatible()``."""
+    assert getattr(transformers, arch).is_backend_compatible()

@@ -1,9 +1,11 @@
 """Models vLLM serves only through its Transformers backend: smollm3, helium, ministral.
 
 vLLM ``vllm/model_executor/models/registry.py`` @055e47c2 has no native model file for
-``SmolLM3ForCausalLM`` (``_TRANSFORMERS_SUPPORTED_MODELS`` -> ``TransformersForCausalLM``), nor for
-``HeliumForCausalLM`` / ``MinistralForCausalLM``, so vLLM builds the transformers class itself and
-swaps its layers.  Read from vLLM ``vllm/model_executor/models/transformers/base.py`` and
+``SmolLM3ForCausalLM`` (``_TRANSFORMERS_SUPPORTED_MODELS`` -> ``TransformersForCausalLM``);
+``HeliumForCausalLM`` / ``MinistralForCausalLM`` are in no list at all and reach the same backend through
+``_ModelRegistry._try_resolve_transformers`` (``model_impl="auto"``: the class exists in transformers and
+``is_backend_compatible()`` -- true for all three in transformers 5.24).  vLLM builds the transformers
+class itself and swaps its layers.  Read from vLLM ``vllm/model_executor/models/transformers/base.py`` and
 ``utils.py`` @055e47c2, ``fusers/qkv.py`` @05cce93f and ``causal.py`` @0564ab2e (the stored versions
 nearest that commit):
 
