@@ -26,7 +26,8 @@ transformers = pytest.importorskip("transformers")
 
 DATA = Path(__file__).resolve().parent / "data"
 SMOLLM3 = json.loads((DATA / "configs_2026" / "HuggingFaceTB--SmolLM3-3B.json").read_text())
-ARCH = {"smollm3": "SmolLM3ForCausalLM", "helium": "HeliumForCausalLM", "ministral": "MinistralForCausalLM"}
+ARCH = {"smollm3": "SmolLM3ForCausalLM", "helium": "HeliumForCausalLM", "ministral": "MinistralForCausalLM",
+        "olmo": "OlmoForCausalLM"}
 
 
 def small(model_type: str, **kw) -> dict:
@@ -138,3 +139,12 @@ def test_vllm_reaches_the_backend_for_these_classes(arch):
     """registry.py @055e47c2 ``_try_resolve_transformers``: an architecture vLLM does not list natively is
     served by the backend when transformers has the class and it ``is_backend_compatible()``."""
     assert getattr(transformers, arch).is_backend_compatible()
+
+
+def test_olmo1_layer_norms_hold_no_parameters():
+    """OLMo-1 (OlmoForCausalLM, registry.py @055e47c2 _TRANSFORMERS_SUPPORTED_MODELS): OlmoLayerNorm is
+    ``F.layer_norm(x, shape, None, None)`` -- no weight, no bias; everything else is the Llama layout."""
+    spec = build_spec(small("olmo", attention_bias=True))
+    assert not [t for t in spec.tensors if "norm" in t.name]
+    assert {t.name for t in spec.tensors if t.name.endswith(".bias")} == {
+        f"model.layers.{i}.self_attn.{p}_proj.bias" for i in range(4) for p in "qkvo"}

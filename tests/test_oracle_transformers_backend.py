@@ -1,5 +1,5 @@
 """Meta-device cross-check of the models vLLM serves through its Transformers backend (smollm3, helium,
-ministral; vLLM registry.py @055e47c2 ``_TRANSFORMERS_SUPPORTED_MODELS``): the shipped SmolLM3-3B config,
+ministral, olmo; vLLM registry.py @055e47c2 ``_TRANSFORMERS_SUPPORTED_MODELS``): the shipped SmolLM3-3B config,
 the transformers class defaults and >= 200 (FLAGSHIP_ORACLE_EXAMPLES) random valid configs per family.
 
 Stronger than a total: the backend instantiates the transformers class itself, so every tensor the
@@ -21,7 +21,8 @@ from reportgen.arch import build_spec  # noqa: E402
 from test_arch_oracle import meta_count  # noqa: E402
 from test_oracle_flagships_gqa import SETTINGS, TRUTH, defaults, shipped  # noqa: E402
 
-ARCH = {"smollm3": "SmolLM3ForCausalLM", "helium": "HeliumForCausalLM", "ministral": "MinistralForCausalLM"}
+ARCH = {"smollm3": "SmolLM3ForCausalLM", "helium": "HeliumForCausalLM", "ministral": "MinistralForCausalLM",
+        "olmo": "OlmoForCausalLM"}
 
 
 def meta_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -51,7 +52,7 @@ def test_smollm3_shipped_matches_meta_device_and_truth():
     check(cfg)
 
 
-@pytest.mark.parametrize("model_type", ["smollm3", "helium"])
+@pytest.mark.parametrize("model_type", ["smollm3", "helium", "olmo"])
 def test_class_defaults(model_type):
     check(defaults(model_type))
 
@@ -66,8 +67,7 @@ def test_ministral_class_defaults_refused_then_exact_with_head_dim():
 
 
 @st.composite
-def configs(draw):
-    model_type = draw(st.sampled_from(sorted(ARCH)))
+def configs(draw, model_type: str):
     heads = draw(st.sampled_from([1, 2, 4, 8]))
     kv = draw(st.sampled_from([d for d in (1, 2, 4, 8) if heads % d == 0]))
     head_dim = draw(st.sampled_from([2, 4, 8, 16]))
@@ -78,7 +78,10 @@ def configs(draw):
                intermediate_size=draw(st.integers(1, 48)), vocab_size=draw(st.integers(8, 300)),
                tie_word_embeddings=draw(st.booleans()), pad_token_id=None, bos_token_id=None, eos_token_id=None)
     if model_type != "ministral":
+        # olmo: mlp_bias is not an OlmoConfig field (no MLP bias in the model) -- still drawn, must be ignored
         cfg.update(attention_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()))
+    if model_type == "olmo" and draw(st.booleans()):
+        cfg["clip_qkv"] = 8.0
     if model_type == "smollm3" and draw(st.booleans()):
         # SmolLM3Config makes the NoPE layers (every no_rope_layer_interval-th) sliding; an interval of at
         # most n keeps one sliding layer (a window no layer uses is refused: test_arch_transformers_backend)
@@ -89,7 +92,12 @@ def configs(draw):
     return cfg
 
 
-@SETTINGS
-@given(configs())
-def test_random_configs_match_meta_device(cfg):
-    check(cfg)
+@pytest.mark.parametrize("model_type", sorted(ARCH))
+def test_random_configs_match_meta_device(model_type):
+    """FLAGSHIP_ORACLE_EXAMPLES (default 200) random configs per family."""
+    @SETTINGS
+    @given(configs(model_type))
+    def run(cfg):
+        check(cfg)
+
+    run()

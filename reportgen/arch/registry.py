@@ -79,6 +79,7 @@ ADAPTERS: dict[str, Adapter] = {
     "smollm3": Adapter(transformers_backend.build),
     "helium": Adapter(transformers_backend.build),
     "ministral": Adapter(transformers_backend.build),
+    "olmo": Adapter(transformers_backend.build),
     # Command-R / Command-A: parallel blocks, always-tied head; cohere2 per-layer windows (vLLM commandr.py)
     "cohere": Adapter(cohere.build),
     "cohere2": Adapter(cohere.build_cohere2),

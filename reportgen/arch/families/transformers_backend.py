@@ -1,7 +1,8 @@
-"""Models vLLM serves only through its Transformers backend: smollm3, helium, ministral.
+"""Models vLLM serves only through its Transformers backend: smollm3, helium, ministral, olmo (OLMo-1).
 
 vLLM ``vllm/model_executor/models/registry.py`` @055e47c2 has no native model file for
-``SmolLM3ForCausalLM`` (``_TRANSFORMERS_SUPPORTED_MODELS`` -> ``TransformersForCausalLM``);
+``SmolLM3ForCausalLM`` or ``OlmoForCausalLM`` (``_TRANSFORMERS_SUPPORTED_MODELS`` ->
+``TransformersForCausalLM``);
 ``HeliumForCausalLM`` / ``MinistralForCausalLM`` are in no list at all and reach the same backend through
 ``_ModelRegistry._try_resolve_transformers`` (``model_impl="auto"``: the class exists in transformers and
 ``is_backend_compatible()`` -- true for all three in transformers 5.24).  vLLM builds the transformers
@@ -25,7 +26,8 @@ nearest that commit):
   whose replicated KV heads (``Shard.KV``) are what we count.
 * embeddings: ``replace_embedding_class`` -> ``VocabParallelEmbedding``; ``CausalMixin`` adds a
   ``ParallelLMHead`` tied to it when ``tie_word_embeddings``.  RMSNorms stay full-width on every
-  rank (vLLM ``RMSNorm``, replicated).
+  rank (vLLM ``RMSNorm``, replicated); OLMo-1's ``OlmoLayerNorm`` has no weight or bias at all
+  (``F.layer_norm(..., None, None)``), so its layers list no norm tensor.
 * KV (``create_attention_instances``): one ``Attention`` per layer with the model's head size and
   ``get_num_kv_heads`` (``max(1, kv // tp)``); ``per_layer_sliding_window = sliding_window`` where
   ``layer_types[i] == "sliding_attention"``, otherwise the model-level window -- ``kv.attention_layers``
@@ -58,6 +60,7 @@ _BIASES = {
     "smollm3": ("attention_bias", "attention_bias", "mlp_bias"),
     "helium": ("attention_bias", None, "mlp_bias"),
     "ministral": (None, None, None),
+    "olmo": ("attention_bias", "attention_bias", None),
 }
 
 
@@ -83,5 +86,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     refuse_full_only_with_window(f, layers)
     decoder_stack(spec, f, g, attention=gqa_attention(g, qkv_bias=flag(qkv_name), o_bias=flag(o_name)),
                   mlp=mlp, layers_kv=layers)
+    if model_type == "olmo":   # parameter-free LayerNorms (transformers modeling_olmo.py OlmoLayerNorm)
+        spec.tensors[:] = [t for t in spec.tensors if t.component is not C.NORM]
     rot = spec.rotary_dim or g.head_dim
     spec.rope_caches = ((2, (rot + 1) // 2, 4),)   # inv_freq + original_inv_freq, fp32, every stage
