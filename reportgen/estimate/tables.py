@@ -264,7 +264,10 @@ class ModelTables:
         self._schemes: dict = {}
         self._kv: dict = {}
         self._body: dict = {}
+        self._rules: dict = {}
+        self._kv_used: dict = {}
         self.facts = model_facts(spec) if not spec.unsupported_reason else None
+        self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
 
     def _scheme(self, wd: str):
         if wd not in self._schemes:
@@ -316,10 +319,13 @@ class ModelTables:
                               g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0))
             pr = self.profile
             co = activation_coeffs(f, lay, act_b, sampler_extra=pr.sampler_extra_bytes)
-            hybrid, gdn = state_kinds(self.spec)
+            hybrid, gdn = self.kinds
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             gdn_t = pr.gdn_estimate_bytes_per_token if (gdn and g_bf > 0) else 0.0
-            kv_used = kv_cache_dtype_used(kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
+            kv_used = self._kv_used.get((wd, kd))
+            if kv_used is None:
+                kv_used = self._kv_used[(wd, kd)] = kv_cache_dtype_used(
+                    kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
             body = (getattr(scheme, "name", wd), kv_used, g.note or None, non_torch_gib(lay, moe, pr), g_max, g_bf,
                     gdn_t,
                     *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS))
@@ -337,7 +343,9 @@ class ModelTables:
         err, body, slots, n = self._body_of(lay, wd, kd)
         if err:
             return head + ("unsupported", err) + body, (), 0
-        rule = model_rule(self.spec, lay)
+        if lay not in self._rules:                # the rules see the layout only, not the dtypes
+            self._rules[lay] = model_rule(self.spec, lay)
+        rule = self._rules[lay]
         return head + ("invalid_layout" if rule else None, rule) + body, slots, n
 
 
