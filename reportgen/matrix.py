@@ -185,21 +185,31 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
                          pl.col("token_block").alias("block_size"))
          .select(keep).with_row_index("_u").collect())
     reasons = ex.reason_table(codes, u)
-    # x max_model_len, on the few columns the per-length terms need: blocks per request, what limits
-    # concurrency, the verdict codes that do not depend on the concurrency target
-    lc = lens.join(conc, how="cross", maintain_order="left_right")
-    per_len = u.lazy().select(_LENS_IN).join(lens.lazy(), how="cross", maintain_order="left_right")
-    if ltable is not None and ltable.height:
-        per_len = per_len.join(ltable.lazy(), on=["max_pos", "max_model_len"], how="left", maintain_order="left")
-    else:
-        per_len = per_len.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
-    for b in ex.lens_pass(codes, fixed_kv=kv_fixed is not None):
-        per_len = per_len.with_columns(b)
+    # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
+    # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
+    # context length as a constant -- nothing is copied to compute them
+    lens_rows = []
+    for m in matrix.max_model_len:
+        f = u.lazy().select(_LENS_IN).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
+        pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
+        if pairs is not None and pairs.height:
+            f = f.with_columns(pl.col("max_pos").replace_strict(pairs["max_pos"], pairs["_lcode"], default=None,
+                                                                return_dtype=pl.UInt16).alias("_lcode"))
+        else:
+            f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
+        for b in ex.lens_pass(codes, fixed_kv=kv_fixed is not None):
+            f = f.with_columns(b)
+        lens_rows.append(f.select(_LENS_OUT))
+    per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
     # x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
-    # concurrency) and once from the per-length rows (x concurrency), side by side in the same order
+    # concurrency) and once from the per-length rows, side by side in the cells' order
+    n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
+    r = pl.int_range(0, u.height * n_len * n_conc, dtype=pl.Int64)
+    take = pl.select(((r // n_conc) % n_len * u.height + r // (n_len * n_conc)).cast(pl.UInt32)).to_series()
+    lc = lens.join(conc, how="cross", maintain_order="left_right")
     cells = pl.concat([
         u.lazy().select(_CARRY + stage0).join(lc.lazy(), how="cross", maintain_order="left_right"),
-        per_len.select(_LENS_OUT).join(conc.lazy().select(pl.col("concurrency").alias("_c")), how="cross", maintain_order="left_right").drop("_c"),
+        per_len[take].lazy(),
     ], how="horizontal")
     for b in ex.cell_pass(codes, reasons, u.height):
         cells = cells.with_columns(b)
