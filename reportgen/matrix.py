@@ -2,10 +2,14 @@
 
 Why this shape: per-model facts (stage weights, KV groups, overhead
 coefficients) are computed once per layout in Python (``estimate.tables``);
-everything per cell is a polars expression (``estimate.exprs``) over cross
-joins that widen step by step -- (layout x GPU), x utilization, x context,
-x concurrency -- so each term is computed at the narrowest level it depends
-on, and no Python runs per cell.
+everything per cell is a polars expression (``estimate.exprs``), each term
+computed at the narrowest level it depends on, and no Python runs per cell:
+(layout x GPU) and x utilization are evaluated first (small frames); the
+per-length terms run on those rows once per context length (a constant, so
+nothing is copied); then one cross join copies the output columns into the
+cells, beside the per-length terms gathered into the same order, and only the
+few per-target terms run per cell.  Every cross join keeps job order
+(``maintain_order``: polars 2.1's streaming engine does not by default).
 
 Entry points:
 
@@ -264,6 +268,9 @@ def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: 
     ``stage0_columns`` appends the first PP stage's figures (``stage0_weights_gib``,
     ``stage0_activation_gib``, ``stage0_kv_cache_gib``): vLLM logs rank 0, so the
     validation script compares like with like.
+
+    The (layout x GPU x util) rows and the per-cell terms are evaluated when the plan is built
+    (small frames: 1/16 of the cells and a few columns); the collect copies them into the cells.
     """
     gpus = list(gpus)
     plans = [_plan(m, g, matrix, stage0_columns) for m, g in _chunks(models, gpus, matrix, batch_cells)]

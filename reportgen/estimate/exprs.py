@@ -9,8 +9,14 @@ parallel.  Two passes keep per-cell work small:
 - ``util_pass`` on (layout x GPU x util) rows: the budget, KV blocks per slot
   and their minimum (vLLM keeps the smallest stage), the worst slot, tokens and
   the largest context;
-- ``verdict`` on the full cells (x max_model_len x concurrency): blocks per
-  request, concurrency, KV needed, headroom, status and reason.
+- ``lens_pass`` on (layout x GPU x util x max_model_len) rows: blocks per
+  request, what limits concurrency, the concurrency that fits and the verdict
+  codes that do not depend on the concurrency target;
+- ``cell_pass`` on the full cells (x concurrency): KV needed, headroom, the
+  verdict code, then status and reason gathered from string tables by id.
+
+Row strings (reasons with numbers) are built once per (layout x GPU x util)
+row (``reason_table``); no string is formatted per cell.
 
 Input columns are made by ``reportgen.estimate.tables`` and ``reportgen.matrix``.
 """
@@ -208,7 +214,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
         outside_margin.alias("_outside_margin"),
     ]
     # reasons that carry a number of their (layout, GPU, utilization) row: built here, on the
-    # narrow frame, and only picked per cell (see ``verdict``)
+    # narrow frame, and only picked per cell (``reason_table``, ``cell_pass``)
     fourth = [
         pl.format("one request of max_model_len does not fit in the KV cache: vLLM refuses to start; "
                   "the largest max_model_len that fits is {}", pl.col("max_model_len_fit"))
