@@ -4,8 +4,10 @@
 Why this shape: a realistic job -- every bundled model (42), 25 GPU SKUs (the
 size of the catalog, as in PRODUCT §6's example), a layout sweep (tp x pp x dp
 x ep = 48), two weight and two KV dtypes, four contexts, four concurrency
-targets, two utilizations: 6.45 million cells.  Hybrids are in the mix: the bundled
-Qwen3-Next and the Qwen3.5-9B text stack (Gated DeltaNet state layers).  Timed end to end through
+targets, two utilizations: 7.5 million cells.  Hybrids are in the mix: the bundled
+Qwen3-Next, Qwen3.5-35B-A3B, Qwen3.5-9B (and its text stack) with Gated DeltaNet state layers,
+Nemotron-3-Nano (Nemotron-H, Mamba-2); flagships too: GLM-5 (sparse MLA), Kimi-K2.5, DeepSeek-V3,
+MiniMax-M2.5 (the script refuses to run without a hybrid and a flagship).  Timed end to end through
 ``reportgen.matrix.evaluate_matrix`` (per-model precompute + the polars pass),
 best of three runs; the model configs are parsed beforehand (that is the
 sources/arch layer's cost, not the estimator's).  Not a timed test: run it by hand.
@@ -30,6 +32,7 @@ from reportgen.job import Matrix  # noqa: E402
 from reportgen.matrix import GpuLike, ModelEntry, evaluate_matrix  # noqa: E402
 
 TARGET_CELLS_PER_S = 5_000_000
+FLAGSHIPS = {"zai-org/GLM-5", "moonshotai/Kimi-K2.5", "deepseek-ai/DeepSeek-V3", "MiniMaxAI/MiniMax-M2.5"}
 BUNDLED = ROOT / "reportgen" / "sources" / "bundled"
 
 
@@ -67,6 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=int, default=2, help="1 = half the contexts, 2 = all four")
     a = ap.parse_args(argv)
     models = bundled_models()
+    assert any(any(l.state is not None for l in m.spec.layers_kv) for m in models), "no hybrid in the mix"
+    assert any(m.model in FLAGSHIPS for m in models), "no flagship in the mix"
     mx, gs = matrix(a.scale), gpus(a.gpus)
     best, cpu, cells = float("inf"), float("inf"), 0
     for _ in range(a.repeat):
@@ -77,9 +82,11 @@ def main(argv=None) -> int:
         del df
     rate = cells / best
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    hybrids = sum(1 for m in models if any(l.state is not None for l in m.spec.layers_kv))
-    print(f"models {len(models)} ({hybrids} hybrid)  gpus {len(gs)}  cells {cells:,}  "
+    hybrids = [m.model for m in models if any(l.state is not None for l in m.spec.layers_kv)]
+    flagships = [m.model for m in models if m.model in FLAGSHIPS]
+    print(f"models {len(models)} ({len(hybrids)} hybrid, {len(flagships)} flagship)  gpus {len(gs)}  cells {cells:,}  "
           f"(load average {load:.2f} on {os.cpu_count()} cores)")
+    print(f"hybrids: {', '.join(hybrids)}\nflagships: {', '.join(flagships)}")
     print(f"estimator: {best:.3f} s wall  ->  {rate / 1e6:.2f} M cells/s   (target >= {TARGET_CELLS_PER_S / 1e6:.0f} M/s)"
           f"  {'OK' if rate >= TARGET_CELLS_PER_S else 'BELOW TARGET'}")
     cores = min(os.cpu_count() or 1, 2)

@@ -2,10 +2,14 @@
 
 Why this shape: per-model facts (stage weights, KV groups, overhead
 coefficients) are computed once per layout in Python (``estimate.tables``);
-everything per cell is a polars expression (``estimate.exprs``) over cross
-joins that widen step by step -- (layout x GPU), x utilization, x context,
-x concurrency -- so each term is computed at the narrowest level it depends
-on, and no Python runs per cell.
+everything per cell is a polars expression (``estimate.exprs``), each term
+computed at the narrowest level it depends on, and no Python runs per cell:
+(layout x GPU) and x utilization are evaluated first (small frames); the
+per-length terms run on those rows once per context length (a constant, so
+nothing is copied); then one cross join copies the output columns into the
+cells, beside the per-length terms gathered into the same order, and only the
+few per-target terms run per cell.  Every cross join keeps job order
+(``maintain_order``: polars 2.1's streaming engine does not by default).
 
 Entry points:
 
@@ -165,7 +169,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
-    a = lt.join(gt, how="cross").with_columns(ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp))
+    a = lt.join(gt, how="cross", maintain_order="left_right").with_columns(ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp))
     pre = a.select("pre_status", "pre_reason").unique(maintain_order=True).drop_nulls("pre_status")
     codes = ex.verdict_codes(list(pre.iter_rows()))
     pre = pre.with_columns(pl.Series("_pcode", range(len(ex.VERDICTS), len(codes)), dtype=pl.UInt16))
@@ -180,36 +184,53 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
         lcodes, ltable = ex.length_codes(mt["max_pos"].drop_nulls().unique().to_list(),
                                          list(matrix.max_model_len), len(codes))
     codes = codes + lcodes
-    lf = a.lazy().join(util.lazy(), how="cross")
+    # x utilization: the budget pass, evaluated now (470 k rows for 7.5 M cells) -- its row strings
+    # (reasons that carry a number) go into one reason table the cells index by row (``_u``)
+    lf = a.lazy().join(util.lazy(), how="cross", maintain_order="left_right")
     for b in batches:
         lf = lf.with_columns(b)
-    bpr, limit, *rest = ex.verdict(codes, fixed_kv=kv_fixed is not None)
-    # x max_model_len, blocks per request (then the KV group columns are no longer needed) x concurrency
-    lf = (lf
-          .select(_CARRY + (["w0", "act0", "av0"] if stage0_columns else []))
-          .join(lens.lazy(), how="cross"))
-    if ltable is not None and ltable.height:
-        lf = lf.join(ltable.lazy(), on=["max_pos", "max_model_len"], how="left", maintain_order="left")
-    else:
-        lf = lf.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
-    lf = (lf
-          .with_columns(bpr)
-          .with_columns(limit)
-          .drop(_GROUP_COLS + ["_sbr"])
-          .join(conc.lazy(), how="cross"))
-    for b in rest:
-        lf = lf.with_columns(b)
+    stage0 = ["w0", "act0", "av0"] if stage0_columns else []
+    keep = list(dict.fromkeys(_CARRY[:-1] + _LENS_IN + ["_r_len", "_r_out"] + stage0))
+    u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
+                         pl.col("token_block").alias("block_size"))
+         .select(keep).with_row_index("_u").collect())
+    reasons = ex.reason_table(codes, u)
+    # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
+    # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
+    # context length as a constant -- nothing is copied to compute them
+    lens_rows = []
+    for m in matrix.max_model_len:
+        f = u.lazy().select(_LENS_IN).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
+        pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
+        if pairs is not None and pairs.height:
+            f = f.with_columns(pl.col("max_pos").replace_strict(pairs["max_pos"], pairs["_lcode"], default=None,
+                                                                return_dtype=pl.UInt16).alias("_lcode"))
+        else:
+            f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
+        for b in ex.lens_pass(codes, fixed_kv=kv_fixed is not None):
+            f = f.with_columns(b)
+        lens_rows.append(f.select(_LENS_OUT))
+    per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
+    # x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
+    # concurrency) and once from the per-length rows, side by side in the cells' order
+    n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
+    r = pl.int_range(0, u.height * n_len * n_conc, dtype=pl.Int64)
+    take = pl.select(((r // n_conc) % n_len * u.height + r // (n_len * n_conc)).cast(pl.UInt32)).to_series()
+    lc = lens.join(conc, how="cross", maintain_order="left_right")
+    cells = pl.concat([
+        u.lazy().select(_CARRY + stage0).join(lc.lazy(), how="cross", maintain_order="left_right"),
+        per_len[take].lazy(),
+    ], how="horizontal")
+    for b in ex.cell_pass(codes, reasons, u.height):
+        cells = cells.with_columns(b)
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
-    lf = lf.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
-                         (pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
-                         (pl.col("max_concurrency") * pl.col("dp")).alias("max_concurrency_total"),
-                         pl.col("token_block").alias("block_size"))
+    cells = cells.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"))
     extra = []
     if stage0_columns:
         extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
                  pl.col("av0").alias("stage0_kv_cache_gib")]
-    return lf.select(_conform_exprs() + extra)
+    return cells.select(_conform_exprs() + extra)
 
 
 DEFAULT_BATCH_CELLS = 1_000_000
@@ -253,6 +274,9 @@ def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: 
     ``stage0_columns`` appends the first PP stage's figures (``stage0_weights_gib``,
     ``stage0_activation_gib``, ``stage0_kv_cache_gib``): vLLM logs rank 0, so the
     validation script compares like with like.
+
+    The (layout x GPU x util) rows and the per-cell terms are evaluated when the plan is built
+    (small frames: 1/16 of the cells and a few columns); the collect copies them into the cells.
     """
     gpus = list(gpus)
     plans = [_plan(m, g, matrix, stage0_columns) for m, g in _chunks(models, gpus, matrix, batch_cells)]
@@ -272,17 +296,19 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
         yield _plan(m, g, matrix, False).collect()
 
 
-# columns that survive into the last cross join (everything the verdict and the output need)
-_CARRY = ["model", "revision", "config_source", "weights_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib", "tp", "pp", "dp",
-          "ep", "gpus", "nodes", "weights_as", "weight_scheme", "kv_cache_dtype", "kv_cache_dtype_used",
-          "gpu_memory_utilization",
-          "max_num_batched_tokens", "max_num_seqs", "_pcode", "weights_gib", "activation_gib",
-          "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit", "worst_rank",
-          "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv", "_bpb",
-          "_outside_fail", "_outside_margin", "_r_len", "_r_out", "max_pos", "n_full", "bs_full", "n_slide", "window",
-          "bs_slide", "n_chunk", "chunk", "bs_chunk", "n_state", "state_blocks", "state_bytes_per_seq", "token_block"]
-_GROUP_COLS = ["n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk", "bs_chunk", "n_state",
-               "state_blocks"]
+# columns of the (layout, GPU, utilization) rows copied into every cell (the outputs, the per-cell
+# terms' inputs and ``_u``, the row's index into the reason table)
+_CARRY = ["model", "revision", "config_source", "weights_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib",
+          "tp", "pp", "dp", "ep", "gpus", "nodes", "weights_as", "weight_scheme", "kv_cache_dtype",
+          "kv_cache_dtype_used", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs", "weights_gib",
+          "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit",
+          "worst_rank", "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv",
+          "_bpb", "state_bytes_per_seq", "kv_cache_tokens_total", "block_size", "_u"]
+# what the per-length pass reads, and what it hands to the cells
+_LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
+            "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
+            "bs_chunk", "n_state", "state_blocks"]
+_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total"]
 
 
 def _conform_exprs() -> list[pl.Expr]:

@@ -9,8 +9,14 @@ parallel.  Two passes keep per-cell work small:
 - ``util_pass`` on (layout x GPU x util) rows: the budget, KV blocks per slot
   and their minimum (vLLM keeps the smallest stage), the worst slot, tokens and
   the largest context;
-- ``verdict`` on the full cells (x max_model_len x concurrency): blocks per
-  request, concurrency, KV needed, headroom, status and reason.
+- ``lens_pass`` on (layout x GPU x util x max_model_len) rows: blocks per
+  request, what limits concurrency, the concurrency that fits and the verdict
+  codes that do not depend on the concurrency target;
+- ``cell_pass`` on the full cells (x concurrency): KV needed, headroom, the
+  verdict code, then status and reason gathered from string tables by id.
+
+Row strings (reasons with numbers) are built once per (layout x GPU x util)
+row (``reason_table``); no string is formatted per cell.
 
 Input columns are made by ``reportgen.estimate.tables`` and ``reportgen.matrix``.
 """
@@ -215,11 +221,11 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
         outside_margin.alias("_outside_margin"),
     ]
     # reasons that carry a number of their (layout, GPU, utilization) row: built here, on the
-    # narrow frame, and only picked per cell (see ``verdict``)
+    # narrow frame, and only picked per cell (``reason_table``, ``cell_pass``)
     fourth = [
         pl.format("one request of max_model_len does not fit in the KV cache: vLLM refuses to start; "
                   "the largest max_model_len that fits is {}", pl.col("max_model_len_fit"))
-        .cast(pl.Categorical).alias("_r_len"),
+        .alias("_r_len"),
         # codes 3 (out of memory) and 6 (tight) depend on this row only: one string for either
         pl.when(pl.col("_outside_fail")).then(
             pl.format("memory outside the budget (allocated after profiling: CUDA context, graphs not reserved "
@@ -232,7 +238,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
                       "margin {} GiB, near the out-of-memory boundary", pl.col("_outside").round(2),
                       ((1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib")).round(2),
                       pl.col("_outside_margin").round(2)))
-        .cast(pl.Categorical).alias("_r_out"),
+        .alias("_r_out"),
     ]
     return [first, second, [idx.alias("_w")], third, fourth]
 
@@ -289,29 +295,23 @@ def length_codes(limits: list[int], lens: list[int], first: int) -> tuple[list[t
     return codes, table
 
 
-def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) -> list[list[pl.Expr]]:
-    """Per cell, four dependent batches: blocks per request; what limits concurrency (both before the
-    concurrency cross join); concurrency, KV needed, headroom and a
-    verdict code; then status and reason looked up from the code (a layout's own ``_pcode`` --
-    invalid or unsupported -- wins, then ``_lcode``: max_model_len above the model's derived
-    maximum, which vLLM refuses -- see ``length_codes``).
+def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) -> list[list[pl.Expr]]:
+    """Per (layout, GPU, utilization, max_model_len) row, before the concurrency axis: blocks per
+    request, what limits concurrency, the verdict codes that do not depend on the concurrency target
+    (``_pre``; null when the target decides) and the code when nothing else fails (``_fb``: tight
+    outside-budget margin or fits), the concurrency that fits.
+
+    The verdict, in order: a layout's own ``_pcode`` (invalid or unsupported) wins, then ``_lcode``
+    (max_model_len above the model's derived maximum, which vLLM refuses -- see ``length_codes``),
+    then no KV memory (1), one request does not fit (2), out of memory outside the budget (3, or
+    ``FIXED_KV_FAIL`` with a fixed KV size); per cell (``cell_pass``) the target concurrency does not
+    fit (4), KV headroom under 10 % (5); else ``_fb``: outside-budget margin under
+    ``TIGHT_OUTSIDE_GIB`` (6) or fits (0).
 
     Invalid and unsupported rows carry null ``_nbv`` / ``_bpb``, so every per-cell term is null
     for them without a per-cell branch."""
-    codes = list(VERDICTS) if codes is None else codes
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
-    conc = pl.col("concurrency")
-    kv_needed = (conc * bpr).cast(pl.Float64) * pl.col("_bpb") / GIB
-    headroom = (pl.col("kv_cache_gib") - kv_needed) / pl.col("_budget") * 100
-    code = (pl.when(pl.col("kv_cache_gib") <= 0).then(1)
-            .when(nb < bpr).then(2)
-            .when(pl.col("_outside_fail")).then(FIXED_KV_FAIL if fixed_kv else 3)
-            .when(nb < conc * bpr).then(4)
-            .when(headroom < TIGHT_PCT).then(5)
-            .when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6)
-            .otherwise(0)).cast(pl.UInt16)
-    idx = list(range(len(codes)))
     # what binds concurrency (LIMITS): the scheduler cap, else the larger share of a request's blocks
     per_req = (nb // bpr).clip(0)
     limit = (pl.when(nb.is_null() | pl.col("_pcode").is_not_null() | pl.col("_lcode").is_not_null()
@@ -319,28 +319,54 @@ def verdict(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) 
              .when(per_req >= pl.col("max_num_seqs")).then(2)
              .when(2 * pl.col("_sbr") >= bpr).then(1)
              .otherwise(0)).cast(pl.UInt8)
+    pre = (pl.when(pl.col("kv_cache_gib") <= 0).then(1)
+           .when(nb < bpr).then(2)
+           .when(pl.col("_outside_fail")).then(FIXED_KV_FAIL if fixed_kv else 3)
+           .otherwise(None)).cast(pl.UInt16)
+    max_conc = (nb.cast(pl.Float64) / bpr).clip(0)
     return [
         [blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"),
          state_blocks().alias("_sbr")],
-        # before the concurrency cross join: what limits concurrency does not depend on the target
         [limit.replace_strict([0, 1, 2], list(LIMITS), default=None, return_dtype=pl.String)
-         .alias("concurrency_limited_by")],
-        [pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), code).alias("_code"),
-         kv_needed.alias("kv_needed_gib"),
-         headroom.alias("headroom_pct"),
-         (nb.cast(pl.Float64) / bpr).clip(0).alias("max_concurrency")],
-        [pl.col("_code").replace_strict(idx, [c[0] for c in codes], return_dtype=pl.String).alias("status"),
-         _reason(pl.col("_code").replace_strict(idx, [c[1] for c in codes], return_dtype=pl.Categorical))
-         .alias("reason")],
+         .alias("concurrency_limited_by"),
+         pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), pre).alias("_pre"),
+         pl.when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6).otherwise(0).cast(pl.UInt16).alias("_fb"),
+         max_conc.alias("max_concurrency"),
+         (max_conc * pl.col("dp")).alias("max_concurrency_total")],
     ]
 
 
-def _reason(looked_up: pl.Expr) -> pl.Expr:
-    """The looked-up reason, or for codes whose reason carries a number, the row's own string.
+def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int) -> list[list[pl.Expr]]:
+    """Per cell (x concurrency): KV needed, headroom and the verdict code (see ``lens_pass``); then
+    status and reason, gathered from string tables by integer id (no string is built per cell).
 
-    The row strings are Categorical from the narrow frame on, so the cross joins copy 4-byte
-    codes, not strings (measured: String columns here cost ~40 % of the matrix CPU time)."""
-    code = pl.col("_code")
-    return (pl.when(code == 2).then(pl.col("_r_len"))
-            .when((code == 3) | (code == 6)).then(pl.col("_r_out"))
-            .otherwise(looked_up).cast(pl.String))
+    ``reasons``: the static reason of every code, then the per-row reasons that carry a number of
+    their (layout, GPU, utilization) row -- ``_r_len`` of all ``n_rows`` rows, then ``_r_out``;
+    ``_u`` is the row's index (see ``DYNAMIC_REASONS``)."""
+    nb = pl.col("_nbv")
+    bpr = pl.col("_bpr")
+    conc = pl.col("concurrency")
+    kv_needed = (conc * bpr).cast(pl.Float64) * pl.col("_bpb") / GIB
+    headroom = (pl.col("kv_cache_gib") - kv_needed) / pl.col("_budget") * 100
+    code = (pl.when(pl.col("_pre").is_not_null()).then(pl.col("_pre"))
+            .when(nb < conc * bpr).then(4)
+            .when(headroom < TIGHT_PCT).then(5)
+            .otherwise(pl.col("_fb"))).cast(pl.UInt16)
+    c = pl.col("_code")
+    first = len(codes)
+    u = pl.col("_u").cast(pl.UInt32)
+    rid = (pl.when(c == 2).then(u + first)
+           .when((c == 3) | (c == 6)).then(u + (first + n_rows))
+           .otherwise(c.cast(pl.UInt32)))
+    statuses = pl.Series([s for s, _ in codes], dtype=pl.String)
+    return [
+        [code.alias("_code"), kv_needed.alias("kv_needed_gib"), headroom.alias("headroom_pct")],
+        [pl.lit(statuses).gather(c).alias("status"), pl.lit(reasons).gather(rid).alias("reason")],
+    ]
+
+
+def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame) -> pl.Series:
+    """``cell_pass``'s reason strings: every code's static reason, then the rows' ``_r_len`` and
+    ``_r_out`` (codes 2 and 3 / 6 carry their row's numbers)."""
+    static = pl.Series([r for _, r in codes], dtype=pl.String)
+    return pl.concat([static, rows["_r_len"].cast(pl.String), rows["_r_out"].cast(pl.String)]).rename("reason")

@@ -285,7 +285,10 @@ class ModelTables:
         self._schemes: dict = {}
         self._kv: dict = {}
         self._body: dict = {}
+        self._rules: dict = {}
+        self._kv_used: dict = {}
         self.facts = model_facts(spec) if not spec.unsupported_reason else None
+        self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
 
     def _scheme(self, wd: str):
         if wd not in self._schemes:
@@ -340,10 +343,13 @@ class ModelTables:
             # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
             extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
             co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
-            hybrid, gdn = state_kinds(self.spec)
+            hybrid, gdn = self.kinds
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             gdn_t = pr.gdn_estimate_bytes_per_token if (gdn and g_bf > 0) else 0.0
-            kv_used = kv_cache_dtype_used(kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
+            kv_used = self._kv_used.get((wd, kd))
+            if kv_used is None:
+                kv_used = self._kv_used[(wd, kd)] = kv_cache_dtype_used(
+                    kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
             g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
             body = (getattr(scheme, "name", wd), kv_used, g.note or None, non_torch_gib(lay, moe, pr),
                     context_gib(lay, moe), g_max, g_big, g_bf, gdn_t,
@@ -365,7 +371,9 @@ class ModelTables:
         err, body, slots, n = self._body_of(lay, wd, kd)
         if err:
             return head + ("unsupported", err) + body, (), 0
-        rule = model_rule(self.spec, lay)
+        if lay not in self._rules:                # the rules see the layout only, not the dtypes
+            self._rules[lay] = model_rule(self.spec, lay)
+        rule = self._rules[lay]
         return head + ("invalid_layout" if rule else None, rule) + body, slots, n
 
 

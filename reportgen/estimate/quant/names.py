@@ -73,9 +73,10 @@ def candidates(tensor_name: str) -> tuple[str, ...]:
     return tuple(p + v for v in variants for p in _PREFIXES)
 
 
-def _contains_run(hay: list[str], needle: list[str]) -> bool:
-    n = len(needle)
-    return any(hay[i:i + n] == needle for i in range(len(hay) - n + 1))
+def _dotted(components: list[str]) -> str:
+    """Components as a dot-delimited string with a dot at either end: a contiguous run of
+    components is then a substring (components hold no dots), so "layers.1" is not in "layers.10"."""
+    return "." + ".".join(components) + "."
 
 
 class NameMatcher:
@@ -85,7 +86,7 @@ class NameMatcher:
         self.entries = tuple(e for e in (entries or ()) if isinstance(e, str) and e)
         self._regex = [re.compile(e[3:]) for e in self.entries if e.startswith("re:")]
         self._glob = [e for e in self.entries if not e.startswith("re:") and ("*" in e or "?" in e)]
-        self._plain = [strip_leading(e.split(".")) for e in self.entries
+        self._plain = [_dotted(strip_leading(e.split("."))) for e in self.entries
                        if not e.startswith("re:") and "*" not in e and "?" not in e]
 
     def __bool__(self) -> bool:
@@ -110,7 +111,7 @@ class NameMatcher:
             if any(fnmatchcase(c, g) or fnmatchcase(c, g + ".*") for g in self._glob):
                 return True
         for c in cands[:: len(_PREFIXES)]:  # un-prefixed variants; plain entries are stripped
-            comps = c.split(".")
-            if any(_contains_run(comps, p) for p in self._plain):
+            hay = "." + c + "."
+            if any(p in hay for p in self._plain):
                 return True
         return False
