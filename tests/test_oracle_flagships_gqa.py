@@ -1,48 +1,26 @@
 """Meta-device cross-check of the 2025-2026 GQA flagships (issue 12): shipped configs, transformers class
 defaults, and >= 200 random valid configs per family with small dimensions.
 
-The count is the one of tests/test_arch_oracle.py (``meta_count``): the native transformers class built
-under ``torch.device("meta")``, ``sum(p.numel() for p in model.parameters())``.
+The count is the one of tests/oracle_support.py (``meta_count``): the native transformers class built
+under ``torch.device("meta")``, ``sum(p.numel() for p in model.parameters())``; composites whole with
+``meta_count_image_text``.  ``FLAGSHIP_ORACLE_EXAMPLES`` (else ``ORACLE_EXAMPLES``, else 200) random configs.
 """
 
 from __future__ import annotations
-
-import copy
-import json
-import os
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, assume, given, settings, strategies as st  # noqa: E402
+from hypothesis import assume, given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
+from oracle_support import (check, class_defaults as defaults, examples, meta_count,  # noqa: E402
+                            meta_count_image_text, oracle_settings, shipped, truth_2026)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parent / "data"
-TRUTH = json.loads((DATA / "param_counts_2026.json").read_text())["models"]
-EXAMPLES = int(os.environ.get("FLAGSHIP_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
-def shipped(name: str) -> dict:
-    return json.loads((DATA / "configs_2026" / f"{name}.json").read_text())
-
-
-def defaults(model_type: str) -> dict:
-    import transformers
-
-    return transformers.AutoConfig.for_model(model_type).to_dict()
-
-
-def check(cfg: dict) -> None:
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+TRUTH = truth_2026()
+EXAMPLES = examples("FLAGSHIP_ORACLE_EXAMPLES")
+SETTINGS = oracle_settings(EXAMPLES)
 
 
 def _small_geometry(draw, *, head_dims=(4, 8, 16)) -> dict:
@@ -141,19 +119,6 @@ def gemma4_text_configs(draw):
 @given(gemma4_text_configs())
 def test_random_gemma4_text_configs_match_meta_device(cfg):
     check(cfg)
-
-
-def meta_count_image_text(config: dict) -> int:
-    """The whole Gemma4ForConditionalGeneration (language model, vision and audio towers, embedders)."""
-    import transformers
-    from transformers import AutoModelForImageTextToText
-
-    cfg = copy.deepcopy(config)
-    cfg.pop("quantization_config", None)
-    conf = transformers.CONFIG_MAPPING[cfg["model_type"]](**cfg)
-    with torch.device("meta"):
-        model = AutoModelForImageTextToText.from_config(conf)
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_gemma4_e4b_composite_shipped_matches_meta_device():
