@@ -2,32 +2,26 @@
 shipped Command-R config, published configs written from memory, the transformers class defaults and
 ``LONGTAIL_ORACLE_EXAMPLES`` (default ``ORACLE_EXAMPLES``, else 200) random valid configs per family.
 
-The count is tests/test_arch_oracle.py's ``meta_count``: the native transformers 5.24 class built under
+The count is tests/oracle_support.py's ``meta_count``: the native transformers 5.24 class built under
 ``torch.device("meta")``, ``sum(p.numel() for p in model.parameters())``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
+from oracle_support import (check, class_defaults as defaults, examples, meta_count,  # noqa: E402
+                            oracle_settings, shipped, truth_2026)
 from test_arch_cohere_exaone import COHERE2_MOE, KEXAONE, KEXAONE_TOTAL, R7B, R7B_TOTAL  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
-from test_oracle_flagships_gqa import check, defaults, shipped  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-TRUTH = json.loads((Path(__file__).resolve().parent / "data" / "param_counts_2026.json").read_text())["models"]
-EXAMPLES = int(os.environ.get("LONGTAIL_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+TRUTH = truth_2026()
+EXAMPLES = examples("LONGTAIL_ORACLE_EXAMPLES")
+SETTINGS = oracle_settings(EXAMPLES, derandomize=True, database=None)
 
 
 def _geometry(draw, *, head_dim: bool = True) -> dict:

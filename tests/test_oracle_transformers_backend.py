@@ -18,8 +18,11 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
-from test_oracle_flagships_gqa import SETTINGS, TRUTH, defaults, shipped  # noqa: E402
+from oracle_support import (check as check_total, class_defaults as defaults, examples,  # noqa: E402
+                            meta_count, model_on_meta, oracle_settings, shipped, truth_2026)
+
+TRUTH = truth_2026()
+SETTINGS = oracle_settings(examples("FLAGSHIP_ORACLE_EXAMPLES"))
 
 ARCH = {"smollm3": "SmolLM3ForCausalLM", "helium": "HeliumForCausalLM", "ministral": "MinistralForCausalLM",
         "olmo": "OlmoForCausalLM"}
@@ -31,15 +34,12 @@ def meta_shapes(config: dict) -> dict[str, tuple[int, ...]]:
 
     cfg = copy.deepcopy(config)
     conf = transformers.CONFIG_MAPPING[cfg["model_type"]](**cfg)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(conf)
+    model = model_on_meta(lambda: AutoModelForCausalLM.from_config(conf))
     return {n: tuple(p.shape) for n, p in model.named_parameters()}
 
 
 def check(cfg: dict) -> None:
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    spec = check_total(cfg)
     ours = {t.name: t.shape for t in spec.tensors}
     if spec.tie_word_embeddings:
         ours.pop("lm_head.weight", None)
