@@ -9,33 +9,25 @@ what that layer adds, plus the MTP module's own embedding / head / norms / eh_pr
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
 from reportgen.arch.families.deepseek import mtp_extras  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
+from oracle_support import (check, class_defaults, examples, meta_count, meta_count_image_text,  # noqa: E402
+                            oracle_settings, shipped)
 
-DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
 FAMILIES = ("glm4_moe_lite", "deepseek_v32", "glm_moe_dsa")
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSA", os.environ.get("ORACLE_EXAMPLES", "200")))
-
-
-def _shipped(hub_id: str) -> dict:
-    return json.loads((DATA / "configs_2026" / f"{SHIPPED[hub_id]}.json").read_text())
+EXAMPLES = examples("ORACLE_EXAMPLES_DSA")
 
 
 @pytest.mark.parametrize("hub_id", sorted(SHIPPED))
 def test_shipped_config_matches_meta_device(hub_id):
-    cfg = _shipped(hub_id)
+    cfg = shipped(SHIPPED[hub_id])
     assert build_spec(cfg).params_total == meta_count(cfg)
 
 
@@ -48,12 +40,7 @@ def test_deepseek_v32_published_geometry_matches_meta_device():
 
 @pytest.mark.parametrize("model_type", FAMILIES)
 def test_transformers_default_config_matches_meta_device(model_type):
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model(model_type).to_dict()
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    check(class_defaults(model_type))
 
 
 @st.composite
@@ -99,9 +86,7 @@ def mla_configs(draw, model_type: str) -> dict:
 
 
 def _check(cfg: dict) -> None:
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    spec = check(cfg)
     n = cfg["num_hidden_layers"]
     if cfg.get("num_nextn_predict_layers"):
         # the MTP layer is decoder layer n (MoE unless n < first_k_dense_replace) plus its own extras
@@ -119,7 +104,7 @@ def _check(cfg: dict) -> None:
 
 @pytest.mark.parametrize("model_type", FAMILIES)
 def test_random_configs_match_meta_device(model_type):
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @oracle_settings(EXAMPLES)
     @given(mla_configs(model_type))
     def run(cfg):
         _check(cfg)
@@ -133,35 +118,21 @@ def test_random_configs_match_meta_device(model_type):
 
 def meta_count_kimi(config: dict) -> int:
     """The composite on the meta device, with the language model's tie flag (what vLLM does)."""
-    import copy
-
-    import transformers
-    from transformers import AutoModelForImageTextToText
-
-    cfg = copy.deepcopy(config)
-    cfg.pop("auto_map", None)
-    cfg["text_config"].pop("quantization_config", None)
-    cfg["text_config"].pop("auto_map", None)
-    cfg["tie_word_embeddings"] = bool(cfg["text_config"].get("tie_word_embeddings", False))
-    conf = transformers.CONFIG_MAPPING["kimi_k25"](**cfg)
-    with torch.device("meta"):
-        model = AutoModelForImageTextToText.from_config(conf)
-    return sum(p.numel() for p in model.parameters())
+    text = {k: v for k, v in config["text_config"].items() if k not in ("quantization_config", "auto_map")}
+    return meta_count_image_text(dict(config, text_config=text,
+                                      tie_word_embeddings=bool(text.get("tie_word_embeddings", False))),
+                                 drop=("auto_map",))
 
 
 def test_kimi_k25_shipped_config_matches_meta_device():
-    cfg = json.loads((DATA / "configs_2026" / "moonshotai--Kimi-K2.5.json").read_text())
+    cfg = shipped("moonshotai--Kimi-K2.5")
     assert build_spec(cfg).params_total == meta_count_kimi(cfg)
 
 
 def test_kimi_k25_default_config_matches_meta_device():
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model("kimi_k25").to_dict()
+    cfg = class_defaults("kimi_k25")
     cfg["tie_word_embeddings"] = False       # the language model's flag (DeepSeek-V3 default), as vLLM
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count_kimi(cfg)
+    check(cfg, meta_count_kimi)
 
 
 @st.composite
@@ -188,9 +159,7 @@ def kimi_configs(draw) -> dict:
             "tie_word_embeddings": False}
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@oracle_settings(EXAMPLES)
 @given(kimi_configs())
 def test_random_kimi_k25_configs_match_meta_device(cfg):
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count_kimi(cfg)
+    check(cfg, meta_count_kimi)
