@@ -16,21 +16,18 @@ per-layer KV geometry.
 from __future__ import annotations
 
 import copy
-import json
-import os
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
 from reportgen.arch.families.deepseek_v4 import KV_REASON  # noqa: E402
+from oracle_support import class_defaults, examples, model_on_meta, oracle_settings, shipped  # noqa: E402
 
-DATA = Path(__file__).resolve().parent / "data"
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_DSV4", os.environ.get("ORACLE_EXAMPLES", "200")))
+EXAMPLES = examples("ORACLE_EXAMPLES_DSV4")
 TYPES = ("sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention")
 RATIO = {"sliding_attention": 0, "compressed_sparse_attention": 4, "heavily_compressed_attention": 128}
 
@@ -62,8 +59,7 @@ def meta_params(config: dict) -> tuple[int, dict[str, int], int]:
     cfg = copy.deepcopy(config)
     cfg.pop("quantization_config", None)
     conf = transformers.CONFIG_MAPPING["deepseek_v4"](**cfg)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(conf)
+    model = model_on_meta(lambda: AutoModelForCausalLM.from_config(conf))
     by: dict[str, int] = {}
     for name, p in model.named_parameters():
         by[_component(name)] = by.get(_component(name), 0) + p.numel()
@@ -84,13 +80,11 @@ def _check(cfg: dict) -> None:
 
 
 def test_shipped_v4_flash_matches_meta_device():
-    _check(json.loads((DATA / "configs_2026" / "deepseek-ai--DeepSeek-V4-Flash.json").read_text()))
+    _check(shipped("deepseek-ai--DeepSeek-V4-Flash"))
 
 
 def test_transformers_default_config_matches_meta_device():
-    import transformers
-
-    _check(transformers.AutoConfig.for_model("deepseek_v4").to_dict())
+    _check(class_defaults("deepseek_v4"))
 
 
 @st.composite
@@ -132,7 +126,7 @@ def v4_configs(draw) -> dict:
     return cfg
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@oracle_settings(EXAMPLES)
 @given(v4_configs())
 def test_random_configs_match_meta_device(cfg):
     _check(cfg)

@@ -12,18 +12,18 @@ geometry, the class defaults (plus ``zero_expert_type``, which vLLM asserts) and
 from __future__ import annotations
 
 import copy
-import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
+from oracle_support import class_defaults, count_on_meta, examples, oracle_settings  # noqa: E402
 from test_arch_longcat_flash import FLASH  # noqa: E402
 
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_LONGCAT", os.environ.get("ORACLE_EXAMPLES", "200")))
+EXAMPLES = examples("ORACLE_EXAMPLES_LONGCAT")
 
 
 def meta_count(config: dict) -> int:
@@ -33,9 +33,7 @@ def meta_count(config: dict) -> int:
     cfg = copy.deepcopy(config)
     cfg.pop("architectures", None)
     conf = transformers.LongcatFlashConfig(**cfg)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(conf)
-    return sum(p.numel() for p in model.parameters())
+    return count_on_meta(lambda: AutoModelForCausalLM.from_config(conf))
 
 
 def _check(cfg: dict) -> None:
@@ -52,9 +50,7 @@ def test_flash_chat_geometry_matches_meta_device():
 
 
 def test_transformers_default_config_matches_meta_device():
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model("longcat_flash").to_dict()
+    cfg = class_defaults("longcat_flash")
     cfg["zero_expert_type"] = "identity"     # vLLM's LongcatMoe asserts it; the transformers class ignores it
     _check(cfg)
 
@@ -87,7 +83,7 @@ def longcat_configs(draw) -> dict:
     }
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@oracle_settings(EXAMPLES)
 @given(longcat_configs())
 def test_random_longcat_configs_match_meta_device(cfg):
     _check(cfg)

@@ -5,19 +5,17 @@ whose vLLM fields agree with transformers' rules (``ORACLE_EXAMPLES_MIMO`` / ``O
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
+from oracle_support import check, class_defaults, examples, meta_count, oracle_settings  # noqa: E402
 from test_arch_mimo_v2_flash import MIMO  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
 
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_MIMO", os.environ.get("ORACLE_EXAMPLES", "200")))
+EXAMPLES = examples("ORACLE_EXAMPLES_MIMO")
 
 
 def vllm_fields(cfg: dict, sliding: list[bool], moe: list[bool]) -> dict:
@@ -33,16 +31,12 @@ def test_shipped_config_matches_meta_device():
 
 
 def test_transformers_defaults_refused_then_exact_with_vllm_fields():
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model("mimo_v2_flash").to_dict()
+    cfg = class_defaults("mimo_v2_flash")
     reason = build_spec(cfg).unsupported_reason
     assert reason and "hybrid_layer_pattern" in reason
     full = dict(vllm_fields(cfg, [t == "sliding_attention" for t in cfg["layer_types"]],
                             [t == "sparse" for t in cfg["mlp_layer_types"]]))
-    spec = build_spec(full)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(full)
+    check(full)
 
 
 @st.composite
@@ -76,12 +70,10 @@ def mimo_configs(draw) -> dict:
     return vllm_fields(cfg, sliding, moe)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@oracle_settings(EXAMPLES)
 @given(mimo_configs())
 def test_random_mimo_configs_match_meta_device(cfg):
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    spec = check(cfg)
     kv, hd, vd = cfg["num_key_value_heads"], cfg["head_dim"], cfg["v_head_dim"]
     expect = sum((2 * kv if s else kv) * (hd + vd) * 2 for s in cfg["hybrid_layer_pattern"])
     assert spec.kv_bytes_per_token(2) == expect

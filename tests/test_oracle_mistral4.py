@@ -9,20 +9,19 @@ the Mistral-Small-4 geometry (the class defaults), the class defaults of the com
 from __future__ import annotations
 
 import copy
-import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
+from oracle_support import check, class_defaults, count_on_meta, examples, meta_count, oracle_settings  # noqa: E402
 from test_arch_mistral4 import SMALL4, small4_composite  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
 from test_oracle_flagships_dsa import mla_configs  # noqa: E402
 
-EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES_MISTRAL4", os.environ.get("ORACLE_EXAMPLES", "200")))
+EXAMPLES = examples("ORACLE_EXAMPLES_MISTRAL4")
 
 
 def meta_count_text(config: dict) -> int:
@@ -32,9 +31,7 @@ def meta_count_text(config: dict) -> int:
     for key in ("quantization_config", "architectures"):
         cfg.pop(key, None)
     conf = transformers.Mistral4Config(**cfg)
-    with torch.device("meta"):
-        model = transformers.Mistral4ForCausalLM(conf)
-    return sum(p.numel() for p in model.parameters())
+    return count_on_meta(lambda: transformers.Mistral4ForCausalLM(conf))
 
 
 def test_small4_geometry_matches_meta_device():
@@ -43,12 +40,7 @@ def test_small4_geometry_matches_meta_device():
 
 
 def test_transformers_default_config_matches_meta_device():
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model("mistral4").to_dict()
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count_text(cfg)
+    check(class_defaults("mistral4"), meta_count_text)
 
 
 def test_small4_composite_matches_meta_device():
@@ -57,12 +49,7 @@ def test_small4_composite_matches_meta_device():
 
 
 def test_composite_class_defaults_with_mistral4_text_match_meta_device():
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model("mistral3", text_config={"model_type": "mistral4"}).to_dict()
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    check(class_defaults("mistral3", text_config={"model_type": "mistral4"}))
 
 
 @st.composite
@@ -78,12 +65,10 @@ def mistral4_configs(draw) -> dict:
     return cfg
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@oracle_settings(EXAMPLES)
 @given(mistral4_configs())
 def test_random_mistral4_configs_match_meta_device(cfg):
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count_text(cfg)
+    spec = check(cfg, meta_count_text)
     assert len(spec.layers_kv) == cfg["num_hidden_layers"]
     assert spec.kv_bytes_per_token(2) == cfg["num_hidden_layers"] * (cfg["kv_lora_rank"] + cfg["qk_rope_head_dim"]) * 2
 
@@ -101,9 +86,7 @@ def composites(draw) -> dict:
             "projector_hidden_act": "gelu", "vision_feature_layer": -1}
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@oracle_settings(EXAMPLES)
 @given(composites())
 def test_random_mistral3_composites_with_mistral4_text_match_meta_device(cfg):
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    check(cfg)
