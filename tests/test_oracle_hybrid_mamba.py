@@ -1,6 +1,6 @@
 """Mamba-style hybrids against the meta device: shipped config, transformers defaults, random configs.
 
-Same method as tests/test_arch_oracle.py (``meta_count``: the native transformers class instantiated
+Same method as tests/test_arch_oracle.py (``meta_count`` of tests/oracle_support.py: the native transformers class instantiated
 on torch's meta device, parameters counted).  The random configs are small (hidden <= 64, <= 6 layers)
 so 200 meta instantiations per family stay fast; they vary every field the family module reads.
 ``HYBRID_ORACLE_EXAMPLES`` overrides the count.
@@ -8,24 +8,18 @@ so 200 meta instantiations per family stay fast; they vary every field the famil
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
+from oracle_support import (assert_components, check, class_defaults, examples, oracle_settings,  # noqa: E402
+                            shipped, truth_2026)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "tests" / "data" / "configs_2026"
-TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").read_text())["models"]
-EXAMPLES = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
+TRUTH = truth_2026()
+EXAMPLES = examples("HYBRID_ORACLE_EXAMPLES")
 
 SHIPPED = {
     "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4": "nemotron_h",
@@ -34,17 +28,16 @@ SHIPPED = {
 
 @pytest.mark.parametrize("model_id", sorted(SHIPPED))
 def test_shipped_config_matches_meta_device_truth(model_id):
-    cfg = json.loads((CONFIGS / (model_id.replace("/", "--") + ".json")).read_text())
+    cfg = shipped(model_id.replace("/", "--"))
     spec = build_spec(cfg)
     truth = TRUTH[model_id]
     assert spec.unsupported_reason is None, spec.unsupported_reason
     assert spec.family == SHIPPED[model_id]
     assert spec.params_total == truth["total_params"]
-    comp = spec.params_by_component()
-    for name, key in (("embedding", "embedding"), ("lm_head", "lm_head"), ("attention", "attention"),
-                      ("routed_experts", "routed_expert"), ("shared_experts", "shared_expert"),
-                      ("router", "router"), ("norm", "norm"), ("linear_attention", "linear_attention")):
-        assert comp[name] == truth[f"{key}_params"], name
+    assert_components(spec, truth, {name: f"{key}_params" for name, key in (
+        ("embedding", "embedding"), ("lm_head", "lm_head"), ("attention", "attention"),
+        ("routed_experts", "routed_expert"), ("shared_experts", "shared_expert"), ("router", "router"),
+        ("norm", "norm"), ("linear_attention", "linear_attention"))})
     assert spec.params_active == truth["active_params_per_token_est"]
     assert spec.kv_bytes_per_token(2) == truth["kv_cache_bytes_per_token_bf16_kv_layers"]
 
@@ -67,13 +60,9 @@ DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": 
 @pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "lfm2_moe", "jamba",
                                         "falcon_h1", "kimi_linear", "zamba2"])
 def test_transformers_default_config_matches_meta_device(model_type):
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model(model_type).to_dict()
+    cfg = class_defaults(model_type)
     cfg.update(DEFAULT_EXTRAS.get(model_type, lambda d: {})(cfg))
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    check(cfg)
 
 
 # ---------------------------------------------------------------- random configs per family
@@ -300,10 +289,7 @@ STRATEGIES = {
 
 
 @pytest.mark.parametrize("family", sorted(STRATEGIES))
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@oracle_settings(EXAMPLES)
 @given(data=st.data())
 def test_random_configs_match_meta_device(family, data):
-    cfg = data.draw(STRATEGIES[family])
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    check(data.draw(STRATEGIES[family]))

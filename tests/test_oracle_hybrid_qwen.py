@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
+from oracle_support import (DATA, assert_components, check, class_defaults, examples, meta_count,  # noqa: E402
+                            oracle_settings, shipped, truth_2026)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).parent / "data"
 # our component -> the truth file's key
 TRUTH_KEY = {"attention": "attention_params", "linear_attention": "linear_attention_params",
              "dense_mlp": "dense_mlp_params", "routed_experts": "routed_expert_params",
@@ -30,7 +28,7 @@ TRUTH_KEY = {"attention": "attention_params", "linear_attention": "linear_attent
              "embedding": "embedding_params", "lm_head": "lm_head_params"}
 REF_NEXT = Path("/work/shared/reference/configs/Qwen--Qwen3-Next-80B-A3B-Instruct.json")
 FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
-N = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
+N = examples("HYBRID_ORACLE_EXAMPLES")
 
 
 def text_stack(composite: dict) -> dict:
@@ -42,15 +40,11 @@ def text_stack(composite: dict) -> dict:
 
 @pytest.mark.parametrize("name", ["Qwen--Qwen3.5-27B", "Qwen--Qwen3.5-35B-A3B"])
 def test_composite_text_stack_is_meta_total_minus_vision(name):
-    cfg = json.loads((DATA / "configs_2026" / f"{name}.json").read_text())
-    truth = json.loads((DATA / "param_counts_2026.json").read_text())["models"][name.replace("--", "/")]
-    spec = build_spec(text_stack(cfg))
-    assert spec.unsupported_reason is None
+    cfg = shipped(name)
+    truth = truth_2026()[name.replace("--", "/")]
+    spec = check(text_stack(cfg))
     assert spec.params_total == truth["total_params"] - truth["vision_params"]
-    assert spec.params_total == meta_count(text_stack(cfg))
-    comp = spec.params_by_component()
-    for key, truth_key in TRUTH_KEY.items():
-        assert comp[key] == truth[truth_key], key
+    assert_components(spec, truth, TRUTH_KEY)
     # the composite (tests/test_oracle_qwen35_composite.py) is this text stack plus the tower
     whole = build_spec(cfg)
     assert whole.params_total == truth["total_params"]
@@ -63,19 +57,12 @@ def test_qwen3_next_80b_matches_meta_device_and_truth():
     truth = json.loads((DATA / "param_counts.json").read_text())["models"]["Qwen/Qwen3-Next-80B-A3B-Instruct"]
     spec = build_spec(cfg)
     assert spec.params_total == truth["total_params"] == meta_count(cfg)
-    comp = spec.params_by_component()
-    for key, truth_key in TRUTH_KEY.items():
-        assert comp[key] == truth[truth_key], key
+    assert_components(spec, truth, TRUTH_KEY)
 
 
 @pytest.mark.parametrize("model_type", FAMILIES)
 def test_class_defaults_match_meta_device(model_type):
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model(model_type).to_dict()
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    check(class_defaults(model_type))
 
 
 @st.composite
@@ -116,17 +103,11 @@ def hybrid_configs(draw, family: str) -> dict:
     return cfg
 
 
-def _check(cfg: dict) -> None:
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 def test_random_configs_match_meta_device(family):
-    @settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+    @oracle_settings(N, database=None)
     @given(hybrid_configs(family))
     def run(cfg):
-        _check(cfg)
+        check(cfg)
 
     run()

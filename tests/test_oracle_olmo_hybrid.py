@@ -7,28 +7,20 @@ olmo_hybrid.py).  No shipped OLMo-Hybrid config is in tests/data/configs_2026, s
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import given, strategies as st  # noqa: E402
 
-from reportgen.arch import build_spec  # noqa: E402
-from test_arch_oracle import meta_count  # noqa: E402
+from oracle_support import check, class_defaults, examples, oracle_settings  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-N = int(os.environ.get("HYBRID_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
+N = examples("HYBRID_ORACLE_EXAMPLES")
 
 
 def test_class_defaults_match_meta_device():
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model("olmo_hybrid").to_dict()
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg) == 7_430_870_688
+    spec = check(class_defaults("olmo_hybrid"))
+    assert spec.params_total == 7_430_870_688
     comp = spec.params_by_component()
     # 24 GDN layers of 30 key / value heads, key head 96 (0.75 * 3840 / 30), value head 192: q, k (2880
     # rows), v, g (5760), a, b (30) from 3840, o_proj, conv1d (11520 x 4), A_log, dt_bias (30), o_norm (192)
@@ -74,11 +66,9 @@ def olmo_hybrid_configs(draw) -> dict:
 
 
 def test_random_configs_match_meta_device():
-    @settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+    @oracle_settings(N, database=None)
     @given(olmo_hybrid_configs())
     def run(cfg):
-        spec = build_spec(cfg)
-        assert spec.unsupported_reason is None, spec.unsupported_reason
-        assert spec.params_total == meta_count(cfg)
+        check(cfg)
 
     run()
