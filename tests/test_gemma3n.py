@@ -10,30 +10,24 @@ dtype bytes per layer holding a cache; a layer built with ``kv_sharing_target_la
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import assume, given, strategies as st
 
 from reportgen.arch import build_spec
 from reportgen.arch.spec import AttentionKind, Shard
 from reportgen.estimate.kvcache import kv_bytes_per_token
+from oracle_support import check, class_defaults, examples, oracle_settings
 
-EXAMPLES = int(os.environ.get("FLAGSHIP_ORACLE_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SETTINGS = oracle_settings(examples("FLAGSHIP_ORACLE_EXAMPLES"))
 FULL, SLIDING, NONE = AttentionKind.FULL, AttentionKind.SLIDING, AttentionKind.NONE
-# the meta-device count (tests/test_arch_oracle.py); imported here, not inside a @given test
+# the meta-device count (tests/oracle_support.py imports torch only when counting): only these tests need it
 HAS_TORCH = importlib.util.find_spec("torch") is not None
-if HAS_TORCH:
-    from test_arch_oracle import meta_count
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="the meta-device oracle needs torch")
 
 
 def defaults() -> dict:
-    import transformers
-
-    return transformers.AutoConfig.for_model("gemma3n_text").to_dict()
+    return class_defaults("gemma3n_text")
 
 
 def tensor(spec, name):
@@ -65,8 +59,7 @@ def test_e4b_text_exact_and_component_sums():
 
 @needs_torch
 def test_e4b_text_class_defaults_match_meta_device():
-    cfg = defaults()
-    assert build_spec(cfg).params_total == meta_count(cfg)
+    check(defaults())
 
 
 def test_e4b_kv_sharing_follows_vllm_offsets():
@@ -157,9 +150,7 @@ def gemma3n_text_configs(draw):
 @SETTINGS
 @given(gemma3n_text_configs())
 def test_random_gemma3n_text_configs_match_meta_device(cfg):
-    spec = build_spec(cfg)
-    assert spec.unsupported_reason is None, spec.unsupported_reason
-    assert spec.params_total == meta_count(cfg)
+    spec = check(cfg)
     first = cfg["num_hidden_layers"] - cfg["num_kv_shared_layers"]
     holding = [i for i, l in enumerate(spec.layers_kv) if l.kind is not NONE]
     # vLLM: a shared layer whose offset target (first - 2 sliding, first - 1 full) is negative keeps a cache

@@ -1,7 +1,8 @@
 """Qwen3.5 composites (qwen3_5, qwen3_5_moe) against torch's meta device (skipped without torch).
 
 The count is transformers' ``Qwen3_5(Moe)ForConditionalGeneration`` built on the meta device
-(``AutoModelForImageTextToText``, as tests/test_oracle_vision.py does); the spec must equal it
+(``AutoModelForImageTextToText``: ``meta_count_image_text`` of tests/oracle_support.py, as
+tests/test_oracle_vision.py counts); the spec must equal it
 exactly: the Gated-DeltaNet hybrid text stack (families/qwen3_next.py) plus the Qwen3-VL tower
 without deepstack mergers (towers_qwen.qwen3_5_tower).  Each family: its shipped config, its
 transformers class defaults, a trimmed config (no ``vision_config``) and ``ORACLE_EXAMPLES``
@@ -14,22 +15,19 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
+from oracle_support import (DATA, class_defaults, examples, meta_count_image_text as meta_count,  # noqa: E402
+                            oracle_settings)
 from test_oracle_hybrid_qwen import hybrid_configs  # noqa: E402
-from test_oracle_vision import meta_count  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).parent / "data"
-EXAMPLES = int(os.environ.get("ORACLE_QWEN35_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))  # per family
+EXAMPLES = examples("ORACLE_QWEN35_EXAMPLES")  # per family
 FAMILIES = {"qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text"}
 SHIPPED = {"qwen3_5": DATA / "configs_2026" / "Qwen--Qwen3.5-27B.json",
            "qwen3_5_moe": DATA / "configs_2026" / "Qwen--Qwen3.5-35B-A3B.json"}
@@ -51,9 +49,7 @@ def test_shipped_config_matches_meta_device(kind):
 
 @pytest.mark.parametrize("kind", FAMILIES)
 def test_class_defaults_match_meta_device(kind):
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model(kind).to_dict()
+    cfg = class_defaults(kind)
     assert spec_total(cfg) == meta_count(cfg)
 
 
@@ -85,7 +81,7 @@ def composite_configs(draw, kind: str) -> dict:
 
 @pytest.mark.parametrize("kind", FAMILIES)
 def test_random_composites_match_meta_device(kind):
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @oracle_settings(EXAMPLES, suppress_health_check=list(HealthCheck), database=None)
     @given(composite_configs(kind))
     def check(cfg):
         assert spec_total(cfg) == meta_count(cfg)

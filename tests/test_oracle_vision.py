@@ -11,42 +11,26 @@ Each family: its shipped config, its transformers class defaults, a trimmed conf
 from __future__ import annotations
 
 import copy
-import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
+from oracle_support import examples, meta_count_image_text as meta_count, oracle_settings  # noqa: E402
+from oracle_support import class_defaults as transformers_defaults  # noqa: E402
 from test_arch_vision_2026 import FROM_MEMORY, SHIPPED, VISION_FAMILIES, shipped, vision_configs  # noqa: E402
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-EXAMPLES = int(os.environ.get("ORACLE_VISION_EXAMPLES", os.environ.get("ORACLE_EXAMPLES", "200")))  # per family
-
-
-def meta_count(config: dict) -> int:
-    """Parameters of the transformers image-text-to-text model built on the meta device."""
-    import transformers
-    from transformers import AutoModelForImageTextToText
-
-    cfg = copy.deepcopy(config)
-    for key in ("quantization_config", "compression_config", "auto_map"):
-        cfg.pop(key, None)
-    conf = transformers.CONFIG_MAPPING[cfg["model_type"]](**cfg)
-    with torch.device("meta"):
-        model = AutoModelForImageTextToText.from_config(conf)
-    return sum(p.numel() for p in model.parameters())
+EXAMPLES = examples("ORACLE_VISION_EXAMPLES")  # per family
 
 
 def class_defaults(kind: str) -> dict:
     """The composite class's defaults; InternVL's as a servable checkpoint states them: vLLM needs
     ``text_config.architectures`` (the bare defaults are refused, tests/test_arch_vision_2026.py) and
     follows the text model's tie flag, which the defaults set apart from the top-level one."""
-    import transformers
-
-    cfg = transformers.AutoConfig.for_model(kind).to_dict()
+    cfg = transformers_defaults(kind)
     if kind == "internvl":
         cfg["text_config"].update(architectures=["Qwen2ForCausalLM"], tie_word_embeddings=cfg["tie_word_embeddings"])
     return cfg
@@ -81,7 +65,7 @@ def test_trimmed_config_takes_class_default_tower(kind):
 
 @pytest.mark.parametrize("kind", VISION_FAMILIES)
 def test_random_configs_match_meta_device(kind):
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    @oracle_settings(EXAMPLES, suppress_health_check=list(HealthCheck))
     @given(vision_configs(kind))
     def check(cfg):
         assert loaded_plus_skipped(cfg) == meta_count(cfg)
@@ -95,7 +79,7 @@ def test_trimmed_gemma3_mistral3_llama4_take_the_class_default_tower(name):
     import json
     from pathlib import Path
 
-    from test_arch_oracle import meta_count as composite_meta_count   # the text model's tie flag, as vLLM
+    from oracle_support import meta_count as composite_meta_count   # the text model's tie flag, as vLLM
 
     cfg = json.loads((Path(__file__).parents[1] / "reportgen" / "sources" / "bundled" / f"{name}.json").read_text())
     cfg.pop("vision_config")
