@@ -123,3 +123,18 @@ def assert_components(spec, truth: dict, keys: dict[str, str]) -> None:
     comp = spec.params_by_component()
     for ours, theirs in keys.items():
         assert comp[ours] == truth[theirs], ours
+
+
+def class_defaults_test(model_types, count: Callable[[dict], int] = meta_count,
+                        extras: dict[str, Callable[[dict], dict]] | None = None):
+    """The test "the transformers class defaults of each of ``model_types`` match the meta device", to bind
+    to a ``test_*`` name in the module (``extras[model_type](defaults)``: fields added to the defaults first)."""
+    import pytest
+
+    @pytest.mark.parametrize("model_type", model_types)
+    def test(model_type):
+        cfg = class_defaults(model_type)
+        cfg.update((extras or {}).get(model_type, lambda d: {})(cfg))
+        check(cfg, count)
+
+    return test

@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from oracle_support import check, class_defaults, examples, meta_count, oracle_settings  # noqa: E402
+from oracle_support import class_defaults_test, examples, meta_count, oracle_settings  # noqa: E402
 from test_arch_properties import FAMILIES, TEMPLATES, family_configs  # noqa: E402
 
 
@@ -47,6 +47,4 @@ NEW_FAMILY_DEFAULTS = ("olmo2", "olmo3", "olmoe", "glm4", "exaone4", "seed_oss",
                        "arcee")
 
 
-@pytest.mark.parametrize("model_type", NEW_FAMILY_DEFAULTS)
-def test_new_family_default_config_matches_meta_device(model_type):
-    check(class_defaults(model_type))
+test_new_family_default_config_matches_meta_device = class_defaults_test(NEW_FAMILY_DEFAULTS)

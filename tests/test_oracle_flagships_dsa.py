@@ -17,7 +17,7 @@ from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
 from reportgen.arch.families.deepseek import mtp_extras  # noqa: E402
-from oracle_support import (check, class_defaults, examples, meta_count, meta_count_image_text,  # noqa: E402
+from oracle_support import (check, class_defaults, class_defaults_test, examples, meta_count, meta_count_image_text,  # noqa: E402
                             oracle_settings, shipped)
 
 SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
@@ -38,9 +38,7 @@ def test_deepseek_v32_published_geometry_matches_meta_device():
     assert build_spec(cfg).params_total == meta_count(cfg)
 
 
-@pytest.mark.parametrize("model_type", FAMILIES)
-def test_transformers_default_config_matches_meta_device(model_type):
-    check(class_defaults(model_type))
+test_transformers_default_config_matches_meta_device = class_defaults_test(FAMILIES)
 
 
 @st.composite

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from oracle_support import (assert_components, check, class_defaults, examples, oracle_settings,  # noqa: E402
+from oracle_support import (assert_components, check, class_defaults_test, examples, oracle_settings,  # noqa: E402
                             shipped, truth_2026)
 
 TRUTH = truth_2026()
@@ -57,12 +57,9 @@ DEFAULT_EXTRAS = {"lfm2": lambda d: {"block_dim": d["hidden_size"], "conv_dim": 
                       "mla_use_nope": True, "first_k_dense_replace": 1, "moe_layer_freq": 1}}
 
 
-@pytest.mark.parametrize("model_type", ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "lfm2_moe", "jamba",
-                                        "falcon_h1", "kimi_linear", "zamba2"])
-def test_transformers_default_config_matches_meta_device(model_type):
-    cfg = class_defaults(model_type)
-    cfg.update(DEFAULT_EXTRAS.get(model_type, lambda d: {})(cfg))
-    check(cfg)
+test_transformers_default_config_matches_meta_device = class_defaults_test(
+    ["nemotron_h", "bamba", "granitemoehybrid", "lfm2", "lfm2_moe", "jamba", "falcon_h1", "kimi_linear", "zamba2"],
+    extras=DEFAULT_EXTRAS)
 
 
 # ---------------------------------------------------------------- random configs per family

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from oracle_support import (DATA, assert_components, check, class_defaults, examples, meta_count,  # noqa: E402
+from oracle_support import (DATA, assert_components, check, class_defaults_test, examples, meta_count,  # noqa: E402
                             oracle_settings, shipped, truth_2026)
 
 # our component -> the truth file's key
@@ -60,9 +60,7 @@ def test_qwen3_next_80b_matches_meta_device_and_truth():
     assert_components(spec, truth, TRUTH_KEY)
 
 
-@pytest.mark.parametrize("model_type", FAMILIES)
-def test_class_defaults_match_meta_device(model_type):
-    check(class_defaults(model_type))
+test_class_defaults_match_meta_device = class_defaults_test(FAMILIES)
 
 
 @st.composite
