@@ -44,14 +44,15 @@ def tower_dims(f: Fields, with_image: bool = True) -> tuple[int, int, int, int, 
     return h, inter, n_layers, ch, patch, image
 
 
-def encoder_layer(ts: list[Tensor], p: str, h: int, inter: int) -> None:
-    """One CLIP / SigLIP / Idefics encoder layer under ``p``: LayerNorm, biased q/k/v/out_proj, LayerNorm,
-    biased fc1/fc2 MLP."""
-    B.norm(ts, f"{p}.layer_norm1", h, None, comp=V, bias=True)
+def encoder_layer(ts: list[Tensor], p: str, h: int, inter: int, *,
+                  norms: tuple[str, str] = ("layer_norm1", "layer_norm2"), out: str = "out_proj") -> None:
+    """One pre-LayerNorm encoder layer under ``p`` (CLIP / SigLIP / Idefics names by default, Llama-4's given):
+    LayerNorm, biased q/k/v and output projection, LayerNorm, biased fc1/fc2 MLP."""
+    B.norm(ts, f"{p}.{norms[0]}", h, None, comp=V, bias=True)
     for name in ("q_proj", "k_proj", "v_proj"):
         B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
-    B.linear(ts, f"{p}.self_attn.out_proj", h, h, S.ROW, V, None, bias=True)
-    B.norm(ts, f"{p}.layer_norm2", h, None, comp=V, bias=True)
+    B.linear(ts, f"{p}.self_attn.{out}", h, h, S.ROW, V, None, bias=True)
+    B.norm(ts, f"{p}.{norms[1]}", h, None, comp=V, bias=True)
     B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
 
 
@@ -105,13 +106,8 @@ def llama4_vision(ts: list[Tensor], f: Fields, prefix: str = "vision_model") -> 
     B.norm(ts, f"{prefix}.layernorm_pre", h, None, comp=V, bias=True)
     B.norm(ts, f"{prefix}.layernorm_post", h, None, comp=V, bias=True)
     for i in range(n_layers):
-        p = f"{prefix}.model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", h, None, comp=V, bias=True)
-        for name in ("q_proj", "k_proj", "v_proj"):
-            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
-        B.linear(ts, f"{p}.self_attn.o_proj", h, h, S.ROW, V, None, bias=True)
-        B.norm(ts, f"{p}.post_attention_layernorm", h, None, comp=V, bias=True)
-        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+        encoder_layer(ts, f"{prefix}.model.layers.{i}", h, inter, norms=("input_layernorm", "post_attention_layernorm"),
+                      out="o_proj")
     # pixel-shuffle adapter: fc1 intermediate_size -> projector_input_dim, fc2 output -> output (no biases)
     p_in, p_out = f.int("projector_input_dim"), f.int("projector_output_dim")
     B.linear(ts, f"{prefix}.vision_adapter.mlp.fc1", inter, p_in, S.COLUMN, V, None)
