@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from reportgen.arch.families.deepseek import mtp_extras  # noqa: E402
+from reportgen.arch.families.mla_moe import mtp_extras  # noqa: E402
 from test_arch_oracle import meta_count  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
