@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import polars as pl
 
 from reportgen.arch.spec import ModelSpec
@@ -169,11 +170,20 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
-    a = lt.join(gt, how="cross", maintain_order="left_right").with_columns(ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp))
-    pre = a.select("pre_status", "pre_reason").unique(maintain_order=True).drop_nulls("pre_status")
+    cols, pre_reason = ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp)
+    a = lt.join(gt, how="cross", maintain_order="left_right").with_columns(cols)
+    # the reasons only where a status is set (rows in order, so the codes keep first-seen order)
+    need = list(dict.fromkeys(pre_reason.meta.root_names()))
+    flagged = (a.select(["_status"] + need).with_row_index("_i").filter(pl.col("_status").is_not_null())
+               .select("_i", pl.col("_status").alias("pre_status"), pre_reason))
+    a = a.drop("pre_status", "pre_reason").rename({"_status": "pre_status"})
+    pre = flagged.select("pre_status", "pre_reason").unique(maintain_order=True)
     codes = ex.verdict_codes(list(pre.iter_rows()))
     pre = pre.with_columns(pl.Series("_pcode", range(len(ex.VERDICTS), len(codes)), dtype=pl.UInt16))
-    a = a.join(pre, on=["pre_status", "pre_reason"], how="left", nulls_equal=False, maintain_order="left")
+    flagged = flagged.join(pre, on=["pre_status", "pre_reason"], how="left", nulls_equal=False,
+                           maintain_order="left").drop_nulls("_pcode")
+    a = a.with_columns(pl.repeat(None, a.height, dtype=pl.UInt16, eager=True).alias("_pcode")
+                       .scatter(flagged["_i"], flagged["_pcode"]))
     # vLLM refuses a max_model_len above the model's derived maximum (``max_pos``, arch/rope.py):
     # those cells are invalid_layout, and max_model_len_fit is capped at it -- unless
     # VLLM_ALLOW_LONG_MAX_MODEL_LEN lifts the check
@@ -190,11 +200,10 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     for b in batches:
         lf = lf.with_columns(b)
     stage0 = ["w0", "act0", "av0"] if stage0_columns else []
-    keep = list(dict.fromkeys(_CARRY[:-1] + _LENS_IN + ["_r_len", "_r_out"] + stage0))
+    keep = list(dict.fromkeys(_CARRY[:-1] + _LENS_IN + ["_outside"] + stage0))
     u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
                          pl.col("token_block").alias("block_size"))
          .select(keep).with_row_index("_u").collect())
-    reasons = ex.reason_table(codes, u)
     # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
@@ -211,11 +220,19 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
             f = f.with_columns(b)
         lens_rows.append(f.select(_LENS_OUT))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
+    # the row reasons some cell picks (codes 2, 3 / 6 -- a superset: per cell a code 4 / 5 may win)
+    n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
+    pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
+    need_len = np.flatnonzero((pre_code == 2).any(axis=0))
+    need_out = np.flatnonzero(((pre_code == 3) | (per_len["_fb"].to_numpy().reshape(n_len, u.height) == 6))
+                              .any(axis=0))
+    reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32))
     # x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
     # concurrency) and once from the per-length rows, side by side in the cells' order
-    n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
-    r = pl.int_range(0, u.height * n_len * n_conc, dtype=pl.Int64)
-    take = pl.select(((r // n_conc) % n_len * u.height + r // (n_len * n_conc)).cast(pl.UInt32)).to_series()
+    # cell (u, length, target) -> per-length row length * n + u
+    take = np.broadcast_to((np.arange(n_len, dtype=np.uint32)[None, :, None] * u.height
+                            + np.arange(u.height, dtype=np.uint32)[:, None, None]), (u.height, n_len, n_conc))
+    take = pl.Series(take.ravel(), dtype=pl.UInt32)
     lc = lens.join(conc, how="cross", maintain_order="left_right")
     cells = pl.concat([
         u.lazy().select(_CARRY + stage0).join(lc.lazy(), how="cross", maintain_order="left_right"),

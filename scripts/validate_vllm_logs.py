@@ -43,6 +43,9 @@ BUNDLED = ROOT / "reportgen" / "sources" / "bundled"
 CONFIG_DIRS = (BUNDLED, ROOT / "tests" / "data" / "configs_2026", ROOT / "tests" / "data" / "configs_profiles")
 README = ROOT / "README.md"
 ACCURACY_MD = ROOT / "docs" / "accuracy.md"
+# hand-written: the hybrid start-ups are checked by tests/test_hybrid_logs.py, not by this script's runner;
+# their section is carried into accuracy.md verbatim so a regeneration never drops it
+HYBRID_MD = ROOT / "docs" / "accuracy_hybrids.md"
 START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 # same architecture under another id: (config id, weight dtype to cost, why)
@@ -479,6 +482,7 @@ def write_accuracy_md(md: str, res: list[dict]) -> None:
         "",
         per_row_table(res),
         "",
+        *([HYBRID_MD.read_text().rstrip("\n"), ""] if HYBRID_MD.exists() else []),
     ]))
 
 

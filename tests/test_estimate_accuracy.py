@@ -33,3 +33,16 @@ def test_v019_rows_meet_the_targets():
 def test_shipped_overhead_constants_match_their_fit(capsys):
     assert calibrate_overheads.main([]) == 0
     assert "RMS" in capsys.readouterr().out
+
+
+def test_published_accuracy_table_is_current():
+    """The README's accuracy block is generated; a change that moves a figure must regenerate it
+    (`python scripts/validate_vllm_logs.py`), or readers see numbers the estimator no longer gives."""
+    res = validate_vllm_logs.run()
+    md, _ = validate_vllm_logs.profile_summary(res)
+    text = validate_vllm_logs.README.read_text()
+    block = text.split(validate_vllm_logs.START, 1)[1].split(validate_vllm_logs.END, 1)[0]
+    assert block.strip() == md.strip()
+    # the hand-written hybrid section is carried into docs/accuracy.md on every regeneration
+    hybrids = validate_vllm_logs.HYBRID_MD.read_text().strip()
+    assert hybrids in validate_vllm_logs.ACCURACY_MD.read_text()

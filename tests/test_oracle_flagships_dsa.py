@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, strategies as st  # noqa: E402
 
 from reportgen.arch import build_spec  # noqa: E402
-from reportgen.arch.families.deepseek import mtp_extras  # noqa: E402
-from oracle_support import (check, class_defaults, class_defaults_test, examples, meta_count, meta_count_image_text,  # noqa: E402
-                            oracle_settings, shipped)
+from reportgen.arch.families.mla_moe import mtp_extras  # noqa: E402
+from oracle_support import (check, class_defaults, class_defaults_test, examples, meta_count,  # noqa: E402
+                            meta_count_image_text, oracle_settings, shipped)
 
 SHIPPED = {"zai-org/GLM-4.7-Flash": "zai-org--GLM-4.7-Flash", "zai-org/GLM-5": "zai-org--GLM-5"}
 FAMILIES = ("glm4_moe_lite", "deepseek_v32", "glm_moe_dsa")

@@ -55,3 +55,11 @@ def test_the_matrix_prices_removed_architectures_only_on_releases_that_serve_the
     gone = estimate_one(spec, H100, tp=8, max_model_len=4096, vllm_version="0.26")
     assert gone["status"] == "unsupported"
     assert "supported until v0.23.0" in gone["reason"]
+
+
+def test_minimax_text01_refusal_agrees_with_vllms_removed_list():
+    from reportgen.estimate.served import LAST_SERVED
+
+    reason = build_spec({"model_type": "minimax"}).unsupported_reason
+    for arch in ("MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM"):
+        assert arch in reason and f"v{LAST_SERVED[arch]}" in reason

@@ -37,6 +37,17 @@ def layer_types(f: Fields, n_layers: int) -> list[str] | None:
     return lt
 
 
+def required_layer_types(f: Fields, n_layers: int, family: str) -> list[str]:
+    """``layer_types`` that must be there, one full or sliding-window entry per layer (Gemma-3n, Gemma-4)."""
+    lt = f.str_list("layer_types")
+    if lt is None or len(lt) != n_layers:
+        raise f.err("layer_types", f"must list {n_layers} layer types")
+    for t in lt:
+        if t not in FULL_TYPES | SLIDING_TYPES:
+            raise Unsupported(f"{family} layer type {t!r} is not modelled")
+    return lt
+
+
 def attention_layers(f: Fields, n_layers: int, n_kv: int, head_dim: int, *, v_head_dim: int | None = None,
                      global_sliding: bool = True) -> list[LayerKV]:
     """One LayerKV per decoder layer of a grouped-query-attention model.

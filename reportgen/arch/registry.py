@@ -188,7 +188,10 @@ UNSUPPORTED: dict[str, str] = {
     "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
                   "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
                   "expert do not map onto vLLM's minimax_m2 maths; not modelled",
-    "minimax": "minimax: lightning (linear) attention layers are not modelled",
+    # vLLM registry.py @055e47c2 _PREVIOUSLY_SUPPORTED_MODELS: MiniMaxText01 / MiniMaxM1 "0.23.0"
+    "minimax": "minimax: lightning (linear) attention layers are not modelled, and vLLM itself serves "
+               "MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM only up to v0.23.0 (registry "
+               "_PREVIOUSLY_SUPPORTED_MODELS @055e47c2)",
     "gemma3n": ("gemma3n: transformers and vLLM (gemma3n_mm.py) build the composite's vision tower with timm "
                 "(AutoModel -> TimmWrapperModel, mobilenetv5_300m_enc), whose layers neither defines and timm is "
                 "not a dependency; not modelled -- the text model gemma3n_text is"),

@@ -47,7 +47,8 @@ from collections.abc import Callable
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import Geometry, geometry, mlp_layer_types, set_moe, set_scalars
+from reportgen.arch.families.common import (Geometry, dense_or_moe_mlp, geometry, mlp_layer_types, set_moe,
+                                            set_scalars)
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers, layer_types, refuse_full_only_with_window
 from reportgen.arch.rope import cache_rows, rope_parameters
@@ -97,12 +98,8 @@ def build_moe(f: Fields, spec: ModelSpec) -> None:
     kinds = mlp_layer_types(f, g.n_layers)
     set_moe(spec, f, n_exp, shared=1 if n_shared else 0)
 
-    def mlp(ts: list[Tensor], i: int, p: str) -> None:
-        if kinds[i] == "dense":
-            B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, dense_inter, C.DENSE_MLP)
-            return
-        B.moe(ts, i, f"{p}.mlp", g.hidden, inter, n_exp, inter * n_shared)
-
+    mlp = dense_or_moe_mlp(g.hidden, [k != "dense" for k in kinds], dense_inter=dense_inter, moe_inter=inter,
+                           n_exp=n_exp, shared_inter=inter * n_shared)
     _stack(f, spec, g, mlp)
     spec.layers_kv = _v2_layers(f, g)
     spec.max_tp = n_exp                         # vLLM: ValueError for tp > num_experts

@@ -151,3 +151,16 @@ def mlp_layer_types(f: Fields, n_layers: int) -> list[str]:
     if len(kinds) != n_layers:
         raise f.err("mlp_layer_types", f"has {len(kinds)} entries for {n_layers} layers")
     return kinds
+
+
+def dense_or_moe_mlp(hidden: int, moe: list[bool], *, dense_inter: int, moe_inter: int, n_exp: int,
+                     shared_inter: int) -> LayerPart:
+    """``mlp`` of a model whose layers are dense or MoE by a per-layer flag (from ``mlp_layer_types``): a dense
+    SwiGLU of ``dense_inter``, or ``blocks.moe`` (router, experts of ``moe_inter``, fused shared experts of
+    ``shared_inter``)."""
+    def add(ts: list[Tensor], i: int, p: str) -> None:
+        if moe[i]:
+            B.moe(ts, i, f"{p}.mlp", hidden, moe_inter, n_exp, shared_inter)
+        else:
+            B.gated_mlp(ts, i, f"{p}.mlp", hidden, dense_inter, C.DENSE_MLP)
+    return add

@@ -42,8 +42,8 @@ from __future__ import annotations
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import set_moe
-from reportgen.arch.families.deepseek import _layer, mtp_extras, set_mla_facts
-from reportgen.arch.families.mla_moe import dense_layers, refuse_attention_bias
+from reportgen.arch.families.mla_moe import (deepseek_moe_part, dense_layers, mla_dims, mla_moe_stack, mla_part,
+                                             refuse_attention_bias)
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
@@ -91,54 +91,29 @@ def _indexer(ts: list[Tensor], i: int, prefix: str, hidden: int, q_lora: int, n_
 
 def build(f: Fields, spec: ModelSpec) -> None:
     refuse_attention_bias(f)
-    hidden = f.int("hidden_size")
-    n_layers = f.int("num_hidden_layers")
-    n_heads = f.int("num_attention_heads")
-    vocab = f.int("vocab_size")
-    tie = f.flag("tie_word_embeddings")
-    q_lora = f.opt_int("q_lora_rank")
-    if q_lora is None:
-        raise f.err("q_lora_rank", "is null; the DSA indexer reads the query latent (vLLM asserts q_lora_rank)")
-    kv_lora = f.int("kv_lora_rank")
-    rope = f.int("qk_rope_head_dim")
-    nope = f.int("qk_nope_head_dim", lo=0)
-    v_dim = f.int("v_head_dim")
+    d = mla_dims(f, q_lora_required="is null; the DSA indexer reads the query latent (vLLM asserts q_lora_rank)")
     n_idx = f.int("index_n_heads")
     idx_dim = f.int("index_head_dim")
     f.int("index_topk")
     if idx_dim % INDEXER_QUANT_BLOCK:
         raise Unsupported(f"{f.model_type}: index_head_dim {idx_dim} is not a multiple of vLLM's "
                           f"{INDEXER_QUANT_BLOCK}-value fp8 indexer-cache block; not modelled")
-    if rope > idx_dim:
-        raise f.err("qk_rope_head_dim", f"{rope} exceeds index_head_dim {idx_dim} (the indexer ropes its first dims)")
+    if d.rope > idx_dim:
+        raise f.err("qk_rope_head_dim", f"{d.rope} exceeds index_head_dim {idx_dim} (the indexer ropes its first dims)")
     n_exp = f.int("n_routed_experts")
     n_shared = f.int("n_shared_experts", 0, lo=0)
     moe_inter = f.int("moe_intermediate_size")
     inter = f.int("intermediate_size")
-    dense = dense_layers(f, n_layers)
-    has_idx = indexer_layers(f, n_layers)
+    dense = dense_layers(f, d.n_layers) + [d.n_layers < (f.raw.get("first_k_dense_replace") or 0)]   # + MTP
+    has_idx = indexer_layers(f, d.n_layers) + [True]          # an MTP layer always builds a full indexer
     k = set_moe(spec, f, n_exp, shared=n_shared)
 
-    ts = spec.tensors
-    B.embedding(ts, vocab, hidden)
-    for i in range(n_layers):
-        _layer(ts, i, hidden, n_heads, q_lora, kv_lora, rope, nope, v_dim, False, False, dense=dense[i],
-               inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
+    def indexer(ts: list[Tensor], i: int, p: str) -> None:
         if has_idx[i]:
-            _indexer(ts, i, f"model.layers.{i}.self_attn", hidden, q_lora, n_idx, idx_dim)
-    B.norm(ts, "model.norm", hidden, None)
-    B.lm_head(ts, vocab, hidden, tied=tie)
+            _indexer(ts, i, f"{p}.self_attn", d.hidden, d.q_lora, n_idx, idx_dim)
 
-    n_mtp = f.raw.get("num_nextn_predict_layers") or 0
-    if n_mtp:
-        mtp: list[Tensor] = []
-        k_dense = f.raw.get("first_k_dense_replace") or 0
-        _layer(mtp, n_layers, hidden, n_heads, q_lora, kv_lora, rope, nope, v_dim, False, False,
-               dense=n_layers < k_dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
-        _indexer(mtp, n_layers, f"model.layers.{n_layers}.self_attn", hidden, q_lora, n_idx, idx_dim)
-        spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(hidden, vocab))
-
-    set_mla_facts(spec, f, hidden, vocab, n_layers, n_heads, nope, rope, tie, k)
+    mlp = deepseek_moe_part(d.hidden, dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
     ib = indexer_token_bytes(idx_dim)
-    spec.layers_kv = [LayerKV(AttentionKind.MLA, 1, kv_lora + rope, 0, sparse=True,
-                              index_token_bytes=ib if has_idx[i] else 0) for i in range(n_layers)]
+    kv = [LayerKV(AttentionKind.MLA, 1, d.kv_lora + d.rope, 0, sparse=True, index_token_bytes=ib if has_idx[i] else 0)
+          for i in range(d.n_layers)]
+    mla_moe_stack(spec, f, d, attention=mla_part(d, extra=indexer), mlp=mlp, k=k, layers_kv=kv)

@@ -31,12 +31,12 @@ time, NoPE) -> one cache.
 
 from __future__ import annotations
 
-from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, mlp_layer_types, set_moe
+from reportgen.arch.families.common import (decoder_stack, dense_or_moe_mlp, geometry, gqa_attention, mlp_layer_types,
+                                            set_moe)
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import layer_types, refuse_full_only_with_window
-from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
+from reportgen.arch.spec import AttentionKind, LayerKV, ModelSpec
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -51,12 +51,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
     kinds = mlp_layer_types(f, g.n_layers)
     set_moe(spec, f, n_exp, shared=1 if n_shared else 0)
 
-    def mlp(ts: list[Tensor], i: int, p: str) -> None:
-        if kinds[i] == "sparse":
-            B.moe(ts, i, f"{p}.mlp", g.hidden, moe_inter, n_exp, moe_inter * n_shared)
-        else:
-            B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
-
+    mlp = dense_or_moe_mlp(g.hidden, [k == "sparse" for k in kinds], dense_inter=inter, moe_inter=moe_inter,
+                           n_exp=n_exp, shared_inter=moe_inter * n_shared)
     decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="head"), mlp=mlp,
                   layers_kv=_layers(f, g.n_layers, g.n_kv, g.head_dim))
     spec.max_tp = n_exp                         # vLLM: ValueError for tp > num_experts

@@ -43,7 +43,7 @@ from __future__ import annotations
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import FULL_TYPES, SLIDING_TYPES
+from reportgen.arch.kv import SLIDING_TYPES, required_layer_types
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
 from .gemma4 import _rope_caches, attention, ple_layer, ple_model
@@ -80,12 +80,7 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
     if not f.flag("tie_word_embeddings", True):
         raise Unsupported("gemma3n with tie_word_embeddings false: vLLM's Gemma3nForCausalLM has no lm_head "
                           "(its logits use embed_tokens)")
-    lt = f.str_list("layer_types")
-    if lt is None or len(lt) != n_layers:
-        raise f.err("layer_types", f"must list {n_layers} layer types")
-    for t in lt:
-        if t not in FULL_TYPES | SLIDING_TYPES:
-            raise Unsupported(f"gemma3n layer type {t!r} is not modelled")
+    lt = required_layer_types(f, n_layers, "gemma3n")
     widths = _per_layer_widths(f, n_layers)
     n_alt = f.int("altup_num_inputs")
     rank = f.int("laurel_rank")

@@ -64,7 +64,7 @@ from __future__ import annotations
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import FULL_TYPES, SLIDING_TYPES
+from reportgen.arch.kv import FULL_TYPES, SLIDING_TYPES, required_layer_types
 from reportgen.arch.rope import cache_rows, rope_parameters
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
@@ -75,12 +75,7 @@ FEATURES = ("num_kv_shared_layers", "hidden_size_per_layer_input")
 def _layer_geometry(f: Fields, n_layers: int) -> tuple[list[str], list[int], list[int], list[str | None]]:
     """(layer types, head size per layer, KV heads per layer, KV sharing mode per layer) from the parsed config."""
     obj = f.obj
-    lt = f.str_list("layer_types")
-    if lt is None or len(lt) != n_layers:
-        raise f.err("layer_types", f"must list {n_layers} layer types")
-    for t in lt:
-        if t not in FULL_TYPES | SLIDING_TYPES:
-            raise Unsupported(f"gemma4 layer type {t!r} is not modelled")
+    lt = required_layer_types(f, n_layers, "gemma4")
     try:
         modes = list(obj.kv_sharing_modes)
         plc = obj.per_layer_config

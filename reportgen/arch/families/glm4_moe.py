@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.families.common import geometry, set_moe, set_scalars
-from reportgen.arch.families.deepseek import mtp_extras
+from reportgen.arch.families.mla_moe import mtp_extras
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor

@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from reportgen.arch import blocks as B
-from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families import glm4, glm4_moe
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families import glm4, glm4_moe, multimodal
 from reportgen.arch.families.qwen_vl import As, Tied, note_tower_width
-from reportgen.arch.fields import Fields, prevalidate
+from reportgen.arch.fields import Fields
 from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
@@ -39,10 +39,7 @@ PARTS = {"glm4v": ("glm4v_text", "glm4", glm4.build), "glm4v_moe": ("glm4v_moe_t
 
 def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
     kind = config["model_type"]
-    for sub in ("text_config", "vision_config"):
-        if config.get(sub) is not None and not isinstance(config[sub], Mapping):
-            raise ConfigError(sub, f"must be an object, got {type(config[sub]).__name__}")
-    prevalidate(config)
+    multimodal.check_subconfigs(config)
     text = config.get("text_config") or {}
     mt = text.get("model_type")
     if mt is not None and mt != PARTS[kind][0]:

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from reportgen.arch import blocks as B
-from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families import llava, multimodal
-from reportgen.arch.fields import Fields, prevalidate
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families import llava, multimodal, vision
+from reportgen.arch.fields import Fields
 from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
@@ -33,10 +33,7 @@ TOWERS = {"idefics3": "idefics3_vision", "smolvlm": "smolvlm_vision"}
 
 def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
     kind = config["model_type"]
-    for sub in ("text_config", "vision_config"):
-        if config.get(sub) is not None and not isinstance(config[sub], Mapping):
-            raise ConfigError(sub, f"must be an object, got {type(config[sub]).__name__}")
-    prevalidate(config)
+    multimodal.check_subconfigs(config)
     text = config.get("text_config") or {}
     mt = text.get("model_type", llava.DEFAULT_TEXT)
     if mt not in llava.TEXT:
@@ -53,27 +50,7 @@ def parse(config: Mapping[str, Any], model_type: str) -> Any:
 
 def tower(ts: list[Tensor], v: Fields, prefix: str = "model.vision_model") -> int:
     """The Idefics2/3 vision transformer; returns its hidden size."""
-    h, inter = v.int("hidden_size"), v.int("intermediate_size")
-    heads = v.int("num_attention_heads")
-    if h % heads:
-        raise v.err("num_attention_heads", f"{heads} does not divide hidden_size {h}")
-    ch, patch, image = v.int("num_channels"), v.int("patch_size"), v.int("image_size")
-    if image < patch:
-        raise v.err("image_size", f"{image} is smaller than patch_size {patch}")
-    ts.append(Tensor(f"{prefix}.embeddings.patch_embedding.weight", (h, ch, patch, patch), S.REPLICATED, V, None))
-    ts.append(Tensor(f"{prefix}.embeddings.patch_embedding.bias", (h,), S.REPLICATED, V, None))
-    ts.append(Tensor(f"{prefix}.embeddings.position_embedding.weight", ((image // patch) ** 2, h),
-                     S.REPLICATED, V, None))
-    for i in range(v.int("num_hidden_layers")):
-        p = f"{prefix}.encoder.layers.{i}"
-        B.norm(ts, f"{p}.layer_norm1", h, None, comp=V, bias=True)
-        for name in ("q_proj", "k_proj", "v_proj"):
-            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
-        B.linear(ts, f"{p}.self_attn.out_proj", h, h, S.ROW, V, None, bias=True)
-        B.norm(ts, f"{p}.layer_norm2", h, None, comp=V, bias=True)
-        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
-    B.norm(ts, f"{prefix}.post_layernorm", h, None, comp=V, bias=True)
-    return h
+    return vision.siglip(ts, v, prefix, head=False)       # a SigLIP tower without the pooling head
 
 
 def build(f: Fields, spec: ModelSpec) -> None:

@@ -30,9 +30,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from reportgen.arch import blocks as B
-from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families import llama, multimodal
-from reportgen.arch.fields import Fields, prevalidate
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families import llama, multimodal, vision
+from reportgen.arch.fields import Fields
 from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
@@ -48,10 +48,7 @@ def prepare(config: Mapping[str, Any], *, default_text: str = DEFAULT_TEXT, towe
             default_tower: str = DEFAULT_TOWER, text_types: Mapping[str, Any] = TEXT) -> Mapping[str, Any]:
     """Both sub-configs are objects (absent = class default); parts verified; returns the text fields."""
     kind = config["model_type"]
-    for sub in ("text_config", "vision_config"):
-        if config.get(sub) is not None and not isinstance(config[sub], Mapping):
-            raise ConfigError(sub, f"must be an object, got {type(config[sub]).__name__}")
-    prevalidate(config)
+    multimodal.check_subconfigs(config)
     text = config.get("text_config") or {}
     mt = text.get("model_type", default_text)
     if mt not in text_types:
@@ -135,14 +132,7 @@ def anyres_item_tokens(f: Fields, image_size: int, grid: int, base: int, sizes: 
 
 def clip_tower(ts: list[Tensor], v: Fields, keep: int, prefix: str = "vision_tower.vision_model") -> tuple[int, int]:
     """CLIP vision transformer with its first ``keep`` layers; returns (hidden, parameters not loaded)."""
-    h, inter = v.int("hidden_size"), v.int("intermediate_size")
-    n_layers = v.int("num_hidden_layers")
-    heads = v.int("num_attention_heads")
-    if h % heads:
-        raise v.err("num_attention_heads", f"{heads} does not divide hidden_size {h}")
-    ch, patch, image = v.int("num_channels"), v.int("patch_size"), v.int("image_size")
-    if image < patch:
-        raise v.err("image_size", f"{image} is smaller than patch_size {patch}")
+    h, inter, n_layers, ch, patch, image = vision.tower_dims(v)
     ts.append(Tensor(f"{prefix}.embeddings.class_embedding", (h,), S.REPLICATED, V, None))
     ts.append(Tensor(f"{prefix}.embeddings.patch_embedding.weight", (h, ch, patch, patch), S.REPLICATED, V, None))
     ts.append(Tensor(f"{prefix}.embeddings.position_embedding.weight", ((image // patch) ** 2 + 1, h),
@@ -150,13 +140,7 @@ def clip_tower(ts: list[Tensor], v: Fields, keep: int, prefix: str = "vision_tow
     B.norm(ts, f"{prefix}.pre_layrnorm", h, None, comp=V, bias=True)
     per_layer = 4 * h + 4 * (h * h + h) + 2 * h * inter + inter + h   # 2 LayerNorms, q/k/v/out, fc1/fc2
     for i in range(keep):
-        p = f"{prefix}.encoder.layers.{i}"
-        B.norm(ts, f"{p}.layer_norm1", h, None, comp=V, bias=True)
-        for name in ("q_proj", "k_proj", "v_proj"):
-            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
-        B.linear(ts, f"{p}.self_attn.out_proj", h, h, S.ROW, V, None, bias=True)
-        B.norm(ts, f"{p}.layer_norm2", h, None, comp=V, bias=True)
-        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+        vision.encoder_layer(ts, f"{prefix}.encoder.layers.{i}", h, inter)
     # post_layernorm (weight + bias) is never built: vLLM's LLaVA models pass require_post_norm=False
     return h, (n_layers - keep) * per_layer + 2 * h
 

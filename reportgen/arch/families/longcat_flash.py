@@ -7,7 +7,7 @@ Follows vLLM ``vllm/model_executor/models/longcat_flash.py`` @055e47c28003156421
   is a property, 2 x ``num_layers``, not in ``__dict__``), ``intermediate_size = ffn_hidden_size``,
   ``moe_intermediate_size = expert_ffn_hidden_size``, top-k from ``moe_topk``.
 * ``FlashDecoderLayer``: ``self_attn = ModuleList([DeepseekV2MLAAttention(...) for i in range(2)])`` -- DeepSeek
-  MLA tensors (``families/deepseek.mla_attention``, same shards; no biases, so ``attention_bias`` is refused),
+  MLA tensors (``families/mla_moe.mla_attention``, same shards; no biases, so ``attention_bias`` is refused),
   ``input_layernorm`` / ``post_attention_layernorm`` two RMSNorms each, ``mlps`` two ``FlashMLP`` (fused
   gate_up column, down row) of ``intermediate_size``, and ``mlp = LongcatMoe``.
 * ``LongcatRouter``: ``classifier = ReplicatedLinear(hidden, n_routed_experts + zero_expert_num,
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.deepseek import mla_attention, set_mla_facts
+from reportgen.arch.families.mla_moe import mla_attention, set_mla_facts
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 

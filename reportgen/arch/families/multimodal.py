@@ -46,6 +46,15 @@ def prepare(config: dict) -> dict:
     return config["text_config"]
 
 
+def check_subconfigs(config: Mapping) -> None:
+    """``text_config`` and ``vision_config`` are objects where present (absent = the class default), then the
+    shared field checks (LLaVA, Idefics3 / SmolVLM, GLM-4.xV)."""
+    for sub in ("text_config", "vision_config"):
+        if config.get(sub) is not None and not isinstance(config[sub], Mapping):
+            raise ConfigError(sub, f"must be an object, got {type(config[sub]).__name__}")
+    prevalidate(config)
+
+
 def parse(config: dict, model_type: str):
     """Part by part (``parse_composite``); a config without ``vision_config`` through the composite class."""
     from reportgen.arch.parse import parse_composite, parse_config

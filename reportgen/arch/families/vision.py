@@ -31,7 +31,7 @@ def _heads(f: Fields, hidden: int) -> int:
     return n
 
 
-def _tower_dims(f: Fields, with_image: bool = True) -> tuple[int, int, int, int, int, int | None]:
+def tower_dims(f: Fields, with_image: bool = True) -> tuple[int, int, int, int, int, int | None]:
     """The fields every vision tower reads: hidden, intermediate, layers, channels, patch, image."""
     h = f.int("hidden_size")
     inter = f.int("intermediate_size")
@@ -44,22 +44,32 @@ def _tower_dims(f: Fields, with_image: bool = True) -> tuple[int, int, int, int,
     return h, inter, n_layers, ch, patch, image
 
 
-def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model") -> int:
-    """SigLIP vision transformer (``SiglipVisionModel``); returns its hidden size."""
-    h, inter, n_layers, ch, patch, image = _tower_dims(f)
+def encoder_layer(ts: list[Tensor], p: str, h: int, inter: int, *,
+                  norms: tuple[str, str] = ("layer_norm1", "layer_norm2"), out: str = "out_proj") -> None:
+    """One pre-LayerNorm encoder layer under ``p`` (CLIP / SigLIP / Idefics names by default, Llama-4's given):
+    LayerNorm, biased q/k/v and output projection, LayerNorm, biased fc1/fc2 MLP."""
+    B.norm(ts, f"{p}.{norms[0]}", h, None, comp=V, bias=True)
+    for name in ("q_proj", "k_proj", "v_proj"):
+        B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
+    B.linear(ts, f"{p}.self_attn.{out}", h, h, S.ROW, V, None, bias=True)
+    B.norm(ts, f"{p}.{norms[1]}", h, None, comp=V, bias=True)
+    B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+
+
+def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model", *,
+           head: bool | None = None) -> int:
+    """SigLIP vision transformer (``SiglipVisionModel``; also Idefics2/3's tower, ``head=False``); returns its
+    hidden size.  ``head`` None = the config's ``vision_use_head`` (default true)."""
+    h, inter, n_layers, ch, patch, image = tower_dims(f)
     _rep(ts, f"{prefix}.embeddings.patch_embedding.weight", (h, ch, patch, patch))
     _rep(ts, f"{prefix}.embeddings.patch_embedding.bias", (h,))
     _rep(ts, f"{prefix}.embeddings.position_embedding.weight", ((image // patch) ** 2, h))
     for i in range(n_layers):
-        p = f"{prefix}.encoder.layers.{i}"
-        B.norm(ts, f"{p}.layer_norm1", h, None, comp=V, bias=True)
-        for name in ("q_proj", "k_proj", "v_proj"):
-            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
-        B.linear(ts, f"{p}.self_attn.out_proj", h, h, S.ROW, V, None, bias=True)
-        B.norm(ts, f"{p}.layer_norm2", h, None, comp=V, bias=True)
-        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+        encoder_layer(ts, f"{prefix}.encoder.layers.{i}", h, inter)
     B.norm(ts, f"{prefix}.post_layernorm", h, None, comp=V, bias=True)
-    if f.flag("vision_use_head", True):
+    if head is None:
+        head = f.flag("vision_use_head", True)
+    if head:
         # attention-pooling head: probe, nn.MultiheadAttention (fused in_proj), LayerNorm, MLP
         _rep(ts, f"{prefix}.head.probe", (1, 1, h))
         _rep(ts, f"{prefix}.head.attention.in_proj_weight", (3 * h, h))
@@ -73,7 +83,7 @@ def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model
 
 def pixtral(ts: list[Tensor], f: Fields, prefix: str = "vision_tower") -> int:
     """Pixtral vision encoder (RMSNorms, SwiGLU, no biases, 2-D RoPE without parameters)."""
-    h, inter, n_layers, ch, patch, _ = _tower_dims(f, with_image=False)
+    h, inter, n_layers, ch, patch, _ = tower_dims(f, with_image=False)
     _rep(ts, f"{prefix}.patch_conv.weight", (h, ch, patch, patch))
     B.norm(ts, f"{prefix}.ln_pre", h, None, comp=V)
     for i in range(n_layers):
@@ -89,20 +99,15 @@ def pixtral(ts: list[Tensor], f: Fields, prefix: str = "vision_tower") -> int:
 
 def llama4_vision(ts: list[Tensor], f: Fields, prefix: str = "vision_model") -> int:
     """Llama-4 vision encoder + its pixel-shuffle MLP adapter; returns ``vision_output_dim``."""
-    h, inter, n_layers, ch, patch, image = _tower_dims(f)
+    h, inter, n_layers, ch, patch, image = tower_dims(f)
     B.linear(ts, f"{prefix}.patch_embedding.linear", ch * patch * patch, h, S.COLUMN, V, None)
     _rep(ts, f"{prefix}.class_embedding", (h,))
     _rep(ts, f"{prefix}.positional_embedding_vlm", ((image // patch) ** 2 + 1, h))
     B.norm(ts, f"{prefix}.layernorm_pre", h, None, comp=V, bias=True)
     B.norm(ts, f"{prefix}.layernorm_post", h, None, comp=V, bias=True)
     for i in range(n_layers):
-        p = f"{prefix}.model.layers.{i}"
-        B.norm(ts, f"{p}.input_layernorm", h, None, comp=V, bias=True)
-        for name in ("q_proj", "k_proj", "v_proj"):
-            B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
-        B.linear(ts, f"{p}.self_attn.o_proj", h, h, S.ROW, V, None, bias=True)
-        B.norm(ts, f"{p}.post_attention_layernorm", h, None, comp=V, bias=True)
-        B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+        encoder_layer(ts, f"{prefix}.model.layers.{i}", h, inter, norms=("input_layernorm", "post_attention_layernorm"),
+                      out="o_proj")
     # pixel-shuffle adapter: fc1 intermediate_size -> projector_input_dim, fc2 output -> output (no biases)
     p_in, p_out = f.int("projector_input_dim"), f.int("projector_output_dim")
     B.linear(ts, f"{prefix}.vision_adapter.mlp.fc1", inter, p_in, S.COLUMN, V, None)
