@@ -171,12 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     handler = {"run": cmd_run, "estimate": cmd_estimate, "render": cmd_render, "gpus": cmd_gpus,
                "diff": cmd_diff, "snapshot": cmd_snapshot}[args.command]
+    from reportgen.outputs.rundir import remove_live_temporaries
     from reportgen.signals import EXIT_SIGINT, EXIT_SIGTERM, Terminated, sigterm_unwinds
 
     try:
         with sigterm_unwinds():
             return handler(args)
     except Terminated:
+        remove_live_temporaries()
         print("terminated (SIGTERM); nothing was written", file=sys.stderr)
         return EXIT_SIGTERM
     except UsageError as e:
@@ -190,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reportgen {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        remove_live_temporaries()
         print("interrupted; nothing was written", file=sys.stderr)
         return EXIT_SIGINT
 

@@ -36,3 +36,18 @@ def test_atomic_dir_appears_only_when_complete(tmp_path):
     assert d2.final == final.with_name("r1-2")
     assert (final / "results.csv").read_text() == "done"
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["r1", "r1-2"]
+
+
+def test_signal_exit_removes_a_temporary_the_with_block_did_not(tmp_path):
+    """The CLI's SIGINT / SIGTERM exits call remove_live_temporaries: a temporary directory whose
+    ``__exit__`` never ran (or whose rmtree left it behind) is removed there, and a renamed run is not."""
+    from reportgen.outputs.rundir import AtomicDir, remove_live_temporaries
+
+    stuck = AtomicDir(tmp_path / "a").__enter__()           # entered, never exited
+    (stuck.tmp / "results.csv").write_text("x")
+    with AtomicDir(tmp_path / "b") as done:
+        (done.tmp / "results.csv").write_text("y")
+    remove_live_temporaries()
+    assert not stuck.tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    assert (tmp_path / "b" / "results.csv").read_text() == "y"

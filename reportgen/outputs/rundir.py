@@ -19,6 +19,27 @@ from reportgen.usererrors import OUTPUT_ERRNOS, OutputError, output_error
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
+# temporary run directories of this process that exist and are not yet renamed or removed: the CLI's
+# signal exits (reportgen.cli) remove whatever is still here, so an interrupted run leaves nothing
+# behind even if a signal lands where a ``with`` block cannot clean up
+_LIVE: set[Path] = set()
+
+
+def remove_tree(path: Path) -> None:
+    """``rmtree`` that checks its work: ignore_errors hides a directory that was not emptied, so try
+    again (three times) and stop tracking it once it is gone."""
+    for _ in range(3):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            break
+    _LIVE.discard(path)
+
+
+def remove_live_temporaries() -> None:
+    """Remove every temporary run directory this process still holds (signal exits)."""
+    for path in list(_LIVE):
+        remove_tree(path)
+
 
 def safe_name(text: str, fallback: str = "job") -> str:
     """A single, harmless path component: no separators, no '..', no leading dot."""
@@ -75,18 +96,20 @@ class AtomicDir:
             # the name is known before the directory exists, so a signal that lands inside __enter__
             # (before the with-body, where __exit__ would not run) can still remove it
             self.tmp = self.final.parent / f".{self.final.name}.tmp-{secrets.token_hex(4)}"
+            _LIVE.add(self.tmp)
             os.mkdir(self.tmp, 0o700)
         except OSError as e:
             raise output_error(e, self.final) from None
         except BaseException:                  # SIGINT / SIGTERM while entering: nothing left behind
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.tmp is not None:
+                remove_tree(self.tmp)
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         assert self.tmp is not None
         if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            remove_tree(self.tmp)
             if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
                 # a read-only or full output disk is the environment, not a bug: exit 2, nothing left
                 raise output_error(exc, self.final) from None
@@ -94,7 +117,7 @@ class AtomicDir:
         try:
             os.chmod(self.tmp, 0o755)
         except OSError as e:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            remove_tree(self.tmp)
             raise output_error(e, self.final) from None
         target, n = self.final, 1
         while True:
@@ -103,10 +126,11 @@ class AtomicDir:
                     # rename(2) would silently replace an empty directory
                     raise FileExistsError(errno.EEXIST, "exists", str(target))
                 os.rename(self.tmp, target)
+                _LIVE.discard(self.tmp)
                 break
             except OSError as e:
                 if not target.exists() or self.exclusive:
-                    shutil.rmtree(self.tmp, ignore_errors=True)
+                    remove_tree(self.tmp)
                     if self.exclusive and target.exists():
                         raise OutputError(f"--out: {str(target)!r} appeared while this run was writing; "
                                           "runs never overwrite a finished run") from None
