@@ -6,10 +6,12 @@ everything per cell is a polars expression (``estimate.exprs``), each term
 computed at the narrowest level it depends on, and no Python runs per cell:
 (layout x GPU) and x utilization are evaluated first (small frames); the
 per-length terms run on those rows once per context length (a constant, so
-nothing is copied); then one cross join copies the output columns into the
-cells, beside the per-length terms gathered into the same order, and only the
-few per-target terms run per cell.  Every cross join keeps job order
-(``maintain_order``: polars 2.1's streaming engine does not by default).
+nothing is copied); then the cells are built once from arrays (``_cells``):
+numeric columns repeated / broadcast in numpy, the per-target terms
+(``exprs.cell_pass``) numpy broadcasting over the concurrency axis, strings by
+one polars gather, chunk-constant columns as literals -- no cross join and no
+expression pass over the cells.  Row order is job order (every cross join sets
+``maintain_order``: polars 2.1's streaming engine does not by default).
 
 Entry points:
 
@@ -28,6 +30,7 @@ through exactly the same code.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -276,10 +279,13 @@ def _cells(u: pl.DataFrame, per_len: pl.DataFrame, lens: list[int], conc: list[i
     const = {c: u[c][0] for c in outs if n_u and checks[c]}
     strings = [c for c in outs if c not in const and u.schema[c] == pl.String]
     cols: dict[str, pl.Series] = {}
+    # the string gather runs in polars' threads (no GIL) while numpy fills the numeric columns
+    pool = ThreadPoolExecutor(1)
+    gather = None
     if strings:
         # one chunk per column: a gather from a many-chunk column (the streaming engine's output) is ~10x slower
         idx = pl.Series(np.repeat(np.arange(n_u, dtype=np.uint32), rep))
-        cols.update((c.name, c) for c in u.select(strings).rechunk()[idx].get_columns())
+        gather = pool.submit(lambda: u.select(strings).rechunk()[idx])
     masks: dict[bytes, np.ndarray] = {}
 
     def repeated(ok: np.ndarray) -> np.ndarray:
@@ -313,31 +319,18 @@ def _cells(u: pl.DataFrame, per_len: pl.DataFrame, lens: list[int], conc: list[i
     for c in ("max_concurrency", "max_concurrency_total"):
         v, ok = ul(c, 0.0)
         cols[c] = _series(c, cells(v), cells(ok))
-    bpr, bpr_ok = ul("_bpr", 0)
-    pre, pre_ok = ul("_pre", 0)
-    fb, _ = ul("_fb", 0)
-    nb, nb_ok = uu("_nbv", 0)
-    bpb, bpb_ok = uu("_bpb", 0.0)
-    kvc, kvc_ok = uu("kv_cache_gib", 0.0)
-    budget, budget_ok = uu("_budget", 1.0)
     target = np.asarray(conc, dtype=np.int64)[None, None, :]
-    need = target * bpr                                            # conc * _bpr (Int64)
-    kv_ok = np.broadcast_to(bpr_ok & bpb_ok, shape)
-    kv_needed = need.astype(np.float64) * bpb / GIB
-    hr_ok = kv_ok & kvc_ok & budget_ok
-    headroom = (kvc - kv_needed) / budget * 100
-    with np.errstate(invalid="ignore"):
-        code = np.where(pre_ok, pre, np.where(nb_ok & bpr_ok & (nb < need), 4,
-                                              np.where(hr_ok & (headroom < ex.TIGHT_PCT), 5, fb))).astype(np.uint32)
-    first = len(codes)
-    row = np.arange(n_u, dtype=np.uint32)[:, None, None]
-    rid = np.where(code == 2, row + first, np.where((code == 3) | (code == 6), row + (first + n_u), code))
+    t = ex.cell_pass(target, len(codes), ul("_bpr", 0), ul("_pre", 0), ul("_fb", 0), uu("_nbv", 0),
+                     uu("_bpb", 0.0), uu("kv_cache_gib", 0.0), uu("_budget", 1.0))
     cols["max_model_len"] = pl.Series("max_model_len", cells(np.asarray(lens, dtype=np.int64)[None, :, None]))
     cols["concurrency"] = pl.Series("concurrency", cells(target))
-    cols["kv_needed_gib"] = _series("kv_needed_gib", kv_needed.ravel(), cells(kv_ok))
-    cols["headroom_pct"] = _series("headroom_pct", headroom.ravel(), cells(hr_ok))
-    cols["status"] = pl.Series([s for s, _ in codes], dtype=pl.String).gather(pl.Series(code.ravel()))
-    cols["reason"] = reasons.gather(pl.Series(rid.ravel()))
+    cols["kv_needed_gib"] = _series("kv_needed_gib", t["kv_needed"].ravel(), cells(t["kv_ok"]))
+    cols["headroom_pct"] = _series("headroom_pct", t["headroom"].ravel(), cells(t["hr_ok"]))
+    cols["status"] = pl.Series([s for s, _ in codes], dtype=pl.String).gather(pl.Series(t["code"].ravel()))
+    cols["reason"] = reasons.gather(pl.Series(t["rid"].ravel()))
+    if gather is not None:
+        cols.update((c.name, c) for c in gather.result().get_columns())
+    pool.shutdown()
     schema = _out_schema(stage0_columns)
 
     def col(name: str) -> pl.Expr:
@@ -398,8 +391,9 @@ def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: 
     ``stage0_activation_gib``, ``stage0_kv_cache_gib``): vLLM logs rank 0, so the
     validation script compares like with like.
 
-    The (layout x GPU x util) rows and the per-cell terms are evaluated when the plan is built
-    (small frames: 1/16 of the cells and a few columns); the collect copies them into the cells.
+    The (layout x GPU x util) rows and the per-length terms are evaluated when the plan is built
+    (small frames: 1/16 of the cells and a few columns); the collect builds each chunk's cells
+    (``_cells``, deferred with ``pl.defer``: one chunk at a time).
     """
     gpus = list(gpus)
     plans = [_plan(m, g, matrix, stage0_columns) for m, g in _chunks(models, gpus, matrix, batch_cells)]
