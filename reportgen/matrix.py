@@ -6,12 +6,10 @@ everything per cell is a polars expression (``estimate.exprs``), each term
 computed at the narrowest level it depends on, and no Python runs per cell:
 (layout x GPU) and x utilization are evaluated first (small frames); the
 per-length terms run on those rows once per context length (a constant, so
-nothing is copied); then the cells are built once from arrays (``_cells``):
-numeric columns repeated / broadcast in numpy, the per-target terms
-(``exprs.cell_pass``) numpy broadcasting over the concurrency axis, strings by
-one polars gather, chunk-constant columns as literals -- no cross join and no
-expression pass over the cells.  Row order is job order (every cross join sets
-``maintain_order``: polars 2.1's streaming engine does not by default).
+nothing is copied); then one cross join copies the output columns into the
+cells, beside the per-length terms gathered into the same order, and only the
+few per-target terms run per cell.  Every cross join keeps job order
+(``maintain_order``: polars 2.1's streaming engine does not by default).
 
 Entry points:
 
@@ -30,7 +28,6 @@ through exactly the same code.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -159,18 +156,13 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
 
 def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> pl.LazyFrame:
     """The lazy pipeline for one chunk of models x GPUs (see the module docstring for the passes)."""
-    args = _parts(models, gpus, matrix, stage0_columns)
-    return pl.defer(lambda: _cells(*args), schema=_out_schema(stage0_columns))
-
-
-def _parts(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> tuple:
-    """Everything but the cells of one chunk: the (layout, GPU, util) rows, the per-length rows and
-    the reason tables (``_cells``'s arguments)."""
     lt, mt, k = layout_table(models, matrix)
     gt = gpu_table(gpus, matrix)
     kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
     batches = ex.util_pass(k, kv_fixed)
     util = pl.DataFrame({"gpu_memory_utilization": pl.Series(matrix.gpu_memory_utilization, dtype=pl.Float64)})
+    lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
+    conc = pl.DataFrame({"concurrency": pl.Series(matrix.concurrency, dtype=pl.Int64)})
     # true checkpoint bytes only where the costed scheme is the header scheme (as shipped, no online
     # --quantization, no --dtype cast of an unquantized checkpoint)
     lt = lt.join(mt, on="_m", how="left").with_columns(
@@ -229,124 +221,33 @@ def _parts(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_col
         lens_rows.append(f.select(_LENS_OUT))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
     # the row reasons some cell picks (codes 2, 3 / 6 -- a superset: per cell a code 4 / 5 may win)
-    n_len = len(matrix.max_model_len)
+    n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
     pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
     need_len = np.flatnonzero((pre_code == 2).any(axis=0))
     need_out = np.flatnonzero(((pre_code == 3) | (per_len["_fb"].to_numpy().reshape(n_len, u.height) == 6))
                               .any(axis=0))
     reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32))
-    # x concurrency: the cells are built once from arrays (``_cells``), deferred so a lazy concat of
-    # chunks materialises one chunk at a time
-    extra = ["w0", "act0", "av0"] if stage0_columns else []
-    return (u.select(_CARRY_OUT + ["_budget", "_nbv", "_bpb"] + extra), per_len, list(matrix.max_model_len),
-            list(matrix.concurrency), codes, reasons, matrix.vllm_version, stage0_columns)
-
-
-_STAGE0 = {"w0": "stage0_weights_gib", "act0": "stage0_activation_gib", "av0": "stage0_kv_cache_gib"}
-
-
-def _out_schema(stage0_columns: bool) -> dict:
-    from reportgen.results import SCHEMA
-    return {**SCHEMA, **({n: pl.Float64 for n in _STAGE0.values()} if stage0_columns else {})}
-
-
-def _series(name: str, values: np.ndarray, ok: np.ndarray | None = None) -> pl.Series:
-    """A Series on a numpy buffer (no copy; nulls where ``ok`` is False)."""
-    if ok is not None and not ok.all():
-        values = np.ma.masked_array(values, mask=~ok)
-    return pl.Series(name, values)
-
-
-def _cells(u: pl.DataFrame, per_len: pl.DataFrame, lens: list[int], conc: list[int],
-           codes: list[tuple[str, str]], reasons: pl.Series, vllm_version: str,
-           stage0_columns: bool) -> pl.DataFrame:
-    """The cells (u, length, target) in job order, built once from arrays rather than by a cross join
-    and expression passes over every cell.
-
-    - a (layout, GPU, util) column constant over the chunk is a literal (polars keeps it unexpanded);
-    - numeric columns are ``np.repeat`` of the row values (their nulls a repeated mask), per-length
-      ones a broadcast of the (n_len, n_u) values, the per-target terms (``exprs.cell_pass``'s
-      arithmetic, same operations in the same order) numpy broadcasting of (n_u, n_len, 1) against
-      (1, 1, n_conc): numpy buffers, handed to polars without a copy;
-    - string columns are polars gathers by one index (status and reason from their tables by code).
-
-    Why numpy buffers: most of the cost of a cell is writing fresh memory, and numpy asks the kernel
-    for huge pages on large arrays (polars' allocator does not), which measured ~40x fewer page faults."""
-    n_u, n_len, n_conc = u.height, len(lens), len(conc)
-    shape, rep = (n_u, n_len, n_conc), n_len * n_conc
-    outs = _CARRY_OUT + (list(_STAGE0) if stage0_columns else [])
-    checks = u.select([pl.col(c).eq_missing(pl.col(c).first()).all().alias(c) for c in outs]).row(0, named=True)
-    const = {c: u[c][0] for c in outs if n_u and checks[c]}
-    strings = [c for c in outs if c not in const and u.schema[c] == pl.String]
-    cols: dict[str, pl.Series] = {}
-    # the string gather runs in polars' threads (no GIL) while numpy fills the numeric columns
-    pool = ThreadPoolExecutor(1)
-    gather = None
-    if strings:
-        # one chunk per column: a gather from a many-chunk column (the streaming engine's output) is ~10x slower
-        idx = pl.Series(np.repeat(np.arange(n_u, dtype=np.uint32), rep))
-        gather = pool.submit(lambda: u.select(strings).rechunk()[idx])
-    masks: dict[bytes, np.ndarray] = {}
-
-    def repeated(ok: np.ndarray) -> np.ndarray:
-        key = ok.tobytes()
-        if key not in masks:
-            masks[key] = np.repeat(ok, rep)
-        return masks[key]
-
-    for c in outs:
-        if c in const or c in strings:
-            continue
-        s = u[c]
-        ok = s.is_not_null().to_numpy() if s.null_count() else None
-        cols[c] = _series(c, np.repeat(s.fill_null(0).to_numpy(), rep), None if ok is None else repeated(ok))
-
-    def ul(name: str, fill) -> tuple[np.ndarray, np.ndarray]:        # per-length rows -> (n_u, n_len, 1)
-        s = per_len[name]
-        vals = np.ascontiguousarray(s.fill_null(fill).to_numpy().reshape(n_len, n_u).T)[:, :, None]
-        return vals, np.ascontiguousarray(s.is_not_null().to_numpy().reshape(n_len, n_u).T)[:, :, None]
-
-    def uu(name: str, fill) -> tuple[np.ndarray, np.ndarray]:        # (layout, GPU, util) rows -> (n_u, 1, 1)
-        s = u[name]
-        return s.fill_null(fill).to_numpy()[:, None, None], s.is_not_null().to_numpy()[:, None, None]
-
-    def cells(x: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(x, shape).ravel()
-
-    # per-length rows (row = length * n_u + u) -> cells (u, length, target)
-    take = np.arange(n_len, dtype=np.uint32)[None, :, None] * n_u + np.arange(n_u, dtype=np.uint32)[:, None, None]
-    cols["concurrency_limited_by"] = per_len["concurrency_limited_by"].gather(pl.Series(cells(take)))
-    for c in ("max_concurrency", "max_concurrency_total"):
-        v, ok = ul(c, 0.0)
-        cols[c] = _series(c, cells(v), cells(ok))
-    target = np.asarray(conc, dtype=np.int64)[None, None, :]
-    t = ex.cell_pass(target, len(codes), ul("_bpr", 0), ul("_pre", 0), ul("_fb", 0), uu("_nbv", 0),
-                     uu("_bpb", 0.0), uu("kv_cache_gib", 0.0), uu("_budget", 1.0))
-    cols["max_model_len"] = pl.Series("max_model_len", cells(np.asarray(lens, dtype=np.int64)[None, :, None]))
-    cols["concurrency"] = pl.Series("concurrency", cells(target))
-    cols["kv_needed_gib"] = _series("kv_needed_gib", t["kv_needed"].ravel(), cells(t["kv_ok"]))
-    cols["headroom_pct"] = _series("headroom_pct", t["headroom"].ravel(), cells(t["hr_ok"]))
-    cols["status"] = pl.Series([s for s, _ in codes], dtype=pl.String).gather(pl.Series(t["code"].ravel()))
-    cols["reason"] = reasons.gather(pl.Series(t["rid"].ravel()))
-    if gather is not None:
-        cols.update((c.name, c) for c in gather.result().get_columns())
-    pool.shutdown()
-    schema = _out_schema(stage0_columns)
-
-    def col(name: str) -> pl.Expr:
-        src = next((k for k, v in _STAGE0.items() if v == name), name)
-        if src in const:
-            e = pl.lit(const[src], schema[name])
-        elif name == "vllm_version":
-            e = pl.lit(vllm_version)
-        else:
-            e = pl.col(src)
-        return e.cast(schema[name]).alias(name)
-
-    frame = pl.DataFrame([s.alias(n) for n, s in cols.items()]) if cols else pl.DataFrame()
-    if not n_u:
-        return pl.DataFrame(schema=schema)
-    return frame.lazy().select([col(n) for n in schema]).collect()
+    # x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
+    # concurrency) and once from the per-length rows, side by side in the cells' order
+    # cell (u, length, target) -> per-length row length * n + u
+    take = np.broadcast_to((np.arange(n_len, dtype=np.uint32)[None, :, None] * u.height
+                            + np.arange(u.height, dtype=np.uint32)[:, None, None]), (u.height, n_len, n_conc))
+    take = pl.Series(take.ravel(), dtype=pl.UInt32)
+    lc = lens.join(conc, how="cross", maintain_order="left_right")
+    cells = pl.concat([
+        u.lazy().select(_CARRY + stage0).join(lc.lazy(), how="cross", maintain_order="left_right"),
+        per_len[take].lazy(),
+    ], how="horizontal")
+    for b in ex.cell_pass(codes, reasons, u.height):
+        cells = cells.with_columns(b)
+    # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
+    # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
+    cells = cells.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"))
+    extra = []
+    if stage0_columns:
+        extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
+                 pl.col("av0").alias("stage0_kv_cache_gib")]
+    return cells.select(_conform_exprs() + extra)
 
 
 DEFAULT_BATCH_CELLS = 1_000_000
@@ -391,9 +292,8 @@ def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: 
     ``stage0_activation_gib``, ``stage0_kv_cache_gib``): vLLM logs rank 0, so the
     validation script compares like with like.
 
-    The (layout x GPU x util) rows and the per-length terms are evaluated when the plan is built
-    (small frames: 1/16 of the cells and a few columns); the collect builds each chunk's cells
-    (``_cells``, deferred with ``pl.defer``: one chunk at a time).
+    The (layout x GPU x util) rows and the per-cell terms are evaluated when the plan is built
+    (small frames: 1/16 of the cells and a few columns); the collect copies them into the cells.
     """
     gpus = list(gpus)
     plans = [_plan(m, g, matrix, stage0_columns) for m, g in _chunks(models, gpus, matrix, batch_cells)]
@@ -410,7 +310,7 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
     """
     gpus = list(gpus)
     for m, g in _chunks(models, gpus, matrix, batch_cells):
-        yield _cells(*_parts(m, g, matrix, False))
+        yield _plan(m, g, matrix, False).collect()
 
 
 # columns of the (layout, GPU, utilization) rows copied into every cell (the outputs, the per-cell
@@ -421,8 +321,6 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
           "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit",
           "worst_rank", "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv",
           "_bpb", "state_bytes_per_seq", "kv_cache_tokens_total", "block_size", "_u"]
-# of those, the output columns (``_cells``)
-_CARRY_OUT = [c for c in _CARRY if not c.startswith("_")]
 # what the per-length pass reads, and what it hands to the cells
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
@@ -438,7 +336,7 @@ def _conform_exprs() -> list[pl.Expr]:
 def evaluate_matrix(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """Evaluate every cell; one row per cell in ``reportgen.results`` order and types (in memory:
     about 0.4 GB per million cells; use ``iter_matrix_batches`` beyond a few million)."""
-    return _cells(*_parts(models, list(gpus), matrix, False))
+    return _plan(models, list(gpus), matrix, False).collect()
 
 
 def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None = None,

@@ -12,9 +12,8 @@ parallel.  Two passes keep per-cell work small:
 - ``lens_pass`` on (layout x GPU x util x max_model_len) rows: blocks per
   request, what limits concurrency, the concurrency that fits and the verdict
   codes that do not depend on the concurrency target;
-- ``cell_pass`` on the full cells (x concurrency), in numpy (``matrix._cells`` builds the cells
-  from arrays): KV needed, headroom, the verdict code; status and reason are gathered from
-  string tables by id.
+- ``cell_pass`` on the full cells (x concurrency): KV needed, headroom, the
+  verdict code, then status and reason gathered from string tables by id.
 
 Row strings (reasons with numbers) are built once per (layout x GPU x util)
 row, and only on the rows some cell picks them for (``reason_table``: ~18 k of
@@ -25,7 +24,6 @@ Input columns are made by ``reportgen.estimate.tables`` and ``reportgen.matrix``
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
 from . import overheads as oh
@@ -166,7 +164,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
     """Per (layout, GPU, utilization): budget, KV blocks per slot, their minimum, the worst slot.
 
     Dependent column batches, to be applied in order.  Nothing here depends on max_model_len or the
-    concurrency target, so it runs before the cells are built.
+    concurrency target, so it runs before the last (largest) cross join.
 
     ``kv_fixed_gib`` (vLLM ``--kv-cache-memory-bytes``): every GPU reserves exactly that for its
     KV cache and vLLM skips the utilization-based budget (``determine_available_memory`` returns
@@ -344,30 +342,33 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
     ]
 
 
-def cell_pass(conc: np.ndarray, n_codes: int, bpr, pre, fb, nb, bpb, kvc, budget) -> dict[str, np.ndarray]:
-    """Per cell (x concurrency), in numpy: KV needed, headroom and the verdict code (see ``lens_pass``),
-    and ``rid``, the cell's index into ``reason_table``'s strings (status is ``codes[code]``).
+def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int) -> list[list[pl.Expr]]:
+    """Per cell (x concurrency): KV needed, headroom and the verdict code (see ``lens_pass``); then
+    status and reason, gathered from string tables by integer id (no string is built per cell).
 
-    Inputs are (values, valid) pairs broadcastable to the cells (n_u, n_len, n_conc): ``bpr`` / ``pre``
-    / ``fb`` per (row, length), ``nb`` / ``bpb`` / ``kvc`` (KV cache GiB) / ``budget`` per (layout,
-    GPU, util) row; ``conc`` the targets.  Same operations in the same order as the polars
-    expressions they replaced (bit-identical output), null where polars' would be: ``valid`` masks
-    carried beside the values.  Codes 2 and 3 / 6 point at their row's reason: ``n_codes`` static
-    reasons, then ``_r_len`` of all n_u rows, then ``_r_out``."""
-    (bpr, bpr_ok), (pre, pre_ok), (fb, _), (nb, nb_ok) = bpr, pre, fb, nb
-    (bpb, bpb_ok), (kvc, kvc_ok), (budget, budget_ok) = bpb, kvc, budget
-    shape = np.broadcast_shapes(bpr.shape, nb.shape, conc.shape)
-    need = conc * bpr                                                 # conc * _bpr (Int64)
-    kv_ok = np.broadcast_to(bpr_ok & bpb_ok, shape)
-    kv_needed = need.astype(np.float64) * bpb / GIB
-    hr_ok = kv_ok & kvc_ok & budget_ok
-    headroom = (kvc - kv_needed) / budget * 100
-    with np.errstate(invalid="ignore"):
-        code = np.where(pre_ok, pre, np.where(nb_ok & bpr_ok & (nb < need), 4,
-                                              np.where(hr_ok & (headroom < TIGHT_PCT), 5, fb))).astype(np.uint32)
-    row = np.arange(shape[0], dtype=np.uint32)[:, None, None]
-    rid = np.where(code == 2, row + n_codes, np.where((code == 3) | (code == 6), row + (n_codes + shape[0]), code))
-    return {"kv_needed": kv_needed, "kv_ok": kv_ok, "headroom": headroom, "hr_ok": hr_ok, "code": code, "rid": rid}
+    ``reasons``: the static reason of every code, then the per-row reasons that carry a number of
+    their (layout, GPU, utilization) row -- ``_r_len`` of all ``n_rows`` rows, then ``_r_out``;
+    ``_u`` is the row's index (see ``DYNAMIC_REASONS``)."""
+    nb = pl.col("_nbv")
+    bpr = pl.col("_bpr")
+    conc = pl.col("concurrency")
+    kv_needed = (conc * bpr).cast(pl.Float64) * pl.col("_bpb") / GIB
+    headroom = (pl.col("kv_cache_gib") - kv_needed) / pl.col("_budget") * 100
+    code = (pl.when(pl.col("_pre").is_not_null()).then(pl.col("_pre"))
+            .when(nb < conc * bpr).then(4)
+            .when(headroom < TIGHT_PCT).then(5)
+            .otherwise(pl.col("_fb"))).cast(pl.UInt16)
+    c = pl.col("_code")
+    first = len(codes)
+    u = pl.col("_u").cast(pl.UInt32)
+    rid = (pl.when(c == 2).then(u + first)
+           .when((c == 3) | (c == 6)).then(u + (first + n_rows))
+           .otherwise(c.cast(pl.UInt32)))
+    statuses = pl.Series([s for s, _ in codes], dtype=pl.String)
+    return [
+        [code.alias("_code"), kv_needed.alias("kv_needed_gib"), headroom.alias("headroom_pct")],
+        [pl.lit(statuses).gather(c).alias("status"), pl.lit(reasons).gather(rid).alias("reason")],
+    ]
 
 
 def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame, need_len: pl.Series,
