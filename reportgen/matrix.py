@@ -174,8 +174,10 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     a = lt.join(gt, how="cross", maintain_order="left_right").with_columns(cols)
     # the reasons only where a status is set (rows in order, so the codes keep first-seen order)
     need = list(dict.fromkeys(pre_reason.meta.root_names()))
+    # rechunk: after the filter the columns' chunks do not line up, and polars 2.1's string ternary then
+    # panics ("assertion failed: i < self.len()"; a one-layout job over 10 bundled models x 6 GPUs)
     flagged = (a.select(["_status"] + need).with_row_index("_i").filter(pl.col("_status").is_not_null())
-               .select("_i", pl.col("_status").alias("pre_status"), pre_reason))
+               .rechunk().select("_i", pl.col("_status").alias("pre_status"), pre_reason))
     a = a.drop("pre_status", "pre_reason").rename({"_status": "pre_status"})
     pre = flagged.select("pre_status", "pre_reason").unique(maintain_order=True)
     codes = ex.verdict_codes(list(pre.iter_rows()))

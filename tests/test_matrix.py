@@ -108,3 +108,26 @@ def test_batches_and_chunked_lazy_cover_the_same_cells():
     assert len(by_gpu) == 2 and set(by_gpu[0]["gpu"]) == {"h100"}
     lazy = evaluate_matrix_lazy(models(), GPUS, MATRIX, batch_cells=per).collect()
     assert lazy.equals(whole)
+
+
+def test_one_layout_over_many_bundled_models_and_gpus():
+    """Regression: a one-layout job over 10 bundled models x 6 GPUs panicked in polars 2.1
+    ("assertion failed: i < self.len()") when gpu_pass's reasons were formatted on the flagged rows
+    (their columns' chunks did not line up after the filter)."""
+    import json
+    from pathlib import Path
+
+    from reportgen.arch import build_spec
+
+    bundled = Path(__file__).resolve().parents[1] / "reportgen" / "sources" / "bundled"
+    paths = [p for p in sorted(bundled.glob("*.json")) if not p.name.endswith(".hf_quant_config.json")][::5][:10]
+    entries = [ModelEntry(p.stem.replace("--", "/"), build_spec(json.loads(p.read_text()), p.stem.replace("--", "/")))
+               for p in paths]
+    gpus = [sku(f"g{i}", m) for i, m in enumerate((79.19, 139.8, 44.42, 39.38, 22.05, 94.0))]
+    mx = Matrix(tp=[1], pp=[1], dp=[1], ep=[False], weight_dtype=["checkpoint"], kv_cache_dtype=["auto"],
+                max_model_len=[8192], concurrency=[4], gpu_memory_utilization=[0.9])
+    df = evaluate_matrix(entries, gpus, mx)
+    assert df.height == len(entries) * len(gpus) == 60
+    # a model too big for one GPU is refused with the loading reason, per GPU, with its numbers
+    big = df.filter(pl.col("reason").str.starts_with("out of memory while loading weights"))
+    assert big.height > 0 and (big["weights_gib"] + 0.5 > big["gpu_memory_gib"]).all()
