@@ -429,11 +429,11 @@ def profile_section() -> list[str]:
              "commits / PRs in its docstring).  `scripts/calibrate_overheads.py --profiles` re-fits the "
              "numeric fields on the rows of each range and fails on drift; a field with fewer than 3 rows "
              "is reported, not trusted.", "",
-             "| profile | graphs in budget | estimate / captured | dense estimate | GDN transient B/token | "
+             "| profile | graphs in budget | estimate / captured | dense estimate | GDN transient x FLA set | "
              "sampler extra B/logit | non-torch 1 GPU | non-torch group | evidence |", "|---|---|---|---|---|---|---|---|---|"]
     for p in PROFILES:
         lines.append(f"| {p.label} | {'yes' if p.graphs_in_budget else 'no'} | {p.graph_estimate_scale:g} | "
-                     f"{'yes' if p.dense_graph_estimate else 'no (0)'} | {p.gdn_estimate_bytes_per_token:g} | "
+                     f"{'yes' if p.dense_graph_estimate else 'no (0)'} | {p.gdn_transient_scale:g} | "
                      f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g | "
                      f"{p.evidence} |")
     lines += ["", "| profile | term | fitted | shipped | rows |", "|---|---|---|---|---|"]

@@ -13,7 +13,10 @@ Rows (../shared/reference/vllm_logs.csv row 71, tests/data/vllm_logs_2026.csv M-
       logged KV memory, our block size (1056), state padding (0.76 %), tokens and concurrency must match.
 Not testable here: M02 / M02F / M08 (Qwen3.5-4B / 2B: no config in our data; M02F failed because of the
 co-tenant), M06 / M07 (nemotron_h / granitemoehybrid: families of another branch).  M10 (composite
-Qwen3.5-35B-A3B, weights with the vision tower; no tokens logged) is in tests/test_arch_qwen35_composite.py.
+Qwen3.5-35B-A3B, weights with the vision tower; no tokens logged) has its weights in
+tests/test_arch_qwen35_composite.py and its KV memory here, with the 0.26+ GDN transient in the graph
+estimate (vLLM issue #50780; form from vLLM gdn/chunk_workspace.py @569ff4c6, scale fitted on the
+#52872 sweep, rows M11-M14, which are not runnable: checkpoint and version unnamed).
 """
 
 from __future__ import annotations
@@ -101,3 +104,90 @@ def test_m01_qwen35_9b_block_arithmetic_from_logged_kv():
     assert abs(_err(conc, float(row["max_concurrency"]))) < 0.05
     # exact on this row: 150 blocks, 4 groups (8 attention, 3 x 8 GDN layers), 16 + 3 x 2 blocks a request
     assert (nb, tokens, round(conc, 2)) == (150, 39_072, 6.82)
+
+
+# ---- the 0.26+ GDN chunk-scan transient in the CUDA-graph estimate (vLLM issues #50780, #52872) ----
+
+def _fla_live_set(tokens: int, heads_local: int, dk: int = 128, dv: int = 128, e: int = 2, bt: int = 64) -> int:
+    """vLLM gdn/chunk_workspace.py @569ff4c6 ``estimate_gdn_chunk_workspace(...).peak_live_bytes`` for one
+    sequence, written out as vLLM writes it (h per chunk, v_new / w / u / o, fp32 A and its bf16 copy)."""
+    chunks = -(-tokens // bt)
+    h = chunks * heads_local * dv * dk * e
+    v_new = u = o = tokens * heads_local * dv * e
+    w = tokens * heads_local * dk * e
+    a = tokens * heads_local * bt * 4
+    return h + v_new + w + u + a + o + a // 2
+
+
+def test_gdn_transient_is_vllms_fla_live_set_on_the_ranks_heads():
+    from reportgen.estimate import overheads as oh
+    from reportgen.estimate.tables import model_facts
+
+    moe = model_facts(build_spec(json.loads((BUNDLED / "Qwen--Qwen3.5-35B-A3B.json").read_text())))
+    dense = model_facts(build_spec(json.loads((ROOT / "tests/data/configs_2026/Qwen--Qwen3.5-27B.json").read_text())))
+    for facts, heads in ((moe, 32), (dense, 48)):
+        for tp in (1, 2, 4):
+            per_token = oh.gdn_transient_bytes_per_token(facts.chunk_state, tp, 2)
+            assert per_token * 8192 == _fla_live_set(8192, heads // tp)      # TP shards the value heads
+    assert oh.gdn_transient_bytes_per_token(moe.chunk_state, 1, 2) == 32 * 1920
+
+
+@pytest.fixture(scope="module")
+def q27b():
+    return build_spec(json.loads((ROOT / "tests/data/configs_2026/Qwen--Qwen3.5-27B.json").read_text()))
+
+
+def test_issue_52872_sweep_transient_hides_under_the_graphs_below_8192(q27b):
+    """Rows M11-M14 (one RTX 5090, 48-value-head GDN hybrid, TP1): the budget's graph figure is 0.52 GiB
+    at 2048 / 3072 / 4096 batched tokens and 0.89 at 8192.  M11 fits GDN_TRANSIENT_SCALE (a calibration
+    check); M12-M14 are held out: the transient must stay under the flat graph level there."""
+    from reportgen.estimate import overheads as oh
+    from reportgen.estimate.tables import model_facts
+
+    per_token = oh.GDN_TRANSIENT_SCALE * oh.gdn_transient_bytes_per_token(model_facts(q27b).chunk_state, 1, 2)
+    rows = {r: _row(ROOT / "tests/data/vllm_logs_2026.csv", r) for r in ("M11", "M12", "M13", "M14")}
+    fit = rows["M11"]
+    assert per_token * int(fit["max_num_batched_tokens"]) / GIB == pytest.approx(
+        float(fit["cuda_graph_estimated_gib"]), abs=0.01)
+    flat = {float(rows[r]["cuda_graph_estimated_gib"]) for r in ("M12", "M13", "M14")}
+    assert flat == {0.52}
+    for r in ("M12", "M13", "M14"):
+        assert per_token * int(rows[r]["max_num_batched_tokens"]) / GIB < 0.52
+    # the four starts agree on weights + non-torch (the figure is what the budget lost)
+    rest = [29.202 - float(r["kv_cache_gib"]) - float(r["activation_peak_gib"]) - float(r["cuda_graph_estimated_gib"])
+            for r in rows.values()]
+    assert max(rest) - min(rest) < 0.05
+
+
+def test_m10_tp4_transient_is_per_rank_and_under_the_graph_estimate():
+    """Row M10 (Qwen3.5-35B-A3B TP4, v0.26.0, 40,000 batched tokens): the log's graph estimate (1.32 GiB)
+    matches its capture (1.34), i.e. no transient shows.  On 8 local value heads the transient is
+    0.73 GiB, under the graph reserve, so the budget loses the graph estimate only -- before this the
+    estimator charged 4.9 GiB (128 KiB per token, as if one rank held every head) and KV was -20 %."""
+    from reportgen.estimate import overheads as oh
+    from reportgen.estimate.tables import model_facts
+
+    row = _row(ROOT / "tests/data/vllm_logs_2026.csv", "M10")
+    spec = build_spec(json.loads((BUNDLED / "Qwen--Qwen3.5-35B-A3B.json").read_text()))
+    t, tp = int(row["max_num_batched_tokens"]), int(row["tensor_parallel_size"])
+    kw = dict(tp=tp, max_model_len=int(row["max_model_len"]), max_num_batched_tokens=t,
+              gpu_memory_utilization=float(row["gpu_memory_utilization"]), vllm_version=row["vllm_version"])
+    r = estimate_one(spec, float(row["total_gpu_memory_gib"]), **kw)
+    transient = oh.GDN_TRANSIENT_SCALE * oh.gdn_transient_bytes_per_token(model_facts(spec).chunk_state, tp, 2) * t / GIB
+    assert transient == pytest.approx(0.73, abs=0.01)
+    reserve = 1.64 * r["cuda_graph_gib"]
+    assert reserve > transient
+    budget = float(row["budget_gib"])
+    assert r["kv_cache_gib"] == pytest.approx(
+        budget - r["weights_gib"] - r["activation_gib"] - r["non_torch_gib"] - reserve, abs=0.01)
+    err = _err(r["kv_cache_gib"], float(row["kv_cache_gib"]))
+    assert -0.10 < err < -0.08          # -8.7 %: non-torch (+2.0 GiB, see accuracy_hybrids.md), activation, graphs
+    # the same start at 160,000 batched tokens: the transient (2.9 GiB) now exceeds the graph reserve
+    big = estimate_one(spec, float(row["total_gpu_memory_gib"]), **{**kw, "max_num_batched_tokens": 160000})
+    held = big["weights_gib"] + big["activation_gib"] + big["non_torch_gib"] + big["kv_cache_gib"]
+    assert budget - held == pytest.approx(transient * 4, abs=0.01)
+    # --enforce-eager: no capture is profiled, so no transient (and no graph reserve)
+    eager = estimate_one(spec, float(row["total_gpu_memory_gib"]), enforce_eager=True, **{**kw, "max_num_batched_tokens": 160000})
+    assert eager["cuda_graph_gib"] == 0
+    assert eager["weights_gib"] + eager["activation_gib"] + eager["non_torch_gib"] + eager["kv_cache_gib"] == \
+        pytest.approx(budget, abs=0.01)

@@ -53,8 +53,9 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     strings, whose formatting on every row cost a third of the pass.
 
     The version profile arrives as columns: ``g_bf`` (share of the captured graph memory taken
-    from the budget), ``gdn_t`` (bytes per batched token its graph estimate adds for GDN
-    hybrids), ``g_n`` / ``g_on`` (capture-size scaling, per GPU row: it follows max_num_seqs)."""
+    from the budget), ``gdn_t`` (bytes per batched token of the GDN chunk-scan transient
+    the 0.26+ graph estimate holds: the estimate is ``max(g_bf x graphs, T x gdn_t)``), ``g_n`` /
+    ``g_on`` (capture-size scaling, per GPU row: it follows max_num_seqs)."""
     t = pl.col("max_num_batched_tokens").cast(pl.Float64)
     r = pl.min_horizontal(pl.col("max_num_seqs"), pl.col("max_num_batched_tokens")).cast(pl.Float64)
     gpus = pl.col("tp") * pl.col("pp") * pl.col("dp")
@@ -65,7 +66,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     a_other = (fwd + add) / GIB
     core_last = pl.max_horizontal(fwd, t * pl.col("a_hid_t") + r * pl.col("a_smp_r")) / GIB
     a_last = core_last + add / GIB
-    g_est = t * pl.col("gdn_t") / GIB                     # GDN profiling transient (0.26+, #50780)
+    g_est = t * pl.col("gdn_t") / GIB     # GDN chunk-scan transient in the 0.26+ graph estimate (#50780)
     gcap_max = graph_captured("g_max")
     w_max = pl.max_horizontal([pl.col(f"w{i}") for i in range(k)]) if k > 1 else pl.col("w0")
     # (c) weights alone exceed the device: vLLM runs out of memory while loading
@@ -107,7 +108,10 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     for i in range(k):
         act = pl.when(pl.col(f"last{i}")).then(a_last).otherwise(a_other)
         gc = graph_captured(i)
-        out.append((pl.col(f"w{i}") + act + pl.col("nt") + pl.col("g_bf") * gc + g_est).alias(f"fix{i}"))
+        # the estimate is the pool's growth: the transient's blocks are reused by the graphs, so it
+        # reserves the larger of the two (profiles.py, 0.26)
+        est = pl.max_horizontal(pl.col("g_bf") * gc, g_est)
+        out.append((pl.col(f"w{i}") + act + pl.col("nt") + est).alias(f"fix{i}"))
         out.append(act.alias(f"act{i}"))
         out.append(gc.alias(f"gc{i}"))
     return out, reason.alias("pre_reason")

@@ -80,6 +80,48 @@ PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T to
 # docs/accuracy.md, "Mamba families: no activation term").
 GDN_STATE_COPIES = 9.76
 
+# ---- Gated DeltaNet chunk-scan transient in the 0.26+ CUDA-graph estimate (issue #50780) ----
+# vLLM 0.26+ builds attention metadata for the throw-away capture of ``profile_cudagraph_memory``, so a
+# GDN layer runs its real FLA chunked prefill there (the profile run does not: with no metadata
+# ``QwenGatedDeltaNetAttention._forward_core`` only warms the kernels at T = 64,
+# vllm/model_executor/layers/mamba/gdn/qwen_gdn_linear_attn.py @00545a8a).  The free-memory delta it
+# logs as "Estimated CUDA graph memory" then holds that prefill's live set.  vLLM's own accounting of
+# the set (vllm/model_executor/layers/mamba/gdn/chunk_workspace.py @569ff4c6, issue #54775), per
+# batched token and per *local* value head (``linear_num_value_heads / tp``; TP shards the heads):
+#     h      dv * dk * a / BT    (one state per chunk of BT = 64 tokens)
+#     v_new, u, o   3 * dv * a     w   dk * a
+#     A      BT * 4 (fp32)       + its bf16 copy in solve_tril  BT * 2
+# = 1920 bytes for dk = dv = 128 in bf16.  The estimate is the pool growth, so the transient and the
+# real graphs share it: estimate = max(graph estimate, GDN_TRANSIENT_SCALE x live set x T).
+# GDN_TRANSIENT_SCALE (allocator rounding / kernel scratch over the analytic set; chunk_workspace.py:
+# "analytic peak is ~90 % of the true CUDA peak", i.e. 1.11) is fitted on ONE sweep, vLLM issue
+# #52872 (64-layer Qwen3.5/3.6-27B-geometry hybrid, 48 value heads, one RTX 5090): graph figure 0.89 GiB
+# at T = 8192, flat 0.52 GiB at T = 2048 / 3072 / 4096 (the transient, 0.22-0.45 GiB there, hides
+# under the graphs).  0.89 / (8192 x 48 x 1920 B) = 1.27.  Checks: row M10 (Qwen3.5-35B-A3B TP4,
+# 8 local heads, T = 40,000: transient 0.73 GiB < its 1.32 GiB estimate, which matches its captured
+# 1.34: no transient visible, as logged); #50780's ~128 KiB per token, read as one 48-head rank
+# (117 KiB here).
+GDN_CHUNK = 64
+GDN_TRANSIENT_SCALE = 1.27
+
+
+def gdn_transient_bytes_per_token(state, tp: int, act_b: float) -> float:
+    """Bytes per batched token of one rank's FLA chunk-scan live set (chunk_workspace.py's terms;
+    ``state`` = arch.state.StateGeometry of kind ``gdn``, or ``kda`` read as heads x head_dim both
+    ways -- no KDA log checks it).  0 for any other kind."""
+    if state is None:
+        return 0.0
+    if state.kind == "gdn":
+        _, nv, dk, dv, _ = state.dims
+        heads = nv // tp
+    elif state.kind == "kda":
+        nh, dv, _, _, _ = state.dims
+        heads, dk = nh // tp, dv
+    else:
+        return 0.0
+    per_head = act_b * (3 * dv + dk) + GDN_CHUNK * (4 + 2) + dv * dk * act_b / GDN_CHUNK
+    return heads * per_head
+
 # ---- non-torch ----
 NT_SINGLE = 0.25
 NT_PP_ONLY = 0.07

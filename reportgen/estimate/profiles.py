@@ -34,9 +34,13 @@ source index, PRs and issues by number):
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
   #53955).  0.28.0 does not have it yet (row 68), 0.31.0 does (row 33): the profile
   boundary is put at 0.29.
-- v0.26.0: the graph estimate of Gated-DeltaNet hybrids includes a profiling
-  transient of ~128 KiB per batched token (issue #50780: 0.23 -> 0.26 estimate
-  0.56 -> 4.2 GiB for the same graph set); open at 0.28.
+- v0.26.0: the graph estimate of Gated-DeltaNet hybrids holds a profiling transient
+  that grows with ``max_num_batched_tokens`` (issue #50780: 0.23 -> 0.26 estimate 0.56 -> 4.2 GiB
+  for the same graph set; open at 0.28): the FLA chunk-scan live set of one GDN layer run at T
+  tokens on the rank's ``linear_num_value_heads / tp`` heads (``overheads.gdn_transient_bytes_per_token``,
+  the terms of vLLM's ``gdn/chunk_workspace.py`` @569ff4c6), scaled by ``gdn_transient_scale``; the
+  graphs reuse the pool it grew, so the estimate is the larger of the two, not their sum (issue
+  #52872's sweep: flat 0.52 GiB at T <= 4096, 0.89 at 8192; row M10 at TP4 shows none).
 - 0.27.1 (row P01, ``gpu_worker.py:789``) prints "Actual usage is X GiB for consumed
   memory (weights + non-torch), Y GiB for peak activation, and Z GiB for CUDAGraph
   memory": peak activation there includes the applied graph estimate; "CUDA graph
@@ -75,6 +79,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from . import overheads as oh
+
 REFERENCE_CAPTURE_SIZES = 102  # the 0.19 fit: max_num_seqs 1024 -> PIECEWISE=51 + FULL=51 (largest 512)
 
 
@@ -87,7 +93,7 @@ class VllmProfile:
     graphs_in_budget: bool          # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default
     graph_estimate_scale: float     # estimate taken from the budget / graph memory actually captured
     dense_graph_estimate: bool      # False: dense models' runner estimates 0 (MRV2 0.25.1-0.27)
-    gdn_estimate_bytes_per_token: float  # hybrid GDN: profiling transient charged to the estimate
+    gdn_transient_scale: float      # hybrid GDN / KDA: x the FLA chunk-scan live set the estimate holds (0 = none)
     sampler_extra_bytes: float      # bytes per logit the profile-run sampler adds over the 0.19 fit
     nt_single: float                # non-torch GiB, one GPU
     nt_comm_base: float             # non-torch GiB with a TP (or TP x DP for MoE) group
@@ -112,7 +118,7 @@ class VllmProfile:
 PROFILES: tuple[VllmProfile, ...] = (
     VllmProfile(
         name="0.10", first=(0, 10), graphs_in_budget=False, graph_estimate_scale=0.0,
-        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        dense_graph_estimate=True, gdn_transient_scale=0.0,
         sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
         capture_rule="fixed67",
         log_format="'Available KV cache memory', 'GPU KV cache size', 'Graph capturing finished ... took'; "
@@ -125,7 +131,7 @@ PROFILES: tuple[VllmProfile, ...] = (
               "non-torch as 0.11 (inherited: no 0.10 row prints a TP>1 dense non-torch figure)"),
     VllmProfile(
         name="0.11", first=(0, 11), graphs_in_budget=False, graph_estimate_scale=0.0,
-        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        dense_graph_estimate=True, gdn_transient_scale=0.0,
         sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
         capture_rule="max_num_seqs",
         log_format="DEBUG 'weights memory / torch peak memory increase / non-torch forward increase'",
@@ -135,7 +141,7 @@ PROFILES: tuple[VllmProfile, ...] = (
         notes="FULL_AND_PIECEWISE and max(capture) = min(2 x max_num_seqs, 512) from 0.11; graphs outside"),
     VllmProfile(
         name="0.17", first=(0, 17), graphs_in_budget=False, graph_estimate_scale=0.0,
-        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        dense_graph_estimate=True, gdn_transient_scale=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="0.18+: 'Estimated CUDA graph memory: X GiB total' (not subtracted)",
@@ -144,7 +150,7 @@ PROFILES: tuple[VllmProfile, ...] = (
         notes="the reference fit; 0.17 printed non-torch 0.13 on one GPU, 0.18-0.19 0.25"),
     VllmProfile(
         name="0.21", first=(0, 21), graphs_in_budget=True, graph_estimate_scale=0.89,
-        dense_graph_estimate=True, gdn_estimate_bytes_per_token=0.0,
+        dense_graph_estimate=True, gdn_transient_scale=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
@@ -158,7 +164,7 @@ PROFILES: tuple[VllmProfile, ...] = (
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
-        dense_graph_estimate=False, gdn_estimate_bytes_per_token=0.0,
+        dense_graph_estimate=False, gdn_transient_scale=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="as 0.21",
@@ -169,21 +175,25 @@ PROFILES: tuple[VllmProfile, ...] = (
               "them (0.25.0 behaved as 0.21; the profile follows the later patch)"),
     VllmProfile(
         name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
-        dense_graph_estimate=False, gdn_estimate_bytes_per_token=128 * 1024.0,
+        dense_graph_estimate=False, gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="adds 'CUDA graph pool memory: A GiB (actual), E GiB (estimated)' and (0.27.1, row P01) "
                    "'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak activation, "
                    "and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
-        commits=("issue #50780 (GDN transient, open)", "issue #49224 (dense MRV2 estimate 0, until PR #53306)"),
+        commits=("issue #50780 (GDN transient, open)", "issue #49224 (dense MRV2 estimate 0, until PR #53306)",
+                 "gdn/chunk_workspace.py@569ff4c6 (FLA chunk-scan live set)",
+                 "gdn/qwen_gdn_linear_attn.py@00545a8a (profile run: kernels warmed at T = 64 only)",
+                 "issue #52872 (estimate vs max_num_batched_tokens at TP1)"),
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
-        notes="hybrid Gated-DeltaNet models: estimate += ~128 KiB x max_num_batched_tokens; dense models "
+        notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
+              "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
               "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)"),
     VllmProfile(
         name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.64,
-        dense_graph_estimate=True, gdn_estimate_bytes_per_token=128 * 1024.0,
+        dense_graph_estimate=True, gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
         sampler_extra_bytes=0.0, nt_single=0.26, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak "

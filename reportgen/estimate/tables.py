@@ -43,6 +43,7 @@ class ModelFacts:
     is_moe: bool
     multimodal: bool
     gdn_state: object = None   # the largest Gated DeltaNet state geometry (prefill buffers), None without
+    chunk_state: object = None  # the GDN / KDA geometry with the largest FLA chunk-scan set (0.26+ transient)
     deepstack: int = 0         # Qwen3-VL deepstack levels (encoder.py)
     mm_item: int = 0           # encoder tokens of the largest multimodal item (0 = unknown; encoder.encoder_budget)
 
@@ -63,9 +64,11 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     moe_cols3 = (max(exp.values()) / (e * h)) if exp else 0.0
     gdn = [l.state for l in spec.layers_kv if l.state is not None and l.state.kind == "gdn"]
     gdn_state = max(gdn, key=lambda s: s.bytes_per_seq(1, 2)) if gdn else None
+    chunk = [l.state for l in spec.layers_kv if l.state is not None and l.state.kind in ("gdn", "kda")]
+    chunk_state = max(chunk, key=lambda s: oh.gdn_transient_bytes_per_token(s, 1, 2)) if chunk else None
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
-                      encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0)
+                      chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -241,7 +244,8 @@ COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
-# batched token its graph estimate adds for Gated-DeltaNet hybrids (profiles.py)
+# batched token of the GDN chunk-scan transient the 0.26+ graph estimate holds (overheads.py; the
+# estimate is max(graph, transient), exprs.gpu_pass)
 # ctx: memory in use before the budget is measured (outside it); g_big: 1 when the model raises vLLM's
 # maximum capture size (profiles.MODEL_MAX_CAPTURE)
 BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "g_max", "g_big", "g_bf", "gdn_t",
@@ -345,7 +349,10 @@ class ModelTables:
             co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
             hybrid, gdn = self.kinds
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
-            gdn_t = pr.gdn_estimate_bytes_per_token if (gdn and g_bf > 0) else 0.0
+            # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
+            # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
+            gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)
+                     if (gdn and g_bf > 0 and not self.engine.enforce_eager) else 0.0)
             kv_used = self._kv_used.get((wd, kd))
             if kv_used is None:
                 kv_used = self._kv_used[(wd, kd)] = kv_cache_dtype_used(
