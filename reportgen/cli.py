@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None,
                    help="vLLM's prefix caching (changes the state blocks hybrid models keep per request)")
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
+    e.add_argument("--speculative-config", dest="speculative_config", default=None,
+                   help='vLLM --speculative-config JSON, e.g. \'{"method": "mtp", "num_speculative_tokens": 1}\', '
+                        '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), ngram, suffix')
     e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its "
                    "budget profile (default: the newest release read)")
     e.add_argument("--limit-mm-per-prompt", default=None,

@@ -20,7 +20,7 @@ uses ``mla_attention`` in its two-sublayer decoder).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
@@ -158,6 +158,15 @@ def mla_moe_stack(spec: ModelSpec, f: Fields, d: MlaDims, *, attention: LayerPar
         B.norm(mtp, f"{p}.post_attention_layernorm", d.hidden, i)
         mlp(mtp, i, p)
         spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(d.hidden, d.vocab))
+        # what vLLM loads with --speculative-config method mtp (deepseek_mtp.py @03356f8c): the decoder layer,
+        # enorm / hnorm / shared_head.norm (RMSNorm) and eh_proj (plain nn.Linear: replicated, unquantized);
+        # the embedding and shared_head.head are the target's (llm_base_proposer.py @00c4f22d shares them)
+        for name in ("enorm", "hnorm", "shared_head.norm"):
+            B.norm(mtp, f"{p}.{name}", d.hidden, i)
+        mtp.append(Tensor(f"{p}.eh_proj.weight", (d.hidden, 2 * d.hidden), S.REPLICATED, C.OTHER, i))
+        spec.mtp_tensors = [replace(t, count=t.count * n_mtp) for t in mtp]
+        # its attention: the widest layer geometry of the stack (a DSA MTP layer always builds its indexer)
+        spec.mtp_layers_kv = [max(layers_kv, key=lambda l: l.bytes_per_token(2))] * n_mtp
     set_mla_facts(spec, f, d.hidden, d.vocab, d.n_layers, d.n_heads, d.nope, d.rope, d.tie, k)
 
 
