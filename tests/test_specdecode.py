@@ -227,3 +227,15 @@ def test_estimate_json_reports_the_method_and_draft(capsys):
     assert rc == 0 and out["engine"]["speculative_config"] == MTP1
     assert out["speculative"].startswith("mtp k=1") and out["draft_weights_gib"] > 1.0
     assert out["kv_bytes_per_token_rank"] == 71424
+
+
+def test_glm5_mtp_layer_brings_its_indexer_cache():
+    glm5 = build_spec(json.loads((ROOT / "tests" / "data" / "configs_2026" / "zai-org--GLM-5.json").read_text()),
+                      "zai-org/GLM-5")
+    # 11,856,085,760 MTP parameters less the embedding and head vLLM shares (2 x 154,880 x 6,144)
+    assert sum(t.params for t in glm5.mtp_tensors) == 11_856_085_760 - 2 * 154880 * 6144 == 9_952_920_320
+    base = estimate_one(glm5, 268.09, tp=8, max_model_len=32768)
+    mtp = estimate_one(glm5, 268.09, tp=8, max_model_len=32768, speculative_config=MTP1)
+    # DSA layer: 1,152-byte bf16 latent + 132-byte indexer key; 78 layers -> 79 with the MTP layer
+    assert base["kv_bytes_per_token"] == 78 * (1152 + 132) == 100152
+    assert mtp["kv_bytes_per_token"] == 79 * (1152 + 132) == 101436
