@@ -239,3 +239,22 @@ def test_glm5_mtp_layer_brings_its_indexer_cache():
     # DSA layer: 1,152-byte bf16 latent + 132-byte indexer key; 78 layers -> 79 with the MTP layer
     assert base["kv_bytes_per_token"] == 78 * (1152 + 132) == 100152
     assert mtp["kv_bytes_per_token"] == 79 * (1152 + 132) == 101436
+
+
+def test_job_run_and_snapshot_resolve_the_draft_model(tmp_path):
+    import polars as pl
+
+    from reportgen.cli import main
+
+    job = tmp_path / "job.toml"
+    job.write_text('name = "draft"\nmodels = ["Qwen/Qwen3-32B"]\ngpus = ["H100"]\nformats = ["parquet", "csv"]\n'
+                   '[matrix]\ntp = [2]\nmax_model_len = [32768]\n'
+                   'speculative_config = { model = "Qwen/Qwen3-0.6B", num_speculative_tokens = 4 }\n')
+    snap = tmp_path / "snap"
+    assert main(["snapshot", str(job), "--out", str(snap), "--offline", "-q"]) == 0
+    assert "Qwen/Qwen3-0.6B" in (snap / "manifest.json").read_text()     # the draft's config is frozen too
+    out = tmp_path / "run"
+    assert main(["run", str(job), "--snapshot", str(snap), "--out", str(out), "-q"]) == 0
+    row = pl.read_parquet(out / "results.parquet").row(0, named=True)
+    assert row["kv_bytes_per_token"] == 188416 and row["speculative"].startswith("draft_model k=4")
+    assert (out / "results.csv").read_text().splitlines()[0].endswith(",speculative,draft_weights_gib")
