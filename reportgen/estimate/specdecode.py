@@ -220,7 +220,8 @@ def resolve(spec: ModelSpec, sd: SpecDecode, draft_spec: ModelSpec | None = None
         return _refused(sd, "a hybrid target's recurrent-state layers hold num_speculative_tokens more conv rows "
                             "and vLLM's spec-decode state blocks differ; not modelled")
     if sd.quantization not in (None, "None") and sd.method != "draft_model":
-        return _refused(sd, f"a draft quantization ({sd.quantization}) other than the target's is not modelled")
+        return _refused(sd, f"an explicit draft quantization ({sd.quantization}) is not modelled (without one, "
+                            "vLLM gives an MTP draft the target's quantization, which is what is priced)")
     if sd.kv_cache_dtype not in (None, "auto"):
         return _refused(sd, f"a draft kv_cache_dtype ({sd.kv_cache_dtype}) other than the target's is not modelled")
     if sd.method in ("ngram", "suffix"):
