@@ -247,7 +247,7 @@ def test_job_run_and_snapshot_resolve_the_draft_model(tmp_path):
     from reportgen.cli import main
 
     job = tmp_path / "job.toml"
-    job.write_text('name = "draft"\nmodels = ["Qwen/Qwen3-32B"]\ngpus = ["H100"]\nformats = ["parquet", "csv"]\n'
+    job.write_text('name = "draft"\nmodels = ["Qwen/Qwen3-32B"]\ngpus = ["H100"]\nformats = ["parquet", "csv", "html"]\n'
                    '[matrix]\ntp = [2]\nmax_model_len = [32768]\n'
                    'speculative_config = { model = "Qwen/Qwen3-0.6B", num_speculative_tokens = 4 }\n')
     snap = tmp_path / "snap"
@@ -258,3 +258,4 @@ def test_job_run_and_snapshot_resolve_the_draft_model(tmp_path):
     row = pl.read_parquet(out / "results.parquet").row(0, named=True)
     assert row["kv_bytes_per_token"] == 188416 and row["speculative"].startswith("draft_model k=4")
     assert (out / "results.csv").read_text().splitlines()[0].endswith(",speculative,draft_weights_gib")
+    assert "speculative decoding" in (out / "report.html").read_text()     # the report's assumptions say so
