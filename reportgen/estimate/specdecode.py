@@ -39,8 +39,11 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
 Modelled (decisions.md "Speculative decoding"): the draft's weights on every rank (TP as the target),
 its attention layers in the KV pool, its layers in the CUDA-graph term (uncalibrated: no start-up log
 with a draft was runnable), the capture-size rounding.  Not modelled, said in the reason or the docs:
-EAGLE / EAGLE-3 heads (vLLM's ``llama_eagle.py`` / ``llama_eagle3.py`` classes and their
-``has_own_embed_tokens`` / ``has_own_lm_head`` rules were not read -- refused), MTP of other families
+EAGLE / EAGLE-3 heads (refused: ``llama_eagle3.py`` @00bd1493 is clear about the tensors -- a first
+layer whose qkv takes 2H, an ``fc`` ReplicatedLinear over 3 target hidden states, a ``draft_vocab_size``
+lm_head -- but ``_maybe_share_embeddings`` / ``_maybe_share_lm_head`` share the target's embedding / head
+when the checkpoint has none *or when its own equals the target's* (``torch.equal`` on the loaded
+weights), which no config says), MTP of other families
 (their vLLM ``*_mtp.py`` files were not read -- refused), ``draft_tensor_parallel_size`` 1 under TP > 1,
 pipeline parallelism with a draft, hybrid (state-layer) targets (the draft widens their conv state:
 ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` / ``quantization`` other than the target's,
@@ -62,10 +65,13 @@ MTP_METHOD_ALIASES = ("deepseek_mtp", "mimo_mtp", "mimo_v2_mtp", "glm4_moe_mtp",
                       "pangu_ultra_moe_mtp", "step3p5_mtp", "bailing_hybrid_mtp")
 MODELLED_METHODS = ("mtp", "draft_model", "ngram", "suffix")
 REFUSED_METHODS = {
-    "eagle": "EAGLE heads are built by vLLM's llama_eagle.py-style classes whose tensors and "
-             "has_own_embed_tokens / has_own_lm_head sharing rules reportgen has not modelled",
-    "eagle3": "EAGLE-3 heads (llama_eagle3.py: fc over 3 hidden states, draft vocabulary, shared / own "
-              "embedding) are not modelled",
+    "eagle": "EAGLE heads are not modelled: whether vLLM loads their own embedding and lm_head depends on "
+             "the checkpoint's tensors (has_own_embed_tokens / has_own_lm_head) and, when present, on their "
+             "equality with the target's (torch.equal at load, llm_base_proposer.py) -- not knowable from a config",
+    "eagle3": "EAGLE-3 heads are not modelled: llama_eagle3.py builds a 2H-input first layer, an fc over 3 target "
+              "hidden states and a draft-vocabulary lm_head, but whether its embedding is the target's depends on "
+              "the checkpoint's tensors and their equality with the target's (torch.equal at load) -- not "
+              "knowable from a config",
     "medusa": "Medusa heads are not modelled", "mlp_speculator": "MLP speculator heads are not modelled",
     "dflash": "DFlash drafts (parallel drafting, K extra slots per request) are not modelled",
     "dspark": "DSpark drafts are not modelled", "ngram_gpu": "the GPU n-gram proposer's buffers are not modelled",
