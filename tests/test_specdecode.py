@@ -128,12 +128,16 @@ def test_mtp_checkpoint_scheme_keeps_eh_proj_unquantized():
 
 
 @pytest.mark.parametrize("model, needle", [
-    ("zai-org/GLM-4.5-Air", "glm4_moe has MTP layers whose vLLM model file was not read"),
+    (str(ROOT / "tests" / "data" / "configs_2026" / "zai-org--GLM-4.7-Flash.json"), "MTP layers whose vLLM model file"),
     ("meta-llama/Llama-3.1-8B-Instruct", "llama has no MTP layers"),
     ("Qwen/Qwen3-Next-80B-A3B-Instruct", "hybrid target"),
 ])
 def test_mtp_elsewhere_is_refused_with_the_reason(model, needle):
-    r = estimate_one(spec(model), 139.81, tp=1, speculative_config=MTP1)
+    if model.endswith(".json"):     # GLM-4.7-Flash with its checkpoint's one MTP layer (glm4_moe_lite_mtp.py: not read)
+        sp = build_spec({**json.loads(Path(model).read_text()), "num_nextn_predict_layers": 1}, "GLM-4.7-Flash")
+    else:
+        sp = spec(model)
+    r = estimate_one(sp, 139.81, tp=1, speculative_config=MTP1)
     assert r["status"] == "unsupported" and needle in r["reason"]
 
 
@@ -259,3 +263,15 @@ def test_job_run_and_snapshot_resolve_the_draft_model(tmp_path):
     assert row["kv_bytes_per_token"] == 188416 and row["speculative"].startswith("draft_model k=4")
     assert (out / "results.csv").read_text().splitlines()[0].endswith(",speculative,draft_weights_gib")
     assert "speculative decoding" in (out / "report.html").read_text()     # the report's assumptions say so
+
+
+def test_glm45_air_mtp_follows_glm4_moe_mtp():
+    air = spec("zai-org/GLM-4.5-Air")        # 46 GQA layers (8 KV heads, head 128), one MTP layer
+    h, v = air.hidden_size, air.vocab_size
+    assert sum(t.params for t in air.mtp_tensors) == air.mtp_params - 2 * v * h
+    base = estimate_one(air, 79.19, tp=4, max_model_len=32768)
+    mtp = estimate_one(air, 79.19, tp=4, max_model_len=32768, speculative_config=MTP1)
+    per_layer = 2 * 128 * 2 * 2                # 8 KV heads / 4 ranks, head 128, K and V, bf16
+    assert base["kv_bytes_per_token"] == air.num_layers * per_layer
+    assert mtp["kv_bytes_per_token"] == (air.num_layers + 1) * per_layer
+    assert mtp["weights_gib"] - base["weights_gib"] == pytest.approx(mtp["draft_weights_gib"], rel=1e-9)

@@ -17,7 +17,8 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   (24); ``_verify_and_get_draft_tp``: ``draft_tensor_parallel_size`` unset = the target's TP, else 1 or
   the target's TP; ``uses_draft_kv_cache`` = eagle / eagle3 / mtp / draft_model (ngram and suffix keep
   no draft KV); ``max_num_new_slots_for_drafting`` (draft_model 1, mtp / eagle 0).
-- ``vllm/model_executor/models/deepseek_mtp.py`` @03356f8c: an MTP layer is ``enorm`` + ``hnorm`` (RMSNorm),
+- ``vllm/model_executor/models/deepseek_mtp.py`` @03356f8c (and ``glm4_moe_mtp.py`` @028aedf6, the same
+  shape around a ``Glm4MoeDecoderLayer``, for ``Glm4MoeForCausalLM``: GLM-4.5 / 4.6 / 4.7): an MTP layer is ``enorm`` + ``hnorm`` (RMSNorm),
   ``eh_proj`` (plain ``nn.Linear(2H, H)``: replicated, never quantized), ``shared_head`` (RMSNorm + a
   ``ParallelLMHead``) and ``mtp_block`` = one ``DeepseekV2DecoderLayer``; ``DeepSeekMultiTokenPredictor``
   builds all ``num_nextn_predict_layers`` layers and a ``VocabParallelEmbedding``.
@@ -43,7 +44,7 @@ EAGLE / EAGLE-3 heads (refused: ``llama_eagle3.py`` @00bd1493 is clear about the
 layer whose qkv takes 2H, an ``fc`` ReplicatedLinear over 3 target hidden states, a ``draft_vocab_size``
 lm_head -- but ``_maybe_share_embeddings`` / ``_maybe_share_lm_head`` share the target's embedding / head
 when the checkpoint has none *or when its own equals the target's* (``torch.equal`` on the loaded
-weights), which no config says), MTP of other families
+weights), which no config says), MTP of other families than DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+
 (their vLLM ``*_mtp.py`` files were not read -- refused), ``draft_tensor_parallel_size`` 1 under TP > 1,
 pipeline parallelism with a draft, hybrid (state-layer) targets (the draft widens their conv state:
 ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` / ``quantization`` other than the target's,
@@ -78,8 +79,12 @@ REFUSED_METHODS = {
     "extract_hidden_states": "hidden-state extraction is not a speculative decoder reportgen models",
     "custom_class": "a custom proposer class allocates what it likes; not modelled",
 }
-# vLLM model types whose MTP draft is DeepSeekMTP (hf_config_override in speculative.py @002e77c1)
+# vLLM model types whose MTP draft reportgen models (hf_config_override in speculative.py @002e77c1):
+# deepseek_v3 / deepseek_v32 / glm_moe_dsa -> DeepSeekMTP (deepseek_mtp.py @03356f8c); architectures
+# Glm4MoeForCausalLM -> Glm4MoeMTP (glm4_moe_mtp.py @028aedf6, the same layer shape)
 DEEPSEEK_MTP_TYPES = ("deepseek_v3", "deepseek_v32", "glm_moe_dsa")
+MTP_ARCHITECTURES = {"glm4_moe": "Glm4MoeForCausalLM"}
+MTP_TYPES = DEEPSEEK_MTP_TYPES + tuple(MTP_ARCHITECTURES)
 # SpeculativeConfig keys: accepted with no memory effect reportgen prices differently
 _NO_EFFECT = ("prompt_lookup_max", "prompt_lookup_min", "revision", "code_revision", "max_model_len",
               "suffix_decoding_max_tree_depth", "suffix_decoding_max_cached_requests",
@@ -241,10 +246,11 @@ def resolve(spec: ModelSpec, sd: SpecDecode, draft_spec: ModelSpec | None = None
 
 def _mtp(spec: ModelSpec, sd: SpecDecode) -> Draft:
     n_mtp = len(spec.mtp_layers_kv)
-    if spec.model_type not in DEEPSEEK_MTP_TYPES:
+    arch = MTP_ARCHITECTURES.get(spec.model_type)
+    if spec.model_type not in MTP_TYPES or (arch and (spec.architectures or ("",))[0] != arch):
         what = "has no MTP layers" if not spec.mtp_params else "has MTP layers whose vLLM model file was not read"
-        return _refused(sd, f"model_type {spec.model_type} {what} (modelled: DeepSeek MTP of "
-                            f"{', '.join(DEEPSEEK_MTP_TYPES)})")
+        return _refused(sd, f"model_type {spec.model_type} {what} (modelled: the MTP layers of "
+                            f"{', '.join(MTP_TYPES)})")
     if not n_mtp:
         return _refused(sd, "the config has no MTP layers (num_nextn_predict_layers 0): vLLM has no draft to load")
     if sd.num_speculative_tokens is None and n_mtp != 1:
@@ -302,4 +308,4 @@ def draft_tp_reason(sd: SpecDecode | None, tp: int) -> str | None:
 
 
 __all__ = ["SpecDecode", "Draft", "SpecConfigError", "parse_speculative_config", "resolve", "draft_tp_reason",
-           "MODELLED_METHODS", "DEEPSEEK_MTP_TYPES"]
+           "MODELLED_METHODS", "DEEPSEEK_MTP_TYPES", "MTP_TYPES"]
