@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None,
                    help="vLLM's prefix caching (changes the state blocks hybrid models keep per request)")
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
+    e.add_argument("--speculative-config", dest="speculative_config", default=None,
+                   help='vLLM --speculative-config JSON, e.g. \'{"method": "mtp", "num_speculative_tokens": 1}\', '
+                        '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), ngram, suffix')
     e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its "
                    "budget profile (default: the newest release read)")
     e.add_argument("--limit-mm-per-prompt", default=None,
@@ -374,12 +377,27 @@ def cmd_diff(args) -> int:
     return diff_command(args, UsageError)
 
 
+def _draft_ref(speculative_config):
+    """The draft model a job's ``speculative_config`` names (method draft_model), as a ModelRef."""
+    from reportgen.estimate.specdecode import parse_speculative_config
+    from reportgen.job import ModelRef
+
+    sd = parse_speculative_config(speculative_config)
+    if sd is None or sd.method != "draft_model" or not sd.model:
+        return None
+    return ModelRef(sd.model, sd.raw.get("revision"))
+
+
 def cmd_snapshot(args) -> int:
     from reportgen.progress import log
     from reportgen.sources import SourceError, resolve_all, write_snapshot
 
     job = _load_job(argparse.Namespace(job=args.job, set=[]))
-    results = resolve_all(job.models, offline=_offline(args))
+    refs = list(job.models)
+    draft = _draft_ref(job.matrix.speculative_config)
+    if draft is not None and draft not in refs:
+        refs.append(draft)           # --speculative-config draft_model: its config is frozen too
+    results = resolve_all(refs, offline=_offline(args))
     good = [r for r in results if not isinstance(r, SourceError)]
     bad = [r for r in results if isinstance(r, SourceError)]
     if not str(args.out).strip():

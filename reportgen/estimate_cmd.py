@@ -109,7 +109,8 @@ def check_ranges(settings: dict, concurrency: int, UsageError) -> None:
 ENGINE_DEFAULTS = {"tp": 1, "pp": 1, "dp": 1, "ep": False, "dtype": "auto", "quantization": None,
                    "kv_cache_dtype": "auto", "block_size": 16, "max_model_len": None,
                    "gpu_memory_utilization": 0.92, "kv_cache_memory_bytes": None, "max_num_batched_tokens": None,
-                   "max_num_seqs": None, "enable_prefix_caching": None, "enforce_eager": False}
+                   "max_num_seqs": None, "enable_prefix_caching": None, "enforce_eager": False,
+                   "speculative_config": None}
 
 
 def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
@@ -119,7 +120,7 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
     leaves out); giving one of them again as a reportgen option is a usage error, never a silent
     choice between the two.
     """
-    from reportgen.vllm_args import (ESTIMATE_KEYS, VllmArgsError, human_readable_int, model_dtype,
+    from reportgen.vllm_args import (ESTIMATE_KEYS, VllmArgsError, _engine_value, human_readable_int, model_dtype,
                                      parse_vllm_command, quantization_method)
 
     settings = dict(ENGINE_DEFAULTS)
@@ -157,6 +158,11 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
             settings["quantization"] = quantization_method(settings["quantization"])
         except VllmArgsError as e:
             raise UsageError(f"--quantization: {e}") from None
+        if settings["speculative_config"] is not None:
+            try:
+                settings["speculative_config"] = _engine_value("speculative_config", settings["speculative_config"])
+            except VllmArgsError as e:
+                raise UsageError(f"--speculative-config: {e}") from None
         for k in ("max_model_len", "max_num_batched_tokens", "kv_cache_memory_bytes"):
             if settings[k] is not None:
                 try:
@@ -263,7 +269,10 @@ def estimate_command(args, UsageError) -> int:
                     max_num_batched_tokens=eng["max_num_batched_tokens"], max_num_seqs=eng["max_num_seqs"],
                     block_size=eng["block_size"], dtype=eng["dtype"], quantization=eng["quantization"],
                     enforce_eager=eng["enforce_eager"], enable_prefix_caching=eng["enable_prefix_caching"],
-                    kv_cache_memory_bytes=eng["kv_cache_memory_bytes"])
+                    kv_cache_memory_bytes=eng["kv_cache_memory_bytes"],
+                    speculative_config=eng["speculative_config"])
+    if eng["speculative_config"]:
+        settings["draft_spec"] = draft_spec_for(eng["speculative_config"], offline=True if args.offline else None)
     if eng.get("allow_long_max_model_len") is not None:
         settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
     if eng.get("flashinfer_sampler") is not None:
@@ -288,13 +297,39 @@ def estimate_command(args, UsageError) -> int:
     out.update({k: v for k, v in budget.items() if k not in out})
     # the engine flags that are not result columns (`dtype` above is the checkpoint's config dtype)
     out["engine"] = {k: eng[k] for k in ("dtype", "quantization", "block_size", "enforce_eager",
-                                         "enable_prefix_caching", "kv_cache_memory_bytes")}
+                                         "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config")}
     if args.from_vllm_args is not None:
         out["vllm_args_notes"] = notes
     elif notes:
         out["notes"] = notes
     _print(args, out)
     return 0 if out.get("status") not in ("error",) else 1
+
+
+def draft_spec_for(speculative_config, offline=None, snapshot_dir=None):
+    """The draft model's spec for ``--speculative-config`` method draft_model (None otherwise, or when it
+    cannot be resolved / parsed: the cells then say so).  The draft's config comes through the same
+    sources as the target's (local path, hub, cache, bundled snapshot)."""
+    from reportgen.estimate.specdecode import parse_speculative_config
+
+    sd = parse_speculative_config(speculative_config)
+    if sd is None or sd.method != "draft_model" or not sd.model:
+        return None
+    from reportgen.arch import build_spec
+    from reportgen.arch.errors import ConfigError
+    from reportgen.sources import SourceError, resolve_all
+
+    ref = _ref(sd.model if not sd.raw.get("revision") else f"{sd.model}@{sd.raw['revision']}")
+    kw = {"offline": offline}
+    if snapshot_dir is not None:
+        kw["snapshot_dir"] = snapshot_dir
+    (res,) = resolve_all([ref], **kw)
+    if isinstance(res, SourceError):
+        return None
+    try:
+        return build_spec(res.config, model_id=ref.id, extra=res.extra)
+    except ConfigError:
+        return None
 
 
 def _fail(args, out: dict) -> int:

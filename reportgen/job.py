@@ -108,6 +108,9 @@ class Matrix:
             self.weights_as = list(weight_dtype)
     # vLLM --limit-mm-per-prompt ({"image": 0} = text only: no tower, no encoder profile; estimate/encoder.py)
     limit_mm_per_prompt: dict[str, int] | None = None
+    # vLLM --speculative-config: a table or a JSON string ({"method": "mtp", "num_speculative_tokens": 1};
+    # estimate/specdecode.py).  A draft_model's config is resolved like a model (``draft_spec`` attribute)
+    speculative_config: dict | None = None
 
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
@@ -238,6 +241,13 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
             if not isinstance(value, bool):
                 raise VllmArgsError(f"expected true or false, got {value!r}")
             setattr(m, key, value)
+        elif key == "speculative_config":
+            from reportgen.estimate.specdecode import SpecConfigError, parse_speculative_config
+            try:
+                sd = parse_speculative_config(value)
+            except SpecConfigError as e:
+                raise VllmArgsError(str(e)) from None
+            m.speculative_config = dict(sd.raw) if sd is not None else None
         elif key == "kv_cache_memory_bytes":
             n = human_readable_int(value)
             if not 1 <= n <= 1 << 50:

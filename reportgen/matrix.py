@@ -41,6 +41,7 @@ from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
                                          profile_for)
 from reportgen.estimate.served import spec_for_version
+from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
                                        EngineOptions, ModelTables, spec_axes)
 from reportgen.job import Matrix
@@ -81,7 +82,8 @@ _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String,
                "nt": pl.Float64, "ctx": pl.Float64, "g_max": pl.Float64, "g_big": pl.Float64, "g_bf": pl.Float64,
                "gdn_t": pl.Float64,
-               **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS}}
+               **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS},
+               "spec_decode": pl.String, "draft_w": pl.Float64}
 assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
                  "headers": pl.Boolean,
@@ -132,13 +134,18 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     rows = []
     profile, _ = matrix_profile(matrix)
     eager = bool(getattr(matrix, "enforce_eager", False))   # --enforce-eager: no graphs (flags branch)
+    # --speculative-config: capture sizes rounded to multiples of 1 + num_speculative_tokens (specdecode.py;
+    # an MTP draft left at vLLM's default n_predict is 1 token: other defaults are refused per model)
+    sd = parse_speculative_config(getattr(matrix, "speculative_config", None))
+    k_spec = (sd.num_speculative_tokens or 1) if sd is not None else 0
     for g in gpus:
         mem = float(g.usable_memory_gib)
         large = getattr(g, "large_gpu", mem >= 70)
         t_def, s_def = (8192, 1024) if large else (2048, 256)
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
-        n_graphs = capture_sizes(profile, s, t, eager)
-        n_big = capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE)   # gpt-oss's own maximum
+        n_graphs = capture_sizes(profile, s, t, eager, num_spec=k_spec)
+        n_big = capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
+                              num_spec=k_spec)
         rows.append({
             "gpu": g.id, "gpu_name": g.name, "gpu_memory_gib": mem,
             "gpus_per_node": int(matrix.gpus_per_node or getattr(g, "gpus_per_node", 8) or 8),
@@ -244,7 +251,8 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
         cells = cells.with_columns(b)
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
-    cells = cells.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"))
+    cells = cells.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
+                               pl.col("spec_decode").alias("speculative"), pl.col("draft_w").alias("draft_weights_gib"))
     extra = []
     if stage0_columns:
         extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
@@ -322,7 +330,7 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
           "kv_cache_dtype_used", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs", "weights_gib",
           "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit",
           "worst_rank", "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv",
-          "_bpb", "state_bytes_per_seq", "kv_cache_tokens_total", "block_size", "_u"]
+          "_bpb", "state_bytes_per_seq", "kv_cache_tokens_total", "block_size", "spec_decode", "draft_w", "_u"]
 # what the per-length pass reads, and what it hands to the cells
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
@@ -351,7 +359,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  allow_long_max_model_len: bool | None = None, dtype: str = "auto",
                  quantization: str | None = None, enforce_eager: bool = False,
                  enable_prefix_caching: bool | None = None, kv_cache_memory_bytes: int | None = None,
-                 weight_dtype: str | None = None, flashinfer_sampler: bool | None = None) -> dict:
+                 weight_dtype: str | None = None, flashinfer_sampler: bool | None = None,
+                 speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -384,7 +393,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp,
                 dtype=dtype, quantization=quantization, enforce_eager=enforce_eager,
                 enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
-                flashinfer_sampler=flashinfer_sampler)
+                flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config)
+    mx.draft_spec = draft_spec      # --speculative-config method draft_model: the draft's spec (EngineOptions)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()
     df = evaluate_matrix([ModelEntry(model or spec.model_type, spec)], [gpu], mx)

@@ -71,6 +71,11 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
                                           "tokens) | state_slots (mostly recurrent-state blocks, hybrids) | "
                                           "max_num_seqs (the scheduler cap binds first); null when no request fits or the cell "
                                           "is invalid / unsupported"),
+    ("speculative", pl.String, "speculative decoding priced (vLLM --speculative-config): method, "
+                               "num_speculative_tokens and the draft (MTP layers / draft model, or none for "
+                               "ngram / suffix); null without speculative decoding"),
+    ("draft_weights_gib", pl.Float64, "draft weights on the worst rank's (last) stage, GiB, included in "
+                                      "weights_gib; null without speculative decoding, 0 for ngram / suffix"),
 ]
 
 

@@ -132,6 +132,11 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
     timings["resolve_s"] = round(time.perf_counter() - t, 3)
 
     apply_mm_limits(outcomes, job.matrix.limit_mm_per_prompt)
+    if getattr(job.matrix, "speculative_config", None):
+        # --speculative-config method draft_model: the draft's config through the same sources as the models
+        from reportgen.estimate_cmd import draft_spec_for
+        job.matrix.draft_spec = draft_spec_for(job.matrix.speculative_config, offline=offline,
+                                               snapshot_dir=snapshot_dir)
     entries = [o.entry for o in outcomes if o.entry is not None]
     errors = errors_frame(outcomes)
     streamed = prepared.cells > STREAM_CELLS

@@ -29,6 +29,7 @@ environment assignments are read (``VLLM_ALLOW_LONG_MAX_MODEL_LEN``) or reported
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -138,7 +139,7 @@ def _table() -> dict[str, Flag]:
 
     add("model dtype quantization kv-cache-dtype block-size max-model-len max-num-seqs max-num-batched-tokens "
         "tensor-parallel-size pipeline-parallel-size data-parallel-size gpu-memory-utilization "
-        "kv-cache-memory-bytes revision", "value", "modelled")
+        "kv-cache-memory-bytes revision speculative-config", "value", "modelled")
     add("enable-prefix-caching enforce-eager enable-expert-parallel", "bool", "modelled")
     # no effect on GPU memory (frontend, tokenizer, logging, scheduling policy, load plumbing)
     add("tokenizer tokenizer-mode tokenizer-revision seed download-dir config-format hf-config-path "
@@ -171,7 +172,6 @@ def _table() -> dict[str, Flag]:
     # change GPU memory in ways not modelled: refused unless at vLLM's default
     add("cpu-offload-gb", "value", "unmodelled", "CPU weight offload moves weights off the GPU", 0)
     add("num-gpu-blocks-override", "value", "unmodelled", "overrides the profiled KV block count")
-    add("speculative-config", "value", "unmodelled", "a draft / MTP model adds weights, KV and graphs")
     add("decode-context-parallel-size dcp-kv-cache-interleave-size", "value", "unmodelled",
         "decode context parallel shards the KV cache across TP ranks", 1)
     add("cudagraph-capture-sizes cuda-graph-sizes", "multi", "unmodelled",
@@ -301,6 +301,17 @@ def parse_vllm_command(text: str) -> VllmCommand:
                 i += 1
             if flag is None:
                 raise VllmArgsError(f"unknown vLLM flag --{base} (in {tok})")
+            if base == "speculative-config":      # --speculative-config.method mtp: one key of the JSON
+                if value is None:
+                    raise VllmArgsError(f"--{flag_name} expects a value")
+                sub = flag_name.split(".", 1)[1].replace("-", "_")
+                cur = cmd.engine.get("speculative_config") or {}
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError:
+                    parsed = value
+                cmd.engine["speculative_config"] = {**cur, sub: parsed}   # validated once the line is read
+                continue
             _apply(cmd, base, flag, {"set": flag_name}, f"--{flag_name}")
             continue
         negated = False
@@ -340,6 +351,11 @@ def parse_vllm_command(text: str) -> VllmCommand:
         _apply(cmd, flag_name, flag, value, f"--{flag_name}")
     if cmd.model is None:
         raise VllmArgsError("no model in the command line (vllm serve MODEL ... or --model MODEL)")
+    if isinstance(cmd.engine.get("speculative_config"), dict):
+        try:
+            cmd.engine["speculative_config"] = _engine_value("speculative_config", cmd.engine["speculative_config"])
+        except VllmArgsError as e:
+            raise VllmArgsError(f"--speculative-config: {e}") from None
     return cmd
 
 
@@ -409,6 +425,13 @@ def _engine_value(dest: str, value):
         return str(value).strip().lower()
     if dest in ("enable_prefix_caching", "enforce_eager", "enable_expert_parallel"):
         return _bool(value)
+    if dest == "speculative_config":
+        from reportgen.estimate.specdecode import SpecConfigError, parse_speculative_config
+        try:
+            sd = parse_speculative_config(value)
+        except SpecConfigError as e:
+            raise VllmArgsError(str(e)) from None
+        return dict(sd.raw) if sd is not None else None
     return value   # model, revision
 
 
@@ -421,6 +444,7 @@ ESTIMATE_KEYS = {
     "gpu_memory_utilization": "gpu_memory_utilization", "kv_cache_memory_bytes": "kv_cache_memory_bytes",
     "enable_prefix_caching": "enable_prefix_caching", "enforce_eager": "enforce_eager",
     "allow_long_max_model_len": "allow_long_max_model_len", "flashinfer_sampler": "flashinfer_sampler",
+    "speculative_config": "speculative_config",
 }
 
 

@@ -46,6 +46,8 @@ ACCURACY_MD = ROOT / "docs" / "accuracy.md"
 # hand-written: the hybrid start-ups are checked by tests/test_hybrid_logs.py, not by this script's runner;
 # their section is carried into accuracy.md verbatim so a regeneration never drops it
 HYBRID_MD = ROOT / "docs" / "accuracy_hybrids.md"
+# hand-written likewise: speculative-decoding start-ups (rows whose command had --speculative-config)
+SPEC_MD = ROOT / "docs" / "accuracy_specdecode.md"
 START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
 
 # same architecture under another id: (config id, weight dtype to cost, why)
@@ -206,8 +208,21 @@ def make_case(row: dict) -> Case | None:
                 max_num_batched_tokens=_i(row.get("max_num_batched_tokens")) or extra.get("max_num_batched_tokens"),
                 max_num_seqs=_i(row.get("max_num_seqs")),
                 block_size=_i(row.get("block_size"), 16), vllm_version=version_of(row.get("vllm_version")),
-                max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"))
+                max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
+                speculative_config=_spec_config(row, extra))
+    if mm.speculative_config:
+        # a draft_model's config comes from the same config directories as the target's
+        from reportgen.estimate.specdecode import parse_speculative_config
+        sd = parse_speculative_config(mm.speculative_config)
+        draft_cfg = _config(sd.model) if sd.model else None
+        mm.draft_spec = build_spec(draft_cfg, sd.model) if draft_cfg else None
     return Case(row, model, cfg_id, why, spec, wd, mm, total)
+
+
+def _spec_config(row: dict, extra: dict):
+    """The row's --speculative-config (a ``speculative_config`` CSV cell holding the JSON, or ROW_SETTINGS)."""
+    text = (row.get("speculative_config") or "").strip()
+    return json.loads(text) if text else extra.get("speculative_config")
 
 
 @dataclass(frozen=True)
@@ -255,7 +270,7 @@ def compare(case: Case, p: dict) -> dict:
         "kv_pred": p["stage0_kv_cache_gib"], "kv_meas": _f(r.get("kv_cache_gib")),
         "tok_pred": p["kv_cache_tokens"], "tok_meas": meas_tok,
         "conc_pred": p["max_concurrency"], "conc_meas": _f(r.get("max_concurrency")),
-        "status": p["status"], "started": started,
+        "status": p["status"], "started": started, "speculative": p.get("speculative"),
     }
     out["w_err"] = _err(out["w_pred"], out["w_meas"])
     out["w_abs"] = None if meas_w is None else out["w_pred"] - meas_w
@@ -483,6 +498,7 @@ def write_accuracy_md(md: str, res: list[dict]) -> None:
         per_row_table(res),
         "",
         *([HYBRID_MD.read_text().rstrip("\n"), ""] if HYBRID_MD.exists() else []),
+        *([SPEC_MD.read_text().rstrip("\n"), ""] if SPEC_MD.exists() else []),
     ]))
 
 

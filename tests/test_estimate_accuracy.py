@@ -46,3 +46,5 @@ def test_published_accuracy_table_is_current():
     # the hand-written hybrid section is carried into docs/accuracy.md on every regeneration
     hybrids = validate_vllm_logs.HYBRID_MD.read_text().strip()
     assert hybrids in validate_vllm_logs.ACCURACY_MD.read_text()
+    spec = validate_vllm_logs.SPEC_MD.read_text().strip()     # the speculative-decoding section likewise
+    assert spec in validate_vllm_logs.ACCURACY_MD.read_text()

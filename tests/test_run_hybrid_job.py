@@ -33,7 +33,7 @@ def test_hybrid_mix_job_end_to_end(tmp_path, monkeypatch):
     assert fits["concurrency_limited_by"].is_in(["kv_tokens", "state_slots", "max_num_seqs"]).all()
     assert res.filter(pl.col("status") == "invalid_layout")["concurrency_limited_by"].is_null().all()
     header = (out / "results.csv").read_text().splitlines()[0]
-    assert header.endswith("state_bytes_per_seq,block_size,concurrency_limited_by")
+    assert header.endswith("state_bytes_per_seq,block_size,concurrency_limited_by,speculative,draft_weights_gib")
     html = (out / "report.html").read_text()
     assert 'class="seg seg-s"' in html and "recurrent state of the target concurrency" in html
     assert "state " in html and "/sequence" in html

@@ -175,6 +175,12 @@ class ModelSpec:
     tensors: list[Tensor] = field(default_factory=list)
     layers_kv: list[LayerKV] = field(default_factory=list)
     mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving
+    # the MTP layers' tensors as vLLM loads them *with* speculative decoding (method mtp): decoder layer +
+    # enorm / hnorm / eh_proj / shared_head.norm, without the embedding and head the draft shares with the
+    # target (estimate/specdecode.py); count = num_nextn_predict_layers.  [] = not modelled for the family
+    mtp_tensors: list[Tensor] = field(default_factory=list)
+    # one KV geometry per MTP layer (its attention joins the target's KV pool under speculative decoding)
+    mtp_layers_kv: list[LayerKV] = field(default_factory=list)
     # dtype vLLM gives state layers' temporal (SSM) state under --mamba-ssm-cache-dtype auto when the
     # model overrides it (nemotron_h: the config's mamba_ssm_cache_dtype, else float32); None = the
     # conv-state dtype (vLLM's auto: the model dtype).  Reported only: the family sets the same dtype

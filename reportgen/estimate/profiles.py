@@ -263,8 +263,24 @@ def _sizes_up_to(top: int) -> int:
     return n
 
 
+def _size_list(top: int) -> list[int]:
+    """``[1, 2, 4] + range(8, 256, 8) + range(256, top + 1, 16)`` up to ``top``."""
+    return ([x for x in (1, 2, 4) if x <= top] + list(range(8, min(top + 1, 256), 8))
+            + (list(range(256, top + 1, 16)) if top >= 256 else []))
+
+
+def spec_rounded_sizes(sizes: list[int], q: int, top: int) -> list[int]:
+    """vLLM ``adjust_cudagraph_sizes_for_spec_decode`` (config/compilation.py @ee525ce4): every size
+    rounded up to a multiple of ``q = 1 + num_speculative_tokens``, those above ``top`` (the maximum
+    capture size) dropped; ``[q]`` when none is left and ``q <= top``."""
+    if q <= 1:
+        return sizes
+    out = sorted({-(-x // q) * q for x in sizes if -(-x // q) * q <= top})
+    return out or ([q] if q <= top else [])
+
+
 def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
-                  enforce_eager: bool = False, max_capture: int | None = None) -> int:
+                  enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0) -> int:
     """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
 
     0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
@@ -272,8 +288,11 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     up to ``min(max, max_num_seqs)``; sizes ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
     16)``.  The logs print both counts: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
     max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128.
-    Speculative decoding rounds the sizes to multiples of 1 + num_speculative_tokens (not
-    modelled: vllm#46367 prints 41 / 25 at max_num_seqs 192 with MTP).
+    Speculative decoding (``num_spec`` = num_speculative_tokens K, q = 1 + K; 0.11+ rule): the maximum
+    is ``min(max_num_seqs x q x 2, 512)`` (``config/vllm.py`` ``_set_cudagraph_sizes``), capped at
+    ``max_num_batched_tokens``; the sizes are rounded up to multiples of q (``spec_rounded_sizes``) and
+    the FULL (uniform decode) graphs are those up to ``max_num_seqs x q`` tokens.  0.10's fixed list
+    is not rounded here (that release's spec-decode capture was not read).
     0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
     The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs).
 
@@ -287,16 +306,20 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     1025, 16)``)."""
     if enforce_eager:
         return 0
+    q = 1 + max(0, int(num_spec))
     if max_capture is not None:
         top = min(max_capture, max_num_batched_tokens)
         if p.capture_rule == "fixed67":
             return _sizes_up_to(top)
-        return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
-    if p.capture_rule == "fixed67":
+    elif p.capture_rule == "fixed67":
         top = min(512, max_num_batched_tokens)
         return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
-    top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
-    return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
+    else:
+        top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
+    if q == 1:
+        return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
+    sizes = spec_rounded_sizes(_size_list(top), q, top)
+    return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
 
 
 def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
@@ -326,4 +349,4 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "capture_sizes",
            "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE",
-           "graph_scale", "budget_graph_factor", "non_torch_gib", "NEWEST_READ"]
+           "graph_scale", "budget_graph_factor", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ"]

@@ -22,6 +22,7 @@ from reportgen.arch.state import first_state_tp_rule
 
 from . import encoder, overheads as oh
 from . import profiles as vp
+from . import specdecode as sdm
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
@@ -248,8 +249,9 @@ HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_stat
 # estimate is max(graph, transient), exprs.gpu_pass)
 # ctx: memory in use before the budget is measured (outside it); g_big: 1 when the model raises vLLM's
 # maximum capture size (profiles.MODEL_MAX_CAPTURE)
+# spec_decode: the speculative method and draft priced (text); draft_w: draft weights on the last stage, GiB
 BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "g_max", "g_big", "g_bf", "gdn_t",
-               *COEFF_FIELDS, *GROUP_FIELDS)
+               *COEFF_FIELDS, *GROUP_FIELDS, "spec_decode", "draft_w")
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
 
 
@@ -266,12 +268,17 @@ class EngineOptions:
     enforce_eager: bool = False
     enable_prefix_caching: bool | None = None
     flashinfer_sampler: bool | None = None     # VLLM_USE_FLASHINFER_SAMPLER (Matrix.flashinfer_sampler)
+    # --speculative-config (specdecode.SpecDecode) and, for method draft_model, the draft's resolved spec
+    spec_decode: object = None
+    draft_spec: object = None
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
         return cls(getattr(m, "dtype", "auto") or "auto", getattr(m, "quantization", None),
                    bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None),
-                   getattr(m, "flashinfer_sampler", None))
+                   getattr(m, "flashinfer_sampler", None),
+                   sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
+                   getattr(m, "draft_spec", None))
 
 
 class ModelTables:
@@ -293,6 +300,14 @@ class ModelTables:
         self._kv_used: dict = {}
         self.facts = model_facts(spec) if not spec.unsupported_reason else None
         self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
+        # speculative decoding: the draft's weights, KV layers and graph layers (specdecode.py)
+        sd = self.engine.spec_decode
+        self.draft = sdm.resolve(spec, sd, self.engine.draft_spec) if sd and not spec.unsupported_reason else None
+        self.kv_spec = spec
+        if self.draft is not None and not self.draft.reason and self.draft.layers_kv:
+            from dataclasses import replace
+            self.kv_spec = replace(spec, layers_kv=list(spec.layers_kv) + list(self.draft.layers_kv))
+        self._draft_w: dict = {}
 
     def _scheme(self, wd: str):
         if wd not in self._schemes:
@@ -310,11 +325,27 @@ class ModelTables:
         if key not in self._kv:
             try:
                 eb = kv_element_bytes(kd, act_b, self.spec)
-                self._kv[key] = (kv_groups(self.spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
+                self._kv[key] = (kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
                                            state_mode=self.state_mode), None)
             except (UnsupportedKvDtype, ValueError) as e:
                 self._kv[key] = (None, str(e))
         return self._kv[key]
+
+    def _draft_bytes(self, lay: Layout, wd: str) -> float:
+        """Draft weights on one rank (the draft runs at the target's TP, one stage; specdecode.py)."""
+        d = self.draft
+        if d is None or d.weights is None:
+            return 0.0
+        moe = bool(d.weights.num_experts)
+        key = (wd, lay.tp, lay.dp if moe else 1, lay.ep and moe)
+        if key not in self._draft_w:
+            eng = self.engine
+            act_b = act_bytes_for(wd, self.spec, eng.dtype)
+            quant = eng.quantization if d.method == "mtp" else (getattr(eng.spec_decode, "quantization", None) or None)
+            scheme = scheme_for(d.weights, wd, eng.dtype, quant)
+            table = build_weight_table(d.weights, scheme, act_b)
+            self._draft_w[key] = stage_weights(table, Layout(lay.tp, 1, lay.dp, lay.ep and moe))[0].bytes
+        return self._draft_w[key]
 
     def _body_of(self, lay: Layout, wd: str, kd: str):
         """(error, body tuple, flat slots, n slots) for the parts of a row the rules do not touch."""
@@ -325,22 +356,34 @@ class ModelTables:
             return hit
         scheme, wtable, act_b, err = self._scheme(wd)
         g, kerr = (None, None) if err else self._groups(lay.tp, lay.pp, kd, act_b)
-        if err or kerr:
-            hit = (err or kerr, _EMPTY_BODY, (), 0)
+        draft_b, derr = 0.0, None
+        if not (err or kerr) and self.draft is not None:
+            try:
+                draft_b = self._draft_bytes(lay, wd)
+            except Exception as e:     # the draft's quantization: a named reason, not a crash
+                derr = f"speculative decoding draft: {type(e).__name__}: {e}"
+        if err or kerr or derr:
+            hit = (err or kerr or derr, _EMPTY_BODY, (), 0)
         else:
             f = self.facts
             slots, seen, g_max = [], set(), 0.0
+            d = self.draft
+            sd = self.engine.spec_decode
+            # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
+            d_layers = d.graph_layers if d is not None and not getattr(sd, "enforce_eager", None) else 0
             for s, st in enumerate(stage_weights(wtable, lay)):
                 layers = st.layers[1] - st.layers[0]
                 last = s == lay.pp - 1
-                prof = (round(st.bytes), g.stage_bytes_per_block[s], layers, last,
+                w_b = st.bytes + (draft_b if last else 0.0)
+                prof = (round(w_b), g.stage_bytes_per_block[s], layers, last,
                         g.stage_state_bytes[s] if g.stage_state_bytes else 0.0)
                 if prof in seen:
                     continue
                 seen.add(prof)
-                gg = graph_gib(layers, lay.tp, f.hidden, f.is_moe, not self.engine.enforce_eager)
+                gg = graph_gib(layers + (d_layers if last else 0), lay.tp, f.hidden, f.is_moe,
+                               not self.engine.enforce_eager)
                 g_max = max(g_max, gg)
-                slots.extend((st.bytes / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
+                slots.extend((w_b / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
                               g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0))
             pr = self.profile
             # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
@@ -360,7 +403,8 @@ class ModelTables:
             g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
             body = (getattr(scheme, "name", wd), kv_used, g.note or None, non_torch_gib(lay, moe, pr),
                     context_gib(lay, moe), g_max, g_big, g_bf, gdn_t,
-                    *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS))
+                    *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS),
+                    d.label if d is not None else None, draft_b / GIB if d is not None else None)
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))
         self._body[key] = hit
         return hit
@@ -375,11 +419,23 @@ class ModelTables:
         tp_cap = getattr(self.spec, "tp_unsupported", None)
         if tp_cap and lay.tp > tp_cap[0]:
             return head + ("unsupported", tp_cap[1]) + _EMPTY_BODY, (), 0
+        if self.draft is not None:
+            why = self.draft.reason or sdm.draft_tp_reason(self.engine.spec_decode, lay.tp)
+            if why is None and lay.pp > 1 and self.draft.method in ("mtp", "draft_model"):
+                why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): "
+                       "where vLLM places the draft's layers and KV is not modelled")
+            if why:
+                return head + ("unsupported", why) + _EMPTY_BODY, (), 0
         err, body, slots, n = self._body_of(lay, wd, kd)
         if err:
             return head + ("unsupported", err) + body, (), 0
         if lay not in self._rules:                # the rules see the layout only, not the dtypes
-            self._rules[lay] = model_rule(self.spec, lay)
+            rule = model_rule(self.spec, lay)
+            dw = self.draft.weights if self.draft is not None else None
+            if rule is None and dw is not None and self.draft.method == "draft_model":
+                rule = model_rule(dw, Layout(lay.tp, 1, 1, False))
+                rule = f"draft model: {rule}" if rule else None
+            self._rules[lay] = rule
         rule = self._rules[lay]
         return head + ("invalid_layout" if rule else None, rule) + body, slots, n
 

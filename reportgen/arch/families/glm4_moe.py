@@ -9,14 +9,15 @@ From the transformers 5.24 model code:
 * MLP as DeepSeek-V3: ``first_k_dense_replace`` dense layers, then router
   (``e_score_correction_bias`` is a buffer), routed experts and
   ``n_shared_experts`` shared experts fused into one MLP.
-* MTP layers (``num_nextn_predict_layers``) -> ``mtp_params`` only.
+* MTP layers (``num_nextn_predict_layers``) -> ``mtp_params``; with ``--speculative-config`` method mtp
+  vLLM's ``glm4_moe_mtp.py`` @028aedf6 loads them (``mtp_tensors``, estimate/specdecode.py).
 """
 
 from __future__ import annotations
 
 from reportgen.arch import blocks as B
 from reportgen.arch.families.common import geometry, set_moe, set_scalars
-from reportgen.arch.families.mla_moe import mtp_extras
+from reportgen.arch.families.mla_moe import mtp_extras, set_mtp_draft
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor
@@ -57,10 +58,12 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
 
     n_mtp = f.raw.get("num_nextn_predict_layers") or 0
+    mtp: list[Tensor] = []
     if n_mtp:
-        mtp: list[Tensor] = []
         layer(mtp, g.n_layers)
         spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(g.hidden, g.vocab))
 
     set_scalars(spec, f, g)
     spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+    if n_mtp:      # loaded only with --speculative-config method mtp (vLLM glm4_moe_mtp.py @028aedf6)
+        set_mtp_draft(spec, mtp, f"model.layers.{g.n_layers}", g.n_layers, g.hidden, n_mtp, spec.layers_kv)

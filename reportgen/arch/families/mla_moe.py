@@ -20,7 +20,7 @@ uses ``mla_attention`` in its two-sublayer decoder).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
@@ -158,6 +158,7 @@ def mla_moe_stack(spec: ModelSpec, f: Fields, d: MlaDims, *, attention: LayerPar
         B.norm(mtp, f"{p}.post_attention_layernorm", d.hidden, i)
         mlp(mtp, i, p)
         spec.mtp_params = n_mtp * (sum(t.numel for t in mtp) + mtp_extras(d.hidden, d.vocab))
+        set_mtp_draft(spec, mtp, p, i, d.hidden, n_mtp, layers_kv)
     set_mla_facts(spec, f, d.hidden, d.vocab, d.n_layers, d.n_heads, d.nope, d.rope, d.tie, k)
 
 
@@ -171,6 +172,22 @@ def set_mla_facts(spec: ModelSpec, f: Fields, hidden: int, vocab: int, n_layers:
     spec.max_position_embeddings = f.opt_int("max_position_embeddings")
     spec.rotary_dim = rope
     spec.experts_per_token = k
+
+
+def set_mtp_draft(spec: ModelSpec, layer_tensors: list[Tensor], p: str, i: int, hidden: int, n_mtp: int,
+                  layers_kv: list[LayerKV]) -> None:
+    """``spec.mtp_tensors`` / ``mtp_layers_kv``: what vLLM loads with ``--speculative-config`` method mtp
+    (deepseek_mtp.py @03356f8c, glm4_moe_mtp.py @028aedf6: the same layer shape) -- the decoder layer
+    (``layer_tensors``), ``enorm`` / ``hnorm`` / ``shared_head.norm`` (RMSNorm) and ``eh_proj`` (plain
+    ``nn.Linear``: replicated, unquantized), once per MTP layer; the embedding and ``shared_head.head`` are
+    the target's (llm_base_proposer.py @00c4f22d shares them).  Its attention: the widest layer geometry of
+    the stack (a DSA MTP layer always builds its indexer)."""
+    mtp = list(layer_tensors)
+    for name in ("enorm", "hnorm", "shared_head.norm"):
+        B.norm(mtp, f"{p}.{name}", hidden, i)
+    mtp.append(Tensor(f"{p}.eh_proj.weight", (hidden, 2 * hidden), S.REPLICATED, C.OTHER, i))
+    spec.mtp_tensors = [replace(t, count=t.count * n_mtp) for t in mtp]
+    spec.mtp_layers_kv = [max(layers_kv, key=lambda l: l.bytes_per_token(2))] * n_mtp
 
 
 def mtp_extras(hidden: int, vocab: int) -> int:

@@ -291,6 +291,10 @@ def _assumptions(res: pl.DataFrame, meta: dict) -> list[tuple[str, str]]:
             derived.append(("data parallel", vals("dp")))
         if bool(res["ep"].any()):
             derived.append(("expert parallel", vals("ep")))
+        if "speculative" in res.columns and res["speculative"].drop_nulls().len():
+            # --speculative-config: the method, K and the draft priced (results column `speculative`)
+            spec = res["speculative"].drop_nulls().str.split(" (").list.first()
+            derived.append(("speculative decoding", ", ".join(str(v) for v in ordered_unique(spec))))
         have = {k for k, _ in rows}
         rows += [d for d in derived if d[0] not in have]
     return rows
