@@ -21,6 +21,7 @@ start-up log (vllm#44376).
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -109,7 +110,11 @@ def test_vllm_44376_log_is_reproduced(flash):
     request with the model's max seq len (30000), (6.66 GiB KV cache is needed, which is larger than the
     available KV cache memory (5.44 GiB). Based on the available memory, the estimated maximum model length is
     13528."  max_num_batched_tokens: the LLM class default on a >= 70 GiB Hopper, 16,384."""
-    p = C.plan(flash.layers_kv, [(0, 43)])
+    row = next(r for r in csv.DictReader((ROOT / "tests/data/vllm_logs_2026.csv").open(newline=""))
+               if r["row_id"] == "D01")
+    assert (row["max_model_len"], row["block_size"], row["kv_cache_gib"], row["kv_cache_dtype"]) == \
+        ("30000", "256", "5.44", "fp8") and "13528" in row["notes"] and "6.66 GiB" in row["notes"]
+    p = C.plan(flash.layers_kv, [(0, 43)], int(row["block_size"]))
     f = 16_384
     # pages: MLA cdiv(30000, 256) = 118; sliding 2 x (cdiv(127 + 16384, 64) + 1) = 2 x 259;
     # C4 states cdiv(7 + 16384, 4) + 1 = 4,099; C128 states cdiv(127 + 16384, 8) + 1 = 2,065
