@@ -155,9 +155,15 @@ def test_block_size_must_give_whole_ratio_128_entries(flash):
 
 
 def test_pipeline_stages_project_the_whole_model_groups(flash):
+    """kv_cache_planning @fc23e695 _project_kv_cache_groups_to_worker: the groups are the whole model's; each
+    stage keeps its layers of each group (a group with none keeps the whole-model spec)."""
     p = C.plan(flash.layers_kv, [(0, 22), (22, 43)])
-    # stage 0: layers 0-21 (2 SWA-only, 10 C4, 10 C128); stage 1: 11 C4, 10 C128 -- the MLA page sizes are the
-    # same on both, the longest page-size bucket is a sliding sub-group's share of each stage
-    assert all(b % 47_808 == 0 for b in p.stage_bytes_per_block)
-    assert all(c >= b for b, c in zip(p.stage_bytes_per_block, p.stage_check_bytes_per_block))
-    assert sum(p.stage_token_bytes) == 3_915.0
+    # stage 0 (layers 0-21): sliding sub-groups (even / odd layers) 11 + 11, C4 10, C128 10 -> 11 tuples;
+    # stage 1 (22-42): sliding 11 + 10, C4 11, C128 10 -> 11 tuples; 11 x 47,808 each
+    assert p.stage_bytes_per_block == p.stage_check_bytes_per_block == (525_888, 525_888)
+    assert p.stage_token_bytes == (10 * 146.25 + 10 * 33.75 + 10 * 6.75, 11 * 180.0 + 10 * 6.75) == (1_867.5, 2_047.5)
+    # a stage holding only the two sliding-only layers: its pool block is one tuple (47,808 B, page sizes of the
+    # whole model's MLA group), but the start-up check charges the empty groups' whole-model 21 tuples
+    p = C.plan(flash.layers_kv, [(0, 2), (2, 43)])
+    assert p.stage_bytes_per_block == (47_808, 1_003_968) and p.stage_check_bytes_per_block == (1_003_968,) * 2
+    assert p.stage_token_bytes == (0, 3_915.0)
