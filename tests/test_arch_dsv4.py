@@ -1,5 +1,6 @@
 """DeepSeek-V4 (``deepseek_v4``) without torch: the weights against the recorded meta-device truth and
-vLLM's sharding, the refusals, and that no KV number is ever reported (the KV side stays refused).
+vLLM's sharding, the refusals, and that no KV number is ever reported (serving stays refused; the KV layout is
+tests/test_compressed_kv.py).
 
 vLLM sources (families/deepseek_v4.py docstring): deepseek_v4.py @023da1fc, deepseek_v4_attention.py
 @0a291a2e, deepseek_compressor.py @0de10a27.
@@ -76,13 +77,17 @@ def test_v4_sharding_follows_vllm():
     assert "lm_head" in t
 
 
-def test_kv_side_is_refused_and_no_kv_number_is_reported():
+def test_serving_is_refused_but_the_kv_geometry_is_carried():
+    """The spec refuses (no serving figure anywhere) and names why; the per-layer cache geometry is there for
+    estimate/compressed.py (tests/test_compressed_kv.py pins its bytes)."""
     spec = build_spec(FLASH)
     assert spec.unsupported_reason == KV_REASON
     for words in ("compress_ratio", "576", "584", "SlidingWindowMLASpec", "DeepseekV4SWACache", "block groups",
-                  "weights modelled exactly", "fp8 only"):
+                  "weights modelled exactly", "fp8 only", "vllm#44376", "three", "not modelled"):
         assert words in spec.unsupported_reason
-    assert not spec.layers_kv and spec.kv_bytes_per_token() == 0
+    assert len(spec.layers_kv) == 43
+    assert [l.compressed.ratio for l in spec.layers_kv] == FLASH["compress_ratios"][:43]
+    assert {l.index_token_bytes for l in spec.layers_kv if l.compressed.ratio == 4} == {132}
 
 
 def test_estimate_cli_reports_the_exact_weights_and_the_refusal_but_no_kv_figure():
@@ -153,4 +158,4 @@ def test_fuzzed_fields_give_a_spec_or_a_named_error(field, value):
         assert e.field
         return
     assert spec.unsupported_reason
-    assert not spec.layers_kv
+    assert len(spec.layers_kv) == spec.num_layers

@@ -71,7 +71,7 @@ def meta_params(config: dict) -> tuple[int, dict[str, int], int]:
 
 def _check(cfg: dict) -> None:
     spec = build_spec(cfg)
-    assert spec.unsupported_reason == KV_REASON and not spec.layers_kv
+    assert spec.unsupported_reason == KV_REASON and len(spec.layers_kv) == spec.num_layers
     total, by, active = meta_params(cfg)
     assert spec.params_total == total
     assert spec.params_active == active

@@ -97,6 +97,32 @@ class AttentionKind(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class CompressedMLA:
+    """A DeepSeek-V4 decoder layer's caches beside its sliding-window latent (vLLM deepseek_v4_attention.py).
+
+    ``ratio`` 0: sliding-window latent only; 4: + compressed latent (1 entry per 4 tokens), the lightning
+    indexer's compressed key cache and two compressor state caches; 128: + compressed latent (1 per 128
+    tokens) and one compressor state cache.  ``head_dim`` / ``index_head_dim`` size the float32 compressor
+    states; the latent entries are vLLM's fixed 584-byte ``fp8_ds_mla`` layout.  Priced by
+    ``reportgen.estimate.compressed``.
+    """
+
+    ratio: int
+    head_dim: int
+    index_head_dim: int
+
+    @property
+    def entry_bytes_per_token(self) -> float:
+        """Compressed-cache bytes one token of context adds, before page padding: the 584-byte latent
+        entry and (ratio 4) the indexer's ``index_head_dim + index_head_dim // 128 * 4``-byte key, one
+        entry per ``ratio`` tokens.  The sliding window and the compressor states are per sequence."""
+        if not self.ratio:
+            return 0.0
+        idx = self.index_head_dim + self.index_head_dim // 128 * 4 if self.ratio == 4 else 0
+        return (584 + idx) / self.ratio
+
+
+@dataclass(frozen=True, slots=True)
 class LayerKV:
     """KV-cache geometry of one decoder layer.
 
@@ -114,6 +140,10 @@ class LayerKV:
     (``DeepseekV32IndexerCache``: uint8, ``index_head_dim + index_head_dim // 128 * 4`` bytes a
     token -- fp8 values plus one fp32 scale per 128).  Its dtype is fixed whatever
     ``--kv-cache-dtype`` says, and like the latent it is not split by TP.  0 = no indexer here.
+
+    DeepSeek-V4 (``compressed`` set, kind MLA, ``window`` = the config's sliding window): up to five
+    caches per layer with their own block sizes and windows; ``bytes_per_token`` does not describe it
+    -- ``reportgen.estimate.compressed`` prices it as vLLM's DeepseekV4 layout does.
     """
 
     kind: AttentionKind
@@ -124,10 +154,13 @@ class LayerKV:
     state: StateGeometry | None = None
     sparse: bool = False
     index_token_bytes: int = 0
+    compressed: CompressedMLA | None = None   # DeepSeek-V4 layer (window = its sliding window)
 
     def bytes_per_token(self, kv_bytes: float, tp: int = 1) -> float:
         if self.kind in (AttentionKind.NONE, AttentionKind.STATE):
             return 0
+        if self.compressed is not None:     # DeepSeek-V4: its fixed fp8 entries per token of context, unpadded
+            return self.compressed.entry_bytes_per_token
         if self.kind is AttentionKind.MLA:
             return max(1, self.num_kv_heads) * self.head_size_k * kv_bytes + self.index_token_bytes
         return max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes

@@ -1,4 +1,4 @@
-"""DeepSeek-V4 (``deepseek_v4``: V4-Flash, V4-Pro): the weights, exact; the KV cache is refused.
+"""DeepSeek-V4 (``deepseek_v4``: V4-Flash, V4-Pro): the weights, exact; the KV layout, exact; serving refused.
 
 Follows vLLM ``vllm/model_executor/models/deepseek_v4.py`` @023da1fc828eb07787cf0734a1ba32f0a0f11887,
 ``vllm/model_executor/layers/deepseek_v4_attention.py`` @0a291a2e1074b13971361df76245548a4ea4a77d and
@@ -59,8 +59,14 @@ Layout rules for the follow-up (vLLM asserts them; not needed while the model is
 ``o_groups % tp`` (``n_local_groups = o_groups // tp``), ``n_routed_experts % tp`` in the FusedMoE path
 even without EP, at most 128 heads per rank (FlashMLA pads to 64 / 128).
 
-KV cache: refused (``KV_REASON``) -- the spec keeps its tensors, so the parameter counts are reported
-exact, but ``unsupported_reason`` is set and no KV figure is produced.
+KV cache: ``layers_kv`` carries each layer's geometry (``LayerKV(MLA, window=sliding_window,
+compressed=CompressedMLA(ratio, head_dim, index_head_dim))``, the ratio-4 layers' indexer key bytes in
+``index_token_bytes``), which ``reportgen.estimate.compressed`` lays out as vLLM does (its docstring
+names the vLLM lines and commits: deepseek_v4_attention.py @0a291a2e, sparse_swa.py @72ecd68b,
+deepseek_compressor.py @bbd10241, kv_cache_interface.py @7a24fbb3, kv_cache_planning.py @fc23e695).
+The estimator still refuses the model (``KV_REASON``, ``registry.WEIGHTS_ONLY``): its per-cell
+expressions do not yet carry DeepSeek-V4's three window kinds, and the non-KV memory it adds is not
+modelled -- the reason says so; no KV or serving figure is produced.
 """
 
 from __future__ import annotations
@@ -69,23 +75,22 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, set_moe
 from reportgen.arch.fields import Fields
-from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+from reportgen.arch.spec import AttentionKind, CompressedMLA, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
 CSA, HCA, SWA = "compressed_sparse_attention", "heavily_compressed_attention", "sliding_attention"
 VLLM_RATES = {CSA: 4, HCA: 128}       # CompressorStateCache: ``assert compress_ratio in [4, 128]``
 FIELDS = ("index_head_dim", "index_n_heads", "index_topk")
 
 KV_REASON = (
-    "deepseek_v4: weights modelled exactly (families/deepseek_v4.py), KV cache not. vLLM (deepseek_v4_attention.py "
-    "@0a291a2e, deepseek_compressor.py @0de10a27) gives each layer up to five caches: a compressed latent "
-    "(MLAAttentionSpec with compress_ratio 4 or 128, 584-byte fp8 entries, alignment 576; fp8 only: vLLM asserts "
-    "it), an uncompressed sliding-window latent (DeepseekV4SWACache, sliding_window tokens), on ratio-4 layers "
-    "the lightning indexer's compressed key cache (132 bytes per entry, compress_ratio 4, alignment 576), and "
-    "float32 compressor state caches (SlidingWindowMLASpec, block size 4 / 8, window coff x compress_ratio) for "
-    "the latent and the indexer; these are grouped and page-unified into several block groups "
-    "(group_and_unify_kv_cache_specs).  reportgen's LayerKV has no compress ratio, sliding MLA kind or "
-    "state window, and the page arithmetic (storage_block_size, alignment padding) could not be read at a "
-    "vLLM commit consistent with those files, so no KV or serving figure is given")
+    "deepseek_v4: weights modelled exactly (families/deepseek_v4.py) and the KV cache layout too "
+    "(estimate/compressed.py: vLLM's five cache kinds -- compressed latent with compress_ratio 4 or 128 in 584-byte "
+    "fp8 entries, alignment 576, fp8 only as vLLM asserts; the DeepseekV4SWACache sliding-window latent; the "
+    "ratio-4 indexer key cache; the float32 compressor state caches as SlidingWindowMLASpec -- and its block "
+    "groups / layer-tuple pool, kv_cache_interface.py @7a24fbb3, kv_cache_planning.py @fc23e695, checked against "
+    "the vllm#44376 log), but no serving figure: the matrix expressions have one window kind per model (DeepSeek-V4 "
+    "needs three), vLLM's default block size for it is 256, and the non-KV memory it adds (the prefill gather "
+    "workspace of 4 x (max_model_len / 4 + window + max_num_batched_tokens) x 512 bf16, growing with "
+    "max_model_len) is not modelled")
 
 
 def layer_ratios(f: Fields, n_layers: int) -> list[int]:
@@ -134,7 +139,6 @@ def build(f: Fields, spec: ModelSpec) -> None:
     n_idx = f.int("index_n_heads")
     idx_dim = f.int("index_head_dim")
     f.int("index_topk")
-    f.int("sliding_window")
     n_exp = f.int("n_routed_experts")
     moe_inter = f.int("moe_intermediate_size")
     if heads % groups:
@@ -184,8 +188,12 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.gated_mlp(ts, i, f"{p}.ffn.shared_experts", hidden, moe_inter, C.SHARED_EXPERTS, fused=True)
         _hc(ts, i, f"{p}.hc_ffn", hc, hidden, mix, 3)
 
+    window = f.int("sliding_window")
+    layers_kv = [LayerKV(AttentionKind.MLA, 1, head, 0, window, sparse=True,
+                         index_token_bytes=(idx_dim + idx_dim // 128 * 4) if r == 4 else 0,
+                         compressed=CompressedMLA(r, head, idx_dim)) for r in ratios]
     decoder_stack(spec, f, g, attention=attention, mlp=moe, norms=("attn_norm", "ffn.norm_gate.norm"), tied=False,
-                  layers_kv=[])     # no KV geometry: refused below
+                  layers_kv=layers_kv)   # priced by estimate/compressed.py (the estimator still refuses: KV_REASON)
     _hc(spec.tensors, None, "model.hc_head", hc, hidden, hc, 1)
     spec.num_kv_heads, spec.is_mla, spec.rotary_dim, spec.experts_per_token = 0, True, rope, k
     if f.raw.get("num_nextn_predict_layers"):

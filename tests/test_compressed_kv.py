@@ -1,0 +1,169 @@
+"""DeepSeek-V4's KV cache as vLLM allocates it (reportgen/estimate/compressed.py).
+
+Every number below is worked out by hand from the vLLM lines cited (vllm-project/vllm, read with the
+search tool's read_file at the commit named) and pinned; the pool arithmetic is checked against a real
+start-up log (vllm#44376).
+
+- deepseek_v4_attention.py @0a291a2e: DeepseekV4MLAAttention.get_kv_cache_spec (compressed latent,
+  ``alignment=576``, ``model_version="deepseek_v4"``, ``cache_dtype_str`` fp8_ds_mla), the
+  ``assert kv_cache_dtype.startswith("fp8")``; DeepseekV4IndexerCache (``head_dim + head_dim // 128 * 4``
+  uint8, ``compress_ratio``, ``alignment=576``).
+- sparse_swa.py @72ecd68b: DeepseekV4SWACache (``self.block_size = 64``, SlidingWindowMLASpec,
+  ``alignment=576``); DeepseekSparseSWABackend.get_preferred_block_size -> 256.
+- deepseek_compressor.py @bbd10241: CompressorStateCache (float32, ``state_dim = 2 * coff * head_dim``,
+  block 4 / 8, ``sliding_window = coff * compress_ratio``, ``alignment=576``).
+- kv_cache_interface.py @7a24fbb3: ``storage_block_size = block_size // compress_ratio``,
+  ``return self.storage_block_size * 584``, ``_apply_alignment_padding`` (``round_up(page, alignment)``).
+- kv_cache_planning.py @fc23e695: group_and_unify_kv_cache_specs, _approximate_gcd,
+  _get_kv_cache_groups_uniform_groups, _get_kv_cache_config_deepseek_v4,
+  _max_memory_usage_bytes_from_groups.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from reportgen.arch import build_spec
+from reportgen.estimate import compressed as C
+
+ROOT = Path(__file__).resolve().parents[1]
+FLASH = json.loads((ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json").read_text())
+GIB = 2**30
+
+
+@pytest.fixture(scope="module")
+def flash():
+    return build_spec(FLASH)
+
+
+def test_the_layer_kinds_follow_compress_ratios(flash):
+    ratios = [l.compressed.ratio for l in flash.layers_kv]
+    assert len(ratios) == 43 and ratios == FLASH["compress_ratios"][:43]
+    assert ratios.count(0) == 2 and ratios.count(4) == 21 and ratios.count(128) == 20
+    assert {l.window for l in flash.layers_kv} == {128}
+
+
+def test_page_bytes_of_each_cache_kind_at_vllms_default_block_256(flash):
+    caches = C.layer_caches(flash.layers_kv)
+    by = {}
+    for c in caches:
+        by.setdefault(c.kind, set()).add((c.block_size, c.window, c.raw_page, c.page))
+    assert by == {
+        # MLAAttentionSpec, storage 256 // 4 = 64 entries x 584 B = 37,376 -> round_up(., 576) = 37,440
+        "c4a": {(256, None, 37_376, 37_440)},
+        # DeepseekV4IndexerCache: 64 entries x (128 + 128 // 128 * 4 = 132 B) = 8,448 -> 8,640
+        "c4i": {(256, None, 8_448, 8_640)},
+        # MLAAttentionSpec, storage 256 // 128 = 2 entries x 584 = 1,168 -> 1,728
+        "c128a": {(256, None, 1_168, 1_728)},
+        # DeepseekV4SWACache: block 64 x 584 = 37,376 -> 37,440, window = config sliding_window 128
+        "swa": {(64, 128, 37_376, 37_440)},
+        # CompressorStateCache, ratio 4 (coff 2): block 4 x (2 x 2 x 512) x 4 B = 32,768 -> 32,832, window 8
+        "c4a_state": {(4, 8, 32_768, 32_832)},
+        # the indexer's compressor (head 128): 4 x (2 x 2 x 128) x 4 = 8,192 -> 8,640
+        "c4i_state": {(4, 8, 8_192, 8_640)},
+        # ratio 128 (coff 1): block 8 x (2 x 512) x 4 = 32,768 -> 32,832, window 128
+        "c128a_state": {(8, 128, 32_768, 32_832)},
+    }
+    # per token of context, the compressed caches with their padding: 37,440 / 256, 8,640 / 256, 1,728 / 256
+    assert {c.kind: c.token_bytes for c in caches if c.window is None} == {"c4a": 146.25, "c4i": 33.75,
+                                                                            "c128a": 6.75}
+
+
+def test_unpadded_bytes_per_token_on_the_spec(flash):
+    # 584 / 4 + 132 / 4 = 179 B on a ratio-4 layer, 584 / 128 = 4.5625 B on a ratio-128 layer
+    assert flash.layers_kv[2].bytes_per_token(1.0) == 179.0
+    assert flash.layers_kv[3].bytes_per_token(1.0) == 4.5625
+    assert flash.layers_kv[0].bytes_per_token(1.0) == 0.0
+    assert flash.kv_bytes_per_token() == 21 * 179 + 20 * 4.5625 == 3_850.25
+
+
+def test_approximate_gcd_is_vllms():
+    # V4-Flash: tuples per group [MLA 21 (most common page count), SWA 43, C4 states 21, C128 states 20]
+    assert C.approximate_gcd([21, 43, 21, 20], 21) == 22       # padding 1 + 1 + 1 + 2 = 5 (d = 21: 20)
+    assert C.approximate_gcd([4, 8], 4) == 4                   # d = 8 would pad 4
+    assert C.approximate_gcd([6], 2) == 6                      # 2, 3 and 6 all pad 0: ties take the larger d
+    assert C.approximate_gcd([3], 5) == 5                      # lower bound above the maximum
+
+
+def test_five_groups_and_the_bytes_a_block_costs(flash):
+    p = C.plan(flash.layers_kv, [(0, 43)])
+    shape = [(g.block_size, g.window, len(g.caches), sorted(set(g.pages))) for g in p.groups]
+    assert shape == [
+        (256, None, 62, [1_728, 8_640, 37_440]),   # all MLAAttentionSpec caches: 21 C4A + 21 C4I + 20 C128A
+        (64, 128, 22, [37_440]),                   # 43 sliding-window latents split into ceil(43 / 22) groups
+        (64, 128, 21, [37_440]),
+        (4, 8, 42, [8_640, 37_440]),               # C4 states, the 32,832 pages padded to the next MLA page
+        (8, 128, 20, [37_440]),                    # C128 states, 32,832 -> 37,440
+    ]
+    # one block = 22 layer tuples x (37,440 + 8,640 + 1,728)
+    assert p.stage_bytes_per_block == p.stage_check_bytes_per_block == (22 * 47_808,) == (1_051_776,)
+    assert p.stage_token_bytes == (21 * 146.25 + 21 * 33.75 + 20 * 6.75,) == (3_915.0,)
+
+
+def test_vllm_44376_log_is_reproduced(flash):
+    """vllm#44376 (comment of 2026-06-03): DeepSeek-V4-Flash, TP2 on 2 x GH200, LLM(max_model_len=30_000,
+    kv_cache_dtype="fp8", block_size=256, enable_prefix_caching=True) -> "ValueError: To serve at least one
+    request with the model's max seq len (30000), (6.66 GiB KV cache is needed, which is larger than the
+    available KV cache memory (5.44 GiB). Based on the available memory, the estimated maximum model length is
+    13528."  max_num_batched_tokens: the LLM class default on a >= 70 GiB Hopper, 16,384."""
+    row = next(r for r in csv.DictReader((ROOT / "tests/data/vllm_logs_2026.csv").open(newline=""))
+               if r["row_id"] == "D01")
+    assert (row["max_model_len"], row["block_size"], row["kv_cache_gib"], row["kv_cache_dtype"]) == \
+        ("30000", "256", "5.44", "fp8") and "13528" in row["notes"] and "6.66 GiB" in row["notes"]
+    p = C.plan(flash.layers_kv, [(0, 43)], int(row["block_size"]))
+    f = 16_384
+    # pages: MLA cdiv(30000, 256) = 118; sliding 2 x (cdiv(127 + 16384, 64) + 1) = 2 x 259;
+    # C4 states cdiv(7 + 16384, 4) + 1 = 4,099; C128 states cdiv(127 + 16384, 8) + 1 = 2,065
+    assert p.pages_per_request(30_000, f) == 118 + 2 * 259 + 4_099 + 2_065 == 6_800
+    need = p.memory_needed(0, 30_000, f)
+    assert need == 6_800 * 1_051_776 and round(need / GIB, 2) == 6.66
+    lo, hi = p.memory_needed(0, 13_528, f), p.memory_needed(0, 13_529, f)
+    assert round(lo / GIB, 2) == round((hi - 1) / GIB, 2) == 5.44      # every such budget logs "5.44 GiB"
+    for avail in (lo, (lo + hi) // 2, hi - 1):
+        assert p.max_model_len_fit([avail], f, 30_000) == 13_528
+
+
+def test_a_million_token_context(flash):
+    """max_position_embeddings 1,048,576: one sequence's pages at the server default 8,192 batched tokens."""
+    p = C.plan(flash.layers_kv, [(0, 43)])
+    m, f = 1_048_576, 8_192
+    assert p.pages_per_request(m, f) == 4_096 + 2 * 131 + 2_051 + 1_041 == 7_450
+    assert p.memory_needed(0, m, f) == 7_450 * 1_051_776 == 7_835_731_200        # 7.30 GiB a sequence
+    # the pool: 70 GiB of KV memory holds 71,461 blocks -> 9.59 such sequences, "GPU KV cache size" 10.06 M
+    nb = p.num_blocks([70 * GIB])
+    assert nb == 70 * GIB // 1_051_776 == 71_461
+    assert p.kv_cache_tokens(nb, m, f) == int(71_461 / 7_450 * m) == 10_058_025
+
+
+def test_fp8_only_as_vllm_asserts():
+    for d in ("fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla", "FP8"):
+        assert C.resolve_kv_dtype(d) == "fp8_ds_mla"
+    for d in ("auto", "bfloat16", "float16", "nvfp4"):
+        with pytest.raises(C.UnsupportedLayout, match="DeepseekV4 only supports fp8 kv-cache format"):
+            C.resolve_kv_dtype(d)
+
+
+def test_block_size_must_give_whole_ratio_128_entries(flash):
+    with pytest.raises(C.UnsupportedLayout, match="multiple of 128"):
+        C.layer_caches(flash.layers_kv, 64)
+    c128 = [c for c in C.layer_caches(flash.layers_kv, 128) if c.kind == "c128a"][0]
+    assert (c128.raw_page, c128.page) == (584, 1_152)
+
+
+def test_pipeline_stages_project_the_whole_model_groups(flash):
+    """kv_cache_planning @fc23e695 _project_kv_cache_groups_to_worker: the groups are the whole model's; each
+    stage keeps its layers of each group (a group with none keeps the whole-model spec)."""
+    p = C.plan(flash.layers_kv, [(0, 22), (22, 43)])
+    # stage 0 (layers 0-21): sliding sub-groups (even / odd layers) 11 + 11, C4 10, C128 10 -> 11 tuples;
+    # stage 1 (22-42): sliding 11 + 10, C4 11, C128 10 -> 11 tuples; 11 x 47,808 each
+    assert p.stage_bytes_per_block == p.stage_check_bytes_per_block == (525_888, 525_888)
+    assert p.stage_token_bytes == (10 * 146.25 + 10 * 33.75 + 10 * 6.75, 11 * 180.0 + 10 * 6.75) == (1_867.5, 2_047.5)
+    # a stage holding only the two sliding-only layers: its pool block is one tuple (47,808 B, page sizes of the
+    # whole model's MLA group), but the start-up check charges the empty groups' whole-model 21 tuples
+    p = C.plan(flash.layers_kv, [(0, 2), (2, 43)])
+    assert p.stage_bytes_per_block == (47_808, 1_003_968) and p.stage_check_bytes_per_block == (1_003_968,) * 2
+    assert p.stage_token_bytes == (0, 3_915.0)
