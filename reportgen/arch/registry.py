@@ -17,7 +17,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
-                                     starcoder2, transformers_backend, zamba2)
+                                     starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -138,6 +138,7 @@ ADAPTERS: dict[str, Adapter] = {
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
+    "step3p7": Adapter(step3p7.build, multimodal=True, prepare=step3p7.prepare),
     # Qwen vision-language composites (families/qwen_vl.py, towers_qwen.py)
     **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse,
                      allow=qwen_vl.ALLOW.get(kind, ()))
@@ -182,9 +183,6 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
-    "step3p7": "step3p7: vLLM's step3p7.py builds a PerceptionEncoder vision tower (step_vl.py, its own config "
-               "fields) and the step3p5 language model (per-layer sliding-window head counts, head-wise attention "
-               "gates, shared + routed experts, MTP layers); neither is modelled in this work",
     "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
                   "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
                   "expert do not map onto vLLM's minimax_m2 maths; not modelled",
