@@ -112,6 +112,13 @@ def prepare(config: dict) -> dict:
     return config["text_config"]
 
 
+def _global(obj: Any, name: str) -> Any:
+    """A text-config attribute's model-wide value: transformers raises on reading ``num_attention_heads`` once the
+    sliding layers' ``per_layer_config`` differs (the value stays on the instance)."""
+    values = vars(obj)
+    return values[name] if name in values else getattr(obj, name)
+
+
 def _vllm_text(raw: Mapping, name: str) -> Any:
     v = raw.get(name)
     return _VLLM_TEXT_DEFAULTS.get(name) if v is None else v
@@ -170,7 +177,7 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
     """The Step-3.5 language model; returns (hidden, vocab)."""
     raw, obj = text.raw, text.obj
     for vname, hname in _TEXT_DIMS:
-        v, h = _vllm_text(raw, vname), getattr(obj, hname)
+        v, h = _vllm_text(raw, vname), _global(obj, hname)
         if v != h:
             raise _refuse(f"text_config.{vname}", f"{v!r} (vLLM's reading) differs from transformers' {hname}={h!r}")
     for name, want in (("att_impl_type", "GQA"), ("use_moe_router_bias", True), ("need_fp32_gate", True),
@@ -188,7 +195,7 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
     if raw.get("rope_scaling") is not None:
         raise Unsupported("step3p7 with rope_scaling: the YaRN rotary caches vLLM builds per yarn_only_types are "
                           "not worked out; not modelled")
-    hidden, n_layers, heads = obj.hidden_size, obj.num_hidden_layers, obj.num_attention_heads
+    hidden, n_layers, heads = obj.hidden_size, obj.num_hidden_layers, _global(obj, "num_attention_heads")
     kv, vocab = obj.num_key_value_heads, obj.vocab_size
     hd = _vllm_text(raw, "head_dim") or hidden // heads
     if hd != obj.head_dim:
