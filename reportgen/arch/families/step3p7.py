@@ -63,11 +63,13 @@ cache rows per ``yarn_only_types`` are not worked out here).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import multimodal, vision
+from reportgen.arch.families.common import Geometry, decoder_stack, gqa_attention
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
@@ -192,6 +194,9 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
         raise _refuse("text_config.mlp_bias", "is true (vLLM's Step3p5MLP has no biases)")
     if obj.gating is not True and obj.gating != "per-head":
         raise _refuse("text_config.gating", f"{obj.gating!r} is not per-head")
+    if raw.get("max_position_embeddings") is None:
+        raise _refuse("text_config.max_position_embeddings", "is missing (vLLM's Step3p5Config default is None, "
+                      f"transformers' {obj.max_position_embeddings})")
     if raw.get("rope_scaling") is not None:
         raise Unsupported("step3p7 with rope_scaling: the YaRN rotary caches vLLM builds per yarn_only_types are "
                           "not worked out; not modelled")
@@ -221,41 +226,32 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
     if k > n_exp:
         raise text.err("num_experts_per_tok", f"{k} exceeds the {n_exp} routed experts")
 
-    ts = spec.tensors
-    B.embedding(ts, vocab, hidden, "model.language_model.embed_tokens")
-    layers_kv: list[LayerKV] = []
-    for i in range(n_layers):
-        p = f"model.language_model.layers.{i}"
-        a = f"{p}.self_attn"
-        sliding = types[i] == "sliding_attention"
-        n_q = swa_heads if sliding else heads
-        B.norm(ts, f"{p}.input_layernorm", hidden, i)
-        B.attention(ts, i, a, hidden, n_q, kv, hd, qkv_bias=obj.attention_bias, o_bias=obj.attention_bias)
-        B.norm(ts, f"{a}.q_norm", hd, i, comp=C.ATTENTION)
-        B.norm(ts, f"{a}.k_norm", hd, i, comp=C.ATTENTION)
-        B.linear(ts, f"{a}.g_proj", hidden, n_q, S.COLUMN, C.ATTENTION, i)
-        B.norm(ts, f"{p}.post_attention_layernorm", hidden, i)
-        if moe[i]:
-            ts.append(Tensor(f"{p}.mlp.gate.weight", (n_exp, hidden), S.REPLICATED, C.ROUTER, i,
-                             quantizable=False, dtype_bytes=4))
-            ts.append(Tensor(f"{p}.mlp.gate.e_score_correction_bias", (n_exp,), S.REPLICATED, C.ROUTER, i,
-                             quantizable=False, allocated_only=True, dtype_bytes=4))
-            B.experts(ts, i, f"{p}.mlp.experts", hidden, moe_inter, n_exp)
-            B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", hidden, shared, C.SHARED_EXPERTS)
-        else:
-            B.gated_mlp(ts, i, f"{p}.mlp", hidden, inter, C.DENSE_MLP)
-        layers_kv.append(LayerKV(AttentionKind.SLIDING, kv, hd, hd, window=window) if sliding and window
-                         else LayerKV(AttentionKind.FULL, kv, hd, hd))
-    B.norm(ts, "model.language_model.norm", hidden, None)
-    B.lm_head(ts, vocab, hidden, tied=False)
+    g = Geometry(hidden, n_layers, heads, kv, hd, vocab, False)
+    attn = {False: gqa_attention(g, qkv_bias=obj.attention_bias, o_bias=obj.attention_bias, qk_norm="head"),
+            True: gqa_attention(replace(g, n_heads=swa_heads), qkv_bias=obj.attention_bias,
+                                o_bias=obj.attention_bias, qk_norm="head")}
 
-    spec.hidden_size, spec.vocab_size, spec.num_layers = hidden, vocab, n_layers
-    spec.num_attention_heads, spec.num_kv_heads, spec.head_dim = heads, kv, hd
-    spec.tie_word_embeddings = False
-    spec.max_position_embeddings = obj.max_position_embeddings
+    def attention(ts: list[Tensor], i: int, p: str) -> None:
+        sliding = types[i] == "sliding_attention"
+        attn[sliding](ts, i, p)
+        B.linear(ts, f"{p}.self_attn.g_proj", hidden, swa_heads if sliding else heads, S.COLUMN, C.ATTENTION, i)
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
+        if not moe[i]:
+            B.gated_mlp(ts, i, f"{p}.mlp", hidden, inter, C.DENSE_MLP)
+            return
+        ts.append(Tensor(f"{p}.mlp.gate.weight", (n_exp, hidden), S.REPLICATED, C.ROUTER, i,
+                         quantizable=False, dtype_bytes=4))
+        ts.append(Tensor(f"{p}.mlp.gate.e_score_correction_bias", (n_exp,), S.REPLICATED, C.ROUTER, i,
+                         quantizable=False, allocated_only=True, dtype_bytes=4))
+        B.experts(ts, i, f"{p}.mlp.experts", hidden, moe_inter, n_exp)
+        B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", hidden, shared, C.SHARED_EXPERTS)
+
+    decoder_stack(spec, text, g, attention=attention, mlp=mlp, tied=False, layers_kv=[
+        LayerKV(AttentionKind.SLIDING, kv, hd, hd, window=window) if t == "sliding_attention" and window
+        else LayerKV(AttentionKind.FULL, kv, hd, hd) for t in types])
     spec.num_experts, spec.experts_per_token, spec.num_shared_experts = n_exp, k, 1
     spec.max_tp = n_exp
-    spec.layers_kv = layers_kv
     if swa_heads != heads and any(t == "sliding_attention" for t in types):
         spec.notes.append(f"sliding layers have {swa_heads} query heads, full layers {heads}; vLLM asserts tp "
                           "divides both")
