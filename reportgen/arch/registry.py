@@ -183,9 +183,14 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
-    "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
-                  "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
-                  "expert do not map onto vLLM's minimax_m2 maths; not modelled",
+    # vLLM vllm/models/minimax_m3/__init__.py @7ffc3d06, nvidia/model.py @0443308a, common/indexer.py @0484480b
+    "minimax_m3": "minimax_m3: transformers 5.24 has no minimax_m3 class (only the minimax_m3_vl composite), and "
+                  "vLLM serves MiniMax-M3 only as MiniMaxM3SparseForCausalLM / "
+                  "MiniMaxM3SparseForConditionalGeneration (vllm/models/minimax_m3), whose sparse layers "
+                  "(sparse_attention_config.sparse_attention_freq) keep, besides the GQA cache, a lightning-indexer "
+                  "side cache of one sparse_index_dim key per token (MiniMaxM3IndexerCache, an MLAAttentionSpec in "
+                  "--attention-config indexer_kv_dtype, bf16 or fp8, whatever --kv-cache-dtype says) and share a "
+                  "topk_indices_buffer; these cache kinds are not modelled",
     # vLLM registry.py @055e47c2 _PREVIOUSLY_SUPPORTED_MODELS: MiniMaxText01 / MiniMaxM1 "0.23.0"
     "minimax": "minimax: lightning (linear) attention layers are not modelled, and vLLM itself serves "
                "MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM only up to v0.23.0 (registry "
