@@ -167,3 +167,29 @@ def test_minimax_m3_refusal_names_vllm_facts():
     reason = build_spec(cfg).unsupported_reason
     for words in ("MiniMaxM3SparseForCausalLM", "indexer_kv_dtype", "MLAAttentionSpec", "no minimax_m3 class"):
         assert words in reason
+
+
+def _with_mtp(cfg: dict) -> dict:
+    """Hub-style padding: layer_types / mlp_layer_types / moe_layers_enum cover the 3 MTP layers too."""
+    cfg = copy.deepcopy(cfg)
+    t = cfg["text_config"]
+    t["num_nextn_predict_layers"] = 3
+    t["layer_types"] = t["layer_types"] + ["sliding_attention", "sliding_attention", "full_attention"]
+    t["mlp_layer_types"] = t["mlp_layer_types"] + ["sparse"] * 3
+    t["moe_layers_enum"] = ",".join(str(i) for i in range(3, 48))
+    return cfg
+
+
+def test_mtp_layers_sized_as_step3p5_mtp_builds_them_and_not_priced():
+    # step3p5_mtp.py @12c9ac28: Step3p5AMultiTokenPredictor.embed_tokens (one), per layer enorm, hnorm,
+    # eh_proj = ReplicatedLinear(2 * hidden, hidden), SharedHead(norm, ParallelLMHead), mtp_block =
+    # Step3p5DecoderLayer(prefix ".layers.{45 + j}"): here MoE layers with full-size heads
+    plain, padded = build_spec(CFG), build_spec(_with_mtp(CFG))
+    assert padded.unsupported_reason is None
+    assert padded.params_total == plain.params_total and len(padded.layers_kv) == 45
+    h, vocab = 4096, 128_896
+    attn = 64 * 128 * h + 2 * 8 * 128 * h + 64 * 128 * h + 2 * 128 + 64 * h   # q, k+v, o, q/k norms, g_proj
+    moe = 288 * h + 288 + 288 * 3 * 1280 * h + 3 * 1280 * h                    # router + bias, experts, shared
+    layer = 2 * h + attn + moe
+    assert padded.mtp_params == vocab * h + 3 * (vocab * h + 3 * h + 2 * h * h + layer) == 16_080_107_104
+    assert plain.mtp_params == 0

@@ -48,6 +48,11 @@ def test_shipped_fields_nested_match_meta_device():
     spec = check(cfg, meta_count_image_text)
     # vocab 128,896 (not the default 128,815): two embedding-sized matrices larger by 81 rows
     assert spec.params_total == TRUTH["total_params"] + 2 * 81 * 4096
+    # hub-style lists padded with the 3 MTP layers: transformers splits them off, vLLM skips their weights
+    t = cfg["text_config"]
+    t.update(num_nextn_predict_layers=3, layer_types=t["layer_types"] + ["full_attention"] * 3,
+             mlp_layer_types=t["mlp_layer_types"] + ["sparse"] * 3)
+    assert check(cfg, meta_count_image_text).params_total == spec.params_total
 
 
 @st.composite
@@ -74,6 +79,13 @@ def step3p7_configs(draw) -> dict:
         "partial_rotary_factors": [draw(st.sampled_from([1.0, 0.5])) for _ in range(n)],
         "tie_word_embeddings": False,
     }
+    mtp = draw(st.integers(0, 2))  # hub-style padding of the per-layer lists with the MTP layers
+    if mtp:
+        text.update(num_nextn_predict_layers=mtp,
+                    layer_types=types + [draw(st.sampled_from(["full_attention", "sliding_attention"]))
+                                         for _ in range(mtp)],
+                    mlp_layer_types=text["mlp_layer_types"] + ["sparse" if draw(st.booleans()) else "dense"
+                                                               for _ in range(mtp)])
     vh = draw(st.integers(1, 4))
     patch = draw(st.integers(1, 4))
     vision = {"hidden_size": vh * draw(st.integers(1, 8)), "num_hidden_layers": draw(st.integers(1, 3)),
@@ -91,5 +103,6 @@ def test_random_step3p7_configs_match_meta_device(cfg):
     per_layer = t["num_key_value_heads"] * 2 * t["head_dim"] * 2
     assert spec.kv_bytes_per_token(2) == per_layer * t["num_hidden_layers"]
     sliding = [k.window for k in spec.layers_kv if k.window is not None]
-    n_sliding = t["layer_types"].count("sliding_attention") if t["sliding_window"] else 0
+    n_sliding = t["layer_types"][:t["num_hidden_layers"]].count("sliding_attention") if t["sliding_window"] else 0
     assert sliding == [t["sliding_window"]] * n_sliding
+    assert (spec.mtp_params > 0) == bool(t.get("num_nextn_predict_layers"))

@@ -52,7 +52,11 @@ KV cache: ``Attention(num_kv_heads, head_dim, per_layer_sliding_window=...)``: l
 window applies.
 
 MTP: ``num_nextn_predict_layers`` layers are skipped by the main model's loader
-(``get_spec_layer_idx_from_weight_name``) and not built by transformers' model either; they are not priced.
+(``get_spec_layer_idx_from_weight_name``) and not built by transformers' model either; they are not priced.  Their
+size (``spec.mtp_params``, reported) follows ``vllm/model_executor/models/step3p5_mtp.py`` @12c9ac28: one shared
+``embed_tokens``, then per layer ``enorm`` / ``hnorm`` / ``eh_proj`` (2 hidden -> hidden) / ``shared_head`` (norm +
+ParallelLMHead) and a Step3p5DecoderLayer at index ``num_hidden_layers + j`` (its ``layer_types`` entry and
+``moe_layers_enum`` membership); sized only when ``layer_types`` has those trailing entries.
 
 Refused with a concrete reason: a flat config without ``text_config`` (transformers' ``Step3p7Config`` ignores
 top-level text fields and builds its default language model, e.g. vocab 128,815 where the shipped flat config says
@@ -70,6 +74,7 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import multimodal, vision
 from reportgen.arch.families.common import Geometry, decoder_stack, gqa_attention
+from reportgen.arch.families.mla_moe import mtp_extras
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
@@ -110,8 +115,14 @@ def prepare(config: dict) -> dict:
                           f"{(config.get('architectures') or ['?'])[0]!r} form; not modelled")
     if not isinstance(config.get("vision_config"), Mapping):
         raise _refuse("vision_config", "is missing (vLLM's PerceptionEncoder reads its width / layers / heads)")
-    multimodal.check_subconfigs(config)
-    return config["text_config"]
+    # hub configs pad layer_types with one entry per MTP layer (transformers splits them off as mtp_layer_types)
+    text = config["text_config"]
+    lt, n, m = text.get("layer_types"), text.get("num_hidden_layers"), text.get("num_nextn_predict_layers")
+    view = config
+    if isinstance(lt, list) and isinstance(n, int) and isinstance(m, int) and m > 0 and len(lt) == n + m:
+        view = dict(config, text_config=dict(text, layer_types=lt[:n]))
+    multimodal.check_subconfigs(view)
+    return text
 
 
 def _global(obj: Any, name: str) -> Any:
@@ -126,8 +137,9 @@ def _vllm_text(raw: Mapping, name: str) -> Any:
     return _VLLM_TEXT_DEFAULTS.get(name) if v is None else v
 
 
-def _moe_layers(text: Fields, n_layers: int) -> list[bool]:
-    """vLLM's MoE layers (``moe_layers_enum`` string, else 1..n-1) against transformers' ``mlp_layer_types``."""
+def _moe_layers(text: Fields, n_layers: int, n_total: int) -> list[bool]:
+    """vLLM's MoE layers (``moe_layers_enum`` string, else 1..n-1) against transformers' ``mlp_layer_types``; one
+    flag per layer of ``n_total`` (the decoder layers, then the MTP layers vLLM's Step3p5MTP builds)."""
     enum = text.raw.get("moe_layers_enum")
     if enum is None:
         vllm = set(range(1, n_layers))
@@ -141,11 +153,11 @@ def _moe_layers(text: Fields, n_layers: int) -> list[bool]:
     hf = text.str_list("mlp_layer_types") or []
     if len(hf) != n_layers:
         raise text.err("mlp_layer_types", f"has {len(hf)} entries for {n_layers} layers")
-    moe = [i in vllm for i in range(n_layers)]
-    if moe != [t == "sparse" for t in hf]:
+    moe = [i in vllm for i in range(n_total)]
+    if moe[:n_layers] != [t == "sparse" for t in hf]:
         raise _refuse("text_config.moe_layers_enum", "and transformers' mlp_layer_types place the MoE layers "
                       "differently (vLLM without moe_layers_enum: every layer but the first)")
-    if not any(moe):
+    if not any(moe[:n_layers]):
         raise _refuse("text_config.moe_layers_enum", "gives no MoE layer (vLLM asserts at least one)")
     return moe
 
@@ -218,7 +230,8 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
         raise _refuse("text_config.layer_types", "is not stated for every layer (vLLM then makes every even layer "
                       "sliding, transformers none)")
     swa_heads = _sliding_heads(text, types, heads, kv, hd)
-    moe = _moe_layers(text, n_layers)
+    n_mtp = raw.get("num_nextn_predict_layers") or 0
+    moe = _moe_layers(text, n_layers, n_layers + n_mtp)
     window = obj.sliding_window
     if window is not None and (not isinstance(window, int) or isinstance(window, bool) or window < 1):
         raise text.err("sliding_window", f"must be a positive integer, got {window!r}")
@@ -231,8 +244,11 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
             True: gqa_attention(replace(g, n_heads=swa_heads), qkv_bias=obj.attention_bias,
                                 o_bias=obj.attention_bias, qk_norm="head")}
 
+    # the decoder layers' types, then those of the MTP layers (vLLM indexes layer_types past num_hidden_layers)
+    types_ext = types + [str(t) for t in raw_types[n_layers:n_layers + n_mtp]]
+
     def attention(ts: list[Tensor], i: int, p: str) -> None:
-        sliding = types[i] == "sliding_attention"
+        sliding = types_ext[i] == "sliding_attention"
         attn[sliding](ts, i, p)
         B.linear(ts, f"{p}.self_attn.g_proj", hidden, swa_heads if sliding else heads, S.COLUMN, C.ATTENTION, i)
 
@@ -252,6 +268,20 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
         else LayerKV(AttentionKind.FULL, kv, hd, hd) for t in types])
     spec.num_experts, spec.experts_per_token, spec.num_shared_experts = n_exp, k, 1
     spec.max_tp = n_exp
+    if n_mtp and len(types_ext) == n_layers + n_mtp:
+        # step3p5_mtp.py Step3p5AMultiTokenPredictor: one embed_tokens, then per MTP layer enorm / hnorm /
+        # eh_proj / shared_head (norm + head) and a Step3p5DecoderLayer at index n + j (layer_types[n + j])
+        mtp: list[Tensor] = []
+        for j in range(n_layers, n_layers + n_mtp):
+            B.norm(mtp, f"mtp.{j}.input_layernorm", hidden, j)
+            attention(mtp, j, f"mtp.{j}")
+            B.norm(mtp, f"mtp.{j}.post_attention_layernorm", hidden, j)
+            mlp(mtp, j, f"mtp.{j}")
+        spec.mtp_params = (n_mtp * mtp_extras(hidden, vocab) - (n_mtp - 1) * vocab * hidden
+                           + sum(t.numel for t in mtp))
+    elif n_mtp:
+        spec.notes.append(f"{n_mtp} MTP layers not sized: layer_types has no entries for them (vLLM's "
+                          "Step3p5MTP indexes layer_types[layer_idx])")
     if swa_heads != heads and any(t == "sliding_attention" for t in types):
         spec.notes.append(f"sliding layers have {swa_heads} query heads, full layers {heads}; vLLM asserts tp "
                           "divides both")
