@@ -44,7 +44,8 @@ for ``tp > moe_num_experts`` (``spec.max_tp``).  ``lm_head`` is always its own P
 refused).  Tower (``mm_encoder_tp_mode="weights"``): conv1 (no bias), ``ln_pre``, learned ``positional_embedding``
 replicated; per block ``qkv_proj`` (QKVParallelLinear, K/V heads = heads: all COLUMN), ``out_proj`` ROW, ``fc1``
 COLUMN / ``fc2`` ROW with biases, ``ln_1`` / ``ln_2``, layer scales ``ls_1`` / ``ls_2``; the two stride-2
-``vit_downsampler`` convolutions replicated.  The tower is built with ``quant_config``.
+``vit_downsampler`` convolutions replicated.  The tower is built with ``quant_config``.  In vLLM's
+``mm_encoder_tp_mode="data"`` the tower and projector are replicated instead (``disable_tp``; not modelled).
 
 KV cache: ``Attention(num_kv_heads, head_dim, per_layer_sliding_window=...)``: layers whose ``layer_types`` entry is
 ``sliding_attention`` keep a ``sliding_window`` window (SlidingWindowSpec), the rest full; every layer has
