@@ -15,7 +15,7 @@ from typing import Any
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
                                      exaone4, falcon_h1, gemma, gemma3n, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v,
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
-                                     llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4,
+                                     llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import exaone_moe
@@ -115,6 +115,9 @@ ADAPTERS: dict[str, Adapter] = {
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py): weights exact, KV refused (KV_REASON)
     "deepseek_v4": Adapter(deepseek_v4.build, mla=True, allow=deepseek_v4.FIELDS),
+    # MiniMax-M3 (model_type minimax_m3 parsed as transformers' minimax_m3_vl_text): weights exact, KV refused
+    "minimax_m3_vl_text": Adapter(minimax_m3.build, handles=("moe_layer_freq",),
+                                  allow=("index_head_dim", "index_n_heads")),
     # hybrids with Mamba-style state layers (arch/mixers.py)
     "nemotron_h": Adapter(nemotron_h.build, handles=("hybrid_override_pattern", "layers_block_type", "ssm_state_size"),
                           required=("hidden_size", "num_attention_heads", "vocab_size"),
@@ -161,7 +164,7 @@ ADAPTERS: dict[str, Adapter] = {
 
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
-WEIGHTS_ONLY: dict[str, str] = {"deepseek_v4": deepseek_v4.KV_REASON}
+WEIGHTS_ONLY: dict[str, str] = {"deepseek_v4": deepseek_v4.KV_REASON, "minimax_m3": minimax_m3.KV_REASON}
 
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
@@ -183,14 +186,6 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
-    # vLLM vllm/models/minimax_m3/__init__.py @7ffc3d06, nvidia/model.py @0443308a, common/indexer.py @0484480b
-    "minimax_m3": "minimax_m3: transformers 5.24 has no minimax_m3 class (only the minimax_m3_vl composite), and "
-                  "vLLM serves MiniMax-M3 only as MiniMaxM3SparseForCausalLM / "
-                  "MiniMaxM3SparseForConditionalGeneration (vllm/models/minimax_m3), whose sparse layers "
-                  "(sparse_attention_config.sparse_attention_freq) keep, besides the GQA cache, a lightning-indexer "
-                  "side cache of one sparse_index_dim key per token (MiniMaxM3IndexerCache, an MLAAttentionSpec in "
-                  "--attention-config indexer_kv_dtype, bf16 or fp8, whatever --kv-cache-dtype says) and share a "
-                  "topk_indices_buffer; these cache kinds are not modelled",
     # vLLM registry.py @055e47c2 _PREVIOUSLY_SUPPORTED_MODELS: MiniMaxText01 / MiniMaxM1 "0.23.0"
     "minimax": "minimax: lightning (linear) attention layers are not modelled, and vLLM itself serves "
                "MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM only up to v0.23.0 (registry "
