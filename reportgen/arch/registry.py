@@ -164,7 +164,13 @@ ADAPTERS: dict[str, Adapter] = {
 
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
-WEIGHTS_ONLY: dict[str, str] = {"deepseek_v4": deepseek_v4.KV_REASON, "minimax_m3": minimax_m3.KV_REASON}
+WEIGHTS_ONLY: dict[str, str] = {
+    "deepseek_v4": deepseek_v4.KV_REASON,
+    # the hub model_type (parsed as minimax_m3_vl_text, the adapter key) and the adapter key itself
+    "minimax_m3": minimax_m3.KV_REASON,
+    "minimax_m3_vl_text": "minimax_m3_vl_text: the text model MiniMax-M3 configs (model_type minimax_m3) are parsed "
+                          "as; weights exact, KV refused as for minimax_m3",
+}
 
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
