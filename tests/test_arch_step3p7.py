@@ -27,6 +27,11 @@ def _edit(text=None, vision=None, **top):
     return cfg
 
 
+def test_text_architecture_step3p5_accepted():
+    spec = build_spec(_edit({"architectures": ["Step3p5ForCausalLM"]}))
+    assert spec.unsupported_reason is None and spec.params_total == build_spec(CFG).params_total
+
+
 def test_layer_kinds_and_kv_bytes_follow_per_layer_sliding_window():
     # step3p5.py Step3p5Attention: enable_sliding_window = layer_types[layer_idx] == "sliding_attention";
     # Attention(..., num_kv_heads=self.num_kv_heads, per_layer_sliding_window=sliding_window)
@@ -135,6 +140,8 @@ def test_tower_and_projector_shards():
     ({}, {"use_cls_token": True}, ("use_cls_token",)),
     ({}, {"width": None}, ("vision_config.width", "missing")),
     ({}, {"ls_init_value": None}, ("ls_init_value",)),
+    # step3p7.py: init_vllm_registered_model(hf_config=config.text_config) -> the text config's architecture
+    ({"architectures": ["Step3VLForConditionalGeneration"]}, {}, ("text_config.architectures",)),
 ])
 def test_refused_where_vllm_and_transformers_differ(text, vision, words):
     cfg = _edit()

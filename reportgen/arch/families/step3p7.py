@@ -191,6 +191,11 @@ def _sliding_heads(text: Fields, types: list[str], heads: int, kv: int, hd: int)
 def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
     """The Step-3.5 language model; returns (hidden, vocab)."""
     raw, obj = text.raw, text.obj
+    archs = raw.get("architectures")
+    if archs and list(archs) != ["Step3p5ForCausalLM"]:
+        # step3p7.py: init_vllm_registered_model(hf_config=config.text_config) resolves the text config's architectures
+        raise _refuse("text_config.architectures", f"{archs!r} is not ['Step3p5ForCausalLM'] (vLLM would build that "
+                      "class as the language model)")
     for vname, hname in _TEXT_DIMS:
         v, h = _vllm_text(raw, vname), _global(obj, hname)
         if v != h:
