@@ -93,9 +93,11 @@ def test_minimax_m2_configs_vllm_builds_differently_are_refused(change, words):
     assert reason and words in reason
 
 
-def test_minimax_m3_refused_with_reason():
-    reason = build_spec(shipped("MiniMaxAI--MiniMax-M3")).unsupported_reason
-    assert reason and "not in transformers" in reason and "sparse" in reason
+def test_minimax_m3_weights_only_kv_refused_with_reason():
+    # weights exact, KV refused: tests/test_arch_minimax_m3.py, tests/test_oracle_minimax_m3.py
+    spec = build_spec(shipped("MiniMaxAI--MiniMax-M3"))
+    assert spec.unsupported_reason and "KV cache not" in spec.unsupported_reason
+    assert "sparse" in spec.unsupported_reason and spec.params_total > 0
 
 
 # ---------------------------------------------------------------- Gemma 4 (vLLM gemma4.py)

@@ -15,9 +15,9 @@ from typing import Any
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
                                      exaone4, falcon_h1, gemma, gemma3n, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v,
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
-                                     llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4,
+                                     llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
-                                     starcoder2, transformers_backend, zamba2)
+                                     starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -115,6 +115,9 @@ ADAPTERS: dict[str, Adapter] = {
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py): weights exact, KV refused (KV_REASON)
     "deepseek_v4": Adapter(deepseek_v4.build, mla=True, allow=deepseek_v4.FIELDS),
+    # MiniMax-M3 (model_type minimax_m3 parsed as transformers' minimax_m3_vl_text): weights exact, KV refused
+    "minimax_m3_vl_text": Adapter(minimax_m3.build, handles=("moe_layer_freq",),
+                                  allow=("index_head_dim", "index_n_heads")),
     # hybrids with Mamba-style state layers (arch/mixers.py)
     "nemotron_h": Adapter(nemotron_h.build, handles=("hybrid_override_pattern", "layers_block_type", "ssm_state_size"),
                           required=("hidden_size", "num_attention_heads", "vocab_size"),
@@ -138,6 +141,7 @@ ADAPTERS: dict[str, Adapter] = {
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
+    "step3p7": Adapter(step3p7.build, multimodal=True, prepare=step3p7.prepare),
     # Qwen vision-language composites (families/qwen_vl.py, towers_qwen.py)
     **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse,
                      allow=qwen_vl.ALLOW.get(kind, ()))
@@ -160,7 +164,13 @@ ADAPTERS: dict[str, Adapter] = {
 
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
-WEIGHTS_ONLY: dict[str, str] = {"deepseek_v4": deepseek_v4.KV_REASON}
+WEIGHTS_ONLY: dict[str, str] = {
+    "deepseek_v4": deepseek_v4.KV_REASON,
+    # the hub model_type (parsed as minimax_m3_vl_text, the adapter key) and the adapter key itself
+    "minimax_m3": minimax_m3.KV_REASON,
+    "minimax_m3_vl_text": "minimax_m3_vl_text: the text model MiniMax-M3 configs (model_type minimax_m3) are parsed "
+                          "as; weights exact, KV refused as for minimax_m3",
+}
 
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
@@ -182,12 +192,6 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
-    "step3p7": "step3p7: vLLM's step3p7.py builds a PerceptionEncoder vision tower (step_vl.py, its own config "
-               "fields) and the step3p5 language model (per-layer sliding-window head counts, head-wise attention "
-               "gates, shared + routed experts, MTP layers); neither is modelled in this work",
-    "minimax_m3": "minimax_m3: not in transformers 5.24 (only the minimax_m3_vl composite), and its "
-                  "block-sparse indexed attention (sparse_attention_config), dense first layers and shared "
-                  "expert do not map onto vLLM's minimax_m2 maths; not modelled",
     # vLLM registry.py @055e47c2 _PREVIOUSLY_SUPPORTED_MODELS: MiniMaxText01 / MiniMaxM1 "0.23.0"
     "minimax": "minimax: lightning (linear) attention layers are not modelled, and vLLM itself serves "
                "MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM only up to v0.23.0 (registry "

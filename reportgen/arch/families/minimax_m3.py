@@ -1,0 +1,124 @@
+"""MiniMax-M3 (``minimax_m3``): **weights exact, KV refused** (``registry.WEIGHTS_ONLY``, like DeepSeek-V4).
+
+Follows vLLM ``vllm/models/minimax_m3/nvidia/model.py`` @0443308aa3e9e621c911ac891cac4f3170a83af5 (registry names
+``MiniMaxM3SparseForCausalLM`` / ``MiniMaxM3SparseForConditionalGeneration``, ``vllm/models/minimax_m3/__init__.py``
+@7ffc3d06) and ``common/indexer.py`` @0484480bc73081c4a5133b3cb53018323fce632d.  transformers 5.24 has no
+``minimax_m3`` class; the text model of its ``minimax_m3_vl`` composite (``MiniMaxM3VLTextConfig`` /
+``MiniMaxM3VLForCausalLM``, model_type ``minimax_m3_vl_text``) reads the same flat fields (``sparse_attention_config``,
+``moe_layer_freq``) and is the meta-device oracle (``parse.ARCHITECTURE_FALLBACK``).
+
+Tensors and shards (vLLM): dense layers (``sparse_attention_freq`` 0) ``MiniMaxM3Attention``: ``QKVParallelLinear``
+(q COLUMN, k / v KV), ``o_proj`` ROW, per-head Gemma ``q_norm`` / ``k_norm``; sparse layers
+``MiniMaxM3SparseAttention``: the same plus the lightning-indexer projections fused into
+``MinimaxM3QKVParallelLinearWithIndexer`` -- ``index_q`` (``sparse_num_index_heads`` x ``sparse_index_dim``) shards
+like K/V (vLLM requires ``sparse_num_index_heads == num_key_value_heads``: KV), ``index_k`` one head replicated on
+every rank -- and ``index_q_norm`` / ``index_k_norm``.  MLP: ``moe_layer_freq`` 0 -> ``MiniMaxM3MLP`` of
+``dense_intermediate_size``; else ``MiniMaxM3MoE``: ``GateLinear(hidden, E, params_dtype=float32)`` (4 bytes,
+replicated, unquantized), ``e_score_correction_bias`` float32 ``(E,)`` (a buffer in transformers: allocated only),
+FusedMoE experts of ``intermediate_size``, ``shared_experts`` MiniMaxM3MLP of ``intermediate_size x
+n_shared_experts`` (transformers: ``shared_intermediate_size``; must agree); vLLM raises for tp > E (``max_tp``).
+
+Refused where vLLM and transformers differ or vLLM raises: ``hidden_act`` other than ``swigluoai``, ``qk_norm_type``
+other than ``per_head``, ``use_gemma_norm`` false, ``attention_output_gate`` true, no shared expert, index heads
+other than the K/V heads or an index head size other than ``head_dim``, a tied head, ``use_routing_bias`` false
+(transformers always has the correction bias).  The MTP modules (``num_nextn_predict_layers``) are not loaded for
+serving and not sized here.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families.common import Geometry, decoder_stack, gqa_attention
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+
+KV_REASON = (
+    "minimax_m3: weights modelled exactly (families/minimax_m3.py), KV cache not. vLLM (vllm/models/minimax_m3, "
+    "nvidia/model.py @0443308a, common/indexer.py @0484480b) gives each sparse layer "
+    "(sparse_attention_config.sparse_attention_freq), besides the GQA FullAttentionSpec cache, a lightning-indexer "
+    "side cache of one sparse_index_dim key per token (MiniMaxM3IndexerCache: an MLAAttentionSpec in "
+    "--attention-config indexer_kv_dtype, bf16 or fp8, whatever --kv-cache-dtype says) and shares a "
+    "topk_indices_buffer (index heads / tp x padded max_num_batched_tokens x sparse_topk_blocks int32); how vLLM "
+    "groups and pages a FullAttentionSpec next to an MLAAttentionSpec in one layer was not read, so no KV or "
+    "serving figure is given")
+
+
+def _refuse(field: str, why: str) -> Unsupported:
+    return Unsupported(f"minimax_m3: {field} {why}; vLLM (vllm/models/minimax_m3) and transformers would build "
+                       "different models; not modelled")
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    raw, obj = f.raw, f.obj
+    for name, want in (("hidden_act", "swigluoai"), ("qk_norm_type", "per_head"), ("use_gemma_norm", True),
+                       ("attention_output_gate", False), ("use_routing_bias", True), ("scoring_func", "sigmoid")):
+        if raw.get(name) != want:
+            raise _refuse(name, f"is {raw.get(name)!r}, not {want!r} (the only branch vLLM's MiniMax-M3 builds)")
+    if obj.tie_word_embeddings:
+        raise _refuse("tie_word_embeddings", "is true (vLLM's ParallelLMHead is its own weight)")
+    hidden, n_layers, heads = obj.hidden_size, obj.num_hidden_layers, obj.num_attention_heads
+    kv, hd, vocab = obj.num_key_value_heads, obj.head_dim, obj.vocab_size
+    if heads % kv:
+        raise f.err("num_key_value_heads", f"{kv} does not divide num_attention_heads {heads}")
+    n_exp, inter = obj.num_local_experts, obj.intermediate_size
+    n_shared = raw.get("n_shared_experts")
+    if not isinstance(n_shared, int) or isinstance(n_shared, bool) or n_shared < 1:
+        raise _refuse("n_shared_experts", f"{n_shared!r}: vLLM builds no shared expert, transformers one")
+    if inter * n_shared != obj.shared_intermediate_size:
+        raise _refuse("shared_intermediate_size", f"{obj.shared_intermediate_size} differs from vLLM's "
+                      f"intermediate_size x n_shared_experts = {inter * n_shared}")
+
+    # which layers are sparse / MoE: vLLM's raw lists against transformers' layer_types / mlp_layer_types
+    sparse_cfg = raw.get("sparse_attention_config") or {}
+    freq = sparse_cfg.get("sparse_attention_freq")
+    vllm_sparse = [bool(x) for x in freq] if isinstance(freq, list) else [False] * n_layers
+    if vllm_sparse != [t == "minimax_m3_sparse" for t in obj.layer_types]:
+        raise _refuse("sparse_attention_config.sparse_attention_freq", "and transformers' layer_types place the "
+                      "sparse layers differently")
+    moe_freq = raw.get("moe_layer_freq")
+    vllm_moe = [bool(x) for x in moe_freq] if isinstance(moe_freq, list) else [True] * n_layers
+    if vllm_moe != [t == "sparse" for t in obj.mlp_layer_types]:
+        raise _refuse("moe_layer_freq", "and transformers' mlp_layer_types place the MoE layers differently")
+    idx_heads, idx_hd = obj.index_n_heads, obj.index_head_dim
+    if any(vllm_sparse):
+        for name, attr in (("sparse_num_index_heads", "index_n_heads"), ("sparse_index_dim", "index_head_dim")):
+            if sparse_cfg.get(name) != getattr(obj, attr):
+                raise _refuse(f"sparse_attention_config.{name}", f"{sparse_cfg.get(name)!r} (vLLM reads it) "
+                              f"differs from transformers' {attr}={getattr(obj, attr)}")
+        if idx_heads != kv or idx_hd != hd:
+            raise _refuse("sparse_attention_config", f"has {idx_heads} index heads of {idx_hd}: vLLM's fused "
+                          f"index projection requires the {kv} K/V heads of {hd}")
+    k = obj.num_experts_per_tok
+    if k > n_exp:
+        raise f.err("num_experts_per_tok", f"{k} exceeds the {n_exp} routed experts")
+
+    g = Geometry(hidden, n_layers, heads, kv, hd, vocab, False)
+    dense_attn = gqa_attention(g, qk_norm="head")
+
+    def attention(ts: list[Tensor], i: int, p: str) -> None:
+        dense_attn(ts, i, p)
+        if vllm_sparse[i]:
+            a = f"{p}.self_attn.indexer"
+            B.linear(ts, f"{a}.q_proj", hidden, idx_heads * idx_hd, S.KV, C.ATTENTION, i)
+            B.linear(ts, f"{a}.k_proj", hidden, idx_hd, S.REPLICATED, C.ATTENTION, i)
+            B.norm(ts, f"{a}.q_norm", idx_hd, i, comp=C.ATTENTION)
+            B.norm(ts, f"{a}.k_norm", idx_hd, i, comp=C.ATTENTION)
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
+        if not vllm_moe[i]:
+            B.gated_mlp(ts, i, f"{p}.mlp", hidden, obj.dense_intermediate_size, C.DENSE_MLP)
+            return
+        ts.append(Tensor(f"{p}.mlp.gate.weight", (n_exp, hidden), S.REPLICATED, C.ROUTER, i, dtype_bytes=4))
+        ts.append(Tensor(f"{p}.mlp.gate.e_score_correction_bias", (n_exp,), S.REPLICATED, C.ROUTER, i,
+                         allocated_only=True, dtype_bytes=4))
+        B.experts(ts, i, f"{p}.mlp.experts", hidden, inter, n_exp)
+        B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", hidden, obj.shared_intermediate_size, C.SHARED_EXPERTS)
+
+    decoder_stack(spec, f, g, attention=attention, mlp=mlp, tied=False, layers_kv=[])  # no KV geometry: refused
+    spec.num_experts, spec.experts_per_token, spec.num_shared_experts = n_exp, k, n_shared
+    spec.max_tp = n_exp
+    if raw.get("num_nextn_predict_layers"):
+        spec.notes.append("minimax_m3: the MTP modules are not loaded for serving and their size is not modelled")
+    spec.rope_caches = ()          # no KV / serving figures: the rotary caches are not worked out
+    spec.unsupported_reason = KV_REASON
