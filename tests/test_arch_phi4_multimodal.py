@@ -196,6 +196,8 @@ def test_refusals(patch, words):
     ({"vision_config": dict(PHI4_MM["vision_config"], feature_layer=-29)}, "vision_config.feature_layer"),
     ({"audio_config": dict(PHI4_MM["audio_config"], num_attention_heads=24)}, "audio_config.num_attention_heads"),
     ({"audio_config": [1]}, "audio_config"),
+    ({"audio_config": dict(PHI4_MM["audio_config"], time_reduction=3)}, "audio_config.time_reduction"),
+    ({"audio_config": dict(PHI4_MM["audio_config"], bias_symmetric=1)}, "audio_config.bias_symmetric"),
 ])
 def test_bad_fields_are_named(patch, field):
     from reportgen.arch.errors import ConfigError
