@@ -107,7 +107,7 @@ def parse_config(raw: Mapping[str, Any], model_type: str) -> Any:
 def _guess_field(message: str, raw: Mapping[str, Any]) -> str:
     """The config key a transformers error message mentions (longest match), else 'config'."""
     names = [k for k in raw if isinstance(k, str) and k in message]
-    for sub in ("text_config", "vision_config"):
+    for sub in ("text_config", "vision_config", "audio_config"):
         if isinstance(raw.get(sub), Mapping):
             names += [f"{sub}.{k}" for k in raw[sub] if isinstance(k, str) and k in message]
     return max(names, key=len) if names else "config"

@@ -18,6 +18,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
+from reportgen.arch.families import phi4_multimodal
 from reportgen.arch.families import exaone_moe
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -160,6 +161,9 @@ ADAPTERS: dict[str, Adapter] = {
     # GLM-4.1V / GLM-4.5V (families/glm4v.py)
     "glm4v": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
     "glm4v_moe": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
+    # Phi-4-multimodal, HF format (families/phi4_multimodal.py): a flat config (text fields at the top level)
+    # parsed by its own class; phi3 stack + Idefics2 image tower + conformer audio tower + three projectors
+    "phi4_multimodal": Adapter(phi4_multimodal.build, precheck=phi4_multimodal.precheck),
 }
 
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
@@ -207,14 +211,6 @@ UNSUPPORTED: dict[str, str] = {
               "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
     # multimodal composites examined for issue 13 and not modelled yet (docs/architecture.md)
     "kimi_vl": "kimi_vl: no transformers config class (remote code only) and the MoonViT tower is not modelled",
-    # vLLM phi4_multimodal.py @f8cc4535 (Phi4MultimodalForCausalLM, the HF-format model; phi4mm.py serves the
-    # remote-code one)
-    "phi4_multimodal": "phi4_multimodal: vLLM's phi4_multimodal.py builds an Idefics2 image tower cut at "
-                       "vision_config.feature_layer without post-norm, a conformer audio encoder (NeMo conv "
-                       "subsampling, relative attention bias, depthwise conv modules, qkv / gate_up column and "
-                       "o / down row) and image / speech / vision-speech projectors, none of them modelled; its "
-                       "vision and speech abilities are LoRA adapters served with --enable-lora, whose GPU buffers "
-                       "are not modelled either",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",

@@ -5,7 +5,8 @@ does not hold, as vLLM loads them together on the first stage), but the report s
 them apart (issue 13).  The projector modules have the same names in transformers,
 the checkpoints and vLLM: ``multi_modal_projector`` (LLaVA, Gemma-3, Mistral-3,
 Llama-4), the Qwen patch ``merger`` and ``deepstack_merger_list``, Llama-4's
-``vision_adapter``, the Idefics3 / SmolVLM ``connector`` and LLaVA-NeXT's ``image_newline``.
+``vision_adapter``, the Idefics3 / SmolVLM ``connector``, LLaVA-NeXT's ``image_newline`` and Phi-4-multimodal's
+``img_projection_up`` / ``_down`` and ``{up,down}_proj_for_{speech,vision_speech}`` (vLLM's connectors).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from reportgen.arch.spec import Component, ModelSpec, Tensor
 
 PROJECTOR_MARKERS = ("multi_modal_projector.", ".merger.", ".deepstack_merger_list.", ".vision_adapter.",
-                     ".connector.")
+                     ".connector.", ".img_projection_", "_proj_for_speech.", "_proj_for_vision_speech.")
 PROJECTOR_NAMES = ("image_newline",)
 
 
@@ -26,5 +27,6 @@ def vision_split(spec: ModelSpec) -> dict[str, int]:
     out = {"tower": 0, "projector": 0}
     for t in spec.tensors:
         if t.component is Component.VISION:
-            out["projector" if is_projector(t) else "tower"] += t.numel
+            # params, not numel: an ``allocated_only`` tensor (Phi-4-multimodal's audio normalisation) is no parameter
+            out["projector" if is_projector(t) else "tower"] += t.params
     return out

@@ -129,7 +129,13 @@ def parse_limits(value: str | Mapping | None) -> dict[str, int] | None:
 TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "video"),
                     "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video"),
                     "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video"),
-                    "llava_onevision": ("image", "video"), "internvl": ("image", "video")}
+                    "llava_onevision": ("image", "video"), "internvl": ("image", "video"),
+                    "phi4_multimodal": ("image", "audio")}
+
+# models whose towers vLLM builds and loads whatever the limits say (no ``_mark_tower_model``): a limit of 0 for
+# every modality skips the encoder profile only
+TOWERS_ALWAYS_BUILT = {"phi4_multimodal": "vLLM phi4_multimodal.py @f8cc4535 builds image_embed and audio_embed "
+                                          "unconditionally"}
 
 
 def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:
@@ -143,5 +149,12 @@ def is_text_only(limits: Mapping[str, int] | None, modalities: tuple[str, ...] =
 
 def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec:
     """The spec as vLLM serves it under these per-prompt limits (vLLM skips a tower whose every
-    modality is limited to 0: ``SupportsMultiModal._mark_tower_model``)."""
-    return text_only(spec) if spec.multimodal and is_text_only(limits, tower_modalities(spec)) else spec
+    modality is limited to 0: ``SupportsMultiModal._mark_tower_model``; a ``TOWERS_ALWAYS_BUILT`` model keeps its
+    towers' weights and loses only the encoder profile)."""
+    if not (spec.multimodal and is_text_only(limits, tower_modalities(spec))):
+        return spec
+    kept = TOWERS_ALWAYS_BUILT.get(spec.family)
+    if kept is None:
+        return text_only(spec)
+    return dataclasses.replace(spec, multimodal=False, notes=[
+        *spec.notes, f"text only (--limit-mm-per-prompt 0): no encoder profile, but the towers stay loaded ({kept})"])
