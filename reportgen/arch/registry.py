@@ -18,7 +18,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, transformers_backend, zamba2)
-from reportgen.arch.families import exaone_moe
+from reportgen.arch.families import exaone_moe, kimi_vl
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -138,6 +138,8 @@ ADAPTERS: dict[str, Adapter] = {
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
+    # no transformers class: vLLM's own KimiVLConfig reading (DeepseekV2Config text, MoonViT) (families/kimi_vl.py)
+    "kimi_vl": Adapter(kimi_vl.build, mla=True, multimodal=True, prepare=kimi_vl.prepare, parse=kimi_vl.parse),
     # Qwen vision-language composites (families/qwen_vl.py, towers_qwen.py)
     **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse,
                      allow=qwen_vl.ALLOW.get(kind, ()))
@@ -202,7 +204,6 @@ UNSUPPORTED: dict[str, str] = {
     "mllama": "mllama: vLLM V1 does not serve Llama-3.2-Vision (its cross-attention encoder-decoder model was "
               "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
     # multimodal composites examined for issue 13 and not modelled yet (docs/architecture.md)
-    "kimi_vl": "kimi_vl: no transformers config class (remote code only) and the MoonViT tower is not modelled",
     # vLLM phi4_multimodal.py @f8cc4535 (Phi4MultimodalForCausalLM, the HF-format model; phi4mm.py serves the
     # remote-code one)
     "phi4_multimodal": "phi4_multimodal: vLLM's phi4_multimodal.py builds an Idefics2 image tower cut at "
