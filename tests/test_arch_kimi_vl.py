@@ -137,3 +137,27 @@ def test_bad_fields_are_config_errors_naming_the_field(cfg, field):
     with pytest.raises(ConfigError) as e:
         build_spec(cfg)
     assert e.value.field == field
+
+
+def test_tower_bytes_per_rank_at_tp2_follow_vllm_sharding():
+    """Hand count from vLLM moonvit.py / kimi_vl.py: wqkv / fc0 (weights and biases) and wo / fc1 weights halve;
+    wo / fc1 biases, LayerNorms, the patch conv, the position grid and the whole projector stay on every rank."""
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(KIMI_VL)
+    h, i, layers, kk, text_h = 1152, 4304, 27, 4, 2048
+    layer_split = (3 * h * h + 3 * h) + h * h + (h * i + i) + i * h
+    layer_whole = 4 * h + h + h                                   # norm0 / norm1, wo bias, fc1 bias
+    whole = h * 3 * 14 * 14 + h + 64 * 64 * h + 2 * h             # patch conv, grid, final LayerNorm
+    projector = 2 * h + (h * kk) ** 2 + h * kk + h * kk * text_h + text_h
+    per_rank = layers * (layer_split / 2 + layer_whole) + whole + projector
+    full = estimate_one(spec, 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    text = estimate_one(encoder.text_only(spec), 79.2, tp=2, max_model_len=8192)["weights_gib"]
+    assert (full - text) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
+
+
+def test_kimi_k25_shares_the_moonvit_blocks_and_its_projector_is_reported_apart():
+    k25 = json.loads((Path(__file__).parent / "data" / "configs_2026" / "moonshotai--Kimi-K2.5.json").read_text())
+    split = vision_split(build_spec(k25))
+    assert split["projector"] == 2 * 1152 + 4608 * 4608 + 4608 + 4608 * 7168 + 7168
+    assert split["tower"] + split["projector"] == 471_143_920             # the meta-device truth of the tower

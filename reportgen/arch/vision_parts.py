@@ -13,7 +13,7 @@ from __future__ import annotations
 from reportgen.arch.spec import Component, ModelSpec, Tensor
 
 PROJECTOR_MARKERS = ("multi_modal_projector.", ".merger.", ".deepstack_merger_list.", ".vision_adapter.",
-                     ".connector.")
+                     ".connector.", ".mm_projector.")
 PROJECTOR_NAMES = ("image_newline",)
 
 
