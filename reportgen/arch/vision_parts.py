@@ -5,7 +5,8 @@ does not hold, as vLLM loads them together on the first stage), but the report s
 them apart (issue 13).  The projector modules have the same names in transformers,
 the checkpoints and vLLM: ``multi_modal_projector`` (LLaVA, Gemma-3, Mistral-3,
 Llama-4), the Qwen patch ``merger`` and ``deepstack_merger_list``, Llama-4's
-``vision_adapter``, the Idefics3 / SmolVLM ``connector`` and LLaVA-NeXT's ``image_newline``.
+``vision_adapter``, the Idefics3 / SmolVLM ``connector``, LLaVA-NeXT's ``image_newline`` and Kimi-K2.5's
+``mm_projector`` (transformers' name for the patch merger Kimi-VL calls ``multi_modal_projector``).
 """
 
 from __future__ import annotations
