@@ -19,7 +19,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import phi4_multimodal
-from reportgen.arch.families import exaone_moe
+from reportgen.arch.families import exaone_moe, kimi_vl
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -143,6 +143,8 @@ ADAPTERS: dict[str, Adapter] = {
     "llama4": Adapter(multimodal.build, multimodal=True),
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
     "step3p7": Adapter(step3p7.build, multimodal=True, prepare=step3p7.prepare),
+    # no transformers class: vLLM's own KimiVLConfig reading (DeepseekV2Config text, MoonViT) (families/kimi_vl.py)
+    "kimi_vl": Adapter(kimi_vl.build, mla=True, multimodal=True, prepare=kimi_vl.prepare, parse=kimi_vl.parse),
     # Qwen vision-language composites (families/qwen_vl.py, towers_qwen.py)
     **{kind: Adapter(qwen_vl.build, multimodal=True, prepare=qwen_vl.prepare, parse=qwen_vl.parse,
                      allow=qwen_vl.ALLOW.get(kind, ()))
@@ -210,7 +212,6 @@ UNSUPPORTED: dict[str, str] = {
     "mllama": "mllama: vLLM V1 does not serve Llama-3.2-Vision (its cross-attention encoder-decoder model was "
               "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
     # multimodal composites examined for issue 13 and not modelled yet (docs/architecture.md)
-    "kimi_vl": "kimi_vl: no transformers config class (remote code only) and the MoonViT tower is not modelled",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",

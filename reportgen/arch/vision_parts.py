@@ -5,8 +5,10 @@ does not hold, as vLLM loads them together on the first stage), but the report s
 them apart (issue 13).  The projector modules have the same names in transformers,
 the checkpoints and vLLM: ``multi_modal_projector`` (LLaVA, Gemma-3, Mistral-3,
 Llama-4), the Qwen patch ``merger`` and ``deepstack_merger_list``, Llama-4's
-``vision_adapter``, the Idefics3 / SmolVLM ``connector``, LLaVA-NeXT's ``image_newline`` and Phi-4-multimodal's
-``img_projection_up`` / ``_down`` and ``{up,down}_proj_for_{speech,vision_speech}`` (vLLM's connectors).
+``vision_adapter``, the Idefics3 / SmolVLM ``connector``, LLaVA-NeXT's ``image_newline``, Kimi-K2.5's
+``mm_projector`` (transformers' name for the patch merger Kimi-VL calls ``multi_modal_projector``) and
+Phi-4-multimodal's ``img_projection_up`` / ``_down`` and ``{up,down}_proj_for_{speech,vision_speech}``
+(vLLM's connectors).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 from reportgen.arch.spec import Component, ModelSpec, Tensor
 
 PROJECTOR_MARKERS = ("multi_modal_projector.", ".merger.", ".deepstack_merger_list.", ".vision_adapter.",
-                     ".connector.", ".img_projection_", "_proj_for_speech.", "_proj_for_vision_speech.")
+                     ".connector.", ".mm_projector.", ".img_projection_", "_proj_for_speech.",
+                     "_proj_for_vision_speech.")
 PROJECTOR_NAMES = ("image_newline",)
 
 

@@ -29,8 +29,11 @@ from reportgen.arch.fields import Fields
 from reportgen.arch.spec import ModelSpec
 
 
-def build(f: Fields, spec: ModelSpec) -> None:
-    v2 = f.model_type == "deepseek_v2"
+def build(f: Fields, spec: ModelSpec, *, vllm_reading: bool = False) -> None:
+    """``vllm_reading``: ``f`` is the config as vLLM's DeepseekV2ForCausalLM reads it with no transformers model
+    to match (Kimi-VL's text_config, a DeepseekV2Config): MLPs never biased (the caller refuses ``mlp_bias``) and
+    MoE layers where ``i >= first_k_dense_replace and i % moe_layer_freq == 0`` (vLLM deepseek_v2.py @002d6073)."""
+    v2 = f.model_type == "deepseek_v2" and not vllm_reading
     d = mla_dims(f)
     att_bias = f.flag("attention_bias")
     mlp_bias = f.flag("mlp_bias") if v2 else False
@@ -40,9 +43,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     k_dense = f.int("first_k_dense_replace", 0, lo=0)
     n_shared = f.int("n_shared_experts", lo=0)
     moe_inter = f.int("moe_intermediate_size")
-    inter = f.int("intermediate_size") if k_dense else 0
+    freq = f.int("moe_layer_freq", 1) if vllm_reading else 1
+    dense = [not (i >= k_dense and i % freq == 0) for i in range(d.n_layers + 1)]        # + the MTP layer
+    inter = f.int("intermediate_size") if any(dense[:d.n_layers]) else 0
     k = set_moe(spec, f, n_exp, shared=n_shared)
-    dense = [i < k_dense for i in range(d.n_layers + 1)]        # + the MTP layer
     mlp = deepseek_moe_part(d.hidden, dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared,
                             bias=mlp_bias)
     mla_moe_stack(spec, f, d, attention=mla_part(d, bias=att_bias), mlp=mlp, k=k)

@@ -32,13 +32,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families import deepseek
+from reportgen.arch.families import deepseek, towers_moonvit
 from reportgen.arch.fields import Fields
-from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+from reportgen.arch.spec import ModelSpec
 
-V = C.VISION
+# transformers 5.24's Kimi_K25ForConditionalGeneration names (the tower is towers_moonvit's, as Kimi-VL's)
+NAMES = towers_moonvit.Names(tower="model.vision_tower", layers="layers", pos="patch_embed.pos_emb.position_embeddings",
+                             norms=("norm1", "norm2"), qkv=("attn.q_proj", "attn.k_proj", "attn.v_proj"),
+                             out="attn.proj", mlp=("mlp.fc1", "mlp.fc2"), final_norm="final_layernorm",
+                             projector=("model.mm_projector.pre_norm", "model.mm_projector.in_proj",
+                                        "model.mm_projector.out_proj"))
 # vLLM tower options and the value transformers' model is built with
 _FIXED = {"pos_emb_type": "divided_fixed", "merge_type": "sd2_tpool", "mm_projector_type": "patchmerger",
           "attn_bias": True, "linear_bias": True, "patch_embed_proj_bias": True, "norm_type": "layernorm",
@@ -112,24 +116,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if mm_h is not None and mm_h not in (h, h_t):
         raise Unsupported(f"kimi_k25 vision_config.mm_hidden_size {mm_h}: vLLM projects to it, not to the "
                           f"text hidden size {h_t}; not modelled")
-    ts: list[Tensor] = spec.tensors
-    p = "model.vision_tower"
-    ts.append(Tensor(f"{p}.patch_embed.proj.weight", (h, 3, d["patch_h"], d["patch_w"]), S.REPLICATED, V, None))
-    ts.append(Tensor(f"{p}.patch_embed.proj.bias", (h,), S.REPLICATED, V, None))
-    ts.append(Tensor(f"{p}.patch_embed.pos_emb.position_embeddings",
-                     (d["init_pos_emb_height"], d["init_pos_emb_width"], h), S.REPLICATED, V, None))
-    for i in range(d["num_hidden_layers"]):
-        q = f"{p}.layers.{i}"
-        B.norm(ts, f"{q}.norm1", h, None, comp=V, bias=True)
-        for name in ("q_proj", "k_proj", "v_proj"):
-            B.linear(ts, f"{q}.attn.{name}", h, h, S.COLUMN, V, None, bias=True, quantizable=False)
-        B.linear(ts, f"{q}.attn.proj", h, h, S.ROW, V, None, bias=True, quantizable=False)
-        B.norm(ts, f"{q}.norm2", h, None, comp=V, bias=True)
-        B.linear(ts, f"{q}.mlp.fc1", h, d["intermediate_size"], S.COLUMN, V, None, bias=True, quantizable=False)
-        B.linear(ts, f"{q}.mlp.fc2", d["intermediate_size"], h, S.ROW, V, None, bias=True, quantizable=False)
-    B.norm(ts, f"{p}.final_layernorm", h, None, comp=V, bias=True)
-    merged = h * d["merge"]
-    B.norm(ts, "model.mm_projector.pre_norm", h, None, comp=V, bias=True)
-    B.linear(ts, "model.mm_projector.in_proj", merged, merged, S.REPLICATED, V, None, bias=True, quantizable=False)
-    B.linear(ts, "model.mm_projector.out_proj", merged, h_t, S.REPLICATED, V, None, bias=True, quantizable=False)
+    towers_moonvit.tower(spec.tensors, NAMES, hidden=h, inter=d["intermediate_size"], layers=d["num_hidden_layers"],
+                         patch=(d["patch_h"], d["patch_w"]), pos_hw=(d["init_pos_emb_height"], d["init_pos_emb_width"]))
+    towers_moonvit.projector(spec.tensors, NAMES, hidden=h, merge=d["merge"], text_hidden=h_t)
     spec.multimodal = True
