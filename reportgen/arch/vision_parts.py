@@ -5,7 +5,8 @@ does not hold, as vLLM loads them together on the first stage), but the report s
 them apart (issue 13).  The projector modules have the same names in transformers,
 the checkpoints and vLLM: ``multi_modal_projector`` (LLaVA, Gemma-3, Mistral-3,
 Llama-4), the Qwen patch ``merger`` and ``deepstack_merger_list``, Llama-4's
-``vision_adapter``, the Idefics3 / SmolVLM ``connector`` and LLaVA-NeXT's ``image_newline``.
+``vision_adapter``, the Idefics3 / SmolVLM ``connector``, LLaVA-NeXT's ``image_newline`` and the Gemma-3n /
+Gemma-4 embedders ``model.embed_vision`` / ``model.embed_audio`` (their audio tower counts as a tower).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from reportgen.arch.spec import Component, ModelSpec, Tensor
 
 PROJECTOR_MARKERS = ("multi_modal_projector.", ".merger.", ".deepstack_merger_list.", ".vision_adapter.",
-                     ".connector.")
+                     ".connector.", "model.embed_vision.", "model.embed_audio.")
 PROJECTOR_NAMES = ("image_newline",)
 
 
