@@ -249,3 +249,36 @@ def gemma3n_configs(draw):
 @given(gemma3n_configs())
 def test_random_gemma3n_configs_match_meta_device(cfg):
     assert_exact(cfg)
+
+
+def test_limit_mm_per_prompt_drops_each_tower_on_its_own():
+    """vLLM marks the vision tower + embed_vision as the "image" tower and the audio tower + embed_audio as the
+    "audio" one: a limit of 0 skips that pair; both at 0 is text only (no encoder profile)."""
+    from reportgen.estimate.encoder import apply_limits
+
+    spec = build_spec(defaults())
+    no_image = apply_limits(spec, {"image": 0})
+    assert no_image.multimodal and no_image.params_total == spec.params_total - 294_126_912 - 4_460_544
+    no_audio = apply_limits(spec, {"audio": 0})
+    assert no_audio.multimodal and no_audio.params_total == spec.params_total - 681_348_640 - 3_345_408
+    text = apply_limits(spec, {"image": 0, "audio": 0})
+    assert not text.multimodal and text.params_total == 6_835_235_568
+    assert apply_limits(spec, {"image": 2}) is spec
+
+
+def test_per_layer_embeddings_buffer_priced_per_batched_token():
+    """vLLM allocates per_layer_embeddings = zeros(max_num_batched_tokens, 35, 256) in the model dtype at init:
+    8,960 elements = 17,920 bf16 bytes per batched token (146.8 MB at 8,192), text only included."""
+    import dataclasses
+
+    from reportgen.estimate.encoder import apply_limits
+    from reportgen.estimate.layout import Layout
+    from reportgen.estimate.tables import activation_coeffs, model_facts
+
+    spec = build_spec(defaults())
+    assert spec.init_buffer_per_token == 35 * 256
+    assert apply_limits(spec, {"image": 0, "audio": 0}).init_buffer_per_token == 35 * 256
+    with_buf = activation_coeffs(model_facts(spec), Layout(tp=2, pp=1), 2.0)["a_add_t"]
+    without = activation_coeffs(model_facts(dataclasses.replace(spec, init_buffer_per_token=0)), Layout(tp=2, pp=1),
+                                2.0)["a_add_t"]
+    assert with_buf - without == 17_920 and 17_920 * 8192 == 146_800_640

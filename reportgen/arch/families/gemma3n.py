@@ -56,9 +56,9 @@ The composite follows vLLM ``vllm/model_executor/models/gemma3n_mm.py`` (read at
 * ``language_model``: vLLM's Gemma3nForCausalLM (above; no lm_head, pp > 1 refused); transformers' composite
   ``lm_head`` is tied to ``embed_tokens`` (a top-level ``tie_word_embeddings: false`` is refused).
 * encoder budget: ``get_max_tokens_per_item`` is hard-coded {"image": 256, "audio": 188} ->
-  ``mm_item_tokens`` 256.  Not priced (noted on the spec): the ``per_layer_embeddings`` buffer vLLM allocates
-  at init, max_num_batched_tokens x layers x hidden_size_per_layer_input in the model dtype (E4B at 8,192
-  batched tokens: 146.8 MB).
+  ``mm_item_tokens`` 256.  The ``per_layer_embeddings`` buffer vLLM allocates at init, max_num_batched_tokens
+  x layers x hidden_size_per_layer_input in the model dtype (E4B at 8,192 batched tokens: 146.8 MB), is
+  ``init_buffer_per_token`` (priced per batched token like Qwen3-VL's deepstack buffers).
 """
 
 from __future__ import annotations
@@ -365,6 +365,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     spec.multimodal = True
     # vLLM Gemma3nProcessingInfo.get_max_tokens_per_item: {"image": 256, "audio": 188}, hard-coded
     spec.mm_item_tokens = max(TOKENS_PER_IMAGE, TOKENS_PER_AUDIO)
-    spec.notes.append("vLLM also keeps a per_layer_embeddings buffer of max_num_batched_tokens x "
-                      f"{spec.num_layers} layers x {text.int('hidden_size_per_layer_input')} (model dtype), "
-                      "not priced")
+    # vLLM Gemma3nForConditionalGeneration.__init__: per_layer_embeddings = zeros(max_num_batched_tokens,
+    # layers, hidden_size_per_layer_input) in the embedding's dtype (allocated with the language model: kept
+    # when every modality is limited to 0)
+    spec.init_buffer_per_token = spec.num_layers * text.int("hidden_size_per_layer_input")
