@@ -152,6 +152,9 @@ def test_vllm_sharding_and_encoder_budget():
     assert spec.mm_item_tokens == 256 and spec.multimodal
     assert spec.pp_invalid and "SupportsPP" in spec.pp_invalid
     assert not any(t.name.startswith("lm_head") for t in spec.tensors)
+    assert not any("output channels" in n for n in spec.notes)
+    odd = build_spec(dict(defaults(), vision_config=dict(defaults()["vision_config"], hidden_size=1024)))
+    assert odd.unsupported_reason is None and any("2048 output channels" in n for n in odd.notes)
 
 
 def test_trimmed_config_uses_class_default_towers():

@@ -358,7 +358,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     vis = _sub(f, "vision_config", "gemma3n_vision", spec)
     audio = _sub(f, "audio_config", "gemma3n_audio", spec)
     ts = spec.tensors
-    vision_tower(ts, vis)
+    channels = vision_tower(ts, vis)
+    if channels != vis.int("hidden_size"):
+        spec.notes.append(f"vision_config.hidden_size {vis.int('hidden_size')} differs from the timm tower's "
+                          f"{channels} output channels: transformers builds it, but vLLM's image path reshapes "
+                          "the tower output by hidden_size and would fail on the first image")
     embedder(ts, vis, "embed_vision", spec.hidden_size)
     audio_tower(ts, audio)
     embedder(ts, audio, "embed_audio", spec.hidden_size)
