@@ -1,7 +1,7 @@
 """Gemma 3n text model (gemma3n_text, vLLM gemma3n.py @7bbfbc7f): exact parameters against the meta device
 (transformers 5.24 Gemma3nForCausalLM) on the class defaults -- they are google/gemma-3n-E4B's text model;
 no shipped gemma3n config is in tests/data -- and >= 200 random valid configs; KV geometry, KV sharing
-targets, sharding and pipeline validity from vLLM's model file; the composite refused with its reason.
+targets, sharding and pipeline validity from vLLM's model file (the composite: tests/test_gemma3n_mm.py).
 
 KV bytes per token: vLLM ``AttentionSpec.real_page_size_bytes`` / block = 2 x num_kv_heads x head_size x
 dtype bytes per layer holding a cache; a layer built with ``kv_sharing_target_layer_name`` holds none.
@@ -116,11 +116,11 @@ def test_refusals(change, words):
     assert reason and words in reason
 
 
-def test_composite_refused_with_the_timm_reason():
-    """vLLM gemma3n_mm.py @0baf3651 and transformers build the vision tower with AutoModel ->
-    TimmWrapperModel (timm's mobilenetv5): its layers are defined in timm, not installed here."""
-    reason = build_spec({"model_type": "gemma3n"}).unsupported_reason
-    assert reason and "timm" in reason and "gemma3n_text" in reason
+def test_composite_is_priced_by_its_own_module():
+    """The composite (timm vision tower, audio conformer, embedders) is tests/test_gemma3n_mm.py's; the text
+    model inside it is this module's build, under model.language_model."""
+    spec = build_spec(class_defaults("gemma3n"))
+    assert spec.unsupported_reason is None and spec.params_text == build_spec(defaults()).params_total
 
 
 # ---------------------------------------------------------------- random configs against the meta device

@@ -66,6 +66,9 @@ ADAPTERS: dict[str, Adapter] = {
     # Gemma 3n: AltUp, LAuReL, per-layer embeddings, KV-shared layers (vLLM gemma3n.py)
     "gemma3n_text": Adapter(gemma3n.build_text, allow=gemma3n.FEATURES),
     "gemma4": Adapter(gemma4.build, multimodal=True, allow=gemma4.FEATURES, prepare=gemma4.prepare),
+    # Gemma 3n composite: timm vision tower (from reportgen/arch/timm_towers.json), audio conformer (vLLM gemma3n_mm.py)
+    "gemma3n": Adapter(gemma3n.build, multimodal=True, allow=gemma3n.FEATURES, prepare=gemma3n.prepare,
+                       parse=gemma3n.parse),
     # post-norm, whole-projection q/k norms (vLLM olmo2.py)
     "olmo2": Adapter(olmo.build),
     "olmo3": Adapter(olmo.build),
@@ -202,9 +205,6 @@ UNSUPPORTED: dict[str, str] = {
     "minimax": "minimax: lightning (linear) attention layers are not modelled, and vLLM itself serves "
                "MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM only up to v0.23.0 (registry "
                "_PREVIOUSLY_SUPPORTED_MODELS @055e47c2)",
-    "gemma3n": ("gemma3n: transformers and vLLM (gemma3n_mm.py) build the composite's vision tower with timm "
-                "(AutoModel -> TimmWrapperModel, mobilenetv5_300m_enc), whose layers neither defines and timm is "
-                "not a dependency; not modelled -- the text model gemma3n_text is"),
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists

@@ -225,6 +225,9 @@ class ModelSpec:
     # tokens of the largest multimodal item vLLM profiles (its ``mm_max_toks_per_item``, e.g. one image at the
     # processor's largest size); 0 = not worked out (the encoder budget is then max_num_batched_tokens)
     mm_item_tokens: int = 0
+    # elements per max_num_batched_tokens token of buffers the model allocates at init in the model dtype
+    # (Gemma-3n's per_layer_embeddings: layers x hidden_size_per_layer_input); priced like Qwen3-VL's deepstack
+    init_buffer_per_token: int = 0
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)

@@ -6,9 +6,10 @@ them apart (issue 13).  The projector modules have the same names in transformer
 the checkpoints and vLLM: ``multi_modal_projector`` (LLaVA, Gemma-3, Mistral-3,
 Llama-4), the Qwen patch ``merger`` and ``deepstack_merger_list``, Llama-4's
 ``vision_adapter``, the Idefics3 / SmolVLM ``connector``, LLaVA-NeXT's ``image_newline``, Kimi-K2.5's
-``mm_projector`` (transformers' name for the patch merger Kimi-VL calls ``multi_modal_projector``) and
+``mm_projector`` (transformers' name for the patch merger Kimi-VL calls ``multi_modal_projector``),
 Phi-4-multimodal's ``img_projection_up`` / ``_down`` and ``{up,down}_proj_for_{speech,vision_speech}``
-(vLLM's connectors).
+(vLLM's connectors) and the Gemma-3n / Gemma-4 embedders ``model.embed_vision`` / ``model.embed_audio``
+(their audio tower counts as a tower).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from reportgen.arch.spec import Component, ModelSpec, Tensor
 
 PROJECTOR_MARKERS = ("multi_modal_projector.", ".merger.", ".deepstack_merger_list.", ".vision_adapter.",
                      ".connector.", ".mm_projector.", ".img_projection_", "_proj_for_speech.",
-                     "_proj_for_vision_speech.")
+                     "_proj_for_vision_speech.", "model.embed_vision.", "model.embed_audio.")
 PROJECTOR_NAMES = ("image_newline",)
 
 

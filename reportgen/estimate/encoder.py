@@ -130,12 +130,17 @@ TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "vid
                     "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video"),
                     "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video"),
                     "llava_onevision": ("image", "video"), "internvl": ("image", "video"),
-                    "phi4_multimodal": ("image", "audio")}
+                    "phi4_multimodal": ("image", "audio"), "gemma3n": ("image", "audio")}
 
 # models whose towers vLLM builds and loads whatever the limits say (no ``_mark_tower_model``): a limit of 0 for
 # every modality skips the encoder profile only
 TOWERS_ALWAYS_BUILT = {"phi4_multimodal": "vLLM phi4_multimodal.py @f8cc4535 builds image_embed and audio_embed "
                                           "unconditionally"}
+# composites with one tower per modality (vLLM marks each tower with its own modality): the tensors a limit of 0
+# for that modality leaves unbuilt, by name prefix (gemma3n_mm.py: ``_mark_tower_model(vllm_config, "image")``
+# around vision_tower + embed_vision, ``"audio"`` around audio_tower + embed_audio)
+MODALITY_TENSORS = {"gemma3n": {"image": ("model.vision_tower.", "model.embed_vision."),
+                                "audio": ("model.audio_tower.", "model.embed_audio.")}}
 
 
 def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:
@@ -150,11 +155,21 @@ def is_text_only(limits: Mapping[str, int] | None, modalities: tuple[str, ...] =
 def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec:
     """The spec as vLLM serves it under these per-prompt limits (vLLM skips a tower whose every
     modality is limited to 0: ``SupportsMultiModal._mark_tower_model``; a ``TOWERS_ALWAYS_BUILT`` model keeps its
-    towers' weights and loses only the encoder profile)."""
-    if not (spec.multimodal and is_text_only(limits, tower_modalities(spec))):
+    towers' weights and loses only the encoder profile; a ``MODALITY_TENSORS`` model loses the tower of each
+    modality limited to 0)."""
+    if not spec.multimodal or not limits:
         return spec
-    kept = TOWERS_ALWAYS_BUILT.get(spec.family)
-    if kept is None:
-        return text_only(spec)
-    return dataclasses.replace(spec, multimodal=False, notes=[
-        *spec.notes, f"text only (--limit-mm-per-prompt 0): no encoder profile, but the towers stay loaded ({kept})"])
+    if is_text_only(limits, tower_modalities(spec)):
+        kept = TOWERS_ALWAYS_BUILT.get(spec.family)
+        if kept is None:
+            return text_only(spec)
+        return dataclasses.replace(spec, multimodal=False, notes=[
+            *spec.notes, f"text only (--limit-mm-per-prompt 0): no encoder profile, but the towers stay loaded ({kept})"])
+    towers = MODALITY_TENSORS.get(spec.family, {})
+    off = [m for m in towers if limits.get(m, 1) == 0]
+    if not off:
+        return spec
+    drop = tuple(p for m in off for p in towers[m])
+    return dataclasses.replace(spec, tensors=[t for t in spec.tensors if not t.name.startswith(drop)],
+                               notes=[*spec.notes, f"--limit-mm-per-prompt {', '.join(off)} = 0: the "
+                                      f"{' and '.join(off)} tower{'s' if len(off) > 1 else ''} and embedder not loaded"])

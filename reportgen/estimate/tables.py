@@ -47,6 +47,7 @@ class ModelFacts:
     chunk_state: object = None  # the GDN / KDA geometry with the largest FLA chunk-scan set (0.26+ transient)
     deepstack: int = 0         # Qwen3-VL deepstack levels (encoder.py)
     mm_item: int = 0           # encoder tokens of the largest multimodal item (0 = unknown; encoder.encoder_budget)
+    buffer_t: int = 0          # elements per batched token of init-time buffers (ModelSpec.init_buffer_per_token)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -69,7 +70,8 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     chunk_state = max(chunk, key=lambda s: oh.gdn_transient_bytes_per_token(s, 1, 2)) if chunk else None
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
-                      chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0)
+                      chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0,
+                      spec.init_buffer_per_token)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -210,6 +212,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES + sampler_extra),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
                    + encoder.deepstack_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
+                   + f.buffer_t * act_b
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
         # encoder profile: bytes per encoder-budget token, and the largest item (budget = max(T, item))
         "a_enc_t": encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b),
