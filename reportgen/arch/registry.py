@@ -18,8 +18,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
-from reportgen.arch.families import phi4_multimodal
-from reportgen.arch.families import exaone_moe, kimi_vl
+from reportgen.arch.families import exaone_moe, kimi_vl, phi4_multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -211,7 +210,6 @@ UNSUPPORTED: dict[str, str] = {
     # MllamaForConditionalGeneration among _PREVIOUSLY_SUPPORTED_MODELS (last served by v0.10.2, V0 engine)
     "mllama": "mllama: vLLM V1 does not serve Llama-3.2-Vision (its cross-attention encoder-decoder model was "
               "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
-    # multimodal composites examined for issue 13 and not modelled yet (docs/architecture.md)
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
