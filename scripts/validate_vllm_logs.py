@@ -100,7 +100,9 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
 # rows run and listed but not scored: a setting that decides the KV figure is not in the source
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
-                   "device total is not printed either"}
+                   "device total is not printed either",
+            "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
+                   "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
 GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01),
               ("RTX 4090", 23.55), ("RTX 3090", 23.58))     # 3090: as rows 7-8 print
@@ -341,7 +343,7 @@ def summary(res: list[dict]) -> tuple[str, dict]:
 
 # what each failed start must be called (row -> words the reason must contain); vLLM's own error
 FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while loading weights",
-                  "N03F": "no memory left",
+                  "N03F": "no memory left", "N07F": "no memory left",
                   "G01": "outside the budget", "G02": "outside the budget"}
 # failed starts the model does not call no_fit (it calls them tight, with the outside-budget margin):
 # gpt-oss-20b on one H100 at util 0.95 failed its sampler warm-up short by 0.23 GiB; the model leaves

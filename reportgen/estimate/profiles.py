@@ -197,7 +197,12 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "gdn/qwen_gdn_linear_attn.py@00545a8a (profile run: kernels warmed at T = 64 only)",
                  "issue #52872 (estimate vs max_num_batched_tokens at TP1)"),
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
-                 "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
+                 "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64.  KV checked on 7 dense starts: rows 68, "
+                 "144, 35, N04, N05 (one GPU, -2.4 to +1.3 %) and N08 / N09 (0.27.1, Qwen3-32B TP 2 / PP 2 on "
+                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -31 % / +8 %).  The TP miss is the "
+                 "non-torch group term (1.991 + 0.041 g, fitted on NVSwitch H100s at 0.19): N08's whole "
+                 "non-KV overhead is 1.66 GiB where the model puts 2.07 GiB of non-torch plus 2.23 of "
+                 "activation.  One row per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
