@@ -214,3 +214,15 @@ def test_minimax_m3_job_key_indexer_kv_dtype():
     assert parse_matrix({}).indexer_kv_dtype == "bf16"
     with pytest.raises(JobError, match="indexer_kv_dtype"):
         parse_matrix({"indexer_kv_dtype": "nvfp4"})
+
+
+def test_minimax_m3_attention_config_flag():
+    # vLLM --attention-config (AttentionConfig as JSON): indexer_kv_dtype is read, any other key is refused
+    from reportgen.vllm_args import VllmArgsError, parse_vllm_command
+
+    cmd = parse_vllm_command("vllm serve MiniMaxAI/MiniMax-M3 -tp 8 --block-size 128 "
+                             "--attention-config '{\"indexer_kv_dtype\": \"fp8\"}'")
+    assert cmd.engine["attention_config"] == "fp8" and cmd.engine["block_size"] == 128
+    for bad in ('{"indexer_kv_dtype": "mxfp4"}', '{"backend": "FLASHINFER"}', "fp8"):
+        with pytest.raises(VllmArgsError, match="attention-config"):
+            parse_vllm_command(f"vllm serve MiniMaxAI/MiniMax-M3 --attention-config '{bad}'")
