@@ -45,7 +45,9 @@ KV cache (read at the commits named; tests/test_arch_minimax_m3.py pins each num
 * block size: ``MiniMaxM3SparseBackend`` and ``MiniMaxM3IndexerBackend`` list only 128-token kernel blocks
   (``get_supported_kernel_block_sizes``; ``SPARSE_BLOCK_SIZE`` = 128 = one sparse block per page), and
   ``select_common_block_size_from_constraints`` raises "No common block size" for a KV block size that 128
-  does not divide: such cells are refused (``LayerKV.kernel_block``), e.g. vLLM's 16;
+  does not divide: such cells are refused (``LayerKV.kernel_block``), e.g. 16 -- also what vLLM picks without
+  ``--block-size`` (``Platform.update_block_size_for_backend`` asks the first attention layer's backend, a dense
+  layer's FlashAttention; read in copies of that code, not at a vLLM commit), so such a launch fails in vLLM too;
 * ``--kv-cache-dtype``: ``MiniMaxM3SparseBackend.supported_kv_cache_dtypes`` (bfloat16, fp8, fp8_e4m3,
   fp8_e5m2; auto = the model dtype); others refused (``LayerKV.kv_dtypes``);
 * non-KV memory allocated with the model: the shared ``topk_indices_buffer`` (``MiniMaxM3Model.__init__``:
