@@ -38,7 +38,9 @@ KV cache (read at the commits named; tests/test_arch_minimax_m3.py pins each num
   (``FullAttentionSpec.merge`` asserts no ``MLAAttentionSpec``), but all are ``FullAttentionSpec`` instances of
   one block size, so ``UniformTypeKVCacheSpecs.from_specs`` (``kv_cache_interface.py`` @0484480b,
   ``is_uniform_with_collection``: every spec an instance of the registered ``uniform_type_base_spec``, which is
-  ``FullAttentionSpec`` for ``MLAAttentionSpec`` too) makes one group; ``get_kv_cache_config_from_groups``
+  ``FullAttentionSpec`` for ``MLAAttentionSpec`` too -- ``register_all_kvcache_specs`` in
+  ``single_type_kv_cache_manager.py``, read in copies only; ``get_kv_cache_spec_kind`` and the HiSparse planner
+  @0484480b rely on MLA main + indexer specs sharing one such group) makes one group; ``get_kv_cache_config_from_groups``
   then takes ``num_blocks = available // sum of every cache layer's page`` and each layer's tensor is
   ``page x num_blocks`` -- the uniform-type path of ``estimate/kvcache.py`` (tokens = blocks x block size,
   ``cdiv(max_model_len, block_size)`` blocks a request);
