@@ -100,6 +100,9 @@ class Matrix:
     # installed and the variable is unset ("in V1, None means True"); true = that, false = the sort-based
     # PyTorch sampler the 0.10-0.16 profiles assume (profiles.VllmProfile.sampler_extra_bytes)
     flashinfer_sampler: bool | None = None
+    # vLLM --attention-config '{"indexer_kv_dtype": ...}': MiniMax-M3's lightning-indexer cache dtype (bf16, vLLM's
+    # default, or fp8; estimate/kvcache.py INDEXER_KV_BYTES); no effect on other models
+    indexer_kv_dtype: str = "bf16"
     # legacy keyword: Matrix(weight_dtype=[...]) from callers written before the weights_as split
     weight_dtype: InitVar[list[str] | None] = None
 
@@ -248,6 +251,12 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
             except SpecConfigError as e:
                 raise VllmArgsError(str(e)) from None
             m.speculative_config = dict(sd.raw) if sd is not None else None
+        elif key == "indexer_kv_dtype":
+            from reportgen.estimate.kvcache import INDEXER_KV_BYTES
+            if not isinstance(value, str) or value.strip().lower() not in INDEXER_KV_BYTES:
+                raise VllmArgsError(f"{value!r} is not allowed; allowed: {', '.join(INDEXER_KV_BYTES)} (vLLM's "
+                                    "MiniMax-M3 indexer cache raises for any other --attention-config indexer_kv_dtype)")
+            m.indexer_kv_dtype = value.strip().lower()
         elif key == "kv_cache_memory_bytes":
             n = human_readable_int(value)
             if not 1 <= n <= 1 << 50:
