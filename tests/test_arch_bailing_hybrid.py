@@ -184,3 +184,15 @@ def test_mtp_layers_are_noted_not_counted():
     spec = build_spec(dict(TINY, num_nextn_predict_layers=1))
     assert spec.params_total == build_spec(TINY).params_total
     assert any("MTP" in n for n in spec.notes)
+
+
+@pytest.mark.parametrize("tp, bs", [(1, 960), (2, 512), (4, 256)])
+def test_estimator_prices_the_state_in_the_mla_pool(tiny, tp, bs):
+    from reportgen.estimate.hybrid import STATE_BLOCKS
+    from reportgen.matrix import estimate_one
+
+    row = estimate_one(tiny, 79.2, tp=tp, max_model_len=32768)
+    assert row["status"] == "fits" and row["block_size"] == bs
+    # 18 KDA layers, each a page of bs MLA tokens (1152 B), x the blocks prefix caching's default mode keeps
+    assert row["state_bytes_per_seq"] in {18 * bs * 1152 * n for n in STATE_BLOCKS.values()}
+    assert estimate_one(tiny, 79.2, tp=32, max_model_len=4096)["status"] == "invalid_layout"
