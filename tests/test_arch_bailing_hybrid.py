@@ -153,6 +153,7 @@ def test_agreeing_layer_types_are_accepted():
 @pytest.mark.parametrize("change, words", [
     ({"no_kda_lora": False}, "no_kda_lora"),
     ({"no_kda_lora": None}, "no_kda_lora"),
+    ({"max_position_embeddings": None}, "max_position_embeddings"),
     ({"tie_word_embeddings": True}, "lm_head"),
     ({"attention_bias": True}, "attention_bias"),
     ({"linear_head_dim": 64}, "linear_head_dim 64 != head_dim 128"),

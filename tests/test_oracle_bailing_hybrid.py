@@ -193,7 +193,7 @@ def test_ling_3_tiny_matches_vllm_reference_and_transformers():
 def test_vllm_class_defaults_match_vllm_reference():
     # BailingMoeV3TextConfig() as the checkpoint class states it: no_kda_lora False -> vLLM raises
     bare = {"model_type": "bailing_hybrid", "architectures": ["BailingMoeV3ForCausalLM"], "hidden_size": 2048,
-            "num_hidden_layers": 20, "num_attention_heads": 16, "vocab_size": 157184}
+            "num_hidden_layers": 20, "num_attention_heads": 16, "vocab_size": 157184, "max_position_embeddings": 32768}
     assert "no_kda_lora" in build_spec(bare).unsupported_reason
     spec = assert_matches(dict(bare, no_kda_lora=True))
     # 20 layers, groups of 5: layers 4, 9, 14, 19 MLA; 1 dense + 19 MoE layers of 256 experts
@@ -204,6 +204,8 @@ def test_transformers_class_defaults_and_how_the_two_readings_differ():
     cfg = class_defaults("bailing_hybrid")
     assert "no_kda_lora" in build_spec(cfg).unsupported_reason      # transformers' class has no such field
     cfg = dict(cfg, no_kda_lora=True, architectures=["BailingMoeV3ForCausalLM"])
+    assert "max_position_embeddings" in build_spec(cfg).unsupported_reason     # the dict says model_max_length
+    cfg["max_position_embeddings"] = cfg["model_max_length"]
     # the dict transformers writes says head_dim 64 (its __post_init__ rewrote it) and linear_head_dim 128: vLLM
     # sizes KDA by head_dim, transformers by linear_head_dim -- the 128-wide weights would not load into vLLM
     assert "linear_head_dim 128 != head_dim 64" in build_spec(cfg).unsupported_reason

@@ -13,7 +13,8 @@ unless the two are equal.  This module prices the model that loads, i.e. vLLM wi
 KDA width from the config's own ``head_dim`` (transformers' ``linear_head_dim``), and every field vLLM reads whose
 default differs between the two classes -- or that transformers' class lacks (``use_bias``,
 ``moe_shared_expert_intermediate_size``, ``no_kda_lora``) -- taken from config.json, else from the checkpoint
-class's defaults as vLLM's copy states them (``REMOTE_DEFAULTS``).
+class's defaults as vLLM's copy states them (``REMOTE_DEFAULTS``) -- but ``max_position_embeddings``, which
+must be stated (vLLM's context limit would otherwise depend on the class: 32768 / 262144).
 
 The model (vLLM names; the loader maps the checkpoint's ``.attention.`` to ``.self_attn.``):
 
@@ -79,7 +80,7 @@ HANDLES = ("linear_conv_kernel_dim",)
 # qk_rope / qk_nope / v_head_dim 64 / 128 / 128, short_conv_kernel_size 4, tie_word_embeddings false)
 REMOTE_DEFAULTS: dict[str, Any] = {"intermediate_size": 5120, "moe_intermediate_size": 512, "head_dim": 128,
                                    "num_experts": 256, "num_experts_per_tok": 8, "first_k_dense_replace": 1,
-                                   "layer_group_size": 5, "max_position_embeddings": 32768, "use_bias": False,
+                                   "layer_group_size": 5, "use_bias": False,
                                    "moe_shared_expert_intermediate_size": 512, "no_kda_lora": False}
 GATE_ROWS = {"head_wise": lambda heads, v: heads, "element_wise": lambda heads, v: heads * v}
 
@@ -104,8 +105,13 @@ def precheck(raw: Mapping[str, Any]) -> None:
     if remote(raw, "no_kda_lora") is not True:
         raise Unsupported("bailing_hybrid without no_kda_lora: true: vLLM's BailingMoeV3KimiDeltaAttention raises "
                           "(\"BailingMoeV3 KDA currently expects no_kda_lora=True\")")
+    if raw.get("max_position_embeddings") is None:
+        raise Unsupported("bailing_hybrid without max_position_embeddings: vLLM's context limit and rotary cache "
+                          "then depend on which config class parses it (the checkpoint's 32768, transformers' "
+                          "262144); not modelled")
+    check_int("max_position_embeddings", raw["max_position_embeddings"], 1, 1 << 40, False)
     for key in ("intermediate_size", "moe_intermediate_size", "head_dim", "num_experts", "num_experts_per_tok",
-                "layer_group_size", "max_position_embeddings"):
+                "layer_group_size"):
         remote_int(raw, key)
     remote_int(raw, "first_k_dense_replace", lo=0)
     remote_int(raw, "moe_shared_expert_intermediate_size", lo=0)
@@ -191,7 +197,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.norm(ts, "model.norm", hidden, None)
     B.lm_head(ts, vocab, hidden, tied=False)
     set_mla_facts(spec, f, hidden, vocab, n_layers, n_heads, nope, rope, False, k)
-    spec.max_position_embeddings = remote_int(raw, "max_position_embeddings")
+    spec.max_position_embeddings = raw["max_position_embeddings"]
     spec.layers_kv = layers
     if any(not x for x in kda):
         rp = dict((rope_parameters(f) or {"": {"rope_type": "default"}}).get("", {"rope_type": "default"}))
