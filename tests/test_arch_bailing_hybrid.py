@@ -145,12 +145,20 @@ def test_use_bias_gives_every_swiglu_its_biases():
     assert spec.params_total - build_spec(TINY).params_total == (2 * 4608 + H) + 23 * (2 * 512 + H)
 
 
+def test_transformers_class_is_not_backend_compatible():
+    # why a config naming only transformers' class is refused: vLLM's Transformers backend would not take it
+    transformers = pytest.importorskip("transformers")
+    assert not transformers.BailingHybridForCausalLM.is_backend_compatible()
+    assert build_spec(dict(TINY, architectures=None)).unsupported_reason is None
+
+
 def test_agreeing_layer_types_are_accepted():
     lt = ["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(24)]
     assert build_spec(dict(TINY, layer_types=lt)).unsupported_reason is None
 
 
 @pytest.mark.parametrize("change, words", [
+    ({"architectures": ["BailingHybridForCausalLM"]}, "is_backend_compatible"),
     ({"no_kda_lora": False}, "no_kda_lora"),
     ({"no_kda_lora": None}, "no_kda_lora"),
     ({"max_position_embeddings": None}, "max_position_embeddings"),

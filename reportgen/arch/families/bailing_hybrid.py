@@ -47,7 +47,8 @@ The model (vLLM names; the loader maps the checkpoint's ``.attention.`` to ``.se
   (dense and shared) has biases iff ``use_bias``.
 * MTP layers (``num_nextn_predict_layers``) are dropped by vLLM's loader: not counted.
 
-Refused where vLLM raises or builds what is not priced here: ``no_kda_lora`` not true; a ``linear_head_dim``
+Refused where vLLM raises or builds what is not priced here: ``architectures`` without BailingMoeV3ForCausalLM
+(``BailingHybridForCausalLM`` alone: not registered, not Transformers-backend compatible); ``no_kda_lora`` not true; a ``linear_head_dim``
 other than ``head_dim`` (a config saved by transformers: the KDA weights would not load); a block-FP8
 ``quantization_config`` (vLLM pads the shared experts' width to ``tp x lcm(block)`` per rank, and may store
 routed experts as MXFP4: not modelled); tied embeddings; ``attention_bias``.
@@ -73,6 +74,7 @@ from reportgen.arch.rope import cache_rows, rope_parameters
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
 HANDLES = ("linear_conv_kernel_dim",)
+ARCHITECTURE = "BailingMoeV3ForCausalLM"
 # the checkpoint's configuration_bailing_moe_v3.py defaults (vLLM's copy, BailingMoeV3TextConfig in
 # transformers_utils/configs/bailing_moe_v3_vl.py @e80cc1bf) for the fields vLLM reads whose transformers
 # BailingHybridConfig default differs or is missing; the fields both classes default alike are read through
@@ -102,6 +104,11 @@ def remote_int(raw: Mapping[str, Any], key: str, lo: int = 1) -> int:
 
 def precheck(raw: Mapping[str, Any]) -> None:
     """What vLLM raises on, and the fields transformers' parse does not see as vLLM does, before it parses."""
+    archs = raw.get("architectures") or ()
+    if archs and ARCHITECTURE not in archs:
+        raise Unsupported(f"bailing_hybrid with architectures {list(archs)}: vLLM serves these checkpoints only as "
+                          f"{ARCHITECTURE} (registry @055e47c2), and transformers' BailingHybridForCausalLM is not "
+                          "Transformers-backend compatible (is_backend_compatible() is False): vLLM refuses it")
     if remote(raw, "no_kda_lora") is not True:
         raise Unsupported("bailing_hybrid without no_kda_lora: true: vLLM's BailingMoeV3KimiDeltaAttention raises "
                           "(\"BailingMoeV3 KDA currently expects no_kda_lora=True\")")
