@@ -18,7 +18,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
-from reportgen.arch.families import exaone_moe, kimi_vl, phi4_multimodal
+from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, phi4_multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -133,6 +133,9 @@ ADAPTERS: dict[str, Adapter] = {
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
     "zamba2": Adapter(zamba2.build, handles=zamba2.HANDLES, precheck=zamba2.precheck),
     "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
+    # Ling-3 / Ring-3: KDA (no LoRA gates) + gated MLA + Bailing MoE, as vLLM bailing_moe_v3.py builds it
+    "bailing_hybrid": Adapter(bailing_hybrid.build, mla=True, handles=bailing_hybrid.HANDLES,
+                              precheck=bailing_hybrid.precheck),
     # hybrids: Gated DeltaNet state layers + gated full attention (vLLM qwen3_next.py / qwen3_5.py)
     "qwen3_next": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     "qwen3_5_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
@@ -180,15 +183,6 @@ UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
     "mamba": "mamba: state-space layers are not modelled",
     "mamba2": "mamba2: state-space layers are not modelled",
-    # vLLM bailing_moe_v3.py @055e47c2 (registry: BailingMoeV3ForCausalLM only) vs transformers 5.24 bailing_hybrid
-    "bailing_hybrid": "bailing_hybrid: vLLM serves Ling-3 checkpoints only as BailingMoeV3ForCausalLM "
-                      "(bailing_moe_v3.py; BailingHybridForCausalLM is not in its registry) and builds a different "
-                      "model from the same config than transformers' BailingHybridForCausalLM: its KDA layers read "
-                      "head_dim, which transformers' config overwrites with qk_rope_head_dim (64, not the 128 "
-                      "linear_head_dim), it sizes shared experts by moe_shared_expert_intermediate_size and MLP "
-                      "biases by use_bias (fields transformers does not define), places MLA layers by "
-                      "layer_group_size ignoring layer_types (trailing layers differ), and sizes the attention "
-                      "gate by gated_attention_proj_granularity_type; not modelled",
     # transformers 5.24's MistralLarge4 text model: DSA indexer, NoPE layers, cross-layer latent sharing
     "mistral_large4": "mistral_large4: no vLLM model serves it (vLLM's registry has MistralLarge3ForCausalLM = "
                       "DeepseekV3ForCausalLM, mistral_large_3.py @0bb55d60, and no Mistral-Large-4 class; "
