@@ -22,7 +22,7 @@ from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 # composite model_type -> (text model_types we have verified, vision model_type, tower builder)
 _PARTS: dict[str, tuple[dict[str, Callable], str, Callable]] = {
-    "gemma3": ({"gemma3_text": gemma.build}, "siglip_vision_model", vision.siglip),
+    "gemma3": ({"gemma3_text": gemma.build}, "siglip_vision_model", vision.gemma3_siglip),
     "mistral3": ({"mistral": llama.build, "ministral3": llama.build, "mistral4": mistral4.build}, "pixtral",
                  vision.pixtral),
     "llama4": ({"llama4_text": llama4.build_text}, "llama4_vision_model", vision.llama4_vision),
