@@ -13,7 +13,10 @@ plus the tower's own activations.  We model it as a term per batched token::
 ``B`` is vLLM's encoder budget: an image larger than ``max_num_batched_tokens`` raises it (the
 largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1.5 / NeXT / OneVision
 from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from their published image
-processors' ``max_pixels``; 0 elsewhere, i.e. ``T``).
+processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3n / Gemma 4 per modality
+(``ModelSpec.mm_item_tokens_by_modality``: vLLM's ``MultiModalBudget`` takes the max over the modalities whose
+limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  Not modelled: dummy videos that vLLM sizes by
+``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
