@@ -142,3 +142,10 @@ def test_gemma3_siglip_mlp_quantized_when_widths_are_multiples_of_64():
     cfg["vision_config"]["intermediate_size"] = 4352
     by = {t.name: t for t in build_spec(cfg).tensors}
     assert by["vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"].quantizable
+
+
+def test_gemma3_largest_item_is_one_pooled_image():
+    """gemma3_mm.py @e5fa9450: (num_crops + 1) x image_seq_length, no pan-and-scan by default -> 256."""
+    spec = build_spec(copy.deepcopy(GEMMA3_12B))
+    assert spec.mm_item_tokens == GEMMA3_12B.get("mm_tokens_per_image", 256) == 256
+    assert encoder.encoder_budget(128, spec.mm_item_tokens) == 256

@@ -13,7 +13,7 @@ plus the tower's own activations.  We model it as a term per batched token::
 ``B`` is vLLM's encoder budget: an image larger than ``max_num_batched_tokens`` raises it (the
 largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1.5 / NeXT / OneVision
 from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from their published image
-processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3n / Gemma 4 per modality
+processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3 one pooled image, Gemma 3n / Gemma 4 per modality
 (``ModelSpec.mm_item_tokens_by_modality``: vLLM's ``MultiModalBudget`` takes the max over the modalities whose
 limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  Not modelled: dummy videos that vLLM sizes by
 ``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.

@@ -114,6 +114,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
         # a bare Parameter used in a matmul, not a Linear: no scheme quantizes it
         ts.append(Tensor("multi_modal_projector.mm_input_projection_weight", (h_v, h_t), S.REPLICATED, C.VISION, None))
         B.norm(ts, "multi_modal_projector.mm_soft_emb_norm", h_v, None, comp=C.VISION)
+        # largest item: vLLM gemma3_mm.py @e5fa9450 Gemma3ProcessingInfo (no get_mm_max_tokens_per_item: the dummy
+        # 50 x 200 image is counted) = (num_crops + 1) x image_seq_length; without pan-and-scan (the processor's
+        # default; --mm-processor-kwargs are not read) one crop of mm_tokens_per_image tokens (the projector's pool)
+        spec.mm_item_tokens = f.int("mm_tokens_per_image", 256)
     elif kind == "mistral3":
         merge = f.int("spatial_merge_size")
         feature_layer = f.get("vision_feature_layer", -1)
