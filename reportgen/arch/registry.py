@@ -118,7 +118,7 @@ ADAPTERS: dict[str, Adapter] = {
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py): weights exact, KV refused (KV_REASON)
     "deepseek_v4": Adapter(deepseek_v4.build, mla=True, allow=deepseek_v4.FIELDS),
-    # MiniMax-M3 (model_type minimax_m3 parsed as transformers' minimax_m3_vl_text): weights exact, KV refused
+    # MiniMax-M3 (model_type minimax_m3 parsed as transformers' minimax_m3_vl_text): GQA + lightning-indexer cache
     "minimax_m3_vl_text": Adapter(minimax_m3.build, handles=("moe_layer_freq",),
                                   allow=("index_head_dim", "index_n_heads")),
     # hybrids with Mamba-style state layers (arch/mixers.py)
@@ -174,10 +174,6 @@ ADAPTERS: dict[str, Adapter] = {
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
 WEIGHTS_ONLY: dict[str, str] = {
     "deepseek_v4": deepseek_v4.KV_REASON,
-    # the hub model_type (parsed as minimax_m3_vl_text, the adapter key) and the adapter key itself
-    "minimax_m3": minimax_m3.KV_REASON,
-    "minimax_m3_vl_text": "minimax_m3_vl_text: the text model MiniMax-M3 configs (model_type minimax_m3) are parsed "
-                          "as; weights exact, KV refused as for minimax_m3",
 }
 
 UNSUPPORTED: dict[str, str] = {
