@@ -237,6 +237,10 @@ class ModelSpec:
     # tokens of the largest multimodal item vLLM profiles (its ``mm_max_toks_per_item``, e.g. one image at the
     # processor's largest size); 0 = not worked out (the encoder budget is then max_num_batched_tokens)
     mm_item_tokens: int = 0
+    # the same per modality where vLLM's ``get_mm_max_tokens_per_item`` gives several ({"image": 280, "video":
+    # 2496, ...}); vLLM's ``MultiModalBudget`` takes the max over the modalities whose limit is > 0, so
+    # ``encoder.apply_limits`` recomputes ``mm_item_tokens`` from it; empty = one value for every modality
+    mm_item_tokens_by_modality: dict[str, int] = field(default_factory=dict)
     # elements per max_num_batched_tokens token of buffers the model allocates at init in the model dtype
     # (Gemma-3n's per_layer_embeddings: layers x hidden_size_per_layer_input); priced like Qwen3-VL's deepstack
     init_buffer_per_token: int = 0
