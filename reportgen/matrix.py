@@ -36,7 +36,7 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
-from reportgen.estimate.hybrid import state_cache_mode
+from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
                                          profile_for)
@@ -107,9 +107,10 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     mrows: list[dict] = []
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
-    state_mode = state_cache_mode(matrix.vllm_version, getattr(matrix, "enable_prefix_caching", None))
+    prefix_caching = getattr(matrix, "enable_prefix_caching", None)
     for mi, e in enumerate(models):
         spec = spec_for_version(e.spec, matrix.vllm_version)     # architectures vLLM has since removed
+        state_mode = state_cache_mode(matrix.vllm_version, prefix_caching, is_attention_free(spec))
         mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(spec)})
@@ -249,6 +250,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     ], how="horizontal")
     for b in ex.cell_pass(codes, reasons, u.height):
         cells = cells.with_columns(b)
+    cells = cells.with_columns(ex.attention_free_columns())
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
     cells = cells.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
@@ -334,8 +336,8 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
 # what the per-length pass reads, and what it hands to the cells
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
-            "bs_chunk", "n_state", "state_blocks"]
-_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total"]
+            "bs_chunk", "n_state", "state_blocks", "token_block", "n_groups"]
+_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total", "_af_bs"]
 
 
 def _conform_exprs() -> list[pl.Expr]:
