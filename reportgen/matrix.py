@@ -250,7 +250,6 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     ], how="horizontal")
     for b in ex.cell_pass(codes, reasons, u.height):
         cells = cells.with_columns(b)
-    cells = cells.with_columns(ex.attention_free_columns())
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
     cells = cells.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
@@ -330,14 +329,17 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
 _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib",
           "tp", "pp", "dp", "ep", "gpus", "nodes", "weights_as", "weight_scheme", "kv_cache_dtype",
           "kv_cache_dtype_used", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs", "weights_gib",
-          "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit",
+          "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "max_model_len_fit",
           "worst_rank", "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv",
-          "_bpb", "state_bytes_per_seq", "kv_cache_tokens_total", "block_size", "spec_decode", "draft_w", "_u"]
+          "_bpb", "state_bytes_per_seq", "spec_decode", "draft_w", "_u"]
 # what the per-length pass reads, and what it hands to the cells
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
-            "bs_chunk", "n_state", "state_blocks", "token_block", "n_groups"]
-_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total", "_af_bs"]
+            "bs_chunk", "n_state", "state_blocks", "token_block", "kv_cache_tokens", "kv_cache_tokens_total",
+            "block_size"]
+# kv_cache_tokens / block_size come from the length rows: an attention-free model's block is max_model_len
+_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total",
+             "kv_cache_tokens", "kv_cache_tokens_total", "block_size"]
 
 
 def _conform_exprs() -> list[pl.Expr]:
