@@ -163,3 +163,19 @@ def test_malformed_mamba1_names_the_field(model_type):
     with pytest.raises(ConfigError) as e:
         build_spec({**FALCON_MAMBA, "model_type": model_type, "num_hidden_layers": 0})
     assert "num_hidden_layers" in str(e.value)
+
+
+@pytest.mark.parametrize("tp", [1, 2, 8])
+def test_mixer_width_is_the_forward_activation(codestral, falcon_mamba, tp):
+    """No MLP to carry the forward peak: the profile run's mixer tensors (overheads.mamba_profile_cols)."""
+    from reportgen.estimate import overheads as oh
+    from reportgen.estimate.layout import Layout
+    from reportgen.estimate.tables import activation_coeffs, model_facts
+
+    f = model_facts(codestral)
+    assert f.mlp_cols == 0 and f.ssm_state is codestral.layers_kv[0].state
+    c = activation_coeffs(f, Layout(tp=tp), 2)
+    assert c["a_fwd_t"] == pytest.approx(2 * (oh.BETA_HIDDEN * 4096 + (4 * 8192 + 4 * 8 * 128 + 128) / tp))
+    f1 = model_facts(falcon_mamba)
+    c1 = activation_coeffs(f1, Layout(tp=tp), 2)
+    assert c1["a_fwd_t"] == pytest.approx(2 * (oh.BETA_HIDDEN * 4096 + 3 * 8192 / tp))
