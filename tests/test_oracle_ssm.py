@@ -43,6 +43,21 @@ def test_mamba_130m_real_config():
     assert spec.max_model_len_limit is None          # no length key: vLLM takes any --max-model-len
 
 
+def test_mamba2_780m_real_config():
+    cfg = json.loads((CONFIGS / "state-spaces--mamba2-780m.json").read_text())   # bare Infinity: Python json
+    spec = check(cfg)
+    # by hand: tied embedding 50288 x 1536; per layer norm 1536, in_proj 1536 x (2 x 3072 + 2 x 128 + 48),
+    # conv1d (3072 + 256) x 4 + bias, A / D / dt_bias 3 x 48, gated norm 3072, out_proj 3072 x 1536; norm_f
+    layer = 1536 + 1536 * 6448 + 3328 * 5 + 3 * 48 + 3072 + 3072 * 1536
+    assert spec.params_total == 50288 * 1536 + 48 * layer + 1536 == 780_161_280
+    geo = spec.layers_kv[0].state
+    assert geo.kind == "mamba2" and geo.dims == (3072, 1, 48, 64, 128, 4)
+    # n_groups 1 at TP 2: vLLM pads the groups to 2, every rank keeps B and C whole
+    assert geo.bytes_per_seq(2, 2) == (3 * (3072 + 2 * 2 * 128) // 2 + 24 * 64 * 128) * 2
+    bc = [t for t in spec.tensors if t.name == "backbone.layers.0.mixer.in_proj[BC].weight"]
+    assert bc and bc[0].shard.value == "replicated"
+
+
 test_transformers_default_config_matches_meta_device = class_defaults_test(["mamba", "falcon_mamba", "mamba2"])
 
 
