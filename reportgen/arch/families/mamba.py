@@ -23,6 +23,13 @@ its only KV-cache group is the state group (estimate/kvcache.py prices it).
 
 Both state dtypes follow vLLM's auto (``MambaStateDtypeCalculator``: the model dtype for conv and ssm).
 
+Caveat: the only stored vLLM ``mamba.py`` (58c92a9b) is V0-era (``SupportsV0Only``, its own cache manager);
+the V1 class builds the same layers (the shared ``MambaMixer`` of ``layers/mamba/mamba_mixer.py`` @00f8d445,
+``arch/mixers.py``) and takes its state from ``MambaStateShapeCalculator.mamba1_state_shape`` -- the same
+``(k - 1, I / tp)`` / ``(I / tp, N)`` shapes the V0 ``_get_mamba_cache_shape`` above returns.  The registry
+entry ``FalconMambaForCausalLM: ("mamba", "MambaForCausalLM")`` was read in a copy of vLLM's
+``models/registry.py`` found by the search index.
+
 Refused where vLLM and transformers build different models: a mamba2 config whose ``intermediate_size``
 field differs from ``expand * hidden_size`` (vLLM's decoder layer reads the field when present, its state
 shape and transformers use ``expand * hidden_size``).  Malformed: ``num_heads`` not a multiple of
