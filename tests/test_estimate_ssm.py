@@ -179,3 +179,16 @@ def test_mixer_width_is_the_forward_activation(codestral, falcon_mamba, tp):
     f1 = model_facts(falcon_mamba)
     c1 = activation_coeffs(f1, Layout(tp=tp), 2)
     assert c1["a_fwd_t"] == pytest.approx(2 * (oh.BETA_HIDDEN * 4096 + 3 * 8192 / tp))
+
+
+def test_pipeline_parallel_mamba2_is_invalid_mamba1_is_priced(codestral, falcon_mamba):
+    """vLLM's Mamba2ForCausalLM lacks SupportsPP (mamba2.py @055e47c2); MambaForCausalLM has it."""
+    m = Matrix(tp=[1], pp=[2], max_model_len=[4096])
+    cell = evaluate_matrix([ModelEntry("c", codestral)], [GpuLike("g", "g", 79.2)], m).row(0, named=True)
+    assert cell["status"] == "invalid_layout" and "SupportsPP" in cell["reason"]
+    cell = evaluate_matrix([ModelEntry("f", falcon_mamba)], [GpuLike("g", "g", 79.2)], m).row(0, named=True)
+    assert cell["status"] == "fits", cell["reason"]
+    g = kv_groups(falcon_mamba, 1, 2, "auto", 2, 16, state_conv_bytes=2, state_mode="none")
+    nb = int(cell["kv_cache_gib"] * GIB // g.stage_bytes_per_block[0])
+    assert cell["state_bytes_per_seq"] == 32 * falcon_mamba.layers_kv[0].state.bytes_per_seq(1, 2)
+    assert cell["max_concurrency"] == pytest.approx(nb) and cell["block_size"] == 4096

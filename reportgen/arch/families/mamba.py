@@ -21,7 +21,8 @@ its only KV-cache group is the state group (estimate/kvcache.py prices it).
   ``head_dim`` (= ``int(expand * hidden)``, transformers validates it), ``n_groups``, ``state_size``,
   ``conv_kernel``.  State ``mamba2``: conv ``(k - 1, (I + 2 G' N) / tp)`` + ssm ``(H / tp, P, N)``.
 
-Both state dtypes follow vLLM's auto (``MambaStateDtypeCalculator``: the model dtype for conv and ssm).
+vLLM's ``Mamba2ForCausalLM`` does not implement ``SupportsPP`` (``mamba.py``'s class does): mamba2 layouts with
+``pp > 1`` are ``invalid_layout`` (``ModelSpec.pp_invalid``).  Both state dtypes follow vLLM's auto (``MambaStateDtypeCalculator``: the model dtype for conv and ssm).
 
 Caveat: the only stored vLLM ``mamba.py`` (58c92a9b) is V0-era (``SupportsV0Only``, its own cache manager);
 the V1 class builds the same layers (the shared ``MambaMixer`` of ``layers/mamba/mamba_mixer.py`` @00f8d445,
@@ -113,5 +114,7 @@ def build_mamba2(f: Fields, spec: ModelSpec) -> None:
                             conv_kernel=ck, conv_bias=conv_bias, proj_bias=proj_bias, intermediate=inter)
 
     _stack(spec, f, mixer)
+    spec.pp_invalid = ("vLLM's Mamba2ForCausalLM does not implement SupportsPP (mamba2.py @055e47c2): pipeline "
+                       "parallelism is refused")
 
 
