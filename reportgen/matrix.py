@@ -364,7 +364,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  quantization: str | None = None, enforce_eager: bool = False,
                  enable_prefix_caching: bool | None = None, kv_cache_memory_bytes: int | None = None,
                  weight_dtype: str | None = None, flashinfer_sampler: bool | None = None,
-                 speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None) -> dict:
+                 speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None,
+                 indexer_kv_dtype: str = "bf16") -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -397,7 +398,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp,
                 dtype=dtype, quantization=quantization, enforce_eager=enforce_eager,
                 enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
-                flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config)
+                flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config,
+                indexer_kv_dtype=indexer_kv_dtype)
     mx.draft_spec = draft_spec      # --speculative-config method draft_model: the draft's spec (EngineOptions)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()

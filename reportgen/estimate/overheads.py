@@ -181,7 +181,7 @@ SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED
 
 
 def graphs_in_budget(version: str) -> bool:
-    """True when the version's profile takes a CUDA-graph estimate from the KV budget (>= 0.21)."""
+    """True when the version's profile takes a CUDA-graph estimate from the KV budget (>= 0.20)."""
     from .profiles import profile_for
     return profile_for(version)[0].graphs_in_budget
 
