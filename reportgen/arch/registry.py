@@ -18,7 +18,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
-from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, phi4_multimodal
+from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, phi4_multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -132,6 +132,10 @@ ADAPTERS: dict[str, Adapter] = {
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
     "zamba2": Adapter(zamba2.build, handles=zamba2.HANDLES, precheck=zamba2.precheck),
+    # pure state-space models, attention-free (vLLM mamba.py / mamba2.py; families/mamba.py)
+    "mamba": Adapter(mamba.build_mamba, handles=mamba.HANDLES, required=mamba.REQUIRED),
+    "falcon_mamba": Adapter(mamba.build_mamba, handles=mamba.HANDLES, required=mamba.REQUIRED),
+    "mamba2": Adapter(mamba.build_mamba2, handles=mamba.HANDLES, required=mamba.REQUIRED),
     "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
     # Ling-3 / Ring-3: KDA (no LoRA gates) + gated MLA + Bailing MoE, as vLLM bailing_moe_v3.py builds it
     "bailing_hybrid": Adapter(bailing_hybrid.build, mla=True, handles=bailing_hybrid.HANDLES,
@@ -181,8 +185,6 @@ WEIGHTS_ONLY: dict[str, str] = {
 
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
-    "mamba": "mamba: state-space layers are not modelled",
-    "mamba2": "mamba2: state-space layers are not modelled",
     # transformers 5.24's MistralLarge4 text model: DSA indexer, NoPE layers, cross-layer latent sharing
     "mistral_large4": "mistral_large4: no vLLM model serves it (vLLM's registry has MistralLarge3ForCausalLM = "
                       "DeepseekV3ForCausalLM, mistral_large_3.py @0bb55d60, and no Mistral-Large-4 class; "

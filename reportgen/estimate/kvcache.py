@@ -133,6 +133,19 @@ class KvGroups:
     # per PP stage: state bytes one sequence holds (padded pages x state layers on the stage x state_blocks)
     stage_state_bytes: tuple[float, ...] = ()
 
+    @property
+    def attention_free(self) -> bool:
+        """State layers only (mamba, mamba2): the block is max_model_len tokens (``ATTENTION_FREE_BLOCK``)."""
+        return self.token_block == ATTENTION_FREE_BLOCK and self.n_state > 0
+
+    def block_tokens(self, max_model_len: int) -> int:
+        """The block size vLLM logs the cache in: ``token_block``, or max_model_len when attention-free."""
+        return max_model_len if self.attention_free else self.token_block
+
+    def kv_cache_tokens(self, num_blocks: int, max_model_len: int) -> int:
+        """vLLM's "GPU KV cache size": ``num_blocks // n_groups x min block size`` (scalar twin)."""
+        return num_blocks // max(self.n_groups, 1) * self.block_tokens(max_model_len)
+
     def blocks_per_request(self, max_model_len: int, batched_tokens: int) -> int:
         """Scalar twin of the polars expression (tests, seed API)."""
         m, f = max_model_len, batched_tokens
@@ -303,8 +316,7 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
     attn_idx = [i for i, l in enumerate(layers) if not hybrid.is_state(l) and l.kind is not AttentionKind.NONE
                 and tok[i] > 0]
     if not attn_idx:
-        raise ValueError("a state model without attention layers is not modelled (vLLM sizes its blocks by "
-                         "max_model_len)")
+        return _attention_free_groups(parts, stage_of, state_idx, state_page, block_size, mode)
     if len({tok[i] for i in attn_idx}) > 1:
         raise ValueError("attention layers with different KV page sizes beside state layers are not modelled")
     attn_1tok = tok[attn_idx[0]]
@@ -341,6 +353,34 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
                     stage_state_bytes=stage_state)
 
 
+ATTENTION_FREE_BLOCK = 0   # ``token_block`` of an attention-free model: its block is max_model_len tokens
+
+
+def _attention_free_groups(parts, stage_of: dict, state_idx: list[int], page: float, block_size: int,
+                           mode: str) -> KvGroups:
+    """A model with state layers only (mamba, mamba2: vLLM ``IsAttentionFree``).
+
+    vLLM (``MambaModelConfig.verify_and_update_config``, models/config.py @1936cf38) sets
+    ``mamba_block_size = max_model_len`` when unset; every layer has the same ``MambaSpec``, so the
+    layers form ONE group (``_get_kv_cache_groups_uniform_spec``) whose page is the unpadded state
+    (nothing to unify with); ``num_blocks = avail // (page x layers)`` per worker; a request holds one
+    block (mode ``none``).  "GPU KV cache size" = ``num_blocks x max_model_len`` (the group's block
+    size), so ``token_block`` is ``ATTENTION_FREE_BLOCK`` here and the matrix multiplies by each
+    max_model_len.  Prefix caching: vLLM's ``ModelConfig.is_prefix_caching_supported`` is False for
+    attention-free models (off by default in every version); turned on by hand, the Mamba block size
+    follows other rules (``all`` / ``align``) -- not modelled."""
+    if mode != "none":
+        raise ValueError("prefix caching on an attention-free (pure state-space) model: vLLM's mamba_cache_mode "
+                         "all / align block sizes without attention layers are not modelled")
+    pp = len(parts)
+    per_stage = [sum(1 for i in state_idx if stage_of[i] == s) for s in range(pp)]
+    return KvGroups(n_groups=1, n_full=0, bs_full=block_size, n_slide=0, window=0, bs_slide=block_size,
+                    n_chunk=0, chunk=0, bs_chunk=block_size, token_block=ATTENTION_FREE_BLOCK,
+                    stage_bytes_per_block=tuple(float(n * page) for n in per_stage),
+                    stage_token_bytes=tuple(0.0 for _ in parts), note="attention-free",
+                    n_state=1, state_blocks=1, stage_state_bytes=tuple(float(n * page) for n in per_stage))
+
+
 def _summary(n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chunk,
              n_groups, token_block, bpb, stage_tok, note) -> KvGroups:
     return KvGroups(n_groups, n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chunk,
@@ -369,5 +409,6 @@ def max_model_len_fit_scalar(g: KvGroups, num_blocks: int, batched_tokens: int, 
     return lo
 
 
-__all__ = ["KvGroups", "kv_groups", "kv_element_bytes", "kv_bytes_per_token", "layer_token_bytes",
-           "max_model_len_fit_scalar", "UnsupportedKvDtype", "FP8_DS_MLA_BYTES", "INDEXER_KV_BYTES", "indexer_bytes"]
+__all__ = ["ATTENTION_FREE_BLOCK", "KvGroups", "kv_groups", "kv_element_bytes", "kv_bytes_per_token",
+           "layer_token_bytes", "max_model_len_fit_scalar", "UnsupportedKvDtype", "FP8_DS_MLA_BYTES",
+           "INDEXER_KV_BYTES", "indexer_bytes"]

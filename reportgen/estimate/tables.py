@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from reportgen.arch.spec import Component, ModelSpec, Shard
 from reportgen.arch.state import first_state_tp_rule
 
-from . import encoder, overheads as oh
+from . import encoder, hybrid, overheads as oh
 from . import profiles as vp
 from . import specdecode as sdm
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
@@ -49,6 +49,7 @@ class ModelFacts:
     mm_item: int = 0           # encoder tokens of the largest multimodal item (0 = unknown; encoder.encoder_budget)
     buffer_t: int = 0          # elements per batched token of init-time buffers (ModelSpec.init_buffer_per_token)
     topk_buf: tuple[int, int] = (0, 0)   # (index heads, top-k) of an int32 init-time buffer (ModelSpec.index_topk_buffer)
+    ssm_state: object = None   # an attention-free model's (mamba, mamba2) state geometry: its mixer width is priced
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -72,7 +73,8 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
                       chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0,
-                      spec.init_buffer_per_token, tuple(spec.index_topk_buffer))
+                      spec.init_buffer_per_token, tuple(spec.index_topk_buffer),
+                      spec.layers_kv[0].state if hybrid.is_attention_free(spec) else None)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -208,7 +210,8 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
     return {
-        "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden),
+        "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden
+                            + oh.mamba_profile_cols(f.ssm_state, lay.tp)),
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES + sampler_extra),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
