@@ -16,7 +16,9 @@ from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from the
 processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3 one pooled image, Gemma 3n / Gemma 4 per modality
 (``ModelSpec.mm_item_tokens_by_modality``: vLLM's ``MultiModalBudget`` takes the max over the modalities whose
 limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  Not modelled: dummy videos that vLLM sizes by
-``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.
+``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.  The Qwen2-VL / Qwen2.5-VL
+video item is worked out (``video_item_tokens``, vLLM qwen2_vl.py @002d181a) but not yet used by the matrix:
+the encoder term is evaluated per (layout x GPU) in ``exprs.gpu_pass``, before max_model_len is crossed in.
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
