@@ -16,7 +16,9 @@ from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from the
 processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3 one pooled image, Gemma 3n / Gemma 4 per modality
 (``ModelSpec.mm_item_tokens_by_modality``: vLLM's ``MultiModalBudget`` takes the max over the modalities whose
 limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  Not modelled: dummy videos that vLLM sizes by
-``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.
+``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.  The Qwen2-VL / Qwen2.5-VL
+video item is worked out (``video_item_tokens``, vLLM qwen2_vl.py @002d181a) but not yet used by the matrix:
+the encoder term is evaluated per (layout x GPU) in ``exprs.gpu_pass``, before max_model_len is crossed in.
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
@@ -208,3 +210,52 @@ def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec
                                notes=[*spec.notes, f"--limit-mm-per-prompt {', '.join(names)} = 0: the "
                                       f"{' and '.join(names)} tower{'s' if len(off) > 1 else ''} and embedder"
                                       f"{'s' if len(off) > 1 else ''} not loaded"])
+
+
+# --- Video items sized by max_model_len (issue 13; not yet wired into the matrix, see video_item_tokens) ---
+
+# towers whose dummy video vLLM sizes with ``Qwen2VLProcessingInfo`` (qwen2_5_vl.py subclasses it):
+# family -> (``_MAX_FRAMES_PER_VIDEO``, the vision config's ``temporal_patch_size``, both checkpoints' 2)
+QWEN2_VL_VIDEO = {"qwen2_vl": (14, 2), "qwen2_5_vl": (14, 2)}
+
+
+def qwen2_vl_video_tokens(num_frames: int, frame_tokens: int, temporal_patch_size: int = 2) -> int:
+    """``Qwen2VLProcessingInfo._get_vision_info`` (vLLM qwen2_vl.py @002d181a) at the largest image size:
+    frames padded as vLLM writes it (``n + n % temporal_patch_size``), ``grid_t = max(padded // tps, 1)``,
+    each temporal patch worth one largest image (``frame_tokens`` = ``get_max_image_tokens``)."""
+    padded = num_frames + num_frames % temporal_patch_size
+    return max(padded // temporal_patch_size, 1) * frame_tokens
+
+
+def qwen2_vl_video_item_tokens(max_model_len: int, frame_tokens: int, temporal_patch_size: int = 2,
+                               max_frames: int = 14) -> int:
+    """The video item vLLM's ``MultiModalBudget`` asks for (vLLM qwen2_vl.py @002d181a,
+    ``get_max_video_tokens(seq_len=max_model_len, mm_counts={"image": 1, "video": 1})`` -- budget.py
+    @03ff0a31 passes one item per active modality):
+
+    - ``_get_max_video_frames(seq_len)``: from 1 frame, add frames while the video's tokens stay <= seq_len
+      (images are *not* subtracted at this commit; row N03F confirms it: 114,688 = 7 x 16,384 at
+      max_model_len 128,000, where subtracting one 16,384-token image would give 6 x 16,384);
+    - ``get_num_frames_with_most_features``: ``max(min(total // max(videos, 1), _MAX_FRAMES_PER_VIDEO), 1)``
+      with videos = 1;
+    - the tokens of that many frames (``qwen2_vl_video_tokens``).
+    """
+    n = 1
+    while n < max_frames and qwen2_vl_video_tokens(n + 1, frame_tokens, temporal_patch_size) <= max_model_len:
+        n += 1
+    return qwen2_vl_video_tokens(max(min(n, max_frames), 1), frame_tokens, temporal_patch_size)
+
+
+def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, int] | None = None) -> int:
+    """The largest item vLLM profiles for a video-capable Qwen2-VL / Qwen2.5-VL tower at ``max_model_len``:
+    ``max(image item, video item)``, the video counted only while its limit is > 0 (``limit_mm_per_prompt``
+    video = 0 gives today's image-only ``mm_item_tokens``).  Other towers: ``item_tokens`` unchanged.
+
+    Not yet used by the matrix: the encoder term sits in ``exprs.gpu_pass`` (per layout x GPU), before
+    max_model_len is crossed in, so making it depend on max_model_len moves the KV budget per length."""
+    base = item_tokens(spec, limits)
+    video = QWEN2_VL_VIDEO.get(spec.family)
+    if not spec.multimodal or video is None or (limits and limits.get("video", 1) == 0) or not spec.mm_item_tokens:
+        return base
+    max_frames, tps = video
+    return max(base, qwen2_vl_video_item_tokens(int(max_model_len), spec.mm_item_tokens, tps, max_frames))
