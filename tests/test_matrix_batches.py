@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from reportgen.job import Matrix
-from reportgen.matrix import (ModelEntry, evaluate_matrix, evaluate_matrix_lazy, iter_cell_batches,
+from reportgen.matrix import (evaluate_matrix, evaluate_matrix_lazy, iter_cell_batches,
                               iter_matrix_batches)
 from reportgen.results import COLUMN_NAMES
 from test_matrix import GPUS, MATRIX, models
