@@ -14,9 +14,14 @@ few per-target terms run per cell.  Every cross join keeps job order
 Entry points:
 
 - ``evaluate_matrix`` -> DataFrame in ``reportgen.results`` order and types;
-- ``iter_matrix_batches`` -> the same rows in DataFrames of bounded size: the
-  way to write 50 million cells (one Parquet file per batch) with bounded
-  memory (measured: ~0.4 GB per million cells in flight);
+- ``iter_cell_batches`` -> the same rows, in the same order and to the bit, as
+  successive DataFrames of <= 262,144 cells (by default), each evaluated from the
+  (layout, GPU, util) rows and the small axes: the whole matrix never exists and
+  each batch reuses the pages the previous one freed (cheaper than faulting in a
+  2.8 GB frame: docs/decisions.md "Estimator speed").  Streamed jobs write their
+  Parquet parts from it (``run._write_streamed``);
+- ``iter_matrix_batches`` -> one DataFrame per chunk of models (then GPUs) of
+  <= ``batch_cells`` cells (a GPU split changes the row order; kept for callers);
 - ``evaluate_matrix_lazy`` -> a LazyFrame (a vertical concat of batches); note
   that polars 2.1's streaming sink does not bound memory across these cross
   joins (6.5 M cells peaked at 2.8 GB), so prefer the batches for huge jobs.
