@@ -14,9 +14,14 @@ few per-target terms run per cell.  Every cross join keeps job order
 Entry points:
 
 - ``evaluate_matrix`` -> DataFrame in ``reportgen.results`` order and types;
-- ``iter_matrix_batches`` -> the same rows in DataFrames of bounded size: the
-  way to write 50 million cells (one Parquet file per batch) with bounded
-  memory (measured: ~0.4 GB per million cells in flight);
+- ``iter_cell_batches`` -> the same rows, in the same order and to the bit, as
+  successive DataFrames of <= 262,144 cells (by default), each evaluated from the
+  (layout, GPU, util) rows and the small axes: the whole matrix never exists and
+  each batch reuses the pages the previous one freed (cheaper than faulting in a
+  2.8 GB frame: docs/decisions.md "Estimator speed").  Streamed jobs write their
+  Parquet parts from it (``run._write_streamed``);
+- ``iter_matrix_batches`` -> one DataFrame per chunk of models (then GPUs) of
+  <= ``batch_cells`` cells (a GPU split changes the row order; kept for callers);
 - ``evaluate_matrix_lazy`` -> a LazyFrame (a vertical concat of batches); note
   that polars 2.1's streaming sink does not bound memory across these cross
   joins (6.5 M cells peaked at 2.8 GB), so prefer the batches for huge jobs.
@@ -162,8 +167,29 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
                                       "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64})
 
 
-def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> pl.LazyFrame:
-    """The lazy pipeline for one chunk of models x GPUs (see the module docstring for the passes)."""
+@dataclass
+class _Rows:
+    """One chunk of models x GPUs evaluated up to the cells: the (layout, GPU, util) rows ``u``, their
+    per-length terms ``per_len`` (row ``length * n_u + u``), the verdict codes and reason table, and
+    the small axes the cells cross them with (``lc``: max_model_len x concurrency, in job order)."""
+
+    u: pl.DataFrame
+    per_len: pl.DataFrame
+    codes: list
+    reasons: pl.Series
+    lc: pl.DataFrame
+    n_len: int
+    n_conc: int
+    vllm_version: str
+    stage0: list[str]
+
+    @property
+    def n_cells(self) -> int:
+        return self.u.height * self.n_len * self.n_conc
+
+
+def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> _Rows:
+    """Everything before the cells for one chunk of models x GPUs (see the module docstring)."""
     lt, mt, k = layout_table(models, matrix)
     gt = gpu_table(gpus, matrix)
     kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
@@ -237,28 +263,45 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     need_out = np.flatnonzero(((pre_code == 3) | (per_len["_fb"].to_numpy().reshape(n_len, u.height) == 6))
                               .any(axis=0))
     reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32))
-    # x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
-    # concurrency) and once from the per-length rows, side by side in the cells' order
-    # cell (u, length, target) -> per-length row length * n + u
-    take = np.broadcast_to((np.arange(n_len, dtype=np.uint32)[None, :, None] * u.height
-                            + np.arange(u.height, dtype=np.uint32)[:, None, None]), (u.height, n_len, n_conc))
-    take = pl.Series(take.ravel(), dtype=pl.UInt32)
     lc = lens.join(conc, how="cross", maintain_order="left_right")
+    return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0)
+
+
+def _cells(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.LazyFrame:
+    """The cells of the (layout, GPU, util) rows ``lo:hi`` of ``r`` (all by default), in job order.
+
+    x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
+    concurrency) and once from the per-length rows, side by side in the cells' order; the per-cell
+    terms then run on the copies.  Rows ``lo:hi`` give exactly the cells ``lo * n_len * n_conc``
+    onwards of the whole chunk (``_u`` stays the row's index in ``r.u``)."""
+    n_u = r.u.height
+    hi = n_u if hi is None else min(hi, n_u)
+    lo = min(lo, hi)
+    # cell (u, length, target) -> per-length row length * n_u + u
+    take = np.broadcast_to((np.arange(r.n_len, dtype=np.uint32)[None, :, None] * n_u
+                            + np.arange(lo, hi, dtype=np.uint32)[:, None, None]), (hi - lo, r.n_len, r.n_conc))
+    take = pl.Series(take.ravel(), dtype=pl.UInt32)
+    rows = r.u if (lo, hi) == (0, n_u) else r.u.slice(lo, hi - lo)
     cells = pl.concat([
-        u.lazy().select(_CARRY + stage0).join(lc.lazy(), how="cross", maintain_order="left_right"),
-        per_len[take].lazy(),
+        rows.lazy().select(_CARRY + r.stage0).join(r.lc.lazy(), how="cross", maintain_order="left_right"),
+        r.per_len[take].lazy(),
     ], how="horizontal")
-    for b in ex.cell_pass(codes, reasons, u.height):
+    for b in ex.cell_pass(r.codes, r.reasons, n_u):
         cells = cells.with_columns(b)
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
-    cells = cells.with_columns(pl.lit(matrix.vllm_version).alias("vllm_version"),
+    cells = cells.with_columns(pl.lit(r.vllm_version).alias("vllm_version"),
                                pl.col("spec_decode").alias("speculative"), pl.col("draft_w").alias("draft_weights_gib"))
     extra = []
-    if stage0_columns:
+    if r.stage0:
         extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
                  pl.col("av0").alias("stage0_kv_cache_gib")]
     return cells.select(_conform_exprs() + extra)
+
+
+def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> pl.LazyFrame:
+    """The lazy pipeline for one chunk of models x GPUs: all its cells at once."""
+    return _cells(_prepare(models, gpus, matrix, stage0_columns))
 
 
 DEFAULT_BATCH_CELLS = 1_000_000
@@ -311,6 +354,37 @@ def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: 
     if not plans:
         return _plan([], gpus, matrix, stage0_columns)
     return plans[0] if len(plans) == 1 else pl.concat(plans, how="vertical")
+
+
+DELIVER_CELLS = 262_144
+PREP_CELLS = 8_000_000
+
+
+def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix,
+                      batch_cells: int = DELIVER_CELLS, prep_cells: int = PREP_CELLS,
+                      stage0_columns: bool = False) -> Iterator[pl.DataFrame]:
+    """The cells as successive DataFrames of about ``batch_cells`` cells, never one big frame.
+
+    Concatenated, the batches are exactly ``evaluate_matrix`` (same values to the bit, nulls and
+    order).  Each chunk of models (about ``prep_cells`` cells, see ``_chunks``) is evaluated up to
+    its (layout, GPU, utilization) rows once (``_prepare``); the batches are then runs of those rows,
+    each crossed with the small axes (contexts x targets) and its per-cell terms evaluated on its
+    own.  A batch is at most ``batch_cells`` cells unless one row alone has more (contexts x
+    targets > batch_cells: then one row per batch).  Why: a consumer that writes and drops each
+    batch (Parquet parts, a socket) never holds the whole matrix, and each batch is built in the
+    pages the previous one freed -- faulting in fresh pages for a materialised 7.5 M-cell frame
+    costs as much CPU as the estimate itself (docs/decisions.md "Estimator speed")."""
+    gpus = list(gpus)
+    # chunks of whole models (never split by GPU as ``_chunks`` does: that would change the order);
+    # one model's (layout, GPU, util) rows are few (9,600 for 48 layouts x 4 dtypes x 25 GPUs x 2)
+    per_chunk = max(1, max(prep_cells, batch_cells) // max(matrix.n_cells_per_model_gpu() * len(gpus), 1))
+    for i in range(0, len(models), per_chunk):
+        r = _prepare(models[i:i + per_chunk], gpus, matrix, stage0_columns)
+        if r.n_cells == 0:
+            continue
+        rows = max(1, batch_cells // (r.n_len * r.n_conc))
+        for lo in range(0, r.u.height, rows):
+            yield _cells(r, lo, lo + rows).collect()
 
 
 def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix,
@@ -407,5 +481,5 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
     return df.row(0, named=True)
 
 
-__all__ = ["ModelEntry", "GpuLike", "evaluate_matrix", "evaluate_matrix_lazy", "iter_matrix_batches", "estimate_one",
-           "layout_table", "gpu_table"]
+__all__ = ["ModelEntry", "GpuLike", "evaluate_matrix", "evaluate_matrix_lazy", "iter_matrix_batches", "iter_cell_batches",
+           "estimate_one", "layout_table", "gpu_table"]
