@@ -75,7 +75,7 @@ class GpuLike:
 
 
 _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.Boolean,
-                "label": pl.String, "tokb": pl.Float64, "stb": pl.Float64}
+                "label": pl.String, "tokb": pl.Float64, "stb": pl.Float64, "wsr": pl.Int64}
 _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weights_as": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
@@ -209,7 +209,14 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     for b in batches:
         lf = lf.with_columns(b)
     stage0 = ["w0", "act0", "av0"] if stage0_columns else []
-    keep = list(dict.fromkeys(_CARRY[:-1] + _LENS_IN + ["_outside"] + stage0))
+    # DeepSeek-V4 rows (kvcache.KvGroups.tok_conc): their KV blocks, tokens and fit depend on max_model_len
+    # (exprs.compressed_lens); a chunk without them keeps the per-row figures
+    dsv4 = bool(lt["tok_conc"].fill_null(0).max() or 0) if lt.height else False
+    lens_in = _LENS_IN + (list(ex.COMPRESSED_IN) + ["kv_cache_tokens_total"]
+                          + [f"{f}{i}" for i in range(k) for f in ("av", "bpb", "wsr")] if dsv4 else [])
+    lens_out = _LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])
+    carry = [c for c in _CARRY if not (dsv4 and c in ex.COMPRESSED_OUT)]
+    keep = list(dict.fromkeys(_CARRY[:-1] + lens_in + ["_outside"] + stage0))
     u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
                          pl.col("token_block").alias("block_size"))
          .select(keep).with_row_index("_u").collect())
@@ -218,24 +225,28 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     # context length as a constant -- nothing is copied to compute them
     lens_rows = []
     for m in matrix.max_model_len:
-        f = u.lazy().select(_LENS_IN).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
+        f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
         if pairs is not None and pairs.height:
             f = f.with_columns(pl.col("max_pos").replace_strict(pairs["max_pos"], pairs["_lcode"], default=None,
                                                                 return_dtype=pl.UInt16).alias("_lcode"))
         else:
             f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
-        for b in ex.lens_pass(codes, fixed_kv=kv_fixed is not None):
+        before, after = ex.compressed_lens(k, kv_fixed is not None) if dsv4 else ([], [])
+        for b in before + ex.lens_pass(codes, fixed_kv=kv_fixed is not None) + after:
             f = f.with_columns(b)
-        lens_rows.append(f.select(_LENS_OUT))
+        lens_rows.append(f.select(lens_out))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
+    if dsv4:
+        per_len = per_len.with_row_index("_lu")
     # the row reasons some cell picks (codes 2, 3 / 6 -- a superset: per cell a code 4 / 5 may win)
     n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
     pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
-    need_len = np.flatnonzero((pre_code == 2).any(axis=0))
+    need_len = np.flatnonzero((pre_code == 2).ravel() if dsv4 else (pre_code == 2).any(axis=0))
     need_out = np.flatnonzero(((pre_code == 3) | (per_len["_fb"].to_numpy().reshape(n_len, u.height) == 6))
                               .any(axis=0))
-    reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32))
+    reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32),
+                              per_len if dsv4 else None)
     # x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
     # concurrency) and once from the per-length rows, side by side in the cells' order
     # cell (u, length, target) -> per-length row length * n + u
@@ -244,10 +255,10 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     take = pl.Series(take.ravel(), dtype=pl.UInt32)
     lc = lens.join(conc, how="cross", maintain_order="left_right")
     cells = pl.concat([
-        u.lazy().select(_CARRY + stage0).join(lc.lazy(), how="cross", maintain_order="left_right"),
+        u.lazy().select(carry + stage0).join(lc.lazy(), how="cross", maintain_order="left_right"),
         per_len[take].lazy(),
     ], how="horizontal")
-    for b in ex.cell_pass(codes, reasons, u.height):
+    for b in ex.cell_pass(codes, reasons, u.height, per_len.height if dsv4 else None):
         cells = cells.with_columns(b)
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
@@ -334,7 +345,8 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
 # what the per-length pass reads, and what it hands to the cells
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
-            "bs_chunk", "n_state", "state_blocks"]
+            "bs_chunk", "n_state", "state_blocks", "n_slide2", "window2", "bs_slide2", "n_slide3", "window3",
+            "bs_slide3"]
 _LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total"]
 
 

@@ -193,10 +193,14 @@ def build(f: Fields, spec: ModelSpec) -> None:
                          index_token_bytes=(idx_dim + idx_dim // 128 * 4) if r == 4 else 0,
                          compressed=CompressedMLA(r, head, idx_dim)) for r in ratios]
     decoder_stack(spec, f, g, attention=attention, mlp=moe, norms=("attn_norm", "ffn.norm_gate.norm"), tied=False,
-                  layers_kv=layers_kv)   # priced by estimate/compressed.py (the estimator still refuses: KV_REASON)
+                  layers_kv=layers_kv)   # priced by estimate/compressed.py
     _hc(spec.tensors, None, "model.hc_head", hc, hidden, hc, 1)
     spec.num_kv_heads, spec.is_mla, spec.rotary_dim, spec.experts_per_token = 0, True, rope, k
     if f.raw.get("num_nextn_predict_layers"):
         spec.notes.append("deepseek_v4: the MTP layer is not loaded for serving and its size is not modelled")
-    spec.rope_caches = ()          # no KV / serving figures: the rotary caches are not worked out
-    spec.unsupported_reason = KV_REASON
+    if spec.quantization_config and str(spec.quantization_config.get("quant_method", "")).lower() == "fp8":
+        # vLLM's DeepseekV4FP8Config (deepseek_v4.py @023da1fc): fp8 block linears, and the routed experts
+        # MXFP4 (Mxfp4MoEMethod) unless the config's ``expert_dtype`` is "fp8" -- missing means "fp4"
+        spec.quantization_config = {**spec.quantization_config,
+                                    "expert_dtype": str(f.raw.get("expert_dtype") or "fp4")}
+    spec.rope_caches = ()          # not priced: vLLM's rotary caches for this model were not read (docstring)
