@@ -47,6 +47,11 @@ Checked against a real vLLM log (vllm#44376, DeepSeek-V4-Flash TP2, max_model_le
 256): "6.66 GiB KV cache is needed" and "the estimated maximum model length is 13528" with 5.44 GiB
 available -- both reproduced exactly (tests/test_compressed_kv.py).
 
+The matrix uses ``plan`` through ``kvcache.kv_groups`` (``_compressed_groups``: the groups as three sliding
+kinds) and ``exprs.compressed_lens`` (the max_model_len-dependent prefill gather workspace, reserved in
+vLLM's profile run: ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim`` bf16, deepseek_v4_attention.py
+@0a291a2e; tokens = concurrency x M; the fit by binary search).
+
 Not modelled: the MTP layer vLLM adds under MTP speculative decoding (one more sliding-window
 latent), the MXFP4 indexer cache option (same bytes: vLLM allocates the fp8 size), DCP.
 """
