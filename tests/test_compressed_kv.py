@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from reportgen.arch import build_spec
 from reportgen.estimate import compressed as C
@@ -33,6 +34,7 @@ from reportgen.estimate import compressed as C
 ROOT = Path(__file__).resolve().parents[1]
 FLASH = json.loads((ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json").read_text())
 GIB = 2**30
+_FLASH_SPEC = build_spec(FLASH)
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +238,35 @@ def test_non_fp8_kv_is_an_invalid_cell_and_pp_stage_without_compressed_layers_un
     # pp 22: stage 0 holds layers 0-1 (sliding only) -> vLLM's check charges other bytes than its pool block
     df = _cells(flash, pp=[22], tp=[1])
     assert df["status"][0] == "unsupported" and "not modelled" in df["reason"][0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(nb=st.integers(0, 80_000), t=st.sampled_from([512, 2_048, 8_192, 16_384]), m=st.integers(1, 1_048_576),
+       cap=st.sampled_from([30_000, 1_048_576, 2**31 - 1]))
+def test_vectorised_fit_and_blocks_match_the_planner(nb, t, m, cap):
+    """exprs.compressed_lens' binary search and extra_slides against compressed.Plan (vLLM's arithmetic)."""
+    import polars as pl
+
+    from reportgen.estimate import exprs as ex
+    from reportgen.estimate.kvcache import kv_groups, max_model_len_fit_scalar
+
+    spec = _FLASH_SPEC
+    g = kv_groups(spec, 1, 1, "fp8", 1, 256)
+    p = C.plan(spec.layers_kv, [(0, 43)])
+    cols = {k: [getattr(g, k)] for k in ("n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
+                                         "bs_chunk", "n_state", "state_blocks", "n_slide2", "window2", "bs_slide2",
+                                         "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b")}
+    f = pl.DataFrame({**cols, "_nbv": [nb], "max_num_batched_tokens": [t], "max_model_len": [m], "max_pos": [cap],
+                      "dp": [1], "kv_cache_gib": [1.0], "activation_gib": [1.0], "_wsr": [4], "max_model_len_fit": [0],
+                      "kv_cache_tokens": [0]}, schema_overrides={"max_pos": pl.Int64, "_nbv": pl.Int64}).lazy()
+    before, after = ex.compressed_lens(1, fixed_kv=True)
+    f = f.with_columns(ex.blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"))
+    for b in before + after:
+        f = f.with_columns(b)
+    r = f.collect().row(0, named=True)
+    assert r["_bpr"] == p.pages_per_request(m, t) == g.blocks_per_request(m, t)
+    want = max_model_len_fit_scalar(g, nb, t, cap)
+    assert r["max_model_len_fit"] == want
+    if nb and want:
+        assert want == p.max_model_len_fit([nb * p.stage_bytes_per_block[0]], t, cap)
+    assert r["kv_cache_tokens"] == int(nb / p.pages_per_request(m, t) * m)
