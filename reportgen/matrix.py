@@ -215,6 +215,9 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     lens_in = _LENS_IN + (list(ex.COMPRESSED_IN) + ["kv_cache_tokens_total"]
                           + [f"{f}{i}" for i in range(k) for f in ("av", "bpb", "wsr")] if dsv4 else [])
     lens_out = _LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])
+    # the largest window threshold (window - 1 + T) of the chunk: it bounds the fit's binary search
+    max_th = (int(max(lt[c].fill_null(0).max() or 0 for c in ("window", "window2", "window3")))
+              + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
     carry = [c for c in _CARRY if not (dsv4 and c in ex.COMPRESSED_OUT)]
     keep = list(dict.fromkeys(_CARRY[:-1] + lens_in + ["_outside"] + stage0))
     u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
@@ -232,7 +235,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
                                                                 return_dtype=pl.UInt16).alias("_lcode"))
         else:
             f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
-        before, after = ex.compressed_lens(k, kv_fixed is not None) if dsv4 else ([], [])
+        before, after = ex.compressed_lens(k, kv_fixed is not None, max_th) if dsv4 else ([], [])
         for b in before + ex.lens_pass(codes, fixed_kv=kv_fixed is not None) + after:
             f = f.with_columns(b)
         lens_rows.append(f.select(lens_out))
@@ -296,8 +299,26 @@ def _chunks(models: list[ModelEntry], gpus: list[Any], matrix: Matrix,
         return
     per_model = per_mg * max(len(gpus), 1)
     step = max(1, batch_cells // per_model)
-    for i in range(0, len(models), step):
-        yield models[i:i + step], gpus
+    for run in _kind_runs(models, step):
+        yield run, gpus
+
+
+def _kind_runs(models: list[ModelEntry], step: int | None = None) -> list[list[ModelEntry]]:
+    """Consecutive runs of at most ``step`` models: a model whose figures depend on max_model_len beyond the
+    blocks (DeepSeek-V4: exprs.compressed_lens) shares a run only with its own kind, so the per-length search
+    runs on those rows alone; job order is kept."""
+    runs: list[list[ModelEntry]] = []
+    for m in models:
+        if runs and (step is None or len(runs[-1]) < step) and _per_length(runs[-1][0]) == _per_length(m):
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return runs
+
+
+def _per_length(m: ModelEntry) -> bool:
+    """The model's KV figures are re-priced per max_model_len (compressed DeepSeek-V4 caches)."""
+    return any(getattr(l, "compressed", None) is not None for l in getattr(m.spec, "layers_kv", ()) or ())
 
 
 def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix,
@@ -358,7 +379,11 @@ def _conform_exprs() -> list[pl.Expr]:
 def evaluate_matrix(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """Evaluate every cell; one row per cell in ``reportgen.results`` order and types (in memory:
     about 0.4 GB per million cells; use ``iter_matrix_batches`` beyond a few million)."""
-    return _plan(models, list(gpus), matrix, False).collect()
+    gpus = list(gpus)
+    runs = _kind_runs(models)
+    if len(runs) <= 1:
+        return _plan(models, gpus, matrix, False).collect()
+    return pl.concat([_plan(r, gpus, matrix, False).collect() for r in runs], how="vertical")
 
 
 def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None = None,

@@ -373,7 +373,8 @@ def _ws_rows(m: pl.Expr, ratio: pl.Expr) -> pl.Expr:
     return pl.when(ratio > 0).then(pl.col("ws_b") * _cdiv(m, ratio.clip(1))).otherwise(0)
 
 
-def compressed_lens(k: int, fixed_kv: bool = False) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]]]:
+def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) -> tuple[list[list[pl.Expr]],
+                                                                                      list[list[pl.Expr]]]:
     """DeepSeek-V4's per-length terms (rows with ``tok_conc`` 1; every other row keeps its values).
 
     Before ``lens_pass``: the KV blocks at this max_model_len.  vLLM reserves the prefill gather workspace
@@ -383,9 +384,12 @@ def compressed_lens(k: int, fixed_kv: bool = False) -> tuple[list[list[pl.Expr]]
     is fixed (``--kv-cache-memory-bytes``).
 
     After: "GPU KV cache size" = max_concurrency x max_model_len (``_report_kv_cache_config``,
-    kv_cache_planning.py @fc23e695) and the largest length that fits these blocks, found by a vectorised
-    binary search (``FIT_STEPS`` column updates; vLLM's ``_estimate_max_model_len_from_groups`` searches
-    the same way) -- three window kinds have no closed form."""
+    kv_cache_planning.py @fc23e695) and the largest length that fits these blocks.  Above the largest window
+    threshold ``th = window - 1 + T`` every sliding kind costs a constant, so the answer is
+    ``(nb - const) // n_full x block`` when that reaches ``th``; below it a vectorised binary search over
+    ``[1, th)`` (vLLM's ``_estimate_max_model_len_from_groups`` searches the same way) -- three window kinds
+    with their own block sizes have no closed form there.  ``max_threshold``: the largest ``th`` of the
+    chunk (sets the number of search steps)."""
     m = pl.col("max_model_len")
     t = pl.col("max_num_batched_tokens")
     on = (pl.col("tok_conc") == 1) & pl.col("_nbv").is_not_null()
@@ -404,15 +408,23 @@ def compressed_lens(k: int, fixed_kv: bool = False) -> tuple[list[list[pl.Expr]]
                .alias("activation_gib")]]
     nbv = pl.col("_nbv")
     cap = pl.col("max_pos").fill_null(BIG).cast(pl.Int64)
-    search = [[pl.lit(1, pl.Int64).alias("_lo"), cap.alias("_hi")]]
-    for _ in range(FIT_STEPS):
+    kinds = [(pl.col("n_slide"), pl.col("window"), pl.col("bs_slide"))] + [
+        (pl.col(f"n_slide{n}"), pl.col(f"window{n}"), pl.col(f"bs_slide{n}")) for n in ("2", "3")]
+    th = pl.max_horizontal([pl.when(n > 0).then(w - 1 + t).otherwise(0) for n, w, _ in kinds])
+    const = pl.sum_horizontal([n * (_cdiv(w - 1 + t, bs) + 1) for n, w, bs in kinds])
+    above = ((nbv - const) // pl.col("n_full").clip(1)) * pl.col("bs_full")
+    use_above = (nbv >= const) & (above >= th)
+    steps = max(1, min(FIT_STEPS, int(max_threshold).bit_length() + 1))
+    search = [[pl.lit(1, pl.Int64).alias("_lo"), pl.min_horizontal(cap, (th - 1).clip(1)).alias("_hi")]]
+    for _ in range(steps):
         lo, hi = pl.col("_lo"), pl.col("_hi")
         mid = (lo + hi + 1) // 2
         ok = (lo < hi) & (blocks_per_request(mid, t) <= nbv)
         search.append([pl.when(ok).then(mid).otherwise(lo).alias("_lo"),
                        pl.when(lo >= hi).then(hi).when(ok).then(hi).otherwise(mid - 1).alias("_hi")])
     first = blocks_per_request(pl.lit(1, pl.Int64), t)
-    fit = pl.when((nbv <= 0) | (first > nbv)).then(0).otherwise(pl.col("_lo"))
+    fit = (pl.when((nbv <= 0) | (first > nbv)).then(0)
+           .when(use_above).then(pl.min_horizontal(above, cap)).otherwise(pl.col("_lo")))
     tokens = (nbv.cast(pl.Float64) / pl.col("_bpr") * m).floor().cast(pl.Int64).clip(0)
     after = search + [[
         pl.when(on).then(fit).otherwise(pl.col("max_model_len_fit")).alias("max_model_len_fit"),
