@@ -32,14 +32,14 @@ def _ref(text: str) -> ModelRef:
     return ModelRef(mid, rev or None)
 
 
-def kv_bytes_per_token(spec, weights_as: str = "checkpoint", kv_cache_dtype: str = "auto", dtype: str = "auto") -> int:
+def kv_bytes_per_token(spec, weights_as: str = "checkpoint", kv_cache_dtype: str = "auto", dtype: str = "auto",
+                       indexer_kv_dtype: str = "bf16") -> int:
     """All KV-holding layers, one token, TP 1, in the KV dtype vLLM would use (``auto`` follows the
     serving dtype: bf16 for a float32 checkpoint, fp8 when a ModelOpt checkpoint says its KV is fp8)."""
-    from reportgen.estimate.kvcache import kv_element_bytes, layer_token_bytes
+    from reportgen.estimate.kvcache import kv_bytes_per_token as per_token
     from reportgen.estimate.tables import PLAIN_ACT, serving_dtype
 
-    elem = kv_element_bytes(kv_cache_dtype, PLAIN_ACT[serving_dtype(spec, weights_as, dtype)], spec)
-    return int(sum(layer_token_bytes(l, kv_cache_dtype, elem, 1) for l in spec.layers_kv))
+    return int(per_token(spec, kv_cache_dtype, PLAIN_ACT[serving_dtype(spec, weights_as, dtype)], 1, indexer_kv_dtype))
 
 
 def kv_cache_dtype_used(spec, weights_as: str = "checkpoint", kv_cache_dtype: str = "auto",
@@ -52,7 +52,7 @@ def kv_cache_dtype_used(spec, weights_as: str = "checkpoint", kv_cache_dtype: st
 
 
 def arch_fields(model: str, spec, weights_as: str = "checkpoint", kv_cache_dtype: str = "auto",
-                dtype: str = "auto") -> dict:
+                dtype: str = "auto", indexer_kv_dtype: str = "bf16") -> dict:
     out = {"model": model, "status": "ok", "reason": "", "model_type": spec.model_type,
            "family": spec.family, "dtype": spec.dtype}
     if spec.unsupported_reason:
@@ -67,7 +67,7 @@ def arch_fields(model: str, spec, weights_as: str = "checkpoint", kv_cache_dtype
         params_active=spec.params_active,
         params_mtp=spec.mtp_params,
         params_by_component=spec.params_by_component(),
-        kv_bytes_per_token=kv_bytes_per_token(spec, weights_as, kv_cache_dtype, dtype),
+        kv_bytes_per_token=kv_bytes_per_token(spec, weights_as, kv_cache_dtype, dtype, indexer_kv_dtype),
         kv_cache_dtype_used=kv_cache_dtype_used(spec, weights_as, kv_cache_dtype, dtype),
         num_layers=spec.num_layers,
         num_attention_heads=spec.num_attention_heads,
@@ -249,7 +249,8 @@ def estimate_command(args, UsageError) -> int:
     else:
         weights_info = {}
     try:
-        out = arch_fields(model_text, spec, eng["weights_as"], eng["kv_cache_dtype"], eng["dtype"])
+        out = arch_fields(model_text, spec, eng["weights_as"], eng["kv_cache_dtype"], eng["dtype"],
+                          eng.get("indexer_kv_dtype") or "bf16")
     except ValueError as e:           # a KV dtype this architecture cannot use (fp8_ds_mla on GQA)
         raise UsageError(f"--kv-cache-dtype: {e}") from None
     out.update(config_source=res.source, revision=res.revision, **weights_info)
@@ -277,6 +278,8 @@ def estimate_command(args, UsageError) -> int:
         settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
     if eng.get("flashinfer_sampler") is not None:
         settings["flashinfer_sampler"] = eng["flashinfer_sampler"]
+    if eng.get("indexer_kv_dtype"):      # --attention-config '{"indexer_kv_dtype": ...}' (MiniMax-M3)
+        settings["indexer_kv_dtype"] = eng["indexer_kv_dtype"]
     if args.vllm_version:
         from reportgen.job import JobError, parse_vllm_version
 

@@ -27,7 +27,7 @@ KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla"
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 # budget profiles (first release of each range; reportgen/estimate/profiles.py); the default is
 # the newest release read
-VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.21", "0.25", "0.26", "0.29")
+VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.20", "0.25", "0.26", "0.29")
 DEFAULT_VLLM_VERSION = "0.31"
 MAX_CELLS = 60_000_000                 # refuse absurd matrices, saying the size
 
@@ -48,8 +48,8 @@ def parse_vllm_version(value, field: str = "matrix.vllm_version") -> str:
     m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?(?:[.+-]?[A-Za-z0-9.]*)?", str(value).strip())
     if not m or (int(m[1]), int(m[2])) < (0, 10):
         raise JobError(f"{field}: {value!r} is not allowed; allowed: a vLLM version from 0.10 on, "
-                       f"e.g. 0.19.0 or v0.27.1 (profiles start at {', '.join(VLLM_VERSIONS)}; before 0.21 "
-                       "CUDA graphs sit outside the KV budget; from 0.21 their estimate is subtracted)")
+                       f"e.g. 0.19.0 or v0.27.1 (profiles start at {', '.join(VLLM_VERSIONS)}; before 0.20 "
+                       "CUDA graphs sit outside the KV budget; from 0.20 their estimate is subtracted)")
     return f"{int(m[1])}.{int(m[2])}"
 
 
@@ -100,6 +100,9 @@ class Matrix:
     # installed and the variable is unset ("in V1, None means True"); true = that, false = the sort-based
     # PyTorch sampler the 0.10-0.16 profiles assume (profiles.VllmProfile.sampler_extra_bytes)
     flashinfer_sampler: bool | None = None
+    # vLLM --attention-config '{"indexer_kv_dtype": ...}': MiniMax-M3's lightning-indexer cache dtype (bf16, vLLM's
+    # default, or fp8; estimate/kvcache.py INDEXER_KV_BYTES); no effect on other models
+    indexer_kv_dtype: str = "bf16"
     # legacy keyword: Matrix(weight_dtype=[...]) from callers written before the weights_as split
     weight_dtype: InitVar[list[str] | None] = None
 
@@ -248,6 +251,12 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
             except SpecConfigError as e:
                 raise VllmArgsError(str(e)) from None
             m.speculative_config = dict(sd.raw) if sd is not None else None
+        elif key == "indexer_kv_dtype":
+            from reportgen.estimate.kvcache import INDEXER_KV_BYTES
+            if not isinstance(value, str) or value.strip().lower() not in INDEXER_KV_BYTES:
+                raise VllmArgsError(f"{value!r} is not allowed; allowed: {', '.join(INDEXER_KV_BYTES)} (vLLM's "
+                                    "MiniMax-M3 indexer cache raises for any other --attention-config indexer_kv_dtype)")
+            m.indexer_kv_dtype = value.strip().lower()
         elif key == "kv_cache_memory_bytes":
             n = human_readable_int(value)
             if not 1 <= n <= 1 << 50:

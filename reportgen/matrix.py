@@ -36,7 +36,7 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
-from reportgen.estimate.hybrid import state_cache_mode
+from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
                                          profile_for)
@@ -107,9 +107,10 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     mrows: list[dict] = []
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
-    state_mode = state_cache_mode(matrix.vllm_version, getattr(matrix, "enable_prefix_caching", None))
+    prefix_caching = getattr(matrix, "enable_prefix_caching", None)
     for mi, e in enumerate(models):
         spec = spec_for_version(e.spec, matrix.vllm_version)     # architectures vLLM has since removed
+        state_mode = state_cache_mode(matrix.vllm_version, prefix_caching, is_attention_free(spec))
         mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(spec)})
@@ -214,7 +215,7 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     dsv4 = bool(lt["tok_conc"].fill_null(0).max() or 0) if lt.height else False
     lens_in = _LENS_IN + (list(ex.COMPRESSED_IN) + ["kv_cache_tokens_total"]
                           + [f"{f}{i}" for i in range(k) for f in ("av", "bpb", "wsr")] if dsv4 else [])
-    lens_out = _LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])
+    lens_out = list(dict.fromkeys(_LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])))
     # the largest window threshold (window - 1 + T) of the chunk: it bounds the fit's binary search
     max_th = (int(max(lt[c].fill_null(0).max() or 0 for c in ("window", "window2", "window3")))
               + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
@@ -360,15 +361,17 @@ def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: M
 _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", "gpu", "gpu_name", "gpu_memory_gib",
           "tp", "pp", "dp", "ep", "gpus", "nodes", "weights_as", "weight_scheme", "kv_cache_dtype",
           "kv_cache_dtype_used", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs", "weights_gib",
-          "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "kv_cache_tokens", "max_model_len_fit",
+          "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "max_model_len_fit",
           "worst_rank", "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv",
-          "_bpb", "state_bytes_per_seq", "kv_cache_tokens_total", "block_size", "spec_decode", "draft_w", "_u"]
+          "_bpb", "state_bytes_per_seq", "spec_decode", "draft_w", "_u"]
 # what the per-length pass reads, and what it hands to the cells
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
-            "bs_chunk", "n_state", "state_blocks", "n_slide2", "window2", "bs_slide2", "n_slide3", "window3",
-            "bs_slide3"]
-_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total"]
+            "bs_chunk", "n_state", "state_blocks", "token_block", "kv_cache_tokens", "kv_cache_tokens_total",
+            "block_size", "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3"]
+# kv_cache_tokens / block_size come from the length rows: an attention-free model's block is max_model_len
+_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total",
+             "kv_cache_tokens", "kv_cache_tokens_total", "block_size"]
 
 
 def _conform_exprs() -> list[pl.Expr]:
@@ -397,7 +400,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  quantization: str | None = None, enforce_eager: bool = False,
                  enable_prefix_caching: bool | None = None, kv_cache_memory_bytes: int | None = None,
                  weight_dtype: str | None = None, flashinfer_sampler: bool | None = None,
-                 speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None) -> dict:
+                 speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None,
+                 indexer_kv_dtype: str = "bf16") -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -430,7 +434,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp,
                 dtype=dtype, quantization=quantization, enforce_eager=enforce_eager,
                 enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
-                flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config)
+                flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config,
+                indexer_kv_dtype=indexer_kv_dtype)
     mx.draft_spec = draft_spec      # --speculative-config method draft_model: the draft's spec (EngineOptions)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()

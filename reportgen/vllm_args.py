@@ -139,7 +139,7 @@ def _table() -> dict[str, Flag]:
 
     add("model dtype quantization kv-cache-dtype block-size max-model-len max-num-seqs max-num-batched-tokens "
         "tensor-parallel-size pipeline-parallel-size data-parallel-size gpu-memory-utilization "
-        "kv-cache-memory-bytes revision speculative-config", "value", "modelled")
+        "kv-cache-memory-bytes revision speculative-config attention-config", "value", "modelled")
     add("enable-prefix-caching enforce-eager enable-expert-parallel", "bool", "modelled")
     # no effect on GPU memory (frontend, tokenizer, logging, scheduling policy, load plumbing)
     add("tokenizer tokenizer-mode tokenizer-revision seed download-dir config-format hf-config-path "
@@ -432,7 +432,31 @@ def _engine_value(dest: str, value):
         except SpecConfigError as e:
             raise VllmArgsError(str(e)) from None
         return dict(sd.raw) if sd is not None else None
+    if dest == "attention_config":
+        return _attention_config(value)
     return value   # model, revision
+
+
+def _attention_config(value) -> str:
+    """``--attention-config`` (vLLM ``AttentionConfig`` as JSON) -> ``indexer_kv_dtype``, the one key modelled
+    (MiniMax-M3's index cache, estimate/kvcache.py); any other key is refused, not ignored."""
+    from reportgen.estimate.kvcache import INDEXER_KV_BYTES
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise VllmArgsError(f"{value!r} is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise VllmArgsError(f"{value!r} is not a JSON object")
+    other = sorted(set(value) - {"indexer_kv_dtype"})
+    if other:
+        raise VllmArgsError(f"{', '.join(other)}: attention settings reportgen does not model (only indexer_kv_dtype)")
+    dtype = str(value.get("indexer_kv_dtype", "bf16")).strip().lower()
+    if dtype not in INDEXER_KV_BYTES:
+        raise VllmArgsError(f"indexer_kv_dtype {dtype!r}: allowed {', '.join(INDEXER_KV_BYTES)} (vLLM's MiniMax-M3 "
+                            "indexer cache raises for others)")
+    return dtype
 
 
 # EngineArgs name -> the `reportgen estimate` option (and job key) it sets
@@ -444,7 +468,7 @@ ESTIMATE_KEYS = {
     "gpu_memory_utilization": "gpu_memory_utilization", "kv_cache_memory_bytes": "kv_cache_memory_bytes",
     "enable_prefix_caching": "enable_prefix_caching", "enforce_eager": "enforce_eager",
     "allow_long_max_model_len": "allow_long_max_model_len", "flashinfer_sampler": "flashinfer_sampler",
-    "speculative_config": "speculative_config",
+    "speculative_config": "speculative_config", "attention_config": "indexer_kv_dtype",
 }
 
 

@@ -212,8 +212,8 @@ def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
       group rows minus ``nt_comm_per_rank`` x group (per-rank slope kept: no range has two
       group sizes);
     - ``graph_estimate_scale``: median estimate / captured graph memory of the rows that print
-      both.  0.21 and 0.25 use the 0.19 rows (same estimator, PR #30515; 0.19 prints the estimate
-      without subtracting it); 0.26+ their own rows.
+      both.  0.20 and 0.25 use the 0.19 rows (same estimator, PR #30515; 0.19 prints the estimate
+      without subtracting it) and 0.20's own; 0.26+ their own rows.
     Returns ``{profile name: {field: (fitted, shipped, n rows)}}``; a field with no row of its
     range is left out (the profile keeps its inherited value)."""
     from reportgen.estimate import profiles as vp

@@ -35,19 +35,14 @@ from reportgen.estimate import overheads as oh  # noqa: E402
 from reportgen.estimate.tables import model_facts  # noqa: E402
 
 GIB = float(1 << 30)
-FAMILIES = ("nemotron_h", "bamba", "granitemoehybrid", "falcon_h1", "jamba", "zamba2")
+FAMILIES = ("nemotron_h", "bamba", "granitemoehybrid", "falcon_h1", "jamba", "zamba2", "mamba", "falcon_mamba", "mamba2")
 BUNDLED = ROOT / "reportgen" / "sources" / "bundled" / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json"
 
 
 def mixer_cols(geom, tp: int) -> float:
-    """Elements per batched token a Mamba mixer holds at once in vLLM's profile run, on one rank."""
-    if geom.kind == "mamba2":
-        inter, groups, heads, _, state, _ = geom.dims
-        padded = groups if groups % tp == 0 else tp
-        return (4 * inter + 4 * padded * state + heads) / tp
-    if geom.kind == "mamba1":
-        return 3 * geom.dims[0] / tp
-    return 0.0
+    """Elements per batched token a Mamba mixer holds at once in vLLM's profile run, on one rank
+    (``overheads.mamba_profile_cols``)."""
+    return oh.mamba_profile_cols(geom, tp)
 
 
 def rows(tokens: int, act_bytes: int = 2) -> list[tuple]:
@@ -63,8 +58,9 @@ def rows(tokens: int, act_bytes: int = 2) -> list[tuple]:
         for tp in (1, 2):
             mlp = oh.ALPHA_MLP * facts.mlp_cols / tp
             widest = max((mixer_cols(g, tp) for g in geoms), default=0.0)
-            forward = tokens * act_bytes * (mlp + oh.BETA_HIDDEN * facts.hidden) / GIB
-            missing = tokens * act_bytes * max(0.0, widest - mlp) / GIB
+            priced = mixer_cols(facts.ssm_state, tp)     # attention-free models: the mixer width is priced
+            forward = tokens * act_bytes * (mlp + oh.BETA_HIDDEN * facts.hidden + priced) / GIB
+            missing = tokens * act_bytes * max(0.0, widest - mlp - priced) / GIB
             out.append((name, tp, widest, mlp, forward, missing))
     return out
 

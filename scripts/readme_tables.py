@@ -48,8 +48,18 @@ def families_table() -> str:
              "Refused with a reason (never a look-alike number):", "",
              "| model_type | why |", "|---|---|"]
     lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted({**UNSUPPORTED, **WEIGHTS_ONLY}.items())]
+    lines += ["", fallback_line()]
     lines += ["", "Any other model_type: `unsupported` (\"model_type X is not supported\")."]
     return "\n".join(lines)
+
+
+def fallback_line() -> str:
+    """Architectures read through another transformers class when their model_type has none (parse.py)."""
+    from reportgen.arch.parse import ARCHITECTURE_FALLBACK
+
+    pairs = ", ".join(f"`{a}` -> `{t}`" for a, t in ARCHITECTURE_FALLBACK.items())
+    return ("A model_type this transformers lacks is read by its `architectures` entry "
+            f"(`parse.ARCHITECTURE_FALLBACK`): {pairs}.")
 
 
 def removed_line(adapters) -> str:

@@ -93,11 +93,10 @@ def test_minimax_m2_configs_vllm_builds_differently_are_refused(change, words):
     assert reason and words in reason
 
 
-def test_minimax_m3_weights_only_kv_refused_with_reason():
-    # weights exact, KV refused: tests/test_arch_minimax_m3.py, tests/test_oracle_minimax_m3.py
+def test_minimax_m3_weights_and_kv_modelled():
+    # weights exact, GQA + lightning-indexer KV cache: tests/test_arch_minimax_m3.py, tests/test_oracle_minimax_m3.py
     spec = build_spec(shipped("MiniMaxAI--MiniMax-M3"))
-    assert spec.unsupported_reason and "KV cache not" in spec.unsupported_reason
-    assert "sparse" in spec.unsupported_reason and spec.params_total > 0
+    assert spec.unsupported_reason is None and spec.params_total > 0 and len(spec.layers_kv) == 60
 
 
 # ---------------------------------------------------------------- Gemma 4 (vLLM gemma4.py)

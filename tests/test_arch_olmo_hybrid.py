@@ -104,14 +104,6 @@ def test_refusals_name_the_vllm_difference(kw, words):
     assert spec.unsupported_reason is not None and words in spec.unsupported_reason
 
 
-def test_bailing_hybrid_refused_with_the_vllm_reason():
-    import transformers
-
-    spec = build_spec(transformers.AutoConfig.for_model("bailing_hybrid").to_dict())
-    assert spec.unsupported_reason is not None
-    assert "BailingMoeV3ForCausalLM" in spec.unsupported_reason and "qk_rope_head_dim" in spec.unsupported_reason
-
-
 @pytest.mark.parametrize("rope, caches", [
     ({"rope_type": "default", "rope_theta": 10000.0}, ((65536, 128, 0),)),
     (None, ()),                                  # the released OLMo-Hybrid-7B: NoPE

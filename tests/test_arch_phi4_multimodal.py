@@ -160,7 +160,11 @@ def test_largest_item_is_vllms_tallest_image():
 def test_limits_zero_keep_the_towers_but_drop_the_profile():
     spec = spec_of()
     assert encoder.tower_modalities(spec) == ("image", "audio")
-    assert encoder.apply_limits(spec, {"image": 0}) is spec               # audio still allowed
+    audio_only = encoder.apply_limits(spec, {"image": 0})                 # audio still allowed: towers kept
+    assert audio_only.multimodal and audio_only.tensors == spec.tensors
+    # vLLM budget.py @03ff0a31: only the modalities with a limit > 0 are profiled -> the audio item
+    assert audio_only.mm_item_tokens == P.audio_item_tokens() < spec.mm_item_tokens == 10065
+    assert encoder.apply_limits(spec, {"audio": 0}).mm_item_tokens == 10065
     off = encoder.apply_limits(spec, {"image": 0, "audio": 0})
     assert not off.multimodal and off.tensors == spec.tensors             # weights unchanged, no encoder term
     assert any("towers stay loaded" in n for n in off.notes)

@@ -520,3 +520,26 @@ def test_largest_llava_next_and_onevision_images_follow_vllm_processing_info():
     # to int(round(1153 * 81 / 944, 7)) = 98; ratio sqrt(81 * 98 / (9 * 27**2)) < 1.1 keeps it; base 729 (full)
     assert build_spec(copy.deepcopy(ONEVISION_7B)).mm_item_tokens == 81 * 98 + 81 + 729 == 8748
     assert build_spec(shipped("llava-hf/llava-1.5-7b-hf")).mm_item_tokens == 576
+
+
+def test_largest_internvl_image_is_max_patches_tiles_and_a_thumbnail():
+    """vLLM interns1.py @01dc2879 InternS1ProcessingInfo: the tilings of up to max_patches + 1 tiles are walked,
+    tokens = image_seq_length x GotOcr2ImageProcessor.get_number_of_image_patches (12 tiles + thumbnail at most)."""
+    from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import GotOcr2ImageProcessorPil
+
+    from reportgen.estimate.encoder import apply_limits, encoder_budget
+
+    proc = GotOcr2ImageProcessorPil(crop_to_patches=True, min_patches=1, max_patches=12,
+                                 size={"height": 448, "width": 448})
+    # vLLM's target ratios: (i, j) with 1 <= i * j <= 13 (max_patches + 1 for the thumbnail)
+    most = max(proc.get_number_of_image_patches(448 * j, 448 * i) for i in range(1, 14) for j in range(1, 14)
+               if i * j <= 13)
+    assert most == 13
+    spec = build_spec(copy.deepcopy(INTERNVL3_8B))
+    # image_seq_length = (448 / 14)**2 * 0.5**2 = 256 (the config's own image_seq_length says the same)
+    assert spec.mm_item_tokens == most * 256 == 3328 and INTERNVL3_8B["image_seq_length"] == 256
+    assert encoder_budget(2048, spec.mm_item_tokens) == 3328 and encoder_budget(8192, spec.mm_item_tokens) == 8192
+    assert apply_limits(spec, {"image": 2}).mm_item_tokens == 3328
+    cfg = copy.deepcopy(INTERNVL3_8B)
+    cfg["vision_config"]["image_size"] = [448, 224]          # a (h, w) pair: 32 x 16 patches per tile
+    assert build_spec(cfg).mm_item_tokens == 13 * 32 * 16 // 4

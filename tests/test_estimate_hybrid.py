@@ -103,9 +103,18 @@ def test_state_heads_not_divisible_by_tp_is_invalid_layout(qwen35_9b):
     assert r["status"] == "invalid_layout" and "linear_num_value_heads (48) % tp (32)" in r["reason"]
 
 
+def test_state_layers_only_are_priced_attention_free(qwen35_9b):
+    """No attention layer left: vLLM's attention-free path (one state group, block = max_model_len;
+    tests/test_estimate_ssm.py), not a refusal."""
+    spec = copy.copy(qwen35_9b)
+    spec.layers_kv = [l for l in qwen35_9b.layers_kv if l.state]
+    r = estimate_one(spec, 79.2, max_model_len=4096, enable_prefix_caching=False)
+    assert r["status"] == "fits" and r["block_size"] == 4096
+    assert r["kv_cache_tokens"] == int(r["max_concurrency"]) * 4096
+
+
 @pytest.mark.parametrize("layers_edit, words", [
     (lambda ls: [LayerKV(AttentionKind.STATE) if l.state else l for l in ls], "cannot be priced"),
-    (lambda ls: [l for l in ls if l.state], "without attention layers"),
     (lambda ls: [replace(l, state=StateGeometry("gdn", (16, 64, 128, 128, 4))) if i == 0 else l
                  for i, l in enumerate(ls)], "different state sizes"),
 ])

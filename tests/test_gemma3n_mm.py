@@ -267,6 +267,9 @@ def test_limit_mm_per_prompt_drops_each_tower_on_its_own():
     text = apply_limits(spec, {"image": 0, "audio": 0})
     assert not text.multimodal and text.params_total == 6_835_235_568
     assert apply_limits(spec, {"image": 2}) is spec
+    # vLLM MultiModalBudget (budget.py @03ff0a31) profiles the largest item of the modalities left:
+    # get_max_tokens_per_item {"image": 256, "audio": 188}
+    assert spec.mm_item_tokens == 256 and no_image.mm_item_tokens == 188 and no_audio.mm_item_tokens == 256
 
 
 def test_per_layer_embeddings_buffer_priced_per_batched_token():

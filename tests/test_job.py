@@ -49,7 +49,7 @@ def test_models_file_with_comments_and_revisions(tmp_path):
      "matrix.gpu_memory_utilization", "(0, 1]"),
     ({"models": ["a/b"], "gpus": ["H100"], "matrix": {"ep": ["yes"]}}, "matrix.ep", "true/false"),
     ({"models": ["a/b"], "gpus": ["H100"], "matrix": {"vllm_version": "0.5"}}, "matrix.vllm_version", "0.19"),
-    ({"models": ["a/b"], "gpus": ["H100"], "matrix": {"vllm_version": "latest"}}, "matrix.vllm_version", "0.21"),
+    ({"models": ["a/b"], "gpus": ["H100"], "matrix": {"vllm_version": "latest"}}, "matrix.vllm_version", "0.20"),
     ({"models": ["a/b"], "gpus": ["H100"], "formats": ["docx"]}, "formats", "parquet"),
 ])
 def test_invalid_fields_name_field_and_allowed_values(raw, field, allowed):

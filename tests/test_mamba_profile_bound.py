@@ -29,3 +29,11 @@ def test_bound_is_small_next_to_the_forward_term():
     for name, tp, widest, mlp, forward, missing in M.rows(8192):
         assert missing < 0.5, name          # GiB at 8192 batched tokens, bf16
         assert widest > 0, name             # every family has a priced mixer geometry
+
+
+def test_attention_free_mixer_width_is_priced():
+    """mamba / mamba2 have no MLP: their mixer width is the priced forward term, nothing left over."""
+    rows = {(r[0], r[1]): r for r in M.rows(8192)}
+    name, tp, widest, mlp, forward, missing = rows[("mamba2 defaults", 1)]
+    assert widest == 4 * 8192 + 4 * 8 * 128 + 128 and mlp == 0 and missing == 0
+    assert forward == pytest.approx(8192 * 2 * (M.oh.BETA_HIDDEN * 4096 + widest) / 2**30)

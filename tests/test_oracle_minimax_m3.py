@@ -1,5 +1,5 @@
 """Meta-device cross-check of ``minimax_m3`` (MiniMax-M3; vLLM vllm/models/minimax_m3/nvidia/model.py @0443308a),
-weights exact / KV refused: the shipped config, transformers' ``minimax_m3_vl_text`` class defaults (refused without
+weights exact (the KV cache: tests/test_arch_minimax_m3.py): the shipped config, transformers' ``minimax_m3_vl_text`` class defaults (refused without
 the vLLM-only fields, exact with them) and random valid configs (``ORACLE_EXAMPLES_MINIMAX_M3`` /
 ``ORACLE_EXAMPLES``, default 200).  The oracle is transformers 5.24's ``MiniMaxM3VLForCausalLM`` (the text model of
 the minimax_m3_vl composite; transformers has no minimax_m3 class)."""
@@ -36,14 +36,16 @@ def meta_count(cfg: dict) -> int:
 
 def check(cfg: dict):
     spec = build_spec(cfg)
-    assert spec.unsupported_reason and spec.unsupported_reason.startswith("minimax_m3: weights modelled exactly")
+    # KV modelled, or refused (weights still exact) where vLLM's sparse kernels take another shape
+    assert (spec.unsupported_reason is None) == bool(spec.layers_kv)
+    assert not spec.unsupported_reason or spec.unsupported_reason.startswith("minimax_m3: weights modelled exactly")
     assert spec.params_total == meta_count(cfg)
     return spec
 
 
 def test_shipped_config_matches_meta_device():
     spec = check(M3)
-    assert spec.params_total == 426_174_565_632
+    assert spec.params_total == 426_174_565_632 and spec.unsupported_reason is None
     assert spec.params_active == spec.params_total - spec.params_by_component()["routed_experts"] * 124 // 128
 
 
@@ -59,7 +61,7 @@ def test_class_defaults_refused_then_exact_with_vllm_fields():
 def m3_configs(draw) -> dict:
     n = draw(st.integers(1, 5))
     kv = draw(st.integers(1, 3))
-    hd = 4 * draw(st.integers(1, 4))
+    hd = draw(st.sampled_from([4, 8, 12, 16, 128]))     # 128: the sparse backends' only head size (KV modelled)
     experts = draw(st.integers(1, 6))
     inter = draw(st.integers(1, 24))
     sparse = [draw(st.booleans()) for _ in range(n)]
@@ -86,5 +88,12 @@ def m3_configs(draw) -> dict:
 def test_random_minimax_m3_configs_match_meta_device(cfg):
     spec = check(cfg)
     names = {t.name for t in spec.tensors}
-    for i, s in enumerate(cfg["sparse_attention_config"]["sparse_attention_freq"]):
+    freq = cfg["sparse_attention_config"]["sparse_attention_freq"]
+    for i, s in enumerate(freq):
         assert (f"model.layers.{i}.self_attn.indexer.k_proj.weight" in names) == bool(s)
+    if spec.layers_kv:      # K + V of every layer, one bf16 index key per sparse layer (vLLM's default indexer dtype)
+        from reportgen.estimate.kvcache import kv_bytes_per_token
+        n, kv, hd = cfg["num_hidden_layers"], cfg["num_key_value_heads"], cfg["head_dim"]
+        assert kv_bytes_per_token(spec) == n * kv * 2 * hd * 2 + sum(freq) * hd * 2
+    else:
+        assert any(freq) and cfg["head_dim"] != 128

@@ -93,10 +93,10 @@ def gated_mlp(ts: list[Tensor], layer: int | None, prefix: str, hidden: int, int
 
 
 def plain_mlp(ts: list[Tensor], layer: int | None, prefix: str, hidden: int, inter: int, comp: Component,
-              *, bias: bool = True, names: tuple[str, str] = ("fc1", "fc2")) -> None:
+              *, bias: bool = True, names: tuple[str, str] = ("fc1", "fc2"), quantizable: bool = True) -> None:
     """Two-matrix MLP (GELU): fc1 COLUMN, fc2 ROW."""
-    linear(ts, f"{prefix}.{names[0]}", hidden, inter, S.COLUMN, comp, layer, bias=bias)
-    linear(ts, f"{prefix}.{names[1]}", inter, hidden, S.ROW, comp, layer, bias=bias)
+    linear(ts, f"{prefix}.{names[0]}", hidden, inter, S.COLUMN, comp, layer, bias=bias, quantizable=quantizable)
+    linear(ts, f"{prefix}.{names[1]}", inter, hidden, S.ROW, comp, layer, bias=bias, quantizable=quantizable)
 
 
 def experts(ts: list[Tensor], layer: int, prefix: str, hidden: int, inter: int, n_experts: int,

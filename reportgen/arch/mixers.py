@@ -86,7 +86,7 @@ def mamba1_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, inte
 
 
 def kda_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, heads: int, head_dim: int,
-              conv_kernel: int) -> StateGeometry:
+              conv_kernel: int, low_rank: bool = True, fp32_bytes: int = 0) -> StateGeometry:
     """vLLM ``KimiDeltaAttention`` (``vllm/model_executor/layers/kda.py``, commit
     01a7e5d91d42e6232d746d12f898a590f1ee77f9), ``P = heads * head_dim``: ``q/k/v_proj`` COLUMN;
     ``q/k/v_conv1d`` ``(P, 1, k)`` COLUMN (float32 in vLLM, never quantized; transformers 5 stores them as one
@@ -94,19 +94,31 @@ def kda_mixer(ts: list[Tensor], layer: int, prefix: str, hidden: int, *, heads: 
     ``f_b_proj`` / ``g_b_proj`` (head_dim -> P) COLUMN; ``dt_bias`` (P, float32) and ``A_log``
     (1, 1, heads, 1, float32) split by heads (COLUMN); ``b_proj`` (hidden -> heads) COLUMN; gated
     ``o_norm`` (head_dim) REPLICATED; ``o_proj`` ROW.  vLLM asserts ``heads % tp == 0``.
+
+    ``low_rank=False``: the gates without the low-rank pair -- ``f_proj`` / ``g_proj`` (hidden -> P) COLUMN --
+    as vLLM's ``BailingMoeV3KimiDeltaAttention`` (``no_kda_lora``) builds them; its ``qkvb_proj`` is the
+    same rows as q/k/v/b here.  ``fp32_bytes`` (4): mark the float32 tensors (conv1d, ``dt_bias``,
+    ``A_log``) with ``Tensor.dtype_bytes``; 0 leaves them to the weight scheme (Kimi-Linear's pricing).
     State: ``kda`` with q, k and v of the same width."""
     comp, proj = C.LINEAR_ATTENTION, heads * head_dim
     for name in ("q_proj", "k_proj", "v_proj"):
         B.linear(ts, f"{prefix}.{name}", hidden, proj, S.COLUMN, comp, layer)
     for name in ("q_conv1d", "k_conv1d", "v_conv1d"):
-        ts.append(Tensor(f"{prefix}.{name}.weight", (proj, 1, conv_kernel), S.COLUMN, comp, layer))
-    B.linear(ts, f"{prefix}.f_a_proj", hidden, head_dim, S.REPLICATED, comp, layer)
-    B.linear(ts, f"{prefix}.f_b_proj", head_dim, proj, S.COLUMN, comp, layer)
-    ts.append(Tensor(f"{prefix}.dt_bias", (proj,), S.COLUMN, comp, layer))
-    ts.append(Tensor(f"{prefix}.A_log", (1, 1, heads, 1), S.COLUMN, comp, layer))
+        ts.append(Tensor(f"{prefix}.{name}.weight", (proj, 1, conv_kernel), S.COLUMN, comp, layer,
+                         dtype_bytes=fp32_bytes))
+    if low_rank:
+        B.linear(ts, f"{prefix}.f_a_proj", hidden, head_dim, S.REPLICATED, comp, layer)
+        B.linear(ts, f"{prefix}.f_b_proj", head_dim, proj, S.COLUMN, comp, layer)
+    else:
+        B.linear(ts, f"{prefix}.f_proj", hidden, proj, S.COLUMN, comp, layer)
+    ts.append(Tensor(f"{prefix}.dt_bias", (proj,), S.COLUMN, comp, layer, dtype_bytes=fp32_bytes))
+    ts.append(Tensor(f"{prefix}.A_log", (1, 1, heads, 1), S.COLUMN, comp, layer, dtype_bytes=fp32_bytes))
     B.linear(ts, f"{prefix}.b_proj", hidden, heads, S.COLUMN, comp, layer)
-    B.linear(ts, f"{prefix}.g_a_proj", hidden, head_dim, S.REPLICATED, comp, layer)
-    B.linear(ts, f"{prefix}.g_b_proj", head_dim, proj, S.COLUMN, comp, layer)
+    if low_rank:
+        B.linear(ts, f"{prefix}.g_a_proj", hidden, head_dim, S.REPLICATED, comp, layer)
+        B.linear(ts, f"{prefix}.g_b_proj", head_dim, proj, S.COLUMN, comp, layer)
+    else:
+        B.linear(ts, f"{prefix}.g_proj", hidden, proj, S.COLUMN, comp, layer)
     B.norm(ts, f"{prefix}.o_norm", head_dim, layer, comp=comp)
     B.linear(ts, f"{prefix}.o_proj", proj, hidden, S.ROW, comp, layer)
     return StateGeometry("kda", (heads, head_dim, heads, head_dim, conv_kernel))

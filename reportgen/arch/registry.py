@@ -18,7 +18,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
-from reportgen.arch.families import exaone_moe, kimi_vl, phi4_multimodal
+from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, phi4_multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -118,7 +118,7 @@ ADAPTERS: dict[str, Adapter] = {
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py); KV pool in estimate/compressed.py
     "deepseek_v4": Adapter(deepseek_v4.build, mla=True, allow=deepseek_v4.FIELDS),
-    # MiniMax-M3 (model_type minimax_m3 parsed as transformers' minimax_m3_vl_text): weights exact, KV refused
+    # MiniMax-M3 (model_type minimax_m3 parsed as transformers' minimax_m3_vl_text): GQA + lightning-indexer cache
     "minimax_m3_vl_text": Adapter(minimax_m3.build, handles=("moe_layer_freq",),
                                   allow=("index_head_dim", "index_n_heads")),
     # hybrids with Mamba-style state layers (arch/mixers.py)
@@ -132,7 +132,14 @@ ADAPTERS: dict[str, Adapter] = {
     "jamba": Adapter(jamba.build, handles=jamba.HANDLES, precheck=jamba.precheck),
     "falcon_h1": Adapter(falcon_h1.build, handles=falcon_h1.HANDLES),
     "zamba2": Adapter(zamba2.build, handles=zamba2.HANDLES, precheck=zamba2.precheck),
+    # pure state-space models, attention-free (vLLM mamba.py / mamba2.py; families/mamba.py)
+    "mamba": Adapter(mamba.build_mamba, handles=mamba.HANDLES, required=mamba.REQUIRED),
+    "falcon_mamba": Adapter(mamba.build_mamba, handles=mamba.HANDLES, required=mamba.REQUIRED),
+    "mamba2": Adapter(mamba.build_mamba2, handles=mamba.HANDLES, required=mamba.REQUIRED),
     "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
+    # Ling-3 / Ring-3: KDA (no LoRA gates) + gated MLA + Bailing MoE, as vLLM bailing_moe_v3.py builds it
+    "bailing_hybrid": Adapter(bailing_hybrid.build, mla=True, handles=bailing_hybrid.HANDLES,
+                              precheck=bailing_hybrid.precheck),
     # hybrids: Gated DeltaNet state layers + gated full attention (vLLM qwen3_next.py / qwen3_5.py)
     "qwen3_next": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
     "qwen3_5_text": Adapter(qwen3_next.build, modelled=qwen3_next.MODELLED_FIELDS),
@@ -173,25 +180,10 @@ ADAPTERS: dict[str, Adapter] = {
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
 WEIGHTS_ONLY: dict[str, str] = {
-    # the hub model_type (parsed as minimax_m3_vl_text, the adapter key) and the adapter key itself
-    "minimax_m3": minimax_m3.KV_REASON,
-    "minimax_m3_vl_text": "minimax_m3_vl_text: the text model MiniMax-M3 configs (model_type minimax_m3) are parsed "
-                          "as; weights exact, KV refused as for minimax_m3",
 }
 
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
-    "mamba": "mamba: state-space layers are not modelled",
-    "mamba2": "mamba2: state-space layers are not modelled",
-    # vLLM bailing_moe_v3.py @055e47c2 (registry: BailingMoeV3ForCausalLM only) vs transformers 5.24 bailing_hybrid
-    "bailing_hybrid": "bailing_hybrid: vLLM serves Ling-3 checkpoints only as BailingMoeV3ForCausalLM "
-                      "(bailing_moe_v3.py; BailingHybridForCausalLM is not in its registry) and builds a different "
-                      "model from the same config than transformers' BailingHybridForCausalLM: its KDA layers read "
-                      "head_dim, which transformers' config overwrites with qk_rope_head_dim (64, not the 128 "
-                      "linear_head_dim), it sizes shared experts by moe_shared_expert_intermediate_size and MLP "
-                      "biases by use_bias (fields transformers does not define), places MLA layers by "
-                      "layer_group_size ignoring layer_types (trailing layers differ), and sizes the attention "
-                      "gate by gated_attention_proj_granularity_type; not modelled",
     # transformers 5.24's MistralLarge4 text model: DSA indexer, NoPE layers, cross-layer latent sharing
     "mistral_large4": "mistral_large4: no vLLM model serves it (vLLM's registry has MistralLarge3ForCausalLM = "
                       "DeepseekV3ForCausalLM, mistral_large_3.py @0bb55d60, and no Mistral-Large-4 class; "

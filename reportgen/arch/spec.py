@@ -141,6 +141,14 @@ class LayerKV:
     token -- fp8 values plus one fp32 scale per 128).  Its dtype is fixed whatever
     ``--kv-cache-dtype`` says, and like the latent it is not split by TP.  0 = no indexer here.
 
+    MiniMax-M3 sparse layers (vLLM ``vllm/models/minimax_m3``; ``families/minimax_m3.py``): a FULL layer
+    (the GQA ``FullAttentionSpec`` main cache) plus ``index_dim`` -- the lightning indexer's side cache,
+    one ``sparse_index_dim`` key per token (``MLAAttentionSpec(num_kv_heads=1)``, not split by TP) in
+    ``--attention-config indexer_kv_dtype`` (``bytes_per_token``'s ``index_bytes``: 2 for vLLM's default
+    bf16, 1 for fp8), whatever ``--kv-cache-dtype`` says.  ``kernel_block``: the only kernel block size
+    the layer's backends take (the KV block size must be a multiple of it; 0 = any); ``kv_dtypes``: the
+    ``--kv-cache-dtype`` values its backend takes (empty = any).
+
     DeepSeek-V4 (``compressed`` set, kind MLA, ``window`` = the config's sliding window): up to five
     caches per layer with their own block sizes and windows; ``bytes_per_token`` does not describe it
     -- ``reportgen.estimate.compressed`` prices it as vLLM's DeepseekV4 layout does.
@@ -155,15 +163,19 @@ class LayerKV:
     sparse: bool = False
     index_token_bytes: int = 0
     compressed: CompressedMLA | None = None   # DeepSeek-V4 layer (window = its sliding window)
+    index_dim: int = 0                  # MiniMax-M3: indexer keys per token, in the indexer's own dtype
+    kernel_block: int = 0               # the KV block size must be a multiple of this (0 = any)
+    kv_dtypes: tuple[str, ...] = ()     # --kv-cache-dtype values the layer's backend takes (empty = any)
 
-    def bytes_per_token(self, kv_bytes: float, tp: int = 1) -> float:
+    def bytes_per_token(self, kv_bytes: float, tp: int = 1, index_bytes: float = 2) -> float:
         if self.kind in (AttentionKind.NONE, AttentionKind.STATE):
             return 0
         if self.compressed is not None:     # DeepSeek-V4: its fixed fp8 entries per token of context, unpadded
             return self.compressed.entry_bytes_per_token
         if self.kind is AttentionKind.MLA:
             return max(1, self.num_kv_heads) * self.head_size_k * kv_bytes + self.index_token_bytes
-        return max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes
+        return (max(1, self.num_kv_heads // tp) * (self.head_size_k + self.head_size_v) * kv_bytes
+                + self.index_dim * index_bytes)
 
 
 @dataclass(slots=True)
@@ -225,9 +237,17 @@ class ModelSpec:
     # tokens of the largest multimodal item vLLM profiles (its ``mm_max_toks_per_item``, e.g. one image at the
     # processor's largest size); 0 = not worked out (the encoder budget is then max_num_batched_tokens)
     mm_item_tokens: int = 0
+    # the same per modality where vLLM's ``get_mm_max_tokens_per_item`` gives several ({"image": 280, "video":
+    # 2496, ...}); vLLM's ``MultiModalBudget`` takes the max over the modalities whose limit is > 0, so
+    # ``encoder.apply_limits`` recomputes ``mm_item_tokens`` from it; empty = one value for every modality
+    mm_item_tokens_by_modality: dict[str, int] = field(default_factory=dict)
     # elements per max_num_batched_tokens token of buffers the model allocates at init in the model dtype
     # (Gemma-3n's per_layer_embeddings: layers x hidden_size_per_layer_input); priced like Qwen3-VL's deepstack
     init_buffer_per_token: int = 0
+    # (index heads, top-k blocks) of an int32 top-k buffer the model allocates at init, shape
+    # [max(1, heads // tp), max_num_batched_tokens (rounded up to 4), top-k]: MiniMax-M3's shared
+    # topk_indices_buffer (vllm/models/minimax_m3/nvidia/model.py MiniMaxM3Model); (0, 0) = none
+    index_topk_buffer: tuple[int, int] = (0, 0)
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)

@@ -13,7 +13,10 @@ plus the tower's own activations.  We model it as a term per batched token::
 ``B`` is vLLM's encoder budget: an image larger than ``max_num_batched_tokens`` raises it (the
 largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1.5 / NeXT / OneVision
 from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from their published image
-processors' ``max_pixels``; 0 elsewhere, i.e. ``T``).
+processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3 one pooled image, Gemma 3n / Gemma 4 per modality
+(``ModelSpec.mm_item_tokens_by_modality``: vLLM's ``MultiModalBudget`` takes the max over the modalities whose
+limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  Not modelled: dummy videos that vLLM sizes by
+``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
@@ -130,20 +133,36 @@ TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "vid
                     "qwen3_vl": ("image", "video"), "qwen3_vl_moe": ("image", "video"),
                     "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video"),
                     "llava_onevision": ("image", "video"), "internvl": ("image", "video"),
-                    "phi4_multimodal": ("image", "audio"), "gemma3n": ("image", "audio")}
+                    "phi4_multimodal": ("image", "audio"), "gemma3n": ("image", "audio"),
+                    "gemma4": ("image", "video", "audio")}
 
 # models whose towers vLLM builds and loads whatever the limits say (no ``_mark_tower_model``): a limit of 0 for
 # every modality skips the encoder profile only
 TOWERS_ALWAYS_BUILT = {"phi4_multimodal": "vLLM phi4_multimodal.py @f8cc4535 builds image_embed and audio_embed "
                                           "unconditionally"}
-# composites with one tower per modality (vLLM marks each tower with its own modality): the tensors a limit of 0
-# for that modality leaves unbuilt, by name prefix (gemma3n_mm.py: ``_mark_tower_model(vllm_config, "image")``
-# around vision_tower + embed_vision, ``"audio"`` around audio_tower + embed_audio)
-MODALITY_TENSORS = {"gemma3n": {"image": ("model.vision_tower.", "model.embed_vision."),
-                                "audio": ("model.audio_tower.", "model.embed_audio.")}}
+# composites with one tower per set of modalities (vLLM marks each tower with its own modalities): the tensors
+# vLLM leaves unbuilt when every modality of the set is limited to 0, by name prefix.
+# gemma3n_mm.py: ``_mark_tower_model(vllm_config, "image")`` around vision_tower + embed_vision, ``"audio"``
+# around audio_tower + embed_audio; gemma4_mm.py @01bae219: ``{"image", "video"}`` around vision_tower +
+# embed_vision (videos are frames through the vision tower), ``"audio"`` around audio_tower + embed_audio (built
+# only when the config has an ``audio_config``)
+MODALITY_TENSORS = {"gemma3n": {("image",): ("model.vision_tower.", "model.embed_vision."),
+                                ("audio",): ("model.audio_tower.", "model.embed_audio.")},
+                    "gemma4": {("image", "video"): ("model.vision_tower.", "model.embed_vision."),
+                               ("audio",): ("model.audio_tower.", "model.embed_audio.")}}
+
+
+def _towers(spec: ModelSpec) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """The per-modality towers of a ``MODALITY_TENSORS`` model that the spec holds (a Gemma 4 without
+    ``audio_config`` has no audio tower, and vLLM then accepts no audio limit: ``get_supported_mm_limits``)."""
+    towers = MODALITY_TENSORS.get(spec.family, {})
+    return {mods: pre for mods, pre in towers.items() if any(t.name.startswith(pre) for t in spec.tensors)}
 
 
 def tower_modalities(spec: ModelSpec) -> tuple[str, ...]:
+    towers = _towers(spec)
+    if towers:
+        return tuple(m for mods in towers for m in mods)
     return TOWER_MODALITIES.get(spec.family, ("image",))
 
 
@@ -152,11 +171,21 @@ def is_text_only(limits: Mapping[str, int] | None, modalities: tuple[str, ...] =
     return bool(limits) and all(limits.get(m, 1) == 0 for m in modalities)
 
 
+def item_tokens(spec: ModelSpec, limits: Mapping[str, int] | None) -> int:
+    """The largest item vLLM profiles under these limits: ``MultiModalBudget`` (``vllm/multimodal/budget.py``
+    @03ff0a31) asks ``get_mm_max_toks_per_item`` for the *active* modalities only (limit > 0) and
+    ``compute_mm_encoder_budget`` takes their max.  A spec without per-modality values keeps ``mm_item_tokens``."""
+    by = spec.mm_item_tokens_by_modality
+    if not by:
+        return spec.mm_item_tokens
+    return max((n for m, n in by.items() if not limits or limits.get(m, 1) > 0), default=0)
+
+
 def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec:
     """The spec as vLLM serves it under these per-prompt limits (vLLM skips a tower whose every
     modality is limited to 0: ``SupportsMultiModal._mark_tower_model``; a ``TOWERS_ALWAYS_BUILT`` model keeps its
     towers' weights and loses only the encoder profile; a ``MODALITY_TENSORS`` model loses the tower of each
-    modality limited to 0)."""
+    set of modalities limited to 0, and its largest item is the largest of the modalities left)."""
     if not spec.multimodal or not limits:
         return spec
     if is_text_only(limits, tower_modalities(spec)):
@@ -165,11 +194,17 @@ def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec
             return text_only(spec)
         return dataclasses.replace(spec, multimodal=False, notes=[
             *spec.notes, f"text only (--limit-mm-per-prompt 0): no encoder profile, but the towers stay loaded ({kept})"])
-    towers = MODALITY_TENSORS.get(spec.family, {})
-    off = [m for m in towers if limits.get(m, 1) == 0]
+    item = item_tokens(spec, limits)
+    if item != spec.mm_item_tokens:
+        spec = dataclasses.replace(spec, mm_item_tokens=item, notes=[
+            *spec.notes, f"largest multimodal item under the limits: {item:,} tokens (the modalities left)"])
+    towers = _towers(spec)
+    off = [mods for mods in towers if is_text_only(limits, mods)]
     if not off:
         return spec
-    drop = tuple(p for m in off for p in towers[m])
+    drop = tuple(p for mods in off for p in towers[mods])
+    names = [" / ".join(mods) for mods in off]
     return dataclasses.replace(spec, tensors=[t for t in spec.tensors if not t.name.startswith(drop)],
-                               notes=[*spec.notes, f"--limit-mm-per-prompt {', '.join(off)} = 0: the "
-                                      f"{' and '.join(off)} tower{'s' if len(off) > 1 else ''} and embedder not loaded"])
+                               notes=[*spec.notes, f"--limit-mm-per-prompt {', '.join(names)} = 0: the "
+                                      f"{' and '.join(names)} tower{'s' if len(off) > 1 else ''} and embedder"
+                                      f"{'s' if len(off) > 1 else ''} not loaded"])

@@ -356,8 +356,25 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
          pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), pre).alias("_pre"),
          pl.when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6).otherwise(0).cast(pl.UInt16).alias("_fb"),
          max_conc.alias("max_concurrency"),
-         (max_conc * pl.col("dp")).alias("max_concurrency_total")],
+         (max_conc * pl.col("dp")).alias("max_concurrency_total"),
+         # attention-free models (kvcache.ATTENTION_FREE_BLOCK): vLLM's block is max_model_len tokens
+         pl.when((pl.col("token_block") == 0) & (pl.col("n_state") > 0)).then(pl.col("max_model_len"))
+         .alias("_af_bs")],
+        attention_free_columns(),
     ]
+
+
+def attention_free_columns() -> list[pl.Expr]:
+    """Per length row: for attention-free models (``_af_bs`` set) ``block_size`` = max_model_len and "GPU KV
+    cache size" = ``num_blocks x max_model_len`` (one group) as vLLM logs it (slots x context, kvcache.py);
+    other rows keep their (layout, GPU, utilization) row's figures.  Done here, not per cell: the cells
+    copy these columns from the length rows."""
+    af = pl.col("_af_bs")
+    tokens = (pl.col("_nbv") * af).clip(0)
+    return [pl.coalesce(af, pl.col("block_size")).alias("block_size"),
+            pl.when(af.is_not_null()).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
+            pl.when(af.is_not_null()).then(tokens * pl.col("dp")).otherwise(pl.col("kv_cache_tokens_total"))
+            .alias("kv_cache_tokens_total")]
 
 
 # what the per-length pass needs from the (layout, GPU, util) rows for DeepSeek-V4 (``compressed_lens``)

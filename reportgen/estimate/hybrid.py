@@ -43,13 +43,15 @@ def _version(v: str) -> tuple[int, int]:
     return (parts + [0, 0])[0], (parts + [0, 0])[1]
 
 
-def state_cache_mode(vllm_version: str, enable_prefix_caching: bool | None) -> str:
+def state_cache_mode(vllm_version: str, enable_prefix_caching: bool | None, attention_free: bool = False) -> str:
     """vLLM's ``mamba_cache_mode`` for a hybrid model: ``align`` when prefix caching is on, else ``none``.
 
-    ``enable_prefix_caching`` None = the version's default (off before 0.28, on from 0.28)."""
+    ``enable_prefix_caching`` None = the version's default (off before 0.28, on from 0.28) -- off in every
+    version for an ``attention_free`` model (mamba, mamba2): vLLM's ``ModelConfig.is_prefix_caching_supported``
+    answers False for attention type ``attention_free`` and #50991 made the default that property."""
     on = enable_prefix_caching
     if on is None:
-        on = _version(vllm_version) >= PREFIX_CACHING_DEFAULT_FROM
+        on = not attention_free and _version(vllm_version) >= PREFIX_CACHING_DEFAULT_FROM
     return "align" if on else "none"
 
 
@@ -76,3 +78,9 @@ def state_layer_bytes(layer: LayerKV, tp: int, conv_bytes: float) -> float:
 
 def is_state(layer: LayerKV) -> bool:
     return layer.kind is AttentionKind.STATE
+
+
+def is_attention_free(spec) -> bool:
+    """Every layer is a state layer (mamba, mamba2): vLLM's ``IsAttentionFree`` models."""
+    layers = getattr(spec, "layers_kv", None) or ()
+    return bool(layers) and all(is_state(l) for l in layers)

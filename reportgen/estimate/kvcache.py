@@ -20,6 +20,11 @@ arithmetic, not a per-token division (vllm#51041).  This module reproduces
   full ``cdiv(M, bs)``; sliding ``cdiv(min(W - 1 + F, M), bs) + 1``; chunked
   ``cdiv(min(C + F, M), bs)``, with ``F = max_num_batched_tokens``;
 - the engine keeps ``min`` over workers (PP stages) of ``avail // bytes_per_block``;
+- MiniMax-M3 (``LayerKV.index_dim``): a sparse layer's GQA ``FullAttentionSpec`` and its indexer's
+  ``MLAAttentionSpec`` side cache are two cache layers of the same "full attention" type (vLLM registers
+  ``MLAAttentionSpec`` with ``uniform_type_base_spec=FullAttentionSpec``), so the model is one
+  ``UniformTypeKVCacheSpecs`` group: a block holds one page of every cache layer, per-token bytes add up
+  (index keys in ``--attention-config indexer_kv_dtype``: ``indexer_kv_dtype`` below);
 - state layers (Mamba, Gated DeltaNet, ...: ``AttentionKind.STATE``) form their own groups in the same
   pool; the attention block size is raised so the pages unify (estimate/hybrid.py) and each state
   group costs a fixed ``state_blocks`` blocks per request (1, or 2 with prefix caching's align mode).
@@ -43,8 +48,23 @@ FP8_DS_MLA_BYTES = 656       # per token per MLA layer (vllm flashmla_sparse lay
 SPARSE_MLA_REFUSED = ("fp8_e5m2", "fp8_inc", "float16", "fp16", "half")   # not in FlashMLASparse's dtype list
 
 
+# --attention-config indexer_kv_dtype -> bytes of one MiniMax-M3 index key element: MiniMaxM3IndexerCache
+# (vllm/models/minimax_m3/common/indexer.py @0484480b) stores bf16, or float8_e4m3fn for "fp8" / "fp8_e4m3",
+# and raises NotImplementedError for any other value; vLLM's default (AttentionConfig) is "bf16"
+INDEXER_KV_BYTES = {"bf16": 2, "fp8": 1, "fp8_e4m3": 1}
+
+
 class UnsupportedKvDtype(ValueError):
     """A KV-cache dtype we do not model (never silently treated as bf16)."""
+
+
+def indexer_bytes(indexer_kv_dtype: str) -> int:
+    """Bytes of one MiniMax-M3 index-cache element for ``--attention-config indexer_kv_dtype``."""
+    key = str(indexer_kv_dtype).strip().lower()
+    if key not in INDEXER_KV_BYTES:
+        raise UnsupportedKvDtype(f"indexer_kv_dtype {indexer_kv_dtype!r}: vLLM's MiniMax-M3 indexer cache takes "
+                                 f"{', '.join(INDEXER_KV_BYTES)} only (MiniMaxM3IndexerCache raises otherwise)")
+    return INDEXER_KV_BYTES[key]
 
 
 def kv_element_bytes(kv_dtype: str, act_bytes: float, spec: ModelSpec | None = None) -> float:
@@ -62,7 +82,7 @@ def kv_element_bytes(kv_dtype: str, act_bytes: float, spec: ModelSpec | None = N
         raise UnsupportedKvDtype(str(e)) from None
 
 
-def layer_token_bytes(layer: LayerKV, kv_dtype: str, elem_bytes: float, tp: int) -> float:
+def layer_token_bytes(layer: LayerKV, kv_dtype: str, elem_bytes: float, tp: int, index_bytes: float = 2) -> float:
     """Bytes one token occupies in one layer on one TP rank (MLA: latent, not / tp).
 
     A DSA layer (``layer.sparse``) adds its indexer key cache (``layer.index_token_bytes``, fixed
@@ -70,13 +90,20 @@ def layer_token_bytes(layer: LayerKV, kv_dtype: str, elem_bytes: float, tp: int)
     FlashMLASparseBackend lists ``fp8`` as an alias of ``fp8_ds_mla`` (flashmla_sparse.py @008a0c3),
     so any 1-byte element size here -- ``fp8``, or ``auto`` resolved to fp8 by the checkpoint --
     means 656 bytes.
+
+    A MiniMax-M3 sparse layer (``layer.index_dim``) adds its indexer's keys at ``index_bytes`` each
+    (``indexer_bytes``; vLLM's default bf16 = 2) and takes only the KV dtypes of ``layer.kv_dtypes``.
     """
+    if layer.kv_dtypes and kv_dtype.lower() not in layer.kv_dtypes:
+        raise UnsupportedKvDtype(f"kv_cache_dtype {kv_dtype!r}: vLLM's MiniMax-M3 sparse attention backend "
+                                 f"(MiniMaxM3SparseBackend.supported_kv_cache_dtypes) takes "
+                                 f"{', '.join(layer.kv_dtypes)} only")
     if layer.sparse and kv_dtype.lower() in SPARSE_MLA_REFUSED:
         raise UnsupportedKvDtype(f"kv_cache_dtype {kv_dtype!r}: vLLM's sparse MLA backend (FlashMLASparse) takes "
                                  "auto, bfloat16 or fp8 (= fp8_ds_mla) only")
     if layer.kind is AttentionKind.MLA and (kv_dtype.lower() == "fp8_ds_mla" or (layer.sparse and elem_bytes == 1)):
         return float(max(1, layer.num_kv_heads) * FP8_DS_MLA_BYTES + layer.index_token_bytes)
-    return float(layer.bytes_per_token(elem_bytes, tp))
+    return float(layer.bytes_per_token(elem_bytes, tp, index_bytes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +147,19 @@ class KvGroups:
     ws_w: int = 0
     stage_ws_ratio: tuple[int, ...] = ()
 
+    @property
+    def attention_free(self) -> bool:
+        """State layers only (mamba, mamba2): the block is max_model_len tokens (``ATTENTION_FREE_BLOCK``)."""
+        return self.token_block == ATTENTION_FREE_BLOCK and self.n_state > 0
+
+    def block_tokens(self, max_model_len: int) -> int:
+        """The block size vLLM logs the cache in: ``token_block``, or max_model_len when attention-free."""
+        return max_model_len if self.attention_free else self.token_block
+
+    def kv_cache_tokens(self, num_blocks: int, max_model_len: int) -> int:
+        """vLLM's "GPU KV cache size": ``num_blocks // n_groups x min block size`` (scalar twin)."""
+        return num_blocks // max(self.n_groups, 1) * self.block_tokens(max_model_len)
+
     def blocks_per_request(self, max_model_len: int, batched_tokens: int) -> int:
         """Scalar twin of the polars expression (tests, seed API)."""
         m, f = max_model_len, batched_tokens
@@ -146,12 +186,16 @@ def _kind_key(layer: LayerKV, page: float) -> tuple:
 
 
 def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: float,
-              block_size: int = 16, *, state_conv_bytes: float = 2, state_mode: str = "none") -> KvGroups:
+              block_size: int = 16, *, state_conv_bytes: float = 2, state_mode: str = "none",
+              indexer_kv_dtype: str = "bf16") -> KvGroups:
     """Group the layers as vLLM's ``get_kv_cache_groups`` and cost each PP stage's block.
 
     ``state_conv_bytes``: element size of the state layers' conv state (the model dtype);
-    ``state_mode``: vLLM's ``mamba_cache_mode`` (``none`` | ``align``; estimate/hybrid.py)."""
+    ``state_mode``: vLLM's ``mamba_cache_mode`` (``none`` | ``align``; estimate/hybrid.py);
+    ``indexer_kv_dtype``: vLLM's ``--attention-config indexer_kv_dtype`` (MiniMax-M3's index cache)."""
     layers = spec.layers_kv
+    _check_kernel_block(layers, block_size)
+    ib = indexer_bytes(indexer_kv_dtype) if any(l.index_dim for l in layers) else 2
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
     if any(getattr(l, "compressed", None) is not None for l in layers):
         return _compressed_groups(layers, parts, kv_dtype, block_size)
@@ -161,7 +205,7 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
         return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode)
     if layers and layers[0].kind is not AttentionKind.NONE and all(l == layers[0] for l in layers):
         # fast path: every layer identical (most models) -> one group, pages add up per stage
-        t0 = layer_token_bytes(layers[0], kv_dtype, elem_bytes, tp)
+        t0 = layer_token_bytes(layers[0], kv_dtype, elem_bytes, tp, ib)
         if t0 > 0:
             kind = layers[0].kind
             w = layers[0].window or 0
@@ -170,7 +214,7 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
                             1 if kind is AttentionKind.SLIDING else 0, w, block_size,
                             1 if kind is AttentionKind.CHUNKED else 0, w, block_size, 1, block_size,
                             tuple(n * t0 * block_size for n in sizes), tuple(n * t0 for n in sizes), "")
-    tok = [layer_token_bytes(l, kv_dtype, elem_bytes, tp) for l in layers]
+    tok = [layer_token_bytes(l, kv_dtype, elem_bytes, tp, ib) for l in layers]
     stage_of = {}
     for s, (a, b) in enumerate(parts):
         for i in range(a, b):
@@ -229,6 +273,20 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
                     len(groups), min(bs_of.values()), tuple(bpb), stage_tok, note)
 
 
+def _check_kernel_block(layers: list[LayerKV], block_size: int) -> None:
+    """vLLM picks each group's kernel block size with ``select_common_block_size_from_constraints``
+    (``vllm/v1/attention/backend.py``): the KV block size itself if every backend takes it, else the largest
+    exact size a backend lists that divides it -- and raises "No common block size" when none does.
+    MiniMax-M3's sparse and indexer backends list only 128, so the block size must be a multiple of 128."""
+    need = sorted({l.kernel_block for l in layers if l.kernel_block})
+    for k in need:
+        if block_size % k:
+            raise ValueError(f"block_size {block_size}: vLLM's MiniMax-M3 sparse-attention and indexer backends take "
+                             f"only {k}-token kernel blocks (get_supported_kernel_block_sizes), so a {block_size}-token "
+                             f"KV block has no common kernel block size (vLLM raises 'No common block size for "
+                             f"{block_size}'); serve with --block-size {k} or a multiple")
+
+
 def _group_by_type(by_type: dict) -> list[tuple[tuple, list[int]]]:
     """vLLM's grouping: ``min`` layers per type per group (``max`` when max < 1.5 x min),
     ``cdiv(n, group_size)`` groups per type, group ``g`` of a type = ``layers[g::n_groups]``."""
@@ -277,8 +335,7 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
     attn_idx = [i for i, l in enumerate(layers) if not hybrid.is_state(l) and l.kind is not AttentionKind.NONE
                 and tok[i] > 0]
     if not attn_idx:
-        raise ValueError("a state model without attention layers is not modelled (vLLM sizes its blocks by "
-                         "max_model_len)")
+        return _attention_free_groups(parts, stage_of, state_idx, state_page, block_size, mode)
     if len({tok[i] for i in attn_idx}) > 1:
         raise ValueError("attention layers with different KV page sizes beside state layers are not modelled")
     attn_1tok = tok[attn_idx[0]]
@@ -346,16 +403,46 @@ def _compressed_groups(layers: list[LayerKV], parts, kv_dtype: str, block_size: 
                     stage_ws_ratio=tuple(cm.workspace_ratio(layers, a, b) for a, b in parts))
 
 
+ATTENTION_FREE_BLOCK = 0   # ``token_block`` of an attention-free model: its block is max_model_len tokens
+
+
+def _attention_free_groups(parts, stage_of: dict, state_idx: list[int], page: float, block_size: int,
+                           mode: str) -> KvGroups:
+    """A model with state layers only (mamba, mamba2: vLLM ``IsAttentionFree``).
+
+    vLLM (``MambaModelConfig.verify_and_update_config``, models/config.py @1936cf38) sets
+    ``mamba_block_size = max_model_len`` when unset; every layer has the same ``MambaSpec``, so the
+    layers form ONE group (``_get_kv_cache_groups_uniform_spec``) whose page is the unpadded state
+    (nothing to unify with); ``num_blocks = avail // (page x layers)`` per worker; a request holds one
+    block (mode ``none``).  "GPU KV cache size" = ``num_blocks x max_model_len`` (the group's block
+    size), so ``token_block`` is ``ATTENTION_FREE_BLOCK`` here and the matrix multiplies by each
+    max_model_len.  Prefix caching: vLLM's ``ModelConfig.is_prefix_caching_supported`` is False for
+    attention-free models (off by default in every version); turned on by hand, the Mamba block size
+    follows other rules (``all`` / ``align``) -- not modelled."""
+    if mode != "none":
+        raise ValueError("prefix caching on an attention-free (pure state-space) model: vLLM's mamba_cache_mode "
+                         "all / align block sizes without attention layers are not modelled")
+    pp = len(parts)
+    per_stage = [sum(1 for i in state_idx if stage_of[i] == s) for s in range(pp)]
+    return KvGroups(n_groups=1, n_full=0, bs_full=block_size, n_slide=0, window=0, bs_slide=block_size,
+                    n_chunk=0, chunk=0, bs_chunk=block_size, token_block=ATTENTION_FREE_BLOCK,
+                    stage_bytes_per_block=tuple(float(n * page) for n in per_stage),
+                    stage_token_bytes=tuple(0.0 for _ in parts), note="attention-free",
+                    n_state=1, state_blocks=1, stage_state_bytes=tuple(float(n * page) for n in per_stage))
+
+
 def _summary(n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chunk,
              n_groups, token_block, bpb, stage_tok, note) -> KvGroups:
     return KvGroups(n_groups, n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chunk,
                     token_block, tuple(float(x) for x in bpb), tuple(float(x) for x in stage_tok), note)
 
 
-def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str = "auto", act_bytes: float = 2, tp: int = 1) -> float:
+def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str = "auto", act_bytes: float = 2, tp: int = 1,
+                       indexer_kv_dtype: str = "bf16") -> float:
     """All layers, one token, one TP rank, before any window cap (MLA is not / tp)."""
     eb = kv_element_bytes(kv_dtype, act_bytes, spec)
-    return sum(layer_token_bytes(l, kv_dtype, eb, tp) for l in spec.layers_kv)
+    ib = indexer_bytes(indexer_kv_dtype) if any(l.index_dim for l in spec.layers_kv) else 2
+    return sum(layer_token_bytes(l, kv_dtype, eb, tp, ib) for l in spec.layers_kv)
 
 
 def max_model_len_fit_scalar(g: KvGroups, num_blocks: int, batched_tokens: int, cap: int) -> int:
@@ -372,5 +459,6 @@ def max_model_len_fit_scalar(g: KvGroups, num_blocks: int, batched_tokens: int, 
     return lo
 
 
-__all__ = ["KvGroups", "kv_groups", "kv_element_bytes", "kv_bytes_per_token", "layer_token_bytes",
-           "max_model_len_fit_scalar", "UnsupportedKvDtype", "FP8_DS_MLA_BYTES"]
+__all__ = ["ATTENTION_FREE_BLOCK", "KvGroups", "kv_groups", "kv_element_bytes", "kv_bytes_per_token",
+           "layer_token_bytes", "max_model_len_fit_scalar", "UnsupportedKvDtype", "FP8_DS_MLA_BYTES",
+           "INDEXER_KV_BYTES", "indexer_bytes"]

@@ -122,6 +122,28 @@ def gdn_transient_bytes_per_token(state, tp: int, act_b: float) -> float:
     per_head = act_b * (3 * dv + dk) + GDN_CHUNK * (4 + 2) + dv * dk * act_b / GDN_CHUNK
     return heads * per_head
 
+
+def mamba_profile_cols(state, tp: int) -> float:
+    """Elements per batched token a Mamba mixer holds at once in vLLM's profile run, on one rank.
+
+    The profile run gives the mixers no attention metadata and they skip the conv and scan kernels
+    (docs/accuracy.md "Mamba families: no activation term"); what is left is the projection width:
+    Mamba-2 ``in_proj`` output ``(2I + 2G'N + H)/tp`` + ``ssm_output`` ``I/tp`` + the contiguous x|B|C
+    clone ``(I + 2G'N)/tp`` = ``(4I + 4G'N + H)/tp`` (``G'`` padded to tp when ``n_groups % tp``);
+    Mamba-1 ``in_proj`` output ``2I/tp`` + the contiguous x half ``I/tp`` = ``3I/tp``.  0 for other kinds.
+    Priced (factor 1, code-derived, no row fits it) only for attention-free models, which have no MLP
+    whose forward term would cover it (``tables.activation_coeffs``)."""
+    if state is None:
+        return 0.0
+    if state.kind == "mamba2":
+        inter, groups, heads, _, n, _ = state.dims
+        padded = groups if groups % tp == 0 else tp
+        return (4 * inter + 4 * padded * n + heads) / tp
+    if state.kind == "mamba1":
+        return 3 * state.dims[0] / tp
+    return 0.0
+
+
 # ---- non-torch ----
 NT_SINGLE = 0.25
 NT_PP_ONLY = 0.07
@@ -159,7 +181,7 @@ SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED
 
 
 def graphs_in_budget(version: str) -> bool:
-    """True when the version's profile takes a CUDA-graph estimate from the KV budget (>= 0.21)."""
+    """True when the version's profile takes a CUDA-graph estimate from the KV budget (>= 0.20)."""
     from .profiles import profile_for
     return profile_for(version)[0].graphs_in_budget
 

@@ -1,7 +1,7 @@
 """vLLM version profiles: what decides the KV budget, one row per range of releases.
 
 Why a table: vLLM's KV budget is ``total x gpu_memory_utilization`` minus what the
-profile run measures (weights, activation peak, non-torch memory) and -- from 0.21
+profile run measures (weights, activation peak, non-torch memory) and -- from 0.20
 -- minus a CUDA-graph *estimate*.  Which terms exist, how big they are and whether
 the graph estimate is taken from the budget changed release by release.  The
 overhead *forms* live in ``overheads.py`` (fitted on the v0.19 H100 logs); a
@@ -25,8 +25,13 @@ source index, PRs and issues by number):
   capture sizes -- behind ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, *off* by
   default.  0.18/0.19 log the estimate but do not subtract it ("In v0.19 ... will be
   enabled by default", rows 85-142 of tests/data/vllm_logs.csv).
-- v0.21.0: default flipped to *on* ("CUDA graph memory profiling is enabled (default
-  since v0.21.0)", logs of 0.21-0.28).  PR #45197 (2026-06) proposed turning it off
+- v0.20.0: default flipped to *on*.  The log line says "CUDA graph memory profiling is enabled
+  (default since v0.21.0)", but the official ``vllm/vllm-openai:v0.20.0`` image already prints it
+  with the variable unset (source-index file 51912001300: the whole compose file and log, the
+  0.43 GiB estimate taken from the budget) and so does a v0.20.2 start (file 56816929356), while
+  v0.19.1 still says "In v0.19, CUDA graph memory profiling will be enabled by default ... To try
+  it now, set VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1" (file 62752965317): the profile starts
+  at 0.20 (issue 10, branch logs10; it started at 0.21 before).  PR #45197 (2026-06) proposed turning it off
   again (the linear extrapolation over-estimates, MiniMax-M2.5 KV 3.1x smaller); it
   was closed unmerged -- 0.27.1 and 0.28 logs still say "enabled".
 - v0.25.1: Model Runner V2 became the default for *dense* models and its
@@ -88,7 +93,7 @@ REFERENCE_CAPTURE_SIZES = 102  # the 0.19 fit: max_num_seqs 1024 -> PIECEWISE=51
 class VllmProfile:
     """How one range of vLLM releases sizes the KV cache (see the module docstring)."""
 
-    name: str                       # first release of the range, e.g. "0.21"
+    name: str                       # first release of the range, e.g. "0.20"
     first: tuple[int, int]
     graphs_in_budget: bool          # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default
     graph_estimate_scale: float     # estimate taken from the budget / graph memory actually captured
@@ -149,30 +154,36 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="rows 83-142 (0.17/0.18 sweep, 59 llm-d-planner v0.19.0 H100 logs): the fit in overheads.py",
         notes="the reference fit; 0.17 printed non-torch 0.13 on one GPU, 0.18-0.19 0.25"),
     VllmProfile(
-        name="0.21", first=(0, 21), graphs_in_budget=True, graph_estimate_scale=0.89,
+        name="0.20", first=(0, 20), graphs_in_budget=True, graph_estimate_scale=0.89,
         dense_graph_estimate=True, gdn_transient_scale=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
                    "--gpu-memory-utilization=U is equivalent to ... without'",
-        commits=("v0.21.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1", "PR #45197 (closed)"),
+        commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
+                 "log text says v0.21.0)", "PR #45197 (closed)"),
         evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); "
                  "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed); row 143 "
                  "(0.22.0, Qwen2.5-7B on a 48 GB-class card, KV +2.4 %: device total derived from the log's "
-                 "utilization equivalence, +-1 GiB).  Two rows of opposite sign, both on derived totals: "
-                 "nothing refitted",
+                 "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
+                 "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
+                 "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit, but for the "
+                 "max_model_len check -- the video encoder profile is not modelled).  Three started rows, "
+                 "errors of both signs (-8.2, -1.6, +2.4 %): no term is off in one direction, nothing refitted",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
         dense_graph_estimate=False, gdn_transient_scale=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
-        log_format="as 0.21",
+        log_format="as 0.20",
         commits=("issue #49224", "PR #49233 (closed)"),
-        evidence="no public 0.25 start-up found with a KV figure (terms inherited from 0.21; the dense "
-                 "rule from issue #49224 and row 68)",
+        evidence="no scorable public 0.25 start-up (terms inherited from 0.20; the dense rule from issue "
+                 "#49224 and row 68).  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
+                 "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
+                 "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %)",
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
-              "them (0.25.0 behaved as 0.21; the profile follows the later patch)"),
+              "them (0.25.0 behaved as 0.20; the profile follows the later patch)"),
     VllmProfile(
         name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=False, gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
@@ -186,7 +197,12 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "gdn/qwen_gdn_linear_attn.py@00545a8a (profile run: kernels warmed at T = 64 only)",
                  "issue #52872 (estimate vs max_num_batched_tokens at TP1)"),
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
-                 "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64",
+                 "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64.  KV checked on 7 dense starts: rows 68, "
+                 "144, 35, N04, N05 (one GPU, -2.4 to +1.3 %) and N08 / N09 (0.27.1, Qwen3-32B TP 2 / PP 2 on "
+                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -31 % / +8 %).  The TP miss is the "
+                 "non-torch group term (1.991 + 0.041 g, fitted on NVSwitch H100s at 0.19): N08's whole "
+                 "non-KV overhead is 1.66 GiB where the model puts 2.07 GiB of non-torch plus 2.23 of "
+                 "activation.  One row per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "

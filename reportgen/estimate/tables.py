@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from reportgen.arch.spec import Component, ModelSpec, Shard
 from reportgen.arch.state import first_state_tp_rule
 
-from . import encoder, overheads as oh
+from . import encoder, hybrid, overheads as oh
 from . import profiles as vp
 from . import specdecode as sdm
 from .compressed import InvalidKvDtype
@@ -49,6 +49,8 @@ class ModelFacts:
     deepstack: int = 0         # Qwen3-VL deepstack levels (encoder.py)
     mm_item: int = 0           # encoder tokens of the largest multimodal item (0 = unknown; encoder.encoder_budget)
     buffer_t: int = 0          # elements per batched token of init-time buffers (ModelSpec.init_buffer_per_token)
+    topk_buf: tuple[int, int] = (0, 0)   # (index heads, top-k) of an int32 init-time buffer (ModelSpec.index_topk_buffer)
+    ssm_state: object = None   # an attention-free model's (mamba, mamba2) state geometry: its mixer width is priced
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -72,7 +74,8 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
     return ModelFacts(h, spec.vocab_size, max(mlp.values(), default=0.0), spec.experts_per_token,
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
                       chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0,
-                      spec.init_buffer_per_token)
+                      spec.init_buffer_per_token, tuple(spec.index_topk_buffer),
+                      spec.layers_kv[0].state if hybrid.is_attention_free(spec) else None)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -208,12 +211,14 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
     return {
-        "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden),
+        "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden
+                            + oh.mamba_profile_cols(f.ssm_state, lay.tp)),
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES + sampler_extra),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
                    + encoder.deepstack_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + f.buffer_t * act_b
+                   + topk_buffer_bytes_per_token(f.topk_buf, lay.tp)
                    + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
         # encoder profile: bytes per encoder-budget token, and the largest item (budget = max(T, item))
         "a_enc_t": encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b),
@@ -222,6 +227,16 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
     }
+
+
+def topk_buffer_bytes_per_token(heads_topk: tuple[int, int], tp: int) -> float:
+    """int32 bytes per batched token of MiniMax-M3's ``topk_indices_buffer`` on one rank:
+    ``torch.empty(max(1, sparse_num_index_heads // tp), padded tokens, sparse_topk_blocks, dtype=int32)``
+    in ``MiniMaxM3Model.__init__`` (vllm/models/minimax_m3/nvidia/model.py @0443308a), allocated with the
+    model, so it is in vLLM's non-KV memory.  The padding of max_num_batched_tokens up to a multiple of 4
+    (at most 3 rows: 768 bytes for MiniMax-M3) is not counted."""
+    heads, topk = heads_topk
+    return float(max(1, heads // tp) * topk * 4) if heads and topk else 0.0
 
 
 def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, last_stage: bool) -> float:
@@ -277,6 +292,8 @@ class EngineOptions:
     # --speculative-config (specdecode.SpecDecode) and, for method draft_model, the draft's resolved spec
     spec_decode: object = None
     draft_spec: object = None
+    # --attention-config indexer_kv_dtype (MiniMax-M3's index cache; vLLM default bf16)
+    indexer_kv_dtype: str = "bf16"
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -284,7 +301,7 @@ class EngineOptions:
                    bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None),
                    getattr(m, "flashinfer_sampler", None),
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
-                   getattr(m, "draft_spec", None))
+                   getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16")
 
 
 class _Invalid(str):
@@ -336,7 +353,8 @@ class ModelTables:
             try:
                 eb = kv_element_bytes(kd, act_b, self.spec)
                 self._kv[key] = (kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
-                                           state_mode=self.state_mode), None)
+                                           state_mode=self.state_mode,
+                                           indexer_kv_dtype=self.engine.indexer_kv_dtype), None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:

@@ -368,6 +368,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     embedder(ts, audio, "embed_audio", spec.hidden_size)
     spec.multimodal = True
     # vLLM Gemma3nProcessingInfo.get_max_tokens_per_item: {"image": 256, "audio": 188}, hard-coded
+    spec.mm_item_tokens_by_modality = {"image": TOKENS_PER_IMAGE, "audio": TOKENS_PER_AUDIO}
     spec.mm_item_tokens = max(TOKENS_PER_IMAGE, TOKENS_PER_AUDIO)
     # vLLM Gemma3nForConditionalGeneration.__init__: per_layer_embeddings = zeros(max_num_batched_tokens,
     # layers, hidden_size_per_layer_input) in the embedding's dtype (allocated with the language model: kept

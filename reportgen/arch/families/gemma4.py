@@ -61,6 +61,8 @@ head size wide, whatever ``partial_rotary_factor``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.fields import Fields
@@ -336,12 +338,40 @@ def prepare(config: dict) -> dict:
     return text
 
 
+# vLLM gemma4_mm.py @01bae219 (Gemma4ProcessingInfo.get_mm_max_tokens_per_item): a video is at most
+# _VIDEO_MAX_FRAMES = 32 frames of _VIDEO_MAX_SOFT_TOKENS = 70 soft tokens + boi + eoi + ~6 timestamp tokens
+VIDEO_ITEM_TOKENS = 32 * (70 + 2 + 6)
+# transformers 5.24 Gemma4Processor defaults: image_seq_length 280 (the image soft tokens when the vision config
+# has no ``default_output_length``, which Gemma4VisionConfig 5.24 does not define), audio_seq_length 750
+IMAGE_ITEM_TOKENS, AUDIO_ITEM_TOKENS = 280, 750
+
+
+def item_tokens(f: Fields, audio: bool) -> dict[str, int]:
+    """vLLM ``get_mm_max_tokens_per_item``: image = ``vision_config.default_output_length`` (280 when absent: the
+    processor's ``image_seq_length``), audio = the processor's ``audio_seq_length`` (750; only with an audio tower),
+    video = 32 x 78 = 2,496.  ``mm_processor_kwargs`` ``max_soft_tokens`` and a video ``num_frames`` limit option
+    are not read (preprocessor / processor configs are not read either)."""
+    raw = (f.raw.get("vision_config") or {}).get("default_output_length")
+    image = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else IMAGE_ITEM_TOKENS
+    out = {"image": image, "video": VIDEO_ITEM_TOKENS}
+    if audio:
+        out["audio"] = AUDIO_ITEM_TOKENS
+    return out
+
+
 def build(f: Fields, spec: ModelSpec) -> None:
     """gemma4 (Gemma4ForConditionalGeneration, vLLM ``gemma4_mm.py`` read at commit
     01bae2190e1c298115941f50bd6ed508216f24e7): the language model above under ``model.language_model``,
     the vision tower, the audio tower when ``audio_config`` is set, and one embedder per tower
     (``embedding_projection`` tower width -> text hidden, a ``ReplicatedLinear``; its pre-projection norm
-    has no weight)."""
+    has no weight).
+
+    Towers and embedders are built with ``tower_quant``: the checkpoint's / ``--quantization`` scheme only when
+    the *vision* tower's ``hidden_size`` and ``intermediate_size`` are multiples of 64 (bitsandbytes / torchao
+    excepted); otherwise every Linear of both towers and both embedders stays in the model dtype.
+    ``--limit-mm-per-prompt``: the vision tower + ``embed_vision`` are marked ``{"image", "video"}``, the audio
+    tower + ``embed_audio`` ``"audio"`` (``encoder.MODALITY_TENSORS``); the largest item is per modality
+    (``item_tokens``)."""
     from reportgen.arch.parse import config_class
 
     text = Fields(f.obj.text_config, f.raw["text_config"], "text_config.")
@@ -362,4 +392,14 @@ def build(f: Fields, spec: ModelSpec) -> None:
             raise ConfigError("audio_config", f"transformers rejected the config: {type(e).__name__}: {e}") from None
         h_a = audio_tower(ts, Fields(audio_obj, raw_audio, "audio_config."))
         _rep(ts, "model.embed_audio.embedding_projection.weight", (h_t, h_a), True)
+    if not (h_v % 64 == 0 and vis.int("intermediate_size") % 64 == 0):
+        ts[:] = [dataclasses.replace(t, quantizable=False) if t.component is C.VISION else t for t in ts]
+        spec.notes.append(f"vision tower {h_v} / {vis.int('intermediate_size')} wide (not multiples of 64): vLLM "
+                          "builds both towers and embedders without the quantization scheme")
     spec.multimodal = True
+    # vLLM gemma4_mm.py @01bae219: per_layer_embeddings = zeros(max_num_batched_tokens, num_hidden_layers,
+    # hidden_size_per_layer_input) in the model dtype when the PLE width is > 0, allocated with the language model
+    # (kept when every modality is limited to 0); priced per batched token like gemma3n's
+    spec.init_buffer_per_token = spec.num_layers * text.int("hidden_size_per_layer_input", 0, lo=0)
+    spec.mm_item_tokens_by_modality = item_tokens(f, raw_audio is not None)
+    spec.mm_item_tokens = max(spec.mm_item_tokens_by_modality.values())

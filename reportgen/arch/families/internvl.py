@@ -28,6 +28,20 @@ vLLM serves this architecture with ``InternS1ForConditionalGeneration`` (registr
 * ``self.llm_arch_name = config.text_config.architectures[0]``: a text config without
   ``architectures`` cannot be served (refused, as is an architecture that does not match the text
   model_type).
+
+Largest item (encoder budget, ``ModelSpec.mm_item_tokens``), ``interns1.py`` @01dc2879
+(``InternS1ProcessingInfo``; it defines no ``get_mm_max_tokens_per_item``, so vLLM counts the dummy
+inputs' placeholders): ``get_image_size_with_most_features`` walks the tilings of up to ``max_patches + 1``
+tiles (``resolve_interns1_min_max_num``: +1 for the thumbnail when ``crop_to_patches``) and
+``get_num_image_tokens`` = ``image_seq_length x get_number_of_image_patches`` (transformers 5.24
+``GotOcr2ImageProcessor``: ``max_patches`` tiles + 1 thumbnail at most).  The published InternVL3 ``-hf``
+processors ship ``crop_to_patches: true``, ``max_patches: 12`` and ``image_seq_length`` 256 =
+``(image_size / patch_size)**2 * downsample_ratio**2`` (processing_internvl.py's own formula, computed here from
+the config): 13 x 256 = 3,328 tokens.  The processor files are not read, so 12 tiles is an assumption (the
+published value, like the Qwen-VL ``max_pixels``).  Not modelled: the dummy *video*
+(``get_num_frames_with_most_features``: ``(max_model_len - image tokens) // image_seq_length`` frames of
+``image_seq_length`` tokens), which makes vLLM's largest item about ``max_model_len`` when videos are allowed --
+the budget here is a lower bound for such runs (docs/architecture.md "Encoder budget").
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ V = C.VISION
 TEXT = {"qwen2": (llama.build, "Qwen2ForCausalLM"), "qwen3": (llama.build, "Qwen3ForCausalLM"),
         "llama": (llama.build, "LlamaForCausalLM"), "qwen3_moe": (moe.build, "Qwen3MoeForCausalLM")}
 TOWER = "internvl_vision"
+MAX_PATCHES = 12       # published InternVL3 -hf preprocessor_config.json (GotOcr2ImageProcessor's default too)
 P = "vision_tower"
 
 
@@ -145,6 +160,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.norm(ts, "multi_modal_projector.layer_norm", wide, None, comp=V, bias=True)
     B.linear(ts, "multi_modal_projector.linear_1", wide, h_t, S.REPLICATED, V, None, bias=True, quantizable=False)
     B.linear(ts, "multi_modal_projector.linear_2", h_t, h_t, S.REPLICATED, V, None, bias=True, quantizable=False)
+    (i0, i1), (p0, p1) = _pair(vis, "image_size"), _pair(vis, "patch_size")
+    per_tile = int((i0 // p0) * (i1 // p1) * ratio * ratio)
+    spec.mm_item_tokens = (MAX_PATCHES + 1) * per_tile
+    spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens ({MAX_PATCHES} tiles + thumbnail x {per_tile}: "
+                      "the published processors' max_patches; a dummy video fills max_model_len and is not modelled)")
     layer = f.get("vision_feature_layer", -1)
     if layer != -1:
         spec.notes.append(f"vision_feature_layer={layer!r}: vLLM (interns1.py) always feeds the projector the last "

@@ -84,7 +84,7 @@ def tower(v: Fields, keep: int) -> tuple[list[Tensor], int, int]:
                               "tile); not servable as LLaVA-OneVision, not modelled")
         h = vision.siglip(full, v, TOWER_PREFIX)
         # vLLM SiglipMLP: quant_config only when hidden and intermediate are multiples of 64
-        mlp_q = h % 64 == 0 and v.int("intermediate_size") % 64 == 0
+        mlp_q = vision.siglip_mlp_quantizable(h, v.int("intermediate_size"))
     else:
         # every layer laid out; clip_tower leaves post_layernorm out and reports it as not loaded
         h, unloaded = llava.clip_tower(full, v, v.int("num_hidden_layers"), TOWER_PREFIX)

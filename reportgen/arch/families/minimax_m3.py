@@ -1,4 +1,4 @@
-"""MiniMax-M3 (``minimax_m3``): **weights exact, KV refused** (``registry.WEIGHTS_ONLY``, like DeepSeek-V4).
+"""MiniMax-M3 (``minimax_m3``): weights exact, KV cache as vLLM groups and pages it.
 
 Follows vLLM ``vllm/models/minimax_m3/nvidia/model.py`` @0443308aa3e9e621c911ac891cac4f3170a83af5 (registry names
 ``MiniMaxM3SparseForCausalLM`` / ``MiniMaxM3SparseForConditionalGeneration``, ``vllm/models/minimax_m3/__init__.py``
@@ -23,6 +23,45 @@ other than ``per_head``, ``use_gemma_norm`` false, ``attention_output_gate`` tru
 other than the K/V heads or an index head size other than ``head_dim``, a tied head, ``use_routing_bias`` false
 (transformers always has the correction bias).  The MTP modules (``num_nextn_predict_layers``) are not loaded for
 serving and not sized here.
+
+KV cache (read at the commits named; tests/test_arch_minimax_m3.py pins each number to the line):
+
+* every layer keeps its GQA K/V cache: dense layers through vLLM's ``Attention``, sparse layers through
+  ``MiniMaxM3SparseAttention.get_kv_cache_spec`` -- ``FullAttentionSpec(block_size=cache block size,
+  num_kv_heads=max(1, kv // tp), head_size=head_size_v=head_dim, dtype=--kv-cache-dtype)``;
+* a sparse layer adds its lightning indexer's side cache (``common/indexer.py`` @0484480b,
+  ``MiniMaxM3IndexerCache.get_kv_cache_spec``): ``MLAAttentionSpec(num_kv_heads=1, head_size=sparse_index_dim,
+  dtype=bf16 | float8_e4m3fn, cache_role=INDEXER)`` after ``--attention-config indexer_kv_dtype`` (vLLM default
+  bf16; ``--kv-cache-dtype`` does not touch it), so ``sparse_index_dim x 2`` (bf16) or ``x 1`` (fp8) bytes a
+  token on every rank (one head: not split by TP);
+* grouping (``vllm/v1/core/kv_cache_utils.py`` @0484480b ``get_kv_cache_groups``): the specs are not one spec
+  (``FullAttentionSpec.merge`` asserts no ``MLAAttentionSpec``), but all are ``FullAttentionSpec`` instances of
+  one block size, so ``UniformTypeKVCacheSpecs.from_specs`` (``kv_cache_interface.py`` @0484480b,
+  ``is_uniform_with_collection``: every spec an instance of the registered ``uniform_type_base_spec``, which is
+  ``FullAttentionSpec`` for ``MLAAttentionSpec`` too -- ``register_all_kvcache_specs`` in
+  ``single_type_kv_cache_manager.py``, read in copies only; ``get_kv_cache_spec_kind`` and the HiSparse planner
+  @0484480b rely on MLA main + indexer specs sharing one such group) makes one group; ``get_kv_cache_config_from_groups``
+  then takes ``num_blocks = available // sum of every cache layer's page`` and each layer's tensor is
+  ``page x num_blocks`` -- the uniform-type path of ``estimate/kvcache.py`` (tokens = blocks x block size,
+  ``cdiv(max_model_len, block_size)`` blocks a request);
+* block size: ``MiniMaxM3SparseBackend`` and ``MiniMaxM3IndexerBackend`` list only 128-token kernel blocks
+  (``get_supported_kernel_block_sizes``; ``SPARSE_BLOCK_SIZE`` = 128 = one sparse block per page), and
+  ``select_common_block_size_from_constraints`` raises "No common block size" for a KV block size that 128
+  does not divide: such cells are refused (``LayerKV.kernel_block``), e.g. 16 -- also what vLLM picks without
+  ``--block-size`` (``Platform.update_block_size_for_backend`` asks the first attention layer's backend, a dense
+  layer's FlashAttention; read in copies of that code, not at a vLLM commit), so such a launch fails in vLLM too;
+* ``--kv-cache-dtype``: ``MiniMaxM3SparseBackend.supported_kv_cache_dtypes`` (bfloat16, fp8, fp8_e4m3,
+  fp8_e5m2; auto = the model dtype); others refused (``LayerKV.kv_dtypes``);
+* non-KV memory allocated with the model: the shared ``topk_indices_buffer`` (``MiniMaxM3Model.__init__``:
+  ``torch.empty(max(1, sparse_num_index_heads // tp), round_up(max_num_batched_tokens, 4), sparse_topk_blocks,
+  dtype=int32)``; ``ModelSpec.index_topk_buffer``) and one rotary cache (``get_rope(head_dim,
+  max_position_embeddings, {rope_theta, partial_rotary_factor})`` -- default RoPE whatever ``rope_scaling``
+  says, shared by the index branch: ``max_position_embeddings x head_dim * partial_rotary_factor``).
+
+KV refused (weights still exact) where vLLM's kernels take another shape: ``sparse_block_size`` other than
+128, a sparse layer ``head_dim`` other than 128, no ``sparse_topk_blocks``, no ``partial_rotary_factor``.
+Not modelled: the metadata builders' ``max_num_batched_tokens`` int32 buffers (built after the KV cache is
+sized), the MSA / SM100 kernels' workspaces.
 """
 
 from __future__ import annotations
@@ -31,17 +70,17 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import Geometry, decoder_stack, gqa_attention
 from reportgen.arch.fields import Fields
-from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
-KV_REASON = (
-    "minimax_m3: weights modelled exactly (families/minimax_m3.py), KV cache not. vLLM (vllm/models/minimax_m3, "
-    "nvidia/model.py @0443308a, common/indexer.py @0484480b) gives each sparse layer "
-    "(sparse_attention_config.sparse_attention_freq), besides the GQA FullAttentionSpec cache, a lightning-indexer "
-    "side cache of one sparse_index_dim key per token (MiniMaxM3IndexerCache: an MLAAttentionSpec in "
-    "--attention-config indexer_kv_dtype, bf16 or fp8, whatever --kv-cache-dtype says) and shares a "
-    "topk_indices_buffer (index heads / tp x padded max_num_batched_tokens x sparse_topk_blocks int32); how vLLM "
-    "groups and pages a FullAttentionSpec next to an MLAAttentionSpec in one layer was not read, so no KV or "
-    "serving figure is given")
+SPARSE_BLOCK = 128       # common/ops/sparse_attn.py SPARSE_BLOCK_SIZE; both backends' only kernel block size
+SPARSE_HEAD_SIZE = 128   # MiniMaxM3SparseBackend / MiniMaxM3IndexerBackend.get_supported_head_sizes()
+# MiniMaxM3SparseBackend.supported_kv_cache_dtypes (+ auto, resolved to the bf16 / fp16 model dtype)
+SPARSE_KV_DTYPES = ("auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2")
+
+
+def _kv_refused(why: str) -> str:
+    return (f"minimax_m3: weights modelled exactly (families/minimax_m3.py), KV cache not: {why}; no KV or serving "
+            "figure is given")
 
 
 def _refuse(field: str, why: str) -> Unsupported:
@@ -115,10 +154,47 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.experts(ts, i, f"{p}.mlp.experts", hidden, inter, n_exp)
         B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", hidden, obj.shared_intermediate_size, C.SHARED_EXPERTS)
 
-    decoder_stack(spec, f, g, attention=attention, mlp=mlp, tied=False, layers_kv=[])  # no KV geometry: refused
+    refused = _kv_problem(raw, sparse_cfg, any(vllm_sparse), hd)
+    decoder_stack(spec, f, g, attention=attention, mlp=mlp, tied=False,
+                  layers_kv=[] if refused else _layers_kv(vllm_sparse, kv, hd, idx_hd))
     spec.num_experts, spec.experts_per_token, spec.num_shared_experts = n_exp, k, n_shared
     spec.max_tp = n_exp
     if raw.get("num_nextn_predict_layers"):
         spec.notes.append("minimax_m3: the MTP modules are not loaded for serving and their size is not modelled")
-    spec.rope_caches = ()          # no KV / serving figures: the rotary caches are not worked out
-    spec.unsupported_reason = KV_REASON
+    if refused:
+        spec.rope_caches = ()
+        spec.unsupported_reason = _kv_refused(refused)
+        return
+    rot = int(hd * raw["partial_rotary_factor"])
+    spec.rotary_dim = rot
+    spec.rope_caches = ((obj.max_position_embeddings, rot, 0),) if obj.max_position_embeddings else ()
+    if any(vllm_sparse):
+        spec.index_topk_buffer = (idx_heads, sparse_cfg["sparse_topk_blocks"])
+
+
+def _kv_problem(raw: dict, sparse_cfg: dict, has_sparse: bool, head_dim: int) -> str | None:
+    """Why vLLM's kernels would take another cache shape than the one modelled here, else None."""
+    factor = raw.get("partial_rotary_factor")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor <= 1:
+        return (f"partial_rotary_factor is {factor!r}: vLLM's MiniMax-M3 attention passes config.partial_rotary_factor "
+                "to get_rope, so its rotary cache is not worked out")
+    if not has_sparse:
+        return None
+    if sparse_cfg.get("sparse_block_size") != SPARSE_BLOCK:
+        return (f"sparse_attention_config.sparse_block_size is {sparse_cfg.get('sparse_block_size')!r}: vLLM's sparse "
+                f"kernels page the cache in SPARSE_BLOCK_SIZE = {SPARSE_BLOCK}-token blocks, one sparse block per page")
+    topk = sparse_cfg.get("sparse_topk_blocks")
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+        return f"sparse_attention_config.sparse_topk_blocks is {topk!r}: vLLM sizes its topk_indices_buffer by it"
+    if head_dim != SPARSE_HEAD_SIZE:
+        return (f"head_dim is {head_dim}: vLLM's MiniMax-M3 sparse and indexer backends take head size "
+                f"{SPARSE_HEAD_SIZE} only (get_supported_head_sizes)")
+    return None
+
+
+def _layers_kv(sparse: list[bool], n_kv: int, head_dim: int, index_dim: int) -> list[LayerKV]:
+    """One FULL entry per layer (the GQA FullAttentionSpec); sparse layers add the indexer's side cache."""
+    dense = LayerKV(AttentionKind.FULL, n_kv, head_dim, head_dim)
+    idx = LayerKV(AttentionKind.FULL, n_kv, head_dim, head_dim, index_dim=index_dim, kernel_block=SPARSE_BLOCK,
+                  kv_dtypes=SPARSE_KV_DTYPES)
+    return [idx if s else dense for s in sparse]

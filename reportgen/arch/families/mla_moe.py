@@ -97,8 +97,9 @@ def mla_dims(f: Fields, *, q_lora_required: str | None = None) -> MlaDims:
 
 
 def mla_attention(ts: list[Tensor], a: str, i: int, hidden: int, n_heads: int, q_lora: int | None, kv_lora: int,
-                  rope: int, nope: int, v_dim: int, att_bias: bool) -> None:
-    """One MLA block under prefix ``a`` (DeepSeek-V2/V3 tensors, as listed in ``families/deepseek.py``)."""
+                  rope: int, nope: int, v_dim: int, att_bias: bool, o_name: str = "o_proj") -> None:
+    """One MLA block under prefix ``a`` (DeepSeek-V2/V3 tensors, as listed in ``families/deepseek.py``);
+    ``o_name``: the output projection's name (Bailing-V3's ``dense``)."""
     qk_head = nope + rope
     if q_lora is None:
         B.linear(ts, f"{a}.q_proj", hidden, n_heads * qk_head, S.COLUMN, C.ATTENTION, i)
@@ -109,7 +110,7 @@ def mla_attention(ts: list[Tensor], a: str, i: int, hidden: int, n_heads: int, q
     B.linear(ts, f"{a}.kv_a_proj_with_mqa", hidden, kv_lora + rope, S.REPLICATED, C.ATTENTION, i, bias=att_bias)
     B.norm(ts, f"{a}.kv_a_layernorm", kv_lora, i, comp=C.ATTENTION)
     B.linear(ts, f"{a}.kv_b_proj", kv_lora, n_heads * (nope + v_dim), S.COLUMN, C.ATTENTION, i)
-    B.linear(ts, f"{a}.o_proj", n_heads * v_dim, hidden, S.ROW, C.ATTENTION, i, bias=att_bias)
+    B.linear(ts, f"{a}.{o_name}", n_heads * v_dim, hidden, S.ROW, C.ATTENTION, i, bias=att_bias)
 
 
 def mla_part(d: MlaDims, *, bias: bool = False, extra: LayerPart | None = None) -> LayerPart:

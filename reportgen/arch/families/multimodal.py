@@ -22,7 +22,7 @@ from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 # composite model_type -> (text model_types we have verified, vision model_type, tower builder)
 _PARTS: dict[str, tuple[dict[str, Callable], str, Callable]] = {
-    "gemma3": ({"gemma3_text": gemma.build}, "siglip_vision_model", vision.siglip),
+    "gemma3": ({"gemma3_text": gemma.build}, "siglip_vision_model", vision.gemma3_siglip),
     "mistral3": ({"mistral": llama.build, "ministral3": llama.build, "mistral4": mistral4.build}, "pixtral",
                  vision.pixtral),
     "llama4": ({"llama4_text": llama4.build_text}, "llama4_vision_model", vision.llama4_vision),
@@ -114,6 +114,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
         # a bare Parameter used in a matmul, not a Linear: no scheme quantizes it
         ts.append(Tensor("multi_modal_projector.mm_input_projection_weight", (h_v, h_t), S.REPLICATED, C.VISION, None))
         B.norm(ts, "multi_modal_projector.mm_soft_emb_norm", h_v, None, comp=C.VISION)
+        # largest item: vLLM gemma3_mm.py @e5fa9450 Gemma3ProcessingInfo (no get_mm_max_tokens_per_item: the dummy
+        # 50 x 200 image is counted) = (num_crops + 1) x image_seq_length; without pan-and-scan (the processor's
+        # default; --mm-processor-kwargs are not read) one crop of mm_tokens_per_image tokens (the projector's pool)
+        spec.mm_item_tokens = f.int("mm_tokens_per_image", 256)
     elif kind == "mistral3":
         merge = f.int("spatial_merge_size")
         feature_layer = f.get("vision_feature_layer", -1)

@@ -245,6 +245,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
                       "vLLM needs tensor-parallel sizes that divide both")
     spec.notes.append(LORA_NOTE)
     image = image_item_tokens(vis.int("image_size"), vis.int("patch_size"))
+    # per modality: vLLM's MultiModalBudget (budget.py @03ff0a31) takes the max over the modalities left by the limits
+    spec.mm_item_tokens_by_modality = {"image": image, "audio": audio_item_tokens()}
     spec.mm_item_tokens = max(image, audio_item_tokens())
     spec.notes.append(f"largest multimodal item: {spec.mm_item_tokens:,} tokens (image {image:,} at dynamic_hd "
                       f"{DYNAMIC_HD}, audio {audio_item_tokens():,})")

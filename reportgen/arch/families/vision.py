@@ -44,8 +44,16 @@ def tower_dims(f: Fields, with_image: bool = True) -> tuple[int, int, int, int, 
     return h, inter, n_layers, ch, patch, image
 
 
+def siglip_mlp_quantizable(h: int, inter: int) -> bool:
+    """vLLM ``siglip.py`` @0c028ba4 ``SiglipMLP``: fc1 / fc2 get the ``quant_config`` only when ``hidden_size``
+    and ``intermediate_size`` are both multiples of 64 (bitsandbytes / torchao excepted; a bitsandbytes checkpoint
+    of a so400m tower would quantize them, see docs/architecture.md).  so400m (1152 / 4304): not quantized."""
+    return h % 64 == 0 and inter % 64 == 0
+
+
 def encoder_layer(ts: list[Tensor], p: str, h: int, inter: int, *,
-                  norms: tuple[str, str] = ("layer_norm1", "layer_norm2"), out: str = "out_proj") -> None:
+                  norms: tuple[str, str] = ("layer_norm1", "layer_norm2"), out: str = "out_proj",
+                  mlp_quantizable: bool = True) -> None:
     """One pre-LayerNorm encoder layer under ``p`` (CLIP / SigLIP / Idefics names by default, Llama-4's given):
     LayerNorm, biased q/k/v and output projection, LayerNorm, biased fc1/fc2 MLP."""
     B.norm(ts, f"{p}.{norms[0]}", h, None, comp=V, bias=True)
@@ -53,19 +61,22 @@ def encoder_layer(ts: list[Tensor], p: str, h: int, inter: int, *,
         B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
     B.linear(ts, f"{p}.self_attn.{out}", h, h, S.ROW, V, None, bias=True)
     B.norm(ts, f"{p}.{norms[1]}", h, None, comp=V, bias=True)
-    B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True)
+    B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True, quantizable=mlp_quantizable)
 
 
 def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model", *,
-           head: bool | None = None) -> int:
+           head: bool | None = None, vllm_mlp_rule: bool = False) -> int:
     """SigLIP vision transformer (``SiglipVisionModel``; also Idefics2/3's tower, ``head=False``); returns its
-    hidden size.  ``head`` None = the config's ``vision_use_head`` (default true)."""
+    hidden size.  ``head`` None = the config's ``vision_use_head`` (default true).  ``vllm_mlp_rule``: the MLPs
+    (encoder layers and pooling head) are quantizable only as vLLM's ``SiglipMLP`` builds them
+    (``siglip_mlp_quantizable``); q/k/v and out_proj always are (``SiglipAttention`` passes ``quant_config``)."""
     h, inter, n_layers, ch, patch, image = tower_dims(f)
+    mlp_q = siglip_mlp_quantizable(h, inter) if vllm_mlp_rule else True
     _rep(ts, f"{prefix}.embeddings.patch_embedding.weight", (h, ch, patch, patch))
     _rep(ts, f"{prefix}.embeddings.patch_embedding.bias", (h,))
     _rep(ts, f"{prefix}.embeddings.position_embedding.weight", ((image // patch) ** 2, h))
     for i in range(n_layers):
-        encoder_layer(ts, f"{prefix}.encoder.layers.{i}", h, inter)
+        encoder_layer(ts, f"{prefix}.encoder.layers.{i}", h, inter, mlp_quantizable=mlp_q)
     B.norm(ts, f"{prefix}.post_layernorm", h, None, comp=V, bias=True)
     if head is None:
         head = f.flag("vision_use_head", True)
@@ -77,8 +88,15 @@ def siglip(ts: list[Tensor], f: Fields, prefix: str = "vision_tower.vision_model
         _rep(ts, f"{prefix}.head.attention.out_proj.weight", (h, h))
         _rep(ts, f"{prefix}.head.attention.out_proj.bias", (h,))
         B.norm(ts, f"{prefix}.head.layernorm", h, None, comp=V, bias=True)
-        B.plain_mlp(ts, None, f"{prefix}.head.mlp", h, inter, V, bias=True)
+        B.plain_mlp(ts, None, f"{prefix}.head.mlp", h, inter, V, bias=True, quantizable=mlp_q)
     return h
+
+
+def gemma3_siglip(ts: list[Tensor], f: Fields) -> int:
+    """Gemma 3's tower: vLLM ``gemma3_mm.py`` @e5fa9450 builds ``SiglipVisionModel(config.vision_config,
+    quant_config)`` (whole: ``post_layernorm`` kept), so q/k/v / out_proj take an fp8 / int4 scheme and the MLPs
+    follow ``SiglipMLP``'s multiple-of-64 rule (so400m: 4304 -> bf16)."""
+    return siglip(ts, f, vllm_mlp_rule=True)
 
 
 def pixtral(ts: list[Tensor], f: Fields, prefix: str = "vision_tower") -> int:

@@ -24,7 +24,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
     if not res.height:
         return [{**m, "params_total_h": fmt_params(m.get("params_total")),
                  "params_active_h": fmt_params(m.get("params_active")), "moe": False,
-                 "kv_per_token_h": fmt_bytes(m.get("kv_bytes_per_token") or None),
+                 "kv_per_token_h": kv_per_token_h(m),
                  "architecture": _architecture(m), "components": _components(m),
                  "sections": _sections(m), "vision_notes": m.get("vision_notes") or [], "error": m.get("error"),
                  "bars": [], "ref_label": "", "weight_schemes": [], "kv_dtypes_used": []}
@@ -87,7 +87,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
             "moe": bool(m.get("params_active") and m.get("params_total")
                         and m["params_active"] < m["params_total"]),
             # unknown is not zero: an unsupported model's KV size is not known
-            "kv_per_token_h": fmt_bytes(m.get("kv_bytes_per_token") or None),
+            "kv_per_token_h": kv_per_token_h(m),
             "architecture": _architecture(m),
             "components": _components(m),
             "sections": _sections(m),
@@ -197,6 +197,15 @@ def _bar(r: dict, gpu: dict, fit_by_ctx: list) -> dict:
         "block_size": r.get("block_size"),
         "limited_by": LIMITED_BY.get(r.get("concurrency_limited_by") or "", ""),
     }
+
+
+def kv_per_token_h(m: dict) -> str:
+    """The model's KV bytes per token for the card: unknown (None) is not zero, and an exact 0 is an
+    attention-free model (mamba, mamba2: a recurrent state per sequence, no KV tokens)."""
+    kv = m.get("kv_bytes_per_token")
+    if kv is not None and kv == 0:
+        return "none (attention-free: a recurrent state per sequence)"
+    return fmt_bytes(kv or None)
 
 
 LIMITED_BY = {"kv_tokens": "KV tokens", "state_slots": "state slots", "max_num_seqs": "max_num_seqs"}
