@@ -270,3 +270,23 @@ def test_vectorised_fit_and_blocks_match_the_planner(nb, t, m, cap):
     if nb and want:
         assert want == p.max_model_len_fit([nb * p.stage_bytes_per_block[0]], t, cap)
     assert r["kv_cache_tokens"] == int(nb / p.pages_per_request(m, t) * m)
+
+
+def test_deepseek_v4_runs_apart_and_job_order_is_kept(flash):
+    """matrix._kind_runs: DeepSeek-V4 is evaluated in runs of its own (its per-length search never runs on other
+    models' rows); the rows still come out in job order, and a dense model's cells are the same as alone."""
+    from reportgen.job import Matrix
+    from reportgen.matrix import GpuLike, ModelEntry, _kind_runs, evaluate_matrix
+
+    llama = build_spec(json.loads((ROOT / "reportgen/sources/bundled/meta-llama--Llama-3.1-8B-Instruct.json")
+                                  .read_text()))
+    models = [ModelEntry("a", llama), ModelEntry("dsv4", flash), ModelEntry("b", llama)]
+    assert [[m.model for m in r] for r in _kind_runs(models)] == [["a"], ["dsv4"], ["b"]]
+    mx = Matrix(tp=[8], pp=[1], dp=[1], ep=[True], weight_dtype=["checkpoint"], kv_cache_dtype=["fp8"],
+                max_model_len=[32_768], concurrency=[1], gpu_memory_utilization=[0.9])
+    gpu = [GpuLike(id="h200", name="H200", usable_memory_gib=139.8)]
+    df = evaluate_matrix(models, gpu, mx)
+    assert df["model"].to_list() == ["a", "dsv4", "b"]
+    alone = evaluate_matrix([models[0]], gpu, mx)
+    assert df.row(0) == alone.row(0)
+    assert df.row(1, named=True)["status"] in ("fits", "tight") and df.row(1, named=True)["block_size"] == 256
