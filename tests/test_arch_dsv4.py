@@ -102,6 +102,8 @@ def test_estimate_cli_reports_the_exact_weights_and_kv_figures_with_fp8_kv():
     d = json.loads(out.getvalue())
     assert d["status"] in ("fits", "tight") and d["kv_cache_tokens"] > 0
     assert d["params_total"] == TRUTH["total_params"]
+    # the compressed caches' page bytes per token at block 256: 21 x (37,440 + 8,640) / 256 + 20 x 1,728 / 256
+    assert d["kv_bytes_per_token"] == 21 * 180 + 20 * 6.75 == 3_915 and d["block_size"] == 256
 
 
 def test_estimate_one_with_auto_kv_is_vllms_assert():

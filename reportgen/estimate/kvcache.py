@@ -439,7 +439,16 @@ def _summary(n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chun
 
 def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str = "auto", act_bytes: float = 2, tp: int = 1,
                        indexer_kv_dtype: str = "bf16") -> float:
-    """All layers, one token, one TP rank, before any window cap (MLA is not / tp)."""
+    """All layers, one token, one TP rank, before any window cap (MLA is not / tp).  DeepSeek-V4: the
+    compressed caches' page bytes per token of context at vLLM's block 256 (padding included; the sliding-window
+    caches are a fixed number of pages a request, not per token), fp8 only as vLLM asserts."""
+    if any(getattr(l, "compressed", None) is not None for l in spec.layers_kv):
+        from . import compressed as cm
+        try:
+            cm.resolve_kv_dtype(kv_dtype)
+        except cm.InvalidKvDtype as e:
+            raise UnsupportedKvDtype(str(e)) from None
+        return sum(c.token_bytes for c in cm.layer_caches(spec.layers_kv) if c.window is None)
     eb = kv_element_bytes(kv_dtype, act_bytes, spec)
     ib = indexer_bytes(indexer_kv_dtype) if any(l.index_dim for l in spec.layers_kv) else 2
     return sum(layer_token_bytes(l, kv_dtype, eb, tp, ib) for l in spec.layers_kv)
