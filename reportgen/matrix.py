@@ -80,7 +80,7 @@ class GpuLike:
 
 
 _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.Boolean,
-                "label": pl.String, "tokb": pl.Float64, "stb": pl.Float64}
+                "label": pl.String, "tokb": pl.Float64, "stb": pl.Float64, "wsr": pl.Int64}
 _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weights_as": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
@@ -182,6 +182,8 @@ class _Rows:
     n_conc: int
     vllm_version: str
     stage0: list[str]
+    carry: list[str]           # the columns copied from ``u`` into every cell
+    len_rows: int | None       # DeepSeek-V4: the length-fit reasons are per (length, row) (``ex.cell_pass``)
 
     @property
     def n_cells(self) -> int:
@@ -236,7 +238,17 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     for b in batches:
         lf = lf.with_columns(b)
     stage0 = ["w0", "act0", "av0"] if stage0_columns else []
-    keep = list(dict.fromkeys(_CARRY[:-1] + _LENS_IN + ["_outside"] + stage0))
+    # DeepSeek-V4 rows (kvcache.KvGroups.tok_conc): their KV blocks, tokens and fit depend on max_model_len
+    # (exprs.compressed_lens); a chunk without them keeps the per-row figures
+    dsv4 = bool(lt["tok_conc"].fill_null(0).max() or 0) if lt.height else False
+    lens_in = _LENS_IN + (list(ex.COMPRESSED_IN) + ["kv_cache_tokens_total"]
+                          + [f"{f}{i}" for i in range(k) for f in ("av", "bpb", "wsr")] if dsv4 else [])
+    lens_out = list(dict.fromkeys(_LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])))
+    # the largest window threshold (window - 1 + T) of the chunk: it bounds the fit's binary search
+    max_th = (int(max(lt[c].fill_null(0).max() or 0 for c in ("window", "window2", "window3")))
+              + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
+    carry = [c for c in _CARRY if not (dsv4 and c in ex.COMPRESSED_OUT)]
+    keep = list(dict.fromkeys(_CARRY[:-1] + lens_in + ["_outside"] + stage0))
     u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
                          pl.col("token_block").alias("block_size"))
          .select(keep).with_row_index("_u").collect())
@@ -245,26 +257,31 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # context length as a constant -- nothing is copied to compute them
     lens_rows = []
     for m in matrix.max_model_len:
-        f = u.lazy().select(_LENS_IN).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
+        f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
         if pairs is not None and pairs.height:
             f = f.with_columns(pl.col("max_pos").replace_strict(pairs["max_pos"], pairs["_lcode"], default=None,
                                                                 return_dtype=pl.UInt16).alias("_lcode"))
         else:
             f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
-        for b in ex.lens_pass(codes, fixed_kv=kv_fixed is not None):
+        before, after = ex.compressed_lens(k, kv_fixed is not None, max_th) if dsv4 else ([], [])
+        for b in before + ex.lens_pass(codes, fixed_kv=kv_fixed is not None) + after:
             f = f.with_columns(b)
-        lens_rows.append(f.select(_LENS_OUT))
+        lens_rows.append(f.select(lens_out))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
+    if dsv4:
+        per_len = per_len.with_row_index("_lu")
     # the row reasons some cell picks (codes 2, 3 / 6 -- a superset: per cell a code 4 / 5 may win)
     n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
     pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
-    need_len = np.flatnonzero((pre_code == 2).any(axis=0))
+    need_len = np.flatnonzero((pre_code == 2).ravel() if dsv4 else (pre_code == 2).any(axis=0))
     need_out = np.flatnonzero(((pre_code == 3) | (per_len["_fb"].to_numpy().reshape(n_len, u.height) == 6))
                               .any(axis=0))
-    reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32))
+    reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32),
+                              per_len if dsv4 else None)
     lc = lens.join(conc, how="cross", maintain_order="left_right")
-    return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0)
+    return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry,
+                 per_len.height if dsv4 else None)
 
 
 def _cells(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.LazyFrame:
@@ -283,10 +300,10 @@ def _cells(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.LazyFrame:
     take = pl.Series(take.ravel(), dtype=pl.UInt32)
     rows = r.u if (lo, hi) == (0, n_u) else r.u.slice(lo, hi - lo)
     cells = pl.concat([
-        rows.lazy().select(_CARRY + r.stage0).join(r.lc.lazy(), how="cross", maintain_order="left_right"),
+        rows.lazy().select(r.carry + r.stage0).join(r.lc.lazy(), how="cross", maintain_order="left_right"),
         r.per_len[take].lazy(),
     ], how="horizontal")
-    for b in ex.cell_pass(r.codes, r.reasons, n_u):
+    for b in ex.cell_pass(r.codes, r.reasons, n_u, r.len_rows):
         cells = cells.with_columns(b)
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
@@ -329,8 +346,26 @@ def _chunks(models: list[ModelEntry], gpus: list[Any], matrix: Matrix,
         return
     per_model = per_mg * max(len(gpus), 1)
     step = max(1, batch_cells // per_model)
-    for i in range(0, len(models), step):
-        yield models[i:i + step], gpus
+    for run in _kind_runs(models, step):
+        yield run, gpus
+
+
+def _kind_runs(models: list[ModelEntry], step: int | None = None) -> list[list[ModelEntry]]:
+    """Consecutive runs of at most ``step`` models: a model whose figures depend on max_model_len beyond the
+    blocks (DeepSeek-V4: exprs.compressed_lens) shares a run only with its own kind, so the per-length search
+    runs on those rows alone; job order is kept."""
+    runs: list[list[ModelEntry]] = []
+    for m in models:
+        if runs and (step is None or len(runs[-1]) < step) and _per_length(runs[-1][0]) == _per_length(m):
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return runs
+
+
+def _per_length(m: ModelEntry) -> bool:
+    """The model's KV figures are re-priced per max_model_len (compressed DeepSeek-V4 caches)."""
+    return any(getattr(l, "compressed", None) is not None for l in getattr(m.spec, "layers_kv", ()) or ())
 
 
 def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix,
@@ -375,11 +410,12 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
     pages the previous one freed -- faulting in fresh pages for a materialised 7.5 M-cell frame
     costs as much CPU as the estimate itself (docs/decisions.md "Estimator speed")."""
     gpus = list(gpus)
-    # chunks of whole models (never split by GPU as ``_chunks`` does: that would change the order);
+    # chunks of whole models (never split by GPU as ``_chunks`` does: that would change the order),
+    # DeepSeek-V4 apart from the others as in ``_kind_runs``;
     # one model's (layout, GPU, util) rows are few (9,600 for 48 layouts x 4 dtypes x 25 GPUs x 2)
     per_chunk = max(1, max(prep_cells, batch_cells) // max(matrix.n_cells_per_model_gpu() * len(gpus), 1))
-    for i in range(0, len(models), per_chunk):
-        r = _prepare(models[i:i + per_chunk], gpus, matrix, stage0_columns)
+    for run in _kind_runs(models, per_chunk):
+        r = _prepare(run, gpus, matrix, stage0_columns)
         if r.n_cells == 0:
             continue
         rows = max(1, batch_cells // (r.n_len * r.n_conc))
@@ -410,7 +446,7 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
             "bs_chunk", "n_state", "state_blocks", "token_block", "kv_cache_tokens", "kv_cache_tokens_total",
-            "block_size"]
+            "block_size", "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3"]
 # kv_cache_tokens / block_size come from the length rows: an attention-free model's block is max_model_len
 _LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total",
              "kv_cache_tokens", "kv_cache_tokens_total", "block_size"]
@@ -424,7 +460,11 @@ def _conform_exprs() -> list[pl.Expr]:
 def evaluate_matrix(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """Evaluate every cell; one row per cell in ``reportgen.results`` order and types (in memory:
     about 0.4 GB per million cells; use ``iter_matrix_batches`` beyond a few million)."""
-    return _plan(models, list(gpus), matrix, False).collect()
+    gpus = list(gpus)
+    runs = _kind_runs(models)
+    if len(runs) <= 1:
+        return _plan(models, gpus, matrix, False).collect()
+    return pl.concat([_plan(r, gpus, matrix, False).collect() for r in runs], how="vertical")
 
 
 def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None = None,

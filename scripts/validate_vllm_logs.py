@@ -88,7 +88,10 @@ TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8,
                    # print 44.35-44.52); vLLM prints 44.42 for an L40S (row 23)
                    "143": 44.42,
                    # row 144: an A40 (46068 MiB); 48 GB-class cards print 44.31-44.42 (catalog L40 / L40S)
-                   "144": 44.35}
+                   "144": 44.35,
+                   # D01: "GH200 (2 GPUs, 96 GB each)", no total printed; assumed the 96 GB HBM3 the H20 rows
+                   # print (95.08 GiB, GPU_TOTALS) -- the KV figure of this row depends on it, the verdict not
+                   "D01": 95.08}
 # settings a row's command implies but the CSV leaves empty: vLLM's defaults for that entry point
 ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve Qwen/Qwen3-14B` (defaults)
                 "L01": {"max_num_batched_tokens": 8192},           # offline LLM(): LLM-class default, < 70 GiB
@@ -96,7 +99,11 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # None means True"); the row's own activation peak (2.12 GiB for 1024 x 131072 logits) is the
                 # no-sort sampler's, while rows 76-79 (same doc, 0.11) show the sort-based one.  Inferred from
                 # this one row: the doc does not say which environment ran it.
-                "80": {"flashinfer_sampler": True}}
+                "80": {"flashinfer_sampler": True},
+                # vllm#44376: offline LLM() on a >= 70 GiB Hopper (LLM-class default 16384 batched tokens, which
+                # reproduces the logged 6.66 GiB / 13528 exactly: tests/test_compressed_kv.py); the version is not
+                # stated, the issue is filed against v0.22
+                "D01": {"max_num_batched_tokens": 16384, "vllm_version": "0.22"}}
 # rows run and listed but not scored: a setting that decides the KV figure is not in the source
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
@@ -186,13 +193,14 @@ def interference(row: dict) -> bool:
 
 def make_case(row: dict) -> Case | None:
     """The estimator inputs for one log row, or None when it cannot be run."""
-    if row.get("engine") != "v1" or version_of(row.get("vllm_version")) is None:
+    extra = ROW_SETTINGS.get(row.get("row_id"), {})
+    version = row.get("vllm_version") or extra.get("vllm_version")
+    if row.get("engine") != "v1" or version_of(version) is None:
         return None
     total = _f(row.get("total_gpu_memory_gib")) or TOTAL_OVERRIDES.get(row.get("row_id"))
     if total is None:
         gpu = row.get("gpu") or ""
         total = next((t for name, t in GPU_TOTALS if gpu.startswith(name)), None)
-    extra = ROW_SETTINGS.get(row.get("row_id"), {})
     util = _lead_num(row.get("gpu_memory_utilization")) or extra.get("gpu_memory_utilization")
     measured = _f(row.get("kv_cache_gib")) is not None or _f(row.get("gpu_kv_cache_tokens")) is not None
     if total is None or util is None or (not measured and not failed_start(row)):
@@ -220,7 +228,7 @@ def make_case(row: dict) -> Case | None:
                 gpu_memory_utilization=[util],
                 max_num_batched_tokens=_i(row.get("max_num_batched_tokens")) or extra.get("max_num_batched_tokens"),
                 max_num_seqs=_i(row.get("max_num_seqs")),
-                block_size=_i(row.get("block_size"), 16), vllm_version=version_of(row.get("vllm_version")),
+                block_size=_i(row.get("block_size"), 16), vllm_version=version_of(version),
                 enforce_eager=(row.get("enforce_eager") or "").strip().lower() == "true",
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
                 speculative_config=_spec_config(row, extra))
@@ -270,8 +278,8 @@ def compare(case: Case, p: dict) -> dict:
     started = ((meas_kv or 0) > 0 or (meas_kv is None and (meas_tok or 0) > 0)) \
         and (meas_tok is None or meas_tok > 0) and not failed_start(r)
     out = {
-        "row": int(r["row_id"]) if str(r["row_id"]).isdigit() else r["row_id"], "model": case.model, "proxy": case.proxy, "version": r.get("vllm_version"),
-        "profile": version_profile(r.get("vllm_version")), "dataset": r.get("dataset"),
+        "row": int(r["row_id"]) if str(r["row_id"]).isdigit() else r["row_id"], "model": case.model, "proxy": case.proxy, "version": r.get("vllm_version") or ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version"),
+        "profile": version_profile(r.get("vllm_version") or ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version")), "dataset": r.get("dataset"),
         "interference": interference(r), "reason": p["reason"], "mml_fit": p["max_model_len_fit"],
         "sampler_rows": min(p["max_num_seqs"], p["max_num_batched_tokens"]), "vocab": case.spec.vocab_size,
         "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),
@@ -342,7 +350,7 @@ def summary(res: list[dict]) -> tuple[str, dict]:
 
 
 # what each failed start must be called (row -> words the reason must contain); vLLM's own error
-FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while loading weights",
+FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while loading weights", "D01": "one request",
                   "N03F": "no memory left", "N07F": "no memory left",
                   "G01": "outside the budget", "G02": "outside the budget"}
 # failed starts the model does not call no_fit (it calls them tight, with the outside-budget margin):

@@ -1,5 +1,5 @@
 """DeepSeek-V4 (``deepseek_v4``) without torch: the weights against the recorded meta-device truth and
-vLLM's sharding, the refusals, and that no KV number is ever reported (serving stays refused; the KV layout is
+vLLM's sharding, the refusals, and the serving entry points (the KV layout and the matrix cells are
 tests/test_compressed_kv.py).
 
 vLLM sources (families/deepseek_v4.py docstring): deepseek_v4.py @023da1fc, deepseek_v4_attention.py
@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from reportgen.arch import build_spec
-from reportgen.arch.families.deepseek_v4 import KV_REASON
 from reportgen.arch.spec import Component, Shard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,20 +76,20 @@ def test_v4_sharding_follows_vllm():
     assert "lm_head" in t
 
 
-def test_serving_is_refused_but_the_kv_geometry_is_carried():
-    """The spec refuses (no serving figure anywhere) and names why; the per-layer cache geometry is there for
-    estimate/compressed.py (tests/test_compressed_kv.py pins its bytes)."""
+def test_servable_with_the_kv_geometry_carried():
+    """No refusal any more: the per-layer cache geometry feeds estimate/compressed.py (tests/test_compressed_kv.py
+    pins its bytes and the matrix cells), and the fp8 checkpoint's routed experts are costed MXFP4 as vLLM's
+    DeepseekV4FP8Config loads them (expert_dtype missing = "fp4", deepseek_v4.py @023da1fc)."""
     spec = build_spec(FLASH)
-    assert spec.unsupported_reason == KV_REASON
-    for words in ("compress_ratio", "576", "584", "SlidingWindowMLASpec", "DeepseekV4SWACache", "block groups",
-                  "weights modelled exactly", "fp8 only", "vllm#44376", "three", "not modelled"):
-        assert words in spec.unsupported_reason
+    assert spec.unsupported_reason is None
     assert len(spec.layers_kv) == 43
     assert [l.compressed.ratio for l in spec.layers_kv] == FLASH["compress_ratios"][:43]
     assert {l.index_token_bytes for l in spec.layers_kv if l.compressed.ratio == 4} == {132}
+    assert spec.quantization_config["expert_dtype"] == "fp4"
+    assert build_spec(dict(FLASH, expert_dtype="fp8")).quantization_config["expert_dtype"] == "fp8"
 
 
-def test_estimate_cli_reports_the_exact_weights_and_the_refusal_but_no_kv_figure():
+def test_estimate_cli_reports_the_exact_weights_and_kv_figures_with_fp8_kv():
     import contextlib
     import io
 
@@ -98,21 +97,22 @@ def test_estimate_cli_reports_the_exact_weights_and_the_refusal_but_no_kv_figure
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        rc = main(["estimate", str(ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json"), "--json",
-                   "--offline"])
+        main(["estimate", str(ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json"), "--json",
+              "--offline", "--gpu", "H200", "--tp", "8", "--kv-cache-dtype", "fp8"])
     d = json.loads(out.getvalue())
-    assert rc == 1 and d["status"] == "unsupported" and d["reason"] == KV_REASON
-    assert d["params_total"] == TRUTH["total_params"] and d["params_active"] == TRUTH["active_params_per_token_est"]
-    assert not any(k.startswith("kv") for k in d)
+    assert d["status"] in ("fits", "tight") and d["kv_cache_tokens"] > 0
+    assert d["params_total"] == TRUTH["total_params"]
+    # the compressed caches' page bytes per token at block 256: 21 x (37,440 + 8,640) / 256 + 20 x 1,728 / 256
+    assert d["kv_bytes_per_token"] == 21 * 180 + 20 * 6.75 == 3_915 and d["block_size"] == 256
 
 
-def test_estimate_one_reports_the_refusal_not_a_kv_figure():
+def test_estimate_one_with_auto_kv_is_vllms_assert():
     from reportgen.catalog import load_catalog
     from reportgen.matrix import estimate_one
 
     row = estimate_one(build_spec(FLASH), load_catalog().get("H200"), model="deepseek-ai/DeepSeek-V4-Flash",
                        tp=8, max_model_len=1_048_576)
-    assert row["status"] == "unsupported" and row["reason"] == KV_REASON
+    assert row["status"] == "invalid_layout" and "DeepseekV4 only supports fp8 kv-cache format" in row["reason"]
     assert row.get("kv_cache_tokens") in (None, 0)
 
 
@@ -157,5 +157,4 @@ def test_fuzzed_fields_give_a_spec_or_a_named_error(field, value):
     except ConfigError as e:
         assert e.field
         return
-    assert spec.unsupported_reason
-    assert len(spec.layers_kv) == spec.num_layers
+    assert spec.unsupported_reason or (spec.params_total > 0 and len(spec.layers_kv) == spec.num_layers)

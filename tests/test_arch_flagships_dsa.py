@@ -270,7 +270,7 @@ def test_kimi_k25_tied_language_model_is_refused():
 # ---- refused flagships: the reason names what is missing ------------------------------------------
 
 @pytest.mark.parametrize("name, words", [
-    # MiMo-V2-Flash is modelled now (tests/test_arch_mimo_v2_flash.py); DeepSeek-V4 is weights-only
+    # MiMo-V2-Flash is modelled now (tests/test_arch_mimo_v2_flash.py); DeepSeek-V4 is served
     # (tests/test_arch_dsv4.py); Step-3.7-Flash is modelled in its nested form (tests/test_arch_step3p7.py), the
     # shipped flat config is refused; MiniMax-M3 is weights-only (tests/test_oracle_minimax_m3.py)
     ("stepfun-ai--Step-3.7-Flash", ("without text_config", "Step3p7ForConditionalGeneration")),

@@ -23,10 +23,11 @@ TRUTH_2026 = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").rea
 TRUTH = {**TRUTH, **{m: TRUTH_2026[m] for m in ("zai-org/GLM-5", "moonshotai/Kimi-K2.5", "MiniMaxAI/MiniMax-M2.5",
                                                   "google/gemma-4-E4B-it", "Qwen/Qwen3.5-35B-A3B")}}
 # bundled configs we refuse (the oracle has no count either): model -> words of the reason
-REFUSED = {"deepseek-ai/DeepSeek-V4-Flash": "weights modelled exactly (families/deepseek_v4.py) and the KV cache layout too"}
-# ... of which these keep their (exact) weights: families/deepseek_v4.py, tests/test_oracle_flagships_dsv4.py
-WEIGHTS_ONLY = {"deepseek-ai/DeepSeek-V4-Flash": TRUTH_2026["deepseek-ai/DeepSeek-V4-Flash"]["total_params"]}
-
+REFUSED: dict[str, str] = {}
+# bundled configs served but checked in their own files, because the 2026 truth files their components
+# differently (deepseek_v4: tests/test_arch_dsv4.py, tests/test_oracle_flagships_dsv4.py; KV:
+# tests/test_compressed_kv.py): model -> total params
+ELSEWHERE = {"deepseek-ai/DeepSeek-V4-Flash": TRUTH_2026["deepseek-ai/DeepSeek-V4-Flash"]["total_params"]}
 
 
 def _configs() -> list[tuple[str, dict]]:
@@ -39,21 +40,25 @@ def _configs() -> list[tuple[str, dict]]:
 
 
 CONFIGS = _configs()
-SUPPORTED = [(m, c) for m, c in CONFIGS if m not in REFUSED]
+SUPPORTED = [(m, c) for m, c in CONFIGS if m not in REFUSED and m not in ELSEWHERE]
 IDS = [m for m, _ in SUPPORTED]
 
 
 def test_every_bundled_config_has_a_truth_record():
     assert len(CONFIGS) == 48
-    assert {m for m, _ in CONFIGS} - set(REFUSED) <= set(TRUTH)
+    assert {m for m, _ in CONFIGS} - set(REFUSED) - set(ELSEWHERE) <= set(TRUTH)
 
 
 @pytest.mark.parametrize("model", sorted(REFUSED))
 def test_refused_bundled_config_says_why(model):
     spec = build_spec(dict(CONFIGS)[model], model)
     assert spec.unsupported_reason and REFUSED[model] in spec.unsupported_reason
-    # a weights-only model keeps its KV geometry (deepseek_v4: estimate/compressed.py), still refused
-    assert (spec.layers_kv == []) == (model not in WEIGHTS_ONLY) and spec.params_total == WEIGHTS_ONLY.get(model, 0)
+
+
+@pytest.mark.parametrize("model", sorted(ELSEWHERE))
+def test_served_bundled_config_checked_elsewhere(model):
+    spec = build_spec(dict(CONFIGS)[model], model)
+    assert spec.unsupported_reason is None and spec.params_total == ELSEWHERE[model] and spec.layers_kv
 
 
 @pytest.mark.parametrize(("model", "config"), SUPPORTED, ids=IDS)

@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from reportgen.arch import build_spec
 from reportgen.estimate import compressed as C
@@ -33,6 +34,7 @@ from reportgen.estimate import compressed as C
 ROOT = Path(__file__).resolve().parents[1]
 FLASH = json.loads((ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json").read_text())
 GIB = 2**30
+_FLASH_SPEC = build_spec(FLASH)
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +169,124 @@ def test_pipeline_stages_project_the_whole_model_groups(flash):
     p = C.plan(flash.layers_kv, [(0, 2), (2, 43)])
     assert p.stage_bytes_per_block == (47_808, 1_003_968) and p.stage_check_bytes_per_block == (1_003_968,) * 2
     assert p.stage_token_bytes == (0, 3_915.0)
+
+
+# ---- the matrix cells (exprs.compressed_lens, kvcache._compressed_groups) ----
+
+def _cells(spec, mem=94.5, **kw):
+    from reportgen.job import Matrix
+    from reportgen.matrix import GpuLike, ModelEntry, evaluate_matrix_lazy
+
+    base = dict(tp=[2], pp=[1], dp=[1], ep=[True], weight_dtype=["checkpoint"], kv_cache_dtype=["fp8"],
+                max_model_len=[30_000], concurrency=[1], gpu_memory_utilization=[0.95], max_num_batched_tokens=16_384,
+                block_size=256, max_nodes=64, allow_cross_node_tp=True)
+    base.update(kw)
+    gpu = GpuLike(id="gh200", name="GH200", usable_memory_gib=mem)
+    return evaluate_matrix_lazy([ModelEntry("deepseek-ai/DeepSeek-V4-Flash", spec)], [gpu], Matrix(**base)).collect()
+
+
+def test_d01_cell_with_vllms_logged_kv_memory(flash):
+    """vllm#44376 (row D01) with the KV memory fixed at what the log reports available: the cell is vLLM's
+    failed start, its reason carries vLLM's estimate 13,528, and one request needs 6.66 GiB.  The pool block is
+    1,051,776 B; available = memory_needed(13,528) = 5,554 x 1,051,776 B (any budget up to the next length's
+    logs "5.44 GiB")."""
+    avail = 5_554 * 1_051_776
+    df = _cells(flash, kv_cache_memory_bytes=avail)
+    r = df.row(0, named=True)
+    assert r["status"] == "no_fit" and "the largest max_model_len that fits is 13528" in r["reason"]
+    assert r["max_model_len_fit"] == 13_528
+    assert r["kv_needed_gib"] * GIB == pytest.approx(6_800 * 1_051_776) and round(r["kv_needed_gib"], 2) == 6.66
+    # "GPU KV cache size" = max_concurrency x max_model_len = 5,554 / 6,800 x 30,000
+    assert r["max_concurrency"] == pytest.approx(5_554 / 6_800)
+    assert r["kv_cache_tokens"] == int(5_554 / 6_800 * 30_000) == 24_502
+    assert r["block_size"] == 256
+
+
+def test_million_token_context_cell(flash):
+    """1,048,576 tokens at 8,192 batched tokens on a fixed 70 GiB KV pool: 71,461 blocks, 7,450 a request
+    (test_a_million_token_context), 9.59 requests, "GPU KV cache size" 10,058,025; 8 concurrent fit, 16 do not."""
+    df = _cells(flash, 139.8, tp=[8], max_model_len=[1_048_576], concurrency=[8, 16], max_num_batched_tokens=8_192,
+                kv_cache_memory_bytes=70 * GIB, block_size=16)     # 16 = vLLM's default: DeepSeek-V4 takes 256
+    a, b = df.row(0, named=True), df.row(1, named=True)
+    assert a["block_size"] == 256
+    assert a["max_concurrency"] == pytest.approx(71_461 / 7_450)
+    assert a["kv_cache_tokens"] == 10_058_025
+    assert a["max_model_len_fit"] == 1_048_576                      # the model's limit (max_position_embeddings)
+    assert a["kv_needed_gib"] * GIB == pytest.approx(8 * 7_450 * 1_051_776)
+    assert a["status"] in ("fits", "tight") and b["status"] == "no_fit" and "concurrency" in b["reason"]
+
+
+def test_prefill_workspace_grows_with_max_model_len(flash):
+    """deepseek_v4_attention.py @0a291a2e: the profile run reserves PREFILL_CHUNK_SIZE (4) x (cdiv(M, 4) + window
+    (128) + T) x 512 bf16 = 4,096 B a row; between M = 30,000 and 1,048,576 the KV memory loses
+    4,096 x (262,144 - 7,500) = 1,043,021,824 B and the activation figure gains it; the blocks follow."""
+    df = _cells(flash, tp=[8], max_model_len=[30_000, 1_048_576])
+    a, b = df.row(0, named=True), df.row(1, named=True)
+    ws = 4_096 * (262_144 - 7_500)
+    assert (a["kv_cache_gib"] - b["kv_cache_gib"]) * GIB == pytest.approx(ws, abs=1)
+    assert (b["activation_gib"] - a["activation_gib"]) * GIB == pytest.approx(ws, abs=1)
+    # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M
+    nb_a, nb_b = int(a["kv_cache_gib"] * GIB // 1_051_776), int(b["kv_cache_gib"] * GIB // 1_051_776)
+    assert a["kv_cache_tokens"] == int(nb_a / 6_800 * 30_000)
+    assert b["kv_cache_tokens"] == int(nb_b / (4_096 + 2 * 259 + 4_099 + 2_065) * 1_048_576)
+
+
+def test_non_fp8_kv_is_an_invalid_cell_and_pp_stage_without_compressed_layers_unsupported(flash):
+    df = _cells(flash, kv_cache_dtype=["auto", "bfloat16"])
+    assert df["status"].to_list() == ["invalid_layout"] * 2
+    assert all("DeepseekV4 only supports fp8 kv-cache format" in r for r in df["reason"])
+    # pp 22: stage 0 holds layers 0-1 (sliding only) -> vLLM's check charges other bytes than its pool block
+    df = _cells(flash, pp=[22], tp=[1])
+    assert df["status"][0] == "unsupported" and "not modelled" in df["reason"][0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(nb=st.integers(0, 80_000), t=st.sampled_from([512, 2_048, 8_192, 16_384]), m=st.integers(1, 1_048_576),
+       cap=st.sampled_from([30_000, 1_048_576, 2**31 - 1]))
+def test_vectorised_fit_and_blocks_match_the_planner(nb, t, m, cap):
+    """exprs.compressed_lens' binary search and extra_slides against compressed.Plan (vLLM's arithmetic)."""
+    import polars as pl
+
+    from reportgen.estimate import exprs as ex
+    from reportgen.estimate.kvcache import kv_groups, max_model_len_fit_scalar
+
+    spec = _FLASH_SPEC
+    g = kv_groups(spec, 1, 1, "fp8", 1, 256)
+    p = C.plan(spec.layers_kv, [(0, 43)])
+    cols = {k: [getattr(g, k)] for k in ("n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
+                                         "bs_chunk", "n_state", "state_blocks", "n_slide2", "window2", "bs_slide2",
+                                         "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b")}
+    f = pl.DataFrame({**cols, "_nbv": [nb], "max_num_batched_tokens": [t], "max_model_len": [m], "max_pos": [cap],
+                      "dp": [1], "kv_cache_gib": [1.0], "activation_gib": [1.0], "_wsr": [4], "max_model_len_fit": [0],
+                      "kv_cache_tokens": [0]}, schema_overrides={"max_pos": pl.Int64, "_nbv": pl.Int64}).lazy()
+    before, after = ex.compressed_lens(1, fixed_kv=True)
+    f = f.with_columns(ex.blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"))
+    for b in before + after:
+        f = f.with_columns(b)
+    r = f.collect().row(0, named=True)
+    assert r["_bpr"] == p.pages_per_request(m, t) == g.blocks_per_request(m, t)
+    want = max_model_len_fit_scalar(g, nb, t, cap)
+    assert r["max_model_len_fit"] == want
+    if nb and want:
+        assert want == p.max_model_len_fit([nb * p.stage_bytes_per_block[0]], t, cap)
+    assert r["kv_cache_tokens"] == int(nb / p.pages_per_request(m, t) * m)
+
+
+def test_deepseek_v4_runs_apart_and_job_order_is_kept(flash):
+    """matrix._kind_runs: DeepSeek-V4 is evaluated in runs of its own (its per-length search never runs on other
+    models' rows); the rows still come out in job order, and a dense model's cells are the same as alone."""
+    from reportgen.job import Matrix
+    from reportgen.matrix import GpuLike, ModelEntry, _kind_runs, evaluate_matrix
+
+    llama = build_spec(json.loads((ROOT / "reportgen/sources/bundled/meta-llama--Llama-3.1-8B-Instruct.json")
+                                  .read_text()))
+    models = [ModelEntry("a", llama), ModelEntry("dsv4", flash), ModelEntry("b", llama)]
+    assert [[m.model for m in r] for r in _kind_runs(models)] == [["a"], ["dsv4"], ["b"]]
+    mx = Matrix(tp=[8], pp=[1], dp=[1], ep=[True], weight_dtype=["checkpoint"], kv_cache_dtype=["fp8"],
+                max_model_len=[32_768], concurrency=[1], gpu_memory_utilization=[0.9])
+    gpu = [GpuLike(id="h200", name="H200", usable_memory_gib=139.8)]
+    df = evaluate_matrix(models, gpu, mx)
+    assert df["model"].to_list() == ["a", "dsv4", "b"]
+    alone = evaluate_matrix([models[0]], gpu, mx)
+    assert df.row(0) == alone.row(0)
+    assert df.row(1, named=True)["status"] in ("fits", "tight") and df.row(1, named=True)["block_size"] == 256

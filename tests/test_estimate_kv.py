@@ -81,7 +81,8 @@ def test_hybrid_pp_stage_group_size_is_max_layers_of_a_group_on_the_stage():
 
 def _frame(g: KvGroups, nb: int, t: int, m: int, cap: int) -> pl.DataFrame:
     d = {k: [getattr(g, k)] for k in ("n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
-                                       "bs_chunk", "n_state", "state_blocks")}
+                                       "bs_chunk", "n_state", "state_blocks", "n_slide2", "window2", "bs_slide2",
+                                       "n_slide3", "window3", "bs_slide3")}
     return pl.DataFrame({**d, "_nb": [nb], "t": [t], "m": [m], "max_pos": [cap]},
                         schema_overrides={"max_pos": pl.Int64})
 

@@ -116,7 +116,7 @@ ADAPTERS: dict[str, Adapter] = {
     # MLA + DSA lightning indexer (vLLM deepseek_v2.py)
     "deepseek_v32": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
     "glm_moe_dsa": Adapter(deepseek_dsa.build, mla=True, allow=deepseek_dsa.DSA_FIELDS),
-    # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py): weights exact, KV refused (KV_REASON)
+    # compressed / sliding MLA, mHC, hash MoE (vLLM deepseek_v4.py); KV pool in estimate/compressed.py
     "deepseek_v4": Adapter(deepseek_v4.build, mla=True, allow=deepseek_v4.FIELDS),
     # MiniMax-M3 (model_type minimax_m3 parsed as transformers' minimax_m3_vl_text): GQA + lightning-indexer cache
     "minimax_m3_vl_text": Adapter(minimax_m3.build, handles=("moe_layer_freq",),
@@ -180,7 +180,6 @@ ADAPTERS: dict[str, Adapter] = {
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
 WEIGHTS_ONLY: dict[str, str] = {
-    "deepseek_v4": deepseek_v4.KV_REASON,
 }
 
 UNSUPPORTED: dict[str, str] = {

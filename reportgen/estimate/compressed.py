@@ -47,6 +47,11 @@ Checked against a real vLLM log (vllm#44376, DeepSeek-V4-Flash TP2, max_model_le
 256): "6.66 GiB KV cache is needed" and "the estimated maximum model length is 13528" with 5.44 GiB
 available -- both reproduced exactly (tests/test_compressed_kv.py).
 
+The matrix uses ``plan`` through ``kvcache.kv_groups`` (``_compressed_groups``: the groups as three sliding
+kinds) and ``exprs.compressed_lens`` (the max_model_len-dependent prefill gather workspace, reserved in
+vLLM's profile run: ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim`` bf16, deepseek_v4_attention.py
+@0a291a2e; tokens = concurrency x M; the fit by binary search).
+
 Not modelled: the MTP layer vLLM adds under MTP speculative decoding (one more sliding-window
 latent), the MXFP4 indexer cache option (same bytes: vLLM allocates the fp8 size), DCP.
 """
@@ -71,11 +76,18 @@ class UnsupportedLayout(ValueError):
     """A DeepSeek-V4 configuration vLLM's planner cannot lay out (it asserts), or we do not model."""
 
 
+class InvalidKvDtype(UnsupportedLayout):
+    """A KV cache dtype vLLM's DeepseekV4 attention refuses (its assert): the start fails, an invalid config."""
+
+
+PREFILL_CHUNK = 4         # PREFILL_CHUNK_SIZE (deepseek_v4_attention.py @0a291a2e)
+
+
 def resolve_kv_dtype(kv_dtype: str) -> str:
     """vLLM's DeepseekV4MLAAttention: any fp8 dtype becomes ``fp8_ds_mla``; anything else fails its assert."""
     if kv_dtype.lower() in FP8_ALIASES:
         return "fp8_ds_mla"
-    raise UnsupportedLayout(f"kv_cache_dtype {kv_dtype!r}: vLLM's DeepseekV4 attention asserts an fp8 KV cache "
+    raise InvalidKvDtype(f"kv_cache_dtype {kv_dtype!r}: vLLM's DeepseekV4 attention asserts an fp8 KV cache "
                             "(\"DeepseekV4 only supports fp8 kv-cache format for now\", deepseek_v4_attention.py "
                             "@0a291a2e); pass --kv-cache-dtype fp8")
 
@@ -283,5 +295,12 @@ def plan(layers: list[LayerKV], parts: list[tuple[int, int]], block_size: int = 
     return Plan(tuple(groups), tuple(bpb), tuple(check), tuple(tok))
 
 
-__all__ = ["Cache", "Group", "Plan", "UnsupportedLayout", "approximate_gcd", "kv_groups", "layer_caches", "plan",
+def workspace_ratio(layers: list[LayerKV], a: int, b: int) -> int:
+    """The compress ratio that sizes a stage's prefill gather workspace: the smallest ratio of its compressed
+    layers (largest ``N = cdiv(max_model_len, ratio)``), 0 when the stage holds only sliding-window layers."""
+    ratios = [l.compressed.ratio for l in layers[a:b] if l.compressed is not None and l.compressed.ratio]
+    return min(ratios) if ratios else 0
+
+
+__all__ = ["Cache", "Group", "Plan", "UnsupportedLayout", "InvalidKvDtype", "workspace_ratio", "PREFILL_CHUNK", "approximate_gcd", "kv_groups", "layer_caches", "plan",
            "resolve_kv_dtype", "LATENT_ENTRY", "ALIGN", "PREFERRED_BLOCK"]

@@ -105,8 +105,11 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         (ctx + ((gcap_max * (1 - pl.col("g_bf"))).clip(0) + r * pl.col("warm_r") / GIB - core_last).clip(0))
         .alias("_outside"),
     ]
+    # DeepSeek-V4's prefill gather workspace, the part that does not grow with max_model_len:
+    # PREFILL_CHUNK x (window + T) x head_dim bf16 (``ws_b`` bytes a row; lens_pass adds cdiv(M, ratio) rows)
+    ws_fixed = pl.col("ws_b") * (pl.col("ws_w") + t) / GIB
     for i in range(k):
-        act = pl.when(pl.col(f"last{i}")).then(a_last).otherwise(a_other)
+        act = pl.when(pl.col(f"last{i}")).then(a_last).otherwise(a_other) + ws_fixed
         gc = graph_captured(i)
         # the estimate is the pool's growth: the transient's blocks are reused by the graphs, so it
         # reserves the larger of the two (profiles.py, 0.26)
@@ -122,7 +125,17 @@ def blocks_per_request(m: pl.Expr, t: pl.Expr) -> pl.Expr:
     full = pl.col("n_full") * _cdiv(m, pl.col("bs_full"))
     slide = pl.col("n_slide") * (_cdiv(pl.min_horizontal(pl.col("window") - 1 + t, m), pl.col("bs_slide")) + 1)
     chunk = pl.col("n_chunk") * _cdiv(pl.min_horizontal(pl.col("chunk") + t, m), pl.col("bs_chunk"))
-    return full + slide + chunk + state_blocks()
+    return full + slide + chunk + extra_slides(m, t) + state_blocks()
+
+
+def extra_slides(m: pl.Expr, t: pl.Expr) -> pl.Expr:
+    """DeepSeek-V4's second and third sliding kinds (compressor states: window 8 / block 4 and window 128 /
+    block 8 beside the latent's 128 / 64; kvcache.KvGroups), 0 for every other model."""
+    out = pl.lit(0, pl.Int64)
+    for n in ("2", "3"):
+        out = out + pl.col(f"n_slide{n}") * (
+            _cdiv(pl.min_horizontal(pl.col(f"window{n}") - 1 + t, m), pl.col(f"bs_slide{n}")) + 1)
+    return out
 
 
 def state_blocks() -> pl.Expr:
@@ -218,6 +231,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
         _pick(k, "tokb", w).alias("kv_bytes_per_token"),
         _pick(k, "stb", w).alias("state_bytes_per_seq"),
         _pick(k, "label", w).alias("worst_rank"),
+        _pick(k, "wsr", w).alias("_wsr"),
         pl.when(ok).then(((nb // pl.col("n_groups").clip(1)) * pl.col("token_block")).clip(0))
         .alias("kv_cache_tokens"),
         pl.when(ok).then(max_len_fit(nb, t)).alias("max_model_len_fit"),
@@ -363,13 +377,89 @@ def attention_free_columns() -> list[pl.Expr]:
             .alias("kv_cache_tokens_total")]
 
 
-def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int) -> list[list[pl.Expr]]:
+# what the per-length pass needs from the (layout, GPU, util) rows for DeepSeek-V4 (``compressed_lens``)
+COMPRESSED_IN = ("tok_conc", "ws_b", "_wsr", "activation_gib", "kv_cache_tokens", "max_model_len_fit",
+                 "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3")
+COMPRESSED_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
+                  "max_model_len_fit")
+FIT_STEPS = 31          # binary-search steps: any max_model_len below 2**31
+
+
+def _ws_rows(m: pl.Expr, ratio: pl.Expr) -> pl.Expr:
+    """Workspace bytes that grow with max_model_len: ``ws_b x cdiv(M, ratio)`` (0 for a sliding-only stage)."""
+    return pl.when(ratio > 0).then(pl.col("ws_b") * _cdiv(m, ratio.clip(1))).otherwise(0)
+
+
+def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) -> tuple[list[list[pl.Expr]],
+                                                                                      list[list[pl.Expr]]]:
+    """DeepSeek-V4's per-length terms (rows with ``tok_conc`` 1; every other row keeps its values).
+
+    Before ``lens_pass``: the KV blocks at this max_model_len.  vLLM reserves the prefill gather workspace
+    ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x 512`` bf16 in the profile run (deepseek_v4_attention.py
+    @0a291a2e, ``attention_impl``'s dummy-run branch), so the memory left for KV shrinks with M: each slot
+    loses ``ws_b x cdiv(M, wsr)`` more than ``gpu_pass`` took (its ``window + T`` rows).  Unless the KV size
+    is fixed (``--kv-cache-memory-bytes``).
+
+    After: "GPU KV cache size" = max_concurrency x max_model_len (``_report_kv_cache_config``,
+    kv_cache_planning.py @fc23e695) and the largest length that fits these blocks.  Above the largest window
+    threshold ``th = window - 1 + T`` every sliding kind costs a constant, so the answer is
+    ``(nb - const) // n_full x block`` when that reaches ``th``; below it a vectorised binary search over
+    ``[1, th)`` (vLLM's ``_estimate_max_model_len_from_groups`` searches the same way) -- three window kinds
+    with their own block sizes have no closed form there.  ``max_threshold``: the largest ``th`` of the
+    chunk (sets the number of search steps)."""
+    m = pl.col("max_model_len")
+    t = pl.col("max_num_batched_tokens")
+    on = (pl.col("tok_conc") == 1) & pl.col("_nbv").is_not_null()
+    if fixed_kv:
+        nb = pl.col("_nbv")
+        ws_w = pl.lit(0.0)
+    else:
+        nbs = [pl.when(pl.col(f"bpb{i}") > 0)
+               .then(((pl.col(f"av{i}") * GIB - _ws_rows(m, pl.col(f"wsr{i}"))) / pl.col(f"bpb{i}")).floor())
+               .otherwise(None) for i in range(k)]
+        nb = (pl.min_horizontal(nbs) if k > 1 else nbs[0]).fill_null(0).clip(0).cast(pl.Int64)
+        ws_w = _ws_rows(m, pl.col("_wsr")) / GIB
+    before = [[pl.when(on).then(nb).otherwise(pl.col("_nbv")).alias("_nbv"),
+               pl.when(on).then(pl.col("kv_cache_gib") - ws_w).otherwise(pl.col("kv_cache_gib")).alias("kv_cache_gib"),
+               pl.when(on).then(pl.col("activation_gib") + ws_w).otherwise(pl.col("activation_gib"))
+               .alias("activation_gib")]]
+    nbv = pl.col("_nbv")
+    cap = pl.col("max_pos").fill_null(BIG).cast(pl.Int64)
+    kinds = [(pl.col("n_slide"), pl.col("window"), pl.col("bs_slide"))] + [
+        (pl.col(f"n_slide{n}"), pl.col(f"window{n}"), pl.col(f"bs_slide{n}")) for n in ("2", "3")]
+    th = pl.max_horizontal([pl.when(n > 0).then(w - 1 + t).otherwise(0) for n, w, _ in kinds])
+    const = pl.sum_horizontal([n * (_cdiv(w - 1 + t, bs) + 1) for n, w, bs in kinds])
+    above = ((nbv - const) // pl.col("n_full").clip(1)) * pl.col("bs_full")
+    use_above = (nbv >= const) & (above >= th)
+    steps = max(1, min(FIT_STEPS, int(max_threshold).bit_length() + 1))
+    search = [[pl.lit(1, pl.Int64).alias("_lo"), pl.min_horizontal(cap, (th - 1).clip(1)).alias("_hi")]]
+    for _ in range(steps):
+        lo, hi = pl.col("_lo"), pl.col("_hi")
+        mid = (lo + hi + 1) // 2
+        ok = (lo < hi) & (blocks_per_request(mid, t) <= nbv)
+        search.append([pl.when(ok).then(mid).otherwise(lo).alias("_lo"),
+                       pl.when(lo >= hi).then(hi).when(ok).then(hi).otherwise(mid - 1).alias("_hi")])
+    first = blocks_per_request(pl.lit(1, pl.Int64), t)
+    fit = (pl.when((nbv <= 0) | (first > nbv)).then(0)
+           .when(use_above).then(pl.min_horizontal(above, cap)).otherwise(pl.col("_lo")))
+    tokens = (nbv.cast(pl.Float64) / pl.col("_bpr") * m).floor().cast(pl.Int64).clip(0)
+    after = search + [[
+        pl.when(on).then(fit).otherwise(pl.col("max_model_len_fit")).alias("max_model_len_fit"),
+        pl.when(on).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens")],
+        [(pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total")]]
+    return before, after
+
+
+def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int,
+              len_rows: int | None = None) -> list[list[pl.Expr]]:
     """Per cell (x concurrency): KV needed, headroom and the verdict code (see ``lens_pass``); then
     status and reason, gathered from string tables by integer id (no string is built per cell).
 
     ``reasons``: the static reason of every code, then the per-row reasons that carry a number of
     their (layout, GPU, utilization) row -- ``_r_len`` of all ``n_rows`` rows, then ``_r_out``;
-    ``_u`` is the row's index (see ``DYNAMIC_REASONS``)."""
+    ``_u`` is the row's index (see ``DYNAMIC_REASONS``).  ``len_rows``: the ``_r_len`` part is per
+    (length, row) instead (DeepSeek-V4's fit depends on max_model_len), ``len_rows`` entries indexed
+    by the per-length row ``_lu``."""
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
     conc = pl.col("concurrency")
@@ -382,8 +472,9 @@ def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int) -> 
     c = pl.col("_code")
     first = len(codes)
     u = pl.col("_u").cast(pl.UInt32)
-    rid = (pl.when(c == 2).then(u + first)
-           .when((c == 3) | (c == 6)).then(u + (first + n_rows))
+    lu = u if len_rows is None else pl.col("_lu").cast(pl.UInt32)
+    rid = (pl.when(c == 2).then(lu + first)
+           .when((c == 3) | (c == 6)).then(u + (first + (n_rows if len_rows is None else len_rows)))
            .otherwise(c.cast(pl.UInt32)))
     statuses = pl.Series([s for s, _ in codes], dtype=pl.String)
     return [
@@ -393,7 +484,7 @@ def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int) -> 
 
 
 def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame, need_len: pl.Series,
-                 need_out: pl.Series) -> pl.Series:
+                 need_out: pl.Series, len_rows: pl.DataFrame | None = None) -> pl.Series:
     """``cell_pass``'s reason strings: every code's static reason, then the rows' ``_r_len`` and
     ``_r_out`` (codes 2 and 3 / 6 carry their row's numbers), formatted only at the row indices
     ``need_len`` / ``need_out`` (the rows some cell has that code for; null elsewhere -- a few
@@ -401,10 +492,10 @@ def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame, need_len: pl.
     static = pl.Series([r for _, r in codes], dtype=pl.String)
     r_len, r_out = row_reasons()
     parts = [static]
-    for need, expr in ((need_len, r_len), (need_out, r_out)):
-        full = pl.repeat(None, rows.height, dtype=pl.String, eager=True)
+    for need, expr, frame in ((need_len, r_len, rows if len_rows is None else len_rows), (need_out, r_out, rows)):
+        full = pl.repeat(None, frame.height, dtype=pl.String, eager=True)
         if need.len():
-            sub = rows.select(list(dict.fromkeys(expr.meta.root_names())))[need]
+            sub = frame.select(list(dict.fromkeys(expr.meta.root_names())))[need]
             full = full.scatter(need, sub.select(expr).to_series().cast(pl.String))
         parts.append(full)
     return pl.concat(parts).rename("reason")

@@ -132,6 +132,20 @@ class KvGroups:
     state_blocks: int = 0
     # per PP stage: state bytes one sequence holds (padded pages x state layers on the stage x state_blocks)
     stage_state_bytes: tuple[float, ...] = ()
+    # DeepSeek-V4 (estimate/compressed.py): two more sliding kinds (window, block) beside ``n_slide``'s,
+    # "GPU KV cache size" = max_concurrency x max_model_len (``tok_conc`` 1), and the prefill gather
+    # workspace PREFILL_CHUNK x (cdiv(M, ratio) + ws_w + F) x head_dim bf16 (``ws_b`` bytes per row;
+    # ``stage_ws_ratio``: the ratio sizing each stage's N, 0 = sliding-only stage)
+    n_slide2: int = 0
+    window2: int = 0
+    bs_slide2: int = 16
+    n_slide3: int = 0
+    window3: int = 0
+    bs_slide3: int = 16
+    tok_conc: int = 0
+    ws_b: int = 0
+    ws_w: int = 0
+    stage_ws_ratio: tuple[int, ...] = ()
 
     @property
     def attention_free(self) -> bool:
@@ -154,6 +168,9 @@ class KvGroups:
             n += self.n_slide * (_cdiv(min(self.window - 1 + f, m), self.bs_slide) + 1)
         if self.n_chunk:
             n += self.n_chunk * _cdiv(min(self.chunk + f, m), self.bs_chunk)
+        for ns, w, bs in ((self.n_slide2, self.window2, self.bs_slide2), (self.n_slide3, self.window3, self.bs_slide3)):
+            if ns:
+                n += ns * (_cdiv(min(w - 1 + f, m), bs) + 1)
         return n + self.n_state * self.state_blocks
 
 
@@ -180,6 +197,8 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
     _check_kernel_block(layers, block_size)
     ib = indexer_bytes(indexer_kv_dtype) if any(l.index_dim for l in layers) else 2
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
+    if any(getattr(l, "compressed", None) is not None for l in layers):
+        return _compressed_groups(layers, parts, kv_dtype, block_size)
     if any(l.state is not None and not hybrid.is_state(l) for l in layers):
         layers, parts = _split_dual_layers(layers, parts)
     if any(hybrid.is_state(l) for l in layers):
@@ -353,6 +372,37 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
                     stage_state_bytes=stage_state)
 
 
+def _compressed_groups(layers: list[LayerKV], parts, kv_dtype: str, block_size: int) -> KvGroups:
+    """DeepSeek-V4's pool (estimate/compressed.py) in the matrix's terms: the compressed group as the full
+    group, the sliding groups as up to three (window, block) kinds, one block = the plan's bytes per block."""
+    from . import compressed as cm
+
+    cm.resolve_kv_dtype(kv_dtype)          # InvalidKvDtype: vLLM asserts fp8
+    # the job's block size 16 is vLLM's default: DeepSeek-V4's backend then picks its preferred 256
+    p = cm.plan(layers, list(parts), cm.PREFERRED_BLOCK if block_size == 16 else block_size)
+    if p.stage_bytes_per_block != p.stage_check_bytes_per_block:
+        raise cm.UnsupportedLayout(
+            "a pipeline stage without every compressed cache kind: vLLM's start-up check charges its blocks at "
+            "the whole model's layer tuples, not at the pool's block size (kv_cache_planning.py @fc23e695) -- "
+            "not modelled")
+    kinds: dict[tuple[int, int], int] = {}
+    for g in p.groups[1:]:
+        kinds[(g.window, g.block_size)] = kinds.get((g.window, g.block_size), 0) + 1
+    if len(kinds) > 3:
+        raise cm.UnsupportedLayout(f"{len(kinds)} sliding cache kinds: the matrix models at most three")
+    sl = [(n, w, b) for (w, b), n in kinds.items()] + [(0, 0, 16)] * (3 - len(kinds))
+    full = p.groups[0]
+    head = layers[0].compressed.head_dim
+    return KvGroups(n_groups=len(p.groups), n_full=1, bs_full=full.block_size,
+                    n_slide=sl[0][0], window=sl[0][1], bs_slide=sl[0][2], n_chunk=0, chunk=0, bs_chunk=16,
+                    token_block=full.block_size, stage_bytes_per_block=tuple(float(x) for x in p.stage_bytes_per_block),
+                    stage_token_bytes=tuple(float(x) for x in p.stage_token_bytes), note="",
+                    n_slide2=sl[1][0], window2=sl[1][1], bs_slide2=sl[1][2],
+                    n_slide3=sl[2][0], window3=sl[2][1], bs_slide3=sl[2][2], tok_conc=1,
+                    ws_b=cm.PREFILL_CHUNK * head * 2, ws_w=max(l.window or 0 for l in layers),
+                    stage_ws_ratio=tuple(cm.workspace_ratio(layers, a, b) for a, b in parts))
+
+
 ATTENTION_FREE_BLOCK = 0   # ``token_block`` of an attention-free model: its block is max_model_len tokens
 
 
@@ -389,7 +439,16 @@ def _summary(n_full, bs_full, n_slide, window, bs_slide, n_chunk, chunk, bs_chun
 
 def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str = "auto", act_bytes: float = 2, tp: int = 1,
                        indexer_kv_dtype: str = "bf16") -> float:
-    """All layers, one token, one TP rank, before any window cap (MLA is not / tp)."""
+    """All layers, one token, one TP rank, before any window cap (MLA is not / tp).  DeepSeek-V4: the
+    compressed caches' page bytes per token of context at vLLM's block 256 (padding included; the sliding-window
+    caches are a fixed number of pages a request, not per token), fp8 only as vLLM asserts."""
+    if any(getattr(l, "compressed", None) is not None for l in spec.layers_kv):
+        from . import compressed as cm
+        try:
+            cm.resolve_kv_dtype(kv_dtype)
+        except cm.InvalidKvDtype as e:
+            raise UnsupportedKvDtype(str(e)) from None
+        return sum(c.token_bytes for c in cm.layer_caches(spec.layers_kv) if c.window is None)
     eb = kv_element_bytes(kv_dtype, act_bytes, spec)
     ib = indexer_bytes(indexer_kv_dtype) if any(l.index_dim for l in spec.layers_kv) else 2
     return sum(layer_token_bytes(l, kv_dtype, eb, tp, ib) for l in spec.layers_kv)

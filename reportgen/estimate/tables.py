@@ -23,6 +23,7 @@ from reportgen.arch.state import first_state_tp_rule
 from . import encoder, hybrid, overheads as oh
 from . import profiles as vp
 from . import specdecode as sdm
+from .compressed import InvalidKvDtype
 from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
@@ -255,10 +256,12 @@ def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
 
 
 GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
-                "bs_chunk", "token_block", "n_state", "state_blocks")
+                "bs_chunk", "token_block", "n_state", "state_blocks",
+                # DeepSeek-V4 (kvcache.KvGroups): two more sliding kinds, tokens = concurrency x M, workspace
+                "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b", "ws_w")
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
-# state bytes per sequence
-SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb")
+# state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
+SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
 COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
@@ -299,6 +302,10 @@ class EngineOptions:
                    getattr(m, "flashinfer_sampler", None),
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
                    getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16")
+
+
+class _Invalid(str):
+    """A KV-layout error that is vLLM refusing the configuration (``invalid_layout``), not a modelling gap."""
 
 
 class ModelTables:
@@ -348,6 +355,8 @@ class ModelTables:
                 self._kv[key] = (kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
                                            state_mode=self.state_mode,
                                            indexer_kv_dtype=self.engine.indexer_kv_dtype), None)
+            except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
+                self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:
                 self._kv[key] = (None, str(e))
         return self._kv[key]
@@ -396,8 +405,9 @@ class ModelTables:
                 layers = st.layers[1] - st.layers[0]
                 last = s == lay.pp - 1
                 w_b = st.bytes + (draft_b if last else 0.0)
+                wsr = g.stage_ws_ratio[s] if g.stage_ws_ratio else 0
                 prof = (round(w_b), g.stage_bytes_per_block[s], layers, last,
-                        g.stage_state_bytes[s] if g.stage_state_bytes else 0.0)
+                        g.stage_state_bytes[s] if g.stage_state_bytes else 0.0, wsr)
                 if prof in seen:
                     continue
                 seen.add(prof)
@@ -405,7 +415,7 @@ class ModelTables:
                                not self.engine.enforce_eager)
                 g_max = max(g_max, gg)
                 slots.extend((w_b / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
-                              g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0))
+                              g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0, wsr))
             pr = self.profile
             # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
             # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
@@ -449,7 +459,7 @@ class ModelTables:
                 return head + ("unsupported", why) + _EMPTY_BODY, (), 0
         err, body, slots, n = self._body_of(lay, wd, kd)
         if err:
-            return head + ("unsupported", err) + body, (), 0
+            return head + ("invalid_layout" if isinstance(err, _Invalid) else "unsupported", str(err)) + body, (), 0
         if lay not in self._rules:                # the rules see the layout only, not the dtypes
             rule = model_rule(self.spec, lay)
             dw = self.draft.weights if self.draft is not None else None

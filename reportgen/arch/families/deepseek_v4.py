@@ -1,4 +1,4 @@
-"""DeepSeek-V4 (``deepseek_v4``: V4-Flash, V4-Pro): the weights, exact; the KV layout, exact; serving refused.
+"""DeepSeek-V4 (``deepseek_v4``: V4-Flash, V4-Pro): the weights, exact; the KV layout, exact; servable (fp8 KV).
 
 Follows vLLM ``vllm/model_executor/models/deepseek_v4.py`` @023da1fc828eb07787cf0734a1ba32f0a0f11887,
 ``vllm/model_executor/layers/deepseek_v4_attention.py`` @0a291a2e1074b13971361df76245548a4ea4a77d and
@@ -55,18 +55,29 @@ that disagrees with ``layer_types``.
 Not priced (weights memory): the float32 storage of the mHC / ``ape`` / sink tensors (the estimator
 prices every tensor in the checkpoint dtype), vLLM's ``topk_indices_buffer`` and MTP hidden buffer.
 
-Layout rules for the follow-up (vLLM asserts them; not needed while the model is refused): ``heads % tp``,
-``o_groups % tp`` (``n_local_groups = o_groups // tp``), ``n_routed_experts % tp`` in the FusedMoE path
-even without EP, at most 128 heads per rank (FlashMLA pads to 64 / 128).
+Layout rules: ``heads % tp`` (vLLM ``assert self.n_heads % tp_size == 0``, the generic rule);
+``tp > o_groups`` is ``unsupported`` (``spec.tp_unsupported``: vLLM's ``n_local_groups = o_groups // tp``
+is then 0, deepseek_v4.py @023da1fc -- what it does then was not read).  Not checked: at most 128 heads per
+rank (FlashMLA pads to 64 / 128; V4-Flash has 64 heads, never more per rank), ``n_routed_experts % tp`` in the
+FusedMoE path without EP.
 
 KV cache: ``layers_kv`` carries each layer's geometry (``LayerKV(MLA, window=sliding_window,
 compressed=CompressedMLA(ratio, head_dim, index_head_dim))``, the ratio-4 layers' indexer key bytes in
 ``index_token_bytes``), which ``reportgen.estimate.compressed`` lays out as vLLM does (its docstring
 names the vLLM lines and commits: deepseek_v4_attention.py @0a291a2e, sparse_swa.py @72ecd68b,
-deepseek_compressor.py @bbd10241, kv_cache_interface.py @7a24fbb3, kv_cache_planning.py @fc23e695).
-The estimator still refuses the model (``KV_REASON``, ``registry.WEIGHTS_ONLY``): its per-cell
-expressions do not yet carry DeepSeek-V4's three window kinds, and the non-KV memory it adds is not
-modelled -- the reason says so; no KV or serving figure is produced.
+deepseek_compressor.py @bbd10241, kv_cache_interface.py @7a24fbb3, kv_cache_planning.py @fc23e695), and
+``kvcache.kv_groups`` hands to the matrix (three sliding kinds, block 256, "GPU KV cache size" =
+concurrency x max_model_len, the max_model_len-dependent prefill gather workspace: ``exprs.compressed_lens``).
+fp8 KV only: any other ``kv_cache_dtype`` is ``invalid_layout`` with vLLM's assert.
+
+Checkpoint bytes: vLLM's ``DeepseekV4FP8Config`` (deepseek_v4.py @023da1fc) serves the fp8 block checkpoint
+with MXFP4 routed experts (``Mxfp4MoEMethod``) unless ``expert_dtype`` is "fp8" (missing = "fp4"); the adapter
+copies ``expert_dtype`` into ``quantization_config`` for ``estimate.quant`` (scheme ``fp8-block128+mxfp4-experts``).
+
+Not priced: vLLM's rotary caches for this model (``get_rope(..., rope_parameters with is_deepseek_v4 /
+rope_dim)``, two modules -- ``rope_theta`` and ``compress_rope_theta`` layers; the rotary class that reads
+those keys was not found at a stored vLLM commit, so ``rope_caches`` is empty rather than guessed; a
+deepseek_yarn cache of 65,536 x 16 rows x 64 would be 256 MiB in fp32 per module), the MTP layer.
 """
 
 from __future__ import annotations
@@ -80,18 +91,6 @@ from reportgen.arch.spec import AttentionKind, CompressedMLA, Component as C, La
 CSA, HCA, SWA = "compressed_sparse_attention", "heavily_compressed_attention", "sliding_attention"
 VLLM_RATES = {CSA: 4, HCA: 128}       # CompressorStateCache: ``assert compress_ratio in [4, 128]``
 FIELDS = ("index_head_dim", "index_n_heads", "index_topk")
-
-KV_REASON = (
-    "deepseek_v4: weights modelled exactly (families/deepseek_v4.py) and the KV cache layout too "
-    "(estimate/compressed.py: vLLM's five cache kinds -- compressed latent with compress_ratio 4 or 128 in 584-byte "
-    "fp8 entries, alignment 576, fp8 only as vLLM asserts; the DeepseekV4SWACache sliding-window latent; the "
-    "ratio-4 indexer key cache; the float32 compressor state caches as SlidingWindowMLASpec -- and its block "
-    "groups / layer-tuple pool, kv_cache_interface.py @7a24fbb3, kv_cache_planning.py @fc23e695, checked against "
-    "the vllm#44376 log), but no serving figure: the matrix expressions have one window kind per model (DeepSeek-V4 "
-    "needs three), vLLM's default block size for it is 256, and the non-KV memory it adds (the prefill gather "
-    "workspace of 4 x (max_model_len / 4 + window + max_num_batched_tokens) x 512 bf16, growing with "
-    "max_model_len) is not modelled")
-
 
 def layer_ratios(f: Fields, n_layers: int) -> list[int]:
     """Per layer vLLM's compress ratio (0 = sliding window only), checked against transformers' layer_types."""
@@ -193,10 +192,17 @@ def build(f: Fields, spec: ModelSpec) -> None:
                          index_token_bytes=(idx_dim + idx_dim // 128 * 4) if r == 4 else 0,
                          compressed=CompressedMLA(r, head, idx_dim)) for r in ratios]
     decoder_stack(spec, f, g, attention=attention, mlp=moe, norms=("attn_norm", "ffn.norm_gate.norm"), tied=False,
-                  layers_kv=layers_kv)   # priced by estimate/compressed.py (the estimator still refuses: KV_REASON)
+                  layers_kv=layers_kv)   # priced by estimate/compressed.py
     _hc(spec.tensors, None, "model.hc_head", hc, hidden, hc, 1)
     spec.num_kv_heads, spec.is_mla, spec.rotary_dim, spec.experts_per_token = 0, True, rope, k
     if f.raw.get("num_nextn_predict_layers"):
         spec.notes.append("deepseek_v4: the MTP layer is not loaded for serving and its size is not modelled")
-    spec.rope_caches = ()          # no KV / serving figures: the rotary caches are not worked out
-    spec.unsupported_reason = KV_REASON
+    if spec.quantization_config and str(spec.quantization_config.get("quant_method", "")).lower() == "fp8":
+        # vLLM's DeepseekV4FP8Config (deepseek_v4.py @023da1fc): fp8 block linears, and the routed experts
+        # MXFP4 (Mxfp4MoEMethod) unless the config's ``expert_dtype`` is "fp8" -- missing means "fp4"
+        spec.quantization_config = {**spec.quantization_config,
+                                    "expert_dtype": str(f.raw.get("expert_dtype") or "fp4")}
+    # n_local_groups = o_groups // tp (deepseek_v4.py @023da1fc) is 0 beyond o_groups
+    spec.tp_unsupported = (groups, f"deepseek_v4 at tp > o_groups ({groups}): vLLM's DeepseekV4Attention then has "
+                                   "n_local_groups = o_groups // tp = 0 (deepseek_v4.py @023da1fc); not modelled")
+    spec.rope_caches = ()          # not priced: vLLM's rotary caches for this model were not read (docstring)

@@ -70,7 +70,7 @@ def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
         raise UnsupportedQuantization(
             f"quantization method {method!r} is not modelled (supported: {', '.join(SUPPORTED_METHODS)})")
     scheme = parser(qc, mb)
-    if method == "mxfp4":
+    if method == "mxfp4" or scheme.name.endswith("+mxfp4-experts"):
         if mxfp4_backend not in MXFP4_MOE_PADDING:
             raise UnsupportedQuantization(f"unknown mxfp4 backend {mxfp4_backend!r}; "
                                           f"allowed: {', '.join(MXFP4_MOE_PADDING)}")
@@ -90,6 +90,12 @@ def _fp8(qc: dict, mb: int) -> Scheme:
     else:
         layout, name, what = Fp8("tensor", static_input=static), "fp8-tensor", "one fp32 scale per tensor"
     skip = qc.get("modules_to_not_convert") or qc.get("ignored_layers")
+    if qc.get("expert_dtype") == "fp4":      # DeepSeek-V4 (families/deepseek_v4.py): MXFP4 routed experts
+        return Scheme(name + "+mxfp4-experts", mb, (Rule(routed_experts, Mxfp4()), Rule(any_linear, layout)),
+                      NameMatcher(skip), method="fp8",
+                      description=f"DeepSeek-V4 fp8 checkpoint: routed experts MXFP4 (fp4 + one e8m0 scale per 32 "
+                      f"inputs, vLLM's Mxfp4MoEMethod), other Linear weights fp8 e4m3, {what}"
+                      + unquantized_note(mb, skip))
     return Scheme(name, mb, (Rule(any_linear, layout),), NameMatcher(skip), method="fp8",
                   description=f"fp8 checkpoint: Linear weights fp8 e4m3, {what}"
                   + (" + static input scale" if static else "") + unquantized_note(mb, skip))
