@@ -378,12 +378,12 @@ def cmd_diff(args) -> int:
 
 
 def _draft_ref(speculative_config):
-    """The draft model a job's ``speculative_config`` names (method draft_model), as a ModelRef."""
-    from reportgen.estimate.specdecode import parse_speculative_config
+    """The draft model a job's ``speculative_config`` names (draft_model, eagle, eagle3), as a ModelRef."""
+    from reportgen.estimate.specdecode import DRAFT_CHECKPOINT_METHODS, parse_speculative_config
     from reportgen.job import ModelRef
 
     sd = parse_speculative_config(speculative_config)
-    if sd is None or sd.method != "draft_model" or not sd.model:
+    if sd is None or sd.method not in DRAFT_CHECKPOINT_METHODS or not sd.model:
         return None
     return ModelRef(sd.model, sd.raw.get("revision"))
 

@@ -234,10 +234,10 @@ def make_case(row: dict) -> Case | None:
                 speculative_config=_spec_config(row, extra))
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's
-        from reportgen.estimate.specdecode import parse_speculative_config
+        from reportgen.estimate.specdecode import draft_from_config, parse_speculative_config
         sd = parse_speculative_config(mm.speculative_config)
         draft_cfg = _config(sd.model) if sd.model else None
-        mm.draft_spec = build_spec(draft_cfg, sd.model) if draft_cfg else None
+        mm.draft_spec = draft_from_config(sd, draft_cfg, sd.model) if draft_cfg else None
     return Case(row, model, cfg_id, why, spec, wd, mm, total)
 
 

@@ -58,21 +58,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 
-from reportgen.arch.spec import ModelSpec
+from reportgen.arch import blocks as B
+from reportgen.arch.spec import AttentionKind, Component, LayerKV, ModelSpec, Shard, Tensor
 
 # vLLM's MTPModelTypes (speculative.py @002e77c1): legacy method names that mean "mtp"
 MTP_METHOD_ALIASES = ("deepseek_mtp", "mimo_mtp", "mimo_v2_mtp", "glm4_moe_mtp", "glm4_moe_lite_mtp", "ernie_mtp",
                       "nemotron_h_mtp", "exaone_moe_mtp", "qwen3_next_mtp", "qwen3_5_mtp", "longcat_flash_mtp",
                       "pangu_ultra_moe_mtp", "step3p5_mtp", "bailing_hybrid_mtp")
-MODELLED_METHODS = ("mtp", "draft_model", "ngram", "suffix")
+MODELLED_METHODS = ("mtp", "draft_model", "eagle", "eagle3", "ngram", "suffix")
+EAGLE_METHODS = ("eagle", "eagle3")
+# methods whose draft is a separate checkpoint named by "model" (resolved like a model: draft_spec_for)
+DRAFT_CHECKPOINT_METHODS = ("draft_model",) + EAGLE_METHODS
 REFUSED_METHODS = {
-    "eagle": "EAGLE heads are not modelled: whether vLLM loads their own embedding and lm_head depends on "
-             "the checkpoint's tensors (has_own_embed_tokens / has_own_lm_head) and, when present, on their "
-             "equality with the target's (torch.equal at load, llm_base_proposer.py) -- not knowable from a config",
-    "eagle3": "EAGLE-3 heads are not modelled: llama_eagle3.py builds a 2H-input first layer, an fc over 3 target "
-              "hidden states and a draft-vocabulary lm_head, but whether its embedding is the target's depends on "
-              "the checkpoint's tensors and their equality with the target's (torch.equal at load) -- not "
-              "knowable from a config",
     "medusa": "Medusa heads are not modelled", "mlp_speculator": "MLP speculator heads are not modelled",
     "dflash": "DFlash drafts (parallel drafting, K extra slots per request) are not modelled",
     "dspark": "DSpark drafts are not modelled", "ngram_gpu": "the GPU n-gram proposer's buffers are not modelled",
@@ -169,6 +166,9 @@ def parse_speculative_config(value) -> SpecDecode | None:
             method = "eagle3"
         else:
             method = "draft_model"
+    elif method == "draft_model" and model is not None and ("eagle-" in model.lower() or "eagle3" in model.lower()):
+        # vLLM's detection chain tests the draft id before "draft_model" (speculative.py): an EAGLE name wins
+        method = "eagle" if "eagle-" in model.lower() else "eagle3"
     method = {"[ngram]": "ngram"}.get(method, method)
     if method in MTP_METHOD_ALIASES:
         method = "mtp"
@@ -184,11 +184,11 @@ def parse_speculative_config(value) -> SpecDecode | None:
         k = int(raw.get("suffix_decoding_max_tree_depth", 24))   # vLLM's _validate_suffix_decoding default
     if method == "ngram" and k is None:
         raise SpecConfigError("method ngram needs num_speculative_tokens (vLLM raises without it)")
-    if method == "draft_model":
+    if method in DRAFT_CHECKPOINT_METHODS:
         if not model:
-            raise SpecConfigError("method draft_model needs the draft model id in \"model\"")
+            raise SpecConfigError(f"method {method} needs the draft model id in \"model\"")
         if k is None:
-            raise SpecConfigError("method draft_model needs num_speculative_tokens (a plain draft model has no "
+            raise SpecConfigError(f"method {method} needs num_speculative_tokens (the draft's config has no "
                                   "n_predict; vLLM raises without it)")
     if method == "mtp" and model is not None:
         raise SpecConfigError("method mtp with a separate \"model\": reportgen models the target checkpoint's own "
@@ -197,7 +197,7 @@ def parse_speculative_config(value) -> SpecDecode | None:
     if dtp is not None and (isinstance(dtp, bool) or not isinstance(dtp, int) or dtp < 1):
         raise SpecConfigError(f"draft_tensor_parallel_size: expected a whole number >= 1, got {dtp!r}")
     eager = raw.get("enforce_eager")
-    return SpecDecode(method, model if method == "draft_model" else None, k, dtp,
+    return SpecDecode(method, model if method in DRAFT_CHECKPOINT_METHODS else None, k, dtp,
                       raw.get("quantization"), raw.get("kv_cache_dtype"),
                       None if eager is None else bool(eager), raw)
 
@@ -230,7 +230,7 @@ def resolve(spec: ModelSpec, sd: SpecDecode, draft_spec: ModelSpec | None = None
     if any(getattr(l, "state", None) is not None for l in spec.layers_kv):
         return _refused(sd, "a hybrid target's recurrent-state layers hold num_speculative_tokens more conv rows "
                             "and vLLM's spec-decode state blocks differ; not modelled")
-    if sd.quantization not in (None, "None") and sd.method != "draft_model":
+    if sd.quantization not in (None, "None") and sd.method not in DRAFT_CHECKPOINT_METHODS:
         return _refused(sd, f"an explicit draft quantization ({sd.quantization}) is not modelled (without one, "
                             "vLLM gives an MTP draft the target's quantization, which is what is priced)")
     if sd.kv_cache_dtype not in (None, "auto"):
@@ -241,6 +241,8 @@ def resolve(spec: ModelSpec, sd: SpecDecode, draft_spec: ModelSpec | None = None
                      f"{sd.method} k={sd.num_speculative_tokens}: no draft weights or KV ({where}, on the CPU)")
     if sd.method == "mtp":
         return _mtp(spec, sd)
+    if sd.method in EAGLE_METHODS:
+        return _eagle(spec, sd, draft_spec)
     return _draft_model(spec, sd, draft_spec)
 
 
@@ -283,6 +285,132 @@ def _draft_model(spec: ModelSpec, sd: SpecDecode, draft: ModelSpec | None) -> Dr
                  f"draft_model k={k}: {sd.model} ({draft.num_layers} layers, own embedding and lm_head)")
 
 
+@dataclass(frozen=True, eq=False)
+class EagleDraftConfig:
+    """An EAGLE / EAGLE-3 head as ``draft_spec_for`` resolves it: the draft's config.json (``config``), its
+    id, and -- when reportgen has the draft checkpoint's safetensors header listing -- the tensor names in it
+    (``checkpoint_names``; None = not known).  The tensors are built per target (``resolve``): whether vLLM
+    shares the embedding depends on the target's hidden size."""
+
+    model: str
+    config: dict
+    checkpoint_names: frozenset | None = None
+
+
+# the draft classes vLLM's EAGLEConfig names (configs/eagle.py: "Eagle" / "Eagle3" + the draft's architecture,
+# unless it already starts with it or, EAGLE-3, ends with "Eagle3") that reportgen models
+EAGLE_CLASSES = {"eagle": ("EagleLlamaForCausalLM",),                                # llama_eagle.py
+                 "eagle3": ("Eagle3LlamaForCausalLM", "LlamaForCausalLMEagle3")}     # llama_eagle3.py
+
+
+def eagle_class(method: str, arch: str) -> str:
+    """vLLM's ``EAGLEConfig`` architecture rename for ``method`` (configs/eagle.py)."""
+    if method == "eagle":
+        return arch if arch.startswith("Eagle") else f"Eagle{arch}"
+    return arch if arch.startswith("Eagle3") or arch.endswith("Eagle3") else f"Eagle3{arch}"
+
+
+def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
+    """An EAGLE (``llama_eagle.py``) or EAGLE-3 (``llama_eagle3.py``) head, as vLLM builds and shares it.
+
+    Every module below is allocated when the draft is built; ``_maybe_share_embeddings`` /
+    ``_maybe_share_lm_head`` (llm_base_proposer.py) then replace the draft's embedding / lm_head by the
+    target's -- freeing the draft's -- when the checkpoint has no such tensor (``process_eagle_weight``
+    sets ``has_own_*`` from the weight names) or when ``torch.equal`` finds it equal to the target's.  The
+    equality is a property of the weights, not of any config: where the checkpoint has (or may have) the
+    tensor, the draft's copy is priced (the upper bound) and the label says so."""
+    if ed is None:
+        return _refused(sd, f"the draft model {sd.model!r} could not be resolved")
+    if not isinstance(ed, EagleDraftConfig):
+        return _refused(sd, f"the draft {sd.model!r} was not resolved as an EAGLE head")
+    cfg = ed.config
+    if spec.is_mla:
+        return _refused(sd, "an EAGLE head on an MLA target: the draft's GQA cache beside the target's latent "
+                            "cache (vLLM's deepseek_eagle*.py heads) is not modelled")
+    if "speculators_config" in cfg or "transformer_layer_config" in cfg:
+        return _refused(sd, f"draft {ed.model}: a speculators-format config (SpeculatorsConfig) is not modelled")
+    arch = eagle_class(sd.method, (cfg.get("architectures") or ["?"])[0])
+    if arch not in EAGLE_CLASSES[sd.method]:
+        return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
+                            f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
+    if cfg.get("quantization_config") is not None and not sd.quantization:
+        return _refused(sd, f"draft {ed.model}: a quantized EAGLE checkpoint is not modelled")
+    try:
+        h, n_q = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+        n_kv = int(cfg.get("num_key_value_heads") or n_q)
+        hd = int(cfg.get("head_dim") or h // n_q)
+        inter, n_layers, vocab = int(cfg["intermediate_size"]), int(cfg["num_hidden_layers"]), int(cfg["vocab_size"])
+    except (KeyError, TypeError, ValueError) as e:
+        return _refused(sd, f"draft {ed.model}: config lacks a usable {e}")
+    eagle3 = sd.method == "eagle3"
+    names = ed.checkpoint_names
+    has = (lambda key: None) if names is None else (lambda key: any(key in n for n in names))
+    # vLLM llama.py LlamaDecoderLayer: attention_bias (or bias) on qkv and o, qkv_bias overriding qkv;
+    # llama_eagle3.py rebuilds qkv_proj with bias = attention_bias
+    ab = bool(cfg.get("attention_bias") or cfg.get("bias"))
+    qkv_b = bool(cfg.get("attention_bias")) if eagle3 else bool(cfg.get("qkv_bias", ab))
+    mlp_b = bool(cfg.get("mlp_bias"))
+    ts: list = []
+    for i in range(n_layers):
+        p = f"model.layers.{i}"
+        q_in = 2 * h if eagle3 and i == 0 else h                 # EAGLE-3's first layer reads [embeds, hidden]
+        B.linear(ts, f"{p}.self_attn.q_proj", q_in, n_q * hd, Shard.COLUMN, Component.ATTENTION, i, bias=qkv_b)
+        B.linear(ts, f"{p}.self_attn.k_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
+        B.linear(ts, f"{p}.self_attn.v_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
+        B.linear(ts, f"{p}.self_attn.o_proj", n_q * hd, h, Shard.ROW, Component.ATTENTION, i, bias=ab)
+        B.gated_mlp(ts, i, f"{p}.mlp", h, inter, Component.DENSE_MLP, bias=mlp_b)
+        if eagle3 or i > 0:                                      # EAGLE: layer 0's input_layernorm is Identity
+            B.norm(ts, f"{p}.input_layernorm", h, i)
+        B.norm(ts, f"{p}.post_attention_layernorm", h, i)
+        if eagle3:
+            B.norm(ts, f"{p}.hidden_norm", h, i)
+    notes = []
+    if eagle3:
+        B.norm(ts, "model.norm", h, None)
+        eagle_cfg = cfg.get("eagle_config") or {}
+        if eagle_cfg.get("use_aux_hidden_state", True):
+            fc_in = 3 * int(cfg.get("target_hidden_size") or h)   # ReplicatedLinear over 3 target hidden states
+            B.linear(ts, "model.fc", fc_in, h, Shard.REPLICATED, Component.OTHER, None, quantizable=True)
+            notes.append(f"fc {fc_in}->{h}")
+        dv = int(cfg.get("draft_vocab_size") or vocab)
+        own_head = has("lm_head")
+        if own_head is False:
+            notes.append("lm_head shared (not in the checkpoint)")
+        else:
+            ts.append(Tensor("lm_head.weight", (dv, h), Shard.VOCAB, Component.LM_HEAD, None))
+            if dv != spec.vocab_size:               # torch.equal on tensors of other shapes is False: certain
+                notes.append(f"own lm_head {dv} rows")
+            else:
+                notes.append(f"own lm_head {dv} rows (upper bound: shared when torch.equal with the target's)")
+        # draft_id_to_target_id: an int64 nn.Parameter of draft_vocab_size, built whether or not d2t is loaded
+        ts.append(Tensor("draft_id_to_target_id", (dv,), Shard.REPLICATED, Component.OTHER, None, dtype_bytes=8))
+    else:
+        B.linear(ts, "model.fc", 2 * h, h, Shard.REPLICATED, Component.OTHER, None, quantizable=False)  # nn.Linear
+        notes.append(f"fc {2 * h}->{h}, lm_head shared")
+    # the embedding: EAGLE's load_weights skips embed_tokens at pp 1 but still marks has_own_embed_tokens, so
+    # torch.equal then compares the target's with an unloaded tensor: kept unless the checkpoint lacks it
+    target_h = spec.hidden_size
+    own_embed = has("embed_tokens")
+    if own_embed is False and target_h == h:
+        notes.append("embedding shared (not in the checkpoint)")
+    else:
+        ts.append(Tensor("model.embed_tokens.weight", (vocab, h), Shard.VOCAB, Component.EMBEDDING, None))
+        if target_h != h:
+            notes.append(f"own embedding (hidden {h} != target's {target_h})")
+        else:
+            notes.append("own embedding (upper bound: vLLM shares it when the checkpoint lacks it or torch.equal "
+                         "finds it equal to the target's" + ("" if names is not None else
+                                                              "; no safetensors header listing of the draft") + ")")
+    w = ModelSpec(model_type=str(cfg.get("model_type") or "llama"), architectures=(arch,), family=f"{sd.method}-head",
+                  dtype=spec.dtype, hidden_size=h, vocab_size=vocab, num_layers=n_layers, num_attention_heads=n_q,
+                  num_kv_heads=n_kv, head_dim=hd, rope_caches=(), tensors=ts,
+                  quantization_config=cfg.get("quantization_config"), checkpoint_tensors=None)
+    kv = tuple(LayerKV(AttentionKind.FULL, n_kv, hd, hd) for _ in range(n_layers))
+    k = int(sd.num_speculative_tokens)
+    return Draft(sd.method, k, w, kv, n_layers,
+                 f"{sd.method} k={k}: {ed.model} ({n_layers} layer{'s' if n_layers > 1 else ''}; {'; '.join(notes)})")
+
+
 def _weights_spec(spec: ModelSpec, tensors, family: str) -> ModelSpec:
     """A one-layer spec of the draft tensors (layer index 0) with the target's sharding facts, so the
     estimator's weight table shards and quantizes them as the target's."""
@@ -296,6 +424,18 @@ def _weights_spec(spec: ModelSpec, tensors, family: str) -> ModelSpec:
                      checkpoint_tensors=None)
 
 
+def draft_from_config(sd: SpecDecode, config: dict, model_id: str, extra=None, checkpoint_names=None):
+    """The ``draft_spec`` of a resolved draft config: a ModelSpec (method draft_model: the draft is a whole
+    model) or an ``EagleDraftConfig`` (eagle / eagle3: the head's tensors are built per target by
+    ``resolve``).  ``checkpoint_names``: the draft checkpoint's tensor names when known."""
+    if sd.method in EAGLE_METHODS:
+        return EagleDraftConfig(model_id, dict(config),
+                                None if checkpoint_names is None else frozenset(checkpoint_names))
+    from reportgen.arch import build_spec
+
+    return build_spec(config, model_id=model_id, extra=extra)
+
+
 def draft_tp_reason(sd: SpecDecode | None, tp: int) -> str | None:
     """vLLM's ``_verify_and_get_draft_tp`` plus what reportgen models (the draft at the target's TP)."""
     if sd is None or sd.draft_tensor_parallel_size is None or sd.draft_tensor_parallel_size == tp:
@@ -307,5 +447,5 @@ def draft_tp_reason(sd: SpecDecode | None, tp: int) -> str | None:
             "draft with the target's parallel config)")
 
 
-__all__ = ["SpecDecode", "Draft", "SpecConfigError", "parse_speculative_config", "resolve", "draft_tp_reason",
+__all__ = ["SpecDecode", "Draft", "EagleDraftConfig", "draft_from_config", "EAGLE_METHODS", "DRAFT_CHECKPOINT_METHODS", "SpecConfigError", "parse_speculative_config", "resolve", "draft_tp_reason",
            "MODELLED_METHODS", "DEEPSEEK_MTP_TYPES", "MTP_TYPES"]

@@ -452,7 +452,7 @@ class ModelTables:
             return head + ("unsupported", tp_cap[1]) + _EMPTY_BODY, (), 0
         if self.draft is not None:
             why = self.draft.reason or sdm.draft_tp_reason(self.engine.spec_decode, lay.tp)
-            if why is None and lay.pp > 1 and self.draft.method in ("mtp", "draft_model"):
+            if why is None and lay.pp > 1 and self.draft.weights is not None:
                 why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): "
                        "where vLLM places the draft's layers and KV is not modelled")
             if why:
@@ -463,7 +463,7 @@ class ModelTables:
         if lay not in self._rules:                # the rules see the layout only, not the dtypes
             rule = model_rule(self.spec, lay)
             dw = self.draft.weights if self.draft is not None else None
-            if rule is None and dw is not None and self.draft.method == "draft_model":
+            if rule is None and dw is not None and self.draft.method in sdm.DRAFT_CHECKPOINT_METHODS:
                 rule = model_rule(dw, Layout(lay.tp, 1, 1, False))
                 rule = f"draft model: {rule}" if rule else None
             self._rules[lay] = rule
