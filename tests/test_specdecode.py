@@ -201,6 +201,7 @@ def test_ngram_and_suffix_add_no_weights_or_kv():
 def test_resolve_on_its_own():
     d = resolve(DSV3, parse_speculative_config(MTP1))
     assert (d.method, d.k, d.graph_layers, d.reason) == ("mtp", 1, 1, None)
+    assert (d.buffer_elems_t, d.buffer_bytes_t) == (2 * 7168, 24)     # the proposer's hidden_states + inputs_embeds ...
     assert sum(t.params for t in d.weights.tensors) == 11_610_067_968
 
 

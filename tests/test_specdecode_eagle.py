@@ -174,3 +174,24 @@ def test_estimate_cli_with_a_local_head(tmp_path, capsys):
     assert rc == 0 and out["speculative"].startswith("eagle3 k=3")
     assert out["draft_weights_gib"] * GIB == 1_900_308_480
     assert out["kv_bytes_per_token_rank"] == 135168
+
+
+# ------------------------------------------------------------------ buffers (llm_base_proposer.py) ---
+
+def test_proposer_buffers_and_eagle3_aux_states():
+    d3 = resolve(LLAMA, parse_speculative_config(E3), head(E3_ID))
+    d1 = resolve(LLAMA, parse_speculative_config(E1), head(E1_ID))
+    # hidden_states + inputs_embeds [T, 4096] bf16; input_ids, arange int32; positions, slot mapping int64
+    assert (d3.buffer_elems_t, d3.buffer_bytes_t, d3.fwd_elems_t) == (2 * H, 4 + 4 + 8 + 8, 3 * H)
+    assert (d1.buffer_elems_t, d1.buffer_bytes_t, d1.fwd_elems_t) == (2 * H, 24, 0)
+    t = 8192                                          # vLLM's max_num_batched_tokens on an 80 GB GPU
+    ngram = estimate_one(LLAMA, 79.19, max_model_len=32768,
+                         speculative_config={"method": "ngram", "num_speculative_tokens": 3})
+    e1 = estimate_one(LLAMA, 79.19, max_model_len=32768, speculative_config=E1, draft_spec=head(E1_ID))
+    assert (e1["activation_gib"] - ngram["activation_gib"]) * GIB == pytest.approx(t * (2 * H * 2 + 24), rel=1e-9)
+    # with few sequences the forward, not the sampler, is the activation peak: EAGLE-3's three aux hidden
+    # states (3 x 4096 bf16 a token) are alive in it
+    few = dict(max_model_len=32768, max_num_seqs=8)
+    e1f = estimate_one(LLAMA, 79.19, speculative_config=E1, draft_spec=head(E1_ID), **few)
+    e3f = estimate_one(LLAMA, 79.19, speculative_config=E3, draft_spec=head(E3_ID), **few)
+    assert (e3f["activation_gib"] - e1f["activation_gib"]) * GIB == pytest.approx(t * 3 * H * 2, rel=1e-9)

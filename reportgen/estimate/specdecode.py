@@ -217,6 +217,23 @@ class Draft:
     graph_layers: int = 0
     label: str = ""
     reason: str | None = None
+    # per max_num_batched_tokens token: the proposer's persistent buffers (model-dtype elements and fixed
+    # bytes, ``proposer_buffers``) and what the target's forward keeps alive for the draft (EAGLE-3's three
+    # auxiliary hidden states, model-dtype elements)
+    buffer_elems_t: int = 0
+    buffer_bytes_t: int = 0
+    fwd_elems_t: int = 0
+
+
+def proposer_buffers(hidden: int, extra_input_slots: bool) -> tuple[int, int]:
+    """(model-dtype elements, fixed bytes) per ``max_num_batched_tokens`` token of the persistent buffers
+    ``SpecDecodeBaseProposer.__init__`` allocates on the GPU (llm_base_proposer.py @00c4f22d), allocated with
+    the model runner so inside vLLM's non-KV memory: ``hidden_states`` and ``inputs_embeds`` ([T, draft
+    hidden] in the model dtype; ``get_inputs_embeds_size`` is the hidden size of a text draft), ``input_ids``
+    and ``arange`` (int32), ``positions`` and ``_slot_mapping_buffer`` (int64), and with extra input slots
+    (draft_model: ``pass_hidden_states_to_model`` false) the two bool token masks.  M-RoPE positions
+    ([3, T + 1] int64 instead of [T]) and the per-request buffers (``max_num_seqs`` rows) are not counted."""
+    return 2 * hidden, 4 + 4 + 8 + 8 + (2 if extra_input_slots else 0)
 
 
 def _refused(sd: SpecDecode, why: str) -> Draft:
@@ -264,7 +281,9 @@ def _mtp(spec: ModelSpec, sd: SpecDecode) -> Draft:
                             "(vLLM raises)")
     w = _weights_spec(spec, spec.mtp_tensors, f"{spec.model_type}-mtp")
     gib_note = f"{n_mtp} MTP layer{'s' if n_mtp > 1 else ''} (embedding and lm_head shared with the target)"
-    return Draft("mtp", k, w, tuple(spec.mtp_layers_kv), n_mtp, f"mtp k={k}: {gib_note}")
+    be, bb = proposer_buffers(spec.hidden_size, False)
+    return Draft("mtp", k, w, tuple(spec.mtp_layers_kv), n_mtp, f"mtp k={k}: {gib_note}", buffer_elems_t=be,
+                 buffer_bytes_t=bb)
 
 
 def _draft_model(spec: ModelSpec, sd: SpecDecode, draft: ModelSpec | None) -> Draft:
@@ -281,8 +300,10 @@ def _draft_model(spec: ModelSpec, sd: SpecDecode, draft: ModelSpec | None) -> Dr
         return _refused(sd, "a multimodal draft model is not modelled (vLLM's DraftModelProposer raises for "
                             "multimodal models)")
     k = int(sd.num_speculative_tokens)
+    be, bb = proposer_buffers(draft.hidden_size, True)
     return Draft("draft_model", k, draft, tuple(draft.layers_kv), draft.num_layers,
-                 f"draft_model k={k}: {sd.model} ({draft.num_layers} layers, own embedding and lm_head)")
+                 f"draft_model k={k}: {sd.model} ({draft.num_layers} layers, own embedding and lm_head)",
+                 buffer_elems_t=be, buffer_bytes_t=bb)
 
 
 @dataclass(frozen=True, eq=False)
@@ -365,10 +386,14 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
         if eagle3:
             B.norm(ts, f"{p}.hidden_norm", h, i)
     notes = []
+    aux = 0
     if eagle3:
         B.norm(ts, "model.norm", h, None)
         eagle_cfg = cfg.get("eagle_config") or {}
         if eagle_cfg.get("use_aux_hidden_state", True):
+            # the target's forward returns three auxiliary hidden states (hidden + residual at three layers),
+            # alive to its end: 3 x target hidden per batched token in the profile run's forward
+            aux = 3 * spec.hidden_size
             fc_in = 3 * int(cfg.get("target_hidden_size") or h)   # ReplicatedLinear over 3 target hidden states
             B.linear(ts, "model.fc", fc_in, h, Shard.REPLICATED, Component.OTHER, None, quantizable=True)
             notes.append(f"fc {fc_in}->{h}")
@@ -407,8 +432,10 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
                   quantization_config=cfg.get("quantization_config"), checkpoint_tensors=None)
     kv = tuple(LayerKV(AttentionKind.FULL, n_kv, hd, hd) for _ in range(n_layers))
     k = int(sd.num_speculative_tokens)
+    be, bb = proposer_buffers(h, False)
     return Draft(sd.method, k, w, kv, n_layers,
-                 f"{sd.method} k={k}: {ed.model} ({n_layers} layer{'s' if n_layers > 1 else ''}; {'; '.join(notes)})")
+                 f"{sd.method} k={k}: {ed.model} ({n_layers} layer{'s' if n_layers > 1 else ''}; {'; '.join(notes)})",
+                 buffer_elems_t=be, buffer_bytes_t=bb, fwd_elems_t=aux)
 
 
 def _weights_spec(spec: ModelSpec, tensors, family: str) -> ModelSpec:

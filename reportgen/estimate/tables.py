@@ -421,6 +421,9 @@ class ModelTables:
             # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
             extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
             co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
+            if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
+                co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
+                co["a_fwd_t"] += d.fwd_elems_t * act_b
             hybrid, gdn = self.kinds
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
