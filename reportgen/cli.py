@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
     e.add_argument("--speculative-config", dest="speculative_config", default=None,
                    help='vLLM --speculative-config JSON, e.g. \'{"method": "mtp", "num_speculative_tokens": 1}\', '
-                        '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), ngram, suffix')
+                        '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), '
+                        '\'{"method": "eagle3", "model": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B", '
+                        '"num_speculative_tokens": 3}\', eagle, ngram, suffix')
     e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its "
                    "budget profile (default: the newest release read)")
     e.add_argument("--limit-mm-per-prompt", default=None,

@@ -195,3 +195,16 @@ def test_proposer_buffers_and_eagle3_aux_states():
     e1f = estimate_one(LLAMA, 79.19, speculative_config=E1, draft_spec=head(E1_ID), **few)
     e3f = estimate_one(LLAMA, 79.19, speculative_config=E3, draft_spec=head(E3_ID), **few)
     assert (e3f["activation_gib"] - e1f["activation_gib"]) * GIB == pytest.approx(t * 3 * H * 2, rel=1e-9)
+
+
+def test_quantized_heads():
+    cfg = json.loads((DATA / "yuhuili--EAGLE3-LLaMA3.1-Instruct-8B.json").read_text())
+    q = EagleDraftConfig(E3_ID, {**cfg, "quantization_config": {"quant_method": "fp8"}})
+    assert "quantized EAGLE checkpoint" in resolve(LLAMA, parse_speculative_config(E3), q).reason
+    # an online draft quantization (speculative_config.quantization) quantizes the Linear layers and the
+    # EAGLE-3 fc (a ReplicatedLinear built with the draft's quant config); norms, lm_head and d2t stay as they are
+    names = {"fc.weight", "lm_head.weight", "d2t"}
+    fp8 = estimate_one(LLAMA, 79.19, speculative_config={**E3, "quantization": "fp8"}, draft_spec=head(E3_ID, names))
+    bf16 = estimate_one(LLAMA, 79.19, speculative_config=E3, draft_spec=head(E3_ID, names))
+    linears = E3_LAYER - 3 * H + 3 * H * H
+    assert (bf16["draft_weights_gib"] - fp8["draft_weights_gib"]) * GIB == pytest.approx(linears, rel=1e-3)

@@ -37,20 +37,49 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   up to a multiple of ``1 + num_speculative_tokens``, those above the maximum dropped (``[1 + K]`` when
   none is left).  ``profiles.capture_sizes`` applies both.
 
+- EAGLE / EAGLE-3 heads (``resolve`` -> ``_eagle``; tests/test_specdecode_eagle.py):
+  ``vllm/model_executor/models/llama_eagle.py`` (index copy with ``process_eagle_weight``; the file's
+  history is stored per fork, read by id): ``EagleLlamaForCausalLM`` = ``num_hidden_layers`` vLLM
+  ``LlamaDecoderLayer`` (layer 0's ``input_layernorm`` an Identity), ``fc = nn.Linear(2H, H)`` (plain:
+  replicated, unquantized), a ``VocabParallelEmbedding`` whose weights ``load_weights`` skips at pp 1,
+  no lm_head (the target's is always shared) and no final norm; ``llama_eagle3.py`` @00bd1493:
+  ``Eagle3LlamaForCausalLM`` (also ``LlamaForCausalLMEagle3``) = layers whose layer-0 ``qkv_proj`` reads
+  2H (``[embeds, hidden]``), with ``hidden_norm`` beside the two usual norms, a final ``norm``,
+  ``fc = ReplicatedLinear(3 x target_hidden_size (or H), H)`` unless ``eagle_config.use_aux_hidden_state``
+  is false, ``lm_head = ParallelLMHead(draft_vocab_size, H)`` and ``draft_id_to_target_id`` (int64,
+  ``draft_vocab_size``: an nn.Parameter built whether or not ``d2t`` is loaded).
+  ``llm_base_proposer.py`` @00c4f22d ``_maybe_share_embeddings`` (pp 1 only) / ``_maybe_share_lm_head``:
+  the target's tensor replaces the draft's when the checkpoint has none (``models/utils.py``
+  ``process_eagle_weight`` sets ``has_own_embed_tokens`` / ``has_own_lm_head`` from the weight *names*)
+  or when ``torch.equal`` finds the two equal (tensor *values*; different shapes are never equal), the
+  embedding only when the widths match.  reportgen prices the draft's copy -- the **upper bound** --
+  unless the draft checkpoint's safetensors header listing (``estimate --weights checkpoint``) shows the
+  tensor absent; the ``speculative`` column says which.  ``transformers_utils/configs/eagle.py`` (index
+  copy): the class vLLM builds is ``Eagle`` / ``Eagle3`` + the draft's architecture (kept when it already
+  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes (Qwen3 / DeepSeek / Llama-4 / MiniCPM /
+  Mistral-Large-3 heads, speculators-format configs) are refused, as are EAGLE heads on MLA targets.
+  Draft KV: one full-attention layer per draft layer (the draft's own KV heads and head size, at the
+  target's TP) in the target's group.
+- ``SpecDecodeBaseProposer.__init__`` (llm_base_proposer.py @00c4f22d): persistent GPU buffers of
+  ``max_num_batched_tokens`` rows allocated with the runner (``proposer_buffers``: ``hidden_states`` and
+  ``inputs_embeds`` in the model dtype at the draft's hidden size, int32 ``input_ids`` / ``arange``, int64
+  ``positions`` / ``_slot_mapping_buffer``, two bool masks with extra input slots), priced for mtp,
+  draft_model, eagle and eagle3 as per-token activation bytes; with EAGLE-3 the target's forward also keeps
+  three auxiliary hidden states (``hidden + residual`` at three layers, alive to its end): 3 x target
+  hidden per batched token in the forward peak.
+
 Modelled (decisions.md "Speculative decoding"): the draft's weights on every rank (TP as the target),
 its attention layers in the KV pool, its layers in the CUDA-graph term (uncalibrated: no start-up log
-with a draft was runnable), the capture-size rounding.  Not modelled, said in the reason or the docs:
-EAGLE / EAGLE-3 heads (refused: ``llama_eagle3.py`` @00bd1493 is clear about the tensors -- a first
-layer whose qkv takes 2H, an ``fc`` ReplicatedLinear over 3 target hidden states, a ``draft_vocab_size``
-lm_head -- but ``_maybe_share_embeddings`` / ``_maybe_share_lm_head`` share the target's embedding / head
-when the checkpoint has none *or when its own equals the target's* (``torch.equal`` on the loaded
-weights), which no config says), MTP of other families than DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+
-(their vLLM ``*_mtp.py`` files were not read -- refused), ``draft_tensor_parallel_size`` 1 under TP > 1,
-pipeline parallelism with a draft, hybrid (state-layer) targets (the draft widens their conv state:
-``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` / ``quantization`` other than the target's,
-probabilistic draft sampling, parallel drafting, the drafter's and rejection sampler's transient
-buffers in the profile run (below the target's forward peak), and the scheduler's lookahead slots
-(allocated per step at run time, not in the start-up KV check).
+with a draft was runnable), the capture-size rounding, the proposer's buffers.  Not modelled, said in
+the reason or the docs: EAGLE heads other than vLLM's Llama ones (above), MTP of other families than
+DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
+``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft, hybrid (state-layer)
+targets (the draft widens their conv state: ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` /
+``quantization`` other than the target's (EAGLE / draft_model: a quantized draft checkpoint's own scheme
+only for draft_model), probabilistic draft sampling, parallel drafting, the drafter's and rejection
+sampler's transient buffers in the profile run (below the target's forward peak), the draft's rotary
+cache when its rope parameters differ from the target's (vLLM's ``get_rope`` cache shares an equal one),
+and the scheduler's lookahead slots (allocated per step at run time, not in the start-up KV check).
 """
 
 from __future__ import annotations
@@ -354,8 +383,9 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     if arch not in EAGLE_CLASSES[sd.method]:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
                             f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
-    if cfg.get("quantization_config") is not None and not sd.quantization:
-        return _refused(sd, f"draft {ed.model}: a quantized EAGLE checkpoint is not modelled")
+    if cfg.get("quantization_config") is not None:
+        return _refused(sd, f"draft {ed.model}: a quantized EAGLE checkpoint (its own quantization_config) is "
+                            "not modelled")
     try:
         h, n_q = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
         n_kv = int(cfg.get("num_key_value_heads") or n_q)
