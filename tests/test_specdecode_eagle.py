@@ -208,3 +208,24 @@ def test_quantized_heads():
     bf16 = estimate_one(LLAMA, 79.19, speculative_config=E3, draft_spec=head(E3_ID, names))
     linears = E3_LAYER - 3 * H + 3 * H * H
     assert (bf16["draft_weights_gib"] - fp8["draft_weights_gib"]) * GIB == pytest.approx(linears, rel=1e-3)
+
+
+def test_job_run_resolves_the_head(tmp_path):
+    import polars as pl
+
+    from reportgen.cli import main
+
+    d = tmp_path / "EAGLE-LLaMA3.1-Instruct-8B"
+    d.mkdir()
+    (d / "config.json").write_text((DATA / "yuhuili--EAGLE-LLaMA3.1-Instruct-8B.json").read_text())
+    job = tmp_path / "job.toml"
+    job.write_text('name = "eagle"\nmodels = ["meta-llama/Llama-3.1-8B-Instruct"]\ngpus = ["H100"]\n'
+                   'formats = ["parquet"]\n[matrix]\ntp = [1, 2]\nmax_model_len = [32768]\n'
+                   f'speculative_config = {{ method = "eagle", model = "{d}", num_speculative_tokens = 3 }}\n')
+    out = tmp_path / "run"
+    assert main(["run", str(job), "--out", str(out), "--offline", "-q"]) == 0
+    rows = {r["tp"]: r for r in pl.read_parquet(out / "results.parquet").iter_rows(named=True)}
+    assert rows[1]["speculative"].startswith("eagle k=3") and rows[1]["kv_bytes_per_token"] == 135168
+    assert rows[1]["draft_weights_gib"] * GIB == 1_553_997_824
+    # TP 2: layer linears and the embedding rows halved; fc (nn.Linear) and the norm whole on each rank
+    assert rows[2]["draft_weights_gib"] * GIB == 2 * ((E1_LAYER - H) // 2 + EMBED // 2 + H + 2 * H * H)
