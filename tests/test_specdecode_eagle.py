@@ -1,7 +1,7 @@
 """EAGLE / EAGLE-3 drafts (vLLM --speculative-config method eagle / eagle3): what the head adds per GPU.
 
 Every number is derived by hand from the vLLM code reportgen/estimate/specdecode.py cites:
-vLLM model_executor/models/llama_eagle.py (index copy, the ``process_eagle_weight`` version: one
+vLLM model_executor/models/llama_eagle.py (@e1c4a552 / @00da9231 and the index copy with ``process_eagle_weight``: one
 LlamaDecoderLayer per draft layer with layer 0's input_layernorm an Identity, ``fc = nn.Linear(2H, H)``,
 a VocabParallelEmbedding, no lm_head and no final norm), llama_eagle3.py @00bd1493 (layer 0's qkv_proj
 reads 2H, a ``hidden_norm`` per layer, a final ``norm``, ``fc = ReplicatedLinear(3 x target_hidden_size, H)``,
@@ -134,6 +134,10 @@ def test_eagle_head_weights():
     assert "fc 8192->4096, lm_head shared" in r["speculative"]
     shared = estimate_one(LLAMA, 79.19, speculative_config=E1, draft_spec=head(E1_ID, {"layers.0.mlp.up_proj.weight"}))
     assert shared["draft_weights_gib"] * GIB == 2 * E1_PARAMS == 503_324_672
+    cfg = json.loads((DATA / "yuhuili--EAGLE-LLaMA3.1-Instruct-8B.json").read_text())
+    hass = EagleDraftConfig(E1_ID, {**cfg, "add_para_norm": True}, frozenset({"fc.weight"}))
+    d = resolve(LLAMA, parse_speculative_config(E1), hass)          # + embedding_layernorm, hidden_states_layernorm
+    assert sum(t.numel for t in d.weights.tensors) == E1_PARAMS + 2 * H
 
 
 def test_eagle_draft_layers_join_the_graphs_and_capture_sizes_round():
@@ -155,6 +159,9 @@ def test_refusals_name_the_reason():
         {"method": "eagle3", "model": "x/qwen3-eagle3", "num_speculative_tokens": 2}), qwen_head).reason
     spx = EagleDraftConfig("x/s", {"architectures": ["Eagle3Speculator"], "speculators_config": {}})
     assert "speculators-format" in resolve(LLAMA, parse_speculative_config(E3), spx).reason
+    cfg = json.loads((DATA / "yuhuili--EAGLE3-LLaMA3.1-Instruct-8B.json").read_text())
+    nested = EagleDraftConfig(E3_ID, {**cfg, "eagle_config": {"norm_before_fc": True}})
+    assert "norm_before_fc set" in resolve(LLAMA, parse_speculative_config(E3), nested).reason
     mla = resolve(spec("deepseek-ai/DeepSeek-V3"), parse_speculative_config(E3), head(E3_ID))
     assert "MLA target" in mla.reason
     pp = estimate_one(LLAMA, 79.19, tp=1, pp=2, speculative_config=E3, draft_spec=head(E3_ID))

@@ -38,11 +38,13 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   none is left).  ``profiles.capture_sizes`` applies both.
 
 - EAGLE / EAGLE-3 heads (``resolve`` -> ``_eagle``; tests/test_specdecode_eagle.py):
-  ``vllm/model_executor/models/llama_eagle.py`` (index copy with ``process_eagle_weight``; the file's
-  history is stored per fork, read by id): ``EagleLlamaForCausalLM`` = ``num_hidden_layers`` vLLM
+  ``vllm/model_executor/models/llama_eagle.py`` (@e1c4a552 and @00da9231, and the search index's copy
+  with ``process_eagle_weight``, file id 184737178, commit not shown): ``EagleLlamaForCausalLM`` =
+  ``num_hidden_layers`` vLLM
   ``LlamaDecoderLayer`` (layer 0's ``input_layernorm`` an Identity), ``fc = nn.Linear(2H, H)`` (plain:
   replicated, unquantized), a ``VocabParallelEmbedding`` whose weights ``load_weights`` skips at pp 1,
-  no lm_head (the target's is always shared) and no final norm; ``llama_eagle3.py`` @00bd1493:
+  no lm_head (the target's is always shared) and no final norm; with ``add_para_norm`` (HASS, @00da9231)
+  two more RMSNorm(H), ``embedding_layernorm`` and ``hidden_states_layernorm``; ``llama_eagle3.py`` @00bd1493:
   ``Eagle3LlamaForCausalLM`` (also ``LlamaForCausalLMEagle3``) = layers whose layer-0 ``qkv_proj`` reads
   2H (``[embeds, hidden]``), with ``hidden_norm`` beside the two usual norms, a final ``norm``,
   ``fc = ReplicatedLinear(3 x target_hidden_size (or H), H)`` unless ``eagle_config.use_aux_hidden_state``
@@ -383,6 +385,11 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     if arch not in EAGLE_CLASSES[sd.method]:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
                             f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
+    later = [k for k in ("norm_before_fc", "fc_norm", "norm_output")
+             if cfg.get(k) or (cfg.get("eagle_config") or {}).get(k)]
+    if later:
+        return _refused(sd, f"draft {ed.model}: {', '.join(later)} set -- norms that later llama_eagle3.py versions "
+                            "add (vLLM PR #42143 and after), not in the version reportgen follows (@00bd1493)")
     if cfg.get("quantization_config") is not None:
         return _refused(sd, f"draft {ed.model}: a quantized EAGLE checkpoint (its own quantization_config) is "
                             "not modelled")
@@ -441,6 +448,9 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
         ts.append(Tensor("draft_id_to_target_id", (dv,), Shard.REPLICATED, Component.OTHER, None, dtype_bytes=8))
     else:
         B.linear(ts, "model.fc", 2 * h, h, Shard.REPLICATED, Component.OTHER, None, quantizable=False)  # nn.Linear
+        if cfg.get("add_para_norm"):                             # HASS heads (llama_eagle.py @00da9231)
+            B.norm(ts, "model.embedding_layernorm", h, None)
+            B.norm(ts, "model.hidden_states_layernorm", h, None)
         notes.append(f"fc {2 * h}->{h}, lm_head shared")
     # the embedding: EAGLE's load_weights skips embed_tokens at pp 1 but still marks has_own_embed_tokens, so
     # torch.equal then compares the target's with an unloaded tensor: kept unless the checkpoint lacks it
