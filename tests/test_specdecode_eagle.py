@@ -154,9 +154,9 @@ def test_eagle_draft_layers_join_the_graphs_and_capture_sizes_round():
 def test_refusals_name_the_reason():
     d = resolve(LLAMA, parse_speculative_config(E3), None)
     assert "could not be resolved" in d.reason
-    qwen_head = EagleDraftConfig("x/qwen3-eagle3", {"architectures": ["Qwen3ForCausalLM"], "hidden_size": 4096})
-    assert "Eagle3Qwen3ForCausalLM" in resolve(LLAMA, parse_speculative_config(
-        {"method": "eagle3", "model": "x/qwen3-eagle3", "num_speculative_tokens": 2}), qwen_head).reason
+    ds_head = EagleDraftConfig("x/ds-eagle3", {"architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 4096})
+    assert "Eagle3DeepseekV3ForCausalLM" in resolve(LLAMA, parse_speculative_config(
+        {"method": "eagle3", "model": "x/ds-eagle3", "num_speculative_tokens": 2}), ds_head).reason
     spx = EagleDraftConfig("x/s", {"architectures": ["Eagle3Speculator"], "speculators_config": {}})
     assert "speculators-format" in resolve(LLAMA, parse_speculative_config(E3), spx).reason
     cfg = json.loads((DATA / "yuhuili--EAGLE3-LLaMA3.1-Instruct-8B.json").read_text())
@@ -236,3 +236,32 @@ def test_job_run_resolves_the_head(tmp_path):
     assert rows[1]["draft_weights_gib"] * GIB == 1_553_997_824
     # TP 2: layer linears and the embedding rows halved; fc (nn.Linear) and the norm whole on each rank
     assert rows[2]["draft_weights_gib"] * GIB == 2 * ((E1_LAYER - H) // 2 + EMBED // 2 + H + 2 * H * H)
+
+
+# ------------------------------------------------------------------------ qwen3_eagle3.py @055e47c2 ---
+
+# a Qwen3ForCausalLM-architecture head for Qwen3-8B: a hypothetical config written for this test (geometry of
+# Qwen3-8B's layer, a 32000-token draft vocabulary, norm_before_fc, aux layers given by id)
+QWEN3_HEAD = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 4096,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 12288,
+              "num_hidden_layers": 1, "vocab_size": 151936, "draft_vocab_size": 32000, "rms_norm_eps": 1e-6,
+              "eagle_config": {"norm_before_fc": True, "eagle_aux_hidden_state_layer_ids": [1, 17, 32]}}
+
+
+def test_qwen3_eagle3_head():
+    qwen = spec("Qwen/Qwen3-8B")
+    sc = {"method": "eagle3", "model": "x/qwen3-8b-eagle3", "num_speculative_tokens": 2}
+    ed = EagleDraftConfig("x/qwen3-8b-eagle3", QWEN3_HEAD, frozenset({"fc.weight", "lm_head.weight", "d2t"}))
+    d = resolve(qwen, parse_speculative_config(sc), ed)
+    assert d.reason is None and d.weights.architectures == ("Eagle3Qwen3ForCausalLM",)
+    # layer 0: q/k/v over 2H, o, q_norm + k_norm (head_dim), MLP (12288), three norms
+    layer = 2 * H * 4096 + 2 * (2 * H * 1024) + 4096 * H + 2 * 128 + 3 * H * 12288 + 3 * H
+    params = layer + H + 3 * H * H + 3 * H + DV * H       # + norm, fc, input_norm (norm_before_fc), lm_head
+    assert layer == 218_116_352 and params == 399_536_384
+    assert sum(t.numel for t in d.weights.tensors) == params + DV               # + d2t (int64, 8 bytes each)
+    assert d.fwd_elems_t == 3 * 4096                                              # three aux ids
+    r = estimate_one(qwen, 79.19, max_model_len=32768, speculative_config=sc, draft_spec=ed)
+    assert r["draft_weights_gib"] * GIB == 2 * params + 8 * DV == 799_328_768
+    assert r["kv_bytes_per_token"] == 37 * 8 * 128 * 2 * 2
+    sliding = EagleDraftConfig("x/s", {**QWEN3_HEAD, "layer_types": ["sliding_attention"], "sliding_window": 4096})
+    assert "sliding-window draft layers" in resolve(qwen, parse_speculative_config(sc), sliding).reason

@@ -49,7 +49,11 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   2H (``[embeds, hidden]``), with ``hidden_norm`` beside the two usual norms, a final ``norm``,
   ``fc = ReplicatedLinear(3 x target_hidden_size (or H), H)`` unless ``eagle_config.use_aux_hidden_state``
   is false, ``lm_head = ParallelLMHead(draft_vocab_size, H)`` and ``draft_id_to_target_id`` (int64,
-  ``draft_vocab_size``: an nn.Parameter built whether or not ``d2t`` is loaded).
+  ``draft_vocab_size``: an nn.Parameter built whether or not ``d2t`` is loaded); ``qwen3_eagle3.py``
+  @055e47c2 (``Eagle3Qwen3ForCausalLM``, a ``Qwen3ForCausalLM`` head under eagle3): the same around
+  ``Qwen3DecoderLayer`` (q_norm / k_norm, no o_proj bias), ``num_aux_layers`` (or ``num_aux_hidden_states``,
+  or the aux layer ids' count, else 3) target hidden states into fc, ``norm_before_fc`` (``input_norm``
+  over the fc input) and ``fc_norm`` (one norm per aux state); its sliding-window draft layers are refused.
   ``llm_base_proposer.py`` @00c4f22d ``_maybe_share_embeddings`` (pp 1 only) / ``_maybe_share_lm_head``:
   the target's tensor replaces the draft's when the checkpoint has none (``models/utils.py``
   ``process_eagle_weight`` sets ``has_own_embed_tokens`` / ``has_own_lm_head`` from the weight *names*)
@@ -58,7 +62,7 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   unless the draft checkpoint's safetensors header listing (``estimate --weights checkpoint``) shows the
   tensor absent; the ``speculative`` column says which.  ``transformers_utils/configs/eagle.py`` (index
   copy): the class vLLM builds is ``Eagle`` / ``Eagle3`` + the draft's architecture (kept when it already
-  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes (Qwen3 / DeepSeek / Llama-4 / MiniCPM /
+  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes (DeepSeek / Llama-4 / MiniCPM / Qwen2 / Qwen3-VL /
   Mistral-Large-3 heads, speculators-format configs) are refused, as are EAGLE heads on MLA targets.
   Draft KV: one full-attention layer per draft layer (the draft's own KV heads and head size, at the
   target's TP) in the target's group.
@@ -73,7 +77,8 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
 Modelled (decisions.md "Speculative decoding"): the draft's weights on every rank (TP as the target),
 its attention layers in the KV pool, its layers in the CUDA-graph term (uncalibrated: no start-up log
 with a draft was runnable), the capture-size rounding, the proposer's buffers.  Not modelled, said in
-the reason or the docs: EAGLE heads other than vLLM's Llama ones (above), MTP of other families than
+the reason or the docs: EAGLE heads other than vLLM's Llama / Qwen3 ones (above), the later
+llama_eagle3.py norms (``norm_before_fc`` / ``fc_norm`` / ``norm_output`` on a Llama head: refused), MTP of other families than
 DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
 ``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft, hybrid (state-layer)
 targets (the draft widens their conv state: ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` /
@@ -352,7 +357,8 @@ class EagleDraftConfig:
 # the draft classes vLLM's EAGLEConfig names (configs/eagle.py: "Eagle" / "Eagle3" + the draft's architecture,
 # unless it already starts with it or, EAGLE-3, ends with "Eagle3") that reportgen models
 EAGLE_CLASSES = {"eagle": ("EagleLlamaForCausalLM",),                                # llama_eagle.py
-                 "eagle3": ("Eagle3LlamaForCausalLM", "LlamaForCausalLMEagle3")}     # llama_eagle3.py
+                 "eagle3": ("Eagle3LlamaForCausalLM", "LlamaForCausalLMEagle3",       # llama_eagle3.py
+                            "Eagle3Qwen3ForCausalLM")}                                # qwen3_eagle3.py
 
 
 def eagle_class(method: str, arch: str) -> str:
@@ -385,9 +391,10 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     if arch not in EAGLE_CLASSES[sd.method]:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
                             f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
-    later = [k for k in ("norm_before_fc", "fc_norm", "norm_output")
-             if cfg.get(k) or (cfg.get("eagle_config") or {}).get(k)]
-    if later:
+    qwen3 = arch == "Eagle3Qwen3ForCausalLM"
+    eagle_cfg = cfg.get("eagle_config") or {}
+    later = [k for k in ("norm_before_fc", "fc_norm", "norm_output") if cfg.get(k) or eagle_cfg.get(k)]
+    if later and not qwen3:
         return _refused(sd, f"draft {ed.model}: {', '.join(later)} set -- norms that later llama_eagle3.py versions "
                             "add (vLLM PR #42143 and after), not in the version reportgen follows (@00bd1493)")
     if cfg.get("quantization_config") is not None:
@@ -401,11 +408,15 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     except (KeyError, TypeError, ValueError) as e:
         return _refused(sd, f"draft {ed.model}: config lacks a usable {e}")
     eagle3 = sd.method == "eagle3"
+    if qwen3 and any(t == "sliding_attention" for t in (cfg.get("layer_types") or [])[:n_layers]):
+        return _refused(sd, f"draft {ed.model}: sliding-window draft layers (a KV group of their own beside the "
+                            "target's full-attention group; vLLM wants one group for all draft layers) are not modelled")
     names = ed.checkpoint_names
     has = (lambda key: None) if names is None else (lambda key: any(key in n for n in names))
     # vLLM llama.py LlamaDecoderLayer: attention_bias (or bias) on qkv and o, qkv_bias overriding qkv;
     # llama_eagle3.py rebuilds qkv_proj with bias = attention_bias
-    ab = bool(cfg.get("attention_bias") or cfg.get("bias"))
+    # (qwen3_eagle3.py @055e47c2: Qwen3Attention, o_proj without bias, q_norm / k_norm over head_dim)
+    ab = bool(cfg.get("attention_bias") or cfg.get("bias")) and not qwen3
     qkv_b = bool(cfg.get("attention_bias")) if eagle3 else bool(cfg.get("qkv_bias", ab))
     mlp_b = bool(cfg.get("mlp_bias"))
     ts: list = []
@@ -416,6 +427,9 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
         B.linear(ts, f"{p}.self_attn.k_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
         B.linear(ts, f"{p}.self_attn.v_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
         B.linear(ts, f"{p}.self_attn.o_proj", n_q * hd, h, Shard.ROW, Component.ATTENTION, i, bias=ab)
+        if qwen3:
+            B.norm(ts, f"{p}.self_attn.q_norm", hd, i, comp=Component.ATTENTION)
+            B.norm(ts, f"{p}.self_attn.k_norm", hd, i, comp=Component.ATTENTION)
         B.gated_mlp(ts, i, f"{p}.mlp", h, inter, Component.DENSE_MLP, bias=mlp_b)
         if eagle3 or i > 0:                                      # EAGLE: layer 0's input_layernorm is Identity
             B.norm(ts, f"{p}.input_layernorm", h, i)
@@ -426,13 +440,22 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     aux = 0
     if eagle3:
         B.norm(ts, "model.norm", h, None)
-        eagle_cfg = cfg.get("eagle_config") or {}
         if eagle_cfg.get("use_aux_hidden_state", True):
-            # the target's forward returns three auxiliary hidden states (hidden + residual at three layers),
-            # alive to its end: 3 x target hidden per batched token in the profile run's forward
-            aux = 3 * spec.hidden_size
-            fc_in = 3 * int(cfg.get("target_hidden_size") or h)   # ReplicatedLinear over 3 target hidden states
+            n_aux = 3
+            if qwen3:       # qwen3_eagle3.py: num_aux_layers / num_aux_hidden_states / len(aux layer ids), else 3
+                ids = cfg.get("eagle_aux_hidden_state_layer_ids") or eagle_cfg.get("eagle_aux_hidden_state_layer_ids")
+                n_aux = int(cfg.get("num_aux_layers") or cfg.get("num_aux_hidden_states") or (len(ids) if ids else 3))
+            # the target's forward returns the auxiliary hidden states (hidden + residual at n_aux layers),
+            # alive to its end: n_aux x target hidden per batched token in the profile run's forward
+            aux = n_aux * spec.hidden_size
+            t_h = int(cfg.get("target_hidden_size") or h)
+            fc_in = n_aux * t_h                                     # ReplicatedLinear over the aux hidden states
             B.linear(ts, "model.fc", fc_in, h, Shard.REPLICATED, Component.OTHER, None, quantizable=True)
+            if qwen3 and bool(eagle_cfg.get("norm_before_fc", cfg.get("norm_before_fc", False))):
+                B.norm(ts, "model.input_norm", fc_in, None)
+            if qwen3 and cfg.get("fc_norm"):
+                for j in range(n_aux):
+                    B.norm(ts, f"model.fc_norm.{j}", t_h, None)
             notes.append(f"fc {fc_in}->{h}")
         dv = int(cfg.get("draft_vocab_size") or vocab)
         own_head = has("lm_head")
