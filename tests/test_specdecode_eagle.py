@@ -265,3 +265,27 @@ def test_qwen3_eagle3_head():
     assert r["kv_bytes_per_token"] == 37 * 8 * 128 * 2 * 2
     sliding = EagleDraftConfig("x/s", {**QWEN3_HEAD, "layer_types": ["sliding_attention"], "sliding_window": 4096})
     assert "sliding-window draft layers" in resolve(qwen, parse_speculative_config(sc), sliding).reason
+
+
+def test_draft_spec_for_reads_the_heads_header_listing(tmp_path, monkeypatch):
+    import reportgen.sources as sources
+    from reportgen.estimate_cmd import draft_spec_for
+    from reportgen.sources import SourceError
+
+    d = tmp_path / "EAGLE3-LLaMA3.1-Instruct-8B"
+    d.mkdir()
+    (d / "config.json").write_text((DATA / "yuhuili--EAGLE3-LLaMA3.1-Instruct-8B.json").read_text())
+    sc = {"method": "eagle3", "model": str(d), "num_speculative_tokens": 3}
+    listing = {"source": "safetensors", "total_bytes": 1,
+               "tensors": {n: {"shape": [1], "dtype": "BF16", "bytes": 2} for n in ("fc.weight", "lm_head.weight", "d2t")}}
+    monkeypatch.setattr(sources, "checkpoint_weight_bytes", lambda ref, **kw: listing)
+    ed = draft_spec_for(sc, offline=True, headers=True)
+    assert isinstance(ed, EagleDraftConfig) and ed.checkpoint_names == {"fc.weight", "lm_head.weight", "d2t"}
+    assert draft_spec_for(sc, offline=True).checkpoint_names is None          # --weights config: no listing read
+    r = estimate_one(LLAMA, 79.19, speculative_config=sc, draft_spec=ed)
+    assert r["draft_weights_gib"] * GIB == 849_635_328 and "embedding shared" in r["speculative"]
+
+    def missing(ref, **kw):
+        raise SourceError(ref, "not_found", "pytorch_model.bin only")
+    monkeypatch.setattr(sources, "checkpoint_weight_bytes", missing)
+    assert draft_spec_for(sc, offline=True, headers=True).checkpoint_names is None   # upper bound then
