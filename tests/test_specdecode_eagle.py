@@ -157,8 +157,8 @@ def test_refusals_name_the_reason():
     ds_head = EagleDraftConfig("x/ds-eagle3", {"architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 4096})
     assert "Eagle3DeepseekV3ForCausalLM" in resolve(LLAMA, parse_speculative_config(
         {"method": "eagle3", "model": "x/ds-eagle3", "num_speculative_tokens": 2}), ds_head).reason
-    spx = EagleDraftConfig("x/s", {"architectures": ["Eagle3Speculator"], "speculators_config": {}})
-    assert "speculators-format" in resolve(LLAMA, parse_speculative_config(E3), spx).reason
+    spx = EagleDraftConfig("x/s", {"architectures": ["EagleSpeculator"], "speculators_model_type": "eagle"})
+    assert "speculators-format 'eagle' config" in resolve(LLAMA, parse_speculative_config(E3), spx).reason
     cfg = json.loads((DATA / "yuhuili--EAGLE3-LLaMA3.1-Instruct-8B.json").read_text())
     nested = EagleDraftConfig(E3_ID, {**cfg, "eagle_config": {"norm_before_fc": True}})
     assert "norm_before_fc set" in resolve(LLAMA, parse_speculative_config(E3), nested).reason
@@ -289,3 +289,22 @@ def test_draft_spec_for_reads_the_heads_header_listing(tmp_path, monkeypatch):
         raise SourceError(ref, "not_found", "pytorch_model.bin only")
     monkeypatch.setattr(sources, "checkpoint_weight_bytes", missing)
     assert draft_spec_for(sc, offline=True, headers=True).checkpoint_names is None   # upper bound then
+
+
+def test_speculators_format_eagle3_head():
+    """vLLM reads a speculators config as its transformer_layer_config plus the EAGLE-3 fields
+    (SpeculatorsConfig.extract_transformers_pre_trained_config + algos.update_eagle3): the same head."""
+    sid = "RedHatAI/Llama-3.1-8B-Instruct-speculator.eagle3"
+    cfg = json.loads((DATA / (sid.replace("/", "--") + ".json")).read_text())
+    assert parse_speculative_config({"model": sid, "num_speculative_tokens": 3}).method == "eagle3"
+    sc = {"method": "eagle3", "model": sid, "num_speculative_tokens": 3}
+    r = estimate_one(LLAMA, 79.19, speculative_config=sc, draft_spec=EagleDraftConfig(sid, cfg))
+    assert r["draft_weights_gib"] * GIB == 2 * (E3_PARAMS + EMBED) + 8 * DV == 1_900_308_480
+    assert "Eagle3LlamaForCausalLM" == resolve(LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, cfg)).weights.architectures[0]
+    q3 = {**cfg, "transformer_layer_config": {**cfg["transformer_layer_config"], "model_type": "qwen3"}}
+    d = resolve(LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, q3))
+    assert d.weights.architectures == ("Eagle3Qwen3ForCausalLM",)           # q_norm / k_norm: 2 x 128 more
+    assert sum(t.numel for t in d.weights.tensors) == sum(t.numel for t in resolve(
+        LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, cfg)).weights.tensors) + 2 * 128
+    nf = {**cfg, "norm_before_fc": True}
+    assert "norm_before_fc set" in resolve(LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, nf)).reason

@@ -63,7 +63,8 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   tensor absent; the ``speculative`` column says which.  ``transformers_utils/configs/eagle.py`` (index
   copy): the class vLLM builds is ``Eagle`` / ``Eagle3`` + the draft's architecture (kept when it already
   starts with it or, EAGLE-3, ends with ``Eagle3``); other classes (DeepSeek / Llama-4 / MiniCPM / Qwen2 / Qwen3-VL /
-  Mistral-Large-3 heads, speculators-format configs) are refused, as are EAGLE heads on MLA targets.
+  Mistral-Large-3 heads, speculators-format configs other than eagle3: ``speculators_config``) are refused,
+  as are EAGLE heads on MLA targets.
   Draft KV: one full-attention layer per draft layer (the draft's own KV heads and head size, at the
   target's TP) in the target's group.
 - ``SpecDecodeBaseProposer.__init__`` (llm_base_proposer.py @00c4f22d): persistent GPU buffers of
@@ -368,6 +369,38 @@ def eagle_class(method: str, arch: str) -> str:
     return arch if arch.startswith("Eagle3") or arch.endswith("Eagle3") else f"Eagle3{arch}"
 
 
+def speculators_config(cfg: dict):
+    """A speculators-format head config (``speculators_model_type``, the layer's config in
+    ``transformer_layer_config``) as vLLM's ``SpeculatorsConfig.extract_transformers_pre_trained_config``
+    turns it into the draft's config (configs/speculators/base.py and algos.py ``update_eagle3``, index copies
+    ids 54215747661 / 66701344259): the layer config plus ``draft_vocab_size``, ``target_hidden_size``,
+    ``norm_before_residual``, ``norm_before_fc``, ``fc_norm``, ``norm_output``, the aux layer ids, and the
+    class by the layer's model_type (qwen3 -> Eagle3Qwen3ForCausalLM, llama -> Eagle3LlamaForCausalLM; older
+    vLLM releases build every eagle3 speculator as Eagle3LlamaForCausalLM).  A reason string when the
+    config is not an EAGLE-3 speculator reportgen follows."""
+    kind = cfg.get("speculators_model_type")
+    if kind != "eagle3":
+        return f"a speculators-format {kind!r} config is not modelled (modelled: eagle3)"
+    layer = cfg.get("transformer_layer_config") or cfg.get("transformer_config")
+    if not isinstance(layer, dict):
+        return "a speculators-format config without transformer_layer_config"
+    out = dict(layer)
+    out["draft_vocab_size"] = cfg.get("draft_vocab_size")
+    if cfg.get("target_hidden_size") is not None:
+        out["target_hidden_size"] = cfg["target_hidden_size"]
+    out["norm_before_residual"] = cfg.get("norm_before_residual", True)
+    for k in ("norm_before_fc", "fc_norm", "norm_output"):
+        out[k] = cfg.get(k, False)
+    model_type = out.get("model_type", "llama")
+    classes = {"qwen3": "Eagle3Qwen3ForCausalLM", "llama": "Eagle3LlamaForCausalLM"}
+    if model_type not in classes:
+        return f"a speculators eagle3 layer of model_type {model_type!r} (vLLM raises: llama or qwen3 only)"
+    out["architectures"] = [classes[model_type]]
+    if cfg.get("eagle_aux_hidden_state_layer_ids"):
+        out["eagle_aux_hidden_state_layer_ids"] = cfg["eagle_aux_hidden_state_layer_ids"]
+    return out
+
+
 def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     """An EAGLE (``llama_eagle.py``) or EAGLE-3 (``llama_eagle3.py``) head, as vLLM builds and shares it.
 
@@ -385,8 +418,10 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     if spec.is_mla:
         return _refused(sd, "an EAGLE head on an MLA target: the draft's GQA cache beside the target's latent "
                             "cache (vLLM's deepseek_eagle*.py heads) is not modelled")
-    if "speculators_config" in cfg or "transformer_layer_config" in cfg:
-        return _refused(sd, f"draft {ed.model}: a speculators-format config (SpeculatorsConfig) is not modelled")
+    if "speculators_model_type" in cfg or "transformer_layer_config" in cfg or "transformer_config" in cfg:
+        cfg = speculators_config(cfg)
+        if isinstance(cfg, str):
+            return _refused(sd, f"draft {ed.model}: {cfg}")
     arch = eagle_class(sd.method, (cfg.get("architectures") or ["?"])[0])
     if arch not in EAGLE_CLASSES[sd.method]:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
