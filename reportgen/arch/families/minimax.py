@@ -117,7 +117,9 @@ def build(f: Fields, spec: ModelSpec) -> None:
                           "transformers' MiniMax has neither")
     kinds = layer_kinds(f, g.n_layers)
     rot = raw.get("rotary_dim")
-    rot = g.head_dim if rot is None else check_int("rotary_dim", rot, 1, g.head_dim, False)
+    rot = g.head_dim if rot is None else check_int("rotary_dim", rot, 1, 1 << 16, False)
+    if rot > g.head_dim:
+        raise f.err("rotary_dim", f"{rot} exceeds head_dim {g.head_dim}")
     set_moe(spec, f, n_exp)
     inter = f.int("intermediate_size")
 
