@@ -156,3 +156,19 @@ def test_configs_vllm_builds_differently_are_refused(change, words):
 def test_agreeing_attn_type_list_is_accepted():
     spec = build_spec(dict(TEXT01, attn_type_list=([0] * 7 + [1]) * 10))
     assert spec.unsupported_reason is None and spec.params_total == 456_089_655_296
+
+
+def test_float32_tensors_cost_their_bytes_on_each_rank(text01):
+    """lm_head (VOCAB: 200064 rows, a multiple of 64, / tp) and the 80 replicated routers at 4 bytes, not 2; the
+    rotary cache 10,240,000 x 64 x 4 bytes on every rank."""
+    from dataclasses import replace
+
+    from reportgen.estimate.weights import rotary_cache_bytes
+
+    plain = copy.copy(text01)
+    plain.tensors = [replace(t, dtype_bytes=0) for t in text01.tensors]
+    cells = [estimate_one(s, H200, tp=8, max_model_len=65536, vllm_version="0.23")["weights_gib"]
+             for s in (text01, plain)]
+    extra = 200064 * 6144 * (4 - 2) // 8 + 80 * 32 * 6144 * (4 - 2)
+    assert (cells[0] - cells[1]) * 2**30 == pytest.approx(extra, abs=1)
+    assert rotary_cache_bytes(text01, 2) == 10_240_000 * 64 * 4
