@@ -4,8 +4,9 @@ layers, softmax GQA layers, a routed MoE on every layer.
 Follows vLLM ``vllm/model_executor/models/minimax_text_01.py`` (read at commit
 98370df70c1813f5f9c9c127e8baed660cd09280: the one V1 version the search index stores; its date relative to the
 v0.23.0 tag could not be read, but the file was removed after v0.23.0 and this version already has the V1 hooks
--- ``get_mamba_state_shape_from_config`` etc. -- and ``rope_parameters``; vLLM's registry lists MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM / MiniMaxForCausalLM among
-``_PREVIOUSLY_SUPPORTED_MODELS`` "0.23.0" @055e47c2, so ``estimate/served.py`` refuses the model on vLLM 0.24
+-- ``get_mamba_state_shape_from_config`` etc. -- and ``rope_parameters``; vLLM's registry lists
+MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM / MiniMaxForCausalLM among ``_PREVIOUSLY_SUPPORTED_MODELS``
+"0.23.0" @055e47c2, so ``estimate/served.py`` refuses the model on vLLM 0.24
 and later), the lightning layer ``vllm/model_executor/layers/mamba/linear_attn.py`` (commit
 038f589aefa4be8a5fd572a1e83167c041f5c4a5), its state helpers in ``layers/mamba/mamba_utils.py`` (commit
 2afe1e8573cf51b73569ae1d35f59078a2032a91) and transformers 5.24 ``modeling_minimax.py``.
