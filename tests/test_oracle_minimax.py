@@ -5,8 +5,8 @@ vLLM ``minimax_text_01.py`` @98370df7, ``layers/mamba/linear_attn.py`` @038f589a
 minimax.py).  No MiniMax-Text-01 / MiniMax-M1 config is in /work/shared/reference (configs/, configs_2026/), so
 ``TEXT01`` (tests/test_arch_minimax.py) is written FROM MEMORY from the published MiniMax-Text-01 / MiniMax-M1
 geometry (both share it: 80 layers, every 8th a softmax layer, hidden 6144, 64 heads of 128, 8 KV heads,
-32 experts of 9216, top-2, vocabulary 200064, rotary_dim 64); the published size is 456 B parameters, 45.9 B activated per token, which the
-meta-device count of this config reproduces.
+32 experts of 9216, top-2, vocabulary 200064, rotary_dim 64); the published size is 456 B parameters, 45.9 B
+activated per token, which the meta-device count of this config reproduces.
 """
 
 from __future__ import annotations
