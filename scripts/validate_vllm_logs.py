@@ -71,6 +71,10 @@ PROXIES: dict[str, tuple[str, str, str]] = {
 }
 PROXIES["Qwen/Qwen2.5-0.5B-Instruct"] = (
     "Qwen/Qwen2.5-0.5B", "checkpoint", "base-model config (same architecture, tied embeddings)")
+# rows 154 / 155 (RTX 4090, vLLM 0.27.1): the RedHatAI FP8-dynamic re-upload and Qwen's own GPTQ-Int4 checkpoint
+PROXIES["RedHatAI/Qwen2.5-7B-Instruct-FP8-dynamic"] = PROXIES["RedHatAI/Qwen2.5-7B-Instruct-fp8-dynamic"]
+PROXIES["Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4"] = (
+    "Qwen/Qwen2.5-7B-Instruct", "int4", "Qwen2.5-7B-Instruct config + int4 group-128 weights (GPTQ checkpoint config not offline)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -108,6 +112,8 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
                    "device total is not printed either",
+            "156": "started with an MTP draft (--speculative-config {method: mtp, num_speculative_tokens: 2}); reportgen "
+                   "refuses MTP for deepseek_v4, so the row runs without the draft and is listed only",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
