@@ -181,7 +181,10 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="no scorable public 0.25 start-up (terms inherited from 0.20; the dense rule from issue "
                  "#49224 and row 68).  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
                  "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
-                 "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %)",
+                 "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %).  Row 156 (0.25.0, DeepSeek-V4-Flash TP 2 on "
+                 "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context: 75.64 GiB weights, 10.29 GiB / "
+                 "1,993,100 KV tokens) is listed, not scored: its MTP draft is refused for deepseek_v4 (run without "
+                 "it: weights +2.1 %, KV GiB -3.5 %, tokens -17 %)",
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
               "them (0.25.0 behaved as 0.20; the profile follows the later patch)"),
     VllmProfile(
@@ -202,7 +205,14 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -31 % / +8 %).  The TP miss is the "
                  "non-torch group term (1.991 + 0.041 g, fitted on NVSwitch H100s at 0.19): N08's whole "
                  "non-KV overhead is 1.66 GiB where the model puts 2.07 GiB of non-torch plus 2.23 of "
-                 "activation.  One row per layout: reported, not refitted",
+                 "activation.  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 PCIe RTX PRO 6000, util 0.90, "
+                 "32k): TP 4 KV tokens -5.4 % (the log's 'consumed' minus weights is 1.70 GiB -- NCCL buffers plus the "
+                 "retained graph-profiling pool -- where the model puts 2.16 non-torch + 1.07 graph estimate), TP 4 + "
+                 "EP -6.9 %, PP 4 +8.9 % (with N09's +8.5 %: PP stages on PCIe cost ~1.2-2 GiB more than "
+                 "NT_PP_ONLY 0.07 + activation; two rows, one card type: not refitted).  Rows 153-155 (0.27.1, "
+                 "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +29 / +6.9 / +4.3 %, "
+                 "unexplained by the source (rows 35 / N05, same card and version, are within 1 %).  One card type "
+                 "per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
