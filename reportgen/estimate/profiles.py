@@ -228,7 +228,12 @@ PROFILES: tuple[VllmProfile, ...] = (
         commits=("PR #53306 (MRV2 reserves graph memory, merged 2026-08-21)", "PR #51590 (open)"),
         evidence="row 33 (v0.31 A100 Llama-3.1-8B, the only 0.29+ row with a full breakdown: 72.91 budget - "
                  "15.26 consumed - 1.44 'peak activation' = 56.21 KV, the 1.44 holding a graph estimate); "
-                 "estimate ratio inherited from 0.26 (no 0.29+ row prints estimate and capture)",
+                 "estimate ratio inherited from 0.26 (no 0.29+ row prints estimate and capture).  Rows 157-160 "
+                 "(vLLM 0.30 on a GB10, util 0.55, 32k; listed, not scored: the bench's other engine arguments are "
+                 "not shown) print the applied estimate only as a utilization equivalence: 0.009 / 0.0044 / 0.010 "
+                 "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8) "
+                 "where this profile applies 1.64 x its captured-graph model at default max_num_seqs = 2.6 / 2.6 / "
+                 "1.8 GiB; with max_num_seqs unknown (it sets the capture sizes) this is a lead, not a fit",
         notes="dense models estimate graphs again (PR #53306).  The release that first ships it is not "
               "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
               "0.31.0 does (row 33); 0.29 is assumed.  Newest release read: v0.31.0"),
