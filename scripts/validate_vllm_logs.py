@@ -82,6 +82,9 @@ PROXIES["NousResearch/Hermes-4-14B-FP8"] = (
     "Qwen/Qwen3-14B", "fp8", "Qwen3-14B config (Hermes-4-14B is a Qwen3-14B fine-tune) + fp8 per-channel")
 PROXIES["unsloth/GLM-4.7-Flash-FP8-Dynamic"] = (
     "zai-org/GLM-4.7-Flash", "fp8", "GLM-4.7-Flash config + fp8 everywhere (the checkpoint keeps some layers bf16: listed only)")
+# rows 162 / 163 (L40S, vLLM 0.29.0): Qwen's AWQ checkpoint of Qwen3-14B
+PROXIES["Qwen/Qwen3-14B-AWQ"] = (
+    "Qwen/Qwen3-14B", "int4", "Qwen3-14B config + int4 group-128 weights (AWQ checkpoint config not offline)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"

@@ -233,7 +233,14 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "not shown) print the applied estimate only as a utilization equivalence: 0.009 / 0.0044 / 0.010 "
                  "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8) "
                  "where this profile applies 1.64 x its captured-graph model at default max_num_seqs = 2.6 / 2.6 / "
-                 "1.8 GiB; with max_num_seqs unknown (it sets the capture sizes) this is a lead, not a fit",
+                 "1.8 GiB; with max_num_seqs unknown (it sets the capture sizes) this is a lead, not a fit.  "
+                 "Rows 161-163 (vLLM 0.29.0, Qwen3-14B bf16 / AWQ on an L40S, book-lab defaults): KV tokens -9.0 / "
+                 "-2.8 / -1.2 %; row 161 has the command, card and model of row 68 (0.28.0, +0.7 %) and holds 0.51 GiB "
+                 "less KV there, i.e. the returned dense estimate is ~0.5 GiB where this profile reserves 1.64 x 0.96 = "
+                 "1.57.  Sweeping this scale over rows 33 / 161 / 162 / 163: 1.64 -> -0.6 / -9.0 / -2.8 / -1.2 %; 1.0 -> "
+                 "+0.3 / -3.4 / -0.7 / +1.1 %; 0.8 -> +0.6 / -1.7 / 0.0 / +1.9 %; 0.6 -> +0.9 / 0.0 / +0.7 / +2.6 %.  "
+                 "Not refitted: three of the four rows are one card and one model family, and this is the default "
+                 "profile (README tables and every default estimate move with it) -- a finding for the lead",
         notes="dense models estimate graphs again (PR #53306).  The release that first ships it is not "
               "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
               "0.31.0 does (row 33); 0.29 is assumed.  Newest release read: v0.31.0"),
