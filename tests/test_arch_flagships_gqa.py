@@ -567,19 +567,20 @@ def test_hunyuan_refusals(change, words):
 
 # ---------------------------------------------------------------- EXAONE-3.x (vLLM exaone.py)
 
-# LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct architecture fields with the hub's legacy names, WRITTEN FROM MEMORY
-EXAONE = {"model_type": "exaone", "architectures": ["ExaoneForCausalLM"], "activation_function": "silu",
-          "hidden_size": 4096, "intermediate_size": 14336, "num_layers": 32, "num_attention_heads": 32,
-          "num_key_value_heads": 8, "vocab_size": 102400, "max_position_embeddings": 32768,
-          "layer_norm_epsilon": 1e-5, "rope_theta": 1000000.0, "tie_word_embeddings": False,
-          "rope_scaling": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
-                           "original_max_position_embeddings": 8192, "rope_type": "llama3"}}
+# LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct's config.json with the hub's legacy names (num_layers,
+# activation_function, layer_norm_epsilon): tests/data/configs_2026/ (SOURCES.md: sgl-project/ome's test copy;
+# it replaced a dict written from memory with the same values).  The total is counted by hand below and on the
+# meta device in tests/test_oracle_flagships_gqa.py (transformers 5.24's native ``exaone`` class).
+EXAONE = shipped("LGAI-EXAONE--EXAONE-3.5-7.8B-Instruct")
 
 
 def test_exaone_legacy_names_total_and_kv():
     spec = build_spec(EXAONE)
     assert spec.unsupported_reason is None and spec.family == "exaone" and spec.num_layers == 32
-    assert spec.params_total == 7_818_448_896
+    # embedding + untied head 2 x 102400 x 4096; per layer q/o 2 x 4096^2, k/v 2 x 1024 x 4096, SwiGLU
+    # 3 x 4096 x 14336, two norms; final norm
+    layer = 2 * 4096 * 4096 + 2 * 1024 * 4096 + 3 * 4096 * 14336 + 2 * 4096
+    assert spec.params_total == 2 * 102400 * 4096 + 32 * layer + 4096 == 7_818_448_896
     assert kv_bytes_per_token(spec, "auto", 2, 1) == 32 * 2 * 8 * 128 * 2
     assert spec.rope_caches == ((32_768, 128, 0),)
 

@@ -351,11 +351,12 @@ def test_random_hunyuan_configs_match_meta_device(cfg):
 
 # ---------------------------------------------------------------- exaone
 
-def test_exaone_class_defaults_and_published():
-    from test_arch_flagships_gqa import EXAONE
-
+def test_exaone_class_defaults_and_shipped():
+    """The class defaults and EXAONE-3.5-7.8B-Instruct's config.json (tests/data/configs_2026, auto_map dropped:
+    the native class)."""
     check(defaults("exaone"))
-    assert build_spec(EXAONE).params_total == meta_count(EXAONE)
+    cfg = shipped("LGAI-EXAONE--EXAONE-3.5-7.8B-Instruct")
+    assert build_spec(cfg).params_total == meta_count(cfg) == 7_818_448_896
 
 
 @st.composite
