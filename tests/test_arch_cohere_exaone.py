@@ -24,7 +24,12 @@ from test_arch_flagships_gqa import shipped, tensor
 FULL, SLIDING = AttentionKind.FULL, AttentionKind.SLIDING
 
 # CohereLabs/c4ai-command-r7b-12-2024 architecture fields, WRITTEN FROM MEMORY (not fetched); the total
-# below is the meta-device count of this dict (tests/test_oracle_cohere_exaone.py), ~8.03 B as published
+# below is the meta-device count of this dict (tests/test_oracle_cohere_exaone.py), ~8.03 B as published.
+# No copy of the checkpoint's config.json was found (search 2026-12-03).  Corroboration from the checkpoint
+# itself: llama.cpp's load log of a GGUF converted from it (ggml-org/llama.cpp issue #10816, PR #10900:
+# n_vocab 256000, n_ctx_train 8192, n_embd 4096, n_layer 32, n_head 32, n_head_kv 8, head 128, n_swa 4096,
+# n_ff 14336, f_norm_eps 1e-5, f_logit_scale 0.25, freq_base 50000, "model params = 8.03 B") -- every
+# architecture field here, and the total to the printed precision.
 R7B = {"architectures": ["Cohere2ForCausalLM"], "model_type": "cohere2", "attention_bias": False, "head_dim": 128,
        "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336, "layer_norm_eps": 1e-05,
        "logit_scale": 0.25, "max_position_embeddings": 8192, "num_attention_heads": 32, "num_hidden_layers": 32,
