@@ -189,6 +189,18 @@ def test_bad_input_is_a_config_error(change, field):
     assert e.value.field == field
 
 
+def test_the_checkpoints_integer_kda_lower_bound_is_a_config_error_naming_it():
+    """The published configs write ``"kda_lower_bound": -5`` (an int: the Swift test this fixture comes from, and
+    Edge0/Edge0-8B-A1B-preview's config.json, tests/data/configs_hybrid/SOURCES.md).  transformers 5.24's strict
+    BailingHybridConfig rejects an int there (AutoConfig.from_pretrained fails the same way; the checkpoints
+    load through their remote code), so such a config is a ConfigError naming the field -- not a count -- until
+    the parse coerces it; with -5.0 it is priced."""
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(TINY, kda_lower_bound=-5))
+    assert e.value.field == "kda_lower_bound" and "expected float" in str(e.value)
+    assert build_spec(dict(TINY, kda_lower_bound=-5.0)).unsupported_reason is None
+
+
 def test_mtp_layers_are_noted_not_counted():
     spec = build_spec(dict(TINY, num_nextn_predict_layers=1))
     assert spec.params_total == build_spec(TINY).params_total
