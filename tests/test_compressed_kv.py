@@ -316,5 +316,7 @@ def test_a_per_model_kv_axis_prices_deepseek_v4_beside_auto_models(flash):
     assert d.filter((pl.col("tp") == 8) & (pl.col("concurrency") == 1))["status"].to_list() == ["fits"] * 2
     s = df.filter(pl.col("model") == "HuggingFaceTB/SmolLM3-3B")
     assert s.height == 16 and set(s["kv_cache_dtype"]) == {"auto", "bf16"} and set(s["kv_cache_dtype_used"]) == {"bfloat16"}
-    # a batch small enough for one model: each chunk holds one model, each counted at its own axis
-    assert [len(m) for m, _ in _chunks([plain, dsv4], gpus, mx, 8)] == [1, 1]
+    # chunks count the largest model's own axis (8 cells a GPU): 16 cells hold one model on both GPUs,
+    # 8 split it by GPU
+    assert [(len(m), len(g)) for m, g in _chunks([plain, dsv4], gpus, mx, 16)] == [(1, 2), (1, 2)]
+    assert [(len(m), len(g)) for m, g in _chunks([plain, dsv4], gpus, mx, 8)] == [(1, 1)] * 4
