@@ -182,3 +182,18 @@ def test_a_table_entry_replaces_a_plain_mention_and_conflicts_are_refused(tmp_pa
 def test_bad_model_table_entries_are_named_job_errors(entry, match):
     with pytest.raises(JobError, match=match):
         parse_job({"models": [entry], "gpus": ["H100"]})
+
+
+def test_a_per_model_kv_axis_is_not_a_report_scenario():
+    """A KV dtype constant within each model (DeepSeek-V4 at fp8 beside auto models) does not split the report's
+    matrices (each model would sit in only some of them); one varying within a model still does."""
+    import polars as pl
+
+    from reportgen.outputs.report_data.axes import split_axes
+
+    rows = [{"model": m, "gpu": g, "kv_cache_dtype": kd, "concurrency": 1}
+            for m, kds in (("a/b", ["auto"]), ("deepseek-ai/DeepSeek-V4-Flash", ["fp8"])) for kd in kds
+            for g in ("H100", "H200")]
+    assert split_axes(pl.DataFrame(rows)) == ([], [])
+    rows += [{"model": "a/b", "gpu": g, "kv_cache_dtype": "fp8", "concurrency": 1} for g in ("H100", "H200")]
+    assert split_axes(pl.DataFrame(rows)) == (["kv_cache_dtype"], [])
