@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from reportgen.arch.spec import Component, ModelSpec
 
@@ -196,6 +197,8 @@ def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec
             return text_only(spec)
         return dataclasses.replace(spec, multimodal=False, notes=[
             *spec.notes, f"text only (--limit-mm-per-prompt 0): no encoder profile, but the towers stay loaded ({kept})"])
+    if limits.get("video", 1) == 0:
+        spec = drop_video(spec)
     item = item_tokens(spec, limits)
     if item != spec.mm_item_tokens:
         spec = dataclasses.replace(spec, mm_item_tokens=item, notes=[
@@ -212,7 +215,7 @@ def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec
                                       f"{'s' if len(off) > 1 else ''} not loaded"])
 
 
-# --- Video items sized by max_model_len (issue 13; not yet wired into the matrix, see video_item_tokens) ---
+# --- Video items sized by max_model_len, and the tower's own profile peak (issue 13) ---
 
 # towers whose dummy video vLLM sizes with ``Qwen2VLProcessingInfo`` (qwen2_5_vl.py subclasses it):
 # family -> (``_MAX_FRAMES_PER_VIDEO``, the vision config's ``temporal_patch_size``, both checkpoints' 2)
@@ -231,7 +234,8 @@ def qwen2_vl_video_item_tokens(max_model_len: int, frame_tokens: int, temporal_p
                                max_frames: int = 14) -> int:
     """The video item vLLM's ``MultiModalBudget`` asks for (vLLM qwen2_vl.py @002d181a,
     ``get_max_video_tokens(seq_len=max_model_len, mm_counts={"image": 1, "video": 1})`` -- budget.py
-    @03ff0a31 passes one item per active modality):
+    @03ff0a31 passes one item per active modality), step by step as vLLM does it (the matrix uses the
+    closed form ``video_patches``; tests check they agree):
 
     - ``_get_max_video_frames(seq_len)``: from 1 frame, add frames while the video's tokens stay <= seq_len
       (images are *not* subtracted at this commit; row N03F confirms it: 114,688 = 7 x 16,384 at
@@ -246,16 +250,115 @@ def qwen2_vl_video_item_tokens(max_model_len: int, frame_tokens: int, temporal_p
     return qwen2_vl_video_tokens(max(min(n, max_frames), 1), frame_tokens, temporal_patch_size)
 
 
-def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, int] | None = None) -> int:
-    """The largest item vLLM profiles for a video-capable Qwen2-VL / Qwen2.5-VL tower at ``max_model_len``:
-    ``max(image item, video item)``, the video counted only while its limit is > 0 (``limit_mm_per_prompt``
-    video = 0 gives today's image-only ``mm_item_tokens``).  Other towers: ``item_tokens`` unchanged.
+def video_patches(max_model_len: int, patch_tokens: int, max_patches: int) -> int:
+    """Temporal patches of the dummy video, closed form of ``qwen2_vl_video_item_tokens`` for
+    ``temporal_patch_size`` 2: n frames cost ``ceil(n / 2) x patch_tokens``, and vLLM takes the largest
+    n <= ``_MAX_FRAMES_PER_VIDEO`` whose tokens stay <= max_model_len (at least one frame), so
+    ``ceil(n / 2) = clamp(max_model_len // patch_tokens, 1, ceil(max_frames / 2))``.  The matrix evaluates
+    the same expression per max_model_len (``exprs.encoder_lens``)."""
+    if patch_tokens <= 0 or max_patches <= 0:
+        return 0
+    return max(1, min(int(max_model_len) // patch_tokens, max_patches))
 
-    Not yet used by the matrix: the encoder term sits in ``exprs.gpu_pass`` (per layout x GPU), before
-    max_model_len is crossed in, so making it depend on max_model_len moves the KV budget per length."""
+
+def set_qwen2_vl_video(spec: ModelSpec, temporal_patch_size: int) -> None:
+    """Record the dummy video vLLM profiles for a Qwen2-VL / Qwen2.5-VL tower (``QWEN2_VL_VIDEO``): one
+    temporal patch = one largest image (``spec.mm_item_tokens``), at most ceil(14 / 2) = 7 patches.  The
+    closed form needs ``temporal_patch_size`` 2 (every shipped checkpoint): another value leaves the video
+    unmodelled and the encoder budget a lower bound, which the spec says."""
+    frames, _ = QWEN2_VL_VIDEO[spec.family]
+    if temporal_patch_size != 2 or not spec.mm_item_tokens:
+        spec.notes.append(f"temporal_patch_size {temporal_patch_size}: vLLM's max_model_len-sized dummy video is not "
+                          "modelled (the encoder budget and the profile peak are lower bounds)")
+        return
+    spec.mm_video_patch_tokens = spec.mm_item_tokens
+    spec.mm_video_max_patches = -(-frames // temporal_patch_size)
+    spec.notes.append(f"videos allowed: vLLM profiles one dummy video sized by max_model_len, {frames} frames at most "
+                      f"= {spec.mm_video_max_patches} x {spec.mm_item_tokens:,} tokens (limit_mm_per_prompt video=0 "
+                      "drops it)")
+
+
+def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, int] | None = None) -> int:
+    """The largest item vLLM profiles at ``max_model_len``: ``max(image item, video item)``, the video
+    counted only while its limit is > 0 (``limit_mm_per_prompt`` video = 0 gives the image-only
+    ``mm_item_tokens``).  A spec without a modelled video item: ``item_tokens`` unchanged."""
     base = item_tokens(spec, limits)
-    video = QWEN2_VL_VIDEO.get(spec.family)
-    if not spec.multimodal or video is None or (limits and limits.get("video", 1) == 0) or not spec.mm_item_tokens:
+    if not spec.multimodal or (limits and limits.get("video", 1) == 0):
         return base
-    max_frames, tps = video
-    return max(base, qwen2_vl_video_item_tokens(int(max_model_len), spec.mm_item_tokens, tps, max_frames))
+    video = video_patches(max_model_len, spec.mm_video_patch_tokens, spec.mm_video_max_patches)
+    return max(base, video * spec.mm_video_patch_tokens)
+
+
+def drop_video(spec: ModelSpec) -> ModelSpec:
+    """``limit_mm_per_prompt`` video = 0: vLLM's budget leaves the video modality out (``MultiModalBudget``
+    asks only the active modalities), so the largest item is the image again."""
+    if not spec.mm_video_patch_tokens:
+        return spec
+    return dataclasses.replace(spec, mm_video_patch_tokens=0, mm_video_max_patches=0, notes=[
+        *spec.notes, "--limit-mm-per-prompt video = 0: no max_model_len-sized dummy video in the encoder profile"])
+
+
+@dataclass(frozen=True)
+class TowerPeak:
+    """The vision tower's own memory peak while vLLM's profile run encodes the dummy items, per patch.
+
+    ``profile_run`` (gpu_model_runner.py) encodes ``max(1, budget // item)`` items of the modality with the
+    most tokens in **one** ``embed_multimodal`` call, i.e. ``encoded_tokens`` merged tokens = that many x
+    ``merge_unit`` patches through the ViT at once (the window / full attention split only changes which
+    patches attend to which, not the tensors' sizes).  Eager PyTorch frees a tensor when its last reference
+    goes, so the peak is the largest set of live tensors inside one block:
+
+    - ``attn``: elements (activation dtype) live at the attention's peak;
+    - ``mlp`` + ``mlp_tp / tp``: at the MLP's peak (``mlp_tp``: the column-parallel intermediate);
+    - ``fixed_bytes``: alive through the whole forward (the float32 pixel input, the float32 rotary table and
+      the attention's cos / sin).
+    The peak read off the code, not measured; the attention part is counted unsharded (a bound at TP > 1,
+    where the QKV output is all-gathered anyway)."""
+
+    attn: int
+    mlp: int
+    mlp_tp: int
+    fixed_bytes: int
+    merge_unit: int
+
+    def bytes_per_token(self, tp: int, act_b: float) -> float:
+        """Bytes per merged (LLM) token of the encoded items on one rank."""
+        return self.merge_unit * (act_b * max(self.attn, self.mlp + self.mlp_tp / max(tp, 1)) + self.fixed_bytes)
+
+
+def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, patch_volume: int,
+                       merge: int) -> TowerPeak:
+    """``TowerPeak`` of the Qwen2-VL / Qwen2.5-VL ViT, read off vLLM qwen2_5_vl.py @002d181a (d = hidden,
+    I = intermediate, hd = d / heads):
+
+    - attention (``Qwen2_5_VisionAttention.forward``): the block input ``x`` (d) and ``norm1(x)``, held as
+      the call's argument (d); ``qkv`` (3d; q, k, v are views of it, and the local name keeps it to the
+      end); ``torch.cat([q, k])`` (2d, kept by its local name) and the rotated pair (2d); the attention
+      output (d) and ``proj``'s (d): 11d;
+    - MLP (``Qwen2_5_VisionBlock.forward``): ``norm2`` is the fused add-RMSNorm, in place on ``x`` (d) and
+      ``x_attn`` (d); ``gate_up`` (2I, alive until ``mlp.forward`` returns), the SiLU-and-mul output (I),
+      ``down_proj``'s (d): 3d + 3I.  Qwen2-VL's MLP is ``fc1 -> QuickGELU -> fc2`` (qwen2_vl.py
+      ``Qwen2VisionMLP``, ``x = x + mlp(norm2(x))``): ``x``, ``norm2(x)`` and fc1 + act outputs, 2d + 2I; its
+      attention is taken as Qwen2.5-VL's;
+    - fixed: the dummy ``pixel_values_videos`` as the processor makes them, float32 (``C x tps x p^2`` x 4
+      bytes per patch, cast to the tower dtype inside ``forward``), the float32 rotary table (hd / 2) and
+      the attention's cos / sin (2 x hd / 2): 4 x (patch volume + 1.5 hd) bytes.
+    """
+    hd = hidden // max(heads, 1)
+    gated = family == "qwen2_5_vl"
+    return TowerPeak(attn=11 * hidden, mlp=(3 if gated else 2) * hidden, mlp_tp=(3 if gated else 2) * intermediate,
+                     fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge)
+
+
+def tower_bytes_per_token(multimodal: bool, peak: TowerPeak | None, tp: int, act_b: float) -> float:
+    return peak.bytes_per_token(tp, act_b) if multimodal and peak is not None else 0.0
+
+
+def encoder_profile_tokens(max_num_batched_tokens: int, image_item: int, video_item: int = 0) -> tuple[int, int]:
+    """(encoder budget, tokens the tower encodes in the profile's one forward): the largest item is the
+    larger of the image and the video; the budget ``max(T, item)`` (``encoder_budget``); ``profile_run``
+    encodes ``max(1, budget // item)`` items of it (``MultiModalBudget``'s items per batch).  Scalar twin of
+    ``exprs.encoder_lens``."""
+    item = max(int(image_item), int(video_item))
+    budget = encoder_budget(max_num_batched_tokens, item)
+    return budget, (max(1, budget // item) * item if item > 0 else 0)
