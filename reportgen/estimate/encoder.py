@@ -15,10 +15,12 @@ largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1
 from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from their published image
 processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3 one pooled image, Gemma 3n / Gemma 4 per modality
 (``ModelSpec.mm_item_tokens_by_modality``: vLLM's ``MultiModalBudget`` takes the max over the modalities whose
-limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  Not modelled: dummy videos that vLLM sizes by
-``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.  The Qwen2-VL / Qwen2.5-VL
-video item is worked out (``video_item_tokens``, vLLM qwen2_vl.py @002d181a) but not yet used by the matrix:
-the encoder term is evaluated per (layout x GPU) in ``exprs.gpu_pass``, before max_model_len is crossed in.
+limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  The dummy video vLLM sizes by ``max_model_len``
+is modelled for Qwen2-VL / Qwen2.5-VL (``video_item_tokens``, vLLM qwen2_vl.py @002d181a): the matrix prices it
+per length (``exprs.encoder_lens``), together with the vision tower's own peak over the patches the profile
+encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a); ``limit_mm_per_prompt`` video = 0
+drops it (``drop_video``).  Other video towers (Qwen3-VL, Qwen3.5, InternVL, LLaVA-OneVision): not modelled,
+the budget here is a lower bound with videos allowed.
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
