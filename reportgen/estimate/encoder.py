@@ -201,6 +201,9 @@ def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec
             *spec.notes, f"text only (--limit-mm-per-prompt 0): no encoder profile, but the towers stay loaded ({kept})"])
     if limits.get("video", 1) == 0:
         spec = drop_video(spec)
+    elif limits.get("image", 1) == 0 and spec.mm_video_minus_tokens:
+        # no image in vLLM's mm_counts: the dummy video is sized from the whole max_model_len
+        spec = dataclasses.replace(spec, mm_video_minus_tokens=0)
     item = item_tokens(spec, limits)
     if item != spec.mm_item_tokens:
         spec = dataclasses.replace(spec, mm_item_tokens=item, notes=[
@@ -252,15 +255,17 @@ def qwen2_vl_video_item_tokens(max_model_len: int, frame_tokens: int, temporal_p
     return qwen2_vl_video_tokens(max(min(n, max_frames), 1), frame_tokens, temporal_patch_size)
 
 
-def video_patches(max_model_len: int, patch_tokens: int, max_patches: int) -> int:
-    """Temporal patches of the dummy video, closed form of ``qwen2_vl_video_item_tokens`` for
-    ``temporal_patch_size`` 2: n frames cost ``ceil(n / 2) x patch_tokens``, and vLLM takes the largest
-    n <= ``_MAX_FRAMES_PER_VIDEO`` whose tokens stay <= max_model_len (at least one frame), so
-    ``ceil(n / 2) = clamp(max_model_len // patch_tokens, 1, ceil(max_frames / 2))``.  The matrix evaluates
-    the same expression per max_model_len (``exprs.encoder_lens``)."""
+def video_patches(max_model_len: int, patch_tokens: int, max_patches: int, minus_tokens: int = 0) -> int:
+    """Steps of the dummy video: ``clamp((max_model_len - minus_tokens) // patch_tokens, 1, max_patches)``.
+
+    Qwen2-VL / Qwen2.5-VL (closed form of ``qwen2_vl_video_item_tokens`` for ``temporal_patch_size`` 2): n frames
+    cost ``ceil(n / 2) x patch_tokens``, and vLLM takes the largest n <= ``_MAX_FRAMES_PER_VIDEO`` whose tokens stay
+    <= max_model_len (at least one frame), so ``ceil(n / 2) = clamp(max_model_len // patch_tokens, 1, 7)``.
+    InternVL (``internvl_video_frames``): frames of ``image_seq_length`` tokens after one image, no cap.  The
+    matrix evaluates the same expression per max_model_len (``exprs.encoder_lens``)."""
     if patch_tokens <= 0 or max_patches <= 0:
         return 0
-    return max(1, min(int(max_model_len) // patch_tokens, max_patches))
+    return max(1, min((int(max_model_len) - int(minus_tokens)) // patch_tokens, max_patches))
 
 
 def set_qwen2_vl_video(spec: ModelSpec, temporal_patch_size: int) -> None:
@@ -280,6 +285,32 @@ def set_qwen2_vl_video(spec: ModelSpec, temporal_patch_size: int) -> None:
                       "drops it)")
 
 
+# InternVL (vLLM interns1.py @01dc2879): no frame cap
+VIDEO_UNCAPPED = 2**31 - 1
+
+
+def internvl_video_frames(max_model_len: int, image_seq_length: int, max_image_tokens: int, images: int = 1) -> int:
+    """``InternS1ProcessingInfo.get_num_frames_with_most_features`` (vLLM interns1.py @01dc2879) with one video:
+    ``max((seq_len - max_image_tokens x images) // image_seq_length, 1)`` -- ``images`` is 1 while images are
+    allowed (budget.py asks with one item per active modality), else 0.  Each dummy frame is one
+    ``image_size`` tile (``_get_dummy_videos(width=image_size_w, height=image_size_h)``; transformers'
+    ``InternVLVideoProcessor`` keeps every frame: ``do_sample_frames = False`` by default) and its placeholder
+    holds ``image_seq_length`` video tokens (``get_replacement_interns1_video``, ``select_text`` on the video
+    token), so the item is ``frames x image_seq_length`` tokens."""
+    return max((int(max_model_len) - int(max_image_tokens) * int(images)) // int(image_seq_length), 1)
+
+
+def set_internvl_video(spec: ModelSpec, image_seq_length: int) -> None:
+    """Record InternVL's dummy video (``internvl_video_frames``): steps of ``image_seq_length`` tokens, no cap,
+    one largest image (``spec.mm_item_tokens``) taken off max_model_len first."""
+    spec.mm_video_patch_tokens = int(image_seq_length)
+    spec.mm_video_max_patches = VIDEO_UNCAPPED
+    spec.mm_video_minus_tokens = spec.mm_item_tokens
+    spec.notes.append(f"videos allowed: vLLM profiles one dummy video of (max_model_len - {spec.mm_item_tokens:,}) // "
+                      f"{image_seq_length} frames x {image_seq_length} tokens (interns1.py; limit_mm_per_prompt "
+                      "video=0 drops it); the vision tower's own peak over it is not modelled (a lower bound)")
+
+
 def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, int] | None = None) -> int:
     """The largest item vLLM profiles at ``max_model_len``: ``max(image item, video item)``, the video
     counted only while its limit is > 0 (``limit_mm_per_prompt`` video = 0 gives the image-only
@@ -287,7 +318,8 @@ def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, 
     base = item_tokens(spec, limits)
     if not spec.multimodal or (limits and limits.get("video", 1) == 0):
         return base
-    video = video_patches(max_model_len, spec.mm_video_patch_tokens, spec.mm_video_max_patches)
+    minus = 0 if limits and limits.get("image", 1) == 0 else spec.mm_video_minus_tokens
+    video = video_patches(max_model_len, spec.mm_video_patch_tokens, spec.mm_video_max_patches, minus)
     return max(base, video * spec.mm_video_patch_tokens)
 
 
@@ -296,7 +328,7 @@ def drop_video(spec: ModelSpec) -> ModelSpec:
     asks only the active modalities), so the largest item is the image again."""
     if not spec.mm_video_patch_tokens:
         return spec
-    return dataclasses.replace(spec, mm_video_patch_tokens=0, mm_video_max_patches=0, notes=[
+    return dataclasses.replace(spec, mm_video_patch_tokens=0, mm_video_max_patches=0, mm_video_minus_tokens=0, notes=[
         *spec.notes, "--limit-mm-per-prompt video = 0: no max_model_len-sized dummy video in the encoder profile"])
 
 

@@ -456,7 +456,7 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) ->
 
 
 # what the per-length encoder terms read from the (layout, GPU, util) rows, and hand on (``encoder_lens``)
-ENCODER_IN = ("a_enc_t", "enc_item", "vid_f", "vid_p", "tow_t", "activation_gib", "n_groups", "max_model_len_fit")
+ENCODER_IN = ("a_enc_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "activation_gib", "n_groups", "max_model_len_fit")
 ENCODER_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
                "max_model_len_fit")
 
@@ -468,7 +468,8 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     ``max(T, image item) x a_enc_t``; here, per length M (encoder.py, the scalar twin
     ``encoder.encoder_profile_tokens``):
 
-    - the dummy video ``vid_f x clamp(M // vid_f, 1, vid_p)`` tokens (0 without one; ``encoder.video_patches``),
+    - the dummy video ``vid_f x clamp((M - vid_s) // vid_f, 1, vid_p)`` tokens (0 without one;
+      ``encoder.video_patches``),
       the largest item ``max(image, video)`` and vLLM's encoder budget ``B = max(T, item)``: the budget term
       grows by ``(B - max(T, image)) x a_enc_t``;
     - the tower's own peak over the ``max(1, B // item) x item`` tokens the profile encodes in one forward,
@@ -484,7 +485,8 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     t = pl.col("max_num_batched_tokens")
     f = pl.col("vid_f").fill_null(0).cast(pl.Int64)
     image = pl.col("enc_item").fill_null(0).cast(pl.Int64)
-    video = pl.when(f > 0).then(f * pl.min_horizontal(pl.max_horizontal(m // f.clip(1), 1),
+    steps = (m - pl.col("vid_s").fill_null(0).cast(pl.Int64)) // f.clip(1)
+    video = pl.when(f > 0).then(f * pl.min_horizontal(pl.max_horizontal(steps, 1),
                                                       pl.col("vid_p").fill_null(0).cast(pl.Int64))).otherwise(0)
     item = pl.max_horizontal(image, video)
     budget = pl.max_horizontal(t, item)
