@@ -209,3 +209,55 @@ def test_scalar_twin_matches_the_matrix(qwen25):
     assert c["vid_f"] == 16_384 and c["vid_p"] == 7 and c["tow_t"] == 133_536
     grow = activation_gib(c, 2_048, 256, True, 128_000) - activation_gib(c, 2_048, 256, True, 8_192)
     assert grow == pytest.approx((114_688 - 16_384) * (encoder.MM_ENCODER * 3_584 * 2 + 133_536) / 2**30, rel=1e-12)
+
+
+# --- InternVL (vLLM interns1.py @01dc2879, InternS1ProcessingInfo / InternS1DummyInputsBuilder) ---
+# image_seq_length = (448 / 14)**2 x 0.5**2 = 256; largest image 13 tiles x 256 = 3,328 (families/internvl.py);
+# frames = max((max_model_len - 3,328 x images) // 256, 1), each frame one 448 x 448 tile of 256 video tokens
+
+@pytest.fixture(scope="module")
+def internvl():
+    import copy
+
+    from test_arch_vision_2026 import INTERNVL3_8B
+
+    spec = build_spec(copy.deepcopy(INTERNVL3_8B))
+    assert spec.family == "internvl" and spec.mm_item_tokens == 3_328
+    return spec
+
+
+@pytest.mark.parametrize("mml,frames", [
+    (2_048, 1),          # (2,048 - 3,328) // 256 < 1: one frame (max(..., 1))
+    (3_583, 1),          # 255 // 256 = 0 -> 1
+    (3_584, 1),          # 256 // 256 = 1
+    (8_192, 19),         # 4,864 // 256 = 19
+    (32_768, 115),       # 29,440 // 256 = 115
+    (128_000, 487),      # 124,672 // 256 = 487 -> 124,672 tokens
+])
+def test_internvl_video_item_matches_hand_arithmetic(internvl, mml, frames):
+    assert encoder.internvl_video_frames(mml, 256, 3_328) == frames
+    assert encoder.video_item_tokens(internvl, mml) == max(frames * 256, 3_328)
+
+
+def test_internvl_image_limit_zero_sizes_the_video_from_the_whole_length(internvl):
+    # no image in mm_counts: (32,768 - 0) // 256 = 128 frames
+    assert encoder.internvl_video_frames(32_768, 256, 3_328, images=0) == 128
+    assert encoder.video_item_tokens(internvl, 32_768, {"image": 0}) == 128 * 256
+    limited = encoder.apply_limits(internvl, {"image": 0})
+    assert limited.mm_video_minus_tokens == 0 and limited.mm_video_patch_tokens == 256
+    assert encoder.apply_limits(internvl, {"video": 0}).mm_video_patch_tokens == 0
+
+
+def test_internvl_matrix_budget_follows_the_length(internvl):
+    from reportgen.job import Matrix
+    from reportgen.matrix import GpuLike, evaluate_matrix, ModelEntry
+
+    gpu = GpuLike(id="h100", name="H100", usable_memory_gib=79.19)
+    mx = Matrix(tp=[1], pp=[1], dp=[1], ep=[False], weight_dtype=["checkpoint"], kv_cache_dtype=["auto"],
+                max_model_len=[8_192, 32_768], concurrency=[1], gpu_memory_utilization=[0.9], max_nodes=1)
+    df = evaluate_matrix([ModelEntry("internvl", internvl)], [gpu], mx).sort("max_model_len")
+    act = df["activation_gib"].to_list()
+    # T = 8,192 (H100): at 8,192 the video is 19 x 256 = 4,864 tokens < T (budget T); at 32,768 it is
+    # 115 x 256 = 29,440 tokens: the budget term grows by (29,440 - 8,192) x MM_ENCODER x 3,584 x 2 bytes
+    # (no tower peak modelled for InternViT: a lower bound)
+    assert act[1] - act[0] == pytest.approx((29_440 - 8_192) * encoder.MM_ENCODER * 3_584 * 2 / 2**30, rel=1e-9)
