@@ -261,3 +261,23 @@ def test_internvl_matrix_budget_follows_the_length(internvl):
     # 115 x 256 = 29,440 tokens: the budget term grows by (29,440 - 8,192) x MM_ENCODER x 3,584 x 2 bytes
     # (no tower peak modelled for InternViT: a lower bound)
     assert act[1] - act[0] == pytest.approx((29_440 - 8_192) * encoder.MM_ENCODER * 3_584 * 2 / 2**30, rel=1e-9)
+
+
+# --- LLaVA-OneVision (vLLM llava_onevision.py, the copy under search-index id 68745602020) ---
+# SigLIP 384 / 14 -> 27 x 27 patches, pooled by stride 2 -> ceil(27 / 2)**2 = 196 tokens a frame;
+# n = max(min((max_model_len - 1) // 196, 16), 1), tokens = 196 n + 1
+
+@pytest.mark.parametrize("mml,tokens", [(100, 197), (197, 197), (393, 393), (8_192, 3_137), (128_000, 3_137)])
+def test_llava_onevision_video_by_hand(mml, tokens):
+    assert encoder.llava_onevision_video_tokens(mml, 196) == tokens
+
+
+def test_llava_onevision_video_never_exceeds_the_image_item():
+    import copy
+
+    from test_arch_vision_2026 import FROM_MEMORY
+
+    spec = build_spec(copy.deepcopy(FROM_MEMORY["llava-hf/llava-onevision-qwen2-7b-ov-hf"]))
+    assert spec.mm_item_tokens == 8_748 > 16 * 196 + 1 == 3_137
+    assert spec.mm_video_patch_tokens == 0            # nothing per length: the image sets the budget
+    assert any("at most 3,137 tokens" in n for n in spec.notes)

@@ -311,6 +311,36 @@ def set_internvl_video(spec: ModelSpec, image_seq_length: int) -> None:
                       "video=0 drops it); the vision tower's own peak over it is not modelled (a lower bound)")
 
 
+# LLaVA-OneVision (vLLM llava_onevision.py, the copy under search-index id 68745602020 -- the family's source)
+LLAVA_ONEVISION_MAX_FRAMES = 16      # ``_MAX_FRAMES_PER_VIDEO``
+
+
+def llava_onevision_video_tokens(max_model_len: int, frame_tokens: int,
+                                 max_frames: int = LLAVA_ONEVISION_MAX_FRAMES) -> int:
+    """``LlavaOnevisionProcessingInfo.get_max_video_tokens`` with one video: ``get_num_video_tokens`` =
+    ``frame_tokens x n + 1`` (the newline), ``_get_max_video_frames`` the largest n (from 0) with that <=
+    seq_len, ``get_num_frames_with_most_features`` = ``max(min(n, 16), 1)`` (images are not subtracted);
+    ``frame_tokens`` = ``ceil(patch grid / spatial_pool_stride)**2`` (``_get_num_frame_tokens``, stride 2 by
+    default).  At most ``16 x frame_tokens + 1`` tokens: 3,137 for SigLIP-384 / 14, below the 8,748-token
+    largest image, so the video never sets the encoder budget there (``llava_onevision_video_note``)."""
+    n = max(min((int(max_model_len) - 1) // int(frame_tokens), max_frames), 1)
+    return frame_tokens * n + 1
+
+
+def llava_onevision_video_note(spec: ModelSpec, frame_tokens: int) -> None:
+    """Say whether LLaVA-OneVision's dummy video can set the budget: its largest (16 frames) against the image.
+    When it cannot (every shipped checkpoint), the image item is exact with videos allowed; otherwise the
+    budget is a lower bound (not priced per length: the +1 newline token is outside ``exprs.encoder_lens``'s
+    form)."""
+    most = llava_onevision_video_tokens(2**31 - 1, frame_tokens)
+    if most <= spec.mm_item_tokens:
+        spec.notes.append(f"videos allowed: vLLM's dummy video is at most {most:,} tokens (16 frames x {frame_tokens} + "
+                          f"1), below the largest image ({spec.mm_item_tokens:,}): the encoder budget is unchanged")
+    else:
+        spec.notes.append(f"videos allowed: vLLM's dummy video can reach {most:,} tokens, more than the largest image "
+                          f"({spec.mm_item_tokens:,}) -- not modelled, the encoder budget is a lower bound")
+
+
 def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, int] | None = None) -> int:
     """The largest item vLLM profiles at ``max_model_len``: ``max(image item, video item)``, the video
     counted only while its limit is > 0 (``limit_mm_per_prompt`` video = 0 gives the image-only
