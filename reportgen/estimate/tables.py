@@ -51,6 +51,8 @@ class ModelFacts:
     buffer_t: int = 0          # elements per batched token of init-time buffers (ModelSpec.init_buffer_per_token)
     topk_buf: tuple[int, int] = (0, 0)   # (index heads, top-k) of an int32 init-time buffer (ModelSpec.index_topk_buffer)
     ssm_state: object = None   # an attention-free model's (mamba, mamba2) state geometry: its mixer width is priced
+    video: tuple[int, int, int] = (0, 0, 0)   # (tokens per step, most steps, tokens taken off) of a max_model_len-sized video
+    tower: object = None       # encoder.TowerPeak: the ViT's own profile peak per patch (None: not modelled)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -75,7 +77,10 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
                       chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0,
                       spec.init_buffer_per_token, tuple(spec.index_topk_buffer),
-                      spec.layers_kv[0].state if hybrid.is_attention_free(spec) else None)
+                      spec.layers_kv[0].state if hybrid.is_attention_free(spec) else None,
+                      (spec.mm_video_patch_tokens, spec.mm_video_max_patches, spec.mm_video_minus_tokens)
+                      if spec.multimodal else (0, 0, 0),
+                      spec.mm_tower_peak if spec.multimodal else None)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -223,6 +228,12 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         # encoder profile: bytes per encoder-budget token, and the largest item (budget = max(T, item))
         "a_enc_t": encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b),
         "enc_item": float(f.mm_item),
+        # per max_model_len (exprs.encoder_lens): the dummy video's patch tokens / most patches, and the tower's
+        # own peak in bytes per encoded token
+        "vid_f": float(f.video[0]),
+        "vid_p": float(f.video[1]),
+        "vid_s": float(f.video[2]),
+        "tow_t": encoder.tower_bytes_per_token(f.multimodal, f.tower, lay.tp, act_b),
         "warm_r": (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0,
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
@@ -239,12 +250,19 @@ def topk_buffer_bytes_per_token(heads_topk: tuple[int, int], tp: int) -> float:
     return float(max(1, heads // tp) * topk * 4) if heads and topk else 0.0
 
 
-def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, last_stage: bool) -> float:
-    """Scalar twin of the polars expression in ``exprs.gpu_pass`` (calibration, seed API)."""
+def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, last_stage: bool,
+                   max_model_len: int | None = None) -> float:
+    """Scalar twin of the polars expressions in ``exprs.gpu_pass`` (calibration, seed API) and, given
+    ``max_model_len``, ``exprs.encoder_lens`` (the dummy video and the tower's own peak)."""
     t, r = float(batched_tokens), float(min(max_num_seqs, batched_tokens))
     fwd = t * c["a_fwd_t"] + r * c.get("a_state_r", 0.0)
     core = max(fwd, t * c["a_hid_t"] + r * c["a_smp_r"]) if last_stage else fwd
-    enc = encoder.encoder_budget(batched_tokens, int(c.get("enc_item", 0))) * c.get("a_enc_t", 0.0)
+    video = 0
+    if max_model_len is not None:
+        video = encoder.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
+                                      int(c.get("vid_s", 0))) * int(c.get("vid_f", 0))
+    budget, encoded = encoder.encoder_profile_tokens(batched_tokens, int(c.get("enc_item", 0)), video)
+    enc = budget * c.get("a_enc_t", 0.0) + (encoded * c.get("tow_t", 0.0) if max_model_len is not None else 0.0)
     return (core + t * c["a_add_t"] + enc) / GIB
 
 
@@ -262,7 +280,8 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
-COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r")
+COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
+                "vid_f", "vid_p", "vid_s", "tow_t")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
