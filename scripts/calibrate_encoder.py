@@ -130,7 +130,7 @@ def markdown() -> list[str]:
 
 def video_row() -> list[str]:
     """Row N03F (vllm_logs_2026.csv, a failed start): the max_model_len-sized dummy video and the ViT's own peak
-    (encoder.TowerPeak), priced per length and fitted on nothing (docs/architecture.md)."""
+    (mm_video.TowerPeak), priced per length and fitted on nothing (docs/architecture.md)."""
     row = next((r for r in V.load_rows() if r["row_id"] == "N03F"), None)
     case = V.make_case(row) if row else None
     if case is None:

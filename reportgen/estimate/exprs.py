@@ -469,11 +469,11 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     ``encoder.encoder_profile_tokens``):
 
     - the dummy video ``vid_f x clamp((M - vid_s) // vid_f, 1, vid_p)`` tokens (0 without one;
-      ``encoder.video_patches``),
+      ``mm_video.video_patches``),
       the largest item ``max(image, video)`` and vLLM's encoder budget ``B = max(T, item)``: the budget term
       grows by ``(B - max(T, image)) x a_enc_t``;
     - the tower's own peak over the ``max(1, B // item) x item`` tokens the profile encodes in one forward,
-      ``tow_t`` bytes each (``encoder.TowerPeak``).
+      ``tow_t`` bytes each (``mm_video.TowerPeak``).
 
     Before ``lens_pass``: each slot loses that much KV memory (blocks re-counted from ``av{i}``), the
     activation grows by it, and the tokens and the largest max_model_len that fits follow the blocks left

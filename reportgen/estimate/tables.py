@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reportgen.arch import mm_video
 from reportgen.arch.spec import Component, ModelSpec, Shard
 from reportgen.arch.state import first_state_tp_rule
 
@@ -52,7 +53,7 @@ class ModelFacts:
     topk_buf: tuple[int, int] = (0, 0)   # (index heads, top-k) of an int32 init-time buffer (ModelSpec.index_topk_buffer)
     ssm_state: object = None   # an attention-free model's (mamba, mamba2) state geometry: its mixer width is priced
     video: tuple[int, int, int] = (0, 0, 0)   # (tokens per step, most steps, tokens taken off) of a max_model_len-sized video
-    tower: object = None       # encoder.TowerPeak: the ViT's own profile peak per patch (None: not modelled)
+    tower: object = None       # mm_video.TowerPeak: the ViT's own profile peak per patch (None: not modelled)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -259,7 +260,7 @@ def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, 
     core = max(fwd, t * c["a_hid_t"] + r * c["a_smp_r"]) if last_stage else fwd
     video = 0
     if max_model_len is not None:
-        video = encoder.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
+        video = mm_video.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
                                       int(c.get("vid_s", 0))) * int(c.get("vid_f", 0))
     budget, encoded = encoder.encoder_profile_tokens(batched_tokens, int(c.get("enc_item", 0)), video)
     enc = budget * c.get("a_enc_t", 0.0) + (encoded * c.get("tow_t", 0.0) if max_model_len is not None else 0.0)
