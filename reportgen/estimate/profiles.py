@@ -238,6 +238,8 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "gpu/cudagraph_utils.py profile_cudagraph_memory (source-index files 57392530080 / 59275043150: "
                  "PIECEWISE measured, FULL = first + (N - 1) x 2nd of the two largest)",
                  "gpu/model_runner.py (source-index file 71282668630: profile_cudagraph_memory -> cudagraph_utils)",
+                 "PR #57865 (open; its review diff at gpu/cudagraph_utils.py:931 quotes upstream's "
+                 "'measured - sum(mem_samples) + full_estimate')",
                  "PR #51590 (open)"),
         evidence="graph_estimate_scale 1.0 from the code: MRV2's estimate measures the PIECEWISE graphs in full and "
                  "extrapolates only the FULL (decode) graphs from the two largest, so it is the capture itself -- "
