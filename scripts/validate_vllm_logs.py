@@ -114,6 +114,17 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
 GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01),
               ("RTX 4090", 23.55), ("RTX 3090", 23.58))     # 3090: as rows 7-8 print
 
+# how the logged GPUs are linked (catalog ``interconnect``; estimate/overheads.comm_terms), by the row's GPU
+# text: the H100 / H200 / H20 rows are HGX (NVSwitch, NVLink SHARP) machines, the cards below PCIe-only
+# (row N08 says so: 'SYS' topology, no NVLink).  A GPU not listed keeps the fitted terms.
+GPU_INTERCONNECTS = (("RTX PRO 6000", "pcie"), ("RTX 3090", "pcie"), ("RTX 4090", "pcie"), ("RTX 5090", "pcie"),
+                     ("RTX A5000", "pcie"), ("L40S", "pcie"), ("A40", "pcie"),
+                     ("H100", "nvswitch_nvls"), ("H200", "nvswitch_nvls"), ("H20", "nvswitch_nvls"))
+
+
+def gpu_interconnect(name: str) -> str:
+    return next((ic for key, ic in GPU_INTERCONNECTS if key.lower() in (name or "").lower()), "")
+
 
 @dataclass
 class Case:
@@ -231,6 +242,7 @@ def make_case(row: dict) -> Case | None:
                 block_size=_i(row.get("block_size"), 16), vllm_version=version_of(version),
                 enforce_eager=(row.get("enforce_eager") or "").strip().lower() == "true",
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
+                disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
                 speculative_config=_spec_config(row, extra))
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's
@@ -258,7 +270,7 @@ class LogGpu(GpuLike):
 def predict(case: Case) -> dict:
     name = case.row.get("gpu") or ""
     gpu = LogGpu(id="log-gpu", name=name, usable_memory_gib=case.memory_gib, gpus_per_node=8,
-                 large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
+                 interconnect=gpu_interconnect(name), large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
     lf = evaluate_matrix_lazy([ModelEntry(case.model, case.spec)], [gpu], case.matrix, stage0_columns=True)
     return lf.collect().row(0, named=True)
 

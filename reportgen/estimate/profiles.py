@@ -355,11 +355,14 @@ def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
     return p.graph_estimate_scale
 
 
-def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float) -> float:
-    """Non-torch memory of the profile: one GPU, a communication group, or PP only."""
+def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float,
+                  nvls: bool = True) -> float:
+    """Non-torch memory of the profile: one GPU, a communication group, or PP only.  ``nvls`` False:
+    a group on GPUs without NVLink SHARP gets the one-GPU figure plus the per-rank term, not the
+    NVSwitch-fitted base (overheads.py, "non-torch")."""
     group = tp * (dp if is_moe else 1)
     if group > 1:
-        return p.nt_comm_base + p.nt_comm_per_rank * group
+        return (p.nt_comm_base if nvls else p.nt_single) + p.nt_comm_per_rank * group
     return pp_only if pp > 1 else p.nt_single
 
 
