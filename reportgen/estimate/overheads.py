@@ -152,10 +152,11 @@ NT_COMM_PER_RANK = 0.041
 # The TP (TP x DP for MoE) group term above was fitted on H100 SXM rows: NVSwitch with NVLink SHARP.
 # What the profile run adds there is NCCL's (communicators connect lazily, on the first collectives
 # of the profile run); vLLM's custom all-reduce allocates nothing in it (below).  The base,
-# NT_COMM_BASE - NT_SINGLE = 1.74 GiB, is read as NCCL's NVLS buffers: every logged TP group
-# without NVLS is at the one-GPU level -- A100 SXM (NVSwitch gen2, row 55: 0.43 at TP 4), L40S
-# (row 23: 0.30 at TP 2), PCIe 22 GB cards (rows 57-59: 0.20 at TP 4), M10 (0.13 at TP 4) -- while
-# NVLS machines print 2.06-2.21 (H100, 0.19), 1.38 (H200, 0.10.2), 0.95 (B200-class, 0.26, row 34).
+# NT_COMM_BASE - NT_SINGLE = 1.74 GiB, is read as NCCL's NVLS buffers (an inference from the rows;
+# NCCL's source was not read): every logged TP group without NVLS is at the one-GPU level -- A100 SXM
+# (NVSwitch gen2, row 55: 0.43 at TP 4), L40S (row 23: 0.30 at TP 2), PCIe 22 GB cards (rows 57-59:
+# 0.20 at TP 4), M10 (unnamed 80 GB card: 0.13 at TP 4) -- while NVLS machines print 2.06-2.21 (H100,
+# 0.19), 1.38 (H200, 0.10.2), 0.95 (B200-class, 0.26, row 34).
 # So without NVLS (catalog interconnect other than nvswitch_nvls / xgmi / other / not given) a group
 # costs the profile's one-GPU figure plus the per-rank term: nt_single + nt_comm_per_rank x group
 # (profiles.non_torch_gib).  Row N08 (RTX PRO 6000 PCIe, TP 2) is the one 0.17+ start it decides.

@@ -67,6 +67,10 @@ source index, PRs and issues by number):
   opt-in and sorts with Triton.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
   131072 logits) is the FlashInfer case; ``Matrix.flashinfer_sampler`` (job key, or the env variable
   in a pasted command line) drops the extra.
+- Non-torch with a TP group: ``nt_comm_base`` is the NVSwitch (NVLink SHARP) figure the rows were fitted
+  on; ``non_torch_gib(..., nvls=False)`` gives GPUs without NVLS ``nt_single + nt_comm_per_rank x group``
+  (catalog ``interconnect``; overheads.py "non-torch", docs/decisions.md).  vLLM's custom all-reduce
+  buffers are allocated before the start-up snapshot: outside the budget (overheads.CUSTOM_AR_GIB).
 - Defaults that did not change in this range: ``max_num_batched_tokens`` /
   ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB GPUs except A100,
   else 2048 / 256 (``vllm/engine/arg_utils.py``); chunked prefill always on in V1;
@@ -199,10 +203,10 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64.  KV checked on 7 dense starts: rows 68, "
                  "144, 35, N04, N05 (one GPU, -2.4 to +1.3 %) and N08 / N09 (0.27.1, Qwen3-32B TP 2 / PP 2 on "
-                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -31 % / +8 %).  The TP miss is the "
-                 "non-torch group term (1.991 + 0.041 g, fitted on NVSwitch H100s at 0.19): N08's whole "
-                 "non-KV overhead is 1.66 GiB where the model puts 2.07 GiB of non-torch plus 2.23 of "
-                 "activation.  One row per layout: reported, not refitted",
+                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -10 % / +8 %).  N08 was -31 % with the "
+                 "NVSwitch-fitted non-torch group term (1.991 + 0.041 g); GPUs without NVLink SHARP now get "
+                 "nt_single + 0.041 g (overheads.py, branch customar) and what is left is activation (2.23 "
+                 "GiB modelled, at most 1.33 left by the log).  One row per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
