@@ -61,6 +61,9 @@ class ModelEntry:
     spec: ModelSpec
     revision: str | None = None
     config_source: str | None = None
+    # the model's own KV dtype axis (a job ``models`` table entry, ``job.ModelRef.kv_cache_dtype``): replaces
+    # ``Matrix.kv_cache_dtype`` for this model's rows; None = the matrix's axis
+    kv_cache_dtype: tuple[str, ...] | None = None
     # "safetensors" when spec.checkpoint_tensors holds the checkpoint's header listing
     # (`--weights checkpoint`): as-shipped cells are then costed at true stored bytes
 
@@ -102,6 +105,16 @@ def _layouts(m: Matrix) -> list[Layout]:
     return [Layout(tp, pp, dp, ep) for tp in m.tp for pp in m.pp for dp in m.dp for ep in m.ep]
 
 
+def kv_axis(e: ModelEntry, matrix: Matrix) -> list[str]:
+    """The KV dtypes one model is evaluated at: its own axis (job ``models`` table entry) or the matrix's."""
+    return list(getattr(e, "kv_cache_dtype", None) or matrix.kv_cache_dtype)
+
+
+def cells_per_model_gpu(e: ModelEntry, matrix: Matrix) -> int:
+    """Cells of one model on one GPU (``Matrix.n_cells_per_model_gpu`` with the model's own KV axis)."""
+    return matrix.n_cells_per_model_gpu(getattr(e, "kv_cache_dtype", None))
+
+
 def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
     """The vLLM version profile of a job (``profiles.profile_for``) and its note."""
     return profile_for(matrix.vllm_version)
@@ -123,7 +136,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
                       "headers": e.weights_from_headers, **spec_axes(spec)})
         for lay in layouts:
             for wd in matrix.weights_as:
-                for kd in matrix.kv_cache_dtype:
+                for kd in kv_axis(e, matrix):
                     base, slots, n = mt.row(lay, wd, kd)
                     rows.append(((mi,) + base, slots, n))
     k = max((n for _, _, n in rows), default=1) or 1
@@ -343,7 +356,8 @@ def allow_long_max_model_len(matrix: Matrix) -> bool:
 def _chunks(models: list[ModelEntry], gpus: list[Any], matrix: Matrix,
             batch_cells: int) -> Iterator[tuple[list[ModelEntry], list[Any]]]:
     """Split models (then GPUs, for a model bigger than a batch) so each chunk has <= batch_cells cells."""
-    per_mg = max(matrix.n_cells_per_model_gpu(), 1)
+    per_mg = max([cells_per_model_gpu(m, matrix) for m in models] or [matrix.n_cells_per_model_gpu()])
+    per_mg = max(per_mg, 1)
     if per_mg * len(gpus) > batch_cells:
         step = max(1, batch_cells // per_mg)
         for m in models:
@@ -419,7 +433,8 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
     # chunks of whole models (never split by GPU as ``_chunks`` does: that would change the order),
     # DeepSeek-V4 apart from the others as in ``_kind_runs``;
     # one model's (layout, GPU, util) rows are few (9,600 for 48 layouts x 4 dtypes x 25 GPUs x 2)
-    per_chunk = max(1, max(prep_cells, batch_cells) // max(matrix.n_cells_per_model_gpu() * len(gpus), 1))
+    per_mg = max([cells_per_model_gpu(m, matrix) for m in models] or [matrix.n_cells_per_model_gpu()])
+    per_chunk = max(1, max(prep_cells, batch_cells) // max(per_mg * len(gpus), 1))
     for run in _kind_runs(models, per_chunk):
         r = _prepare(run, gpus, matrix, stage0_columns)
         if r.n_cells == 0:

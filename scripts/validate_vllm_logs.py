@@ -71,6 +71,20 @@ PROXIES: dict[str, tuple[str, str, str]] = {
 }
 PROXIES["Qwen/Qwen2.5-0.5B-Instruct"] = (
     "Qwen/Qwen2.5-0.5B", "checkpoint", "base-model config (same architecture, tied embeddings)")
+# rows 154 / 155 (RTX 4090, vLLM 0.27.1): the RedHatAI FP8-dynamic re-upload and Qwen's own GPTQ-Int4 checkpoint
+PROXIES["RedHatAI/Qwen2.5-7B-Instruct-FP8-dynamic"] = PROXIES["RedHatAI/Qwen2.5-7B-Instruct-fp8-dynamic"]
+PROXIES["Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4"] = (
+    "Qwen/Qwen2.5-7B-Instruct", "int4", "Qwen2.5-7B-Instruct config + int4 group-128 weights (GPTQ checkpoint config not offline)")
+# rows 157-160 (GB10, vLLM 0.30): a Qwen3-30B-A3B-2507 FP8 twin, a Qwen3-14B fine-tune, an unsloth GLM-4.7-Flash FP8 re-upload
+PROXIES["Qwen/Qwen3-30B-A3B-Thinking-2507-FP8"] = (
+    "Qwen/Qwen3-30B-A3B-FP8", "checkpoint", "Qwen3-30B-A3B-FP8 config (same architecture, block-scaled fp8)")
+PROXIES["NousResearch/Hermes-4-14B-FP8"] = (
+    "Qwen/Qwen3-14B", "fp8", "Qwen3-14B config (Hermes-4-14B is a Qwen3-14B fine-tune) + fp8 per-channel")
+PROXIES["unsloth/GLM-4.7-Flash-FP8-Dynamic"] = (
+    "zai-org/GLM-4.7-Flash", "fp8", "GLM-4.7-Flash config + fp8 everywhere (the checkpoint keeps some layers bf16: listed only)")
+# rows 162 / 163 (L40S, vLLM 0.29.0): Qwen's AWQ checkpoint of Qwen3-14B
+PROXIES["Qwen/Qwen3-14B-AWQ"] = (
+    "Qwen/Qwen3-14B", "int4", "Qwen3-14B config + int4 group-128 weights (AWQ checkpoint config not offline)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -108,6 +122,19 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
                    "device total is not printed either",
+            "156": "started with an MTP draft (--speculative-config {method: mtp, num_speculative_tokens: 2}); reportgen "
+                   "refuses MTP for deepseek_v4, so the row runs without the draft and is listed only",
+            "157": "GB10 bench (vLLM 0.30): the engine arguments beyond util / max_model_len are not shown, and the "
+                   "implied non-KV overhead (budget - weights - KV = 0.6 GiB at the P01 total of 119.63 GiB) is below "
+                   "the logged graph estimate alone (~1.08 GiB): max_num_seqs / max_num_batched_tokens (or the unified-"
+                   "memory total) differ from the defaults assumed",
+            "159": "GB10 bench (vLLM 0.30), as row 157: engine arguments not shown; implied overhead 1.7 GiB with a "
+                   "~1.2 GiB graph estimate leaves ~0.5 GiB for activation + non-torch, below any default-settings "
+                   "profile of a 14B model",
+            "158": "the unsloth checkpoint's quantization config is not offline: the all-fp8 proxy is 2.2 GiB lighter "
+                   "than the logged weights",
+            "160": "logged tokens are 1.98x the bf16-KV estimate while the same bench's other starts are within 5-13 %: "
+                   "an fp8 KV cache or other engine arguments are likely but not shown",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
@@ -297,6 +324,7 @@ def compare(case: Case, p: dict) -> dict:
         "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),
         "g_est_meas": _f(r.get("cuda_graph_estimated_gib")),
         "tp": case.matrix.tp[0], "pp": case.matrix.pp[0], "weights": case.weight_dtype,
+        "interconnect": gpu_interconnect(r.get("gpu") or ""),
         "kv_dtype": case.matrix.kv_cache_dtype[0], "mml": case.matrix.max_model_len[0],
         "w_pred": p["stage0_weights_gib"], "w_meas": meas_w,
         "act_pred": p["stage0_activation_gib"], "act_meas": _f(r.get("activation_peak_gib")),
@@ -490,7 +518,8 @@ def profile_section() -> list[str]:
     for p in PROFILES:
         lines.append(f"| {p.label} | {'yes' if p.graphs_in_budget else 'no'} | {p.graph_estimate_scale:g} | "
                      f"{'yes' if p.dense_graph_estimate else 'no (0)'} | {p.gdn_transient_scale:g} | "
-                     f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g | "
+                     f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g "
+                     f"(no NVLS: {p.nt_single:g} + {p.nt_comm_per_rank:g} g) | "
                      f"{p.evidence} |")
     lines += ["", "| profile | term | fitted | shipped | rows |", "|---|---|---|---|---|"]
     for name, fit in cal.fit_profiles().items():

@@ -246,7 +246,8 @@ class ModelSpec:
     init_buffer_per_token: int = 0
     # (index heads, top-k blocks) of an int32 top-k buffer the model allocates at init, shape
     # [max(1, heads // tp), max_num_batched_tokens (rounded up to 4), top-k]: MiniMax-M3's shared
-    # topk_indices_buffer (vllm/models/minimax_m3/nvidia/model.py MiniMaxM3Model); (0, 0) = none
+    # topk_indices_buffer (vllm/models/minimax_m3/nvidia/model.py MiniMaxM3Model); DeepSeek-V4's
+    # [max_num_batched_tokens, index_topk] one is (1, index_topk); (0, 0) = none
     index_topk_buffer: tuple[int, int] = (0, 0)
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None

@@ -185,7 +185,10 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="no scorable public 0.25 start-up (terms inherited from 0.20; the dense rule from issue "
                  "#49224 and row 68).  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
                  "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
-                 "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %)",
+                 "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %).  Row 156 (0.25.0, DeepSeek-V4-Flash TP 2 on "
+                 "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context: 75.64 GiB weights, 10.29 GiB / "
+                 "1,993,100 KV tokens) is listed, not scored: its MTP draft is refused for deepseek_v4 (run without "
+                 "it: weights +2.1 %, KV GiB -3.5 %, tokens -17 %)",
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
               "them (0.25.0 behaved as 0.20; the profile follows the later patch)"),
     VllmProfile(
@@ -206,7 +209,15 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -10 % / +8 %).  N08 was -31 % with the "
                  "NVSwitch-fitted non-torch group term (1.991 + 0.041 g); GPUs without NVLink SHARP now get "
                  "nt_single + 0.041 g (overheads.py, branch customar) and what is left is activation (2.23 "
-                 "GiB modelled, at most 1.33 left by the log).  One row per layout: reported, not refitted",
+                 "GiB modelled, at most 1.33 left by the log).  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 "
+                 "PCIe RTX PRO 6000, util 0.90, 32k): TP 4 KV tokens +0.8 % (-5.4 % with the NVSwitch term; the "
+                 "log's whole non-KV overhead beyond weights is 2.46 GiB: 'consumed' - weights 1.70 + peak "
+                 "activation 0.76, the applied graph estimate inside them, where the model puts 0.41 non-torch + "
+                 "0.75 activation + 1.07 graph estimate = 2.23, was 3.97), TP 4 + EP -0.7 % (was -6.9 %), PP 4 +8.9 % (with N09's +8.5 %: PP stages on PCIe cost ~1.2-2 GiB more than "
+                 "NT_PP_ONLY 0.07 + activation; two rows, one card type: not refitted).  Rows 153-155 (0.27.1, "
+                 "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +29 / +6.9 / +4.3 %, "
+                 "unexplained by the source (rows 35 / N05, same card and version, are within 1 %).  One card type "
+                 "per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
@@ -221,7 +232,19 @@ PROFILES: tuple[VllmProfile, ...] = (
         commits=("PR #53306 (MRV2 reserves graph memory, merged 2026-08-21)", "PR #51590 (open)"),
         evidence="row 33 (v0.31 A100 Llama-3.1-8B, the only 0.29+ row with a full breakdown: 72.91 budget - "
                  "15.26 consumed - 1.44 'peak activation' = 56.21 KV, the 1.44 holding a graph estimate); "
-                 "estimate ratio inherited from 0.26 (no 0.29+ row prints estimate and capture)",
+                 "estimate ratio inherited from 0.26 (no 0.29+ row prints estimate and capture).  Rows 157-160 "
+                 "(vLLM 0.30 on a GB10, util 0.55, 32k; listed, not scored: the bench's other engine arguments are "
+                 "not shown) print the applied estimate only as a utilization equivalence: 0.009 / 0.0044 / 0.010 "
+                 "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8) "
+                 "where this profile applies 1.64 x its captured-graph model at default max_num_seqs = 2.6 / 2.6 / "
+                 "1.8 GiB; with max_num_seqs unknown (it sets the capture sizes) this is a lead, not a fit.  "
+                 "Rows 161-163 (vLLM 0.29.0, Qwen3-14B bf16 / AWQ on an L40S, book-lab defaults): KV tokens -9.0 / "
+                 "-2.8 / -1.2 %; row 161 has the command, card and model of row 68 (0.28.0, +0.7 %) and holds 0.51 GiB "
+                 "less KV there, i.e. the returned dense estimate is ~0.5 GiB where this profile reserves 1.64 x 0.96 = "
+                 "1.57.  Sweeping this scale over rows 33 / 161 / 162 / 163: 1.64 -> -0.6 / -9.0 / -2.8 / -1.2 %; 1.0 -> "
+                 "+0.3 / -3.4 / -0.7 / +1.1 %; 0.8 -> +0.6 / -1.7 / 0.0 / +1.9 %; 0.6 -> +0.9 / 0.0 / +0.7 / +2.6 %.  "
+                 "Not refitted: three of the four rows are one card and one model family, and this is the default "
+                 "profile (README tables and every default estimate move with it) -- a finding for the lead",
         notes="dense models estimate graphs again (PR #53306).  The release that first ships it is not "
               "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
               "0.31.0 does (row 33); 0.29 is assumed.  Newest release read: v0.31.0"),
