@@ -75,6 +75,10 @@ source index, PRs and issues by number):
   opt-in and sorts with Triton.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
   131072 logits) is the FlashInfer case; ``Matrix.flashinfer_sampler`` (job key, or the env variable
   in a pasted command line) drops the extra.
+- Non-torch with a TP group: ``nt_comm_base`` is the NVSwitch (NVLink SHARP) figure the rows were fitted
+  on; ``non_torch_gib(..., nvls=False)`` gives GPUs without NVLS ``nt_single + nt_comm_per_rank x group``
+  (catalog ``interconnect``; overheads.py "non-torch", docs/decisions.md).  vLLM's custom all-reduce
+  buffers are allocated before the start-up snapshot: outside the budget (overheads.CUSTOM_AR_GIB).
 - Defaults that did not change in this range: ``max_num_batched_tokens`` /
   ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB GPUs except A100,
   else 2048 / 256 (``vllm/engine/arg_utils.py``); chunked prefill always on in V1;
@@ -210,14 +214,14 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64.  KV checked on 7 dense starts: rows 68, "
                  "144, 35, N04, N05 (one GPU, -2.4 to +1.3 %) and N08 / N09 (0.27.1, Qwen3-32B TP 2 / PP 2 on "
-                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -31 % / +8 %).  The TP miss is the "
-                 "non-torch group term (1.991 + 0.041 g, fitted on NVSwitch H100s at 0.19): N08's whole "
-                 "non-KV overhead is 1.66 GiB where the model puts 2.07 GiB of non-torch plus 2.23 of "
-                 "activation.  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 PCIe RTX PRO 6000, util 0.90, "
-                 "32k): TP 4 KV tokens -5.4 % (the log's whole non-KV overhead beyond weights is 2.46 GiB: 'consumed' "
-                 "- weights 1.70 + peak activation 0.76, the applied graph estimate inside them, where the model "
-                 "puts 2.16 non-torch + 0.75 activation + 1.07 graph estimate = 3.97), TP 4 + "
-                 "EP -6.9 %, PP 4 +8.9 % (with N09's +8.5 %: PP stages on PCIe cost ~1.2-2 GiB more than "
+                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -10 % / +8 %).  N08 was -31 % with the "
+                 "NVSwitch-fitted non-torch group term (1.991 + 0.041 g); GPUs without NVLink SHARP now get "
+                 "nt_single + 0.041 g (overheads.py, branch customar) and what is left is activation (2.23 "
+                 "GiB modelled, at most 1.33 left by the log).  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 "
+                 "PCIe RTX PRO 6000, util 0.90, 32k): TP 4 KV tokens +0.8 % (-5.4 % with the NVSwitch term; the "
+                 "log's whole non-KV overhead beyond weights is 2.46 GiB: 'consumed' - weights 1.70 + peak "
+                 "activation 0.76, the applied graph estimate inside them, where the model puts 0.41 non-torch + "
+                 "0.75 activation + 1.07 graph estimate = 2.23, was 3.97), TP 4 + EP -0.7 % (was -6.9 %), PP 4 +8.9 % (with N09's +8.5 %: PP stages on PCIe cost ~1.2-2 GiB more than "
                  "NT_PP_ONLY 0.07 + activation; two rows, one card type: not refitted).  Rows 153-155 (0.27.1, "
                  "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +29 / +6.9 / +4.3 %, "
                  "unexplained by the source (rows 35 / N05, same card and version, are within 1 %).  One card type "
@@ -398,11 +402,14 @@ def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
     return p.graph_estimate_scale
 
 
-def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float) -> float:
-    """Non-torch memory of the profile: one GPU, a communication group, or PP only."""
+def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float,
+                  nvls: bool = True) -> float:
+    """Non-torch memory of the profile: one GPU, a communication group, or PP only.  ``nvls`` False:
+    a group on GPUs without NVLink SHARP gets the one-GPU figure plus the per-rank term, not the
+    NVSwitch-fitted base (overheads.py, "non-torch")."""
     group = tp * (dp if is_moe else 1)
     if group > 1:
-        return p.nt_comm_base + p.nt_comm_per_rank * group
+        return (p.nt_comm_base if nvls else p.nt_single) + p.nt_comm_per_rank * group
     return pp_only if pp > 1 else p.nt_single
 
 
