@@ -143,7 +143,9 @@ def video_row() -> list[str]:
             f"items'); with the ViT's own peak over it the estimate is activation {p['stage0_activation_gib']:.2f} GiB, "
             f"KV {p['stage0_kv_cache_gib']:.2f} GiB (log: {float(row['kv_cache_gib']):.2f}), `{p['status']}` for the "
             "encoder profile.  Nothing is fitted on it (the tower term is read off vLLM's code); the weights are "
-            f"{p['stage0_weights_gib']:.2f} GiB against the log's {float(row['weights_loading_gib']):.2f}."]
+            f"{p['stage0_weights_gib']:.2f} GiB against the log's {float(row['weights_loading_gib']):.2f} (parameters "
+            "15.45 GiB = the log's checkpoint size, plus the language model's mrope cos/sin cache over "
+            "max_position_embeddings x 4 = 512,000 rows, 0.12 GiB; the other ~0.10 GiB is not attributed)."]
 
 
 def main() -> int:
