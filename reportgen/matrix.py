@@ -4,8 +4,9 @@ Why this shape: per-model facts (stage weights, KV groups, overhead
 coefficients) are computed once per layout in Python (``estimate.tables``);
 everything per cell is a polars expression (``estimate.exprs``), each term
 computed at the narrowest level it depends on, and no Python runs per cell:
-(layout x GPU) and x utilization are evaluated first (small frames); the
-per-length terms run on those rows once per context length (a constant, so
+(layout x GPU) and x utilization are evaluated first (small frames; the
+terms that read no per-GPU column other than the scheduler limits once per
+(layout, GPU class): ``_GpuClasses``); the per-length terms run on those rows once per context length (a constant, so
 nothing is copied); then one cross join copies the output columns into the
 cells, beside the per-length terms gathered into the same order, and only the
 few per-target terms run per cell.  Every cross join keeps job order
