@@ -71,6 +71,20 @@ PROXIES: dict[str, tuple[str, str, str]] = {
 }
 PROXIES["Qwen/Qwen2.5-0.5B-Instruct"] = (
     "Qwen/Qwen2.5-0.5B", "checkpoint", "base-model config (same architecture, tied embeddings)")
+# rows 154 / 155 (RTX 4090, vLLM 0.27.1): the RedHatAI FP8-dynamic re-upload and Qwen's own GPTQ-Int4 checkpoint
+PROXIES["RedHatAI/Qwen2.5-7B-Instruct-FP8-dynamic"] = PROXIES["RedHatAI/Qwen2.5-7B-Instruct-fp8-dynamic"]
+PROXIES["Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4"] = (
+    "Qwen/Qwen2.5-7B-Instruct", "int4", "Qwen2.5-7B-Instruct config + int4 group-128 weights (GPTQ checkpoint config not offline)")
+# rows 157-160 (GB10, vLLM 0.30): a Qwen3-30B-A3B-2507 FP8 twin, a Qwen3-14B fine-tune, an unsloth GLM-4.7-Flash FP8 re-upload
+PROXIES["Qwen/Qwen3-30B-A3B-Thinking-2507-FP8"] = (
+    "Qwen/Qwen3-30B-A3B-FP8", "checkpoint", "Qwen3-30B-A3B-FP8 config (same architecture, block-scaled fp8)")
+PROXIES["NousResearch/Hermes-4-14B-FP8"] = (
+    "Qwen/Qwen3-14B", "fp8", "Qwen3-14B config (Hermes-4-14B is a Qwen3-14B fine-tune) + fp8 per-channel")
+PROXIES["unsloth/GLM-4.7-Flash-FP8-Dynamic"] = (
+    "zai-org/GLM-4.7-Flash", "fp8", "GLM-4.7-Flash config + fp8 everywhere (the checkpoint keeps some layers bf16: listed only)")
+# rows 162 / 163 (L40S, vLLM 0.29.0): Qwen's AWQ checkpoint of Qwen3-14B
+PROXIES["Qwen/Qwen3-14B-AWQ"] = (
+    "Qwen/Qwen3-14B", "int4", "Qwen3-14B config + int4 group-128 weights (AWQ checkpoint config not offline)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -108,11 +122,35 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
                    "device total is not printed either",
+            "156": "started with an MTP draft (--speculative-config {method: mtp, num_speculative_tokens: 2}); reportgen "
+                   "refuses MTP for deepseek_v4, so the row runs without the draft and is listed only",
+            "157": "GB10 bench (vLLM 0.30): the engine arguments beyond util / max_model_len are not shown, and the "
+                   "implied non-KV overhead (budget - weights - KV = 0.6 GiB at the P01 total of 119.63 GiB) is below "
+                   "the logged graph estimate alone (~1.08 GiB): max_num_seqs / max_num_batched_tokens (or the unified-"
+                   "memory total) differ from the defaults assumed",
+            "159": "GB10 bench (vLLM 0.30), as row 157: engine arguments not shown; implied overhead 1.7 GiB with a "
+                   "~1.2 GiB graph estimate leaves ~0.5 GiB for activation + non-torch, below any default-settings "
+                   "profile of a 14B model",
+            "158": "the unsloth checkpoint's quantization config is not offline: the all-fp8 proxy is 2.2 GiB lighter "
+                   "than the logged weights",
+            "160": "logged tokens are 1.98x the bf16-KV estimate while the same bench's other starts are within 5-13 %: "
+                   "an fp8 KV cache or other engine arguments are likely but not shown",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
 GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01),
               ("RTX 4090", 23.55), ("RTX 3090", 23.58))     # 3090: as rows 7-8 print
+
+# how the logged GPUs are linked (catalog ``interconnect``; estimate/overheads.comm_terms), by the row's GPU
+# text: the H100 / H200 / H20 rows are HGX (NVSwitch, NVLink SHARP) machines, the cards below PCIe-only
+# (row N08 says so: 'SYS' topology, no NVLink).  A GPU not listed keeps the fitted terms.
+GPU_INTERCONNECTS = (("RTX PRO 6000", "pcie"), ("RTX 3090", "pcie"), ("RTX 4090", "pcie"), ("RTX 5090", "pcie"),
+                     ("RTX A5000", "pcie"), ("L40S", "pcie"), ("A40", "pcie"),
+                     ("H100", "nvswitch_nvls"), ("H200", "nvswitch_nvls"), ("H20", "nvswitch_nvls"))
+
+
+def gpu_interconnect(name: str) -> str:
+    return next((ic for key, ic in GPU_INTERCONNECTS if key.lower() in (name or "").lower()), "")
 
 
 @dataclass
@@ -231,13 +269,14 @@ def make_case(row: dict) -> Case | None:
                 block_size=_i(row.get("block_size"), 16), vllm_version=version_of(version),
                 enforce_eager=(row.get("enforce_eager") or "").strip().lower() == "true",
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
+                disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
                 speculative_config=_spec_config(row, extra))
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's
-        from reportgen.estimate.specdecode import parse_speculative_config
+        from reportgen.estimate.specdecode import draft_from_config, parse_speculative_config
         sd = parse_speculative_config(mm.speculative_config)
         draft_cfg = _config(sd.model) if sd.model else None
-        mm.draft_spec = build_spec(draft_cfg, sd.model) if draft_cfg else None
+        mm.draft_spec = draft_from_config(sd, draft_cfg, sd.model) if draft_cfg else None
     return Case(row, model, cfg_id, why, spec, wd, mm, total)
 
 
@@ -258,7 +297,7 @@ class LogGpu(GpuLike):
 def predict(case: Case) -> dict:
     name = case.row.get("gpu") or ""
     gpu = LogGpu(id="log-gpu", name=name, usable_memory_gib=case.memory_gib, gpus_per_node=8,
-                 large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
+                 interconnect=gpu_interconnect(name), large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
     lf = evaluate_matrix_lazy([ModelEntry(case.model, case.spec)], [gpu], case.matrix, stage0_columns=True)
     return lf.collect().row(0, named=True)
 
@@ -285,6 +324,7 @@ def compare(case: Case, p: dict) -> dict:
         "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),
         "g_est_meas": _f(r.get("cuda_graph_estimated_gib")),
         "tp": case.matrix.tp[0], "pp": case.matrix.pp[0], "weights": case.weight_dtype,
+        "interconnect": gpu_interconnect(r.get("gpu") or ""),
         "kv_dtype": case.matrix.kv_cache_dtype[0], "mml": case.matrix.max_model_len[0],
         "w_pred": p["stage0_weights_gib"], "w_meas": meas_w,
         "act_pred": p["stage0_activation_gib"], "act_meas": _f(r.get("activation_peak_gib")),
@@ -356,11 +396,10 @@ FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while load
 # failed starts the model does not call no_fit (it calls them tight, with the outside-budget margin):
 # gpt-oss-20b on one H100 at util 0.95 failed its sampler warm-up short by 0.23 GiB; the model leaves
 # +0.22 GiB (inside the tight band).  Counted as a wrong verdict.  (G02, the same at TP 2, is no_fit.)
-# N03F (Qwen2.5-VL-7B at util 0.22, 0.23.0): vLLM profiled one 114,688-token *video* item (the largest
-# the processor makes at max_model_len 128000) and its vision tower peaked ~15 GiB, so nothing was left
-# for KV ("No available memory for the cache blocks", -14.28 GiB).  The encoder term prices image items
-# only (0.68 GiB): the start is called no_fit, but for the max_model_len check (+0.39 GiB of KV left).
-KNOWN_MISSES = {"G01", "N03F"}
+# (N03F, Qwen2.5-VL-7B at util 0.22 on 0.23.0, was the second: vLLM profiled one 114,688-token *video* item
+# sized by max_model_len 128000 and its vision tower peaked ~15 GiB.  The video item and the tower's peak are
+# priced per length since issue 13's video work: no_fit with "no memory left", KV -14.66 GiB vs -14.28 logged.)
+KNOWN_MISSES = {"G01"}
 
 
 def profile_summary(res: list[dict]) -> tuple[str, dict]:
@@ -478,7 +517,8 @@ def profile_section() -> list[str]:
     for p in PROFILES:
         lines.append(f"| {p.label} | {'yes' if p.graphs_in_budget else 'no'} | {p.graph_estimate_scale:g} | "
                      f"{'yes' if p.dense_graph_estimate else 'no (0)'} | {p.gdn_transient_scale:g} | "
-                     f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g | "
+                     f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g "
+                     f"(no NVLS: {p.nt_single:g} + {p.nt_comm_per_rank:g} g) | "
                      f"{p.evidence} |")
     lines += ["", "| profile | term | fitted | shipped | rows |", "|---|---|---|---|---|"]
     for name, fit in cal.fit_profiles().items():

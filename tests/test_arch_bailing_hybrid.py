@@ -189,6 +189,22 @@ def test_bad_input_is_a_config_error(change, field):
     assert e.value.field == field
 
 
+def test_the_checkpoints_integer_kda_lower_bound_is_read_as_the_float_it_means():
+    """The published configs write ``"kda_lower_bound": -5`` (an int: the Swift test this fixture comes from, and
+    Edge0/Edge0-8B-A1B-preview's config.json, tests/data/configs_hybrid/SOURCES.md).  transformers 5.24's strict
+    BailingHybridConfig rejects an int for a float field; JSON does not distinguish the two, so the parse
+    (``parse._json_numbers``) reads it as -5.0 and the real checkpoint's config is priced like the fixture."""
+    as_int, as_float = build_spec(dict(TINY, kda_lower_bound=-5)), build_spec(dict(TINY, kda_lower_bound=-5.0))
+    assert as_int.unsupported_reason is None
+    assert as_int.params_total == as_float.params_total == 7_893_389_856
+
+
+def test_a_string_for_a_float_field_is_still_a_config_error_naming_it():
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(TINY, kda_lower_bound="-5"))
+    assert e.value.field == "kda_lower_bound" and "expected float" in str(e.value)
+
+
 def test_mtp_layers_are_noted_not_counted():
     spec = build_spec(dict(TINY, num_nextn_predict_layers=1))
     assert spec.params_total == build_spec(TINY).params_total

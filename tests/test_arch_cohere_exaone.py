@@ -24,7 +24,12 @@ from test_arch_flagships_gqa import shipped, tensor
 FULL, SLIDING = AttentionKind.FULL, AttentionKind.SLIDING
 
 # CohereLabs/c4ai-command-r7b-12-2024 architecture fields, WRITTEN FROM MEMORY (not fetched); the total
-# below is the meta-device count of this dict (tests/test_oracle_cohere_exaone.py), ~8.03 B as published
+# below is the meta-device count of this dict (tests/test_oracle_cohere_exaone.py), ~8.03 B as published.
+# No copy of the checkpoint's config.json was found (search 2026-12-03).  Corroboration from the checkpoint
+# itself: llama.cpp's load log of a GGUF converted from it (ggml-org/llama.cpp issue #10816, PR #10900:
+# n_vocab 256000, n_ctx_train 8192, n_embd 4096, n_layer 32, n_head 32, n_head_kv 8, head 128, n_swa 4096,
+# n_ff 14336, f_norm_eps 1e-5, f_logit_scale 0.25, freq_base 50000, "model params = 8.03 B") -- every
+# architecture field here, and the total to the printed precision.
 R7B = {"architectures": ["Cohere2ForCausalLM"], "model_type": "cohere2", "attention_bias": False, "head_dim": 128,
        "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336, "layer_norm_eps": 1e-05,
        "logit_scale": 0.25, "max_position_embeddings": 8192, "num_attention_heads": 32, "num_hidden_layers": 32,
@@ -34,7 +39,13 @@ R7B_TOTAL = 8_028_033_024
 
 # LGAI-EXAONE/K-EXAONE-236B-A22B architecture fields, WRITTEN FROM MEMORY (the dimensions of public test
 # configs of the model, 48 layers, a 128-token window with the per-layer ``sliding_windows`` list vLLM reads);
-# not the fetched file -- the total below is the meta-device count of this dict
+# not the fetched file -- the total below is the meta-device count of this dict.  No copy of the checkpoint's
+# own config.json was found in the stored public material (search 2026-12-03).  Corroboration, not a source:
+# NVIDIA/TensorRT-LLM tests/unittest/_torch/modeling/test_modeling_exaone_moe.py @65b31db1 (EXAONE_MOE_CONFIG,
+# 4 layers, window 4) has every dimension above (6144 / 18432 / 2048, 64 / 8 heads of 128, 128 experts top-8,
+# 1 shared, vocab 153600, rope 1e6, untied) but other field names: ``ExaoneMoEForCausalLM``, ``is_moe_layer``,
+# ``first_last_k_dense_replace``, ``sliding_window_pattern: "LLLG"`` and no ``sliding_windows``
+# (KEXAONE_TRT_NAMES, tests/test_oracle_cohere_exaone.py).
 _LT = ["sliding_attention"] * 3 + ["full_attention"]
 KEXAONE = {"architectures": ["ExaoneMoeForCausalLM"], "model_type": "exaone_moe", "head_dim": 128,
            "hidden_act": "silu", "hidden_size": 6144, "intermediate_size": 18432, "moe_intermediate_size": 2048,
@@ -45,6 +56,11 @@ KEXAONE = {"architectures": ["ExaoneMoeForCausalLM"], "model_type": "exaone_moe"
            "layer_types": _LT * 12, "sliding_windows": [128, 128, 128, 0] * 12, "tie_word_embeddings": False,
            "vocab_size": 153600, "torch_dtype": "bfloat16"}
 KEXAONE_TOTAL = 236_571_150_336
+# KEXAONE with the TensorRT-LLM test's field names (MoE layers by ``is_moe_layer``, K-EXAONE's own spelling of
+# the architecture); ``sliding_windows`` is added back separately where a test needs the KV layout
+KEXAONE_TRT_NAMES = {k: v for k, v in KEXAONE.items() if k not in ("first_k_dense_replace", "sliding_windows")} | {
+    "architectures": ["ExaoneMoEForCausalLM"], "first_last_k_dense_replace": 1, "is_moe_layer": [False] + [True] * 47,
+    "sliding_window_pattern": "LLLG", "scoring_func": "sigmoid", "topk_method": "noaux_tc"}
 
 
 # ---------------------------------------------------------------- cohere: head_dim as the config states it

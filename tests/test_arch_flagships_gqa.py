@@ -203,33 +203,43 @@ def test_gemma4_refusals(change, words):
     assert reason and words in reason
 
 
-# Gemma 4 31B / 26B-A4B geometry (attention_k_eq_v, num_global_key_value_heads on the full layers).  No
-# shipped config of these sizes is in tests/data; the field values below are the published geometry
-# (hidden 5376, 32 heads, 16 KV heads of 256, full layers 4 KV heads of 512, window 1024; 26B-A4B: hidden
-# 2816, 16 / 8 heads, 2 global KV heads, 128 experts top-8 of 704), exactness is checked against the meta
-# device in tests/test_oracle_flagships_gqa.py.  vLLM gemma4.py @eee7972f, Gemma4DecoderLayer: on a full
-# layer with attention_k_eq_v, ``num_kv_heads = getattr(config, "num_global_key_value_heads", ...)``, and
-# Gemma4Attention builds its own QKVParallelLinear / Attention with that count.
-
-GEMMA4_PATTERN = ["sliding_attention"] * 5 + ["full_attention"]
-
-
-def gemma4_31b_shaped(layers: int = 60) -> dict:
-    return dict(model_type="gemma4_text", architectures=["Gemma4ForCausalLM"], hidden_size=5376,
-                num_attention_heads=32, num_key_value_heads=16, head_dim=256, global_head_dim=512,
-                num_global_key_value_heads=4, attention_k_eq_v=True, num_hidden_layers=layers,
-                intermediate_size=21504, layer_types=(GEMMA4_PATTERN * 10)[:layers], hidden_size_per_layer_input=0,
-                num_kv_shared_layers=0, sliding_window=1024, vocab_size=262_144, max_position_embeddings=262_144)
+# Gemma 4 31B / 26B-A4B (attention_k_eq_v, num_global_key_value_heads on the full layers): the text_config of
+# the real config.json files in tests/data/configs_2026/ (SOURCES.md): google/gemma-4-26B-A4B's own, and
+# nvidia/Gemma-4-31B-IT-NVFP4's (the 31B-it architecture; its quantization_config sits outside text_config).
+# hidden 5376, 32 heads, 16 KV heads of 256, full layers 4 KV heads of 512, window 1024; 26B-A4B: hidden 2816,
+# 16 / 8 heads, 2 global KV heads, 128 experts top-8 of 704.  Exactness against the meta device:
+# tests/test_oracle_flagships_gqa.py.  vLLM gemma4.py @eee7972f, Gemma4DecoderLayer: on a full layer with
+# attention_k_eq_v, ``num_kv_heads = getattr(config, "num_global_key_value_heads", ...)``, and Gemma4Attention
+# builds its own QKVParallelLinear / Attention with that count.
 
 
-def gemma4_26b_a4b_shaped(layers: int = 30) -> dict:
-    return dict(gemma4_31b_shaped(layers), hidden_size=2816, num_attention_heads=16, num_key_value_heads=8,
-                num_global_key_value_heads=2, intermediate_size=2112, enable_moe_block=True, num_experts=128,
-                top_k_experts=8, moe_intermediate_size=704)
+def gemma4_31b_text() -> dict:
+    return dict(shipped("nvidia--Gemma-4-31B-IT-NVFP4")["text_config"], architectures=["Gemma4ForCausalLM"])
+
+
+def gemma4_26b_a4b_text() -> dict:
+    return dict(shipped("google--gemma-4-26B-A4B")["text_config"], architectures=["Gemma4ForCausalLM"])
+
+
+# meta-device counts of the two real configs (torch 2.13.0 CPU, transformers 5.24.0; recomputed live by
+# tests/test_oracle_flagships_gqa.py): text stack alone and the whole composite (+ SigLIP-like tower, embedder)
+GEMMA4_REAL = {"nvidia--Gemma-4-31B-IT-NVFP4": (30_697_345_280, 31_273_086_512),
+               "google--gemma-4-26B-A4B": (25_233_141_760, 25_805_933_872)}
+
+
+@pytest.mark.parametrize("name", sorted(GEMMA4_REAL))
+def test_gemma4_31b_and_26b_a4b_real_configs_exact(name):
+    text_total, whole_total = GEMMA4_REAL[name]
+    cfg = shipped(name)
+    assert build_spec(dict(cfg["text_config"], architectures=["Gemma4ForCausalLM"])).params_total == text_total
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None and spec.params_total == whole_total
+    # 27-layer 1152-wide tower, position table 10,240 x 2; projector 1152 -> text hidden
+    assert spec.params_by_component()["vision"] == whole_total - text_total
 
 
 def test_gemma4_global_kv_heads_per_layer():
-    spec = build_spec(gemma4_31b_shaped())
+    spec = build_spec(gemma4_31b_text())
     assert spec.unsupported_reason is None
     assert spec.num_kv_heads == 16 and spec.kv_heads_by_layer == tuple([16] * 5 + [4]) * 10
     assert [(l.kind, l.num_kv_heads, l.head_size_k, l.head_size_v, l.window) for l in spec.layers_kv[:6]] == \
@@ -266,7 +276,7 @@ def _rank_bytes_by_hand(spec, tp: int) -> float:
 
 
 @pytest.mark.parametrize("tp", [1, 2, 4, 8, 16])
-@pytest.mark.parametrize("shape", [gemma4_31b_shaped, gemma4_26b_a4b_shaped])
+@pytest.mark.parametrize("shape", [gemma4_31b_text, gemma4_26b_a4b_text])
 def test_gemma4_global_kv_weights_shard_by_their_own_head_count(shape, tp):
     """QKVParallelLinear per layer: K/V of the full layers split max(1, 4 // tp) / 4 (replicated past tp 4),
     the sliding layers' max(1, 16 // tp) / 16 -- one weight table, two KV classes."""
@@ -285,7 +295,7 @@ def test_gemma4_global_kv_heads_validity_rule():
     from reportgen.estimate.layout import Layout
     from reportgen.estimate.tables import model_rule
 
-    spec = build_spec(dict(gemma4_31b_shaped(), num_attention_heads=48, num_key_value_heads=12,
+    spec = build_spec(dict(gemma4_31b_text(), num_attention_heads=48, num_key_value_heads=12,
                            num_global_key_value_heads=3))
     assert [model_rule(spec, Layout(tp=tp)) for tp in (1, 3, 6, 12)] == [None] * 4
     rule = model_rule(spec, Layout(tp=4))         # 12 % 4 == 0, but 3 and 4: neither divides the other
@@ -308,8 +318,8 @@ def test_gemma4_kv_sharing_targets_and_pp_validity():
     for pp, layer in ((3, 28), (4, 32)):
         head, _, _ = tables.row(Layout(tp=1, pp=pp), "checkpoint", "auto")
         assert head[6] == "invalid_layout" and f"layer {layer} shares the KV cache of layer 22" in head[7]
-    # no KV sharing (31B-shaped): any pp up to the layer count is valid
-    assert build_spec(gemma4_31b_shaped()).kv_sharing == ()
+    # no KV sharing (31B): any pp up to the layer count is valid
+    assert build_spec(gemma4_31b_text()).kv_sharing == ()
 
 
 @pytest.mark.parametrize("untied", [False, True])
@@ -557,19 +567,20 @@ def test_hunyuan_refusals(change, words):
 
 # ---------------------------------------------------------------- EXAONE-3.x (vLLM exaone.py)
 
-# LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct architecture fields with the hub's legacy names, WRITTEN FROM MEMORY
-EXAONE = {"model_type": "exaone", "architectures": ["ExaoneForCausalLM"], "activation_function": "silu",
-          "hidden_size": 4096, "intermediate_size": 14336, "num_layers": 32, "num_attention_heads": 32,
-          "num_key_value_heads": 8, "vocab_size": 102400, "max_position_embeddings": 32768,
-          "layer_norm_epsilon": 1e-5, "rope_theta": 1000000.0, "tie_word_embeddings": False,
-          "rope_scaling": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
-                           "original_max_position_embeddings": 8192, "rope_type": "llama3"}}
+# LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct's config.json with the hub's legacy names (num_layers,
+# activation_function, layer_norm_epsilon): tests/data/configs_2026/ (SOURCES.md: sgl-project/ome's test copy;
+# it replaced a dict written from memory with the same values).  The total is counted by hand below and on the
+# meta device in tests/test_oracle_flagships_gqa.py (transformers 5.24's native ``exaone`` class).
+EXAONE = shipped("LGAI-EXAONE--EXAONE-3.5-7.8B-Instruct")
 
 
 def test_exaone_legacy_names_total_and_kv():
     spec = build_spec(EXAONE)
     assert spec.unsupported_reason is None and spec.family == "exaone" and spec.num_layers == 32
-    assert spec.params_total == 7_818_448_896
+    # embedding + untied head 2 x 102400 x 4096; per layer q/o 2 x 4096^2, k/v 2 x 1024 x 4096, SwiGLU
+    # 3 x 4096 x 14336, two norms; final norm
+    layer = 2 * 4096 * 4096 + 2 * 1024 * 4096 + 3 * 4096 * 14336 + 2 * 4096
+    assert spec.params_total == 2 * 102400 * 4096 + 32 * layer + 4096 == 7_818_448_896
     assert kv_bytes_per_token(spec, "auto", 2, 1) == 32 * 2 * 8 * 128 * 2
     assert spec.rope_caches == ((32_768, 128, 0),)
 

@@ -232,7 +232,10 @@ def test_granite_h_dense_variant_has_no_router():
 
 # ---------------------------------------------------------------- lfm2
 
-LFM2 = {  # LFM2-1.2B's shape, written from memory (1,170,340,608 parameters on the meta device)
+# LFM2-1.2B's shape, written from memory (1,170,340,608 parameters on the meta device).  No copy of its
+# config.json was found; the checkpoint itself agrees: fetchwiki/LiquidAI-LFM2-1.2B model_files.json @07edccf8
+# (a Hub mirror's listing of the safetensors header) gives 148 tensors, total_parameters 1,170,340,608.
+LFM2 = {
     "model_type": "lfm2", "architectures": ["Lfm2ForCausalLM"], "hidden_size": 2048, "block_dim": 2048,
     "conv_dim": 2048, "intermediate_size": 12288, "block_multiple_of": 256, "block_ffn_dim_multiplier": 1.0,
     "block_auto_adjust_ff_dim": True, "num_hidden_layers": 16, "num_attention_heads": 32,

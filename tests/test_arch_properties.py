@@ -241,7 +241,7 @@ def test_deepseek_v2_moe_layer_freq_is_unsupported():
 
 
 def test_hybrid_types_are_unsupported_with_reason():
-    for mt in ("minimax", "recurrent_gemma", "zamba"):
+    for mt in ("recurrent_gemma", "rwkv", "zamba"):
         reason = build_spec({"model_type": mt}).unsupported_reason
         assert reason and mt in reason and "not modelled" in reason
 

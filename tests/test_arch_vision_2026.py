@@ -390,7 +390,12 @@ def test_onevision_refusals_name_the_reason(change, words):
 
 # ---------------------------------------------------------------- InternVL, HF format (families/internvl.py)
 
-# OpenGVLab/InternVL3-8B-hf, written from memory (InternViT-300M + Qwen2.5-7B text, untied head)
+# OpenGVLab/InternVL3-8B-hf, written from memory (InternViT-300M + Qwen2.5-7B text, untied head).  No copy of
+# its config.json was found (search 2026-12-03).  A checkpoint of the same architecture agrees to the parameter:
+# a third-party evaluation script (stored text id 62066932245, repository not named by the index) reports
+# lingshu-medical-mllm's Lingshu-I-8B (InternVLForConditionalGeneration, an InternVL3-8B fine-tune) as
+# "7,944,373,760 params" measured from its safetensors headers, InternViT 304,012,288 and a language-model body
+# of 6,525,621,760 (Qwen2.5-7B's) -- test_internvl3_8b_agrees_with_a_same_architecture_checkpoint.
 INTERNVL3_8B = {
     "architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl", "downsample_ratio": 0.5,
     "image_seq_length": 256, "image_token_id": 151667, "projector_hidden_act": "gelu", "tie_word_embeddings": False,
@@ -424,6 +429,17 @@ def test_internvl3_8b_matches_the_meta_device_and_vllm_loads_every_tensor():
     wide = 1024 * 4                                                                 # pixel shuffle 0.5 -> 4x width
     assert split["projector"] == 2 * wide + (wide * 3584 + 3584) + (3584 * 3584 + 3584)
     assert spec.kv_bytes_per_token(2) == 28 * 2 * 4 * 128 * 2
+
+
+def test_internvl3_8b_agrees_with_a_same_architecture_checkpoint():
+    """Lingshu-I-8B's safetensors-header counts (see the comment above INTERNVL3_8B): total, InternViT tower, and
+    the language model without its (untied) embedding and head."""
+    spec = build_spec(copy.deepcopy(INTERNVL3_8B))
+    split = vision_split(spec)
+    text = INTERNVL3_8B["text_config"]
+    assert spec.params_total == 7_944_373_760
+    assert split["tower"] == 304_012_288
+    assert spec.params_text - 2 * text["vocab_size"] * text["hidden_size"] == 6_525_621_760
 
 
 def test_internvl_shards_follow_vllm_interns1_vit():

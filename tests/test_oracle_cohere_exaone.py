@@ -17,7 +17,8 @@ from hypothesis import given, strategies as st  # noqa: E402
 from reportgen.arch import build_spec  # noqa: E402
 from oracle_support import (check, class_defaults as defaults, examples, meta_count,  # noqa: E402
                             oracle_settings, shipped, truth_2026)
-from test_arch_cohere_exaone import COHERE2_MOE, KEXAONE, KEXAONE_TOTAL, R7B, R7B_TOTAL  # noqa: E402
+from test_arch_cohere_exaone import (COHERE2_MOE, KEXAONE, KEXAONE_TOTAL, KEXAONE_TRT_NAMES, R7B,  # noqa: E402
+                                     R7B_TOTAL)
 
 TRUTH = truth_2026()
 EXAMPLES = examples("LONGTAIL_ORACLE_EXAMPLES")
@@ -130,6 +131,16 @@ def test_random_cohere2_moe_configs_match_meta_device(cfg):
 
 def test_k_exaone_matches_meta_device():
     assert build_spec(KEXAONE).params_total == meta_count(KEXAONE) == KEXAONE_TOTAL
+
+
+def test_k_exaone_trt_llm_field_names():
+    """The TensorRT-LLM test's spelling (is_moe_layer, first_last_k_dense_replace, no sliding_windows): with no
+    per-layer windows vLLM cannot build the sliding layers -> refused with the field named; with them, the same
+    count as KEXAONE on the meta device (transformers reads first_k_dense_replace's default 1 either way)."""
+    reason = build_spec(KEXAONE_TRT_NAMES).unsupported_reason
+    assert reason and "sliding_windows" in reason
+    cfg = dict(KEXAONE_TRT_NAMES, sliding_windows=[128, 128, 128, 0] * 12)
+    assert build_spec(cfg).params_total == meta_count(cfg) == KEXAONE_TOTAL
 
 
 def test_exaone_moe_class_defaults_with_the_window_list():

@@ -72,15 +72,16 @@ def test_gemma4_text_class_defaults():
     check(defaults("gemma4_text"))
 
 
-@pytest.mark.parametrize("shape", ["gemma4_31b_shaped", "gemma4_26b_a4b_shaped"])
-def test_gemma4_global_kv_head_geometries_match_meta_device(shape):
-    """31B / 26B-A4B geometry (num_global_key_value_heads with attention_k_eq_v; tests/test_arch_flagships_gqa.py)."""
-    import test_arch_flagships_gqa as arch
-
-    cfg = getattr(arch, shape)()
-    spec = build_spec(cfg)
+@pytest.mark.parametrize("name", ["nvidia--Gemma-4-31B-IT-NVFP4", "google--gemma-4-26B-A4B"])
+def test_gemma4_31b_and_26b_a4b_real_configs_match_meta_device(name):
+    """The real 31B / 26B-A4B config.json files (tests/data/configs_2026/SOURCES.md; num_global_key_value_heads
+    with attention_k_eq_v): the text stack alone and the whole composite, the quantization_config dropped."""
+    cfg = shipped(name)
+    text = dict(cfg["text_config"], architectures=["Gemma4ForCausalLM"])
+    spec = build_spec(text)
     assert spec.unsupported_reason is None and len(set(spec.kv_heads_by_layer)) == 2
-    assert spec.params_total == meta_count(cfg)
+    assert spec.params_total == meta_count(text)
+    assert build_spec(cfg).params_total == meta_count_image_text(cfg)
 
 
 @st.composite
@@ -350,11 +351,12 @@ def test_random_hunyuan_configs_match_meta_device(cfg):
 
 # ---------------------------------------------------------------- exaone
 
-def test_exaone_class_defaults_and_published():
-    from test_arch_flagships_gqa import EXAONE
-
+def test_exaone_class_defaults_and_shipped():
+    """The class defaults and EXAONE-3.5-7.8B-Instruct's config.json (tests/data/configs_2026, auto_map dropped:
+    the native class)."""
     check(defaults("exaone"))
-    assert build_spec(EXAONE).params_total == meta_count(EXAONE)
+    cfg = shipped("LGAI-EXAONE--EXAONE-3.5-7.8B-Instruct")
+    assert build_spec(cfg).params_total == meta_count(cfg) == 7_818_448_896
 
 
 @st.composite

@@ -13,7 +13,9 @@ full, unsharded shape:
 * the text config as vLLM's KimiVLConfig makes it: transformers' ``DeepseekV2Config(**text_config)``
   (configs/kimi_vl.py @055e47c2), the vision config over MoonViTConfig's defaults (configs/moonvit.py @24cbcf2e).
 
-Checked: the from-memory Kimi-VL-A3B-Instruct config (tests/data/configs_vision/, SOURCES.md there), vLLM's
+Checked: the from-memory Kimi-VL-A3B-Instruct config (tests/data/configs_vision/, SOURCES.md there; its total
+agrees with the real checkpoint's own parameter count to the parameter, see
+``test_kimi_vl_a3b_instruct_checkpoint_count``), vLLM's
 KimiVLConfig class defaults, a trimmed config (no vision_config) and random valid configs
 (``KIMI_VL_ORACLE_EXAMPLES``, else ``ORACLE_EXAMPLES``, else 200) -- totals and the text / tower / projector
 split; and, independently of the transcription, the text stack against transformers' native DeepseekV3 on the
@@ -204,6 +206,18 @@ def test_kimi_vl_published_parameter_figures():
     assert round(text_active / 1e9) == 3            # 2,914,774,528 with embedding and lm_head
     assert 2.55e9 < text_active - spec.vocab_size * spec.hidden_size < 2.6e9   # no input embedding: the 2.8B is
     assert round(vision_split(spec)["tower"] / 1e8) == 4                        # a convention gap, not resolved
+
+
+def test_kimi_vl_a3b_instruct_checkpoint_count():
+    """The real checkpoint, counted by its own (remote) code: ai-bot-pro/achatbot PR #142 (2025-04-10) prints
+    "moonshotai/Kimi-VL-A3B-Instruct: 16407.656048 M parameters" for KimiVLForConditionalGeneration loaded from the
+    Hub.  That is 16,407,656,048 = this file's count + 26 x 64: the remote DeepSeek-V3 gate keeps
+    ``e_score_correction_bias`` (E = 64 per MoE layer, layers 1-26) as an nn.Parameter, transformers as a buffer
+    and reportgen leaves it out (families/kimi_vl.py).  So the config written from memory has the checkpoint's
+    exact size, not only its published rounding."""
+    spec = build_spec(KIMI_VL)
+    moe_layers = KIMI_VL["text_config"]["num_hidden_layers"] - KIMI_VL["text_config"]["first_k_dense_replace"]
+    assert spec.params_total + moe_layers * KIMI_VL["text_config"]["n_routed_experts"] == 16_407_656_048
 
 
 def test_kimi_vl_class_defaults_match_vllm_reference():

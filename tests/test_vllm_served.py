@@ -15,6 +15,7 @@ from reportgen.matrix import GpuLike, estimate_one
 
 from test_arch_flagships_gqa import DOTS1
 from test_arch_hybrid_mamba import BAMBA
+from test_arch_minimax import TEXT01
 
 H100 = GpuLike(id="h100", name="H100", usable_memory_gib=79.19)
 
@@ -57,9 +58,13 @@ def test_the_matrix_prices_removed_architectures_only_on_releases_that_serve_the
     assert "supported until v0.23.0" in gone["reason"]
 
 
-def test_minimax_text01_refusal_agrees_with_vllms_removed_list():
-    from reportgen.estimate.served import LAST_SERVED
-
-    reason = build_spec({"model_type": "minimax"}).unsupported_reason
-    for arch in ("MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM"):
-        assert arch in reason and f"v{LAST_SERVED[arch]}" in reason
+def test_minimax_text01_is_priced_until_0_23_and_refused_after():
+    """MiniMax-Text-01 / M1 (families/minimax.py): "MiniMaxText01ForCausalLM" / "MiniMaxM1ForCausalLM" /
+    "MiniMaxForCausalLM": "0.23.0" in the removed list; the spec itself is priced."""
+    spec = build_spec(TEXT01)
+    assert spec.unsupported_reason is None
+    for arch in ("MiniMaxForCausalLM", "MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM"):
+        assert removed_reason([arch], "0.23") is None
+        assert f"{arch}: it was supported until v0.23.0" in removed_reason([arch], "0.24")
+    gone = spec_for_version(spec, "0.24")
+    assert gone.params_total == spec.params_total and "until v0.23.0" in gone.unsupported_reason

@@ -15,7 +15,8 @@ from typing import Any
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
                                      exaone4, falcon_h1, gemma, gemma3n, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v,
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
-                                     llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax_m2, minimax_m3, mistral4,
+                                     llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax, minimax_m2,
+                                     minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, phi4_multimodal
@@ -136,6 +137,9 @@ ADAPTERS: dict[str, Adapter] = {
     "mamba": Adapter(mamba.build_mamba, handles=mamba.HANDLES, required=mamba.REQUIRED),
     "falcon_mamba": Adapter(mamba.build_mamba, handles=mamba.HANDLES, required=mamba.REQUIRED),
     "mamba2": Adapter(mamba.build_mamba2, handles=mamba.HANDLES, required=mamba.REQUIRED),
+    # MiniMax-Text-01 / MiniMax-M1: lightning (linear) attention + softmax GQA + MoE (vLLM minimax_text_01.py,
+    # served until v0.23.0: estimate/served.py refuses it on later releases)
+    "minimax": Adapter(minimax.build),
     "kimi_linear": Adapter(kimi_linear.build, mla=True, handles=kimi_linear.HANDLES, precheck=kimi_linear.precheck),
     # Ling-3 / Ring-3: KDA (no LoRA gates) + gated MLA + Bailing MoE, as vLLM bailing_moe_v3.py builds it
     "bailing_hybrid": Adapter(bailing_hybrid.build, mla=True, handles=bailing_hybrid.HANDLES,
@@ -191,10 +195,6 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
-    # vLLM registry.py @055e47c2 _PREVIOUSLY_SUPPORTED_MODELS: MiniMaxText01 / MiniMaxM1 "0.23.0"
-    "minimax": "minimax: lightning (linear) attention layers are not modelled, and vLLM itself serves "
-               "MiniMaxText01ForCausalLM / MiniMaxM1ForCausalLM only up to v0.23.0 (registry "
-               "_PREVIOUSLY_SUPPORTED_MODELS @055e47c2)",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists

@@ -15,10 +15,14 @@ largest item, ``ModelSpec.mm_item_tokens``, where a family works it out: LLaVA-1
 from their configs (``llava.anyres_item_tokens``), the Qwen-VL families from their published image
 processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gemma 3 one pooled image, Gemma 3n / Gemma 4 per modality
 (``ModelSpec.mm_item_tokens_by_modality``: vLLM's ``MultiModalBudget`` takes the max over the modalities whose
-limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  Not modelled: dummy videos that vLLM sizes by
-``max_model_len`` (Qwen-VL, InternVL), for which the budget here is a lower bound.  The Qwen2-VL / Qwen2.5-VL
-video item is worked out (``video_item_tokens``, vLLM qwen2_vl.py @002d181a) but not yet used by the matrix:
-the encoder term is evaluated per (layout x GPU) in ``exprs.gpu_pass``, before max_model_len is crossed in.
+limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  The dummy video vLLM sizes by ``max_model_len``
+is modelled for Qwen2-VL / Qwen2.5-VL (``video_item_tokens``, vLLM qwen2_vl.py @002d181a): the matrix prices it
+per length (``exprs.encoder_lens``), together with the vision tower's own peak over the patches the profile
+encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a); ``limit_mm_per_prompt`` video = 0
+drops it (``drop_video``).  InternVL's dummy video (interns1.py @01dc2879, ``internvl_video_frames``) is priced
+the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) never
+exceeds its image item; Qwen3-VL / Qwen3.5 (version-dependent) and GLM-4.1V are not modelled: with videos allowed
+the budget here is a lower bound (docs/architecture.md "Encoder budget").
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
@@ -44,6 +48,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 
+from reportgen.arch.mm_video import TowerPeak, video_patches
 from reportgen.arch.spec import Component, ModelSpec
 
 MM_ENCODER = 1.201         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
@@ -196,6 +201,11 @@ def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec
             return text_only(spec)
         return dataclasses.replace(spec, multimodal=False, notes=[
             *spec.notes, f"text only (--limit-mm-per-prompt 0): no encoder profile, but the towers stay loaded ({kept})"])
+    if limits.get("video", 1) == 0:
+        spec = drop_video(spec)
+    elif limits.get("image", 1) == 0 and spec.mm_video_minus_tokens:
+        # no image in vLLM's mm_counts: the dummy video is sized from the whole max_model_len
+        spec = dataclasses.replace(spec, mm_video_minus_tokens=0)
     item = item_tokens(spec, limits)
     if item != spec.mm_item_tokens:
         spec = dataclasses.replace(spec, mm_item_tokens=item, notes=[
@@ -212,50 +222,36 @@ def apply_limits(spec: ModelSpec, limits: Mapping[str, int] | None) -> ModelSpec
                                       f"{'s' if len(off) > 1 else ''} not loaded"])
 
 
-# --- Video items sized by max_model_len (issue 13; not yet wired into the matrix, see video_item_tokens) ---
-
-# towers whose dummy video vLLM sizes with ``Qwen2VLProcessingInfo`` (qwen2_5_vl.py subclasses it):
-# family -> (``_MAX_FRAMES_PER_VIDEO``, the vision config's ``temporal_patch_size``, both checkpoints' 2)
-QWEN2_VL_VIDEO = {"qwen2_vl": (14, 2), "qwen2_5_vl": (14, 2)}
-
-
-def qwen2_vl_video_tokens(num_frames: int, frame_tokens: int, temporal_patch_size: int = 2) -> int:
-    """``Qwen2VLProcessingInfo._get_vision_info`` (vLLM qwen2_vl.py @002d181a) at the largest image size:
-    frames padded as vLLM writes it (``n + n % temporal_patch_size``), ``grid_t = max(padded // tps, 1)``,
-    each temporal patch worth one largest image (``frame_tokens`` = ``get_max_image_tokens``)."""
-    padded = num_frames + num_frames % temporal_patch_size
-    return max(padded // temporal_patch_size, 1) * frame_tokens
-
-
-def qwen2_vl_video_item_tokens(max_model_len: int, frame_tokens: int, temporal_patch_size: int = 2,
-                               max_frames: int = 14) -> int:
-    """The video item vLLM's ``MultiModalBudget`` asks for (vLLM qwen2_vl.py @002d181a,
-    ``get_max_video_tokens(seq_len=max_model_len, mm_counts={"image": 1, "video": 1})`` -- budget.py
-    @03ff0a31 passes one item per active modality):
-
-    - ``_get_max_video_frames(seq_len)``: from 1 frame, add frames while the video's tokens stay <= seq_len
-      (images are *not* subtracted at this commit; row N03F confirms it: 114,688 = 7 x 16,384 at
-      max_model_len 128,000, where subtracting one 16,384-token image would give 6 x 16,384);
-    - ``get_num_frames_with_most_features``: ``max(min(total // max(videos, 1), _MAX_FRAMES_PER_VIDEO), 1)``
-      with videos = 1;
-    - the tokens of that many frames (``qwen2_vl_video_tokens``).
-    """
-    n = 1
-    while n < max_frames and qwen2_vl_video_tokens(n + 1, frame_tokens, temporal_patch_size) <= max_model_len:
-        n += 1
-    return qwen2_vl_video_tokens(max(min(n, max_frames), 1), frame_tokens, temporal_patch_size)
-
-
 def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, int] | None = None) -> int:
-    """The largest item vLLM profiles for a video-capable Qwen2-VL / Qwen2.5-VL tower at ``max_model_len``:
-    ``max(image item, video item)``, the video counted only while its limit is > 0 (``limit_mm_per_prompt``
-    video = 0 gives today's image-only ``mm_item_tokens``).  Other towers: ``item_tokens`` unchanged.
-
-    Not yet used by the matrix: the encoder term sits in ``exprs.gpu_pass`` (per layout x GPU), before
-    max_model_len is crossed in, so making it depend on max_model_len moves the KV budget per length."""
+    """The largest item vLLM profiles at ``max_model_len``: ``max(image item, video item)``, the video
+    counted only while its limit is > 0 (``limit_mm_per_prompt`` video = 0 gives the image-only
+    ``mm_item_tokens``).  A spec without a modelled video item: ``item_tokens`` unchanged."""
     base = item_tokens(spec, limits)
-    video = QWEN2_VL_VIDEO.get(spec.family)
-    if not spec.multimodal or video is None or (limits and limits.get("video", 1) == 0) or not spec.mm_item_tokens:
+    if not spec.multimodal or (limits and limits.get("video", 1) == 0):
         return base
-    max_frames, tps = video
-    return max(base, qwen2_vl_video_item_tokens(int(max_model_len), spec.mm_item_tokens, tps, max_frames))
+    minus = 0 if limits and limits.get("image", 1) == 0 else spec.mm_video_minus_tokens
+    video = video_patches(max_model_len, spec.mm_video_patch_tokens, spec.mm_video_max_patches, minus)
+    return max(base, video * spec.mm_video_patch_tokens)
+
+
+def drop_video(spec: ModelSpec) -> ModelSpec:
+    """``limit_mm_per_prompt`` video = 0: vLLM's budget leaves the video modality out (``MultiModalBudget``
+    asks only the active modalities), so the largest item is the image again."""
+    if not spec.mm_video_patch_tokens:
+        return spec
+    return dataclasses.replace(spec, mm_video_patch_tokens=0, mm_video_max_patches=0, mm_video_minus_tokens=0, notes=[
+        *spec.notes, "--limit-mm-per-prompt video = 0: no max_model_len-sized dummy video in the encoder profile"])
+
+
+def tower_bytes_per_token(multimodal: bool, peak: TowerPeak | None, tp: int, act_b: float) -> float:
+    return peak.bytes_per_token(tp, act_b) if multimodal and peak is not None else 0.0
+
+
+def encoder_profile_tokens(max_num_batched_tokens: int, image_item: int, video_item: int = 0) -> tuple[int, int]:
+    """(encoder budget, tokens the tower encodes in the profile's one forward): the largest item is the
+    larger of the image and the video; the budget ``max(T, item)`` (``encoder_budget``); ``profile_run``
+    encodes ``max(1, budget // item)`` items of it (``MultiModalBudget``'s items per batch).  Scalar twin of
+    ``exprs.encoder_lens``."""
+    item = max(int(image_item), int(video_item))
+    budget = encoder_budget(max_num_batched_tokens, item)
+    return budget, (max(1, budget // item) * item if item > 0 else 0)
