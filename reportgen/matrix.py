@@ -252,9 +252,10 @@ class _GpuClasses:
         narrow = [e for e in cols if self.narrow(e)]
         if not narrow or not a.height:
             return a.with_columns(cols)
-        order = a.columns + [e.meta.output_name() for e in cols]
-        small = self.small().select(narrow).collect()
-        a = a.with_columns([e for e in cols if not self.narrow(e)])
+        # with_columns' order: a replaced column keeps its place, new ones follow in ``cols`` order
+        order = list(dict.fromkeys(a.columns + [e.meta.output_name() for e in cols]))
+        small = self.small().select(narrow).collect()       # from the input columns, as with_columns
+        a = a.with_columns([e for e in cols if not self.narrow(e)]).drop(small.columns, strict=False)
         return a.hstack(small[pl.Series(self.take, dtype=pl.UInt32)]).select(order)
 
 
