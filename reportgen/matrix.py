@@ -4,8 +4,9 @@ Why this shape: per-model facts (stage weights, KV groups, overhead
 coefficients) are computed once per layout in Python (``estimate.tables``);
 everything per cell is a polars expression (``estimate.exprs``), each term
 computed at the narrowest level it depends on, and no Python runs per cell:
-(layout x GPU) and x utilization are evaluated first (small frames); the
-per-length terms run on those rows once per context length (a constant, so
+(layout x GPU) and x utilization are evaluated first (small frames; the
+terms that read no per-GPU column other than the scheduler limits once per
+(layout, GPU class): ``_GpuClasses``); the per-length terms run on those rows once per context length (a constant, so
 nothing is copied); then one cross join copies the output columns into the
 cells, beside the per-length terms gathered into the same order, and only the
 few per-target terms run per cell.  Every cross join keeps job order
@@ -209,6 +210,55 @@ class _Rows:
         return self.u.height * self.n_len * self.n_conc
 
 
+# GPU columns that differ between GPUs of one scheduler class (memory, price, node size, name): terms
+# that read none of them are the same for every GPU of a class
+_PER_GPU = ("gpu", "gpu_name", "gpu_memory_gib", "gpus_per_node", "price_gpu_hr")
+
+
+class _GpuClasses:
+    """The (layout row x GPU) rows ``lt x gt`` of a chunk, and its narrower twin: ``lt x`` the distinct
+    GPU *classes* (the GPU columns other than ``_PER_GPU``: scheduler limits and graph-capture scaling,
+    2 distinct values over the benchmark's 25 GPUs).  A term that reads no ``_PER_GPU`` column (the
+    per-slot activation / graph / fixed memory, blocks per request) is evaluated once per
+    (layout row, class) and gathered into the rows: the same inputs through the same arithmetic, so the
+    same bits, for a gather instead of the ~20 operations each term costs per row."""
+
+    def __init__(self, lt: pl.DataFrame, gt: pl.DataFrame):
+        self.lt, self.gt = lt, gt
+        keys = [c for c in gt.columns if c not in _PER_GPU]
+        seen: dict = {}
+        # repr: -0.0 and 0.0 (equal as keys) stay apart, so a class's values are every member's bits
+        self.of_gpu = np.array([seen.setdefault(tuple(map(repr, r)), i) for i, r in
+                                enumerate(gt.select(keys).iter_rows())], dtype=np.int64)
+        firsts = sorted(set(seen.values()))
+        self.cls_of_gpu = np.searchsorted(firsts, self.of_gpu)
+        self.classes = gt.select(keys)[firsts] if gt.height else gt.select(keys)
+        n_cls = max(self.classes.height, 1)
+        # row (i, g) of lt x gt -> row (i, class of g) of lt x classes
+        self.take = (np.arange(lt.height, dtype=np.int64)[:, None] * n_cls + self.cls_of_gpu[None, :]).ravel()
+
+    def small(self) -> pl.LazyFrame:
+        return self.lt.lazy().join(self.classes.lazy(), how="cross", maintain_order="left_right")
+
+    def narrow(self, e: pl.Expr, extra: tuple[str, ...] = ()) -> bool:
+        """``e`` reads only the layout row, the GPU class (and ``extra`` columns), and there are fewer
+        classes than GPUs."""
+        return (self.classes.height < self.gt.height
+                and set(e.meta.root_names()) <= set(self.lt.columns) | set(self.classes.columns) | set(extra))
+
+    def cross(self, cols: list[pl.Expr]) -> pl.DataFrame:
+        """``lt x gt`` with ``cols`` (independent columns), as ``.with_columns(cols)`` gives it."""
+        a = self.lt.join(self.gt, how="cross", maintain_order="left_right")
+        narrow = [e for e in cols if self.narrow(e)]
+        if not narrow or not a.height:
+            return a.with_columns(cols)
+        # with_columns' order: a replaced column keeps its place, new ones follow in ``cols`` order
+        order = list(dict.fromkeys(a.columns + [e.meta.output_name() for e in cols]))
+        small = self.small().select(narrow).collect()       # from the input columns, as with_columns
+        a = a.with_columns([e for e in cols if not self.narrow(e)]).drop(small.columns, strict=False)
+        return a.hstack(small[pl.Series(self.take, dtype=pl.UInt32)]).select(order)
+
+
 def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> _Rows:
     """Everything before the cells for one chunk of models x GPUs (see the module docstring)."""
     lt, mt, k = layout_table(models, matrix)
@@ -226,7 +276,8 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
     cols, pre_reason = ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp)
-    a = lt.join(gt, how="cross", maintain_order="left_right").with_columns(cols)
+    gc = _GpuClasses(lt, gt)
+    a = gc.cross(cols)
     # the reasons only where a status is set (rows in order, so the codes keep first-seen order)
     need = list(dict.fromkeys(pre_reason.meta.root_names()))
     # rechunk: after the filter the columns' chunks do not line up, and polars 2.1's string ternary then
@@ -284,7 +335,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
-    lens_rows = []
+    lens_rows, take_u = [], None
     for m in matrix.max_model_len:
         f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
@@ -297,7 +348,17 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
         if enc:
             enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
             before, after = enc_before + before, after + enc_after
-        for b in before + ex.lens_pass(codes, fixed_kv=kv_fixed is not None) + after:
+        passes = ex.lens_pass(codes, fixed_kv=kv_fixed is not None)
+        # the first batch (blocks per request) reads the layout row, the GPU class and the length only:
+        # evaluated per (layout row, class) and gathered into the (layout, GPU, util) rows
+        written = {e.meta.output_name() for b in before for e in b}
+        if u.height and all(gc.narrow(e, ("max_model_len",)) and not set(e.meta.root_names()) & written
+                            for e in passes[0]):
+            if take_u is None:
+                take_u = pl.Series(np.repeat(gc.take, util.height), dtype=pl.UInt32)
+            small = gc.small().with_columns(pl.lit(m, pl.Int64).alias("max_model_len")).select(passes[0]).collect()
+            f, passes = pl.concat([f, small[take_u].lazy()], how="horizontal"), passes[1:]
+        for b in before + passes + after:
             f = f.with_columns(b)
         lens_rows.append(f.select(lens_out))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u

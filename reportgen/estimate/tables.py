@@ -363,6 +363,8 @@ class ModelTables:
         self._body: dict = {}
         self._rules: dict = {}
         self._kv_used: dict = {}
+        self._stages: dict = {}       # stage weights and activation coefficients per (weights_as, layout):
+        self._coeffs: dict = {}       # the rows of both KV dtypes share them
         self.facts = model_facts(spec) if not spec.unsupported_reason else None
         self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
         # speculative decoding: the draft's weights, KV layers and graph layers (specdecode.py)
@@ -439,7 +441,11 @@ class ModelTables:
             sd = self.engine.spec_decode
             # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
             d_layers = d.graph_layers if d is not None and not getattr(sd, "enforce_eager", None) else 0
-            for s, st in enumerate(stage_weights(wtable, lay)):
+            sw_key = (wd, lay.tp, lay.pp, lay.dp, lay.ep)      # the same for both KV dtypes
+            stages = self._stages.get(sw_key)
+            if stages is None:
+                stages = self._stages[sw_key] = stage_weights(wtable, lay)
+            for s, st in enumerate(stages):
                 layers = st.layers[1] - st.layers[0]
                 last = s == lay.pp - 1
                 w_b = st.bytes + (draft_b if last else 0.0)
@@ -458,10 +464,13 @@ class ModelTables:
             # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
             # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
             extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
-            co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
-            if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
-                co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
-                co["a_fwd_t"] += d.fwd_elems_t * act_b
+            co = self._coeffs.get(sw_key)
+            if co is None:
+                co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
+                if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
+                    co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
+                    co["a_fwd_t"] += d.fwd_elems_t * act_b
+                self._coeffs[sw_key] = co
             hybrid, gdn = self.kinds
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank

@@ -1,0 +1,59 @@
+"""``matrix._GpuClasses``: terms evaluated once per (layout row, GPU class) and gathered are the terms
+evaluated per GPU, bit for bit.
+
+GPUs that differ only in memory, price, node size and name share a class (their scheduler limits and
+capture sizes are equal), so ``_prepare`` evaluates ``gpu_pass``'s per-slot terms and blocks per request
+on (layout row x class) rows (docs/decisions.md "Estimator speed", branch speed5).  A one-GPU matrix has
+one class per GPU and nothing is shared: each GPU's rows of the many-GPU matrix must equal its one-GPU
+matrix (float bits compared as integers, nulls, order).  Models: the small synthetic mix of
+test_matrix plus bundled models whose terms exercise every branch (DeepSeek-V4's per-length terms,
+a Gated-DeltaNet hybrid, gpt-oss's own capture size, MLA MoE, AWQ)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from reportgen.arch import build_spec
+from reportgen.job import Matrix
+from reportgen.matrix import GpuLike, ModelEntry, _GpuClasses, evaluate_matrix, gpu_table, iter_cell_batches
+from test_matrix import models
+from test_matrix_batches import assert_same_bits
+
+BUNDLED = Path(__file__).resolve().parents[1] / "reportgen" / "sources" / "bundled"
+PICK = ["deepseek-ai/DeepSeek-V4-Flash", "Qwen/Qwen3-Next-80B-A3B-Instruct", "openai/gpt-oss-20b",
+        "deepseek-ai/DeepSeek-V2-Lite", "Qwen/Qwen3-32B-AWQ", "google/gemma-3-12b-it"]
+# 8 GPUs, 2 classes (large >= 70 GiB / small), odd sizes and node sizes (nodes, price, load OOM differ)
+GPUS = [GpuLike(f"g{i}", f"G {i}", mem, per_node, 1.0 + i) for i, (mem, per_node) in
+        enumerate([(79.19, 8), (22.05, 8), (139.8, 4), (44.42, 8), (94.0, 2), (15.5, 8), (178.4, 8), (31.36, 4)])]
+MX = Matrix(tp=[1, 2, 8], pp=[1, 2], dp=[1, 2], ep=[False, True], weight_dtype=["checkpoint", "fp8"],
+            kv_cache_dtype=["auto", "fp8"], max_model_len=[4096, 131072], concurrency=[1, 64],
+            gpu_memory_utilization=[0.9, 0.95])
+
+
+def entries() -> list[ModelEntry]:
+    out = list(models())
+    for mid in PICK:
+        p = BUNDLED / (mid.replace("/", "--") + ".json")
+        out.append(ModelEntry(mid, build_spec(json.loads(p.read_text()), mid), None, "bundled"))
+    return out
+
+
+def test_gpus_share_classes():
+    gc = _GpuClasses(pl.DataFrame({"x": [1, 2, 3]}), gpu_table(GPUS, MX))
+    assert gc.classes.height == 2 and list(gc.cls_of_gpu) == [0, 1, 0, 1, 0, 1, 0, 1]
+    assert list(gc.take[:8]) == [0, 1, 0, 1, 0, 1, 0, 1] and list(gc.take[8:10]) == [2, 3]
+
+
+def test_class_terms_equal_per_gpu_terms():
+    ents = entries()
+    whole = evaluate_matrix(ents, GPUS, MX)
+    assert set(whole["status"]) >= {"fits", "no_fit", "invalid_layout"}
+    for g in GPUS:
+        one = evaluate_matrix(ents, [g], MX)
+        assert one.height * len(GPUS) == whole.height
+        assert_same_bits(whole.filter(pl.col("gpu") == g.id), one)
+    # and the batches (DeepSeek-V4 in a run of its own) are the frame
+    assert_same_bits(pl.concat(list(iter_cell_batches(ents, GPUS, MX, batch_cells=3_001))), whole)
