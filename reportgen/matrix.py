@@ -44,7 +44,7 @@ from reportgen.estimate import exprs as ex
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
-                                         profile_for)
+                                         profile_for, tokens_from_concurrency)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
@@ -256,6 +256,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
     lens_rows = []
+    conc_tokens = tokens_from_concurrency(matrix.vllm_version)   # "GPU KV cache size" rule of the version
     for m in matrix.max_model_len:
         f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
@@ -265,7 +266,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
         else:
             f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
         before, after = ex.compressed_lens(k, kv_fixed is not None, max_th) if dsv4 else ([], [])
-        for b in before + ex.lens_pass(codes, fixed_kv=kv_fixed is not None) + after:
+        for b in before + ex.lens_pass(codes, fixed_kv=kv_fixed is not None, conc_tokens=conc_tokens) + after:
             f = f.with_columns(b)
         lens_rows.append(f.select(lens_out))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
