@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
     e.add_argument("--speculative-config", dest="speculative_config", default=None,
                    help='vLLM --speculative-config JSON, e.g. \'{"method": "mtp", "num_speculative_tokens": 1}\', '
-                        '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), ngram, suffix')
+                        '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), '
+                        '\'{"method": "eagle3", "model": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B", '
+                        '"num_speculative_tokens": 3}\', eagle, ngram, suffix')
     e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its "
                    "budget profile (default: the newest release read)")
     e.add_argument("--limit-mm-per-prompt", default=None,
@@ -378,12 +380,12 @@ def cmd_diff(args) -> int:
 
 
 def _draft_ref(speculative_config):
-    """The draft model a job's ``speculative_config`` names (method draft_model), as a ModelRef."""
-    from reportgen.estimate.specdecode import parse_speculative_config
+    """The draft model a job's ``speculative_config`` names (draft_model, eagle, eagle3), as a ModelRef."""
+    from reportgen.estimate.specdecode import DRAFT_CHECKPOINT_METHODS, parse_speculative_config
     from reportgen.job import ModelRef
 
     sd = parse_speculative_config(speculative_config)
-    if sd is None or sd.method != "draft_model" or not sd.model:
+    if sd is None or sd.method not in DRAFT_CHECKPOINT_METHODS or not sd.model:
         return None
     return ModelRef(sd.model, sd.raw.get("revision"))
 

@@ -273,7 +273,8 @@ def estimate_command(args, UsageError) -> int:
                     kv_cache_memory_bytes=eng["kv_cache_memory_bytes"],
                     speculative_config=eng["speculative_config"])
     if eng["speculative_config"]:
-        settings["draft_spec"] = draft_spec_for(eng["speculative_config"], offline=True if args.offline else None)
+        settings["draft_spec"] = draft_spec_for(eng["speculative_config"], offline=True if args.offline else None,
+                                                headers=args.weights == "checkpoint")
     if eng.get("allow_long_max_model_len") is not None:
         settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
     if eng.get("flashinfer_sampler") is not None:
@@ -309,16 +310,17 @@ def estimate_command(args, UsageError) -> int:
     return 0 if out.get("status") not in ("error",) else 1
 
 
-def draft_spec_for(speculative_config, offline=None, snapshot_dir=None):
-    """The draft model's spec for ``--speculative-config`` method draft_model (None otherwise, or when it
-    cannot be resolved / parsed: the cells then say so).  The draft's config comes through the same
-    sources as the target's (local path, hub, cache, bundled snapshot)."""
-    from reportgen.estimate.specdecode import parse_speculative_config
+def draft_spec_for(speculative_config, offline=None, snapshot_dir=None, headers: bool = False):
+    """The draft's ``draft_spec`` for ``--speculative-config`` methods draft_model / eagle / eagle3 (None
+    otherwise, or when it cannot be resolved / parsed: the cells then say so).  The draft's config comes
+    through the same sources as the target's (local path, hub, cache, bundled snapshot); ``headers``
+    (``--weights checkpoint``): an EAGLE head also gets its checkpoint's tensor names, which decide whether
+    vLLM can share the target's embedding / lm_head (specdecode._eagle)."""
+    from reportgen.estimate.specdecode import DRAFT_CHECKPOINT_METHODS, draft_from_config, parse_speculative_config
 
     sd = parse_speculative_config(speculative_config)
-    if sd is None or sd.method != "draft_model" or not sd.model:
+    if sd is None or sd.method not in DRAFT_CHECKPOINT_METHODS or not sd.model:
         return None
-    from reportgen.arch import build_spec
     from reportgen.arch.errors import ConfigError
     from reportgen.sources import SourceError, resolve_all
 
@@ -329,8 +331,16 @@ def draft_spec_for(speculative_config, offline=None, snapshot_dir=None):
     (res,) = resolve_all([ref], **kw)
     if isinstance(res, SourceError):
         return None
+    names = None
+    if headers and sd.method != "draft_model":
+        from reportgen.sources import checkpoint_weight_bytes
+
+        try:
+            names = set((checkpoint_weight_bytes(ref, offline=offline).get("tensors") or {}))
+        except SourceError:
+            names = None          # no listing (e.g. a pytorch_model.bin head): the upper bound is priced
     try:
-        return build_spec(res.config, model_id=ref.id, extra=res.extra)
+        return draft_from_config(sd, res.config, ref.id, extra=res.extra, checkpoint_names=names)
     except ConfigError:
         return None
 

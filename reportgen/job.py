@@ -57,6 +57,9 @@ def parse_vllm_version(value, field: str = "matrix.vllm_version") -> str:
 class ModelRef:
     id: str
     revision: str | None = None
+    # a per-model KV dtype axis (a ``models`` table entry's ``kv_cache_dtype``): replaces the matrix's
+    # ``kv_cache_dtype`` for this model only (DeepSeek-V4: vLLM asserts an fp8 cache, so ``auto`` cannot start)
+    kv_cache_dtype: tuple[str, ...] | None = None
 
     def __str__(self) -> str:
         return self.id if not self.revision else f"{self.id}@{self.revision}"
@@ -118,8 +121,9 @@ class Matrix:
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
 
-    def n_cells_per_model_gpu(self) -> int:
-        return (self.n_layouts() * len(self.weights_as) * len(self.kv_cache_dtype)
+    def n_cells_per_model_gpu(self, kv_cache_dtype=None) -> int:
+        """Cells of one model on one GPU; ``kv_cache_dtype``: the model's own KV axis (``ModelRef``), if any."""
+        return (self.n_layouts() * len(self.weights_as) * len(kv_cache_dtype or self.kv_cache_dtype)
                 * len(self.max_model_len) * len(self.concurrency) * len(self.gpu_memory_utilization))
 
 
@@ -356,15 +360,48 @@ def parse_model_line(line: str, where: str, strict: bool = False) -> ModelRef | 
     return ModelRef(mid, rev)
 
 
+MODEL_TABLE_KEYS = ("id", "revision", "kv_cache_dtype")
+
+
+def parse_model_table(raw: dict, where: str) -> ModelRef:
+    """A ``models`` entry written as a table: ``{id = "org/name", revision = "...", kv_cache_dtype = ["fp8"]}``.
+
+    ``kv_cache_dtype`` replaces the matrix's KV dtype axis for this model only (same values as
+    ``matrix.kv_cache_dtype``): a model vLLM serves only with some KV dtypes (DeepSeek-V4 asserts fp8)
+    gets real figures in a job whose other models keep ``auto``."""
+    for key in raw:
+        if key not in MODEL_TABLE_KEYS:
+            raise _unknown(where, key, MODEL_TABLE_KEYS)
+    mid = raw.get("id")
+    if not isinstance(mid, str) or not mid.strip() or any(c.isspace() for c in mid.strip()) or "@" in mid:
+        raise JobError(f"{where}.id: expected a model id (org/name or a path; the revision goes in `revision`)")
+    rev = raw.get("revision")
+    if rev is not None and (not isinstance(rev, str) or not rev.strip() or any(c.isspace() for c in rev.strip())):
+        raise JobError(f"{where}.revision: expected a branch, tag or commit (a string without spaces)")
+    kv = None
+    if "kv_cache_dtype" in raw:
+        kv = tuple(_choice_list(raw["kv_cache_dtype"], f"{where}.kv_cache_dtype", KV_DTYPES, aliases=True))
+    return ModelRef(mid.strip(), rev.strip() if rev else None, kv)
+
+
 def dedupe_models(models: list[ModelRef]) -> list[ModelRef]:
-    """Each model once, first spelling kept.  Hub ids are case-insensitive (the Hub redirects
-    ``qwen/qwen3-8b`` to ``Qwen/Qwen3-8B``), so they are compared case-folded; paths are not."""
+    """Each model once, first spelling (and place) kept.  Hub ids are case-insensitive (the Hub redirects
+    ``qwen/qwen3-8b`` to ``Qwen/Qwen3-8B``), so they are compared case-folded; paths are not.
+
+    A table entry with its own ``kv_cache_dtype`` wins over a plain mention of the same model
+    (e.g. a ``models_file`` line), in the plain one's place; two different axes for one model are an error."""
     from reportgen.sources.ids import looks_like_path
 
     seen: dict[tuple, ModelRef] = {}
     for m in models:
         key = (m.id if looks_like_path(m.id) else m.id.casefold(), m.revision)
-        seen.setdefault(key, m)
+        old = seen.setdefault(key, m)
+        if old is m or m.kv_cache_dtype is None or old.kv_cache_dtype == m.kv_cache_dtype:
+            continue
+        if old.kv_cache_dtype is not None:
+            raise JobError(f"models: {m} is listed twice with different kv_cache_dtype "
+                           f"({list(old.kv_cache_dtype)} and {list(m.kv_cache_dtype)}); give one")
+        seen[key] = ModelRef(old.id, old.revision, m.kv_cache_dtype)
     return list(seen.values())
 
 
@@ -402,10 +439,12 @@ def parse_job(raw: dict, job_dir: Path = Path("."), source_path: str | None = No
     models: list[ModelRef] = []
     if "models" in raw:
         vals = raw["models"]
-        if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
-            raise JobError("models: expected a list of model ids (strings), e.g. [\"meta-llama/Llama-3.1-8B\"]")
+        if not isinstance(vals, list) or not all(isinstance(v, (str, dict)) for v in vals):
+            raise JobError("models: expected a list of model ids (strings) or tables, e.g. [\"meta-llama/Llama-3.1-8B\", "
+                           "{id = \"deepseek-ai/DeepSeek-V4-Flash\", kv_cache_dtype = [\"fp8\"]}]")
         for i, v in enumerate(vals):
-            ref = parse_model_line(v, f"models[{i}]", strict=False)
+            ref = (parse_model_table(v, f"models[{i}]") if isinstance(v, dict)
+                   else parse_model_line(v, f"models[{i}]", strict=False))
             if ref:
                 models.append(ref)
     if "models_file" in raw:
@@ -498,10 +537,13 @@ def load_job(path: str | Path, overrides: Callable[[dict], None] | None = None) 
 
 def check_size(job: Job, n_gpus: int, limit: int = MAX_CELLS) -> int:
     """Refuse a matrix too large to be useful, saying the size it would have."""
-    cells = len(job.models) * n_gpus * job.matrix.n_cells_per_model_gpu()
+    per_model = [job.matrix.n_cells_per_model_gpu(m.kv_cache_dtype) for m in job.models]
+    cells = sum(per_model) * n_gpus
     if cells > limit:
+        settings = (f"{per_model[0]:,}" if len(set(per_model)) == 1
+                    else f"{min(per_model):,} to {max(per_model):,}")
         raise JobError(
             f"matrix: {cells:,} cells ({len(job.models)} models x {n_gpus} GPUs x "
-            f"{job.matrix.n_cells_per_model_gpu():,} settings) exceeds the limit of {limit:,}; "
+            f"{settings} settings) exceeds the limit of {limit:,}; "
             "narrow an axis (tp, pp, dp, ep, weights_as, kv_cache_dtype, max_model_len, concurrency)")
     return cells

@@ -60,6 +60,9 @@ class ModelEntry:
     spec: ModelSpec
     revision: str | None = None
     config_source: str | None = None
+    # the model's own KV dtype axis (a job ``models`` table entry, ``job.ModelRef.kv_cache_dtype``): replaces
+    # ``Matrix.kv_cache_dtype`` for this model's rows; None = the matrix's axis
+    kv_cache_dtype: tuple[str, ...] | None = None
     # "safetensors" when spec.checkpoint_tensors holds the checkpoint's header listing
     # (`--weights checkpoint`): as-shipped cells are then costed at true stored bytes
 
@@ -100,6 +103,16 @@ def _layouts(m: Matrix) -> list[Layout]:
     return [Layout(tp, pp, dp, ep) for tp in m.tp for pp in m.pp for dp in m.dp for ep in m.ep]
 
 
+def kv_axis(e: ModelEntry, matrix: Matrix) -> list[str]:
+    """The KV dtypes one model is evaluated at: its own axis (job ``models`` table entry) or the matrix's."""
+    return list(getattr(e, "kv_cache_dtype", None) or matrix.kv_cache_dtype)
+
+
+def cells_per_model_gpu(e: ModelEntry, matrix: Matrix) -> int:
+    """Cells of one model on one GPU (``Matrix.n_cells_per_model_gpu`` with the model's own KV axis)."""
+    return matrix.n_cells_per_model_gpu(getattr(e, "kv_cache_dtype", None))
+
+
 def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
     """The vLLM version profile of a job (``profiles.profile_for``) and its note."""
     return profile_for(matrix.vllm_version)
@@ -121,7 +134,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
                       "headers": e.weights_from_headers, **spec_axes(spec)})
         for lay in layouts:
             for wd in matrix.weights_as:
-                for kd in matrix.kv_cache_dtype:
+                for kd in kv_axis(e, matrix):
                     base, slots, n = mt.row(lay, wd, kd)
                     rows.append(((mi,) + base, slots, n))
     k = max((n for _, _, n in rows), default=1) or 1
@@ -244,10 +257,20 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     lens_in = _LENS_IN + (list(ex.COMPRESSED_IN) + ["kv_cache_tokens_total"]
                           + [f"{f}{i}" for i in range(k) for f in ("av", "bpb", "wsr")] if dsv4 else [])
     lens_out = list(dict.fromkeys(_LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])))
+    # multimodal rows whose encoder profile depends on max_model_len (a dummy video, the tower's own peak:
+    # exprs.encoder_lens): their KV memory, blocks, tokens and fit are per length too
+    enc = bool(lt.height) and bool((lt["vid_f"].fill_null(0).max() or 0) or (lt["tow_t"].fill_null(0).max() or 0))
+    if enc:
+        lens_in = lens_in + list(ex.ENCODER_IN) + [f"{f}{i}" for i in range(k) for f in ("av", "bpb")]
+        lens_out = list(dict.fromkeys(lens_out + list(ex.ENCODER_OUT)))
+        if stage0:      # the first stage's activation / KV GiB follow the length too
+            lens_in, lens_out = lens_in + ["act0"], lens_out + ["act0", "av0"]
+            stage0 = ["w0"]
+    per_len_rows = dsv4 or enc
     # the largest window threshold (window - 1 + T) of the chunk: it bounds the fit's binary search
     max_th = (int(max(lt[c].fill_null(0).max() or 0 for c in ("window", "window2", "window3")))
               + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
-    carry = [c for c in _CARRY if not (dsv4 and c in ex.COMPRESSED_OUT)]
+    carry = [c for c in _CARRY if not ((dsv4 and c in ex.COMPRESSED_OUT) or (enc and c in ex.ENCODER_OUT))]
     keep = list(dict.fromkeys(_CARRY[:-1] + lens_in + ["_outside"] + stage0))
     u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
                          pl.col("token_block").alias("block_size"))
@@ -266,23 +289,26 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
         else:
             f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
         before, after = ex.compressed_lens(k, kv_fixed is not None, max_th) if dsv4 else ([], [])
+        if enc:
+            enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
+            before, after = enc_before + before, after + enc_after
         for b in before + ex.lens_pass(codes, fixed_kv=kv_fixed is not None, conc_tokens=conc_tokens) + after:
             f = f.with_columns(b)
         lens_rows.append(f.select(lens_out))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
-    if dsv4:
+    if per_len_rows:
         per_len = per_len.with_row_index("_lu")
     # the row reasons some cell picks (codes 2, 3 / 6 -- a superset: per cell a code 4 / 5 may win)
     n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
     pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
-    need_len = np.flatnonzero((pre_code == 2).ravel() if dsv4 else (pre_code == 2).any(axis=0))
+    need_len = np.flatnonzero((pre_code == 2).ravel() if per_len_rows else (pre_code == 2).any(axis=0))
     need_out = np.flatnonzero(((pre_code == 3) | (per_len["_fb"].to_numpy().reshape(n_len, u.height) == 6))
                               .any(axis=0))
     reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32),
-                              per_len if dsv4 else None)
+                              per_len if per_len_rows else None)
     lc = lens.join(conc, how="cross", maintain_order="left_right")
     return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry,
-                 per_len.height if dsv4 else None)
+                 per_len.height if per_len_rows else None)
 
 
 def _cells(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.LazyFrame:
@@ -338,7 +364,8 @@ def allow_long_max_model_len(matrix: Matrix) -> bool:
 def _chunks(models: list[ModelEntry], gpus: list[Any], matrix: Matrix,
             batch_cells: int) -> Iterator[tuple[list[ModelEntry], list[Any]]]:
     """Split models (then GPUs, for a model bigger than a batch) so each chunk has <= batch_cells cells."""
-    per_mg = max(matrix.n_cells_per_model_gpu(), 1)
+    per_mg = max([cells_per_model_gpu(m, matrix) for m in models] or [matrix.n_cells_per_model_gpu()])
+    per_mg = max(per_mg, 1)
     if per_mg * len(gpus) > batch_cells:
         step = max(1, batch_cells // per_mg)
         for m in models:
@@ -414,7 +441,8 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
     # chunks of whole models (never split by GPU as ``_chunks`` does: that would change the order),
     # DeepSeek-V4 apart from the others as in ``_kind_runs``;
     # one model's (layout, GPU, util) rows are few (9,600 for 48 layouts x 4 dtypes x 25 GPUs x 2)
-    per_chunk = max(1, max(prep_cells, batch_cells) // max(matrix.n_cells_per_model_gpu() * len(gpus), 1))
+    per_mg = max([cells_per_model_gpu(m, matrix) for m in models] or [matrix.n_cells_per_model_gpu()])
+    per_chunk = max(1, max(prep_cells, batch_cells) // max(per_mg * len(gpus), 1))
     for run in _kind_runs(models, per_chunk):
         r = _prepare(run, gpus, matrix, stage0_columns)
         if r.n_cells == 0:

@@ -59,7 +59,7 @@ def load_models(refs: list[ModelRef], *, snapshot_dir: str | None = None, quiet:
             out.error_kind, out.error_message = "error", f"{type(e).__name__}: {e}"
             continue
         out.entry = ModelEntry(model=ref.id, revision=res.revision or ref.revision,
-                               config_source=res.source, spec=spec)
+                               config_source=res.source, spec=spec, kv_cache_dtype=ref.kv_cache_dtype)
         if spec.unsupported_reason:
             out.error_kind, out.error_message = "unsupported_architecture", spec.unsupported_reason
     import time

@@ -340,6 +340,10 @@ def _assumptions(job: Job) -> dict:
         "max_nodes": m.max_nodes,
         "allow_cross_node_tp": m.allow_cross_node_tp,
         "limit_mm_per_prompt": m.limit_mm_per_prompt or "vLLM default (every modality allowed)",
+        # models with their own KV dtype axis (job ``models`` table entries), e.g. "org/name: fp8"
+        **({"kv_cache_dtype_per_model": "; ".join(f"{r}: {', '.join(r.kv_cache_dtype)}" for r in job.models
+                                                  if r.kv_cache_dtype)}
+           if any(r.kv_cache_dtype for r in job.models) else {}),
     }
 
 

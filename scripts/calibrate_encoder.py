@@ -124,8 +124,27 @@ def markdown() -> list[str]:
             "so the budget is T and the item sizes (docs/architecture.md \"Encoder budget\") do not move these figures.  Not in the fit: row 52 (gemma-4-26B-A4B on an "
             "A100 80GB, 0.19, --enforce-eager; weights and KV GiB only, no activation printed: scored in the row table, KV "
             "+0.3 %) and row 70 (Qwen3-VL-2B-Thinking, concurrency only; its config is not in the repository)."]
+    out += ["", *video_row()]
     return out + ["", "`*` Mistral-Small-3.2 runs through the Mistral-Small-3.1 config (same architecture); "
                   "llava-v1.6-mistral-7b through tests/data/configs_vision/ (see SOURCES.md there).", ""]
+
+
+def video_row() -> list[str]:
+    """Row N03F (vllm_logs_2026.csv, a failed start): the max_model_len-sized dummy video and the ViT's own peak
+    (encoder.TowerPeak), priced per length and fitted on nothing (docs/architecture.md)."""
+    row = next((r for r in V.load_rows() if r["row_id"] == "N03F"), None)
+    case = V.make_case(row) if row else None
+    if case is None:
+        return []
+    p = V.predict(case)
+    mml = case.matrix.max_model_len[0]
+    item = encoder.video_item_tokens(case.spec, mml)
+    return [f"Video (row N03F, Qwen2.5-VL-7B on vLLM 0.23.0, A100, util 0.22, max_model_len {mml:,}; failed start): "
+            f"the dummy video is {item:,} tokens (the log: 'a budget of 114688 tokens, and profiled with 1 video "
+            f"items'); with the ViT's own peak over it the estimate is activation {p['stage0_activation_gib']:.2f} GiB, "
+            f"KV {p['stage0_kv_cache_gib']:.2f} GiB (log: {float(row['kv_cache_gib']):.2f}), `{p['status']}` for the "
+            "encoder profile.  Nothing is fitted on it (the tower term is read off vLLM's code); the weights are "
+            f"{p['stage0_weights_gib']:.2f} GiB against the log's {float(row['weights_loading_gib']):.2f}."]
 
 
 def main() -> int:

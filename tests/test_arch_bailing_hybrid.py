@@ -189,16 +189,20 @@ def test_bad_input_is_a_config_error(change, field):
     assert e.value.field == field
 
 
-def test_the_checkpoints_integer_kda_lower_bound_is_a_config_error_naming_it():
+def test_the_checkpoints_integer_kda_lower_bound_is_read_as_the_float_it_means():
     """The published configs write ``"kda_lower_bound": -5`` (an int: the Swift test this fixture comes from, and
     Edge0/Edge0-8B-A1B-preview's config.json, tests/data/configs_hybrid/SOURCES.md).  transformers 5.24's strict
-    BailingHybridConfig rejects an int there (AutoConfig.from_pretrained fails the same way; the checkpoints
-    load through their remote code), so such a config is a ConfigError naming the field -- not a count -- until
-    the parse coerces it; with -5.0 it is priced."""
+    BailingHybridConfig rejects an int for a float field; JSON does not distinguish the two, so the parse
+    (``parse._json_numbers``) reads it as -5.0 and the real checkpoint's config is priced like the fixture."""
+    as_int, as_float = build_spec(dict(TINY, kda_lower_bound=-5)), build_spec(dict(TINY, kda_lower_bound=-5.0))
+    assert as_int.unsupported_reason is None
+    assert as_int.params_total == as_float.params_total == 7_893_389_856
+
+
+def test_a_string_for_a_float_field_is_still_a_config_error_naming_it():
     with pytest.raises(ConfigError) as e:
-        build_spec(dict(TINY, kda_lower_bound=-5))
+        build_spec(dict(TINY, kda_lower_bound="-5"))
     assert e.value.field == "kda_lower_bound" and "expected float" in str(e.value)
-    assert build_spec(dict(TINY, kda_lower_bound=-5.0)).unsupported_reason is None
 
 
 def test_mtp_layers_are_noted_not_counted():

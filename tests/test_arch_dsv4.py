@@ -158,3 +158,35 @@ def test_fuzzed_fields_give_a_spec_or_a_named_error(field, value):
         assert e.field
         return
     assert spec.unsupported_reason or (spec.params_total > 0 and len(spec.layers_kv) == spec.num_layers)
+
+
+def test_non_kv_memory_vllm_allocates_with_the_model():
+    """What vLLM allocates beside the checkpoint tensors (D01 in docs/accuracy.md, +13.6 % KV before they were
+    priced, +2.6 % after):
+
+    * rotary caches -- ``DeepseekV4Attention`` (deepseek_v4.py @023da1fc) calls ``get_rope(head_dim,
+      rope_parameters={rope_type deepseek_yarn, rope_theta = compress_rope_theta on ratio > 1 layers else
+      rope_theta, is_deepseek_v4, rope_dim = qk_rope_head_dim})``: two memoised modules (thetas 10,000 and
+      160,000), each ``original_max_position_embeddings x factor`` = 65,536 x 16 rows x 64, float32;
+    * ``topk_indices_buffer = torch.empty(max_num_batched_tokens, index_topk, dtype=int32)`` in
+      ``DeepseekV4Model.__init__``: 512 x 4 B per batched token, whatever tp;
+    * the mHC tensors, ``ape`` and ``attn_sink`` are float32 parameters."""
+    from reportgen.estimate.tables import topk_buffer_bytes_per_token
+    from reportgen.estimate.weights import rotary_cache_bytes
+
+    spec = build_spec(FLASH)
+    assert spec.rope_caches == ((1_048_576, 64, 4),) * 2
+    assert rotary_cache_bytes(spec, 2) == 2 * 1_048_576 * 64 * 4 == 512 * 2**20
+    assert spec.index_topk_buffer == (1, 512)
+    assert topk_buffer_bytes_per_token(spec.index_topk_buffer, 1) == topk_buffer_bytes_per_token(
+        spec.index_topk_buffer, 8) == 2_048
+    fp32 = {t.name.split(".")[-1] for t in spec.tensors if t.dtype_bytes == 4}
+    assert fp32 == {"hc_attn_fn", "hc_attn_base", "hc_attn_scale", "hc_ffn_fn", "hc_ffn_base", "hc_ffn_scale",
+                    "hc_head_fn", "hc_head_base", "hc_head_scale", "ape", "attn_sink"}
+    # 43 layers x 2 x (24 x 16,384 + 24 + 3) + (4 x 16,384 + 4 + 1) mHC elements, all at 4 bytes
+    hc = sum(t.numel for t in spec.tensors if ".hc_" in t.name or t.name.startswith("model.hc_head"))
+    assert hc == 43 * 2 * (24 * 16_384 + 24 + 3) + 4 * 16_384 + 5
+    # one theta (compress_rope_theta == rope_theta): one module; no rope scaling: max_position rows, model dtype
+    assert build_spec(dict(FLASH, compress_rope_theta=10_000)).rope_caches == ((1_048_576, 64, 4),)
+    plain = {k: v for k, v in FLASH.items() if k != "rope_scaling"}
+    assert build_spec(plain).rope_caches == ((1_048_576, 64, 0),) * 2

@@ -226,3 +226,30 @@ def test_minimax_m3_attention_config_flag():
     for bad in ('{"indexer_kv_dtype": "mxfp4"}', '{"backend": "FLASHINFER"}', "fp8"):
         with pytest.raises(VllmArgsError, match="attention-config"):
             parse_vllm_command(f"vllm serve MiniMaxAI/MiniMax-M3 --attention-config '{bad}'")
+
+
+def test_minimax_m3_vllm_picks_the_block_size_from_its_first_attention_layer():
+    """Without --block-size (a job's 16, vLLM's DEFAULT_BLOCK_SIZE) vLLM asks the first non-SSM attention layer's
+    backend for ``get_preferred_block_size(16)`` (Platform.update_block_size_for_backend, read in copies):
+    ``AttentionBackend.get_preferred_block_size`` (vllm/v1/attention/backend.py @0014ca6b) returns 16 when the
+    backend takes it, else the smallest size it lists.  MiniMax-M3 as shipped starts with three dense layers
+    (plain ``Attention``, nvidia/model.py @90215894): 16 stays and the sparse backend's [128]
+    (common/sparse_attention.py @fa109e0e) makes vLLM raise "No common block size for 16".  A config whose
+    layer 0 is sparse gets 128 from vLLM itself: priced at 128, the same cell as --block-size 128."""
+    from reportgen.estimate.kvcache import auto_block_size
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(M3)
+    assert M3["sparse_attention_config"]["sparse_attention_freq"][:4] == [0, 0, 0, 1]
+    assert auto_block_size(spec.layers_kv, 16) == 16
+    first_sparse = copy.deepcopy(M3)
+    first_sparse["sparse_attention_config"]["sparse_attention_freq"][0] = 1
+    s2 = build_spec(first_sparse)
+    assert auto_block_size(s2.layers_kv, 16) == 128
+    assert auto_block_size(s2.layers_kv, 256) == 256        # a --block-size the user gives is kept
+    with pytest.raises(ValueError, match="No common block size for 32"):
+        kv_groups(s2, 1, 1, "auto", 2, 32)
+    a = estimate_one(s2, 141.0, tp=8, max_model_len=131_072, block_size=16)
+    b = estimate_one(s2, 141.0, tp=8, max_model_len=131_072, block_size=128)
+    assert a["status"] == "fits" and a["block_size"] == 128
+    assert (a["kv_cache_tokens"], a["kv_cache_gib"]) == (b["kv_cache_tokens"], b["kv_cache_gib"])

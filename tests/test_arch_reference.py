@@ -22,8 +22,6 @@ TRUTH = json.loads((ROOT / "tests" / "data" / "param_counts.json").read_text())[
 TRUTH_2026 = json.loads((ROOT / "tests" / "data" / "param_counts_2026.json").read_text())["models"]
 TRUTH = {**TRUTH, **{m: TRUTH_2026[m] for m in ("zai-org/GLM-5", "moonshotai/Kimi-K2.5", "MiniMaxAI/MiniMax-M2.5",
                                                   "google/gemma-4-E4B-it", "Qwen/Qwen3.5-35B-A3B")}}
-# bundled configs we refuse (the oracle has no count either): model -> words of the reason
-REFUSED: dict[str, str] = {}
 # bundled configs served but checked in their own files, because the 2026 truth files their components
 # differently (deepseek_v4: tests/test_arch_dsv4.py, tests/test_oracle_flagships_dsv4.py; KV:
 # tests/test_compressed_kv.py): model -> total params
@@ -40,19 +38,19 @@ def _configs() -> list[tuple[str, dict]]:
 
 
 CONFIGS = _configs()
-SUPPORTED = [(m, c) for m, c in CONFIGS if m not in REFUSED and m not in ELSEWHERE]
+SUPPORTED = [(m, c) for m, c in CONFIGS if m not in ELSEWHERE]
 IDS = [m for m, _ in SUPPORTED]
 
 
 def test_every_bundled_config_has_a_truth_record():
     assert len(CONFIGS) == 48
-    assert {m for m, _ in CONFIGS} - set(REFUSED) - set(ELSEWHERE) <= set(TRUTH)
+    assert {m for m, _ in CONFIGS} - set(ELSEWHERE) <= set(TRUTH)
 
 
-@pytest.mark.parametrize("model", sorted(REFUSED))
-def test_refused_bundled_config_says_why(model):
-    spec = build_spec(dict(CONFIGS)[model], model)
-    assert spec.unsupported_reason and REFUSED[model] in spec.unsupported_reason
+def test_no_bundled_config_is_refused():
+    """Every config of the bundled snapshot (the default job's models) is priced: none is unsupported."""
+    refused = {m: build_spec(c, m).unsupported_reason for m, c in CONFIGS}
+    assert {m: r for m, r in refused.items() if r} == {}
 
 
 @pytest.mark.parametrize("model", sorted(ELSEWHERE))

@@ -25,6 +25,7 @@ import csv
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -290,3 +291,32 @@ def test_deepseek_v4_runs_apart_and_job_order_is_kept(flash):
     alone = evaluate_matrix([models[0]], gpu, mx)
     assert df.row(0) == alone.row(0)
     assert df.row(1, named=True)["status"] in ("fits", "tight") and df.row(1, named=True)["block_size"] == 256
+
+
+def test_a_per_model_kv_axis_prices_deepseek_v4_beside_auto_models(flash):
+    """A job ``models`` entry ``{id = ..., kv_cache_dtype = ["fp8"]}`` (ModelEntry.kv_cache_dtype) replaces the
+    matrix's KV axis for that model only: DeepSeek-V4 is priced at fp8 (fp8_ds_mla) while SmolLM3 keeps ``auto``
+    (bf16); the counts follow each model's own axis (Matrix.n_cells_per_model_gpu, matrix._chunks)."""
+    from reportgen.job import Matrix
+    from reportgen.matrix import GpuLike, ModelEntry, _chunks, cells_per_model_gpu, evaluate_matrix
+
+    smol = build_spec(json.loads((ROOT / "tests/data/configs_2026/HuggingFaceTB--SmolLM3-3B.json").read_text()))
+    mx = Matrix(tp=[4, 8], weight_dtype=["checkpoint"], kv_cache_dtype=["auto", "bf16"], max_model_len=[8_192],
+                concurrency=[1, 32])
+    dsv4 = ModelEntry("deepseek-ai/DeepSeek-V4-Flash", flash, kv_cache_dtype=("fp8",))
+    plain = ModelEntry("HuggingFaceTB/SmolLM3-3B", smol)
+    gpus = [GpuLike(id="h200", name="H200", usable_memory_gib=139.8), GpuLike(id="b200", name="B200",
+                                                                               usable_memory_gib=178.4)]
+    assert cells_per_model_gpu(dsv4, mx) == 2 * 1 * 1 * 2 and cells_per_model_gpu(plain, mx) == 2 * 2 * 2
+    df = evaluate_matrix([plain, dsv4], gpus, mx)
+    assert df.height == 2 * (4 + 8)
+    d = df.filter(pl.col("model") == "deepseek-ai/DeepSeek-V4-Flash")
+    assert d.height == 8 and set(d["kv_cache_dtype"]) == {"fp8"} and set(d["kv_cache_dtype_used"]) == {"fp8_ds_mla"}
+    assert "invalid_layout" not in set(d["status"]) and d["kv_cache_tokens"].min() > 0
+    assert d.filter((pl.col("tp") == 8) & (pl.col("concurrency") == 1))["status"].to_list() == ["fits"] * 2
+    s = df.filter(pl.col("model") == "HuggingFaceTB/SmolLM3-3B")
+    assert s.height == 16 and set(s["kv_cache_dtype"]) == {"auto", "bf16"} and set(s["kv_cache_dtype_used"]) == {"bfloat16"}
+    # chunks count the largest model's own axis (8 cells a GPU): 16 cells hold one model on both GPUs,
+    # 8 split it by GPU
+    assert [(len(m), len(g)) for m, g in _chunks([plain, dsv4], gpus, mx, 16)] == [(1, 2), (1, 2)]
+    assert [(len(m), len(g)) for m, g in _chunks([plain, dsv4], gpus, mx, 8)] == [(1, 1)] * 4

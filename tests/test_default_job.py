@@ -51,6 +51,26 @@ def test_default_job_covers_every_model_gpu_and_axis(default_run):
     assert manifest["cells"] == res.height and manifest["exit_code"] == 0
 
 
+def test_default_job_prices_deepseek_v4_flash_at_its_fp8_kv_axis(default_run):
+    """default.toml gives DeepSeek-V4-Flash its own KV axis (["fp8"]: vLLM's DeepseekV4 attention asserts an fp8
+    cache, deepseek_v4_attention.py @0a291a2e), so its cells are priced, not invalid_layout; the cell count and
+    the report follow the per-model axis (no KV-dtype scenario split: each model has one KV dtype)."""
+    from reportgen.job import check_size
+
+    _, out = default_run
+    job = load_job(ROOT / "model_lists" / "default.toml")
+    res = pl.read_parquet(out / "results.parquet")
+    d = res.filter(pl.col("model") == "deepseek-ai/DeepSeek-V4-Flash")
+    # 8 layouts x 2 weights x 1 KV dtype x 3 lengths x 2 targets x 8 GPUs
+    assert d.height == 8 * 2 * 1 * 3 * 2 * 8 == 768
+    assert set(d["kv_cache_dtype"]) == {"fp8"} and set(d["kv_cache_dtype_used"].drop_nulls()) == {"fp8_ds_mla"}
+    assert not d.filter(pl.col("reason").fill_null("").str.contains("only supports fp8")).height
+    assert d.filter(pl.col("status").is_in(["fits", "tight"])).height > 0
+    assert (d["kv_cache_tokens"].drop_nulls() > 0).any()
+    assert set(res.filter(pl.col("model") != "deepseek-ai/DeepSeek-V4-Flash")["kv_cache_dtype"]) == {"auto"}
+    assert json.loads((out / "manifest.json").read_text())["cells"] == res.height == check_size(job, 8)
+
+
 def test_render_rebuilds_reports_without_recomputing(default_run, tmp_path):
     _, out = default_run
     import shutil

@@ -219,7 +219,7 @@ def test_real_flags_without_memory_effect_are_noted(capsys):
 
 
 @pytest.mark.parametrize("line,needle", [
-    (f"vllm serve {LLAMA} --speculative-config '{{\"method\": \"eagle\"}}'", "EAGLE heads are not modelled"),
+    (f"vllm serve {LLAMA} --speculative-config '{{\"method\": \"eagle\"}}'", "method eagle needs the draft model id"),
     (f"vllm serve {LLAMA} --enable-lora --max-loras 4", "LoRA"),
     (f"vllm serve {LLAMA} --cpu-offload-gb 8", "offload"),
     (f"vllm serve {LLAMA} -O3", "optimisation level"),

@@ -135,3 +135,65 @@ def test_vllm_dtype_spellings_are_accepted():
     job = parse_job({"models": ["a/b"], "gpus": ["H100"],
                      "matrix": {"weight_dtype": ["bfloat16", "float16", "BF16"], "kv_cache_dtype": "bfloat16"}})
     assert job.matrix.weight_dtype == ["bf16", "fp16"] and job.matrix.kv_cache_dtype == ["bf16"]
+
+
+# ------------------------------------------------------------------ per-model KV dtype axis (models tables)
+
+def test_default_job_gives_deepseek_v4_its_fp8_kv_axis():
+    """vLLM's DeepseekV4 attention asserts an fp8 cache (deepseek_v4_attention.py @0a291a2e: "DeepseekV4 only
+    supports fp8 kv-cache format for now, got auto"): the default job serves it at fp8, the others at auto."""
+    job = load_job(REPO / "model_lists" / "default.toml")
+    by_id = {m.id: m for m in job.models}
+    assert by_id["deepseek-ai/DeepSeek-V4-Flash"].kv_cache_dtype == ("fp8",)
+    assert sum(m.id == "deepseek-ai/DeepSeek-V4-Flash" for m in job.models) == 1     # file line merged
+    assert all(m.kv_cache_dtype is None for m in job.models if m.id != "deepseek-ai/DeepSeek-V4-Flash")
+    assert job.matrix.kv_cache_dtype == ["auto"]
+
+
+def test_model_table_entries_and_their_kv_axis_count_per_model():
+    job = parse_job({"models": ["a/b", {"id": "c/d", "revision": "v1", "kv_cache_dtype": ["FP8", "fp8", "bfloat16"]},
+                                {"id": "e/f", "kv_cache_dtype": "fp8"}],
+                     "gpus": ["H100"], "matrix": {"tp": [1, 2], "kv_cache_dtype": ["auto", "fp8", "bf16"]}})
+    assert job.models == [ModelRef("a/b"), ModelRef("c/d", "v1", ("fp8", "bf16")), ModelRef("e/f", None, ("fp8",))]
+    # 2 layouts x 1 weight x (3 | 2 | 1) KV dtypes x 1 length x 1 target x 1 util, on 4 GPUs
+    assert check_size(job, 4) == 4 * 2 * (3 + 2 + 1)
+    assert str(job.models[1]) == "c/d@v1"
+
+
+def test_a_table_entry_replaces_a_plain_mention_and_conflicts_are_refused(tmp_path):
+    (tmp_path / "list.txt").write_text("x/y\nDeepSeek-ai/DeepSeek-V4-Flash\n")
+    (tmp_path / "job.toml").write_text('models_file = "list.txt"\ngpus = ["H100"]\n'
+                                       'models = [{id = "deepseek-ai/DeepSeek-V4-Flash", kv_cache_dtype = ["fp8"]}]\n')
+    job = load_job(tmp_path / "job.toml")
+    assert job.models == [ModelRef("deepseek-ai/DeepSeek-V4-Flash", None, ("fp8",)), ModelRef("x/y")]
+    with pytest.raises(JobError, match="listed twice with different kv_cache_dtype"):
+        parse_job({"models": [{"id": "a/b", "kv_cache_dtype": "fp8"}, {"id": "a/b", "kv_cache_dtype": "bf16"}],
+                   "gpus": ["H100"]})
+
+
+@pytest.mark.parametrize("entry, match", [
+    ({"id": "a/b", "kv_cache_dtype": ["int3"]}, r"models\[0\]\.kv_cache_dtype: 'int3' is not allowed; allowed: auto"),
+    ({"id": "a/b", "kv_cache_dtype": []}, r"models\[0\]\.kv_cache_dtype: must not be empty"),
+    ({"id": "a/b", "kv_dtype": ["fp8"]}, r"models\[0\]: unknown field 'kv_dtype' \(did you mean 'kv_cache_dtype'\?\)"),
+    ({"revision": "main"}, r"models\[0\]\.id: expected a model id"),
+    ({"id": "a/b@main"}, r"models\[0\]\.id: expected a model id"),
+    ({"id": "a/b", "revision": 3}, r"models\[0\]\.revision: expected a branch"),
+])
+def test_bad_model_table_entries_are_named_job_errors(entry, match):
+    with pytest.raises(JobError, match=match):
+        parse_job({"models": [entry], "gpus": ["H100"]})
+
+
+def test_a_per_model_kv_axis_is_not_a_report_scenario():
+    """A KV dtype constant within each model (DeepSeek-V4 at fp8 beside auto models) does not split the report's
+    matrices (each model would sit in only some of them); one varying within a model still does."""
+    import polars as pl
+
+    from reportgen.outputs.report_data.axes import split_axes
+
+    rows = [{"model": m, "gpu": g, "kv_cache_dtype": kd, "concurrency": 1}
+            for m, kds in (("a/b", ["auto"]), ("deepseek-ai/DeepSeek-V4-Flash", ["fp8"])) for kd in kds
+            for g in ("H100", "H200")]
+    assert split_axes(pl.DataFrame(rows)) == ([], [])
+    rows += [{"model": "a/b", "gpu": g, "kv_cache_dtype": "fp8", "concurrency": 1} for g in ("H100", "H200")]
+    assert split_axes(pl.DataFrame(rows)) == (["kv_cache_dtype"], [])

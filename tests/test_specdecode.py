@@ -51,8 +51,8 @@ def test_method_inference_and_defaults_follow_vllm():
 
 @pytest.mark.parametrize("value, needle", [
     ({"method": "ngram"}, "needs num_speculative_tokens"),
-    ({"model": "yuhuili/EAGLE-LLaMA3.1-Instruct-8B", "num_speculative_tokens": 3}, "EAGLE heads"),
-    ({"model": "AngelSlim/Qwen3-8B_eagle3", "num_speculative_tokens": 3}, "EAGLE-3"),
+    ({"model": "yuhuili/EAGLE-LLaMA3.1-Instruct-8B"}, "method eagle needs num_speculative_tokens"),
+    ({"method": "eagle3", "num_speculative_tokens": 3}, "method eagle3 needs the draft model id"),
     ({"method": "draft_model", "num_speculative_tokens": 3}, "draft model id"),
     ({"model": "Qwen/Qwen3-0.6B"}, "needs num_speculative_tokens"),
     ({"method": "mtp", "draft_sample_method": "probabilistic"}, "probabilistic"),
@@ -201,6 +201,7 @@ def test_ngram_and_suffix_add_no_weights_or_kv():
 def test_resolve_on_its_own():
     d = resolve(DSV3, parse_speculative_config(MTP1))
     assert (d.method, d.k, d.graph_layers, d.reason) == ("mtp", 1, 1, None)
+    assert (d.buffer_elems_t, d.buffer_bytes_t) == (2 * 7168, 24)     # the proposer's hidden_states + inputs_embeds ...
     assert sum(t.params for t in d.weights.tensors) == 11_610_067_968
 
 
@@ -211,8 +212,8 @@ def test_job_key_cli_line_and_dotted_flags_agree():
     assert m.speculative_config == {"method": "mtp", "num_speculative_tokens": 1}
     m2 = parse_matrix({"speculative_config": '{"method": "mtp", "num_speculative_tokens": 1}'})
     assert m2.speculative_config == m.speculative_config
-    with pytest.raises(JobError, match="matrix.speculative_config: method eagle3"):
-        parse_matrix({"speculative_config": {"method": "eagle3", "model": "x/y", "num_speculative_tokens": 2}})
+    with pytest.raises(JobError, match="matrix.speculative_config: method medusa"):
+        parse_matrix({"speculative_config": {"method": "medusa", "model": "x/y", "num_speculative_tokens": 2}})
     cmd = parse_vllm_command("vllm serve deepseek-ai/DeepSeek-V3 -tp 8 --speculative-config "
                              "'{\"method\": \"mtp\", \"num_speculative_tokens\": 1}'")
     assert cmd.engine["speculative_config"] == m.speculative_config

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import typing
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -77,6 +78,36 @@ def _copy(raw: Mapping[str, Any], model_type: str) -> dict[str, Any]:
     return out
 
 
+_FLOAT_ONLY: dict[type, frozenset[str]] = {}
+
+
+def _float_only_fields(cls: type) -> frozenset[str]:
+    """The fields of a (strict dataclass) config class typed ``float`` / ``float | None`` but not ``int``."""
+    if cls not in _FLOAT_ONLY:
+        names = set()
+        for f in dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ():
+            t = f.type
+            parts = ({p.strip() for p in t.split("|")} if isinstance(t, str)
+                     else {getattr(a, "__name__", str(a)) for a in (typing.get_args(t) or (t,))})
+            if "float" in parts and "int" not in parts:
+                names.add(f.name)
+        _FLOAT_ONLY[cls] = frozenset(names)
+    return _FLOAT_ONLY[cls]
+
+
+def _json_numbers(d: dict[str, Any], cls: type) -> dict[str, Any]:
+    """JSON does not tell ``-5`` from ``-5.0``: an integer written for a float field is that float.
+
+    Why: transformers 5.x's strict config classes reject ``"kda_lower_bound": -5`` (an int) in the
+    published Ling-3 checkpoints' configs, and ``"rms_norm_eps": 1`` the same way; the checkpoints
+    mean the number.  Booleans stay as they are (a bool is an int in Python)."""
+    for name in _float_only_fields(cls):
+        v = d.get(name)
+        if isinstance(v, int) and not isinstance(v, bool):
+            d[name] = float(v)
+    return d
+
+
 class _Quiet:
     """Silence transformers' config warnings (legacy field names) during one parse, then restore."""
 
@@ -97,7 +128,7 @@ def parse_config(raw: Mapping[str, Any], model_type: str) -> Any:
     try:
         with _Quiet():
             # cls(**d) is what from_dict does, minus a log line that reprs the whole config eagerly (~40 % of the time)
-            return cls(**_copy(raw, model_type))
+            return cls(**_json_numbers(_copy(raw, model_type), cls))
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
@@ -147,7 +178,7 @@ def parse_composite(raw: Mapping[str, Any], model_type: str) -> Any:
                 raise ConfigError(f"{key}.model_type", f"{sub.get('model_type')!r} has no transformers config class")
         try:
             with _Quiet():
-                parts[key] = sub_cls(**sub)
+                parts[key] = sub_cls(**_json_numbers(sub, sub_cls))
         except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
             field = _guess_field(str(e), sub)
             raise ConfigError(key if field == "config" else f"{key}.{field}",

@@ -241,12 +241,22 @@ class ModelSpec:
     # 2496, ...}); vLLM's ``MultiModalBudget`` takes the max over the modalities whose limit is > 0, so
     # ``encoder.apply_limits`` recomputes ``mm_item_tokens`` from it; empty = one value for every modality
     mm_item_tokens_by_modality: dict[str, int] = field(default_factory=dict)
+    # a video item vLLM sizes by max_model_len (``encoder.video_item_tokens``): tokens of one step (Qwen2/2.5-VL: a
+    # temporal patch of two largest frames; InternVL: one frame), the most steps a video gets, and the tokens taken
+    # off max_model_len first (InternVL: one largest image while images are allowed); patch tokens 0 = no such item
+    # (the family does not accept videos, it is not modelled, or ``limit_mm_per_prompt`` video = 0)
+    mm_video_patch_tokens: int = 0
+    mm_video_max_patches: int = 0
+    mm_video_minus_tokens: int = 0
+    # the vision tower's own peak in the profile run, per patch (``encoder.TowerPeak``); None = not modelled
+    mm_tower_peak: object = None
     # elements per max_num_batched_tokens token of buffers the model allocates at init in the model dtype
     # (Gemma-3n's per_layer_embeddings: layers x hidden_size_per_layer_input); priced like Qwen3-VL's deepstack
     init_buffer_per_token: int = 0
     # (index heads, top-k blocks) of an int32 top-k buffer the model allocates at init, shape
     # [max(1, heads // tp), max_num_batched_tokens (rounded up to 4), top-k]: MiniMax-M3's shared
-    # topk_indices_buffer (vllm/models/minimax_m3/nvidia/model.py MiniMaxM3Model); (0, 0) = none
+    # topk_indices_buffer (vllm/models/minimax_m3/nvidia/model.py MiniMaxM3Model); DeepSeek-V4's
+    # [max_num_batched_tokens, index_topk] one is (1, index_topk); (0, 0) = none
     index_topk_buffer: tuple[int, int] = (0, 0)
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
     unsupported_reason: str | None = None

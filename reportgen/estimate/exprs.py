@@ -283,8 +283,13 @@ VERDICTS = (
     ("tight", "memory allocated after profiling is near (1 - util) x total"),
     ("no_fit", "kv_cache_memory_bytes + weights + activation + non-torch + graphs + CUDA context exceed the GPU "
                "(a fixed KV size skips vLLM's utilization budget)"),
+    ("no_fit", "no memory left for the KV cache: the multimodal encoder profile takes it -- vLLM runs the vision "
+               "tower on its largest dummy item (for a video-capable Qwen-VL, a video sized by max_model_len) in "
+               "one forward and fails at start-up (\"No available memory for the cache blocks\"); a smaller "
+               "max_model_len or limit_mm_per_prompt video=0 shrinks the item"),
 )
 FIXED_KV_FAIL = 7
+ENCODER_FAIL = 8
 # codes whose reason carries a number of their row (built in util_pass, picked per cell)
 DYNAMIC_REASONS = {2: "_r_len", 3: "_r_out", 6: "_r_out"}
 # band around (1 - util) x total in which a start is called tight rather than fits / no_fit: the
@@ -459,6 +464,68 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) ->
         pl.when(on).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens")],
         [(pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total")]]
     return before, after
+
+
+# what the per-length encoder terms read from the (layout, GPU, util) rows, and hand on (``encoder_lens``)
+ENCODER_IN = ("a_enc_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "activation_gib", "n_groups", "max_model_len_fit")
+ENCODER_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
+               "max_model_len_fit")
+
+
+def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[list[list[pl.Expr]],
+                                                                               list[list[pl.Expr]]]:
+    """The multimodal encoder profile's terms that depend on max_model_len (rows with a modelled video item
+    ``vid_f`` or tower peak ``tow_t``; every other row keeps its values).  ``gpu_pass`` priced
+    ``max(T, image item) x a_enc_t``; here, per length M (encoder.py, the scalar twin
+    ``encoder.encoder_profile_tokens``):
+
+    - the dummy video ``vid_f x clamp((M - vid_s) // vid_f, 1, vid_p)`` tokens (0 without one;
+      ``encoder.video_patches``),
+      the largest item ``max(image, video)`` and vLLM's encoder budget ``B = max(T, item)``: the budget term
+      grows by ``(B - max(T, image)) x a_enc_t``;
+    - the tower's own peak over the ``max(1, B // item) x item`` tokens the profile encodes in one forward,
+      ``tow_t`` bytes each (``encoder.TowerPeak``).
+
+    Before ``lens_pass``: each slot loses that much KV memory (blocks re-counted from ``av{i}``), the
+    activation grows by it, and the tokens and the largest max_model_len that fits follow the blocks left
+    (the fit is the one at this length's item: a shorter length has a smaller video, so it is a lower
+    bound there).  With a fixed KV size (``--kv-cache-memory-bytes``) only the activation grows.  After:
+    a "no KV memory" verdict that only this term causes gets the encoder's own reason (``ENCODER_FAIL``).
+    ``stage0``: the first stage's ``act0`` / ``av0`` (the validation columns) follow too."""
+    m = pl.col("max_model_len")
+    t = pl.col("max_num_batched_tokens")
+    f = pl.col("vid_f").fill_null(0).cast(pl.Int64)
+    image = pl.col("enc_item").fill_null(0).cast(pl.Int64)
+    steps = (m - pl.col("vid_s").fill_null(0).cast(pl.Int64)) // f.clip(1)
+    video = pl.when(f > 0).then(f * pl.min_horizontal(pl.max_horizontal(steps, 1),
+                                                      pl.col("vid_p").fill_null(0).cast(pl.Int64))).otherwise(0)
+    item = pl.max_horizontal(image, video)
+    budget = pl.max_horizontal(t, item)
+    encoded = pl.when(item > 0).then(pl.max_horizontal(budget // item.clip(1), 1) * item).otherwise(0)
+    extra = ((budget - pl.max_horizontal(t, image)).cast(pl.Float64) * pl.col("a_enc_t").fill_null(0.0)
+             + encoded.cast(pl.Float64) * pl.col("tow_t").fill_null(0.0)) / GIB
+    on = ((f > 0) | (pl.col("tow_t").fill_null(0.0) > 0)) & pl.col("_nbv").is_not_null()
+    x = pl.col("_enc_x")
+    first = [pl.when(on).then(extra).otherwise(0.0).alias("_enc_x")]
+    slot0 = [(pl.col("act0") + x).alias("act0")] + ([] if fixed_kv else [(pl.col("av0") - x).alias("av0")]) \
+        if stage0 else []
+    if fixed_kv:
+        second = [(pl.col("activation_gib") + x).alias("activation_gib")]
+        return [first, second + slot0], []
+    nbs = [pl.when(pl.col(f"bpb{i}") > 0).then(((pl.col(f"av{i}") - x) * GIB / pl.col(f"bpb{i}")).floor())
+           .otherwise(None) for i in range(k)]
+    nb = (pl.min_horizontal(nbs) if k > 1 else nbs[0]).fill_null(0).clip(0).cast(pl.Int64)
+    second = [pl.when(on).then(nb).otherwise(pl.col("_nbv")).alias("_nbv"),
+              (pl.col("kv_cache_gib") - x).alias("kv_cache_gib"),
+              (pl.col("activation_gib") + x).alias("activation_gib")]
+    nbv = pl.col("_nbv")
+    tokens = ((nbv // pl.col("n_groups").clip(1)) * pl.col("token_block")).clip(0)
+    third = [pl.when(on).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
+             pl.when(on).then(max_len_fit(nbv, t)).otherwise(pl.col("max_model_len_fit")).alias("max_model_len_fit")]
+    fourth = [(pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"), *slot0]
+    after = [[pl.when((pl.col("_pre") == 1) & (x > 0) & (pl.col("kv_cache_gib") + x > 0))
+              .then(pl.lit(ENCODER_FAIL, pl.UInt16)).otherwise(pl.col("_pre")).alias("_pre")]]
+    return [first, second, third, fourth], after
 
 
 def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int,

@@ -194,6 +194,7 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
     ``state_mode``: vLLM's ``mamba_cache_mode`` (``none`` | ``align``; estimate/hybrid.py);
     ``indexer_kv_dtype``: vLLM's ``--attention-config indexer_kv_dtype`` (MiniMax-M3's index cache)."""
     layers = spec.layers_kv
+    block_size = auto_block_size(layers, block_size)
     _check_kernel_block(layers, block_size)
     ib = indexer_bytes(indexer_kv_dtype) if any(l.index_dim for l in layers) else 2
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
@@ -271,6 +272,27 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
                     len(chunk), max((t[1] for t in chunk), default=0),
                     max((bs_of[t] for t in chunk), default=block_size),
                     len(groups), min(bs_of.values()), tuple(bpb), stage_tok, note)
+
+
+DEFAULT_BLOCK = 16     # vLLM's CacheConfig.DEFAULT_BLOCK_SIZE: a job's block size 16 stands for "no --block-size"
+
+
+def auto_block_size(layers: list[LayerKV], block_size: int) -> int:
+    """The KV block size vLLM settles on when the job gives vLLM's default (16 = no ``--block-size``).
+
+    ``Platform.update_block_size_for_backend`` (vllm/platforms/interface.py, Phase 1; read in copies, the stored
+    vllm-project interface.py predates it) asks only the *first* non-SSM attention layer's backend for
+    ``get_preferred_block_size(16)``, which is 16 when the backend takes 16 and otherwise the smallest size it
+    lists (``AttentionBackend.get_preferred_block_size``, vllm/v1/attention/backend.py @0014ca6b).  So a model
+    whose first attention layer runs on a kernel-block-restricted backend (``LayerKV.kernel_block``: a MiniMax-M3
+    config whose layer 0 is sparse) is served at that block size; one whose first layer is a plain attention
+    layer (MiniMax-M3 as shipped: three dense layers first, FlashAttention) keeps 16, and vLLM then fails with
+    "No common block size for 16" (``_check_kernel_block``)."""
+    if block_size != DEFAULT_BLOCK:
+        return block_size
+    first = next((l for l in layers if l.kind is not AttentionKind.NONE and not hybrid.is_state(l)), None)
+    k = getattr(first, "kernel_block", 0) if first is not None else 0
+    return k if k and block_size % k else block_size
 
 
 def _check_kernel_block(layers: list[LayerKV], block_size: int) -> None:

@@ -167,8 +167,8 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "(0.22.0, Qwen2.5-7B on a 48 GB-class card, KV +2.4 %: device total derived from the log's "
                  "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
                  "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
-                 "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit, but for the "
-                 "max_model_len check -- the video encoder profile is not modelled).  Three started rows, "
+                 "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit for the encoder profile of "
+                 "the max_model_len-sized dummy video, KV -14.66 GiB vs -14.28 logged).  Three started rows, "
                  "errors of both signs (-8.2, -1.6, +2.4 %): no term is off in one direction, nothing refitted",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(

@@ -37,20 +37,57 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   up to a multiple of ``1 + num_speculative_tokens``, those above the maximum dropped (``[1 + K]`` when
   none is left).  ``profiles.capture_sizes`` applies both.
 
+- EAGLE / EAGLE-3 heads (``resolve`` -> ``_eagle``; tests/test_specdecode_eagle.py):
+  ``vllm/model_executor/models/llama_eagle.py`` (@e1c4a552 and @00da9231, and the search index's copy
+  with ``process_eagle_weight``, file id 184737178, commit not shown): ``EagleLlamaForCausalLM`` =
+  ``num_hidden_layers`` vLLM
+  ``LlamaDecoderLayer`` (layer 0's ``input_layernorm`` an Identity), ``fc = nn.Linear(2H, H)`` (plain:
+  replicated, unquantized), a ``VocabParallelEmbedding`` whose weights ``load_weights`` skips at pp 1,
+  no lm_head (the target's is always shared) and no final norm; with ``add_para_norm`` (HASS, @00da9231)
+  two more RMSNorm(H), ``embedding_layernorm`` and ``hidden_states_layernorm``; ``llama_eagle3.py`` @00bd1493:
+  ``Eagle3LlamaForCausalLM`` (also ``LlamaForCausalLMEagle3``) = layers whose layer-0 ``qkv_proj`` reads
+  2H (``[embeds, hidden]``), with ``hidden_norm`` beside the two usual norms, a final ``norm``,
+  ``fc = ReplicatedLinear(3 x target_hidden_size (or H), H)`` unless ``eagle_config.use_aux_hidden_state``
+  is false, ``lm_head = ParallelLMHead(draft_vocab_size, H)`` and ``draft_id_to_target_id`` (int64,
+  ``draft_vocab_size``: an nn.Parameter built whether or not ``d2t`` is loaded); ``qwen3_eagle3.py``
+  @055e47c2 (``Eagle3Qwen3ForCausalLM``, a ``Qwen3ForCausalLM`` head under eagle3): the same around
+  ``Qwen3DecoderLayer`` (q_norm / k_norm, no o_proj bias), ``num_aux_layers`` (or ``num_aux_hidden_states``,
+  or the aux layer ids' count, else 3) target hidden states into fc, ``norm_before_fc`` (``input_norm``
+  over the fc input) and ``fc_norm`` (one norm per aux state); its sliding-window draft layers are refused.
+  ``llm_base_proposer.py`` @00c4f22d ``_maybe_share_embeddings`` (pp 1 only) / ``_maybe_share_lm_head``:
+  the target's tensor replaces the draft's when the checkpoint has none (``models/utils.py``
+  ``process_eagle_weight`` sets ``has_own_embed_tokens`` / ``has_own_lm_head`` from the weight *names*)
+  or when ``torch.equal`` finds the two equal (tensor *values*; different shapes are never equal), the
+  embedding only when the widths match.  reportgen prices the draft's copy -- the **upper bound** --
+  unless the draft checkpoint's safetensors header listing (``estimate --weights checkpoint``) shows the
+  tensor absent; the ``speculative`` column says which.  ``transformers_utils/configs/eagle.py`` (index
+  copy): the class vLLM builds is ``Eagle`` / ``Eagle3`` + the draft's architecture (kept when it already
+  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes (DeepSeek / Llama-4 / MiniCPM / Qwen2 / Qwen3-VL /
+  Mistral-Large-3 heads, speculators-format configs other than eagle3: ``speculators_config``) are refused,
+  as are EAGLE heads on MLA targets.
+  Draft KV: one full-attention layer per draft layer (the draft's own KV heads and head size, at the
+  target's TP) in the target's group.
+- ``SpecDecodeBaseProposer.__init__`` (llm_base_proposer.py @00c4f22d): persistent GPU buffers of
+  ``max_num_batched_tokens`` rows allocated with the runner (``proposer_buffers``: ``hidden_states`` and
+  ``inputs_embeds`` in the model dtype at the draft's hidden size, int32 ``input_ids`` / ``arange``, int64
+  ``positions`` / ``_slot_mapping_buffer``, two bool masks with extra input slots), priced for mtp,
+  draft_model, eagle and eagle3 as per-token activation bytes; with EAGLE-3 the target's forward also keeps
+  three auxiliary hidden states (``hidden + residual`` at three layers, alive to its end): 3 x target
+  hidden per batched token in the forward peak.
+
 Modelled (decisions.md "Speculative decoding"): the draft's weights on every rank (TP as the target),
 its attention layers in the KV pool, its layers in the CUDA-graph term (uncalibrated: no start-up log
-with a draft was runnable), the capture-size rounding.  Not modelled, said in the reason or the docs:
-EAGLE / EAGLE-3 heads (refused: ``llama_eagle3.py`` @00bd1493 is clear about the tensors -- a first
-layer whose qkv takes 2H, an ``fc`` ReplicatedLinear over 3 target hidden states, a ``draft_vocab_size``
-lm_head -- but ``_maybe_share_embeddings`` / ``_maybe_share_lm_head`` share the target's embedding / head
-when the checkpoint has none *or when its own equals the target's* (``torch.equal`` on the loaded
-weights), which no config says), MTP of other families than DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+
-(their vLLM ``*_mtp.py`` files were not read -- refused), ``draft_tensor_parallel_size`` 1 under TP > 1,
-pipeline parallelism with a draft, hybrid (state-layer) targets (the draft widens their conv state:
-``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` / ``quantization`` other than the target's,
-probabilistic draft sampling, parallel drafting, the drafter's and rejection sampler's transient
-buffers in the profile run (below the target's forward peak), and the scheduler's lookahead slots
-(allocated per step at run time, not in the start-up KV check).
+with a draft was runnable), the capture-size rounding, the proposer's buffers.  Not modelled, said in
+the reason or the docs: EAGLE heads other than vLLM's Llama / Qwen3 ones (above), the later
+llama_eagle3.py norms (``norm_before_fc`` / ``fc_norm`` / ``norm_output`` on a Llama head: refused), MTP of other families than
+DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
+``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft, hybrid (state-layer)
+targets (the draft widens their conv state: ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` /
+``quantization`` other than the target's (EAGLE / draft_model: a quantized draft checkpoint's own scheme
+only for draft_model), probabilistic draft sampling, parallel drafting, the drafter's and rejection
+sampler's transient buffers in the profile run (below the target's forward peak), the draft's rotary
+cache when its rope parameters differ from the target's (vLLM's ``get_rope`` cache shares an equal one),
+and the scheduler's lookahead slots (allocated per step at run time, not in the start-up KV check).
 """
 
 from __future__ import annotations
@@ -58,21 +95,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 
-from reportgen.arch.spec import ModelSpec
+from reportgen.arch import blocks as B
+from reportgen.arch.spec import AttentionKind, Component, LayerKV, ModelSpec, Shard, Tensor
 
 # vLLM's MTPModelTypes (speculative.py @002e77c1): legacy method names that mean "mtp"
 MTP_METHOD_ALIASES = ("deepseek_mtp", "mimo_mtp", "mimo_v2_mtp", "glm4_moe_mtp", "glm4_moe_lite_mtp", "ernie_mtp",
                       "nemotron_h_mtp", "exaone_moe_mtp", "qwen3_next_mtp", "qwen3_5_mtp", "longcat_flash_mtp",
                       "pangu_ultra_moe_mtp", "step3p5_mtp", "bailing_hybrid_mtp")
-MODELLED_METHODS = ("mtp", "draft_model", "ngram", "suffix")
+MODELLED_METHODS = ("mtp", "draft_model", "eagle", "eagle3", "ngram", "suffix")
+EAGLE_METHODS = ("eagle", "eagle3")
+# methods whose draft is a separate checkpoint named by "model" (resolved like a model: draft_spec_for)
+DRAFT_CHECKPOINT_METHODS = ("draft_model",) + EAGLE_METHODS
 REFUSED_METHODS = {
-    "eagle": "EAGLE heads are not modelled: whether vLLM loads their own embedding and lm_head depends on "
-             "the checkpoint's tensors (has_own_embed_tokens / has_own_lm_head) and, when present, on their "
-             "equality with the target's (torch.equal at load, llm_base_proposer.py) -- not knowable from a config",
-    "eagle3": "EAGLE-3 heads are not modelled: llama_eagle3.py builds a 2H-input first layer, an fc over 3 target "
-              "hidden states and a draft-vocabulary lm_head, but whether its embedding is the target's depends on "
-              "the checkpoint's tensors and their equality with the target's (torch.equal at load) -- not "
-              "knowable from a config",
     "medusa": "Medusa heads are not modelled", "mlp_speculator": "MLP speculator heads are not modelled",
     "dflash": "DFlash drafts (parallel drafting, K extra slots per request) are not modelled",
     "dspark": "DSpark drafts are not modelled", "ngram_gpu": "the GPU n-gram proposer's buffers are not modelled",
@@ -169,6 +203,9 @@ def parse_speculative_config(value) -> SpecDecode | None:
             method = "eagle3"
         else:
             method = "draft_model"
+    elif method == "draft_model" and model is not None and ("eagle-" in model.lower() or "eagle3" in model.lower()):
+        # vLLM's detection chain tests the draft id before "draft_model" (speculative.py): an EAGLE name wins
+        method = "eagle" if "eagle-" in model.lower() else "eagle3"
     method = {"[ngram]": "ngram"}.get(method, method)
     if method in MTP_METHOD_ALIASES:
         method = "mtp"
@@ -184,11 +221,11 @@ def parse_speculative_config(value) -> SpecDecode | None:
         k = int(raw.get("suffix_decoding_max_tree_depth", 24))   # vLLM's _validate_suffix_decoding default
     if method == "ngram" and k is None:
         raise SpecConfigError("method ngram needs num_speculative_tokens (vLLM raises without it)")
-    if method == "draft_model":
+    if method in DRAFT_CHECKPOINT_METHODS:
         if not model:
-            raise SpecConfigError("method draft_model needs the draft model id in \"model\"")
+            raise SpecConfigError(f"method {method} needs the draft model id in \"model\"")
         if k is None:
-            raise SpecConfigError("method draft_model needs num_speculative_tokens (a plain draft model has no "
+            raise SpecConfigError(f"method {method} needs num_speculative_tokens (the draft's config has no "
                                   "n_predict; vLLM raises without it)")
     if method == "mtp" and model is not None:
         raise SpecConfigError("method mtp with a separate \"model\": reportgen models the target checkpoint's own "
@@ -197,7 +234,7 @@ def parse_speculative_config(value) -> SpecDecode | None:
     if dtp is not None and (isinstance(dtp, bool) or not isinstance(dtp, int) or dtp < 1):
         raise SpecConfigError(f"draft_tensor_parallel_size: expected a whole number >= 1, got {dtp!r}")
     eager = raw.get("enforce_eager")
-    return SpecDecode(method, model if method == "draft_model" else None, k, dtp,
+    return SpecDecode(method, model if method in DRAFT_CHECKPOINT_METHODS else None, k, dtp,
                       raw.get("quantization"), raw.get("kv_cache_dtype"),
                       None if eager is None else bool(eager), raw)
 
@@ -217,6 +254,23 @@ class Draft:
     graph_layers: int = 0
     label: str = ""
     reason: str | None = None
+    # per max_num_batched_tokens token: the proposer's persistent buffers (model-dtype elements and fixed
+    # bytes, ``proposer_buffers``) and what the target's forward keeps alive for the draft (EAGLE-3's three
+    # auxiliary hidden states, model-dtype elements)
+    buffer_elems_t: int = 0
+    buffer_bytes_t: int = 0
+    fwd_elems_t: int = 0
+
+
+def proposer_buffers(hidden: int, extra_input_slots: bool) -> tuple[int, int]:
+    """(model-dtype elements, fixed bytes) per ``max_num_batched_tokens`` token of the persistent buffers
+    ``SpecDecodeBaseProposer.__init__`` allocates on the GPU (llm_base_proposer.py @00c4f22d), allocated with
+    the model runner so inside vLLM's non-KV memory: ``hidden_states`` and ``inputs_embeds`` ([T, draft
+    hidden] in the model dtype; ``get_inputs_embeds_size`` is the hidden size of a text draft), ``input_ids``
+    and ``arange`` (int32), ``positions`` and ``_slot_mapping_buffer`` (int64), and with extra input slots
+    (draft_model: ``pass_hidden_states_to_model`` false) the two bool token masks.  M-RoPE positions
+    ([3, T + 1] int64 instead of [T]) and the per-request buffers (``max_num_seqs`` rows) are not counted."""
+    return 2 * hidden, 4 + 4 + 8 + 8 + (2 if extra_input_slots else 0)
 
 
 def _refused(sd: SpecDecode, why: str) -> Draft:
@@ -230,7 +284,7 @@ def resolve(spec: ModelSpec, sd: SpecDecode, draft_spec: ModelSpec | None = None
     if any(getattr(l, "state", None) is not None for l in spec.layers_kv):
         return _refused(sd, "a hybrid target's recurrent-state layers hold num_speculative_tokens more conv rows "
                             "and vLLM's spec-decode state blocks differ; not modelled")
-    if sd.quantization not in (None, "None") and sd.method != "draft_model":
+    if sd.quantization not in (None, "None") and sd.method not in DRAFT_CHECKPOINT_METHODS:
         return _refused(sd, f"an explicit draft quantization ({sd.quantization}) is not modelled (without one, "
                             "vLLM gives an MTP draft the target's quantization, which is what is priced)")
     if sd.kv_cache_dtype not in (None, "auto"):
@@ -241,6 +295,8 @@ def resolve(spec: ModelSpec, sd: SpecDecode, draft_spec: ModelSpec | None = None
                      f"{sd.method} k={sd.num_speculative_tokens}: no draft weights or KV ({where}, on the CPU)")
     if sd.method == "mtp":
         return _mtp(spec, sd)
+    if sd.method in EAGLE_METHODS:
+        return _eagle(spec, sd, draft_spec)
     return _draft_model(spec, sd, draft_spec)
 
 
@@ -262,7 +318,9 @@ def _mtp(spec: ModelSpec, sd: SpecDecode) -> Draft:
                             "(vLLM raises)")
     w = _weights_spec(spec, spec.mtp_tensors, f"{spec.model_type}-mtp")
     gib_note = f"{n_mtp} MTP layer{'s' if n_mtp > 1 else ''} (embedding and lm_head shared with the target)"
-    return Draft("mtp", k, w, tuple(spec.mtp_layers_kv), n_mtp, f"mtp k={k}: {gib_note}")
+    be, bb = proposer_buffers(spec.hidden_size, False)
+    return Draft("mtp", k, w, tuple(spec.mtp_layers_kv), n_mtp, f"mtp k={k}: {gib_note}", buffer_elems_t=be,
+                 buffer_bytes_t=bb)
 
 
 def _draft_model(spec: ModelSpec, sd: SpecDecode, draft: ModelSpec | None) -> Draft:
@@ -279,8 +337,203 @@ def _draft_model(spec: ModelSpec, sd: SpecDecode, draft: ModelSpec | None) -> Dr
         return _refused(sd, "a multimodal draft model is not modelled (vLLM's DraftModelProposer raises for "
                             "multimodal models)")
     k = int(sd.num_speculative_tokens)
+    be, bb = proposer_buffers(draft.hidden_size, True)
     return Draft("draft_model", k, draft, tuple(draft.layers_kv), draft.num_layers,
-                 f"draft_model k={k}: {sd.model} ({draft.num_layers} layers, own embedding and lm_head)")
+                 f"draft_model k={k}: {sd.model} ({draft.num_layers} layers, own embedding and lm_head)",
+                 buffer_elems_t=be, buffer_bytes_t=bb)
+
+
+@dataclass(frozen=True, eq=False)
+class EagleDraftConfig:
+    """An EAGLE / EAGLE-3 head as ``draft_spec_for`` resolves it: the draft's config.json (``config``), its
+    id, and -- when reportgen has the draft checkpoint's safetensors header listing -- the tensor names in it
+    (``checkpoint_names``; None = not known).  The tensors are built per target (``resolve``): whether vLLM
+    shares the embedding depends on the target's hidden size."""
+
+    model: str
+    config: dict
+    checkpoint_names: frozenset | None = None
+
+
+# the draft classes vLLM's EAGLEConfig names (configs/eagle.py: "Eagle" / "Eagle3" + the draft's architecture,
+# unless it already starts with it or, EAGLE-3, ends with "Eagle3") that reportgen models
+EAGLE_CLASSES = {"eagle": ("EagleLlamaForCausalLM",),                                # llama_eagle.py
+                 "eagle3": ("Eagle3LlamaForCausalLM", "LlamaForCausalLMEagle3",       # llama_eagle3.py
+                            "Eagle3Qwen3ForCausalLM")}                                # qwen3_eagle3.py
+
+
+def eagle_class(method: str, arch: str) -> str:
+    """vLLM's ``EAGLEConfig`` architecture rename for ``method`` (configs/eagle.py)."""
+    if method == "eagle":
+        return arch if arch.startswith("Eagle") else f"Eagle{arch}"
+    return arch if arch.startswith("Eagle3") or arch.endswith("Eagle3") else f"Eagle3{arch}"
+
+
+def speculators_config(cfg: dict):
+    """A speculators-format head config (``speculators_model_type``, the layer's config in
+    ``transformer_layer_config``) as vLLM's ``SpeculatorsConfig.extract_transformers_pre_trained_config``
+    turns it into the draft's config (configs/speculators/base.py and algos.py ``update_eagle3``, index copies
+    ids 54215747661 / 66701344259): the layer config plus ``draft_vocab_size``, ``target_hidden_size``,
+    ``norm_before_residual``, ``norm_before_fc``, ``fc_norm``, ``norm_output``, the aux layer ids, and the
+    class by the layer's model_type (qwen3 -> Eagle3Qwen3ForCausalLM, llama -> Eagle3LlamaForCausalLM; older
+    vLLM releases build every eagle3 speculator as Eagle3LlamaForCausalLM).  A reason string when the
+    config is not an EAGLE-3 speculator reportgen follows."""
+    kind = cfg.get("speculators_model_type")
+    if kind != "eagle3":
+        return f"a speculators-format {kind!r} config is not modelled (modelled: eagle3)"
+    layer = cfg.get("transformer_layer_config") or cfg.get("transformer_config")
+    if not isinstance(layer, dict):
+        return "a speculators-format config without transformer_layer_config"
+    out = dict(layer)
+    out["draft_vocab_size"] = cfg.get("draft_vocab_size")
+    if cfg.get("target_hidden_size") is not None:
+        out["target_hidden_size"] = cfg["target_hidden_size"]
+    out["norm_before_residual"] = cfg.get("norm_before_residual", True)
+    for k in ("norm_before_fc", "fc_norm", "norm_output"):
+        out[k] = cfg.get(k, False)
+    model_type = out.get("model_type", "llama")
+    classes = {"qwen3": "Eagle3Qwen3ForCausalLM", "llama": "Eagle3LlamaForCausalLM"}
+    if model_type not in classes:
+        return f"a speculators eagle3 layer of model_type {model_type!r} (vLLM raises: llama or qwen3 only)"
+    out["architectures"] = [classes[model_type]]
+    if cfg.get("eagle_aux_hidden_state_layer_ids"):
+        out["eagle_aux_hidden_state_layer_ids"] = cfg["eagle_aux_hidden_state_layer_ids"]
+    return out
+
+
+def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
+    """An EAGLE (``llama_eagle.py``) or EAGLE-3 (``llama_eagle3.py``) head, as vLLM builds and shares it.
+
+    Every module below is allocated when the draft is built; ``_maybe_share_embeddings`` /
+    ``_maybe_share_lm_head`` (llm_base_proposer.py) then replace the draft's embedding / lm_head by the
+    target's -- freeing the draft's -- when the checkpoint has no such tensor (``process_eagle_weight``
+    sets ``has_own_*`` from the weight names) or when ``torch.equal`` finds it equal to the target's.  The
+    equality is a property of the weights, not of any config: where the checkpoint has (or may have) the
+    tensor, the draft's copy is priced (the upper bound) and the label says so."""
+    if ed is None:
+        return _refused(sd, f"the draft model {sd.model!r} could not be resolved")
+    if not isinstance(ed, EagleDraftConfig):
+        return _refused(sd, f"the draft {sd.model!r} was not resolved as an EAGLE head")
+    cfg = ed.config
+    if spec.is_mla:
+        return _refused(sd, "an EAGLE head on an MLA target: the draft's GQA cache beside the target's latent "
+                            "cache (vLLM's deepseek_eagle*.py heads) is not modelled")
+    if "speculators_model_type" in cfg or "transformer_layer_config" in cfg or "transformer_config" in cfg:
+        cfg = speculators_config(cfg)
+        if isinstance(cfg, str):
+            return _refused(sd, f"draft {ed.model}: {cfg}")
+    arch = eagle_class(sd.method, (cfg.get("architectures") or ["?"])[0])
+    if arch not in EAGLE_CLASSES[sd.method]:
+        return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
+                            f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
+    qwen3 = arch == "Eagle3Qwen3ForCausalLM"
+    eagle_cfg = cfg.get("eagle_config") or {}
+    later = [k for k in ("norm_before_fc", "fc_norm", "norm_output") if cfg.get(k) or eagle_cfg.get(k)]
+    if later and not qwen3:
+        return _refused(sd, f"draft {ed.model}: {', '.join(later)} set -- norms that later llama_eagle3.py versions "
+                            "add (vLLM PR #42143 and after), not in the version reportgen follows (@00bd1493)")
+    if cfg.get("quantization_config") is not None:
+        return _refused(sd, f"draft {ed.model}: a quantized EAGLE checkpoint (its own quantization_config) is "
+                            "not modelled")
+    try:
+        h, n_q = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+        n_kv = int(cfg.get("num_key_value_heads") or n_q)
+        hd = int(cfg.get("head_dim") or h // n_q)
+        inter, n_layers, vocab = int(cfg["intermediate_size"]), int(cfg["num_hidden_layers"]), int(cfg["vocab_size"])
+    except (KeyError, TypeError, ValueError) as e:
+        return _refused(sd, f"draft {ed.model}: config lacks a usable {e}")
+    eagle3 = sd.method == "eagle3"
+    if qwen3 and any(t == "sliding_attention" for t in (cfg.get("layer_types") or [])[:n_layers]):
+        return _refused(sd, f"draft {ed.model}: sliding-window draft layers (a KV group of their own beside the "
+                            "target's full-attention group; vLLM wants one group for all draft layers) are not modelled")
+    names = ed.checkpoint_names
+    has = (lambda key: None) if names is None else (lambda key: any(key in n for n in names))
+    # vLLM llama.py LlamaDecoderLayer: attention_bias (or bias) on qkv and o, qkv_bias overriding qkv;
+    # llama_eagle3.py rebuilds qkv_proj with bias = attention_bias
+    # (qwen3_eagle3.py @055e47c2: Qwen3Attention, o_proj without bias, q_norm / k_norm over head_dim)
+    ab = bool(cfg.get("attention_bias") or cfg.get("bias")) and not qwen3
+    qkv_b = bool(cfg.get("attention_bias")) if eagle3 else bool(cfg.get("qkv_bias", ab))
+    mlp_b = bool(cfg.get("mlp_bias"))
+    ts: list = []
+    for i in range(n_layers):
+        p = f"model.layers.{i}"
+        q_in = 2 * h if eagle3 and i == 0 else h                 # EAGLE-3's first layer reads [embeds, hidden]
+        B.linear(ts, f"{p}.self_attn.q_proj", q_in, n_q * hd, Shard.COLUMN, Component.ATTENTION, i, bias=qkv_b)
+        B.linear(ts, f"{p}.self_attn.k_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
+        B.linear(ts, f"{p}.self_attn.v_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
+        B.linear(ts, f"{p}.self_attn.o_proj", n_q * hd, h, Shard.ROW, Component.ATTENTION, i, bias=ab)
+        if qwen3:
+            B.norm(ts, f"{p}.self_attn.q_norm", hd, i, comp=Component.ATTENTION)
+            B.norm(ts, f"{p}.self_attn.k_norm", hd, i, comp=Component.ATTENTION)
+        B.gated_mlp(ts, i, f"{p}.mlp", h, inter, Component.DENSE_MLP, bias=mlp_b)
+        if eagle3 or i > 0:                                      # EAGLE: layer 0's input_layernorm is Identity
+            B.norm(ts, f"{p}.input_layernorm", h, i)
+        B.norm(ts, f"{p}.post_attention_layernorm", h, i)
+        if eagle3:
+            B.norm(ts, f"{p}.hidden_norm", h, i)
+    notes = []
+    aux = 0
+    if eagle3:
+        B.norm(ts, "model.norm", h, None)
+        if eagle_cfg.get("use_aux_hidden_state", True):
+            n_aux = 3
+            if qwen3:       # qwen3_eagle3.py: num_aux_layers / num_aux_hidden_states / len(aux layer ids), else 3
+                ids = cfg.get("eagle_aux_hidden_state_layer_ids") or eagle_cfg.get("eagle_aux_hidden_state_layer_ids")
+                n_aux = int(cfg.get("num_aux_layers") or cfg.get("num_aux_hidden_states") or (len(ids) if ids else 3))
+            # the target's forward returns the auxiliary hidden states (hidden + residual at n_aux layers),
+            # alive to its end: n_aux x target hidden per batched token in the profile run's forward
+            aux = n_aux * spec.hidden_size
+            t_h = int(cfg.get("target_hidden_size") or h)
+            fc_in = n_aux * t_h                                     # ReplicatedLinear over the aux hidden states
+            B.linear(ts, "model.fc", fc_in, h, Shard.REPLICATED, Component.OTHER, None, quantizable=True)
+            if qwen3 and bool(eagle_cfg.get("norm_before_fc", cfg.get("norm_before_fc", False))):
+                B.norm(ts, "model.input_norm", fc_in, None)
+            if qwen3 and cfg.get("fc_norm"):
+                for j in range(n_aux):
+                    B.norm(ts, f"model.fc_norm.{j}", t_h, None)
+            notes.append(f"fc {fc_in}->{h}")
+        dv = int(cfg.get("draft_vocab_size") or vocab)
+        own_head = has("lm_head")
+        if own_head is False:
+            notes.append("lm_head shared (not in the checkpoint)")
+        else:
+            ts.append(Tensor("lm_head.weight", (dv, h), Shard.VOCAB, Component.LM_HEAD, None))
+            if dv != spec.vocab_size:               # torch.equal on tensors of other shapes is False: certain
+                notes.append(f"own lm_head {dv} rows")
+            else:
+                notes.append(f"own lm_head {dv} rows (upper bound: shared when torch.equal with the target's)")
+        # draft_id_to_target_id: an int64 nn.Parameter of draft_vocab_size, built whether or not d2t is loaded
+        ts.append(Tensor("draft_id_to_target_id", (dv,), Shard.REPLICATED, Component.OTHER, None, dtype_bytes=8))
+    else:
+        B.linear(ts, "model.fc", 2 * h, h, Shard.REPLICATED, Component.OTHER, None, quantizable=False)  # nn.Linear
+        if cfg.get("add_para_norm"):                             # HASS heads (llama_eagle.py @00da9231)
+            B.norm(ts, "model.embedding_layernorm", h, None)
+            B.norm(ts, "model.hidden_states_layernorm", h, None)
+        notes.append(f"fc {2 * h}->{h}, lm_head shared")
+    # the embedding: EAGLE's load_weights skips embed_tokens at pp 1 but still marks has_own_embed_tokens, so
+    # torch.equal then compares the target's with an unloaded tensor: kept unless the checkpoint lacks it
+    target_h = spec.hidden_size
+    own_embed = has("embed_tokens")
+    if own_embed is False and target_h == h:
+        notes.append("embedding shared (not in the checkpoint)")
+    else:
+        ts.append(Tensor("model.embed_tokens.weight", (vocab, h), Shard.VOCAB, Component.EMBEDDING, None))
+        if target_h != h:
+            notes.append(f"own embedding (hidden {h} != target's {target_h})")
+        else:
+            notes.append("own embedding (upper bound: vLLM shares it when the checkpoint lacks it or torch.equal "
+                         "finds it equal to the target's" + ("" if names is not None else
+                                                              "; no safetensors header listing of the draft") + ")")
+    w = ModelSpec(model_type=str(cfg.get("model_type") or "llama"), architectures=(arch,), family=f"{sd.method}-head",
+                  dtype=spec.dtype, hidden_size=h, vocab_size=vocab, num_layers=n_layers, num_attention_heads=n_q,
+                  num_kv_heads=n_kv, head_dim=hd, rope_caches=(), tensors=ts,
+                  quantization_config=cfg.get("quantization_config"), checkpoint_tensors=None)
+    kv = tuple(LayerKV(AttentionKind.FULL, n_kv, hd, hd) for _ in range(n_layers))
+    k = int(sd.num_speculative_tokens)
+    be, bb = proposer_buffers(h, False)
+    return Draft(sd.method, k, w, kv, n_layers,
+                 f"{sd.method} k={k}: {ed.model} ({n_layers} layer{'s' if n_layers > 1 else ''}; {'; '.join(notes)})",
+                 buffer_elems_t=be, buffer_bytes_t=bb, fwd_elems_t=aux)
 
 
 def _weights_spec(spec: ModelSpec, tensors, family: str) -> ModelSpec:
@@ -296,6 +549,18 @@ def _weights_spec(spec: ModelSpec, tensors, family: str) -> ModelSpec:
                      checkpoint_tensors=None)
 
 
+def draft_from_config(sd: SpecDecode, config: dict, model_id: str, extra=None, checkpoint_names=None):
+    """The ``draft_spec`` of a resolved draft config: a ModelSpec (method draft_model: the draft is a whole
+    model) or an ``EagleDraftConfig`` (eagle / eagle3: the head's tensors are built per target by
+    ``resolve``).  ``checkpoint_names``: the draft checkpoint's tensor names when known."""
+    if sd.method in EAGLE_METHODS:
+        return EagleDraftConfig(model_id, dict(config),
+                                None if checkpoint_names is None else frozenset(checkpoint_names))
+    from reportgen.arch import build_spec
+
+    return build_spec(config, model_id=model_id, extra=extra)
+
+
 def draft_tp_reason(sd: SpecDecode | None, tp: int) -> str | None:
     """vLLM's ``_verify_and_get_draft_tp`` plus what reportgen models (the draft at the target's TP)."""
     if sd is None or sd.draft_tensor_parallel_size is None or sd.draft_tensor_parallel_size == tp:
@@ -307,5 +572,5 @@ def draft_tp_reason(sd: SpecDecode | None, tp: int) -> str | None:
             "draft with the target's parallel config)")
 
 
-__all__ = ["SpecDecode", "Draft", "SpecConfigError", "parse_speculative_config", "resolve", "draft_tp_reason",
+__all__ = ["SpecDecode", "Draft", "EagleDraftConfig", "draft_from_config", "EAGLE_METHODS", "DRAFT_CHECKPOINT_METHODS", "SpecConfigError", "parse_speculative_config", "resolve", "draft_tp_reason",
            "MODELLED_METHODS", "DEEPSEEK_MTP_TYPES", "MTP_TYPES"]

@@ -51,6 +51,8 @@ class ModelFacts:
     buffer_t: int = 0          # elements per batched token of init-time buffers (ModelSpec.init_buffer_per_token)
     topk_buf: tuple[int, int] = (0, 0)   # (index heads, top-k) of an int32 init-time buffer (ModelSpec.index_topk_buffer)
     ssm_state: object = None   # an attention-free model's (mamba, mamba2) state geometry: its mixer width is priced
+    video: tuple[int, int, int] = (0, 0, 0)   # (tokens per step, most steps, tokens taken off) of a max_model_len-sized video
+    tower: object = None       # encoder.TowerPeak: the ViT's own profile peak per patch (None: not modelled)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -75,7 +77,10 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
                       chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0,
                       spec.init_buffer_per_token, tuple(spec.index_topk_buffer),
-                      spec.layers_kv[0].state if hybrid.is_attention_free(spec) else None)
+                      spec.layers_kv[0].state if hybrid.is_attention_free(spec) else None,
+                      (spec.mm_video_patch_tokens, spec.mm_video_max_patches, spec.mm_video_minus_tokens)
+                      if spec.multimodal else (0, 0, 0),
+                      spec.mm_tower_peak if spec.multimodal else None)
 
 
 _DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -223,6 +228,12 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         # encoder profile: bytes per encoder-budget token, and the largest item (budget = max(T, item))
         "a_enc_t": encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b),
         "enc_item": float(f.mm_item),
+        # per max_model_len (exprs.encoder_lens): the dummy video's patch tokens / most patches, and the tower's
+        # own peak in bytes per encoded token
+        "vid_f": float(f.video[0]),
+        "vid_p": float(f.video[1]),
+        "vid_s": float(f.video[2]),
+        "tow_t": encoder.tower_bytes_per_token(f.multimodal, f.tower, lay.tp, act_b),
         "warm_r": (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0,
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
@@ -239,12 +250,19 @@ def topk_buffer_bytes_per_token(heads_topk: tuple[int, int], tp: int) -> float:
     return float(max(1, heads // tp) * topk * 4) if heads and topk else 0.0
 
 
-def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, last_stage: bool) -> float:
-    """Scalar twin of the polars expression in ``exprs.gpu_pass`` (calibration, seed API)."""
+def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, last_stage: bool,
+                   max_model_len: int | None = None) -> float:
+    """Scalar twin of the polars expressions in ``exprs.gpu_pass`` (calibration, seed API) and, given
+    ``max_model_len``, ``exprs.encoder_lens`` (the dummy video and the tower's own peak)."""
     t, r = float(batched_tokens), float(min(max_num_seqs, batched_tokens))
     fwd = t * c["a_fwd_t"] + r * c.get("a_state_r", 0.0)
     core = max(fwd, t * c["a_hid_t"] + r * c["a_smp_r"]) if last_stage else fwd
-    enc = encoder.encoder_budget(batched_tokens, int(c.get("enc_item", 0))) * c.get("a_enc_t", 0.0)
+    video = 0
+    if max_model_len is not None:
+        video = encoder.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
+                                      int(c.get("vid_s", 0))) * int(c.get("vid_f", 0))
+    budget, encoded = encoder.encoder_profile_tokens(batched_tokens, int(c.get("enc_item", 0)), video)
+    enc = budget * c.get("a_enc_t", 0.0) + (encoded * c.get("tow_t", 0.0) if max_model_len is not None else 0.0)
     return (core + t * c["a_add_t"] + enc) / GIB
 
 
@@ -262,7 +280,8 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
-COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r")
+COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
+                "vid_f", "vid_p", "vid_s", "tow_t")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
@@ -421,6 +440,9 @@ class ModelTables:
             # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
             extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
             co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
+            if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
+                co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
+                co["a_fwd_t"] += d.fwd_elems_t * act_b
             hybrid, gdn = self.kinds
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
@@ -452,7 +474,7 @@ class ModelTables:
             return head + ("unsupported", tp_cap[1]) + _EMPTY_BODY, (), 0
         if self.draft is not None:
             why = self.draft.reason or sdm.draft_tp_reason(self.engine.spec_decode, lay.tp)
-            if why is None and lay.pp > 1 and self.draft.method in ("mtp", "draft_model"):
+            if why is None and lay.pp > 1 and self.draft.weights is not None:
                 why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): "
                        "where vLLM places the draft's layers and KV is not modelled")
             if why:
@@ -463,7 +485,7 @@ class ModelTables:
         if lay not in self._rules:                # the rules see the layout only, not the dtypes
             rule = model_rule(self.spec, lay)
             dw = self.draft.weights if self.draft is not None else None
-            if rule is None and dw is not None and self.draft.method == "draft_model":
+            if rule is None and dw is not None and self.draft.method in sdm.DRAFT_CHECKPOINT_METHODS:
                 rule = model_rule(dw, Layout(lay.tp, 1, 1, False))
                 rule = f"draft model: {rule}" if rule else None
             self._rules[lay] = rule

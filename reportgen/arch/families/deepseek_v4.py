@@ -52,8 +52,13 @@ vLLM ``moe_intermediate_size * n_shared_experts`` or none), ``tie_word_embedding
 (vLLM's MLPs have no biases), ``hidden_act`` other than silu (vLLM raises), a raw ``compress_ratios``
 that disagrees with ``layer_types``.
 
-Not priced (weights memory): the float32 storage of the mHC / ``ape`` / sink tensors (the estimator
-prices every tensor in the checkpoint dtype), vLLM's ``topk_indices_buffer`` and MTP hidden buffer.
+Non-KV memory vLLM allocates with the model (priced): the mHC / ``ape`` / ``attn_sink`` tensors are float32
+parameters in vLLM (``Tensor.dtype_bytes`` 4); ``DeepseekV4Model.__init__`` reserves ``topk_indices_buffer =
+torch.empty(max_num_batched_tokens, index_topk, dtype=int32)`` on every rank (``ModelSpec.index_topk_buffer`` =
+(1, index_topk): 2 KiB per batched token at V4-Flash's 512, in the activation figure); the rotary caches
+(``rope_caches`` below).  Not priced: the MTP hidden buffer (MTP is not served), the ``attn_sink`` padding to
+64 heads a rank (at most 256 B a layer).  With these, row D01 (vllm#44376) predicts 5.58 GiB of KV memory
+against the logged 5.44 (+2.6 %; +13.6 % before) and a largest fitting length of 13,808 against 13,528.
 
 Layout rules: ``heads % tp`` (vLLM ``assert self.n_heads % tp_size == 0``, the generic rule);
 ``tp > o_groups`` is ``unsupported`` (``spec.tp_unsupported``: vLLM's ``n_local_groups = o_groups // tp``
@@ -68,16 +73,20 @@ names the vLLM lines and commits: deepseek_v4_attention.py @0a291a2e, sparse_swa
 deepseek_compressor.py @bbd10241, kv_cache_interface.py @7a24fbb3, kv_cache_planning.py @fc23e695), and
 ``kvcache.kv_groups`` hands to the matrix (three sliding kinds, block 256, "GPU KV cache size" =
 concurrency x max_model_len, the max_model_len-dependent prefill gather workspace: ``exprs.compressed_lens``).
-fp8 KV only: any other ``kv_cache_dtype`` is ``invalid_layout`` with vLLM's assert.
+fp8 KV only: any other ``kv_cache_dtype`` is ``invalid_layout`` with vLLM's assert (``auto`` included: vLLM
+does not turn ``auto`` into fp8 for this model -- ``DeepseekV4ForCausalLMConfig`` in models/config.py only renames
+the quant method, and started without ``--kv-cache-dtype fp8`` vLLM fails with "DeepseekV4 only supports fp8
+kv-cache format for now, got auto").  A job serves it at fp8 beside ``auto`` models with a per-model KV axis
+(``models = [{id = ..., kv_cache_dtype = ["fp8"]}]``, reportgen/job.py; the bundled default job does).
 
 Checkpoint bytes: vLLM's ``DeepseekV4FP8Config`` (deepseek_v4.py @023da1fc) serves the fp8 block checkpoint
 with MXFP4 routed experts (``Mxfp4MoEMethod``) unless ``expert_dtype`` is "fp8" (missing = "fp4"); the adapter
 copies ``expert_dtype`` into ``quantization_config`` for ``estimate.quant`` (scheme ``fp8-block128+mxfp4-experts``).
 
-Not priced: vLLM's rotary caches for this model (``get_rope(..., rope_parameters with is_deepseek_v4 /
-rope_dim)``, two modules -- ``rope_theta`` and ``compress_rope_theta`` layers; the rotary class that reads
-those keys was not found at a stored vLLM commit, so ``rope_caches`` is empty rather than guessed; a
-deepseek_yarn cache of 65,536 x 16 rows x 64 would be 256 MiB in fp32 per module), the MTP layer.
+Rotary caches (``rope_caches``): one ``get_rope`` module per distinct theta (``rope_theta`` on sliding layers,
+``compress_rope_theta`` on compressed ones), deepseek_yarn over ``original_max_position_embeddings x factor``
+rows x ``qk_rope_head_dim``, float32 (``DeepseekV4ScalingRotaryEmbedding``; see ``rope_caches``): 2 x 256 MiB
+on V4-Flash.  Not priced: the MTP layer.
 """
 
 from __future__ import annotations
@@ -117,14 +126,52 @@ def _compressor(ts: list[Tensor], i: int, p: str, hidden: int, head: int, ratio:
     for part in ("wkv", "wgate"):
         B.linear(ts, f"{p}.fused_wkv_wgate[{part}]", hidden, coff * head, S.REPLICATED, C.ATTENTION, i,
                  quantizable=False)
-    ts.append(Tensor(f"{p}.ape", (ratio, coff * head), S.REPLICATED, C.ATTENTION, i))
+    ts.append(Tensor(f"{p}.ape", (ratio, coff * head), S.REPLICATED, C.ATTENTION, i, dtype_bytes=4))   # float32
     B.norm(ts, f"{p}.norm", head, i, comp=C.ATTENTION)
 
 
 def _hc(ts: list[Tensor], i: int | None, p: str, hc: int, hidden: int, mix: int, n_scale: int) -> None:
-    ts.append(Tensor(f"{p}_fn", (mix, hc * hidden), S.REPLICATED, C.OTHER, i))
-    ts.append(Tensor(f"{p}_base", (mix,), S.REPLICATED, C.OTHER, i))
-    ts.append(Tensor(f"{p}_scale", (n_scale,), S.REPLICATED, C.OTHER, i))
+    # vLLM builds the mHC tensors as nn.Parameter(torch.empty(..., dtype=torch.float32)) (deepseek_v4.py @023da1fc
+    # DeepseekV4DecoderLayer / DeepseekV4Model): 4 bytes whatever the checkpoint or --dtype
+    ts.append(Tensor(f"{p}_fn", (mix, hc * hidden), S.REPLICATED, C.OTHER, i, dtype_bytes=4))
+    ts.append(Tensor(f"{p}_base", (mix,), S.REPLICATED, C.OTHER, i, dtype_bytes=4))
+    ts.append(Tensor(f"{p}_scale", (n_scale,), S.REPLICATED, C.OTHER, i, dtype_bytes=4))
+
+
+def rope_caches(f: Fields, ratios: list[int], rope_dim: int, max_pos: int | None) -> tuple[tuple[int, int, int], ...]:
+    """vLLM's rotary caches for DeepSeek-V4: one ``get_rope`` module per distinct theta.
+
+    ``DeepseekV4Attention.__init__`` (deepseek_v4.py @023da1fc) sets ``rope_theta`` to ``compress_rope_theta``
+    on layers with ``max(1, compress_ratio) > 1`` and to ``rope_theta`` on the others, turns a non-default
+    rope type into ``deepseek_yarn`` and adds ``is_deepseek_v4`` / ``rope_dim`` (= qk_rope_head_dim); the
+    indexer reuses the layer's module.  ``get_rope`` memoises on the parameters, so there are as many
+    modules as distinct thetas among the layers.  A deepseek_yarn module is
+    ``DeepseekV4ScalingRotaryEmbedding``: the base ``DeepseekScalingRotaryEmbedding`` cache of
+    ``original_max_position_embeddings x factor`` rows x rotary_dim (rotary_embedding/deepseek_scaling_rope.py
+    @00d678e1) kept in float32 (``register_buffer("cos_sin_cache", cache_fp32)`` -- the V4 subclass is read in
+    copies of that file, it is not at a stored vllm-project commit); a default rope type is the plain
+    ``RotaryEmbedding`` of max_position rows in the model dtype.  V4-Flash: 2 x 1,048,576 x 64 x 4 B = 512 MiB.
+    """
+    from collections.abc import Mapping
+
+    from reportgen.arch.rope import _normalise, cache_rows
+
+    if not max_pos or not rope_dim:
+        return ()
+    # vLLM reads one flat ``config.rope_parameters`` (the checkpoint's ``rope_scaling``: yarn x16 on V4-Flash) for
+    # both thetas; transformers 5.24 splits it into "main" (default) and "compress" (yarn) sets, which vLLM's
+    # model code cannot index (``config.rope_parameters["rope_type"]``): a nested form is read as its
+    # non-default set, the one the flat form would carry
+    raw = f.raw.get("rope_parameters") or f.raw.get("rope_scaling") or {}
+    if isinstance(raw, Mapping) and raw and all(isinstance(v, Mapping) for v in raw.values()):
+        raw = next((v for v in raw.values() if (v.get("rope_type") or v.get("type") or "default") != "default"),
+                   next(iter(raw.values())))
+    rp = _normalise(raw if isinstance(raw, Mapping) else {})
+    yarn = rp["rope_type"] != "default"
+    if yarn:
+        rp["rope_type"] = "deepseek_yarn"
+    thetas = {f.get("compress_rope_theta") if r > 1 else f.get("rope_theta") for r in ratios}
+    return tuple((cache_rows(rp, max_pos), rope_dim, 4 if yarn else 0) for _ in sorted(thetas, key=str))
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -137,7 +184,6 @@ def build(f: Fields, spec: ModelSpec) -> None:
     hc = f.int("hc_mult")
     n_idx = f.int("index_n_heads")
     idx_dim = f.int("index_head_dim")
-    f.int("index_topk")
     n_exp = f.int("n_routed_experts")
     moe_inter = f.int("moe_intermediate_size")
     if heads % groups:
@@ -168,7 +214,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.norm(ts, f"{a}.kv_norm", head, i, comp=C.ATTENTION)
         B.linear(ts, f"{a}.wo_a", heads * head // groups, groups * o_lora, S.COLUMN, C.ATTENTION, i)
         B.linear(ts, f"{a}.wo_b", groups * o_lora, hidden, S.ROW, C.ATTENTION, i)
-        ts.append(Tensor(f"{a}.attn_sink", (heads,), S.COLUMN, C.ATTENTION, i))
+        ts.append(Tensor(f"{a}.attn_sink", (heads,), S.COLUMN, C.ATTENTION, i, dtype_bytes=4))   # float32
         if ratios[i]:
             _compressor(ts, i, f"{a}.mla_attn.compressor", hidden, head, ratios[i])
         if ratios[i] == 4:
@@ -205,4 +251,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     # n_local_groups = o_groups // tp (deepseek_v4.py @023da1fc) is 0 beyond o_groups
     spec.tp_unsupported = (groups, f"deepseek_v4 at tp > o_groups ({groups}): vLLM's DeepseekV4Attention then has "
                                    "n_local_groups = o_groups // tp = 0 (deepseek_v4.py @023da1fc); not modelled")
-    spec.rope_caches = ()          # not priced: vLLM's rotary caches for this model were not read (docstring)
+    spec.rope_caches = rope_caches(f, ratios, rope, spec.max_position_embeddings)
+    # DeepseekV4Model.__init__ (deepseek_v4.py @023da1fc): "Reserved topk indices buffer for all Indexer layers to
+    # reuse" = torch.empty(max_num_batched_tokens, index_topk, dtype=int32) on every rank, whatever tp
+    spec.index_topk_buffer = (1, f.int("index_topk"))

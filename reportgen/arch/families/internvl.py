@@ -38,10 +38,12 @@ tiles (``resolve_interns1_min_max_num``: +1 for the thumbnail when ``crop_to_pat
 processors ship ``crop_to_patches: true``, ``max_patches: 12`` and ``image_seq_length`` 256 =
 ``(image_size / patch_size)**2 * downsample_ratio**2`` (processing_internvl.py's own formula, computed here from
 the config): 13 x 256 = 3,328 tokens.  The processor files are not read, so 12 tiles is an assumption (the
-published value, like the Qwen-VL ``max_pixels``).  Not modelled: the dummy *video*
-(``get_num_frames_with_most_features``: ``(max_model_len - image tokens) // image_seq_length`` frames of
-``image_seq_length`` tokens), which makes vLLM's largest item about ``max_model_len`` when videos are allowed --
-the budget here is a lower bound for such runs (docs/architecture.md "Encoder budget").
+published value, like the Qwen-VL ``max_pixels``).  The dummy *video* (same file,
+``get_num_frames_with_most_features``: ``max((max_model_len - 3,328) // image_seq_length, 1)`` frames of
+``image_seq_length`` tokens, ``encoder.internvl_video_frames``) makes vLLM's largest item about ``max_model_len``
+when videos are allowed: priced per length (``encoder.set_internvl_video``, ``exprs.encoder_lens``) through the
+per-token encoder term only -- InternViT's own peak over those frames is not modelled, so the encoder profile
+here is a lower bound for such runs (docs/architecture.md "Encoder budget").
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import llama, llava, moe, multimodal
 from reportgen.arch.fields import LIMITS, Fields, check_int
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+from reportgen.estimate import encoder
 
 V = C.VISION
 # text model_type -> (builder, the vLLM architecture its text_config must name)
@@ -164,7 +167,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
     per_tile = int((i0 // p0) * (i1 // p1) * ratio * ratio)
     spec.mm_item_tokens = (MAX_PATCHES + 1) * per_tile
     spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens ({MAX_PATCHES} tiles + thumbnail x {per_tile}: "
-                      "the published processors' max_patches; a dummy video fills max_model_len and is not modelled)")
+                      "the published processors' max_patches)")
+    encoder.set_internvl_video(spec, per_tile)
     layer = f.get("vision_feature_layer", -1)
     if layer != -1:
         spec.notes.append(f"vision_feature_layer={layer!r}: vLLM (interns1.py) always feeds the projector the last "

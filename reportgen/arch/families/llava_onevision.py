@@ -51,6 +51,7 @@ from reportgen.arch.errors import Unsupported
 from reportgen.arch.families import llava, multimodal, vision
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
+from reportgen.estimate import encoder
 
 V = C.VISION
 SIGLIP, CLIP = "siglip_vision_model", "clip_vision_model"
@@ -125,6 +126,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     base = grid ** 2 + (vis.model_type == CLIP and f.get("vision_feature_select_strategy", "full") == "full")
     spec.mm_item_tokens = llava.anyres_item_tokens(f, vis.int("image_size"), grid, base, sizes=[(944, 1153)],
                                                    onevision=True)
+    # vLLM: getattr(hf_config, "spatial_pool_stride", 2) (transformers' config has no such field)
+    stride = f.get("spatial_pool_stride", 2)
+    if isinstance(stride, int) and not isinstance(stride, bool) and stride > 0:
+        encoder.llava_onevision_video_note(spec, (-(-grid // stride)) ** 2)
     spec.unloaded_params += unloaded
     spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} ({keep} of "
                       f"{n_layers} layers) without post_layernorm: {unloaded:,} checkpoint parameters are not loaded")

@@ -45,11 +45,19 @@ KV cache (read at the commits named; tests/test_arch_minimax_m3.py pins each num
   ``page x num_blocks`` -- the uniform-type path of ``estimate/kvcache.py`` (tokens = blocks x block size,
   ``cdiv(max_model_len, block_size)`` blocks a request);
 * block size: ``MiniMaxM3SparseBackend`` and ``MiniMaxM3IndexerBackend`` list only 128-token kernel blocks
-  (``get_supported_kernel_block_sizes``; ``SPARSE_BLOCK_SIZE`` = 128 = one sparse block per page), and
+  (``get_supported_kernel_block_sizes``; ``SPARSE_BLOCK_SIZE`` = 128 = one sparse block per page;
+  ``common/sparse_attention.py`` @fa109e0e, which does not override ``get_preferred_block_size``), and
   ``select_common_block_size_from_constraints`` raises "No common block size" for a KV block size that 128
-  does not divide: such cells are refused (``LayerKV.kernel_block``), e.g. 16 -- also what vLLM picks without
-  ``--block-size`` (``Platform.update_block_size_for_backend`` asks the first attention layer's backend, a dense
-  layer's FlashAttention; read in copies of that code, not at a vLLM commit), so such a launch fails in vLLM too;
+  does not divide: such cells are refused (``LayerKV.kernel_block``).  Without ``--block-size`` (a job's 16)
+  vLLM sets no MiniMax-M3 block size itself: no ``verify_and_update_config`` hook for it
+  (``models/config.py`` ``MODELS_CONFIG_MAP``), no block-size code in ``nvidia/model.py`` @90215894, whose dense
+  layers are plain ``Attention`` (FlashAttention, takes 16); ``Platform.update_block_size_for_backend`` asks only
+  the *first* attention layer's backend for ``get_preferred_block_size(16)`` (``vllm/v1/attention/backend.py``
+  @0014ca6b: 16 if the backend takes it, else its smallest listed size; the platform method itself is read in
+  copies -- the stored vllm-project ``platforms/interface.py`` predates it).  So the shipped config (layers 0-2
+  dense) stays at 16 and fails in vLLM too -- as users report from real MiniMax-M3 launches ("No common block
+  size for 16", fixed by ``--block-size 128``) -- while a config whose layer 0 is sparse gets 128 from vLLM and is
+  priced at 128 (``kvcache.auto_block_size``);
 * ``--kv-cache-dtype``: ``MiniMaxM3SparseBackend.supported_kv_cache_dtypes`` (bfloat16, fp8, fp8_e4m3,
   fp8_e5m2; auto = the model dtype); others refused (``LayerKV.kv_dtypes``);
 * non-KV memory allocated with the model: the shared ``topk_indices_buffer`` (``MiniMaxM3Model.__init__``:

@@ -47,7 +47,7 @@ def _heads(f: Fields, hidden: int) -> int:
     return n
 
 
-def _patch_volume(f: Fields) -> int:
+def patch_volume(f: Fields) -> int:
     """Input features of the 3-D patch embedding: channels x temporal x patch x patch."""
     return f.int("in_channels") * f.int("temporal_patch_size") * f.int("patch_size") ** 2
 
@@ -75,7 +75,7 @@ def qwen2_vl_tower(ts: list[Tensor], f: Fields, prefix: str = "visual") -> int:
     inter = h * f.int("mlp_ratio")
     out = f.int("hidden_size")
     merge = f.int("spatial_merge_size")
-    _rep(ts, f"{prefix}.patch_embed.proj.weight", (h, _patch_volume(f)))
+    _rep(ts, f"{prefix}.patch_embed.proj.weight", (h, patch_volume(f)))
     for i in range(f.int("depth")):
         p = f"{prefix}.blocks.{i}"
         B.norm(ts, f"{p}.norm1", h, None, comp=V, bias=True)
@@ -93,7 +93,7 @@ def qwen2_5_vl_tower(ts: list[Tensor], f: Fields, prefix: str = "visual") -> int
     inter = f.int("intermediate_size")
     out = f.int("out_hidden_size")
     merge = f.int("spatial_merge_size")
-    _rep(ts, f"{prefix}.patch_embed.proj.weight", (h, _patch_volume(f)))
+    _rep(ts, f"{prefix}.patch_embed.proj.weight", (h, patch_volume(f)))
     for i in range(f.int("depth")):
         p = f"{prefix}.blocks.{i}"
         B.norm(ts, f"{p}.norm1", h, None, comp=V)
@@ -113,7 +113,7 @@ def qwen3_vl_tower(ts: list[Tensor], f: Fields, prefix: str = "visual") -> int:
     out = f.int("out_hidden_size")
     merge = f.int("spatial_merge_size")
     n_deep = len(f.int_list("deepstack_visual_indexes", lo=0, hi=f.int("depth") - 1))
-    _rep(ts, f"{prefix}.patch_embed.proj.weight", (h, _patch_volume(f)))
+    _rep(ts, f"{prefix}.patch_embed.proj.weight", (h, patch_volume(f)))
     _rep(ts, f"{prefix}.patch_embed.proj.bias", (h,))
     _rep(ts, f"{prefix}.pos_embed.weight", (f.int("num_position_embeddings"), h))
     for i in range(f.int("depth")):

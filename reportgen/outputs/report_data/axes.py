@@ -100,11 +100,20 @@ def split_axes(df: pl.DataFrame) -> tuple[list[str], list[str]]:
     max_num_seqs defaults depend on the device size) is a property of the GPU
     column, not a scenario: splitting matrices by it would give each matrix only
     some of the GPUs.  Those are shown beside the GPU instead.
+
+    A setting that takes one value per model (a job ``models`` entry's own ``kv_cache_dtype``: DeepSeek-V4
+    at fp8 beside the others at auto) is neither: a scenario split would leave each model in only some
+    matrices, so it is left out (each model's section names the KV dtype it ran at, ``kv_cache_dtype_used``).
     """
     scenario, per_gpu = [], []
     for c in varying_axes(df, SCENARIO_AXES):
         within = df.filter(pl.col("gpu").is_not_null()).group_by("gpu").agg(pl.col(c).drop_nulls().n_unique())
-        (per_gpu if within[c].max() <= 1 else scenario).append(c)
+        if within[c].max() <= 1:
+            per_gpu.append(c)
+        elif "model" in df.columns and df.group_by("model").agg(pl.col(c).drop_nulls().n_unique())[c].max() <= 1:
+            continue
+        else:
+            scenario.append(c)
     return scenario, per_gpu
 
 
