@@ -109,6 +109,8 @@ TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8,
                    # row 52: "A100 (stated)"; 48.5 GiB of weights + 21.5 GiB of KV at util 0.9 need a > 77 GiB card:
                    # the 80 GB A100 (vLLM prints 79.25 GiB, GPU_TOTALS)
                    "52": 79.25,
+                   # row 53 (same blog and card): 13.72 GiB of weights + 36.56 GiB of KV at util 0.65 need > 77 GiB
+                   "53": 79.25,
                    # row 54: the blog names an H100, but its 5.97x at 262,144 needs 71.34 GiB of KV (9,797 blocks of
                    # 1.25 MiB per request, kvcache.py) -- more than an 80 GB H100's whole 71.27 GiB budget before the
                    # 31.18 GiB of weights.  The unified-memory GB10 total P01 prints (119.63 GiB) reproduces both

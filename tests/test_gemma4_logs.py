@@ -1,4 +1,5 @@
-"""Gemma 4 against its two public start-up logs (issue 12: rows 52 and 54 of tests/data/vllm_logs.csv).
+"""Gemma 4 against its two public start-up logs (issue 12: rows 52 and 54 of tests/data/vllm_logs.csv; row 53 is
+the same blog's gpt-oss-20b start).
 
 Read from vLLM (search-tool read_file):
 * ``vllm/v1/core/kv_cache_utils.py`` @001cabc1: hybrid layers grouped by type, ``group_size`` = the fewer
@@ -104,3 +105,13 @@ def test_26b_has_no_per_layer_embedding_and_no_audio_tower():
                                           ("v0.31.0", True)])
 def test_token_line_rule_per_version(version, new):
     assert tokens_from_concurrency(version) is new
+
+
+def test_row53_same_blog_gpt_oss_scored():
+    """The blog's gpt-oss-20b start on the same A100 (0.19.0, util 0.65, no --enforce-eager): 13.72 GiB of
+    weights + 36.56 GiB of KV need the 80 GB card too."""
+    row, case = _case("53")
+    assert case is not None and case.memory_gib == 79.25 and not vvl.interference(row)
+    p = vvl.predict(case)
+    assert p["weights_gib"] == pytest.approx(13.72, rel=0.01)
+    assert p["kv_cache_gib"] == pytest.approx(36.56, rel=0.01)
