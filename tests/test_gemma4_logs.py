@@ -115,3 +115,12 @@ def test_row53_same_blog_gpt_oss_scored():
     p = vvl.predict(case)
     assert p["weights_gib"] == pytest.approx(13.72, rel=0.01)
     assert p["kv_cache_gib"] == pytest.approx(36.56, rel=0.01)
+
+
+def test_catalog_a100_takes_the_small_gpu_defaults():
+    """vLLM gives every A100 the small-GPU defaults ("a100" in the device name), whatever its memory: the
+    catalog's A100 80GB must too, or ``reportgen estimate --gpu A100`` prices 8192 batched tokens and 1024
+    sequences (row 52 then came out at 18.43 GiB of KV instead of the logged 21.5)."""
+    from reportgen.catalog import load_catalog
+    cat = load_catalog()
+    assert not cat.get("A100").large_gpu and cat.get("H100").large_gpu
