@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None,
                    help="vLLM's prefix caching (changes the state blocks hybrid models keep per request)")
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
+    e.add_argument("--disable-custom-all-reduce", action="store_true", default=None,
+                   help="vLLM --disable-custom-all-reduce: no custom all-reduce buffers (TP group, outside the budget)")
     e.add_argument("--speculative-config", dest="speculative_config", default=None,
                    help='vLLM --speculative-config JSON, e.g. \'{"method": "mtp", "num_speculative_tokens": 1}\', '
                         '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), '

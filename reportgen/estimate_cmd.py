@@ -110,7 +110,7 @@ ENGINE_DEFAULTS = {"tp": 1, "pp": 1, "dp": 1, "ep": False, "dtype": "auto", "qua
                    "kv_cache_dtype": "auto", "block_size": 16, "max_model_len": None,
                    "gpu_memory_utilization": 0.92, "kv_cache_memory_bytes": None, "max_num_batched_tokens": None,
                    "max_num_seqs": None, "enable_prefix_caching": None, "enforce_eager": False,
-                   "speculative_config": None}
+                   "speculative_config": None, "disable_custom_all_reduce": False}
 
 
 def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
@@ -271,7 +271,8 @@ def estimate_command(args, UsageError) -> int:
                     block_size=eng["block_size"], dtype=eng["dtype"], quantization=eng["quantization"],
                     enforce_eager=eng["enforce_eager"], enable_prefix_caching=eng["enable_prefix_caching"],
                     kv_cache_memory_bytes=eng["kv_cache_memory_bytes"],
-                    speculative_config=eng["speculative_config"])
+                    speculative_config=eng["speculative_config"],
+                    disable_custom_all_reduce=bool(eng["disable_custom_all_reduce"]))
     if eng["speculative_config"]:
         settings["draft_spec"] = draft_spec_for(eng["speculative_config"], offline=True if args.offline else None,
                                                 headers=args.weights == "checkpoint")
@@ -301,7 +302,8 @@ def estimate_command(args, UsageError) -> int:
     out.update({k: v for k, v in budget.items() if k not in out})
     # the engine flags that are not result columns (`dtype` above is the checkpoint's config dtype)
     out["engine"] = {k: eng[k] for k in ("dtype", "quantization", "block_size", "enforce_eager",
-                                         "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config")}
+                                         "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config",
+                                         "disable_custom_all_reduce")}
     if args.from_vllm_args is not None:
         out["vllm_args_notes"] = notes
     elif notes:

@@ -103,6 +103,9 @@ class Matrix:
     # installed and the variable is unset ("in V1, None means True"); true = that, false = the sort-based
     # PyTorch sampler the 0.10-0.16 profiles assume (profiles.VllmProfile.sampler_extra_bytes)
     flashinfer_sampler: bool | None = None
+    # vLLM --disable-custom-all-reduce: no custom all-reduce buffers in the TP group's start-up memory
+    # (estimate/overheads.py CUSTOM_AR_GIB: outside the budget; the in-budget non-torch term has none)
+    disable_custom_all_reduce: bool = False
     # vLLM --attention-config '{"indexer_kv_dtype": ...}': MiniMax-M3's lightning-indexer cache dtype (bf16, vLLM's
     # default, or fp8; estimate/kvcache.py INDEXER_KV_BYTES); no effect on other models
     indexer_kv_dtype: str = "bf16"
@@ -244,7 +247,7 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
             if value is not None and not isinstance(value, str):
                 raise VllmArgsError(f"expected a vLLM quantization method name, got {value!r}")
             m.quantization = quantization_method(value)
-        elif key in ("enforce_eager", "enable_prefix_caching", "flashinfer_sampler"):
+        elif key in ("enforce_eager", "enable_prefix_caching", "flashinfer_sampler", "disable_custom_all_reduce"):
             if not isinstance(value, bool):
                 raise VllmArgsError(f"expected true or false, got {value!r}")
             setattr(m, key, value)

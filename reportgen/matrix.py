@@ -42,6 +42,7 @@ import polars as pl
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
+from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
                                          profile_for, tokens_from_concurrency)
@@ -80,6 +81,7 @@ class GpuLike:
     usable_memory_gib: float
     gpus_per_node: int = 8
     price_usd_hr: float | None = None
+    interconnect: str = ""      # catalog ``interconnect`` ("" = not known: the fitted NVSwitch terms)
 
 
 _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.Boolean,
@@ -88,7 +90,7 @@ _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "weights_as": pl.String, "kv_cache_dtype": pl.String,
                "pre_status": pl.String, "pre_reason": pl.String,
                "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String,
-               "nt": pl.Float64, "ctx": pl.Float64, "g_max": pl.Float64, "g_big": pl.Float64, "g_bf": pl.Float64,
+               "nt": pl.Float64, "ctx": pl.Float64, "nt_nvls": pl.Float64, "ca": pl.Float64, "g_max": pl.Float64, "g_big": pl.Float64, "g_bf": pl.Float64,
                "gdn_t": pl.Float64,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS},
                "spec_decode": pl.String, "draft_w": pl.Float64}
@@ -159,6 +161,8 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     k_spec = (sd.num_speculative_tokens or 1) if sd is not None else 0
     for g in gpus:
         mem = float(g.usable_memory_gib)
+        # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
+        nvls, nvl_group = comm_terms(getattr(g, "interconnect", "") or "")
         large = getattr(g, "large_gpu", mem >= 70)
         t_def, s_def = (8192, 1024) if large else (2048, 256)
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
@@ -173,11 +177,13 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "max_num_seqs": s,
             "g_n": n_graphs / REFERENCE_CAPTURE_SIZES, "g_on": 1.0 if n_graphs else 0.0,
             "g_n_big": n_big / REFERENCE_CAPTURE_SIZES,
+            "nt_fit": 1.0 if nvls else 0.0, "nvl_group": nvl_group,
         })
     return pl.DataFrame(rows, schema={"gpu": pl.String, "gpu_name": pl.String, "gpu_memory_gib": pl.Float64,
                                       "gpus_per_node": pl.Int32, "price_gpu_hr": pl.Float64,
                                       "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
-                                      "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64})
+                                      "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64,
+                                      "nt_fit": pl.Float64, "nvl_group": pl.Int64})
 
 
 @dataclass
@@ -508,7 +514,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  enable_prefix_caching: bool | None = None, kv_cache_memory_bytes: int | None = None,
                  weight_dtype: str | None = None, flashinfer_sampler: bool | None = None,
                  speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None,
-                 indexer_kv_dtype: str = "bf16") -> dict:
+                 indexer_kv_dtype: str = "bf16", disable_custom_all_reduce: bool = False,
+                 interconnect: str | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -518,14 +525,15 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
     ``invalid_layout`` (vLLM refuses to start) unless ``allow_long_max_model_len`` (None: the
     ``VLLM_ALLOW_LONG_MAX_MODEL_LEN`` environment variable).  ``dtype`` ... ``kv_cache_memory_bytes``
     are vLLM's engine flags of those names (``Matrix``); ``weight_dtype`` is the pre-split name of
-    ``weights_as``.
+    ``weights_as``.  ``interconnect``: for a plain number, the GPUs' link (a catalog ``interconnect``
+    value; None = not known, the fitted NVSwitch terms).
     """
     from reportgen.job import DEFAULT_VLLM_VERSION
 
     if isinstance(gpu_or_memory_gib, (int, float)):
         mem = float(gpu_or_memory_gib)
         gpu = GpuLike(id=f"custom-{mem:g}gib", name=f"custom GPU ({mem:g} GiB)", usable_memory_gib=mem,
-                      gpus_per_node=gpus_per_node or 8)
+                      gpus_per_node=gpus_per_node or 8, interconnect=interconnect or "")
     else:
         gpu = gpu_or_memory_gib
     if max_nodes is None:
@@ -542,7 +550,7 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 dtype=dtype, quantization=quantization, enforce_eager=enforce_eager,
                 enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
                 flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config,
-                indexer_kv_dtype=indexer_kv_dtype)
+                indexer_kv_dtype=indexer_kv_dtype, disable_custom_all_reduce=disable_custom_all_reduce)
     mx.draft_spec = draft_spec      # --speculative-config method draft_model: the draft's spec (EngineOptions)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()

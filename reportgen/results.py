@@ -45,7 +45,7 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("reason", pl.String, "why (rule broken, what does not fit, unsupported feature); empty when fits"),
     ("weights_gib", pl.Float64, "weights on the worst rank"),
     ("activation_gib", pl.Float64, "activation peak (profile run) on the worst rank"),
-    ("non_torch_gib", pl.Float64, "non-torch memory (NCCL, custom all-reduce, cuBLAS)"),
+    ("non_torch_gib", pl.Float64, "non-torch memory the profile run adds (NCCL buffers, cuBLAS; custom all-reduce is outside the budget)"),
     ("cuda_graph_gib", pl.Float64, "CUDA-graph memory"),
     ("kv_cache_gib", pl.Float64, "KV cache available per GPU (vLLM 'Available KV cache memory')"),
     ("kv_needed_gib", pl.Float64, "KV cache the target concurrency at max_model_len needs per GPU"),

@@ -140,7 +140,7 @@ def _table() -> dict[str, Flag]:
     add("model dtype quantization kv-cache-dtype block-size max-model-len max-num-seqs max-num-batched-tokens "
         "tensor-parallel-size pipeline-parallel-size data-parallel-size gpu-memory-utilization "
         "kv-cache-memory-bytes revision speculative-config attention-config", "value", "modelled")
-    add("enable-prefix-caching enforce-eager enable-expert-parallel", "bool", "modelled")
+    add("enable-prefix-caching enforce-eager enable-expert-parallel disable-custom-all-reduce", "bool", "modelled")
     # no effect on GPU memory (frontend, tokenizer, logging, scheduling policy, load plumbing)
     add("tokenizer tokenizer-mode tokenizer-revision seed download-dir config-format hf-config-path "
         "code-revision allowed-local-media-path max-logprobs logprobs-mode host port uds api-key "
@@ -200,8 +200,6 @@ def _table() -> dict[str, Flag]:
         "without the hybrid KV manager sliding-window layers cache the full length", False)
     add("disable-sliding-window", "bool", "unmodelled",
         "sliding-window layers then cache the full length (and the max length is capped)", False)
-    add("disable-custom-all-reduce", "bool", "unmodelled",
-        "the non-torch term is fitted with custom all-reduce buffers", False)
     add("override-attention-dtype", "value", "unmodelled", "attention dtype override changes KV / activations")
     add("load-format", "value", "unmodelled", "bitsandbytes / gguf loading changes the weight format", "auto")
     add("runner convert task", "value", "unmodelled", "pooling / converted runners hold no KV cache", "auto")
@@ -423,7 +421,7 @@ def _engine_value(dest: str, value):
         return quantization_method(value)
     if dest == "kv_cache_dtype":
         return str(value).strip().lower()
-    if dest in ("enable_prefix_caching", "enforce_eager", "enable_expert_parallel"):
+    if dest in ("enable_prefix_caching", "enforce_eager", "enable_expert_parallel", "disable_custom_all_reduce"):
         return _bool(value)
     if dest == "speculative_config":
         from reportgen.estimate.specdecode import SpecConfigError, parse_speculative_config
@@ -469,6 +467,7 @@ ESTIMATE_KEYS = {
     "enable_prefix_caching": "enable_prefix_caching", "enforce_eager": "enforce_eager",
     "allow_long_max_model_len": "allow_long_max_model_len", "flashinfer_sampler": "flashinfer_sampler",
     "speculative_config": "speculative_config", "attention_config": "indexer_kv_dtype",
+    "disable_custom_all_reduce": "disable_custom_all_reduce",
 }
 
 

@@ -131,7 +131,7 @@ def markdown() -> list[str]:
 
 def video_row() -> list[str]:
     """Row N03F (vllm_logs_2026.csv, a failed start): the max_model_len-sized dummy video and the ViT's own peak
-    (encoder.TowerPeak), priced per length and fitted on nothing (docs/architecture.md)."""
+    (mm_video.TowerPeak), priced per length and fitted on nothing (docs/architecture.md)."""
     row = next((r for r in V.load_rows() if r["row_id"] == "N03F"), None)
     case = V.make_case(row) if row else None
     if case is None:
@@ -144,7 +144,9 @@ def video_row() -> list[str]:
             f"items'); with the ViT's own peak over it the estimate is activation {p['stage0_activation_gib']:.2f} GiB, "
             f"KV {p['stage0_kv_cache_gib']:.2f} GiB (log: {float(row['kv_cache_gib']):.2f}), `{p['status']}` for the "
             "encoder profile.  Nothing is fitted on it (the tower term is read off vLLM's code); the weights are "
-            f"{p['stage0_weights_gib']:.2f} GiB against the log's {float(row['weights_loading_gib']):.2f}."]
+            f"{p['stage0_weights_gib']:.2f} GiB against the log's {float(row['weights_loading_gib']):.2f} (parameters "
+            "15.45 GiB = the log's checkpoint size, plus the language model's mrope cos/sin cache over "
+            "max_position_embeddings x 4 = 512,000 rows, 0.12 GiB; the other ~0.10 GiB is not attributed)."]
 
 
 def main() -> int:

@@ -209,8 +209,9 @@ def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
     - ``sampler_extra_bytes``: least squares of (measured - predicted activation) against
       sampler rows x vocab / GiB, on single-stage dense text-only rows, added to the shipped value;
     - ``nt_single``: median non-torch of one-GPU rows; ``nt_comm_base``: median of the TP/DP
-      group rows minus ``nt_comm_per_rank`` x group (per-rank slope kept: no range has two
-      group sizes);
+      group rows on NVLink-SHARP machines (the term's own: GPUs without NVLS get ``nt_single``
+      instead, overheads.comm_terms) minus ``nt_comm_per_rank`` x group (per-rank slope kept: no
+      range has two group sizes);
     - ``graph_estimate_scale``: median estimate / captured graph memory of the rows that print
       both.  0.20 and 0.25 use the 0.19 rows (same estimator, PR #30515; 0.19 prints the estimate
       without subtracting it) and 0.20's own; 0.26+ their own rows.
@@ -241,7 +242,7 @@ def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
         if one:
             fit["nt_single"] = (round(float(np.median(one)), 3), p.nt_single, len(one))
         grp = [(r["tp"] * (r["dp"] if r["is_moe"] else 1), r["nt_meas"]) for r in mine
-               if r["nt_meas"] is not None and r["tp"] > 1]
+               if r["nt_meas"] is not None and r["tp"] > 1 and oh.comm_terms(r.get("interconnect"))[0]]
         if grp:
             base = float(np.median([v - p.nt_comm_per_rank * g for g, v in grp]))
             fit["nt_comm_base"] = (round(base, 3), p.nt_comm_base, len(grp))

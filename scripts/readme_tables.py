@@ -31,11 +31,12 @@ def columns_table() -> str:
 def gpus_table() -> str:
     from reportgen.catalog import load_catalog
 
-    lines = ["| SKU id | name | usable GiB | GPUs/node | $/GPU-hr | aliases |", "|---|---|---|---|---|---|"]
+    lines = ["| SKU id | name | usable GiB | GPUs/node | interconnect | $/GPU-hr | aliases |",
+             "|---|---|---|---|---|---|---|"]
     for s in load_catalog():
         price = f"{s.price_usd_hr:g}" if s.price_usd_hr is not None else ""
-        lines.append(f"| `{s.id}` | {s.name} | {s.usable_memory_gib:.2f} | {s.gpus_per_node} | {price} | "
-                     f"{', '.join(s.aliases)} |")
+        lines.append(f"| `{s.id}` | {s.name} | {s.usable_memory_gib:.2f} | {s.gpus_per_node} | {s.interconnect} | "
+                     f"{price} | {', '.join(s.aliases)} |")
     return "\n".join(lines)
 
 

@@ -159,6 +159,17 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
 GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01),
               ("RTX 4090", 23.55), ("RTX 3090", 23.58))     # 3090: as rows 7-8 print
 
+# how the logged GPUs are linked (catalog ``interconnect``; estimate/overheads.comm_terms), by the row's GPU
+# text: the H100 / H200 / H20 rows are HGX (NVSwitch, NVLink SHARP) machines, the cards below PCIe-only
+# (row N08 says so: 'SYS' topology, no NVLink).  A GPU not listed keeps the fitted terms.
+GPU_INTERCONNECTS = (("RTX PRO 6000", "pcie"), ("RTX 3090", "pcie"), ("RTX 4090", "pcie"), ("RTX 5090", "pcie"),
+                     ("RTX A5000", "pcie"), ("L40S", "pcie"), ("A40", "pcie"),
+                     ("H100", "nvswitch_nvls"), ("H200", "nvswitch_nvls"), ("H20", "nvswitch_nvls"))
+
+
+def gpu_interconnect(name: str) -> str:
+    return next((ic for key, ic in GPU_INTERCONNECTS if key.lower() in (name or "").lower()), "")
+
 
 @dataclass
 class Case:
@@ -276,6 +287,7 @@ def make_case(row: dict) -> Case | None:
                 block_size=_i(row.get("block_size"), 16), vllm_version=version_of(version),
                 enforce_eager=(row.get("enforce_eager") or "").strip().lower() == "true",
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
+                disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
                 speculative_config=_spec_config(row, extra))
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's
@@ -303,7 +315,7 @@ class LogGpu(GpuLike):
 def predict(case: Case) -> dict:
     name = case.row.get("gpu") or ""
     gpu = LogGpu(id="log-gpu", name=name, usable_memory_gib=case.memory_gib, gpus_per_node=8,
-                 large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
+                 interconnect=gpu_interconnect(name), large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
     lf = evaluate_matrix_lazy([ModelEntry(case.model, case.spec)], [gpu], case.matrix, stage0_columns=True)
     return lf.collect().row(0, named=True)
 
@@ -330,6 +342,7 @@ def compare(case: Case, p: dict) -> dict:
         "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),
         "g_est_meas": _f(r.get("cuda_graph_estimated_gib")),
         "tp": case.matrix.tp[0], "pp": case.matrix.pp[0], "weights": case.weight_dtype,
+        "interconnect": gpu_interconnect(r.get("gpu") or ""),
         "kv_dtype": case.matrix.kv_cache_dtype[0], "mml": case.matrix.max_model_len[0],
         "w_pred": p["stage0_weights_gib"], "w_meas": meas_w,
         "act_pred": p["stage0_activation_gib"], "act_meas": _f(r.get("activation_peak_gib")),
@@ -403,7 +416,7 @@ FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while load
 # +0.22 GiB (inside the tight band).  Counted as a wrong verdict.  (G02, the same at TP 2, is no_fit.)
 # (N03F, Qwen2.5-VL-7B at util 0.22 on 0.23.0, was the second: vLLM profiled one 114,688-token *video* item
 # sized by max_model_len 128000 and its vision tower peaked ~15 GiB.  The video item and the tower's peak are
-# priced per length since issue 13's video work: no_fit with "no memory left", KV -14.66 GiB vs -14.28 logged.)
+# priced per length since issue 13's video work: no_fit with "no memory left", KV -14.75 GiB vs -14.28 logged.)
 KNOWN_MISSES = {"G01"}
 
 
@@ -522,7 +535,8 @@ def profile_section() -> list[str]:
     for p in PROFILES:
         lines.append(f"| {p.label} | {'yes' if p.graphs_in_budget else 'no'} | {p.graph_estimate_scale:g} | "
                      f"{'yes' if p.dense_graph_estimate else 'no (0)'} | {p.gdn_transient_scale:g} | "
-                     f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g | "
+                     f"{p.sampler_extra_bytes:g} | {p.nt_single:g} | {p.nt_comm_base:g} + {p.nt_comm_per_rank:g} g "
+                     f"(no NVLS: {p.nt_single:g} + {p.nt_comm_per_rank:g} g) | "
                      f"{p.evidence} |")
     lines += ["", "| profile | term | fitted | shipped | rows |", "|---|---|---|---|---|"]
     for name, fit in cal.fit_profiles().items():

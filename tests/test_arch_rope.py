@@ -228,6 +228,44 @@ def test_cache_rows_per_type():
     assert cache_rows({"rope_type": "longrope", "original_max_position_embeddings": 4096}, 131072) == 135168
 
 
+def test_mrope_cache_is_four_times_longer():
+    """MRotaryEmbedding (get_rope's default / yarn branch when the parameters carry mrope_section) builds its
+    cache over max_position x 4: vLLM rotary_embedding/mrope.py ``self.cache_max_position_num =
+    max_position_embeddings * 4`` @055e47c2 (yarn: its original_max_position_embeddings x 4, then YaRN's
+    ``arange(max_position_embeddings * scaling_factor)``)."""
+    sec = [16, 24, 24]
+    assert cache_rows({"rope_type": "default", "mrope_section": sec}, 128000) == 512000
+    assert cache_rows({"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 262144,
+                       "mrope_section": [11, 11, 10]}, 262144) == 2097152               # 262144 x 4 x 2
+    assert cache_rows({"rope_type": "linear", "factor": 2.0, "mrope_section": sec}, 4096) == 8192   # not mrope
+    assert cache_rows({"rope_type": "default", "mrope_section": []}, 4096) == 4096   # empty: plain RotaryEmbedding
+
+
+def test_qwen25_vl_7b_weights_by_hand():
+    """Row N03F (tests/data/vllm_logs_2026.csv, vLLM 0.23.0): Qwen2.5-VL-7B-Instruct, bf16, untied.
+    Parameters 8,292,166,656 (text 7,615,616,512 incl. the 544,997,376 lm_head + ViT 631,975,680 + merger
+    44,574,464) x 2 B = 16,584,333,312 B (the log's 'Checkpoint size: 15.45 GiB'); the language model's one
+    MRotaryEmbedding: rope_scaling {type: mrope, mrope_section: [16, 24, 24]} -> max_position_embeddings
+    128,000 x 4 = 512,000 rows x head_dim 128 x bf16 = 131,072,000 B (was priced at 128,000 rows, 32,768,000 B);
+    the ViT's Qwen2_5_VisionRotaryEmbedding is a 20-float inv_freq (not counted).  Total 16,715,405,312 B =
+    15.567 GiB against the logged 'Model loading took 15.67 GiB'."""
+    path = Path(__file__).resolve().parent / "data" / "configs_2026" / "Qwen--Qwen2.5-VL-7B-Instruct.json"
+    s = build_spec(json.loads(path.read_text()))
+    assert s.rope_caches == ((512000, 128, 0),)
+    assert rotary_cache_bytes(s, 2) == 131_072_000
+    wt = build_weight_table(s, checkpoint_scheme(s), 2)
+    assert wt.buffer_bytes == 131_072_000
+    assert stage_weights(wt, Layout())[0].bytes == 8_292_166_656 * 2 + 131_072_000 == 16_715_405_312
+
+
+def test_qwen35_mrope_cache():
+    """Qwen3.5-35B-A3B: mrope_section [11, 11, 10] interleaved, partial_rotary_factor 0.25 of head_dim 256 ->
+    rotary 64; max_position_embeddings 262,144 x 4 = 1,048,576 rows x 64 x bf16 = 128 MiB."""
+    s = _spec("Qwen--Qwen3.5-35B-A3B")
+    assert s.rope_caches == ((1048576, 64, 0),)
+    assert rotary_cache_bytes(s, 2) == 128 * MIB
+
+
 def test_gemma3_weights_include_the_caches():
     """The weight table's per-stage buffer is the 576 MiB of gemma-3's two caches."""
     s = _spec("google--gemma-3-12b-it")

@@ -77,8 +77,14 @@ def test_graph_memory_scales_with_the_number_of_captures():
 def test_what_each_profile_takes_from_the_budget_for_dense_and_moe():
     dense = {p.name: budget_graph_factor(p, is_moe=False, hybrid=False) for p in PROFILES}
     moe = {p.name: budget_graph_factor(p, is_moe=True, hybrid=False) for p in PROFILES}
-    assert dense == {"0.10": 0, "0.11": 0, "0.17": 0, "0.20": 0.89, "0.25": 0, "0.26": 0, "0.29": 1.64}
-    assert moe == {"0.10": 0, "0.11": 0, "0.17": 0, "0.20": 0.89, "0.25": 0.89, "0.26": 1.64, "0.29": 1.64}
+    hyb = {p.name: budget_graph_factor(p, is_moe=False, hybrid=True) for p in PROFILES}
+    # 0.29+: Model Runner V2 for every model kind (PRs #53306 / #53183); its estimate measures the PIECEWISE
+    # graphs and extrapolates only the FULL ones from the two largest (gpu/cudagraph_utils.py
+    # profile_cudagraph_memory, source-index file 57392530080), so it is the capture itself: 1.0, not
+    # MRV1's 1.64 (0.26-0.28 MoE / hybrid), for dense, MoE and hybrid models alike
+    assert dense == {"0.10": 0, "0.11": 0, "0.17": 0, "0.20": 0.89, "0.25": 0, "0.26": 0, "0.29": 1.0}
+    assert moe == {"0.10": 0, "0.11": 0, "0.17": 0, "0.20": 0.89, "0.25": 0.89, "0.26": 1.64, "0.29": 1.0}
+    assert hyb == {**moe, "0.25": 0.89}
 
 
 def test_kv_budget_across_versions_for_one_dense_8b_on_h100():
@@ -91,7 +97,8 @@ def test_kv_budget_across_versions_for_one_dense_8b_on_h100():
     assert r["0.21"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] - 0.89 * g)
     assert r["0.27"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"])       # dense: no estimate
     nt = profile_for("0.31")[0].nt_single - profile_for("0.19")[0].nt_single       # 0.26 vs 0.25 (row 33)
-    assert r["0.31"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] - 1.64 * g - nt)
+    # 0.29+: the MRV2 estimate is the capture (scale 1.0; 1.64 was MRV1's extrapolation)
+    assert r["0.31"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] - 1.0 * g - nt)
     assert r["0.27"]["vllm_version"] == "0.27"
 
 

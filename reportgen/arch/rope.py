@@ -34,7 +34,10 @@ parameters, dtype) -- memoised, so layers with the same rope share one cache), r
 =====================  ================================================================
 rope_type              cache rows
 =====================  ================================================================
-default / mrope        ``max_position``
+default                ``max_position``
+mrope (``default`` or  ``4 x`` the row count of its type (``MRotaryEmbedding``: ``max_position x 4``;
+``yarn`` with          yarn: ``ceil(original_max_position_embeddings x 4 x factor)``)
+``mrope_section``)
 llama3, ntk, dynamic   ``max_position`` (dynamic with ``factor``: ``max_position x factor``;
 (alpha)                with ``alpha``: ``max_position``)
 linear                 ``max_position x factor`` (``ceil``)
@@ -144,9 +147,24 @@ def derived_max_model_len(f: Fields) -> int | None:
     return int(limit)
 
 
+# MRotaryEmbedding (``get_rope``'s ``default`` and ``yarn`` branches when the parameters carry ``mrope_section``)
+# builds its cache over ``max_position x 4`` positions: "In Qwen2.5-VL, the maximum index value is related to
+# the duration of the input video" -- vLLM mrope.py ``self.cache_max_position_num = max_position_embeddings * 4``
+# @055e47c28003156421365af985d676fc921cb075 (vllm/model_executor/layers/rotary_embedding/)
+MROPE_CACHE_FACTOR = 4
+
+
 def cache_rows(rp: Mapping[str, Any], max_position: int) -> int:
     """Rows of the cos/sin cache ``get_rope`` builds for one parameter set (table in the module doc)."""
     kind = rp.get("rope_type", "default")
+    if rp.get("mrope_section") and kind in ("default", "yarn"):
+        # MRotaryEmbedding: base length x 4 (yarn: original_max_position_embeddings x 4, then x factor)
+        if kind == "yarn":
+            rp = dict(rp)
+            ompe = _num(rp.get("original_max_position_embeddings"))
+            rp["original_max_position_embeddings"] = (ompe or max_position) * MROPE_CACHE_FACTOR
+        else:
+            return max_position * MROPE_CACHE_FACTOR
     factor = _num(rp.get("factor"))
     ompe = _num(rp.get("original_max_position_embeddings"))
     field = "rope_parameters.factor"

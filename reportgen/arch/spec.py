@@ -248,7 +248,7 @@ class ModelSpec:
     mm_video_patch_tokens: int = 0
     mm_video_max_patches: int = 0
     mm_video_minus_tokens: int = 0
-    # the vision tower's own peak in the profile run, per patch (``encoder.TowerPeak``); None = not modelled
+    # the vision tower's own peak in the profile run, per patch (``mm_video.TowerPeak``); None = not modelled
     mm_tower_peak: object = None
     # elements per max_num_batched_tokens token of buffers the model allocates at init in the model dtype
     # (Gemma-3n's per_layer_embeddings: layers x hidden_size_per_layer_input); priced like Qwen3-VL's deepstack

@@ -39,6 +39,9 @@ class GpuSku:
     memory_gb_marketed: float | None
     memory_mib_reported: float | None
     gpus_per_node: int
+    # how the GPUs of a node are linked (``INTERCONNECTS``; "" = not given): decides vLLM's custom
+    # all-reduce for TP > 2 and NCCL's NVLink SHARP buffers (estimate/overheads.comm_terms)
+    interconnect: str
     bandwidth_tbps: float | None
     bf16_tflops: float | None
     fp8_tflops: float | None
@@ -137,6 +140,18 @@ def _gpus_per_node(r: dict, where: str) -> int:
     return int(raw)
 
 
+# catalog ``interconnect`` values (the rule each one gets: estimate/overheads.comm_terms)
+INTERCONNECTS = ("nvswitch_nvls", "nvswitch", "nvlink_mesh", "nvlink_bridge", "pcie", "xgmi", "other")
+
+
+def _interconnect(r: dict, where: str) -> str:
+    raw = (r.get("interconnect") or "").strip().lower()
+    if raw and raw not in INTERCONNECTS:
+        raise ValueError(f"{where}: interconnect {raw[:40]!r} is not allowed; allowed: {', '.join(INTERCONNECTS)} "
+                         "(or empty: not known)")
+    return raw
+
+
 def _parse(text: str, origin: str) -> list[tuple[GpuSku, str]]:
     """Rows of one catalog file, each with where it came from ("file line N") for messages.
 
@@ -169,6 +184,7 @@ def _parse(text: str, origin: str) -> list[tuple[GpuSku, str]]:
             memory_gb_marketed=_number(r, "memory_gb_marketed", where),
             memory_mib_reported=_number(r, "memory_mib_reported", where),
             gpus_per_node=_gpus_per_node(r, where),
+            interconnect=_interconnect(r, where),
             bandwidth_tbps=_number(r, "bandwidth_tbps", where),
             bf16_tflops=_number(r, "bf16_dense_tflops", where),
             fp8_tflops=_number(r, "fp8_dense_tflops", where),

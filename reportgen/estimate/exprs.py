@@ -69,8 +69,12 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     g_est = t * pl.col("gdn_t") / GIB     # GDN chunk-scan transient in the 0.26+ graph estimate (#50780)
     gcap_max = graph_captured("g_max")
     w_max = pl.max_horizontal([pl.col(f"w{i}") for i in range(k)]) if k > 1 else pl.col("w0")
+    # the GPU's interconnect (catalog; overheads.comm_terms): without NVLink SHARP the TP group's
+    # non-torch loses its NVLS share; above TP 2 on GPUs not all NVLink-linked vLLM builds no custom
+    # all-reduce, whose buffers the start-up context then lacks
+    nt = pl.col("nt") - (1 - pl.col("nt_fit")) * pl.col("nt_nvls")
     # (c) weights alone exceed the device: vLLM runs out of memory while loading
-    ctx = pl.col("ctx")
+    ctx = pl.col("ctx") - pl.when(pl.col("tp") > pl.col("nvl_group")).then(pl.col("ca")).otherwise(0.0)
     load_oom = (w_max + ctx) > pl.col("gpu_memory_gib")
     rules = pl.when(pl.col("pre_status").is_not_null()).then(pl.col("pre_reason"))
     if not allow_cross_node_tp:
@@ -94,6 +98,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         gpus.cast(pl.Int32).alias("gpus"),
         ((gpus + gpn - 1) // gpn).cast(pl.Int32).alias("nodes"),
         status.alias("_status"),       # the layout's pre_status, or this pass's verdict
+        nt.alias("nt"),                # this GPU's non-torch (util_pass reports it)
         (pl.col("price_gpu_hr") * gpus).alias("price_usd_hr"),
         a_other.alias("_a_other"),
         a_last.alias("_a_last"),
@@ -114,7 +119,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         # the estimate is the pool's growth: the transient's blocks are reused by the graphs, so it
         # reserves the larger of the two (profiles.py, 0.26)
         est = pl.max_horizontal(pl.col("g_bf") * gc, g_est)
-        out.append((pl.col(f"w{i}") + act + pl.col("nt") + est).alias(f"fix{i}"))
+        out.append((pl.col(f"w{i}") + act + nt + est).alias(f"fix{i}"))
         out.append(act.alias(f"act{i}"))
         out.append(gc.alias(f"gc{i}"))
     return out, reason.alias("pre_reason")
@@ -480,11 +485,11 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     ``encoder.encoder_profile_tokens``):
 
     - the dummy video ``vid_f x clamp((M - vid_s) // vid_f, 1, vid_p)`` tokens (0 without one;
-      ``encoder.video_patches``),
+      ``mm_video.video_patches``),
       the largest item ``max(image, video)`` and vLLM's encoder budget ``B = max(T, item)``: the budget term
       grows by ``(B - max(T, image)) x a_enc_t``;
     - the tower's own peak over the ``max(1, B // item) x item`` tokens the profile encodes in one forward,
-      ``tow_t`` bytes each (``encoder.TowerPeak``).
+      ``tow_t`` bytes each (``mm_video.TowerPeak``).
 
     Before ``lens_pass``: each slot loses that much KV memory (blocks re-counted from ``av{i}``), the
     activation grows by it, and the tokens and the largest max_model_len that fits follow the blocks left

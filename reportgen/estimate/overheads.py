@@ -149,6 +149,45 @@ NT_SINGLE = 0.25
 NT_PP_ONLY = 0.07
 NT_COMM_BASE = 1.991
 NT_COMM_PER_RANK = 0.041
+# The TP (TP x DP for MoE) group term above was fitted on H100 SXM rows: NVSwitch with NVLink SHARP.
+# What the profile run adds there is NCCL's (communicators connect lazily, on the first collectives
+# of the profile run); vLLM's custom all-reduce allocates nothing in it (below).  The base,
+# NT_COMM_BASE - NT_SINGLE = 1.74 GiB, is read as NCCL's NVLS buffers (an inference from the rows;
+# NCCL's source was not read): every logged TP group without NVLS is at the one-GPU level -- A100 SXM
+# (NVSwitch gen2, row 55: 0.43 at TP 4), L40S (row 23: 0.30 at TP 2), PCIe 22 GB cards (rows 57-59:
+# 0.20 at TP 4), M10 (unnamed 80 GB card: 0.13 at TP 4) -- while NVLS machines print 2.06-2.21 (H100,
+# 0.19), 1.38 (H200, 0.10.2), 0.95 (B200-class, 0.26, row 34).
+# So without NVLS (catalog interconnect other than nvswitch_nvls / xgmi / other / not given) a group
+# costs the profile's one-GPU figure plus the per-rank term: nt_single + nt_comm_per_rank x group
+# (profiles.non_torch_gib).  Row N08 (RTX PRO 6000 PCIe, TP 2) is the one 0.17+ start it decides.
+
+# ---- vLLM's custom all-reduce (outside the budget) ----
+# ``CustomAllreduce.__init__`` (vllm/distributed/device_communicators/custom_all_reduce.py, read at
+# the source index's current version; cuda_communicator.py @00b5a01d builds it only for the TP group
+# when ``_ENABLE_CUSTOM_ALL_REDUCE``, i.e. without --disable-custom-all-reduce) allocates, per rank:
+# the IPC-shared meta buffer (``ops.meta_size() + max_size``), the IPC-shared eager buffer
+# (``max_size``) -- ``max_size`` 8 MiB by default, capped lower with symmetric memory on SM 9.0 / 10.0
+# at TP >= 6 (all_reduce_utils.CUSTOM_ALL_REDUCE_MAX_SIZES) -- and an 8 MiB ``rank_data`` tensor for
+# the registered graph addresses (``register_graph_buffers`` adds IPC handles to existing blocks, no
+# memory).  All of it is allocated in ``init_worker_distributed_environment``, before the start-up
+# snapshot (gpu_worker.py @35d5cda1), so it sits in CONTEXT_COMM_GIB, never in the budget.
+# It is built only for TP sizes 2, 4, 6, 8 on one node, and for TP > 2 only when every pair of GPUs
+# is NVLink-connected ("Custom allreduce is disabled because it's not supported on more than two
+# PCIe-only GPUs"); a failed P2P test also disables it (not modelled: GeForce cards usually lack P2P).
+CUSTOM_AR_SIZES = (2, 4, 6, 8)
+CUSTOM_AR_GIB = 3 * 8 / 1024            # meta + buffer (2 x 8 MiB) + rank_data (8 MiB)
+# catalog interconnect -> (fitted NVLS group term applies, largest group whose GPUs are all NVLink-linked)
+_ALL = 1 << 20
+INTERCONNECT_RULES = {"nvswitch_nvls": (True, _ALL), "nvswitch": (False, _ALL), "nvlink_mesh": (False, 4),
+                      "nvlink_bridge": (False, 2), "pcie": (False, 1),
+                      # not NVIDIA: neither rule was read for RCCL / other stacks -- the fitted terms stay
+                      "xgmi": (True, _ALL), "other": (True, _ALL), "": (True, _ALL)}
+
+
+def comm_terms(interconnect: str | None) -> tuple[bool, int]:
+    """(the NVLS-fitted TP-group non-torch term applies, size up to which vLLM sees the GPUs fully
+    NVLink-connected) for a catalog ``interconnect`` value; not given = the fitted NVSwitch machine."""
+    return INTERCONNECT_RULES[(interconnect or "").strip().lower()]
 
 # ---- CUDA graphs ----
 G_BASE = 0.333

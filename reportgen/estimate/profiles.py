@@ -38,7 +38,15 @@ source index, PRs and issues by number):
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
   #53955).  0.28.0 does not have it yet (row 68), 0.31.0 does (row 33): the profile
-  boundary is put at 0.29.
+  boundary is put at 0.29.  PR #53183 (merged days later, "Use MRV2 for all models by default")
+  moved MoE and hybrid models onto the same runner, so from 0.29 every model kind is estimated by
+  MRV2's ``profile_cudagraph_memory`` (``vllm/v1/worker/gpu/cudagraph_utils.py``, source-index files
+  57392530080 / 59275043150): one throw-away ``capture_model()`` into a throw-away pool in which
+  PIECEWISE (and encoder / speculator) graphs are *measured in full* and only the FULL graphs are
+  sampled -- the two largest (``_FULL_GRAPH_PROFILING_SAMPLES = 2``), total = first + (N_FULL - 1) x
+  max(second, 1 MiB) (``_extrapolate_full_graph_memory``).  The estimate is therefore the capture
+  itself (ratio ~1), not MRV1's 2nd-sample x (N - 1) over every mode that ``graph_estimate_scale``
+  1.64 (0.26-0.28, MRV1 MoE / hybrid rows) describes.
 - v0.26.0: the graph estimate of Gated-DeltaNet hybrids holds a profiling transient
   that grows with ``max_num_batched_tokens`` (issue #50780: 0.23 -> 0.26 estimate 0.56 -> 4.2 GiB
   for the same graph set; open at 0.28): the FLA chunk-scan live set of one GDN layer run at T
@@ -67,6 +75,10 @@ source index, PRs and issues by number):
   opt-in and sorts with Triton.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
   131072 logits) is the FlashInfer case; ``Matrix.flashinfer_sampler`` (job key, or the env variable
   in a pasted command line) drops the extra.
+- Non-torch with a TP group: ``nt_comm_base`` is the NVSwitch (NVLink SHARP) figure the rows were fitted
+  on; ``non_torch_gib(..., nvls=False)`` gives GPUs without NVLS ``nt_single + nt_comm_per_rank x group``
+  (catalog ``interconnect``; overheads.py "non-torch", docs/decisions.md).  vLLM's custom all-reduce
+  buffers are allocated before the start-up snapshot: outside the budget (overheads.CUSTOM_AR_GIB).
 - Defaults that did not change in this range: ``max_num_batched_tokens`` /
   ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB GPUs except A100,
   else 2048 / 256 (``vllm/engine/arg_utils.py``); chunked prefill always on in V1;
@@ -168,7 +180,7 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
                  "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
                  "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit for the encoder profile of "
-                 "the max_model_len-sized dummy video, KV -14.66 GiB vs -14.28 logged).  Three started rows, "
+                 "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged).  Three started rows, "
                  "errors of both signs (-8.2, -1.6, +2.4 %): no term is off in one direction, nothing refitted",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
@@ -202,14 +214,14 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64.  KV checked on 7 dense starts: rows 68, "
                  "144, 35, N04, N05 (one GPU, -2.4 to +1.3 %) and N08 / N09 (0.27.1, Qwen3-32B TP 2 / PP 2 on "
-                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -31 % / +8 %).  The TP miss is the "
-                 "non-torch group term (1.991 + 0.041 g, fitted on NVSwitch H100s at 0.19): N08's whole "
-                 "non-KV overhead is 1.66 GiB where the model puts 2.07 GiB of non-torch plus 2.23 of "
-                 "activation.  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 PCIe RTX PRO 6000, util 0.90, "
-                 "32k): TP 4 KV tokens -5.4 % (the log's whole non-KV overhead beyond weights is 2.46 GiB: 'consumed' "
-                 "- weights 1.70 + peak activation 0.76, the applied graph estimate inside them, where the model "
-                 "puts 2.16 non-torch + 0.75 activation + 1.07 graph estimate = 3.97), TP 4 + "
-                 "EP -6.9 %, PP 4 +8.9 % (with N09's +8.5 %: PP stages on PCIe cost ~1.2-2 GiB more than "
+                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -10 % / +8 %).  N08 was -31 % with the "
+                 "NVSwitch-fitted non-torch group term (1.991 + 0.041 g); GPUs without NVLink SHARP now get "
+                 "nt_single + 0.041 g (overheads.py, branch customar) and what is left is activation (2.23 "
+                 "GiB modelled, at most 1.33 left by the log).  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 "
+                 "PCIe RTX PRO 6000, util 0.90, 32k): TP 4 KV tokens +0.8 % (-5.4 % with the NVSwitch term; the "
+                 "log's whole non-KV overhead beyond weights is 2.46 GiB: 'consumed' - weights 1.70 + peak "
+                 "activation 0.76, the applied graph estimate inside them, where the model puts 0.41 non-torch + "
+                 "0.75 activation + 1.07 graph estimate = 2.23, was 3.97), TP 4 + EP -0.7 % (was -6.9 %), PP 4 +8.9 % (with N09's +8.5 %: PP stages on PCIe cost ~1.2-2 GiB more than "
                  "NT_PP_ONLY 0.07 + activation; two rows, one card type: not refitted).  Rows 153-155 (0.27.1, "
                  "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +29 / +6.9 / +4.3 %, "
                  "unexplained by the source (rows 35 / N05, same card and version, are within 1 %).  One card type "
@@ -219,31 +231,43 @@ PROFILES: tuple[VllmProfile, ...] = (
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
               "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)"),
     VllmProfile(
-        name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.64,
+        name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.0,
         dense_graph_estimate=True, gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
         sampler_extra_bytes=0.0, nt_single=0.26, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak "
                    "activation, and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
-        commits=("PR #53306 (MRV2 reserves graph memory, merged 2026-08-21)", "PR #51590 (open)"),
-        evidence="row 33 (v0.31 A100 Llama-3.1-8B, the only 0.29+ row with a full breakdown: 72.91 budget - "
-                 "15.26 consumed - 1.44 'peak activation' = 56.21 KV, the 1.44 holding a graph estimate); "
-                 "estimate ratio inherited from 0.26 (no 0.29+ row prints estimate and capture).  Rows 157-160 "
+        commits=("PR #53306 (MRV2 reserves graph memory, merged 2026-08-21)",
+                 "PR #53183 (MRV2 for all models by default, MoE and hybrids included)",
+                 "gpu/cudagraph_utils.py profile_cudagraph_memory (source-index files 57392530080 / 59275043150: "
+                 "PIECEWISE measured, FULL = first + (N - 1) x 2nd of the two largest)",
+                 "gpu/model_runner.py (source-index file 71282668630: profile_cudagraph_memory -> cudagraph_utils)",
+                 "PR #57865 (open; its review diff at gpu/cudagraph_utils.py:931 quotes upstream's "
+                 "'measured - sum(mem_samples) + full_estimate')",
+                 "PR #51590 (open)"),
+        evidence="graph_estimate_scale 1.0 from the code: MRV2's estimate measures the PIECEWISE graphs in full and "
+                 "extrapolates only the FULL (decode) graphs from the two largest, so it is the capture itself -- "
+                 "the captured-graph model x 1, for dense, MoE and hybrid models alike (PR #53183 put them all on "
+                 "MRV2; 1.64 was MRV1's 2nd-sample extrapolation over every graph, fitted on MoE / hybrid 0.26-0.28 "
+                 "rows).  Checked on the four scored 0.29+ rows, whose implied estimate / captured-graph model "
+                 "((applied estimate + predicted - logged KV) / model) is 1.24 (row 33: v0.31 A100 Llama-3.1-8B, "
+                 "72.91 budget - 15.26 consumed - 1.44 'peak activation' = 56.21 KV, the 1.44 holding the estimate), "
+                 "0.61 (row 161: vLLM 0.29.0 Qwen3-14B bf16 on an L40S, defaults; the command, card and model of "
+                 "row 68 on 0.28.0, which holds 0.51 GiB more KV with no dense estimate), 0.80 / 1.31 (rows 162 / "
+                 "163: the AWQ checkpoint, defaults / tuned): median 1.02.  KV tokens 33 / 161 / 162 / 163 at 1.64 "
+                 "(before): -0.6 / -9.0 / -2.8 / -1.2 %; at 1.0: +0.3 / -3.4 / -0.7 / +1.1 %.  Rows 157-160 "
                  "(vLLM 0.30 on a GB10, util 0.55, 32k; listed, not scored: the bench's other engine arguments are "
                  "not shown) print the applied estimate only as a utilization equivalence: 0.009 / 0.0044 / 0.010 "
-                 "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8) "
-                 "where this profile applies 1.64 x its captured-graph model at default max_num_seqs = 2.6 / 2.6 / "
-                 "1.8 GiB; with max_num_seqs unknown (it sets the capture sizes) this is a lead, not a fit.  "
-                 "Rows 161-163 (vLLM 0.29.0, Qwen3-14B bf16 / AWQ on an L40S, book-lab defaults): KV tokens -9.0 / "
-                 "-2.8 / -1.2 %; row 161 has the command, card and model of row 68 (0.28.0, +0.7 %) and holds 0.51 GiB "
-                 "less KV there, i.e. the returned dense estimate is ~0.5 GiB where this profile reserves 1.64 x 0.96 = "
-                 "1.57.  Sweeping this scale over rows 33 / 161 / 162 / 163: 1.64 -> -0.6 / -9.0 / -2.8 / -1.2 %; 1.0 -> "
-                 "+0.3 / -3.4 / -0.7 / +1.1 %; 0.8 -> +0.6 / -1.7 / 0.0 / +1.9 %; 0.6 -> +0.9 / 0.0 / +0.7 / +2.6 %.  "
-                 "Not refitted: three of the four rows are one card and one model family, and this is the default "
-                 "profile (README tables and every default estimate move with it) -- a finding for the lead",
+                 "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8, "
+                 "0.68 / 0.34 / 1.12 x the captured-graph model at default max_num_seqs); with max_num_seqs unknown "
+                 "(it sets the capture sizes) a lead, not a fit -- the two MoE rows estimating below 1 agree with "
+                 "MoE leaving the 1.64 MRV1 extrapolation.  Row 33 logs the real capture at 0.23 GiB against the "
+                 "model's 0.80: MRV2 may capture less than the 0.19 MRV1 fit, which no other 0.29+ row shows",
         notes="dense models estimate graphs again (PR #53306).  The release that first ships it is not "
               "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
-              "0.31.0 does (row 33); 0.29 is assumed.  Newest release read: v0.31.0"),
+              "0.31.0 does (row 33); 0.29 is assumed.  MoE and hybrid models moved to MRV2 too (PR #53183), so "
+              "one scale (1.0: the MRV2 estimate is the capture) serves every model kind; the GDN transient "
+              "term is kept from 0.26 (not re-read for MRV2).  Newest release read: v0.31.0"),
 )
 DEFAULT_PROFILE = PROFILES[-1]
 
@@ -394,11 +418,14 @@ def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
     return p.graph_estimate_scale
 
 
-def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float) -> float:
-    """Non-torch memory of the profile: one GPU, a communication group, or PP only."""
+def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float,
+                  nvls: bool = True) -> float:
+    """Non-torch memory of the profile: one GPU, a communication group, or PP only.  ``nvls`` False:
+    a group on GPUs without NVLink SHARP gets the one-GPU figure plus the per-rank term, not the
+    NVSwitch-fitted base (overheads.py, "non-torch")."""
     group = tp * (dp if is_moe else 1)
     if group > 1:
-        return p.nt_comm_base + p.nt_comm_per_rank * group
+        return (p.nt_comm_base if nvls else p.nt_single) + p.nt_comm_per_rank * group
     return pp_only if pp > 1 else p.nt_single
 
 

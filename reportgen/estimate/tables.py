@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reportgen.arch import mm_video
 from reportgen.arch.spec import Component, ModelSpec, Shard
 from reportgen.arch.state import first_state_tp_rule
 
@@ -52,7 +53,7 @@ class ModelFacts:
     topk_buf: tuple[int, int] = (0, 0)   # (index heads, top-k) of an int32 init-time buffer (ModelSpec.index_topk_buffer)
     ssm_state: object = None   # an attention-free model's (mamba, mamba2) state geometry: its mixer width is priced
     video: tuple[int, int, int] = (0, 0, 0)   # (tokens per step, most steps, tokens taken off) of a max_model_len-sized video
-    tower: object = None       # encoder.TowerPeak: the ViT's own profile peak per patch (None: not modelled)
+    tower: object = None       # mm_video.TowerPeak: the ViT's own profile peak per patch (None: not modelled)
 
 
 def model_facts(spec: ModelSpec) -> ModelFacts:
@@ -184,20 +185,34 @@ def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
     return None
 
 
-def non_torch_gib(lay: Layout, is_moe: bool, profile: vp.VllmProfile | None = None) -> float:
-    """Non-torch memory of one rank; ``profile`` None = the 0.19 fit in overheads.py."""
+def non_torch_gib(lay: Layout, is_moe: bool, profile: vp.VllmProfile | None = None, nvls: bool = True) -> float:
+    """Non-torch memory of one rank; ``profile`` None = the 0.19 fit in overheads.py; ``nvls`` False =
+    GPUs without NVLink SHARP (overheads.comm_terms)."""
     if profile is not None:
-        return vp.non_torch_gib(profile, lay.tp, lay.pp, lay.dp, is_moe, oh.NT_PP_ONLY)
+        return vp.non_torch_gib(profile, lay.tp, lay.pp, lay.dp, is_moe, oh.NT_PP_ONLY, nvls)
     group = lay.tp * (lay.dp if is_moe else 1)
     if group > 1:
-        return oh.NT_COMM_BASE + oh.NT_COMM_PER_RANK * group
+        return (oh.NT_COMM_BASE if nvls else oh.NT_SINGLE) + oh.NT_COMM_PER_RANK * group
     return oh.NT_PP_ONLY if lay.pp > 1 else oh.NT_SINGLE
 
 
-def context_gib(lay: Layout, is_moe: bool) -> float:
+def custom_ar_gib(lay: Layout, disabled: bool = False, nvlink_group: int = 1 << 20) -> float:
+    """vLLM's custom all-reduce buffers on a rank (overheads.CUSTOM_AR_GIB): built for a TP group of
+    2, 4, 6 or 8 unless ``--disable-custom-all-reduce``, and above TP 2 only on GPUs all NVLink-linked
+    (``nvlink_group``: overheads.comm_terms)."""
+    on = (not disabled and lay.tp in oh.CUSTOM_AR_SIZES and (lay.tp == 2 or lay.tp <= nvlink_group))
+    return oh.CUSTOM_AR_GIB if on else 0.0
+
+
+def context_gib(lay: Layout, is_moe: bool, custom_ar_disabled: bool = False) -> float:
     """Memory a rank holds when vLLM takes its start-up snapshot (CUDA context; with a communication
-    group also NCCL / custom all-reduce set-up): outside the budget (overheads.CONTEXT_GIB)."""
-    return oh.CONTEXT_COMM_GIB if lay.tp * (lay.dp if is_moe else 1) > 1 else oh.CONTEXT_GIB
+    group also NCCL / custom all-reduce set-up): outside the budget (overheads.CONTEXT_GIB).  The
+    fitted CONTEXT_COMM_GIB holds the custom all-reduce buffers (H100 TP 2 / 4); a TP group without
+    them (the flag, or a TP size vLLM does not build it for) holds that much less.  The GPU's part of
+    the rule (TP > 2 on GPUs not all NVLink-linked) is applied per GPU (exprs.gpu_pass, ``ca``)."""
+    if lay.tp * (lay.dp if is_moe else 1) == 1:
+        return oh.CONTEXT_GIB
+    return oh.CONTEXT_COMM_GIB - oh.CUSTOM_AR_GIB + custom_ar_gib(lay, custom_ar_disabled)
 
 
 def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool, cuda_graphs: bool = True) -> float:
@@ -259,7 +274,7 @@ def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, 
     core = max(fwd, t * c["a_hid_t"] + r * c["a_smp_r"]) if last_stage else fwd
     video = 0
     if max_model_len is not None:
-        video = encoder.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
+        video = mm_video.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
                                       int(c.get("vid_s", 0))) * int(c.get("vid_f", 0))
     budget, encoded = encoder.encoder_profile_tokens(batched_tokens, int(c.get("enc_item", 0)), video)
     enc = budget * c.get("a_enc_t", 0.0) + (encoded * c.get("tow_t", 0.0) if max_model_len is not None else 0.0)
@@ -287,10 +302,12 @@ HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_stat
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
 # batched token of the GDN chunk-scan transient the 0.26+ graph estimate holds (overheads.py; the
 # estimate is max(graph, transient), exprs.gpu_pass)
-# ctx: memory in use before the budget is measured (outside it); g_big: 1 when the model raises vLLM's
-# maximum capture size (profiles.MODEL_MAX_CAPTURE)
+# ctx: memory in use before the budget is measured (outside it); nt_nvls: the NVLink-SHARP share of nt
+# (GPUs without it drop it); ca: the custom all-reduce buffers in ctx that GPUs not all NVLink-linked drop
+# (TP > 2); g_big: 1 when the model raises vLLM's maximum capture size (profiles.MODEL_MAX_CAPTURE)
 # spec_decode: the speculative method and draft priced (text); draft_w: draft weights on the last stage, GiB
-BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "g_max", "g_big", "g_bf", "gdn_t",
+BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "nt_nvls", "ca", "g_max", "g_big",
+               "g_bf", "gdn_t",
                *COEFF_FIELDS, *GROUP_FIELDS, "spec_decode", "draft_w")
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
 
@@ -313,6 +330,7 @@ class EngineOptions:
     draft_spec: object = None
     # --attention-config indexer_kv_dtype (MiniMax-M3's index cache; vLLM default bf16)
     indexer_kv_dtype: str = "bf16"
+    disable_custom_all_reduce: bool = False    # --disable-custom-all-reduce (overheads.CUSTOM_AR_GIB)
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -320,7 +338,8 @@ class EngineOptions:
                    bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None),
                    getattr(m, "flashinfer_sampler", None),
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
-                   getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16")
+                   getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16",
+                   disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)))
 
 
 class _Invalid(str):
@@ -454,8 +473,13 @@ class ModelTables:
                 kv_used = self._kv_used[(wd, kd)] = kv_cache_dtype_used(
                     kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
             g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
-            body = (getattr(scheme, "name", wd), kv_used, g.note or None, non_torch_gib(lay, moe, pr),
-                    context_gib(lay, moe), g_max, g_big, g_bf, gdn_t,
+            nt = non_torch_gib(lay, moe, pr)
+            ca_off = self.engine.disable_custom_all_reduce
+            # per GPU (exprs.gpu_pass): nt_nvls = the NVLS share of nt, ca = the custom all-reduce buffers
+            # a GPU not all NVLink-linked drops (TP > 2)
+            body = (getattr(scheme, "name", wd), kv_used, g.note or None, nt,
+                    context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
+                    custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_max, g_big, g_bf, gdn_t,
                     *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS),
                     d.label if d is not None else None, draft_b / GIB if d is not None else None)
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))

@@ -40,8 +40,8 @@ processors ship ``crop_to_patches: true``, ``max_patches: 12`` and ``image_seq_l
 the config): 13 x 256 = 3,328 tokens.  The processor files are not read, so 12 tiles is an assumption (the
 published value, like the Qwen-VL ``max_pixels``).  The dummy *video* (same file,
 ``get_num_frames_with_most_features``: ``max((max_model_len - 3,328) // image_seq_length, 1)`` frames of
-``image_seq_length`` tokens, ``encoder.internvl_video_frames``) makes vLLM's largest item about ``max_model_len``
-when videos are allowed: priced per length (``encoder.set_internvl_video``, ``exprs.encoder_lens``) through the
+``image_seq_length`` tokens, ``mm_video.internvl_video_frames``) makes vLLM's largest item about ``max_model_len``
+when videos are allowed: priced per length (``mm_video.set_internvl_video``, ``exprs.encoder_lens``) through the
 per-token encoder term only -- InternViT's own peak over those frames is not modelled, so the encoder profile
 here is a lower bound for such runs (docs/architecture.md "Encoder budget").
 """
@@ -52,11 +52,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from reportgen.arch import blocks as B
+from reportgen.arch import mm_video
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import llama, llava, moe, multimodal
 from reportgen.arch.fields import LIMITS, Fields, check_int
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
-from reportgen.estimate import encoder
 
 V = C.VISION
 # text model_type -> (builder, the vLLM architecture its text_config must name)
@@ -168,7 +168,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     spec.mm_item_tokens = (MAX_PATCHES + 1) * per_tile
     spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens ({MAX_PATCHES} tiles + thumbnail x {per_tile}: "
                       "the published processors' max_patches)")
-    encoder.set_internvl_video(spec, per_tile)
+    mm_video.set_internvl_video(spec, per_tile)
     layer = f.get("vision_feature_layer", -1)
     if layer != -1:
         spec.notes.append(f"vision_feature_layer={layer!r}: vLLM (interns1.py) always feeds the projector the last "

@@ -47,11 +47,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from reportgen.arch import blocks as B
+from reportgen.arch import mm_video
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families import llava, multimodal, vision
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
-from reportgen.estimate import encoder
 
 V = C.VISION
 SIGLIP, CLIP = "siglip_vision_model", "clip_vision_model"
@@ -129,7 +129,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     # vLLM: getattr(hf_config, "spatial_pool_stride", 2) (transformers' config has no such field)
     stride = f.get("spatial_pool_stride", 2)
     if isinstance(stride, int) and not isinstance(stride, bool) and stride > 0:
-        encoder.llava_onevision_video_note(spec, (-(-grid // stride)) ** 2)
+        mm_video.llava_onevision_video_note(spec, (-(-grid // stride)) ** 2)
     spec.unloaded_params += unloaded
     spec.notes.append(f"vLLM builds the vision tower up to vision_feature_layer={feature_layer!r} ({keep} of "
                       f"{n_layers} layers) without post_layernorm: {unloaded:,} checkpoint parameters are not loaded")

@@ -34,12 +34,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reportgen.arch import mm_video
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import llama, moe, qwen3_next, towers_qwen
 from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.parse import parse_composite_lenient
 from reportgen.arch.spec import ModelSpec
-from reportgen.estimate import encoder
 
 # composite -> (text model_type, text family the existing adapter knows it as, text builder, tower)
 PARTS = {
@@ -129,12 +129,12 @@ def build(f: Fields, spec: ModelSpec) -> None:
         spec.mm_item_tokens = ITEM_PIXELS[kind] // merged
         spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens (the published checkpoints' image "
                           f"processor max of {ITEM_PIXELS[kind]:,} pixels; preprocessor_config.json is not read)")
-    if kind in encoder.QWEN2_VL_VIDEO:
-        # vLLM's profile: a max_model_len-sized dummy video, and the ViT's own peak over its patches (encoder.py)
-        encoder.set_qwen2_vl_video(spec, vis.int("temporal_patch_size"))
+    if kind in mm_video.QWEN2_VL_VIDEO:
+        # vLLM's profile: a max_model_len-sized dummy video, and the ViT's own peak over its patches (arch/mm_video.py)
+        mm_video.set_qwen2_vl_video(spec, vis.int("temporal_patch_size"))
         hidden = vis.int("embed_dim" if kind == "qwen2_vl" else "hidden_size")
         inter = hidden * vis.int("mlp_ratio") if kind == "qwen2_vl" else vis.int("intermediate_size")
-        spec.mm_tower_peak = encoder.qwen_vl_tower_peak(kind, hidden, inter, vis.int("num_heads"),
+        spec.mm_tower_peak = mm_video.qwen_vl_tower_peak(kind, hidden, inter, vis.int("num_heads"),
                                                         towers_qwen.patch_volume(vis), vis.int("spatial_merge_size"))
 
 
