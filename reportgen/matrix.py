@@ -46,7 +46,7 @@ from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
-                                         profile_for)
+                                         profile_for, tokens_from_concurrency)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
@@ -336,6 +336,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
     lens_rows, take_u = [], None
+    conc_tokens = tokens_from_concurrency(matrix.vllm_version)   # "GPU KV cache size" rule of the version
     for m in matrix.max_model_len:
         f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
@@ -348,7 +349,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
         if enc:
             enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
             before, after = enc_before + before, after + enc_after
-        passes = ex.lens_pass(codes, fixed_kv=kv_fixed is not None)
+        passes = ex.lens_pass(codes, fixed_kv=kv_fixed is not None, conc_tokens=conc_tokens)
         # the first batch (blocks per request) reads the layout row, the GPU class and the length only:
         # evaluated per (layout row, class) and gathered into the (layout, GPU, util) rows
         written = {e.meta.output_name() for b in before for e in b}

@@ -121,8 +121,9 @@ def markdown() -> list[str]:
     out += ["", *[f"Row {rid} is not in the fit: {why}." for rid, why in FIT_EXCLUDED.items()]]
     out += ["", "Encoder budget = max(T, largest item) (`encoder.encoder_budget`): on every row here the largest "
             "item is below `max_num_batched_tokens` (row 32: 2,928 < 16,384; row 93: 256) or not worked out (0: Mistral-3), "
-            "so the budget is T and the item sizes (docs/architecture.md \"Encoder budget\") do not move these figures.  Not run: row 52 (gemma-4-26B-A4B, weights and KV GiB "
-            "only) and row 70 (Qwen3-VL-2B-Thinking, concurrency only) -- their configs are not in the repository."]
+            "so the budget is T and the item sizes (docs/architecture.md \"Encoder budget\") do not move these figures.  Not in the fit: row 52 (gemma-4-26B-A4B on an "
+            "A100 80GB, 0.19, --enforce-eager; weights and KV GiB only, no activation printed: scored in the row table, KV "
+            "+0.3 %) and row 70 (Qwen3-VL-2B-Thinking, concurrency only; its config is not in the repository)."]
     out += ["", *video_row()]
     return out + ["", "`*` Mistral-Small-3.2 runs through the Mistral-Small-3.1 config (same architecture); "
                   "llava-v1.6-mistral-7b through tests/data/configs_vision/ (see SOURCES.md there).", ""]

@@ -105,7 +105,17 @@ TOTAL_OVERRIDES = {"F02": 139.8, "F03": 139.8,
                    "144": 44.35,
                    # D01: "GH200 (2 GPUs, 96 GB each)", no total printed; assumed the 96 GB HBM3 the H20 rows
                    # print (95.08 GiB, GPU_TOTALS) -- the KV figure of this row depends on it, the verdict not
-                   "D01": 95.08}
+                   "D01": 95.08,
+                   # row 52: "A100 (stated)"; 48.5 GiB of weights + 21.5 GiB of KV at util 0.9 need a > 77 GiB card:
+                   # the 80 GB A100 (vLLM prints 79.25 GiB, GPU_TOTALS)
+                   "52": 79.25,
+                   # row 53 (same blog and card): 13.72 GiB of weights + 36.56 GiB of KV at util 0.65 need > 77 GiB
+                   "53": 79.25,
+                   # row 54: the blog names an H100, but its 5.97x at 262,144 needs 71.34 GiB of KV (9,797 blocks of
+                   # 1.25 MiB per request, kvcache.py) -- more than an 80 GB H100's whole 71.27 GiB budget before the
+                   # 31.18 GiB of weights.  The unified-memory GB10 total P01 prints (119.63 GiB) reproduces both
+                   # logged figures; derived from the row itself, so the row is listed, not scored (UNSCORED)
+                   "54": 119.63}
 # settings a row's command implies but the CSV leaves empty: vLLM's defaults for that entry point
 ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve Qwen/Qwen3-14B` (defaults)
                 "L01": {"max_num_batched_tokens": 8192},           # offline LLM(): LLM-class default, < 70 GiB
@@ -117,7 +127,11 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # vllm#44376: offline LLM() on a >= 70 GiB Hopper (LLM-class default 16384 batched tokens, which
                 # reproduces the logged 6.66 GiB / 13528 exactly: tests/test_compressed_kv.py); the version is not
                 # stated, the issue is filed against v0.22
-                "D01": {"max_num_batched_tokens": 16384, "vllm_version": "0.22"}}
+                "D01": {"max_num_batched_tokens": 16384, "vllm_version": "0.22"},
+                # robotmunki.com: non-default args are model and max_num_batched_tokens only (util: the 0.9 default);
+                # the version is not printed, but "GPU KV cache size" 1,563,739 = int(5.965 x 262,144) is no block
+                # multiple: the 0.21+ rule (profiles.tokens_from_concurrency) -- 0.21 is the lowest such release
+                "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"}}
 # rows run and listed but not scored: a setting that decides the KV figure is not in the source
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
@@ -133,8 +147,12 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
                    "profile of a 14B model",
             "158": "the unsloth checkpoint's quantization config is not offline: the all-fp8 proxy is 2.2 GiB lighter "
                    "than the logged weights",
-            "160": "logged tokens are 1.98x the bf16-KV estimate while the same bench's other starts are within 5-13 %: "
+            "160": "logged tokens are 1.24x the bf16-KV estimate (0.30 logs concurrency x length) while the same bench's other starts are within 5-13 %: "
                    "an fp8 KV cache or other engine arguments are likely but not shown",
+            "54": "device total not printed and contradicted by the source: the logged 5.97x / 1,563,739 tokens do not "
+                  "fit an 80 GB H100 (the blog's GPU) at util 0.9 and are reproduced (+0.1 %) at the GB10 total of 119.63 "
+                  "GiB, which is inferred from this row's own KV figures; the version (>= 0.21) is inferred from the "
+                  "token line's format",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)

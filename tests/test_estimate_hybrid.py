@@ -50,6 +50,20 @@ def test_prefix_caching_default_per_version(version, pc, mode):
     assert hybrid.state_cache_mode(version, pc) == mode
 
 
+def test_old_token_line_before_021(qwen35_9b):
+    """0.17-0.20 print ``num_blocks // n_groups x min block size`` (kv_cache_utils @001cabc1), a block multiple."""
+    for version, old in (("0.20", True), ("0.19", True), ("0.21", False)):
+        cell = evaluate_matrix([ModelEntry("q", qwen35_9b)], [GpuLike("g", "g", 79.2)],
+                               Matrix(tp=[1], max_model_len=[16384], gpu_memory_utilization=[0.9],
+                                      max_num_batched_tokens=8192, max_num_seqs=256,
+                                      vllm_version=version)).row(0, named=True)
+        g = kv_groups(qwen35_9b, 1, 1, "auto", 2, 16, state_conv_bytes=2, state_mode="none")
+        nb = int(cell["kv_cache_gib"] * GIB // g.stage_bytes_per_block[0])
+        want = (nb // g.n_groups * g.token_block if old
+                else int(nb / g.blocks_per_request(16384, 8192) * 16384))
+        assert cell["kv_cache_tokens"] == want, version
+
+
 @pytest.mark.parametrize("tp", [1, 2, 4])
 @pytest.mark.parametrize("pc", [False, True])
 @pytest.mark.parametrize("m", [1024, 16384, 262144])
@@ -62,7 +76,9 @@ def test_cells_equal_scalar_block_arithmetic(qwen35_9b, tp, pc, m):
     g = kv_groups(qwen35_9b, tp, 1, "auto", 2, 16, state_conv_bytes=2, state_mode="align" if pc else "none")
     nb = int(cell["kv_cache_gib"] * GIB // g.stage_bytes_per_block[0])
     assert cell["block_size"] == g.token_block
-    assert cell["kv_cache_tokens"] == nb // g.n_groups * g.token_block
+    # 0.21+ logs "GPU KV cache size" = int(max_concurrency x max_model_len) (profiles.tokens_from_concurrency);
+    # before, num_blocks // n_groups x min block size (test_old_token_line_before_021)
+    assert cell["kv_cache_tokens"] == int(nb / g.blocks_per_request(m, 8192) * m)
     assert cell["max_concurrency"] == pytest.approx(nb / g.blocks_per_request(m, 8192))
     assert cell["max_model_len_fit"] == max_model_len_fit_scalar(g, nb, 8192, 262144)
     # 24 GDN layers on the rank, each a padded page, x 1 or 2 blocks per request

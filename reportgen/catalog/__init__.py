@@ -53,8 +53,10 @@ class GpuSku:
 
     @property
     def large_gpu(self) -> bool:
-        """vLLM's default scheduler limits depend on device size (engine/arg_utils.py)."""
-        return self.usable_memory_gib >= 70
+        """vLLM's default scheduler limits depend on the device (engine/arg_utils.py ``_set_default_max_num_seqs_and_
+        batched_tokens_args``: ``device_memory >= 70 GiB and "a100" not in device_name``): every A100 gets the
+        small-GPU defaults (2048 batched tokens / 256 sequences for the API server), as rows 52 / 53 / N03F log."""
+        return self.usable_memory_gib >= 70 and "a100" not in f"{self.id} {self.name}".lower()
 
 
 def _f(v: str | None) -> float | None:

@@ -329,7 +329,8 @@ def length_codes(limits: list[int], lens: list[int], first: int) -> tuple[list[t
     return codes, table
 
 
-def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False) -> list[list[pl.Expr]]:
+def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False,
+              conc_tokens: bool = False) -> list[list[pl.Expr]]:
     """Per (layout, GPU, utilization, max_model_len) row, before the concurrency axis: blocks per
     request, what limits concurrency, the verdict codes that do not depend on the concurrency target
     (``_pre``; null when the target decides) and the code when nothing else fails (``_fb``: tight
@@ -343,7 +344,8 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
     ``TIGHT_OUTSIDE_GIB`` (6) or fits (0).
 
     Invalid and unsupported rows carry null ``_nbv`` / ``_bpb``, so every per-cell term is null
-    for them without a per-cell branch."""
+    for them without a per-cell branch.  ``conc_tokens``: the version logs "GPU KV cache size" as
+    ``int(max_concurrency x max_model_len)`` (profiles.tokens_from_concurrency, 0.21+)."""
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
     # what binds concurrency (LIMITS): the scheduler cap, else the larger share of a request's blocks
@@ -370,20 +372,29 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
          # attention-free models (kvcache.ATTENTION_FREE_BLOCK): vLLM's block is max_model_len tokens
          pl.when((pl.col("token_block") == 0) & (pl.col("n_state") > 0)).then(pl.col("max_model_len"))
          .alias("_af_bs")],
-        attention_free_columns(),
+        attention_free_columns(conc_tokens),
     ]
 
 
-def attention_free_columns() -> list[pl.Expr]:
+def attention_free_columns(conc_tokens: bool = False) -> list[pl.Expr]:
     """Per length row: for attention-free models (``_af_bs`` set) ``block_size`` = max_model_len and "GPU KV
     cache size" = ``num_blocks x max_model_len`` (one group) as vLLM logs it (slots x context, kvcache.py);
     other rows keep their (layout, GPU, utilization) row's figures.  Done here, not per cell: the cells
-    copy these columns from the length rows."""
+    copy these columns from the length rows.
+
+    ``conc_tokens`` (0.21+): every row logs ``int(max_concurrency x max_model_len)`` -- the attention-free
+    figure is the same number (one block per request)."""
     af = pl.col("_af_bs")
-    tokens = (pl.col("_nbv") * af).clip(0)
+    if conc_tokens:
+        use = pl.col("_nbv").is_not_null() & (pl.col("_bpr") > 0)
+        tokens = (pl.col("_nbv").cast(pl.Float64) / pl.col("_bpr") * pl.col("max_model_len")).floor()
+        tokens = tokens.cast(pl.Int64).clip(0)
+    else:
+        use = af.is_not_null()
+        tokens = (pl.col("_nbv") * af).clip(0)
     return [pl.coalesce(af, pl.col("block_size")).alias("block_size"),
-            pl.when(af.is_not_null()).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
-            pl.when(af.is_not_null()).then(tokens * pl.col("dp")).otherwise(pl.col("kv_cache_tokens_total"))
+            pl.when(use).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
+            pl.when(use).then(tokens * pl.col("dp")).otherwise(pl.col("kv_cache_tokens_total"))
             .alias("kv_cache_tokens_total")]
 
 

@@ -308,6 +308,22 @@ def profile_for(version) -> tuple[VllmProfile, str]:
     return chosen, note
 
 
+# "GPU KV cache size" from v0.21: ``int(max_concurrency x max_model_len)`` instead of ``num_blocks //
+# n_groups x min block size`` (vLLM PR #38364 / issue #40691, "[Bugfix] Fix incorrect KV cache log output":
+# the groups share one pool and sliding / state groups need fewer blocks per request, so the old line
+# undercounted hybrids).  Dated by the logs: 0.19.0 rows 92 / 93 print block multiples that are not
+# concurrency x length (gemma-3-12b: 130,304 vs 15.88 x 8192), a Gemma 4 A100 report (vLLM issue "Massive
+# increase (~10x) in KV Cache capacity for Gemma 4 in v0.21.0": ~55k tokens at 0.20.0, ~525k at 0.21.0 for
+# the same ~50 GB) and rows P01 / P02 (0.26+: 820,013 = 1.0427 x 786,432, not a block multiple) and 54.
+TOKENS_FROM_CONCURRENCY = (0, 21)
+
+
+def tokens_from_concurrency(version) -> bool:
+    """True when the version logs "GPU KV cache size" as ``int(max_concurrency x max_model_len)``."""
+    v = parse_version(version)
+    return v is None or v >= TOKENS_FROM_CONCURRENCY    # not understood: the newest profile's rule
+
+
 # models whose vLLM config class raises ``max_cudagraph_capture_size`` (when the user sets neither
 # ``cudagraph_capture_sizes`` nor ``max_cudagraph_capture_size``): model_type -> the maximum.
 # vLLM ``model_executor/models/config.py`` @1936cf38 ``GptOssForCausalLMConfig`` ("Overriding max
