@@ -19,7 +19,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      minimax_m3, mistral4,
                                      moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      starcoder2, step3p7, transformers_backend, zamba2)
-from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, phi4_multimodal
+from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, mllama, phi4_multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
 
@@ -176,6 +176,8 @@ ADAPTERS: dict[str, Adapter] = {
     # GLM-4.1V / GLM-4.5V (families/glm4v.py)
     "glm4v": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
     "glm4v_moe": Adapter(glm4v.build, multimodal=True, prepare=glm4v.prepare, parse=glm4v.parse),
+    # Llama-3.2-Vision: weights exact, KV refused (cross-attention layers cache image tokens; families/mllama.py)
+    "mllama": Adapter(mllama.build, multimodal=True, prepare=mllama.prepare, allow=("cross_attention_layers",)),
     # Phi-4-multimodal, HF format (families/phi4_multimodal.py): a flat config (text fields at the top level)
     # parsed by its own class; phi3 stack + Idefics2 image tower + conformer audio tower + three projectors
     "phi4_multimodal": Adapter(phi4_multimodal.build, precheck=phi4_multimodal.precheck),
@@ -183,8 +185,7 @@ ADAPTERS: dict[str, Adapter] = {
 
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
-WEIGHTS_ONLY: dict[str, str] = {
-}
+WEIGHTS_ONLY: dict[str, str] = {"mllama": mllama.KV_REASON}
 
 UNSUPPORTED: dict[str, str] = {
     "zamba": "zamba: Mamba state layers are not modelled",
@@ -197,10 +198,6 @@ UNSUPPORTED: dict[str, str] = {
                       "learned rotary / softmax-scaling parameters; not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
-    # vLLM PR #24907 (merged 2025-09-15) removed V0 encoder-decoder support and with it Mllama; PR #24961 lists
-    # MllamaForConditionalGeneration among _PREVIOUSLY_SUPPORTED_MODELS (last served by v0.10.2, V0 engine)
-    "mllama": "mllama: vLLM V1 does not serve Llama-3.2-Vision (its cross-attention encoder-decoder model was "
-              "removed with the V0 engine after v0.10.2, vLLM PR #24907); not modelled",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
     "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
                 "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",

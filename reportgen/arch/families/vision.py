@@ -53,13 +53,14 @@ def siglip_mlp_quantizable(h: int, inter: int) -> bool:
 
 def encoder_layer(ts: list[Tensor], p: str, h: int, inter: int, *,
                   norms: tuple[str, str] = ("layer_norm1", "layer_norm2"), out: str = "out_proj",
-                  mlp_quantizable: bool = True) -> None:
+                  mlp_quantizable: bool = True, attn_bias: bool = True) -> None:
     """One pre-LayerNorm encoder layer under ``p`` (CLIP / SigLIP / Idefics names by default, Llama-4's given):
-    LayerNorm, biased q/k/v and output projection, LayerNorm, biased fc1/fc2 MLP."""
+    LayerNorm, q/k/v and output projection (biased unless ``attn_bias`` is false: Mllama's), LayerNorm,
+    biased fc1/fc2 MLP."""
     B.norm(ts, f"{p}.{norms[0]}", h, None, comp=V, bias=True)
     for name in ("q_proj", "k_proj", "v_proj"):
-        B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=True)
-    B.linear(ts, f"{p}.self_attn.{out}", h, h, S.ROW, V, None, bias=True)
+        B.linear(ts, f"{p}.self_attn.{name}", h, h, S.COLUMN, V, None, bias=attn_bias)
+    B.linear(ts, f"{p}.self_attn.{out}", h, h, S.ROW, V, None, bias=attn_bias)
     B.norm(ts, f"{p}.{norms[1]}", h, None, comp=V, bias=True)
     B.plain_mlp(ts, None, f"{p}.mlp", h, inter, V, bias=True, quantizable=mlp_quantizable)
 
