@@ -22,7 +22,7 @@ from oracle_support import (class_defaults, examples, meta_count_image_text, ora
                             truth_2026)
 from reportgen.arch import build_spec  # noqa: E402
 from reportgen.arch.registry import WEIGHTS_ONLY  # noqa: E402
-from reportgen.arch.spec import Component  # noqa: E402
+from reportgen.arch.spec import Component, Shard  # noqa: E402
 from reportgen.arch.vision_parts import vision_split  # noqa: E402
 
 EXAMPLES = examples("MLLAMA_ORACLE_EXAMPLES")
@@ -77,6 +77,22 @@ def test_cross_attention_layers_and_sharding():
     assert by["vision_model.gated_positional_embedding.tile_embedding.weight"].shape == (9, 4 * 1601 * 1280)
     # the cache geometry kept on the spec: the 32 self-attention layers only
     assert len(spec.layers_kv) == 32
+    # vLLM mllama.py @6f0b37b8: cross-attention q/k/v split as QKVParallelLinear (k/v by KV heads), o_proj row;
+    # vision qkv column, o_proj row, fc1 column / fc2 row, patch embedding and projector ColumnParallelLinear;
+    # tile / position embeddings, gates and norms whole on every rank
+    shard = {n: t.shard for n, t in by.items()}
+    assert shard["model.layers.3.cross_attn.q_proj.weight"] is Shard.COLUMN
+    assert shard["model.layers.3.cross_attn.k_proj.weight"] is shard["model.layers.4.self_attn.k_proj.weight"]
+    assert shard["model.layers.3.cross_attn.o_proj.weight"] is Shard.ROW
+    assert shard["model.layers.3.cross_attn.k_norm.weight"] is Shard.REPLICATED
+    v = "vision_model.global_transformer.layers.0."
+    assert [shard[v + n] for n in ("self_attn.q_proj.weight", "self_attn.o_proj.weight", "mlp.fc1.weight",
+                                   "mlp.fc2.weight", "mlp.fc2.bias", "gate_attn")] == \
+        [Shard.COLUMN, Shard.ROW, Shard.COLUMN, Shard.ROW, Shard.REPLICATED, Shard.REPLICATED]
+    assert not any(n.startswith(v + "self_attn.") and n.endswith(".bias") for n in by)
+    assert shard["vision_model.patch_embedding.weight"] is shard["multi_modal_projector.weight"] is Shard.COLUMN
+    assert shard["vision_model.gated_positional_embedding.tile_embedding.weight"] is Shard.REPLICATED
+    assert by["model.embed_tokens.weight"].shard is Shard.VOCAB
 
 
 def test_tied_text_config_is_never_tied():

@@ -19,13 +19,15 @@ Llama-3.2-11B-Vision-Instruct config, the class defaults and random valid config
   fc1/fc2.  ``max_aspect_ratio_id = len(supported_aspect_ratios)``.
 * ``multi_modal_projector``: Linear ``vision_output_dim -> text hidden`` with bias.
 
-Sharding (vLLM ``vllm/model_executor/models/mllama.py`` @005ad950, read through the search tool; a V0-engine
-model, last served by v0.10.2): vision q/k/v a multi-head QKVParallelLinear (COLUMN), o_proj row, CLIPMLP fc1
-column / fc2 row; the patch embedding a ColumnParallelLinear over the unfolded patch (COLUMN); position / tile
-embeddings, gates, norms and the projector (a plain ``nn.Linear``) replicated; text as Llama
-(``VocabParallelEmbedding(vocab_size + 8)``, ``ParallelLMHead(vocab_size)``), cross-attention q/k/v/o like
-self-attention, q_norm / k_norm replicated.  Component mapping follows the meta-device oracle: q/k norms under
-attention, the text gates under ``other``.
+Sharding (vLLM ``vllm/model_executor/models/mllama.py`` @6f0b37b8, the V0-only version of the file
+(``SupportsV0Only``) before its removal in PR #24907; read through the search tool, the earlier @005ad950 agrees
+on every shape): vision q/k/v a multi-head QKVParallelLinear (COLUMN), o_proj row, CLIPMLP fc1 column / fc2 row;
+the patch embedding a ColumnParallelLinear over the unfolded patch (``patch_embedding._linear``, COLUMN);
+position / tile embeddings, gates and LayerNorms replicated; ``multi_modal_projector`` a ColumnParallelLinear
+(``gather_output=True``, COLUMN); text as Llama (``VocabParallelEmbedding(vocab_size + 8)``,
+``ParallelLMHead(vocab_size)``), cross-attention q/k/v a ``QKVCrossParallelLinear`` (same per-rank split as
+QKVParallelLinear), o_proj row, q_norm / k_norm replicated.  Component mapping follows the meta-device oracle:
+q/k norms under attention, the text gates under ``other``.
 
 KV cache: not modelled (``KV_REASON``).  The spec keeps its tensors (exact parameter counts, reported with the
 refusal) but sets ``unsupported_reason``: the cross-attention layers cache the encoder's image tokens per
@@ -46,8 +48,8 @@ from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
 V = C.VISION
 KV_REASON = ("mllama: parameters exact, KV cache not modelled -- Llama-3.2-Vision's cross-attention layers cache "
-             "the encoder's image tokens per sequence (max_num_tiles x ((image_size // patch_size)**2 + 1) per image, "
-             "vLLM V0's encoder-decoder cache), not text tokens; and vLLM V1 does not serve it (its encoder-decoder "
+             "the encoder's image tokens per sequence (tiles x ((image_size // 14)**2 + 1) per image, vLLM mllama.py "
+             "calc_token_per_chunk; V0's encoder-decoder cache), not text tokens; and vLLM V1 does not serve it (its encoder-decoder "
              "Mllama was removed with the V0 engine after v0.10.2, vLLM PR #24907)")
 EXTRA_TOKENS = 8          # MllamaTextModel.embed_tokens: vocab_size + 8 rows
 
@@ -136,7 +138,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     multimodal.note_tie(f, spec)
     ts = spec.tensors
     vision_tower(ts, vis)
-    B.linear(ts, "multi_modal_projector", vis.int("vision_output_dim"), spec.hidden_size, S.REPLICATED, V, None,
+    B.linear(ts, "multi_modal_projector", vis.int("vision_output_dim"), spec.hidden_size, S.COLUMN, V, None,
              bias=True)
     spec.multimodal = True
     spec.unsupported_reason = KV_REASON
