@@ -68,3 +68,23 @@ def test_minimax_text01_is_priced_until_0_23_and_refused_after():
         assert f"{arch}: it was supported until v0.23.0" in removed_reason([arch], "0.24")
     gone = spec_for_version(spec, "0.24")
     assert gone.params_total == spec.params_total and "until v0.23.0" in gone.unsupported_reason
+
+
+def test_mllama_is_weights_only_on_every_release():
+    """Llama-3.2-Vision (families/mllama.py): vLLM served it until v0.10.2 (V0 engine), but its cross-attention
+    KV is not modelled, so no release prices it -- the cell carries the weights-only reason, never a number."""
+    import json
+    from pathlib import Path
+
+    from reportgen.arch.registry import WEIGHTS_ONLY
+
+    cfg = json.loads((Path(__file__).parent / "data" / "configs_2026" /
+                      "meta-llama--Llama-3.2-11B-Vision-Instruct.json").read_text())
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason == WEIGHTS_ONLY["mllama"] and spec.params_total == 10_670_220_835
+    assert removed_reason(["MllamaForConditionalGeneration"], "0.10") is None
+    assert "until v0.10.2" in removed_reason(["MllamaForConditionalGeneration"], "0.11")
+    for version in ("0.10", "0.11", "0.19"):
+        assert spec_for_version(spec, version) is spec
+        cell = estimate_one(spec, H100, tp=1, max_model_len=4096, vllm_version=version)
+        assert cell["status"] == "unsupported" and cell["reason"] == WEIGHTS_ONLY["mllama"]

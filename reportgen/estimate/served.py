@@ -10,8 +10,9 @@ until vY, and is not supported anymore".
 
 Versions compare by (major, minor): "until v0.23.0" serves every 0.23.x and refuses 0.24 and later.
 Only architectures reportgen would otherwise price matter here (Dots1, Bamba, Phi-4-multimodal's
-Phi4MultimodalForCausalLM -- priced for vLLM 0.12 and older only; Mllama is refused by the architecture
-layer already); the whole table is kept so a later family inherits the rule.
+Phi4MultimodalForCausalLM -- priced for vLLM 0.12 and older only; Mllama's weights are exact but its spec is
+refused on every release, its cross-attention KV not being modelled: registry.WEIGHTS_ONLY); the whole table is
+kept so a later family inherits the rule.
 """
 
 from __future__ import annotations
