@@ -138,3 +138,12 @@ def test_random_configs_match_the_meta_device(cfg):
     split = vision_split(spec)
     assert split["projector"] == cfg["vision_config"]["vision_output_dim"] * cfg["text_config"]["hidden_size"] \
         + cfg["text_config"]["hidden_size"]
+
+
+def test_a_head_dim_field_is_ignored_as_the_model_code_does():
+    """MllamaTextCrossAttention / SelfAttention read hidden_size // num_attention_heads, never ``head_dim``."""
+    cfg = shipped(MODEL.replace("/", "--"))
+    cfg["text_config"].update(num_hidden_layers=4, cross_attention_layers=[1], head_dim=64)
+    cfg["vision_config"].update(num_hidden_layers=1, num_global_layers=1)
+    spec = weights_exact(cfg)
+    assert spec.head_dim == 128
