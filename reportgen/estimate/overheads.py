@@ -225,7 +225,7 @@ CONTEXT_COMM_GIB = 1.52
 # (exprs.gpu_pass credits it).
 SAMPLER_LIVE = 3.0
 SAMPLER_STRANDED = 2.0
-SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED
+SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED   # Model Runner V1; MRV2's warm-up: MRV2_SAMPLER_BYTES (tables.py)
 
 # ---- vLLM version profiles: reportgen/estimate/profiles.py ----
 

@@ -253,7 +253,10 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "vid_p": float(f.video[1]),
         "vid_s": float(f.video[2]),
         "tow_t": encoder.tower_bytes_per_token(f.multimodal, f.tower, lay.tp, act_b),
-        "warm_r": (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0,
+        # the sampler warm-up after the KV cache runs the same runner's _dummy_sampler_run: MRV2's holds the
+        # logits and one fp32 copy (no top-k/top-p leftovers to strand), MRV1's the fitted live + stranded set
+        "warm_r": (f.vocab * (act_b + oh.MRV2_SAMPLER_BYTES) if mrv2
+                   else (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0),
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
     }
