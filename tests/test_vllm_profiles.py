@@ -95,10 +95,19 @@ def test_kv_budget_across_versions_for_one_dense_8b_on_h100():
     assert r["0.11"]["activation_gib"] - r["0.19"]["activation_gib"] == pytest.approx(
         1024 * 128256 * 23.6 / 2**30, rel=1e-6)
     assert r["0.21"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] - 0.89 * g)
-    assert r["0.27"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"])       # dense: no estimate
+    # 0.25.1+: a dense model runs on Model Runner V2, whose profile-run sampler keeps one fp32 copy of the
+    # bf16 logits (sampler.py @0120ce5a): 1024 x 128256 x 6 B + 8192 x 1.974 x 4096 x 2 B = 0.857 GiB, below
+    # the forward 8192 x 2 x (1.591 x 28672 + 4.088 x 4096) B = 0.952 GiB -- the MRV1 form gave 1.87 GiB
+    fwd = 8192 * 2 * (oh.ALPHA_MLP * 2 * 14336 + oh.BETA_HIDDEN * 4096) / 2**30
+    smp2 = (1024 * 128256 * 6 + 8192 * oh.HIDDEN_KEPT * 4096 * 2) / 2**30
+    smp1 = (1024 * 128256 * (2 + oh.SAMPLER_BYTES) + 8192 * oh.HIDDEN_KEPT * 4096 * 2) / 2**30
+    assert smp2 < fwd < smp1
+    assert r["0.19"]["activation_gib"] == pytest.approx(smp1, rel=1e-4)
+    assert r["0.27"]["activation_gib"] == pytest.approx(fwd, rel=1e-4)
+    assert r["0.27"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] + smp1 - fwd, abs=1e-3)  # no estimate
     nt = profile_for("0.31")[0].nt_single - profile_for("0.19")[0].nt_single       # 0.26 vs 0.25 (row 33)
-    # 0.29+: the MRV2 estimate is the capture (scale 1.0; 1.64 was MRV1's extrapolation)
-    assert r["0.31"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] - 1.0 * g - nt)
+    # 0.29+: the MRV2 estimate is the capture (scale 1.0; 1.64 was MRV1's extrapolation); MRV2 sampler too
+    assert r["0.31"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] + smp1 - fwd - 1.0 * g - nt, abs=1e-3)
     assert r["0.27"]["vllm_version"] == "0.27"
 
 
@@ -211,3 +220,33 @@ def test_hybrid_state_kinds_decide_the_gdn_transient():
     assert profile_for("0.26")[0].gdn_transient_scale == profile_for("0.29")[0].gdn_transient_scale > 1
     assert profile_for("0.25")[0].gdn_transient_scale == 0
     assert budget_graph_factor(profile_for("0.27")[0], is_moe=False, hybrid=True) == 1.64
+
+
+def test_model_runner_v2_samples_the_profile_run_with_one_fp32_copy(logged):
+    """Model Runner V2 (dense models 0.25.1-0.28, every model 0.29+) runs ``_dummy_sampler_run`` through its
+    own sampler: vLLM vllm/v1/worker/gpu/sample/sampler.py @0120ce5a ``Sampler.sample`` copies the
+    model-dtype logits to one fp32 tensor and, for the dummy batch, skips top-k/top-p; gumbel.py @03f97cce
+    keeps only r x V/1024 block maxima.  4 bytes per logit beyond the bf16 logits, not MRV1's fitted 12.3."""
+    from reportgen.estimate.profiles import runs_mrv2
+    from reportgen.estimate.tables import activation_coeffs, model_facts
+    from reportgen.estimate.layout import Layout
+    p19, p26, p29 = profile_for("0.19.0")[0], profile_for("0.27.1")[0], profile_for("0.29.0")[0]
+    assert not runs_mrv2(p19, False, False)
+    assert runs_mrv2(p26, False, False) and not runs_mrv2(p26, True, False) and not runs_mrv2(p26, False, True)
+    assert runs_mrv2(p29, True, False) and runs_mrv2(p29, False, True)
+    f = model_facts(dense_spec())                  # Llama-3.1-8B: vocab 128256
+    v2 = activation_coeffs(f, Layout(1, 1, 1, False), 2.0, mrv2=True)["a_smp_r"]
+    v1 = activation_coeffs(f, Layout(1, 1, 1, False), 2.0)["a_smp_r"]
+    assert v2 == 128256 * (2 + 4) and v1 == pytest.approx(128256 * (2 + oh.SAMPLER_BYTES))
+    # the rows that print MRV2's peak activation: row 35 (Qwen2.5-0.5B, 0.27.1, 2048 x 256: sampler-bound,
+    # 256 x 151936 x 6 B + 2048 x 1.974 x 896 x 2 B = 0.224 GiB; logged 0.25, the MRV1 form gave 0.52) and
+    # N05 (T = 8192: forward-bound 0.29; logged 0.31, MRV1 form 0.55)
+    assert logged[35]["act_pred"] == pytest.approx((256 * 151936 * 6 + 2048 * oh.HIDDEN_KEPT * 896 * 2) / 2**30,
+                                                   abs=0.003)
+    for row in (35, "N05"):
+        assert abs(logged[row]["act_pred"] - logged[row]["act_meas"]) < 0.04, row
+    # N08 (Qwen3-32B TP 2 on PCIe RTX PRO 6000, 8192 / 1024): 1.02 GiB, inside the 1.33 the log leaves
+    assert logged["N08"]["act_pred"] == pytest.approx(1.02, abs=0.01)
+    assert abs(logged["N08"]["tok_err"]) < 5
+    # MoE on 0.27.1 stays on MRV1 (row 150: 32 sequences, activation 0.75 vs 0.76 logged)
+    assert logged[150]["act_pred"] == pytest.approx(0.76, abs=0.03)

@@ -126,6 +126,10 @@ def _outside(util: float, version: str = "0.19", graphs_reserved: float = 0.0) -
     bf16 logits and what the allocator strands -- less the activation peak given back)."""
     r = estimate_one(dense_spec(), H100, vllm_version=version, gpu_memory_utilization=util)
     warm = (oh.SAMPLER_LIVE + oh.SAMPLER_STRANDED + 0.5) * 1024 * 128256 * 4 / GIB
+    from reportgen.estimate.profiles import profile_for, runs_mrv2
+    if runs_mrv2(profile_for(version)[0], False, False):
+        # Model Runner V2's warm-up sampler: the bf16 logits and one fp32 copy (vLLM gpu/sample/sampler.py @0120ce5a)
+        warm = 1024 * 128256 * (2 + oh.MRV2_SAMPLER_BYTES) / GIB
     outside = oh.CONTEXT_GIB + max(0.0, r["cuda_graph_gib"] * (1 - graphs_reserved) + warm - r["activation_gib"])
     return r, outside, (1 - util) * H100
 

@@ -65,6 +65,17 @@ ALPHA_MLP = 1.591          # x mlp_cols elements per token: gate_up output + act
 BETA_HIDDEN = 4.088        # x h elements per token: residual, norms, attention in/out
 HIDDEN_KEPT = 1.974        # hidden states + residual of the dummy batch alive in the sampler run
 SAMPLER_BYTES = 12.302    # fp32 bytes per logit beyond the model-dtype logits
+# Model Runner V2 (dense models 0.25.1-0.28, every model 0.29+: profiles.runs_mrv2) samples the profile
+# run with its own sampler: ``_dummy_sampler_run`` -> ``Sampler.sample`` (vllm/v1/worker/gpu/sample/
+# sampler.py @0120ce5a) copies the model-dtype logits to one new fp32 tensor, applies temperature /
+# penalties in place, skips top-k/top-p for the dummy batch (woosuk's NOTE in model_runner.py, source-index
+# file 66437271747 -- the MRV2 runner whose profile_cudagraph_memory returns 0) and samples with
+# ``gumbel_sample`` (gumbel.py @03f97cce: per-1024-column block maxima, int64 + fp32 of r x V/1024).  So 4
+# bytes per logit beyond the model-dtype logits, not the MRV1 sampler's fitted 12.3 (probs, q, ...).  The
+# TP all-gather of the logits (shard + gathered + reshaped, 2 + 2 + 2/tp bytes) is freed before the copy.
+# Checked: row 35 (Qwen2.5-0.5B, 0.27.1, 256 x 151936 logits) logs 0.25 GiB of peak activation, this
+# form 0.22 (MRV1 form 0.52); N05 (T = 8192) 0.31 vs 0.29 (forward-bound; 0.55).
+MRV2_SAMPLER_BYTES = 4.0
 MOE_WS = 0.768             # fused-MoE intermediate caches, in units of T*topk*(3*I_e/moe_tp + h)
 from .encoder import MM_ENCODER  # noqa: E402,F401  multimodal encoder profile: its own module and fit
 PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T tokens (not fitted: 2 tensors)
@@ -214,7 +225,7 @@ CONTEXT_COMM_GIB = 1.52
 # (exprs.gpu_pass credits it).
 SAMPLER_LIVE = 3.0
 SAMPLER_STRANDED = 2.0
-SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED
+SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED   # Model Runner V1; MRV2's warm-up: MRV2_SAMPLER_BYTES (tables.py)
 
 # ---- vLLM version profiles: reportgen/estimate/profiles.py ----
 

@@ -120,6 +120,9 @@ class VllmProfile:
     commits: tuple[str, ...]        # vLLM commits / PRs / issues this profile follows
     evidence: str                   # which log rows fitted or checked it
     notes: str = ""
+    # which models run on Model Runner V2, whose profile-run sampler is leaner (runs_mrv2): "" none,
+    # "dense" (0.25.1-0.28: dense text models only), "all" (0.29+, PR #53183)
+    mrv2: str = ""
     extras: dict = field(default_factory=dict)
 
     @property
@@ -185,7 +188,7 @@ PROFILES: tuple[VllmProfile, ...] = (
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
-        dense_graph_estimate=False, gdn_transient_scale=0.0,
+        dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=0.0,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="as 0.20",
@@ -201,7 +204,7 @@ PROFILES: tuple[VllmProfile, ...] = (
               "them (0.25.0 behaved as 0.20; the profile follows the later patch)"),
     VllmProfile(
         name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
-        dense_graph_estimate=False, gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
+        dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="adds 'CUDA graph pool memory: A GiB (actual), E GiB (estimated)' and (0.27.1, row P01) "
@@ -213,18 +216,22 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "issue #52872 (estimate vs max_num_batched_tokens at TP1)"),
         evidence="graph estimate / captured on rows 34 (GLM-5.2 TP4, 1.21), M10 (Qwen3.5-35B-A3B TP4, 0.99), "
                  "P01 (0.27.1, 2.06), P02 (>=0.26, 2.18): median 1.64.  KV checked on 7 dense starts: rows 68, "
-                 "144, 35, N04, N05 (one GPU, -2.4 to +1.3 %) and N08 / N09 (0.27.1, Qwen3-32B TP 2 / PP 2 on "
-                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens -10 % / +8 %).  N08 was -31 % with the "
+                 "144, 35, N04, N05 (one GPU, -2.4 to +3.0 %; -2.4 to +1.3 % with the MRV1 sampler form) and N08 / N09 (0.27.1, Qwen3-32B TP 2 / PP 2 on "
+                 "two PCIe-only RTX PRO 6000 at util 0.426: KV tokens +4.6 % / +18 %).  N08 was -31 % with the "
                  "NVSwitch-fitted non-torch group term (1.991 + 0.041 g); GPUs without NVLink SHARP now get "
-                 "nt_single + 0.041 g (overheads.py, branch customar) and what is left is activation (2.23 "
-                 "GiB modelled, at most 1.33 left by the log).  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 "
+                 "nt_single + 0.041 g (overheads.py, branch customar): -10 %; the rest was the MRV1 sampler form "
+                 "charged to a dense model on Model Runner V2 (2.23 GiB modelled, at most 1.33 left by the log; "
+                 "MRV2's sampler keeps one fp32 copy of the logits: 1.02, branch n08act).  Rows 150-152 (0.27.1, Qwen3-235B-A22B-FP8 on 4 "
                  "PCIe RTX PRO 6000, util 0.90, 32k): TP 4 KV tokens +0.8 % (-5.4 % with the NVSwitch term; the "
                  "log's whole non-KV overhead beyond weights is 2.46 GiB: 'consumed' - weights 1.70 + peak "
                  "activation 0.76, the applied graph estimate inside them, where the model puts 0.41 non-torch + "
-                 "0.75 activation + 1.07 graph estimate = 2.23, was 3.97), TP 4 + EP -0.7 % (was -6.9 %), PP 4 +8.9 % (with N09's +8.5 %: PP stages on PCIe cost ~1.2-2 GiB more than "
-                 "NT_PP_ONLY 0.07 + activation; two rows, one card type: not refitted).  Rows 153-155 (0.27.1, "
-                 "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +29 / +6.9 / +4.3 %, "
-                 "unexplained by the source (rows 35 / N05, same card and version, are within 1 %).  One card type "
+                 "0.75 activation + 1.07 graph estimate = 2.23, was 3.97), TP 4 + EP -0.7 % (was -6.9 %), PP 4 +8.9 % (with N09's +18 %, +8.5 % while N09's last stage carried the MRV1 sampler: "
+                 "PP stages on PCIe cost ~1.2-2 GiB more than NT_PP_ONLY 0.07 + activation; two rows, one card "
+                 "type: not refitted).  MRV2 dense rows printing activation: 35 / N05 / N04 0.25 / 0.31 / 1.06 "
+                 "logged, 0.22 / 0.29 / 1.17 modelled (MRV1 sampler form 0.52 / 0.55 / 1.17).  Rows 153-155 (0.27.1, "
+                 "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +34 / +9.0 / +6.0 % "
+                 "(+29 / +6.9 / +4.3 % with the MRV1 sampler form), unexplained by the source (rows 35 / N05, same "
+                 "card and version, are within 2 %).  One card type "
                  "per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
@@ -232,7 +239,7 @@ PROFILES: tuple[VllmProfile, ...] = (
               "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)"),
     VllmProfile(
         name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.0,
-        dense_graph_estimate=True, gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
+        dense_graph_estimate=True, mrv2="all", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
         sampler_extra_bytes=0.0, nt_single=0.26, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
         log_format="'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak "
@@ -255,7 +262,9 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "0.61 (row 161: vLLM 0.29.0 Qwen3-14B bf16 on an L40S, defaults; the command, card and model of "
                  "row 68 on 0.28.0, which holds 0.51 GiB more KV with no dense estimate), 0.80 / 1.31 (rows 162 / "
                  "163: the AWQ checkpoint, defaults / tuned): median 1.02.  KV tokens 33 / 161 / 162 / 163 at 1.64 "
-                 "(before): -0.6 / -9.0 / -2.8 / -1.2 %; at 1.0: +0.3 / -3.4 / -0.7 / +1.1 %.  Rows 157-160 "
+                 "(before): -0.6 / -9.0 / -2.8 / -1.2 %; at 1.0: +0.3 / -3.4 / -0.7 / +1.1 %; with MRV2's "
+                 "profile-run sampler (overheads.MRV2_SAMPLER_BYTES, branch n08act): +0.7 / -1.0 / +0.2 / +1.2 %.  "
+                 "Rows 157-160 "
                  "(vLLM 0.30 on a GB10, util 0.55, 32k; listed, not scored: the bench's other engine arguments are "
                  "not shown) print the applied estimate only as a utilization equivalence: 0.009 / 0.0044 / 0.010 "
                  "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8, "
@@ -407,6 +416,13 @@ def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
     number of captures (2nd sample x (N - 1)), so the fitted per-layer graph terms scale
     with N / 102; ``G_BASE`` is kept whole (``exprs.graph_captured``)."""
     return capture_sizes(p, max_num_seqs, max_num_batched_tokens, enforce_eager) / REFERENCE_CAPTURE_SIZES
+
+
+def runs_mrv2(p: VllmProfile, is_moe: bool, hybrid: bool) -> bool:
+    """True when the profile runs the model on Model Runner V2 (``vllm/v1/worker/gpu/``): dense text
+    models from 0.25.1 (the same switch that made their graph estimate 0, issue #49224), every model
+    from 0.29 (PR #53183).  Its profile run samples with the MRV2 sampler (overheads.MRV2_SAMPLER_BYTES)."""
+    return p.mrv2 == "all" or (p.mrv2 == "dense" and not is_moe and not hybrid)
 
 
 def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:

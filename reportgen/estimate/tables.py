@@ -225,16 +225,20 @@ def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool, cuda_gra
             + (oh.G_MOE if is_moe else 0.0))
 
 
-def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_extra: float = 0.0) -> dict[str, float]:
+def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_extra: float = 0.0,
+                      mrv2: bool = False) -> dict[str, float]:
     """Bytes per batched token / per sampler row (forms in overheads.py; ``p`` = constants,
     overridable by the calibration script; ``sampler_extra`` = the version profile's extra
-    bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``)."""
+    bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``;
+    ``mrv2``: the profile run samples with Model Runner V2's sampler, ``oh.MRV2_SAMPLER_BYTES``
+    beyond the model-dtype logits instead of the fitted MRV1 ``SAMPLER_BYTES``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
+    smp_b = oh.MRV2_SAMPLER_BYTES if mrv2 else p.SAMPLER_BYTES + sampler_extra
     return {
         "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden
                             + oh.mamba_profile_cols(f.ssm_state, lay.tp)),
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
-        "a_smp_r": f.vocab * (act_b + p.SAMPLER_BYTES + sampler_extra),
+        "a_smp_r": f.vocab * (act_b + smp_b),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
                    + encoder.deepstack_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + f.buffer_t * act_b
@@ -249,7 +253,10 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "vid_p": float(f.video[1]),
         "vid_s": float(f.video[2]),
         "tow_t": encoder.tower_bytes_per_token(f.multimodal, f.tower, lay.tp, act_b),
-        "warm_r": (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0,
+        # the sampler warm-up after the KV cache runs the same runner's _dummy_sampler_run: MRV2's holds the
+        # logits and one fp32 copy (no top-k/top-p leftovers to strand), MRV1's the fitted live + stranded set
+        "warm_r": (f.vocab * (act_b + oh.MRV2_SAMPLER_BYTES) if mrv2
+                   else (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0),
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
     }
@@ -464,14 +471,15 @@ class ModelTables:
             # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
             # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
             extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
+            hybrid, gdn = self.kinds
             co = self._coeffs.get(sw_key)
             if co is None:
-                co = activation_coeffs(f, lay, act_b, sampler_extra=extra)
+                co = activation_coeffs(f, lay, act_b, sampler_extra=extra,
+                                       mrv2=vp.runs_mrv2(pr, f.is_moe, hybrid))
                 if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
                     co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
                     co["a_fwd_t"] += d.fwd_elems_t * act_b
                 self._coeffs[sw_key] = co
-            hybrid, gdn = self.kinds
             g_bf = vp.budget_graph_factor(pr, moe, hybrid)
             # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
             # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
