@@ -129,11 +129,7 @@ def vision_tower(ts: list[Tensor], f: Fields, prefix: str = "vision_model") -> N
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
-    text = Fields(f.obj.text_config, f.raw.get("text_config") or {}, "text_config.")
-    vis = Fields(f.obj.vision_config, f.raw.get("vision_config") or {}, "vision_config.")
-    for sub in ("text_config", "vision_config"):
-        if f.raw.get(sub) is None:
-            spec.notes.append(f"config has no {sub}: transformers' class default is used")
+    text, vis = multimodal.sub_fields(f, spec, "text_config", "vision_config")
     build_text(text, spec)
     multimodal.note_tie(f, spec)
     ts = spec.tensors

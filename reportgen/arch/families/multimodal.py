@@ -84,6 +84,18 @@ def check_parts(raw: dict) -> None:
             raise Unsupported(f"{kind} with a {mt!r} {part} is not supported")
 
 
+def sub_fields(f: Fields, spec: ModelSpec, *keys: str) -> list[Fields]:
+    """The composite's sub-configs (``text_config``, ``vision_config``, ``audio_config`` ...) as ``Fields``, in
+    ``keys`` order; a part the checkpoint trims (no such dict) is transformers' class default, and the spec
+    says so (the count then follows the class, as the meta device does)."""
+    out = []
+    for key in keys:
+        if f.raw.get(key) is None:
+            spec.notes.append(f"config has no {key}: that part is transformers' class default")
+        out.append(Fields(getattr(f.obj, key), f.raw.get(key) or {}, f"{key}."))
+    return out
+
+
 def note_tie(f: Fields, spec: ModelSpec) -> None:
     """A top-level tie flag that differs from the language model's (which was used) goes in the notes."""
     top_tie = f.raw.get("tie_word_embeddings")

@@ -56,7 +56,7 @@ from typing import Any
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
-from reportgen.arch.families import phi, vision
+from reportgen.arch.families import multimodal, phi, vision
 from reportgen.arch.fields import Fields, prevalidate
 from reportgen.arch.spec import Component as C, ModelSpec, Shard as S, Tensor
 
@@ -215,11 +215,7 @@ def audio_item_tokens(samples: int = AUDIO_SAMPLES) -> int:
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
-    vis = Fields(f.obj.vision_config, f.raw.get("vision_config") or {}, "vision_config.")
-    aud = Fields(f.obj.audio_config, f.raw.get("audio_config") or {}, "audio_config.")
-    for sub in ("vision_config", "audio_config"):
-        if f.raw.get(sub) is None:
-            spec.notes.append(f"config has no {sub}: that tower is transformers' class default")
+    vis, aud = multimodal.sub_fields(f, spec, "vision_config", "audio_config")
     phi.build(f, spec)                          # the phi3 stack (f.model_type is not "phi")
     ts = spec.tensors
     h_t = spec.hidden_size
