@@ -96,7 +96,7 @@ says so).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import overheads as oh
 
@@ -145,6 +145,21 @@ class VllmProfile:
         return self.name if last == self.name else f"{self.name}-{last}"
 
 
+# 0.20 (and, with another "GPU KV cache size" line, 0.21-0.24: one budget, two profiles)
+_P020 = VllmProfile(
+    name="0.20", first=(0, 20), graphs_in_budget=True, graph_estimate_scale=0.89,
+    dense_graph_estimate=True, gdn_transient_scale=0.0,
+    sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
+    capture_rule="max_num_seqs",
+    log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
+               "--gpu-memory-utilization=U is equivalent to ... without'",
+    commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
+             "log text says v0.21.0)", "PR #45197 (closed)"),
+    evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); no scored 0.20 "
+             "row: its terms are those of 0.21-0.24, checked on that range's rows",
+    notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
+
+
 # The 0.19 fit (overheads.py) is the reference: NT_SINGLE 0.25, NT_COMM 1.991 + 0.041 g.
 PROFILES: tuple[VllmProfile, ...] = (
     VllmProfile(
@@ -179,23 +194,10 @@ PROFILES: tuple[VllmProfile, ...] = (
         commits=("PR #30515",),
         evidence="rows 83-142 (0.17/0.18 sweep, 59 llm-d-planner v0.19.0 H100 logs): the fit in overheads.py",
         notes="the reference fit; 0.17 printed non-torch 0.13 on one GPU, 0.18-0.19 0.25"),
-    VllmProfile(
-        name="0.20", first=(0, 20), graphs_in_budget=True, graph_estimate_scale=0.89,
-        dense_graph_estimate=True, gdn_transient_scale=0.0,
-        sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
-        capture_rule="max_num_seqs",
-        log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
-                   "--gpu-memory-utilization=U is equivalent to ... without'",
-        commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
-                 "log text says v0.21.0)", "PR #45197 (closed)"),
-        evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); no scored 0.20 "
-                 "row: its terms are those of 0.21-0.24, checked on that range's rows",
-        notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
-    VllmProfile(
-        name="0.21", first=(0, 21), graphs_in_budget=True, graph_estimate_scale=0.89,
-        dense_graph_estimate=True, gdn_transient_scale=0.0,
-        sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
-        capture_rule="max_num_seqs",
+    _P020,
+    # 0.21: the budget of 0.20, a different "GPU KV cache size" line
+    replace(
+        _P020, name="0.21", first=(0, 21), tokens_from_concurrency=True,
         log_format="as 0.20; 'GPU KV cache size' = int(max_concurrency x max_model_len)",
         commits=("PR #38364 / issue #40691 ('GPU KV cache size' = int(max_concurrency x max_model_len))",
                  "PR #45197 (closed)"),
@@ -207,8 +209,7 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit for the encoder profile of "
                  "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged).  Three started rows, "
                  "errors of both signs (-8.2, -1.6, +2.4 %): no term is off in one direction, nothing refitted",
-        notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)",
-        tokens_from_concurrency=True),
+        notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
         dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=0.0,
