@@ -416,9 +416,9 @@ def _models_file_path(value: str, job_dir: Path) -> Path:
     from reportgen.paths import model_lists_dir
 
     p = Path(value)
-    if not value.strip() or p.is_absolute() or ".." in p.parts:
+    if not value.strip() or "\x00" in value or p.is_absolute() or ".." in p.parts:
         raise JobError(f"models_file: {_show(value)} must be a file name beside the job file or in model_lists/ "
-                       "(no absolute path, no '..')")
+                       "(no absolute path, no '..', no NUL)")
     for root in (job_dir, model_lists_dir()):
         try:
             root = root.resolve()
