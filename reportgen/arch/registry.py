@@ -17,8 +17,8 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax, minimax_m2,
                                      minimax_m3, mistral4,
-                                     moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
-                                     starcoder2, step3p7, transformers_backend, zamba2)
+                                     moe, multimodal, nemotron, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
+                                     stablelm, starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, mllama, phi4_multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -79,6 +79,9 @@ ADAPTERS: dict[str, Adapter] = {
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
     "starcoder2": Adapter(starcoder2.build),
+    # LayerNorm decoders with partial rotary: stablelm (vLLM stablelm.py), nemotron (vLLM nemotron.py, squared ReLU)
+    "stablelm": Adapter(stablelm.build),
+    "nemotron": Adapter(nemotron.build),
     # served by vLLM's Transformers backend only (registry.py @055e47c2)
     "smollm3": Adapter(transformers_backend.build),
     "helium": Adapter(transformers_backend.build),
@@ -199,10 +202,6 @@ UNSUPPORTED: dict[str, str] = {
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
     # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
-    "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
-                "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
-    "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "
-                "cache of the current one is not verified; not modelled",
     "glm": "glm: vLLM serves GlmForCausalLM through its Llama code, whose o_proj bias follows attention_bias "
            "(transformers has none); not modelled",
 }
