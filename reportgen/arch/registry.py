@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
-                                     exaone4, falcon_h1, gemma, gemma3n, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v,
+                                     exaone4, falcon_h1, gemma, gemma3n, gemma4, glm, glm4, glm4_moe, glm4_moe_lite, glm4v,
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax, minimax_m2,
                                      minimax_m3, mistral4,
@@ -73,6 +73,8 @@ ADAPTERS: dict[str, Adapter] = {
     "olmo2": Adapter(olmo.build),
     "olmo3": Adapter(olmo.build),
     "exaone4": Adapter(exaone4.build),
+    # GLM-4 (HF format): vLLM's glm.py = its Llama code with the o_proj bias dropped, half rotary
+    "glm": Adapter(glm.build),
     # GLM-4-0414: four norms, fused gate_up, partial rotary (vLLM glm4.py)
     "glm4": Adapter(glm4.build),
     # phi: LayerNorm + biases (phi), fused qkv / gate_up (phi3)
@@ -201,7 +203,4 @@ UNSUPPORTED: dict[str, str] = {
                       "learned rotary / softmax-scaling parameters; not modelled",
     "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
     "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
-    # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
-    "glm": "glm: vLLM serves GlmForCausalLM through its Llama code, whose o_proj bias follows attention_bias "
-           "(transformers has none); not modelled",
 }

@@ -1,11 +1,12 @@
-"""stablelm and nemotron (issue 12: refusals that were reportgen's limits, now priced): exact parameters
+"""stablelm, nemotron and glm (issue 12: refusals that were reportgen's limits, now priced): exact parameters
 against the meta-device oracle (published configs written from the model cards, the transformers 5.24
 class defaults, ``LAYERNORM_ORACLE_EXAMPLES`` -- default ``ORACLE_EXAMPLES``, else 200 -- random valid
 configs per family), the KV geometry and rotary cache as vLLM allocates them, and the refusals of the
 configs vLLM's model files cannot load.
 
 vLLM sources: ``vllm/model_executor/models/stablelm.py`` @4819ff71, ``nemotron.py`` @ccf9c9bc,
-``rotary_embedding/__init__.py`` @926c71f6 (``get_rope``), ``registry.py`` @bf8e7624.
+``glm.py`` @466716c2 over ``llama.py`` @e06c9ba2, ``rotary_embedding/__init__.py`` @926c71f6 (``get_rope``),
+``registry.py`` @bf8e7624.
 """
 
 from __future__ import annotations
@@ -154,3 +155,64 @@ def test_random_nemotron_configs_match_meta_device(cfg):
     spec = check(cfg)
     hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     assert spec.head_dim == hd and spec.rotary_dim == int(hd * cfg["partial_rotary_factor"])
+
+
+# ---------------------------------------------------------------- glm
+
+# THUDM/glm-4-9b-chat-hf
+GLM4_9B_CHAT_HF = dict(
+    model_type="glm", architectures=["GlmForCausalLM"], vocab_size=151552, hidden_size=4096,
+    intermediate_size=13696, num_hidden_layers=40, num_attention_heads=32, num_key_value_heads=2, head_dim=128,
+    attention_bias=True, hidden_act="silu", max_position_embeddings=131072, rms_norm_eps=1.5625e-07,
+    partial_rotary_factor=0.5, rope_theta=10000.0, tie_word_embeddings=False, pad_token_id=151329,
+    eos_token_id=[151329, 151336, 151338])
+
+
+def test_glm4_9b_chat_hf_matches_meta_device_and_vllm_geometry():
+    spec = check(GLM4_9B_CHAT_HF)
+    names = {t.name for t in spec.tensors if ".layers.0." in t.name}
+    # q/k/v biases (attention_bias); vLLM glm.py sets o_proj.bias = None: no o bias on either side
+    assert "model.layers.0.self_attn.q_proj.bias" in names and "model.layers.0.self_attn.o_proj.bias" not in names
+    assert "model.layers.0.mlp.gate_up_proj[gate].weight" in names               # fused in the checkpoint
+    # KV: 40 x 2 x 2 KV heads x 128 x 2 B; replicated past TP 2 (max(1, 2 // tp))
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 40 * 2 * 2 * 128 * 2
+    assert kv_bytes_per_token(spec, "auto", 2, 4) == 40 * 2 * 1 * 128 * 2
+    # half rotary (vLLM glm.py partial_rotary_factor = 0.5): 64 dims x 131072 rows
+    assert spec.rotary_dim == 64 and spec.rope_caches == ((131072, 64, 0),)
+
+
+def test_glm_class_defaults_match_meta_device():
+    check(class_defaults("glm"))
+
+
+@pytest.mark.parametrize("changes,word", [
+    ({"attention_bias": False, "bias": True}, "bias=true"),
+    ({"qkv_bias": False}, "qkv_bias"),
+    ({"mlp_bias": True}, "mlp_bias"),
+    ({"hidden_act": "gelu"}, "silu"),
+    ({"partial_rotary_factor": 1.0}, "0.5"),
+])
+def test_glm_fields_only_vllms_llama_code_reads_are_refused(changes, word):
+    reason = build_spec(dict(GLM4_9B_CHAT_HF, **changes)).unsupported_reason
+    assert reason and word in reason
+
+
+@st.composite
+def glm_configs(draw):
+    heads = draw(st.sampled_from([1, 2, 4, 8]))
+    kv = draw(st.sampled_from([d for d in (1, 2, 4, 8) if heads % d == 0]))
+    return dict(model_type="glm", architectures=["GlmForCausalLM"], num_attention_heads=heads,
+                num_key_value_heads=kv, hidden_size=draw(st.sampled_from([8, 16, 24, 32])),
+                head_dim=draw(st.sampled_from([4, 8, 16])), num_hidden_layers=draw(st.integers(1, 5)),
+                vocab_size=draw(st.integers(8, 300)), intermediate_size=draw(st.integers(1, 48)),
+                attention_bias=draw(st.booleans()), tie_word_embeddings=draw(st.booleans()),
+                max_position_embeddings=draw(st.sampled_from([64, 512])), pad_token_id=None,
+                bos_token_id=None, eos_token_id=None)
+
+
+@SETTINGS
+@given(glm_configs())
+def test_random_glm_configs_match_meta_device(cfg):
+    spec = check(cfg)
+    assert spec.rotary_dim == cfg["head_dim"] // 2
+    assert spec.rope_caches == ((cfg["max_position_embeddings"], cfg["head_dim"] // 2, 0),)
