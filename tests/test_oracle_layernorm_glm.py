@@ -216,3 +216,15 @@ def test_random_glm_configs_match_meta_device(cfg):
     spec = check(cfg)
     assert spec.rotary_dim == cfg["head_dim"] // 2
     assert spec.rope_caches == ((cfg["max_position_embeddings"], cfg["head_dim"] // 2, 0),)
+
+
+def test_stablelm_epoch_architecture_follows_vllms_removal():
+    """vLLM registry.py @055e47c2 keeps StableLmForCausalLM but lists StableLMEpochForCausalLM (the
+    stablelm-3b-4e1t spelling) in _PREVIOUSLY_SUPPORTED_MODELS until 0.28: estimate/served.py refuses it after."""
+    from reportgen.estimate.served import spec_for_version
+
+    spec = build_spec(dict(STABLELM_3B, architectures=["StableLMEpochForCausalLM"]))
+    assert spec.unsupported_reason is None
+    assert spec_for_version(spec, "0.28.1").unsupported_reason is None
+    assert "until v0.28.0" in spec_for_version(spec, "0.29.0").unsupported_reason
+    assert spec_for_version(build_spec(STABLELM_3B), "0.29.0").unsupported_reason is None

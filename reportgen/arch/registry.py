@@ -193,7 +193,6 @@ ADAPTERS: dict[str, Adapter] = {
 WEIGHTS_ONLY: dict[str, str] = {"mllama": mllama.KV_REASON}
 
 UNSUPPORTED: dict[str, str] = {
-    "zamba": "zamba: Mamba state layers are not modelled",
     # transformers 5.24's MistralLarge4 text model: DSA indexer, NoPE layers, cross-layer latent sharing
     "mistral_large4": "mistral_large4: no vLLM model serves it (vLLM's registry has MistralLarge3ForCausalLM = "
                       "DeepseekV3ForCausalLM, mistral_large_3.py @0bb55d60, and no Mistral-Large-4 class; "
@@ -201,6 +200,18 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
-    "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
-    "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
+    # not served by vLLM: no native model in vLLM's registry (registry.py @055e47c2 _TEXT_GENERATION_MODELS,
+    # _TRANSFORMERS_SUPPORTED_MODELS, and never listed in _PREVIOUSLY_SUPPORTED_MODELS) -- tests/test_arch_families.py
+    "zamba": "zamba: vLLM does not serve Zamba (v1): its registry (registry.py @055e47c2) has Zamba2ForCausalLM "
+             "only, and ZambaForCausalLM is not Transformers-backend compatible (is_backend_compatible() false "
+             "in transformers 5.24), so vLLM refuses the architecture",
+    "rwkv": "rwkv: vLLM does not serve RWKV: no RwkvForCausalLM in its registry (registry.py @055e47c2) and "
+            "the transformers class is not Transformers-backend compatible (is_backend_compatible() false in "
+            "transformers 5.24), so vLLM refuses the architecture",
+    "recurrent_gemma": "recurrent_gemma: vLLM has no RecurrentGemma model (registry.py @055e47c2); the "
+                       "transformers class claims Transformers-backend compatibility, but that backend "
+                       "(transformers/base.py @810fb5d6 create_attention_instances) allocates a KV-cache "
+                       "Attention for every decoder layer and keeps no per-sequence state for the RG-LRU / "
+                       "conv1d blocks (transformers holds it on the modules) -- vLLM lacks recurrent-state "
+                       "support for it, so no serving setup to price",
 }

@@ -2,7 +2,8 @@
 
 From transformers 5.24 ``modeling_stablelm.py`` and vLLM ``vllm/model_executor/models/stablelm.py``
 @4819ff71 (``StablelmForCausalLM``, registered for ``StableLmForCausalLM`` and
-``StableLMEpochForCausalLM`` in vLLM ``registry.py`` @bf8e7624):
+``StableLMEpochForCausalLM`` in vLLM ``registry.py`` @bf8e7624; @055e47c2 keeps ``StableLmForCausalLM`` and
+lists ``StableLMEpochForCausalLM`` as served until v0.28.0 -- estimate/served.py refuses that spelling after):
 
 * ``head_dim = hidden_size // num_attention_heads`` in both codes (vLLM raises unless it divides);
   a config ``head_dim`` other than that is refused (transformers' rotary module would read it);
