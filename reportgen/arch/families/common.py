@@ -115,11 +115,12 @@ def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, 
 def decoder_stack(spec: ModelSpec, f: Fields, g: Geometry, *, attention: LayerPart, mlp: LayerPart,
                   norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm"),
                   final_norm: str = "model.norm", tied: bool | None = None,
-                  layers_kv: list[LayerKV] | None = None) -> None:
+                  layers_kv: list[LayerKV] | None = None, norm_bias: bool = False) -> None:
     """The pre-norm decoder most families are: embedding; per layer a norm, ``attention``, a norm and
     ``mlp``; final norm and lm_head (``tied`` None = the config's tie flag); then the shared scalars
     and the per-layer cache entries: ``layers_kv`` when given, else what a hybrid's mixer parts
-    returned (one per layer), else one grouped-query entry per layer.
+    returned (one per layer), else one grouped-query entry per layer.  ``norm_bias``: the three norms are
+    LayerNorms with a bias (stablelm, nemotron), not RMSNorms.
 
     Why one skeleton: the families differ in the mixer and the MLP, not in this order, and the
     per-rank arithmetic depends on every tensor being listed exactly once.
@@ -129,15 +130,15 @@ def decoder_stack(spec: ModelSpec, f: Fields, g: Geometry, *, attention: LayerPa
     B.embedding(ts, g.vocab, g.hidden)
     for i in range(g.n_layers):
         p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.{norms[0]}", g.hidden, i)
+        B.norm(ts, f"{p}.{norms[0]}", g.hidden, i, bias=norm_bias)
         entry = attention(ts, i, p)
         if entry is not None:
             mixed.append(entry)
-        B.norm(ts, f"{p}.{norms[1]}", g.hidden, i)
+        B.norm(ts, f"{p}.{norms[1]}", g.hidden, i, bias=norm_bias)
         mlp(ts, i, p)
     if mixed and len(mixed) != g.n_layers:
         raise ValueError("a mixer part returned a cache entry for some layers only")
-    B.norm(ts, final_norm, g.hidden, None)
+    B.norm(ts, final_norm, g.hidden, None, bias=norm_bias)
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie if tied is None else tied)
     set_scalars(spec, f, g)
     if layers_kv is None:
