@@ -106,3 +106,16 @@ def test_row166_hybrid_block_arithmetic_from_the_logged_kv_memory():
 def test_row167_has_no_offline_config():
     assert vvl.make_case(_row("167")) is None
     assert "NOT SCORED" in _row("167")["notes"]
+
+
+def test_row164_reproduced_when_batched_tokens_cover_the_largest_mm_item():
+    """The lead behind 164's +7 %: Gemma-4-26B attends bidirectionally over image / video spans (vLLM forces
+    disable_chunked_mm_input), so its batched-token budget must hold the largest mm item -- 2,496 tokens (the
+    encoder budget row 168's log prints for Gemma-4's video item).  Sliding groups sized at 2,496 give 221 blocks a
+    request each and reproduce the logged 9.81x / 321,600 tokens."""
+    case = vvl.make_case(_row("164"))
+    case.matrix.max_num_batched_tokens = 2496
+    r = vvl.compare(case, vvl.predict(case))
+    assert abs(r["tok_err"]) <= 0.2 and abs(r["kv_err"]) <= 0.5, (r["tok_err"], r["kv_err"])
+    assert round(r["conc_pred"], 2) == 9.82 and float(_row("164")["max_concurrency"]) == 9.81
+    assert "2496" in _row("168")["notes"].replace(",", "")
