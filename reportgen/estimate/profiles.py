@@ -183,8 +183,14 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
                  "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
                  "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit for the encoder profile of "
-                 "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged).  Three started rows, "
-                 "errors of both signs (-8.2, -1.6, +2.4 %): no term is off in one direction, nothing refitted",
+                 "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged); row 168 (0.22.1, Gemma-4-E4B-it "
+                 "bf16 on an RTX 3090 Ti, defaults: weights -0.6 %, KV +0.5 %, tokens +0.5 %); row 169 (0.23.0, "
+                 "Gemma-4-31B-it bf16 on a 96 GB-class card, 8192 batched tokens: weights -0.3 %, KV -0.3 %, tokens "
+                 "-0.3 %).  Rows 166 / 167 (0.20.x, Nemotron-Cascade-2-30B-A3B / Qwen3.6-35B-A3B NVFP4 hybrids on a "
+                 "WSL2 32 GB Blackwell card): NVFP4 layouts not offline, listed / not runnable; 166's hybrid block "
+                 "arithmetic reproduces its 1,206,303 tokens from its logged 3.72 GiB exactly.  Five started rows, "
+                 "errors of both signs (-8.2, -1.6, +2.4, +0.5, -0.3 %): no term is off in one direction, nothing "
+                 "refitted",
         notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
@@ -193,8 +199,14 @@ PROFILES: tuple[VllmProfile, ...] = (
         capture_rule="max_num_seqs",
         log_format="as 0.20",
         commits=("issue #49224", "PR #49233 (closed)"),
-        evidence="no scorable public 0.25 start-up (terms inherited from 0.20; the dense rule from issue "
-                 "#49224 and row 68).  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
+        evidence="rows 164 / 165 (0.25.1, one L40S, one author: Gemma-4-26B-A4B-it fp8 at util 0.92 / 32k and "
+                 "Gemma-4-E4B-it bf16 at util 0.85 / 16k), the first scorable 0.25 start-ups: 165 KV -0.2 %, tokens "
+                 "-0.2 %; 164 weights -0.3 %, KV GiB +0.3 %, tokens +7.3 %: KV memory right, the per-request footprint "
+                 "7 % larger -- its sliding-window groups are sized at 2,496 batched tokens, Gemma-4's largest mm item, "
+                 "not the 2,048 default (26B / 31B attend bidirectionally over images: vLLM forces "
+                 "disable_chunked_mm_input; at 2,496 the row is +0.03 %); E4B has no bidirectional attention and keeps "
+                 "2,048.  Two rows: terms inherited from 0.20 (the dense "
+                 "rule from issue #49224 and row 68), nothing refitted.  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
                  "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
                  "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %).  Row 156 (0.25.0, DeepSeek-V4-Flash TP 2 on "
                  "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context: 75.64 GiB weights, 10.29 GiB / "
