@@ -10,6 +10,7 @@ live per patch while encoding it -- facts of the model and of vLLM's processor, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reportgen.arch.spec import ModelSpec
 
@@ -74,6 +75,121 @@ def set_qwen2_vl_video(spec: ModelSpec, temporal_patch_size: int) -> None:
     spec.notes.append(f"videos allowed: vLLM profiles one dummy video sized by max_model_len, {frames} frames at most "
                       f"= {spec.mm_video_max_patches} x {spec.mm_item_tokens:,} tokens (limit_mm_per_prompt video=0 "
                       "drops it)")
+
+
+# Qwen3-VL / Qwen3.5 (vLLM qwen3_vl.py @4f5768c7, ``Qwen3VLProcessingInfo``; qwen3_5.py's ``Qwen3_5(Moe)ProcessingInfo``
+# subclass it unchanged): the dummy video's frames come from the *video* processor's ``smart_resize``, which spreads
+# one pixel budget (``size["longest_edge"]``) over all frames, so the video cannot grow with max_model_len.
+QWEN3_VL_MAX_FRAMES = 24_576            # ``_MAX_FRAMES_PER_VIDEO`` ("Official recommended max pixels is 24576 * 32 * 32")
+# the published Qwen3-VL video_preprocessor_config.json ``size`` (shortest_edge, longest_edge): 4,096 / 25,165,824
+# pixels (not read from the checkpoint, like ``qwen_vl.ITEM_PIXELS``)
+QWEN3_VL_VIDEO_PIXELS = (4_096, 25_165_824)
+
+
+def qwen3_vl_video_resize(num_frames: int, height: int, width: int, temporal_factor: int, factor: int,
+                          min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """transformers 5.24 ``video_processing_qwen3_vl.smart_resize`` (the function vLLM imports as
+    ``video_smart_resize``): one pixel budget for ``t_bar x h x w``, ``t_bar`` = ``round(frames / temporal_factor)
+    x temporal_factor`` (Python's round: 2.5 -> 2), the frame shrunk by ``sqrt(frames x h x w / max_pixels)`` and
+    floored to the factor when over budget, grown when under ``min_pixels``."""
+    import math
+    if height < factor or width < factor:
+        scale = max(factor / height, factor / width)
+        height, width = int(height * scale), int(width * scale)
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    t_bar = round(num_frames / temporal_factor) * temporal_factor
+    if t_bar * h_bar * w_bar > max_pixels:
+        beta = math.sqrt(num_frames * height * width / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif t_bar * h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (num_frames * height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def qwen3_vl_video_tokens(num_frames: int, side: int, patch: int, merge: int, tps: int,
+                          min_pixels: int, max_pixels: int) -> int:
+    """``Qwen3VLProcessingInfo._get_vision_info`` (vLLM qwen3_vl.py @4f5768c7) for a ``num_frames``-frame video of
+    ``side x side`` frames through the video processor: ``qwen3_vl_video_resize``, frames padded to
+    ``n + n % tps``, ``grid_t x grid_h x grid_w // merge**2`` tokens."""
+    h, w = qwen3_vl_video_resize(num_frames, side, side, tps, patch * merge, min_pixels, max_pixels)
+    padded = num_frames + num_frames % tps
+    return max(padded // tps, 1) * (h // patch) * (w // patch) // (merge * merge)
+
+
+def qwen3_vl_video_item(max_model_len: int, side: int, patch: int, merge: int, tps: int, min_pixels: int,
+                        max_pixels: int, max_frames: int = QWEN3_VL_MAX_FRAMES) -> int:
+    """The video item vLLM asks for at ``max_model_len`` (qwen3_vl.py @4f5768c7, step by step):
+    ``_get_max_video_frames(seq_len, start_num_frames=2)`` adds frames from 2 while the next count's tokens stay
+    <= seq_len (Qwen2-VL's loop; images are not subtracted), ``get_num_frames_with_most_features`` caps it at
+    ``_MAX_FRAMES_PER_VIDEO`` = 24,576 with one video, ``get_max_video_tokens`` prices that many frames of the
+    largest image size (``side``).  Past ~2 x seq_len frames the frame is at its 32 x 32 floor and tokens grow as
+    frames / 2, so the loop ends; it is walked here only up to the cap (every count above it is capped)."""
+    tokens = lambda n: qwen3_vl_video_tokens(n, side, patch, merge, tps, min_pixels, max_pixels)  # noqa: E731
+    n = 2
+    while n < max_frames and tokens(n + 1) <= max_model_len:
+        n += 1
+    return tokens(max(min(n, max_frames), 1))
+
+
+@lru_cache(maxsize=64)
+def qwen3_vl_video_most(side: int, patch: int, merge: int, tps: int, min_pixels: int, max_pixels: int,
+                        max_frames: int = QWEN3_VL_MAX_FRAMES) -> tuple[int, int]:
+    """(tokens, frames) of the largest video ``qwen3_vl_video_item`` can return at any max_model_len: the most
+    tokens over 2 .. 24,576 frames (the loop stops at one of them, or runs past the cap and is capped).
+
+    Walked from 2 frames until the bound rules the rest out: once the budget binds, a frame is at most
+    ``max_pixels / n`` pixels (``floor(side / beta)``), so n frames give at most
+    ``(n + tps - 1) / (tps x n) x max_pixels / (patch x merge)**2`` tokens, which falls with n; past
+    ``max_pixels / (patch x merge)**2`` frames every frame sits at the ``patch x merge`` floor and the tokens are
+    ``padded / tps``, largest at the cap.  ``qwen3_vl_video_most_walk`` checks every count (tests agree)."""
+    tokens = lambda n: qwen3_vl_video_tokens(n, side, patch, merge, tps, min_pixels, max_pixels)  # noqa: E731
+    factor = patch * merge
+    best = (tokens(2), 2)
+    for n in range(3, max_frames + 1):
+        best = max(best, (tokens(n), n))
+        binding = round(n / tps) * tps * side * side > max_pixels
+        bound = (n + tps) / (tps * (n + 1)) * max_pixels / (factor * factor)
+        if binding and (n + 1) * factor * factor <= max_pixels and bound < best[0]:
+            break
+    return max(best, (tokens(max_frames), max_frames))
+
+
+def qwen3_vl_video_most_walk(side: int, patch: int, merge: int, tps: int, min_pixels: int, max_pixels: int,
+                             max_frames: int = QWEN3_VL_MAX_FRAMES) -> tuple[int, int]:
+    """``qwen3_vl_video_most`` by brute force over every frame count (for the tests)."""
+    return max((qwen3_vl_video_tokens(n, side, patch, merge, tps, min_pixels, max_pixels), n)
+               for n in range(2, max_frames + 1))
+
+
+def set_qwen3_vl_video(spec: ModelSpec, side: int, patch: int, merge: int, tps: int,
+                       video_pixels: tuple[int, int] = QWEN3_VL_VIDEO_PIXELS) -> None:
+    """Qwen3-VL / Qwen3.5's dummy video against the largest image (``spec.mm_item_tokens``, frames of ``side``
+    pixels): at the published sizes no frame count gets past 16,200 tokens (3 frames of 2,880 x 2,880), below the
+    16,384-token image, so the budget is the image at every max_model_len with images allowed.  With
+    ``--limit-mm-per-prompt image=0`` the item is the video alone: at max_model_len >= that maximum the loop runs
+    to the 24,576-frame cap (12,288 tokens: 32 x 32 frames), recorded per modality."""
+    lo, hi = video_pixels
+    most, frames = qwen3_vl_video_most(side, patch, merge, tps, lo, hi)
+    capped = qwen3_vl_video_tokens(QWEN3_VL_MAX_FRAMES, side, patch, merge, tps, lo, hi)
+    if not spec.mm_item_tokens:
+        spec.notes.append(f"videos allowed: vLLM's dummy video is at most {most:,} tokens ({frames} frames; "
+                          "qwen3_vl.py); the largest image is not worked out for this model, so the encoder budget "
+                          "is max_num_batched_tokens (a lower bound when the image is larger)")
+        return
+    if most > spec.mm_item_tokens:
+        spec.notes.append(f"videos allowed: vLLM's dummy video can reach {most:,} tokens ({frames} frames), more than "
+                          f"the largest image ({spec.mm_item_tokens:,}) -- not modelled, the encoder budget is a lower "
+                          "bound")
+        return
+    spec.mm_item_tokens_by_modality = {"image": spec.mm_item_tokens, "video": capped}
+    spec.notes.append(f"videos allowed: vLLM's dummy video is at most {most:,} tokens ({frames} frames; the video "
+                      f"processor spreads {hi:,} pixels over the frames), below the largest image "
+                      f"({spec.mm_item_tokens:,}): the encoder budget is unchanged at any max_model_len (video only: "
+                      f"{capped:,} tokens at {QWEN3_VL_MAX_FRAMES:,} frames)")
 
 
 # InternVL (vLLM interns1.py @01dc2879): no frame cap
