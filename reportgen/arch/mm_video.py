@@ -1,5 +1,9 @@
 """The multimodal items vLLM's start-up profile encodes, as architecture facts of each tower family.
 
+Qwen2-VL / Qwen2.5-VL and InternVL: a video sized by max_model_len (priced per length); Qwen3-VL / Qwen3.5
+(vLLM qwen3_vl.py @4f5768c7) and LLaVA-OneVision: a video that never exceeds the image item (a spec note, and
+Qwen3-VL's video-only item for ``limit_mm_per_prompt`` image=0).
+
 Why here (the architecture layer) and not in ``estimate``: the families (qwen_vl, internvl, llava_onevision)
 record on the spec how vLLM's processors size their largest dummy video and what the vision tower keeps
 live per patch while encoding it -- facts of the model and of vLLM's processor, read from config fields.

@@ -16,6 +16,11 @@ skips ``mtp.`` weights and allocates no deepstack buffers.  transformers' ``Qwen
 has no deepstack mergers, so the tower is ``towers_qwen.qwen3_5_tower`` (refuses a non-empty
 ``deepstack_visual_indexes``, which every shipped checkpoint leaves empty).
 
+Encoder budget: the largest image from the published processors' pixel limits (``ITEM_PIXELS``); the dummy video
+vLLM profiles is sized by max_model_len for Qwen2-VL / Qwen2.5-VL (``mm_video.set_qwen2_vl_video``, qwen2_vl.py
+@002d181a) and by the video processor's pixel budget for Qwen3-VL / Qwen3.5 (``mm_video.set_qwen3_vl_video``,
+vLLM ``qwen3_vl.py`` @ 4f5768c74b6f87eedb592dac8a7fe39f2aecb1ab: never more tokens than the image).
+
 Config shapes: Qwen2-VL and Qwen2.5-VL checkpoints are *flat* (text fields at the top
 level, ``vision_config`` nested) -- transformers' composite class lifts them into
 ``text_config``, and so does the parse here (``parse.parse_composite_lenient``).  A config
