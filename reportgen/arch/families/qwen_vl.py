@@ -140,7 +140,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if kind in QWEN3_VIDEO:
         # vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over the frames (arch/mm_video.py)
         factor = vis.int("patch_size") * vis.int("spatial_merge_size")
-        side = int(math.sqrt(ITEM_PIXELS["qwen3_vl"]) // factor) * factor   # get_image_size_with_most_features
+        # get_image_size_with_most_features: smart_resize of a 9,999,999 square to the image pixel limit (>= factor)
+        side = max(factor, int(math.sqrt(ITEM_PIXELS["qwen3_vl"]) // factor) * factor)
         mm_video.set_qwen3_vl_video(spec, side, vis.int("patch_size"), vis.int("spatial_merge_size"),
                                     vis.int("temporal_patch_size"))
     if kind in mm_video.QWEN2_VL_VIDEO:
