@@ -9,7 +9,8 @@ image size through ``_get_vision_info`` with the *video* processor, whose ``smar
 - 2 frames: 2 x 4,096**2 > 25,165,824, beta = sqrt(2 x 4,096**2 / 25,165,824) = 1.1547, frame
   floor(4,096 / 1.1547 / 32) x 32 = 3,520 -> 1 temporal patch x 220 x 220 patches / 4 = 12,100 tokens;
 - 3 frames: beta = sqrt(2) -> floor(90.5) x 32 = 2,880, padded to 4 frames -> 2 x 180 x 180 / 4 = 16,200 tokens,
-  the most any frame count reaches;
+  the most any frame count reaches -- so vLLM's loop (from 2 frames, on while the next count fits max_model_len)
+  stays at 2 frames below max_model_len 16,200 and from there runs to the cap;
 - 24,576 frames (``_MAX_FRAMES_PER_VIDEO``): beta = 128 -> 32 x 32 frames -> 12,288 x 2 x 2 / 4 = 12,288 tokens.
 
 So the video never exceeds the 16,384-token image: the budget is the image at any max_model_len while images
@@ -69,28 +70,35 @@ def test_published_sizes_by_hand(frames, side, tokens):
     assert [t for _, _, t in HAND] == [12_100, 16_200, 12_168, 14_700, 12_288, 12_288]
 
 
-def test_no_frame_count_beats_the_image():
-    assert mm_video.qwen3_vl_video_most(*PUBLISHED) == (16_200, 3) == mm_video.qwen3_vl_video_most_walk(*PUBLISHED)
-    assert 16_200 < 4_096 ** 2 // 32 ** 2 == 16_384
+def test_steps_of_the_published_geometry():
+    # 3 frames (16,200) is the only record: below it the loop stays at 2 frames, from it the loop runs to the cap
+    assert mm_video.qwen3_vl_video_steps(*PUBLISHED) == ((1, 12_100), (16_200, 12_288))
+    assert max(mm_video.qwen3_vl_video_tokens(n, *PUBLISHED) for n in range(2, 24_577)) == 16_200 < 16_384
+
+
+def _at(steps, mml):
+    return [t for m, t in steps if m <= mml][-1]
 
 
 @pytest.mark.parametrize("mml,tokens", [(1, 12_100), (8_192, 12_100), (16_199, 12_100), (16_200, 12_288),
-                                        (32_768, 12_288), (262_144, 12_288), (10**7, 12_288)])
+                                        (32_768, 12_288), (262_144, 12_288)])
 def test_video_item_per_max_model_len(mml, tokens):
     # the frame loop starts at 2 frames and stops before the first count over max_model_len; at 16,200 it passes
     # 3 frames and every later count (<= 16,200) up to the 24,576 cap
-    assert mm_video.qwen3_vl_video_item(mml, *PUBLISHED) == tokens
+    assert mm_video.qwen3_vl_video_item(mml, *PUBLISHED) == tokens == _at(mm_video.qwen3_vl_video_steps(*PUBLISHED), mml)
 
 
-def test_shortcut_matches_every_frame_count_on_random_geometries():
+def test_steps_match_vllm_s_frame_loop_on_random_geometries():
     rng = random.Random(7)
-    for _ in range(60):
+    for _ in range(40):
         p, m, tps = rng.choice([8, 14, 16, 20]), rng.choice([1, 2, 3]), rng.choice([1, 2, 3])
         factor = p * m
-        side = int((16_777_216 ** 0.5) // factor) * factor
-        lo, hi, cap = rng.choice([4_096, 131_072]), rng.choice([786_432, 12_000_000, 25_165_824]), rng.choice([3_000, 24_576])
-        assert mm_video.qwen3_vl_video_most.__wrapped__(side, p, m, tps, lo, hi, cap) == \
-            mm_video.qwen3_vl_video_most_walk(side, p, m, tps, lo, hi, cap)
+        side = max(factor, int((16_777_216 ** 0.5) // factor) * factor)
+        lo, hi, cap = rng.choice([4_096, 131_072]), rng.choice([786_432, 12_000_000, 25_165_824]), rng.choice([300, 3_000])
+        steps = mm_video.qwen3_vl_video_steps.__wrapped__(side, p, m, tps, lo, hi, cap)
+        lens = {1, 10**9} | {x + d for x, _ in steps for d in (-1, 0, 1)} | {rng.randint(1, 200_000) for _ in range(5)}
+        for mml in sorted(x for x in lens if x >= 1):
+            assert _at(steps, mml) == mm_video.qwen3_vl_video_item(mml, side, p, m, tps, lo, hi, cap), (p, m, tps, hi, mml)
 
 
 @pytest.mark.parametrize("name", ["Qwen--Qwen3-VL-8B-Instruct", "Qwen--Qwen3-VL-30B-A3B-Instruct"])
@@ -100,7 +108,7 @@ def test_shipped_qwen3_vl_budget_is_the_image_at_any_length(name):
     assert spec.mm_video_patch_tokens == 0                      # nothing priced per max_model_len
     for mml in (4_096, 32_768, 128_000, 262_144):
         assert encoder.video_item_tokens(spec, mml) == 16_384
-    assert any("at most 16,200 tokens" in n for n in spec.notes)
+    assert any("12,100, 12,288 from max_model_len 16,200 tokens" in n for n in spec.notes)
     assert not any("lower bound" in n for n in spec.notes)
 
 
@@ -114,8 +122,8 @@ def test_limits_image_zero_leaves_the_video_alone():
 
 @pytest.mark.parametrize("name", ["Qwen--Qwen3.5-27B", "Qwen--Qwen3.5-35B-A3B"])
 def test_qwen35_composites_say_what_is_not_worked_out(name):
-    # qwen3_5.py's processing info is Qwen3VLProcessingInfo: the video stays below 16,200 tokens, but the image item
+    # qwen3_5.py's processing info is Qwen3VLProcessingInfo: the video stays at 12,288 tokens at most, but the image item
     # itself is not worked out for Qwen3.5 (no ITEM_PIXELS entry), so the budget is max_num_batched_tokens
     spec = build_spec(_config(name))
     assert spec.family in ("qwen3_5", "qwen3_5_moe") and spec.mm_item_tokens == 0
-    assert any("at most 16,200 tokens" in n and "lower bound" in n for n in spec.notes)
+    assert any("at most 12,288 tokens" in n and "lower bound" in n for n in spec.notes)

@@ -140,60 +140,69 @@ def qwen3_vl_video_item(max_model_len: int, side: int, patch: int, merge: int, t
 
 
 @lru_cache(maxsize=64)
-def qwen3_vl_video_most(side: int, patch: int, merge: int, tps: int, min_pixels: int, max_pixels: int,
-                        max_frames: int = QWEN3_VL_MAX_FRAMES) -> tuple[int, int]:
-    """(tokens, frames) of the largest video ``qwen3_vl_video_item`` can return at any max_model_len: the most
-    tokens over 2 .. 24,576 frames (the loop stops at one of them, or runs past the cap and is capped).
+def qwen3_vl_video_steps(side: int, patch: int, merge: int, tps: int, min_pixels: int, max_pixels: int,
+                         max_frames: int = QWEN3_VL_MAX_FRAMES) -> tuple[tuple[int, int], ...]:
+    """``qwen3_vl_video_item`` as a step function of max_model_len: ``((from_len, tokens), ...)``, each step holding
+    from ``from_len`` to the next one.
 
-    Walked from 2 frames until the bound rules the rest out: once the budget binds, a frame is at most
-    ``max_pixels / n`` pixels (``floor(side / beta)``), so n frames give at most
-    ``(n + tps - 1) / (tps x n) x max_pixels / (patch x merge)**2`` tokens, which falls with n; past
-    ``max_pixels / (patch x merge)**2`` frames every frame sits at the ``patch x merge`` floor and the tokens are
-    ``padded / tps``, largest at the cap.  ``qwen3_vl_video_most_walk`` checks every count (tests agree)."""
+    The loop reaches m frames iff max_model_len >= the most tokens of 3 .. m frames, so it stops one frame short
+    of each *record* count (one with more tokens than every smaller count): below the first record (3 frames) the
+    video is 2 frames, between records i and i + 1 it is record i + 1's count minus one, past the last record the
+    24,576-frame cap.  Records are found by a walk from 3 frames that stops when none can follow: once the pixel
+    budget binds, n frames give at most ``(n + tps - 1) / (tps x n) x max_pixels / (patch x merge)**2`` tokens
+    (a frame is at most ``max_pixels / n`` pixels), falling with n, and past ``max_pixels / (patch x merge)**2``
+    frames every frame is at the ``patch x merge`` floor (``padded // tps`` tokens), where the walk goes on only if
+    those can still beat the record.  ``qwen3_vl_video_item`` checks it count by count (tests agree)."""
     tokens = lambda n: qwen3_vl_video_tokens(n, side, patch, merge, tps, min_pixels, max_pixels)  # noqa: E731
     factor = patch * merge
-    best = (tokens(2), 2)
-    for n in range(3, max_frames + 1):
-        best = max(best, (tokens(n), n))
+    records: list[tuple[int, int]] = []          # (frames, tokens) beating every count from 3 frames
+    best, n = 0, 3
+    while n <= max_frames:
+        t = tokens(n)
+        if t > best:
+            records.append((n, t))
+            best = t
         binding = round(n / tps) * tps * side * side > max_pixels
-        bound = (n + tps) / (tps * (n + 1)) * max_pixels / (factor * factor)
-        if binding and (n + 1) * factor * factor <= max_pixels and bound < best[0]:
-            break
-    return max(best, (tokens(max_frames), max_frames))
-
-
-def qwen3_vl_video_most_walk(side: int, patch: int, merge: int, tps: int, min_pixels: int, max_pixels: int,
-                             max_frames: int = QWEN3_VL_MAX_FRAMES) -> tuple[int, int]:
-    """``qwen3_vl_video_most`` by brute force over every frame count (for the tests)."""
-    return max((qwen3_vl_video_tokens(n, side, patch, merge, tps, min_pixels, max_pixels), n)
-               for n in range(2, max_frames + 1))
+        if binding and (n + 1) * factor * factor <= max_pixels and \
+                (n + tps) / (tps * (n + 1)) * max_pixels / (factor * factor) <= best:
+            floor = max_pixels // (factor * factor) + 1
+            cap_tokens = (max_frames + max_frames % tps) // tps
+            if floor > max_frames or cap_tokens <= best:
+                break
+            n = max(n + 1, floor)
+            continue
+        n += 1
+    steps = [(1, tokens(2))]
+    for i, (_, t) in enumerate(records):
+        last = records[i + 1][0] - 1 if i + 1 < len(records) else max_frames
+        steps.append((t, tokens(last)))
+    return tuple(steps)
 
 
 def set_qwen3_vl_video(spec: ModelSpec, side: int, patch: int, merge: int, tps: int,
                        video_pixels: tuple[int, int] = QWEN3_VL_VIDEO_PIXELS) -> None:
     """Qwen3-VL / Qwen3.5's dummy video against the largest image (``spec.mm_item_tokens``, frames of ``side``
-    pixels): at the published sizes no frame count gets past 16,200 tokens (3 frames of 2,880 x 2,880), below the
-    16,384-token image, so the budget is the image at every max_model_len with images allowed.  With
-    ``--limit-mm-per-prompt image=0`` the item is the video alone: at max_model_len >= that maximum the loop runs
-    to the 24,576-frame cap (12,288 tokens: 32 x 32 frames), recorded per modality."""
+    pixels).  At the published sizes the video is 12,100 tokens (2 frames of 3,520 x 3,520) below max_model_len
+    16,200 and 12,288 (the 24,576-frame cap, 32 x 32 frames) from there: below the 16,384-token image, so the budget
+    is the image at every max_model_len while images are allowed.  The video-only item (``--limit-mm-per-prompt
+    image=0``) is recorded per modality as the largest step (exact from the last step's max_model_len on)."""
     lo, hi = video_pixels
-    most, frames = qwen3_vl_video_most(side, patch, merge, tps, lo, hi)
-    capped = qwen3_vl_video_tokens(QWEN3_VL_MAX_FRAMES, side, patch, merge, tps, lo, hi)
+    steps = qwen3_vl_video_steps(side, patch, merge, tps, lo, hi)
+    most = max(t for _, t in steps)
     if not spec.mm_item_tokens:
-        spec.notes.append(f"videos allowed: vLLM's dummy video is at most {most:,} tokens ({frames} frames; "
-                          "qwen3_vl.py); the largest image is not worked out for this model, so the encoder budget "
-                          "is max_num_batched_tokens (a lower bound when the image is larger)")
+        spec.notes.append(f"videos allowed: vLLM's dummy video is at most {most:,} tokens (qwen3_vl.py); the largest "
+                          "image is not worked out for this model, so the encoder budget is max_num_batched_tokens (a "
+                          "lower bound when the image is larger)")
         return
     if most > spec.mm_item_tokens:
-        spec.notes.append(f"videos allowed: vLLM's dummy video can reach {most:,} tokens ({frames} frames), more than "
-                          f"the largest image ({spec.mm_item_tokens:,}) -- not modelled, the encoder budget is a lower "
-                          "bound")
+        spec.notes.append(f"videos allowed: vLLM's dummy video can reach {most:,} tokens, more than the largest image "
+                          f"({spec.mm_item_tokens:,}) -- not modelled, the encoder budget is a lower bound")
         return
-    spec.mm_item_tokens_by_modality = {"image": spec.mm_item_tokens, "video": capped}
-    spec.notes.append(f"videos allowed: vLLM's dummy video is at most {most:,} tokens ({frames} frames; the video "
-                      f"processor spreads {hi:,} pixels over the frames), below the largest image "
-                      f"({spec.mm_item_tokens:,}): the encoder budget is unchanged at any max_model_len (video only: "
-                      f"{capped:,} tokens at {QWEN3_VL_MAX_FRAMES:,} frames)")
+    spec.mm_item_tokens_by_modality = {"image": spec.mm_item_tokens, "video": most}
+    sizes = ", ".join(f"{t:,} from max_model_len {m:,}" if m > 1 else f"{t:,}" for m, t in steps)
+    spec.notes.append(f"videos allowed: vLLM's dummy video is {sizes} tokens (the video processor spreads {hi:,} "
+                      f"pixels over the frames), below the largest image ({spec.mm_item_tokens:,}): the encoder "
+                      "budget is unchanged at any max_model_len")
 
 
 # InternVL (vLLM interns1.py @01dc2879): no frame cap
