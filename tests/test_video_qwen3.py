@@ -1,7 +1,7 @@
 """Qwen3-VL / Qwen3.5's dummy video against the largest image (issue 13, branch vlvideo).
 
-vLLM qwen3_vl.py @4f5768c7 (``Qwen3VLProcessingInfo``; qwen3_5.py's ``Qwen3_5(Moe)ProcessingInfo`` subclass it
-unchanged): ``get_max_video_tokens(seq_len)`` prices ``get_num_frames_with_most_features`` frames of the largest
+vLLM qwen3_vl.py @4f5768c7 (``Qwen3VLProcessingInfo``; qwen3_5.py @36c110bd's ``Qwen3_5(Moe)ProcessingInfo``
+subclass it unchanged): ``get_max_video_tokens(seq_len)`` prices ``get_num_frames_with_most_features`` frames of the largest
 image size through ``_get_vision_info`` with the *video* processor, whose ``smart_resize`` (transformers
 ``video_processing_qwen3_vl``) spreads one pixel budget over every frame.  With the published processors
 (image ``longest_edge`` 16,777,216 -> 4,096 x 4,096 frames; video ``size`` 4,096 / 25,165,824):

@@ -81,8 +81,8 @@ def set_qwen2_vl_video(spec: ModelSpec, temporal_patch_size: int) -> None:
                       "drops it)")
 
 
-# Qwen3-VL / Qwen3.5 (vLLM qwen3_vl.py @4f5768c7, ``Qwen3VLProcessingInfo``; qwen3_5.py's ``Qwen3_5(Moe)ProcessingInfo``
-# subclass it unchanged): the dummy video's frames come from the *video* processor's ``smart_resize``, which spreads
+# Qwen3-VL / Qwen3.5 (vLLM qwen3_vl.py @4f5768c7, ``Qwen3VLProcessingInfo``; qwen3_5.py @36c110bd's
+# ``Qwen3_5(Moe)ProcessingInfo`` subclass it unchanged): the dummy video's frames come from the *video* processor's ``smart_resize``, which spreads
 # one pixel budget (``size["longest_edge"]``) over all frames, so the video cannot grow with max_model_len.
 QWEN3_VL_MAX_FRAMES = 24_576            # ``_MAX_FRAMES_PER_VIDEO`` ("Official recommended max pixels is 24576 * 32 * 32")
 # the published Qwen3-VL video_preprocessor_config.json ``size`` (shortest_edge, longest_edge): 4,096 / 25,165,824
