@@ -20,9 +20,10 @@ is modelled for Qwen2-VL / Qwen2.5-VL (``video_item_tokens``, vLLM qwen2_vl.py @
 per length (``exprs.encoder_lens``), together with the vision tower's own peak over the patches the profile
 encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a); ``limit_mm_per_prompt`` video = 0
 drops it (``drop_video``).  InternVL's dummy video (interns1.py @01dc2879, ``internvl_video_frames``) is priced
-the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) never
-exceeds its image item; Qwen3-VL / Qwen3.5 (version-dependent) and GLM-4.1V are not modelled: with videos allowed
-the budget here is a lower bound (docs/architecture.md "Encoder budget").
+the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) and
+Qwen3-VL's (``qwen3_vl_video_steps``, vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over
+the frames, at most 12,288 tokens) never exceed their image items; GLM-4.1V is not modelled: with images or videos
+allowed the budget here is a lower bound (docs/architecture.md "Encoder budget").
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
