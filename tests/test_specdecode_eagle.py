@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.arch import build_spec
+from reportgen.arch.spec import Component, Shard
 from reportgen.estimate.specdecode import (EagleDraftConfig, SpecConfigError, draft_from_config, eagle_class,
                                            parse_speculative_config, resolve)
 from reportgen.matrix import estimate_one
@@ -308,3 +309,41 @@ def test_speculators_format_eagle3_head():
         LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, cfg)).weights.tensors) + 2 * 128
     nf = {**cfg, "norm_before_fc": True}
     assert "norm_before_fc set" in resolve(LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, nf)).reason
+
+
+# ----------------------------------------------- the head's layers are its family's (shared blocks) ---
+
+def _layer(tensors, i):
+    return sorted((t.name, t.shape, t.shard, t.component, t.quantizable) for t in tensors if t.layer == i)
+
+
+@pytest.mark.parametrize("method,model_type,extra", [
+    ("eagle", "llama", {}), ("eagle3", "llama", {}),
+    ("eagle", "llama", {"attention_bias": True, "mlp_bias": True}),
+    ("eagle3", "qwen3", {"architectures": ["Qwen3ForCausalLM"], "head_dim": 96}),
+])
+def test_head_layer_is_the_family_layer(method, model_type, extra):
+    """A 3-layer head: layers 1 and 2 are exactly the layers llama.build / the qwen3 family builds for the
+    same fields (families/common.py decoder_layer); layer 0 differs only as llama_eagle.py / llama_eagle3.py
+    say -- EAGLE: no input_layernorm; EAGLE-3: q/k/v read 2H and every layer has a hidden_norm."""
+    cfg = {**json.loads((DATA / "yuhuili--EAGLE-LLaMA3.1-Instruct-8B.json").read_text()),
+           "model_type": model_type, "num_hidden_layers": 3, **extra}
+    target = build_spec({**cfg, "architectures": [{"llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM"}[model_type]]},
+                        "x/family")
+    assert target.unsupported_reason is None
+    sc = {"method": method, "model": "x/head", "num_speculative_tokens": 2}
+    d = resolve(LLAMA, parse_speculative_config(sc), EagleDraftConfig("x/head", cfg, frozenset({"fc.weight"})))
+    assert d.reason is None and len(d.layers_kv) == 3
+    hidden_norm = [(f"model.layers.{i}.hidden_norm.weight", (H,), Shard.REPLICATED, Component.NORM, False)
+                   for i in range(3)]
+    for i in (1, 2):
+        want = _layer(target.tensors, i) + ([hidden_norm[i]] if method == "eagle3" else [])
+        assert _layer(d.weights.tensors, i) == sorted(want)
+    fam0 = _layer(target.tensors, 0)
+    if method == "eagle":
+        assert _layer(d.weights.tensors, 0) == [t for t in fam0 if "input_layernorm" not in t[0]]
+    else:
+        widen = {"q_proj.weight", "k_proj.weight", "v_proj.weight"}
+        want = [(n, (s[0], 2 * s[1]) if n.rsplit(".", 2)[-2] + ".weight" in widen else s, sh, c, q)
+                for n, s, sh, c, q in fam0]
+        assert _layer(d.weights.tensors, 0) == sorted(want + [hidden_norm[0]])

@@ -96,6 +96,9 @@ import json
 from dataclasses import dataclass, field, replace
 
 from reportgen.arch import blocks as B
+from reportgen.arch.errors import ConfigError
+from reportgen.arch.families.common import decoder_layer, geometry, gqa_attention, swiglu_mlp
+from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, Component, LayerKV, ModelSpec, Shard, Tensor
 
 # vLLM's MTPModelTypes (speculative.py @002e77c1): legacy method names that mean "mtp"
@@ -436,12 +439,12 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
         return _refused(sd, f"draft {ed.model}: a quantized EAGLE checkpoint (its own quantization_config) is "
                             "not modelled")
     try:
-        h, n_q = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
-        n_kv = int(cfg.get("num_key_value_heads") or n_q)
-        hd = int(cfg.get("head_dim") or h // n_q)
-        inter, n_layers, vocab = int(cfg["intermediate_size"]), int(cfg["num_hidden_layers"]), int(cfg["vocab_size"])
-    except (KeyError, TypeError, ValueError) as e:
+        f = Fields(None, cfg)
+        g = geometry(f)                         # the fields every family reads (head_dim null -> H // heads)
+        inter = f.int("intermediate_size")
+    except ConfigError as e:
         return _refused(sd, f"draft {ed.model}: config lacks a usable {e}")
+    h, n_kv, hd, n_layers, vocab = g.hidden, g.n_kv, g.head_dim, g.n_layers, g.vocab
     eagle3 = sd.method == "eagle3"
     if qwen3 and any(t == "sliding_attention" for t in (cfg.get("layer_types") or [])[:n_layers]):
         return _refused(sd, f"draft {ed.model}: sliding-window draft layers (a KV group of their own beside the "
@@ -453,24 +456,18 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     # (qwen3_eagle3.py @055e47c2: Qwen3Attention, o_proj without bias, q_norm / k_norm over head_dim)
     ab = bool(cfg.get("attention_bias") or cfg.get("bias")) and not qwen3
     qkv_b = bool(cfg.get("attention_bias")) if eagle3 else bool(cfg.get("qkv_bias", ab))
-    mlp_b = bool(cfg.get("mlp_bias"))
+    # the head's layers are its family's decoder layers (families/common.py), built by the same parts: EAGLE's
+    # layer 0 without input_layernorm (an Identity in vLLM), EAGLE-3's layer 0 reading [embeds, hidden] (2H)
+    # and a hidden_norm in every layer
+    parts = dict(qkv_bias=qkv_b, o_bias=ab, qk_norm="head" if qwen3 else None)
+    attention = gqa_attention(g, **parts)
+    first = gqa_attention(g, **parts, in_dim=2 * h) if eagle3 else attention
+    mlp = swiglu_mlp(h, inter, bias=bool(cfg.get("mlp_bias")))
     ts: list = []
     for i in range(n_layers):
-        p = f"model.layers.{i}"
-        q_in = 2 * h if eagle3 and i == 0 else h                 # EAGLE-3's first layer reads [embeds, hidden]
-        B.linear(ts, f"{p}.self_attn.q_proj", q_in, n_q * hd, Shard.COLUMN, Component.ATTENTION, i, bias=qkv_b)
-        B.linear(ts, f"{p}.self_attn.k_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
-        B.linear(ts, f"{p}.self_attn.v_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
-        B.linear(ts, f"{p}.self_attn.o_proj", n_q * hd, h, Shard.ROW, Component.ATTENTION, i, bias=ab)
-        if qwen3:
-            B.norm(ts, f"{p}.self_attn.q_norm", hd, i, comp=Component.ATTENTION)
-            B.norm(ts, f"{p}.self_attn.k_norm", hd, i, comp=Component.ATTENTION)
-        B.gated_mlp(ts, i, f"{p}.mlp", h, inter, Component.DENSE_MLP, bias=mlp_b)
-        if eagle3 or i > 0:                                      # EAGLE: layer 0's input_layernorm is Identity
-            B.norm(ts, f"{p}.input_layernorm", h, i)
-        B.norm(ts, f"{p}.post_attention_layernorm", h, i)
+        decoder_layer(ts, i, h, attention=first if i == 0 else attention, mlp=mlp, input_norm=eagle3 or i > 0)
         if eagle3:
-            B.norm(ts, f"{p}.hidden_norm", h, i)
+            B.norm(ts, f"model.layers.{i}.hidden_norm", h, i)
     notes = []
     aux = 0
     if eagle3:
@@ -525,7 +522,7 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
                          "finds it equal to the target's" + ("" if names is not None else
                                                               "; no safetensors header listing of the draft") + ")")
     w = ModelSpec(model_type=str(cfg.get("model_type") or "llama"), architectures=(arch,), family=f"{sd.method}-head",
-                  dtype=spec.dtype, hidden_size=h, vocab_size=vocab, num_layers=n_layers, num_attention_heads=n_q,
+                  dtype=spec.dtype, hidden_size=h, vocab_size=vocab, num_layers=n_layers, num_attention_heads=g.n_heads,
                   num_kv_heads=n_kv, head_dim=hd, rope_caches=(), tensors=ts,
                   quantization_config=cfg.get("quantization_config"), checkpoint_tensors=None)
     kv = tuple(LayerKV(AttentionKind.FULL, n_kv, hd, hd) for _ in range(n_layers))
