@@ -365,6 +365,19 @@ EAGLE_CLASSES = {"eagle": ("EagleLlamaForCausalLM",),                           
                             "Eagle3Qwen3ForCausalLM")}                                # qwen3_eagle3.py
 
 
+# head classes whose vLLM file was read and is not priced, with what stops it
+EAGLE_REFUSED = {
+    # llama4_eagle.py @06bfb261
+    "EagleLlama4ForCausalLM": "llama4_eagle.py (@06bfb261) builds one Llama4DecoderLayer named at the target's layer "
+    "count (start_layer_id), so whether the draft layer is MoE or dense (interleave_moe_layer_step) and whether its "
+    "attention is chunked-local (no_rope_layers, padded by that count) follow the target's depth; a MoE draft layer "
+    "and a chunked-attention draft KV group are not modelled",
+    # minicpm_eagle.py @04028200
+    "EagleMiniCPMForCausalLM": "minicpm_eagle.py (@04028200) drafts for MiniCPM targets, which reportgen does not "
+    "model, and builds the head's linears with the target's quantization config (vllm_config.quant_config)",
+}
+
+
 def eagle_class(method: str, arch: str) -> str:
     """vLLM's ``EAGLEConfig`` architecture rename for ``method`` (configs/eagle.py)."""
     if method == "eagle":
@@ -426,6 +439,8 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
         if isinstance(cfg, str):
             return _refused(sd, f"draft {ed.model}: {cfg}")
     arch = eagle_class(sd.method, (cfg.get("architectures") or ["?"])[0])
+    if arch in EAGLE_REFUSED:
+        return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}: {EAGLE_REFUSED[arch]}")
     if arch not in EAGLE_CLASSES[sd.method]:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
                             f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
@@ -446,7 +461,9 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
         return _refused(sd, f"draft {ed.model}: config lacks a usable {e}")
     h, n_kv, hd, n_layers, vocab = g.hidden, g.n_kv, g.head_dim, g.n_layers, g.vocab
     eagle3 = sd.method == "eagle3"
-    if qwen3 and any(t == "sliding_attention" for t in (cfg.get("layer_types") or [])[:n_layers]):
+    # vLLM's Llama and Qwen3 attention read the head's layer_types (llama_eagle3.py @00bd1493 stores
+    # target_layer_count "for proper layer_types indexing in draft models"): a sliding draft layer
+    if any(t == "sliding_attention" for t in (cfg.get("layer_types") or [])[:n_layers]):
         return _refused(sd, f"draft {ed.model}: sliding-window draft layers (a KV group of their own beside the "
                             "target's full-attention group; vLLM wants one group for all draft layers) are not modelled")
     names = ed.checkpoint_names
