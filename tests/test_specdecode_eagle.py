@@ -411,3 +411,13 @@ def test_sliding_llama_head_and_read_but_unpriced_classes_are_refused():
     assert "EagleLlama4ForCausalLM: llama4_eagle.py" in resolve(LLAMA, e1, l4).reason
     mc = EagleDraftConfig("x/head", {**GPT_OSS_HEAD, "architectures": ["MiniCPMForCausalLM"]})
     assert "EagleMiniCPMForCausalLM: minicpm_eagle.py" in resolve(LLAMA, e1, mc).reason
+
+
+def test_deepseek_eagle_head_is_refused_with_its_files_reason():
+    """deepseek_eagle.py @0c58615d: EagleDeepseekV3ForCausalLM (an EAGLE head whose config names
+    DeepseekV3ForCausalLM), on an MLA target: the class reason, not the generic MLA one."""
+    ds = spec("deepseek-ai/DeepSeek-V3")
+    e1 = parse_speculative_config({"method": "eagle", "model": "x/ds-head", "num_speculative_tokens": 1})
+    ds_head = EagleDraftConfig("x/ds-head", {"architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 7168})
+    assert "EagleDeepseekV3ForCausalLM: deepseek_eagle.py" in resolve(ds, e1, ds_head).reason
+    assert "MLA target" in resolve(ds, parse_speculative_config(E3), head(E3_ID)).reason     # a Llama head

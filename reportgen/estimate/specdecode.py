@@ -372,6 +372,11 @@ EAGLE_REFUSED = {
     "count (start_layer_id), so whether the draft layer is MoE or dense (interleave_moe_layer_step) and whether its "
     "attention is chunked-local (no_rope_layers, padded by that count) follow the target's depth; a MoE draft layer "
     "and a chunked-attention draft KV group are not modelled",
+    # deepseek_eagle.py @0c58615d
+    "EagleDeepseekV3ForCausalLM": "deepseek_eagle.py (@0c58615d) builds DeepseekV2DecoderLayer(s) named from the "
+    "target's layer count, so each draft layer is MoE or dense by first_k_dense_replace / moe_layer_freq at that "
+    "index (an MoE draft layer with its routed experts) and has MLA attention, beside enorm / hnorm / norm, "
+    "fc (2H -> H) and its own lm_head; a draft with MoE layers is not modelled",
     # minicpm_eagle.py @04028200
     "EagleMiniCPMForCausalLM": "minicpm_eagle.py (@04028200) drafts for MiniCPM targets, which reportgen does not "
     "model, and builds the head's linears with the target's quantization config (vllm_config.quant_config)",
@@ -431,9 +436,6 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     if not isinstance(ed, EagleDraftConfig):
         return _refused(sd, f"the draft {sd.model!r} was not resolved as an EAGLE head")
     cfg = ed.config
-    if spec.is_mla:
-        return _refused(sd, "an EAGLE head on an MLA target: the draft's GQA cache beside the target's latent "
-                            "cache (vLLM's deepseek_eagle*.py heads) is not modelled")
     if "speculators_model_type" in cfg or "transformer_layer_config" in cfg or "transformer_config" in cfg:
         cfg = speculators_config(cfg)
         if isinstance(cfg, str):
@@ -441,6 +443,9 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     arch = eagle_class(sd.method, (cfg.get("architectures") or ["?"])[0])
     if arch in EAGLE_REFUSED:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}: {EAGLE_REFUSED[arch]}")
+    if spec.is_mla:
+        return _refused(sd, "an EAGLE head on an MLA target: the draft's GQA cache beside the target's latent "
+                            "cache is not modelled")
     if arch not in EAGLE_CLASSES[sd.method]:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
                             f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
