@@ -62,9 +62,13 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   unless the draft checkpoint's safetensors header listing (``estimate --weights checkpoint``) shows the
   tensor absent; the ``speculative`` column says which.  ``transformers_utils/configs/eagle.py`` (index
   copy): the class vLLM builds is ``Eagle`` / ``Eagle3`` + the draft's architecture (kept when it already
-  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes (DeepSeek / Llama-4 / MiniCPM / Qwen2 / Qwen3-VL /
-  Mistral-Large-3 heads, speculators-format configs other than eagle3: ``speculators_config``) are refused,
-  as are EAGLE heads on MLA targets.
+  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes are refused (``EAGLE_REFUSED`` with the
+  reason of the file read: ``llama4_eagle.py`` @06bfb261, ``deepseek_eagle.py`` @0c58615d, ``minicpm_eagle.py``
+  @04028200; Qwen2 / Qwen3-VL / Mistral-Large-3 heads not read; speculators-format configs other than eagle3:
+  ``speculators_config``), as are EAGLE heads on MLA targets and sliding draft layers (vLLM's Llama and Qwen3
+  attention read the head's ``layer_types``).  The head's layers are built by the families' shared parts
+  (``families/common.py`` ``geometry`` / ``decoder_layer`` / ``gqa_attention`` (``in_dim`` = 2H for EAGLE-3's
+  first layer) / ``swiglu_mlp``), so a head layer is its family's layer with the EAGLE file's changes.
   Draft KV: one full-attention layer per draft layer (the draft's own KV heads and head size, at the
   target's TP) in the target's group.
 - ``SpecDecodeBaseProposer.__init__`` (llm_base_proposer.py @00c4f22d): persistent GPU buffers of
@@ -81,7 +85,8 @@ with a draft was runnable), the capture-size rounding, the proposer's buffers.  
 the reason or the docs: EAGLE heads other than vLLM's Llama / Qwen3 ones (above), the later
 llama_eagle3.py norms (``norm_before_fc`` / ``fc_norm`` / ``norm_output`` on a Llama head: refused), MTP of other families than
 DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
-``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft, hybrid (state-layer)
+``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft (``gpu_model_runner.py``
+@000fc94b builds the drafter on the last PP rank only; ``_maybe_share_embeddings`` shares only at PP 1), hybrid (state-layer)
 targets (the draft widens their conv state: ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` /
 ``quantization`` other than the target's (EAGLE / draft_model: a quantized draft checkpoint's own scheme
 only for draft_model), probabilistic draft sampling, parallel drafting, the drafter's and rejection
