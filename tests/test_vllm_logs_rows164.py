@@ -71,13 +71,13 @@ def test_row169_bf16_kv_for_the_bf16_checkpoint(scored):
     assert r["tok_pred"] > 1.9 * scored["169"]["tok_meas"]
 
 
-def test_row164_memory_right_tokens_high(scored):
-    """Gemma-4-26B-A4B fp8 on 0.25.1: weights and KV memory within 0.5 %, tokens +7 % (the per-request
-    footprint vLLM used is larger than window - 1 + 2048 batched tokens gives; settings beyond util /
-    max_model_len are not shown).  Reported, not refitted: the same arithmetic holds rows 165/168/169."""
+def test_row164_within_half_a_percent(scored):
+    """Gemma-4-26B-A4B fp8 on 0.25.1: weights and KV memory within 0.5 %; tokens were +7.3 % at the 2,048 default
+    (logs12), now +0.03 %: vLLM 0.22+ raises a defaulted max_num_batched_tokens to a prefix LM's largest mm item,
+    2,496 (``encoder.batched_tokens_floor``, tests/test_mm_prefix_batched_floor.py)."""
     r = scored["164"]
     assert abs(r["w_err"]) <= 0.5 and abs(r["kv_err"]) <= 0.5
-    assert 5 < r["tok_err"] < 10, r["tok_err"]
+    assert abs(r["tok_err"]) <= 0.1, r["tok_err"]
 
 
 def test_row166_listed_not_scored_for_its_nvfp4_layout(scored):
