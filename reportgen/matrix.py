@@ -42,6 +42,7 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
+from reportgen.estimate.encoder import batched_tokens_floor
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
@@ -99,7 +100,7 @@ assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
                  "headers": pl.Boolean,
                  "model_type": pl.String, "params_total": pl.Int64, "params_active": pl.Int64,
-                 "max_pos": pl.Int64}
+                 "max_pos": pl.Int64, "mm_t_floor": pl.Int64}
 
 
 def _layouts(m: Matrix) -> list[Layout]:
@@ -134,7 +135,8 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
         state_mode = state_cache_mode(matrix.vllm_version, prefix_caching, is_attention_free(spec))
         mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
-                      "headers": e.weights_from_headers, **spec_axes(spec)})
+                      "headers": e.weights_from_headers, **spec_axes(spec),
+                      "mm_t_floor": batched_tokens_floor(spec, matrix.vllm_version, matrix.max_num_batched_tokens)})
         for lay in layouts:
             for wd in matrix.weights_as:
                 for kd in kv_axis(e, matrix):
@@ -215,6 +217,15 @@ class _Rows:
 _PER_GPU = ("gpu", "gpu_name", "gpu_memory_gib", "gpus_per_node", "price_gpu_hr")
 
 
+def _raise_batched(df):
+    """A GPU's default max_num_batched_tokens raised to the model's ``mm_t_floor`` (a multimodal prefix LM's largest
+    item, ``encoder.batched_tokens_floor``; 0 = none): per (layout row, GPU), as vLLM raises it per start."""
+    if "mm_t_floor" not in df.collect_schema().names():
+        return df
+    return df.with_columns(pl.max_horizontal("max_num_batched_tokens", pl.col("mm_t_floor").fill_null(0))
+                           .alias("max_num_batched_tokens"))
+
+
 class _GpuClasses:
     """The (layout row x GPU) rows ``lt x gt`` of a chunk, and its narrower twin: ``lt x`` the distinct
     GPU *classes* (the GPU columns other than ``_PER_GPU``: scheduler limits and graph-capture scaling,
@@ -238,7 +249,7 @@ class _GpuClasses:
         self.take = (np.arange(lt.height, dtype=np.int64)[:, None] * n_cls + self.cls_of_gpu[None, :]).ravel()
 
     def small(self) -> pl.LazyFrame:
-        return self.lt.lazy().join(self.classes.lazy(), how="cross", maintain_order="left_right")
+        return _raise_batched(self.lt.lazy().join(self.classes.lazy(), how="cross", maintain_order="left_right"))
 
     def narrow(self, e: pl.Expr, extra: tuple[str, ...] = ()) -> bool:
         """``e`` reads only the layout row, the GPU class (and ``extra`` columns), and there are fewer
@@ -248,7 +259,7 @@ class _GpuClasses:
 
     def cross(self, cols: list[pl.Expr]) -> pl.DataFrame:
         """``lt x gt`` with ``cols`` (independent columns), as ``.with_columns(cols)`` gives it."""
-        a = self.lt.join(self.gt, how="cross", maintain_order="left_right")
+        a = _raise_batched(self.lt.join(self.gt, how="cross", maintain_order="left_right"))
         narrow = [e for e in cols if self.narrow(e)]
         if not narrow or not a.height:
             return a.with_columns(cols)

@@ -85,6 +85,17 @@ PROXIES["unsloth/GLM-4.7-Flash-FP8-Dynamic"] = (
 # rows 162 / 163 (L40S, vLLM 0.29.0): Qwen's AWQ checkpoint of Qwen3-14B
 PROXIES["Qwen/Qwen3-14B-AWQ"] = (
     "Qwen/Qwen3-14B", "int4", "Qwen3-14B config + int4 group-128 weights (AWQ checkpoint config not offline)")
+# rows 164-166 (vLLM 0.25.1 on an L40S; 0.20.1rc1 on a WSL2 Blackwell card): Gemma-4-26B-A4B-it served in fp8 (the
+# checkpoint is not named: the base config + vLLM's online fp8), and a Nemotron-3-Nano fine-tune's NVFP4 re-upload
+PROXIES["google/gemma-4-26B-A4B-it"] = (
+    "google/gemma-4-26B-A4B", "checkpoint", "gemma-4-26B-A4B base config (same architecture); fp8 as --quantization fp8")
+PROXIES["chankhavu/Nemotron-Cascade-2-30B-A3B-NVFP4"] = (
+    "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "checkpoint",
+    "NVIDIA's Nemotron-3-Nano-30B-A3B NVFP4 config (Nemotron-Cascade-2 is a fine-tune of it; modelopt NVFP4)")
+# row 169 (0.23.0, Kaggle): google/gemma-4-31B-it in bf16; the only offline copy of its architecture is NVIDIA's NVFP4
+# re-upload (tests/data/configs_2026/SOURCES.md), costed with its quantization_config ignored
+PROXIES["google/gemma-4-31B-it"] = (
+    "nvidia/Gemma-4-31B-IT-NVFP4", "bf16", "gemma-4-31B-it architecture (nvidia NVFP4 re-upload config), bf16 weights")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -153,6 +164,9 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
                   "fit an 80 GB H100 (the blog's GPU) at util 0.9 and are reproduced (+0.1 %) at the GB10 total of 119.63 "
                   "GiB, which is inferred from this row's own KV figures; the version (>= 0.21) is inferred from the "
                   "token line's format",
+            "166": "the NVFP4 checkpoint's quantization layout (modelopt hf_quant_config: which layers stay bf16 / fp8) is "
+                   "not offline and NVIDIA's Nano NVFP4 config ships without it, so the proxy prices bf16 weights (58.8 "
+                   "GiB vs the logged 18.54); the block arithmetic is checked by tests/test_vllm_logs_rows164.py instead",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)

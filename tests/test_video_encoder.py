@@ -85,7 +85,7 @@ def test_closed_form_matches_vllm_s_frame_loop(mml):
 
 
 def test_towers_without_a_modelled_video_item_keep_today_s_figure():
-    spec = _spec("Qwen--Qwen3-VL-8B-Instruct")       # qwen3_vl.py sizes videos its own way: not modelled yet
+    spec = _spec("Qwen--Qwen3-VL-8B-Instruct")       # qwen3_vl.py: the video never beats the image (test_video_qwen3)
     assert encoder.video_item_tokens(spec, 128_000) == spec.mm_item_tokens
     assert spec.mm_video_patch_tokens == 0 and spec.mm_tower_peak is None
 

@@ -20,9 +20,10 @@ is modelled for Qwen2-VL / Qwen2.5-VL (``video_item_tokens``, vLLM qwen2_vl.py @
 per length (``exprs.encoder_lens``), together with the vision tower's own peak over the patches the profile
 encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a); ``limit_mm_per_prompt`` video = 0
 drops it (``drop_video``).  InternVL's dummy video (interns1.py @01dc2879, ``internvl_video_frames``) is priced
-the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) never
-exceeds its image item; Qwen3-VL / Qwen3.5 (version-dependent) and GLM-4.1V are not modelled: with videos allowed
-the budget here is a lower bound (docs/architecture.md "Encoder budget").
+the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) and
+Qwen3-VL's (``qwen3_vl_video_steps``, vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over
+the frames, at most 12,288 tokens) never exceed their image items; GLM-4.1V is not modelled: with images or videos
+allowed the budget here is a lower bound (docs/architecture.md "Encoder budget").
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
@@ -81,6 +82,39 @@ def encoder_budget(max_num_batched_tokens: int, max_item_tokens: int = 0) -> int
     profiled whole.  ``max_item_tokens`` 0 = not worked out for the model (the batch alone).
     """
     return max(int(max_num_batched_tokens), int(max_item_tokens))
+
+
+# first release with vLLM PR #43051 (merged after 2026-05-19; v0.21.0 was out by 2026-05-21, issue #43308)
+BATCHED_FLOOR_SINCE = (0, 22)
+
+
+def batched_tokens_floor(spec: ModelSpec, vllm_version, job_max_num_batched_tokens: int | None) -> int:
+    """The ``max_num_batched_tokens`` vLLM raises a *defaulted* value to for a multimodal prefix LM
+    (``ModelSpec.mm_prefix_lm``); 0 = no raise.
+
+    vLLM PR #43051 ("Auto-raise max_num_batched_tokens for prefix-LM multimodal models", fixes issue #42687),
+    ``engine/arg_utils.py`` ``_set_default_max_num_seqs_and_batched_tokens_args`` (line 2643 in 0.25.1): when
+    ``max_num_batched_tokens`` was not set (``orig_max_num_batched_tokens is None``) and the model
+    ``is_multimodal_model and is_mm_prefix_lm``, the GPU default (2,048 / 8,192) is raised to
+    ``_get_min_mm_batched_tokens`` -- the max of ``get_mm_max_tokens_per_item`` over the processor's
+    ``supported_mm_limits`` (every modality the model accepts, whatever ``--limit-mm-per-prompt`` says; one
+    limited to 0 does not lower it) -- and logged "Raising max_num_batched_tokens from %d to %d to accommodate
+    '%s' input for prefix-LM model %s".  Such a model runs with ``disable_chunked_mm_input`` forced
+    (``platforms/cuda.py``), and ``compute_mm_encoder_budget`` (``v1/core/encoder_cache_manager.py`` @003ad86e)
+    refuses an item larger than the batch, so before the PR the default start raised that ValueError (not
+    modelled here).  The raised value is ``max_num_batched_tokens`` itself: the profile run's dummy batch, the
+    encoder budget, the sliding-window groups' ``window - 1 + T`` blocks per request
+    (``SlidingWindowSpec.max_memory_usage_bytes``, ``v1/kv_cache_interface.py`` @001cabc1) all see it.
+    Gemma 4 26B-A4B / 31B: 2,496 (a 32-frame video), above the 2,048 of a < 70 GiB GPU; E2B / E4B are not
+    prefix LMs; Gemma 3 / PaliGemma items (256) never exceed a default.  A text-only serve (every limit 0:
+    ``spec.multimodal`` False) is not a prefix LM (``is_mm_prefix_lm(supports_multimodal=False)``)."""
+    from .profiles import parse_version   # noqa: PLC0415 - profiles imports overheads, keep encoder light
+    if job_max_num_batched_tokens or not (spec.multimodal and spec.mm_prefix_lm):
+        return 0
+    v = parse_version(vllm_version)
+    if v is not None and v < BATCHED_FLOOR_SINCE:
+        return 0
+    return max(spec.mm_item_tokens_by_modality.values(), default=spec.mm_item_tokens)
 
 
 def text_only(spec: ModelSpec) -> ModelSpec:

@@ -156,7 +156,10 @@ _P020 = VllmProfile(
     commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
              "log text says v0.21.0)", "PR #45197 (closed)"),
     evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); no scored 0.20 "
-             "row: its terms are those of 0.21-0.24, checked on that range's rows",
+             "row: its terms are those of 0.21-0.24, checked on that range's rows.  Rows 166 / 167 (0.20.x, "
+             "Nemotron-Cascade-2-30B-A3B / Qwen3.6-35B-A3B NVFP4 hybrids on a WSL2 32 GB Blackwell card): NVFP4 "
+             "layouts not offline, listed / not runnable; 166's hybrid block arithmetic reproduces its 1,206,303 "
+             "tokens from its logged 3.72 GiB exactly",
     notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
 
 
@@ -207,8 +210,11 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
                  "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
                  "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit for the encoder profile of "
-                 "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged).  Three started rows, "
-                 "errors of both signs (-8.2, -1.6, +2.4 %): no term is off in one direction, nothing refitted",
+                 "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged); row 168 (0.22.1, Gemma-4-E4B-it "
+                 "bf16 on an RTX 3090 Ti, defaults: weights -0.6 %, KV +0.5 %, tokens +0.5 %); row 169 (0.23.0, "
+                 "Gemma-4-31B-it bf16 on a 96 GB-class card, 8192 batched tokens: weights -0.3 %, KV -0.3 %, tokens "
+                 "-0.3 %).  Five started rows, errors of both signs (-8.2, -1.6, +2.4, +0.5, -0.3 %): no term is off "
+                 "in one direction, nothing refitted",
         notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
@@ -217,8 +223,14 @@ PROFILES: tuple[VllmProfile, ...] = (
         capture_rule="max_num_seqs",
         log_format="as 0.20",
         commits=("issue #49224", "PR #49233 (closed)"),
-        evidence="no scorable public 0.25 start-up (terms inherited from 0.20; the dense rule from issue "
-                 "#49224 and row 68).  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
+        evidence="rows 164 / 165 (0.25.1, one L40S, one author: Gemma-4-26B-A4B-it fp8 at util 0.92 / 32k and "
+                 "Gemma-4-E4B-it bf16 at util 0.85 / 16k), the first scorable 0.25 start-ups: 165 KV -0.2 %, tokens "
+                 "-0.2 %; 164 weights -0.3 %, KV GiB +0.3 %, tokens +7.3 %: KV memory right, the per-request footprint "
+                 "7 % larger at the 2,048 default -- vLLM 0.22+ raises a defaulted max_num_batched_tokens to a "
+                 "multimodal prefix LM's largest item (PR #43051; 26B / 31B attend bidirectionally over images), "
+                 "2,496 for Gemma 4 (encoder.batched_tokens_floor): tokens +0.03 %, KV +0.06 %; E4B is not a prefix "
+                 "LM and keeps 2,048.  Two rows: terms inherited from 0.20 (the dense "
+                 "rule from issue #49224 and row 68), nothing refitted.  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
                  "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
                  "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %).  Row 156 (0.25.0, DeepSeek-V4-Flash TP 2 on "
                  "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context: 75.64 GiB weights, 10.29 GiB / "
@@ -252,7 +264,10 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "activation 0.76, the applied graph estimate inside them, where the model puts 0.41 non-torch + "
                  "0.75 activation + 1.07 graph estimate = 2.23, was 3.97), TP 4 + EP -0.7 % (was -6.9 %), PP 4 +8.9 % (with N09's +18 %, +8.5 % while N09's last stage carried the MRV1 sampler: "
                  "PP stages on PCIe cost ~1.2-2 GiB more than NT_PP_ONLY 0.07 + activation; two rows, one card "
-                 "type: not refitted).  MRV2 dense rows printing activation: 35 / N05 / N04 0.25 / 0.31 / 1.06 "
+                 "type: not refitted; vLLM's code puts nothing else on a first stage before the KV snapshot -- no "
+                 "sampler, receive buffer, PP send / recv or NCCL P2P connection there -- and the per-stage spread "
+                 "of row 152 points to a per-rank transient such as a cold torch.compile in the profile window, "
+                 "issues #54122 / #54383: docs/decisions.md, branch ppgap).  MRV2 dense rows printing activation: 35 / N05 / N04 0.25 / 0.31 / 1.06 "
                  "logged, 0.22 / 0.29 / 1.17 modelled (MRV1 sampler form 0.52 / 0.55 / 1.17).  Rows 153-155 (0.27.1, "
                  "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +34 / +9.0 / +6.0 % "
                  "(+29 / +6.9 / +4.3 % with the MRV1 sampler form), unexplained by the source (rows 35 / N05, same "

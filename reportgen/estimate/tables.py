@@ -516,8 +516,10 @@ class ModelTables:
         if self.draft is not None:
             why = self.draft.reason or sdm.draft_tp_reason(self.engine.spec_decode, lay.tp)
             if why is None and lay.pp > 1 and self.draft.weights is not None:
-                why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): "
-                       "where vLLM places the draft's layers and KV is not modelled")
+                why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): vLLM "
+                       "builds the whole draft on the last PP rank (gpu_model_runner.py) and never shares the "
+                       "target's embedding there (llm_base_proposer.py); the draft's KV layers on that stage only "
+                       "and its buffers there are not modelled")
             if why:
                 return head + ("unsupported", why) + _EMPTY_BODY, (), 0
         err, body, slots, n = self._body_of(lay, wd, kd)
