@@ -142,13 +142,15 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # robotmunki.com: non-default args are model and max_num_batched_tokens only (util: the 0.9 default);
                 # the version is not printed, but "GPU KV cache size" 1,563,739 = int(5.965 x 262,144) is no block
                 # multiple: the 0.21+ rule (VllmProfile.tokens_from_concurrency) -- 0.21 is the lowest such release
-                "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"}}
+                "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"},
+                # DeepSeek-V4-Flash TP 2 on two PCIe RTX PRO 6000 (search file id 56819795714): the command's
+                # --speculative-config and --disable-custom-all-reduce (the CSV has no column for either)
+                "156": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2},
+                        "disable_custom_all_reduce": True}}
 # rows run and listed but not scored: a setting that decides the KV figure is not in the source
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
                    "device total is not printed either",
-            "156": "started with an MTP draft (--speculative-config {method: mtp, num_speculative_tokens: 2}); reportgen "
-                   "refuses MTP for deepseek_v4, so the row runs without the draft and is listed only",
             "157": "GB10 bench (vLLM 0.30): the engine arguments beyond util / max_model_len are not shown, and the "
                    "implied non-KV overhead (budget - weights - KV = 0.6 GiB at the P01 total of 119.63 GiB) is below "
                    "the logged graph estimate alone (~1.08 GiB): max_num_seqs / max_num_batched_tokens (or the unified-"

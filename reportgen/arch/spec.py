@@ -226,6 +226,9 @@ class ModelSpec:
     mtp_tensors: list[Tensor] = field(default_factory=list)
     # one KV geometry per MTP layer (its attention joins the target's KV pool under speculative decoding)
     mtp_layers_kv: list[LayerKV] = field(default_factory=list)
+    # width of the MTP proposer's ``hidden_states`` buffer when it is not hidden_size (DeepSeek-V4: the target's
+    # pre-hc_head residual, hc_mult x hidden_size -- llm_base_proposer.py @00c4f22d); 0 = hidden_size
+    mtp_hidden_states: int = 0
     # dtype vLLM gives state layers' temporal (SSM) state under --mamba-ssm-cache-dtype auto when the
     # model overrides it (nemotron_h: the config's mamba_ssm_cache_dtype, else float32); None = the
     # conv-state dtype (vLLM's auto: the model dtype).  Reported only: the family sets the same dtype

@@ -229,13 +229,15 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "7 % larger at the 2,048 default -- vLLM 0.22+ raises a defaulted max_num_batched_tokens to a "
                  "multimodal prefix LM's largest item (PR #43051; 26B / 31B attend bidirectionally over images), "
                  "2,496 for Gemma 4 (encoder.batched_tokens_floor): tokens +0.03 %, KV +0.06 %; E4B is not a prefix "
-                 "LM and keeps 2,048.  Two rows: terms inherited from 0.20 (the dense "
+                 "LM and keeps 2,048.  Three rows with row 156 below: terms inherited from 0.20 (the dense "
                  "rule from issue #49224 and row 68), nothing refitted.  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
                  "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
                  "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %).  Row 156 (0.25.0, DeepSeek-V4-Flash TP 2 on "
-                 "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context: 75.64 GiB weights, 10.29 GiB / "
-                 "1,993,100 KV tokens) is listed, not scored: its MTP draft is refused for deepseek_v4 (run without "
-                 "it: weights +2.1 %, KV GiB -3.5 %, tokens -17 %)",
+                 "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context, MTP draft priced since branch dsv4mtp): weights "
+                 "+5.2 % (the Triton MXFP4 expert layout priced, DeepGemmFP4Experts logged: -0.3 % at the "
+                 "checkpoint layout), KV GiB -15.0 %, tokens -28.1 % (the weights' +3.9 GiB and 1.8 GiB of "
+                 "SM 12.0 profile / non-torch memory no term holds; docs/accuracy_specdecode.md): not a profile "
+                 "term, nothing refitted",
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
               "them (0.25.0 behaved as 0.20; the profile follows the later patch)",
         tokens_from_concurrency=True),

@@ -22,6 +22,12 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   ``eh_proj`` (plain ``nn.Linear(2H, H)``: replicated, never quantized), ``shared_head`` (RMSNorm + a
   ``ParallelLMHead``) and ``mtp_block`` = one ``DeepseekV2DecoderLayer``; ``DeepSeekMultiTokenPredictor``
   builds all ``num_nextn_predict_layers`` layers and a ``VocabParallelEmbedding``.
+- ``vllm/model_executor/models/deepseek_v4_mtp.py`` @023da1fc (``DeepSeekV4MTP``, the draft of ``DeepseekV4ForCausalLM``;
+  row 156 of tests/data/vllm_logs.csv starts it on vLLM 0.25.0): the layer is built
+  by families/deepseek_v4.py (a sliding-only ``DeepseekV4DecoderLayer`` + enorm / hnorm / shared_head.norm,
+  quantized ``e_proj`` / ``h_proj`` and float32 ``hc_head_*``); the proposer's ``hidden_states`` buffer is
+  ``hc_mult x hidden_size`` wide (``spec.mtp_hidden_states``), and ``_maybe_share_lm_head`` also hands the
+  draft the target's ``topk_indices_buffer`` (the draft's own is freed: not priced).
 - ``vllm/v1/spec_decode/llm_base_proposer.py`` @00c4f22d (``load_model``): the draft's attention layers
   with a KV spec are the layers the draft adds (they must sit in one KV-cache group with the target's);
   ``_maybe_share_embeddings`` / ``_maybe_share_lm_head``: an MTP draft (no ``has_own_embed_tokens``)
@@ -84,7 +90,7 @@ its attention layers in the KV pool, its layers in the CUDA-graph term (uncalibr
 with a draft was runnable), the capture-size rounding, the proposer's buffers.  Not modelled, said in
 the reason or the docs: EAGLE heads other than vLLM's Llama / Qwen3 ones (above), the later
 llama_eagle3.py norms (``norm_before_fc`` / ``fc_norm`` / ``norm_output`` on a Llama head: refused), MTP of other families than
-DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
+DeepSeek-V3 / V3.2 / V4, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
 ``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft (``gpu_model_runner.py``
 @000fc94b builds the drafter on the last PP rank only; ``_maybe_share_embeddings`` shares only at PP 1), hybrid (state-layer)
 targets (the draft widens their conv state: ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` /
@@ -125,7 +131,8 @@ REFUSED_METHODS = {
 # deepseek_v3 / deepseek_v32 / glm_moe_dsa -> DeepSeekMTP (deepseek_mtp.py @03356f8c); architectures
 # Glm4MoeForCausalLM -> Glm4MoeMTP (glm4_moe_mtp.py @028aedf6, the same layer shape)
 DEEPSEEK_MTP_TYPES = ("deepseek_v3", "deepseek_v32", "glm_moe_dsa")
-MTP_ARCHITECTURES = {"glm4_moe": "Glm4MoeForCausalLM"}
+# (and deepseek_v4 -> DeepSeekV4MTP, deepseek_v4_mtp.py @023da1fc: families/deepseek_v4.py builds its layer)
+MTP_ARCHITECTURES = {"glm4_moe": "Glm4MoeForCausalLM", "deepseek_v4": "DeepseekV4ForCausalLM"}
 MTP_TYPES = DEEPSEEK_MTP_TYPES + tuple(MTP_ARCHITECTURES)
 # SpeculativeConfig keys: accepted with no memory effect reportgen prices differently
 _NO_EFFECT = ("prompt_lookup_max", "prompt_lookup_min", "revision", "code_revision", "max_model_len",
@@ -324,11 +331,24 @@ def _mtp(spec: ModelSpec, sd: SpecDecode) -> Draft:
     if k > n_mtp and k % n_mtp:
         return _refused(sd, f"num_speculative_tokens {k} must be divisible by num_nextn_predict_layers {n_mtp} "
                             "(vLLM raises)")
+    if any(l.compressed is not None for l in spec.layers_kv) and len(_draft_groups(spec)) > 1:
+        return _refused(sd, f"{n_mtp} MTP layers whose sliding caches fall in different KV-cache groups: vLLM's "
+                            "validate_same_kv_cache_group asserts one group for all draft layers")
     w = _weights_spec(spec, spec.mtp_tensors, f"{spec.model_type}-mtp")
     gib_note = f"{n_mtp} MTP layer{'s' if n_mtp > 1 else ''} (embedding and lm_head shared with the target)"
     be, bb = proposer_buffers(spec.hidden_size, False)
+    be += (spec.mtp_hidden_states or spec.hidden_size) - spec.hidden_size   # DeepSeek-V4: hc_mult x H hidden_states
     return Draft("mtp", k, w, tuple(spec.mtp_layers_kv), n_mtp, f"mtp k={k}: {gib_note}", buffer_elems_t=be,
                  buffer_bytes_t=bb)
+
+
+def _draft_groups(spec: ModelSpec) -> set[int]:
+    """DeepSeek-V4: the KV-cache groups (estimate/compressed.py) the MTP layers' caches land in."""
+    from . import compressed as cm
+
+    n = len(spec.layers_kv)
+    groups = cm.kv_groups(cm.layer_caches(list(spec.layers_kv) + list(spec.mtp_layers_kv)))
+    return {gi for gi, g in enumerate(groups) for c in g.caches if c.layer >= n}
 
 
 def _draft_model(spec: ModelSpec, sd: SpecDecode, draft: ModelSpec | None) -> Draft:
