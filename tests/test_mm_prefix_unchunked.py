@@ -136,3 +136,25 @@ def test_gemma4_log_rows_still_start(rid):
     case = vvl.make_case(row)
     pred = vvl.predict(case)
     assert "Chunked MM" not in json.dumps(pred, default=str)
+
+
+def test_reportgen_estimate_cli():
+    """``reportgen estimate`` gives the same verdict (and ``--limit-mm-per-prompt video=0`` lifts it)."""
+    import contextlib
+    import io
+
+    from reportgen.cli import main
+
+    def run(*extra):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            main(["estimate", str(CFG / "google--gemma-4-26B-A4B.json"), "--json", "--offline",
+                  "--gpu-memory-gib", "80", "--weights-as", "fp8", "--max-model-len", "32768",
+                  "--max-num-batched-tokens", "2048", *extra])
+        return json.loads(out.getvalue())
+
+    d = run("--vllm-version", "0.25.1")
+    assert d["status"] == "invalid_layout"
+    assert d["reason"] == UNCHUNKED_REASON.format(2496, 2048, 2496, 2048, "image 280, video 2496")
+    assert run("--vllm-version", "0.25.1", "--limit-mm-per-prompt", "video=0")["status"] != "invalid_layout"
+    assert run("--vllm-version", "0.19.1")["status"] != "invalid_layout"
