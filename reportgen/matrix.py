@@ -47,7 +47,7 @@ from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
-                                         profile_for, tokens_from_concurrency)
+                                         profile_for)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
@@ -351,7 +351,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
     lens_rows, take_u = [], None
-    conc_tokens = tokens_from_concurrency(matrix.vllm_version)   # "GPU KV cache size" rule of the version
+    conc_tokens = matrix_profile(matrix)[0].tokens_from_concurrency   # the version's "GPU KV cache size" rule
     for m in matrix.max_model_len:
         f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None

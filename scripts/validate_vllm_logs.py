@@ -141,7 +141,7 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 "D01": {"max_num_batched_tokens": 16384, "vllm_version": "0.22"},
                 # robotmunki.com: non-default args are model and max_num_batched_tokens only (util: the 0.9 default);
                 # the version is not printed, but "GPU KV cache size" 1,563,739 = int(5.965 x 262,144) is no block
-                # multiple: the 0.21+ rule (profiles.tokens_from_concurrency) -- 0.21 is the lowest such release
+                # multiple: the 0.21+ rule (VllmProfile.tokens_from_concurrency) -- 0.21 is the lowest such release
                 "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"}}
 # rows run and listed but not scored: a setting that decides the KV figure is not in the source
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "

@@ -211,7 +211,7 @@ def test_matrix_prices_each_length_apart_and_leaves_other_models_alone(qwen25):
     if gemma is not None:         # no video item, no tower peak modelled: one figure whatever the length
         g = df.filter(df["model"] == "gemma")
         # (KV memory, not the token line: 0.21+ logs int(max_concurrency x max_model_len), which moves with the
-        # length for a sliding-window hybrid -- profiles.tokens_from_concurrency)
+        # length for a sliding-window hybrid -- VllmProfile.tokens_from_concurrency)
         assert g["activation_gib"].n_unique() == 1 and g["kv_cache_gib"].n_unique() == 1
 
 

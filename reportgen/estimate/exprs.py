@@ -352,7 +352,7 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
 
     Invalid and unsupported rows carry null ``_nbv`` / ``_bpb``, so every per-cell term is null
     for them without a per-cell branch.  ``conc_tokens``: the version logs "GPU KV cache size" as
-    ``int(max_concurrency x max_model_len)`` (profiles.tokens_from_concurrency, 0.21+)."""
+    ``int(max_concurrency x max_model_len)`` (``VllmProfile.tokens_from_concurrency``, 0.21+)."""
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
     # what binds concurrency (LIMITS): the scheduler cap, else the larger share of a request's blocks
