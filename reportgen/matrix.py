@@ -42,7 +42,7 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
-from reportgen.estimate.encoder import batched_tokens_floor
+from reportgen.estimate.encoder import batched_tokens_floor, unchunked_item, unchunked_items
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
@@ -100,7 +100,8 @@ assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
                  "headers": pl.Boolean,
                  "model_type": pl.String, "params_total": pl.Int64, "params_active": pl.Int64,
-                 "max_pos": pl.Int64, "mm_t_floor": pl.Int64}
+                 "max_pos": pl.Int64, "mm_t_floor": pl.Int64,
+                 "mm_unchunked": pl.Int64, "mm_items": pl.String}
 
 
 def _layouts(m: Matrix) -> list[Layout]:
@@ -136,7 +137,10 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
         mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(spec),
-                      "mm_t_floor": batched_tokens_floor(spec, matrix.vllm_version, matrix.max_num_batched_tokens)})
+                      "mm_t_floor": batched_tokens_floor(spec, matrix.vllm_version, matrix.max_num_batched_tokens),
+                      # a prefix LM's item above max_num_batched_tokens: vLLM refuses the start (ex.gpu_pass)
+                      "mm_unchunked": unchunked_item(spec, matrix.vllm_version),
+                      "mm_items": unchunked_items(spec, matrix.vllm_version)})
         for lay in layouts:
             for wd in matrix.weights_as:
                 for kd in kv_axis(e, matrix):

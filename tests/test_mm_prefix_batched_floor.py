@@ -82,7 +82,7 @@ def test_floor_is_the_largest_item_of_every_supported_modality(specs):
 @pytest.mark.parametrize("mem, version, job_t, expect", [
     (44.42, "0.25.1", None, 2496),      # L40S: 2,048 default raised
     (80.0, "0.25.1", None, 8192),       # >= 70 GiB: 8,192 already holds the item
-    (44.42, "0.21.0", None, 2048),      # before the PR (vLLM would refuse the start: not modelled)
+    (44.42, "0.21.0", None, 2048),      # before the PR (vLLM refuses the start: tests/test_mm_prefix_unchunked.py)
     (44.42, "0.25.1", 4096, 4096),      # the job's value is kept
 ])
 def test_estimate_uses_the_raised_value(specs, mem, version, job_t, expect):

@@ -246,7 +246,8 @@ class ModelSpec:
     mm_item_tokens_by_modality: dict[str, int] = field(default_factory=dict)
     # vLLM ``ModelConfig.is_mm_prefix_lm`` (image / video spans attended bidirectionally): vLLM forces
     # ``disable_chunked_mm_input`` and, 0.22+, raises a defaulted max_num_batched_tokens to the largest item
-    # (``encoder.batched_tokens_floor``); set by ``build.mm_prefix_lm`` from the config's fields
+    # (``encoder.batched_tokens_floor``); an item still above it is refused (``encoder.unchunked_item``:
+    # invalid_layout); set by ``build.mm_prefix_lm`` from the config's fields
     mm_prefix_lm: bool = False
     # a video item vLLM sizes by max_model_len (``encoder.video_item_tokens``): tokens of one step (Qwen2/2.5-VL: a
     # temporal patch of two largest frames; InternVL: one frame), the most steps a video gets, and the tokens taken

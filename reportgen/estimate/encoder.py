@@ -101,9 +101,9 @@ def batched_tokens_floor(spec: ModelSpec, vllm_version, job_max_num_batched_toke
     limited to 0 does not lower it) -- and logged "Raising max_num_batched_tokens from %d to %d to accommodate
     '%s' input for prefix-LM model %s".  Such a model runs with ``disable_chunked_mm_input`` forced
     (``platforms/cuda.py``), and ``compute_mm_encoder_budget`` (``v1/core/encoder_cache_manager.py`` @003ad86e)
-    refuses an item larger than the batch, so before the PR the default start raised that ValueError (not
-    modelled here).  The raised value is ``max_num_batched_tokens`` itself: the profile run's dummy batch, the
-    encoder budget, the sliding-window groups' ``window - 1 + T`` blocks per request
+    refuses an item larger than the batch, so before the PR the default start raised that ValueError
+    (``unchunked_item``: an ``invalid_layout`` verdict).  The raised value is ``max_num_batched_tokens`` itself:
+    the profile run's dummy batch, the encoder budget, the sliding-window groups' ``window - 1 + T`` blocks per request
     (``SlidingWindowSpec.max_memory_usage_bytes``, ``v1/kv_cache_interface.py`` @001cabc1) all see it.
     Gemma 4 26B-A4B / 31B: 2,496 (a 32-frame video), above the 2,048 of a < 70 GiB GPU; E2B / E4B are not
     prefix LMs; Gemma 3 / PaliGemma items (256) never exceed a default.  A text-only serve (every limit 0:
@@ -115,6 +115,58 @@ def batched_tokens_floor(spec: ModelSpec, vllm_version, job_max_num_batched_toke
     if v is not None and v < BATCHED_FLOOR_SINCE:
         return 0
     return max(spec.mm_item_tokens_by_modality.values(), default=spec.mm_item_tokens)
+
+
+# first release that treats a family as a prefix LM, where later than the check itself: Gemma 4 was served causally
+# (``use_bidirectional_attention`` ignored, issue #40106 of 2026-04-17) until PR #40534 (opened 2026-04-21)
+# registered gemma4 in ``MM_PREFIX_LM_MODELS`` -- after 0.19 (row 52: a default 2,048 start of 26B-A4B on an A100,
+# 2026-04-17) and before 0.20.0 (issue #42687 and recipes #441: the ValueError).  Other prefix LMs (Gemma 3,
+# PaliGemma: FlexAttention PrefixLM, PR #27938 of 2025-11) are not gated: their 256-token items exceed no default.
+PREFIX_LM_SINCE = {"gemma4": (0, 20)}
+
+
+def unchunked_item(spec: ModelSpec, vllm_version=None) -> int:
+    """The item a prefix LM must fit in one batch: vLLM refuses to start when it exceeds ``max_num_batched_tokens``
+    (0 = no such check for this model / serve).
+
+    ``platforms/cuda.py`` @002db495 ``check_and_update_config``: ``model_config.is_mm_prefix_lm and
+    scheduler_config.is_multimodal_model`` -> "Forcing --disable_chunked_mm_input for models with
+    multimodal-bidirectional attention"; ``compute_mm_encoder_budget`` (``v1/core/encoder_cache_manager.py``
+    @003ad86e, and the same check at @51c7cf7d) then, with ``disable_chunked_mm_input``, raises ValueError
+    "Chunked MM input disabled but max_tokens_per_mm_item=2496 is larger than max_num_batched_tokens=2048.
+    Please increase max_num_batched_tokens." (older releases: "... max_tokens_per_mm_item (2496) is larger than
+    max_num_batched_tokens (2048) ...").  ``max_tokens_per_mm_item`` is the max over the *active* modalities
+    (limit > 0: ``item_tokens``, what ``apply_limits`` leaves in ``spec.mm_item_tokens``), so a video limit of 0
+    brings Gemma 4's 2,496 down to its 280-token image; with every modality at 0 the function returns (0, 0)
+    before the check (and the spec is not multimodal).  The check compares the *final* value: vLLM 0.22+ raises a
+    defaulted value first (``batched_tokens_floor``, PR #43051), so it fires before 0.22 at a small-GPU default
+    and in any version at a value set below the item (the PR leaves a set value alone) -- from the release that
+    treats the family as a prefix LM (``PREFIX_LM_SINCE``: Gemma 4 from 0.20; an unparsed version: applied)."""
+    from .profiles import parse_version   # noqa: PLC0415 - as batched_tokens_floor
+    if not (spec.multimodal and spec.mm_prefix_lm):
+        return 0
+    v, since = parse_version(vllm_version), PREFIX_LM_SINCE.get(spec.family)
+    if v is not None and since is not None and v < since:
+        return 0
+    return int(spec.mm_item_tokens or 0)
+
+
+# the ``invalid_layout`` reason when ``unchunked_item`` > max_num_batched_tokens: vLLM's message, then the fixes;
+# placeholders (item, batched tokens, item, batched tokens, ``unchunked_items``) -- ``str.format`` and ``pl.format``
+UNCHUNKED_REASON = ("vLLM refuses to start: Chunked MM input disabled but max_tokens_per_mm_item ({}) is larger "
+                    "than max_num_batched_tokens ({}) (prefix-LM multimodal model: chunked MM input forced off); set "
+                    "--max-num-batched-tokens >= {}, or --limit-mm-per-prompt 0 for each modality whose item exceeds "
+                    "{} tokens (items: {})")
+
+
+def unchunked_items(spec: ModelSpec, vllm_version=None) -> str | None:
+    """The items per modality a ``UNCHUNKED_REASON`` lists ("image 280, video 2496"): those not above the active
+    maximum (a modality limited to 0 is larger than it, or absent); None when ``unchunked_item`` is 0."""
+    item = unchunked_item(spec, vllm_version)
+    if not item:
+        return None
+    by = {m: n for m, n in spec.mm_item_tokens_by_modality.items() if n <= item}
+    return ", ".join(f"{m} {n}" for m, n in by.items()) or str(item)
 
 
 def text_only(spec: ModelSpec) -> ModelSpec:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from . import encoder as enc
 from . import overheads as oh
 from .tables import GIB
 
@@ -82,6 +83,12 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
             pl.format("tp ({}) > gpus_per_node ({}): cross-node TP not allowed", pl.col("tp"), gpn))
     rules = rules.when(gpus > gpn * max_nodes).then(
         pl.format("tp*pp*dp ({}) GPUs > max_nodes ({}) x gpus_per_node ({})", gpus, pl.lit(max_nodes), gpn))
+    # a multimodal prefix LM's largest item above max_num_batched_tokens (after vLLM 0.22+ raised a defaulted
+    # value, matrix._raise_batched): vLLM refuses to start (encoder.unchunked_item; 0 / absent = no check)
+    item = pl.col("mm_unchunked").fill_null(0)
+    rules = rules.when(item > pl.col("max_num_batched_tokens")).then(
+        pl.format(enc.UNCHUNKED_REASON, item, pl.col("max_num_batched_tokens"), item,
+                  pl.col("max_num_batched_tokens"), pl.col("mm_items")))
     load_reason = pl.format("out of memory while loading weights: {} GiB per GPU + {} GiB CUDA context "
                             "> {} GiB device memory (short by {} GiB)",
                             w_max.round(2), ctx.round(2), pl.col("gpu_memory_gib").round(2),
