@@ -274,19 +274,28 @@ class TowerPeak:
     - ``attn``: elements (activation dtype) live at the attention's peak;
     - ``mlp`` + ``mlp_tp / tp``: at the MLP's peak (``mlp_tp``: the column-parallel intermediate);
     - ``fixed_bytes``: alive through the whole forward (the float32 pixel input, the float32 rotary table and
-      the attention's cos / sin).
+      the attention's cos / sin);
+    - ``input_bytes``: the part of ``fixed_bytes`` that outlives the tower -- the dummy inputs themselves:
+      ``profile_run`` (vllm/v1/worker/gpu_model_runner.py @000fc94b) holds ``batched_dummy_mm_inputs`` as a
+      local until it returns, i.e. through the dummy text forward and sampler as well.
     The peak read off the code, not measured; the attention part is counted unsharded (a bound at TP > 1,
-    where the QKV output is all-gathered anyway)."""
+    where the QKV output is all-gathered anyway).  Torch's profile peak is the larger of this tower phase and
+    the text phase that follows it (``encoder.profile_peak``)."""
 
     attn: int
     mlp: int
     mlp_tp: int
     fixed_bytes: int
     merge_unit: int
+    input_bytes: int = 0
 
     def bytes_per_token(self, tp: int, act_b: float) -> float:
-        """Bytes per merged (LLM) token of the encoded items on one rank."""
+        """Bytes per merged (LLM) token of the encoded items on one rank (the tower phase)."""
         return self.merge_unit * (act_b * max(self.attn, self.mlp + self.mlp_tp / max(tp, 1)) + self.fixed_bytes)
+
+    def input_bytes_per_token(self) -> float:
+        """Bytes per merged token of the dummy inputs, still alive in the text phase."""
+        return float(self.merge_unit * self.input_bytes)
 
 
 def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, patch_volume: int,
@@ -310,4 +319,4 @@ def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, 
     hd = hidden // max(heads, 1)
     gated = family == "qwen2_5_vl"
     return TowerPeak(attn=11 * hidden, mlp=(3 if gated else 2) * hidden, mlp_tp=(3 if gated else 2) * intermediate,
-                     fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge)
+                     fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge, input_bytes=4 * patch_volume)

@@ -18,7 +18,8 @@ processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gem
 limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  The dummy video vLLM sizes by ``max_model_len``
 is modelled for Qwen2-VL / Qwen2.5-VL (``video_item_tokens``, vLLM qwen2_vl.py @002d181a): the matrix prices it
 per length (``exprs.encoder_lens``), together with the vision tower's own peak over the patches the profile
-encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a); ``limit_mm_per_prompt`` video = 0
+encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a; torch's peak is the larger of
+that tower phase and the text phase, ``profile_peak``); ``limit_mm_per_prompt`` video = 0
 drops it (``drop_video``).  InternVL's dummy video (interns1.py @01dc2879, ``internvl_video_frames``) is priced
 the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) and
 Qwen3-VL's (``qwen3_vl_video_steps``, vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over
@@ -246,6 +247,31 @@ def drop_video(spec: ModelSpec) -> ModelSpec:
 
 def tower_bytes_per_token(multimodal: bool, peak: TowerPeak | None, tp: int, act_b: float) -> float:
     return peak.bytes_per_token(tp, act_b) if multimodal and peak is not None else 0.0
+
+
+def tower_input_bytes_per_token(multimodal: bool, peak: TowerPeak | None) -> float:
+    """Bytes per encoded token of the dummy inputs ``profile_run`` keeps through the text phase."""
+    return peak.input_bytes_per_token() if multimodal and peak is not None else 0.0
+
+
+def profile_peak(text: float, kept: float, tower: float) -> float:
+    """Torch's peak over vLLM's profile run, above the weights (the scalar form of ``exprs.encoder_lens``).
+
+    ``profile_run`` (vllm/v1/worker/gpu_model_runner.py @000fc94b; the same order in the 0.10-era copy under
+    search-index id 8221455114, where the call was ``get_multimodal_embeddings`` and the cache
+    ``encoder_cache["tmp"]``): (1) ``dummy_encoder_outputs = self.model.embed_multimodal(**batched_dummy_mm_inputs)``
+    -- the tower's activations are locals of that call and are freed when it returns; (2) the outputs go into
+    ``self.encoder_cache``; (3) ``self._dummy_run(self.max_num_tokens, is_profile=True)`` and, on the last PP rank,
+    ``_dummy_sampler_run``; (4) only then ``self.encoder_cache.clear()``.  ``batched_dummy_mm_inputs`` is a local
+    of ``profile_run``, alive to the end.  The worker reads one ``torch.cuda.memory_stats`` peak over the whole
+    call, so the activation is the larger of the two phases::
+
+        tower phase = kept + tower peak             (kept: buffers allocated with the model, a_add_t)
+        text phase  = text forward (+ sampler) + kept + encoder cache (MM_ENCODER x B x h x a) + dummy inputs
+
+    ``text`` = the text phase, ``kept`` = what both phases hold, ``tower`` = the tower's own peak (its inputs
+    included).  Before this the tower peak was added to the text phase (an upper bound)."""
+    return max(float(text), float(kept) + float(tower))
 
 
 def encoder_profile_tokens(max_num_batched_tokens: int, image_item: int, video_item: int = 0) -> tuple[int, int]:
