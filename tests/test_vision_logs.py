@@ -145,7 +145,10 @@ def test_encoder_budget_takes_an_image_larger_than_the_batch(batched, budget):
     kw = dict(tp=2, max_model_len=32768, max_num_batched_tokens=batched, vllm_version="0.19.0")
     full = estimate_one(spec, 79.2, **kw)["activation_gib"]
     text = estimate_one(encoder.text_only(spec), 79.2, **kw)["activation_gib"]
-    # plus the ViT's own peak over the budget // 16,384 images encoded at once (mm_video.TowerPeak, TP 2:
-    # 4 x (2 x max(11 x 1280, 3 x 1280 + 3 x 3420 / 2) + 5,184) = 133,376 bytes per token)
-    tower = max(1, budget // 16384) * 16384 * 133_376
-    assert (full - text) * 2**30 == pytest.approx(encoder.MM_ENCODER * budget * 3584 * 2 + tower, rel=1e-9)
+    # the ViT's own peak over the budget // 16,384 images encoded at once (mm_video.TowerPeak, TP 2:
+    # 4 x (2 x max(11 x 1280, 3 x 1280 + 3 x 3420 / 2) + 5,184) = 133,376 bytes per token) is a phase of its own:
+    # profile_run (gpu_model_runner.py @000fc94b) frees it before the text forward, which runs with the cached
+    # outputs and the dummy float32 pixels (4 x 4 x 1,176 B per token) still held -- the peak is the larger phase
+    encoded = max(1, budget // 16384) * 16384
+    text_phase = text * 2**30 + encoder.MM_ENCODER * budget * 3584 * 2 + encoded * 18_816
+    assert full * 2**30 == pytest.approx(max(text_phase, encoded * 133_376), rel=1e-9)
