@@ -320,3 +320,24 @@ def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, 
     gated = family == "qwen2_5_vl"
     return TowerPeak(attn=11 * hidden, mlp=(3 if gated else 2) * hidden, mlp_tp=(3 if gated else 2) * intermediate,
                      fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge, input_bytes=4 * patch_volume)
+
+
+def siglip_tower_peak(hidden: int, intermediate: int, channels: int, patch: int, patches_per_token: int) -> TowerPeak:
+    """``TowerPeak`` of a SigLIP tower (Gemma 3), read off vLLM siglip.py @0c028ba4 (``SiglipEncoderLayer``,
+    ``SiglipAttention``, ``SiglipMLP``) with mm_encoder_attention.py / vit_attn_wrappers.py @03037b42
+    (d = hidden, I = intermediate):
+
+    - attention: ``residual`` (d), ``layer_norm1``'s output held as the call's argument (d), ``qkv_proj``'s
+      output (3d; q, k, v are ``chunk`` views), ``MMEncoderAttention``'s output (d: the flash-attention path only
+      views q / k / v; the SDPA path's final ``reshape`` of a transposed output copies it once more, d) and
+      ``out_proj``'s (d): 7d, 8d on the SDPA path -- 8d is taken (whichever backend ``get_vit_attn_backend`` picks);
+    - MLP: ``residual`` (d) and ``layer_norm2``'s output (d), then ``fc1`` (I) and its activation (I) alive
+      together, or the activation and ``fc2`` (d): 2d + 2I (the second form, 3d + I / tp, never exceeds 8d);
+    - fixed and kept: the float32 ``pixel_values`` (``C x p^2 x 4`` bytes per patch; gemma3_mm.py @e5fa9450
+      passes them to the tower as the processor made them, the bf16 cast inside the patch embedding is freed
+      after the convolution).
+    ``patches_per_token``: tower patches per language-model token (Gemma 3: ``(image_size / patch)**2 /
+    mm_tokens_per_image`` = 4,096 / 256 = 16, the projector's average pool)."""
+    pixels = 4 * channels * patch * patch
+    return TowerPeak(attn=8 * hidden, mlp=2 * hidden, mlp_tp=2 * intermediate, fixed_bytes=pixels,
+                     merge_unit=patches_per_token, input_bytes=pixels)

@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from reportgen.arch.mm_video import TowerPeak, video_patches
 from reportgen.arch.spec import Component, ModelSpec
 
-MM_ENCODER = 1.201         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
+MM_ENCODER = 0.318         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
 
 _DEEPSTACK = re.compile(r"\.deepstack_merger_list\.(\d+)\.")
 
