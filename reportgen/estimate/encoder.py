@@ -4,8 +4,10 @@ What vLLM does (V1 ``gpu_model_runner.profile_run``): for a multimodal model it 
 vision tower on a dummy batch of the largest item the processor can produce, as many items as
 the encoder budget holds (``max_num_batched_tokens``, or one item's tokens when that is larger),
 and keeps those embeddings (``encoder_cache``) alive through the dummy text forward that follows;
-the torch peak it measures therefore grows by about one encoder budget of text-width embeddings
-plus the tower's own activations.  We model it as a term per batched token::
+the tower's activations are freed first, so the torch peak it measures is the larger of the tower
+phase and the text phase (``profile_peak``).  The text phase grows by about one encoder budget of
+text-width embeddings (and the dummy inputs, for towers with a ``TowerPeak``).  We model the cache
+as a term per batched token::
 
     MM = MM_ENCODER * B * h_text * a          (a = activation bytes)
     B  = max(T, largest item)                 (T = max_num_batched_tokens; encoder_budget)
@@ -33,8 +35,9 @@ exactly ``levels * T * h_text * a`` bytes.
 ``MM_ENCODER`` is fitted by ``scripts/calibrate_encoder.py`` on the multimodal start-ups in
 tests/data/vllm_logs.csv (V1 rows with a full breakdown: llava-v1.6-mistral-7b on 0.10.2,
 Mistral-Small-3.2 on 0.11.0, gemma-3-12b on 0.19.0) as the least-squares slope of the activation
-the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Three
-rows from three vLLM versions: the term is a coarse one (its residuals are up to ~0.17 GiB).
+the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Two fit
+rows (80 excluded) from two vLLM versions: the term is a coarse one.  1.201 until Gemma 3's SigLIP
+pixels moved into row 93's text phase (branch towerpeak), 0.318 since (residuals +0.06 / -0.03 GiB).
 
 Image limits (``--limit-mm-per-prompt``): vLLM sizes the profile by the encoder budget, not by
 the per-prompt limit, so any positive limit leaves the estimate unchanged; a limit of 0 for every
