@@ -432,7 +432,7 @@ FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while load
 # +0.22 GiB (inside the tight band).  Counted as a wrong verdict.  (G02, the same at TP 2, is no_fit.)
 # (N03F, Qwen2.5-VL-7B at util 0.22 on 0.23.0, was the second: vLLM profiled one 114,688-token *video* item
 # sized by max_model_len 128000 and its vision tower peaked ~15 GiB.  The video item and the tower's peak are
-# priced per length since issue 13's video work: no_fit with "no memory left", KV -14.75 GiB vs -14.28 logged.)
+# priced per length since issue 13's video work: no_fit with "no memory left", KV -13.29 GiB vs -14.28 logged, the tower phase binding.)
 KNOWN_MISSES = {"G01"}
 
 

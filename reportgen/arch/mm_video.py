@@ -274,19 +274,28 @@ class TowerPeak:
     - ``attn``: elements (activation dtype) live at the attention's peak;
     - ``mlp`` + ``mlp_tp / tp``: at the MLP's peak (``mlp_tp``: the column-parallel intermediate);
     - ``fixed_bytes``: alive through the whole forward (the float32 pixel input, the float32 rotary table and
-      the attention's cos / sin).
+      the attention's cos / sin);
+    - ``input_bytes``: the part of ``fixed_bytes`` that outlives the tower -- the dummy inputs themselves:
+      ``profile_run`` (vllm/v1/worker/gpu_model_runner.py @000fc94b) holds ``batched_dummy_mm_inputs`` as a
+      local until it returns, i.e. through the dummy text forward and sampler as well.
     The peak read off the code, not measured; the attention part is counted unsharded (a bound at TP > 1,
-    where the QKV output is all-gathered anyway)."""
+    where the QKV output is all-gathered anyway).  Torch's profile peak is the larger of this tower phase and
+    the text phase that follows it (``encoder.profile_peak``)."""
 
     attn: int
     mlp: int
     mlp_tp: int
     fixed_bytes: int
     merge_unit: int
+    input_bytes: int = 0
 
     def bytes_per_token(self, tp: int, act_b: float) -> float:
-        """Bytes per merged (LLM) token of the encoded items on one rank."""
+        """Bytes per merged (LLM) token of the encoded items on one rank (the tower phase)."""
         return self.merge_unit * (act_b * max(self.attn, self.mlp + self.mlp_tp / max(tp, 1)) + self.fixed_bytes)
+
+    def input_bytes_per_token(self) -> float:
+        """Bytes per merged token of the dummy inputs, still alive in the text phase."""
+        return float(self.merge_unit * self.input_bytes)
 
 
 def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, patch_volume: int,
@@ -310,4 +319,25 @@ def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, 
     hd = hidden // max(heads, 1)
     gated = family == "qwen2_5_vl"
     return TowerPeak(attn=11 * hidden, mlp=(3 if gated else 2) * hidden, mlp_tp=(3 if gated else 2) * intermediate,
-                     fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge)
+                     fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge, input_bytes=4 * patch_volume)
+
+
+def siglip_tower_peak(hidden: int, intermediate: int, channels: int, patch: int, patches_per_token: int) -> TowerPeak:
+    """``TowerPeak`` of a SigLIP tower (Gemma 3), read off vLLM siglip.py @0c028ba4 (``SiglipEncoderLayer``,
+    ``SiglipAttention``, ``SiglipMLP``) with mm_encoder_attention.py / vit_attn_wrappers.py @03037b42
+    (d = hidden, I = intermediate):
+
+    - attention: ``residual`` (d), ``layer_norm1``'s output held as the call's argument (d), ``qkv_proj``'s
+      output (3d; q, k, v are ``chunk`` views), ``MMEncoderAttention``'s output (d: the flash-attention path only
+      views q / k / v; the SDPA path's final ``reshape`` of a transposed output copies it once more, d) and
+      ``out_proj``'s (d): 7d, 8d on the SDPA path -- 8d is taken (whichever backend ``get_vit_attn_backend`` picks);
+    - MLP: ``residual`` (d) and ``layer_norm2``'s output (d), then ``fc1`` (I) and its activation (I) alive
+      together, or the activation and ``fc2`` (d): 2d + 2I (the second form, 3d + I / tp, never exceeds 8d);
+    - fixed and kept: the float32 ``pixel_values`` (``C x p^2 x 4`` bytes per patch; gemma3_mm.py @e5fa9450
+      passes them to the tower as the processor made them, the bf16 cast inside the patch embedding is freed
+      after the convolution).
+    ``patches_per_token``: tower patches per language-model token (Gemma 3: ``(image_size / patch)**2 /
+    mm_tokens_per_image`` = 4,096 / 256 = 16, the projector's average pool)."""
+    pixels = 4 * channels * patch * patch
+    return TowerPeak(attn=8 * hidden, mlp=2 * hidden, mlp_tp=2 * intermediate, fixed_bytes=pixels,
+                     merge_unit=patches_per_token, input_bytes=pixels)

@@ -4,8 +4,10 @@ What vLLM does (V1 ``gpu_model_runner.profile_run``): for a multimodal model it 
 vision tower on a dummy batch of the largest item the processor can produce, as many items as
 the encoder budget holds (``max_num_batched_tokens``, or one item's tokens when that is larger),
 and keeps those embeddings (``encoder_cache``) alive through the dummy text forward that follows;
-the torch peak it measures therefore grows by about one encoder budget of text-width embeddings
-plus the tower's own activations.  We model it as a term per batched token::
+the tower's activations are freed first, so the torch peak it measures is the larger of the tower
+phase and the text phase (``profile_peak``).  The text phase grows by about one encoder budget of
+text-width embeddings (and the dummy inputs, for towers with a ``TowerPeak``).  We model the cache
+as a term per batched token::
 
     MM = MM_ENCODER * B * h_text * a          (a = activation bytes)
     B  = max(T, largest item)                 (T = max_num_batched_tokens; encoder_budget)
@@ -18,7 +20,8 @@ processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gem
 limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  The dummy video vLLM sizes by ``max_model_len``
 is modelled for Qwen2-VL / Qwen2.5-VL (``video_item_tokens``, vLLM qwen2_vl.py @002d181a): the matrix prices it
 per length (``exprs.encoder_lens``), together with the vision tower's own peak over the patches the profile
-encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a); ``limit_mm_per_prompt`` video = 0
+encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a; torch's peak is the larger of
+that tower phase and the text phase, ``profile_peak``); ``limit_mm_per_prompt`` video = 0
 drops it (``drop_video``).  InternVL's dummy video (interns1.py @01dc2879, ``internvl_video_frames``) is priced
 the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) and
 Qwen3-VL's (``qwen3_vl_video_steps``, vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over
@@ -32,8 +35,9 @@ exactly ``levels * T * h_text * a`` bytes.
 ``MM_ENCODER`` is fitted by ``scripts/calibrate_encoder.py`` on the multimodal start-ups in
 tests/data/vllm_logs.csv (V1 rows with a full breakdown: llava-v1.6-mistral-7b on 0.10.2,
 Mistral-Small-3.2 on 0.11.0, gemma-3-12b on 0.19.0) as the least-squares slope of the activation
-the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Three
-rows from three vLLM versions: the term is a coarse one (its residuals are up to ~0.17 GiB).
+the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Two fit
+rows (80 excluded) from two vLLM versions: the term is a coarse one.  1.201 until Gemma 3's SigLIP
+pixels moved into row 93's text phase (branch towerpeak), 0.318 since (residuals +0.06 / -0.03 GiB).
 
 Image limits (``--limit-mm-per-prompt``): vLLM sizes the profile by the encoder budget, not by
 the per-prompt limit, so any positive limit leaves the estimate unchanged; a limit of 0 for every
@@ -52,7 +56,7 @@ from collections.abc import Mapping
 from reportgen.arch.mm_video import TowerPeak, video_patches
 from reportgen.arch.spec import Component, ModelSpec
 
-MM_ENCODER = 1.201         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
+MM_ENCODER = 0.318         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
 
 _DEEPSTACK = re.compile(r"\.deepstack_merger_list\.(\d+)\.")
 
@@ -331,6 +335,31 @@ def drop_video(spec: ModelSpec) -> ModelSpec:
 
 def tower_bytes_per_token(multimodal: bool, peak: TowerPeak | None, tp: int, act_b: float) -> float:
     return peak.bytes_per_token(tp, act_b) if multimodal and peak is not None else 0.0
+
+
+def tower_input_bytes_per_token(multimodal: bool, peak: TowerPeak | None) -> float:
+    """Bytes per encoded token of the dummy inputs ``profile_run`` keeps through the text phase."""
+    return peak.input_bytes_per_token() if multimodal and peak is not None else 0.0
+
+
+def profile_peak(text: float, kept: float, tower: float) -> float:
+    """Torch's peak over vLLM's profile run, above the weights (the scalar form of ``exprs.encoder_lens``).
+
+    ``profile_run`` (vllm/v1/worker/gpu_model_runner.py @000fc94b; the same order in the 0.10-era copy under
+    search-index id 8221455114, where the call was ``get_multimodal_embeddings`` and the cache
+    ``encoder_cache["tmp"]``): (1) ``dummy_encoder_outputs = self.model.embed_multimodal(**batched_dummy_mm_inputs)``
+    -- the tower's activations are locals of that call and are freed when it returns; (2) the outputs go into
+    ``self.encoder_cache``; (3) ``self._dummy_run(self.max_num_tokens, is_profile=True)`` and, on the last PP rank,
+    ``_dummy_sampler_run``; (4) only then ``self.encoder_cache.clear()``.  ``batched_dummy_mm_inputs`` is a local
+    of ``profile_run``, alive to the end.  The worker reads one ``torch.cuda.memory_stats`` peak over the whole
+    call, so the activation is the larger of the two phases::
+
+        tower phase = kept + tower peak             (kept: buffers allocated with the model, a_add_t)
+        text phase  = text forward (+ sampler) + kept + encoder cache (MM_ENCODER x B x h x a) + dummy inputs
+
+    ``text`` = the text phase, ``kept`` = what both phases hold, ``tower`` = the tower's own peak (its inputs
+    included).  Before this the tower peak was added to the text phase (an upper bound)."""
+    return max(float(text), float(kept) + float(tower))
 
 
 def encoder_profile_tokens(max_num_batched_tokens: int, image_item: int, video_item: int = 0) -> tuple[int, int]:

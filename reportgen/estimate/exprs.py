@@ -479,7 +479,8 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) ->
 
 
 # what the per-length encoder terms read from the (layout, GPU, util) rows, and hand on (``encoder_lens``)
-ENCODER_IN = ("a_enc_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "activation_gib", "n_groups", "max_model_len_fit")
+ENCODER_IN = ("a_enc_t", "a_add_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "tow_in", "activation_gib", "n_groups",
+              "max_model_len_fit")
 ENCODER_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
                "max_model_len_fit")
 
@@ -496,7 +497,12 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
       the largest item ``max(image, video)`` and vLLM's encoder budget ``B = max(T, item)``: the budget term
       grows by ``(B - max(T, image)) x a_enc_t``;
     - the tower's own peak over the ``max(1, B // item) x item`` tokens the profile encodes in one forward,
-      ``tow_t`` bytes each (``mm_video.TowerPeak``).
+      ``tow_t`` bytes each (``mm_video.TowerPeak``), of which the dummy inputs (``tow_in``) stay alive after it.
+
+    ``profile_run`` runs the tower, frees its activations, then runs the text forward with the outputs cached
+    (``encoder.profile_peak``): the activation is ``max(text phase, T x a_add_t + tower)``, the text phase being
+    the row's activation + the budget growth + the dummy inputs.  So the term is the growth + the inputs + what
+    the tower phase exceeds the text phase by (0 while the text phase binds).
 
     Before ``lens_pass``: each slot loses that much KV memory (blocks re-counted from ``av{i}``), the
     activation grows by it, and the tokens and the largest max_model_len that fits follow the blocks left
@@ -514,8 +520,11 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     item = pl.max_horizontal(image, video)
     budget = pl.max_horizontal(t, item)
     encoded = pl.when(item > 0).then(pl.max_horizontal(budget // item.clip(1), 1) * item).otherwise(0)
-    extra = ((budget - pl.max_horizontal(t, image)).cast(pl.Float64) * pl.col("a_enc_t").fill_null(0.0)
-             + encoded.cast(pl.Float64) * pl.col("tow_t").fill_null(0.0)) / GIB
+    enc_t = encoded.cast(pl.Float64)
+    text = ((budget - pl.max_horizontal(t, image)).cast(pl.Float64) * pl.col("a_enc_t").fill_null(0.0)
+            + enc_t * pl.col("tow_in").fill_null(0.0)) / GIB
+    tower = (t.cast(pl.Float64) * pl.col("a_add_t").fill_null(0.0) + enc_t * pl.col("tow_t").fill_null(0.0)) / GIB
+    extra = text + (tower - pl.col("activation_gib") - text).clip(0.0)
     on = ((f > 0) | (pl.col("tow_t").fill_null(0.0) > 0)) & pl.col("_nbv").is_not_null()
     x = pl.col("_enc_x")
     first = [pl.when(on).then(extra).otherwise(0.0).alias("_enc_x")]

@@ -210,7 +210,7 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
                  "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
                  "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit for the encoder profile of "
-                 "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged); row 168 (0.22.1, Gemma-4-E4B-it "
+                 "the max_model_len-sized dummy video, KV -13.29 GiB vs -14.28 logged); row 168 (0.22.1, Gemma-4-E4B-it "
                  "bf16 on an RTX 3090 Ti, defaults: weights -0.6 %, KV +0.5 %, tokens +0.5 %); row 169 (0.23.0, "
                  "Gemma-4-31B-it bf16 on a 96 GB-class card, 8192 batched tokens: weights -0.3 %, KV -0.3 %, tokens "
                  "-0.3 %).  Five started rows, errors of both signs (-8.2, -1.6, +2.4, +0.5, -0.3 %): no term is off "

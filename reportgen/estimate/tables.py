@@ -253,6 +253,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "vid_p": float(f.video[1]),
         "vid_s": float(f.video[2]),
         "tow_t": encoder.tower_bytes_per_token(f.multimodal, f.tower, lay.tp, act_b),
+        "tow_in": encoder.tower_input_bytes_per_token(f.multimodal, f.tower),
         # the sampler warm-up after the KV cache runs the same runner's _dummy_sampler_run: MRV2's holds the
         # logits and one fp32 copy (no top-k/top-p leftovers to strand), MRV1's the fitted live + stranded set
         "warm_r": (f.vocab * (act_b + oh.MRV2_SAMPLER_BYTES) if mrv2
@@ -284,8 +285,11 @@ def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, 
         video = mm_video.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
                                       int(c.get("vid_s", 0))) * int(c.get("vid_f", 0))
     budget, encoded = encoder.encoder_profile_tokens(batched_tokens, int(c.get("enc_item", 0)), video)
-    enc = budget * c.get("a_enc_t", 0.0) + (encoded * c.get("tow_t", 0.0) if max_model_len is not None else 0.0)
-    return (core + t * c["a_add_t"] + enc) / GIB
+    text = core + t * c["a_add_t"] + budget * c.get("a_enc_t", 0.0)
+    if max_model_len is None or not c.get("tow_t", 0.0):
+        return text / GIB
+    # the tower phase and the text phase of profile_run (encoder.profile_peak)
+    return encoder.profile_peak(text + encoded * c.get("tow_in", 0.0), t * c["a_add_t"], encoded * c["tow_t"]) / GIB
 
 
 def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
@@ -303,7 +307,7 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
 COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
-                "vid_f", "vid_p", "vid_s", "tow_t")
+                "vid_f", "vid_p", "vid_s", "tow_t", "tow_in")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
