@@ -25,10 +25,10 @@ from . import encoder, hybrid, overheads as oh
 from . import profiles as vp
 from . import specdecode as sdm
 from .compressed import InvalidKvDtype
-from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
+from .kvcache import KvScan, UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
-from .weights import build_weight_table, stage_weights
+from .weights import TensorPlan, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
 PLAIN_ACT = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
@@ -366,7 +366,9 @@ class ModelTables:
         self.profile = profile or vp.DEFAULT_PROFILE
         self.state_mode = state_mode       # vLLM mamba_cache_mode for state layers (estimate/hybrid.py)
         self._schemes: dict = {}
+        self._plan: TensorPlan | None = None   # the tensors' places and groups the weight dtypes share
         self._kv: dict = {}
+        self._kv_scan: KvScan | None = None    # the layer scan the (tp, pp, kv dtype) groups share
         self._body: dict = {}
         self._rules: dict = {}
         self._kv_used: dict = {}
@@ -389,7 +391,9 @@ class ModelTables:
             act_b = act_bytes_for(wd, self.spec, eng.dtype)
             try:
                 scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization)
-                self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b), act_b, None)
+                if self._plan is None:
+                    self._plan = TensorPlan(self.spec)
+                self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b, self._plan), act_b, None)
             except Exception as e:  # UnsupportedQuantization and friends: a named reason, not a crash
                 self._schemes[wd] = (None, None, act_b, f"{type(e).__name__}: {e}")
         return self._schemes[wd]
@@ -397,11 +401,13 @@ class ModelTables:
     def _groups(self, tp: int, pp: int, kd: str, act_b: float):
         key = (tp, pp, kd, act_b)
         if key not in self._kv:
+            if self._kv_scan is None:
+                self._kv_scan = KvScan(self.kv_spec.layers_kv)
             try:
                 eb = kv_element_bytes(kd, act_b, self.spec)
                 self._kv[key] = (kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
                                            state_mode=self.state_mode,
-                                           indexer_kv_dtype=self.engine.indexer_kv_dtype), None)
+                                           indexer_kv_dtype=self.engine.indexer_kv_dtype, scan=self._kv_scan), None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:

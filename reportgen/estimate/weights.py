@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import ceil
 
 from reportgen.arch.spec import Component, ModelSpec, Shard
@@ -152,33 +153,120 @@ def kv_head_counts(spec: ModelSpec) -> tuple[int, int]:
     return spec.num_kv_heads, (alt.pop() if alt else 0)
 
 
-def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable:
-    """Sum every tensor's unsharded bytes by layer and class (once per model and scheme)."""
+@lru_cache(maxsize=1 << 16)
+def _layer_free(name: str) -> str:
+    """A tensor name with its numbered components replaced (``layers.3.mlp`` -> ``layers.#.mlp``)."""
+    return _LAYER_INDEX.sub(".#.", name)
+
+
+def _tensor_key(t) -> tuple:
+    """What a layer-agnostic scheme's bytes of ``t`` depend on (``_layer_agnostic``)."""
+    return (_layer_free(t.name), t.shape, t.count, t.shard, t.component, t.quantizable, t.dtype_bytes)
+
+
+_FIRST, _LAST = -1, -2
+
+
+class TensorPlan:
+    """The scheme-independent half of ``build_weight_table`` for one spec: every tensor's sharding class,
+    vocabulary padding and place (a decoder layer, the first / last stage, the tied copy), and the decoder
+    layers grouped by their run of (class, tensor key, padding).  Under a scheme that cannot single out a
+    layer (``_layer_agnostic``) or stores everything at the model dtype, layers alike in that (most of a
+    decoder stack) hold the same bytes, so each group is summed once per scheme -- in the tensors' order,
+    so the sums are the per-tensor loop's to the bit.  ``ModelTables`` builds one per model and uses it
+    for every weight dtype; the spec must not change meanwhile."""
+
+    __slots__ = ("spec", "reps", "groups", "group_of", "off")
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        n = spec.num_layers
+        n_kv, n_kv_alt = kv_head_counts(spec)
+        kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
+        tensors = spec.tensors
+        tie = spec.tie_word_embeddings and not any(t.component is Component.LM_HEAD for t in tensors)
+        kid: dict = {}
+        reps: list = []                     # the first tensor of each key, in spec order
+        per_layer: list[list] = [[] for _ in range(n)]
+        off: list = []                      # (slot, class, padding, key id, tied copy too) off the layers
+        for t in tensors:
+            key = _tensor_key(t)
+            k = kid.get(key)
+            if k is None:
+                k = kid[key] = len(reps)
+                reps.append(t)
+            ci = _CLASS_INDEX.get(t.shard, 2)
+            if ci == 1 and n_kv_alt and t.layer is not None and kv_by_layer[t.layer] == n_kv_alt:
+                ci = _KV_ALT
+            pad = None
+            if ci == 3 and t.shape and t.shape[0]:
+                rows = t.shape[0]
+                pad = ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows
+            if t.layer is not None and 0 <= t.layer < n:
+                per_layer[t.layer].append((ci, k, pad))
+            elif t.component is Component.LM_HEAD or (t.component is Component.NORM and t.layer is None):
+                off.append((_LAST, ci, pad, k, False))
+            else:
+                off.append((_FIRST, ci, pad, k, tie and t.component is Component.EMBEDDING))
+        gid: dict = {}
+        self.group_of = [gid.setdefault(tuple(e), len(gid)) for e in per_layer]
+        self.groups = list(gid)
+        self.reps = reps
+        self.off = off
+
+
+def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPlan | None = None) -> WeightTable:
+    """Sum every tensor's unsharded bytes by layer and class (once per model and scheme); ``plan``: the
+    spec's ``TensorPlan`` when the caller keeps one across schemes."""
     n = spec.num_layers
-    acc = [[0.0] * 6 for _ in range(n + 3)]        # layers, then first / last / tied copy
     n_kv, n_kv_alt = kv_head_counts(spec)
-    kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
-    first, last, tied = n, n + 1, n + 2
-    has_lm_head = any(t.component is Component.LM_HEAD for t in spec.tensors)
-    tie = spec.tie_word_embeddings and not has_lm_head
     # a scheme without rules stores every tensor at its model dtype (quant.Scheme.layout_for):
     # skip the per-tensor dispatch, which dominates the per-model precompute
     plain = getattr(scheme, "rules", None) == () and hasattr(scheme, "model_dtype_bytes")
     mdb = float(getattr(scheme, "model_dtype_bytes", 0))
-    # decoder layers repeat: memoise bytes per (name without layer index, shape, ...) when the
-    # scheme's ignore list cannot single out a layer
-    memo: dict | None = {} if not plain and _layer_agnostic(scheme) else None
-    for t in spec.tensors:
+    if plain or _layer_agnostic(scheme):
+        # decoder layers repeat: bytes per key once, then per group of alike layers (TensorPlan)
+        if plan is None or plan.spec is not spec:
+            plan = TensorPlan(spec)
         if plain:
-            b = t.numel * (t.dtype_bytes or mdb)
-        elif memo is not None:
-            key = (_LAYER_INDEX.sub(".#.", t.name), t.shape, t.count, t.shard, t.component, t.quantizable,
-                   t.dtype_bytes)
-            b = memo.get(key)
-            if b is None:
-                b = memo[key] = float(scheme.tensor_bytes(t))
+            kb = [t.numel * (t.dtype_bytes or mdb) for t in plan.reps]
         else:
-            b = float(scheme.tensor_bytes(t))
+            kb = [float(scheme.tensor_bytes(t)) for t in plan.reps]
+        sums = []
+        for group in plan.groups:
+            a = [0.0] * 6
+            for ci, k, pad in group:
+                b = kb[k]
+                if pad is not None:
+                    b *= pad
+                a[ci] += b
+            sums.append(a)
+        acc = [sums[g] for g in plan.group_of] + [[0.0] * 6 for _ in range(3)]
+        first, last, tied = n, n + 1, n + 2
+        for slot, ci, pad, k, tied_copy in plan.off:
+            b = kb[k]
+            if pad is not None:
+                b *= pad
+            if slot == _LAST:
+                acc[last][ci] += b
+            else:
+                acc[first][ci] += b
+                if tied_copy:
+                    acc[tied][ci] += b
+    else:
+        acc = _tensor_sums(spec, scheme, n, n_kv_alt)
+    return _table(spec, scheme, act_bytes, acc, n, n_kv, n_kv_alt)
+
+
+def _tensor_sums(spec: ModelSpec, scheme, n: int, n_kv_alt: int) -> list[list[float]]:
+    """Per-tensor sums (a scheme whose ignore list names numbered modules): layers, then first / last / tied."""
+    acc = [[0.0] * 6 for _ in range(n + 3)]        # layers, then first / last / tied copy
+    kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
+    first, last, tied = n, n + 1, n + 2
+    has_lm_head = any(t.component is Component.LM_HEAD for t in spec.tensors)
+    tie = spec.tie_word_embeddings and not has_lm_head
+    for t in spec.tensors:
+        b = float(scheme.tensor_bytes(t))
         ci = _CLASS_INDEX.get(t.shard, 2)
         if ci == 1 and n_kv_alt and t.layer is not None and kv_by_layer[t.layer] == n_kv_alt:
             ci = _KV_ALT
@@ -193,6 +281,12 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable
             acc[first][ci] += b
             if tie and t.component is Component.EMBEDDING:
                 acc[tied][ci] += b
+    return acc
+
+
+def _table(spec: ModelSpec, scheme, act_bytes: float, acc: list[list[float]], n: int, n_kv: int,
+           n_kv_alt: int) -> WeightTable:
+    first, last, tied = n, n + 1, n + 2
     per_layer = tuple(ClassBytes(*a) for a in acc[:n])
     run = [0.0] * 6
     prefix = [ZERO]
