@@ -374,6 +374,8 @@ class ModelTables:
         self._kv_used: dict = {}
         self._stages: dict = {}       # stage weights and activation coefficients per (weights_as, layout):
         self._coeffs: dict = {}       # the rows of both KV dtypes share them
+        self._gtuple: dict = {}       # id(KvGroups) -> (note, GROUP_FIELDS values); the groups live in _kv
+        self._lay_terms: dict = {}    # (tp, pp, MoE dp, act bytes) -> _layout_terms
         self.facts = model_facts(spec) if not spec.unsupported_reason else None
         self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
         # speculative decoding: the draft's weights, KV layers and graph layers (specdecode.py)
@@ -458,56 +460,70 @@ class ModelTables:
             stages = self._stages.get(sw_key)
             if stages is None:
                 stages = self._stages[sw_key] = stage_weights(wtable, lay)
+            bpb, tokb, stb, wsr = g.stage_bytes_per_block, g.stage_token_bytes, g.stage_state_bytes, g.stage_ws_ratio
+            graphs = not self.engine.enforce_eager
+            last_s = lay.pp - 1
             for s, st in enumerate(stages):
                 layers = st.layers[1] - st.layers[0]
-                last = s == lay.pp - 1
+                last = s == last_s
                 w_b = st.bytes + (draft_b if last else 0.0)
-                wsr = g.stage_ws_ratio[s] if g.stage_ws_ratio else 0
-                prof = (round(w_b), g.stage_bytes_per_block[s], layers, last,
-                        g.stage_state_bytes[s] if g.stage_state_bytes else 0.0, wsr)
+                ws = wsr[s] if wsr else 0
+                sb = stb[s] if stb else 0.0
+                prof = (round(w_b), bpb[s], layers, last, sb, ws)
                 if prof in seen:
                     continue
                 seen.add(prof)
-                gg = graph_gib(layers + (d_layers if last else 0), lay.tp, f.hidden, f.is_moe,
-                               not self.engine.enforce_eager)
+                gg = graph_gib(layers + (d_layers if last else 0), lay.tp, f.hidden, f.is_moe, graphs)
                 g_max = max(g_max, gg)
-                slots.extend((w_b / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
-                              g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0, wsr))
-            pr = self.profile
-            # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
-            # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
-            extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
-            hybrid, gdn = self.kinds
+                slots.extend((w_b / GIB, bpb[s], gg, last, rank_label(s, st.ep_rank), tokb[s], sb, ws))
             co = self._coeffs.get(sw_key)
             if co is None:
-                co = activation_coeffs(f, lay, act_b, sampler_extra=extra,
-                                       mrv2=vp.runs_mrv2(pr, f.is_moe, hybrid))
-                if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
-                    co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
-                    co["a_fwd_t"] += d.fwd_elems_t * act_b
-                self._coeffs[sw_key] = co
-            g_bf = vp.budget_graph_factor(pr, moe, hybrid)
-            # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
-            # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
-            gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)
-                     if (gdn and g_bf > 0 and not self.engine.enforce_eager) else 0.0)
+                co = self._coeffs[sw_key] = self._coeff_tuple(lay, act_b)
+            gt = self._gtuple.get(id(g))
+            if gt is None:
+                gt = self._gtuple[id(g)] = (g.note or None, *(getattr(g, x) for x in GROUP_FIELDS))
             kv_used = self._kv_used.get((wd, kd))
             if kv_used is None:
                 kv_used = self._kv_used[(wd, kd)] = kv_cache_dtype_used(
                     kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
-            g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
-            nt = non_torch_gib(lay, moe, pr)
-            ca_off = self.engine.disable_custom_all_reduce
+            lt_key = (lay.tp, lay.pp, lay.dp if moe else 1, act_b)
+            lt = self._lay_terms.get(lt_key)
+            if lt is None:
+                lt = self._lay_terms[lt_key] = self._layout_terms(lay, act_b)
             # per GPU (exprs.gpu_pass): nt_nvls = the NVLS share of nt, ca = the custom all-reduce buffers
             # a GPU not all NVLink-linked drops (TP > 2)
-            body = (getattr(scheme, "name", wd), kv_used, g.note or None, nt,
-                    context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
-                    custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_max, g_big, g_bf, gdn_t,
-                    *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS),
+            body = (getattr(scheme, "name", wd), kv_used, gt[0], *lt[:4], g_max, *lt[4:], *co, *gt[1:],
                     d.label if d is not None else None, draft_b / GIB if d is not None else None)
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))
         self._body[key] = hit
         return hit
+
+    def _coeff_tuple(self, lay: Layout, act_b: float) -> tuple:
+        """The COEFF_FIELDS of one (weights_as, layout): the rows of both KV dtypes share them."""
+        f, d, pr = self.facts, self.draft, self.profile
+        # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
+        # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
+        extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
+        co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]))
+        if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
+            co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
+            co["a_fwd_t"] += d.fwd_elems_t * act_b
+        return tuple(co[c] for c in COEFF_FIELDS)
+
+    def _layout_terms(self, lay: Layout, act_b: float) -> tuple:
+        """(nt, ctx, nt_nvls, ca, g_big, g_bf, gdn_t): the body terms set by (tp, pp, MoE dp) and the model."""
+        f, pr, moe = self.facts, self.profile, self.facts.is_moe
+        hybrid, gdn = self.kinds
+        g_bf = vp.budget_graph_factor(pr, moe, hybrid)
+        # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
+        # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
+        gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)
+                 if (gdn and g_bf > 0 and not self.engine.enforce_eager) else 0.0)
+        g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
+        nt = non_torch_gib(lay, moe, pr)
+        ca_off = self.engine.disable_custom_all_reduce
+        return (nt, context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
+                custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_big, g_bf, gdn_t)
 
     def row(self, lay: Layout, wd: str, kd: str) -> tuple[tuple, tuple, int]:
         """``(head + body, flat slots, n slots)`` for one (layout, weight dtype, KV dtype)."""

@@ -93,14 +93,43 @@ class WeightTable:
     scheme: object = None               # kept when routed experts need per-rank costing (MXFP4 padding)
     expert_tensors: tuple = ()          # ((layer, Tensor), ...) routed experts, only in that case
     _expert_prefix: dict = field(default_factory=dict, compare=False, repr=False)
+    _stage_sums: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def stage_sums(self, pp: int) -> list[tuple[tuple[int, int], ClassBytes]]:
+        """Per pipeline stage: its decoder-layer range and unsharded class sums (layers, plus the first /
+        last stage's tensors), memoised per ``pp`` -- the layouts of one ``pp`` differ only in the split."""
+        out = self._stage_sums.get(pp)
+        if out is None:
+            out = self._stage_sums[pp] = []
+            for s, (a, b) in enumerate(pp_partition(len(self.per_layer), pp)):
+                acc = self.layers_sum(a, b)
+                if self.every_stage:
+                    acc = acc + self.first + self.last
+                elif s == 0:
+                    acc = acc + self.first
+                if s == pp - 1 and not self.every_stage:
+                    acc = acc + self.last
+                    if pp > 1:
+                        acc = acc + self.tied_copy
+                out.append(((a, b), acc))
+        return out
 
     def expert_prefix(self, moe_tp: int, experts: int | None) -> list[float]:
         """Prefix sums over layers of routed-expert bytes on one rank (scheme-specific padding)."""
         key = (moe_tp, experts)
         if key not in self._expert_prefix:
             per = [0.0] * (len(self.per_layer) + 1)
+            # the layers' expert tensors repeat: once per key when the scheme cannot single out a layer
+            memo: dict | None = {} if _layer_agnostic(self.scheme) else None
             for layer, t in self.expert_tensors:
-                per[layer + 1] += float(self.scheme.expert_rank_bytes(t, moe_tp, experts))
+                if memo is None:
+                    b = float(self.scheme.expert_rank_bytes(t, moe_tp, experts))
+                else:
+                    k = _tensor_key(t)
+                    b = memo.get(k)
+                    if b is None:
+                        b = memo[k] = float(self.scheme.expert_rank_bytes(t, moe_tp, experts))
+                per[layer + 1] += b
             for i in range(1, len(per)):
                 per[i] += per[i - 1]
             self._expert_prefix[key] = per
@@ -134,10 +163,18 @@ _LAYER_INDEX = re.compile(r"\.\d+\.")
 
 
 def _layer_agnostic(scheme) -> bool:
-    """True when a scheme cannot treat two layers' same-named tensors differently: its ignore
-    list names no numbered module (an entry like ``model.layers.3.mlp`` would)."""
+    """True when a scheme cannot treat two layers' same-named tensors differently: neither its ignore
+    list nor the names its rules select by (``Rule.names``: ModelOpt MIXED_PRECISION's per-layer
+    algorithms, compressed-tensors name targets) name a numbered module (``model.layers.3.mlp`` would)."""
     entries = getattr(getattr(scheme, "exclude", None), "entries", ()) or ()
-    return not any(any(ch.isdigit() for ch in e) for e in entries)
+    names = [n for r in getattr(scheme, "rules", ()) or () for n in getattr(r, "names", ())]
+    return not any(_names_layer(e) for e in (*entries, *names))
+
+
+def _names_layer(entry: str) -> bool:
+    """An ignore-list / rule entry that may name some layers only: a digit, or a regex (``re:``) with a
+    digit class or a character set (``layers\\.\\d\\.`` is layers 0-9)."""
+    return any(ch.isdigit() for ch in entry) or (entry.startswith("re:") and ("\\d" in entry or "[" in entry))
 
 
 _CLASS_INDEX = {Shard.COLUMN: 0, Shard.ROW: 0, Shard.KV: 1, Shard.REPLICATED: 2, Shard.VOCAB: 3, Shard.EXPERT: 4}
@@ -326,18 +363,8 @@ def stage_weights(table: WeightTable, layout: Layout) -> list[StageWeights]:
     padded = table.expert_prefix(moe_tp, local) if table.expert_tensors else None
     if padded is not None:
         frac = 0.0    # experts costed per rank by the scheme (padding), added below
-    n_layers = len(table.per_layer)
     out = []
-    for s, (a, b) in enumerate(pp_partition(n_layers, pp)):
-        acc = table.layers_sum(a, b)
-        if table.every_stage:
-            acc = acc + table.first + table.last
-        elif s == 0:
-            acc = acc + table.first
-        if s == pp - 1 and not table.every_stage:
-            acc = acc + table.last
-            if pp > 1:
-                acc = acc + table.tied_copy
+    for s, ((a, b), acc) in enumerate(table.stage_sums(pp)):
         extra = (padded[b] - padded[a]) if padded is not None else 0.0
         out.append(StageWeights(s, (a, b), acc.on_rank(tp, table.n_kv, frac, table.n_kv_alt) + extra + table.buffer_bytes,
                                 ep_rank))
