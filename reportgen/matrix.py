@@ -142,11 +142,13 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
                     rows.append(((mi,) + base, slots, n))
     k = max((n for _, _, n in rows), default=1) or 1
     width = k * len(SLOT_FIELDS)
-    data = [base + slots + (None,) * (width - len(slots)) for base, slots, _ in rows]
     schema = {"_m": pl.Int32, **_ROW_DTYPES}
     for i in range(k):
         schema.update({f"{f}{i}": _SLOT_DTYPES[f] for f in SLOT_FIELDS})
-    lt = pl.DataFrame(data, schema=schema, orient="row")
+    # built column by column (transposed in Python): polars' row-wise constructor is ~2x slower here
+    cols = list(zip(*(base + slots + (None,) * (width - len(slots)) for base, slots, _ in rows))) if rows \
+        else [()] * len(schema)
+    lt = pl.DataFrame([pl.Series(name, col, dtype=dt) for (name, dt), col in zip(schema.items(), cols)])
     mt_df = pl.DataFrame(mrows, schema=_MODEL_DTYPES) if mrows else pl.DataFrame(schema=_MODEL_DTYPES)
     return lt, mt_df, k
 

@@ -155,15 +155,23 @@ def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantizati
     return scheme
 
 
-def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
-    """PRODUCT §3 validity rules that depend on the model only (first broken rule, named)."""
+def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
+    """What ``model_rule`` reads off the layers: (KV head counts, main first; distinct state geometries)."""
+    heads = (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads}))
+    return heads, tuple(dict.fromkeys(l.state for l in spec.layers_kv if l.state is not None))
+
+
+def model_rule(spec: ModelSpec, lay: Layout, inputs: tuple | None = None) -> str | None:
+    """PRODUCT §3 validity rules that depend on the model only (first broken rule, named); ``inputs``:
+    ``rule_inputs(spec)`` kept across layouts."""
     if spec.num_attention_heads and spec.num_attention_heads % lay.tp:
         return f"num_attention_heads ({spec.num_attention_heads}) % tp ({lay.tp}) != 0"
-    for n_kv in (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads})):
+    heads, geoms = inputs if inputs is not None else rule_inputs(spec)
+    for n_kv in heads:
         if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
             what = "num_key_value_heads" if n_kv == spec.num_kv_heads else "KV heads of some layers"
             return f"{what} ({n_kv}) and tp ({lay.tp}): neither divides the other"
-    rule = first_state_tp_rule((l.state for l in spec.layers_kv), lay.tp)
+    rule = first_state_tp_rule(geoms, lay.tp)
     if rule:
         return rule
     if spec.max_tp and lay.tp > spec.max_tp:
@@ -371,6 +379,7 @@ class ModelTables:
         self._kv_scan: KvScan | None = None    # the layer scan the (tp, pp, kv dtype) groups share
         self._body: dict = {}
         self._rules: dict = {}
+        self._rule_in: tuple | None = None     # rule_inputs(spec), for every layout
         self._kv_used: dict = {}
         self._stages: dict = {}       # stage weights and activation coefficients per (weights_as, layout):
         self._coeffs: dict = {}       # the rows of both KV dtypes share them
@@ -546,7 +555,9 @@ class ModelTables:
         if err:
             return head + ("invalid_layout" if isinstance(err, _Invalid) else "unsupported", str(err)) + body, (), 0
         if lay not in self._rules:                # the rules see the layout only, not the dtypes
-            rule = model_rule(self.spec, lay)
+            if self._rule_in is None:
+                self._rule_in = rule_inputs(self.spec)
+            rule = model_rule(self.spec, lay, self._rule_in)
             dw = self.draft.weights if self.draft is not None else None
             if rule is None and dw is not None and self.draft.method in sdm.DRAFT_CHECKPOINT_METHODS:
                 rule = model_rule(dw, Layout(lay.tp, 1, 1, False))
