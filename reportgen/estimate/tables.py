@@ -325,6 +325,7 @@ BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "
                "g_bf", "gdn_t",
                *COEFF_FIELDS, *GROUP_FIELDS, "spec_decode", "draft_w")
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
+_NO_BODY = (None, _EMPTY_BODY, (), 0)      # ModelTables.row_parts of a row refused before its body
 
 
 @dataclass(frozen=True)
@@ -536,35 +537,45 @@ class ModelTables:
 
     def row(self, lay: Layout, wd: str, kd: str) -> tuple[tuple, tuple, int]:
         """``(head + body, flat slots, n slots)`` for one (layout, weight dtype, KV dtype)."""
-        head = (lay.tp, lay.pp, lay.dp, lay.ep, wd, kd)
-        if self.spec.unsupported_reason:
-            return head + ("unsupported", self.spec.unsupported_reason) + _EMPTY_BODY, (), 0
-        if lay.pp > 1 and self.spec.pp_unsupported:
-            return head + ("unsupported", self.spec.pp_unsupported) + _EMPTY_BODY, (), 0
-        tp_cap = getattr(self.spec, "tp_unsupported", None)
+        status, reason, (_, body, slots, n) = self.row_parts(lay, wd, kd)
+        return (lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason) + body, slots, n
+
+    def row_parts(self, lay: Layout, wd: str, kd: str) -> tuple[str | None, str | None, tuple]:
+        """``(pre_status, pre_reason, part)`` of one row: ``part[1:]`` = (body, flat slots, n slots), one
+        object shared by every row with that body (``layout_table`` builds each distinct body once)."""
+        spec = self.spec
+        if spec.unsupported_reason:
+            return "unsupported", spec.unsupported_reason, _NO_BODY
+        if lay.pp > 1 and spec.pp_unsupported:
+            return "unsupported", spec.pp_unsupported, _NO_BODY
+        tp_cap = getattr(spec, "tp_unsupported", None)
         if tp_cap and lay.tp > tp_cap[0]:
-            return head + ("unsupported", tp_cap[1]) + _EMPTY_BODY, (), 0
+            return "unsupported", tp_cap[1], _NO_BODY
         if self.draft is not None:
             why = self.draft.reason or sdm.draft_tp_reason(self.engine.spec_decode, lay.tp)
             if why is None and lay.pp > 1 and self.draft.weights is not None:
                 why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): "
                        "where vLLM places the draft's layers and KV is not modelled")
             if why:
-                return head + ("unsupported", why) + _EMPTY_BODY, (), 0
-        err, body, slots, n = self._body_of(lay, wd, kd)
-        if err:
-            return head + ("invalid_layout" if isinstance(err, _Invalid) else "unsupported", str(err)) + body, (), 0
-        if lay not in self._rules:                # the rules see the layout only, not the dtypes
+                return "unsupported", why, _NO_BODY
+        part = self._body_of(lay, wd, kd)
+        err = part[0]
+        if err:                                   # the part's body is _EMPTY_BODY, no slots
+            return "invalid_layout" if isinstance(err, _Invalid) else "unsupported", str(err), part
+        rule = self._rules.get(lay, _UNSET)
+        if rule is _UNSET:                        # the rules see the layout only, not the dtypes
             if self._rule_in is None:
-                self._rule_in = rule_inputs(self.spec)
-            rule = model_rule(self.spec, lay, self._rule_in)
+                self._rule_in = rule_inputs(spec)
+            rule = model_rule(spec, lay, self._rule_in)
             dw = self.draft.weights if self.draft is not None else None
             if rule is None and dw is not None and self.draft.method in sdm.DRAFT_CHECKPOINT_METHODS:
                 rule = model_rule(dw, Layout(lay.tp, 1, 1, False))
                 rule = f"draft model: {rule}" if rule else None
             self._rules[lay] = rule
-        rule = self._rules[lay]
-        return head + ("invalid_layout" if rule else None, rule) + body, slots, n
+        return "invalid_layout" if rule else None, rule, part
+
+
+_UNSET = object()
 
 
 def max_len_limit(spec: ModelSpec) -> int | None:
