@@ -191,7 +191,7 @@ class KvScan:
     (kv dtype, element bytes, tp, index bytes) -- so a model's ~24 (tp, pp, kv dtype) calls scan its layers
     once (``tables.ModelTables`` keeps one per model).  The list must not change while the scan is used."""
 
-    __slots__ = ("layers", "index", "compressed", "dual", "state", "uniform", "kernel_need", "_split", "_tok")
+    __slots__ = ("layers", "index", "compressed", "dual", "state", "uniform", "kernel_need", "_split", "_tok", "memo")
 
     def __init__(self, layers: list[LayerKV]):
         self.layers = layers
@@ -204,6 +204,7 @@ class KvScan:
         self.kernel_need = sorted({l.kernel_block for l in layers if l.kernel_block})
         self._split = None
         self._tok: dict = {}
+        self.memo: dict = {}     # kv_groups' other per-model parts (block size, kinds per dtype, state bytes per tp)
 
     def split(self, parts) -> tuple[list[LayerKV], list[tuple[int, int]]]:
         """``_split_dual_layers(self.layers, parts)``, the split list built once."""
@@ -234,7 +235,8 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
     layers = spec.layers_kv
     if scan is None or scan.layers is not layers:
         scan = KvScan(layers)
-    block_size = auto_block_size(layers, block_size)
+    bs_key = ("block", block_size)
+    block_size = scan.memo.get(bs_key) or scan.memo.setdefault(bs_key, auto_block_size(layers, block_size))
     _check_kernel_block(layers, block_size, scan.kernel_need)
     ib = indexer_bytes(indexer_kv_dtype) if scan.index else 2
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
@@ -244,7 +246,7 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
         layers, parts = scan.split(parts)
     if scan.dual or scan.state:
         return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode,
-                             tok=lambda: scan.token_bytes(scan.dual, kv_dtype, elem_bytes, tp, 2))
+                             tok=lambda: scan.token_bytes(scan.dual, kv_dtype, elem_bytes, tp, 2), memo=scan.memo)
     if scan.uniform:
         # fast path: every layer identical (most models) -> one group, pages add up per stage
         t0 = layer_token_bytes(layers[0], kv_dtype, elem_bytes, tp, ib)
@@ -263,13 +265,11 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
             stage_of[i] = s
     stage_tok = tuple(sum(tok[a:b]) for a, b in parts)
 
-    kv_layers = [i for i, l in enumerate(layers) if l.kind is not AttentionKind.NONE and tok[i] > 0]
+    k_key = ("kinds", kv_dtype, elem_bytes, tp, ib, block_size)     # the same for every pp
+    kv_layers, keys, kinds, windows = scan.memo.get(k_key) or scan.memo.setdefault(k_key, _kinds(layers, tok, block_size))
     if not kv_layers:
         return KvGroups(0, 0, block_size, 0, 0, block_size, 0, 0, block_size, block_size,
                         tuple(0.0 for _ in parts), stage_tok, "attention-free")
-    keys = {i: _kind_key(layers[i], tok[i] * block_size) for i in kv_layers}
-    kinds = {k[0] for k in keys.values()}
-    windows = {k[1] for k in keys.values()}
 
     if len(kinds) == 1 and len(windows) == 1:
         # uniform spec or uniform type (same token slots, pages may differ): one group,
@@ -313,6 +313,13 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
                     len(chunk), max((t[1] for t in chunk), default=0),
                     max((bs_of[t] for t in chunk), default=block_size),
                     len(groups), min(bs_of.values()), tuple(bpb), stage_tok, note)
+
+
+def _kinds(layers: list[LayerKV], tok: list[float], block_size: int) -> tuple:
+    """(cache layers, their ``_kind_key`` by index, the kinds, the windows) at one page size per layer."""
+    kv_layers = [i for i, l in enumerate(layers) if l.kind is not AttentionKind.NONE and tok[i] > 0]
+    keys = {i: _kind_key(layers[i], tok[i] * block_size) for i in kv_layers}
+    return kv_layers, keys, {k[0] for k in keys.values()}, {k[1] for k in keys.values()}
 
 
 DEFAULT_BLOCK = 16     # vLLM's CacheConfig.DEFAULT_BLOCK_SIZE: a job's block size 16 stands for "no --block-size"
@@ -394,15 +401,21 @@ def _dual_starts(layers: list[LayerKV]) -> list[int]:
 
 
 def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_bytes: float, block_size: int,
-                  conv_bytes: float, mode: str, tok=None) -> KvGroups:
+                  conv_bytes: float, mode: str, tok=None, memo: dict | None = None) -> KvGroups:
     """Attention + state layers in one pool (estimate/hybrid.py has the vLLM rules and sources); ``tok``: a
-    callable giving the layers' token bytes (``KvScan.token_bytes``), None to compute them here."""
+    callable giving the layers' token bytes (``KvScan.token_bytes``), None to compute them here; ``memo``:
+    ``KvScan.memo`` (the state layers' bytes per (tp, conv bytes) kept across calls)."""
     if mode not in hybrid.STATE_BLOCKS:
         raise ValueError(f"mamba_cache_mode {mode!r} is not modelled (only none and align)")
     pp = len(parts)
     stage_of = {i: s for s, (a, b) in enumerate(parts) for i in range(a, b)}
     state_idx = [i for i, l in enumerate(layers) if hybrid.is_state(l)]
-    state_bytes = {i: hybrid.state_layer_bytes(layers[i], tp, conv_bytes) for i in state_idx}
+    sb_key = ("state", tp, conv_bytes)
+    state_bytes = memo.get(sb_key) if memo is not None else None
+    if state_bytes is None:
+        state_bytes = {i: hybrid.state_layer_bytes(layers[i], tp, conv_bytes) for i in state_idx}
+        if memo is not None:
+            memo[sb_key] = state_bytes
     if len(set(state_bytes.values())) > 1:
         raise ValueError("state layers with different state sizes: vLLM cannot unify their pages (not modelled)")
     state_page = next(iter(state_bytes.values()))

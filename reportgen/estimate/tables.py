@@ -387,6 +387,8 @@ class ModelTables:
         self._gtuple: dict = {}       # id(KvGroups) -> (note, GROUP_FIELDS values); the groups live in _kv
         self._lay_terms: dict = {}    # (tp, pp, MoE dp, act bytes) -> _layout_terms
         self.facts = model_facts(spec) if not spec.unsupported_reason else None
+        self._moe = self.facts.is_moe if self.facts is not None else False
+        self._graph: dict = {}        # (layers with graphs, tp) -> graph_gib
         self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
         # speculative decoding: the draft's weights, KV layers and graph layers (specdecode.py)
         sd = self.engine.spec_decode
@@ -396,6 +398,9 @@ class ModelTables:
             from dataclasses import replace
             self.kv_spec = replace(spec, layers_kv=list(spec.layers_kv) + list(self.draft.layers_kv))
         self._draft_w: dict = {}
+        # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
+        self._d_layers = (self.draft.graph_layers if self.draft is not None
+                          and not getattr(sd, "enforce_eager", None) else 0)
 
     def _scheme(self, wd: str):
         if wd not in self._schemes:
@@ -444,7 +449,7 @@ class ModelTables:
 
     def _body_of(self, lay: Layout, wd: str, kd: str):
         """(error, body tuple, flat slots, n slots) for the parts of a row the rules do not touch."""
-        moe = self.facts.is_moe
+        moe = self._moe
         key = (wd, kd, lay.tp, lay.pp, lay.dp if moe else 1, lay.ep and moe)
         hit = self._body.get(key)
         if hit is not None:
@@ -460,18 +465,15 @@ class ModelTables:
         if err or kerr or derr:
             hit = (err or kerr or derr, _EMPTY_BODY, (), 0)
         else:
-            f = self.facts
             slots, seen, g_max = [], set(), 0.0
             d = self.draft
-            sd = self.engine.spec_decode
-            # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
-            d_layers = d.graph_layers if d is not None and not getattr(sd, "enforce_eager", None) else 0
+            d_layers = self._d_layers
             sw_key = (wd, lay.tp, lay.pp, lay.dp, lay.ep)      # the same for both KV dtypes
             stages = self._stages.get(sw_key)
             if stages is None:
                 stages = self._stages[sw_key] = stage_weights(wtable, lay)
             bpb, tokb, stb, wsr = g.stage_bytes_per_block, g.stage_token_bytes, g.stage_state_bytes, g.stage_ws_ratio
-            graphs = not self.engine.enforce_eager
+            graph_memo = self._graph
             last_s = lay.pp - 1
             for s, st in enumerate(stages):
                 layers = st.layers[1] - st.layers[0]
@@ -483,9 +485,15 @@ class ModelTables:
                 if prof in seen:
                     continue
                 seen.add(prof)
-                gg = graph_gib(layers + (d_layers if last else 0), lay.tp, f.hidden, f.is_moe, graphs)
-                g_max = max(g_max, gg)
-                slots.extend((w_b / GIB, bpb[s], gg, last, rank_label(s, st.ep_rank), tokb[s], sb, ws))
+                g_key = (layers + (d_layers if last else 0), lay.tp)
+                gg = graph_memo.get(g_key)
+                if gg is None:
+                    gg = graph_memo[g_key] = graph_gib(g_key[0], lay.tp, self.facts.hidden, moe,
+                                                       not self.engine.enforce_eager)
+                if gg > g_max:
+                    g_max = gg
+                label = _LABELS.get((s, st.ep_rank)) or _LABELS.setdefault((s, st.ep_rank), rank_label(s, st.ep_rank))
+                slots.extend((w_b / GIB, bpb[s], gg, last, label, tokb[s], sb, ws))
             co = self._coeffs.get(sw_key)
             if co is None:
                 co = self._coeffs[sw_key] = self._coeff_tuple(lay, act_b)
@@ -576,6 +584,7 @@ class ModelTables:
 
 
 _UNSET = object()
+_LABELS: dict = {}      # (stage, EP rank) -> rank_label
 
 
 def max_len_limit(spec: ModelSpec) -> int | None:
@@ -590,5 +599,7 @@ def max_len_limit(spec: ModelSpec) -> int | None:
 
 def spec_axes(spec: ModelSpec) -> dict:
     """Model-level columns carried into every result row (``max_pos``: the max_model_len limit)."""
-    return {"model_type": spec.model_type, "params_total": spec.params_total,
-            "params_active": spec.params_active, "max_pos": max_len_limit(spec)}
+    total = spec.params_total
+    # params_active is params_total without experts: one pass over the tensors, not two
+    return {"model_type": spec.model_type, "params_total": total,
+            "params_active": spec.params_active if spec.num_experts else total, "max_pos": max_len_limit(spec)}

@@ -279,6 +279,7 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPl
                 a[ci] += b
             sums.append(a)
         acc = [sums[g] for g in plan.group_of] + [[0.0] * 6 for _ in range(3)]
+        shared = [ClassBytes(*a) for a in sums]      # alike layers share one ClassBytes
         first, last, tied = n, n + 1, n + 2
         for slot, ci, pad, k, tied_copy in plan.off:
             b = kb[k]
@@ -290,9 +291,11 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPl
                 acc[first][ci] += b
                 if tied_copy:
                     acc[tied][ci] += b
+        per_layer = tuple(shared[g] for g in plan.group_of)
     else:
         acc = _tensor_sums(spec, scheme, n, n_kv_alt)
-    return _table(spec, scheme, act_bytes, acc, n, n_kv, n_kv_alt)
+        per_layer = tuple(ClassBytes(*a) for a in acc[:n])
+    return _table(spec, scheme, act_bytes, acc, per_layer, n, n_kv, n_kv_alt)
 
 
 def _tensor_sums(spec: ModelSpec, scheme, n: int, n_kv_alt: int) -> list[list[float]]:
@@ -321,10 +324,9 @@ def _tensor_sums(spec: ModelSpec, scheme, n: int, n_kv_alt: int) -> list[list[fl
     return acc
 
 
-def _table(spec: ModelSpec, scheme, act_bytes: float, acc: list[list[float]], n: int, n_kv: int,
-           n_kv_alt: int) -> WeightTable:
+def _table(spec: ModelSpec, scheme, act_bytes: float, acc: list[list[float]], per_layer: tuple, n: int,
+           n_kv: int, n_kv_alt: int) -> WeightTable:
     first, last, tied = n, n + 1, n + 2
-    per_layer = tuple(ClassBytes(*a) for a in acc[:n])
     run = [0.0] * 6
     prefix = [ZERO]
     for a in acc[:n]:
