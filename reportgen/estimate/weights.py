@@ -226,25 +226,28 @@ class TensorPlan:
         reps: list = []                     # the first tensor of each key, in spec order
         per_layer: list[list] = [[] for _ in range(n)]
         off: list = []                      # (slot, class, padding, key id, tied copy too) off the layers
-        for t in tensors:
-            key = _tensor_key(t)
+        layer_free, class_index, last_c, norm_c, emb_c = (_layer_free, _CLASS_INDEX, Component.LM_HEAD,
+                                                          Component.NORM, Component.EMBEDDING)
+        for t in tensors:           # _tensor_key inlined: this loop is a pass over every tensor of the model
+            shape, shard, comp, layer = t.shape, t.shard, t.component, t.layer
+            key = (layer_free(t.name), shape, t.count, shard, comp, t.quantizable, t.dtype_bytes)
             k = kid.get(key)
             if k is None:
                 k = kid[key] = len(reps)
                 reps.append(t)
-            ci = _CLASS_INDEX.get(t.shard, 2)
-            if ci == 1 and n_kv_alt and t.layer is not None and kv_by_layer[t.layer] == n_kv_alt:
+            ci = class_index.get(shard, 2)
+            if ci == 1 and n_kv_alt and layer is not None and kv_by_layer[layer] == n_kv_alt:
                 ci = _KV_ALT
             pad = None
-            if ci == 3 and t.shape and t.shape[0]:
-                rows = t.shape[0]
+            if ci == 3 and shape and shape[0]:
+                rows = shape[0]
                 pad = ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows
-            if t.layer is not None and 0 <= t.layer < n:
-                per_layer[t.layer].append((ci, k, pad))
-            elif t.component is Component.LM_HEAD or (t.component is Component.NORM and t.layer is None):
+            if layer is not None and 0 <= layer < n:
+                per_layer[layer].append((ci, k, pad))
+            elif comp is last_c or (comp is norm_c and layer is None):
                 off.append((_LAST, ci, pad, k, False))
             else:
-                off.append((_FIRST, ci, pad, k, tie and t.component is Component.EMBEDDING))
+                off.append((_FIRST, ci, pad, k, tie and comp is emb_c))
         gid: dict = {}
         self.group_of = [gid.setdefault(tuple(e), len(gid)) for e in per_layer]
         self.groups = list(gid)
