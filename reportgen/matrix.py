@@ -126,8 +126,11 @@ def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
 def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Per-(model, layout, dtype, kv dtype) rows with flattened stage slots; returns (layouts, models, K)."""
     profile, _ = matrix_profile(matrix)
-    rows: list[tuple] = []
+    heads: list[tuple] = []
     mrows: list[dict] = []
+    parts: list[tuple] = []        # distinct (err, body, slots, n) objects, first-seen order
+    part_ix: dict[int, int] = {}   # id(part) -> index in parts (parts keeps them alive: ids stay unique)
+    idx: list[int] = []
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
     prefix_caching = getattr(matrix, "enable_prefix_caching", None)
@@ -141,18 +144,32 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
                       # a prefix LM's item above max_num_batched_tokens: vLLM refuses the start (ex.gpu_pass)
                       "mm_unchunked": unchunked_item(spec, matrix.vllm_version),
                       "mm_items": unchunked_items(spec, matrix.vllm_version)})
+        kds = kv_axis(e, matrix)
         for lay in layouts:
             for wd in matrix.weights_as:
-                for kd in kv_axis(e, matrix):
-                    base, slots, n = mt.row(lay, wd, kd)
-                    rows.append(((mi,) + base, slots, n))
-    k = max((n for _, _, n in rows), default=1) or 1
+                for kd in kds:
+                    status, reason, part = mt.row_parts(lay, wd, kd)
+                    heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
+                    j = part_ix.get(id(part))
+                    if j is None:
+                        j = part_ix[id(part)] = len(parts)
+                        parts.append(part)
+                    idx.append(j)
+    k = max((p[3] for p in parts), default=1) or 1
     width = k * len(SLOT_FIELDS)
-    data = [base + slots + (None,) * (width - len(slots)) for base, slots, _ in rows]
     schema = {"_m": pl.Int32, **_ROW_DTYPES}
     for i in range(k):
         schema.update({f"{f}{i}": _SLOT_DTYPES[f] for f in SLOT_FIELDS})
-    lt = pl.DataFrame(data, schema=schema, orient="row")
+    # built column by column: the per-row head columns, and each distinct body + slots once, gathered
+    # per row (polars' row-wise constructor over every row is ~3x slower)
+    names = list(schema)
+    n_head = 1 + len(HEAD_FIELDS)
+    hcols = list(zip(*heads)) if heads else [()] * n_head
+    bcols = list(zip(*(p[1] + p[2] + (None,) * (width - len(p[2])) for p in parts))) if parts \
+        else [()] * (len(names) - n_head)
+    body = pl.DataFrame([pl.Series(nm, col, dtype=schema[nm]) for nm, col in zip(names[n_head:], bcols)])
+    lt = pl.concat([pl.DataFrame([pl.Series(nm, col, dtype=schema[nm]) for nm, col in zip(names, hcols)]),
+                    body[pl.Series(idx, dtype=pl.UInt32)]], how="horizontal")
     mt_df = pl.DataFrame(mrows, schema=_MODEL_DTYPES) if mrows else pl.DataFrame(schema=_MODEL_DTYPES)
     return lt, mt_df, k
 
