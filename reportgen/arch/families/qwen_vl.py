@@ -16,7 +16,9 @@ skips ``mtp.`` weights and allocates no deepstack buffers.  transformers' ``Qwen
 has no deepstack mergers, so the tower is ``towers_qwen.qwen3_5_tower`` (refuses a non-empty
 ``deepstack_visual_indexes``, which every shipped checkpoint leaves empty).
 
-Encoder budget: the largest image from the published processors' pixel limits (``ITEM_PIXELS``); the dummy video
+Encoder budget: the largest image from the published processors' pixel limits (``ITEM_PIXELS``; Qwen3.5 / Qwen3.6
+repos ship Qwen3-VL's processor files, and qwen3_5.py @36c110bd's ``Qwen3_5(Moe)ProcessingInfo`` subclass
+``Qwen3VLProcessingInfo`` with only ``get_hf_config`` changed, so their image is Qwen3-VL's); the dummy video
 vLLM profiles is sized by max_model_len for Qwen2-VL / Qwen2.5-VL (``mm_video.set_qwen2_vl_video``, qwen2_vl.py
 @002d181a) and by the video processor's pixel budget for Qwen3-VL / Qwen3.5 (``mm_video.set_qwen3_vl_video``,
 vLLM ``qwen3_vl.py`` @ 4f5768c74b6f87eedb592dac8a7fe39f2aecb1ab: never more tokens than the image).
@@ -103,8 +105,14 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 # largest image the published checkpoints' preprocessor_config.json allows (vLLM sizes its profiling image by it:
 # ``get_image_size_with_most_features``): Qwen2-VL / Qwen2.5-VL ``max_pixels`` 12,845,056 (patch 14 x merge 2 ->
-# 16,384 tokens), Qwen3-VL ``size.longest_edge`` 16,777,216 (patch 16 x merge 2 -> 16,384 tokens)
-ITEM_PIXELS = {"qwen2_vl": 12_845_056, "qwen2_5_vl": 12_845_056, "qwen3_vl": 16_777_216, "qwen3_vl_moe": 16_777_216}
+# 16,384 tokens), Qwen3-VL ``size.longest_edge`` 16,777,216 (patch 16 x merge 2 -> 16,384 tokens), and the same
+# 16,777,216 for Qwen3.5 / Qwen3.6 (``qwen3_5`` / ``qwen3_5_moe``): their repos ship Qwen3-VL's processor files
+# (``processor_class`` Qwen3VLProcessor, ``size`` 65,536 / 16,777,216, patch 16, merge 2; video 4,096 / 25,165,824),
+# and vLLM qwen3_5.py's ``Qwen3_5(Moe)ProcessingInfo`` is ``Qwen3VLProcessingInfo`` (docs/decisions.md, branch
+# qwen35img, names the copies read).  transformers' class defaults (``Qwen2VLImageProcessor``: patch 14, 1,003,520
+# pixels) would apply only to a repo without the file; they are not used.
+ITEM_PIXELS = {"qwen2_vl": 12_845_056, "qwen2_5_vl": 12_845_056, "qwen3_vl": 16_777_216, "qwen3_vl_moe": 16_777_216,
+               "qwen3_5": 16_777_216, "qwen3_5_moe": 16_777_216}
 # composites whose dummy video vLLM sizes with ``Qwen3VLProcessingInfo`` (qwen3_vl.py; qwen3_5.py subclasses it)
 QWEN3_VIDEO = ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
 
@@ -141,7 +149,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
         # vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over the frames (arch/mm_video.py)
         factor = vis.int("patch_size") * vis.int("spatial_merge_size")
         # get_image_size_with_most_features: smart_resize of a 9,999,999 square to the image pixel limit (>= factor)
-        side = max(factor, int(math.sqrt(ITEM_PIXELS["qwen3_vl"]) // factor) * factor)
+        side = max(factor, int(math.sqrt(ITEM_PIXELS[kind]) // factor) * factor)
         mm_video.set_qwen3_vl_video(spec, side, vis.int("patch_size"), vis.int("spatial_merge_size"),
                                     vis.int("temporal_patch_size"))
     if kind in mm_video.QWEN2_VL_VIDEO:
