@@ -21,6 +21,7 @@ Row evidence: PR vllm-project/vllm#34330's log profiles Qwen3-VL-4B with ``--lim
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
@@ -151,3 +152,30 @@ def test_qwen35_composites_price_the_qwen3_vl_image(name):
     assert [encoder.encoder_budget(t, spec.mm_item_tokens) for t in (2_048, 8_192, 40_000)] == [16_384, 16_384, 40_000]
     assert encoder.apply_limits(spec, {"image": 0}).mm_item_tokens == 12_288
     assert encoder.apply_limits(spec, {"video": 0}).mm_item_tokens == 16_384
+
+
+def test_largest_image_is_transformers_smart_resize_of_vllms_square():
+    # vLLM qwen2_vl.py @002d181a get_image_size_with_most_features: _get_vision_info(9,999,999 x 9,999,999, num_frames=1)
+    # through the image processor (qwen3_vl.py @4f5768c7 picks it for one frame), then grid_t 1 x (side / patch)**2 / merge**2
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    from reportgen.arch.families import qwen_vl
+    rng = random.Random(35)
+    cases = [(p, m, px, lo) for p in (14, 16) for m in (1, 2, 3) for px, lo in ((12_845_056, 3_136), (16_777_216, 65_536))]
+    cases += [(rng.randint(2, 64), rng.randint(1, 6), rng.choice((12_845_056, 16_777_216, rng.randint(10**5, 10**8))),
+               rng.choice((3_136, 65_536))) for _ in range(200)]
+    for p, m, px, lo in cases:
+        h, w = smart_resize(9_999_999, 9_999_999, p * m, lo, px)
+        assert qwen_vl.largest_image_side(px, p * m, lo) == h == w, (p, m, px, lo)
+        assert qwen_vl.largest_image_tokens(px, p, m, lo) == (h // p) * (w // p) // (m * m), (p, m, px, lo)
+    # published geometry: 16,384 either way; patch 14 x merge 2 at 16,777,216 pixels: floor(4,096 / 28) = 146 -> 21,316
+    assert qwen_vl.largest_image_tokens(16_777_216, 16, 2, 65_536) == 16_384
+    assert qwen_vl.largest_image_tokens(12_845_056, 14, 2, 3_136) == 16_384
+    assert qwen_vl.largest_image_tokens(16_777_216, 14, 2, 65_536) == 146 * 146 == 21_316
+
+
+def test_qwen35_image_follows_the_vision_config():
+    cfg = copy.deepcopy(_config("Qwen--Qwen3.5-27B"))
+    cfg["vision_config"]["patch_size"] = 14                        # factor 28: 4,088-pixel square, 292 x 292 patches
+    spec = build_spec(cfg)
+    assert spec.mm_item_tokens == (4_088 // 14) ** 2 // 4 == 21_316

@@ -113,6 +113,32 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
 # pixels) would apply only to a repo without the file; they are not used.
 ITEM_PIXELS = {"qwen2_vl": 12_845_056, "qwen2_5_vl": 12_845_056, "qwen3_vl": 16_777_216, "qwen3_vl_moe": 16_777_216,
                "qwen3_5": 16_777_216, "qwen3_5_moe": 16_777_216}
+# the processors' ``min_pixels`` / ``size["shortest_edge"]`` (Qwen2-VL / Qwen2.5-VL 3,136; Qwen3-VL / Qwen3.5 65,536)
+ITEM_MIN_PIXELS = {"qwen2_vl": 3_136, "qwen2_5_vl": 3_136}
+QWEN3_MIN_PIXELS = 65_536
+
+
+def largest_image_side(max_pixels: int, factor: int, min_pixels: int) -> int:
+    """vLLM's ``get_image_size_with_most_features`` (qwen2_vl.py @002d181a; qwen3_vl.py @4f5768c7 inherits it):
+    ``_get_vision_info`` of a 9,999,999 square through the image processor's ``smart_resize`` (transformers 5.24
+    ``image_processing_qwen2_vl.smart_resize``, float steps kept) at ``factor`` = patch x merge: the square side."""
+    n = 9_999_999
+    side = round(n / factor) * factor
+    if side * side > max_pixels:
+        beta = math.sqrt(n * n / max_pixels)
+        side = max(factor, math.floor(n / beta / factor) * factor)
+    elif side * side < min_pixels:
+        beta = math.sqrt(min_pixels / (n * n))
+        side = math.ceil(n * beta / factor) * factor
+    return side
+
+
+def largest_image_tokens(max_pixels: int, patch: int, merge: int, min_pixels: int) -> int:
+    """``get_max_image_tokens``: one frame (``grid_t`` 1) of ``largest_image_side`` -> ``(side // patch)**2 //
+    merge**2``.  Equals ``max_pixels // (patch x merge)**2`` when patch x merge divides the side of the pixel limit
+    (every published checkpoint: 16,384); otherwise smaller (patch 14 x merge 2 at 16,777,216: 21,316, not 21,399)."""
+    side = largest_image_side(max_pixels, patch * merge, min_pixels)
+    return (side // patch) ** 2 // (merge * merge)
 # composites whose dummy video vLLM sizes with ``Qwen3VLProcessingInfo`` (qwen3_vl.py; qwen3_5.py subclasses it)
 QWEN3_VIDEO = ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
 
@@ -140,16 +166,17 @@ def build(f: Fields, spec: ModelSpec) -> None:
     text_build(Tied(text, tie), spec)
     note_tower_width(spec, tower(spec.tensors, vis))
     spec.multimodal = True
+    min_pixels = ITEM_MIN_PIXELS.get(kind, QWEN3_MIN_PIXELS)
     if kind in ITEM_PIXELS:
-        merged = (vis.int("patch_size") * vis.int("spatial_merge_size")) ** 2
-        spec.mm_item_tokens = ITEM_PIXELS[kind] // merged
+        spec.mm_item_tokens = largest_image_tokens(ITEM_PIXELS[kind], vis.int("patch_size"),
+                                                   vis.int("spatial_merge_size"), min_pixels)
         spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens (the published checkpoints' image "
                           f"processor max of {ITEM_PIXELS[kind]:,} pixels; preprocessor_config.json is not read)")
     if kind in QWEN3_VIDEO:
         # vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over the frames (arch/mm_video.py)
         factor = vis.int("patch_size") * vis.int("spatial_merge_size")
-        # get_image_size_with_most_features: smart_resize of a 9,999,999 square to the image pixel limit (>= factor)
-        side = max(factor, int(math.sqrt(ITEM_PIXELS[kind]) // factor) * factor)
+        # get_image_size_with_most_features: smart_resize of a 9,999,999 square to the image pixel limit
+        side = largest_image_side(ITEM_PIXELS[kind], factor, min_pixels)
         mm_video.set_qwen3_vl_video(spec, side, vis.int("patch_size"), vis.int("spatial_merge_size"),
                                     vis.int("temporal_patch_size"))
     if kind in mm_video.QWEN2_VL_VIDEO:
