@@ -9,7 +9,6 @@ random composites is tests/test_oracle_qwen35_composite.py.
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import re
@@ -141,8 +140,9 @@ def test_m10_qwen35_35b_a3b_tp4_weights_per_rank_within_1pct():
 
 
 def test_encoder_term_is_the_profile_alone_without_deepstack_buffers():
-    """The composite's activation exceeds the text-only run's by exactly MM_ENCODER x T x h_text x 2 B:
-    no deepstack_input_embeds term (vLLM's Qwen3_5ForConditionalGeneration allocates none)."""
+    """The composite's activation exceeds the text-only run's by exactly MM_ENCODER x budget x h_text x 2 B:
+    no deepstack_input_embeds term (vLLM's Qwen3_5ForConditionalGeneration allocates none).  The budget is
+    max(T, largest item) = max(8,192, 16,384): the Qwen3-VL image Qwen3.5 shares (branch qwen35img)."""
     from reportgen.estimate.encoder import MM_ENCODER, text_only
     from reportgen.matrix import estimate_one
 
@@ -150,4 +150,5 @@ def test_encoder_term_is_the_profile_alone_without_deepstack_buffers():
     kw = dict(tp=4, max_model_len=8192, max_num_batched_tokens=8192, vllm_version="0.19.0")
     full = estimate_one(spec, 79.33, **kw)["activation_gib"]
     text = estimate_one(text_only(spec), 79.33, **kw)["activation_gib"]
-    assert (full - text) * 2**30 == pytest.approx(MM_ENCODER * 8192 * 2048 * 2, rel=1e-9)
+    assert spec.mm_item_tokens == 16_384
+    assert (full - text) * 2**30 == pytest.approx(MM_ENCODER * 16_384 * 2048 * 2, rel=1e-9)

@@ -21,6 +21,7 @@ Row evidence: PR vllm-project/vllm#34330's log profiles Qwen3-VL-4B with ``--lim
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
@@ -120,10 +121,61 @@ def test_limits_image_zero_leaves_the_video_alone():
     assert encoder.encoder_budget(2_048, encoder.apply_limits(spec, {"image": 0}).mm_item_tokens) == 12_288
 
 
-@pytest.mark.parametrize("name", ["Qwen--Qwen3.5-27B", "Qwen--Qwen3.5-35B-A3B"])
-def test_qwen35_composites_say_what_is_not_worked_out(name):
-    # qwen3_5.py's processing info is Qwen3VLProcessingInfo: the video stays at 12,288 tokens at most, but the image item
-    # itself is not worked out for Qwen3.5 (no ITEM_PIXELS entry), so the budget is max_num_batched_tokens
-    spec = build_spec(_config(name))
-    assert spec.family in ("qwen3_5", "qwen3_5_moe") and spec.mm_item_tokens == 0
-    assert any("at most 12,288 tokens" in n and "lower bound" in n for n in spec.notes)
+BUNDLED = Path(__file__).parent.parent / "reportgen" / "sources" / "bundled"
+
+
+def _qwen35_config(name: str) -> dict:
+    path = BUNDLED / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else _config(name)
+
+
+@pytest.mark.parametrize("name", ["Qwen--Qwen3.5-27B", "Qwen--Qwen3.5-35B-A3B", "RedHatAI--Qwen3.5-9B-quantized.w4a16"])
+def test_qwen35_composites_price_the_qwen3_vl_image(name):
+    # vLLM qwen3_5.py @36c110bd: Qwen3_5(Moe)ProcessingInfo = Qwen3VLProcessingInfo with only get_hf_config changed, and
+    # the Qwen3.5 / Qwen3.6 repos ship Qwen3-VL's processor files (size.longest_edge 16,777,216; video 4,096 /
+    # 25,165,824; copies named in docs/decisions.md, branch qwen35img).  get_image_size_with_most_features: a
+    # 9,999,999 square smart_resized to 16,777,216 pixels at factor patch 16 x merge 2 = 32 -> floor(4,096 / 32) x 32 =
+    # 4,096 square -> (4,096 / 16)**2 = 65,536 patches / 2**2 = 16,384 tokens; the video stays 12,100 / 12,288.
+    cfg = _qwen35_config(name)
+    vis = cfg["vision_config"]
+    assert (vis["patch_size"], vis["spatial_merge_size"], vis["temporal_patch_size"]) == (16, 2, 2)
+    spec = build_spec(cfg)
+    assert spec.family in ("qwen3_5", "qwen3_5_moe")
+    assert spec.mm_item_tokens == (4_096 // 16) ** 2 // 2**2 == 16_384
+    assert spec.mm_item_tokens_by_modality == {"image": 16_384, "video": 12_288}
+    assert spec.mm_video_patch_tokens == 0
+    assert not any("lower bound" in n for n in spec.notes)
+    assert any("12,100, 12,288 from max_model_len 16,200 tokens" in n for n in spec.notes)
+    for mml in (4_096, 32_768, 262_144):
+        assert encoder.video_item_tokens(spec, mml) == 16_384
+    # the budget is max(T, largest item): 2,048 / 8,192 -> 16,384; M10's T = 40,000 stays 40,000
+    assert [encoder.encoder_budget(t, spec.mm_item_tokens) for t in (2_048, 8_192, 40_000)] == [16_384, 16_384, 40_000]
+    assert encoder.apply_limits(spec, {"image": 0}).mm_item_tokens == 12_288
+    assert encoder.apply_limits(spec, {"video": 0}).mm_item_tokens == 16_384
+
+
+def test_largest_image_is_transformers_smart_resize_of_vllms_square():
+    # vLLM qwen2_vl.py @002d181a get_image_size_with_most_features: _get_vision_info(9,999,999 x 9,999,999, num_frames=1)
+    # through the image processor (qwen3_vl.py @4f5768c7 picks it for one frame), then grid_t 1 x (side / patch)**2 / merge**2
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+    from reportgen.arch.families import qwen_vl
+    rng = random.Random(35)
+    cases = [(p, m, px, lo) for p in (14, 16) for m in (1, 2, 3) for px, lo in ((12_845_056, 3_136), (16_777_216, 65_536))]
+    cases += [(rng.randint(2, 64), rng.randint(1, 6), rng.choice((12_845_056, 16_777_216, rng.randint(10**5, 10**8))),
+               rng.choice((3_136, 65_536))) for _ in range(200)]
+    for p, m, px, lo in cases:
+        h, w = smart_resize(9_999_999, 9_999_999, p * m, lo, px)
+        assert qwen_vl.largest_image_side(px, p * m, lo) == h == w, (p, m, px, lo)
+        assert qwen_vl.largest_image_tokens(px, p, m, lo) == (h // p) * (w // p) // (m * m), (p, m, px, lo)
+    # published geometry: 16,384 either way; patch 14 x merge 2 at 16,777,216 pixels: floor(4,096 / 28) = 146 -> 21,316
+    assert qwen_vl.largest_image_tokens(16_777_216, 16, 2, 65_536) == 16_384
+    assert qwen_vl.largest_image_tokens(12_845_056, 14, 2, 3_136) == 16_384
+    assert qwen_vl.largest_image_tokens(16_777_216, 14, 2, 65_536) == 146 * 146 == 21_316
+
+
+def test_qwen35_image_follows_the_vision_config():
+    cfg = copy.deepcopy(_config("Qwen--Qwen3.5-27B"))
+    cfg["vision_config"]["patch_size"] = 14                        # factor 28: 4,088-pixel square, 292 x 292 patches
+    spec = build_spec(cfg)
+    assert spec.mm_item_tokens == (4_088 // 14) ** 2 // 4 == 21_316

@@ -16,7 +16,9 @@ skips ``mtp.`` weights and allocates no deepstack buffers.  transformers' ``Qwen
 has no deepstack mergers, so the tower is ``towers_qwen.qwen3_5_tower`` (refuses a non-empty
 ``deepstack_visual_indexes``, which every shipped checkpoint leaves empty).
 
-Encoder budget: the largest image from the published processors' pixel limits (``ITEM_PIXELS``); the dummy video
+Encoder budget: the largest image from the published processors' pixel limits (``ITEM_PIXELS``; Qwen3.5 / Qwen3.6
+repos ship Qwen3-VL's processor files, and qwen3_5.py @36c110bd's ``Qwen3_5(Moe)ProcessingInfo`` subclass
+``Qwen3VLProcessingInfo`` with only ``get_hf_config`` changed, so their image is Qwen3-VL's); the dummy video
 vLLM profiles is sized by max_model_len for Qwen2-VL / Qwen2.5-VL (``mm_video.set_qwen2_vl_video``, qwen2_vl.py
 @002d181a) and by the video processor's pixel budget for Qwen3-VL / Qwen3.5 (``mm_video.set_qwen3_vl_video``,
 vLLM ``qwen3_vl.py`` @ 4f5768c74b6f87eedb592dac8a7fe39f2aecb1ab: never more tokens than the image).
@@ -103,8 +105,40 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 # largest image the published checkpoints' preprocessor_config.json allows (vLLM sizes its profiling image by it:
 # ``get_image_size_with_most_features``): Qwen2-VL / Qwen2.5-VL ``max_pixels`` 12,845,056 (patch 14 x merge 2 ->
-# 16,384 tokens), Qwen3-VL ``size.longest_edge`` 16,777,216 (patch 16 x merge 2 -> 16,384 tokens)
-ITEM_PIXELS = {"qwen2_vl": 12_845_056, "qwen2_5_vl": 12_845_056, "qwen3_vl": 16_777_216, "qwen3_vl_moe": 16_777_216}
+# 16,384 tokens), Qwen3-VL ``size.longest_edge`` 16,777,216 (patch 16 x merge 2 -> 16,384 tokens), and the same
+# 16,777,216 for Qwen3.5 / Qwen3.6 (``qwen3_5`` / ``qwen3_5_moe``): their repos ship Qwen3-VL's processor files
+# (``processor_class`` Qwen3VLProcessor, ``size`` 65,536 / 16,777,216, patch 16, merge 2; video 4,096 / 25,165,824),
+# and vLLM qwen3_5.py's ``Qwen3_5(Moe)ProcessingInfo`` is ``Qwen3VLProcessingInfo`` (docs/decisions.md, branch
+# qwen35img, names the copies read).  transformers' class defaults (``Qwen2VLImageProcessor``: patch 14, 1,003,520
+# pixels) would apply only to a repo without the file; they are not used.
+ITEM_PIXELS = {"qwen2_vl": 12_845_056, "qwen2_5_vl": 12_845_056, "qwen3_vl": 16_777_216, "qwen3_vl_moe": 16_777_216,
+               "qwen3_5": 16_777_216, "qwen3_5_moe": 16_777_216}
+# the processors' ``min_pixels`` / ``size["shortest_edge"]`` (Qwen2-VL / Qwen2.5-VL 3,136; Qwen3-VL / Qwen3.5 65,536)
+ITEM_MIN_PIXELS = {"qwen2_vl": 3_136, "qwen2_5_vl": 3_136}
+QWEN3_MIN_PIXELS = 65_536
+
+
+def largest_image_side(max_pixels: int, factor: int, min_pixels: int) -> int:
+    """vLLM's ``get_image_size_with_most_features`` (qwen2_vl.py @002d181a; qwen3_vl.py @4f5768c7 inherits it):
+    ``_get_vision_info`` of a 9,999,999 square through the image processor's ``smart_resize`` (transformers 5.24
+    ``image_processing_qwen2_vl.smart_resize``, float steps kept) at ``factor`` = patch x merge: the square side."""
+    n = 9_999_999
+    side = round(n / factor) * factor
+    if side * side > max_pixels:
+        beta = math.sqrt(n * n / max_pixels)
+        side = max(factor, math.floor(n / beta / factor) * factor)
+    elif side * side < min_pixels:
+        beta = math.sqrt(min_pixels / (n * n))
+        side = math.ceil(n * beta / factor) * factor
+    return side
+
+
+def largest_image_tokens(max_pixels: int, patch: int, merge: int, min_pixels: int) -> int:
+    """``get_max_image_tokens``: one frame (``grid_t`` 1) of ``largest_image_side`` -> ``(side // patch)**2 //
+    merge**2``.  Equals ``max_pixels // (patch x merge)**2`` when patch x merge divides the side of the pixel limit
+    (every published checkpoint: 16,384); otherwise smaller (patch 14 x merge 2 at 16,777,216: 21,316, not 21,399)."""
+    side = largest_image_side(max_pixels, patch * merge, min_pixels)
+    return (side // patch) ** 2 // (merge * merge)
 # composites whose dummy video vLLM sizes with ``Qwen3VLProcessingInfo`` (qwen3_vl.py; qwen3_5.py subclasses it)
 QWEN3_VIDEO = ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
 
@@ -132,16 +166,17 @@ def build(f: Fields, spec: ModelSpec) -> None:
     text_build(Tied(text, tie), spec)
     note_tower_width(spec, tower(spec.tensors, vis))
     spec.multimodal = True
+    min_pixels = ITEM_MIN_PIXELS.get(kind, QWEN3_MIN_PIXELS)
     if kind in ITEM_PIXELS:
-        merged = (vis.int("patch_size") * vis.int("spatial_merge_size")) ** 2
-        spec.mm_item_tokens = ITEM_PIXELS[kind] // merged
+        spec.mm_item_tokens = largest_image_tokens(ITEM_PIXELS[kind], vis.int("patch_size"),
+                                                   vis.int("spatial_merge_size"), min_pixels)
         spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens (the published checkpoints' image "
                           f"processor max of {ITEM_PIXELS[kind]:,} pixels; preprocessor_config.json is not read)")
     if kind in QWEN3_VIDEO:
         # vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over the frames (arch/mm_video.py)
         factor = vis.int("patch_size") * vis.int("spatial_merge_size")
-        # get_image_size_with_most_features: smart_resize of a 9,999,999 square to the image pixel limit (>= factor)
-        side = max(factor, int(math.sqrt(ITEM_PIXELS["qwen3_vl"]) // factor) * factor)
+        # get_image_size_with_most_features: smart_resize of a 9,999,999 square to the image pixel limit
+        side = largest_image_side(ITEM_PIXELS[kind], factor, min_pixels)
         mm_video.set_qwen3_vl_video(spec, side, vis.int("patch_size"), vis.int("spatial_merge_size"),
                                     vis.int("temporal_patch_size"))
     if kind in mm_video.QWEN2_VL_VIDEO:
