@@ -24,6 +24,7 @@ Input columns are made by ``reportgen.estimate.tables`` and ``reportgen.matrix``
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from . import overheads as oh
@@ -533,45 +534,51 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     return [first, second, third, fourth], after
 
 
-def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int,
-              len_rows: int | None = None) -> list[list[pl.Expr]]:
-    """Per cell (x concurrency): KV needed, headroom and the verdict code (see ``lens_pass``); then
-    status and reason, gathered from string tables by integer id (no string is built per cell).
+NO_ROW_CODE = 2**32 - 1      # ``_rpre`` of a length row without a row verdict (``_pre`` null)
 
-    ``reasons``: the static reason of every code, then the per-row reasons that carry a number of
-    their (layout, GPU, utilization) row -- ``_r_len`` of all ``n_rows`` rows, then ``_r_out``;
-    ``_u`` is the row's index (see ``DYNAMIC_REASONS``).  ``len_rows``: the ``_r_len`` part is per
-    (length, row) instead (DeepSeek-V4's fit depends on max_model_len), ``len_rows`` entries indexed
-    by the per-length row ``_lu``."""
+
+def reason_ids(codes: list[tuple[str, str]], pre: np.ndarray, n_rows: int, per_len_rows: bool) -> np.ndarray:
+    """The reason / status table index (``reason_table``) of per-length row verdict codes ``pre`` (one per
+    length row, ``length * n_rows + u``; a code ``NO_ROW_CODE`` stays so): a static code is its own index;
+    2 (one request does not fit) the row's ``_r_len`` -- per (length, row) with ``per_len_rows``, else per
+    row --; 3 (out of memory outside the budget) and 6 (tight there) the row's ``_r_out``, in a segment of
+    their own each (their statuses differ)."""
+    pre = np.asarray(pre, dtype=np.uint32)
+    lu = np.arange(pre.size, dtype=np.uint32)
+    u = lu % max(n_rows, 1)
+    first = len(codes)
+    n_len_part = pre.size if per_len_rows else n_rows
+    out = np.where(pre == 2, (lu if per_len_rows else u) + first, pre)
+    out = np.where(pre == 3, u + (first + n_len_part), out)
+    return np.where(pre == 6, u + (first + n_len_part + n_rows), out).astype(np.uint32)
+
+
+def cell_pass() -> list[list[pl.Expr]]:
+    """Per cell (x concurrency): KV needed, headroom, and the verdict as an index into the reason and
+    status tables (``reason_table``: no string is built per cell).
+
+    The verdict (see ``lens_pass``): the length row's own code ``_pre`` when set (``_rpre``, its table index,
+    ``NO_ROW_CODE`` when not), then the target concurrency does not fit (4), KV headroom under 10 % (5), else
+    the length row's fallback ``_fb`` (``_rfb``: fits, or tight outside the budget).  Both indices are made
+    per length row (``reason_ids``), so one integer chain per cell picks status and reason together."""
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
     conc = pl.col("concurrency")
     kv_needed = (conc * bpr).cast(pl.Float64) * pl.col("_bpb") / GIB
     headroom = (pl.col("kv_cache_gib") - kv_needed) / pl.col("_budget") * 100
-    code = (pl.when(pl.col("_pre").is_not_null()).then(pl.col("_pre"))
-            .when(nb < conc * bpr).then(4)
-            .when(headroom < TIGHT_PCT).then(5)
-            .otherwise(pl.col("_fb"))).cast(pl.UInt16)
-    c = pl.col("_code")
-    first = len(codes)
-    u = pl.col("_u").cast(pl.UInt32)
-    lu = u if len_rows is None else pl.col("_lu").cast(pl.UInt32)
-    rid = (pl.when(c == 2).then(lu + first)
-           .when((c == 3) | (c == 6)).then(u + (first + (n_rows if len_rows is None else len_rows)))
-           .otherwise(c.cast(pl.UInt32)))
-    statuses = pl.Series([s for s, _ in codes], dtype=pl.String)
-    return [
-        [code.alias("_code"), kv_needed.alias("kv_needed_gib"), headroom.alias("headroom_pct")],
-        [pl.lit(statuses).gather(c).alias("status"), pl.lit(reasons).gather(rid).alias("reason")],
-    ]
+    rid = (pl.when(pl.col("_rpre") != NO_ROW_CODE).then(pl.col("_rpre"))
+           .when(nb < conc * bpr).then(pl.lit(4, pl.UInt32))
+           .when(pl.col("headroom_pct") < TIGHT_PCT).then(pl.lit(5, pl.UInt32))
+           .otherwise(pl.col("_rfb")))
+    return [[kv_needed.alias("kv_needed_gib"), headroom.alias("headroom_pct")], [rid.alias("_rid")]]
 
 
 def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame, need_len: pl.Series,
-                 need_out: pl.Series, len_rows: pl.DataFrame | None = None) -> pl.Series:
-    """``cell_pass``'s reason strings: every code's static reason, then the rows' ``_r_len`` and
-    ``_r_out`` (codes 2 and 3 / 6 carry their row's numbers), formatted only at the row indices
-    ``need_len`` / ``need_out`` (the rows some cell has that code for; null elsewhere -- a few
-    thousand strings instead of two per row)."""
+                 need_out: pl.Series, len_rows: pl.DataFrame | None = None) -> tuple[pl.Series, pl.Series]:
+    """The (status, reason) strings ``cell_pass``'s index picks: every code's static pair, then the rows'
+    ``_r_len`` (code 2: no_fit) and ``_r_out`` twice (code 3: no_fit, then code 6: tight) -- codes 2 and
+    3 / 6 carry their row's numbers --, formatted only at the row indices ``need_len`` / ``need_out`` (the
+    rows some cell has that code for; null elsewhere -- a few thousand strings instead of two per row)."""
     static = pl.Series([r for _, r in codes], dtype=pl.String)
     r_len, r_out = row_reasons()
     parts = [static]
@@ -581,4 +588,10 @@ def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame, need_len: pl.
             sub = frame.select(list(dict.fromkeys(expr.meta.root_names())))[need]
             full = full.scatter(need, sub.select(expr).to_series().cast(pl.String))
         parts.append(full)
-    return pl.concat(parts).rename("reason")
+    parts.append(parts[-1])
+    n_len, n_out = parts[1].len(), parts[2].len()
+    statuses = pl.concat([pl.Series([s for s, _ in codes], dtype=pl.String),
+                          pl.repeat(VERDICTS[2][0], n_len, dtype=pl.String, eager=True),
+                          pl.repeat(VERDICTS[3][0], n_out, dtype=pl.String, eager=True),
+                          pl.repeat(VERDICTS[6][0], n_out, dtype=pl.String, eager=True)]).rechunk()
+    return statuses.rename("status"), pl.concat(parts).rechunk().rename("reason")
