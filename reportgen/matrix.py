@@ -204,6 +204,7 @@ class _Rows:
     stage0: list[str]
     carry: list[str]           # the columns copied from ``u`` into every cell
     const: dict[str, pl.Series]   # the carried columns with one value in all of ``u``: that value
+    cu: pl.DataFrame              # the other carried columns of ``u``, in one chunk
 
     @property
     def n_cells(self) -> int:
@@ -303,10 +304,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
                                          list(matrix.max_model_len), len(codes))
     codes = codes + lcodes
     # x utilization: the budget pass, evaluated now (470 k rows for 7.5 M cells) -- its row strings
-    # (reasons that carry a number) go into one reason table the cells index by row (``_u``)
-    lf = a.lazy().join(util.lazy(), how="cross", maintain_order="left_right")
-    for b in batches:
-        lf = lf.with_columns(b)
+    # (reasons that carry a number) go into one reason table the cells index (``ex.reason_ids``)
     stage0 = ["w0", "act0", "av0"] if stage0_columns else []
     # DeepSeek-V4 rows (kvcache.KvGroups.tok_conc): their KV blocks, tokens and fit depend on max_model_len
     # (exprs.compressed_lens); a chunk without them keeps the per-row figures
@@ -329,9 +327,18 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
               + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
     carry = [c for c in _CARRY if not ((dsv4 and c in ex.COMPRESSED_OUT) or (enc and c in ex.ENCODER_OUT))]
     keep = list(dict.fromkeys(_CARRY + lens_in + ["_outside"] + stage0))
-    u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
-                         pl.col("token_block").alias("block_size"))
-         .select(keep).with_row_index("_u").collect().rechunk())
+    # x utilization as two gathers of the columns the pass reads or keeps: unlike the cross join's
+    # pieces, the rows come out in one chunk, which the cells' gathers need (``_Rows.cu``)
+    read = {n for b in batches for e in b for n in e.meta.root_names()} | set(keep) | {"dp", "token_block"}
+    n_util = util.height
+    x = pl.concat([a.select([c for c in a.columns if c in read])[
+                       pl.Series(np.repeat(np.arange(a.height, dtype=np.uint32), n_util), dtype=pl.UInt32)],
+                   util[pl.Series(np.tile(np.arange(n_util, dtype=np.uint32), a.height), dtype=pl.UInt32)]],
+                  how="horizontal")
+    for b in batches:
+        x = x.with_columns(b)
+    u = x.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
+                       pl.col("token_block").alias("block_size")).select(keep)
     # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
@@ -373,7 +380,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
                               per_len if per_len_rows else None)
     # the cells read the verdict's table indices (``ex.reason_ids``), not the codes
     pre_ids = ex.reason_ids(codes, per_len["_pre"].cast(pl.UInt32).fill_null(ex.NO_ROW_CODE).to_numpy(), u.height, per_len_rows)
-    per_len = per_len.select(pl.exclude("_pre", "_fb")).rechunk().with_columns(
+    per_len = per_len.select(pl.exclude("_pre", "_fb")).with_columns(
         pl.Series("_rpre", pre_ids, dtype=pl.UInt32),
         pl.Series("_rfb", ex.reason_ids(codes, per_len["_fb"].to_numpy(), u.height, per_len_rows), dtype=pl.UInt32))
     lc = lens.join(conc, how="cross", maintain_order="left_right")
@@ -381,7 +388,10 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # decoding ...): the cells repeat it rather than gather it (all nulls, or one non-float value: floats
     # only when all null, so -0.0 / 0.0 / NaN bits never merge)
     const = {c: u[c][:1] for c in carry + stage0 if _one_value(u[c])}
-    return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry, const)
+    # the cells gather these from one chunk: a gather from the util pass's several chunks costs up to
+    # twice as much (strings most)
+    cu = u.select([c for c in carry + stage0 if c not in const])
+    return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry, const, cu)
 
 
 def _one_value(s: pl.Series) -> bool:
@@ -425,12 +435,11 @@ def _cell_frame(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.DataFrame:
     # cell (u, length, target) -> per-length row length * n_u + u
     take = np.broadcast_to((np.arange(r.n_len, dtype=np.uint32)[None, :, None] * n_u
                             + rows[:, None, None]), (hi - lo, r.n_len, r.n_conc))
-    # plain gathers from single-chunk frames (``r.u`` and ``per_len`` are rechunked): a cross join, or a
+    # plain gathers from single-chunk frames (``r.cu``, ``per_len``): a cross join, or a
     # gather from a multi-chunk column, copies the same values for up to twice the CPU (strings most);
     # a column with one value in the whole chunk is repeated instead (``_Rows.const``)
-    carry = [c for c in r.carry + r.stage0 if c not in r.const]
     cells = pl.concat([
-        r.u.select(carry)[pl.Series(np.repeat(rows, per_row), dtype=pl.UInt32)],
+        r.cu[pl.Series(np.repeat(rows, per_row), dtype=pl.UInt32)],
         r.lc[pl.Series(np.tile(np.arange(per_row, dtype=np.uint32), hi - lo), dtype=pl.UInt32)],
         r.per_len[pl.Series(take.ravel(), dtype=pl.UInt32)],
     ], how="horizontal").with_columns([v.new_from_index(0, n) for v in r.const.values()])
