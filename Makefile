@@ -10,6 +10,10 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.reportgen-installed
 ORACLE_STAMP = $(VENV)/.reportgen-oracle-installed
+# timm (Gemma-3n's vision tower) + the torchvision that pins torch 2.13.0, for the oracle only
+TIMM_DIR   = $(VENV)/oracle-timm
+TIMM_STAMP = $(TIMM_DIR)/.reportgen-installed
+TIMM_PINS  = timm==1.0.29 torchvision==0.28.0
 
 .PHONY: report test oracle setup setup-test sysdeps sysdeps-test clean
 
@@ -25,7 +29,7 @@ oracle: setup-test
 
 setup: sysdeps $(STAMP)
 
-setup-test: sysdeps-test $(STAMP) $(ORACLE_STAMP)
+setup-test: sysdeps-test $(STAMP) $(ORACLE_STAMP) $(TIMM_STAMP)
 
 sysdeps:
 	@sh scripts/install-system-deps.sh runtime
@@ -44,6 +48,17 @@ $(STAMP): pyproject.toml
 $(ORACLE_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[test,oracle]'
 	@touch $(ORACLE_STAMP)
+
+# timm + torchvision for Gemma-3n's oracle (tests/test_gemma3n_mm.py, scripts/timm_towers.py), installed
+# beside site-packages, not in it: torchvision 0.28.0 is a CUDA build whose compiled ops cannot load beside
+# the CPU torch, and transformers imports it whenever it is installed (its import then fails).  Only the
+# test session adds this folder to sys.path (tests/conftest.py -> scripts/timm_towers.py: enable_timm, which
+# also gets torchvision's pure-Python part imported without its ops).  timm's other dependencies (pyyaml,
+# huggingface_hub, safetensors) come with transformers.
+$(TIMM_STAMP): $(ORACLE_STAMP) Makefile
+	rm -rf $(TIMM_DIR)
+	$(PY) -m pip install -q --no-deps --target $(TIMM_DIR) $(TIMM_PINS)
+	@touch $(TIMM_STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -27,7 +27,7 @@ KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla"
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 # budget profiles (first release of each range; reportgen/estimate/profiles.py); the default is
 # the newest release read
-VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.20", "0.25", "0.26", "0.29")
+VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.20", "0.21", "0.25", "0.26", "0.29")
 DEFAULT_VLLM_VERSION = "0.31"
 MAX_CELLS = 60_000_000                 # refuse absurd matrices, saying the size
 
@@ -416,9 +416,9 @@ def _models_file_path(value: str, job_dir: Path) -> Path:
     from reportgen.paths import model_lists_dir
 
     p = Path(value)
-    if not value.strip() or p.is_absolute() or ".." in p.parts:
+    if not value.strip() or "\x00" in value or p.is_absolute() or ".." in p.parts:
         raise JobError(f"models_file: {_show(value)} must be a file name beside the job file or in model_lists/ "
-                       "(no absolute path, no '..')")
+                       "(no absolute path, no '..', no NUL)")
     for root in (job_dir, model_lists_dir()):
         try:
             root = root.resolve()

@@ -42,11 +42,12 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
+from reportgen.estimate.encoder import batched_tokens_floor, unchunked_item, unchunked_items
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
-                                         profile_for, tokens_from_concurrency)
+                                         profile_for)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
@@ -99,7 +100,8 @@ assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
 _MODEL_DTYPES = {"_m": pl.Int32, "model": pl.String, "revision": pl.String, "config_source": pl.String,
                  "headers": pl.Boolean,
                  "model_type": pl.String, "params_total": pl.Int64, "params_active": pl.Int64,
-                 "max_pos": pl.Int64}
+                 "max_pos": pl.Int64, "mm_t_floor": pl.Int64,
+                 "mm_unchunked": pl.Int64, "mm_items": pl.String}
 
 
 def _layouts(m: Matrix) -> list[Layout]:
@@ -124,8 +126,11 @@ def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
 def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Per-(model, layout, dtype, kv dtype) rows with flattened stage slots; returns (layouts, models, K)."""
     profile, _ = matrix_profile(matrix)
-    rows: list[tuple] = []
+    heads: list[tuple] = []
     mrows: list[dict] = []
+    parts: list[tuple] = []        # distinct (err, body, slots, n) objects, first-seen order
+    part_ix: dict[int, int] = {}   # id(part) -> index in parts (parts keeps them alive: ids stay unique)
+    idx: list[int] = []
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
     prefix_caching = getattr(matrix, "enable_prefix_caching", None)
@@ -134,19 +139,37 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
         state_mode = state_cache_mode(matrix.vllm_version, prefix_caching, is_attention_free(spec))
         mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
-                      "headers": e.weights_from_headers, **spec_axes(spec)})
+                      "headers": e.weights_from_headers, **spec_axes(spec),
+                      "mm_t_floor": batched_tokens_floor(spec, matrix.vllm_version, matrix.max_num_batched_tokens),
+                      # a prefix LM's item above max_num_batched_tokens: vLLM refuses the start (ex.gpu_pass)
+                      "mm_unchunked": unchunked_item(spec, matrix.vllm_version),
+                      "mm_items": unchunked_items(spec, matrix.vllm_version)})
+        kds = kv_axis(e, matrix)
         for lay in layouts:
             for wd in matrix.weights_as:
-                for kd in kv_axis(e, matrix):
-                    base, slots, n = mt.row(lay, wd, kd)
-                    rows.append(((mi,) + base, slots, n))
-    k = max((n for _, _, n in rows), default=1) or 1
+                for kd in kds:
+                    status, reason, part = mt.row_parts(lay, wd, kd)
+                    heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
+                    j = part_ix.get(id(part))
+                    if j is None:
+                        j = part_ix[id(part)] = len(parts)
+                        parts.append(part)
+                    idx.append(j)
+    k = max((p[3] for p in parts), default=1) or 1
     width = k * len(SLOT_FIELDS)
-    data = [base + slots + (None,) * (width - len(slots)) for base, slots, _ in rows]
     schema = {"_m": pl.Int32, **_ROW_DTYPES}
     for i in range(k):
         schema.update({f"{f}{i}": _SLOT_DTYPES[f] for f in SLOT_FIELDS})
-    lt = pl.DataFrame(data, schema=schema, orient="row")
+    # built column by column: the per-row head columns, and each distinct body + slots once, gathered
+    # per row (polars' row-wise constructor over every row is ~3x slower)
+    names = list(schema)
+    n_head = 1 + len(HEAD_FIELDS)
+    hcols = list(zip(*heads)) if heads else [()] * n_head
+    bcols = list(zip(*(p[1] + p[2] + (None,) * (width - len(p[2])) for p in parts))) if parts \
+        else [()] * (len(names) - n_head)
+    body = pl.DataFrame([pl.Series(nm, col, dtype=schema[nm]) for nm, col in zip(names[n_head:], bcols)])
+    lt = pl.concat([pl.DataFrame([pl.Series(nm, col, dtype=schema[nm]) for nm, col in zip(names, hcols)]),
+                    body[pl.Series(idx, dtype=pl.UInt32)]], how="horizontal")
     mt_df = pl.DataFrame(mrows, schema=_MODEL_DTYPES) if mrows else pl.DataFrame(schema=_MODEL_DTYPES)
     return lt, mt_df, k
 
@@ -216,6 +239,15 @@ class _Rows:
 _PER_GPU = ("gpu", "gpu_name", "gpu_memory_gib", "gpus_per_node", "price_gpu_hr")
 
 
+def _raise_batched(df):
+    """A GPU's default max_num_batched_tokens raised to the model's ``mm_t_floor`` (a multimodal prefix LM's largest
+    item, ``encoder.batched_tokens_floor``; 0 = none): per (layout row, GPU), as vLLM raises it per start."""
+    if "mm_t_floor" not in df.collect_schema().names():
+        return df
+    return df.with_columns(pl.max_horizontal("max_num_batched_tokens", pl.col("mm_t_floor").fill_null(0))
+                           .alias("max_num_batched_tokens"))
+
+
 class _GpuClasses:
     """The (layout row x GPU) rows ``lt x gt`` of a chunk, and its narrower twin: ``lt x`` the distinct
     GPU *classes* (the GPU columns other than ``_PER_GPU``: scheduler limits and graph-capture scaling,
@@ -239,7 +271,7 @@ class _GpuClasses:
         self.take = (np.arange(lt.height, dtype=np.int64)[:, None] * n_cls + self.cls_of_gpu[None, :]).ravel()
 
     def small(self) -> pl.LazyFrame:
-        return self.lt.lazy().join(self.classes.lazy(), how="cross", maintain_order="left_right")
+        return _raise_batched(self.lt.lazy().join(self.classes.lazy(), how="cross", maintain_order="left_right"))
 
     def narrow(self, e: pl.Expr, extra: tuple[str, ...] = ()) -> bool:
         """``e`` reads only the layout row, the GPU class (and ``extra`` columns), and there are fewer
@@ -249,7 +281,7 @@ class _GpuClasses:
 
     def cross(self, cols: list[pl.Expr]) -> pl.DataFrame:
         """``lt x gt`` with ``cols`` (independent columns), as ``.with_columns(cols)`` gives it."""
-        a = self.lt.join(self.gt, how="cross", maintain_order="left_right")
+        a = _raise_batched(self.lt.join(self.gt, how="cross", maintain_order="left_right"))
         narrow = [e for e in cols if self.narrow(e)]
         if not narrow or not a.height:
             return a.with_columns(cols)
@@ -343,7 +375,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
     lens_rows, take_u = [], None
-    conc_tokens = tokens_from_concurrency(matrix.vllm_version)   # "GPU KV cache size" rule of the version
+    conc_tokens = matrix_profile(matrix)[0].tokens_from_concurrency   # the version's "GPU KV cache size" rule
     for m in matrix.max_model_len:
         f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None

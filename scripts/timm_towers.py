@@ -8,7 +8,10 @@ table at run time instead, and refuses an architecture that is not in it.
 
 Run (needs timm, torch and torchvision; nothing is downloaded -- ``pretrained=False`` on the meta device):
 
-    PYTHONPATH=$PWD python scripts/timm_towers.py [ARCH ...]      # default: every timm mobilenetv5* model
+    PYTHONPATH=$PWD .venv/bin/python scripts/timm_towers.py [ARCH ...]   # default: every timm mobilenetv5* model
+
+``make test`` provides them: torch 2.13.0 CPU (the ``oracle`` extra) in the venv, and timm 1.0.29 with the
+torchvision wheel that pins that torch (0.28.0) in ``<venv>/oracle-timm`` -- see ``enable_timm``.
 
 Per architecture the table holds every parameter (name, shape) in ``named_parameters`` order, every
 persistent buffer (state-dict entries that are not parameters: vLLM loads them too, so they take GPU
@@ -20,14 +23,58 @@ rebuilds the table with the installed timm and compares.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 TABLE = Path(__file__).resolve().parents[1] / "reportgen" / "arch" / "timm_towers.json"
+# `make test`: pip install --no-deps --target <venv>/oracle-timm timm torchvision (beside site-packages)
+ORACLE_TIMM = Path(sys.prefix) / "oracle-timm"
+# the ops torchvision 0.28's _meta_registrations.py registers a fake kernel for even when its _C failed to load
+_UNGUARDED_OPS = ("nms", "qnms")
+_KEEP: list = []  # a torch.library.Library drops its definitions when collected
 PATTERN = "mobilenetv5*"
 # what TimmWrapperModel passes (model_args None): no classifier head, no weights
 CREATE_KWARGS = {"pretrained": False, "num_classes": 0}
+
+
+def enable_timm() -> bool:
+    """Make ``import timm`` work in this process; False when torch, torchvision or timm is not installed.
+
+    timm imports torchvision at import time (``timm.layers`` needs ``torchvision.ops.misc.FrozenBatchNorm2d``,
+    ``timm.data`` its transforms and datasets), and transformers builds a ``TimmWrapperModel`` only when
+    torchvision is importable.  The only torchvision for torch 2.13.0 is the registry's 0.28.0 (it pins
+    ``torch==2.13.0``), a CUDA build: its ``_C.so`` needs ``libc10_cuda.so`` / ``libtorch_cuda.so``, which
+    the CPU torch lacks, so its compiled ops do not load.  torchvision then runs as pure Python
+    (``extension._has_ops()`` False: any use of a compiled op raises its "Couldn't load custom C++ ops"),
+    except that its import stops at ``@torch.library.register_fake("torchvision::nms")``, unguarded ("operator
+    torchvision::nms does not exist").  So on exactly that error the two ops' schemas (what ``_C`` would have
+    declared) are defined, with no kernel, and the import repeated.  Nothing on timm's model-building path
+    calls a torchvision op, so the towers built are timm's own.
+
+    ``make test`` installs both packages into ``<venv>/oracle-timm``, outside site-packages: only processes
+    that call this see them (tests/conftest.py does, for the whole test session), so transformers in any
+    other process (the ``reportgen`` CLI the tests start) keeps seeing no torchvision, as without the oracle.
+    """
+    if ORACLE_TIMM.is_dir() and str(ORACLE_TIMM) not in sys.path:
+        sys.path.append(str(ORACLE_TIMM))
+    if any(importlib.util.find_spec(m) is None for m in ("torch", "torchvision", "timm")):
+        return False
+    import torch
+
+    try:
+        importlib.import_module("torchvision")
+    except RuntimeError as e:
+        if f"operator torchvision::{_UNGUARDED_OPS[0]} does not exist" not in str(e):
+            raise
+        lib = torch.library.Library("torchvision", "FRAGMENT")
+        for op in _UNGUARDED_OPS:
+            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _KEEP.append(lib)
+        importlib.import_module("torchvision")
+    return True
 
 
 def tower_entry(name: str) -> dict:
@@ -79,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help=f"timm architecture names (default: timm's {PATTERN})")
     ap.add_argument("--out", type=Path, default=TABLE)
     args = ap.parse_args(argv)
+    if not enable_timm():
+        ap.error("needs torch, torchvision and timm (make test installs them)")
     table = build_table(args.names or default_names())
     args.out.write_text(dump(table))
     for n, e in table["architectures"].items():

@@ -85,6 +85,17 @@ PROXIES["unsloth/GLM-4.7-Flash-FP8-Dynamic"] = (
 # rows 162 / 163 (L40S, vLLM 0.29.0): Qwen's AWQ checkpoint of Qwen3-14B
 PROXIES["Qwen/Qwen3-14B-AWQ"] = (
     "Qwen/Qwen3-14B", "int4", "Qwen3-14B config + int4 group-128 weights (AWQ checkpoint config not offline)")
+# rows 164-166 (vLLM 0.25.1 on an L40S; 0.20.1rc1 on a WSL2 Blackwell card): Gemma-4-26B-A4B-it served in fp8 (the
+# checkpoint is not named: the base config + vLLM's online fp8), and a Nemotron-3-Nano fine-tune's NVFP4 re-upload
+PROXIES["google/gemma-4-26B-A4B-it"] = (
+    "google/gemma-4-26B-A4B", "checkpoint", "gemma-4-26B-A4B base config (same architecture); fp8 as --quantization fp8")
+PROXIES["chankhavu/Nemotron-Cascade-2-30B-A3B-NVFP4"] = (
+    "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "checkpoint",
+    "NVIDIA's Nemotron-3-Nano-30B-A3B NVFP4 config (Nemotron-Cascade-2 is a fine-tune of it; modelopt NVFP4)")
+# row 169 (0.23.0, Kaggle): google/gemma-4-31B-it in bf16; the only offline copy of its architecture is NVIDIA's NVFP4
+# re-upload (tests/data/configs_2026/SOURCES.md), costed with its quantization_config ignored
+PROXIES["google/gemma-4-31B-it"] = (
+    "nvidia/Gemma-4-31B-IT-NVFP4", "bf16", "gemma-4-31B-it architecture (nvidia NVFP4 re-upload config), bf16 weights")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -130,14 +141,16 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 "D01": {"max_num_batched_tokens": 16384, "vllm_version": "0.22"},
                 # robotmunki.com: non-default args are model and max_num_batched_tokens only (util: the 0.9 default);
                 # the version is not printed, but "GPU KV cache size" 1,563,739 = int(5.965 x 262,144) is no block
-                # multiple: the 0.21+ rule (profiles.tokens_from_concurrency) -- 0.21 is the lowest such release
-                "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"}}
+                # multiple: the 0.21+ rule (VllmProfile.tokens_from_concurrency) -- 0.21 is the lowest such release
+                "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"},
+                # DeepSeek-V4-Flash TP 2 on two PCIe RTX PRO 6000 (search file id 56819795714): the command's
+                # --speculative-config and --disable-custom-all-reduce (the CSV has no column for either)
+                "156": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2},
+                        "disable_custom_all_reduce": True}}
 # rows run and listed but not scored: a setting that decides the KV figure is not in the source
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
                    "device total is not printed either",
-            "156": "started with an MTP draft (--speculative-config {method: mtp, num_speculative_tokens: 2}); reportgen "
-                   "refuses MTP for deepseek_v4, so the row runs without the draft and is listed only",
             "157": "GB10 bench (vLLM 0.30): the engine arguments beyond util / max_model_len are not shown, and the "
                    "implied non-KV overhead (budget - weights - KV = 0.6 GiB at the P01 total of 119.63 GiB) is below "
                    "the logged graph estimate alone (~1.08 GiB): max_num_seqs / max_num_batched_tokens (or the unified-"
@@ -153,6 +166,9 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
                   "fit an 80 GB H100 (the blog's GPU) at util 0.9 and are reproduced (+0.1 %) at the GB10 total of 119.63 "
                   "GiB, which is inferred from this row's own KV figures; the version (>= 0.21) is inferred from the "
                   "token line's format",
+            "166": "the NVFP4 checkpoint's quantization layout (modelopt hf_quant_config: which layers stay bf16 / fp8) is "
+                   "not offline and NVIDIA's Nano NVFP4 config ships without it, so the proxy prices bf16 weights (58.8 "
+                   "GiB vs the logged 18.54); the block arithmetic is checked by tests/test_vllm_logs_rows164.py instead",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
@@ -416,7 +432,7 @@ FAILED_REASONS = {"F02": "one request", "F03": "one request", "F06": "while load
 # +0.22 GiB (inside the tight band).  Counted as a wrong verdict.  (G02, the same at TP 2, is no_fit.)
 # (N03F, Qwen2.5-VL-7B at util 0.22 on 0.23.0, was the second: vLLM profiled one 114,688-token *video* item
 # sized by max_model_len 128000 and its vision tower peaked ~15 GiB.  The video item and the tower's peak are
-# priced per length since issue 13's video work: no_fit with "no memory left", KV -14.75 GiB vs -14.28 logged.)
+# priced per length since issue 13's video work: no_fit with "no memory left", KV -13.29 GiB vs -14.28 logged, the tower phase binding.)
 KNOWN_MISSES = {"G01"}
 
 

@@ -6,7 +6,18 @@ passes alone): the brief keeps timing out of tests -- speed targets live in `ben
 their own `@settings` keep their other choices; this only changes the default profile.
 """
 
+import sys
+from pathlib import Path
+
 from hypothesis import settings
 
 settings.register_profile("reportgen", deadline=None)
 settings.load_profile("reportgen")
+
+# timm + torchvision for Gemma-3n's meta-device oracle live in <venv>/oracle-timm (see
+# scripts/timm_towers.py: enable_timm); set up before anything imports transformers, which decides once per
+# process whether torchvision (and so timm) is available.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from timm_towers import enable_timm  # noqa: E402
+
+enable_timm()

@@ -240,10 +240,10 @@ def test_deepseek_v2_moe_layer_freq_is_unsupported():
     assert "moe_layer_freq" in build_spec(cfg).unsupported_reason
 
 
-def test_hybrid_types_are_unsupported_with_reason():
+def test_hybrid_types_vllm_does_not_serve_are_unsupported_with_reason():
     for mt in ("recurrent_gemma", "rwkv", "zamba"):
         reason = build_spec({"model_type": mt}).unsupported_reason
-        assert reason and mt in reason and "not modelled" in reason
+        assert reason and reason.startswith(mt + ":") and "vLLM" in reason and "registry.py @055e47c2" in reason
 
 
 def test_mla_kv_is_one_latent_per_layer():

@@ -131,7 +131,8 @@ def test_refusals_name_the_reason(cfg, needle):
 def test_registry_lists_the_backend_models_as_supported():
     for model_type in ARCH:
         assert model_type in ADAPTERS and model_type not in UNSUPPORTED
-    assert "glm" in UNSUPPORTED
+    # GlmForCausalLM has a native vLLM model (glm.py @466716c2, families/glm.py), not the backend
+    assert "glm" in ADAPTERS and "glm" not in ARCH and "glm" not in UNSUPPORTED
 
 
 @pytest.mark.parametrize("arch", sorted(ARCH.values()))
@@ -148,3 +149,16 @@ def test_olmo1_layer_norms_hold_no_parameters():
     assert not [t for t in spec.tensors if "norm" in t.name]
     assert {t.name for t in spec.tensors if t.name.endswith(".bias")} == {
         f"model.layers.{i}.self_attn.{p}_proj.bias" for i in range(4) for p in "qkvo"}
+
+
+@pytest.mark.parametrize("model_type,arch,compatible", [("zamba", "ZambaForCausalLM", False),
+                                                        ("rwkv", "RwkvForCausalLM", False),
+                                                        ("recurrent_gemma", "RecurrentGemmaForCausalLM", True)])
+def test_unserved_recurrent_families_refused_with_vllms_reason(model_type, arch, compatible):
+    """No native vLLM model (registry.py @055e47c2); the refusal states whether vLLM's auto resolution can reach
+    the Transformers backend (``is_backend_compatible()``), and the fact it states holds for transformers 5.24."""
+    assert getattr(transformers, arch).is_backend_compatible() is compatible
+    reason = UNSUPPORTED[model_type]
+    assert reason.startswith(model_type + ":") and "registry.py @055e47c2" in reason
+    assert ("is_backend_compatible() false" in reason) is not compatible
+    assert build_spec({"model_type": model_type}).unsupported_reason == reason

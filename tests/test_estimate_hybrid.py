@@ -76,7 +76,7 @@ def test_cells_equal_scalar_block_arithmetic(qwen35_9b, tp, pc, m):
     g = kv_groups(qwen35_9b, tp, 1, "auto", 2, 16, state_conv_bytes=2, state_mode="align" if pc else "none")
     nb = int(cell["kv_cache_gib"] * GIB // g.stage_bytes_per_block[0])
     assert cell["block_size"] == g.token_block
-    # 0.21+ logs "GPU KV cache size" = int(max_concurrency x max_model_len) (profiles.tokens_from_concurrency);
+    # 0.21+ logs "GPU KV cache size" = int(max_concurrency x max_model_len) (VllmProfile.tokens_from_concurrency);
     # before, num_blocks // n_groups x min block size (test_old_token_line_before_021)
     assert cell["kv_cache_tokens"] == int(nb / g.blocks_per_request(m, 8192) * m)
     assert cell["max_concurrency"] == pytest.approx(nb / g.blocks_per_request(m, 8192))

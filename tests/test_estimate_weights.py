@@ -164,3 +164,71 @@ def test_rope_caches_from_the_spec_when_given():
             return getattr(s, name)
 
     assert stages(WithRope(), Layout())[0].bytes - base == 131072 * 8 * 256 * 2   # + 512 MiB
+
+
+def _hf_layers_spec(layers=3, tied=False):
+    """Decoder layers named as HF checkpoints name them (``model.layers.N...``), so schemes can single one out."""
+    from reportgen.arch.spec import Component as Co, ModelSpec, Shard as Sh, Tensor as Te
+    t = [Te("model.embed_tokens.weight", (1000, 256), Sh.VOCAB, Co.EMBEDDING)]
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        t += [Te(p + "self_attn.q_proj.weight", (256, 256), Sh.COLUMN, Co.ATTENTION, i, quantizable=True),
+              Te(p + "self_attn.k_proj.weight", (64, 256), Sh.KV, Co.ATTENTION, i, quantizable=True),
+              Te(p + "mlp.down_proj.weight", (256, 512), Sh.ROW, Co.DENSE_MLP, i, quantizable=True),
+              Te(p + "input_layernorm.weight", (256,), Sh.REPLICATED, Co.NORM, i)]
+    t.append(Te("model.norm.weight", (256,), Sh.REPLICATED, Co.NORM))
+    if not tied:
+        t.append(Te("lm_head.weight", (1000, 256), Sh.VOCAB, Co.LM_HEAD))
+    return ModelSpec(model_type="llama", dtype="bfloat16", hidden_size=256, vocab_size=1000, num_layers=layers,
+                     num_attention_heads=4, num_kv_heads=1, head_dim=64, tie_word_embeddings=tied, tensors=t)
+
+
+def _per_tensor_layers(spec, scheme):
+    out = [0.0] * spec.num_layers
+    for t in spec.tensors:
+        if t.layer is not None:
+            out[t.layer] += scheme.tensor_bytes(t)
+    return out
+
+
+@pytest.mark.parametrize("qc", [
+    # ModelOpt MIXED_PRECISION: per-layer algorithms (layer 0 FP8, layer 1 NVFP4, layer 2 unquantized)
+    {"quant_method": "modelopt", "quantization": {"quant_algo": "MIXED_PRECISION", "quantized_layers": {
+        "model.layers.0.self_attn.q_proj": {"quant_algo": "FP8"},
+        "model.layers.1.self_attn.q_proj": {"quant_algo": "NVFP4", "group_size": 16}}}},
+    # GPTQ "dynamic" override of layer 1 only (8 bits instead of 4)
+    {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "sym": True,
+     "dynamic": {r"+:.*layers\.1\..*": {"bits": 8}}},
+    # FP8 with an ignore list naming one layer's module
+    {"quant_method": "fp8", "ignored_layers": ["model.layers.2.mlp.down_proj"]},
+])
+def test_layer_specific_schemes_are_summed_per_tensor(qc):
+    """A scheme whose rules or ignore list single out a layer must not reuse one layer's bytes for another
+    (the grouped sums of alike layers apply only to layer-agnostic schemes)."""
+    from reportgen.estimate.quant.checkpoint import checkpoint_scheme
+    from reportgen.estimate.weights import _layer_agnostic
+    spec = _hf_layers_spec()
+    spec.quantization_config = qc
+    scheme = checkpoint_scheme(spec)
+    want = _per_tensor_layers(spec, scheme)
+    assert len(set(want)) > 1                     # the layers do differ
+    assert not _layer_agnostic(scheme)
+    table = build_weight_table(spec, scheme, 2)
+    assert [sum((c.tp_split, c.kv, c.replicated, c.vocab, c.expert, c.kv_alt)) for c in table.per_layer] == want
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("name", ["bf16", "fp8", "int4"])
+def test_grouped_layer_sums_equal_the_per_tensor_loop(name, tied):
+    """TensorPlan's grouped sums (alike layers summed once) are the per-tensor loop's, to the bit."""
+    from reportgen.estimate.weights import TensorPlan, _tensor_sums
+    spec = _hf_layers_spec(layers=5, tied=tied)
+    scheme = quant.whatif_scheme(name) if name != "bf16" else BF16
+    plan = TensorPlan(spec)
+    assert len(plan.groups) == 1                  # five alike decoder layers, one group
+    table = build_weight_table(spec, scheme, 2, plan)
+    acc = _tensor_sums(spec, scheme, spec.num_layers, 0)
+    n = spec.num_layers
+    assert [tuple(getattr(c, f) for f in ("tp_split", "kv", "replicated", "vocab", "expert", "kv_alt"))
+            for c in (*table.per_layer, table.first, table.last, table.tied_copy)] == [tuple(a) for a in acc]
+    assert n == 5

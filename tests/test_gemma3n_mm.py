@@ -4,14 +4,14 @@ vision tower built by timm) on the class defaults (= google/gemma-3n-E4B), an E4
 memory and >= 200 random valid configs (``ORACLE_VISION_EXAMPLES``); the committed timm tower table against
 timm itself; sharding, encoder budget and refusals from vLLM's model file.
 
-The meta-device tests need torch AND an importable timm (timm needs a torchvision matching torch); they
-skip themselves otherwise -- the rest runs without either.
+The meta-device tests need torch, timm and torchvision (``make test`` installs them: the ``oracle`` extra, and
+timm + torchvision in ``<venv>/oracle-timm``, made importable by scripts/timm_towers.py ``enable_timm``, which
+tests/conftest.py calls); they skip themselves without them -- the rest runs without any.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 
 import pytest
 from hypothesis import given, strategies as st
@@ -22,23 +22,14 @@ from reportgen.arch.spec import Component, Shard
 from reportgen.arch.vision_parts import vision_split
 from oracle_support import class_defaults, examples, model_on_meta, oracle_settings
 from test_gemma3n import gemma3n_text_configs
+import timm_towers  # scripts/, on sys.path through tests/conftest.py
 
 SETTINGS = oracle_settings(examples("ORACLE_VISION_EXAMPLES"))
 TABLE = gemma3n.timm_table()
 
 
-def _timm_importable() -> bool:
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("timm") is None:
-        return False
-    try:
-        importlib.import_module("timm")  # fails without a torchvision that matches torch
-    except Exception:  # noqa: BLE001
-        return False
-    return True
-
-
-HAS_TIMM = _timm_importable()
-needs_timm = pytest.mark.skipif(not HAS_TIMM, reason="the meta-device oracle needs torch and an importable timm")
+HAS_TIMM = timm_towers.enable_timm()  # tests/conftest.py called it already; True when all three are installed
+needs_timm = pytest.mark.skipif(not HAS_TIMM, reason="the meta-device oracle needs torch, torchvision and timm")
 
 
 def meta_model(cfg: dict):
@@ -207,13 +198,7 @@ def test_table_provenance():
 @needs_timm
 def test_timm_table_matches_timm():
     """Every architecture of the committed table rebuilt with the installed timm: same tensors, same order."""
-    import sys
-    from pathlib import Path
-
     import timm
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import timm_towers
 
     assert timm.__version__ == TABLE["timm_version"], "regenerate with scripts/timm_towers.py"
     assert set(TABLE["architectures"]) == set(timm.list_models(timm_towers.PATTERN))

@@ -11,7 +11,7 @@ Read from vLLM (search-tool read_file):
   ``cdiv(max_model_len, block) x page``; ``SlidingWindowSpec`` = ``cdiv(min(window - 1 + max_num_batched_tokens,
   max_model_len), block) + 1`` pages.
 * vLLM PR #38364 / issue #40691: from 0.21 the line prints ``int(max_concurrency x max_model_len)``
-  (``profiles.tokens_from_concurrency``).
+  (``VllmProfile.tokens_from_concurrency``).
 * ``vllm/model_executor/models/gemma4.py`` @eee7972f: a full layer with ``attention_k_eq_v`` has
   ``num_global_key_value_heads`` heads of ``global_head_dim`` and still caches K and V.
 """
@@ -26,7 +26,7 @@ import pytest
 
 from reportgen.arch import build_spec
 from reportgen.estimate.kvcache import kv_groups
-from reportgen.estimate.profiles import tokens_from_concurrency
+from reportgen.estimate.profiles import profile_for
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -101,10 +101,11 @@ def test_26b_has_no_per_layer_embedding_and_no_audio_tower():
     assert any(n.startswith("model.vision_tower.") for n in names)
 
 
-@pytest.mark.parametrize("version, new", [("0.19", False), ("0.20", False), ("0.21", True), ("0.29", True),
-                                          ("v0.31.0", True)])
+@pytest.mark.parametrize("version, new", [("0.19", False), ("0.20.2", False), ("0.21", True), ("v0.24.0", True),
+                                          ("0.25.1", True), ("0.29", True), ("v0.31.0", True), ("0.40", True),
+                                          ("nonsense", True)])   # not understood / newer: the newest profile's rule
 def test_token_line_rule_per_version(version, new):
-    assert tokens_from_concurrency(version) is new
+    assert profile_for(version)[0].tokens_from_concurrency is new
 
 
 def test_row53_same_blog_gpt_oss_scored():

@@ -80,7 +80,7 @@ def test_absurd_matrix_is_refused_with_its_size():
 
 # ------------------------------------------------------------------ hostile job files (fuzzed)
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
@@ -99,6 +99,7 @@ _job = st.fixed_dictionaries({}, optional={
 
 @settings(max_examples=400, deadline=None)
 @given(_job)
+@example({"models_file": "\x00"})       # os.path.realpath raises ValueError on a NUL: found by this test
 def test_fuzzed_job_tables_give_a_job_or_a_named_job_error(raw):
     """Whatever the TOML holds, validation either accepts it or names the field; never a traceback."""
     try:

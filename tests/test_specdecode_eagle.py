@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.arch import build_spec
+from reportgen.arch.spec import Component, Shard
 from reportgen.estimate.specdecode import (EagleDraftConfig, SpecConfigError, draft_from_config, eagle_class,
                                            parse_speculative_config, resolve)
 from reportgen.matrix import estimate_one
@@ -308,3 +309,115 @@ def test_speculators_format_eagle3_head():
         LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, cfg)).weights.tensors) + 2 * 128
     nf = {**cfg, "norm_before_fc": True}
     assert "norm_before_fc set" in resolve(LLAMA, parse_speculative_config(sc), EagleDraftConfig(sid, nf)).reason
+
+
+# ----------------------------------------------- the head's layers are its family's (shared blocks) ---
+
+def _layer(tensors, i):
+    return sorted((t.name, t.shape, t.shard, t.component, t.quantizable) for t in tensors if t.layer == i)
+
+
+@pytest.mark.parametrize("method,model_type,extra", [
+    ("eagle", "llama", {}), ("eagle3", "llama", {}),
+    ("eagle", "llama", {"attention_bias": True, "mlp_bias": True}),
+    ("eagle3", "qwen3", {"architectures": ["Qwen3ForCausalLM"], "head_dim": 96}),
+])
+def test_head_layer_is_the_family_layer(method, model_type, extra):
+    """A 3-layer head: layers 1 and 2 are exactly the layers llama.build / the qwen3 family builds for the
+    same fields (families/common.py decoder_layer); layer 0 differs only as llama_eagle.py / llama_eagle3.py
+    say -- EAGLE: no input_layernorm; EAGLE-3: q/k/v read 2H and every layer has a hidden_norm."""
+    cfg = {**json.loads((DATA / "yuhuili--EAGLE-LLaMA3.1-Instruct-8B.json").read_text()),
+           "model_type": model_type, "num_hidden_layers": 3, **extra}
+    target = build_spec({**cfg, "architectures": [{"llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM"}[model_type]]},
+                        "x/family")
+    assert target.unsupported_reason is None
+    sc = {"method": method, "model": "x/head", "num_speculative_tokens": 2}
+    d = resolve(LLAMA, parse_speculative_config(sc), EagleDraftConfig("x/head", cfg, frozenset({"fc.weight"})))
+    assert d.reason is None and len(d.layers_kv) == 3
+    hidden_norm = [(f"model.layers.{i}.hidden_norm.weight", (H,), Shard.REPLICATED, Component.NORM, False)
+                   for i in range(3)]
+    for i in (1, 2):
+        want = _layer(target.tensors, i) + ([hidden_norm[i]] if method == "eagle3" else [])
+        assert _layer(d.weights.tensors, i) == sorted(want)
+    fam0 = _layer(target.tensors, 0)
+    if method == "eagle":
+        assert _layer(d.weights.tensors, 0) == [t for t in fam0 if "input_layernorm" not in t[0]]
+    else:
+        widen = {"q_proj.weight", "k_proj.weight", "v_proj.weight"}
+        want = [(n, (s[0], 2 * s[1]) if n.rsplit(".", 2)[-2] + ".weight" in widen else s, sh, c, q)
+                for n, s, sh, c, q in fam0]
+        assert _layer(d.weights.tensors, 0) == sorted(want + [hidden_norm[0]])
+
+
+# -------------------------------------------- EAGLE-3 Llama heads on gpt-oss and Qwen3-MoE targets ---
+# Both kinds of published heads are Llama-layer EAGLE-3 heads (architectures LlamaForCausalLMEagle3 ->
+# llama_eagle3.py @00bd1493).  The two configs below are HYPOTHETICAL, written for these tests in the shape of
+# such heads (not copies of a published config.json): only the arithmetic of the vLLM file is checked.
+
+GPT_OSS_HEAD = {"architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_size": 2880,
+                "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "intermediate_size": 17280,
+                "num_hidden_layers": 1, "vocab_size": 201088, "draft_vocab_size": 201088,
+                "target_hidden_size": 2880, "rms_norm_eps": 1e-5, "tie_word_embeddings": False}
+QWEN3_MOE_HEAD = {"architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_size": 2048,
+                  "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "intermediate_size": 6144,
+                  "num_hidden_layers": 1, "vocab_size": 151936, "draft_vocab_size": 32000, "rms_norm_eps": 1e-6}
+
+
+def _eagle3_llama_params(c):
+    """llama_eagle3.py @00bd1493: layer 0 = QKVParallelLinear(2H -> (heads + 2 kv) x head_dim), o_proj,
+    gate/up/down, input_layernorm + post_attention_layernorm + hidden_norm; model.norm; fc =
+    ReplicatedLinear(3 x target_hidden_size (else H), H); lm_head = ParallelLMHead(draft_vocab_size, H)."""
+    h, hd = c["hidden_size"], c["head_dim"]
+    q, kv = c["num_attention_heads"] * hd, c["num_key_value_heads"] * hd
+    layer = 2 * h * (q + 2 * kv) + q * h + 3 * h * c["intermediate_size"] + 3 * h
+    fc = 3 * c.get("target_hidden_size", h) * h
+    return layer + h + fc + c["draft_vocab_size"] * h
+
+
+@pytest.mark.parametrize("target_id,cfg,base_kv", [
+    ("openai/gpt-oss-20b", GPT_OSS_HEAD, 24 * 8 * 64 * 2 * 2),            # 12 full + 12 sliding layers, bf16 KV
+    ("Qwen/Qwen3-30B-A3B", QWEN3_MOE_HEAD, 48 * 4 * 128 * 2 * 2),
+])
+def test_eagle3_llama_heads_on_moe_targets(target_id, cfg, base_kv):
+    target = spec(target_id)
+    sc = {"method": "eagle3", "model": "x/head", "num_speculative_tokens": 3}
+    ed = EagleDraftConfig("x/head", cfg, frozenset({"fc.weight", "lm_head.weight", "d2t"}))   # no embed_tokens
+    d = resolve(target, parse_speculative_config(sc), ed)
+    params, dv = _eagle3_llama_params(cfg), cfg["draft_vocab_size"]
+    assert d.reason is None and sum(t.numel for t in d.weights.tensors) == params + dv       # + d2t (int64)
+    assert d.fwd_elems_t == 3 * target.hidden_size                                             # 3 aux states
+    base = estimate_one(target, 79.19, max_model_len=32768)
+    r = estimate_one(target, 79.19, max_model_len=32768, speculative_config=sc, draft_spec=ed)
+    # the head is bf16 (its own config has no quantization_config) whatever the target's scheme (MXFP4 for gpt-oss)
+    assert r["draft_weights_gib"] * GIB == 2 * params + 8 * dv
+    # one more full-attention layer (the head's KV heads and head_dim, bf16) joins the target's full group
+    draft_kv = cfg["num_key_value_heads"] * cfg["head_dim"] * 2 * 2
+    assert (base["kv_bytes_per_token"], r["kv_bytes_per_token"]) == (base_kv, base_kv + draft_kv)
+    assert r["kv_cache_tokens"] < base["kv_cache_tokens"]
+
+
+def test_gpt_oss_head_numbers():
+    # the arithmetic above, spelled out once: 190,595,520 layer + 2,880 norm + 24,883,200 fc + 579,133,440 lm_head
+    assert _eagle3_llama_params(GPT_OSS_HEAD) == 794_615_040
+    assert 2 * 794_615_040 + 8 * 201088 == 1_590_838_784
+
+
+def test_sliding_llama_head_and_read_but_unpriced_classes_are_refused():
+    sc = parse_speculative_config({"method": "eagle3", "model": "x/head", "num_speculative_tokens": 3})
+    sliding = EagleDraftConfig("x/head", {**GPT_OSS_HEAD, "layer_types": ["sliding_attention"], "sliding_window": 128})
+    assert "sliding-window draft layers" in resolve(spec("openai/gpt-oss-20b"), sc, sliding).reason
+    e1 = parse_speculative_config({"method": "eagle", "model": "x/head", "num_speculative_tokens": 3})
+    l4 = EagleDraftConfig("x/head", {**GPT_OSS_HEAD, "architectures": ["Llama4ForCausalLM"]})
+    assert "EagleLlama4ForCausalLM: llama4_eagle.py" in resolve(LLAMA, e1, l4).reason
+    mc = EagleDraftConfig("x/head", {**GPT_OSS_HEAD, "architectures": ["MiniCPMForCausalLM"]})
+    assert "EagleMiniCPMForCausalLM: minicpm_eagle.py" in resolve(LLAMA, e1, mc).reason
+
+
+def test_deepseek_eagle_head_is_refused_with_its_files_reason():
+    """deepseek_eagle.py @0c58615d: EagleDeepseekV3ForCausalLM (an EAGLE head whose config names
+    DeepseekV3ForCausalLM), on an MLA target: the class reason, not the generic MLA one."""
+    ds = spec("deepseek-ai/DeepSeek-V3")
+    e1 = parse_speculative_config({"method": "eagle", "model": "x/ds-head", "num_speculative_tokens": 1})
+    ds_head = EagleDraftConfig("x/ds-head", {"architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 7168})
+    assert "EagleDeepseekV3ForCausalLM: deepseek_eagle.py" in resolve(ds, e1, ds_head).reason
+    assert "MLA target" in resolve(ds, parse_speculative_config(E3), head(E3_ID)).reason     # a Llama head

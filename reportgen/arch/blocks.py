@@ -63,20 +63,23 @@ def lm_head(ts: list[Tensor], vocab: int, hidden: int, *, tied: bool, bias: bool
 
 def attention(ts: list[Tensor], layer: int | None, prefix: str, hidden: int, n_q: int, n_kv: int,
               head_dim: int, *, qkv_bias: bool = False, o_bias: bool = False, fused_qkv: bool = False,
-              o_name: str = "o_proj", comp: Component = C.ATTENTION, quantizable: bool = True) -> None:
-    """q/k/v/o of grouped-query attention.
+              o_name: str = "o_proj", comp: Component = C.ATTENTION, quantizable: bool = True,
+              in_dim: int | None = None) -> None:
+    """q/k/v/o of grouped-query attention.  ``in_dim``: the width q/k/v read when it is not ``hidden``
+    (an EAGLE-3 head's first layer reads ``[embeds, hidden]``, 2 x hidden); o always writes ``hidden``.
 
     ``fused_qkv`` (phi3 ``qkv_proj``): one checkpoint tensor, split here into
     its Q part (COLUMN) and K / V parts (KV) with exact row counts.
     """
     q_out, kv_out = n_q * head_dim, n_kv * head_dim
+    qkv_in = hidden if in_dim is None else in_dim
     if fused_qkv:
         names = (f"{prefix}.qkv_proj[q]", f"{prefix}.qkv_proj[k]", f"{prefix}.qkv_proj[v]")
     else:
         names = (f"{prefix}.q_proj", f"{prefix}.k_proj", f"{prefix}.v_proj")
-    linear(ts, names[0], hidden, q_out, S.COLUMN, comp, layer, bias=qkv_bias, quantizable=quantizable)
-    linear(ts, names[1], hidden, kv_out, S.KV, comp, layer, bias=qkv_bias, quantizable=quantizable)
-    linear(ts, names[2], hidden, kv_out, S.KV, comp, layer, bias=qkv_bias, quantizable=quantizable)
+    linear(ts, names[0], qkv_in, q_out, S.COLUMN, comp, layer, bias=qkv_bias, quantizable=quantizable)
+    linear(ts, names[1], qkv_in, kv_out, S.KV, comp, layer, bias=qkv_bias, quantizable=quantizable)
+    linear(ts, names[2], qkv_in, kv_out, S.KV, comp, layer, bias=qkv_bias, quantizable=quantizable)
     linear(ts, f"{prefix}.{o_name}", q_out, hidden, S.ROW, comp, layer, bias=o_bias, quantizable=quantizable)
 
 

@@ -81,11 +81,33 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
         else:
             text = Fields(parsed, config)
         rope.apply(spec, text)
+        spec.mm_prefix_lm = spec.multimodal and mm_prefix_lm(config)
     except Unsupported as u:
         return ModelSpec(model_type=model_type, architectures=archs, family=native, dtype=spec.dtype,
                          quantization_config=spec.quantization_config, unsupported_reason=u.reason,
                          notes=spec.notes)
     return spec
+
+
+# vLLM transformers_utils/model_arch_config_convertor.py @00bb6f59: ``ModelArchConfigConvertorBase.is_mm_prefix_lm``
+# (an ``is_mm_prefix_lm`` config attribute, else these model_types) and the convertor registered for a model_type
+# (``Gemma4ModelArchConfigConvertor``: text_config.use_bidirectional_attention == "vision")
+MM_PREFIX_LM_MODELS = ("bagel", "gemma3", "molmo2", "moondream3", "paligemma", "umm")
+_GEMMA4_CONVERTOR = ("diffusion_gemma_text", "gemma4", "gemma4_text", "gemma4_unified", "gemma4_unified_text")
+
+
+def mm_prefix_lm(config: Mapping[str, Any]) -> bool:
+    """vLLM's ``is_mm_prefix_lm`` for a multimodal model (image / video spans attended bidirectionally): Gemma 4
+    26B-A4B / 31B (``use_bidirectional_attention`` "vision"), not E2B / E4B (null); Gemma 3 and PaliGemma by
+    model_type."""
+    model_type = config.get("model_type")
+    if model_type in _GEMMA4_CONVERTOR:
+        text = config.get("text_config")
+        text = text if isinstance(text, Mapping) else config
+        return text.get("use_bidirectional_attention") == "vision"
+    if "is_mm_prefix_lm" in config:
+        return bool(config["is_mm_prefix_lm"])
+    return model_type in MM_PREFIX_LM_MODELS
 
 
 def _first_set(config: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:

@@ -1,5 +1,9 @@
 """The multimodal items vLLM's start-up profile encodes, as architecture facts of each tower family.
 
+Qwen2-VL / Qwen2.5-VL and InternVL: a video sized by max_model_len (priced per length); Qwen3-VL / Qwen3.5
+(vLLM qwen3_vl.py @4f5768c7) and LLaVA-OneVision: a video that never exceeds the image item (a spec note, and
+Qwen3-VL's video-only item for ``limit_mm_per_prompt`` image=0).
+
 Why here (the architecture layer) and not in ``estimate``: the families (qwen_vl, internvl, llava_onevision)
 record on the spec how vLLM's processors size their largest dummy video and what the vision tower keeps
 live per patch while encoding it -- facts of the model and of vLLM's processor, read from config fields.
@@ -10,6 +14,7 @@ live per patch while encoding it -- facts of the model and of vLLM's processor, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reportgen.arch.spec import ModelSpec
 
@@ -74,6 +79,130 @@ def set_qwen2_vl_video(spec: ModelSpec, temporal_patch_size: int) -> None:
     spec.notes.append(f"videos allowed: vLLM profiles one dummy video sized by max_model_len, {frames} frames at most "
                       f"= {spec.mm_video_max_patches} x {spec.mm_item_tokens:,} tokens (limit_mm_per_prompt video=0 "
                       "drops it)")
+
+
+# Qwen3-VL / Qwen3.5 (vLLM qwen3_vl.py @4f5768c7, ``Qwen3VLProcessingInfo``; qwen3_5.py @36c110bd's
+# ``Qwen3_5(Moe)ProcessingInfo`` subclass it unchanged): the dummy video's frames come from the *video* processor's ``smart_resize``, which spreads
+# one pixel budget (``size["longest_edge"]``) over all frames, so the video cannot grow with max_model_len.
+QWEN3_VL_MAX_FRAMES = 24_576            # ``_MAX_FRAMES_PER_VIDEO`` ("Official recommended max pixels is 24576 * 32 * 32")
+# the published Qwen3-VL video_preprocessor_config.json ``size`` (shortest_edge, longest_edge): 4,096 / 25,165,824
+# pixels (not read from the checkpoint, like ``qwen_vl.ITEM_PIXELS``)
+QWEN3_VL_VIDEO_PIXELS = (4_096, 25_165_824)
+
+
+def qwen3_vl_video_resize(num_frames: int, height: int, width: int, temporal_factor: int, factor: int,
+                          min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """transformers 5.24 ``video_processing_qwen3_vl.smart_resize`` (the function vLLM imports as
+    ``video_smart_resize``): one pixel budget for ``t_bar x h x w``, ``t_bar`` = ``round(frames / temporal_factor)
+    x temporal_factor`` (Python's round: 2.5 -> 2), the frame shrunk by ``sqrt(frames x h x w / max_pixels)`` and
+    floored to the factor when over budget, grown when under ``min_pixels``."""
+    import math
+    if height < factor or width < factor:
+        scale = max(factor / height, factor / width)
+        height, width = int(height * scale), int(width * scale)
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    t_bar = round(num_frames / temporal_factor) * temporal_factor
+    if t_bar * h_bar * w_bar > max_pixels:
+        beta = math.sqrt(num_frames * height * width / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif t_bar * h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (num_frames * height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def qwen3_vl_video_tokens(num_frames: int, side: int, patch: int, merge: int, tps: int,
+                          min_pixels: int, max_pixels: int) -> int:
+    """``Qwen3VLProcessingInfo._get_vision_info`` (vLLM qwen3_vl.py @4f5768c7) for a ``num_frames``-frame video of
+    ``side x side`` frames through the video processor: ``qwen3_vl_video_resize``, frames padded to
+    ``n + n % tps``, ``grid_t x grid_h x grid_w // merge**2`` tokens."""
+    h, w = qwen3_vl_video_resize(num_frames, side, side, tps, patch * merge, min_pixels, max_pixels)
+    padded = num_frames + num_frames % tps
+    return max(padded // tps, 1) * (h // patch) * (w // patch) // (merge * merge)
+
+
+def qwen3_vl_video_item(max_model_len: int, side: int, patch: int, merge: int, tps: int, min_pixels: int,
+                        max_pixels: int, max_frames: int = QWEN3_VL_MAX_FRAMES) -> int:
+    """The video item vLLM asks for at ``max_model_len`` (qwen3_vl.py @4f5768c7, step by step):
+    ``_get_max_video_frames(seq_len, start_num_frames=2)`` adds frames from 2 while the next count's tokens stay
+    <= seq_len (Qwen2-VL's loop; images are not subtracted), ``get_num_frames_with_most_features`` caps it at
+    ``_MAX_FRAMES_PER_VIDEO`` = 24,576 with one video, ``get_max_video_tokens`` prices that many frames of the
+    largest image size (``side``).  Past ~2 x seq_len frames the frame is at its 32 x 32 floor and tokens grow as
+    frames / 2, so the loop ends; it is walked here only up to the cap (every count above it is capped)."""
+    tokens = lambda n: qwen3_vl_video_tokens(n, side, patch, merge, tps, min_pixels, max_pixels)  # noqa: E731
+    n = 2
+    while n < max_frames and tokens(n + 1) <= max_model_len:
+        n += 1
+    return tokens(max(min(n, max_frames), 1))
+
+
+@lru_cache(maxsize=64)
+def qwen3_vl_video_steps(side: int, patch: int, merge: int, tps: int, min_pixels: int, max_pixels: int,
+                         max_frames: int = QWEN3_VL_MAX_FRAMES) -> tuple[tuple[int, int], ...]:
+    """``qwen3_vl_video_item`` as a step function of max_model_len: ``((from_len, tokens), ...)``, each step holding
+    from ``from_len`` to the next one.
+
+    The loop reaches m frames iff max_model_len >= the most tokens of 3 .. m frames, so it stops one frame short
+    of each *record* count (one with more tokens than every smaller count): below the first record (3 frames) the
+    video is 2 frames, between records i and i + 1 it is record i + 1's count minus one, past the last record the
+    24,576-frame cap.  Records are found by a walk from 3 frames that stops when none can follow: once the pixel
+    budget binds, n frames give at most ``(n + tps - 1) / (tps x n) x max_pixels / (patch x merge)**2`` tokens
+    (a frame is at most ``max_pixels / n`` pixels), falling with n, and past ``max_pixels / (patch x merge)**2``
+    frames every frame is at the ``patch x merge`` floor (``padded // tps`` tokens), where the walk goes on only if
+    those can still beat the record.  ``qwen3_vl_video_item`` checks it count by count (tests agree)."""
+    tokens = lambda n: qwen3_vl_video_tokens(n, side, patch, merge, tps, min_pixels, max_pixels)  # noqa: E731
+    factor = patch * merge
+    records: list[tuple[int, int]] = []          # (frames, tokens) beating every count from 3 frames
+    best, n = 0, 3
+    while n <= max_frames:
+        t = tokens(n)
+        if t > best:
+            records.append((n, t))
+            best = t
+        binding = round(n / tps) * tps * side * side > max_pixels
+        if binding and (n + 1) * factor * factor <= max_pixels and \
+                (n + tps) / (tps * (n + 1)) * max_pixels / (factor * factor) <= best:
+            floor = max_pixels // (factor * factor) + 1
+            cap_tokens = (max_frames + max_frames % tps) // tps
+            if floor > max_frames or cap_tokens <= best:
+                break
+            n = max(n + 1, floor)
+            continue
+        n += 1
+    steps = [(1, tokens(2))]
+    for i, (_, t) in enumerate(records):
+        last = records[i + 1][0] - 1 if i + 1 < len(records) else max_frames
+        steps.append((t, tokens(last)))
+    return tuple(steps)
+
+
+def set_qwen3_vl_video(spec: ModelSpec, side: int, patch: int, merge: int, tps: int,
+                       video_pixels: tuple[int, int] = QWEN3_VL_VIDEO_PIXELS) -> None:
+    """Qwen3-VL / Qwen3.5's dummy video against the largest image (``spec.mm_item_tokens``, frames of ``side``
+    pixels).  At the published sizes the video is 12,100 tokens (2 frames of 3,520 x 3,520) below max_model_len
+    16,200 and 12,288 (the 24,576-frame cap, 32 x 32 frames) from there: below the 16,384-token image, so the budget
+    is the image at every max_model_len while images are allowed.  The video-only item (``--limit-mm-per-prompt
+    image=0``) is recorded per modality as the largest step (exact from the last step's max_model_len on)."""
+    lo, hi = video_pixels
+    steps = qwen3_vl_video_steps(side, patch, merge, tps, lo, hi)
+    most = max(t for _, t in steps)
+    if not spec.mm_item_tokens:
+        spec.notes.append(f"videos allowed: vLLM's dummy video is at most {most:,} tokens (qwen3_vl.py); the largest "
+                          "image is not worked out for this model, so the encoder budget is max_num_batched_tokens (a "
+                          "lower bound when the image is larger)")
+        return
+    if most > spec.mm_item_tokens:
+        spec.notes.append(f"videos allowed: vLLM's dummy video can reach {most:,} tokens, more than the largest image "
+                          f"({spec.mm_item_tokens:,}) -- not modelled, the encoder budget is a lower bound")
+        return
+    spec.mm_item_tokens_by_modality = {"image": spec.mm_item_tokens, "video": most}
+    sizes = ", ".join(f"{t:,} from max_model_len {m:,}" if m > 1 else f"{t:,}" for m, t in steps)
+    spec.notes.append(f"videos allowed: vLLM's dummy video is {sizes} tokens (the video processor spreads {hi:,} "
+                      f"pixels over the frames), below the largest image ({spec.mm_item_tokens:,}): the encoder "
+                      "budget is unchanged at any max_model_len")
 
 
 # InternVL (vLLM interns1.py @01dc2879): no frame cap
@@ -145,19 +274,28 @@ class TowerPeak:
     - ``attn``: elements (activation dtype) live at the attention's peak;
     - ``mlp`` + ``mlp_tp / tp``: at the MLP's peak (``mlp_tp``: the column-parallel intermediate);
     - ``fixed_bytes``: alive through the whole forward (the float32 pixel input, the float32 rotary table and
-      the attention's cos / sin).
+      the attention's cos / sin);
+    - ``input_bytes``: the part of ``fixed_bytes`` that outlives the tower -- the dummy inputs themselves:
+      ``profile_run`` (vllm/v1/worker/gpu_model_runner.py @000fc94b) holds ``batched_dummy_mm_inputs`` as a
+      local until it returns, i.e. through the dummy text forward and sampler as well.
     The peak read off the code, not measured; the attention part is counted unsharded (a bound at TP > 1,
-    where the QKV output is all-gathered anyway)."""
+    where the QKV output is all-gathered anyway).  Torch's profile peak is the larger of this tower phase and
+    the text phase that follows it (``encoder.profile_peak``)."""
 
     attn: int
     mlp: int
     mlp_tp: int
     fixed_bytes: int
     merge_unit: int
+    input_bytes: int = 0
 
     def bytes_per_token(self, tp: int, act_b: float) -> float:
-        """Bytes per merged (LLM) token of the encoded items on one rank."""
+        """Bytes per merged (LLM) token of the encoded items on one rank (the tower phase)."""
         return self.merge_unit * (act_b * max(self.attn, self.mlp + self.mlp_tp / max(tp, 1)) + self.fixed_bytes)
+
+    def input_bytes_per_token(self) -> float:
+        """Bytes per merged token of the dummy inputs, still alive in the text phase."""
+        return float(self.merge_unit * self.input_bytes)
 
 
 def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, patch_volume: int,
@@ -181,4 +319,25 @@ def qwen_vl_tower_peak(family: str, hidden: int, intermediate: int, heads: int, 
     hd = hidden // max(heads, 1)
     gated = family == "qwen2_5_vl"
     return TowerPeak(attn=11 * hidden, mlp=(3 if gated else 2) * hidden, mlp_tp=(3 if gated else 2) * intermediate,
-                     fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge)
+                     fixed_bytes=4 * patch_volume + 6 * hd, merge_unit=merge * merge, input_bytes=4 * patch_volume)
+
+
+def siglip_tower_peak(hidden: int, intermediate: int, channels: int, patch: int, patches_per_token: int) -> TowerPeak:
+    """``TowerPeak`` of a SigLIP tower (Gemma 3), read off vLLM siglip.py @0c028ba4 (``SiglipEncoderLayer``,
+    ``SiglipAttention``, ``SiglipMLP``) with mm_encoder_attention.py / vit_attn_wrappers.py @03037b42
+    (d = hidden, I = intermediate):
+
+    - attention: ``residual`` (d), ``layer_norm1``'s output held as the call's argument (d), ``qkv_proj``'s
+      output (3d; q, k, v are ``chunk`` views), ``MMEncoderAttention``'s output (d: the flash-attention path only
+      views q / k / v; the SDPA path's final ``reshape`` of a transposed output copies it once more, d) and
+      ``out_proj``'s (d): 7d, 8d on the SDPA path -- 8d is taken (whichever backend ``get_vit_attn_backend`` picks);
+    - MLP: ``residual`` (d) and ``layer_norm2``'s output (d), then ``fc1`` (I) and its activation (I) alive
+      together, or the activation and ``fc2`` (d): 2d + 2I (the second form, 3d + I / tp, never exceeds 8d);
+    - fixed and kept: the float32 ``pixel_values`` (``C x p^2 x 4`` bytes per patch; gemma3_mm.py @e5fa9450
+      passes them to the tower as the processor made them, the bf16 cast inside the patch embedding is freed
+      after the convolution).
+    ``patches_per_token``: tower patches per language-model token (Gemma 3: ``(image_size / patch)**2 /
+    mm_tokens_per_image`` = 4,096 / 256 = 16, the projector's average pool)."""
+    pixels = 4 * channels * patch * patch
+    return TowerPeak(attn=8 * hidden, mlp=2 * hidden, mlp_tp=2 * intermediate, fixed_bytes=pixels,
+                     merge_unit=patches_per_token, input_bytes=pixels)

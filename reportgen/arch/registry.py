@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_dsa, deepseek_v4, dots1, ernie,
-                                     exaone4, falcon_h1, gemma, gemma3n, gemma4, glm4, glm4_moe, glm4_moe_lite, glm4v,
+                                     exaone4, falcon_h1, gemma, gemma3n, gemma4, glm, glm4, glm4_moe, glm4_moe_lite, glm4v,
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax, minimax_m2,
                                      minimax_m3, mistral4,
-                                     moe, multimodal, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
-                                     starcoder2, step3p7, transformers_backend, zamba2)
+                                     moe, multimodal, nemotron, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
+                                     stablelm, starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, mllama, phi4_multimodal
 from reportgen.arch.fields import REQUIRED_TEXT, Fields
 from reportgen.arch.spec import ModelSpec
@@ -73,12 +73,17 @@ ADAPTERS: dict[str, Adapter] = {
     "olmo2": Adapter(olmo.build),
     "olmo3": Adapter(olmo.build),
     "exaone4": Adapter(exaone4.build),
+    # GLM-4 (HF format): vLLM's glm.py = its Llama code with the o_proj bias dropped, half rotary
+    "glm": Adapter(glm.build),
     # GLM-4-0414: four norms, fused gate_up, partial rotary (vLLM glm4.py)
     "glm4": Adapter(glm4.build),
     # phi: LayerNorm + biases (phi), fused qkv / gate_up (phi3)
     "phi": Adapter(phi.build),
     "phi3": Adapter(phi.build),
     "starcoder2": Adapter(starcoder2.build),
+    # LayerNorm decoders with partial rotary: stablelm (vLLM stablelm.py), nemotron (vLLM nemotron.py, squared ReLU)
+    "stablelm": Adapter(stablelm.build),
+    "nemotron": Adapter(nemotron.build),
     # served by vLLM's Transformers backend only (registry.py @055e47c2)
     "smollm3": Adapter(transformers_backend.build),
     "helium": Adapter(transformers_backend.build),
@@ -188,7 +193,6 @@ ADAPTERS: dict[str, Adapter] = {
 WEIGHTS_ONLY: dict[str, str] = {"mllama": mllama.KV_REASON}
 
 UNSUPPORTED: dict[str, str] = {
-    "zamba": "zamba: Mamba state layers are not modelled",
     # transformers 5.24's MistralLarge4 text model: DSA indexer, NoPE layers, cross-layer latent sharing
     "mistral_large4": "mistral_large4: no vLLM model serves it (vLLM's registry has MistralLarge3ForCausalLM = "
                       "DeepseekV3ForCausalLM, mistral_large_3.py @0bb55d60, and no Mistral-Large-4 class; "
@@ -196,13 +200,18 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
-    "recurrent_gemma": "recurrent_gemma: RG-LRU recurrent layers are not modelled",
-    "rwkv": "rwkv: recurrent (linear attention) layers are not modelled",
-    # examined for exact support and refused (docs/architecture.md, "Examined and left unsupported")
-    "stablelm": "stablelm: vLLM's partial-rotary rule (rope_pct / partial_rotary_factor) could not be verified "
-                "for transformers-5 configs, and qk_layernorm / parallel residual are not in vLLM; not modelled",
-    "nemotron": "nemotron: only an early vLLM nemotron.py (rotary_percent) could be read; the partial-rotary "
-                "cache of the current one is not verified; not modelled",
-    "glm": "glm: vLLM serves GlmForCausalLM through its Llama code, whose o_proj bias follows attention_bias "
-           "(transformers has none); not modelled",
+    # not served by vLLM: no native model in vLLM's registry (registry.py @055e47c2 _TEXT_GENERATION_MODELS,
+    # _TRANSFORMERS_SUPPORTED_MODELS, and never listed in _PREVIOUSLY_SUPPORTED_MODELS) -- tests/test_arch_families.py
+    "zamba": "zamba: vLLM does not serve Zamba (v1): its registry (registry.py @055e47c2) has Zamba2ForCausalLM "
+             "only, and ZambaForCausalLM is not Transformers-backend compatible (is_backend_compatible() false "
+             "in transformers 5.24), so vLLM refuses the architecture",
+    "rwkv": "rwkv: vLLM does not serve RWKV: no RwkvForCausalLM in its registry (registry.py @055e47c2) and "
+            "the transformers class is not Transformers-backend compatible (is_backend_compatible() false in "
+            "transformers 5.24), so vLLM refuses the architecture",
+    "recurrent_gemma": "recurrent_gemma: vLLM has no RecurrentGemma model (registry.py @055e47c2); the "
+                       "transformers class claims Transformers-backend compatibility, but that backend "
+                       "(transformers/base.py @810fb5d6 create_attention_instances) allocates a KV-cache "
+                       "Attention for every decoder layer and keeps no per-sequence state for the RG-LRU / "
+                       "conv1d blocks (transformers holds it on the modules) -- vLLM lacks recurrent-state "
+                       "support for it, so no serving setup to price",
 }

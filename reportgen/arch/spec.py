@@ -226,6 +226,9 @@ class ModelSpec:
     mtp_tensors: list[Tensor] = field(default_factory=list)
     # one KV geometry per MTP layer (its attention joins the target's KV pool under speculative decoding)
     mtp_layers_kv: list[LayerKV] = field(default_factory=list)
+    # width of the MTP proposer's ``hidden_states`` buffer when it is not hidden_size (DeepSeek-V4: the target's
+    # pre-hc_head residual, hc_mult x hidden_size -- llm_base_proposer.py @00c4f22d); 0 = hidden_size
+    mtp_hidden_states: int = 0
     # dtype vLLM gives state layers' temporal (SSM) state under --mamba-ssm-cache-dtype auto when the
     # model overrides it (nemotron_h: the config's mamba_ssm_cache_dtype, else float32); None = the
     # conv-state dtype (vLLM's auto: the model dtype).  Reported only: the family sets the same dtype
@@ -241,6 +244,11 @@ class ModelSpec:
     # 2496, ...}); vLLM's ``MultiModalBudget`` takes the max over the modalities whose limit is > 0, so
     # ``encoder.apply_limits`` recomputes ``mm_item_tokens`` from it; empty = one value for every modality
     mm_item_tokens_by_modality: dict[str, int] = field(default_factory=dict)
+    # vLLM ``ModelConfig.is_mm_prefix_lm`` (image / video spans attended bidirectionally): vLLM forces
+    # ``disable_chunked_mm_input`` and, 0.22+, raises a defaulted max_num_batched_tokens to the largest item
+    # (``encoder.batched_tokens_floor``); an item still above it is refused (``encoder.unchunked_item``:
+    # invalid_layout); set by ``build.mm_prefix_lm`` from the config's fields
+    mm_prefix_lm: bool = False
     # a video item vLLM sizes by max_model_len (``encoder.video_item_tokens``): tokens of one step (Qwen2/2.5-VL: a
     # temporal patch of two largest frames; InternVL: one frame), the most steps a video gets, and the tokens taken
     # off max_model_len first (InternVL: one largest image while images are allowed); patch tokens 0 = no such item

@@ -52,8 +52,10 @@ kinds) and ``exprs.compressed_lens`` (the max_model_len-dependent prefill gather
 vLLM's profile run: ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim`` bf16, deepseek_v4_attention.py
 @0a291a2e; tokens = concurrency x M; the fit by binary search).
 
-Not modelled: the MTP layer vLLM adds under MTP speculative decoding (one more sliding-window
-latent), the MXFP4 indexer cache option (same bytes: vLLM allocates the fp8 size), DCP.
+The MTP layer vLLM adds under MTP speculative decoding is one more sliding-window latent at the end of
+``layers`` (``ModelSpec.mtp_layers_kv``, appended by ``ModelTables.kv_spec``): it joins the sliding groups
+like the target's (V4-Flash: 44 sliding latents split 22 + 22 instead of 22 + 21, the same bytes per block).
+Not modelled: the MXFP4 indexer cache option (same bytes: vLLM allocates the fp8 size), DCP.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ What vLLM does (V1 ``gpu_model_runner.profile_run``): for a multimodal model it 
 vision tower on a dummy batch of the largest item the processor can produce, as many items as
 the encoder budget holds (``max_num_batched_tokens``, or one item's tokens when that is larger),
 and keeps those embeddings (``encoder_cache``) alive through the dummy text forward that follows;
-the torch peak it measures therefore grows by about one encoder budget of text-width embeddings
-plus the tower's own activations.  We model it as a term per batched token::
+the tower's activations are freed first, so the torch peak it measures is the larger of the tower
+phase and the text phase (``profile_peak``).  The text phase grows by about one encoder budget of
+text-width embeddings (and the dummy inputs, for towers with a ``TowerPeak``).  We model the cache
+as a term per batched token::
 
     MM = MM_ENCODER * B * h_text * a          (a = activation bytes)
     B  = max(T, largest item)                 (T = max_num_batched_tokens; encoder_budget)
@@ -18,11 +20,13 @@ processors' ``max_pixels``, InternVL from ``max_patches`` tiles + thumbnail, Gem
 limit is > 0, ``item_tokens``); 0 elsewhere, i.e. ``T``).  The dummy video vLLM sizes by ``max_model_len``
 is modelled for Qwen2-VL / Qwen2.5-VL (``video_item_tokens``, vLLM qwen2_vl.py @002d181a): the matrix prices it
 per length (``exprs.encoder_lens``), together with the vision tower's own peak over the patches the profile
-encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a); ``limit_mm_per_prompt`` video = 0
+encodes in one forward (``TowerPeak``, read off vLLM qwen2_5_vl.py @002d181a; torch's peak is the larger of
+that tower phase and the text phase, ``profile_peak``); ``limit_mm_per_prompt`` video = 0
 drops it (``drop_video``).  InternVL's dummy video (interns1.py @01dc2879, ``internvl_video_frames``) is priced
-the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) never
-exceeds its image item; Qwen3-VL / Qwen3.5 (version-dependent) and GLM-4.1V are not modelled: with videos allowed
-the budget here is a lower bound (docs/architecture.md "Encoder budget").
+the same way, without a tower peak (a lower bound); LLaVA-OneVision's (``llava_onevision_video_tokens``) and
+Qwen3-VL's (``qwen3_vl_video_steps``, vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over
+the frames, at most 12,288 tokens) never exceed their image items; GLM-4.1V is not modelled: with images or videos
+allowed the budget here is a lower bound (docs/architecture.md "Encoder budget").
 
 plus, for Qwen3-VL, the ``deepstack_input_embeds`` buffers vLLM allocates at model init
 (``qwen3_vl.py``: ``levels`` tensors of ``max_num_batched_tokens x text hidden``), which are
@@ -31,8 +35,9 @@ exactly ``levels * T * h_text * a`` bytes.
 ``MM_ENCODER`` is fitted by ``scripts/calibrate_encoder.py`` on the multimodal start-ups in
 tests/data/vllm_logs.csv (V1 rows with a full breakdown: llava-v1.6-mistral-7b on 0.10.2,
 Mistral-Small-3.2 on 0.11.0, gemma-3-12b on 0.19.0) as the least-squares slope of the activation
-the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Three
-rows from three vLLM versions: the term is a coarse one (its residuals are up to ~0.17 GiB).
+the text model leaves unexplained; its per-row error is published in docs/accuracy.md.  Two fit
+rows (80 excluded) from two vLLM versions: the term is a coarse one.  1.201 until Gemma 3's SigLIP
+pixels moved into row 93's text phase (branch towerpeak), 0.318 since (residuals +0.06 / -0.03 GiB).
 
 Image limits (``--limit-mm-per-prompt``): vLLM sizes the profile by the encoder budget, not by
 the per-prompt limit, so any positive limit leaves the estimate unchanged; a limit of 0 for every
@@ -51,7 +56,7 @@ from collections.abc import Mapping
 from reportgen.arch.mm_video import TowerPeak, video_patches
 from reportgen.arch.spec import Component, ModelSpec
 
-MM_ENCODER = 1.201         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
+MM_ENCODER = 0.318         # x T * h_text * a: encoder-cache profile (scripts/calibrate_encoder.py)
 
 _DEEPSTACK = re.compile(r"\.deepstack_merger_list\.(\d+)\.")
 
@@ -81,6 +86,91 @@ def encoder_budget(max_num_batched_tokens: int, max_item_tokens: int = 0) -> int
     profiled whole.  ``max_item_tokens`` 0 = not worked out for the model (the batch alone).
     """
     return max(int(max_num_batched_tokens), int(max_item_tokens))
+
+
+# first release with vLLM PR #43051 (merged after 2026-05-19; v0.21.0 was out by 2026-05-21, issue #43308)
+BATCHED_FLOOR_SINCE = (0, 22)
+
+
+def batched_tokens_floor(spec: ModelSpec, vllm_version, job_max_num_batched_tokens: int | None) -> int:
+    """The ``max_num_batched_tokens`` vLLM raises a *defaulted* value to for a multimodal prefix LM
+    (``ModelSpec.mm_prefix_lm``); 0 = no raise.
+
+    vLLM PR #43051 ("Auto-raise max_num_batched_tokens for prefix-LM multimodal models", fixes issue #42687),
+    ``engine/arg_utils.py`` ``_set_default_max_num_seqs_and_batched_tokens_args`` (line 2643 in 0.25.1): when
+    ``max_num_batched_tokens`` was not set (``orig_max_num_batched_tokens is None``) and the model
+    ``is_multimodal_model and is_mm_prefix_lm``, the GPU default (2,048 / 8,192) is raised to
+    ``_get_min_mm_batched_tokens`` -- the max of ``get_mm_max_tokens_per_item`` over the processor's
+    ``supported_mm_limits`` (every modality the model accepts, whatever ``--limit-mm-per-prompt`` says; one
+    limited to 0 does not lower it) -- and logged "Raising max_num_batched_tokens from %d to %d to accommodate
+    '%s' input for prefix-LM model %s".  Such a model runs with ``disable_chunked_mm_input`` forced
+    (``platforms/cuda.py``), and ``compute_mm_encoder_budget`` (``v1/core/encoder_cache_manager.py`` @003ad86e)
+    refuses an item larger than the batch, so before the PR the default start raised that ValueError
+    (``unchunked_item``: an ``invalid_layout`` verdict).  The raised value is ``max_num_batched_tokens`` itself:
+    the profile run's dummy batch, the encoder budget, the sliding-window groups' ``window - 1 + T`` blocks per request
+    (``SlidingWindowSpec.max_memory_usage_bytes``, ``v1/kv_cache_interface.py`` @001cabc1) all see it.
+    Gemma 4 26B-A4B / 31B: 2,496 (a 32-frame video), above the 2,048 of a < 70 GiB GPU; E2B / E4B are not
+    prefix LMs; Gemma 3 / PaliGemma items (256) never exceed a default.  A text-only serve (every limit 0:
+    ``spec.multimodal`` False) is not a prefix LM (``is_mm_prefix_lm(supports_multimodal=False)``)."""
+    from .profiles import parse_version   # noqa: PLC0415 - profiles imports overheads, keep encoder light
+    if job_max_num_batched_tokens or not (spec.multimodal and spec.mm_prefix_lm):
+        return 0
+    v = parse_version(vllm_version)
+    if v is not None and v < BATCHED_FLOOR_SINCE:
+        return 0
+    return max(spec.mm_item_tokens_by_modality.values(), default=spec.mm_item_tokens)
+
+
+# first release that treats a family as a prefix LM, where later than the check itself: Gemma 4 was served causally
+# (``use_bidirectional_attention`` ignored, issue #40106 of 2026-04-17) until PR #40534 (opened 2026-04-21)
+# registered gemma4 in ``MM_PREFIX_LM_MODELS`` -- after 0.19 (row 52: a default 2,048 start of 26B-A4B on an A100,
+# 2026-04-17) and before 0.20.0 (issue #42687 and recipes #441: the ValueError).  Other prefix LMs (Gemma 3,
+# PaliGemma: FlexAttention PrefixLM, PR #27938 of 2025-11) are not gated: their 256-token items exceed no default.
+PREFIX_LM_SINCE = {"gemma4": (0, 20)}
+
+
+def unchunked_item(spec: ModelSpec, vllm_version=None) -> int:
+    """The item a prefix LM must fit in one batch: vLLM refuses to start when it exceeds ``max_num_batched_tokens``
+    (0 = no such check for this model / serve).
+
+    ``platforms/cuda.py`` @002db495 ``check_and_update_config``: ``model_config.is_mm_prefix_lm and
+    scheduler_config.is_multimodal_model`` -> "Forcing --disable_chunked_mm_input for models with
+    multimodal-bidirectional attention"; ``compute_mm_encoder_budget`` (``v1/core/encoder_cache_manager.py``
+    @003ad86e, and the same check at @51c7cf7d) then, with ``disable_chunked_mm_input``, raises ValueError
+    "Chunked MM input disabled but max_tokens_per_mm_item=2496 is larger than max_num_batched_tokens=2048.
+    Please increase max_num_batched_tokens." (older releases: "... max_tokens_per_mm_item (2496) is larger than
+    max_num_batched_tokens (2048) ...").  ``max_tokens_per_mm_item`` is the max over the *active* modalities
+    (limit > 0: ``item_tokens``, what ``apply_limits`` leaves in ``spec.mm_item_tokens``), so a video limit of 0
+    brings Gemma 4's 2,496 down to its 280-token image; with every modality at 0 the function returns (0, 0)
+    before the check (and the spec is not multimodal).  The check compares the *final* value: vLLM 0.22+ raises a
+    defaulted value first (``batched_tokens_floor``, PR #43051), so it fires before 0.22 at a small-GPU default
+    and in any version at a value set below the item (the PR leaves a set value alone) -- from the release that
+    treats the family as a prefix LM (``PREFIX_LM_SINCE``: Gemma 4 from 0.20; an unparsed version: applied)."""
+    from .profiles import parse_version   # noqa: PLC0415 - as batched_tokens_floor
+    if not (spec.multimodal and spec.mm_prefix_lm):
+        return 0
+    v, since = parse_version(vllm_version), PREFIX_LM_SINCE.get(spec.family)
+    if v is not None and since is not None and v < since:
+        return 0
+    return int(spec.mm_item_tokens or 0)
+
+
+# the ``invalid_layout`` reason when ``unchunked_item`` > max_num_batched_tokens: vLLM's message, then the fixes;
+# placeholders (item, batched tokens, item, batched tokens, ``unchunked_items``) -- ``str.format`` and ``pl.format``
+UNCHUNKED_REASON = ("vLLM refuses to start: Chunked MM input disabled but max_tokens_per_mm_item ({}) is larger "
+                    "than max_num_batched_tokens ({}) (prefix-LM multimodal model: chunked MM input forced off); set "
+                    "--max-num-batched-tokens >= {}, or --limit-mm-per-prompt 0 for each modality whose item exceeds "
+                    "{} tokens (items: {})")
+
+
+def unchunked_items(spec: ModelSpec, vllm_version=None) -> str | None:
+    """The items per modality a ``UNCHUNKED_REASON`` lists ("image 280, video 2496"): those not above the active
+    maximum (a modality limited to 0 is larger than it, or absent); None when ``unchunked_item`` is 0."""
+    item = unchunked_item(spec, vllm_version)
+    if not item:
+        return None
+    by = {m: n for m, n in spec.mm_item_tokens_by_modality.items() if n <= item}
+    return ", ".join(f"{m} {n}" for m, n in by.items()) or str(item)
 
 
 def text_only(spec: ModelSpec) -> ModelSpec:
@@ -245,6 +335,31 @@ def drop_video(spec: ModelSpec) -> ModelSpec:
 
 def tower_bytes_per_token(multimodal: bool, peak: TowerPeak | None, tp: int, act_b: float) -> float:
     return peak.bytes_per_token(tp, act_b) if multimodal and peak is not None else 0.0
+
+
+def tower_input_bytes_per_token(multimodal: bool, peak: TowerPeak | None) -> float:
+    """Bytes per encoded token of the dummy inputs ``profile_run`` keeps through the text phase."""
+    return peak.input_bytes_per_token() if multimodal and peak is not None else 0.0
+
+
+def profile_peak(text: float, kept: float, tower: float) -> float:
+    """Torch's peak over vLLM's profile run, above the weights (the scalar form of ``exprs.encoder_lens``).
+
+    ``profile_run`` (vllm/v1/worker/gpu_model_runner.py @000fc94b; the same order in the 0.10-era copy under
+    search-index id 8221455114, where the call was ``get_multimodal_embeddings`` and the cache
+    ``encoder_cache["tmp"]``): (1) ``dummy_encoder_outputs = self.model.embed_multimodal(**batched_dummy_mm_inputs)``
+    -- the tower's activations are locals of that call and are freed when it returns; (2) the outputs go into
+    ``self.encoder_cache``; (3) ``self._dummy_run(self.max_num_tokens, is_profile=True)`` and, on the last PP rank,
+    ``_dummy_sampler_run``; (4) only then ``self.encoder_cache.clear()``.  ``batched_dummy_mm_inputs`` is a local
+    of ``profile_run``, alive to the end.  The worker reads one ``torch.cuda.memory_stats`` peak over the whole
+    call, so the activation is the larger of the two phases::
+
+        tower phase = kept + tower peak             (kept: buffers allocated with the model, a_add_t)
+        text phase  = text forward (+ sampler) + kept + encoder cache (MM_ENCODER x B x h x a) + dummy inputs
+
+    ``text`` = the text phase, ``kept`` = what both phases hold, ``tower`` = the tower's own peak (its inputs
+    included).  Before this the tower peak was added to the text phase (an upper bound)."""
+    return max(float(text), float(kept) + float(tower))
 
 
 def encoder_profile_tokens(max_num_batched_tokens: int, image_item: int, video_item: int = 0) -> tuple[int, int]:

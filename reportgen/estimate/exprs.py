@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from . import encoder as enc
 from . import overheads as oh
 from .tables import GIB
 
@@ -83,6 +84,12 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
             pl.format("tp ({}) > gpus_per_node ({}): cross-node TP not allowed", pl.col("tp"), gpn))
     rules = rules.when(gpus > gpn * max_nodes).then(
         pl.format("tp*pp*dp ({}) GPUs > max_nodes ({}) x gpus_per_node ({})", gpus, pl.lit(max_nodes), gpn))
+    # a multimodal prefix LM's largest item above max_num_batched_tokens (after vLLM 0.22+ raised a defaulted
+    # value, matrix._raise_batched): vLLM refuses to start (encoder.unchunked_item; 0 / absent = no check)
+    item = pl.col("mm_unchunked").fill_null(0)
+    rules = rules.when(item > pl.col("max_num_batched_tokens")).then(
+        pl.format(enc.UNCHUNKED_REASON, item, pl.col("max_num_batched_tokens"), item,
+                  pl.col("max_num_batched_tokens"), pl.col("mm_items")))
     load_reason = pl.format("out of memory while loading weights: {} GiB per GPU + {} GiB CUDA context "
                             "> {} GiB device memory (short by {} GiB)",
                             w_max.round(2), ctx.round(2), pl.col("gpu_memory_gib").round(2),
@@ -346,7 +353,7 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
 
     Invalid and unsupported rows carry null ``_nbv`` / ``_bpb``, so every per-cell term is null
     for them without a per-cell branch.  ``conc_tokens``: the version logs "GPU KV cache size" as
-    ``int(max_concurrency x max_model_len)`` (profiles.tokens_from_concurrency, 0.21+)."""
+    ``int(max_concurrency x max_model_len)`` (``VllmProfile.tokens_from_concurrency``, 0.21+)."""
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
     # what binds concurrency (LIMITS): the scheduler cap, else the larger share of a request's blocks
@@ -475,7 +482,8 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) ->
 
 
 # what the per-length encoder terms read from the (layout, GPU, util) rows, and hand on (``encoder_lens``)
-ENCODER_IN = ("a_enc_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "activation_gib", "n_groups", "max_model_len_fit")
+ENCODER_IN = ("a_enc_t", "a_add_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "tow_in", "activation_gib", "n_groups",
+              "max_model_len_fit")
 ENCODER_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
                "max_model_len_fit")
 
@@ -492,7 +500,12 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
       the largest item ``max(image, video)`` and vLLM's encoder budget ``B = max(T, item)``: the budget term
       grows by ``(B - max(T, image)) x a_enc_t``;
     - the tower's own peak over the ``max(1, B // item) x item`` tokens the profile encodes in one forward,
-      ``tow_t`` bytes each (``mm_video.TowerPeak``).
+      ``tow_t`` bytes each (``mm_video.TowerPeak``), of which the dummy inputs (``tow_in``) stay alive after it.
+
+    ``profile_run`` runs the tower, frees its activations, then runs the text forward with the outputs cached
+    (``encoder.profile_peak``): the activation is ``max(text phase, T x a_add_t + tower)``, the text phase being
+    the row's activation + the budget growth + the dummy inputs.  So the term is the growth + the inputs + what
+    the tower phase exceeds the text phase by (0 while the text phase binds).
 
     Before ``lens_pass``: each slot loses that much KV memory (blocks re-counted from ``av{i}``), the
     activation grows by it, and the tokens and the largest max_model_len that fits follow the blocks left
@@ -510,8 +523,11 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     item = pl.max_horizontal(image, video)
     budget = pl.max_horizontal(t, item)
     encoded = pl.when(item > 0).then(pl.max_horizontal(budget // item.clip(1), 1) * item).otherwise(0)
-    extra = ((budget - pl.max_horizontal(t, image)).cast(pl.Float64) * pl.col("a_enc_t").fill_null(0.0)
-             + encoded.cast(pl.Float64) * pl.col("tow_t").fill_null(0.0)) / GIB
+    enc_t = encoded.cast(pl.Float64)
+    text = ((budget - pl.max_horizontal(t, image)).cast(pl.Float64) * pl.col("a_enc_t").fill_null(0.0)
+            + enc_t * pl.col("tow_in").fill_null(0.0)) / GIB
+    tower = (t.cast(pl.Float64) * pl.col("a_add_t").fill_null(0.0) + enc_t * pl.col("tow_t").fill_null(0.0)) / GIB
+    extra = text + (tower - pl.col("activation_gib") - text).clip(0.0)
     on = ((f > 0) | (pl.col("tow_t").fill_null(0.0) > 0)) & pl.col("_nbv").is_not_null()
     x = pl.col("_enc_x")
     first = [pl.when(on).then(extra).otherwise(0.0).alias("_enc_x")]

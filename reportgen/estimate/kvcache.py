@@ -185,26 +185,69 @@ def _kind_key(layer: LayerKV, page: float) -> tuple:
     return (kind.value, layer.window if kind in (AttentionKind.SLIDING, AttentionKind.CHUNKED) else None, page)
 
 
+class KvScan:
+    """What ``kv_groups`` reads off a layer list whatever the (tp, pp, kv dtype): which paths apply, the
+    kernel block sizes, the dual layers split (``_split_dual_layers``), and the per-layer token bytes per
+    (kv dtype, element bytes, tp, index bytes) -- so a model's ~24 (tp, pp, kv dtype) calls scan its layers
+    once (``tables.ModelTables`` keeps one per model).  The list must not change while the scan is used."""
+
+    __slots__ = ("layers", "index", "compressed", "dual", "state", "uniform", "kernel_need", "_split", "_tok", "memo")
+
+    def __init__(self, layers: list[LayerKV]):
+        self.layers = layers
+        self.index = any(l.index_dim for l in layers)
+        self.compressed = any(getattr(l, "compressed", None) is not None for l in layers)
+        self.dual = any(l.state is not None and not hybrid.is_state(l) for l in layers)
+        self.state = any(hybrid.is_state(l) for l in layers)
+        first = layers[0] if layers else None
+        self.uniform = first is not None and first.kind is not AttentionKind.NONE and all(l == first for l in layers)
+        self.kernel_need = sorted({l.kernel_block for l in layers if l.kernel_block})
+        self._split = None
+        self._tok: dict = {}
+        self.memo: dict = {}     # kv_groups' other per-model parts (block size, kinds per dtype, state bytes per tp)
+
+    def split(self, parts) -> tuple[list[LayerKV], list[tuple[int, int]]]:
+        """``_split_dual_layers(self.layers, parts)``, the split list built once."""
+        if self._split is None:
+            self._split = _split_dual_layers(self.layers, [(0, 0)])[0], _dual_starts(self.layers)
+        out, start = self._split
+        return out, [(start[a], start[b]) for a, b in parts]
+
+    def token_bytes(self, split: bool, kv_dtype: str, elem_bytes: float, tp: int, ib: float) -> list[float]:
+        """``layer_token_bytes`` of every layer (of the split list when ``split``), memoised."""
+        key = (split, kv_dtype, elem_bytes, tp, ib)
+        tok = self._tok.get(key)
+        if tok is None:
+            layers = self._split[0] if split else self.layers
+            tok = self._tok[key] = [layer_token_bytes(l, kv_dtype, elem_bytes, tp, ib) for l in layers]
+        return tok
+
+
 def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: float,
               block_size: int = 16, *, state_conv_bytes: float = 2, state_mode: str = "none",
-              indexer_kv_dtype: str = "bf16") -> KvGroups:
+              indexer_kv_dtype: str = "bf16", scan: KvScan | None = None) -> KvGroups:
     """Group the layers as vLLM's ``get_kv_cache_groups`` and cost each PP stage's block.
 
     ``state_conv_bytes``: element size of the state layers' conv state (the model dtype);
     ``state_mode``: vLLM's ``mamba_cache_mode`` (``none`` | ``align``; estimate/hybrid.py);
-    ``indexer_kv_dtype``: vLLM's ``--attention-config indexer_kv_dtype`` (MiniMax-M3's index cache)."""
+    ``indexer_kv_dtype``: vLLM's ``--attention-config indexer_kv_dtype`` (MiniMax-M3's index cache);
+    ``scan``: a ``KvScan`` of ``spec.layers_kv`` kept across calls (built here when None)."""
     layers = spec.layers_kv
-    block_size = auto_block_size(layers, block_size)
-    _check_kernel_block(layers, block_size)
-    ib = indexer_bytes(indexer_kv_dtype) if any(l.index_dim for l in layers) else 2
+    if scan is None or scan.layers is not layers:
+        scan = KvScan(layers)
+    bs_key = ("block", block_size)
+    block_size = scan.memo.get(bs_key) or scan.memo.setdefault(bs_key, auto_block_size(layers, block_size))
+    _check_kernel_block(layers, block_size, scan.kernel_need)
+    ib = indexer_bytes(indexer_kv_dtype) if scan.index else 2
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
-    if any(getattr(l, "compressed", None) is not None for l in layers):
+    if scan.compressed:
         return _compressed_groups(layers, parts, kv_dtype, block_size)
-    if any(l.state is not None and not hybrid.is_state(l) for l in layers):
-        layers, parts = _split_dual_layers(layers, parts)
-    if any(hybrid.is_state(l) for l in layers):
-        return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode)
-    if layers and layers[0].kind is not AttentionKind.NONE and all(l == layers[0] for l in layers):
+    if scan.dual:
+        layers, parts = scan.split(parts)
+    if scan.dual or scan.state:
+        return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode,
+                             tok=lambda: scan.token_bytes(scan.dual, kv_dtype, elem_bytes, tp, 2), memo=scan.memo)
+    if scan.uniform:
         # fast path: every layer identical (most models) -> one group, pages add up per stage
         t0 = layer_token_bytes(layers[0], kv_dtype, elem_bytes, tp, ib)
         if t0 > 0:
@@ -215,20 +258,18 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
                             1 if kind is AttentionKind.SLIDING else 0, w, block_size,
                             1 if kind is AttentionKind.CHUNKED else 0, w, block_size, 1, block_size,
                             tuple(n * t0 * block_size for n in sizes), tuple(n * t0 for n in sizes), "")
-    tok = [layer_token_bytes(l, kv_dtype, elem_bytes, tp, ib) for l in layers]
+    tok = scan.token_bytes(False, kv_dtype, elem_bytes, tp, ib)
     stage_of = {}
     for s, (a, b) in enumerate(parts):
         for i in range(a, b):
             stage_of[i] = s
     stage_tok = tuple(sum(tok[a:b]) for a, b in parts)
 
-    kv_layers = [i for i, l in enumerate(layers) if l.kind is not AttentionKind.NONE and tok[i] > 0]
+    k_key = ("kinds", kv_dtype, elem_bytes, tp, ib, block_size)     # the same for every pp
+    kv_layers, keys, kinds, windows = scan.memo.get(k_key) or scan.memo.setdefault(k_key, _kinds(layers, tok, block_size))
     if not kv_layers:
         return KvGroups(0, 0, block_size, 0, 0, block_size, 0, 0, block_size, block_size,
                         tuple(0.0 for _ in parts), stage_tok, "attention-free")
-    keys = {i: _kind_key(layers[i], tok[i] * block_size) for i in kv_layers}
-    kinds = {k[0] for k in keys.values()}
-    windows = {k[1] for k in keys.values()}
 
     if len(kinds) == 1 and len(windows) == 1:
         # uniform spec or uniform type (same token slots, pages may differ): one group,
@@ -274,6 +315,13 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
                     len(groups), min(bs_of.values()), tuple(bpb), stage_tok, note)
 
 
+def _kinds(layers: list[LayerKV], tok: list[float], block_size: int) -> tuple:
+    """(cache layers, their ``_kind_key`` by index, the kinds, the windows) at one page size per layer."""
+    kv_layers = [i for i, l in enumerate(layers) if l.kind is not AttentionKind.NONE and tok[i] > 0]
+    keys = {i: _kind_key(layers[i], tok[i] * block_size) for i in kv_layers}
+    return kv_layers, keys, {k[0] for k in keys.values()}, {k[1] for k in keys.values()}
+
+
 DEFAULT_BLOCK = 16     # vLLM's CacheConfig.DEFAULT_BLOCK_SIZE: a job's block size 16 stands for "no --block-size"
 
 
@@ -295,12 +343,13 @@ def auto_block_size(layers: list[LayerKV], block_size: int) -> int:
     return k if k and block_size % k else block_size
 
 
-def _check_kernel_block(layers: list[LayerKV], block_size: int) -> None:
+def _check_kernel_block(layers: list[LayerKV], block_size: int, need: list[int] | None = None) -> None:
     """vLLM picks each group's kernel block size with ``select_common_block_size_from_constraints``
     (``vllm/v1/attention/backend.py``): the KV block size itself if every backend takes it, else the largest
     exact size a backend lists that divides it -- and raises "No common block size" when none does.
     MiniMax-M3's sparse and indexer backends list only 128, so the block size must be a multiple of 128."""
-    need = sorted({l.kernel_block for l in layers if l.kernel_block})
+    if need is None:
+        need = sorted({l.kernel_block for l in layers if l.kernel_block})
     for k in need:
         if block_size % k:
             raise ValueError(f"block_size {block_size}: vLLM's MiniMax-M3 sparse-attention and indexer backends take "
@@ -341,19 +390,36 @@ def _split_dual_layers(layers: list[LayerKV], parts) -> tuple[list[LayerKV], lis
     return out, [(start[a], start[b]) for a, b in parts]
 
 
+def _dual_starts(layers: list[LayerKV]) -> list[int]:
+    """Index in ``_split_dual_layers``' list of each decoder layer's first cache layer (and the end)."""
+    start, n = [], 0
+    for l in layers:
+        start.append(n)
+        n += 2 if l.state is not None and not hybrid.is_state(l) else 1
+    start.append(n)
+    return start
+
+
 def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_bytes: float, block_size: int,
-                  conv_bytes: float, mode: str) -> KvGroups:
-    """Attention + state layers in one pool (estimate/hybrid.py has the vLLM rules and sources)."""
+                  conv_bytes: float, mode: str, tok=None, memo: dict | None = None) -> KvGroups:
+    """Attention + state layers in one pool (estimate/hybrid.py has the vLLM rules and sources); ``tok``: a
+    callable giving the layers' token bytes (``KvScan.token_bytes``), None to compute them here; ``memo``:
+    ``KvScan.memo`` (the state layers' bytes per (tp, conv bytes) kept across calls)."""
     if mode not in hybrid.STATE_BLOCKS:
         raise ValueError(f"mamba_cache_mode {mode!r} is not modelled (only none and align)")
     pp = len(parts)
     stage_of = {i: s for s, (a, b) in enumerate(parts) for i in range(a, b)}
     state_idx = [i for i, l in enumerate(layers) if hybrid.is_state(l)]
-    state_bytes = {i: hybrid.state_layer_bytes(layers[i], tp, conv_bytes) for i in state_idx}
+    sb_key = ("state", tp, conv_bytes)
+    state_bytes = memo.get(sb_key) if memo is not None else None
+    if state_bytes is None:
+        state_bytes = {i: hybrid.state_layer_bytes(layers[i], tp, conv_bytes) for i in state_idx}
+        if memo is not None:
+            memo[sb_key] = state_bytes
     if len(set(state_bytes.values())) > 1:
         raise ValueError("state layers with different state sizes: vLLM cannot unify their pages (not modelled)")
     state_page = next(iter(state_bytes.values()))
-    tok = [layer_token_bytes(l, kv_dtype, elem_bytes, tp) for l in layers]
+    tok = tok() if tok is not None else [layer_token_bytes(l, kv_dtype, elem_bytes, tp) for l in layers]
     attn_idx = [i for i, l in enumerate(layers) if not hybrid.is_state(l) and l.kind is not AttentionKind.NONE
                 and tok[i] > 0]
     if not attn_idx:
@@ -490,6 +556,6 @@ def max_model_len_fit_scalar(g: KvGroups, num_blocks: int, batched_tokens: int, 
     return lo
 
 
-__all__ = ["ATTENTION_FREE_BLOCK", "KvGroups", "kv_groups", "kv_element_bytes", "kv_bytes_per_token",
+__all__ = ["ATTENTION_FREE_BLOCK", "KvGroups", "KvScan", "kv_groups", "kv_element_bytes", "kv_bytes_per_token",
            "layer_token_bytes", "max_model_len_fit_scalar", "UnsupportedKvDtype", "FP8_DS_MLA_BYTES",
            "INDEXER_KV_BYTES", "indexer_bytes"]

@@ -34,6 +34,8 @@ source index, PRs and issues by number):
   at 0.20 (issue 10, branch logs10; it started at 0.21 before).  PR #45197 (2026-06) proposed turning it off
   again (the linear extrapolation over-estimates, MiniMax-M2.5 KV 3.1x smaller); it
   was closed unmerged -- 0.27.1 and 0.28 logs still say "enabled".
+- v0.21: "GPU KV cache size" is logged as ``int(max_concurrency x max_model_len)`` (PR #38364; the
+  ``tokens_from_concurrency`` field), not a block multiple: the budget is 0.20's, the token figure not.
 - v0.25.1: Model Runner V2 became the default for *dense* models and its
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
@@ -94,7 +96,7 @@ says so).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import overheads as oh
 
@@ -123,6 +125,15 @@ class VllmProfile:
     # which models run on Model Runner V2, whose profile-run sampler is leaner (runs_mrv2): "" none,
     # "dense" (0.25.1-0.28: dense text models only), "all" (0.29+, PR #53183)
     mrv2: str = ""
+    # how the start-up log's "GPU KV cache size" counts tokens: False ``num_blocks // n_groups x min block
+    # size`` (before 0.21), True ``int(max_concurrency x max_model_len)`` (0.21+: vLLM PR #38364 / issue
+    # #40691, "[Bugfix] Fix incorrect KV cache log output": the groups share one pool and sliding / state
+    # groups need fewer blocks per request, so the old line undercounted hybrids).  Dated by the logs: 0.19.0
+    # rows 92 / 93 print block multiples that are not concurrency x length (gemma-3-12b: 130,304 vs 15.88 x
+    # 8192), a Gemma 4 A100 report (vLLM issue "Massive increase (~10x) in KV Cache capacity for Gemma 4 in
+    # v0.21.0": ~55k tokens at 0.20.0, ~525k at 0.21.0 for the same ~50 GB) and rows P01 / P02 (0.26+:
+    # 820,013 = 1.0427 x 786,432, not a block multiple) and 54.  The KV budget is the same either way.
+    tokens_from_concurrency: bool = False
     extras: dict = field(default_factory=dict)
 
     @property
@@ -132,6 +143,24 @@ class VllmProfile:
             return f"{self.name}+"
         last = f"{nxt.first[0]}.{nxt.first[1] - 1}"
         return self.name if last == self.name else f"{self.name}-{last}"
+
+
+# 0.20 (and, with another "GPU KV cache size" line, 0.21-0.24: one budget, two profiles)
+_P020 = VllmProfile(
+    name="0.20", first=(0, 20), graphs_in_budget=True, graph_estimate_scale=0.89,
+    dense_graph_estimate=True, gdn_transient_scale=0.0,
+    sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
+    capture_rule="max_num_seqs",
+    log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
+               "--gpu-memory-utilization=U is equivalent to ... without'",
+    commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
+             "log text says v0.21.0)", "PR #45197 (closed)"),
+    evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); no scored 0.20 "
+             "row: its terms are those of 0.21-0.24, checked on that range's rows.  Rows 166 / 167 (0.20.x, "
+             "Nemotron-Cascade-2-30B-A3B / Qwen3.6-35B-A3B NVFP4 hybrids on a WSL2 32 GB Blackwell card): NVFP4 "
+             "layouts not offline, listed / not runnable; 166's hybrid block arithmetic reproduces its 1,206,303 "
+             "tokens from its logged 3.72 GiB exactly",
+    notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
 
 
 # The 0.19 fit (overheads.py) is the reference: NT_SINGLE 0.25, NT_COMM 1.991 + 0.041 g.
@@ -168,24 +197,25 @@ PROFILES: tuple[VllmProfile, ...] = (
         commits=("PR #30515",),
         evidence="rows 83-142 (0.17/0.18 sweep, 59 llm-d-planner v0.19.0 H100 logs): the fit in overheads.py",
         notes="the reference fit; 0.17 printed non-torch 0.13 on one GPU, 0.18-0.19 0.25"),
-    VllmProfile(
-        name="0.20", first=(0, 20), graphs_in_budget=True, graph_estimate_scale=0.89,
-        dense_graph_estimate=True, gdn_transient_scale=0.0,
-        sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
-        capture_rule="max_num_seqs",
-        log_format="'CUDA graph memory profiling is enabled (default since v0.21.0). The current "
-                   "--gpu-memory-utilization=U is equivalent to ... without'",
-        commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
-                 "log text says v0.21.0)", "PR #45197 (closed)"),
+    _P020,
+    # 0.21: the budget of 0.20, a different "GPU KV cache size" line
+    replace(
+        _P020, name="0.21", first=(0, 21), tokens_from_concurrency=True,
+        log_format="as 0.20; 'GPU KV cache size' = int(max_concurrency x max_model_len)",
+        commits=("PR #38364 / issue #40691 ('GPU KV cache size' = int(max_concurrency x max_model_len))",
+                 "PR #45197 (closed)"),
         evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); "
                  "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed); row 143 "
                  "(0.22.0, Qwen2.5-7B on a 48 GB-class card, KV +2.4 %: device total derived from the log's "
                  "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
                  "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
                  "failed start N03F (0.23.0, Qwen2.5-VL-7B at util 0.22 on an A100: no_fit for the encoder profile of "
-                 "the max_model_len-sized dummy video, KV -14.75 GiB vs -14.28 logged).  Three started rows, "
-                 "errors of both signs (-8.2, -1.6, +2.4 %): no term is off in one direction, nothing refitted",
-        notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget"),
+                 "the max_model_len-sized dummy video, KV -13.29 GiB vs -14.28 logged); row 168 (0.22.1, Gemma-4-E4B-it "
+                 "bf16 on an RTX 3090 Ti, defaults: weights -0.6 %, KV +0.5 %, tokens +0.5 %); row 169 (0.23.0, "
+                 "Gemma-4-31B-it bf16 on a 96 GB-class card, 8192 batched tokens: weights -0.3 %, KV -0.3 %, tokens "
+                 "-0.3 %).  Five started rows, errors of both signs (-8.2, -1.6, +2.4, +0.5, -0.3 %): no term is off "
+                 "in one direction, nothing refitted",
+        notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
         dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=0.0,
@@ -193,15 +223,24 @@ PROFILES: tuple[VllmProfile, ...] = (
         capture_rule="max_num_seqs",
         log_format="as 0.20",
         commits=("issue #49224", "PR #49233 (closed)"),
-        evidence="no scorable public 0.25 start-up (terms inherited from 0.20; the dense rule from issue "
-                 "#49224 and row 68).  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
+        evidence="rows 164 / 165 (0.25.1, one L40S, one author: Gemma-4-26B-A4B-it fp8 at util 0.92 / 32k and "
+                 "Gemma-4-E4B-it bf16 at util 0.85 / 16k), the first scorable 0.25 start-ups: 165 KV -0.2 %, tokens "
+                 "-0.2 %; 164 weights -0.3 %, KV GiB +0.3 %, tokens +7.3 %: KV memory right, the per-request footprint "
+                 "7 % larger at the 2,048 default -- vLLM 0.22+ raises a defaulted max_num_batched_tokens to a "
+                 "multimodal prefix LM's largest item (PR #43051; 26B / 31B attend bidirectionally over images), "
+                 "2,496 for Gemma 4 (encoder.batched_tokens_floor): tokens +0.03 %, KV +0.06 %; E4B is not a prefix "
+                 "LM and keeps 2,048.  Three rows with row 156 below: terms inherited from 0.20 (the dense "
+                 "rule from issue #49224 and row 68), nothing refitted.  Row N02 (0.25.0, Llama-3.1-8B eager on an RTX 3090: 36,640 KV tokens) "
                  "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
                  "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %).  Row 156 (0.25.0, DeepSeek-V4-Flash TP 2 on "
-                 "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context: 75.64 GiB weights, 10.29 GiB / "
-                 "1,993,100 KV tokens) is listed, not scored: its MTP draft is refused for deepseek_v4 (run without "
-                 "it: weights +2.1 %, KV GiB -3.5 %, tokens -17 %)",
+                 "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context, MTP draft priced since branch dsv4mtp): weights "
+                 "+5.2 % (the Triton MXFP4 expert layout priced, DeepGemmFP4Experts logged: -0.3 % at the "
+                 "checkpoint layout), KV GiB -15.0 %, tokens -28.1 % (the weights' +3.9 GiB and 1.8 GiB of "
+                 "SM 12.0 profile / non-torch memory no term holds; docs/accuracy_specdecode.md): not a profile "
+                 "term, nothing refitted",
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
-              "them (0.25.0 behaved as 0.20; the profile follows the later patch)"),
+              "them (0.25.0 behaved as 0.20; the profile follows the later patch)",
+        tokens_from_concurrency=True),
     VllmProfile(
         name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
@@ -227,7 +266,10 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "activation 0.76, the applied graph estimate inside them, where the model puts 0.41 non-torch + "
                  "0.75 activation + 1.07 graph estimate = 2.23, was 3.97), TP 4 + EP -0.7 % (was -6.9 %), PP 4 +8.9 % (with N09's +18 %, +8.5 % while N09's last stage carried the MRV1 sampler: "
                  "PP stages on PCIe cost ~1.2-2 GiB more than NT_PP_ONLY 0.07 + activation; two rows, one card "
-                 "type: not refitted).  MRV2 dense rows printing activation: 35 / N05 / N04 0.25 / 0.31 / 1.06 "
+                 "type: not refitted; vLLM's code puts nothing else on a first stage before the KV snapshot -- no "
+                 "sampler, receive buffer, PP send / recv or NCCL P2P connection there -- and the per-stage spread "
+                 "of row 152 points to a per-rank transient such as a cold torch.compile in the profile window, "
+                 "issues #54122 / #54383: docs/decisions.md, branch ppgap).  MRV2 dense rows printing activation: 35 / N05 / N04 0.25 / 0.31 / 1.06 "
                  "logged, 0.22 / 0.29 / 1.17 modelled (MRV1 sampler form 0.52 / 0.55 / 1.17).  Rows 153-155 (0.27.1, "
                  "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +34 / +9.0 / +6.0 % "
                  "(+29 / +6.9 / +4.3 % with the MRV1 sampler form), unexplained by the source (rows 35 / N05, same "
@@ -236,7 +278,8 @@ PROFILES: tuple[VllmProfile, ...] = (
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
-              "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)"),
+              "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)",
+        tokens_from_concurrency=True),
     VllmProfile(
         name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.0,
         dense_graph_estimate=True, mrv2="all", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
@@ -276,7 +319,8 @@ PROFILES: tuple[VllmProfile, ...] = (
               "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
               "0.31.0 does (row 33); 0.29 is assumed.  MoE and hybrid models moved to MRV2 too (PR #53183), so "
               "one scale (1.0: the MRV2 estimate is the capture) serves every model kind; the GDN transient "
-              "term is kept from 0.26 (not re-read for MRV2).  Newest release read: v0.31.0"),
+              "term is kept from 0.26 (not re-read for MRV2).  Newest release read: v0.31.0",
+        tokens_from_concurrency=True),
 )
 DEFAULT_PROFILE = PROFILES[-1]
 
@@ -315,22 +359,6 @@ def profile_for(version) -> tuple[VllmProfile, str]:
         note = (f"vLLM {v[0]}.{v[1]} is newer than the newest release read ({NEWEST_READ[0]}.{NEWEST_READ[1]}): "
                 f"estimated with the newest profile {chosen.label}")
     return chosen, note
-
-
-# "GPU KV cache size" from v0.21: ``int(max_concurrency x max_model_len)`` instead of ``num_blocks //
-# n_groups x min block size`` (vLLM PR #38364 / issue #40691, "[Bugfix] Fix incorrect KV cache log output":
-# the groups share one pool and sliding / state groups need fewer blocks per request, so the old line
-# undercounted hybrids).  Dated by the logs: 0.19.0 rows 92 / 93 print block multiples that are not
-# concurrency x length (gemma-3-12b: 130,304 vs 15.88 x 8192), a Gemma 4 A100 report (vLLM issue "Massive
-# increase (~10x) in KV Cache capacity for Gemma 4 in v0.21.0": ~55k tokens at 0.20.0, ~525k at 0.21.0 for
-# the same ~50 GB) and rows P01 / P02 (0.26+: 820,013 = 1.0427 x 786,432, not a block multiple) and 54.
-TOKENS_FROM_CONCURRENCY = (0, 21)
-
-
-def tokens_from_concurrency(version) -> bool:
-    """True when the version logs "GPU KV cache size" as ``int(max_concurrency x max_model_len)``."""
-    v = parse_version(version)
-    return v is None or v >= TOKENS_FROM_CONCURRENCY    # not understood: the newest profile's rule
 
 
 # models whose vLLM config class raises ``max_cudagraph_capture_size`` (when the user sets neither

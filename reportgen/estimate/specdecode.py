@@ -22,6 +22,12 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   ``eh_proj`` (plain ``nn.Linear(2H, H)``: replicated, never quantized), ``shared_head`` (RMSNorm + a
   ``ParallelLMHead``) and ``mtp_block`` = one ``DeepseekV2DecoderLayer``; ``DeepSeekMultiTokenPredictor``
   builds all ``num_nextn_predict_layers`` layers and a ``VocabParallelEmbedding``.
+- ``vllm/model_executor/models/deepseek_v4_mtp.py`` @023da1fc (``DeepSeekV4MTP``, the draft of ``DeepseekV4ForCausalLM``;
+  row 156 of tests/data/vllm_logs.csv starts it on vLLM 0.25.0): the layer is built
+  by families/deepseek_v4.py (a sliding-only ``DeepseekV4DecoderLayer`` + enorm / hnorm / shared_head.norm,
+  quantized ``e_proj`` / ``h_proj`` and float32 ``hc_head_*``); the proposer's ``hidden_states`` buffer is
+  ``hc_mult x hidden_size`` wide (``spec.mtp_hidden_states``), and ``_maybe_share_lm_head`` also hands the
+  draft the target's ``topk_indices_buffer`` (the draft's own is freed: not priced).
 - ``vllm/v1/spec_decode/llm_base_proposer.py`` @00c4f22d (``load_model``): the draft's attention layers
   with a KV spec are the layers the draft adds (they must sit in one KV-cache group with the target's);
   ``_maybe_share_embeddings`` / ``_maybe_share_lm_head``: an MTP draft (no ``has_own_embed_tokens``)
@@ -62,9 +68,13 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   unless the draft checkpoint's safetensors header listing (``estimate --weights checkpoint``) shows the
   tensor absent; the ``speculative`` column says which.  ``transformers_utils/configs/eagle.py`` (index
   copy): the class vLLM builds is ``Eagle`` / ``Eagle3`` + the draft's architecture (kept when it already
-  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes (DeepSeek / Llama-4 / MiniCPM / Qwen2 / Qwen3-VL /
-  Mistral-Large-3 heads, speculators-format configs other than eagle3: ``speculators_config``) are refused,
-  as are EAGLE heads on MLA targets.
+  starts with it or, EAGLE-3, ends with ``Eagle3``); other classes are refused (``EAGLE_REFUSED`` with the
+  reason of the file read: ``llama4_eagle.py`` @06bfb261, ``deepseek_eagle.py`` @0c58615d, ``minicpm_eagle.py``
+  @04028200; Qwen2 / Qwen3-VL / Mistral-Large-3 heads not read; speculators-format configs other than eagle3:
+  ``speculators_config``), as are EAGLE heads on MLA targets and sliding draft layers (vLLM's Llama and Qwen3
+  attention read the head's ``layer_types``).  The head's layers are built by the families' shared parts
+  (``families/common.py`` ``geometry`` / ``decoder_layer`` / ``gqa_attention`` (``in_dim`` = 2H for EAGLE-3's
+  first layer) / ``swiglu_mlp``), so a head layer is its family's layer with the EAGLE file's changes.
   Draft KV: one full-attention layer per draft layer (the draft's own KV heads and head size, at the
   target's TP) in the target's group.
 - ``SpecDecodeBaseProposer.__init__`` (llm_base_proposer.py @00c4f22d): persistent GPU buffers of
@@ -80,8 +90,9 @@ its attention layers in the KV pool, its layers in the CUDA-graph term (uncalibr
 with a draft was runnable), the capture-size rounding, the proposer's buffers.  Not modelled, said in
 the reason or the docs: EAGLE heads other than vLLM's Llama / Qwen3 ones (above), the later
 llama_eagle3.py norms (``norm_before_fc`` / ``fc_norm`` / ``norm_output`` on a Llama head: refused), MTP of other families than
-DeepSeek-V3 / V3.2, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
-``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft, hybrid (state-layer)
+DeepSeek-V3 / V3.2 / V4, GLM-5 and GLM-4.5+ (their vLLM ``*_mtp.py`` files were not read -- refused),
+``draft_tensor_parallel_size`` 1 under TP > 1, pipeline parallelism with a draft (``gpu_model_runner.py``
+@000fc94b builds the drafter on the last PP rank only; ``_maybe_share_embeddings`` shares only at PP 1), hybrid (state-layer)
 targets (the draft widens their conv state: ``StateGeometry.num_spec``), a draft ``kv_cache_dtype`` /
 ``quantization`` other than the target's (EAGLE / draft_model: a quantized draft checkpoint's own scheme
 only for draft_model), probabilistic draft sampling, parallel drafting, the drafter's and rejection
@@ -96,6 +107,9 @@ import json
 from dataclasses import dataclass, field, replace
 
 from reportgen.arch import blocks as B
+from reportgen.arch.errors import ConfigError
+from reportgen.arch.families.common import decoder_layer, geometry, gqa_attention, swiglu_mlp
+from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, Component, LayerKV, ModelSpec, Shard, Tensor
 
 # vLLM's MTPModelTypes (speculative.py @002e77c1): legacy method names that mean "mtp"
@@ -117,7 +131,8 @@ REFUSED_METHODS = {
 # deepseek_v3 / deepseek_v32 / glm_moe_dsa -> DeepSeekMTP (deepseek_mtp.py @03356f8c); architectures
 # Glm4MoeForCausalLM -> Glm4MoeMTP (glm4_moe_mtp.py @028aedf6, the same layer shape)
 DEEPSEEK_MTP_TYPES = ("deepseek_v3", "deepseek_v32", "glm_moe_dsa")
-MTP_ARCHITECTURES = {"glm4_moe": "Glm4MoeForCausalLM"}
+# (and deepseek_v4 -> DeepSeekV4MTP, deepseek_v4_mtp.py @023da1fc: families/deepseek_v4.py builds its layer)
+MTP_ARCHITECTURES = {"glm4_moe": "Glm4MoeForCausalLM", "deepseek_v4": "DeepseekV4ForCausalLM"}
 MTP_TYPES = DEEPSEEK_MTP_TYPES + tuple(MTP_ARCHITECTURES)
 # SpeculativeConfig keys: accepted with no memory effect reportgen prices differently
 _NO_EFFECT = ("prompt_lookup_max", "prompt_lookup_min", "revision", "code_revision", "max_model_len",
@@ -316,11 +331,24 @@ def _mtp(spec: ModelSpec, sd: SpecDecode) -> Draft:
     if k > n_mtp and k % n_mtp:
         return _refused(sd, f"num_speculative_tokens {k} must be divisible by num_nextn_predict_layers {n_mtp} "
                             "(vLLM raises)")
+    if any(l.compressed is not None for l in spec.layers_kv) and len(_draft_groups(spec)) > 1:
+        return _refused(sd, f"{n_mtp} MTP layers whose sliding caches fall in different KV-cache groups: vLLM's "
+                            "validate_same_kv_cache_group asserts one group for all draft layers")
     w = _weights_spec(spec, spec.mtp_tensors, f"{spec.model_type}-mtp")
     gib_note = f"{n_mtp} MTP layer{'s' if n_mtp > 1 else ''} (embedding and lm_head shared with the target)"
     be, bb = proposer_buffers(spec.hidden_size, False)
+    be += (spec.mtp_hidden_states or spec.hidden_size) - spec.hidden_size   # DeepSeek-V4: hc_mult x H hidden_states
     return Draft("mtp", k, w, tuple(spec.mtp_layers_kv), n_mtp, f"mtp k={k}: {gib_note}", buffer_elems_t=be,
                  buffer_bytes_t=bb)
+
+
+def _draft_groups(spec: ModelSpec) -> set[int]:
+    """DeepSeek-V4: the KV-cache groups (estimate/compressed.py) the MTP layers' caches land in."""
+    from . import compressed as cm
+
+    n = len(spec.layers_kv)
+    groups = cm.kv_groups(cm.layer_caches(list(spec.layers_kv) + list(spec.mtp_layers_kv)))
+    return {gi for gi, g in enumerate(groups) for c in g.caches if c.layer >= n}
 
 
 def _draft_model(spec: ModelSpec, sd: SpecDecode, draft: ModelSpec | None) -> Draft:
@@ -360,6 +388,24 @@ class EagleDraftConfig:
 EAGLE_CLASSES = {"eagle": ("EagleLlamaForCausalLM",),                                # llama_eagle.py
                  "eagle3": ("Eagle3LlamaForCausalLM", "LlamaForCausalLMEagle3",       # llama_eagle3.py
                             "Eagle3Qwen3ForCausalLM")}                                # qwen3_eagle3.py
+
+
+# head classes whose vLLM file was read and is not priced, with what stops it
+EAGLE_REFUSED = {
+    # llama4_eagle.py @06bfb261
+    "EagleLlama4ForCausalLM": "llama4_eagle.py (@06bfb261) builds one Llama4DecoderLayer named at the target's layer "
+    "count (start_layer_id), so whether the draft layer is MoE or dense (interleave_moe_layer_step) and whether its "
+    "attention is chunked-local (no_rope_layers, padded by that count) follow the target's depth; a MoE draft layer "
+    "and a chunked-attention draft KV group are not modelled",
+    # deepseek_eagle.py @0c58615d
+    "EagleDeepseekV3ForCausalLM": "deepseek_eagle.py (@0c58615d) builds DeepseekV2DecoderLayer(s) named from the "
+    "target's layer count, so each draft layer is MoE or dense by first_k_dense_replace / moe_layer_freq at that "
+    "index (an MoE draft layer with its routed experts) and has MLA attention, beside enorm / hnorm / norm, "
+    "fc (2H -> H) and its own lm_head; a draft with MoE layers is not modelled",
+    # minicpm_eagle.py @04028200
+    "EagleMiniCPMForCausalLM": "minicpm_eagle.py (@04028200) drafts for MiniCPM targets, which reportgen does not "
+    "model, and builds the head's linears with the target's quantization config (vllm_config.quant_config)",
+}
 
 
 def eagle_class(method: str, arch: str) -> str:
@@ -415,14 +461,16 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     if not isinstance(ed, EagleDraftConfig):
         return _refused(sd, f"the draft {sd.model!r} was not resolved as an EAGLE head")
     cfg = ed.config
-    if spec.is_mla:
-        return _refused(sd, "an EAGLE head on an MLA target: the draft's GQA cache beside the target's latent "
-                            "cache (vLLM's deepseek_eagle*.py heads) is not modelled")
     if "speculators_model_type" in cfg or "transformer_layer_config" in cfg or "transformer_config" in cfg:
         cfg = speculators_config(cfg)
         if isinstance(cfg, str):
             return _refused(sd, f"draft {ed.model}: {cfg}")
     arch = eagle_class(sd.method, (cfg.get("architectures") or ["?"])[0])
+    if arch in EAGLE_REFUSED:
+        return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}: {EAGLE_REFUSED[arch]}")
+    if spec.is_mla:
+        return _refused(sd, "an EAGLE head on an MLA target: the draft's GQA cache beside the target's latent "
+                            "cache is not modelled")
     if arch not in EAGLE_CLASSES[sd.method]:
         return _refused(sd, f"draft {ed.model}: vLLM builds it as {arch}, whose model file reportgen has not "
                             f"followed (modelled: {', '.join(EAGLE_CLASSES[sd.method])})")
@@ -436,14 +484,16 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
         return _refused(sd, f"draft {ed.model}: a quantized EAGLE checkpoint (its own quantization_config) is "
                             "not modelled")
     try:
-        h, n_q = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
-        n_kv = int(cfg.get("num_key_value_heads") or n_q)
-        hd = int(cfg.get("head_dim") or h // n_q)
-        inter, n_layers, vocab = int(cfg["intermediate_size"]), int(cfg["num_hidden_layers"]), int(cfg["vocab_size"])
-    except (KeyError, TypeError, ValueError) as e:
+        f = Fields(None, cfg)
+        g = geometry(f)                         # the fields every family reads (head_dim null -> H // heads)
+        inter = f.int("intermediate_size")
+    except ConfigError as e:
         return _refused(sd, f"draft {ed.model}: config lacks a usable {e}")
+    h, n_kv, hd, n_layers, vocab = g.hidden, g.n_kv, g.head_dim, g.n_layers, g.vocab
     eagle3 = sd.method == "eagle3"
-    if qwen3 and any(t == "sliding_attention" for t in (cfg.get("layer_types") or [])[:n_layers]):
+    # vLLM's Llama and Qwen3 attention read the head's layer_types (llama_eagle3.py @00bd1493 stores
+    # target_layer_count "for proper layer_types indexing in draft models"): a sliding draft layer
+    if any(t == "sliding_attention" for t in (cfg.get("layer_types") or [])[:n_layers]):
         return _refused(sd, f"draft {ed.model}: sliding-window draft layers (a KV group of their own beside the "
                             "target's full-attention group; vLLM wants one group for all draft layers) are not modelled")
     names = ed.checkpoint_names
@@ -453,24 +503,18 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
     # (qwen3_eagle3.py @055e47c2: Qwen3Attention, o_proj without bias, q_norm / k_norm over head_dim)
     ab = bool(cfg.get("attention_bias") or cfg.get("bias")) and not qwen3
     qkv_b = bool(cfg.get("attention_bias")) if eagle3 else bool(cfg.get("qkv_bias", ab))
-    mlp_b = bool(cfg.get("mlp_bias"))
+    # the head's layers are its family's decoder layers (families/common.py), built by the same parts: EAGLE's
+    # layer 0 without input_layernorm (an Identity in vLLM), EAGLE-3's layer 0 reading [embeds, hidden] (2H)
+    # and a hidden_norm in every layer
+    parts = dict(qkv_bias=qkv_b, o_bias=ab, qk_norm="head" if qwen3 else None)
+    attention = gqa_attention(g, **parts)
+    first = gqa_attention(g, **parts, in_dim=2 * h) if eagle3 else attention
+    mlp = swiglu_mlp(h, inter, bias=bool(cfg.get("mlp_bias")))
     ts: list = []
     for i in range(n_layers):
-        p = f"model.layers.{i}"
-        q_in = 2 * h if eagle3 and i == 0 else h                 # EAGLE-3's first layer reads [embeds, hidden]
-        B.linear(ts, f"{p}.self_attn.q_proj", q_in, n_q * hd, Shard.COLUMN, Component.ATTENTION, i, bias=qkv_b)
-        B.linear(ts, f"{p}.self_attn.k_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
-        B.linear(ts, f"{p}.self_attn.v_proj", q_in, n_kv * hd, Shard.KV, Component.ATTENTION, i, bias=qkv_b)
-        B.linear(ts, f"{p}.self_attn.o_proj", n_q * hd, h, Shard.ROW, Component.ATTENTION, i, bias=ab)
-        if qwen3:
-            B.norm(ts, f"{p}.self_attn.q_norm", hd, i, comp=Component.ATTENTION)
-            B.norm(ts, f"{p}.self_attn.k_norm", hd, i, comp=Component.ATTENTION)
-        B.gated_mlp(ts, i, f"{p}.mlp", h, inter, Component.DENSE_MLP, bias=mlp_b)
-        if eagle3 or i > 0:                                      # EAGLE: layer 0's input_layernorm is Identity
-            B.norm(ts, f"{p}.input_layernorm", h, i)
-        B.norm(ts, f"{p}.post_attention_layernorm", h, i)
+        decoder_layer(ts, i, h, attention=first if i == 0 else attention, mlp=mlp, input_norm=eagle3 or i > 0)
         if eagle3:
-            B.norm(ts, f"{p}.hidden_norm", h, i)
+            B.norm(ts, f"model.layers.{i}.hidden_norm", h, i)
     notes = []
     aux = 0
     if eagle3:
@@ -525,7 +569,7 @@ def _eagle(spec: ModelSpec, sd: SpecDecode, ed) -> Draft:
                          "finds it equal to the target's" + ("" if names is not None else
                                                               "; no safetensors header listing of the draft") + ")")
     w = ModelSpec(model_type=str(cfg.get("model_type") or "llama"), architectures=(arch,), family=f"{sd.method}-head",
-                  dtype=spec.dtype, hidden_size=h, vocab_size=vocab, num_layers=n_layers, num_attention_heads=n_q,
+                  dtype=spec.dtype, hidden_size=h, vocab_size=vocab, num_layers=n_layers, num_attention_heads=g.n_heads,
                   num_kv_heads=n_kv, head_dim=hd, rope_caches=(), tensors=ts,
                   quantization_config=cfg.get("quantization_config"), checkpoint_tensors=None)
     kv = tuple(LayerKV(AttentionKind.FULL, n_kv, hd, hd) for _ in range(n_layers))

@@ -25,10 +25,10 @@ from . import encoder, hybrid, overheads as oh
 from . import profiles as vp
 from . import specdecode as sdm
 from .compressed import InvalidKvDtype
-from .kvcache import UnsupportedKvDtype, kv_element_bytes, kv_groups
+from .kvcache import KvScan, UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
-from .weights import build_weight_table, stage_weights
+from .weights import TensorPlan, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
 PLAIN_ACT = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
@@ -155,15 +155,23 @@ def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantizati
     return scheme
 
 
-def model_rule(spec: ModelSpec, lay: Layout) -> str | None:
-    """PRODUCT §3 validity rules that depend on the model only (first broken rule, named)."""
+def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
+    """What ``model_rule`` reads off the layers: (KV head counts, main first; distinct state geometries)."""
+    heads = (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads}))
+    return heads, tuple(dict.fromkeys(l.state for l in spec.layers_kv if l.state is not None))
+
+
+def model_rule(spec: ModelSpec, lay: Layout, inputs: tuple | None = None) -> str | None:
+    """PRODUCT §3 validity rules that depend on the model only (first broken rule, named); ``inputs``:
+    ``rule_inputs(spec)`` kept across layouts."""
     if spec.num_attention_heads and spec.num_attention_heads % lay.tp:
         return f"num_attention_heads ({spec.num_attention_heads}) % tp ({lay.tp}) != 0"
-    for n_kv in (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads})):
+    heads, geoms = inputs if inputs is not None else rule_inputs(spec)
+    for n_kv in heads:
         if not spec.is_mla and n_kv and n_kv % lay.tp and lay.tp % n_kv:
             what = "num_key_value_heads" if n_kv == spec.num_kv_heads else "KV heads of some layers"
             return f"{what} ({n_kv}) and tp ({lay.tp}): neither divides the other"
-    rule = first_state_tp_rule((l.state for l in spec.layers_kv), lay.tp)
+    rule = first_state_tp_rule(geoms, lay.tp)
     if rule:
         return rule
     if spec.max_tp and lay.tp > spec.max_tp:
@@ -253,6 +261,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         "vid_p": float(f.video[1]),
         "vid_s": float(f.video[2]),
         "tow_t": encoder.tower_bytes_per_token(f.multimodal, f.tower, lay.tp, act_b),
+        "tow_in": encoder.tower_input_bytes_per_token(f.multimodal, f.tower),
         # the sampler warm-up after the KV cache runs the same runner's _dummy_sampler_run: MRV2's holds the
         # logits and one fp32 copy (no top-k/top-p leftovers to strand), MRV1's the fitted live + stranded set
         "warm_r": (f.vocab * (act_b + oh.MRV2_SAMPLER_BYTES) if mrv2
@@ -284,8 +293,11 @@ def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, 
         video = mm_video.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
                                       int(c.get("vid_s", 0))) * int(c.get("vid_f", 0))
     budget, encoded = encoder.encoder_profile_tokens(batched_tokens, int(c.get("enc_item", 0)), video)
-    enc = budget * c.get("a_enc_t", 0.0) + (encoded * c.get("tow_t", 0.0) if max_model_len is not None else 0.0)
-    return (core + t * c["a_add_t"] + enc) / GIB
+    text = core + t * c["a_add_t"] + budget * c.get("a_enc_t", 0.0)
+    if max_model_len is None or not c.get("tow_t", 0.0):
+        return text / GIB
+    # the tower phase and the text phase of profile_run (encoder.profile_peak)
+    return encoder.profile_peak(text + encoded * c.get("tow_in", 0.0), t * c["a_add_t"], encoded * c["tow_t"]) / GIB
 
 
 def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
@@ -303,7 +315,7 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
 COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
-                "vid_f", "vid_p", "vid_s", "tow_t")
+                "vid_f", "vid_p", "vid_s", "tow_t", "tow_in")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
 # g_bf: share of the captured graph memory the version takes from the budget; gdn_t: bytes per
@@ -317,6 +329,7 @@ BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "
                "g_bf", "gdn_t",
                *COEFF_FIELDS, *GROUP_FIELDS, "spec_decode", "draft_w")
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
+_NO_BODY = (None, _EMPTY_BODY, (), 0)      # ModelTables.row_parts of a row refused before its body
 
 
 @dataclass(frozen=True)
@@ -366,13 +379,20 @@ class ModelTables:
         self.profile = profile or vp.DEFAULT_PROFILE
         self.state_mode = state_mode       # vLLM mamba_cache_mode for state layers (estimate/hybrid.py)
         self._schemes: dict = {}
+        self._plan: TensorPlan | None = None   # the tensors' places and groups the weight dtypes share
         self._kv: dict = {}
+        self._kv_scan: KvScan | None = None    # the layer scan the (tp, pp, kv dtype) groups share
         self._body: dict = {}
         self._rules: dict = {}
+        self._rule_in: tuple | None = None     # rule_inputs(spec), for every layout
         self._kv_used: dict = {}
         self._stages: dict = {}       # stage weights and activation coefficients per (weights_as, layout):
         self._coeffs: dict = {}       # the rows of both KV dtypes share them
+        self._gtuple: dict = {}       # id(KvGroups) -> (note, GROUP_FIELDS values); the groups live in _kv
+        self._lay_terms: dict = {}    # (tp, pp, MoE dp, act bytes) -> _layout_terms
         self.facts = model_facts(spec) if not spec.unsupported_reason else None
+        self._moe = self.facts.is_moe if self.facts is not None else False
+        self._graph: dict = {}        # (layers with graphs, tp) -> graph_gib
         self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
         # speculative decoding: the draft's weights, KV layers and graph layers (specdecode.py)
         sd = self.engine.spec_decode
@@ -382,6 +402,9 @@ class ModelTables:
             from dataclasses import replace
             self.kv_spec = replace(spec, layers_kv=list(spec.layers_kv) + list(self.draft.layers_kv))
         self._draft_w: dict = {}
+        # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
+        self._d_layers = (self.draft.graph_layers if self.draft is not None
+                          and not getattr(sd, "enforce_eager", None) else 0)
 
     def _scheme(self, wd: str):
         if wd not in self._schemes:
@@ -389,7 +412,9 @@ class ModelTables:
             act_b = act_bytes_for(wd, self.spec, eng.dtype)
             try:
                 scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization)
-                self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b), act_b, None)
+                if self._plan is None:
+                    self._plan = TensorPlan(self.spec)
+                self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b, self._plan), act_b, None)
             except Exception as e:  # UnsupportedQuantization and friends: a named reason, not a crash
                 self._schemes[wd] = (None, None, act_b, f"{type(e).__name__}: {e}")
         return self._schemes[wd]
@@ -397,11 +422,13 @@ class ModelTables:
     def _groups(self, tp: int, pp: int, kd: str, act_b: float):
         key = (tp, pp, kd, act_b)
         if key not in self._kv:
+            if self._kv_scan is None:
+                self._kv_scan = KvScan(self.kv_spec.layers_kv)
             try:
                 eb = kv_element_bytes(kd, act_b, self.spec)
                 self._kv[key] = (kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
                                            state_mode=self.state_mode,
-                                           indexer_kv_dtype=self.engine.indexer_kv_dtype), None)
+                                           indexer_kv_dtype=self.engine.indexer_kv_dtype, scan=self._kv_scan), None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:
@@ -426,7 +453,7 @@ class ModelTables:
 
     def _body_of(self, lay: Layout, wd: str, kd: str):
         """(error, body tuple, flat slots, n slots) for the parts of a row the rules do not touch."""
-        moe = self.facts.is_moe
+        moe = self._moe
         key = (wd, kd, lay.tp, lay.pp, lay.dp if moe else 1, lay.ep and moe)
         hit = self._body.get(key)
         if hit is not None:
@@ -442,96 +469,128 @@ class ModelTables:
         if err or kerr or derr:
             hit = (err or kerr or derr, _EMPTY_BODY, (), 0)
         else:
-            f = self.facts
             slots, seen, g_max = [], set(), 0.0
             d = self.draft
-            sd = self.engine.spec_decode
-            # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
-            d_layers = d.graph_layers if d is not None and not getattr(sd, "enforce_eager", None) else 0
+            d_layers = self._d_layers
             sw_key = (wd, lay.tp, lay.pp, lay.dp, lay.ep)      # the same for both KV dtypes
             stages = self._stages.get(sw_key)
             if stages is None:
                 stages = self._stages[sw_key] = stage_weights(wtable, lay)
+            bpb, tokb, stb, wsr = g.stage_bytes_per_block, g.stage_token_bytes, g.stage_state_bytes, g.stage_ws_ratio
+            graph_memo = self._graph
+            last_s = lay.pp - 1
             for s, st in enumerate(stages):
                 layers = st.layers[1] - st.layers[0]
-                last = s == lay.pp - 1
+                last = s == last_s
                 w_b = st.bytes + (draft_b if last else 0.0)
-                wsr = g.stage_ws_ratio[s] if g.stage_ws_ratio else 0
-                prof = (round(w_b), g.stage_bytes_per_block[s], layers, last,
-                        g.stage_state_bytes[s] if g.stage_state_bytes else 0.0, wsr)
+                ws = wsr[s] if wsr else 0
+                sb = stb[s] if stb else 0.0
+                prof = (round(w_b), bpb[s], layers, last, sb, ws)
                 if prof in seen:
                     continue
                 seen.add(prof)
-                gg = graph_gib(layers + (d_layers if last else 0), lay.tp, f.hidden, f.is_moe,
-                               not self.engine.enforce_eager)
-                g_max = max(g_max, gg)
-                slots.extend((w_b / GIB, g.stage_bytes_per_block[s], gg, last, rank_label(s, st.ep_rank),
-                              g.stage_token_bytes[s], g.stage_state_bytes[s] if g.stage_state_bytes else 0.0, wsr))
-            pr = self.profile
-            # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
-            # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
-            extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
-            hybrid, gdn = self.kinds
+                g_key = (layers + (d_layers if last else 0), lay.tp)
+                gg = graph_memo.get(g_key)
+                if gg is None:
+                    gg = graph_memo[g_key] = graph_gib(g_key[0], lay.tp, self.facts.hidden, moe,
+                                                       not self.engine.enforce_eager)
+                if gg > g_max:
+                    g_max = gg
+                label = _LABELS.get((s, st.ep_rank)) or _LABELS.setdefault((s, st.ep_rank), rank_label(s, st.ep_rank))
+                slots.extend((w_b / GIB, bpb[s], gg, last, label, tokb[s], sb, ws))
             co = self._coeffs.get(sw_key)
             if co is None:
-                co = activation_coeffs(f, lay, act_b, sampler_extra=extra,
-                                       mrv2=vp.runs_mrv2(pr, f.is_moe, hybrid))
-                if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
-                    co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
-                    co["a_fwd_t"] += d.fwd_elems_t * act_b
-                self._coeffs[sw_key] = co
-            g_bf = vp.budget_graph_factor(pr, moe, hybrid)
-            # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
-            # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
-            gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)
-                     if (gdn and g_bf > 0 and not self.engine.enforce_eager) else 0.0)
+                co = self._coeffs[sw_key] = self._coeff_tuple(lay, act_b)
+            gt = self._gtuple.get(id(g))
+            if gt is None:
+                gt = self._gtuple[id(g)] = (g.note or None, *(getattr(g, x) for x in GROUP_FIELDS))
             kv_used = self._kv_used.get((wd, kd))
             if kv_used is None:
                 kv_used = self._kv_used[(wd, kd)] = kv_cache_dtype_used(
                     kd, serving_dtype(self.spec, wd, self.engine.dtype), self.spec)
-            g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
-            nt = non_torch_gib(lay, moe, pr)
-            ca_off = self.engine.disable_custom_all_reduce
+            lt_key = (lay.tp, lay.pp, lay.dp if moe else 1, act_b)
+            lt = self._lay_terms.get(lt_key)
+            if lt is None:
+                lt = self._lay_terms[lt_key] = self._layout_terms(lay, act_b)
             # per GPU (exprs.gpu_pass): nt_nvls = the NVLS share of nt, ca = the custom all-reduce buffers
             # a GPU not all NVLink-linked drops (TP > 2)
-            body = (getattr(scheme, "name", wd), kv_used, g.note or None, nt,
-                    context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
-                    custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_max, g_big, g_bf, gdn_t,
-                    *(co[c] for c in COEFF_FIELDS), *(getattr(g, x) for x in GROUP_FIELDS),
+            body = (getattr(scheme, "name", wd), kv_used, gt[0], *lt[:4], g_max, *lt[4:], *co, *gt[1:],
                     d.label if d is not None else None, draft_b / GIB if d is not None else None)
             hit = (None, body, tuple(slots), len(slots) // len(SLOT_FIELDS))
         self._body[key] = hit
         return hit
 
+    def _coeff_tuple(self, lay: Layout, act_b: float) -> tuple:
+        """The COEFF_FIELDS of one (weights_as, layout): the rows of both KV dtypes share them."""
+        f, d, pr = self.facts, self.draft, self.profile
+        # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
+        # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
+        extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
+        co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]))
+        if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
+            co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
+            co["a_fwd_t"] += d.fwd_elems_t * act_b
+        return tuple(co[c] for c in COEFF_FIELDS)
+
+    def _layout_terms(self, lay: Layout, act_b: float) -> tuple:
+        """(nt, ctx, nt_nvls, ca, g_big, g_bf, gdn_t): the body terms set by (tp, pp, MoE dp) and the model."""
+        f, pr, moe = self.facts, self.profile, self.facts.is_moe
+        hybrid, gdn = self.kinds
+        g_bf = vp.budget_graph_factor(pr, moe, hybrid)
+        # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
+        # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
+        gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)
+                 if (gdn and g_bf > 0 and not self.engine.enforce_eager) else 0.0)
+        g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
+        nt = non_torch_gib(lay, moe, pr)
+        ca_off = self.engine.disable_custom_all_reduce
+        return (nt, context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
+                custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_big, g_bf, gdn_t)
+
     def row(self, lay: Layout, wd: str, kd: str) -> tuple[tuple, tuple, int]:
         """``(head + body, flat slots, n slots)`` for one (layout, weight dtype, KV dtype)."""
-        head = (lay.tp, lay.pp, lay.dp, lay.ep, wd, kd)
-        if self.spec.unsupported_reason:
-            return head + ("unsupported", self.spec.unsupported_reason) + _EMPTY_BODY, (), 0
-        if lay.pp > 1 and self.spec.pp_unsupported:
-            return head + ("unsupported", self.spec.pp_unsupported) + _EMPTY_BODY, (), 0
-        tp_cap = getattr(self.spec, "tp_unsupported", None)
+        status, reason, (_, body, slots, n) = self.row_parts(lay, wd, kd)
+        return (lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason) + body, slots, n
+
+    def row_parts(self, lay: Layout, wd: str, kd: str) -> tuple[str | None, str | None, tuple]:
+        """``(pre_status, pre_reason, part)`` of one row: ``part[1:]`` = (body, flat slots, n slots), one
+        object shared by every row with that body (``layout_table`` builds each distinct body once)."""
+        spec = self.spec
+        if spec.unsupported_reason:
+            return "unsupported", spec.unsupported_reason, _NO_BODY
+        if lay.pp > 1 and spec.pp_unsupported:
+            return "unsupported", spec.pp_unsupported, _NO_BODY
+        tp_cap = getattr(spec, "tp_unsupported", None)
         if tp_cap and lay.tp > tp_cap[0]:
-            return head + ("unsupported", tp_cap[1]) + _EMPTY_BODY, (), 0
+            return "unsupported", tp_cap[1], _NO_BODY
         if self.draft is not None:
             why = self.draft.reason or sdm.draft_tp_reason(self.engine.spec_decode, lay.tp)
             if why is None and lay.pp > 1 and self.draft.weights is not None:
-                why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): "
-                       "where vLLM places the draft's layers and KV is not modelled")
+                why = (f"speculative decoding ({self.draft.method}) with pipeline parallelism (pp {lay.pp}): vLLM "
+                       "builds the whole draft on the last PP rank (gpu_model_runner.py) and never shares the "
+                       "target's embedding there (llm_base_proposer.py); the draft's KV layers on that stage only "
+                       "and its buffers there are not modelled")
             if why:
-                return head + ("unsupported", why) + _EMPTY_BODY, (), 0
-        err, body, slots, n = self._body_of(lay, wd, kd)
-        if err:
-            return head + ("invalid_layout" if isinstance(err, _Invalid) else "unsupported", str(err)) + body, (), 0
-        if lay not in self._rules:                # the rules see the layout only, not the dtypes
-            rule = model_rule(self.spec, lay)
+                return "unsupported", why, _NO_BODY
+        part = self._body_of(lay, wd, kd)
+        err = part[0]
+        if err:                                   # the part's body is _EMPTY_BODY, no slots
+            return "invalid_layout" if isinstance(err, _Invalid) else "unsupported", str(err), part
+        rule = self._rules.get(lay, _UNSET)
+        if rule is _UNSET:                        # the rules see the layout only, not the dtypes
+            if self._rule_in is None:
+                self._rule_in = rule_inputs(spec)
+            rule = model_rule(spec, lay, self._rule_in)
             dw = self.draft.weights if self.draft is not None else None
             if rule is None and dw is not None and self.draft.method in sdm.DRAFT_CHECKPOINT_METHODS:
                 rule = model_rule(dw, Layout(lay.tp, 1, 1, False))
                 rule = f"draft model: {rule}" if rule else None
             self._rules[lay] = rule
-        rule = self._rules[lay]
-        return head + ("invalid_layout" if rule else None, rule) + body, slots, n
+        return "invalid_layout" if rule else None, rule, part
+
+
+_UNSET = object()
+_LABELS: dict = {}      # (stage, EP rank) -> rank_label
 
 
 def max_len_limit(spec: ModelSpec) -> int | None:
@@ -546,5 +605,7 @@ def max_len_limit(spec: ModelSpec) -> int | None:
 
 def spec_axes(spec: ModelSpec) -> dict:
     """Model-level columns carried into every result row (``max_pos``: the max_model_len limit)."""
-    return {"model_type": spec.model_type, "params_total": spec.params_total,
-            "params_active": spec.params_active, "max_pos": max_len_limit(spec)}
+    total = spec.params_total
+    # params_active is params_total without experts: one pass over the tensors, not two
+    return {"model_type": spec.model_type, "params_total": total,
+            "params_active": spec.params_active if spec.num_experts else total, "max_pos": max_len_limit(spec)}

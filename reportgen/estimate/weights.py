@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import ceil
 
 from reportgen.arch.spec import Component, ModelSpec, Shard
@@ -92,14 +93,43 @@ class WeightTable:
     scheme: object = None               # kept when routed experts need per-rank costing (MXFP4 padding)
     expert_tensors: tuple = ()          # ((layer, Tensor), ...) routed experts, only in that case
     _expert_prefix: dict = field(default_factory=dict, compare=False, repr=False)
+    _stage_sums: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def stage_sums(self, pp: int) -> list[tuple[tuple[int, int], ClassBytes]]:
+        """Per pipeline stage: its decoder-layer range and unsharded class sums (layers, plus the first /
+        last stage's tensors), memoised per ``pp`` -- the layouts of one ``pp`` differ only in the split."""
+        out = self._stage_sums.get(pp)
+        if out is None:
+            out = self._stage_sums[pp] = []
+            for s, (a, b) in enumerate(pp_partition(len(self.per_layer), pp)):
+                acc = self.layers_sum(a, b)
+                if self.every_stage:
+                    acc = acc + self.first + self.last
+                elif s == 0:
+                    acc = acc + self.first
+                if s == pp - 1 and not self.every_stage:
+                    acc = acc + self.last
+                    if pp > 1:
+                        acc = acc + self.tied_copy
+                out.append(((a, b), acc))
+        return out
 
     def expert_prefix(self, moe_tp: int, experts: int | None) -> list[float]:
         """Prefix sums over layers of routed-expert bytes on one rank (scheme-specific padding)."""
         key = (moe_tp, experts)
         if key not in self._expert_prefix:
             per = [0.0] * (len(self.per_layer) + 1)
+            # the layers' expert tensors repeat: once per key when the scheme cannot single out a layer
+            memo: dict | None = {} if _layer_agnostic(self.scheme) else None
             for layer, t in self.expert_tensors:
-                per[layer + 1] += float(self.scheme.expert_rank_bytes(t, moe_tp, experts))
+                if memo is None:
+                    b = float(self.scheme.expert_rank_bytes(t, moe_tp, experts))
+                else:
+                    k = _tensor_key(t)
+                    b = memo.get(k)
+                    if b is None:
+                        b = memo[k] = float(self.scheme.expert_rank_bytes(t, moe_tp, experts))
+                per[layer + 1] += b
             for i in range(1, len(per)):
                 per[i] += per[i - 1]
             self._expert_prefix[key] = per
@@ -133,10 +163,18 @@ _LAYER_INDEX = re.compile(r"\.\d+\.")
 
 
 def _layer_agnostic(scheme) -> bool:
-    """True when a scheme cannot treat two layers' same-named tensors differently: its ignore
-    list names no numbered module (an entry like ``model.layers.3.mlp`` would)."""
+    """True when a scheme cannot treat two layers' same-named tensors differently: neither its ignore
+    list nor the names its rules select by (``Rule.names``: ModelOpt MIXED_PRECISION's per-layer
+    algorithms, compressed-tensors name targets) name a numbered module (``model.layers.3.mlp`` would)."""
     entries = getattr(getattr(scheme, "exclude", None), "entries", ()) or ()
-    return not any(any(ch.isdigit() for ch in e) for e in entries)
+    names = [n for r in getattr(scheme, "rules", ()) or () for n in getattr(r, "names", ())]
+    return not any(_names_layer(e) for e in (*entries, *names))
+
+
+def _names_layer(entry: str) -> bool:
+    """An ignore-list / rule entry that may name some layers only: a digit, or a regex (``re:``) with a
+    digit class or a character set (``layers\\.\\d\\.`` is layers 0-9)."""
+    return any(ch.isdigit() for ch in entry) or (entry.startswith("re:") and ("\\d" in entry or "[" in entry))
 
 
 _CLASS_INDEX = {Shard.COLUMN: 0, Shard.ROW: 0, Shard.KV: 1, Shard.REPLICATED: 2, Shard.VOCAB: 3, Shard.EXPERT: 4}
@@ -152,33 +190,126 @@ def kv_head_counts(spec: ModelSpec) -> tuple[int, int]:
     return spec.num_kv_heads, (alt.pop() if alt else 0)
 
 
-def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable:
-    """Sum every tensor's unsharded bytes by layer and class (once per model and scheme)."""
+@lru_cache(maxsize=1 << 16)
+def _layer_free(name: str) -> str:
+    """A tensor name with its numbered components replaced (``layers.3.mlp`` -> ``layers.#.mlp``)."""
+    return _LAYER_INDEX.sub(".#.", name)
+
+
+def _tensor_key(t) -> tuple:
+    """What a layer-agnostic scheme's bytes of ``t`` depend on (``_layer_agnostic``)."""
+    return (_layer_free(t.name), t.shape, t.count, t.shard, t.component, t.quantizable, t.dtype_bytes)
+
+
+_FIRST, _LAST = -1, -2
+
+
+class TensorPlan:
+    """The scheme-independent half of ``build_weight_table`` for one spec: every tensor's sharding class,
+    vocabulary padding and place (a decoder layer, the first / last stage, the tied copy), and the decoder
+    layers grouped by their run of (class, tensor key, padding).  Under a scheme that cannot single out a
+    layer (``_layer_agnostic``) or stores everything at the model dtype, layers alike in that (most of a
+    decoder stack) hold the same bytes, so each group is summed once per scheme -- in the tensors' order,
+    so the sums are the per-tensor loop's to the bit.  ``ModelTables`` builds one per model and uses it
+    for every weight dtype; the spec must not change meanwhile."""
+
+    __slots__ = ("spec", "reps", "groups", "group_of", "off")
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        n = spec.num_layers
+        n_kv, n_kv_alt = kv_head_counts(spec)
+        kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
+        tensors = spec.tensors
+        tie = spec.tie_word_embeddings and not any(t.component is Component.LM_HEAD for t in tensors)
+        kid: dict = {}
+        reps: list = []                     # the first tensor of each key, in spec order
+        per_layer: list[list] = [[] for _ in range(n)]
+        off: list = []                      # (slot, class, padding, key id, tied copy too) off the layers
+        layer_free, class_index, last_c, norm_c, emb_c = (_layer_free, _CLASS_INDEX, Component.LM_HEAD,
+                                                          Component.NORM, Component.EMBEDDING)
+        for t in tensors:           # _tensor_key inlined: this loop is a pass over every tensor of the model
+            shape, shard, comp, layer = t.shape, t.shard, t.component, t.layer
+            key = (layer_free(t.name), shape, t.count, shard, comp, t.quantizable, t.dtype_bytes)
+            k = kid.get(key)
+            if k is None:
+                k = kid[key] = len(reps)
+                reps.append(t)
+            ci = class_index.get(shard, 2)
+            if ci == 1 and n_kv_alt and layer is not None and kv_by_layer[layer] == n_kv_alt:
+                ci = _KV_ALT
+            pad = None
+            if ci == 3 and shape and shape[0]:
+                rows = shape[0]
+                pad = ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows
+            if layer is not None and 0 <= layer < n:
+                per_layer[layer].append((ci, k, pad))
+            elif comp is last_c or (comp is norm_c and layer is None):
+                off.append((_LAST, ci, pad, k, False))
+            else:
+                off.append((_FIRST, ci, pad, k, tie and comp is emb_c))
+        gid: dict = {}
+        self.group_of = [gid.setdefault(tuple(e), len(gid)) for e in per_layer]
+        self.groups = list(gid)
+        self.reps = reps
+        self.off = off
+
+
+def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPlan | None = None) -> WeightTable:
+    """Sum every tensor's unsharded bytes by layer and class (once per model and scheme); ``plan``: the
+    spec's ``TensorPlan`` when the caller keeps one across schemes."""
     n = spec.num_layers
-    acc = [[0.0] * 6 for _ in range(n + 3)]        # layers, then first / last / tied copy
     n_kv, n_kv_alt = kv_head_counts(spec)
-    kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
-    first, last, tied = n, n + 1, n + 2
-    has_lm_head = any(t.component is Component.LM_HEAD for t in spec.tensors)
-    tie = spec.tie_word_embeddings and not has_lm_head
     # a scheme without rules stores every tensor at its model dtype (quant.Scheme.layout_for):
     # skip the per-tensor dispatch, which dominates the per-model precompute
     plain = getattr(scheme, "rules", None) == () and hasattr(scheme, "model_dtype_bytes")
     mdb = float(getattr(scheme, "model_dtype_bytes", 0))
-    # decoder layers repeat: memoise bytes per (name without layer index, shape, ...) when the
-    # scheme's ignore list cannot single out a layer
-    memo: dict | None = {} if not plain and _layer_agnostic(scheme) else None
-    for t in spec.tensors:
+    if plain or _layer_agnostic(scheme):
+        # decoder layers repeat: bytes per key once, then per group of alike layers (TensorPlan)
+        if plan is None or plan.spec is not spec:
+            plan = TensorPlan(spec)
         if plain:
-            b = t.numel * (t.dtype_bytes or mdb)
-        elif memo is not None:
-            key = (_LAYER_INDEX.sub(".#.", t.name), t.shape, t.count, t.shard, t.component, t.quantizable,
-                   t.dtype_bytes)
-            b = memo.get(key)
-            if b is None:
-                b = memo[key] = float(scheme.tensor_bytes(t))
+            kb = [t.numel * (t.dtype_bytes or mdb) for t in plan.reps]
         else:
-            b = float(scheme.tensor_bytes(t))
+            kb = [float(scheme.tensor_bytes(t)) for t in plan.reps]
+        sums = []
+        for group in plan.groups:
+            a = [0.0] * 6
+            for ci, k, pad in group:
+                b = kb[k]
+                if pad is not None:
+                    b *= pad
+                a[ci] += b
+            sums.append(a)
+        acc = [sums[g] for g in plan.group_of] + [[0.0] * 6 for _ in range(3)]
+        shared = [ClassBytes(*a) for a in sums]      # alike layers share one ClassBytes
+        first, last, tied = n, n + 1, n + 2
+        for slot, ci, pad, k, tied_copy in plan.off:
+            b = kb[k]
+            if pad is not None:
+                b *= pad
+            if slot == _LAST:
+                acc[last][ci] += b
+            else:
+                acc[first][ci] += b
+                if tied_copy:
+                    acc[tied][ci] += b
+        per_layer = tuple(shared[g] for g in plan.group_of)
+    else:
+        acc = _tensor_sums(spec, scheme, n, n_kv_alt)
+        per_layer = tuple(ClassBytes(*a) for a in acc[:n])
+    return _table(spec, scheme, act_bytes, acc, per_layer, n, n_kv, n_kv_alt)
+
+
+def _tensor_sums(spec: ModelSpec, scheme, n: int, n_kv_alt: int) -> list[list[float]]:
+    """Per-tensor sums (a scheme whose ignore list names numbered modules): layers, then first / last / tied."""
+    acc = [[0.0] * 6 for _ in range(n + 3)]        # layers, then first / last / tied copy
+    kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
+    first, last, tied = n, n + 1, n + 2
+    has_lm_head = any(t.component is Component.LM_HEAD for t in spec.tensors)
+    tie = spec.tie_word_embeddings and not has_lm_head
+    for t in spec.tensors:
+        b = float(scheme.tensor_bytes(t))
         ci = _CLASS_INDEX.get(t.shard, 2)
         if ci == 1 and n_kv_alt and t.layer is not None and kv_by_layer[t.layer] == n_kv_alt:
             ci = _KV_ALT
@@ -193,7 +324,12 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float) -> WeightTable
             acc[first][ci] += b
             if tie and t.component is Component.EMBEDDING:
                 acc[tied][ci] += b
-    per_layer = tuple(ClassBytes(*a) for a in acc[:n])
+    return acc
+
+
+def _table(spec: ModelSpec, scheme, act_bytes: float, acc: list[list[float]], per_layer: tuple, n: int,
+           n_kv: int, n_kv_alt: int) -> WeightTable:
+    first, last, tied = n, n + 1, n + 2
     run = [0.0] * 6
     prefix = [ZERO]
     for a in acc[:n]:
@@ -232,18 +368,8 @@ def stage_weights(table: WeightTable, layout: Layout) -> list[StageWeights]:
     padded = table.expert_prefix(moe_tp, local) if table.expert_tensors else None
     if padded is not None:
         frac = 0.0    # experts costed per rank by the scheme (padding), added below
-    n_layers = len(table.per_layer)
     out = []
-    for s, (a, b) in enumerate(pp_partition(n_layers, pp)):
-        acc = table.layers_sum(a, b)
-        if table.every_stage:
-            acc = acc + table.first + table.last
-        elif s == 0:
-            acc = acc + table.first
-        if s == pp - 1 and not table.every_stage:
-            acc = acc + table.last
-            if pp > 1:
-                acc = acc + table.tied_copy
+    for s, ((a, b), acc) in enumerate(table.stage_sums(pp)):
         extra = (padded[b] - padded[a]) if padded is not None else 0.0
         out.append(StageWeights(s, (a, b), acc.on_rank(tp, table.n_kv, frac, table.n_kv_alt) + extra + table.buffer_bytes,
                                 ep_rank))

@@ -91,8 +91,9 @@ def set_moe(spec: ModelSpec, f: Fields, n_experts: int, shared: int = 0) -> int:
 
 
 def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, qk_norm: str | None = None,
-                  qk_names: tuple[str, str] = ("q_norm", "k_norm")) -> LayerPart:
-    """``self_attn`` of a grouped-query layer: q/k/v/o plus the family's q/k norms.
+                  qk_names: tuple[str, str] = ("q_norm", "k_norm"), in_dim: int | None = None) -> LayerPart:
+    """``self_attn`` of a grouped-query layer: q/k/v/o plus the family's q/k norms (``in_dim``: the width
+    q/k/v read when it is not the hidden size, ``blocks.attention``).
 
     ``qk_norm``: ``"head"`` -- one RMSNorm of ``head_dim`` shared by all heads (qwen3, hunyuan,
     dots1: replicated); ``"whole"`` -- a norm over the whole q / k projection that vLLM shards by TP
@@ -100,7 +101,8 @@ def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, 
     """
     def add(ts: list[Tensor], i: int, p: str) -> None:
         a = f"{p}.self_attn"
-        B.attention(ts, i, a, g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=qkv_bias, o_bias=o_bias)
+        B.attention(ts, i, a, g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=qkv_bias, o_bias=o_bias,
+                    in_dim=in_dim)
         if qk_norm == "head":
             B.norm(ts, f"{a}.{qk_names[0]}", g.head_dim, i, comp=C.ATTENTION)
             B.norm(ts, f"{a}.{qk_names[1]}", g.head_dim, i, comp=C.ATTENTION)
@@ -115,11 +117,12 @@ def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, 
 def decoder_stack(spec: ModelSpec, f: Fields, g: Geometry, *, attention: LayerPart, mlp: LayerPart,
                   norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm"),
                   final_norm: str = "model.norm", tied: bool | None = None,
-                  layers_kv: list[LayerKV] | None = None) -> None:
+                  layers_kv: list[LayerKV] | None = None, norm_bias: bool = False) -> None:
     """The pre-norm decoder most families are: embedding; per layer a norm, ``attention``, a norm and
     ``mlp``; final norm and lm_head (``tied`` None = the config's tie flag); then the shared scalars
     and the per-layer cache entries: ``layers_kv`` when given, else what a hybrid's mixer parts
-    returned (one per layer), else one grouped-query entry per layer.
+    returned (one per layer), else one grouped-query entry per layer.  ``norm_bias``: the three norms are
+    LayerNorms with a bias (stablelm, nemotron), not RMSNorms.
 
     Why one skeleton: the families differ in the mixer and the MLP, not in this order, and the
     per-rank arithmetic depends on every tensor being listed exactly once.
@@ -128,21 +131,43 @@ def decoder_stack(spec: ModelSpec, f: Fields, g: Geometry, *, attention: LayerPa
     mixed: list[LayerKV] = []
     B.embedding(ts, g.vocab, g.hidden)
     for i in range(g.n_layers):
-        p = f"model.layers.{i}"
-        B.norm(ts, f"{p}.{norms[0]}", g.hidden, i)
-        entry = attention(ts, i, p)
+        entry = decoder_layer(ts, i, g.hidden, attention=attention, mlp=mlp, norms=norms,
+                              norm_bias=norm_bias)
         if entry is not None:
             mixed.append(entry)
-        B.norm(ts, f"{p}.{norms[1]}", g.hidden, i)
-        mlp(ts, i, p)
     if mixed and len(mixed) != g.n_layers:
         raise ValueError("a mixer part returned a cache entry for some layers only")
-    B.norm(ts, final_norm, g.hidden, None)
+    B.norm(ts, final_norm, g.hidden, None, bias=norm_bias)
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie if tied is None else tied)
     set_scalars(spec, f, g)
     if layers_kv is None:
         layers_kv = mixed or attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
     spec.layers_kv = layers_kv
+
+
+def swiglu_mlp(hidden: int, inter: int, *, bias: bool = False) -> LayerPart:
+    """``mlp`` of a dense layer: one gate/up/down SwiGLU of width ``inter`` (``blocks.gated_mlp``)."""
+    def add(ts: list[Tensor], i: int, p: str) -> None:
+        B.gated_mlp(ts, i, f"{p}.mlp", hidden, inter, C.DENSE_MLP, bias=bias)
+    return add
+
+
+def decoder_layer(ts: list[Tensor], i: int, hidden: int, *, attention: LayerPart, mlp: LayerPart,
+                  norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm"),
+                  input_norm: bool = True, prefix: str = "model.layers",
+                  norm_bias: bool = False) -> "LayerKV | None":
+    """One pre-norm decoder layer ``{prefix}.{i}``: a norm, ``attention``, a norm, ``mlp``; returns what the
+    attention part returned (a hybrid's cache entry, else None).  ``input_norm`` False: no first norm (an
+    EAGLE head's layer 0, whose ``input_layernorm`` vLLM makes an Identity); ``norm_bias``: LayerNorms with a
+    bias (StableLM, Nemotron).  Shared by ``decoder_stack`` and the speculative-decoding heads
+    (estimate/specdecode.py), so a head's layer is its family's layer."""
+    p = f"{prefix}.{i}"
+    if input_norm:
+        B.norm(ts, f"{p}.{norms[0]}", hidden, i, bias=norm_bias)
+    entry = attention(ts, i, p)
+    B.norm(ts, f"{p}.{norms[1]}", hidden, i, bias=norm_bias)
+    mlp(ts, i, p)
+    return entry
 
 
 def mlp_layer_types(f: Fields, n_layers: int) -> list[str]:

@@ -42,8 +42,24 @@ heavily_compressed_attention):
 Model: embedding, ``hc_head_fn`` (hc_mult, hc_mult * H), ``hc_head_base`` (hc_mult), ``hc_head_scale``
 (1) (float32, ``other``), final norm, ``lm_head`` (``ParallelLMHead``: vLLM never ties it).
 
-MTP (``num_nextn_predict_layers``): vLLM's load skips ``mtp.``; transformers does not build it.  Its
-size is not modelled (``mtp_params`` stays 0, a note says so).
+MTP (``num_nextn_predict_layers``): plain serving skips ``mtp.`` and transformers does not build it; with
+``--speculative-config '{"method": "mtp", ...}'`` vLLM loads it as ``DeepSeekV4MTP``
+(``vllm/model_executor/models/deepseek_v4_mtp.py`` @023da1fc), built here into ``spec.mtp_tensors`` /
+``mtp_layers_kv`` (priced by estimate/specdecode.py).  Per MTP layer ``i`` (prefix ``model.layers.{num_hidden_layers
++ i}``): ``mtp_block`` = a ``DeepseekV4DecoderLayer`` built by the same parts as the stack's -- at compress ratio 1,
+i.e. sliding window only, no compressor and no indexer (``DeepseekV4Attention``: ``layer_id >= num_hidden_layers``
+-> ``compress_ratio = 1``; V4-Flash's 44th ``compress_ratios`` entry, 0, is never read), a non-hash MoE -- plus
+``enorm`` / ``hnorm`` / ``shared_head.norm`` (RMSNorm(H)), ``e_proj`` / ``h_proj`` (``ReplicatedLinear(H, H)`` with
+the quant config: fp8 block, replicated) and ``hc_head_fn`` / ``_base`` / ``_scale`` (float32, (hc, hc x H), (hc,),
+(1,)).  Its ``SharedHead.head`` and ``embed_tokens`` are the target's (``_maybe_share_lm_head`` /
+``_maybe_share_embeddings``, llm_base_proposer.py @00c4f22d) and the V4-Flash checkpoint stores neither for the
+MTP layer (vLLM logs "MTP draft model loaded: 39 params": the tensors here, their scales and
+``e_score_correction_bias``), so ``mtp_params`` is the layer as built: 6,610,048,635 on V4-Flash
+(tests/test_specdecode_dsv4.py; the target plus it is the 148.66 GiB "Checkpoint size" vLLM logs, within 0.03 GiB).
+Its own ``topk_indices_buffer`` is replaced by the target's at load (not priced); its ``hidden_states`` proposer
+buffer is ``hc_mult x H`` wide (``spec.mtp_hidden_states``).  KV: one sliding-window latent per MTP layer
+(``DeepseekV4SWACache``), which joins the target's sliding groups.  An MTP layer whose rope theta no target layer
+uses (a config without sliding layers) would add a rotary cache: not priced.
 
 Refused (transformers and vLLM would build different models, or vLLM cannot run it): compress rates
 other than 4 / 128 (vLLM's compressor state cache asserts them and keys the overlap on ratio 4),
@@ -56,8 +72,7 @@ Non-KV memory vLLM allocates with the model (priced): the mHC / ``ape`` / ``attn
 parameters in vLLM (``Tensor.dtype_bytes`` 4); ``DeepseekV4Model.__init__`` reserves ``topk_indices_buffer =
 torch.empty(max_num_batched_tokens, index_topk, dtype=int32)`` on every rank (``ModelSpec.index_topk_buffer`` =
 (1, index_topk): 2 KiB per batched token at V4-Flash's 512, in the activation figure); the rotary caches
-(``rope_caches`` below).  Not priced: the MTP hidden buffer (MTP is not served), the ``attn_sink`` padding to
-64 heads a rank (at most 256 B a layer).  With these, row D01 (vllm#44376) predicts 5.58 GiB of KV memory
+(``rope_caches`` below).  Not priced: the ``attn_sink`` padding to 64 heads a rank (at most 256 B a layer).  With these, row D01 (vllm#44376) predicts 5.58 GiB of KV memory
 against the logged 5.44 (+2.6 %; +13.6 % before) and a largest fitting length of 13,808 against 13,528.
 
 Layout rules: ``heads % tp`` (vLLM ``assert self.n_heads % tp_size == 0``, the generic rule);
@@ -86,7 +101,7 @@ copies ``expert_dtype`` into ``quantization_config`` for ``estimate.quant`` (sch
 Rotary caches (``rope_caches``): one ``get_rope`` module per distinct theta (``rope_theta`` on sliding layers,
 ``compress_rope_theta`` on compressed ones), deepseek_yarn over ``original_max_position_embeddings x factor``
 rows x ``qk_rope_head_dim``, float32 (``DeepseekV4ScalingRotaryEmbedding``; see ``rope_caches``): 2 x 256 MiB
-on V4-Flash.  Not priced: the MTP layer.
+on V4-Flash (the MTP layer's sliding theta is already among them).
 """
 
 from __future__ import annotations
@@ -205,6 +220,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     k = set_moe(spec, f, n_exp, shared=1)
     mix = (2 + hc) * hc
 
+    def ratio(i: int) -> int:
+        # DeepseekV4Attention (deepseek_v4.py @023da1fc): a layer index >= num_hidden_layers (the MTP layer) gets
+        # compress_ratio 1 -- sliding window only -- whatever compress_ratios lists past the decoder layers
+        return ratios[i] if i < len(ratios) else 0
+
     def attention(ts: list[Tensor], i: int, p: str) -> None:
         a = f"{p}.attn"
         B.linear(ts, f"{a}.fused_wqa_wkv[wq_a]", hidden, q_lora, S.REPLICATED, C.ATTENTION, i)
@@ -215,16 +235,17 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.linear(ts, f"{a}.wo_a", heads * head // groups, groups * o_lora, S.COLUMN, C.ATTENTION, i)
         B.linear(ts, f"{a}.wo_b", groups * o_lora, hidden, S.ROW, C.ATTENTION, i)
         ts.append(Tensor(f"{a}.attn_sink", (heads,), S.COLUMN, C.ATTENTION, i, dtype_bytes=4))   # float32
-        if ratios[i]:
-            _compressor(ts, i, f"{a}.mla_attn.compressor", hidden, head, ratios[i])
-        if ratios[i] == 4:
+        r = ratio(i)
+        if r:
+            _compressor(ts, i, f"{a}.mla_attn.compressor", hidden, head, r)
+        if r == 4:
             x = f"{a}.indexer"
             B.linear(ts, f"{x}.wq_b", q_lora, n_idx * idx_dim, S.REPLICATED, C.ATTENTION, i)
             B.linear(ts, f"{x}.weights_proj", hidden, n_idx, S.REPLICATED, C.ATTENTION, i, quantizable=False)
             for part in ("weight", "bias"):
                 ts.append(Tensor(f"{x}.k_norm.{part}", (idx_dim,), S.REPLICATED, C.ATTENTION, i,
                                  allocated_only=True))
-            _compressor(ts, i, f"{x}.compressor", hidden, idx_dim, ratios[i])
+            _compressor(ts, i, f"{x}.compressor", hidden, idx_dim, r)
         _hc(ts, i, f"{p}.hc_attn", hc, hidden, mix, 3)
 
     def moe(ts: list[Tensor], i: int, p: str) -> None:
@@ -234,15 +255,37 @@ def build(f: Fields, spec: ModelSpec) -> None:
         _hc(ts, i, f"{p}.hc_ffn", hc, hidden, mix, 3)
 
     window = f.int("sliding_window")
-    layers_kv = [LayerKV(AttentionKind.MLA, 1, head, 0, window, sparse=True,
-                         index_token_bytes=(idx_dim + idx_dim // 128 * 4) if r == 4 else 0,
-                         compressed=CompressedMLA(r, head, idx_dim)) for r in ratios]
-    decoder_stack(spec, f, g, attention=attention, mlp=moe, norms=("attn_norm", "ffn.norm_gate.norm"), tied=False,
-                  layers_kv=layers_kv)   # priced by estimate/compressed.py
+
+    def layer_kv(r: int) -> LayerKV:
+        return LayerKV(AttentionKind.MLA, 1, head, 0, window, sparse=True,
+                       index_token_bytes=(idx_dim + idx_dim // 128 * 4) if r == 4 else 0,
+                       compressed=CompressedMLA(r, head, idx_dim))
+
+    norms = ("attn_norm", "ffn.norm_gate.norm")
+    decoder_stack(spec, f, g, attention=attention, mlp=moe, norms=norms, tied=False,
+                  layers_kv=[layer_kv(r) for r in ratios])   # priced by estimate/compressed.py
     _hc(spec.tensors, None, "model.hc_head", hc, hidden, hc, 1)
     spec.num_kv_heads, spec.is_mla, spec.rotary_dim, spec.experts_per_token = 0, True, rope, k
-    if f.raw.get("num_nextn_predict_layers"):
-        spec.notes.append("deepseek_v4: the MTP layer is not loaded for serving and its size is not modelled")
+    n_mtp = f.raw.get("num_nextn_predict_layers") or 0
+    for j in range(n_mtp):
+        # DeepSeekV4MultiTokenPredictorLayer (deepseek_v4_mtp.py @023da1fc), prefix model.layers.{n_layers + j}
+        i, p = g.n_layers + j, f"model.layers.{g.n_layers + j}"
+        mtp: list[Tensor] = []
+        B.norm(mtp, f"{p}.mtp_block.{norms[0]}", hidden, i)            # mtp_block = DeepseekV4DecoderLayer
+        attention(mtp, i, f"{p}.mtp_block")
+        B.norm(mtp, f"{p}.mtp_block.{norms[1]}", hidden, i)
+        moe(mtp, i, f"{p}.mtp_block")
+        for name in ("enorm", "hnorm", "shared_head.norm"):
+            B.norm(mtp, f"{p}.{name}", hidden, i)
+        for name in ("e_proj", "h_proj"):                                # ReplicatedLinear(H, H, quant_config)
+            B.linear(mtp, f"{p}.{name}", hidden, hidden, S.REPLICATED, C.OTHER, i)
+        _hc(mtp, i, f"{p}.hc_head", hc, hidden, hc, 1)                     # float32 (hc, hc x H), (hc,), (1,)
+        spec.mtp_tensors += mtp
+        spec.mtp_layers_kv.append(layer_kv(ratio(i)))
+    # the checkpoint's MTP layer holds no embedding or head (vLLM logs "MTP draft model loaded: 39 params" = the
+    # tensors above; the draft shares the target's embed_tokens / lm_head): mtp_params is the layer as built
+    spec.mtp_params = sum(t.params for t in spec.mtp_tensors)
+    spec.mtp_hidden_states = hc * hidden if n_mtp else 0
     if spec.quantization_config and str(spec.quantization_config.get("quant_method", "")).lower() == "fp8":
         # vLLM's DeepseekV4FP8Config (deepseek_v4.py @023da1fc): fp8 block linears, and the routed experts
         # MXFP4 (Mxfp4MoEMethod) unless the config's ``expert_dtype`` is "fp8" -- missing means "fp4"

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
-from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, swiglu_mlp
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
@@ -96,11 +96,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     b = biases(model_type, f)
     inter = f.int("intermediate_size")
 
-    def mlp(ts: list[Tensor], i: int, p: str) -> None:
-        if model_type == "arcee":
-            B.plain_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp, names=("up_proj", "down_proj"))
-        else:
-            B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp)
+    def relu2_mlp(ts: list[Tensor], i: int, p: str) -> None:
+        B.plain_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP, bias=b.mlp, names=("up_proj", "down_proj"))
+
+    mlp = relu2_mlp if model_type == "arcee" else swiglu_mlp(g.hidden, inter, bias=b.mlp)
 
     attention = gqa_attention(g, qkv_bias=b.qkv, o_bias=b.o, qk_norm="head" if b.qk_norm else None)
     decoder_stack(spec, f, g, attention=attention, mlp=mlp)

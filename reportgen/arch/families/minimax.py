@@ -44,9 +44,11 @@ with ``layer_types`` (what transformers builds).  A layer kind other than ``line
 ``full_attention`` is a config error (vLLM raises ``Unsupported layer type``).
 
 Not priced exactly (``spec.notes``): vLLM sizes the rotary cache with ``min(max_position_embeddings,
-max_model_len)`` rows; the spec carries ``max_position_embeddings`` rows (the cache at vLLM's default
-``--max-model-len``), an over-statement of ``(max_position_embeddings - max_model_len) x rotary_dim x 4`` bytes
-per rank below it (docs/decisions.md).
+max_model_len)`` rows (``MiniMaxText01ForCausalLM`` copies ``model_config.max_model_len`` into the config,
+``MiniMaxText01DecoderLayer`` passes the ``min`` to ``get_rope`` as ``max_position``); the spec carries
+``max_position_embeddings`` rows (the cache at vLLM's default ``--max-model-len``), an over-statement of
+``(max_position_embeddings - max_model_len) x rotary_dim x 4`` bytes per rank below it -- the weights are one
+figure per layout row, ahead of the per-length pass (docs/decisions.md says what an exact term would take).
 """
 
 from __future__ import annotations

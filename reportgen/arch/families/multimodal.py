@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from reportgen.arch import blocks as B
+from reportgen.arch import mm_video
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families import gemma, gemma4, llama, llama4, mistral4, vision
 from reportgen.arch.fields import Fields, prevalidate
@@ -130,6 +131,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
         # 50 x 200 image is counted) = (num_crops + 1) x image_seq_length; without pan-and-scan (the processor's
         # default; --mm-processor-kwargs are not read) one crop of mm_tokens_per_image tokens (the projector's pool)
         spec.mm_item_tokens = f.int("mm_tokens_per_image", 256)
+        # the SigLIP tower's own profile peak (the tower phase of vLLM's profile_run; arch/mm_video.py)
+        _, inter_v, _, ch, patch, image = vision.tower_dims(vis)
+        per_token = (image // patch) ** 2 // max(spec.mm_item_tokens, 1)
+        if per_token >= 1:
+            spec.mm_tower_peak = mm_video.siglip_tower_peak(h_v, inter_v, ch, patch, per_token)
     elif kind == "mistral3":
         merge = f.int("spatial_merge_size")
         feature_layer = f.get("vision_feature_layer", -1)

@@ -16,6 +16,11 @@ skips ``mtp.`` weights and allocates no deepstack buffers.  transformers' ``Qwen
 has no deepstack mergers, so the tower is ``towers_qwen.qwen3_5_tower`` (refuses a non-empty
 ``deepstack_visual_indexes``, which every shipped checkpoint leaves empty).
 
+Encoder budget: the largest image from the published processors' pixel limits (``ITEM_PIXELS``); the dummy video
+vLLM profiles is sized by max_model_len for Qwen2-VL / Qwen2.5-VL (``mm_video.set_qwen2_vl_video``, qwen2_vl.py
+@002d181a) and by the video processor's pixel budget for Qwen3-VL / Qwen3.5 (``mm_video.set_qwen3_vl_video``,
+vLLM ``qwen3_vl.py`` @ 4f5768c74b6f87eedb592dac8a7fe39f2aecb1ab: never more tokens than the image).
+
 Config shapes: Qwen2-VL and Qwen2.5-VL checkpoints are *flat* (text fields at the top
 level, ``vision_config`` nested) -- transformers' composite class lifts them into
 ``text_config``, and so does the parse here (``parse.parse_composite_lenient``).  A config
@@ -31,6 +36,7 @@ checkpoints never disagree).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,6 +105,8 @@ def prepare(config: Mapping[str, Any]) -> Mapping[str, Any]:
 # ``get_image_size_with_most_features``): Qwen2-VL / Qwen2.5-VL ``max_pixels`` 12,845,056 (patch 14 x merge 2 ->
 # 16,384 tokens), Qwen3-VL ``size.longest_edge`` 16,777,216 (patch 16 x merge 2 -> 16,384 tokens)
 ITEM_PIXELS = {"qwen2_vl": 12_845_056, "qwen2_5_vl": 12_845_056, "qwen3_vl": 16_777_216, "qwen3_vl_moe": 16_777_216}
+# composites whose dummy video vLLM sizes with ``Qwen3VLProcessingInfo`` (qwen3_vl.py; qwen3_5.py subclasses it)
+QWEN3_VIDEO = ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
 
 
 def parse(config: Mapping[str, Any], model_type: str) -> Any:
@@ -129,6 +137,13 @@ def build(f: Fields, spec: ModelSpec) -> None:
         spec.mm_item_tokens = ITEM_PIXELS[kind] // merged
         spec.notes.append(f"largest image: {spec.mm_item_tokens:,} tokens (the published checkpoints' image "
                           f"processor max of {ITEM_PIXELS[kind]:,} pixels; preprocessor_config.json is not read)")
+    if kind in QWEN3_VIDEO:
+        # vLLM qwen3_vl.py @4f5768c7: the video processor spreads one pixel budget over the frames (arch/mm_video.py)
+        factor = vis.int("patch_size") * vis.int("spatial_merge_size")
+        # get_image_size_with_most_features: smart_resize of a 9,999,999 square to the image pixel limit (>= factor)
+        side = max(factor, int(math.sqrt(ITEM_PIXELS["qwen3_vl"]) // factor) * factor)
+        mm_video.set_qwen3_vl_video(spec, side, vis.int("patch_size"), vis.int("spatial_merge_size"),
+                                    vis.int("temporal_patch_size"))
     if kind in mm_video.QWEN2_VL_VIDEO:
         # vLLM's profile: a max_model_len-sized dummy video, and the ViT's own peak over its patches (arch/mm_video.py)
         mm_video.set_qwen2_vl_video(spec, vis.int("temporal_patch_size"))

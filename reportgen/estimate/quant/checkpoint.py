@@ -139,7 +139,7 @@ def _gptq(qc: dict, mb: int) -> Scheme:
         over = over or {}
         layout = IntGroup(int(over.get("bits", bits)), int(over.get("group_size", group)), True, mb, "gptq",
                           g_idx=bool(over.get("desc_act", desc)))
-        rules.append(Rule(_regex_selector(pat), layout, pat))
+        rules.append(Rule(_regex_selector(pat), layout, pat, ("re:" + pat,)))
     rules.append(Rule(any_linear, base))
     g = "ch" if group < 0 else f"g{group}"
     return Scheme(f"gptq-int{bits}-{g}" + ("-desc_act" if desc else ""), mb, tuple(rules),

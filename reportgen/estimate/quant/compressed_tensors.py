@@ -110,7 +110,7 @@ def parse(qc: dict, mb: int) -> Scheme:
         targets = g.get("targets") or ["Linear"]
         named = [t for t in targets if t not in LINEAR_CLASSES]
         if named:
-            name_rules.append(Rule(_name_selector(NameMatcher(named)), layout, f"{gname}:{label}"))
+            name_rules.append(Rule(_name_selector(NameMatcher(named)), layout, f"{gname}:{label}", tuple(named)))
         if len(named) < len(targets):
             class_rules.append(Rule(_class_selector, layout, f"{gname}:{label}"))
     kv = qc.get("kv_cache_scheme") or None

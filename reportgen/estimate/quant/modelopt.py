@@ -63,7 +63,8 @@ def parse(qc: dict, mb: int) -> Scheme:
             layout, label = algo_layout(cfg.get("quant_algo"), cfg)
             key = f"{label}:{layout}"
             by_label.setdefault(key, (layout, set()))[1].add(".".join(strip_leading(module_name(layer).split("."))))
-        rules = tuple(Rule(_layer_set_selector(names), layout, key) for key, (layout, names) in by_label.items())
+        rules = tuple(Rule(_layer_set_selector(names), layout, key, tuple(sorted(names)))
+                      for key, (layout, names) in by_label.items())
         labels = sorted({k.split(":")[0] for k in by_label})
         name = "mixed:" + "+".join(labels)
     else:

@@ -67,6 +67,7 @@ class Rule:
     selects: Selector
     layout: object          # a layouts.* dataclass with .parts(out, in)
     label: str = ""
+    names: tuple[str, ...] = ()   # the module names ``selects`` matches by, if any (() = by class / component)
 
 
 @dataclass(frozen=True)

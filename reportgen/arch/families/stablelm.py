@@ -1,0 +1,62 @@
+"""StableLM decoders: stablelm (StableLM-3B-4E1T, StableLM-2-1.6B / Zephyr, StableCode-3B).
+
+From transformers 5.24 ``modeling_stablelm.py`` and vLLM ``vllm/model_executor/models/stablelm.py``
+@4819ff71 (``StablelmForCausalLM``, registered for ``StableLmForCausalLM`` and
+``StableLMEpochForCausalLM`` in vLLM ``registry.py`` @bf8e7624; @055e47c2 keeps ``StableLmForCausalLM`` and
+lists ``StableLMEpochForCausalLM`` as served until v0.28.0 -- estimate/served.py refuses that spelling after):
+
+* ``head_dim = hidden_size // num_attention_heads`` in both codes (vLLM raises unless it divides);
+  a config ``head_dim`` other than that is refused (transformers' rotary module would read it);
+* q/k/v bias = ``use_qkv_bias`` (class default false; StableLM-2 true), ``o_proj`` without bias (both);
+* SwiGLU MLP without biases: checkpoint ``gate_proj`` / ``up_proj`` (vLLM stacks them into one
+  ``MergedColumnParallelLinear`` -- two COLUMN halves), ``down_proj`` ROW;
+* LayerNorms with weight AND bias: ``input_layernorm``, ``post_attention_layernorm``, final ``norm``;
+* partial rotary: transformers' config class puts ``partial_rotary_factor`` (default 0.25) into
+  ``rope_parameters``; vLLM's ``get_rope`` (``rotary_embedding/__init__.py`` @926c71f6) builds the
+  cache ``int(head_dim * rope_parameters["partial_rotary_factor"])`` wide -- the shared
+  ``common.rotary_dim``.  A legacy ``rope_pct`` field that disagrees with that factor is refused:
+  vLLM's stablelm.py @4819ff71 prefers ``rope_pct`` (``getattr(config, "rope_pct", ...)``),
+  transformers ignores it;
+* every layer full attention (vLLM passes no window).
+
+Refused: ``qk_layernorm`` (StableLM-2-12B) -- vLLM's ``StablelmAttention`` has no q/k LayerNorm, its
+``load_weights`` has no parameter for the checkpoint's ``q_layernorm`` / ``k_layernorm`` weights;
+``use_parallel_residual`` -- vLLM's ``StablelmDecoderLayer`` always builds the sequential block with a
+``post_attention_layernorm`` that a parallel-residual checkpoint does not have.
+"""
+
+from __future__ import annotations
+
+from reportgen.arch import blocks as B
+from reportgen.arch.errors import Unsupported
+from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, rotary_dim
+from reportgen.arch.fields import Fields
+from reportgen.arch.spec import Component as C, ModelSpec, Tensor
+
+
+def build(f: Fields, spec: ModelSpec) -> None:
+    for name in ("qk_layernorm", "use_parallel_residual"):
+        if f.flag(name):
+            raise Unsupported(f"stablelm with {name}=true: vLLM's stablelm.py (@4819ff71) has no "
+                              + ("q/k LayerNorm (the checkpoint's q_layernorm / k_layernorm weights have no "
+                                 "vLLM parameter)" if name == "qk_layernorm" else
+                                 "parallel-residual block (it always builds post_attention_layernorm)"))
+    g = geometry(f)
+    per_head = g.hidden // g.n_heads
+    if per_head * g.n_heads != g.hidden:
+        raise f.err("num_attention_heads", f"{g.n_heads} does not divide hidden_size {g.hidden}")
+    if g.head_dim != per_head:
+        raise Unsupported(f"stablelm with head_dim {g.head_dim} != hidden_size / num_attention_heads: "
+                          "vLLM and transformers' attention ignore it, transformers' rotary module reads it")
+    pct = f.raw.get("rope_pct")
+    if pct is not None and (isinstance(pct, bool) or not isinstance(pct, (int, float))
+                            or int(per_head * pct) != rotary_dim(f, per_head)):
+        raise Unsupported(f"stablelm with rope_pct {pct!r}: vLLM's stablelm.py reads it, transformers uses "
+                          "rope_parameters.partial_rotary_factor")
+    inter = f.int("intermediate_size")
+
+    def mlp(ts: list[Tensor], i: int, p: str) -> None:
+        B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
+
+    decoder_stack(spec, f, g, attention=gqa_attention(g, qkv_bias=f.flag("use_qkv_bias")), mlp=mlp,
+                  norm_bias=True)
