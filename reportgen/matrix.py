@@ -7,10 +7,12 @@ computed at the narrowest level it depends on, and no Python runs per cell:
 (layout x GPU) and x utilization are evaluated first (small frames; the
 terms that read no per-GPU column other than the scheduler limits once per
 (layout, GPU class): ``_GpuClasses``); the per-length terms run on those rows once per context length (a constant, so
-nothing is copied); then one cross join copies the output columns into the
-cells, beside the per-length terms gathered into the same order, and only the
-few per-target terms run per cell.  Every cross join keeps job order
-(``maintain_order``: polars 2.1's streaming engine does not by default).
+nothing is copied); then one eager gather copies the output columns into the
+cells (a column with one value in the chunk is repeated instead), beside the
+per-length terms gathered into the same order, and only the few per-target
+terms run per cell (one integer index picks status and reason).  Every cross
+join keeps job order (``maintain_order``: polars 2.1's streaming engine does
+not by default); the gathers build job order by construction.
 
 Entry points:
 
@@ -219,14 +221,15 @@ class _Rows:
     u: pl.DataFrame
     per_len: pl.DataFrame
     codes: list
-    reasons: pl.Series
+    reasons: tuple[pl.Series, pl.Series]   # (status, reason) by the cells' ``_rid`` (``ex.reason_table``)
     lc: pl.DataFrame
     n_len: int
     n_conc: int
     vllm_version: str
     stage0: list[str]
     carry: list[str]           # the columns copied from ``u`` into every cell
-    len_rows: int | None       # DeepSeek-V4: the length-fit reasons are per (length, row) (``ex.cell_pass``)
+    const: dict[str, pl.Series]   # the carried columns with one value in all of ``u``: that value
+    cu: pl.DataFrame              # the other carried columns of ``u``, in one chunk
 
     @property
     def n_cells(self) -> int:
@@ -335,10 +338,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
                                          list(matrix.max_model_len), len(codes))
     codes = codes + lcodes
     # x utilization: the budget pass, evaluated now (470 k rows for 7.5 M cells) -- its row strings
-    # (reasons that carry a number) go into one reason table the cells index by row (``_u``)
-    lf = a.lazy().join(util.lazy(), how="cross", maintain_order="left_right")
-    for b in batches:
-        lf = lf.with_columns(b)
+    # (reasons that carry a number) go into one reason table the cells index (``ex.reason_ids``)
     stage0 = ["w0", "act0", "av0"] if stage0_columns else []
     # DeepSeek-V4 rows (kvcache.KvGroups.tok_conc): their KV blocks, tokens and fit depend on max_model_len
     # (exprs.compressed_lens); a chunk without them keeps the per-row figures
@@ -360,10 +360,19 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     max_th = (int(max(lt[c].fill_null(0).max() or 0 for c in ("window", "window2", "window3")))
               + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
     carry = [c for c in _CARRY if not ((dsv4 and c in ex.COMPRESSED_OUT) or (enc and c in ex.ENCODER_OUT))]
-    keep = list(dict.fromkeys(_CARRY[:-1] + lens_in + ["_outside"] + stage0))
-    u = (lf.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
-                         pl.col("token_block").alias("block_size"))
-         .select(keep).with_row_index("_u").collect())
+    keep = list(dict.fromkeys(_CARRY + lens_in + ["_outside"] + stage0))
+    # x utilization as two gathers of the columns the pass reads or keeps: unlike the cross join's
+    # pieces, the rows come out in one chunk, which the cells' gathers need (``_Rows.cu``)
+    read = {n for b in batches for e in b for n in e.meta.root_names()} | set(keep) | {"dp", "token_block"}
+    n_util = util.height
+    x = pl.concat([a.select([c for c in a.columns if c in read])[
+                       pl.Series(np.repeat(np.arange(a.height, dtype=np.uint32), n_util), dtype=pl.UInt32)],
+                   util[pl.Series(np.tile(np.arange(n_util, dtype=np.uint32), a.height), dtype=pl.UInt32)]],
+                  how="horizontal")
+    for b in batches:
+        x = x.with_columns(b)
+    u = x.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
+                       pl.col("token_block").alias("block_size")).select(keep)
     # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
@@ -395,8 +404,6 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
             f = f.with_columns(b)
         lens_rows.append(f.select(lens_out))
     per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
-    if per_len_rows:
-        per_len = per_len.with_row_index("_lu")
     # the row reasons some cell picks (codes 2, 3 / 6 -- a superset: per cell a code 4 / 5 may win)
     n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
     pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
@@ -405,40 +412,84 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
                               .any(axis=0))
     reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32),
                               per_len if per_len_rows else None)
+    # the cells read the verdict's table indices (``ex.reason_ids``), not the codes
+    pre_ids = ex.reason_ids(codes, per_len["_pre"].cast(pl.UInt32).fill_null(ex.NO_ROW_CODE).to_numpy(), u.height, per_len_rows)
+    per_len = per_len.select(pl.exclude("_pre", "_fb")).with_columns(
+        pl.Series("_rpre", pre_ids, dtype=pl.UInt32),
+        pl.Series("_rfb", ex.reason_ids(codes, per_len["_fb"].to_numpy(), u.height, per_len_rows), dtype=pl.UInt32))
     lc = lens.join(conc, how="cross", maintain_order="left_right")
-    return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry,
-                 per_len.height if per_len_rows else None)
+    # carried columns with one value in the whole chunk (no revision, one config source, no speculative
+    # decoding ...): the cells repeat it rather than gather it (all nulls, or one non-float value: floats
+    # only when all null, so -0.0 / 0.0 / NaN bits never merge)
+    const = {c: u[c][:1] for c in carry + stage0 if _one_value(u[c])}
+    # the cells gather these from one chunk: a gather from the util pass's several chunks costs up to
+    # twice as much (strings most)
+    cu = u.select([c for c in carry + stage0 if c not in const])
+    return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry, const, cu)
+
+
+def _one_value(s: pl.Series) -> bool:
+    """Every value of ``s`` is its first (nulls: all null; floats only all null, so no -0.0 / 0.0 / NaN
+    merge): cheap probes first, the full comparison only for likely constants."""
+    n = s.len()
+    if not n or s.null_count() not in (0, n):
+        return False
+    if s.null_count() == n:
+        return True
+    if s.dtype.is_float() or s[0] != s[n - 1] or s[0] != s[n // 2]:
+        return False
+    return bool((s == s[0]).all())
 
 
 def _cells(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.LazyFrame:
+    """``_cell_frame`` deferred to the collect (``evaluate_matrix_lazy``'s plans hold no cells)."""
+    from reportgen.results import SCHEMA
+
+    schema = {**SCHEMA, **{c: pl.Float64 for c in _STAGE0_OUT[:len(r.stage0) and 3]}}
+    return pl.defer(lambda: _cell_frame(r, lo, hi), schema=schema)
+
+
+_STAGE0_OUT = ("stage0_weights_gib", "stage0_activation_gib", "stage0_kv_cache_gib")
+
+
+def _cell_frame(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.DataFrame:
     """The cells of the (layout, GPU, util) rows ``lo:hi`` of ``r`` (all by default), in job order.
 
     x concurrency: the output columns are copied once from the (layout, GPU, util) rows (x lens x
     concurrency) and once from the per-length rows, side by side in the cells' order; the per-cell
     terms then run on the copies.  Rows ``lo:hi`` give exactly the cells ``lo * n_len * n_conc``
-    onwards of the whole chunk (``_u`` stays the row's index in ``r.u``)."""
+    onwards of the whole chunk.  Eager: a DataFrame gather costs half what the same ``gather``
+    expression does in polars 2.1."""
     n_u = r.u.height
     hi = n_u if hi is None else min(hi, n_u)
     lo = min(lo, hi)
+    per_row = r.n_len * r.n_conc
+    n = (hi - lo) * per_row
+    rows = np.arange(lo, hi, dtype=np.uint32)
     # cell (u, length, target) -> per-length row length * n_u + u
     take = np.broadcast_to((np.arange(r.n_len, dtype=np.uint32)[None, :, None] * n_u
-                            + np.arange(lo, hi, dtype=np.uint32)[:, None, None]), (hi - lo, r.n_len, r.n_conc))
-    take = pl.Series(take.ravel(), dtype=pl.UInt32)
-    rows = r.u if (lo, hi) == (0, n_u) else r.u.slice(lo, hi - lo)
+                            + rows[:, None, None]), (hi - lo, r.n_len, r.n_conc))
+    # plain gathers from single-chunk frames (``r.cu``, ``per_len``): a cross join, or a
+    # gather from a multi-chunk column, copies the same values for up to twice the CPU (strings most);
+    # a column with one value in the whole chunk is repeated instead (``_Rows.const``)
     cells = pl.concat([
-        rows.lazy().select(r.carry + r.stage0).join(r.lc.lazy(), how="cross", maintain_order="left_right"),
-        r.per_len[take].lazy(),
-    ], how="horizontal")
-    for b in ex.cell_pass(r.codes, r.reasons, n_u, r.len_rows):
+        r.cu[pl.Series(np.repeat(rows, per_row), dtype=pl.UInt32)],
+        r.lc[pl.Series(np.tile(np.arange(per_row, dtype=np.uint32), hi - lo), dtype=pl.UInt32)],
+        r.per_len[pl.Series(take.ravel(), dtype=pl.UInt32)],
+    ], how="horizontal").with_columns([v.new_from_index(0, n) for v in r.const.values()])
+    for b in ex.cell_pass():
         cells = cells.with_columns(b)
+    statuses, reasons = r.reasons
+    cells = cells.with_columns(pl.lit(statuses).gather(pl.col("_rid")).alias("status"),
+                               pl.lit(reasons).gather(pl.col("_rid")).alias("reason"))
     # vLLM logs tokens and concurrency per DP engine (CacheConfig.kv_cache_size_tokens: "Per-DP-engine");
     # the deployment serves dp such engines side by side (docs/decisions.md "Engine-wide vs per-GPU")
     cells = cells.with_columns(pl.lit(r.vllm_version).alias("vllm_version"),
                                pl.col("spec_decode").alias("speculative"), pl.col("draft_w").alias("draft_weights_gib"))
     extra = []
     if r.stage0:
-        extra = [pl.col("w0").alias("stage0_weights_gib"), pl.col("act0").alias("stage0_activation_gib"),
-                 pl.col("av0").alias("stage0_kv_cache_gib")]
+        extra = [pl.col("w0").alias(_STAGE0_OUT[0]), pl.col("act0").alias(_STAGE0_OUT[1]),
+                 pl.col("av0").alias(_STAGE0_OUT[2])]
     return cells.select(_conform_exprs() + extra)
 
 
@@ -548,7 +599,7 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
             continue
         rows = max(1, batch_cells // (r.n_len * r.n_conc))
         for lo in range(0, r.u.height, rows):
-            yield _cells(r, lo, lo + rows).collect()
+            yield _cell_frame(r, lo, lo + rows)
 
 
 def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix,
@@ -569,7 +620,7 @@ _CARRY = ["model", "revision", "config_source", "weights_source", "model_type", 
           "kv_cache_dtype_used", "gpu_memory_utilization", "max_num_batched_tokens", "max_num_seqs", "weights_gib",
           "activation_gib", "non_torch_gib", "cuda_graph_gib", "kv_cache_gib", "max_model_len_fit",
           "worst_rank", "kv_bytes_per_token", "params_total", "params_active", "price_usd_hr", "_budget", "_nbv",
-          "_bpb", "state_bytes_per_seq", "spec_decode", "draft_w", "_u"]
+          "_bpb", "state_bytes_per_seq", "spec_decode", "draft_w"]
 # what the per-length pass reads, and what it hands to the cells
 _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "kv_cache_gib", "_outside_fail",
             "_outside_margin", "max_pos", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",

@@ -24,6 +24,7 @@ Input columns are made by ``reportgen.estimate.tables`` and ``reportgen.matrix``
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from . import encoder as enc
@@ -370,8 +371,8 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
     return [
         [blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"),
          state_blocks().alias("_sbr")],
-        [limit.replace_strict([0, 1, 2], list(LIMITS), default=None, return_dtype=pl.String)
-         .alias("concurrency_limited_by"),
+        # a gather from the 3 names (a null code gives null): a quarter of replace_strict's cost
+        [pl.lit(pl.Series(LIMITS, dtype=pl.String)).gather(limit).alias("concurrency_limited_by"),
          pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), pre).alias("_pre"),
          pl.when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6).otherwise(0).cast(pl.UInt16).alias("_fb"),
          max_conc.alias("max_concurrency"),
@@ -379,11 +380,11 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
          # attention-free models (kvcache.ATTENTION_FREE_BLOCK): vLLM's block is max_model_len tokens
          pl.when((pl.col("token_block") == 0) & (pl.col("n_state") > 0)).then(pl.col("max_model_len"))
          .alias("_af_bs")],
-        attention_free_columns(conc_tokens),
+        *attention_free_columns(conc_tokens),
     ]
 
 
-def attention_free_columns(conc_tokens: bool = False) -> list[pl.Expr]:
+def attention_free_columns(conc_tokens: bool = False) -> tuple[list[pl.Expr], list[pl.Expr]]:
     """Per length row: for attention-free models (``_af_bs`` set) ``block_size`` = max_model_len and "GPU KV
     cache size" = ``num_blocks x max_model_len`` (one group) as vLLM logs it (slots x context, kvcache.py);
     other rows keep their (layout, GPU, utilization) row's figures.  Done here, not per cell: the cells
@@ -399,9 +400,11 @@ def attention_free_columns(conc_tokens: bool = False) -> list[pl.Expr]:
     else:
         use = af.is_not_null()
         tokens = (pl.col("_nbv") * af).clip(0)
-    return [pl.coalesce(af, pl.col("block_size")).alias("block_size"),
-            pl.when(use).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
-            pl.when(use).then(tokens * pl.col("dp")).otherwise(pl.col("kv_cache_tokens_total"))
+    # the figure and where it applies once (``_tok``, ``_use``), then both columns from them
+    tok, on = pl.col("_tok"), pl.col("_use")
+    return [pl.coalesce(af, pl.col("block_size")).alias("block_size"), tokens.alias("_tok"), use.alias("_use")], [
+            pl.when(on).then(tok).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
+            pl.when(on).then(tok * pl.col("dp")).otherwise(pl.col("kv_cache_tokens_total"))
             .alias("kv_cache_tokens_total")]
 
 
@@ -549,45 +552,50 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     return [first, second, third, fourth], after
 
 
-def cell_pass(codes: list[tuple[str, str]], reasons: pl.Series, n_rows: int,
-              len_rows: int | None = None) -> list[list[pl.Expr]]:
-    """Per cell (x concurrency): KV needed, headroom and the verdict code (see ``lens_pass``); then
-    status and reason, gathered from string tables by integer id (no string is built per cell).
+NO_ROW_CODE = 2**32 - 1      # ``_rpre`` of a length row without a row verdict (``_pre`` null)
 
-    ``reasons``: the static reason of every code, then the per-row reasons that carry a number of
-    their (layout, GPU, utilization) row -- ``_r_len`` of all ``n_rows`` rows, then ``_r_out``;
-    ``_u`` is the row's index (see ``DYNAMIC_REASONS``).  ``len_rows``: the ``_r_len`` part is per
-    (length, row) instead (DeepSeek-V4's fit depends on max_model_len), ``len_rows`` entries indexed
-    by the per-length row ``_lu``."""
+
+def reason_ids(codes: list[tuple[str, str]], pre: np.ndarray, n_rows: int, per_len_rows: bool) -> np.ndarray:
+    """The reason / status table index (``reason_table``) of per-length row verdict codes ``pre`` (one per
+    length row, ``length * n_rows + u``; a code ``NO_ROW_CODE`` stays so): a static code is its own index;
+    2 (one request does not fit) the row's ``_r_len`` -- per (length, row) with ``per_len_rows``, else per
+    row --; 3 (out of memory outside the budget) and 6 (tight there) the row's ``_r_out``, in a segment of
+    their own each (their statuses differ)."""
+    out = np.array(pre, dtype=np.uint32)
+    first = len(codes)
+    n_len_part = out.size if per_len_rows else n_rows
+    for code, base in ((2, first), (3, first + n_len_part), (6, first + n_len_part + n_rows)):
+        at = np.flatnonzero(out == code)      # few rows: index them, not the whole array
+        out[at] = base + (at if code == 2 and per_len_rows else at % max(n_rows, 1))
+    return out
+
+
+def cell_pass() -> list[list[pl.Expr]]:
+    """Per cell (x concurrency): KV needed, headroom, and the verdict as an index into the reason and
+    status tables (``reason_table``: no string is built per cell).
+
+    The verdict (see ``lens_pass``): the length row's own code ``_pre`` when set (``_rpre``, its table index,
+    ``NO_ROW_CODE`` when not), then the target concurrency does not fit (4), KV headroom under 10 % (5), else
+    the length row's fallback ``_fb`` (``_rfb``: fits, or tight outside the budget).  Both indices are made
+    per length row (``reason_ids``), so one integer chain per cell picks status and reason together."""
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
     conc = pl.col("concurrency")
     kv_needed = (conc * bpr).cast(pl.Float64) * pl.col("_bpb") / GIB
     headroom = (pl.col("kv_cache_gib") - kv_needed) / pl.col("_budget") * 100
-    code = (pl.when(pl.col("_pre").is_not_null()).then(pl.col("_pre"))
-            .when(nb < conc * bpr).then(4)
-            .when(headroom < TIGHT_PCT).then(5)
-            .otherwise(pl.col("_fb"))).cast(pl.UInt16)
-    c = pl.col("_code")
-    first = len(codes)
-    u = pl.col("_u").cast(pl.UInt32)
-    lu = u if len_rows is None else pl.col("_lu").cast(pl.UInt32)
-    rid = (pl.when(c == 2).then(lu + first)
-           .when((c == 3) | (c == 6)).then(u + (first + (n_rows if len_rows is None else len_rows)))
-           .otherwise(c.cast(pl.UInt32)))
-    statuses = pl.Series([s for s, _ in codes], dtype=pl.String)
-    return [
-        [code.alias("_code"), kv_needed.alias("kv_needed_gib"), headroom.alias("headroom_pct")],
-        [pl.lit(statuses).gather(c).alias("status"), pl.lit(reasons).gather(rid).alias("reason")],
-    ]
+    rid = (pl.when(pl.col("_rpre") != NO_ROW_CODE).then(pl.col("_rpre"))
+           .when(nb < conc * bpr).then(pl.lit(4, pl.UInt32))
+           .when(pl.col("headroom_pct") < TIGHT_PCT).then(pl.lit(5, pl.UInt32))
+           .otherwise(pl.col("_rfb")))
+    return [[kv_needed.alias("kv_needed_gib"), headroom.alias("headroom_pct")], [rid.alias("_rid")]]
 
 
 def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame, need_len: pl.Series,
-                 need_out: pl.Series, len_rows: pl.DataFrame | None = None) -> pl.Series:
-    """``cell_pass``'s reason strings: every code's static reason, then the rows' ``_r_len`` and
-    ``_r_out`` (codes 2 and 3 / 6 carry their row's numbers), formatted only at the row indices
-    ``need_len`` / ``need_out`` (the rows some cell has that code for; null elsewhere -- a few
-    thousand strings instead of two per row)."""
+                 need_out: pl.Series, len_rows: pl.DataFrame | None = None) -> tuple[pl.Series, pl.Series]:
+    """The (status, reason) strings ``cell_pass``'s index picks: every code's static pair, then the rows'
+    ``_r_len`` (code 2: no_fit) and ``_r_out`` twice (code 3: no_fit, then code 6: tight) -- codes 2 and
+    3 / 6 carry their row's numbers --, formatted only at the row indices ``need_len`` / ``need_out`` (the
+    rows some cell has that code for; null elsewhere -- a few thousand strings instead of two per row)."""
     static = pl.Series([r for _, r in codes], dtype=pl.String)
     r_len, r_out = row_reasons()
     parts = [static]
@@ -597,4 +605,10 @@ def reason_table(codes: list[tuple[str, str]], rows: pl.DataFrame, need_len: pl.
             sub = frame.select(list(dict.fromkeys(expr.meta.root_names())))[need]
             full = full.scatter(need, sub.select(expr).to_series().cast(pl.String))
         parts.append(full)
-    return pl.concat(parts).rename("reason")
+    parts.append(parts[-1])
+    n_len, n_out = parts[1].len(), parts[2].len()
+    statuses = pl.concat([pl.Series([s for s, _ in codes], dtype=pl.String),
+                          pl.repeat(VERDICTS[2][0], n_len, dtype=pl.String, eager=True),
+                          pl.repeat(VERDICTS[3][0], n_out, dtype=pl.String, eager=True),
+                          pl.repeat(VERDICTS[6][0], n_out, dtype=pl.String, eager=True)]).rechunk()
+    return statuses.rename("status"), pl.concat(parts).rechunk().rename("reason")
