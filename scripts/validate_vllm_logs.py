@@ -147,7 +147,8 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # --speculative-config and --disable-custom-all-reduce (the CSV has no column for either)
                 "156": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2},
                         "disable_custom_all_reduce": True}}
-# rows run and listed but not scored: a setting that decides the KV figure is not in the source
+# rows run and listed but not scored: a setting that decides the KV figure is not in the source, or the source
+# shows the profile charged memory the start did not keep (153: WSL2 desktop on the card, or another transient)
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
                    "device total is not printed either",
@@ -169,6 +170,16 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
             "166": "the NVFP4 checkpoint's quantization layout (modelopt hf_quant_config: which layers stay bf16 / fp8) is "
                    "not offline and NVIDIA's Nano NVFP4 config ships without it, so the proxy prices bf16 weights (58.8 "
                    "GiB vs the logged 18.54); the block arithmetic is checked by tests/test_vllm_logs_rows164.py instead",
+            # WSL2 RTX 4090 session (file 61510271682; same desktop as rows 35 / N05): docs/decisions.md "WSL2 rows
+            # 153-155"; tests/test_wsl_rows.py recomputes both comparisons from the rows and the quoted VRAM figures
+            "153": "the start's non-KV charge was not memory vLLM kept: beyond weights and KV it took 2.40 GiB of the "
+                   "22.07 GiB budget, 0.75 / 0.94 GiB more than the same session's FP8 / GPTQ starts (same code, "
+                   "command and card), yet while serving nvidia-smi leaves the same 2.74 / 2.81 / 2.69 GiB beyond "
+                   "weights + KV in all three.  On this WSL2 desktop Windows holds VRAM that moved by >= 1.3 GiB within "
+                   "minutes the same evening (2,864 MiB used with no vLLM at 20:14:56; 1.54 GiB, vLLM's context "
+                   "included, at row 35's start at 20:20), and vLLM counts any change of it during the profile as its "
+                   "own non-torch memory (mem_utils.py MemorySnapshot: device-wide cudaMemGetInfo; gpu_worker.py "
+                   "assumes other processes do not change): a profile-window transient no setting decides",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
