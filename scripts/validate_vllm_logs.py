@@ -91,7 +91,8 @@ PROXIES["google/gemma-4-26B-A4B-it"] = (
     "google/gemma-4-26B-A4B", "checkpoint", "gemma-4-26B-A4B base config (same architecture); fp8 as --quantization fp8")
 PROXIES["chankhavu/Nemotron-Cascade-2-30B-A3B-NVFP4"] = (
     "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "checkpoint",
-    "NVIDIA's Nemotron-3-Nano-30B-A3B NVFP4 config (Nemotron-Cascade-2 is a fine-tune of it; modelopt NVFP4)")
+    "NVIDIA's Nemotron-3-Nano-30B-A3B NVFP4 config and hf_quant_config.json (Nemotron-Cascade-2 is a fine-tune of "
+    "it, quantized with the same ModelOpt NVFP4 recipe)")
 # row 169 (0.23.0, Kaggle): google/gemma-4-31B-it in bf16; the only offline copy of its architecture is NVIDIA's NVFP4
 # re-upload (tests/data/configs_2026/SOURCES.md), costed with its quantization_config ignored
 PROXIES["google/gemma-4-31B-it"] = (
