@@ -156,10 +156,9 @@ _P020 = VllmProfile(
     commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
              "log text says v0.21.0)", "PR #45197 (closed)"),
     evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); no scored 0.20 "
-             "row: its terms are those of 0.21-0.24, checked on that range's rows.  Rows 166 / 167 (0.20.x, "
-             "Nemotron-Cascade-2-30B-A3B / Qwen3.6-35B-A3B NVFP4 hybrids on a WSL2 32 GB Blackwell card): NVFP4 "
-             "layouts not offline, listed / not runnable; 166's hybrid block arithmetic reproduces its 1,206,303 "
-             "tokens from its logged 3.72 GiB exactly",
+             "row: its terms are those of 0.21-0.24, checked on that range's rows.  Row 167 (0.20.0, Qwen3.6-35B-A3B "
+             "NVFP4 on a WSL2 32 GB Blackwell card): no offline config, not runnable; row 166 (a 0.20.1rc1 nightly, "
+             "same card) already prints 0.21's token line and is scored under 0.21",
     notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
 
 
@@ -217,7 +216,10 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "bf16 on an RTX 3090 Ti, defaults: weights -0.6 %, KV +0.5 %, tokens +0.5 %); row 169 (0.23.0, "
                  "Gemma-4-31B-it bf16 on a 96 GB-class card, 8192 batched tokens: weights -0.3 %, KV -0.3 %, tokens "
                  "-0.3 %).  Five started rows, errors of both signs (-8.2, -1.6, +2.4, +0.5, -0.3 %): no term is off "
-                 "in one direction, nothing refitted",
+                 "in one direction, nothing refitted.  Row 166 (a 0.20.1rc1 nightly printing this token line, "
+                 "Nemotron-Cascade-2-30B-A3B NVFP4 on a WSL2 32 GB Blackwell card, 32,768 batched tokens, NVIDIA's "
+                 "Nano NVFP4 layout): weights -2.9 %, KV GiB and tokens +36 % -- a Mamba-2 hybrid's budget (its "
+                 "activation at 32k batched tokens) no term holds (docs/accuracy_hybrids.md), not refitted",
         notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
