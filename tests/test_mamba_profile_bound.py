@@ -73,3 +73,15 @@ def test_hybrid_activation_coefficient_and_padding():
     assert hybrid.mixer_excess_cols(g1, 1e9, 4) == 0.0
     assert hybrid.mixer_excess_cols(None, 0.0, 1) == 0.0
     assert hybrid.widest_mixer_state([l for l in spec.layers_kv if l.state is None]) is None
+
+
+def test_profile_branch_copies_x_b_c_once():
+    """vLLM's profile branch ``hidden_states_B_C.transpose(0, 1).clone().transpose(0, 1).contiguous()`` on the
+    x|B|C slice of in_proj's output: the clone keeps the transposed permutation (preserve-format empty_like
+    infers dense strides), so ``.contiguous()`` returns it unchanged -- one copy, as mamba_profile_cols counts."""
+    torch = pytest.importorskip("torch")
+    proj = torch.empty(32, 2 * 4096 + 2 * 8 * 128 + 64)          # Nemotron-3-Nano's in_proj output, 32 tokens
+    xbc = proj[:, 4096:4096 + 4096 + 2 * 8 * 128]
+    cloned = xbc.transpose(0, 1).clone()
+    out = cloned.transpose(0, 1).contiguous()
+    assert out.data_ptr() == cloned.data_ptr() and out.shape == xbc.shape
