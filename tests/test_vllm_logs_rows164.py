@@ -8,6 +8,10 @@
 * 167 (0.20.0, same card, file id 52066611745): Qwen3.6-35B-A3B-NVFP4 -- no offline config: not runnable.
 * 168 (0.22.1, RTX 3090 Ti, file id 54492899325): Gemma-4-E4B-it in bf16, defaults.
 * 169 (0.23.0, 96 GB-class card on Kaggle, file id 63102470423): Gemma-4-31B-it in bf16, 8192 batched tokens.
+* 170 (0.20.2, RTX 5090 under WSL2, file id 56816929356; branch loghunt): nvidia/Gemma-4-26B-A4B-NVFP4 (ModelOpt NVFP4
+  experts, config with its quantization_config verbatim from xiaowanCN/aiconfigurator), fp8 KV, 256,000 context,
+  16,384 batched tokens, 2 sequences -- the first scored 0.20 start.  Weights and the KV layout match the log; the
+  KV memory does not (+54 %: vLLM kept 2.45 GiB more outside the KV cache than the profile models).
 
 Run: ``HF_HUB_OFFLINE=1 PYTHONPATH=$PWD python -m pytest -q tests/test_vllm_logs_rows164.py``.
 """
@@ -38,7 +42,7 @@ def _row(row_id: str) -> dict:
 @pytest.fixture(scope="module")
 def scored():
     out = {}
-    for rid in ("164", "165", "166", "168", "169"):
+    for rid in ("164", "165", "166", "168", "169", "170"):
         case = vvl.make_case(_row(rid))
         assert case is not None, rid
         out[rid] = vvl.compare(case, vvl.predict(case))
@@ -47,7 +51,7 @@ def scored():
 
 def test_rows_map_to_the_profiles_they_fill(scored):
     assert scored["164"]["profile"] == scored["165"]["profile"] == "0.25"
-    assert scored["166"]["profile"] == "0.20"          # 0.20.1rc1: the block-multiple "GPU KV cache size" line
+    assert scored["166"]["profile"] == scored["170"]["profile"] == "0.20"   # 0.20.1rc1 / 0.20.2
     assert scored["168"]["profile"] == scored["169"]["profile"] == "0.21-0.24"
 
 
@@ -122,3 +126,22 @@ def test_row164_reproduced_when_batched_tokens_cover_the_largest_mm_item():
     assert float(_row("164")["max_concurrency"]) == 9.81
     assert r["conc_pred"] == pytest.approx(9.81, rel=0.005)
     assert "2496" in _row("168")["notes"].replace(",", "")
+
+
+def test_row170_gemma4_nvfp4_weights_and_kv_layout_match_the_log(scored):
+    """Row 170 (vLLM 0.20.2, RTX 5090 / WSL2): the ModelOpt NVFP4 checkpoint's weights (experts in NVFP4, attention,
+    dense MLP, router, vision tower and lm_head in bf16) are priced at the logged 17.89 GiB, and at the logged KV
+    memory (4.58 GiB) the modelled per-request footprint -- 5 global layers (2 KV heads x 512, K = V) over 256,000
+    tokens + 25 sliding layers at window 1,024 + 16,384 batched tokens, fp8 -- gives the logged 1.12x."""
+    r = scored["170"]
+    row = _row("170")
+    assert r["status"] == "fits" and r["started"] and not r["interference"]
+    assert r["weights"] == "checkpoint" and abs(r["w_err"]) <= 0.1, r["w_err"]
+    conc_at_logged_kv = r["conc_pred"] * r["kv_meas"] / r["kv_pred"]
+    assert round(conc_at_logged_kv, 2) == float(row["max_concurrency"]) == 1.12
+    logged_tokens = int(row["gpu_kv_cache_tokens"])
+    assert abs(int(conc_at_logged_kv * 256000) - logged_tokens) / logged_tokens < 0.005
+    # 0.20.2 already logs "GPU KV cache size" as int(concurrency x max_model_len) (no block multiple), as 0.20.1rc1
+    # (row 166, test above) does; 0.20.0 (row 167: 33,536 = 16 blocks of 2,096) still printed blocks
+    assert logged_tokens % 16 != 0 and round(logged_tokens / 256000, 2) == 1.12
+    assert int(_row("167")["gpu_kv_cache_tokens"]) % 2096 == 0

@@ -36,6 +36,10 @@ source index, PRs and issues by number):
   was closed unmerged -- 0.27.1 and 0.28 logs still say "enabled".
 - v0.21: "GPU KV cache size" is logged as ``int(max_concurrency x max_model_len)`` (PR #38364; the
   ``tokens_from_concurrency`` field), not a block multiple: the budget is 0.20's, the token figure not.
+  Not modelled: the 0.20 line already printed it after 0.20.0 -- rows 166 (0.20.1rc1.dev91: 1,206,303 =
+  int(4.7121 x 256,000)) and 170 (0.20.2: 286,007 at 1.12 x 256,000) -- while 0.20.0 (row 167: 33,536 = 16
+  blocks of 2,096) still counted blocks; profiles split on minor versions, so 0.20.x keeps the block rule
+  (branch loghunt, evidence for a patch-level boundary).
 - v0.25.1: Model Runner V2 became the default for *dense* models and its
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
@@ -155,11 +159,17 @@ _P020 = VllmProfile(
                "--gpu-memory-utilization=U is equivalent to ... without'",
     commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
              "log text says v0.21.0)", "PR #45197 (closed)"),
-    evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); no scored 0.20 "
-             "row: its terms are those of 0.21-0.24, checked on that range's rows.  Rows 166 / 167 (0.20.x, "
-             "Nemotron-Cascade-2-30B-A3B / Qwen3.6-35B-A3B NVFP4 hybrids on a WSL2 32 GB Blackwell card): NVFP4 "
-             "layouts not offline, listed / not runnable; 166's hybrid block arithmetic reproduces its 1,206,303 "
-             "tokens from its logged 3.72 GiB exactly",
+    evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); its terms are those "
+             "of 0.21-0.24, checked on that range's rows.  One scored 0.20 row: 170 (0.20.2, nvidia/Gemma-4-26B-A4B-NVFP4 "
+             "on an RTX 5090 under WSL2, util 0.85, 256,000 context, 16,384 batched tokens, 2 sequences, fp8 KV; branch "
+             "loghunt): weights +0.02 %, KV GiB +54 % (7.07 vs 4.58: the log leaves 4.59 GiB of budget to activation, "
+             "non-torch and its 0.26 GiB graph estimate, the profile 2.14), tokens -78 % (this profile's block-multiple "
+             "token line; 0.20.2 already prints int(concurrency x length), which at the logged KV memory the layout "
+             "reproduces to 0.1 %: tests/test_vllm_logs_rows164.py).  Rows 166 / 167 (0.20.1rc1 / 0.20.0, Nemotron-"
+             "Cascade-2-30B-A3B / Qwen3.6-35B-A3B NVFP4 hybrids on the same kind of card): NVFP4 layouts not offline, "
+             "listed / not runnable (NVIDIA's own Nano NVFP4 hf_quant_config, xiaowanCN/aiconfigurator @5f2e6bb0, prices "
+             "17.50 GiB against 166's logged 18.54: the fine-tune's layout differs); 166's hybrid block arithmetic "
+             "reproduces its 1,206,303 tokens from its logged 3.72 GiB exactly",
     notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
 
 
