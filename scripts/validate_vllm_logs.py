@@ -96,6 +96,10 @@ PROXIES["chankhavu/Nemotron-Cascade-2-30B-A3B-NVFP4"] = (
 # re-upload (tests/data/configs_2026/SOURCES.md), costed with its quantization_config ignored
 PROXIES["google/gemma-4-31B-it"] = (
     "nvidia/Gemma-4-31B-IT-NVFP4", "bf16", "gemma-4-31B-it architecture (nvidia NVFP4 re-upload config), bf16 weights")
+# row 171 (0.20.x, RTX PRO 6000 Blackwell Server Edition on Colab): Qwen3-Reranker-8B, a Qwen3-8B-geometry
+# Qwen3ForCausalLM run as a generator (yes / no logprobs); its own config.json is not offline
+PROXIES["Qwen/Qwen3-Reranker-8B"] = (
+    "Qwen/Qwen3-8B", "checkpoint", "Qwen3-8B config (same Qwen3ForCausalLM geometry: 36 layers, hidden 4096, 8 KV heads)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"

@@ -12,6 +12,8 @@
   experts, config with its quantization_config verbatim from xiaowanCN/aiconfigurator), fp8 KV, 256,000 context,
   16,384 batched tokens, 2 sequences -- the first scored 0.20 start.  Weights and the KV layout match the log; the
   KV memory does not (+54 %: vLLM kept 2.45 GiB more outside the KV cache than the profile models).
+* 171 (0.20.x by its log lines, RTX PRO 6000 Blackwell Server Edition on Colab, file id 67126228976; branch loghunt):
+  Qwen3-Reranker-8B (Qwen3-8B geometry) through the offline LLM() at util 0.85, 1,024 context.
 
 Run: ``HF_HUB_OFFLINE=1 PYTHONPATH=$PWD python -m pytest -q tests/test_vllm_logs_rows164.py``.
 """
@@ -42,7 +44,7 @@ def _row(row_id: str) -> dict:
 @pytest.fixture(scope="module")
 def scored():
     out = {}
-    for rid in ("164", "165", "166", "168", "169", "170"):
+    for rid in ("164", "165", "166", "168", "169", "170", "171"):
         case = vvl.make_case(_row(rid))
         assert case is not None, rid
         out[rid] = vvl.compare(case, vvl.predict(case))
@@ -51,7 +53,7 @@ def scored():
 
 def test_rows_map_to_the_profiles_they_fill(scored):
     assert scored["164"]["profile"] == scored["165"]["profile"] == "0.25"
-    assert scored["166"]["profile"] == scored["170"]["profile"] == "0.20"   # 0.20.1rc1 / 0.20.2
+    assert scored["166"]["profile"] == scored["170"]["profile"] == scored["171"]["profile"] == "0.20"
     assert scored["168"]["profile"] == scored["169"]["profile"] == "0.21-0.24"
 
 
@@ -145,3 +147,15 @@ def test_row170_gemma4_nvfp4_weights_and_kv_layout_match_the_log(scored):
     # (row 166, test above) does; 0.20.0 (row 167: 33,536 = 16 blocks of 2,096) still printed blocks
     assert logged_tokens % 16 != 0 and round(logged_tokens / 256000, 2) == 1.12
     assert int(_row("167")["gpu_kv_cache_tokens"]) % 2096 == 0
+
+
+def test_row171_qwen3_8b_geometry_offline_llm_within_half_a_percent(scored):
+    """Row 171: an offline LLM() (LLM-class defaults on a >= 70 GiB card: 16,384 batched tokens, 1,024 sequences) of
+    Qwen3-Reranker-8B, costed with the Qwen3-8B config: weights 15.27 vs 15.26 GiB, KV 62.08 vs 62.35 GiB, 452,016 vs
+    454,016 tokens -- the 0.20 budget (graph estimate in it) on a dense model."""
+    r = scored["171"]
+    assert r["proxy"] and r["status"] == "fits" and r["started"] and not r["interference"]
+    assert abs(r["w_err"]) <= 0.1, r["w_err"]
+    assert abs(r["kv_err"]) <= 1.0 and abs(r["tok_err"]) <= 1.0, (r["kv_err"], r["tok_err"])
+    # one full-attention group: the block rule and the concurrency rule give the same 454,016 (28,376 blocks of 16)
+    assert int(_row("171")["gpu_kv_cache_tokens"]) == 28376 * 16 == int(443.375 * 1024)
