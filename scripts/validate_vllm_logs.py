@@ -100,6 +100,9 @@ PROXIES["google/gemma-4-31B-it"] = (
 # Qwen3ForCausalLM run as a generator (yes / no logprobs); its own config.json is not offline
 PROXIES["Qwen/Qwen3-Reranker-8B"] = (
     "Qwen/Qwen3-8B", "checkpoint", "Qwen3-8B config (same Qwen3ForCausalLM geometry: 36 layers, hidden 4096, 8 KV heads)")
+# rows 172 / 173 (0.27.1, the WSL2 RTX 4090 of rows 153-155): Qwen's FP8 (block-128) checkpoints of Qwen3-8B / 14B
+PROXIES["Qwen/Qwen3-8B-FP8"] = ("Qwen/Qwen3-8B", "fp8", "Qwen3-8B config + fp8 weights (FP8 checkpoint config not offline)")
+PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp8 weights (FP8 checkpoint config not offline)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"

@@ -286,8 +286,11 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "logged, 0.22 / 0.29 / 1.17 modelled (MRV1 sampler form 0.52 / 0.55 / 1.17).  Rows 153-155 (0.27.1, "
                  "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +34 / +9.0 / +6.0 % "
                  "(+29 / +6.9 / +4.3 % with the MRV1 sampler form), unexplained by the source (rows 35 / N05, same "
-                 "card and version, are within 2 %).  One card type "
-                 "per layout: reported, not refitted",
+                 "card and version, are within 2 %).  Rows 172 / 173 (0.27.1, the same author's later notes on the same "
+                 "card, branch loghunt: Qwen3-8B-FP8 at 2,048 / Qwen3-14B-FP8 at 8,192, util 0.90, defaults, tokens "
+                 "only): -0.7 % / +30.6 % -- the same session-to-session spread (in KV memory: +0.08, -1.36 GiB; 153-155: "
+                 "-1.86, -1.11, -0.9), consistent with a varying co-tenant on a WSL2 desktop card, not a model term.  "
+                 "One card type per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
