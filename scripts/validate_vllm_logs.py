@@ -103,6 +103,10 @@ PROXIES["Qwen/Qwen3-Reranker-8B"] = (
 # rows 172 / 173 (0.27.1, the WSL2 RTX 4090 of rows 153-155): Qwen's FP8 (block-128) checkpoints of Qwen3-8B / 14B
 PROXIES["Qwen/Qwen3-8B-FP8"] = ("Qwen/Qwen3-8B", "fp8", "Qwen3-8B config + fp8 weights (FP8 checkpoint config not offline)")
 PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp8 weights (FP8 checkpoint config not offline)")
+# row 174 (0.28.0, A100): "Qwen3.8-27B", a qwen3_5 hybrid whose config is not offline; the Qwen3.5-27B config reproduces
+# its logged weights (51.08 vs 51.1 GiB) and attention block (784), so it is run, but listed (UNSCORED)
+PROXIES["Qwen/Qwen3.8-27B"] = (
+    "Qwen/Qwen3.5-27B", "checkpoint", "Qwen3.5-27B config (same qwen3_5 geometry by the logged weights and block size)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -176,6 +180,10 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
             "166": "the NVFP4 checkpoint's quantization layout (modelopt hf_quant_config: which layers stay bf16 / fp8) is "
                    "not offline and NVIDIA's Nano NVFP4 config ships without it, so the proxy prices bf16 weights (58.8 "
                    "GiB vs the logged 18.54); the block arithmetic is checked by tests/test_vllm_logs_rows164.py instead",
+            "174": "the checkpoint's config.json (\"Qwen3.8-27B\") is not offline: costed with the Qwen3.5-27B config, whose "
+                   "weights (51.08 vs 51.1 GiB) and attention block (784) match the log; on it the estimate says no_fit "
+                   "(KV 10.71 vs 18.61 GiB: a GDN profile-run activation of 8.68 GiB where the log leaves <= 3.2 GiB), "
+                   "reported as evidence (docs/accuracy_hybrids.md), not scored",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)

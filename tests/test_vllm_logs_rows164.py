@@ -174,3 +174,15 @@ def test_rows172_173_same_card_as_153_155(scored):
     assert abs(r172["tok_err"]) <= 1.0, r172["tok_err"]
     assert r172["verdict_ok"] and r173["verdict_ok"]
     assert r173["tok_err"] > 20          # the known miss, as row 153's
+
+
+def test_row174_27b_gdn_hybrid_listed_with_the_qwen35_27b_geometry():
+    """Row 174 (vLLM 0.28.0, A100): the Qwen3.5-27B config reproduces the logged weights (51.1 GiB) and attention block
+    (784); the row is listed, not scored (its own config is not offline), and on that config the estimate says no_fit
+    where vLLM started -- the evidence docs/accuracy_hybrids.md reports."""
+    case = vvl.make_case(_row("174"))
+    r = vvl.compare(case, vvl.predict(case))
+    assert r["interference"] and "174" in vvl.UNSCORED
+    assert abs(r["w_err"]) <= 0.1, r["w_err"]
+    assert vvl.predict(case)["block_size"] == 784 == int(_row("174")["block_size"])
+    assert r["started"] and r["status"] == "no_fit"
