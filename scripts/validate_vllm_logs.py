@@ -91,7 +91,8 @@ PROXIES["google/gemma-4-26B-A4B-it"] = (
     "google/gemma-4-26B-A4B", "checkpoint", "gemma-4-26B-A4B base config (same architecture); fp8 as --quantization fp8")
 PROXIES["chankhavu/Nemotron-Cascade-2-30B-A3B-NVFP4"] = (
     "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4", "checkpoint",
-    "NVIDIA's Nemotron-3-Nano-30B-A3B NVFP4 config (Nemotron-Cascade-2 is a fine-tune of it; modelopt NVFP4)")
+    "NVIDIA's Nemotron-3-Nano-30B-A3B NVFP4 config and hf_quant_config.json (Nemotron-Cascade-2 is a fine-tune of "
+    "it, quantized with the same ModelOpt NVFP4 recipe)")
 # row 169 (0.23.0, Kaggle): google/gemma-4-31B-it in bf16; the only offline copy of its architecture is NVIDIA's NVFP4
 # re-upload (tests/data/configs_2026/SOURCES.md), costed with its quantization_config ignored
 PROXIES["google/gemma-4-31B-it"] = (
@@ -154,11 +155,20 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # the version is not printed, but "GPU KV cache size" 1,563,739 = int(5.965 x 262,144) is no block
                 # multiple: the 0.21+ rule (VllmProfile.tokens_from_concurrency) -- 0.21 is the lowest such release
                 "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"},
+                # a nightly between 0.20.0 and 0.21.0 (0.20.1rc1.dev91) that already prints the 0.21 token line:
+                # "GPU KV cache size: 1,206,303" = int(311 / 66 x 256,000) (4.71x), not the block multiple 311 // 5
+                # x 4176 = 258,912 -- PR #38364 is in it.  The 0.21 profile is 0.20's budget with that rule, so
+                # this row takes it (a ROW_SETTINGS version wins over the row's own text)
+                "166": {"vllm_version": "0.21"},
+                # 0.20.2 (row 170, branch loghunt) prints the same 0.21 line: 286,007 tokens at 1.12 x 256,000 is no
+                # block multiple (and at the logged KV memory the layout gives 1.12x and 285,7xx tokens)
+                "170": {"vllm_version": "0.21"},
                 # DeepSeek-V4-Flash TP 2 on two PCIe RTX PRO 6000 (search file id 56819795714): the command's
                 # --speculative-config and --disable-custom-all-reduce (the CSV has no column for either)
                 "156": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2},
                         "disable_custom_all_reduce": True}}
-# rows run and listed but not scored: a setting that decides the KV figure is not in the source
+# rows run and listed but not scored: a setting that decides the KV figure is not in the source, or the source
+# shows the profile charged memory the start did not keep (153: WSL2 desktop on the card, or another transient)
 UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class default max_num_batched_tokens "
                    "8192 on a < 70 GiB card: KV tokens -13.9 %) or the API server's 2048 (-3.2 %); the WSL2 "
                    "device total is not printed either",
@@ -177,13 +187,20 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
                   "fit an 80 GB H100 (the blog's GPU) at util 0.9 and are reproduced (+0.1 %) at the GB10 total of 119.63 "
                   "GiB, which is inferred from this row's own KV figures; the version (>= 0.21) is inferred from the "
                   "token line's format",
-            "166": "the NVFP4 checkpoint's quantization layout (modelopt hf_quant_config: which layers stay bf16 / fp8) is "
-                   "not offline and NVIDIA's Nano NVFP4 config ships without it, so the proxy prices bf16 weights (58.8 "
-                   "GiB vs the logged 18.54); the block arithmetic is checked by tests/test_vllm_logs_rows164.py instead",
             "174": "the checkpoint's config.json (\"Qwen3.8-27B\") is not offline: costed with the Qwen3.5-27B config, whose "
                    "weights (51.08 vs 51.1 GiB) and attention block (784) match the log; on it the estimate says no_fit "
                    "(KV 10.71 vs 18.61 GiB: a GDN profile-run activation of 8.68 GiB where the log leaves <= 3.2 GiB), "
                    "reported as evidence (docs/accuracy_hybrids.md), not scored",
+            # WSL2 RTX 4090 session (file 61510271682; same desktop as rows 35 / N05): docs/decisions.md "WSL2 rows
+            # 153-155"; tests/test_wsl_rows.py recomputes both comparisons from the rows and the quoted VRAM figures
+            "153": "the start's non-KV charge was not memory vLLM kept: beyond weights and KV it took 2.40 GiB of the "
+                   "22.07 GiB budget, 0.75 / 0.94 GiB more than the same session's FP8 / GPTQ starts (same code, "
+                   "command and card), yet while serving nvidia-smi leaves the same 2.74 / 2.81 / 2.69 GiB beyond "
+                   "weights + KV in all three.  On this WSL2 desktop Windows holds VRAM that moved by >= 1.3 GiB within "
+                   "minutes the same evening (2,864 MiB used with no vLLM at 20:14:56; 1.54 GiB, vLLM's context "
+                   "included, at row 35's start at 20:20), and vLLM counts any change of it during the profile as its "
+                   "own non-torch memory (mem_utils.py MemorySnapshot: device-wide cudaMemGetInfo; gpu_worker.py "
+                   "assumes other processes do not change): a profile-window transient no setting decides",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
@@ -245,6 +262,17 @@ def _config(model_id: str) -> dict | None:
     return None
 
 
+def _side_files(model_id: str) -> dict:
+    """The ModelOpt ``hf_quant_config.json`` kept beside a config (``<key>.hf_quant_config.json``, the bundled
+    naming), as the source layer passes it to ``build_spec``; {} when there is none."""
+    from reportgen.sources.resolved import QUANT_FILE, QUANT_KEY
+    for d in CONFIG_DIRS:
+        if (d / (model_id.replace("/", "--") + ".json")).exists():
+            q = d / (model_id.replace("/", "--") + "." + QUANT_FILE)
+            return {QUANT_KEY: json.loads(q.read_text())} if q.exists() else {}
+    return {}
+
+
 def version_of(v: str | None) -> str | None:
     """The 0.x version a row's ``vllm_version`` text names ("0.16.1rc1.dev265+g...", "~0.10.1",
     ">=0.21", "docker vllm/vllm-openai:v0.31.0"), or None."""
@@ -281,7 +309,7 @@ def interference(row: dict) -> bool:
 def make_case(row: dict) -> Case | None:
     """The estimator inputs for one log row, or None when it cannot be run."""
     extra = ROW_SETTINGS.get(row.get("row_id"), {})
-    version = row.get("vllm_version") or extra.get("vllm_version")
+    version = extra.get("vllm_version") or row.get("vllm_version")
     if row.get("engine") != "v1" or version_of(version) is None:
         return None
     total = _f(row.get("total_gpu_memory_gib")) or TOTAL_OVERRIDES.get(row.get("row_id"))
@@ -297,9 +325,6 @@ def make_case(row: dict) -> Case | None:
     cfg = _config(cfg_id)
     if cfg is None:
         return None
-    spec = build_spec(cfg, cfg_id)
-    if spec.unsupported_reason:
-        return None
     dtype = (row.get("dtype") or "").lower()
     q = (row.get("quantization") or "").lower()
     if wd == "checkpoint":
@@ -307,6 +332,11 @@ def make_case(row: dict) -> Case | None:
             wd = "fp8"                       # vLLM --quantization fp8: online per-tensor fp8
         elif dtype in ("float32", "float16"):
             wd = {"float32": "fp32", "float16": "fp16"}[dtype]
+    # the proxy's ModelOpt side file only when its checkpoint layout is what the row serves: a proxy taken for its
+    # architecture (weights re-priced as "fp8" ...) must not lend its fp8 KV calibration to the row
+    spec = build_spec(cfg, cfg_id, _side_files(cfg_id) if wd == "checkpoint" else None)
+    if spec.unsupported_reason:
+        return None
     mm = Matrix(tp=[_i(row.get("tensor_parallel_size"), 1)], pp=[_i(row.get("pipeline_parallel_size"), 1)],
                 dp=[_i(row.get("data_parallel_size"), 1)],
                 ep=[(row.get("enable_expert_parallel") or "").lower() in ("true", "1", "yes")],
@@ -367,7 +397,7 @@ def compare(case: Case, p: dict) -> dict:
         and (meas_tok is None or meas_tok > 0) and not failed_start(r)
     out = {
         "row": int(r["row_id"]) if str(r["row_id"]).isdigit() else r["row_id"], "model": case.model, "proxy": case.proxy, "version": r.get("vllm_version") or ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version"),
-        "profile": version_profile(r.get("vllm_version") or ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version")), "dataset": r.get("dataset"),
+        "profile": version_profile(ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version") or r.get("vllm_version")), "dataset": r.get("dataset"),
         "interference": interference(r), "reason": p["reason"], "mml_fit": p["max_model_len_fit"],
         "sampler_rows": min(p["max_num_seqs"], p["max_num_batched_tokens"]), "vocab": case.spec.vocab_size,
         "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),

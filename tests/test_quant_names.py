@@ -27,6 +27,18 @@ from reportgen.estimate.quant.names import NameMatcher, candidates
     # fused vLLM names cover their HF parts, and expert 0 names cover the counted experts
     ("model.layers.0.self_attn.qkv_proj", "layers.0.self_attn.k_proj.weight", True),
     ("model.layers.0.mlp.experts.0.down_proj", "layers.0.mlp.experts.down_proj.weight", True),
+    # the HF "backbone" root of Mamba-2 / Nemotron-H checkpoints (vLLM's nemotron_h mapper: backbone -> model),
+    # as NVIDIA's Nemotron-3-Nano NVFP4 hf_quant_config.json names its bf16 modules, and the parts of a fused
+    # tensor the arch layer splits ("in_proj[zx]") are their module's
+    ("backbone.layers.4.mixer.in_proj", "model.layers.4.mixer.in_proj[zx].weight", True),
+    ("backbone.layers.4.mixer.in_proj", "model.layers.4.mixer.in_proj[dt].weight", True),
+    ("backbone.layers.4.mixer.in_proj", "model.layers.41.mixer.in_proj[zx].weight", False),
+    ("backbone.layers.5.mixer.q_proj", "model.layers.5.mixer.q_proj.weight", True),
+    ("backbone.layers.4.mixer.in_proj", "backbone.layers.4.mixer.in_proj[BC].weight", True),    # mamba family
+    ("backbone.layers.*.mixer.out_proj", "model.layers.9.mixer.out_proj.weight", True),
+    ("model.layers.0.self_attn.qkv_proj", "layers.0.self_attn.qkv_proj[k].weight", True),
+    ("model.layers.0.mlp.gate_up_proj", "layers.0.mlp.gate_up_proj[up].weight", True),
+    ("model.layers.0.mlp.gate_up_proj", "layers.0.mlp.down_proj.weight", False),
 ])
 def test_match(entry, name, hit):
     assert NameMatcher([entry]).matches(name) is hit

@@ -47,6 +47,8 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
     spec = ModelSpec(model_type=model_type, architectures=archs)
     spec.dtype = _dtype(config)
     spec.quantization_config = _quantization(config, extra)
+    if spec.quantization_config is None:
+        spec.quantization_by_name = quantized_by_name(model_id)
 
     reason = UNSUPPORTED.get(model_type)
     if reason is not None:
@@ -84,7 +86,8 @@ def build_spec(config: Mapping[str, Any], model_id: str | None = None, extra: Ma
         spec.mm_prefix_lm = spec.multimodal and mm_prefix_lm(config)
     except Unsupported as u:
         return ModelSpec(model_type=model_type, architectures=archs, family=native, dtype=spec.dtype,
-                         quantization_config=spec.quantization_config, unsupported_reason=u.reason,
+                         quantization_config=spec.quantization_config,
+                         quantization_by_name=spec.quantization_by_name, unsupported_reason=u.reason,
                          notes=spec.notes)
     return spec
 
@@ -132,6 +135,26 @@ def _dtype(config: Mapping[str, Any]) -> str:
         raise ConfigError(key, f"must be a dtype name, got {value!r}")
     name = value.lower().removeprefix("torch.")
     return _DTYPE_ALIASES.get(name, name)
+
+
+# Name tokens of a pre-quantized checkpoint (the repo-name conventions of NVIDIA ModelOpt, RedHatAI / Neural
+# Magic, unsloth, the AWQ / GPTQ / bitsandbytes uploaders): "-NVFP4", "-FP8-dynamic", "-AWQ", "-GPTQ-Int4",
+# "quantized.w4a16", "-bnb-4bit".  Compared token by token (split at - _ . /), case-insensitively.
+_QUANT_NAME_TOKENS = ("nvfp4", "mxfp4", "fp4", "fp8", "int4", "int8", "awq", "gptq", "w4a16", "w8a8", "w4a8",
+                      "w8a16", "nf4", "bnb", "4bit", "8bit")
+
+
+def quantized_by_name(model_id: str | None) -> str | None:
+    """The quantization a model id's last component names ("nvidia/X-NVFP4" -> "NVFP4"), or None.
+
+    Only a hint: what decides the bytes is the checkpoint's quantization config.  It is used when that config
+    is missing (``estimate.tables.scheme_for``): an id that says NVFP4 with a config that says nothing is a
+    checkpoint whose layout we were not given, not a bf16 model."""
+    last = str(model_id or "").rstrip("/").rsplit("/", 1)[-1]
+    for token in last.replace("_", "-").replace(".", "-").split("-"):
+        if token.lower() in _QUANT_NAME_TOKENS:
+            return token
+    return None
 
 
 def _quantization(config: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict | None:

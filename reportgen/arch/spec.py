@@ -267,6 +267,9 @@ class ModelSpec:
     # [max_num_batched_tokens, index_topk] one is (1, index_topk); (0, 0) = none
     index_topk_buffer: tuple[int, int] = (0, 0)
     quantization_config: dict | None = None  # raw quantization_config / compression_config, for estimate.quant
+    # the quantization the model id names ("-NVFP4", "-AWQ": arch.build.quantized_by_name) when the
+    # config carries no quantization_config: the as-shipped weights are then refused, not priced at the dtype
+    quantization_by_name: str | None = None
     unsupported_reason: str | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None

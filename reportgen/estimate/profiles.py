@@ -36,10 +36,10 @@ source index, PRs and issues by number):
   was closed unmerged -- 0.27.1 and 0.28 logs still say "enabled".
 - v0.21: "GPU KV cache size" is logged as ``int(max_concurrency x max_model_len)`` (PR #38364; the
   ``tokens_from_concurrency`` field), not a block multiple: the budget is 0.20's, the token figure not.
-  Not modelled: the 0.20 line already printed it after 0.20.0 -- rows 166 (0.20.1rc1.dev91: 1,206,303 =
-  int(4.7121 x 256,000)) and 170 (0.20.2: 286,007 at 1.12 x 256,000) -- while 0.20.0 (row 167: 33,536 = 16
-  blocks of 2,096) still counted blocks; profiles split on minor versions, so 0.20.x keeps the block rule
-  (branch loghunt, evidence for a patch-level boundary).
+  The 0.20 line already printed it after 0.20.0 -- rows 166 (0.20.1rc1.dev91: 1,206,303 = int(4.7121 x
+  256,000)) and 170 (0.20.2: 286,007 at 1.12 x 256,000) -- while 0.20.0 (row 167: 33,536 = 16 blocks of 2,096)
+  still counted blocks; profiles split on minor versions, so those rows are run under 0.21 (ROW_SETTINGS in
+  scripts/validate_vllm_logs.py; branch loghunt: evidence for a patch-level boundary).
 - v0.25.1: Model Runner V2 became the default for *dense* models and its
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
@@ -160,19 +160,12 @@ _P020 = VllmProfile(
     commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
              "log text says v0.21.0)", "PR #45197 (closed)"),
     evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); its terms are those "
-             "of 0.21-0.24, checked on that range's rows.  Scored 0.20 rows (branch loghunt): 171 (0.20.x by its log lines, "
+             "of 0.21-0.24, checked on that range's rows.  Row 171 (branch loghunt; 0.20.x by its log lines, "
              "Qwen3-Reranker-8B = Qwen3-8B geometry, offline LLM() at util 0.85 / 1,024 context on an RTX PRO 6000 "
-             "Blackwell Server Edition: weights +0.04 %, KV -0.44 %, tokens -0.44 %, -0.24 % at 8,192 batched tokens) and "
-             "170 (0.20.2, nvidia/Gemma-4-26B-A4B-NVFP4 "
-             "on an RTX 5090 under WSL2, util 0.85, 256,000 context, 16,384 batched tokens, 2 sequences, fp8 KV): "
-             "weights +0.02 %, KV GiB +54 % (7.07 vs 4.58: the log leaves 4.59 GiB of budget to activation, "
-             "non-torch and its 0.26 GiB graph estimate, the profile 2.14), tokens -78 % (this profile's block-multiple "
-             "token line; 0.20.2 already prints int(concurrency x length), which at the logged KV memory the layout "
-             "reproduces to 0.1 %: tests/test_vllm_logs_rows164.py).  Rows 166 / 167 (0.20.1rc1 / 0.20.0, Nemotron-"
-             "Cascade-2-30B-A3B / Qwen3.6-35B-A3B NVFP4 hybrids on the same kind of card): NVFP4 layouts not offline, "
-             "listed / not runnable (NVIDIA's own Nano NVFP4 hf_quant_config, xiaowanCN/aiconfigurator @5f2e6bb0, prices "
-             "17.50 GiB against 166's logged 18.54: the fine-tune's layout differs); 166's hybrid block arithmetic "
-             "reproduces its 1,206,303 tokens from its logged 3.72 GiB exactly",
+             "Blackwell Server Edition): weights +0.04 %, KV -0.44 %, tokens -0.44 % (-0.24 % at 8,192 batched tokens).  "
+             "Row 167 (0.20.0, Qwen3.6-35B-A3B NVFP4 on a WSL2 32 GB Blackwell card): no offline config, not runnable; "
+             "rows 166 (a 0.20.1rc1 nightly, same card) and 170 (0.20.2, nvidia/Gemma-4-26B-A4B-NVFP4 on an RTX 5090 "
+             "under WSL2, branch loghunt) already print 0.21's token line and are scored under 0.21",
     notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
 
 
@@ -218,7 +211,10 @@ PROFILES: tuple[VllmProfile, ...] = (
         commits=("PR #38364 / issue #40691 ('GPU KV cache size' = int(max_concurrency x max_model_len))",
                  "PR #45197 (closed)"),
         evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); "
-                 "row L01 (0.21.0, RTX A5000, KV -8 %: device total derived, weights not printed); row 143 "
+                 "row L01 (0.21.0, Qwen3-8B on an RTX A5000, KV -8.2 %: the printed graph estimate 0.52 is 0.24 GiB below the "
+                 "modelled 0.76, 3.8 of the points -- -4.5 % with the printed one -- and the device total, derived from "
+                 "two rounded figures, spans 23.25-23.81 GiB, +-4.3 points; LMCache's connector is built after the KV "
+                 "budget: docs/decisions.md, branch wslrows); row 143 "
                  "(0.22.0, Qwen2.5-7B on a 48 GB-class card, KV +2.4 %: device total derived from the log's "
                  "utilization equivalence, +-1 GiB); row N01 (0.24.0, Qwen2.5-0.5B on an RTX 4090, weights "
                  "-0.6 %, KV -1.6 %; the only row of the range printing estimate and capture: 0.28 / 0.38); "
@@ -227,7 +223,15 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "bf16 on an RTX 3090 Ti, defaults: weights -0.6 %, KV +0.5 %, tokens +0.5 %); row 169 (0.23.0, "
                  "Gemma-4-31B-it bf16 on a 96 GB-class card, 8192 batched tokens: weights -0.3 %, KV -0.3 %, tokens "
                  "-0.3 %).  Five started rows, errors of both signs (-8.2, -1.6, +2.4, +0.5, -0.3 %): no term is off "
-                 "in one direction, nothing refitted",
+                 "in one direction, nothing refitted.  Row 166 (a 0.20.1rc1 nightly printing this token line, "
+                 "Nemotron-Cascade-2-30B-A3B NVFP4 on a WSL2 32 GB Blackwell card, 32,768 batched tokens, NVIDIA's "
+                 "Nano NVFP4 layout): weights -2.9 %, KV GiB and tokens +36 % -- a Mamba-2 hybrid's budget (its "
+                 "activation at 32k batched tokens) no term holds (docs/accuracy_hybrids.md), not refitted.  Row 170 "
+                 "(0.20.2 printing this token line, branch loghunt: nvidia/Gemma-4-26B-A4B-NVFP4 on the same kind of "
+                 "card, util 0.85, 256,000 context, 16,384 batched tokens, 2 sequences, fp8 KV): weights +0.02 %, KV "
+                 "GiB and tokens +54 % (7.07 vs 4.58 GiB; the log leaves 4.59 GiB of budget to activation, non-torch "
+                 "and its 0.26 GiB graph estimate, the profile 2.14; at the logged KV memory the layout reproduces "
+                 "1.12x / 286,007 tokens) -- the same direction as 166 on the same card type, not refitted",
         notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
@@ -284,13 +288,17 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "of row 152 points to a per-rank transient such as a cold torch.compile in the profile window, "
                  "issues #54122 / #54383: docs/decisions.md, branch ppgap).  MRV2 dense rows printing activation: 35 / N05 / N04 0.25 / 0.31 / 1.06 "
                  "logged, 0.22 / 0.29 / 1.17 modelled (MRV1 sampler form 0.52 / 0.55 / 1.17).  Rows 153-155 (0.27.1, "
-                 "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session): +34 / +9.0 / +6.0 % "
-                 "(+29 / +6.9 / +4.3 % with the MRV1 sampler form), unexplained by the source (rows 35 / N05, same "
-                 "card and version, are within 2 %).  Rows 172 / 173 (0.27.1, the same author's later notes on the same "
-                 "card, branch loghunt: Qwen3-8B-FP8 at 2,048 / Qwen3-14B-FP8 at 8,192, util 0.90, defaults, tokens "
-                 "only): -0.7 % / +30.6 % -- the same session-to-session spread (in KV memory: +0.08, -1.36 GiB; 153-155: "
-                 "-1.86, -1.11, -0.9), consistent with a varying co-tenant on a WSL2 desktop card, not a model term.  "
-                 "One card type per layout: reported, not refitted",
+                 "Qwen2.5-7B BF16 / FP8-dynamic / GPTQ-Int4 on a WSL2 RTX 4090, one session on the desktop of rows 35 / N05, "
+                 "which are within 2 %): +34 / +9.0 / +6.0 %.  vLLM 0.27.1 has no WSL2-only device allocation: without "
+                 "VLLM_WSL2_ENABLE_PIN_MEMORY=1 Model Runner V2 does not start there (UVA buffers need pinned memory), "
+                 "with it (this desktop) the path is Linux's.  153 is listed, not scored: its 0.75-0.94 GiB of extra "
+                 "non-KV charge over the session's quantized starts is not held once serving (nvidia-smi), a profile-"
+                 "window change vLLM counts device-wide (Windows' VRAM on this card moved >= 1.3 GiB within minutes); "
+                 "154 / 155 keep 0.9-1.1 GiB not in the model and not in the code read (docs/decisions.md, branch "
+                 "wslrows).  Rows 172 / 173 (0.27.1, the same author's later notes on the same card, branch loghunt: "
+                 "Qwen3-8B-FP8 at 2,048 / Qwen3-14B-FP8 at 8,192, util 0.90, defaults, tokens only): -0.7 % / +30.6 % "
+                 "(in KV memory +0.08 / -1.36 GiB: the session-to-session spread of 153-155 again).  One card type "
+                 "per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "

@@ -9,12 +9,18 @@ three entry styles.
 
 The rule (documented here once, used by every scheme):
 
-1. Our module name is the tensor name minus a trailing ``.weight`` / ``.bias``
-   and minus leading "model." / "language_model." components (the arch layer
-   may keep or drop them).  Candidates are that name, and the name
-   re-prefixed with "model.", "model.language_model." and
+1. Our module name is the tensor name minus a trailing ``.weight`` / ``.bias``,
+   minus the part tag of a fused checkpoint tensor the arch layer splits
+   ("in_proj[zx]", "qkv_proj[q]", "gate_up_proj[up]": the module is
+   "in_proj", ...) and minus leading "model." / "language_model." /
+   "backbone." components (the arch layer may keep or drop them; "backbone"
+   is the HF root of the Mamba-2 / Nemotron-H checkpoints, which vLLM's
+   nemotron_h ``hf_to_vllm_mapper`` renames to "model" -- exclude lists such
+   as NVIDIA's Nemotron-3 ``hf_quant_config.json`` name
+   "backbone.layers.4.mixer.in_proj").  Candidates are that name, and the
+   name re-prefixed with "model.", "model.language_model.",
    "language_model.model." (the HF prefixes of text models and multimodal
-   wrappers).  For fused-in-vLLM projections we
+   wrappers) and "backbone.".  For fused-in-vLLM projections we
    also try the fused name (q/k/v_proj -> qkv_proj, gate/up_proj ->
    gate_up_proj), and for experts stored as one entry with ``count`` the
    name of expert 0 ("experts.gate_proj" -> "experts.0.gate_proj").
@@ -39,18 +45,21 @@ import re
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
-_PREFIXES = ("", "model.", "model.language_model.", "language_model.model.")
-_LEADING = {"model", "language_model"}
+_PREFIXES = ("", "model.", "model.language_model.", "language_model.model.", "backbone.")
+_LEADING = {"model", "language_model", "backbone"}
+_PART_TAG = re.compile(r"\[[^\].]*\]$")       # "in_proj[zx]": one part of a fused checkpoint tensor
 _FUSED = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
           "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}
 
 
 def module_name(tensor_name: str) -> str:
-    """``layers.0.self_attn.q_proj.weight`` -> ``layers.0.self_attn.q_proj``."""
+    """``layers.0.self_attn.q_proj.weight`` -> ``layers.0.self_attn.q_proj``; ``mixer.in_proj[zx].weight``
+    -> ``mixer.in_proj`` (a split part of a fused tensor is its module's)."""
     for suffix in (".weight", ".bias"):
         if tensor_name.endswith(suffix):
-            return tensor_name[: -len(suffix)]
-    return tensor_name
+            tensor_name = tensor_name[: -len(suffix)]
+            break
+    return _PART_TAG.sub("", tensor_name)
 
 
 def strip_leading(components: list[str]) -> list[str]:
