@@ -47,6 +47,11 @@ deepseek_yarn          ``ceil(original_max_position_embeddings x factor)`` (Deep
 longrope / su          ``original_max_position_embeddings + max_position`` (short + long)
 =====================  ================================================================
 
+``max_position`` is the config's ``max_position_embeddings`` except where the model code ties it to
+``--max-model-len`` (``ModelSpec.rope_length_mode``: MiniMax-Text-01 ``min``, MiniMax-M2 ``max`` of the two, after
+its ``*ForCausalLM`` copied ``model_config.max_model_len`` into the config): those entries carry a ``LengthRows``
+(``cache_entry``), which ``estimate/weights.rotary_cache_bytes`` evaluates at each cell's length.
+
 Per family: one cache from the config's parameters (partial rotary through ``rotary_dim``);
 per layer type when the parameters are nested (Gemma-3: sliding layers ``default`` with the
 local base, full layers ``linear`` x8 -> two caches); DeepSeek V2/V3 ``qk_rope_head_dim`` wide;
