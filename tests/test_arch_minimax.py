@@ -240,6 +240,10 @@ def test_per_length_weights_batches_and_lazy_equal_the_frame(text01):
     assert frame.height == 3 * 2 * 4 * 3 * 3
     assert_frame_equal(pl.concat(list(iter_cell_batches(models, gpus, mx, batch_cells=40))), frame)
     assert_frame_equal(evaluate_matrix_lazy(models, gpus, mx, batch_cells=80).collect(), frame)
+    lazy0 = evaluate_matrix_lazy(models, gpus, mx, stage0_columns=True).collect()   # the validation columns
+    assert_frame_equal(lazy0.drop("stage0_weights_gib", "stage0_activation_gib", "stage0_kv_cache_gib"), frame)
+    pp1 = lazy0.filter((pl.col("pp") == 1) & pl.col("weights_gib").is_not_null())
+    assert pp1.height and (pp1["stage0_weights_gib"] == pp1["weights_gib"]).all()
     w = frame.filter((pl.col("model") == "a") & (pl.col("tp") == 8) & (pl.col("pp") == 1) & (pl.col("gpu") == "h200")
                      & (pl.col("concurrency") == 1))
     assert w["max_model_len"].to_list() == [131_072, 8192, 10_240_000]
