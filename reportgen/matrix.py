@@ -35,6 +35,7 @@ through exactly the same code.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -52,6 +53,7 @@ from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZ
                                          profile_for)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
+from reportgen.estimate.weights import rotary_cache_bytes
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
                                        EngineOptions, ModelTables, spec_axes)
 from reportgen.job import Matrix
@@ -495,7 +497,37 @@ def _cell_frame(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.DataFrame:
 
 def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> pl.LazyFrame:
     """The lazy pipeline for one chunk of models x GPUs: all its cells at once."""
+    mats = _length_matrices(models, matrix)
+    if mats is not None:
+        rs = [_prepare(models, gpus, mx, stage0_columns) for mx in mats]
+        return pl.defer(lambda: _length_frame(rs), schema=_cells(rs[0]).collect_schema())
     return _cells(_prepare(models, gpus, matrix, stage0_columns))
+
+
+def _length_matrices(models: list[ModelEntry], matrix: Matrix) -> list[Matrix] | None:
+    """One-length copies of ``matrix`` (job order) when a model of the chunk has weights that follow max_model_len
+    (``_weights_follow_length``) and the job has several lengths, else None: each length is then its own table
+    (``EngineOptions.max_model_len``), so its weights, load verdict, KV memory and fit are that length's."""
+    if len(matrix.max_model_len) < 2 or not any(_weights_follow_length(m, matrix) for m in models):
+        return None
+    out = []
+    for v in matrix.max_model_len:
+        mx = copy.copy(matrix)          # keeps the attributes set on the instance (draft_spec, ...)
+        mx.max_model_len = [v]
+        out.append(mx)
+    return out
+
+
+def _length_frame(rs: list[_Rows], lo: int = 0, hi: int | None = None) -> pl.DataFrame:
+    """The cells of rows ``lo:hi`` of the one-length chunks ``rs`` (``_length_matrices``: the same rows, one
+    max_model_len each), in the job's cell order (row, length, concurrency)."""
+    frames = [_cell_frame(r, lo, hi) for r in rs]
+    n_conc = rs[0].n_conc
+    n_rows = frames[0].height // max(n_conc, 1)
+    idx = (np.arange(len(rs), dtype=np.int64)[None, :, None] * (n_rows * n_conc)
+           + np.arange(n_rows, dtype=np.int64)[:, None, None] * n_conc
+           + np.arange(n_conc, dtype=np.int64)[None, None, :]).ravel()
+    return pl.concat(frames, how="vertical")[pl.Series(idx, dtype=pl.UInt32)]
 
 
 DEFAULT_BATCH_CELLS = 1_000_000
@@ -524,26 +556,43 @@ def _chunks(models: list[ModelEntry], gpus: list[Any], matrix: Matrix,
         return
     per_model = per_mg * max(len(gpus), 1)
     step = max(1, batch_cells // per_model)
-    for run in _kind_runs(models, step):
+    for run in _kind_runs(models, step, matrix):
         yield run, gpus
 
 
-def _kind_runs(models: list[ModelEntry], step: int | None = None) -> list[list[ModelEntry]]:
+def _kind_runs(models: list[ModelEntry], step: int | None = None, matrix: Matrix | None = None) -> list[list[ModelEntry]]:
     """Consecutive runs of at most ``step`` models: a model whose figures depend on max_model_len beyond the
-    blocks (DeepSeek-V4: exprs.compressed_lens) shares a run only with its own kind, so the per-length search
-    runs on those rows alone; job order is kept."""
+    blocks (DeepSeek-V4: exprs.compressed_lens; weights sized by it: ``_weights_follow_length``) shares a run
+    only with its own kind, so the per-length work runs on those rows alone; job order is kept."""
     runs: list[list[ModelEntry]] = []
+    kinds: list[int] = []
     for m in models:
-        if runs and (step is None or len(runs[-1]) < step) and _per_length(runs[-1][0]) == _per_length(m):
+        kind = _per_length(m, matrix)
+        if runs and (step is None or len(runs[-1]) < step) and kinds[-1] == kind:
             runs[-1].append(m)
         else:
             runs.append([m])
+            kinds.append(kind)
     return runs
 
 
-def _per_length(m: ModelEntry) -> bool:
-    """The model's KV figures are re-priced per max_model_len (compressed DeepSeek-V4 caches)."""
-    return any(getattr(l, "compressed", None) is not None for l in getattr(m.spec, "layers_kv", ()) or ())
+def _per_length(m: ModelEntry, matrix: Matrix | None = None) -> int:
+    """1: the model's KV figures are re-priced per max_model_len (compressed DeepSeek-V4 caches); 2: its weights
+    follow the job's max_model_len (``_weights_follow_length``); 0: neither."""
+    if any(getattr(l, "compressed", None) is not None for l in getattr(m.spec, "layers_kv", ()) or ()):
+        return 1
+    return 2 if matrix is not None and _weights_follow_length(m, matrix) else 0
+
+
+def _weights_follow_length(m: ModelEntry, matrix: Matrix) -> bool:
+    """The model code sizes a rotary cache by max_model_len (``spec.rope_length_mode``: MiniMax-Text-01, MiniMax-M2)
+    and some length of the job gives it other bytes than vLLM's default length does (MiniMax-M2's ``max`` only
+    above max_position_embeddings): a model without such a cache stays on the one-table path."""
+    spec = m.spec
+    if not getattr(spec, "rope_length_mode", "") or spec_for_version(spec, matrix.vllm_version).unsupported_reason:
+        return False
+    base = rotary_cache_bytes(spec, 1.0)
+    return any(rotary_cache_bytes(spec, 1.0, v) != base for v in set(matrix.max_model_len))
 
 
 def evaluate_matrix_lazy(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix,
@@ -593,7 +642,14 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
     # one model's (layout, GPU, util) rows are few (9,600 for 48 layouts x 4 dtypes x 25 GPUs x 2)
     per_mg = max([cells_per_model_gpu(m, matrix) for m in models] or [matrix.n_cells_per_model_gpu()])
     per_chunk = max(1, max(prep_cells, batch_cells) // max(per_mg * len(gpus), 1))
-    for run in _kind_runs(models, per_chunk):
+    for run in _kind_runs(models, per_chunk, matrix):
+        mats = _length_matrices(run, matrix)
+        if mats is not None:        # weights per max_model_len: one chunk per length, cells interleaved
+            rs = [_prepare(run, gpus, mx, stage0_columns) for mx in mats]
+            rows = max(1, batch_cells // (len(rs) * rs[0].n_conc))
+            for lo in range(0, rs[0].u.height if rs[0].n_cells else 0, rows):
+                yield _length_frame(rs, lo, lo + rows)
+            continue
         r = _prepare(run, gpus, matrix, stage0_columns)
         if r.n_cells == 0:
             continue
@@ -640,7 +696,7 @@ def evaluate_matrix(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matri
     """Evaluate every cell; one row per cell in ``reportgen.results`` order and types (in memory:
     about 0.4 GB per million cells; use ``iter_matrix_batches`` beyond a few million)."""
     gpus = list(gpus)
-    runs = _kind_runs(models)
+    runs = _kind_runs(models, matrix=matrix)
     if len(runs) <= 1:
         return _plan(models, gpus, matrix, False).collect()
     return pl.concat([_plan(r, gpus, matrix, False).collect() for r in runs], how="vertical")

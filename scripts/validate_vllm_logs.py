@@ -97,6 +97,17 @@ PROXIES["chankhavu/Nemotron-Cascade-2-30B-A3B-NVFP4"] = (
 # re-upload (tests/data/configs_2026/SOURCES.md), costed with its quantization_config ignored
 PROXIES["google/gemma-4-31B-it"] = (
     "nvidia/Gemma-4-31B-IT-NVFP4", "bf16", "gemma-4-31B-it architecture (nvidia NVFP4 re-upload config), bf16 weights")
+# row 171 (0.20.x, RTX PRO 6000 Blackwell Server Edition on Colab): Qwen3-Reranker-8B, a Qwen3-8B-geometry
+# Qwen3ForCausalLM run as a generator (yes / no logprobs); its own config.json is not offline
+PROXIES["Qwen/Qwen3-Reranker-8B"] = (
+    "Qwen/Qwen3-8B", "checkpoint", "Qwen3-8B config (same Qwen3ForCausalLM geometry: 36 layers, hidden 4096, 8 KV heads)")
+# rows 172 / 173 (0.27.1, the WSL2 RTX 4090 of rows 153-155): Qwen's FP8 (block-128) checkpoints of Qwen3-8B / 14B
+PROXIES["Qwen/Qwen3-8B-FP8"] = ("Qwen/Qwen3-8B", "fp8", "Qwen3-8B config + fp8 weights (FP8 checkpoint config not offline)")
+PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp8 weights (FP8 checkpoint config not offline)")
+# row 174 (0.28.0, A100): "Qwen3.8-27B", a qwen3_5 hybrid whose config is not offline; the Qwen3.5-27B config reproduces
+# its logged weights (51.08 vs 51.1 GiB) and attention block (784), so it is run, but listed (UNSCORED)
+PROXIES["Qwen/Qwen3.8-27B"] = (
+    "Qwen/Qwen3.5-27B", "checkpoint", "Qwen3.5-27B config (same qwen3_5 geometry by the logged weights and block size)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -149,6 +160,9 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # x 4176 = 258,912 -- PR #38364 is in it.  The 0.21 profile is 0.20's budget with that rule, so
                 # this row takes it (a ROW_SETTINGS version wins over the row's own text)
                 "166": {"vllm_version": "0.21"},
+                # 0.20.2 (row 170, branch loghunt) prints the same 0.21 line: 286,007 tokens at 1.12 x 256,000 is no
+                # block multiple (and at the logged KV memory the layout gives 1.12x and 285,7xx tokens)
+                "170": {"vllm_version": "0.21"},
                 # DeepSeek-V4-Flash TP 2 on two PCIe RTX PRO 6000 (search file id 56819795714): the command's
                 # --speculative-config and --disable-custom-all-reduce (the CSV has no column for either)
                 "156": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2},
@@ -173,6 +187,10 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
                   "fit an 80 GB H100 (the blog's GPU) at util 0.9 and are reproduced (+0.1 %) at the GB10 total of 119.63 "
                   "GiB, which is inferred from this row's own KV figures; the version (>= 0.21) is inferred from the "
                   "token line's format",
+            "174": "the checkpoint's config.json (\"Qwen3.8-27B\") is not offline: costed with the Qwen3.5-27B config, whose "
+                   "weights (51.08 vs 51.1 GiB) and attention block (784) match the log; on it the estimate says no_fit "
+                   "(KV 10.71 vs 18.61 GiB: a GDN profile-run activation of 8.68 GiB where the log leaves <= 3.2 GiB), "
+                   "reported as evidence (docs/accuracy_hybrids.md), not scored",
             # WSL2 RTX 4090 session (file 61510271682; same desktop as rows 35 / N05): docs/decisions.md "WSL2 rows
             # 153-155"; tests/test_wsl_rows.py recomputes both comparisons from the rows and the quoted VRAM figures
             "153": "the start's non-KV charge was not memory vLLM kept: beyond weights and KV it took 2.40 GiB of the "

@@ -63,7 +63,8 @@ def test_minimax_m25_kv_and_rope():
     assert kv_bytes_per_token(spec, "auto", 2, 4) == 62 * 2 * 2 * 128 * 2
     assert kv_bytes_per_token(spec, "auto", 2, 16) == 62 * 2 * 1 * 128 * 2   # 8 heads replicated over 16
     # rotary_dim 64 of head_dim 128 (partial rotary), 196608 positions, model dtype
-    assert spec.rope_caches == ((196_608, 64, 0),)
+    # (then max(196608, max_model_len) rows: vLLM minimax_m2.py @01d99586, tests/test_arch_minimax.py)
+    assert [c[:3] for c in spec.rope_caches] == [(196_608, 64, 0)] and spec.rope_caches[0][3].mode == "max"
 
 
 def test_minimax_m2_qk_norms_split_by_tp():

@@ -95,7 +95,9 @@ def test_fp32_lm_head_router_and_rotary_cache(text01):
     router = by_name["model.layers.3.mlp.gate.weight"]
     assert router.dtype_bytes == 4 and router.component is Component.ROUTER and router.shape == (32, 6144)
     assert text01.rotary_dim == 64
-    assert text01.rope_caches == ((10_240_000, 64, 4),)     # get_rope(..., dtype=torch.float32)
+    # get_rope(..., dtype=torch.float32): rows at max_position_embeddings, then per max_model_len (LengthRows)
+    assert text01.rope_caches[0][:3] == (10_240_000, 64, 4) and len(text01.rope_caches) == 1
+    assert text01.rope_length_mode == "min" and text01.rope_caches[0][3].mode == "min"
     assert any("min(max_position_embeddings, max_model_len)" in n for n in text01.notes)
     no_softmax = build_spec(dict(TEXT01, layer_types=["linear_attention"] * 80))
     assert no_softmax.rope_caches == ()
@@ -172,3 +174,156 @@ def test_float32_tensors_cost_their_bytes_on_each_rank(text01):
     extra = 200064 * 6144 * (4 - 2) // 8 + 80 * 32 * 6144 * (4 - 2)
     assert (cells[0] - cells[1]) * 2**30 == pytest.approx(extra, abs=1)
     assert rotary_cache_bytes(text01, 2) == 10_240_000 * 64 * 4
+
+
+# --- the rotary cache per max_model_len (vLLM minimax_text_01.py @98370df7) --------------------------------------
+# MiniMaxText01ForCausalLM.__init__: ``self.config.max_model_len = vllm_config.model_config.max_model_len``;
+# MiniMaxText01DecoderLayer.__init__: ``max_position_embeddings = min(config.max_position_embeddings,
+# config.max_model_len)`` passed as ``max_position`` to MiniMaxText01Attention, whose ``get_rope(head_size=head_dim,
+# max_position=max_position, rope_parameters=..., is_neox_style=True, dtype=torch.float32)`` (partial_rotary_factor
+# = rotary_dim / head_dim) builds a RotaryEmbedding cos_sin_cache of max_position x rotary_dim float32 -- one module,
+# memoised across the softmax layers, on every rank (not split by TP).
+LENGTHS = (8192, 131_072, 1_048_576, 10_240_000)
+
+
+def vllm_rotary_bytes(max_model_len: int) -> int:
+    return min(10_240_000, max_model_len) * 64 * 4
+
+
+@pytest.mark.parametrize("max_model_len", LENGTHS + (20_000_000,))
+def test_rotary_cache_rows_follow_max_model_len(text01, max_model_len):
+    from reportgen.estimate.weights import rotary_cache_bytes
+
+    assert rotary_cache_bytes(text01, 2, max_model_len) == vllm_rotary_bytes(max_model_len)
+    assert rotary_cache_bytes(text01, 2) == vllm_rotary_bytes(10_240_000)      # vLLM's default max_model_len
+
+
+def test_weights_per_max_model_len_estimate_and_matrix(text01):
+    """estimate_one at each length and one matrix over all four lengths give the same rows, whose weights differ
+    by the rotary cache alone: weights(M) x 2^30 - min(10,240,000, M) x 64 x 4 is one figure (the parameters)."""
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix
+
+    one = {m: estimate_one(text01, H200, tp=8, max_model_len=m, concurrency=4, vllm_version="0.23")
+           for m in LENGTHS}
+    params = {m: round(r["weights_gib"] * 2**30 - vllm_rotary_bytes(m)) for m, r in one.items()}
+    assert len(set(params.values())) == 1, params
+    # 2.44 GiB less at 8,192 than at the default length (the figure priced before)
+    assert (one[10_240_000]["weights_gib"] - one[8192]["weights_gib"]) * 2**30 == (10_240_000 - 8192) * 256
+    # the memory the cache gives back goes to the KV cache
+    assert one[8192]["kv_cache_gib"] - one[10_240_000]["kv_cache_gib"] == pytest.approx(
+        (10_240_000 - 8192) * 256 / 2**30, abs=1e-9)
+    mx = Matrix(tp=[8], max_model_len=list(LENGTHS), concurrency=[1, 4], vllm_version="0.23")
+    df = evaluate_matrix([ModelEntry("minimax", text01)], [H200], mx)
+    assert df["max_model_len"].to_list() == [m for m in LENGTHS for _ in (1, 4)]
+    for row in df.filter(df["concurrency"] == 4).iter_rows(named=True):
+        want = one[row["max_model_len"]]
+        for k, v in row.items():
+            if k in want and k != "model":
+                assert v == want[k], (row["max_model_len"], k, v, want[k])
+
+
+def test_per_length_weights_batches_and_lazy_equal_the_frame(text01):
+    """The one-table-per-length path keeps the cell order (row, length, concurrency) through every entry point."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix, evaluate_matrix_lazy, iter_cell_batches
+
+    other = build_spec(dict(TEXT01, layer_types=["linear_attention"] * 80))     # no rotary cache: one table
+    models = [ModelEntry("a", text01), ModelEntry("b", other), ModelEntry("c", text01)]
+    gpus = [H200, GpuLike(id="b200", name="B200", usable_memory_gib=178.4)]
+    mx = Matrix(tp=[4, 8], pp=[1, 2], max_model_len=[131_072, 8192, 10_240_000], concurrency=[1, 8, 64],
+                vllm_version="0.23")
+    frame = evaluate_matrix(models, gpus, mx)
+    assert frame.height == 3 * 2 * 4 * 3 * 3
+    assert_frame_equal(pl.concat(list(iter_cell_batches(models, gpus, mx, batch_cells=40))), frame)
+    assert_frame_equal(evaluate_matrix_lazy(models, gpus, mx, batch_cells=80).collect(), frame)
+    lazy0 = evaluate_matrix_lazy(models, gpus, mx, stage0_columns=True).collect()   # the validation columns
+    assert_frame_equal(lazy0.drop("stage0_weights_gib", "stage0_activation_gib", "stage0_kv_cache_gib"), frame)
+    pp1 = lazy0.filter((pl.col("pp") == 1) & pl.col("weights_gib").is_not_null())
+    assert pp1.height and (pp1["stage0_weights_gib"] == pp1["weights_gib"]).all()
+    w = frame.filter((pl.col("model") == "a") & (pl.col("tp") == 8) & (pl.col("pp") == 1) & (pl.col("gpu") == "h200")
+                     & (pl.col("concurrency") == 1))
+    assert w["max_model_len"].to_list() == [131_072, 8192, 10_240_000]
+    g = [x * 2**30 for x in w["weights_gib"].to_list()]
+    assert g[2] - g[1] == (10_240_000 - 8192) * 256 and g[0] - g[1] == (131_072 - 8192) * 256
+    # the model without a softmax layer has no cache: its weights are one figure at every length
+    assert frame.filter(pl.col("model") == "b").group_by("tp", "pp", "gpu").agg(
+        pl.col("weights_gib").n_unique().alias("n"))["n"].max() == 1
+
+
+def test_reportgen_estimate_prices_the_cache_at_its_length(tmp_path):
+    import contextlib
+    import io
+    import json
+
+    from reportgen.cli import main
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TEXT01))
+    out = {}
+    for m in (8192, 10_240_000):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = main(["estimate", str(path), "--json", "--offline", "--vllm-version", "0.23", "--gpu", "H200",
+                       "--tp", "8", "--max-model-len", str(m)])
+        assert rc == 0
+        out[m] = json.loads(buf.getvalue())
+    assert (out[10_240_000]["weights_gib"] - out[8192]["weights_gib"]) * 2**30 == (10_240_000 - 8192) * 64 * 4
+
+
+# --- MiniMax-M2: the same mechanism with ``max`` (vLLM minimax_m2.py @01d99586) ------------------------------------
+# MiniMaxM2ForCausalLM.__init__ copies model_config.max_model_len into the config; MiniMaxM2DecoderLayer.__init__:
+# ``max_position_embeddings = max(config.max_position_embeddings, config.max_model_len)``, passed to
+# MiniMaxM2Attention's ``get_rope(head_dim, max_position=max_position_embeddings, rope_parameters)`` (model dtype,
+# partial_rotary_factor = rotary_dim / head_dim): the cache only grows past max_position_embeddings, i.e. with
+# VLLM_ALLOW_LONG_MAX_MODEL_LEN.
+def _m2():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "reportgen/sources/bundled/MiniMaxAI--MiniMax-M2.5.json"
+    return build_spec(json.loads(path.read_text()), "MiniMaxAI/MiniMax-M2.5")
+
+
+def test_minimax_m2_cache_grows_only_above_max_position_embeddings():
+    from reportgen.estimate.weights import rotary_cache_bytes
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, _per_length
+
+    m2 = _m2()
+    assert m2.rope_length_mode == "max" and m2.rope_caches[0][:3] == (196_608, 64, 0)
+    for m, rows in ((8192, 196_608), (196_608, 196_608), (393_216, 393_216)):
+        assert rotary_cache_bytes(m2, 2, m) == rows * 64 * 2
+    # lengths up to max_position_embeddings: the one-table fast path (the benchmark's MiniMax-M2.5 rows)
+    entry = ModelEntry("m2", m2)
+    assert _per_length(entry, Matrix(max_model_len=[4096, 32768, 131072, 196_608])) == 0
+    assert _per_length(entry, Matrix(max_model_len=[8192, 393_216])) == 2
+    h200 = GpuLike(id="h200", name="H200", usable_memory_gib=139.8)
+    w = {m: estimate_one(m2, h200, tp=4, max_model_len=m, allow_long_max_model_len=True)["weights_gib"]
+         for m in (8192, 196_608, 393_216)}
+    assert w[8192] == w[196_608]
+    assert (w[393_216] - w[196_608]) * 2**30 == (393_216 - 196_608) * 64 * 2
+
+
+def test_only_the_minimax_families_size_rotary_caches_by_length():
+    """Every bundled model: only MiniMax-M2.5 carries a length rule, and the default job's lengths keep it on the
+    one-table path (its cache is max_position_embeddings rows at every length up to it)."""
+    import json
+    from pathlib import Path
+
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, _per_length
+
+    bundled = Path(__file__).resolve().parents[1] / "reportgen/sources/bundled"
+    ruled = []
+    for p in sorted(bundled.glob("*.json")):
+        if p.name.endswith(".hf_quant_config.json"):
+            continue
+        spec = build_spec(json.loads(p.read_text()), p.stem.replace("--", "/"))
+        if spec.rope_length_mode:
+            ruled.append(p.stem)
+        assert _per_length(ModelEntry(p.stem, spec), Matrix(max_model_len=[4096, 32768, 131072])) in (0, 1)
+    assert ruled == ["MiniMaxAI--MiniMax-M2.5"]

@@ -47,6 +47,11 @@ deepseek_yarn          ``ceil(original_max_position_embeddings x factor)`` (Deep
 longrope / su          ``original_max_position_embeddings + max_position`` (short + long)
 =====================  ================================================================
 
+``max_position`` is the config's ``max_position_embeddings`` except where the model code ties it to
+``--max-model-len`` (``ModelSpec.rope_length_mode``: MiniMax-Text-01 ``min``, MiniMax-M2 ``max`` of the two, after
+its ``*ForCausalLM`` copied ``model_config.max_model_len`` into the config): those entries carry a ``LengthRows``
+(``cache_entry``), which ``estimate/weights.rotary_cache_bytes`` evaluates at each cell's length.
+
 Per family: one cache from the config's parameters (partial rotary through ``rotary_dim``);
 per layer type when the parameters are nested (Gemma-3: sliding layers ``default`` with the
 local base, full layers ``linear`` x8 -> two caches); DeepSeek V2/V3 ``qk_rope_head_dim`` wide;
@@ -58,6 +63,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -179,6 +185,42 @@ def cache_rows(rp: Mapping[str, Any], max_position: int) -> int:
     return max_position
 
 
+@dataclass(frozen=True)
+class LengthRows:
+    """Rows of a cache whose ``max_position`` follows ``--max-model-len``: the model code passes ``get_rope``
+    ``min`` (``mode`` "min": vLLM ``minimax_text_01.py`` @98370df7, ``MiniMaxText01DecoderLayer``) or ``max``
+    (``mode`` "max": ``minimax_m2.py`` @01d99586, ``MiniMaxM2DecoderLayer``) of ``max_position_embeddings`` and
+    the ``config.max_model_len`` its ``*ForCausalLM`` copied from ``model_config.max_model_len``; the cache then
+    has ``cache_rows(params, max_position)`` rows.  The fourth item of a ``ModelSpec.rope_caches`` entry."""
+
+    mode: str                           # "min" | "max"
+    max_position_embeddings: int
+    params: tuple                       # the rope parameter set, as items (lists made tuples)
+
+    def rows(self, max_model_len: int) -> int:
+        pick = min if self.mode == "min" else max
+        return cache_rows(dict(self.params), pick(self.max_position_embeddings, int(max_model_len)))
+
+
+def cache_entry(rp: Mapping[str, Any], max_pos: int, rot: int, element_bytes: int = 0,
+                length_mode: str = "") -> tuple:
+    """One ``rope_caches`` entry ``(rows, rotary_dim, element bytes[, LengthRows])``: rows at
+    ``max_position_embeddings`` (vLLM's default ``--max-model-len`` for a ``min`` rule: the derived maximum is
+    never below it without rope scaling), plus the length rule when ``length_mode`` is set and the rope type's
+    rows depend on ``max_position`` at all (YaRN / DeepSeek-YaRN size by ``original_max_position_embeddings``)."""
+    rows = cache_rows(rp, max_pos)
+    if length_mode and cache_rows(rp, 2 * max_pos) != rows:
+        params = tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in rp.items()))
+        return (rows, rot, element_bytes, LengthRows(length_mode, max_pos, params))
+    return (rows, rot, element_bytes)
+
+
+def cache_rows_at(cache: tuple, max_model_len: int | None) -> int:
+    """Rows of one ``rope_caches`` entry when vLLM runs with ``max_model_len`` (None: its default)."""
+    rule = cache[3] if len(cache) > 3 else None
+    return int(cache[0]) if rule is None or max_model_len is None else rule.rows(max_model_len)
+
+
 def _param_key(rp: Mapping[str, Any]) -> str:
     """What ``get_rope`` memoises on (the parameter items), as a string: values may be lists.
 
@@ -247,9 +289,10 @@ def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:
         sets = [params[""], {"rope_type": "default", "rope_theta": f.get("rope_local_base_freq")}]
     else:
         sets = [params[""]]
-    seen: dict[tuple, tuple[int, int, int]] = {}
+    seen: dict[tuple, tuple] = {}
+    mode = getattr(spec, "rope_length_mode", "")
     for rp in sets:
-        seen.setdefault(_param_key(rp), (cache_rows(rp, max_pos), rot, 0))
+        seen.setdefault(_param_key(rp), cache_entry(rp, max_pos, rot, 0, mode))
     return tuple(seen.values())
 
 

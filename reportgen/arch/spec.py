@@ -217,6 +217,11 @@ class ModelSpec:
     # vLLM's rotary cos/sin cache buffers on a rank: ((rows, rotary_dim, element bytes; 0 = model dtype), ...);
     # () = none (no RoPE), None = not worked out (a hand-built spec: the estimator assumes one default cache)
     rope_caches: tuple | None = None
+    # how the model code sizes ``get_rope``'s max_position: "" = max_position_embeddings (every family but
+    # these); "min" / "max" = min / max of it and vLLM's max_model_len (MiniMax-Text-01 / MiniMax-M2, which copy
+    # model_config.max_model_len into the config): the entries of ``rope_caches`` then carry a
+    # ``rope.LengthRows`` and the weights follow --max-model-len (estimate/weights.py ``rotary_cache_bytes``)
+    rope_length_mode: str = ""
     tensors: list[Tensor] = field(default_factory=list)
     layers_kv: list[LayerKV] = field(default_factory=list)
     mtp_params: int = 0                  # DeepSeek MTP layers: reported, not loaded for serving

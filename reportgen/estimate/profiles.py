@@ -36,6 +36,10 @@ source index, PRs and issues by number):
   was closed unmerged -- 0.27.1 and 0.28 logs still say "enabled".
 - v0.21: "GPU KV cache size" is logged as ``int(max_concurrency x max_model_len)`` (PR #38364; the
   ``tokens_from_concurrency`` field), not a block multiple: the budget is 0.20's, the token figure not.
+  The 0.20 line already printed it after 0.20.0 -- rows 166 (0.20.1rc1.dev91: 1,206,303 = int(4.7121 x
+  256,000)) and 170 (0.20.2: 286,007 at 1.12 x 256,000) -- while 0.20.0 (row 167: 33,536 = 16 blocks of 2,096)
+  still counted blocks; profiles split on minor versions, so those rows are run under 0.21 (ROW_SETTINGS in
+  scripts/validate_vllm_logs.py; branch loghunt: evidence for a patch-level boundary).
 - v0.25.1: Model Runner V2 became the default for *dense* models and its
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
@@ -155,10 +159,13 @@ _P020 = VllmProfile(
                "--gpu-memory-utilization=U is equivalent to ... without'",
     commits=("v0.20.0 default VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1 (logs of 0.20.0 / 0.20.2; the "
              "log text says v0.21.0)", "PR #45197 (closed)"),
-    evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); no scored 0.20 "
-             "row: its terms are those of 0.21-0.24, checked on that range's rows.  Row 167 (0.20.0, Qwen3.6-35B-A3B "
-             "NVFP4 on a WSL2 32 GB Blackwell card): no offline config, not runnable; row 166 (a 0.20.1rc1 nightly, "
-             "same card) already prints 0.21's token line and is scored under 0.21",
+    evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); its terms are those "
+             "of 0.21-0.24, checked on that range's rows.  Row 171 (branch loghunt; 0.20.x by its log lines, "
+             "Qwen3-Reranker-8B = Qwen3-8B geometry, offline LLM() at util 0.85 / 1,024 context on an RTX PRO 6000 "
+             "Blackwell Server Edition): weights +0.04 %, KV -0.44 %, tokens -0.44 % (-0.24 % at 8,192 batched tokens).  "
+             "Row 167 (0.20.0, Qwen3.6-35B-A3B NVFP4 on a WSL2 32 GB Blackwell card): no offline config, not runnable; "
+             "rows 166 (a 0.20.1rc1 nightly, same card) and 170 (0.20.2, nvidia/Gemma-4-26B-A4B-NVFP4 on an RTX 5090 "
+             "under WSL2, branch loghunt) already print 0.21's token line and are scored under 0.21",
     notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
 
 
@@ -219,7 +226,12 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "in one direction, nothing refitted.  Row 166 (a 0.20.1rc1 nightly printing this token line, "
                  "Nemotron-Cascade-2-30B-A3B NVFP4 on a WSL2 32 GB Blackwell card, 32,768 batched tokens, NVIDIA's "
                  "Nano NVFP4 layout): weights -2.9 %, KV GiB and tokens +36 % -- a Mamba-2 hybrid's budget (its "
-                 "activation at 32k batched tokens) no term holds (docs/accuracy_hybrids.md), not refitted",
+                 "activation at 32k batched tokens) no term holds (docs/accuracy_hybrids.md), not refitted.  Row 170 "
+                 "(0.20.2 printing this token line, branch loghunt: nvidia/Gemma-4-26B-A4B-NVFP4 on the same kind of "
+                 "card, util 0.85, 256,000 context, 16,384 batched tokens, 2 sequences, fp8 KV): weights +0.02 %, KV "
+                 "GiB and tokens +54 % (7.07 vs 4.58 GiB; the log leaves 4.59 GiB of budget to activation, non-torch "
+                 "and its 0.26 GiB graph estimate, the profile 2.14; at the logged KV memory the layout reproduces "
+                 "1.12x / 286,007 tokens) -- the same direction as 166 on the same card type, not refitted",
         notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
@@ -283,7 +295,9 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "non-KV charge over the session's quantized starts is not held once serving (nvidia-smi), a profile-"
                  "window change vLLM counts device-wide (Windows' VRAM on this card moved >= 1.3 GiB within minutes); "
                  "154 / 155 keep 0.9-1.1 GiB not in the model and not in the code read (docs/decisions.md, branch "
-                 "wslrows).  One card type "
+                 "wslrows).  Rows 172 / 173 (0.27.1, the same author's later notes on the same card, branch loghunt: "
+                 "Qwen3-8B-FP8 at 2,048 / Qwen3-14B-FP8 at 8,192, util 0.90, defaults, tokens only): -0.7 % / +30.6 % "
+                 "(in KV memory +0.08 / -1.36 GiB: the session-to-session spread of 153-155 again).  One card type "
                  "per layout: reported, not refitted",
         notes="hybrid Gated-DeltaNet models: estimate = max(graphs, 1.27 x FLA chunk-scan set x "
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "

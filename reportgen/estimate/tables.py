@@ -359,6 +359,10 @@ class EngineOptions:
     # --attention-config indexer_kv_dtype (MiniMax-M3's index cache; vLLM default bf16)
     indexer_kv_dtype: str = "bf16"
     disable_custom_all_reduce: bool = False    # --disable-custom-all-reduce (overheads.CUSTOM_AR_GIB)
+    # --max-model-len when the job has one value (None: several, or vLLM's default): the rotary caches a model
+    # sizes by it (spec.rope_length_mode; weights.rotary_cache_bytes) follow it -- matrix.py evaluates such a
+    # model one length at a time
+    max_model_len: int | None = None
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -367,7 +371,14 @@ class EngineOptions:
                    getattr(m, "flashinfer_sampler", None),
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
                    getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16",
-                   disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)))
+                   disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)),
+                   max_model_len=_one_length(getattr(m, "max_model_len", None)))
+
+
+def _one_length(lens) -> int | None:
+    """The job's max_model_len when it has a single value, else None."""
+    values = set(lens or ())
+    return int(values.pop()) if len(values) == 1 else None
 
 
 class _Invalid(str):
@@ -422,7 +433,8 @@ class ModelTables:
                 scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization)
                 if self._plan is None:
                     self._plan = TensorPlan(self.spec)
-                self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b, self._plan), act_b, None)
+                self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b, self._plan,
+                                                                eng.max_model_len), act_b, None)
             except Exception as e:  # UnsupportedQuantization and friends: a named reason, not a crash
                 self._schemes[wd] = (None, None, act_b, f"{type(e).__name__}: {e}")
         return self._schemes[wd]

@@ -23,7 +23,8 @@ Rules (PRODUCT.md §3, research-peers.md C2/C3):
   Gemma-4) has the first- and last-stage tensors on every stage (a tied head is the embedding).
 - Each stage also holds the rotary ``cos_sin_cache`` buffers (``spec.rope_caches``, see
   ``rotary_cache_bytes``); vLLM's "Model loading took" figure includes them (Llama-3.1-8B:
-  32 MiB of its 14.99 GiB; Gemma-3: 576 MiB).
+  32 MiB of its 14.99 GiB; Gemma-3: 576 MiB).  Where the model code sizes them by ``--max-model-len``
+  (MiniMax-Text-01, MiniMax-M2: ``spec.rope_length_mode``) the table is built for one length.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from math import ceil
 
+from reportgen.arch.rope import cache_rows_at
 from reportgen.arch.spec import Component, ModelSpec, Shard
 
 from .layout import Layout, experts_on_rank, pp_partition
@@ -139,7 +141,7 @@ class WeightTable:
         return self.prefix[b] - self.prefix[a]
 
 
-def rotary_cache_bytes(spec: ModelSpec, act_bytes: float) -> float:
+def rotary_cache_bytes(spec: ModelSpec, act_bytes: float, max_model_len: int | None = None) -> float:
     """vLLM's rotary ``cos_sin_cache`` buffers on a rank: ``rows x rotary_dim`` each.
 
     ``spec.rope_caches`` (``((rows, rotary_dim[, element bytes]), ...)``) is filled exactly per
@@ -150,10 +152,16 @@ def rotary_cache_bytes(spec: ModelSpec, act_bytes: float) -> float:
     ``rope_caches`` is None (built by hand) gets one cache of ``max_position_embeddings x
     rotary_dim`` (Llama-3.1-8B: 32 MiB of its 14.99 GiB); ``rotary_dim`` is the spec's, else the
     head dim (64 for MLA).
+
+    ``max_model_len``: vLLM's ``--max-model-len`` (None: its default).  An entry whose model code sizes
+    ``get_rope``'s ``max_position`` by it (a fourth item, ``rope.LengthRows``: MiniMax-Text-01's
+    ``min(max_position_embeddings, max_model_len)``, MiniMax-M2's ``max``) has that length's rows; every other
+    entry is the same at every length.
     """
     caches = getattr(spec, "rope_caches", None)
     if caches is not None:
-        return float(sum(int(c[0]) * int(c[1]) * ((c[2] if len(c) > 2 else 0) or act_bytes) for c in caches))
+        return float(sum(cache_rows_at(c, max_model_len) * int(c[1]) * ((c[2] if len(c) > 2 else 0) or act_bytes)
+                         for c in caches))
     max_pos = spec.max_position_embeddings or 0
     rot = getattr(spec, "rotary_dim", 0) or (64 if spec.is_mla else spec.head_dim)
     return float(max_pos * (rot or 0) * act_bytes)
@@ -255,9 +263,11 @@ class TensorPlan:
         self.off = off
 
 
-def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPlan | None = None) -> WeightTable:
+def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPlan | None = None,
+                       max_model_len: int | None = None) -> WeightTable:
     """Sum every tensor's unsharded bytes by layer and class (once per model and scheme); ``plan``: the
-    spec's ``TensorPlan`` when the caller keeps one across schemes."""
+    spec's ``TensorPlan`` when the caller keeps one across schemes; ``max_model_len``: the length the
+    rotary caches are sized for (``rotary_cache_bytes``; None = vLLM's default)."""
     n = spec.num_layers
     n_kv, n_kv_alt = kv_head_counts(spec)
     # a scheme without rules stores every tensor at its model dtype (quant.Scheme.layout_for):
@@ -298,7 +308,7 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPl
     else:
         acc = _tensor_sums(spec, scheme, n, n_kv_alt)
         per_layer = tuple(ClassBytes(*a) for a in acc[:n])
-    return _table(spec, scheme, act_bytes, acc, per_layer, n, n_kv, n_kv_alt)
+    return _table(spec, scheme, act_bytes, acc, per_layer, n, n_kv, n_kv_alt, max_model_len)
 
 
 def _tensor_sums(spec: ModelSpec, scheme, n: int, n_kv_alt: int) -> list[list[float]]:
@@ -328,7 +338,7 @@ def _tensor_sums(spec: ModelSpec, scheme, n: int, n_kv_alt: int) -> list[list[fl
 
 
 def _table(spec: ModelSpec, scheme, act_bytes: float, acc: list[list[float]], per_layer: tuple, n: int,
-           n_kv: int, n_kv_alt: int) -> WeightTable:
+           n_kv: int, n_kv_alt: int, max_model_len: int | None = None) -> WeightTable:
     first, last, tied = n, n + 1, n + 2
     run = [0.0] * 6
     prefix = [ZERO]
@@ -340,7 +350,7 @@ def _table(spec: ModelSpec, scheme, act_bytes: float, acc: list[list[float]], pe
         experts = tuple((t.layer, t) for t in spec.tensors
                         if t.shard is Shard.EXPERT and t.layer is not None and 0 <= t.layer < n)
     return WeightTable(per_layer, tuple(prefix), ClassBytes(*acc[first]), ClassBytes(*acc[last]),
-                       ClassBytes(*acc[tied]), rotary_cache_bytes(spec, act_bytes), n_kv,
+                       ClassBytes(*acc[tied]), rotary_cache_bytes(spec, act_bytes, max_model_len), n_kv,
                        spec.num_experts, n_kv_alt, bool(getattr(spec, "pp_every_stage", False)),
                        scheme if experts else None, experts)
 

@@ -43,12 +43,12 @@ neither), ``tie_word_embeddings`` true (a list of expert counts, which vLLM read
 with ``layer_types`` (what transformers builds).  A layer kind other than ``linear_attention`` /
 ``full_attention`` is a config error (vLLM raises ``Unsupported layer type``).
 
-Not priced exactly (``spec.notes``): vLLM sizes the rotary cache with ``min(max_position_embeddings,
-max_model_len)`` rows (``MiniMaxText01ForCausalLM`` copies ``model_config.max_model_len`` into the config,
-``MiniMaxText01DecoderLayer`` passes the ``min`` to ``get_rope`` as ``max_position``); the spec carries
-``max_position_embeddings`` rows (the cache at vLLM's default ``--max-model-len``), an over-statement of
-``(max_position_embeddings - max_model_len) x rotary_dim x 4`` bytes per rank below it -- the weights are one
-figure per layout row, ahead of the per-length pass (docs/decisions.md says what an exact term would take).
+Rotary cache per ``--max-model-len`` (``spec.rope_length_mode`` "min"): ``MiniMaxText01ForCausalLM`` copies
+``model_config.max_model_len`` into the config and ``MiniMaxText01DecoderLayer`` passes ``min(max_position_embeddings,
+max_model_len)`` to ``get_rope`` as ``max_position``, so the float32 cache has that many rows x ``rotary_dim`` x 4 B
+(MiniMax-Text-01 at 8,192: 8,192 x 64 x 4 = 2 MiB instead of 10,240,000 x 64 x 4 = 2.44 GiB).  The entry carries a
+``rope.LengthRows``; the estimate prices the weights at each cell's own length (estimate/weights.py
+``rotary_cache_bytes``, matrix.py ``_weights_follow_length``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, set_moe
 from reportgen.arch.fields import Fields, check_int
 from reportgen.arch.mixers import state_layer
-from reportgen.arch.rope import cache_rows, rope_parameters
+from reportgen.arch.rope import cache_entry, rope_parameters
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 from reportgen.arch.state import StateGeometry
 
@@ -147,9 +147,11 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if "full_attention" in kinds and max_pos:
         params = rope_parameters(f) or {"": {"rope_type": "default"}}
         rp = params.get("", next(iter(params.values())))
-        spec.rope_caches = ((cache_rows(rp, max_pos), rot, 4),)   # get_rope(..., dtype=torch.float32)
-        spec.notes.append("minimax: vLLM's rotary cache has min(max_position_embeddings, max_model_len) rows; "
-                          f"priced at max_position_embeddings ({max_pos}) rows, float32")
+        # get_rope(..., max_position=min(max_position_embeddings, max_model_len), dtype=torch.float32)
+        spec.rope_length_mode = "min"
+        spec.rope_caches = (cache_entry(rp, max_pos, rot, 4, "min"),)
+        spec.notes.append("minimax: vLLM's float32 rotary cache has min(max_position_embeddings, max_model_len) "
+                          f"rows (max_position_embeddings {max_pos}): the weights follow max_model_len")
     else:
         spec.rope_caches = ()
     if f.get("sliding_window"):

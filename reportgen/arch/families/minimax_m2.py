@@ -23,7 +23,11 @@ checked parameter-for-parameter against transformers 5.24 ``modeling_minimax_m2.
   DeepSeek-V3;
 * lm_head: vLLM always allocates its own ``ParallelLMHead`` -> a tied config is refused; q/k/v bias follows
   ``attention_bias`` in vLLM but not in transformers -> refused when set;
-* MTP modules (``num_mtp_modules``) are skipped by vLLM's loader and not built by transformers: not counted.
+* MTP modules (``num_mtp_modules``) are skipped by vLLM's loader and not built by transformers: not counted;
+* rotary cache: ``MiniMaxM2ForCausalLM`` copies ``model_config.max_model_len`` into the config and
+  ``MiniMaxM2DecoderLayer`` passes ``max(max_position_embeddings, max_model_len)`` to ``get_rope`` as
+  ``max_position`` (model dtype): ``spec.rope_length_mode`` "max" -- the cache grows past
+  ``max_position_embeddings`` only when a longer ``--max-model-len`` is allowed (``VLLM_ALLOW_LONG_MAX_MODEL_LEN``).
 """
 
 from __future__ import annotations
@@ -54,3 +58,4 @@ def build(f: Fields, spec: ModelSpec) -> None:
 
     # MiniMaxText01RMSNormTP: each rank holds 1/tp of the whole-projection q / k norm weights
     decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="whole"), mlp=mlp, tied=False)
+    spec.rope_length_mode = "max"     # get_rope(max_position=max(max_position_embeddings, max_model_len))
