@@ -552,6 +552,18 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     return [first, second, third, fourth], after
 
 
+
+def encoder_lens_off(stage0: bool = False) -> list[list[pl.Expr]]:
+    """What ``encoder_lens`` does to a row it does not apply to (``on`` false: the term ``_enc_x`` is 0.0):
+    the activation (and with ``stage0`` the first stage's ``act0``) plus that 0.0 -- which turns a -0.0
+    into 0.0, so it is kept --; every other column it writes keeps its value (``x - 0.0`` is ``x`` to the
+    bit; the blocks, tokens, fit and ``_pre`` are the row's own).  ``matrix._prepare`` runs the full terms
+    only on the rows they apply to and this on the others."""
+    x = pl.col("_enc_x")
+    return [[pl.lit(0.0, pl.Float64).alias("_enc_x")],
+            [(pl.col("activation_gib") + x).alias("activation_gib")] + ([(pl.col("act0") + x).alias("act0")]
+                                                                        if stage0 else [])]
+
 NO_ROW_CODE = 2**32 - 1      # ``_rpre`` of a length row without a row verdict (``_pre`` null)
 
 
