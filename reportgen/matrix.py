@@ -390,14 +390,18 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     take_u = pl.Series(np.repeat(gc.take, util.height), dtype=pl.UInt32) if u.height else None
     src = u.select(list(dict.fromkeys(lens_in)))
     lens_rows, on_rows = [], []
+    # what lens_pass's first batch reads, per (layout row, GPU class): the cross join once for every length
+    small_in = None
+    if take_u is not None and all(gc.narrow(e, ("max_model_len",)) for e in passes[0]):
+        small_in = gc.small().select(sorted({n for e in passes[0] for n in e.meta.root_names()}
+                                            - {"max_model_len"})).collect()
     if on.size:
         on_ix = pl.Series(on, dtype=pl.UInt32)
         src_on, take_on = src[on_ix], take_u[on_ix]
     for m in matrix.max_model_len:
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
-        small = None
-        if take_u is not None and all(gc.narrow(e, ("max_model_len",)) for e in passes[0]):
-            small = gc.small().with_columns(pl.lit(m, pl.Int64).alias("max_model_len")).select(passes[0]).collect()
+        small = None if small_in is None else \
+            small_in.with_columns(pl.lit(m, pl.Int64).alias("max_model_len")).select(passes[0])
         lens_rows.append(_lens_out(_lens_in(src, m, pairs, small, take_u).lazy(), off, passes, [], lens_out))
         if on.size:     # the special rows at every length in one frame: one (long) plan, not one per length
             on_rows.append(_lens_in(src_on, m, pairs, small, take_on))
