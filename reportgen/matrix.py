@@ -7,7 +7,7 @@ computed at the narrowest level it depends on, and no Python runs per cell:
 (layout x GPU) and x utilization are evaluated first (small frames; the
 terms that read no per-GPU column other than the scheduler limits once per
 (layout, GPU class): ``_GpuClasses``); the per-length terms run on those rows once per context length (a constant, so
-nothing is copied); then one eager gather copies the output columns into the
+nothing is copied; the DeepSeek-V4 / encoder per-length terms only on the rows they change, ``_special_rows``); then one eager gather copies the output columns into the
 cells (a column with one value in the chunk is repeated instead), beside the
 per-length terms gathered into the same order, and only the few per-target
 terms run per cell (one integer index picks status and reason).  Every cross
