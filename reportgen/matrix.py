@@ -7,7 +7,7 @@ computed at the narrowest level it depends on, and no Python runs per cell:
 (layout x GPU) and x utilization are evaluated first (small frames; the
 terms that read no per-GPU column other than the scheduler limits once per
 (layout, GPU class): ``_GpuClasses``); the per-length terms run on those rows once per context length (a constant, so
-nothing is copied); then one eager gather copies the output columns into the
+nothing is copied; the DeepSeek-V4 / encoder per-length terms only on the rows they change, ``_special_rows``); then one eager gather copies the output columns into the
 cells (a column with one value in the chunk is repeated instead), beside the
 per-length terms gathered into the same order, and only the few per-target
 terms run per cell (one integer index picks status and reason).  Every cross
@@ -378,34 +378,45 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
-    lens_rows, take_u = [], None
     conc_tokens = matrix_profile(matrix)[0].tokens_from_concurrency   # the version's "GPU KV cache size" rule
+    passes = ex.lens_pass(codes, fixed_kv=kv_fixed is not None, conc_tokens=conc_tokens)
+    before, after = ex.compressed_lens(k, kv_fixed is not None, max_th) if dsv4 else ([], [])
+    if enc:
+        enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
+        before, after = enc_before + before, after + enc_after
+    # the rows the DeepSeek-V4 / encoder terms change run them apart (a few thousand of the chunk's rows); the
+    # others take ``lens_pass`` alone, with what those terms leave them (``off``: the same values), and the
+    # special rows' results put in their places
+    on = _special_rows(u, dsv4, enc)
+    off = ex.encoder_lens_off(stage0_columns) if enc else []
+    take_u = pl.Series(np.repeat(gc.take, util.height), dtype=pl.UInt32) if u.height else None
+    src = u.select(list(dict.fromkeys(lens_in)))
+    lens_rows, on_rows = [], []
+    # what lens_pass's first batch reads, per (layout row, GPU class): the cross join once for every length
+    small_in = None
+    if take_u is not None and all(gc.narrow(e, ("max_model_len",)) for e in passes[0]):
+        small_in = gc.small().select(sorted({n for e in passes[0] for n in e.meta.root_names()}
+                                            - {"max_model_len"})).collect()
+    if on.size:
+        on_ix = pl.Series(on, dtype=pl.UInt32)
+        src_on, take_on = src[on_ix], take_u[on_ix]
     for m in matrix.max_model_len:
-        f = u.lazy().select(list(dict.fromkeys(lens_in))).with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
         pairs = ltable.filter(pl.col("max_model_len") == m) if ltable is not None else None
-        if pairs is not None and pairs.height:
-            f = f.with_columns(pl.col("max_pos").replace_strict(pairs["max_pos"], pairs["_lcode"], default=None,
-                                                                return_dtype=pl.UInt16).alias("_lcode"))
-        else:
-            f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
-        before, after = ex.compressed_lens(k, kv_fixed is not None, max_th) if dsv4 else ([], [])
-        if enc:
-            enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
-            before, after = enc_before + before, after + enc_after
-        passes = ex.lens_pass(codes, fixed_kv=kv_fixed is not None, conc_tokens=conc_tokens)
-        # the first batch (blocks per request) reads the layout row, the GPU class and the length only:
-        # evaluated per (layout row, class) and gathered into the (layout, GPU, util) rows
-        written = {e.meta.output_name() for b in before for e in b}
-        if u.height and all(gc.narrow(e, ("max_model_len",)) and not set(e.meta.root_names()) & written
-                            for e in passes[0]):
-            if take_u is None:
-                take_u = pl.Series(np.repeat(gc.take, util.height), dtype=pl.UInt32)
-            small = gc.small().with_columns(pl.lit(m, pl.Int64).alias("max_model_len")).select(passes[0]).collect()
-            f, passes = pl.concat([f, small[take_u].lazy()], how="horizontal"), passes[1:]
-        for b in before + passes + after:
-            f = f.with_columns(b)
-        lens_rows.append(f.select(lens_out))
-    per_len = pl.concat(pl.collect_all(lens_rows), how="vertical", rechunk=True)   # row = length * n + u
+        small = None if small_in is None else \
+            small_in.with_columns(pl.lit(m, pl.Int64).alias("max_model_len")).select(passes[0])
+        lens_rows.append(_lens_out(_lens_in(src, m, pairs, small, take_u).lazy(), off, passes, [], lens_out))
+        if on.size:     # the special rows at every length in one frame: one (long) plan, not one per length
+            on_rows.append(_lens_in(src_on, m, pairs, small, take_on))
+    n_plain = len(lens_rows)
+    if on_rows:
+        lens_rows.append(_lens_out(pl.concat(on_rows, how="vertical").lazy(), before, passes, after, lens_out))
+    parts = pl.collect_all(lens_rows)
+    per_len = pl.concat(parts[:n_plain], how="vertical", rechunk=True)   # row = length * n + u
+    if on_rows:     # the special rows' results in their places: scattered into the fresh (unshared) columns
+        at = pl.Series((np.arange(len(on_rows), dtype=np.int64)[:, None] * u.height + on[None, :]).ravel(),
+                       dtype=pl.UInt32)
+        cols = [per_len.drop_in_place(c) for c in list(per_len.columns)]
+        per_len = pl.DataFrame([c.scatter(at, parts[-1][c.name]) for c in cols])
     # the row reasons some cell picks (codes 2, 3 / 6 -- a superset: per cell a code 4 / 5 may win)
     n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
     pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
@@ -428,6 +439,50 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # twice as much (strings most)
     cu = u.select([c for c in carry + stage0 if c not in const])
     return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry, const, cu)
+
+
+def _special_rows(u: pl.DataFrame, dsv4: bool, enc: bool) -> np.ndarray:
+    """Indices of the (layout, GPU, util) rows whose per-length figures the DeepSeek-V4 (``ex.compressed_lens``)
+    or encoder (``ex.encoder_lens``) terms change: the rows those terms' own ``on`` selects."""
+    if not (dsv4 or enc) or not u.height:
+        return np.zeros(0, dtype=np.int64)
+    sel = pl.lit(False)
+    if dsv4:
+        sel = sel | (pl.col("tok_conc") == 1).fill_null(False)
+    if enc:
+        sel = sel | (pl.col("vid_f").fill_null(0).cast(pl.Int64) > 0) | (pl.col("tow_t").fill_null(0.0) > 0)
+    return np.flatnonzero(u.select((sel & pl.col("_nbv").is_not_null()).fill_null(False)).to_series().to_numpy())
+
+
+def _lens_in(src: pl.DataFrame, m: int, pairs: pl.DataFrame | None, small: pl.DataFrame | None,
+             take: pl.Series | None) -> pl.DataFrame:
+    """The rows ``src`` at max_model_len ``m`` with the length's own inputs: ``_lcode`` (``pairs``: the
+    (max_pos -> _lcode) refusals at ``m``) and, when ``small`` is given, ``lens_pass``'s first batch
+    (blocks per request: it reads the layout row, the GPU class and the length only) evaluated per
+    (layout row, GPU class) and gathered into the rows by ``take``."""
+    f = src.with_columns(pl.lit(m, pl.Int64).alias("max_model_len"))
+    if pairs is not None and pairs.height:
+        f = f.with_columns(pl.col("max_pos").replace_strict(pairs["max_pos"], pairs["_lcode"], default=None,
+                                                            return_dtype=pl.UInt16).alias("_lcode"))
+    else:
+        f = f.with_columns(pl.lit(None, pl.UInt16).alias("_lcode"))
+    return f.hstack(small[take]) if small is not None else f
+
+
+def _lens_out(f: pl.LazyFrame, before: list, passes: list, after: list, out: list[str]) -> pl.LazyFrame:
+    """The per-length terms on ``f`` (``_lens_in``'s rows): ``before``, ``lens_pass`` (without its first batch
+    when ``f`` has it already -- unless ``before`` writes a column it reads), ``after``."""
+    names = set(f.collect_schema().names())
+    first = passes[0]
+    if {e.meta.output_name() for e in first} <= names:
+        written = {e.meta.output_name() for b in before for e in b}
+        if any(set(e.meta.root_names()) & written for e in first):
+            f = f.drop([e.meta.output_name() for e in first])
+        else:
+            passes = passes[1:]
+    for b in before + passes + after:
+        f = f.with_columns(b)
+    return f.select(out)
 
 
 def _one_value(s: pl.Series) -> bool:

@@ -117,6 +117,8 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         # (not the kept fused-MoE workspaces, PP buffers and encoder profile: ``a_add_t``)
         (ctx + ((gcap_max * (1 - pl.col("g_bf"))).clip(0) + r * pl.col("warm_r") / GIB - core_last).clip(0))
         .alias("_outside"),
+        # the blocks-independent terms of the utilization pass's ``max_len_fit``
+        *fit_terms(pl.col("max_num_batched_tokens")),
     ]
     # DeepSeek-V4's prefill gather workspace, the part that does not grow with max_model_len:
     # PREFILL_CHUNK x (window + T) x head_dim bf16 (``ws_b`` bytes a row; lens_pass adds cdiv(M, ratio) rows)
@@ -156,27 +158,41 @@ def state_blocks() -> pl.Expr:
     return pl.col("n_state") * pl.col("state_blocks")
 
 
-def max_len_fit(nb: pl.Expr, t: pl.Expr) -> pl.Expr:
+FIT_TERMS = ("_fit_th", "_fit_const", "_fit_first", "_fit_sb")
+
+
+def fit_terms(t: pl.Expr) -> list[pl.Expr]:
+    """The terms of ``max_len_fit`` that do not depend on the blocks (the layout row's groups and ``t``
+    only): the window threshold, the window groups' constant cost above it, one token's blocks, the state
+    blocks -- as columns ``FIT_TERMS``, so ``gpu_pass`` evaluates them once per (layout row, GPU class)
+    rather than the utilization pass on every (layout, GPU, util) row."""
+    ns, nc = pl.col("n_slide"), pl.col("n_chunk")
+    ths = (pl.when(ns > 0).then(pl.col("window") - 1 + t)
+           .when(nc > 0).then(pl.col("chunk") + t).otherwise(0))
+    const = (ns * (_cdiv(pl.col("window") - 1 + t, pl.col("bs_slide")) + 1)
+             + nc * _cdiv(pl.col("chunk") + t, pl.col("bs_chunk")))
+    first = blocks_per_request(pl.lit(1, pl.Int64), t)
+    return [e.alias(n) for e, n in zip((ths, const, first, state_blocks()), FIT_TERMS)]
+
+
+def max_len_fit(nb: pl.Expr, t: pl.Expr, terms: bool = False) -> pl.Expr:
     """Largest M with blocks_per_request(M) <= nb, closed form (vLLM binary-searches the same).
 
     One window kind per model (vLLM refuses sliding + chunked together), so two
     regimes: above the window threshold the window groups cost a constant; below
     it every group grows with M.  State groups cost a constant in both (taken off ``nb``).
+    ``terms``: read ``fit_terms``' columns instead of evaluating them (the same integers).
     """
+    ths, const, first, sb = [pl.col(n) for n in FIT_TERMS] if terms else [e.meta.undo_aliases() for e in fit_terms(t)]
     nb_all = nb
-    nb = nb - state_blocks()
+    nb = nb - sb
     nf, ns, nc = pl.col("n_full"), pl.col("n_slide"), pl.col("n_chunk")
     bs = pl.col("bs_full")
-    ths = (pl.when(ns > 0).then(pl.col("window") - 1 + t)
-           .when(nc > 0).then(pl.col("chunk") + t).otherwise(0))
-    const = (ns * (_cdiv(pl.col("window") - 1 + t, pl.col("bs_slide")) + 1)
-             + nc * _cdiv(pl.col("chunk") + t, pl.col("bs_chunk")))
     cap = pl.col("max_pos").fill_null(BIG).cast(pl.Int64)
     above = (pl.when(nf > 0).then(((nb - const) // pl.max_horizontal(nf, 1)) * bs)
              .otherwise(pl.when(nb >= const).then(cap).otherwise(-1)))
     below = pl.min_horizontal(((nb - ns) // pl.max_horizontal(nf + ns + nc, 1)) * bs, ths)
     m = pl.when((above >= ths) & (nb >= const)).then(above).otherwise(below)
-    first = blocks_per_request(pl.lit(1, pl.Int64), t)
     return pl.when((nb_all <= 0) | (first > nb_all)).then(0).otherwise(pl.min_horizontal(m, cap)).clip(0)
 
 
@@ -247,7 +263,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None) -> list[list[pl.Expr]]:
         _pick(k, "wsr", w).alias("_wsr"),
         pl.when(ok).then(((nb // pl.col("n_groups").clip(1)) * pl.col("token_block")).clip(0))
         .alias("kv_cache_tokens"),
-        pl.when(ok).then(max_len_fit(nb, t)).alias("max_model_len_fit"),
+        pl.when(ok).then(max_len_fit(nb, t, terms=True)).alias("max_model_len_fit"),
         # out of memory at start-up only beyond the tight band: the outside terms are estimates
         # (CUDA context, warm-up buffers), so within +-TIGHT_OUTSIDE_GIB the cell is "tight".
         # With a fixed KV size (--kv-cache-memory-bytes) the bound is the whole GPU instead.
@@ -551,6 +567,18 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
               .then(pl.lit(ENCODER_FAIL, pl.UInt16)).otherwise(pl.col("_pre")).alias("_pre")]]
     return [first, second, third, fourth], after
 
+
+
+def encoder_lens_off(stage0: bool = False) -> list[list[pl.Expr]]:
+    """What ``encoder_lens`` does to a row it does not apply to (``on`` false: the term ``_enc_x`` is 0.0):
+    the activation (and with ``stage0`` the first stage's ``act0``) plus that 0.0 -- which turns a -0.0
+    into 0.0, so it is kept --; every other column it writes keeps its value (``x - 0.0`` is ``x`` to the
+    bit; the blocks, tokens, fit and ``_pre`` are the row's own).  ``matrix._prepare`` runs the full terms
+    only on the rows they apply to and this on the others."""
+    x = pl.col("_enc_x")
+    return [[pl.lit(0.0, pl.Float64).alias("_enc_x")],
+            [(pl.col("activation_gib") + x).alias("activation_gib")] + ([(pl.col("act0") + x).alias("act0")]
+                                                                        if stage0 else [])]
 
 NO_ROW_CODE = 2**32 - 1      # ``_rpre`` of a length row without a row verdict (``_pre`` null)
 
