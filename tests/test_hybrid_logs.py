@@ -5,7 +5,9 @@ Rows (../shared/reference/vllm_logs.csv row 71, tests/data/vllm_logs_2026.csv M-
 - 71  Qwen3-Next-80B-A3B, 2 x H200, TP2, v0.10.2, bf16, max_model_len 262144: the whole estimate
       (weights, budget, blocks) against the log.  Targets: weights 1 %, KV tokens 5 %, max concurrency 5 %.
       Note: the GDN prefill-buffer activation constant (overheads.GDN_STATE_COPIES) was fitted on this
-      row's activation peak, so its KV figures are a calibration check, not a held-out one.
+      row's activation peak, so its KV figures are a calibration check, not a held-out one.  Since branch gdnact
+      only the 0.10 profile keeps it (vLLM's GDN layers skip their core in the profile run); row 174 (0.28.0,
+      Qwen3.5-27B-class on an A100, proxy config) checks its absence.
 - M01 Qwen3.5-9B (cyankiwi AWQ-BF16-INT8), L40S, v0.16.1, fp8 KV, prefix caching on (align): a second
       service started on the same GPU at the same second (row M02), so free-memory profiling -- and with
       it the logged KV memory -- carries that interference, and the checkpoint's compressed-tensors mix
