@@ -105,7 +105,8 @@ PROXIES["Qwen/Qwen3-Reranker-8B"] = (
 PROXIES["Qwen/Qwen3-8B-FP8"] = ("Qwen/Qwen3-8B", "fp8", "Qwen3-8B config + fp8 weights (FP8 checkpoint config not offline)")
 PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp8 weights (FP8 checkpoint config not offline)")
 # row 174 (0.28.0, A100): "Qwen3.8-27B", a qwen3_5 hybrid whose config is not offline; the Qwen3.5-27B config reproduces
-# its logged weights (51.08 vs 51.1 GiB) and attention block (784), so it is run, but listed (UNSCORED)
+# its logged weights (51.08 vs 51.1 GiB) and attention block (784), so it is run and scored on that proxy (branch
+# gdnact: listed while the GDN profile-run term, which vLLM 0.11+ does not allocate, made it no_fit)
 PROXIES["Qwen/Qwen3.8-27B"] = (
     "Qwen/Qwen3.5-27B", "checkpoint", "Qwen3.5-27B config (same qwen3_5 geometry by the logged weights and block size)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
@@ -187,10 +188,6 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
                   "fit an 80 GB H100 (the blog's GPU) at util 0.9 and are reproduced (+0.1 %) at the GB10 total of 119.63 "
                   "GiB, which is inferred from this row's own KV figures; the version (>= 0.21) is inferred from the "
                   "token line's format",
-            "174": "the checkpoint's config.json (\"Qwen3.8-27B\") is not offline: costed with the Qwen3.5-27B config, whose "
-                   "weights (51.08 vs 51.1 GiB) and attention block (784) match the log; on it the estimate says no_fit "
-                   "(KV 10.71 vs 18.61 GiB: a GDN profile-run activation of 8.68 GiB where the log leaves <= 3.2 GiB), "
-                   "reported as evidence (docs/accuracy_hybrids.md), not scored",
             # WSL2 RTX 4090 session (file 61510271682; same desktop as rows 35 / N05): docs/decisions.md "WSL2 rows
             # 153-155"; tests/test_wsl_rows.py recomputes both comparisons from the rows and the quoted VRAM figures
             "153": "the start's non-KV charge was not memory vLLM kept: beyond weights and KV it took 2.40 GiB of the "

@@ -62,7 +62,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     r = pl.min_horizontal(pl.col("max_num_seqs"), pl.col("max_num_batched_tokens")).cast(pl.Float64)
     gpus = pl.col("tp") * pl.col("pp") * pl.col("dp")
     gpn = pl.col("gpus_per_node")
-    fwd = t * pl.col("a_fwd_t") + r * pl.col("a_state_r")     # a_state_r: GDN prefill buffers (hybrids)
+    fwd = t * pl.col("a_fwd_t") + r * pl.col("a_state_r")     # a_state_r: GDN prefill buffers (0.10 profile)
     # encoder profile over vLLM's encoder budget max(T, largest item) (encoder.encoder_budget)
     add = t * pl.col("a_add_t") + pl.max_horizontal(t, pl.col("enc_item")) * pl.col("a_enc_t")
     a_other = (fwd + add) / GIB

@@ -80,15 +80,22 @@ MOE_WS = 0.768             # fused-MoE intermediate caches, in units of T*topk*(
 from .encoder import MM_ENCODER  # noqa: E402,F401  multimodal encoder profile: its own module and fit
 PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T tokens (not fitted: 2 tensors)
 
-# ---- Gated DeltaNet prefill buffers (hybrids) ----
-# The profile run's dummy batch is min(max_num_seqs, T) short requests; a GDN layer's chunked
-# delta-rule prefill then holds state-sized buffers per request at once (gathered initial states,
-# the per-chunk states h, fp32 final states, the write-back).  Peak = copies x requests x one
-# layer's state bytes on the rank, on top of the forward peak.  Calibrated on ONE start-up
-# (vllm_logs.csv row 71, Qwen3-Next-80B TP2, v0.10.2: 5.58 GiB logged, 2.46 modelled without it);
-# not applied to Mamba / KDA / short-conv state kinds (no log to calibrate them; vLLM V1's profile
-# run skips the Mamba scan, so a Mamba layer holds its projection width only, priced code-derived by
-# hybrid.mixer_excess_cols: docs/accuracy.md, "Mamba families: the mixer width").
+# ---- Gated DeltaNet prefill buffers (hybrids; the 0.10 profile only) ----
+# Fitted as state-sized buffers per dummy request of the profile run (min(max_num_seqs, T) requests x
+# one layer's state bytes on the rank x copies) on ONE start-up (vllm_logs.csv row 71, Qwen3-Next-80B
+# TP2, v0.10.2: 5.58 GiB logged, 2.46 modelled without it).  vLLM's code holds no such buffer: without
+# attention metadata the GDN core returns before any kernel in the profile run ("# V1 profile run" in
+# ``_forward`` of the 0.10-era qwen3_next.py, as its vLLM-derived copies in the search index show; at
+# 0.26+ ``QwenGatedDeltaNetAttention._forward_core`` / ``_warmup_prefill_kernels``,
+# vllm/model_executor/layers/mamba/gdn/qwen_gdn_linear_attn.py @00545a8a: one T = 64 warm-up of
+# ``chunk_gated_delta_rule``, freed with ``empty_cache``).  So the term is an unattributed 0.10.2
+# figure, kept only by the 0.10 profile (profiles.VllmProfile.gdn_state_copies; 0 from 0.11, branch
+# gdnact): at 0.28 it put 7.5 of row 174's 8.68 GiB of activation (256 dummy requests x 9.76 x 3.2 MB),
+# where the log leaves <= 3.2 GiB for activation, non-torch and graphs together.  The seed API (no
+# version) keeps it: a real prefill batch does gather states per request.  Not applied to Mamba / KDA /
+# short-conv state kinds: vLLM V1's profile run skips the Mamba scan, so a Mamba layer holds its
+# projection width only, priced code-derived by hybrid.mixer_excess_cols (docs/accuracy.md, "Mamba
+# families: the mixer width").
 GDN_STATE_COPIES = 9.76
 
 # ---- Gated DeltaNet chunk-scan transient in the 0.26+ CUDA-graph estimate (issue #50780) ----

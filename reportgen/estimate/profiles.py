@@ -138,6 +138,11 @@ class VllmProfile:
     # v0.21.0": ~55k tokens at 0.20.0, ~525k at 0.21.0 for the same ~50 GB) and rows P01 / P02 (0.26+:
     # 820,013 = 1.0427 x 786,432, not a block multiple) and 54.  The KV budget is the same either way.
     tokens_from_concurrency: bool = False
+    # hybrid GDN: state-sized buffers per dummy request charged to the profile run's activation
+    # (overheads.GDN_STATE_COPIES; 0 = none).  vLLM's GDN layers skip their core in the profile run in
+    # every release read (no attention metadata), so only the profile whose row fitted it keeps it
+    # (0.10, row 71: an unattributed 0.10.2 term, docs/accuracy_hybrids.md "Row 174")
+    gdn_state_copies: float = 0.0
     extras: dict = field(default_factory=dict)
 
     @property
@@ -183,7 +188,10 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="F02/F03 (vllm_logs_2026.csv: refused starts, verdict and largest length); rows 32 and 71 "
                  "have no runnable config (llava-1.6, hybrid Qwen3-Next): the numeric terms are inherited",
         notes="graphs captured after KV sizing (outside the budget); PIECEWISE only; sampler and "
-              "non-torch as 0.11 (inherited: no 0.10 row prints a TP>1 dense non-torch figure)"),
+              "non-torch as 0.11 (inherited: no 0.10 row prints a TP>1 dense non-torch figure); hybrid GDN "
+              "models keep row 71's fitted profile-run term (GDN_STATE_COPIES: not vLLM's GDN code, which "
+              "returns early without attention metadata; 0 from 0.11)",
+        gdn_state_copies=oh.GDN_STATE_COPIES),
     VllmProfile(
         name="0.11", first=(0, 11), graphs_in_budget=False, graph_estimate_scale=0.0,
         dense_graph_estimate=True, gdn_transient_scale=0.0,

@@ -242,12 +242,13 @@ def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool, cuda_gra
 
 
 def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_extra: float = 0.0,
-                      mrv2: bool = False) -> dict[str, float]:
+                      mrv2: bool = False, gdn_copies: float | None = None) -> dict[str, float]:
     """Bytes per batched token / per sampler row (forms in overheads.py; ``p`` = constants,
     overridable by the calibration script; ``sampler_extra`` = the version profile's extra
     bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``;
     ``mrv2``: the profile run samples with Model Runner V2's sampler, ``oh.MRV2_SAMPLER_BYTES``
-    beyond the model-dtype logits instead of the fitted MRV1 ``SAMPLER_BYTES``)."""
+    beyond the model-dtype logits instead of the fitted MRV1 ``SAMPLER_BYTES``; ``gdn_copies``: the
+    version profile's ``gdn_state_copies``, None = ``p.GDN_STATE_COPIES``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
     smp_b = oh.MRV2_SAMPLER_BYTES if mrv2 else p.SAMPLER_BYTES + sampler_extra
     return {
@@ -274,8 +275,8 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
         # logits and one fp32 copy (no top-k/top-p leftovers to strand), MRV1's the fitted live + stranded set
         "warm_r": (f.vocab * (act_b + oh.MRV2_SAMPLER_BYTES) if mrv2
                    else (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0),
-        "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
-                      if f.gdn_state is not None else 0.0),
+        "a_state_r": ((getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) if gdn_copies is None else gdn_copies)
+                      * f.gdn_state.bytes_per_seq(lay.tp, act_b) if f.gdn_state is not None else 0.0),
     }
 
 
@@ -546,7 +547,8 @@ class ModelTables:
         # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
         # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
-        co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]))
+        co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]),
+                               gdn_copies=pr.gdn_state_copies)
         if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
             co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
             co["a_fwd_t"] += d.fwd_elems_t * act_b
