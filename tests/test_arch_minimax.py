@@ -327,3 +327,35 @@ def test_only_the_minimax_families_size_rotary_caches_by_length():
             ruled.append(p.stem)
         assert _per_length(ModelEntry(p.stem, spec), Matrix(max_model_len=[4096, 32768, 131072])) in (0, 1)
     assert ruled == ["MiniMaxAI--MiniMax-M2.5"]
+
+
+def test_per_length_cells_equal_one_length_jobs_interleaved(text01):
+    """An oracle outside ``_length_frame``: each length run as its own one-length job (the one-table path, weights at
+    that length through ``EngineOptions.max_model_len``), interleaved by hand into (row, length, concurrency) order,
+    is the several-length job cell for cell -- for the MiniMax rows and the other models' rows alike, through
+    ``evaluate_matrix`` and through ``iter_cell_batches`` with one model per prepared chunk (prep_cells=1) and small
+    batches (branch review21)."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix, iter_cell_batches
+
+    other = build_spec(dict(TEXT01, layer_types=["linear_attention"] * 80))
+    models = [ModelEntry("a", text01), ModelEntry("b", other), ModelEntry("c", text01), ModelEntry("d", other)]
+    gpus = [H200, GpuLike(id="b200", name="B200", usable_memory_gib=178.4)]
+    lengths, conc = [131_072, 8192, 10_240_000], [1, 8]
+    kw = dict(tp=[4, 8], pp=[1, 2], concurrency=conc, vllm_version="0.23")
+    parts = []
+    for k, v in enumerate(lengths):
+        one = evaluate_matrix(models, gpus, Matrix(max_model_len=[v], **kw)).with_row_index("_i")
+        parts.append(one.with_columns((pl.col("_i") // len(conc)).alias("_u"), pl.lit(k).alias("_l"),
+                                      (pl.col("_i") % len(conc)).alias("_c")))
+    want = pl.concat(parts).sort("_u", "_l", "_c").drop("_i", "_u", "_l", "_c")
+    mx = Matrix(max_model_len=lengths, **kw)
+    frame = evaluate_matrix(models, gpus, mx)
+    assert frame.height == want.height == 4 * 2 * 4 * 3 * 2
+    assert_frame_equal(frame, want)
+    batches = list(iter_cell_batches(models, gpus, mx, batch_cells=12, prep_cells=1))
+    assert max(b.height for b in batches) <= 12
+    assert_frame_equal(pl.concat(batches), want)
