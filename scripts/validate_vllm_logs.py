@@ -306,11 +306,17 @@ def interference(row: dict) -> bool:
                                 "apparently on the same gpu", "card shared", "embedding-model vllm instance"))
 
 
+def run_version(row: dict) -> str | None:
+    """The 0.x version a row is run under: its ROW_SETTINGS ``vllm_version`` when set (it wins over the row's text:
+    rows 166 / 170 log 0.20.x but print 0.21's token line), else the one its ``vllm_version`` text names."""
+    return version_of(ROW_SETTINGS.get(row.get("row_id"), {}).get("vllm_version") or row.get("vllm_version"))
+
+
 def make_case(row: dict) -> Case | None:
     """The estimator inputs for one log row, or None when it cannot be run."""
     extra = ROW_SETTINGS.get(row.get("row_id"), {})
-    version = extra.get("vllm_version") or row.get("vllm_version")
-    if row.get("engine") != "v1" or version_of(version) is None:
+    version = run_version(row)
+    if row.get("engine") != "v1" or version is None:
         return None
     total = _f(row.get("total_gpu_memory_gib")) or TOTAL_OVERRIDES.get(row.get("row_id"))
     if total is None:
@@ -345,7 +351,7 @@ def make_case(row: dict) -> Case | None:
                 gpu_memory_utilization=[util],
                 max_num_batched_tokens=_i(row.get("max_num_batched_tokens")) or extra.get("max_num_batched_tokens"),
                 max_num_seqs=_i(row.get("max_num_seqs")),
-                block_size=_i(row.get("block_size"), 16), vllm_version=version_of(version),
+                block_size=_i(row.get("block_size"), 16), vllm_version=version,
                 enforce_eager=(row.get("enforce_eager") or "").strip().lower() == "true",
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
                 disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
@@ -397,7 +403,7 @@ def compare(case: Case, p: dict) -> dict:
         and (meas_tok is None or meas_tok > 0) and not failed_start(r)
     out = {
         "row": int(r["row_id"]) if str(r["row_id"]).isdigit() else r["row_id"], "model": case.model, "proxy": case.proxy, "version": r.get("vllm_version") or ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version"),
-        "profile": version_profile(ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version") or r.get("vllm_version")), "dataset": r.get("dataset"),
+        "run_version": case.matrix.vllm_version, "profile": version_profile(case.matrix.vllm_version), "dataset": r.get("dataset"),
         "interference": interference(r), "reason": p["reason"], "mml_fit": p["max_model_len_fit"],
         "sampler_rows": min(p["max_num_seqs"], p["max_num_batched_tokens"]), "vocab": case.spec.vocab_size,
         "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),

@@ -235,3 +235,22 @@ def test_row174_27b_gdn_hybrid_listed_with_the_qwen35_27b_geometry():
     assert abs(r["w_err"]) <= 0.1, r["w_err"]
     assert vvl.predict(case)["block_size"] == 784 == int(_row("174")["block_size"])
     assert r["started"] and r["status"] == "no_fit"
+
+
+def test_rows_run_under_a_row_settings_version_are_calibrated_under_it(scored):
+    """ROW_SETTINGS' version wins over the row's text (rows 166 / 170 are run under 0.21); the calibration script
+    (scripts/calibrate_overheads.py: per-profile fits and graph ratios) must group them by the version they were
+    run under, as the ``profile`` column does, not by the logged 0.20 text (branch review21)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import calibrate_overheads
+
+    from reportgen.estimate.profiles import profile_for
+
+    for rid in ("166", "170"):
+        r = scored[rid]
+        assert vvl.version_of(r["version"]) == "0.20"              # the logged text, kept for display
+        assert vvl.run_version(_row(rid)) == "0.21"
+        assert calibrate_overheads._version_text(r) == "0.21"
+        assert profile_for(calibrate_overheads._version_text(r))[0].label == r["profile"] == "0.21-0.24"
+    r = scored["171"]                                               # no override: the row's own text
+    assert calibrate_overheads._version_text(r) == vvl.version_of(r["version"]) == "0.20"
