@@ -254,23 +254,29 @@ def load_rows(csv: Path | None = None) -> list[dict]:
     return rows
 
 
-def _config(model_id: str) -> dict | None:
+def _config_path(model_id: str) -> Path | None:
+    """The offline copy of a model's config.json (``<owner>--<name>.json`` in CONFIG_DIRS), or None."""
     for d in CONFIG_DIRS:
         p = d / (model_id.replace("/", "--") + ".json")
         if p.exists():
-            return json.loads(p.read_text())
+            return p
     return None
+
+
+def _config(model_id: str) -> dict | None:
+    p = _config_path(model_id)
+    return json.loads(p.read_text()) if p else None
 
 
 def _side_files(model_id: str) -> dict:
     """The ModelOpt ``hf_quant_config.json`` kept beside a config (``<key>.hf_quant_config.json``, the bundled
-    naming), as the source layer passes it to ``build_spec``; {} when there is none."""
-    from reportgen.sources.resolved import QUANT_FILE, QUANT_KEY
-    for d in CONFIG_DIRS:
-        if (d / (model_id.replace("/", "--") + ".json")).exists():
-            q = d / (model_id.replace("/", "--") + "." + QUANT_FILE)
-            return {QUANT_KEY: json.loads(q.read_text())} if q.exists() else {}
-    return {}
+    naming ``sources/local.local_config_path`` reads), as the source layer passes it to ``build_spec``; {} when
+    there is none."""
+    from reportgen.sources.local import local_config_path
+    from reportgen.sources.resolved import QUANT_KEY
+    p = _config_path(model_id)
+    q = local_config_path(str(p))[1] if p else None
+    return {QUANT_KEY: json.loads(q.read_text())} if q is not None and q.exists() else {}
 
 
 def version_of(v: str | None) -> str | None:
