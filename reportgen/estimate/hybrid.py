@@ -33,6 +33,7 @@ vLLM (read_file commits):
 from __future__ import annotations
 
 from reportgen.arch.spec import AttentionKind, LayerKV
+from reportgen.estimate import overheads as oh
 
 PREFIX_CACHING_DEFAULT_FROM = (0, 28)     # vLLM #50991: hybrids get prefix caching (align) by default
 STATE_BLOCKS = {"none": 1, "align": 2}   # MambaSpec.max_memory_usage_bytes, no speculative decoding
@@ -84,3 +85,38 @@ def is_attention_free(spec) -> bool:
     """Every layer is a state layer (mamba, mamba2): vLLM's ``IsAttentionFree`` models."""
     layers = getattr(spec, "layers_kv", None) or ()
     return bool(layers) and all(is_state(l) for l in layers)
+
+
+# ---- the profile run's Mamba mixer width (activation peak) ----
+# vLLM V1's profile run (``gpu_model_runner.profile_run`` -> ``_dummy_run(is_profile=True)``) builds no
+# attention metadata, so a Mamba-2 mixer runs ``in_proj`` (output ``(2I + 2G'N + H)/tp``), allocates
+# ``ssm_output`` (``I/tp``, ``torch.empty`` in ``MambaMixer2.forward``) and, inside the ``mamba_mixer2``
+# custom op (``conv_ssm_forward``), takes the ``attn_metadata is None`` branch: the x|B|C slice is copied
+# once (``transpose(0, 1).clone().transpose(0, 1).contiguous()``: the clone keeps the transposed layout,
+# so the trailing ``.contiguous()`` is a no-op) and returned -- no conv, no chunked scan, no per-chunk
+# states.  After the op the gated RMSNorm (compiled: fused, one ``I/tp`` output) and ``out_proj`` run with
+# ``in_proj``'s output and ``ssm_output`` still alive, a smaller set (``3I + 2G'N + H`` + h).  So the
+# layer's peak is ``(4I + 4G'N + H)/tp`` elements per batched token (``overheads.mamba_profile_cols``),
+# read in vllm-project/vllm ``vllm/model_executor/layers/mamba/mamba2/mamba_mixer2.py`` @2e0714af (the
+# only V1 ``mamba_mixer2.py`` of vllm-project/vllm the search index stores; the profile branch has the
+# same three lines in every V1 copy of the file the index holds, from the pre-custom-op
+# ``forward_cuda`` to the 0.2x ``conv_ssm_forward``; nemotron_h.py's Mamba decoder layer is
+# norm -> mixer, nothing wider).  The dense forward term already prices ``ALPHA_MLP x mlp_cols / tp``
+# per token at the widest MLP layer; the Mamba layer is another layer, so the forward peak is the wider of
+# the two: ``max(ALPHA_MLP x mlp_cols / tp, mixer)``.  Factor 1 on the mixer width, no fitted constant.
+# Checked on row 166 (Nemotron-Cascade-2-30B-A3B NVFP4, T = 32,768): +0.89 GiB, the log leaving 1.24 GiB
+# more than the estimate without it (docs/decisions.md "Mamba-2 mixer width in the profile peak").
+MIXER_KINDS = ("mamba2", "mamba1")
+
+
+def widest_mixer_state(layers) -> object:
+    """The Mamba-1 / Mamba-2 state geometry with the widest profile-run mixer (None without one)."""
+    geoms = [l.state for l in layers if l.state is not None and l.state.kind in MIXER_KINDS]
+    return max(geoms, key=lambda g: oh.mamba_profile_cols(g, 1)) if geoms else None
+
+
+def mixer_excess_cols(state, mlp_cols_rank: float, tp: int) -> float:
+    """Elements per batched token the Mamba layer's profile peak adds over the priced MLP width
+    (``mlp_cols_rank`` = ``ALPHA_MLP x mlp_cols / tp``): ``max(0, mixer - mlp)``; the whole mixer width
+    for an attention-free model (no MLP)."""
+    return max(0.0, oh.mamba_profile_cols(state, tp) - mlp_cols_rank)

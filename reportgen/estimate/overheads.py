@@ -87,8 +87,8 @@ PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T to
 # layer's state bytes on the rank, on top of the forward peak.  Calibrated on ONE start-up
 # (vllm_logs.csv row 71, Qwen3-Next-80B TP2, v0.10.2: 5.58 GiB logged, 2.46 modelled without it);
 # not applied to Mamba / KDA / short-conv state kinds (no log to calibrate them; vLLM V1's profile
-# run skips the Mamba scan, and the projection width it leaves unpriced is bounded in
-# docs/accuracy.md, "Mamba families: no activation term").
+# run skips the Mamba scan, so a Mamba layer holds its projection width only, priced code-derived by
+# hybrid.mixer_excess_cols: docs/accuracy.md, "Mamba families: the mixer width").
 GDN_STATE_COPIES = 9.76
 
 # ---- Gated DeltaNet chunk-scan transient in the 0.26+ CUDA-graph estimate (issue #50780) ----
@@ -138,12 +138,13 @@ def mamba_profile_cols(state, tp: int) -> float:
     """Elements per batched token a Mamba mixer holds at once in vLLM's profile run, on one rank.
 
     The profile run gives the mixers no attention metadata and they skip the conv and scan kernels
-    (docs/accuracy.md "Mamba families: no activation term"); what is left is the projection width:
+    (docs/accuracy.md "Mamba families: the mixer width"); what is left is the projection width:
     Mamba-2 ``in_proj`` output ``(2I + 2G'N + H)/tp`` + ``ssm_output`` ``I/tp`` + the contiguous x|B|C
     clone ``(I + 2G'N)/tp`` = ``(4I + 4G'N + H)/tp`` (``G'`` padded to tp when ``n_groups % tp``);
     Mamba-1 ``in_proj`` output ``2I/tp`` + the contiguous x half ``I/tp`` = ``3I/tp``.  0 for other kinds.
-    Priced (factor 1, code-derived, no row fits it) only for attention-free models, which have no MLP
-    whose forward term would cover it (``tables.activation_coeffs``)."""
+    Priced (factor 1, code-derived, no row fits it) where it is wider than the priced MLP width -- every
+    attention-free model, and hybrids whose MLP is narrower (``hybrid.mixer_excess_cols``,
+    ``tables.activation_coeffs``)."""
     if state is None:
         return 0.0
     if state.kind == "mamba2":

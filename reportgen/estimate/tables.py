@@ -51,7 +51,7 @@ class ModelFacts:
     mm_item: int = 0           # encoder tokens of the largest multimodal item (0 = unknown; encoder.encoder_budget)
     buffer_t: int = 0          # elements per batched token of init-time buffers (ModelSpec.init_buffer_per_token)
     topk_buf: tuple[int, int] = (0, 0)   # (index heads, top-k) of an int32 init-time buffer (ModelSpec.index_topk_buffer)
-    ssm_state: object = None   # an attention-free model's (mamba, mamba2) state geometry: its mixer width is priced
+    ssm_state: object = None   # the widest Mamba-1 / Mamba-2 mixer geometry: its width beyond the MLP's is priced
     video: tuple[int, int, int] = (0, 0, 0)   # (tokens per step, most steps, tokens taken off) of a max_model_len-sized video
     tower: object = None       # mm_video.TowerPeak: the ViT's own profile peak per patch (None: not modelled)
 
@@ -78,7 +78,7 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
                       moe_cols3, bool(spec.num_experts and exp), spec.multimodal, gdn_state,
                       chunk_state, encoder.deepstack_levels(spec), spec.mm_item_tokens if spec.multimodal else 0,
                       spec.init_buffer_per_token, tuple(spec.index_topk_buffer),
-                      spec.layers_kv[0].state if hybrid.is_attention_free(spec) else None,
+                      hybrid.widest_mixer_state(spec.layers_kv),
                       (spec.mm_video_patch_tokens, spec.mm_video_max_patches, spec.mm_video_minus_tokens)
                       if spec.multimodal else (0, 0, 0),
                       spec.mm_tower_peak if spec.multimodal else None)
@@ -252,7 +252,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     smp_b = oh.MRV2_SAMPLER_BYTES if mrv2 else p.SAMPLER_BYTES + sampler_extra
     return {
         "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden
-                            + oh.mamba_profile_cols(f.ssm_state, lay.tp)),
+                            + hybrid.mixer_excess_cols(f.ssm_state, p.ALPHA_MLP * f.mlp_cols / lay.tp, lay.tp)),
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + smp_b),
         "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
