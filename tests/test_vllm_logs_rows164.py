@@ -95,8 +95,13 @@ def test_row164_within_half_a_percent(scored):
 
 
 def test_row166_token_line_is_the_021_form():
-    """1,206,303 = int(311 / 66 x 256,000) (concurrency x length); 0.20's block multiple would be 311 // 5 x 4176."""
-    assert int(311 / 66 * 256000) == 1206303 != 311 // 5 * 4176
+    """1,206,303 = int(311 / 66 x 256,000) (concurrency x length; 311 blocks / 66 per request: the block test
+    below); 0.20's block multiple would be 311 // 5 x 4176.  Checked on the logged row: its token figure is no
+    multiple of its own block size (review21: the arithmetic alone could not fail)."""
+    row = _row("166")
+    logged, block = int(row["gpu_kv_cache_tokens"]), int(row["block_size"])
+    assert logged == int(311 / 66 * int(row["max_model_len"])) == 1206303 and block == 4176
+    assert logged % block != 0 and logged != 311 // 5 * block
     assert vvl.ROW_SETTINGS["166"]["vllm_version"] == "0.21" and "166" not in vvl.UNSCORED
 
 
