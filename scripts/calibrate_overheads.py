@@ -189,13 +189,16 @@ def _ratio_rows(res: list[dict], lo: tuple[int, int], hi: tuple[int, int] | None
 
 
 def _version_text(r: dict) -> str:
+    """The 0.x version a compared row was run under (``run_version``: a ROW_SETTINGS version wins over the logged
+    text, as in the row's ``profile``), "" when none."""
     from validate_vllm_logs import version_of
-    return version_of(r["version"]) or ""
+    return r.get("run_version") or version_of(r["version"]) or ""
 
 
 def graph_ratio_rows(csv: Path | None = None) -> list[tuple[str, str, float, float]]:
     """(row, version, estimate, captured) for every log row printing both graph figures, run or not
-    (the ratio needs no model config)."""
+    (the ratio needs no model config).  The version is the logged one, not ``run_version``: the ratio is of
+    the graph estimator of the code that ran (row 170: 0.20.2, run under the 0.21 profile for its token line)."""
     from validate_vllm_logs import load_rows, version_of
     out = []
     for r in load_rows(csv):
@@ -220,14 +223,14 @@ def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
     Returns ``{profile name: {field: (fitted, shipped, n rows)}}``; a field with no row of its
     range is left out (the profile keeps its inherited value)."""
     from reportgen.estimate import profiles as vp
-    from validate_vllm_logs import run, version_of
+    from validate_vllm_logs import run
 
     res = run() if res is None else res
     ratios = graph_ratio_rows()
     out: dict[str, dict] = {}
     for i, p in enumerate(vp.PROFILES):
         hi = vp.PROFILES[i + 1].first if i + 1 < len(vp.PROFILES) else None
-        mine = [r for r in res if version_of(r["version"]) and vp.profile_for(version_of(r["version"]))[0] is p
+        mine = [r for r in res if _version_text(r) and vp.profile_for(_version_text(r))[0] is p
                 and not r["interference"] and r["started"]]
         fit: dict[str, tuple] = {}
         # dense text-only rows: there the sampler branch is the activation peak (MoE workspaces and

@@ -251,23 +251,29 @@ def load_rows(csv: Path | None = None) -> list[dict]:
     return rows
 
 
-def _config(model_id: str) -> dict | None:
+def _config_path(model_id: str) -> Path | None:
+    """The offline copy of a model's config.json (``<owner>--<name>.json`` in CONFIG_DIRS), or None."""
     for d in CONFIG_DIRS:
         p = d / (model_id.replace("/", "--") + ".json")
         if p.exists():
-            return json.loads(p.read_text())
+            return p
     return None
+
+
+def _config(model_id: str) -> dict | None:
+    p = _config_path(model_id)
+    return json.loads(p.read_text()) if p else None
 
 
 def _side_files(model_id: str) -> dict:
     """The ModelOpt ``hf_quant_config.json`` kept beside a config (``<key>.hf_quant_config.json``, the bundled
-    naming), as the source layer passes it to ``build_spec``; {} when there is none."""
-    from reportgen.sources.resolved import QUANT_FILE, QUANT_KEY
-    for d in CONFIG_DIRS:
-        if (d / (model_id.replace("/", "--") + ".json")).exists():
-            q = d / (model_id.replace("/", "--") + "." + QUANT_FILE)
-            return {QUANT_KEY: json.loads(q.read_text())} if q.exists() else {}
-    return {}
+    naming ``sources/local.local_config_path`` reads), as the source layer passes it to ``build_spec``; {} when
+    there is none."""
+    from reportgen.sources.local import local_config_path
+    from reportgen.sources.resolved import QUANT_KEY
+    p = _config_path(model_id)
+    q = local_config_path(str(p))[1] if p else None
+    return {QUANT_KEY: json.loads(q.read_text())} if q is not None and q.exists() else {}
 
 
 def version_of(v: str | None) -> str | None:
@@ -303,11 +309,17 @@ def interference(row: dict) -> bool:
                                 "apparently on the same gpu", "card shared", "embedding-model vllm instance"))
 
 
+def run_version(row: dict) -> str | None:
+    """The 0.x version a row is run under: its ROW_SETTINGS ``vllm_version`` when set (it wins over the row's text:
+    rows 166 / 170 log 0.20.x but print 0.21's token line), else the one its ``vllm_version`` text names."""
+    return version_of(ROW_SETTINGS.get(row.get("row_id"), {}).get("vllm_version") or row.get("vllm_version"))
+
+
 def make_case(row: dict) -> Case | None:
     """The estimator inputs for one log row, or None when it cannot be run."""
     extra = ROW_SETTINGS.get(row.get("row_id"), {})
-    version = extra.get("vllm_version") or row.get("vllm_version")
-    if row.get("engine") != "v1" or version_of(version) is None:
+    version = run_version(row)
+    if row.get("engine") != "v1" or version is None:
         return None
     total = _f(row.get("total_gpu_memory_gib")) or TOTAL_OVERRIDES.get(row.get("row_id"))
     if total is None:
@@ -342,7 +354,7 @@ def make_case(row: dict) -> Case | None:
                 gpu_memory_utilization=[util],
                 max_num_batched_tokens=_i(row.get("max_num_batched_tokens")) or extra.get("max_num_batched_tokens"),
                 max_num_seqs=_i(row.get("max_num_seqs")),
-                block_size=_i(row.get("block_size"), 16), vllm_version=version_of(version),
+                block_size=_i(row.get("block_size"), 16), vllm_version=version,
                 enforce_eager=(row.get("enforce_eager") or "").strip().lower() == "true",
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
                 disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
@@ -394,7 +406,7 @@ def compare(case: Case, p: dict) -> dict:
         and (meas_tok is None or meas_tok > 0) and not failed_start(r)
     out = {
         "row": int(r["row_id"]) if str(r["row_id"]).isdigit() else r["row_id"], "model": case.model, "proxy": case.proxy, "version": r.get("vllm_version") or ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version"),
-        "profile": version_profile(ROW_SETTINGS.get(r["row_id"], {}).get("vllm_version") or r.get("vllm_version")), "dataset": r.get("dataset"),
+        "run_version": case.matrix.vllm_version, "profile": version_profile(case.matrix.vllm_version), "dataset": r.get("dataset"),
         "interference": interference(r), "reason": p["reason"], "mml_fit": p["max_model_len_fit"],
         "sampler_rows": min(p["max_num_seqs"], p["max_num_batched_tokens"]), "vocab": case.spec.vocab_size,
         "dp": case.matrix.dp[0], "is_moe": bool(case.spec.num_experts), "multimodal": bool(case.spec.multimodal),

@@ -327,3 +327,82 @@ def test_only_the_minimax_families_size_rotary_caches_by_length():
             ruled.append(p.stem)
         assert _per_length(ModelEntry(p.stem, spec), Matrix(max_model_len=[4096, 32768, 131072])) in (0, 1)
     assert ruled == ["MiniMaxAI--MiniMax-M2.5"]
+
+
+def test_per_length_cells_equal_one_length_jobs_interleaved(text01):
+    """An oracle outside ``_length_frame``: each length run as its own one-length job (the one-table path, weights at
+    that length through ``EngineOptions.max_model_len``), interleaved by hand into (row, length, concurrency) order,
+    is the several-length job cell for cell -- for the MiniMax rows and the other models' rows alike, through
+    ``evaluate_matrix`` and through ``iter_cell_batches`` with one model per prepared chunk (prep_cells=1) and small
+    batches (branch review21)."""
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix, iter_cell_batches
+
+    other = build_spec(dict(TEXT01, layer_types=["linear_attention"] * 80))
+    models = [ModelEntry("a", text01), ModelEntry("b", other), ModelEntry("c", text01), ModelEntry("d", other)]
+    gpus = [H200, GpuLike(id="b200", name="B200", usable_memory_gib=178.4)]
+    lengths, conc = [131_072, 8192, 10_240_000], [1, 8]
+    kw = dict(tp=[4, 8], pp=[1, 2], concurrency=conc, vllm_version="0.23")
+    parts = []
+    for k, v in enumerate(lengths):
+        one = evaluate_matrix(models, gpus, Matrix(max_model_len=[v], **kw)).with_row_index("_i")
+        parts.append(one.with_columns((pl.col("_i") // len(conc)).alias("_u"), pl.lit(k).alias("_l"),
+                                      (pl.col("_i") % len(conc)).alias("_c")))
+    want = pl.concat(parts).sort("_u", "_l", "_c").drop("_i", "_u", "_l", "_c")
+    mx = Matrix(max_model_len=lengths, **kw)
+    frame = evaluate_matrix(models, gpus, mx)
+    assert frame.height == want.height == 4 * 2 * 4 * 3 * 2
+    assert_frame_equal(frame, want)
+    batches = list(iter_cell_batches(models, gpus, mx, batch_cells=12, prep_cells=1))
+    assert max(b.height for b in batches) <= 12
+    assert_frame_equal(pl.concat(batches), want)
+
+
+@pytest.mark.parametrize("rope", [True, False])
+def test_iter_cell_batches_drops_a_chunk_before_preparing_the_next(text01, monkeypatch, rope):
+    """The streaming path's memory bound (``iter_cell_batches``: one prepared chunk at a time): when the next chunk is
+    prepared, the previous chunk's ``_Rows`` (one per length on the per-length path) are already released.  Measured
+    (peak RSS, ``iter_cell_batches`` over benchmarks/bench_matrix.py's matrix(2) with lengths 4,096-131,072, vLLM 0.23,
+    25 GPUs, 52 / 104 copies of a model = one / two 8 M-cell chunks): held, 1,506 -> 2,043 MiB (no rotary cache)
+    and 2,404 -> 3,959 MiB (MiniMax-Text-01, per-length); released, 1,510 -> 1,584 and 2,444 -> 2,517 MiB
+    (branch review21)."""
+    import gc
+    import weakref
+
+    from reportgen import matrix as M
+    from reportgen.job import Matrix
+
+    spec = text01 if rope else build_spec(dict(TEXT01, layer_types=["linear_attention"] * 80))
+    models = [M.ModelEntry(f"m{i}", spec) for i in range(3)]
+    mx = Matrix(tp=[4, 8], max_model_len=[8192, 131_072], concurrency=[1, 8], vllm_version="0.23")
+    alive: list = []
+    prepare = M._prepare
+
+    def tracked(*a, **k):
+        r = prepare(*a, **k)
+        alive.append(weakref.ref(r))
+        return r
+
+    def per_run(run, matrix):          # called once per run, before the run's first _prepare
+        gc.collect()
+        assert not [w for w in alive if w() is not None], "a previous chunk is still referenced"
+        return real_lengths(run, matrix)
+
+    real_lengths = M._length_matrices
+    monkeypatch.setattr(M, "_prepare", tracked)
+    monkeypatch.setattr(M, "_length_matrices", per_run)
+    n = sum(b.height for b in M.iter_cell_batches(models, [H200], mx, batch_cells=4, prep_cells=1))
+    assert n == 3 * 2 * 2 * 2 and len(alive) == 3 * (2 if rope else 1)
+
+
+def test_per_length_path_with_an_empty_axis_gives_no_cell(text01):
+    """An empty concurrency axis: no cell, as on the one-table path (the per-length batch size divided by it)."""
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix, iter_cell_batches
+
+    mx = Matrix(tp=[8], max_model_len=[8192, 131_072], concurrency=[], vllm_version="0.23")
+    assert list(iter_cell_batches([ModelEntry("a", text01)], [H200], mx)) == []
+    assert evaluate_matrix([ModelEntry("a", text01)], [H200], mx).height == 0

@@ -36,7 +36,15 @@ NANO = ROOT / "tests/data/configs_2026/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-NV
     ("openai/gpt-oss-20b", None),
     ("google/gemma-3-12b-it", None),
     ("fp8-lab/Llama-3.1-8B", None),                    # only the repo name counts, not its owner
-    ("/ckpt/Foo-FP8/config.json", None),               # a config.json file path: its name says nothing
+    # a checkout's config.json names the checkout: "dir/config.json" and "dir" are the same checkpoint
+    # (sources/local.py reads the same two files for both), so they get the same hint
+    ("/ckpt/Foo-FP8/config.json", "FP8"),
+    ("/ckpt/fp8/Foo/config.json", None),               # only the checkpoint directory's name counts
+    ("C:\\ckpt\\Foo-NVFP4", "NVFP4"),                  # a Windows path (sources/ids.looks_like_path takes them)
+    ("C:\\ckpt\\Foo-NVFP4\\config.json", "NVFP4"),
+    ("C:\\fp8-ckpt\\Foo", None),
+    ("/ckpt/nvidia--Foo-NVFP4.json", "NVFP4"),          # the bundled <owner>--<name>.json naming
+    ("unsloth/Qwen3-8B-GGUF", "GGUF"),                 # llama.cpp quantized files: no layout in config.json
     (None, None),
 ])
 def test_quantized_by_name(model_id, named):
@@ -103,3 +111,27 @@ def test_nano_nvfp4_config_alone_is_refused_with_its_side_file_priced():
     assert all(pat[a - 1] == "M" for a in attn)
     excl = side["quantization"]["exclude_modules"]
     assert len(excl) == len(set(excl)) == 60 and set(excl) == want
+
+
+def test_cli_estimate_refuses_a_checkout_by_directory_and_by_config_json(tmp_path):
+    """``reportgen estimate`` shows the refusal (status unsupported, the reason naming the remedies) whether the
+    checkout is given as its directory or as its config.json -- before, the file path priced bf16 (3-4x)."""
+    import contextlib
+    import io
+
+    from reportgen.cli import main
+
+    ckpt = tmp_path / "Foo-NVFP4"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps(tiny_llama()))
+    out = {}
+    for arg in (ckpt, ckpt / "config.json"):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main(["estimate", str(arg), "--json", "--offline", "--gpu", "H100"]) == 0
+        out[arg.name] = json.loads(buf.getvalue())
+    for r in out.values():
+        assert r["status"] == "unsupported" and r["weights_gib"] is None
+        # actionable: the file reportgen reads, the header read and the what-if flag, by name
+        assert "hf_quant_config.json" in r["reason"] and "--weights checkpoint" in r["reason"]
+        assert "--weights-as" in r["reason"]

@@ -95,8 +95,13 @@ def test_row164_within_half_a_percent(scored):
 
 
 def test_row166_token_line_is_the_021_form():
-    """1,206,303 = int(311 / 66 x 256,000) (concurrency x length); 0.20's block multiple would be 311 // 5 x 4176."""
-    assert int(311 / 66 * 256000) == 1206303 != 311 // 5 * 4176
+    """1,206,303 = int(311 / 66 x 256,000) (concurrency x length; 311 blocks / 66 per request: the block test
+    below); 0.20's block multiple would be 311 // 5 x 4176.  Checked on the logged row: its token figure is no
+    multiple of its own block size (review21: the arithmetic alone could not fail)."""
+    row = _row("166")
+    logged, block = int(row["gpu_kv_cache_tokens"]), int(row["block_size"])
+    assert logged == int(311 / 66 * int(row["max_model_len"])) == 1206303 and block == 4176
+    assert logged % block != 0 and logged != 311 // 5 * block
     assert vvl.ROW_SETTINGS["166"]["vllm_version"] == "0.21" and "166" not in vvl.UNSCORED
 
 
@@ -249,3 +254,22 @@ def test_row174_27b_gdn_hybrid_scored_with_the_qwen35_27b_geometry():
     assert vvl.predict(case)["block_size"] == 784 == int(_row("174")["block_size"])
     assert r["started"] and r["status"] != "no_fit"
     assert -3.0 < r["tok_err"] < -2.0, r["tok_err"]
+
+
+def test_rows_run_under_a_row_settings_version_are_calibrated_under_it(scored):
+    """ROW_SETTINGS' version wins over the row's text (rows 166 / 170 are run under 0.21); the calibration script
+    (scripts/calibrate_overheads.py: per-profile fits and graph ratios) must group them by the version they were
+    run under, as the ``profile`` column does, not by the logged 0.20 text (branch review21)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import calibrate_overheads
+
+    from reportgen.estimate.profiles import profile_for
+
+    for rid in ("166", "170"):
+        r = scored[rid]
+        assert vvl.version_of(r["version"]) == "0.20"              # the logged text, kept for display
+        assert vvl.run_version(_row(rid)) == "0.21"
+        assert calibrate_overheads._version_text(r) == "0.21"
+        assert profile_for(calibrate_overheads._version_text(r))[0].label == r["profile"] == "0.21-0.24"
+    r = scored["171"]                                               # no override: the row's own text
+    assert calibrate_overheads._version_text(r) == vvl.version_of(r["version"]) == "0.20"

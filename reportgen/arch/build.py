@@ -139,9 +139,10 @@ def _dtype(config: Mapping[str, Any]) -> str:
 
 # Name tokens of a pre-quantized checkpoint (the repo-name conventions of NVIDIA ModelOpt, RedHatAI / Neural
 # Magic, unsloth, the AWQ / GPTQ / bitsandbytes uploaders): "-NVFP4", "-FP8-dynamic", "-AWQ", "-GPTQ-Int4",
-# "quantized.w4a16", "-bnb-4bit".  Compared token by token (split at - _ . /), case-insensitively.
+# "quantized.w4a16", "-bnb-4bit", llama.cpp's "-GGUF" repos.  Compared token by token (split at - _ .),
+# case-insensitively.
 _QUANT_NAME_TOKENS = ("nvfp4", "mxfp4", "fp4", "fp8", "int4", "int8", "awq", "gptq", "w4a16", "w8a8", "w4a8",
-                      "w8a16", "nf4", "bnb", "4bit", "8bit")
+                      "w8a16", "nf4", "bnb", "4bit", "8bit", "gguf")
 
 
 def quantized_by_name(model_id: str | None) -> str | None:
@@ -149,8 +150,11 @@ def quantized_by_name(model_id: str | None) -> str | None:
 
     Only a hint: what decides the bytes is the checkpoint's quantization config.  It is used when that config
     is missing (``estimate.tables.scheme_for``): an id that says NVFP4 with a config that says nothing is a
-    checkpoint whose layout we were not given, not a bf16 model."""
-    last = str(model_id or "").rstrip("/").rsplit("/", 1)[-1]
+    checkpoint whose layout we were not given, not a bf16 model.  A local path's last component (``/`` or ``\\``)
+    counts, and a path to a ``config.json`` names its directory: ``ckpt/X-NVFP4/config.json`` is the checkout
+    ``ckpt/X-NVFP4`` (``sources/local.py`` reads the same files for both), so both get the same hint."""
+    parts = str(model_id or "").replace("\\", "/").rstrip("/").split("/")
+    last = parts[-2] if len(parts) > 1 and parts[-1] == "config.json" else parts[-1]
     for token in last.replace("_", "-").replace(".", "-").split("-"):
         if token.lower() in _QUANT_NAME_TOKENS:
             return token

@@ -251,9 +251,10 @@ MLA_ROPE_FAMILIES = ("deepseek_v2", "deepseek_v3", "glm4_moe_lite", "deepseek_v3
                      "longcat_flash")
 
 
-def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple[int, int, int], ...]:
-    """``((rows, rotary_dim, element_bytes), ...)`` -- one per distinct ``get_rope`` module on a rank;
-    ``element_bytes`` 0 = the model (serving) dtype."""
+def rope_caches(f: Fields, spec: ModelSpec) -> tuple[tuple, ...]:
+    """``((rows, rotary_dim, element_bytes[, LengthRows]), ...)`` -- one per distinct ``get_rope`` module on a
+    rank; ``element_bytes`` 0 = the model (serving) dtype; a ``LengthRows`` (``cache_entry``) when
+    ``spec.rope_length_mode`` ties the rows to ``--max-model-len``."""
     max_pos = spec.max_position_embeddings
     rot = spec.rotary_dim or spec.head_dim
     if not max_pos or not rot:

@@ -214,7 +214,8 @@ class ModelSpec:
     # longest --max-model-len vLLM accepts (its derived max_model_len, rope scaling applied; arch/rope.py);
     # None = no limit known (vLLM then takes any value)
     max_model_len_limit: int | None = None
-    # vLLM's rotary cos/sin cache buffers on a rank: ((rows, rotary_dim, element bytes; 0 = model dtype), ...);
+    # vLLM's rotary cos/sin cache buffers on a rank: ((rows, rotary_dim, element bytes; 0 = model dtype
+    # [, rope.LengthRows when rope_length_mode is set]), ...);
     # () = none (no RoPE), None = not worked out (a hand-built spec: the estimator assumes one default cache)
     rope_caches: tuple | None = None
     # how the model code sizes ``get_rope``'s max_position: "" = max_position_embeddings (every family but

@@ -150,9 +150,9 @@ def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantizati
         raise quant.UnsupportedQuantization(
             f"the model id says {named} but the config carries no quantization layout (no quantization_config "
             f"in config.json, no hf_quant_config.json beside it): which layers are quantized is unknown, and "
-            f"pricing them all at {spec.dtype} would overstate the weights up to 3-4x; give the checkpoint's "
-            f"quantization file, read its safetensors headers (--weights checkpoint, online) or ask a what-if "
-            f"weight dtype")
+            f"pricing them all at {spec.dtype} would overstate the weights up to 3-4x; put the checkpoint's "
+            f"ModelOpt hf_quant_config.json beside its config.json, read its safetensors headers (--weights "
+            f"checkpoint, online) or ask a what-if weight dtype (--weights-as fp8 / int4 / ..., job weights_as)")
     if quantization:
         check_checkpoint_method(qc, quantization)
     if not qc and PLAIN_ACT.get(spec.dtype.lower(), 2) != PLAIN_ACT.get(serve, 2):
