@@ -36,7 +36,7 @@ through exactly the same code.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -49,7 +49,7 @@ from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
-                                         profile_for)
+                                         parse_version, profile_for)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
@@ -125,8 +125,20 @@ def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
     return profile_for(matrix.vllm_version)
 
 
-def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Per-(model, layout, dtype, kv dtype) rows with flattened stage slots; returns (layouts, models, K)."""
+def mxfp4_gpu(gpus: Iterable[Any], matrix: Matrix) -> tuple | None:
+    """(compute capability, vLLM (major, minor)) when every GPU of the job has the same known capability: the
+    MXFP4 MoE expert layout follows it (estimate/tables.mxfp4_backend_for).  GPUs of several capabilities in
+    one job, or one without a capability: None, the H100 (Triton) layout for all (not yet per GPU class)."""
+    caps = {getattr(g, "compute_capability", None) for g in gpus}
+    if len(caps) != 1 or None in caps:
+        return None
+    return caps.pop(), parse_version(matrix.vllm_version)
+
+
+def layout_table(models: list[ModelEntry], matrix: Matrix,
+                 mxfp4: tuple | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Per-(model, layout, dtype, kv dtype) rows with flattened stage slots; returns (layouts, models, K).
+    ``mxfp4``: ``mxfp4_gpu`` of the job's GPUs."""
     profile, _ = matrix_profile(matrix)
     heads: list[tuple] = []
     mrows: list[dict] = []
@@ -135,6 +147,8 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     idx: list[int] = []
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
+    if mxfp4 is not None:
+        engine = replace(engine, mxfp4_gpu=mxfp4)
     prefix_caching = getattr(matrix, "enable_prefix_caching", None)
     for mi, e in enumerate(models):
         spec = spec_for_version(e.spec, matrix.vllm_version)     # architectures vLLM has since removed
@@ -296,7 +310,7 @@ class _GpuClasses:
 
 def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> _Rows:
     """Everything before the cells for one chunk of models x GPUs (see the module docstring)."""
-    lt, mt, k = layout_table(models, matrix)
+    lt, mt, k = layout_table(models, matrix, mxfp4_gpu(gpus, matrix))
     gt = gpu_table(gpus, matrix)
     kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
     batches = ex.util_pass(k, kv_fixed)

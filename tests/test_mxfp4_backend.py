@@ -89,3 +89,37 @@ def test_none_is_the_checkpoint_layout():
     # the Triton layout it was priced at: more bytes (swizzled scales + the loaded ones)
     tr = mxfp4_expert_rank_parts(2 * I, H, tp, False, True, MXFP4_MOE_PADDING["triton"])
     assert sum(tr.values()) > sum(Mxfp4().parts(2 * I // tp, H).values())
+
+
+# ---------------------------------------------------------------- wiring: job GPUs -> scheme
+from types import SimpleNamespace  # noqa: E402
+
+from reportgen.arch.spec import ModelSpec  # noqa: E402
+from reportgen.estimate.tables import mxfp4_backend_for, scheme_for  # noqa: E402
+from reportgen.matrix import mxfp4_gpu  # noqa: E402
+
+GPT_OSS_QC = {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn"]}
+DSV4_QC = {"quant_method": "fp8", "weight_block_size": [128, 128], "expert_dtype": "fp4"}
+
+
+def _gpu(cc):
+    return SimpleNamespace(compute_capability=cc)
+
+
+def test_job_gpus_decide_only_when_they_share_a_capability():
+    m = SimpleNamespace(vllm_version="0.25.0")
+    assert mxfp4_gpu([_gpu((12, 0)), _gpu((12, 0))], m) == ((12, 0), (0, 25))
+    assert mxfp4_gpu([_gpu((12, 0)), _gpu((9, 0))], m) is None       # mixed job: the H100 layout for all
+    assert mxfp4_gpu([_gpu(None)], m) is None                          # AMD / unknown
+    assert mxfp4_gpu([SimpleNamespace()], m) is None                   # a GPU object without the field
+
+
+@pytest.mark.parametrize("qc,gpu,backend", [
+    (GPT_OSS_QC, ((12, 0), (0, 25)), "marlin"), (GPT_OSS_QC, ((9, 0), (0, 19)), "triton"),
+    (GPT_OSS_QC, ((9, 0), (0, 11)), "triton_legacy"), (GPT_OSS_QC, ((10, 0), (0, 25)), "sm100_flashinfer"),
+    (GPT_OSS_QC, None, "triton"), (DSV4_QC, ((12, 0), (0, 25)), "none"), (DSV4_QC, ((9, 0), (0, 25)), "triton")])
+def test_scheme_follows_the_gpu(qc, gpu, backend):
+    spec = ModelSpec(model_type="test", dtype="bfloat16", quantization_config=qc, tensors=[])
+    assert mxfp4_backend_for(spec, gpu) == backend
+    s = scheme_for(spec, "checkpoint", mxfp4_gpu=gpu)
+    assert s.moe_padding == MXFP4_MOE_PADDING[backend]

@@ -115,7 +115,8 @@ def act_bytes_for(weights_as: str, spec_or_dtype, dtype: str = "auto") -> int:
     return PLAIN_ACT.get(serving_dtype(spec_or_dtype, weights_as, dtype), 2)
 
 
-def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantization: str | None = None):
+def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantization: str | None = None,
+               mxfp4_gpu: tuple | None = None):
     """The storage scheme costed for one ``weights_as`` value under the engine's ``--dtype`` and
     ``--quantization`` (the quant package owns the bytes).
 
@@ -149,10 +150,24 @@ def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantizati
         check_checkpoint_method(qc, quantization)
     if not qc and PLAIN_ACT.get(spec.dtype.lower(), 2) != PLAIN_ACT.get(serve, 2):
         return quant.whatif_scheme(serve, spec.dtype)        # vLLM casts the weights to the serving dtype
-    scheme = quant.checkpoint_scheme(spec)
+    scheme = quant.checkpoint_scheme(spec, mxfp4_backend_for(spec, mxfp4_gpu))
     if qc and isinstance(scheme, quant.Scheme) and scheme.model_dtype_bytes != PLAIN_ACT.get(serve, 2):
         scheme = replace(scheme, model_dtype_bytes=PLAIN_ACT.get(serve, 2))   # unquantized tensors only
     return scheme
+
+
+def mxfp4_backend_for(spec: ModelSpec, mxfp4_gpu: tuple | None) -> str:
+    """The MXFP4 MoE backend vLLM picks for ``spec``'s experts on ``mxfp4_gpu`` = (compute capability,
+    vLLM (major, minor)) of the job's GPUs (``quant.layouts.mxfp4_moe_backend``); None = not known (a job
+    whose GPUs differ in capability): the H100 default.  DeepSeek-V4's experts (``expert_dtype`` fp4) are
+    W4A8 (fp8 activations)."""
+    from .quant.layouts import DEFAULT_MXFP4_BACKEND, mxfp4_moe_backend
+
+    if mxfp4_gpu is None:
+        return DEFAULT_MXFP4_BACKEND
+    cc, version = mxfp4_gpu
+    w4a8 = (spec.quantization_config or {}).get("expert_dtype") == "fp4"
+    return mxfp4_moe_backend(cc, version, w4a8)
 
 
 def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
@@ -351,6 +366,9 @@ class EngineOptions:
     # --attention-config indexer_kv_dtype (MiniMax-M3's index cache; vLLM default bf16)
     indexer_kv_dtype: str = "bf16"
     disable_custom_all_reduce: bool = False    # --disable-custom-all-reduce (overheads.CUSTOM_AR_GIB)
+    # (compute capability, vLLM (major, minor)) of the job's GPUs when they share one capability: picks the
+    # MXFP4 MoE backend's expert layout (mxfp4_backend_for); None = the H100 (Triton) layout
+    mxfp4_gpu: tuple | None = None
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -411,7 +429,7 @@ class ModelTables:
             eng = self.engine
             act_b = act_bytes_for(wd, self.spec, eng.dtype)
             try:
-                scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization)
+                scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization, eng.mxfp4_gpu)
                 if self._plan is None:
                     self._plan = TensorPlan(self.spec)
                 self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b, self._plan), act_b, None)
@@ -446,7 +464,7 @@ class ModelTables:
             eng = self.engine
             act_b = act_bytes_for(wd, self.spec, eng.dtype)
             quant = eng.quantization if d.method == "mtp" else (getattr(eng.spec_decode, "quantization", None) or None)
-            scheme = scheme_for(d.weights, wd, eng.dtype, quant)
+            scheme = scheme_for(d.weights, wd, eng.dtype, quant, eng.mxfp4_gpu)
             table = build_weight_table(d.weights, scheme, act_b)
             self._draft_w[key] = stage_weights(table, Layout(lay.tp, 1, lay.dp, lay.ep and moe))[0].bytes
         return self._draft_w[key]
