@@ -44,9 +44,10 @@ def checkpoint_scheme(spec: ModelSpec, mxfp4_backend: str = DEFAULT_MXFP4_BACKEN
     follows (padding, Triton swizzle, bias dtype: ``layouts.MXFP4_MOE_PADDING``).
     The default, "triton", is what vLLM >= 0.19 picks on H100 / H200 (SM90), the
     GPU of the reference logs: gpt-oss-20b 13.63 / 6.99 GiB at TP1 / TP2 vs 13.64 /
-    7.01 logged.  The scheme does not know the GPU: on A100 (SM80) and SM120 vLLM
-    uses "marlin" (gpt-oss-20b +0.5 % at TP1, +1.5 % at TP2 over "triton"), on
-    B200 "sm100_flashinfer"; pass those explicitly.  Other methods ignore it.
+    7.01 logged.  On A100 (SM80) and SM120 vLLM uses "marlin" (gpt-oss-20b +0.5 % at
+    TP1, +1.5 % at TP2 over "triton"), on B200 "sm100_flashinfer": the estimator passes
+    the GPU's choice (``layouts.mxfp4_moe_backend`` via ``tables.mxfp4_backend_for``)
+    when the job's GPUs share a compute capability.  Other methods ignore it.
 
     When the spec carries the checkpoint's safetensors header listing
     (``attach_checkpoint_headers``, ``spec.checkpoint_tensors``) and ``headers`` is true, the
