@@ -341,7 +341,6 @@ class LogGpu(GpuLike):
     (engine/arg_utils.py: ``device_memory >= 70 GiB and "a100" not in device_name``)."""
 
     large_gpu: bool = True
-    compute_capability: tuple[int, int] | None = None
 
 
 def predict(case: Case) -> dict:
