@@ -12,7 +12,10 @@ cells (a column with one value in the chunk is repeated instead), beside the
 per-length terms gathered into the same order, and only the few per-target
 terms run per cell (one integer index picks status and reason).  Every cross
 join keeps job order (``maintain_order``: polars 2.1's streaming engine does
-not by default); the gathers build job order by construction.
+not by default); the gathers build job order by construction.  A row of an
+MXFP4 checkpoint whose GPUs pick different MXFP4 MoE backends has one layout
+row per backend, and each GPU gets its own (``layout_table``'s ``pick``: a
+filtered cross, the same order).
 
 Entry points:
 
