@@ -155,8 +155,9 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
     part_ix: dict[int, int] = {}   # id(part) -> index in parts (parts keeps them alive: ids stay unique)
     idx: list[int] = []
     gpus = gpus if gpus else [(None, parse_version(matrix.vllm_version))]
-    starts: list[int] = []         # per logical row: its first table row
-    split: dict[int, np.ndarray] = {}   # logical row -> per GPU the offset of its table row (rows with > 1)
+    # logical rows with more than one table row -> (extra table rows, per GPU the offset of its table row)
+    split: dict[int, tuple[int, np.ndarray]] = {}
+    n_extra = 0
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
     prefix_caching = getattr(matrix, "enable_prefix_caching", None)
@@ -182,12 +183,21 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
             for wd in matrix.weights_as:
                 distinct, of_gpu = variants[wd]
                 for kd in kds:
+                    if of_gpu is None:          # one variant on every GPU (all but MXFP4 rows of a mixed job)
+                        status, reason, part = mt.row_parts(lay, wd, kd, distinct[0])
+                        heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
+                        j = part_ix.get(id(part))
+                        if j is None:
+                            j = part_ix[id(part)] = len(parts)
+                            parts.append(part)
+                        idx.append(j)
+                        continue
                     rows = [mt.row_parts(lay, wd, kd, v) for v in distinct]
                     if len({id(r[2]) for r in rows}) > 1:      # the backends' bodies differ: a row each
-                        split[len(starts)] = of_gpu
+                        split[len(heads) - n_extra] = (len(rows) - 1, of_gpu)
+                        n_extra += len(rows) - 1
                     else:
                         rows = rows[:1]
-                    starts.append(len(heads))
                     for status, reason, part in rows:
                         heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
                         j = part_ix.get(id(part))
@@ -197,8 +207,14 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
                         idx.append(j)
     pick = None
     if split:
-        pick = np.repeat(np.array(starts, dtype=np.int64)[:, None], len(gpus), axis=1)
-        for r, off in split.items():
+        # logical row r starts at table row r + the extra rows of the split rows before it
+        n_logical = len(heads) - n_extra
+        more = np.zeros(n_logical, dtype=np.int64)
+        for r, (n_more, _) in split.items():
+            more[r] = n_more
+        start = np.arange(n_logical, dtype=np.int64) + np.cumsum(more) - more
+        pick = np.repeat(start[:, None], len(gpus), axis=1)
+        for r, (_, off) in split.items():
             pick[r] += off
     k = max((p[3] for p in parts), default=1) or 1
     width = k * len(SLOT_FIELDS)

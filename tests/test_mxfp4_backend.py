@@ -309,3 +309,23 @@ def test_cli_estimate_and_from_vllm_args_use_the_gpu():
     line = "vllm serve openai/gpt-oss-20b --tensor-parallel-size 2 --max-model-len 8192"
     for g in ("A100", "B200"):
         assert _cli("--gpu", g, "--from-vllm-args", line)["weights_gib"] == w[g]
+
+
+def test_only_mxfp4_rows_of_mixed_backends_split(cat):
+    """Extra layout rows only where a row holds MXFP4 experts as shipped and the GPUs' backends differ: a
+    non-MXFP4 model, what-if weights and a job whose GPUs share a backend keep one row (``pick`` None)."""
+    from reportgen.matrix import layout_table
+
+    mixed = mxfp4_gpus([cat.get(g) for g in MIXED], MIX_MX)
+    same = mxfp4_gpus([cat.get("A100"), cat.get("nvidia_rtx_pro_6000_blackwell")], MIX_MX)   # both Marlin
+    n = len(MIX_MX.tp) * len(MIX_MX.pp) * len(MIX_MX.dp) * len(MIX_MX.ep)     # layouts x kv dtype (1)
+    assert layout_table([qwen3_8b()], MIX_MX, mixed)[3] is None
+    assert layout_table([gpt_oss_120b()], MIX_MX, same)[3] is None
+    fp8 = Matrix(tp=MIX_MX.tp, pp=MIX_MX.pp, dp=MIX_MX.dp, ep=MIX_MX.ep, weights_as=["fp8"],
+                 kv_cache_dtype=["fp8"], vllm_version="0.25.0")
+    assert layout_table([gpt_oss_120b()], fp8, mixed)[3] is None
+    lt, _, _, pick = layout_table([gpt_oss_120b(), qwen3_8b()], MIX_MX, mixed)
+    # gpt-oss checkpoint rows: 3 backends (Triton, TRT-LLM, Marlin x2); its fp8 rows and Qwen3-8B's: one each
+    assert pick.shape == (2 * 2 * n, 4) and lt.height == 2 * 2 * n + 2 * n
+    first = pick[0]
+    assert list(first - first[0]) == [0, 1, 2, 2]
