@@ -1,4 +1,8 @@
-"""vLLM's MXFP4 MoE backend per GPU compute capability (issue 10, branch mxfp4be).
+"""vLLM's MXFP4 MoE backend per GPU compute capability (issue 10, branches mxfp4be, mxfp4mix).
+
+Each GPU is priced in its own backend's expert layout in any job: a GPU's cells in a job mixing capabilities
+(H100 + B200 + RTX PRO 6000 + A100) are its one-GPU job's cells, and the weight differences between GPUs are
+the expert bytes computed by hand from vLLM's padding lines (``_expert_bytes``).
 
 Pinned to vLLM ``fused_moe/oracle/mxfp4.py`` @001eda31 (``select_mxfp4_moe_backend``: TRITON only for
 ``(9, 0) <= capability < (11, 0)``; priority FLASHINFER_TRTLLM_MXFP4_BF16 > CK > TRITON > FLASHINFER_CUTLASS >
