@@ -156,7 +156,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
     idx: list[int] = []
     gpus = gpus if gpus else [(None, parse_version(matrix.vllm_version))]
     # logical rows with more than one table row -> (extra table rows, per GPU the offset of its table row)
-    split: dict[int, tuple[int, np.ndarray]] = {}
+    split: dict[int, tuple[int, list[int]]] = {}
     n_extra = 0
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
@@ -166,12 +166,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
         state_mode = state_cache_mode(matrix.vllm_version, prefix_caching, is_attention_free(spec))
         mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
         # per weights_as: the distinct MXFP4 variants over the GPUs (first-seen order) and each GPU's index
-        variants = {}
-        for wd in matrix.weights_as:
-            per_gpu = [mt.mxfp4_variant(wd, g) for g in gpus]
-            distinct = list(dict.fromkeys(per_gpu))
-            variants[wd] = (distinct, np.array([distinct.index(v) for v in per_gpu], dtype=np.int64)
-                            if len(distinct) > 1 else None)
+        variants = {wd: mt.mxfp4_variants(wd, gpus) for wd in matrix.weights_as}
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(spec),
                       "mm_t_floor": batched_tokens_floor(spec, matrix.vllm_version, matrix.max_num_batched_tokens),
@@ -184,20 +179,14 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
                 distinct, of_gpu = variants[wd]
                 for kd in kds:
                     if of_gpu is None:          # one variant on every GPU (all but MXFP4 rows of a mixed job)
-                        status, reason, part = mt.row_parts(lay, wd, kd, distinct[0])
-                        heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
-                        j = part_ix.get(id(part))
-                        if j is None:
-                            j = part_ix[id(part)] = len(parts)
-                            parts.append(part)
-                        idx.append(j)
-                        continue
-                    rows = [mt.row_parts(lay, wd, kd, v) for v in distinct]
-                    if len({id(r[2]) for r in rows}) > 1:      # the backends' bodies differ: a row each
-                        split[len(heads) - n_extra] = (len(rows) - 1, of_gpu)
-                        n_extra += len(rows) - 1
+                        rows = (mt.row_parts(lay, wd, kd, distinct[0]),)
                     else:
-                        rows = rows[:1]
+                        rows = [mt.row_parts(lay, wd, kd, v) for v in distinct]
+                        if len({id(r[2]) for r in rows}) > 1:      # the backends' bodies differ: a row each
+                            split[len(heads) - n_extra] = (len(rows) - 1, of_gpu)
+                            n_extra += len(rows) - 1
+                        else:
+                            rows = rows[:1]
                     for status, reason, part in rows:
                         heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
                         j = part_ix.get(id(part))
@@ -215,7 +204,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
         start = np.arange(n_logical, dtype=np.int64) + np.cumsum(more) - more
         pick = np.repeat(start[:, None], len(gpus), axis=1)
         for r, (_, off) in split.items():
-            pick[r] += off
+            pick[r] += np.asarray(off, dtype=np.int64)
     k = max((p[3] for p in parts), default=1) or 1
     width = k * len(SLOT_FIELDS)
     schema = {"_m": pl.Int32, **_ROW_DTYPES}

@@ -435,15 +435,29 @@ class ModelTables:
         key = (wd, gpu)
         v = self._variants.get(key)
         if v is None:
-            mx = self._mx.get(wd)
-            if mx is None:
-                as_shipped = wd.lower() in ("checkpoint", "auto") and not self.spec.unsupported_reason
-                dw = self.draft.weights if self.draft is not None else None
-                mx = self._mx[wd] = (as_shipped and mxfp4_moe_experts(self.spec.quantization_config),
-                                     as_shipped and dw is not None and mxfp4_moe_experts(dw.quantization_config))
+            mx = self._mxfp4_at(wd)
             v = self._variants[key] = (mxfp4_backend_for(self.spec, gpu) if mx[0] else None,
                                        mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None)
         return v
+
+    def _mxfp4_at(self, wd: str) -> tuple[bool, bool]:
+        """(main, draft) weights hold MXFP4 experts as shipped at ``wd``."""
+        mx = self._mx.get(wd)
+        if mx is None:
+            as_shipped = wd.lower() in ("checkpoint", "auto") and not self.spec.unsupported_reason
+            dw = self.draft.weights if self.draft is not None else None
+            mx = self._mx[wd] = (as_shipped and mxfp4_moe_experts(self.spec.quantization_config),
+                                 as_shipped and dw is not None and mxfp4_moe_experts(dw.quantization_config))
+        return mx
+
+    def mxfp4_variants(self, wd: str, gpus: list) -> tuple[list[tuple], list[int] | None]:
+        """The distinct ``mxfp4_variant`` of ``wd`` over ``gpus`` (first-seen order) and each GPU's index into
+        them (None when there is one: every row without MXFP4 experts, at no per-GPU cost)."""
+        if not any(self._mxfp4_at(wd)):
+            return [(None, None)], None
+        per_gpu = [self.mxfp4_variant(wd, g) for g in gpus]
+        distinct = list(dict.fromkeys(per_gpu))
+        return distinct, ([distinct.index(v) for v in per_gpu] if len(distinct) > 1 else None)
 
     def _scheme(self, wd: str, mxfp4: str | None = None):
         key = (wd, mxfp4)
