@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "vllm.entrypoints.openai.api_server --model X ...`): the engine settings come from it")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--gpu", help="GPU SKU id or alias (default H100 when --gpu-memory-gib is not given)")
-    e.add_argument("--gpu-memory-gib", type=float, help="usable GPU memory in GiB, for GPUs not in the catalog")
+    e.add_argument("--gpu-memory-gib", type=float,
+                   help="usable GPU memory in GiB, for GPUs not in the catalog (no compute capability known: "
+                        "MXFP4 experts are priced in vLLM's H100 Triton layout)")
     e.add_argument("--catalog", action="append", default=[], help="extra GPU catalog CSV")
     # vLLM engine options (None = not given: vLLM's default, or the value from --from-vllm-args)
     e.add_argument("--tp", "--tensor-parallel-size", "-tp", dest="tp", type=int, default=None)

@@ -12,7 +12,10 @@ cells (a column with one value in the chunk is repeated instead), beside the
 per-length terms gathered into the same order, and only the few per-target
 terms run per cell (one integer index picks status and reason).  Every cross
 join keeps job order (``maintain_order``: polars 2.1's streaming engine does
-not by default); the gathers build job order by construction.
+not by default); the gathers build job order by construction.  A row of an
+MXFP4 checkpoint whose GPUs pick different MXFP4 MoE backends has one layout
+row per backend, and each GPU gets its own (``layout_table``'s ``pick``: a
+filtered cross, the same order).
 
 Entry points:
 
@@ -50,7 +53,7 @@ from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
-                                         profile_for)
+                                         parse_version, profile_for)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.weights import rotary_cache_bytes
@@ -88,6 +91,9 @@ class GpuLike:
     gpus_per_node: int = 8
     price_usd_hr: float | None = None
     interconnect: str = ""      # catalog ``interconnect`` ("" = not known: the fitted NVSwitch terms)
+    # CUDA compute capability (major, minor), catalog ``compute_capability``: picks vLLM's MXFP4 MoE backend
+    # and so an MXFP4 checkpoint's expert layout (``mxfp4_gpus``); None = not known: the H100 (Triton) layout
+    compute_capability: tuple[int, int] | None = None
 
 
 _SLOT_DTYPES = {"w": pl.Float64, "bpb": pl.Float64, "g": pl.Float64, "last": pl.Boolean,
@@ -127,14 +133,33 @@ def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
     return profile_for(matrix.vllm_version)
 
 
-def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Per-(model, layout, dtype, kv dtype) rows with flattened stage slots; returns (layouts, models, K)."""
+def mxfp4_gpus(gpus: Iterable[Any], matrix: Matrix) -> list[tuple]:
+    """Per GPU, what picks vLLM's MXFP4 MoE backend on it: (compute capability, vLLM (major, minor))
+    (``tables.mxfp4_backend_for``).  A capability of None -- a GPU given by its memory only, AMD, TPU, a user
+    catalog row without the column -- gets the H100 (Triton) layout, the reference logs' GPU."""
+    version = parse_version(matrix.vllm_version)
+    return [(getattr(g, "compute_capability", None), version) for g in gpus]
+
+
+def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | None = None
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, int, np.ndarray | None]:
+    """Per-(model, layout, dtype, kv dtype) rows with flattened stage slots; returns (layouts, models, K, pick).
+
+    ``gpus``: ``mxfp4_gpus`` of the chunk's GPUs (None: one GPU of unknown capability).  A row whose weights
+    hold MXFP4 experts as shipped (gpt-oss, DeepSeek-V4) is priced in each GPU's MXFP4 MoE backend layout:
+    when the GPUs' backends differ, the row has one table row per backend, consecutive, and ``pick[r, g]``
+    is the table row of logical row ``r`` on GPU ``g``; ``pick`` is None when no row has more than one
+    (every other model, and any job whose GPUs share a backend): then logical row = table row."""
     profile, _ = matrix_profile(matrix)
     heads: list[tuple] = []
     mrows: list[dict] = []
     parts: list[tuple] = []        # distinct (err, body, slots, n) objects, first-seen order
     part_ix: dict[int, int] = {}   # id(part) -> index in parts (parts keeps them alive: ids stay unique)
     idx: list[int] = []
+    gpus = gpus if gpus else [(None, parse_version(matrix.vllm_version))]
+    # logical rows with more than one table row -> (extra table rows, per GPU the offset of its table row)
+    split: dict[int, tuple[int, list[int]]] = {}
+    n_extra = 0
     layouts = _layouts(matrix)
     engine = EngineOptions.from_matrix(matrix)
     prefix_caching = getattr(matrix, "enable_prefix_caching", None)
@@ -142,6 +167,8 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
         spec = spec_for_version(e.spec, matrix.vllm_version)     # architectures vLLM has since removed
         state_mode = state_cache_mode(matrix.vllm_version, prefix_caching, is_attention_free(spec))
         mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
+        # per weights_as: the distinct MXFP4 variants over the GPUs (first-seen order) and each GPU's index
+        variants = {wd: mt.mxfp4_variants(wd, gpus) for wd in matrix.weights_as}
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
                       "headers": e.weights_from_headers, **spec_axes(spec),
                       "mm_t_floor": batched_tokens_floor(spec, matrix.vllm_version, matrix.max_num_batched_tokens),
@@ -151,14 +178,35 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
         kds = kv_axis(e, matrix)
         for lay in layouts:
             for wd in matrix.weights_as:
+                distinct, of_gpu = variants[wd]
                 for kd in kds:
-                    status, reason, part = mt.row_parts(lay, wd, kd)
-                    heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
-                    j = part_ix.get(id(part))
-                    if j is None:
-                        j = part_ix[id(part)] = len(parts)
-                        parts.append(part)
-                    idx.append(j)
+                    if of_gpu is None:          # one variant on every GPU (all but MXFP4 rows of a mixed job)
+                        rows = (mt.row_parts(lay, wd, kd, distinct[0]),)
+                    else:
+                        rows = [mt.row_parts(lay, wd, kd, v) for v in distinct]
+                        if len({id(r[2]) for r in rows}) > 1:      # the backends' bodies differ: a row each
+                            split[len(heads) - n_extra] = (len(rows) - 1, of_gpu)
+                            n_extra += len(rows) - 1
+                        else:
+                            rows = rows[:1]
+                    for status, reason, part in rows:
+                        heads.append((mi, lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason))
+                        j = part_ix.get(id(part))
+                        if j is None:
+                            j = part_ix[id(part)] = len(parts)
+                            parts.append(part)
+                        idx.append(j)
+    pick = None
+    if split:
+        # logical row r starts at table row r + the extra rows of the split rows before it
+        n_logical = len(heads) - n_extra
+        more = np.zeros(n_logical, dtype=np.int64)
+        for r, (n_more, _) in split.items():
+            more[r] = n_more
+        start = np.arange(n_logical, dtype=np.int64) + np.cumsum(more) - more
+        pick = np.repeat(start[:, None], len(gpus), axis=1)
+        for r, (_, off) in split.items():
+            pick[r] += np.asarray(off, dtype=np.int64)
     k = max((p[3] for p in parts), default=1) or 1
     width = k * len(SLOT_FIELDS)
     schema = {"_m": pl.Int32, **_ROW_DTYPES}
@@ -175,7 +223,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix) -> tuple[pl.DataFrame
     lt = pl.concat([pl.DataFrame([pl.Series(nm, col, dtype=schema[nm]) for nm, col in zip(names, hcols)]),
                     body[pl.Series(idx, dtype=pl.UInt32)]], how="horizontal")
     mt_df = pl.DataFrame(mrows, schema=_MODEL_DTYPES) if mrows else pl.DataFrame(schema=_MODEL_DTYPES)
-    return lt, mt_df, k
+    return lt, mt_df, k, pick
 
 
 def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
@@ -258,10 +306,14 @@ class _GpuClasses:
     2 distinct values over the benchmark's 25 GPUs).  A term that reads no ``_PER_GPU`` column (the
     per-slot activation / graph / fixed memory, blocks per request) is evaluated once per
     (layout row, class) and gathered into the rows: the same inputs through the same arithmetic, so the
-    same bits, for a gather instead of the ~20 operations each term costs per row."""
+    same bits, for a gather instead of the ~20 operations each term costs per row.
 
-    def __init__(self, lt: pl.DataFrame, gt: pl.DataFrame):
-        self.lt, self.gt = lt, gt
+    ``pick`` (``layout_table``): the table row of each (logical row, GPU) when an MXFP4 row has one table
+    row per backend; the rows are then the logical rows x GPUs, each GPU with its own backend's table row
+    (the filtered cross), in the same order; ``small`` keeps every table row x class."""
+
+    def __init__(self, lt: pl.DataFrame, gt: pl.DataFrame, pick: np.ndarray | None = None):
+        self.lt, self.gt, self.pick = lt, gt, pick
         keys = [c for c in gt.columns if c not in _PER_GPU]
         seen: dict = {}
         # repr: -0.0 and 0.0 (equal as keys) stay apart, so a class's values are every member's bits
@@ -271,8 +323,9 @@ class _GpuClasses:
         self.cls_of_gpu = np.searchsorted(firsts, self.of_gpu)
         self.classes = gt.select(keys)[firsts] if gt.height else gt.select(keys)
         n_cls = max(self.classes.height, 1)
-        # row (i, g) of lt x gt -> row (i, class of g) of lt x classes
-        self.take = (np.arange(lt.height, dtype=np.int64)[:, None] * n_cls + self.cls_of_gpu[None, :]).ravel()
+        # row (i, g) of lt x gt -> row (i, class of g) of lt x classes (i: the table row picked for g)
+        rows = np.arange(lt.height, dtype=np.int64)[:, None] if pick is None else pick
+        self.take = (rows * n_cls + self.cls_of_gpu[None, :]).ravel()
 
     def small(self) -> pl.LazyFrame:
         return _raise_batched(self.lt.lazy().join(self.classes.lazy(), how="cross", maintain_order="left_right"))
@@ -285,7 +338,14 @@ class _GpuClasses:
 
     def cross(self, cols: list[pl.Expr]) -> pl.DataFrame:
         """``lt x gt`` with ``cols`` (independent columns), as ``.with_columns(cols)`` gives it."""
-        a = _raise_batched(self.lt.join(self.gt, how="cross", maintain_order="left_right"))
+        if self.pick is None:
+            a = self.lt.join(self.gt, how="cross", maintain_order="left_right")
+        else:       # the filtered cross: each GPU with its backend's table row
+            n_r, n_g = self.pick.shape
+            a = pl.concat([self.lt[pl.Series(self.pick.ravel(), dtype=pl.UInt32)],
+                           self.gt[pl.Series(np.tile(np.arange(n_g, dtype=np.uint32), n_r), dtype=pl.UInt32)]],
+                          how="horizontal")
+        a = _raise_batched(a)
         narrow = [e for e in cols if self.narrow(e)]
         if not narrow or not a.height:
             return a.with_columns(cols)
@@ -298,7 +358,7 @@ class _GpuClasses:
 
 def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> _Rows:
     """Everything before the cells for one chunk of models x GPUs (see the module docstring)."""
-    lt, mt, k = layout_table(models, matrix)
+    lt, mt, k, pick = layout_table(models, matrix, mxfp4_gpus(gpus, matrix))
     gt = gpu_table(gpus, matrix)
     kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
     batches = ex.util_pass(k, kv_fixed)
@@ -313,7 +373,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
     cols, pre_reason = ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp)
-    gc = _GpuClasses(lt, gt)
+    gc = _GpuClasses(lt, gt, pick)
     a = gc.cross(cols)
     # the reasons only where a status is set (rows in order, so the codes keep first-seen order)
     need = list(dict.fromkeys(pre_reason.meta.root_names()))

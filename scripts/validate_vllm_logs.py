@@ -216,6 +216,21 @@ def gpu_interconnect(name: str) -> str:
     return next((ic for key, ic in GPU_INTERCONNECTS if key.lower() in (name or "").lower()), "")
 
 
+# the logged GPU's CUDA compute capability (catalog ``compute_capability``; the MXFP4 MoE backend follows it:
+# estimate/quant/layouts.mxfp4_moe_backend), by the row's GPU text, first match; unnamed and AMD GPUs: none
+GPU_CAPABILITIES = (("RTX PRO 6000", (12, 0)), ("RTX 5090", (12, 0)), ("GB10", (12, 1)), ("GH200", (9, 0)),
+                    ("GB200", (10, 0)), ("B200", (10, 0)), ("H100", (9, 0)), ("H200", (9, 0)), ("H20", (9, 0)),
+                    ("A100", (8, 0)), ("L40S", (8, 9)), ("RTX 4090", (8, 9)), ("RTX 3090", (8, 6)),
+                    ("RTX 3060", (8, 6)), ("RTX A5000", (8, 6)), ("RTX A6000", (8, 6)), ("A40", (8, 6)))
+
+
+def gpu_capability(name: str) -> tuple[int, int] | None:
+    n = (name or "").lower()
+    if n.startswith("unnamed") or "amd" in n:
+        return None
+    return next((cc for key, cc in GPU_CAPABILITIES if key.lower() in n), None)
+
+
 @dataclass
 class Case:
     row: dict
@@ -385,7 +400,8 @@ class LogGpu(GpuLike):
 def predict(case: Case) -> dict:
     name = case.row.get("gpu") or ""
     gpu = LogGpu(id="log-gpu", name=name, usable_memory_gib=case.memory_gib, gpus_per_node=8,
-                 interconnect=gpu_interconnect(name), large_gpu=case.memory_gib >= 70 and "a100" not in name.lower())
+                 interconnect=gpu_interconnect(name), large_gpu=case.memory_gib >= 70 and "a100" not in name.lower(),
+                 compute_capability=gpu_capability(name))
     lf = evaluate_matrix_lazy([ModelEntry(case.model, case.spec)], [gpu], case.matrix, stage0_columns=True)
     return lf.collect().row(0, named=True)
 

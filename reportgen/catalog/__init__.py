@@ -50,6 +50,9 @@ class GpuSku:
     aliases: tuple[str, ...]
     memory_source: str
     price_source: str
+    # CUDA compute capability (major, minor), e.g. (9, 0) for H100; None = not an NVIDIA CUDA GPU / not given.
+    # vLLM picks kernels by it (the MXFP4 MoE backend: estimate/quant/layouts.mxfp4_moe_backend)
+    compute_capability: tuple[int, int] | None = None
 
     @property
     def large_gpu(self) -> bool:
@@ -152,6 +155,18 @@ def _interconnect(r: dict, where: str) -> str:
     return raw
 
 
+def _capability(r: dict, where: str) -> tuple[int, int] | None:
+    """``compute_capability`` as "major.minor" (e.g. "12.0"); empty -> None."""
+    raw = (r.get("compute_capability") or "").strip()
+    if not raw:
+        return None
+    major, dot, minor = raw.partition(".")
+    if not (major.isdigit() and dot and minor.isdigit() and len(minor) == 1):
+        raise ValueError(f"{where}: compute_capability {raw[:40]!r} is not allowed; allowed: major.minor such as "
+                         "8.0, 9.0, 12.0 (or empty: not an NVIDIA CUDA GPU)")
+    return int(major), int(minor)
+
+
 def _parse(text: str, origin: str) -> list[tuple[GpuSku, str]]:
     """Rows of one catalog file, each with where it came from ("file line N") for messages.
 
@@ -193,6 +208,7 @@ def _parse(text: str, origin: str) -> list[tuple[GpuSku, str]]:
             aliases=tuple(a.strip() for a in (r.get("aliases") or "").split("|") if a.strip()),
             memory_source=(r.get("memory_source") or "").strip(),
             price_source=(r.get("price_source") or "").strip(),
+            compute_capability=_capability(r, where),
         ), f"{where} ({sku_id})"))
     return out
 

@@ -28,6 +28,7 @@ from .compressed import InvalidKvDtype
 from .kvcache import KvScan, UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
+from .quant.checkpoint import mxfp4_moe_experts
 from .weights import TensorPlan, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
@@ -115,7 +116,8 @@ def act_bytes_for(weights_as: str, spec_or_dtype, dtype: str = "auto") -> int:
     return PLAIN_ACT.get(serving_dtype(spec_or_dtype, weights_as, dtype), 2)
 
 
-def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantization: str | None = None):
+def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantization: str | None = None,
+               mxfp4_backend: str | None = None):
     """The storage scheme costed for one ``weights_as`` value under the engine's ``--dtype`` and
     ``--quantization`` (the quant package owns the bytes).
 
@@ -126,6 +128,9 @@ def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantizati
       ``quantization`` (fp8).
     - any other ``weights_as``: the what-if re-quantization of the model (never combined with
       ``quantization``).
+
+    ``mxfp4_backend``: the MXFP4 MoE backend whose expert layout an MXFP4 checkpoint is priced in
+    (``mxfp4_backend_for`` of the GPU; None = ``layouts.DEFAULT_MXFP4_BACKEND``, Triton).
     """
     from dataclasses import replace
 
@@ -157,10 +162,24 @@ def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantizati
         check_checkpoint_method(qc, quantization)
     if not qc and PLAIN_ACT.get(spec.dtype.lower(), 2) != PLAIN_ACT.get(serve, 2):
         return quant.whatif_scheme(serve, spec.dtype)        # vLLM casts the weights to the serving dtype
-    scheme = quant.checkpoint_scheme(spec)
+    scheme = quant.checkpoint_scheme(spec, mxfp4_backend or mxfp4_backend_for(spec, None))
     if qc and isinstance(scheme, quant.Scheme) and scheme.model_dtype_bytes != PLAIN_ACT.get(serve, 2):
         scheme = replace(scheme, model_dtype_bytes=PLAIN_ACT.get(serve, 2))   # unquantized tensors only
     return scheme
+
+
+def mxfp4_backend_for(spec: ModelSpec, mxfp4_gpu: tuple | None) -> str:
+    """The MXFP4 MoE backend vLLM picks for ``spec``'s experts on ``mxfp4_gpu`` = (compute capability,
+    vLLM (major, minor)) of one GPU (``quant.layouts.mxfp4_moe_backend``, ``matrix.mxfp4_gpus``); None or
+    a capability of None (a GPU given by its memory only, AMD, TPU, a catalog row without the column): the
+    H100 (Triton) default.  DeepSeek-V4's experts (``expert_dtype`` fp4) are W4A8 (fp8 activations)."""
+    from .quant.layouts import DEFAULT_MXFP4_BACKEND, mxfp4_moe_backend
+
+    if mxfp4_gpu is None:
+        return DEFAULT_MXFP4_BACKEND
+    cc, version = mxfp4_gpu
+    w4a8 = (spec.quantization_config or {}).get("expert_dtype") == "fp4"
+    return mxfp4_moe_backend(cc, version, w4a8)
 
 
 def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
@@ -422,23 +441,58 @@ class ModelTables:
             from dataclasses import replace
             self.kv_spec = replace(spec, layers_kv=list(spec.layers_kv) + list(self.draft.layers_kv))
         self._draft_w: dict = {}
+        self._mx: dict = {}           # weights_as -> (main, draft) have MXFP4 experts (mxfp4_variant)
+        self._variants: dict = {}     # (weights_as, GPU key) -> mxfp4_variant
         # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
         self._d_layers = (self.draft.graph_layers if self.draft is not None
                           and not getattr(sd, "enforce_eager", None) else 0)
 
-    def _scheme(self, wd: str):
-        if wd not in self._schemes:
+    def mxfp4_variant(self, wd: str, gpu: tuple | None) -> tuple:
+        """What of one GPU changes this model's ``wd`` rows: (the MXFP4 MoE backend of its experts, that of
+        its draft's), each None where those weights have no MXFP4 experts at ``wd`` -- (None, None), the
+        same rows on every GPU, for all but an MXFP4 checkpoint served as shipped.  ``gpu``: (compute
+        capability, vLLM (major, minor)), ``matrix.mxfp4_gpus``; None = not known (the Triton default)."""
+        key = (wd, gpu)
+        v = self._variants.get(key)
+        if v is None:
+            mx = self._mxfp4_at(wd)
+            v = self._variants[key] = (mxfp4_backend_for(self.spec, gpu) if mx[0] else None,
+                                       mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None)
+        return v
+
+    def _mxfp4_at(self, wd: str) -> tuple[bool, bool]:
+        """(main, draft) weights hold MXFP4 experts as shipped at ``wd``."""
+        mx = self._mx.get(wd)
+        if mx is None:
+            as_shipped = wd.lower() in ("checkpoint", "auto") and not self.spec.unsupported_reason
+            dw = self.draft.weights if self.draft is not None else None
+            mx = self._mx[wd] = (as_shipped and mxfp4_moe_experts(self.spec.quantization_config),
+                                 as_shipped and dw is not None and mxfp4_moe_experts(dw.quantization_config))
+        return mx
+
+    def mxfp4_variants(self, wd: str, gpus: list) -> tuple[list[tuple], list[int] | None]:
+        """The distinct ``mxfp4_variant`` of ``wd`` over ``gpus`` (first-seen order) and each GPU's index into
+        them (None when there is one: every row without MXFP4 experts, at no per-GPU cost)."""
+        if not any(self._mxfp4_at(wd)):
+            return [(None, None)], None
+        per_gpu = [self.mxfp4_variant(wd, g) for g in gpus]
+        distinct = list(dict.fromkeys(per_gpu))
+        return distinct, ([distinct.index(v) for v in per_gpu] if len(distinct) > 1 else None)
+
+    def _scheme(self, wd: str, mxfp4: str | None = None):
+        key = (wd, mxfp4)
+        if key not in self._schemes:
             eng = self.engine
             act_b = act_bytes_for(wd, self.spec, eng.dtype)
             try:
-                scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization)
+                scheme = scheme_for(self.spec, wd, eng.dtype, eng.quantization, mxfp4)
                 if self._plan is None:
                     self._plan = TensorPlan(self.spec)
-                self._schemes[wd] = (scheme, build_weight_table(self.spec, scheme, act_b, self._plan,
+                self._schemes[key] = (scheme, build_weight_table(self.spec, scheme, act_b, self._plan,
                                                                 eng.max_model_len), act_b, None)
             except Exception as e:  # UnsupportedQuantization and friends: a named reason, not a crash
-                self._schemes[wd] = (None, None, act_b, f"{type(e).__name__}: {e}")
-        return self._schemes[wd]
+                self._schemes[key] = (None, None, act_b, f"{type(e).__name__}: {e}")
+        return self._schemes[key]
 
     def _groups(self, tp: int, pp: int, kd: str, act_b: float):
         key = (tp, pp, kd, act_b)
@@ -456,35 +510,36 @@ class ModelTables:
                 self._kv[key] = (None, str(e))
         return self._kv[key]
 
-    def _draft_bytes(self, lay: Layout, wd: str) -> float:
+    def _draft_bytes(self, lay: Layout, wd: str, mxfp4: str | None = None) -> float:
         """Draft weights on one rank (the draft runs at the target's TP, one stage; specdecode.py)."""
         d = self.draft
         if d is None or d.weights is None:
             return 0.0
         moe = bool(d.weights.num_experts)
-        key = (wd, lay.tp, lay.dp if moe else 1, lay.ep and moe)
+        key = (wd, lay.tp, lay.dp if moe else 1, lay.ep and moe, mxfp4)
         if key not in self._draft_w:
             eng = self.engine
             act_b = act_bytes_for(wd, self.spec, eng.dtype)
             quant = eng.quantization if d.method == "mtp" else (getattr(eng.spec_decode, "quantization", None) or None)
-            scheme = scheme_for(d.weights, wd, eng.dtype, quant)
+            scheme = scheme_for(d.weights, wd, eng.dtype, quant, mxfp4)
             table = build_weight_table(d.weights, scheme, act_b)
             self._draft_w[key] = stage_weights(table, Layout(lay.tp, 1, lay.dp, lay.ep and moe))[0].bytes
         return self._draft_w[key]
 
-    def _body_of(self, lay: Layout, wd: str, kd: str):
-        """(error, body tuple, flat slots, n slots) for the parts of a row the rules do not touch."""
+    def _body_of(self, lay: Layout, wd: str, kd: str, mxfp4: tuple = (None, None)):
+        """(error, body tuple, flat slots, n slots) for the parts of a row the rules do not touch;
+        ``mxfp4``: the row's ``mxfp4_variant``."""
         moe = self._moe
-        key = (wd, kd, lay.tp, lay.pp, lay.dp if moe else 1, lay.ep and moe)
+        key = (wd, kd, lay.tp, lay.pp, lay.dp if moe else 1, lay.ep and moe, mxfp4)
         hit = self._body.get(key)
         if hit is not None:
             return hit
-        scheme, wtable, act_b, err = self._scheme(wd)
+        scheme, wtable, act_b, err = self._scheme(wd, mxfp4[0])
         g, kerr = (None, None) if err else self._groups(lay.tp, lay.pp, kd, act_b)
         draft_b, derr = 0.0, None
         if not (err or kerr) and self.draft is not None:
             try:
-                draft_b = self._draft_bytes(lay, wd)
+                draft_b = self._draft_bytes(lay, wd, mxfp4[1])
             except Exception as e:     # the draft's quantization: a named reason, not a crash
                 derr = f"speculative decoding draft: {type(e).__name__}: {e}"
         if err or kerr or derr:
@@ -494,9 +549,10 @@ class ModelTables:
             d = self.draft
             d_layers = self._d_layers
             sw_key = (wd, lay.tp, lay.pp, lay.dp, lay.ep)      # the same for both KV dtypes
-            stages = self._stages.get(sw_key)
+            st_key = (sw_key, mxfp4[0])
+            stages = self._stages.get(st_key)
             if stages is None:
-                stages = self._stages[sw_key] = stage_weights(wtable, lay)
+                stages = self._stages[st_key] = stage_weights(wtable, lay)
             bpb, tokb, stb, wsr = g.stage_bytes_per_block, g.stage_token_bytes, g.stage_state_bytes, g.stage_ws_ratio
             graph_memo = self._graph
             last_s = lay.pp - 1
@@ -569,14 +625,17 @@ class ModelTables:
         return (nt, context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
                 custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_big, g_bf, gdn_t)
 
-    def row(self, lay: Layout, wd: str, kd: str) -> tuple[tuple, tuple, int]:
+    def row(self, lay: Layout, wd: str, kd: str, mxfp4: tuple = (None, None)) -> tuple[tuple, tuple, int]:
         """``(head + body, flat slots, n slots)`` for one (layout, weight dtype, KV dtype)."""
-        status, reason, (_, body, slots, n) = self.row_parts(lay, wd, kd)
+        status, reason, (_, body, slots, n) = self.row_parts(lay, wd, kd, mxfp4)
         return (lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason) + body, slots, n
 
-    def row_parts(self, lay: Layout, wd: str, kd: str) -> tuple[str | None, str | None, tuple]:
+    def row_parts(self, lay: Layout, wd: str, kd: str,
+                  mxfp4: tuple = (None, None)) -> tuple[str | None, str | None, tuple]:
         """``(pre_status, pre_reason, part)`` of one row: ``part[1:]`` = (body, flat slots, n slots), one
-        object shared by every row with that body (``layout_table`` builds each distinct body once)."""
+        object shared by every row with that body (``layout_table`` builds each distinct body once).
+        ``mxfp4``: the ``mxfp4_variant`` of the GPUs the row is for ((None, None): no MXFP4 experts, or
+        the Triton default)."""
         spec = self.spec
         if spec.unsupported_reason:
             return "unsupported", spec.unsupported_reason, _NO_BODY
@@ -594,7 +653,7 @@ class ModelTables:
                        "and its buffers there are not modelled")
             if why:
                 return "unsupported", why, _NO_BODY
-        part = self._body_of(lay, wd, kd)
+        part = self._body_of(lay, wd, kd, mxfp4)
         err = part[0]
         if err:                                   # the part's body is _EMPTY_BODY, no slots
             return "invalid_layout" if isinstance(err, _Invalid) else "unsupported", str(err), part

@@ -44,9 +44,11 @@ def checkpoint_scheme(spec: ModelSpec, mxfp4_backend: str = DEFAULT_MXFP4_BACKEN
     follows (padding, Triton swizzle, bias dtype: ``layouts.MXFP4_MOE_PADDING``).
     The default, "triton", is what vLLM >= 0.19 picks on H100 / H200 (SM90), the
     GPU of the reference logs: gpt-oss-20b 13.63 / 6.99 GiB at TP1 / TP2 vs 13.64 /
-    7.01 logged.  The scheme does not know the GPU: on A100 (SM80) and SM120 vLLM
-    uses "marlin" (gpt-oss-20b +0.5 % at TP1, +1.5 % at TP2 over "triton"), on
-    B200 "sm100_flashinfer"; pass those explicitly.  Other methods ignore it.
+    7.01 logged.  On A100 (SM80) and SM120 vLLM uses "marlin" (gpt-oss-20b +0.5 % at
+    TP1, +1.5 % at TP2 over "triton"), on B200 "sm100_flashinfer": the estimator passes
+    each GPU's choice (``layouts.mxfp4_moe_backend`` via ``tables.mxfp4_backend_for``; a
+    job mixing capabilities gets one layout row per backend, ``matrix.layout_table``).
+    Other methods ignore it (``mxfp4_moe_experts``).
 
     When the spec carries the checkpoint's safetensors header listing
     (``attach_checkpoint_headers``, ``spec.checkpoint_tensors``) and ``headers`` is true, the
@@ -57,6 +59,16 @@ def checkpoint_scheme(spec: ModelSpec, mxfp4_backend: str = DEFAULT_MXFP4_BACKEN
     if headers and getattr(spec, "checkpoint_tensors", None):
         return header_scheme(spec, scheme)
     return scheme
+
+
+def mxfp4_moe_experts(qc: dict | None) -> bool:
+    """The checkpoint's routed experts are MXFP4, stored in the layout of vLLM's MXFP4 MoE backend (so the
+    bytes per rank follow the GPU: ``layouts.mxfp4_moe_backend``): gpt-oss (``quant_method`` mxfp4) and
+    DeepSeek-V4 (fp8 with ``expert_dtype`` fp4, ``_fp8``'s "+mxfp4-experts")."""
+    if not qc:
+        return False
+    method = method_of(qc)
+    return method == "mxfp4" or (method == "fp8" and qc.get("expert_dtype") == "fp4")
 
 
 def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
@@ -70,7 +82,7 @@ def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
         raise UnsupportedQuantization(
             f"quantization method {method!r} is not modelled (supported: {', '.join(SUPPORTED_METHODS)})")
     scheme = parser(qc, mb)
-    if method == "mxfp4" or scheme.name.endswith("+mxfp4-experts"):
+    if mxfp4_moe_experts(qc):
         if mxfp4_backend not in MXFP4_MOE_PADDING:
             raise UnsupportedQuantization(f"unknown mxfp4 backend {mxfp4_backend!r}; "
                                           f"allowed: {', '.join(MXFP4_MOE_PADDING)}")

@@ -299,6 +299,40 @@ MXFP4_MOE_PADDING = {
 DEFAULT_MXFP4_BACKEND = "triton"   # vLLM >= 0.19 on H100 / H200, the reference rows' GPU
 
 
+def mxfp4_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ...] | None = None,
+                      fp8_activations: bool = False) -> str:
+    """The ``MXFP4_MOE_PADDING`` key of the backend vLLM picks with ``moe_backend="auto"`` and no env override.
+
+    ``capability`` is the GPU's CUDA compute capability (catalog column ``compute_capability``),
+    ``version`` vLLM's (None = current), ``fp8_activations`` the W4A8 experts of DeepSeek-V4
+    (``DeepseekV4FP8Config``: MXFP4 weights x fp8 block-128 activations); gpt-oss is W4A16.
+
+    * W4A16 (gpt-oss), vLLM ``fused_moe/oracle/mxfp4.py`` @001eda31 ``select_mxfp4_moe_backend``: priority
+      FLASHINFER_TRTLLM_MXFP4_BF16 (SM100 family) > CK (ROCm) > TRITON (``(9, 0) <= capability < (11, 0)``) >
+      FLASHINFER_CUTLASS > TRITON_UNFUSED > MARLIN: SM 10.x -> "sm100_flashinfer", SM 9.x -> "triton"
+      ("triton_legacy" before 0.15: the pip triton_kernels v3.5.0 of 0.11-0.14), everything else (SM 8.x,
+      SM 12.x) -> "marlin".
+    * W4A8 (DeepSeek-V4): ``DeepGemmFP4Experts`` (``fused_moe/experts/deep_gemm_moe.py`` @bf1a7d17:
+      ``_supports_current_device`` = DeepGEMM and capability family 100 or 120; quant scheme
+      ``(kMxfp4Static, kFp8Dynamic128Sym)``) runs ``m_grouped_fp8_fp4_gemm_nt_contiguous`` on the loaded
+      ``(E, N, K/2)`` weights viewed as int8: no padding, no swizzled copy -> "none" (row 156's log on
+      SM 12.0: ``Using DeepGemmFP4Experts``; the checkpoint layout gives its weights to -0.26 %).  On SM 9.x
+      the W4A8 path was not read: the Triton layout stays (the previous default).
+    * ``capability`` None (ROCm / not given): the previous default, "triton" (CK's 256/256 padding is not
+      modelled per GPU here).
+    """
+    if capability is None:
+        return DEFAULT_MXFP4_BACKEND
+    major = capability[0]
+    if fp8_activations:
+        return "none" if major in (10, 12) else DEFAULT_MXFP4_BACKEND
+    if major == 10:
+        return "sm100_flashinfer"
+    if major in (9,):
+        return "triton_legacy" if version is not None and tuple(version[:2]) < (0, 15) else "triton"
+    return "marlin"
+
+
 def round_up(x: int, align: int) -> int:
     return ceil(x / align) * align
 
