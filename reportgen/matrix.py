@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -297,11 +296,9 @@ class _GpuClasses:
         return a.hstack(small[pl.Series(self.take, dtype=pl.UInt32)]).select(order)
 
 
-def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool,
-             layouts: tuple[pl.DataFrame, pl.DataFrame, int] | None = None) -> _Rows:
-    """Everything before the cells for one chunk of models x GPUs (see the module docstring); ``layouts``:
-    ``layout_table(models, matrix)`` when already computed (``_layouts_ahead``)."""
-    lt, mt, k = layouts if layouts is not None else layout_table(models, matrix)
+def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_columns: bool) -> _Rows:
+    """Everything before the cells for one chunk of models x GPUs (see the module docstring)."""
+    lt, mt, k = layout_table(models, matrix)
     gt = gpu_table(gpus, matrix)
     kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
     batches = ex.util_pass(k, kv_fixed)
@@ -562,32 +559,6 @@ def _plan(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_colu
     return _cells(_prepare(models, gpus, matrix, stage0_columns))
 
 
-def _layouts_ahead(jobs: list[tuple[list[ModelEntry], Matrix]]) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, int]]:
-    """``layout_table(models, matrix)`` of each job, in order, computed one job ahead in a worker thread:
-    the layout tables are pure Python (GIL-bound) while the caller's polars passes on the previous job release
-    the GIL, so the two overlap on two cores (docs/decisions.md "Estimator speed").  One worker, jobs in order:
-    the main thread never builds a layout table itself, so the per-call memos (``ModelTables``, ``KvScan``) are
-    never shared, and the module-level ones (``tables._LABELS``, ``weights._layer_free``) only cache pure values.
-    A worker's exception is raised here, at its job's turn, as the direct call would; closing the generator
-    (the consumer stops, a KeyboardInterrupt) cancels the jobs not started and does not wait for the running one
-    (at most one ``layout_table``, a fraction of a second, which the interpreter joins at exit)."""
-    if len(jobs) < 2:
-        for models, matrix in jobs:
-            yield layout_table(models, matrix)
-        return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layout_table")
-    try:
-        nxt = pool.submit(layout_table, *jobs[0])
-        for i in range(len(jobs)):
-            cur = nxt.result()
-            # one job ahead, not all: a job of many chunks holds at most two layout tables
-            nxt = pool.submit(layout_table, *jobs[i + 1]) if i + 1 < len(jobs) else None
-            yield cur
-            del cur
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
 def _length_matrices(models: list[ModelEntry], matrix: Matrix) -> list[Matrix] | None:
     """One-length copies of ``matrix`` (job order) when a model of the chunk has weights that follow max_model_len
     (``_weights_follow_length``) and the job has several lengths, else None: each length is then its own table
@@ -726,31 +697,20 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
     # one model's (layout, GPU, util) rows are few (9,600 for 48 layouts x 4 dtypes x 25 GPUs x 2)
     per_mg = max([cells_per_model_gpu(m, matrix) for m in models] or [matrix.n_cells_per_model_gpu()])
     per_chunk = max(1, max(prep_cells, batch_cells) // max(per_mg * len(gpus), 1))
-    plan = [(run, _length_matrices(run, matrix)) for run in _kind_runs(models, per_chunk, matrix)]
-    # each run's layout tables built in a worker while the polars work on the run before runs (``_layouts_ahead``)
-    ahead = _layouts_ahead([(run, mx) for run, mats in plan for mx in (mats or [matrix])])
-    try:
-        yield from _run_batches(plan, ahead, gpus, matrix, batch_cells, stage0_columns)
-    finally:
-        ahead.close()
-
-
-def _run_batches(plan, ahead, gpus, matrix, batch_cells, stage0_columns) -> Iterator[pl.DataFrame]:
-    """``iter_cell_batches``' loop over its runs ``plan`` ((models, one-length matrices or None)), with their
-    layout tables from ``ahead`` in the same order."""
-    for run, mats in plan:
+    for run in _kind_runs(models, per_chunk, matrix):
         # ``del`` after each run: the next chunk is prepared with this one released, so a job of several chunks
         # peaks at one prepared chunk (held, two 8 M-cell chunks peaked at 2,043 MiB RSS instead of 1,584, and
         # 3,959 instead of 2,517 on the per-length path: benchmark in tests/test_arch_minimax.py, branch review21)
+        mats = _length_matrices(run, matrix)
         if mats is not None:        # weights per max_model_len: one chunk per length, cells interleaved
-            rs = [_prepare(run, gpus, mx, stage0_columns, next(ahead)) for mx in mats]
+            rs = [_prepare(run, gpus, mx, stage0_columns) for mx in mats]
             if rs[0].n_cells:
                 rows = max(1, batch_cells // (len(rs) * rs[0].n_conc))
                 for lo in range(0, rs[0].u.height, rows):
                     yield _length_frame(rs, lo, lo + rows)
             del rs
             continue
-        r = _prepare(run, gpus, matrix, stage0_columns, next(ahead))
+        r = _prepare(run, gpus, matrix, stage0_columns)
         if r.n_cells:
             rows = max(1, batch_cells // (r.n_len * r.n_conc))
             for lo in range(0, r.u.height, rows):

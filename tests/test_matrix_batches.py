@@ -131,39 +131,3 @@ def test_empty_matrix_gives_no_batch_and_parts_keep_the_columns():
     (one,) = list(iter_matrix_batches(models()[:1], GPUS, MATRIX))
     assert one.columns == COLUMN_NAMES
     assert_same_bits(pl.concat(list(iter_cell_batches(models()[:1], GPUS, MATRIX, batch_cells=10))), one)
-
-
-def test_layout_tables_built_ahead_raise_in_turn_and_stop_with_the_consumer(monkeypatch):
-    """``iter_cell_batches`` builds the next runs' layout tables in a worker thread (``_layouts_ahead``): a
-    failing run's exception still reaches the caller after the earlier runs' batches, as the direct call
-    did, and a consumer that stops early (a KeyboardInterrupt unwinding it) leaves no worker running."""
-    import threading
-    import time
-
-    import reportgen.matrix as M
-
-    entries = models()
-    real = M.layout_table
-    calls = []
-
-    def failing(ms, mx):
-        calls.append(ms[0].model)
-        if ms[0].model == entries[2].model:
-            raise ValueError("layout boom")
-        return real(ms, mx)
-
-    monkeypatch.setattr(M, "layout_table", failing)
-    per_model = MATRIX.n_cells_per_model_gpu() * len(GPUS)
-    got = 0
-    with pytest.raises(ValueError, match="layout boom"):
-        for b in iter_cell_batches(entries, GPUS, MATRIX, batch_cells=per_model, prep_cells=per_model):
-            got += b.height
-    assert got == 2 * per_model        # the two runs before the failing one, delivered whole
-    monkeypatch.setattr(M, "layout_table", real)
-    it = iter_cell_batches(entries, GPUS, MATRIX, batch_cells=per_model, prep_cells=per_model)
-    next(it)
-    it.close()
-    deadline = time.monotonic() + 30
-    while any(t.name.startswith("layout_table") for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(t.name.startswith("layout_table") for t in threading.enumerate())
