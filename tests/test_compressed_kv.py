@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +32,7 @@ from hypothesis import given, settings, strategies as st
 
 from reportgen.arch import build_spec
 from reportgen.estimate import compressed as C
+from reportgen.matrix import GpuLike
 
 ROOT = Path(__file__).resolve().parents[1]
 FLASH = json.loads((ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json").read_text())
@@ -218,18 +220,95 @@ def test_million_token_context_cell(flash):
 
 
 def test_prefill_workspace_grows_with_max_model_len(flash):
-    """deepseek_v4_attention.py @0a291a2e: the profile run reserves PREFILL_CHUNK_SIZE (4) x (cdiv(M, 4) + window
-    (128) + T) x 512 bf16 = 4,096 B a row; between M = 30,000 and 1,048,576 the KV memory loses
-    4,096 x (262,144 - 7,500) = 1,043,021,824 B and the activation figure gains it; the blocks follow."""
+    """The profile run's shared workspace (workspace.py ``get_simultaneous``: one buffer, grown to the largest
+    request) on the FlashMLA path: deepseek_v4_attention.py @0a291a2e reserves PREFILL_CHUNK_SIZE (4) x
+    (cdiv(M, 4) + window (128) + T) x 512 bf16 = 4,096 B a row; the lightning indexer (sparse_attn_indexer.py
+    @006475fe) reserves ``40 x M // 4`` rows of 128 fp8 + 4 scale bytes and the 1 MiB radix scratch
+    (mla/indexer.py @0023368d: ``max_model_len * 40``).  At M = 30,000 (T 16,384) the gather wins:
+    4,096 x 24,012 = 98,353,152 B (the indexer: 38,400,000 + 1,200,000 -> 1,200,128 + 1 MiB = 40,648,704 B); at 1,048,576 the indexer
+    does: 10,485,760 x 132 + 1,048,576 = 1,385,168,896 B > 4,096 x 278,656 = 1,141,374,976 B.  The KV memory
+    loses the difference and the activation gains it; the blocks follow."""
+    assert C.profile_workspace_bytes(30_000, 16_384, 4, 128, 512, 128, False) == 4_096 * 24_012 == 98_353_152
+    assert C.indexer_workspace_bytes(30_000, 128) == 38_400_000 + 1_200_128 + 1_048_576 == 40_648_704
+    big = C.profile_workspace_bytes(1_048_576, 16_384, 4, 128, 512, 128, False)
+    assert big == C.indexer_workspace_bytes(1_048_576, 128) == 1_385_168_896 > 4_096 * 278_656
     df = _cells(flash, tp=[8], max_model_len=[30_000, 1_048_576])
     a, b = df.row(0, named=True), df.row(1, named=True)
-    ws = 4_096 * (262_144 - 7_500)
+    ws = 1_385_168_896 - 98_353_152
     assert (a["kv_cache_gib"] - b["kv_cache_gib"]) * GIB == pytest.approx(ws, abs=1)
     assert (b["activation_gib"] - a["activation_gib"]) * GIB == pytest.approx(ws, abs=1)
-    # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M
+    # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M (the 0.26+ per-group sum)
     nb_a, nb_b = int(a["kv_cache_gib"] * GIB // 1_051_776), int(b["kv_cache_gib"] * GIB // 1_051_776)
     assert a["kv_cache_tokens"] == int(nb_a / 6_800 * 30_000)
     assert b["kv_cache_tokens"] == int(nb_b / (4_096 + 2 * 259 + 4_099 + 2_065) * 1_048_576)
+
+
+@dataclass(frozen=True)
+class _CcGpu(GpuLike):
+    compute_capability: tuple[int, int] | None = None
+
+
+def test_sm12_reserves_flashinfers_workspace_and_the_indexers_not_the_gather(flash):
+    """On SM 12.x vLLM runs FlashInfer's SM120 sparse MLA (flashinfer_sparse.py: the dummy run's
+    ``_reserve_empty_forward_workspace`` allocates ``_FLASHINFER_DSV4_WORKSPACE_BUFFER_SIZE = 128 * 1024 * 1024``;
+    no bf16 gather), so the profile-run workspace is the indexer's K gather + 128 MiB at every length:
+    30,000: 40,648,704 + 134,217,728 B; 1,048,576: 1,385,168,896 + 134,217,728 B.  The GPU's capability comes
+    with the job (all its GPUs share one: ``EngineOptions.mxfp4_gpu``)."""
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix_lazy
+
+    assert C.profile_workspace_bytes(30_000, 16_384, 4, 128, 512, 128, True) == 40_648_704 + 134_217_728
+    assert C.profile_workspace_bytes(1_048_576, 4_096, 4, 128, 512, 128, True) == 1_385_168_896 + 134_217_728
+
+    def cells(cc):
+        m = Matrix(tp=[8], pp=[1], dp=[1], ep=[True], weight_dtype=["checkpoint"], kv_cache_dtype=["fp8"],
+                   max_model_len=[30_000, 1_048_576], concurrency=[1], gpu_memory_utilization=[0.95],
+                   max_num_batched_tokens=16_384, block_size=256, max_nodes=64, allow_cross_node_tp=True,
+                   vllm_version="0.25")
+        gpu = _CcGpu(id="g", name="G", usable_memory_gib=94.5, compute_capability=cc)
+        return evaluate_matrix_lazy([ModelEntry("deepseek-ai/DeepSeek-V4-Flash", flash)], [gpu], m).collect()
+
+    hopper, sm12 = cells((9, 0)), cells((12, 0))
+    for i, ws in ((0, 40_648_704 + 134_217_728), (1, 1_385_168_896 + 134_217_728)):
+        h, s = hopper.row(i, named=True), sm12.row(i, named=True)
+        hopper_ws = (98_353_152, 1_385_168_896)[i]
+        assert (s["activation_gib"] - h["activation_gib"]) * GIB == pytest.approx(ws - hopper_ws, abs=1)
+        # (the expert layout differs too: MXFP4 Triton on SM 9.0, the checkpoint's on SM 12.0 -- weights apart)
+        kv_h, kv_s = h["kv_cache_gib"] + h["weights_gib"], s["kv_cache_gib"] + s["weights_gib"]
+        assert (kv_h - kv_s) * GIB == pytest.approx(ws - hopper_ws, abs=1)
+
+
+def test_vllm_025_logs_the_legacy_concurrency_row_156(flash):
+    """vLLM <= 0.25 logs DeepSeek-V4's concurrency as ``num_blocks / cdiv(sum of every group's pages x its
+    aggregated page bytes, group 0's aggregated page bytes)`` (vllm#48317, opened 2026-07-11 against main
+    425c4eaf, describes and replaces it; kv_cache_interface ``UniformTypeKVCacheSpecs.page_size_bytes`` = the sum of
+    its layers' pages, ``max_memory_usage_bytes`` = max pages x that).  V4-Flash + its MTP layer, 1M context,
+    4,096 batched tokens (row 156): group pages 4,096 / 67 / 67 / 1,027 / 529 and aggregated page bytes
+    1,002,240 (21 x 8,640 + 21 x 37,440 + 20 x 1,728) / 22 x 37,440 (twice) / 21 x (37,440 + 8,640) /
+    20 x 37,440: cdiv(5,605,470,720, 1,002,240) = 5,593 where the per-group sum is 5,786.  At the logged
+    10.29 GiB (10,504 blocks of 1,051,776 B) that is 1.878x / 1,969,290 tokens against vLLM's 1.90x /
+    1,993,100 (-1.2 %; the per-group sum gives 1.815x, -4.5 %)."""
+    from reportgen.estimate.specdecode import parse_speculative_config, resolve
+
+    d = resolve(flash, parse_speculative_config({"method": "mtp", "num_speculative_tokens": 2}))
+    layers = list(flash.layers_kv) + list(d.layers_kv)
+    p = C.plan(layers, [(0, len(layers))])
+    m, t = 1_048_576, 4_096
+    assert [g.pages_per_request(m, t) for g in p.groups] == [4_096, 67, 67, 1_027, 529]
+    assert [sum(g.pages) for g in p.groups] == [1_002_240, 22 * 37_440, 22 * 37_440, 21 * (37_440 + 8_640),
+                                               20 * 37_440]
+    assert p.legacy_pages_per_request(m, t) == -(-5_605_470_720 // 1_002_240) == 5_593
+    assert p.pages_per_request(m, t) == 5_786
+    nb = int(10.29 * GIB) // 1_051_776
+    assert nb == 10_504 and int(nb / 5_593 * m) == 1_969_290 and round(nb / 5_593, 2) == 1.88
+    # the matrix at vLLM 0.25 on the logged KV memory: the same figure; at 0.26 the per-group sum
+    for version, bpr in (("0.25", 5_593), ("0.26", 5_786)):
+        df = _cells(flash, tp=[2], max_model_len=[m], max_num_batched_tokens=t, vllm_version=version,
+                    kv_cache_memory_bytes=nb * 1_051_776,
+                    speculative_config={"method": "mtp", "num_speculative_tokens": 2})
+        r = df.row(0, named=True)
+        assert r["max_concurrency"] == pytest.approx(nb / bpr)
+        assert r["kv_cache_tokens"] == int(nb / bpr * m)
 
 
 def test_non_fp8_kv_is_an_invalid_cell_and_pp_stage_without_compressed_layers_unsupported(flash):
@@ -259,7 +338,7 @@ def test_vectorised_fit_and_blocks_match_the_planner(nb, t, m, cap):
                                          "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b")}
     f = pl.DataFrame({**cols, "_nbv": [nb], "max_num_batched_tokens": [t], "max_model_len": [m], "max_pos": [cap],
                       "dp": [1], "kv_cache_gib": [1.0], "activation_gib": [1.0], "_wsr": [4], "max_model_len_fit": [0],
-                      "kv_cache_tokens": [0]}, schema_overrides={"max_pos": pl.Int64, "_nbv": pl.Int64}).lazy()
+                      "kv_cache_tokens": [0], "max_concurrency": [0.0]}, schema_overrides={"max_pos": pl.Int64, "_nbv": pl.Int64}).lazy()
     before, after = ex.compressed_lens(1, fixed_kv=True)
     f = f.with_columns(ex.blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"))
     for b in before + after:

@@ -325,7 +325,8 @@ def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
 GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
                 "bs_chunk", "token_block", "n_state", "state_blocks",
                 # DeepSeek-V4 (kvcache.KvGroups): two more sliding kinds, tokens = concurrency x M, workspace
-                "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b", "ws_w")
+                "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b", "ws_w",
+                "ix_d", "ws_fi", "cw0", "cw1", "cw2", "cw3")
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
@@ -378,6 +379,16 @@ class EngineOptions:
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
                    getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16",
                    disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)))
+
+
+def sm12_attention_workspace(g):
+    """DeepSeek-V4 on SM 12.x: vLLM runs FlashInfer's SM120 sparse MLA (FLASHINFER_MLA_SPARSE_DSV4, the only
+    DeepSeek-V4 backend for capability 12; FlashMLA needs SM 9.x / 10.x), whose dummy run reserves FlashInfer's
+    128 MiB workspace and not the bf16 prefill gather (``compressed.profile_workspace_bytes``)."""
+    from dataclasses import replace
+
+    from . import compressed as cm
+    return replace(g, ws_b=0, ws_fi=cm.FLASHINFER_SM120_WORKSPACE)
 
 
 class _Invalid(str):
@@ -444,14 +455,20 @@ class ModelTables:
                 self._kv_scan = KvScan(self.kv_spec.layers_kv)
             try:
                 eb = kv_element_bytes(kd, act_b, self.spec)
-                self._kv[key] = (kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
-                                           state_mode=self.state_mode,
-                                           indexer_kv_dtype=self.engine.indexer_kv_dtype, scan=self._kv_scan), None)
+                g = kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
+                              state_mode=self.state_mode, indexer_kv_dtype=self.engine.indexer_kv_dtype,
+                              scan=self._kv_scan)
+                self._kv[key] = (sm12_attention_workspace(g) if g.tok_conc and self._sm12() else g, None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:
                 self._kv[key] = (None, str(e))
         return self._kv[key]
+
+    def _sm12(self) -> bool:
+        """The job's GPUs are SM 12.x (``EngineOptions.mxfp4_gpu``: one shared capability, else unknown)."""
+        g = self.engine.mxfp4_gpu
+        return bool(g) and g[0] is not None and g[0][0] == 12
 
     def _draft_bytes(self, lay: Layout, wd: str) -> float:
         """Draft weights on one rank (the draft runs at the target's TP, one stage; specdecode.py)."""
