@@ -219,28 +219,41 @@ def test_million_token_context_cell(flash):
     assert a["status"] in ("fits", "tight") and b["status"] == "no_fit" and "concurrency" in b["reason"]
 
 
+def _moe_ws(t, moe_tp):
+    """overheads.MOE_WS x T x topk x (3 x I / moe_tp + h) x 2 (bf16): V4-Flash's fused-MoE workspaces, in the
+    activation figure (``a_add_t``) and, since vLLM 0.14, in the shared ``WorkspaceManager`` buffer."""
+    from reportgen.estimate import overheads as oh
+    return oh.MOE_WS * t * 6 * (3 * 2_048 / moe_tp + 4_096) * 2
+
+
 def test_prefill_workspace_grows_with_max_model_len(flash):
     """The profile run's shared workspace (workspace.py ``get_simultaneous``: one buffer, grown to the largest
     request) on the FlashMLA path: deepseek_v4_attention.py @0a291a2e reserves PREFILL_CHUNK_SIZE (4) x
     (cdiv(M, 4) + window (128) + T) x 512 bf16 = 4,096 B a row; the lightning indexer (sparse_attn_indexer.py
-    @006475fe) reserves ``40 x M // 4`` rows of 128 fp8 + 4 scale bytes and the 1 MiB radix scratch
-    (mla/indexer.py @0023368d: ``max_model_len * 40``).  At M = 30,000 (T 16,384) the gather wins:
-    4,096 x 24,012 = 98,353,152 B (the indexer: 38,400,000 + 1,200,000 -> 1,200,128 + 1 MiB = 40,648,704 B); at 1,048,576 the indexer
-    does: 10,485,760 x 132 + 1,048,576 = 1,385,168,896 B > 4,096 x 278,656 = 1,141,374,976 B.  The KV memory
-    loses the difference and the activation gains it; the blocks follow."""
+    @006475fe) reserves ``40 x M // 4`` rows of 128 fp8 + 4 scale bytes (each rounded up to 256 B) and the
+    1 MiB radix scratch (mla/indexer.py @0023368d: ``max_model_len * 40``); the fused-MoE workspaces (the modular
+    kernel's, from the same buffer) are the third request.  At M = 30,000, T = 16,384 the gather is
+    4,096 x 24,012 = 98,353,152 B and the indexer 38,400,000 + 1,200,128 + 1 MiB = 40,648,704 B; at 1,048,576 the
+    indexer 10,485,760 x 132 + 1,048,576 = 1,385,168,896 B beats the gather's 4,096 x 278,656 = 1,141,374,976 B.
+    TP 8 without EP at T = 4,096: MoE 0.768 x 4,096 x 6 x (768 + 4,096) x 2 = 183.6 MB, above both at 30,000
+    (gather 4,096 x 11,724): the buffer is the MoE's there, the indexer's at 1M; the KV memory loses the
+    difference and the activation gains it; the blocks follow."""
     assert C.profile_workspace_bytes(30_000, 16_384, 4, 128, 512, 128, False) == 4_096 * 24_012 == 98_353_152
     assert C.indexer_workspace_bytes(30_000, 128) == 38_400_000 + 1_200_128 + 1_048_576 == 40_648_704
     big = C.profile_workspace_bytes(1_048_576, 16_384, 4, 128, 512, 128, False)
     assert big == C.indexer_workspace_bytes(1_048_576, 128) == 1_385_168_896 > 4_096 * 278_656
-    df = _cells(flash, tp=[8], max_model_len=[30_000, 1_048_576])
+    moe = _moe_ws(4_096, 8)
+    assert moe == pytest.approx(183_609_851.9, abs=0.1)
+    assert C.profile_workspace_bytes(30_000, 4_096, 4, 128, 512, 128, False, moe) == moe > 4_096 * 11_724
+    df = _cells(flash, tp=[8], ep=[False], max_model_len=[30_000, 1_048_576], max_num_batched_tokens=4_096)
     a, b = df.row(0, named=True), df.row(1, named=True)
-    ws = 1_385_168_896 - 98_353_152
+    ws = 1_385_168_896 - moe
     assert (a["kv_cache_gib"] - b["kv_cache_gib"]) * GIB == pytest.approx(ws, abs=1)
     assert (b["activation_gib"] - a["activation_gib"]) * GIB == pytest.approx(ws, abs=1)
     # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M (the 0.26+ per-group sum)
     nb_a, nb_b = int(a["kv_cache_gib"] * GIB // 1_051_776), int(b["kv_cache_gib"] * GIB // 1_051_776)
-    assert a["kv_cache_tokens"] == int(nb_a / 6_800 * 30_000)
-    assert b["kv_cache_tokens"] == int(nb_b / (4_096 + 2 * 259 + 4_099 + 2_065) * 1_048_576)
+    assert a["kv_cache_tokens"] == int(nb_a / (118 + 2 * 67 + 1_027 + 529) * 30_000)
+    assert b["kv_cache_tokens"] == int(nb_b / (4_096 + 2 * 67 + 1_027 + 529) * 1_048_576)
 
 
 @dataclass(frozen=True)
@@ -251,31 +264,32 @@ class _CcGpu(GpuLike):
 def test_sm12_reserves_flashinfers_workspace_and_the_indexers_not_the_gather(flash):
     """On SM 12.x vLLM runs FlashInfer's SM120 sparse MLA (flashinfer_sparse.py: the dummy run's
     ``_reserve_empty_forward_workspace`` allocates ``_FLASHINFER_DSV4_WORKSPACE_BUFFER_SIZE = 128 * 1024 * 1024``;
-    no bf16 gather), so the profile-run workspace is the indexer's K gather + 128 MiB at every length:
-    30,000: 40,648,704 + 134,217,728 B; 1,048,576: 1,385,168,896 + 134,217,728 B.  The GPU's capability comes
-    with the job (all its GPUs share one: ``EngineOptions.mxfp4_gpu``)."""
+    no bf16 gather), so the profile run holds max(indexer K gather, MoE) + 128 MiB at every length:
+    TP 8, EP, T 4,096 (MoE 0.768 x 4,096 x 6 x 10,240 x 2 = 386.5 MB): 30,000: the MoE's + 134,217,728 B (the
+    Hopper buffer is the MoE's too); 1,048,576: 1,385,168,896 + 134,217,728 B against Hopper's 1,385,168,896 B.
+    The GPU's capability comes with the job (all its GPUs share one: ``EngineOptions.mxfp4_gpu``)."""
     from reportgen.job import Matrix
     from reportgen.matrix import ModelEntry, evaluate_matrix_lazy
 
-    assert C.profile_workspace_bytes(30_000, 16_384, 4, 128, 512, 128, True) == 40_648_704 + 134_217_728
-    assert C.profile_workspace_bytes(1_048_576, 4_096, 4, 128, 512, 128, True) == 1_385_168_896 + 134_217_728
+    moe = _moe_ws(4_096, 1)
+    assert C.profile_workspace_bytes(30_000, 4_096, 4, 128, 512, 128, True, moe) == moe + 134_217_728
+    assert C.profile_workspace_bytes(1_048_576, 4_096, 4, 128, 512, 128, True, moe) == 1_385_168_896 + 134_217_728
 
     def cells(cc):
         m = Matrix(tp=[8], pp=[1], dp=[1], ep=[True], weight_dtype=["checkpoint"], kv_cache_dtype=["fp8"],
                    max_model_len=[30_000, 1_048_576], concurrency=[1], gpu_memory_utilization=[0.95],
-                   max_num_batched_tokens=16_384, block_size=256, max_nodes=64, allow_cross_node_tp=True,
+                   max_num_batched_tokens=4_096, block_size=256, max_nodes=64, allow_cross_node_tp=True,
                    vllm_version="0.25")
         gpu = _CcGpu(id="g", name="G", usable_memory_gib=94.5, compute_capability=cc)
         return evaluate_matrix_lazy([ModelEntry("deepseek-ai/DeepSeek-V4-Flash", flash)], [gpu], m).collect()
 
     hopper, sm12 = cells((9, 0)), cells((12, 0))
-    for i, ws in ((0, 40_648_704 + 134_217_728), (1, 1_385_168_896 + 134_217_728)):
+    for i, extra in ((0, 134_217_728), (1, 134_217_728)):
         h, s = hopper.row(i, named=True), sm12.row(i, named=True)
-        hopper_ws = (98_353_152, 1_385_168_896)[i]
-        assert (s["activation_gib"] - h["activation_gib"]) * GIB == pytest.approx(ws - hopper_ws, abs=1)
+        assert (s["activation_gib"] - h["activation_gib"]) * GIB == pytest.approx(extra, abs=1)
         # (the expert layout differs too: MXFP4 Triton on SM 9.0, the checkpoint's on SM 12.0 -- weights apart)
         kv_h, kv_s = h["kv_cache_gib"] + h["weights_gib"], s["kv_cache_gib"] + s["weights_gib"]
-        assert (kv_h - kv_s) * GIB == pytest.approx(ws - hopper_ws, abs=1)
+        assert (kv_h - kv_s) * GIB == pytest.approx(extra, abs=1)
 
 
 def test_vllm_025_logs_the_legacy_concurrency_row_156(flash):

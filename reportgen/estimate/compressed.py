@@ -108,19 +108,20 @@ def indexer_workspace_bytes(max_model_len: int, index_head_dim: int, ratio: int 
 
 
 def profile_workspace_bytes(max_model_len: int, batched_tokens: int, ratio: int, window: int, head_dim: int,
-                            index_head_dim: int, sm12: bool) -> int:
-    """What DeepSeek-V4's attention reserves in the profile run on one rank (scalar twin of ``exprs``).
+                            index_head_dim: int, sm12: bool, moe_workspace: float = 0) -> int:
+    """What the profile run's workspaces hold on one rank with DeepSeek-V4's attention (scalar twin of ``exprs``).
 
     ``ratio``: the smallest compress ratio of the rank's layers (0: sliding-only).  One shared
-    ``WorkspaceManager`` buffer holds every ``get_simultaneous`` request, grown to the largest: on the
-    FlashMLA path (SM 9.x / 10.x) the larger of the bf16 prefill gather ``PREFILL_CHUNK x (cdiv(M, ratio) +
-    window + T) x head_dim x 2`` and the indexer's K gather (a ratio-4 layer only); on SM 12.x (FlashInfer
-    sparse MLA) the indexer's K gather plus FlashInfer's own 128 MiB workspace."""
+    ``WorkspaceManager`` buffer holds every ``get_simultaneous`` request, grown to the largest
+    (workspace.py ``_ensure_workspace_size``): the fused-MoE workspaces (``moe_workspace``: the modular kernel
+    takes them from it since vLLM 0.14), on the FlashMLA path (SM 9.x / 10.x) the bf16 prefill gather
+    ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim x 2``, and the indexer's K gather (a ratio-4
+    layer only); on SM 12.x (FlashInfer sparse MLA) no gather, and FlashInfer's own 128 MiB beside the buffer."""
     idx = indexer_workspace_bytes(max_model_len, index_head_dim) if ratio == 4 and index_head_dim else 0
     if sm12:
-        return idx + FLASHINFER_SM120_WORKSPACE
+        return max(idx, moe_workspace) + FLASHINFER_SM120_WORKSPACE
     n = _cdiv(max_model_len, ratio) if ratio else 0
-    return max(PREFILL_CHUNK * (n + window + batched_tokens) * head_dim * 2, idx)
+    return max(PREFILL_CHUNK * (n + window + batched_tokens) * head_dim * 2, idx, moe_workspace)
 
 
 def resolve_kv_dtype(kv_dtype: str) -> str:

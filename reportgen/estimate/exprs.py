@@ -121,7 +121,10 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     # DeepSeek-V4's profile-run workspace, the part that does not grow with max_model_len: the prefill gather's
     # PREFILL_CHUNK x (window + T) x head_dim bf16 (``ws_b`` bytes a row) and, on SM 12.x, FlashInfer's own
     # workspace (``ws_fi``); compressed_lens adds what grows with M (``_ws_rows``)
-    ws_fixed = (pl.col("ws_b") * (pl.col("ws_w") + t) + pl.col("ws_fi")) / GIB
+    # -- one WorkspaceManager buffer with the fused-MoE workspaces ``a_add_t`` already holds (``a_moe_t``):
+    # only what the gather adds beyond them
+    moe = t * pl.col("a_moe_t")
+    ws_fixed = ((pl.max_horizontal(pl.col("ws_b") * (pl.col("ws_w") + t), moe) - moe) + pl.col("ws_fi")) / GIB
     for i in range(k):
         act = pl.when(pl.col(f"last{i}")).then(a_last).otherwise(a_other) + ws_fixed
         gc = graph_captured(i)
@@ -410,7 +413,7 @@ def attention_free_columns(conc_tokens: bool = False) -> tuple[list[pl.Expr], li
 
 
 # what the per-length pass needs from the (layout, GPU, util) rows for DeepSeek-V4 (``compressed_lens``)
-COMPRESSED_IN = ("tok_conc", "ws_b", "ws_w", "ix_d", "cw0", "cw1", "cw2", "cw3", "_wsr", "activation_gib",
+COMPRESSED_IN = ("tok_conc", "ws_b", "ws_w", "ix_d", "a_moe_t", "cw0", "cw1", "cw2", "cw3", "_wsr", "activation_gib",
                  "kv_cache_tokens", "max_model_len_fit",
                  "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3")
 COMPRESSED_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
@@ -425,19 +428,21 @@ def _round_up(x: pl.Expr, a: int) -> pl.Expr:
 def _ws_rows(m: pl.Expr, ratio: pl.Expr) -> pl.Expr:
     """Workspace bytes that grow with max_model_len, beyond ``gpu_pass``'s fixed part (``compressed.
     profile_workspace_bytes`` is the scalar twin).  One shared workspace buffer holds the largest request: the
-    prefill gather ``ws_b x (cdiv(M, ratio) + ws_w + T)`` (``ws_b`` 0 on SM 12.x) or, on a stage with a ratio-4
-    layer, the indexer's K gather ``40 x M // 4`` rows of ``ix_d`` fp8 bytes + 4 scale bytes (+ the radix
-    top-k scratch); so the growth is ``max(gather, indexer) - ws_b x (ws_w + T)``."""
+    fused-MoE workspaces (``T x a_moe_t``, counted in the activation), the prefill gather ``ws_b x (cdiv(M, ratio)
+    + ws_w + T)`` (``ws_b`` 0 on SM 12.x) or, on a stage with a ratio-4 layer, the indexer's K gather
+    ``40 x M // 4`` rows of ``ix_d`` fp8 bytes + 4 scale bytes (+ the radix top-k scratch); so the growth is
+    ``max(MoE, gather, indexer) - max(MoE, ws_b x (ws_w + T))``."""
     from . import compressed as cm
 
     t = pl.col("max_num_batched_tokens")
-    fixed = pl.col("ws_b") * (pl.col("ws_w") + t)
-    gather = fixed + pl.when(ratio > 0).then(pl.col("ws_b") * _cdiv(m, ratio.clip(1))).otherwise(0)
+    moe = t * pl.col("a_moe_t")
+    fixed = pl.max_horizontal(pl.col("ws_b") * (pl.col("ws_w") + t), moe)
+    gather = pl.col("ws_b") * (pl.col("ws_w") + t) + pl.when(ratio > 0).then(pl.col("ws_b") * _cdiv(m, ratio.clip(1))).otherwise(0)
     rows = m * cm.INDEXER_BUFFER_FACTOR // 4
     idx = (_round_up(rows * pl.col("ix_d"), cm.WORKSPACE_ALIGN)
            + _round_up(rows * cm.INDEXER_SCALE_BYTES, cm.WORKSPACE_ALIGN) + cm.RADIX_TOPK_WORKSPACE)
     idx = pl.when((ratio == 4) & (pl.col("ix_d") > 0)).then(idx).otherwise(0)
-    return pl.max_horizontal(gather, idx) - fixed
+    return pl.max_horizontal(gather, idx, moe) - fixed
 
 
 def legacy_concurrency_blocks(m: pl.Expr, t: pl.Expr) -> pl.Expr:

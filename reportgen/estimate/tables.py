@@ -257,12 +257,13 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     beyond the model-dtype logits instead of the fitted MRV1 ``SAMPLER_BYTES``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
     smp_b = oh.MRV2_SAMPLER_BYTES if mrv2 else p.SAMPLER_BYTES + sampler_extra
+    moe_ws = p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0
     return {
         "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden
                             + oh.mamba_profile_cols(f.ssm_state, lay.tp)),
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + smp_b),
-        "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
+        "a_add_t": moe_ws
                    + encoder.deepstack_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + f.buffer_t * act_b
                    + topk_buffer_bytes_per_token(f.topk_buf, lay.tp)
@@ -283,6 +284,9 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
                    else (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0),
         "a_state_r": (getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) * f.gdn_state.bytes_per_seq(lay.tp, act_b)
                       if f.gdn_state is not None else 0.0),
+        # the fused-MoE workspaces' share of ``a_add_t``: since vLLM 0.14 the modular kernel takes them from the
+        # shared ``WorkspaceManager`` buffer that DeepSeek-V4's attention workspaces also use (exprs._ws_rows)
+        "a_moe_t": moe_ws,
     }
 
 
@@ -330,7 +334,7 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
-COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
+COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_moe_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
                 "vid_f", "vid_p", "vid_s", "tow_t", "tow_in")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
