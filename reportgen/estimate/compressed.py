@@ -48,9 +48,14 @@ Checked against a real vLLM log (vllm#44376, DeepSeek-V4-Flash TP2, max_model_le
 available -- both reproduced exactly (tests/test_compressed_kv.py).
 
 The matrix uses ``plan`` through ``kvcache.kv_groups`` (``_compressed_groups``: the groups as three sliding
-kinds) and ``exprs.compressed_lens`` (the max_model_len-dependent prefill gather workspace, reserved in
-vLLM's profile run: ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim`` bf16, deepseek_v4_attention.py
-@0a291a2e; tokens = concurrency x M; the fit by binary search).
+kinds) and ``exprs.compressed_lens`` (the max_model_len-dependent profile-run workspaces, ``profile_workspace_bytes``:
+the FlashMLA prefill gather ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim`` bf16,
+deepseek_v4_attention.py @0a291a2e, not on SM 12.x where FlashInfer's SM120 sparse MLA reserves its own 128 MiB
+instead (flashinfer_sparse.py); the lightning indexer's K gather ``40 x M // 4`` rows, sparse_attn_indexer.py
+@006475fe / mla/indexer.py @0023368d; all in vLLM's one shared workspace buffer with the fused-MoE workspaces, the
+largest wins; tokens = concurrency x M, vLLM <= 0.25's concurrency by ``Plan.legacy_pages_per_request``
+(vllm#48317); the fit by binary search).  Row 156 (SM 12.0, 0.25.0) and what is left of its gap:
+docs/decisions.md "Row 156's KV gap read from vLLM".
 
 The MTP layer vLLM adds under MTP speculative decoding is one more sliding-window latent at the end of
 ``layers`` (``ModelSpec.mtp_layers_kv``, appended by ``ModelTables.kv_spec``): it joins the sliding groups
