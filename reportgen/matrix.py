@@ -48,6 +48,7 @@ import polars as pl
 
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
+from reportgen.estimate.compressed import PER_GROUP_CONCURRENCY_FROM
 from reportgen.estimate.encoder import batched_tokens_floor, unchunked_item, unchunked_items
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
@@ -408,14 +409,17 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     lens_in = _LENS_IN + (list(ex.COMPRESSED_IN) + ["kv_cache_tokens_total"]
                           + [f"{f}{i}" for i in range(k) for f in ("av", "bpb", "wsr")] if dsv4 else [])
     lens_out = list(dict.fromkeys(_LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])))
+    if dsv4 and stage0:     # the first stage's activation / KV GiB follow the length's workspace
+        lens_in, lens_out = lens_in + ["act0"], lens_out + ["act0", "av0"]
+        stage0 = ["w0"]
     # multimodal rows whose encoder profile depends on max_model_len (a dummy video, the tower's own peak:
     # exprs.encoder_lens): their KV memory, blocks, tokens and fit are per length too
     enc = bool(lt.height) and bool((lt["vid_f"].fill_null(0).max() or 0) or (lt["tow_t"].fill_null(0).max() or 0))
     if enc:
         lens_in = lens_in + list(ex.ENCODER_IN) + [f"{f}{i}" for i in range(k) for f in ("av", "bpb")]
         lens_out = list(dict.fromkeys(lens_out + list(ex.ENCODER_OUT)))
-        if stage0:      # the first stage's activation / KV GiB follow the length too
-            lens_in, lens_out = lens_in + ["act0"], lens_out + ["act0", "av0"]
+        if stage0_columns:      # the first stage's activation / KV GiB follow the length too
+            lens_in, lens_out = lens_in + ["act0"], list(dict.fromkeys(lens_out + ["act0", "av0"]))
             stage0 = ["w0"]
     per_len_rows = dsv4 or enc
     # the largest window threshold (window - 1 + T) of the chunk: it bounds the fit's binary search
@@ -439,8 +443,11 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
     conc_tokens = matrix_profile(matrix)[0].tokens_from_concurrency   # the version's "GPU KV cache size" rule
+    # DeepSeek-V4's logged concurrency before vllm#48317 (estimate/compressed.Plan.legacy_pages_per_request)
+    legacy_conc = matrix_profile(matrix)[0].first < PER_GROUP_CONCURRENCY_FROM
     passes = ex.lens_pass(codes, fixed_kv=kv_fixed is not None, conc_tokens=conc_tokens)
-    before, after = ex.compressed_lens(k, kv_fixed is not None, max_th) if dsv4 else ([], [])
+    before, after = (ex.compressed_lens(k, kv_fixed is not None, max_th, stage0_columns, legacy_conc)
+                     if dsv4 else ([], []))
     if enc:
         enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
         before, after = enc_before + before, after + enc_after

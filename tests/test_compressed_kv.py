@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +32,7 @@ from hypothesis import given, settings, strategies as st
 
 from reportgen.arch import build_spec
 from reportgen.estimate import compressed as C
+from reportgen.matrix import GpuLike
 
 ROOT = Path(__file__).resolve().parents[1]
 FLASH = json.loads((ROOT / "tests/data/configs_2026/deepseek-ai--DeepSeek-V4-Flash.json").read_text())
@@ -217,19 +219,147 @@ def test_million_token_context_cell(flash):
     assert a["status"] in ("fits", "tight") and b["status"] == "no_fit" and "concurrency" in b["reason"]
 
 
+def _moe_ws(t, moe_tp):
+    """overheads.MOE_WS x T x topk x (3 x I / moe_tp + h) x 2 (bf16): V4-Flash's fused-MoE workspaces, in the
+    activation figure (``a_add_t``) and, since vLLM 0.14, in the shared ``WorkspaceManager`` buffer."""
+    from reportgen.estimate import overheads as oh
+    return oh.MOE_WS * t * 6 * (3 * 2_048 / moe_tp + 4_096) * 2
+
+
 def test_prefill_workspace_grows_with_max_model_len(flash):
-    """deepseek_v4_attention.py @0a291a2e: the profile run reserves PREFILL_CHUNK_SIZE (4) x (cdiv(M, 4) + window
-    (128) + T) x 512 bf16 = 4,096 B a row; between M = 30,000 and 1,048,576 the KV memory loses
-    4,096 x (262,144 - 7,500) = 1,043,021,824 B and the activation figure gains it; the blocks follow."""
-    df = _cells(flash, tp=[8], max_model_len=[30_000, 1_048_576])
+    """The profile run's shared workspace (workspace.py ``get_simultaneous``: one buffer, grown to the largest
+    request) on the FlashMLA path: deepseek_v4_attention.py @0a291a2e reserves PREFILL_CHUNK_SIZE (4) x
+    (cdiv(M, 4) + window (128) + T) x 512 bf16 = 4,096 B a row; the lightning indexer (sparse_attn_indexer.py
+    @006475fe) reserves ``40 x M // 4`` rows of 128 fp8 + 4 scale bytes (each rounded up to 256 B) and the
+    1 MiB radix scratch (mla/indexer.py @0023368d: ``max_model_len * 40``); the fused-MoE workspaces (the modular
+    kernel's, from the same buffer) are the third request.  At M = 30,000, T = 16,384 the gather is
+    4,096 x 24,012 = 98,353,152 B and the indexer 38,400,000 + 1,200,128 + 1 MiB = 40,648,704 B; at 1,048,576 the
+    indexer 10,485,760 x 132 + 1,048,576 = 1,385,168,896 B beats the gather's 4,096 x 278,656 = 1,141,374,976 B.
+    TP 8 without EP at T = 4,096: MoE 0.768 x 4,096 x 6 x (768 + 4,096) x 2 = 183.6 MB, above both at 30,000
+    (gather 4,096 x 11,724): the buffer is the MoE's there, the indexer's at 1M; the KV memory loses the
+    difference and the activation gains it; the blocks follow."""
+    assert C.profile_workspace_bytes(30_000, 16_384, 4, 128, 512, 128, False) == 4_096 * 24_012 == 98_353_152
+    assert C.indexer_workspace_bytes(30_000, 128) == 38_400_000 + 1_200_128 + 1_048_576 == 40_648_704
+    big = C.profile_workspace_bytes(1_048_576, 16_384, 4, 128, 512, 128, False)
+    assert big == C.indexer_workspace_bytes(1_048_576, 128) == 1_385_168_896 > 4_096 * 278_656
+    moe = _moe_ws(4_096, 8)
+    assert moe == pytest.approx(183_609_851.9, abs=0.1)
+    assert C.profile_workspace_bytes(30_000, 4_096, 4, 128, 512, 128, False, moe) == moe > 4_096 * 11_724
+    df = _cells(flash, tp=[8], ep=[False], max_model_len=[30_000, 1_048_576], max_num_batched_tokens=4_096)
     a, b = df.row(0, named=True), df.row(1, named=True)
-    ws = 4_096 * (262_144 - 7_500)
+    ws = 1_385_168_896 - moe
     assert (a["kv_cache_gib"] - b["kv_cache_gib"]) * GIB == pytest.approx(ws, abs=1)
     assert (b["activation_gib"] - a["activation_gib"]) * GIB == pytest.approx(ws, abs=1)
-    # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M
+    # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M (the 0.26+ per-group sum)
     nb_a, nb_b = int(a["kv_cache_gib"] * GIB // 1_051_776), int(b["kv_cache_gib"] * GIB // 1_051_776)
-    assert a["kv_cache_tokens"] == int(nb_a / 6_800 * 30_000)
-    assert b["kv_cache_tokens"] == int(nb_b / (4_096 + 2 * 259 + 4_099 + 2_065) * 1_048_576)
+    assert a["kv_cache_tokens"] == int(nb_a / (118 + 2 * 67 + 1_027 + 529) * 30_000)
+    assert b["kv_cache_tokens"] == int(nb_b / (4_096 + 2 * 67 + 1_027 + 529) * 1_048_576)
+
+
+@dataclass(frozen=True)
+class _CcGpu(GpuLike):
+    compute_capability: tuple[int, int] | None = None
+
+
+def test_sm12_reserves_flashinfers_workspace_and_the_indexers_not_the_gather(flash):
+    """On SM 12.x vLLM runs FlashInfer's SM120 sparse MLA (flashinfer_sparse.py: the dummy run's
+    ``_reserve_empty_forward_workspace`` allocates ``_FLASHINFER_DSV4_WORKSPACE_BUFFER_SIZE = 128 * 1024 * 1024``;
+    no bf16 gather), so the profile run holds max(indexer K gather, MoE) + 128 MiB at every length:
+    TP 8, EP, T 4,096 (MoE 0.768 x 4,096 x 6 x 10,240 x 2 = 386.5 MB): 30,000: the MoE's + 134,217,728 B (the
+    Hopper buffer is the MoE's too); 1,048,576: 1,385,168,896 + 134,217,728 B against Hopper's 1,385,168,896 B.
+    The GPU's capability is each GPU's own (``ModelTables.mxfp4_variant``'s third item; mixed jobs:
+    ``test_sm12_workspace_follows_each_gpu_in_a_mixed_job``)."""
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix_lazy
+
+    moe = _moe_ws(4_096, 1)
+    assert C.profile_workspace_bytes(30_000, 4_096, 4, 128, 512, 128, True, moe) == moe + 134_217_728
+    assert C.profile_workspace_bytes(1_048_576, 4_096, 4, 128, 512, 128, True, moe) == 1_385_168_896 + 134_217_728
+
+    def cells(cc):
+        m = Matrix(tp=[8], pp=[1], dp=[1], ep=[True], weight_dtype=["checkpoint"], kv_cache_dtype=["fp8"],
+                   max_model_len=[30_000, 1_048_576], concurrency=[1], gpu_memory_utilization=[0.95],
+                   max_num_batched_tokens=4_096, block_size=256, max_nodes=64, allow_cross_node_tp=True,
+                   vllm_version="0.25")
+        gpu = _CcGpu(id="g", name="G", usable_memory_gib=94.5, compute_capability=cc)
+        return evaluate_matrix_lazy([ModelEntry("deepseek-ai/DeepSeek-V4-Flash", flash)], [gpu], m).collect()
+
+    hopper, sm12 = cells((9, 0)), cells((12, 0))
+    for i, extra in ((0, 134_217_728), (1, 134_217_728)):
+        h, s = hopper.row(i, named=True), sm12.row(i, named=True)
+        assert (s["activation_gib"] - h["activation_gib"]) * GIB == pytest.approx(extra, abs=1)
+        # (the expert layout differs too: MXFP4 Triton on SM 9.0, the checkpoint's on SM 12.0 -- weights apart)
+        kv_h, kv_s = h["kv_cache_gib"] + h["weights_gib"], s["kv_cache_gib"] + s["weights_gib"]
+        assert (kv_h - kv_s) * GIB == pytest.approx(extra, abs=1)
+
+
+def test_sm12_workspace_follows_each_gpu_in_a_mixed_job(flash):
+    """One job of SM 9.0, SM 10.0, SM 12.0 and a GPU of unknown capability: each GPU's cells are its one-GPU
+    job's, bit for bit (headroom_pct to 1e-13, test_mxfp4_backend._same_cells); SM 10.0 and SM 12.0 share
+    DeepGemmFP4Experts' expert layout (the same weights) but not the attention workspace (FlashMLA's gather
+    vs FlashInfer's 128 MiB beside the shared buffer), and the unknown GPU keeps the H100 default."""
+    import numpy as np
+
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix
+    from test_matrix_batches import assert_same_bits
+
+    m = Matrix(tp=[2, 8], pp=[1], dp=[1], ep=[True], weight_dtype=["checkpoint", "fp8"], kv_cache_dtype=["fp8"],
+               max_model_len=[30_000, 1_048_576], concurrency=[1], gpu_memory_utilization=[0.95],
+               max_num_batched_tokens=4_096, block_size=256, max_nodes=64, allow_cross_node_tp=True,
+               vllm_version="0.25")
+    gpus = [_CcGpu(id=f"g{i}", name=f"G{i}", usable_memory_gib=94.5, compute_capability=cc)
+            for i, cc in enumerate(((9, 0), (10, 0), (12, 0), None))]
+    ents = [ModelEntry("deepseek-ai/DeepSeek-V4-Flash", flash)]
+    whole = evaluate_matrix(ents, gpus, m)
+    alone = {}
+    for g in gpus:
+        one = alone[g.id] = evaluate_matrix(ents, [g], m)
+        got = whole.filter(pl.col("gpu") == g.id)
+        assert one.height * len(gpus) == whole.height
+        assert_same_bits(got.drop("headroom_pct"), one.drop("headroom_pct"))
+        np.testing.assert_allclose(got["headroom_pct"].to_numpy(), one["headroom_pct"].to_numpy(), rtol=1e-13)
+    ok = alone["g1"]["status"].is_in(["fits", "tight"]).to_numpy()
+    assert ok.any()
+    sm10, sm12 = alone["g1"].filter(ok), alone["g2"].filter(ok)
+    assert sm10["weights_gib"].to_list() == sm12["weights_gib"].to_list()
+    np.testing.assert_allclose((sm12["activation_gib"] - sm10["activation_gib"]).to_numpy() * GIB, 134_217_728,
+                               atol=1)
+    assert_same_bits(alone["g3"].drop("gpu", "gpu_name", "headroom_pct"),
+                     alone["g0"].drop("gpu", "gpu_name", "headroom_pct"))
+
+
+def test_vllm_025_logs_the_legacy_concurrency_row_156(flash):
+    """vLLM <= 0.25 logs DeepSeek-V4's concurrency as ``num_blocks / cdiv(sum of every group's pages x its
+    aggregated page bytes, group 0's aggregated page bytes)`` (vllm#48317, opened 2026-07-11 against main
+    425c4eaf, describes and replaces it; kv_cache_interface ``UniformTypeKVCacheSpecs.page_size_bytes`` = the sum of
+    its layers' pages, ``max_memory_usage_bytes`` = max pages x that).  V4-Flash + its MTP layer, 1M context,
+    4,096 batched tokens (row 156): group pages 4,096 / 67 / 67 / 1,027 / 529 and aggregated page bytes
+    1,002,240 (21 x 8,640 + 21 x 37,440 + 20 x 1,728) / 22 x 37,440 (twice) / 21 x (37,440 + 8,640) /
+    20 x 37,440: cdiv(5,605,470,720, 1,002,240) = 5,593 where the per-group sum is 5,786.  At the logged
+    10.29 GiB (10,504 blocks of 1,051,776 B) that is 1.878x / 1,969,290 tokens against vLLM's 1.90x /
+    1,993,100 (-1.2 %; the per-group sum gives 1.815x, -4.5 %)."""
+    from reportgen.estimate.specdecode import parse_speculative_config, resolve
+
+    d = resolve(flash, parse_speculative_config({"method": "mtp", "num_speculative_tokens": 2}))
+    layers = list(flash.layers_kv) + list(d.layers_kv)
+    p = C.plan(layers, [(0, len(layers))])
+    m, t = 1_048_576, 4_096
+    assert [g.pages_per_request(m, t) for g in p.groups] == [4_096, 67, 67, 1_027, 529]
+    assert [sum(g.pages) for g in p.groups] == [1_002_240, 22 * 37_440, 22 * 37_440, 21 * (37_440 + 8_640),
+                                               20 * 37_440]
+    assert p.legacy_pages_per_request(m, t) == -(-5_605_470_720 // 1_002_240) == 5_593
+    assert p.pages_per_request(m, t) == 5_786
+    nb = int(10.29 * GIB) // 1_051_776
+    assert nb == 10_504 and int(nb / 5_593 * m) == 1_969_290 and round(nb / 5_593, 2) == 1.88
+    # the matrix at vLLM 0.25 on the logged KV memory: the same figure; at 0.26 the per-group sum
+    for version, bpr in (("0.25", 5_593), ("0.26", 5_786)):
+        df = _cells(flash, tp=[2], max_model_len=[m], max_num_batched_tokens=t, vllm_version=version,
+                    kv_cache_memory_bytes=nb * 1_051_776,
+                    speculative_config={"method": "mtp", "num_speculative_tokens": 2})
+        r = df.row(0, named=True)
+        assert r["max_concurrency"] == pytest.approx(nb / bpr)
+        assert r["kv_cache_tokens"] == int(nb / bpr * m)
 
 
 def test_non_fp8_kv_is_an_invalid_cell_and_pp_stage_without_compressed_layers_unsupported(flash):
@@ -259,7 +389,7 @@ def test_vectorised_fit_and_blocks_match_the_planner(nb, t, m, cap):
                                          "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b")}
     f = pl.DataFrame({**cols, "_nbv": [nb], "max_num_batched_tokens": [t], "max_model_len": [m], "max_pos": [cap],
                       "dp": [1], "kv_cache_gib": [1.0], "activation_gib": [1.0], "_wsr": [4], "max_model_len_fit": [0],
-                      "kv_cache_tokens": [0]}, schema_overrides={"max_pos": pl.Int64, "_nbv": pl.Int64}).lazy()
+                      "kv_cache_tokens": [0], "max_concurrency": [0.0]}, schema_overrides={"max_pos": pl.Int64, "_nbv": pl.Int64}).lazy()
     before, after = ex.compressed_lens(1, fixed_kv=True)
     f = f.with_columns(ex.blocks_per_request(pl.col("max_model_len"), pl.col("max_num_batched_tokens")).alias("_bpr"))
     for b in before + after:

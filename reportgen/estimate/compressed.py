@@ -48,9 +48,14 @@ Checked against a real vLLM log (vllm#44376, DeepSeek-V4-Flash TP2, max_model_le
 available -- both reproduced exactly (tests/test_compressed_kv.py).
 
 The matrix uses ``plan`` through ``kvcache.kv_groups`` (``_compressed_groups``: the groups as three sliding
-kinds) and ``exprs.compressed_lens`` (the max_model_len-dependent prefill gather workspace, reserved in
-vLLM's profile run: ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim`` bf16, deepseek_v4_attention.py
-@0a291a2e; tokens = concurrency x M; the fit by binary search).
+kinds) and ``exprs.compressed_lens`` (the max_model_len-dependent profile-run workspaces, ``profile_workspace_bytes``:
+the FlashMLA prefill gather ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim`` bf16,
+deepseek_v4_attention.py @0a291a2e, not on SM 12.x where FlashInfer's SM120 sparse MLA reserves its own 128 MiB
+instead (flashinfer_sparse.py); the lightning indexer's K gather ``40 x M // 4`` rows, sparse_attn_indexer.py
+@006475fe / mla/indexer.py @0023368d; all in vLLM's one shared workspace buffer with the fused-MoE workspaces, the
+largest wins; tokens = concurrency x M, vLLM <= 0.25's concurrency by ``Plan.legacy_pages_per_request``
+(vllm#48317); the fit by binary search).  Row 156 (SM 12.0, 0.25.0) and what is left of its gap:
+docs/decisions.md "Row 156's KV gap read from vLLM".
 
 The MTP layer vLLM adds under MTP speculative decoding is one more sliding-window latent at the end of
 ``layers`` (``ModelSpec.mtp_layers_kv``, appended by ``ModelTables.kv_spec``): it joins the sliding groups
@@ -83,6 +88,45 @@ class InvalidKvDtype(UnsupportedLayout):
 
 
 PREFILL_CHUNK = 4         # PREFILL_CHUNK_SIZE (deepseek_v4_attention.py @0a291a2e)
+# The lightning indexer's K-gather workspace, reserved in the profile run (sparse_attn_indexer.py @006475fe,
+# ``sparse_attn_indexer``'s dummy-run branch): ``total_seq_lens = get_max_prefill_buffer_size // compress_ratio``
+# rows, ``get_max_prefill_buffer_size = max_model_len * 40`` (mla/indexer.py @0023368d), fp8 values
+# (index_head_dim bytes) + 4 scale bytes a row + RADIX_TOPK_WORKSPACE_SIZE, each rounded up to 256 B
+# (workspace.py ``get_simultaneous``).
+INDEXER_BUFFER_FACTOR = 40
+INDEXER_SCALE_BYTES = 4
+RADIX_TOPK_WORKSPACE = 1024 * 1024
+WORKSPACE_ALIGN = 256
+# DeepSeek-V4's FlashInfer sparse-MLA workspace on SM 12.x (flashinfer_sparse.py: ``_FLASHINFER_DSV4_WORKSPACE_
+# BUFFER_SIZE = 128 * 1024 * 1024``, a ``torch.zeros`` kept per device, allocated by the dummy run's
+# ``_reserve_empty_forward_workspace``); that path reserves no bf16 prefill gather workspace.
+FLASHINFER_SM120_WORKSPACE = 128 * 1024 * 1024
+# the first vLLM release whose logged concurrency sums each group's blocks (vllm#48317; Plan.legacy_pages_per_request)
+PER_GROUP_CONCURRENCY_FROM = (0, 26)
+
+
+def indexer_workspace_bytes(max_model_len: int, index_head_dim: int, ratio: int = 4) -> int:
+    """The indexer's profile-run K-gather reservation (values + scales + radix top-k scratch), bytes."""
+    rows = max_model_len * INDEXER_BUFFER_FACTOR // ratio
+    return (_round_up(rows * index_head_dim, WORKSPACE_ALIGN) + _round_up(rows * INDEXER_SCALE_BYTES, WORKSPACE_ALIGN)
+            + RADIX_TOPK_WORKSPACE)
+
+
+def profile_workspace_bytes(max_model_len: int, batched_tokens: int, ratio: int, window: int, head_dim: int,
+                            index_head_dim: int, sm12: bool, moe_workspace: float = 0) -> int:
+    """What the profile run's workspaces hold on one rank with DeepSeek-V4's attention (scalar twin of ``exprs``).
+
+    ``ratio``: the smallest compress ratio of the rank's layers (0: sliding-only).  One shared
+    ``WorkspaceManager`` buffer holds every ``get_simultaneous`` request, grown to the largest
+    (workspace.py ``_ensure_workspace_size``): the fused-MoE workspaces (``moe_workspace``: the modular kernel
+    takes them from it since vLLM 0.14), on the FlashMLA path (SM 9.x / 10.x) the bf16 prefill gather
+    ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x head_dim x 2``, and the indexer's K gather (a ratio-4
+    layer only); on SM 12.x (FlashInfer sparse MLA) no gather, and FlashInfer's own 128 MiB beside the buffer."""
+    idx = indexer_workspace_bytes(max_model_len, index_head_dim) if ratio == 4 and index_head_dim else 0
+    if sm12:
+        return max(idx, moe_workspace) + FLASHINFER_SM120_WORKSPACE
+    n = _cdiv(max_model_len, ratio) if ratio else 0
+    return max(PREFILL_CHUNK * (n + window + batched_tokens) * head_dim * 2, idx, moe_workspace)
 
 
 def resolve_kv_dtype(kv_dtype: str) -> str:
@@ -254,6 +298,16 @@ class Plan:
     def max_concurrency(self, num_blocks: int, max_model_len: int, batched_tokens: int) -> float:
         return num_blocks / self.pages_per_request(max_model_len, batched_tokens)
 
+    def legacy_pages_per_request(self, max_model_len: int, batched_tokens: int) -> int:
+        """The per-request block count of vLLM <= 0.25's ``get_max_concurrency_for_kv_cache_config``: every
+        group's ``max_memory_usage_bytes`` (its pages x its aggregated page bytes, ``UniformTypeKVCacheSpecs``)
+        summed, divided once by group 0's aggregated ``page_size_bytes`` (cdiv) -- vllm#48317 ("sums every
+        group's per-request memory and divides once by group 0's page_size_bytes"), opened 2026-07-11 against
+        main 425c4eaf, replaced it by the per-group sum (``pages_per_request``).  Only the logged concurrency
+        and "GPU KV cache size" use it; the start-up check and the pool do not."""
+        total = sum(g.pages_per_request(max_model_len, batched_tokens) * sum(g.pages) for g in self.groups)
+        return _cdiv(total, sum(self.groups[0].pages))
+
     def kv_cache_tokens(self, num_blocks: int, max_model_len: int, batched_tokens: int) -> int:
         """The logged "GPU KV cache size": max_concurrency x max_model_len."""
         return int(self.max_concurrency(num_blocks, max_model_len, batched_tokens) * max_model_len)
@@ -305,4 +359,5 @@ def workspace_ratio(layers: list[LayerKV], a: int, b: int) -> int:
 
 
 __all__ = ["Cache", "Group", "Plan", "UnsupportedLayout", "InvalidKvDtype", "workspace_ratio", "PREFILL_CHUNK", "approximate_gcd", "kv_groups", "layer_caches", "plan",
+           "indexer_workspace_bytes", "profile_workspace_bytes", "FLASHINFER_SM120_WORKSPACE",
            "resolve_kv_dtype", "LATENT_ENTRY", "ALIGN", "PREFERRED_BLOCK"]

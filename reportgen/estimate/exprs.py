@@ -120,9 +120,13 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         # the blocks-independent terms of the utilization pass's ``max_len_fit``
         *fit_terms(pl.col("max_num_batched_tokens")),
     ]
-    # DeepSeek-V4's prefill gather workspace, the part that does not grow with max_model_len:
-    # PREFILL_CHUNK x (window + T) x head_dim bf16 (``ws_b`` bytes a row; lens_pass adds cdiv(M, ratio) rows)
-    ws_fixed = pl.col("ws_b") * (pl.col("ws_w") + t) / GIB
+    # DeepSeek-V4's profile-run workspace, the part that does not grow with max_model_len: the prefill gather's
+    # PREFILL_CHUNK x (window + T) x head_dim bf16 (``ws_b`` bytes a row) and, on SM 12.x, FlashInfer's own
+    # workspace (``ws_fi``); compressed_lens adds what grows with M (``_ws_rows``)
+    # -- one WorkspaceManager buffer with the fused-MoE workspaces ``a_add_t`` already holds (``a_moe_t``):
+    # only what the gather adds beyond them
+    moe = t * pl.col("a_moe_t")
+    ws_fixed = ((pl.max_horizontal(pl.col("ws_b") * (pl.col("ws_w") + t), moe) - moe) + pl.col("ws_fi")) / GIB
     for i in range(k):
         act = pl.when(pl.col(f"last{i}")).then(a_last).otherwise(a_other) + ws_fixed
         gc = graph_captured(i)
@@ -425,27 +429,62 @@ def attention_free_columns(conc_tokens: bool = False) -> tuple[list[pl.Expr], li
 
 
 # what the per-length pass needs from the (layout, GPU, util) rows for DeepSeek-V4 (``compressed_lens``)
-COMPRESSED_IN = ("tok_conc", "ws_b", "_wsr", "activation_gib", "kv_cache_tokens", "max_model_len_fit",
+COMPRESSED_IN = ("tok_conc", "ws_b", "ws_w", "ix_d", "a_moe_t", "cw0", "cw1", "cw2", "cw3", "_wsr", "activation_gib",
+                 "kv_cache_tokens", "max_model_len_fit",
                  "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3")
 COMPRESSED_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
-                  "max_model_len_fit")
+                  "max_model_len_fit", "max_concurrency", "max_concurrency_total")
 FIT_STEPS = 31          # binary-search steps: any max_model_len below 2**31
 
 
+def _round_up(x: pl.Expr, a: int) -> pl.Expr:
+    return _cdiv(x, pl.lit(a)) * a
+
+
 def _ws_rows(m: pl.Expr, ratio: pl.Expr) -> pl.Expr:
-    """Workspace bytes that grow with max_model_len: ``ws_b x cdiv(M, ratio)`` (0 for a sliding-only stage)."""
-    return pl.when(ratio > 0).then(pl.col("ws_b") * _cdiv(m, ratio.clip(1))).otherwise(0)
+    """Workspace bytes that grow with max_model_len, beyond ``gpu_pass``'s fixed part (``compressed.
+    profile_workspace_bytes`` is the scalar twin).  One shared workspace buffer holds the largest request: the
+    fused-MoE workspaces (``T x a_moe_t``, counted in the activation), the prefill gather ``ws_b x (cdiv(M, ratio)
+    + ws_w + T)`` (``ws_b`` 0 on SM 12.x) or, on a stage with a ratio-4 layer, the indexer's K gather
+    ``40 x M // 4`` rows of ``ix_d`` fp8 bytes + 4 scale bytes (+ the radix top-k scratch); so the growth is
+    ``max(MoE, gather, indexer) - max(MoE, ws_b x (ws_w + T))``."""
+    from . import compressed as cm
+
+    t = pl.col("max_num_batched_tokens")
+    moe = t * pl.col("a_moe_t")
+    fixed = pl.max_horizontal(pl.col("ws_b") * (pl.col("ws_w") + t), moe)
+    gather = pl.col("ws_b") * (pl.col("ws_w") + t) + pl.when(ratio > 0).then(pl.col("ws_b") * _cdiv(m, ratio.clip(1))).otherwise(0)
+    rows = m * cm.INDEXER_BUFFER_FACTOR // 4
+    idx = (_round_up(rows * pl.col("ix_d"), cm.WORKSPACE_ALIGN)
+           + _round_up(rows * cm.INDEXER_SCALE_BYTES, cm.WORKSPACE_ALIGN) + cm.RADIX_TOPK_WORKSPACE)
+    idx = pl.when((ratio == 4) & (pl.col("ix_d") > 0)).then(idx).otherwise(0)
+    return pl.max_horizontal(gather, idx, moe) - fixed
 
 
-def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) -> tuple[list[list[pl.Expr]],
-                                                                                      list[list[pl.Expr]]]:
+def legacy_concurrency_blocks(m: pl.Expr, t: pl.Expr) -> pl.Expr:
+    """vLLM <= 0.25's logged per-request block count for DeepSeek-V4 (``compressed.Plan.
+    legacy_pages_per_request``): each group's pages x its aggregated page bytes (``cw0`` .. ``cw3``), summed,
+    divided (cdiv) by the compressed group's aggregated page bytes."""
+    full = _cdiv(m, pl.col("bs_full")) * pl.col("cw0")
+    slides = [(_cdiv(pl.min_horizontal(w - 1 + t, m), bs) + 1) * pl.col(c)
+              for w, bs, c in ((pl.col("window"), pl.col("bs_slide"), "cw1"),
+                               (pl.col("window2"), pl.col("bs_slide2"), "cw2"),
+                               (pl.col("window3"), pl.col("bs_slide3"), "cw3"))]
+    return _cdiv(full + pl.sum_horizontal(slides), pl.col("cw0").clip(1))
+
+
+def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG,
+                    stage0: bool = False, legacy_concurrency: bool = False) -> tuple[list[list[pl.Expr]],
+                                                                                   list[list[pl.Expr]]]:
     """DeepSeek-V4's per-length terms (rows with ``tok_conc`` 1; every other row keeps its values).
 
     Before ``lens_pass``: the KV blocks at this max_model_len.  vLLM reserves the prefill gather workspace
     ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x 512`` bf16 in the profile run (deepseek_v4_attention.py
     @0a291a2e, ``attention_impl``'s dummy-run branch), so the memory left for KV shrinks with M: each slot
     loses ``ws_b x cdiv(M, wsr)`` more than ``gpu_pass`` took (its ``window + T`` rows).  Unless the KV size
-    is fixed (``--kv-cache-memory-bytes``).
+    is fixed (``--kv-cache-memory-bytes``).  ``stage0``: the first stage's ``act0`` / ``av0`` (the validation
+    columns) follow too, with that stage's ratio.  ``legacy_concurrency`` (vLLM <= 0.25): the logged
+    concurrency and token figure divide by ``legacy_concurrency_blocks``, not the per-group sum.
 
     After: "GPU KV cache size" = max_concurrency x max_model_len (``_report_kv_cache_config``,
     kv_cache_planning.py @fc23e695) and the largest length that fits these blocks.  Above the largest window
@@ -466,10 +505,14 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) ->
                .otherwise(None) for i in range(k)]
         nb = (pl.min_horizontal(nbs) if k > 1 else nbs[0]).fill_null(0).clip(0).cast(pl.Int64)
         ws_w = _ws_rows(m, pl.col("_wsr")) / GIB
+    slot0 = []
+    if stage0:
+        ws0 = pl.when(on).then(_ws_rows(m, pl.col("wsr0")) / GIB).otherwise(0.0)
+        slot0 = [(pl.col("act0") + ws0).alias("act0")] + ([] if fixed_kv else [(pl.col("av0") - ws0).alias("av0")])
     before = [[pl.when(on).then(nb).otherwise(pl.col("_nbv")).alias("_nbv"),
                pl.when(on).then(pl.col("kv_cache_gib") - ws_w).otherwise(pl.col("kv_cache_gib")).alias("kv_cache_gib"),
                pl.when(on).then(pl.col("activation_gib") + ws_w).otherwise(pl.col("activation_gib"))
-               .alias("activation_gib")]]
+               .alias("activation_gib"), *slot0]]
     nbv = pl.col("_nbv")
     cap = pl.col("max_pos").fill_null(BIG).cast(pl.Int64)
     kinds = [(pl.col("n_slide"), pl.col("window"), pl.col("bs_slide"))] + [
@@ -489,11 +532,16 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG) ->
     first = blocks_per_request(pl.lit(1, pl.Int64), t)
     fit = (pl.when((nbv <= 0) | (first > nbv)).then(0)
            .when(use_above).then(pl.min_horizontal(above, cap)).otherwise(pl.col("_lo")))
-    tokens = (nbv.cast(pl.Float64) / pl.col("_bpr") * m).floor().cast(pl.Int64).clip(0)
+    cbpr = (pl.when(pl.col("cw0") > 0).then(legacy_concurrency_blocks(m, t)).otherwise(pl.col("_bpr"))
+            if legacy_concurrency else pl.col("_bpr"))
+    conc = (nbv.cast(pl.Float64) / cbpr).clip(0)
+    tokens = (conc * m).floor().cast(pl.Int64).clip(0)
     after = search + [[
         pl.when(on).then(fit).otherwise(pl.col("max_model_len_fit")).alias("max_model_len_fit"),
-        pl.when(on).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens")],
-        [(pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total")]]
+        pl.when(on).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
+        pl.when(on).then(conc).otherwise(pl.col("max_concurrency")).alias("max_concurrency")],
+        [(pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
+         (pl.col("max_concurrency") * pl.col("dp")).alias("max_concurrency_total")]]
     return before, after
 
 

@@ -146,6 +146,17 @@ class KvGroups:
     ws_b: int = 0
     ws_w: int = 0
     stage_ws_ratio: tuple[int, ...] = ()
+    # the lightning indexer's K-gather reservation (``compressed.indexer_workspace_bytes``: ``ix_d`` = its
+    # index_head_dim, 0 without a ratio-4 layer; it shares the gather's workspace buffer, the larger wins) and
+    # the SM 12.x FlashInfer sparse-MLA workspace (``ws_fi`` bytes; ``ws_b`` 0 there: no bf16 gather)
+    ix_d: int = 0
+    ws_fi: int = 0
+    # vLLM <= 0.25's logged concurrency (``compressed.Plan.legacy_pages_per_request``): the aggregated page
+    # bytes of the compressed group (``cw0``) and, summed over their groups, of each sliding kind (1-3)
+    cw0: int = 0
+    cw1: int = 0
+    cw2: int = 0
+    cw3: int = 0
 
     @property
     def attention_free(self) -> bool:
@@ -474,11 +485,14 @@ def _compressed_groups(layers: list[LayerKV], parts, kv_dtype: str, block_size: 
             "the whole model's layer tuples, not at the pool's block size (kv_cache_planning.py @fc23e695) -- "
             "not modelled")
     kinds: dict[tuple[int, int], int] = {}
+    weights: dict[tuple[int, int], int] = {}
     for g in p.groups[1:]:
         kinds[(g.window, g.block_size)] = kinds.get((g.window, g.block_size), 0) + 1
+        weights[(g.window, g.block_size)] = weights.get((g.window, g.block_size), 0) + sum(g.pages)
     if len(kinds) > 3:
         raise cm.UnsupportedLayout(f"{len(kinds)} sliding cache kinds: the matrix models at most three")
     sl = [(n, w, b) for (w, b), n in kinds.items()] + [(0, 0, 16)] * (3 - len(kinds))
+    cw = list(weights.values()) + [0] * (3 - len(weights))
     full = p.groups[0]
     head = layers[0].compressed.head_dim
     return KvGroups(n_groups=len(p.groups), n_full=1, bs_full=full.block_size,
@@ -488,7 +502,10 @@ def _compressed_groups(layers: list[LayerKV], parts, kv_dtype: str, block_size: 
                     n_slide2=sl[1][0], window2=sl[1][1], bs_slide2=sl[1][2],
                     n_slide3=sl[2][0], window3=sl[2][1], bs_slide3=sl[2][2], tok_conc=1,
                     ws_b=cm.PREFILL_CHUNK * head * 2, ws_w=max(l.window or 0 for l in layers),
-                    stage_ws_ratio=tuple(cm.workspace_ratio(layers, a, b) for a, b in parts))
+                    stage_ws_ratio=tuple(cm.workspace_ratio(layers, a, b) for a, b in parts),
+                    ix_d=max((l.compressed.index_head_dim for l in layers
+                              if l.compressed is not None and l.compressed.ratio == 4), default=0),
+                    cw0=sum(p.groups[0].pages), cw1=cw[0], cw2=cw[1], cw3=cw[2])
 
 
 ATTENTION_FREE_BLOCK = 0   # ``token_block`` of an attention-free model: its block is max_model_len tokens

@@ -259,10 +259,11 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "is listed, not scored: its entry point and so max_num_batched_tokens are not shown "
                  "(API-server 2048: -3.1 %; LLM-class 8192: -13.9 %).  Row 156 (0.25.0, DeepSeek-V4-Flash TP 2 on "
                  "two PCIe RTX PRO 6000, custom all-reduce off, MTP k=2, 1M context, MTP draft priced since branch dsv4mtp): weights "
-                 "+5.2 % (the Triton MXFP4 expert layout priced, DeepGemmFP4Experts logged: -0.3 % at the "
-                 "checkpoint layout), KV GiB -15.0 %, tokens -28.1 % (the weights' +3.9 GiB and 1.8 GiB of "
-                 "SM 12.0 profile / non-torch memory no term holds; docs/accuracy_specdecode.md): not a profile "
-                 "term, nothing refitted",
+                 "-0.3 % (DeepGemmFP4Experts' checkpoint layout, branch mxfp4be), KV GiB +14.0 %, tokens +12.6 % "
+                 "(branch sm12mem read the SM 12.0 profile run: the indexer's 1.29 GiB K-gather workspace and "
+                 "FlashInfer's 128 MiB priced, the FlashMLA gather dropped, 0.25's logged-concurrency formula; "
+                 "left: 0.57 GiB of measured graph estimate and the indexer's 512 MiB transient logits buffer; "
+                 "docs/accuracy_specdecode.md): not a profile term, nothing refitted",
         notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
               "them (0.25.0 behaved as 0.20; the profile follows the later patch)",
         tokens_from_concurrency=True),

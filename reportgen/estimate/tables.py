@@ -270,12 +270,13 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     version profile's ``gdn_state_copies``, None = ``p.GDN_STATE_COPIES``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
     smp_b = oh.MRV2_SAMPLER_BYTES if mrv2 else p.SAMPLER_BYTES + sampler_extra
+    moe_ws = p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0
     return {
         "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden
                             + hybrid.mixer_excess_cols(f.ssm_state, p.ALPHA_MLP * f.mlp_cols / lay.tp, lay.tp)),
         "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
         "a_smp_r": f.vocab * (act_b + smp_b),
-        "a_add_t": (p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0)
+        "a_add_t": moe_ws
                    + encoder.deepstack_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
                    + f.buffer_t * act_b
                    + topk_buffer_bytes_per_token(f.topk_buf, lay.tp)
@@ -296,6 +297,9 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
                    else (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0),
         "a_state_r": ((getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) if gdn_copies is None else gdn_copies)
                       * f.gdn_state.bytes_per_seq(lay.tp, act_b) if f.gdn_state is not None else 0.0),
+        # the fused-MoE workspaces' share of ``a_add_t``: since vLLM 0.14 the modular kernel takes them from the
+        # shared ``WorkspaceManager`` buffer that DeepSeek-V4's attention workspaces also use (exprs._ws_rows)
+        "a_moe_t": moe_ws,
     }
 
 
@@ -338,11 +342,12 @@ def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
 GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide", "n_chunk", "chunk",
                 "bs_chunk", "token_block", "n_state", "state_blocks",
                 # DeepSeek-V4 (kvcache.KvGroups): two more sliding kinds, tokens = concurrency x M, workspace
-                "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b", "ws_w")
+                "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b", "ws_w",
+                "ix_d", "ws_fi", "cw0", "cw1", "cw2", "cw3")
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
-COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
+COEFF_FIELDS = ("a_fwd_t", "a_hid_t", "a_smp_r", "a_add_t", "a_moe_t", "a_enc_t", "enc_item", "warm_r", "a_state_r",
                 "vid_f", "vid_p", "vid_s", "tow_t", "tow_in")
 # one layout row = HEAD + BODY + K slots of SLOT_FIELDS (see ModelTables.row)
 HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_status", "pre_reason")
@@ -401,6 +406,29 @@ def _one_length(lens) -> int | None:
     return int(values.pop()) if len(values) == 1 else None
 
 
+# ``ModelTables.mxfp4_variant`` of a row the GPU does not change; SM12_ATTENTION: its third item on SM 12.x
+NO_VARIANT = (None, None, None)
+SM12_ATTENTION = "sm12"
+
+
+def dsv4_attention_for(gpu: tuple | None) -> str | None:
+    """DeepSeek-V4's attention backend on ``gpu`` = (compute capability, vLLM version) as far as the profile
+    run differs: SM12_ATTENTION on SM 12.x (FlashInfer sparse MLA), else None (FlashMLA; a GPU of unknown
+    capability keeps the H100 default)."""
+    cc = gpu[0] if gpu is not None else None
+    return SM12_ATTENTION if cc is not None and cc[0] == 12 else None
+
+
+def sm12_attention_workspace(g):
+    """DeepSeek-V4 on SM 12.x: vLLM runs FlashInfer's SM120 sparse MLA (FLASHINFER_MLA_SPARSE_DSV4, the only
+    DeepSeek-V4 backend for capability 12; FlashMLA needs SM 9.x / 10.x), whose dummy run reserves FlashInfer's
+    128 MiB workspace and not the bf16 prefill gather (``compressed.profile_workspace_bytes``)."""
+    from dataclasses import replace
+
+    from . import compressed as cm
+    return replace(g, ws_b=0, ws_fi=cm.FLASHINFER_SM120_WORKSPACE)
+
+
 class _Invalid(str):
     """A KV-layout error that is vLLM refusing the configuration (``invalid_layout``), not a modelling gap."""
 
@@ -443,22 +471,33 @@ class ModelTables:
         self._draft_w: dict = {}
         self._mx: dict = {}           # weights_as -> (main, draft) have MXFP4 experts (mxfp4_variant)
         self._variants: dict = {}     # (weights_as, GPU key) -> mxfp4_variant
+        self._dsv4: bool | None = None   # DeepSeek-V4 compressed attention (_dsv4_attention)
         # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
         self._d_layers = (self.draft.graph_layers if self.draft is not None
                           and not getattr(sd, "enforce_eager", None) else 0)
 
     def mxfp4_variant(self, wd: str, gpu: tuple | None) -> tuple:
         """What of one GPU changes this model's ``wd`` rows: (the MXFP4 MoE backend of its experts, that of
-        its draft's), each None where those weights have no MXFP4 experts at ``wd`` -- (None, None), the
-        same rows on every GPU, for all but an MXFP4 checkpoint served as shipped.  ``gpu``: (compute
-        capability, vLLM (major, minor)), ``matrix.mxfp4_gpus``; None = not known (the Triton default)."""
+        its draft's, its DeepSeek-V4 attention backend), each None where it does not apply -- ``NO_VARIANT``,
+        the same rows on every GPU, for all but an MXFP4 checkpoint served as shipped and DeepSeek-V4.
+        ``gpu``: (compute capability, vLLM (major, minor)), ``matrix.mxfp4_gpus``; None or a capability of
+        None = not known (the Triton default, the H100's FlashMLA gather).  DeepSeek-V4 on SM 10.x and 12.x
+        shares the expert layout (DeepGemm) but not the attention workspace: the third item tells them apart."""
         key = (wd, gpu)
         v = self._variants.get(key)
         if v is None:
             mx = self._mxfp4_at(wd)
             v = self._variants[key] = (mxfp4_backend_for(self.spec, gpu) if mx[0] else None,
-                                       mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None)
+                                       mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None,
+                                       dsv4_attention_for(gpu) if self._dsv4_attention() else None)
         return v
+
+    def _dsv4_attention(self) -> bool:
+        """The model has DeepSeek-V4's compressed attention (its profile-run workspace is per GPU)."""
+        if self._dsv4 is None:
+            self._dsv4 = not self.spec.unsupported_reason and any(
+                getattr(layer, "compressed", None) is not None for layer in self.kv_spec.layers_kv)
+        return self._dsv4
 
     def _mxfp4_at(self, wd: str) -> tuple[bool, bool]:
         """(main, draft) weights hold MXFP4 experts as shipped at ``wd``."""
@@ -473,8 +512,8 @@ class ModelTables:
     def mxfp4_variants(self, wd: str, gpus: list) -> tuple[list[tuple], list[int] | None]:
         """The distinct ``mxfp4_variant`` of ``wd`` over ``gpus`` (first-seen order) and each GPU's index into
         them (None when there is one: every row without MXFP4 experts, at no per-GPU cost)."""
-        if not any(self._mxfp4_at(wd)):
-            return [(None, None)], None
+        if not any(self._mxfp4_at(wd)) and not self._dsv4_attention():
+            return [NO_VARIANT], None
         per_gpu = [self.mxfp4_variant(wd, g) for g in gpus]
         distinct = list(dict.fromkeys(per_gpu))
         return distinct, ([distinct.index(v) for v in per_gpu] if len(distinct) > 1 else None)
@@ -494,16 +533,19 @@ class ModelTables:
                 self._schemes[key] = (None, None, act_b, f"{type(e).__name__}: {e}")
         return self._schemes[key]
 
-    def _groups(self, tp: int, pp: int, kd: str, act_b: float):
-        key = (tp, pp, kd, act_b)
+    def _groups(self, tp: int, pp: int, kd: str, act_b: float, attn: str | None = None):
+        """The KV groups of one (tp, pp, kv dtype); ``attn``: the GPU's DeepSeek-V4 attention backend
+        (``mxfp4_variant``'s third item: "sm12" = FlashInfer's sparse MLA, its workspace instead of the gather)."""
+        key = (tp, pp, kd, act_b, attn)
         if key not in self._kv:
             if self._kv_scan is None:
                 self._kv_scan = KvScan(self.kv_spec.layers_kv)
             try:
                 eb = kv_element_bytes(kd, act_b, self.spec)
-                self._kv[key] = (kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
-                                           state_mode=self.state_mode,
-                                           indexer_kv_dtype=self.engine.indexer_kv_dtype, scan=self._kv_scan), None)
+                g = kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
+                              state_mode=self.state_mode, indexer_kv_dtype=self.engine.indexer_kv_dtype,
+                              scan=self._kv_scan)
+                self._kv[key] = (sm12_attention_workspace(g) if g.tok_conc and attn == SM12_ATTENTION else g, None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:
@@ -526,7 +568,7 @@ class ModelTables:
             self._draft_w[key] = stage_weights(table, Layout(lay.tp, 1, lay.dp, lay.ep and moe))[0].bytes
         return self._draft_w[key]
 
-    def _body_of(self, lay: Layout, wd: str, kd: str, mxfp4: tuple = (None, None)):
+    def _body_of(self, lay: Layout, wd: str, kd: str, mxfp4: tuple = NO_VARIANT):
         """(error, body tuple, flat slots, n slots) for the parts of a row the rules do not touch;
         ``mxfp4``: the row's ``mxfp4_variant``."""
         moe = self._moe
@@ -535,7 +577,7 @@ class ModelTables:
         if hit is not None:
             return hit
         scheme, wtable, act_b, err = self._scheme(wd, mxfp4[0])
-        g, kerr = (None, None) if err else self._groups(lay.tp, lay.pp, kd, act_b)
+        g, kerr = (None, None) if err else self._groups(lay.tp, lay.pp, kd, act_b, mxfp4[2])
         draft_b, derr = 0.0, None
         if not (err or kerr) and self.draft is not None:
             try:
@@ -625,16 +667,16 @@ class ModelTables:
         return (nt, context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
                 custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_big, g_bf, gdn_t)
 
-    def row(self, lay: Layout, wd: str, kd: str, mxfp4: tuple = (None, None)) -> tuple[tuple, tuple, int]:
+    def row(self, lay: Layout, wd: str, kd: str, mxfp4: tuple = NO_VARIANT) -> tuple[tuple, tuple, int]:
         """``(head + body, flat slots, n slots)`` for one (layout, weight dtype, KV dtype)."""
         status, reason, (_, body, slots, n) = self.row_parts(lay, wd, kd, mxfp4)
         return (lay.tp, lay.pp, lay.dp, lay.ep, wd, kd, status, reason) + body, slots, n
 
     def row_parts(self, lay: Layout, wd: str, kd: str,
-                  mxfp4: tuple = (None, None)) -> tuple[str | None, str | None, tuple]:
+                  mxfp4: tuple = NO_VARIANT) -> tuple[str | None, str | None, tuple]:
         """``(pre_status, pre_reason, part)`` of one row: ``part[1:]`` = (body, flat slots, n slots), one
         object shared by every row with that body (``layout_table`` builds each distinct body once).
-        ``mxfp4``: the ``mxfp4_variant`` of the GPUs the row is for ((None, None): no MXFP4 experts, or
+        ``mxfp4``: the ``mxfp4_variant`` of the GPUs the row is for (``NO_VARIANT``: no MXFP4 experts, or
         the Triton default)."""
         spec = self.spec
         if spec.unsupported_reason:
