@@ -173,6 +173,13 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
                     settings[k] = human_readable_int(settings[k])
                 except VllmArgsError as e:
                     raise UsageError(f"--{k.replace('_', '-')}: {e}") from None
+    if settings["moe_backend"] == "cutlass":
+        notes.append("--moe-backend cutlass: on NVFP4 routed experts (the checkpoint as shipped) the activation "
+                     "prices vLLM's CUTLASS MoE call -- row copies and the weighted product, freed per call, as a "
+                     "peak beside the dense forward, and its workspaces; other experts keep the fitted terms")
+    elif settings["moe_backend"] != "auto":
+        notes.append(f"--moe-backend {settings['moe_backend']}: accepted; the MoE terms are the fitted ones "
+                     "(only cutlass on NVFP4 experts is priced differently)")
     settings["weights_as"] = _weights_as(args.weights_as, UsageError)
     if settings["quantization"] and settings["weights_as"] != "checkpoint":
         raise UsageError(f"--weights-as {settings['weights_as']} (a what-if re-quantization) cannot be combined "
