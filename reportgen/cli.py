@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
     e.add_argument("--disable-custom-all-reduce", action="store_true", default=None,
                    help="vLLM --disable-custom-all-reduce: no custom all-reduce buffers (TP group, outside the budget)")
+    e.add_argument("--moe-backend", default=None,
+                   help="vLLM --moe-backend (auto, triton, cutlass, flashinfer_cutlass, ...); cutlass on NVFP4 experts "
+                        "prices vLLM's CUTLASS MoE step (row copies freed per call), other values change nothing")
     e.add_argument("--speculative-config", dest="speculative_config", default=None,
                    help='vLLM --speculative-config JSON, e.g. \'{"method": "mtp", "num_speculative_tokens": 1}\', '
                         '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), '

@@ -110,7 +110,7 @@ ENGINE_DEFAULTS = {"tp": 1, "pp": 1, "dp": 1, "ep": False, "dtype": "auto", "qua
                    "kv_cache_dtype": "auto", "block_size": 16, "max_model_len": None,
                    "gpu_memory_utilization": 0.92, "kv_cache_memory_bytes": None, "max_num_batched_tokens": None,
                    "max_num_seqs": None, "enable_prefix_caching": None, "enforce_eager": False,
-                   "speculative_config": None, "disable_custom_all_reduce": False}
+                   "speculative_config": None, "disable_custom_all_reduce": False, "moe_backend": "auto"}
 
 
 def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
@@ -158,6 +158,10 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
             settings["quantization"] = quantization_method(settings["quantization"])
         except VllmArgsError as e:
             raise UsageError(f"--quantization: {e}") from None
+        try:
+            settings["moe_backend"] = _engine_value("moe_backend", settings["moe_backend"])
+        except VllmArgsError as e:
+            raise UsageError(f"--moe-backend: {e}") from None
         if settings["speculative_config"] is not None:
             try:
                 settings["speculative_config"] = _engine_value("speculative_config", settings["speculative_config"])
@@ -169,6 +173,13 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
                     settings[k] = human_readable_int(settings[k])
                 except VllmArgsError as e:
                     raise UsageError(f"--{k.replace('_', '-')}: {e}") from None
+    if settings["moe_backend"] == "cutlass":
+        notes.append("--moe-backend cutlass: on NVFP4 routed experts (the checkpoint as shipped) the activation "
+                     "prices vLLM's CUTLASS MoE call -- row copies and the weighted product, freed per call, as a "
+                     "peak beside the dense forward, and its workspaces; other experts keep the fitted terms")
+    elif settings["moe_backend"] != "auto":
+        notes.append(f"--moe-backend {settings['moe_backend']}: accepted; the MoE terms are the fitted ones "
+                     "(only cutlass on NVFP4 experts is priced differently)")
     settings["weights_as"] = _weights_as(args.weights_as, UsageError)
     if settings["quantization"] and settings["weights_as"] != "checkpoint":
         raise UsageError(f"--weights-as {settings['weights_as']} (a what-if re-quantization) cannot be combined "
@@ -272,7 +283,7 @@ def estimate_command(args, UsageError) -> int:
                     enforce_eager=eng["enforce_eager"], enable_prefix_caching=eng["enable_prefix_caching"],
                     kv_cache_memory_bytes=eng["kv_cache_memory_bytes"],
                     speculative_config=eng["speculative_config"],
-                    disable_custom_all_reduce=bool(eng["disable_custom_all_reduce"]))
+                    disable_custom_all_reduce=bool(eng["disable_custom_all_reduce"]), moe_backend=eng["moe_backend"])
     if eng["speculative_config"]:
         settings["draft_spec"] = draft_spec_for(eng["speculative_config"], offline=True if args.offline else None,
                                                 headers=args.weights == "checkpoint")
@@ -303,7 +314,7 @@ def estimate_command(args, UsageError) -> int:
     # the engine flags that are not result columns (`dtype` above is the checkpoint's config dtype)
     out["engine"] = {k: eng[k] for k in ("dtype", "quantization", "block_size", "enforce_eager",
                                          "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config",
-                                         "disable_custom_all_reduce")}
+                                         "disable_custom_all_reduce", "moe_backend")}
     if args.from_vllm_args is not None:
         out["vllm_args_notes"] = notes
     elif notes:

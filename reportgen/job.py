@@ -106,6 +106,9 @@ class Matrix:
     # vLLM --disable-custom-all-reduce: no custom all-reduce buffers in the TP group's start-up memory
     # (estimate/overheads.py CUSTOM_AR_GIB: outside the budget; the in-budget non-torch term has none)
     disable_custom_all_reduce: bool = False
+    # vLLM --moe-backend (vllm_args.MOE_BACKENDS): "cutlass" prices the CUTLASS NVFP4 MoE step on NVFP4 experts
+    # (estimate/tables.cutlass_nvfp4_moe_coeffs); other values price the Triton-fitted terms
+    moe_backend: str = "auto"
     # vLLM --attention-config '{"indexer_kv_dtype": ...}': MiniMax-M3's lightning-indexer cache dtype (bf16, vLLM's
     # default, or fp8; estimate/kvcache.py INDEXER_KV_BYTES); no effect on other models
     indexer_kv_dtype: str = "bf16"
@@ -151,6 +154,8 @@ class Job:
     def inputs_hash(self) -> str:
         d = asdict(self)
         d.pop("source_path", None)
+        if d["matrix"].get("moe_backend") == "auto":     # vLLM's default: hashes of jobs written before the key
+            d["matrix"].pop("moe_backend")
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict:
@@ -258,6 +263,11 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
             except SpecConfigError as e:
                 raise VllmArgsError(str(e)) from None
             m.speculative_config = dict(sd.raw) if sd is not None else None
+        elif key == "moe_backend":
+            from reportgen.vllm_args import moe_backend
+            if not isinstance(value, str):
+                raise VllmArgsError(f"expected a vLLM MoE backend name, got {value!r}")
+            m.moe_backend = moe_backend(value)
         elif key == "indexer_kv_dtype":
             from reportgen.estimate.kvcache import INDEXER_KV_BYTES
             if not isinstance(value, str) or value.strip().lower() not in INDEXER_KV_BYTES:

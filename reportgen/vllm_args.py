@@ -20,6 +20,9 @@ Sources (vLLM, read with the project's read_file tool):
   float32 -- the model / activation dtype.  ``--quantization`` names a method; on an unquantized
   checkpoint ``fp8`` quantizes the Linear weights at load (per-tensor scales), on a quantized
   checkpoint it must name the checkpoint's own method (vLLM raises otherwise).
+- ``vllm/config/kernel.py`` @ 00634b8acf93e413a1c380288665a543b98be7ea: ``KernelConfig.moe_backend``
+  (``--moe-backend``), a ``MoEBackend`` literal (``MOE_BACKENDS``) normalised by ``value.lower().replace("-",
+  "_")``, default "auto".  Priced only as "cutlass" on NVFP4 experts (estimate/tables.cutlass_nvfp4_moe_coeffs).
 
 Command-line syntax follows vLLM's ``FlexibleArgumentParser``: ``--flag value`` and ``--flag=value``,
 underscores in flag names mean dashes (``--max_model_len``), ``--no-<flag>`` for booleans, a model as
@@ -49,6 +52,10 @@ QUANTIZATION_METHODS = (
     "autoround", "rtn", "inc", "mxfp4", "petit_nvfp4", "fp_quant", "deepspeedfp", "tpu_int8",
 )
 
+# vLLM's ``MoEBackend`` literal (vllm/config/kernel.py @00634b8a)
+MOE_BACKENDS = ("auto", "triton", "deep_gemm", "deep_gemm_mega_moe", "cutlass", "flashinfer_trtllm",
+                "flashinfer_cutlass", "flashinfer_cutedsl", "marlin", "aiter", "emulation")
+
 
 class VllmArgsError(ValueError):
     """A command line or value reportgen cannot turn into an estimate; the message names the flag."""
@@ -76,6 +83,16 @@ def quantization_method(value) -> str | None:
     key = str(value).strip().lower()
     if key not in QUANTIZATION_METHODS:
         raise VllmArgsError(f"{value!r} is not a vLLM quantization method; known: {', '.join(QUANTIZATION_METHODS)}")
+    return key
+
+
+def moe_backend(value) -> str:
+    """vLLM ``--moe-backend`` (None / "" = "auto"), normalised as ``KernelConfig._normalize_moe_backend``."""
+    if value is None or str(value).strip() in ("", "None"):
+        return "auto"
+    key = str(value).strip().lower().replace("-", "_")
+    if key not in MOE_BACKENDS:
+        raise VllmArgsError(f"{value!r} is not a vLLM MoE backend; allowed: {', '.join(MOE_BACKENDS)}")
     return key
 
 
@@ -139,7 +156,7 @@ def _table() -> dict[str, Flag]:
 
     add("model dtype quantization kv-cache-dtype block-size max-model-len max-num-seqs max-num-batched-tokens "
         "tensor-parallel-size pipeline-parallel-size data-parallel-size gpu-memory-utilization "
-        "kv-cache-memory-bytes revision speculative-config attention-config", "value", "modelled")
+        "kv-cache-memory-bytes revision speculative-config attention-config moe-backend", "value", "modelled")
     add("enable-prefix-caching enforce-eager enable-expert-parallel disable-custom-all-reduce", "bool", "modelled")
     # no effect on GPU memory (frontend, tokenizer, logging, scheduling policy, load plumbing)
     add("tokenizer tokenizer-mode tokenizer-revision seed download-dir config-format hf-config-path "
@@ -421,6 +438,8 @@ def _engine_value(dest: str, value):
         return quantization_method(value)
     if dest == "kv_cache_dtype":
         return str(value).strip().lower()
+    if dest == "moe_backend":
+        return moe_backend(value)
     if dest in ("enable_prefix_caching", "enforce_eager", "enable_expert_parallel", "disable_custom_all_reduce"):
         return _bool(value)
     if dest == "speculative_config":
@@ -467,9 +486,9 @@ ESTIMATE_KEYS = {
     "enable_prefix_caching": "enable_prefix_caching", "enforce_eager": "enforce_eager",
     "allow_long_max_model_len": "allow_long_max_model_len", "flashinfer_sampler": "flashinfer_sampler",
     "speculative_config": "speculative_config", "attention_config": "indexer_kv_dtype",
-    "disable_custom_all_reduce": "disable_custom_all_reduce",
+    "disable_custom_all_reduce": "disable_custom_all_reduce", "moe_backend": "moe_backend",
 }
 
 
 __all__ = ["FLAGS", "Flag", "VllmArgsError", "VllmCommand", "ESTIMATE_KEYS", "QUANTIZATION_METHODS",
-           "MODEL_DTYPE_CHOICES", "human_readable_int", "model_dtype", "parse_vllm_command", "quantization_method"]
+           "MODEL_DTYPE_CHOICES", "MOE_BACKENDS", "human_readable_int", "moe_backend", "model_dtype", "parse_vllm_command", "quantization_method"]

@@ -163,7 +163,9 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 "166": {"vllm_version": "0.21"},
                 # 0.20.2 (row 170, branch loghunt) prints the same 0.21 line: 286,007 tokens at 1.12 x 256,000 is no
                 # block multiple (and at the logged KV memory the layout gives 1.12x and 285,7xx tokens)
-                "170": {"vllm_version": "0.21"},
+                # and its command's --moe-backend cutlass (the CSV has no column for it; the log: "Using
+                # 'VLLM_CUTLASS' NvFp4 MoE backend")
+                "170": {"vllm_version": "0.21", "moe_backend": "cutlass"},
                 # DeepSeek-V4-Flash TP 2 on two PCIe RTX PRO 6000 (search file id 56819795714): the command's
                 # --speculative-config and --disable-custom-all-reduce (the CSV has no column for either)
                 "156": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2},
@@ -373,6 +375,7 @@ def make_case(row: dict) -> Case | None:
                 enforce_eager=(row.get("enforce_eager") or "").strip().lower() == "true",
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
                 disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
+                moe_backend=extra.get("moe_backend", "auto"),
                 speculative_config=_spec_config(row, extra))
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's

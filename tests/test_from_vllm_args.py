@@ -250,3 +250,22 @@ def test_the_line_environment_is_read():
     _, allowed = estimate_json("--gpu", "H100", "--from-vllm-args",
                                f"VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 vllm serve {LLAMA} --max-model-len 262144")
     assert allowed["status"] != "invalid_layout" and allowed["max_model_len"] == 262144
+
+
+def test_moe_backend_from_the_line_equals_the_option():
+    """Row 170's command names --moe-backend cutlass (vLLM KernelConfig.moe_backend, vllm/config/kernel.py
+    @00634b8a): the pasted line and the structured option give one estimate; a value vLLM does not know is
+    refused with the allowed list."""
+    cmd = parse_vllm_command("vllm serve m --moe-backend FlashInfer-CUTLASS")
+    assert cmd.engine["moe_backend"] == "flashinfer_cutlass"
+    with pytest.raises(VllmArgsError, match="--moe-backend.*not a vLLM MoE backend.*flashinfer_cutedsl"):
+        parse_vllm_command("vllm serve m --moe-backend cutlass_fp4")
+    cfg = str(ROOT / "tests" / "data" / "configs_2026" / "nvidia--Gemma-4-26B-A4B-NVFP4.json")
+    flags = ["--max-model-len", "256000", "--max-num-seqs", "2", "--max-num-batched-tokens", "16384",
+             "--kv-cache-dtype", "fp8_e4m3", "--gpu-memory-utilization", "0.85"]
+    _, ref = estimate_json("--gpu", "RTX 5090", cfg, *flags, "--moe-backend", "cutlass")
+    _, got = estimate_json("--gpu", "RTX 5090", "--from-vllm-args",
+                           f"vllm serve {cfg} {' '.join(flags)} --moe-backend cutlass")
+    assert got["activation_gib"] == ref["activation_gib"] and got["engine"]["moe_backend"] == "cutlass"
+    _, auto = estimate_json("--gpu", "RTX 5090", cfg, *flags)
+    assert got["activation_gib"] - auto["activation_gib"] > 1.9

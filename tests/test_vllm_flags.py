@@ -254,3 +254,70 @@ def test_job_reads_human_readable_lengths_like_vllm():
     assert m.max_model_len == [4096, 8000, 32768] and m.max_num_batched_tokens == 16384
     with pytest.raises(JobError, match=r"matrix\.max_model_len.*decimals"):
         parse_matrix({"max_model_len": "1.5K"})
+
+
+# vLLM --moe-backend: KernelConfig.moe_backend, vllm/config/kernel.py @00634b8a (MoEBackend literal, normalised
+# by value.lower().replace("-", "_"))
+GEMMA4_NVFP4 = str(ROOT / "tests" / "data" / "configs_2026" / "nvidia--Gemma-4-26B-A4B-NVFP4.json")
+GEMMA4_BF16 = str(ROOT / "tests" / "data" / "configs_2026" / "google--gemma-4-26B-A4B.json")
+
+
+def test_moe_backend_values_are_vllms_and_bad_ones_are_usage_errors(capsys):
+    from reportgen.vllm_args import MOE_BACKENDS, VllmArgsError, moe_backend
+
+    assert moe_backend("CUTLASS") == "cutlass" and moe_backend("flashinfer-cutlass") == "flashinfer_cutlass"
+    assert moe_backend(None) == "auto" and len(MOE_BACKENDS) == 11
+    with pytest.raises(VllmArgsError, match="not a vLLM MoE backend"):
+        moe_backend("cutlas")
+    rc = main(["estimate", LLAMA, "--offline", "--moe-backend", "fast"])
+    assert rc == 2 and "--moe-backend" in capsys.readouterr().err
+
+
+def _gemma4(path, *extra):
+    return estimate_json(path, "--gpu-memory-gib", "31.84", "--vllm-version", "0.21", "--max-model-len", "256000",
+                         "--max-num-seqs", "2", "--max-num-batched-tokens", "16384", "--kv-cache-dtype", "fp8_e4m3",
+                         "--gpu-memory-utilization", "0.85", *extra)[1]
+
+
+def test_moe_backend_cutlass_prices_the_nvfp4_moe_step_only():
+    """``--moe-backend cutlass`` on NVFP4 experts (Gemma-4-26B-A4B-NVFP4: K = h 2816, N 704, topk 8, a = 2,
+    T 16,384): the step a T (4.088 K + 25 K) = 2.4998 GiB replaces the dense forward F = a T (1.591 x 4224 +
+    4.088 x 2816) = 0.5564 GiB, and the workspaces a T (8 (2816 + 704) + 2816) = 0.9453 GiB replace
+    0.768 x 8 x (2112 + 2816) a T = 0.9240 GiB: +1.9647 GiB of activation, as much KV less.  Other backends and
+    the bf16 checkpoint (no NVFP4 experts) are unchanged."""
+    auto = _gemma4(GEMMA4_NVFP4)
+    cut = _gemma4(GEMMA4_NVFP4, "--moe-backend", "cutlass")
+    t, a = 16384, 2
+    step = a * t * (4.088 * 2816 + 25 * 2816) / GIB
+    fwd = a * t * (1.591 * 4224 + 4.088 * 2816) / GIB
+    ws_delta = a * t * ((8 * (2816 + 704) + 2816) - 0.768 * 8 * (2112 + 2816)) / GIB
+    assert step == pytest.approx(2.4998, abs=1e-4) and fwd == pytest.approx(0.5564, abs=1e-4)
+    assert cut["activation_gib"] - auto["activation_gib"] == pytest.approx(step - fwd + ws_delta, abs=2e-3)
+    assert cut["activation_gib"] - auto["activation_gib"] == pytest.approx(1.965, abs=0.003)
+    assert auto["kv_cache_gib"] - cut["kv_cache_gib"] == pytest.approx(1.965, abs=0.003)
+    assert cut["engine"]["moe_backend"] == "cutlass" and auto["engine"]["moe_backend"] == "auto"
+    for backend in ("auto", "triton", "flashinfer_cutlass", "marlin"):
+        assert _gemma4(GEMMA4_NVFP4, "--moe-backend", backend)["activation_gib"] == auto["activation_gib"]
+    bf16 = _gemma4(GEMMA4_BF16)
+    assert _gemma4(GEMMA4_BF16, "--moe-backend", "cutlass")["activation_gib"] == bf16["activation_gib"]
+
+
+def test_job_moe_backend_key():
+    from reportgen.job import JobError, parse_job
+
+    base = {"models": ["a/b"], "gpus": ["H100"]}
+    job = parse_job({**base, "matrix": {"moe_backend": "CUTLASS"}})
+    assert job.matrix.moe_backend == "cutlass"
+    # vLLM's default leaves the inputs hash of a job that never named the key unchanged
+    assert parse_job({**base, "matrix": {"moe_backend": "auto"}}).inputs_hash() == parse_job(base).inputs_hash()
+    assert job.inputs_hash() != parse_job(base).inputs_hash()
+    with pytest.raises(JobError, match=r"matrix\.moe_backend"):
+        parse_job({**base, "matrix": {"moe_backend": "cutlas"}})
+
+
+def test_moe_backend_note_says_what_is_modelled():
+    cut = _gemma4(GEMMA4_NVFP4, "--moe-backend", "cutlass")
+    assert any("CUTLASS MoE call" in n for n in cut["notes"])
+    tri = _gemma4(GEMMA4_NVFP4, "--moe-backend", "triton")
+    assert any("--moe-backend triton: accepted" in n for n in tri["notes"])
+    assert not any("moe-backend" in n for n in _gemma4(GEMMA4_NVFP4).get("notes", []))

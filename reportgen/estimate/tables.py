@@ -303,6 +303,46 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     }
 
 
+# vLLM ``--moe-backend`` values that select vLLM's own CUTLASS MoE kernels (``KernelConfig.moe_backend``,
+# vllm/config/kernel.py @00634b8a): on NVFP4 experts that is ``CutlassExpertsFp4`` (the log's "Using
+# 'VLLM_CUTLASS' NvFp4 MoE backend")
+CUTLASS_MOE_BACKENDS = ("cutlass",)
+
+
+def experts_nvfp4(spec: ModelSpec, scheme) -> bool:
+    """Whether ``scheme`` (weights as shipped: origin checkpoint) stores the routed experts in NVFP4."""
+    from .quant.layouts import Nvfp4
+    if scheme is None or getattr(scheme, "origin", "") != "checkpoint":
+        return False
+    return any(t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
+               and isinstance(scheme.layout_for(t), Nvfp4) for t in spec.tensors)
+
+
+def cutlass_nvfp4_moe_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh) -> tuple[float, float]:
+    """(MoE-step peak, kept workspaces), bytes per batched token, of vLLM's CUTLASS NVFP4 MoE call
+    (vllm/model_executor/layers/fused_moe/cutlass_moe.py @d5fdedb1, ``run_cutlass_moe_fp4`` /
+    ``CutlassExpertsFp4``; docs/decisions.md "Row 170's 2.45 GiB").  K = hidden, N = the rank's expert width,
+    a = ``act_b``:
+
+    - the step: the residual stream (``BETA_HIDDEN`` h) plus the call's transients at its last step -- the
+      input rows copied into expert order (``ops.shuffle_rows(a, a_map)``, (m topk, K)), the output rows copied
+      back (``shuffle_rows(c3, c_map)``, (m topk, K)), the weighted product ``c3.view(m, topk, K) *
+      topk_weights`` ((m topk, K)) and its ``.sum(dim=1)`` ((m, K)): a (BETA_HIDDEN h + (3 topk + 1) K).  They
+      are freed when the call returns, so the step is a peak of its own beside the dense forward F: the
+      activation takes max(F, step) (``_coeff_tuple`` folds it into ``a_fwd_t``).  K is not divided by tp:
+      the shuffled rows are full hidden width.
+    - the kept workspaces (``workspace_shapes``): (m topk, max(2N, K)) + (m topk, N) + the output (m, K),
+      replacing the Triton-fitted ``MOE_WS`` term ``a_moe_t``."""
+    if not f.is_moe:
+        return 0.0, 0.0
+    moe_tp = 1 if lay.ep else lay.tp * lay.dp
+    n = f.moe_cols3 / 3.0 / moe_tp
+    k, topk = f.hidden, f.moe_topk
+    step = act_b * (p.BETA_HIDDEN * k + (3 * topk + 1) * k)
+    ws = act_b * (topk * (max(2 * n, k) + n) + k)
+    return step, ws
+
+
 def topk_buffer_bytes_per_token(heads_topk: tuple[int, int], tp: int) -> float:
     """int32 bytes per batched token of MiniMax-M3's ``topk_indices_buffer`` on one rank:
     ``torch.empty(max(1, sparse_num_index_heads // tp), padded tokens, sparse_topk_blocks, dtype=int32)``
@@ -384,6 +424,9 @@ class EngineOptions:
     # --attention-config indexer_kv_dtype (MiniMax-M3's index cache; vLLM default bf16)
     indexer_kv_dtype: str = "bf16"
     disable_custom_all_reduce: bool = False    # --disable-custom-all-reduce (overheads.CUSTOM_AR_GIB)
+    # --moe-backend (vllm_args.MOE_BACKENDS): "cutlass" on NVFP4 experts prices the CUTLASS MoE step
+    # (cutlass_nvfp4_moe_coeffs); any other value keeps the Triton-fitted terms
+    moe_backend: str = "auto"
     # --max-model-len when the job has one value (None: several, or vLLM's default): the rotary caches a model
     # sizes by it (spec.rope_length_mode; weights.rotary_cache_bytes) follow it -- matrix.py evaluates such a
     # model one length at a time
@@ -397,6 +440,7 @@ class EngineOptions:
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
                    getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16",
                    disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)),
+                   moe_backend=getattr(m, "moe_backend", None) or "auto",
                    max_model_len=_one_length(getattr(m, "max_model_len", None)))
 
 
@@ -619,7 +663,7 @@ class ModelTables:
                 slots.extend((w_b / GIB, bpb[s], gg, last, label, tokb[s], sb, ws))
             co = self._coeffs.get(sw_key)
             if co is None:
-                co = self._coeffs[sw_key] = self._coeff_tuple(lay, act_b)
+                co = self._coeffs[sw_key] = self._coeff_tuple(lay, act_b, scheme)
             gt = self._gtuple.get(id(g))
             if gt is None:
                 gt = self._gtuple[id(g)] = (g.note or None, *(getattr(g, x) for x in GROUP_FIELDS))
@@ -639,14 +683,23 @@ class ModelTables:
         self._body[key] = hit
         return hit
 
-    def _coeff_tuple(self, lay: Layout, act_b: float) -> tuple:
-        """The COEFF_FIELDS of one (weights_as, layout): the rows of both KV dtypes share them."""
+    def _coeff_tuple(self, lay: Layout, act_b: float, scheme=None) -> tuple:
+        """The COEFF_FIELDS of one (weights_as, layout): the rows of both KV dtypes share them.  With
+        ``--moe-backend cutlass`` and NVFP4 experts as shipped, the MoE step (``cutlass_nvfp4_moe_coeffs``)
+        is a peak beside the dense forward -- max(F, step), both linear in T, so folded into ``a_fwd_t``
+        (a GDN model's ``a_state_r`` then adds to both sides: not read) -- and its workspaces replace
+        ``a_moe_t``."""
         f, d, pr = self.facts, self.draft, self.profile
         # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
         # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
         co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]),
                                gdn_copies=pr.gdn_state_copies)
+        if self.engine.moe_backend in CUTLASS_MOE_BACKENDS and experts_nvfp4(self.spec, scheme):
+            step, ws = cutlass_nvfp4_moe_coeffs(f, lay, act_b)
+            co["a_fwd_t"] = max(co["a_fwd_t"], step)
+            co["a_add_t"] += ws - co["a_moe_t"]
+            co["a_moe_t"] = ws
         if d is not None:   # the draft proposer's persistent buffers; EAGLE-3's aux states in the forward
             co["a_add_t"] += d.buffer_elems_t * act_b + d.buffer_bytes_t
             co["a_fwd_t"] += d.fwd_elems_t * act_b
