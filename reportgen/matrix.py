@@ -502,12 +502,6 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # decoding ...): the cells repeat it rather than gather it (all nulls, or one non-float value: floats
     # only when all null, so -0.0 / 0.0 / NaN bits never merge)
     const = {c: u[c][:1] for c in carry + stage0 if _one_value(u[c])}
-    # the cells divide by ``_budget`` (headroom_pct): a one-GPU, one-utilization job computes it from two
-    # cross-joined one-row frames, a column polars holds as one repeated value and divides by with a
-    # reciprocal multiply (x * (1/b) != x / b in the last 1-2 bits).  Taken out as a Series it is a full
-    # column again, so every job divides element-wise, as a many-GPU job always did (docs/decisions.md
-    # "headroom_pct bit for bit", branch headroombits)
-    u = u.with_columns(u.get_column("_budget"))
     # the cells gather these from one chunk: a gather from the util pass's several chunks costs up to
     # twice as much (strings most)
     cu = u.select([c for c in carry + stage0 if c not in const])
@@ -607,6 +601,12 @@ def _cell_frame(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.DataFrame:
         r.lc[pl.Series(np.tile(np.arange(per_row, dtype=np.uint32), hi - lo), dtype=pl.UInt32)],
         r.per_len[pl.Series(take.ravel(), dtype=pl.UInt32)],
     ], how="horizontal").with_columns([v.new_from_index(0, n) for v in r.const.values()])
+    # headroom_pct divides by ``_budget``: in a one-GPU, one-utilization job it is a product of two one-row
+    # cross joins, and a gather from one (layout, GPU, util) row repeats it -- a column polars holds as one
+    # repeated value and divides by with a reciprocal multiply (x * (1/b) != x / b in the last 1-2 bits).
+    # Taken out as a Series it is a full column (no copy when it is one already), so every job divides
+    # element-wise, as a many-GPU job always did (docs/decisions.md "headroom_pct bit for bit")
+    cells = cells.with_columns(cells.get_column("_budget"))
     for b in ex.cell_pass():
         cells = cells.with_columns(b)
     statuses, reasons = r.reasons

@@ -95,3 +95,22 @@ def test_one_gpu_headroom_is_the_mixed_jobs_to_the_bit(kv_bytes):
         assert a.is_null().equals(b.is_null())
         assert (a.drop_nulls() == b.drop_nulls()).all(), g.id
         assert_same_bits(got, one)
+
+
+@pytest.mark.parametrize("mid", ["Qwen/Qwen3-8B", "google/gemma-3-12b-it", "deepseek-ai/DeepSeek-V4-Flash"])
+def test_one_layout_one_gpu_headroom_is_the_mixed_jobs_to_the_bit(mid):
+    """One layout row: a one-GPU job's cells gather ``_budget`` from a single (layout, GPU, util) row, which
+    polars also holds as one repeated value (before the fix gemma-3-12b's 131072-token, 16-request cell on
+    the 178.4 GiB GPU was 28.901472195530037 alone, 28.901472195530033 in the 3-GPU job)."""
+    mx = Matrix(tp=[1], pp=[1], dp=[1], ep=[False], weight_dtype=["checkpoint"], kv_cache_dtype=["fp8"],
+                max_model_len=[8192, 131072], concurrency=[1, 16], gpu_memory_utilization=[0.9])
+    p = BUNDLED / (mid.replace("/", "--") + ".json")
+    ents = [ModelEntry(mid, build_spec(json.loads(p.read_text()), mid), None, "bundled")]
+    gpus = [GpuLike("h", "H", 79.19, 8, 2.0), GpuLike("b", "B", 178.4, 8, 5.0), GpuLike("r", "R", 94.5, 4, 1.5)]
+    whole = evaluate_matrix(ents, gpus, mx)
+    assert whole["headroom_pct"].drop_nulls().len() >= 4
+    for g in gpus:
+        one = evaluate_matrix(ents, [g], mx)
+        got = whole.filter(pl.col("gpu") == g.id)
+        assert (got["headroom_pct"].drop_nulls() == one["headroom_pct"].drop_nulls()).all(), g.id
+        assert_same_bits(got, one)
