@@ -601,6 +601,12 @@ def _cell_frame(r: _Rows, lo: int = 0, hi: int | None = None) -> pl.DataFrame:
         r.lc[pl.Series(np.tile(np.arange(per_row, dtype=np.uint32), hi - lo), dtype=pl.UInt32)],
         r.per_len[pl.Series(take.ravel(), dtype=pl.UInt32)],
     ], how="horizontal").with_columns([v.new_from_index(0, n) for v in r.const.values()])
+    # headroom_pct divides by ``_budget``: in a one-GPU, one-utilization job it is a product of two one-row
+    # cross joins, and a gather from one (layout, GPU, util) row repeats it -- a column polars holds as one
+    # repeated value and divides by with a reciprocal multiply (x * (1/b) != x / b in the last 1-2 bits).
+    # Taken out as a Series it is a full column (no copy when it is one already; put back in place), so
+    # every job divides element-wise, as a many-GPU job always did (docs/decisions.md "headroom_pct bit for bit")
+    cells.replace_column(cells.get_column_index("_budget"), cells.get_column("_budget"))
     for b in ex.cell_pass():
         cells = cells.with_columns(b)
     statuses, reasons = r.reasons
