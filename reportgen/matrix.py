@@ -409,19 +409,16 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     lens_in = _LENS_IN + (list(ex.COMPRESSED_IN) + ["kv_cache_tokens_total"]
                           + [f"{f}{i}" for i in range(k) for f in ("av", "bpb", "wsr")] if dsv4 else [])
     lens_out = list(dict.fromkeys(_LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])))
-    if dsv4 and stage0:     # the first stage's activation / KV GiB follow the length's workspace
-        lens_in, lens_out = lens_in + ["act0"], lens_out + ["act0", "av0"]
-        stage0 = ["w0"]
     # multimodal rows whose encoder profile depends on max_model_len (a dummy video, the tower's own peak:
     # exprs.encoder_lens): their KV memory, blocks, tokens and fit are per length too
     enc = bool(lt.height) and bool((lt["vid_f"].fill_null(0).max() or 0) or (lt["tow_t"].fill_null(0).max() or 0))
     if enc:
         lens_in = lens_in + list(ex.ENCODER_IN) + [f"{f}{i}" for i in range(k) for f in ("av", "bpb")]
         lens_out = list(dict.fromkeys(lens_out + list(ex.ENCODER_OUT)))
-        if stage0_columns:      # the first stage's activation / KV GiB follow the length too
-            lens_in, lens_out = lens_in + ["act0"], list(dict.fromkeys(lens_out + ["act0", "av0"]))
-            stage0 = ["w0"]
     per_len_rows = dsv4 or enc
+    if per_len_rows and stage0_columns:   # the first stage's activation / KV GiB follow the length too
+        lens_in, lens_out = lens_in + ["act0"], list(dict.fromkeys(lens_out + ["act0", "av0"]))
+        stage0 = ["w0"]
     # the largest window threshold (window - 1 + T) of the chunk: it bounds the fit's binary search
     max_th = (int(max(lt[c].fill_null(0).max() or 0 for c in ("window", "window2", "window3")))
               + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
