@@ -37,16 +37,16 @@ sysdeps:
 sysdeps-test:
 	@sh scripts/install-system-deps.sh test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
 # the oracle extra (torch==2.13.0, CPU, from this machine kind's local disk) for the meta-device
 # cross-check: tests only, so `make report` never installs it.
 $(ORACLE_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[test,oracle]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,oracle]'
 	@touch $(ORACLE_STAMP)
 
 # timm + torchvision for Gemma-3n's oracle (tests/test_gemma3n_mm.py, scripts/timm_towers.py), installed

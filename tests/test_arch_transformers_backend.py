@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from reportgen.arch import build_spec
 from reportgen.arch.kv import AttentionKind
@@ -151,14 +153,22 @@ def test_olmo1_layer_norms_hold_no_parameters():
         f"model.layers.{i}.self_attn.{p}_proj.bias" for i in range(4) for p in "qkvo"}
 
 
-@pytest.mark.parametrize("model_type,arch,compatible", [("zamba", "ZambaForCausalLM", False),
+ZAMBA_COMPATIBLE = Version(metadata.version("transformers")) >= Version("5.25.0")
+
+
+@pytest.mark.parametrize("model_type,arch,compatible", [("zamba", "ZambaForCausalLM", ZAMBA_COMPATIBLE),
                                                         ("rwkv", "RwkvForCausalLM", False),
                                                         ("recurrent_gemma", "RecurrentGemmaForCausalLM", True)])
 def test_unserved_recurrent_families_refused_with_vllms_reason(model_type, arch, compatible):
     """No native vLLM model (registry.py @055e47c2); the refusal states whether vLLM's auto resolution can reach
-    the Transformers backend (``is_backend_compatible()``), and the fact it states holds for transformers 5.24."""
+    the Transformers backend (``is_backend_compatible()``), and the fact it states holds for the installed
+    transformers: Zamba's class became backend-compatible in 5.25 (``_supports_attention_backend = True``), so its
+    refusal names both sides and the recurrent-state reason that holds from 5.25 on."""
     assert getattr(transformers, arch).is_backend_compatible() is compatible
     reason = UNSUPPORTED[model_type]
     assert reason.startswith(model_type + ":") and "registry.py @055e47c2" in reason
-    assert ("is_backend_compatible() false" in reason) is not compatible
+    if model_type == "zamba":
+        assert "before transformers 5.25" in reason and "recurrent-state support" in reason
+    else:
+        assert ("is_backend_compatible() false" in reason) is not compatible
     assert build_spec({"model_type": model_type}).unsupported_reason == reason

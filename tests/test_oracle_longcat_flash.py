@@ -1,10 +1,11 @@
 """Meta-device cross-check of ``longcat_flash`` (LongCat-Flash).
 
-transformers 5.24's ``LongcatFlashExperts`` allocates ``gate_up_proj`` for ``n_routed_experts + zero_expert_num``
-experts and ``down_proj`` for the routed ones only; vLLM (longcat_flash.py @055e47c2, ``FusedMoE(num_experts=
-config.n_routed_experts)``) allocates routed experts only, which is what the spec prices.  So the check is exact in
-two parts: ``params_total + unloaded_params == meta count`` and ``unloaded_params == num_layers x zero_expert_num x
-2 x expert_ffn_hidden_size x hidden_size`` (the documented extra, nothing else).  Counted on LongCat-Flash-Chat's
+transformers before 5.25 (``LongcatFlashExperts``) allocates ``gate_up_proj`` for ``n_routed_experts +
+zero_expert_num`` experts and ``down_proj`` for the routed ones only; 5.25 allocates routed experts only, as vLLM
+(longcat_flash.py @055e47c2, ``FusedMoE(num_experts=config.n_routed_experts)``) does, which is what the spec prices.
+So the check is exact in two parts: ``params_total + unloaded_params == meta count`` and ``unloaded_params ==
+num_layers x zero_expert_num x 2 x expert_ffn_hidden_size x hidden_size`` under transformers < 5.25, 0 from 5.25
+(the documented extra, nothing else).  Counted on LongCat-Flash-Chat's
 geometry, the class defaults (plus ``zero_expert_type``, which vLLM asserts) and random valid configs
 (``ORACLE_EXAMPLES_LONGCAT`` / ``ORACLE_EXAMPLES``, default 200).
 """
@@ -12,8 +13,10 @@ geometry, the class defaults (plus ``zero_expert_type``, which vLLM asserts) and
 from __future__ import annotations
 
 import copy
+from importlib import metadata
 
 import pytest
+from packaging.version import Version
 
 torch = pytest.importorskip("torch")
 
@@ -40,13 +43,17 @@ def _check(cfg: dict) -> None:
     spec = build_spec(cfg)
     assert spec.unsupported_reason is None, spec.unsupported_reason
     extra = cfg["num_layers"] * cfg.get("zero_expert_num", 0) * 2 * cfg["expert_ffn_hidden_size"] * cfg["hidden_size"]
+    if Version(metadata.version("transformers")) >= Version("5.25.0"):
+        extra = 0          # 5.25's LongcatFlashExperts allocates the routed experts only
     assert spec.unloaded_params == extra
     assert spec.params_total + spec.unloaded_params == meta_count(cfg)
 
 
 def test_flash_chat_geometry_matches_meta_device():
     _check(FLASH)
-    assert build_spec(FLASH).params_total + build_spec(FLASH).unloaded_params == 741_053_585_408
+    total = build_spec(FLASH).params_total + build_spec(FLASH).unloaded_params
+    assert total == (741_053_585_408 if Version(metadata.version("transformers")) < Version("5.25.0")
+                     else 560_664_958_976)
 
 
 def test_transformers_default_config_matches_meta_device():

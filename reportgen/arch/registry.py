@@ -203,8 +203,11 @@ UNSUPPORTED: dict[str, str] = {
     # not served by vLLM: no native model in vLLM's registry (registry.py @055e47c2 _TEXT_GENERATION_MODELS,
     # _TRANSFORMERS_SUPPORTED_MODELS, and never listed in _PREVIOUSLY_SUPPORTED_MODELS) -- tests/test_arch_families.py
     "zamba": "zamba: vLLM does not serve Zamba (v1): its registry (registry.py @055e47c2) has Zamba2ForCausalLM "
-             "only, and ZambaForCausalLM is not Transformers-backend compatible (is_backend_compatible() false "
-             "in transformers 5.24), so vLLM refuses the architecture",
+             "only; ZambaForCausalLM is not Transformers-backend compatible before transformers 5.25 "
+             "(is_backend_compatible() false in 5.24), so vLLM refuses the architecture, and from 5.25 it claims "
+             "compatibility, but that backend (transformers/base.py @810fb5d6 create_attention_instances) "
+             "allocates a KV-cache Attention for every decoder layer and keeps no per-sequence state for the "
+             "Mamba blocks -- vLLM lacks recurrent-state support for it, so no serving setup to price",
     "rwkv": "rwkv: vLLM does not serve RWKV: no RwkvForCausalLM in its registry (registry.py @055e47c2) and "
             "the transformers class is not Transformers-backend compatible (is_backend_compatible() false in "
             "transformers 5.24), so vLLM refuses the architecture",

@@ -26,14 +26,21 @@ qk_rope_head_dim``, not split by TP), two per decoder layer.  They are one ``Lay
 ``num_kv_heads = 2`` latents: the same bytes per token and per block as vLLM's two same-shaped MLA layers in one
 KV-cache group, and pipeline stages keep whole decoder layers (vLLM's ``make_layers`` splits ``num_layers``).
 
-Parameter count vs transformers 5.24: ``LongcatFlashExperts`` allocates ``gate_up_proj`` for ``n_routed_experts +
-zero_expert_num`` experts but ``down_proj`` for the routed ones only, so the meta-device model has
-``num_layers x zero_expert_num x 2 x expert_ffn_hidden_size x hidden`` parameters no checkpoint has and vLLM never
-allocates: they are ``spec.unloaded_params`` (tensors + unloaded = the meta count, asserted exactly in
-tests/test_oracle_longcat_flash.py).
+Parameter count vs transformers: before 5.25, ``LongcatFlashExperts`` allocated ``gate_up_proj`` for
+``n_routed_experts + zero_expert_num`` experts but ``down_proj`` for the routed ones only, so the meta-device model
+had ``num_layers x zero_expert_num x 2 x expert_ffn_hidden_size x hidden`` parameters no checkpoint has and vLLM
+never allocates: they are ``spec.unloaded_params`` when the installed transformers is older than 5.25.  From 5.25
+the class allocates routed experts only (``num_experts = n_routed_experts``, the same count as vLLM), so nothing is
+unloaded (tensors + unloaded = the meta count under either, asserted exactly in tests/test_oracle_longcat_flash.py).
+The priced figure is the same under every transformers version.
 """
 
 from __future__ import annotations
+
+import functools
+from importlib import metadata
+
+from packaging.version import Version
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
@@ -92,10 +99,19 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.norm(ts, "model.norm", hidden, None)
     B.lm_head(ts, vocab, hidden, tied=False)
 
-    spec.unloaded_params = n_layers * n_zero * 2 * moe_inter * hidden
+    if _transformers_allocates_zero_experts():
+        spec.unloaded_params = n_layers * n_zero * 2 * moe_inter * hidden
     if spec.unloaded_params:
-        spec.notes.append(f"transformers allocates gate_up_proj for the {n_zero} zero-computation experts too "
-                          f"({spec.unloaded_params:,} parameters no checkpoint has); vLLM allocates the "
+        spec.notes.append(f"transformers < 5.25 allocates gate_up_proj for the {n_zero} zero-computation experts "
+                          f"too ({spec.unloaded_params:,} parameters no checkpoint has); vLLM allocates the "
                           f"{n_exp} routed experts only, which is what is priced")
     set_mla_facts(spec, f, hidden, vocab, n_layers, n_heads, nope, rope, False, k)
     spec.layers_kv = [LayerKV(AttentionKind.MLA, 2, kv_lora + rope, 0) for _ in range(n_layers)]
+
+
+@functools.cache
+def _transformers_allocates_zero_experts() -> bool:
+    """transformers 5.25 dropped the zero experts' ``gate_up_proj`` rows (``LongcatFlashExperts.num_experts =
+    n_routed_experts``); earlier 5.x releases allocate them.  Read from the installed distribution's metadata, not
+    by importing the model module."""
+    return Version(metadata.version("transformers")) < Version("5.25.0")
