@@ -362,7 +362,9 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     lt, mt, k, pick = layout_table(models, matrix, mxfp4_gpus(gpus, matrix))
     gt = gpu_table(gpus, matrix)
     kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
-    batches = ex.util_pass(k, kv_fixed)
+    # the worst slot's figures are gathered by slot index (below), not picked by a when-chain per row
+    gathered = k > 1
+    batches = ex.util_pass(k, kv_fixed, gathered)
     util = pl.DataFrame({"gpu_memory_utilization": pl.Series(matrix.gpu_memory_utilization, dtype=pl.Float64)})
     lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
     conc = pl.DataFrame({"concurrency": pl.Series(matrix.concurrency, dtype=pl.Int64)})
@@ -432,8 +434,19 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
                        pl.Series(np.repeat(np.arange(a.height, dtype=np.uint32), n_util), dtype=pl.UInt32)],
                    util[pl.Series(np.tile(np.arange(n_util, dtype=np.uint32), a.height), dtype=pl.UInt32)]],
                   how="horizontal")
-    for b in batches:
+    for b in batches[:-1]:
         x = x.with_columns(b)
+    if gathered:
+        # the worst slot's columns (``ex.PICKED``) as one gather from the (layout x GPU) rows' slot columns stacked
+        # slot by slot (row ``slot * n_a + layout x GPU row``): the when-chain over the slots per row, and copying
+        # every slot's columns into the utilization rows to run it, cost ~2x more (docs/decisions.md, speedprep2)
+        n_a = a.height
+        at = x["_w"].cast(pl.Int64).to_numpy() * n_a + np.repeat(np.arange(n_a, dtype=np.int64), n_util)
+        # not rechunked: one gather from the k chunks is cheaper than copying them into one first
+        slots = pl.concat([a.select([pl.col(f"{nm}{i}").alias(f"_g_{nm}") for nm in ex.PICKED]) for i in range(k)],
+                          how="vertical", rechunk=False)
+        x = x.hstack(slots[pl.Series(at, dtype=pl.UInt32)])
+    x = x.with_columns(batches[-1])
     u = x.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
                        pl.col("token_block").alias("block_size")).select(keep)
     # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
@@ -490,10 +503,12 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32),
                               per_len if per_len_rows else None)
     # the cells read the verdict's table indices (``ex.reason_ids``), not the codes
-    pre_ids = ex.reason_ids(codes, per_len["_pre"].cast(pl.UInt32).fill_null(ex.NO_ROW_CODE).to_numpy(), u.height, per_len_rows)
+    pre_ids = ex.reason_ids(codes, per_len["_pre"].cast(pl.UInt32).fill_null(ex.NO_ROW_CODE).to_numpy(), u.height,
+                            per_len_rows, need_len, need_out)
     per_len = per_len.select(pl.exclude("_pre", "_fb")).with_columns(
         pl.Series("_rpre", pre_ids, dtype=pl.UInt32),
-        pl.Series("_rfb", ex.reason_ids(codes, per_len["_fb"].to_numpy(), u.height, per_len_rows), dtype=pl.UInt32))
+        pl.Series("_rfb", ex.reason_ids(codes, per_len["_fb"].to_numpy(), u.height, per_len_rows, need_len, need_out),
+                  dtype=pl.UInt32))
     lc = lens.join(conc, how="cross", maintain_order="left_right")
     # carried columns with one value in the whole chunk (no revision, one config source, no speculative
     # decoding ...): the cells repeat it rather than gather it (all nulls, or one non-float value: floats
