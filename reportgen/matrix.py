@@ -375,23 +375,11 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
-    cols, pre_reason = ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp)
+    cols, reasons = ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp)
     gc = _GpuClasses(lt, gt, pick)
     a = gc.cross(cols)
-    # the reasons only where a status is set (rows in order, so the codes keep first-seen order)
-    need = list(dict.fromkeys(pre_reason.meta.root_names()))
-    # rechunk: after the filter the columns' chunks do not line up, and polars 2.1's string ternary then
-    # panics ("assertion failed: i < self.len()"; a one-layout job over 10 bundled models x 6 GPUs)
-    flagged = (a.select(["_status"] + need).with_row_index("_i").filter(pl.col("_status").is_not_null())
-               .rechunk().select("_i", pl.col("_status").alias("pre_status"), pre_reason))
-    a = a.drop("pre_status", "pre_reason").rename({"_status": "pre_status"})
-    pre = flagged.select("pre_status", "pre_reason").unique(maintain_order=True)
-    codes = ex.verdict_codes(list(pre.iter_rows()))
-    pre = pre.with_columns(pl.Series("_pcode", range(len(ex.VERDICTS), len(codes)), dtype=pl.UInt16))
-    flagged = flagged.join(pre, on=["pre_status", "pre_reason"], how="left", nulls_equal=False,
-                           maintain_order="left").drop_nulls("_pcode")
-    a = a.with_columns(pl.repeat(None, a.height, dtype=pl.UInt16, eager=True).alias("_pcode")
-                       .scatter(flagged["_i"], flagged["_pcode"]))
+    codes, pcode = _pre_codes(a, *reasons)
+    a = a.drop("pre_status", "pre_reason").rename({"_status": "pre_status"}).with_columns(pcode)
     # vLLM refuses a max_model_len above the model's derived maximum (``max_pos``, arch/rope.py):
     # those cells are invalid_layout, and max_model_len_fit is capped at it -- unless
     # VLLM_ALLOW_LONG_MAX_MODEL_LEN lifts the check
@@ -518,6 +506,42 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # twice as much (strings most)
     cu = u.select([c for c in carry + stage0 if c not in const])
     return _Rows(u, per_len, codes, reasons, lc, n_len, n_conc, matrix.vllm_version, stage0, carry, const, cu)
+
+
+def _pre_codes(a: pl.DataFrame, rules: pl.Expr, load: pl.Expr) -> tuple[list[tuple[str, str]], pl.Series]:
+    """The verdict codes of a chunk (``ex.verdict_codes``: its distinct (status, reason) pairs of the (layout x
+    GPU) rows ``a`` whose status ``_status`` is set, in first-seen row order) and each row's code ``_pcode``
+    (null where no status is set, or the reason is null).  Each reason is built only on the rows it is the
+    reason of (``ex.gpu_pass``): a layout's own status keeps its ``pre_reason``; an ``invalid_layout`` row
+    gets ``rules`` -- evaluated once per distinct tuple of its inputs (integers and strings, compared
+    exactly), a few hundred of ~130 k rows on the benchmark --; a ``no_fit`` row ``load``.  Evaluating the
+    combined when-chain formatted every branch's string on every flagged row, ~2x the CPU."""
+    rr, lr = list(dict.fromkeys(rules.meta.root_names())), list(dict.fromkeys(load.meta.root_names()))
+    # rechunk: after the filter the columns' chunks do not line up, and polars 2.1's string ternary then
+    # panics ("assertion failed: i < self.len()"; a one-layout job over 10 bundled models x 6 GPUs)
+    f = (a.select(list(dict.fromkeys(["_status", "pre_status", "pre_reason"] + rr + lr))).with_row_index("_i")
+         .filter(pl.col("_status").is_not_null()).rechunk())
+    own = f["pre_status"].is_not_null()
+    reason = f["pre_reason"]        # a layout's own status: its own reason (``rules``' first branch)
+    on = (~own & (f["_status"] == "invalid_layout")).arg_true()
+    if on.len():
+        keys = f[on].select(rr)
+        exact = not any(d.is_float() for d in keys.schema.values())   # -0.0 / 0.0 would merge as keys
+        uk = keys.unique(maintain_order=True).with_columns(rules.alias("_r")) if exact else None
+        got = (keys.join(uk, on=rr, how="left", nulls_equal=True, maintain_order="left")["_r"] if exact
+               else keys.select(rules).to_series())
+        reason = reason.scatter(on, got)
+    on = (~own & (f["_status"] == "no_fit")).arg_true()
+    if on.len():
+        reason = reason.scatter(on, f[on].select(load).to_series())
+    flagged = pl.DataFrame([f["_i"], f["_status"].alias("pre_status"), reason.alias("pre_reason")])
+    pre = flagged.select("pre_status", "pre_reason").unique(maintain_order=True)
+    codes = ex.verdict_codes(list(pre.iter_rows()))
+    pre = pre.with_columns(pl.Series("_pcode", range(len(ex.VERDICTS), len(codes)), dtype=pl.UInt16))
+    flagged = flagged.join(pre, on=["pre_status", "pre_reason"], how="left", nulls_equal=False,
+                           maintain_order="left").drop_nulls("_pcode")
+    return codes, (pl.repeat(None, a.height, dtype=pl.UInt16, eager=True).alias("_pcode")
+                   .scatter(flagged["_i"], flagged["_pcode"]))
 
 
 def _special_rows(u: pl.DataFrame, dsv4: bool, enc: bool) -> np.ndarray:

@@ -48,11 +48,14 @@ def graph_captured(i: int | str) -> pl.Expr:
     return (pl.col("g_on") * oh.G_BASE + (g - oh.G_BASE) * n).clip(0)
 
 
-def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl.Expr], pl.Expr]:
+def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl.Expr], tuple[pl.Expr, pl.Expr]]:
     """Columns per (layout, GPU): gpus, nodes, GPU rules, activation and fixed memory per slot;
-    and apart, the ``pre_reason`` expression (it reads the layout's own ``pre_status`` /
-    ``pre_reason``), evaluated only on the rows whose new status ``_status`` is set: a few distinct
-    strings, whose formatting on every row cost a third of the pass.
+    and apart, the reason of a row whose new status ``_status`` is set, as two expressions, each
+    evaluated only on the rows it is the reason of (``matrix._pre_codes``): ``rules`` -- the layout's
+    own ``pre_reason`` when it has a ``pre_status``, else the rule that made the row ``invalid_layout``
+    -- and ``load`` -- the out-of-memory-while-loading reason of a ``no_fit`` row without a layout
+    status.  A few distinct strings: formatting them on every row cost a third of the pass, and
+    every branch's format on every flagged row most of what was left.
 
     The version profile arrives as columns: ``g_bf`` (share of the captured graph memory taken
     from the budget), ``gdn_t`` (bytes per batched token of the GDN chunk-scan transient
@@ -94,13 +97,9 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
                             "> {} GiB device memory (short by {} GiB)",
                             w_max.round(2), ctx.round(2), pl.col("gpu_memory_gib").round(2),
                             (w_max + ctx - pl.col("gpu_memory_gib")).round(2))
-    invalid = rules.otherwise(None).is_not_null() & pl.col("pre_status").is_null()
     status = (pl.when(pl.col("pre_status").is_not_null()).then(pl.col("pre_status"))
               .when(rules.otherwise(None).is_not_null()).then(pl.lit("invalid_layout"))
               .when(load_oom & pl.col("w0").is_not_null()).then(pl.lit("no_fit"))
-              .otherwise(None))
-    reason = (pl.when(pl.col("pre_status").is_not_null() | invalid).then(rules.otherwise(None))
-              .when(load_oom & pl.col("w0").is_not_null()).then(load_reason)
               .otherwise(None))
     out = [
         gpus.cast(pl.Int32).alias("gpus"),
@@ -136,7 +135,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         out.append((pl.col(f"w{i}") + act + nt + est).alias(f"fix{i}"))
         out.append(act.alias(f"act{i}"))
         out.append(gc.alias(f"gc{i}"))
-    return out, reason.alias("pre_reason")
+    return out, (rules.otherwise(None).alias("pre_reason"), load_reason.alias("pre_reason"))
 
 
 def blocks_per_request(m: pl.Expr, t: pl.Expr) -> pl.Expr:
