@@ -413,7 +413,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     max_th = (int(max(lt[c].fill_null(0).max() or 0 for c in ("window", "window2", "window3")))
               + int(gt["max_num_batched_tokens"].max() or 0)) if dsv4 else 0
     carry = [c for c in _CARRY if not ((dsv4 and c in ex.COMPRESSED_OUT) or (enc and c in ex.ENCODER_OUT))]
-    keep = list(dict.fromkeys(_CARRY + lens_in + ["_outside"] + stage0))
+    keep = list(dict.fromkeys(_CARRY + lens_in + ["_outside", "_fb"] + stage0))
     # x utilization as two gathers of the columns the pass reads or keeps: unlike the cross join's
     # pieces, the rows come out in one chunk, which the cells' gathers need (``_Rows.cu``)
     read = {n for b in batches for e in b for n in e.meta.root_names()} | set(keep) | {"dp", "token_block"}
@@ -436,7 +436,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
         x = x.hstack(slots[pl.Series(at, dtype=pl.UInt32)])
     x = x.with_columns(batches[-1])
     u = x.with_columns((pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"),
-                       pl.col("token_block").alias("block_size")).select(keep)
+                       pl.col("token_block").alias("block_size"), ex.fallback_code()).select(keep)
     # x max_model_len: the per-length terms (blocks per request, what limits concurrency, the verdict
     # codes that do not depend on the concurrency target) on the (layout, GPU, util) rows, once per
     # context length as a constant -- nothing is copied to compute them
@@ -486,17 +486,18 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     n_len, n_conc = len(matrix.max_model_len), len(matrix.concurrency)
     pre_code = per_len["_pre"].fill_null(0).to_numpy().reshape(n_len, u.height)
     need_len = np.flatnonzero((pre_code == 2).ravel() if per_len_rows else (pre_code == 2).any(axis=0))
-    need_out = np.flatnonzero(((pre_code == 3) | (per_len["_fb"].to_numpy().reshape(n_len, u.height) == 6))
-                              .any(axis=0))
+    fb = u["_fb"].to_numpy()
+    need_out = np.flatnonzero((pre_code == 3).any(axis=0) | (fb == 6))
     reasons = ex.reason_table(codes, u, pl.Series(need_len, dtype=pl.UInt32), pl.Series(need_out, dtype=pl.UInt32),
                               per_len if per_len_rows else None)
     # the cells read the verdict's table indices (``ex.reason_ids``), not the codes
     pre_ids = ex.reason_ids(codes, per_len["_pre"].cast(pl.UInt32).fill_null(ex.NO_ROW_CODE).to_numpy(), u.height,
                             per_len_rows, need_len, need_out)
-    per_len = per_len.select(pl.exclude("_pre", "_fb")).with_columns(
-        pl.Series("_rpre", pre_ids, dtype=pl.UInt32),
-        pl.Series("_rfb", ex.reason_ids(codes, per_len["_fb"].to_numpy(), u.height, per_len_rows, need_len, need_out),
-                  dtype=pl.UInt32))
+    per_len = per_len.select(pl.exclude("_pre")).with_columns(pl.Series("_rpre", pre_ids, dtype=pl.UInt32))
+    # the fallback's index is the row's: carried into the cells with the row's other columns
+    u = u.with_columns(pl.Series("_rfb", ex.reason_ids(codes, fb, u.height, per_len_rows, need_len, need_out),
+                                 dtype=pl.UInt32))
+    carry = carry + ["_rfb"]
     lc = lens.join(conc, how="cross", maintain_order="left_right")
     # carried columns with one value in the whole chunk (no revision, one config source, no speculative
     # decoding ...): the cells repeat it rather than gather it (all nulls, or one non-float value: floats
@@ -852,7 +853,7 @@ _LENS_IN = ["max_num_batched_tokens", "max_num_seqs", "dp", "_pcode", "_nbv", "k
             "bs_chunk", "n_state", "state_blocks", "token_block", "kv_cache_tokens", "kv_cache_tokens_total",
             "block_size", "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3"]
 # kv_cache_tokens / block_size come from the length rows: an attention-free model's block is max_model_len
-_LENS_OUT = ["_bpr", "_pre", "_fb", "concurrency_limited_by", "max_concurrency", "max_concurrency_total",
+_LENS_OUT = ["_bpr", "_pre", "concurrency_limited_by", "max_concurrency", "max_concurrency_total",
              "kv_cache_tokens", "kv_cache_tokens_total", "block_size"]
 
 

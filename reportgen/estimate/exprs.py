@@ -370,8 +370,8 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
               conc_tokens: bool = False) -> list[list[pl.Expr]]:
     """Per (layout, GPU, utilization, max_model_len) row, before the concurrency axis: blocks per
     request, what limits concurrency, the verdict codes that do not depend on the concurrency target
-    (``_pre``; null when the target decides) and the code when nothing else fails (``_fb``: tight
-    outside-budget margin or fits), the concurrency that fits.
+    (``_pre``; null when the target decides), the concurrency that fits; the code when nothing else fails
+    (``_fb``: tight outside-budget margin or fits) is the (layout, GPU, utilization) row's (``fallback_code``).
 
     The verdict, in order: a layout's own ``_pcode`` (invalid or unsupported) wins, then ``_lcode``
     (max_model_len above the model's derived maximum, which vLLM refuses -- see ``length_codes``),
@@ -403,7 +403,6 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
         # a gather from the 3 names (a null code gives null): a quarter of replace_strict's cost
         [pl.lit(pl.Series(LIMITS, dtype=pl.String)).gather(limit).alias("concurrency_limited_by"),
          pl.coalesce(pl.col("_pcode"), pl.col("_lcode"), pre).alias("_pre"),
-         pl.when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6).otherwise(0).cast(pl.UInt16).alias("_fb"),
          max_conc.alias("max_concurrency"),
          (max_conc * pl.col("dp")).alias("max_concurrency_total"),
          # attention-free models (kvcache.ATTENTION_FREE_BLOCK): vLLM's block is max_model_len tokens
@@ -411,6 +410,13 @@ def lens_pass(codes: list[tuple[str, str]] | None = None, fixed_kv: bool = False
          .alias("_af_bs")],
         *attention_free_columns(conc_tokens),
     ]
+
+
+def fallback_code() -> pl.Expr:
+    """``_fb``, the code of a (layout, GPU, utilization) row when nothing else fails: its outside-budget margin
+    under ``TIGHT_OUTSIDE_GIB`` (6, tight) or fits (0).  Per row, whatever the length (no per-length term changes
+    ``_outside_margin``), so it is made on the row, not on each length row."""
+    return pl.when(pl.col("_outside_margin") < TIGHT_OUTSIDE_GIB).then(6).otherwise(0).cast(pl.UInt16).alias("_fb")
 
 
 def attention_free_columns(conc_tokens: bool = False) -> tuple[list[pl.Expr], list[pl.Expr]]:
@@ -663,7 +669,7 @@ def cell_pass() -> list[list[pl.Expr]]:
 
     The verdict (see ``lens_pass``): the length row's own code ``_pre`` when set (``_rpre``, its table index,
     ``NO_ROW_CODE`` when not), then the target concurrency does not fit (4), KV headroom under 10 % (5), else
-    the length row's fallback ``_fb`` (``_rfb``: fits, or tight outside the budget).  Both indices are made
+    the row's fallback ``_fb`` (``_rfb``: fits, or tight outside the budget).  Both indices are made
     per length row (``reason_ids``), so one integer chain per cell picks status and reason together."""
     nb = pl.col("_nbv")
     bpr = pl.col("_bpr")
