@@ -160,7 +160,10 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # "GPU KV cache size: 1,206,303" = int(311 / 66 x 256,000) (4.71x), not the block multiple 311 // 5
                 # x 4176 = 258,912 -- PR #38364 is in it.  The 0.21 profile is 0.20's budget with that rule, so
                 # this row takes it (a ROW_SETTINGS version wins over the row's own text)
-                "166": {"vllm_version": "0.21"},
+                # the card: "32 GB Blackwell" under WSL2 -- the RTX 5090 (SM 12.0), the only 32 GB Blackwell part (the
+                # data-centre Blackwells carry 180+ GB): its capability picks the NVFP4 MoE backend (tables.
+                # nvfp4_backend_for), so the row states it (the GPU text is "unnamed")
+                "166": {"vllm_version": "0.21", "compute_capability": (12, 0)},
                 # 0.20.2 (row 170, branch loghunt) prints the same 0.21 line: 286,007 tokens at 1.12 x 256,000 is no
                 # block multiple (and at the logged KV memory the layout gives 1.12x and 285,7xx tokens)
                 # and its command's --moe-backend cutlass (the CSV has no column for it; the log: "Using
@@ -404,7 +407,8 @@ def predict(case: Case) -> dict:
     name = case.row.get("gpu") or ""
     gpu = LogGpu(id="log-gpu", name=name, usable_memory_gib=case.memory_gib, gpus_per_node=8,
                  interconnect=gpu_interconnect(name), large_gpu=case.memory_gib >= 70 and "a100" not in name.lower(),
-                 compute_capability=gpu_capability(name))
+                 compute_capability=ROW_SETTINGS.get(str(case.row.get("row_id")), {}).get(
+                     "compute_capability", gpu_capability(name)))
     lf = evaluate_matrix_lazy([ModelEntry(case.model, case.spec)], [gpu], case.matrix, stage0_columns=True)
     return lf.collect().row(0, named=True)
 

@@ -182,6 +182,36 @@ def mxfp4_backend_for(spec: ModelSpec, mxfp4_gpu: tuple | None) -> str:
     return mxfp4_moe_backend(cc, version, w4a8)
 
 
+# MoE model types whose routed experts use a gated activation other than SiLU (vLLM ``MoEActivation``): FlashInfer's
+# CUTLASS MoE does not take it, so vLLM's auto NVFP4 choice passes to its own CUTLASS kernel there
+# (layouts.nvfp4_moe_backend); gemma4: ``Gemma4MLP`` / its MoE accept gelu_pytorch_tanh only (families/gemma4.py)
+GATED_MOE_ACTIVATIONS = {"gemma4": "gelu_tanh"}
+
+
+def moe_activation(spec: ModelSpec) -> str:
+    """vLLM's ``MoEActivation`` name of the routed experts: relu2_no_mul when the experts have an up projection
+    and no gate (nemotron_h's relu2, non-gated), else the model type's gated activation (SiLU by default)."""
+    names = {t.name.rsplit(".", 2)[-2] for t in spec.tensors if t.component is Component.ROUTED_EXPERTS}
+    if names and not any("gate" in n or n in ("w13", "w1", "w3") for n in names):
+        return "relu2_no_mul"
+    return GATED_MOE_ACTIVATIONS.get(getattr(spec, "model_type", None) or "", "silu")
+
+
+def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "auto") -> str | None:
+    """The NVFP4 MoE backend (``quant.layouts.NVFP4_MOE_BACKENDS`` key) vLLM runs ``spec``'s NVFP4 experts with
+    on ``gpu`` = (compute capability, vLLM (major, minor)): the user's ``--moe-backend`` when it names one,
+    else vLLM's auto choice for the GPU (``layouts.nvfp4_moe_backend``); None = not known (no capability,
+    a version not read): the checkpoint's bytes and the fitted terms."""
+    from .quant.layouts import NVFP4_BACKEND_OF_FLAG, nvfp4_moe_backend
+
+    if moe_backend != "auto":
+        return NVFP4_BACKEND_OF_FLAG.get(moe_backend)
+    if gpu is None:
+        return None
+    cc, version = gpu
+    return nvfp4_moe_backend(cc, version, moe_activation(spec))
+
+
 def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
     """What ``model_rule`` reads off the layers: (KV head counts, main first; distinct state geometries)."""
     heads = (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads}))
@@ -303,10 +333,10 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     }
 
 
-# vLLM ``--moe-backend`` values that select vLLM's own CUTLASS MoE kernels (``KernelConfig.moe_backend``,
-# vllm/config/kernel.py @00634b8a): on NVFP4 experts that is ``CutlassExpertsFp4`` (the log's "Using
-# 'VLLM_CUTLASS' NvFp4 MoE backend")
-CUTLASS_MOE_BACKENDS = ("cutlass",)
+# vLLM's own CUTLASS MoE kernel on NVFP4 experts (``CutlassExpertsFp4``, the log's "Using 'VLLM_CUTLASS' NvFp4 MoE
+# backend"): ``--moe-backend cutlass`` (``KernelConfig.moe_backend``, vllm/config/kernel.py @00634b8a) or vLLM's
+# auto choice where FlashInfer's kernels do not take the experts (``nvfp4_backend_for``)
+CUTLASS_NVFP4_BACKEND = "nvfp4_cutlass"
 
 
 def experts_nvfp4(spec: ModelSpec, scheme) -> bool:
@@ -514,6 +544,7 @@ class ModelTables:
             self.kv_spec = replace(spec, layers_kv=list(spec.layers_kv) + list(self.draft.layers_kv))
         self._draft_w: dict = {}
         self._mx: dict = {}           # weights_as -> (main, draft) have MXFP4 experts (mxfp4_variant)
+        self._nv: dict = {}           # weights_as -> NVFP4 routed experts as shipped (mxfp4_variant)
         self._variants: dict = {}     # (weights_as, GPU key) -> mxfp4_variant
         self._dsv4: bool | None = None   # DeepSeek-V4 compressed attention (_dsv4_attention)
         # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
@@ -531,7 +562,9 @@ class ModelTables:
         v = self._variants.get(key)
         if v is None:
             mx = self._mxfp4_at(wd)
-            v = self._variants[key] = (mxfp4_backend_for(self.spec, gpu) if mx[0] else None,
+            expert = (mxfp4_backend_for(self.spec, gpu) if mx[0] else
+                      nvfp4_backend_for(self.spec, gpu, self.engine.moe_backend) if self._nvfp4_at(wd) else None)
+            v = self._variants[key] = (expert,
                                        mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None,
                                        dsv4_attention_for(gpu) if self._dsv4_attention() else None)
         return v
@@ -542,6 +575,16 @@ class ModelTables:
             self._dsv4 = not self.spec.unsupported_reason and any(
                 getattr(layer, "compressed", None) is not None for layer in self.kv_spec.layers_kv)
         return self._dsv4
+
+    def _nvfp4_at(self, wd: str) -> bool:
+        """The weights hold NVFP4 routed experts as shipped at ``wd`` (their layout follows the GPU's backend)."""
+        nv = self._nv.get(wd)
+        if nv is None:
+            qc = self.spec.quantization_config
+            nv = self._nv[wd] = bool(self._moe and qc and wd.lower() in ("checkpoint", "auto")
+                                     and not self.spec.unsupported_reason
+                                     and experts_nvfp4(self.spec, self._scheme(wd)[0]))
+        return nv
 
     def _mxfp4_at(self, wd: str) -> tuple[bool, bool]:
         """(main, draft) weights hold MXFP4 experts as shipped at ``wd``."""
@@ -556,7 +599,7 @@ class ModelTables:
     def mxfp4_variants(self, wd: str, gpus: list) -> tuple[list[tuple], list[int] | None]:
         """The distinct ``mxfp4_variant`` of ``wd`` over ``gpus`` (first-seen order) and each GPU's index into
         them (None when there is one: every row without MXFP4 experts, at no per-GPU cost)."""
-        if not any(self._mxfp4_at(wd)) and not self._dsv4_attention():
+        if not any(self._mxfp4_at(wd)) and not self._dsv4_attention() and not self._nvfp4_at(wd):
             return [NO_VARIANT], None
         per_gpu = [self.mxfp4_variant(wd, g) for g in gpus]
         distinct = list(dict.fromkeys(per_gpu))
@@ -661,9 +704,9 @@ class ModelTables:
                     g_max = gg
                 label = _LABELS.get((s, st.ep_rank)) or _LABELS.setdefault((s, st.ep_rank), rank_label(s, st.ep_rank))
                 slots.extend((w_b / GIB, bpb[s], gg, last, label, tokb[s], sb, ws))
-            co = self._coeffs.get(sw_key)
+            co = self._coeffs.get(st_key)
             if co is None:
-                co = self._coeffs[sw_key] = self._coeff_tuple(lay, act_b, scheme)
+                co = self._coeffs[st_key] = self._coeff_tuple(lay, act_b, scheme)
             gt = self._gtuple.get(id(g))
             if gt is None:
                 gt = self._gtuple[id(g)] = (g.note or None, *(getattr(g, x) for x in GROUP_FIELDS))
@@ -695,7 +738,7 @@ class ModelTables:
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
         co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]),
                                gdn_copies=pr.gdn_state_copies)
-        if self.engine.moe_backend in CUTLASS_MOE_BACKENDS and experts_nvfp4(self.spec, scheme):
+        if getattr(getattr(scheme, "moe_padding", None), "name", None) == CUTLASS_NVFP4_BACKEND:
             step, ws = cutlass_nvfp4_moe_coeffs(f, lay, act_b)
             co["a_fwd_t"] = max(co["a_fwd_t"], step)
             co["a_add_t"] += ws - co["a_moe_t"]

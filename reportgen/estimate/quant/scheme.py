@@ -24,7 +24,8 @@ from typing import Callable
 
 from reportgen.arch.spec import Component, Tensor
 
-from .layouts import Mxfp4, Mxfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes, mxfp4_expert_rank_parts
+from .layouts import (Mxfp4, Mxfp4MoeBackend, Nvfp4, Nvfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes,
+                      mxfp4_expert_rank_parts, nvfp4_expert_rank_parts)
 from .names import NameMatcher, module_name
 
 Selector = Callable[[Tensor], bool]
@@ -91,7 +92,9 @@ class Scheme:
     quantize_lm_head: bool = False
     kv_cache_dtype_default: str | None = None
     description: str = ""
-    moe_padding: Mxfp4MoeBackend | None = None   # MXFP4 MoE backend, see layouts.MXFP4_MOE_PADDING
+    # the MoE backend whose per-rank expert layout ``expert_rank_bytes`` follows: MXFP4 (layouts.MXFP4_MOE_PADDING)
+    # or NVFP4 (layouts.NVFP4_MOE_BACKENDS)
+    moe_padding: Mxfp4MoeBackend | Nvfp4MoeBackend | None = None
 
     def eligible(self, t: Tensor) -> bool:
         if len(t.shape) < 2 or t.component in _NEVER:
@@ -141,6 +144,14 @@ class Scheme:
             last = module_name(t.name).split(".")[-1]
             down, fused = "down" in last or last == "w2", "gate_up" in last or last == "w13"
             layout = self.layout_for(t)
+            if isinstance(backend, Nvfp4MoeBackend):
+                if isinstance(layout, Nvfp4) and len(t.shape) >= 2:
+                    *lead, out, in_ = t.shape
+                    parts = nvfp4_expert_rank_parts(out, in_, moe_tp, down=down, fused_gate_up=fused,
+                                                    backend=backend, group=layout.group_size)
+                    scalars = {k: v for k, v in layout.parts(out, in_).items() if k not in parts}  # global / input
+                    return (sum(parts.values()) + sum(scalars.values())) * n * prod(lead)
+                return self.tensor_bytes(t) * n / t.count / moe_tp
             if isinstance(layout, Mxfp4) and len(t.shape) >= 2:
                 *lead, out, in_ = t.shape
                 parts = mxfp4_expert_rank_parts(out, in_, moe_tp, down=down, fused_gate_up=fused,
