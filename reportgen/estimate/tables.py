@@ -29,6 +29,7 @@ from .kvcache import KvScan, UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
 from .quant.checkpoint import mxfp4_moe_experts
+from .quant.layouts import NVFP4_MOE_BACKENDS
 from .weights import TensorPlan, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
@@ -337,6 +338,7 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
 # backend"): ``--moe-backend cutlass`` (``KernelConfig.moe_backend``, vllm/config/kernel.py @00634b8a) or vLLM's
 # auto choice where FlashInfer's kernels do not take the experts (``nvfp4_backend_for``)
 CUTLASS_NVFP4_BACKEND = "nvfp4_cutlass"
+NVFP4_BACKEND_NAMES = frozenset(NVFP4_MOE_BACKENDS)
 
 
 def experts_nvfp4(spec: ModelSpec, scheme) -> bool:
@@ -586,6 +588,16 @@ class ModelTables:
                                      and experts_nvfp4(self.spec, self._scheme(wd)[0]))
         return nv
 
+    def _nvfp4_refusal(self, lay: Layout, scheme) -> str | None:
+        """vLLM's load-time refusal of the NVFP4 experts' layout on this layout (``layouts.nvfp4_layout_refusal``)."""
+        from .quant.layouts import nvfp4_layout_refusal
+        downs = [t for t in self.spec.tensors if t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
+                 and ("down" in t.name or ".w2" in t.name)]
+        if not downs:
+            return None
+        moe_tp = 1 if lay.ep else lay.tp * lay.dp
+        return nvfp4_layout_refusal(scheme.moe_padding, downs[0].shape[-1], moe_tp)
+
     def _mxfp4_at(self, wd: str) -> tuple[bool, bool]:
         """(main, draft) weights hold MXFP4 experts as shipped at ``wd``."""
         mx = self._mx.get(wd)
@@ -664,6 +676,8 @@ class ModelTables:
         if hit is not None:
             return hit
         scheme, wtable, act_b, err = self._scheme(wd, mxfp4[0])
+        if not err and mxfp4[0] in NVFP4_BACKEND_NAMES:
+            err = self._nvfp4_refusal(lay, scheme)
         g, kerr = (None, None) if err else self._groups(lay.tp, lay.pp, kd, act_b, mxfp4[2])
         draft_b, derr = 0.0, None
         if not (err or kerr) and self.draft is not None:

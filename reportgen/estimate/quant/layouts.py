@@ -425,7 +425,11 @@ class Nvfp4MoeBackend:
       zero rows and w2 with as many zero columns (and scale columns); a gated w13 that would need it makes vLLM
       raise NotImplementedError ("Intermediate size padding for w1 and w3 ... not currently supported").
     * ``align_gated`` / ``align_plain``: FLASHINFER_TRTLLM's ``align_fp4_moe_weights_for_fi``: the per-rank
-      intermediate rounded up to 64 (gated: 2 x 64 rows, the block-scale shuffle's 128) or 128 (non-gated).
+      intermediate rounded up to 64 (gated: 2 x 64 rows, the block-scale shuffle's 128) or 128 (non-gated);
+      ``hidden_align``: its ``align_trtllm_fp4_moe_hidden_dim_for_fi`` (hidden size to 256, zero columns of
+      w13 and zero rows of w2).  Both as in the ``RoutedExperts``-era file (search file id 61514964001) and the
+      ``FusedMoE``-era one (51831413103, gated alignment 16 there); @296ce48d had neither (not modelled per
+      version: the newest form from 0.19 on).
     * None of them: Marlin (weight-only repack; its byte count was not read: the checkpoint's bytes).
 
     ``gated``: the model's w13 is gate + up (``is_act_and_mul``); set per model by ``checkpoint_scheme``.
@@ -436,12 +440,13 @@ class Nvfp4MoeBackend:
     pad_rows_to: int = 0
     align_gated: int = 0
     align_plain: int = 0
+    hidden_align: int = 0
     gated: bool = True
 
 
 NVFP4_MOE_BACKENDS = {
     "nvfp4_flashinfer_trtllm": Nvfp4MoeBackend("nvfp4_flashinfer_trtllm", swizzled=True, align_gated=64,
-                                               align_plain=128),
+                                               align_plain=128, hidden_align=256),
     "nvfp4_flashinfer_cutlass": Nvfp4MoeBackend("nvfp4_flashinfer_cutlass", swizzled=True, pad_rows_to=128),
     "nvfp4_cutlass": Nvfp4MoeBackend("nvfp4_cutlass", swizzled=True, pad_rows_to=128),
     "nvfp4_marlin": Nvfp4MoeBackend("nvfp4_marlin"),
@@ -472,7 +477,7 @@ def nvfp4_expert_rank_parts(out: int, in_: int, moe_tp: int, down: bool, fused_g
     gate + up (a separate gate or up matrix of a gated model is half of w13's rows)."""
     gated = backend.gated
     n = ceil((in_ if down else (out // 2 if fused_gate_up else out)) / moe_tp)   # the rank's intermediate
-    hidden = out if down else in_
+    hidden = round_up(out if down else in_, backend.hidden_align or 1)
     if backend.align_gated or backend.align_plain:
         n = round_up(n, backend.align_gated if gated else backend.align_plain)
     elif backend.pad_rows_to and not gated and n % backend.pad_rows_to:
@@ -485,3 +490,19 @@ def nvfp4_expert_rank_parts(out: int, in_: int, moe_tp: int, down: bool, fused_g
     return {"weight": rows * ceil(k / 2), "scale": rows * groups}
 
 
+
+
+def nvfp4_layout_refusal(backend: Nvfp4MoeBackend, intermediate: int, moe_tp: int) -> str | None:
+    """vLLM's refusal of a gated NVFP4 MoE whose rank's w13 rows need the CUTLASS kernels' padding
+    (``prepare_nvfp4_moe_layer_for_fi_or_cutlass``: ``pad_size > 0`` with ``is_act_and_mul`` raises
+    NotImplementedError "Intermediate size padding for w1 and w3 ... not currently supported"); None = loads."""
+    if not backend.pad_rows_to or not backend.gated:
+        return None
+    rows13 = 2 * ceil(intermediate / moe_tp)
+    if rows13 % backend.pad_rows_to == 0:
+        return None
+    return (f"vLLM's {backend.name.removeprefix('nvfp4_')} NVFP4 MoE backend (the one it picks for this GPU) "
+            f"cannot load gated experts whose w13 has {rows13} rows per rank: its block-scale swizzle pads rows to "
+            f"{backend.pad_rows_to} and prepare_nvfp4_moe_layer_for_fi_or_cutlass raises NotImplementedError "
+            f"(intermediate size padding for w1 and w3); a different tp / expert parallelism or --moe-backend "
+            f"changes it")
