@@ -198,7 +198,8 @@ def moe_activation(spec: ModelSpec) -> str:
     return GATED_MOE_ACTIVATIONS.get(getattr(spec, "model_type", None) or "", "silu")
 
 
-def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "auto") -> str | None:
+def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "auto", w4a16: bool = False
+                      ) -> str | None:
     """The NVFP4 MoE backend (``quant.layouts.NVFP4_MOE_BACKENDS`` key) vLLM runs ``spec``'s NVFP4 experts with
     on ``gpu`` = (compute capability, vLLM (major, minor)): the user's ``--moe-backend`` when it names one,
     else vLLM's auto choice for the GPU (``layouts.nvfp4_moe_backend``); None = not known (no capability,
@@ -210,7 +211,7 @@ def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "au
     if gpu is None:
         return None
     cc, version = gpu
-    return nvfp4_moe_backend(cc, version, moe_activation(spec))
+    return nvfp4_moe_backend(cc, version, moe_activation(spec), w4a16)
 
 
 def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
@@ -341,13 +342,13 @@ CUTLASS_NVFP4_BACKEND = "nvfp4_cutlass"
 NVFP4_BACKEND_NAMES = frozenset(NVFP4_MOE_BACKENDS)
 
 
-def experts_nvfp4(spec: ModelSpec, scheme) -> bool:
-    """Whether ``scheme`` (weights as shipped: origin checkpoint) stores the routed experts in NVFP4."""
+def experts_nvfp4(spec: ModelSpec, scheme):
+    """The NVFP4 layout ``scheme`` (weights as shipped: origin checkpoint) stores the routed experts in, or None."""
     from .quant.layouts import Nvfp4
     if scheme is None or getattr(scheme, "origin", "") != "checkpoint":
-        return False
-    return any(t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
-               and isinstance(scheme.layout_for(t), Nvfp4) for t in spec.tensors)
+        return None
+    return next((lay for t in spec.tensors if t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
+                 and isinstance(lay := scheme.layout_for(t), Nvfp4)), None)
 
 
 def cutlass_nvfp4_moe_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh) -> tuple[float, float]:
@@ -546,7 +547,7 @@ class ModelTables:
             self.kv_spec = replace(spec, layers_kv=list(spec.layers_kv) + list(self.draft.layers_kv))
         self._draft_w: dict = {}
         self._mx: dict = {}           # weights_as -> (main, draft) have MXFP4 experts (mxfp4_variant)
-        self._nv: dict = {}           # weights_as -> NVFP4 routed experts as shipped (mxfp4_variant)
+        self._nv: dict = {}           # weights_as -> the NVFP4 layout of the routed experts as shipped, or None
         self._variants: dict = {}     # (weights_as, GPU key) -> mxfp4_variant
         self._dsv4: bool | None = None   # DeepSeek-V4 compressed attention (_dsv4_attention)
         # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
@@ -564,8 +565,9 @@ class ModelTables:
         v = self._variants.get(key)
         if v is None:
             mx = self._mxfp4_at(wd)
+            nv = self._nvfp4_at(wd)
             expert = (mxfp4_backend_for(self.spec, gpu) if mx[0] else
-                      nvfp4_backend_for(self.spec, gpu, self.engine.moe_backend) if self._nvfp4_at(wd) else None)
+                      nvfp4_backend_for(self.spec, gpu, self.engine.moe_backend, not nv.input_scale) if nv else None)
             v = self._variants[key] = (expert,
                                        mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None,
                                        dsv4_attention_for(gpu) if self._dsv4_attention() else None)
@@ -578,15 +580,14 @@ class ModelTables:
                 getattr(layer, "compressed", None) is not None for layer in self.kv_spec.layers_kv)
         return self._dsv4
 
-    def _nvfp4_at(self, wd: str) -> bool:
-        """The weights hold NVFP4 routed experts as shipped at ``wd`` (their layout follows the GPU's backend)."""
-        nv = self._nv.get(wd)
-        if nv is None:
+    def _nvfp4_at(self, wd: str):
+        """The NVFP4 layout of the routed experts as shipped at ``wd`` (their per-rank layout follows the GPU's
+        backend), or None."""
+        if wd not in self._nv:
             qc = self.spec.quantization_config
-            nv = self._nv[wd] = bool(self._moe and qc and wd.lower() in ("checkpoint", "auto")
-                                     and not self.spec.unsupported_reason
-                                     and experts_nvfp4(self.spec, self._scheme(wd)[0]))
-        return nv
+            self._nv[wd] = (experts_nvfp4(self.spec, self._scheme(wd)[0]) if self._moe and qc and wd.lower() in
+                            ("checkpoint", "auto") and not self.spec.unsupported_reason else None)
+        return self._nv[wd]
 
     def _nvfp4_refusal(self, lay: Layout, scheme) -> str | None:
         """vLLM's load-time refusal of the NVFP4 experts' layout on this layout (``layouts.nvfp4_layout_refusal``)."""
@@ -677,7 +678,8 @@ class ModelTables:
             return hit
         scheme, wtable, act_b, err = self._scheme(wd, mxfp4[0])
         if not err and mxfp4[0] in NVFP4_BACKEND_NAMES:
-            err = self._nvfp4_refusal(lay, scheme)
+            why = self._nvfp4_refusal(lay, scheme)
+            err = _Invalid(why) if why else None         # vLLM refuses the start: a verdict, not a gap
         g, kerr = (None, None) if err else self._groups(lay.tp, lay.pp, kd, act_b, mxfp4[2])
         draft_b, derr = 0.0, None
         if not (err or kerr) and self.draft is not None:

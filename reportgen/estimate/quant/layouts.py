@@ -397,13 +397,12 @@ def mxfp4_expert_bias_rank_bytes(size: int, moe_tp: int, down: bool, fused_gate_
 #   10.x and 12.x families, NVFP4 from capability 10.0 on, activations SILU / RELU2_NO_MUL / SWIGLUOAI.  The
 #   12.x family was not there at @01f004eb (old path ``fused_moe/flashinfer_cutlass_moe.py``) and was by
 #   vllm#39825 (2026-04-14, which narrowed it to exact SM 12.0 for flashinfer <= 0.6.7's missing bf16 Relu2
-#   kernel on SM 12.1): from profile 0.19 on it is taken as present.
+#   kernel on SM 12.1); vllm#33417 (merged 2026-01-30) added it after 0.15.0 failed on SM 12.0.
 # * VLLM_CUTLASS (``CutlassExpertsFp4``): the 10.x / 11.x / 12.x families, any gated activation (row 170's log,
 #   Gemma 4's gelu_tanh at 0.20.2: "Using 'VLLM_CUTLASS' NvFp4 MoE backend").
 # * MARLIN: anything else with a capability (SM 8.x / 9.x: weight-only NVFP4).
 # FlashInfer is assumed installed (vLLM's official image ships it); without it SM 10.x / 12.x would take
-# VLLM_CUTLASS.
-NVFP4_AUTO_FROM = (0, 19)
+# VLLM_CUTLASS.  Per version: ``nvfp4_moe_backend``.
 FI_CUTLASS_ACTIVATIONS = ("silu", "relu2_no_mul", "swigluoai")
 # the ``moe_backend`` value (vllm_args.MOE_BACKENDS, map_nvfp4_backend) -> this module's NVFP4 backend name
 NVFP4_BACKEND_OF_FLAG = {"cutlass": "nvfp4_cutlass", "flashinfer_cutlass": "nvfp4_flashinfer_cutlass",
@@ -454,19 +453,39 @@ NVFP4_MOE_BACKENDS = {
 
 
 def nvfp4_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ...] | None = None,
-                      activation: str = "silu") -> str | None:
+                      activation: str = "silu", w4a16: bool = False) -> str | None:
     """The ``NVFP4_MOE_BACKENDS`` key of the backend vLLM's ``moe_backend="auto"`` picks for NVFP4 experts on a
     GPU of ``capability`` (None: not known -- the checkpoint's bytes and the fitted terms, as before).
-    ``activation``: the experts' (vLLM ``MoEActivation`` name: silu, relu2_no_mul, gelu_tanh ...).  Versions
-    before ``NVFP4_AUTO_FROM`` were not read: None."""
-    if capability is None or (version is not None and tuple(version[:2]) < NVFP4_AUTO_FROM):
+    ``version``: vLLM (major, minor), None = the newest; ``activation``: the experts' vLLM ``MoEActivation`` name
+    (silu, relu2_no_mul, gelu_tanh ...); ``w4a16``: weight-only NVFP4 (no input scales).
+
+    * weight-only NVFP4 -> Marlin on every GPU: every FlashInfer kernel and ``CutlassExpertsFp4`` take only the
+      (kNvfp4Static, kNvfp4Dynamic) scheme (vllm#31085's 2026-06 debug log on SM 12.0 shows the oracle passing
+      FLASHINFER_CUTLASS over for a W4A16 checkpoint and landing on MARLIN).
+    * vLLM <= 0.14 (``select_nvfp4_moe_backend()`` before the oracle, search file id 18153936169):
+      ``cutlass_fp4_supported()`` -> VLLM_CUTLASS unless ``VLLM_USE_FLASHINFER_MOE_FP4`` (default off), else
+      Marlin.
+    * 0.15 (the oracle, vllm#32414): SM 12.x was refused by FlashInfer CUTLASS's device check and 0.15.0 failed
+      there (vllm#33417, merged 2026-01-30, added the 12.x family): None (not modelled).
+    * 0.16 on: SM 10.x -> FLASHINFER_TRTLLM; SM 12.x -> FLASHINFER_CUTLASS for SiLU / relu2 / SwiGLU-OAI experts,
+      else VLLM_CUTLASS; SM 11.x (Thor; FlashInfer CUTLASS excludes it) -> VLLM_CUTLASS; anything else -> Marlin.
+      SM 12.1 is taken as 12.0 (vllm#39825 narrowed FlashInfer CUTLASS to exact 12.0 for flashinfer <= 0.6.7
+      for a while; @03063c09 has the 12.x family again)."""
+    if capability is None:
         return None
+    v = tuple(version[:2]) if version is not None else None
     major = capability[0]
+    if w4a16 or major not in (10, 11, 12):
+        return "nvfp4_marlin"
+    if v is not None and v < (0, 15):
+        return "nvfp4_cutlass"
     if major == 10:
         return "nvfp4_flashinfer_trtllm"
-    if major == 12:     # FlashInferExperts takes NVFP4 from 10.0 on only: SM 9.0 gets Marlin
-        return "nvfp4_flashinfer_cutlass" if activation in FI_CUTLASS_ACTIVATIONS else "nvfp4_cutlass"
-    return "nvfp4_marlin"
+    if major == 11:
+        return "nvfp4_cutlass"
+    if v is not None and v < (0, 16):
+        return None
+    return "nvfp4_flashinfer_cutlass" if activation in FI_CUTLASS_ACTIVATIONS else "nvfp4_cutlass"
 
 
 def nvfp4_expert_rank_parts(out: int, in_: int, moe_tp: int, down: bool, fused_gate_up: bool,
