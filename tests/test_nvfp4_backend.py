@@ -31,8 +31,8 @@ from reportgen.catalog import load_catalog
 from reportgen.estimate.quant.layouts import NVFP4_MOE_BACKENDS, nvfp4_moe_backend
 from reportgen.estimate.tables import Component, moe_activation, nvfp4_backend_for, scheme_for
 from reportgen.job import Matrix
-from reportgen.matrix import ModelEntry, evaluate_matrix, iter_cell_batches
-from test_mxfp4_backend import _same_cells, qwen3_8b
+from reportgen.matrix import ModelEntry, evaluate_matrix
+from test_mxfp4_backend import assert_each_gpu_alone, qwen3_8b
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "tests" / "data" / "configs_2026"
@@ -140,12 +140,7 @@ def mixed():
 def test_mixed_job_rows_equal_each_gpu_alone(mixed):
     """B200 (TRT-LLM), RTX PRO 6000 (FlashInfer CUTLASS / vLLM CUTLASS) and H100 (Marlin) in one job: every GPU's
     cells are its one-GPU job's, bit for bit, and the streamed batches are the frame."""
-    ents, gpus, whole = mixed
-    for g in gpus:
-        one = evaluate_matrix(ents, [g], MIX_NV)
-        assert one.height * len(gpus) == whole.height
-        _same_cells(whole.filter(pl.col("gpu") == g.id), one)
-    _same_cells(pl.concat(list(iter_cell_batches(ents, gpus, MIX_NV, batch_cells=997))), whole)
+    assert_each_gpu_alone(*mixed[:2], MIX_NV, mixed[2])
 
 
 def _rows(df, model, gpu, tp, weights_as="checkpoint"):
