@@ -302,8 +302,8 @@ def estimate_command(args, UsageError) -> int:
             raise UsageError(str(e)) from None
     budget = estimate_one(spec, gpu if gpu is not None else args.gpu_memory_gib, **settings)
     nv_note = nvfp4_moe_note(spec, gpu, eng, budget.get("vllm_version"))
-    if nv_note:
-        notes = notes + [nv_note]
+    if nv_note:             # a field of its own: the same with --from-vllm-args and the structured options
+        budget["moe_backend_note"] = nv_note
     from reportgen.estimate.profiles import profile_for
     profile, note = profile_for(budget.get("vllm_version"))
     budget["vllm_profile"] = profile.label

@@ -193,7 +193,11 @@ def _cli(*args) -> dict:
 def test_cli_names_the_backend():
     cfg = str(CONFIGS / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4.json")
     rtx = _cli("--gpu", "RTX-PRO-6000", cfg, "--max-model-len", "32768")
-    assert any("flashinfer_cutlass backend" in n and "FlashInfer assumed installed" in n for n in rtx["notes"])
+    note = rtx["moe_backend_note"]
+    assert "flashinfer_cutlass backend" in note and "FlashInfer assumed installed" in note
     unknown = _cli("--gpu-memory-gib", "96", cfg, "--max-model-len", "32768")
-    assert any("not known" in n for n in unknown["notes"])
+    assert "not known" in unknown["moe_backend_note"]
+    qwen = _cli("--gpu", "RTX-PRO-6000", str(ROOT / "reportgen" / "sources" / "bundled" / "Qwen--Qwen3-8B.json"),
+                "--max-model-len", "32768")
+    assert "moe_backend_note" not in qwen
     assert rtx["weights_gib"] - unknown["weights_gib"] == pytest.approx(23 * 24_772_608 / GiB, abs=1e-6)
