@@ -17,6 +17,8 @@
   Qwen3-Reranker-8B (Qwen3-8B geometry) through the offline LLM() at util 0.85, 1,024 context.
 * 172 / 173 (0.27.1, the WSL2 RTX 4090 of rows 153-155, file id 61464053627; branch loghunt): Qwen3-8B-FP8 at 2,048
   and Qwen3-14B-FP8 at 8,192, util 0.90, API-server defaults; tokens only.
+* M15 (vllm_logs_2026.csv; 0.19.1, a 94 GB H100 on SURF Snellius, file id 59839511370; branch loghunt22): the row-166
+  checkpoint on MARLIN NVFP4 through an offline LLM(), 262,144 context, 8,192 batched tokens, 40 sequences.
 
 Run: ``HF_HUB_OFFLINE=1 PYTHONPATH=$PWD python -m pytest -q tests/test_vllm_logs_rows164.py``.
 """
@@ -307,3 +309,25 @@ def test_row170_runs_with_its_moe_backend_and_prices_the_cutlass_moe_step(scored
     assert r["act_pred"] - before["act_pred"] == pytest.approx(grow, abs=1e-6)
     assert before["kv_pred"] - r["kv_pred"] == pytest.approx(grow, abs=1e-6)
     assert round(before["kv_err"], 1) == 54.4 and round(r["kv_err"], 1) == 11.5
+
+
+def test_rowM15_nemotron_h_nvfp4_on_a_94gb_h100_v019():
+    """Row M15 of vllm_logs_2026.csv (branch loghunt22; search file id 59839511370): the row-166 checkpoint
+    (Nemotron-Cascade-2-30B-A3B-NVFP4) through an offline LLM() on vLLM 0.19.1, one 94 GB H100 (MARLIN NVFP4 on
+    Hopper), util 0.95, 262,144 context, 8,192 batched tokens, 40 sequences, fp8 KV, prefix caching off.  Scored on the
+    row-166 proxy (Nano NVFP4 config + hf_quant_config.json) with the catalog's 93.08 GiB total assumed (not printed):
+    weights 18.00 vs 18.03 GiB, KV 69.25 vs 68.97 GiB, 4,839,984 vs 4,819,104 tokens, 86.49x vs 86.16x."""
+    row = _row("M15")
+    assert row["dataset"] == "vllm_logs_2026.csv"       # kept out of the v0.19 H100 overhead fit (vllm_logs.csv only)
+    case = vvl.make_case(row)
+    assert case is not None and case.proxy
+    p = vvl.predict(case)
+    r = vvl.compare(case, p)
+    assert r["profile"] == "0.17-0.19" and not r["v019"] and not r["interference"]
+    assert r["started"] and r["status"] == "fits" and r["verdict_ok"]
+    assert p["block_size"] == 4176 == int(row["block_size"])
+    # 0.19 prints the block-multiple token line: 1,154 blocks of the 4,176-token attention block
+    assert int(row["gpu_kv_cache_tokens"]) == 1154 * 4176
+    assert abs(r["w_err"]) <= 0.5, r["w_err"]
+    assert abs(r["kv_err"]) <= 1.0 and abs(r["tok_err"]) <= 1.0, (r["kv_err"], r["tok_err"])
+    assert abs(r["conc_pred"] / r["conc_meas"] - 1) <= 0.01, (r["conc_pred"], r["conc_meas"])
