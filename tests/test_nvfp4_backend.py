@@ -201,3 +201,25 @@ def test_cli_names_the_backend():
                 "--max-model-len", "32768")
     assert "moe_backend_note" not in qwen
     assert rtx["weights_gib"] - unknown["weights_gib"] == pytest.approx(23 * 24_772_608 / GiB, abs=1e-6)
+
+
+def test_rows_166_and_M15_same_checkpoint_two_backends():
+    """The row-166 checkpoint also started on a 94 GB H100 (row M15, vLLM 0.19.1, its log: MARLIN): the H100 gets
+    Marlin here (SM 9.0) and the checkpoint's bytes, the RTX 5090 FlashInfer CUTLASS's padded layout.  Logged
+    weights 18.54 vs 18.03 GiB = +0.51; predicted +0.531 (23 x 24,772,608 B) -- the padding, checked across two
+    independent starts of one checkpoint."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import validate_vllm_logs as vvl
+
+    rows = {r["row_id"]: r for r in vvl.load_rows()}
+    got = {}
+    for rid in ("166", "M15"):
+        case = vvl.make_case(rows[rid])
+        got[rid] = vvl.compare(case, vvl.predict(case))
+    assert vvl.gpu_capability(rows["M15"]["gpu"]) == (9, 0) and vvl.ROW_SETTINGS["166"]["compute_capability"] == (12, 0)
+    assert nvfp4_moe_backend((9, 0), (0, 19), "relu2_no_mul") == "nvfp4_marlin"
+    logged = got["166"]["w_meas"] - got["M15"]["w_meas"]
+    predicted = got["166"]["w_pred"] - got["M15"]["w_pred"]
+    assert logged == pytest.approx(0.51, abs=0.005)
+    assert predicted == pytest.approx(23 * 24_772_608 / GiB, abs=1e-3)
+    assert abs(predicted - logged) < 0.03
