@@ -83,8 +83,9 @@ def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
             f"quantization method {method!r} is not modelled (supported: {', '.join(SUPPORTED_METHODS)})")
     scheme = parser(qc, mb)
     if mxfp4_backend in NVFP4_MOE_BACKENDS:       # NVFP4 experts on a GPU whose backend is known (tables.py)
-        gated = any(t.component is Component.ROUTED_EXPERTS and ("gate" in t.name or ".w13" in t.name)
-                    for t in spec.tensors)
+        # gated (w13 = gate + up) unless the experts have an up projection and no gate (nemotron_h's relu2)
+        gated = any(t.component is Component.ROUTED_EXPERTS and ("gate" in (m := t.name.rsplit(".", 2)[-2])
+                                                                 or m in ("w13", "w1", "w3")) for t in spec.tensors)
         return replace(scheme, moe_padding=replace(NVFP4_MOE_BACKENDS[mxfp4_backend], gated=gated),
                        description=scheme.description + f"; routed experts in the per-rank layout of vLLM's "
                        f"{mxfp4_backend.removeprefix('nvfp4_')} NVFP4 MoE backend")
