@@ -226,8 +226,16 @@ GPU_CAPABILITIES = (("RTX PRO 6000", (12, 0)), ("RTX 5090", (12, 0)), ("GB10", (
                     ("RTX 3060", (8, 6)), ("RTX A5000", (8, 6)), ("RTX A6000", (8, 6)), ("A40", (8, 6)))
 
 
+# unnamed cards whose text pins the capability: every 32 GB Blackwell card (RTX 5090, RTX PRO 4500 Blackwell) is
+# SM 12.0 -- the SM 10.x Blackwell parts (B200 / B300) carry 180+ GB (row 166: "unnamed 32 GB Blackwell card")
+GPU_CAPABILITIES_UNNAMED = (("32 gb blackwell", (12, 0)),)
+
+
 def gpu_capability(name: str) -> tuple[int, int] | None:
     n = (name or "").lower()
+    hit = next((cc for key, cc in GPU_CAPABILITIES_UNNAMED if key in n), None)
+    if hit is not None:
+        return hit
     if n.startswith("unnamed") or "amd" in n:
         return None
     return next((cc for key, cc in GPU_CAPABILITIES if key.lower() in n), None)

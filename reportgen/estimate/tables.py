@@ -28,7 +28,7 @@ from .compressed import InvalidKvDtype
 from .kvcache import KvScan, UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
-from .quant.checkpoint import mxfp4_moe_experts
+from .quant.checkpoint import moe_layout_follows_gpu, nvfp4_moe_experts
 from .weights import TensorPlan, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
@@ -172,12 +172,16 @@ def mxfp4_backend_for(spec: ModelSpec, mxfp4_gpu: tuple | None) -> str:
     """The MXFP4 MoE backend vLLM picks for ``spec``'s experts on ``mxfp4_gpu`` = (compute capability,
     vLLM (major, minor)) of one GPU (``quant.layouts.mxfp4_moe_backend``, ``matrix.mxfp4_gpus``); None or
     a capability of None (a GPU given by its memory only, AMD, TPU, a catalog row without the column): the
-    H100 (Triton) default.  DeepSeek-V4's experts (``expert_dtype`` fp4) are W4A8 (fp8 activations)."""
-    from .quant.layouts import DEFAULT_MXFP4_BACKEND, mxfp4_moe_backend
+    H100 (Triton) default.  DeepSeek-V4's experts (``expert_dtype`` fp4) are W4A8 (fp8 activations).  NVFP4
+    experts get ``quant.layouts.nvfp4_moe_backend`` of the capability (an ``NVFP4_MOE_LAYOUTS`` key; the
+    default -- any other key -- is the checkpoint layout)."""
+    from .quant.layouts import DEFAULT_MXFP4_BACKEND, mxfp4_moe_backend, nvfp4_moe_backend
 
     if mxfp4_gpu is None:
         return DEFAULT_MXFP4_BACKEND
     cc, version = mxfp4_gpu
+    if nvfp4_moe_experts(spec):       # NVFP4 experts (ModelOpt / compressed-tensors): the CUTLASS tile padding
+        return nvfp4_moe_backend(cc)
     w4a8 = (spec.quantization_config or {}).get("expert_dtype") == "fp4"
     return mxfp4_moe_backend(cc, version, w4a8)
 
@@ -544,13 +548,13 @@ class ModelTables:
         return self._dsv4
 
     def _mxfp4_at(self, wd: str) -> tuple[bool, bool]:
-        """(main, draft) weights hold MXFP4 experts as shipped at ``wd``."""
+        """(main, draft) weights hold MXFP4 or NVFP4 experts as shipped at ``wd`` (their layout follows the GPU)."""
         mx = self._mx.get(wd)
         if mx is None:
             as_shipped = wd.lower() in ("checkpoint", "auto") and not self.spec.unsupported_reason
             dw = self.draft.weights if self.draft is not None else None
-            mx = self._mx[wd] = (as_shipped and mxfp4_moe_experts(self.spec.quantization_config),
-                                 as_shipped and dw is not None and mxfp4_moe_experts(dw.quantization_config))
+            mx = self._mx[wd] = (as_shipped and moe_layout_follows_gpu(self.spec),
+                                 as_shipped and dw is not None and moe_layout_follows_gpu(dw))
         return mx
 
     def mxfp4_variants(self, wd: str, gpus: list) -> tuple[list[tuple], list[int] | None]:

@@ -22,10 +22,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from reportgen.arch.spec import ModelSpec
+from reportgen.arch.spec import Component, ModelSpec
 
 from . import compressed_tensors, modelopt
-from .layouts import DEFAULT_MXFP4_BACKEND, MXFP4_MOE_PADDING, Bnb4, Bnb8, Fp8, IntGroup, Mxfp4
+from .layouts import (DEFAULT_MXFP4_BACKEND, MXFP4_MOE_PADDING, NVFP4_MOE_LAYOUTS, Bnb4, Bnb8, Fp8, IntGroup, Mxfp4,
+                      Nvfp4)
 from .method import method_of
 from .headers import header_scheme
 from .names import NameMatcher, candidates
@@ -71,6 +72,33 @@ def mxfp4_moe_experts(qc: dict | None) -> bool:
     return method == "mxfp4" or (method == "fp8" and qc.get("expert_dtype") == "fp4")
 
 
+def nvfp4_moe_experts(spec: ModelSpec) -> bool:
+    """The checkpoint's routed experts are NVFP4 (ModelOpt / compressed-tensors), whose bytes per rank follow
+    the GPU's NVFP4 MoE backend (``layouts.nvfp4_moe_backend``, ``NVFP4_MOE_LAYOUTS``)."""
+    qc = getattr(spec, "quantization_config", None)
+    if not qc or method_of(qc) not in ("modelopt", "compressed-tensors"):
+        return False
+    try:
+        scheme = _PARSERS[method_of(qc)](qc, dtype_bytes(spec.dtype))
+    except UnsupportedQuantization:
+        return False
+    t = next((t for t in spec.tensors if t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
+              and scheme.eligible(t) and not scheme.exclude.matches(t.name)), None)
+    return t is not None and isinstance(scheme.layout_for(t), Nvfp4)
+
+
+def moe_layout_follows_gpu(spec: ModelSpec) -> bool:
+    """The routed experts' bytes per rank depend on the GPU's MoE backend (MXFP4 or NVFP4 experts as shipped)."""
+    return mxfp4_moe_experts(getattr(spec, "quantization_config", None)) or nvfp4_moe_experts(spec)
+
+
+def _gated_experts(spec: ModelSpec) -> bool:
+    """vLLM's ``is_act_and_mul``: the routed experts' w13 holds gate and up (every family but Nemotron-H's
+    relu2 experts, whose spec has an ``up_proj`` alone)."""
+    return not any(t.component is Component.ROUTED_EXPERTS and t.name.split(".")[-2] == "up_proj"
+                   for t in spec.tensors)
+
+
 def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
     qc = spec.quantization_config
     if not qc:
@@ -89,6 +117,13 @@ def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
         scheme = replace(scheme, moe_padding=MXFP4_MOE_PADDING[mxfp4_backend],
                          description=scheme.description + f"; per-rank layout of vLLM's {mxfp4_backend} MoE backend"
                          + (" (H100/H200 default; A100 uses marlin)" if mxfp4_backend == DEFAULT_MXFP4_BACKEND else ""))
+    elif mxfp4_backend in NVFP4_MOE_LAYOUTS and NVFP4_MOE_LAYOUTS[mxfp4_backend].row_align > 1 \
+            and nvfp4_moe_experts(spec):
+        backend = replace(NVFP4_MOE_LAYOUTS[mxfp4_backend], gated=_gated_experts(spec))
+        scheme = replace(scheme, moe_padding=backend,
+                         description=scheme.description + "; NVFP4 experts in the layout of vLLM's CUTLASS-family "
+                         "NVFP4 MoE backends (block scales in 128x4 tiles"
+                         + ("" if backend.gated else ", intermediate padded to them") + ")")
     return scheme
 
 

@@ -384,3 +384,85 @@ def mxfp4_expert_bias_rank_bytes(size: int, moe_tp: int, down: bool, fused_gate_
     else:
         n = round_up(ceil(size / moe_tp), ai)
     return n * (backend.bias_bytes or model_dtype_bytes)
+
+
+@dataclass(frozen=True)
+class Nvfp4MoeBackend:
+    """How vLLM's NVFP4 MoE backends hold a rank's routed experts after loading.
+
+    vLLM ``model_executor/layers/quantization/utils/flashinfer_fp4_moe.py`` @296ce48d,
+    ``prepare_nvfp4_moe_layer_for_fi_or_cutlass`` (``fused_moe/oracle/nvfp4.py`` @edd45a17
+    ``convert_to_nvfp4_moe_kernel_format`` runs it for VLLM_CUTLASS, FLASHINFER_CUTLASS and
+    FLASHINFER_CUTEDSL; FLASHINFER_TRTLLM shuffles instead and MARLIN repacks):
+
+    * ``w13_scale = swizzle_blockscale(w13_scale)`` -- the fp8 block scales ``(E, rows, K/16)``
+      zero-padded to ``(E, round_up(rows, 128), round_up(K/16, 4))`` (the 128x4 tiles of
+      ``nvfp4_utils.swizzle_blockscale``: ``M_padded = round_up_multiple(M, 128)``,
+      ``K_padded = round_up_multiple(K, 4)``);
+    * ``pad_size = w13_scale.size(1) - w13.size(1)``; when > 0 a non-gated MoE (``is_act_and_mul``
+      False: Nemotron-H's relu2 experts) pads ``w13`` to the padded rows, ``w2`` by ``pad_size``
+      fp4 values along its reduction axis (``pad(w2, (0, pad_size // 2))`` bytes) and ``w2_scale``
+      by ``pad_size // 16`` columns (a gated MoE raises NotImplementedError instead: its start
+      fails, not priced here);
+    * ``w2_scale = swizzle_blockscale(w2_scale)``.
+
+    ``row_align`` / ``scale_col_align``: 128 / 4 for those backends, 1 / 1 (= the checkpoint's
+    shapes) for ``"checkpoint"``.  ``gated``: the experts' w13 is gate + up (``2 x intermediate``
+    rows); set per model by ``checkpoint_scheme``.
+    """
+
+    name: str
+    row_align: int = 1
+    scale_col_align: int = 1
+    gated: bool = True
+
+
+# ``checkpoint_scheme(mxfp4_backend=...)`` keys for NVFP4 experts (``nvfp4_moe_backend`` picks one per GPU)
+NVFP4_MOE_LAYOUTS = {
+    "nvfp4_cutlass": Nvfp4MoeBackend("nvfp4_cutlass", 128, 4),
+    "nvfp4_checkpoint": Nvfp4MoeBackend("nvfp4_checkpoint"),
+}
+
+
+def nvfp4_moe_backend(capability: tuple[int, int] | None) -> str:
+    """The ``NVFP4_MOE_LAYOUTS`` key of the expert layout vLLM's NVFP4 MoE backend leaves on a GPU.
+
+    ``fused_moe/oracle/nvfp4.py`` @edd45a17 ``select_nvfp4_moe_backend`` tries FLASHINFER_TRTLLM,
+    FLASHINFER_CUTEDSL, FLASHINFER_CUTLASS, VLLM_CUTLASS, MARLIN in that order.  The FlashInfer kernels
+    support the Blackwell family 100 only (``flashinfer_fp4_moe.py`` @296ce48d ``_supports_current_device``:
+    ``is_device_capability_family(100)``) and no non-gated MoE (``_supports_no_act_and_mul`` False), so on
+    SM 12.x the pick is VLLM_CUTLASS (row 170's 0.20.2 log on an RTX 5090: "Using 'VLLM_CUTLASS' NvFp4 MoE
+    backend") and on SM 10.x a non-gated MoE reaches a CUTLASS-family backend too: both -> "nvfp4_cutlass"
+    (a gated MoE on SM 10.x may take TRT-LLM's shuffled layout instead, which keeps the element count; the
+    CUTLASS rule differs from it only by the scale-tile padding, nil when ``2 x intermediate`` is a multiple
+    of 128).  Below SM 10 there is no native FP4 MoE: MARLIN repacks the loaded shapes (its intermediate
+    padding to 64 / 128 is newer than the releases read) -> "nvfp4_checkpoint", as for an unknown GPU.
+    """
+    if capability is not None and capability[0] in (10, 12):
+        return "nvfp4_cutlass"
+    return "nvfp4_checkpoint"
+
+
+def nvfp4_expert_rank_parts(out: int, in_: int, moe_tp: int, down: bool, fused_gate_up: bool,
+                            backend: Nvfp4MoeBackend, group: int = 16, input_scale: bool = True) -> dict[str, int]:
+    """Bytes of one expert's NVFP4 matrix on one rank after ``prepare_nvfp4_moe_layer_for_fi_or_cutlass``.
+
+    ``out, in_`` are the unsharded checkpoint dims (gate_up / up: ``(rows, hidden)``, column-split by
+    ``moe_tp``; down: ``(hidden, intermediate)``, its reduction axis split).  For a non-gated MoE the
+    intermediate is padded to the scale tile (``pad_size``) in the weights too; the per-tensor global and
+    input scales (``weight_scale_2`` / ``input_scale``, float32) stay one each, as ``Nvfp4.parts``.
+    """
+    ra, ca = backend.row_align, backend.scale_col_align
+    if down:
+        rows, k = out, ceil(in_ / moe_tp)
+        k_w = k if backend.gated else round_up(k, ra)          # w2 padded by pad_size along K (non-gated)
+    else:
+        rows = 2 * ceil(out / 2 / moe_tp) if fused_gate_up else ceil(out / moe_tp)
+        k = k_w = in_
+    w_rows = rows if (down or backend.gated) else round_up(rows, ra)   # w13 padded (non-gated)
+    p = {"weight": w_rows * ceil(k_w / 2),
+         "scale": round_up(rows, ra) * round_up(ceil(k_w / group), ca),
+         "global_scale": FP32}
+    if input_scale:
+        p["input_scale"] = FP32
+    return p

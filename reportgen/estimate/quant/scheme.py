@@ -24,7 +24,8 @@ from typing import Callable
 
 from reportgen.arch.spec import Component, Tensor
 
-from .layouts import Mxfp4, Mxfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes, mxfp4_expert_rank_parts
+from .layouts import (Mxfp4, Mxfp4MoeBackend, Nvfp4, Nvfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes,
+                      mxfp4_expert_rank_parts, nvfp4_expert_rank_parts)
 from .names import NameMatcher, module_name
 
 Selector = Callable[[Tensor], bool]
@@ -91,7 +92,8 @@ class Scheme:
     quantize_lm_head: bool = False
     kv_cache_dtype_default: str | None = None
     description: str = ""
-    moe_padding: Mxfp4MoeBackend | None = None   # MXFP4 MoE backend, see layouts.MXFP4_MOE_PADDING
+    moe_padding: Mxfp4MoeBackend | Nvfp4MoeBackend | None = None   # MoE backend layout: layouts.MXFP4_MOE_PADDING,
+    #                                                                  layouts.NVFP4_MOE_LAYOUTS
 
     def eligible(self, t: Tensor) -> bool:
         if len(t.shape) < 2 or t.component in _NEVER:
@@ -133,7 +135,9 @@ class Scheme:
         more expert bytes than its checkpoint slice.  The expert biases follow
         vLLM's shapes too: gate_up's is split (and padded) like the matrix,
         down's is whole on every rank.  For every other layout this *is* the
-        proportional share.  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
+        proportional share -- except NVFP4 experts on vLLM's CUTLASS-family NVFP4 MoE backends, whose
+        block scales are padded to 128 x 4 tiles and whose non-gated intermediate is padded to them
+        (``layouts.Nvfp4MoeBackend``).  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
         """
         n = t.count if experts_on_rank is None else experts_on_rank
         backend = self.moe_padding
@@ -141,6 +145,14 @@ class Scheme:
             last = module_name(t.name).split(".")[-1]
             down, fused = "down" in last or last == "w2", "gate_up" in last or last == "w13"
             layout = self.layout_for(t)
+            if isinstance(backend, Nvfp4MoeBackend):
+                if isinstance(layout, Nvfp4) and len(t.shape) >= 2:
+                    *lead, out, in_ = t.shape
+                    parts = nvfp4_expert_rank_parts(out, in_, moe_tp, down=down, fused_gate_up=fused,
+                                                    backend=backend, group=layout.group_size,
+                                                    input_scale=layout.input_scale)
+                    return sum(parts.values()) * n * prod(lead)
+                return self.tensor_bytes(t) * n / t.count / moe_tp
             if isinstance(layout, Mxfp4) and len(t.shape) >= 2:
                 *lead, out, in_ = t.shape
                 parts = mxfp4_expert_rank_parts(out, in_, moe_tp, down=down, fused_gate_up=fused,
