@@ -118,7 +118,28 @@ class Scheme:
             return {"weight": t.numel * self.model_dtype_bytes}
         *lead, out, in_ = t.shape
         copies = t.count * prod(lead)
-        return {k: v * copies for k, v in self.layout_for(t).parts(out, in_).items()}
+        parts = {k: v * copies for k, v in self.layout_for(t).parts(out, in_).items()}
+        copy = self.load_copy_bytes(t)
+        if copy:
+            parts["dequant_copy"] = copy
+        return parts
+
+    def load_copy_bytes(self, t: Tensor) -> int:
+        """Bytes vLLM derives from ``t`` while loading and keeps beside it (counted in "Model loading took").
+
+        MLA's ``kv_b_proj``, when quantized: vLLM ``model_executor/layers/attention/mla_attention.py``
+        @90b0a26e ``MLAAttention.process_weights_after_loading`` -> ``impl.process_weights_after_loading``
+        ("we currently do not have quantized bmm's which are needed for `W_UV` and `W_UK_T`, we just store
+        fp16/bf16 copies"): ``get_and_maybe_dequant_weights(self.kv_b_proj, out_dtype=act_dtype)``
+        (``quantization/utils/quant_utils.py`` @4de0dd6d: for an unquantized layer ``weight.to(out_dtype)``,
+        the same tensor; otherwise ``scaled_dequantize`` (fp8) or ``quant_method.apply(layer, eye)`` -- a new
+        ``(out, in)`` tensor at the model dtype), then ``W_UK`` / ``W_UV`` are views of it kept on the impl.
+        One model-dtype copy of the rank's ``kv_b_proj`` (column-parallel like the weight) stays allocated.
+        """
+        if (t.component is Component.ATTENTION and module_name(t.name).split(".")[-1] == "kv_b_proj"
+                and len(t.shape) >= 2 and not isinstance(self.layout_for(t), Plain)):
+            return t.numel * self.model_dtype_bytes
+        return 0
 
     def tensor_bytes(self, t: Tensor) -> int:
         """Bytes of the whole unsharded tensor (all ``count`` copies), scales and zeros included."""
