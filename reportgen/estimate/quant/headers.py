@@ -409,14 +409,15 @@ class HeaderScheme:
 
     def tensor_bytes(self, t: Tensor) -> int:
         b = self.bytes_by_name.get(t.name)
-        return self.base.tensor_bytes(t) if b is None else b + self.base.load_copy_bytes(t)
+        return self.base.tensor_bytes(t) if b is None else b
 
     def breakdown(self, t: Tensor) -> dict[str, int]:
         parts = self.parts_by_name.get(t.name)
-        if parts is None:
-            return self.base.breakdown(t)
-        copy = self.base.load_copy_bytes(t)       # MLA's dequantized kv_b_proj (Scheme.load_copy_bytes)
-        return {**parts, "dequant_copy": copy} if copy else dict(parts)
+        return self.base.breakdown(t) if parts is None else dict(parts)
+
+    def load_copy_bytes(self, t: Tensor) -> int:
+        """What vLLM derives from ``t`` at load (``Scheme.load_copy_bytes``: MLA's dequantized kv_b_proj)."""
+        return self.base.load_copy_bytes(t)
 
     def expert_rank_bytes(self, t: Tensor, moe_tp: int = 1, experts_on_rank: int | None = None) -> float:
         """Header bytes of ``experts_on_rank`` experts split ``moe_tp`` ways, times the base scheme's

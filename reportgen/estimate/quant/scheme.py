@@ -118,11 +118,7 @@ class Scheme:
             return {"weight": t.numel * self.model_dtype_bytes}
         *lead, out, in_ = t.shape
         copies = t.count * prod(lead)
-        parts = {k: v * copies for k, v in self.layout_for(t).parts(out, in_).items()}
-        copy = self.load_copy_bytes(t)
-        if copy:
-            parts["dequant_copy"] = copy
-        return parts
+        return {k: v * copies for k, v in self.layout_for(t).parts(out, in_).items()}
 
     def load_copy_bytes(self, t: Tensor) -> int:
         """Bytes vLLM derives from ``t`` while loading and keeps beside it (counted in "Model loading took").
@@ -135,6 +131,8 @@ class Scheme:
         the same tensor; otherwise ``scaled_dequantize`` (fp8) or ``quant_method.apply(layer, eye)`` -- a new
         ``(out, in)`` tensor at the model dtype), then ``W_UK`` / ``W_UV`` are views of it kept on the impl.
         One model-dtype copy of the rank's ``kv_b_proj`` (column-parallel like the weight) stays allocated.
+        Not a stored part (``tensor_bytes`` / ``breakdown`` are the checkpoint's bytes): ``estimate.weights``
+        adds it to the tensor's per-rank weight bytes.
         """
         if (t.component is Component.ATTENTION and module_name(t.name).split(".")[-1] == "kv_b_proj"
                 and len(t.shape) >= 2 and not isinstance(self.layout_for(t), Plain)):
