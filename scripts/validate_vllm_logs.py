@@ -182,8 +182,9 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
             "159": "GB10 bench (vLLM 0.30), as row 157: engine arguments not shown; implied overhead 1.7 GiB with a "
                    "~1.2 GiB graph estimate leaves ~0.5 GiB for activation + non-torch, below any default-settings "
                    "profile of a 14B model",
-            "158": "the unsloth checkpoint's quantization config is not offline: the all-fp8 proxy is 2.2 GiB lighter "
-                   "than the logged weights",
+            "158": "the unsloth checkpoint's quantization config is not offline: the all-fp8 proxy (with MLA's "
+                   "dequantized bf16 kv_b_proj copy, 0.40 GiB) is 1.83 GiB lighter than the logged 30.80 GiB -- "
+                   "~1.97e9 parameters kept bf16, more than attention + shared experts + the dense layer (1.52e9)",
             "160": "logged tokens are 1.24x the bf16-KV estimate (0.30 logs concurrency x length) while the same bench's other starts are within 5-13 %: "
                    "an fp8 KV cache or other engine arguments are likely but not shown",
             "54": "device total not printed and contradicted by the source: the logged 5.97x / 1,563,739 tokens do not "
