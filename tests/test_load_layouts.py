@@ -2,7 +2,7 @@
 
 Two rules read in vLLM's code, each checked by hand here and on the start-up log it explains:
 
-* NVFP4 routed experts on vLLM's CUTLASS-family NVFP4 MoE backends (SM 10.x / 12.x):
+* NVFP4 routed experts on vLLM's CUTLASS-family NVFP4 MoE backends (SM 12.x):
   ``model_executor/layers/quantization/utils/flashinfer_fp4_moe.py`` @296ce48d
   ``prepare_nvfp4_moe_layer_for_fi_or_cutlass``: ``w13_scale = swizzle_blockscale(w13_scale)`` (rows padded to a
   multiple of 128, the K/16 scale columns to 4: ``M_padded = round_up_multiple(M, 128)``, ``K_padded =
@@ -57,7 +57,7 @@ def qwen3_235b_nvfp4():
 
 
 @pytest.mark.parametrize("cc,key", [((12, 0), "nvfp4_cutlass"), ((12, 1), "nvfp4_cutlass"),   # RTX 5090 / GB10
-                                    ((10, 0), "nvfp4_cutlass"), ((10, 3), "nvfp4_cutlass"),
+                                    ((10, 0), "nvfp4_checkpoint"), ((10, 3), "nvfp4_checkpoint"),  # TRT-LLM
                                     ((9, 0), "nvfp4_checkpoint"), ((8, 0), "nvfp4_checkpoint"),  # MARLIN
                                     (None, "nvfp4_checkpoint")])
 def test_nvfp4_backend_per_capability(cc, key):
@@ -115,30 +115,30 @@ def _w(spec, gpu, tp):
 
 @pytest.mark.parametrize("tp", [1, 2])
 def test_nano_weights_follow_the_gpu(cat, tp):
-    """Per-rank weights on an RTX 5090 / RTX PRO 6000 (SM 12.0) and a B200 (SM 10.0) exceed the H100's / A100's
-    (the checkpoint shapes) by 23 MoE layers x 128 experts x the hand-computed padding: TP 1 0.5307 GiB
+    """Per-rank weights on an RTX 5090 / RTX PRO 6000 (SM 12.0) exceed the B200's / H100's / A100's (the
+    checkpoint shapes) by 23 MoE layers x 128 experts x the hand-computed padding: TP 1 0.5307 GiB
     (193,536 B an expert), TP 2 per rank (928 -> 1024: w13 96 x (1344 + 168), w2 2688 x (48 + 6))."""
     spec = nano()
     w = {g: _w(spec, cat.get(g), tp) for g in ("nvidia_rtx_5090", "nvidia_rtx_pro_6000_blackwell", "nvidia_b200",
                                                "H100", "A100")}
-    assert w["nvidia_rtx_5090"] == w["nvidia_rtx_pro_6000_blackwell"] == w["nvidia_b200"]
-    assert w["H100"] == w["A100"] == _w(spec, 79.19, tp)        # memory-only GPU: the checkpoint layout
+    assert w["nvidia_rtx_5090"] == w["nvidia_rtx_pro_6000_blackwell"]
+    assert w["nvidia_b200"] == w["H100"] == w["A100"] == _w(spec, 79.19, tp)   # the checkpoint layout
     per_expert = {1: 64 * (1344 + 168) + 2688 * (32 + 4), 2: 96 * (1344 + 168) + 2688 * (48 + 6)}[tp]
     assert per_expert == {1: 193_536, 2: 290_304}[tp]
     # + the two float32 per-tensor scales of each matrix, whole on every rank here (vLLM's (E,) weight_scale_2 /
     # input_scale), split by TP in the checkpoint-share path: 16 - 16 / tp bytes an expert
-    assert (w["nvidia_b200"] - w["H100"]) * GiB == pytest.approx(23 * 128 * (per_expert + 16 - 16 / tp), abs=64)
+    assert (w["nvidia_rtx_5090"] - w["H100"]) * GiB == pytest.approx(23 * 128 * (per_expert + 16 - 16 / tp), abs=64)
 
 
 def test_gated_aligned_nvfp4_moe_unchanged(cat):
     """Qwen3-235B-A22B NVFP4 (gated, 2 x 1536 rows = 24 tiles; 94 MoE layers x 128 experts): no padding at TP 4 /
-    8; the SM 10.x / 12.x figure differs from the checkpoint share only by the per-tensor float32 scales kept
-    whole on every rank (16 - 16 / tp bytes an expert)."""
+    8; the SM 12.x figure differs from the checkpoint share (SM 10.x: TRT-LLM, H100: Marlin) only by the
+    per-tensor float32 scales kept whole on every rank (16 - 16 / tp bytes an expert)."""
     spec = qwen3_235b_nvfp4()
     for tp in (4, 8):
         w = {g: _w(spec, cat.get(g), tp) for g in ("nvidia_b200", "nvidia_rtx_pro_6000_blackwell", "H100")}
-        assert w["nvidia_b200"] == w["nvidia_rtx_pro_6000_blackwell"]
-        assert (w["nvidia_b200"] - w["H100"]) * GiB == pytest.approx(94 * 128 * (16 - 16 / tp), abs=64)
+        assert w["nvidia_b200"] == w["H100"]
+        assert (w["nvidia_rtx_pro_6000_blackwell"] - w["H100"]) * GiB == pytest.approx(94 * 128 * (16 - 16 / tp), abs=64)
 
 
 # ---------------------------------------------------------------- MLA's dequantized kv_b_proj

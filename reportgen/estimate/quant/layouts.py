@@ -430,15 +430,18 @@ def nvfp4_moe_backend(capability: tuple[int, int] | None) -> str:
     ``fused_moe/oracle/nvfp4.py`` @edd45a17 ``select_nvfp4_moe_backend`` tries FLASHINFER_TRTLLM,
     FLASHINFER_CUTEDSL, FLASHINFER_CUTLASS, VLLM_CUTLASS, MARLIN in that order.  The FlashInfer kernels
     support the Blackwell family 100 only (``flashinfer_fp4_moe.py`` @296ce48d ``_supports_current_device``:
-    ``is_device_capability_family(100)``) and no non-gated MoE (``_supports_no_act_and_mul`` False), so on
-    SM 12.x the pick is VLLM_CUTLASS (row 170's 0.20.2 log on an RTX 5090: "Using 'VLLM_CUTLASS' NvFp4 MoE
-    backend") and on SM 10.x a non-gated MoE reaches a CUTLASS-family backend too: both -> "nvfp4_cutlass"
-    (a gated MoE on SM 10.x may take TRT-LLM's shuffled layout instead, which keeps the element count; the
-    CUTLASS rule differs from it only by the scale-tile padding, nil when ``2 x intermediate`` is a multiple
-    of 128).  Below SM 10 there is no native FP4 MoE: MARLIN repacks the loaded shapes (its intermediate
-    padding to 64 / 128 is newer than the releases read) -> "nvfp4_checkpoint", as for an unknown GPU.
+    ``is_device_capability_family(100)``; TRT-LLM there also no non-gated MoE, ``_supports_no_act_and_mul``
+    False), so on SM 12.x the pick is a CUTLASS one (row 170's 0.20.2 log on an RTX 5090: "Using 'VLLM_CUTLASS'
+    NvFp4 MoE backend"; later builds' FLASHINFER_CUTLASS on SM 12.x -- third-party start-up notes, search file ids
+    69789932161 / 62486461506 -- goes through the same padding, and fails the
+    start with "Intermediate size padding for w1 and w3 ... not currently supported" for a gated MoE whose
+    per-rank ``2 x intermediate`` is no multiple of 128 -- not modelled as a refusal) -> "nvfp4_cutlass".  On
+    SM 10.x the gated pick is TRT-LLM's shuffled layout (the loaded element count) and a non-gated MoE's depends
+    on the release (TRT-LLM takes non-gated experts in a later copy of the function, search file id 51831413103,
+    which passes ``is_gated_activation``), so SM 10.x keeps the checkpoint shapes, as below SM 10 (MARLIN repacks the loaded shapes; its intermediate
+    padding to 64 / 128 is newer than the releases read) and for an unknown GPU: "nvfp4_checkpoint".
     """
-    if capability is not None and capability[0] in (10, 12):
+    if capability is not None and capability[0] == 12:
         return "nvfp4_cutlass"
     return "nvfp4_checkpoint"
 
