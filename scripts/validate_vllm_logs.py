@@ -109,6 +109,12 @@ PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp
 # gdnact: listed while the GDN profile-run term, which vLLM 0.11+ does not allocate, made it no_fit)
 PROXIES["Qwen/Qwen3.8-27B"] = (
     "Qwen/Qwen3.5-27B", "checkpoint", "Qwen3.5-27B config (same qwen3_5 geometry by the logged weights and block size)")
+# rows 175 / 176 (branch loghunt22; vLLM 0.20.1.dev1 / 0.19.1rc1.dev329 bisect builds, 8 x H200): zai-org/GLM-5.1-FP8, whose
+# config.json is not offline; GLM-5.1 has GLM-5's geometry, and the GLM-5-FP8 config (tests/data/configs_2026/SOURCES.md)
+# carries the block-fp8 quantization_config of the same release line
+PROXIES["zai-org/GLM-5.1-FP8"] = (
+    "zai-org/GLM-5-FP8", "checkpoint",
+    "GLM-5-FP8 config (GLM-5.1 keeps the GLM-5 geometry; block-fp8 with GLM-5-FP8's modules_to_not_convert)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
