@@ -216,7 +216,7 @@ def test_rows_166_and_M15_same_checkpoint_two_backends():
     for rid in ("166", "M15"):
         case = vvl.make_case(rows[rid])
         got[rid] = vvl.compare(case, vvl.predict(case))
-    assert vvl.gpu_capability(rows["M15"]["gpu"]) == (9, 0) and vvl.ROW_SETTINGS["166"]["compute_capability"] == (12, 0)
+    assert vvl.gpu_capability(rows["M15"]["gpu"]) == (9, 0) and vvl.gpu_capability(rows["166"]["gpu"]) == (12, 0)
     assert nvfp4_moe_backend((9, 0), (0, 19), "relu2_no_mul") == "nvfp4_marlin"
     logged = got["166"]["w_meas"] - got["M15"]["w_meas"]
     predicted = got["166"]["w_pred"] - got["M15"]["w_pred"]

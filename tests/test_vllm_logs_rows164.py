@@ -109,16 +109,26 @@ def test_row166_token_line_is_the_021_form():
     assert vvl.ROW_SETTINGS["166"]["vllm_version"] == "0.21" and "166" not in vvl.UNSCORED
 
 
-def _nano_bytes(expert_inter: int = 1856) -> float:
+def _nano_bytes(cutlass: bool = True) -> float:
     """Row 166's weights by hand from the Nano geometry and the exclude list: NVFP4 = 4 bits + an fp8 scale per 16
-    (9/16 B a parameter) + two float32 per-tensor scales; everything else bf16.  ``expert_inter``: the routed
-    experts' intermediate as loaded (1920 on SM 12.0: FlashInfer CUTLASS pads the non-gated w13's 1856 rows to the
-    swizzled scale's multiple of 128, and w2's columns with them; branch nvfp4auto)."""
+    (9/16 B a parameter) + two float32 per-tensor scales; everything else bf16.  ``cutlass``: the routed experts
+    as vLLM's CUTLASS-family NVFP4 MoE backends leave them -- on the row's SM 12.0 card vLLM's auto choice for these
+    relu2 experts is FlashInfer CUTLASS (layouts.nvfp4_moe_backend), the same conversion as VLLM_CUTLASS
+    (flashinfer_fp4_moe.py @296ce48d ``prepare_nvfp4_moe_layer_for_fi_or_cutlass``): ``swizzle_blockscale`` pads
+    w13's scale rows 1856 -> 1920
+    (128-row tiles); the non-gated (relu2) experts then pad w13 to 1920 rows and w2 by pad_size = 64 fp4 values
+    (32 bytes) along K, w2_scale by 64 // 16 = 4 columns (116 -> 120, already a multiple of 4)."""
     h, v, inner, groups, state, heads = 2688, 131072, 4096, 8, 128, 64
     in_proj, out_proj = h * (2 * inner + 2 * groups * state + heads), inner * h        # 10304 rows
     attn = 2 * h * 4096 + 2 * h * 256                                                   # q, o; k, v (2 KV heads)
     fp4 = lambda n, tensors: n * 9 / 16 + 8 * tensors                                  # noqa: E731
-    experts = fp4(23 * 128 * 2 * h * expert_inter, 23 * 128 * 2)
+    if cutlass:
+        n = 1920                                                                        # round_up(1856, 128)
+        w13 = n * (h // 2) + n * (h // 16)                                              # 1920 x 1344 + 1920 x 168
+        w2 = h * (n // 2) + h * (n // 16)                                               # 2688 x 960 + 2688 x 120
+        experts = 23 * 128 * (w13 + w2 + 2 * 8)
+    else:
+        experts = fp4(23 * 128 * 2 * h * 1856, 23 * 128 * 2)
     shared = fp4(23 * 2 * h * 3712, 23 * 2)
     mamba = fp4(17 * (in_proj + out_proj), 17 * 2) + 6 * (in_proj + out_proj) * 2      # 6 before attention: bf16
     small = (2 * v * h + 6 * attn + 23 * 128 * h + 23 * (6144 * 4 + 6144 + inner + 3 * heads)
@@ -128,19 +138,19 @@ def _nano_bytes(expert_inter: int = 1856) -> float:
 
 def test_row166_scored_with_the_nano_nvfp4_layout(scored):
     """The exclude list (lm_head, the 6 attention layers, the Mamba layer in front of each, every conv1d) gives
-    18.00 GiB in the checkpoint's layout; on the row's SM 12.0 card vLLM's auto NVFP4 MoE backend is FlashInfer
-    CUTLASS (relu2 experts), whose conversion pads the 1856-row w13 to 1920 (branch nvfp4auto): 18.53 GiB against
-    the logged 'Model loading took 18.54 GiB' (-0.07 %; -2.9 % unpadded, bf16 was 58.8).  KV -2.5 % (+11.7 % with
-    the unpadded experts' 0.53 GiB left in the budget; +35.7 % before the Mamba mixer width was priced, branch
-    mambaact) -- pinned here so a change of either side shows."""
+    18.00 GiB in the checkpoint's shapes; on the row's SM 12.0 card vLLM's auto NVFP4 MoE backend is FlashInfer
+    CUTLASS (relu2 experts; branch nvfp4auto), whose conversion pads the non-gated experts' 1856-wide intermediate
+    to 1920 (+0.53 GiB, branch weights29; counted once): 18.53 GiB against the logged 'Model
+    loading took 18.54 GiB' (-0.07 %; -2.9 % before; bf16 was 58.8).  KV then -2.5 % (3.63 vs 3.72 GiB; it was
+    +11.7 % while the weights were 0.53 GiB short) -- pinned here so a change of either side shows."""
     r = scored["166"]
     assert r["status"] == "fits" and r["started"] and not r["interference"] and r["verdict_ok"]
-    assert r["w_pred"] * 2**30 == pytest.approx(_nano_bytes(1920), rel=1e-6)
-    assert (_nano_bytes(1920) - _nano_bytes()) / 2**30 == pytest.approx(0.531, abs=0.001)
+    assert r["w_pred"] * 2**30 == pytest.approx(_nano_bytes(), rel=1e-6)
+    assert (_nano_bytes() - _nano_bytes(cutlass=False)) / 2**30 == pytest.approx(0.5307, abs=1e-4)
     assert r["w_pred"] == pytest.approx(18.53, abs=0.005) and r["w_meas"] == 18.54
     assert -0.1 < r["w_err"] < 0
     assert r["kv_dtype"] == "fp8_e4m3"
-    assert r["kv_err"] == pytest.approx(-2.5, abs=0.3) and r["tok_err"] == pytest.approx(-2.6, abs=0.3)
+    assert r["kv_err"] == pytest.approx(-2.5, abs=0.5) and r["tok_err"] == pytest.approx(-2.6, abs=0.5)
     # the activation by hand (overheads.py forms): the forward peak is the Mamba-2 layer's, whose profile-run
     # mixer (in_proj out 2I+2GN+H, ssm_output I, the x|B|C clone I+2GN = 20,544 per token; vLLM
     # mamba2/mamba_mixer2.py @2e0714af) is wider than ALPHA_MLP x the shared expert's 3712 columns
@@ -351,7 +361,10 @@ def test_rows175_176_glm51_fp8_tp8_h200_same_command_two_versions():
     60808923146): `vllm serve zai-org/GLM-5.1-FP8 --tensor-parallel-size 8 --enforce-eager` on 8 x H200, defaults
     otherwise, costed with the GLM-5-FP8 config (block fp8, tests/data/configs_2026/SOURCES.md).  The 0.19.1rc1.dev329 start
     is within 1 % (31.80 vs 32.11 GiB); the 0.20.1.dev1 start of the same command keeps 2.75 GiB more KV (34.86 GiB) and
-    is the known miss of the 0.20 profile (-8.8 %): the estimate is the same for both (eager, no graph term)."""
+    is the known miss of the 0.20 profile (-8.8 %): the estimate is the same for both (eager, no graph term).  Since
+    branch weights29 the weights hold MLA's dequantized bf16 kv_b_proj copy (78 layers x 512 x 8 heads x 448 x 2 B =
+    0.267 GiB a rank, tests/test_load_layouts.py): weights -0.69 / -0.64 -> -0.40 / -0.34 %, and the KV it was
+    standing in for moves to -1.8 % (176) / -9.6 % (175)."""
     r = {}
     for rid in ("175", "176"):
         case = vvl.make_case(_row(rid))
@@ -364,7 +377,8 @@ def test_rows175_176_glm51_fp8_tp8_h200_same_command_two_versions():
     assert r["175"]["profile"] == "0.20" and r["176"]["profile"] == "0.17-0.19"
     # 100,160 B a token: 78 layers x (576 bf16 MLA latent + 132 B fp8 indexer key) -> the logged tokens from the KV memory
     assert int(_row("176")["gpu_kv_cache_tokens"]) == 5378 * 64
-    assert abs(r["176"]["kv_err"]) <= 1.5 and abs(r["176"]["tok_err"]) <= 1.5, (r["176"]["kv_err"], r["176"]["tok_err"])
+    assert -0.5 < r["176"]["w_err"] < 0 and -0.5 < r["175"]["w_err"] < 0, (r["176"]["w_err"], r["175"]["w_err"])
+    assert abs(r["176"]["kv_err"]) <= 2.0 and abs(r["176"]["tok_err"]) <= 2.0, (r["176"]["kv_err"], r["176"]["tok_err"])
     assert abs(r["175"]["kv_pred"] - r["176"]["kv_pred"]) < 0.01            # one estimate for both versions (eager)
     assert -10 < r["175"]["tok_err"] < -7, r["175"]["tok_err"]              # the known miss, not refitted
 

@@ -121,6 +121,25 @@ class Scheme:
         copies = t.count * prod(lead)
         return {k: v * copies for k, v in self.layout_for(t).parts(out, in_).items()}
 
+    def load_copy_bytes(self, t: Tensor) -> int:
+        """Bytes vLLM derives from ``t`` while loading and keeps beside it (counted in "Model loading took").
+
+        MLA's ``kv_b_proj``, when quantized: vLLM ``model_executor/layers/attention/mla_attention.py``
+        @90b0a26e ``MLAAttention.process_weights_after_loading`` -> ``impl.process_weights_after_loading``
+        ("we currently do not have quantized bmm's which are needed for `W_UV` and `W_UK_T`, we just store
+        fp16/bf16 copies"): ``get_and_maybe_dequant_weights(self.kv_b_proj, out_dtype=act_dtype)``
+        (``quantization/utils/quant_utils.py`` @4de0dd6d: for an unquantized layer ``weight.to(out_dtype)``,
+        the same tensor; otherwise ``scaled_dequantize`` (fp8) or ``quant_method.apply(layer, eye)`` -- a new
+        ``(out, in)`` tensor at the model dtype), then ``W_UK`` / ``W_UV`` are views of it kept on the impl.
+        One model-dtype copy of the rank's ``kv_b_proj`` (column-parallel like the weight) stays allocated.
+        Not a stored part (``tensor_bytes`` / ``breakdown`` are the checkpoint's bytes): ``estimate.weights``
+        adds it to the tensor's per-rank weight bytes.
+        """
+        if (t.component is Component.ATTENTION and module_name(t.name).split(".")[-1] == "kv_b_proj"
+                and len(t.shape) >= 2 and not isinstance(self.layout_for(t), Plain)):
+            return t.numel * self.model_dtype_bytes
+        return 0
+
     def tensor_bytes(self, t: Tensor) -> int:
         """Bytes of the whole unsharded tensor (all ``count`` copies), scales and zeros included."""
         return sum(self.breakdown(t).values())
@@ -136,7 +155,9 @@ class Scheme:
         more expert bytes than its checkpoint slice.  The expert biases follow
         vLLM's shapes too: gate_up's is split (and padded) like the matrix,
         down's is whole on every rank.  For every other layout this *is* the
-        proportional share.  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
+        proportional share -- except NVFP4 experts in the layout of the NVFP4 MoE backend vLLM runs them with
+        on the GPU (``layouts.Nvfp4MoeBackend``: block scales in 128 x 4 tiles, a non-gated intermediate padded
+        to them on the CUTLASS kernels, TRT-LLM's hidden / intermediate alignment).  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
         """
         n = t.count if experts_on_rank is None else experts_on_rank
         backend = self.moe_padding
