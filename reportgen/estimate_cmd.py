@@ -301,6 +301,9 @@ def estimate_command(args, UsageError) -> int:
         except JobError as e:
             raise UsageError(str(e)) from None
     budget = estimate_one(spec, gpu if gpu is not None else args.gpu_memory_gib, **settings)
+    nv_note = nvfp4_moe_note(spec, gpu, eng, budget.get("vllm_version"))
+    if nv_note:             # a field of its own: the same with --from-vllm-args and the structured options
+        budget["moe_backend_note"] = nv_note
     from reportgen.estimate.profiles import profile_for
     profile, note = profile_for(budget.get("vllm_version"))
     budget["vllm_profile"] = profile.label
@@ -321,6 +324,37 @@ def estimate_command(args, UsageError) -> int:
         out["notes"] = notes
     _print(args, out)
     return 0 if out.get("status") not in ("error",) else 1
+
+
+def nvfp4_moe_note(spec, gpu, eng: dict, version) -> str | None:
+    """What the estimate assumed for NVFP4 routed experts served as shipped: the MoE backend vLLM runs them with
+    on this GPU (``tables.nvfp4_backend_for``; docs/decisions.md "NVFP4 MoE backend per GPU"), or that it is not
+    known; None for every other model."""
+    from reportgen.estimate.profiles import parse_version
+    from reportgen.estimate.tables import experts_nvfp4, nvfp4_backend_for, scheme_for
+
+    if eng["weights_as"] not in ("checkpoint", "auto") or not spec.num_experts or not spec.quantization_config:
+        return None
+    try:
+        lay = experts_nvfp4(spec, scheme_for(spec, eng["weights_as"], eng["dtype"] or "auto", eng["quantization"]))
+    except Exception:       # the scheme's own refusal is in the result's reason
+        return None
+    if lay is None:
+        return None
+    cc = getattr(gpu, "compute_capability", None)
+    backend = nvfp4_backend_for(spec, (cc, parse_version(version)), eng["moe_backend"] or "auto",
+                                not lay.input_scale)
+    if backend is None:
+        return ("NVFP4 MoE experts: the GPU's MoE backend is not known (no compute capability, or a vLLM version "
+                "whose choice was not read): the checkpoint's expert bytes and the fitted MoE terms")
+    how = ("--moe-backend " + eng["moe_backend"] if (eng["moe_backend"] or "auto") != "auto" else
+           f"vLLM's auto choice on SM {cc[0]}.{cc[1]} (FlashInfer assumed installed, as in vLLM's official image; "
+           "without it SM 10.x / 12.x take VLLM_CUTLASS)")
+    what = ("the checkpoint's expert bytes (the repack's size was not read)" if backend == "nvfp4_marlin" else
+            "its per-rank expert layout (swizzled block scales, padding) is priced")
+    tail = ("; its MoE call's row copies too" if backend == "nvfp4_cutlass" else
+            "; the MoE activation terms are the fitted ones")
+    return f"NVFP4 MoE experts: {backend.removeprefix('nvfp4_')} backend ({how}): {what}{tail}"
 
 
 def draft_spec_for(speculative_config, offline=None, snapshot_dir=None, headers: bool = False):

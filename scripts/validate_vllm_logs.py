@@ -109,6 +109,12 @@ PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp
 # gdnact: listed while the GDN profile-run term, which vLLM 0.11+ does not allocate, made it no_fit)
 PROXIES["Qwen/Qwen3.8-27B"] = (
     "Qwen/Qwen3.5-27B", "checkpoint", "Qwen3.5-27B config (same qwen3_5 geometry by the logged weights and block size)")
+# rows 175 / 176 (branch loghunt22; vLLM 0.20.1.dev1 / 0.19.1rc1.dev329 bisect builds, 8 x H200): zai-org/GLM-5.1-FP8, whose
+# config.json is not offline; GLM-5.1 has GLM-5's geometry, and the GLM-5-FP8 config (tests/data/configs_2026/SOURCES.md)
+# carries the block-fp8 quantization_config of the same release line
+PROXIES["zai-org/GLM-5.1-FP8"] = (
+    "zai-org/GLM-5-FP8", "checkpoint",
+    "GLM-5-FP8 config (GLM-5.1 keeps the GLM-5 geometry; block-fp8 with GLM-5-FP8's modules_to_not_convert)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -160,6 +166,7 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # "GPU KV cache size: 1,206,303" = int(311 / 66 x 256,000) (4.71x), not the block multiple 311 // 5
                 # x 4176 = 258,912 -- PR #38364 is in it.  The 0.21 profile is 0.20's budget with that rule, so
                 # this row takes it (a ROW_SETTINGS version wins over the row's own text)
+                # (row 166's card, an "unnamed 32 GB Blackwell card", gets SM 12.0 from GPU_CAPABILITIES_UNNAMED)
                 "166": {"vllm_version": "0.21"},
                 # 0.20.2 (row 170, branch loghunt) prints the same 0.21 line: 286,007 tokens at 1.12 x 256,000 is no
                 # block multiple (and at the logged KV memory the layout gives 1.12x and 285,7xx tokens)
@@ -182,8 +189,9 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
             "159": "GB10 bench (vLLM 0.30), as row 157: engine arguments not shown; implied overhead 1.7 GiB with a "
                    "~1.2 GiB graph estimate leaves ~0.5 GiB for activation + non-torch, below any default-settings "
                    "profile of a 14B model",
-            "158": "the unsloth checkpoint's quantization config is not offline: the all-fp8 proxy is 2.2 GiB lighter "
-                   "than the logged weights",
+            "158": "the unsloth checkpoint's quantization config is not offline: the all-fp8 proxy (with MLA's "
+                   "dequantized bf16 kv_b_proj copy, 0.40 GiB) is 1.83 GiB lighter than the logged 30.80 GiB -- "
+                   "~1.97e9 parameters kept bf16, more than attention + shared experts + the dense layer (1.52e9)",
             "160": "logged tokens are 1.24x the bf16-KV estimate (0.30 logs concurrency x length) while the same bench's other starts are within 5-13 %: "
                    "an fp8 KV cache or other engine arguments are likely but not shown",
             "54": "device total not printed and contradicted by the source: the logged 5.97x / 1,563,739 tokens do not "
@@ -226,8 +234,17 @@ GPU_CAPABILITIES = (("RTX PRO 6000", (12, 0)), ("RTX 5090", (12, 0)), ("GB10", (
                     ("RTX 3060", (8, 6)), ("RTX A5000", (8, 6)), ("RTX A6000", (8, 6)), ("A40", (8, 6)))
 
 
+# unnamed cards whose text pins the capability: every 32 GB Blackwell card (RTX 5090, RTX PRO 4500 Blackwell) is
+# SM 12.0 -- the SM 10.x Blackwell parts (B200 / B300) carry 180+ GB (rows 166 / 167: "unnamed 32 GB Blackwell card"
+# under WSL2).  The one place such a row gets its capability: it picks the NVFP4 MoE backend (tables.nvfp4_backend_for)
+GPU_CAPABILITIES_UNNAMED = (("32 gb blackwell", (12, 0)),)
+
+
 def gpu_capability(name: str) -> tuple[int, int] | None:
     n = (name or "").lower()
+    hit = next((cc for key, cc in GPU_CAPABILITIES_UNNAMED if key in n), None)
+    if hit is not None:
+        return hit
     if n.startswith("unnamed") or "amd" in n:
         return None
     return next((cc for key, cc in GPU_CAPABILITIES if key.lower() in n), None)

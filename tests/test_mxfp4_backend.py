@@ -185,15 +185,20 @@ def mixed(cat):
     return ents, gpus, evaluate_matrix(ents, gpus, MIX_MX)
 
 
+def assert_each_gpu_alone(ents, gpus, matrix, whole: pl.DataFrame) -> None:
+    """Every GPU's cells in the many-GPU job ``whole`` are its one-GPU job's (same bits), and the streamed
+    batches are the frame."""
+    for g in gpus:
+        one = evaluate_matrix(ents, [g], matrix)
+        assert one.height * len(gpus) == whole.height
+        _same_cells(whole.filter(pl.col("gpu") == g.id), one)
+    _same_cells(pl.concat(list(iter_cell_batches(ents, gpus, matrix, batch_cells=997))), whole)
+
+
 def test_mixed_job_rows_equal_each_gpu_alone(mixed):
     """Every GPU's cells in the mixed job are its one-GPU job's cells (same layout rows, same bits), for the
     two MXFP4 models and a model without MXFP4 experts; and the streamed batches are the frame."""
-    ents, gpus, whole = mixed
-    for g in gpus:
-        one = evaluate_matrix(ents, [g], MIX_MX)
-        assert one.height * len(gpus) == whole.height
-        _same_cells(whole.filter(pl.col("gpu") == g.id), one)
-    _same_cells(pl.concat(list(iter_cell_batches(ents, gpus, MIX_MX, batch_cells=997))), whole)
+    assert_each_gpu_alone(*mixed[:2], MIX_MX, mixed[2])
 
 
 def _w(df, model, gpu, tp, weights_as="checkpoint"):

@@ -90,7 +90,8 @@ def test_safetensors_headers_lift_the_refusal():
 
 def test_nano_nvfp4_config_alone_is_refused_with_its_side_file_priced():
     """NVIDIA's Nano NVFP4 config.json has no quantization_config; its hf_quant_config.json beside it (the bundled
-    naming <key>.hf_quant_config.json) gives the layout: 18.00 GiB, not the 58.8 of bf16."""
+    naming <key>.hf_quant_config.json) gives the layout: 18.00 GiB, not the 58.8 of bf16 (a GPU given by its memory
+    only: the checkpoint's shapes; an SM 12.x GPU's CUTLASS NVFP4 MoE layout is 18.53, tests/test_load_layouts.py)."""
     cfg = json.loads(NANO.read_text())
     alone = build_spec(cfg, "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4")
     assert estimate_one(alone, 31.84, weights_as="checkpoint")["status"] == "unsupported"

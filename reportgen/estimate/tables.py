@@ -29,6 +29,7 @@ from .kvcache import KvScan, UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
 from .quant.checkpoint import mxfp4_moe_experts
+from .quant.layouts import NVFP4_MOE_BACKENDS
 from .weights import TensorPlan, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
@@ -182,6 +183,37 @@ def mxfp4_backend_for(spec: ModelSpec, mxfp4_gpu: tuple | None) -> str:
     return mxfp4_moe_backend(cc, version, w4a8)
 
 
+# MoE model types whose routed experts use a gated activation other than SiLU (vLLM ``MoEActivation``): FlashInfer's
+# CUTLASS MoE does not take it, so vLLM's auto NVFP4 choice passes to its own CUTLASS kernel there
+# (layouts.nvfp4_moe_backend); gemma4: ``Gemma4MLP`` / its MoE accept gelu_pytorch_tanh only (families/gemma4.py)
+GATED_MOE_ACTIVATIONS = {"gemma4": "gelu_tanh"}
+
+
+def moe_activation(spec: ModelSpec) -> str:
+    """vLLM's ``MoEActivation`` name of the routed experts: relu2_no_mul when the experts have an up projection
+    and no gate (nemotron_h's relu2, non-gated), else the model type's gated activation (SiLU by default)."""
+    names = {t.name.rsplit(".", 2)[-2] for t in spec.tensors if t.component is Component.ROUTED_EXPERTS}
+    if names and not any("gate" in n or n in ("w13", "w1", "w3") for n in names):
+        return "relu2_no_mul"
+    return GATED_MOE_ACTIVATIONS.get(getattr(spec, "model_type", None) or "", "silu")
+
+
+def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "auto", w4a16: bool = False
+                      ) -> str | None:
+    """The NVFP4 MoE backend (``quant.layouts.NVFP4_MOE_BACKENDS`` key) vLLM runs ``spec``'s NVFP4 experts with
+    on ``gpu`` = (compute capability, vLLM (major, minor)): the user's ``--moe-backend`` when it names one,
+    else vLLM's auto choice for the GPU (``layouts.nvfp4_moe_backend``); None = not known (no capability,
+    a version not read): the checkpoint's bytes and the fitted terms."""
+    from .quant.layouts import NVFP4_BACKEND_OF_FLAG, nvfp4_moe_backend
+
+    if moe_backend != "auto":
+        return NVFP4_BACKEND_OF_FLAG.get(moe_backend)
+    if gpu is None:
+        return None
+    cc, version = gpu
+    return nvfp4_moe_backend(cc, version, moe_activation(spec), w4a16)
+
+
 def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
     """What ``model_rule`` reads off the layers: (KV head counts, main first; distinct state geometries)."""
     heads = (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads}))
@@ -303,19 +335,20 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     }
 
 
-# vLLM ``--moe-backend`` values that select vLLM's own CUTLASS MoE kernels (``KernelConfig.moe_backend``,
-# vllm/config/kernel.py @00634b8a): on NVFP4 experts that is ``CutlassExpertsFp4`` (the log's "Using
-# 'VLLM_CUTLASS' NvFp4 MoE backend")
-CUTLASS_MOE_BACKENDS = ("cutlass",)
+# vLLM's own CUTLASS MoE kernel on NVFP4 experts (``CutlassExpertsFp4``, the log's "Using 'VLLM_CUTLASS' NvFp4 MoE
+# backend"): ``--moe-backend cutlass`` (``KernelConfig.moe_backend``, vllm/config/kernel.py @00634b8a) or vLLM's
+# auto choice where FlashInfer's kernels do not take the experts (``nvfp4_backend_for``)
+CUTLASS_NVFP4_BACKEND = "nvfp4_cutlass"
+NVFP4_BACKEND_NAMES = frozenset(NVFP4_MOE_BACKENDS)
 
 
-def experts_nvfp4(spec: ModelSpec, scheme) -> bool:
-    """Whether ``scheme`` (weights as shipped: origin checkpoint) stores the routed experts in NVFP4."""
+def experts_nvfp4(spec: ModelSpec, scheme):
+    """The NVFP4 layout ``scheme`` (weights as shipped: origin checkpoint) stores the routed experts in, or None."""
     from .quant.layouts import Nvfp4
     if scheme is None or getattr(scheme, "origin", "") != "checkpoint":
-        return False
-    return any(t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
-               and isinstance(scheme.layout_for(t), Nvfp4) for t in spec.tensors)
+        return None
+    return next((lay for t in spec.tensors if t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
+                 and isinstance(lay := scheme.layout_for(t), Nvfp4)), None)
 
 
 def cutlass_nvfp4_moe_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh) -> tuple[float, float]:
@@ -514,6 +547,7 @@ class ModelTables:
             self.kv_spec = replace(spec, layers_kv=list(spec.layers_kv) + list(self.draft.layers_kv))
         self._draft_w: dict = {}
         self._mx: dict = {}           # weights_as -> (main, draft) have MXFP4 experts (mxfp4_variant)
+        self._nv: dict = {}           # weights_as -> the NVFP4 layout of the routed experts as shipped, or None
         self._variants: dict = {}     # (weights_as, GPU key) -> mxfp4_variant
         self._dsv4: bool | None = None   # DeepSeek-V4 compressed attention (_dsv4_attention)
         # the draft's layers join the last stage's captured graphs (unless its own enforce_eager)
@@ -531,7 +565,10 @@ class ModelTables:
         v = self._variants.get(key)
         if v is None:
             mx = self._mxfp4_at(wd)
-            v = self._variants[key] = (mxfp4_backend_for(self.spec, gpu) if mx[0] else None,
+            nv = self._nvfp4_at(wd)
+            expert = (mxfp4_backend_for(self.spec, gpu) if mx[0] else
+                      nvfp4_backend_for(self.spec, gpu, self.engine.moe_backend, not nv.input_scale) if nv else None)
+            v = self._variants[key] = (expert,
                                        mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None,
                                        dsv4_attention_for(gpu) if self._dsv4_attention() else None)
         return v
@@ -542,6 +579,25 @@ class ModelTables:
             self._dsv4 = not self.spec.unsupported_reason and any(
                 getattr(layer, "compressed", None) is not None for layer in self.kv_spec.layers_kv)
         return self._dsv4
+
+    def _nvfp4_at(self, wd: str):
+        """The NVFP4 layout of the routed experts as shipped at ``wd`` (their per-rank layout follows the GPU's
+        backend), or None."""
+        if wd not in self._nv:
+            qc = self.spec.quantization_config
+            self._nv[wd] = (experts_nvfp4(self.spec, self._scheme(wd)[0]) if self._moe and qc and wd.lower() in
+                            ("checkpoint", "auto") and not self.spec.unsupported_reason else None)
+        return self._nv[wd]
+
+    def _nvfp4_refusal(self, lay: Layout, scheme) -> str | None:
+        """vLLM's load-time refusal of the NVFP4 experts' layout on this layout (``layouts.nvfp4_layout_refusal``)."""
+        from .quant.layouts import nvfp4_layout_refusal
+        downs = [t for t in self.spec.tensors if t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
+                 and ("down" in t.name or ".w2" in t.name)]
+        if not downs:
+            return None
+        moe_tp = 1 if lay.ep else lay.tp * lay.dp
+        return nvfp4_layout_refusal(scheme.moe_padding, downs[0].shape[-1], moe_tp)
 
     def _mxfp4_at(self, wd: str) -> tuple[bool, bool]:
         """(main, draft) weights hold MXFP4 experts as shipped at ``wd``."""
@@ -556,7 +612,7 @@ class ModelTables:
     def mxfp4_variants(self, wd: str, gpus: list) -> tuple[list[tuple], list[int] | None]:
         """The distinct ``mxfp4_variant`` of ``wd`` over ``gpus`` (first-seen order) and each GPU's index into
         them (None when there is one: every row without MXFP4 experts, at no per-GPU cost)."""
-        if not any(self._mxfp4_at(wd)) and not self._dsv4_attention():
+        if not any(self._mxfp4_at(wd)) and not self._dsv4_attention() and not self._nvfp4_at(wd):
             return [NO_VARIANT], None
         per_gpu = [self.mxfp4_variant(wd, g) for g in gpus]
         distinct = list(dict.fromkeys(per_gpu))
@@ -621,6 +677,9 @@ class ModelTables:
         if hit is not None:
             return hit
         scheme, wtable, act_b, err = self._scheme(wd, mxfp4[0])
+        if not err and mxfp4[0] in NVFP4_BACKEND_NAMES:
+            why = self._nvfp4_refusal(lay, scheme)
+            err = _Invalid(why) if why else None         # vLLM refuses the start: a verdict, not a gap
         g, kerr = (None, None) if err else self._groups(lay.tp, lay.pp, kd, act_b, mxfp4[2])
         draft_b, derr = 0.0, None
         if not (err or kerr) and self.draft is not None:
@@ -661,9 +720,9 @@ class ModelTables:
                     g_max = gg
                 label = _LABELS.get((s, st.ep_rank)) or _LABELS.setdefault((s, st.ep_rank), rank_label(s, st.ep_rank))
                 slots.extend((w_b / GIB, bpb[s], gg, last, label, tokb[s], sb, ws))
-            co = self._coeffs.get(sw_key)
+            co = self._coeffs.get(st_key)
             if co is None:
-                co = self._coeffs[sw_key] = self._coeff_tuple(lay, act_b, scheme)
+                co = self._coeffs[st_key] = self._coeff_tuple(lay, act_b, scheme)
             gt = self._gtuple.get(id(g))
             if gt is None:
                 gt = self._gtuple[id(g)] = (g.note or None, *(getattr(g, x) for x in GROUP_FIELDS))
@@ -695,7 +754,7 @@ class ModelTables:
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
         co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]),
                                gdn_copies=pr.gdn_state_copies)
-        if self.engine.moe_backend in CUTLASS_MOE_BACKENDS and experts_nvfp4(self.spec, scheme):
+        if getattr(getattr(scheme, "moe_padding", None), "name", None) == CUTLASS_NVFP4_BACKEND:
             step, ws = cutlass_nvfp4_moe_coeffs(f, lay, act_b)
             co["a_fwd_t"] = max(co["a_fwd_t"], step)
             co["a_add_t"] += ws - co["a_moe_t"]

@@ -263,6 +263,14 @@ class TensorPlan:
         self.off = off
 
 
+def loaded_bytes(scheme, t) -> float:
+    """Unsharded bytes vLLM holds for tensor ``t`` after loading: the stored bytes plus what it derives and
+    keeps beside them (``quant.Scheme.load_copy_bytes``: the model-dtype copy of a quantized MLA
+    ``kv_b_proj``); split across ranks by ``t``'s sharding class like the tensor."""
+    copy = getattr(scheme, "load_copy_bytes", None)
+    return float(scheme.tensor_bytes(t)) + (copy(t) if copy else 0)
+
+
 def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPlan | None = None,
                        max_model_len: int | None = None) -> WeightTable:
     """Sum every tensor's unsharded bytes by layer and class (once per model and scheme); ``plan``: the
@@ -281,7 +289,7 @@ def build_weight_table(spec: ModelSpec, scheme, act_bytes: float, plan: TensorPl
         if plain:
             kb = [t.numel * (t.dtype_bytes or mdb) for t in plan.reps]
         else:
-            kb = [float(scheme.tensor_bytes(t)) for t in plan.reps]
+            kb = [loaded_bytes(scheme, t) for t in plan.reps]
         sums = []
         for group in plan.groups:
             a = [0.0] * 6
@@ -319,7 +327,7 @@ def _tensor_sums(spec: ModelSpec, scheme, n: int, n_kv_alt: int) -> list[list[fl
     has_lm_head = any(t.component is Component.LM_HEAD for t in spec.tensors)
     tie = spec.tie_word_embeddings and not has_lm_head
     for t in spec.tensors:
-        b = float(scheme.tensor_bytes(t))
+        b = loaded_bytes(scheme, t)
         ci = _CLASS_INDEX.get(t.shard, 2)
         if ci == 1 and n_kv_alt and t.layer is not None and kv_by_layer[t.layer] == n_kv_alt:
             ci = _KV_ALT

@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from reportgen.arch.spec import ModelSpec
+from reportgen.arch.spec import Component, ModelSpec
 
 from . import compressed_tensors, modelopt
-from .layouts import DEFAULT_MXFP4_BACKEND, MXFP4_MOE_PADDING, Bnb4, Bnb8, Fp8, IntGroup, Mxfp4
+from .layouts import DEFAULT_MXFP4_BACKEND, MXFP4_MOE_PADDING, NVFP4_MOE_BACKENDS, Bnb4, Bnb8, Fp8, IntGroup, Mxfp4
 from .method import method_of
 from .headers import header_scheme
 from .names import NameMatcher, candidates
@@ -82,6 +82,13 @@ def _config_scheme(spec: ModelSpec, mxfp4_backend: str) -> Scheme:
         raise UnsupportedQuantization(
             f"quantization method {method!r} is not modelled (supported: {', '.join(SUPPORTED_METHODS)})")
     scheme = parser(qc, mb)
+    if mxfp4_backend in NVFP4_MOE_BACKENDS:       # NVFP4 experts on a GPU whose backend is known (tables.py)
+        # gated (w13 = gate + up) unless the experts have an up projection and no gate (nemotron_h's relu2)
+        gated = any(t.component is Component.ROUTED_EXPERTS and ("gate" in (m := t.name.rsplit(".", 2)[-2])
+                                                                 or m in ("w13", "w1", "w3")) for t in spec.tensors)
+        return replace(scheme, moe_padding=replace(NVFP4_MOE_BACKENDS[mxfp4_backend], gated=gated),
+                       description=scheme.description + f"; routed experts in the per-rank layout of vLLM's "
+                       f"{mxfp4_backend.removeprefix('nvfp4_')} NVFP4 MoE backend")
     if mxfp4_moe_experts(qc):
         if mxfp4_backend not in MXFP4_MOE_PADDING:
             raise UnsupportedQuantization(f"unknown mxfp4 backend {mxfp4_backend!r}; "

@@ -415,6 +415,10 @@ class HeaderScheme:
         parts = self.parts_by_name.get(t.name)
         return self.base.breakdown(t) if parts is None else dict(parts)
 
+    def load_copy_bytes(self, t: Tensor) -> int:
+        """What vLLM derives from ``t`` at load (``Scheme.load_copy_bytes``: MLA's dequantized kv_b_proj)."""
+        return self.base.load_copy_bytes(t)
+
     def expert_rank_bytes(self, t: Tensor, moe_tp: int = 1, experts_on_rank: int | None = None) -> float:
         """Header bytes of ``experts_on_rank`` experts split ``moe_tp`` ways, times the base scheme's
         backend padding factor (1 unless MXFP4 padding applies)."""

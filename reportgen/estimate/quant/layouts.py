@@ -384,3 +384,144 @@ def mxfp4_expert_bias_rank_bytes(size: int, moe_tp: int, down: bool, fused_gate_
     else:
         n = round_up(ceil(size / moe_tp), ai)
     return n * (backend.bias_bytes or model_dtype_bytes)
+
+
+# --- NVFP4 MoE experts: the backend vLLM's ``moe_backend="auto"`` picks per GPU, and its layout -----------------
+# vLLM ``vllm/model_executor/layers/fused_moe/oracle/nvfp4.py`` @01362014 ``select_nvfp4_moe_backend``: with
+# ``moe_backend="auto"`` the first kernel class whose ``is_supported_config`` accepts (device, quant scheme
+# (kNvfp4Static, kNvfp4Dynamic), activation, parallel config) wins, in the order FLASHINFER_TRTLLM,
+# FLASHINFER_CUTEDSL, FLASHINFER_CUTEDSL_BATCHED (batched activation format only), FLASHINFER_CUTLASS,
+# VLLM_CUTLASS, MARLIN, ...  What each accepts (docs/decisions.md "NVFP4 MoE backend per GPU"):
+# * FLASHINFER_TRTLLM: the SM 10.x family (``TrtLlmNvFp4Experts*._supports_current_device``).
+# * FLASHINFER_CUTLASS (``experts/flashinfer_cutlass_moe.py`` @03063c09 ``FlashInferExperts``): SM 9.0, the
+#   10.x and 12.x families, NVFP4 from capability 10.0 on, activations SILU / RELU2_NO_MUL / SWIGLUOAI.  The
+#   12.x family was not there at @01f004eb (old path ``fused_moe/flashinfer_cutlass_moe.py``) and was by
+#   vllm#39825 (2026-04-14, which narrowed it to exact SM 12.0 for flashinfer <= 0.6.7's missing bf16 Relu2
+#   kernel on SM 12.1); vllm#33417 (merged 2026-01-30) added it after 0.15.0 failed on SM 12.0.
+# * VLLM_CUTLASS (``CutlassExpertsFp4``): the 10.x / 11.x / 12.x families, any gated activation (row 170's log,
+#   Gemma 4's gelu_tanh at 0.20.2: "Using 'VLLM_CUTLASS' NvFp4 MoE backend").
+# * MARLIN: anything else with a capability (SM 8.x / 9.x: weight-only NVFP4).
+# FlashInfer is assumed installed (vLLM's official image ships it); without it SM 10.x / 12.x would take
+# VLLM_CUTLASS.  Per version: ``nvfp4_moe_backend``.
+FI_CUTLASS_ACTIVATIONS = ("silu", "relu2_no_mul", "swigluoai")
+# the ``moe_backend`` value (vllm_args.MOE_BACKENDS, map_nvfp4_backend) -> this module's NVFP4 backend name
+NVFP4_BACKEND_OF_FLAG = {"cutlass": "nvfp4_cutlass", "flashinfer_cutlass": "nvfp4_flashinfer_cutlass",
+                         "flashinfer_trtllm": "nvfp4_flashinfer_trtllm", "marlin": "nvfp4_marlin"}
+
+
+@dataclass(frozen=True)
+class Nvfp4MoeBackend:
+    """How one of vLLM's NVFP4 MoE backends holds a rank's routed experts after loading
+    (``convert_to_nvfp4_moe_kernel_format`` -> ``prepare_nvfp4_moe_layer_for_fi_or_cutlass``,
+    ``quantization/utils/flashinfer_fp4_moe.py``, the same in the stored versions @296ce48d and the
+    ``RoutedExperts`` one read beside the oracle @01362014):
+
+    * ``swizzled``: the block scales go through ``swizzle_blockscale`` (rows padded to 128, 16-groups to 4:
+      nvfp4_utils) or FlashInfer's ``nvfp4_block_scale_interleave`` (TRT-LLM; the same 128 x 4 tiles); the
+      swizzled copy replaces the loaded scales.
+    * ``pad_rows_to``: the CUTLASS kernels (vLLM's and FlashInfer's) pad w13's rows to the swizzled scale's
+      (``pad_size = w13_scale.size(1) - w13.size(1)``, i.e. to 128): a non-gated w13 (relu2) is padded with
+      zero rows and w2 with as many zero columns (and scale columns); a gated w13 that would need it makes vLLM
+      raise NotImplementedError ("Intermediate size padding for w1 and w3 ... not currently supported").
+    * ``align_gated`` / ``align_plain``: FLASHINFER_TRTLLM's ``align_fp4_moe_weights_for_fi``: the per-rank
+      intermediate rounded up to 64 (gated: 2 x 64 rows, the block-scale shuffle's 128) or 128 (non-gated);
+      ``hidden_align``: its ``align_trtllm_fp4_moe_hidden_dim_for_fi`` (hidden size to 256, zero columns of
+      w13 and zero rows of w2).  Both as in the ``RoutedExperts``-era file (search file id 61514964001) and the
+      ``FusedMoE``-era one (51831413103, gated alignment 16 there); @296ce48d had neither (not modelled per
+      version: the newest form from 0.19 on).
+    * None of them: Marlin (weight-only repack; its byte count was not read: the checkpoint's bytes).
+
+    ``gated``: the model's w13 is gate + up (``is_act_and_mul``); set per model by ``checkpoint_scheme``.
+    """
+
+    name: str
+    swizzled: bool = False
+    pad_rows_to: int = 0
+    align_gated: int = 0
+    align_plain: int = 0
+    hidden_align: int = 0
+    gated: bool = True
+
+
+NVFP4_MOE_BACKENDS = {
+    "nvfp4_flashinfer_trtllm": Nvfp4MoeBackend("nvfp4_flashinfer_trtllm", swizzled=True, align_gated=64,
+                                               align_plain=128, hidden_align=256),
+    "nvfp4_flashinfer_cutlass": Nvfp4MoeBackend("nvfp4_flashinfer_cutlass", swizzled=True, pad_rows_to=128),
+    "nvfp4_cutlass": Nvfp4MoeBackend("nvfp4_cutlass", swizzled=True, pad_rows_to=128),
+    "nvfp4_marlin": Nvfp4MoeBackend("nvfp4_marlin"),
+}
+
+
+def nvfp4_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ...] | None = None,
+                      activation: str = "silu", w4a16: bool = False) -> str | None:
+    """The ``NVFP4_MOE_BACKENDS`` key of the backend vLLM's ``moe_backend="auto"`` picks for NVFP4 experts on a
+    GPU of ``capability`` (None: not known -- the checkpoint's bytes and the fitted terms, as before).
+    ``version``: vLLM (major, minor), None = the newest; ``activation``: the experts' vLLM ``MoEActivation`` name
+    (silu, relu2_no_mul, gelu_tanh ...); ``w4a16``: weight-only NVFP4 (no input scales).
+
+    * weight-only NVFP4 -> Marlin on every GPU: every FlashInfer kernel and ``CutlassExpertsFp4`` take only the
+      (kNvfp4Static, kNvfp4Dynamic) scheme (vllm#31085's 2026-06 debug log on SM 12.0 shows the oracle passing
+      FLASHINFER_CUTLASS over for a W4A16 checkpoint and landing on MARLIN).
+    * vLLM <= 0.14 (``select_nvfp4_moe_backend()`` before the oracle, search file id 18153936169):
+      ``cutlass_fp4_supported()`` -> VLLM_CUTLASS unless ``VLLM_USE_FLASHINFER_MOE_FP4`` (default off), else
+      Marlin.
+    * 0.15 (the oracle, vllm#32414): SM 12.x was refused by FlashInfer CUTLASS's device check and 0.15.0 failed
+      there (vllm#33417, merged 2026-01-30, added the 12.x family): None (not modelled).
+    * 0.16 on: SM 10.x -> FLASHINFER_TRTLLM; SM 12.x -> FLASHINFER_CUTLASS for SiLU / relu2 / SwiGLU-OAI experts,
+      else VLLM_CUTLASS; SM 11.x (Thor; FlashInfer CUTLASS excludes it) -> VLLM_CUTLASS; anything else -> Marlin.
+      SM 12.1 is taken as 12.0 (vllm#39825 narrowed FlashInfer CUTLASS to exact 12.0 for flashinfer <= 0.6.7
+      for a while; @03063c09 has the 12.x family again)."""
+    if capability is None:
+        return None
+    v = tuple(version[:2]) if version is not None else None
+    major = capability[0]
+    if w4a16 or major not in (10, 11, 12):
+        return "nvfp4_marlin"
+    if v is not None and v < (0, 15):
+        return "nvfp4_cutlass"
+    if major == 10:
+        return "nvfp4_flashinfer_trtllm"
+    if major == 11:
+        return "nvfp4_cutlass"
+    if v is not None and v < (0, 16):
+        return None
+    return "nvfp4_flashinfer_cutlass" if activation in FI_CUTLASS_ACTIVATIONS else "nvfp4_cutlass"
+
+
+def nvfp4_expert_rank_parts(out: int, in_: int, moe_tp: int, down: bool, fused_gate_up: bool,
+                            backend: Nvfp4MoeBackend, group: int = 16) -> dict[str, int]:
+    """Bytes of one expert's NVFP4 matrix on one rank in ``backend``'s layout (global / input scales not
+    included: ``Nvfp4.parts`` counts them per expert).  ``out, in_``: the unsharded checkpoint dims (gate_up /
+    up are column-parallel, down row-parallel over ``moe_tp``); ``fused_gate_up``: this matrix is the fused
+    gate + up (a separate gate or up matrix of a gated model is half of w13's rows)."""
+    gated = backend.gated
+    n = ceil((in_ if down else (out // 2 if fused_gate_up else out)) / moe_tp)   # the rank's intermediate
+    hidden = round_up(out if down else in_, backend.hidden_align or 1)
+    if backend.align_gated or backend.align_plain:
+        n = round_up(n, backend.align_gated if gated else backend.align_plain)
+    elif backend.pad_rows_to and not gated and n % backend.pad_rows_to:
+        n = round_up(n, backend.pad_rows_to)      # w13 = n rows (non-gated), padded to the swizzled scale's
+    rows13 = 2 * n if fused_gate_up else n
+    rows, k = (hidden, n) if down else (rows13, hidden)
+    groups = ceil(k / group)
+    if backend.swizzled:
+        return {"weight": rows * ceil(k / 2), "scale": round_up(rows, 128) * round_up(groups, 4)}
+    return {"weight": rows * ceil(k / 2), "scale": rows * groups}
+
+
+
+
+def nvfp4_layout_refusal(backend: Nvfp4MoeBackend, intermediate: int, moe_tp: int) -> str | None:
+    """vLLM's refusal of a gated NVFP4 MoE whose rank's w13 rows need the CUTLASS kernels' padding
+    (``prepare_nvfp4_moe_layer_for_fi_or_cutlass``: ``pad_size > 0`` with ``is_act_and_mul`` raises
+    NotImplementedError "Intermediate size padding for w1 and w3 ... not currently supported"); None = loads."""
+    if not backend.pad_rows_to or not backend.gated:
+        return None
+    rows13 = 2 * ceil(intermediate / moe_tp)
+    if rows13 % backend.pad_rows_to == 0:
+        return None
+    return (f"vLLM's {backend.name.removeprefix('nvfp4_')} NVFP4 MoE backend (the one it picks for this GPU) "
+            f"cannot load gated experts whose w13 has {rows13} rows per rank: its block-scale swizzle pads rows to "
+            f"{backend.pad_rows_to} and prepare_nvfp4_moe_layer_for_fi_or_cutlass raises NotImplementedError "
+            f"(intermediate size padding for w1 and w3); a different tp / expert parallelism or --moe-backend "
+            f"changes it")

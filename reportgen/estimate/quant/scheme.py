@@ -24,7 +24,8 @@ from typing import Callable
 
 from reportgen.arch.spec import Component, Tensor
 
-from .layouts import Mxfp4, Mxfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes, mxfp4_expert_rank_parts
+from .layouts import (Mxfp4, Mxfp4MoeBackend, Nvfp4, Nvfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes,
+                      mxfp4_expert_rank_parts, nvfp4_expert_rank_parts)
 from .names import NameMatcher, module_name
 
 Selector = Callable[[Tensor], bool]
@@ -91,7 +92,9 @@ class Scheme:
     quantize_lm_head: bool = False
     kv_cache_dtype_default: str | None = None
     description: str = ""
-    moe_padding: Mxfp4MoeBackend | None = None   # MXFP4 MoE backend, see layouts.MXFP4_MOE_PADDING
+    # the MoE backend whose per-rank expert layout ``expert_rank_bytes`` follows: MXFP4 (layouts.MXFP4_MOE_PADDING)
+    # or NVFP4 (layouts.NVFP4_MOE_BACKENDS)
+    moe_padding: Mxfp4MoeBackend | Nvfp4MoeBackend | None = None
 
     def eligible(self, t: Tensor) -> bool:
         if len(t.shape) < 2 or t.component in _NEVER:
@@ -118,6 +121,25 @@ class Scheme:
         copies = t.count * prod(lead)
         return {k: v * copies for k, v in self.layout_for(t).parts(out, in_).items()}
 
+    def load_copy_bytes(self, t: Tensor) -> int:
+        """Bytes vLLM derives from ``t`` while loading and keeps beside it (counted in "Model loading took").
+
+        MLA's ``kv_b_proj``, when quantized: vLLM ``model_executor/layers/attention/mla_attention.py``
+        @90b0a26e ``MLAAttention.process_weights_after_loading`` -> ``impl.process_weights_after_loading``
+        ("we currently do not have quantized bmm's which are needed for `W_UV` and `W_UK_T`, we just store
+        fp16/bf16 copies"): ``get_and_maybe_dequant_weights(self.kv_b_proj, out_dtype=act_dtype)``
+        (``quantization/utils/quant_utils.py`` @4de0dd6d: for an unquantized layer ``weight.to(out_dtype)``,
+        the same tensor; otherwise ``scaled_dequantize`` (fp8) or ``quant_method.apply(layer, eye)`` -- a new
+        ``(out, in)`` tensor at the model dtype), then ``W_UK`` / ``W_UV`` are views of it kept on the impl.
+        One model-dtype copy of the rank's ``kv_b_proj`` (column-parallel like the weight) stays allocated.
+        Not a stored part (``tensor_bytes`` / ``breakdown`` are the checkpoint's bytes): ``estimate.weights``
+        adds it to the tensor's per-rank weight bytes.
+        """
+        if (t.component is Component.ATTENTION and module_name(t.name).split(".")[-1] == "kv_b_proj"
+                and len(t.shape) >= 2 and not isinstance(self.layout_for(t), Plain)):
+            return t.numel * self.model_dtype_bytes
+        return 0
+
     def tensor_bytes(self, t: Tensor) -> int:
         """Bytes of the whole unsharded tensor (all ``count`` copies), scales and zeros included."""
         return sum(self.breakdown(t).values())
@@ -133,7 +155,9 @@ class Scheme:
         more expert bytes than its checkpoint slice.  The expert biases follow
         vLLM's shapes too: gate_up's is split (and padded) like the matrix,
         down's is whole on every rank.  For every other layout this *is* the
-        proportional share.  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
+        proportional share -- except NVFP4 experts in the layout of the NVFP4 MoE backend vLLM runs them with
+        on the GPU (``layouts.Nvfp4MoeBackend``: block scales in 128 x 4 tiles, a non-gated intermediate padded
+        to them on the CUTLASS kernels, TRT-LLM's hidden / intermediate alignment).  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
         """
         n = t.count if experts_on_rank is None else experts_on_rank
         backend = self.moe_padding
@@ -141,6 +165,14 @@ class Scheme:
             last = module_name(t.name).split(".")[-1]
             down, fused = "down" in last or last == "w2", "gate_up" in last or last == "w13"
             layout = self.layout_for(t)
+            if isinstance(backend, Nvfp4MoeBackend):
+                if isinstance(layout, Nvfp4) and len(t.shape) >= 2:
+                    *lead, out, in_ = t.shape
+                    parts = nvfp4_expert_rank_parts(out, in_, moe_tp, down=down, fused_gate_up=fused,
+                                                    backend=backend, group=layout.group_size)
+                    scalars = {k: v for k, v in layout.parts(out, in_).items() if k not in parts}  # global / input
+                    return (sum(parts.values()) + sum(scalars.values())) * n * prod(lead)
+                return self.tensor_bytes(t) * n / t.count / moe_tp
             if isinstance(layout, Mxfp4) and len(t.shape) >= 2:
                 *lead, out, in_ = t.shape
                 parts = mxfp4_expert_rank_parts(out, in_, moe_tp, down=down, fused_gate_up=fused,
