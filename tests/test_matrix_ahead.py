@@ -187,3 +187,60 @@ def test_empty_jobs(monkeypatch):
     monkeypatch.setattr(ahead, "workers", lambda: 2)
     assert list(M.iter_cell_batches(MODELS, GPUS, Matrix(concurrency=[]))) == []
     assert list(M.iter_cell_batches([], GPUS, MATRIX)) == []
+
+
+_STREAMED_RUN = """
+import sys, time
+import reportgen.run as run_mod
+from reportgen import ahead, matrix as M
+from reportgen.cli import main
+run_mod.STREAM_CELLS, run_mod.STREAM_PART_CELLS, run_mod.STREAM_PREP_CELLS = 50, 64, 200
+real = M._cell_frame
+def slow(*a):                      # a long streamed run: the signal lands while batches are computed ahead
+    time.sleep(0.05)
+    return real(*a)
+M._cell_frame = slow
+ahead.workers = lambda: 2
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_mid_stream_unwinds_the_workers(tmp_path, sig, code):
+    """``reportgen run`` of a streamed job signalled while ``_runs_ahead`` has batches queued: the documented exit
+    code, no traceback, no temporary directory left, and no wait for the queued work (docs/decisions.md "SIGINT
+    during a polars call": the main thread waits in ``Future.result``, which a signal interrupts)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    job = tmp_path / "job.toml"
+    job.write_text('name = "s"\nmodels = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-8B"]\n'
+                   'gpus = ["H100", "L40S"]\nformats = ["parquet"]\n[matrix]\ntp = [1, 2, 4]\n'
+                   'max_model_len = [4096, 8192, 16384, 32768]\nconcurrency = [1, 8, 32, 64]\n', encoding="utf-8")
+    parent = tmp_path / "runs"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", _STREAMED_RUN, "run", str(job), "--out", str(parent / "r"), "-q"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not list(parent.glob(".*tmp-*/results.parquet/part-*")):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no part written"
+            time.sleep(0.02)
+        t = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        _, stderr = proc.communicate(timeout=60)
+        waited = time.monotonic() - t
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert list(parent.iterdir()) == []
+    assert waited < 20
