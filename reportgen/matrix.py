@@ -46,6 +46,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import polars as pl
 
+from reportgen import ahead
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
 from reportgen.estimate.compressed import PER_GROUP_CONCURRENCY_FROM
@@ -807,7 +808,13 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
     # one model's (layout, GPU, util) rows are few (9,600 for 48 layouts x 4 dtypes x 25 GPUs x 2)
     per_mg = max([cells_per_model_gpu(m, matrix) for m in models] or [matrix.n_cells_per_model_gpu()])
     per_chunk = max(1, max(prep_cells, batch_cells) // max(per_mg * len(gpus), 1))
-    for run in _kind_runs(models, per_chunk, matrix):
+    runs = _kind_runs(models, per_chunk, matrix)
+    if ahead.workers() >= 2 and runs:
+        # two cores: the batches and the next run's ``_prepare`` computed in worker threads, delivered in order
+        # (``_runs_ahead``; docs/decisions.md "Estimator on both cores")
+        yield from _runs_ahead(runs, gpus, matrix, batch_cells, prep_cells, stage0_columns)
+        return
+    for run in runs:
         # ``del`` after each run: the next chunk is prepared with this one released, so a job of several chunks
         # peaks at one prepared chunk (held, two 8 M-cell chunks peaked at 2,043 MiB RSS instead of 1,584, and
         # 3,959 instead of 2,517 on the per-length path: benchmark in tests/test_arch_minimax.py, branch review21)
@@ -826,6 +833,57 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
             for lo in range(0, r.u.height, rows):
                 yield _cell_frame(r, lo, lo + rows)
         del r
+
+
+# work ahead of the consumer on two cores (``_runs_ahead``): cells in batches computed or queued but not yet
+# delivered, and the prepared chunks two runs may hold together (one run's ``_prepare`` beside the previous run's
+# batches), besides ``prep_cells``
+AHEAD_CELLS = 786_432
+PAIR_PREP_CELLS = 2_000_000
+
+
+def _batch_of(rs: list[_Rows], one_length: bool, lo: int, hi: int) -> pl.DataFrame:
+    return _cell_frame(rs[0], lo, hi) if one_length else _length_frame(rs, lo, hi)
+
+
+def _runs_ahead(runs: list[list[ModelEntry]], gpus: list[Any], matrix: Matrix, batch_cells: int, prep_cells: int,
+                stage0_columns: bool) -> Iterator[pl.DataFrame]:
+    """``iter_cell_batches``' loop on two worker threads (``reportgen.ahead``): the same batches, in the same order,
+    from the same calls.  polars releases the GIL inside its operations, so batch *k+1* is built while batch *k* is,
+    and the next run's ``_prepare`` (its one-length chunks side by side) while this run's batches are.  Bounded:
+    at most ``AHEAD_CELLS // batch_cells`` (>= 1) batches not yet delivered; the next run is prepared beside this
+    one's batches only when the two runs hold <= max(``prep_cells``, ``PAIR_PREP_CELLS``) cells together, else
+    after this run's last batch was delivered and dropped (one prepared chunk at a time, as the serial loop).  An
+    exception is raised at its turn (after the batches before it); closing the generator cancels the queued work."""
+    plan = [(run, _length_matrices(run, matrix)) for run in runs]
+    cells = [sum(cells_per_model_gpu(m, matrix) for m in run) * len(gpus) for run in runs]
+    pair = max(prep_cells, PAIR_PREP_CELLS)
+    with ahead.Ordered(workers=2, depth=max(1, AHEAD_CELLS // max(batch_cells, 1))) as q:
+        def prepare(j: int) -> list:
+            run, mats = plan[j]
+            return [q.side(_prepare, run, gpus, mx, stage0_columns) for mx in (mats or [matrix])]
+
+        preps = {0: prepare(0)}
+        for i, (run, mats) in enumerate(plan):
+            futs = preps.pop(i)
+            yield from q.until_done(futs)       # the previous run's batches, delivered while this run is prepared
+            rs = [f.result() for f in futs]
+            del futs
+            together = i + 1 < len(plan) and cells[i] + cells[i + 1] <= pair
+            if rs[0].n_cells:
+                n_conc = rs[0].n_conc
+                rows = max(1, batch_cells // ((len(rs) if mats else rs[0].n_len) * n_conc))
+                for lo in range(0, rs[0].u.height, rows):
+                    yield from q.room()
+                    q.submit(i, _batch_of, rs, mats is None, lo, lo + rows)
+                    if together and i + 1 not in preps and q.only(i):   # the run before this one released
+                        preps[i + 1] = prepare(i + 1)
+            del rs
+            if i + 1 < len(plan) and i + 1 not in preps:
+                # together: once the previous run's batches are delivered; else once this run's are (and ``rs`` is gone)
+                yield from q.drain(below=i if together else i + 1)
+                preps[i + 1] = prepare(i + 1)
+        yield from q.drain()
 
 
 def iter_matrix_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matrix,
