@@ -402,7 +402,9 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     lens_out = list(dict.fromkeys(_LENS_OUT + (list(ex.COMPRESSED_OUT) if dsv4 else [])))
     # multimodal rows whose encoder profile depends on max_model_len (a dummy video, the tower's own peak:
     # exprs.encoder_lens): their KV memory, blocks, tokens and fit are per length too
-    enc = bool(lt.height) and bool((lt["vid_f"].fill_null(0).max() or 0) or (lt["tow_t"].fill_null(0).max() or 0))
+    # (and DSA models' indexer K gather, max_model_len x 40 rows: ``dsa_ix``, the same per-length path)
+    enc = bool(lt.height) and bool((lt["vid_f"].fill_null(0).max() or 0) or (lt["tow_t"].fill_null(0).max() or 0)
+                                   or (lt["dsa_ix"].fill_null(0).max() or 0))
     if enc:
         lens_in = lens_in + list(ex.ENCODER_IN) + [f"{f}{i}" for i in range(k) for f in ("av", "bpb")]
         lens_out = list(dict.fromkeys(lens_out + list(ex.ENCODER_OUT)))
@@ -555,7 +557,8 @@ def _special_rows(u: pl.DataFrame, dsv4: bool, enc: bool) -> np.ndarray:
     if dsv4:
         sel = sel | (pl.col("tok_conc") == 1).fill_null(False)
     if enc:
-        sel = sel | (pl.col("vid_f").fill_null(0).cast(pl.Int64) > 0) | (pl.col("tow_t").fill_null(0.0) > 0)
+        sel = (sel | (pl.col("vid_f").fill_null(0).cast(pl.Int64) > 0) | (pl.col("tow_t").fill_null(0.0) > 0)
+               | (pl.col("dsa_ix").fill_null(0) > 0))
     return np.flatnonzero(u.select((sel & pl.col("_nbv").is_not_null()).fill_null(False)).to_series().to_numpy())
 
 

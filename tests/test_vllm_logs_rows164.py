@@ -364,7 +364,9 @@ def test_rows175_176_glm51_fp8_tp8_h200_same_command_two_versions():
     is the known miss of the 0.20 profile (-8.8 %): the estimate is the same for both (eager, no graph term).  Since
     branch weights29 the weights hold MLA's dequantized bf16 kv_b_proj copy (78 layers x 512 x 8 heads x 448 x 2 B =
     0.267 GiB a rank, tests/test_load_layouts.py): weights -0.69 / -0.64 -> -0.40 / -0.34 %, and the KV it was
-    standing in for moves to -1.8 % (176) / -9.6 % (175)."""
+    standing in for moves to -1.8 % (176) / -9.6 % (175).  Since branch dsaws the 0.17+ profiles price the DSA
+    indexer's profile-run K gather (40 x 202,752 rows x 132 B + 1 MiB = 1,071,579,136 B, 0.35 GiB over the fused-MoE
+    workspaces sharing its buffer; tests/test_dsa_workspace.py): -2.9 % (176) / -10.6 % (175)."""
     r = {}
     for rid in ("175", "176"):
         case = vvl.make_case(_row(rid))
@@ -378,9 +380,10 @@ def test_rows175_176_glm51_fp8_tp8_h200_same_command_two_versions():
     # 100,160 B a token: 78 layers x (576 bf16 MLA latent + 132 B fp8 indexer key) -> the logged tokens from the KV memory
     assert int(_row("176")["gpu_kv_cache_tokens"]) == 5378 * 64
     assert -0.5 < r["176"]["w_err"] < 0 and -0.5 < r["175"]["w_err"] < 0, (r["176"]["w_err"], r["175"]["w_err"])
-    assert abs(r["176"]["kv_err"]) <= 2.0 and abs(r["176"]["tok_err"]) <= 2.0, (r["176"]["kv_err"], r["176"]["tok_err"])
+    assert abs(r["176"]["kv_err"]) <= 3.0 and abs(r["176"]["tok_err"]) <= 3.0, (r["176"]["kv_err"], r["176"]["tok_err"])
+    assert round(r["176"]["kv_err"], 1) == -2.9 and round(r["175"]["kv_err"], 1) == -10.6   # branch dsaws's K gather
     assert abs(r["175"]["kv_pred"] - r["176"]["kv_pred"]) < 0.01            # one estimate for both versions (eager)
-    assert -10 < r["175"]["tok_err"] < -7, r["175"]["tok_err"]              # the known miss, not refitted
+    assert -11 < r["175"]["tok_err"] < -7, r["175"]["tok_err"]              # the known miss, not refitted
 
 
 def test_glm5_fp8_fixture_is_glm5_geometry_with_block_fp8():

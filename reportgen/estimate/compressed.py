@@ -101,6 +101,15 @@ WORKSPACE_ALIGN = 256
 # BUFFER_SIZE = 128 * 1024 * 1024``, a ``torch.zeros`` kept per device, allocated by the dummy run's
 # ``_reserve_empty_forward_workspace``); that path reserves no bf16 prefill gather workspace.
 FLASHINFER_SM120_WORKSPACE = 128 * 1024 * 1024
+# DeepSeek-V3.2 / GLM-5 (DSA: ``deepseek_v32`` / ``glm_moe_dsa``, families/deepseek_dsa.py) reserve the same
+# K gather uncompressed: their ``Indexer`` passes ``total_seq_lens = get_max_prefill_buffer_size(vllm_config)`` =
+# max_model_len x 40 rows (deepseek_v2.py, search file id 1709496; mla/indexer.py @0023368d), whatever the TP
+# (the indexer is replicated) -- ``indexer_workspace_bytes(M, index_head_dim, ratio=1)``, kept in the shared
+# WorkspaceManager buffer with the fused-MoE workspaces (the larger wins; ``exprs.encoder_lens``).  The
+# WorkspaceManager came with vllm#27532 (merged by 2025-12-29: 0.13 / 0.14); before it the profile branch
+# (``sparse_attn_indexer_fake``, deepseek_v2.py, search file id 1426768924) allocated the same rows as
+# transient tensors, freed at once.  The 0.11 profile covers 0.11-0.16, both forms: priced from the 0.17 one.
+DSA_INDEXER_WORKSPACE_FROM = (0, 17)
 # the first vLLM release whose logged concurrency sums each group's blocks (vllm#48317; Plan.legacy_pages_per_request)
 PER_GROUP_CONCURRENCY_FROM = (0, 26)
 
@@ -360,4 +369,5 @@ def workspace_ratio(layers: list[LayerKV], a: int, b: int) -> int:
 
 __all__ = ["Cache", "Group", "Plan", "UnsupportedLayout", "InvalidKvDtype", "workspace_ratio", "PREFILL_CHUNK", "approximate_gcd", "kv_groups", "layer_caches", "plan",
            "indexer_workspace_bytes", "profile_workspace_bytes", "FLASHINFER_SM120_WORKSPACE",
+           "DSA_INDEXER_WORKSPACE_FROM",
            "resolve_kv_dtype", "LATENT_ENTRY", "ALIGN", "PREFERRED_BLOCK"]

@@ -562,9 +562,26 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG,
 
 # what the per-length encoder terms read from the (layout, GPU, util) rows, and hand on (``encoder_lens``)
 ENCODER_IN = ("a_enc_t", "a_add_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "tow_in", "activation_gib", "n_groups",
-              "max_model_len_fit")
+              "max_model_len_fit", "dsa_ix", "a_moe_t")
 ENCODER_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
                "max_model_len_fit")
+
+
+def dsa_indexer_gib(m: pl.Expr, t: pl.Expr) -> pl.Expr:
+    """What a DSA model's (DeepSeek-V3.2 / GLM-5, ``dsa_ix`` > 0) lightning indexer adds to the profile run at
+    max_model_len ``m``, GiB: its K-gather reservation, ``40 x m`` rows of ``dsa_ix`` fp8 bytes + 4 scale bytes
+    + the 1 MiB radix top-k scratch, each rounded to 256 B (sparse_attn_indexer.py @006475fe, mla/indexer.py
+    @0023368d; ``compressed.indexer_workspace_bytes(m, dsa_ix, ratio=1)`` is the scalar twin), held in the one
+    WorkspaceManager buffer with the fused-MoE workspaces the activation already counts (``T x a_moe_t``): only
+    what it exceeds them by.  The indexer's 512 MiB dummy logits tensor, freed at once, is not priced."""
+    from . import compressed as cm
+
+    d = pl.col("dsa_ix").fill_null(0).cast(pl.Int64)
+    rows = m.cast(pl.Int64) * cm.INDEXER_BUFFER_FACTOR
+    idx = (_round_up(rows * d, cm.WORKSPACE_ALIGN) + _round_up(rows * cm.INDEXER_SCALE_BYTES, cm.WORKSPACE_ALIGN)
+           + cm.RADIX_TOPK_WORKSPACE).cast(pl.Float64)
+    moe = t.cast(pl.Float64) * pl.col("a_moe_t").fill_null(0.0)
+    return pl.when(d > 0).then((idx - moe).clip(0.0) / GIB).otherwise(0.0)
 
 
 def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[list[list[pl.Expr]],
@@ -591,7 +608,10 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     (the fit is the one at this length's item: a shorter length has a smaller video, so it is a lower
     bound there).  With a fixed KV size (``--kv-cache-memory-bytes``) only the activation grows.  After:
     a "no KV memory" verdict that only this term causes gets the encoder's own reason (``ENCODER_FAIL``).
-    ``stage0``: the first stage's ``act0`` / ``av0`` (the validation columns) follow too."""
+    ``stage0``: the first stage's ``act0`` / ``av0`` (the validation columns) follow too.
+
+    A DSA model's indexer K gather (``dsa_indexer_gib``, rows with ``dsa_ix``) grows with max_model_len the same
+    way and takes the same path (its term added to the row's; no model has both)."""
     m = pl.col("max_model_len")
     t = pl.col("max_num_batched_tokens")
     f = pl.col("vid_f").fill_null(0).cast(pl.Int64)
@@ -606,10 +626,13 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     text = ((budget - pl.max_horizontal(t, image)).cast(pl.Float64) * pl.col("a_enc_t").fill_null(0.0)
             + enc_t * pl.col("tow_in").fill_null(0.0)) / GIB
     tower = (t.cast(pl.Float64) * pl.col("a_add_t").fill_null(0.0) + enc_t * pl.col("tow_t").fill_null(0.0)) / GIB
-    extra = text + (tower - pl.col("activation_gib") - text).clip(0.0)
-    on = ((f > 0) | (pl.col("tow_t").fill_null(0.0) > 0)) & pl.col("_nbv").is_not_null()
+    dsa = dsa_indexer_gib(m, t)
+    extra = text + (tower - pl.col("activation_gib") - text).clip(0.0) + dsa
+    on = (((f > 0) | (pl.col("tow_t").fill_null(0.0) > 0) | (pl.col("dsa_ix").fill_null(0) > 0))
+          & pl.col("_nbv").is_not_null())
     x = pl.col("_enc_x")
-    first = [pl.when(on).then(extra).otherwise(0.0).alias("_enc_x")]
+    first = [pl.when(on).then(extra).otherwise(0.0).alias("_enc_x"),
+             pl.when(on).then(dsa).otherwise(0.0).alias("_dsa_x")]
     slot0 = [(pl.col("act0") + x).alias("act0")] + ([] if fixed_kv else [(pl.col("av0") - x).alias("av0")]) \
         if stage0 else []
     if fixed_kv:
@@ -626,7 +649,8 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     third = [pl.when(on).then(tokens).otherwise(pl.col("kv_cache_tokens")).alias("kv_cache_tokens"),
              pl.when(on).then(max_len_fit(nbv, t)).otherwise(pl.col("max_model_len_fit")).alias("max_model_len_fit")]
     fourth = [(pl.col("kv_cache_tokens") * pl.col("dp")).alias("kv_cache_tokens_total"), *slot0]
-    after = [[pl.when((pl.col("_pre") == 1) & (x > 0) & (pl.col("kv_cache_gib") + x > 0))
+    # the encoder's own reason only where the encoder's part (not a DSA indexer's) takes the KV memory
+    after = [[pl.when((pl.col("_pre") == 1) & (x - pl.col("_dsa_x") > 0) & (pl.col("kv_cache_gib") + x - pl.col("_dsa_x") > 0))
               .then(pl.lit(ENCODER_FAIL, pl.UInt16)).otherwise(pl.col("_pre")).alias("_pre")]]
     return [first, second, third, fourth], after
 

@@ -151,6 +151,9 @@ class KvGroups:
     # the SM 12.x FlashInfer sparse-MLA workspace (``ws_fi`` bytes; ``ws_b`` 0 there: no bf16 gather)
     ix_d: int = 0
     ws_fi: int = 0
+    # DSA (DeepSeek-V3.2 / GLM-5): the indexer's index_head_dim when its profile-run K gather (max_model_len x 40
+    # rows, ``compressed.DSA_INDEXER_WORKSPACE_FROM``) is priced -- per length, ``exprs.encoder_lens``; 0 = none
+    dsa_ix: int = 0
     # vLLM <= 0.25's logged concurrency (``compressed.Plan.legacy_pages_per_request``): the aggregated page
     # bytes of the compressed group (``cw0``) and, summed over their groups, of each sliding kind (1-3)
     cw0: int = 0

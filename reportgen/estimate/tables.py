@@ -416,7 +416,9 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
                 "bs_chunk", "token_block", "n_state", "state_blocks",
                 # DeepSeek-V4 (kvcache.KvGroups): two more sliding kinds, tokens = concurrency x M, workspace
                 "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b", "ws_w",
-                "ix_d", "ws_fi", "cw0", "cw1", "cw2", "cw3")
+                "ix_d", "ws_fi", "cw0", "cw1", "cw2", "cw3",
+                # DSA (DeepSeek-V3.2 / GLM-5): the indexer K gather's index_head_dim (``dsa_indexer_workspace``)
+                "dsa_ix")
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
@@ -494,6 +496,20 @@ def dsv4_attention_for(gpu: tuple | None) -> str | None:
     capability keeps the H100 default)."""
     cc = gpu[0] if gpu is not None else None
     return SM12_ATTENTION if cc is not None and cc[0] == 12 else None
+
+
+def dsa_indexer_workspace(g, spec, profile):
+    """``g`` with ``dsa_ix`` set for a DSA model (DeepSeek-V3.2 / GLM-5: sparse MLA layers with an indexer key
+    cache) under a version profile from ``compressed.DSA_INDEXER_WORKSPACE_FROM``: the lightning indexer reserves
+    its K gather, max_model_len x 40 rows of index_head_dim fp8 + 4 scale bytes (+ 1 MiB radix top-k scratch),
+    in the profile run (sparse_attn_indexer.py @006475fe) -- priced per length by ``exprs.encoder_lens``.
+    index_head_dim is read back from the cache entry (``index_head_dim + index_head_dim // 128 x 4``)."""
+    from dataclasses import replace
+    from . import compressed as cm
+    tb = max((l.index_token_bytes for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)), default=0)
+    if not tb or g.tok_conc or tuple(profile.first) < cm.DSA_INDEXER_WORKSPACE_FROM:
+        return g
+    return replace(g, dsa_ix=tb * 32 // 33)
 
 
 def sm12_attention_workspace(g):
@@ -645,7 +661,8 @@ class ModelTables:
                 g = kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
                               state_mode=self.state_mode, indexer_kv_dtype=self.engine.indexer_kv_dtype,
                               scan=self._kv_scan)
-                self._kv[key] = (sm12_attention_workspace(g) if g.tok_conc and attn == SM12_ATTENTION else g, None)
+                g = sm12_attention_workspace(g) if g.tok_conc and attn == SM12_ATTENTION else g
+                self._kv[key] = (dsa_indexer_workspace(g, self.kv_spec, self.profile), None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:

@@ -1,0 +1,78 @@
+"""DSA models' (DeepSeek-V3.2 ``deepseek_v32``, GLM-5 ``glm_moe_dsa``) profile-run workspaces read from vLLM (issues
+10 / 12, branch dsaws; docs/decisions.md "DSA profile-run workspaces").
+
+vLLM code read (search tool, vllm-project/vllm):
+
+* ``vllm/model_executor/layers/sparse_attn_indexer.py`` @006475fe, ``sparse_attn_indexer``'s
+  ``not isinstance(attn_metadata, dict)`` (dummy-run) branch: ``current_workspace_manager().get_simultaneous(
+  ((total_seq_lens, head_dim), fp8), ((total_seq_lens, 4), uint8), ((RADIX_TOPK_WORKSPACE_SIZE,), uint8))`` with
+  ``RADIX_TOPK_WORKSPACE_SIZE = 1024 * 1024``, then a freed ``torch.empty(VLLM_SPARSE_INDEXER_MAX_LOGITS_MB MiB)``;
+* DeepSeek-V3.2 / GLM-5's ``Indexer`` (deepseek_v2.py, search file id 1709496): ``total_seq_lens =
+  get_max_prefill_buffer_size(vllm_config)``, not divided (DeepSeek-V4 divides by its compress ratio);
+* ``vllm/v1/attention/backends/mla/indexer.py`` @0023368d ``get_max_prefill_buffer_size`` = ``max_model_len * 40``
+  ("For DeepSeek-V3.2, the max_model_len is 163840. 40 * 163840 * 132 = 865075200 bytes = 825 MB");
+* ``vllm/v1/worker/workspace.py`` @00606a9b ``get_simultaneous``: each request rounded up to 256 B, one buffer
+  grown to the largest (``_ensure_workspace_size``);
+* ``vllm/v1/attention/backends/mla/flashmla_sparse.py`` @008a0c31 ``FlashMLASparseImpl.__init__``: the bf16 prefill
+  gather ``(5 * max_model_len, 576)`` is reserved only for a quantized (``fp8_ds_mla`` / ``nvfp4_ds_mla``) cache, at
+  model construction -- not for ``--kv-cache-dtype auto`` (rows 175 / 176), and not priced here.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from reportgen.arch import build_spec
+from reportgen.estimate import compressed as C
+from reportgen.estimate import overheads as oh
+
+GIB = 1024 ** 3
+ROOT = Path(__file__).resolve().parents[1]
+GLM5 = json.loads((ROOT / "tests" / "data" / "configs_2026" / "zai-org--GLM-5.json").read_text())
+
+
+def test_indexer_k_gather_bytes():
+    # GLM-5 / 5.1 at its max_model_len 202,752: 8,110,080 rows of 128 fp8 + 4 scale bytes, + the radix scratch
+    assert C.indexer_workspace_bytes(202_752, 128, 1) == 8_110_080 * 128 + 8_110_080 * 4 + 1_048_576 == 1_071_579_136
+    assert round(1_071_579_136 / GIB, 3) == 0.998
+    # vLLM's own comment (mla/indexer.py @0023368d): DeepSeek-V3.2 at 163,840 -> 865,075,200 B before the radix scratch
+    assert C.indexer_workspace_bytes(163_840, 128, 1) == 865_075_200 + 1_048_576
+    # each request rounded up to 256 B (workspace.py get_simultaneous): 40 rows x 4 B = 160 -> 256
+    assert C.indexer_workspace_bytes(1, 128, 1) == 5_120 + 256 + 1_048_576
+    # DeepSeek-V4 divides the rows by its compress ratio; DSA does not
+    assert C.indexer_workspace_bytes(202_752, 128, 4) < C.indexer_workspace_bytes(202_752, 128, 1)
+    # the FlashMLA-sparse fp8 gather (not priced: fp8_ds_mla only, reserved at model construction) would be larger
+    assert 5 * 202_752 * 576 * 2 == 1_167_851_520 > 1_071_579_136
+
+
+def _cells(version: str, lens: list[int], kd: str = "auto"):
+    from reportgen.job import Matrix
+    from reportgen.matrix import GpuLike, ModelEntry, evaluate_matrix_lazy
+
+    m = Matrix(tp=[8], pp=[1], dp=[1], ep=[False], weight_dtype=["fp8"], kv_cache_dtype=[kd],
+               max_model_len=lens, concurrency=[1], gpu_memory_utilization=[0.9], max_num_batched_tokens=8_192,
+               max_nodes=64, allow_cross_node_tp=True, vllm_version=version)
+    gpu = GpuLike(id="h200", name="H200", usable_memory_gib=139.81)
+    df = evaluate_matrix_lazy([ModelEntry("zai-org/GLM-5", build_spec(GLM5))], [gpu], m).collect()
+    return {r["max_model_len"]: r for r in df.iter_rows(named=True)}
+
+
+# the fused-MoE workspaces of GLM-5 at TP 8, 8,192 batched tokens: topk 8, expert width 2048 / 8, hidden 6144, bf16
+# (the fitted MOE_WS term, the activation's ``a_moe_t``): the shared buffer already holds this much
+MOE = oh.MOE_WS * 8 * (3 * 2048 / 8 + 6144) * 2 * 8_192
+
+
+@pytest.mark.parametrize("kd", ["auto", "fp8"])
+def test_the_matrix_prices_the_k_gather_per_length_from_0_17(kd):
+    lens = [4_096, 65_536, 202_752]
+    new, old = _cells("0.20", lens, kd), _cells("0.15", lens, kd)
+    assert round(MOE / GIB, 3) == 0.648
+    for m in lens:
+        grow = max(C.indexer_workspace_bytes(m, 128, 1) - MOE, 0) / GIB
+        # per length: what the gather exceeds the fused-MoE workspaces by (0 below ~ 124k tokens here)
+        assert new[m]["activation_gib"] - new[4_096]["activation_gib"] == pytest.approx(grow, abs=1e-9)
+        assert new[4_096]["kv_cache_gib"] - new[m]["kv_cache_gib"] == pytest.approx(grow, abs=1e-9)
+        # the 0.11 profile (0.11-0.16) straddles the WorkspaceManager's arrival: not priced there
+        assert old[m]["activation_gib"] == old[4_096]["activation_gib"]
+    assert new[65_536]["activation_gib"] == new[4_096]["activation_gib"]          # 346 MB < 0.65 GiB of MoE
+    assert round(new[202_752]["activation_gib"] - new[4_096]["activation_gib"], 3) == 0.350
