@@ -32,6 +32,10 @@ KV cache per layer (vLLM's two MLAAttentionSpec layers, one block pool group):
 MTP layers (``num_nextn_predict_layers``) are not loaded for serving (vLLM skips spec-decode
 layers in ``load_weights``): ``mtp_params`` only; an MTP layer always builds a full indexer.
 
+Profile run: the indexer's K-gather workspace (max_model_len x 40 rows, sparse_attn_indexer.py @006475fe) is
+priced per length by ``exprs.dsa_indexer_gib`` (``tables.dsa_indexer_workspace``, 0.17+ profiles); FlashMLA-sparse's
+bf16 prefill gather (fp8_ds_mla caches only) and the freed 512 MiB indexer logits tensor are not.
+
 Not modelled: the ``topk_indices_buffer`` (max_num_batched_tokens x index_topk int32, 64 MiB at
 8192 batched tokens) that vLLM allocates with the model, and the sparse backend's 64-token kernel
 block size (the estimator pages in 16-token blocks).
