@@ -81,9 +81,9 @@ class Ordered:
         if any(f.exception() is not None for f in futs):
             yield from self.drain()
 
-    def only(self, tag: int) -> bool:
-        """No job of a tag below ``tag`` is left in the window."""
-        return all(t >= tag for t, _ in self._window)
+    def oldest(self, default: int) -> int:
+        """The smallest tag of a job in the window (``default`` when the window is empty)."""
+        return min((t for t, _ in self._window), default=default)
 
     def drain(self, below: int | None = None) -> Iterator[Any]:
         """Deliver the window's results (only those with a tag below ``below`` when given)."""

@@ -839,8 +839,8 @@ def iter_cell_batches(models: list[ModelEntry], gpus: Iterable[Any], matrix: Mat
 
 
 # work ahead of the consumer on two cores (``_runs_ahead``): cells in batches computed or queued but not yet
-# delivered, and the prepared chunks two runs may hold together (one run's ``_prepare`` beside the previous run's
-# batches), besides ``prep_cells``
+# delivered, and the cells the prepared chunks alive may hold together (runs prepared ahead beside the batches of
+# earlier runs), besides ``prep_cells``
 AHEAD_CELLS = 786_432
 PAIR_PREP_CELLS = 2_000_000
 
@@ -853,39 +853,51 @@ def _runs_ahead(runs: list[list[ModelEntry]], gpus: list[Any], matrix: Matrix, b
                 stage0_columns: bool) -> Iterator[pl.DataFrame]:
     """``iter_cell_batches``' loop on two worker threads (``reportgen.ahead``): the same batches, in the same order,
     from the same calls.  polars releases the GIL inside its operations, so batch *k+1* is built while batch *k* is,
-    and the next run's ``_prepare`` (its one-length chunks side by side) while this run's batches are.  Bounded:
-    at most ``AHEAD_CELLS // batch_cells`` (>= 1) batches not yet delivered; the next run is prepared beside this
-    one's batches only when the two runs hold <= max(``prep_cells``, ``PAIR_PREP_CELLS``) cells together, else
-    after this run's last batch was delivered and dropped (one prepared chunk at a time, as the serial loop).  An
-    exception is raised at its turn (after the batches before it); closing the generator cancels the queued work."""
+    and the next runs' ``_prepare`` (a per-length run's one-length chunks side by side) while this run's batches are.
+    Bounded: at most ``AHEAD_CELLS // batch_cells`` (>= 1) batches not yet delivered; the runs alive (from the oldest
+    whose batches are not all delivered to the last one prepared) hold <= max(``prep_cells``, ``PAIR_PREP_CELLS``)
+    cells together, so a run is prepared ahead only within that budget, else after every earlier run's last batch was
+    delivered and dropped (one prepared chunk at a time, as the serial loop).  An exception is raised at its turn
+    (after the batches before it); closing the generator cancels the queued work."""
     plan = [(run, _length_matrices(run, matrix)) for run in runs]
     cells = [sum(cells_per_model_gpu(m, matrix) for m in run) * len(gpus) for run in runs]
-    pair = max(prep_cells, PAIR_PREP_CELLS)
+    budget = max(prep_cells, PAIR_PREP_CELLS)
     with ahead.Ordered(workers=2, depth=max(1, AHEAD_CELLS // max(batch_cells, 1))) as q:
+        preps: dict[int, list] = {}
+        nxt = 0                 # the next run to prepare
+
         def prepare(j: int) -> list:
             run, mats = plan[j]
             return [q.side(_prepare, run, gpus, mx, stage0_columns) for mx in (mats or [matrix])]
 
-        preps = {0: prepare(0)}
+        def ahead_of(i: int) -> None:
+            # the runs alive -- from the oldest with batches not yet delivered (or run i) to the last one prepared
+            # -- and the next together hold <= budget cells: prepare the next beside them
+            nonlocal nxt
+            lo = min(q.oldest(i), i)
+            while nxt < len(plan) and sum(cells[lo:nxt + 1]) <= budget:
+                preps[nxt] = prepare(nxt)
+                nxt += 1
+
         for i, (run, mats) in enumerate(plan):
+            if i not in preps:
+                # too big beside the runs before it: prepared once their batches are delivered (and their chunks gone)
+                yield from q.drain()
+                preps[i] = prepare(i)
+                nxt = i + 1
+            ahead_of(i)
             futs = preps.pop(i)
-            yield from q.until_done(futs)       # the previous run's batches, delivered while this run is prepared
+            yield from q.until_done(futs)       # the earlier runs' batches, delivered while this run is prepared
             rs = [f.result() for f in futs]
             del futs
-            together = i + 1 < len(plan) and cells[i] + cells[i + 1] <= pair
             if rs[0].n_cells:
                 n_conc = rs[0].n_conc
                 rows = max(1, batch_cells // ((len(rs) if mats else rs[0].n_len) * n_conc))
                 for lo in range(0, rs[0].u.height, rows):
                     yield from q.room()
                     q.submit(i, _batch_of, rs, mats is None, lo, lo + rows)
-                    if together and i + 1 not in preps and q.only(i):   # the run before this one released
-                        preps[i + 1] = prepare(i + 1)
+                    ahead_of(i)
             del rs
-            if i + 1 < len(plan) and i + 1 not in preps:
-                # together: once the previous run's batches are delivered; else once this run's are (and ``rs`` is gone)
-                yield from q.drain(below=i if together else i + 1)
-                preps[i + 1] = prepare(i + 1)
         yield from q.drain()
 
 

@@ -142,12 +142,15 @@ def test_keyboard_interrupt_in_the_consumer_unwinds(monkeypatch):
     assert not [th for th in threading.enumerate() if th.name.startswith("reportgen-ahead") and th.is_alive()]
 
 
-@pytest.mark.parametrize("pair", [0, None])
-def test_at_most_two_prepared_chunks_and_one_when_they_are_big(monkeypatch, pair):
-    """The memory bound: with ``PAIR_PREP_CELLS`` 0 (big chunks) a run is prepared only when every earlier chunk is
-    released, as in the serial loop; otherwise at most the previous run's chunk is still alive."""
-    if pair is not None:
-        monkeypatch.setattr(M, "PAIR_PREP_CELLS", pair)
+@pytest.mark.parametrize("runs, most", [(0, 0), (2.5, 1), (3, 2)])
+def test_prepared_chunks_alive_stay_within_the_budget(monkeypatch, runs, most):
+    """The memory bound: the prepared chunks alive when a run is prepared (those whose batches are not all delivered,
+    and those prepared ahead) hold, with it, at most max(``prep_cells``, ``PAIR_PREP_CELLS``) cells; with
+    ``PAIR_PREP_CELLS`` 0 (big chunks) a run is prepared only when every earlier chunk is released, as in the serial
+    loop."""
+    per_run = len(GPUS) * MATRIX.n_cells_per_model_gpu()        # prep_cells=1: one model a run
+    monkeypatch.setattr(M, "PAIR_PREP_CELLS", int(runs * per_run))
+    monkeypatch.setattr(M, "AHEAD_CELLS", 2 * 97)     # a window of 2 batches: earlier runs' batches delivered soon
     alive: list = []
     worst = []
     real = M._prepare
@@ -158,15 +161,16 @@ def test_at_most_two_prepared_chunks_and_one_when_they_are_big(monkeypatch, pair
             gc.collect()
             worst.append(sum(w() is not None for w in alive))
         r = real(*a, **k)
+        assert r.n_cells == per_run
         with lock:
             alive.append(weakref.ref(r))
         return r
 
     monkeypatch.setattr(M, "_prepare", tracked)
     n = sum(b.height for b in batches(monkeypatch, 2, batch_cells=97, prep_cells=1))
-    assert n == len(MODELS) * len(GPUS) * MATRIX.n_cells_per_model_gpu()
+    assert n == len(MODELS) * per_run
     assert len(alive) == len(MODELS)
-    assert max(worst) == (0 if pair == 0 else 1)
+    assert max(worst) == most
 
 
 def test_one_core_keeps_the_serial_loop(monkeypatch):
