@@ -331,7 +331,7 @@ def nvfp4_moe_note(spec, gpu, eng: dict, version) -> str | None:
     on this GPU (``tables.nvfp4_backend_for``; docs/decisions.md "NVFP4 MoE backend per GPU"), or that it is not
     known; None for every other model."""
     from reportgen.estimate.profiles import parse_version
-    from reportgen.estimate.tables import experts_nvfp4, nvfp4_backend_for, scheme_for
+    from reportgen.estimate.tables import experts_nvfp4, moe_backend_refusal_for, nvfp4_backend_for, scheme_for
 
     if eng["weights_as"] not in ("checkpoint", "auto") or not spec.num_experts or not spec.quantization_config:
         return None
@@ -342,6 +342,9 @@ def nvfp4_moe_note(spec, gpu, eng: dict, version) -> str | None:
     if lay is None:
         return None
     cc = getattr(gpu, "compute_capability", None)
+    if moe_backend_refusal_for(spec, (cc, parse_version(version)), eng["moe_backend"] or "auto", lay):
+        return (f"NVFP4 MoE experts: vLLM refuses --moe-backend {eng['moe_backend']} on SM {cc[0]}.{cc[1]} (the "
+                "result's reason): nothing is priced")
     backend = nvfp4_backend_for(spec, (cc, parse_version(version)), eng["moe_backend"] or "auto",
                                 not lay.input_scale)
     if backend is None:

@@ -214,6 +214,26 @@ def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "au
     return nvfp4_moe_backend(cc, version, moe_activation(spec), w4a16)
 
 
+def moe_backend_refusal_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str, nvfp4=None, mxfp4: bool = False
+                            ) -> str | None:
+    """vLLM's refusal of the user's explicit ``--moe-backend`` for ``spec``'s routed experts as shipped on ``gpu`` =
+    (compute capability, vLLM (major, minor)) (``quant.layouts.moe_backend_refusal``): ``nvfp4`` = the experts' NVFP4
+    layout (``experts_nvfp4``) or None, ``mxfp4``: the experts are MXFP4 (gpt-oss; DeepSeek-V4's W4A8 experts take
+    another path, not decided).  None = vLLM starts, or not decidable (no capability: AMD, a GPU given by its memory)."""
+    from .quant.layouts import moe_backend_refusal
+
+    if moe_backend == "auto" or gpu is None or gpu[0] is None:
+        return None
+    cc, version = gpu
+    if mxfp4:
+        if (spec.quantization_config or {}).get("expert_dtype") == "fp4":
+            return None
+        return moe_backend_refusal(moe_backend, "mxfp4", cc, version)
+    if nvfp4 is not None:
+        return moe_backend_refusal(moe_backend, "nvfp4", cc, version, moe_activation(spec), not nvfp4.input_scale)
+    return None
+
+
 def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
     """What ``model_rule`` reads off the layers: (KV head counts, main first; distinct state geometries)."""
     heads = (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads}))
@@ -584,6 +604,9 @@ class ModelTables:
             nv = self._nvfp4_at(wd)
             expert = (mxfp4_backend_for(self.spec, gpu) if mx[0] else
                       nvfp4_backend_for(self.spec, gpu, self.engine.moe_backend, not nv.input_scale) if nv else None)
+            why = moe_backend_refusal_for(self.spec, gpu, self.engine.moe_backend, nv, mx[0])
+            if why:                  # vLLM refuses the explicit --moe-backend here: the variant carries the verdict
+                expert = _Invalid(why)
             v = self._variants[key] = (expert,
                                        mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None,
                                        dsv4_attention_for(gpu) if self._dsv4_attention() else None)
@@ -692,6 +715,9 @@ class ModelTables:
         key = (wd, kd, lay.tp, lay.pp, lay.dp if moe else 1, lay.ep and moe, mxfp4)
         hit = self._body.get(key)
         if hit is not None:
+            return hit
+        if isinstance(mxfp4[0], _Invalid):     # mxfp4_variant: vLLM refuses the explicit --moe-backend on this GPU
+            hit = self._body[key] = (mxfp4[0], _EMPTY_BODY, (), 0)
             return hit
         scheme, wtable, act_b, err = self._scheme(wd, mxfp4[0])
         if not err and mxfp4[0] in NVFP4_BACKEND_NAMES:

@@ -525,3 +525,95 @@ def nvfp4_layout_refusal(backend: Nvfp4MoeBackend, intermediate: int, moe_tp: in
             f"{backend.pad_rows_to} and prepare_nvfp4_moe_layer_for_fi_or_cutlass raises NotImplementedError "
             f"(intermediate size padding for w1 and w3); a different tp / expert parallelism or --moe-backend "
             f"changes it")
+
+
+# --- An explicit --moe-backend the GPU or the experts' quantization cannot run: vLLM refuses the start -----------
+# vLLM ``fused_moe/oracle/nvfp4.py`` @01362014 ``select_nvfp4_moe_backend``: with ``moe_backend != "auto"``
+# ``map_nvfp4_backend`` raises ValueError("moe_backend='X' is not supported for NvFP4 MoE. Expected one of [...]")
+# for a name without an NVFP4 kernel, then ``_return_or_raise`` raises ValueError("NvFp4 MoE backend 'X' does not
+# support the deployment configuration since kernel does not support <what>.") when the kernel class's
+# ``is_supported_config`` (modular_kernel.py: current device > no act_and_mul > activation > quantization scheme)
+# refuses -- no fall-back to another kernel.  The explicit flag came with vllm#33807 (2026-02, "If MoEBackend is
+# specified by the user and isn't valid for the given quantization format, it will error"): from 0.16 on here.
+# ``fused_moe/oracle/mxfp4.py`` @001eda31 ``select_mxfp4_moe_backend`` does the same for MXFP4 (the oracle of
+# vllm#37128, 2026-03: from 0.19 on here); of its kernels only the Triton one's device gate is modelled:
+# ``_triton_kernel_moe_supports_current_device`` keeps "the original ``(9, 0) <= cap < (11, 0)`` window on CUDA".
+MOE_BACKEND_FLAG_FROM = {"nvfp4": (0, 16), "mxfp4": (0, 19)}
+# map_nvfp4_backend's keys among vllm_args.MOE_BACKENDS -> vLLM's NvFp4MoeBackend name
+NVFP4_FLAG_KERNELS = {"cutlass": "VLLM_CUTLASS", "flashinfer_trtllm": "FLASHINFER_TRTLLM",
+                      "flashinfer_cutlass": "FLASHINFER_CUTLASS", "flashinfer_cutedsl": "FLASHINFER_CUTEDSL",
+                      "marlin": "MARLIN", "emulation": "EMULATION"}
+# the kernel classes' ``is_supported_config`` as read (docs/decisions.md "NVFP4 MoE backend per GPU"):
+# (capability majors, SM 9.0 too, gated only, activations (None = any), W4A4 scheme only)
+_NVFP4_KERNEL_GATES = {
+    "flashinfer_trtllm": ((10,), False, False, None, True),             # experts/trtllm_nvfp4_moe.py @01f6dc6a
+    "flashinfer_cutedsl": ((10,), False, True, ("silu",), True),        # experts/flashinfer_cutedsl_moe.py @03a45964
+    "flashinfer_cutlass": ((10, 12), True, False, FI_CUTLASS_ACTIVATIONS, True),   # flashinfer_cutlass_moe @03063c09
+    "cutlass": ((10, 11, 12), False, False, None, True),                 # CutlassExpertsFp4
+}
+
+
+def moe_backend_refusal(requested: str, kind: str, capability: tuple[int, int] | None,
+                        version: tuple[int, ...] | None = None, activation: str = "silu",
+                        w4a16: bool = False) -> str | None:
+    """vLLM's refusal of an explicit ``--moe-backend requested`` for routed experts of ``kind`` ("nvfp4", "mxfp4";
+    anything else: None) on a GPU of CUDA ``capability`` under vLLM ``version`` ((major, minor), None = newest);
+    ``activation``: the experts' ``MoEActivation`` name (``tables.moe_activation``); ``w4a16``: weight-only NVFP4.
+    None = vLLM starts it (or reportgen cannot tell: "auto", no capability -- AMD, a GPU given by its memory, a
+    catalog row without the column --, a version before the oracle took the flag, a backend whose gate was not
+    read: marlin and emulation are taken as running everywhere).  The refusal quotes vLLM's exception and names
+    the fix (``--moe-backend auto`` and the explicit values that run)."""
+    if requested == "auto" or capability is None or kind not in MOE_BACKEND_FLAG_FROM:
+        return None
+    v = tuple(version[:2]) if version is not None else None
+    if v is not None and v < MOE_BACKEND_FLAG_FROM[kind]:
+        return None
+    sm = f"SM {capability[0]}.{capability[1]}"
+    if kind == "mxfp4":
+        if requested != "triton" or (9, 0) <= tuple(capability) < (11, 0):
+            return None
+        why = ("ValueError: Mxfp4 MoE backend 'TRITON' does not support the deployment configuration since kernel "
+               "does not support current device (fused_moe/oracle/mxfp4.py select_mxfp4_moe_backend; the Triton "
+               "MoE kernels run on CUDA capability 9.0 to 10.x only)")
+        return _refusal_text(requested, "MXFP4", sm, why, mxfp4_moe_backend(capability, version), ["marlin"])
+    if requested not in NVFP4_FLAG_KERNELS:
+        why = (f"ValueError: moe_backend='{requested}' is not supported for NvFP4 MoE. Expected one of "
+               f"{list(NVFP4_FLAG_KERNELS)} (fused_moe/oracle/nvfp4.py map_nvfp4_backend)")
+    else:
+        what = _nvfp4_gate(requested, capability, activation, w4a16)
+        if what is None:
+            return None
+        why = (f"ValueError: NvFp4 MoE backend '{NVFP4_FLAG_KERNELS[requested]}' does not support the deployment "
+               f"configuration since kernel does not support {what} (fused_moe/oracle/nvfp4.py "
+               f"select_nvfp4_moe_backend)")
+    runs = [b for b in NVFP4_FLAG_KERNELS if b in _NVFP4_KERNEL_GATES and _nvfp4_gate(b, capability, activation, w4a16)
+            is None] + ["marlin"]
+    auto = nvfp4_moe_backend(capability, version, activation, w4a16)
+    return _refusal_text(requested, "NVFP4", sm, why, auto.removeprefix("nvfp4_") if auto else None, runs)
+
+
+def _nvfp4_gate(requested: str, capability: tuple[int, int], activation: str, w4a16: bool) -> str | None:
+    """What the NVFP4 kernel class of ``requested`` refuses first (``is_supported_config``'s order), or None."""
+    gate = _NVFP4_KERNEL_GATES.get(requested)
+    if gate is None:                      # marlin, emulation: every CUDA GPU reportgen's catalog holds
+        return None
+    majors, sm90, gated_only, acts, w4a4_only = gate
+    if capability[0] not in majors and not (sm90 and tuple(capability) == (9, 0)):
+        return "current device"
+    if gated_only and activation == "relu2_no_mul":
+        return "no act_and_mul MLP layer"
+    if acts is not None and activation not in acts:
+        return f"{activation} activation"
+    # FlashInfer CUTLASS takes (kNvfp4Static, kNvfp4Dynamic) from capability 10.0 only; every FlashInfer kernel and
+    # CutlassExpertsFp4 take no weight-only (W4A16) NVFP4
+    if (w4a4_only and w4a16) or capability[0] < 10:
+        return "quantization scheme"
+    return None
+
+
+def _refusal_text(requested: str, kind: str, sm: str, why: str, auto: str | None, runs: list[str]) -> str:
+    pick = f" (vLLM picks {auto} here)" if auto else ""
+    runs = list(dict.fromkeys(runs))
+    alt = f"--moe-backend {runs[0]}" if len(runs) == 1 else f"one of --moe-backend {', '.join(runs)}"
+    return (f"vLLM refuses --moe-backend {requested} for this model's {kind} routed experts on {sm} at engine "
+            f"construction: {why}; use --moe-backend auto{pick} or {alt}")
