@@ -178,8 +178,9 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
                      "prices vLLM's CUTLASS MoE call -- row copies and the weighted product, freed per call, as a "
                      "peak beside the dense forward, and its workspaces; other experts keep the fitted terms")
     elif settings["moe_backend"] != "auto":
-        notes.append(f"--moe-backend {settings['moe_backend']}: accepted; the MoE terms are the fitted ones "
-                     "(only cutlass on NVFP4 experts is priced differently)")
+        notes.append(f"--moe-backend {settings['moe_backend']}: accepted where vLLM runs it (a GPU or experts' "
+                     "quantization it cannot run is invalid_layout with vLLM's exception); the MoE terms are the "
+                     "fitted ones (only cutlass on NVFP4 experts is priced differently)")
     settings["weights_as"] = _weights_as(args.weights_as, UsageError)
     if settings["quantization"] and settings["weights_as"] != "checkpoint":
         raise UsageError(f"--weights-as {settings['weights_as']} (a what-if re-quantization) cannot be combined "

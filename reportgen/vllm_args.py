@@ -22,7 +22,9 @@ Sources (vLLM, read with the project's read_file tool):
   checkpoint it must name the checkpoint's own method (vLLM raises otherwise).
 - ``vllm/config/kernel.py`` @ 00634b8acf93e413a1c380288665a543b98be7ea: ``KernelConfig.moe_backend``
   (``--moe-backend``), a ``MoEBackend`` literal (``MOE_BACKENDS``) normalised by ``value.lower().replace("-",
-  "_")``, default "auto".  Priced only as "cutlass" on NVFP4 experts (estimate/tables.cutlass_nvfp4_moe_coeffs).
+  "_")``, default "auto".  Priced only as "cutlass" on NVFP4 experts (estimate/tables.cutlass_nvfp4_moe_coeffs);
+  a value vLLM's MoE oracle refuses for the GPU / the experts' quantization is ``invalid_layout``
+  (estimate/quant/layouts.moe_backend_refusal).
 
 Command-line syntax follows vLLM's ``FlexibleArgumentParser``: ``--flag value`` and ``--flag=value``,
 underscores in flag names mean dashes (``--max_model_len``), ``--no-<flag>`` for booleans, a model as

@@ -219,7 +219,8 @@ def moe_backend_refusal_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str
     """vLLM's refusal of the user's explicit ``--moe-backend`` for ``spec``'s routed experts as shipped on ``gpu`` =
     (compute capability, vLLM (major, minor)) (``quant.layouts.moe_backend_refusal``): ``nvfp4`` = the experts' NVFP4
     layout (``experts_nvfp4``) or None, ``mxfp4``: the experts are MXFP4 (gpt-oss; DeepSeek-V4's W4A8 experts take
-    another path, not decided).  None = vLLM starts, or not decidable (no capability: AMD, a GPU given by its memory)."""
+    another path, not decided).  None = vLLM starts, or not decidable (no capability: AMD, a GPU given by its
+    memory)."""
     from .quant.layouts import moe_backend_refusal
 
     if moe_backend == "auto" or gpu is None or gpu[0] is None:
