@@ -115,6 +115,13 @@ PROXIES["Qwen/Qwen3.8-27B"] = (
 PROXIES["zai-org/GLM-5.1-FP8"] = (
     "zai-org/GLM-5-FP8", "checkpoint",
     "GLM-5-FP8 config (GLM-5.1 keeps the GLM-5 geometry; block-fp8 with GLM-5-FP8's modules_to_not_convert)")
+# rows 177 / 178 (branch loghunt23; the 0.10 profile's started rows): the base Llama-3.2-1B, whose config is not
+# offline (the Instruct twin's is: same LlamaForCausalLM geometry, tied embeddings), and Qwen3-Reranker-0.6B, a
+# Qwen3ForCausalLM run as a yes / no generator with Qwen3-0.6B's geometry
+PROXIES["meta-llama/Llama-3.2-1B"] = (
+    "meta-llama/Llama-3.2-1B-Instruct", "checkpoint", "Llama-3.2-1B-Instruct config (same architecture as the base model)")
+PROXIES["Qwen/Qwen3-Reranker-0.6B"] = (
+    "Qwen/Qwen3-0.6B", "checkpoint", "Qwen3-0.6B config (same Qwen3ForCausalLM geometry: 28 layers, hidden 1024, 8 KV heads)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -154,6 +161,10 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # no-sort sampler's, while rows 76-79 (same doc, 0.11) show the sort-based one.  Inferred from
                 # this one row: the doc does not say which environment ran it.
                 "80": {"flashinfer_sampler": True},
+                # row 177 (0.10.1.dev source build, branch loghunt23): its log prints "[topk_topp_sampler.py:49] Using
+                # FlashInfer for top-p & top-k sampling." -- the no-sort sampler of profiles.py's 0.10-0.16 note.
+                # (Row 178 quotes no sampler line and keeps the default.)
+                "177": {"flashinfer_sampler": True},
                 # vllm#44376: offline LLM() on a >= 70 GiB Hopper (LLM-class default 16384 batched tokens, which
                 # reproduces the logged 6.66 GiB / 13528 exactly: tests/test_compressed_kv.py); the version is not
                 # stated, the issue is filed against v0.22

@@ -185,8 +185,17 @@ PROFILES: tuple[VllmProfile, ...] = (
                    "0.10.2 adds 'Free memory on device ... Actual usage is W weight, A peak activation, "
                    "N non-torch, G CUDAGraph'",
         commits=("gpu_worker.py@0012cf691b7e69423244d2b1405f4b6832156e19",),
-        evidence="F02/F03 (vllm_logs_2026.csv: refused starts, verdict and largest length); rows 32 and 71 "
-                 "have no runnable config (llava-1.6, hybrid Qwen3-Next): the numeric terms are inherited",
+        evidence="F02/F03 (vllm_logs_2026.csv: refused starts, verdict and largest length); rows 177 / 178 "
+                 "(branch loghunt23, the first started 0.10 rows with KV figures: Llama-3.2-1B on a 0.10.1.dev "
+                 "source build, 48 GB-class card, API-server defaults, DEBUG breakdown -- weights -0.1 %, "
+                 "activation 0.45 GiB = the log with its logged FlashInfer sampler, KV -0.3 %; "
+                 "Qwen3-Reranker-0.6B (Qwen3-0.6B geometry) on 0.10.1, RTX 3090, util 0.258, offline LLM() at "
+                 "8,192 batched tokens -- KV -2.6 %, tokens -2.6 %); row 179 (0.10.2, Qwen3-235B-A22B-FP8 TP 8 + EP "
+                 "on 8 PCIe L40S, its 'Actual usage' line itemized: weights -0.1 %, KV -5.0 %, tokens -4.7 %; "
+                 "non-torch 0.53 modelled (nt_single + 0.05 x 8, no NVLS) vs 0.18 logged, activation +0.21): three "
+                 "started rows, all below the log, nothing refitted (the PCIe group term rests on this one row); "
+                 "rows 32 and 71 have no runnable config (llava-1.6, hybrid Qwen3-Next): the numeric terms are "
+                 "inherited",
         notes="graphs captured after KV sizing (outside the budget); PIECEWISE only; sampler and "
               "non-torch as 0.11 (inherited: no 0.10 row prints a TP>1 dense non-torch figure); hybrid GDN "
               "models keep row 71's fitted profile-run term (GDN_STATE_COPIES: not vLLM's GDN code, which "
