@@ -199,7 +199,7 @@ def test_bamba_attention_layers_from_indices_and_half_rotary():
 
 @pytest.mark.parametrize("cfg, change, field", [
     (GRANITE_H, {"layer_types": ["mamba"] * 7}, "layer_types"),
-    (GRANITE_H, {"layer_types": ["mamba"] * 7 + ["retention"]}, "layer_types"),
+    (GRANITE_H, {"layer_types": ["mamba"] * 7 + ["retention"]}, "layer_types[7]"),   # transformers' kinds, by index
     (GRANITE_H, {"mamba_n_groups": 5}, "mamba_n_groups"),
     (GRANITE_H, {"num_local_experts": -1}, "num_local_experts"),
     (BAMBA, {"attn_layer_indices": [2, 6]}, "attn_layer_indices[1]"),
