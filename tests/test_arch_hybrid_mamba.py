@@ -199,7 +199,7 @@ def test_bamba_attention_layers_from_indices_and_half_rotary():
 
 @pytest.mark.parametrize("cfg, change, field", [
     (GRANITE_H, {"layer_types": ["mamba"] * 7}, "layer_types"),
-    (GRANITE_H, {"layer_types": ["mamba"] * 7 + ["retention"]}, "layer_types"),
+    (GRANITE_H, {"layer_types": ["mamba"] * 7 + ["retention"]}, "layer_types[7]"),   # transformers' kinds, by index
     (GRANITE_H, {"mamba_n_groups": 5}, "mamba_n_groups"),
     (GRANITE_H, {"num_local_experts": -1}, "num_local_experts"),
     (BAMBA, {"attn_layer_indices": [2, 6]}, "attn_layer_indices[1]"),
@@ -553,3 +553,19 @@ def test_fuzzed_hybrid_fields_give_a_spec_or_a_config_error(family, data):
         return
     if spec.unsupported_reason is None:
         assert spec.params_total > 0 and len(spec.layers_kv) == spec.num_layers
+
+
+@pytest.mark.parametrize("idxs, field, words", [
+    ([2, 5, 8, 10, 12, 16], "full_attn_idxs[5]", "layer index 16 is outside 0..15 (num_hidden_layers 16)"),
+    ([-1, 5], "full_attn_idxs[0]", "layer index -1 is outside 0..15"),
+])
+def test_lfm2_full_attn_idxs_outside_the_stack_is_malformed(idxs, field, words):
+    """Without ``layer_types`` transformers (and so vLLM, which reads the derived ``layer_types``) drops an index
+    >= num_hidden_layers silently: refused naming the entry and the rule, not priced with fewer attention layers
+    (audit of issue 11, stop 23: the class defaults with full_attn_idxs [99] were priced as an all-conv model)."""
+    with pytest.raises(ConfigError) as e:
+        build_spec(dict(LFM2, full_attn_idxs=idxs))
+    assert e.value.field == field and words in str(e.value)
+    # with an explicit layer_types the indices are not read (vLLM @055e47c2 reads layer_types[i]): priced
+    kinds = ["full_attention" if i in LFM2["full_attn_idxs"] else "conv" for i in range(16)]
+    assert build_spec(dict(LFM2, full_attn_idxs=idxs, layer_types=kinds)).params_total == 1_170_340_608

@@ -92,3 +92,18 @@ def test_qwen3_next_tied_refused():
         "vocab_size": 100}
     cfg["tie_word_embeddings"] = True
     assert "own lm_head" in build_spec(cfg).unsupported_reason
+
+
+@pytest.mark.parametrize("composite", [False, True])
+def test_kind_transformers_rejects_is_named_by_index(composite):
+    """A kind outside transformers' own list ('retention') is caught by its ``validate_layer_type`` before reportgen's
+    rule: the error names the entry and the allowed kinds once (it echoed the whole 64-entry list before; audit of
+    issue 11, stop 23)."""
+    cfg = json.loads((DATA / "configs_2026" / "Qwen--Qwen3.5-27B.json").read_text())
+    text = cfg["text_config"] if composite else text27()
+    text["layer_types"][5] = "retention"
+    with pytest.raises(ConfigError) as e:
+        build_spec(cfg if composite else text)
+    assert e.value.field == ("text_config." if composite else "") + "layer_types[5]"
+    assert "unknown layer kind 'retention'" in str(e.value) and "linear_attention" in str(e.value)
+    assert str(e.value).count("full_attention") == 1

@@ -79,6 +79,29 @@ def test_row71_qwen3_next_tp2_h200(next80b):
     assert r["state_bytes_per_seq"] == 36 * 544 * 1024
 
 
+def test_row71_published_figures_are_the_estimate(next80b):
+    """docs/accuracy_hybrids.md's row-71 line (carried into docs/accuracy.md) states what the estimator computes
+    today: tokens and concurrency with their errors.  The audit of issue 11 (stop 23) found it still printing
+    958,528 (-1.6 %) after later non-torch changes had moved the estimate to 985,184 (+1.2 %)."""
+    import re
+
+    log_path = REF / "vllm_logs.csv"
+    if not log_path.exists():
+        pytest.skip("shared reference logs not present")
+    row = _row(log_path, "71")
+    r = estimate_one(next80b, load_catalog().get("nvidia_h200_141gb_sxm"), tp=2, max_model_len=262144,
+                     gpu_memory_utilization=0.9, max_num_batched_tokens=8192, vllm_version=row["vllm_version"])
+    line = next(l for l in (ROOT / "docs" / "accuracy_hybrids.md").read_text().splitlines() if l.startswith("| 71 |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    tok_err = 100 * _err(r["kv_cache_tokens"], float(row["gpu_kv_cache_tokens"]))
+    conc_err = 100 * _err(r["max_concurrency"], float(row["max_concurrency"]))
+    sign = lambda x: ("+" if x >= 0 else "\u2212") + f"{abs(x):.1f} %"
+    assert cells[3] == f"{r['kv_cache_tokens']:,} vs {int(row['gpu_kv_cache_tokens']):,} ({sign(tok_err)})"
+    assert cells[4] == f"{r['max_concurrency']:.2f} vs {row['max_concurrency']} ({sign(conc_err)})"
+    assert re.match(rf"{r['weights_gib']:.3f} vs 74.28 GiB", cells[2])
+    assert cells[5] == f"{r['block_size']} = {row['block_size'].split()[0]}"
+
+
 def test_row71_block_arithmetic_exact_from_logged_kv(next80b):
     """Given the KV memory vLLM logged (47,878,721,024 B in use), its tokens and concurrency follow exactly."""
     g = kv_groups(next80b, 2, 1, "auto", 2, 16, state_conv_bytes=2, state_mode="none")

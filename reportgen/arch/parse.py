@@ -18,9 +18,11 @@ the native class of a known ``architectures`` entry (Kimi-K2 declares
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import logging
 import os
+import re
 import typing
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -132,7 +134,32 @@ def parse_config(raw: Mapping[str, Any], model_type: str) -> Any:
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
-        raise ConfigError(_guess_field(str(e), raw), f"transformers rejected the config: {type(e).__name__}: {e}") from None
+        raise (_unknown_layer_kind(str(e), raw, "")
+               or ConfigError(_guess_field(str(e), raw), f"transformers rejected the config: {type(e).__name__}: {e}")) from None
+
+
+_ALLOWED_KINDS = re.compile(r"The `(\w+)` entries must be in \(([^)]*)\) but got (\[[^\]]*\])")
+
+
+def _unknown_layer_kind(message: str, raw: Mapping[str, Any], prefix: str) -> ConfigError | None:
+    """transformers' ``validate_layer_type`` error ("The `layer_types` entries must be in (...) but got [the whole,
+    normalised list]") as reportgen's own: the first unknown entry named by index (as the config writes it), the
+    allowed kinds listed once.  None for any other error."""
+    m = _ALLOWED_KINDS.search(message)
+    if m is None:
+        return None
+    name, allowed = m.group(1), [k.strip().strip("'\"") for k in m.group(2).split(",") if k.strip()]
+    try:
+        got = ast.literal_eval(m.group(3))
+    except (ValueError, SyntaxError):
+        return None
+    field = next((f for f in (name, "layers_block_type") if isinstance(raw.get(f), (list, tuple))), None)
+    bad = next((i for i, kind in enumerate(got) if kind not in allowed), None)
+    if field is None or bad is None:
+        return None
+    written = raw[field][bad] if bad < len(raw[field]) else got[bad]
+    return ConfigError(f"{prefix}{field}[{bad}]", f"unknown layer kind {written!r}: transformers' config validator "
+                                                   f"(its own kind names) allows only {', '.join(allowed)}")
 
 
 def _guess_field(message: str, raw: Mapping[str, Any]) -> str:
@@ -181,8 +208,9 @@ def parse_composite(raw: Mapping[str, Any], model_type: str) -> Any:
                 parts[key] = sub_cls(**_json_numbers(sub, sub_cls))
         except Exception as e:  # noqa: BLE001 - transformers raises many types on bad input
             field = _guess_field(str(e), sub)
-            raise ConfigError(key if field == "config" else f"{key}.{field}",
-                              f"transformers rejected the config: {type(e).__name__}: {e}") from None
+            raise (_unknown_layer_kind(str(e), sub, f"{key}.")
+                   or ConfigError(key if field == "config" else f"{key}.{field}",
+                                  f"transformers rejected the config: {type(e).__name__}: {e}")) from None
     top = {f.name: f.default for f in dataclasses.fields(cls)
            if f.default is not dataclasses.MISSING and f.name not in parts}
     top.update({k: v for k, v in raw.items() if k not in parts and k not in DROP_KEYS})

@@ -71,6 +71,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
                           "block_multiple_of without block_ffn_dim_multiplier)")
     if hf_inter < 1:
         raise f.err("intermediate_size", f"leaves a feed-forward width of {hf_inter}")
+    if f.raw.get("layer_types") is None:
+        _check_full_attn_idxs(f, g.n_layers)
     kinds = _layer_kinds(f, g.n_layers)
     kernel = f.int("conv_L_cache")
     conv_bias = f.flag("conv_bias")
@@ -105,6 +107,21 @@ def build_moe(f: Fields, spec: ModelSpec) -> None:
 
     _stack(spec, f, g, kinds, hd, kernel, conv_bias, mlp)
     spec.notes.append(f"lfm2_moe: vLLM refuses tensor-parallel sizes above num_experts ({n_exp})")
+
+
+def _check_full_attn_idxs(f: Fields, n_layers: int) -> None:
+    """lfm2 without ``layer_types``: transformers derives it from ``full_attn_idxs`` (``i in full_attn_idxs``
+    for ``i < num_hidden_layers``), so an index outside the stack would be dropped silently and the model priced
+    with one attention layer fewer than the config names: ``malformed_config`` naming the entry instead."""
+    idxs = f.raw.get("full_attn_idxs")
+    if idxs is None:
+        return
+    if not isinstance(idxs, (list, tuple)):
+        raise f.err("full_attn_idxs", f"must be a list of layer indices, got {type(idxs).__name__}")
+    for i, v in enumerate(idxs):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n_layers:
+            raise f.err(f"full_attn_idxs[{i}]", f"layer index {v!r} is outside 0..{n_layers - 1} "
+                                                f"(num_hidden_layers {n_layers})")
 
 
 def _layer_kinds(f: Fields, n_layers: int) -> list[str]:
