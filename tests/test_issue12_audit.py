@@ -10,6 +10,8 @@
   ``AttentionSpec.real_page_size_bytes`` (2 x block x heads x head_size x dtype bytes, per block of 16): 50
   sliding layers x 2 x 16 heads x 256 + 10 full layers x 2 x 4 heads x 512, at 1 byte = 450,560 B (bf16: 901,120,
   tests/test_arch_flagships_gqa.py::test_gemma4_global_kv_heads_per_layer).
+* per-token KV bytes in fp8 as well as bf16 for the two cache kinds the audit found pinned in bf16 only: Kimi-K2.5's
+  MLA latent and MiniMax-M1's softmax layers beside its lightning state.
 """
 
 from __future__ import annotations
@@ -109,3 +111,35 @@ def test_kv_cache_scheme_auto_is_fp8_in_parquet_csv_and_report(tmp_path):
     assert [(row["kv_cache_dtype"], row["kv_cache_dtype_used"], float(row["kv_bytes_per_token"])) for row in rows] \
         == [("auto", "fp8_e4m3", 450_560.0), ("auto", "fp8_e4m3", 225_280.0)]
     assert "<dt>KV cache costed as</dt><dd>auto → fp8_e4m3</dd>" in (out / "report.html").read_text()
+
+
+def test_kimi_k25_mla_latent_bf16_and_fp8():
+    """vLLM ``vllm/model_executor/layers/attention/mla_attention.py`` @0014ca6b, ``MLAAttention.__init__``:
+    ``self.head_size = kv_lora_rank + qk_rope_head_dim``, ``self.num_kv_heads = 1``, the cache dtype is
+    ``cache_config.cache_dtype`` (fp8 stays plain fp8 off the FLASHMLA_SPARSE backend: Kimi-K2.5's DeepSeek-V3
+    text stack has no indexer).  61 layers x (512 + 64), 2 bytes or 1, on every TP rank (not split)."""
+    from reportgen.estimate.kvcache import kv_bytes_per_token
+
+    spec = build_spec(json.loads((ROOT / "tests/data/configs_2026/moonshotai--Kimi-K2.5.json").read_text()))
+    assert kv_bytes_per_token(spec, "auto") == 61 * 576 * 2 == 70_272
+    assert kv_bytes_per_token(spec, "fp8") == kv_bytes_per_token(spec, "fp8", 2, 8) == 61 * 576 == 35_136
+
+
+@pytest.mark.parametrize("kv_dtype, elem, block", [("auto", 2, 512), ("fp8", 1, 1024)])
+def test_minimax_m1_fp8_halves_the_softmax_kv_not_the_lightning_state(kv_dtype, elem, block):
+    """MiniMax-Text-01 / M1 at TP 8 (tests/test_arch_minimax.py's TEXT01): the 10 softmax layers cache K and V
+    (1 KV head x 128 a rank) in the KV dtype; the 70 lightning layers' state (8 heads x 128 x 128 a rank) is in
+    ``mamba_cache_dtype`` (auto: the model dtype, families/minimax.py), whatever ``--kv-cache-dtype`` says.
+    vLLM ``HybridAttentionMambaModelConfig.verify_and_update_config`` (reportgen/estimate/hybrid.py) sizes the
+    attention page per token in the KV dtype and raises the block size until it covers the state page:
+    16 x cdiv(262,144 state bytes, 16 x 2 x 128 x elem per layer and token) -> 512 tokens in bf16, 1,024 in fp8."""
+    from test_arch_minimax import TEXT01
+
+    from reportgen.estimate.kvcache import kv_bytes_per_token, kv_groups
+
+    spec = build_spec(TEXT01)
+    attn = 10 * 1 * 2 * 128 * elem
+    assert kv_bytes_per_token(spec, kv_dtype, 2, 8) == attn
+    g = kv_groups(spec, 8, 1, kv_dtype, elem, 16, state_conv_bytes=2, state_mode="none")
+    assert g.stage_token_bytes == (attn,) and g.token_block == block
+    assert g.stage_bytes_per_block == (10 * 8 * 128 * 128 * 2,) == (2_621_440,)   # one padded state page x 10
