@@ -41,11 +41,19 @@ def gpus_table() -> str:
 
 
 def families_table() -> str:
-    from reportgen.arch.registry import ADAPTERS, UNSUPPORTED, WEIGHTS_ONLY
+    from reportgen.arch.registry import ADAPTERS, UNSUPPORTED, VLLM_FILES, WEIGHTS_ONLY
 
-    supported = ", ".join(f"`{t}`" for t in sorted(ADAPTERS) if t not in WEIGHTS_ONLY)
-    lines = [f"Exact (parameters and KV geometry checked against PyTorch's meta device and vLLM's model "
-             f"code): {supported}.", "", removed_line(ADAPTERS), "",
+    by_file: dict[str, list[str]] = {}
+    for t in sorted(ADAPTERS):
+        if t not in WEIGHTS_ONLY:
+            by_file.setdefault(VLLM_FILES[t], []).append(f"`{t}`")
+    lines = ["Exact (parameters and KV geometry checked against PyTorch's meta device and vLLM's model code), "
+             "each model_type with the vLLM model file it follows (`registry.VLLM_FILES`; a bare name is "
+             "`vllm/model_executor/models/<name>`, the family module in `reportgen/arch/families/` cites the "
+             "commit read):", "", "| model_type | vLLM file |", "|---|---|"]
+    rows = sorted(by_file.items(), key=lambda kv: kv[1][0].strip("`"))
+    lines += [f"| {', '.join(types)} | `{f}` |" for f, types in rows]
+    lines += ["", removed_line(ADAPTERS), "",
              "Refused with a reason (never a look-alike number):", "",
              "| model_type | why |", "|---|---|"]
     lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted({**UNSUPPORTED, **WEIGHTS_ONLY}.items())]

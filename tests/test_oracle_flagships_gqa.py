@@ -197,6 +197,30 @@ def test_random_ministral3_configs_match_meta_device(cfg):
     check(cfg)
 
 
+@st.composite
+def mistral3_ministral3_configs(draw):
+    """A mistral3 composite (Pixtral tower + projector) around a random ministral3 text model (Ministral 3)."""
+    text = draw(ministral3_configs())
+    text.pop("architectures")
+    heads = draw(st.integers(1, 3))
+    vis = {"model_type": "pixtral", "hidden_size": heads * 2 * draw(st.integers(1, 4)),
+           "intermediate_size": draw(st.integers(1, 40)), "num_hidden_layers": draw(st.integers(1, 3)),
+           "num_attention_heads": heads, "patch_size": draw(st.integers(1, 4)), "image_size": 64}
+    vis["head_dim"] = vis["hidden_size"] // heads
+    return {"model_type": "mistral3", "architectures": ["Mistral3ForConditionalGeneration"], "text_config": text,
+            "vision_config": vis, "spatial_merge_size": draw(st.integers(1, 2)),
+            "multimodal_projector_bias": draw(st.booleans()), "projector_hidden_act": "gelu",
+            "vision_feature_layer": -1}
+
+
+@SETTINGS
+@given(mistral3_ministral3_configs())
+def test_random_mistral3_composites_with_ministral3_text_match_meta_device(cfg):
+    """``meta_count`` builds mistral3 whole (AutoModelForImageTextToText) with the text model's tie flag."""
+    spec = check(cfg)
+    assert spec.multimodal and spec.params_total > spec.params_text
+
+
 # ---------------------------------------------------------------- cohere (Command-R)
 
 def test_command_r_shipped_matches_meta_device():
@@ -271,10 +295,10 @@ def test_ernie45_moe_published_config_matches_meta_device():
 
 
 @st.composite
-def ernie_configs(draw):
+def ernie_configs(draw, model_type: str):
     cfg = dict(model_type="ernie4_5", architectures=["Ernie4_5ForCausalLM"], **_small_geometry(draw))
     cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()), use_bias=False)
-    if draw(st.booleans()):
+    if model_type == "ernie4_5_moe":
         n = cfg["num_hidden_layers"]
         experts = draw(st.integers(1, 8))
         start = draw(st.integers(0, n - 1))
@@ -285,10 +309,16 @@ def ernie_configs(draw):
     return cfg
 
 
-@SETTINGS
-@given(ernie_configs())
-def test_random_ernie_configs_match_meta_device(cfg):
-    check(cfg)
+@pytest.mark.parametrize("model_type", ["ernie4_5", "ernie4_5_moe"])
+def test_random_ernie_configs_match_meta_device(model_type):
+    """FLAGSHIP_ORACLE_EXAMPLES (default 200) random configs per family."""
+    @SETTINGS
+    @given(ernie_configs(model_type))
+    def run(cfg):
+        assert cfg["model_type"] == model_type
+        check(cfg)
+
+    run()
 
 
 # ---------------------------------------------------------------- apertus
@@ -331,11 +361,11 @@ def test_hunyuan_class_defaults_refused(model_type):
 
 
 @st.composite
-def hunyuan_configs(draw):
+def hunyuan_configs(draw, model_type: str):
     cfg = dict(model_type="hunyuan_v1_dense", architectures=["HunYuanDenseV1ForCausalLM"], **_small_geometry(draw))
     cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()),
                attention_bias=draw(st.booleans()), use_qk_norm=True, hidden_act="silu")
-    if draw(st.booleans()):
+    if model_type == "hunyuan_v1_moe":
         experts = draw(st.integers(2, 8))
         cfg.update(model_type="hunyuan_v1_moe", architectures=["HunYuanMoEV1ForCausalLM"], num_experts=experts,
                    moe_topk=draw(st.integers(1, experts)), use_mixed_mlp_moe=True, num_shared_expert=1,
@@ -343,10 +373,16 @@ def hunyuan_configs(draw):
     return cfg
 
 
-@SETTINGS
-@given(hunyuan_configs())
-def test_random_hunyuan_configs_match_meta_device(cfg):
-    check(cfg)
+@pytest.mark.parametrize("model_type", ["hunyuan_v1_dense", "hunyuan_v1_moe"])
+def test_random_hunyuan_configs_match_meta_device(model_type):
+    """FLAGSHIP_ORACLE_EXAMPLES (default 200) random configs per family."""
+    @SETTINGS
+    @given(hunyuan_configs(model_type))
+    def run(cfg):
+        assert cfg["model_type"] == model_type
+        check(cfg)
+
+    run()
 
 
 # ---------------------------------------------------------------- exaone

@@ -188,6 +188,42 @@ ADAPTERS: dict[str, Adapter] = {
     "phi4_multimodal": Adapter(phi4_multimodal.build, precheck=phi4_multimodal.precheck),
 }
 
+# The vLLM model file each supported model_type is priced from -- README's supported-architecture table
+# (scripts/readme_tables.py).  A bare name is vllm/model_executor/models/<name>; the family module named in
+# ADAPTERS cites the commit it was read at.  "transformers/" = vLLM's Transformers backend
+# (vllm/model_executor/models/transformers/), which builds the transformers class itself.
+_BACKEND = "transformers/ (Transformers backend)"
+VLLM_FILES: dict[str, str] = {
+    "apertus": "apertus.py", "arcee": "arcee.py", "bailing_hybrid": "bailing_moe_v3.py", "bamba": "bamba.py",
+    "cohere": "commandr.py", "cohere2": "commandr.py", "cohere2_moe": "cohere2_moe.py",
+    "deepseek_v2": "deepseek_v2.py", "deepseek_v3": "deepseek_v2.py", "deepseek_v32": "deepseek_v2.py",
+    "deepseek_v4": "deepseek_v4.py", "dots1": "dots1.py", "ernie4_5": "ernie45.py", "ernie4_5_moe": "ernie45_moe.py",
+    "exaone": "exaone.py", "exaone4": "exaone4.py", "exaone_moe": "exaone_moe.py", "falcon_h1": "falcon_h1.py",
+    "falcon_mamba": "mamba.py", "gemma": "gemma.py", "gemma2": "gemma2.py", "gemma3": "gemma3_mm.py",
+    "gemma3_text": "gemma3.py", "gemma3n": "gemma3n_mm.py", "gemma3n_text": "gemma3n.py", "gemma4": "gemma4_mm.py",
+    "gemma4_text": "gemma4.py", "glm": "glm.py", "glm4": "glm4.py", "glm4_moe": "glm4_moe.py",
+    "glm4_moe_lite": "glm4_moe_lite.py", "glm4v": "glm4_1v.py", "glm4v_moe": "glm4_1v.py",
+    "glm_moe_dsa": "deepseek_v2.py", "gpt_oss": "gpt_oss.py", "granite": "granite.py", "granitemoe": "granitemoe.py",
+    "granitemoehybrid": "granitemoehybrid.py", "helium": _BACKEND, "hunyuan_v1_dense": "hunyuan_v1.py",
+    "hunyuan_v1_moe": "hunyuan_v1.py", "idefics3": "idefics3.py", "internvl": "interns1.py", "jamba": "jamba.py",
+    "kimi_k25": "kimi_k25.py", "kimi_linear": "kimi_linear.py", "kimi_vl": "kimi_vl.py", "lfm2": "lfm2.py",
+    "lfm2_moe": "lfm2_moe.py", "llama": "llama.py", "llama4": "mllama4.py", "llama4_text": "llama4.py",
+    "llava": "llava.py", "llava_next": "llava_next.py", "llava_onevision": "llava_onevision.py",
+    "longcat_flash": "longcat_flash.py", "mamba": "mamba.py", "mamba2": "mamba2.py", "mimo_v2_flash": "mimo_v2.py",
+    "minimax": "minimax_text_01.py", "minimax_m2": "minimax_m2.py",
+    "minimax_m3_vl_text": "vllm/models/minimax_m3/nvidia/model.py", "ministral": _BACKEND,
+    "ministral3": "mistral.py", "mistral": "mistral.py", "mistral3": "mistral3.py",
+    "mistral4": "mistral_large_3.py (Mistral-format path)", "mixtral": "mixtral.py", "mllama": "mllama.py",
+    "nemotron": "nemotron.py", "nemotron_h": "nemotron_h.py", "olmo": _BACKEND, "olmo2": "olmo2.py",
+    "olmo3": "olmo2.py", "olmo_hybrid": "olmo_hybrid.py", "olmoe": "olmoe.py", "phi": "phi.py", "phi3": "phi3.py",
+    "phi4_multimodal": "phi4_multimodal.py", "phimoe": "phimoe.py", "qwen2": "qwen2.py", "qwen2_5_vl": "qwen2_5_vl.py",
+    "qwen2_moe": "qwen2_moe.py", "qwen2_vl": "qwen2_vl.py", "qwen3": "qwen3.py", "qwen3_5": "qwen3_5.py",
+    "qwen3_5_moe": "qwen3_5.py", "qwen3_5_moe_text": "qwen3_5.py", "qwen3_5_text": "qwen3_5.py",
+    "qwen3_moe": "qwen3_moe.py", "qwen3_next": "qwen3_next.py", "qwen3_vl": "qwen3_vl.py",
+    "qwen3_vl_moe": "qwen3_vl_moe.py", "seed_oss": "seed_oss.py", "smollm3": _BACKEND, "smolvlm": "smolvlm.py",
+    "stablelm": "stablelm.py", "starcoder2": "starcoder2.py", "step3p7": "step3p7.py", "zamba2": "zamba2.py",
+}
+
 # model types whose weights are modelled exactly (the spec keeps its tensors and counts) but whose KV cache is
 # not: the adapter sets this reason as ``unsupported_reason``, so no KV or serving figure is ever produced
 WEIGHTS_ONLY: dict[str, str] = {"mllama": mllama.KV_REASON}
@@ -200,6 +236,10 @@ UNSUPPORTED: dict[str, str] = {
                       "transformers' model has a lightning indexer per layer (indexer_types), NoPE layers "
                       "(no_rope_layers), layers that reuse an earlier layer's latent cache (kv_source_layers) and "
                       "learned rotary / softmax-scaling parameters; not modelled",
+    # issue 12 asks for Kimi K3 "when transformers can build it": the pinned transformers cannot
+    "kimi_k3": "kimi_k3: transformers 5.25.0 (constraints.txt) has no kimi_k3 config or model class, so no native "
+               "class builds the model on the meta device and reportgen counts no parameters through a "
+               "checkpoint's own (trust_remote_code) modeling code; not modelled until transformers ships the class",
     # not served by vLLM: no native model in vLLM's registry (registry.py @055e47c2 _TEXT_GENERATION_MODELS,
     # _TRANSFORMERS_SUPPORTED_MODELS, and never listed in _PREVIOUSLY_SUPPORTED_MODELS) -- tests/test_arch_families.py
     "zamba": "zamba: vLLM does not serve Zamba (v1): its registry (registry.py @055e47c2) has Zamba2ForCausalLM "
