@@ -76,3 +76,27 @@ def test_the_matrix_prices_the_k_gather_per_length_from_0_17(kd):
         assert old[m]["activation_gib"] == old[4_096]["activation_gib"]
     assert new[65_536]["activation_gib"] == new[4_096]["activation_gib"]          # 346 MB < 0.65 GiB of MoE
     assert round(new[202_752]["activation_gib"] - new[4_096]["activation_gib"], 3) == 0.350
+
+
+def test_index_head_dim_is_carried_on_the_layer_entry():
+    """The indexer's key width rides on ``LayerKV.index_head_dim`` (set from the config's ``index_head_dim`` where the
+    DSA layer spec is built), not recovered from the cache entry's 132 bytes; ``tables.dsa_indexer_workspace`` reads
+    it, from the 0.17 profile on, and layers without an indexer (IndexCache "S" layers) carry 0."""
+    from types import SimpleNamespace
+
+    from reportgen.estimate import kvcache as kv
+    from reportgen.estimate.tables import dsa_indexer_workspace
+
+    spec = build_spec(GLM5)
+    assert GLM5["index_head_dim"] == 128
+    assert {(l.index_head_dim, l.index_token_bytes) for l in spec.layers_kv} == {(128, 132)}
+    g = kv.kv_groups(spec, 8, 1, "auto", 2, 16)
+    assert dsa_indexer_workspace(g, spec, SimpleNamespace(first=(0, 20))).dsa_ix == 128
+    assert dsa_indexer_workspace(g, spec, SimpleNamespace(first=(0, 11))).dsa_ix == 0
+    cfg = dict(GLM5, index_head_dim=256, index_topk_pattern="FS" * (GLM5["num_hidden_layers"] // 2),
+               indexer_types=["full", "shared"] * (GLM5["num_hidden_layers"] // 2))
+    wide = build_spec(cfg)
+    assert [l.index_head_dim for l in wide.layers_kv[:4]] == [256, 0, 256, 0]
+    assert [l.index_token_bytes for l in wide.layers_kv[:2]] == [256 + 2 * 4, 0]
+    assert dsa_indexer_workspace(kv.kv_groups(wide, 8, 1, "auto", 2, 16), wide,
+                                 SimpleNamespace(first=(0, 20))).dsa_ix == 256

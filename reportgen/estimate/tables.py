@@ -503,13 +503,14 @@ def dsa_indexer_workspace(g, spec, profile):
     cache) under a version profile from ``compressed.DSA_INDEXER_WORKSPACE_FROM``: the lightning indexer reserves
     its K gather, max_model_len x 40 rows of index_head_dim fp8 + 4 scale bytes (+ 1 MiB radix top-k scratch),
     in the profile run (sparse_attn_indexer.py @006475fe) -- priced per length by ``exprs.encoder_lens``.
-    index_head_dim is read back from the cache entry (``index_head_dim + index_head_dim // 128 x 4``)."""
+    index_head_dim is the layers' ``LayerKV.index_head_dim`` (set from the config by ``families/deepseek_dsa``;
+    DeepSeek-V4 layers leave it 0 and carry theirs on ``compressed``)."""
     from dataclasses import replace
     from . import compressed as cm
-    tb = max((l.index_token_bytes for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)), default=0)
-    if not tb or g.tok_conc or tuple(profile.first) < cm.DSA_INDEXER_WORKSPACE_FROM:
+    d = max((l.index_head_dim for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)), default=0)
+    if not d or g.tok_conc or tuple(profile.first) < cm.DSA_INDEXER_WORKSPACE_FROM:
         return g
-    return replace(g, dsa_ix=tb * 32 // 33)
+    return replace(g, dsa_ix=d)
 
 
 def sm12_attention_workspace(g):

@@ -118,6 +118,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
 
     mlp = deepseek_moe_part(d.hidden, dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
     ib = indexer_token_bytes(idx_dim)
-    kv = [LayerKV(AttentionKind.MLA, 1, d.kv_lora + d.rope, 0, sparse=True, index_token_bytes=ib if has_idx[i] else 0)
+    kv = [LayerKV(AttentionKind.MLA, 1, d.kv_lora + d.rope, 0, sparse=True, index_token_bytes=ib if has_idx[i] else 0,
+                  index_head_dim=idx_dim if has_idx[i] else 0)
           for i in range(d.n_layers)]
     mla_moe_stack(spec, f, d, attention=mla_part(d, extra=indexer), mlp=mlp, k=k, layers_kv=kv)
