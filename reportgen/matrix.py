@@ -228,6 +228,23 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
     return lt, mt_df, k, pick
 
 
+# vLLM minor versions whose FlashMLA-sparse keeps its q-concat buffer on an SM 9.x GPU with a bf16 DSA cache
+# (``tables.flashmla_sparse_q_concat``): from v0.18.0 (the buffer's first release; v0.17.0 reserves the fp8 gather
+# only) to v0.24.x -- v0.25.0's cuda.py ``_get_backend_priorities`` lists FLASH_ATTN_MLA_SPARSE (SM 9.x, bf16 caches,
+# no workspace) ahead of FLASHMLA_SPARSE for capabilities other than 10 and 12
+FLASHMLA_Q_CONCAT_VERSIONS = ((0, 18), (0, 25))
+
+
+def flashmla_q_concat_on(capability, version) -> float:
+    """1.0 where a DSA model's bf16 cache runs on FlashMLA-sparse with its kept q-concat buffer: an SM 9.x GPU
+    (or one of unknown capability: the H100 default) under vLLM 0.18-0.24 (``FLASHMLA_Q_CONCAT_VERSIONS``).  SM 10.x
+    (FlashInfer-MLA-sparse first at <= 16 heads a rank and for fp8 caches), SM 12.x and SM 8.x are not priced."""
+    lo, hi = FLASHMLA_Q_CONCAT_VERSIONS
+    if version is None or not lo <= tuple(version) < hi:
+        return 0.0
+    return 1.0 if capability is None or capability[0] == 9 else 0.0
+
+
 def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """One row per GPU with the scheduler limits vLLM would pick on it (unless the job sets them)."""
     rows = []
@@ -237,6 +254,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     # an MTP draft left at vLLM's default n_predict is 1 token: other defaults are refused per model)
     sd = parse_speculative_config(getattr(matrix, "speculative_config", None))
     k_spec = (sd.num_speculative_tokens or 1) if sd is not None else 0
+    version = parse_version(matrix.vllm_version) or tuple(profile.first)
     for g in gpus:
         mem = float(g.usable_memory_gib)
         # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
@@ -256,12 +274,13 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "g_n": n_graphs / REFERENCE_CAPTURE_SIZES, "g_on": 1.0 if n_graphs else 0.0,
             "g_n_big": n_big / REFERENCE_CAPTURE_SIZES,
             "nt_fit": 1.0 if nvls else 0.0, "nvl_group": nvl_group,
+            "fmq_on": flashmla_q_concat_on(getattr(g, "compute_capability", None), version),
         })
     return pl.DataFrame(rows, schema={"gpu": pl.String, "gpu_name": pl.String, "gpu_memory_gib": pl.Float64,
                                       "gpus_per_node": pl.Int32, "price_gpu_hr": pl.Float64,
                                       "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
                                       "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64,
-                                      "nt_fit": pl.Float64, "nvl_group": pl.Int64})
+                                      "nt_fit": pl.Float64, "nvl_group": pl.Int64, "fmq_on": pl.Float64})
 
 
 @dataclass

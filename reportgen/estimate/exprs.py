@@ -73,7 +73,14 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     a_last = core_last + add / GIB
     g_est = t * pl.col("gdn_t") / GIB     # GDN chunk-scan transient in the 0.26+ graph estimate (#50780)
     gcap_max = graph_captured("g_max")
-    w_max = pl.max_horizontal([pl.col(f"w{i}") for i in range(k)]) if k > 1 else pl.col("w0")
+    # DSA on FlashMLA-sparse with a bf16 cache (``fm_qc`` bytes a batched token, ``fmq_on`` per GPU and version):
+    # the q-concat buffer kept from model construction is load-time memory on every stage's rank
+    fmq = t * pl.col("fm_qc").fill_null(0) * pl.col("fmq_on") / GIB
+
+    def w(i: int) -> pl.Expr:
+        return pl.col(f"w{i}") + fmq
+
+    w_max = pl.max_horizontal([w(i) for i in range(k)]) if k > 1 else w(0)
     # the GPU's interconnect (catalog; overheads.comm_terms): without NVLink SHARP the TP group's
     # non-torch loses its NVLS share; above TP 2 on GPUs not all NVLink-linked vLLM builds no custom
     # all-reduce, whose buffers the start-up context then lacks
@@ -132,7 +139,8 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         # the estimate is the pool's growth: the transient's blocks are reused by the graphs, so it
         # reserves the larger of the two (profiles.py, 0.26)
         est = pl.max_horizontal(pl.col("g_bf") * gc, g_est)
-        out.append((pl.col(f"w{i}") + act + nt + est).alias(f"fix{i}"))
+        out.append((w(i) + act + nt + est).alias(f"fix{i}"))
+        out.append(w(i).alias(f"w{i}"))
         out.append(act.alias(f"act{i}"))
         out.append(gc.alias(f"gc{i}"))
     return out, (rules.otherwise(None).alias("pre_reason"), load_reason.alias("pre_reason"))

@@ -36,6 +36,10 @@ Profile run: the indexer's K-gather workspace (max_model_len x 40 rows, sparse_a
 priced per length by ``exprs.dsa_indexer_gib`` (``tables.dsa_indexer_workspace``, 0.17+ profiles); FlashMLA-sparse's
 bf16 prefill gather (fp8_ds_mla caches only) and the freed 512 MiB indexer logits tensor are not.
 
+Load time: FlashMLA-sparse's kept q-concat buffer (max_num_batched_tokens x heads a rank x 576 bf16, made in
+``FlashMLASparseImpl.__init__``, vLLM 0.18-0.24 sdists) is priced as weights-side memory for a bf16 cache on SM 9.x
+(``tables.flashmla_sparse_q_concat``, ``matrix.flashmla_q_concat_on``).
+
 Not modelled: the ``topk_indices_buffer`` (max_num_batched_tokens x index_topk int32, 64 MiB at
 8192 batched tokens) that vLLM allocates with the model, and the sparse backend's 64-token kernel
 block size (the estimator pages in 16-token blocks).
