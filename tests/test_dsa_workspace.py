@@ -127,15 +127,21 @@ def test_flashmla_sparse_q_concat_bytes():
 
 
 def test_flashmla_q_concat_gate_per_gpu_and_version():
-    """SM 9.x (and a GPU of unknown capability: the H100 default) under vLLM 0.18-0.24 only."""
+    """(on, fewest heads a rank, padding): SM 9.x (and a GPU of unknown capability: the H100 default) under vLLM
+    0.18-0.24 at any heads (v0.25.0's cuda.py ``_get_backend_priorities`` lists FLASH_ATTN_MLA_SPARSE first on SM 9.x);
+    SM 10.x above 16 heads a rank (v0.20.0 cuda.py lines 97-108: FLASHINFER_MLA_SPARSE first at ``num_heads <= 16``)
+    under 0.18-0.28, and 0.29-0.30 with the heads padded to 128 (v0.29.0 flashmla_sparse.py lines 590-597,
+    ``prefill_padding`` 128 on SM 10.x); nothing from 0.31 (no kept view) nor on SM 8.x / 12.x."""
     from reportgen.matrix import flashmla_q_concat_on
 
     for v in ((0, 18), (0, 19), (0, 20), (0, 24)):
-        assert flashmla_q_concat_on((9, 0), v) == flashmla_q_concat_on(None, v) == 1.0
+        assert flashmla_q_concat_on((9, 0), v) == flashmla_q_concat_on(None, v) == (1.0, 0, 0)
     for v in ((0, 17), (0, 25), (0, 29), None):
-        assert flashmla_q_concat_on((9, 0), v) == 0.0
-    for cc in ((8, 0), (10, 0), (12, 0)):
-        assert flashmla_q_concat_on(cc, (0, 20)) == 0.0
+        assert flashmla_q_concat_on((9, 0), v)[0] == 0.0
+    assert flashmla_q_concat_on((10, 0), (0, 18)) == flashmla_q_concat_on((10, 0), (0, 28)) == (1.0, 17, 0)
+    assert flashmla_q_concat_on((10, 0), (0, 29)) == flashmla_q_concat_on((10, 3), (0, 30)) == (1.0, 17, 128)
+    for cc, v in (((10, 0), (0, 17)), ((10, 0), (0, 31)), ((8, 0), (0, 20)), ((12, 0), (0, 20))):
+        assert flashmla_q_concat_on(cc, v)[0] == 0.0
 
 
 def test_the_matrix_adds_the_q_concat_buffer_to_the_weights():
@@ -151,3 +157,18 @@ def test_the_matrix_adds_the_q_concat_buffer_to_the_weights():
     for version, kd in (("0.17", "auto"), ("0.26", "auto"), ("0.20", "fp8")):
         h, b = _cells(version, lens, kd, cc=(9, 0))[4_096], _cells(version, lens, kd, cc=(10, 0))[4_096]
         assert h["weights_gib"] == b["weights_gib"] and h["kv_cache_gib"] == b["kv_cache_gib"]
+
+
+def test_sm10_runs_flashmla_sparse_above_16_heads_a_rank():
+    """On SM 10.x FlashMLA-sparse (and its kept buffer) runs only above 16 heads a rank: GLM-5 at TP 2 (32 heads a
+    rank) gets 8,192 x 32 x 576 x 2 B under 0.20 and, padded to 128 heads, 8,192 x 128 x 576 x 2 B under 0.29; at TP 8
+    (8 heads a rank) FlashInfer-MLA-sparse runs and nothing is added.  SM 8.0 is the reference without the buffer."""
+    lens = [4_096]
+
+    def extra(version, tp):
+        return (_cells(version, lens, cc=(10, 0), tp=tp)[4_096]["weights_gib"]
+                - _cells(version, lens, cc=(8, 0), tp=tp)[4_096]["weights_gib"])
+
+    assert extra("0.20", 2) == pytest.approx(8_192 * 32 * 576 * 2 / GIB, abs=1e-9)
+    assert extra("0.29", 2) == pytest.approx(8_192 * 128 * 576 * 2 / GIB, abs=1e-9)
+    assert extra("0.20", 8) == 0 and extra("0.31", 2) == 0

@@ -73,9 +73,15 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     a_last = core_last + add / GIB
     g_est = t * pl.col("gdn_t") / GIB     # GDN chunk-scan transient in the 0.26+ graph estimate (#50780)
     gcap_max = graph_captured("g_max")
-    # DSA on FlashMLA-sparse with a bf16 cache (``fm_qc`` bytes a batched token, ``fmq_on`` per GPU and version):
-    # the q-concat buffer kept from model construction is load-time memory on every stage's rank
-    fmq = t * pl.col("fm_qc").fill_null(0) * pl.col("fmq_on") / GIB
+    # DSA on FlashMLA-sparse with a bf16 cache (``fm_qc`` bytes a batched token at ``fm_h`` heads a rank; per GPU and
+    # version ``fmq_on``, the fewest heads FlashMLA-sparse runs at ``fmq_min_h`` and the head padding ``fmq_pad``,
+    # matrix.flashmla_q_concat_on): the q-concat buffer kept from model construction is load-time memory on every
+    # stage's rank
+    h = pl.col("fm_h").fill_null(0)
+    pad = pl.col("fmq_pad")
+    qc = (pl.when(h <= 0).then(0.0).when(pad > 0).then(pl.col("fm_qc") / h * (((h + pad - 1) // pad) * pad))
+          .otherwise(pl.col("fm_qc")))
+    fmq = pl.when(h >= pl.col("fmq_min_h")).then(t * qc * pl.col("fmq_on") / GIB).otherwise(0.0)
 
     def w(i: int) -> pl.Expr:
         return pl.col(f"w{i}") + fmq

@@ -419,7 +419,7 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
                 "ix_d", "ws_fi", "cw0", "cw1", "cw2", "cw3",
                 # DSA (DeepSeek-V3.2 / GLM-5): the indexer K gather's index_head_dim (``dsa_indexer_workspace``),
                 # FlashMLA-sparse's kept q-concat buffer, bytes per batched token (``flashmla_sparse_q_concat``)
-                "dsa_ix", "fm_qc")
+                "dsa_ix", "fm_qc", "fm_h")
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
@@ -524,7 +524,8 @@ def flashmla_sparse_q_concat(g, spec, tp: int, kv_elem_bytes: float):
     -- ``q_concat_shape = (max_num_batched_tokens, num_heads, head_size)`` bf16 through
     ``current_workspace_manager().get_simultaneous`` and kept as ``self.q_concat_buffer``
     (vllm/v1/attention/backends/mla/flashmla_sparse.py of the v0.18.0 .. v0.28.0 sdists; v0.20.0 lines 750-776;
-    at main @008a0c31 the view is no longer kept and bf16 heads are padded to 64 / 128).  ``num_heads`` is the
+    v0.29.0 / v0.30.0 pad a bf16 cache's heads to 64 / 128 (``exprs.gpu_pass``'s ``fmq_pad``); from v0.31.0 and at
+    main @008a0c31 the view is no longer kept).  ``num_heads`` is the
     rank's (TP-split) heads, ``head_size`` the 576-wide latent (``LayerKV.head_size_k``).  The buffer is made at
     model construction, inside "Model loading took": load-time memory, added per GPU in ``exprs.gpu_pass`` only
     where FlashMLA-sparse is the backend that runs and keeps it (``matrix.flashmla_q_concat_on``).  An fp8
@@ -538,7 +539,7 @@ def flashmla_sparse_q_concat(g, spec, tp: int, kv_elem_bytes: float):
     heads = spec.num_attention_heads // tp if spec.num_attention_heads else 0
     if not hs or not heads:
         return g
-    return replace(g, fm_qc=heads * hs * FLASHMLA_SPARSE_Q_BYTES)
+    return replace(g, fm_qc=heads * hs * FLASHMLA_SPARSE_Q_BYTES, fm_h=heads)
 
 
 def sm12_attention_workspace(g):
