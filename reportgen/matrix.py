@@ -228,6 +228,37 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
     return lt, mt_df, k, pick
 
 
+# Where a DSA model's bf16 cache runs on FlashMLA-sparse, which keeps its q-concat buffer from model construction
+# (``tables.flashmla_sparse_q_concat``; vLLM release sdists): v0.18.0 is the buffer's first release (v0.17.0 reserves
+# the fp8 gather only); from v0.31.0 the view is no longer kept (the profile run's growth frees it: no net KV change).
+# SM 9.x: FLASHMLA_SPARSE is the only sparse MLA backend up to v0.24.x; v0.25.0's cuda.py ``_get_backend_priorities``
+# puts FLASH_ATTN_MLA_SPARSE (SM 9.x, bf16 caches, no workspace) ahead.  SM 10.x: FLASHINFER_MLA_SPARSE comes first
+# at <= 16 heads a rank (the rank's heads, deepseek_v2.py ``num_local_heads``), FLASHMLA_SPARSE above; v0.29.0 /
+# v0.30.0 pad a bf16 cache's q-concat heads to ``prefill_padding`` (128 on SM 10.x).
+FLASHMLA_Q_CONCAT_SM9 = ((0, 18), (0, 25))
+FLASHMLA_Q_CONCAT_SM10 = ((0, 18), (0, 29))
+FLASHMLA_Q_CONCAT_SM10_PADDED = ((0, 29), (0, 31))
+FLASHINFER_SPARSE_MAX_HEADS = 16
+
+
+def flashmla_q_concat_on(capability, version) -> tuple[float, int, int]:
+    """(on, fewest heads a rank, head padding) of FlashMLA-sparse's kept q-concat buffer for a DSA model's bf16 cache
+    on one GPU under one vLLM (major, minor): an SM 9.x GPU (or one of unknown capability: the H100 default) under
+    0.18-0.24, any heads; SM 10.x above 16 heads a rank under 0.18-0.28 (unpadded) and 0.29-0.30 (heads padded to 128).
+    (0.0, 0, 0) elsewhere: SM 12.x / 8.x do not run FlashMLA-sparse's kept buffer in these versions."""
+    if version is None:
+        return 0.0, 0, 0
+    v = tuple(version)
+    major = 9 if capability is None else capability[0]
+    if major == 9 and FLASHMLA_Q_CONCAT_SM9[0] <= v < FLASHMLA_Q_CONCAT_SM9[1]:
+        return 1.0, 0, 0
+    if major == 10 and FLASHMLA_Q_CONCAT_SM10[0] <= v < FLASHMLA_Q_CONCAT_SM10[1]:
+        return 1.0, FLASHINFER_SPARSE_MAX_HEADS + 1, 0
+    if major == 10 and FLASHMLA_Q_CONCAT_SM10_PADDED[0] <= v < FLASHMLA_Q_CONCAT_SM10_PADDED[1]:
+        return 1.0, FLASHINFER_SPARSE_MAX_HEADS + 1, 128
+    return 0.0, 0, 0
+
+
 def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """One row per GPU with the scheduler limits vLLM would pick on it (unless the job sets them)."""
     rows = []
@@ -237,6 +268,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     # an MTP draft left at vLLM's default n_predict is 1 token: other defaults are refused per model)
     sd = parse_speculative_config(getattr(matrix, "speculative_config", None))
     k_spec = (sd.num_speculative_tokens or 1) if sd is not None else 0
+    version = parse_version(matrix.vllm_version) or tuple(profile.first)
     for g in gpus:
         mem = float(g.usable_memory_gib)
         # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
@@ -257,11 +289,14 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "g_n_big": n_big / REFERENCE_CAPTURE_SIZES,
             "nt_fit": 1.0 if nvls else 0.0, "nvl_group": nvl_group,
         })
+        rows[-1]["fmq_on"], rows[-1]["fmq_min_h"], rows[-1]["fmq_pad"] = flashmla_q_concat_on(
+            getattr(g, "compute_capability", None), version)
     return pl.DataFrame(rows, schema={"gpu": pl.String, "gpu_name": pl.String, "gpu_memory_gib": pl.Float64,
                                       "gpus_per_node": pl.Int32, "price_gpu_hr": pl.Float64,
                                       "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
                                       "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64,
-                                      "nt_fit": pl.Float64, "nvl_group": pl.Int64})
+                                      "nt_fit": pl.Float64, "nvl_group": pl.Int64, "fmq_on": pl.Float64,
+                                      "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64})
 
 
 @dataclass

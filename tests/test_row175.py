@@ -136,3 +136,20 @@ def test_each_remaining_candidate_alone_is_below_the_gap():
     nvls_share = p20.nt_comm_base - p20.nt_single
     for candidate in (indexer_gather, indexer_gather + logits_transient, nvls_share):
         assert candidate < 2.80
+
+
+def test_the_indexer_logits_transient_cannot_raise_this_rows_profile_peak(res):
+    """Branch dsa2: the indexer's dummy-run ``torch.empty(VLLM_SPARSE_INDEXER_MAX_LOGITS_MB MiB)`` (envs default 512;
+    sparse_attn_indexer.py of the v0.19.0+ sdists, v0.20.0 lines 121-124, dropped at once) is seen by the profile's
+    ``max_memory_allocated``, but that peak is one maximum over ``profile_run`` = ``_dummy_run`` then
+    ``_dummy_sampler_run`` (v0.20.0 gpu_model_runner.py:5848-5855).  Beyond the kept workspace buffer, the sampler
+    phase holds the MRV1 logits + kept hidden states (2.30 GiB); the attention phase at 8,192 tokens holds the hidden
+    and residual streams (2 x 8,192 x 6,144 x 2 B), the rank's q (8,192 x 8 x 576 x 2 B), the indexer's fp8 q
+    (8,192 x 32 x 128 B), its weights (8,192 x 32 x 4 B) and k (8,192 x 128 x 2 B) -- 0.29 GiB: + 0.5 GiB stays below
+    the sampler phase, so the transient adds nothing to rows 175 / 176 and is not priced."""
+    _, p, r = res["175"]
+    kept = max(oh.MOE_WS * 8 * (3 * 2048 / 8 + 6144) * 2 * 8192, C.indexer_workspace_bytes(M, 128, 1)) / GiB
+    sampler_phase = p["activation_gib"] - kept
+    attention_phase = (2 * 8192 * 6144 * 2 + 8192 * 8 * 576 * 2 + 8192 * 32 * 128 + 8192 * 32 * 4 + 8192 * 128 * 2) / GiB
+    assert round(sampler_phase, 2) == 2.30 and round(attention_phase, 2) == 0.29
+    assert attention_phase + 512 / 1024 < sampler_phase

@@ -140,6 +140,9 @@ class LayerKV:
     (``DeepseekV32IndexerCache``: uint8, ``index_head_dim + index_head_dim // 128 * 4`` bytes a
     token -- fp8 values plus one fp32 scale per 128).  Its dtype is fixed whatever
     ``--kv-cache-dtype`` says, and like the latent it is not split by TP.  0 = no indexer here.
+    ``index_head_dim``: that indexer's key width (the config's ``index_head_dim``; 0 = no indexer here),
+    which sizes its profile-run K gather (``tables.dsa_indexer_workspace``).  DeepSeek-V4 layers carry
+    theirs on ``compressed`` instead.
 
     MiniMax-M3 sparse layers (vLLM ``vllm/models/minimax_m3``; ``families/minimax_m3.py``): a FULL layer
     (the GQA ``FullAttentionSpec`` main cache) plus ``index_dim`` -- the lightning indexer's side cache,
@@ -166,6 +169,7 @@ class LayerKV:
     index_dim: int = 0                  # MiniMax-M3: indexer keys per token, in the indexer's own dtype
     kernel_block: int = 0               # the KV block size must be a multiple of this (0 = any)
     kv_dtypes: tuple[str, ...] = ()     # --kv-cache-dtype values the layer's backend takes (empty = any)
+    index_head_dim: int = 0             # DSA: the indexer's key width (index_token_bytes' fp8 values)
 
     def bytes_per_token(self, kv_bytes: float, tp: int = 1, index_bytes: float = 2) -> float:
         if self.kind in (AttentionKind.NONE, AttentionKind.STATE):

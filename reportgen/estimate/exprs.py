@@ -73,7 +73,20 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     a_last = core_last + add / GIB
     g_est = t * pl.col("gdn_t") / GIB     # GDN chunk-scan transient in the 0.26+ graph estimate (#50780)
     gcap_max = graph_captured("g_max")
-    w_max = pl.max_horizontal([pl.col(f"w{i}") for i in range(k)]) if k > 1 else pl.col("w0")
+    # DSA on FlashMLA-sparse with a bf16 cache (``fm_qc`` bytes a batched token at ``fm_h`` heads a rank; per GPU and
+    # version ``fmq_on``, the fewest heads FlashMLA-sparse runs at ``fmq_min_h`` and the head padding ``fmq_pad``,
+    # matrix.flashmla_q_concat_on): the q-concat buffer kept from model construction is load-time memory on every
+    # stage's rank
+    h = pl.col("fm_h").fill_null(0)
+    pad = pl.col("fmq_pad")
+    qc = (pl.when(h <= 0).then(0.0).when(pad > 0).then(pl.col("fm_qc") / h * (((h + pad - 1) // pad) * pad))
+          .otherwise(pl.col("fm_qc")))
+    fmq = pl.when(h >= pl.col("fmq_min_h")).then(t * qc * pl.col("fmq_on") / GIB).otherwise(0.0)
+
+    def w(i: int) -> pl.Expr:
+        return pl.col(f"w{i}") + fmq
+
+    w_max = pl.max_horizontal([w(i) for i in range(k)]) if k > 1 else w(0)
     # the GPU's interconnect (catalog; overheads.comm_terms): without NVLink SHARP the TP group's
     # non-torch loses its NVLS share; above TP 2 on GPUs not all NVLink-linked vLLM builds no custom
     # all-reduce, whose buffers the start-up context then lacks
@@ -132,7 +145,8 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         # the estimate is the pool's growth: the transient's blocks are reused by the graphs, so it
         # reserves the larger of the two (profiles.py, 0.26)
         est = pl.max_horizontal(pl.col("g_bf") * gc, g_est)
-        out.append((pl.col(f"w{i}") + act + nt + est).alias(f"fix{i}"))
+        out.append((w(i) + act + nt + est).alias(f"fix{i}"))
+        out.append(w(i).alias(f"w{i}"))
         out.append(act.alias(f"act{i}"))
         out.append(gc.alias(f"gc{i}"))
     return out, (rules.otherwise(None).alias("pre_reason"), load_reason.alias("pre_reason"))

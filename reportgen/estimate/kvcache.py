@@ -154,6 +154,11 @@ class KvGroups:
     # DSA (DeepSeek-V3.2 / GLM-5): the indexer's index_head_dim when its profile-run K gather (max_model_len x 40
     # rows, ``compressed.DSA_INDEXER_WORKSPACE_FROM``) is priced -- per length, ``exprs.encoder_lens``; 0 = none
     dsa_ix: int = 0
+    # DSA on FlashMLA-sparse with a bf16 cache: bytes per batched token of the q-concat buffer its
+    # ``FlashMLASparseImpl.__init__`` reserves at model construction and keeps (heads per rank x 576 x 2;
+    # ``tables.flashmla_sparse_q_concat``) -- load-time memory, per GPU and version in ``exprs.gpu_pass``; 0 = none
+    fm_qc: int = 0
+    fm_h: int = 0     # its heads a rank (vLLM's backend choice on SM 10.x and 0.29-0.30's padding read them)
     # vLLM <= 0.25's logged concurrency (``compressed.Plan.legacy_pages_per_request``): the aggregated page
     # bytes of the compressed group (``cw0``) and, summed over their groups, of each sliding kind (1-3)
     cw0: int = 0

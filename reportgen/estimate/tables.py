@@ -438,8 +438,9 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
                 # DeepSeek-V4 (kvcache.KvGroups): two more sliding kinds, tokens = concurrency x M, workspace
                 "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "tok_conc", "ws_b", "ws_w",
                 "ix_d", "ws_fi", "cw0", "cw1", "cw2", "cw3",
-                # DSA (DeepSeek-V3.2 / GLM-5): the indexer K gather's index_head_dim (``dsa_indexer_workspace``)
-                "dsa_ix")
+                # DSA (DeepSeek-V3.2 / GLM-5): the indexer K gather's index_head_dim (``dsa_indexer_workspace``),
+                # FlashMLA-sparse's kept q-concat buffer, bytes per batched token (``flashmla_sparse_q_concat``)
+                "dsa_ix", "fm_qc", "fm_h")
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
@@ -524,13 +525,42 @@ def dsa_indexer_workspace(g, spec, profile):
     cache) under a version profile from ``compressed.DSA_INDEXER_WORKSPACE_FROM``: the lightning indexer reserves
     its K gather, max_model_len x 40 rows of index_head_dim fp8 + 4 scale bytes (+ 1 MiB radix top-k scratch),
     in the profile run (sparse_attn_indexer.py @006475fe) -- priced per length by ``exprs.encoder_lens``.
-    index_head_dim is read back from the cache entry (``index_head_dim + index_head_dim // 128 x 4``)."""
+    index_head_dim is the layers' ``LayerKV.index_head_dim`` (set from the config by ``families/deepseek_dsa``;
+    DeepSeek-V4 layers leave it 0 and carry theirs on ``compressed``)."""
     from dataclasses import replace
     from . import compressed as cm
-    tb = max((l.index_token_bytes for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)), default=0)
-    if not tb or g.tok_conc or tuple(profile.first) < cm.DSA_INDEXER_WORKSPACE_FROM:
+    d = max((l.index_head_dim for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)), default=0)
+    if not d or g.tok_conc or tuple(profile.first) < cm.DSA_INDEXER_WORKSPACE_FROM:
         return g
-    return replace(g, dsa_ix=tb * 32 // 33)
+    return replace(g, dsa_ix=d)
+
+
+# FlashMLA-sparse's q-concat buffer: (max_num_batched_tokens, heads per rank, 576) bf16
+FLASHMLA_SPARSE_Q_BYTES = 2
+
+
+def flashmla_sparse_q_concat(g, spec, tp: int, kv_elem_bytes: float):
+    """``g`` with ``fm_qc`` set for a DSA model (DeepSeek-V3.2 / GLM-5) with a bf16 (not quantized) KV cache: the
+    bytes per batched token of the q-concat buffer FlashMLA-sparse reserves in ``FlashMLASparseImpl.__init__``
+    -- ``q_concat_shape = (max_num_batched_tokens, num_heads, head_size)`` bf16 through
+    ``current_workspace_manager().get_simultaneous`` and kept as ``self.q_concat_buffer``
+    (vllm/v1/attention/backends/mla/flashmla_sparse.py of the v0.18.0 .. v0.28.0 sdists; v0.20.0 lines 750-776;
+    v0.29.0 / v0.30.0 pad a bf16 cache's heads to 64 / 128 (``exprs.gpu_pass``'s ``fmq_pad``); from v0.31.0 and at
+    main @008a0c31 the view is no longer kept).  ``num_heads`` is the
+    rank's (TP-split) heads, ``head_size`` the 576-wide latent (``LayerKV.head_size_k``).  The buffer is made at
+    model construction, inside "Model loading took": load-time memory, added per GPU in ``exprs.gpu_pass`` only
+    where FlashMLA-sparse is the backend that runs and keeps it (``matrix.flashmla_q_concat_on``).  An fp8
+    (``fp8_ds_mla``) cache is left at 0: there the same call also reserves the (5 x max_model_len, 576) bf16
+    gather, and the profile run's MoE / indexer workspaces then fit inside that kept buffer -- not modelled."""
+    from dataclasses import replace
+    if g.tok_conc or kv_elem_bytes < 2:
+        return g
+    hs = max((l.head_size_k for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)
+              and getattr(l, "index_head_dim", 0)), default=0)
+    heads = spec.num_attention_heads // tp if spec.num_attention_heads else 0
+    if not hs or not heads:
+        return g
+    return replace(g, fm_qc=heads * hs * FLASHMLA_SPARSE_Q_BYTES, fm_h=heads)
 
 
 def sm12_attention_workspace(g):
@@ -686,6 +716,7 @@ class ModelTables:
                               state_mode=self.state_mode, indexer_kv_dtype=self.engine.indexer_kv_dtype,
                               scan=self._kv_scan)
                 g = sm12_attention_workspace(g) if g.tok_conc and attn == SM12_ATTENTION else g
+                g = flashmla_sparse_q_concat(g, self.kv_spec, tp, eb)
                 self._kv[key] = (dsa_indexer_workspace(g, self.kv_spec, self.profile), None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))

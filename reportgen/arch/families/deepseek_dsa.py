@@ -36,6 +36,11 @@ Profile run: the indexer's K-gather workspace (max_model_len x 40 rows, sparse_a
 priced per length by ``exprs.dsa_indexer_gib`` (``tables.dsa_indexer_workspace``, 0.17+ profiles); FlashMLA-sparse's
 bf16 prefill gather (fp8_ds_mla caches only) and the freed 512 MiB indexer logits tensor are not.
 
+Load time: FlashMLA-sparse's kept q-concat buffer (max_num_batched_tokens x heads a rank x 576 bf16, made in
+``FlashMLASparseImpl.__init__``, vLLM 0.18-0.30 sdists) is priced as weights-side memory for a bf16 cache where
+FlashMLA-sparse runs: SM 9.x under 0.18-0.24, SM 10.x above 16 heads a rank under 0.18-0.30
+(``tables.flashmla_sparse_q_concat``, ``matrix.flashmla_q_concat_on``).
+
 Not modelled: the ``topk_indices_buffer`` (max_num_batched_tokens x index_topk int32, 64 MiB at
 8192 batched tokens) that vLLM allocates with the model, and the sparse backend's 64-token kernel
 block size (the estimator pages in 16-token blocks).
@@ -118,6 +123,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
 
     mlp = deepseek_moe_part(d.hidden, dense, inter=inter, n_exp=n_exp, moe_inter=moe_inter, n_shared=n_shared)
     ib = indexer_token_bytes(idx_dim)
-    kv = [LayerKV(AttentionKind.MLA, 1, d.kv_lora + d.rope, 0, sparse=True, index_token_bytes=ib if has_idx[i] else 0)
+    kv = [LayerKV(AttentionKind.MLA, 1, d.kv_lora + d.rope, 0, sparse=True, index_token_bytes=ib if has_idx[i] else 0,
+                  index_head_dim=idx_dim if has_idx[i] else 0)
           for i in range(d.n_layers)]
     mla_moe_stack(spec, f, d, attention=mla_part(d, extra=indexer), mlp=mlp, k=k, layers_kv=kv)
