@@ -136,7 +136,6 @@ def test_cohere2_shards():
     ({"attention_bias": True}, "without bias"),
     ({"use_qk_norm": True}, "q/k norms"),
     ({"sliding_window": None}, "sliding_window + 1"),
-    ({"layer_types": ["full_attention"] * 32}, "fallback"),
     ({"layer_types": ["sliding_attention", "chunked_attention"] * 16}, "chunked_attention"),
 ])
 def test_cohere2_refusals(change, words):
@@ -239,7 +238,6 @@ def test_exaone_moe_window_list_wins_over_the_scalar():
     ({"sliding_windows": [0] * 48}, "not a positive size"),
     ({"attention_bias": True}, "attention_bias"),
     ({"mlp_bias": True}, "mlp_bias"),
-    ({"layer_types": ["full_attention"] * 48}, "fallback"),
 ])
 def test_exaone_moe_refusals(change, words):
     reason = build_spec(dict(KEXAONE, **change)).unsupported_reason
@@ -270,3 +268,14 @@ def test_smollm3_priced_through_the_transformers_backend():
     assert spec.unsupported_reason is None
     truth = json.loads((Path(__file__).resolve().parent / "data" / "param_counts_2026.json").read_text())["models"]["HuggingFaceTB/SmolLM3-3B"]
     assert spec.family == "smollm3" and spec.params_total == truth["total_params"]
+
+
+@pytest.mark.parametrize("cfg, n, window", [(dict(R7B, layer_types=["full_attention"] * 32), 32, 4096),
+                                            (dict(KEXAONE, layer_types=["full_attention"] * 48), 48, 128)])
+def test_window_with_no_sliding_layer_puts_every_layer_in_it(cfg, n, window):
+    """commandr.py (vLLM 0.22.0 l. 186-199) and exaone4.py (l. 175-195, exaone_moe's attention) pass no window for
+    a full layer, so each takes cache_config.sliding_window -- the config's ``sliding_window``, set because the
+    layer types hold one kind (arg_utils.py l. 1738-1743): every layer in that window (kv.model_window_fallback)."""
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None
+    assert [(l.kind, l.window) for l in spec.layers_kv] == [(AttentionKind.SLIDING, window)] * n

@@ -172,8 +172,6 @@ def test_biases_and_norms_shards():
     ("phimoe", {"attention_bias": False}, "attention_bias"),
     ("phimoe", {"tie_word_embeddings": True}, "lm_head"),
     ("arcee", {"qkv_bias": True}, "qkv_bias"),
-    ("exaone4", {"layer_types": ["full_attention"] * 64}, "sliding_window"),
-    ("olmo3", {"layer_types": ["full_attention"] * 32}, "sliding_window"),
 ])
 def test_configs_vllm_would_build_differently_are_refused(family, changes, words):
     spec = build_spec(_cfg(family, **changes))
@@ -195,3 +193,15 @@ def test_once_refused_families_are_priced(model_type):
                        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128,
                        "vocab_size": 100})
     assert spec.unsupported_reason is None and spec.params_total > 0
+
+
+@pytest.mark.parametrize("family, n", [("exaone4", 64), ("olmo3", 32)])
+def test_window_with_no_sliding_layer_puts_every_layer_in_it(family, n):
+    """exaone4.py (vLLM 0.22.0 l. 175-195) and olmo2.py (olmo3's file, l. 123-136) pass no window for a full
+    layer, so each takes cache_config.sliding_window -- the config's, set because the layer types hold one kind
+    (arg_utils.py l. 1738-1743; kv.model_window_fallback)."""
+    cfg = _cfg(family, layer_types=["full_attention"] * n)
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None and spec.params_total == build_spec(T[family]).params_total
+    assert cfg["sliding_window"] > 0
+    assert [(l.kind, l.window) for l in spec.layers_kv] == [(AttentionKind.SLIDING, cfg["sliding_window"])] * n

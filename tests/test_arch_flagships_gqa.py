@@ -452,12 +452,32 @@ def test_dots1_total_kv_and_shards():
     ({"tie_word_embeddings": True}, "own lm_head"),
     ({"attention_bias": True}, "o_proj has no bias"),
     ({"moe_layer_freq": 2}, "moe_layer_freq"),
-    ({"sliding_window": 4096}, "no per-layer window"),
     ({"hidden_act": "gelu"}, "silu only"),
 ])
 def test_dots1_refusals(change, words):
     reason = build_spec(dict(DOTS1, **change)).unsupported_reason
     assert reason and words in reason
+
+
+@pytest.mark.parametrize(("change", "kinds"), [
+    ({"sliding_window": 4096}, {(AttentionKind.SLIDING, 4096)}),                           # 62 of 62 layers full
+    ({"sliding_window": 4096, "max_window_layers": 62}, {(AttentionKind.SLIDING, 4096)}),
+    ({"sliding_window": 4096, "max_window_layers": 10}, {(AttentionKind.FULL, None)}),     # 10 full + 52 sliding
+    ({"sliding_window": 0}, {(AttentionKind.FULL, None)}),
+    ({"sliding_window": None}, {(AttentionKind.FULL, None)}),
+])
+def test_dots1_sliding_window_as_vllm_applies_it(change, kinds):
+    """vLLM 0.22.0 (the 0.13.0 sdist reads the same): ``dots1.py`` l. 249-256 builds ``Attention(...)`` without
+    ``per_layer_sliding_window``, so ``attention.py`` l. 213-221 takes ``cache_config.sliding_window``, which
+    ``arg_utils.py`` l. 1738-1743 sets to ``model_config.get_sliding_window()`` only ``if not is_interleaved(...)``
+    (``transformers_utils/config.py`` l. 560-567: ``layer_types`` of more than one kind), and ``config/model.py``
+    l. 673-675 turns a window of 0 into None.  transformers' Dots1Config derives ``layer_types`` (sliding from
+    ``max_window_layers`` on).  So: one window for every layer, or none -- never transformers' split."""
+    spec = build_spec(dict(DOTS1, **change))
+    assert spec.unsupported_reason is None
+    assert spec.params_total == 142_774_373_888                  # the window moves no parameter
+    assert {(l.kind, l.window) for l in spec.layers_kv} == kinds
+    assert len(spec.layers_kv) == 62
 
 
 # ---------------------------------------------------------------- ERNIE 4.5 (vLLM ernie45.py / ernie45_moe.py)

@@ -119,9 +119,17 @@ def test_ministral_every_layer_sliding_by_default():
     assert {l.kind for l in full.layers_kv} == {AttentionKind.FULL}
 
 
+def test_window_with_no_sliding_layer_puts_every_layer_in_it():
+    """transformers/base.py (vLLM 0.22.0 l. 556-563) passes no window for a full layer, so each takes
+    cache_config.sliding_window, set because layer_types hold one kind (arg_utils.py l. 1738-1743):
+    kv.model_window_fallback."""
+    spec = build_spec(small("smollm3", num_hidden_layers=2, use_sliding_window=True, sliding_window=64,
+                            no_rope_layer_interval=4))
+    assert spec.unsupported_reason is None
+    assert [(l.kind, l.window) for l in spec.layers_kv] == [(AttentionKind.SLIDING, 64)] * 2
+
+
 @pytest.mark.parametrize("cfg, needle", [
-    (small("smollm3", num_hidden_layers=2, use_sliding_window=True, sliding_window=64, no_rope_layer_interval=4),
-     "no sliding layer in layer_types"),
     (small("helium", hidden_size=48), "o_proj is hidden x hidden"),
     (small("ministral", head_dim=None), "head_dim null"),
 ])

@@ -37,7 +37,7 @@ def _geometry(draw, *, head_dim: bool = True) -> dict:
 
 
 def _windows(draw, n: int) -> list[str]:
-    """Per-layer types with at least one sliding layer (a window with no sliding layer is refused)."""
+    """Per-layer types with at least one sliding layer (with none, vLLM puts every layer in the window)."""
     lt = draw(st.lists(st.sampled_from(["sliding_attention", "full_attention"]), min_size=n, max_size=n))
     lt[draw(st.integers(0, n - 1))] = "sliding_attention"
     return lt

@@ -258,8 +258,14 @@ def test_dots1_published_config_matches_meta_device():
 
 
 def test_dots1_class_defaults_refused():
-    """The class defaults carry a 4096 window (refused) and no experts (transformers cannot build them)."""
-    assert "sliding_window" in build_spec(defaults("dots1")).unsupported_reason
+    """The class defaults carry no experts (``n_routed_experts`` None: transformers cannot build them either); their
+    4096 window is priced as vLLM applies it (test_arch_flagships_gqa.test_dots1_sliding_window_as_vllm_applies_it)."""
+    from reportgen.arch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_routed_experts"):
+        build_spec(defaults("dots1"))
+    with pytest.raises(Exception):
+        meta_count(defaults("dots1"))
 
 
 @st.composite

@@ -14,6 +14,8 @@ Layer kinds we do not model (linear attention, Mamba, indexed/DSA, ...) raise
 
 from __future__ import annotations
 
+import dataclasses
+
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import AttentionKind, LayerKV
@@ -74,18 +76,24 @@ def attention_layers(f: Fields, n_layers: int, n_kv: int, head_dim: int, *, v_he
     return out
 
 
-def refuse_full_only_with_window(f: Fields, layers: list[LayerKV]) -> None:
-    """Per-layer-window families (olmo3, exaone4): every layer full while ``sliding_window`` is set.
+def model_window_fallback(f: Fields, layers: list[LayerKV]) -> list[LayerKV]:
+    """Per-layer-window families (olmo3, exaone4, exaone_moe, cohere2, the Transformers backend): every layer
+    full while ``sliding_window`` is set -> every layer SLIDING at that window, as vLLM builds it.
 
-    vLLM gives a layer without a per-layer window the model-level ``cache_config.sliding_window``;
-    for interleaved configs the per-layer windows are what counts, but with no sliding layer at all
-    which of the two vLLM applies was not verified -- refused rather than guessed.
-    """
+    vLLM (0.13.0 - 0.34.0 sdists, the same code): such a model passes ``per_layer_sliding_window=None`` for a
+    full layer (exaone4.py l. 175-195 and transformers/base.py l. 556-563 at 0.22.0), so ``Attention.__init__``
+    takes ``cache_config.sliding_window`` (attention.py l. 213-221), which ``EngineArgs.create_engine_config``
+    sets to the config's ``sliding_window`` whenever ``is_interleaved`` is false (arg_utils.py l. 1738-1743;
+    ``transformers_utils/config.py`` l. 560-567: ``layer_types`` of more than one kind) -- true when every layer
+    is full.  A mixed ``layer_types`` leaves the layers as they are (cache window None)."""
     window = f.get("sliding_window")
-    if isinstance(window, int) and not isinstance(window, bool) and window > 0 and layers \
-            and all(l.kind is AttentionKind.FULL for l in layers):
-        raise Unsupported(f"{f.model_type} with sliding_window {window} but no sliding layer in layer_types: "
-                          "vLLM's model-level window fallback is not modelled")
+    if not (isinstance(window, int) and not isinstance(window, bool) and window > 0) or not layers \
+            or any(l.kind is not AttentionKind.FULL for l in layers):
+        return layers
+    lt = f.str_list("layer_types")
+    if lt is not None and len(set(lt)) > 1:
+        return layers
+    return [dataclasses.replace(l, kind=AttentionKind.SLIDING, window=window) for l in layers]
 
 
 def mla_layers(n_layers: int, kv_lora_rank: int, rope_dim: int) -> list[LayerKV]:

@@ -37,8 +37,8 @@ layer, vLLM's ``cache_config`` fallback); a v1 config mixing layer types in ``la
 "sliding_attention"`` -> a SlidingWindowSpec of ``sliding_window + 1`` tokens (commandr.py and
 cohere2_moe.py pass ``sliding_window + 1``: the Cohere window covers ``[pos - sliding_window, pos]``),
 ``"full_attention"`` -> full.  Refused: another layer-type name (vLLM compares the literal string), a
-sliding layer with ``sliding_window`` null (vLLM computes ``None + 1``), and no sliding layer while a
-window is set (vLLM's model-level fallback, see ``kv.refuse_full_only_with_window``).
+sliding layer with ``sliding_window`` null (vLLM computes ``None + 1``).  No sliding layer while a window is
+set: every layer in the config's window (vLLM's model-level fallback, see ``kv.model_window_fallback``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import (Geometry, dense_or_moe_mlp, geometry, mlp_layer_types, set_moe,
                                             set_scalars)
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers, layer_types, refuse_full_only_with_window
+from reportgen.arch.kv import attention_layers, layer_types, model_window_fallback
 from reportgen.arch.rope import cache_rows, rope_parameters
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
@@ -159,5 +159,4 @@ def _v2_layers(f: Fields, g: Geometry) -> list[LayerKV]:
                           "sliding_window + 1 for them (fails)")
     layers = [LayerKV(AttentionKind.SLIDING, g.n_kv, g.head_dim, g.head_dim, window + 1) if t == "sliding_attention"
               else LayerKV(AttentionKind.FULL, g.n_kv, g.head_dim, g.head_dim) for t in lt]
-    refuse_full_only_with_window(f, layers)
-    return layers
+    return model_window_fallback(f, layers)

@@ -14,8 +14,13 @@ Follows vLLM ``vllm/model_executor/models/dots1.py`` (read at commit
   ``moe_intermediate_size``, one shared MLP of ``moe_intermediate_size * n_shared_experts`` (column/row
   split); ``e_score_correction_bias`` is a transformers buffer (vLLM: a parameter for ``noaux_tc``): not
   counted, as for DeepSeek-V3;
-* vLLM's Dots1Attention takes no per-layer window: a config with a ``sliding_window`` (transformers applies
-  it to the layers from ``max_window_layers`` on) is refused rather than priced two ways;
+* sliding window as vLLM applies it (0.13.0 - 0.22.0 sdists, the same code: ``Dots1Attention`` passes no
+  ``per_layer_sliding_window``, so ``Attention.__init__`` takes ``cache_config.sliding_window``; and
+  ``EngineArgs.create_engine_config`` sets that to ``get_sliding_window()`` -- the config's ``sliding_window``,
+  0 -> None -- only when ``is_interleaved`` is false, i.e. transformers' ``layer_types`` (Dots1Config derives them:
+  sliding from ``max_window_layers`` on) hold one kind).  So a positive window puts EVERY layer in a
+  window of that size when the layer types are all one kind (the class defaults: 62 of 62 full), and none when
+  they mix (vLLM then ignores the window: all full attention) -- not transformers' per-layer split;
 * lm_head: vLLM always allocates its own ``ParallelLMHead`` -> a tied config is refused; vLLM's MLPs
   accept ``hidden_act == silu`` only.
 """
@@ -26,8 +31,8 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, set_moe
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers
-from reportgen.arch.spec import Component as C, ModelSpec, Tensor
+from reportgen.arch.kv import layer_types
+from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -41,10 +46,6 @@ def build(f: Fields, spec: ModelSpec) -> None:
     freq = f.raw.get("moe_layer_freq", 1)
     if freq != 1:
         raise Unsupported(f"dots1 with moe_layer_freq {freq!r}: vLLM skips MoE layers transformers builds")
-    window = f.get("sliding_window")
-    if window:
-        raise Unsupported(f"dots1 with sliding_window {window}: vLLM's Dots1Attention has no per-layer window and "
-                          "whether its model-level window applies to every layer was not verified; not modelled")
     n_exp = f.int("n_routed_experts")
     n_shared = f.int("n_shared_experts", lo=0)
     k_dense = f.int("first_k_dense_replace", 0, lo=0)
@@ -60,4 +61,15 @@ def build(f: Fields, spec: ModelSpec) -> None:
             B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", g.hidden, moe_inter * n_shared, C.SHARED_EXPERTS)
 
     decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="head"), mlp=mlp, tied=False,
-                  layers_kv=attention_layers(f, g.n_layers, g.n_kv, g.head_dim, global_sliding=False))
+                  layers_kv=_layers_kv(f, g))
+
+
+def _layers_kv(f: Fields, g) -> list[LayerKV]:
+    """vLLM's model-level window (docstring): every layer sliding when ``layer_types`` is one kind and
+    ``sliding_window`` is positive, else every layer full."""
+    window = f.get("sliding_window")
+    window = window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
+    lt = layer_types(f, g.n_layers)
+    if window is None or (lt is not None and len(set(lt)) > 1):
+        return [LayerKV(AttentionKind.FULL, g.n_kv, g.head_dim, g.head_dim) for _ in range(g.n_layers)]
+    return [LayerKV(AttentionKind.SLIDING, g.n_kv, g.head_dim, g.head_dim, window) for _ in range(g.n_layers)]

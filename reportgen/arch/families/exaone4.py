@@ -19,7 +19,7 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import geometry, set_scalars
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers, refuse_full_only_with_window
+from reportgen.arch.kv import attention_layers, model_window_fallback
 from reportgen.arch.spec import Component as C, ModelSpec
 
 
@@ -43,4 +43,4 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
     set_scalars(spec, f, g)
     spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
-    refuse_full_only_with_window(f, spec.layers_kv)
+    spec.layers_kv = model_window_fallback(f, spec.layers_kv)

@@ -23,8 +23,8 @@ KV cache: vLLM's attention reads ``config.sliding_windows`` (a per-layer list th
 states; transformers 5.24's ExaoneMoeConfig does not define it and uses the scalar ``sliding_window``
 for its masks) -- a layer whose ``layer_types`` entry is ``full_attention`` is full, any other gets the
 window ``sliding_windows[i]``.  Refused: a non-full layer when the config has no ``sliding_windows`` (vLLM
-has no window for it and fails), a non-positive window on such a layer, and every layer full while
-``sliding_window`` is set (vLLM's model-level fallback, ``kv.refuse_full_only_with_window``).
+has no window for it and fails) and a non-positive window on such a layer.  Every layer full while
+``sliding_window`` is set: every layer in that window (vLLM's model-level fallback, ``kv.model_window_fallback``).
 Rotary: every layer builds the same ``get_rope`` (full layers of interleaved models skip it at run
 time, NoPE) -> one cache.
 """
@@ -35,7 +35,7 @@ from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import (decoder_stack, dense_or_moe_mlp, geometry, gqa_attention, mlp_layer_types,
                                             set_moe)
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import layer_types, refuse_full_only_with_window
+from reportgen.arch.kv import layer_types, model_window_fallback
 from reportgen.arch.spec import AttentionKind, LayerKV, ModelSpec
 
 
@@ -77,5 +77,4 @@ def _layers(f: Fields, n_layers: int, n_kv: int, head_dim: int) -> list[LayerKV]
             raise Unsupported(f"exaone_moe layer {i} is {t!r} with sliding_windows[{i}] = {w!r}: vLLM's window "
                               "for it is not a positive size; not modelled")
         out.append(LayerKV(AttentionKind.SLIDING, n_kv, head_dim, head_dim, w))
-    refuse_full_only_with_window(f, out)
-    return out
+    return model_window_fallback(f, out)

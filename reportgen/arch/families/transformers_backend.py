@@ -31,7 +31,8 @@ nearest that commit):
 * KV (``create_attention_instances``): one ``Attention`` per layer with the model's head size and
   ``get_num_kv_heads`` (``max(1, kv // tp)``); ``per_layer_sliding_window = sliding_window`` where
   ``layer_types[i] == "sliding_attention"``, otherwise the model-level window -- ``kv.attention_layers``
-  with the refusal of a window that no layer type uses (``refuse_full_only_with_window``).
+  and a window that no layer type uses applied to every layer, as vLLM's model-level fallback does
+  (``model_window_fallback``).
 * pipeline parallel is supported (``SupportsPP``, ``Base.pipeline_parallel`` over the class's
   ``base_model_pp_plan``: embedding on the first stage, lm_head / norm on the last).
 * rotary: no vLLM ``get_rope`` cache.  The transformers ``*RotaryEmbedding`` module of the decoder
@@ -52,7 +53,7 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers, refuse_full_only_with_window
+from reportgen.arch.kv import attention_layers, model_window_fallback
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
 # transformers 5.24 modeling_<type>.py: (q/k/v bias flag, o_proj bias flag, MLP bias flag); None = no bias
@@ -82,8 +83,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     def mlp(ts: list[Tensor], i: int, p: str) -> None:
         B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP, bias=mlp_bias)
 
-    layers = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
-    refuse_full_only_with_window(f, layers)
+    layers = model_window_fallback(f, attention_layers(f, g.n_layers, g.n_kv, g.head_dim))
     decoder_stack(spec, f, g, attention=gqa_attention(g, qkv_bias=flag(qkv_name), o_bias=flag(o_name)),
                   mlp=mlp, layers_kv=layers)
     if model_type == "olmo":   # parameter-free LayerNorms (transformers modeling_olmo.py OlmoLayerNorm)
