@@ -83,12 +83,21 @@ def test_command_r_rms_norm_variant_keeps_the_count():
     assert rms.params_total == base.params_total == 34_980_831_232
 
 
-def test_command_r_mixed_layer_types_refused():
-    """commandr.py: only Cohere2 configs get per-layer windows; v1 layer_types would be priced two ways."""
-    lt = ["sliding_attention", "full_attention"] * 20
-    reason = build_spec(dict(shipped("CohereForAI--c4ai-command-r-v01"), layer_types=lt, sliding_window=4096)
-                        ).unsupported_reason
-    assert reason and "no per-layer window" in reason
+@pytest.mark.parametrize("lt, kinds", [
+    (["sliding_attention", "full_attention"] * 20, {(AttentionKind.FULL, None)}),       # interleaved: no window
+    (["full_attention"] * 40, {(AttentionKind.SLIDING, 4096)}),                          # one kind: cache window
+    (None, {(AttentionKind.SLIDING, 4096)}),
+])
+def test_command_r_window_as_vllm_applies_it(lt, kinds):
+    """commandr.py (vLLM 0.22.0 l. 183-199): v1 layers get no per-layer window, so each takes
+    cache_config.sliding_window -- set to the config's window only when layer_types hold one kind
+    (arg_utils.py l. 1738-1743, ``is_interleaved``)."""
+    cfg = dict(shipped("CohereForAI--c4ai-command-r-v01"), sliding_window=4096)
+    if lt is not None:
+        cfg["layer_types"] = lt
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None and spec.params_total == 34_980_831_232
+    assert {(l.kind, l.window) for l in spec.layers_kv} == kinds and len(spec.layers_kv) == 40
 
 
 # ---------------------------------------------------------------- cohere2 (Command-R7B / Command-A)

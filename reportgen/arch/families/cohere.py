@@ -33,7 +33,8 @@ are added to the residual.
   ``tp > num_experts`` (``spec.max_tp``: such layouts are ``invalid_layout``).
 
 KV cache: cohere (v1) never gets a per-layer window (a model-level ``sliding_window`` applies to every
-layer, vLLM's ``cache_config`` fallback); a v1 config mixing layer types in ``layer_types`` is refused.  cohere2 / cohere2_moe: ``layer_types[i] ==
+layer, vLLM's ``cache_config`` fallback); a v1 config mixing layer types in ``layer_types`` gets no model-level
+window either (vLLM's ``is_interleaved``): every layer full.  cohere2 / cohere2_moe: ``layer_types[i] ==
 "sliding_attention"`` -> a SlidingWindowSpec of ``sliding_window + 1`` tokens (commandr.py and
 cohere2_moe.py pass ``sliding_window + 1``: the Cohere window covers ``[pos - sliding_window, pos]``),
 ``"full_attention"`` -> full.  Refused: another layer-type name (vLLM compares the literal string), a
@@ -68,10 +69,12 @@ def build(f: Fields, spec: ModelSpec) -> None:
 
     _stack(f, spec, g, mlp, qk_norm=qk_norm)
     lt = layer_types(f, g.n_layers)
-    if lt and "full_attention" in lt and len(set(lt)) > 1:
-        raise Unsupported("cohere with per-layer layer_types: vLLM's commandr.py gives Cohere (v1) layers no "
-                          "per-layer window (only the model-level sliding_window, on every layer)")
-    spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+    if lt and len(set(lt)) > 1:
+        # mixed layer types: vLLM sets no model-level window (``is_interleaved``) and commandr.py gives v1 layers
+        # none of their own -> every layer full attention, whatever ``sliding_window`` says
+        spec.layers_kv = [LayerKV(AttentionKind.FULL, g.n_kv, g.head_dim, g.head_dim) for _ in range(g.n_layers)]
+    else:
+        spec.layers_kv = model_window_fallback(f, attention_layers(f, g.n_layers, g.n_kv, g.head_dim))
 
 
 def build_cohere2(f: Fields, spec: ModelSpec) -> None:
