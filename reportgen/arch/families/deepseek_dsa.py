@@ -105,8 +105,12 @@ def build(f: Fields, spec: ModelSpec) -> None:
     idx_dim = f.int("index_head_dim")
     f.int("index_topk")
     if idx_dim % INDEXER_QUANT_BLOCK:
+        # vLLM 0.22.0 sdist: deepseek_v2.py l. 648 fixes quant_block_size = 128 and quantizes the indexer's q with
+        # per_token_group_quant_fp8, which asserts ``x.shape[-1] % group_size == 0`` (fp8_utils.py l. 539)
         raise Unsupported(f"{f.model_type}: index_head_dim {idx_dim} is not a multiple of vLLM's "
-                          f"{INDEXER_QUANT_BLOCK}-value fp8 indexer-cache block; not modelled")
+                          f"{INDEXER_QUANT_BLOCK}-value fp8 indexer-cache block: vLLM's per_token_group_quant_fp8 "
+                          f"asserts 'the last dimension of `x` {idx_dim} must be divisible by `group_size` "
+                          f"{INDEXER_QUANT_BLOCK}' in the indexer's forward (the start fails in the profile run)")
     if d.rope > idx_dim:
         raise f.err("qk_rope_head_dim", f"{d.rope} exceeds index_head_dim {idx_dim} (the indexer ropes its first dims)")
     n_exp = f.int("n_routed_experts")
