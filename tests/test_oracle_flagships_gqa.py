@@ -72,6 +72,23 @@ def test_gemma4_text_class_defaults():
     check(defaults("gemma4_text"))
 
 
+def test_gemma4_bidirectional_all_is_served_causally():
+    """``use_bidirectional_attention='all'`` (transformers: ``is_causal = False``): vLLM compares the field with "vision"
+    only (gemma4_mm.py l. 1193 / gemma4_unified.py l. 332, 0.34.0 sdist) and gemma4.py never reads it, so the model is
+    served as a causal decoder: the same tensors and KV layer kinds as the shipped config, said in a note; the meta
+    device builds the same parameters.  The sliding window is the one vLLM reads off transformers' config object,
+    which halves it for 'all' (``sliding_window // 2 + 1``: 512 -> 257, configuration_gemma4.py)."""
+    base = dict(shipped("google--gemma-4-E4B-it")["text_config"], architectures=["Gemma4ForCausalLM"])
+    cfg = dict(base, use_bidirectional_attention="all")
+    spec, ref = build_spec(cfg), build_spec(base)
+    assert spec.unsupported_reason is None
+    assert spec.params_total == ref.params_total == meta_count(cfg) == TRUTH["google/gemma-4-E4B-it"]["text_model"]["total_params"]
+    assert [l.kind for l in spec.layers_kv] == [l.kind for l in ref.layers_kv]
+    assert {l.window for l in ref.layers_kv if l.window} == {512}
+    assert {l.window for l in spec.layers_kv if l.window} == {257}
+    assert any("use_bidirectional_attention='all'" in n for n in spec.notes)
+
+
 @pytest.mark.parametrize("name", ["nvidia--Gemma-4-31B-IT-NVFP4", "google--gemma-4-26B-A4B"])
 def test_gemma4_31b_and_26b_a4b_real_configs_match_meta_device(name):
     """The real 31B / 26B-A4B config.json files (tests/data/configs_2026/SOURCES.md; num_global_key_value_heads

@@ -50,8 +50,10 @@ Attention layer in the model") -> that layout is ``invalid_layout`` (``ModelSpec
 (42 layers, 18 shared, targets 22 and 23) starts at pp = 2 (stage 1 = layers 21-41 holds both targets),
 not at pp = 3 or more.
 
-Refused: ``use_bidirectional_attention == "all"`` (an encoder), every layer KV-shared (vLLM finds no
-target layer), another ``hidden_activation`` (vLLM raises).
+``use_bidirectional_attention == "all"`` (transformers: an encoder, ``is_causal = False``): vLLM reads the field
+only to compare it with "vision" (gemma4_mm.py l. 1193 / gemma4_unified.py l. 332 of the 0.34.0 sdist, l. 1011 of
+0.22.0; gemma4.py never reads it), so it serves such a model as a causal decoder -- priced as served, with a note.
+Refused: every layer KV-shared (vLLM finds no target layer), another ``hidden_activation`` (vLLM raises).
 
 Rotary caches: one per layer type, ``max_position_embeddings`` rows; sliding layers ``default`` rope
 of their head size (partial factor from its parameters), full layers ``proportional`` -> vLLM's
@@ -101,7 +103,8 @@ def build_text(f: Fields, spec: ModelSpec, prefix: str = "model") -> None:
     tie = f.flag("tie_word_embeddings", True)
     bias = f.flag("attention_bias")
     if f.get("use_bidirectional_attention") == "all":
-        raise Unsupported("gemma4 with use_bidirectional_attention='all' (an encoder) is not modelled")
+        spec.notes.append("gemma4 use_bidirectional_attention='all': vLLM ignores it (only 'vision' is read) and "
+                          "serves the model as a causal decoder; priced as served")
     act = f.get("hidden_activation") or f.get("hidden_act")
     if act != "gelu_pytorch_tanh":
         raise Unsupported(f"gemma4 with hidden_activation {act!r}: vLLM's Gemma4MLP accepts gelu_pytorch_tanh only")
