@@ -60,7 +60,7 @@ from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.weights import rotary_cache_bytes
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
-                                       EngineOptions, ModelTables, spec_axes)
+                                       EngineOptions, ModelTables, flashmla_q_concat_on, spec_axes)
 from reportgen.job import Matrix
 
 
@@ -226,37 +226,6 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
                     body[pl.Series(idx, dtype=pl.UInt32)]], how="horizontal")
     mt_df = pl.DataFrame(mrows, schema=_MODEL_DTYPES) if mrows else pl.DataFrame(schema=_MODEL_DTYPES)
     return lt, mt_df, k, pick
-
-
-# Where a DSA model's bf16 cache runs on FlashMLA-sparse, which keeps its q-concat buffer from model construction
-# (``tables.flashmla_sparse_q_concat``; vLLM release sdists): v0.18.0 is the buffer's first release (v0.17.0 reserves
-# the fp8 gather only); from v0.31.0 the view is no longer kept (the profile run's growth frees it: no net KV change).
-# SM 9.x: FLASHMLA_SPARSE is the only sparse MLA backend up to v0.24.x; v0.25.0's cuda.py ``_get_backend_priorities``
-# puts FLASH_ATTN_MLA_SPARSE (SM 9.x, bf16 caches, no workspace) ahead.  SM 10.x: FLASHINFER_MLA_SPARSE comes first
-# at <= 16 heads a rank (the rank's heads, deepseek_v2.py ``num_local_heads``), FLASHMLA_SPARSE above; v0.29.0 /
-# v0.30.0 pad a bf16 cache's q-concat heads to ``prefill_padding`` (128 on SM 10.x).
-FLASHMLA_Q_CONCAT_SM9 = ((0, 18), (0, 25))
-FLASHMLA_Q_CONCAT_SM10 = ((0, 18), (0, 29))
-FLASHMLA_Q_CONCAT_SM10_PADDED = ((0, 29), (0, 31))
-FLASHINFER_SPARSE_MAX_HEADS = 16
-
-
-def flashmla_q_concat_on(capability, version) -> tuple[float, int, int]:
-    """(on, fewest heads a rank, head padding) of FlashMLA-sparse's kept q-concat buffer for a DSA model's bf16 cache
-    on one GPU under one vLLM (major, minor): an SM 9.x GPU (or one of unknown capability: the H100 default) under
-    0.18-0.24, any heads; SM 10.x above 16 heads a rank under 0.18-0.28 (unpadded) and 0.29-0.30 (heads padded to 128).
-    (0.0, 0, 0) elsewhere: SM 12.x / 8.x do not run FlashMLA-sparse's kept buffer in these versions."""
-    if version is None:
-        return 0.0, 0, 0
-    v = tuple(version)
-    major = 9 if capability is None else capability[0]
-    if major == 9 and FLASHMLA_Q_CONCAT_SM9[0] <= v < FLASHMLA_Q_CONCAT_SM9[1]:
-        return 1.0, 0, 0
-    if major == 10 and FLASHMLA_Q_CONCAT_SM10[0] <= v < FLASHMLA_Q_CONCAT_SM10[1]:
-        return 1.0, FLASHINFER_SPARSE_MAX_HEADS + 1, 0
-    if major == 10 and FLASHMLA_Q_CONCAT_SM10_PADDED[0] <= v < FLASHMLA_Q_CONCAT_SM10_PADDED[1]:
-        return 1.0, FLASHINFER_SPARSE_MAX_HEADS + 1, 128
-    return 0.0, 0, 0
 
 
 def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:

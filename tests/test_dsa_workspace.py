@@ -132,7 +132,7 @@ def test_flashmla_q_concat_gate_per_gpu_and_version():
     SM 10.x above 16 heads a rank (v0.20.0 cuda.py lines 97-108: FLASHINFER_MLA_SPARSE first at ``num_heads <= 16``)
     under 0.18-0.28, and 0.29-0.30 with the heads padded to 128 (v0.29.0 flashmla_sparse.py lines 590-597,
     ``prefill_padding`` 128 on SM 10.x); nothing from 0.31 (no kept view) nor on SM 8.x / 12.x."""
-    from reportgen.matrix import flashmla_q_concat_on
+    from reportgen.estimate.tables import flashmla_q_concat_on
 
     for v in ((0, 18), (0, 19), (0, 20), (0, 24)):
         assert flashmla_q_concat_on((9, 0), v) == flashmla_q_concat_on(None, v) == (1.0, 0, 0)

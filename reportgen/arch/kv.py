@@ -96,6 +96,14 @@ def model_window_fallback(f: Fields, layers: list[LayerKV]) -> list[LayerKV]:
     return [dataclasses.replace(l, kind=AttentionKind.SLIDING, window=window) for l in layers]
 
 
+def model_level_window_layers(f: Fields, n_layers: int, n_kv: int, head_dim: int) -> list[LayerKV]:
+    """A model whose vLLM attention passes no per-layer window (dots1.py, commandr.py's v1 layers): every layer takes
+    the model-level ``cache_config.sliding_window`` (``model_window_fallback``): all in the config's window when
+    ``layer_types`` (validated) hold one kind or are absent, all full when they mix or there is no window."""
+    layer_types(f, n_layers)
+    return model_window_fallback(f, [LayerKV(AttentionKind.FULL, n_kv, head_dim, head_dim) for _ in range(n_layers)])
+
+
 def mla_layers(n_layers: int, kv_lora_rank: int, rope_dim: int) -> list[LayerKV]:
     """MLA: one shared latent per token, ``kv_lora_rank + qk_rope_head_dim`` wide, not split by TP."""
     return [LayerKV(AttentionKind.MLA, 1, kv_lora_rank + rope_dim, 0) for _ in range(n_layers)]

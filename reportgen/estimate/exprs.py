@@ -75,7 +75,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     gcap_max = graph_captured("g_max")
     # DSA on FlashMLA-sparse with a bf16 cache (``fm_qc`` bytes a batched token at ``fm_h`` heads a rank; per GPU and
     # version ``fmq_on``, the fewest heads FlashMLA-sparse runs at ``fmq_min_h`` and the head padding ``fmq_pad``,
-    # matrix.flashmla_q_concat_on): the q-concat buffer kept from model construction is load-time memory on every
+    # tables.flashmla_q_concat_on): the q-concat buffer kept from model construction is load-time memory on every
     # stage's rank
     h = pl.col("fm_h").fill_null(0)
     pad = pl.col("fmq_pad")

@@ -51,7 +51,7 @@ from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import (Geometry, dense_or_moe_mlp, geometry, mlp_layer_types, set_moe,
                                             set_scalars)
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import attention_layers, layer_types, model_window_fallback
+from reportgen.arch.kv import layer_types, model_level_window_layers, model_window_fallback
 from reportgen.arch.rope import cache_rows, rope_parameters
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
@@ -68,13 +68,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
 
     _stack(f, spec, g, mlp, qk_norm=qk_norm)
-    lt = layer_types(f, g.n_layers)
-    if lt and len(set(lt)) > 1:
-        # mixed layer types: vLLM sets no model-level window (``is_interleaved``) and commandr.py gives v1 layers
-        # none of their own -> every layer full attention, whatever ``sliding_window`` says
-        spec.layers_kv = [LayerKV(AttentionKind.FULL, g.n_kv, g.head_dim, g.head_dim) for _ in range(g.n_layers)]
-    else:
-        spec.layers_kv = model_window_fallback(f, attention_layers(f, g.n_layers, g.n_kv, g.head_dim))
+    # commandr.py gives v1 layers no window of their own: the model-level one, none when layer_types mix
+    spec.layers_kv = model_level_window_layers(f, g.n_layers, g.n_kv, g.head_dim)
 
 
 def build_cohere2(f: Fields, spec: ModelSpec) -> None:

@@ -39,7 +39,7 @@ bf16 prefill gather (fp8_ds_mla caches only) and the freed 512 MiB indexer logit
 Load time: FlashMLA-sparse's kept q-concat buffer (max_num_batched_tokens x heads a rank x 576 bf16, made in
 ``FlashMLASparseImpl.__init__``, vLLM 0.18-0.30 sdists) is priced as weights-side memory for a bf16 cache where
 FlashMLA-sparse runs: SM 9.x under 0.18-0.24, SM 10.x above 16 heads a rank under 0.18-0.30
-(``tables.flashmla_sparse_q_concat``, ``matrix.flashmla_q_concat_on``).
+(``tables.flashmla_sparse_q_concat``, ``tables.flashmla_q_concat_on``).
 
 Not modelled: the ``topk_indices_buffer`` (max_num_batched_tokens x index_topk int32, 64 MiB at
 8192 batched tokens) that vLLM allocates with the model, and the sparse backend's 64-token kernel

@@ -31,8 +31,8 @@ from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, set_moe
 from reportgen.arch.fields import Fields
-from reportgen.arch.kv import layer_types
-from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Tensor
+from reportgen.arch.kv import model_level_window_layers
+from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -61,15 +61,5 @@ def build(f: Fields, spec: ModelSpec) -> None:
             B.gated_mlp(ts, i, f"{p}.mlp.shared_experts", g.hidden, moe_inter * n_shared, C.SHARED_EXPERTS)
 
     decoder_stack(spec, f, g, attention=gqa_attention(g, qk_norm="head"), mlp=mlp, tied=False,
-                  layers_kv=_layers_kv(f, g))
+                  layers_kv=model_level_window_layers(f, g.n_layers, g.n_kv, g.head_dim))
 
-
-def _layers_kv(f: Fields, g) -> list[LayerKV]:
-    """vLLM's model-level window (docstring): every layer sliding when ``layer_types`` is one kind and
-    ``sliding_window`` is positive, else every layer full."""
-    window = f.get("sliding_window")
-    window = window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
-    lt = layer_types(f, g.n_layers)
-    if window is None or (lt is not None and len(set(lt)) > 1):
-        return [LayerKV(AttentionKind.FULL, g.n_kv, g.head_dim, g.head_dim) for _ in range(g.n_layers)]
-    return [LayerKV(AttentionKind.SLIDING, g.n_kv, g.head_dim, g.head_dim, window) for _ in range(g.n_layers)]
