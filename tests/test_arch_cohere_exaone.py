@@ -243,7 +243,7 @@ def test_exaone_moe_window_list_wins_over_the_scalar():
 
 
 @pytest.mark.parametrize(("change", "words"), [
-    ({"sliding_windows": None}, "no sliding_windows"),
+    ({"sliding_windows": None, "sliding_window": 0}, "not a positive size"),
     ({"sliding_windows": [0] * 48}, "not a positive size"),
     ({"attention_bias": True}, "attention_bias"),
     ({"mlp_bias": True}, "mlp_bias"),
@@ -260,12 +260,15 @@ def test_exaone_moe_bad_window_list_is_a_config_error():
         build_spec(dict(KEXAONE, sliding_windows=[128] * 3))
 
 
-def test_exaone_moe_class_defaults_refused():
-    """ExaoneMoeConfig's defaults derive sliding layers but state no sliding_windows: vLLM cannot build them."""
+def test_exaone_moe_class_defaults_priced_from_vllm_0_32():
+    """ExaoneMoeConfig's defaults derive sliding layers (LLLG) but state no sliding_windows: vLLM 0.32+ takes the
+    scalar sliding_window (4096) for them (vllm 0.32.0 sdist exaone_moe.py:243-246); older releases cannot build
+    the config (ModelSpec.served_from, tests/test_issue12_refusals.py)."""
     import transformers
 
-    reason = build_spec(transformers.AutoConfig.for_model("exaone_moe").to_dict()).unsupported_reason
-    assert reason and "sliding_windows" in reason
+    spec = build_spec(transformers.AutoConfig.for_model("exaone_moe").to_dict())
+    assert spec.unsupported_reason is None and spec.served_from[0] == (0, 32)
+    assert [(l.kind, l.window) for l in spec.layers_kv] == ([(SLIDING, 4096)] * 3 + [(FULL, None)]) * 8
 
 
 # ---------------------------------------------------------------- smollm3: the Transformers backend

@@ -135,18 +135,20 @@ def test_k_exaone_matches_meta_device():
 
 def test_k_exaone_trt_llm_field_names():
     """The TensorRT-LLM test's spelling (is_moe_layer, first_last_k_dense_replace, no sliding_windows): with no
-    per-layer windows vLLM cannot build the sliding layers -> refused with the field named; with them, the same
-    count as KEXAONE on the meta device (transformers reads first_k_dense_replace's default 1 either way)."""
-    reason = build_spec(KEXAONE_TRT_NAMES).unsupported_reason
-    assert reason and "sliding_windows" in reason
+    per-layer windows vLLM 0.32+ gives the sliding layers the scalar sliding_window (the spec says from which
+    release: served_from); with or without them, the same count as KEXAONE on the meta device (transformers
+    reads first_k_dense_replace's default 1 either way)."""
+    spec = check(KEXAONE_TRT_NAMES)
+    assert spec.params_total == KEXAONE_TOTAL and spec.served_from[0] == (0, 32)
     cfg = dict(KEXAONE_TRT_NAMES, sliding_windows=[128, 128, 128, 0] * 12)
     assert build_spec(cfg).params_total == meta_count(cfg) == KEXAONE_TOTAL
 
 
 def test_exaone_moe_class_defaults_with_the_window_list():
-    """The class defaults are refused (no sliding_windows, tests/test_arch_cohere_exaone.py); given the
-    list vLLM reads, exact."""
+    """The class defaults (no sliding_windows: priced from vLLM 0.32, tests/test_arch_cohere_exaone.py) and
+    with the list vLLM reads: exact."""
     cfg = defaults("exaone_moe")
+    check(cfg)
     cfg["sliding_windows"] = [cfg["sliding_window"] if t != "full_attention" else 0 for t in cfg["layer_types"]]
     check(cfg)
 
@@ -161,13 +163,14 @@ def exaone_moe_configs(draw):
                num_shared_experts=draw(st.integers(0, 2)), moe_intermediate_size=draw(st.integers(1, 32)),
                mlp_layer_types=draw(st.lists(st.sampled_from(["dense", "sparse"]), min_size=n, max_size=n)),
                n_group=1, topk_group=1, tie_word_embeddings=draw(st.booleans()), max_position_embeddings=512)
-    # transformers 5.24 types sliding_window as int (null fails to parse) and a window with no sliding
-    # layer is refused: every valid config has a sliding layer and, for vLLM, its sliding_windows list
+    # transformers 5.24 types sliding_window as int (null fails to parse); the per-layer sliding_windows list
+    # vLLM reads, or none (vLLM 0.32+ then takes the scalar for the sliding layers)
     window = draw(st.integers(1, 64))
     lt = _windows(draw, n)
-    cfg.update(layer_types=lt, sliding_window=window,
-               sliding_windows=[draw(st.sampled_from([window, 2 * window])) if t == "sliding_attention" else 0
-                                for t in lt])
+    cfg.update(layer_types=lt, sliding_window=window)
+    if draw(st.booleans()):
+        cfg["sliding_windows"] = [draw(st.sampled_from([window, 2 * window])) if t == "sliding_attention" else 0
+                                  for t in lt]
     return cfg
 
 

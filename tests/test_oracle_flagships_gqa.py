@@ -391,7 +391,11 @@ def hunyuan_configs(draw, model_type: str):
     if model_type == "hunyuan_v1_moe":
         experts = draw(st.integers(2, 8))
         cfg.update(model_type="hunyuan_v1_moe", architectures=["HunYuanMoEV1ForCausalLM"], num_experts=experts,
-                   moe_topk=draw(st.integers(1, experts)), use_mixed_mlp_moe=True, num_shared_expert=1,
+                   # an int or a per-layer list (HunYuanMoEV1Config: int | list[int]; vLLM reads moe_topk[i])
+                   moe_topk=draw(st.integers(1, experts) | st.lists(st.integers(1, experts),
+                                                                     min_size=cfg["num_hidden_layers"],
+                                                                     max_size=cfg["num_hidden_layers"])),
+                   use_mixed_mlp_moe=True, num_shared_expert=1,
                    moe_intermediate_size=draw(st.sampled_from([None, cfg["intermediate_size"]])))
     return cfg
 

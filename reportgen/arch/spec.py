@@ -211,6 +211,10 @@ class ModelSpec:
     is_mla: bool = False
     num_experts: int = 0                 # routed experts per MoE layer (0 = dense)
     experts_per_token: int = 0
+    # per decoder layer, the routed experts a token takes when the layers differ (Hunyuan's per-layer moe_topk
+    # list); () = experts_per_token everywhere.  experts_per_token is then the largest of them (the top-k of
+    # the MoE layer that peaks in vLLM's profile run), and params_active sums each layer's own share
+    experts_per_token_by_layer: tuple[int, ...] = ()
     num_shared_experts: int = 0
     multimodal: bool = False
     max_position_embeddings: int | None = None
@@ -281,6 +285,10 @@ class ModelSpec:
     # config carries no quantization_config: the as-shipped weights are then refused, not priced at the dtype
     quantization_by_name: str | None = None
     unsupported_reason: str | None = None
+    # set: (first vLLM (major, minor) release that builds this config, what older releases do instead, in
+    # vLLM's words) -- estimate/served.py ``spec_for_version`` refuses an older ``vllm_version`` with it
+    # (exaone_moe without ``sliding_windows``: (0, 32), 0.27-0.31 raise AttributeError)
+    served_from: tuple[tuple[int, int], str] | None = None
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None
     # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for
@@ -327,6 +335,10 @@ class ModelSpec:
         if not self.num_experts:
             return total
         routed = sum(t.params for t in self.tensors if t.component is Component.ROUTED_EXPERTS)
+        if self.experts_per_token_by_layer:
+            k = self.experts_per_token_by_layer
+            touched = sum(t.params * k[t.layer] for t in self.tensors if t.component is Component.ROUTED_EXPERTS)
+            return total - routed + touched // self.num_experts
         return total - routed + routed * self.experts_per_token // self.num_experts
 
     def kv_bytes_per_token(self, kv_bytes: float = 2, tp: int = 1) -> float:

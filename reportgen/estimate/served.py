@@ -13,6 +13,10 @@ Only architectures reportgen would otherwise price matter here (Dots1, Bamba, Ph
 Phi4MultimodalForCausalLM -- priced for vLLM 0.12 and older only; Mllama's weights are exact but its spec is
 refused on every release, its cross-attention KV not being modelled: registry.WEIGHTS_ONLY); the whole table is
 kept so a later family inherits the rule.
+
+The same per-version refusal applies to a single config a family marks with ``ModelSpec.served_from``
+(the first release whose model file builds it, and what older ones do): exaone_moe without ``sliding_windows``
+(0.32 on).
 """
 
 from __future__ import annotations
@@ -92,8 +96,17 @@ def removed_reason(architectures, version) -> str | None:
 
 
 def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
-    """``spec`` itself, or a copy marked unsupported when the job's vLLM release cannot load it."""
+    """``spec`` itself, or a copy marked unsupported when the job's vLLM release cannot load it (its
+    architecture removed, or a config vLLM builds only from ``spec.served_from``'s release on)."""
     if spec.unsupported_reason:
         return spec
-    reason = removed_reason(spec.architectures, version)
+    reason = removed_reason(spec.architectures, version) or _before_served_from(spec, version)
     return replace(spec, unsupported_reason=reason) if reason else spec
+
+
+def _before_served_from(spec: ModelSpec, version) -> str | None:
+    v, first = _minor(version), spec.served_from
+    if v is None or first is None or v >= first[0]:
+        return None
+    return (f"vLLM {v[0]}.{v[1]} cannot build this config: {first[1]}; set vllm_version to "
+            f"{first[0][0]}.{first[0][1]} or newer to price it")

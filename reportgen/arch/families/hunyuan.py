@@ -14,6 +14,18 @@ the same model are priced; the rest are refused with the difference named:
   ``num_experts`` experts and one shared MLP, all of ``intermediate_size`` in transformers; vLLM sizes the
   experts by ``moe_intermediate_size`` when set and the shared MLP by ``intermediate_size *
   num_shared_expert`` only with ``use_mixed_mlp_moe`` -> accepted when those agree (Hunyuan-A13B's do);
+* ``moe_topk`` an int, or a list read per layer (transformers 5.25's ``HunYuanMoEV1Config`` types it
+  ``int | list[int]``, its MoE block takes ``moe_topk[layer_idx]``; no parameter depends on it).  vLLM takes
+  layer i's top-k from the list in every release 0.10 - 0.34: natively (``HunYuanSparseMoeBlock``,
+  "Get layer_id topk if config.moe_topk is a list" -- vllm 0.10.0 sdist hunyuan_v1.py:367-373, 0.28.0
+  hunyuan_v1.py:384-390, asserting ``len(config.moe_topk) > layer_id``) and, once 0.29 moved the
+  architecture to the Transformers backend (registry.py: ``HunYuanMoEV1ForCausalLM`` ->
+  ``TransformersMoEForCausalLM``), through ``maybe_per_layer(top_k, layer_idx)`` (vllm 0.29.0 sdist
+  transformers/moe.py:168,277; 0.34.0 transformers/moe.py:246,352).  A list that differs between layers sets
+  ``experts_per_token`` to its largest entry -- the MoE layer whose workspaces peak in the profile run, also
+  vLLM's own ``get_num_experts_per_token`` reading of a list (0.34.0 model_arch_config_convertor.py:195-196)
+  -- and ``experts_per_token_by_layer`` (active parameters per layer), with a note.  A list shorter than
+  ``num_hidden_layers`` or an entry outside 1..``num_experts`` is a ConfigError naming it;
 * lm_head tied per ``tie_word_embeddings``; KV: full attention everywhere.
 """
 
@@ -41,8 +53,8 @@ def _check(f: Fields, family: str) -> None:
         raise Unsupported(f"{family} with hidden_act {f.get('hidden_act')!r}: vLLM accepts silu only")
 
 
-def _moe_widths(f: Fields, inter: int) -> int:
-    """Experts and shared MLP width agreed by both, else refused."""
+def _moe_widths(f: Fields, inter: int, n_layers: int) -> tuple[int, tuple[int, ...]]:
+    """Experts and shared MLP width agreed by both, else refused; (largest top-k, per-layer top-k or ())."""
     n_exp = f.int("num_experts")
     if n_exp <= 1:
         raise Unsupported("hunyuan_v1_moe with num_experts <= 1: vLLM builds a dense MLP, transformers a MoE block")
@@ -59,13 +71,36 @@ def _moe_widths(f: Fields, inter: int) -> int:
         raise Unsupported("hunyuan_v1_moe: transformers always adds one shared MLP of intermediate_size, vLLM "
                           "one of intermediate_size * num_shared_expert with use_mixed_mlp_moe only; these differ")
     topk = f.get("moe_topk")
-    if isinstance(topk, list):
-        if not topk or any(t != topk[0] for t in topk):
-            raise Unsupported("hunyuan_v1_moe with per-layer moe_topk is not modelled")
-        topk = topk[0]
-    if not isinstance(topk, int) or isinstance(topk, bool) or not 1 <= topk <= n_exp:
-        raise f.err("moe_topk", f"must be an integer in 1..{n_exp}, got {topk!r}")
-    return topk
+    if not isinstance(topk, (list, tuple)):
+        if not _is_topk(topk, n_exp):
+            raise f.err("moe_topk", f"must be an integer in 1..{n_exp}, got {topk!r}")
+        return topk, ()
+    # per layer: layer i routes to moe_topk[i] (vLLM reads entries 0..num_hidden_layers-1 and asserts the list
+    # is that long; later entries are never read, as in transformers)
+    if len(topk) < n_layers:
+        raise f.err("moe_topk", f"has {len(topk)} entries for {n_layers} layers (vLLM's hunyuan_v1.py asserts "
+                                "len(config.moe_topk) > layer_id)")
+    for i, k in enumerate(topk[:n_layers]):
+        if not _is_topk(k, n_exp):
+            raise f.err(f"moe_topk[{i}]", f"must be an integer in 1..{n_exp}, got {k!r}")
+    per_layer = tuple(topk[:n_layers])
+    if len(set(per_layer)) == 1:
+        return per_layer[0], ()
+    return max(per_layer), per_layer
+
+
+def _runs(values: tuple[int, ...]) -> str:
+    """``(8, 8, 4, 4, 8)`` -> ``"layers 0-1: 8, 2-3: 4, 4: 8"``."""
+    out, start = [], 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[start]:
+            out.append(f"{start}-{i - 1}: {values[start]}" if i - 1 > start else f"{start}: {values[start]}")
+            start = i
+    return "layers " + ", ".join(out)
+
+
+def _is_topk(k, n_exp: int) -> bool:
+    return isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= n_exp
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -77,8 +112,13 @@ def build(f: Fields, spec: ModelSpec) -> None:
     moe = family == "hunyuan_v1_moe"
     if moe:
         spec.num_experts = n_exp = f.int("num_experts")
-        spec.experts_per_token = _moe_widths(f, inter)
+        spec.experts_per_token, per_layer = _moe_widths(f, inter, g.n_layers)
         spec.num_shared_experts = 1
+        if per_layer:
+            spec.experts_per_token_by_layer = per_layer
+            spec.notes.append(f"per-layer moe_topk ({_runs(per_layer)}): activation and MoE workspaces priced at the "
+                              f"largest, {spec.experts_per_token} (the layer that peaks in vLLM's profile run); "
+                              "active parameters per layer")
     def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if moe:
             B.router(ts, i, f"{p}.mlp.gate.wg", g.hidden, n_exp)
