@@ -126,3 +126,30 @@ def test_refused_where_vllm_releases_differ(edit, words):
     spec = build_spec(_cfg(**kw))
     assert spec.unsupported_reason and all(w in spec.unsupported_reason for w in words), spec.unsupported_reason
     assert "rope_scaling" in spec.unsupported_reason and spec.params_total == 0
+
+
+def test_random_configs_with_llama3_scaling_match_meta_device():
+    """The oracle module's random nested configs (per-layer theta 1e4 / 5e5, partial 1 / 0.5) with llama3 scaling on
+    the full layers: parameters exact on the meta device, and one cache per distinct (theta, partial, full) set."""
+    pytest.importorskip("torch")
+    from hypothesis import given, strategies as st
+
+    from oracle_support import check, examples, meta_count_image_text, oracle_settings
+    from test_oracle_step3p7 import step3p7_configs
+
+    @oracle_settings(min(examples("ORACLE_EXAMPLES_STEP3P7"), 40))
+    @given(step3p7_configs(), st.sampled_from([1.5, 2.0, 4.0]))
+    def run(cfg, factor):
+        t = cfg["text_config"]
+        t.update(rope_scaling=dict(LLAMA3, factor=factor,
+                                   original_max_position_embeddings=max(1, t["max_position_embeddings"] // 2)),
+                 yarn_only_types=["full_attention"])
+        spec = check(cfg, meta_count_image_text)
+        n = t["num_hidden_layers"]
+        sets = {(th, x, ty == "full_attention")
+                for th, x, ty in zip(t["rope_theta"][:n], t["partial_rotary_factors"][:n], t["layer_types"][:n])}
+        hd, mpe = t["head_dim"], t["max_position_embeddings"]
+        assert sorted(spec.rope_caches) == sorted((mpe, int(hd * x), 0) for _, x, _ in sets)
+        assert spec.max_model_len_limit == mpe
+
+    run()
