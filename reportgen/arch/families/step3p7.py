@@ -59,10 +59,33 @@ size (``spec.mtp_params``, reported) follows ``vllm/model_executor/models/step3p
 ParallelLMHead) and a Step3p5DecoderLayer at index ``num_hidden_layers + j`` (its ``layer_types`` entry and
 ``moe_layers_enum`` membership); sized only when ``layer_types`` has those trailing entries.
 
+Rotary caches (``_rope`` / ``_scaling``; read in the release sdists /work/vllm_src/vllm-X.Y.Z, where
+``step3p5.py`` first appears in 0.15.1 and ``step3p7.py`` in 0.23.0): ``vllm/model_executor/models/step3p5.py``
+(0.23.0 ``Step3p5Attention`` lines 163-164 / 174-175 / 213-226, ``Step3p5DecoderLayer`` line 452; 0.34.0
+``_get_rope_parameters`` lines 86-109, ``Step3p5DecoderLayer`` line 442), vLLM's ``Step3p5Config``
+(``vllm/transformers_utils/configs/step3p5.py``, 0.15.1 .. 0.32.0: ``rope_theta`` / ``rope_scaling`` /
+``yarn_only_types`` / ``max_position_embeddings`` stored as given; gone in 0.33.0, where
+``transformers_utils/config.py`` registers transformers' ``Step3p7TextConfig`` for ``step3p5``),
+``rotary_embedding/__init__.py`` ``get_rope`` and its classes.  Every layer builds ``get_rope(head_dim,
+max_position=config.max_position_embeddings, rope_parameters)`` with its own ``rope_theta`` (per-layer list) and
+``partial_rotary_factor``; ``rope_scaling`` joins the parameters on the layers whose ``layer_types`` entry is in
+``yarn_only_types`` (every layer without the list) -- the same in every release 0.23-0.34 (0.34.0 takes a
+per-layer-type ``rope_parameters`` first, which transformers' ``Step3p7TextConfig`` builds with the scaling on
+``full_attention`` only).  ``get_rope`` memoises on the parameters, so one cos/sin buffer per distinct set
+(``rope_caches``, counted in "Model loading took"); rows ``max_position_embeddings`` (default, llama3 -- the type
+Step checkpoints state -- and dynamic), x factor (linear), ``original_max_position_embeddings x factor`` (yarn);
+the longest ``--max-model-len`` is ``rope.derived_max_model_len`` (llama3: ``max_position_embeddings``, no
+factor).  The rope never changes a parameter (the meta-device count stays exact) nor the KV cache.
+
 Refused with a concrete reason: a flat config without ``text_config`` (transformers' ``Step3p7Config`` ignores
 top-level text fields and builds its default language model, e.g. vocab 128,815 where the shipped flat config says
-128,896; vLLM's ``Step3p7ForConditionalGeneration`` reads ``config.text_config``), ``rope_scaling`` (its YaRN
-cache rows per ``yarn_only_types`` are not worked out here).
+128,896; vLLM's ``Step3p7ForConditionalGeneration`` reads ``config.text_config``); a ``rope_scaling`` that the
+vLLM releases serve differently: ``yarn_only_types`` selecting other layers than the ``full_attention`` ones
+(vLLM's step3p5.py scaling vs transformers' ``Step3p7TextConfig``, which vLLM 0.33 on uses), a legacy ``type``
+key (transformers leaves the layers ``default``), yarn whose config length is not ``original_max_position_embeddings
+x factor`` (vLLM up to 0.29 caps ``max_model_len`` at the latter, 0.30 on at the former), a ``type`` / ``rope_type``
+conflict (vLLM's ``patch_legacy_rope_type`` raises); a rope type outside default / linear / dynamic / yarn / llama3
+(not checked here).
 """
 
 from __future__ import annotations
@@ -77,6 +100,7 @@ from reportgen.arch.families import multimodal, vision
 from reportgen.arch.families.common import Geometry, decoder_stack, gqa_attention
 from reportgen.arch.families.mla_moe import mtp_extras
 from reportgen.arch.fields import Fields
+from reportgen.arch.rope import LEN_KEYS, _param_key as rope_param_key, cache_rows
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
 V = C.VISION
@@ -215,9 +239,6 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
     if raw.get("max_position_embeddings") is None:
         raise _refuse("text_config.max_position_embeddings", "is missing (vLLM's Step3p5Config default is None, "
                       f"transformers' {obj.max_position_embeddings})")
-    if raw.get("rope_scaling") is not None:
-        raise Unsupported("step3p7 with rope_scaling: the YaRN rotary caches vLLM builds per yarn_only_types are "
-                          "not worked out; not modelled")
     hidden, n_layers, heads = obj.hidden_size, obj.num_hidden_layers, _global(obj, "num_attention_heads")
     kv, vocab = obj.num_key_value_heads, obj.vocab_size
     hd = _vllm_text(raw, "head_dim") or hidden // heads
@@ -295,8 +316,89 @@ def _text(text: Fields, spec: ModelSpec) -> tuple[int, int]:
     return hidden, vocab
 
 
+# rope types whose get_rope module and cache rows are the same in every vLLM release serving step3p7 (0.23.0 ..
+# 0.34.0 sdists, vllm/model_executor/layers/rotary_embedding/__init__.py get_rope): RotaryEmbedding (default),
+# LinearScalingRotaryEmbedding, DynamicNTKScalingRotaryEmbedding / DynamicNTKAlphaRotaryEmbedding,
+# YaRNScalingRotaryEmbedding, Llama3RotaryEmbedding -- with the keys get_rope indexes for each
+_SCALING_KEYS = {"default": (), "linear": ("factor",), "dynamic": (), "yarn": ("factor",
+                 "original_max_position_embeddings"), "llama3": ("factor", "low_freq_factor", "high_freq_factor",
+                                                             "original_max_position_embeddings")}
+
+
+def _scaling(text: Fields, types: list[str]) -> tuple[dict | None, list[bool]]:
+    """``rope_scaling`` as vLLM's ``Step3p5Attention`` hands it to ``get_rope``, and which layers get it.
+
+    vLLM (step3p5.py, 0.23.0 sdist lines 163-164 and 213-221; 0.34.0 ``_get_rope_parameters`` lines 95-109, the
+    remote-code branch): ``rope_scaling = None`` on a layer whose ``layer_types`` entry is not in
+    ``yarn_only_types`` (every layer keeps it when ``yarn_only_types`` is absent or empty); the layer's parameters
+    are then ``dict(rope_scaling)`` with ``rope_type`` defaulted to "default" and its own ``rope_theta`` /
+    ``partial_rotary_factor``.  transformers' ``Step3p7TextConfig`` (which vLLM 0.33.0 / 0.34.0 register for
+    ``step3p5``, ``transformers_utils/config.py`` line 171 of 0.34.0; 0.34.0 step3p5.py lines 89-93 take its
+    per-layer-type ``rope_parameters`` first) merges ``rope_scaling`` into the ``full_attention`` layers only.
+    Priced where the two pick the same layers, else refused."""
+    rs = text.raw.get("rope_scaling")
+    n = len(types)
+    if rs is None:
+        return None, [False] * n
+    if not isinstance(rs, Mapping):
+        # step3p5.py 0.23.0 line 214: raise ValueError("rope_scaling must be a dict for Step3p5Attention.")
+        raise text.err("rope_scaling", f"must be an object (vLLM's Step3p5Attention raises otherwise), got {rs!r}")
+    rp = dict(rs)
+    if rp.get("rope_type") is None and rp.get("type") is not None:
+        raise Unsupported(f"step3p7: text_config.rope_scaling names its type with the legacy 'type' key "
+                          f"({rp['type']!r}): transformers' Step3p7TextConfig merges rope_scaling over "
+                          "{'rope_type': 'default'}, so its full_attention layers (and vLLM 0.33 on, which "
+                          "registers that class for step3p5) stay 'default' while vLLM's remote-code path "
+                          "renames 'type' to rope_type (patch_rope_parameters); not modelled")
+    kind = rp.get("rope_type") or "default"
+    if rp.get("type") is not None and rp["type"] != kind:
+        # vllm 0.31.0 sdist, transformers_utils/config.py lines 605-617 (patch_legacy_rope_type)
+        raise Unsupported(f"step3p7: text_config.rope_scaling has rope_type {kind!r} and type {rp['type']!r}: "
+                          "vLLM refuses the config (patch_legacy_rope_type: \"Found conflicts between "
+                          "'rope_type=...' (modern field) and 'type=...' (legacy field)\")")
+    rp["rope_type"] = kind
+    if kind not in _SCALING_KEYS:
+        raise Unsupported(f"step3p7: text_config.rope_scaling rope_type {kind!r} is not priced: of the types "
+                          "vLLM's get_rope builds, only default / linear / dynamic / yarn / llama3 are checked for "
+                          "step3p7 (same module and cache rows in every release 0.23-0.34); not modelled")
+    for key in _SCALING_KEYS[kind] + (("factor",) if kind == "dynamic" and "alpha" not in rp else ()):
+        v = rp.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise text.err("rope_scaling", f"rope_type {kind!r} needs a positive number {key!r} (vLLM's get_rope "
+                           f"reads rope_parameters[{key!r}]), got {v!r}")
+    only = text.raw.get("yarn_only_types")
+    if only is not None and not (isinstance(only, list) and all(isinstance(t, str) for t in only)):
+        raise text.err("yarn_only_types", f"must be a list of layer types, got {only!r}")
+    vllm = [not only or t in only for t in types]
+    hf = [t == "full_attention" for t in types]
+    if vllm != hf:
+        raise Unsupported(f"step3p7: text_config.rope_scaling reaches {sum(vllm)} of {n} layers in vLLM "
+                          f"(yarn_only_types {only!r}: step3p5.py keeps rope_scaling on the layers whose "
+                          "layer_types entry is listed, on every layer when the list is absent) but the "
+                          f"{sum(hf)} full_attention layers in transformers' Step3p7TextConfig, which vLLM 0.33 "
+                          "on registers for step3p5: the rotary caches depend on the vLLM release; not modelled")
+    if kind == "yarn":
+        # the config's length (the smallest of vLLM's length keys, as rope.derived_max_model_len reads them)
+        lens = [v for v in (text.get(k) for k in LEN_KEYS) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        length, ompe, factor = min(lens, default=None), rp["original_max_position_embeddings"], rp["factor"]
+        if length != ompe * factor:
+            # vllm/config/model.py _get_and_verify_max_len: 0.29.0 line 2458 replaces the derived length by
+            # original_max_position_embeddings (then x factor); 0.30.0 lines 2468-2476 leave a yarn length as is
+            raise Unsupported(f"step3p7: text_config.rope_scaling yarn with a config length {length!r} != "
+                              f"original_max_position_embeddings x factor ({ompe!r} x {factor!r}): vLLM up to "
+                              "0.29 takes the latter as the longest max_model_len, 0.30 on the former "
+                              "(config/model.py _get_and_verify_max_len); the limit depends on the vLLM "
+                              "release; not modelled")
+    return rp, vllm
+
+
 def _rope(text: Fields, spec: ModelSpec, types: list[str], hd: int) -> None:
-    """One ``get_rope`` cache per distinct (theta, partial factor) over the layers, ``max_position_embeddings`` rows."""
+    """One ``get_rope`` cache per distinct parameter set over the layers (``get_rope`` memoises on them:
+    ``rotary_embedding/__init__.py`` ``_ROPE_DICT``, 0.34.0 lines 74-85): the layer's ``rope_theta`` (per-layer
+    list) and ``partial_rotary_factor``, plus ``rope_scaling`` on the layers it reaches (``_scaling``).  Rows:
+    ``rope.cache_rows`` at ``max_position = config.max_position_embeddings`` (Step3p5DecoderLayer, 0.23.0
+    line 452, 0.34.0 line 442); default / llama3 / dynamic: ``max_position_embeddings``; linear: x factor;
+    yarn: ``original_max_position_embeddings x factor``."""
     raw, n = text.raw, len(types)
     theta = raw.get("rope_theta", 10000.0)
     thetas = theta[:n] if isinstance(theta, list) else [theta] * n
@@ -306,13 +408,21 @@ def _rope(text: Fields, spec: ModelSpec, types: list[str], hd: int) -> None:
     for x in factors[:n]:
         if x not in (1, 0.5):
             raise _refuse("text_config.partial_rotary_factors", f"entry {x!r} (vLLM asserts 1 or 0.5)")
+    scaling, scaled = _scaling(text, types)
     rows = spec.max_position_embeddings
     spec.rotary_dim = int(hd * factors[0])
     if not rows:
         spec.rope_caches = ()
         return
-    keys = {(float(t), float(x)) for t, x in zip(thetas[:n], factors[:n])}
-    spec.rope_caches = tuple((rows, int(hd * x), 0) for _, x in sorted(keys))
+    caches: dict[str, tuple] = {}
+    for t, x, s in sorted(zip(thetas[:n], factors[:n], scaled), key=lambda k: (float(k[0]), float(k[1]), k[2])):
+        rp = dict(scaling) if s else {"rope_type": "default"}
+        rp.update(rope_theta=t, partial_rotary_factor=x)
+        # DynamicNTKScalingRotaryEmbedding: max_position rows from vLLM 0.22 on (0.23.0 sdist,
+        # dynamic_ntk_scaling_rope.py line 67), where rope.cache_rows counts the x factor of 0.21 and before
+        n_rows = rows if rp["rope_type"] == "dynamic" else cache_rows(rp, rows)
+        caches.setdefault(rope_param_key(rp), (n_rows, int(hd * x), 0))
+    spec.rope_caches = tuple(caches.values())
 
 
 def _tower(vis: Fields, ts: list[Tensor]) -> int:
