@@ -84,8 +84,8 @@ def arch_fields(model: str, spec, weights_as: str = "checkpoint", kv_cache_dtype
 
         split = vision_split(spec)
         out.update(params_vision_tower=split["tower"], params_projector=split["projector"])
-        if spec.notes:
-            out["notes"] = "; ".join(spec.notes)      # e.g. a trimmed checkpoint's class-default tower
+    if spec.notes:      # what the architecture layer chose and says (a trimmed tower, per-layer top-k, MTP skipped)
+        out["model_notes"] = list(spec.notes)
     if spec.unloaded_params:   # parameters transformers has and vLLM does not load (llava, longcat_flash)
         out["params_not_loaded"] = spec.unloaded_params
     return out

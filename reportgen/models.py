@@ -150,7 +150,7 @@ def model_summaries(outcomes: list[ModelOutcome]) -> list[dict]:
                          num_experts=s.num_experts, experts_per_token=s.experts_per_token,
                          is_mla=s.is_mla, multimodal=s.multimodal, dtype=s.dtype,
                          components=s.params_by_component(), sections=weight_sections(s))
-                if s.multimodal and s.notes:
-                    d["vision_notes"] = list(s.notes)     # e.g. a trimmed checkpoint's class-default tower
+                if s.notes:     # what the architecture layer chose (a trimmed tower, per-layer top-k, MTP skipped)
+                    d["notes"] = list(s.notes)
         out.append(d)
     return out

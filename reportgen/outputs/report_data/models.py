@@ -26,7 +26,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
                  "params_active_h": fmt_params(m.get("params_active")), "moe": False,
                  "kv_per_token_h": kv_per_token_h(m),
                  "architecture": _architecture(m), "components": _components(m),
-                 "sections": _sections(m), "vision_notes": m.get("vision_notes") or [], "error": m.get("error"),
+                 "sections": _sections(m), **_notes(m), "error": m.get("error"),
                  "bars": [], "ref_label": "", "weight_schemes": [], "kv_dtypes_used": []}
                 for m in models]
     def first(a: str):
@@ -91,7 +91,7 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
             "architecture": _architecture(m),
             "components": _components(m),
             "sections": _sections(m),
-            "vision_notes": m.get("vision_notes") or [],
+            **_notes(m),
             "error": m.get("error"),
             "bars": bars,
             "ref_label": ref_label,
@@ -99,6 +99,13 @@ def model_sections(res: pl.DataFrame, models: list[dict], gpus: list[dict], scen
             "kv_dtypes_used": kv_used.get(m["id"], []),
         })
     return sections
+
+
+def _notes(m: dict) -> dict:
+    """The model's notes for every model (``notes``); ``vision_notes`` keeps the name templates written before
+    text-only models had notes used (the same list, multimodal models only)."""
+    notes = list(m.get("notes") or [])
+    return {"notes": notes, "vision_notes": notes if m.get("multimodal") else []}
 
 
 def _architecture(m: dict) -> str | None:
