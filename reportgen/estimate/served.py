@@ -12,7 +12,15 @@ Versions compare by (major, minor): "until v0.23.0" serves every 0.23.x and refu
 Only architectures reportgen would otherwise price matter here (Dots1, Bamba, Phi-4-multimodal's
 Phi4MultimodalForCausalLM -- priced for vLLM 0.12 and older only; Mllama's weights are exact but its spec is
 refused on every release, its cross-attention KV not being modelled: registry.WEIGHTS_ONLY); the whole table is
-kept so a later family inherits the rule.
+kept so a later family inherits the rule.  Checked against the release sdists (``scripts/first_served.py
+--removed``: listed in its last release, in no later one): vLLM's own labels are one release early for Baichuan
+(the 0.24.0 sdist still registers both Baichuan names, registry.py:81-83) and Motif (the 0.11.0 sdist registers
+it, registry.py:123), so those entries hold the last release that registers them.
+
+The other direction -- architectures a release does not list YET: ``FIRST_SERVED`` (``first_served.json``,
+generated from the 0.10.0 .. 0.34.0 release sdists by ``scripts/first_served.py``) holds the first release whose
+registry lists each architecture the 0.10.0 registry lacks; an older release raises "Model architectures [...]
+are not supported for now" (``_raise_for_unsupported``, vllm 0.10.0 sdist registry.py:460, 0.34.0 :1329).
 
 The same per-version refusal applies to a single config a family marks with ``ModelSpec.served_from``
 (the first release whose model file builds it, and what older ones do): exaone_moe without ``sliding_windows``
@@ -21,15 +29,17 @@ The same per-version refusal applies to a single config a family marks with ``Mo
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
+from pathlib import Path
 
 from reportgen.arch.spec import ModelSpec
 
 REGISTRY_COMMIT = "055e47c2"
 
 LAST_SERVED: dict[str, str] = {
-    "MotifForCausalLM": "0.10.2",
+    "MotifForCausalLM": "0.11.0",             # vLLM's label: 0.10.2; the 0.11.0 sdist registers it
     "Phi3SmallForCausalLM": "0.9.2",
     "Phi4FlashForCausalLM": "0.10.2",
     "Phi4MultimodalForCausalLM": "0.12.0",
@@ -48,14 +58,14 @@ LAST_SERVED: dict[str, str] = {
     "MiniMaxText01ForCausalLM": "0.23.0",
     "MiniMaxM1ForCausalLM": "0.23.0",
     "MiniMaxVL01ForConditionalGeneration": "0.23.0",
-    "BaiChuanForCausalLM": "0.23.0",
-    "BaichuanForCausalLM": "0.23.0",
+    "BaiChuanForCausalLM": "0.24.0",          # vLLM's label: 0.23.0; the 0.24.0 sdist registers it
+    "BaichuanForCausalLM": "0.24.0",          # vLLM's label: 0.23.0; the 0.24.0 sdist registers it
     "AquilaModel": "0.24.0",
     "AquilaForCausalLM": "0.24.0",
     "Grok1ModelForCausalLM": "0.24.0",
     "Grok1ForCausalLM": "0.24.0",
     "TarsierForConditionalGeneration": "0.24.0",
-    "Tarsier2ForConditionalGeneration": "0.23.0",
+    "Tarsier2ForConditionalGeneration": "0.23.0",  # "last version with Transformers v4" (0.24.0 still lists it)
     "MantisForConditionalGeneration": "0.24.0",
     "AyaVisionForConditionalGeneration": "0.24.0",
     "TeleChatForCausalLM": "0.25.0",
@@ -71,7 +81,26 @@ LAST_SERVED: dict[str, str] = {
     "MptForCausalLM": "0.28.0",
     "RWForCausalLM": "0.28.0",
     "StableLMEpochForCausalLM": "0.28.0",
+    # in the 0.34.0 sdist's table (registry.py:883-939), not at 055e47c2
+    "ErnieForSequenceClassification": "0.23.0",
+    "ErnieForTokenClassification": "0.23.0",
+    "MusicFlamingoForConditionalGeneration": "0.24.0",
+    "Cheers": "0.28.0",
+    "CheersForConditionalGeneration": "0.28.0",
+    "FireRedLIDForConditionalGeneration": "0.28.0",
+    "GritLM": "0.28.0",
+    "PrithviGeoSpatialMAE": "0.28.0",
+    "KeyeForConditionalGeneration": "0.33.0",
+    "KeyeVL1_5ForConditionalGeneration": "0.33.0",
 }
+
+_FIRST = json.loads(Path(__file__).with_name("first_served.json").read_text(encoding="utf-8"))
+# architecture -> first release line ("0.20") or patch ("0.10.1") whose registry lists it; absent: listed by
+# 0.10.0 already, or by no release read (served, if at all, through the Transformers backend: never refused here)
+FIRST_SERVED: dict[str, str] = _FIRST["first_served"]
+# architecture -> the releases read that drop it after listing it, without a _PREVIOUSLY_SUPPORTED_MODELS entry
+# (renames: Ernie4_5_ForCausalLM after 0.10.0; ExaoneMoEForCausalLM in 0.27.0 .. 0.31.0, an alias again in 0.32.0)
+UNLISTED: dict[str, list[str]] = _FIRST["unlisted"]
 
 
 def _minor(version) -> tuple[int, int] | None:
@@ -95,12 +124,59 @@ def removed_reason(architectures, version) -> str | None:
     return None
 
 
+def _release(version) -> tuple[int, ...] | None:
+    """(major, minor) or (major, minor, patch) as written: "0.10" is the 0.10 line, "0.10.0" that release."""
+    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(version or ""))
+    return tuple(int(x) for x in m.groups() if x is not None) if m else None
+
+
+def _before(v: tuple[int, ...], first: str) -> bool:
+    """Is release ``v`` older than ``first``?  A bare line ("0.10") counts as its newest patch."""
+    f = _release(first)
+    return v[:2] < f[:2] or (v[:2] == f[:2] and len(f) == 3 and len(v) == 3 and v[2] < f[2])
+
+
+def _listed(arch: str, v: tuple[int, ...]) -> bool:
+    """Does release ``v``'s registry list ``arch``?  True unless the sdists show otherwise (an architecture no
+    release read lists is left to the Transformers-backend fallback: not refused here)."""
+    if arch in FIRST_SERVED and _before(v, FIRST_SERVED[arch]):
+        return False
+    gap = UNLISTED.get(arch, ())
+    if len(v) == 3:
+        return ".".join(map(str, v)) not in gap
+    line = [r for r in _FIRST["_releases_read"] if _release(r)[:2] == v]
+    return not line or any(r not in gap for r in line)
+
+
+def added_reason(architectures, version) -> str | None:
+    """vLLM's refusal for a config none of whose architectures ``version``'s registry lists (yet): None when one
+    is listed, or the version / architectures are unknown.  An architecture removed before ``version``
+    (LAST_SERVED) counts as unlisted too; removed_reason words the case where all were removed."""
+    v = _release(version)
+    archs = [a for a in architectures or () if isinstance(a, str)]
+    if v is None or not archs:
+        return None
+    unlisted = [a for a in archs if not _listed(a, v)]
+    gone = {a for a in archs if a in LAST_SERVED and v[:2] > _minor(LAST_SERVED[a])}
+    if not unlisted or len(set(unlisted) | gone) < len(archs):
+        return None
+    later = [FIRST_SERVED[a] for a in unlisted if a in FIRST_SERVED and _before(v, FIRST_SERVED[a])]
+    why = "; ".join(f"{a} is listed from v{FIRST_SERVED[a]} on" if a in FIRST_SERVED and _before(v, FIRST_SERVED[a])
+                    else f"{a} is not listed in v{UNLISTED[a][0]}..v{UNLISTED[a][-1]}" for a in unlisted)
+    first = min(later, key=_release) if later else None
+    return (f"vLLM {'.'.join(map(str, v))} cannot load {', '.join(unlisted)}: its model registry does not list it "
+            f"({why}; vLLM release sdists, estimate/first_served.json), so vLLM raises \"Model architectures "
+            f"{archs} are not supported for now\" (registry.py _raise_for_unsupported); set vllm_version to "
+            + (f"{first} or newer to price it" if first else "a release that lists it to price it"))
+
+
 def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
     """``spec`` itself, or a copy marked unsupported when the job's vLLM release cannot load it (its
-    architecture removed, or a config vLLM builds only from ``spec.served_from``'s release on)."""
+    architecture removed or not listed yet, or a config vLLM builds only from ``spec.served_from``'s release on)."""
     if spec.unsupported_reason:
         return spec
-    reason = removed_reason(spec.architectures, version) or _before_served_from(spec, version)
+    reason = (removed_reason(spec.architectures, version) or added_reason(spec.architectures, version)
+              or _before_served_from(spec, version))
     return replace(spec, unsupported_reason=reason) if reason else spec
 
 
