@@ -53,7 +53,7 @@ def families_table() -> str:
              "commit read):", "", "| model_type | vLLM file |", "|---|---|"]
     rows = sorted(by_file.items(), key=lambda kv: kv[1][0].strip("`"))
     lines += [f"| {', '.join(types)} | `{f}` |" for f, types in rows]
-    lines += ["", removed_line(ADAPTERS), "",
+    lines += ["", removed_line(ADAPTERS), "", added_line(ADAPTERS), "",
              "Refused with a reason (never a look-alike number):", "",
              "| model_type | why |", "|---|---|"]
     lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted({**UNSUPPORTED, **WEIGHTS_ONLY}.items())]
@@ -82,6 +82,26 @@ def removed_line(adapters) -> str:
     return (f"Priced only for the vLLM releases that still serve them (vLLM registry "
             f"`_PREVIOUSLY_SUPPORTED_MODELS` @{REGISTRY_COMMIT}; a later `vllm_version` makes their cells "
             f"`unsupported` with vLLM's reason): {', '.join(gone)}.")
+
+
+def added_line(adapters) -> str:
+    """The supported model types whose architecture vLLM's registry lists only from a release after 0.10
+    (estimate/served.py FIRST_SERVED, generated from the release sdists by scripts/first_served.py)."""
+    from transformers.models.auto import modeling_auto as auto
+
+    from reportgen.estimate.served import FIRST_SERVED
+
+    names = (auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
+    dated = []
+    for t in sorted(adapters):
+        # a 0.10.x patch addition is left out: job files and --vllm-version keep major.minor ("0.10")
+        archs = sorted({m[t] for m in names if t in m and not FIRST_SERVED.get(m[t], "0.10").startswith("0.10")})
+        if archs:
+            dated.append(f"`{t}` (" + ", ".join(f"{a} from {FIRST_SERVED[a]}" for a in archs) + ")")
+    return ("Priced only from the first vLLM release whose model registry lists the config's architecture (read "
+            "from the 0.10.0 .. 0.34.0 release sdists, `reportgen/estimate/first_served.json`; an older `vllm_version` "
+            "makes their cells `unsupported` with vLLM's \"not supported for now\"; `vllm_version` is kept as major.minor, so "
+            "an architecture first listed in a patch release is priced on its whole line): " + ", ".join(dated) + ".")
 
 
 EXAMPLE_MODELS = ("deepseek-ai/DeepSeek-V2-Lite-Chat", "meta-llama/Llama-3.1-8B-Instruct",
