@@ -71,7 +71,8 @@ class Matrix:
 
     ``max_num_batched_tokens`` / ``max_num_seqs`` None means vLLM's default for the
     GPU (engine/arg_utils.py: >=70 GiB non-A100 GPUs 8192 / 1024 for the API
-    server, smaller GPUs 2048 / 256).
+    server, smaller GPUs 2048 / 256; from vLLM 0.28 >= 160 GiB GPUs 16384 / 1024:
+    overheads.default_scheduler_limits).
     """
 
     tp: list[int] = field(default_factory=lambda: [1])

@@ -49,6 +49,7 @@ import polars as pl
 from reportgen import ahead
 from reportgen.arch.spec import ModelSpec
 from reportgen.estimate import exprs as ex
+from reportgen.estimate import overheads as oh
 from reportgen.estimate.compressed import PER_GROUP_CONCURRENCY_FROM
 from reportgen.estimate.encoder import batched_tokens_floor, unchunked_item, unchunked_items
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
@@ -243,7 +244,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
         nvls, nvl_group = comm_terms(getattr(g, "interconnect", "") or "")
         large = getattr(g, "large_gpu", mem >= 70)
-        t_def, s_def = (8192, 1024) if large else (2048, 256)
+        t_def, s_def = oh.default_scheduler_limits(mem, large, version)   # 16384 on >= 160 GiB from 0.28
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
         n_graphs = capture_sizes(profile, s, t, eager, num_spec=k_spec)
         n_big = capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
@@ -449,7 +450,8 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # context length as a constant -- nothing is copied to compute them
     conc_tokens = matrix_profile(matrix)[0].tokens_from_concurrency   # the version's "GPU KV cache size" rule
     # DeepSeek-V4's logged concurrency before vllm#48317 (estimate/compressed.Plan.legacy_pages_per_request)
-    legacy_conc = matrix_profile(matrix)[0].first < PER_GROUP_CONCURRENCY_FROM
+    legacy_conc = ((parse_version(matrix.vllm_version) or tuple(matrix_profile(matrix)[0].first))
+                   < PER_GROUP_CONCURRENCY_FROM)
     passes = ex.lens_pass(codes, fixed_kv=kv_fixed is not None, conc_tokens=conc_tokens)
     before, after = (ex.compressed_lens(k, kv_fixed is not None, max_th, stage0_columns, legacy_conc)
                      if dsv4 else ([], []))

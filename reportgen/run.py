@@ -329,7 +329,7 @@ def _assumptions(job: Job) -> dict:
     m = job.matrix
     return {
         "gpu_memory_utilization": m.gpu_memory_utilization,
-        "max_num_batched_tokens": m.max_num_batched_tokens or "vLLM default by GPU (8192 / 2048 below 70 GiB or on an A100; "
+        "max_num_batched_tokens": m.max_num_batched_tokens or "vLLM default by GPU (8192 / 2048 below 70 GiB or on an A100; 0.28+: 16384 from 160 GiB; "
                                                           "0.22+: at least the largest multimodal item of a prefix LM such as Gemma-4 26B / 31B)",
         "max_num_seqs": m.max_num_seqs or "vLLM default by GPU (1024 / 256 below 70 GiB or on an A100)",
         "kv_cache_dtype": m.kv_cache_dtype,

@@ -250,7 +250,7 @@ def test_prefill_workspace_grows_with_max_model_len(flash):
     ws = 1_385_168_896 - moe
     assert (a["kv_cache_gib"] - b["kv_cache_gib"]) * GIB == pytest.approx(ws, abs=1)
     assert (b["activation_gib"] - a["activation_gib"]) * GIB == pytest.approx(ws, abs=1)
-    # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M (the 0.26+ per-group sum)
+    # blocks = floor(KV bytes / 1,051,776): tokens = blocks / pages a request x M (the 0.27+ per-group sum)
     nb_a, nb_b = int(a["kv_cache_gib"] * GIB // 1_051_776), int(b["kv_cache_gib"] * GIB // 1_051_776)
     assert a["kv_cache_tokens"] == int(nb_a / (118 + 2 * 67 + 1_027 + 529) * 30_000)
     assert b["kv_cache_tokens"] == int(nb_b / (4_096 + 2 * 67 + 1_027 + 529) * 1_048_576)
@@ -351,8 +351,9 @@ def test_vllm_025_logs_the_legacy_concurrency_row_156(flash):
     assert p.pages_per_request(m, t) == 5_786
     nb = int(10.29 * GIB) // 1_051_776
     assert nb == 10_504 and int(nb / 5_593 * m) == 1_969_290 and round(nb / 5_593, 2) == 1.88
-    # the matrix at vLLM 0.25 on the logged KV memory: the same figure; at 0.26 the per-group sum
-    for version, bpr in (("0.25", 5_593), ("0.26", 5_786)):
+    # the matrix at vLLM 0.25 on the logged KV memory: the same figure; the per-group sum from 0.27 (vllm 0.26.0
+    # sdist v1/core/kv_cache_utils.py:937-955 still the legacy form, 0.27.0 sdist :937-959 the sum; branch versionaudit)
+    for version, bpr in (("0.25", 5_593), ("0.26", 5_593), ("0.27", 5_786)):
         df = _cells(flash, tp=[2], max_model_len=[m], max_num_batched_tokens=t, vllm_version=version,
                     kv_cache_memory_bytes=nb * 1_051_776,
                     speculative_config={"method": "mtp", "num_speculative_tokens": 2})

@@ -63,16 +63,17 @@ MOE = oh.MOE_WS * 8 * (3 * 2048 / 8 + 6144) * 2 * 8_192
 
 
 @pytest.mark.parametrize("kd", ["auto", "fp8"])
-def test_the_matrix_prices_the_k_gather_per_length_from_0_17(kd):
+def test_the_matrix_prices_the_k_gather_per_length_from_0_13(kd):
     lens = [4_096, 65_536, 202_752]
-    new, old = _cells("0.20", lens, kd), _cells("0.15", lens, kd)
+    new, old = _cells("0.20", lens, kd), _cells("0.12", lens, kd)
     assert round(MOE / GIB, 3) == 0.648
     for m in lens:
         grow = max(C.indexer_workspace_bytes(m, 128, 1) - MOE, 0) / GIB
         # per length: what the gather exceeds the fused-MoE workspaces by (0 below ~ 124k tokens here)
         assert new[m]["activation_gib"] - new[4_096]["activation_gib"] == pytest.approx(grow, abs=1e-9)
         assert new[4_096]["kv_cache_gib"] - new[m]["kv_cache_gib"] == pytest.approx(grow, abs=1e-9)
-        # the 0.11 profile (0.11-0.16) straddles the WorkspaceManager's arrival: not priced there
+        # 0.12 has no WorkspaceManager reservation (vllm 0.12.0 sdist deepseek_v2.py:767-786; it arrives in 0.13.0,
+        # deepseek_v2.py:622-627 -- compressed.DSA_INDEXER_WORKSPACE_FROM, by version since branch versionaudit)
         assert old[m]["activation_gib"] == old[4_096]["activation_gib"]
     assert new[65_536]["activation_gib"] == new[4_096]["activation_gib"]          # 346 MB < 0.65 GiB of MoE
     assert round(new[202_752]["activation_gib"] - new[4_096]["activation_gib"], 3) == 0.350
@@ -81,7 +82,7 @@ def test_the_matrix_prices_the_k_gather_per_length_from_0_17(kd):
 def test_index_head_dim_is_carried_on_the_layer_entry():
     """The indexer's key width rides on ``LayerKV.index_head_dim`` (set from the config's ``index_head_dim`` where the
     DSA layer spec is built), not recovered from the cache entry's 132 bytes; ``tables.dsa_indexer_workspace`` reads
-    it, from the 0.17 profile on, and layers without an indexer (IndexCache "S" layers) carry 0."""
+    it, from vLLM 0.13 on, and layers without an indexer (IndexCache "S" layers) carry 0."""
     from types import SimpleNamespace
 
     from reportgen.estimate import kvcache as kv

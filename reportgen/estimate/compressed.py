@@ -53,7 +53,7 @@ the FlashMLA prefill gather ``PREFILL_CHUNK x (cdiv(M, ratio) + window + T) x he
 deepseek_v4_attention.py @0a291a2e, not on SM 12.x where FlashInfer's SM120 sparse MLA reserves its own 128 MiB
 instead (flashinfer_sparse.py); the lightning indexer's K gather ``40 x M // 4`` rows, sparse_attn_indexer.py
 @006475fe / mla/indexer.py @0023368d; all in vLLM's one shared workspace buffer with the fused-MoE workspaces, the
-largest wins; tokens = concurrency x M, vLLM <= 0.25's concurrency by ``Plan.legacy_pages_per_request``
+largest wins; tokens = concurrency x M, vLLM <= 0.26's concurrency by ``Plan.legacy_pages_per_request``
 (vllm#48317); the fit by binary search).  Row 156 (SM 12.0, 0.25.0) and what is left of its gap:
 docs/decisions.md "Row 156's KV gap read from vLLM".
 
@@ -106,12 +106,19 @@ FLASHINFER_SM120_WORKSPACE = 128 * 1024 * 1024
 # max_model_len x 40 rows (deepseek_v2.py, search file id 1709496; mla/indexer.py @0023368d), whatever the TP
 # (the indexer is replicated) -- ``indexer_workspace_bytes(M, index_head_dim, ratio=1)``, kept in the shared
 # WorkspaceManager buffer with the fused-MoE workspaces (the larger wins; ``exprs.encoder_lens``).  The
-# WorkspaceManager came with vllm#27532 (merged by 2025-12-29: 0.13 / 0.14); before it the profile branch
-# (``sparse_attn_indexer_fake``, deepseek_v2.py, search file id 1426768924) allocated the same rows as
-# transient tensors, freed at once.  The 0.11 profile covers 0.11-0.16, both forms: priced from the 0.17 one.
-DSA_INDEXER_WORKSPACE_FROM = (0, 17)
-# the first vLLM release whose logged concurrency sums each group's blocks (vllm#48317; Plan.legacy_pages_per_request)
-PER_GROUP_CONCURRENCY_FROM = (0, 26)
+# WorkspaceManager came with vllm#27532; before it the profile branch (``sparse_attn_indexer_fake``) allocated
+# the same rows as transient tensors, freed at once.  Release sdists (branch versionaudit): vllm 0.12.0 sdist,
+# model_executor/models/deepseek_v2.py:767-786 (the fake op's ``torch.empty([total_seq_lens, head_dim + 4])``,
+# no workspace); vllm 0.13.0 sdist, model_executor/models/deepseek_v2.py:622-627 (profile run: ``current_workspace_
+# manager().get_simultaneous(((total_seq_lens, head_dim), fp8), ((total_seq_lens, 4), uint8))``, kept) -- the first
+# release with it; the RADIX_TOPK scratch joins at 0.20.0 (layers/sparse_attn_indexer.py:37).  Compared with the
+# job's vLLM version (``EngineOptions.vllm_version``), not the 0.11-0.16 profile's first release (was (0, 17)).
+DSA_INDEXER_WORKSPACE_FROM = (0, 13)
+# the first vLLM release whose logged concurrency sums each group's blocks (vllm#48317; Plan.legacy_pages_per_request):
+# vllm 0.26.0 sdist, v1/core/kv_cache_utils.py:937-955 still divides the summed per-request bytes once by group 0's
+# page (the legacy form); vllm 0.27.0 sdist, v1/core/kv_cache_utils.py:937-959 sums ``cdiv(max_memory_usage_bytes,
+# page_size_bytes)`` per group.  Compared with the job's version (matrix.py), not the 0.26-0.28 profile (was (0, 26)).
+PER_GROUP_CONCURRENCY_FROM = (0, 27)
 
 
 def indexer_workspace_bytes(max_model_len: int, index_head_dim: int, ratio: int = 4) -> int:
@@ -308,7 +315,7 @@ class Plan:
         return num_blocks / self.pages_per_request(max_model_len, batched_tokens)
 
     def legacy_pages_per_request(self, max_model_len: int, batched_tokens: int) -> int:
-        """The per-request block count of vLLM <= 0.25's ``get_max_concurrency_for_kv_cache_config``: every
+        """The per-request block count of vLLM <= 0.26's ``get_max_concurrency_for_kv_cache_config``: every
         group's ``max_memory_usage_bytes`` (its pages x its aggregated page bytes, ``UniformTypeKVCacheSpecs``)
         summed, divided once by group 0's aggregated ``page_size_bytes`` (cdiv) -- vllm#48317 ("sums every
         group's per-request memory and divides once by group 0's page_size_bytes"), opened 2026-07-11 against

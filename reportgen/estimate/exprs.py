@@ -491,7 +491,7 @@ def _ws_rows(m: pl.Expr, ratio: pl.Expr) -> pl.Expr:
 
 
 def legacy_concurrency_blocks(m: pl.Expr, t: pl.Expr) -> pl.Expr:
-    """vLLM <= 0.25's logged per-request block count for DeepSeek-V4 (``compressed.Plan.
+    """vLLM <= 0.26's logged per-request block count for DeepSeek-V4 (``compressed.Plan.
     legacy_pages_per_request``): each group's pages x its aggregated page bytes (``cw0`` .. ``cw3``), summed,
     divided (cdiv) by the compressed group's aggregated page bytes."""
     full = _cdiv(m, pl.col("bs_full")) * pl.col("cw0")
@@ -512,7 +512,7 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG,
     @0a291a2e, ``attention_impl``'s dummy-run branch), so the memory left for KV shrinks with M: each slot
     loses ``ws_b x cdiv(M, wsr)`` more than ``gpu_pass`` took (its ``window + T`` rows).  Unless the KV size
     is fixed (``--kv-cache-memory-bytes``).  ``stage0``: the first stage's ``act0`` / ``av0`` (the validation
-    columns) follow too, with that stage's ratio.  ``legacy_concurrency`` (vLLM <= 0.25): the logged
+    columns) follow too, with that stage's ratio.  ``legacy_concurrency`` (vLLM <= 0.26): the logged
     concurrency and token figure divide by ``legacy_concurrency_blocks``, not the per-group sum.
 
     After: "GPU KV cache size" = max_concurrency x max_model_len (``_report_kv_cache_config``,

@@ -159,7 +159,7 @@ class KvGroups:
     # ``tables.flashmla_sparse_q_concat``) -- load-time memory, per GPU and version in ``exprs.gpu_pass``; 0 = none
     fm_qc: int = 0
     fm_h: int = 0     # its heads a rank (vLLM's backend choice on SM 10.x and 0.29-0.30's padding read them)
-    # vLLM <= 0.25's logged concurrency (``compressed.Plan.legacy_pages_per_request``): the aggregated page
+    # vLLM <= 0.26's logged concurrency (``compressed.Plan.legacy_pages_per_request``): the aggregated page
     # bytes of the compressed group (``cw0``) and, summed over their groups, of each sliding kind (1-3)
     cw0: int = 0
     cw1: int = 0

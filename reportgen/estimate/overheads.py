@@ -65,7 +65,7 @@ ALPHA_MLP = 1.591          # x mlp_cols elements per token: gate_up output + act
 BETA_HIDDEN = 4.088        # x h elements per token: residual, norms, attention in/out
 HIDDEN_KEPT = 1.974        # hidden states + residual of the dummy batch alive in the sampler run
 SAMPLER_BYTES = 12.302    # fp32 bytes per logit beyond the model-dtype logits
-# Model Runner V2 (dense models 0.25.1-0.28, every model 0.29+: profiles.runs_mrv2) samples the profile
+# Model Runner V2 (dense models 0.25-0.28, every model 0.29+: profiles.runs_mrv2) samples the profile
 # run with its own sampler: ``_dummy_sampler_run`` -> ``Sampler.sample`` (vllm/v1/worker/gpu/sample/
 # sampler.py @0120ce5a) copies the model-dtype logits to one new fp32 tensor, applies temperature /
 # penalties in place, skips top-k/top-p for the dummy batch (woosuk's NOTE in model_runner.py, source-index
@@ -244,10 +244,24 @@ def graphs_in_budget(version: str) -> bool:
     return profile_for(version)[0].graphs_in_budget
 
 
-def default_scheduler_limits(usable_memory_gib: float) -> tuple[int, int]:
-    """vLLM's API-server defaults (engine/arg_utils.py): ``(max_num_batched_tokens, max_num_seqs)``.
+# vLLM 0.28+ gives GPUs of >= 160 GiB (B200 / B300 / MI300X class) the largest API-server defaults: vllm 0.28.0 sdist,
+# engine/arg_utils.py:2582-2590 (``device_memory >= 160 * GiB_bytes`` -> 16384 batched tokens, 1024 sequences, for
+# the API server and the LLM class); the 0.27.1 sdist has no such branch (>= 70 GiB and not A100: 8192 / 1024)
+HUGE_GPU_DEFAULTS_FROM = (0, 28)
+HUGE_GPU_GIB = 160
 
-    >= 70 GiB GPUs: 8192 / 1024; smaller: 2048 / 256.  (A100 and GB10 are treated as
-    small by vLLM; the catalog's ``large_gpu`` flag carries that choice.)
+
+def default_scheduler_limits(usable_memory_gib: float, large: bool | None = None,
+                             version: tuple[int, int] | None = None) -> tuple[int, int]:
+    """vLLM's API-server defaults (engine/arg_utils.py ``_set_default_max_num_seqs_and_batched_tokens_args``):
+    ``(max_num_batched_tokens, max_num_seqs)``.
+
+    >= 70 GiB GPUs: 8192 / 1024; smaller: 2048 / 256 (every A100 is small: ``large`` = the catalog's ``large_gpu``,
+    None = ``usable_memory_gib >= 70``); from vLLM 0.28 (``version`` (major, minor); None = newest) >= 160 GiB:
+    16384 / 1024 (``HUGE_GPU_DEFAULTS_FROM``).  GB10 is small from 0.33 (its ``is_gb10`` check, vllm 0.33.0 sdist
+    engine/arg_utils.py); the catalog holds no GB10.
     """
-    return (8192, 1024) if usable_memory_gib >= 70 else (2048, 256)
+    big = usable_memory_gib >= 70 if large is None else large
+    if usable_memory_gib >= HUGE_GPU_GIB and (version is None or tuple(version[:2]) >= HUGE_GPU_DEFAULTS_FROM):
+        return 16384, 1024
+    return (8192, 1024) if big else (2048, 256)

@@ -24,23 +24,30 @@ source index, PRs and issues by number):
   every mode with a minimal KV cache, the 2nd sample extrapolated linearly to all
   capture sizes -- behind ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, *off* by
   default.  0.18/0.19 log the estimate but do not subtract it ("In v0.19 ... will be
-  enabled by default", rows 85-142 of tests/data/vllm_logs.csv).
+  enabled by default", rows 85-142 of tests/data/vllm_logs.csv).  Release sdists (branch versionaudit): first
+  in vllm 0.18.0 (envs.py:247 ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS: bool = False``, v1/worker/gpu_worker.py:399
+  ``profile_cudagraph_memory()``); the 0.17.0 sdist has neither.
 - v0.20.0: default flipped to *on*.  The log line says "CUDA graph memory profiling is enabled
   (default since v0.21.0)", but the official ``vllm/vllm-openai:v0.20.0`` image already prints it
   with the variable unset (source-index file 51912001300: the whole compose file and log, the
   0.43 GiB estimate taken from the budget) and so does a v0.20.2 start (file 56816929356), while
   v0.19.1 still says "In v0.19, CUDA graph memory profiling will be enabled by default ... To try
   it now, set VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1" (file 62752965317): the profile starts
-  at 0.20 (issue 10, branch logs10; it started at 0.21 before).  PR #45197 (2026-06) proposed turning it off
+  at 0.20 (issue 10, branch logs10; it started at 0.21 before).  The sdists agree: vllm 0.19.1 sdist envs.py:1654-1656
+  reads the variable with default "0", vllm 0.20.0 sdist envs.py:1724-1726 with default "1" (and envs.py:260
+  ``bool = True``); "1" in every sdist to 0.34.0.  PR #45197 (2026-06) proposed turning it off
   again (the linear extrapolation over-estimates, MiniMax-M2.5 KV 3.1x smaller); it
   was closed unmerged -- 0.27.1 and 0.28 logs still say "enabled".
 - v0.21: "GPU KV cache size" is logged as ``int(max_concurrency x max_model_len)`` (PR #38364; the
   ``tokens_from_concurrency`` field), not a block multiple: the budget is 0.20's, the token figure not.
+  vllm 0.21.0 sdist, v1/core/kv_cache_utils.py:1708 (``num_tokens = int(max_concurrency * max_model_len)``); the
+  0.20.0 sdist's ``_report_kv_cache_config`` (kv_cache_utils.py:1679) still prints ``num_blocks // n_groups x
+  min block size``.
   The 0.20 line already printed it after 0.20.0 -- rows 166 (0.20.1rc1.dev91: 1,206,303 = int(4.7121 x
   256,000)) and 170 (0.20.2: 286,007 at 1.12 x 256,000) -- while 0.20.0 (row 167: 33,536 = 16 blocks of 2,096)
   still counted blocks; profiles split on minor versions, so those rows are run under 0.21 (ROW_SETTINGS in
   scripts/validate_vllm_logs.py; branch loghunt: evidence for a patch-level boundary).
-- v0.25.1: Model Runner V2 became the default for *dense* models and its
+- v0.25 (0.25.0 sdist; the logs first showed it at 0.25.1): Model Runner V2 became the default for *dense* models and its
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
   #53955).  0.28.0 does not have it yet (row 68), 0.31.0 does (row 33): the profile
@@ -53,6 +60,19 @@ source index, PRs and issues by number):
   max(second, 1 MiB) (``_extrapolate_full_graph_memory``).  The estimate is therefore the capture
   itself (ratio ~1), not MRV1's 2nd-sample x (N - 1) over every mode that ``graph_estimate_scale``
   1.64 (0.26-0.28, MRV1 MoE / hybrid rows) describes.
+  Release sdists (branch versionaudit): MRV2's ``profile_cudagraph_memory`` is ``return 0`` ("It is TBD whether
+  we keep this API") in every sdist from 0.18.0 to 0.28.0 (v1/worker/gpu/model_runner.py:620-622 in 0.22.0,
+  680-682 in 0.25.0, 843-845 in 0.28.0) and the estimate from 0.29.0 (model_runner.py:896-898 ->
+  gpu/cudagraph_utils.py, ``_FULL_GRAPH_PROFILING_SAMPLES = 2`` at :712); 0.29.0's ``use_v2_model_runner``
+  (config/vllm.py:645) defaults every model to MRV2 -- the 0.29 boundary is exact.  The dense default is already
+  in the 0.25.0 sdist, not only 0.25.1: config/vllm.py:557-570 (``_is_default_v2_model_runner_model``: not
+  hybrid, not attention-free, ``... or not model_config.is_moe``), so 0.25.0 dense models reserve no graph
+  memory either and the 0.25 profile covers the whole minor.  Earlier, MRV2 was the default for a few named
+  architectures (``DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES``, config/vllm.py:69 / 69 / 68): 0.22.0
+  {Qwen3ForCausalLM} and 0.23.0 {Llama, Mistral, Qwen3}ForCausalLM, unquantized non-MoE only (config/vllm.py:532
+  / :558); 0.24.0 {Qwen3, Llama, Mistral, DeepseekV2, Qwen2Moe, GraniteMoe}, any quantization -- those ran
+  with a 0 graph estimate in 0.22-0.24, which the 0.21 profile (MRV1 for every model) does not model
+  (docs/decisions.md, "Version boundaries audited").
 - v0.26.0: the graph estimate of Gated-DeltaNet hybrids holds a profiling transient
   that grows with ``max_num_batched_tokens`` (issue #50780: 0.23 -> 0.26 estimate 0.56 -> 4.2 GiB
   for the same graph set; open at 0.28): the FLA chunk-scan live set of one GDN layer run at T
@@ -63,32 +83,42 @@ source index, PRs and issues by number):
 - 0.27.1 (row P01, ``gpu_worker.py:789``) prints "Actual usage is X GiB for consumed
   memory (weights + non-torch), Y GiB for peak activation, and Z GiB for CUDAGraph
   memory": peak activation there includes the applied graph estimate; "CUDA graph
-  pool memory: A (actual), E (estimated)" is logged since 0.26.  PR #51590 (measure every capture
-  instead of extrapolating) is open, so the estimate is still the extrapolation.
+  pool memory: A (actual), E (estimated)" is logged whenever an estimate was taken (the line is in every sdist from
+  0.18.0, v1/worker/gpu_worker.py:618; 0.18.0 takes the estimate on CUDA without --enforce-eager,
+  gpu_worker.py:397-399).  PR #51590 (measure every capture instead of extrapolating) is open, so the estimate
+  is still the extrapolation.
 - Capture sizes (``vllm/config/vllm.py`` ``_set_cudagraph_sizes``, 0.11+):
   ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16)`` with ``max =
   min(max_num_seqs x 2, 512, max_num_batched_tokens)``; FULL_AND_PIECEWISE by
-  default from 0.11.  0.10 captured ``[1, 2, 4] + range(8, 513, 8)`` (67 sizes)
-  whatever ``max_num_seqs``.  The fitted graph constants belong to 51 sizes
+  default from 0.11.  0.10 captured ``[1, 2, 4] + range(8, min(max_num_seqs x 2, 512) + 1, 8)`` (67 sizes from
+  max_num_seqs 256 up; ``capture_sizes``).  Release sdists: FULL_AND_PIECEWISE is the default in 0.11.0
+  (config/__init__.py:361-367; 0.10.2's config/__init__.py:3389-3393 PIECEWISE), but 0.11.0 still builds the 0.10
+  step-8 list (config/__init__.py:590-599 from ``SchedulerConfig.cuda_graph_sizes = [min(max_num_seqs * 2, 512)]``,
+  config/scheduler.py:227): the 16-step list above 256 arrives in 0.11.1 (config/vllm.py:807-812).  Profiles
+  split on minor versions, so 0.11.0 is counted with the 0.11.1 list (67 + 67 sizes at max_num_seqs 1024 vs 51 + 51;
+  graphs sit outside the budget there: ``cuda_graph_gib`` only).  The fitted graph constants belong to 51 sizes
   (0.19, max_num_seqs 1024: "PIECEWISE=51 (largest=512), FULL=51"); FULL (decode) graphs
   stop at max_num_seqs (``capture_sizes``).
 - Sampler in the profile run: 0.10-0.16 measure ~23.6 bytes per logit more than
   0.17+ (Qwen3-14B 5.64 -> 2.23 GiB between 0.16 and 0.17, rows 81-84; Llama-3.1-8B
   4.76 at 0.11 vs 1.89 at 0.19) -- the V1 sampler's dummy run was slimmed in 0.17.  The extra is
   the sort-based PyTorch top-k/top-p (``logits.sort`` values + int64 indices, softmax, cumsum, mask).
-  0.10-0.16 ``TopKTopPSampler`` samples with FlashInfer instead -- no sort -- whenever FlashInfer is
-  installed and ``VLLM_USE_FLASHINFER_SAMPLER`` is unset ("In V1, None means True"); 0.17+ made it
-  opt-in and sorts with Triton.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
+  ``TopKTopPSampler`` samples with FlashInfer instead -- no sort -- whenever FlashInfer is installed and
+  ``VLLM_USE_FLASHINFER_SAMPLER`` is unset ("In V1, None means True") only in 0.10.0-0.11.0 (sdists:
+  v1/sample/ops/topk_topp_sampler.py:46 ``is not False`` in 0.11.0); from 0.11.1 it is opt-in
+  (topk_topp_sampler.py:34 ``if envs.VLLM_USE_FLASHINFER_SAMPLER:``), and 0.17.0 adds the Triton top-k/top-p
+  (v1/sample/ops/topk_topp_triton.py, new in the 0.17.0 sdist; topk_topp_sampler.py:252) -- the 0.17 boundary.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
   131072 logits) is the FlashInfer case; ``Matrix.flashinfer_sampler`` (job key, or the env variable
   in a pasted command line) drops the extra.
 - Non-torch with a TP group: ``nt_comm_base`` is the NVSwitch (NVLink SHARP) figure the rows were fitted
   on; ``non_torch_gib(..., nvls=False)`` gives GPUs without NVLS ``nt_single + nt_comm_per_rank x group``
   (catalog ``interconnect``; overheads.py "non-torch", docs/decisions.md).  vLLM's custom all-reduce
   buffers are allocated before the start-up snapshot: outside the budget (overheads.CUSTOM_AR_GIB).
-- Defaults that did not change in this range: ``max_num_batched_tokens`` /
-  ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB GPUs except A100,
-  else 2048 / 256 (``vllm/engine/arg_utils.py``); chunked prefill always on in V1;
-  prefix caching on by default for V1; block size 16 for attention (hybrids raise it
+- Scheduler defaults: ``max_num_batched_tokens`` / ``max_num_seqs`` 8192 / 1024 for the API server on >= 70 GiB
+  GPUs except A100, else 2048 / 256 (``vllm/engine/arg_utils.py``), in every sdist 0.10.0-0.34.0; from 0.28.0
+  GPUs of >= 160 GiB get 16384 / 1024 (engine/arg_utils.py:2582-2590; ``overheads.default_scheduler_limits``),
+  from 0.33.0 GB10 the small defaults.  Chunked prefill always on in V1;
+  prefix caching on by default for V1 (hybrids: estimate/hybrid.py); block size 16 for attention (hybrids raise it
   to cover a mamba page -- ``kvcache.py``).
 
 Numbers marked "fitted" come from ``scripts/calibrate_overheads.py --profiles`` on
@@ -115,19 +145,19 @@ class VllmProfile:
     first: tuple[int, int]
     graphs_in_budget: bool          # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default
     graph_estimate_scale: float     # estimate taken from the budget / graph memory actually captured
-    dense_graph_estimate: bool      # False: dense models' runner estimates 0 (MRV2 0.25.1-0.27)
+    dense_graph_estimate: bool      # False: dense models' runner estimates 0 (MRV2 0.25-0.28)
     gdn_transient_scale: float      # hybrid GDN / KDA: x the FLA chunk-scan live set the estimate holds (0 = none)
     sampler_extra_bytes: float      # bytes per logit the profile-run sampler adds over the 0.19 fit
     nt_single: float                # non-torch GiB, one GPU
     nt_comm_base: float             # non-torch GiB with a TP (or TP x DP for MoE) group
     nt_comm_per_rank: float
-    capture_rule: str               # "fixed67" (0.10) or "max_num_seqs" (0.11+)
+    capture_rule: str               # "step8" (0.10: [1, 2, 4] + multiples of 8) or "max_num_seqs" (0.11+)
     log_format: str                 # what the start-up log prints (for readers of the logs)
     commits: tuple[str, ...]        # vLLM commits / PRs / issues this profile follows
     evidence: str                   # which log rows fitted or checked it
     notes: str = ""
     # which models run on Model Runner V2, whose profile-run sampler is leaner (runs_mrv2): "" none,
-    # "dense" (0.25.1-0.28: dense text models only), "all" (0.29+, PR #53183)
+    # "dense" (0.25-0.28: dense text models only; the 0.25.0 sdist has it), "all" (0.29+, PR #53183)
     mrv2: str = ""
     # how the start-up log's "GPU KV cache size" counts tokens: False ``num_blocks // n_groups x min block
     # size`` (before 0.21), True ``int(max_concurrency x max_model_len)`` (0.21+: vLLM PR #38364 / issue
@@ -180,7 +210,7 @@ PROFILES: tuple[VllmProfile, ...] = (
         name="0.10", first=(0, 10), graphs_in_budget=False, graph_estimate_scale=0.0,
         dense_graph_estimate=True, gdn_transient_scale=0.0,
         sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
-        capture_rule="fixed67",
+        capture_rule="step8",
         log_format="'Available KV cache memory', 'GPU KV cache size', 'Graph capturing finished ... took'; "
                    "0.10.2 adds 'Free memory on device ... Actual usage is W weight, A peak activation, "
                    "N non-torch, G CUDAGraph'",
@@ -275,15 +305,17 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "FlashInfer's 128 MiB priced, the FlashMLA gather dropped, 0.25's logged-concurrency formula; "
                  "left: 0.57 GiB of measured graph estimate and the indexer's 512 MiB transient logits buffer; "
                  "docs/accuracy_specdecode.md): not a profile term, nothing refitted",
-        notes="0.25.1+: dense models on Model Runner V2 estimate 0 -> graphs outside the budget for "
-              "them (0.25.0 behaved as 0.20; the profile follows the later patch)",
+        notes="dense models on Model Runner V2 estimate 0 -> graphs outside the budget for them; the 0.25.0 "
+              "sdist already defaults dense models to MRV2 (config/vllm.py:557-570) whose estimate is 0 "
+              "(v1/worker/gpu/model_runner.py:680-682), so the whole 0.25 minor behaves so (branch versionaudit; "
+              "the earlier note took 0.25.0 for a 0.20 release)",
         tokens_from_concurrency=True),
     VllmProfile(
         name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
         sampler_extra_bytes=0.0, nt_single=0.25, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
-        log_format="adds 'CUDA graph pool memory: A GiB (actual), E GiB (estimated)' and (0.27.1, row P01) "
+        log_format="'CUDA graph pool memory: A GiB (actual), E GiB (estimated)' (as from 0.18) and (0.27.1, row P01) "
                    "'Actual usage is X GiB for consumed memory (weights + non-torch), Y GiB for peak activation, "
                    "and Z GiB for CUDAGraph memory' (Y includes the applied estimate)",
         commits=("issue #50780 (GDN transient, open)", "issue #49224 (dense MRV2 estimate 0, until PR #53306)",
@@ -462,7 +494,11 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     ``max_num_batched_tokens``; the sizes are rounded up to multiples of q (``spec_rounded_sizes``) and
     the FULL (uniform decode) graphs are those up to ``max_num_seqs x q`` tokens.  0.10's fixed list
     is not rounded here (that release's spec-decode capture was not read).
-    0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, 513, 8)`` capped at ``max_num_batched_tokens``.
+    0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, min(2 x max_num_seqs, 512) + 1, 8)`` capped at
+    ``max_num_batched_tokens`` -- vllm 0.10.0 sdist, config.py:2451-2456 (``SchedulerConfig.cuda_graph_sizes``
+    defaults to ``[min(max_num_seqs * 2, 512)]``) and :4760-4777 (the list, then ``size <= max_num_batched_tokens``);
+    the same in the 0.10.1 / 0.10.2 sdists (config/scheduler.py:244, config/__init__.py:3652-3669): 67 sizes from
+    max_num_seqs 256 up, 35 at 128 (it was taken as 67 whatever max_num_seqs before branch versionaudit).
     The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs).
 
     ``max_capture``: a model's own ``max_cudagraph_capture_size`` (vLLM
@@ -478,10 +514,10 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     q = 1 + max(0, int(num_spec))
     if max_capture is not None:
         top = min(max_capture, max_num_batched_tokens)
-        if p.capture_rule == "fixed67":
+        if p.capture_rule == "step8":
             return _sizes_up_to(top)
-    elif p.capture_rule == "fixed67":
-        top = min(512, max_num_batched_tokens)
+    elif p.capture_rule == "step8":
+        top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
         return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
     else:
         top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
@@ -501,7 +537,7 @@ def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
 
 def runs_mrv2(p: VllmProfile, is_moe: bool, hybrid: bool) -> bool:
     """True when the profile runs the model on Model Runner V2 (``vllm/v1/worker/gpu/``): dense text
-    models from 0.25.1 (the same switch that made their graph estimate 0, issue #49224), every model
+    models from 0.25 (the same switch that made their graph estimate 0, issue #49224; in the 0.25.0 sdist), every model
     from 0.29 (PR #53183).  Its profile run samples with the MRV2 sampler (overheads.MRV2_SAMPLER_BYTES)."""
     return p.mrv2 == "all" or (p.mrv2 == "dense" and not is_moe and not hybrid)
 

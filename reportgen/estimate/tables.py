@@ -488,6 +488,10 @@ class EngineOptions:
     # sizes by it (spec.rope_length_mode; weights.rotary_cache_bytes) follow it -- matrix.py evaluates such a
     # model one length at a time
     max_model_len: int | None = None
+    # the job's vLLM (major, minor) (``profiles.parse_version`` of ``Matrix.vllm_version``; None: not given or
+    # not understood -- the profile's first release stands in): for boundaries that do not fall on a profile's
+    # first release (``compressed.DSA_INDEXER_WORKSPACE_FROM``)
+    vllm_version: tuple[int, int] | None = None
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -498,7 +502,8 @@ class EngineOptions:
                    getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16",
                    disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)),
                    moe_backend=getattr(m, "moe_backend", None) or "auto",
-                   max_model_len=_one_length(getattr(m, "max_model_len", None)))
+                   max_model_len=_one_length(getattr(m, "max_model_len", None)),
+                   vllm_version=vp.parse_version(getattr(m, "vllm_version", None)))
 
 
 def _one_length(lens) -> int | None:
@@ -520,9 +525,10 @@ def dsv4_attention_for(gpu: tuple | None) -> str | None:
     return SM12_ATTENTION if cc is not None and cc[0] == 12 else None
 
 
-def dsa_indexer_workspace(g, spec, profile):
+def dsa_indexer_workspace(g, spec, profile, version=None):
     """``g`` with ``dsa_ix`` set for a DSA model (DeepSeek-V3.2 / GLM-5: sparse MLA layers with an indexer key
-    cache) under a version profile from ``compressed.DSA_INDEXER_WORKSPACE_FROM``: the lightning indexer reserves
+    cache) under vLLM ``version`` ((major, minor); None: the profile's first release) from
+    ``compressed.DSA_INDEXER_WORKSPACE_FROM`` (0.13, inside the 0.11-0.16 profile): the lightning indexer reserves
     its K gather, max_model_len x 40 rows of index_head_dim fp8 + 4 scale bytes (+ 1 MiB radix top-k scratch),
     in the profile run (sparse_attn_indexer.py @006475fe) -- priced per length by ``exprs.encoder_lens``.
     index_head_dim is the layers' ``LayerKV.index_head_dim`` (set from the config by ``families/deepseek_dsa``;
@@ -530,7 +536,8 @@ def dsa_indexer_workspace(g, spec, profile):
     from dataclasses import replace
     from . import compressed as cm
     d = max((l.index_head_dim for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)), default=0)
-    if not d or g.tok_conc or tuple(profile.first) < cm.DSA_INDEXER_WORKSPACE_FROM:
+    v = tuple(version[:2]) if version is not None else tuple(profile.first)
+    if not d or g.tok_conc or v < cm.DSA_INDEXER_WORKSPACE_FROM:
         return g
     return replace(g, dsa_ix=d)
 
@@ -748,7 +755,8 @@ class ModelTables:
                               scan=self._kv_scan)
                 g = sm12_attention_workspace(g) if g.tok_conc and attn == SM12_ATTENTION else g
                 g = flashmla_sparse_q_concat(g, self.kv_spec, tp, eb)
-                self._kv[key] = (dsa_indexer_workspace(g, self.kv_spec, self.profile), None)
+                self._kv[key] = (dsa_indexer_workspace(g, self.kv_spec, self.profile, self.engine.vllm_version),
+                                 None)
             except InvalidKvDtype as e:      # vLLM refuses the start (an assert): a verdict, not a gap
                 self._kv[key] = (None, _Invalid(str(e)))
             except (UnsupportedKvDtype, ValueError) as e:

@@ -466,7 +466,10 @@ def nvfp4_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ..
       ``cutlass_fp4_supported()`` -> VLLM_CUTLASS unless ``VLLM_USE_FLASHINFER_MOE_FP4`` (default off), else
       Marlin.
     * 0.15 (the oracle, vllm#32414): SM 12.x was refused by FlashInfer CUTLASS's device check and 0.15.0 failed
-      there (vllm#33417, merged 2026-01-30, added the 12.x family): None (not modelled).
+      there (vllm#33417, merged 2026-01-30, added the 12.x family): None (not modelled).  The vllm 0.15.1 sdist
+      already has the 12.x family (fused_moe/flashinfer_cutlass_moe.py:93-103) and the 0.16.0 selection order
+      (oracle/nvfp4.py differs only in the kernel factory), so 0.15.1 picks as 0.16 does; 0.15.0 has no sdist here
+      and versions compare by (major, minor): kept at None (docs/decisions.md, "Version boundaries audited").
     * 0.16 on: SM 10.x -> FLASHINFER_TRTLLM; SM 12.x -> FLASHINFER_CUTLASS for SiLU / relu2 / SwiGLU-OAI experts,
       else VLLM_CUTLASS; SM 11.x (Thor; FlashInfer CUTLASS excludes it) -> VLLM_CUTLASS; anything else -> Marlin.
       SM 12.1 is taken as 12.0 (vllm#39825 narrowed FlashInfer CUTLASS to exact 12.0 for flashinfer <= 0.6.7
@@ -534,11 +537,14 @@ def nvfp4_layout_refusal(backend: Nvfp4MoeBackend, intermediate: int, moe_tp: in
 # support the deployment configuration since kernel does not support <what>.") when the kernel class's
 # ``is_supported_config`` (modular_kernel.py: current device > no act_and_mul > activation > quantization scheme)
 # refuses -- no fall-back to another kernel.  The explicit flag came with vllm#33807 (2026-02, "If MoEBackend is
-# specified by the user and isn't valid for the given quantization format, it will error"): from 0.16 on here.
+# specified by the user and isn't valid for the given quantization format, it will error"): first in the vllm 0.17.0
+# sdist -- engine/arg_utils.py:1238 (``--moe-backend``) and fused_moe/oracle/nvfp4.py:113-125 / :196-199
+# (``map_nvfp4_backend``, ``runner_backend = config.moe_backend``); the 0.16.0 sdist has neither (was (0, 16)).
 # ``fused_moe/oracle/mxfp4.py`` @001eda31 ``select_mxfp4_moe_backend`` does the same for MXFP4 (the oracle of
-# vllm#37128, 2026-03: from 0.19 on here); of its kernels only the Triton one's device gate is modelled:
+# vllm#37128, 2026-03: vllm 0.19.0 sdist, fused_moe/oracle/mxfp4.py:262 ``runner_backend = config.moe_backend``, the
+# file's first release); of its kernels only the Triton one's device gate is modelled:
 # ``_triton_kernel_moe_supports_current_device`` keeps "the original ``(9, 0) <= cap < (11, 0)`` window on CUDA".
-MOE_BACKEND_FLAG_FROM = {"nvfp4": (0, 16), "mxfp4": (0, 19)}
+MOE_BACKEND_FLAG_FROM = {"nvfp4": (0, 17), "mxfp4": (0, 19)}
 # map_nvfp4_backend's keys among vllm_args.MOE_BACKENDS -> vLLM's NvFp4MoeBackend name
 NVFP4_FLAG_KERNELS = {"cutlass": "VLLM_CUTLASS", "flashinfer_trtllm": "FLASHINFER_TRTLLM",
                       "flashinfer_cutlass": "FLASHINFER_CUTLASS", "flashinfer_cutedsl": "FLASHINFER_CUTEDSL",
