@@ -88,7 +88,8 @@ def encoder_budget(max_num_batched_tokens: int, max_item_tokens: int = 0) -> int
     return max(int(max_num_batched_tokens), int(max_item_tokens))
 
 
-# first release with vLLM PR #43051 (merged after 2026-05-19; v0.21.0 was out by 2026-05-21, issue #43308)
+# first release with vLLM PR #43051 (merged after 2026-05-19; v0.21.0 was out by 2026-05-21, issue #43308): vllm 0.22.0
+# sdist engine/arg_utils.py:2533 ("Raising max_num_batched_tokens from %d to %d ..."), absent from the 0.21.0 sdist
 BATCHED_FLOOR_SINCE = (0, 22)
 
 
@@ -126,6 +127,9 @@ def batched_tokens_floor(spec: ModelSpec, vllm_version, job_max_num_batched_toke
 # registered gemma4 in ``MM_PREFIX_LM_MODELS`` -- after 0.19 (row 52: a default 2,048 start of 26B-A4B on an A100,
 # 2026-04-17) and before 0.20.0 (issue #42687 and recipes #441: the ValueError).  Other prefix LMs (Gemma 3,
 # PaliGemma: FlexAttention PrefixLM, PR #27938 of 2025-11) are not gated: their 256-token items exceed no default.
+# Release sdists: vllm 0.20.0 sdist transformers_utils/model_arch_config_convertor.py:478-483
+# (``Gemma4ModelArchConfigConvertor.is_mm_prefix_lm``: ``use_bidirectional_attention == "vision"``); the 0.19.1 sdist's
+# Gemma4 convertor has no such method and config/model.py:1200-1208 lists no gemma4.
 PREFIX_LM_SINCE = {"gemma4": (0, 20)}
 
 

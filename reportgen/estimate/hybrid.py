@@ -35,7 +35,13 @@ from __future__ import annotations
 from reportgen.arch.spec import AttentionKind, LayerKV
 from reportgen.estimate import overheads as oh
 
-PREFIX_CACHING_DEFAULT_FROM = (0, 28)     # vLLM #50991: hybrids get prefix caching (align) by default
+# vLLM #50991: hybrids get prefix caching (align) by default.  Release sdists (branch versionaudit): vllm 0.27.1 sdist
+# engine/arg_utils.py:2604-2606 ``default_prefix_caching = supported and not is_hybrid``; vllm 0.28.0 sdist
+# arg_utils.py:2650 ``= is_prefix_caching_supported`` with config/model.py:2073 answering True for a generative
+# hybrid.  Off in every earlier sdist: 0.12.0-0.25.0 ``is_prefix_caching_supported`` False for hybrids, 0.11.1 ``not
+# is_hybrid``, 0.10.x-0.11.0 forced off for any hybrid / mamba model even when asked for
+# (model_executor/models/config.py:309 in 0.10.2, :296 in 0.11.0 -- a job's explicit True is not honoured there).
+PREFIX_CACHING_DEFAULT_FROM = (0, 28)
 STATE_BLOCKS = {"none": 1, "align": 2}   # MambaSpec.max_memory_usage_bytes, no speculative decoding
 
 
