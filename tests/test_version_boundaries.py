@@ -124,6 +124,38 @@ def test_last_served_where_the_sdists_still_register_the_architecture():
     assert LAST_SERVED["Dots1ForCausalLM"] == "0.23.0"                   # 0.23.0 registers it, 0.24.0 does not
 
 
+def test_named_architectures_on_model_runner_v2_before_0_29():
+    """``DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES`` (vllm config/vllm.py:69 in the 0.22.0 / 0.23.0 / 0.27.0 / 0.28.0
+    sdists, :68 in 0.24.0-0.26.0): 0.22.0 {Qwen3ForCausalLM}; 0.23.0 {Llama, Mistral, Qwen3}ForCausalLM, both only
+    unquantized non-MoE (:532 / :558 ``not is_moe and not is_quantized``); 0.24.0 adds DeepseekV2 / Qwen2Moe /
+    GraniteMoe and drops the filter; 0.25.0-0.28.0 name MoE architectures beside the dense default (0.28.0 adds
+    DeepseekV4ForCausalLM, :69-80); hybrids excluded in 0.25.0-0.27.x (0.25.0 :565-569).  MRV2's
+    ``profile_cudagraph_memory`` returns 0 (v1/worker/gpu/model_runner.py:620-622 in 0.22.0)."""
+    from reportgen.estimate.profiles import named_mrv2
+
+    assert not named_mrv2((0, 21), ["Qwen3ForCausalLM"], False, False, False)
+    assert named_mrv2((0, 22), ["Qwen3ForCausalLM"], False, False, False)
+    assert not named_mrv2((0, 22), ["LlamaForCausalLM"], False, False, False)
+    assert named_mrv2((0, 23), ["LlamaForCausalLM"], False, False, False)
+    assert not named_mrv2((0, 23), ["LlamaForCausalLM"], False, True, False)        # quantized: V1 in 0.23
+    assert named_mrv2((0, 24), ["LlamaForCausalLM"], False, True, False)            # any quantization in 0.24
+    assert not named_mrv2((0, 23), ["Qwen2MoeForCausalLM"], True, False, False)
+    assert named_mrv2((0, 24), ["Qwen2MoeForCausalLM"], True, False, False)
+    assert not named_mrv2((0, 27), ["DeepseekV4ForCausalLM"], True, False, False)
+    assert named_mrv2((0, 28), ["DeepseekV4ForCausalLM"], True, False, False)
+    assert not named_mrv2((0, 29), ["DeepseekV4ForCausalLM"], True, False, False)   # 0.29: the profile's "all"
+    assert not named_mrv2((0, 22), ["Qwen2ForCausalLM"], False, False, False)
+    # the public path: a Llama-architecture dense model on an H100 leaves MRV1 at 0.23 -- no graph estimate taken
+    # from the budget, MRV2's sampler -- and prices as 0.25 does; a Qwen2 one stays on MRV1 until 0.25
+    from dataclasses import replace
+    llama, qwen2 = replace(dense_spec(), architectures=("LlamaForCausalLM",)), \
+        replace(dense_spec(), architectures=("Qwen2ForCausalLM",))
+    kv = {(n, v): estimate_one(s, H100, vllm_version=v)["kv_cache_gib"]
+          for n, s in (("llama", llama), ("qwen2", qwen2)) for v in ("0.22", "0.23", "0.25")}
+    assert kv["llama", "0.23"] == pytest.approx(kv["llama", "0.25"]) and kv["llama", "0.23"] > kv["llama", "0.22"] + 1
+    assert kv["qwen2", "0.23"] == pytest.approx(kv["qwen2", "0.22"]) and kv["qwen2", "0.25"] > kv["qwen2", "0.23"] + 1
+
+
 # ---- confirmed by the audit (pinned so a later edit has to face the evidence) ---------------------------------------
 
 def test_profile_boundaries_match_the_sdists():

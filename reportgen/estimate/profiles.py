@@ -70,9 +70,11 @@ source index, PRs and issues by number):
   memory either and the 0.25 profile covers the whole minor.  Earlier, MRV2 was the default for a few named
   architectures (``DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES``, config/vllm.py:69 / 69 / 68): 0.22.0
   {Qwen3ForCausalLM} and 0.23.0 {Llama, Mistral, Qwen3}ForCausalLM, unquantized non-MoE only (config/vllm.py:532
-  / :558); 0.24.0 {Qwen3, Llama, Mistral, DeepseekV2, Qwen2Moe, GraniteMoe}, any quantization -- those ran
-  with a 0 graph estimate in 0.22-0.24, which the 0.21 profile (MRV1 for every model) does not model
-  (docs/decisions.md, "Version boundaries audited").
+  / :558); 0.24.0 {Qwen3, Llama, Mistral, DeepseekV2, Qwen2Moe, GraniteMoe}, any quantization; 0.25-0.28 name
+  MoE architectures (DeepseekV2, Qwen2Moe, GraniteMoe, then Inkling, LongcatFlashNgram, KimiK3, DeepseekV4) beside
+  the dense default.  Those ran with a 0 graph estimate and MRV2's sampler: ``MRV2_NAMED_ARCHS`` /
+  ``named_mrv2``, applied per model by ``tables.ModelTables`` on the job's version (branch versionaudit; the
+  0.21 profile had every model on MRV1).
 - v0.26.0: the graph estimate of Gated-DeltaNet hybrids holds a profiling transient
   that grows with ``max_num_batched_tokens`` (issue #50780: 0.23 -> 0.26 estimate 0.56 -> 4.2 GiB
   for the same graph set; open at 0.28): the FLA chunk-scan live set of one GDN layer run at T
@@ -542,6 +544,48 @@ def runs_mrv2(p: VllmProfile, is_moe: bool, hybrid: bool) -> bool:
     return p.mrv2 == "all" or (p.mrv2 == "dense" and not is_moe and not hybrid)
 
 
+# Architectures vLLM runs on Model Runner V2 by default before 0.29 made it every model's runner, per minor release:
+# (architectures, unquantized non-MoE only, hybrids too).  vLLM ``config/vllm.py`` ``DEFAULT_V2_MODEL_RUNNER_
+# ARCHITECTURES`` and ``_is_default_v2_model_runner_model`` in the release sdists (branch versionaudit): 0.22.0 :69 /
+# :518-532 and 0.23.0 :69 / :544-558 (``not is_moe and not is_quantized``); 0.24.0 :68 / :550 (any quantization,
+# MoE included); 0.25.0 :68 / :557-570, 0.26.0 :68 / :605, 0.27.0 :69 / :637 (hybrid and attention-free models
+# excluded first; dense models run MRV2 anyway -- the profile's ``mrv2 = "dense"``); 0.28.0 :69 / :691 (a listed
+# hybrid runs MRV2 too).  MRV2's ``profile_cudagraph_memory`` is ``return 0`` in all of them
+# (v1/worker/gpu/model_runner.py:620-622 in 0.22.0, :843-845 in 0.28.0): such a model reserves no graph memory.
+# Not modelled: the fall-backs to V1 (``_get_v2_model_runner_unsupported_features``: ngram speculative decoding,
+# reasoning budgets, ...) and ROCm's MRV1 list (0.28.0 :83-93).
+_MRV2_024 = frozenset({"Qwen3ForCausalLM", "LlamaForCausalLM", "MistralForCausalLM", "DeepseekV2ForCausalLM",
+                       "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"})
+_MRV2_025 = frozenset({"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"})
+_MRV2_026 = _MRV2_025 | {"InklingForCausalLM", "InklingForConditionalGeneration", "LongcatFlashNgramForCausalLM"}
+_MRV2_027 = _MRV2_026 | {"KimiK3ForConditionalGeneration"}
+MRV2_NAMED_ARCHS: dict[tuple[int, int], tuple[frozenset[str], bool, bool]] = {
+    (0, 22): (frozenset({"Qwen3ForCausalLM"}), True, False),
+    (0, 23): (frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM"}), True, False),
+    (0, 24): (_MRV2_024, False, True),
+    (0, 25): (_MRV2_025, False, False),
+    (0, 26): (_MRV2_026, False, False),
+    (0, 27): (_MRV2_027, False, False),
+    (0, 28): (_MRV2_027 | {"DeepseekV4ForCausalLM"}, False, True),
+}
+
+
+def named_mrv2(version, architectures, is_moe: bool, quantized: bool, hybrid: bool) -> bool:
+    """True when vLLM ``version`` ((major, minor)) runs a model of these ``architectures`` on Model Runner V2 because
+    it names the architecture (``MRV2_NAMED_ARCHS``, 0.22-0.28); ``quantized``: the checkpoint config carries a
+    ``quantization_config`` (vLLM ``ModelConfig.is_quantized``).  Outside 0.22-0.28 always False (the profile's
+    ``mrv2`` says the rest)."""
+    if version is None:
+        return False
+    entry = MRV2_NAMED_ARCHS.get(tuple(version[:2]))
+    if entry is None or not any(a in entry[0] for a in architectures or ()):
+        return False
+    archs, dense_unquantized_only, hybrids_too = entry
+    if dense_unquantized_only and (is_moe or quantized):
+        return False
+    return hybrids_too or not hybrid
+
+
 def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
     """Share of the captured graph memory the profile takes from the KV budget (0 = none)."""
     if not p.graphs_in_budget:
@@ -564,4 +608,5 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "capture_sizes",
            "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE",
-           "graph_scale", "budget_graph_factor", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ"]
+           "graph_scale", "budget_graph_factor", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ",
+           "MRV2_NAMED_ARCHS", "named_mrv2"]

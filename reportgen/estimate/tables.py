@@ -643,6 +643,11 @@ class ModelTables:
         self._moe = self.facts.is_moe if self.facts is not None else False
         self._graph: dict = {}        # (layers with graphs, tp) -> graph_gib
         self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
+        # vLLM 0.22-0.28 run some architectures on Model Runner V2 by name (profiles.MRV2_NAMED_ARCHS): no graph
+        # estimate from the budget, MRV2's profile-run sampler
+        self.named_mrv2 = self.facts is not None and vp.named_mrv2(
+            self.engine.vllm_version or self.profile.first, spec.architectures, self.facts.is_moe,
+            spec.quantization_config is not None, self.kinds[0])
         # speculative decoding: the draft's weights, KV layers and graph layers (specdecode.py)
         sd = self.engine.spec_decode
         self.draft = sdm.resolve(spec, sd, self.engine.draft_spec) if sd and not spec.unsupported_reason else None
@@ -866,7 +871,8 @@ class ModelTables:
         # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
         # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
-        co = activation_coeffs(f, lay, act_b, sampler_extra=extra, mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]),
+        co = activation_coeffs(f, lay, act_b, sampler_extra=extra,
+                               mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]) or self.named_mrv2,
                                gdn_copies=pr.gdn_state_copies)
         if getattr(getattr(scheme, "moe_padding", None), "name", None) == CUTLASS_NVFP4_BACKEND:
             step, ws = cutlass_nvfp4_moe_coeffs(f, lay, act_b)
@@ -882,7 +888,7 @@ class ModelTables:
         """(nt, ctx, nt_nvls, ca, g_big, g_bf, gdn_t): the body terms set by (tp, pp, MoE dp) and the model."""
         f, pr, moe = self.facts, self.profile, self.facts.is_moe
         hybrid, gdn = self.kinds
-        g_bf = vp.budget_graph_factor(pr, moe, hybrid)
+        g_bf = 0.0 if self.named_mrv2 else vp.budget_graph_factor(pr, moe, hybrid)   # MRV2 estimates 0 before 0.29
         # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
         # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
         gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)
