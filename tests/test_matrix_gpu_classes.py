@@ -27,7 +27,9 @@ from test_matrix_batches import assert_same_bits
 BUNDLED = Path(__file__).resolve().parents[1] / "reportgen" / "sources" / "bundled"
 PICK = ["deepseek-ai/DeepSeek-V4-Flash", "Qwen/Qwen3-Next-80B-A3B-Instruct", "openai/gpt-oss-20b",
         "deepseek-ai/DeepSeek-V2-Lite", "Qwen/Qwen3-32B-AWQ", "google/gemma-3-12b-it"]
-# 8 GPUs, 2 classes (large >= 70 GiB / small), odd sizes and node sizes (nodes, price, load OOM differ)
+# 8 GPUs, 3 classes at the default vLLM (0.31): >= 160 GiB (16384 batched tokens from 0.28: vllm 0.28.0 sdist
+# engine/arg_utils.py:2582-2590, branch versionaudit), large >= 70 GiB, small; odd sizes and node sizes (nodes,
+# price, load OOM differ)
 GPUS = [GpuLike(f"g{i}", f"G {i}", mem, per_node, 1.0 + i) for i, (mem, per_node) in
         enumerate([(79.19, 8), (22.05, 8), (139.8, 4), (44.42, 8), (94.0, 2), (15.5, 8), (178.4, 8), (31.36, 4)])]
 MX = Matrix(tp=[1, 2, 8], pp=[1, 2], dp=[1, 2], ep=[False, True], weight_dtype=["checkpoint", "fp8"],
@@ -45,8 +47,13 @@ def entries() -> list[ModelEntry]:
 
 def test_gpus_share_classes():
     gc = _GpuClasses(pl.DataFrame({"x": [1, 2, 3]}), gpu_table(GPUS, MX))
-    assert gc.classes.height == 2 and list(gc.cls_of_gpu) == [0, 1, 0, 1, 0, 1, 0, 1]
-    assert list(gc.take[:8]) == [0, 1, 0, 1, 0, 1, 0, 1] and list(gc.take[8:10]) == [2, 3]
+    assert gc.classes.height == 3 and list(gc.cls_of_gpu) == [0, 1, 0, 1, 0, 1, 2, 1]
+    assert list(gc.take[:8]) == [0, 1, 0, 1, 0, 1, 2, 1] and list(gc.take[8:10]) == [3, 4]
+    # before 0.28 the 178 GiB card shares the large class (8192 / 1024)
+    mx27 = copy.copy(MX)
+    mx27.vllm_version = "0.27"
+    old = _GpuClasses(pl.DataFrame({"x": [1, 2, 3]}), gpu_table(GPUS, mx27))
+    assert old.classes.height == 2 and list(old.cls_of_gpu) == [0, 1, 0, 1, 0, 1, 0, 1]
 
 
 def test_class_terms_equal_per_gpu_terms():
