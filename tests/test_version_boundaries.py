@@ -25,7 +25,6 @@ from reportgen.estimate import overheads as oh
 from reportgen.estimate import tables as T
 from reportgen.estimate.profiles import PROFILES, capture_sizes, profile_for, runs_mrv2
 from reportgen.estimate.quant import layouts as L
-from reportgen.estimate.served import LAST_SERVED, removed_reason
 from reportgen.matrix import estimate_one
 from test_estimate_specs import dense_spec
 
@@ -109,19 +108,6 @@ def test_huge_gpu_scheduler_defaults_from_0_28():
     assert (before["max_num_batched_tokens"], after["max_num_batched_tokens"]) == (8192, 16384)
     assert before["max_num_seqs"] == after["max_num_seqs"] == 1024
     assert after["activation_gib"] > before["activation_gib"]
-
-
-def test_last_served_where_the_sdists_still_register_the_architecture():
-    """vllm 0.11.0 sdist, model_executor/models/registry.py:123 registers MotifForCausalLM; vllm 0.24.0 sdist,
-    registry.py:81 / :83 register BaiChuanForCausalLM / BaichuanForCausalLM (vLLM's own table says 0.10.2 / 0.23.0)."""
-    assert LAST_SERVED["MotifForCausalLM"] == "0.11.0"
-    assert LAST_SERVED["BaichuanForCausalLM"] == LAST_SERVED["BaiChuanForCausalLM"] == "0.24.0"
-    assert removed_reason(["BaichuanForCausalLM"], "0.24.0") is None
-    assert "release sdists" in removed_reason(["BaichuanForCausalLM"], "0.25.0")
-    assert removed_reason(["MotifForCausalLM"], "0.11") is None
-    assert removed_reason(["MotifForCausalLM"], "0.12") is not None
-    assert LAST_SERVED["Tarsier2ForConditionalGeneration"] == "0.23.0"   # vLLM's note: Transformers v4 only
-    assert LAST_SERVED["Dots1ForCausalLM"] == "0.23.0"                   # 0.23.0 registers it, 0.24.0 does not
 
 
 def test_named_architectures_on_model_runner_v2_before_0_29():

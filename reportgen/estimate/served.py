@@ -93,18 +93,6 @@ LAST_SERVED: dict[str, str] = {
     "KeyeForConditionalGeneration": "0.33.0",
     "KeyeVL1_5ForConditionalGeneration": "0.33.0",
 }
-# Where the release sdists still register an architecture after the release vLLM's table names (branch versionaudit:
-# ``"Arch": ("module", "Class")`` in model_executor/models/registry.py): vllm 0.11.0 sdist registry.py:123 registers
-# MotifForCausalLM (the 0.11.1 sdist lists it as removed after 0.10.2); vllm 0.24.0 sdist registry.py:81 / :83 register
-# BaiChuanForCausalLM / BaichuanForCausalLM (the 0.25.0 sdist, registry.py:731-732, lists them "0.23.0").  vLLM's
-# table is kept for Tarsier2 ("0.23.0  # last version with Transformers v4"): 0.24.0 registers it (registry.py:578)
-# but its own note says it no longer runs there.
-SDIST_LAST_SERVED: dict[str, str] = {
-    "MotifForCausalLM": "0.11.0",
-    "BaiChuanForCausalLM": "0.24.0",
-    "BaichuanForCausalLM": "0.24.0",
-}
-LAST_SERVED.update(SDIST_LAST_SERVED)
 
 _FIRST = json.loads(Path(__file__).with_name("first_served.json").read_text(encoding="utf-8"))
 # architecture -> first release line ("0.20") or patch ("0.10.1") whose registry lists it; absent: listed by
@@ -130,10 +118,8 @@ def removed_reason(architectures, version) -> str | None:
     for arch in archs:
         last = LAST_SERVED[arch]
         if v > _minor(last):
-            where = ("the vLLM release sdists' model registry" if arch in SDIST_LAST_SERVED
-                     else f"vLLM registry _PREVIOUSLY_SUPPORTED_MODELS @{REGISTRY_COMMIT}")
             return (f"vLLM {v[0]}.{v[1]} no longer serves {arch}: it was supported until v{last} "
-                    f"({where}); set vllm_version to "
+                    f"(vLLM registry _PREVIOUSLY_SUPPORTED_MODELS @{REGISTRY_COMMIT}); set vllm_version to "
                     f"{last.rsplit('.', 1)[0]} or older to price it")
     return None
 
