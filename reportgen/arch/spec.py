@@ -289,6 +289,12 @@ class ModelSpec:
     # vLLM's words) -- estimate/served.py ``spec_for_version`` refuses an older ``vllm_version`` with it
     # (exaone_moe without ``sliding_windows``: (0, 32), 0.27-0.31 raise AttributeError)
     served_from: tuple[tuple[int, int], str] | None = None
+    # spec fields whose value changes from a later vLLM release on: ((first release (major, minor), field name,
+    # value from that release on), ...); the fields themselves hold the oldest releases' (0.10) values, and
+    # estimate/served.py ``release_values`` (called by ``spec_for_version``) gives a job's release the latest
+    # entry at or below it per field.  Filled by arch/rope.py ``apply``: ``max_model_len_limit`` (yarn, 0.30)
+    # and ``rope_caches`` (dynamic, 0.22; Qwen3-VL / Qwen3.5 MRoPE, 0.32)
+    from_release: tuple = ()
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None
     # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for
