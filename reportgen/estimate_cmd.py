@@ -283,10 +283,11 @@ def estimate_command(args, UsageError) -> int:
         except JobError as e:
             raise UsageError(str(e)) from None
     # the default --max-model-len: the derived maximum of the job's release (it changed for yarn in 0.30 --
-    # arch/rope.py "Per release"), as the matrix's length rule reads it
+    # arch/rope.py "Per release"), as the matrix's length rule reads it; a vLLM command without one gets vLLM's
+    # default (the same, but a longrope config's original_max_position_embeddings from 0.11.1)
     vspec = release_values(spec, version or DEFAULT_VLLM_VERSION)
     limit = vspec.max_model_len_limit or vspec.max_position_embeddings or 32768
-    default_len = limit if args.from_vllm_args is not None else min(limit, 32768)
+    default_len = (vspec.max_model_len_default or limit) if args.from_vllm_args is not None else min(limit, 32768)
     settings = dict(tp=eng["tp"], pp=eng["pp"], dp=eng["dp"], ep=eng["ep"], weights_as=eng["weights_as"],
                     kv_cache_dtype=eng["kv_cache_dtype"], max_model_len=eng["max_model_len"] or default_len,
                     concurrency=args.concurrency, gpu_memory_utilization=eng["gpu_memory_utilization"],

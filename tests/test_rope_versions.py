@@ -177,3 +177,18 @@ def test_qwen25_vl_keeps_four_times_on_032():
     s = build_spec(_raw(CONFIGS_2026 / "Qwen--Qwen2.5-VL-7B-Instruct.json"))
     assert s.from_release == ()
     assert spec_for_version(s, "0.34").rope_caches == ((512000, 128, 0),)
+
+
+# ---------------------------------------------------------------- vLLM's default length: longrope, 0.11.1 on
+
+def test_longrope_default_length_from_011():
+    """Phi-3-mini-128k (longrope, top-level original_max_position_embeddings 4,096): the limit stays 131,072 in every
+    release (longrope adds no factor), but a command without --max-model-len runs at 4,096 from 0.11.1 (0.11.1 sdist
+    vllm/config/model.py lines 2112-2119; 0.10.x took the derived maximum) -- the CLI prices that length."""
+    s = build_spec(_raw(BUNDLED / "microsoft--Phi-3-mini-128k-instruct.json"))
+    assert {release_values(s, v).max_model_len_limit for v in ("0.10", "0.11", "0.31")} == {131072}
+    assert [release_values(s, v).max_model_len_default for v in ("0.10", "0.11", "0.31")] == [None, 4096, 4096]
+    cmd = "vllm serve microsoft/Phi-3-mini-128k-instruct"
+    assert _cli("--vllm-version", "0.10", "--from-vllm-args", cmd)["max_model_len"] == 131072
+    d = _cli("--vllm-version", "0.31", "--from-vllm-args", cmd)
+    assert (d["status"], d["max_model_len"]) == ("fits", 4096)

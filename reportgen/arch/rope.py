@@ -60,7 +60,8 @@ gpt-oss a float32 YaRN cache; Llama-4 none when every layer is NoPE.  Vision tow
 (Llama-4's ~0.2 MB complex cache, Pixtral's frequencies) are not counted.
 
 Per release (read in the release sdists 0.10.0 .. 0.34.0 under /work/vllm_src; the rules above are those of the
-oldest releases, 0.10 .. 0.21).  Three rules changed; ``RULE_CHANGES`` lists the first release of each:
+oldest releases, 0.10 .. 0.21).  Three rules changed; ``RULE_CHANGES`` lists the first release of each (and of
+the longrope default below):
 
 * 0.22.0 -- ``dynamic`` with ``factor``: ``DynamicNTKScalingRotaryEmbedding._compute_cos_sin_cache`` builds
   ``arange(max_position_embeddings)`` rows (0.22.0 sdist ``model_executor/layers/rotary_embedding/
@@ -89,12 +90,13 @@ Unchanged 0.10 .. 0.34 (diffed): the length keys and ``model_max_length`` rule (
 ``ModelArchConfigConvertorBase.derive_max_model_len_and_key`` in 0.14.0, only MossAudio overrides it), the gemma3
 exception, ``encoder_config.max_seq_length`` (pooling models), the rows of linear / llama3 / ntk / dynamic-alpha /
 yarn / deepseek_yarn / longrope caches, ``patch_rope_parameters``' ``su`` -> longrope and ``mrope`` -> default.
-Changed but not priced differently: a null ``factor`` counts 1.0 from 0.18.0 (earlier releases raise);
-0.11.1 on, vLLM's *default* ``--max-model-len`` for a longrope config is the top-level
-``original_max_position_embeddings`` (reportgen's jobs always state the length).
+Also versioned: vLLM's *default* ``--max-model-len`` for a longrope config is its top-level
+``original_max_position_embeddings`` from 0.11.1 (``default_max_model_len``, ``ModelSpec.max_model_len_default``;
+only ``reportgen estimate --from-vllm-args`` without ``--max-model-len`` reads it -- jobs state their lengths).
+Changed but not priced differently: a null ``factor`` counts 1.0 from 0.18.0 (earlier releases raise).
 
 How the versions reach the estimate: ``apply`` gives the spec the oldest releases' values
-(``max_model_len_limit``, ``rope_caches``) and lists in ``ModelSpec.from_release`` the values that hold from a
+(``max_model_len_limit``, ``max_model_len_default``, ``rope_caches``) and lists in ``ModelSpec.from_release`` the values that hold from a
 later release on; ``estimate/served.release_values`` (through ``spec_for_version``, which the matrix and so
 ``reportgen estimate`` call) picks the job's.  Caches a family builds itself (``rope_caches`` set before
 ``apply``: cohere, gemma4, deepseek_v4, step3p7, ...) carry one value for every release; ``cache_rows`` without a
@@ -120,10 +122,11 @@ _NO_FACTOR = ("su", "longrope", "llama3")
 _NO_FACTOR_030 = _NO_FACTOR + ("yarn", "deepseek_yarn", "deepseek_llama_scaling")
 Release = tuple[int, int]
 FIRST_RELEASE: Release = (0, 10)       # the oldest release reportgen prices: the rules of the module doc's table
+LONGROPE_DEFAULT_FROM: Release = (0, 11)  # vLLM's default --max-model-len of a longrope config (0.11.1 on)
 DYNAMIC_ROWS_FROM: Release = (0, 22)   # DynamicNTKScalingRotaryEmbedding: max_position rows, no longer x factor
 YARN_LENGTH_FROM: Release = (0, 30)    # _get_and_verify_max_len: yarn variants leave the length as it is
 MROPE_POSITIONS_FROM: Release = (0, 32)  # MRotaryEmbedding positions_factor (1 for MROPE_POSITIONS_1)
-RULE_CHANGES: tuple[Release, ...] = (DYNAMIC_ROWS_FROM, YARN_LENGTH_FROM, MROPE_POSITIONS_FROM)
+RULE_CHANGES: tuple[Release, ...] = (LONGROPE_DEFAULT_FROM, DYNAMIC_ROWS_FROM, YARN_LENGTH_FROM, MROPE_POSITIONS_FROM)
 # text model types whose vLLM decoder layers pass mrope_positions_factor(vllm_config) (1 without video pruning)
 MROPE_POSITIONS_1 = frozenset(("qwen3_vl_text", "qwen3_vl_moe_text", "qwen3_5_text", "qwen3_5_moe_text"))
 # transformers.configuration_utils.ALLOWED_LAYER_TYPES (5.x), used when it cannot be imported
@@ -207,6 +210,19 @@ def derived_max_model_len(f: Fields, release: Release = FIRST_RELEASE) -> int | 
     if model_max_length is not None:
         limit = max(limit, math.floor(model_max_length))
     return int(limit)
+
+
+def default_max_model_len(f: Fields, release: Release = FIRST_RELEASE) -> int | None:
+    """vLLM ``release``'s ``--max-model-len`` when none is given, where it is not the derived maximum: from 0.11.1 a
+    config with a ``longrope`` parameter set defaults to its (top-level) ``original_max_position_embeddings``
+    (0.11.1 sdist ``vllm/config/model.py`` lines 2112-2119, 0.30.0 lines 2501-2510: "to avoid performance
+    degradation for shorter sequences"); None = the derived maximum.  Releases are told apart by (major, minor):
+    0.11.0, which still took the derived maximum, counts as 0.11.1."""
+    if release < LONGROPE_DEFAULT_FROM or not any(rp["rope_type"] == "longrope"
+                                                  for rp in (rope_parameters(f) or {}).values()):
+        return None
+    ompe = _num(f.get("original_max_position_embeddings"))
+    return int(ompe) if ompe is not None else None
 
 
 # MRotaryEmbedding (``get_rope``'s ``default`` and ``yarn`` branches when the parameters carry ``mrope_section``)
@@ -367,7 +383,8 @@ def apply(spec: ModelSpec, text: Fields) -> None:
     all: nemotron_h, jamba, granitemoehybrid with ``position_embedding_type`` nope) keeps it, for every release."""
     own = spec.rope_caches is not None  # an adapter that works out its own caches (gemma4) or has none (nope)
     releases = (FIRST_RELEASE,) + RULE_CHANGES
-    values = {"max_model_len_limit": [derived_max_model_len(text, r) for r in releases]}
+    values = {"max_model_len_limit": [derived_max_model_len(text, r) for r in releases],
+              "max_model_len_default": [default_max_model_len(text, r) for r in releases]}
     if not own:
         values["rope_caches"] = [rope_caches(text, spec, r) for r in releases]
     for name, per_release in values.items():
