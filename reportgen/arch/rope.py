@@ -76,8 +76,8 @@ the longrope default below):
   ``original x factor`` (Qwen3 with the model card's factor 4 / original 32768 over max_position_embeddings
   40960) is capped at 131072 up to 0.29, at 40960 from 0.30.  Same release: layer types whose parameters are
   None drop out of the rule (lines 2451-2457; 0.32.0 ``transformers_utils/config.py`` ``iter_rope_parameters``,
-  lines 644-653, also skips empty dicts) -- ``rope_parameters`` drops them for every release (0.29 and older
-  would raise on them).
+  lines 644-653, also skips empty dicts) -- ``rope_parameters`` drops the None ones for every release (0.29 and
+  older would raise on them).
 * 0.32.0 -- MRoPE cache rows: ``MRotaryEmbedding(positions_factor=4)`` (0.32.0 sdist
   ``rotary_embedding/mrope.py`` line 351, ``max_position_embeddings * positions_factor``; up to 0.31 a fixed
   ``* 4``), and the Qwen3-VL / Qwen3-VL-MoE / Qwen3.5 decoder layers pass ``mrope_positions_factor(vllm_config)``,
@@ -176,9 +176,9 @@ def rope_parameters(f: Fields) -> dict[str, dict[str, Any]] | None:
         if rp is None:
             return None
     if all(isinstance(v, Mapping) or v is None for v in rp.values()) and set(rp) <= _layer_types():
-        # nested; a layer type with None / empty parameters has no RoPE (vLLM 0.30+ drops it from the length
-        # rule; 0.29 and older raise on it)
-        return {k: _normalise(v) for k, v in rp.items() if v} or None
+        # nested; a layer type with None parameters has no RoPE (vLLM 0.30+ drops it from the length rule; 0.29
+        # and older raise on it)
+        return {k: _normalise(v) for k, v in rp.items() if v is not None} or None
     return {"": _normalise(rp)}
 
 
