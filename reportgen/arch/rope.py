@@ -96,11 +96,11 @@ only ``reportgen estimate --from-vllm-args`` without ``--max-model-len`` reads i
 Changed but not priced differently: a null ``factor`` counts 1.0 from 0.18.0 (earlier releases raise).
 
 How the versions reach the estimate: ``apply`` gives the spec the oldest releases' values
-(``max_model_len_limit``, ``max_model_len_default``, ``rope_caches``) and lists in ``ModelSpec.from_release`` the values that hold from a
-later release on; ``estimate/served.release_values`` (through ``spec_for_version``, which the matrix and so
-``reportgen estimate`` call) picks the job's.  Caches a family builds itself (``rope_caches`` set before
-``apply``: cohere, gemma4, deepseek_v4, step3p7, ...) carry one value for every release; ``cache_rows`` without a
-``release`` applies the oldest rules.
+(``max_model_len_limit``, ``max_model_len_default``, ``rope_caches``) and lists in ``ModelSpec.from_release``
+the values that hold from a later release on; ``estimate/served.release_values`` (through
+``spec_for_version``, which the matrix and so ``reportgen estimate`` call) picks the job's.  Caches a family
+builds itself (``rope_caches`` set before ``apply``: cohere, gemma4, deepseek_v4, step3p7, ...) carry one value
+for every release; ``cache_rows`` without a ``release`` applies the oldest rules.
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ LONGROPE_DEFAULT_FROM: Release = (0, 11)  # vLLM's default --max-model-len of a 
 DYNAMIC_ROWS_FROM: Release = (0, 22)   # DynamicNTKScalingRotaryEmbedding: max_position rows, no longer x factor
 YARN_LENGTH_FROM: Release = (0, 30)    # _get_and_verify_max_len: yarn variants leave the length as it is
 MROPE_POSITIONS_FROM: Release = (0, 32)  # MRotaryEmbedding positions_factor (1 for MROPE_POSITIONS_1)
-RULE_CHANGES: tuple[Release, ...] = (LONGROPE_DEFAULT_FROM, DYNAMIC_ROWS_FROM, YARN_LENGTH_FROM, MROPE_POSITIONS_FROM)
+RULE_CHANGES: tuple[Release, ...] = (LONGROPE_DEFAULT_FROM, DYNAMIC_ROWS_FROM, YARN_LENGTH_FROM,
+                                     MROPE_POSITIONS_FROM)
 # text model types whose vLLM decoder layers pass mrope_positions_factor(vllm_config) (1 without video pruning)
 MROPE_POSITIONS_1 = frozenset(("qwen3_vl_text", "qwen3_vl_moe_text", "qwen3_5_text", "qwen3_5_moe_text"))
 # transformers.configuration_utils.ALLOWED_LAYER_TYPES (5.x), used when it cannot be imported
@@ -375,9 +376,9 @@ def rope_caches(f: Fields, spec: ModelSpec, release: Release = FIRST_RELEASE) ->
 
 
 def apply(spec: ModelSpec, text: Fields) -> None:
-    """Fill ``spec.max_model_len_limit`` and ``spec.rope_caches`` from the (text) config with the oldest releases'
-    rules, and ``spec.from_release`` with the values that differ from a ``RULE_CHANGES`` release on (module doc
-    "Per release"; ``estimate/served.release_values`` picks a job's).
+    """Fill ``spec.max_model_len_limit``, ``spec.max_model_len_default`` and ``spec.rope_caches`` from the (text)
+    config with the oldest releases' rules, and ``spec.from_release`` with the values that differ from a
+    ``RULE_CHANGES`` release on (module doc "Per release"; ``estimate/served.release_values`` picks a job's).
 
     A family that has already set ``rope_caches`` (its own caches: gemma4, ...; ``()`` = no rotary module at
     all: nemotron_h, jamba, granitemoehybrid with ``position_embedding_type`` nope) keeps it, for every release."""
