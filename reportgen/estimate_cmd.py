@@ -272,10 +272,22 @@ def estimate_command(args, UsageError) -> int:
         eng["ep"] = False           # vLLM ignores expert parallel on a dense model; the matrix rule is for jobs
         notes = notes + ["--enable-expert-parallel: no effect on a dense model (vLLM ignores it)"]
 
+    from reportgen.estimate.served import release_values
+    from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
     from reportgen.matrix import estimate_one
 
-    limit = spec.max_model_len_limit or spec.max_position_embeddings or 32768
-    default_len = limit if args.from_vllm_args is not None else min(limit, 32768)
+    version = None
+    if args.vllm_version:
+        try:
+            version = parse_vllm_version(args.vllm_version, "--vllm-version")
+        except JobError as e:
+            raise UsageError(str(e)) from None
+    # the default --max-model-len: the derived maximum of the job's release (it changed for yarn in 0.30 --
+    # arch/rope.py "Per release"), as the matrix's length rule reads it; a vLLM command without one gets vLLM's
+    # default (the same, but a longrope config's original_max_position_embeddings from 0.11.1)
+    vspec = release_values(spec, version or DEFAULT_VLLM_VERSION)
+    limit = vspec.max_model_len_limit or vspec.max_position_embeddings or 32768
+    default_len = (vspec.max_model_len_default or limit) if args.from_vllm_args is not None else min(limit, 32768)
     settings = dict(tp=eng["tp"], pp=eng["pp"], dp=eng["dp"], ep=eng["ep"], weights_as=eng["weights_as"],
                     kv_cache_dtype=eng["kv_cache_dtype"], max_model_len=eng["max_model_len"] or default_len,
                     concurrency=args.concurrency, gpu_memory_utilization=eng["gpu_memory_utilization"],
@@ -294,13 +306,8 @@ def estimate_command(args, UsageError) -> int:
         settings["flashinfer_sampler"] = eng["flashinfer_sampler"]
     if eng.get("indexer_kv_dtype"):      # --attention-config '{"indexer_kv_dtype": ...}' (MiniMax-M3)
         settings["indexer_kv_dtype"] = eng["indexer_kv_dtype"]
-    if args.vllm_version:
-        from reportgen.job import JobError, parse_vllm_version
-
-        try:
-            settings["vllm_version"] = parse_vllm_version(args.vllm_version, "--vllm-version")
-        except JobError as e:
-            raise UsageError(str(e)) from None
+    if version is not None:
+        settings["vllm_version"] = version
     budget = estimate_one(spec, gpu if gpu is not None else args.gpu_memory_gib, **settings)
     nv_note = nvfp4_moe_note(spec, gpu, eng, budget.get("vllm_version"))
     if nv_note:             # a field of its own: the same with --from-vllm-args and the structured options

@@ -763,8 +763,8 @@ def _weights_follow_length(m: ModelEntry, matrix: Matrix) -> bool:
     """The model code sizes a rotary cache by max_model_len (``spec.rope_length_mode``: MiniMax-Text-01, MiniMax-M2)
     and some length of the job gives it other bytes than vLLM's default length does (MiniMax-M2's ``max`` only
     above max_position_embeddings): a model without such a cache stays on the one-table path."""
-    spec = m.spec
-    if not getattr(spec, "rope_length_mode", "") or spec_for_version(spec, matrix.vllm_version).unsupported_reason:
+    spec = spec_for_version(m.spec, matrix.vllm_version)     # the release's rotary caches (rope.RULE_CHANGES)
+    if not getattr(spec, "rope_length_mode", "") or spec.unsupported_reason:
         return False
     base = rotary_cache_bytes(spec, 1.0)
     return any(rotary_cache_bytes(spec, 1.0, v) != base for v in set(matrix.max_model_len))

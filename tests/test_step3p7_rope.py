@@ -31,6 +31,7 @@ import copy
 import pytest
 
 from reportgen.arch import build_spec
+from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.weights import rotary_cache_bytes
 from step3p7_configs import shipped_nested
 
@@ -104,15 +105,19 @@ def test_other_types_rows_and_limits():
     assert spec.unsupported_reason is None
     assert spec.rope_caches == ((MPE, 128, 0), (MPE, 64, 0)) and spec.max_model_len_limit == MPE
     assert rotary_cache_bytes(spec, 2) == 96 * 2**20
+    # yarn over a config length other than original x factor: priced per release (no longer refused) -- 0.29.0
+    # config/model.py lines 2452-2458 cap max_model_len at 131,072 x 4 = 524,288, 0.30.0 lines 2468-2481 at the
+    # config's 262,144 (tests/test_rope_versions.py); the yarn cache is 524,288 rows x 64 in both
+    spec = build_spec(_cfg({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 131072}))
+    assert spec.unsupported_reason is None and spec.rope_caches == ((MPE, 128, 0), (4 * 131072, 64, 0))
+    assert [spec_for_version(spec, v).max_model_len_limit for v in ("0.23", "0.29", "0.30", "0.34")] == \
+        [524288, 524288, MPE, MPE]
 
 
 @pytest.mark.parametrize("edit, words", [
     # step3p5.py: yarn_only_types absent -> rope_scaling on every layer; transformers: full_attention only
     (dict(yarn_only_types=None), ("reaches 45 of 45", "12 full_attention")),
     (dict(yarn_only_types=("full_attention", "sliding_attention")), ("reaches 45 of 45",)),
-    # 0.29.0 caps yarn at original x factor (524,288), 0.30.0 on at max_position_embeddings (262,144)
-    (dict(rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 131072}),
-     ("yarn", "0.29", "0.30")),
     # transformers merges rope_scaling over {"rope_type": "default"}: a legacy "type" leaves the layers default
     (dict(rope_scaling={k if k != "rope_type" else "type": v for k, v in LLAMA3.items()}), ("legacy 'type'",)),
     # patch_legacy_rope_type (0.31.0 transformers_utils/config.py lines 605-617) raises on a conflict

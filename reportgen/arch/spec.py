@@ -222,6 +222,9 @@ class ModelSpec:
     # longest --max-model-len vLLM accepts (its derived max_model_len, rope scaling applied; arch/rope.py);
     # None = no limit known (vLLM then takes any value)
     max_model_len_limit: int | None = None
+    # vLLM's --max-model-len when the command gives none, where it is not max_model_len_limit (a longrope config's
+    # original_max_position_embeddings, 0.11.1 on: arch/rope.py default_max_model_len); None = the limit
+    max_model_len_default: int | None = None
     # vLLM's rotary cos/sin cache buffers on a rank: ((rows, rotary_dim, element bytes; 0 = model dtype
     # [, rope.LengthRows when rope_length_mode is set]), ...);
     # () = none (no RoPE), None = not worked out (a hand-built spec: the estimator assumes one default cache)
@@ -289,6 +292,12 @@ class ModelSpec:
     # vLLM's words) -- estimate/served.py ``spec_for_version`` refuses an older ``vllm_version`` with it
     # (exaone_moe without ``sliding_windows``: (0, 32), 0.27-0.31 raise AttributeError)
     served_from: tuple[tuple[int, int], str] | None = None
+    # spec fields whose value changes from a later vLLM release on: ((first release (major, minor), field name,
+    # value from that release on), ...); the fields themselves hold the oldest releases' (0.10) values, and
+    # estimate/served.py ``release_values`` (called by ``spec_for_version``) gives a job's release the latest
+    # entry at or below it per field.  Filled by arch/rope.py ``apply``: ``max_model_len_limit`` (yarn, 0.30),
+    # ``max_model_len_default`` (longrope, 0.11) and ``rope_caches`` (dynamic, 0.22; Qwen3-VL / Qwen3.5 MRoPE, 0.32)
+    from_release: tuple = ()
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None
     # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for

@@ -25,6 +25,11 @@ are not supported for now" (``_raise_for_unsupported``, vllm 0.10.0 sdist regist
 The same per-version refusal applies to a single config a family marks with ``ModelSpec.served_from``
 (the first release whose model file builds it, and what older ones do): exaone_moe without ``sliding_windows``
 (0.32 on).
+
+``spec_for_version`` also resolves the facts that change between releases without refusing anything
+(``release_values``: ``ModelSpec.from_release``, filled by arch/rope.py -- the derived maximum
+``max_model_len_limit`` and the rotary caches ``rope_caches``), so every consumer of the versioned spec (the
+matrix's ``max_pos`` length rule and weights, ``reportgen estimate`` through it) sees the job's release.
 """
 
 from __future__ import annotations
@@ -170,11 +175,27 @@ def added_reason(architectures, version) -> str | None:
             + (f"{first} or newer to price it" if first else "a release that lists it to price it"))
 
 
+def release_values(spec: ModelSpec, version) -> ModelSpec:
+    """``spec`` with the values its ``from_release`` entries give vLLM ``version`` (per field the entry of the
+    latest release at or below it; none: the field's own, oldest-release value) -- a copy when any applies;
+    ``spec`` itself when the version is unknown or nothing changes."""
+    v = _minor(version)
+    if v is None or not spec.from_release:
+        return spec
+    changes = {}
+    for first, name, value in sorted(spec.from_release, key=lambda e: tuple(e[0])):
+        if v >= tuple(first):
+            changes[name] = value
+    return replace(spec, **changes) if changes else spec
+
+
 def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
-    """``spec`` itself, or a copy marked unsupported when the job's vLLM release cannot load it (its
-    architecture removed or not listed yet, or a config vLLM builds only from ``spec.served_from``'s release on)."""
+    """``spec`` as vLLM ``version`` serves it: its ``release_values``, and marked unsupported when the release
+    cannot load it (its architecture removed or not listed yet, or a config vLLM builds only from
+    ``spec.served_from``'s release on)."""
     if spec.unsupported_reason:
         return spec
+    spec = release_values(spec, version)
     reason = (removed_reason(spec.architectures, version) or added_reason(spec.architectures, version)
               or _before_served_from(spec, version))
     return replace(spec, unsupported_reason=reason) if reason else spec

@@ -30,6 +30,7 @@ from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
 from .quant.checkpoint import mxfp4_moe_experts
 from .quant.layouts import NVFP4_MOE_BACKENDS
+from .served import release_values
 from .weights import TensorPlan, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
@@ -499,11 +500,18 @@ class EngineOptions:
                    bool(getattr(m, "enforce_eager", False)), getattr(m, "enable_prefix_caching", None),
                    getattr(m, "flashinfer_sampler", None),
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),
-                   getattr(m, "draft_spec", None), getattr(m, "indexer_kv_dtype", None) or "bf16",
+                   _draft_for_release(getattr(m, "draft_spec", None), getattr(m, "vllm_version", None)),
+                   getattr(m, "indexer_kv_dtype", None) or "bf16",
                    disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)),
                    moe_backend=getattr(m, "moe_backend", None) or "auto",
                    max_model_len=_one_length(getattr(m, "max_model_len", None)),
                    vllm_version=vp.parse_version(getattr(m, "vllm_version", None)))
+
+
+def _draft_for_release(draft, version):
+    """A draft model's spec with the job's release's rope values (``served.release_values``: its derived maximum
+    and rotary caches, as the target's); None stays None."""
+    return None if draft is None else release_values(draft, version)
 
 
 def _one_length(lens) -> int | None:

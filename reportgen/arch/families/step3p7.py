@@ -82,10 +82,11 @@ top-level text fields and builds its default language model, e.g. vocab 128,815 
 128,896; vLLM's ``Step3p7ForConditionalGeneration`` reads ``config.text_config``); a ``rope_scaling`` that the
 vLLM releases serve differently: ``yarn_only_types`` selecting other layers than the ``full_attention`` ones
 (vLLM's step3p5.py scaling vs transformers' ``Step3p7TextConfig``, which vLLM 0.33 on uses), a legacy ``type``
-key (transformers leaves the layers ``default``), yarn whose config length is not ``original_max_position_embeddings
-x factor`` (vLLM up to 0.29 caps ``max_model_len`` at the latter, 0.30 on at the former), a ``type`` / ``rope_type``
-conflict (vLLM's ``patch_legacy_rope_type`` raises); a rope type outside default / linear / dynamic / yarn / llama3
-(not checked here).
+key (transformers leaves the layers ``default``), a ``type`` / ``rope_type`` conflict (vLLM's
+``patch_legacy_rope_type`` raises); a rope type outside default / linear / dynamic / yarn / llama3 (not checked
+here).  A yarn config whose length is not ``original_max_position_embeddings x factor`` is priced: vLLM up to 0.29
+caps ``max_model_len`` at the latter, 0.30 on at the former, and ``rope.apply`` lists both (``ModelSpec.from_release``,
+resolved per job release -- rope.py "Per release").
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ from reportgen.arch.families import multimodal, vision
 from reportgen.arch.families.common import Geometry, decoder_stack, gqa_attention
 from reportgen.arch.families.mla_moe import mtp_extras
 from reportgen.arch.fields import Fields
-from reportgen.arch.rope import LEN_KEYS, _param_key as rope_param_key, cache_rows
+from reportgen.arch.rope import _param_key as rope_param_key, cache_rows
 from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpec, Shard as S, Tensor
 
 V = C.VISION
@@ -377,18 +378,6 @@ def _scaling(text: Fields, types: list[str]) -> tuple[dict | None, list[bool]]:
                           "layer_types entry is listed, on every layer when the list is absent) but the "
                           f"{sum(hf)} full_attention layers in transformers' Step3p7TextConfig, which vLLM 0.33 "
                           "on registers for step3p5: the rotary caches depend on the vLLM release; not modelled")
-    if kind == "yarn":
-        # the config's length (the smallest of vLLM's length keys, as rope.derived_max_model_len reads them)
-        lens = [v for v in (text.get(k) for k in LEN_KEYS) if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        length, ompe, factor = min(lens, default=None), rp["original_max_position_embeddings"], rp["factor"]
-        if length != ompe * factor:
-            # vllm/config/model.py _get_and_verify_max_len: 0.29.0 line 2458 replaces the derived length by
-            # original_max_position_embeddings (then x factor); 0.30.0 lines 2468-2476 leave a yarn length as is
-            raise Unsupported(f"step3p7: text_config.rope_scaling yarn with a config length {length!r} != "
-                              f"original_max_position_embeddings x factor ({ompe!r} x {factor!r}): vLLM up to "
-                              "0.29 takes the latter as the longest max_model_len, 0.30 on the former "
-                              "(config/model.py _get_and_verify_max_len); the limit depends on the vLLM "
-                              "release; not modelled")
     return rp, vllm
 
 
