@@ -289,6 +289,15 @@ class ModelSpec:
     # vLLM's words) -- estimate/served.py ``spec_for_version`` refuses an older ``vllm_version`` with it
     # (exaone_moe without ``sliding_windows``: (0, 32), 0.27-0.31 raise AttributeError)
     served_from: tuple[tuple[int, int], str] | None = None
+    # vLLM releases that serve the architecture through its Transformers backend (estimate/tf_backend.py
+    # BACKEND_FROM) build the transformers class, not the native model file: ``backend_changes`` = the fields
+    # that backend's build has differently beyond the rotary buffers (tf_backend.spec_for_release replaces
+    # ``rope_caches`` by the transformers module's inv_freq buffers itself); ``backend_built`` = this spec already
+    # is the backend's build (families/transformers_backend.py) and ``native_changes`` the fields the native
+    # file of the releases before the move has differently (OLMo-1 before 0.26: a get_rope cos_sin_cache)
+    backend_changes: dict = field(default_factory=dict)
+    backend_built: bool = False
+    native_changes: dict = field(default_factory=dict)
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None
     # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for

@@ -17,6 +17,9 @@ kept so a later family inherits the rule.
 The same per-version refusal applies to a single config a family marks with ``ModelSpec.served_from``
 (the first release whose model file builds it, and what older ones do): exaone_moe without ``sliding_windows``
 (0.32 on).
+
+A served architecture that vLLM builds through its Transformers backend from some release on is re-read
+for those releases by ``tf_backend.spec_for_release`` (its rotary buffers, ``ModelSpec.backend_changes``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import re
 from dataclasses import replace
 
 from reportgen.arch.spec import ModelSpec
+from reportgen.estimate.tf_backend import spec_for_release
 
 REGISTRY_COMMIT = "055e47c2"
 
@@ -101,7 +105,10 @@ def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
     if spec.unsupported_reason:
         return spec
     reason = removed_reason(spec.architectures, version) or _before_served_from(spec, version)
-    return replace(spec, unsupported_reason=reason) if reason else spec
+    if reason:
+        return replace(spec, unsupported_reason=reason)
+    # the model file that builds it at that release: native, or the Transformers backend (estimate/tf_backend.py)
+    return spec_for_release(spec, version)
 
 
 def _before_served_from(spec: ModelSpec, version) -> str | None:
