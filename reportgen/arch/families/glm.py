@@ -20,6 +20,14 @@ stays allocated).  So vLLM holds exactly what transformers 5.24 ``modeling_glm.p
 Refused where the Llama code vLLM runs reads a field transformers' GLM ignores: ``bias`` (turns q/k/v
 biases on), ``qkv_bias`` (replaces ``attention_bias`` for q/k/v), ``mlp_bias`` (MLP biases), and a
 ``hidden_act`` other than silu (``LlamaMLP`` raises).
+
+Per vLLM release: ``glm.py`` in 0.10 - 0.31; the Transformers backend from 0.32 (vllm 0.32.0 sdist
+registry.py:714; GlmConfig's plan: gate_up_proj colwise_gather_output, down_proj rowwise_split_input -- a
+column / row split of the same bytes a rank).  From that release vLLM instantiates the transformers class
+itself (vllm sdist ``model_executor/models/transformers/``): the same per-rank shards (fused QKV with a
+rowwise output projection, GLU-fused or ``base_model_tp_plan`` MLPs, replicated norms) and KV geometry, but no
+``get_rope`` cos_sin_cache -- ``estimate/served.py`` ``spec_for_version`` replaces ``rope_caches`` by the
+rotary module's fp32 ``inv_freq`` buffers for those releases (``estimate/tf_backend.py``).
 """
 
 from __future__ import annotations

@@ -27,6 +27,14 @@ transformers 5.24:
   does not), so a config carrying it is refused
 
 Granite's multipliers and Llama-3's rope scaling add no parameters.
+
+Per vLLM release, seed_oss and arcee: ``seed_oss.py`` / ``arcee.py`` in 0.10 - 0.31; the Transformers backend
+from 0.32 (vllm 0.32.0 sdist registry.py:726 / 711; their config classes' plans are the llama one, arcee's
+up_proj colwise / down_proj rowwise).  From that release vLLM instantiates the transformers class itself (vllm
+sdist ``model_executor/models/transformers/``): the same per-rank shards (fused QKV with a rowwise output
+projection, GLU-fused or ``base_model_tp_plan`` MLPs, replicated norms) and KV geometry, but no ``get_rope``
+cos_sin_cache -- ``estimate/served.py`` ``spec_for_version`` replaces ``rope_caches`` by the rotary module's
+fp32 ``inv_freq`` buffers for those releases (``estimate/tf_backend.py``).
 """
 
 from __future__ import annotations

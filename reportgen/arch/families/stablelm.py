@@ -23,6 +23,16 @@ Refused: ``qk_layernorm`` (StableLM-2-12B) -- vLLM's ``StablelmAttention`` has n
 ``load_weights`` has no parameter for the checkpoint's ``q_layernorm`` / ``k_layernorm`` weights;
 ``use_parallel_residual`` -- vLLM's ``StablelmDecoderLayer`` always builds the sequential block with a
 ``post_attention_layernorm`` that a parallel-residual checkpoint does not have.
+
+Per vLLM release: ``stablelm.py`` in 0.10 - 0.33; the Transformers backend from 0.34 (vllm 0.34.0 sdist
+registry.py:804; StableLmConfig has no tp plan: q/k/v and gate/up fuse, o_proj / down_proj rowwise).  The
+refusals above keep naming the native file: 0.34's backend would build ``qk_layernorm`` /
+``use_parallel_residual`` models, but its per-head q/k LayerNorms at TP > 1 (a ModuleList over every head
+applied to a rank's share) are not modelled.  From that release vLLM instantiates the transformers class
+itself (vllm sdist ``model_executor/models/transformers/``): the same per-rank shards (fused QKV with a
+rowwise output projection, GLU-fused or ``base_model_tp_plan`` MLPs, replicated norms) and KV geometry, but no
+``get_rope`` cos_sin_cache -- ``estimate/served.py`` ``spec_for_version`` replaces ``rope_caches`` by the
+rotary module's fp32 ``inv_freq`` buffers for those releases (``estimate/tf_backend.py``).
 """
 
 from __future__ import annotations

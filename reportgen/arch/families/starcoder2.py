@@ -9,6 +9,14 @@ From transformers 5.24 ``modeling_starcoder2.py`` and vLLM ``vllm/model_executor
   (transformers would honour it) is refused;
 * KV: vLLM passes no per-layer window, so the config's ``sliding_window`` (4096 on the published
   checkpoints) applies to every layer through cache_config -- every layer SLIDING; full without it.
+
+Per vLLM release: ``starcoder2.py`` in 0.10 - 0.24; the Transformers backend from 0.25 (vllm 0.25.0 sdist
+registry.py:645 ``Starcoder2ForCausalLM -> TransformersForCausalLM``; Starcoder2Config's plan: q/k/v/c_fc
+colwise, o_proj/c_proj rowwise).  From that release vLLM instantiates the transformers class itself (vllm
+sdist ``model_executor/models/transformers/``): the same per-rank shards (fused QKV with a rowwise output
+projection, GLU-fused or ``base_model_tp_plan`` MLPs, replicated norms) and KV geometry, but no ``get_rope``
+cos_sin_cache -- ``estimate/served.py`` ``spec_for_version`` replaces ``rope_caches`` by the rotary module's
+fp32 ``inv_freq`` buffers for those releases (``estimate/tf_backend.py``).
 """
 
 from __future__ import annotations
