@@ -574,6 +574,7 @@ def test_hunyuan_a13b_total_and_kv():
 
 @pytest.mark.parametrize(("change", "words"), [
     ({"use_cla": True, "cla_share_factor": 2}, "cross-layer attention"),
+    ({"moe_intermediate_size": 1024}, "sizes the experts"),
     ({"num_experts": 1, "moe_topk": 1}, "num_experts <= 1"),
     ({"head_dim": None}, "without head_dim"),
 ])
@@ -584,7 +585,6 @@ def test_hunyuan_refusals(change, words):
 
 @pytest.mark.parametrize(("change", "words"), [
     ({"use_qk_norm": False}, "use_qk_norm"),
-    ({"moe_intermediate_size": 1024}, "sizes the experts"),
     ({"num_shared_expert": 2}, "shared MLP"),
     ({"mlp_bias": True}, "loads that bias"),
 ])

@@ -251,7 +251,7 @@ HUNYUAN_SMALL = dict(model_type="hunyuan_v1_moe", architectures=["HunYuanMoEV1Fo
 
 
 @pytest.mark.parametrize("change", [
-    {"use_qk_norm": False}, {"moe_intermediate_size": 40}, {"num_shared_expert": 2}, {"use_mixed_mlp_moe": False},
+    {"use_qk_norm": False}, {"num_shared_expert": 2}, {"use_mixed_mlp_moe": False},
     {"mlp_bias": True}, {"bias": True, "attention_bias": True},
 ])
 def test_hunyuan_configs_the_native_file_builds_differently_match_meta_from_029(change):
@@ -276,3 +276,14 @@ def test_hunyuan_dense_without_qk_norm_matches_meta_from_029():
         cfg.pop(k)
     spec = build_spec(cfg)
     assert spec.served_from[0] == (0, 29) and spec.params_total == meta_count(cfg)
+
+
+def test_hunyuan_moe_intermediate_size_refused_on_every_release():
+    """The backend's FusedMoE takes moe_intermediate_size before intermediate_size (vllm 0.29.0 sdist
+    transformers/moe.py:170-173), as hunyuan_v1.py does natively; transformers' experts are intermediate_size wide:
+    vLLM's allocation is never transformers' model."""
+    if SRC.is_dir():
+        src = (SRC / "vllm-0.29.0/vllm/model_executor/models/transformers/moe.py").read_text().splitlines()
+        assert '["moe_intermediate_size", "intermediate_size"]' in src[171]
+    spec = build_spec(dict(HUNYUAN_SMALL, moe_intermediate_size=40))
+    assert "sizes the experts" in spec.unsupported_reason

@@ -8,7 +8,10 @@ commit 00f8d4456f506c4885a122c993796a6abc319af8); 0.29 on map ``HunYuanDenseV1Fo
 o_proj, GLU-fused MLPs / shared MLP, FusedMoE experts, replicated per-head norms and router; no get_rope
 cache -- estimate/tf_backend.py).  What is built here is transformers' model.  A config on which the native file
 builds something else is priced for 0.29 on only: ``served_from = ((0, 29), the difference)`` (bias / mlp_bias,
-use_qk_norm false, moe_intermediate_size or the shared MLP width below); what neither builds is refused:
+use_qk_norm false, the shared MLP width below); what vLLM builds differently from transformers on every release is
+refused -- e.g. ``moe_intermediate_size`` != ``intermediate_size``: the backend's FusedMoE reads
+``moe_intermediate_size`` first (vllm 0.29.0 sdist transformers/moe.py:170-173), transformers' experts take
+``intermediate_size``:
 
 * q/k/v/o bias = ``attention_bias`` (vLLM also reads ``bias``; its dense MLP reads ``mlp_bias``, which
   transformers ignores); per-head ``query_layernorm`` / ``key_layernorm`` exist in transformers always and in
@@ -17,9 +20,9 @@ use_qk_norm false, moe_intermediate_size or the shared MLP width below); what ne
 * cross-layer attention (``use_cla``) exists in vLLM only -> refused;
 * MoE (transformers: every layer; vLLM: when ``num_experts > 1``): router ``gate.wg`` ``E x H`` (replicated),
   ``num_experts`` experts and one shared MLP, all of ``intermediate_size`` in transformers; vLLM sizes the
-  experts by ``moe_intermediate_size`` when set and the shared MLP by ``intermediate_size *
-  num_shared_expert`` only with ``use_mixed_mlp_moe`` -> every release when those agree (Hunyuan-A13B's
-  do), 0.29 on only otherwise;
+  experts by ``moe_intermediate_size`` when set (natively and, 0.29 on, the backend's FusedMoE) -> refused
+  when it differs; the shared MLP by ``intermediate_size * num_shared_expert`` only with
+  ``use_mixed_mlp_moe`` -> every release when those agree (Hunyuan-A13B's do), 0.29 on only otherwise;
 * ``moe_topk`` an int, or a list read per layer (transformers 5.25's ``HunYuanMoEV1Config`` types it
   ``int | list[int]``, its MoE block takes ``moe_topk[layer_idx]``; no parameter depends on it).  vLLM takes
   layer i's top-k from the list in every release 0.10 - 0.34: natively (``HunYuanSparseMoeBlock``,
@@ -76,8 +79,11 @@ def _moe_widths(f: Fields, inter: int, n_layers: int, native_only: list[str]) ->
     if isinstance(moe_inter, list) and moe_inter and all(v == inter for v in moe_inter):
         moe_inter = inter
     if moe_inter is not None and moe_inter != inter:
-        native_only.append("hunyuan_v1_moe with moe_intermediate_size != intermediate_size: vLLM's hunyuan_v1.py "
-                           "sizes the experts by it, transformers by intermediate_size")
+        # every release: natively and through the backend (vllm 0.29.0 sdist transformers/moe.py:170-173 reads
+        # moe_intermediate_size before intermediate_size for its FusedMoE) vLLM's experts are not transformers'
+        raise Unsupported("hunyuan_v1_moe with moe_intermediate_size != intermediate_size: vLLM sizes the experts "
+                          "by it (hunyuan_v1.py natively, the Transformers backend's FusedMoE from 0.29), "
+                          "transformers by intermediate_size")
     shared = f.get("num_shared_expert", 1)
     if isinstance(shared, list) and shared and all(v == shared[0] for v in shared):
         shared = shared[0]
