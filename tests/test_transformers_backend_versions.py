@@ -287,3 +287,23 @@ def test_hunyuan_moe_intermediate_size_refused_on_every_release():
         assert '["moe_intermediate_size", "intermediate_size"]' in src[171]
     spec = build_spec(dict(HUNYUAN_SMALL, moe_intermediate_size=40))
     assert "sizes the experts" in spec.unsupported_reason
+
+
+def test_stablelm_tp_above_1_unsupported_on_the_backend():
+    """0.34 serves StableLmForCausalLM through the backend (registry.py:804); transformers' StableLmAttention
+    views q/k/v with the full head counts (modeling_stablelm.py, below), which a TP rank's fused QKV split
+    cannot fill: tp > 1 unsupported from 0.34, tp 1 priced; 0.33's native stablelm.py prices every tp."""
+    import inspect
+
+    from transformers.models.stablelm import modeling_stablelm
+
+    src = inspect.getsource(modeling_stablelm.StableLmAttention.forward)
+    assert "view(bsz, q_len, self.num_heads, self.head_dim)" in src
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(defaults("stablelm", "StableLmForCausalLM"))
+    assert spec_for_version(spec, "0.33").tp_unsupported is None
+    assert spec_for_version(spec, "0.34").tp_unsupported[0] == 1
+    assert estimate_one(spec, 80, tp=2, vllm_version="0.34", max_model_len=2048)["status"] == "unsupported"
+    assert estimate_one(spec, 80, tp=1, vllm_version="0.34", max_model_len=2048)["status"] == "fits"
+    assert estimate_one(spec, 80, tp=2, vllm_version="0.33", max_model_len=2048)["status"] == "fits"

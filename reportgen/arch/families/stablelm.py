@@ -25,7 +25,8 @@ Refused: ``qk_layernorm`` (StableLM-2-12B) -- vLLM's ``StablelmAttention`` has n
 ``post_attention_layernorm`` that a parallel-residual checkpoint does not have.
 
 Per vLLM release: ``stablelm.py`` in 0.10 - 0.33; the Transformers backend from 0.34 (vllm 0.34.0 sdist
-registry.py:804; StableLmConfig has no tp plan: q/k/v and gate/up fuse, o_proj / down_proj rowwise).  The
+registry.py:804; StableLmConfig has no tp plan: q/k/v and gate/up fuse, o_proj / down_proj rowwise) -- at TP 1 only: its
+attention views q/k/v with the full ``self.num_heads`` (``BACKEND_TP``, ``ModelSpec.backend_changes``).  The
 refusals above keep naming the native file: 0.34's backend would build ``qk_layernorm`` /
 ``use_parallel_residual`` models, but its per-head q/k LayerNorms at TP > 1 (a ModuleList over every head
 applied to a rank's share) are not modelled.  From that release vLLM instantiates the transformers class
@@ -42,6 +43,13 @@ from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention, rotary_dim
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor
+
+
+BACKEND_TP = ("stablelm at tp > 1 on vLLM 0.34 or newer: its Transformers backend (registry.py StableLmForCausalLM -> "
+              "TransformersForCausalLM) gives each rank num_attention_heads / tp query heads from the fused "
+              "QKVParallelLinear, but transformers' StableLmAttention reshapes them with view(bsz, q_len, "
+              "self.num_heads, head_dim) over all heads -- the start-up's profile run fails; tp 1 (or vLLM 0.33 "
+              "and older, native stablelm.py) is priced")
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
@@ -70,3 +78,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
 
     decoder_stack(spec, f, g, attention=gqa_attention(g, qkv_bias=f.flag("use_qkv_bias")), mlp=mlp,
                   norm_bias=True)
+    # vLLM 0.34 on: the Transformers backend fuses q/k/v into one QKVParallelLinear whose split gives a rank
+    # heads / tp heads, but StableLmAttention.forward views them as view(bsz, q_len, self.num_heads, head_dim)
+    # (transformers 5.25 modeling_stablelm.py:271-273) and the fuser rewrites only the projection calls (vllm
+    # 0.34.0 sdist transformers/fusers/qkv.py:100-149): at tp > 1 the view fails in the profile run
+    spec.backend_changes = {"tp_unsupported": (1, BACKEND_TP)}
