@@ -307,3 +307,20 @@ def test_stablelm_tp_above_1_unsupported_on_the_backend():
     assert estimate_one(spec, 80, tp=2, vllm_version="0.34", max_model_len=2048)["status"] == "unsupported"
     assert estimate_one(spec, 80, tp=1, vllm_version="0.34", max_model_len=2048)["status"] == "fits"
     assert estimate_one(spec, 80, tp=2, vllm_version="0.33", max_model_len=2048)["status"] == "fits"
+
+
+@pytest.mark.parametrize("change", [{"qk_layernorm": True}, {"use_parallel_residual": True},
+                                    {"qk_layernorm": True, "use_parallel_residual": True, "num_key_value_heads": 2}])
+def test_stablelm_2_12b_shapes_priced_from_034_at_tp1(change):
+    """StableLM-2-12B's per-head q/k LayerNorms and parallel residual: native stablelm.py (<= 0.33) has neither;
+    0.34's backend builds transformers' class -- exactly the meta count, tp 1 only."""
+    from oracle_support import meta_count
+
+    cfg = dict(defaults("stablelm", "StableLmForCausalLM", hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=4, intermediate_size=96, vocab_size=256), **change)
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None and spec.served_from[0] == (0, 34)
+    assert spec.params_total == meta_count(cfg)
+    assert "native stablelm.py" in spec_for_version(spec, "0.33").unsupported_reason
+    served = spec_for_version(spec, "0.34")
+    assert served.unsupported_reason is None and served.tp_unsupported[0] == 1
