@@ -199,8 +199,16 @@ def test_glm_class_defaults_match_meta_device():
     ({"partial_rotary_factor": 1.0}, "0.5"),
 ])
 def test_glm_fields_only_vllms_llama_code_reads_are_refused(changes, word):
-    reason = build_spec(dict(GLM4_9B_CHAT_HF, **changes)).unsupported_reason
+    """Refused while vLLM's native glm.py serves GlmForCausalLM (<= 0.31); 0.32 builds transformers' class
+    (Transformers backend, vllm 0.32.0 sdist registry.py:714): priced there, exactly the meta count."""
+    from reportgen.estimate.served import spec_for_version
+
+    cfg = dict(GLM4_9B_CHAT_HF, **changes)
+    spec = build_spec(cfg)
+    reason = spec_for_version(spec, "0.31").unsupported_reason
     assert reason and word in reason
+    assert spec_for_version(spec, "0.32").unsupported_reason is None
+    assert spec.params_total == meta_count(cfg)
 
 
 @st.composite

@@ -324,3 +324,24 @@ def test_stablelm_2_12b_shapes_priced_from_034_at_tp1(change):
     assert "native stablelm.py" in spec_for_version(spec, "0.33").unsupported_reason
     served = spec_for_version(spec, "0.34")
     assert served.unsupported_reason is None and served.tp_unsupported[0] == 1
+
+
+@pytest.mark.parametrize(("cfg", "first", "words"), [
+    (dict(defaults("seed_oss", "SeedOssForCausalLM"), attention_out_bias=True, mlp_bias=True), (0, 32),
+     "attention_out_bias"),
+    (dict(defaults("seed_oss", "SeedOssForCausalLM"), attention_bias=False), (0, 32), "attention_bias=false"),
+    (dict(defaults("arcee", "ArceeForCausalLM"), qkv_bias=True), (0, 32), "qkv_bias"),
+    (dict(defaults("starcoder2", "Starcoder2ForCausalLM"), head_dim=64), (0, 25), "head_dim"),
+])
+def test_native_only_configs_priced_from_the_backend_release(cfg, first, words):
+    """Shrunk to a few layers for the meta build; transformers' class, priced from the backend release only."""
+    from oracle_support import meta_count
+
+    cfg = dict(cfg, num_hidden_layers=2, vocab_size=512)
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None and spec.served_from[0] == first
+    assert spec.params_total == meta_count(cfg)
+    older = spec_for_version(spec, f"{first[0]}.{first[1] - 1}").unsupported_reason
+    assert older and words in older
+    newer = spec_for_version(spec, f"{first[0]}.{first[1]}")
+    assert newer.unsupported_reason is None and newer.rope_caches == ((2, spec.rotary_dim // 2 or spec.head_dim // 2, 4),)
