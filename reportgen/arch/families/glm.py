@@ -14,10 +14,11 @@ stays allocated).  So vLLM holds exactly what transformers 5.24 ``modeling_glm.p
   two COLUMN halves; ``down_proj`` ROW; no MLP biases;
 * RMSNorms ``input_layernorm``, ``post_attention_layernorm``, final ``norm``; tie flag honoured;
 * rotary: ``head_dim * 0.5`` wide (transformers' config class defaults ``partial_rotary_factor`` to 0.5 in
-  ``rope_parameters``; vLLM's glm.py forces 0.5) -- another factor is refused, the two codes would differ;
+  ``rope_parameters``; vLLM's glm.py forces 0.5) -- another factor: 0.32 on only (below);
 * KV as Llama: every layer full unless the config has a ``sliding_window`` (``kv.attention_layers``).
 
-Refused where the Llama code vLLM runs reads a field transformers' GLM ignores: ``bias`` (turns q/k/v
+Refused on vLLM 0.31 and older, priced from 0.32 as transformers' class (``served_from``), where the Llama
+code of the native glm.py reads a field transformers' GLM ignores: ``bias`` (turns q/k/v
 biases on), ``qkv_bias`` (replaces ``attention_bias`` for q/k/v), ``mlp_bias`` (MLP biases), and a
 ``hidden_act`` other than silu (``LlamaMLP`` raises).
 

@@ -20,11 +20,13 @@ transformers 5.24:
 * qwen3: q/k/v/o bias = ``attention_bias``; per-head RMSNorm ``q_norm`` / ``k_norm`` (head_dim)
 * seed_oss: transformers q/k/v bias = ``attention_bias`` (default true), o bias = ``attention_out_bias``,
   MLP bias = ``mlp_bias``; vLLM ``seed_oss.py`` hard-codes q/k/v bias on, o and MLP biases off and
-  reads ``head_dim`` (class default 128) -- any other combination is refused (two different models)
+  reads ``head_dim`` (class default 128) -- any other combination is built as transformers' class and
+  priced from 0.32 only (the Transformers backend; ``served_from``), refused before
 
 * arcee (AFM, vLLM ``arcee.py``: LlamaAttention + ArceeMLP): llama's biases, but a ReLU^2 MLP of
   ``up_proj`` (COLUMN) and ``down_proj`` (ROW) only -- no gate; vLLM reads ``qkv_bias`` (transformers
-  does not), so a config carrying it is refused
+  does not), so a config carrying it (or ``bias``) is priced as transformers builds it from 0.32 only
+  (``served_from``)
 
 Granite's multipliers and Llama-3's rope scaling add no parameters.
 

@@ -6,7 +6,7 @@ From transformers 5.24 ``modeling_starcoder2.py`` and vLLM ``vllm/model_executor
   ``use_bias`` (class default true) in both codes;
 * LayerNorms with weight AND bias: ``input_layernorm``, ``post_attention_layernorm``, final ``norm``;
 * vLLM takes ``head_dim = hidden_size // num_attention_heads``; a config with another ``head_dim``
-  (transformers would honour it) is refused;
+  (transformers honours it) is priced as transformers builds it, from 0.25 only (``served_from``);
 * KV: vLLM passes no per-layer window, so the config's ``sliding_window`` (4096 on the published
   checkpoints) applies to every layer through cache_config -- every layer SLIDING; full without it.
 
