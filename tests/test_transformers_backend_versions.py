@@ -345,3 +345,25 @@ def test_native_only_configs_priced_from_the_backend_release(cfg, first, words):
     assert older and words in older
     newer = spec_for_version(spec, f"{first[0]}.{first[1]}")
     assert newer.unsupported_reason is None and newer.rope_caches == ((2, spec.rotary_dim // 2 or spec.head_dim // 2, 4),)
+
+
+@pytest.mark.parametrize(("model_type", "arch", "extra"), [
+    ("starcoder2", "Starcoder2ForCausalLM", {}), ("olmo2", "Olmo2ForCausalLM", {}),
+    ("olmo3", "Olmo3ForCausalLM", {"num_hidden_layers": 4}), ("phi", "PhiForCausalLM", {}),
+    ("glm", "GlmForCausalLM", {}), ("seed_oss", "SeedOssForCausalLM", {}), ("gemma", "GemmaForCausalLM", {}),
+    ("olmoe", "OlmoeForCausalLM", {}), ("stablelm", "StableLmForCausalLM", {}), ("arcee", "ArceeForCausalLM", {}),
+    ("hunyuan_v1_dense", "HunYuanDenseV1ForCausalLM", {"head_dim": 16, "use_qk_norm": True}),
+])
+def test_backend_rotary_bytes_are_the_transformers_modules_buffers(model_type, arch, extra):
+    """What the backend keeps of the rotary embedding: the transformers class's own buffers (built here, on the
+    CPU, from the config class defaults) -- e.g. Olmo3's one inv_freq pair per layer type."""
+    import importlib
+
+    config = transformers.AutoConfig.for_model(model_type, **extra)
+    module = importlib.import_module(f"transformers.models.{model_type}.modeling_{model_type}")
+    rotary = next(getattr(module, n) for n in dir(module) if n.endswith("RotaryEmbedding") and "Dynamic" not in n)
+    buffers = sum(b.numel() * b.element_size() for b in rotary(config=config).buffers())
+    spec = build_spec(dict(config.to_dict(), architectures=[arch]))
+    assert spec.unsupported_reason is None
+    on_backend = spec_for_version(spec, "0.34")
+    assert rotary_cache_bytes(on_backend, 2) == buffers

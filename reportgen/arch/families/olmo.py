@@ -124,4 +124,9 @@ def build(f: Fields, spec: ModelSpec) -> None:
     spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
     if f.model_type == "olmo3":
         spec.layers_kv = model_window_fallback(f, spec.layers_kv)
+        # the backend (0.29 on) keeps transformers' Olmo3RotaryEmbedding: an inv_freq + original_inv_freq pair
+        # (fp32, head_dim / 2) per layer type the config lists, even when both types share their rope parameters
+        # (transformers 5.25 modeling_olmo3.py Olmo3RotaryEmbedding.__init__)
+        types = sorted({t for t in (f.get("layer_types") or ()) if isinstance(t, str)}) or ["full_attention"]
+        spec.backend_changes = {"rope_caches": ((2, (g.head_dim + 1) // 2, 4),) * len(types)}
     native_only_from(spec, f.model_type, native_only)
