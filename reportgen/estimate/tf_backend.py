@@ -29,14 +29,17 @@ model_executor/models/transformers/ and transformers 5.25's base_model_tp_plan:
   transformers *RotaryEmbedding keeps two fp32 buffers inv_freq / original_inv_freq of
   ceil(rotary_dim / 2) (transformers_backend.py): backend_rope_caches.
 * KV: one Attention per layer with get_num_kv_heads and the per-layer / model-level sliding window
-  (base.py 0.31.0 l.560-610), the native geometry.  PP: supported (SupportsPP, the class's
+  (base.py 0.31.0 l.578-676 _create_attention_instances), the native geometry.  TP: as natively, except
+  stablelm (its attention views the fused QKV split with the full head counts: tp > 1 fails there,
+  families/stablelm.py).  PP: supported (SupportsPP, the class's
   base_model_pp_plan or the inferred split).  Quantized checkpoints: linear / FusedMoE quant methods as
-  natively, MXFP4 refused (base.py l.167-173) -- none of these families ship MXFP4.
+  natively, MXFP4 refused (base.py l.160-167) -- none of these families ship MXFP4.
 
 A family whose backend build differs in more than the rotary buffers stores the differences in
 ModelSpec.backend_changes (fields replaced on the backend releases); one built as the backend
 (families/transformers_backend.py) stores the native releases' in ModelSpec.native_changes.  A config
-only the backend builds (hunyuan) carries served_from instead.
+only the backend builds (hunyuan, olmo2 / olmo3 / olmoe, glm, seed_oss, arcee, starcoder2, stablelm: fields
+the native file reads or lacks) is built as transformers builds it and carries served_from = the backend release.
 """
 
 from __future__ import annotations
