@@ -53,13 +53,33 @@ def families_table() -> str:
              "commit read):", "", "| model_type | vLLM file |", "|---|---|"]
     rows = sorted(by_file.items(), key=lambda kv: kv[1][0].strip("`"))
     lines += [f"| {', '.join(types)} | `{f}` |" for f, types in rows]
-    lines += ["", removed_line(ADAPTERS), "", added_line(ADAPTERS), "",
+    lines += ["", backend_line(ADAPTERS), "", removed_line(ADAPTERS), "", added_line(ADAPTERS), "",
              "Refused with a reason (never a look-alike number):", "",
              "| model_type | why |", "|---|---|"]
     lines += [f"| `{t}` | {why.split(': ', 1)[-1]} |" for t, why in sorted({**UNSUPPORTED, **WEIGHTS_ONLY}.items())]
     lines += ["", fallback_line()]
     lines += ["", "Any other model_type: `unsupported` (\"model_type X is not supported\")."]
     return "\n".join(lines)
+
+
+def backend_line(adapters) -> str:
+    """The supported model_types vLLM serves through its Transformers backend from some release on
+    (estimate/tf_backend.py BACKEND_FROM, by the transformers causal-LM class of each model_type)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as CAUSAL
+
+    from reportgen.estimate.tf_backend import BACKEND_FROM
+
+    by_release: dict[str, list[str]] = {}
+    for t in sorted(adapters):
+        arch = CAUSAL.get(t)
+        if isinstance(arch, str) and arch in BACKEND_FROM:
+            by_release.setdefault(BACKEND_FROM[arch][0].removesuffix(".0"), []).append(f"`{t}`")
+    groups = "; ".join(f"{', '.join(ts)} from {v}" for v, ts in
+                       sorted(by_release.items(), key=lambda kv: tuple(int(x) for x in kv[0].split("."))))
+    return ("Served through vLLM's Transformers backend (`transformers/`: the transformers class with vLLM's "
+            "layers) from a release on -- the file above before it, that backend from it (`estimate/tf_backend.py`, "
+            "generated from the release sdists by `scripts/tf_backend_releases.py`; no `get_rope` cache there, "
+            f"configs only the transformers class builds priced from that release): {groups}.")
 
 
 def fallback_line() -> str:

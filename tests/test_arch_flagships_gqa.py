@@ -573,17 +573,30 @@ def test_hunyuan_a13b_total_and_kv():
 
 
 @pytest.mark.parametrize(("change", "words"), [
-    ({"use_qk_norm": False}, "use_qk_norm"),
     ({"use_cla": True, "cla_share_factor": 2}, "cross-layer attention"),
     ({"moe_intermediate_size": 1024}, "sizes the experts"),
-    ({"num_shared_expert": 2}, "shared MLP"),
     ({"num_experts": 1, "moe_topk": 1}, "num_experts <= 1"),
-    ({"mlp_bias": True}, "vLLM loads that bias"),
     ({"head_dim": None}, "without head_dim"),
 ])
 def test_hunyuan_refusals(change, words):
     reason = build_spec(dict(HUNYUAN_MOE, **change)).unsupported_reason
     assert reason and words in reason
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"use_qk_norm": False}, "use_qk_norm"),
+    ({"num_shared_expert": 2}, "shared MLP"),
+    ({"mlp_bias": True}, "loads that bias"),
+])
+def test_hunyuan_native_only_differences_refused_before_the_backend(change, words):
+    """vLLM 0.10 - 0.28's hunyuan_v1.py builds these configs differently from transformers; 0.29 on builds
+    transformers' class (Transformers backend, vllm 0.29.0 sdist registry.py:688): priced from 0.29."""
+    from reportgen.estimate.served import spec_for_version
+    spec = build_spec(dict(HUNYUAN_MOE, **change))
+    assert spec.unsupported_reason is None and spec.served_from[0] == (0, 29)
+    reason = spec_for_version(spec, "0.28").unsupported_reason
+    assert reason and words in reason and "0.29 or newer" in reason
+    assert spec_for_version(spec, "0.29").unsupported_reason is None
 
 
 # ---------------------------------------------------------------- EXAONE-3.x (vLLM exaone.py)

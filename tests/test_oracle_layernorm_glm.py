@@ -68,8 +68,14 @@ def test_stablelm_3b_and_class_defaults_match_meta_device():
 @pytest.mark.parametrize("field,word", [("qk_layernorm", "q/k LayerNorm"),
                                         ("use_parallel_residual", "parallel-residual")])
 def test_stablelm_features_vllm_lacks_are_refused(field, word):
-    reason = build_spec(dict(STABLELM_2_1_6B, **{field: True})).unsupported_reason
+    """Native stablelm.py (vLLM 0.33 and older) lacks them; 0.34's Transformers backend builds transformers'
+    class (tests/test_transformers_backend_versions.py), so they are refused before 0.34 only."""
+    from reportgen.estimate.served import spec_for_version
+
+    spec = build_spec(dict(STABLELM_2_1_6B, **{field: True}))
+    reason = spec_for_version(spec, "0.33").unsupported_reason
     assert reason and word in reason and "vLLM" in reason
+    assert spec.params_total == meta_count(dict(STABLELM_2_1_6B, **{field: True}))
 
 
 def test_stablelm_rope_pct_and_head_dim_disagreements_are_refused():
@@ -193,8 +199,16 @@ def test_glm_class_defaults_match_meta_device():
     ({"partial_rotary_factor": 1.0}, "0.5"),
 ])
 def test_glm_fields_only_vllms_llama_code_reads_are_refused(changes, word):
-    reason = build_spec(dict(GLM4_9B_CHAT_HF, **changes)).unsupported_reason
+    """Refused while vLLM's native glm.py serves GlmForCausalLM (<= 0.31); 0.32 builds transformers' class
+    (Transformers backend, vllm 0.32.0 sdist registry.py:714): priced there, exactly the meta count."""
+    from reportgen.estimate.served import spec_for_version
+
+    cfg = dict(GLM4_9B_CHAT_HF, **changes)
+    spec = build_spec(cfg)
+    reason = spec_for_version(spec, "0.31").unsupported_reason
     assert reason and word in reason
+    assert spec_for_version(spec, "0.32").unsupported_reason is None
+    assert spec.params_total == meta_count(cfg)
 
 
 @st.composite

@@ -298,6 +298,16 @@ class ModelSpec:
     # entry at or below it per field.  Filled by arch/rope.py ``apply``: ``max_model_len_limit`` (yarn, 0.30),
     # ``max_model_len_default`` (longrope, 0.11) and ``rope_caches`` (dynamic, 0.22; Qwen3-VL / Qwen3.5 MRoPE, 0.32)
     from_release: tuple = ()
+
+    # vLLM releases that serve the architecture through its Transformers backend (estimate/tf_backend.py
+    # BACKEND_FROM) build the transformers class, not the native model file: ``backend_changes`` = the fields
+    # that backend's build has differently beyond the rotary buffers (tf_backend.spec_for_release replaces
+    # ``rope_caches`` by the transformers module's inv_freq buffers itself); ``backend_built`` = this spec already
+    # is the backend's build (families/transformers_backend.py) and ``native_changes`` the fields the native
+    # file of the releases before the move has differently (OLMo-1 before 0.26: a get_rope cos_sin_cache)
+    backend_changes: dict = field(default_factory=dict)
+    backend_built: bool = False
+    native_changes: dict = field(default_factory=dict)
     # set: layouts with pp > 1 are not modelled for this model (cells ``unsupported`` with this reason)
     pp_unsupported: str | None = None
     # set: the largest tensor-parallel size the vLLM model code accepts (its MoE block raises for

@@ -30,6 +30,10 @@ The same per-version refusal applies to a single config a family marks with ``Mo
 (``release_values``: ``ModelSpec.from_release``, filled by arch/rope.py -- the derived maximum
 ``max_model_len_limit`` and the rotary caches ``rope_caches``), so every consumer of the versioned spec (the
 matrix's ``max_pos`` length rule and weights, ``reportgen estimate`` through it) sees the job's release.
+
+A served architecture that vLLM builds through its Transformers backend from some release on is re-read
+for those releases by ``tf_backend.spec_for_release`` (its rotary buffers, ``ModelSpec.backend_changes``),
+after ``release_values``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reportgen.arch.spec import ModelSpec
+from reportgen.estimate.tf_backend import spec_for_release
 
 REGISTRY_COMMIT = "055e47c2"
 
@@ -198,7 +203,10 @@ def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
     spec = release_values(spec, version)
     reason = (removed_reason(spec.architectures, version) or added_reason(spec.architectures, version)
               or _before_served_from(spec, version))
-    return replace(spec, unsupported_reason=reason) if reason else spec
+    if reason:
+        return replace(spec, unsupported_reason=reason)
+    # the model file that builds it at that release: native, or the Transformers backend (estimate/tf_backend.py)
+    return spec_for_release(spec, version)
 
 
 def _before_served_from(spec: ModelSpec, version) -> str | None:

@@ -8,6 +8,14 @@ Quirks (transformers 5.24 modeling code):
 * gemma3 adds per-head ``q_norm`` / ``k_norm`` (head_dim);
 * gemma2 / gemma3 alternate sliding-window and full layers (``layer_types``);
   soft-capping and the scaled embedding add no parameters.
+
+Per vLLM release (gemma only; gemma2 / gemma3 stay native): ``gemma.py`` in 0.10 - 0.33; the Transformers
+backend from 0.34 (vllm 0.34.0 sdist registry.py:787; GemmaRMSNorm -> ``TPAwareGemmaRMSNorm``, replicated).
+From that release vLLM instantiates the transformers class itself (vllm sdist
+``model_executor/models/transformers/``): the same per-rank shards (fused QKV with a rowwise output
+projection, GLU-fused or ``base_model_tp_plan`` MLPs, replicated norms) and KV geometry, but no ``get_rope``
+cos_sin_cache -- ``estimate/served.py`` ``spec_for_version`` replaces ``rope_caches`` by the rotary module's
+fp32 ``inv_freq`` buffers for those releases (``estimate/tf_backend.py``).
 """
 
 from __future__ import annotations

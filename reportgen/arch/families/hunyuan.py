@@ -1,19 +1,28 @@
 """Hunyuan v1 (hunyuan_v1_dense, hunyuan_v1_moe): GQA attention with per-head q/k norms, optional MoE.
 
-Follows vLLM ``vllm/model_executor/models/hunyuan_v1.py`` (read at commit
-00f8d4456f506c4885a122c993796a6abc319af8), checked parameter-for-parameter against transformers 5.24
-``modeling_hunyuan_v1_dense.py`` / ``modeling_hunyuan_v1_moe.py``.  Only the configs on which the two build
-the same model are priced; the rest are refused with the difference named:
+Per vLLM release: 0.10 - 0.28 build it with the native ``vllm/model_executor/models/hunyuan_v1.py`` (read at
+commit 00f8d4456f506c4885a122c993796a6abc319af8); 0.29 on map ``HunYuanDenseV1ForCausalLM`` /
+``HunYuanMoEV1ForCausalLM`` to the Transformers backend (vllm 0.29.0 sdist registry.py:687-688:
+``TransformersForCausalLM`` / ``TransformersMoEForCausalLM``), which builds transformers 5.24
+``modeling_hunyuan_v1_dense.py`` / ``modeling_hunyuan_v1_moe.py`` itself (same per-rank shards: fused QKV, rowwise
+o_proj, GLU-fused MLPs / shared MLP, FusedMoE experts, replicated per-head norms and router; no get_rope
+cache -- estimate/tf_backend.py).  What is built here is transformers' model.  A config on which the native file
+builds something else is priced for 0.29 on only: ``served_from = ((0, 29), the difference)`` (bias / mlp_bias,
+use_qk_norm false, the shared MLP width below); what vLLM builds differently from transformers on every release is
+refused -- e.g. ``moe_intermediate_size`` != ``intermediate_size``: the backend's FusedMoE reads
+``moe_intermediate_size`` first (vllm 0.29.0 sdist transformers/moe.py:170-173), transformers' experts take
+``intermediate_size``:
 
 * q/k/v/o bias = ``attention_bias`` (vLLM also reads ``bias``; its dense MLP reads ``mlp_bias``, which
   transformers ignores); per-head ``query_layernorm`` / ``key_layernorm`` exist in transformers always and in
-  vLLM only with ``use_qk_norm`` -> ``use_qk_norm`` must be true;
+  vLLM only with ``use_qk_norm`` -> without it: 0.29 on only;
 * ``head_dim``: transformers needs it stated (it does not derive one); vLLM takes it when set;
 * cross-layer attention (``use_cla``) exists in vLLM only -> refused;
 * MoE (transformers: every layer; vLLM: when ``num_experts > 1``): router ``gate.wg`` ``E x H`` (replicated),
   ``num_experts`` experts and one shared MLP, all of ``intermediate_size`` in transformers; vLLM sizes the
-  experts by ``moe_intermediate_size`` when set and the shared MLP by ``intermediate_size *
-  num_shared_expert`` only with ``use_mixed_mlp_moe`` -> accepted when those agree (Hunyuan-A13B's do);
+  experts by ``moe_intermediate_size`` when set (natively and, 0.29 on, the backend's FusedMoE) -> refused
+  when it differs; the shared MLP by ``intermediate_size * num_shared_expert`` only with
+  ``use_mixed_mlp_moe`` -> every release when those agree (Hunyuan-A13B's do), 0.29 on only otherwise;
 * ``moe_topk`` an int, or a list read per layer (transformers 5.25's ``HunYuanMoEV1Config`` types it
   ``int | list[int]``, its MoE block takes ``moe_topk[layer_idx]``; no parameter depends on it).  vLLM takes
   layer i's top-k from the list in every release 0.10 - 0.34: natively (``HunYuanSparseMoeBlock``,
@@ -37,24 +46,32 @@ from reportgen.arch.families.common import decoder_stack, geometry, gqa_attentio
 from reportgen.arch.fields import Fields
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 
+# the first vLLM release that builds HunYuanDenseV1ForCausalLM / HunYuanMoEV1ForCausalLM through the Transformers
+# backend (vllm 0.29.0 sdist registry.py:687-688; estimate/tf_backend.py BACKEND_FROM)
+BACKEND_RELEASE = (0, 29)
 
-def _check(f: Fields, family: str) -> None:
+
+def _check(f: Fields, family: str, native_only: list[str]) -> None:
     for name in ("bias", "mlp_bias"):
         if f.raw.get(name):
-            raise Unsupported(f"{family} with {name}=true: vLLM loads that bias, transformers does not")
+            native_only.append(f"{family} with {name}=true: vLLM's hunyuan_v1.py loads that bias, transformers "
+                               "does not")
     if not f.flag("use_qk_norm"):
-        raise Unsupported(f"{family} without use_qk_norm: transformers always builds the per-head q/k norms, "
-                          "vLLM only with use_qk_norm")
+        native_only.append(f"{family} without use_qk_norm: transformers always builds the per-head q/k norms, "
+                           "vLLM's hunyuan_v1.py only with use_qk_norm")
     if f.flag("use_cla"):
         raise Unsupported(f"{family} with use_cla: vLLM's cross-layer attention is not in transformers")
     if f.get("head_dim") is None:
         raise Unsupported(f"{family} without head_dim: transformers 5.24 cannot build it (no meta-device count)")
     if f.get("hidden_act") != "silu":
-        raise Unsupported(f"{family} with hidden_act {f.get('hidden_act')!r}: vLLM accepts silu only")
+        raise Unsupported(f"{family} with hidden_act {f.get('hidden_act')!r}: vLLM's hunyuan_v1.py (0.10 - 0.28) "
+                          "accepts silu only; the Transformers backend's build of another activation (0.29 on) is "
+                          "not modelled")
 
 
-def _moe_widths(f: Fields, inter: int, n_layers: int) -> tuple[int, tuple[int, ...]]:
-    """Experts and shared MLP width agreed by both, else refused; (largest top-k, per-layer top-k or ())."""
+def _moe_widths(f: Fields, inter: int, n_layers: int, native_only: list[str]) -> tuple[int, tuple[int, ...]]:
+    """(largest top-k, per-layer top-k or ()); experts / shared MLP widths vLLM's native file builds
+    differently from transformers' are added to ``native_only``."""
     n_exp = f.int("num_experts")
     if n_exp <= 1:
         raise Unsupported("hunyuan_v1_moe with num_experts <= 1: vLLM builds a dense MLP, transformers a MoE block")
@@ -62,14 +79,18 @@ def _moe_widths(f: Fields, inter: int, n_layers: int) -> tuple[int, tuple[int, .
     if isinstance(moe_inter, list) and moe_inter and all(v == inter for v in moe_inter):
         moe_inter = inter
     if moe_inter is not None and moe_inter != inter:
+        # every release: natively and through the backend (vllm 0.29.0 sdist transformers/moe.py:170-173 reads
+        # moe_intermediate_size before intermediate_size for its FusedMoE) vLLM's experts are not transformers'
         raise Unsupported("hunyuan_v1_moe with moe_intermediate_size != intermediate_size: vLLM sizes the experts "
-                          "by it, transformers by intermediate_size")
+                          "by it (hunyuan_v1.py natively, the Transformers backend's FusedMoE from 0.29), "
+                          "transformers by intermediate_size")
     shared = f.get("num_shared_expert", 1)
     if isinstance(shared, list) and shared and all(v == shared[0] for v in shared):
         shared = shared[0]
     if not f.raw.get("use_mixed_mlp_moe") or shared != 1:
-        raise Unsupported("hunyuan_v1_moe: transformers always adds one shared MLP of intermediate_size, vLLM "
-                          "one of intermediate_size * num_shared_expert with use_mixed_mlp_moe only; these differ")
+        native_only.append("hunyuan_v1_moe: transformers always adds one shared MLP of intermediate_size, vLLM's "
+                           "hunyuan_v1.py one of intermediate_size * num_shared_expert with use_mixed_mlp_moe only; "
+                           "these differ")
     topk = f.get("moe_topk")
     if not isinstance(topk, (list, tuple)):
         if not _is_topk(topk, n_exp):
@@ -105,14 +126,15 @@ def _is_topk(k, n_exp: int) -> bool:
 
 def build(f: Fields, spec: ModelSpec) -> None:
     family = f.model_type
-    _check(f, family)
+    native_only: list[str] = []
+    _check(f, family, native_only)
     g = geometry(f)
     inter = f.int("intermediate_size")
     bias = f.flag("attention_bias")
     moe = family == "hunyuan_v1_moe"
     if moe:
         spec.num_experts = n_exp = f.int("num_experts")
-        spec.experts_per_token, per_layer = _moe_widths(f, inter, g.n_layers)
+        spec.experts_per_token, per_layer = _moe_widths(f, inter, g.n_layers, native_only)
         spec.num_shared_experts = 1
         if per_layer:
             spec.experts_per_token_by_layer = per_layer
@@ -130,3 +152,6 @@ def build(f: Fields, spec: ModelSpec) -> None:
     attention = gqa_attention(g, qkv_bias=bias, o_bias=bias, qk_norm="head",
                               qk_names=("query_layernorm", "key_layernorm"))
     decoder_stack(spec, f, g, attention=attention, mlp=mlp)
+    if native_only:
+        # what is built above is transformers' model, which vLLM builds from 0.29 on (Transformers backend)
+        spec.served_from = (BACKEND_RELEASE, "; ".join(native_only))

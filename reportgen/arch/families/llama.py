@@ -20,13 +20,23 @@ transformers 5.24:
 * qwen3: q/k/v/o bias = ``attention_bias``; per-head RMSNorm ``q_norm`` / ``k_norm`` (head_dim)
 * seed_oss: transformers q/k/v bias = ``attention_bias`` (default true), o bias = ``attention_out_bias``,
   MLP bias = ``mlp_bias``; vLLM ``seed_oss.py`` hard-codes q/k/v bias on, o and MLP biases off and
-  reads ``head_dim`` (class default 128) -- any other combination is refused (two different models)
+  reads ``head_dim`` (class default 128) -- any other combination is built as transformers' class and
+  priced from 0.32 only (the Transformers backend; ``served_from``), refused before
 
 * arcee (AFM, vLLM ``arcee.py``: LlamaAttention + ArceeMLP): llama's biases, but a ReLU^2 MLP of
   ``up_proj`` (COLUMN) and ``down_proj`` (ROW) only -- no gate; vLLM reads ``qkv_bias`` (transformers
-  does not), so a config carrying it is refused
+  does not), so a config carrying it (or ``bias``) is priced as transformers builds it from 0.32 only
+  (``served_from``)
 
 Granite's multipliers and Llama-3's rope scaling add no parameters.
+
+Per vLLM release, seed_oss and arcee: ``seed_oss.py`` / ``arcee.py`` in 0.10 - 0.31; the Transformers backend
+from 0.32 (vllm 0.32.0 sdist registry.py:726 / 711; their config classes' plans are the llama one, arcee's
+up_proj colwise / down_proj rowwise).  From that release vLLM instantiates the transformers class itself (vllm
+sdist ``model_executor/models/transformers/``): the same per-rank shards (fused QKV with a rowwise output
+projection, GLU-fused or ``base_model_tp_plan`` MLPs, replicated norms) and KV geometry, but no ``get_rope``
+cos_sin_cache -- ``estimate/served.py`` ``spec_for_version`` replaces ``rope_caches`` by the rotary module's
+fp32 ``inv_freq`` buffers for those releases (``estimate/tf_backend.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +58,15 @@ class Biases:
     qk_norm: bool = False
 
 
-def biases(model_type: str, f: Fields) -> Biases:
+# vLLM 0.32 serves ArceeForCausalLM / SeedOssForCausalLM through its Transformers backend (vllm 0.32.0 sdist
+# registry.py:711 / 726): a config only transformers' class builds is priced from then on (``served_from``)
+BACKEND_RELEASE = (0, 32)
+
+
+def biases(model_type: str, f: Fields, native_only: list[str] | None = None) -> Biases:
+    """The biases vLLM builds.  arcee / seed_oss: transformers' (what the backend builds from 0.32); where the
+    native file builds other biases the difference goes to ``native_only``."""
+    native_only = [] if native_only is None else native_only
     if model_type == "exaone":
         act = f.get("hidden_act")
         if act != "silu":
@@ -59,7 +77,7 @@ def biases(model_type: str, f: Fields) -> Biases:
         return Biases(ab, ab, f.flag("mlp_bias"))
     if model_type in ("llama", "granite", "arcee"):
         if model_type == "arcee" and "qkv_bias" in f.raw:
-            raise Unsupported("arcee with qkv_bias: vLLM reads it, transformers ignores it")
+            native_only.append("arcee with qkv_bias: vLLM's native arcee.py reads it, transformers ignores it")
         ab = f.flag("attention_bias")
         return Biases(ab, ab, f.flag("mlp_bias"))
     if model_type in ("mistral", "ministral3"):
@@ -80,20 +98,26 @@ def biases(model_type: str, f: Fields) -> Biases:
         return Biases(ab, ab, False, qk_norm=True)
     if model_type == "seed_oss":
         if not f.flag("attention_bias", True):
-            raise Unsupported("seed_oss with attention_bias=false: vLLM always loads q/k/v biases")
+            native_only.append("seed_oss with attention_bias=false: vLLM's native seed_oss.py always loads q/k/v "
+                               "biases")
         for name in ("attention_out_bias", "mlp_bias"):
             if f.flag(name):
-                raise Unsupported(f"seed_oss with {name}=true: vLLM's seed_oss has no such bias")
-        return Biases(True, False, False)
+                native_only.append(f"seed_oss with {name}=true: vLLM's native seed_oss.py has no such bias")
+        # transformers 5.25 modeling_seed_oss.py: q/k/v attention_bias, o_proj attention_out_bias, MLP mlp_bias
+        return Biases(f.flag("attention_bias", True), f.flag("attention_out_bias"), f.flag("mlp_bias"))
     raise Unsupported(f"model_type {model_type} is not a llama-shaped family")
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
     model_type = f.model_type
+    native_only: list[str] = []
     if model_type in ("llama", "arcee") and f.raw.get("bias"):
-        raise Unsupported(f"{model_type} with bias=true: transformers ignores it, vLLM loads attention biases")
+        why = f"{model_type} with bias=true: transformers ignores it, vLLM's native file loads attention biases"
+        if model_type == "llama":
+            raise Unsupported(why)
+        native_only.append(why)
     g = geometry(f)
-    b = biases(model_type, f)
+    b = biases(model_type, f, native_only)
     inter = f.int("intermediate_size")
 
     def relu2_mlp(ts: list[Tensor], i: int, p: str) -> None:
@@ -103,3 +127,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
 
     attention = gqa_attention(g, qkv_bias=b.qkv, o_bias=b.o, qk_norm="head" if b.qk_norm else None)
     decoder_stack(spec, f, g, attention=attention, mlp=mlp)
+    if native_only:
+        if model_type not in ("arcee", "seed_oss"):
+            raise Unsupported(native_only[0])
+        spec.served_from = (BACKEND_RELEASE, "; ".join(native_only))

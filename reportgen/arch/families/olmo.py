@@ -9,9 +9,18 @@ and vLLM ``vllm/model_executor/models/olmo2.py``:
 * vLLM builds ``q_norm = RMSNorm(hidden_size)`` and ``k_norm = RMSNorm(total_num_kv_heads * head_dim)``
   at full width on every rank and all-gathers q / k before normalising (``_apply_qk_norm``): the
   norms are REPLICATED, not TP-sharded.
-* vLLM takes ``head_dim = hidden_size // num_attention_heads`` and ``bias=False`` everywhere; a
-  config with another ``head_dim`` or ``attention_bias`` (which transformers would honour) is
-  refused as unsupported rather than priced two ways.
+* vLLM's native file takes ``head_dim = hidden_size // num_attention_heads`` and ``bias=False``
+  everywhere; a config with another ``head_dim`` or ``attention_bias`` is built as transformers' class
+  does (its ``head_dim``, q/k/v/o biases) and priced only from the release whose Transformers backend
+  builds that class (``served_from``: olmo2 0.26, olmo3 0.29, olmoe 0.34 -- ``BACKEND_RELEASE``).
+
+Per vLLM release (estimate/tf_backend.py): olmo2 is built by the native ``olmo2.py`` in 0.10 - 0.25 and by the
+Transformers backend from 0.26 (vllm 0.26.0 sdist registry.py:660); olmo3 by ``olmo2.py`` (0.10 - 0.25),
+``olmo3.py`` (0.26 - 0.28) and the backend from 0.29 (registry.py:691); olmoe by ``olmoe.py`` until 0.33 and
+the backend (``TransformersMoEForCausalLM``) from 0.34 (registry.py:800).  The backend's per-rank shards are the
+native ones (fused QKV, rowwise o_proj, GLU-fused MLP, FusedMoE experts, the whole-projection q/k norms full
+width on every rank as ``TPAwareRMSNorm``: vllm 0.26.0 sdist transformers/fusers/rms_norm.py:80-112); it keeps
+no get_rope cos_sin_cache (``tf_backend.spec_for_release``).
 * olmo3: a layer is sliding (``sliding_window``) when ``layer_types[i] == "sliding_attention"``
   (vLLM's per-layer window), full otherwise; rope scaling applies to full layers only (sliding
   layers get the default rope: a second rotary cache when the config scales) -- transformers 5
@@ -20,44 +29,61 @@ and vLLM ``vllm/model_executor/models/olmo2.py``:
 OLMoE (transformers ``modeling_olmoe.py``, vLLM ``olmoe.py``): pre-norm (``input_layernorm``,
 ``post_attention_layernorm``), the same whole-projection q/k norms (vLLM: replicated, all-gather),
 router ``gate`` (E x H, replicated) and ``num_experts`` routed experts of ``intermediate_size``
-(FusedMoE), no shared expert.  vLLM's OlmoeForCausalLM always builds its own ``lm_head`` (it never
-ties), so a tied config is refused, as are ``attention_bias`` and a foreign ``head_dim``.
+(FusedMoE), no shared expert.  vLLM's native OlmoeForCausalLM always builds its own ``lm_head`` (it never
+ties), so a tied config -- like ``attention_bias`` and a foreign ``head_dim`` -- is priced as transformers
+builds it (tied head) from 0.34 on only.
 """
 
 from __future__ import annotations
 
 from reportgen.arch import blocks as B
-from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import geometry, set_moe, set_scalars
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers, model_window_fallback
 from reportgen.arch.spec import Component as C, ModelSpec
 
 
-def check(f: Fields):
-    """The shared geometry, with the refusals every vLLM OLMo attention needs (head_dim, biases)."""
+# the first vLLM release that builds each architecture through the Transformers backend (transformers' class, not
+# the native file): vllm 0.26.0 sdist registry.py:660 (Olmo2ForCausalLM), 0.29.0 registry.py:691 (Olmo3ForCausalLM),
+# 0.34.0 registry.py:800 (OlmoeForCausalLM) -- estimate/tf_backend.py BACKEND_FROM
+BACKEND_RELEASE = {"olmo2": (0, 26), "olmo3": (0, 29), "olmoe": (0, 34)}
+
+
+def check(f: Fields, native_only: list[str]):
+    """The shared geometry; what vLLM's native OLMo attention cannot build (a foreign head_dim, biases) goes to
+    ``native_only`` -- transformers' class honours both, and the Transformers backend builds that class."""
     family = f.model_type
     g = geometry(f)
     if g.head_dim * g.n_heads != g.hidden:
-        raise Unsupported(f"{family} with head_dim {g.head_dim} != hidden_size / num_attention_heads: "
-                          "vLLM ignores head_dim, transformers uses it")
+        native_only.append(f"{family} with head_dim {g.head_dim} != hidden_size / num_attention_heads: vLLM's "
+                           "native file ignores head_dim, transformers uses it")
     if f.flag("attention_bias"):
-        raise Unsupported(f"{family} with attention_bias=true: vLLM's {family} attention has no biases")
+        native_only.append(f"{family} with attention_bias=true: vLLM's native {family} attention has no biases")
     return g
 
 
-def attention(ts: list, i: int, g) -> None:
-    """q/k/v/o without biases and the whole-projection q/k norms (replicated) of layer ``i``."""
+def native_only_from(spec: ModelSpec, family: str, native_only: list[str]) -> None:
+    """Price a config only the Transformers backend builds from its first release on (``served_from``)."""
+    if native_only:
+        spec.served_from = (BACKEND_RELEASE[family], "; ".join(native_only))
+
+
+def attention(ts: list, i: int, g, bias: bool = False) -> None:
+    """q/k/v/o (biases per ``attention_bias``: transformers' class) and the whole-projection q/k norms
+    (replicated) of layer ``i``."""
     p = f"model.layers.{i}.self_attn"
-    B.attention(ts, i, p, g.hidden, g.n_heads, g.n_kv, g.head_dim)
+    B.attention(ts, i, p, g.hidden, g.n_heads, g.n_kv, g.head_dim, qkv_bias=bias, o_bias=bias)
     B.norm(ts, f"{p}.q_norm", g.n_heads * g.head_dim, i, comp=C.ATTENTION)
     B.norm(ts, f"{p}.k_norm", g.n_kv * g.head_dim, i, comp=C.ATTENTION)
 
 
 def build_olmoe(f: Fields, spec: ModelSpec) -> None:
-    g = check(f)
+    native_only: list[str] = []
+    g = check(f, native_only)
+    bias = f.flag("attention_bias")
     if g.tie:
-        raise Unsupported("olmoe with tie_word_embeddings=true: vLLM's OlmoeForCausalLM always allocates its own lm_head")
+        native_only.append("olmoe with tie_word_embeddings=true: vLLM's native OlmoeForCausalLM always allocates "
+                           "its own lm_head")
     n_exp = f.int("num_experts")
     inter = f.int("intermediate_size")
     set_moe(spec, f, n_exp)
@@ -66,24 +92,27 @@ def build_olmoe(f: Fields, spec: ModelSpec) -> None:
     for i in range(g.n_layers):
         p = f"model.layers.{i}"
         B.norm(ts, f"{p}.input_layernorm", g.hidden, i)
-        attention(ts, i, g)
+        attention(ts, i, g, bias)
         B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
         B.router(ts, i, f"{p}.mlp.gate", g.hidden, n_exp)
         B.experts(ts, i, f"{p}.mlp.experts", g.hidden, inter, n_exp)
     B.norm(ts, "model.norm", g.hidden, None)
-    B.lm_head(ts, g.vocab, g.hidden, tied=False)
+    B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
     set_scalars(spec, f, g)
     spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
+    native_only_from(spec, "olmoe", native_only)
 
 
 def build(f: Fields, spec: ModelSpec) -> None:
-    g = check(f)
+    native_only: list[str] = []
+    g = check(f, native_only)
+    bias = f.flag("attention_bias")
     inter = f.int("intermediate_size")
     ts = spec.tensors
     B.embedding(ts, g.vocab, g.hidden)
     for i in range(g.n_layers):
         p = f"model.layers.{i}"
-        attention(ts, i, g)
+        attention(ts, i, g, bias)
         B.norm(ts, f"{p}.post_attention_layernorm", g.hidden, i)
         B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
         B.norm(ts, f"{p}.post_feedforward_layernorm", g.hidden, i)
@@ -95,3 +124,9 @@ def build(f: Fields, spec: ModelSpec) -> None:
     spec.layers_kv = attention_layers(f, g.n_layers, g.n_kv, g.head_dim)
     if f.model_type == "olmo3":
         spec.layers_kv = model_window_fallback(f, spec.layers_kv)
+        # the backend (0.29 on) keeps transformers' Olmo3RotaryEmbedding: an inv_freq + original_inv_freq pair
+        # (fp32, head_dim / 2) per layer type the config lists, even when both types share their rope parameters
+        # (transformers 5.25 modeling_olmo3.py Olmo3RotaryEmbedding.__init__)
+        types = sorted({t for t in (f.get("layer_types") or ()) if isinstance(t, str)}) or ["full_attention"]
+        spec.backend_changes = {"rope_caches": ((2, (g.head_dim + 1) // 2, 4),) * len(types)}
+    native_only_from(spec, f.model_type, native_only)

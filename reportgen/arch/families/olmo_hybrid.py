@@ -81,7 +81,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if hidden % heads:
         raise Unsupported(f"olmo_hybrid with hidden_size {hidden} not a multiple of num_attention_heads {heads}: "
                           "vLLM's OlmoHybridAttention asserts it")
-    g = olmo_check(f)
+    native_only: list[str] = []
+    g = olmo_check(f, native_only)
+    if native_only:     # vLLM serves olmo_hybrid natively in every release: refused outright
+        raise Unsupported(native_only[0])
     if raw.get("sliding_window"):
         raise Unsupported("olmo_hybrid with sliding_window: vLLM would window its attention layers through the "
                           "cache config, transformers' OLMo-Hybrid attention has no window")

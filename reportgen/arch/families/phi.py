@@ -7,6 +7,15 @@
 * phi3: llama-like but checkpoints fuse ``qkv_proj`` and ``gate_up_proj``.  The
   fused tensors are split here into the parts vLLM shards differently (Q
   column-parallel, K/V per KV head; gate and up column-parallel).
+
+Per vLLM release (phi only; phi3 stays native): ``phi.py`` in 0.10 - 0.31; the Transformers backend from 0.32
+(vllm 0.32.0 sdist registry.py:725; PhiConfig's plan: q/k/v/fc1 colwise, dense/fc2 rowwise; the lm_head bias
+is loaded by ``causal.py``'s ``auto_load_lm_head_bias``).  From that release vLLM instantiates the
+transformers class itself (vllm sdist ``model_executor/models/transformers/``): the same per-rank shards
+(fused QKV with a rowwise output projection, GLU-fused or ``base_model_tp_plan`` MLPs, replicated norms) and
+KV geometry, but no ``get_rope`` cos_sin_cache -- ``estimate/served.py`` ``spec_for_version`` replaces
+``rope_caches`` by the rotary module's fp32 ``inv_freq`` buffers for those releases
+(``estimate/tf_backend.py``).
 """
 
 from __future__ import annotations

@@ -41,6 +41,14 @@ nearest that commit):
   only parameters on meta; buffers land on the device): ``rope_caches = ((2, ceil(rot/2), 4),)``.
   SmolLM3's ``no_rope_layers`` only skip applying it in some layers -- no parameter or buffer.
 
+Per release (estimate/tf_backend.py): SmolLM3 is in the backend from vLLM 0.10.1 on (its first release);
+OLMo-1 only from 0.26 (vllm 0.26.0 sdist registry.py:659) -- 0.10 - 0.25 build it with the native ``olmo.py``
+(vllm 0.25.0 sdist olmo.py:86-110: fused QKV / gate_up, parameter-free LayerNorms, the same shards) whose
+``get_rope`` keeps a ``max_position_embeddings x head_dim`` cos_sin_cache in the model dtype:
+``ModelSpec.native_changes``; that file has MHA only, so a GQA config (or a ``head_dim`` other than
+hidden / heads) is priced from 0.26 on only (``served_from``).  ``backend_built`` keeps
+``tf_backend.spec_for_release`` from replacing these rotary buffers again.
+
 Refused (the transformers class vLLM instantiates would fail): a config whose ``head_dim`` is
 present but null (``getattr(config, "head_dim", hidden // heads)`` returns None -- the ministral class
 default); helium whose ``num_attention_heads * head_dim != hidden_size`` (``HeliumAttention.o_proj``
@@ -54,7 +62,14 @@ from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
 from reportgen.arch.fields import Fields
 from reportgen.arch.kv import attention_layers, model_window_fallback
+from reportgen.arch.rope import rope_caches
 from reportgen.arch.spec import Component as C, ModelSpec, Tensor
+
+# what vLLM's native olmo.py (0.10 - 0.25) builds instead of a config with GQA or its own head_dim
+OLMO1_NATIVE = ("its native olmo.py builds q/k/v with num_attention_heads K/V heads of hidden_size / "
+                "num_attention_heads (QKVParallelLinear(hidden_size, hidden_size // heads, heads), vllm 0.25.0 "
+                "sdist olmo.py:86-99), not this config's num_key_value_heads / head_dim; the Transformers backend "
+                "(0.26 on) builds the transformers class")
 
 # transformers 5.24 modeling_<type>.py: (q/k/v bias flag, o_proj bias flag, MLP bias flag); None = no bias
 _BIASES = {
@@ -89,4 +104,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     if model_type == "olmo":   # parameter-free LayerNorms (transformers modeling_olmo.py OlmoLayerNorm)
         spec.tensors[:] = [t for t in spec.tensors if t.component is not C.NORM]
     rot = spec.rotary_dim or g.head_dim
+    if model_type == "olmo":
+        # vLLM 0.10 - 0.25 serve OlmoForCausalLM natively (olmo.py); the backend from 0.26 (tf_backend.BACKEND_FROM)
+        spec.native_changes = {"rope_caches": rope_caches(f, spec)}
+        if g.n_kv != g.n_heads or g.head_dim * g.n_heads != g.hidden:
+            spec.served_from = ((0, 26), OLMO1_NATIVE)
     spec.rope_caches = ((2, (rot + 1) // 2, 4),)   # inv_freq + original_inv_freq, fp32, every stage
+    spec.backend_built = True
