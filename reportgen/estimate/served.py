@@ -185,7 +185,8 @@ def release_values(spec: ModelSpec, version) -> ModelSpec:
     latest release at or below it; none: the field's own, oldest-release value) -- a copy when any applies;
     ``spec`` itself when the version is unknown or nothing changes."""
     v = _minor(version)
-    if v is None or not spec.from_release:
+    # a draft may be an EAGLE head (specdecode.EagleDraftConfig), which has no per-release values
+    if v is None or not getattr(spec, "from_release", None):
         return spec
     changes = {}
     for first, name, value in sorted(spec.from_release, key=lambda e: tuple(e[0])):
