@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import argparse
 import ast
-import re
 import sys
 from pathlib import Path
 
+from first_served import REGISTRY, releases     # the release sdists found, oldest first (scripts/first_served.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("TransformersForCausalLM", "TransformersMoEForCausalLM")
-
-
-def _version(p: Path) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", p.name.removeprefix("vllm-")))
 
 
 def backend_entries(registry: Path) -> dict[str, tuple[str, int]]:
@@ -46,17 +43,14 @@ def table(src: Path) -> dict[str, tuple[str, str, int]]:
     """Architecture -> (first release, backend class, registry.py line in that release)."""
     first: dict[str, tuple[str, str, int]] = {}
     seen_in_last: set[str] = set()
-    for d in sorted(src.glob("vllm-*"), key=_version):
-        reg = d / "vllm" / "model_executor" / "models" / "registry.py"
-        if not reg.is_file():
-            continue
-        entries = backend_entries(reg)
+    for release in releases(src):
+        entries = backend_entries(src / f"vllm-{release}" / REGISTRY)
         gone = seen_in_last - set(entries)
         if gone:
-            raise SystemExit(f"{d.name} no longer serves {sorted(gone)} through the Transformers backend: "
+            raise SystemExit(f"vllm-{release} no longer serves {sorted(gone)} through the Transformers backend: "
                              "the table would need a last release")
         for arch, (cls, line) in entries.items():
-            first.setdefault(arch, (d.name.removeprefix("vllm-"), cls, line))
+            first.setdefault(arch, (release, cls, line))
         seen_in_last = set(entries)
     return dict(sorted(first.items()))
 

@@ -44,6 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reportgen.arch.spec import ModelSpec
+from reportgen.estimate.profiles import parse_version as _minor    # (major, minor) as users write versions
 from reportgen.estimate.tf_backend import spec_for_release
 
 REGISTRY_COMMIT = "055e47c2"
@@ -111,11 +112,6 @@ FIRST_SERVED: dict[str, str] = _FIRST["first_served"]
 # architecture -> the releases read that drop it after listing it, without a _PREVIOUSLY_SUPPORTED_MODELS entry
 # (renames: Ernie4_5_ForCausalLM after 0.10.0; ExaoneMoEForCausalLM in 0.27.0 .. 0.31.0, an alias again in 0.32.0)
 UNLISTED: dict[str, list[str]] = _FIRST["unlisted"]
-
-
-def _minor(version) -> tuple[int, int] | None:
-    m = re.match(r"\s*v?(\d+)\.(\d+)", str(version or ""))
-    return (int(m[1]), int(m[2])) if m else None
 
 
 def removed_reason(architectures, version) -> str | None:

@@ -44,10 +44,10 @@ the native file reads or lacks) is built as transformers builds it and carries s
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from reportgen.arch.spec import ModelSpec
+from reportgen.estimate.profiles import parse_version as _minor    # (major, minor) as users write versions
 
 BACKEND_FROM: dict[str, tuple[str, str]] = {
     "ArceeForCausalLM": ("0.32.0", "TransformersForCausalLM"),   # vllm 0.32.0 sdist registry.py:711
@@ -74,11 +74,6 @@ BACKEND_FROM: dict[str, tuple[str, str]] = {
     "Starcoder2ForCausalLM": ("0.25.0", "TransformersForCausalLM"),   # vllm 0.25.0 sdist registry.py:645
     "VaultGemmaForCausalLM": ("0.27.0", "TransformersForCausalLM"),   # vllm 0.27.0 sdist registry.py:676
 }
-
-
-def _minor(version) -> tuple[int, int] | None:
-    m = re.match(r"\s*v?(\d+)\.(\d+)", str(version or ""))
-    return (int(m[1]), int(m[2])) if m else None
 
 
 def backend_from(architectures) -> tuple[int, int] | None:
