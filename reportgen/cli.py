@@ -120,12 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what-if re-quantization of the weights: checkpoint (as shipped, default), bf16, fp16, "
                         "fp32, fp8, int8, int4 (not a vLLM flag)")
     e.add_argument("--kv-cache-dtype", default=None, help="auto, bfloat16, float16, fp8, fp8_e4m3, fp8_e5m2, fp8_ds_mla")
-    e.add_argument("--block-size", type=int, default=None, help="KV block size in tokens (vLLM default 16)")
+    e.add_argument("--block-size", type=int, default=None,
+                   help="KV block size in tokens (vLLM default 16; 64 from 0.34)")
     e.add_argument("--max-model-len", default=None,
                    help="context length, e.g. 32768 or 32k (default: the model's, capped at 32768; with "
                         "--from-vllm-args vLLM's default, the model's own)")
     e.add_argument("--concurrency", type=int, default=1, help="target concurrent requests per DP replica")
-    e.add_argument("--gpu-memory-utilization", type=float, default=None, help="default 0.92 (vLLM's)")
+    e.add_argument("--gpu-memory-utilization", type=float, default=None,
+                   help="vLLM's default: 0.92; 1.0 with the extensible KV cache (0.34+)")
+    e.add_argument("--enable-extensible-kv-cache", action=argparse.BooleanOptionalAction, default=None,
+                   help="vLLM 0.34+: size the KV cache after warm-up and graph capture (vLLM's default there; "
+                        "off with --kv-cache-memory-bytes)")
     e.add_argument("--kv-cache-memory-bytes", "--kv-cache-memory", dest="kv_cache_memory_bytes", default=None,
                    help="fixed KV-cache bytes per GPU (8G = 8 GiB); vLLM then ignores --gpu-memory-utilization")
     e.add_argument("--max-num-batched-tokens", default=None)

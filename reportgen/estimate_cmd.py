@@ -107,8 +107,9 @@ def check_ranges(settings: dict, concurrency: int, UsageError) -> None:
 
 # the engine options of `reportgen estimate` (vLLM's names) and their defaults when not given
 ENGINE_DEFAULTS = {"tp": 1, "pp": 1, "dp": 1, "ep": False, "dtype": "auto", "quantization": None,
-                   "kv_cache_dtype": "auto", "block_size": 16, "max_model_len": None,
-                   "gpu_memory_utilization": 0.92, "kv_cache_memory_bytes": None, "max_num_batched_tokens": None,
+                   "kv_cache_dtype": "auto", "block_size": None, "max_model_len": None,
+                   "gpu_memory_utilization": None, "kv_cache_memory_bytes": None, "max_num_batched_tokens": None,
+                   "enable_extensible_kv_cache": None,
                    "max_num_seqs": None, "enable_prefix_caching": None, "enforce_eager": False,
                    "speculative_config": None, "disable_custom_all_reduce": False, "moe_backend": "auto"}
 
@@ -192,7 +193,7 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
                  "kv_cache_memory_bytes"):
         if settings[name] is not None and settings[name] < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if not 0 < settings["gpu_memory_utilization"] <= 1:
+    if settings["gpu_memory_utilization"] is not None and not 0 < settings["gpu_memory_utilization"] <= 1:
         raise UsageError("--gpu-memory-utilization must be in (0, 1]")
     return model, settings, notes
 
@@ -296,7 +297,14 @@ def estimate_command(args, UsageError) -> int:
                     enforce_eager=eng["enforce_eager"], enable_prefix_caching=eng["enable_prefix_caching"],
                     kv_cache_memory_bytes=eng["kv_cache_memory_bytes"],
                     speculative_config=eng["speculative_config"],
-                    disable_custom_all_reduce=bool(eng["disable_custom_all_reduce"]), moe_backend=eng["moe_backend"])
+                    disable_custom_all_reduce=bool(eng["disable_custom_all_reduce"]), moe_backend=eng["moe_backend"],
+                    enable_extensible_kv_cache=eng["enable_extensible_kv_cache"])
+    if eng["enable_extensible_kv_cache"]:
+        from reportgen.job import Matrix, extensible_kv_cache_problem
+        problem = extensible_kv_cache_problem(Matrix(vllm_version=version or DEFAULT_VLLM_VERSION,
+                                                     kv_cache_memory_bytes=eng["kv_cache_memory_bytes"]))
+        if problem:
+            raise UsageError(f"--enable-extensible-kv-cache: {problem}")
     if eng["speculative_config"]:
         settings["draft_spec"] = draft_spec_for(eng["speculative_config"], offline=True if args.offline else None,
                                                 headers=args.weights == "checkpoint")
@@ -323,7 +331,8 @@ def estimate_command(args, UsageError) -> int:
     out["status"], out["reason"] = budget.pop("status", "ok"), budget.pop("reason", "") or ""
     out.update({k: v for k, v in budget.items() if k not in out})
     # the engine flags that are not result columns (`dtype` above is the checkpoint's config dtype)
-    out["engine"] = {k: eng[k] for k in ("dtype", "quantization", "block_size", "enforce_eager",
+    out["engine"] = {k: eng[k] for k in ("dtype", "quantization", "block_size", "enable_extensible_kv_cache",
+                                         "enforce_eager",
                                          "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config",
                                          "disable_custom_all_reduce", "moe_backend")}
     if args.from_vllm_args is not None:

@@ -27,8 +27,8 @@ KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla"
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 # budget profiles (first release of each range; reportgen/estimate/profiles.py); the default is
 # the newest release read
-VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.20", "0.21", "0.25", "0.26", "0.29")
-DEFAULT_VLLM_VERSION = "0.31"
+VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.20", "0.21", "0.25", "0.26", "0.29", "0.34")
+DEFAULT_VLLM_VERSION = "0.34"
 MAX_CELLS = 60_000_000                 # refuse absurd matrices, saying the size
 
 
@@ -51,6 +51,47 @@ def parse_vllm_version(value, field: str = "matrix.vllm_version") -> str:
                        f"e.g. 0.19.0 or v0.27.1 (profiles start at {', '.join(VLLM_VERSIONS)}; before 0.20 "
                        "CUDA graphs sit outside the KV budget; from 0.20 their estimate is subtracted)")
     return f"{int(m[1])}.{int(m[2])}"
+
+
+# the first vLLM release with the extensible KV cache (on by default there): vllm 0.34.0 sdist config/cache.py:395
+EXTENSIBLE_KV_CACHE_FROM = (0, 34)
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    major, minor = str(version).split(".")[:2]
+    return int(major), int(minor)
+
+
+def extensible_kv_cache_problem(m: "Matrix") -> str:
+    """Why vLLM refuses ``--enable-extensible-kv-cache`` for this job ('' when it does not): the flag does not exist
+    before 0.34; vLLM 0.34 raises when it is requested with ``kv_cache_memory_bytes`` ("it sizes the KV cache from
+    measured memory, which kv_cache_memory_bytes overrides": config/vllm.py:3203-3207, raised for an explicit request at :3262-3263
+    error after it)."""
+    if _major_minor(m.vllm_version) < EXTENSIBLE_KV_CACHE_FROM:
+        return (f"vLLM {m.vllm_version} has no extensible KV cache (the flag arrives in 0.34); "
+                "remove it or set vllm_version = \"0.34\"")
+    if m.kv_cache_memory_bytes is not None:
+        return ("vLLM refuses it with kv_cache_memory_bytes ('it sizes the KV cache from measured memory, which "
+                "kv_cache_memory_bytes overrides'); give one of them")
+    return ""
+
+
+def extensible_kv_cache(m: "Matrix") -> bool:
+    """Whether vLLM sizes this job's KV cache with the extensible KV cache: 0.34+ unless turned off or
+    ``kv_cache_memory_bytes`` is set (vllm 0.34.0 sdist config/vllm.py:3180-3204, ``_resolve_extensible_kv_cache``;
+    on CUDA / ROCm, which are the GPUs the catalog prices)."""
+    if _major_minor(m.vllm_version) < EXTENSIBLE_KV_CACHE_FROM or m.kv_cache_memory_bytes is not None:
+        return False
+    return m.enable_extensible_kv_cache is not False
+
+
+def resolved_utilizations(m: "Matrix") -> list[float]:
+    """The job's ``gpu_memory_utilization`` axis, or vLLM's default for its version: 1.0 with the extensible KV
+    cache, 0.92 otherwise (vllm 0.34.0 sdist config/cache.py:494-500 ``resolved_gpu_memory_utilization``; 0.92 in
+    every release before, config/cache.py ``gpu_memory_utilization`` default)."""
+    if m.gpu_memory_utilization:
+        return list(m.gpu_memory_utilization)
+    return [1.0 if extensible_kv_cache(m) else 0.92]
 
 
 @dataclass(frozen=True)
@@ -83,10 +124,12 @@ class Matrix:
     kv_cache_dtype: list[str] = field(default_factory=lambda: ["auto"])
     max_model_len: list[int] = field(default_factory=lambda: [8192])
     concurrency: list[int] = field(default_factory=lambda: [1])
-    gpu_memory_utilization: list[float] = field(default_factory=lambda: [0.92])
+    # None: vLLM's default for the version -- 0.92, or 1.0 where the extensible KV cache is on (0.34+;
+    # ``resolved_utilizations``)
+    gpu_memory_utilization: list[float] | None = None
     max_num_batched_tokens: int | None = None
     max_num_seqs: int | None = None
-    block_size: int = 16
+    block_size: int | None = None               # None: vLLM's default for the version (16; 64 from 0.34)
     vllm_version: str = DEFAULT_VLLM_VERSION
     gpus_per_node: int | None = None          # None: the SKU's own
     max_nodes: int = 1
@@ -100,6 +143,9 @@ class Matrix:
     # vLLM's mamba_cache_mode (estimate/hybrid.py): on = align, 2 state blocks per request
     enable_prefix_caching: bool | None = None
     kv_cache_memory_bytes: int | None = None    # --kv-cache-memory-bytes: fixed KV bytes per GPU
+    # --[no-]enable-extensible-kv-cache (vLLM 0.34+); None: vLLM's default -- on from 0.34 unless
+    # kv_cache_memory_bytes is set (``extensible_kv_cache``)
+    enable_extensible_kv_cache: bool | None = None
     # vLLM env VLLM_USE_FLASHINFER_SAMPLER; None: unset.  0.10-0.16 sample with FlashInfer whenever it is
     # installed and the variable is unset ("in V1, None means True"); true = that, false = the sort-based
     # PyTorch sampler the 0.10-0.16 profiles assume (profiles.VllmProfile.sampler_extra_bytes)
@@ -131,7 +177,7 @@ class Matrix:
     def n_cells_per_model_gpu(self, kv_cache_dtype=None) -> int:
         """Cells of one model on one GPU; ``kv_cache_dtype``: the model's own KV axis (``ModelRef``), if any."""
         return (self.n_layouts() * len(self.weights_as) * len(kv_cache_dtype or self.kv_cache_dtype)
-                * len(self.max_model_len) * len(self.concurrency) * len(self.gpu_memory_utilization))
+                * len(self.max_model_len) * len(self.concurrency) * len(self.gpu_memory_utilization or [None]))
 
 
 # read access under the pre-split name (Matrix.weight_dtype -> weights_as) for older callers
@@ -327,7 +373,8 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             setattr(m, key, value)
         elif key == "vllm_version":
             m.vllm_version = parse_vllm_version(value, fp)
-        elif key in ("allow_cross_node_tp", "allow_long_max_model_len", "enable_prefix_caching"):
+        elif key in ("allow_cross_node_tp", "allow_long_max_model_len", "enable_prefix_caching",
+                     "enable_extensible_kv_cache"):
             if not isinstance(value, bool):
                 raise JobError(f"{fp}: expected true or false, got {value!r}")
             setattr(m, key, value)
@@ -343,6 +390,10 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
         raise JobError(f"{field_path}.quantization: {m.quantization!r} quantizes the checkpoint as vLLM loads it, "
                        "while weights_as re-quantizes it as a what-if; use one of them "
                        f"(weights_as = {m.weights_as})")
+    if m.enable_extensible_kv_cache:
+        problem = extensible_kv_cache_problem(m)
+        if problem:
+            raise JobError(f"{field_path}.enable_extensible_kv_cache: {problem}")
     return m
 
 

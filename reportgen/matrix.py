@@ -62,7 +62,7 @@ from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.weights import rotary_cache_bytes
 from reportgen.estimate.tables import (BODY_FIELDS, COEFF_FIELDS, GIB, GROUP_FIELDS, HEAD_FIELDS, SLOT_FIELDS,
                                        EngineOptions, ModelTables, flashmla_q_concat_on, spec_axes)
-from reportgen.job import Matrix
+from reportgen.job import Matrix, extensible_kv_cache, resolved_utilizations
 
 
 @dataclass
@@ -136,6 +136,14 @@ def matrix_profile(matrix: Matrix) -> tuple[VllmProfile, str]:
     return profile_for(matrix.vllm_version)
 
 
+def kv_block_size(matrix: Matrix, profile: VllmProfile | None = None) -> int:
+    """The job's ``--block-size``, or its release's ``CacheConfig.DEFAULT_BLOCK_SIZE`` (16; 64 from 0.34) --
+    which the backends may still raise (kvcache.auto_block_size, hybrids: hybrid.hybrid_block_size)."""
+    if matrix.block_size:
+        return matrix.block_size
+    return (profile or matrix_profile(matrix)[0]).default_block_size
+
+
 def mxfp4_gpus(gpus: Iterable[Any], matrix: Matrix) -> list[tuple]:
     """Per GPU, what picks vLLM's MXFP4 MoE backend on it: (compute capability, vLLM (major, minor))
     (``tables.mxfp4_backend_for``).  A capability of None -- a GPU given by its memory only, AMD, TPU, a user
@@ -169,7 +177,7 @@ def layout_table(models: list[ModelEntry], matrix: Matrix, gpus: list[tuple] | N
     for mi, e in enumerate(models):
         spec = spec_for_version(e.spec, matrix.vllm_version)     # architectures vLLM has since removed
         state_mode = state_cache_mode(matrix.vllm_version, prefix_caching, is_attention_free(spec))
-        mt = ModelTables(spec, matrix.block_size, engine, profile, state_mode)
+        mt = ModelTables(spec, kv_block_size(matrix, profile), engine, profile, state_mode)
         # per weights_as: the distinct MXFP4 variants over the GPUs (first-seen order) and each GPU's index
         variants = {wd: mt.mxfp4_variants(wd, gpus) for wd in matrix.weights_as}
         mrows.append({"_m": mi, "model": e.model, "revision": e.revision, "config_source": e.config_source,
@@ -370,8 +378,9 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     kv_fixed = (matrix.kv_cache_memory_bytes / GIB) if getattr(matrix, "kv_cache_memory_bytes", None) else None
     # the worst slot's figures are gathered by slot index (below), not picked by a when-chain per row
     gathered = k > 1
-    batches = ex.util_pass(k, kv_fixed, gathered)
-    util = pl.DataFrame({"gpu_memory_utilization": pl.Series(matrix.gpu_memory_utilization, dtype=pl.Float64)})
+    extensible = extensible_kv_cache(matrix)
+    batches = ex.util_pass(k, kv_fixed, gathered, extensible)
+    util = pl.DataFrame({"gpu_memory_utilization": pl.Series(resolved_utilizations(matrix), dtype=pl.Float64)})
     lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
     conc = pl.DataFrame({"concurrency": pl.Series(matrix.concurrency, dtype=pl.Int64)})
     # true checkpoint bytes only where the costed scheme is the header scheme (as shipped, no online
@@ -381,7 +390,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
         .then(pl.lit("safetensors")).otherwise(pl.lit("config")).alias("weights_source"))
     # (layout x GPU) is small: evaluate it now, so the few distinct (status, reason) pairs of
     # invalid / unsupported rows become integer codes and no string is carried per cell
-    cols, reasons = ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp)
+    cols, reasons = ex.gpu_pass(k, matrix.max_nodes, matrix.allow_cross_node_tp, extensible)
     gc = _GpuClasses(lt, gt, pick)
     a = gc.cross(cols)
     codes, pcode = _pre_codes(a, *reasons)
@@ -954,9 +963,9 @@ def evaluate_matrix(models: list[ModelEntry], gpus: Iterable[Any], matrix: Matri
 def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None = None,
                  tp: int = 1, pp: int = 1, dp: int = 1, ep: bool = False,
                  weights_as: str = "checkpoint", kv_cache_dtype: str = "auto",
-                 max_model_len: int = 8192, concurrency: int = 1, gpu_memory_utilization: float = 0.92,
+                 max_model_len: int = 8192, concurrency: int = 1, gpu_memory_utilization: float | None = None,
                  max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
-                 block_size: int = 16, vllm_version: str | None = None, gpus_per_node: int | None = None,
+                 block_size: int | None = None, vllm_version: str | None = None, gpus_per_node: int | None = None,
                  max_nodes: int | None = None, allow_cross_node_tp: bool = False,
                  allow_long_max_model_len: bool | None = None, dtype: str = "auto",
                  quantization: str | None = None, enforce_eager: bool = False,
@@ -964,7 +973,7 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  weight_dtype: str | None = None, flashinfer_sampler: bool | None = None,
                  speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None,
                  indexer_kv_dtype: str = "bf16", disable_custom_all_reduce: bool = False, moe_backend: str = "auto",
-                 interconnect: str | None = None) -> dict:
+                 interconnect: str | None = None, enable_extensible_kv_cache: bool | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -974,7 +983,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
     ``invalid_layout`` (vLLM refuses to start) unless ``allow_long_max_model_len`` (None: the
     ``VLLM_ALLOW_LONG_MAX_MODEL_LEN`` environment variable).  ``dtype`` ... ``kv_cache_memory_bytes``
     are vLLM's engine flags of those names (``Matrix``); ``weight_dtype`` is the pre-split name of
-    ``weights_as``.  ``interconnect``: for a plain number, the GPUs' link (a catalog ``interconnect``
+    ``weights_as``; ``gpu_memory_utilization`` / ``block_size`` / ``enable_extensible_kv_cache`` None: vLLM's
+    default for the version.  ``interconnect``: for a plain number, the GPUs' link (a catalog ``interconnect``
     value; None = not known, the fitted NVSwitch terms).
     """
     from reportgen.job import DEFAULT_VLLM_VERSION
@@ -992,7 +1002,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
         weights_as = weight_dtype
     mx = Matrix(tp=[tp], pp=[pp], dp=[dp], ep=[ep], weights_as=[weights_as],
                 kv_cache_dtype=[kv_cache_dtype], max_model_len=[max_model_len], concurrency=[concurrency],
-                gpu_memory_utilization=[gpu_memory_utilization],
+                gpu_memory_utilization=None if gpu_memory_utilization is None else [gpu_memory_utilization],
+                enable_extensible_kv_cache=enable_extensible_kv_cache,
                 max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                 block_size=block_size, vllm_version=vllm_version or DEFAULT_VLLM_VERSION,
                 gpus_per_node=gpus_per_node, max_nodes=max_nodes, allow_cross_node_tp=allow_cross_node_tp,

@@ -20,7 +20,7 @@ import polars as pl
 
 from reportgen import __version__
 from reportgen.catalog import Catalog, GpuSku, UnknownGpu, load_catalog
-from reportgen.job import Job, JobError, check_size
+from reportgen.job import Job, JobError, check_size, extensible_kv_cache, resolved_utilizations
 from reportgen.models import ModelOutcome, apply_mm_limits, load_models, model_summaries
 from reportgen.progress import Progress, log
 from reportgen.results import ERROR_SCHEMA, conform, empty_results
@@ -326,16 +326,21 @@ def _render_one(fmt: str, run_dir: Path, results: pl.DataFrame, errors: pl.DataF
 
 
 def _assumptions(job: Job) -> dict:
+    from reportgen.matrix import kv_block_size
+
     m = job.matrix
     return {
-        "gpu_memory_utilization": m.gpu_memory_utilization,
+        "gpu_memory_utilization": m.gpu_memory_utilization or (
+            f"vLLM default for {m.vllm_version}: {resolved_utilizations(m)[0]:g}"
+            + (" (the extensible KV cache)" if extensible_kv_cache(m) else "")),
+        "enable_extensible_kv_cache": extensible_kv_cache(m),
         "max_num_batched_tokens": m.max_num_batched_tokens or "vLLM default by GPU (8192 / 2048 below 70 GiB or on an A100; 0.28+: 16384 from 160 GiB; "
                                                           "0.22+: at least the largest multimodal item of a prefix LM such as Gemma-4 26B / 31B)",
         "max_num_seqs": m.max_num_seqs or "vLLM default by GPU (1024 / 256 below 70 GiB or on an A100)",
         "kv_cache_dtype": m.kv_cache_dtype,
         "weights": "checkpoint safetensors headers (as-shipped cells)" if job.weights == "checkpoint"
                    else "config shapes x storage scheme",
-        "block_size": m.block_size,
+        "block_size": m.block_size or f"vLLM default for {m.vllm_version}: {kv_block_size(m)} (backends may raise it)",
         "vllm_version": m.vllm_version,
         "vllm_profile": _profile_text(m.vllm_version),
         "max_nodes": m.max_nodes,

@@ -15,7 +15,9 @@ Sources (vLLM, read with the project's read_file tool):
 - ``vllm/config/cache.py`` @ 002f10e0cfa1373a19a0d2756598a34b700d20e5: ``kv_cache_memory_bytes`` is
   "Size of KV Cache per GPU in bytes ... ignores gpu_memory_utilization"; ``kv_cache_size_tokens`` /
   ``kv_cache_max_concurrency`` are "Per-DP-engine" figures (so vLLM's log is per DP replica);
-  ``gpu_memory_utilization`` defaults to 0.92; ``block_size`` None means 16.
+  ``gpu_memory_utilization`` defaults to 0.92; ``block_size`` None means 16.  vLLM 0.34.0 (sdist
+  config/cache.py:185, :216-227, :395-406): block size 64, ``--enable-extensible-kv-cache`` (on by default) and
+  utilization 1.0 with it; unset values stay None here and the job's release decides (``job.resolved_utilizations``).
 - ``vllm/config/model.py`` (ModelDType): ``--dtype`` is one of auto, half, float16, bfloat16, float,
   float32 -- the model / activation dtype.  ``--quantization`` names a method; on an unquantized
   checkpoint ``fp8`` quantizes the Linear weights at load (per-tensor scales), on a quantized
@@ -159,7 +161,8 @@ def _table() -> dict[str, Flag]:
     add("model dtype quantization kv-cache-dtype block-size max-model-len max-num-seqs max-num-batched-tokens "
         "tensor-parallel-size pipeline-parallel-size data-parallel-size gpu-memory-utilization "
         "kv-cache-memory-bytes revision speculative-config attention-config moe-backend", "value", "modelled")
-    add("enable-prefix-caching enforce-eager enable-expert-parallel disable-custom-all-reduce", "bool", "modelled")
+    add("enable-prefix-caching enforce-eager enable-expert-parallel disable-custom-all-reduce "
+        "enable-extensible-kv-cache", "bool", "modelled")
     # no effect on GPU memory (frontend, tokenizer, logging, scheduling policy, load plumbing)
     add("tokenizer tokenizer-mode tokenizer-revision seed download-dir config-format hf-config-path "
         "code-revision allowed-local-media-path max-logprobs logprobs-mode host port uds api-key "
@@ -442,7 +445,8 @@ def _engine_value(dest: str, value):
         return str(value).strip().lower()
     if dest == "moe_backend":
         return moe_backend(value)
-    if dest in ("enable_prefix_caching", "enforce_eager", "enable_expert_parallel", "disable_custom_all_reduce"):
+    if dest in ("enable_prefix_caching", "enforce_eager", "enable_expert_parallel", "disable_custom_all_reduce",
+                "enable_extensible_kv_cache"):
         return _bool(value)
     if dest == "speculative_config":
         from reportgen.estimate.specdecode import SpecConfigError, parse_speculative_config
@@ -489,6 +493,7 @@ ESTIMATE_KEYS = {
     "allow_long_max_model_len": "allow_long_max_model_len", "flashinfer_sampler": "flashinfer_sampler",
     "speculative_config": "speculative_config", "attention_config": "indexer_kv_dtype",
     "disable_custom_all_reduce": "disable_custom_all_reduce", "moe_backend": "moe_backend",
+    "enable_extensible_kv_cache": "enable_extensible_kv_cache",
 }
 
 

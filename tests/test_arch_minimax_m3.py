@@ -77,9 +77,10 @@ def test_minimax_m3_one_uniform_type_group_block_math():
 @pytest.mark.parametrize("block", [16, 32, 64, 192])
 def test_minimax_m3_block_size_must_be_a_multiple_of_128(block):
     # select_common_block_size_from_constraints: the block size itself if every backend takes it, else the largest
-    # exact listed size dividing it, else ValueError("No common block size for {block}")
+    # exact listed size dividing it, else ValueError("No common block size for {block}").  vLLM 0.30 (16 = no
+    # --block-size keeps the first, dense layer's 16); from 0.31 an unset block size is 128 (next test)
     with pytest.raises(ValueError, match=f"No common block size for {block}"):
-        kv_groups(build_spec(M3), 1, 1, "auto", 2, block)
+        kv_groups(build_spec(M3), 1, 1, "auto", 2, block, version=(0, 30))
 
 
 @pytest.mark.parametrize("kv_dtype", ["fp8_inc", "float16"])
@@ -201,7 +202,8 @@ def test_minimax_m3_topk_indices_buffer_is_non_kv_memory():
 
     spec = build_spec(M3)
     bare = dataclasses.replace(spec, index_topk_buffer=(0, 0))
-    kw = dict(tp=2, max_model_len=8192, block_size=128, max_num_batched_tokens=8192)
+    # 0.33: the profile-run budget (0.34's extensible cache also widens its margin by 0.75 x a larger peak)
+    kw = dict(tp=2, max_model_len=8192, block_size=128, max_num_batched_tokens=8192, vllm_version="0.33")
     with_buf, without = estimate_one(spec, 300.0, **kw), estimate_one(bare, 300.0, **kw)
     assert with_buf["activation_gib"] - without["activation_gib"] == pytest.approx(2 * 16 * 4 * 8192 / 2**30)
     assert without["kv_cache_gib"] - with_buf["kv_cache_gib"] == pytest.approx(2 * 16 * 4 * 8192 / 2**30)
@@ -228,7 +230,7 @@ def test_minimax_m3_attention_config_flag():
             parse_vllm_command(f"vllm serve MiniMaxAI/MiniMax-M3 --attention-config '{bad}'")
 
 
-def test_minimax_m3_vllm_picks_the_block_size_from_its_first_attention_layer():
+def test_minimax_m3_vllm_0_30_picks_the_block_size_from_its_first_attention_layer():
     """Without --block-size (a job's 16, vLLM's DEFAULT_BLOCK_SIZE) vLLM asks the first non-SSM attention layer's
     backend for ``get_preferred_block_size(16)`` (Platform.update_block_size_for_backend, read in copies):
     ``AttentionBackend.get_preferred_block_size`` (vllm/v1/attention/backend.py @0014ca6b) returns 16 when the
@@ -241,15 +243,36 @@ def test_minimax_m3_vllm_picks_the_block_size_from_its_first_attention_layer():
 
     spec = build_spec(M3)
     assert M3["sparse_attention_config"]["sparse_attention_freq"][:4] == [0, 0, 0, 1]
-    assert auto_block_size(spec.layers_kv, 16) == 16
+    assert auto_block_size(spec.layers_kv, 16, 16, (0, 30)) == 16
     first_sparse = copy.deepcopy(M3)
     first_sparse["sparse_attention_config"]["sparse_attention_freq"][0] = 1
     s2 = build_spec(first_sparse)
-    assert auto_block_size(s2.layers_kv, 16) == 128
-    assert auto_block_size(s2.layers_kv, 256) == 256        # a --block-size the user gives is kept
+    assert auto_block_size(s2.layers_kv, 16, 16, (0, 30)) == 128
+    assert auto_block_size(s2.layers_kv, 256, 16, (0, 30)) == 256        # a --block-size the user gives is kept
     with pytest.raises(ValueError, match="No common block size for 32"):
         kv_groups(s2, 1, 1, "auto", 2, 32)
-    a = estimate_one(s2, 141.0, tp=8, max_model_len=131_072, block_size=16)
-    b = estimate_one(s2, 141.0, tp=8, max_model_len=131_072, block_size=128)
+    a = estimate_one(s2, 141.0, tp=8, max_model_len=131_072, vllm_version="0.30")
+    b = estimate_one(s2, 141.0, tp=8, max_model_len=131_072, block_size=128, vllm_version="0.30")
     assert a["status"] == "fits" and a["block_size"] == 128
     assert (a["kv_cache_tokens"], a["kv_cache_gib"]) == (b["kv_cache_tokens"], b["kv_cache_gib"])
+
+
+def test_minimax_m3_vllm_0_31_picks_a_block_size_every_backend_takes():
+    """From vLLM 0.31 Phase 1 asks every attention backend (``_preferred_block_size_for_backends``, vllm 0.31.0 sdist
+    platforms/interface.py; 0.34.0 :710-757: the default when all accept it, else the smallest LCM of one supported
+    size per backend): MiniMax-M3 as shipped -- dense FlashAttention layers first (MultipleOf(16)) and the sparse /
+    indexer backends' exact 128 -- runs at lcm(16, 128) = 128, where 0.30 failed with "No common block size for 16".
+    0.34's default 64 is not a multiple of 128 either: 128 again.  A --block-size the user gives is still kept."""
+    from reportgen.estimate.kvcache import auto_block_size
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(M3)
+    assert auto_block_size(spec.layers_kv, 16, 16, (0, 31)) == 128
+    assert auto_block_size(spec.layers_kv, 64, 64, (0, 34)) == 128
+    assert auto_block_size(spec.layers_kv, 256, 16, (0, 31)) == 256
+    old = estimate_one(spec, 141.0, tp=8, max_model_len=131_072, vllm_version="0.30")
+    new = estimate_one(spec, 141.0, tp=8, max_model_len=131_072, vllm_version="0.31")
+    assert old["status"] != "fits" and "No common block size for 16" in old["reason"]
+    assert new["status"] == "fits" and new["block_size"] == 128
+    at128 = estimate_one(spec, 141.0, tp=8, max_model_len=131_072, vllm_version="0.30", block_size=128)
+    assert new["kv_cache_tokens"] == at128["kv_cache_tokens"]

@@ -209,7 +209,7 @@ def test_million_token_context_cell(flash):
     """1,048,576 tokens at 8,192 batched tokens on a fixed 70 GiB KV pool: 71,461 blocks, 7,450 a request
     (test_a_million_token_context), 9.59 requests, "GPU KV cache size" 10,058,025; 8 concurrent fit, 16 do not."""
     df = _cells(flash, 139.8, tp=[8], max_model_len=[1_048_576], concurrency=[8, 16], max_num_batched_tokens=8_192,
-                kv_cache_memory_bytes=70 * GIB, block_size=16)     # 16 = vLLM's default: DeepSeek-V4 takes 256
+                kv_cache_memory_bytes=70 * GIB)     # no --block-size: DeepSeek-V4 takes 256
     a, b = df.row(0, named=True), df.row(1, named=True)
     assert a["block_size"] == 256
     assert a["max_concurrency"] == pytest.approx(71_461 / 7_450)

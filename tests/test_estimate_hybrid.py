@@ -99,7 +99,8 @@ def test_short_context_is_state_limited(qwen35_9b):
 
 def test_non_hybrid_columns(llama):
     r = estimate_one(llama, 79.2, max_model_len=8192, max_num_seqs=1024)
-    assert (r["block_size"], r["state_bytes_per_seq"], r["concurrency_limited_by"]) == (16, 0.0, "kv_tokens")
+    # vLLM's default block size of the default release (64 from 0.34: config/cache.py:185)
+    assert (r["block_size"], r["state_bytes_per_seq"], r["concurrency_limited_by"]) == (64, 0.0, "kv_tokens")
     r = estimate_one(llama, 79.2, max_model_len=512, max_num_seqs=8)
     assert r["concurrency_limited_by"] == "max_num_seqs"
 

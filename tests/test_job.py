@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from reportgen.job import JobError, Matrix, ModelRef, check_size, load_job, parse_job
+from reportgen.job import JobError, Matrix, ModelRef, check_size, load_job, parse_job, resolved_utilizations
+from reportgen.matrix import kv_block_size
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,8 +20,9 @@ def test_default_job_parses_with_vllm_defaults():
     assert m.tp == [1, 2, 4, 8] and m.pp == [1, 2]
     assert m.max_model_len == [8192, 32768, 131072]
     assert m.weight_dtype == ["bf16", "fp8"]
-    assert m.gpu_memory_utilization == [0.92]      # vLLM's default
-    assert m.block_size == 16 and m.kv_cache_dtype == ["auto"]
+    # vLLM's defaults for the newest release (0.34): utilization 1.0 with the extensible KV cache, block 64
+    assert m.gpu_memory_utilization is None and resolved_utilizations(m) == [1.0]
+    assert m.block_size is None and kv_block_size(m) == 64 and m.kv_cache_dtype == ["auto"]
 
 
 def test_three_line_job_gets_defaults():

@@ -39,7 +39,7 @@ def test_ssm_mix_job_end_to_end(tmp_path, monkeypatch):
     bad = ssm.filter(pl.col("status") == "invalid_layout")
     assert bad.height == 4 and bad["reason"].str.contains(r"mamba heads \(128\) % tp \(3\)").all()
     plain = res.filter(pl.col("model_type") == "llama")
-    assert (plain["block_size"] == 16).all() and (plain["state_bytes_per_seq"] == 0).all()
+    assert (plain["block_size"] == 64).all() and (plain["state_bytes_per_seq"] == 0).all()   # 0.34 default block
     html = (out / "report.html").read_text()
     assert html.count("none (attention-free: a recurrent state per sequence)") == 2
     with zipfile.ZipFile(out / "results.xlsx") as z:

@@ -115,7 +115,8 @@ def test_mtp_adds_one_latent_layer_and_the_layer_weights():
     # fewer tokens: less KV room (the draft's weights) and more bytes per token (one more latent)
     kv_room = fp8_mtp["kv_cache_gib"] * GIB
     assert fp8_mtp["kv_cache_gib"] < fp8_base["kv_cache_gib"]
-    assert fp8_mtp["kv_cache_tokens"] == int(kv_room // (71424 * 16)) * 16
+    assert fp8_mtp["block_size"] == 64      # vLLM 0.34's default block size (config/cache.py:185)
+    assert fp8_mtp["kv_cache_tokens"] == int(kv_room // (71424 * 64)) * 64
     one = estimate_one(DSV3, 139.81, tp=1, weights_as="bf16", speculative_config=MTP1)
     assert one["draft_weights_gib"] * GIB == 2 * 11_610_067_968
 

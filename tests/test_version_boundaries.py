@@ -154,11 +154,14 @@ def test_profile_boundaries_match_the_sdists():
     its estimate (model_runner.py:896-898; 0.28.0 still ``return 0`` at :843-845)."""
     firsts = {p.name: p.first for p in PROFILES}
     assert firsts == {"0.10": (0, 10), "0.11": (0, 11), "0.17": (0, 17), "0.20": (0, 20), "0.21": (0, 21),
-                      "0.25": (0, 25), "0.26": (0, 26), "0.29": (0, 29)}
+                      "0.25": (0, 25), "0.26": (0, 26), "0.29": (0, 29), "0.34": (0, 34)}
     by = {p.name: p for p in PROFILES}
     assert [p.name for p in PROFILES if p.graphs_in_budget][0] == "0.20"
     assert [p.name for p in PROFILES if p.tokens_from_concurrency][0] == "0.21"
-    assert [p.sampler_extra_bytes > 0 for p in PROFILES] == [True, True] + [False] * 6
+    assert [p.sampler_extra_bytes > 0 for p in PROFILES] == [True, True] + [False] * 7
+    # 0.34: block size 64 and the extensible KV cache by default (vllm 0.34.0 sdist config/cache.py:185, :395-406)
+    assert [p.name for p in PROFILES if p.extensible_kv_cache] == ["0.34"]
+    assert [p.default_block_size for p in PROFILES] == [16] * 8 + [64]
     assert by["0.10"].capture_rule == "step8" and by["0.11"].capture_rule == "max_num_seqs"
     assert runs_mrv2(profile_for("0.25.0")[0], is_moe=False, hybrid=False)
     assert not runs_mrv2(profile_for("0.25.0")[0], is_moe=True, hybrid=False)

@@ -48,7 +48,8 @@ def graph_captured(i: int | str) -> pl.Expr:
     return (pl.col("g_on") * oh.G_BASE + (g - oh.G_BASE) * n).clip(0)
 
 
-def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl.Expr], tuple[pl.Expr, pl.Expr]]:
+def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool = False
+             ) -> tuple[list[pl.Expr], tuple[pl.Expr, pl.Expr]]:
     """Columns per (layout, GPU): gpus, nodes, GPU rules, activation and fixed memory per slot;
     and apart, the reason of a row whose new status ``_status`` is set, as two expressions, each
     evaluated only on the rows it is the reason of (``matrix._pre_codes``): ``rules`` -- the layout's
@@ -60,7 +61,13 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
     The version profile arrives as columns: ``g_bf`` (share of the captured graph memory taken
     from the budget), ``gdn_t`` (bytes per batched token of the GDN chunk-scan transient
     the 0.26+ graph estimate holds: the estimate is ``max(g_bf x graphs, T x gdn_t)``), ``g_n`` /
-    ``g_on`` (capture-size scaling, per GPU row: it follows max_num_seqs)."""
+    ``g_on`` (capture-size scaling, per GPU row: it follows max_num_seqs).
+
+    ``extensible`` (vLLM 0.34+'s extensible KV cache, ``job.extensible_kv_cache``): no graph estimate -- the graphs
+    are captured before the cache is sized and measured in full (``gc``); the transient the sizing keeps free is
+    ``T`` = the activation peak plus, for GDN hybrids, the chunk-scan live set the sizing warm-up's real prefill step
+    runs (the profile run skips it; ``tr<i>``, ``util_pass``); nothing is allocated after the sizing, so
+    ``_outside`` is 0 (the start-up context stays in ``_ctx`` for the device-headroom bound)."""
     t = pl.col("max_num_batched_tokens").cast(pl.Float64)
     r = pl.min_horizontal(pl.col("max_num_seqs"), pl.col("max_num_batched_tokens")).cast(pl.Float64)
     gpus = pl.col("tp") * pl.col("pp") * pl.col("dp")
@@ -127,8 +134,10 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         # non-torch) -- the graph memory the estimate did not reserve and the sampler warm-up over
         # max_num_seqs rows of logits, which reuse the forward / sampler peak the profile run gave back
         # (not the kept fused-MoE workspaces, PP buffers and encoder profile: ``a_add_t``)
-        (ctx + ((gcap_max * (1 - pl.col("g_bf"))).clip(0) + r * pl.col("warm_r") / GIB - core_last).clip(0))
+        (pl.lit(0.0) if extensible else
+         (ctx + ((gcap_max * (1 - pl.col("g_bf"))).clip(0) + r * pl.col("warm_r") / GIB - core_last).clip(0)))
         .alias("_outside"),
+        ctx.alias("_ctx"),
         # the blocks-independent terms of the utilization pass's ``max_len_fit``
         *fit_terms(pl.col("max_num_batched_tokens")),
     ]
@@ -145,7 +154,12 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool) -> tuple[list[pl
         # the estimate is the pool's growth: the transient's blocks are reused by the graphs, so it
         # reserves the larger of the two (profiles.py, 0.26)
         est = pl.max_horizontal(pl.col("g_bf") * gc, g_est)
-        out.append((w(i) + act + nt + est).alias(f"fix{i}"))
+        if extensible:
+            tr = act + g_est
+            out.append((w(i) + tr + nt + gc).alias(f"fix{i}"))
+            out.append(tr.alias(f"tr{i}"))
+        else:
+            out.append((w(i) + act + nt + est).alias(f"fix{i}"))
         out.append(w(i).alias(f"w{i}"))
         out.append(act.alias(f"act{i}"))
         out.append(gc.alias(f"gc{i}"))
@@ -228,7 +242,8 @@ def _pick(k: int, name: str, idx: pl.Expr) -> pl.Expr:
 PICKED = ("w", "act", "gc", "bpb", "tokb", "stb", "label", "wsr")
 
 
-def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False) -> list[list[pl.Expr]]:
+def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False, extensible: bool = False
+              ) -> list[list[pl.Expr]]:
     """Per (layout, GPU, utilization): budget, KV blocks per slot, their minimum, the worst slot.
 
     Dependent column batches, to be applied in order.  Nothing here depends on max_model_len or the
@@ -242,6 +257,16 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False)
     then fails when the fixed KV plus everything else exceeds the GPU (``_outside_fail``, verdict
     code ``FIXED_KV_FAIL``), and headroom is relative to the engine's footprint (fixed KV + the
     largest non-KV stage), which stands in for ``util x total``.
+
+    ``extensible`` (vLLM 0.34+'s default, ``gpu_pass``): vLLM sizes the cache after warm-up and graph capture from
+    measured memory -- ``measure_kv_cache_bytes`` (vllm 0.34.0 sdist v1/worker/extensible_kv_cache.py:592-618):
+    ``min(requested - non-KV used, free + committed - margin) - T`` with ``margin = max(1 GiB, 0.75 T)``.  Here
+    requested = util x total, non-KV used = weights + non-torch + captured graphs (everything since the start-up
+    snapshot), free + committed = total - start-up context (``_ctx``) - non-KV used, T = ``tr<i>``; ``fix<i>``
+    already holds non-KV used + T.  Nothing is allocated after the sizing: no out-of-memory margin to check.
+    Approximation: vLLM's T is the sizing steps' allocated peak minus what stays allocated, while ``tr<i>`` is the
+    whole modelled activation -- buffers the model keeps (workspaces, kept hidden states) also widen the margin here
+    (by 0.75 x them, once T is above 1.33 GiB).
     """
     budget = pl.col("gpu_memory_utilization") * pl.col("gpu_memory_gib")
     if kv_fixed_gib is not None:       # the engine's own footprint stands in for util x total
@@ -249,6 +274,10 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False)
     first = [budget.alias("_budget")]
     for i in range(k):
         avail = budget - pl.col(f"fix{i}") if kv_fixed_gib is None else pl.lit(float(kv_fixed_gib))
+        if extensible and kv_fixed_gib is None:
+            margin = pl.max_horizontal(pl.lit(oh.EXTENSIBLE_MARGIN_FLOOR_GIB),
+                                       oh.EXTENSIBLE_MARGIN_FRACTION * pl.col(f"tr{i}"))
+            avail = pl.min_horizontal(avail, pl.col("gpu_memory_gib") - pl.col("_ctx") - pl.col(f"fix{i}") - margin)
         first.append(avail.alias(f"av{i}"))
         nb = pl.when(pl.col(f"bpb{i}") > 0).then((avail * GIB / pl.col(f"bpb{i}")).floor()).otherwise(None)
         first.append(nb.alias(f"nb{i}"))
@@ -271,7 +300,9 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False)
     nb = pl.col("_nb")
     # room left for what vLLM allocates after profiling: (1 - util) x total, or with a fixed KV size
     # the GPU minus (largest non-KV stage + fixed KV)
-    if kv_fixed_gib is None:
+    if extensible and kv_fixed_gib is None:      # sized from measured memory: nothing left to run out of
+        outside_margin = pl.lit(NO_OUTSIDE_MARGIN)
+    elif kv_fixed_gib is None:
         outside_margin = (1 - pl.col("gpu_memory_utilization")) * pl.col("gpu_memory_gib") - pl.col("_outside")
     else:
         outside_margin = (pl.col("gpu_memory_gib") - pl.max_horizontal([pl.col(f"fix{i}") for i in range(k)])
@@ -355,6 +386,9 @@ DYNAMIC_REASONS = {2: "_r_len", 3: "_r_out", 6: "_r_out"}
 # model leaves +0.22 GiB.  Every logged successful start sits at >= 0 (worst: row 87, Llama-3.3-70B
 # fp8 TP 2, +0.04) and the TP 2 failure G02 at -0.73 (overheads.py, "Memory outside the budget")
 TIGHT_OUTSIDE_GIB = 0.5
+# ``_outside_margin`` of a job whose KV cache vLLM sizes from measured memory (0.34+): no allocation follows the
+# sizing, so the out-of-memory-after-profiling verdicts (codes 3 / 6) never apply
+NO_OUTSIDE_MARGIN = 1e9
 
 
 def verdict_codes(pre: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -10,7 +10,8 @@ vLLM (read_file commits):
   (commit of the stored version: see docs/accuracy.md "Hybrid models"): without ``mamba_cache_mode
   == "all"``, ``attn_block_size = align * cdiv(mamba_page, align * attn_page_1_token)`` with
   ``align`` = 16 (64 for MLA; 32 on Blackwell for head size 256 with FlashInfer -- not modelled, the
-  estimate is per model, not per GPU), never below the user's ``--block-size``; then
+  estimate is per model, not per GPU), never below the user's ``--block-size``; from 0.20 ``align`` is
+  ``max(that, block_size)``, so 0.34's default block size 64 aligns hybrids to 64 (``hybrid_block_size``); then
   ``mamba_page_size_padded = block_size * attn_page_1_token``.  Row 71 (Qwen3-Next TP2, bf16)
   logs 544, M01 (Qwen3.5-9B, fp8 KV, float32 delta-rule state) 1056 and "padded 0.76 %": both
   follow from this formula.
@@ -66,10 +67,28 @@ def _cdiv(a: float, b: float) -> int:
     return int(-(-a // b))
 
 
-def hybrid_block_size(state_page: float, attn_page_1_token: float, user_block_size: int, mla: bool) -> int:
-    """The attention block size vLLM picks so one attention page holds at least one state page."""
-    align = 64 if mla else 16
-    bs = align * _cdiv(state_page, align * attn_page_1_token)
+# from vLLM 0.20 the hybrid alignment is ``max(the backend's smallest kernel block, block_size)`` (vllm 0.20.0 sdist
+# platforms/interface.py:577-583; 0.19.0 model_executor/models/config.py:210-218 used a fixed 16 / 64 (MLA)); from
+# 0.27 an MLA hybrid's is at least 128 (0.27.0 platforms/interface.py:888, "TRTLLM/FlashInfer MLA decode kernels")
+ALIGN_WITH_BLOCK_FROM = (0, 20)
+MLA_ALIGN_128_FROM = (0, 27)
+
+
+def hybrid_block_size(state_page: float, attn_page_1_token: float, user_block_size: int, mla: bool,
+                      version: tuple[int, int] | None = None) -> int:
+    """The attention block size vLLM picks so one attention page holds at least one state page.
+
+    ``user_block_size``: the block size before alignment (the user's, or the release's default -- 64 from 0.34,
+    so 0.34 aligns hybrids to 64); ``version``: the job's vLLM (major, minor), None = the newest rules.  The smallest
+    kernel block is taken as 16 (FlashAttention) or 64 (MLA); a GPU whose backend lists another (FlashInfer on
+    Blackwell for head size 256) is not modelled -- the estimate is per model, not per GPU."""
+    base = 64 if mla else 16
+    if version is None or tuple(version) >= ALIGN_WITH_BLOCK_FROM:
+        align = max(base, user_block_size)
+        if mla and (version is None or tuple(version) >= MLA_ALIGN_128_FROM):
+            align = max(align, 128)
+        return int(align * _cdiv(state_page, align * attn_page_1_token))
+    bs = base * _cdiv(state_page, base * attn_page_1_token)
     bs = max(bs, user_block_size)
     if bs * attn_page_1_token < state_page:      # a user block size that is not a multiple of align
         bs = _cdiv(state_page, attn_page_1_token)

@@ -36,6 +36,8 @@ The per-model part (groups, pages per stage) is plain Python done once per
 
 from __future__ import annotations
 
+import math
+
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
@@ -244,27 +246,31 @@ class KvScan:
 
 def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: float,
               block_size: int = 16, *, state_conv_bytes: float = 2, state_mode: str = "none",
-              indexer_kv_dtype: str = "bf16", scan: KvScan | None = None) -> KvGroups:
+              indexer_kv_dtype: str = "bf16", scan: KvScan | None = None, default_block: int = 16,
+              version: tuple[int, int] | None = None) -> KvGroups:
     """Group the layers as vLLM's ``get_kv_cache_groups`` and cost each PP stage's block.
 
     ``state_conv_bytes``: element size of the state layers' conv state (the model dtype);
     ``state_mode``: vLLM's ``mamba_cache_mode`` (``none`` | ``align``; estimate/hybrid.py);
     ``indexer_kv_dtype``: vLLM's ``--attention-config indexer_kv_dtype`` (MiniMax-M3's index cache);
-    ``scan``: a ``KvScan`` of ``spec.layers_kv`` kept across calls (built here when None)."""
+    ``scan``: a ``KvScan`` of ``spec.layers_kv`` kept across calls (built here when None); ``default_block``: the
+    release's ``CacheConfig.DEFAULT_BLOCK_SIZE`` (a ``block_size`` equal to it stands for "no --block-size");
+    ``version``: the job's vLLM (major, minor), for the release's block-size rules (None: the newest)."""
     layers = spec.layers_kv
     if scan is None or scan.layers is not layers:
         scan = KvScan(layers)
-    bs_key = ("block", block_size)
-    block_size = scan.memo.get(bs_key) or scan.memo.setdefault(bs_key, auto_block_size(layers, block_size))
+    bs_key = ("block", block_size, default_block, version)
+    block_size = scan.memo.get(bs_key) or scan.memo.setdefault(
+        bs_key, auto_block_size(layers, block_size, default_block, version))
     _check_kernel_block(layers, block_size, scan.kernel_need)
     ib = indexer_bytes(indexer_kv_dtype) if scan.index else 2
     parts = pp_partition(len(layers), pp) if layers else [(0, 0)] * pp
     if scan.compressed:
-        return _compressed_groups(layers, parts, kv_dtype, block_size)
+        return _compressed_groups(layers, parts, kv_dtype, block_size, default_block)
     if scan.dual:
         layers, parts = scan.split(parts)
     if scan.dual or scan.state:
-        return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode,
+        return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode, version,
                              tok=lambda: scan.token_bytes(scan.dual, kv_dtype, elem_bytes, tp, 2), memo=scan.memo)
     if scan.uniform:
         # fast path: every layer identical (most models) -> one group, pages add up per stage
@@ -341,23 +347,39 @@ def _kinds(layers: list[LayerKV], tok: list[float], block_size: int) -> tuple:
     return kv_layers, keys, {k[0] for k in keys.values()}, {k[1] for k in keys.values()}
 
 
-DEFAULT_BLOCK = 16     # vLLM's CacheConfig.DEFAULT_BLOCK_SIZE: a job's block size 16 stands for "no --block-size"
+DEFAULT_BLOCK = 16     # vLLM's CacheConfig.DEFAULT_BLOCK_SIZE before 0.34 (64 from 0.34: VllmProfile.default_block_size)
+# from vLLM 0.31 the default block size is the smallest every attention backend of the model accepts, not the first
+# backend's preference (vllm 0.31.0 sdist platforms/interface.py ``_preferred_block_size_for_backends``, absent from
+# the 0.30.0 sdist, whose Phase 1 asks ``backend_cls.get_preferred_block_size`` of the first backend only,
+# interface.py:628-640)
+ALL_BACKENDS_BLOCK_FROM = (0, 31)
 
 
-def auto_block_size(layers: list[LayerKV], block_size: int) -> int:
-    """The KV block size vLLM settles on when the job gives vLLM's default (16 = no ``--block-size``).
+def auto_block_size(layers: list[LayerKV], block_size: int, default_block: int = DEFAULT_BLOCK,
+                    version: tuple[int, int] | None = None) -> int:
+    """The KV block size vLLM settles on when the job gives the release's default (``default_block``: no
+    ``--block-size``); a size the user gives is kept.
 
-    ``Platform.update_block_size_for_backend`` (vllm/platforms/interface.py, Phase 1; read in copies, the stored
-    vllm-project interface.py predates it) asks only the *first* non-SSM attention layer's backend for
-    ``get_preferred_block_size(16)``, which is 16 when the backend takes 16 and otherwise the smallest size it
-    lists (``AttentionBackend.get_preferred_block_size``, vllm/v1/attention/backend.py @0014ca6b).  So a model
-    whose first attention layer runs on a kernel-block-restricted backend (``LayerKV.kernel_block``: a MiniMax-M3
-    config whose layer 0 is sparse) is served at that block size; one whose first layer is a plain attention
-    layer (MiniMax-M3 as shipped: three dense layers first, FlashAttention) keeps 16, and vLLM then fails with
-    "No common block size for 16" (``_check_kernel_block``)."""
-    if block_size != DEFAULT_BLOCK:
+    ``Platform.update_block_size_for_backend`` (vllm/platforms/interface.py, Phase 1).  Before 0.31 it asks only
+    the *first* non-SSM attention layer's backend for ``get_preferred_block_size(default)``, which is the default
+    when the backend takes it and otherwise the smallest size it lists (``AttentionBackend.get_preferred_block_size``,
+    vllm/v1/attention/backend.py @0014ca6b; 0.34.0 sdist v1/attention/backend.py:158-166).  So a model whose first
+    attention layer runs on a kernel-block-restricted backend (``LayerKV.kernel_block``: a MiniMax-M3 config whose
+    layer 0 is sparse) is served at that block size; one whose first layer is a plain attention layer (MiniMax-M3 as
+    shipped: three dense layers first, FlashAttention) keeps the default, and vLLM then fails with "No common block
+    size for 16" (``_check_kernel_block``).  From 0.31 (``ALL_BACKENDS_BLOCK_FROM``) the size is the smallest every
+    backend accepts (``_preferred_block_size_for_backends``, 0.34.0 sdist platforms/interface.py:710-757: the
+    default when all take it, else the smallest LCM of one supported size per backend): the restricted backends'
+    sizes' LCM -- MiniMax-M3 as shipped runs at 128 there."""
+    if block_size != default_block:
         return block_size
-    first = next((l for l in layers if l.kind is not AttentionKind.NONE and not hybrid.is_state(l)), None)
+    attn = [l for l in layers if l.kind is not AttentionKind.NONE and not hybrid.is_state(l)]
+    if version is None or tuple(version) >= ALL_BACKENDS_BLOCK_FROM:
+        need = sorted({l.kernel_block for l in attn if getattr(l, "kernel_block", 0)})
+        if all(block_size % k == 0 for k in need):
+            return block_size
+        return math.lcm(*need)
+    first = attn[0] if attn else None
     k = getattr(first, "kernel_block", 0) if first is not None else 0
     return k if k and block_size % k else block_size
 
@@ -420,7 +442,8 @@ def _dual_starts(layers: list[LayerKV]) -> list[int]:
 
 
 def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_bytes: float, block_size: int,
-                  conv_bytes: float, mode: str, tok=None, memo: dict | None = None) -> KvGroups:
+                  conv_bytes: float, mode: str, version: tuple[int, int] | None = None, tok=None,
+                  memo: dict | None = None) -> KvGroups:
     """Attention + state layers in one pool (estimate/hybrid.py has the vLLM rules and sources); ``tok``: a
     callable giving the layers' token bytes (``KvScan.token_bytes``), None to compute them here; ``memo``:
     ``KvScan.memo`` (the state layers' bytes per (tp, conv bytes) kept across calls)."""
@@ -447,7 +470,7 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
         raise ValueError("attention layers with different KV page sizes beside state layers are not modelled")
     attn_1tok = tok[attn_idx[0]]
     mla = any(layers[i].kind is AttentionKind.MLA for i in attn_idx)
-    bs = hybrid.hybrid_block_size(state_page, attn_1tok, block_size, mla)
+    bs = hybrid.hybrid_block_size(state_page, attn_1tok, block_size, mla, version)
     page = bs * attn_1tok
     by_type: dict[tuple, list[int]] = defaultdict(list)
     for i in sorted(attn_idx + state_idx):
@@ -479,14 +502,17 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
                     stage_state_bytes=stage_state)
 
 
-def _compressed_groups(layers: list[LayerKV], parts, kv_dtype: str, block_size: int) -> KvGroups:
+def _compressed_groups(layers: list[LayerKV], parts, kv_dtype: str, block_size: int,
+                       default_block: int = DEFAULT_BLOCK) -> KvGroups:
     """DeepSeek-V4's pool (estimate/compressed.py) in the matrix's terms: the compressed group as the full
     group, the sliding groups as up to three (window, block) kinds, one block = the plan's bytes per block."""
     from . import compressed as cm
 
     cm.resolve_kv_dtype(kv_dtype)          # InvalidKvDtype: vLLM asserts fp8
-    # the job's block size 16 is vLLM's default: DeepSeek-V4's backend then picks its preferred 256
-    p = cm.plan(layers, list(parts), cm.PREFERRED_BLOCK if block_size == 16 else block_size)
+    # the release's default block size (16; 64 from 0.34) means no --block-size: DeepSeek-V4's backends then give 256
+    # (DeepseekSparseSWABackend.get_preferred_block_size; from 0.31 the smallest size every backend takes, which the
+    # V4 indexer's exact [256] decides -- vllm 0.34.0 sdist v1/attention/backends/mla/indexer.py:306-308)
+    p = cm.plan(layers, list(parts), cm.PREFERRED_BLOCK if block_size == default_block else block_size)
     if p.stage_bytes_per_block != p.stage_check_bytes_per_block:
         raise cm.UnsupportedLayout(
             "a pipeline stage without every compressed cache kind: vLLM's start-up check charges its blocks at "

@@ -175,6 +175,13 @@ class VllmProfile:
     # every release read (no attention metadata), so only the profile whose row fitted it keeps it
     # (0.10, row 71: an unattributed 0.10.2 term, docs/accuracy_hybrids.md "Row 174")
     gdn_state_copies: float = 0.0
+    # vLLM's ``CacheConfig.DEFAULT_BLOCK_SIZE``: the KV block size without ``--block-size`` (16; 64 from 0.34.0:
+    # vllm 0.34.0 sdist config/cache.py:185, 16 in 0.33.0 config/cache.py:185)
+    default_block_size: int = 16
+    # the extensible KV cache on by default (0.34.0: config/cache.py:395-406, "If unspecified, enabled on CUDA and
+    # ROCm unless kv_cache_memory_bytes is set"): the cache is sized from the memory measured after warm-up and
+    # graph capture (``kv_budget``), and an unset ``--gpu-memory-utilization`` means 1.0 (config/cache.py:494-500)
+    extensible_kv_cache: bool = False
     extras: dict = field(default_factory=dict)
 
     @property
@@ -406,9 +413,42 @@ PROFILES: tuple[VllmProfile, ...] = (
               "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
               "0.31.0 does (row 33); 0.29 is assumed.  MoE and hybrid models moved to MRV2 too (PR #53183), so "
               "one scale (1.0: the MRV2 estimate is the capture) serves every model kind; the GDN transient "
-              "term is kept from 0.26 (not re-read for MRV2).  Newest release read: v0.31.0",
+              "term is kept from 0.26 (not re-read for MRV2).  The 0.32.0 / 0.33.0 sdists size the KV cache the same way "
+              "(``determine_available_memory``: 0.31.0 -> 0.32.0 only wraps the profile run in ``set_current_vllm_config``; "
+              "0.33.0 also estimates encoder graphs with ``cudagraph_mm_encoder``, gpu_worker.py); 0.34 is the next profile",
         tokens_from_concurrency=True),
 )
+
+# 0.34: the KV cache is sized after warm-up and graph capture (the extensible KV cache, on by default on CUDA)
+_P034 = replace(
+    PROFILES[-1], name="0.34", first=(0, 34), default_block_size=64, extensible_kv_cache=True,
+    log_format="'Memory after warmup: F GiB free, C GiB committed to the KV cache, R GiB kept for transient "
+               "activations (P GiB allocated at peak, G GiB of torch reservation growth); N KV cache blocks (S GiB) fit "
+               "within the requested Q GiB' (v1/worker/extensible_kv_cache.py:693-707); the 'CUDA graph memory "
+               "profiling' line only with --no-enable-extensible-kv-cache",
+    commits=("vllm 0.34.0 sdist v1/worker/extensible_kv_cache.py:592-618 measure_kv_cache_bytes: KV = min(requested - "
+             "non-KV used, free + committed - max(1 GiB, 0.75 x T)) - max(T, torch reservation growth); "
+             ":50-71 KV_CACHE_MARGIN_FLOOR_BYTES 1 GiB, KV_CACHE_MARGIN_FRACTION 0.75",
+             "v1/worker/gpu_worker.py:1017-1114 (_compile_or_warm_up_model: sizing warm-up, transient peak recorded, "
+             "graphs captured, then measure_kv_cache_blocks at :1226-1237); :945-948 T starts at the profile run's "
+             "peak activation (peak_activation_memory, :771-774)",
+             "v1/worker/gpu/model_runner.py:1121-1125 (profile_cudagraph_memory returns 0 with the extensible cache: "
+             "the captured graphs are measured instead of estimated)",
+             "config/cache.py:185 DEFAULT_BLOCK_SIZE 64, :494-500 resolved_gpu_memory_utilization (1.0 with the "
+             "extensible cache, else 0.92), :395-406 enable_extensible_kv_cache; config/vllm.py:3180-3240 "
+             "(_resolve_extensible_kv_cache: off with kv_cache_memory_bytes or num_gpu_blocks_override)",
+             "platforms/interface.py:1078-1084 (hybrids: attention block aligned to max(the backend's smallest "
+             "kernel block, block_size) = 64)"),
+    evidence="no public start-up log of vLLM 0.32 - 0.34 with KV figures was found (search of vLLM issues / PRs / "
+             "benchmark repositories for 'Memory after warmup' and 'Available KV cache memory' with 0.32-0.34, "
+             "2026-12-04): the profile is the 0.29 one (terms inherited, nothing fitted) with the sizing rule of the "
+             "0.34.0 source; its accuracy is unmeasured and docs/accuracy.md says so",
+    notes="extensible KV cache (default): KV = min(util x total - (weights + non-torch + captured graphs + "
+          "activation), total - start-up context - (weights + non-torch + graphs + activation) - max(1 GiB, 0.75 x "
+          "activation)); unset --gpu-memory-utilization = 1.0; nothing is allocated after the sizing, so no "
+          "out-of-memory-after-profiling verdict; block size 64.  --no-enable-extensible-kv-cache (or "
+          "--kv-cache-memory-bytes) gives the 0.29 sizing with util 0.92")
+PROFILES = PROFILES + (_P034,)
 DEFAULT_PROFILE = PROFILES[-1]
 
 
@@ -424,8 +464,8 @@ def parse_version(value) -> tuple[int, int] | None:
     return (int(m[1]), int(m[2])) if m else None
 
 
-# newest release whose source or logs this table has read (row 33: vllm/vllm-openai:v0.31.0)
-NEWEST_READ = (0, 31)
+# newest release whose source or logs this table has read (the 0.34.0 sdist; row 33: vllm/vllm-openai:v0.31.0)
+NEWEST_READ = (0, 34)
 
 
 def profile_for(version) -> tuple[VllmProfile, str]:

@@ -628,12 +628,13 @@ class ModelTables:
     and most of a row depends on fewer axes than the row has (dense models ignore dp and ep for
     weights; the KV groups ignore dp, ep and the weight dtype)."""
 
-    def __init__(self, spec: ModelSpec, block_size: int = 16, engine: EngineOptions | None = None,
+    def __init__(self, spec: ModelSpec, block_size: int | None = None, engine: EngineOptions | None = None,
                  profile: vp.VllmProfile | None = None, state_mode: str = "none"):
         self.spec = spec
-        self.block_size = block_size
         self.engine = engine or EngineOptions()
         self.profile = profile or vp.DEFAULT_PROFILE
+        # None: the release's default (no --block-size)
+        self.block_size = block_size or self.profile.default_block_size
         self.state_mode = state_mode       # vLLM mamba_cache_mode for state layers (estimate/hybrid.py)
         self._schemes: dict = {}
         self._plan: TensorPlan | None = None   # the tensors' places and groups the weight dtypes share
@@ -765,7 +766,8 @@ class ModelTables:
                 eb = kv_element_bytes(kd, act_b, self.spec)
                 g = kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
                               state_mode=self.state_mode, indexer_kv_dtype=self.engine.indexer_kv_dtype,
-                              scan=self._kv_scan)
+                              scan=self._kv_scan, default_block=self.profile.default_block_size,
+                              version=tuple(self.engine.vllm_version or self.profile.first))
                 g = sm12_attention_workspace(g) if g.tok_conc and attn == SM12_ATTENTION else g
                 g = flashmla_sparse_q_concat(g, self.kv_spec, tp, eb)
                 self._kv[key] = (dsa_indexer_workspace(g, self.kv_spec, self.profile, self.engine.vllm_version),

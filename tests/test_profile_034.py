@@ -1,0 +1,138 @@
+"""vLLM 0.34: the extensible KV cache (sized after warm-up and graph capture), utilization 1.0 and block size 64 by
+default -- the newest profile and reportgen's default.
+
+Read in the release sdists (/work/vllm_src/vllm-X.Y.Z):
+- 0.34.0 v1/worker/extensible_kv_cache.py:592-618 ``measure_kv_cache_bytes``: ``available = min(requested - non_kv_used,
+  headroom - margin) - max(T, torch reservation growth)`` with ``non_kv_used = init_free - free - committed``,
+  ``headroom = free + committed``, ``margin = max(KV_CACHE_MARGIN_FLOOR_BYTES, 0.75 T)`` (:64-65, 1 GiB on CUDA);
+- 0.34.0 v1/worker/gpu/model_runner.py:1121-1125: no graph estimate with the extensible cache (the graphs are
+  captured before the sizing, gpu_worker.py:1094-1097, and measured as non-KV memory);
+- 0.34.0 config/cache.py:185 ``DEFAULT_BLOCK_SIZE = 64`` (16 in 0.33.0 config/cache.py:185), :494-500 utilization
+  1.0 with the extensible cache else 0.92, :395-406 on by default; config/vllm.py:3203-3207 off with
+  ``kv_cache_memory_bytes``, an explicit request then raises (:3262-3263);
+- 0.32.0 / 0.33.0 gpu_worker.py ``determine_available_memory``: the 0.29-0.31 budget (0.29 profile).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reportgen.arch import build_spec
+from reportgen.catalog import load_catalog
+from reportgen.estimate import overheads as oh
+from reportgen.estimate.profiles import NEWEST_READ, PROFILES, profile_for
+from reportgen.job import (DEFAULT_VLLM_VERSION, JobError, Matrix, extensible_kv_cache, extensible_kv_cache_problem,
+                           parse_matrix, resolved_utilizations)
+from reportgen.matrix import estimate_one
+from reportgen.vllm_args import parse_vllm_command
+
+BUNDLED = Path(__file__).resolve().parents[1] / "reportgen/sources/bundled"
+LLAMA = build_spec(json.loads((BUNDLED / "meta-llama--Llama-3.1-8B-Instruct.json").read_text()))
+H100 = load_catalog().get("H100")
+
+
+def _fix(r: dict) -> float:
+    """The non-KV charge of a dense one-GPU 0.29+ cell: weights + activation + non-torch + captured graphs."""
+    return r["weights_gib"] + r["activation_gib"] + r["non_torch_gib"] + r["cuda_graph_gib"]
+
+
+def test_0_34_is_the_newest_profile_and_the_default():
+    p, note = profile_for("0.34.0")
+    assert (p.name, p.first, p.default_block_size, p.extensible_kv_cache) == ("0.34", (0, 34), 64, True)
+    assert p is PROFILES[-1] and DEFAULT_VLLM_VERSION == "0.34" and NEWEST_READ == (0, 34) and note == ""
+    old = profile_for("0.33.0")[0]
+    assert (old.name, old.default_block_size, old.extensible_kv_cache) == ("0.29", 16, False)
+    # 0.34 keeps the 0.29 terms (no 0.32-0.34 log with KV figures to refit them on)
+    assert (p.graph_estimate_scale, p.nt_single, p.mrv2) == (old.graph_estimate_scale, old.nt_single, old.mrv2)
+    assert "newer than the newest release read" in profile_for("0.35")[1]
+
+
+def test_defaults_resolve_per_release():
+    assert resolved_utilizations(Matrix(vllm_version="0.34")) == [1.0]
+    assert resolved_utilizations(Matrix(vllm_version="0.33")) == [0.92]
+    assert resolved_utilizations(Matrix(vllm_version="0.34", enable_extensible_kv_cache=False)) == [0.92]
+    assert resolved_utilizations(Matrix(vllm_version="0.34", kv_cache_memory_bytes=8 << 30)) == [0.92]
+    assert resolved_utilizations(Matrix(vllm_version="0.34", gpu_memory_utilization=[0.9])) == [0.9]
+    assert extensible_kv_cache(Matrix(vllm_version="0.34")) and not extensible_kv_cache(Matrix(vllm_version="0.33"))
+
+
+def test_extensible_kv_cache_refused_where_vllm_refuses_it():
+    assert "0.34" in extensible_kv_cache_problem(Matrix(vllm_version="0.33", enable_extensible_kv_cache=True))
+    assert "kv_cache_memory_bytes overrides" in extensible_kv_cache_problem(
+        Matrix(vllm_version="0.34", enable_extensible_kv_cache=True, kv_cache_memory_bytes=8 << 30))
+    with pytest.raises(JobError, match="enable_extensible_kv_cache: vLLM 0.31 has no extensible KV cache"):
+        parse_matrix({"vllm_version": "0.31", "enable_extensible_kv_cache": True})
+    assert parse_matrix({"enable_extensible_kv_cache": False}).enable_extensible_kv_cache is False
+
+
+def test_extensible_budget_on_an_h100():
+    """Llama-3.1-8B, one H100 (79.19 GiB as vLLM sees it), defaults.  0.33: 0.92 x 79.19 - non-KV.  0.34: util 1.0,
+    so the device headroom binds: 79.19 - 0.5 (start-up context, overheads.CONTEXT_GIB) - non-KV - max(1, 0.75 x
+    0.95) = 5.06 GiB more KV (+8.7 %) -- what vLLM's extensible cache gives back of the 0.92 headroom."""
+    a = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.33")
+    b = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.34")
+    g = b["gpu_memory_gib"]
+    assert g == pytest.approx(79.19) and oh.CONTEXT_GIB == 0.5
+    assert (a["gpu_memory_utilization"], a["block_size"]) == (0.92, 16)
+    assert (b["gpu_memory_utilization"], b["block_size"]) == (1.0, 64)
+    assert _fix(a) == pytest.approx(_fix(b))
+    assert a["kv_cache_gib"] == pytest.approx(0.92 * g - _fix(a))
+    margin = max(1.0, 0.75 * b["activation_gib"])
+    assert margin == 1.0
+    assert b["kv_cache_gib"] == pytest.approx(g - 0.5 - _fix(b) - margin)
+    assert b["kv_cache_gib"] - a["kv_cache_gib"] == pytest.approx(0.08 * g - 1.5)
+    # KV tokens: whole 64-token blocks of 128 KiB a token (32 layers x 8 KV heads x 128 x 2 x 2 B)
+    per_token = 32 * 8 * 128 * 2 * 2
+    assert b["kv_cache_tokens"] == int(b["kv_cache_gib"] * 2**30 // (64 * per_token)) * 64
+    assert a["kv_cache_tokens"] == int(a["kv_cache_gib"] * 2**30 // (16 * per_token)) * 16
+
+
+def test_explicit_utilization_on_0_34():
+    """An explicit 0.92 leaves more than the margin free (0.08 x 79.19 = 6.3 GiB > 1.5): the 0.29-0.33 budget (block
+    size aside).  0.99 on an H100 is bound by the device headroom, and -- sized from measured memory -- is not the
+    0.33 'tight' cell (0.79 GiB left outside the budget for 0.5 GiB of context)."""
+    old = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.33")
+    at92 = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.34", gpu_memory_utilization=0.92)
+    off = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.34", enable_extensible_kv_cache=False)
+    assert at92["kv_cache_gib"] == pytest.approx(old["kv_cache_gib"]) == pytest.approx(off["kv_cache_gib"])
+    assert off["gpu_memory_utilization"] == 0.92
+    t33 = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.33", gpu_memory_utilization=0.99)
+    t34 = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.34", gpu_memory_utilization=0.99)
+    assert t33["status"] == "tight" and "near the out-of-memory boundary" in t33["reason"]
+    assert t34["status"] == "fits"
+    assert t34["kv_cache_gib"] == pytest.approx(79.19 - 0.5 - _fix(t34) - 1.0)
+
+
+def test_margin_binds_on_a_small_gpu():
+    """24 GiB, util 0.98: 0.98 x 24 - non-KV = 7.24 GiB, but the device headroom less the 1 GiB floor leaves
+    24 - 0.5 - non-KV - 1 = 6.22: the margin decides."""
+    r = estimate_one(LLAMA, 24.0, max_model_len=8192, vllm_version="0.34", gpu_memory_utilization=0.98)
+    assert r["kv_cache_gib"] == pytest.approx(min(0.98 * 24 - _fix(r), 24 - 0.5 - _fix(r) - 1.0))
+    assert r["kv_cache_gib"] == pytest.approx(24 - 0.5 - _fix(r) - 1.0)
+    assert 6.1 < r["kv_cache_gib"] < 6.3
+
+
+def test_block_size_64_by_default_and_the_users_kept():
+    r = estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.34", block_size=16)
+    assert r["block_size"] == 16 and r["kv_cache_tokens"] % 16 == 0
+    assert estimate_one(LLAMA, H100, max_model_len=8192, vllm_version="0.34")["block_size"] == 64
+
+
+def test_hybrid_attention_block_aligned_to_64_on_0_34():
+    """Qwen3-Next at TP 2 (row 71 logs 544 = 16 x cdiv(state page, 16 x attention page of a token), so the state
+    page spans 529-544 attention tokens): vLLM 0.20+ aligns to max(16, block_size) (platforms/interface.py
+    ``_align_hybrid_block_size``; 0.34.0 :1078-1084), so 0.34's 64 gives 64 x cdiv(544-ish, 64) = 576."""
+    spec = build_spec(json.loads((BUNDLED / "Qwen--Qwen3-Next-80B-A3B-Instruct.json").read_text()))
+    bs = {v: estimate_one(spec, 141.0, tp=2, max_model_len=262_144, vllm_version=v)["block_size"]
+          for v in ("0.10", "0.33", "0.34")}
+    assert bs == {"0.10": 544, "0.33": 544, "0.34": 576}
+
+
+def test_pasted_command_line_flag():
+    cmd = parse_vllm_command("vllm serve meta-llama/Llama-3.1-8B-Instruct --no-enable-extensible-kv-cache")
+    assert cmd.engine["enable_extensible_kv_cache"] is False
+    cmd = parse_vllm_command("vllm serve meta-llama/Llama-3.1-8B-Instruct --enable-extensible-kv-cache")
+    assert cmd.engine["enable_extensible_kv_cache"] is True
