@@ -226,6 +226,42 @@ def test_minimax_m2_k_norm_on_a_rank_is_its_heads_width():
     assert st.bytes - table.buffer_bytes == 230_240 * 2 + 1024 * 4 == 464_576
 
 
+# ------------------------------------------------------------------ cohere with use_qk_norm: fails at weight loading
+
+def command_r_gqa(**kw) -> dict:
+    """Command-R v01 (64 heads of 128) with 8 KV heads, as Command-R+ has."""
+    cfg = json.loads((ROOT / "tests/data/configs_2026/CohereForAI--c4ai-command-r-v01.json").read_text())
+    return dict(cfg, num_key_value_heads=8, **kw)
+
+
+@pytest.mark.parametrize("version", ["0.10", "0.22", "0.34"])
+def test_cohere_qk_norm_tp_above_kv_heads_fails_at_load(version):
+    """commandr.py builds k_norm with param_shape (num_kv_heads on the rank = 1, 128) and loads it with
+    row_parallel_weight_loader: rows tp_rank .. tp_rank + 1 of the (8, 128) checkpoint weight -- rank 8 of a tp-16
+    group narrows past the end (vllm 0.10.0 sdist commandr.py:213-215, weight_utils.py:642-644;
+    0.34.0 commandr.py:261-263, weight_utils.py:1617-1619).  torch 2.13 (the venv):
+    torch.ones(8, 128).narrow(0, 8, 1) -> RuntimeError "start (8) + length (1) exceeds dimension size (8)."."""
+    spec = build_spec(command_r_gqa(use_qk_norm=True))
+    why = rule(spec, version, 16)
+    assert why and why.startswith("tp (16) > num_key_value_heads (8) with use_qk_norm")
+    assert "start (8) + length (1) exceeds dimension size (8)." in why
+    assert rule(spec, version, 8) is None
+
+
+def test_cohere_without_qk_norm_replicates_kv_heads():
+    """No k_norm: QKVParallelLinear replicates the 8 KV heads over 16 ranks and vLLM starts -- priced with one KV
+    head a rank: 40 layers x (K, V) x 1 x 128 x bf16 = 20,480 B/token."""
+    spec = spec_for_version(build_spec(command_r_gqa()), "0.31")
+    assert model_rule(spec, Layout(tp=16)) is None
+    assert kv_bytes_per_token(spec, "auto", 2, 16) == 40 * 2 * 1 * 128 * 2 == 20_480
+
+
+def test_torch_narrow_error_text():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match=r"start \(8\) \+ length \(1\) exceeds dimension size \(8\)\."):
+        torch.ones(8, 128).narrow(0, 8, 1)
+
+
 # ------------------------------------------------------------------ the cited vLLM lines say what the reasons say
 
 @needs_sdists
@@ -258,6 +294,13 @@ def test_minimax_m2_k_norm_on_a_rank_is_its_heads_width():
     ("0.21.0", "model_executor/models/minimax_m2.py", 224, "if self.total_num_kv_heads >= tp_size:"),
     ("0.21.0", "model_executor/models/minimax_m2.py", 235, "weight_shard_world_size=self.total_num_kv_heads,"),
     ("0.34.0", "config/model.py", 1579, "if total_num_attention_heads % tensor_parallel_size != 0:"),
+    ("0.10.0", "model_executor/models/commandr.py", 213, "self.k_norm = LayerNorm(param_shape=(self.num_kv_heads,"),
+    ("0.10.0", "model_executor/models/commandr.py", 79, '{"weight_loader": row_parallel_weight_loader})'),
+    ("0.34.0", "model_executor/models/commandr.py", 262, "param_shape=(self.num_kv_heads, self.head_dim)"),
+    ("0.10.0", "model_executor/model_loader/weight_utils.py", 644,
+     "loaded_weight = loaded_weight.narrow(shard_dim, start_idx, shard_size)"),
+    ("0.34.0", "model_executor/model_loader/weight_utils.py", 1619,
+     "loaded_weight = loaded_weight.narrow(shard_dim, start_idx, shard_size)"),
 ])
 def test_cited_sdist_lines(version, path, line, text):
     assert text in sdist_line(version, path, line)
