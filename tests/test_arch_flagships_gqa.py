@@ -68,11 +68,13 @@ def test_minimax_m25_kv_and_rope():
 
 
 def test_minimax_m2_qk_norms_split_by_tp():
-    """MiniMaxText01RMSNormTP: weight = ones(hidden / tp) with the rank's slice -> COLUMN, not replicated."""
+    """MiniMaxText01RMSNormTP: weight = ones(hidden / tp) with the rank's slice -> COLUMN, not replicated; k_norm
+    split as the KV heads (Shard.KV: 1/tp up to tp 8, one head's 128 above -- vllm 0.21.0 sdist
+    minimax_m2.py:224-238 shards it by num_key_value_heads there; tests/test_tp_kv_heads_versions.py)."""
     spec = build_spec(shipped("MiniMaxAI--MiniMax-M2.5"))
     q, k = tensor(spec, "model.layers.0.self_attn.q_norm.weight"), tensor(spec, "model.layers.0.self_attn.k_norm.weight")
     assert (q.shape, q.shard) == ((48 * 128,), Shard.COLUMN)
-    assert (k.shape, k.shard) == ((8 * 128,), Shard.COLUMN)
+    assert (k.shape, k.shard) == ((8 * 128,), Shard.KV)
     assert tensor(spec, "model.layers.0.self_attn.k_proj.weight").shard is Shard.KV
     assert tensor(spec, "model.layers.0.block_sparse_moe.gate.weight").shard is Shard.REPLICATED
     assert tensor(spec, "model.layers.0.block_sparse_moe.experts.gate_up_proj.weight").shard is Shard.EXPERT

@@ -316,6 +316,13 @@ class ModelSpec:
     # set: layouts with tp above the number are not modelled (cells ``unsupported`` with the reason) --
     # MiMo-V2-Flash's K/V head counts differ per layer kind, weight sharding takes one per model
     tp_unsupported: tuple[int, str] | None = None
+    # set: (largest tp vLLM starts with, its failure above it, a width x) -- layouts with tp above the number are
+    # ``invalid_layout`` (estimate/tables.py ``model_rule``); the failure text may name ``{tp}``, ``{width}``
+    # (tp * x: olmo's all-gathered k, x = head_dim) and ``{share}`` (x // tp: minimax_m2's k_norm slice,
+    # x = num_key_value_heads * head_dim), filled in per layout.  olmo2 / olmo3 / olmoe / olmo_hybrid and
+    # minimax_m2 (0.11 - 0.20): the whole-projection k norm cannot take a replicated KV head at
+    # tp > num_key_value_heads; per vLLM release through ``from_release`` / ``backend_changes``
+    tp_invalid: tuple[int, str, int] | None = None
     # set: the KV-cache dtype vLLM allocates whatever ``--kv-cache-dtype`` says ("auto": the model dtype, or a
     # checkpoint's kv_cache_scheme) -- MiMo-V2-Flash builds its Attention layers without cache_config
     kv_cache_dtype_fixed: str | None = None

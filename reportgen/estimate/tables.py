@@ -257,6 +257,9 @@ def model_rule(spec: ModelSpec, lay: Layout, inputs: tuple | None = None) -> str
         return rule
     if spec.max_tp and lay.tp > spec.max_tp:
         return f"tp ({lay.tp}) > num_experts ({spec.max_tp}): vLLM's MoE block raises"
+    cap = getattr(spec, "tp_invalid", None)
+    if cap and lay.tp > cap[0]:
+        return f"tp ({lay.tp}) > " + cap[1].format(tp=lay.tp, width=lay.tp * cap[2], share=cap[2] // lay.tp)
     if lay.pp > spec.num_layers:
         return f"pp ({lay.pp}) > num_hidden_layers ({spec.num_layers})"
     if lay.pp > 1 and getattr(spec, "pp_invalid", None):

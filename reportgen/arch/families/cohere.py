@@ -21,7 +21,10 @@ are added to the residual.
 * cohere ``use_qk_norm``: per-head LayerNorm weights of shape ``(heads, head_dim)``; vLLM builds them
   with the rank's heads (``(num_heads / tp, head_dim)`` -> COLUMN, ``(max(1, kv / tp), head_dim)`` -> KV).
   transformers' Cohere2 / Cohere2-MoE attention has no q/k norms, while vLLM's commandr.py builds them
-  whenever the config carries ``use_qk_norm: true``: refused for those two.
+  whenever the config carries ``use_qk_norm: true``: refused for those two.  Past ``num_key_value_heads`` a rank
+  holds one replicated KV head and a ``(1, head_dim)`` k_norm that ``row_parallel_weight_loader`` fills with row
+  ``tp_rank`` of the checkpoint's ``(kv, head_dim)``: the ranks from ``kv`` on raise torch's narrow error while
+  loading -- ``invalid_layout`` on every release (``QK_NORM_TP``, ``ModelSpec.tp_invalid``).
 * The head is ALWAYS tied in vLLM (logits from ``embed_tokens``; ``lm_head.`` weights are dropped by
   the loader): ``tie_word_embeddings=false`` (transformers builds a separate head) is refused.
 * Rotary cache: ``get_rope(head_dim, max_position=model_max_length or max_position_embeddings)`` on
@@ -58,6 +61,15 @@ from reportgen.arch.spec import AttentionKind, Component as C, LayerKV, ModelSpe
 _V2_TYPES = ("sliding_attention", "full_attention")
 
 
+# cohere with use_qk_norm at tp > num_key_value_heads ({tp} filled in per layout): vLLM 0.10 - 0.34, commandr.py
+QK_NORM_TP = ("num_key_value_heads ({n_kv}) with use_qk_norm on vLLM 0.10+ (commandr.py): each rank holds one "
+              "replicated KV head and a k_norm of param_shape (1, {hd}) that row_parallel_weight_loader fills with "
+              "row tp_rank of the checkpoint's ({n_kv}, {hd}) weight -- at weight loading rank {n_kv} raises "
+              "RuntimeError(\"start ({n_kv}) + length (1) exceeds dimension size ({n_kv}).\"), the ranks above it "
+              "IndexError(\"start out of range ...\") (torch narrow; vllm 0.10.0 sdist commandr.py:79,213-215, "
+              "model_loader/weight_utils.py:642-644; 0.34.0 commandr.py:83,109,261-263, weight_utils.py:1617-1619)")
+
+
 def build(f: Fields, spec: ModelSpec) -> None:
     """cohere (Command-R v1)."""
     g = _refuse_common(f)
@@ -68,6 +80,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
         B.gated_mlp(ts, i, f"{p}.mlp", g.hidden, inter, C.DENSE_MLP)
 
     _stack(f, spec, g, mlp, qk_norm=qk_norm)
+    if qk_norm:
+        spec.tp_invalid = (g.n_kv, QK_NORM_TP.format(n_kv=g.n_kv, hd=g.head_dim), g.head_dim)
     # commandr.py gives v1 layers no window of their own: the model-level one, none when layer_types mix
     spec.layers_kv = model_level_window_layers(f, g.n_layers, g.n_kv, g.head_dim)
 

@@ -97,7 +97,10 @@ def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, 
 
     ``qk_norm``: ``"head"`` -- one RMSNorm of ``head_dim`` shared by all heads (qwen3, hunyuan,
     dots1: replicated); ``"whole"`` -- a norm over the whole q / k projection that vLLM shards by TP
-    (MiniMax ``MiniMaxText01RMSNormTP``: ``(heads * head_dim,)`` COLUMN, ``(kv * head_dim,)`` COLUMN).
+    (MiniMax ``MiniMaxText01RMSNormTP``: ``(heads * head_dim,)`` COLUMN; ``(kv * head_dim,)`` split as the KV
+    heads, ``Shard.KV``: 1/tp of it up to tp = kv, one head's ``head_dim`` a rank above -- vLLM 0.21 on shards it
+    by ``num_key_value_heads`` then, vllm 0.21.0 sdist minimax_m2.py:224-238; older releases fail there,
+    ``ModelSpec.tp_invalid``).
     """
     def add(ts: list[Tensor], i: int, p: str) -> None:
         a = f"{p}.self_attn"
@@ -108,7 +111,7 @@ def gqa_attention(g: Geometry, *, qkv_bias: bool = False, o_bias: bool = False, 
             B.norm(ts, f"{a}.{qk_names[1]}", g.head_dim, i, comp=C.ATTENTION)
         elif qk_norm == "whole":
             ts.append(Tensor(f"{a}.{qk_names[0]}.weight", (g.n_heads * g.head_dim,), S.COLUMN, C.ATTENTION, i))
-            ts.append(Tensor(f"{a}.{qk_names[1]}.weight", (g.n_kv * g.head_dim,), S.COLUMN, C.ATTENTION, i))
+            ts.append(Tensor(f"{a}.{qk_names[1]}.weight", (g.n_kv * g.head_dim,), S.KV, C.ATTENTION, i))
         elif qk_norm is not None:
             raise ValueError(f"unknown qk_norm kind {qk_norm!r}")
     return add

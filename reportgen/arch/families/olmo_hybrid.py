@@ -35,6 +35,8 @@ later form ``{"rope_type": null}`` is taken as NoPE too: the commit read indexes
 lm_head is tied when ``tie_word_embeddings`` (both codes).  GDN heads split by TP: ``linear_num_key_heads`` and
 ``linear_num_value_heads`` must divide (arch/state.py ``state_tp_rule``).  The estimator's GDN activation
 terms (fitted on Qwen GDN start-ups) apply to these layers unchecked: no OLMo-Hybrid start-up log exists.
+TP above ``num_key_value_heads``: ``invalid_layout`` on every release, as olmo2's (``olmo.k_norm_tp_rule``:
+``OlmoHybridAttention._apply_qk_norm`` all-gathers k into the ``num_key_value_heads x head_dim`` k_norm).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from typing import Any
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
 from reportgen.arch.families.common import set_scalars
-from reportgen.arch.families.olmo import attention as olmo_attention, check as olmo_check
+from reportgen.arch.families.olmo import attention as olmo_attention, check as olmo_check, k_norm_tp_rule
 from reportgen.arch.families.qwen3_next import LAYER_KINDS, layer_kinds
 from reportgen.arch.fields import Fields
 from reportgen.arch.gdn import gdn_dims, gdn_layer, gdn_state
@@ -118,6 +120,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.lm_head(ts, g.vocab, g.hidden, tied=g.tie)
     set_scalars(spec, f, g)
     spec.layers_kv = layers
+    # the attention layers' whole-projection k_norm: tp > num_key_value_heads fails on every release (olmo.py)
+    k_norm_tp_rule(spec, "olmo_hybrid", g.n_kv, g.head_dim)
     if not _vllm_uses_rope(raw):
         spec.rope_caches = ()
         spec.notes.append("no rotary embedding: vLLM's OlmoHybridConfig keeps rope_parameters without a "
