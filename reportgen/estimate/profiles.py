@@ -209,7 +209,12 @@ _P020 = VllmProfile(
              "Blackwell Server Edition): weights +0.04 %, KV -0.44 %, tokens -0.44 % (-0.24 % at 8,192 batched tokens).  "
              "Row 167 (0.20.0, Qwen3.6-35B-A3B NVFP4 on a WSL2 32 GB Blackwell card): no offline config, not runnable; "
              "rows 166 (a 0.20.1rc1 nightly, same card) and 170 (0.20.2, nvidia/Gemma-4-26B-A4B-NVFP4 on an RTX 5090 "
-             "under WSL2, branch loghunt) already print 0.21's token line and are scored under 0.21",
+             "under WSL2, branch loghunt) already print 0.21's token line and are scored under 0.21.  Row 175 "
+             "(0.20.1.dev1, GLM-5.1-FP8 TP 8 on H200, eager; KV -10.8 %) is not a release term (branch sparse175, "
+             "docs/decisions.md 'Row 175 pinned from the sdists'): the budget path is the same code in the 0.19.1 and "
+             "0.20.0 sdists, and v0.20.0's own profile holds >= 2.49 GiB of torch memory (fused-MoE workspaces 1.50, "
+             "logits 0.89, hidden states 0.11) where the log leaves 1.58 for activation + non-torch -- that start's "
+             "non-torch increase was <= -0.91 GiB, which no non-negative term prices; not refitted",
     notes="graph estimate (linear extrapolation of the 2nd capture) taken from the budget")
 
 
