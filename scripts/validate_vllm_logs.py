@@ -559,7 +559,9 @@ def profile_summary(res: list[dict]) -> tuple[str, dict]:
             worst = f"{r['tok_err']:+.2f} % (row {r['row']}, {r['model'].split('/')[-1][:30]}, tp{r['tp']})"
         scored = len([r for r in started if r["tok_err"] is not None or r["kv_err"] is not None])
         note = "" if scored >= 3 else (f"only {scored} public start-up(s) with a KV figure we can run: "
-                                       "too few to call this profile checked")
+                                       "too few to call this profile checked") if scored else (
+            "no public start-up with a KV figure found: unchecked (the terms are the previous profile's, the "
+            "sizing rule is read from the release's source)")
         stats[p.label] = {"rows": len(rows), "weights": w_ok, "tokens": tok_ok, "kv": kv_ok, "verdict": verd,
                           "scored": scored}
         lines.append(f"| {p.label} | {len(rows)} ({len(started)} / {len(rows) - len(started)}) | {_share(w_ok)} | "
