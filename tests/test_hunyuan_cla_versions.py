@@ -264,3 +264,12 @@ def test_meta_device_matches_and_transformers_ignores_cla():
                     "hidden_act": "gelu_pytorch_tanh"}):
         cfg = dict(small, **change)
         assert build_spec(cfg).params_total == meta_count(cfg), change
+
+
+def test_hunyuan_large_on_the_meta_device():
+    """transformers builds Hunyuan-Large's CLA config (head_dim 80 stated) as the hand-derived model without CLA:
+    every layer its own k / v projections -- what the Transformers backend (0.29+) would hold."""
+    pytest.importorskip("torch")
+    from oracle_support import meta_count
+
+    assert meta_count(dict(LARGE, head_dim=80)) == 388_963_549_440
