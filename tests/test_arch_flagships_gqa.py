@@ -577,7 +577,7 @@ def test_hunyuan_a13b_total_and_kv():
 @pytest.mark.parametrize(("change", "words"), [
     ({"use_cla": True, "cla_share_factor": 2}, "cross-layer attention"),
     ({"moe_intermediate_size": 1024}, "sizes the experts"),
-    ({"head_dim": None}, "without head_dim"),
+    ({"head_dim": None, "use_qk_norm": False}, "without head_dim"),
 ])
 def test_hunyuan_refusals(change, words):
     reason = build_spec(dict(HUNYUAN_MOE, **change)).unsupported_reason

@@ -21,6 +21,11 @@ what the vLLM release sdists (/work/vllm_src/vllm-X.Y.Z) do, checked against the
   every native release (0.10.0 hunyuan_v1.py:112, 0.28.0 :136) -> priced from 0.29, as transformers builds it (an
   activation has no parameters); the backend's FusedMoE runs silu whatever it says (0.29.0 transformers/moe.py:
   211-215), a note.  An activation transformers' ACT2FN lacks: refused (KeyError there too).
+* no ``head_dim`` -- vLLM's ``HunYuanAttention`` takes ``attention_head_dim`` when the config has it, else hidden //
+  heads (0.10.0 hunyuan_v1.py:157-162, 0.28.0 :178-183); transformers' attention reads ``config.head_dim`` (class
+  default None) and raises TypeError at ``self.head_dim**-0.5`` (transformers 5.25 modeling_hunyuan_v1_*.py:161-163)
+  -> priced for 0.10 - 0.28 as the native file builds it, refused from 0.29 (``from_release``); refused outright when
+  the native file also builds something else than transformers (``use_qk_norm`` false ...).
 * hunyuan_v1_moe with ``num_experts == 1`` -- ``_is_moe`` wants ``> 1``: 0.11.0 - 0.28.0 ``RuntimeError("No HunYuanMoE
   layer found in model.layers.")`` (0.11.0 hunyuan_v1.py:949, 0.28.0 :1001); 0.10.x builds dense MLPs and its
   ``load_weights`` has no ``mlp.gate`` for the router ``mlp.gate.wg.weight`` (0.10.0 :833-836) -> priced from 0.29,
@@ -273,3 +278,64 @@ def test_hunyuan_large_on_the_meta_device():
     from oracle_support import meta_count
 
     assert meta_count(dict(LARGE, head_dim=80)) == 388_963_549_440
+
+
+# ---------------------------------------------------------------- no head_dim: native only
+
+@needs_sdists
+def test_native_head_size_fallbacks():
+    for v in NATIVE:
+        src = _read(v, "model_executor/models/hunyuan_v1.py")
+        attn = src[src.index("class HunYuanAttention"):src.index("class HunYuanCrossAttention")]
+        assert re.search(r'if hasattr\(config, "head_dim"\) and config\.head_dim:\s+self\.head_dim = config\.head_dim\s+'
+                         r'elif hasattr\(config, "attention_head_dim"\):\s+self\.head_dim = config\.attention_head_dim\s+'
+                         r'else:\s+self\.head_dim = self\.hidden_size // self\.total_num_heads', attn), v
+
+
+def test_transformers_cannot_build_without_head_dim():
+    pytest.importorskip("torch")
+    from oracle_support import meta_count
+
+    cfg = dict(DENSE, hidden_size=64, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=2, vocab_size=50,
+               intermediate_size=32, pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    del cfg["head_dim"], cfg["attention_head_dim"]
+    with pytest.raises(TypeError, match="NoneType"):
+        meta_count(cfg)
+
+
+@pytest.mark.parametrize("attention_head_dim", [None, 64])
+def test_no_head_dim_priced_natively_refused_from_the_backend(attention_head_dim):
+    """Hunyuan-A13B's geometry without head_dim: vLLM 0.10 - 0.28 take attention_head_dim (64 here) or 4096 / 32 = 128.
+    Tied embedding 128167 x 4096; per layer q / o 32 x d x 4096, k / v 8 x d x 4096, q/k norms d each, two layer
+    norms, router 64 x 4096, 64 experts + the shared MLP of 3 x 4096 x 3072; final norm."""
+    cfg = {k: v for k, v in HUNYUAN_MOE.items() if k not in ("head_dim", "attention_head_dim")}
+    if attention_head_dim:
+        cfg["attention_head_dim"] = attention_head_dim
+    d = attention_head_dim or 128
+    spec = build_spec(cfg)
+    assert spec.unsupported_reason is None and spec.served_from is None and spec.head_dim == d
+    layer = 2 * 32 * d * 4096 + 2 * 8 * d * 4096 + 2 * d + 2 * 4096 + 64 * 4096 + 65 * 3 * 4096 * 3072
+    assert spec.params_total == 128167 * 4096 + 32 * layer + 4096
+    assert kv_bytes_per_token(spec, "auto", 2, 1) == 32 * 2 * 8 * d * 2
+    for v in ("0.10", "0.28"):
+        assert spec_for_version(spec, v).unsupported_reason is None
+    for v in ("0.29", "0.34"):
+        reason = spec_for_version(spec, v).unsupported_reason
+        assert reason and "without head_dim" in reason and "TypeError" in reason
+    pytest.importorskip("torch")
+    from oracle_support import meta_count
+
+    # the native model is transformers' with that head_dim stated (small widths: the same structure)
+    small = dict(cfg, hidden_size=64, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=2,
+                 intermediate_size=16, moe_intermediate_size=None, num_experts=4, moe_topk=2, num_shared_expert=1,
+                 vocab_size=50, pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    if attention_head_dim:
+        small["attention_head_dim"] = 8
+    assert build_spec(small).params_total == meta_count(dict(small, head_dim=8 if attention_head_dim else 16))
+
+
+def test_no_head_dim_and_a_native_difference_refused_outright():
+    reason = build_spec(dict(HUNYUAN_MOE, head_dim=None, use_qk_norm=False)).unsupported_reason
+    assert reason and "without head_dim" in reason and "use_qk_norm" in reason
+    with pytest.raises(ConfigError, match="attention_head_dim"):
+        build_spec(dict(HUNYUAN_MOE, head_dim=None, attention_head_dim=None))

@@ -16,7 +16,12 @@ refused -- e.g. ``moe_intermediate_size`` != ``intermediate_size``: the backend'
 * q/k/v/o bias = ``attention_bias`` (vLLM also reads ``bias``; its dense MLP reads ``mlp_bias``, which
   transformers ignores); per-head ``query_layernorm`` / ``key_layernorm`` exist in transformers always and in
   vLLM only with ``use_qk_norm`` -> without it: 0.29 on only;
-* ``head_dim``: transformers needs it stated (it does not derive one); vLLM takes it when set;
+* ``head_dim``: vLLM's ``HunYuanAttention`` takes it when set, else ``attention_head_dim`` when the config has it,
+  else hidden // heads (0.10.0 hunyuan_v1.py:157-162, 0.28.0 :178-183); transformers' attention reads
+  ``config.head_dim`` -- its class default None -- and raises TypeError at ``self.head_dim**-0.5``
+  (modeling_hunyuan_v1_*.py:161-163), so without it 0.10 - 0.28 build the native model (priced) and 0.29 on
+  cannot build it: ``from_release`` sets ``unsupported_reason`` from 0.29 (refused outright when the native file
+  builds something else as well);
 * cross-layer attention (``use_cla`` with ``cla_share_factor`` f > 1; vLLM's ``_get_cla_factor`` reads f only with
   ``use_cla``, default 1): no vLLM release serves it (``CLA_REASON``, per release range).  Natively layer i with
   ``i % f != 0`` is a ``HunYuanCrossAttention`` -- a ``q_proj`` of hidden x hidden, no k/v projections, reading the
@@ -65,6 +70,8 @@ refused -- e.g. ``moe_intermediate_size`` != ``intermediate_size``: the backend'
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
@@ -97,8 +104,6 @@ def _check(f: Fields, family: str, native_only: list[str]) -> None:
     factor = cla_factor(f)
     if factor > 1 and f.int("num_hidden_layers") > 1:
         raise Unsupported(f"{family} with use_cla and cla_share_factor {factor}: {CLA_REASON}")
-    if f.get("head_dim") is None:
-        raise Unsupported(f"{family} without head_dim: transformers 5.24 cannot build it (no meta-device count)")
     act = f.get("hidden_act")
     if act != "silu":
         native = (f"vLLM's hunyuan_v1.py (0.10 - 0.28) raises ValueError(\"Unsupported activation: {act}. Only silu "
@@ -185,6 +190,23 @@ def build(f: Fields, spec: ModelSpec) -> None:
     native_only: list[str] = []
     _check(f, family, native_only)
     g = geometry(f)
+    no_head_dim = None
+    if not f.get("head_dim"):
+        # vLLM's HunYuanAttention: head_dim if set (and non-zero), else attention_head_dim when the config has it,
+        # else hidden // heads (vllm 0.10.0 sdist hunyuan_v1.py:157-162, 0.28.0 :178-183); transformers' attention
+        # takes config.head_dim -- its class default None -- and fails on it (``self.head_dim**-0.5``)
+        if "attention_head_dim" in f.raw:
+            if f.raw["attention_head_dim"] is None:
+                raise f.err("attention_head_dim", "is null without head_dim: vLLM's HunYuanAttention takes it as the "
+                                                  "head size")
+            g = replace(g, head_dim=f.int("attention_head_dim", lo=1))
+        no_head_dim = (f"{family} without head_dim: transformers' HunYuan attention reads config.head_dim, None, and "
+                       f"raises TypeError at self.head_dim**-0.5 (transformers 5.25 modeling_{family}.py:161-163), so "
+                       "vLLM's Transformers backend (0.29 on) cannot build it")
+        if native_only:
+            # 0.10 - 0.28 build something else, 0.29 on nothing
+            raise Unsupported(f"{no_head_dim}; and vLLM 0.10 - 0.28 cannot build it as transformers would: "
+                              + "; ".join(native_only))
     inter = f.int("intermediate_size")
     bias = f.flag("attention_bias")
     moe = family == "hunyuan_v1_moe"
@@ -214,4 +236,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     decoder_stack(spec, f, g, attention=attention, mlp=mlp)
     if native_only:
         # what is built above is transformers' model, which vLLM builds from 0.29 on (Transformers backend)
+        if no_head_dim:
+            raise Unsupported(f"{no_head_dim}; and vLLM 0.10 - 0.28 cannot build it as transformers would: "
+                              + "; ".join(native_only))
         spec.served_from = (BACKEND_RELEASE, "; ".join(native_only))
+    elif no_head_dim:
+        # what is built above is the native file's model (0.10 - 0.28); the backend releases cannot build it
+        spec.from_release = tuple(spec.from_release) + ((BACKEND_RELEASE, "unsupported_reason", no_head_dim),)
