@@ -577,8 +577,7 @@ def test_hunyuan_a13b_total_and_kv():
 @pytest.mark.parametrize(("change", "words"), [
     ({"use_cla": True, "cla_share_factor": 2}, "cross-layer attention"),
     ({"moe_intermediate_size": 1024}, "sizes the experts"),
-    ({"num_experts": 1, "moe_topk": 1}, "num_experts <= 1"),
-    ({"head_dim": None}, "without head_dim"),
+    ({"head_dim": None, "use_qk_norm": False}, "without head_dim"),
 ])
 def test_hunyuan_refusals(change, words):
     reason = build_spec(dict(HUNYUAN_MOE, **change)).unsupported_reason
@@ -589,6 +588,9 @@ def test_hunyuan_refusals(change, words):
     ({"use_qk_norm": False}, "use_qk_norm"),
     ({"num_shared_expert": 2}, "shared MLP"),
     ({"mlp_bias": True}, "loads that bias"),
+    # tests/test_hunyuan_cla_versions.py: per release, with the vLLM lines
+    ({"num_experts": 1, "moe_topk": 1}, "No HunYuanMoE layer found"),
+    ({"hidden_act": "gelu"}, "Unsupported activation: gelu"),
 ])
 def test_hunyuan_native_only_differences_refused_before_the_backend(change, words):
     """vLLM 0.10 - 0.28's hunyuan_v1.py builds these configs differently from transformers; 0.29 on builds

@@ -386,10 +386,14 @@ def test_hunyuan_class_defaults_refused(model_type):
 @st.composite
 def hunyuan_configs(draw, model_type: str):
     cfg = dict(model_type="hunyuan_v1_dense", architectures=["HunYuanDenseV1ForCausalLM"], **_small_geometry(draw))
+    # a non-silu activation and a single expert are priced from 0.29 (tests/test_hunyuan_cla_versions.py); use_cla
+    # with cla_share_factor 1 builds no cross layer (vLLM's _get_cla_factor)
     cfg.update(intermediate_size=draw(st.integers(1, 48)), tie_word_embeddings=draw(st.booleans()),
-               attention_bias=draw(st.booleans()), use_qk_norm=True, hidden_act="silu")
+               attention_bias=draw(st.booleans()), use_qk_norm=True,
+               hidden_act=draw(st.sampled_from(["silu", "silu", "gelu", "relu", "gelu_pytorch_tanh"])),
+               use_cla=draw(st.booleans()), cla_share_factor=1)
     if model_type == "hunyuan_v1_moe":
-        experts = draw(st.integers(2, 8))
+        experts = draw(st.integers(1, 8))
         cfg.update(model_type="hunyuan_v1_moe", architectures=["HunYuanMoEV1ForCausalLM"], num_experts=experts,
                    # an int or a per-layer list (HunYuanMoEV1Config: int | list[int]; vLLM reads moe_topk[i])
                    moe_topk=draw(st.integers(1, experts) | st.lists(st.integers(1, experts),

@@ -16,8 +16,38 @@ refused -- e.g. ``moe_intermediate_size`` != ``intermediate_size``: the backend'
 * q/k/v/o bias = ``attention_bias`` (vLLM also reads ``bias``; its dense MLP reads ``mlp_bias``, which
   transformers ignores); per-head ``query_layernorm`` / ``key_layernorm`` exist in transformers always and in
   vLLM only with ``use_qk_norm`` -> without it: 0.29 on only;
-* ``head_dim``: transformers needs it stated (it does not derive one); vLLM takes it when set;
-* cross-layer attention (``use_cla``) exists in vLLM only -> refused;
+* ``head_dim``: vLLM's ``HunYuanAttention`` takes it when set, else ``attention_head_dim`` when the config has it,
+  else hidden // heads (0.10.0 hunyuan_v1.py:157-162, 0.28.0 :178-183); transformers' attention reads
+  ``config.head_dim`` -- its class default None -- and raises TypeError at ``self.head_dim**-0.5``
+  (modeling_hunyuan_v1_*.py:161-163), so without it 0.10 - 0.28 build the native model (priced) and 0.29 on
+  cannot build it: ``from_release`` sets ``unsupported_reason`` from 0.29 (refused outright when the native file
+  builds something else as well);
+* cross-layer attention (``use_cla`` with ``cla_share_factor`` f > 1; vLLM's ``_get_cla_factor`` reads f only with
+  ``use_cla``, default 1): no vLLM release serves it (``CLA_REASON``, per release range).  Natively layer i with
+  ``i % f != 0`` is a ``HunYuanCrossAttention`` -- a ``q_proj`` of hidden x hidden, no k/v projections, reading the
+  K/V of the layer before through an ``Attention`` of ``attn_type=ENCODER_DECODER`` (vllm 0.28.0 sdist
+  hunyuan_v1.py:298-329, 489-524, 651-667) -- and V1 has no cache path for such a layer in a decoder-only model:
+  0.10.0 - 0.10.1.1 ``get_kv_cache_spec`` raises NotImplementedError; 0.10.2 - 0.11.0 give it a
+  ``CrossAttentionSpec`` whose blocks are sized by encoder tokens (a text request has none) and whose manager raises
+  NotImplementedError("CrossAttentionManager does not support caching") on every request when prefix caching is
+  on (the default); 0.11.1 - 0.28 ``Attention.get_kv_cache_spec`` asserts ``attn_type == DECODER``.  From 0.29 no
+  vLLM code reads ``use_cla`` for these architectures (the Transformers backend builds transformers' class: k/v
+  projections and a KV cache on every layer, which a CLA checkpoint does not have weights for).  ``use_cla`` with
+  f = 1 (or one layer) builds no cross layer natively and transformers ignores the flag -> priced as without it;
+* ``hidden_act`` other than silu: vLLM's ``HunYuanMLP`` (the dense MLP, and the shared MLP of ``use_mixed_mlp_moe``)
+  raises ``ValueError("Unsupported activation: ... Only silu is supported for now.")`` (0.10.0 hunyuan_v1.py:112,
+  0.28.0 :136) -> 0.29 on only, where transformers' MLPs apply ``ACT2FN[hidden_act]`` (no parameters; the
+  backend's GLU fuser keeps an activation without an ``...AndMul`` form unfused -- transformers/fusers/glu.py:
+  102-117, 169-170) and the backend's FusedMoE experts compute silu whatever ``hidden_act`` says (0.29.0
+  transformers/moe.py:211-215; a note).  An activation transformers' ``ACT2FN`` does not have cannot be built by
+  either -> refused with both errors;
+* hunyuan_v1_moe with ``num_experts == 1``: vLLM's ``_is_moe`` wants ``num_experts > 1``, so the native file builds
+  dense ``HunYuanMLP`` layers and, from 0.11.0, ``HunYuanMoEV1ForCausalLM`` raises ``RuntimeError("No HunYuanMoE
+  layer found in model.layers.")`` (0.11.0 hunyuan_v1.py:949, 0.28.0 :1001); 0.10.x (``HunYuanMoEV1ForCausalLM``
+  a plain ``HunYuanV1Base``, 0.10.0 :936) builds the dense layers, whose ``load_weights`` finds no ``mlp.gate``
+  parameter for the checkpoint's router ``mlp.gate.wg.weight`` (0.10.0 :833-836, a KeyError) -> 0.29 on only, where
+  the backend builds transformers' MoE block with its one expert (router ``1 x H``, FusedMoE of 1 expert, the
+  shared MLP);
 * MoE (transformers: every layer; vLLM: when ``num_experts > 1``): router ``gate.wg`` ``E x H`` (replicated),
   ``num_experts`` experts and one shared MLP, all of ``intermediate_size`` in transformers; vLLM sizes the
   experts by ``moe_intermediate_size`` when set (natively and, 0.29 on, the backend's FusedMoE) -> refused
@@ -40,6 +70,8 @@ refused -- e.g. ``moe_intermediate_size`` != ``intermediate_size``: the backend'
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import Unsupported
 from reportgen.arch.families.common import decoder_stack, geometry, gqa_attention
@@ -50,6 +82,16 @@ from reportgen.arch.spec import Component as C, ModelSpec, Tensor
 # backend (vllm 0.29.0 sdist registry.py:687-688; estimate/tf_backend.py BACKEND_FROM)
 BACKEND_RELEASE = (0, 29)
 
+# cross-layer attention per vLLM release (module docstring; tests/test_hunyuan_cla_versions.py reads the lines)
+CLA_REASON = ("no vLLM release serves cross-layer attention for it -- natively the sharing layers are Attention "
+              "layers of attn_type ENCODER_DECODER (hunyuan_v1.py HunYuanCrossAttention), for which vLLM 0.10.0 - "
+              "0.10.1 raise NotImplementedError in gpu_model_runner.get_kv_cache_spec, 0.10.2 - 0.11.0 build a "
+              "CrossAttentionSpec sized by encoder tokens whose manager raises NotImplementedError(\"CrossAttentionManager "
+              "does not support caching\") on every request with prefix caching on (the default), and 0.11.1 - 0.28 "
+              "fail Attention.get_kv_cache_spec's assert attn_type == AttentionType.DECODER; from 0.29 vLLM has no "
+              "cross-layer attention for it (the Transformers backend builds transformers' class, which gives every "
+              "layer its own k/v projections and KV cache; use_cla is read by no vLLM code for it)")
+
 
 def _check(f: Fields, family: str, native_only: list[str]) -> None:
     for name in ("bias", "mlp_bias"):
@@ -59,22 +101,41 @@ def _check(f: Fields, family: str, native_only: list[str]) -> None:
     if not f.flag("use_qk_norm"):
         native_only.append(f"{family} without use_qk_norm: transformers always builds the per-head q/k norms, "
                            "vLLM's hunyuan_v1.py only with use_qk_norm")
-    if f.flag("use_cla"):
-        raise Unsupported(f"{family} with use_cla: vLLM's cross-layer attention is not in transformers")
-    if f.get("head_dim") is None:
-        raise Unsupported(f"{family} without head_dim: transformers 5.24 cannot build it (no meta-device count)")
-    if f.get("hidden_act") != "silu":
-        raise Unsupported(f"{family} with hidden_act {f.get('hidden_act')!r}: vLLM's hunyuan_v1.py (0.10 - 0.28) "
-                          "accepts silu only; the Transformers backend's build of another activation (0.29 on) is "
-                          "not modelled")
+    factor = cla_factor(f)
+    if factor > 1 and f.int("num_hidden_layers") > 1:
+        raise Unsupported(f"{family} with use_cla and cla_share_factor {factor}: {CLA_REASON}")
+    act = f.get("hidden_act")
+    if act != "silu":
+        native = (f"vLLM's hunyuan_v1.py (0.10 - 0.28) raises ValueError(\"Unsupported activation: {act}. Only silu "
+                  "is supported for now.\") building its HunYuanMLP")
+        from transformers.activations import ACT2FN
+        if not isinstance(act, str) or act not in ACT2FN:
+            raise Unsupported(f"{family} with hidden_act {act!r}: {native}; transformers' ACT2FN has no such "
+                              "activation (KeyError), so the Transformers backend (0.29 on) cannot build it either")
+        if family == "hunyuan_v1_dense" or f.raw.get("use_mixed_mlp_moe"):
+            native_only.append(f"{family} with hidden_act {act!r}: {native}")
+
+
+def cla_factor(f: Fields) -> int:
+    """vLLM's ``_get_cla_factor``: ``cla_share_factor`` (default 1) when ``use_cla``, else 1."""
+    if not f.flag("use_cla"):
+        return 1
+    factor = f.get("cla_share_factor", 1)
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        # vLLM's ``layer_id % cla_factor`` (hunyuan_v1.py) needs a positive integer
+        raise f.err("cla_share_factor", f"must be a positive integer, got {factor!r}")
+    return factor
 
 
 def _moe_widths(f: Fields, inter: int, n_layers: int, native_only: list[str]) -> tuple[int, tuple[int, ...]]:
     """(largest top-k, per-layer top-k or ()); experts / shared MLP widths vLLM's native file builds
     differently from transformers' are added to ``native_only``."""
     n_exp = f.int("num_experts")
-    if n_exp <= 1:
-        raise Unsupported("hunyuan_v1_moe with num_experts <= 1: vLLM builds a dense MLP, transformers a MoE block")
+    if n_exp == 1:
+        native_only.append("hunyuan_v1_moe with num_experts 1: vLLM's hunyuan_v1.py builds no MoE block (_is_moe "
+                           "wants num_experts > 1) -- 0.11 - 0.28 raise RuntimeError(\"No HunYuanMoE layer found in "
+                           "model.layers.\"), and 0.10's dense MLP layers have no mlp.gate parameter for the "
+                           "checkpoint's router mlp.gate.wg.weight (load_weights: params_dict[name], KeyError)")
     moe_inter = f.get("moe_intermediate_size")
     if isinstance(moe_inter, list) and moe_inter and all(v == inter for v in moe_inter):
         moe_inter = inter
@@ -129,6 +190,23 @@ def build(f: Fields, spec: ModelSpec) -> None:
     native_only: list[str] = []
     _check(f, family, native_only)
     g = geometry(f)
+    no_head_dim = None
+    if not f.get("head_dim"):
+        # vLLM's HunYuanAttention: head_dim if set (and non-zero), else attention_head_dim when the config has it,
+        # else hidden // heads (vllm 0.10.0 sdist hunyuan_v1.py:157-162, 0.28.0 :178-183); transformers' attention
+        # takes config.head_dim -- its class default None -- and fails on it (``self.head_dim**-0.5``)
+        if "attention_head_dim" in f.raw:
+            if f.raw["attention_head_dim"] is None:
+                raise f.err("attention_head_dim", "is null without head_dim: vLLM's HunYuanAttention takes it as the "
+                                                  "head size")
+            g = replace(g, head_dim=f.int("attention_head_dim", lo=1))
+        no_head_dim = (f"{family} without head_dim: transformers' HunYuan attention reads config.head_dim, None, and "
+                       f"raises TypeError at self.head_dim**-0.5 (transformers 5.25 modeling_{family}.py:161-163), so "
+                       "vLLM's Transformers backend (0.29 on) cannot build it")
+        if native_only:
+            # 0.10 - 0.28 build something else, 0.29 on nothing
+            raise Unsupported(f"{no_head_dim}; and vLLM 0.10 - 0.28 cannot build it as transformers would: "
+                              + "; ".join(native_only))
     inter = f.int("intermediate_size")
     bias = f.flag("attention_bias")
     moe = family == "hunyuan_v1_moe"
@@ -136,6 +214,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
         spec.num_experts = n_exp = f.int("num_experts")
         spec.experts_per_token, per_layer = _moe_widths(f, inter, g.n_layers, native_only)
         spec.num_shared_experts = 1
+        if f.get("hidden_act") != "silu":
+            spec.notes.append(f"hidden_act {f.get('hidden_act')!r}: vLLM's Transformers backend builds the routed experts "
+                              "as a FusedMoE computing silu whatever hidden_act says (vllm 0.29.0 sdist "
+                              "transformers/moe.py:211-215); the parameters do not depend on it")
         if per_layer:
             spec.experts_per_token_by_layer = per_layer
             spec.notes.append(f"per-layer moe_topk ({_runs(per_layer)}): activation and MoE workspaces priced at the "
@@ -154,4 +236,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
     decoder_stack(spec, f, g, attention=attention, mlp=mlp)
     if native_only:
         # what is built above is transformers' model, which vLLM builds from 0.29 on (Transformers backend)
+        if no_head_dim:
+            raise Unsupported(f"{no_head_dim}; and vLLM 0.10 - 0.28 cannot build it as transformers would: "
+                              + "; ".join(native_only))
         spec.served_from = (BACKEND_RELEASE, "; ".join(native_only))
+    elif no_head_dim:
+        # what is built above is the native file's model (0.10 - 0.28); the backend releases cannot build it
+        spec.from_release = tuple(spec.from_release) + ((BACKEND_RELEASE, "unsupported_reason", no_head_dim),)
