@@ -20,6 +20,9 @@ not say when serving began.
 ``served.LAST_SERVED`` and the newest sdist's ``_PREVIOUSLY_SUPPORTED_MODELS`` with the registries
 (a removed architecture must be listed in its last release and in no later one).
 
+``--removed`` also checks ``served.NEVER_LISTED`` (listed by no registry read) and ``served.UNPARSED_MODEL_TYPES`` (a
+key of no release's ``_CONFIG_REGISTRY`` in ``vllm/transformers_utils/config.py``).
+
 ``unlisted``: architectures a release dropped without a ``_PREVIOUSLY_SUPPORTED_MODELS`` entry (renames), with
 the releases read that do not list them after their first listing.
 """
@@ -36,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reportgen" / "estimate" / "first_served.json"
 REGISTRY = Path("vllm/model_executor/models/registry.py")
+CONFIG_PY = Path("vllm/transformers_utils/config.py")
+SRC = Path("/work/vllm_src")       # --src sets it
 
 
 def _ver(name: str) -> tuple[int, ...]:
@@ -155,6 +160,19 @@ def check_removed(regs: dict[str, dict[str, str]], newest_previous: dict[str, st
             problems.append(f"{arch}: in the newest sdist's _PREVIOUSLY_SUPPORTED_MODELS ({last}), not in LAST_SERVED")
         elif LAST_SERVED[arch] != last:
             notes.append(f"{arch}: LAST_SERVED {LAST_SERVED[arch]}, vLLM's label {last}")
+    # served.NEVER_LISTED: refused on every release, so no registry read may list it (nor refuse it by name), and
+    # served.UNPARSED_MODEL_TYPES: no release's _CONFIG_REGISTRY (transformers_utils/config.py) may hold the type
+    from reportgen.estimate.served import NEVER_LISTED, UNPARSED_MODEL_TYPES
+
+    for arch in sorted(NEVER_LISTED):
+        listed = [v for v in regs if arch in regs[v]]
+        if listed or arch in newest_previous:
+            problems.append(f"{arch}: in served.NEVER_LISTED but listed in {', '.join(listed) or 'the newest sdist'}")
+    for mt in sorted(UNPARSED_MODEL_TYPES):
+        pat = re.compile(rf"""(^|[\s{{(,])(["']{re.escape(mt)}["']\s*:|{re.escape(mt)}\s*=\s*["'])""", re.M)
+        hits = [v for v in regs if (cfg := SRC / f"vllm-{v}" / CONFIG_PY).is_file() and pat.search(cfg.read_text())]
+        if hits:
+            problems.append(f"{mt}: in served.UNPARSED_MODEL_TYPES but a _CONFIG_REGISTRY key in {', '.join(hits)}")
     for arch in sorted(set(LAST_SERVED) - set(newest_previous)):
         problems.append(f"{arch}: in LAST_SERVED but not in the newest sdist's _PREVIOUSLY_SUPPORTED_MODELS")
     for arch, last in sorted(LAST_SERVED.items()):
@@ -176,6 +194,8 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 if the shipped JSON is stale")
     ap.add_argument("--removed", action="store_true", help="check LAST_SERVED against the sdists")
     args = ap.parse_args()
+    global SRC
+    SRC = args.src
     data, regs, newest_previous = compute(args.src)
     text = json.dumps(data, indent=1) + "\n"
     text = re.sub(r'\[\n\s+("[^\]]*?)\n\s+\]', lambda m: "[" + re.sub(r",\n\s+", ", ", m[1]) + "]", text)

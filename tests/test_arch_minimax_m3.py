@@ -21,6 +21,11 @@ def _t(spec, name):
 
 
 M3 = json.loads((Path(__file__).parent / "data/configs_2026/MiniMaxAI--MiniMax-M3.json").read_text())
+# The fixture as shipped (model_type minimax_m3, MiniMaxM3ForCausalLM) is a config no vLLM release loads
+# (tests/test_minimax_m3_load.py): the cells below price the same fields as the text model vLLM builds for the
+# published MiniMaxAI/MiniMax-M3 checkpoint -- MiniMaxM3SparseForCausalLM (vllm 0.24.0 sdist registry.py:163-166),
+# transformers' minimax_m3_vl_text config -- so the KV math they pin is the served model's.
+M3_SERVED = {**M3, "model_type": "minimax_m3_vl_text", "architectures": ["MiniMaxM3SparseForCausalLM"]}
 
 
 def test_minimax_m3_kv_layers_rope_and_topk_buffer():
@@ -177,7 +182,7 @@ def test_minimax_m3_matrix_cell_end_to_end():
     # bytes a block (bf16 index keys) or 128 x 38,016 (fp8 index keys: 60 x 512 + 57 x 128)
     from reportgen.matrix import estimate_one
 
-    spec = build_spec(M3)
+    spec = build_spec(M3_SERVED)
     cells = {idx: estimate_one(spec, 141.0, tp=8, max_model_len=131_072, block_size=128, indexer_kv_dtype=idx)
              for idx in ("bf16", "fp8")}
     for idx, per_token in (("bf16", 45_312), ("fp8", 38_016)):
@@ -200,7 +205,7 @@ def test_minimax_m3_topk_indices_buffer_is_non_kv_memory():
 
     from reportgen.matrix import estimate_one
 
-    spec = build_spec(M3)
+    spec = build_spec(M3_SERVED)
     bare = dataclasses.replace(spec, index_topk_buffer=(0, 0))
     # 0.33: the profile-run budget (0.34's extensible cache also widens its margin by 0.75 x a larger peak)
     kw = dict(tp=2, max_model_len=8192, block_size=128, max_num_batched_tokens=8192, vllm_version="0.33")
@@ -244,7 +249,7 @@ def test_minimax_m3_vllm_0_30_picks_the_block_size_from_its_first_attention_laye
     spec = build_spec(M3)
     assert M3["sparse_attention_config"]["sparse_attention_freq"][:4] == [0, 0, 0, 1]
     assert auto_block_size(spec.layers_kv, 16, 16, (0, 30)) == 16
-    first_sparse = copy.deepcopy(M3)
+    first_sparse = copy.deepcopy(M3_SERVED)
     first_sparse["sparse_attention_config"]["sparse_attention_freq"][0] = 1
     s2 = build_spec(first_sparse)
     assert auto_block_size(s2.layers_kv, 16, 16, (0, 30)) == 128
@@ -266,7 +271,7 @@ def test_minimax_m3_vllm_0_31_picks_a_block_size_every_backend_takes():
     from reportgen.estimate.kvcache import auto_block_size
     from reportgen.matrix import estimate_one
 
-    spec = build_spec(M3)
+    spec = build_spec(M3_SERVED)
     assert auto_block_size(spec.layers_kv, 16, 16, (0, 31)) == 128
     assert auto_block_size(spec.layers_kv, 64, 64, (0, 34)) == 128
     assert auto_block_size(spec.layers_kv, 256, 16, (0, 31)) == 256
@@ -276,3 +281,14 @@ def test_minimax_m3_vllm_0_31_picks_a_block_size_every_backend_takes():
     assert new["status"] == "fits" and new["block_size"] == 128
     at128 = estimate_one(spec, 141.0, tp=8, max_model_len=131_072, vllm_version="0.30", block_size=128)
     assert new["kv_cache_tokens"] == at128["kv_cache_tokens"]
+
+
+def test_minimax_m3_served_form_is_the_same_model():
+    """The served stand-in (M3_SERVED) differs from the fixture only in the names vLLM needs: same weights, same
+    per-layer KV; the fixture itself is refused on every release, the stand-in priced from 0.24
+    (tests/test_minimax_m3_load.py)."""
+    a, b = build_spec(M3), build_spec(M3_SERVED)
+    assert a.params_total == b.params_total == 426_174_565_632
+    assert a.layers_kv == b.layers_kv and a.index_topk_buffer == b.index_topk_buffer
+    assert (a.model_type, a.architectures) == ("minimax_m3", ("MiniMaxM3ForCausalLM",))
+    assert (b.model_type, b.architectures) == ("minimax_m3_vl_text", ("MiniMaxM3SparseForCausalLM",))

@@ -44,7 +44,8 @@ ARCHITECTURE_FALLBACK = {
     "Qwen3ForCausalLM": "qwen3",
     "Qwen2MoeForCausalLM": "qwen2_moe",
     "Qwen3MoeForCausalLM": "qwen3_moe",
-    # MiniMax-M3 (model_type minimax_m3, not in transformers 5.24): the minimax_m3_vl composite's text model
+    # MiniMax-M3 (model_type minimax_m3, not in transformers 5.24): the minimax_m3_vl composite's text model.  vLLM
+    # parses no minimax_m3 config and lists no MiniMaxM3ForCausalLM: estimate/served.py refuses that pair per release
     "MiniMaxM3ForCausalLM": "minimax_m3_vl_text",
     "MiniMaxM3SparseForCausalLM": "minimax_m3_vl_text",
 }

@@ -22,6 +22,12 @@ generated from the 0.10.0 .. 0.34.0 release sdists by ``scripts/first_served.py`
 registry lists each architecture the 0.10.0 registry lacks; an older release raises "Model architectures [...]
 are not supported for now" (``_raise_for_unsupported``, vllm 0.10.0 sdist registry.py:460, 0.34.0 :1329).
 
+Architectures NO release read lists (``NEVER_LISTED``) and model types no release can parse (``UNPARSED_MODEL_TYPES``)
+are refused on every release, with what vLLM raises and the form vLLM does serve: a config carrying them is one
+reportgen can price (its family reads the fields) but vLLM cannot start.  Today one model: MiniMax-M3 as the
+aiconfigurator wheel ships it (``model_type`` ``minimax_m3``, ``MiniMaxM3ForCausalLM``; docs/decisions.md, "MiniMax-M3 as
+shipped").  ``scripts/first_served.py --removed`` checks that no registry read lists a ``NEVER_LISTED`` architecture.
+
 The same per-version refusal applies to a single config a family marks with ``ModelSpec.served_from``
 (the first release whose model file builds it, and what older ones do): exaone_moe without ``sliding_windows``
 (0.32 on).
@@ -114,6 +120,60 @@ FIRST_SERVED: dict[str, str] = _FIRST["first_served"]
 UNLISTED: dict[str, list[str]] = _FIRST["unlisted"]
 
 
+# Architectures no vLLM release read (first_served.json ``_releases_read``: 0.10.0 .. 0.34.0) lists -- not in
+# ``_VLLM_MODELS`` nor ``_PREVIOUSLY_SUPPORTED_MODELS`` / ``_OOT_SUPPORTED_MODELS``, nor reached by ``_normalize_arch``'s
+# suffix swaps (vllm 0.34.0 sdist registry.py:1420-1444, config/model.py:2384-2401) -- and that transformers has no
+# class of, so the Transformers-backend fallback (``_try_resolve_transformers``: ``getattr(transformers, arch)`` or an
+# ``auto_map`` AutoModel, registry.py:1345-1418) returns None and ``_raise_for_unsupported`` raises (registry.py:1329).
+# Value: the architecture vLLM serves that model as.  tests/test_minimax_m3_load.py reads every sdist for the entry.
+NEVER_LISTED: dict[str, str] = {
+    "MiniMaxM3ForCausalLM": (
+        "vLLM serves MiniMax-M3 as MiniMaxM3SparseForConditionalGeneration -- the published MiniMaxAI/MiniMax-M3 "
+        "checkpoint (model_type minimax_m3_vl, a text_config) -- and its text model MiniMaxM3SparseForCausalLM, "
+        "both listed from v0.24.0 (vllm 0.24.0 sdist registry.py:163-166, :486-489)"),
+}
+
+# Model types no release read can parse into a config without remote code: not a key of vLLM's ``_CONFIG_REGISTRY``
+# (MiniMax-M3's are minimax_m3_vl and minimax_m3_mtp: vllm 0.24.0 sdist transformers_utils/config.py:106-107, 0.34.0
+# :159-160) nor of transformers' CONFIG_MAPPING (5.25.0: minimax_m3_vl, minimax_m3_vl_text, minimax_m3_vl_vision), so
+# ``AutoConfig.from_pretrained`` raises and vLLM re-raises it (HFConfigParser.parse, vllm 0.34.0 sdist
+# transformers_utils/config.py:478-499; 0.10.0 get_config :365-399).  reportgen never runs remote code, so a config
+# that names remote code in ``auto_map`` is refused the same way.  Value: the model type vLLM parses instead.
+UNPARSED_MODEL_TYPES: dict[str, str] = {
+    "minimax_m3": "minimax_m3_vl (the published MiniMaxAI/MiniMax-M3 config, text fields under text_config)",
+}
+
+
+def never_served_reason(model_type, architectures, version) -> str | None:
+    """What vLLM ``version`` raises for a config whose model type no release parses (``UNPARSED_MODEL_TYPES``) or
+    whose every architecture no release lists (``NEVER_LISTED``); None otherwise, and for a version that is unknown or
+    newer than the newest release read (not read: not refused).  vLLM parses the config before it resolves the
+    architecture, so the model-type failure comes first when both apply."""
+    v = _release(version)
+    if v is None or v[:2] > _release(_FIRST["_releases_read"][-1])[:2]:
+        return None
+    archs = [a for a in architectures or () if isinstance(a, str)]
+    where = f"vLLM {'.'.join(map(str, v))}"
+    parts = []
+    if model_type in UNPARSED_MODEL_TYPES:
+        parts.append(
+            f"{where} cannot parse this config: model_type {model_type!r} has no config class in vLLM's "
+            f"_CONFIG_REGISTRY nor in transformers, so AutoConfig raises \"The checkpoint you are trying to load has "
+            f"model type `{model_type}` but Transformers does not recognize this architecture\" and vLLM re-raises it "
+            f"(transformers_utils/config.py, every release 0.10.0 .. 0.34.0); vLLM parses "
+            f"{UNPARSED_MODEL_TYPES[model_type]}")
+    if archs and all(a in NEVER_LISTED for a in archs):
+        lead = "and were it parsed, " if parts else f"{where} cannot load this config: "
+        parts.append(
+            f"{lead}no vLLM release 0.10.0 .. 0.34.0 lists {', '.join(archs)} in its model registry and transformers "
+            f"has no class of that name for the Transformers backend, so vLLM raises \"Model architectures {archs} "
+            f"are not supported for now. Supported architectures: [...]\" (model_executor/models/registry.py "
+            f"_raise_for_unsupported); " + "; ".join(NEVER_LISTED[a] for a in dict.fromkeys(archs)))
+    if not parts:
+        return None
+    return "; ".join(parts) + ": vLLM loads that form, this one on no release read"
+
+
 def removed_reason(architectures, version) -> str | None:
     """vLLM's refusal for a config whose every listed architecture was removed before ``version``
     (None: served, or the version / architectures are unknown)."""
@@ -193,12 +253,13 @@ def release_values(spec: ModelSpec, version) -> ModelSpec:
 
 def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
     """``spec`` as vLLM ``version`` serves it: its ``release_values``, and marked unsupported when the release
-    cannot load it (its architecture removed or not listed yet, or a config vLLM builds only from
-    ``spec.served_from``'s release on)."""
+    cannot load it (its model type parsed by no release or its architecture listed by none, its architecture removed
+    or not listed yet, or a config vLLM builds only from ``spec.served_from``'s release on)."""
     if spec.unsupported_reason:
         return spec
     spec = release_values(spec, version)
-    reason = (removed_reason(spec.architectures, version) or added_reason(spec.architectures, version)
+    reason = (never_served_reason(spec.model_type, spec.architectures, version)
+              or removed_reason(spec.architectures, version) or added_reason(spec.architectures, version)
               or _before_served_from(spec, version))
     if reason:
         return replace(spec, unsupported_reason=reason)

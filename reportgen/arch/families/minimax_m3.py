@@ -7,6 +7,14 @@ Follows vLLM ``vllm/models/minimax_m3/nvidia/model.py`` @0443308aa3e9e621c911ac8
 ``MiniMaxM3VLForCausalLM``, model_type ``minimax_m3_vl_text``) reads the same flat fields (``sparse_attention_config``,
 ``moe_layer_freq``) and is the meta-device oracle (``parse.ARCHITECTURE_FALLBACK``).
 
+Which vLLM loads what (docs/decisions.md "MiniMax-M3 as shipped", tests/test_minimax_m3_load.py): the flat config
+reportgen's fixture carries (``model_type`` ``minimax_m3``, ``MiniMaxM3ForCausalLM``, from the aiconfigurator wheel) is
+loaded by no release 0.10.0 .. 0.34.0 -- neither vLLM nor transformers parses model_type ``minimax_m3`` and no registry
+lists ``MiniMaxM3ForCausalLM`` -- so ``estimate/served.py`` refuses it on every release with vLLM's errors while this
+module still builds its spec (weights exact).  vLLM serves MiniMax-M3 as the published checkpoint (``minimax_m3_vl``,
+``MiniMaxM3SparseForConditionalGeneration``, whose text model is ``MiniMaxM3SparseForCausalLM``) from 0.24.0; this
+module prices those fields under ``MiniMaxM3SparseForCausalLM`` from 0.24 (the composite itself is not built here).
+
 Tensors and shards (vLLM): dense layers (``sparse_attention_freq`` 0) ``MiniMaxM3Attention``: ``QKVParallelLinear``
 (q COLUMN, k / v KV), ``o_proj`` ROW, per-head Gemma ``q_norm`` / ``k_norm``; sparse layers
 ``MiniMaxM3SparseAttention``: the same plus the lightning-indexer projections fused into
