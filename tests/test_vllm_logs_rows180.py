@@ -7,6 +7,9 @@
   graph estimate 0.0435 of the total).
 * 183: nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16 on a GB10 (DGX Spark), vLLM 0.20.2, util 0.80, 262,144 context,
   8 sequences: 34.32 GiB / 5,769,184 tokens, printed with 0.21's token line (run under 0.21, as rows 166 / 170).
+* 184 / 185: scb10x/typhoon2.5-qwen3-4b (Qwen3-4B geometry) on a 16 GB RTX 5060 Ti under Docker Desktop (WSL2), util 0.70,
+  8,192 context, 256 sequences, 2,048 batched tokens: 184 = `vllm serve` on 0.29.0 (whole log: 1.45 GiB / 10,576 tokens),
+  185 = the same through Xinference on 0.30.0 (2.71 GiB / 19,744).  Misses kept as measured (+61 % / -14 %).
 
 The figures asserted here are read from the logs and the config, not from the estimator; the estimator is held only
 where the row is a match (181, 183).  Rows 180 / 182 are a miss kept as measured (KV +21-23 %): the graph-mode start
@@ -44,7 +47,7 @@ def _score(row_id: str) -> dict:
 
 @pytest.fixture(scope="module")
 def scored():
-    return {rid: _score(rid) for rid in ("180", "181", "182", "183")}
+    return {rid: _score(rid) for rid in ("180", "181", "182", "183", "184", "185")}
 
 
 def test_profiles(scored):
@@ -52,6 +55,8 @@ def test_profiles(scored):
         assert scored[rid]["profile"] == "0.29-0.33"
         assert scored[rid]["started"] and not scored[rid]["interference"]
     assert scored["183"]["profile"] == "0.21-0.24"          # 0.20.2 printing 0.21's token line (ROW_SETTINGS)
+    for rid in ("184", "185"):
+        assert scored[rid]["profile"] == "0.29-0.33" and scored[rid]["started"] and not scored[rid]["interference"]
 
 
 def test_qwen25_15b_kv_bytes_match_the_logged_figures():
@@ -97,6 +102,22 @@ def test_row183_nemotron_on_gb10(scored):
     assert round(5_769_184 / 262_144, 2) == 22.01
     assert abs(r["kv_err"]) <= 3.0, r["kv_err"]
     assert abs(r["tok_err"]) <= 5.0, r["tok_err"]
+
+
+def test_rows184_185_final_memory_line_partitions_the_budget():
+    """The "Free memory on device ... Actual usage" line of both starts: budget 0.7 x 15.9 = 11.13 GiB (printed) =
+    consumed (weights + non-torch) + peak activation + KV, to the 0.01 GiB the log prints -- 8.59 + 1.09 + 1.45 (0.29.0)
+    and 7.89 + 0.53 + 2.71 (0.30.0); the KV figures are 10,576 / 19,744 tokens x 147,456 B (36 x 8 x 128 x K,V x bf16)."""
+    per_token = 36 * 8 * 128 * 2 * 2
+    for rid, consumed, tokens in (("184", 8.59, 10_576), ("185", 7.89, 19_744)):
+        row = _row(rid)
+        budget, act, kv = float(row["budget_gib"]), float(row["activation_peak_gib"]), float(row["kv_cache_gib"])
+        assert budget == pytest.approx(0.7 * float(row["total_gpu_memory_gib"]), abs=0.005)
+        assert consumed + act + kv == pytest.approx(budget, abs=0.011)
+        assert int(row["gpu_kv_cache_tokens"]) == tokens and round(tokens * per_token / GIB, 2) == kv
+        assert round(tokens / 8_192, 2) == float(row["max_concurrency"])
+    # the same card, checkpoint and settings: 0.30.0 kept 1.26 GiB more KV (0.56 less activation, 0.70 less "consumed")
+    assert float(_row("185")["kv_cache_gib"]) - float(_row("184")["kv_cache_gib"]) == pytest.approx(1.26, abs=0.005)
 
 
 needs_sdist = pytest.mark.skipif(not (SRC / "vllm-0.30.0").is_dir(), reason="vllm 0.30.0 sdist not unpacked")
