@@ -122,6 +122,10 @@ PROXIES["meta-llama/Llama-3.2-1B"] = (
     "meta-llama/Llama-3.2-1B-Instruct", "checkpoint", "Llama-3.2-1B-Instruct config (same architecture as the base model)")
 PROXIES["Qwen/Qwen3-Reranker-0.6B"] = (
     "Qwen/Qwen3-0.6B", "checkpoint", "Qwen3-0.6B config (same Qwen3ForCausalLM geometry: 28 layers, hidden 1024, 8 KV heads)")
+# rows 184 / 185 (branch loghunt34; vLLM 0.29.0 / 0.30.0 on an RTX 5060 Ti): scb10x's Typhoon 2.5 fine-tune of Qwen3-4B,
+# whose config.json the row-185 log prints (Qwen3-4B's geometry; rope_theta 5e6 and 262,144 positions only differ)
+PROXIES["scb10x/typhoon2.5-qwen3-4b"] = (
+    "Qwen/Qwen3-4B", "checkpoint", "Qwen3-4B config (same Qwen3ForCausalLM geometry: 36 layers, hidden 2560, 8 KV heads, tied)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -184,6 +188,12 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # and its command's --moe-backend cutlass (the CSV has no column for it; the log: "Using
                 # 'VLLM_CUTLASS' NvFp4 MoE backend")
                 "170": {"vllm_version": "0.21", "moe_backend": "cutlass"},
+                # 0.20.2 again (row 183, branch loghunt34: Nemotron-3-Nano-30B-A3B-BF16 on a GB10): 5,769,184 tokens =
+                # int(22.008 x 262,144) is 0.21's token line, as rows 166 / 170
+                "183": {"vllm_version": "0.21"},
+                # row 184 (0.29.0 `vllm serve`, branch loghunt34): its log prints "Using FlashInfer for top-p & top-k
+                # sampling" -- the no-sort sampler (row 185's stored excerpt has no sampler line: default kept)
+                "184": {"flashinfer_sampler": True},
                 # DeepSeek-V4-Flash TP 2 on two PCIe RTX PRO 6000 (search file id 56819795714): the command's
                 # --speculative-config and --disable-custom-all-reduce (the CSV has no column for either)
                 "156": {"speculative_config": {"method": "mtp", "num_speculative_tokens": 2},
@@ -228,7 +238,7 @@ GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6
 # how the logged GPUs are linked (catalog ``interconnect``; estimate/overheads.comm_terms), by the row's GPU
 # text: the H100 / H200 / H20 rows are HGX (NVSwitch, NVLink SHARP) machines, the cards below PCIe-only
 # (row N08 says so: 'SYS' topology, no NVLink).  A GPU not listed keeps the fitted terms.
-GPU_INTERCONNECTS = (("RTX PRO 6000", "pcie"), ("RTX 3090", "pcie"), ("RTX 4090", "pcie"), ("RTX 5090", "pcie"),
+GPU_INTERCONNECTS = (("RTX PRO 6000", "pcie"), ("RTX 3090", "pcie"), ("RTX 4090", "pcie"), ("RTX 4070", "pcie"), ("RTX 5060 Ti", "pcie"), ("RTX 5090", "pcie"),
                      ("RTX A5000", "pcie"), ("L40S", "pcie"), ("A40", "pcie"),
                      ("H100", "nvswitch_nvls"), ("H200", "nvswitch_nvls"), ("H20", "nvswitch_nvls"))
 
@@ -241,7 +251,7 @@ def gpu_interconnect(name: str) -> str:
 # estimate/quant/layouts.mxfp4_moe_backend), by the row's GPU text, first match; unnamed and AMD GPUs: none
 GPU_CAPABILITIES = (("RTX PRO 6000", (12, 0)), ("RTX 5090", (12, 0)), ("GB10", (12, 1)), ("GH200", (9, 0)),
                     ("GB200", (10, 0)), ("B200", (10, 0)), ("H100", (9, 0)), ("H200", (9, 0)), ("H20", (9, 0)),
-                    ("A100", (8, 0)), ("L40S", (8, 9)), ("RTX 4090", (8, 9)), ("RTX 3090", (8, 6)),
+                    ("A100", (8, 0)), ("L40S", (8, 9)), ("RTX 4090", (8, 9)), ("RTX 4070", (8, 9)), ("RTX 5060 Ti", (12, 0)), ("RTX 3090", (8, 6)),
                     ("RTX 3060", (8, 6)), ("RTX A5000", (8, 6)), ("RTX A6000", (8, 6)), ("A40", (8, 6)))
 
 
