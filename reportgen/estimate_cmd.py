@@ -268,6 +268,15 @@ def estimate_command(args, UsageError) -> int:
         raise UsageError(f"--kv-cache-dtype: {e}") from None
     out.update(config_source=res.source, revision=res.revision, **weights_info)
     if spec.unsupported_reason:
+        # a config every release read fails to load: vLLM's error first, then the family's (served.spec_for_version)
+        from reportgen.estimate.served import spec_for_version
+        from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
+
+        try:
+            version = parse_vllm_version(args.vllm_version, "--vllm-version") if args.vllm_version else None
+        except JobError as e:
+            raise UsageError(str(e)) from None
+        out["reason"] = spec_for_version(spec, version or DEFAULT_VLLM_VERSION).unsupported_reason
         return _fail(args, out)
     if eng["ep"] and not spec.num_experts:
         eng["ep"] = False           # vLLM ignores expert parallel on a dense model; the matrix rule is for jobs

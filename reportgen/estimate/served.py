@@ -24,9 +24,13 @@ are not supported for now" (``_raise_for_unsupported``, vllm 0.10.0 sdist regist
 
 Architectures NO release read lists (``NEVER_LISTED``) and model types no release can parse (``UNPARSED_MODEL_TYPES``)
 are refused on every release, with what vLLM raises and the form vLLM does serve: a config carrying them is one
-reportgen can price (its family reads the fields) but vLLM cannot start.  Today one model: MiniMax-M3 as the
+reportgen can price (its family reads the fields) but vLLM cannot start.  Two models: MiniMax-M3 as the
 aiconfigurator wheel ships it (``model_type`` ``minimax_m3``, ``MiniMaxM3ForCausalLM``; docs/decisions.md, "MiniMax-M3 as
-shipped").  ``scripts/first_served.py --removed`` checks that no registry read lists a ``NEVER_LISTED`` architecture.
+shipped") and Step-3.7-Flash as that wheel ships it (flat ``step3p7``, ``Step3p7FlashForCausalLM``; "Step-3.7-Flash as
+shipped").  Where a family refuses such a config for its own reason (step3p7 without ``text_config``),
+``spec_for_version`` still gives vLLM's failure first: what vLLM raises is the reason a start-up fails, reportgen's
+is why it could not price one.  ``scripts/first_served.py --removed`` checks that no registry read lists a
+``NEVER_LISTED`` architecture.
 
 The same per-version refusal applies to a single config a family marks with ``ModelSpec.served_from``
 (the first release whose model file builds it, and what older ones do): exaone_moe without ``sliding_windows``
@@ -131,7 +135,30 @@ NEVER_LISTED: dict[str, str] = {
         "vLLM serves MiniMax-M3 as MiniMaxM3SparseForConditionalGeneration -- the published MiniMaxAI/MiniMax-M3 "
         "checkpoint (model_type minimax_m3_vl, a text_config) -- and its text model MiniMaxM3SparseForCausalLM, "
         "both listed from v0.24.0 (vllm 0.24.0 sdist registry.py:163-166, :486-489)"),
+    # the string "Step3p7Flash" is in no file of any release sdist 0.10.0 .. 0.34.0 (registry, configs, config
+    # hooks, model files); no release has a config class for model_type step3p7 (_CONFIG_REGISTRY), so AutoConfig
+    # parses it: transformers' Step3p7Config (the venv's 5.25.0; the 4.x line that 0.11.1 .. 0.19.0 require, `< 5`,
+    # predates the model's May 2026 release -- inferred, not read) keeps the flat text fields as stray attributes and
+    # builds its default text_config.  tests/test_step3p7_load.py reads every sdist.
+    "Step3p7FlashForCausalLM": (
+        "vLLM serves Step-3.7-Flash as Step3p7ForConditionalGeneration -- the published stepfun-ai/Step-3.7-Flash "
+        "checkpoint (model_type step3p7, the language model under text_config as Step3p5ForCausalLM, with "
+        "vision_config) -- listed from v0.23.0 (vllm 0.23.0 sdist registry.py:579, 0.34.0 :652); with a transformers "
+        "that predates model_type step3p7 (the 4.x line) AutoConfig fails before the registry: \"The checkpoint you are "
+        "trying to load has model type `step3p7` but Transformers does not recognize this architecture\" "
+        "(transformers_utils/config.py, re-raised)"),
 }
+
+# vLLM 0.10.0 alone resolves an unlisted architecture differently: ``ModelConfig.architectures`` appends its
+# Transformers backend class (TransformersForCausalLM, or TransformersForMultimodalLM for a composite config) whenever
+# ``model_impl`` is not "vllm" (default "auto"; vllm 0.10.0 sdist config.py:703-717, registry.py:258-259), so a config
+# that parses is built by ``AutoModel.from_config`` (models/transformers.py:457) rather than refused -- the model
+# transformers' class for the model type makes of it, not vLLM's native file that reportgen prices.  From 0.10.1 the
+# fallback goes through ``_try_resolve_transformers``, which needs a transformers class of the architecture's name
+# or an ``auto_map`` (0.10.1 registry.py:514-575, the lookup at :543).
+_V0100_BACKEND = ("in 0.10.0 itself, were the config parsed, vLLM would instead append its Transformers backend "
+                  "class to the architectures (config.py:703-717) and build what transformers' "
+                  "AutoModel.from_config makes of the parsed config, not vLLM's native model that reportgen prices")
 
 # Model types no release read can parse into a config without remote code: not a key of vLLM's ``_CONFIG_REGISTRY``
 # (MiniMax-M3's are minimax_m3_vl and minimax_m3_mtp: vllm 0.24.0 sdist transformers_utils/config.py:106-107, 0.34.0
@@ -171,7 +198,10 @@ def never_served_reason(model_type, architectures, version) -> str | None:
             f"_raise_for_unsupported); " + "; ".join(NEVER_LISTED[a] for a in dict.fromkeys(archs)))
     if not parts:
         return None
-    return "; ".join(parts) + ": vLLM loads that form, this one on no release read"
+    out = "; ".join(parts) + ": vLLM loads that form, this one on no release read"
+    if v[:2] == (0, 10) and v[2:] in ((), (0,)) and archs and all(a in NEVER_LISTED for a in archs):
+        out += f" ({_V0100_BACKEND})"
+    return out
 
 
 def removed_reason(architectures, version) -> str | None:
@@ -254,8 +284,13 @@ def release_values(spec: ModelSpec, version) -> ModelSpec:
 def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
     """``spec`` as vLLM ``version`` serves it: its ``release_values``, and marked unsupported when the release
     cannot load it (its model type parsed by no release or its architecture listed by none, its architecture removed
-    or not listed yet, or a config vLLM builds only from ``spec.served_from``'s release on)."""
+    or not listed yet, or a config vLLM builds only from ``spec.served_from``'s release on).  A spec its family
+    refused keeps that refusal, after vLLM's own failure when every release read has one (``never_served_reason``)."""
     if spec.unsupported_reason:
+        never = never_served_reason(spec.model_type, spec.architectures, version)
+        if never:
+            return replace(spec, unsupported_reason=f"{never}; reportgen cannot price it either: "
+                                                    f"{spec.unsupported_reason}")
         return spec
     spec = release_values(spec, version)
     reason = (never_served_reason(spec.model_type, spec.architectures, version)

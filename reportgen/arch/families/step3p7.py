@@ -79,7 +79,9 @@ factor).  The rope never changes a parameter (the meta-device count stays exact)
 
 Refused with a concrete reason: a flat config without ``text_config`` (transformers' ``Step3p7Config`` ignores
 top-level text fields and builds its default language model, e.g. vocab 128,815 where the shipped flat config says
-128,896; vLLM's ``Step3p7ForConditionalGeneration`` reads ``config.text_config``); a ``rope_scaling`` that the
+128,896; vLLM's ``Step3p7ForConditionalGeneration`` reads ``config.text_config``) -- for the shipped flat file
+(``Step3p7FlashForCausalLM``, a name no vLLM release lists) the per-release view gives vLLM's own error first
+(estimate/served.py ``NEVER_LISTED``; tests/test_step3p7_load.py); a ``rope_scaling`` that the
 vLLM releases serve differently: ``yarn_only_types`` selecting other layers than the ``full_attention`` ones
 (vLLM's step3p5.py scaling vs transformers' ``Step3p7TextConfig``, which vLLM 0.33 on uses), a legacy ``type``
 key (transformers leaves the layers ``default``), a ``type`` / ``rope_type`` conflict (vLLM's
