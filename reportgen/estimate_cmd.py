@@ -344,6 +344,11 @@ def estimate_command(args, UsageError) -> int:
                                          "enforce_eager",
                                          "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config",
                                          "disable_custom_all_reduce", "moe_backend")}
+    # the engine flags above as given (None: vLLM's default); what the release then does with the KV cache:
+    from reportgen.job import Matrix, extensible_kv_cache
+    out["engine"]["extensible_kv_cache_used"] = extensible_kv_cache(Matrix(
+        vllm_version=budget.get("vllm_version") or DEFAULT_VLLM_VERSION,
+        kv_cache_memory_bytes=eng["kv_cache_memory_bytes"], enable_extensible_kv_cache=eng["enable_extensible_kv_cache"]))
     if args.from_vllm_args is not None:
         out["vllm_args_notes"] = notes
     elif notes:

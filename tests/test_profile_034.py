@@ -136,3 +136,16 @@ def test_pasted_command_line_flag():
     assert cmd.engine["enable_extensible_kv_cache"] is False
     cmd = parse_vllm_command("vllm serve meta-llama/Llama-3.1-8B-Instruct --enable-extensible-kv-cache")
     assert cmd.engine["enable_extensible_kv_cache"] is True
+
+
+def test_estimate_json_states_the_sizing_used(capsys):
+    from reportgen.cli import main
+
+    path = str(BUNDLED / "meta-llama--Llama-3.1-8B-Instruct.json")
+    for args, used, util in (((), True, 1.0), (("--no-enable-extensible-kv-cache",), False, 0.92),
+                             (("--vllm-version", "0.33"), False, 0.92),
+                             (("--kv-cache-memory-bytes", "20G"), False, 0.92)):
+        main(["estimate", path, "--gpu", "H100", "--json", "--offline", *args])
+        out = json.loads(capsys.readouterr().out)
+        assert out["engine"]["extensible_kv_cache_used"] is used, args
+        assert out["gpu_memory_utilization"] == util, args
