@@ -97,15 +97,27 @@ def test_tensors_shards_and_float32_router():
     assert spec.rope_caches == ((262_144, 64, 0), (262_144, 64, 0))   # rope_theta and swa_rope_theta
 
 
-def test_tp_above_the_full_layers_kv_heads_is_unsupported():
-    from reportgen.estimate.layout import Layout
-    from reportgen.estimate.tables import ModelTables
+def test_tp_above_the_full_layers_kv_heads_shards_each_layer_by_its_own_count():
+    """At tp 8 vLLM's QKVParallelLinear replicates the full layers' 4 K/V heads (num_kv_head_replicas = 2) and splits
+    the sliding layers' 8 (vllm 0.34.0 sdist model_executor/layers/linear.py:1116): one K/V head a rank on every layer.
+    KV: 48 layers x 1 head x (192 + 128) x 2 B = 30,720 B a token (tp 4: 9 full layers x 1 head + 39 sliding x 2 heads
+    = 55,680).  Weights: sharding every layer's K/V by the full layers' 4 heads would keep 1/4 of each sliding layer's
+    K/V projections (8 x (192 + 128) x 4096 bf16) on a rank instead of 1/8: 39 x 20,971,520 x (1/4 - 1/8) =
+    102,236,160 B more."""
+    import dataclasses
 
-    tables = ModelTables(build_spec(MIMO))
-    head, _, _ = tables.row(Layout(tp=8), "checkpoint", "auto")
-    assert head[6] == "unsupported" and "tp > 4" in head[7]
-    head, _, n = tables.row(Layout(tp=4), "checkpoint", "auto")
-    assert head[6] != "unsupported" and n >= 1
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(MIMO)
+    assert spec.kv_heads_by_layer == tuple(8 if p else 4 for p in MIMO["hybrid_layer_pattern"])
+    assert sum(MIMO["hybrid_layer_pattern"]) == 39
+    r8 = estimate_one(spec, 141.0, tp=8, max_model_len=8192, weights_as="bf16")
+    r4 = estimate_one(spec, 141.0, tp=4, max_model_len=8192, weights_as="bf16")
+    assert r8["status"] == "fits" and r8["kv_bytes_per_token"] == 48 * 320 * 2 == 30_720
+    assert r4["kv_bytes_per_token"] == 9 * 320 * 2 + 39 * 2 * 320 * 2 == 55_680
+    one_count = dataclasses.replace(spec, kv_heads_by_layer=())
+    w1 = estimate_one(one_count, 141.0, tp=8, max_model_len=8192, weights_as="bf16")["weights_gib"]
+    assert (w1 - r8["weights_gib"]) * 2**30 == pytest.approx(39 * 8 * 320 * 4096 * 2 * (1 / 4 - 1 / 8))
 
 
 @pytest.mark.parametrize("change, words", [

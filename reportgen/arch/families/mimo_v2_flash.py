@@ -37,9 +37,11 @@ cache is the model dtype unless the checkpoint declares a ``kv_cache_scheme`` (`
 Rotary: one ``get_rope`` per layer kind (``rope_theta`` / ``swa_rope_theta``, ``partial_rotary_factor`` of
 ``head_dim``), ``max_position_embeddings`` rows each.
 
-Not modelled: tensor parallelism beyond the full layers' ``num_key_value_heads`` (4 in the release).  vLLM then
-replicates the full layers' K/V heads while the sliding layers' 8 still split; reportgen's K/V weight sharding takes
-one head count per model, so those cells are ``unsupported`` (``spec.tp_unsupported``).
+Tensor parallelism beyond the full layers' ``num_key_value_heads`` (4 in the release): each layer's
+``QKVParallelLinear`` replicates its own K/V heads once tp exceeds them (``num_kv_head_replicas = tp //
+total_num_kv_heads``; vllm 0.34.0 sdist model_executor/layers/linear.py:1116) -- at tp 8 the full layers' 4 heads are
+replicated, the sliding layers' 8 split, one K/V head a rank either way.  The two counts are
+``spec.kv_heads_by_layer`` (a second K/V sharding class, estimate/weights.py), as for Gemma 4.
 """
 
 from __future__ import annotations
@@ -150,9 +152,8 @@ def build(f: Fields, spec: ModelSpec) -> None:
     spec.layers_kv = layers_kv
     spec.kv_cache_dtype_fixed = "auto"
     if any(sliding) and swa_kv != kv:
-        spec.tp_unsupported = (min(kv, swa_kv), f"mimo_v2_flash at tp > {min(kv, swa_kv)}: vLLM replicates the "
-                               f"{min(kv, swa_kv)} K/V heads of one layer kind while the other's {max(kv, swa_kv)} "
-                               "still split; reportgen's K/V weight sharding takes one head count per model")
+        # each layer's K/V projections shard (or replicate) by its own head count
+        spec.kv_heads_by_layer = tuple(swa_kv if s else kv for s in sliding)
     _rope(f, spec, hd, sliding)
 
 
