@@ -142,7 +142,8 @@ def test_row_n08_pcie_tp2():
     than the NVSwitch-fitted non-torch (2.07) plus any activation.  With the PCIe rule non-torch is 0.33
     (KV tokens -31.2 % -> -10.0 %); with Model Runner V2's profile-run sampler (a dense model on 0.27.1:
     bf16 logits + one fp32 copy, overheads.MRV2_SAMPLER_BYTES) the activation is 1.02 GiB, not the MRV1
-    form's 2.23, inside the 1.33 the log leaves: KV tokens +4.6 %."""
+    form's 2.23, inside the 1.33 the log leaves: KV tokens +4.6 %; +3.9 % since branch load29 prices the weights'
+    unsplit allocator blocks (30.52 -> 30.59 GiB, the logged 30.59)."""
     row = _row(ROOT / "tests/data/vllm_logs_2026.csv", "N08")
     spec = build_spec(json.loads((BUNDLED / "Qwen--Qwen3-32B.json").read_text()))
     assert load_catalog().get("nvidia_rtx_pro_6000_blackwell").interconnect == "pcie"
@@ -162,7 +163,7 @@ def test_row_n08_pcie_tp2():
     left = budget - float(row["weights_loading_gib"]) - float(row["kv_cache_gib"])     # 1.66 GiB
     assert r["activation_gib"] + r["non_torch_gib"] <= left
     err = (r["kv_cache_tokens"] - int(row["gpu_kv_cache_tokens"])) / int(row["gpu_kv_cache_tokens"])
-    assert err == pytest.approx(0.046, abs=0.003)
+    assert err == pytest.approx(0.039, abs=0.003)
 
 
 def test_flag_from_a_command_line_and_a_job():

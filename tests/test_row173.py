@@ -77,14 +77,15 @@ def test_llm_class_batched_tokens_do_not_explain_it(rows):
 
 def test_no_max_model_len_term_of_that_size(rows):
     """173 runs 8,192 where 172 runs 2,048; a term in max_num_seqs x max_model_len big enough for 173 (~700 B
-    per slot) would sink row N08 (0.27.1, dense Qwen3-32B on Model Runner V2, 32,768), which is at +4.6 %."""
+    per slot) would sink row N08 (0.27.1, dense Qwen3-32B on Model Runner V2, 32,768), which is at +3.9 % (+4.6 before
+    branch load29 priced the weights' unsplit allocator blocks, +0.07 GiB a GPU)."""
     b = _start(rows["173"])
     slots = b["p"]["max_num_seqs"] * int(rows["173"]["max_model_len"])
     per_slot = (b["left"] - b["modelled"]) * GiB / slots
     assert b["p"]["max_num_seqs"] == 256 and per_slot == pytest.approx(700, abs=5)
     n08 = _start(rows["N08"])
     n08_slots = n08["p"]["max_num_seqs"] * int(rows["N08"]["max_model_len"])
-    assert n08["tok_err"] == pytest.approx(4.6, abs=0.1)
+    assert n08["tok_err"] == pytest.approx(3.9, abs=0.1)
     # such a term would take 21.9 GiB per GPU at N08's 1,024 x 32,768 slots: more than its whole KV (8.6 modelled)
     assert n08["p"]["max_num_seqs"] == 1024
     term = per_slot * n08_slots / GiB

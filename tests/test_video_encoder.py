@@ -162,11 +162,14 @@ def test_n03f_fails_in_the_encoder_profile():
 def test_n03f_weights_within_1pct():
     """'Model loading took 15.67 GiB': parameters 16,584,333,312 B + the mrope cos/sin cache 512,000 x 128 x 2 B
     (max_position_embeddings x 4, vLLM rotary_embedding/mrope.py @055e47c2) = 16,715,405,312 B = 15.567 GiB
-    (-0.65 %; before the x 4 the cache was 128,000 rows and the row -1.24 %).  The other ~0.10 GiB is not
-    attributed (tests/test_arch_rope.py test_qwen25_vl_7b_weights_by_hand, docs/accuracy.md)."""
+    (-0.65 %; before the x 4 the cache was 128,000 rows and the row -1.24 %).  The other ~0.10 GiB is the allocator's
+    unsplit blocks (branch load29, weights.allocator_unsplit_bytes; vLLM 0.23 loads under max_split_size_mb=20): the
+    Qwen2.5-7B text stack's 99 MiB (28 x (qkv 31.5 -> 32, o 24.5 -> 26, gate_up 259 -> 260, down 129.5 -> 130) +
+    embedding / lm_head 1,039.5 -> 1,040 each) + the merger's mlp.2 3,584 x 5,120 x 2 B = 35 -> 36 MiB (mlp.0 5,120^2 x 2
+    = 50 MiB is even): 100 MiB, 15.665 GiB against the logged 15.67."""
     v, case = _n03f()
     p = v.predict(case)
-    assert p["stage0_weights_gib"] * 2**30 == pytest.approx(16_715_405_312, abs=1)
+    assert p["stage0_weights_gib"] * 2**30 == pytest.approx(16_715_405_312 + 100 * 2**20, abs=1)
     assert abs(p["stage0_weights_gib"] / 15.67 - 1) <= 0.01
 
 

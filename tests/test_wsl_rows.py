@@ -63,17 +63,20 @@ def test_rows_35_and_n05_fit_on_the_same_path():
 
 def test_bf16_start_charged_memory_it_did_not_keep(session):
     b, f, g = session["153"], session["154"], session["155"]
-    # inside the budget: BF16 2.40 GiB, FP8 1.65, INT4 1.46 -- 0.75 / 0.94 GiB more for the BF16 start
-    assert b["in_budget"] - f["in_budget"] == pytest.approx(0.75, abs=0.02)
-    assert b["in_budget"] - g["in_budget"] == pytest.approx(0.94, abs=0.02)
+    # inside the budget: BF16 2.40 GiB, FP8 1.65, INT4 1.46 -- 0.75 / 0.94 GiB more for the BF16 start, of which
+    # 0.09 GiB is the bf16 weights' unsplit allocator blocks (99 MiB for Qwen2.5-7B at 0.21+, branch load29, now in
+    # the weights): 0.66 / 0.85 beyond reportgen's weights
+    assert b["in_budget"] - f["in_budget"] == pytest.approx(0.66, abs=0.02)
+    assert b["in_budget"] - g["in_budget"] == pytest.approx(0.85, abs=0.02)
     # while serving, the three hold the same beyond weights + KV (2.74 / 2.81 / 2.69 GiB)
     serving = [s["serving"] for s in session.values()]
-    assert max(serving) - min(serving) < 0.15
+    # (2.65 / 2.81 / 2.69 since branch load29 put 0.09 GiB of the BF16 start's allocator blocks in its weights)
+    assert max(serving) - min(serving) < 0.2
     assert b["serving"] - g["serving"] < 0.1
     # a persistent weight-proportional term fitted to 153 (excess / weights ~ 0.13) would put the BF16
     # start ~1.2 GiB above the INT4 one while serving (weights: reportgen's, 14.19 / 5.20 GiB in the
-    # decisions.md table -- the rows do not log them)
-    assert b["weights"] == pytest.approx(14.19, abs=0.005) and g["weights"] == pytest.approx(5.20, abs=0.005)
+    # decisions.md table -- the rows do not log them; 14.19 + 99 MiB of allocator blocks since branch load29)
+    assert b["weights"] == pytest.approx(14.29, abs=0.005) and g["weights"] == pytest.approx(5.20, abs=0.005)
     rate = (b["in_budget"] - b["modelled"]) / b["weights"]
     assert rate * (b["weights"] - g["weights"]) > 1.1
     # every start's charge exceeds the modelled activation + non-torch (0.54 GiB)

@@ -15,7 +15,7 @@ model-level validity rules) is computed here once per layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reportgen.arch import mm_video
 from reportgen.arch.spec import Component, ModelSpec, Shard
@@ -31,7 +31,7 @@ from .quant import kv_cache_dtype_used
 from .quant.checkpoint import mxfp4_moe_experts
 from .quant.layouts import NVFP4_MOE_BACKENDS
 from .served import release_values
-from .weights import TensorPlan, build_weight_table, stage_weights
+from .weights import TensorPlan, allocator_unsplit_bytes, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
 PLAIN_ACT = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
@@ -829,7 +829,13 @@ class ModelTables:
             st_key = (sw_key, mxfp4[0])
             stages = self._stages.get(st_key)
             if stages is None:
-                stages = self._stages[st_key] = stage_weights(wtable, lay)
+                stages = stage_weights(wtable, lay)
+                # vLLM 0.21+: the allocator's unsplit >= 20 MiB blocks of the weights (weights.allocator_unsplit_bytes)
+                extra = allocator_unsplit_bytes(self.spec, scheme, lay,
+                                                tuple(self.engine.vllm_version or self.profile.first))
+                if any(extra):
+                    stages = [replace(st, bytes=st.bytes + x) for st, x in zip(stages, extra)]
+                self._stages[st_key] = stages
             bpb, tokb, stb, wsr = g.stage_bytes_per_block, g.stage_token_bytes, g.stage_state_bytes, g.stage_ws_ratio
             graph_memo = self._graph
             last_s = lay.pp - 1

@@ -392,3 +392,123 @@ def stage_weights(table: WeightTable, layout: Layout) -> list[StageWeights]:
         out.append(StageWeights(s, (a, b), acc.on_rank(tp, table.n_kv, frac, table.n_kv_alt) + extra + table.buffer_bytes,
                                 ep_rank))
     return out
+
+
+# --- the caching allocator's unsplit blocks inside vLLM's load window ------------------------------------------
+#
+# "Model loading took" is ``torch.cuda.max_memory_allocated`` right after ``reset_peak_memory_stats`` (vllm 0.29.0
+# sdist platforms/cuda.py:355-360, the same in 0.11.0 :206-211; diffed around ``load_model`` by
+# ``DeviceMemoryProfiler``, utils/mem_utils.py:86-105) -- i.e. ``memory_allocated``, which counts allocator *blocks*
+# (c10 CUDACachingAllocator ``alloc_found_block``: ``allocated_bytes.increase(block->size)``), not tensor bytes.
+# A request over 1 MiB (``kSmallSize``) of 10 MiB (``kMinLargeAlloc``) or more gets a new segment rounded to 2 MiB
+# (``get_allocation_size``: ``kRoundLarge``), and the block is split only when ``size < max_split_size()`` and the
+# remainder is over 1 MiB (``should_split``).  So a weight parameter allocated in a new segment holds the whole
+# rounded block -- memory nothing else can use while it lives, charged to the KV budget with the weights
+# (``model_memory_usage``) -- when (a) the 2 MiB rounding leaves at most 1 MiB, in every release, or (b) the
+# request is >= ``max_split_size``: vLLM 0.21.0+ wraps ``load_model`` in
+# ``Worker._scoped_allocator_max_split(max_split_size_mb=20)`` (0.29.0 v1/worker/gpu_worker.py:488-495 / :324-345;
+# 0.21.0 is the first sdist with it, 0.20.2 has none), so from 0.21 every parameter of >= 20 MiB keeps its whole
+# 2 MiB-rounded block.  Requests of 1-10 MiB take a 20 MiB segment and are split: not counted here.
+ALLOC_SMALL = 1 << 20            # c10 kSmallSize
+ALLOC_MIN_LARGE = 10 << 20       # c10 kMinLargeAlloc
+ALLOC_MAX_SPLIT = 20 << 20       # gpu_worker.py: max_split_size_mb=20 ("the minimum PyTorch allows")
+ALLOC_ROUND = 2 << 20            # c10 kRoundLarge
+ALLOC_MIN_BLOCK = 512            # c10 kMinBlockSize: every request is rounded to 512 B
+ALLOC_UNSPLIT_FROM = (0, 21)     # first vLLM release whose load window sets max_split_size_mb
+
+# vLLM's merged linear layers: the checkpoint's q / k / v (gate / up) projections are one parameter
+# (QKVParallelLinear / MergedColumnParallelLinear), so one block each
+_FUSED_LEAF = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
+               "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}
+
+
+def unsplit_block_extra(nbytes: float, max_split: bool = True) -> float:
+    """Bytes the allocator's block holds beyond a parameter of ``nbytes`` allocated in a new segment:
+    ``round_up(bytes, 2 MiB) - bytes`` when the request is >= 10 MiB and either >= 20 MiB with ``max_split``
+    (vLLM 0.21+) or the rounding leaves <= 1 MiB (no split); else 0."""
+    n = int(round(nbytes))
+    if n <= 0:
+        return 0.0
+    req = -(-n // ALLOC_MIN_BLOCK) * ALLOC_MIN_BLOCK
+    if req < ALLOC_MIN_LARGE:
+        return 0.0
+    seg = -(-req // ALLOC_ROUND) * ALLOC_ROUND
+    if (max_split and req >= ALLOC_MAX_SPLIT) or seg - req <= ALLOC_SMALL:
+        return float(seg - n)
+    return 0.0
+
+
+def _param_key(t) -> tuple:
+    """The vLLM parameter ``t`` lands in: q/k/v and gate/up merged per module (``qkv_proj[q]``-style names are
+    parts of one checkpoint tensor: one parameter), every other tensor its own."""
+    parts = t.name.split(".")
+    if len(parts) >= 2 and t.count == 1:
+        leaf = parts[-2].split("[", 1)[0]
+        fused = _FUSED_LEAF.get(leaf, leaf if leaf != parts[-2] else None)
+        if fused is not None:
+            return (t.layer, ".".join(parts[:-2]), fused, parts[-1])
+    return (t.layer, t.name)
+
+
+def allocator_unsplit_bytes(spec: ModelSpec, scheme, layout: Layout, version: tuple | None) -> list[float]:
+    """Per pipeline stage, the worst rank's ``unsplit_block_extra`` summed over its parameters (``version``: the
+    vLLM release, which decides ``max_split``; None = before 0.21).
+
+    Priced only for a scheme that stores every tensor at one element size (``rules == ()``: bf16 / fp16 / fp32
+    and "auto" on an unquantized checkpoint), whose parameters are exactly the tensors: a quantized layer's
+    packed weight, scales and zero points are separate parameters rebuilt after loading (AWQ -> Marlin), whose
+    blocks are carved out of freed ones -- not this fresh-segment rule; documented, not priced."""
+    stages = pp_partition(spec.num_layers, layout.pp)
+    max_split = version is not None and tuple(version)[:2] >= ALLOC_UNSPLIT_FROM
+    if not (getattr(scheme, "rules", None) == () and hasattr(scheme, "model_dtype_bytes")):
+        return [0.0] * len(stages)
+    mdb = float(scheme.model_dtype_bytes)
+    tp, pp = layout.tp, layout.pp
+    n_kv, n_kv_alt = kv_head_counts(spec)
+    kv_by_layer = getattr(spec, "kv_heads_by_layer", ())
+    if layout.ep and spec.num_experts:
+        frac = experts_on_rank(spec.num_experts, layout.ep_size, 0) / spec.num_experts
+    else:
+        frac = 1.0 / (tp * layout.dp)
+    tie = spec.tie_word_embeddings and not any(t.component is Component.LM_HEAD for t in spec.tensors)
+    every = bool(getattr(spec, "pp_every_stage", False))
+    params: dict = {}                 # key -> [bytes on a rank, slot]
+    for t in spec.tensors:
+        b = t.numel * (t.dtype_bytes or mdb)
+        sh = t.shard
+        if sh is Shard.VOCAB:
+            rows = t.shape[0] if t.shape else 0
+            b = (b * ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows if rows else b) / tp
+        elif sh in (Shard.COLUMN, Shard.ROW):
+            b /= tp
+        elif sh is Shard.KV:
+            alt = n_kv_alt and t.layer is not None and kv_by_layer[t.layer] == n_kv_alt
+            b *= _kv_frac(n_kv_alt if alt else n_kv, tp)
+        elif sh is Shard.EXPERT:
+            b *= frac
+        if t.layer is not None and 0 <= t.layer < spec.num_layers:
+            slot = t.layer
+        elif t.component is Component.LM_HEAD or (t.component is Component.NORM and t.layer is None):
+            slot = _LAST
+        else:
+            slot = _FIRST
+        k = _param_key(t)
+        e = params.get(k)
+        if e is None:
+            params[k] = [b, slot, tie and t.component is Component.EMBEDDING]
+        else:
+            e[0] += b
+    out = []
+    for s, (a, z) in enumerate(stages):
+        tot = 0.0
+        for b, slot, tied_emb in params.values():
+            if slot == _FIRST:
+                here = every or s == 0 or (tied_emb and s == pp - 1)   # a tied head on the last stage: a copy
+            elif slot == _LAST:
+                here = every or s == pp - 1
+            else:
+                here = a <= slot < z
+            if here:
+                tot += unsplit_block_extra(b, max_split)
+        out.append(tot)
+    return out

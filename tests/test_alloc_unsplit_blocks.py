@@ -1,0 +1,148 @@
+"""The caching allocator's unsplit blocks in vLLM's "Model loading took" (issue 10, branch load29).
+
+"Model loading took" is ``torch.cuda.max_memory_allocated`` read right after ``reset_peak_memory_stats``
+(vllm 0.29.0 sdist platforms/cuda.py:355-360; 0.11.0 platforms/cuda.py:206-211), diffed around ``load_model`` by
+``DeviceMemoryProfiler`` (0.29.0 utils/mem_utils.py:86-105): the allocator's *block* bytes then live (c10
+CUDACachingAllocator ``alloc_found_block``: ``allocated_bytes.increase(block->size)``), not a transient peak.
+A request of >= 10 MiB (``kMinLargeAlloc``) gets a new segment rounded to 2 MiB (``get_allocation_size``:
+``kRoundLarge``); ``should_split`` splits the block only when ``size < max_split_size()`` and the remainder is over
+1 MiB (``kSmallSize``).  vLLM 0.21.0+ loads the model under ``max_split_size_mb=20`` (0.29.0
+v1/worker/gpu_worker.py:493 ``self._scoped_allocator_max_split(max_split_size_mb=20)``; absent from 0.20.2), so each
+parameter of >= 20 MiB keeps its whole rounded block.  Every number below is hand-derived from the model geometry.
+
+Run: ``HF_HUB_OFFLINE=1 PYTHONPATH=$PWD python -m pytest -q tests/test_alloc_unsplit_blocks.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reportgen.arch import build_spec  # noqa: E402
+from reportgen.estimate import quant  # noqa: E402
+from reportgen.estimate.layout import Layout  # noqa: E402
+from reportgen.estimate.weights import allocator_unsplit_bytes, unsplit_block_extra  # noqa: E402
+
+MiB = 2**20
+GIB = 2**30
+BF16 = quant.whatif_scheme("bf16")
+SRC = Path("/work/vllm_src")
+CONFIGS = ROOT / "tests" / "data" / "configs_profiles"
+BUNDLED = ROOT / "reportgen" / "sources" / "bundled"
+
+
+def _spec(path: Path):
+    return build_spec(json.loads(path.read_text()), path.stem.replace("--", "/"))
+
+
+def test_block_rule_by_hand():
+    # Qwen3-4B gate_up 2 x 9728 x 2560 x 2 B = 95 MiB: segment 96 MiB, remainder 1 MiB -> never split (either rule)
+    assert 2 * 9728 * 2560 * 2 == 95 * MiB
+    assert unsplit_block_extra(95 * MiB, True) == unsplit_block_extra(95 * MiB, False) == 1 * MiB
+    # Qwen2.5-1.5B gate_up 2 x 8960 x 1536 x 2 B = 52.5 MiB: segment 54 MiB, remainder 1.5 MiB -> split before 0.21,
+    # kept whole under max_split_size 20 MiB
+    assert 2 * 8960 * 1536 * 2 == 52.5 * MiB
+    assert unsplit_block_extra(52.5 * MiB, False) == 0 and unsplit_block_extra(52.5 * MiB, True) == 1.5 * MiB
+    # Qwen2.5-1.5B q/k/v fused: (1536 + 2 x 256) x 1536 x 2 B = 6 MiB < 10 MiB: a 20 MiB segment, split
+    assert unsplit_block_extra((1536 + 512) * 1536 * 2, True) == 0
+    # 10-20 MiB: rounded segment, kept whole only when the remainder is <= 1 MiB (12.5 -> 14: split; 13.5 -> 14: kept)
+    assert unsplit_block_extra(12.5 * MiB, True) == 0 and unsplit_block_extra(13.5 * MiB, True) == 0.5 * MiB
+    # a 2 MiB multiple costs nothing (Llama-3.1-8B, Qwen3-14B)
+    assert unsplit_block_extra(224 * MiB, True) == 0
+
+
+def test_qwen25_15b_by_hand():
+    """28 layers x (gate_up 52.5 -> 54 + down 1536 x 8960 x 2 = 26.25 -> 28 MiB) + the tied embedding
+    151,936 x 1,536 x 2 = 445.125 -> 446 MiB (the lm_head vLLM builds is tied away, vocab_parallel_embedding.py
+    tie_weights): 91.875 MiB at 0.30; before 0.21 only the embedding's 0.875 MiB remainder stays unsplit."""
+    spec = _spec(CONFIGS / "Qwen--Qwen2.5-1.5B-Instruct.json")
+    assert allocator_unsplit_bytes(spec, BF16, Layout(1, 1, 1, False), (0, 30, 0)) == [28 * 3.25 * MiB + 0.875 * MiB]
+    assert allocator_unsplit_bytes(spec, BF16, Layout(1, 1, 1, False), (0, 19, 0)) == [0.875 * MiB]
+
+
+def test_qwen3_4b_and_14b_by_hand():
+    """Qwen3-4B: 36 x (gate_up 95 -> 96, down 47.5 -> 48) + embedding 741.875 -> 742 MiB = 54.125 MiB.
+    Qwen3-14B: every decoder tensor a 2 MiB multiple (qkv 70, o 50, gate_up 340, down 170 MiB); embedding and
+    lm_head 151,936 x 5,120 x 2 = 1,483.75 MiB each -> 0.25 + 0.25 MiB (row 161's weights stay exact)."""
+    q4 = _spec(BUNDLED / "Qwen--Qwen3-4B.json")
+    assert allocator_unsplit_bytes(q4, BF16, Layout(1, 1, 1, False), (0, 29, 0)) == [36 * 1.5 * MiB + 0.125 * MiB]
+    q14 = _spec(CONFIGS / "Qwen--Qwen3-14B.json")
+    assert allocator_unsplit_bytes(q14, BF16, Layout(1, 1, 1, False), (0, 29, 0)) == [0.5 * MiB]
+
+
+def test_qwen25_7b_before_021_and_tp():
+    """Qwen2.5-7B, 0.19 (no max_split): qkv (3584 + 1024) x 3584 x 2 = 31.5 -> 32 (kept), o 24.5 -> 26 (split),
+    gate_up 259 -> 260 (kept), down 129.5 -> 130 (kept) = 2 MiB a layer x 28 + embedding / lm_head 152,064 x 3,584 x 2
+    = 1,039.5 -> 1,040 MiB each: 57 MiB -- the logged 14.25 GiB against 14.19 of tensors (rows 126-133).  0.22: o kept
+    too (+1.5 x 28): 99 MiB (row 143: 14.29 logged).  TP 2 at 0.19: qkv (1792 + 2 x 256) x 3584 x 2 = 15.75 -> 16
+    (kept), o 12.25 -> 14 (split), gate_up 129.5 -> 130 (kept), down 64.75 -> 66 (split); vocab halves 519.75 -> 520
+    (kept): 28 x 0.75 + 0.5 = 21.5 MiB (row 134: 7.10 -> 7.12 GiB, logged 7.12)."""
+    spec = _spec(BUNDLED / "Qwen--Qwen2.5-7B-Instruct.json")
+    assert allocator_unsplit_bytes(spec, BF16, Layout(1, 1, 1, False), (0, 19, 0)) == [57 * MiB]
+    assert allocator_unsplit_bytes(spec, BF16, Layout(1, 1, 1, False), (0, 22, 0)) == [99 * MiB]
+    assert allocator_unsplit_bytes(spec, BF16, Layout(2, 1, 1, False), (0, 19, 0)) == [28 * 0.75 * MiB + 0.5 * MiB]
+
+
+def test_quantized_schemes_not_priced():
+    """AWQ / fp8 layers are rebuilt after loading (auto_awq -> Marlin repack): their blocks are carved out of freed
+    ones, not fresh segments -- not priced (docs/decisions.md, branch load29)."""
+    from reportgen.estimate.tables import scheme_for
+
+    spec = _spec(BUNDLED / "Qwen--Qwen3-32B-AWQ.json")
+    scheme = scheme_for(spec, "checkpoint", "auto", None)
+    assert scheme.rules != ()
+    assert allocator_unsplit_bytes(spec, scheme, Layout(1, 1, 1, False), (0, 29, 0)) == [0.0]
+
+
+@pytest.fixture(scope="module")
+def scored():
+    from scripts import validate_vllm_logs as vvl
+
+    rows = {r["row_id"]: r for r in vvl.load_rows(vvl.CSV)}
+    out = {}
+    for rid in ("126", "143", "161", "180", "184", "33"):
+        case = vvl.make_case(rows[rid])
+        out[rid] = vvl.compare(case, vvl.predict(case))
+    return out
+
+
+def test_rows_reach_the_logged_weights(scored):
+    # tensors + rotary cache + the unsplit blocks above, against the logged "Model loading took"
+    q25_15 = 1_543_714_304 * 2 + 32_768 * 128 * 2 + 91.875 * MiB          # 0.30.0, row 180
+    assert scored["180"]["w_pred"] == pytest.approx(q25_15 / GIB, abs=1e-4) and round(q25_15 / GIB, 2) == 2.97
+    assert scored["180"]["w_meas"] == 2.98
+    assert scored["126"]["w_pred"] == pytest.approx(14.25, abs=0.005) and scored["126"]["w_meas"] == 14.25
+    assert scored["143"]["w_pred"] == pytest.approx(14.29, abs=0.005) and scored["143"]["w_meas"] == 14.29
+    assert scored["161"]["w_pred"] == pytest.approx(27.52, abs=0.005) and scored["161"]["w_meas"] == 27.52
+    # Qwen3-4B proxy of typhoon2.5: 4,022,468,096 x 2 + 40,960 x 128 x 2 + 54.125 MiB
+    q3_4 = 4_022_468_096 * 2 + 40_960 * 128 * 2 + 54.125 * MiB
+    assert scored["184"]["w_pred"] == pytest.approx(q3_4 / GIB, abs=1e-4)
+
+
+def test_row184_remainder_is_named_not_priced():
+    """Row 184 logs 7.64 GiB: 0.08 GiB above the estimate, and both parts are named: the checkpoint's
+    262,144-position rotary cache (its config.json; the Qwen3-4B proxy has 40,960): (262,144 - 40,960) x 128 x 2 B =
+    54 MiB, and the freed float32 rope transients of layer 0 (rotary_embedding/base.py:88-100: freqs, cos, sin
+    262,144 x 64 x 4 = 64 MiB each, cat 128 MiB; ``cache.to(dtype)`` reuses one 64 MiB block) reused by the first
+    two down_proj requests of 47.5 MiB (a cached 64 MiB block is returned when < request + 20 MiB, c10
+    ``get_free_block``; not split): 2 x 16.5 MiB."""
+    base = 4_022_468_096 * 2 + 262_144 * 128 * 2 + 54.125 * MiB
+    assert round(base / GIB, 2) == 7.61
+    assert round((base + 2 * 16.5 * MiB) / GIB, 2) == 7.64
+
+
+@pytest.mark.skipif(not (SRC / "vllm-0.21.0").is_dir(), reason="vllm sdists not unpacked")
+def test_max_split_scope_is_021_plus():
+    def has(v):
+        text = (SRC / f"vllm-{v}" / "vllm" / "v1" / "worker" / "gpu_worker.py").read_text()
+        return "_scoped_allocator_max_split(max_split_size_mb=20)" in text
+    assert not has("0.20.2") and has("0.21.0") and has("0.29.0") and has("0.30.0") and has("0.31.0")
+    cuda = (SRC / "vllm-0.29.0" / "vllm" / "platforms" / "cuda.py").read_text()
+    assert re.search(r"reset_peak_memory_stats\(device\)\n\s+return torch\.cuda\.max_memory_allocated\(device\)", cuda)
