@@ -41,7 +41,11 @@ def test_report_shows_tower_and_projector_apart_and_text_only_drops_them(tmp_pat
     assert r.returncode == 0, r.stderr
     full = pl.read_parquet(tmp_path / "full" / "results.parquet").row(0, named=True)
     text = pl.read_parquet(tmp_path / "text" / "results.parquet").row(0, named=True)
-    assert full["weights_gib"] - text["weights_gib"] == pytest.approx(576_388_336 * 2 / 2**30, rel=1e-6)
+    # the tower + projector's bf16 bytes, plus PyTorch's allocator rounding of their blocks (vLLM 0.21+: a
+    # parameter of >= 20 MiB keeps its whole 2 MiB-rounded block, weights.allocator_unsplit_bytes): at most 2 MiB
+    # a parameter, here 6 MiB over the 1.0736 GiB of tensors
+    extra = (full["weights_gib"] - text["weights_gib"]) * 2**30 - 576_388_336 * 2
+    assert 0 <= extra < 2 * 2**20 * 10 and extra % 2**10 == 0
     assert text["activation_gib"] < full["activation_gib"]
     assert text["kv_cache_tokens"] > full["kv_cache_tokens"]
 
