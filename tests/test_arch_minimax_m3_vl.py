@@ -82,7 +82,7 @@ def test_tower_shards_as_vllm_builds_it():
 def test_tower_bytes_per_rank_at_tp8_follow_vllm_sharding():
     from reportgen.matrix import estimate_one
 
-    spec = spec_for_version(build_spec(VL), "0.34")
+    spec = build_spec(VL)
     tp = 8
     layer_split = 4 * H * H + 3 * H + H * I + I + I * H          # q/k/v/out weights, q/k/v biases, fc1, fc2 weight
     layer_whole = 4 * H + H + H                                   # two LayerNorms, out_proj and fc2 biases
@@ -90,8 +90,10 @@ def test_tower_bytes_per_rank_at_tp8_follow_vllm_sharding():
     proj_split = H * MID + MID + MID * TH + TH * M * M * MID + MID + MID * TH
     proj_whole = TH + TH                                          # the two row biases
     per_rank = L * (layer_split / tp + layer_whole) + whole + proj_split / tp + proj_whole
-    full = estimate_one(spec, 141.0, tp=tp, max_model_len=131_072, block_size=128)
-    text = estimate_one(encoder.text_only(spec), 141.0, tp=tp, max_model_len=131_072, block_size=128)
+    # 0.33: the conv in the model dtype (0.34's fp32 conv: test_patch_conv_is_fp32_from_0_34_only)
+    full = estimate_one(spec, 141.0, tp=tp, max_model_len=131_072, block_size=128, vllm_version="0.33")
+    text = estimate_one(encoder.text_only(spec), 141.0, tp=tp, max_model_len=131_072, block_size=128,
+                        vllm_version="0.33")
     assert full["status"] == text["status"] == "fits"
     assert (full["weights_gib"] - text["weights_gib"]) * 2**30 == pytest.approx(per_rank * 2, rel=1e-9)
 
@@ -102,11 +104,11 @@ def test_verdict_per_release():
     from reportgen.matrix import estimate_one
 
     spec = build_spec(VL)
-    r23 = estimate_one(spec_for_version(spec, "0.23"), 141.0, tp=8, max_model_len=131_072, block_size=128)
+    r23 = estimate_one(spec, 141.0, tp=8, max_model_len=131_072, block_size=128, vllm_version="0.23")
     assert r23["status"] == "unsupported" and "listed from v0.24 on" in r23["reason"]
     text = build_spec({**VL["text_config"], "architectures": ["MiniMaxM3SparseForCausalLM"]})
     for v in ("0.24", "0.34"):
-        r = estimate_one(spec_for_version(spec, v), 141.0, tp=8, max_model_len=131_072, block_size=128)
+        r = estimate_one(spec, 141.0, tp=8, max_model_len=131_072, block_size=128, vllm_version=v)
         assert r["status"] == "fits" and r["block_size"] == 128
     from reportgen.estimate.kvcache import kv_bytes_per_token
     assert kv_bytes_per_token(spec) == kv_bytes_per_token(text)
@@ -151,3 +153,24 @@ def test_configs_only_0_34_builds_like_transformers_are_priced_from_0_34(vision,
 def test_absent_projector_hidden_size_equal_to_text_width_is_priced_on_every_release():
     spec = build_spec(_cfg(projector_hidden_size=None))
     assert spec.served_from is None and spec.params_total == 427_040_132_864
+
+
+def test_patch_conv_is_fp32_from_0_34_only():
+    """vLLM 0.34 vt:61-63 ``self.patch_embedding.to(torch.float32)``; 0.24 - 0.33 an ``nn.Conv3d`` in the model dtype
+    (no float32 cast in 0.31 - 0.33's vision_tower.py either): the replicated conv costs H x C x T x P x P x 2 bytes
+    more on every rank from 0.34, at any tp."""
+    from reportgen.matrix import estimate_one
+
+    spec = build_spec(VL)
+    conv = "model.vision_tower.embeddings.proj.weight"
+    assert _t(spec_for_version(spec, "0.33"), conv).dtype_bytes == 0         # the weight scheme's dtype
+    assert _t(spec_for_version(spec, "0.34"), conv).dtype_bytes == 4
+    assert spec_for_version(spec, "0.34").params_total == spec.params_total
+    for tp in (4, 8):
+        w = {v: estimate_one(spec, 141.0, tp=tp, max_model_len=131_072, block_size=128,
+                             vllm_version=v)["weights_gib"] for v in ("0.33", "0.34")}
+        assert (w["0.34"] - w["0.33"]) * 2**30 == pytest.approx(H * C * T * P * P * 2, rel=1e-6)
+        # text only (--limit-mm-per-prompt 0): no tower on either release, the fp32 conv included
+        t = {v: estimate_one(encoder.text_only(spec), 141.0, tp=tp, max_model_len=131_072, block_size=128,
+                             vllm_version=v)["weights_gib"] for v in ("0.33", "0.34")}
+        assert t["0.33"] == t["0.34"] < w["0.33"]

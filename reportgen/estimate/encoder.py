@@ -182,7 +182,10 @@ def text_only(spec: ModelSpec) -> ModelSpec:
     if not spec.multimodal:
         return spec
     kept = [t for t in spec.tensors if t.component is not Component.VISION]
-    return dataclasses.replace(spec, tensors=kept, multimodal=False,
+    # a per-release tensor list (MiniMax-M3's fp32 patch conv from vLLM 0.34) loses the tower too
+    releases = tuple((first, name, [t for t in value if t.component is not Component.VISION]
+                      if name == "tensors" else value) for first, name, value in spec.from_release)
+    return dataclasses.replace(spec, tensors=kept, multimodal=False, from_release=releases,
                                notes=[*spec.notes, "text only (--limit-mm-per-prompt 0): vision tower and "
                                       "projector not loaded, no encoder profile"])
 

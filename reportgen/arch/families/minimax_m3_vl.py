@@ -38,9 +38,11 @@ Refused outright (vLLM and transformers build different towers on every release)
 bias switched off (transformers' projector always has biases), ``projector_hidden_size`` 0 / null (vLLM falls
 back to the text width, transformers builds a 0-wide layer), a text model other than MiniMax-M3's, a tied head.
 
-Not modelled: the patch-embedding conv is fp32 from vLLM 0.34 (vt:61-63, ``.to(torch.float32)``; 0.24 - 0.33 cast
-it to the input dtype: 2 bytes) -- priced at the model dtype, 0.34 under by ``hidden x C x temporal x patch**2 x 2``
-bytes (2.9 MiB for the defaults); the encoder profile's largest item and the tower's own activation peak
+Per release: the patch-embedding conv is fp32 from vLLM 0.34 (vt:61-63, ``.to(torch.float32)``, "the vision tower's
+only fp32 tensor"; 0.24 - 0.33 build ``nn.Conv3d`` in the model dtype and cast it to the input's, 0.24.0 vt:58-70):
+``ModelSpec.from_release`` swaps in the tensor list with that tensor at 4 bytes (+2.9 MiB for the defaults).
+
+Not modelled: the encoder profile's largest item and the tower's own activation peak
 (``mm_item_tokens`` / ``mm_tower_peak`` unset: the encoder term is the generic ``max_num_batched_tokens`` one, a
 lower bound as for Kimi-K2.5); a tp that does not divide the vision heads (vLLM's ``divide`` asserts, vt:100).
 """
@@ -48,6 +50,7 @@ lower bound as for Kimi-K2.5); a tp that does not divide the vision heads (vLLM'
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from reportgen.arch import blocks as B
 from reportgen.arch.errors import ConfigError, Unsupported
@@ -64,6 +67,7 @@ TEXT_TYPES = ("minimax_m3_vl_text",)
 RAW_REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_channels",
                 "patch_size", "spatial_merge_size", "layer_norm_eps", "img_token_compression_config")
 TRANSFORMERS_PROJECTOR_HIDDEN = 6144   # MiniMaxM3VLConfig.projector_hidden_size default (transformers 5.25)
+CONV_FP32_FROM, FP32 = (0, 34), 4       # MiniMaxVLPatchEmbed: .to(torch.float32) from vLLM 0.34 (vt:61-63)
 
 
 # text_config fields the text family validates itself (a per-layer list, not the generic integer)
@@ -157,6 +161,9 @@ def build(f: Fields, spec: ModelSpec) -> None:
     B.linear(ts, f"{PROJECTOR}.merge_linear_1", h_t * merge * merge, mid, S.COLUMN, V, None, bias=True)
     B.linear(ts, f"{PROJECTOR}.merge_linear_2", mid, h_t, S.ROW, V, None, bias=True)
     spec.multimodal = True
+    # vLLM 0.34 keeps the patch conv in fp32 (vt:61-63); 0.24 - 0.33 hold it in the model dtype
+    conv = f"{TOWER}.embeddings.proj.weight"
+    fp32 = [replace(t, dtype_bytes=FP32) if t.name == conv else t for t in spec.tensors]
+    spec.from_release = tuple(spec.from_release) + ((CONV_FP32_FROM, "tensors", fp32),)
     spec.notes.append("minimax_m3_vl: encoder profile priced with the generic max_num_batched_tokens term (largest "
-                      "image / video item and the tower's own activation peak not modelled: a lower bound); the "
-                      "patch conv vLLM 0.34 keeps in fp32 is priced at the model dtype")
+                      "image / video item and the tower's own activation peak not modelled: a lower bound)")
