@@ -76,7 +76,8 @@ def test_tower_shards_as_vllm_builds_it():
                         ("model.multi_modal_projector.merge_linear_2.weight", S.ROW),
                         ("model.multi_modal_projector.merge_linear_2.bias", S.REPLICATED)):
         assert _t(spec, name).shard is shard, name
-    assert _t(spec, f"{p}.mlp.fc1.weight").quantizable and not _t(spec, "model.vision_tower.embeddings.proj.weight").quantizable
+    assert _t(spec, f"{p}.mlp.fc1.weight").quantizable
+    assert not _t(spec, "model.vision_tower.embeddings.proj.weight").quantizable
 
 
 def test_tower_bytes_per_rank_at_tp8_follow_vllm_sharding():

@@ -20,7 +20,8 @@ from oracle_support import class_defaults, count_on_meta, examples, oracle_setti
 from test_oracle_minimax_m3 import VLLM_FIELDS, m3_configs  # noqa: E402
 
 EXAMPLES = examples("ORACLE_EXAMPLES_MINIMAX_M3_VL")
-VL = json.loads((Path(__file__).parent / "data/configs_vision/MiniMaxAI--MiniMax-M3-composite.synthetic.json").read_text())
+FIXTURE = Path(__file__).parent / "data/configs_vision/MiniMaxAI--MiniMax-M3-composite.synthetic.json"
+VL = json.loads(FIXTURE.read_text())
 
 
 def meta_count(cfg: dict) -> int:
