@@ -44,7 +44,12 @@ only fp32 tensor"; 0.24 - 0.33 build ``nn.Conv3d`` in the model dtype and cast i
 
 Not modelled: the encoder profile's largest item and the tower's own activation peak
 (``mm_item_tokens`` / ``mm_tower_peak`` unset: the encoder term is the generic ``max_num_batched_tokens`` one, a
-lower bound as for Kimi-K2.5); a tp that does not divide the vision heads (vLLM's ``divide`` asserts, vt:100).
+lower bound as for Kimi-K2.5).  vLLM 0.34 ``common/mm_preprocess.py`` profiles a 3584 px square image
+(``_IMAGE_MAX_LONG_SIDE_PIXEL``, :52: 256 x 256 patches / 4 = 16,384 tokens) and a video of up to 63 frames
+(``_MAX_FRAMES_PER_VIDEO``, :63) at 2184 px (:53, floored to 28): 32 temporal steps x 6,084 = 194,688 tokens, fewer
+when max_model_len caps the frames (``_get_max_video_frames``); 0.24 - 0.33 size both by the checkpoint image /
+video processor's ``max_pixels`` (up to 500 frames, :60), which config.json does not carry.  Nor a tp that does not
+divide the vision heads (vLLM's ``divide`` asserts, vt:100).
 """
 
 from __future__ import annotations
@@ -165,5 +170,7 @@ def build(f: Fields, spec: ModelSpec) -> None:
     conv = f"{TOWER}.embeddings.proj.weight"
     fp32 = [replace(t, dtype_bytes=FP32) if t.name == conv else t for t in spec.tensors]
     spec.from_release = tuple(spec.from_release) + ((CONV_FP32_FROM, "tensors", fp32),)
-    spec.notes.append("minimax_m3_vl: encoder profile priced with the generic max_num_batched_tokens term (largest "
-                      "image / video item and the tower's own activation peak not modelled: a lower bound)")
+    spec.notes.append("minimax_m3_vl: encoder profile priced with the generic max_num_batched_tokens term, a lower "
+                      "bound: vLLM profiles its largest item (0.34: a 3584 px image, 16,384 tokens, or a video of up "
+                      "to 63 frames at 2184 px, up to 194,688 tokens within max_model_len; 0.24 - 0.33: sized by the "
+                      "checkpoint processor's max_pixels) and the tower's own activation peak, neither modelled")
