@@ -175,3 +175,33 @@ def test_patch_conv_is_fp32_from_0_34_only():
         t = {v: estimate_one(encoder.text_only(spec), 141.0, tp=tp, max_model_len=131_072, block_size=128,
                              vllm_version=v)["weights_gib"] for v in ("0.33", "0.34")}
         assert t["0.33"] == t["0.34"] < w["0.33"]
+
+
+def test_encoder_items_from_0_34():
+    """vLLM 0.34 common/mm_preprocess.py: the profiled image is a 3584 px square (:52, a multiple of 14 x 2):
+    (3584 / 14)**2 / 2**2 = 16,384 tokens; a video step is two frames (temporal_patch_size 2) of 2188 px floored to 28
+    = 2184 px (:53): (2184 / 14)**2 / 4 = 6,084 tokens, at most 63 frames (:63) -> ceil(63 / 2) = 32 steps, and
+    ``_get_max_video_frames`` keeps the frames whose tokens fit max_model_len (at least one).  0.24 - 0.33 size the
+    items by the processor's max_pixels (not in config.json): not modelled, 0."""
+    spec = build_spec(VL)
+    s34, s33 = spec_for_version(spec, "0.34"), spec_for_version(spec, "0.33")
+    assert (s34.mm_item_tokens, s34.mm_video_patch_tokens, s34.mm_video_max_patches) == (16_384, 6_084, 32)
+    assert [encoder.video_item_tokens(s34, n) for n in (4_096, 131_072, 1_048_576)] == [
+        16_384, 131_072 // 6_084 * 6_084, 32 * 6_084]
+    assert 131_072 // 6_084 * 6_084 == 127_764
+    assert (s33.mm_item_tokens, s33.mm_video_patch_tokens) == (0, 0)
+    assert encoder.tower_modalities(spec) == ("image", "video")      # _mark_tower_model(..., {"image", "video"})
+
+
+def test_limits_applied_before_the_release_stay_applied():
+    """The job applies --limit-mm-per-prompt to the built spec and resolves the release afterwards: video = 0 drops
+    0.34's video item, image = video = 0 the tower, its fp32 conv and the items."""
+    spec = build_spec(VL)
+    no_video = spec_for_version(encoder.apply_limits(spec, {"video": 0}), "0.34")
+    assert (no_video.mm_item_tokens, no_video.mm_video_patch_tokens) == (16_384, 0)
+    assert encoder.video_item_tokens(no_video, 131_072) == 16_384
+    still = spec_for_version(encoder.apply_limits(spec, {"image": 0}), "0.34")      # videos go through the tower
+    assert still.multimodal and still.mm_video_patch_tokens == 6_084
+    text = spec_for_version(encoder.apply_limits(spec, {"image": 0, "video": 0}), "0.34")
+    assert not text.multimodal and text.mm_item_tokens == 0 and text.mm_video_patch_tokens == 0
+    assert text.params_total == TEXT_TOTAL and vision_split(text) == {"tower": 0, "projector": 0}

@@ -42,14 +42,17 @@ Per release: the patch-embedding conv is fp32 from vLLM 0.34 (vt:61-63, ``.to(to
 only fp32 tensor"; 0.24 - 0.33 build ``nn.Conv3d`` in the model dtype and cast it to the input's, 0.24.0 vt:58-70):
 ``ModelSpec.from_release`` swaps in the tensor list with that tensor at 4 bytes (+2.9 MiB for the defaults).
 
-Not modelled: the encoder profile's largest item and the tower's own activation peak
-(``mm_item_tokens`` / ``mm_tower_peak`` unset: the encoder term is the generic ``max_num_batched_tokens`` one, a
-lower bound as for Kimi-K2.5).  vLLM 0.34 ``common/mm_preprocess.py`` profiles a 3584 px square image
-(``_IMAGE_MAX_LONG_SIDE_PIXEL``, :52: 256 x 256 patches / 4 = 16,384 tokens) and a video of up to 63 frames
-(``_MAX_FRAMES_PER_VIDEO``, :63) at 2184 px (:53, floored to 28): 32 temporal steps x 6,084 = 194,688 tokens, fewer
-when max_model_len caps the frames (``_get_max_video_frames``); 0.24 - 0.33 size both by the checkpoint image /
-video processor's ``max_pixels`` (up to 500 frames, :60), which config.json does not carry.  Nor a tp that does not
-divide the vision heads (vLLM's ``divide`` asserts, vt:100).
+Encoder profile items, from 0.34 (``from_release``; ``profile_items``): vLLM 0.34 ``common/mm_preprocess.py``
+profiles a 3584 px square image (``_IMAGE_MAX_LONG_SIDE_PIXEL``, :52: 256 x 256 patches / 4 = 16,384 tokens) and a
+video of up to 63 frames (``_MAX_FRAMES_PER_VIDEO``, :63) at 2184 px (:53, floored to 28): up to 32 temporal steps x
+6,084 = 194,688 tokens, fewer when max_model_len caps the frames (``_get_max_video_frames``) -- the Qwen2-VL form
+``encoder.video_item_tokens`` prices; the tower serves both modalities (``encoder.TOWER_MODALITIES``).  0.24 - 0.33
+size both by the checkpoint image / video processor's ``max_pixels`` (up to 500 frames, :60), which config.json does
+not carry: the generic ``max_num_batched_tokens`` budget there, a lower bound.
+
+Not modelled: the tower's own activation peak in the profile run (``mm_tower_peak``: the encoder term is a lower
+bound on every release, as for Kimi-K2.5); a tp that does not divide the vision heads (vLLM's ``divide`` asserts,
+vt:100).
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ RAW_REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_at
                 "patch_size", "spatial_merge_size", "layer_norm_eps", "img_token_compression_config")
 TRANSFORMERS_PROJECTOR_HIDDEN = 6144   # MiniMaxM3VLConfig.projector_hidden_size default (transformers 5.25)
 CONV_FP32_FROM, FP32 = (0, 34), 4       # MiniMaxVLPatchEmbed: .to(torch.float32) from vLLM 0.34 (vt:61-63)
+# vLLM 0.34 common/mm_preprocess.py :52, :53, :63 (0.24 - 0.33 size the items by the processor's max_pixels instead)
+ITEMS_FROM, IMAGE_MAX_SIDE, VIDEO_MAX_SIDE, MAX_FRAMES = (0, 34), 3584, 2188, 63
 
 
 # text_config fields the text family validates itself (a per-layer list, not the generic integer)
@@ -170,7 +175,29 @@ def build(f: Fields, spec: ModelSpec) -> None:
     conv = f"{TOWER}.embeddings.proj.weight"
     fp32 = [replace(t, dtype_bytes=FP32) if t.name == conv else t for t in spec.tensors]
     spec.from_release = tuple(spec.from_release) + ((CONV_FP32_FROM, "tensors", fp32),)
-    spec.notes.append("minimax_m3_vl: encoder profile priced with the generic max_num_batched_tokens term, a lower "
-                      "bound: vLLM profiles its largest item (0.34: a 3584 px image, 16,384 tokens, or a video of up "
-                      "to 63 frames at 2184 px, up to 194,688 tokens within max_model_len; 0.24 - 0.33: sized by the "
-                      "checkpoint processor's max_pixels) and the tower's own activation peak, neither modelled")
+    image, step, steps = profile_items(patch, merge, temporal)
+    spec.from_release = tuple(spec.from_release) + (
+        (ITEMS_FROM, "mm_item_tokens", image), (ITEMS_FROM, "mm_video_patch_tokens", step),
+        (ITEMS_FROM, "mm_video_max_patches", steps))
+    spec.notes.append(f"minimax_m3_vl: encoder items from vLLM 0.34 only (a {image:,}-token image, a video of up to "
+                      f"{steps} x {step:,} tokens within max_model_len); 0.24 - 0.33 size them by the checkpoint "
+                      "processor's max_pixels (not in config.json: the generic max_num_batched_tokens budget, a lower "
+                      "bound); the tower's own activation peak is not modelled on any release")
+
+
+def profile_items(patch: int, merge: int, temporal: int) -> tuple[int, int, int]:
+    """vLLM 0.34 ``common/mm_preprocess.py`` ``MiniMaxM3VLProcessingInfo`` (patch / merge / temporal sizes taken
+    from vision_config, the processor's defaults): the profiled image is a square of ``_IMAGE_MAX_LONG_SIDE_PIXEL``
+    floored to ``patch x merge`` (``get_image_size_with_most_features``), its tokens ``(side / patch)**2 /
+    merge**2``; a video step is ``temporal`` frames of the ``_VIDEO_MAX_LONG_SIDE_PIXEL`` square (n frames padded to
+    ``ceil(n / temporal)`` steps, ``_get_vision_info``), at most ``_MAX_FRAMES_PER_VIDEO`` frames, and vLLM takes the
+    largest n whose tokens stay <= max_model_len (``_get_max_video_frames``, at least one frame), i.e.
+    ``clamp(max_model_len // step, 1, ceil(63 / temporal))`` steps (``mm_video.video_patches``).
+    Returns (image tokens, tokens of one video step, most steps)."""
+    factor = patch * merge
+
+    def tokens(side_cap: int) -> int:
+        side = side_cap // factor * factor
+        return (side // patch) ** 2 // merge ** 2
+
+    return tokens(IMAGE_MAX_SIDE), tokens(VIDEO_MAX_SIDE), -(-MAX_FRAMES // temporal)
