@@ -39,6 +39,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
 ISSUE12 = {
     "deepseek_v32": "deepseek_v2.py", "glm_moe_dsa": "deepseek_v2.py", "deepseek_v4": "deepseek_v4.py",
     "kimi_k25": "kimi_k25.py", "minimax_m2": "minimax_m2.py", "minimax_m3_vl_text": "vllm/models/minimax_m3/nvidia/model.py",
+    "minimax_m3_vl": "vllm/models/minimax_m3/nvidia/model.py + common/vision_tower.py",
     "minimax": "minimax_text_01.py", "gemma4": "gemma4_mm.py", "gemma4_text": "gemma4.py",
     "glm4_moe_lite": "glm4_moe_lite.py", "step3p7": "step3p7.py", "mimo_v2_flash": "mimo_v2.py",
     "mistral3": "mistral3.py", "ministral3": "mistral.py", "mistral4": "mistral_large_3.py (Mistral-format path)",

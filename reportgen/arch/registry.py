@@ -16,7 +16,7 @@ from reportgen.arch.families import (apertus, bamba, cohere, deepseek, deepseek_
                                      exaone4, falcon_h1, gemma, gemma3n, gemma4, glm, glm4, glm4_moe, glm4_moe_lite, glm4v,
                                      gpt_oss, hunyuan, idefics3, internvl, jamba, kimi_k25, kimi_linear, lfm2, llama,
                                      llama4, llava, llava_onevision, longcat_flash, mimo_v2_flash, minimax, minimax_m2,
-                                     minimax_m3, mistral4,
+                                     minimax_m3, minimax_m3_vl, mistral4,
                                      moe, multimodal, nemotron, nemotron_h, olmo, olmo_hybrid, phi, qwen3_next, qwen_vl,
                                      stablelm, starcoder2, step3p7, transformers_backend, zamba2)
 from reportgen.arch.families import bailing_hybrid, exaone_moe, kimi_vl, mamba, mllama, phi4_multimodal
@@ -160,6 +160,9 @@ ADAPTERS: dict[str, Adapter] = {
     "mistral3": Adapter(multimodal.build, multimodal=True),
     "llama4": Adapter(multimodal.build, multimodal=True),
     "kimi_k25": Adapter(kimi_k25.build, mla=True, multimodal=True),
+    # MiniMax-M3 as published: the minimax_m3 text stack + its vision tower (families/minimax_m3_vl.py)
+    "minimax_m3_vl": Adapter(minimax_m3_vl.build, multimodal=True, prepare=minimax_m3_vl.prepare,
+                             allow=("index_head_dim", "index_n_heads") + minimax_m3_vl.TEXT_HANDLES),
     "step3p7": Adapter(step3p7.build, multimodal=True, prepare=step3p7.prepare),
     # no transformers class: vLLM's own KimiVLConfig reading (DeepseekV2Config text, MoonViT) (families/kimi_vl.py)
     "kimi_vl": Adapter(kimi_vl.build, mla=True, multimodal=True, prepare=kimi_vl.prepare, parse=kimi_vl.parse),
@@ -211,6 +214,7 @@ VLLM_FILES: dict[str, str] = {
     "llava": "llava.py", "llava_next": "llava_next.py", "llava_onevision": "llava_onevision.py",
     "longcat_flash": "longcat_flash.py", "mamba": "mamba.py", "mamba2": "mamba2.py", "mimo_v2_flash": "mimo_v2.py",
     "minimax": "minimax_text_01.py", "minimax_m2": "minimax_m2.py",
+    "minimax_m3_vl": "vllm/models/minimax_m3/nvidia/model.py + common/vision_tower.py",
     "minimax_m3_vl_text": "vllm/models/minimax_m3/nvidia/model.py", "ministral": _BACKEND,
     "ministral3": "mistral.py", "mistral": "mistral.py", "mistral3": "mistral3.py",
     "mistral4": "mistral_large_3.py (Mistral-format path)", "mixtral": "mixtral.py", "mllama": "mllama.py",

@@ -177,12 +177,33 @@ def unchunked_items(spec: ModelSpec, vllm_version=None) -> str | None:
     return ", ".join(f"{m} {n}" for m, n in by.items()) or str(item)
 
 
+# encoder-profile fields a family may set per vLLM release (``ModelSpec.from_release``)
+VIDEO_RELEASE_FIELDS = ("mm_video_patch_tokens", "mm_video_max_patches", "mm_video_minus_tokens")
+MM_RELEASE_FIELDS = ("mm_item_tokens", "mm_item_tokens_by_modality", "mm_tower_peak", *VIDEO_RELEASE_FIELDS)
+
+
+def _release_without(spec: ModelSpec, fields: tuple[str, ...], keep=None) -> tuple:
+    """``spec.from_release`` without the entries for ``fields``; ``keep``: a per-release tensor list keeps only the
+    tensors it accepts."""
+    out = []
+    for first, name, value in spec.from_release:
+        if name in fields:
+            continue
+        if name == "tensors" and keep is not None:
+            value = [t for t in value if keep(t)]
+        out.append((first, name, value))
+    return tuple(out)
+
+
 def text_only(spec: ModelSpec) -> ModelSpec:
     """The spec vLLM serves with every modality limited to 0: no tower, no projector, no profile."""
     if not spec.multimodal:
         return spec
     kept = [t for t in spec.tensors if t.component is not Component.VISION]
-    return dataclasses.replace(spec, tensors=kept, multimodal=False,
+    # per-release values (MiniMax-M3: the fp32 patch conv and the encoder items from vLLM 0.34) lose the tower and
+    # the items too, or the job's release (resolved after the limits, estimate/served.py) would bring them back
+    releases = _release_without(spec, MM_RELEASE_FIELDS, lambda t: t.component is not Component.VISION)
+    return dataclasses.replace(spec, tensors=kept, multimodal=False, from_release=releases,
                                notes=[*spec.notes, "text only (--limit-mm-per-prompt 0): vision tower and "
                                       "projector not loaded, no encoder profile"])
 
@@ -235,7 +256,9 @@ TOWER_MODALITIES = {"qwen2_vl": ("image", "video"), "qwen2_5_vl": ("image", "vid
                     "qwen3_5": ("image", "video"), "qwen3_5_moe": ("image", "video"),
                     "llava_onevision": ("image", "video"), "internvl": ("image", "video"),
                     "phi4_multimodal": ("image", "audio"), "gemma3n": ("image", "audio"),
-                    "gemma4": ("image", "video", "audio")}
+                    "gemma4": ("image", "video", "audio"),
+                    # vllm/models/minimax_m3/nvidia/model.py 0.34.0 sdist :1886, 0.24.0 :1029
+                    "minimax_m3_vl": ("image", "video")}
 
 # models whose towers vLLM builds and loads whatever the limits say (no ``_mark_tower_model``): a limit of 0 for
 # every modality skips the encoder profile only
@@ -331,9 +354,10 @@ def video_item_tokens(spec: ModelSpec, max_model_len: int, limits: Mapping[str, 
 def drop_video(spec: ModelSpec) -> ModelSpec:
     """``limit_mm_per_prompt`` video = 0: vLLM's budget leaves the video modality out (``MultiModalBudget``
     asks only the active modalities), so the largest item is the image again."""
-    if not spec.mm_video_patch_tokens:
+    if not spec.mm_video_patch_tokens and not any(e[1] in VIDEO_RELEASE_FIELDS for e in spec.from_release):
         return spec
-    return dataclasses.replace(spec, mm_video_patch_tokens=0, mm_video_max_patches=0, mm_video_minus_tokens=0, notes=[
+    return dataclasses.replace(spec, mm_video_patch_tokens=0, mm_video_max_patches=0, mm_video_minus_tokens=0,
+                               from_release=_release_without(spec, VIDEO_RELEASE_FIELDS), notes=[
         *spec.notes, "--limit-mm-per-prompt video = 0: no max_model_len-sized dummy video in the encoder profile"])
 
 

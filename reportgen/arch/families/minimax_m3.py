@@ -13,7 +13,8 @@ loaded by no release 0.10.0 .. 0.34.0 -- neither vLLM nor transformers parses mo
 lists ``MiniMaxM3ForCausalLM`` -- so ``estimate/served.py`` refuses it on every release with vLLM's errors while this
 module still builds its spec (weights exact).  vLLM serves MiniMax-M3 as the published checkpoint (``minimax_m3_vl``,
 ``MiniMaxM3SparseForConditionalGeneration``, whose text model is ``MiniMaxM3SparseForCausalLM``) from 0.24.0; this
-module prices those fields under ``MiniMaxM3SparseForCausalLM`` from 0.24 (the composite itself is not built here).
+module prices those fields under ``MiniMaxM3SparseForCausalLM`` from 0.24 (the composite -- this text stack, its
+vision tower and projector -- is ``families/minimax_m3_vl.py``).
 
 Tensors and shards (vLLM): dense layers (``sparse_attention_freq`` 0) ``MiniMaxM3Attention``: ``QKVParallelLinear``
 (q COLUMN, k / v KV), ``o_proj`` ROW, per-head Gemma ``q_norm`` / ``k_norm``; sparse layers
