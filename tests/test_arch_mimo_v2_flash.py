@@ -110,7 +110,7 @@ def test_tp_above_the_full_layers_kv_heads_shards_each_layer_by_its_own_count(mo
     from reportgen.estimate import tables
     from reportgen.matrix import estimate_one
 
-    monkeypatch.setattr(tables, "allocator_unsplit_bytes", lambda spec, scheme, lay, version: [0.0] * lay.pp)
+    monkeypatch.setattr(tables, "allocator_unsplit_bytes", lambda spec, scheme, lay, *rest: [0.0] * lay.pp)
 
     spec = build_spec(MIMO)
     assert spec.kv_heads_by_layer == tuple(8 if p else 4 for p in MIMO["hybrid_layer_pattern"])

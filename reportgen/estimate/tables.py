@@ -31,7 +31,7 @@ from .quant import kv_cache_dtype_used
 from .quant.checkpoint import mxfp4_moe_experts
 from .quant.layouts import NVFP4_MOE_BACKENDS
 from .served import release_values
-from .weights import TensorPlan, allocator_unsplit_bytes, build_weight_table, stage_weights
+from .weights import AllocatorPlan, TensorPlan, allocator_unsplit_bytes, build_weight_table, stage_weights
 
 GIB = float(1 << 30)
 PLAIN_ACT = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
@@ -647,6 +647,7 @@ class ModelTables:
         self._rules: dict = {}
         self._rule_in: tuple | None = None     # rule_inputs(spec), for every layout
         self._kv_used: dict = {}
+        self._alloc: dict = {}        # model dtype bytes -> weights.AllocatorPlan (the allocator's unsplit blocks)
         self._stages: dict = {}       # stage weights and activation coefficients per (weights_as, layout):
         self._coeffs: dict = {}       # the rows of both KV dtypes share them
         self._gtuple: dict = {}       # id(KvGroups) -> (note, GROUP_FIELDS values); the groups live in _kv
@@ -831,8 +832,12 @@ class ModelTables:
             if stages is None:
                 stages = stage_weights(wtable, lay)
                 # vLLM 0.21+: the allocator's unsplit >= 20 MiB blocks of the weights (weights.allocator_unsplit_bytes)
+                mdb = getattr(scheme, "model_dtype_bytes", None)
+                plan = self._alloc.get(mdb)
+                if plan is None and getattr(scheme, "rules", None) == () and mdb is not None:
+                    plan = self._alloc[mdb] = AllocatorPlan(self.spec, float(mdb))
                 extra = allocator_unsplit_bytes(self.spec, scheme, lay,
-                                                tuple(self.engine.vllm_version or self.profile.first))
+                                                tuple(self.engine.vllm_version or self.profile.first), plan)
                 if any(extra):
                     stages = [replace(st, bytes=st.bytes + x) for st, x in zip(stages, extra)]
                 self._stages[st_key] = stages
