@@ -37,9 +37,9 @@ from reportgen.arch import build_spec
 from reportgen.estimate.served import (_FIRST, FIRST_SERVED, NEVER_LISTED, UNPARSED_MODEL_TYPES, never_served_reason,
                                        spec_for_version)
 from reportgen.matrix import estimate_one
+from sdist_support import SRC, needs_sdists, sdists as _sdists, ver as _ver
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = Path("/work/vllm_src")
 M3_PATH = ROOT / "tests/data/configs_2026/MiniMaxAI--MiniMax-M3.json"
 M3 = json.loads(M3_PATH.read_text())
 # the same fields under the names vLLM serves (tests/test_arch_minimax_m3.py M3_SERVED)
@@ -48,16 +48,6 @@ REGISTRY_MSG = "Model architectures ['MiniMaxM3ForCausalLM'] are not supported f
 CONFIG_MSG = "model type `minimax_m3` but Transformers does not recognize this architecture"
 LINES = sorted({".".join(v.split(".")[:2]) for v in _FIRST["_releases_read"]}, key=lambda v: tuple(map(int, v.split("."))))
 
-needs_sdists = pytest.mark.skipif(not (SRC / "vllm-0.34.0").is_dir(), reason="vLLM release sdists not unpacked")
-
-
-def _ver(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in v.split("."))
-
-
-def _sdists() -> list[tuple[str, Path]]:
-    out = [(p.name.removeprefix("vllm-"), p) for p in SRC.glob("vllm-*") if re.fullmatch(r"vllm-[\d.]+", p.name)]
-    return sorted(out, key=lambda vp: _ver(vp[0]))
 
 
 def test_the_fixture_is_flat_minimax_m3_without_remote_code():

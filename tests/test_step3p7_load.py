@@ -39,12 +39,12 @@ from reportgen.arch import build_spec
 from reportgen.estimate.served import FIRST_SERVED, NEVER_LISTED, UNPARSED_MODEL_TYPES, never_served_reason, \
     spec_for_version
 from reportgen.matrix import estimate_one
+from sdist_support import SRC, needs_sdists, sdists as _sdists, ver as _ver
 
 sys.path.insert(0, str(Path(__file__).parent))
 from step3p7_configs import shipped_flat, shipped_nested  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = Path("/work/vllm_src")
 FLAT_PATH = ROOT / "tests/data/configs_2026/stepfun-ai--Step-3.7-Flash.json"
 FLAT = shipped_flat()
 REGISTRY_MSG = "Model architectures ['Step3p7FlashForCausalLM'] are not supported for now. Supported architectures:"
@@ -53,16 +53,6 @@ SERVED = "Step3p7ForConditionalGeneration"
 LINES = ["0.10", "0.11", "0.12", "0.13", "0.14", "0.15", "0.16", "0.17", "0.18", "0.19", "0.20", "0.21", "0.22",
          "0.23", "0.24", "0.25", "0.26", "0.27", "0.28", "0.29", "0.30", "0.31", "0.32", "0.33", "0.34"]
 
-needs_sdists = pytest.mark.skipif(not (SRC / "vllm-0.34.0").is_dir(), reason="vLLM release sdists not unpacked")
-
-
-def _ver(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in v.split("."))
-
-
-def _sdists() -> list[tuple[str, Path]]:
-    out = [(p.name.removeprefix("vllm-"), p) for p in SRC.glob("vllm-*") if re.fullmatch(r"vllm-[\d.]+", p.name)]
-    return sorted(out, key=lambda vp: _ver(vp[0]))
 
 
 def _lines(v: str, rel: str) -> list[str]:
