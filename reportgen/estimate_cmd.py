@@ -267,31 +267,23 @@ def estimate_command(args, UsageError) -> int:
     except ValueError as e:           # a KV dtype this architecture cannot use (fp8_ds_mla on GQA)
         raise UsageError(f"--kv-cache-dtype: {e}") from None
     out.update(config_source=res.source, revision=res.revision, **weights_info)
+    from reportgen.estimate.served import release_values, spec_for_version
+    from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
+
+    try:
+        version = parse_vllm_version(args.vllm_version, "--vllm-version") if args.vllm_version else None
+    except JobError as e:
+        raise UsageError(str(e)) from None
     if spec.unsupported_reason:
         # a config every release read fails to load: vLLM's error first, then the family's (served.spec_for_version)
-        from reportgen.estimate.served import spec_for_version
-        from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
-
-        try:
-            version = parse_vllm_version(args.vllm_version, "--vllm-version") if args.vllm_version else None
-        except JobError as e:
-            raise UsageError(str(e)) from None
         out["reason"] = spec_for_version(spec, version or DEFAULT_VLLM_VERSION).unsupported_reason
         return _fail(args, out)
     if eng["ep"] and not spec.num_experts:
         eng["ep"] = False           # vLLM ignores expert parallel on a dense model; the matrix rule is for jobs
         notes = notes + ["--enable-expert-parallel: no effect on a dense model (vLLM ignores it)"]
 
-    from reportgen.estimate.served import release_values
-    from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
     from reportgen.matrix import estimate_one
 
-    version = None
-    if args.vllm_version:
-        try:
-            version = parse_vllm_version(args.vllm_version, "--vllm-version")
-        except JobError as e:
-            raise UsageError(str(e)) from None
     # the default --max-model-len: the derived maximum of the job's release (it changed for yarn in 0.30 --
     # arch/rope.py "Per release"), as the matrix's length rule reads it; a vLLM command without one gets vLLM's
     # default (the same, but a longrope config's original_max_position_embeddings from 0.11.1)
