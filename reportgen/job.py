@@ -25,9 +25,9 @@ MODEL_DTYPES = ("auto", "bf16", "fp16", "fp32")
 KV_DTYPES = ("auto", "bf16", "fp16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla")
 # vLLM's own spellings, accepted wherever a dtype is asked for
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
-# budget profiles (first release of each range; reportgen/estimate/profiles.py); the default is
+# budget profiles (first release of each range, "0.11" = 0.11.0; reportgen/estimate/profiles.py); the default is
 # the newest release read
-VLLM_VERSIONS = ("0.10", "0.11", "0.17", "0.20", "0.21", "0.25", "0.26", "0.29", "0.34")
+VLLM_VERSIONS = ("0.10", "0.11", "0.11.1", "0.17", "0.20", "0.20.1", "0.25", "0.26", "0.29", "0.34")
 DEFAULT_VLLM_VERSION = "0.34"
 MAX_CELLS = 60_000_000                 # refuse absurd matrices, saying the size
 
@@ -37,20 +37,24 @@ class JobError(ValueError):
 
 
 def parse_vllm_version(value, field: str = "matrix.vllm_version") -> str:
-    """A vLLM version as users write it ("0.19", "0.19.0", "v0.21.1rc1") -> "MAJOR.MINOR".
+    """A vLLM version as users write it -> the release it is priced as: "MAJOR.MINOR" when only those were written
+    ("0.20": the 0.20.0 release, as before patches were kept), else "MAJOR.MINOR.PATCH" ("v0.20.2" -> "0.20.2").
 
-    Each version maps to the profile of its range (``reportgen.estimate.profiles.profile_for``;
-    a version newer than the newest release read uses the newest profile, with a note); versions
-    before the V1 engine's profiler (0.10) are refused.
+    A pre-release or development build of X.Y.Z ("0.20.1rc1", "0.20.1.dev1+g39acbf39c", "0.13.0+faa43dbf.nv26.01")
+    is priced as X.Y.Z and written so (``profiles.parse_version`` says why); a post-release's fourth number
+    ("0.10.1.1") is dropped.  Each release maps to the profile of its range (``reportgen.estimate.profiles.profile_for``,
+    ranges may start at a patch: 0.11.1, 0.20.1) and every per-release rule sees the patch; a version newer than the
+    newest release read uses the newest profile, with a note; versions before the V1 engine's profiler (0.10) are
+    refused.
     """
     import re
 
-    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?(?:[.+-]?[A-Za-z0-9.]*)?", str(value).strip())
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.(\d+))?(?:[.+-]?[A-Za-z0-9.+]*)?", str(value).strip())
     if not m or (int(m[1]), int(m[2])) < (0, 10):
         raise JobError(f"{field}: {value!r} is not allowed; allowed: a vLLM version from 0.10 on, "
                        f"e.g. 0.19.0 or v0.27.1 (profiles start at {', '.join(VLLM_VERSIONS)}; before 0.20 "
                        "CUDA graphs sit outside the KV budget; from 0.20 their estimate is subtracted)")
-    return f"{int(m[1])}.{int(m[2])}"
+    return f"{int(m[1])}.{int(m[2])}" + (f".{int(m[3])}" if m[3] is not None else "")
 
 
 # the first vLLM release with the extensible KV cache (on by default there): vllm 0.34.0 sdist config/cache.py:395

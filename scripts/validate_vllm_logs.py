@@ -175,22 +175,20 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 "D01": {"max_num_batched_tokens": 16384, "vllm_version": "0.22"},
                 # robotmunki.com: non-default args are model and max_num_batched_tokens only (util: the 0.9 default);
                 # the version is not printed, but "GPU KV cache size" 1,563,739 = int(5.965 x 262,144) is no block
-                # multiple: the 0.21+ rule (VllmProfile.tokens_from_concurrency) -- 0.21 is the lowest such release
+                # multiple: the 0.20.1+ rule (VllmProfile.tokens_from_concurrency; vllm 0.20.1 sdist
+                # v1/core/kv_cache_utils.py:1706).  Run at 0.21 as before: no release is named, the row is listed,
+                # not scored (UNSCORED), and 0.21 keeps its weights rule (max_split_size_mb, 0.21.0 on)
                 "54": {"gpu_memory_utilization": 0.9, "vllm_version": "0.21"},
-                # a nightly between 0.20.0 and 0.21.0 (0.20.1rc1.dev91) that already prints the 0.21 token line:
-                # "GPU KV cache size: 1,206,303" = int(311 / 66 x 256,000) (4.71x), not the block multiple 311 // 5
-                # x 4176 = 258,912 -- PR #38364 is in it.  The 0.21 profile is 0.20's budget with that rule, so
-                # this row takes it (a ROW_SETTINGS version wins over the row's own text)
-                # (row 166's card, an "unnamed 32 GB Blackwell card", gets SM 12.0 from GPU_CAPABILITIES_UNNAMED)
-                "166": {"vllm_version": "0.21"},
-                # 0.20.2 (row 170, branch loghunt) prints the same 0.21 line: 286,007 tokens at 1.12 x 256,000 is no
-                # block multiple (and at the logged KV memory the layout gives 1.12x and 285,7xx tokens)
-                # and its command's --moe-backend cutlass (the CSV has no column for it; the log: "Using
-                # 'VLLM_CUTLASS' NvFp4 MoE backend")
-                "170": {"vllm_version": "0.21", "moe_backend": "cutlass"},
-                # 0.20.2 again (row 183, branch loghunt34: Nemotron-3-Nano-30B-A3B-BF16 on a GB10): 5,769,184 tokens =
-                # int(22.008 x 262,144) is 0.21's token line, as rows 166 / 170
-                "183": {"vllm_version": "0.21"},
+                # rows 166 (0.20.1rc1.dev91 nightly), 170 and 183 (0.20.2) print the concurrency x length token line:
+                # they run at their own version since branch patchver (the 0.20.1 profile; they were forced to 0.21
+                # here before).  Row 166's card, an "unnamed 32 GB Blackwell card", gets SM 12.0 from
+                # GPU_CAPABILITIES_UNNAMED.  Row 170: its command's --moe-backend cutlass (the CSV has no column for
+                # it; the log: "Using 'VLLM_CUTLASS' NvFp4 MoE backend")
+                "170": {"moe_backend": "cutlass"},
+                # row 171 ("0.20.x"): its "GPU KV cache size" / "Maximum concurrency" lines are kv_cache_utils.py:1708 /
+                # 1709, the logger calls of the vllm 0.20.1 / 0.20.2 sdists (the 0.20.0 sdist logs them at :1711 / :1716,
+                # after the block-multiple count at :1694-1697): at least 0.20.1
+                "171": {"vllm_version": "0.20.1"},
                 # row 184 (0.29.0 `vllm serve`, branch loghunt34): its log prints "Using FlashInfer for top-p & top-k
                 # sampling" -- the no-sort sampler (row 185's stored excerpt has no sampler line: default kept)
                 "184": {"flashinfer_sampler": True},
@@ -332,10 +330,13 @@ def _side_files(model_id: str) -> dict:
 
 
 def version_of(v: str | None) -> str | None:
-    """The 0.x version a row's ``vllm_version`` text names ("0.16.1rc1.dev265+g...", "~0.10.1",
-    ">=0.21", "docker vllm/vllm-openai:v0.31.0"), or None."""
-    m = re.search(r"(?<![\d.])0\.(\d+)", v or "")
-    return f"0.{int(m.group(1))}" if m else None
+    """The 0.x release a row's ``vllm_version`` text names, patch included when written ("0.16.1rc1.dev265+g..." ->
+    "0.16.1", "~0.10.1" -> "0.10.1", ">=0.21" / "0.20.x" -> "0.21" / "0.20", "docker vllm/vllm-openai:v0.31.0" ->
+    "0.31.0"), or None.  Pre-release and dev builds are priced as the release they lead to (profiles.parse_version)."""
+    m = re.search(r"(?<![\d.])0\.(\d+)(?:\.(\d+))?", v or "")
+    if not m:
+        return None
+    return f"0.{int(m.group(1))}" + (f".{int(m.group(2))}" if m.group(2) is not None else "")
 
 
 def version_profile(v: str | None) -> str:
@@ -365,8 +366,8 @@ def interference(row: dict) -> bool:
 
 
 def run_version(row: dict) -> str | None:
-    """The 0.x version a row is run under: its ROW_SETTINGS ``vllm_version`` when set (it wins over the row's text:
-    rows 166 / 170 log 0.20.x but print 0.21's token line), else the one its ``vllm_version`` text names."""
+    """The 0.x release a row is run under: its ROW_SETTINGS ``vllm_version`` when set (it wins over the row's text:
+    row 171's "0.20.x" is 0.20.1+ by its log line numbers), else the one its ``vllm_version`` text names."""
     return version_of(ROW_SETTINGS.get(row.get("row_id"), {}).get("vllm_version") or row.get("vllm_version"))
 
 

@@ -83,13 +83,22 @@ def test_unknown_versions_and_missing_architectures_are_not_refused():
     assert spec.architectures == () and spec_for_version(spec, "0.10") is spec
 
 
-def test_patch_releases_count_only_when_written():
-    """GptOssForCausalLM: absent from the 0.10.0 registry, listed in 0.10.1 (both sdists read).  "0.10" is the
-    0.10 line (served by 0.10.1); job files and --vllm-version keep major.minor only (job.parse_vllm_version)."""
+def test_patch_releases_decide_first_listings():
+    """GptOssForCausalLM: absent from the 0.10.0 registry, listed in 0.10.1 (vllm 0.10.1 sdist
+    model_executor/models/registry.py:76; no entry in the 0.10.0 registry).  Since branch patchver job files and
+    --vllm-version keep the patch, and "0.10" is the 0.10.0 release (it was the 0.10 line here): refused.
+    MellumForCausalLM: vllm 0.22.1 sdist registry.py:163, absent from the 0.22.0 registry."""
     assert FIRST_SERVED["GptOssForCausalLM"] == "0.10.1"
     assert "listed from v0.10.1 on" in added_reason(["GptOssForCausalLM"], "0.10.0")
+    assert "listed from v0.10.1 on" in added_reason(["GptOssForCausalLM"], "0.10")
     assert added_reason(["GptOssForCausalLM"], "0.10.1") is None
-    assert added_reason(["GptOssForCausalLM"], "0.10") is None
+    assert added_reason(["GptOssForCausalLM"], "0.10.1.dev101+gbda9d0535") is None     # row F02's build: 0.10.1
+    assert FIRST_SERVED["MellumForCausalLM"] == "0.22.1"
+    assert "listed from v0.22.1 on" in added_reason(["MellumForCausalLM"], "0.22")
+    assert added_reason(["MellumForCausalLM"], "0.22.1") is None
+    # a line's entry is its .0 release: DeepSeek-V4 "0.20" serves 0.20.0, refuses 0.19.1
+    assert added_reason(["DeepseekV4ForCausalLM"], "0.20.0") is None
+    assert "listed from v0.20 on" in added_reason(["DeepseekV4ForCausalLM"], "0.19.1")
 
 
 def test_a_config_is_served_when_any_listed_architecture_is():
@@ -144,7 +153,7 @@ def test_estimate_cli_refuses_dsv4_at_0_19_and_prices_it_at_0_34():
         return json.loads(out.getvalue())
 
     old = run("0.19.1")
-    assert old["status"] == "unsupported" and old["vllm_version"] == "0.19"
+    assert old["status"] == "unsupported" and old["vllm_version"] == "0.19.1"
     assert "its model registry does not list it (DeepseekV4ForCausalLM is listed from v0.20 on" in old["reason"]
     new = run("0.34")
     # the figures tests/test_arch_dsv4.py pins for the same command without --vllm-version
@@ -170,7 +179,8 @@ def test_matrix_run_refuses_only_what_the_release_cannot_load(tmp_path):
         by = {m: row for m, row in zip(res["model"], res.iter_rows(named=True))}
         dsv4, llama = by["deepseek-ai/DeepSeek-V4-Flash"], by["meta-llama/Llama-3.1-8B-Instruct"]
         assert dsv4["status"] == "unsupported"
-        assert f"vLLM {version} cannot load DeepseekV4ForCausalLM" in dsv4["reason"] and "v0.20 on" in dsv4["reason"]
+        # "0.19" is the 0.19.0 release (branch patchver), and the reason names the release priced
+        assert f"vLLM {version}.0 cannot load DeepseekV4ForCausalLM" in dsv4["reason"] and "v0.20 on" in dsv4["reason"]
         assert llama["status"] in ("fits", "tight") and llama["kv_cache_tokens"] > 0
 
 

@@ -56,13 +56,13 @@ def test_dsa_indexer_workspace_from_0_13():
     spec = build_spec(GLM5)
     g = kv.kv_groups(spec, 8, 1, "auto", 2, 16)
     p11 = profile_for("0.13")[0]
-    assert p11.first == (0, 11)
+    assert p11.name == "0.11.1" and p11.first == (0, 11, 1)
     assert T.dsa_indexer_workspace(g, spec, p11, (0, 12)).dsa_ix == 0
     assert T.dsa_indexer_workspace(g, spec, p11, (0, 13)).dsa_ix == 128
     assert T.dsa_indexer_workspace(g, spec, p11, (0, 16)).dsa_ix == 128
     assert T.dsa_indexer_workspace(g, spec, p11).dsa_ix == 0          # no version: the profile's first release
     assert T.dsa_indexer_workspace(g, spec, SimpleNamespace(first=(0, 20))).dsa_ix == 128
-    assert T.EngineOptions.from_matrix(SimpleNamespace(vllm_version="0.13.0+faa43dbf.nv26.01")).vllm_version == (0, 13)
+    assert T.EngineOptions.from_matrix(SimpleNamespace(vllm_version="0.13.0+faa43dbf.nv26.01")).vllm_version == (0, 13, 0)
 
 
 def test_nvfp4_moe_backend_flag_from_0_17():
@@ -153,16 +153,17 @@ def test_profile_boundaries_match_the_sdists():
     (v1/worker/gpu/model_runner.py:680-682).  0.29: MRV2 for every model (vllm 0.29.0 sdist config/vllm.py:645) and
     its estimate (model_runner.py:896-898; 0.28.0 still ``return 0`` at :843-845)."""
     firsts = {p.name: p.first for p in PROFILES}
-    assert firsts == {"0.10": (0, 10), "0.11": (0, 11), "0.17": (0, 17), "0.20": (0, 20), "0.21": (0, 21),
-                      "0.25": (0, 25), "0.26": (0, 26), "0.29": (0, 29), "0.34": (0, 34)}
+    assert firsts == {"0.10": (0, 10), "0.11": (0, 11), "0.11.1": (0, 11, 1), "0.17": (0, 17), "0.20": (0, 20),
+                      "0.20.1": (0, 20, 1), "0.25": (0, 25), "0.26": (0, 26), "0.29": (0, 29), "0.34": (0, 34)}
     by = {p.name: p for p in PROFILES}
     assert [p.name for p in PROFILES if p.graphs_in_budget][0] == "0.20"
-    assert [p.name for p in PROFILES if p.tokens_from_concurrency][0] == "0.21"
-    assert [p.sampler_extra_bytes > 0 for p in PROFILES] == [True, True] + [False] * 7
+    assert [p.name for p in PROFILES if p.tokens_from_concurrency][0] == "0.20.1"     # branch patchver: was 0.21
+    assert [p.sampler_extra_bytes > 0 for p in PROFILES] == [True] * 3 + [False] * 7
     # 0.34: block size 64 and the extensible KV cache by default (vllm 0.34.0 sdist config/cache.py:185, :395-406)
     assert [p.name for p in PROFILES if p.extensible_kv_cache] == ["0.34"]
-    assert [p.default_block_size for p in PROFILES] == [16] * 8 + [64]
-    assert by["0.10"].capture_rule == "step8" and by["0.11"].capture_rule == "max_num_seqs"
+    assert [p.default_block_size for p in PROFILES] == [16] * 9 + [64]
+    assert by["0.10"].capture_rule == "step8" and by["0.11"].capture_rule == "step8_full"
+    assert by["0.11.1"].capture_rule == "max_num_seqs"
     assert runs_mrv2(profile_for("0.25.0")[0], is_moe=False, hybrid=False)
     assert not runs_mrv2(profile_for("0.25.0")[0], is_moe=True, hybrid=False)
     assert not by["0.25"].dense_graph_estimate and not by["0.26"].dense_graph_estimate

@@ -45,8 +45,11 @@ source index, PRs and issues by number):
   min block size``.
   The 0.20 line already printed it after 0.20.0 -- rows 166 (0.20.1rc1.dev91: 1,206,303 = int(4.7121 x
   256,000)) and 170 (0.20.2: 286,007 at 1.12 x 256,000) -- while 0.20.0 (row 167: 33,536 = 16 blocks of 2,096)
-  still counted blocks; profiles split on minor versions, so those rows are run under 0.21 (ROW_SETTINGS in
-  scripts/validate_vllm_logs.py; branch loghunt: evidence for a patch-level boundary).
+  still counted blocks.  The sdists put the change in the first patch: vllm 0.20.0 sdist
+  v1/core/kv_cache_utils.py:1694-1697 (``num_blocks // len(kv_cache_groups) * min_block_size``), vllm 0.20.1 sdist
+  kv_cache_utils.py:1706 (``int(max_concurrency * max_model_len)``; 0.20.2 the same lines), so the profile with that
+  line starts at **0.20.1** (profile "0.20.1", 0.20.1-0.24; branch patchver -- the profiles split on major.minor
+  before, and those rows were run as 0.21 through scripts/validate_vllm_logs.py ROW_SETTINGS).
 - v0.25 (0.25.0 sdist; the logs first showed it at 0.25.1): Model Runner V2 became the default for *dense* models and its
   ``profile_cudagraph_memory`` returned 0 (issue #49224), so dense models reserved no
   graph memory; fixed by PR #53306 (merged 2026-08-21, forward-fixed by #53682 /
@@ -96,9 +99,10 @@ source index, PRs and issues by number):
   max_num_seqs 256 up; ``capture_sizes``).  Release sdists: FULL_AND_PIECEWISE is the default in 0.11.0
   (config/__init__.py:361-367; 0.10.2's config/__init__.py:3389-3393 PIECEWISE), but 0.11.0 still builds the 0.10
   step-8 list (config/__init__.py:590-599 from ``SchedulerConfig.cuda_graph_sizes = [min(max_num_seqs * 2, 512)]``,
-  config/scheduler.py:227): the 16-step list above 256 arrives in 0.11.1 (config/vllm.py:807-812).  Profiles
-  split on minor versions, so 0.11.0 is counted with the 0.11.1 list (67 + 67 sizes at max_num_seqs 1024 vs 51 + 51;
-  graphs sit outside the budget there: ``cuda_graph_gib`` only).  The fitted graph constants belong to 51 sizes
+  config/scheduler.py:227): the 16-step list above 256 arrives in 0.11.1 (config/vllm.py:807-812).  Since branch
+  patchver 0.11.0 is its own profile (capture rule ``step8_full``: the step-8 list for PIECEWISE and the sizes up to
+  max_num_seqs of it for FULL, vllm 0.11.0 sdist v1/worker/gpu_model_runner.py:3443-3465): 67 + 67 sizes at
+  max_num_seqs 1024 against 0.11.1's 51 + 51 (graphs sit outside the budget there: ``cuda_graph_gib`` only).  The fitted graph constants belong to 51 sizes
   (0.19, max_num_seqs 1024: "PIECEWISE=51 (largest=512), FULL=51"); FULL (decode) graphs
   stop at max_num_seqs (``capture_sizes``).
 - Sampler in the profile run: 0.10-0.16 measure ~23.6 bytes per logit more than
@@ -143,8 +147,8 @@ REFERENCE_CAPTURE_SIZES = 102  # the 0.19 fit: max_num_seqs 1024 -> PIECEWISE=51
 class VllmProfile:
     """How one range of vLLM releases sizes the KV cache (see the module docstring)."""
 
-    name: str                       # first release of the range, e.g. "0.20"
-    first: tuple[int, int]
+    name: str                       # first release of the range, e.g. "0.20" (= 0.20.0) or "0.20.1"
+    first: tuple[int, ...]          # (major, minor) = the .0 release, or (major, minor, patch)
     graphs_in_budget: bool          # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default
     graph_estimate_scale: float     # estimate taken from the budget / graph memory actually captured
     dense_graph_estimate: bool      # False: dense models' runner estimates 0 (MRV2 0.25-0.28)
@@ -153,7 +157,9 @@ class VllmProfile:
     nt_single: float                # non-torch GiB, one GPU
     nt_comm_base: float             # non-torch GiB with a TP (or TP x DP for MoE) group
     nt_comm_per_rank: float
-    capture_rule: str               # "step8" (0.10: [1, 2, 4] + multiples of 8) or "max_num_seqs" (0.11+)
+    # "step8" (0.10: [1, 2, 4] + multiples of 8, PIECEWISE only), "step8_full" (0.11.0: that list, FULL_AND_PIECEWISE)
+    # or "max_num_seqs" (0.11.1+: multiples of 16 above 256)
+    capture_rule: str
     log_format: str                 # what the start-up log prints (for readers of the logs)
     commits: tuple[str, ...]        # vLLM commits / PRs / issues this profile follows
     evidence: str                   # which log rows fitted or checked it
@@ -186,10 +192,17 @@ class VllmProfile:
 
     @property
     def label(self) -> str:
+        """The releases the profile covers: "0.17-0.19", "0.20.0" (one patch), "0.20.1-0.24", "0.34+"."""
         nxt = next_profile(self)
         if nxt is None:
             return f"{self.name}+"
-        last = f"{nxt.first[0]}.{nxt.first[1] - 1}"
+        major, minor, patch = release_of(nxt.first)
+        if patch:
+            last = f"{major}.{minor}.{patch - 1}"
+            if release_of(self.first) == (major, minor, patch - 1):
+                return last                             # a one-release profile: "0.20.0", "0.11.0"
+        else:
+            last = f"{major}.{minor - 1}"
         return self.name if last == self.name else f"{self.name}-{last}"
 
 
@@ -249,12 +262,13 @@ PROFILES: tuple[VllmProfile, ...] = (
         name="0.11", first=(0, 11), graphs_in_budget=False, graph_estimate_scale=0.0,
         dense_graph_estimate=True, gdn_transient_scale=0.0,
         sampler_extra_bytes=23.6, nt_single=0.13, nt_comm_base=0.45, nt_comm_per_rank=0.05,
-        capture_rule="max_num_seqs",
+        capture_rule="step8_full",
         log_format="DEBUG 'weights memory / torch peak memory increase / non-torch forward increase'",
         commits=("gpu_worker.py@35d5cda123ec28581759b6d34cde8052314fb1e6", "PR #30515 (estimate, off)"),
         evidence="rows 73-82 (llm-d-benchmark 0.11 H100; llm-d-planner version sweep 0.15/0.16), C05-C09 "
                  "(inference-sim 0.11 H100 logs); non-torch with a TP group: 2 rows (75, 79)",
-        notes="FULL_AND_PIECEWISE and max(capture) = min(2 x max_num_seqs, 512) from 0.11; graphs outside"),
+        notes="FULL_AND_PIECEWISE from 0.11.0, but 0.11.0 still builds the 0.10 step-8 list (FULL graphs for its sizes "
+              "up to max_num_seqs); graphs outside"),
     VllmProfile(
         name="0.17", first=(0, 17), graphs_in_budget=False, graph_estimate_scale=0.0,
         dense_graph_estimate=True, gdn_transient_scale=0.0,
@@ -265,11 +279,13 @@ PROFILES: tuple[VllmProfile, ...] = (
         evidence="rows 83-142 (0.17/0.18 sweep, 59 llm-d-planner v0.19.0 H100 logs): the fit in overheads.py",
         notes="the reference fit; 0.17 printed non-torch 0.13 on one GPU, 0.18-0.19 0.25"),
     _P020,
-    # 0.21: the budget of 0.20, a different "GPU KV cache size" line
+    # 0.20.1: the budget of 0.20, a different "GPU KV cache size" line (vllm 0.20.0 sdist
+    # v1/core/kv_cache_utils.py:1694-1697 block multiple; vllm 0.20.1 sdist kv_cache_utils.py:1706 concurrency x length)
     replace(
-        _P020, name="0.21", first=(0, 21), tokens_from_concurrency=True,
+        _P020, name="0.20.1", first=(0, 20, 1), tokens_from_concurrency=True,
         log_format="as 0.20; 'GPU KV cache size' = int(max_concurrency x max_model_len)",
         commits=("PR #38364 / issue #40691 ('GPU KV cache size' = int(max_concurrency x max_model_len))",
+                 "vllm 0.20.1 sdist v1/core/kv_cache_utils.py:1706 (first release with it; 0.20.0 :1694-1697 blocks)",
                  "PR #45197 (closed)"),
         evidence="estimate/actual ratio: median of the 36 v0.19 rows that print both (same estimator); "
                  "row L01 (0.21.0, Qwen3-8B on an RTX A5000, KV -8.2 %: the printed graph estimate 0.52 is 0.24 GiB below the "
@@ -284,7 +300,9 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "bf16 on an RTX 3090 Ti, defaults: weights -0.6 %, KV +0.5 %, tokens +0.5 %); row 169 (0.23.0, "
                  "Gemma-4-31B-it bf16 on a 96 GB-class card, 8192 batched tokens: weights -0.3 %, KV -0.3 %, tokens "
                  "-0.3 %).  Five started rows, errors of both signs (-8.2, -1.6, +2.4, +0.5, -0.3 %): no term is off "
-                 "in one direction, nothing refitted.  Row 166 (a 0.20.1rc1 nightly printing this token line, "
+                 "in one direction, nothing refitted.  The 0.20.1 / 0.20.2 rows (166, 170, 183; 171 by its log line "
+                 "numbers) run here at their own version since branch patchver (they were run as 0.21 before, which "
+                 "also gave them 0.21's max_split_size_mb weights rule).  Row 166 (a 0.20.1rc1 nightly printing this token line, "
                  "Nemotron-Cascade-2-30B-A3B NVFP4 on a WSL2 32 GB Blackwell card, 32,768 batched tokens, NVIDIA's "
                  "Nano NVFP4 layout): weights -0.07 %, KV GiB and tokens -2.5 % since branch weights29 priced the "
                  "SM 12.0 CUTLASS NVFP4 MoE layout (the non-gated experts' 1856-wide intermediate padded to 1920: "
@@ -295,7 +313,7 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "GiB and tokens +54 % (7.07 vs 4.58 GiB; the log leaves 4.59 GiB of budget to activation, non-torch "
                  "and its 0.26 GiB graph estimate, the profile 2.14; at the logged KV memory the layout reproduces "
                  "1.12x / 286,007 tokens) -- the same direction as 166 on the same card type, not refitted",
-        notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len)"),
+        notes="as 0.20; the log's 'GPU KV cache size' is int(max_concurrency x max_model_len) (from 0.20.1)"),
     VllmProfile(
         name="0.25", first=(0, 25), graphs_in_budget=True, graph_estimate_scale=0.89,
         dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=0.0,
@@ -456,7 +474,17 @@ _P034 = replace(
           "activation)); unset --gpu-memory-utilization = 1.0; nothing is allocated after the sizing, so no "
           "out-of-memory-after-profiling verdict; block size 64.  --no-enable-extensible-kv-cache (or "
           "--kv-cache-memory-bytes) gives the 0.29 sizing with util 0.92")
-PROFILES = PROFILES + (_P034,)
+# 0.11.1: the 16-step capture list above 256 (vllm 0.11.1 sdist config/vllm.py:807-812 ``_set_cudagraph_sizes``;
+# 0.11.0 sdist config/__init__.py:590-599 still builds the step-8 list from SchedulerConfig.cuda_graph_sizes,
+# config/scheduler.py:226-227).  Every other term is 0.11.0's.
+_P0111 = replace(
+    PROFILES[1], name="0.11.1", first=(0, 11, 1), capture_rule="max_num_seqs",
+    commits=PROFILES[1].commits + ("vllm 0.11.1 sdist config/vllm.py:807-812 (the 16-step capture list)",),
+    evidence="as 0.11 (terms inherited; rows 81 / 82 -- 0.15.0 / 0.16.0 of the llm-d-planner sweep -- and M01 / M02 / "
+             "M06 run here); the 0.11.0 rows 73-80 and C05-C09 run under 0.11",
+    notes="FULL_AND_PIECEWISE and max(capture) = min(2 x max_num_seqs, 512) with multiples of 16 above 256 from 0.11.1; "
+          "graphs outside")
+PROFILES = PROFILES[:2] + (_P0111,) + PROFILES[2:] + (_P034,)
 DEFAULT_PROFILE = PROFILES[-1]
 
 
@@ -465,14 +493,33 @@ def next_profile(p: VllmProfile) -> VllmProfile | None:
     return PROFILES[i + 1] if i + 1 < len(PROFILES) else None
 
 
-def parse_version(value) -> tuple[int, int] | None:
-    """(major, minor) of a version as users write it: "0.19", "0.19.0", "v0.21.1rc1",
-    "0.16.1rc1.dev265+gd106bf39f", "0.13.0+faa43dbf.nv26.01"; None when not a version."""
-    m = re.match(r"\s*v?(\d+)\.(\d+)", str(value or ""))
-    return (int(m[1]), int(m[2])) if m else None
+def parse_version(value) -> tuple[int, int, int] | None:
+    """The vLLM release ``(major, minor, patch)`` a version as users write it is priced as; None when not a version.
+
+    * "0.20" (major.minor only) is the .0 release, (0, 20, 0): what it meant before patches were kept.
+    * "0.20.2", "v0.20.2" -> (0, 20, 2); a fourth number ("0.10.1.1", a post-release) is dropped.
+    * A pre-release or development build of X.Y.Z ("0.20.1rc1", "0.20.1.dev1", "0.20.1rc1.dev91+ga749a33d8",
+      "0.16.1rc1.dev265+gd106bf39f") is priced as X.Y.Z; a local label ("0.13.0+faa43dbf.nv26.01") is ignored.
+      Why not before X.Y.Z, as PEP 440 orders them: vLLM's nightlies are built from main, where a fix lands before
+      it is cherry-picked into the X.Y.Z release branch, and the evidence says so -- row 166 (the
+      ``vllm/vllm-openai:nightly`` 0.20.1rc1.dev91) already prints the "GPU KV cache size" line that the 0.20.1 sdist
+      has and the 0.20.0 sdist lacks (v1/core/kv_cache_utils.py:1706 vs :1694-1697); row 176 (0.19.1rc1.dev329)
+      prints 0.19's block-multiple line, which every 0.19.x sdist has.  A dev build taken before the fix merged
+      would be priced one patch late; no row shows one.
+
+    The tuple compares with the (major, minor) boundaries the rest of the code writes ("from 0.28" = (0, 28)):
+    (0, 27, 1) < (0, 28) <= (0, 28, 0).  Callers needing the line take ``[:2]``."""
+    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(value or ""))
+    return (int(m[1]), int(m[2]), int(m[3] or 0)) if m else None
 
 
-# newest release whose source or logs this table has read (the 0.34.0 sdist; row 33: vllm/vllm-openai:v0.31.0)
+def release_of(version: tuple[int, ...]) -> tuple[int, int, int]:
+    """A (major, minor) or (major, minor, patch) tuple as a full release: (0, 20) -> (0, 20, 0)."""
+    return tuple(version[:3]) + (0,) * (3 - len(version[:3]))
+
+
+# newest release line whose source or logs this table has read (the 0.34.0 sdist; row 33: vllm/vllm-openai:v0.31.0);
+# any 0.34.x is taken as read
 NEWEST_READ = (0, 34)
 
 
@@ -487,10 +534,10 @@ def profile_for(version) -> tuple[VllmProfile, str]:
         return DEFAULT_PROFILE, f"vLLM version {version!r} not understood: used the newest profile {DEFAULT_PROFILE.label}"
     chosen = PROFILES[0]
     for p in PROFILES:
-        if v >= p.first:
+        if v >= release_of(p.first):
             chosen = p
     note = ""
-    if v > NEWEST_READ:
+    if v[:2] > NEWEST_READ:
         note = (f"vLLM {v[0]}.{v[1]} is newer than the newest release read ({NEWEST_READ[0]}.{NEWEST_READ[1]}): "
                 f"estimated with the newest profile {chosen.label}")
     return chosen, note
@@ -502,6 +549,25 @@ def profile_for(version) -> tuple[VllmProfile, str]:
 # cuda graph capture size to 1024 for performance", printed in rows G01/G02; 992 on ROCm, not modelled)
 MODEL_MAX_CAPTURE = {"gpt_oss": 1024}
 OVERRIDE_CAPTURE = 1024
+# per release (branch patchver; models/config.py ``GptOssForCausalLMConfig``): the vllm 0.10.0 sdist has no such class
+# (models/config.py:306 ``MODELS_CONFIG_MAP`` without it; GptOssForCausalLM is first listed in 0.10.1); vllm 0.10.1
+# sdist models/config.py:250-275 and 0.10.2 :261-286 raise the list to 1024; vllm 0.11.0 sdist models/config.py:248-273
+# to ``range(256, 993, 16)`` ("Overriding max cuda graph capture size to 992"); vllm 0.11.1 sdist models/config.py:254-273
+# ``max_cudagraph_capture_size = 1024`` again
+MODEL_CAPTURE_OVERRIDE_FROM = (0, 10, 1)
+OVERRIDE_CAPTURE_0110 = 992
+
+
+def model_max_capture(model_type, version=None) -> int | None:
+    """The capture maximum a model's vLLM config class sets for ``version`` ((major, minor[, patch]); None = the
+    newest), None when it sets none: gpt_oss 1024 from 0.10.1, 992 in 0.11.0 only (``OVERRIDE_CAPTURE_0110``)."""
+    top = MODEL_MAX_CAPTURE.get(model_type)
+    if top is None or version is None:
+        return top
+    v = release_of(tuple(version))
+    if v < MODEL_CAPTURE_OVERRIDE_FROM:
+        return None
+    return OVERRIDE_CAPTURE_0110 if v[:2] == (0, 11) and v[2] == 0 else top
 
 
 def _sizes_up_to(top: int) -> int:
@@ -563,12 +629,20 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
         return 0
     q = 1 + max(0, int(num_spec))
     if max_capture is not None:
+        if p.capture_rule == "step8_full":         # 0.11.0's gpt_oss list stops at 992 (OVERRIDE_CAPTURE_0110)
+            max_capture = min(max_capture, OVERRIDE_CAPTURE_0110)
         top = min(max_capture, max_num_batched_tokens)
         if p.capture_rule == "step8":
             return _sizes_up_to(top)
-    elif p.capture_rule == "step8":
+    elif p.capture_rule in ("step8", "step8_full"):
         top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
-        return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
+        n = len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
+        if p.capture_rule == "step8":
+            return n
+        # 0.11.0: FULL (uniform decode) graphs for the list's sizes up to max_num_seqs x q (vllm 0.11.0 sdist
+        # v1/worker/gpu_model_runner.py:3452-3465); speculative rounding was not read for 0.11.0
+        full = min(top, max_num_seqs * q)
+        return n + len([s for s in (1, 2, 4) if s <= full]) + len(range(8, full + 1, 8))
     else:
         top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
     if q == 1:
@@ -654,7 +728,7 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
     return pp_only if pp > 1 else p.nt_single
 
 
-__all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "capture_sizes",
-           "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE",
+__all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "release_of", "capture_sizes",
+           "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE", "model_max_capture",
            "graph_scale", "budget_graph_factor", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ",
            "MRV2_NAMED_ARCHS", "named_mrv2"]

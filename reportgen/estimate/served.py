@@ -8,7 +8,9 @@ the list of removed architectures with the last release that served each one
 of a config's ``architectures`` is still registered: "Model architecture X was supported in vLLM
 until vY, and is not supported anymore".
 
-Versions compare by (major, minor): "until v0.23.0" serves every 0.23.x and refuses 0.24 and later.
+Removals compare by (major, minor): "until v0.23.0" serves every 0.23.x and refuses 0.24 and later.  First listings
+(``FIRST_SERVED``) compare by release, patch included (branch patchver): a job at "0.22" (= 0.22.0) cannot load
+``MellumForCausalLM`` (first listed in 0.22.1), a job at "0.22.1" can.
 Only architectures reportgen would otherwise price matter here (Dots1, Bamba, Phi-4-multimodal's
 Phi4MultimodalForCausalLM -- priced for vLLM 0.12 and older only; Mllama's weights are exact but its spec is
 refused on every release, its cross-attention KV not being modelled: registry.WEIGHTS_ONLY); the whole table is
@@ -54,7 +56,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reportgen.arch.spec import ModelSpec
-from reportgen.estimate.profiles import parse_version as _minor    # (major, minor) as users write versions
+from reportgen.estimate.profiles import parse_version as _minor    # (major, minor, patch) as users write versions
 from reportgen.estimate.tf_backend import spec_for_release
 
 REGISTRY_COMMIT = "055e47c2"
@@ -199,7 +201,7 @@ def never_served_reason(model_type, architectures, version) -> str | None:
     if not parts:
         return None
     out = "; ".join(parts) + ": vLLM loads that form, this one on no release read"
-    if v[:2] == (0, 10) and v[2:] in ((), (0,)) and archs and all(a in NEVER_LISTED for a in archs):
+    if v == (0, 10, 0) and archs and all(a in NEVER_LISTED for a in archs):
         out += f" ({_V0100_BACKEND})"
     return out
 
@@ -213,23 +215,24 @@ def removed_reason(architectures, version) -> str | None:
         return None
     for arch in archs:
         last = LAST_SERVED[arch]
-        if v > _minor(last):
+        if v[:2] > _minor(last)[:2]:          # "until v0.23.0": every 0.23.x serves it (vLLM's label names a line)
             return (f"vLLM {v[0]}.{v[1]} no longer serves {arch}: it was supported until v{last} "
                     f"(vLLM registry _PREVIOUSLY_SUPPORTED_MODELS @{REGISTRY_COMMIT}); set vllm_version to "
                     f"{last.rsplit('.', 1)[0]} or older to price it")
     return None
 
 
-def _release(version) -> tuple[int, ...] | None:
-    """(major, minor) or (major, minor, patch) as written: "0.10" is the 0.10 line, "0.10.0" that release."""
-    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(version or ""))
-    return tuple(int(x) for x in m.groups() if x is not None) if m else None
+def _release(version) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of a version (``profiles.parse_version``): "0.10" is the 0.10.0 release, as everywhere
+    (branch patchver; it was the 0.10 line's newest patch here), "0.10.1rc1" / "0.10.1.dev5" are priced as 0.10.1."""
+    return _minor(version)
 
 
 def _before(v: tuple[int, ...], first: str) -> bool:
-    """Is release ``v`` older than ``first``?  A bare line ("0.10") counts as its newest patch."""
-    f = _release(first)
-    return v[:2] < f[:2] or (v[:2] == f[:2] and len(f) == 3 and len(v) == 3 and v[2] < f[2])
+    """Is release ``v`` older than ``first``?  A ``first`` written as a line ("0.20") is that line's .0 release: the
+    JSON writes the line when the line's first release read is its .0 (or, for "0.15", 0.15.1 with no 0.15.0 sdist
+    read: 0.15.0 is then not refused -- no evidence that it lacks the architecture)."""
+    return tuple(v) < _release(first)
 
 
 def _listed(arch: str, v: tuple[int, ...]) -> bool:
@@ -237,11 +240,7 @@ def _listed(arch: str, v: tuple[int, ...]) -> bool:
     release read lists is left to the Transformers-backend fallback: not refused here)."""
     if arch in FIRST_SERVED and _before(v, FIRST_SERVED[arch]):
         return False
-    gap = UNLISTED.get(arch, ())
-    if len(v) == 3:
-        return ".".join(map(str, v)) not in gap
-    line = [r for r in _FIRST["_releases_read"] if _release(r)[:2] == v]
-    return not line or any(r not in gap for r in line)
+    return ".".join(map(str, v)) not in UNLISTED.get(arch, ())
 
 
 def added_reason(architectures, version) -> str | None:
@@ -253,7 +252,7 @@ def added_reason(architectures, version) -> str | None:
     if v is None or not archs:
         return None
     unlisted = [a for a in archs if not _listed(a, v)]
-    gone = {a for a in archs if a in LAST_SERVED and v[:2] > _minor(LAST_SERVED[a])}
+    gone = {a for a in archs if a in LAST_SERVED and v[:2] > _minor(LAST_SERVED[a])[:2]}
     if not unlisted or len(set(unlisted) | gone) < len(archs):
         return None
     later = [FIRST_SERVED[a] for a in unlisted if a in FIRST_SERVED and _before(v, FIRST_SERVED[a])]

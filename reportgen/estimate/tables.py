@@ -492,10 +492,10 @@ class EngineOptions:
     # sizes by it (spec.rope_length_mode; weights.rotary_cache_bytes) follow it -- matrix.py evaluates such a
     # model one length at a time
     max_model_len: int | None = None
-    # the job's vLLM (major, minor) (``profiles.parse_version`` of ``Matrix.vllm_version``; None: not given or
-    # not understood -- the profile's first release stands in): for boundaries that do not fall on a profile's
-    # first release (``compressed.DSA_INDEXER_WORKSPACE_FROM``)
-    vllm_version: tuple[int, int] | None = None
+    # the job's vLLM release (major, minor, patch) (``profiles.parse_version`` of ``Matrix.vllm_version``: "0.20" is
+    # (0, 20, 0); None: not given or not understood -- the profile's first release stands in): for boundaries that do
+    # not fall on a profile's first release (``compressed.DSA_INDEXER_WORKSPACE_FROM``, the NVFP4 MoE backend's 0.15.1)
+    vllm_version: tuple[int, int, int] | None = None
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -917,7 +917,8 @@ class ModelTables:
         # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
         gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)
                  if (gdn and g_bf > 0 and not self.engine.enforce_eager) else 0.0)
-        g_big = 1.0 if getattr(self.spec, "model_type", None) in vp.MODEL_MAX_CAPTURE else 0.0
+        # gpt_oss raises the capture maximum from 0.10.1 (none in 0.10.0; 992 in 0.11.0: profiles.model_max_capture)
+        g_big = 1.0 if vp.model_max_capture(getattr(self.spec, "model_type", None), self.engine.vllm_version) else 0.0
         nt = non_torch_gib(lay, moe, pr)
         ca_off = self.engine.disable_custom_all_reduce
         return (nt, context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),

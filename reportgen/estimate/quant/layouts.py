@@ -452,6 +452,13 @@ NVFP4_MOE_BACKENDS = {
 }
 
 
+# first release whose NVFP4 oracle serves SM 12.x: vllm 0.15.1 sdist (wheel .py files)
+# model_executor/layers/fused_moe/flashinfer_cutlass_moe.py:93-103 (the 12.x family in the device check); 0.15.0 (no
+# sdist read) is the release vllm#33417 fixed ("FlashInfer CUTLASS MoE fails on SM 12.x", merged 2026-01-30); the
+# 0.14.1 sdist is pre-oracle (``select_nvfp4_moe_backend`` -> VLLM_CUTLASS, the ``< (0, 15)`` branch)
+NVFP4_SM12_FROM = (0, 15, 1)
+
+
 def nvfp4_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ...] | None = None,
                       activation: str = "silu", w4a16: bool = False) -> str | None:
     """The ``NVFP4_MOE_BACKENDS`` key of the backend vLLM's ``moe_backend="auto"`` picks for NVFP4 experts on a
@@ -468,15 +475,15 @@ def nvfp4_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ..
     * 0.15 (the oracle, vllm#32414): SM 12.x was refused by FlashInfer CUTLASS's device check and 0.15.0 failed
       there (vllm#33417, merged 2026-01-30, added the 12.x family): None (not modelled).  The vllm 0.15.1 sdist
       already has the 12.x family (fused_moe/flashinfer_cutlass_moe.py:93-103) and the 0.16.0 selection order
-      (oracle/nvfp4.py differs only in the kernel factory), so 0.15.1 picks as 0.16 does; 0.15.0 has no sdist here
-      and versions compare by (major, minor): kept at None (docs/decisions.md, "Version boundaries audited").
+      (oracle/nvfp4.py differs only in the kernel factory), so 0.15.1 picks as 0.16 does (``NVFP4_SM12_FROM``,
+      branch patchver: versions carry their patch); 0.15.0 (no sdist here) stays None.
     * 0.16 on: SM 10.x -> FLASHINFER_TRTLLM; SM 12.x -> FLASHINFER_CUTLASS for SiLU / relu2 / SwiGLU-OAI experts,
       else VLLM_CUTLASS; SM 11.x (Thor; FlashInfer CUTLASS excludes it) -> VLLM_CUTLASS; anything else -> Marlin.
       SM 12.1 is taken as 12.0 (vllm#39825 narrowed FlashInfer CUTLASS to exact 12.0 for flashinfer <= 0.6.7
       for a while; @03063c09 has the 12.x family again)."""
     if capability is None:
         return None
-    v = tuple(version[:2]) if version is not None else None
+    v = tuple(version[:3]) if version is not None else None
     major = capability[0]
     if w4a16 or major not in (10, 11, 12):
         return "nvfp4_marlin"
@@ -486,7 +493,7 @@ def nvfp4_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ..
         return "nvfp4_flashinfer_trtllm"
     if major == 11:
         return "nvfp4_cutlass"
-    if v is not None and v < (0, 16):
+    if v is not None and v < NVFP4_SM12_FROM:
         return None
     return "nvfp4_flashinfer_cutlass" if activation in FI_CUTLASS_ACTIVATIONS else "nvfp4_cutlass"
 
