@@ -101,7 +101,10 @@ def test_26b_has_no_per_layer_embedding_and_no_audio_tower():
     assert any(n.startswith("model.vision_tower.") for n in names)
 
 
-@pytest.mark.parametrize("version, new", [("0.19", False), ("0.20.2", False), ("0.21", True), ("v0.24.0", True),
+# 0.20.1 first prints it: vllm 0.20.0 sdist v1/core/kv_cache_utils.py:1694-1697 (block multiple), 0.20.1 :1706 (branch
+# patchver; it was 0.21 with the profiles on major.minor); "0.20" is the 0.20.0 release
+@pytest.mark.parametrize("version, new", [("0.19", False), ("0.20", False), ("0.20.0", False), ("0.20.1", True),
+                                          ("0.20.2", True), ("0.21", True), ("v0.24.0", True),
                                           ("0.25.1", True), ("0.29", True), ("v0.31.0", True), ("0.40", True),
                                           ("nonsense", True)])   # not understood / newer: the newest profile's rule
 def test_token_line_rule_per_version(version, new):

@@ -119,7 +119,7 @@ def test_each_gpu_gets_its_capability():
     m = SimpleNamespace(vllm_version="0.25.0")
     assert mxfp4_gpus([SimpleNamespace(compute_capability=(12, 0)), SimpleNamespace(compute_capability=(9, 0)),
                        SimpleNamespace(compute_capability=None), SimpleNamespace()], m) == [
-        ((12, 0), (0, 25)), ((9, 0), (0, 25)), (None, (0, 25)), (None, (0, 25))]
+        ((12, 0), (0, 25, 0)), ((9, 0), (0, 25, 0)), (None, (0, 25, 0)), (None, (0, 25, 0))]   # releases carry the patch
 
 
 @pytest.mark.parametrize("qc,gpu,backend", [

@@ -55,7 +55,7 @@ def test_the_rows_own_figures_agree(rows):
 def test_sister_row_172_fits_173_leaves_1_37_gib_more(rows):
     """Same notes, card, vLLM 0.27.1, checkpoint format (Qwen FP8 block-128) and defaults, minutes apart."""
     a, b = _start(rows["172"]), _start(rows["173"])
-    assert vvl.version_of(rows["172"]["vllm_version"]) == vvl.version_of(rows["173"]["vllm_version"]) == "0.27"
+    assert vvl.version_of(rows["172"]["vllm_version"]) == vvl.version_of(rows["173"]["vllm_version"]) == "0.27.1"
     assert abs(a["tok_err"]) < 1.0 and b["tok_err"] == pytest.approx(30.6, abs=0.1)
     # 172: 0.42 GiB left for activation + non-torch, 0.50 modelled; 173: 1.91 left, 0.54 modelled
     assert a["left"] == pytest.approx(0.42, abs=0.01) and a["modelled"] == pytest.approx(0.50, abs=0.01)
@@ -109,7 +109,7 @@ def test_cold_compile_size_from_n06_and_row_stays_scored(rows):
     marked: nothing in its own figures disagrees (row 153's mark rests on its own nvidia-smi figures)."""
     n06 = rows["N06"]
     assert float(n06["activation_peak_gib"]) == 1.18 and "peak activation 0.19 GiB" in n06["notes"]
-    assert vvl.version_of(n06["vllm_version"]) == "0.27" and "RTX 4090" in n06["gpu"]
+    assert vvl.version_of(n06["vllm_version"]) == "0.27.1" and "RTX 4090" in n06["gpu"]
     b = _start(rows["173"])
     assert (b["left"] - b["modelled"]) / (1.18 - 0.19) == pytest.approx(1.38, abs=0.02)
     assert not vvl.interference(rows["173"]) and "173" not in vvl.UNSCORED

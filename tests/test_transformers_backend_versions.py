@@ -90,7 +90,7 @@ def test_the_brief_list_was_late_for_the_first_movers():
         "Olmo2ForCausalLM": "0.26.0", "VaultGemmaForCausalLM": "0.27.0"}
     assert BACKEND_FROM["HunYuanMoEV1ForCausalLM"][1] == BACKEND_FROM["OlmoeForCausalLM"][1] == \
         "TransformersMoEForCausalLM"
-    assert backend_from(["Foo", "GemmaForCausalLM"]) == (0, 34) and backend_from(["LlamaForCausalLM"]) is None
+    assert backend_from(["Foo", "GemmaForCausalLM"]) == (0, 34, 0) and backend_from(["LlamaForCausalLM"]) is None
 
 
 # ---------------------------------------------------------------- rotary: the only byte that moves

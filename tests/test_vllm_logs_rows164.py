@@ -61,10 +61,12 @@ def scored():
 
 def test_rows_map_to_the_profiles_they_fill(scored):
     assert scored["164"]["profile"] == scored["165"]["profile"] == "0.25"
-    # 0.20.1rc1.dev91 / 0.20.2: print 0.21's "GPU KV cache size" (concurrency x length, not a block multiple)
-    assert scored["166"]["profile"] == scored["170"]["profile"] == "0.21-0.24"
-    assert scored["171"]["profile"] == "0.20"
-    assert scored["168"]["profile"] == scored["169"]["profile"] == "0.21-0.24"
+    # 0.20.1rc1.dev91 / 0.20.2: print the 0.20.1+ "GPU KV cache size" (concurrency x length, not a block multiple:
+    # vllm 0.20.1 sdist v1/core/kv_cache_utils.py:1706), at their own release since branch patchver; 171 ("0.20.x")
+    # logs that line at :1708, the 0.20.1 / 0.20.2 sdists' line number (ROW_SETTINGS)
+    assert scored["166"]["profile"] == scored["170"]["profile"] == "0.20.1-0.24"
+    assert scored["171"]["profile"] == "0.20.1-0.24"
+    assert scored["168"]["profile"] == scored["169"]["profile"] == "0.20.1-0.24"
 
 
 @pytest.mark.parametrize("rid, tok_tol", [("165", 0.5), ("168", 1.0), ("169", 1.0)])
@@ -106,7 +108,8 @@ def test_row166_token_line_is_the_021_form():
     logged, block = int(row["gpu_kv_cache_tokens"]), int(row["block_size"])
     assert logged == int(311 / 66 * int(row["max_model_len"])) == 1206303 and block == 4176
     assert logged % block != 0 and logged != 311 // 5 * block
-    assert vvl.ROW_SETTINGS["166"]["vllm_version"] == "0.21" and "166" not in vvl.UNSCORED
+    # run at its own release (0.20.1rc1.dev91 -> 0.20.1, whose profile has this line), no override any more
+    assert "166" not in vvl.ROW_SETTINGS and "166" not in vvl.UNSCORED and vvl.run_version(row) == "0.20.1"
 
 
 def _nano_bytes(cutlass: bool = True) -> float:
@@ -284,14 +287,14 @@ def test_rows_run_under_a_row_settings_version_are_calibrated_under_it(scored):
 
     from reportgen.estimate.profiles import profile_for
 
-    for rid in ("166", "170"):
+    for rid, release in (("166", "0.20.1"), ("170", "0.20.2")):
         r = scored[rid]
-        assert vvl.version_of(r["version"]) == "0.20"              # the logged text, kept for display
-        assert vvl.run_version(_row(rid)) == "0.21"
-        assert calibrate_overheads._version_text(r) == "0.21"
-        assert profile_for(calibrate_overheads._version_text(r))[0].label == r["profile"] == "0.21-0.24"
-    r = scored["171"]                                               # no override: the row's own text
-    assert calibrate_overheads._version_text(r) == vvl.version_of(r["version"]) == "0.20"
+        assert vvl.version_of(r["version"]) == release              # the logged text, patch kept (branch patchver)
+        assert vvl.run_version(_row(rid)) == release
+        assert calibrate_overheads._version_text(r) == release
+        assert profile_for(calibrate_overheads._version_text(r))[0].label == r["profile"] == "0.20.1-0.24"
+    r = scored["171"]                                               # the override (log line numbers) wins
+    assert vvl.version_of(r["version"]) == "0.20" and calibrate_overheads._version_text(r) == "0.20.1"
 
 
 def test_row170_runs_with_its_moe_backend_and_prices_the_cutlass_moe_step(scored, monkeypatch):
@@ -379,7 +382,8 @@ def test_rows175_176_glm51_fp8_tp8_h200_same_command_two_versions():
         assert p["block_size"] == 64 and r[rid]["tp"] == 8
         assert abs(r[rid]["w_err"]) <= 1.0, (rid, r[rid]["w_err"])
         assert r[rid]["started"] and r[rid]["verdict_ok"]
-    assert r["175"]["profile"] == "0.20" and r["176"]["profile"] == "0.17-0.19"
+    # 0.20.1.dev1 is priced as 0.20.1 (profiles.parse_version): 0.20's budget, the concurrency token line
+    assert r["175"]["profile"] == "0.20.1-0.24" and r["176"]["profile"] == "0.17-0.19"
     # 100,160 B a token: 78 layers x (576 bf16 MLA latent + 132 B fp8 indexer key) -> the logged tokens from the KV memory
     assert int(_row("176")["gpu_kv_cache_tokens"]) == 5378 * 64
     assert -0.5 < r["176"]["w_err"] < 0 and -0.5 < r["175"]["w_err"] < 0, (r["176"]["w_err"], r["175"]["w_err"])

@@ -54,7 +54,7 @@ def test_profiles(scored):
     for rid in ("180", "181", "182"):
         assert scored[rid]["profile"] == "0.29-0.33"
         assert scored[rid]["started"] and not scored[rid]["interference"]
-    assert scored["183"]["profile"] == "0.21-0.24"          # 0.20.2 printing 0.21's token line (ROW_SETTINGS)
+    assert scored["183"]["profile"] == "0.20.1-0.24"        # 0.20.2, its own release (the 0.20.1+ token line)
     for rid in ("184", "185"):
         assert scored[rid]["profile"] == "0.29-0.33" and scored[rid]["started"] and not scored[rid]["interference"]
 

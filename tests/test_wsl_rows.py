@@ -47,7 +47,7 @@ def session(rows):
 def test_the_session_rows_are_the_desktop_of_rows_35_and_n05(rows):
     # one desktop, one vLLM: 0.27.1 on the same WSL2 RTX 4090 (23.99 GiB printed by 35 / N05)
     for rid in ("153", "154", "155", "35", "N05"):
-        assert vvl.version_of(rows[rid]["vllm_version"]) == "0.27"
+        assert vvl.version_of(rows[rid]["vllm_version"]) == "0.27.1"
         assert "RTX 4090" in rows[rid]["gpu"] and "WSL2" in rows[rid]["gpu"]
     for rid in ("153", "154", "155"):
         assert "VLLM_WSL2_ENABLE_PIN_MEMORY=1" in rows[rid]["notes"]

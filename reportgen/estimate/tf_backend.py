@@ -47,7 +47,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from reportgen.arch.spec import ModelSpec
-from reportgen.estimate.profiles import parse_version as _minor    # (major, minor) as users write versions
+from reportgen.estimate.profiles import parse_version as _minor    # (major, minor, patch) as users write versions
 
 BACKEND_FROM: dict[str, tuple[str, str]] = {
     "ArceeForCausalLM": ("0.32.0", "TransformersForCausalLM"),   # vllm 0.32.0 sdist registry.py:711
@@ -77,7 +77,7 @@ BACKEND_FROM: dict[str, tuple[str, str]] = {
 
 
 def backend_from(architectures) -> tuple[int, int] | None:
-    """The first (major, minor) release serving one of architectures through the Transformers backend
+    """The first release (major, minor, patch) serving one of architectures through the Transformers backend
     (the earliest when several are listed: vLLM resolves the first it knows); None: never."""
     firsts = [_minor(BACKEND_FROM[a][0]) for a in architectures or () if isinstance(a, str) and a in BACKEND_FROM]
     return min(firsts) if firsts else None
