@@ -115,13 +115,15 @@ def added_line(adapters) -> str:
     dated = []
     for t in sorted(adapters):
         # a 0.10.x patch addition is left out: job files and --vllm-version keep major.minor ("0.10")
-        archs = sorted({m[t] for m in names if t in m and not FIRST_SERVED.get(m[t], "0.10").startswith("0.10")})
+        # every entry postdates 0.10.0 (the table lists what the 0.10.0 registry lacks); "0.10" is 0.10.0 (branch patchver)
+        archs = sorted({m[t] for m in names if t in m and m[t] in FIRST_SERVED})
         if archs:
             dated.append(f"`{t}` (" + ", ".join(f"{a} from {FIRST_SERVED[a]}" for a in archs) + ")")
     return ("Priced only from the first vLLM release whose model registry lists the config's architecture (read "
             "from the 0.10.0 .. 0.34.0 release sdists, `reportgen/estimate/first_served.json`; an older `vllm_version` "
-            "makes their cells `unsupported` with vLLM's \"not supported for now\"; `vllm_version` is kept as major.minor, so "
-            "an architecture first listed in a patch release is priced on its whole line): " + ", ".join(dated) + ".")
+            "makes their cells `unsupported` with vLLM's \"not supported for now\"; `vllm_version` keeps its patch and a "
+            "bare major.minor is its .0 release, so an architecture first listed in a patch release is refused before "
+            "it): " + ", ".join(dated) + ".")
 
 
 EXAMPLE_MODELS = ("deepseek-ai/DeepSeek-V2-Lite-Chat", "meta-llama/Llama-3.1-8B-Instruct",
