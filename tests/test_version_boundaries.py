@@ -185,3 +185,181 @@ def test_defaults_and_gates_confirmed():
     assert T.FLASHMLA_Q_CONCAT_SM9 == ((0, 18), (0, 25))
     assert T.FLASHMLA_Q_CONCAT_SM10 == ((0, 18), (0, 29))
     assert T.FLASHMLA_Q_CONCAT_SM10_PADDED == ((0, 29), (0, 31))
+
+
+# ---- patch-level boundaries (issue 10, branch patchver) -------------------------------------------------------------
+# Versions keep their patch (profiles.parse_version): "0.20" is the 0.20.0 release, "0.20.2" that patch, and a
+# pre-release / dev build of X.Y.Z is priced as X.Y.Z (row 166, the 0.20.1rc1.dev91 nightly, prints 0.20.1's line).
+# Each boundary below is pinned on both sides from the release sdists when they are unpacked (tests/sdist_support.py)
+# and, always, through the code that carries it.
+
+from sdist_support import SRC, needs_sdists  # noqa: E402
+
+from reportgen.estimate import profiles as vp  # noqa: E402
+from reportgen.job import parse_vllm_version  # noqa: E402
+
+
+def _lines(release: str, path: str, first: int, last: int) -> str:
+    """Lines first..last (1-based, inclusive) of vllm/<path> in the release's sdist."""
+    text = (SRC / f"vllm-{release}" / "vllm" / path).read_text().splitlines()
+    return "\n".join(text[first - 1:last])
+
+
+@pytest.mark.parametrize("text, release", [
+    ("0.20", (0, 20, 0)), ("v0.20.2", (0, 20, 2)), ("0.20.1rc1.dev91+ga749a33d8", (0, 20, 1)),
+    ("0.20.1.dev1+g39acbf39c.precompiled", (0, 20, 1)), ("0.13.0+faa43dbf.nv26.01", (0, 13, 0)),
+    ("0.10.1.1", (0, 10, 1)), ("v0.21.1rc1", (0, 21, 1)), ("nonsense", None)])
+def test_versions_keep_their_patch(text, release):
+    assert vp.parse_version(text) == release
+    if release is not None:
+        # (major, minor) boundaries keep their meaning: "from 0.28" = 0.28.0 on, 0.27.x before
+        assert (release >= (0, release[1])) and not (release < (0, release[1]))
+
+
+def test_job_and_cli_versions_keep_their_patch():
+    assert parse_vllm_version("v0.20.2") == "0.20.2" and parse_vllm_version("0.20") == "0.20"
+    assert parse_vllm_version("0.20.1rc1.dev91+ga749a33d8") == "0.20.1"       # priced as the release it leads to
+    assert vp.profile_for("0.20")[0] is vp.profile_for("0.20.0")[0]             # major.minor = the .0 release
+
+
+@needs_sdists
+def test_token_line_sdists_0_20_0_vs_0_20_1():
+    """``_report_kv_cache_config``: vllm 0.20.0 sdist v1/core/kv_cache_utils.py:1694-1697 counts ``num_blocks //
+    len(kv_cache_groups) * min_block_size``; vllm 0.20.1 (and 0.20.2) sdist kv_cache_utils.py:1706 logs
+    ``int(max_concurrency * max_model_len)``, as 0.21.0 does at :1708."""
+    old = _lines("0.20.0", "v1/core/kv_cache_utils.py", 1694, 1697)
+    assert "kv_cache_config.num_blocks" in old and "// len(kv_cache_config.kv_cache_groups)" in old
+    assert "int(max_concurrency * max_model_len)" not in (SRC / "vllm-0.20.0/vllm/v1/core/kv_cache_utils.py").read_text()
+    for release in ("0.20.1", "0.20.2"):
+        assert "num_tokens = int(max_concurrency * max_model_len)" in _lines(release, "v1/core/kv_cache_utils.py",
+                                                                              1706, 1706)
+    assert "num_tokens = int(max_concurrency * max_model_len)" in _lines("0.21.0", "v1/core/kv_cache_utils.py",
+                                                                         1708, 1708)
+
+
+def test_token_line_profile_from_0_20_1():
+    assert not vp.profile_for("0.20.0")[0].tokens_from_concurrency
+    for v in ("0.20.1", "0.20.1rc1.dev91", "0.20.2", "0.21.0"):
+        assert vp.profile_for(v)[0].tokens_from_concurrency, v
+    # one profile from 0.20.1 to 0.24, labelled so in the output; 0.20.0 alone
+    assert vp.profile_for("0.20.2")[0].label == "0.20.1-0.24" and vp.profile_for("0.20")[0].label == "0.20.0"
+
+
+def _estimate_cli(version: str) -> dict:
+    import contextlib
+    import io
+
+    from reportgen.cli import main
+
+    cfg = ROOT / "reportgen" / "sources" / "bundled" / "google--gemma-3-12b-it.json"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["estimate", str(cfg), "--gpu", "H100", "--json", "--offline", "--max-model-len", "32768",
+              "--vllm-version", version])
+    return json.loads(out.getvalue())
+
+
+def test_cli_vllm_version_0_20_2_logs_the_concurrency_token_line():
+    """``reportgen estimate --vllm-version 0.20.2``: Gemma-3-12B has sliding-window and full-attention KV groups, so
+    the two "GPU KV cache size" rules differ.  0.20.0: a block multiple (``num_blocks // n_groups x 16``); 0.20.2 (and
+    the 0.20.1rc1 nightly): ``int(max_concurrency x max_model_len)``, on the same budget (0.20's)."""
+    old, new, rc = _estimate_cli("0.20"), _estimate_cli("v0.20.2"), _estimate_cli("0.20.1rc1.dev91+ga749a33d8")
+    assert (old["vllm_version"], new["vllm_version"], rc["vllm_version"]) == ("0.20", "0.20.2", "0.20.1")
+    assert old["vllm_profile"] == "0.20.0" and new["vllm_profile"] == rc["vllm_profile"] == "0.20.1-0.24"
+    assert new["kv_cache_gib"] == pytest.approx(old["kv_cache_gib"]) and new["weights_gib"] == old["weights_gib"]
+    assert new["kv_cache_tokens"] == rc["kv_cache_tokens"] == int(new["max_concurrency"] * 32768)
+    assert old["kv_cache_tokens"] % 16 == 0 and old["kv_cache_tokens"] < new["kv_cache_tokens"] / 2
+
+
+@needs_sdists
+def test_capture_list_sdists_0_11_0_vs_0_11_1():
+    """vllm 0.11.0 sdist config/scheduler.py:226-227 ``cuda_graph_sizes = [min(self.max_num_seqs * 2, 512)]`` and
+    config/__init__.py:594-597 ``[1, 2, 4] + range(8, cuda_graph_sizes[0] + 1, 8)``; FULL decode graphs for those sizes
+    up to max_num_seqs (v1/worker/gpu_model_runner.py:3453-3460).  vllm 0.11.1 sdist config/vllm.py:884-888: multiples
+    of 16 from 256 (``range(256, max_cudagraph_capture_size + 1, 16)``)."""
+    assert "min(self.max_num_seqs * 2, 512)" in _lines("0.11.0", "config/scheduler.py", 226, 227)
+    assert "range(8, cuda_graph_sizes[0] + 1, 8)" in _lines("0.11.0", "config/__init__.py", 594, 597)
+    assert "x <= max_num_tokens" in _lines("0.11.0", "v1/worker/gpu_model_runner.py", 3453, 3460)
+    assert "range(256, 993, 16)" not in _lines("0.11.0", "config/__init__.py", 580, 620)
+    assert "range(256, max_cudagraph_capture_size + 1, 16)" in _lines("0.11.1", "config/vllm.py", 884, 888)
+
+
+@pytest.mark.parametrize("max_num_seqs, tokens, n", [
+    (1024, 8192, 67 + 67),     # step-8 list to 512: [1, 2, 4] + 64 multiples of 8, FULL for all (<= 1024)
+    (256, 8192, 67 + 35),      # FULL stops at 256: [1, 2, 4] + 32
+    (128, 8192, 35 + 19)])
+def test_0_11_0_counts_the_step8_list_with_full_graphs(max_num_seqs, tokens, n):
+    assert capture_sizes(profile_for("0.11.0")[0], max_num_seqs, tokens) == n
+    # 0.11.1: [1, 2, 4] + range(8, 256, 8) + range(256, top + 1, 16) -> 51 sizes at top 512, 35 at 256, 19 at 128;
+    # PIECEWISE up to min(2 x max_num_seqs, 512), FULL up to max_num_seqs
+    new = {1024: 51 + 51, 256: 51 + 35, 128: 35 + 19}[max_num_seqs]
+    assert capture_sizes(profile_for("0.11.1")[0], max_num_seqs, tokens) == new
+
+
+@needs_sdists
+def test_gpt_oss_capture_override_sdists():
+    """models/config.py ``GptOssForCausalLMConfig``: none in the vllm 0.10.0 sdist (``MODELS_CONFIG_MAP`` :306 has no
+    gpt_oss entry); 1024 in 0.10.1 (:266 ``if max_capture_size < 1024``); 992 in 0.11.0 (``range(256, 993, 16)``,
+    :248-273); 1024 again in 0.11.1 (:271 ``max_cudagraph_capture_size = 1024``)."""
+    assert "GptOss" not in (SRC / "vllm-0.10.0/vllm/model_executor/models/config.py").read_text()
+    assert "max_capture_size < 1024" in _lines("0.10.1", "model_executor/models/config.py", 266, 266)
+    assert "range(256, 993, 16)" in _lines("0.11.0", "model_executor/models/config.py", 248, 273)
+    assert "max_cudagraph_capture_size = 1024" in _lines("0.11.1", "model_executor/models/config.py", 271, 271)
+
+
+def test_gpt_oss_capture_override_per_release():
+    assert [vp.model_max_capture("gpt_oss", vp.parse_version(v)) for v in
+            ("0.10", "0.10.1", "0.10.2", "0.11", "0.11.1", "0.19")] == [None, 1024, 1024, 992, 1024, 1024]
+    assert vp.model_max_capture("gpt_oss") == 1024 and vp.model_max_capture("llama", (0, 19, 0)) is None
+    p = profile_for("0.11.0")[0]
+    # 0.11.0's override list: [1, 2, 4] + range(8, 256, 8) + range(256, 993, 16) = 3 + 31 + 47 = 81 sizes, PIECEWISE
+    # and FULL (max_num_seqs 1024); 0.11.1: 83 + 83 (rows G01 / G02 log "83/83")
+    assert capture_sizes(p, 1024, 8192, max_capture=vp.OVERRIDE_CAPTURE) == 81 + 81
+    assert capture_sizes(profile_for("0.11.1")[0], 1024, 8192, max_capture=vp.OVERRIDE_CAPTURE) == 83 + 83
+
+
+@needs_sdists
+def test_nvfp4_sm12_sdists():
+    """vllm 0.15.1 sdist model_executor/layers/fused_moe/flashinfer_cutlass_moe.py:93-103: the FlashInfer CUTLASS
+    MoE device check takes the SM 12.x family, and oracle/nvfp4.py:106 selects from the MoE config; the 0.14.1 sdist's
+    oracle/nvfp4.py:80-92 ``select_nvfp4_moe_backend()`` takes no config and returns VLLM_CUTLASS unless
+    VLLM_USE_FLASHINFER_MOE_FP4 is set (the ``< (0, 15)`` branch).  0.15.0 (no sdist read) is the release vllm#33417
+    fixed: the boundary's lower side rests on that issue, not on a source read here."""
+    assert "is_device_capability_family(120)" in _lines("0.15.1", "model_executor/layers/fused_moe/"
+                                                         "flashinfer_cutlass_moe.py", 93, 103)
+    assert "def select_nvfp4_moe_backend(" in _lines("0.15.1", "model_executor/layers/fused_moe/oracle/nvfp4.py", 106, 106)
+    old = _lines("0.14.1", "model_executor/layers/fused_moe/oracle/nvfp4.py", 80, 92)
+    assert "def select_nvfp4_moe_backend() -> NvFp4MoeBackend:" in old and "NvFp4MoeBackend.VLLM_CUTLASS" in old
+    assert not (SRC / "vllm-0.15.0").exists()
+
+
+def test_nvfp4_sm12_from_0_15_1():
+    assert L.NVFP4_SM12_FROM == (0, 15, 1)
+    assert L.nvfp4_moe_backend((12, 0), vp.parse_version("0.15")) is None                # 0.15.0: failed (vllm#33417)
+    assert L.nvfp4_moe_backend((12, 0), vp.parse_version("0.15.1")) == "nvfp4_flashinfer_cutlass"
+    assert L.nvfp4_moe_backend((12, 0), vp.parse_version("0.16.0")) == "nvfp4_flashinfer_cutlass"
+    assert L.nvfp4_moe_backend((12, 0), vp.parse_version("0.14.1")) == "nvfp4_cutlass"  # pre-oracle
+    # the public path: EngineOptions carries the patch (matrix.py passes it per GPU)
+    assert T.EngineOptions.from_matrix(SimpleNamespace(vllm_version="0.15.1")).vllm_version == (0, 15, 1)
+
+
+@needs_sdists
+def test_first_listing_at_a_patch_sdists():
+    """MellumForCausalLM: vllm 0.22.1 sdist model_executor/models/registry.py:163, absent from the 0.22.0 registry;
+    GptOssForCausalLM: vllm 0.10.1 sdist registry.py:76, absent from 0.10.0's."""
+    assert '"MellumForCausalLM"' in _lines("0.22.1", "model_executor/models/registry.py", 163, 163)
+    assert "MellumForCausalLM" not in (SRC / "vllm-0.22.0/vllm/model_executor/models/registry.py").read_text()
+    assert '"GptOssForCausalLM"' in _lines("0.10.1", "model_executor/models/registry.py", 76, 76)
+    assert "GptOssForCausalLM" not in (SRC / "vllm-0.10.0/vllm/model_executor/models/registry.py").read_text()
+
+
+@needs_sdists
+def test_flashinfer_sampler_default_stays_explicit_sdists():
+    """Not changed at patch level: the FlashInfer top-k/top-p sampler is the default only when FlashInfer is installed
+    in 0.10.0-0.11.0 (vllm 0.11.0 sdist v1/sample/ops/topk_topp_sampler.py:46 ``is not False``) and opt-in from
+    0.11.1 (:34 ``if envs.VLLM_USE_FLASHINFER_SAMPLER:``); whether FlashInfer was installed is not a version fact
+    (0.11.0 rows 76-79 show the sort-based sampler, row 80 FlashInfer's), so ``flashinfer_sampler`` stays explicit."""
+    assert "VLLM_USE_FLASHINFER_SAMPLER is not False" in _lines("0.11.0", "v1/sample/ops/topk_topp_sampler.py", 46, 46)
+    assert "if envs.VLLM_USE_FLASHINFER_SAMPLER:" in _lines("0.11.1", "v1/sample/ops/topk_topp_sampler.py", 34, 34)
+    a = estimate_one(dense_spec(), H100, vllm_version="0.11.0")["activation_gib"]
+    assert a == estimate_one(dense_spec(), H100, vllm_version="0.11.1")["activation_gib"]
