@@ -182,7 +182,7 @@ def never_served_reason(model_type, architectures, version) -> str | None:
     if v is None or v[:2] > _release(_FIRST["_releases_read"][-1])[:2]:
         return None
     archs = [a for a in architectures or () if isinstance(a, str)]
-    where = f"vLLM {'.'.join(map(str, v))}"
+    where = f"vLLM {_shown(version)}"
     parts = []
     if model_type in UNPARSED_MODEL_TYPES:
         parts.append(
@@ -228,6 +228,12 @@ def _release(version) -> tuple[int, int, int] | None:
     return _minor(version)
 
 
+def _shown(version) -> str:
+    """The release as the job writes it (``job.parse_vllm_version``): "0.19" (= 0.19.0) or "0.19.1"."""
+    m = re.match(r"\s*v?(\d+\.\d+(?:\.\d+)?)", str(version or ""))
+    return m[1] if m else str(version)
+
+
 def _before(v: tuple[int, ...], first: str) -> bool:
     """Is release ``v`` older than ``first``?  A ``first`` written as a line ("0.20") is that line's .0 release: the
     JSON writes the line when the line's first release read is its .0 (or, for "0.15", 0.15.1 with no 0.15.0 sdist
@@ -259,7 +265,7 @@ def added_reason(architectures, version) -> str | None:
     why = "; ".join(f"{a} is listed from v{FIRST_SERVED[a]} on" if a in FIRST_SERVED and _before(v, FIRST_SERVED[a])
                     else f"{a} is not listed in v{UNLISTED[a][0]}..v{UNLISTED[a][-1]}" for a in unlisted)
     first = min(later, key=_release) if later else None
-    return (f"vLLM {'.'.join(map(str, v))} cannot load {', '.join(unlisted)}: its model registry does not list it "
+    return (f"vLLM {_shown(version)} cannot load {', '.join(unlisted)}: its model registry does not list it "
             f"({why}; vLLM release sdists, estimate/first_served.json), so vLLM raises \"Model architectures "
             f"{archs} are not supported for now\" (registry.py _raise_for_unsupported); set vllm_version to "
             + (f"{first} or newer to price it" if first else "a release that lists it to price it"))
