@@ -148,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                         '\'{"model": "Qwen/Qwen3-0.6B", "num_speculative_tokens": 4}\' (draft_model), '
                         '\'{"method": "eagle3", "model": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B", '
                         '"num_speculative_tokens": 3}\', eagle, ngram, suffix')
-    e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1): picks its "
-                   "budget profile (default: the newest release read)")
+    e.add_argument("--vllm-version", default=None, help="vLLM version as you run it (e.g. 0.19.0, v0.27.1, 0.20.1rc1): picks "
+                   "its budget profile and per-release rules, patch included (0.20 = 0.20.0; an rc / dev build of "
+                   "X.Y.Z counts as X.Y.Z; default: the newest release read)")
     e.add_argument("--limit-mm-per-prompt", default=None,
                    help='as vLLM: \'{"image": 0}\' or image=0 (all 0 = text only: no vision tower, no encoder profile)')
     e.add_argument("--offline", action="store_true")

@@ -40,7 +40,7 @@ COLUMNS: list[tuple[str, pl.DataType, str]] = [
     ("gpu_memory_utilization", pl.Float64, "vLLM --gpu-memory-utilization"),
     ("max_num_batched_tokens", pl.Int64, "vLLM --max-num-batched-tokens"),
     ("max_num_seqs", pl.Int64, "vLLM --max-num-seqs"),
-    ("vllm_version", pl.String, "vLLM version profile used for the budget"),
+    ("vllm_version", pl.String, "vLLM release priced (\"0.20\" = 0.20.0; its profile: manifest vllm_profile)"),
     ("status", pl.String, "fits | tight | no_fit | invalid_layout | unsupported | error"),
     ("reason", pl.String, "why (rule broken, what does not fit, unsupported feature); empty when fits"),
     ("weights_gib", pl.Float64, "weights on the worst rank"),
