@@ -363,3 +363,30 @@ def test_flashinfer_sampler_default_stays_explicit_sdists():
     assert "if envs.VLLM_USE_FLASHINFER_SAMPLER:" in _lines("0.11.1", "v1/sample/ops/topk_topp_sampler.py", 34, 34)
     a = estimate_one(dense_spec(), H100, vllm_version="0.11.0")["activation_gib"]
     assert a == estimate_one(dense_spec(), H100, vllm_version="0.11.1")["activation_gib"]
+
+
+@needs_sdists
+def test_off_grid_batched_tokens_captured_sdists():
+    """vllm 0.20.1 sdist config/vllm.py:1527-1532 appends ``max_num_tokens`` (max_num_batched_tokens) to the default
+    capture list when it is within the maximum capture size and not on the grid; the 0.20.0 sdist builds the grid
+    only (config/vllm.py:1513-1523).  Found while diffing the 0.20.0 / 0.20.1 sdists (branch patchver)."""
+    assert "max_num_tokens not in cudagraph_capture_sizes" in _lines("0.20.1", "config/vllm.py", 1527, 1532)
+    assert "ensure max_num_tokens is captured" not in (SRC / "vllm-0.20.0/vllm/config/vllm.py").read_text()
+    assert "ensure max_num_tokens is captured" in (SRC / "vllm-0.34.0/vllm/config/vllm.py").read_text()
+
+
+@pytest.mark.parametrize("seqs, tokens, spec, before, after", [
+    # top = min(2 x 256, 512, 300) = 300: [1, 2, 4] + 31 multiples of 8 + 256 / 272 / 288 = 37 PIECEWISE, 35 FULL
+    # (<= 256); 0.20.1 adds 300 (PIECEWISE only: above max_num_seqs)
+    (256, 300, 0, 37 + 35, 38 + 35),
+    # top = min(128, 512, 100) = 100: [1, 2, 4] + 8..96 = 15 PIECEWISE, 11 FULL (<= 64); 0.20.1 adds 100
+    (64, 100, 0, 15 + 11, 16 + 11),
+    # speculative q = 2: the 37 sizes rounded up to even ones (1 -> 2) = 36, all <= 256 x 2 FULL; +300 from 0.20.1
+    (256, 300, 1, 36 + 36, 37 + 37),
+    # on the grid (296 is not, 288 is): nothing added
+    (256, 288, 0, 37 + 35, 37 + 35),
+    (1024, 8192, 0, 51 + 51, 51 + 51)])
+def test_off_grid_batched_tokens_captured_from_0_20_1(seqs, tokens, spec, before, after):
+    assert capture_sizes(profile_for("0.20.0")[0], seqs, tokens, num_spec=spec) == before
+    for v in ("0.20.1", "0.24", "0.29", "0.34"):
+        assert capture_sizes(profile_for(v)[0], seqs, tokens, num_spec=spec) == after, v

@@ -188,6 +188,11 @@ class VllmProfile:
     # ROCm unless kv_cache_memory_bytes is set"): the cache is sized from the memory measured after warm-up and
     # graph capture (``kv_budget``), and an unset ``--gpu-memory-utilization`` means 1.0 (config/cache.py:494-500)
     extensible_kv_cache: bool = False
+    # 0.20.1+: ``max_num_batched_tokens`` is appended to the default capture list when it is the list's maximum
+    # (``min(2 x max_num_seqs x q, 512)`` or a model's own maximum is above it) and falls between the grid's sizes:
+    # vllm 0.20.1 sdist config/vllm.py:1527-1532 ("ensure max_num_tokens is captured if within max capture size"),
+    # absent from the 0.20.0 sdist's ``_set_cudagraph_sizes`` (config/vllm.py:1513-1523: the grid, then de-duplicated)
+    capture_batched_tokens: bool = False
     extras: dict = field(default_factory=dict)
 
     @property
@@ -283,7 +288,7 @@ PROFILES: tuple[VllmProfile, ...] = (
     # 0.20.1: the budget of 0.20, a different "GPU KV cache size" line (vllm 0.20.0 sdist
     # v1/core/kv_cache_utils.py:1694-1697 block multiple; vllm 0.20.1 sdist kv_cache_utils.py:1706 concurrency x length)
     replace(
-        _P020, name="0.20.1", first=(0, 20, 1), tokens_from_concurrency=True,
+        _P020, name="0.20.1", first=(0, 20, 1), tokens_from_concurrency=True, capture_batched_tokens=True,
         log_format="as 0.20; 'GPU KV cache size' = int(max_concurrency x max_model_len)",
         commits=("PR #38364 / issue #40691 ('GPU KV cache size' = int(max_concurrency x max_model_len))",
                  "vllm 0.20.1 sdist v1/core/kv_cache_utils.py:1706 (first release with it; 0.20.0 :1694-1697 blocks)",
@@ -342,7 +347,7 @@ PROFILES: tuple[VllmProfile, ...] = (
               "sdist already defaults dense models to MRV2 (config/vllm.py:557-570) whose estimate is 0 "
               "(v1/worker/gpu/model_runner.py:680-682), so the whole 0.25 minor behaves so (branch versionaudit; "
               "the earlier note took 0.25.0 for a 0.20 release)",
-        tokens_from_concurrency=True),
+        tokens_from_concurrency=True, capture_batched_tokens=True),
     VllmProfile(
         name="0.26", first=(0, 26), graphs_in_budget=True, graph_estimate_scale=1.64,
         dense_graph_estimate=False, mrv2="dense", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
@@ -388,7 +393,7 @@ PROFILES: tuple[VllmProfile, ...] = (
               "max_num_batched_tokens on linear_num_value_heads / tp heads); dense models "
               "still estimate 0 (row 68: 0.28.0 dense Qwen3-14B on an L40S; row 144: 0.26.0 dense "
               "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)",
-        tokens_from_concurrency=True),
+        tokens_from_concurrency=True, capture_batched_tokens=True),
     VllmProfile(
         name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.0,
         dense_graph_estimate=True, mrv2="all", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
@@ -443,7 +448,7 @@ PROFILES: tuple[VllmProfile, ...] = (
               "term is kept from 0.26 (not re-read for MRV2).  The 0.32.0 / 0.33.0 sdists size the KV cache the same way "
               "(``determine_available_memory``: 0.31.0 -> 0.32.0 only wraps the profile run in ``set_current_vllm_config``; "
               "0.33.0 also estimates encoder graphs with ``cudagraph_mm_encoder``, gpu_worker.py); 0.34 is the next profile",
-        tokens_from_concurrency=True),
+        tokens_from_concurrency=True, capture_batched_tokens=True),
 )
 
 # 0.34: the KV cache is sized after warm-up and graph capture (the extensible KV cache, on by default on CUDA)
@@ -646,6 +651,12 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
         return n + len([s for s in (1, 2, 4) if s <= full]) + len(range(8, full + 1, 8))
     else:
         top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
+    if p.capture_batched_tokens and top == max_num_batched_tokens and top not in _size_list(top):
+        sizes = _size_list(top) + [top]            # 0.20.1+: the off-grid max_num_batched_tokens is captured too
+        if q == 1:
+            return len(sizes) + len([x for x in sizes if x <= max_num_seqs])
+        sizes = spec_rounded_sizes(sizes, q, top)
+        return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
     if q == 1:
         return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
     sizes = spec_rounded_sizes(_size_list(top), q, top)
