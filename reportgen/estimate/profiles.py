@@ -271,8 +271,9 @@ PROFILES: tuple[VllmProfile, ...] = (
         capture_rule="step8_full",
         log_format="DEBUG 'weights memory / torch peak memory increase / non-torch forward increase'",
         commits=("gpu_worker.py@35d5cda123ec28581759b6d34cde8052314fb1e6", "PR #30515 (estimate, off)"),
-        evidence="rows 73-82 (llm-d-benchmark 0.11 H100; llm-d-planner version sweep 0.15/0.16), C05-C09 "
-                 "(inference-sim 0.11 H100 logs); non-torch with a TP group: 2 rows (75, 79)",
+        evidence="rows 73-80 (llm-d-benchmark 0.11.0 H100), C05-C09 (inference-sim 0.11.0 H100 logs); non-torch with a "
+                 "TP group: 2 rows (75, 79); the terms were fitted with rows 81 / 82 (llm-d-planner version sweep "
+                 "0.15 / 0.16), which run under 0.11.1 since branch patchver",
         notes="FULL_AND_PIECEWISE from 0.11.0, but 0.11.0 still builds the 0.10 step-8 list (FULL graphs for its sizes "
               "up to max_num_seqs); graphs outside"),
     VllmProfile(
