@@ -122,10 +122,6 @@ PROXIES["meta-llama/Llama-3.2-1B"] = (
     "meta-llama/Llama-3.2-1B-Instruct", "checkpoint", "Llama-3.2-1B-Instruct config (same architecture as the base model)")
 PROXIES["Qwen/Qwen3-Reranker-0.6B"] = (
     "Qwen/Qwen3-0.6B", "checkpoint", "Qwen3-0.6B config (same Qwen3ForCausalLM geometry: 28 layers, hidden 1024, 8 KV heads)")
-# rows 184 / 185 (branch loghunt34; vLLM 0.29.0 / 0.30.0 on an RTX 5060 Ti): scb10x's Typhoon 2.5 fine-tune of Qwen3-4B,
-# whose config.json the row-185 log prints (Qwen3-4B's geometry; rope_theta 5e6 and 262,144 positions only differ)
-PROXIES["scb10x/typhoon2.5-qwen3-4b"] = (
-    "Qwen/Qwen3-4B", "checkpoint", "Qwen3-4B config (same Qwen3ForCausalLM geometry: 36 layers, hidden 2560, 8 KV heads, tied)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
