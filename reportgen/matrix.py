@@ -266,6 +266,8 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "g_n": n_graphs / REFERENCE_CAPTURE_SIZES, "g_on": 1.0 if n_graphs else 0.0,
             "g_n_big": n_big / REFERENCE_CAPTURE_SIZES,
             "nt_fit": 1.0 if nvls else 0.0, "nvl_group": nvl_group,
+            # vLLM 0.34+'s extensible KV cache margin floor: 3 GiB on ROCm (AMD), 1 GiB on CUDA (exprs.util_pass)
+            "ext_floor": oh.extensible_margin_floor_gib(getattr(g, "vendor", "")),
         })
         rows[-1]["fmq_on"], rows[-1]["fmq_min_h"], rows[-1]["fmq_pad"] = flashmla_q_concat_on(
             getattr(g, "compute_capability", None), version)
@@ -274,7 +276,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
                                       "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
                                       "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64,
                                       "nt_fit": pl.Float64, "nvl_group": pl.Int64, "fmq_on": pl.Float64,
-                                      "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64})
+                                      "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64, "ext_floor": pl.Float64})
 
 
 @dataclass
@@ -301,9 +303,10 @@ class _Rows:
         return self.u.height * self.n_len * self.n_conc
 
 
-# GPU columns that differ between GPUs of one scheduler class (memory, price, node size, name): terms
-# that read none of them are the same for every GPU of a class
-_PER_GPU = ("gpu", "gpu_name", "gpu_memory_gib", "gpus_per_node", "price_gpu_hr")
+# GPU columns that differ between GPUs of one scheduler class (memory, price, node size, name, the extensible
+# cache's margin floor -- read only by the utilization pass): terms that read none of them are the same for every
+# GPU of a class
+_PER_GPU = ("gpu", "gpu_name", "gpu_memory_gib", "gpus_per_node", "price_gpu_hr", "ext_floor")
 
 
 def _raise_batched(df):

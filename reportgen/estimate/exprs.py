@@ -260,13 +260,20 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
 
     ``extensible`` (vLLM 0.34+'s default, ``gpu_pass``): vLLM sizes the cache after warm-up and graph capture from
     measured memory -- ``measure_kv_cache_bytes`` (vllm 0.34.0 sdist v1/worker/extensible_kv_cache.py:592-618):
-    ``min(requested - non-KV used, free + committed - margin) - T`` with ``margin = max(1 GiB, 0.75 T)``.  Here
+    ``min(requested - non-KV used, free + committed - margin) - T`` with ``margin = max(floor, 0.75 T)``, the floor
+    1 GiB on CUDA and 3 GiB on ROCm (:64, the GPU table's ``ext_floor``: overheads.extensible_margin_floor_gib).  Here
     requested = util x total, non-KV used = weights + non-torch + captured graphs (everything since the start-up
     snapshot), free + committed = total - start-up context (``_ctx``) - non-KV used, T = ``tr<i>``; ``fix<i>``
     already holds non-KV used + T.  Nothing is allocated after the sizing: no out-of-memory margin to check.
     Approximation: vLLM's T is the sizing steps' allocated peak minus what stays allocated, while ``tr<i>`` is the
     whole modelled activation -- buffers the model keeps (workspaces, kept hidden states) also widen the margin here
     (by 0.75 x them, once T is above 1.33 GiB).
+    The sizing's other terms add nothing at vLLM's defaults: ``KV_CACHE_NON_TORCH_RESERVE_BYTES`` (:71) only caps
+    torch's allocator after the sizing (:684-692), out of the free memory the margin left, and is not taken from the
+    KV bytes; the multimodal IPC reserve (``reserve_mm_ipc_gpu_memory``, :677-681) is
+    ``--mm-ipc-gpu-memory-gb`` (default 0) plus GPU video decoders (default backend opencv: none).  Not modelled:
+    torch's measured reservation growth beyond T (:617, fragmentation of the sizing steps) and the VMM granule
+    rounding of ``blocks_within`` (:305-318, at most one driver granule a segment).  docs/decisions.md, branch ext34.
     """
     budget = pl.col("gpu_memory_utilization") * pl.col("gpu_memory_gib")
     if kv_fixed_gib is not None:       # the engine's own footprint stands in for util x total
@@ -275,8 +282,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
     for i in range(k):
         avail = budget - pl.col(f"fix{i}") if kv_fixed_gib is None else pl.lit(float(kv_fixed_gib))
         if extensible and kv_fixed_gib is None:
-            margin = pl.max_horizontal(pl.lit(oh.EXTENSIBLE_MARGIN_FLOOR_GIB),
-                                       oh.EXTENSIBLE_MARGIN_FRACTION * pl.col(f"tr{i}"))
+            margin = pl.max_horizontal(pl.col("ext_floor"), oh.EXTENSIBLE_MARGIN_FRACTION * pl.col(f"tr{i}"))
             avail = pl.min_horizontal(avail, pl.col("gpu_memory_gib") - pl.col("_ctx") - pl.col(f"fix{i}") - margin)
         first.append(avail.alias(f"av{i}"))
         nb = pl.when(pl.col(f"bpb{i}") > 0).then((avail * GIB / pl.col(f"bpb{i}")).floor()).otherwise(None)
