@@ -424,6 +424,8 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
                                    or (lt["dsa_ix"].fill_null(0).max() or 0))
     if enc:
         lens_in = lens_in + list(ex.ENCODER_IN) + [f"{f}{i}" for i in range(k) for f in ("av", "bpb")]
+        if extensible and kv_fixed is None:     # the margin grows with the encoder term (ex.encoder_lens)
+            lens_in = lens_in + [f"am{i}" for i in range(k)] + ["_kvm"]
         lens_out = list(dict.fromkeys(lens_out + list(ex.ENCODER_OUT)))
     per_len_rows = dsv4 or enc
     if per_len_rows and stage0_columns:   # the first stage's activation / KV GiB follow the length too
@@ -468,7 +470,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     before, after = (ex.compressed_lens(k, kv_fixed is not None, max_th, stage0_columns, legacy_conc)
                      if dsv4 else ([], []))
     if enc:
-        enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
+        enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns, extensible)
         before, after = enc_before + before, after + enc_after
     # the rows the DeepSeek-V4 / encoder terms change run them apart (a few thousand of the chunk's rows); the
     # others take ``lens_pass`` alone, with what those terms leave them (``off``: the same values), and the

@@ -122,3 +122,20 @@ def test_mixed_fleet_matrix_prices_each_gpu_with_its_floor():
     b200 = df.filter(df["gpu"] == CAT.get("B200").id).row(0, named=True)
     assert b200["kv_cache_gib"] == pytest.approx(b200["gpu_memory_gib"] - 0.5 - _fix(b200)
                                                  - max(1.0, 0.75 * b200["activation_gib"]))
+
+
+GEMMA3 = build_spec(json.loads((BUNDLED / "google--gemma-3-12b-it.json").read_text()))
+
+
+@pytest.mark.parametrize("sku, floor", [(H100, 1.0), (MI300X, 3.0)])
+def test_multimodal_model_margin_and_no_ipc_reserve(sku, floor):
+    """gemma-3-12b-it (SigLIP tower, an image-capable prefix LM) at vLLM's defaults: T is the profile run's peak,
+    encoder profile included (gpu_worker.py:945-948), so the margin is max(floor, 0.75 T) of that whole T -- the
+    length-dependent encoder term too (exprs.encoder_lens) -- and nothing is reserved for multimodal IPC
+    (mm_ipc_gpu_memory_gb 0, opencv video backend): KV = total - 0.5 - non-KV - max(floor, 0.75 T)."""
+    for length in (8192, 32768):
+        r = estimate_one(GEMMA3, sku, max_model_len=length, vllm_version="0.34")
+        t = r["activation_gib"]
+        assert 0.75 * t > floor
+        assert r["kv_cache_gib"] == pytest.approx(r["gpu_memory_gib"] - 0.5 - _fix(r) - max(floor, 0.75 * t))
+        assert r["status"] == "fits"
