@@ -458,16 +458,18 @@ def _param_key(t) -> tuple:
 # rule applies to each part's request separately -- the packed / fp8 / int8 weight is the only part >= 10 MiB in
 # practice.  Final sizes equal the checkpoint parts' (``Scheme.breakdown``) in every read path:
 #   * fp8 per-channel / per-tensor (compressed-tensors W8A8Fp8, Fp8LinearMethod on an fp8 checkpoint): the loaded
-#     (N, K) fp8 weight is kept and transposed as a view (0.30.0 compressed_tensors_w8a8_fp8.py:157-179,
+#     (N, K) fp8 weight is kept and transposed as a view (0.30.0 compressed_tensors_w8a8_fp8.py:148-195,
 #     fp8_utils.py:1395-1410; per-tensor requantizes in place, w8a8_utils.py:95-104); online fp8 (bf16
-#     checkpoint) replaces the weight with a fresh (N, K) fp8 tensor of the same size.
+#     checkpoint) replaces the weight with a fresh (N, K) fp8 tensor (0.25.0 online/fp8.py:154-163).
 #   * fp8 block-128: ``process_fp8_weight_block_strategy`` returns the same weight on CUDA (0.30.0
 #     fp8_utils.py:1413-1447; ``_maybe_pad_fp8_weight`` pads on ROCm only, :1192-1206).
-#   * int8 W8A8 (compressed-tensors): the loaded int8 weight, transposed as a view.
+#   * int8 W8A8 (compressed-tensors): the loaded int8 weight, transposed as a view (0.19.0
+#     kernels/linear/scaled_mm/cutlass.py:36-45).
 #   * AWQ / GPTQ / wNa16 via Marlin: the packed weight is replaced by fresh tensors of the same bytes -- AWQ's
 #     standard-order repack ``(K / 8, N)`` int32 then ``gptq_marlin_repack`` ``(K / 16, 2N)`` (0.29.0
-#     auto_awq.py:113-139, kernels/linear/mixed_precision/marlin.py:127-140): K x N / 2 bytes at 4 bits; scales
-#     permuted (G, N) at the model dtype, zero points (G, N / 8) int32 (:142-212) -- all under 10 MiB.
+#     auto_awq.py:93-168, kernels/linear/mixed_precision/marlin.py:127-140, _custom_ops.py:1167-1181): K x N / 2
+#     bytes at 4 bits; scales permuted (G, N) at the model dtype (marlin.py:142-172), zero points re-packed
+#     (:188-213) -- under 10 MiB.
 #   * NVFP4 (ModelOpt / compressed-tensors) linear: (N, K / 2) uint8 kept or padded to 32 rows / columns
 #     (0.20.2 kernels/linear/nvfp4/cutlass.py:36-44: nil for usual dims); block scales swizzled (small).
 #   * the MLA ``kv_b_proj`` dequantized model-dtype copy (``Scheme.load_copy_bytes``): a fresh (out, in) tensor.
@@ -527,7 +529,7 @@ class AllocatorPlan:
         cols: list[list[float]] = []
         slot: list[int] = []
         tied: list[bool] = []
-        # per tensor (for ``quantized``): its parameter row, column, vocabulary padding and tensor-key id
+        # per tensor (for ``quantized``): its parameter row, sharding column and vocabulary padding
         t_param: list[int] = []
         t_cls: list[int] = []
         t_pad: list[float] = []
@@ -539,7 +541,7 @@ class AllocatorPlan:
                 rows = t.shape[0] if t.shape else 0
                 if rows:
                     pad = ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows
-                    b = b * pad
+                    b = b * ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows     # (the load29 expression, to the bit)
                 c = self._TP
             elif sh in (Shard.COLUMN, Shard.ROW):
                 c = self._TP
