@@ -183,7 +183,9 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # block multiple (and at the logged KV memory the layout gives 1.12x and 285,7xx tokens)
                 # and its command's --moe-backend cutlass (the CSV has no column for it; the log: "Using
                 # 'VLLM_CUTLASS' NvFp4 MoE backend")
-                "170": {"vllm_version": "0.21", "moe_backend": "cutlass"},
+                # and its env PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True: c10 should_split splits every block
+                # then, so no weight keeps a 2 MiB-rounded block (weights.allocator_unsplit_bytes, branch quantalloc)
+                "170": {"vllm_version": "0.21", "moe_backend": "cutlass", "expandable_segments": True},
                 # 0.20.2 again (row 183, branch loghunt34: Nemotron-3-Nano-30B-A3B-BF16 on a GB10): 5,769,184 tokens =
                 # int(22.008 x 262,144) is 0.21's token line, as rows 166 / 170
                 "183": {"vllm_version": "0.21"},
@@ -411,6 +413,8 @@ def make_case(row: dict) -> Case | None:
                 disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
                 moe_backend=extra.get("moe_backend", "auto"),
                 speculative_config=_spec_config(row, extra))
+    if extra.get("expandable_segments"):
+        mm.expandable_segments = True    # EngineOptions.expandable_segments (PYTORCH_CUDA_ALLOC_CONF in the command)
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's
         from reportgen.estimate.specdecode import draft_from_config, parse_speculative_config

@@ -221,5 +221,8 @@ def test_rows_166_and_M15_same_checkpoint_two_backends():
     logged = got["166"]["w_meas"] - got["M15"]["w_meas"]
     predicted = got["166"]["w_pred"] - got["M15"]["w_pred"]
     assert logged == pytest.approx(0.51, abs=0.005)
-    assert predicted == pytest.approx(23 * 24_772_608 / GiB, abs=1e-3)
+    # + the allocator blocks of the two releases (branch quantalloc): 166 runs under 0.21 (max_split 20 MiB), M15 at
+    # 0.19 -- only the 6 bf16 in_proj 10,304 x 2,688 x 2 = 52.828 MiB -> 54 differ (remainder 1.17 MiB: split before
+    # 0.21); the rest is the same in both (tests/test_vllm_logs_rows164.py::test_row166_scored_with_the_nano_nvfp4_layout)
+    assert predicted == pytest.approx((23 * 24_772_608 + 6 * (54 * 2**20 - 10304 * 2688 * 2)) / GiB, abs=1e-6)
     assert abs(predicted - logged) < 0.03
