@@ -266,6 +266,8 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "g_n": n_graphs / REFERENCE_CAPTURE_SIZES, "g_on": 1.0 if n_graphs else 0.0,
             "g_n_big": n_big / REFERENCE_CAPTURE_SIZES,
             "nt_fit": 1.0 if nvls else 0.0, "nvl_group": nvl_group,
+            # vLLM 0.34+'s extensible KV cache margin floor: 3 GiB on ROCm (AMD), 1 GiB on CUDA (exprs.util_pass)
+            "ext_floor": oh.extensible_margin_floor_gib(getattr(g, "vendor", "")),
         })
         rows[-1]["fmq_on"], rows[-1]["fmq_min_h"], rows[-1]["fmq_pad"] = flashmla_q_concat_on(
             getattr(g, "compute_capability", None), version)
@@ -274,7 +276,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
                                       "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
                                       "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64,
                                       "nt_fit": pl.Float64, "nvl_group": pl.Int64, "fmq_on": pl.Float64,
-                                      "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64})
+                                      "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64, "ext_floor": pl.Float64})
 
 
 @dataclass
@@ -301,9 +303,10 @@ class _Rows:
         return self.u.height * self.n_len * self.n_conc
 
 
-# GPU columns that differ between GPUs of one scheduler class (memory, price, node size, name): terms
-# that read none of them are the same for every GPU of a class
-_PER_GPU = ("gpu", "gpu_name", "gpu_memory_gib", "gpus_per_node", "price_gpu_hr")
+# GPU columns that differ between GPUs of one scheduler class (memory, price, node size, name, the extensible
+# cache's margin floor -- read only by the utilization pass): terms that read none of them are the same for every
+# GPU of a class
+_PER_GPU = ("gpu", "gpu_name", "gpu_memory_gib", "gpus_per_node", "price_gpu_hr", "ext_floor")
 
 
 def _raise_batched(df):
@@ -421,6 +424,8 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
                                    or (lt["dsa_ix"].fill_null(0).max() or 0))
     if enc:
         lens_in = lens_in + list(ex.ENCODER_IN) + [f"{f}{i}" for i in range(k) for f in ("av", "bpb")]
+        if extensible and kv_fixed is None:     # the margin grows with the encoder term (ex.encoder_lens)
+            lens_in = lens_in + [f"am{i}" for i in range(k)] + ["_kvm"]
         lens_out = list(dict.fromkeys(lens_out + list(ex.ENCODER_OUT)))
     per_len_rows = dsv4 or enc
     if per_len_rows and stage0_columns:   # the first stage's activation / KV GiB follow the length too
@@ -465,7 +470,7 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     before, after = (ex.compressed_lens(k, kv_fixed is not None, max_th, stage0_columns, legacy_conc)
                      if dsv4 else ([], []))
     if enc:
-        enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns)
+        enc_before, enc_after = ex.encoder_lens(k, kv_fixed is not None, stage0_columns, extensible)
         before, after = enc_before + before, after + enc_after
     # the rows the DeepSeek-V4 / encoder terms change run them apart (a few thousand of the chunk's rows); the
     # others take ``lens_pass`` alone, with what those terms leave them (``off``: the same values), and the

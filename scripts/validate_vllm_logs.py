@@ -122,10 +122,6 @@ PROXIES["meta-llama/Llama-3.2-1B"] = (
     "meta-llama/Llama-3.2-1B-Instruct", "checkpoint", "Llama-3.2-1B-Instruct config (same architecture as the base model)")
 PROXIES["Qwen/Qwen3-Reranker-0.6B"] = (
     "Qwen/Qwen3-0.6B", "checkpoint", "Qwen3-0.6B config (same Qwen3ForCausalLM geometry: 28 layers, hidden 1024, 8 KV heads)")
-# rows 184 / 185 (branch loghunt34; vLLM 0.29.0 / 0.30.0 on an RTX 5060 Ti): scb10x's Typhoon 2.5 fine-tune of Qwen3-4B,
-# whose config.json the row-185 log prints (Qwen3-4B's geometry; rope_theta 5e6 and 262,144 positions only differ)
-PROXIES["scb10x/typhoon2.5-qwen3-4b"] = (
-    "Qwen/Qwen3-4B", "checkpoint", "Qwen3-4B config (same Qwen3ForCausalLM geometry: 36 layers, hidden 2560, 8 KV heads, tied)")
 PROXIES["mistralai/Mistral-Small-3.2-24B-Instruct-2506"] = (
     "mistralai/Mistral-Small-3.1-24B-Instruct-2503", "checkpoint", "Mistral-Small-3.1 config (same architecture)")
 TARGET_VERSION = "0.19"
@@ -183,8 +179,10 @@ ROW_SETTINGS = {"68": {"gpu_memory_utilization": 0.9},             # `vllm serve
                 # they run at their own version since branch patchver (the 0.20.1 profile; they were forced to 0.21
                 # here before).  Row 166's card, an "unnamed 32 GB Blackwell card", gets SM 12.0 from
                 # GPU_CAPABILITIES_UNNAMED.  Row 170: its command's --moe-backend cutlass (the CSV has no column for
-                # it; the log: "Using 'VLLM_CUTLASS' NvFp4 MoE backend")
-                "170": {"moe_backend": "cutlass"},
+                # it; the log: "Using 'VLLM_CUTLASS' NvFp4 MoE backend") and its env
+                # PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True: c10 should_split splits every block then, so no
+                # weight keeps a 2 MiB-rounded block (weights.allocator_unsplit_bytes, branch quantalloc)
+                "170": {"moe_backend": "cutlass", "expandable_segments": True},
                 # row 171 ("0.20.x"): its "GPU KV cache size" / "Maximum concurrency" lines are kv_cache_utils.py:1708 /
                 # 1709, the logger calls of the vllm 0.20.1 / 0.20.2 sdists (the 0.20.0 sdist logs them at :1711 / :1716,
                 # after the block-multiple count at :1694-1697): at least 0.20.1
@@ -416,6 +414,8 @@ def make_case(row: dict) -> Case | None:
                 disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
                 moe_backend=extra.get("moe_backend", "auto"),
                 speculative_config=_spec_config(row, extra))
+    if extra.get("expandable_segments"):
+        mm.expandable_segments = True    # EngineOptions.expandable_segments (PYTORCH_CUDA_ALLOC_CONF in the command)
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's
         from reportgen.estimate.specdecode import draft_from_config, parse_speculative_config

@@ -90,15 +90,76 @@ def test_qwen25_7b_before_021_and_tp():
     assert allocator_unsplit_bytes(spec, BF16, Layout(2, 1, 1, False), (0, 19, 0)) == [28 * 0.75 * MiB + 0.5 * MiB]
 
 
-def test_quantized_schemes_not_priced():
-    """AWQ / fp8 layers are rebuilt after loading (auto_awq -> Marlin repack): their blocks are carved out of freed
-    ones, not fresh segments -- not priced (docs/decisions.md, branch load29)."""
+# --- quantized schemes (branch quantalloc): each layer's final parts after process_weights_after_loading --------
+# Qwen3-14B: hidden K = 5,120, q 40 x 128 = 5,120, k / v 8 x 128 = 1,024 each (qkv N = 7,168), intermediate
+# 17,408 (gate_up N = 34,816), 40 layers, vocabulary 151,936 (a multiple of 64: no padding), head untied.
+FP8 = quant.whatif_scheme("fp8")      # Fp8("channel"): the compressed-tensors W8A8 channel layout of row 159
+INT4 = quant.whatif_scheme("int4")    # IntGroup(4, 128, zero points, "awq"): the Qwen3-14B-AWQ layout of rows 162/163
+EMB14 = 151_936 * 5_120 * 2           # the bf16 embedding / lm_head: 1,483.75 MiB -> 1,484 (+0.25), kept either rule
+
+
+def test_awq_qwen3_14b_by_hand():
+    """AWQ 4-bit via Marlin (vllm 0.29.0 sdist, auto_awq.py:113-139 repacks qweight (K, N/8) -> (K/8, N) int32,
+    kernels/linear/mixed_precision/marlin.py:127-140 ``gptq_marlin_repack`` -> (K/16, 2N) int32): the final packed
+    weight is a fresh K x N / 2 bytes.  qkv 5,120 x 7,168 / 2 = 17.5 MiB -> 18 (remainder 0.5: kept), o 12.5 -> 14
+    (remainder 1.5, < 20 MiB: split), gate_up 5,120 x 34,816 / 2 = 85 -> 86 (+1), down 17,408 x 5,120 / 2 = 42.5 ->
+    44 (+1.5, >= 20 MiB: kept at 0.21+); scales (40, N) fp16 and zeros (40, N/8) int32 under 10 MiB.
+    0.29: 40 x 3 + 0.5 = 120.5 MiB (docs/decisions.md, branch load29's by-hand figure for rows 162 / 163);
+    0.19 (no max_split): down's 1.5 MiB remainder is split: 40 x 1.5 + 0.5 = 60.5 MiB."""
+    spec = _spec(CONFIGS / "Qwen--Qwen3-14B.json")
+    assert 5_120 * 7_168 // 2 == 17.5 * MiB and 5_120 * 34_816 // 2 == 85 * MiB and 17_408 * 5_120 // 2 == 42.5 * MiB
+    assert EMB14 == 1_483.75 * MiB
+    assert allocator_unsplit_bytes(spec, INT4, Layout(1, 1, 1, False), (0, 29, 0)) == [120.5 * MiB]
+    assert allocator_unsplit_bytes(spec, INT4, Layout(1, 1, 1, False), (0, 19, 0)) == [60.5 * MiB]
+
+
+def test_fp8_channel_qwen3_14b_by_hand_tp1_and_tp2():
+    """fp8 per channel (vllm 0.30.0 sdist, compressed_tensors_w8a8_fp8.py:157-179: the loaded (N, K) fp8 weight is
+    kept, transposed as a view; the (N, 1) fp32 scale is small).  TP 1, 0.30: qkv 7,168 x 5,120 = 35 MiB -> 36,
+    o 25 -> 26, gate_up 170 (even), down 85 -> 86: 40 x 3 + 0.5 = 120.5 MiB (row 159: 15.22 -> 15.34 GiB, logged
+    15.34).  TP 2, 0.30: qkv (2,560 + 2 x 512) x 5,120 = 17.5 -> 18 (+0.5), o 5,120 x 2,560 = 12.5 (split), gate_up
+    85 -> 86 (+1), down 5,120 x 8,704 = 42.5 -> 44 (+1.5); the vocabulary halves 75,968 x 5,120 x 2 = 741.875 ->
+    742 MiB (+0.125 each): 40 x 3 + 0.25 = 120.25 MiB."""
+    spec = _spec(CONFIGS / "Qwen--Qwen3-14B.json")
+    assert 7_168 * 5_120 == 35 * MiB and 34_816 * 5_120 == 170 * MiB and 5_120 * 17_408 == 85 * MiB
+    assert allocator_unsplit_bytes(spec, FP8, Layout(1, 1, 1, False), (0, 30, 0)) == [120.5 * MiB]
+    assert (2_560 + 1_024) * 5_120 == 17.5 * MiB and 75_968 * 5_120 * 2 == 741.875 * MiB
+    assert allocator_unsplit_bytes(spec, FP8, Layout(2, 1, 1, False), (0, 30, 0)) == [120.25 * MiB]
+    # PP 2: layers 0-19 + the embedding on stage 0, 20-39 + lm_head on stage 1
+    assert allocator_unsplit_bytes(spec, FP8, Layout(1, 2, 1, False), (0, 30, 0)) == [60.25 * MiB, 60.25 * MiB]
+
+
+def test_fp8_qwen25_7b_before_021_by_hand():
+    """Row 89 (RedHatAI Qwen2.5-7B-Instruct-fp8-dynamic, 0.19.0: no max_split): qkv (3,584 + 1,024) x 3,584 =
+    15.75 -> 16 (+0.25, kept), o 12.25 -> 14 (split), gate_up 2 x 18,944 x 3,584 = 129.5 -> 130 (+0.5, kept), down
+    64.75 -> 66 (split); embedding / lm_head 152,064 x 3,584 x 2 = 1,039.5 -> 1,040 (+0.5 each): 28 x 0.75 + 1 =
+    22 MiB -- 8.12 -> 8.14 GiB, the logged 8.14."""
+    spec = _spec(BUNDLED / "Qwen--Qwen2.5-7B-Instruct.json")
+    assert (3_584 + 1_024) * 3_584 == 15.75 * MiB and 2 * 18_944 * 3_584 == 129.5 * MiB
+    assert allocator_unsplit_bytes(spec, FP8, Layout(1, 1, 1, False), (0, 19, 0)) == [22 * MiB]
+
+
+def test_mxfp4_experts_not_priced_bf16_rest_is():
+    """gpt-oss-20b: the MXFP4 experts are re-tiled per rank by the MoE backend (``Scheme.moe_padding``): not priced.
+    The bf16 rest is: qkv (4,096 + 2 x 512) x 2,880 x 2 = 28.125 -> 30 MiB (+1.875), o 2,880 x 4,096 x 2 = 22.5 ->
+    24 (+1.5), 24 layers; embedding and lm_head 201,088 x 2,880 x 2 = 1,104.609375 -> 1,106 MiB (+1.390625 each):
+    83.78125 MiB at 0.30 (row 160: 13.70 -> 13.78 GiB, logged 13.80)."""
     from reportgen.estimate.tables import scheme_for
 
-    spec = _spec(BUNDLED / "Qwen--Qwen3-32B-AWQ.json")
+    spec = _spec(BUNDLED / "openai--gpt-oss-20b.json")
     scheme = scheme_for(spec, "checkpoint", "auto", None)
-    assert scheme.rules != ()
-    assert allocator_unsplit_bytes(spec, scheme, Layout(1, 1, 1, False), (0, 29, 0)) == [0.0]
+    assert scheme.moe_padding is not None
+    assert (4_096 + 1_024) * 2_880 * 2 == 28.125 * MiB and 201_088 * 2_880 * 2 == 1_104.609375 * MiB
+    assert allocator_unsplit_bytes(spec, scheme, Layout(1, 1, 1, False), (0, 30, 0)) == [
+        24 * (1.875 + 1.5) * MiB + 2 * 1.390625 * MiB]
+
+
+def test_expandable_segments_hold_no_rounded_block():
+    """``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`` (row 170's command): c10 ``should_split`` returns
+    ``remaining >= kMinBlockSize`` for every block then -- nothing stays rounded."""
+    spec = _spec(CONFIGS / "Qwen--Qwen3-14B.json")
+    assert allocator_unsplit_bytes(spec, FP8, Layout(1, 1, 1, False), (0, 30, 0), None, True) == [0.0]
+    assert allocator_unsplit_bytes(spec, BF16, Layout(1, 1, 1, False), (0, 30, 0), None, True) == [0.0]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +168,7 @@ def scored():
 
     rows = {r["row_id"]: r for r in vvl.load_rows(vvl.CSV)}
     out = {}
-    for rid in ("126", "143", "161", "180", "184", "33"):
+    for rid in ("126", "143", "161", "180", "184", "33", "89", "159", "162"):
         case = vvl.make_case(rows[rid])
         out[rid] = vvl.compare(case, vvl.predict(case))
     return out
@@ -121,15 +182,15 @@ def test_rows_reach_the_logged_weights(scored):
     assert scored["126"]["w_pred"] == pytest.approx(14.25, abs=0.005) and scored["126"]["w_meas"] == 14.25
     assert scored["143"]["w_pred"] == pytest.approx(14.29, abs=0.005) and scored["143"]["w_meas"] == 14.29
     assert scored["161"]["w_pred"] == pytest.approx(27.52, abs=0.005) and scored["161"]["w_meas"] == 27.52
-    # Qwen3-4B proxy of typhoon2.5: 4,022,468,096 x 2 + 40,960 x 128 x 2 + 54.125 MiB
-    q3_4 = 4_022_468_096 * 2 + 40_960 * 128 * 2 + 54.125 * MiB
-    assert scored["184"]["w_pred"] == pytest.approx(q3_4 / GIB, abs=1e-4)
+    # typhoon2.5 (its own config, printed in row 185's log: Qwen3-4B geometry, 262,144 positions):
+    # 4,022,468,096 x 2 + 262,144 x 128 x 2 (rotary cache) + 54.125 MiB
+    typhoon = 4_022_468_096 * 2 + 262_144 * 128 * 2 + 54.125 * MiB
+    assert scored["184"]["w_pred"] == pytest.approx(typhoon / GIB, abs=1e-4) and round(typhoon / GIB, 2) == 7.61
 
 
 def test_row184_remainder_is_named_not_priced():
-    """Row 184 logs 7.64 GiB: 0.08 GiB above the estimate, and both parts are named: the checkpoint's
-    262,144-position rotary cache (its config.json; the Qwen3-4B proxy has 40,960): (262,144 - 40,960) x 128 x 2 B =
-    54 MiB, and the freed float32 rope transients of layer 0 (rotary_embedding/base.py:88-100: freqs, cos, sin
+    """Row 184 logs 7.64 GiB: 0.03 GiB above the estimate (7.61, with the checkpoint's own 262,144-position
+    rotary cache since its config.json is shipped; under the Qwen3-4B proxy's 40,960 it was 7.56), named: the freed float32 rope transients of layer 0 (rotary_embedding/base.py:88-100: freqs, cos, sin
     262,144 x 64 x 4 = 64 MiB each, cat 128 MiB; ``cache.to(dtype)`` reuses one 64 MiB block) reused by the first
     two down_proj requests of 47.5 MiB (a cached 64 MiB block is returned when < request + 20 MiB, c10
     ``get_free_block``; not split): 2 x 16.5 MiB."""
@@ -146,3 +207,21 @@ def test_max_split_scope_is_021_plus():
     assert not has("0.20.2") and has("0.21.0") and has("0.29.0") and has("0.30.0") and has("0.31.0")
     cuda = (SRC / "vllm-0.29.0" / "vllm" / "platforms" / "cuda.py").read_text()
     assert re.search(r"reset_peak_memory_stats\(device\)\n\s+return torch\.cuda\.max_memory_allocated\(device\)", cuda)
+
+
+def test_quantized_rows_reach_the_logged_weights(scored, monkeypatch):
+    """Rows 159 / 162 / 89: the quantized estimate with the allocator term off (the tensors + rotary cache), plus
+    the by-hand blocks above, against the logged "Model loading took"."""
+    from reportgen.estimate import tables
+    from scripts import validate_vllm_logs as vvl
+
+    monkeypatch.setattr(tables, "allocator_unsplit_bytes", lambda spec, scheme, lay, *rest: [0.0] * lay.pp)
+    rows = {r["row_id"]: r for r in vvl.load_rows(vvl.CSV)}
+    for rid, extra, logged in (("159", 120.5, 15.34), ("162", 120.5, 9.44), ("89", 22, 8.14)):
+        case = vvl.make_case(rows[rid])
+        bare = vvl.compare(case, vvl.predict(case))["w_pred"]
+        assert scored[rid]["w_pred"] == pytest.approx(bare + extra * MiB / GIB, abs=1e-6), rid
+        assert scored[rid]["w_meas"] == logged
+    assert round(scored["159"]["w_pred"], 2) == 15.34 and round(scored["89"]["w_pred"], 2) == 8.14
+    # 162: 9.42 against 9.44 -- the rest is the AWQ repack's freed blocks reused (second order, not priced)
+    assert round(scored["162"]["w_pred"], 2) == 9.42

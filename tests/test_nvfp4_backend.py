@@ -221,5 +221,8 @@ def test_rows_166_and_M15_same_checkpoint_two_backends():
     logged = got["166"]["w_meas"] - got["M15"]["w_meas"]
     predicted = got["166"]["w_pred"] - got["M15"]["w_pred"]
     assert logged == pytest.approx(0.51, abs=0.005)
-    assert predicted == pytest.approx(23 * 24_772_608 / GiB, abs=1e-3)
+    # the allocator blocks (branch quantalloc) are the same in both: 166 runs at 0.20.1 (its 0.20.1rc1 nightly, branch
+    # patchver), M15 at 0.19.1 -- both before 0.21's max_split scope (tests/test_vllm_logs_rows164.py::
+    # test_row166_scored_with_the_nano_nvfp4_layout), so the padding alone differs
+    assert predicted == pytest.approx(23 * 24_772_608 / GiB, abs=1e-6)
     assert abs(predicted - logged) < 0.03

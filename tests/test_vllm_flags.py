@@ -81,9 +81,10 @@ def test_online_experts_int8_quantizes_only_the_routed_experts():
     routed = bf16["params_by_component"]["routed_experts"]
     assert routed == 28_991_029_248
     scales = 4 * (2 * 768 + 2048) * 128 * 48
-    # + the bf16 start's allocator blocks (weights.allocator_unsplit_bytes, branch load29; not priced for the quantized
-    # scheme): embedding and lm_head 151,936 x 2,048 x 2 B = 593.5 MiB -> 594 each; the experts are 2 MiB multiples
-    assert (bf16["weights_gib"] - int8["weights_gib"]) * GIB == pytest.approx(routed - scales + 2**20, abs=1)
+    # the allocator blocks (weights.allocator_unsplit_bytes; branch load29, priced for quantized schemes since
+    # branch quantalloc) are the same for both: embedding and lm_head 151,936 x 2,048 x 2 B = 593.5 MiB -> 594 each
+    # (bf16 in both); the experts are 2 MiB multiples in both (bf16 128 x 1,536 x 2,048 x 2 = 768 MiB, int8 384 MiB)
+    assert (bf16["weights_gib"] - int8["weights_gib"]) * GIB == pytest.approx(routed - scales, abs=1)
     # a dense model has no FusedMoE layer: nothing changes
     _, dense = estimate_json(LLAMA, "--gpu-memory-gib", "79.19")
     _, dense8 = estimate_json(LLAMA, "--gpu-memory-gib", "79.19", "--quantization", "experts_int8")

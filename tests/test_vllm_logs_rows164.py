@@ -144,16 +144,27 @@ def test_row166_scored_with_the_nano_nvfp4_layout(scored):
     18.00 GiB in the checkpoint's shapes; on the row's SM 12.0 card vLLM's auto NVFP4 MoE backend is FlashInfer
     CUTLASS (relu2 experts; branch nvfp4auto), whose conversion pads the non-gated experts' 1856-wide intermediate
     to 1920 (+0.53 GiB, branch weights29; counted once): 18.53 GiB against the logged 'Model
-    loading took 18.54 GiB' (-0.07 %; -2.9 % before; bf16 was 58.8).  KV then -2.5 % (3.63 vs 3.72 GiB; it was
-    +11.7 % while the weights were 0.53 GiB short) -- pinned here so a change of either side shows."""
+    loading took 18.54 GiB' (-0.07 %; -2.9 % before; bf16 was 58.8).  Plus the allocator's unsplit blocks (branch
+    quantalloc, tests/test_alloc_unsplit_blocks.py) of the release the row runs at -- 0.20.1 since branch patchver
+    (its 0.20.1rc1 nightly), before the max_split_size_mb scope (0.21.0 on; no ``max_split_size_mb`` in the 0.20.1 /
+    0.20.2 sdists' v1/worker/gpu_worker.py), so c10 splits a large block when more than kSmallSize (1 MiB) remains:
+    the 17 NVFP4 in_proj weights 10,304 x 2,688 / 2 = 13.207 MiB -> 14 (remainder 0.793: kept), 6 out_proj and 6
+    attention o_proj 2,688 x 4,096 x 2 = 21 -> 22 (remainder exactly 1 MiB: kept), 6 qkv (4,096 + 2 x 256) x 2,688 x 2
+    = 23.625 -> 24 (kept); the 6 bf16 in_proj 10,304 x 2,688 x 2 = 52.828 -> 54 leave 1.17 MiB: split (kept under
+    0.21's max_split, +7.03 MiB: 34.76 MiB, 18.56 GiB, as this row was run before) -- = 27.73 MiB (the experts are
+    re-tiled by the MoE backend: not priced): 18.55 GiB, +0.08 %.  KV then -3.3 % (3.60 vs 3.72 GiB; it was +11.7 %
+    while the weights were 0.53 GiB short) -- pinned here so a change of either side shows."""
     r = scored["166"]
     assert r["status"] == "fits" and r["started"] and not r["interference"] and r["verdict_ok"]
-    assert r["w_pred"] * 2**30 == pytest.approx(_nano_bytes(), rel=1e-6)
+    blocks = (17 * (14 * 2**20 - 10304 * 2688 // 2) + 12 * (22 - 21) * 2**20
+              + 6 * (24 * 2**20 - (4096 + 512) * 2688 * 2))
+    assert blocks == 27.73046875 * 2**20
+    assert r["w_pred"] * 2**30 == pytest.approx(_nano_bytes() + blocks, rel=1e-6)
     assert (_nano_bytes() - _nano_bytes(cutlass=False)) / 2**30 == pytest.approx(0.5307, abs=1e-4)
-    assert r["w_pred"] == pytest.approx(18.53, abs=0.005) and r["w_meas"] == 18.54
-    assert -0.1 < r["w_err"] < 0
+    assert r["w_pred"] == pytest.approx(18.55, abs=0.005) and r["w_meas"] == 18.54
+    assert 0 < r["w_err"] < 0.15
     assert r["kv_dtype"] == "fp8_e4m3"
-    assert r["kv_err"] == pytest.approx(-2.5, abs=0.5) and r["tok_err"] == pytest.approx(-2.6, abs=0.5)
+    assert r["kv_err"] == pytest.approx(-3.5, abs=0.5) and r["tok_err"] == pytest.approx(-3.5, abs=0.5)
     # the activation by hand (overheads.py forms): the forward peak is the Mamba-2 layer's, whose profile-run
     # mixer (in_proj out 2I+2GN+H, ssm_output I, the x|B|C clone I+2GN = 20,544 per token; vLLM
     # mamba2/mamba_mixer2.py @2e0714af) is wider than ALPHA_MLP x the shared expert's 3712 columns
@@ -325,6 +336,8 @@ def test_row170_runs_with_its_moe_backend_and_prices_the_cutlass_moe_step(scored
     assert ws == 61952.0 and co["a_moe_t"] == pytest.approx(60555.264)
     assert co["a_fwd_t"] == pytest.approx(36464.384)
     auto = dataclasses.replace(case, matrix=dataclasses.replace(case.matrix, moe_backend="auto"))
+    # the instance attribute ROW_SETTINGS sets (EngineOptions.expandable_segments) is not a field: carry it over
+    auto.matrix.expandable_segments = case.matrix.expandable_segments
     r = scored["170"]
     same = vvl.compare(auto, vvl.predict(auto))           # vLLM's auto pick on SM 12.0 for gelu_tanh experts
     assert (same["act_pred"], same["kv_pred"]) == (r["act_pred"], r["kv_pred"])

@@ -158,6 +158,10 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool
             tr = act + g_est
             out.append((w(i) + tr + nt + gc).alias(f"fix{i}"))
             out.append(tr.alias(f"tr{i}"))
+            # the device-headroom side less the fractional margin, before the floor: a per-length transient x
+            # (``encoder_lens``) leaves min(av, am - 0.75 x) - x of KV memory
+            out.append((pl.col("gpu_memory_gib") - ctx - (w(i) + tr + nt + gc)
+                        - oh.EXTENSIBLE_MARGIN_FRACTION * tr).alias(f"am{i}"))
         else:
             out.append((w(i) + act + nt + est).alias(f"fix{i}"))
         out.append(w(i).alias(f"w{i}"))
@@ -260,13 +264,20 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
 
     ``extensible`` (vLLM 0.34+'s default, ``gpu_pass``): vLLM sizes the cache after warm-up and graph capture from
     measured memory -- ``measure_kv_cache_bytes`` (vllm 0.34.0 sdist v1/worker/extensible_kv_cache.py:592-618):
-    ``min(requested - non-KV used, free + committed - margin) - T`` with ``margin = max(1 GiB, 0.75 T)``.  Here
+    ``min(requested - non-KV used, free + committed - margin) - T`` with ``margin = max(floor, 0.75 T)``, the floor
+    1 GiB on CUDA and 3 GiB on ROCm (:64, the GPU table's ``ext_floor``: overheads.extensible_margin_floor_gib).  Here
     requested = util x total, non-KV used = weights + non-torch + captured graphs (everything since the start-up
     snapshot), free + committed = total - start-up context (``_ctx``) - non-KV used, T = ``tr<i>``; ``fix<i>``
     already holds non-KV used + T.  Nothing is allocated after the sizing: no out-of-memory margin to check.
     Approximation: vLLM's T is the sizing steps' allocated peak minus what stays allocated, while ``tr<i>`` is the
     whole modelled activation -- buffers the model keeps (workspaces, kept hidden states) also widen the margin here
     (by 0.75 x them, once T is above 1.33 GiB).
+    The sizing's other terms add nothing at vLLM's defaults: ``KV_CACHE_NON_TORCH_RESERVE_BYTES`` (:71) only caps
+    torch's allocator after the sizing (:684-692), out of the free memory the margin left, and is not taken from the
+    KV bytes; the multimodal IPC reserve (``reserve_mm_ipc_gpu_memory``, :677-681) is
+    ``--mm-ipc-gpu-memory-gb`` (default 0) plus GPU video decoders (default backend opencv: none).  Not modelled:
+    torch's measured reservation growth beyond T (:617, fragmentation of the sizing steps) and the VMM granule
+    rounding of ``blocks_within`` (:305-318, at most one driver granule a segment).  docs/decisions.md, branch ext34.
     """
     budget = pl.col("gpu_memory_utilization") * pl.col("gpu_memory_gib")
     if kv_fixed_gib is not None:       # the engine's own footprint stands in for util x total
@@ -275,8 +286,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
     for i in range(k):
         avail = budget - pl.col(f"fix{i}") if kv_fixed_gib is None else pl.lit(float(kv_fixed_gib))
         if extensible and kv_fixed_gib is None:
-            margin = pl.max_horizontal(pl.lit(oh.EXTENSIBLE_MARGIN_FLOOR_GIB),
-                                       oh.EXTENSIBLE_MARGIN_FRACTION * pl.col(f"tr{i}"))
+            margin = pl.max_horizontal(pl.col("ext_floor"), oh.EXTENSIBLE_MARGIN_FRACTION * pl.col(f"tr{i}"))
             avail = pl.min_horizontal(avail, pl.col("gpu_memory_gib") - pl.col("_ctx") - pl.col(f"fix{i}") - margin)
         first.append(avail.alias(f"av{i}"))
         nb = pl.when(pl.col(f"bpb{i}") > 0).then((avail * GIB / pl.col(f"bpb{i}")).floor()).otherwise(None)
@@ -313,6 +323,7 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
         pl.col("nt").alias("non_torch_gib"),
         pick("gc").alias("cuda_graph_gib"),
         pick("av").alias("kv_cache_gib"),
+        *([pick("am").alias("_kvm")] if extensible and kv_fixed_gib is None else []),
         pl.when(ok).then(pick("bpb")).alias("_bpb"),        # null for invalid rows: the
         pl.when(ok).then(nb).alias("_nbv"),                          # per-cell terms stay null
         pick("tokb").alias("kv_bytes_per_token"),
@@ -632,8 +643,8 @@ def dsa_indexer_gib(m: pl.Expr, t: pl.Expr) -> pl.Expr:
     return pl.when(d > 0).then((idx - moe).clip(0.0) / GIB).otherwise(0.0)
 
 
-def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[list[list[pl.Expr]],
-                                                                               list[list[pl.Expr]]]:
+def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False, extensible: bool = False
+                 ) -> tuple[list[list[pl.Expr]], list[list[pl.Expr]]]:
     """The multimodal encoder profile's terms that depend on max_model_len (rows with a modelled video item
     ``vid_f`` or tower peak ``tow_t``; every other row keeps its values).  ``gpu_pass`` priced
     ``max(T, image item) x a_enc_t``; here, per length M (encoder.py, the scalar twin
@@ -658,6 +669,12 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     a "no KV memory" verdict that only this term causes gets the encoder's own reason (``ENCODER_FAIL``).
     ``stage0``: the first stage's ``act0`` / ``av0`` (the validation columns) follow too.
 
+    ``extensible`` (vLLM 0.34+'s extensible KV cache, ``util_pass``): the term is part of the profile run's peak,
+    the transient T the sizing keeps free (vllm 0.34.0 sdist v1/worker/gpu_worker.py:945-948, ``peak_activation_
+    memory``), so it also widens the margin ``max(floor, 0.75 T)`` (v1/worker/extensible_kv_cache.py:615): a slot
+    keeps ``min(av, am - 0.75 x) - x`` (``am<i>``: the headroom side less 0.75 x the length-independent T,
+    ``gpu_pass``; ``_kvm`` the worst slot's) instead of ``av - x``.
+
     A DSA model's indexer K gather (``dsa_indexer_gib``, rows with ``dsa_ix``) grows with max_model_len the same
     way and takes the same path (its term added to the row's; no model has both)."""
     m = pl.col("max_model_len")
@@ -681,16 +698,23 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False) -> tuple[
     x = pl.col("_enc_x")
     first = [pl.when(on).then(extra).otherwise(0.0).alias("_enc_x"),
              pl.when(on).then(dsa).otherwise(0.0).alias("_dsa_x")]
-    slot0 = [(pl.col("act0") + x).alias("act0")] + ([] if fixed_kv else [(pl.col("av0") - x).alias("av0")]) \
+
+    def left(av: pl.Expr, am: str) -> pl.Expr:
+        """KV memory a slot keeps once the transient grows by x (see the docstring)."""
+        if extensible and not fixed_kv:
+            return pl.min_horizontal(av, pl.col(am) - oh.EXTENSIBLE_MARGIN_FRACTION * x) - x
+        return av - x
+
+    slot0 = [(pl.col("act0") + x).alias("act0")] + ([] if fixed_kv else [left(pl.col("av0"), "am0").alias("av0")]) \
         if stage0 else []
     if fixed_kv:
         second = [(pl.col("activation_gib") + x).alias("activation_gib")]
         return [first, second + slot0], []
-    nbs = [pl.when(pl.col(f"bpb{i}") > 0).then(((pl.col(f"av{i}") - x) * GIB / pl.col(f"bpb{i}")).floor())
+    nbs = [pl.when(pl.col(f"bpb{i}") > 0).then((left(pl.col(f"av{i}"), f"am{i}") * GIB / pl.col(f"bpb{i}")).floor())
            .otherwise(None) for i in range(k)]
     nb = (pl.min_horizontal(nbs) if k > 1 else nbs[0]).fill_null(0).clip(0).cast(pl.Int64)
     second = [pl.when(on).then(nb).otherwise(pl.col("_nbv")).alias("_nbv"),
-              (pl.col("kv_cache_gib") - x).alias("kv_cache_gib"),
+              left(pl.col("kv_cache_gib"), "_kvm").alias("kv_cache_gib"),
               (pl.col("activation_gib") + x).alias("activation_gib")]
     nbv = pl.col("_nbv")
     tokens = ((nbv // pl.col("n_groups").clip(1)) * pl.col("token_block")).clip(0)

@@ -194,11 +194,20 @@ NT_COMM_PER_RANK = 0.041
 # is NVLink-connected ("Custom allreduce is disabled because it's not supported on more than two
 # PCIe-only GPUs"); a failed P2P test also disables it (not modelled: GeForce cards usually lack P2P).
 CUSTOM_AR_SIZES = (2, 4, 6, 8)
-# vLLM 0.34+'s extensible KV cache keeps max(1 GiB, 0.75 x the transient peak) of the device free beyond the
-# transient itself (vllm 0.34.0 sdist v1/worker/extensible_kv_cache.py:64-65 KV_CACHE_MARGIN_FLOOR_BYTES = 1 << 30 on
-# CUDA, KV_CACHE_MARGIN_FRACTION = 0.75; applied in measure_kv_cache_bytes :613-617)
+# vLLM 0.34+'s extensible KV cache keeps max(floor, 0.75 x the transient peak) of the device free beyond the
+# transient itself (vllm 0.34.0 sdist v1/worker/extensible_kv_cache.py:64 KV_CACHE_MARGIN_FLOOR_BYTES =
+# (3 if current_platform.is_rocm() else 1) << 30 -- "ROCr also maps kernel scratch outside the allocator when a
+# kernel first needs it, so ROCm keeps a larger floor" (:61-63) --, :65 KV_CACHE_MARGIN_FRACTION = 0.75; applied in
+# measure_kv_cache_bytes :613-617)
 EXTENSIBLE_MARGIN_FLOOR_GIB = 1.0
+EXTENSIBLE_MARGIN_FLOOR_ROCM_GIB = 3.0
 EXTENSIBLE_MARGIN_FRACTION = 0.75
+
+
+def extensible_margin_floor_gib(vendor: str | None) -> float:
+    """The extensible KV cache's margin floor on a GPU of this catalog ``vendor``: 3 GiB where vLLM runs on ROCm
+    (AMD GPUs: ``current_platform.is_rocm()``), 1 GiB elsewhere (CUDA; a GPU without a vendor counts as CUDA)."""
+    return EXTENSIBLE_MARGIN_FLOOR_ROCM_GIB if (vendor or "").strip().lower() == "amd" else EXTENSIBLE_MARGIN_FLOOR_GIB
 CUSTOM_AR_GIB = 3 * 8 / 1024            # meta + buffer (2 x 8 MiB) + rank_data (8 MiB)
 # catalog interconnect -> (fitted NVLS group term applies, largest group whose GPUs are all NVLink-linked)
 _ALL = 1 << 20

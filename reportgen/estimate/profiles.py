@@ -452,7 +452,7 @@ PROFILES: tuple[VllmProfile, ...] = (
         tokens_from_concurrency=True, capture_batched_tokens=True),
 )
 
-# 0.34: the KV cache is sized after warm-up and graph capture (the extensible KV cache, on by default on CUDA)
+# 0.34: the KV cache is sized after warm-up and graph capture (the extensible KV cache, on by default on CUDA and ROCm)
 _P034 = replace(
     PROFILES[-1], name="0.34", first=(0, 34), default_block_size=64, extensible_kv_cache=True,
     log_format="'Memory after warmup: F GiB free, C GiB committed to the KV cache, R GiB kept for transient "
@@ -460,8 +460,11 @@ _P034 = replace(
                "within the requested Q GiB' (v1/worker/extensible_kv_cache.py:693-707); the 'CUDA graph memory "
                "profiling' line only with --no-enable-extensible-kv-cache",
     commits=("vllm 0.34.0 sdist v1/worker/extensible_kv_cache.py:592-618 measure_kv_cache_bytes: KV = min(requested - "
-             "non-KV used, free + committed - max(1 GiB, 0.75 x T)) - max(T, torch reservation growth); "
-             ":50-71 KV_CACHE_MARGIN_FLOOR_BYTES 1 GiB, KV_CACHE_MARGIN_FRACTION 0.75",
+             "non-KV used, free + committed - max(floor, 0.75 x T)) - max(T, torch reservation growth); "
+             ":50-71 KV_CACHE_MARGIN_FLOOR_BYTES 1 GiB (3 GiB on ROCm), KV_CACHE_MARGIN_FRACTION 0.75; "
+             "KV_CACHE_NON_TORCH_RESERVE_BYTES (:71) only caps torch's allocator after the sizing (:684-692); "
+             ":677-681 reserve_mm_ipc_gpu_memory (multimodal/gpu_ipc_memory.py:155-267: --mm-ipc-gpu-memory-gb, "
+             "default 0, plus GPU video decoders, default backend opencv: 0 at defaults)",
              "v1/worker/gpu_worker.py:1017-1114 (_compile_or_warm_up_model: sizing warm-up, transient peak recorded, "
              "graphs captured, then measure_kv_cache_blocks at :1226-1237); :945-948 T starts at the profile run's "
              "peak activation (peak_activation_memory, :771-774)",
@@ -477,8 +480,9 @@ _P034 = replace(
              "2026-12-04): the profile is the 0.29 one (terms inherited, nothing fitted) with the sizing rule of the "
              "0.34.0 source; its accuracy is unmeasured and docs/accuracy.md says so",
     notes="extensible KV cache (default): KV = min(util x total - (weights + non-torch + captured graphs + "
-          "activation), total - start-up context - (weights + non-torch + graphs + activation) - max(1 GiB, 0.75 x "
-          "activation)); unset --gpu-memory-utilization = 1.0; nothing is allocated after the sizing, so no "
+          "activation), total - start-up context - (weights + non-torch + graphs + activation) - max(floor, 0.75 x "
+          "activation)), the floor 1 GiB on CUDA, 3 GiB on ROCm (AMD GPUs); unset --gpu-memory-utilization = 1.0; "
+          "nothing is allocated after the sizing, so no "
           "out-of-memory-after-profiling verdict; block size 64.  --no-enable-extensible-kv-cache (or "
           "--kv-cache-memory-bytes) gives the 0.29 sizing with util 0.92")
 # 0.11.1: the 16-step capture list above 256 (vllm 0.11.1 sdist config/vllm.py:807-812 ``_set_cudagraph_sizes``;

@@ -31,7 +31,8 @@ from .quant import kv_cache_dtype_used
 from .quant.checkpoint import mxfp4_moe_experts
 from .quant.layouts import NVFP4_MOE_BACKENDS
 from .served import release_values
-from .weights import AllocatorPlan, TensorPlan, allocator_unsplit_bytes, build_weight_table, stage_weights
+from .weights import (AllocatorPlan, TensorPlan, allocator_unsplit_bytes, build_weight_table, scheme_rules,
+                      stage_weights)
 
 GIB = float(1 << 30)
 PLAIN_ACT = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
@@ -496,6 +497,10 @@ class EngineOptions:
     # (0, 20, 0); None: not given or not understood -- the profile's first release stands in): for boundaries that do
     # not fall on a profile's first release (``compressed.DSA_INDEXER_WORKSPACE_FROM``, the NVFP4 MoE backend's 0.15.1)
     vllm_version: tuple[int, int, int] | None = None
+    # PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True: the caching allocator splits every block, so the weights'
+    # unsplit 2 MiB-rounded blocks (weights.allocator_unsplit_bytes) are not held.  Read off the Matrix instance
+    # (an attribute set by the caller, as scripts/validate_vllm_logs.py does for row 170; no job key yet)
+    expandable_segments: bool = False
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -508,7 +513,8 @@ class EngineOptions:
                    disable_custom_all_reduce=bool(getattr(m, "disable_custom_all_reduce", False)),
                    moe_backend=getattr(m, "moe_backend", None) or "auto",
                    max_model_len=_one_length(getattr(m, "max_model_len", None)),
-                   vllm_version=vp.parse_version(getattr(m, "vllm_version", None)))
+                   vllm_version=vp.parse_version(getattr(m, "vllm_version", None)),
+                   expandable_segments=bool(getattr(m, "expandable_segments", False)))
 
 
 def _draft_for_release(draft, version):
@@ -647,7 +653,7 @@ class ModelTables:
         self._rules: dict = {}
         self._rule_in: tuple | None = None     # rule_inputs(spec), for every layout
         self._kv_used: dict = {}
-        self._alloc: dict = {}        # model dtype bytes -> weights.AllocatorPlan (the allocator's unsplit blocks)
+        self._alloc: dict = {}        # model dtype bytes / ("q", wd, mxfp4) -> weights.AllocatorPlan (unsplit blocks)
         self._stages: dict = {}       # stage weights and activation coefficients per (weights_as, layout):
         self._coeffs: dict = {}       # the rows of both KV dtypes share them
         self._gtuple: dict = {}       # id(KvGroups) -> (note, GROUP_FIELDS values); the groups live in _kv
@@ -832,12 +838,22 @@ class ModelTables:
             if stages is None:
                 stages = stage_weights(wtable, lay)
                 # vLLM 0.21+: the allocator's unsplit >= 20 MiB blocks of the weights (weights.allocator_unsplit_bytes)
+                # (quantized schemes: each layer's final parts, AllocatorPlan.quantized, branch quantalloc)
                 mdb = getattr(scheme, "model_dtype_bytes", None)
-                plan = self._alloc.get(mdb)
-                if plan is None and getattr(scheme, "rules", None) == () and mdb is not None:
-                    plan = self._alloc[mdb] = AllocatorPlan(self.spec, float(mdb))
+                rules = scheme_rules(scheme)
+                plan = None
+                if mdb is not None and rules is not None:
+                    plan = self._alloc.get(mdb)
+                    if plan is None:
+                        plan = self._alloc[mdb] = AllocatorPlan(self.spec, float(mdb))
+                    if rules != ():
+                        qkey = ("q", wd, mxfp4[0])
+                        base, plan = plan, self._alloc.get(qkey)
+                        if plan is None:
+                            plan = self._alloc[qkey] = base.quantized(scheme)
                 extra = allocator_unsplit_bytes(self.spec, scheme, lay,
-                                                tuple(self.engine.vllm_version or self.profile.first), plan)
+                                                tuple(self.engine.vllm_version or self.profile.first), plan,
+                                                self.engine.expandable_segments)
                 if any(extra):
                     stages = [replace(st, bytes=st.bytes + x) for st, x in zip(stages, extra)]
                 self._stages[st_key] = stages

@@ -40,6 +40,7 @@ from reportgen.arch.rope import cache_rows_at
 from reportgen.arch.spec import Component, ModelSpec, Shard
 
 from .layout import Layout, experts_on_rank, pp_partition
+from .quant.layouts import Fp8, Int8, IntGroup, Mxfp4, Nvfp4, Plain
 
 VOCAB_PAD = 64
 
@@ -452,6 +453,56 @@ def _param_key(t) -> tuple:
     return (t.layer, t.name)
 
 
+# Quantized layers: what each holds after ``process_weights_after_loading`` (read in the release sdists; docs/
+# decisions.md "Allocator rounding for quantized weights").  Every part below is its own allocation, so the block
+# rule applies to each part's request separately -- the packed / fp8 / int8 weight is the only part >= 10 MiB in
+# practice.  Final sizes equal the checkpoint parts' (``Scheme.breakdown``) in every read path:
+#   * fp8 per-channel / per-tensor (compressed-tensors W8A8Fp8, Fp8LinearMethod on an fp8 checkpoint): the loaded
+#     (N, K) fp8 weight is kept and transposed as a view (0.30.0 compressed_tensors_w8a8_fp8.py:148-195,
+#     fp8_utils.py:1395-1410; per-tensor requantizes in place, w8a8_utils.py:95-104); online fp8 (bf16
+#     checkpoint) replaces the weight with a fresh (N, K) fp8 tensor (0.25.0 online/fp8.py:154-163).
+#   * fp8 block-128: ``process_fp8_weight_block_strategy`` returns the same weight on CUDA (0.30.0
+#     fp8_utils.py:1413-1447; ``_maybe_pad_fp8_weight`` pads on ROCm only, :1192-1206).
+#   * int8 W8A8 (compressed-tensors): the loaded int8 weight, transposed as a view (0.19.0
+#     kernels/linear/scaled_mm/cutlass.py:36-45).
+#   * AWQ / GPTQ / wNa16 via Marlin: the packed weight is replaced by fresh tensors of the same bytes -- AWQ's
+#     standard-order repack ``(K / 8, N)`` int32 then ``gptq_marlin_repack`` ``(K / 16, 2N)`` (0.29.0
+#     auto_awq.py:93-168, kernels/linear/mixed_precision/marlin.py:127-140, _custom_ops.py:1167-1181): K x N / 2
+#     bytes at 4 bits; scales permuted (G, N) at the model dtype (marlin.py:142-172), zero points re-packed
+#     (:188-213) -- under 10 MiB.
+#   * NVFP4 (ModelOpt / compressed-tensors) linear: (N, K / 2) uint8 kept or padded to 32 rows / columns
+#     (0.20.2 kernels/linear/nvfp4/cutlass.py:36-44: nil for usual dims); block scales swizzled (small).
+#   * the MLA ``kv_b_proj`` dequantized model-dtype copy (``Scheme.load_copy_bytes``): a fresh (out, in) tensor.
+#   * MXFP4 / NVFP4 routed experts only under the "none" MoE backend (DeepSeek-V4's DeepGemmFP4Experts runs the
+#     loaded (E, N, K / 2) weights as they are, layouts.mxfp4_moe_backend).
+# Not priced (no part): bitsandbytes layouts; fp4 routed experts under any other MoE backend, or none known (the
+# GPU not given: vLLM converts them with whichever it picks), and any routed experts under a ``moe_padding``
+# backend: their final per-rank shapes are not the checkpoint's split (swizzled scales, padded rows), and the
+# layout-independent columns here cannot hold them.
+_PRICED_LAYOUTS = (Fp8, Int8, IntGroup, Nvfp4, Mxfp4)
+
+
+def quantized_final_parts(scheme, t, mdb: float) -> dict[str, float]:
+    """Unsharded bytes (all ``count`` copies) of each final vLLM parameter tensor ``t`` becomes under
+    ``scheme``, by part name ("weight", "scale", ...); {} when not priced (above)."""
+    layout = scheme.layout_for(t)
+    if isinstance(layout, Plain):
+        return {"weight": t.numel * (t.dtype_bytes or mdb)}
+    if not isinstance(layout, _PRICED_LAYOUTS):
+        return {}
+    if t.component is Component.ROUTED_EXPERTS:
+        backend = getattr(scheme, "moe_padding", None)
+        if isinstance(layout, (Nvfp4, Mxfp4)) or backend is not None:
+            # fp4 experts: the MoE backend vLLM picks on the GPU re-tiles them (no backend known: still converted)
+            if getattr(backend, "name", None) != "none":
+                return {}
+    parts = {k: float(v) for k, v in scheme.breakdown(t).items()}
+    copy = scheme.load_copy_bytes(t)
+    if copy:
+        parts["dequant_copy"] = float(copy)
+    return parts
+
+
 class AllocatorPlan:
     """The layout-independent half of ``allocator_unsplit_bytes`` for one spec at one element size: every vLLM
     parameter (``_param_key``: q/k/v and gate/up merged) as its unsharded bytes per sharding class, its place (a
@@ -459,12 +510,15 @@ class AllocatorPlan:
     numpy over the parameters -- a Python pass over every tensor per layout cost the estimator benchmark half its
     speed (DeepSeek-V3: ~1,000 parameters x 48 layouts x every model)."""
 
-    __slots__ = ("n_layers", "every", "cols", "slot", "tied", "n_kv", "n_kv_alt", "n_experts", "memo")
+    __slots__ = ("n_layers", "every", "cols", "slot", "tied", "n_kv", "n_kv_alt", "n_experts", "memo", "mdb",
+                 "t_param", "t_cls", "t_pad", "spec")
 
     # columns of ``cols``: bytes divided by tp (COLUMN / ROW / padded VOCAB), K/V main, K/V alternate, experts, whole
     _TP, _KV, _KV_ALT, _EXP, _REP = range(5)
 
     def __init__(self, spec: ModelSpec, mdb: float):
+        self.spec = spec
+        self.mdb = mdb
         self.n_layers = spec.num_layers
         self.every = bool(getattr(spec, "pp_every_stage", False))
         self.n_kv, self.n_kv_alt = kv_head_counts(spec)
@@ -475,12 +529,20 @@ class AllocatorPlan:
         cols: list[list[float]] = []
         slot: list[int] = []
         tied: list[bool] = []
+        # per tensor (for ``quantized``): its parameter row, sharding column and vocabulary padding
+        t_param: list[int] = []
+        t_cls: list[int] = []
+        t_pad: list[float] = []
         for t in spec.tensors:
             b = t.numel * (t.dtype_bytes or mdb)
             sh = t.shard
+            pad = 1.0
             if sh is Shard.VOCAB:
                 rows = t.shape[0] if t.shape else 0
-                c, b = self._TP, (b * ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows if rows else b)
+                if rows:
+                    pad = ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows
+                    b = b * ceil(rows / VOCAB_PAD) * VOCAB_PAD / rows     # (the load29 expression, to the bit)
+                c = self._TP
             elif sh in (Shard.COLUMN, Shard.ROW):
                 c = self._TP
             elif sh is Shard.KV:
@@ -503,10 +565,62 @@ class AllocatorPlan:
                     slot.append(_FIRST)
                 tied.append(tie and t.component is Component.EMBEDDING)
             cols[i][c] += b
+            t_param.append(i)
+            t_cls.append(c)
+            t_pad.append(pad)
         self.cols = np.array(cols, dtype=np.float64).reshape(-1, 5)
         self.slot = np.array(slot, dtype=np.int64)
         self.tied = np.array(tied, dtype=bool)
+        self.t_param = np.array(t_param, dtype=np.int64)
+        self.t_cls = np.array(t_cls, dtype=np.int64)
+        self.t_pad = np.array(t_pad, dtype=np.float64)
         self.memo: dict = {}
+
+    def quantized(self, scheme) -> "AllocatorPlan":
+        """The plan of ``scheme`` (a quantized ``quant.Scheme`` of this plan's spec and model dtype): every final
+        parameter a quantized layer holds after ``process_weights_after_loading`` (``quantized_final_parts``:
+        packed weight, scales, zero points, g_idx and the MLA dequantized copy, each its own allocation) in the
+        place, sharding class and vLLM module of its tensor; unquantized tensors as in this plan.  Vectorised per
+        part name over the tensors (a scheme whose rules / ignore list cannot single out a layer prices each
+        distinct tensor key once)."""
+        tensors = self.spec.tensors
+        # header bytes are per tensor name: a HeaderScheme is priced tensor by tensor
+        if _layer_agnostic(scheme) and not hasattr(scheme, "parts_by_name"):
+            kid: dict = {}
+            reps: list = []
+            ids: list[int] = []
+            for t in tensors:
+                k = _tensor_key(t)
+                j = kid.get(k)
+                if j is None:
+                    j = kid[k] = len(reps)
+                    reps.append(t)
+                ids.append(j)
+            t_key = np.array(ids, dtype=np.int64)
+            per = [quantized_final_parts(scheme, t, self.mdb) for t in reps]
+        else:
+            t_key = np.arange(len(tensors), dtype=np.int64)
+            per = [quantized_final_parts(scheme, t, self.mdb) for t in tensors]
+        names = sorted({n for d in per for n in d})
+        n_params = len(self.slot)
+        cols, slot, tied = [], [], []
+        for name in names:
+            b = np.array([d.get(name, 0.0) for d in per], dtype=np.float64)[t_key]
+            m = np.zeros((n_params, 5), dtype=np.float64)
+            np.add.at(m, (self.t_param, self.t_cls), b * self.t_pad)
+            keep = m.any(axis=1)
+            cols.append(m[keep])
+            slot.append(self.slot[keep])
+            tied.append(self.tied[keep])
+        q = object.__new__(AllocatorPlan)
+        for a in ("n_layers", "every", "n_kv", "n_kv_alt", "n_experts", "mdb", "spec"):
+            setattr(q, a, getattr(self, a))
+        q.cols = np.concatenate(cols) if cols else np.zeros((0, 5))
+        q.slot = np.concatenate(slot) if slot else np.zeros(0, dtype=np.int64)
+        q.tied = np.concatenate(tied) if tied else np.zeros(0, dtype=bool)
+        q.t_param = q.t_cls = q.t_pad = None
+        q.memo = {}
+        return q
 
     def extra(self, layout: Layout, max_split: bool) -> list[float]:
         """Per pipeline stage, the worst rank's unsplit-block bytes (``unsplit_block_extra`` over its parameters)."""
@@ -542,19 +656,36 @@ class AllocatorPlan:
         return out
 
 
-def allocator_unsplit_bytes(spec: ModelSpec, scheme, layout: Layout, version: tuple | None,
-                            plan: AllocatorPlan | None = None) -> list[float]:
-    """Per pipeline stage, the worst rank's ``unsplit_block_extra`` summed over its parameters (``version``: the
-    vLLM release, which decides ``max_split``; None = before 0.21); ``plan``: an ``AllocatorPlan`` of ``spec`` at the
-    scheme's element size kept across layouts (built here when None).
+def scheme_rules(scheme):
+    """``scheme.rules`` -- a ``quant.HeaderScheme`` (bytes from the checkpoint's safetensors headers) has none of
+    its own: its ``base`` scheme's; None for anything else (not priced)."""
+    rules = getattr(scheme, "rules", None)
+    if rules is None and hasattr(scheme, "parts_by_name"):
+        rules = getattr(getattr(scheme, "base", None), "rules", None)
+    return rules
 
-    Priced only for a scheme that stores every tensor at one element size (``rules == ()``: bf16 / fp16 / fp32
-    and "auto" on an unquantized checkpoint), whose parameters are exactly the tensors: a quantized layer's
-    packed weight, scales and zero points are separate parameters rebuilt after loading (AWQ -> Marlin), whose
-    blocks are carved out of freed ones -- not this fresh-segment rule; documented, not priced."""
+
+def allocator_unsplit_bytes(spec: ModelSpec, scheme, layout: Layout, version: tuple | None,
+                            plan: AllocatorPlan | None = None, expandable_segments: bool = False) -> list[float]:
+    """Per pipeline stage, the worst rank's ``unsplit_block_extra`` summed over its parameters (``version``: the
+    vLLM release, which decides ``max_split``; None = before 0.21); ``plan``: the ``AllocatorPlan`` of ``spec``
+    under ``scheme`` kept across layouts (built here when None: the model-dtype plan, ``.quantized(scheme)`` for
+    a quantized scheme).
+
+    A scheme that stores every tensor at one element size (``rules == ()``) has the tensors as its parameters; a
+    quantized one has each quantized layer's final parts (``quantized_final_parts``: the packed / fp8 / int8
+    weight, scales, zero points as separate allocations, e.g. AWQ's Marlin repack), priced by the same rule.
+
+    ``expandable_segments``: ``PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True`` -- c10's ``should_split`` then
+    splits every large block down to ``kMinBlockSize`` (``if (block->pool->is_small ||
+    CachingAllocatorConfig::expandable_segments()) return remaining >= kMinBlockSize;``): no rounded block is
+    kept whole, whatever vLLM's ``max_split_size_mb`` scope says (row 170's command sets it)."""
     max_split = version is not None and tuple(version)[:2] >= ALLOC_UNSPLIT_FROM
-    if not (getattr(scheme, "rules", None) == () and hasattr(scheme, "model_dtype_bytes")):
+    rules = scheme_rules(scheme)
+    if expandable_segments or rules is None or not hasattr(scheme, "model_dtype_bytes"):
         return [0.0] * layout.pp
     if plan is None:
         plan = AllocatorPlan(spec, float(scheme.model_dtype_bytes))
+        if rules != ():
+            plan = plan.quantized(scheme)
     return plan.extra(layout, max_split)
