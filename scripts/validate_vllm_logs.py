@@ -571,8 +571,8 @@ def profile_summary(res: list[dict]) -> tuple[str, dict]:
         scored = len([r for r in started if r["tok_err"] is not None or r["kv_err"] is not None])
         note = "" if scored >= 3 else (f"only {scored} public start-up(s) with a KV figure we can run: "
                                        "too few to call this profile checked") if scored else (
-            "no public start-up with a KV figure found: unchecked (the terms are the previous profile's, the "
-            "sizing rule is read from the release's source)")
+            "no public start-up with a KV figure found: unchecked (what changed at this release is read from its "
+            "source; the fitted terms are the neighbouring profiles')")
         stats[p.label] = {"rows": len(rows), "weights": w_ok, "tokens": tok_ok, "kv": kv_ok, "verdict": verd,
                           "scored": scored}
         lines.append(f"| {p.label} | {len(rows)} ({len(started)} / {len(rows) - len(started)}) | {_share(w_ok)} | "
