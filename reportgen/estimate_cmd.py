@@ -313,6 +313,8 @@ def estimate_command(args, UsageError) -> int:
         settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
     if eng.get("flashinfer_sampler") is not None:
         settings["flashinfer_sampler"] = eng["flashinfer_sampler"]
+    if eng.get("expandable_segments"):
+        settings["expandable_segments"] = True
     if eng.get("indexer_kv_dtype"):      # --attention-config '{"indexer_kv_dtype": ...}' (MiniMax-M3)
         settings["indexer_kv_dtype"] = eng["indexer_kv_dtype"]
     if version is not None:
@@ -336,6 +338,7 @@ def estimate_command(args, UsageError) -> int:
                                          "enforce_eager",
                                          "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config",
                                          "disable_custom_all_reduce", "moe_backend")}
+    out["engine"]["expandable_segments"] = bool(eng.get("expandable_segments"))   # from PYTORCH_CUDA_ALLOC_CONF
     # the engine flags above as given (None: vLLM's default); what the release then does with the KV cache:
     from reportgen.job import Matrix, extensible_kv_cache
     out["engine"]["extensible_kv_cache_used"] = extensible_kv_cache(Matrix(

@@ -154,6 +154,10 @@ class Matrix:
     # installed and the variable is unset ("in V1, None means True"); true = that, false = the sort-based
     # PyTorch sampler the 0.10-0.16 profiles assume (profiles.VllmProfile.sampler_extra_bytes)
     flashinfer_sampler: bool | None = None
+    # PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True in vLLM's environment: PyTorch's caching allocator then
+    # splits every block, so no weight parameter keeps a 2 MiB-rounded block ("Model loading took" is the
+    # tensors; estimate/weights.allocator_unsplit_bytes).  vLLM does not set it itself (0.10 - 0.34)
+    expandable_segments: bool = False
     # vLLM --disable-custom-all-reduce: no custom all-reduce buffers in the TP group's start-up memory
     # (estimate/overheads.py CUSTOM_AR_GIB: outside the budget; the in-budget non-torch term has none)
     disable_custom_all_reduce: bool = False
@@ -303,7 +307,8 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
             if value is not None and not isinstance(value, str):
                 raise VllmArgsError(f"expected a vLLM quantization method name, got {value!r}")
             m.quantization = quantization_method(value)
-        elif key in ("enforce_eager", "enable_prefix_caching", "flashinfer_sampler", "disable_custom_all_reduce"):
+        elif key in ("enforce_eager", "enable_prefix_caching", "flashinfer_sampler", "disable_custom_all_reduce",
+                     "expandable_segments"):
             if not isinstance(value, bool):
                 raise VllmArgsError(f"expected true or false, got {value!r}")
             setattr(m, key, value)

@@ -978,7 +978,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  weight_dtype: str | None = None, flashinfer_sampler: bool | None = None,
                  speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None,
                  indexer_kv_dtype: str = "bf16", disable_custom_all_reduce: bool = False, moe_backend: str = "auto",
-                 interconnect: str | None = None, enable_extensible_kv_cache: bool | None = None) -> dict:
+                 interconnect: str | None = None, enable_extensible_kv_cache: bool | None = None,
+                 expandable_segments: bool = False) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -1016,7 +1017,7 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
                 flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config,
                 indexer_kv_dtype=indexer_kv_dtype, disable_custom_all_reduce=disable_custom_all_reduce,
-                moe_backend=moe_backend)
+                moe_backend=moe_backend, expandable_segments=expandable_segments)
     mx.draft_spec = draft_spec      # --speculative-config method draft_model: the draft's spec (EngineOptions)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()

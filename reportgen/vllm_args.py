@@ -244,6 +244,19 @@ _PLAIN_LOAD_FORMATS = ("auto", "pt", "safetensors", "npcache", "dummy", "tensori
 # environment read from a pasted line; VLLM_USE_FLASHINFER_SAMPLER picks vLLM 0.10-0.16's profile-run sampler
 ENV_MODELLED = {"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "allow_long_max_model_len",
                 "VLLM_USE_FLASHINFER_SAMPLER": "flashinfer_sampler"}
+# PyTorch's allocator settings (PYTORCH_ALLOC_CONF is the newer name of the same variable): only
+# expandable_segments changes what reportgen prices (the weights' allocator blocks)
+ALLOC_CONF_ENV = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")
+
+
+def expandable_segments_in(value: str) -> bool:
+    """Whether an allocator-config string (``key:value`` pairs joined by commas, PyTorch's format) turns
+    ``expandable_segments`` on."""
+    for part in value.split(","):
+        key, _, val = part.strip().partition(":")
+        if key.strip() == "expandable_segments":
+            return val.strip().lower() in ("true", "1")
+    return False
 
 
 # --------------------------------------------------------------- parsing ---
@@ -290,6 +303,12 @@ def parse_vllm_command(text: str) -> VllmCommand:
     for name, value in env.items():
         if name in ENV_MODELLED:
             cmd.engine[ENV_MODELLED[name]] = value.strip().lower() in ("1", "true")
+        elif name in ALLOC_CONF_ENV:
+            cmd.engine["expandable_segments"] = expandable_segments_in(value)
+            other = [p.strip() for p in value.split(",") if p.strip() and not p.strip().startswith("expandable_segments")]
+            if other:
+                cmd.notes.append(f"environment {name}: {', '.join(other)} not modelled by reportgen (only "
+                                 "expandable_segments changes the priced weights)")
         elif name.startswith("VLLM_"):
             cmd.notes.append(f"environment {name}={value}: not modelled by reportgen (if it changes memory, "
                              "the estimate does not reflect it)")
@@ -493,7 +512,7 @@ ESTIMATE_KEYS = {
     "allow_long_max_model_len": "allow_long_max_model_len", "flashinfer_sampler": "flashinfer_sampler",
     "speculative_config": "speculative_config", "attention_config": "indexer_kv_dtype",
     "disable_custom_all_reduce": "disable_custom_all_reduce", "moe_backend": "moe_backend",
-    "enable_extensible_kv_cache": "enable_extensible_kv_cache",
+    "enable_extensible_kv_cache": "enable_extensible_kv_cache", "expandable_segments": "expandable_segments",
 }
 
 
