@@ -152,3 +152,89 @@ def test_a100_and_prefix_caching_off_unchanged(q35, next80b):
         forced = kv_groups(spec, 1, 1, "auto", 2, 64, state_conv_bytes=2, state_mode="none", default_block=64,
                            version=(0, 34), gdn_checkpoint=True)
         assert forced == off
+
+
+# ---- through the matrix (tables.ModelTables.mxfp4_variant's third item GDN_CHECKPOINT, per GPU) ----
+
+GIB = 2**30
+
+
+def _est(spec, gpu: str, version: str, m: int, **kw):
+    from reportgen.catalog import load_catalog
+    from reportgen.matrix import estimate_one
+    return estimate_one(spec, load_catalog().get(gpu), max_model_len=m, vllm_version=version, **kw)
+
+
+def _blocks(r: dict, block_bytes: int) -> int:
+    return int(r["kv_cache_gib"] * GIB // block_bytes)
+
+
+def test_matrix_qwen35_35b_h100_a100_034(q35):
+    """Qwen3.5-35B-A3B at 262,144 tokens, vLLM 0.34 defaults (prefix caching on: align mode).  H100: 3 state
+    blocks a request, so max concurrency = num_blocks / (241 + 3 x 3); the 16 MiB buffer (8 rows) sits inside the
+    fused-MoE workspace the WorkspaceManager already holds at 8192 tokens, so the activation does not move.
+    A100 (SM 8.0: Triton, no checkpoints): num_blocks / (241 + 3 x 2)."""
+    bb = 10 * 1088 * 2048
+    h = _est(q35, "H100", "0.34", 262144)
+    h_off = _est(q35, "H100", "0.34", 262144, enable_prefix_caching=False)
+    assert h["block_size"] == 1088 and h["max_num_batched_tokens"] == 8192
+    assert h["max_concurrency"] == pytest.approx(_blocks(h, bb) / 250, abs=1e-3)
+    assert h["activation_gib"] == h_off["activation_gib"]
+    assert h_off["max_concurrency"] == pytest.approx(_blocks(h_off, bb) / (241 + 3), abs=1e-3)
+    a = _est(q35, "A100", "0.34", 262144)
+    assert a["block_size"] == 1088
+    assert a["max_concurrency"] == pytest.approx(_blocks(a, bb) / 247, abs=1e-3)
+    # 0.32 on the H100: no checkpoints, block 1056 (align 16), 2 state blocks
+    h32 = _est(q35, "H100", "0.32", 262144)
+    assert h32["block_size"] == 1056
+    assert h32["max_concurrency"] == pytest.approx(_blocks(h32, 10 * 1056 * 2048) / (249 + 6), abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def q35_9b():
+    return _spec("RedHatAI--Qwen3.5-9B-quantized.w4a16.json")
+
+
+def test_matrix_qwen35_9b_dense_workspace(q35_9b):
+    """Qwen3.5-9B (dense: no fused-MoE workspace to share): 32 layers (8 full, 24 GDN), 4 KV heads x 256, the same
+    GDN state (page 2,146,304 B); attention 2 x 4 x 256 x 2 = 4,096 B a token a layer; block 64 x cdiv(2,146,304,
+    262,144) = 576 at 0.34 (16 x cdiv(.., 65,536) = 528 at 0.32).  On the H100 (8192 batched tokens) the checkpoint
+    buffer is cdiv(8192, 576) = 15 rows of 32 x 128 x 128 x 4 = 2 MiB: +30 MiB of activation; a request at 32,768
+    holds cdiv(32768, 576) = 57 + 3 x 3 blocks.  A100: no buffer, 57 + 3 x 2."""
+    bb = 8 * 576 * 4096
+    on = _est(q35_9b, "H100", "0.34", 32768)
+    off = _est(q35_9b, "H100", "0.34", 32768, enable_prefix_caching=False)
+    assert on["block_size"] == 576
+    assert on["activation_gib"] - off["activation_gib"] == pytest.approx(15 * 2 * 2**20 / GIB, abs=1e-9)
+    assert on["max_concurrency"] == pytest.approx(_blocks(on, bb) / 66, abs=1e-3)
+    assert off["max_concurrency"] == pytest.approx(_blocks(off, bb) / (57 + 3), abs=1e-3)
+    a_on = _est(q35_9b, "A100", "0.34", 32768)
+    a_off = _est(q35_9b, "A100", "0.34", 32768, enable_prefix_caching=False)
+    assert a_on["activation_gib"] == a_off["activation_gib"] and a_on["kv_cache_gib"] == a_off["kv_cache_gib"]
+    assert a_on["max_concurrency"] == pytest.approx(_blocks(a_on, bb) / 63, abs=1e-3)
+    # 0.32 on the H100: unchanged by this branch (block 528, 2 state blocks, no buffer)
+    h32 = _est(q35_9b, "H100", "0.32", 32768)
+    h32_off = _est(q35_9b, "H100", "0.32", 32768, enable_prefix_caching=False)
+    assert h32["block_size"] == 528 and h32["activation_gib"] == h32_off["activation_gib"]
+    assert h32["max_concurrency"] == pytest.approx(_blocks(h32, 8 * 528 * 4096) / (63 + 6), abs=1e-3)
+
+
+def test_mixed_fleet_each_gpu_as_its_own_estimate(q35_9b):
+    """One 0.34 matrix over an H100 (checkpoints), an A100 (none) and a B200 (SM 10.0, head_k_dim 128, CUDA 13:
+    checkpoints): the GDN rows split per GPU, each equal to its one-GPU estimate."""
+    from reportgen.catalog import load_catalog
+    from reportgen.job import Matrix
+    from reportgen.matrix import ModelEntry, evaluate_matrix
+    cat = load_catalog()
+    skus = [cat.get("H100"), cat.get("A100"), cat.get("B200")]
+    mx = Matrix(vllm_version="0.34", max_model_len=[32768], concurrency=[1])
+    df = evaluate_matrix([ModelEntry("RedHatAI/Qwen3.5-9B-quantized.w4a16", q35_9b)], skus, mx)
+    got = {row["gpu"]: row for row in df.iter_rows(named=True)}
+    for sku in skus:
+        one = _est(q35_9b, sku.id, "0.34", 32768)
+        for k in ("kv_cache_gib", "activation_gib", "max_concurrency"):
+            assert got[sku.id][k] == pytest.approx(one[k]), (sku.id, k)
+    # the B200's 16,384 batched tokens: cdiv(16384, 576) = 29 rows of 2 MiB beside the A100-style estimate
+    b = _est(q35_9b, "B200", "0.34", 32768)
+    b_off = _est(q35_9b, "B200", "0.34", 32768, enable_prefix_caching=False)
+    assert b["activation_gib"] - b_off["activation_gib"] == pytest.approx(29 * 2 * 2**20 / GIB, abs=1e-9)
