@@ -238,3 +238,25 @@ def test_mixed_fleet_each_gpu_as_its_own_estimate(q35_9b):
     b = _est(q35_9b, "B200", "0.34", 32768)
     b_off = _est(q35_9b, "B200", "0.34", 32768, enable_prefix_caching=False)
     assert b["activation_gib"] - b_off["activation_gib"] == pytest.approx(29 * 2 * 2**20 / GIB, abs=1e-9)
+
+
+def test_mamba2_hybrids_checkpoint_block_from_032():
+    """vLLM 0.32+ MambaMixer2 declares ``num_prefill_checkpoint_blocks=1`` (alignment 1) on every GPU
+    (vllm 0.32.0 sdist model_executor/layers/mamba/mamba_mixer2.py:1098-1108; not in 0.31.0): Nemotron-3-Nano-30B-A3B
+    (bf16; 23 Mamba-2 + 6 attention layers, groups of 6: 4 state groups) holds 3 state blocks a request in align
+    mode from 0.32, 2 under 0.31, 1 with prefix caching off; the block size does not move (alignment 1) and
+    there is no buffer."""
+    spec = _spec("nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json")
+    g31 = kv_groups(spec, 1, 1, "auto", 2, 16, state_conv_bytes=2, state_mode="align", version=(0, 31))
+    g32 = kv_groups(spec, 1, 1, "auto", 2, 16, state_conv_bytes=2, state_mode="align", version=(0, 32))
+    none = kv_groups(spec, 1, 1, "auto", 2, 16, state_conv_bytes=2, state_mode="none", version=(0, 32))
+    assert (g31.n_state, g31.state_blocks, g32.state_blocks, none.state_blocks) == (4, 2, 3, 1)
+    assert g31.token_block == g32.token_block == none.token_block and g32.ck_b == 0
+    m = 131072
+    assert g32.blocks_per_request(m, 8192) - g31.blocks_per_request(m, 8192) == 4
+    # through the matrix on an A100 (no FlashInfer: the Mamba-2 rule is GPU-independent), 0.34 defaults
+    a = _est(spec, "A100", "0.34", m)
+    g34 = kv_groups(spec, 1, 1, "auto", 2, 64, state_conv_bytes=2, state_mode="align", version=(0, 34))
+    assert a["block_size"] == g34.token_block and g34.state_blocks == 3
+    nb = int(a["kv_cache_gib"] * GIB // g34.stage_bytes_per_block[0])
+    assert a["max_concurrency"] == pytest.approx(nb / (-(-m // g34.token_block) + 4 * 3), abs=1e-3)

@@ -177,6 +177,25 @@ def gdn_checkpoints(spec, version: tuple[int, int] | None, mode: str, capability
     return all(flashinfer_gdn_prefill(capability, g.dims[2], cuda_major) for g in geoms)
 
 
+# Mamba-2 layers (vLLM ``MambaMixer2``: nemotron_h, granitemoehybrid, falcon_h1, zamba2, mamba2 -- the models whose
+# state reportgen builds with ``arch/mixers.mamba2_mixer``) declare a prefill checkpoint block too, from 0.32 and on
+# every GPU: "The block-boundary state can be exported from inside one forward pass, so the scheduler need not
+# split the prefill; every reader acts on this only in align mode" -- ``replace(spec,
+# num_prefill_checkpoint_blocks=1, prefill_checkpoint_alignment=1)`` (vllm 0.32.0 sdist,
+# model_executor/layers/mamba/mamba_mixer2.py:1098-1108; 0.34.0 :1089-1099; absent from the 0.31.0 sdist's
+# mamba_mixer2.py), so a request holds 3 state blocks in align mode; alignment 1 leaves the block size, and no
+# buffer is taken ("The metadata builder puts a chunk end exactly on the checkpoint").
+MAMBA2_CHECKPOINT_FROM = (0, 32)
+
+
+def mamba2_checkpoints(kinds, version: tuple[int, int] | None, mode: str) -> bool:
+    """Every state layer is Mamba-2 (``kinds``: their ``StateGeometry.kind``), vLLM ``version`` (None = the newest
+    rules) >= 0.32 and align mode: one more state block a request (the block above)."""
+    kinds = set(kinds)
+    return (mode == "align" and kinds == {"mamba2"}
+            and (version is None or tuple(version)[:2] >= MAMBA2_CHECKPOINT_FROM))
+
+
 def state_blocks(mode: str, checkpoint: bool = False) -> int:
     """State blocks one request holds per state group (``MambaSpec.max_memory_usage_bytes`` over the page, no
     speculative decoding): 1 in mode none, 2 in align, 3 in align with a prefill checkpoint block."""

@@ -509,7 +509,8 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
     chunk = [t for t in kinds if t[0] == "chunked"]
     if len({t[1] for t in slide}) > 1 or len({t[1] for t in chunk}) > 1:
         raise ValueError("several window sizes beside state layers are not modelled")
-    n_blocks = hybrid.state_blocks(mode, checkpoint)
+    n_blocks = hybrid.state_blocks(mode, checkpoint or hybrid.mamba2_checkpoints(
+        (layers[i].state.kind for i in state_idx), version, mode))
     stage_tok = tuple(float(sum(tok[a:b])) for a, b in parts)
     stage_state = tuple(float(sum(1 for i in state_idx if stage_of[i] == s) * page * n_blocks) for s in range(pp))
     return KvGroups(n_groups=len(groups), n_full=sum(1 for t in kinds if t[0] == "full"), bs_full=bs,
