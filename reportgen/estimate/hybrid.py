@@ -18,8 +18,10 @@ vLLM (read_file commits):
 - ``vllm/v1/kv_cache_interface.py`` ``MambaSpec.max_memory_usage_bytes`` (commit
   001cabc1be16a59a70d720ed61a13b678c060a18): one page per request in mode ``none``, two in
   ``align`` (the running state plus the last block-aligned one kept for prefix caching), plus
-  ``num_speculative_blocks``; mode ``all`` (a state per block, Mamba-2 chunk-aligned blocks) is not
-  modelled and is refused.
+  ``num_speculative_blocks``, plus ``num_prefill_checkpoint_blocks`` in align mode (one for Mamba-2 layers from
+  0.32, ``mamba2_checkpoints``; one for the Qwen GDN layers from 0.33 on GPUs running FlashInfer's GDN prefill,
+  ``gdn_checkpoints``, which also aligns the block to 64 and takes a checkpoint buffer); mode ``all`` (a state per
+  block, Mamba-2 chunk-aligned blocks) is not modelled and is refused.
 - ``vllm/v1/core/kv_cache_utils.py``: layers grouped by spec type, ``min`` layers per type per group,
   one pool of ``num_blocks`` blocks shared by all groups, "GPU KV cache size" = ``num_blocks //
   n_groups * min block size``, "Maximum concurrency" = ``num_blocks / blocks one request needs
@@ -45,7 +47,8 @@ from reportgen.estimate import overheads as oh
 # is_hybrid``, 0.10.x-0.11.0 forced off for any hybrid / mamba model even when asked for
 # (model_executor/models/config.py:309 in 0.10.2, :296 in 0.11.0 -- a job's explicit True is not honoured there).
 PREFIX_CACHING_DEFAULT_FROM = (0, 28)
-STATE_BLOCKS = {"none": 1, "align": 2}   # MambaSpec.max_memory_usage_bytes, no speculative decoding
+# MambaSpec.max_memory_usage_bytes, no speculative decoding, no prefill checkpoint block (``state_blocks`` adds it)
+STATE_BLOCKS = {"none": 1, "align": 2}
 
 
 def _version(v: str) -> tuple[int, int]:
