@@ -131,8 +131,11 @@ def hybrid_block_size(state_page: float, attn_page_1_token: float, user_block_si
 # Only layers built on qwen_gdn_linear_attn.py's ``QwenGatedDeltaNetAttention`` do this: Qwen3-Next
 # (model_executor/models/qwen3_next.py:526), Qwen3.5 / Qwen3.5-MoE (model_executor/models/qwen3_5.py:148, both
 # classes) and InternS2-Mobius (model_executor/models/interns2_mobius.py:195, not a reportgen family); OLMo-Hybrid's
-# ``OlmoHybridGatedDeltaNetAttention`` (gdn/olmo_gdn_linear_attn.py) and Kimi's KDA layers keep MambaBase's spec
-# (no checkpoints; Kimi-K3 / GLM-5-Next KDA have their own, families reportgen does not model).  The
+# ``OlmoHybridGatedDeltaNetAttention`` (gdn/olmo_gdn_linear_attn.py, no ``get_kv_cache_spec`` override) keeps
+# MambaBase's spec.  KDA layers have their own rule, not priced here: Kimi-Linear is served by vllm.models.kimi_k3
+# (registry.py:147-150 in 0.34.0, from 0.30), whose KDA declares a checkpoint block only on the FlashKDA backend
+# (alignment 16, model_executor/layers/mamba/kda_checkpoint.py:9-10), which needs SM 9 / 10 / 12, head_dim 128,
+# bf16 and a bounded gate ``gate_lower_bound`` in the config (models/kimi_k3/nvidia/kda.py:370-386, :625).  The
 # scheduler takes checkpoints only when every Mamba layer declares an alignment (abstract.py:106-121), which
 # holds for these models (every state layer is a Qwen GDN layer).
 GDN_CHECKPOINT_FROM = (0, 33)
