@@ -146,8 +146,14 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool
     # workspace (``ws_fi``); compressed_lens adds what grows with M (``_ws_rows``)
     # -- one WorkspaceManager buffer with the fused-MoE workspaces ``a_add_t`` already holds (``a_moe_t``):
     # only what the gather adds beyond them
+    # -- and, for a Qwen GDN hybrid under vLLM 0.33+ on a GPU running FlashInfer's GDN prefill in align mode, the
+    # float32 prefill checkpoint buffer cdiv(T, block) x ``ck_b`` (hybrid.py "FlashInfer GDN prefill checkpoints":
+    # vllm 0.34.0 sdist, model_executor/layers/mamba/gdn/qwen_gdn_linear_attn.py:924-938 / :1545-1547), taken from
+    # the same WorkspaceManager buffer (never beside a DeepSeek-V4 gather: one of the two is 0)
     moe = t * pl.col("a_moe_t")
-    ws_fixed = ((pl.max_horizontal(pl.col("ws_b") * (pl.col("ws_w") + t), moe) - moe) + pl.col("ws_fi")) / GIB
+    ck = (pl.when(pl.col("ck_b") > 0).then(pl.col("ck_b") * _cdiv(t, pl.col("token_block").clip(1)))
+          .otherwise(0))
+    ws_fixed = ((pl.max_horizontal(pl.col("ws_b") * (pl.col("ws_w") + t) + ck, moe) - moe) + pl.col("ws_fi")) / GIB
     for i in range(k):
         act = pl.when(pl.col(f"last{i}")).then(a_last).otherwise(a_other) + ws_fixed
         gc = graph_captured(i)

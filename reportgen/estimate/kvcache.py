@@ -27,7 +27,10 @@ arithmetic, not a per-token division (vllm#51041).  This module reproduces
   (index keys in ``--attention-config indexer_kv_dtype``: ``indexer_kv_dtype`` below);
 - state layers (Mamba, Gated DeltaNet, ...: ``AttentionKind.STATE``) form their own groups in the same
   pool; the attention block size is raised so the pages unify (estimate/hybrid.py) and each state
-  group costs a fixed ``state_blocks`` blocks per request (1, or 2 with prefix caching's align mode).
+  group costs a fixed ``state_blocks`` blocks per request (1, or 2 with prefix caching's align mode; 3 there when
+  vLLM 0.33+'s Qwen GDN layers export FlashInfer prefill checkpoints -- ``kv_groups(gdn_checkpoint=True)``,
+  ``hybrid.gdn_checkpoints`` says on which GPUs -- whose float32 buffer, ``ck_b`` bytes a row, joins the
+  workspace).
 
 The per-model part (groups, pages per stage) is plain Python done once per
 (model, tp, pp, kv dtype); the per-cell part (M, F, available bytes) is in
@@ -167,6 +170,15 @@ class KvGroups:
     cw1: int = 0
     cw2: int = 0
     cw3: int = 0
+    # vLLM 0.33+ FlashInfer GDN prefill checkpoints (estimate/hybrid.py ``gdn_checkpoints``): bytes of one row of the
+    # float32 checkpoint buffer on a rank (num_v_heads / tp x head_v_dim x head_k_dim x 4); the buffer holds
+    # cdiv(max_num_batched_tokens, token_block) rows (``checkpoint_workspace_bytes``); 0 = no checkpoints
+    ck_b: int = 0
+
+    def checkpoint_workspace_bytes(self, batched_tokens: int) -> float:
+        """The GDN checkpoint buffer at ``batched_tokens`` (0 without checkpoints): grid = the Mamba block size =
+        ``token_block`` in align mode (``hybrid.gdn_checkpoint_workspace_bytes``)."""
+        return hybrid.gdn_checkpoint_workspace_bytes(self.ck_b, batched_tokens, self.token_block)
 
     @property
     def attention_free(self) -> bool:
@@ -247,7 +259,7 @@ class KvScan:
 def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: float,
               block_size: int = 16, *, state_conv_bytes: float = 2, state_mode: str = "none",
               indexer_kv_dtype: str = "bf16", scan: KvScan | None = None, default_block: int = 16,
-              version: tuple[int, int] | None = None) -> KvGroups:
+              version: tuple[int, int] | None = None, gdn_checkpoint: bool = False) -> KvGroups:
     """Group the layers as vLLM's ``get_kv_cache_groups`` and cost each PP stage's block.
 
     ``state_conv_bytes``: element size of the state layers' conv state (the model dtype);
@@ -255,7 +267,10 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
     ``indexer_kv_dtype``: vLLM's ``--attention-config indexer_kv_dtype`` (MiniMax-M3's index cache);
     ``scan``: a ``KvScan`` of ``spec.layers_kv`` kept across calls (built here when None); ``default_block``: the
     release's ``CacheConfig.DEFAULT_BLOCK_SIZE`` (a ``block_size`` equal to it stands for "no --block-size");
-    ``version``: the job's vLLM (major, minor), for the release's block-size rules (None: the newest)."""
+    ``version``: the job's vLLM (major, minor), for the release's block-size rules (None: the newest);
+    ``gdn_checkpoint``: the Qwen GDN layers export FlashInfer prefill checkpoints (``hybrid.gdn_checkpoints`` of the
+    spec, version, mode and GPU: vLLM 0.33+ in align mode on SM 9.0 / 10.x / 12.x) -- a third state block a
+    request, the attention block aligned to 64 and the checkpoint buffer's row bytes ``ck_b``."""
     layers = spec.layers_kv
     if scan is None or scan.layers is not layers:
         scan = KvScan(layers)
@@ -271,7 +286,8 @@ def kv_groups(spec: ModelSpec, tp: int, pp: int, kv_dtype: str, elem_bytes: floa
         layers, parts = scan.split(parts)
     if scan.dual or scan.state:
         return _state_groups(layers, parts, tp, kv_dtype, elem_bytes, block_size, state_conv_bytes, state_mode, version,
-                             tok=lambda: scan.token_bytes(scan.dual, kv_dtype, elem_bytes, tp, 2), memo=scan.memo)
+                             tok=lambda: scan.token_bytes(scan.dual, kv_dtype, elem_bytes, tp, 2), memo=scan.memo,
+                             checkpoint=gdn_checkpoint)
     if scan.uniform:
         # fast path: every layer identical (most models) -> one group, pages add up per stage
         t0 = layer_token_bytes(layers[0], kv_dtype, elem_bytes, tp, ib)
@@ -443,10 +459,11 @@ def _dual_starts(layers: list[LayerKV]) -> list[int]:
 
 def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_bytes: float, block_size: int,
                   conv_bytes: float, mode: str, version: tuple[int, int] | None = None, tok=None,
-                  memo: dict | None = None) -> KvGroups:
+                  memo: dict | None = None, checkpoint: bool = False) -> KvGroups:
     """Attention + state layers in one pool (estimate/hybrid.py has the vLLM rules and sources); ``tok``: a
     callable giving the layers' token bytes (``KvScan.token_bytes``), None to compute them here; ``memo``:
-    ``KvScan.memo`` (the state layers' bytes per (tp, conv bytes) kept across calls)."""
+    ``KvScan.memo`` (the state layers' bytes per (tp, conv bytes) kept across calls); ``checkpoint``: FlashInfer
+    GDN prefill checkpoints (align mode only; hybrid.py "FlashInfer GDN prefill checkpoints")."""
     if mode not in hybrid.STATE_BLOCKS:
         raise ValueError(f"mamba_cache_mode {mode!r} is not modelled (only none and align)")
     pp = len(parts)
@@ -470,7 +487,9 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
         raise ValueError("attention layers with different KV page sizes beside state layers are not modelled")
     attn_1tok = tok[attn_idx[0]]
     mla = any(layers[i].kind is AttentionKind.MLA for i in attn_idx)
-    bs = hybrid.hybrid_block_size(state_page, attn_1tok, block_size, mla, version)
+    checkpoint = checkpoint and mode == "align" and all(layers[i].state.kind == "gdn" for i in state_idx)
+    bs = hybrid.hybrid_block_size(state_page, attn_1tok, block_size, mla, version,
+                                  hybrid.GDN_CHECKPOINT_ALIGN if checkpoint else 1)
     page = bs * attn_1tok
     by_type: dict[tuple, list[int]] = defaultdict(list)
     for i in sorted(attn_idx + state_idx):
@@ -490,7 +509,8 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
     chunk = [t for t in kinds if t[0] == "chunked"]
     if len({t[1] for t in slide}) > 1 or len({t[1] for t in chunk}) > 1:
         raise ValueError("several window sizes beside state layers are not modelled")
-    n_blocks = hybrid.STATE_BLOCKS[mode]
+    n_blocks = hybrid.state_blocks(mode, checkpoint or hybrid.mamba2_checkpoints(
+        (layers[i].state.kind for i in state_idx), version, mode))
     stage_tok = tuple(float(sum(tok[a:b])) for a, b in parts)
     stage_state = tuple(float(sum(1 for i in state_idx if stage_of[i] == s) * page * n_blocks) for s in range(pp))
     return KvGroups(n_groups=len(groups), n_full=sum(1 for t in kinds if t[0] == "full"), bs_full=bs,
@@ -499,7 +519,8 @@ def _state_groups(layers: list[LayerKV], parts, tp: int, kv_dtype: str, elem_byt
                     token_block=bs, stage_bytes_per_block=tuple(float(x) for x in bpb),
                     stage_token_bytes=stage_tok, note="",
                     n_state=sum(1 for t in kinds if t[0] == "state"), state_blocks=n_blocks,
-                    stage_state_bytes=stage_state)
+                    stage_state_bytes=stage_state,
+                    ck_b=hybrid.gdn_checkpoint_row_bytes(layers[state_idx[0]].state, tp) if checkpoint else 0)
 
 
 def _compressed_groups(layers: list[LayerKV], parts, kv_dtype: str, block_size: int,

@@ -445,7 +445,9 @@ GROUP_FIELDS = ("n_groups", "n_full", "bs_full", "n_slide", "window", "bs_slide"
                 "ix_d", "ws_fi", "cw0", "cw1", "cw2", "cw3",
                 # DSA (DeepSeek-V3.2 / GLM-5): the indexer K gather's index_head_dim (``dsa_indexer_workspace``),
                 # FlashMLA-sparse's kept q-concat buffer, bytes per batched token (``flashmla_sparse_q_concat``)
-                "dsa_ix", "fm_qc", "fm_h")
+                "dsa_ix", "fm_qc", "fm_h",
+                # vLLM 0.33+ Qwen GDN FlashInfer prefill checkpoints: the float32 buffer's row bytes (kvcache.KvGroups)
+                "ck_b")
 # per stage slot: weights, bytes per block, graphs, last stage?, rank label, KV bytes per token,
 # state bytes per sequence, the compress ratio sizing DeepSeek-V4's prefill workspace (0: none / N = 0)
 SLOT_FIELDS = ("w", "bpb", "g", "last", "label", "tokb", "stb", "wsr")
@@ -532,6 +534,9 @@ def _one_length(lens) -> int | None:
 # ``ModelTables.mxfp4_variant`` of a row the GPU does not change; SM12_ATTENTION: its third item on SM 12.x
 NO_VARIANT = (None, None, None)
 SM12_ATTENTION = "sm12"
+# the third item for a Qwen GDN hybrid on a GPU where vLLM 0.33+ exports FlashInfer prefill checkpoints
+# (hybrid.gdn_checkpoints: kv_groups(gdn_checkpoint=True))
+GDN_CHECKPOINT = "gdn_ck"
 
 
 def dsv4_attention_for(gpu: tuple | None) -> str | None:
@@ -702,8 +707,16 @@ class ModelTables:
                 expert = _Invalid(why)
             v = self._variants[key] = (expert,
                                        mxfp4_backend_for(self.draft.weights, gpu) if mx[1] else None,
-                                       dsv4_attention_for(gpu) if self._dsv4_attention() else None)
+                                       dsv4_attention_for(gpu) if self._dsv4_attention() else
+                                       GDN_CHECKPOINT if self._gdn_checkpoint(gpu) else None)
         return v
+
+    def _gdn_checkpoint(self, gpu: tuple | None) -> bool:
+        """vLLM 0.33+ exports this Qwen GDN hybrid's FlashInfer prefill checkpoints on ``gpu`` = (compute capability,
+        ...) (hybrid.gdn_checkpoints; a capability of None counts as the H100)."""
+        return not self.spec.unsupported_reason and hybrid.gdn_checkpoints(
+            self.kv_spec, tuple(self.engine.vllm_version or self.profile.first), self.state_mode,
+            gpu[0] if gpu is not None else None)
 
     def _dsv4_attention(self) -> bool:
         """The model has DeepSeek-V4's compressed attention (its profile-run workspace is per GPU)."""
@@ -744,7 +757,8 @@ class ModelTables:
     def mxfp4_variants(self, wd: str, gpus: list) -> tuple[list[tuple], list[int] | None]:
         """The distinct ``mxfp4_variant`` of ``wd`` over ``gpus`` (first-seen order) and each GPU's index into
         them (None when there is one: every row without MXFP4 experts, at no per-GPU cost)."""
-        if not any(self._mxfp4_at(wd)) and not self._dsv4_attention() and not self._nvfp4_at(wd):
+        if (not any(self._mxfp4_at(wd)) and not self._dsv4_attention() and not self._nvfp4_at(wd)
+                and not self._gdn_checkpoint(None)):
             return [NO_VARIANT], None
         per_gpu = [self.mxfp4_variant(wd, g) for g in gpus]
         distinct = list(dict.fromkeys(per_gpu))
@@ -767,7 +781,8 @@ class ModelTables:
 
     def _groups(self, tp: int, pp: int, kd: str, act_b: float, attn: str | None = None):
         """The KV groups of one (tp, pp, kv dtype); ``attn``: the GPU's DeepSeek-V4 attention backend
-        (``mxfp4_variant``'s third item: "sm12" = FlashInfer's sparse MLA, its workspace instead of the gather)."""
+        (``mxfp4_variant``'s third item: "sm12" = FlashInfer's sparse MLA, its workspace instead of the gather;
+        GDN_CHECKPOINT = a Qwen GDN hybrid's FlashInfer prefill checkpoints, vLLM 0.33+)."""
         key = (tp, pp, kd, act_b, attn)
         if key not in self._kv:
             if self._kv_scan is None:
@@ -777,7 +792,8 @@ class ModelTables:
                 g = kv_groups(self.kv_spec, tp, pp, kd, eb, self.block_size, state_conv_bytes=act_b,
                               state_mode=self.state_mode, indexer_kv_dtype=self.engine.indexer_kv_dtype,
                               scan=self._kv_scan, default_block=self.profile.default_block_size,
-                              version=tuple(self.engine.vllm_version or self.profile.first))
+                              version=tuple(self.engine.vllm_version or self.profile.first),
+                              gdn_checkpoint=attn == GDN_CHECKPOINT)
                 g = sm12_attention_workspace(g) if g.tok_conc and attn == SM12_ATTENTION else g
                 g = flashmla_sparse_q_concat(g, self.kv_spec, tp, eb)
                 self._kv[key] = (dsa_indexer_workspace(g, self.kv_spec, self.profile, self.engine.vllm_version),
