@@ -104,6 +104,9 @@ PROXIES["Qwen/Qwen3-Reranker-8B"] = (
 # rows 172 / 173 (0.27.1, the WSL2 RTX 4090 of rows 153-155): Qwen's FP8 (block-128) checkpoints of Qwen3-8B / 14B
 PROXIES["Qwen/Qwen3-8B-FP8"] = ("Qwen/Qwen3-8B", "fp8", "Qwen3-8B config + fp8 weights (FP8 checkpoint config not offline)")
 PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp8 weights (FP8 checkpoint config not offline)")
+# row 188 (0.20.0, Kaggle Tesla T4): Qwen's AWQ checkpoint of Qwen3-8B, as rows 162 / 163 take Qwen3-14B-AWQ
+PROXIES["Qwen/Qwen3-8B-AWQ"] = (
+    "Qwen/Qwen3-8B", "int4", "Qwen3-8B config + int4 group-128 weights (AWQ checkpoint config not offline)")
 # row 174 (0.28.0, A100): "Qwen3.8-27B", a qwen3_5 hybrid whose config is not offline; the Qwen3.5-27B config reproduces
 # its logged weights (51.08 vs 51.1 GiB) and attention block (784), so it is run and scored on that proxy (branch
 # gdnact: listed while the GDN profile-run term, which vLLM 0.11+ does not allocate, made it no_fit)
