@@ -1,4 +1,4 @@
-"""Rows 186-188 of tests/data/vllm_logs.csv (branch loghunt26, issue 10: the thin patch-level profiles).
+"""Rows 186-191 of tests/data/vllm_logs.csv (branch loghunt26, issue 10: the thin patch-level profiles).
 
 * 186: meta-llama/Llama-3.1-8B-Instruct, offline ``LLM(enforce_eager=True, gpu_memory_utilization=0.9)`` on a GCE
   a2-highgpu-1g (one A100 40GB), vLLM 0.15.1, 131,072 context: 14.99 GiB loaded, 19.28 GiB / 157,936 tokens, 1.20x.
@@ -6,6 +6,12 @@
   MoE tuning file vLLM looked up), util 0.9, 8,192 context: 58.23 GiB loaded, 19.40 GiB / 211,936 tokens, 25.87x.
 * 188: Qwen/Qwen3-8B-AWQ through an offline ``LLM()`` on a Kaggle Tesla T4 (14.56 GiB printed), vLLM 0.20.0, fp16,
   awq_marlin, eager, util 0.78, 4,096 context, 8 sequences: 5.71 GiB loaded, 4.79 GiB / 34,848 tokens, 8.51x.
+* 189: meta-llama/Llama-3.1-8B-Instruct, ``vllm/vllm-openai:v0.31.0`` with no flags on an A100 80GB (79.25 GiB printed):
+  util 0.92 (the 0.30+ default), 131,072 context: 15.0 GiB loaded, 56.21 GiB / 460,496 tokens, 3.51x, and the final
+  "Actual usage" line (15.26 consumed + 1.44 activation + 56.21 KV = the 72.91 GiB budget).
+* 190 / 191: a Llama-3.1-8B-Instruct fine-tune served by ``vllm serve`` 0.15.1 on an RTX 6000 Ada (47.4 / 47.5 GiB from
+  the same containers' training script), util 0.9, 2,048 batched tokens: bf16 at 8,192 context (26.43 GiB / 216,496)
+  and fp16 at 128,000 (26.54 GiB / 217,376).
 
 The figures asserted here are read from the logs and the model configs (KV bytes a token, concurrency, the budget's
 remainder), not from the estimator; the estimator is held to each row's measured error.
@@ -42,7 +48,7 @@ def _score(row_id: str) -> dict:
 
 @pytest.fixture(scope="module")
 def scored():
-    return {rid: _score(rid) for rid in ("186", "187", "188")}
+    return {rid: _score(rid) for rid in ("186", "187", "188", "189", "190", "191")}
 
 
 def _kv_bytes_per_token(cfg: dict) -> int:
@@ -59,13 +65,15 @@ def test_profiles(scored):
     assert scored["186"]["profile"] == "0.11.1-0.16"      # 0.15.1
     assert scored["187"]["profile"] == "0.11.1-0.16"      # 0.13.0
     assert scored["188"]["profile"] == "0.20.0"           # 0.20.0 exactly
+    assert scored["189"]["profile"] == "0.29-0.33"        # 0.31.0
+    assert scored["190"]["profile"] == scored["191"]["profile"] == "0.11.1-0.16"     # 0.15.1
     for r in scored.values():
         assert r["started"] and not r["interference"] and r["verdict_ok"]
 
 
 def test_logged_kv_figures_are_whole_blocks_of_the_configs_geometry():
-    """Each logged token count is whole 16-token blocks of the config's per-token KV and reproduces the logged GiB at the
-    two decimals vLLM prints; "Maximum concurrency" is tokens / max_model_len."""
+    """Each logged token count is whole 16-token blocks of the config's per-token KV and reproduces the logged GiB at
+    the two decimals vLLM prints; "Maximum concurrency" is tokens / max_model_len."""
     llama = _cfg("reportgen/sources/bundled/meta-llama--Llama-3.1-8B-Instruct.json")
     qwen3vl = _cfg("tests/data/configs_2026/Qwen--Qwen3-VL-30B-A3B-Instruct.json")
     qwen3vl = qwen3vl.get("text_config", qwen3vl)
@@ -74,7 +82,8 @@ def test_logged_kv_figures_are_whole_blocks_of_the_configs_geometry():
     assert _kv_bytes_per_token(qwen3vl) == 98_304               # 48 x 4 x 128 x 2 x 2
     assert _kv_bytes_per_token(qwen3_8b) == 147_456             # 36 x 8 x 128 x 2 x 2 (fp16 on the T4)
     for rid, per_token, mml, conc in (("186", 131_072, 131_072, 1.20), ("187", 98_304, 8_192, 25.87),
-                                      ("188", 147_456, 4_096, 8.51)):
+                                      ("188", 147_456, 4_096, 8.51), ("189", 131_072, 131_072, 3.51),
+                                      ("190", 131_072, 8_192, 26.43), ("191", 131_072, 128_000, 1.70)):
         row = _row(rid)
         tokens, gib = int(row["gpu_kv_cache_tokens"]), float(row["kv_cache_gib"])
         assert tokens % 16 == 0
@@ -112,15 +121,41 @@ def test_row188_qwen3_8b_awq_on_t4(scored):
     assert r["g_pred"] == 0.0
 
 
-needs_sdists = pytest.mark.skipif(not all((SRC / f"vllm-{v}").is_dir() for v in ("0.13.0", "0.15.1")),
-                                  reason="vllm 0.13.0 / 0.15.1 sdists not unpacked")
+def test_row189_budget_partition_and_estimate(scored):
+    """0.31's final line: budget 0.92 x 79.25 = 72.91 GiB (printed) = 15.26 consumed (weights + non-torch) + 1.44 peak
+    activation + 56.21 KV; the estimate lands within 1 % (measured +0.7 %) with a different split (its activation 0.24
+    and graph estimate 0.80 vs the log's 1.44 activation and 0.23 captured graphs)."""
+    row = _row("189")
+    assert 0.92 * float(row["total_gpu_memory_gib"]) == pytest.approx(float(row["budget_gib"]), abs=0.005)
+    assert 15.26 + float(row["activation_peak_gib"]) + float(row["kv_cache_gib"]) == pytest.approx(72.91, abs=0.011)
+    r = scored["189"]
+    assert r["w_meas"] == 15.0 and abs(r["w_err"]) <= 1.0
+    assert abs(r["kv_err"]) <= 1.5, r["kv_err"]
+    assert abs(r["tok_err"]) <= 1.5, r["tok_err"]
+
+
+def test_rows190_191_rtx6000ada_fine_tunes(scored):
+    """Same project, card type and settings but dtype and context: bf16 at 8,192 (190) and fp16 at 128,000 (191) keep
+    26.43 / 26.54 GiB of KV; the estimate is within 1 % of both (measured -0.3 / -0.4 %)."""
+    for rid in ("190", "191"):
+        r = scored[rid]
+        assert r["w_meas"] == 14.99 and abs(r["w_pred"] - 14.99) <= 0.05
+        assert abs(r["kv_err"]) <= 1.0, (rid, r["kv_err"])
+        assert abs(r["tok_err"]) <= 1.0, (rid, r["tok_err"])
+    assert _row("190")["dtype"] == "auto" and _row("191")["dtype"] == "float16"
+
+
+SDISTS = ("0.13.0", "0.15.1", "0.19.1", "0.20.0", "0.31.0")
+needs_sdists = pytest.mark.skipif(not all((SRC / f"vllm-{v}").is_dir() for v in SDISTS),
+                                  reason="vllm 0.13.0 / 0.15.1 / 0.31.0 sdists not unpacked")
 
 
 @needs_sdists
 def test_log_line_numbers_are_the_releases_logger_calls():
     """186 prints [gpu_worker.py:356] / [kv_cache_utils.py:1307] / [kv_cache_utils.py:1312] /
     [gpu_model_runner.py:4130]: the 0.15.1 logger calls; 187 prints [gpu_worker.py:375] / [kv_cache_utils.py:1291] /
-    [kv_cache_utils.py:1296] / [gpu_model_runner.py:3659]: the 0.13.0 ones (whose "%.4f GiB" gives "58.2299 GiB")."""
+    [kv_cache_utils.py:1296] / [gpu_model_runner.py:3659]: the 0.13.0 ones (whose "%.4f GiB" gives "58.2299 GiB");
+    189 prints [model_runner.py:407] / [gpu_worker.py:692] / [kv_cache_utils.py:2464]: the 0.31.0 ones."""
     cases = {
         "0.15.1": (("v1/worker/gpu_worker.py", 356, "Available KV cache memory: %s GiB"),
                    ("v1/core/kv_cache_utils.py", 1307, "GPU KV cache size: %s tokens"),
@@ -130,6 +165,9 @@ def test_log_line_numbers_are_the_releases_logger_calls():
                    ("v1/core/kv_cache_utils.py", 1291, "GPU KV cache size: %s tokens"),
                    ("v1/core/kv_cache_utils.py", 1296, "Maximum concurrency for %s tokens per request"),
                    ("v1/worker/gpu_model_runner.py", 3659, "Model loading took %.4f GiB memory")),
+        "0.31.0": (("v1/worker/gpu/model_runner.py", 407, "Model loading took %s GiB memory"),
+                   ("v1/worker/gpu_worker.py", 692, "Available KV cache memory: %s GiB"),
+                   ("v1/core/kv_cache_utils.py", 2464, "KV cache size: %s tokens, ")),
     }
     for version, lines in cases.items():
         for path, call, text in lines:
@@ -151,3 +189,14 @@ def test_default_batch_limits_the_rows_take():
         assert "UsageContext.LLM_CLASS: 8192" in small and "UsageContext.LLM_CLASS: 256" in small
     assert _row("186")["max_num_batched_tokens"] == "8192" and _row("186")["max_num_seqs"] == "256"
     assert _row("187")["max_num_batched_tokens"] == "8192" and _row("187")["max_num_seqs"] == "1024"
+
+
+@needs_sdists
+def test_row189_default_utilization_is_092_since_020():
+    """Row 189 passes no --gpu-memory-utilization: 0.31 defaults it to 0.92, as every release since 0.20.0 (0.19.1:
+    0.9) -- the rows of 0.15.1 / 0.13.0 that rely on the default (187, 190, 191) take 0.9."""
+    for version, default in (("0.31.0", "0.92,"), ("0.20.0", "0.92,"), ("0.19.1", "0.9,"), ("0.15.1", "0.9,"),
+                             ("0.13.0", "0.9,")):
+        src = (SRC / f"vllm-{version}" / "vllm" / "config" / "cache.py").read_text()
+        assert f"gpu_memory_utilization: float = Field(default={default}" in src, version
+    assert _row("189")["gpu_memory_utilization"] == "0.92"
