@@ -1,4 +1,4 @@
-"""Rows 186-191 of tests/data/vllm_logs.csv (branch loghunt26, issue 10: the thin patch-level profiles).
+"""Rows 186-192 of tests/data/vllm_logs.csv (branch loghunt26, issue 10: the thin patch-level profiles).
 
 * 186: meta-llama/Llama-3.1-8B-Instruct, offline ``LLM(enforce_eager=True, gpu_memory_utilization=0.9)`` on a GCE
   a2-highgpu-1g (one A100 40GB), vLLM 0.15.1, 131,072 context: 14.99 GiB loaded, 19.28 GiB / 157,936 tokens, 1.20x.
@@ -12,6 +12,8 @@
 * 190 / 191: a Llama-3.1-8B-Instruct fine-tune served by ``vllm serve`` 0.15.1 on an RTX 6000 Ada (47.4 / 47.5 GiB from
   the same containers' training script), util 0.9, 2,048 batched tokens: bf16 at 8,192 context (26.43 GiB / 216,496)
   and fp16 at 128,000 (26.54 GiB / 217,376).
+* 192: TechxGenus/Meta-Llama-3-70B-Instruct-AWQ, ``vllm serve --tensor-parallel-size 2`` 0.16.0 on 2 x L40S, defaults
+  (util 0.9, 8,192 context, 2,048 batched tokens), fp16 awq_marlin: 18.55 GiB a rank, 20.16 GiB / 132,128 tokens, 16.13x.
 
 The figures asserted here are read from the logs and the model configs (KV bytes a token, concurrency, the budget's
 remainder), not from the estimator; the estimator is held to each row's measured error.
@@ -48,7 +50,7 @@ def _score(row_id: str) -> dict:
 
 @pytest.fixture(scope="module")
 def scored():
-    return {rid: _score(rid) for rid in ("186", "187", "188", "189", "190", "191")}
+    return {rid: _score(rid) for rid in ("186", "187", "188", "189", "190", "191", "192")}
 
 
 def _kv_bytes_per_token(cfg: dict) -> int:
@@ -67,6 +69,7 @@ def test_profiles(scored):
     assert scored["188"]["profile"] == "0.20.0"           # 0.20.0 exactly
     assert scored["189"]["profile"] == "0.29-0.33"        # 0.31.0
     assert scored["190"]["profile"] == scored["191"]["profile"] == "0.11.1-0.16"     # 0.15.1
+    assert scored["192"]["profile"] == "0.11.1-0.16"      # 0.16.0
     for r in scored.values():
         assert r["started"] and not r["interference"] and r["verdict_ok"]
 
@@ -83,7 +86,8 @@ def test_logged_kv_figures_are_whole_blocks_of_the_configs_geometry():
     assert _kv_bytes_per_token(qwen3_8b) == 147_456             # 36 x 8 x 128 x 2 x 2 (fp16 on the T4)
     for rid, per_token, mml, conc in (("186", 131_072, 131_072, 1.20), ("187", 98_304, 8_192, 25.87),
                                       ("188", 147_456, 4_096, 8.51), ("189", 131_072, 131_072, 3.51),
-                                      ("190", 131_072, 8_192, 26.43), ("191", 131_072, 128_000, 1.70)):
+                                      ("190", 131_072, 8_192, 26.43), ("191", 131_072, 128_000, 1.70),
+                                      ("192", 163_840, 8_192, 16.13)):
         row = _row(rid)
         tokens, gib = int(row["gpu_kv_cache_tokens"]), float(row["kv_cache_gib"])
         assert tokens % 16 == 0
@@ -146,6 +150,17 @@ def test_rows190_191_rtx6000ada_fine_tunes(scored):
 
 
 SDISTS = ("0.13.0", "0.15.1", "0.19.1", "0.20.0", "0.31.0")
+def test_row192_llama3_70b_awq_tp2_on_l40s(scored):
+    """Per rank: 80 layers x 4 of the 8 KV heads x 128 x K,V x fp16 = 163,840 B a token (the Llama-3.1-70B config's
+    geometry, Llama-3-70B's too); weights 18.55 GiB logged, the int4 estimate 18.55; KV measured -0.9 %."""
+    cfg = _cfg("reportgen/sources/bundled/meta-llama--Meta-Llama-3.1-70B.json")
+    assert _kv_bytes_per_token(cfg) // 2 == 163_840
+    r = scored["192"]
+    assert r["tp"] == 2 and r["w_meas"] == 18.55 and abs(r["w_err"]) <= 1.0, r["w_err"]
+    assert abs(r["kv_err"]) <= 2.0, r["kv_err"]
+    assert abs(r["tok_err"]) <= 2.0, r["tok_err"]
+
+
 needs_sdists = pytest.mark.skipif(not all((SRC / f"vllm-{v}").is_dir() for v in SDISTS),
                                   reason="vllm 0.13.0 / 0.15.1 / 0.31.0 sdists not unpacked")
 
