@@ -104,6 +104,14 @@ PROXIES["Qwen/Qwen3-Reranker-8B"] = (
 # rows 172 / 173 (0.27.1, the WSL2 RTX 4090 of rows 153-155): Qwen's FP8 (block-128) checkpoints of Qwen3-8B / 14B
 PROXIES["Qwen/Qwen3-8B-FP8"] = ("Qwen/Qwen3-8B", "fp8", "Qwen3-8B config + fp8 weights (FP8 checkpoint config not offline)")
 PROXIES["Qwen/Qwen3-14B-FP8"] = ("Qwen/Qwen3-14B", "fp8", "Qwen3-14B config + fp8 weights (FP8 checkpoint config not offline)")
+# row 188 (0.20.0, Kaggle Tesla T4): Qwen's AWQ checkpoint of Qwen3-8B, as rows 162 / 163 take Qwen3-14B-AWQ
+PROXIES["Qwen/Qwen3-8B-AWQ"] = (
+    "Qwen/Qwen3-8B", "int4", "Qwen3-8B config + int4 group-128 weights (AWQ checkpoint config not offline)")
+# row 192 (0.16.0, 2 x L40S): an AWQ re-upload of Llama-3-70B-Instruct; Llama-3.1-70B has its geometry (80 layers, hidden
+# 8192, 8 KV heads, vocab 128,256) -- only the llama3 rope scaling and 131,072 positions differ (a larger rotary cache)
+PROXIES["TechxGenus/Meta-Llama-3-70B-Instruct-AWQ"] = (
+    "meta-llama/Meta-Llama-3.1-70B", "int4",
+    "Llama-3.1-70B config (Llama-3-70B geometry) + int4 group-128 weights (AWQ checkpoint config not offline)")
 # row 174 (0.28.0, A100): "Qwen3.8-27B", a qwen3_5 hybrid whose config is not offline; the Qwen3.5-27B config reproduces
 # its logged weights (51.08 vs 51.1 GiB) and attention block (784), so it is run and scored on that proxy (branch
 # gdnact: listed while the GDN profile-run term, which vLLM 0.11+ does not allocate, made it no_fit)
