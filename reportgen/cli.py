@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--from-vllm-args vLLM's default, the model's own)")
     e.add_argument("--concurrency", type=int, default=1, help="target concurrent requests per DP replica")
     e.add_argument("--gpu-memory-utilization", type=float, default=None,
-                   help="vLLM's default: 0.92; 1.0 with the extensible KV cache (0.34+)")
+                   help="vLLM's default: 0.9 before 0.20, 0.92 from 0.20; 1.0 with the extensible KV cache (0.34+)")
     e.add_argument("--enable-extensible-kv-cache", action=argparse.BooleanOptionalAction, default=None,
                    help="vLLM 0.34+: size the KV cache after warm-up and graph capture (vLLM's default there; "
                         "off with --kv-cache-memory-bytes)")

@@ -89,13 +89,26 @@ def extensible_kv_cache(m: "Matrix") -> bool:
     return m.enable_extensible_kv_cache is not False
 
 
+# vLLM's default gpu_memory_utilization without the extensible KV cache: 0.9 up to 0.19.1 (vllm 0.10.0 sdist
+# config.py:1626, 0.11.0 .. 0.19.1 config/cache.py ``gpu_memory_utilization: float = 0.9`` / ``Field(default=0.9)``,
+# which EngineArgs copies, engine/arg_utils.py:468 in 0.19.1), 0.92 from 0.20.0 (config/cache.py:66; :215 in 0.33.0)
+UTILIZATION_092_FROM = (0, 20)
+
+
+def default_utilization(m: "Matrix") -> float:
+    """vLLM's ``gpu_memory_utilization`` when the job leaves it unset: 1.0 with the extensible KV cache (vllm
+    0.34.0 sdist config/cache.py:494-500 ``resolved_gpu_memory_utilization``), else 0.92 from 0.20.0 and 0.9 before
+    (``UTILIZATION_092_FROM``)."""
+    if extensible_kv_cache(m):
+        return 1.0
+    return 0.92 if _major_minor(m.vllm_version) >= UTILIZATION_092_FROM else 0.9
+
+
 def resolved_utilizations(m: "Matrix") -> list[float]:
-    """The job's ``gpu_memory_utilization`` axis, or vLLM's default for its version: 1.0 with the extensible KV
-    cache, 0.92 otherwise (vllm 0.34.0 sdist config/cache.py:494-500 ``resolved_gpu_memory_utilization``; 0.92 in
-    every release before, config/cache.py ``gpu_memory_utilization`` default)."""
+    """The job's ``gpu_memory_utilization`` axis, or vLLM's default for its version (``default_utilization``)."""
     if m.gpu_memory_utilization:
         return list(m.gpu_memory_utilization)
-    return [1.0 if extensible_kv_cache(m) else 0.92]
+    return [default_utilization(m)]
 
 
 @dataclass(frozen=True)
@@ -128,8 +141,8 @@ class Matrix:
     kv_cache_dtype: list[str] = field(default_factory=lambda: ["auto"])
     max_model_len: list[int] = field(default_factory=lambda: [8192])
     concurrency: list[int] = field(default_factory=lambda: [1])
-    # None: vLLM's default for the version -- 0.92, or 1.0 where the extensible KV cache is on (0.34+;
-    # ``resolved_utilizations``)
+    # None: vLLM's default for the version -- 0.9 before 0.20, 0.92 from 0.20, or 1.0 where the extensible KV
+    # cache is on (0.34+; ``default_utilization``)
     gpu_memory_utilization: list[float] | None = None
     max_num_batched_tokens: int | None = None
     max_num_seqs: int | None = None

@@ -15,7 +15,7 @@ Sources (vLLM, read with the project's read_file tool):
 - ``vllm/config/cache.py`` @ 002f10e0cfa1373a19a0d2756598a34b700d20e5: ``kv_cache_memory_bytes`` is
   "Size of KV Cache per GPU in bytes ... ignores gpu_memory_utilization"; ``kv_cache_size_tokens`` /
   ``kv_cache_max_concurrency`` are "Per-DP-engine" figures (so vLLM's log is per DP replica);
-  ``gpu_memory_utilization`` defaults to 0.92; ``block_size`` None means 16.  vLLM 0.34.0 (sdist
+  ``gpu_memory_utilization`` defaults to 0.92 (0.9 before 0.20.0); ``block_size`` None means 16.  vLLM 0.34.0 (sdist
   config/cache.py:185, :216-227, :395-406): block size 64, ``--enable-extensible-kv-cache`` (on by default) and
   utilization 1.0 with it; unset values stay None here and the job's release decides (``job.resolved_utilizations``).
 - ``vllm/config/model.py`` (ModelDType): ``--dtype`` is one of auto, half, float16, bfloat16, float,

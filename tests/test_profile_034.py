@@ -28,6 +28,7 @@ from reportgen.job import (DEFAULT_VLLM_VERSION, JobError, Matrix, extensible_kv
                            parse_matrix, resolved_utilizations)
 from reportgen.matrix import estimate_one
 from reportgen.vllm_args import parse_vllm_command
+from sdist_support import SRC, needs_sdists
 
 BUNDLED = Path(__file__).resolve().parents[1] / "reportgen/sources/bundled"
 LLAMA = build_spec(json.loads((BUNDLED / "meta-llama--Llama-3.1-8B-Instruct.json").read_text()))
@@ -153,3 +154,29 @@ def test_estimate_json_states_the_sizing_used(capsys):
         out = json.loads(capsys.readouterr().out)
         assert out["engine"]["extensible_kv_cache_used"] is used, args
         assert out["gpu_memory_utilization"] == util, args
+
+
+def test_default_utilization_per_release():
+    """vLLM's unset --gpu-memory-utilization: 0.9 in 0.10.0 - 0.19.1 (config.py / config/cache.py
+    ``gpu_memory_utilization`` default), 0.92 from 0.20.0 (config/cache.py:66), 1.0 with 0.34's extensible cache."""
+    assert resolved_utilizations(Matrix(vllm_version="0.10")) == [0.9]
+    assert resolved_utilizations(Matrix(vllm_version="0.19.1")) == [0.9]
+    assert resolved_utilizations(Matrix(vllm_version="0.20")) == [0.92]
+    assert resolved_utilizations(Matrix(vllm_version="0.33")) == [0.92]
+    assert resolved_utilizations(Matrix(vllm_version="0.34")) == [1.0]
+
+
+@needs_sdists
+def test_default_utilization_read_from_the_sdists():
+    import re
+    src = SRC
+
+    def default(v):
+        for rel in ("vllm/config/cache.py", "vllm/config.py"):
+            p = src / f"vllm-{v}" / rel
+            if p.exists():
+                m = re.search(r"gpu_memory_utilization: float = (?:Field\(default=)?([0-9.]+)", p.read_text())
+                if m:
+                    return float(m[1])
+    assert default("0.10.0") == default("0.11.0") == default("0.19.1") == 0.9
+    assert default("0.20.0") == default("0.33.0") == 0.92
