@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reportgen import matrix as M  # noqa: E402
+from reportgen.matrix import cells as C  # noqa: E402  (_cell_frame looks _conform_exprs up there)
 from reportgen.results import COLUMNS  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -49,9 +50,9 @@ def categorical_rows(r):
 
 
 def run_cells(rows, categorical: bool) -> int:
-    conform = M._conform_exprs
+    conform = C._conform_exprs
     if categorical:     # the String outputs stay Categorical (no cast back)
-        M._conform_exprs = lambda: [pl.col(n).cast(pl.Categorical if d == pl.String else d) for n, d, _ in COLUMNS]
+        C._conform_exprs = lambda: [pl.col(n).cast(pl.Categorical if d == pl.String else d) for n, d, _ in COLUMNS]
     try:
         n = 0
         for r in rows:
@@ -60,7 +61,7 @@ def run_cells(rows, categorical: bool) -> int:
                 n += M._cell_frame(r, lo, lo + step).height
         return n
     finally:
-        M._conform_exprs = conform
+        C._conform_exprs = conform
 
 
 def cpu(fn) -> float:

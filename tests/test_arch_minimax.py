@@ -375,7 +375,7 @@ def test_iter_cell_batches_drops_a_chunk_before_preparing_the_next(text01, monke
     import gc
     import weakref
 
-    from reportgen import matrix as M
+    from reportgen.matrix import batches as M      # iter_cell_batches looks _prepare, _length_matrices up there
     from reportgen.job import Matrix
 
     spec = text01 if rope else build_spec(dict(TEXT01, layer_types=["linear_attention"] * 80))

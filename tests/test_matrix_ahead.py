@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from reportgen import ahead
-from reportgen import matrix as M
+from reportgen.matrix import batches as M      # iter_cell_batches looks _prepare, _cell_frame, the sizes up there
 from reportgen.job import Matrix
 from test_matrix import GPUS, MATRIX, models
 from test_matrix_batches import assert_same_bits
@@ -196,7 +196,8 @@ def test_empty_jobs(monkeypatch):
 _STREAMED_RUN = """
 import sys, time
 import reportgen.run as run_mod
-from reportgen import ahead, matrix as M
+from reportgen import ahead
+from reportgen.matrix import batches as M
 from reportgen.cli import main
 run_mod.STREAM_CELLS, run_mod.STREAM_PART_CELLS, run_mod.STREAM_PREP_CELLS = 50, 64, 200
 real = M._cell_frame

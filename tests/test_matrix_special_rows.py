@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from reportgen import matrix as mx_mod
+from reportgen.matrix import cells as mx_mod    # _prepare looks _special_rows up there
 from reportgen.arch import build_spec
 from reportgen.job import Matrix
 from reportgen.matrix import GpuLike, ModelEntry, evaluate_matrix_lazy, iter_cell_batches

@@ -117,7 +117,7 @@ DSA_INDEXER_WORKSPACE_FROM = (0, 13)
 # the first vLLM release whose logged concurrency sums each group's blocks (vllm#48317; Plan.legacy_pages_per_request):
 # vllm 0.26.0 sdist, v1/core/kv_cache_utils.py:937-955 still divides the summed per-request bytes once by group 0's
 # page (the legacy form); vllm 0.27.0 sdist, v1/core/kv_cache_utils.py:937-959 sums ``cdiv(max_memory_usage_bytes,
-# page_size_bytes)`` per group.  Compared with the job's version (matrix.py), not the 0.26-0.28 profile (was (0, 26)).
+# page_size_bytes)`` per group.  Compared with the job's version (matrix/cells.py), not the 0.26-0.28 profile (was (0, 26)).
 PER_GROUP_CONCURRENCY_FROM = (0, 27)
 
 

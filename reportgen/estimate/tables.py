@@ -492,7 +492,7 @@ class EngineOptions:
     # (cutlass_nvfp4_moe_coeffs); any other value keeps the Triton-fitted terms
     moe_backend: str = "auto"
     # --max-model-len when the job has one value (None: several, or vLLM's default): the rotary caches a model
-    # sizes by it (spec.rope_length_mode; weights.rotary_cache_bytes) follow it -- matrix.py evaluates such a
+    # sizes by it (spec.rope_length_mode; weights.rotary_cache_bytes) follow it -- matrix/cells.py evaluates such a
     # model one length at a time
     max_model_len: int | None = None
     # the job's vLLM release (major, minor, patch) (``profiles.parse_version`` of ``Matrix.vllm_version``: "0.20" is

@@ -48,7 +48,7 @@ Rotary cache per ``--max-model-len`` (``spec.rope_length_mode`` "min"): ``MiniMa
 max_model_len)`` to ``get_rope`` as ``max_position``, so the float32 cache has that many rows x ``rotary_dim`` x 4 B
 (MiniMax-Text-01 at 8,192: 8,192 x 64 x 4 = 2 MiB instead of 10,240,000 x 64 x 4 = 2.44 GiB).  The entry carries a
 ``rope.LengthRows``; the estimate prices the weights at each cell's own length (estimate/weights.py
-``rotary_cache_bytes``, matrix.py ``_weights_follow_length``).
+``rotary_cache_bytes``, matrix/inputs.py ``_weights_follow_length``).
 """
 
 from __future__ import annotations
