@@ -26,16 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts import validate_vllm_logs as vvl  # noqa: E402
+from log_rows_support import log_row, score  # noqa: E402
 
 
-def _row(row_id: str) -> dict:
-    return next(r for r in vvl.load_rows(vvl.CSV) if r["row_id"] == row_id)
-
-
-def _score(row_id: str) -> dict:
-    case = vvl.make_case(_row(row_id))
-    assert case is not None, row_id
-    return vvl.compare(case, vvl.predict(case))
+_row, _score = log_row, score
 
 
 @pytest.fixture(scope="module")

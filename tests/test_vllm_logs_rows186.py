@@ -24,28 +24,13 @@ Run: ``HF_HUB_OFFLINE=1 PYTHONPATH=$PWD python -m pytest -q tests/test_vllm_logs
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from scripts import validate_vllm_logs as vvl  # noqa: E402
+from log_rows_support import ROOT, log_row as _row, score as _score, vvl
+from sdist_support import SRC
 
 GIB = 2**30
-SRC = Path("/work/vllm_src")
-
-
-def _row(row_id: str) -> dict:
-    return next(r for r in vvl.load_rows(vvl.CSV) if r["row_id"] == row_id)
-
-
-def _score(row_id: str) -> dict:
-    case = vvl.make_case(_row(row_id))
-    assert case is not None, row_id
-    return vvl.compare(case, vvl.predict(case))
 
 
 @pytest.fixture(scope="module")
