@@ -328,6 +328,9 @@ def estimate_command(args, UsageError) -> int:
     budget["vllm_profile"] = profile.label
     if note:
         budget["vllm_profile_note"] = note
+    from reportgen.catalog import platform_note
+    if gpu is not None and platform_note(getattr(gpu, "vendor", None)):
+        budget["platform_note"] = platform_note(gpu.vendor)
     # the architecture fields above are the contract; the budget adds, never overwrites
     if "kv_bytes_per_token" in budget:
         budget["kv_bytes_per_token_rank"] = budget.pop("kv_bytes_per_token")

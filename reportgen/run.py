@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from reportgen import __version__
-from reportgen.catalog import Catalog, GpuSku, UnknownGpu, load_catalog
+from reportgen.catalog import Catalog, GpuSku, UnknownGpu, load_catalog, platform_note
 from reportgen.job import Job, JobError, check_size, extensible_kv_cache, resolved_utilizations
 from reportgen.models import ModelOutcome, apply_mm_limits, load_models, model_summaries
 from reportgen.progress import Progress, log
@@ -154,7 +154,8 @@ def _run_locked(prepared: PreparedJob, final: Path, explicit_out: bool, started:
         "models": model_summaries(outcomes),
         "gpus": [{"id": g.id, "name": g.name, "usable_memory_gib": g.usable_memory_gib,
                   "price_usd_hr": g.price_usd_hr, "gpus_per_node": g.gpus_per_node,
-                  "memory_source": g.memory_source} for g in prepared.gpus],
+                  "memory_source": g.memory_source,
+                  "platform_note": platform_note(getattr(g, "vendor", None))} for g in prepared.gpus],
     }
     table_meta = {k: v for k, v in meta.items() if k != "models"}
     previous = previous_run(final.parent, job.name) if not explicit_out else None

@@ -30,6 +30,21 @@ class UnknownGpu(KeyError):
         return str(self.args[0])
 
 
+# vendors whose GPUs vLLM runs in-tree on the CUDA / ROCm paths reportgen follows; any other accelerator (Intel
+# Gaudi, Google TPU ...) runs through a vLLM platform plugin whose memory accounting reportgen has not read
+CUDA_LIKE_VENDORS = ("nvidia", "amd")
+
+
+def platform_note(vendor: str | None) -> str:
+    """'' for an NVIDIA / AMD GPU (or one given without a vendor); otherwise the sentence the report prints beside
+    the GPU: its cells are priced as CUDA vLLM sizes memory, which is not what vLLM's plugin for it does."""
+    v = (vendor or "").strip()
+    if not v or v.lower() in CUDA_LIKE_VENDORS:
+        return ""
+    return (f"{v} accelerator: vLLM serves it through a platform plugin whose memory accounting reportgen does not read; "
+            "its cells are priced as CUDA vLLM sizes memory (weights and KV bytes hold, the budget terms are CUDA's)")
+
+
 @dataclass(frozen=True)
 class GpuSku:
     id: str

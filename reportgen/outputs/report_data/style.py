@@ -58,7 +58,7 @@ BAR_TERMS = (
 # the keys the templates read from meta["models"] / meta["gpus"] entries (missing ones become None)
 MODEL_KEYS = ("model_type", "params_total", "params_active", "kv_bytes_per_token", "config_source",
               "revision", "unsupported_reason", "architecture")
-GPU_KEYS = ("name", "usable_memory_gib", "price_usd_hr", "gpus_per_node")
+GPU_KEYS = ("name", "usable_memory_gib", "price_usd_hr", "gpus_per_node", "platform_note")
 
 
 class Cell(NamedTuple):
