@@ -11,13 +11,18 @@ no group-by, no Python per cell.
 Everything that does not depend on the GPU or the cell axes (weights per stage,
 KV groups and pages, activation coefficients, non-torch, CUDA graphs, the
 model-level validity rules) is computed here once per layout.
+
+This module holds the model facts, the row field tuples, the engine options and ``ModelTables``; the
+pieces it assembles live beside it, one concern each: ``schemes`` (storage scheme and MoE kernel backend),
+``startup`` (non-torch, context, custom all-reduce, CUDA graphs), ``activation`` (the profile-run
+activation coefficients) and ``workspaces`` (per-GPU attention kernel workspaces).  Their names are
+re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from reportgen.arch import mm_video
 from reportgen.arch.spec import Component, ModelSpec, Shard
 from reportgen.arch.state import first_state_tp_rule
 
@@ -29,13 +34,23 @@ from .kvcache import KvScan, UnsupportedKvDtype, kv_element_bytes, kv_groups
 from .layout import Layout, pp_partition, rank_label
 from .quant import kv_cache_dtype_used
 from .quant.checkpoint import mxfp4_moe_experts
-from .quant.layouts import NVFP4_MOE_BACKENDS
 from .served import release_values
 from .weights import (AllocatorPlan, TensorPlan, allocator_unsplit_bytes, build_weight_table, scheme_rules,
                       stage_weights)
 
+# Split out by concern (docs/decisions.md); imported here for ModelTables and re-exported so that
+# ``reportgen.estimate.tables.<name>`` keeps working for every caller, test and script.
+from .activation import (activation_coeffs, activation_gib, cutlass_nvfp4_moe_coeffs,  # noqa: F401
+                         topk_buffer_bytes_per_token)
+from .schemes import (CUTLASS_NVFP4_BACKEND, GATED_MOE_ACTIVATIONS, NVFP4_BACKEND_NAMES, PLAIN_ACT,  # noqa: F401
+                      act_bytes_for, experts_nvfp4, moe_activation, moe_backend_refusal_for, mxfp4_backend_for,
+                      nvfp4_backend_for, scheme_for, serving_dtype)
+from .startup import context_gib, custom_ar_gib, graph_gib, non_torch_gib  # noqa: F401
+from .workspaces import (FLASHINFER_SPARSE_MAX_HEADS, FLASHMLA_Q_CONCAT_SM10, FLASHMLA_Q_CONCAT_SM10_PADDED,  # noqa: F401
+                         FLASHMLA_Q_CONCAT_SM9, FLASHMLA_SPARSE_Q_BYTES, SM12_ATTENTION, dsa_indexer_workspace,
+                         dsv4_attention_for, flashmla_q_concat_on, flashmla_sparse_q_concat, sm12_attention_workspace)
+
 GIB = float(1 << 30)
-PLAIN_ACT = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,155 +103,6 @@ def model_facts(spec: ModelSpec) -> ModelFacts:
                       spec.mm_tower_peak if spec.multimodal else None)
 
 
-_DTYPE_NAME = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-
-
-def serving_dtype(spec: ModelSpec, weights_as: str, dtype: str = "auto") -> str:
-    """The dtype vLLM computes in: ``dtype`` (vLLM ``--dtype``) when it is not ``auto``; else a plain
-    what-if ``weights_as`` (bf16 / fp16 / fp32: "as if shipped in that dtype"); else the checkpoint's,
-    except that float32 checkpoints are served in 16-bit (vLLM's auto-dtype rule: bfloat16 for
-    Gemma-2/3 and most models on Ampere+; the log of google/gemma-2-9b-it, a float32 config, shows
-    bf16 weights)."""
-    d = _DTYPE_NAME.get(str(dtype).lower(), None) if dtype else None
-    if d is None and str(dtype).lower() in ("bfloat16", "float16", "float32"):
-        d = str(dtype).lower()
-    if d is not None:
-        return d
-    key = weights_as.lower()
-    if key in PLAIN_ACT:
-        return {4: "float32"}.get(PLAIN_ACT[key], "float16" if "f16" in key or key == "float16" else "bfloat16")
-    s = spec.dtype.lower()
-    if PLAIN_ACT.get(s, 2) == 4 and key in ("checkpoint", "auto"):
-        return "bfloat16"
-    return s
-
-
-def act_bytes_for(weights_as: str, spec_or_dtype, dtype: str = "auto") -> int:
-    """Activation/serving dtype bytes (see ``serving_dtype``)."""
-    if isinstance(spec_or_dtype, str):
-        key = (_DTYPE_NAME.get(str(dtype).lower(), "") if dtype and dtype != "auto" else "") or weights_as.lower()
-        return PLAIN_ACT[key] if key in PLAIN_ACT else PLAIN_ACT.get(spec_or_dtype.lower(), 2)
-    return PLAIN_ACT.get(serving_dtype(spec_or_dtype, weights_as, dtype), 2)
-
-
-def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantization: str | None = None,
-               mxfp4_backend: str | None = None):
-    """The storage scheme costed for one ``weights_as`` value under the engine's ``--dtype`` and
-    ``--quantization`` (the quant package owns the bytes).
-
-    - ``weights_as`` checkpoint: the checkpoint as vLLM loads it.  A pre-quantized checkpoint keeps
-      its quantized tensors whatever ``dtype`` says (``dtype`` only sets the unquantized tensors:
-      embeddings, norms, lm_head); ``quantization`` must then be the checkpoint's own method.  An
-      unquantized checkpoint is stored at the serving dtype, or quantized at load by an online
-      ``quantization`` (fp8).
-    - any other ``weights_as``: the what-if re-quantization of the model (never combined with
-      ``quantization``).
-
-    ``mxfp4_backend``: the MXFP4 MoE backend whose expert layout an MXFP4 checkpoint is priced in
-    (``mxfp4_backend_for`` of the GPU; None = ``layouts.DEFAULT_MXFP4_BACKEND``, Triton).
-    """
-    from dataclasses import replace
-
-    from . import quant
-    from .quant.online import check_checkpoint_method, online_scheme
-
-    serve = serving_dtype(spec, weights_as, dtype)
-    key = weights_as.lower()
-    if key not in ("checkpoint", "auto"):
-        if quantization:
-            raise quant.UnsupportedQuantization(
-                f"weights_as {weights_as} is a what-if re-quantization; it cannot be combined with "
-                f"--quantization {quantization}")
-        if key in PLAIN_ACT:
-            return quant.whatif_scheme(serve)
-        return quant.whatif_scheme(key, serve)
-    qc = spec.quantization_config
-    if quantization and not qc:
-        return online_scheme(quantization, serve)
-    named = getattr(spec, "quantization_by_name", None)
-    if not qc and named and not getattr(spec, "checkpoint_tensors", None):
-        raise quant.UnsupportedQuantization(
-            f"the model id says {named} but the config carries no quantization layout (no quantization_config "
-            f"in config.json, no hf_quant_config.json beside it): which layers are quantized is unknown, and "
-            f"pricing them all at {spec.dtype} would overstate the weights up to 3-4x; put the checkpoint's "
-            f"ModelOpt hf_quant_config.json beside its config.json, read its safetensors headers (--weights "
-            f"checkpoint, online) or ask a what-if weight dtype (--weights-as fp8 / int4 / ..., job weights_as)")
-    if quantization:
-        check_checkpoint_method(qc, quantization)
-    if not qc and PLAIN_ACT.get(spec.dtype.lower(), 2) != PLAIN_ACT.get(serve, 2):
-        return quant.whatif_scheme(serve, spec.dtype)        # vLLM casts the weights to the serving dtype
-    scheme = quant.checkpoint_scheme(spec, mxfp4_backend or mxfp4_backend_for(spec, None))
-    if qc and isinstance(scheme, quant.Scheme) and scheme.model_dtype_bytes != PLAIN_ACT.get(serve, 2):
-        scheme = replace(scheme, model_dtype_bytes=PLAIN_ACT.get(serve, 2))   # unquantized tensors only
-    return scheme
-
-
-def mxfp4_backend_for(spec: ModelSpec, mxfp4_gpu: tuple | None) -> str:
-    """The MXFP4 MoE backend vLLM picks for ``spec``'s experts on ``mxfp4_gpu`` = (compute capability,
-    vLLM (major, minor)) of one GPU (``quant.layouts.mxfp4_moe_backend``, ``matrix.mxfp4_gpus``); None or
-    a capability of None (a GPU given by its memory only, AMD, TPU, a catalog row without the column): the
-    H100 (Triton) default.  DeepSeek-V4's experts (``expert_dtype`` fp4) are W4A8 (fp8 activations)."""
-    from .quant.layouts import DEFAULT_MXFP4_BACKEND, mxfp4_moe_backend
-
-    if mxfp4_gpu is None:
-        return DEFAULT_MXFP4_BACKEND
-    cc, version = mxfp4_gpu
-    w4a8 = (spec.quantization_config or {}).get("expert_dtype") == "fp4"
-    return mxfp4_moe_backend(cc, version, w4a8)
-
-
-# MoE model types whose routed experts use a gated activation other than SiLU (vLLM ``MoEActivation``): FlashInfer's
-# CUTLASS MoE does not take it, so vLLM's auto NVFP4 choice passes to its own CUTLASS kernel there
-# (layouts.nvfp4_moe_backend); gemma4: ``Gemma4MLP`` / its MoE accept gelu_pytorch_tanh only (families/gemma4.py)
-GATED_MOE_ACTIVATIONS = {"gemma4": "gelu_tanh"}
-
-
-def moe_activation(spec: ModelSpec) -> str:
-    """vLLM's ``MoEActivation`` name of the routed experts: relu2_no_mul when the experts have an up projection
-    and no gate (nemotron_h's relu2, non-gated), else the model type's gated activation (SiLU by default)."""
-    names = {t.name.rsplit(".", 2)[-2] for t in spec.tensors if t.component is Component.ROUTED_EXPERTS}
-    if names and not any("gate" in n or n in ("w13", "w1", "w3") for n in names):
-        return "relu2_no_mul"
-    return GATED_MOE_ACTIVATIONS.get(getattr(spec, "model_type", None) or "", "silu")
-
-
-def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "auto", w4a16: bool = False
-                      ) -> str | None:
-    """The NVFP4 MoE backend (``quant.layouts.NVFP4_MOE_BACKENDS`` key) vLLM runs ``spec``'s NVFP4 experts with
-    on ``gpu`` = (compute capability, vLLM (major, minor)): the user's ``--moe-backend`` when it names one,
-    else vLLM's auto choice for the GPU (``layouts.nvfp4_moe_backend``); None = not known (no capability,
-    a version not read): the checkpoint's bytes and the fitted terms."""
-    from .quant.layouts import NVFP4_BACKEND_OF_FLAG, nvfp4_moe_backend
-
-    if moe_backend != "auto":
-        return NVFP4_BACKEND_OF_FLAG.get(moe_backend)
-    if gpu is None:
-        return None
-    cc, version = gpu
-    return nvfp4_moe_backend(cc, version, moe_activation(spec), w4a16)
-
-
-def moe_backend_refusal_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str, nvfp4=None, mxfp4: bool = False
-                            ) -> str | None:
-    """vLLM's refusal of the user's explicit ``--moe-backend`` for ``spec``'s routed experts as shipped on ``gpu`` =
-    (compute capability, vLLM (major, minor)) (``quant.layouts.moe_backend_refusal``): ``nvfp4`` = the experts' NVFP4
-    layout (``experts_nvfp4``) or None, ``mxfp4``: the experts are MXFP4 (gpt-oss; DeepSeek-V4's W4A8 experts take
-    another path, not decided).  None = vLLM starts, or not decidable (no capability: AMD, a GPU given by its
-    memory)."""
-    from .quant.layouts import moe_backend_refusal
-
-    if moe_backend == "auto" or gpu is None or gpu[0] is None:
-        return None
-    cc, version = gpu
-    if mxfp4:
-        if (spec.quantization_config or {}).get("expert_dtype") == "fp4":
-            return None
-        return moe_backend_refusal(moe_backend, "mxfp4", cc, version)
-    if nvfp4 is not None:
-        return moe_backend_refusal(moe_backend, "nvfp4", cc, version, moe_activation(spec), not nvfp4.input_scale)
-    return None
-
-
 def rule_inputs(spec: ModelSpec) -> tuple[tuple[int, ...], tuple]:
     """What ``model_rule`` reads off the layers: (KV head counts, main first; distinct state geometries)."""
     heads = (spec.num_kv_heads, *sorted(set(getattr(spec, "kv_heads_by_layer", ())) - {spec.num_kv_heads}))
@@ -276,159 +142,6 @@ def model_rule(spec: ModelSpec, lay: Layout, inputs: tuple | None = None) -> str
     if lay.ep and lay.tp * lay.dp > spec.num_experts:
         return f"expert parallel: tp*dp ({lay.tp * lay.dp}) > num_experts ({spec.num_experts})"
     return None
-
-
-def non_torch_gib(lay: Layout, is_moe: bool, profile: vp.VllmProfile | None = None, nvls: bool = True) -> float:
-    """Non-torch memory of one rank; ``profile`` None = the 0.19 fit in overheads.py; ``nvls`` False =
-    GPUs without NVLink SHARP (overheads.comm_terms)."""
-    if profile is not None:
-        return vp.non_torch_gib(profile, lay.tp, lay.pp, lay.dp, is_moe, oh.NT_PP_ONLY, nvls)
-    group = lay.tp * (lay.dp if is_moe else 1)
-    if group > 1:
-        return (oh.NT_COMM_BASE if nvls else oh.NT_SINGLE) + oh.NT_COMM_PER_RANK * group
-    return oh.NT_PP_ONLY if lay.pp > 1 else oh.NT_SINGLE
-
-
-def custom_ar_gib(lay: Layout, disabled: bool = False, nvlink_group: int = 1 << 20) -> float:
-    """vLLM's custom all-reduce buffers on a rank (overheads.CUSTOM_AR_GIB): built for a TP group of
-    2, 4, 6 or 8 unless ``--disable-custom-all-reduce``, and above TP 2 only on GPUs all NVLink-linked
-    (``nvlink_group``: overheads.comm_terms)."""
-    on = (not disabled and lay.tp in oh.CUSTOM_AR_SIZES and (lay.tp == 2 or lay.tp <= nvlink_group))
-    return oh.CUSTOM_AR_GIB if on else 0.0
-
-
-def context_gib(lay: Layout, is_moe: bool, custom_ar_disabled: bool = False) -> float:
-    """Memory a rank holds when vLLM takes its start-up snapshot (CUDA context; with a communication
-    group also NCCL / custom all-reduce set-up): outside the budget (overheads.CONTEXT_GIB).  The
-    fitted CONTEXT_COMM_GIB holds the custom all-reduce buffers (H100 TP 2 / 4); a TP group without
-    them (the flag, or a TP size vLLM does not build it for) holds that much less.  The GPU's part of
-    the rule (TP > 2 on GPUs not all NVLink-linked) is applied per GPU (exprs.gpu_pass, ``ca``)."""
-    if lay.tp * (lay.dp if is_moe else 1) == 1:
-        return oh.CONTEXT_GIB
-    return oh.CONTEXT_COMM_GIB - oh.CUSTOM_AR_GIB + custom_ar_gib(lay, custom_ar_disabled)
-
-
-def graph_gib(layers_on_stage: int, tp: int, hidden: int, is_moe: bool, cuda_graphs: bool = True) -> float:
-    """CUDA-graph memory of one stage (form and constants in overheads.py); 0 when the engine
-    captures no graphs (vLLM ``--enforce-eager``: ``compile_or_warm_up_model`` skips
-    ``capture_model``)."""
-    if not cuda_graphs:
-        return 0.0
-    return (oh.G_BASE + layers_on_stage * (oh.G_PER_LAYER + oh.G_PER_LAYER_WIDTH * hidden / 4096 / tp)
-            + (oh.G_MOE if is_moe else 0.0))
-
-
-def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_extra: float = 0.0,
-                      mrv2: bool = False, gdn_copies: float | None = None) -> dict[str, float]:
-    """Bytes per batched token / per sampler row (forms in overheads.py; ``p`` = constants,
-    overridable by the calibration script; ``sampler_extra`` = the version profile's extra
-    bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``;
-    ``mrv2``: the profile run samples with Model Runner V2's sampler, ``oh.MRV2_SAMPLER_BYTES``
-    beyond the model-dtype logits instead of the fitted MRV1 ``SAMPLER_BYTES``; ``gdn_copies``: the
-    version profile's ``gdn_state_copies``, None = ``p.GDN_STATE_COPIES``)."""
-    moe_tp = 1 if lay.ep else lay.tp * lay.dp
-    smp_b = oh.MRV2_SAMPLER_BYTES if mrv2 else p.SAMPLER_BYTES + sampler_extra
-    moe_ws = p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0
-    return {
-        "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden
-                            + hybrid.mixer_excess_cols(f.ssm_state, p.ALPHA_MLP * f.mlp_cols / lay.tp, lay.tp)),
-        "a_hid_t": p.HIDDEN_KEPT * f.hidden * act_b,
-        "a_smp_r": f.vocab * (act_b + smp_b),
-        "a_add_t": moe_ws
-                   + encoder.deepstack_bytes_per_token(f.multimodal, f.hidden, act_b, f.deepstack)
-                   + f.buffer_t * act_b
-                   + topk_buffer_bytes_per_token(f.topk_buf, lay.tp)
-                   + (oh.PP_BUFFERS * f.hidden * act_b if lay.pp > 1 else 0.0),
-        # encoder profile: bytes per encoder-budget token, and the largest item (budget = max(T, item))
-        "a_enc_t": encoder.encoder_bytes_per_token(f.multimodal, f.hidden, act_b),
-        "enc_item": float(f.mm_item),
-        # per max_model_len (exprs.encoder_lens): the dummy video's patch tokens / most patches, and the tower's
-        # own peak in bytes per encoded token
-        "vid_f": float(f.video[0]),
-        "vid_p": float(f.video[1]),
-        "vid_s": float(f.video[2]),
-        "tow_t": encoder.tower_bytes_per_token(f.multimodal, f.tower, lay.tp, act_b),
-        "tow_in": encoder.tower_input_bytes_per_token(f.multimodal, f.tower),
-        # the sampler warm-up after the KV cache runs the same runner's _dummy_sampler_run: MRV2's holds the
-        # logits and one fp32 copy (no top-k/top-p leftovers to strand), MRV1's the fitted live + stranded set
-        "warm_r": (f.vocab * (act_b + oh.MRV2_SAMPLER_BYTES) if mrv2
-                   else (oh.SAMPLER_WARMUP + act_b / 4.0) * f.vocab * 4.0),
-        "a_state_r": ((getattr(p, "GDN_STATE_COPIES", oh.GDN_STATE_COPIES) if gdn_copies is None else gdn_copies)
-                      * f.gdn_state.bytes_per_seq(lay.tp, act_b) if f.gdn_state is not None else 0.0),
-        # the fused-MoE workspaces' share of ``a_add_t``: since vLLM 0.14 the modular kernel takes them from the
-        # shared ``WorkspaceManager`` buffer that DeepSeek-V4's attention workspaces also use (exprs._ws_rows)
-        "a_moe_t": moe_ws,
-    }
-
-
-# vLLM's own CUTLASS MoE kernel on NVFP4 experts (``CutlassExpertsFp4``, the log's "Using 'VLLM_CUTLASS' NvFp4 MoE
-# backend"): ``--moe-backend cutlass`` (``KernelConfig.moe_backend``, vllm/config/kernel.py @00634b8a) or vLLM's
-# auto choice where FlashInfer's kernels do not take the experts (``nvfp4_backend_for``)
-CUTLASS_NVFP4_BACKEND = "nvfp4_cutlass"
-NVFP4_BACKEND_NAMES = frozenset(NVFP4_MOE_BACKENDS)
-
-
-def experts_nvfp4(spec: ModelSpec, scheme):
-    """The NVFP4 layout ``scheme`` (weights as shipped: origin checkpoint) stores the routed experts in, or None."""
-    from .quant.layouts import Nvfp4
-    if scheme is None or getattr(scheme, "origin", "") != "checkpoint":
-        return None
-    return next((lay for t in spec.tensors if t.component is Component.ROUTED_EXPERTS and len(t.shape) >= 2
-                 and isinstance(lay := scheme.layout_for(t), Nvfp4)), None)
-
-
-def cutlass_nvfp4_moe_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh) -> tuple[float, float]:
-    """(MoE-step peak, kept workspaces), bytes per batched token, of vLLM's CUTLASS NVFP4 MoE call
-    (vllm/model_executor/layers/fused_moe/cutlass_moe.py @d5fdedb1, ``run_cutlass_moe_fp4`` /
-    ``CutlassExpertsFp4``; docs/decisions.md "Row 170's 2.45 GiB").  K = hidden, N = the rank's expert width,
-    a = ``act_b``:
-
-    - the step: the residual stream (``BETA_HIDDEN`` h) plus the call's transients at its last step -- the
-      input rows copied into expert order (``ops.shuffle_rows(a, a_map)``, (m topk, K)), the output rows copied
-      back (``shuffle_rows(c3, c_map)``, (m topk, K)), the weighted product ``c3.view(m, topk, K) *
-      topk_weights`` ((m topk, K)) and its ``.sum(dim=1)`` ((m, K)): a (BETA_HIDDEN h + (3 topk + 1) K).  They
-      are freed when the call returns, so the step is a peak of its own beside the dense forward F: the
-      activation takes max(F, step) (``_coeff_tuple`` folds it into ``a_fwd_t``).  K is not divided by tp:
-      the shuffled rows are full hidden width.
-    - the kept workspaces (``workspace_shapes``): (m topk, max(2N, K)) + (m topk, N) + the output (m, K),
-      replacing the Triton-fitted ``MOE_WS`` term ``a_moe_t``."""
-    if not f.is_moe:
-        return 0.0, 0.0
-    moe_tp = 1 if lay.ep else lay.tp * lay.dp
-    n = f.moe_cols3 / 3.0 / moe_tp
-    k, topk = f.hidden, f.moe_topk
-    step = act_b * (p.BETA_HIDDEN * k + (3 * topk + 1) * k)
-    ws = act_b * (topk * (max(2 * n, k) + n) + k)
-    return step, ws
-
-
-def topk_buffer_bytes_per_token(heads_topk: tuple[int, int], tp: int) -> float:
-    """int32 bytes per batched token of MiniMax-M3's ``topk_indices_buffer`` on one rank:
-    ``torch.empty(max(1, sparse_num_index_heads // tp), padded tokens, sparse_topk_blocks, dtype=int32)``
-    in ``MiniMaxM3Model.__init__`` (vllm/models/minimax_m3/nvidia/model.py @0443308a), allocated with the
-    model, so it is in vLLM's non-KV memory.  The padding of max_num_batched_tokens up to a multiple of 4
-    (at most 3 rows: 768 bytes for MiniMax-M3) is not counted."""
-    heads, topk = heads_topk
-    return float(max(1, heads // tp) * topk * 4) if heads and topk else 0.0
-
-
-def activation_gib(c: dict[str, float], batched_tokens: int, max_num_seqs: int, last_stage: bool,
-                   max_model_len: int | None = None) -> float:
-    """Scalar twin of the polars expressions in ``exprs.gpu_pass`` (calibration, seed API) and, given
-    ``max_model_len``, ``exprs.encoder_lens`` (the dummy video and the tower's own peak)."""
-    t, r = float(batched_tokens), float(min(max_num_seqs, batched_tokens))
-    fwd = t * c["a_fwd_t"] + r * c.get("a_state_r", 0.0)
-    core = max(fwd, t * c["a_hid_t"] + r * c["a_smp_r"]) if last_stage else fwd
-    video = 0
-    if max_model_len is not None:
-        video = mm_video.video_patches(max_model_len, int(c.get("vid_f", 0)), int(c.get("vid_p", 0)),
-                                      int(c.get("vid_s", 0))) * int(c.get("vid_f", 0))
-    budget, encoded = encoder.encoder_profile_tokens(batched_tokens, int(c.get("enc_item", 0)), video)
-    text = core + t * c["a_add_t"] + budget * c.get("a_enc_t", 0.0)
-    if max_model_len is None or not c.get("tow_t", 0.0):
-        return text / GIB
-    # the tower phase and the text phase of profile_run (encoder.profile_peak)
-    return encoder.profile_peak(text + encoded * c.get("tow_in", 0.0), t * c["a_add_t"], encoded * c["tow_t"]) / GIB
 
 
 def state_kinds(spec: ModelSpec) -> tuple[bool, bool]:
@@ -531,106 +244,12 @@ def _one_length(lens) -> int | None:
     return int(values.pop()) if len(values) == 1 else None
 
 
-# ``ModelTables.mxfp4_variant`` of a row the GPU does not change; SM12_ATTENTION: its third item on SM 12.x
+# ``ModelTables.mxfp4_variant`` of a row the GPU does not change; SM12_ATTENTION (workspaces.py): its third item
+# on SM 12.x
 NO_VARIANT = (None, None, None)
-SM12_ATTENTION = "sm12"
 # the third item for a Qwen GDN hybrid on a GPU where vLLM 0.33+ exports FlashInfer prefill checkpoints
 # (hybrid.gdn_checkpoints: kv_groups(gdn_checkpoint=True))
 GDN_CHECKPOINT = "gdn_ck"
-
-
-def dsv4_attention_for(gpu: tuple | None) -> str | None:
-    """DeepSeek-V4's attention backend on ``gpu`` = (compute capability, vLLM version) as far as the profile
-    run differs: SM12_ATTENTION on SM 12.x (FlashInfer sparse MLA), else None (FlashMLA; a GPU of unknown
-    capability keeps the H100 default)."""
-    cc = gpu[0] if gpu is not None else None
-    return SM12_ATTENTION if cc is not None and cc[0] == 12 else None
-
-
-def dsa_indexer_workspace(g, spec, profile, version=None):
-    """``g`` with ``dsa_ix`` set for a DSA model (DeepSeek-V3.2 / GLM-5: sparse MLA layers with an indexer key
-    cache) under vLLM ``version`` ((major, minor); None: the profile's first release) from
-    ``compressed.DSA_INDEXER_WORKSPACE_FROM`` (0.13, inside the 0.11-0.16 profile): the lightning indexer reserves
-    its K gather, max_model_len x 40 rows of index_head_dim fp8 + 4 scale bytes (+ 1 MiB radix top-k scratch),
-    in the profile run (sparse_attn_indexer.py @006475fe) -- priced per length by ``exprs.encoder_lens``.
-    index_head_dim is the layers' ``LayerKV.index_head_dim`` (set from the config by ``families/deepseek_dsa``;
-    DeepSeek-V4 layers leave it 0 and carry theirs on ``compressed``)."""
-    from dataclasses import replace
-    from . import compressed as cm
-    d = max((l.index_head_dim for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)), default=0)
-    v = tuple(version[:2]) if version is not None else tuple(profile.first)
-    if not d or g.tok_conc or v < cm.DSA_INDEXER_WORKSPACE_FROM:
-        return g
-    return replace(g, dsa_ix=d)
-
-
-# FlashMLA-sparse's q-concat buffer: (max_num_batched_tokens, heads per rank, 576) bf16
-FLASHMLA_SPARSE_Q_BYTES = 2
-
-
-def flashmla_sparse_q_concat(g, spec, tp: int, kv_elem_bytes: float):
-    """``g`` with ``fm_qc`` set for a DSA model (DeepSeek-V3.2 / GLM-5) with a bf16 (not quantized) KV cache: the
-    bytes per batched token of the q-concat buffer FlashMLA-sparse reserves in ``FlashMLASparseImpl.__init__``
-    -- ``q_concat_shape = (max_num_batched_tokens, num_heads, head_size)`` bf16 through
-    ``current_workspace_manager().get_simultaneous`` and kept as ``self.q_concat_buffer``
-    (vllm/v1/attention/backends/mla/flashmla_sparse.py of the v0.18.0 .. v0.28.0 sdists; v0.20.0 lines 750-776;
-    v0.29.0 / v0.30.0 pad a bf16 cache's heads to 64 / 128 (``exprs.gpu_pass``'s ``fmq_pad``); from v0.31.0 and at
-    main @008a0c31 the view is no longer kept).  ``num_heads`` is the
-    rank's (TP-split) heads, ``head_size`` the 576-wide latent (``LayerKV.head_size_k``).  The buffer is made at
-    model construction, inside "Model loading took": load-time memory, added per GPU in ``exprs.gpu_pass`` only
-    where FlashMLA-sparse is the backend that runs and keeps it (``flashmla_q_concat_on``).  An fp8
-    (``fp8_ds_mla``) cache is left at 0: there the same call also reserves the (5 x max_model_len, 576) bf16
-    gather, and the profile run's MoE / indexer workspaces then fit inside that kept buffer -- not modelled."""
-    from dataclasses import replace
-    if g.tok_conc or kv_elem_bytes < 2:
-        return g
-    hs = max((l.head_size_k for l in getattr(spec, "layers_kv", ()) if getattr(l, "sparse", False)
-              and getattr(l, "index_head_dim", 0)), default=0)
-    heads = spec.num_attention_heads // tp if spec.num_attention_heads else 0
-    if not hs or not heads:
-        return g
-    return replace(g, fm_qc=heads * hs * FLASHMLA_SPARSE_Q_BYTES, fm_h=heads)
-
-
-# Where a DSA model's bf16 cache runs on FlashMLA-sparse, which keeps its q-concat buffer from model construction
-# (``tables.flashmla_sparse_q_concat``; vLLM release sdists): v0.18.0 is the buffer's first release (v0.17.0 reserves
-# the fp8 gather only); from v0.31.0 the view is no longer kept (the profile run's growth frees it: no net KV change).
-# SM 9.x: FLASHMLA_SPARSE is the only sparse MLA backend up to v0.24.x; v0.25.0's cuda.py ``_get_backend_priorities``
-# puts FLASH_ATTN_MLA_SPARSE (SM 9.x, bf16 caches, no workspace) ahead.  SM 10.x: FLASHINFER_MLA_SPARSE comes first
-# at <= 16 heads a rank (the rank's heads, deepseek_v2.py ``num_local_heads``), FLASHMLA_SPARSE above; v0.29.0 /
-# v0.30.0 pad a bf16 cache's q-concat heads to ``prefill_padding`` (128 on SM 10.x).
-FLASHMLA_Q_CONCAT_SM9 = ((0, 18), (0, 25))
-FLASHMLA_Q_CONCAT_SM10 = ((0, 18), (0, 29))
-FLASHMLA_Q_CONCAT_SM10_PADDED = ((0, 29), (0, 31))
-FLASHINFER_SPARSE_MAX_HEADS = 16
-
-
-def flashmla_q_concat_on(capability, version) -> tuple[float, int, int]:
-    """(on, fewest heads a rank, head padding) of FlashMLA-sparse's kept q-concat buffer for a DSA model's bf16 cache
-    on one GPU under one vLLM (major, minor): an SM 9.x GPU (or one of unknown capability: the H100 default) under
-    0.18-0.24, any heads; SM 10.x above 16 heads a rank under 0.18-0.28 (unpadded) and 0.29-0.30 (heads padded to 128).
-    (0.0, 0, 0) elsewhere: SM 12.x / 8.x do not run FlashMLA-sparse's kept buffer in these versions."""
-    if version is None:
-        return 0.0, 0, 0
-    v = tuple(version)
-    major = 9 if capability is None else capability[0]
-    if major == 9 and FLASHMLA_Q_CONCAT_SM9[0] <= v < FLASHMLA_Q_CONCAT_SM9[1]:
-        return 1.0, 0, 0
-    if major == 10 and FLASHMLA_Q_CONCAT_SM10[0] <= v < FLASHMLA_Q_CONCAT_SM10[1]:
-        return 1.0, FLASHINFER_SPARSE_MAX_HEADS + 1, 0
-    if major == 10 and FLASHMLA_Q_CONCAT_SM10_PADDED[0] <= v < FLASHMLA_Q_CONCAT_SM10_PADDED[1]:
-        return 1.0, FLASHINFER_SPARSE_MAX_HEADS + 1, 128
-    return 0.0, 0, 0
-
-
-def sm12_attention_workspace(g):
-    """DeepSeek-V4 on SM 12.x: vLLM runs FlashInfer's SM120 sparse MLA (FLASHINFER_MLA_SPARSE_DSV4, the only
-    DeepSeek-V4 backend for capability 12; FlashMLA needs SM 9.x / 10.x), whose dummy run reserves FlashInfer's
-    128 MiB workspace and not the bf16 prefill gather (``compressed.profile_workspace_bytes``)."""
-    from dataclasses import replace
-
-    from . import compressed as cm
-    return replace(g, ws_b=0, ws_fi=cm.FLASHINFER_SM120_WORKSPACE)
 
 
 class _Invalid(str):
