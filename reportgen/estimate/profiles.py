@@ -590,6 +590,11 @@ def _sizes_up_to(top: int) -> int:
     return n
 
 
+def _step8_count(top: int) -> int:
+    """len([1, 2, 4] + range(8, top + 1, 8)) up to ``top``: the 0.10 / 0.11.0 capture list."""
+    return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
+
+
 def _size_list(top: int) -> list[int]:
     """``[1, 2, 4] + range(8, 256, 8) + range(256, top + 1, 16)`` up to ``top``."""
     return ([x for x in (1, 2, 4) if x <= top] + list(range(8, min(top + 1, 256), 8))
@@ -646,24 +651,17 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
             return _sizes_up_to(top)
     elif p.capture_rule in ("step8", "step8_full"):
         top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
-        n = len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
         if p.capture_rule == "step8":
-            return n
+            return _step8_count(top)
         # 0.11.0: FULL (uniform decode) graphs for the list's sizes up to max_num_seqs x q (vllm 0.11.0 sdist
         # v1/worker/gpu_model_runner.py:3452-3465); speculative rounding was not read for 0.11.0
-        full = min(top, max_num_seqs * q)
-        return n + len([s for s in (1, 2, 4) if s <= full]) + len(range(8, full + 1, 8))
+        return _step8_count(top) + _step8_count(min(top, max_num_seqs * q))
     else:
         top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
-    if p.capture_batched_tokens and top == max_num_batched_tokens and top not in _size_list(top):
-        sizes = _size_list(top) + [top]            # 0.20.1+: the off-grid max_num_batched_tokens is captured too
-        if q == 1:
-            return len(sizes) + len([x for x in sizes if x <= max_num_seqs])
-        sizes = spec_rounded_sizes(sizes, q, top)
-        return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
-    if q == 1:
-        return _sizes_up_to(top) + _sizes_up_to(min(top, max_num_seqs))
-    sizes = spec_rounded_sizes(_size_list(top), q, top)
+    sizes = _size_list(top)
+    if p.capture_batched_tokens and top == max_num_batched_tokens and top not in sizes:
+        sizes.append(top)                          # 0.20.1+: the off-grid max_num_batched_tokens is captured too
+    sizes = spec_rounded_sizes(sizes, q, top)      # unchanged when q == 1
     return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
 
 

@@ -425,20 +425,19 @@ _FUSED_LEAF = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
                "gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}
 
 
-def unsplit_block_extra(nbytes: float, max_split: bool = True) -> float:
-    """Bytes the allocator's block holds beyond a parameter of ``nbytes`` allocated in a new segment:
+def _unsplit_extra(n: np.ndarray, max_split: bool) -> np.ndarray:
+    """Bytes the allocator's block holds beyond each parameter of ``n`` bytes (int64) allocated in a new segment:
     ``round_up(bytes, 2 MiB) - bytes`` when the request is >= 10 MiB and either >= 20 MiB with ``max_split``
     (vLLM 0.21+) or the rounding leaves <= 1 MiB (no split); else 0."""
-    n = int(round(nbytes))
-    if n <= 0:
-        return 0.0
     req = -(-n // ALLOC_MIN_BLOCK) * ALLOC_MIN_BLOCK
-    if req < ALLOC_MIN_LARGE:
-        return 0.0
     seg = -(-req // ALLOC_ROUND) * ALLOC_ROUND
-    if (max_split and req >= ALLOC_MAX_SPLIT) or seg - req <= ALLOC_SMALL:
-        return float(seg - n)
-    return 0.0
+    keep = (n > 0) & (req >= ALLOC_MIN_LARGE) & (((req >= ALLOC_MAX_SPLIT) & max_split) | (seg - req <= ALLOC_SMALL))
+    return np.where(keep, seg - n, 0).astype(np.float64)
+
+
+def unsplit_block_extra(nbytes: float, max_split: bool = True) -> float:
+    """``_unsplit_extra`` of one parameter of ``nbytes``."""
+    return float(_unsplit_extra(np.array([int(round(nbytes))], dtype=np.int64), max_split)[0])
 
 
 def _param_key(t) -> tuple:
@@ -635,15 +634,11 @@ class AllocatorPlan:
             frac = 1.0 / (tp * layout.dp)
         w = np.array([1.0 / tp, _kv_frac(self.n_kv, tp), _kv_frac(self.n_kv_alt, tp) if self.n_kv_alt else 0.0,
                       frac, 1.0])
-        n = np.rint(self.cols @ w).astype(np.int64)
-        req = -(-n // ALLOC_MIN_BLOCK) * ALLOC_MIN_BLOCK
-        seg = -(-req // ALLOC_ROUND) * ALLOC_ROUND
-        keep = (n > 0) & (req >= ALLOC_MIN_LARGE) & (((req >= ALLOC_MAX_SPLIT) & max_split) | (seg - req <= ALLOC_SMALL))
-        ext = np.where(keep, seg - n, 0).astype(np.float64)
+        ext = _unsplit_extra(np.rint(self.cols @ w).astype(np.int64), max_split)
+        first = self.slot == _FIRST
+        last = self.slot == _LAST
         out = []
         for s, (a, z) in enumerate(pp_partition(self.n_layers, pp)):
-            first = self.slot == _FIRST
-            last = self.slot == _LAST
             here = (self.slot >= a) & (self.slot < z)
             if self.every or s == 0:
                 here |= first
