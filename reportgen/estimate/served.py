@@ -56,7 +56,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from reportgen.arch.spec import ModelSpec
-from reportgen.estimate.profiles import parse_version as _minor    # (major, minor, patch) as users write versions
+# (major, minor, patch) of a version as users write it: "0.10" is the 0.10.0 release, as everywhere (branch patchver),
+# "0.10.1rc1" / "0.10.1.dev5" are priced as 0.10.1
+from reportgen.estimate.profiles import parse_version as _release
 from reportgen.estimate.tf_backend import spec_for_release
 
 REGISTRY_COMMIT = "055e47c2"
@@ -209,23 +211,17 @@ def never_served_reason(model_type, architectures, version) -> str | None:
 def removed_reason(architectures, version) -> str | None:
     """vLLM's refusal for a config whose every listed architecture was removed before ``version``
     (None: served, or the version / architectures are unknown)."""
-    v = _minor(version)
+    v = _release(version)
     archs = [a for a in architectures or () if isinstance(a, str)]
     if v is None or not archs or any(a not in LAST_SERVED for a in archs):
         return None
     for arch in archs:
         last = LAST_SERVED[arch]
-        if v[:2] > _minor(last)[:2]:          # "until v0.23.0": every 0.23.x serves it (vLLM's label names a line)
+        if v[:2] > _release(last)[:2]:          # "until v0.23.0": every 0.23.x serves it (vLLM's label names a line)
             return (f"vLLM {v[0]}.{v[1]} no longer serves {arch}: it was supported until v{last} "
                     f"(vLLM registry _PREVIOUSLY_SUPPORTED_MODELS @{REGISTRY_COMMIT}); set vllm_version to "
                     f"{last.rsplit('.', 1)[0]} or older to price it")
     return None
-
-
-def _release(version) -> tuple[int, int, int] | None:
-    """(major, minor, patch) of a version (``profiles.parse_version``): "0.10" is the 0.10.0 release, as everywhere
-    (branch patchver; it was the 0.10 line's newest patch here), "0.10.1rc1" / "0.10.1.dev5" are priced as 0.10.1."""
-    return _minor(version)
 
 
 def _shown(version) -> str:
@@ -258,7 +254,7 @@ def added_reason(architectures, version) -> str | None:
     if v is None or not archs:
         return None
     unlisted = [a for a in archs if not _listed(a, v)]
-    gone = {a for a in archs if a in LAST_SERVED and v[:2] > _minor(LAST_SERVED[a])[:2]}
+    gone = {a for a in archs if a in LAST_SERVED and v[:2] > _release(LAST_SERVED[a])[:2]}
     if not unlisted or len(set(unlisted) | gone) < len(archs):
         return None
     later = [FIRST_SERVED[a] for a in unlisted if a in FIRST_SERVED and _before(v, FIRST_SERVED[a])]
@@ -275,7 +271,7 @@ def release_values(spec: ModelSpec, version) -> ModelSpec:
     """``spec`` with the values its ``from_release`` entries give vLLM ``version`` (per field the entry of the
     latest release at or below it; none: the field's own, oldest-release value) -- a copy when any applies;
     ``spec`` itself when the version is unknown or nothing changes."""
-    v = _minor(version)
+    v = _release(version)
     # a draft may be an EAGLE head (specdecode.EagleDraftConfig), which has no per-release values
     if v is None or not getattr(spec, "from_release", None):
         return spec
@@ -308,7 +304,7 @@ def spec_for_version(spec: ModelSpec, version) -> ModelSpec:
 
 
 def _before_served_from(spec: ModelSpec, version) -> str | None:
-    v, first = _minor(version), spec.served_from
+    v, first = _release(version), spec.served_from
     if v is None or first is None or v >= first[0]:
         return None
     return (f"vLLM {v[0]}.{v[1]} cannot build this config: {first[1]}; set vllm_version to "
