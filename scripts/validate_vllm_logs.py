@@ -421,9 +421,8 @@ def make_case(row: dict) -> Case | None:
                 max_nodes=64, allow_cross_node_tp=True, flashinfer_sampler=extra.get("flashinfer_sampler"),
                 disable_custom_all_reduce=bool(extra.get("disable_custom_all_reduce", False)),
                 moe_backend=extra.get("moe_backend", "auto"),
+                expandable_segments=bool(extra.get("expandable_segments", False)),   # PYTORCH_CUDA_ALLOC_CONF
                 speculative_config=_spec_config(row, extra))
-    if extra.get("expandable_segments"):
-        mm.expandable_segments = True    # EngineOptions.expandable_segments (PYTORCH_CUDA_ALLOC_CONF in the command)
     if mm.speculative_config:
         # a draft_model's config comes from the same config directories as the target's
         from reportgen.estimate.specdecode import draft_from_config, parse_speculative_config
