@@ -264,9 +264,44 @@ def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
 MIN_ROWS = 3   # fewer rows of a range than this: the term is reported, not fitted (value inherited)
 
 
+def mrv2_graph_rows(res: list[dict] | None = None) -> list[tuple[str, float, float]]:
+    """(row, captured graph memory logged, the Model Runner V1 graph model) of the started, scored rows whose model
+    runs on Model Runner V2 and whose log prints the captured graph memory (> 0); one row per distinct start (row
+    189 is row 33's log completed: same model, figures and KV)."""
+    from validate_vllm_logs import run
+
+    res = run() if res is None else res
+    out, seen = [], set()
+    for r in res:
+        if not (r["mrv2"] and r["started"] and not r["interference"] and r["g_meas"] and r["g_meas"] > 0
+                and r["g_pred"]):
+            continue
+        key = (r["model"], r["g_meas"], r["kv_meas"], r["tok_meas"])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((str(r["row"]), r["g_meas"], r["g_pred"] / oh.MRV2_GRAPH_RATIO))
+    return out
+
+
+def fit_mrv2_graph_ratio(res: list[dict] | None = None) -> tuple[float, int]:
+    """oh.MRV2_GRAPH_RATIO re-fitted: the median of logged / modelled (V1 form) graph memory over
+    ``mrv2_graph_rows``; (ratio, rows)."""
+    rows = mrv2_graph_rows(res)
+    return (round(float(np.median([g / m for _, g, m in rows])), 2) if rows else float("nan")), len(rows)
+
+
 def check_profiles(tolerance: float) -> int:
-    fits = fit_profiles()
+    from validate_vllm_logs import run
+
+    res = run()
+    fits = fit_profiles(res)
     drift = []
+    ratio, n = fit_mrv2_graph_ratio(res)
+    bad = abs(ratio - oh.MRV2_GRAPH_RATIO) > max(0.05, tolerance * oh.MRV2_GRAPH_RATIO)
+    print("Model Runner V2 graph memory / the V1 graph model (overheads.MRV2_GRAPH_RATIO): fitted | shipped | rows")
+    print(f"  {ratio:9.3f} {oh.MRV2_GRAPH_RATIO:9.3f} {n:4d}{'  <- drift' if bad else ''}")
+    drift += ["overheads.MRV2_GRAPH_RATIO"] if bad else []
     print("per-profile terms: fitted on the profile's own rows | shipped in profiles.py | rows")
     for name, fit in fits.items():
         if not fit:

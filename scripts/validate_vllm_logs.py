@@ -455,6 +455,17 @@ def predict(case: Case) -> dict:
     return lf.collect().row(0, named=True)
 
 
+def runs_model_runner_v2(case: Case) -> bool:
+    """Whether the row's model runs on Model Runner V2 under the version it is run at (the estimator's own rule,
+    profiles.model_runs_mrv2): what scripts/calibrate_overheads.py fits oh.MRV2_GRAPH_RATIO on."""
+    from reportgen.estimate import profiles as vp
+    from reportgen.estimate.tables import state_kinds
+    version = vp.parse_version(case.matrix.vllm_version)
+    profile = vp.profile_for(case.matrix.vllm_version)[0]
+    return vp.model_runs_mrv2(profile, version, case.spec.architectures, bool(case.spec.num_experts),
+                              case.spec.quantization_config is not None, state_kinds(case.spec)[0])
+
+
 def _err(pred, meas) -> float | None:
     if pred is None or meas is None or meas == 0:
         return None
@@ -487,6 +498,7 @@ def compare(case: Case, p: dict) -> dict:
         "tok_pred": p["kv_cache_tokens"], "tok_meas": meas_tok,
         "conc_pred": p["max_concurrency"], "conc_meas": _f(r.get("max_concurrency")),
         "status": p["status"], "started": started, "speculative": p.get("speculative"),
+        "mrv2": runs_model_runner_v2(case),
     }
     out["w_err"] = _err(out["w_pred"], out["w_meas"])
     out["w_abs"] = None if meas_w is None else out["w_pred"] - meas_w
@@ -656,10 +668,12 @@ def overhead_section() -> list[str]:
     return lines + [""]
 
 
-def profile_section() -> list[str]:
-    """The per-profile fit (calibrate_overheads.py --profiles) and the failed starts."""
+def profile_section(res: list[dict]) -> list[str]:
+    """The per-profile fit (calibrate_overheads.py --profiles), Model Runner V2's graph ratio and the failed
+    starts."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import calibrate_overheads as cal
+    from reportgen.estimate import overheads as oh
     from reportgen.estimate.profiles import PROFILES
 
     lines = ["## The version profiles and their fit", "",
@@ -676,9 +690,18 @@ def profile_section() -> list[str]:
                      f"(no NVLS: {p.nt_single:g} + {p.nt_comm_per_rank:g} g) | "
                      f"{p.evidence} |")
     lines += ["", "| profile | term | fitted | shipped | rows |", "|---|---|---|---|---|"]
-    for name, fit in cal.fit_profiles().items():
+    for name, fit in cal.fit_profiles(res).items():
         for k, (v, shipped, n) in fit.items():
             lines.append(f"| {name} | {k} | {v:g} | {shipped:g} | {n}{' (< 3)' if n < 3 else ''} |")
+    rows = cal.mrv2_graph_rows(res)
+    ratio, n = cal.fit_mrv2_graph_ratio(res)
+    lines += ["", "Model Runner V2's captured graph memory against the graph model (fitted on Model Runner V1 "
+              "captures), on the started rows that log it (`overheads.MRV2_GRAPH_RATIO`: the median, "
+              f"{ratio:g} on {n} rows; shipped {oh.MRV2_GRAPH_RATIO:g}).  The model times the ratio is the "
+              "captured figure every MRV2 cell uses; its error per row:", "",
+              "| row | logged GiB | V1 model GiB | ratio | model x shipped ratio - logged (GiB) |", "|---|---|---|---|---|"]
+    for row, g, m in rows:
+        lines.append(f"| {row} | {g:.2f} | {m:.2f} | {g / m:.2f} | {m * oh.MRV2_GRAPH_RATIO - g:+.2f} |")
     return lines + [""]
 
 
@@ -710,7 +733,7 @@ def write_accuracy_md(md: str, res: list[dict]) -> None:
         "",
         summary(res)[0],
         "",
-        *profile_section(),
+        *profile_section(res),
         *overhead_section(),
         *encoder_section(),
         "## Every row",

@@ -27,6 +27,7 @@ import pytest
 from reportgen.arch import build_spec
 from reportgen.catalog import load_catalog
 from reportgen.estimate import overheads as oh
+from reportgen.estimate.profiles import profile_for
 from reportgen.job import Matrix
 from reportgen.matrix import ModelEntry, evaluate_matrix, estimate_one, gpu_table
 
@@ -101,14 +102,17 @@ def test_floor_is_a_floor_not_an_addend():
 
 def test_releases_without_the_extensible_cache_are_unaffected():
     """0.33 (and 0.34 with --no-enable-extensible-kv-cache) size from the profile estimate at 0.92: no margin term,
-    so the MI300X and a CUDA GPU of the same memory keep the same KV, 0.92 x 191.45 - non-KV."""
+    so the MI300X and a CUDA GPU of the same memory keep the same KV, 0.92 x 191.45 - non-KV, the graphs as the
+    profile's estimate (graph_estimate_scale x the capture)."""
     for kw in ({"vllm_version": "0.33"}, {"vllm_version": "0.34", "enable_extensible_kv_cache": False}):
         r = estimate_one(LLAMA, MI300X, max_model_len=8192, **kw)
         cuda = estimate_one(LLAMA, 191.45, max_model_len=8192, **kw)
         assert r["gpu_memory_utilization"] == 0.92
         assert r["kv_cache_gib"] == cuda["kv_cache_gib"]
+        scale = profile_for(kw["vllm_version"])[0].graph_estimate_scale
+        assert scale == 1.48
         assert r["kv_cache_gib"] == pytest.approx(0.92 * 191.45 - r["weights_gib"] - r["activation_gib"]
-                                                  - r["non_torch_gib"] - r["cuda_graph_gib"])
+                                                  - r["non_torch_gib"] - scale * r["cuda_graph_gib"])
 
 
 def test_mixed_fleet_matrix_prices_each_gpu_with_its_floor():

@@ -11,7 +11,7 @@ import pytest
 
 from reportgen.estimate import overheads as oh
 from reportgen.estimate.profiles import (DEFAULT_PROFILE, PROFILES, budget_graph_factor, capture_sizes,
-                                         profile_for)
+                                         parse_version, profile_for)
 from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
 from reportgen.matrix import estimate_one
 from test_estimate_specs import dense_spec, moe_spec
@@ -85,14 +85,14 @@ def test_what_each_profile_takes_from_the_budget_for_dense_and_moe():
     moe = {p.name: budget_graph_factor(p, is_moe=True, hybrid=False) for p in PROFILES}
     hyb = {p.name: budget_graph_factor(p, is_moe=False, hybrid=True) for p in PROFILES}
     # 0.29+: Model Runner V2 for every model kind (PRs #53306 / #53183); its estimate measures the PIECEWISE
-    # graphs and extrapolates only the FULL ones from the two largest (gpu/cudagraph_utils.py
-    # profile_cudagraph_memory, source-index file 57392530080), so it is the capture itself: 1.0, not
-    # MRV1's 1.64 (0.26-0.28 MoE / hybrid), for dense, MoE and hybrid models alike
-    # 0.34: the extensible KV cache measures the captured graphs (no estimate); without it, 0.29's estimate -- both 1.0
-    assert dense == {"0.10": 0, "0.11": 0, "0.11.1": 0, "0.17": 0, "0.20": 0.89, "0.20.1": 0.89, "0.25": 0, "0.26": 0, "0.29": 1.0,
-                     "0.34": 1.0}
+    # graphs and extrapolates the FULL ones from the two largest (vllm 0.29.0 sdist, v1/worker/gpu/cudagraph_utils.py
+    # :718-832), which over-counts the pool they share: rows 184 / 185 print 0.38 estimated for 0.23 / 0.29 captured,
+    # median 1.48 -- of MRV2's capture (overheads.MRV2_GRAPH_RATIO x the graph model), for every model kind
+    # 0.34: the extensible KV cache measures the captured graphs (no estimate: exprs.gpu_pass); without it, 0.29's
+    assert dense == {"0.10": 0, "0.11": 0, "0.11.1": 0, "0.17": 0, "0.20": 0.89, "0.20.1": 0.89, "0.25": 0, "0.26": 0,
+                     "0.29": 1.48, "0.34": 1.48}
     assert moe == {"0.10": 0, "0.11": 0, "0.11.1": 0, "0.17": 0, "0.20": 0.89, "0.20.1": 0.89, "0.25": 0.89, "0.26": 1.64,
-                   "0.29": 1.0, "0.34": 1.0}
+                   "0.29": 1.48, "0.34": 1.48}
     assert hyb == {**moe, "0.25": 0.89}
 
 
@@ -115,8 +115,11 @@ def test_kv_budget_across_versions_for_one_dense_8b_on_h100():
     assert r["0.27"]["activation_gib"] == pytest.approx(fwd, rel=1e-4)
     assert r["0.27"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] + smp1 - fwd, abs=1e-3)  # no estimate
     nt = profile_for("0.31")[0].nt_single - profile_for("0.19")[0].nt_single       # 0.26 vs 0.25 (row 33)
-    # 0.29+: the MRV2 estimate is the capture (scale 1.0; 1.64 was MRV1's extrapolation); MRV2 sampler too
-    assert r["0.31"]["kv_cache_gib"] == pytest.approx(r["0.19"]["kv_cache_gib"] + smp1 - fwd - 1.0 * g - nt, abs=1e-3)
+    # 0.29+: the MRV2 estimate, 1.48 x MRV2's capture, itself 0.37 x the (MRV1-fitted) graph model; MRV2 sampler too
+    assert r["0.31"]["cuda_graph_gib"] == pytest.approx(oh.MRV2_GRAPH_RATIO * g)
+    assert r["0.27"]["cuda_graph_gib"] == pytest.approx(oh.MRV2_GRAPH_RATIO * g)     # dense MRV2 already (outside)
+    assert r["0.31"]["kv_cache_gib"] == pytest.approx(
+        r["0.19"]["kv_cache_gib"] + smp1 - fwd - 1.48 * 0.37 * g - nt, abs=1e-3)
     assert r["0.27"]["vllm_version"] == "0.27"
 
 
@@ -189,6 +192,23 @@ def test_profile_constants_match_their_fit(capsys):
     assert calibrate_overheads.check_profiles(0.15) == 0
     out = capsys.readouterr().out
     assert "0.11  sampler_extra_bytes" in out and "0.20  graph_estimate_scale" in out
+
+
+def test_model_runner_v2_graph_ratio_rows(logged):
+    """MRV2's captured graph memory over the graph model fitted on Model Runner V1 captures: the five distinct started
+    rows that log it (189 is row 33's log; N05's 0.00 under WSL2 and the cold-compile N06 are not used), their
+    logged figures as the logs print them, and the shipped ratio their median; the 0.29 estimate scale is the
+    median estimate / captured of the 0.29+ rows printing both (184: 0.38 / 0.23, 185: 0.38 / 0.29)."""
+    rows = {r: (g, m) for r, g, m in calibrate_overheads.mrv2_graph_rows(list(logged.values()))}
+    assert sorted(rows) == ["184", "185", "33", "35", "N04"]
+    assert {r: g for r, (g, _) in rows.items()} == {"33": 0.23, "184": 0.23, "185": 0.29, "35": 0.37, "N04": 0.40}
+    ratios = sorted(round(g / m, 2) for g, m in rows.values())
+    assert ratios == [0.29, 0.29, 0.37, 0.62, 0.67]
+    assert oh.MRV2_GRAPH_RATIO == ratios[2] == calibrate_overheads.fit_mrv2_graph_ratio(list(logged.values()))[0]
+    est = sorted(e / g for _, v, e, g in calibrate_overheads.graph_ratio_rows()
+                 if parse_version(v) >= (0, 29, 0))
+    assert [round(x, 2) for x in est] == [1.31, 1.65]
+    assert profile_for("0.29")[0].graph_estimate_scale == round((est[0] + est[1]) / 2, 2) == 1.48
 
 
 def test_graph_estimate_ratio_rows_are_read_from_both_files():

@@ -166,7 +166,8 @@ def test_enforce_eager_removes_the_graph_terms():
     m.enforce_eager = True                       # the flags branch sets this from --enforce-eager
     eager = evaluate_matrix([ModelEntry("m", dense_spec())], [gpu], m).row(0, named=True)
     assert eager["cuda_graph_gib"] == 0
-    assert eager["kv_cache_gib"] == pytest.approx(graphs["kv_cache_gib"] + 1.0 * graphs["cuda_graph_gib"])
+    # 0.29-0.33 take the graph estimate, 1.48 x the capture (profiles.graph_estimate_scale), from the budget
+    assert eager["kv_cache_gib"] == pytest.approx(graphs["kv_cache_gib"] + 1.48 * graphs["cuda_graph_gib"])
 
 
 def test_verdict_order_follows_vllm_loading_then_profiling_then_kv_check():

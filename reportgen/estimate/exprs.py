@@ -42,10 +42,11 @@ def _cdiv(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 def graph_captured(i: int | str) -> pl.Expr:
     """CUDA-graph memory one slot captures: the fitted 51-size figure ``g{i}`` with its per-layer
     part scaled by the number of capture sizes (``g_n`` = sizes / 51, ``g_on`` = any graphs;
-    profiles.graph_scale -- 0 with --enforce-eager)."""
+    profiles.graph_scale -- 0 with --enforce-eager), times the runner's share ``g_r`` (Model Runner V2:
+    oh.MRV2_GRAPH_RATIO)."""
     g = pl.col(f"g{i}") if isinstance(i, int) else pl.col(i)
     n = pl.when(pl.col("g_big") > 0).then(pl.col("g_n_big")).otherwise(pl.col("g_n"))  # gpt-oss: max 1024
-    return (pl.col("g_on") * oh.G_BASE + (g - oh.G_BASE) * n).clip(0)
+    return (pl.col("g_on") * oh.G_BASE + (g - oh.G_BASE) * n).clip(0) * pl.col("g_r")
 
 
 def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool = False

@@ -227,6 +227,19 @@ G_BASE = 0.333
 G_PER_LAYER = 0.0118
 G_PER_LAYER_WIDTH = 0.0054
 G_MOE = 0.560
+# Model Runner V2 (dense models from 0.25, every model from 0.29: profiles.runs_mrv2) captures its FULL and
+# PIECEWISE graphs into one shared pool, PIECEWISE first so the FULL graphs' activations fit in memory it already
+# holds (vllm 0.29.0 sdist, v1/worker/gpu/cudagraph_utils.py:332-335, :796-798) -- far less than the Model Runner
+# V1 captures G was fitted on (v0.19 H100 rows).  The graph memory MRV2 starts log ("Graph capturing finished ...
+# took" / "... GiB for CUDAGraph memory") over G at the same capture sizes: row 33 (0.31.0, A100, Llama-3.1-8B)
+# 0.23 / 0.80, 184 (0.29.0, RTX 5060 Ti, Qwen3-4B geometry) 0.23 / 0.79, 185 (0.30.0, same card and checkpoint)
+# 0.29 / 0.79, 35 (0.27.1, RTX 4090, Qwen2.5-0.5B) 0.37 / 0.60, N04 (0.26.0, 16 GB card, Qwen2.5-0.5B) 0.40 /
+# 0.60: ratios 0.29, 0.29, 0.37, 0.62, 0.67, median 0.37 (row 189 is row 33's log; N05 logs 0.00 under WSL2 and
+# N06 is a cold-compile start, listed not scored; scripts/calibrate_overheads.py --profiles re-fits it).  A
+# ratio, not a constant: the five rows span 24-36 layers and do not show how MRV2's figure grows with depth, so
+# the MRV1 form keeps that growth.  The graph estimate 0.29+ takes from the budget is a multiple of this
+# captured figure (profiles.graph_estimate_scale).
+MRV2_GRAPH_RATIO = 0.37
 
 # ---- outside the budget ----
 # Memory in use when vLLM takes its start-up snapshot (``gpu_worker.init_device``: after

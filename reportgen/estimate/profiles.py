@@ -60,9 +60,10 @@ source index, PRs and issues by number):
   57392530080 / 59275043150): one throw-away ``capture_model()`` into a throw-away pool in which
   PIECEWISE (and encoder / speculator) graphs are *measured in full* and only the FULL graphs are
   sampled -- the two largest (``_FULL_GRAPH_PROFILING_SAMPLES = 2``), total = first + (N_FULL - 1) x
-  max(second, 1 MiB) (``_extrapolate_full_graph_memory``).  The estimate is therefore the capture
-  itself (ratio ~1), not MRV1's 2nd-sample x (N - 1) over every mode that ``graph_estimate_scale``
-  1.64 (0.26-0.28, MRV1 MoE / hybrid rows) describes.
+  max(second, 1 MiB) (``_extrapolate_full_graph_memory``).  That was read as "the estimate is the capture
+  itself (ratio ~1)"; the rows printing both say the extrapolation over-counts MRV2's shared pool --
+  estimate / captured 1.65 and 1.31 (rows 184 / 185), ``graph_estimate_scale`` 1.48 -- and that MRV2
+  captures 0.37 x the graph model fitted on MRV1 (``overheads.MRV2_GRAPH_RATIO``, branch mrv2graphs).
   Release sdists (branch versionaudit): MRV2's ``profile_cudagraph_memory`` is ``return 0`` ("It is TBD whether
   we keep this API") in every sdist from 0.18.0 to 0.28.0 (v1/worker/gpu/model_runner.py:620-622 in 0.22.0,
   680-682 in 0.25.0, 843-845 in 0.28.0) and the estimate from 0.29.0 (model_runner.py:896-898 ->
@@ -396,7 +397,7 @@ PROFILES: tuple[VllmProfile, ...] = (
               "Llama-3.1-8B on an A40, KV tokens +1.3 % with no graph reserve)",
         tokens_from_concurrency=True, capture_batched_tokens=True),
     VllmProfile(
-        name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.0,
+        name="0.29", first=(0, 29), graphs_in_budget=True, graph_estimate_scale=1.48,
         dense_graph_estimate=True, mrv2="all", gdn_transient_scale=oh.GDN_TRANSIENT_SCALE,
         sampler_extra_bytes=0.0, nt_single=0.26, nt_comm_base=1.991, nt_comm_per_rank=0.041,
         capture_rule="max_num_seqs",
@@ -410,26 +411,24 @@ PROFILES: tuple[VllmProfile, ...] = (
                  "PR #57865 (open; its review diff at gpu/cudagraph_utils.py:931 quotes upstream's "
                  "'measured - sum(mem_samples) + full_estimate')",
                  "PR #51590 (open)"),
-        evidence="graph_estimate_scale 1.0 from the code: MRV2's estimate measures the PIECEWISE graphs in full and "
-                 "extrapolates only the FULL (decode) graphs from the two largest, so it is the capture itself -- "
-                 "the captured-graph model x 1, for dense, MoE and hybrid models alike (PR #53183 put them all on "
-                 "MRV2; 1.64 was MRV1's 2nd-sample extrapolation over every graph, fitted on MoE / hybrid 0.26-0.28 "
-                 "rows).  Checked on the four scored 0.29+ rows, whose implied estimate / captured-graph model "
-                 "((applied estimate + predicted - logged KV) / model) is 1.24 (row 33: v0.31 A100 Llama-3.1-8B, "
-                 "72.91 budget - 15.26 consumed - 1.44 'peak activation' = 56.21 KV, the 1.44 holding the estimate), "
-                 "0.61 (row 161: vLLM 0.29.0 Qwen3-14B bf16 on an L40S, defaults; the command, card and model of "
-                 "row 68 on 0.28.0, which holds 0.51 GiB more KV with no dense estimate), 0.80 / 1.31 (rows 162 / "
-                 "163: the AWQ checkpoint, defaults / tuned): median 1.02.  KV tokens 33 / 161 / 162 / 163 at 1.64 "
-                 "(before): -0.6 / -9.0 / -2.8 / -1.2 %; at 1.0: +0.3 / -3.4 / -0.7 / +1.1 %; with MRV2's "
-                 "profile-run sampler (overheads.MRV2_SAMPLER_BYTES, branch n08act): +0.7 / -1.0 / +0.2 / +1.2 %.  "
-                 "Rows 157-160 "
+        evidence="Graphs (branch mrv2graphs, docs/decisions.md 'Model Runner V2 graph memory'): MRV2 captures its "
+                 "FULL and PIECEWISE graphs into one pool (PIECEWISE first), and the captures its starts log are "
+                 "0.29-0.67 x the graph model fitted on Model Runner V1 (rows 33, 184, 185, 35, N04: "
+                 "overheads.MRV2_GRAPH_RATIO 0.37, the median), so every MRV2 model's captured graph memory is "
+                 "0.37 x that model.  The estimate taken from the budget measures the PIECEWISE graphs and "
+                 "extrapolates the FULL ones from the two largest (first + (N - 1) x second, 1 MiB at least: vllm "
+                 "0.29.0 sdist, v1/worker/gpu/cudagraph_utils.py:718-832), which over-counts the shared pool: the two "
+                 "rows printing both figures give estimate / captured 1.65 (184: 0.38 / 0.23) and 1.31 (185: 0.38 / "
+                 "0.29), median 1.48 -- 0.55 x the V1 model, against the printed 0.38 / 0.38 / 0.35 GiB of rows "
+                 "184 / 185 / 182 (modelled 0.43 / 0.43 / 0.36; the V1 model at scale 1.0 put 0.79 / 0.79 / 0.66).  "
+                 "KV tokens at scale 1.0 on the V1 model -> now: 33 +0.7 -> +1.4 %, 161 -1.0 -> +2.9 %, 162 -0.2 -> "
+                 "+1.3 %, 163 +0.8 -> +2.5 %, 185 -17.8 -> -4.5 %, and the Docker-on-WSL2 graph-mode starts 180 / 182 "
+                 "+17.9 / +16.9 -> +33 / +32 %, 184 +53.6 -> +78 %: their graph estimates are now the printed ones, "
+                 "and what they keep beyond them is non-torch memory (184 logs 0.95 GiB 'consumed' beyond its weights, "
+                 "185 on the same card 0.25; 181, 180's command with --enforce-eager, -2.4 %).  Rows 157-160 "
                  "(vLLM 0.30 on a GB10, util 0.55, 32k; listed, not scored: the bench's other engine arguments are "
                  "not shown) print the applied estimate only as a utilization equivalence: 0.009 / 0.0044 / 0.010 "
-                 "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8, "
-                 "0.68 / 0.34 / 1.12 x the captured-graph model at default max_num_seqs); with max_num_seqs unknown "
-                 "(it sets the capture sizes) a lead, not a fit -- the two MoE rows estimating below 1 agree with "
-                 "MoE leaving the 1.64 MRV1 extrapolation.  Row 33 logs the real capture at 0.23 GiB against the "
-                 "model's 0.80: MRV2 may capture less than the 0.19 MRV1 fit, which no other 0.29+ row shows.  "
+                 "of the total (~1.08 / 0.53 / 1.20 GiB for Qwen3-30B-A3B-FP8 / GLM-4.7-Flash-FP8 / Qwen3-14B-FP8).  "
                  "Weights (branch load29, docs/decisions.md): 'Model loading took' counts the caching allocator's "
                  "blocks, and from 0.21 vLLM loads under max_split_size_mb=20 (gpu_worker.py:493), so every "
                  "parameter of >= 20 MiB keeps its whole 2 MiB-rounded block (weights.allocator_unsplit_bytes): "
@@ -444,7 +443,7 @@ PROFILES: tuple[VllmProfile, ...] = (
         notes="dense models estimate graphs again (PR #53306).  The release that first ships it is not "
               "in the logs: 0.28.0 does not (row 68: dense Qwen3-14B, KV = budget - weights - ~0.8 GiB), "
               "0.31.0 does (row 33); 0.29 is assumed.  MoE and hybrid models moved to MRV2 too (PR #53183), so "
-              "one scale (1.0: the MRV2 estimate is the capture) serves every model kind; the GDN transient "
+              "one scale (1.48 x the MRV2 capture, itself 0.37 x the V1 graph model) serves every model kind; the GDN transient "
               "term is kept from 0.26 (not re-read for MRV2).  The 0.32.0 / 0.33.0 sdists size the KV cache the same way "
               "(``determine_available_memory``: 0.31.0 -> 0.32.0 only wraps the profile run in ``set_current_vllm_config``; "
               "0.33.0 also estimates encoder graphs with ``cudagraph_mm_encoder``, gpu_worker.py); 0.34 is the next profile",
@@ -722,6 +721,13 @@ def named_mrv2(version, architectures, is_moe: bool, quantized: bool, hybrid: bo
     return hybrids_too or not hybrid
 
 
+def model_runs_mrv2(p: VllmProfile, version, architectures, is_moe: bool, quantized: bool, hybrid: bool) -> bool:
+    """True when a model runs on Model Runner V2 under ``version`` of profile ``p``: by the profile's rule
+    (``runs_mrv2``) or because the release names its architecture (``named_mrv2``).  Its profile run samples
+    with MRV2's sampler and its graphs take oh.MRV2_GRAPH_RATIO of the fitted graph memory."""
+    return runs_mrv2(p, is_moe, hybrid) or named_mrv2(version, architectures, is_moe, quantized, hybrid)
+
+
 def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
     """Share of the captured graph memory the profile takes from the KV budget (0 = none)."""
     if not p.graphs_in_budget:
@@ -745,4 +751,4 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "release_of", "capture_sizes",
            "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE", "model_max_capture",
            "graph_scale", "budget_graph_factor", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ",
-           "MRV2_NAMED_ARCHS", "named_mrv2"]
+           "MRV2_NAMED_ARCHS", "named_mrv2", "model_runs_mrv2"]

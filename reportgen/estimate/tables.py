@@ -173,10 +173,11 @@ HEAD_FIELDS = ("tp", "pp", "dp", "ep", "weights_as", "kv_cache_dtype", "pre_stat
 # estimate is max(graph, transient), exprs.gpu_pass)
 # ctx: memory in use before the budget is measured (outside it); nt_nvls: the NVLink-SHARP share of nt
 # (GPUs without it drop it); ca: the custom all-reduce buffers in ctx that GPUs not all NVLink-linked drop
-# (TP > 2); g_big: 1 when the model raises vLLM's maximum capture size (profiles.MODEL_MAX_CAPTURE)
+# (TP > 2); g_big: 1 when the model raises vLLM's maximum capture size (profiles.MODEL_MAX_CAPTURE); g_r: the
+# runner's share of the fitted (Model Runner V1) graph memory -- oh.MRV2_GRAPH_RATIO on Model Runner V2, else 1
 # spec_decode: the speculative method and draft priced (text); draft_w: draft weights on the last stage, GiB
 BODY_FIELDS = ("weight_scheme", "kv_cache_dtype_used", "kv_note", "nt", "ctx", "nt_nvls", "ca", "g_max", "g_big",
-               "g_bf", "gdn_t",
+               "g_bf", "gdn_t", "g_r",
                *COEFF_FIELDS, *GROUP_FIELDS, "spec_decode", "draft_w")
 _EMPTY_BODY = (None,) * len(BODY_FIELDS)
 _NO_BODY = (None, _EMPTY_BODY, (), 0)      # ModelTables.row_parts of a row refused before its body
@@ -288,9 +289,14 @@ class ModelTables:
         self.kinds = state_kinds(spec)          # (hybrid, gdn): per model, not per row
         # vLLM 0.22-0.28 run some architectures on Model Runner V2 by name (profiles.MRV2_NAMED_ARCHS): no graph
         # estimate from the budget, MRV2's profile-run sampler
+        version = self.engine.vllm_version or self.profile.first
+        quantized = spec.quantization_config is not None
         self.named_mrv2 = self.facts is not None and vp.named_mrv2(
-            self.engine.vllm_version or self.profile.first, spec.architectures, self.facts.is_moe,
-            spec.quantization_config is not None, self.kinds[0])
+            version, spec.architectures, self.facts.is_moe, quantized, self.kinds[0])
+        # the model runs on Model Runner V2 under this version (by the profile's rule or by name): its profile-run
+        # sampler (activation_coeffs) and its graph memory (oh.MRV2_GRAPH_RATIO)
+        self.mrv2 = self.facts is not None and vp.model_runs_mrv2(
+            self.profile, version, spec.architectures, self.facts.is_moe, quantized, self.kinds[0])
         # speculative decoding: the draft's weights, KV layers and graph layers (specdecode.py)
         sd = self.engine.spec_decode
         self.draft = sdm.resolve(spec, sd, self.engine.draft_spec) if sd and not spec.unsupported_reason else None
@@ -547,7 +553,7 @@ class ModelTables:
         # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
         co = activation_coeffs(f, lay, act_b, sampler_extra=extra,
-                               mrv2=vp.runs_mrv2(pr, f.is_moe, self.kinds[0]) or self.named_mrv2,
+                               mrv2=self.mrv2,
                                gdn_copies=pr.gdn_state_copies)
         if getattr(getattr(scheme, "moe_padding", None), "name", None) == CUTLASS_NVFP4_BACKEND:
             step, ws = cutlass_nvfp4_moe_coeffs(f, lay, act_b)
@@ -560,7 +566,7 @@ class ModelTables:
         return tuple(co[c] for c in COEFF_FIELDS)
 
     def _layout_terms(self, lay: Layout, act_b: float) -> tuple:
-        """(nt, ctx, nt_nvls, ca, g_big, g_bf, gdn_t): the body terms set by (tp, pp, MoE dp) and the model."""
+        """(nt, ctx, nt_nvls, ca, g_big, g_bf, gdn_t, g_r): the body terms set by (tp, pp, MoE dp) and the model."""
         f, pr, moe = self.facts, self.profile, self.facts.is_moe
         hybrid, gdn = self.kinds
         g_bf = 0.0 if self.named_mrv2 else vp.budget_graph_factor(pr, moe, hybrid)   # MRV2 estimates 0 before 0.29
@@ -573,7 +579,8 @@ class ModelTables:
         nt = non_torch_gib(lay, moe, pr)
         ca_off = self.engine.disable_custom_all_reduce
         return (nt, context_gib(lay, moe, ca_off), nt - non_torch_gib(lay, moe, pr, nvls=False),
-                custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_big, g_bf, gdn_t)
+                custom_ar_gib(lay, ca_off) if lay.tp > 2 else 0.0, g_big, g_bf, gdn_t,
+                oh.MRV2_GRAPH_RATIO if self.mrv2 else 1.0)
 
     def row(self, lay: Layout, wd: str, kd: str, mxfp4: tuple = NO_VARIANT) -> tuple[tuple, tuple, int]:
         """``(head + body, flat slots, n slots)`` for one (layout, weight dtype, KV dtype)."""

@@ -76,7 +76,7 @@ _ROW_DTYPES = {"tp": pl.Int32, "pp": pl.Int32, "dp": pl.Int32, "ep": pl.Boolean,
                "pre_status": pl.String, "pre_reason": pl.String,
                "weight_scheme": pl.String, "kv_cache_dtype_used": pl.String, "kv_note": pl.String,
                "nt": pl.Float64, "ctx": pl.Float64, "nt_nvls": pl.Float64, "ca": pl.Float64, "g_max": pl.Float64, "g_big": pl.Float64, "g_bf": pl.Float64,
-               "gdn_t": pl.Float64,
+               "gdn_t": pl.Float64, "g_r": pl.Float64,
                **{f: pl.Float64 for f in COEFF_FIELDS}, **{f: pl.Int64 for f in GROUP_FIELDS},
                "spec_decode": pl.String, "draft_w": pl.Float64}
 assert tuple(_ROW_DTYPES) == HEAD_FIELDS + BODY_FIELDS
