@@ -1,5 +1,7 @@
-"""GPUs vLLM does not run on its CUDA / ROCm paths (Intel Gaudi, Google TPU: platform plugins reportgen has not read)
-are priced with CUDA vLLM's sizing; the estimate, the manifest and the report say so beside those GPUs only."""
+"""GPUs vLLM does not run on its CUDA / ROCm paths (Intel Gaudi, Google TPU: platform plugins) are priced with CUDA
+vLLM's sizing; the estimate, the manifest and the report say so beside those GPUs only, naming the terms the plugin
+sizes the KV cache by (read from vllm-gaudi 091bbadd and tpu-inference b8692ff0; docs/decisions.md, "Gaudi / TPU
+plugins: how they size the KV cache")."""
 
 from __future__ import annotations
 
@@ -20,6 +22,23 @@ def test_note_by_vendor_over_the_catalog():
     assert {"intel_gaudi2", "google_tpu_v6e"} <= noted
     assert not platform_note("NVIDIA") and not platform_note("AMD") and not platform_note(None)
     assert platform_note("Google").startswith("Google accelerator: vLLM serves it through a platform plugin")
+
+
+def test_note_names_the_plugin_terms():
+    # vllm-gaudi hpu_worker.py:410-420: free HBM after loading x gpu_memory_utilization x (1 - VLLM_GRAPH_RESERVED_MEM,
+    # default '0.1'); platform.py:155-156: block_size 128 when not given
+    intel = platform_note("Intel")
+    assert "(vllm-gaudi)" in intel and "free after loading the weights" in intel
+    assert "(1 - VLLM_GRAPH_RESERVED_MEM, 0.1 by default)" in intel and "128-token blocks" in intel
+    # tpu-inference tpu_worker.py:519-520: bytes_limit x gpu_memory_utilization - bytes_in_use; utils.py:231-237: head_dim
+    # padded to a multiple of 128 except 64
+    google = platform_note("Google")
+    assert "(tpu-inference)" in google and "HBM limit x gpu_memory_utilization - the HBM in use" in google
+    assert "head_dim to a multiple of 128 (64 excepted)" in google
+    # both still say the cells are CUDA-priced; an accelerator whose plugin was not read keeps the generic sentence
+    assert all("its cells are priced as CUDA vLLM sizes memory" in n for n in (intel, google))
+    assert "whose memory accounting reportgen does not read" in platform_note("Huawei")
+    assert "whose memory accounting" not in intel + google
 
 
 def test_estimate_json_carries_it_for_a_tpu_only():
@@ -43,4 +62,4 @@ def test_run_manifest_and_report(tmp_path):
     notes = {g["id"]: g["platform_note"] for g in manifest["gpus"]}
     assert notes["nvidia_h100_80gb_sxm"] == "" and notes["intel_gaudi3"].startswith("Intel accelerator:")
     html = (tmp_path / "run" / "report.html").read_text()
-    assert html.count("platform plugin whose memory accounting reportgen does not read") == 1
+    assert html.count("a platform plugin (vllm-gaudi)") == 1 and "(tpu-inference)" not in html

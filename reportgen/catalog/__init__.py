@@ -31,18 +31,47 @@ class UnknownGpu(KeyError):
 
 
 # vendors whose GPUs vLLM runs in-tree on the CUDA / ROCm paths reportgen follows; any other accelerator (Intel
-# Gaudi, Google TPU ...) runs through a vLLM platform plugin whose memory accounting reportgen has not read
+# Gaudi, Google TPU ...) runs through a vLLM platform plugin whose memory accounting reportgen does not price
 CUDA_LIKE_VENDORS = ("nvidia", "amd")
+
+# What the plugin for a vendor does differently, read from its source (docs/decisions.md, "Gaudi / TPU plugins: how
+# they size the KV cache"):
+# - vllm-gaudi (vllm-project/vllm-gaudi 091bbadd, vllm_gaudi/v1/worker/hpu_worker.py:399-441; the same formula in
+#   every tag v0.10.0 - v0.27.0rc0): KV = free HBM after loading x gpu_memory_utilization x (1 - VLLM_GRAPH_RESERVED_MEM
+#   [0.1; 0 with enforce_eager]) - one block; its profile_run returns at once (hpu_model_runner.py:6339-6341), so no
+#   activation or graph estimate is subtracted; block_size 128 unless given (platform.py:155-156).
+# - tpu-inference (vllm-project/tpu-inference b8692ff0, tpu_inference/worker/tpu_worker.py:511-569): KV = sum of the
+#   devices' bytes_limit x gpu_memory_utilization - their bytes_in_use after loading; the page pads head_dim to a
+#   multiple of 128 (64 excepted; utils.py:231-237) and 2 x KV heads to the dtype's packing
+#   (kernels/ragged_paged_attention/v3/kernel.py:261-275); the page size (tokens) comes from max_model_len and
+#   max_num_seqs (layers/vllm/backends/flash_attn.py:111-143, platforms/tpu_platform.py:366-387).
+_PLUGIN_TERMS = {  # vendor -> (how its plugin sizes the KV cache, which of reportgen's CUDA terms still hold)
+    "intel": ("a platform plugin (vllm-gaudi) that sizes the KV cache as the HBM free after loading the weights "
+              "x gpu_memory_utilization x (1 - VLLM_GRAPH_RESERVED_MEM, 0.1 by default), with no profile-run "
+              "activation or graph estimate, in 128-token blocks",
+              "weights and KV bytes a token hold"),
+    "google": ("a platform plugin (tpu-inference) that sizes the KV cache as the HBM limit x gpu_memory_utilization "
+               "- the HBM in use after loading the weights, with no profile-run activation or graph estimate, pads "
+               "head_dim to a multiple of 128 (64 excepted) and sizes its page from max_model_len and max_num_seqs",
+               "weights hold, KV bytes a token only where the plugin pads nothing"),
+}
 
 
 def platform_note(vendor: str | None) -> str:
     """'' for an NVIDIA / AMD GPU (or one given without a vendor); otherwise the sentence the report prints beside
-    the GPU: its cells are priced as CUDA vLLM sizes memory, which is not what vLLM's plugin for it does."""
+    the GPU: its cells are priced as CUDA vLLM sizes memory, which is not what vLLM's plugin for it does.  For Intel
+    (Gaudi) and Google (TPU) the sentence names the plugin's own budget terms (``_PLUGIN_TERMS``); for any other
+    vendor it says only that the plugin's accounting was not read."""
     v = (vendor or "").strip()
     if not v or v.lower() in CUDA_LIKE_VENDORS:
         return ""
-    return (f"{v} accelerator: vLLM serves it through a platform plugin whose memory accounting reportgen does not read; "
-            "its cells are priced as CUDA vLLM sizes memory (weights and KV bytes hold, the budget terms are CUDA's)")
+    if v.lower() not in _PLUGIN_TERMS:
+        return (f"{v} accelerator: vLLM serves it through a platform plugin whose memory accounting reportgen does "
+                "not read; its cells are priced as CUDA vLLM sizes memory (weights and KV bytes hold, the budget "
+                "terms are CUDA's)")
+    terms, held = _PLUGIN_TERMS[v.lower()]
+    return (f"{v} accelerator: vLLM serves it through {terms}; reportgen does not price that yet: its cells are "
+            f"priced as CUDA vLLM sizes memory ({held}, the budget terms are CUDA's)")
 
 
 @dataclass(frozen=True)
