@@ -63,3 +63,15 @@ def test_run_manifest_and_report(tmp_path):
     assert notes["nvidia_h100_80gb_sxm"] == "" and notes["intel_gaudi3"].startswith("Intel accelerator:")
     html = (tmp_path / "run" / "report.html").read_text()
     assert html.count("a platform plugin (vllm-gaudi)") == 1 and "(tpu-inference)" not in html
+
+
+def test_plugin_accelerator_totals_are_the_logged_ones():
+    """The device totals the plugins size from, as their logs print them (docs/decisions.md, "Gaudi / TPU plugins"):
+    Gaudi 2's PyTorch total '94.62' ('15.05/94.62 used', vllm-gaudi docs; vllm-fork #809), a v6e's XLA bytes_limit
+    33,550,237,696 B (vLLM PR #16211; 'total_hbm_limit_gb=31.24'), a v5e's 'cap=14.49' at utilization 0.92."""
+    cat = load_catalog()
+    assert cat.get("intel_gaudi2").usable_memory_gib == 94.62
+    assert cat.get("google_tpu_v6e").usable_memory_gib == round(33_550_237_696 / 2**30, 2) == 31.25
+    assert round(cat.get("google_tpu_v5e").usable_memory_gib * 0.92, 2) == 14.49
+    for sku in ("intel_gaudi2", "google_tpu_v6e", "google_tpu_v5e"):
+        assert "docs/decisions.md 'Gaudi / TPU plugins'" in cat.get(sku).memory_source
