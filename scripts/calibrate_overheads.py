@@ -231,7 +231,7 @@ def fit_profiles(res: list[dict] | None = None) -> dict[str, dict]:
     for i, p in enumerate(vp.PROFILES):
         hi = vp.PROFILES[i + 1].first if i + 1 < len(vp.PROFILES) else None
         mine = [r for r in res if _version_text(r) and vp.profile_for(_version_text(r))[0] is p
-                and not r["interference"] and not r["cold_compile"] and r["started"]]
+                and not r["interference"] and r["started"]]
         fit: dict[str, tuple] = {}
         # dense text-only rows: there the sampler branch is the activation peak (MoE workspaces and
         # encoder profiling have terms of their own)

@@ -235,29 +235,6 @@ UNSCORED = {"N02": "entry point not shown: an offline LLM() script (LLM-class de
                    "assumes other processes do not change): a profile-window transient no setting decides",
             "N06": "a RunPod worker's engine arguments (max_num_batched_tokens / max_num_seqs) and the RTX 4090's "
                    "printed total are not in the source"}
-# Starts whose own record shows torch.compile compiling from an empty cache.  vLLM runs the compile inside the profile
-# window and charges its transients to the KV budget on such a boot (vLLM issue #54122 "Cold AOT compilation is charged
-# as peak activation memory, shrinking KV cache until restart", #54383 "First boot of a new shape is granted a ~5 %
-# smaller KV cache"; the fix, PR #54479, is open): 0.5 GiB to tens of GiB by GPU and shape, not a function of the
-# command.  reportgen prices a warm boot (docs/decisions.md "Cold torch.compile starts"); these rows are listed with
-# their errors, not scored.  Eager starts (--enforce-eager) never compile: "Enforce eager set, disabling torch.compile
-# and CUDAGraphs" (vllm 0.30.0 sdist, config/vllm.py:1546-1552).
-COLD_COMPILE = {
-    "184": "its log compiles from an empty cache: 'Compiling a graph for compile range (1, 2048) takes 16.63 s', "
-           "'saved AOT compiled function to /root/.cache/vllm/torch_compile_cache/...' (row 185, the same card, "
-           "checkpoint and settings four days later, loads it: 'Directly load AOT compilation from path ...', "
-           "'torch.compile took 0.54 s', and keeps 1.26 GiB more KV: 0.70 'consumed' + 0.56 peak activation)",
-    "180": "the harness's `docker run -d --name statecraft-vllm ... -v hf-cache:/root/.cache/huggingface` persists "
-           "the Hugging Face cache only: vLLM's compile cache (/root/.cache/vllm/torch_compile_cache) starts empty in "
-           "every new container, so every graph-mode start compiles cold (five starts, the same 72,400 tokens); "
-           "row 181, the same command with --enforce-eager (no torch.compile), is within 2.4 %",
-    "182": "the same harness and container command as row 180 (a fresh container, no vLLM cache volume): a cold "
-           "torch.compile in every start",
-    # not only misses: the rule is the evidence, and this cold start is within 2 % (a 0.5B model on 0.24)
-    "N01": "its quoted log compiles: 'Compiling a graph for compile range (1, 2048)' (a warm start prints 'Directly "
-           "load the compiled graph(s) ... from the cache')",
-}
-
 # device totals vLLM prints, for rows whose log does not (catalog usable_memory_gib)
 GPU_TOTALS = (("H100", 79.19), ("H20", 95.08), ("A100 80GB", 79.25), ("RTX PRO 6000", 95.01),
               ("RTX 4090", 23.55), ("RTX 3090", 23.58))     # 3090: as rows 7-8 print
@@ -522,7 +499,6 @@ def compare(case: Case, p: dict) -> dict:
         "conc_pred": p["max_concurrency"], "conc_meas": _f(r.get("max_concurrency")),
         "status": p["status"], "started": started, "speculative": p.get("speculative"),
         "mrv2": runs_model_runner_v2(case),
-        "cold_compile": str(r["row_id"]) in COLD_COMPILE,
     }
     out["w_err"] = _err(out["w_pred"], out["w_meas"])
     out["w_abs"] = None if meas_w is None else out["w_pred"] - meas_w
@@ -600,7 +576,7 @@ def profile_summary(res: list[dict]) -> tuple[str, dict]:
              "|---|---|---|---|---|---|---|---|"]
     stats = {}
     for p in PROFILES:
-        rows = [r for r in res if r["profile"] == p.label and not r["interference"] and not r["cold_compile"]]
+        rows = [r for r in res if r["profile"] == p.label and not r["interference"]]
         started = [r for r in rows if r["started"]]
         w_ok = [abs(r["w_err"]) <= 1 or abs(r["w_abs"]) <= 0.05 for r in started if r["w_err"] is not None]
         tok_ok = [abs(r["tok_err"]) <= 5 for r in started if r["tok_err"] is not None]
@@ -621,7 +597,6 @@ def profile_summary(res: list[dict]) -> tuple[str, dict]:
         lines.append(f"| {p.label} | {len(rows)} ({len(started)} / {len(rows) - len(started)}) | {_share(w_ok)} | "
                      f"{_share(tok_ok)} | {_share(kv_ok)} | {_share(verd)} | {worst} | {note} |")
     skipped = [r for r in res if r["interference"]]
-    cold = [r for r in res if r["cold_compile"] and not r["interference"]]
     failed = [r for r in res if not r["started"] and not r["interference"]]
     fail_lines = [f"- row {r['row']} ({r['model'].split('/')[-1]}, {r['profile']}): {r['status']}"
                   f"{'' if verdict_right(r) else ' -- MISSED (vLLM failed)'}: {r['reason']}" for r in failed]
@@ -630,12 +605,7 @@ def profile_summary(res: list[dict]) -> tuple[str, dict]:
         f"(`tests/data/vllm_logs.csv`, `tests/data/vllm_logs_2026.csv`: {len(res)} rows), grouped by the vLLM "
         "version profile the row's version maps to (`reportgen/estimate/profiles.py`).  Rows whose GPU was "
         f"shared with another process, or whose source leaves a deciding setting open, are listed but not "
-        f"scored ({len(skipped)}: " + ", ".join(str(r["row"]) for r in skipped) + ").  Starts whose own record "
-        "shows torch.compile compiling from an empty cache are listed with their errors, not scored: vLLM charges "
-        "that compile's transients to the KV budget on such a boot (vLLM issues #54122 / #54383, fix PR #54479 "
-        "open), and reportgen prices a warm boot (" + ", ".join(
-            f"row {r['row']} {r['profile']}: KV tokens {r['tok_err']:+.1f} %" for r in cold
-            if r["tok_err"] is not None) + "; the evidence per row: `COLD_COMPILE` in this script).",
+        f"scored ({len(skipped)}: " + ", ".join(str(r["row"]) for r in skipped) + ").",
         "",
         *lines,
         "",

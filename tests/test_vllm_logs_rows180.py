@@ -9,14 +9,11 @@
   8 sequences: 34.32 GiB / 5,769,184 tokens, printed with 0.21's token line (run under 0.21, as rows 166 / 170).
 * 184 / 185: scb10x/typhoon2.5-qwen3-4b (Qwen3-4B geometry) on a 16 GB RTX 5060 Ti under Docker Desktop (WSL2), util 0.70,
   8,192 context, 256 sequences, 2,048 batched tokens: 184 = `vllm serve` on 0.29.0 (whole log: 1.45 GiB / 10,576 tokens),
-  185 = the same through Xinference on 0.30.0 (2.71 GiB / 19,744).
+  185 = the same through Xinference on 0.30.0 (2.71 GiB / 19,744).  Misses kept as measured (+61 % / -14 %).
 
 The figures asserted here are read from the logs and the config, not from the estimator; the estimator is held only
-where the row is a match (181, 183, 185).  Rows 180 / 182 / 184 are cold torch.compile starts (docs/decisions.md "Cold
-torch.compile starts"): 184's log compiles and saves the AOT artifact where 185's loads it, and the 180 / 182 harness
-runs every start in a fresh container without a vLLM cache volume; the graph-mode start leaves 1.08 GiB less KV than the
-eager one (no torch.compile) while its own graph estimate is 0.35 GiB (see the last test).  Listed with their errors,
-not scored (``validate_vllm_logs.COLD_COMPILE``).
+where the row is a match (181, 183).  Rows 180 / 182 are a miss kept as measured (KV +21-23 %): the graph-mode start
+leaves 1.08 GiB less KV than the eager one while its own graph estimate is 0.35 GiB (see the last test).
 
 Run: ``HF_HUB_OFFLINE=1 PYTHONPATH=$PWD python -m pytest -q tests/test_vllm_logs_rows180.py``.
 """
@@ -54,20 +51,6 @@ def test_profiles(scored):
     assert scored["183"]["profile"] == "0.20.1-0.24"        # 0.20.2, its own release (the 0.20.1+ token line)
     for rid in ("184", "185"):
         assert scored[rid]["profile"] == "0.29-0.33" and scored[rid]["started"] and not scored[rid]["interference"]
-    # cold torch.compile starts (listed, not scored): the graph-mode 180 / 182 / 184, not the eager 181 or warm 185
-    assert {rid for rid, r in scored.items() if r["cold_compile"]} == {"180", "182", "184"}
-
-
-def test_cold_and_warm_compile_evidence_of_rows_184_185():
-    """The evidence COLD_COMPILE cites is in the rows' sources as quoted: 184's log compiles and saves the AOT
-    artifact, the harness of 180 / 182 mounts only the Hugging Face cache; the warm 185 keeps 1.26 GiB more KV."""
-    assert "Compiling a graph for compile range (1, 2048) takes 16.63 s" in vvl.COLD_COMPILE["184"]
-    assert "Directly load AOT compilation" in vvl.COLD_COMPILE["184"]
-    assert "hf-cache:/root/.cache/huggingface" in vvl.COLD_COMPILE["180"]
-    kv = {rid: float(_row(rid)["kv_cache_gib"]) for rid in ("184", "185")}
-    assert kv["185"] - kv["184"] == pytest.approx(1.26, abs=0.005)
-    # the warm start is priced within 5 % of its tokens
-    assert abs(score("185")["tok_err"]) < 5
 
 
 def test_qwen25_15b_kv_bytes_match_the_logged_figures():
