@@ -9,10 +9,10 @@
   8 sequences: 34.32 GiB / 5,769,184 tokens, printed with 0.21's token line (run under 0.21, as rows 166 / 170).
 * 184 / 185: scb10x/typhoon2.5-qwen3-4b (Qwen3-4B geometry) on a 16 GB RTX 5060 Ti under Docker Desktop (WSL2), util 0.70,
   8,192 context, 256 sequences, 2,048 batched tokens: 184 = `vllm serve` on 0.29.0 (whole log: 1.45 GiB / 10,576 tokens),
-  185 = the same through Xinference on 0.30.0 (2.71 GiB / 19,744).  Misses kept as measured (+61 % / -14 %).
+  185 = the same through Xinference on 0.30.0 (2.71 GiB / 19,744).  184 a miss kept as measured (KV tokens +78 % since the MRV2 graph fit; 185 -4.5 %).
 
 The figures asserted here are read from the logs and the config, not from the estimator; the estimator is held only
-where the row is a match (181, 183).  Rows 180 / 182 are a miss kept as measured (KV +21-23 %): the graph-mode start
+where the row is a match (181, 183).  Rows 180 / 182 are a miss kept as measured (KV tokens +33 / +32 %): the graph-mode start
 leaves 1.08 GiB less KV than the eager one while its own graph estimate is 0.35 GiB (see the last test).
 
 Run: ``HF_HUB_OFFLINE=1 PYTHONPATH=$PWD python -m pytest -q tests/test_vllm_logs_rows180.py``.
