@@ -132,6 +132,11 @@ Numbers marked "fitted" come from ``scripts/calibrate_overheads.py --profiles`` 
 the rows named in ``evidence``; "inherited" means no public row of that range
 shows the term, so the previous profile's value is kept (and ``docs/accuracy.md``
 says so).
+
+The rules that apply a profile's fields live beside it and are re-exported here:
+``capture_sizes.py`` (how many CUDA graphs a job captures: ``capture_rule``,
+``capture_batched_tokens``) and ``model_runner.py`` (which models run on Model Runner
+V2: ``mrv2`` and the architectures 0.22-0.28 name).
 """
 
 from __future__ import annotations
@@ -140,8 +145,11 @@ import re
 from dataclasses import dataclass, field, replace
 
 from . import overheads as oh
-
-REFERENCE_CAPTURE_SIZES = 102  # the 0.19 fit: max_num_seqs 1024 -> PIECEWISE=51 + FULL=51 (largest 512)
+from .capture_sizes import (MODEL_CAPTURE_OVERRIDE_FROM, MODEL_MAX_CAPTURE, OVERRIDE_CAPTURE,  # noqa: F401
+                            OVERRIDE_CAPTURE_0110, REFERENCE_CAPTURE_SIZES, _size_list, _sizes_up_to, _step8_count,
+                            capture_sizes, graph_scale, model_max_capture, spec_rounded_sizes)
+from .model_runner import (_MRV2_024, _MRV2_025, _MRV2_026, _MRV2_027, MRV2_NAMED_ARCHS,  # noqa: F401
+                           model_runs_mrv2, named_mrv2, runs_mrv2)
 
 
 @dataclass(frozen=True)
@@ -552,182 +560,6 @@ def profile_for(version) -> tuple[VllmProfile, str]:
     return chosen, note
 
 
-# models whose vLLM config class raises ``max_cudagraph_capture_size`` (when the user sets neither
-# ``cudagraph_capture_sizes`` nor ``max_cudagraph_capture_size``): model_type -> the maximum.
-# vLLM ``model_executor/models/config.py`` @1936cf38 ``GptOssForCausalLMConfig`` ("Overriding max
-# cuda graph capture size to 1024 for performance", printed in rows G01/G02; 992 on ROCm, not modelled)
-MODEL_MAX_CAPTURE = {"gpt_oss": 1024}
-OVERRIDE_CAPTURE = 1024
-# per release (branch patchver; models/config.py ``GptOssForCausalLMConfig``): the vllm 0.10.0 sdist has no such class
-# (models/config.py:306 ``MODELS_CONFIG_MAP`` without it; GptOssForCausalLM is first listed in 0.10.1); vllm 0.10.1
-# sdist models/config.py:250-275 and 0.10.2 :261-286 raise the list to 1024; vllm 0.11.0 sdist models/config.py:248-273
-# to ``range(256, 993, 16)`` ("Overriding max cuda graph capture size to 992"); vllm 0.11.1 sdist models/config.py:254-273
-# ``max_cudagraph_capture_size = 1024`` again
-MODEL_CAPTURE_OVERRIDE_FROM = (0, 10, 1)
-OVERRIDE_CAPTURE_0110 = 992
-
-
-def model_max_capture(model_type, version=None) -> int | None:
-    """The capture maximum a model's vLLM config class sets for ``version`` ((major, minor[, patch]); None = the
-    newest), None when it sets none: gpt_oss 1024 from 0.10.1, 992 in 0.11.0 only (``OVERRIDE_CAPTURE_0110``)."""
-    top = MODEL_MAX_CAPTURE.get(model_type)
-    if top is None or version is None:
-        return top
-    v = release_of(tuple(version))
-    if v < MODEL_CAPTURE_OVERRIDE_FROM:
-        return None
-    return OVERRIDE_CAPTURE_0110 if v[:2] == (0, 11) and v[2] == 0 else top
-
-
-def _sizes_up_to(top: int) -> int:
-    """len([1, 2, 4] + range(8, min(top + 1, 256), 8) + range(256, top + 1, 16)) below ``top``."""
-    n = len([s for s in (1, 2, 4) if s <= top])
-    if top >= 8:
-        n += len(range(8, min(top + 1, 256), 8))
-    if top >= 256:
-        n += len(range(256, top + 1, 16))
-    return n
-
-
-def _step8_count(top: int) -> int:
-    """len([1, 2, 4] + range(8, top + 1, 8)) up to ``top``: the 0.10 / 0.11.0 capture list."""
-    return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
-
-
-def _size_list(top: int) -> list[int]:
-    """``[1, 2, 4] + range(8, 256, 8) + range(256, top + 1, 16)`` up to ``top``."""
-    return ([x for x in (1, 2, 4) if x <= top] + list(range(8, min(top + 1, 256), 8))
-            + (list(range(256, top + 1, 16)) if top >= 256 else []))
-
-
-def spec_rounded_sizes(sizes: list[int], q: int, top: int) -> list[int]:
-    """vLLM ``adjust_cudagraph_sizes_for_spec_decode`` (config/compilation.py @ee525ce4): every size
-    rounded up to a multiple of ``q = 1 + num_speculative_tokens``, those above ``top`` (the maximum
-    capture size) dropped; ``[q]`` when none is left and ``q <= top``."""
-    if q <= 1:
-        return sizes
-    out = sorted({-(-x // q) * q for x in sizes if -(-x // q) * q <= top})
-    return out or ([q] if q <= top else [])
-
-
-def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
-                  enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0) -> int:
-    """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
-
-    0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
-    max_num_seqs, 512, max_num_batched_tokens)`` and FULL (uniform decode) graphs for the sizes
-    up to ``min(max, max_num_seqs)``; sizes ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
-    16)``.  The logs print both counts: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
-    max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128.
-    Speculative decoding (``num_spec`` = num_speculative_tokens K, q = 1 + K; 0.11+ rule): the maximum
-    is ``min(max_num_seqs x q x 2, 512)`` (``config/vllm.py`` ``_set_cudagraph_sizes``), capped at
-    ``max_num_batched_tokens``; the sizes are rounded up to multiples of q (``spec_rounded_sizes``) and
-    the FULL (uniform decode) graphs are those up to ``max_num_seqs x q`` tokens.  0.10's fixed list
-    is not rounded here (that release's spec-decode capture was not read).
-    0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, min(2 x max_num_seqs, 512) + 1, 8)`` capped at
-    ``max_num_batched_tokens`` -- vllm 0.10.0 sdist, config.py:2451-2456 (``SchedulerConfig.cuda_graph_sizes``
-    defaults to ``[min(max_num_seqs * 2, 512)]``) and :4760-4777 (the list, then ``size <= max_num_batched_tokens``);
-    the same in the 0.10.1 / 0.10.2 sdists (config/scheduler.py:244, config/__init__.py:3652-3669): 67 sizes from
-    max_num_seqs 256 up, 35 at 128 (it was taken as 67 whatever max_num_seqs before branch versionaudit).
-    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs).
-
-    ``max_capture``: a model's own ``max_cudagraph_capture_size`` (vLLM
-    ``model_executor/models/config.py`` ``GptOssForCausalLMConfig.verify_and_update_config``
-    @1936cf38 sets 1024 "for performance" when the user sets neither the sizes nor the maximum;
-    ``config/vllm.py`` ``_set_cudagraph_sizes`` then uses it instead of ``min(2 x max_num_seqs,
-    512)``, still capped by ``max_num_batched_tokens``).  gpt-oss-20b at max_num_seqs 1024 logs
-    "PIECEWISE ... 83/83" and "(decode, FULL) 83/83" (rows G01/G02); before 0.11 the override
-    replaced the size list with the same 83 sizes (``[1, 2, 4] + range(8, 256, 8) + range(256,
-    1025, 16)``)."""
-    if enforce_eager:
-        return 0
-    q = 1 + max(0, int(num_spec))
-    if max_capture is not None:
-        if p.capture_rule == "step8_full":         # 0.11.0's gpt_oss list stops at 992 (OVERRIDE_CAPTURE_0110)
-            max_capture = min(max_capture, OVERRIDE_CAPTURE_0110)
-        top = min(max_capture, max_num_batched_tokens)
-        if p.capture_rule == "step8":
-            return _sizes_up_to(top)
-    elif p.capture_rule in ("step8", "step8_full"):
-        top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
-        if p.capture_rule == "step8":
-            return _step8_count(top)
-        # 0.11.0: FULL (uniform decode) graphs for the list's sizes up to max_num_seqs x q (vllm 0.11.0 sdist
-        # v1/worker/gpu_model_runner.py:3452-3465); speculative rounding was not read for 0.11.0
-        return _step8_count(top) + _step8_count(min(top, max_num_seqs * q))
-    else:
-        top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
-    sizes = _size_list(top)
-    if p.capture_batched_tokens and top == max_num_batched_tokens and top not in sizes:
-        sizes.append(top)                          # 0.20.1+: the off-grid max_num_batched_tokens is captured too
-    sizes = spec_rounded_sizes(sizes, q, top)      # unchanged when q == 1
-    return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
-
-
-def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
-                enforce_eager: bool = False) -> float:
-    """Graph memory relative to the fitted 102-graph set.  vLLM's estimate is linear in the
-    number of captures (2nd sample x (N - 1)), so the fitted per-layer graph terms scale
-    with N / 102; ``G_BASE`` is kept whole (``exprs.graph_captured``)."""
-    return capture_sizes(p, max_num_seqs, max_num_batched_tokens, enforce_eager) / REFERENCE_CAPTURE_SIZES
-
-
-def runs_mrv2(p: VllmProfile, is_moe: bool, hybrid: bool) -> bool:
-    """True when the profile runs the model on Model Runner V2 (``vllm/v1/worker/gpu/``): dense text
-    models from 0.25 (the same switch that made their graph estimate 0, issue #49224; in the 0.25.0 sdist), every model
-    from 0.29 (PR #53183).  Its profile run samples with the MRV2 sampler (overheads.MRV2_SAMPLER_BYTES)."""
-    return p.mrv2 == "all" or (p.mrv2 == "dense" and not is_moe and not hybrid)
-
-
-# Architectures vLLM runs on Model Runner V2 by default before 0.29 made it every model's runner, per minor release:
-# (architectures, unquantized non-MoE only, hybrids too).  vLLM ``config/vllm.py`` ``DEFAULT_V2_MODEL_RUNNER_
-# ARCHITECTURES`` and ``_is_default_v2_model_runner_model`` in the release sdists (branch versionaudit): 0.22.0 :69 /
-# :518-532 and 0.23.0 :69 / :544-558 (``not is_moe and not is_quantized``); 0.24.0 :68 / :550 (any quantization,
-# MoE included); 0.25.0 :68 / :557-570, 0.26.0 :68 / :605, 0.27.0 :69 / :637 (hybrid and attention-free models
-# excluded first; dense models run MRV2 anyway -- the profile's ``mrv2 = "dense"``); 0.28.0 :69 / :691 (a listed
-# hybrid runs MRV2 too).  MRV2's ``profile_cudagraph_memory`` is ``return 0`` in all of them
-# (v1/worker/gpu/model_runner.py:620-622 in 0.22.0, :843-845 in 0.28.0): such a model reserves no graph memory.
-# Not modelled: the fall-backs to V1 (``_get_v2_model_runner_unsupported_features``: ngram speculative decoding,
-# reasoning budgets, ...) and ROCm's MRV1 list (0.28.0 :83-93).
-_MRV2_024 = frozenset({"Qwen3ForCausalLM", "LlamaForCausalLM", "MistralForCausalLM", "DeepseekV2ForCausalLM",
-                       "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"})
-_MRV2_025 = frozenset({"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"})
-_MRV2_026 = _MRV2_025 | {"InklingForCausalLM", "InklingForConditionalGeneration", "LongcatFlashNgramForCausalLM"}
-_MRV2_027 = _MRV2_026 | {"KimiK3ForConditionalGeneration"}
-MRV2_NAMED_ARCHS: dict[tuple[int, int], tuple[frozenset[str], bool, bool]] = {
-    (0, 22): (frozenset({"Qwen3ForCausalLM"}), True, False),
-    (0, 23): (frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM"}), True, False),
-    (0, 24): (_MRV2_024, False, True),
-    (0, 25): (_MRV2_025, False, False),
-    (0, 26): (_MRV2_026, False, False),
-    (0, 27): (_MRV2_027, False, False),
-    (0, 28): (_MRV2_027 | {"DeepseekV4ForCausalLM"}, False, True),
-}
-
-
-def named_mrv2(version, architectures, is_moe: bool, quantized: bool, hybrid: bool) -> bool:
-    """True when vLLM ``version`` ((major, minor)) runs a model of these ``architectures`` on Model Runner V2 because
-    it names the architecture (``MRV2_NAMED_ARCHS``, 0.22-0.28); ``quantized``: the checkpoint config carries a
-    ``quantization_config`` (vLLM ``ModelConfig.is_quantized``).  Outside 0.22-0.28 always False (the profile's
-    ``mrv2`` says the rest)."""
-    if version is None:
-        return False
-    entry = MRV2_NAMED_ARCHS.get(tuple(version[:2]))
-    if entry is None or not any(a in entry[0] for a in architectures or ()):
-        return False
-    archs, dense_unquantized_only, hybrids_too = entry
-    if dense_unquantized_only and (is_moe or quantized):
-        return False
-    return hybrids_too or not hybrid
-
-
-def model_runs_mrv2(p: VllmProfile, version, architectures, is_moe: bool, quantized: bool, hybrid: bool) -> bool:
-    """True when a model runs on Model Runner V2 under ``version`` of profile ``p``: by the profile's rule
-    (``runs_mrv2``) or because the release names its architecture (``named_mrv2``).  Its profile run samples
-    with MRV2's sampler and its graphs take oh.MRV2_GRAPH_RATIO of the fitted graph memory."""
-    return runs_mrv2(p, is_moe, hybrid) or named_mrv2(version, architectures, is_moe, quantized, hybrid)
-
-
 def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
     """Share of the captured graph memory the profile takes from the KV budget (0 = none)."""
     if not p.graphs_in_budget:
@@ -751,4 +583,5 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "release_of", "capture_sizes",
            "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE", "model_max_capture",
            "graph_scale", "budget_graph_factor", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ",
-           "MRV2_NAMED_ARCHS", "named_mrv2", "model_runs_mrv2"]
+           "MRV2_NAMED_ARCHS", "named_mrv2", "model_runs_mrv2",
+           "next_profile", "REFERENCE_CAPTURE_SIZES", "MODEL_CAPTURE_OVERRIDE_FROM", "OVERRIDE_CAPTURE_0110", "runs_mrv2"]

@@ -1,0 +1,151 @@
+"""CUDA-graph capture sizes: how many graphs vLLM captures for a job's scheduler limits, per release.
+
+Why a module: the profile table (``profiles.py``) says which capture rule a range of releases follows
+(``VllmProfile.capture_rule``, ``capture_batched_tokens``); this module applies that rule to a job's
+``max_num_seqs`` / ``max_num_batched_tokens``, a model's own capture maximum and speculative decoding, and scales
+the fitted graph memory by the count (``graph_scale``).  It reads only the profile's fields: ``VllmProfile`` is
+named for the annotations only and ``release_of`` is imported where it is called, because ``profiles`` re-exports
+every name here (a top-level import of ``profiles`` would be an import cycle).
+
+The vLLM code the rules follow (the citations are at each rule):
+
+- ``vllm/config/vllm.py`` ``_set_cudagraph_sizes`` (0.11.1+: ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
+  16)``, vllm 0.11.1 sdist config/vllm.py:807-812; the off-grid ``max_num_batched_tokens`` appended from 0.20.1,
+  vllm 0.20.1 sdist config/vllm.py:1527-1532);
+- the 0.10 / 0.11.0 step-8 list: vllm 0.10.0 sdist config.py:2451-2456 and :4760-4777, 0.10.1 / 0.10.2
+  config/scheduler.py:244 and config/__init__.py:3652-3669, 0.11.0 config/__init__.py:590-599 with FULL graphs up to
+  max_num_seqs (v1/worker/gpu_model_runner.py:3443-3465);
+- ``vllm/config/compilation.py`` ``adjust_cudagraph_sizes_for_spec_decode`` @ee525ce4 (``spec_rounded_sizes``);
+- ``vllm/model_executor/models/config.py`` ``GptOssForCausalLMConfig`` @1936cf38 (``MODEL_MAX_CAPTURE``; per release
+  in the 0.10.1, 0.10.2, 0.11.0 and 0.11.1 sdists).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .profiles import VllmProfile
+
+REFERENCE_CAPTURE_SIZES = 102  # the 0.19 fit: max_num_seqs 1024 -> PIECEWISE=51 + FULL=51 (largest 512)
+
+
+# models whose vLLM config class raises ``max_cudagraph_capture_size`` (when the user sets neither
+# ``cudagraph_capture_sizes`` nor ``max_cudagraph_capture_size``): model_type -> the maximum.
+# vLLM ``model_executor/models/config.py`` @1936cf38 ``GptOssForCausalLMConfig`` ("Overriding max
+# cuda graph capture size to 1024 for performance", printed in rows G01/G02; 992 on ROCm, not modelled)
+MODEL_MAX_CAPTURE = {"gpt_oss": 1024}
+OVERRIDE_CAPTURE = 1024
+# per release (branch patchver; models/config.py ``GptOssForCausalLMConfig``): the vllm 0.10.0 sdist has no such class
+# (models/config.py:306 ``MODELS_CONFIG_MAP`` without it; GptOssForCausalLM is first listed in 0.10.1); vllm 0.10.1
+# sdist models/config.py:250-275 and 0.10.2 :261-286 raise the list to 1024; vllm 0.11.0 sdist models/config.py:248-273
+# to ``range(256, 993, 16)`` ("Overriding max cuda graph capture size to 992"); vllm 0.11.1 sdist models/config.py:254-273
+# ``max_cudagraph_capture_size = 1024`` again
+MODEL_CAPTURE_OVERRIDE_FROM = (0, 10, 1)
+OVERRIDE_CAPTURE_0110 = 992
+
+
+def model_max_capture(model_type, version=None) -> int | None:
+    """The capture maximum a model's vLLM config class sets for ``version`` ((major, minor[, patch]); None = the
+    newest), None when it sets none: gpt_oss 1024 from 0.10.1, 992 in 0.11.0 only (``OVERRIDE_CAPTURE_0110``)."""
+    top = MODEL_MAX_CAPTURE.get(model_type)
+    if top is None or version is None:
+        return top
+    from .profiles import release_of   # noqa: PLC0415 - profiles re-exports this module: no top-level import
+    v = release_of(tuple(version))
+    if v < MODEL_CAPTURE_OVERRIDE_FROM:
+        return None
+    return OVERRIDE_CAPTURE_0110 if v[:2] == (0, 11) and v[2] == 0 else top
+
+
+def _sizes_up_to(top: int) -> int:
+    """len([1, 2, 4] + range(8, min(top + 1, 256), 8) + range(256, top + 1, 16)) below ``top``."""
+    n = len([s for s in (1, 2, 4) if s <= top])
+    if top >= 8:
+        n += len(range(8, min(top + 1, 256), 8))
+    if top >= 256:
+        n += len(range(256, top + 1, 16))
+    return n
+
+
+def _step8_count(top: int) -> int:
+    """len([1, 2, 4] + range(8, top + 1, 8)) up to ``top``: the 0.10 / 0.11.0 capture list."""
+    return len([s for s in (1, 2, 4) if s <= top]) + len(range(8, top + 1, 8))
+
+
+def _size_list(top: int) -> list[int]:
+    """``[1, 2, 4] + range(8, 256, 8) + range(256, top + 1, 16)`` up to ``top``."""
+    return ([x for x in (1, 2, 4) if x <= top] + list(range(8, min(top + 1, 256), 8))
+            + (list(range(256, top + 1, 16)) if top >= 256 else []))
+
+
+def spec_rounded_sizes(sizes: list[int], q: int, top: int) -> list[int]:
+    """vLLM ``adjust_cudagraph_sizes_for_spec_decode`` (config/compilation.py @ee525ce4): every size
+    rounded up to a multiple of ``q = 1 + num_speculative_tokens``, those above ``top`` (the maximum
+    capture size) dropped; ``[q]`` when none is left and ``q <= top``."""
+    if q <= 1:
+        return sizes
+    out = sorted({-(-x // q) * q for x in sizes if -(-x // q) * q <= top})
+    return out or ([q] if q <= top else [])
+
+
+def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
+                  enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0) -> int:
+    """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
+
+    0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
+    max_num_seqs, 512, max_num_batched_tokens)`` and FULL (uniform decode) graphs for the sizes
+    up to ``min(max, max_num_seqs)``; sizes ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
+    16)``.  The logs print both counts: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
+    max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128.
+    Speculative decoding (``num_spec`` = num_speculative_tokens K, q = 1 + K; 0.11+ rule): the maximum
+    is ``min(max_num_seqs x q x 2, 512)`` (``config/vllm.py`` ``_set_cudagraph_sizes``), capped at
+    ``max_num_batched_tokens``; the sizes are rounded up to multiples of q (``spec_rounded_sizes``) and
+    the FULL (uniform decode) graphs are those up to ``max_num_seqs x q`` tokens.  0.10's fixed list
+    is not rounded here (that release's spec-decode capture was not read).
+    0.10 (PIECEWISE only): ``[1, 2, 4] + range(8, min(2 x max_num_seqs, 512) + 1, 8)`` capped at
+    ``max_num_batched_tokens`` -- vllm 0.10.0 sdist, config.py:2451-2456 (``SchedulerConfig.cuda_graph_sizes``
+    defaults to ``[min(max_num_seqs * 2, 512)]``) and :4760-4777 (the list, then ``size <= max_num_batched_tokens``);
+    the same in the 0.10.1 / 0.10.2 sdists (config/scheduler.py:244, config/__init__.py:3652-3669): 67 sizes from
+    max_num_seqs 256 up, 35 at 128 (it was taken as 67 whatever max_num_seqs before branch versionaudit).
+    The flags branch passes ``enforce_eager`` (``--enforce-eager``: no graphs).
+
+    ``max_capture``: a model's own ``max_cudagraph_capture_size`` (vLLM
+    ``model_executor/models/config.py`` ``GptOssForCausalLMConfig.verify_and_update_config``
+    @1936cf38 sets 1024 "for performance" when the user sets neither the sizes nor the maximum;
+    ``config/vllm.py`` ``_set_cudagraph_sizes`` then uses it instead of ``min(2 x max_num_seqs,
+    512)``, still capped by ``max_num_batched_tokens``).  gpt-oss-20b at max_num_seqs 1024 logs
+    "PIECEWISE ... 83/83" and "(decode, FULL) 83/83" (rows G01/G02); before 0.11 the override
+    replaced the size list with the same 83 sizes (``[1, 2, 4] + range(8, 256, 8) + range(256,
+    1025, 16)``)."""
+    if enforce_eager:
+        return 0
+    q = 1 + max(0, int(num_spec))
+    if max_capture is not None:
+        if p.capture_rule == "step8_full":         # 0.11.0's gpt_oss list stops at 992 (OVERRIDE_CAPTURE_0110)
+            max_capture = min(max_capture, OVERRIDE_CAPTURE_0110)
+        top = min(max_capture, max_num_batched_tokens)
+        if p.capture_rule == "step8":
+            return _sizes_up_to(top)
+    elif p.capture_rule in ("step8", "step8_full"):
+        top = min(2 * max_num_seqs, 512, max_num_batched_tokens)
+        if p.capture_rule == "step8":
+            return _step8_count(top)
+        # 0.11.0: FULL (uniform decode) graphs for the list's sizes up to max_num_seqs x q (vllm 0.11.0 sdist
+        # v1/worker/gpu_model_runner.py:3452-3465); speculative rounding was not read for 0.11.0
+        return _step8_count(top) + _step8_count(min(top, max_num_seqs * q))
+    else:
+        top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
+    sizes = _size_list(top)
+    if p.capture_batched_tokens and top == max_num_batched_tokens and top not in sizes:
+        sizes.append(top)                          # 0.20.1+: the off-grid max_num_batched_tokens is captured too
+    sizes = spec_rounded_sizes(sizes, q, top)      # unchanged when q == 1
+    return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
+
+
+def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
+                enforce_eager: bool = False) -> float:
+    """Graph memory relative to the fitted 102-graph set.  vLLM's estimate is linear in the
+    number of captures (2nd sample x (N - 1)), so the fitted per-layer graph terms scale
+    with N / 102; ``G_BASE`` is kept whole (``exprs.graph_captured``)."""
+    return capture_sizes(p, max_num_seqs, max_num_batched_tokens, enforce_eager) / REFERENCE_CAPTURE_SIZES
