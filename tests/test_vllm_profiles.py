@@ -141,7 +141,8 @@ def logged():
     ((75, 76, 77, 78, 79, 80, "C05", "C06", "C07", "C08", "C09"), "0.11.0"),
     ((81, 82), "0.11.1-0.16"),
     ((68,), "0.26-0.28"),
-    ((33,), "0.29-0.33"),
+    # the 0.29 rows whose logs print the KV memory, since the MRV2 graph fit (branch mrv2graphs): 185 was -17.8 %
+    ((33, 161, 162, 163, 185), "0.29-0.33"),
 ])
 def test_each_profile_meets_the_targets_on_its_own_rows(logged, rows, profile):
     for row in rows:
