@@ -35,8 +35,10 @@ def test_note_names_the_plugin_terms():
     google = platform_note("Google")
     assert "(tpu-inference)" in google and "HBM limit x gpu_memory_utilization - the HBM in use" in google
     assert "head_dim to a multiple of 128 (64 excepted)" in google
-    # both still say the cells are CUDA-priced; an accelerator whose plugin was not read keeps the generic sentence
-    assert all("its cells are priced as CUDA vLLM sizes memory" in n for n in (intel, google))
+    # Gaudi's cells are priced the plugin's way (tests/test_gaudi_budget.py), the TPU's still as CUDA; an accelerator
+    # whose plugin was not read keeps the generic sentence
+    assert "its cells are priced that way" in intel and "vLLM 0.28+ was not read" in intel
+    assert "its cells are priced as CUDA vLLM sizes memory" in google
     assert "whose memory accounting reportgen does not read" in platform_note("Huawei")
     assert "whose memory accounting" not in intel + google
 

@@ -31,7 +31,8 @@ class UnknownGpu(KeyError):
 
 
 # vendors whose GPUs vLLM runs in-tree on the CUDA / ROCm paths reportgen follows; any other accelerator (Intel
-# Gaudi, Google TPU ...) runs through a vLLM platform plugin whose memory accounting reportgen does not price
+# Gaudi, Google TPU ...) runs through a vLLM platform plugin: Gaudi's budget is priced as vllm-gaudi sizes it
+# (overheads.HPU_GRAPH_RESERVED, exprs.util_pass), the others' is not
 CUDA_LIKE_VENDORS = ("nvidia", "amd")
 
 # What the plugin for a vendor does differently, read from its source (docs/decisions.md, "Gaudi / TPU plugins: how
@@ -59,9 +60,9 @@ _PLUGIN_TERMS = {  # vendor -> (how its plugin sizes the KV cache, which of repo
 
 def platform_note(vendor: str | None) -> str:
     """'' for an NVIDIA / AMD GPU (or one given without a vendor); otherwise the sentence the report prints beside
-    the GPU: its cells are priced as CUDA vLLM sizes memory, which is not what vLLM's plugin for it does.  For Intel
-    (Gaudi) and Google (TPU) the sentence names the plugin's own budget terms (``_PLUGIN_TERMS``); for any other
-    vendor it says only that the plugin's accounting was not read."""
+    the GPU.  Intel (Gaudi): priced as the vllm-gaudi plugin sizes the KV cache, and what of it is not priced.  Google
+    (TPU): its cells are priced as CUDA vLLM sizes memory, which is not what its plugin does; the sentence names the
+    plugin's own budget terms (``_PLUGIN_TERMS``).  Any other vendor: only that the plugin's accounting was not read."""
     v = (vendor or "").strip()
     if not v or v.lower() in CUDA_LIKE_VENDORS:
         return ""
@@ -69,6 +70,12 @@ def platform_note(vendor: str | None) -> str:
         return (f"{v} accelerator: vLLM serves it through a platform plugin whose memory accounting reportgen does "
                 "not read; its cells are priced as CUDA vLLM sizes memory (weights and KV bytes hold, the budget "
                 "terms are CUDA's)")
+    if v.lower() == "intel":       # priced as the plugin sizes it (exprs.util_pass, overheads.HPU_GRAPH_RESERVED)
+        return (f"{v} accelerator: vLLM serves it through {_PLUGIN_TERMS['intel'][0]}; its cells are priced that way "
+                "(the plugin as read at vllm-gaudi 091bbadd, its v0.10.0 - v0.27.0rc0 releases: the plugin for vLLM "
+                "0.28+ was not read), with vLLM's small-GPU scheduler defaults (the plugin reports no device "
+                "memory); not priced: the 128-token default block (tokens are counted in the job's block size) and "
+                "the plugin's extra reductions for hybrid models")
     terms, held = _PLUGIN_TERMS[v.lower()]
     return (f"{v} accelerator: vLLM serves it through {terms}; reportgen does not price that yet: its cells are "
             f"priced as CUDA vLLM sizes memory ({held}, the budget terms are CUDA's)")

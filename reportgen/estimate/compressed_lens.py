@@ -19,7 +19,7 @@ from .tables import GIB
 # what the per-length pass needs from the (layout, GPU, util) rows for DeepSeek-V4 (``compressed_lens``)
 COMPRESSED_IN = ("tok_conc", "ws_b", "ws_w", "ix_d", "a_moe_t", "cw0", "cw1", "cw2", "cw3", "_wsr", "activation_gib",
                  "kv_cache_tokens", "max_model_len_fit",
-                 "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3")
+                 "n_slide2", "window2", "bs_slide2", "n_slide3", "window3", "bs_slide3", "hpu")
 COMPRESSED_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
                   "max_model_len_fit", "max_concurrency", "max_concurrency_total")
 FIT_STEPS = 31          # binary-search steps: any max_model_len below 2**31
@@ -84,18 +84,20 @@ def compressed_lens(k: int, fixed_kv: bool = False, max_threshold: int = BIG,
     m = pl.col("max_model_len")
     t = pl.col("max_num_batched_tokens")
     on = (pl.col("tok_conc") == 1) & pl.col("_nbv").is_not_null()
+    # a Gaudi's plugin runs no profile: no workspace is charged there (the per-request blocks stay vLLM's)
+    cuda = 1 - pl.col("hpu")
     if fixed_kv:
         nb = pl.col("_nbv")
         ws_w = pl.lit(0.0)
     else:
         nbs = [pl.when(pl.col(f"bpb{i}") > 0)
-               .then(((pl.col(f"av{i}") * GIB - _ws_rows(m, pl.col(f"wsr{i}"))) / pl.col(f"bpb{i}")).floor())
+               .then(((pl.col(f"av{i}") * GIB - _ws_rows(m, pl.col(f"wsr{i}")) * cuda) / pl.col(f"bpb{i}")).floor())
                .otherwise(None) for i in range(k)]
         nb = (pl.min_horizontal(nbs) if k > 1 else nbs[0]).fill_null(0).clip(0).cast(pl.Int64)
-        ws_w = _ws_rows(m, pl.col("_wsr")) / GIB
+        ws_w = _ws_rows(m, pl.col("_wsr")) * cuda / GIB
     slot0 = []
     if stage0:
-        ws0 = pl.when(on).then(_ws_rows(m, pl.col("wsr0")) / GIB).otherwise(0.0)
+        ws0 = pl.when(on).then(_ws_rows(m, pl.col("wsr0")) * cuda / GIB).otherwise(0.0)
         slot0 = [(pl.col("act0") + ws0).alias("act0")] + ([] if fixed_kv else [(pl.col("av0") - ws0).alias("av0")])
     before = [[pl.when(on).then(nb).otherwise(pl.col("_nbv")).alias("_nbv"),
                pl.when(on).then(pl.col("kv_cache_gib") - ws_w).otherwise(pl.col("kv_cache_gib")).alias("kv_cache_gib"),

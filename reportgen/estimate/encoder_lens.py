@@ -19,7 +19,7 @@ from .verdicts import ENCODER_FAIL
 
 # what the per-length encoder terms read from the (layout, GPU, util) rows, and hand on (``encoder_lens``)
 ENCODER_IN = ("a_enc_t", "a_add_t", "enc_item", "vid_f", "vid_p", "vid_s", "tow_t", "tow_in", "activation_gib", "n_groups",
-              "max_model_len_fit", "dsa_ix", "a_moe_t")
+              "max_model_len_fit", "dsa_ix", "a_moe_t", "hpu")
 ENCODER_OUT = ("_nbv", "kv_cache_gib", "activation_gib", "kv_cache_tokens", "kv_cache_tokens_total",
                "max_model_len_fit")
 
@@ -74,8 +74,9 @@ def encoder_lens(k: int, fixed_kv: bool = False, stage0: bool = False, extensibl
     tower = (t.cast(pl.Float64) * pl.col("a_add_t").fill_null(0.0) + enc_t * pl.col("tow_t").fill_null(0.0)) / GIB
     dsa = dsa_indexer_gib(m, t)
     extra = text + (tower - pl.col("activation_gib") - text).clip(0.0) + dsa
+    # (not on a Gaudi: the vllm-gaudi plugin runs no profile, so no encoder or indexer transient is charged)
     on = (((f > 0) | (pl.col("tow_t").fill_null(0.0) > 0) | (pl.col("dsa_ix").fill_null(0) > 0))
-          & pl.col("_nbv").is_not_null())
+          & pl.col("_nbv").is_not_null() & (pl.col("hpu") == 0))
     x = pl.col("_enc_x")
     first = [pl.when(on).then(extra).otherwise(0.0).alias("_enc_x"),
              pl.when(on).then(dsa).otherwise(0.0).alias("_dsa_x")]

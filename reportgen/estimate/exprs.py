@@ -200,8 +200,8 @@ def _pick(k: int, name: str, idx: pl.Expr) -> pl.Expr:
 PICKED = ("w", "act", "gc", "bpb", "tokb", "stb", "label", "wsr")
 
 
-def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False, extensible: bool = False
-              ) -> list[list[pl.Expr]]:
+def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False, extensible: bool = False,
+              hpu_utilization: float | None = None) -> list[list[pl.Expr]]:
     """Per (layout, GPU, utilization): budget, KV blocks per slot, their minimum, the worst slot.
 
     Dependent column batches, to be applied in order.  Nothing here depends on max_model_len or the
@@ -232,16 +232,31 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
     ``--mm-ipc-gpu-memory-gb`` (default 0) plus GPU video decoders (default backend opencv: none).  Not modelled:
     torch's measured reservation growth beyond T (:617, fragmentation of the sizing steps) and the VMM granule
     rounding of ``blocks_within`` (:305-318, at most one driver granule a segment).  docs/decisions.md, branch ext34.
+
+    Intel Gaudi GPUs (the GPU table's ``hpu``) take the vllm-gaudi plugin's budget instead (overheads.HPU_GRAPH_RESERVED):
+    ``(total - weights) x util x (1 - 0.1) - one block`` (the graph reserve 0 with --enforce-eager: ``g_on``), no
+    activation, non-torch or graph estimate, no extensible cache (vLLM 0.34 turns it off off CUDA / ROCm: "it is only
+    supported on CUDA and ROCm", config/vllm.py:3200-3201), nothing checked after the sizing.  ``hpu_utilization``: the
+    utilization such a GPU runs at where the job's is the extensible cache's default 1.0 (0.92: config/cache.py:494-500).
     """
-    budget = pl.col("gpu_memory_utilization") * pl.col("gpu_memory_gib")
+    hpu = pl.col("hpu") > 0
+    util = pl.col("gpu_memory_utilization")
+    if hpu_utilization is not None:
+        util = pl.when(hpu).then(pl.lit(float(hpu_utilization))).otherwise(util)
+    budget = util * pl.col("gpu_memory_gib")
     if kv_fixed_gib is not None:       # the engine's own footprint stands in for util x total
         budget = pl.max_horizontal([pl.col(f"fix{i}") for i in range(k)]) + float(kv_fixed_gib)
-    first = [budget.alias("_budget")]
+    first = [budget.alias("_budget")] + ([util.alias("gpu_memory_utilization")] if hpu_utilization is not None else [])
+    # the plugin keeps VLLM_GRAPH_RESERVED_MEM of the usable memory for HPU graphs (none with --enforce-eager)
+    hpu_usable = 1 - oh.HPU_GRAPH_RESERVED * pl.col("g_on")
     for i in range(k):
         avail = budget - pl.col(f"fix{i}") if kv_fixed_gib is None else pl.lit(float(kv_fixed_gib))
         if extensible and kv_fixed_gib is None:
             margin = pl.max_horizontal(pl.col("ext_floor"), oh.EXTENSIBLE_MARGIN_FRACTION * pl.col(f"tr{i}"))
             avail = pl.min_horizontal(avail, pl.col("gpu_memory_gib") - pl.col("_ctx") - pl.col(f"fix{i}") - margin)
+        if kv_fixed_gib is None:
+            avail = pl.when(hpu).then((pl.col("gpu_memory_gib") - pl.col(f"w{i}")) * util * hpu_usable
+                                      - pl.col(f"bpb{i}").fill_null(0.0) / GIB).otherwise(avail)
         first.append(avail.alias(f"av{i}"))
         nb = pl.when(pl.col(f"bpb{i}") > 0).then((avail * GIB / pl.col(f"bpb{i}")).floor()).otherwise(None)
         first.append(nb.alias(f"nb{i}"))
@@ -271,13 +286,19 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
     else:
         outside_margin = (pl.col("gpu_memory_gib") - pl.max_horizontal([pl.col(f"fix{i}") for i in range(k)])
                           - float(kv_fixed_gib) - pl.col("_outside"))
+    if kv_fixed_gib is None:      # Gaudi: the plugin's budget, no after-profiling check modelled
+        outside_margin = pl.when(hpu).then(pl.lit(NO_OUTSIDE_MARGIN)).otherwise(outside_margin)
+    plugin = hpu if kv_fixed_gib is None else pl.lit(False)
     third = [
         pick("w").alias("weights_gib"),
-        pick("act").alias("activation_gib"),
-        pl.col("nt").alias("non_torch_gib"),
-        pick("gc").alias("cuda_graph_gib"),
+        pl.when(plugin).then(0.0).otherwise(pick("act")).alias("activation_gib"),
+        pl.when(plugin).then(0.0).otherwise(pl.col("nt")).alias("non_torch_gib"),
+        # Gaudi: the HPU-graph reserve the plugin keeps out of the KV cache
+        pl.when(plugin).then((pl.col("gpu_memory_gib") - pick("w")) * util * oh.HPU_GRAPH_RESERVED * pl.col("g_on"))
+        .otherwise(pick("gc")).alias("cuda_graph_gib"),
         pick("av").alias("kv_cache_gib"),
-        *([pick("am").alias("_kvm")] if extensible and kv_fixed_gib is None else []),
+        *([pl.when(hpu).then(pl.lit(NO_OUTSIDE_MARGIN)).otherwise(pick("am")).alias("_kvm")]
+          if extensible and kv_fixed_gib is None else []),
         pl.when(ok).then(pick("bpb")).alias("_bpb"),        # null for invalid rows: the
         pl.when(ok).then(nb).alias("_nbv"),                          # per-cell terms stay null
         pick("tokb").alias("kv_bytes_per_token"),

@@ -208,6 +208,23 @@ def extensible_margin_floor_gib(vendor: str | None) -> float:
     """The extensible KV cache's margin floor on a GPU of this catalog ``vendor``: 3 GiB where vLLM runs on ROCm
     (AMD GPUs: ``current_platform.is_rocm()``), 1 GiB elsewhere (CUDA; a GPU without a vendor counts as CUDA)."""
     return EXTENSIBLE_MARGIN_FLOOR_ROCM_GIB if (vendor or "").strip().lower() == "amd" else EXTENSIBLE_MARGIN_FLOOR_GIB
+
+# ---- Intel Gaudi (vllm-gaudi platform plugin) ----
+# vllm-project/vllm-gaudi 091bbadd, vllm_gaudi/v1/worker/hpu_worker.py:399-441 (the same in every tag v0.10.0 -
+# v0.27.0rc0; docs/decisions.md "Gaudi / TPU plugins"): after loading, KV = free HBM (mem_get_info) x
+# gpu_memory_utilization x (1 - VLLM_GRAPH_RESERVED_MEM) - one block; VLLM_GRAPH_RESERVED_MEM defaults to '0.1' and
+# is 0 with enforce_eager; the plugin's profile_run returns at once (hpu_model_runner.py:6339-6341): no activation,
+# non-torch or graph estimate is measured.  Free HBM after loading = the device total less the weights (the docs'
+# Gaudi 2 log: '15.05/94.62 used' after loading Llama-3.1-8B).
+HPU_GRAPH_RESERVED = 0.1
+
+
+def is_hpu(vendor: str | None) -> bool:
+    """A catalog GPU vLLM runs through the vllm-gaudi plugin (Intel Gaudi): its budget is the plugin's
+    (``HPU_GRAPH_RESERVED``, exprs.util_pass)."""
+    return (vendor or "").strip().lower() == "intel"
+
+
 CUSTOM_AR_GIB = 3 * 8 / 1024            # meta + buffer (2 x 8 MiB) + rank_data (8 MiB)
 # catalog interconnect -> (fitted NVLS group term applies, largest group whose GPUs are all NVLink-linked)
 _ALL = 1 << 20

@@ -146,7 +146,9 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # the worst slot's figures are gathered by slot index (below), not picked by a when-chain per row
     gathered = k > 1
     extensible = extensible_kv_cache(matrix)
-    batches = ex.util_pass(k, kv_fixed, gathered, extensible)
+    # vLLM turns the extensible cache off off CUDA / ROCm: an unset utilization is 0.92 on a Gaudi there
+    hpu_util = 0.92 if extensible and not matrix.gpu_memory_utilization else None
+    batches = ex.util_pass(k, kv_fixed, gathered, extensible, hpu_util)
     util = pl.DataFrame({"gpu_memory_utilization": pl.Series(resolved_utilizations(matrix), dtype=pl.Float64)})
     lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
     conc = pl.DataFrame({"concurrency": pl.Series(matrix.concurrency, dtype=pl.Int64)})

@@ -222,7 +222,10 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
         nvls, nvl_group = comm_terms(getattr(g, "interconnect", "") or "")
         large = getattr(g, "large_gpu", mem >= 70)
-        t_def, s_def = oh.default_scheduler_limits(mem, large, version)   # 16384 on >= 160 GiB from 0.28
+        hpu = oh.is_hpu(getattr(g, "vendor", ""))
+        # vllm-gaudi's get_device_total_memory returns 0 (platform.py:122-137): vLLM takes its small-GPU defaults
+        t_def, s_def = (oh.default_scheduler_limits(0.0, False, version) if hpu else
+                        oh.default_scheduler_limits(mem, large, version))   # 16384 on >= 160 GiB from 0.28
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
         n_graphs = capture_sizes(profile, s, t, eager, num_spec=k_spec)
         n_big = capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
@@ -238,6 +241,8 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "nt_fit": 1.0 if nvls else 0.0, "nvl_group": nvl_group,
             # vLLM 0.34+'s extensible KV cache margin floor: 3 GiB on ROCm (AMD), 1 GiB on CUDA (exprs.util_pass)
             "ext_floor": oh.extensible_margin_floor_gib(getattr(g, "vendor", "")),
+            # Intel Gaudi: the vllm-gaudi plugin's budget (exprs.util_pass), no profile-run terms
+            "hpu": 1.0 if hpu else 0.0,
         })
         rows[-1]["fmq_on"], rows[-1]["fmq_min_h"], rows[-1]["fmq_pad"] = flashmla_q_concat_on(
             getattr(g, "compute_capability", None), version)
@@ -246,7 +251,8 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
                                       "max_num_batched_tokens": pl.Int64, "max_num_seqs": pl.Int64,
                                       "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64,
                                       "nt_fit": pl.Float64, "nvl_group": pl.Int64, "fmq_on": pl.Float64,
-                                      "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64, "ext_floor": pl.Float64})
+                                      "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64, "ext_floor": pl.Float64,
+                                      "hpu": pl.Float64})
 
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
