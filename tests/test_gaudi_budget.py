@@ -83,3 +83,12 @@ def test_no_encoder_profile_on_a_gaudi():
     r = estimate_one(GEMMA3, GAUDI3, max_model_len=32768, vllm_version="0.27")
     assert r["activation_gib"] == 0.0
     assert r["kv_cache_gib"] < (GAUDI3.usable_memory_gib - r["weights_gib"]) * 0.92 * 0.9
+
+
+def test_only_gaudi_is_priced_the_plugin_way():
+    from reportgen.estimate import overheads as oh
+    assert oh.is_hpu("Intel", "Gaudi 3 (HL-325L OAM)") and not oh.is_hpu("Intel", "Data Center GPU Max 1550")
+    assert not oh.is_hpu("NVIDIA", "H100") and not oh.is_hpu(None, "Gaudi")
+    # the TPU is still priced as CUDA vLLM sizes memory: the profile-run terms are there
+    r = estimate_one(LLAMA, CAT.get("google_tpu_v6e"), max_model_len=8192, vllm_version="0.27")
+    assert r["activation_gib"] > 0 and r["non_torch_gib"] > 0

@@ -219,10 +219,10 @@ def extensible_margin_floor_gib(vendor: str | None) -> float:
 HPU_GRAPH_RESERVED = 0.1
 
 
-def is_hpu(vendor: str | None) -> bool:
-    """A catalog GPU vLLM runs through the vllm-gaudi plugin (Intel Gaudi): its budget is the plugin's
-    (``HPU_GRAPH_RESERVED``, exprs.util_pass)."""
-    return (vendor or "").strip().lower() == "intel"
+def is_hpu(vendor: str | None, name: str | None = None) -> bool:
+    """A catalog GPU vLLM runs through the vllm-gaudi plugin (an Intel Gaudi, by vendor and name: Intel's GPUs run
+    the XPU platform instead): its budget is the plugin's (``HPU_GRAPH_RESERVED``, exprs.util_pass)."""
+    return (vendor or "").strip().lower() == "intel" and "gaudi" in (name or "").lower()
 
 
 CUSTOM_AR_GIB = 3 * 8 / 1024            # meta + buffer (2 x 8 MiB) + rank_data (8 MiB)

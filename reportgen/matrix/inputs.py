@@ -222,7 +222,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
         nvls, nvl_group = comm_terms(getattr(g, "interconnect", "") or "")
         large = getattr(g, "large_gpu", mem >= 70)
-        hpu = oh.is_hpu(getattr(g, "vendor", ""))
+        hpu = oh.is_hpu(getattr(g, "vendor", ""), f"{getattr(g, 'name', '')} {getattr(g, 'id', '')}")
         # vllm-gaudi's get_device_total_memory returns 0 (platform.py:122-137): vLLM takes its small-GPU defaults
         t_def, s_def = (oh.default_scheduler_limits(0.0, False, version) if hpu else
                         oh.default_scheduler_limits(mem, large, version))   # 16384 on >= 160 GiB from 0.28
