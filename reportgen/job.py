@@ -101,6 +101,12 @@ def default_utilization(m: "Matrix") -> float:
     (``UTILIZATION_092_FROM``)."""
     if extensible_kv_cache(m):
         return 1.0
+    return utilization_without_extensible_cache(m)
+
+
+def utilization_without_extensible_cache(m: "Matrix") -> float:
+    """vLLM's unset ``gpu_memory_utilization`` where the extensible KV cache is off (by the job, by the release, or on
+    a platform vLLM keeps it from: a Gaudi, matrix.cells): 0.92 from 0.20.0, 0.9 before (``UTILIZATION_092_FROM``)."""
     return 0.92 if _major_minor(m.vllm_version) >= UTILIZATION_092_FROM else 0.9
 
 

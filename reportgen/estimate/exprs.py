@@ -237,7 +237,9 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
     ``(total - weights) x util x (1 - 0.1) - one block`` (the graph reserve 0 with --enforce-eager: ``g_on``), no
     activation, non-torch or graph estimate, no extensible cache (vLLM 0.34 turns it off off CUDA / ROCm: "it is only
     supported on CUDA and ROCm", config/vllm.py:3200-3201), nothing checked after the sizing.  ``hpu_utilization``: the
-    utilization such a GPU runs at where the job's is the extensible cache's default 1.0 (0.92: config/cache.py:494-500).
+    utilization such a GPU runs at where the job's is the extensible cache's default 1.0 (the default without it:
+    config/cache.py:494-500, job.utilization_without_extensible_cache); the first batch writes it into the row's
+    ``gpu_memory_utilization``.
     """
     hpu = pl.col("hpu") > 0
     util = pl.col("gpu_memory_utilization")
@@ -294,7 +296,8 @@ def util_pass(k: int, kv_fixed_gib: float | None = None, gathered: bool = False,
         pl.when(plugin).then(0.0).otherwise(pick("act")).alias("activation_gib"),
         pl.when(plugin).then(0.0).otherwise(pl.col("nt")).alias("non_torch_gib"),
         # Gaudi: the HPU-graph reserve the plugin keeps out of the KV cache
-        pl.when(plugin).then((pl.col("gpu_memory_gib") - pick("w")) * util * oh.HPU_GRAPH_RESERVED * pl.col("g_on"))
+        pl.when(plugin).then((pl.col("gpu_memory_gib") - pick("w")) * pl.col("gpu_memory_utilization")
+                             * oh.HPU_GRAPH_RESERVED * pl.col("g_on"))
         .otherwise(pick("gc")).alias("cuda_graph_gib"),
         pick("av").alias("kv_cache_gib"),
         *([pl.when(hpu).then(pl.lit(NO_OUTSIDE_MARGIN)).otherwise(pick("am")).alias("_kvm")]

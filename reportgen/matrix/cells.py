@@ -38,7 +38,7 @@ from reportgen.estimate import exprs as ex
 from reportgen.estimate.compressed import PER_GROUP_CONCURRENCY_FROM
 from reportgen.estimate.profiles import parse_version
 from reportgen.estimate.tables import GIB
-from reportgen.job import Matrix, extensible_kv_cache, resolved_utilizations
+from reportgen.job import Matrix, extensible_kv_cache, resolved_utilizations, utilization_without_extensible_cache
 from reportgen.matrix.inputs import (ModelEntry, _weights_follow_length, allow_long_max_model_len, gpu_table,
                                      layout_table, matrix_profile, mxfp4_gpus)
 
@@ -146,8 +146,8 @@ def _prepare(models: list[ModelEntry], gpus: list[Any], matrix: Matrix, stage0_c
     # the worst slot's figures are gathered by slot index (below), not picked by a when-chain per row
     gathered = k > 1
     extensible = extensible_kv_cache(matrix)
-    # vLLM turns the extensible cache off off CUDA / ROCm: an unset utilization is 0.92 on a Gaudi there
-    hpu_util = 0.92 if extensible and not matrix.gpu_memory_utilization else None
+    # vLLM turns the extensible cache off off CUDA / ROCm: an unset utilization is the non-extensible default on a Gaudi
+    hpu_util = utilization_without_extensible_cache(matrix) if extensible and not matrix.gpu_memory_utilization else None
     batches = ex.util_pass(k, kv_fixed, gathered, extensible, hpu_util)
     util = pl.DataFrame({"gpu_memory_utilization": pl.Series(resolved_utilizations(matrix), dtype=pl.Float64)})
     lens = pl.DataFrame({"max_model_len": pl.Series(matrix.max_model_len, dtype=pl.Int64)})
