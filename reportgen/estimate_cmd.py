@@ -313,6 +313,15 @@ def estimate_command(args, UsageError) -> int:
         settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
     if eng.get("flashinfer_sampler") is not None:
         settings["flashinfer_sampler"] = eng["flashinfer_sampler"]
+    if eng.get("memory_profiler_estimate_cudagraphs") is not None:
+        # vLLM ignores an environment variable it does not read: the line still starts (a note, not an error)
+        from reportgen.job import estimate_cudagraphs_problem
+        if estimate_cudagraphs_problem(version or DEFAULT_VLLM_VERSION):
+            notes.append(f"VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS: not read by vLLM {version} (it arrives in "
+                         "0.18.0; graphs are captured outside the budget there): ignored")
+            eng["memory_profiler_estimate_cudagraphs"] = None
+        else:
+            settings["memory_profiler_estimate_cudagraphs"] = eng["memory_profiler_estimate_cudagraphs"]
     if eng.get("expandable_segments"):
         settings["expandable_segments"] = True
     if eng.get("indexer_kv_dtype"):      # --attention-config '{"indexer_kv_dtype": ...}' (MiniMax-M3)
@@ -344,9 +353,17 @@ def estimate_command(args, UsageError) -> int:
     out["engine"]["expandable_segments"] = bool(eng.get("expandable_segments"))   # from PYTORCH_CUDA_ALLOC_CONF
     # the engine flags above as given (None: vLLM's default); what the release then does with the KV cache:
     from reportgen.job import Matrix, extensible_kv_cache
-    out["engine"]["extensible_kv_cache_used"] = extensible_kv_cache(Matrix(
-        vllm_version=budget.get("vllm_version") or DEFAULT_VLLM_VERSION,
-        kv_cache_memory_bytes=eng["kv_cache_memory_bytes"], enable_extensible_kv_cache=eng["enable_extensible_kv_cache"]))
+    used = Matrix(vllm_version=budget.get("vllm_version") or DEFAULT_VLLM_VERSION,
+                  kv_cache_memory_bytes=eng["kv_cache_memory_bytes"],
+                  enable_extensible_kv_cache=eng["enable_extensible_kv_cache"],
+                  memory_profiler_estimate_cudagraphs=eng.get("memory_profiler_estimate_cudagraphs"))
+    out["engine"]["extensible_kv_cache_used"] = extensible_kv_cache(used)
+    if used.memory_profiler_estimate_cudagraphs is not None:    # from VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS
+        out["engine"]["memory_profiler_estimate_cudagraphs"] = used.memory_profiler_estimate_cudagraphs
+        if used.estimate_cudagraphs_used is None:
+            notes.append("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS: no effect on the KV cache here -- the extensible "
+                         "KV cache measures the captured graphs after warm-up (vLLM 0.34 gpu_worker.py: 'the disabled "
+                         "estimate loses nothing there')")
     if args.from_vllm_args is not None:
         out["vllm_args_notes"] = notes
     elif notes:

@@ -80,6 +80,17 @@ def extensible_kv_cache_problem(m: "Matrix") -> str:
     return ""
 
 
+def estimate_cudagraphs_problem(version: str) -> str:
+    """Why ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` means nothing for this release ('' when it does): vLLM reads
+    it from 0.18.0 (profiles.ESTIMATE_CUDAGRAPHS_FROM); 0.17 has no graph estimate to turn on or off."""
+    from reportgen.estimate.profiles import ESTIMATE_CUDAGRAPHS_FROM, parse_version
+    v = parse_version(version)
+    if v is not None and v < ESTIMATE_CUDAGRAPHS_FROM:
+        return (f"vLLM {version} has no CUDA-graph memory estimate (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS arrives "
+                "in 0.18.0): its graphs are always captured outside the budget; remove it")
+    return ""
+
+
 def extensible_kv_cache(m: "Matrix") -> bool:
     """Whether vLLM sizes this job's KV cache with the extensible KV cache: 0.34+ unless turned off or
     ``kv_cache_memory_bytes`` is set (vllm 0.34.0 sdist config/vllm.py:3180-3204, ``_resolve_extensible_kv_cache``;
@@ -173,6 +184,10 @@ class Matrix:
     # installed and the variable is unset ("in V1, None means True"); true = that, false = the sort-based
     # PyTorch sampler the 0.10-0.16 profiles assume (profiles.VllmProfile.sampler_extra_bytes)
     flashinfer_sampler: bool | None = None
+    # vLLM env VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS (0.18+); None: unset -- the release's default, off in 0.18 /
+    # 0.19 and on from 0.20 (profiles.py).  On: the CUDA-graph estimate is taken from the KV budget; off: the graphs
+    # are captured after the cache is sized, outside the budget (``estimate_cudagraphs_used``)
+    memory_profiler_estimate_cudagraphs: bool | None = None
     # PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True in vLLM's environment: PyTorch's caching allocator then
     # splits every block, so no weight parameter keeps a 2 MiB-rounded block ("Model loading took" is the
     # tensors; estimate/weights.allocator_unsplit_bytes).  vLLM does not set it itself (0.10 - 0.34)
@@ -192,6 +207,16 @@ class Matrix:
     def __post_init__(self, weight_dtype):
         if weight_dtype is not None and not isinstance(weight_dtype, property):
             self.weights_as = list(weight_dtype)
+
+    @property
+    def estimate_cudagraphs_used(self) -> bool | None:
+        """``memory_profiler_estimate_cudagraphs`` where it decides the budget; None where it does not: unset, or a
+        job whose cache the extensible KV cache sizes -- it measures the captured graphs after warm-up whatever the
+        variable says ("The extensible KV cache measures the capture footprint after warmup, so the disabled estimate
+        loses nothing there": vllm 0.34.0 sdist v1/worker/gpu_worker.py:820-822)."""
+        if self.memory_profiler_estimate_cudagraphs is None or extensible_kv_cache(self):
+            return None
+        return self.memory_profiler_estimate_cudagraphs
     # vLLM --limit-mm-per-prompt ({"image": 0} = text only: no tower, no encoder profile; estimate/encoder.py)
     limit_mm_per_prompt: dict[str, int] | None = None
     # vLLM --speculative-config: a table or a JSON string ({"method": "mtp", "num_speculative_tokens": 1};
@@ -230,6 +255,8 @@ class Job:
         d.pop("source_path", None)
         if d["matrix"].get("moe_backend") == "auto":     # vLLM's default: hashes of jobs written before the key
             d["matrix"].pop("moe_backend")
+        if d["matrix"].get("memory_profiler_estimate_cudagraphs") is None:    # unset: the same
+            d["matrix"].pop("memory_profiler_estimate_cudagraphs", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict:
@@ -327,7 +354,7 @@ def _engine_flag(m: Matrix, key: str, value, fp: str) -> None:
                 raise VllmArgsError(f"expected a vLLM quantization method name, got {value!r}")
             m.quantization = quantization_method(value)
         elif key in ("enforce_eager", "enable_prefix_caching", "flashinfer_sampler", "disable_custom_all_reduce",
-                     "expandable_segments"):
+                     "expandable_segments", "memory_profiler_estimate_cudagraphs"):
             if not isinstance(value, bool):
                 raise VllmArgsError(f"expected true or false, got {value!r}")
             setattr(m, key, value)
@@ -422,6 +449,10 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
         problem = extensible_kv_cache_problem(m)
         if problem:
             raise JobError(f"{field_path}.enable_extensible_kv_cache: {problem}")
+    if m.memory_profiler_estimate_cudagraphs is not None:
+        problem = estimate_cudagraphs_problem(m.vllm_version)
+        if problem:
+            raise JobError(f"{field_path}.memory_profiler_estimate_cudagraphs: {problem}")
     return m
 
 

@@ -347,11 +347,25 @@ def _assumptions(job: Job) -> dict:
         "max_nodes": m.max_nodes,
         "allow_cross_node_tp": m.allow_cross_node_tp,
         "limit_mm_per_prompt": m.limit_mm_per_prompt or "vLLM default (every modality allowed)",
+        # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS, when the job sets it
+        **({"memory_profiler_estimate_cudagraphs": _estimate_cudagraphs_text(m)}
+           if m.memory_profiler_estimate_cudagraphs is not None else {}),
         # models with their own KV dtype axis (job ``models`` table entries), e.g. "org/name: fp8"
         **({"kv_cache_dtype_per_model": "; ".join(f"{r}: {', '.join(r.kv_cache_dtype)}" for r in job.models
                                                   if r.kv_cache_dtype)}
            if any(r.kv_cache_dtype for r in job.models) else {}),
     }
+
+
+def _estimate_cudagraphs_text(m) -> str:
+    """What the job's VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS does to the KV budget (profiles.budget_graph_factor)."""
+    value = int(bool(m.memory_profiler_estimate_cudagraphs))
+    if m.estimate_cudagraphs_used is None:
+        return (f"{value}: no effect -- the extensible KV cache measures the captured CUDA graphs after warm-up")
+    if value:
+        return "1: the CUDA-graph memory estimate is taken from the KV budget"
+    return ("0: no CUDA-graph estimate; graphs are captured after the KV cache is sized, outside the budget "
+            "(the after-profiling out-of-memory check counts them)")
 
 
 def _profile_text(version: str) -> str:

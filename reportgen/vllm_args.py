@@ -31,7 +31,8 @@ Sources (vLLM, read with the project's read_file tool):
 Command-line syntax follows vLLM's ``FlexibleArgumentParser``: ``--flag value`` and ``--flag=value``,
 underscores in flag names mean dashes (``--max_model_len``), ``--no-<flag>`` for booleans, a model as
 the first positional argument of ``vllm serve`` or as ``--model``.  Leading ``NAME=value``
-environment assignments are read (``VLLM_ALLOW_LONG_MAX_MODEL_LEN``) or reported as not modelled.
+environment assignments are read (``VLLM_ALLOW_LONG_MAX_MODEL_LEN``, ``VLLM_USE_FLASHINFER_SAMPLER``,
+``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, ``PYTORCH_CUDA_ALLOC_CONF``) or reported as not modelled.
 """
 
 from __future__ import annotations
@@ -243,7 +244,10 @@ _PLAIN_LOAD_FORMATS = ("auto", "pt", "safetensors", "npcache", "dummy", "tensori
                        "sharded_state", "fastsafetensors", "mistral", "runai_streamer_sharded")
 # environment read from a pasted line; VLLM_USE_FLASHINFER_SAMPLER picks vLLM 0.10-0.16's profile-run sampler
 ENV_MODELLED = {"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "allow_long_max_model_len",
-                "VLLM_USE_FLASHINFER_SAMPLER": "flashinfer_sampler"}
+                "VLLM_USE_FLASHINFER_SAMPLER": "flashinfer_sampler",
+                "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS": "memory_profiler_estimate_cudagraphs"}
+# variables vLLM reads as ``bool(int(value))`` (envs.py): "true" makes vLLM fail at start-up, so it is refused here too
+ENV_INT_BOOL = ("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS",)
 # PyTorch's allocator settings (PYTORCH_ALLOC_CONF is the newer name of the same variable): only
 # expandable_segments changes what reportgen prices (the weights' allocator blocks)
 ALLOC_CONF_ENV = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")
@@ -301,7 +305,13 @@ def parse_vllm_command(text: str) -> VllmCommand:
     tokens, env = _strip_launcher(tokens)
     cmd = VllmCommand(env=env)
     for name, value in env.items():
-        if name in ENV_MODELLED:
+        if name in ENV_INT_BOOL:
+            try:
+                cmd.engine[ENV_MODELLED[name]] = int(value.strip()) != 0
+            except ValueError:
+                raise VllmArgsError(f"environment {name}={value!r}: vLLM reads it as bool(int(value)), so this value "
+                                    "stops vLLM at start-up; use 0 or 1") from None
+        elif name in ENV_MODELLED:
             cmd.engine[ENV_MODELLED[name]] = value.strip().lower() in ("1", "true")
         elif name in ALLOC_CONF_ENV:
             cmd.engine["expandable_segments"] = expandable_segments_in(value)
@@ -513,6 +523,7 @@ ESTIMATE_KEYS = {
     "speculative_config": "speculative_config", "attention_config": "indexer_kv_dtype",
     "disable_custom_all_reduce": "disable_custom_all_reduce", "moe_backend": "moe_backend",
     "enable_extensible_kv_cache": "enable_extensible_kv_cache", "expandable_segments": "expandable_segments",
+    "memory_profiler_estimate_cudagraphs": "memory_profiler_estimate_cudagraphs",
 }
 
 

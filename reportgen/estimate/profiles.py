@@ -560,13 +560,29 @@ def profile_for(version) -> tuple[VllmProfile, str]:
     return chosen, note
 
 
-def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool) -> float:
-    """Share of the captured graph memory the profile takes from the KV budget (0 = none)."""
-    if not p.graphs_in_budget:
+# ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` is read from vLLM 0.18.0 (vllm 0.18.0 sdist envs.py:247, default off;
+# gpu_worker.py:397-399 takes ``profile_cudagraph_memory()`` from the budget when it is on) to 0.34.0 (envs.py:344,
+# :2355-2356 ``bool(int(os.getenv(..., "1")))``; gpu_worker.py:746); 0.17.0 has neither the variable nor the estimate
+ESTIMATE_CUDAGRAPHS_FROM = (0, 18, 0)
+
+
+def budget_graph_factor(p: VllmProfile, is_moe: bool, hybrid: bool, estimate: bool | None = None) -> float:
+    """Share of the captured graph memory the profile takes from the KV budget (0 = none).
+
+    ``estimate``: ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS`` as the deployment sets it (None: unset, the release's
+    default ``graphs_in_budget``).  Off: no estimate is taken (vLLM skips ``profile_cudagraph_memory``) and the graphs
+    are captured after the cache is sized, outside the budget.  On in a release whose default is off (0.18 / 0.19,
+    the caller checks the release has the variable): the same ``profile_cudagraph_memory`` (PR #30515) the 0.20
+    default took, so the first default-on profile's scale -- fitted on the estimates the v0.19 H100 rows print
+    beside their captures.  Model Runner V2 models estimate 0 either way before 0.29 (``dense_graph_estimate``)."""
+    on = p.graphs_in_budget if estimate is None else bool(estimate)
+    if not on:
         return 0.0
     if not p.dense_graph_estimate and not is_moe and not hybrid:
         return 0.0
-    return p.graph_estimate_scale
+    if p.graphs_in_budget:
+        return p.graph_estimate_scale
+    return next(q for q in PROFILES if q.graphs_in_budget).graph_estimate_scale
 
 
 def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_only: float,
@@ -582,6 +598,6 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "release_of", "capture_sizes",
            "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE", "model_max_capture",
-           "graph_scale", "budget_graph_factor", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ",
+           "graph_scale", "budget_graph_factor", "ESTIMATE_CUDAGRAPHS_FROM", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ",
            "MRV2_NAMED_ARCHS", "named_mrv2", "model_runs_mrv2",
            "next_profile", "REFERENCE_CAPTURE_SIZES", "MODEL_CAPTURE_OVERRIDE_FROM", "OVERRIDE_CAPTURE_0110", "runs_mrv2"]

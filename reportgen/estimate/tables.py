@@ -217,6 +217,10 @@ class EngineOptions:
     # unsplit 2 MiB-rounded blocks (weights.allocator_unsplit_bytes) are not held.  Read off the Matrix instance
     # (an attribute set by the caller, as scripts/validate_vllm_logs.py does for row 170; no job key yet)
     expandable_segments: bool = False
+    # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS as the deployment sets it, where it decides anything
+    # (Matrix.estimate_cudagraphs_used; None: the release's default): whether the graph estimate is taken from the
+    # budget (profiles.budget_graph_factor)
+    estimate_cudagraphs: bool | None = None
 
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
@@ -230,7 +234,8 @@ class EngineOptions:
                    moe_backend=getattr(m, "moe_backend", None) or "auto",
                    max_model_len=_one_length(getattr(m, "max_model_len", None)),
                    vllm_version=vp.parse_version(getattr(m, "vllm_version", None)),
-                   expandable_segments=bool(getattr(m, "expandable_segments", False)))
+                   expandable_segments=bool(getattr(m, "expandable_segments", False)),
+                   estimate_cudagraphs=getattr(m, "estimate_cudagraphs_used", None))
 
 
 def _draft_for_release(draft, version):
@@ -569,7 +574,8 @@ class ModelTables:
         """(nt, ctx, nt_nvls, ca, g_big, g_bf, gdn_t, g_r): the body terms set by (tp, pp, MoE dp) and the model."""
         f, pr, moe = self.facts, self.profile, self.facts.is_moe
         hybrid, gdn = self.kinds
-        g_bf = 0.0 if self.named_mrv2 else vp.budget_graph_factor(pr, moe, hybrid)   # MRV2 estimates 0 before 0.29
+        g_bf = (0.0 if self.named_mrv2 else       # MRV2 estimates 0 before 0.29
+                vp.budget_graph_factor(pr, moe, hybrid, self.engine.estimate_cudagraphs))
         # 0.26+: the graph estimate's capture runs the FLA chunk prefill at T batched tokens (per-rank
         # heads); none with --enforce-eager (no capture profiled) or where the estimate is not taken
         gdn_t = (pr.gdn_transient_scale * oh.gdn_transient_bytes_per_token(f.chunk_state, lay.tp, act_b)

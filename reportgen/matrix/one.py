@@ -28,7 +28,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  speculative_config: dict | str | None = None, draft_spec: ModelSpec | None = None,
                  indexer_kv_dtype: str = "bf16", disable_custom_all_reduce: bool = False, moe_backend: str = "auto",
                  interconnect: str | None = None, enable_extensible_kv_cache: bool | None = None,
-                 expandable_segments: bool = False) -> dict:
+                 expandable_segments: bool = False,
+                 memory_profiler_estimate_cudagraphs: bool | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -38,8 +39,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
     ``invalid_layout`` (vLLM refuses to start) unless ``allow_long_max_model_len`` (None: the
     ``VLLM_ALLOW_LONG_MAX_MODEL_LEN`` environment variable).  ``dtype`` ... ``kv_cache_memory_bytes``
     are vLLM's engine flags of those names (``Matrix``); ``weight_dtype`` is the pre-split name of
-    ``weights_as``; ``gpu_memory_utilization`` / ``block_size`` / ``enable_extensible_kv_cache`` None: vLLM's
-    default for the version.  ``interconnect``: for a plain number, the GPUs' link (a catalog ``interconnect``
+    ``weights_as``; ``gpu_memory_utilization`` / ``block_size`` / ``enable_extensible_kv_cache`` /
+    ``memory_profiler_estimate_cudagraphs`` (the environment variable) None: vLLM's default for the version.  ``interconnect``: for a plain number, the GPUs' link (a catalog ``interconnect``
     value; None = not known, the fitted NVSwitch terms).
     """
     from reportgen.job import DEFAULT_VLLM_VERSION
@@ -66,7 +67,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 enable_prefix_caching=enable_prefix_caching, kv_cache_memory_bytes=kv_cache_memory_bytes,
                 flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config,
                 indexer_kv_dtype=indexer_kv_dtype, disable_custom_all_reduce=disable_custom_all_reduce,
-                moe_backend=moe_backend, expandable_segments=expandable_segments)
+                moe_backend=moe_backend, expandable_segments=expandable_segments,
+                memory_profiler_estimate_cudagraphs=memory_profiler_estimate_cudagraphs)
     mx.draft_spec = draft_spec      # --speculative-config method draft_model: the draft's spec (EngineOptions)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()
