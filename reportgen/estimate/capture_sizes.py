@@ -44,6 +44,30 @@ OVERRIDE_CAPTURE = 1024
 MODEL_CAPTURE_OVERRIDE_FROM = (0, 10, 1)
 OVERRIDE_CAPTURE_0110 = 992
 
+# The default capture ceiling (``default_max_graph_size`` of ``_set_cudagraph_sizes``): 512, and from vLLM 0.28.0 1024
+# on data-center Blackwell -- "1024 if current_platform.is_device_capability_family(100) else 512" (vllm 0.28.0 sdist
+# config/vllm.py:1937-1939, 0.29.0 :2006-2008, 0.34.0 :2401-2403; absent from every sdist 0.20.0-0.27.1), where the family
+# is any 10.x (platforms/interface.py:587-598: ``to_int() // 10``): B200 / GB200 (10.0), B300 / GB300 (10.3); not the
+# SM 12.x cards
+CAPTURE_CEILING = 512
+DC_BLACKWELL_CAPTURE_CEILING = 1024
+DC_BLACKWELL_CEILING_FROM = (0, 28, 0)
+# from vLLM 0.31.0 an off-grid max_num_seqs is captured too (uniform decode at one token a request): "elif max_num_seqs
+# <= max_cudagraph_capture_size: uniform_decode_sizes = [max_num_seqs]" (vllm 0.31.0 sdist config/vllm.py; 0.34.0
+# :2448-2449), kept when it is within max_num_batched_tokens (:2500-2502); 0.29 / 0.30 append decode sizes only
+# with speculative decoding
+DECODE_SIZE_APPENDED_FROM = (0, 31, 0)
+
+
+def capture_ceiling(capability, version) -> int:
+    """vLLM's default capture ceiling on a GPU of ``capability`` ((major, minor); None: not known) at ``version``
+    ((major, minor, patch); None: the newest)."""
+    if capability is None or int(capability[0]) != 10:
+        return CAPTURE_CEILING
+    if version is not None and tuple(version) < DC_BLACKWELL_CEILING_FROM:
+        return CAPTURE_CEILING
+    return DC_BLACKWELL_CAPTURE_CEILING
+
 
 def model_max_capture(model_type, version=None) -> int | None:
     """The capture maximum a model's vLLM config class sets for ``version`` ((major, minor[, patch]); None = the
@@ -90,7 +114,8 @@ def spec_rounded_sizes(sizes: list[int], q: int, top: int) -> list[int]:
 
 
 def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
-                  enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0) -> int:
+                  enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0,
+                  ceiling: int = CAPTURE_CEILING, version=None) -> int:
     """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
 
     0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
@@ -117,7 +142,11 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     512)``, still capped by ``max_num_batched_tokens``).  gpt-oss-20b at max_num_seqs 1024 logs
     "PIECEWISE ... 83/83" and "(decode, FULL) 83/83" (rows G01/G02); before 0.11 the override
     replaced the size list with the same 83 sizes (``[1, 2, 4] + range(8, 256, 8) + range(256,
-    1025, 16)``)."""
+    1025, 16)``).
+
+    ``ceiling``: the default maximum in place of 512 (``capture_ceiling``: 1024 on SM 10.x from 0.28).  ``version``
+    ((major, minor, patch); None: the newest): from 0.31 an off-grid ``max_num_seqs`` within the maximum is captured
+    too (``DECODE_SIZE_APPENDED_FROM``; without speculative decoding -- its 0.29+ request-count grid is not read)."""
     if enforce_eager:
         return 0
     q = 1 + max(0, int(num_spec))
@@ -135,10 +164,14 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
         # v1/worker/gpu_model_runner.py:3452-3465); speculative rounding was not read for 0.11.0
         return _step8_count(top) + _step8_count(min(top, max_num_seqs * q))
     else:
-        top = min(2 * max_num_seqs * q, 512, max_num_batched_tokens)
+        top = min(2 * max_num_seqs * q, ceiling, max_num_batched_tokens)
     sizes = _size_list(top)
     if p.capture_batched_tokens and top == max_num_batched_tokens and top not in sizes:
         sizes.append(top)                          # 0.20.1+: the off-grid max_num_batched_tokens is captured too
+    if (max_capture is None and q == 1 and (version is None or tuple(version) >= DECODE_SIZE_APPENDED_FROM)
+            and max_num_seqs <= min(2 * max_num_seqs, ceiling) and max_num_seqs <= max_num_batched_tokens
+            and max_num_seqs not in sizes):
+        sizes.append(max_num_seqs)                 # 0.31+: an off-grid max_num_seqs (one-token uniform decode)
     sizes = spec_rounded_sizes(sizes, q, top)      # unchanged when q == 1
     return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
 

@@ -25,8 +25,8 @@ from reportgen.estimate.encoder import batched_tokens_floor, unchunked_item, unc
 from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
-from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_sizes,
-                                         parse_version, profile_for)
+from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_ceiling,
+                                         capture_sizes, parse_version, profile_for)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.weights import rotary_cache_bytes
@@ -227,9 +227,11 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         t_def, s_def = (oh.default_scheduler_limits(0.0, False, version) if hpu else
                         oh.default_scheduler_limits(mem, large, version))   # 16384 on >= 160 GiB from 0.28
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
-        n_graphs = capture_sizes(profile, s, t, eager, num_spec=k_spec)
+        # vLLM's default capture ceiling on this GPU (1024 on SM 10.x from 0.28)
+        ceiling = capture_ceiling(getattr(g, "compute_capability", None), version)
+        n_graphs = capture_sizes(profile, s, t, eager, num_spec=k_spec, ceiling=ceiling, version=version)
         n_big = capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
-                              num_spec=k_spec)
+                              num_spec=k_spec, ceiling=ceiling, version=version)
         rows.append({
             "gpu": g.id, "gpu_name": g.name, "gpu_memory_gib": mem,
             "gpus_per_node": int(matrix.gpus_per_node or getattr(g, "gpus_per_node", 8) or 8),
