@@ -257,3 +257,17 @@ def test_a_pre_010_tag_is_refused(capsys):
     rc = main(["estimate", "--gpu", "H100", "--offline", "--from-vllm-args",
                f"docker run vllm/vllm-openai:v0.9.2 --model {LLAMA}"])
     assert rc == 2 and "image tag of vllm/vllm-openai:v0.9.2" in capsys.readouterr().err
+
+
+def test_row_189_line_prices_its_tag_release():
+    """vllm_logs.csv row 189: `docker run --gpus '"device=2"' --ipc=host -p 8000:8000
+    vllm/vllm-openai:v0.31.0-ubuntu2404 --model meta-llama/Llama-3.1-8B-Instruct` on an A100 80GB printing 79.25 GiB
+    logged 'GPU KV cache size: 460,496 tokens' at 0.31.0's defaults (util 0.92, max_model_len 131,072).  The line
+    alone (no --vllm-version) prices 0.31.0 and lands within 1 %; the newest release's extensible cache (util 1.0)
+    would be ~9 % above it, so the tag is what makes the figure."""
+    line = ("docker run --gpus '\"device=2\"' --ipc=host -p 8000:8000 vllm/vllm-openai:v0.31.0-ubuntu2404 "
+            f"--model {LLAMA}")
+    rc, got = estimate_json("--gpu-memory-gib", "79.25", "--from-vllm-args", line)
+    assert rc == 0 and got["vllm_version"] == "0.31.0" and got["vllm_profile"] == "0.29-0.33"
+    assert got["gpu_memory_utilization"] == 0.92 and got["max_model_len"] == 131072
+    assert abs(got["kv_cache_tokens"] / 460496 - 1) < 0.01, got["kv_cache_tokens"]
