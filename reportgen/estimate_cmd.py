@@ -144,6 +144,7 @@ def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
         for dest, value in cmd.engine.items():
             settings[ESTIMATE_KEYS[dest]] = value
         notes = cmd.notes
+        args._vllm_image = (cmd.image, cmd.image_version)    # a docker / podman line: its image's release
     else:
         if not args.model:
             raise UsageError("MODEL is required (or paste a vLLM command line with --from-vllm-args)")
@@ -268,12 +269,9 @@ def estimate_command(args, UsageError) -> int:
         raise UsageError(f"--kv-cache-dtype: {e}") from None
     out.update(config_source=res.source, revision=res.revision, **weights_info)
     from reportgen.estimate.served import release_values, spec_for_version
-    from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
+    from reportgen.job import DEFAULT_VLLM_VERSION
 
-    try:
-        version = parse_vllm_version(args.vllm_version, "--vllm-version") if args.vllm_version else None
-    except JobError as e:
-        raise UsageError(str(e)) from None
+    version = vllm_version_for(args, notes, UsageError)
     if spec.unsupported_reason:
         # a config every release read fails to load: vLLM's error first, then the family's (served.spec_for_version)
         out["reason"] = spec_for_version(spec, version or DEFAULT_VLLM_VERSION).unsupported_reason
@@ -370,6 +368,39 @@ def estimate_command(args, UsageError) -> int:
         out["notes"] = notes
     _print(args, out)
     return 0 if out.get("status") not in ("error",) else 1
+
+
+def vllm_version_for(args, notes: list, UsageError) -> str | None:
+    """The vLLM release to price: ``--vllm-version``, else the release a pasted container line's image tag names
+    (``vllm/vllm-openai:v0.27.1`` -> 0.27.1), else None (the newest release read).  An explicit --vllm-version wins
+    over the tag, with a note when they differ; an image whose tag names no release (latest, nightly, a digest)
+    gets a note that the newest profile prices it.  Notes are appended to ``notes``."""
+    from reportgen.estimate.profiles import parse_version
+    from reportgen.job import DEFAULT_VLLM_VERSION, JobError, parse_vllm_version
+
+    image, tagged = getattr(args, "_vllm_image", None) or (None, None)
+    try:
+        given = parse_vllm_version(args.vllm_version, "--vllm-version") if args.vllm_version else None
+    except JobError as e:
+        raise UsageError(str(e)) from None
+    if tagged is not None:
+        try:
+            tagged = parse_vllm_version(tagged, f"the image tag of {image}")
+        except JobError as e:
+            if given is None:
+                raise UsageError(f"--from-vllm-args: {e}") from None
+            tagged = tagged + " (before 0.10: no profile)"
+    if given is not None:
+        if tagged is not None and parse_version(tagged) != parse_version(given):
+            notes.append(f"--vllm-version {given} given; the image {image} is vLLM {tagged}: estimated for {given}")
+        return given
+    if tagged is not None:
+        notes.append(f"vLLM {tagged}: the release the image tag names ({image})")
+        return tagged
+    if image is not None:
+        notes.append(f"image {image} names no vLLM release: estimated for vLLM {DEFAULT_VLLM_VERSION}, the newest "
+                     "profile; give --vllm-version for the release the image holds")
+    return None
 
 
 def nvfp4_moe_note(spec, gpu, eng: dict, version) -> str | None:
