@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--enable-prefix-caching", action=argparse.BooleanOptionalAction, default=None,
                    help="vLLM's prefix caching (changes the state blocks hybrid models keep per request)")
     e.add_argument("--enforce-eager", action="store_true", default=None, help="no CUDA graphs (vLLM --enforce-eager)")
+    e.add_argument("--max-cudagraph-capture-size", type=int, default=None,
+                   help="vLLM --max-cudagraph-capture-size: CUDA graphs for batch sizes up to this (0.11.1+)")
+    e.add_argument("--cudagraph-capture-sizes", type=int, nargs="+", default=None,
+                   help="vLLM --cudagraph-capture-sizes: the exact CUDA-graph batch sizes (0.11.1+)")
     e.add_argument("--disable-custom-all-reduce", action="store_true", default=None,
                    help="vLLM --disable-custom-all-reduce: no custom all-reduce buffers (TP group, outside the budget)")
     e.add_argument("--moe-backend", default=None,

@@ -111,7 +111,8 @@ ENGINE_DEFAULTS = {"tp": 1, "pp": 1, "dp": 1, "ep": False, "dtype": "auto", "qua
                    "gpu_memory_utilization": None, "kv_cache_memory_bytes": None, "max_num_batched_tokens": None,
                    "enable_extensible_kv_cache": None,
                    "max_num_seqs": None, "enable_prefix_caching": None, "enforce_eager": False,
-                   "speculative_config": None, "disable_custom_all_reduce": False, "moe_backend": "auto"}
+                   "speculative_config": None, "disable_custom_all_reduce": False, "moe_backend": "auto",
+                   "max_cudagraph_capture_size": None, "cudagraph_capture_sizes": None}
 
 
 def engine_settings(args, UsageError) -> tuple[str, dict, list[str]]:
@@ -311,6 +312,20 @@ def estimate_command(args, UsageError) -> int:
         settings["allow_long_max_model_len"] = eng["allow_long_max_model_len"]
     if eng.get("flashinfer_sampler") is not None:
         settings["flashinfer_sampler"] = eng["flashinfer_sampler"]
+    capture = {k: eng.get(k) for k in ("max_cudagraph_capture_size", "cudagraph_capture_sizes", "cudagraph_mode")
+               if eng.get(k) is not None}
+    if capture:             # the CUDA-graph capture set (estimate/capture_sizes.py), checked as a job's would be
+        from reportgen.job import Matrix, capture_settings_problem
+        if capture.get("cudagraph_capture_sizes"):
+            capture["cudagraph_capture_sizes"] = sorted(set(capture["cudagraph_capture_sizes"]))
+            if min(capture["cudagraph_capture_sizes"]) < 1:
+                raise UsageError("--cudagraph-capture-sizes: sizes must be at least 1")
+        if (capture.get("max_cudagraph_capture_size") or 1) < 1:
+            raise UsageError("--max-cudagraph-capture-size must be at least 1")
+        problem = capture_settings_problem(Matrix(vllm_version=version or DEFAULT_VLLM_VERSION, **capture))
+        if problem:
+            raise UsageError(problem)
+        settings.update(capture)
     if eng.get("memory_profiler_estimate_cudagraphs") is not None:
         # vLLM ignores an environment variable it does not read: the line still starts (a note, not an error)
         from reportgen.job import estimate_cudagraphs_problem
@@ -349,6 +364,9 @@ def estimate_command(args, UsageError) -> int:
                                          "enable_prefix_caching", "kv_cache_memory_bytes", "speculative_config",
                                          "disable_custom_all_reduce", "moe_backend")}
     out["engine"]["expandable_segments"] = bool(eng.get("expandable_segments"))   # from PYTORCH_CUDA_ALLOC_CONF
+    for key in ("max_cudagraph_capture_size", "cudagraph_capture_sizes", "cudagraph_mode"):   # the capture set, if set
+        if eng.get(key) is not None:
+            out["engine"][key] = eng[key]
     # the engine flags above as given (None: vLLM's default); what the release then does with the KV cache:
     from reportgen.job import Matrix, extensible_kv_cache
     used = Matrix(vllm_version=budget.get("vllm_version") or DEFAULT_VLLM_VERSION,

@@ -91,6 +91,38 @@ def estimate_cudagraphs_problem(version: str) -> str:
     return ""
 
 
+# compilation_config.cudagraph_mode values priced: the default FULL_AND_PIECEWISE (the mode every fitted graph row ran,
+# vLLM 0.11.0+) and NONE (no graphs); the others capture other graph sets whose memory no log row shows
+CUDAGRAPH_MODES = ("FULL_AND_PIECEWISE", "NONE")
+# the capture-size rule these settings are read with: vLLM 0.11.1+ (estimate/capture_sizes.py "max_num_seqs" rule)
+CAPTURE_SETTINGS_FROM = (0, 11, 1)
+
+
+def capture_settings_problem(m: "Matrix") -> str:
+    """Why the job's CUDA-graph capture settings cannot be priced ('' when they can): before 0.11.1 vLLM built another
+    list (0.10's ``cuda_graph_sizes``, 0.11.0's step-8 list: not read for user values); a mode other than
+    ``CUDAGRAPH_MODES``; a maximum and a list that disagree (vLLM raises "customized max_cudagraph_capture_size ...
+    should be consistent with the max value of cudagraph_capture_sizes": 0.34.0 sdist config/vllm.py:2511-2521)."""
+    given = [k for k in ("max_cudagraph_capture_size", "cudagraph_capture_sizes", "cudagraph_mode")
+             if getattr(m, k) is not None]
+    if not given:
+        return ""
+    from reportgen.estimate.profiles import parse_version
+    v = parse_version(m.vllm_version)
+    if v is not None and v < CAPTURE_SETTINGS_FROM:
+        return (f"{given[0]}: vLLM {m.vllm_version} builds its capture list by another rule (modelled from 0.11.1 on); "
+                "remove it")
+    if m.cudagraph_mode is not None and m.cudagraph_mode.upper() not in CUDAGRAPH_MODES:
+        return (f"cudagraph_mode {m.cudagraph_mode!r}: CUDA-graph memory is priced for {' and '.join(CUDAGRAPH_MODES)} only "
+                "(the graph terms were fitted on FULL_AND_PIECEWISE starts; no log shows another mode's memory)")
+    sizes = m.cudagraph_capture_sizes
+    if sizes is not None and m.max_cudagraph_capture_size is not None and max(sizes) != m.max_cudagraph_capture_size:
+        return (f"max_cudagraph_capture_size {m.max_cudagraph_capture_size} and max(cudagraph_capture_sizes) "
+                f"{max(sizes)} differ: vLLM refuses to start ('should be consistent with the max value of "
+                "cudagraph_capture_sizes')")
+    return ""
+
+
 def extensible_kv_cache(m: "Matrix") -> bool:
     """Whether vLLM sizes this job's KV cache with the extensible KV cache: 0.34+ unless turned off or
     ``kv_cache_memory_bytes`` is set (vllm 0.34.0 sdist config/vllm.py:3180-3204, ``_resolve_extensible_kv_cache``;
@@ -188,6 +220,13 @@ class Matrix:
     # 0.19 and on from 0.20 (profiles.py).  On: the CUDA-graph estimate is taken from the KV budget; off: the graphs
     # are captured after the cache is sized, outside the budget (``estimate_cudagraphs_used``)
     memory_profiler_estimate_cudagraphs: bool | None = None
+    # vLLM --max-cudagraph-capture-size / --cudagraph-capture-sizes (also compilation_config keys) and
+    # compilation_config cudagraph_mode (FULL_AND_PIECEWISE, vLLM's default from 0.11, or NONE: no graphs); None:
+    # vLLM's default.  How many graphs they capture: estimate/capture_sizes.py; from 0.11.1 only
+    # (``capture_settings_problem``)
+    max_cudagraph_capture_size: int | None = None
+    cudagraph_capture_sizes: list[int] | None = None
+    cudagraph_mode: str | None = None
     # PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True in vLLM's environment: PyTorch's caching allocator then
     # splits every block, so no weight parameter keeps a 2 MiB-rounded block ("Model loading took" is the
     # tensors; estimate/weights.allocator_unsplit_bytes).  vLLM does not set it itself (0.10 - 0.34)
@@ -255,8 +294,10 @@ class Job:
         d.pop("source_path", None)
         if d["matrix"].get("moe_backend") == "auto":     # vLLM's default: hashes of jobs written before the key
             d["matrix"].pop("moe_backend")
-        if d["matrix"].get("memory_profiler_estimate_cudagraphs") is None:    # unset: the same
-            d["matrix"].pop("memory_profiler_estimate_cudagraphs", None)
+        for key in ("memory_profiler_estimate_cudagraphs", "max_cudagraph_capture_size", "cudagraph_capture_sizes",
+                    "cudagraph_mode"):           # keys added later: unset hashes as before they existed
+            if d["matrix"].get(key) is None:
+                d["matrix"].pop(key, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict:
@@ -428,6 +469,16 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             setattr(m, key, value)
         elif key == "vllm_version":
             m.vllm_version = parse_vllm_version(value, fp)
+        elif key == "max_cudagraph_capture_size":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+                raise JobError(f"{fp}: {value!r} is not allowed; allowed: a whole number of at least 1")
+            m.max_cudagraph_capture_size = value
+        elif key == "cudagraph_capture_sizes":
+            m.cudagraph_capture_sizes = sorted(set(_int_list(value, fp, 1, 1_000_000)))
+        elif key == "cudagraph_mode":
+            if not isinstance(value, str):
+                raise JobError(f"{fp}: expected a vLLM CUDAGraphMode name such as \"FULL_AND_PIECEWISE\", got {value!r}")
+            m.cudagraph_mode = value.strip().upper()
         elif key in ("allow_cross_node_tp", "allow_long_max_model_len", "enable_prefix_caching",
                      "enable_extensible_kv_cache"):
             if not isinstance(value, bool):
@@ -449,6 +500,9 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
         problem = extensible_kv_cache_problem(m)
         if problem:
             raise JobError(f"{field_path}.enable_extensible_kv_cache: {problem}")
+    problem = capture_settings_problem(m)
+    if problem:
+        raise JobError(f"{field_path}.{problem}")
     if m.memory_profiler_estimate_cudagraphs is not None:
         problem = estimate_cudagraphs_problem(m.vllm_version)
         if problem:

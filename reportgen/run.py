@@ -347,6 +347,9 @@ def _assumptions(job: Job) -> dict:
         "max_nodes": m.max_nodes,
         "allow_cross_node_tp": m.allow_cross_node_tp,
         "limit_mm_per_prompt": m.limit_mm_per_prompt or "vLLM default (every modality allowed)",
+        # the CUDA-graph capture set, when the job sets it (estimate/capture_sizes.py)
+        **{k: getattr(m, k) for k in ("max_cudagraph_capture_size", "cudagraph_capture_sizes", "cudagraph_mode")
+           if getattr(m, k) is not None},
         # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS, when the job sets it
         **({"memory_profiler_estimate_cudagraphs": _estimate_cudagraphs_text(m)}
            if m.memory_profiler_estimate_cudagraphs is not None else {}),

@@ -218,11 +218,12 @@ def _table() -> dict[str, Flag]:
     add("num-gpu-blocks-override", "value", "unmodelled", "overrides the profiled KV block count")
     add("decode-context-parallel-size dcp-kv-cache-interleave-size", "value", "unmodelled",
         "decode context parallel shards the KV cache across TP ranks", 1)
-    add("cudagraph-capture-sizes cuda-graph-sizes", "multi", "unmodelled",
-        "explicit CUDA-graph capture sizes change graph memory")
-    add("max-cudagraph-capture-size max-seq-len-to-capture", "value", "unmodelled",
-        "the CUDA-graph capture range changes graph memory")
-    add("compilation-config", "value", "unmodelled", "the compilation config changes CUDA-graph memory")
+    # the capture range (vLLM 0.11.1+ EngineArgs; estimate/capture_sizes.py) and the compilation config's graph keys
+    add("cudagraph-capture-sizes", "multi", "modelled")
+    add("max-cudagraph-capture-size compilation-config", "value", "modelled")
+    # 0.10's scheduler list and V0's capture length mean other things by release: not modelled
+    add("cuda-graph-sizes", "multi", "unmodelled", "the 0.10 / 0.11 capture-size list changes graph memory")
+    add("max-seq-len-to-capture", "value", "unmodelled", "the CUDA-graph capture range changes graph memory")
     add("kv-transfer-config kv-offloading-size", "value", "unmodelled",
         "KV transfer / offloading connectors allocate their own buffers")
     add("hf-overrides rope-scaling rope-theta", "value", "unmodelled",
@@ -741,6 +742,16 @@ def parse_vllm_command(text: str) -> VllmCommand:
                     parsed = value
                 cmd.engine["speculative_config"] = {**cur, sub: parsed}   # validated once the line is read
                 continue
+            if base == "compilation-config":       # --compilation-config.cudagraph_mode NONE: one key of the JSON
+                if value is None:
+                    raise VllmArgsError(f"--{flag_name} expects a value")
+                sub = flag_name.split(".", 1)[1].replace("-", "_")
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError:
+                    parsed = value
+                _apply(cmd, base, flag, {sub: parsed}, f"--{flag_name}")
+                continue
             _apply(cmd, base, flag, {"set": flag_name}, f"--{flag_name}")
             continue
         negated = False
@@ -825,6 +836,10 @@ def _apply(cmd: VllmCommand, name: str, flag: Flag, value, label: str) -> None:
         cmd.model = value
         return
     try:
+        if flag.dest == "compilation_config":
+            for key, val in _compilation_config(value).items():
+                cmd.engine[key] = val
+            return
         cmd.engine[flag.dest] = _engine_value(flag.dest, value)
     except VllmArgsError as e:
         raise VllmArgsError(f"{label}: {e}") from None
@@ -867,7 +882,53 @@ def _engine_value(dest: str, value):
         return dict(sd.raw) if sd is not None else None
     if dest == "attention_config":
         return _attention_config(value)
+    if dest == "max_cudagraph_capture_size":
+        try:
+            n = int(str(value))
+        except ValueError:
+            raise VllmArgsError(f"{value!r} is not a whole number") from None
+        if n < 1:
+            raise VllmArgsError(f"{n} is below 1 (vLLM asserts a maximum of at least 1)")
+        return n
+    if dest == "cudagraph_capture_sizes":
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in items:            # nargs="+" tokens, each may also be "1,2,4" (vLLM's list parsing)
+            for part in str(item).replace("[", " ").replace("]", " ").replace(",", " ").split():
+                try:
+                    out.append(int(part))
+                except ValueError:
+                    raise VllmArgsError(f"{part!r} is not a whole number") from None
+        if not out or min(out) < 1:
+            raise VllmArgsError("expects capture sizes of at least 1 (vLLM asserts at least one element)")
+        return sorted(set(out))
+    if dest == "cudagraph_mode":
+        return str(value).strip().upper()
     return value   # model, revision
+
+
+# compilation_config keys reportgen prices (the CUDA-graph capture set); any other key is refused, not ignored
+COMPILATION_KEYS = ("cudagraph_capture_sizes", "max_cudagraph_capture_size", "cudagraph_mode")
+
+
+def _compilation_config(value) -> dict:
+    """``--compilation-config`` (vLLM ``CompilationConfig`` as JSON, or one key of it) -> engine settings: the capture
+    sizes, the capture maximum and the graph mode (validated per release by ``job.capture_settings_problem``)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise VllmArgsError(f"{value!r} is not a JSON object (an optimisation level changes CUDA-graph memory, "
+                                "which reportgen does not model per level)") from None
+    if not isinstance(value, dict):
+        raise VllmArgsError(f"{value!r}: an optimisation level changes CUDA-graph memory, which reportgen does not "
+                            "model per level; give a JSON object of "
+                            + ", ".join(COMPILATION_KEYS))
+    other = sorted(set(value) - set(COMPILATION_KEYS))
+    if other:
+        raise VllmArgsError(f"{', '.join(other)}: compilation settings reportgen does not model (only "
+                            f"{', '.join(COMPILATION_KEYS)}: the CUDA-graph capture set)")
+    return {k: _engine_value(k, v) for k, v in value.items() if v is not None}
 
 
 def _attention_config(value) -> str:
@@ -905,6 +966,8 @@ ESTIMATE_KEYS = {
     "disable_custom_all_reduce": "disable_custom_all_reduce", "moe_backend": "moe_backend",
     "enable_extensible_kv_cache": "enable_extensible_kv_cache", "expandable_segments": "expandable_segments",
     "memory_profiler_estimate_cudagraphs": "memory_profiler_estimate_cudagraphs",
+    "max_cudagraph_capture_size": "max_cudagraph_capture_size", "cudagraph_capture_sizes": "cudagraph_capture_sizes",
+    "cudagraph_mode": "cudagraph_mode",
 }
 
 

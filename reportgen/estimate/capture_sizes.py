@@ -115,7 +115,7 @@ def spec_rounded_sizes(sizes: list[int], q: int, top: int) -> list[int]:
 
 def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
                   enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0,
-                  ceiling: int = CAPTURE_CEILING, version=None) -> int:
+                  ceiling: int = CAPTURE_CEILING, version=None, sizes_given: tuple[int, ...] | None = None) -> int:
     """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
 
     0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
@@ -146,10 +146,22 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
 
     ``ceiling``: the default maximum in place of 512 (``capture_ceiling``: 1024 on SM 10.x from 0.28).  ``version``
     ((major, minor, patch); None: the newest): from 0.31 an off-grid ``max_num_seqs`` within the maximum is captured
-    too (``DECODE_SIZE_APPENDED_FROM``; without speculative decoding -- its 0.29+ request-count grid is not read)."""
+    too (``DECODE_SIZE_APPENDED_FROM``; without speculative decoding -- its 0.29+ request-count grid is not read).
+
+    User settings (0.11.1+ grid rule only; ``job.capture_settings_problem`` refuses them before): a user
+    ``max_cudagraph_capture_size`` is ``max_capture`` (the sizes up to min(it, max_num_batched_tokens), no decode size
+    appended); ``sizes_given`` (``cudagraph_capture_sizes``) replaces the list: de-duplicated, those above
+    max_num_batched_tokens dropped (vllm 0.11.1 sdist config/vllm.py:863-874, 0.34.0 :2459-2470), FULL graphs for
+    those up to max_num_seqs x q as for the default list."""
     if enforce_eager:
         return 0
     q = 1 + max(0, int(num_spec))
+    if sizes_given:
+        given = sorted({int(x) for x in sizes_given if int(x) <= max_num_batched_tokens})
+        if not given:
+            return 0
+        given = spec_rounded_sizes(given, q, given[-1])
+        return len(given) + len([x for x in given if x <= max_num_seqs * q])
     if max_capture is not None:
         if p.capture_rule == "step8_full":         # 0.11.0's gpt_oss list stops at 992 (OVERRIDE_CAPTURE_0110)
             max_capture = min(max_capture, OVERRIDE_CAPTURE_0110)

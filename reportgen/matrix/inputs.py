@@ -211,7 +211,13 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """One row per GPU with the scheduler limits vLLM would pick on it (unless the job sets them)."""
     rows = []
     profile, _ = matrix_profile(matrix)
-    eager = bool(getattr(matrix, "enforce_eager", False))   # --enforce-eager: no graphs (flags branch)
+    # --enforce-eager or compilation_config cudagraph_mode NONE: no graphs
+    eager = bool(getattr(matrix, "enforce_eager", False)) or (getattr(matrix, "cudagraph_mode", None) or "") == "NONE"
+    # --max-cudagraph-capture-size / --cudagraph-capture-sizes: the user's capture range replaces vLLM's default (and
+    # a model's own maximum, which vLLM sets only when the user gives neither)
+    user_max = getattr(matrix, "max_cudagraph_capture_size", None)
+    user_sizes = getattr(matrix, "cudagraph_capture_sizes", None)
+    user_sizes = tuple(user_sizes) if user_sizes else None
     # --speculative-config: capture sizes rounded to multiples of 1 + num_speculative_tokens (specdecode.py;
     # an MTP draft left at vLLM's default n_predict is 1 token: other defaults are refused per model)
     sd = parse_speculative_config(getattr(matrix, "speculative_config", None))
@@ -229,9 +235,11 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
         # vLLM's default capture ceiling on this GPU (1024 on SM 10.x from 0.28)
         ceiling = capture_ceiling(getattr(g, "compute_capability", None), version)
-        n_graphs = capture_sizes(profile, s, t, eager, num_spec=k_spec, ceiling=ceiling, version=version)
-        n_big = capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
-                              num_spec=k_spec, ceiling=ceiling, version=version)
+        n_graphs = capture_sizes(profile, s, t, eager, max_capture=user_max, num_spec=k_spec, ceiling=ceiling,
+                                 version=version, sizes_given=user_sizes)
+        n_big = (n_graphs if (user_max or user_sizes) else
+                 capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
+                               num_spec=k_spec, ceiling=ceiling, version=version))
         rows.append({
             "gpu": g.id, "gpu_name": g.name, "gpu_memory_gib": mem,
             "gpus_per_node": int(matrix.gpus_per_node or getattr(g, "gpus_per_node", 8) or 8),

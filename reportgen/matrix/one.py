@@ -29,7 +29,9 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                  indexer_kv_dtype: str = "bf16", disable_custom_all_reduce: bool = False, moe_backend: str = "auto",
                  interconnect: str | None = None, enable_extensible_kv_cache: bool | None = None,
                  expandable_segments: bool = False,
-                 memory_profiler_estimate_cudagraphs: bool | None = None) -> dict:
+                 memory_profiler_estimate_cudagraphs: bool | None = None,
+                 max_cudagraph_capture_size: int | None = None, cudagraph_capture_sizes: list[int] | None = None,
+                 cudagraph_mode: str | None = None) -> dict:
     """One model, one GPU, one layout: the JSON fields of ``reportgen estimate`` (a 1-cell matrix).
 
     ``gpu_or_memory_gib``: a catalog ``GpuSku`` or a plain number (usable GiB, for GPUs
@@ -40,7 +42,8 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
     ``VLLM_ALLOW_LONG_MAX_MODEL_LEN`` environment variable).  ``dtype`` ... ``kv_cache_memory_bytes``
     are vLLM's engine flags of those names (``Matrix``); ``weight_dtype`` is the pre-split name of
     ``weights_as``; ``gpu_memory_utilization`` / ``block_size`` / ``enable_extensible_kv_cache`` /
-    ``memory_profiler_estimate_cudagraphs`` (the environment variable) None: vLLM's default for the version.  ``interconnect``: for a plain number, the GPUs' link (a catalog ``interconnect``
+    ``memory_profiler_estimate_cudagraphs`` (the environment variable) / ``max_cudagraph_capture_size`` /
+    ``cudagraph_capture_sizes`` / ``cudagraph_mode`` None: vLLM's default for the version.  ``interconnect``: for a plain number, the GPUs' link (a catalog ``interconnect``
     value; None = not known, the fitted NVSwitch terms).
     """
     from reportgen.job import DEFAULT_VLLM_VERSION
@@ -68,7 +71,10 @@ def estimate_one(spec: ModelSpec, gpu_or_memory_gib: Any, *, model: str | None =
                 flashinfer_sampler=flashinfer_sampler, speculative_config=speculative_config,
                 indexer_kv_dtype=indexer_kv_dtype, disable_custom_all_reduce=disable_custom_all_reduce,
                 moe_backend=moe_backend, expandable_segments=expandable_segments,
-                memory_profiler_estimate_cudagraphs=memory_profiler_estimate_cudagraphs)
+                memory_profiler_estimate_cudagraphs=memory_profiler_estimate_cudagraphs,
+                max_cudagraph_capture_size=max_cudagraph_capture_size,
+                cudagraph_capture_sizes=list(cudagraph_capture_sizes) if cudagraph_capture_sizes else None,
+                cudagraph_mode=cudagraph_mode)
     mx.draft_spec = draft_spec      # --speculative-config method draft_model: the draft's spec (EngineOptions)
     if allow_long_max_model_len is not None:
         mx.allow_long_max_model_len = allow_long_max_model_len   # read by allow_long_max_model_len()
