@@ -562,12 +562,7 @@ def _json_list(text: str) -> list[str]:
 def _container_command(command: list[str], image: str) -> tuple[list[str], dict, list[str]]:
     """The command a container runs (its entrypoint replaced, or an image without one): ``vllm serve ...``,
     ``python -m vllm.entrypoints...``, or a shell running one of them (``bash -lc 'vllm serve ...'``)."""
-    env: dict = {}
-    if command and command[0] == "env":
-        command = command[1:]
-    while command and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", command[0]):
-        k, _, v = command.pop(0).partition("=")
-        env[k] = v
+    command, env = _leading_env(command)
     if command and _name(command[0]) in _SHELLS:
         return _shell_script(command, env)
     engine = _vllm_launcher(command)
@@ -654,16 +649,23 @@ def _finish_launch(cmd: VllmCommand, launch: _Launch | None, tokens: list[str]) 
             f"{cmd.model}; write --model {cmd.model}")
 
 
-def _strip_launcher(tokens: list[str]) -> tuple[list[str], dict, "_Launch | None"]:
-    """Drop ``[env] NAME=value ... vllm serve`` / ``python -m vllm.entrypoints...``; keep the env.  A container
-    line (``[sudo] docker|podman|nerdctl|nvidia-docker run ... IMAGE ...``) goes to ``_container``: its -e / --env
-    variables are the environment, and the returned launch says what else it set."""
+def _leading_env(tokens: list[str]) -> tuple[list[str], dict]:
+    """``[env] NAME=value ... rest`` -> (rest, {NAME: value}): the shell's leading assignments."""
     env: dict = {}
+    tokens = list(tokens)
     if tokens and tokens[0] == "env":
         tokens = tokens[1:]
     while tokens and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", tokens[0]):
         k, _, v = tokens.pop(0).partition("=")
         env[k] = v
+    return tokens, env
+
+
+def _strip_launcher(tokens: list[str]) -> tuple[list[str], dict, "_Launch | None"]:
+    """Drop ``[env] NAME=value ... vllm serve`` / ``python -m vllm.entrypoints...``; keep the env.  A container
+    line (``[sudo] docker|podman|nerdctl|nvidia-docker run ... IMAGE ...``) goes to ``_container``: its -e / --env
+    variables are the environment, and the returned launch says what else it set."""
+    tokens, env = _leading_env(tokens)
     if tokens and _name(tokens[0]) == "sudo":
         tokens = _strip_sudo(tokens)
     if tokens and _name(tokens[0]) in CONTAINER_RUNTIMES:

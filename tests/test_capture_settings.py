@@ -10,13 +10,10 @@ graphs for the sizes up to max_num_seqs; a maximum that differs from the list's 
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 
 import pytest
+from cli_support import estimate_line
 
-from reportgen.cli import main
 from reportgen.estimate import overheads as oh
 from reportgen.estimate.profiles import capture_sizes, profile_for
 from reportgen.job import JobError, Matrix, parse_matrix
@@ -76,12 +73,7 @@ def test_job_keys_and_what_vllm_refuses():
 
 
 def _estimate(line: str, version: str = "0.27") -> dict:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = main(["estimate", "--gpu", "H100", "--vllm-version", version, "--json", "--offline",
-                   "--from-vllm-args", line])
-    assert rc == 0
-    return json.loads(out.getvalue())
+    return estimate_line(line, version)
 
 
 MOE = "vllm serve Qwen/Qwen3-30B-A3B --max-model-len 8192 --gpu-memory-utilization 0.9 "

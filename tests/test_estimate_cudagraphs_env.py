@@ -10,16 +10,13 @@ counterfactual the estimator must reproduce from its own graph model.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import json
 
 import pytest
+from cli_support import estimate_line
 
 from log_rows_support import vvl
 from reportgen.estimate.profiles import PROFILES, budget_graph_factor, profile_for
-from reportgen.cli import main
 from reportgen.job import JobError, Matrix, parse_matrix
 from reportgen.vllm_args import VllmArgsError, parse_vllm_command
 
@@ -114,12 +111,7 @@ def test_job_key_and_releases_without_the_variable():
 
 
 def _estimate(line: str, version: str) -> dict:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = main(["estimate", "--gpu", "H100", "--vllm-version", version, "--json", "--offline",
-                   "--from-vllm-args", line])
-    assert rc == 0
-    return json.loads(out.getvalue())
+    return estimate_line(line, version)
 
 
 MOE_LINE = "vllm serve Qwen/Qwen3-30B-A3B --max-model-len 8192"
