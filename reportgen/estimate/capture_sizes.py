@@ -59,6 +59,60 @@ DC_BLACKWELL_CEILING_FROM = (0, 28, 0)
 DECODE_SIZE_APPENDED_FROM = (0, 31, 0)
 
 
+# vLLM 0.34.0 splits the capture set for Model Runner V2 into prefill (token-keyed PIECEWISE) and decode (request-keyed
+# FULL) graphs, and on SM 10.x -- unless the deprecated cudagraph_capture_sizes / max_cudagraph_capture_size are set --
+# gives each a wider default grid (``wide_defaults``, vllm 0.34.0 sdist config/vllm.py:2604-2665): prefill graphs up
+# to min(8192, max_num_batched_tokens) tokens on ``prefill_cudagraph_capture_grid`` (config/compilation.py:89-101: 54
+# sizes at 8192) and decode graphs up to max_num_seqs requests on ``decode_cudagraph_capture_grid`` (:122-127: 64 at
+# 1024), within ``max_decode_cudagraph_capture_tokens`` 8192 (config/vllm.py:2608-2612; ``decode_cudagraph_capture_shapes``
+# :54-68).  Elsewhere both take the shared list above (decode: its sizes up to max_num_seqs, as before).  0.33.0 has
+# no such split (no ``prefill_cudagraph_capture_token_sizes`` in its sdist).
+WIDE_SM100_FROM = (0, 34, 0)
+WIDE_PREFILL_TOKENS = 8192
+WIDE_DECODE_TOKENS = 8192
+
+
+def _walk_grid(limit: int, step) -> list[int]:
+    """vLLM ``_walk_grid`` (config/compilation.py:77-86): 1, ..., ``limit``, each the next multiple of the largest power
+    of two not above ``step(size)``."""
+    import math
+    grid, size = [], 1
+    while size < limit:
+        grid.append(size)
+        stride = 1 << max(0, math.floor(math.log2(max(1.0, step(size)))))
+        size = (size // stride + 1) * stride
+    return [*grid, limit] if limit else []
+
+
+def prefill_grid(max_tokens: int) -> list[int]:
+    """vLLM 0.34 ``prefill_cudagraph_capture_grid`` (no interactivity head): 54 sizes at 8192."""
+    return _walk_grid(max_tokens, lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096)))
+
+
+def decode_grid(max_requests: int) -> list[int]:
+    """vLLM 0.34 ``decode_cudagraph_capture_grid``: 64 request counts at 1024."""
+    return _walk_grid(max_requests, lambda n: 0.65 * n ** (2 / 3))
+
+
+def wide_sm100(capability, version, user_set: bool) -> bool:
+    """Whether vLLM 0.34+ gives this GPU its wide prefill / decode grids: SM 10.x, no user capture range."""
+    return (not user_set and capability is not None and int(capability[0]) == 10
+            and (version is None or tuple(version) >= WIDE_SM100_FROM))
+
+
+def _wide_count(max_num_seqs: int, max_num_batched_tokens: int, q: int) -> int:
+    """Graphs of the 0.34 SM 10.x wide defaults: the prefill grid, and the decode request grid up to the most
+    requests ``max_decode_cudagraph_capture_tokens // q`` holds (``decode_cudagraph_capture_shapes``: the first size
+    above the limit is captured at the limit)."""
+    import bisect
+    prefill = prefill_grid(min(WIDE_PREFILL_TOKENS, max_num_batched_tokens))
+    limit = min(max_num_seqs, min(max_num_batched_tokens, WIDE_DECODE_TOKENS) // q)
+    sizes = decode_grid(max_num_seqs)
+    reachable = sizes[: bisect.bisect_left(sizes, limit) + 1]
+    decode = {min(n, limit) for n in reachable} if limit >= 1 else set()
+    return len(prefill) + len(decode)
+
+
 def capture_ceiling(capability, version) -> int:
     """vLLM's default capture ceiling on a GPU of ``capability`` ((major, minor); None: not known) at ``version``
     ((major, minor, patch); None: the newest)."""
@@ -115,7 +169,8 @@ def spec_rounded_sizes(sizes: list[int], q: int, top: int) -> list[int]:
 
 def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
                   enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0,
-                  ceiling: int = CAPTURE_CEILING, version=None, sizes_given: tuple[int, ...] | None = None) -> int:
+                  ceiling: int = CAPTURE_CEILING, version=None, sizes_given: tuple[int, ...] | None = None,
+                  wide: bool = False) -> int:
     """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
 
     0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
@@ -152,10 +207,16 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     ``max_cudagraph_capture_size`` is ``max_capture`` (the sizes up to min(it, max_num_batched_tokens), no decode size
     appended); ``sizes_given`` (``cudagraph_capture_sizes``) replaces the list: de-duplicated, those above
     max_num_batched_tokens dropped (vllm 0.11.1 sdist config/vllm.py:863-874, 0.34.0 :2459-2470), FULL graphs for
-    those up to max_num_seqs x q as for the default list."""
+    those up to max_num_seqs x q as for the default list.
+
+    ``wide`` (``wide_sm100``): vLLM 0.34's SM 10.x prefill / decode grids instead of the shared list (a model's own
+    maximum does not apply there: it sets the deprecated maximum, which turns the wide defaults off -- the caller
+    passes ``wide`` False with ``max_capture``)."""
     if enforce_eager:
         return 0
     q = 1 + max(0, int(num_spec))
+    if wide and max_capture is None and not sizes_given:
+        return _wide_count(max_num_seqs, max_num_batched_tokens, q)
     if sizes_given:
         given = sorted({int(x) for x in sizes_given if int(x) <= max_num_batched_tokens})
         if not given:

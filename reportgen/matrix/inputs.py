@@ -26,7 +26,7 @@ from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_ceiling,
-                                         capture_sizes, parse_version, profile_for)
+                                         capture_sizes, parse_version, profile_for, wide_sm100)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.weights import rotary_cache_bytes
@@ -234,10 +234,15 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
                         oh.default_scheduler_limits(mem, large, version))   # 16384 on >= 160 GiB from 0.28
         t, s = int(matrix.max_num_batched_tokens or t_def), int(matrix.max_num_seqs or s_def)
         # vLLM's default capture ceiling on this GPU (1024 on SM 10.x from 0.28)
-        ceiling = capture_ceiling(getattr(g, "compute_capability", None), version)
+        cap = getattr(g, "compute_capability", None)
+        ceiling = capture_ceiling(cap, version)
+        # 0.34+ on SM 10.x: the wide prefill / decode grids, unless the user set a capture range
+        wide = wide_sm100(cap, version, bool(user_max or user_sizes))
         n_graphs = capture_sizes(profile, s, t, eager, max_capture=user_max, num_spec=k_spec, ceiling=ceiling,
-                                 version=version, sizes_given=user_sizes)
-        n_big = (n_graphs if (user_max or user_sizes) else
+                                 version=version, sizes_given=user_sizes, wide=wide)
+        # gpt-oss's own maximum: vLLM sets it only when the user gives no range, and from 0.34 not on SM 10.x
+        # (vllm 0.34.0 sdist model_executor/models/config.py:848-860), whose wide grids already cover it
+        n_big = (n_graphs if (user_max or user_sizes or wide) else
                  capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
                                num_spec=k_spec, ceiling=ceiling, version=version))
         rows.append({
