@@ -92,3 +92,13 @@ def test_graph_memory_and_kv_follow_the_count():
     none = _estimate(MOE + """--compilation-config '{"cudagraph_mode": "NONE"}'""")
     eager = _estimate(MOE + "--enforce-eager")
     assert none["cuda_graph_gib"] == 0 and none["kv_cache_gib"] == eager["kv_cache_gib"]
+
+
+def test_034_decode_graphs_are_request_counts_of_the_list():
+    """0.34 (q = 1): decode request counts min(s, max_num_seqs) over the list (config/vllm.py:2659-2667) -- a list
+    reaching past an off-list max_num_seqs captures it too; 0.33 counted the sizes up to max_num_seqs."""
+    from reportgen.estimate.profiles import parse_version
+    p34, p33 = profile_for("0.34")[0], profile_for("0.33")[0]
+    given = (1, 64, 128)
+    assert capture_sizes(p34, 100, 8192, sizes_given=given, version=parse_version("0.34")) == 3 + 3   # 1, 64, 100
+    assert capture_sizes(p33, 100, 8192, sizes_given=given, version=parse_version("0.33")) == 3 + 2   # 1, 64

@@ -113,6 +113,15 @@ def _wide_count(max_num_seqs: int, max_num_batched_tokens: int, q: int) -> int:
     return len(prefill) + len(decode)
 
 
+def _decode_count(sizes: list[int], max_num_seqs: int, q: int, version) -> int:
+    """FULL (uniform decode) graphs of a shared size list: its sizes up to max_num_seqs x q; from 0.34 (one token a
+    request) the request counts ``min(s, max_num_seqs)`` of every size (config/vllm.py:2659-2667), so a list reaching
+    past an off-list max_num_seqs captures max_num_seqs itself too."""
+    if q == 1 and (version is None or tuple(version) >= WIDE_SM100_FROM):
+        return len({min(x, max_num_seqs) for x in sizes})
+    return len([x for x in sizes if x <= max_num_seqs * q])
+
+
 def capture_ceiling(capability, version) -> int:
     """vLLM's default capture ceiling on a GPU of ``capability`` ((major, minor); None: not known) at ``version``
     ((major, minor, patch); None: the newest)."""
@@ -222,7 +231,7 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
         if not given:
             return 0
         given = spec_rounded_sizes(given, q, given[-1])
-        return len(given) + len([x for x in given if x <= max_num_seqs * q])
+        return len(given) + _decode_count(given, max_num_seqs, q, version)
     if max_capture is not None:
         if p.capture_rule == "step8_full":         # 0.11.0's gpt_oss list stops at 992 (OVERRIDE_CAPTURE_0110)
             max_capture = min(max_capture, OVERRIDE_CAPTURE_0110)
@@ -246,7 +255,7 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
             and max_num_seqs not in sizes):
         sizes.append(max_num_seqs)                 # 0.31+: an off-grid max_num_seqs (one-token uniform decode)
     sizes = spec_rounded_sizes(sizes, q, top)      # unchanged when q == 1
-    return len(sizes) + len([x for x in sizes if x <= max_num_seqs * q])
+    return len(sizes) + _decode_count(sizes, max_num_seqs, q, version)
 
 
 def graph_scale(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
