@@ -22,6 +22,8 @@ The vLLM code the rules follow (the citations are at each rule):
 
 from __future__ import annotations
 
+import bisect
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -67,7 +69,7 @@ DECODE_SIZE_APPENDED_FROM = (0, 31, 0)
 # 1024), within ``max_decode_cudagraph_capture_tokens`` 8192 (config/vllm.py:2608-2612; ``decode_cudagraph_capture_shapes``
 # :54-68).  Elsewhere both take the shared list above (decode: its sizes up to max_num_seqs, as before).  0.33.0 has
 # no such split (no ``prefill_cudagraph_capture_token_sizes`` in its sdist).
-WIDE_SM100_FROM = (0, 34, 0)
+SPLIT_CAPTURE_FROM = (0, 34, 0)
 WIDE_PREFILL_TOKENS = 8192
 WIDE_DECODE_TOKENS = 8192
 
@@ -75,7 +77,6 @@ WIDE_DECODE_TOKENS = 8192
 def _walk_grid(limit: int, step) -> list[int]:
     """vLLM ``_walk_grid`` (config/compilation.py:77-86): 1, ..., ``limit``, each the next multiple of the largest power
     of two not above ``step(size)``."""
-    import math
     grid, size = [], 1
     while size < limit:
         grid.append(size)
@@ -97,14 +98,13 @@ def decode_grid(max_requests: int) -> list[int]:
 def wide_sm100(capability, version, user_set: bool) -> bool:
     """Whether vLLM 0.34+ gives this GPU its wide prefill / decode grids: SM 10.x, no user capture range."""
     return (not user_set and capability is not None and int(capability[0]) == 10
-            and (version is None or tuple(version) >= WIDE_SM100_FROM))
+            and (version is None or tuple(version) >= SPLIT_CAPTURE_FROM))
 
 
 def _wide_count(max_num_seqs: int, max_num_batched_tokens: int, q: int) -> int:
     """Graphs of the 0.34 SM 10.x wide defaults: the prefill grid, and the decode request grid up to the most
     requests ``max_decode_cudagraph_capture_tokens // q`` holds (``decode_cudagraph_capture_shapes``: the first size
     above the limit is captured at the limit)."""
-    import bisect
     prefill = prefill_grid(min(WIDE_PREFILL_TOKENS, max_num_batched_tokens))
     limit = min(max_num_seqs, min(max_num_batched_tokens, WIDE_DECODE_TOKENS) // q)
     sizes = decode_grid(max_num_seqs)
@@ -117,7 +117,7 @@ def _decode_count(sizes: list[int], max_num_seqs: int, q: int, version) -> int:
     """FULL (uniform decode) graphs of a shared size list: its sizes up to max_num_seqs x q; from 0.34 (one token a
     request) the request counts ``min(s, max_num_seqs)`` of every size (config/vllm.py:2659-2667), so a list reaching
     past an off-list max_num_seqs captures max_num_seqs itself too."""
-    if q == 1 and (version is None or tuple(version) >= WIDE_SM100_FROM):
+    if q == 1 and (version is None or tuple(version) >= SPLIT_CAPTURE_FROM):
         return len({min(x, max_num_seqs) for x in sizes})
     return len([x for x in sizes if x <= max_num_seqs * q])
 
