@@ -93,7 +93,8 @@ class Scheme:
     kv_cache_dtype_default: str | None = None
     description: str = ""
     # the MoE backend whose per-rank expert layout ``expert_rank_bytes`` follows: MXFP4 (layouts.MXFP4_MOE_PADDING),
-    # NVFP4 (layouts.NVFP4_MOE_BACKENDS) or unquantized experts' FlashInfer TRT-LLM on SM 10.x (layouts.BF16_MOE_BACKENDS)
+    # NVFP4 (layouts.NVFP4_MOE_BACKENDS) or, for unquantized experts, FlashInfer TRT-LLM on SM 10.x
+    # (layouts.BF16_MOE_BACKENDS)
     moe_padding: Mxfp4MoeBackend | Nvfp4MoeBackend | Bf16MoeBackend | None = None
 
     def eligible(self, t: Tensor) -> bool:
@@ -158,7 +159,8 @@ class Scheme:
         proportional share -- except NVFP4 experts in the layout of the NVFP4 MoE backend vLLM runs them with
         on the GPU (``layouts.Nvfp4MoeBackend``: block scales in 128 x 4 tiles, a non-gated intermediate padded
         to them on the CUTLASS kernels, TRT-LLM's hidden / intermediate alignment) -- and unquantized experts under
-        FlashInfer TRT-LLM on SM 10.x (``layouts.Bf16MoeBackend``: the rank's intermediate rounded up to 128).  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
+        FlashInfer TRT-LLM on SM 10.x (``layouts.Bf16MoeBackend``: the rank's intermediate rounded up to 128).
+        ``experts_on_rank`` defaults to all ``count`` experts (no EP).
         """
         n = t.count if experts_on_rank is None else experts_on_rank
         backend = self.moe_padding
