@@ -216,6 +216,11 @@ class ModelSpec:
     # the MoE layer that peaks in vLLM's profile run), and params_active sums each layer's own share
     experts_per_token_by_layer: tuple[int, ...] = ()
     num_shared_experts: int = 0
+    # vLLM's ``RoutingMethodType`` name of the routed experts (``fused_moe/config.py`` ``get_routing_method_type``
+    # of the router the model file builds), where the family module works it out; "" = not worked out.  It decides
+    # whether FlashInfer TRT-LLM takes unquantized experts on SM 10.x (estimate/quant/layouts.py
+    # ``unquantized_moe_backend``)
+    moe_routing: str = ""
     multimodal: bool = False
     max_position_embeddings: int | None = None
     rotary_dim: int = 0                  # RoPE dims per head (partial rotary, MLA qk_rope_head_dim); 0 = unknown

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from reportgen.arch.spec import Component, ModelSpec
 
-from .quant.layouts import NVFP4_MOE_BACKENDS
+from .quant.layouts import BF16_MOE_BACKENDS, NVFP4_MOE_BACKENDS
 
 PLAIN_ACT = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
 
@@ -90,6 +90,16 @@ def scheme_for(spec: ModelSpec, weights_as: str, dtype: str = "auto", quantizati
             f"checkpoint, online) or ask a what-if weight dtype (--weights-as fp8 / int4 / ..., job weights_as)")
     if quantization:
         check_checkpoint_method(qc, quantization)
+    if not qc and mxfp4_backend in BF16_MOE_BACKENDS:
+        # unquantized experts under FlashInfer TRT-LLM (SM 10.x, tables.ModelTables.mxfp4_variant): the plain
+        # scheme with their per-rank layout (quant.layouts.unquantized_moe_backend)
+        cast = PLAIN_ACT.get(spec.dtype.lower(), 2) != PLAIN_ACT.get(serve, 2)
+        base = quant.whatif_scheme(serve, spec.dtype) if cast else quant.checkpoint_scheme(spec)
+        if isinstance(base, quant.Scheme):
+            return replace(base, moe_padding=BF16_MOE_BACKENDS[mxfp4_backend],
+                           description=base.description + "; routed experts padded to the per-rank intermediate "
+                           "of vLLM's FlashInfer TRT-LLM bf16 MoE kernel (a multiple of 128)")
+        return base
     if not qc and PLAIN_ACT.get(spec.dtype.lower(), 2) != PLAIN_ACT.get(serve, 2):
         return quant.whatif_scheme(serve, spec.dtype)        # vLLM casts the weights to the serving dtype
     scheme = quant.checkpoint_scheme(spec, mxfp4_backend or mxfp4_backend_for(spec, None))
@@ -141,6 +151,19 @@ def nvfp4_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "au
         return None
     cc, version = gpu
     return nvfp4_moe_backend(cc, version, moe_activation(spec), w4a16)
+
+
+def unquantized_moe_backend_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str = "auto") -> str | None:
+    """The ``quant.layouts.BF16_MOE_BACKENDS`` key whose per-rank layout ``spec``'s unquantized routed experts take
+    on ``gpu`` = (compute capability, vLLM (major, minor)) (``quant.layouts.unquantized_moe_backend``: FlashInfer
+    TRT-LLM on SM 10.x), or None: the checkpoint's shapes (another GPU or release, a routing the family module did
+    not work out -- ``ModelSpec.moe_routing`` --, no GPU known)."""
+    from .quant.layouts import unquantized_moe_backend
+
+    if gpu is None or not getattr(spec, "moe_routing", ""):
+        return None
+    cc, version = gpu
+    return unquantized_moe_backend(cc, version, spec.moe_routing, moe_activation(spec), moe_backend)
 
 
 def moe_backend_refusal_for(spec: ModelSpec, gpu: tuple | None, moe_backend: str, nvfp4=None, mxfp4: bool = False

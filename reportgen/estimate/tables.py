@@ -44,7 +44,7 @@ from .activation import (activation_coeffs, activation_gib, cutlass_nvfp4_moe_co
                          topk_buffer_bytes_per_token)
 from .schemes import (CUTLASS_NVFP4_BACKEND, GATED_MOE_ACTIVATIONS, NVFP4_BACKEND_NAMES, PLAIN_ACT,  # noqa: F401
                       act_bytes_for, experts_nvfp4, moe_activation, moe_backend_refusal_for, mxfp4_backend_for,
-                      nvfp4_backend_for, scheme_for, serving_dtype)
+                      nvfp4_backend_for, scheme_for, serving_dtype, unquantized_moe_backend_for)
 from .startup import context_gib, custom_ar_gib, graph_gib, non_torch_gib  # noqa: F401
 from .workspaces import (FLASHINFER_SPARSE_MAX_HEADS, FLASHMLA_Q_CONCAT_SM10, FLASHMLA_Q_CONCAT_SM10_PADDED,  # noqa: F401
                          FLASHMLA_Q_CONCAT_SM9, FLASHMLA_SPARSE_Q_BYTES, SM12_ATTENTION, dsa_indexer_workspace,
@@ -333,7 +333,9 @@ class ModelTables:
             mx = self._mxfp4_at(wd)
             nv = self._nvfp4_at(wd)
             expert = (mxfp4_backend_for(self.spec, gpu) if mx[0] else
-                      nvfp4_backend_for(self.spec, gpu, self.engine.moe_backend, not nv.input_scale) if nv else None)
+                      nvfp4_backend_for(self.spec, gpu, self.engine.moe_backend, not nv.input_scale) if nv else
+                      unquantized_moe_backend_for(self.spec, gpu, self.engine.moe_backend)
+                      if self._bf16_experts_at(wd) else None)
             why = moe_backend_refusal_for(self.spec, gpu, self.engine.moe_backend, nv, mx[0])
             if why:                  # vLLM refuses the explicit --moe-backend here: the variant carries the verdict
                 expert = _Invalid(why)
@@ -342,6 +344,15 @@ class ModelTables:
                                        dsv4_attention_for(gpu) if self._dsv4_attention() else
                                        GDN_CHECKPOINT if self._gdn_checkpoint(gpu) else None)
         return v
+
+    def _bf16_experts_at(self, wd: str) -> bool:
+        """The routed experts are served unquantized at ``wd`` (the checkpoint as shipped, no quantization_config,
+        no online --quantization) with a routing method the family module worked out (``ModelSpec.moe_routing``):
+        their per-rank layout follows the GPU (FlashInfer TRT-LLM's padding on SM 10.x,
+        ``schemes.unquantized_moe_backend_for``)."""
+        return (self._moe and not self.spec.unsupported_reason and wd.lower() in ("checkpoint", "auto")
+                and not self.spec.quantization_config and not self.engine.quantization
+                and bool(getattr(self.spec, "moe_routing", "")))
 
     def _gdn_checkpoint(self, gpu: tuple | None) -> bool:
         """vLLM 0.33+ exports this Qwen GDN hybrid's FlashInfer prefill checkpoints on ``gpu`` = (compute capability,
@@ -390,7 +401,7 @@ class ModelTables:
         """The distinct ``mxfp4_variant`` of ``wd`` over ``gpus`` (first-seen order) and each GPU's index into
         them (None when there is one: every row without MXFP4 experts, at no per-GPU cost)."""
         if (not any(self._mxfp4_at(wd)) and not self._dsv4_attention() and not self._nvfp4_at(wd)
-                and not self._gdn_checkpoint(None)):
+                and not self._gdn_checkpoint(None) and not self._bf16_experts_at(wd)):
             return [NO_VARIANT], None
         per_gpu = [self.mxfp4_variant(wd, g) for g in gpus]
         distinct = list(dict.fromkeys(per_gpu))

@@ -48,6 +48,12 @@ def build(f: Fields, spec: ModelSpec) -> None:
     has_dense = not all(sparse)
     dense_inter = f.int("intermediate_size") if has_dense else 0
     set_moe(spec, f, n_exp, shared=1 if family == "qwen2_moe" else 0)
+    # vLLM's router: softmax top-k (FusedTopKRouter), ``renormalize=True`` (mixtral.py) or
+    # ``renormalize=config.norm_topk_prob`` (qwen2_moe.py / qwen3_moe.py; transformers' default False) -- vllm 0.24.0
+    # sdist mixtral.py:138, qwen2_moe.py:176, qwen3_moe.py:218 (0.34.0 :124 / :177 / :210) -- so
+    # ``get_routing_method_type`` gives RenormalizeNaive, or Default without renormalisation
+    renorm = family == "mixtral" or f.flag("norm_topk_prob", False)
+    spec.moe_routing = "RenormalizeNaive" if renorm else "Default"
 
     def mlp(ts: list[Tensor], i: int, p: str) -> None:
         if sparse[i]:

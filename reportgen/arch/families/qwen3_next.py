@@ -109,6 +109,10 @@ def build(f: Fields, spec: ModelSpec) -> None:
             sparse = [i not in mlp_only and n_exp > 0 and (i + 1) % step == 0 for i in range(g.n_layers)]
     if any(sparse):
         set_moe(spec, f, n_exp, shared=1)
+        # vLLM's Qwen3NextSparseMoeBlock (Qwen3.5 MoE too): softmax top-k, ``renormalize=getattr(config,
+        # "norm_topk_prob", True)`` (vllm 0.29.0 sdist qwen3_next.py:224, 0.34.0 :240) -> RenormalizeNaive
+        # (``get_routing_method_type``), Default without renormalisation
+        spec.moe_routing = "RenormalizeNaive" if f.flag("norm_topk_prob", True) else "Default"
         expert_inter = f.int("moe_intermediate_size")
         shared_inter = f.int("shared_expert_intermediate_size", lo=0)
     dense_inter = f.int("intermediate_size") if not all(sparse) else 0

@@ -630,3 +630,71 @@ def _refusal_text(requested: str, kind: str, sm: str, why: str, auto: str | None
     alt = f"--moe-backend {runs[0]}" if len(runs) == 1 else f"one of --moe-backend {', '.join(runs)}"
     return (f"vLLM refuses --moe-backend {requested} for this model's {kind} routed experts on {sm} at engine "
             f"construction: {why}; use --moe-backend auto{pick} or {alt}")
+
+
+# --- Unquantized (bf16 / fp16) routed experts on SM 10.x: FlashInfer TRT-LLM pads the rank's intermediate -------
+# vLLM's unquantized MoE oracle (``fused_moe/oracle/unquantized.py`` ``_get_priority_backends``) tries
+# FLASHINFER_TRTLLM first on CUDA in every sdist 0.20.0-0.34.0 (0.20.0 :67-68, 0.34.0 :69-74); from 0.23.0 SM 9.x
+# moves it to the back (0.23.0 :73, 0.34.0 :78-80: "On Hopper (SM90), the FlashInfer unquantized MoE kernels are
+# slower than Triton").  Its kernel (``experts/trtllm_bf16_moe.py``) runs only on the 10.x family
+# (``_supports_current_device``: ``is_device_capability_family(100)``, 0.20.0 :51, 0.34.0 :122), with SiLU (gated;
+# 0.24+ also RELU2_NO_MUL, non-gated) and a routing method among ``BF16_TRTLLM_ROUTING`` -- softmax top-k without
+# renormalisation (``RoutingMethodType.Default``, ``fused_moe/config.py`` ``get_routing_method_type``) is not
+# one of them, so such a model stays on Triton.  When it is picked, ``convert_to_unquantized_kernel_format`` pads
+# the rank's intermediate to a multiple of 128 (``align_moe_weights_for_fi(..., min_alignment=128)``, new zero
+# tensors that replace the loaded ones; 0.31+ also ``unquantized_round_up_hidden_size_and_intermediate_size``
+# before allocating, the same size): for non-gated experts from 0.24.0 (:274-281 ``if not is_act_and_mul``), for
+# every expert from 0.29.0 (:351-352; 0.34.0 :444-445).  0.20-0.23 (no padding) and gated experts before 0.29
+# keep the checkpoint's shapes.  SM 12.x takes FLASHINFER_CUTLASS (halves swapped, same bytes), SM 8.x / 9.x Triton.
+@dataclass(frozen=True)
+class Bf16MoeBackend:
+    """vLLM's layout of unquantized routed experts on one rank under ``name``: the rank's intermediate size
+    (w13's rows per half, w2's columns) rounded up to ``intermediate_align``; the hidden size is kept."""
+
+    name: str
+    intermediate_align: int
+
+
+BF16_TRTLLM_BACKEND = "bf16_flashinfer_trtllm"
+BF16_MOE_BACKENDS = {BF16_TRTLLM_BACKEND: Bf16MoeBackend(BF16_TRTLLM_BACKEND, 128)}
+# first release that pads: (gated experts, non-gated experts)
+BF16_TRTLLM_PAD_FROM = {True: (0, 29), False: (0, 24)}
+# ``TrtLlmBf16Experts(Monolithic)._supports_routing_method`` (0.23.0 :79-84 .. 0.34.0 :296-302); MiniMax2 from 0.32.0
+BF16_TRTLLM_ROUTING = frozenset({"DeepSeekV3", "Llama4", "Renormalize", "RenormalizeNaive", "SigmoidRenorm",
+                                 "Sigmoid"})
+BF16_TRTLLM_MINIMAX2_FROM = (0, 32)
+
+
+def unquantized_moe_backend(capability: tuple[int, int] | None, version: tuple[int, ...] | None, routing: str,
+                            activation: str = "silu", moe_backend: str = "auto") -> str | None:
+    """The ``BF16_MOE_BACKENDS`` key whose per-rank layout vLLM holds unquantized routed experts in on a GPU of
+    ``capability`` under vLLM ``version`` ((major, minor); None = the newest), or None where the checkpoint's
+    shapes stand (any other GPU, a release that does not pad them, a routing or activation the kernel refuses:
+    vLLM then runs Triton / FlashInfer CUTLASS on the loaded shapes).  ``routing``: vLLM's ``RoutingMethodType``
+    name of the experts (``ModelSpec.moe_routing``; "" = not worked out for the family: None);
+    ``activation``: ``schemes.moe_activation``; ``moe_backend``: the job's --moe-backend (only auto and
+    flashinfer_trtllm reach this kernel)."""
+    if capability is None or capability[0] != 10 or not routing or moe_backend not in ("auto", "flashinfer_trtllm"):
+        return None
+    v = tuple(version[:2]) if version is not None else None
+    gated = activation != "relu2_no_mul"
+    if gated and activation != "silu":
+        return None
+    if v is not None and v < BF16_TRTLLM_PAD_FROM[gated]:
+        return None
+    if routing not in BF16_TRTLLM_ROUTING and not (
+            routing == "MiniMax2" and (v is None or v >= BF16_TRTLLM_MINIMAX2_FROM)):
+        return None
+    return BF16_TRTLLM_BACKEND
+
+
+def bf16_expert_rank_shape(out: int, in_: int, moe_tp: int, down: bool, fused_gate_up: bool,
+                           backend: Bf16MoeBackend) -> tuple[int, int]:
+    """(rows, columns) of one unquantized expert matrix on one rank in ``backend``'s layout; ``out, in_``: the
+    unsharded checkpoint dims (gate / up / gate_up column-parallel, down row-parallel over ``moe_tp``)."""
+    a = backend.intermediate_align
+    if down:
+        return out, round_up(ceil(in_ / moe_tp), a)
+    if fused_gate_up:
+        return 2 * round_up(ceil(out / 2 / moe_tp), a), in_
+    return round_up(ceil(out / moe_tp), a), in_

@@ -24,8 +24,8 @@ from typing import Callable
 
 from reportgen.arch.spec import Component, Tensor
 
-from .layouts import (Mxfp4, Mxfp4MoeBackend, Nvfp4, Nvfp4MoeBackend, Plain, mxfp4_expert_bias_rank_bytes,
-                      mxfp4_expert_rank_parts, nvfp4_expert_rank_parts)
+from .layouts import (Bf16MoeBackend, Mxfp4, Mxfp4MoeBackend, Nvfp4, Nvfp4MoeBackend, Plain, bf16_expert_rank_shape,
+                      mxfp4_expert_bias_rank_bytes, mxfp4_expert_rank_parts, nvfp4_expert_rank_parts)
 from .names import NameMatcher, module_name
 
 Selector = Callable[[Tensor], bool]
@@ -92,9 +92,10 @@ class Scheme:
     quantize_lm_head: bool = False
     kv_cache_dtype_default: str | None = None
     description: str = ""
-    # the MoE backend whose per-rank expert layout ``expert_rank_bytes`` follows: MXFP4 (layouts.MXFP4_MOE_PADDING)
-    # or NVFP4 (layouts.NVFP4_MOE_BACKENDS)
-    moe_padding: Mxfp4MoeBackend | Nvfp4MoeBackend | None = None
+    # the MoE backend whose per-rank expert layout ``expert_rank_bytes`` follows: MXFP4 (layouts.MXFP4_MOE_PADDING),
+    # NVFP4 (layouts.NVFP4_MOE_BACKENDS) or, for unquantized experts, FlashInfer TRT-LLM on SM 10.x
+    # (layouts.BF16_MOE_BACKENDS)
+    moe_padding: Mxfp4MoeBackend | Nvfp4MoeBackend | Bf16MoeBackend | None = None
 
     def eligible(self, t: Tensor) -> bool:
         if len(t.shape) < 2 or t.component in _NEVER:
@@ -157,7 +158,9 @@ class Scheme:
         down's is whole on every rank.  For every other layout this *is* the
         proportional share -- except NVFP4 experts in the layout of the NVFP4 MoE backend vLLM runs them with
         on the GPU (``layouts.Nvfp4MoeBackend``: block scales in 128 x 4 tiles, a non-gated intermediate padded
-        to them on the CUTLASS kernels, TRT-LLM's hidden / intermediate alignment).  ``experts_on_rank`` defaults to all ``count`` experts (no EP).
+        to them on the CUTLASS kernels, TRT-LLM's hidden / intermediate alignment) -- and unquantized experts under
+        FlashInfer TRT-LLM on SM 10.x (``layouts.Bf16MoeBackend``: the rank's intermediate rounded up to 128).
+        ``experts_on_rank`` defaults to all ``count`` experts (no EP).
         """
         n = t.count if experts_on_rank is None else experts_on_rank
         backend = self.moe_padding
@@ -165,6 +168,12 @@ class Scheme:
             last = module_name(t.name).split(".")[-1]
             down, fused = "down" in last or last == "w2", "gate_up" in last or last == "w13"
             layout = self.layout_for(t)
+            if isinstance(backend, Bf16MoeBackend):
+                if isinstance(layout, Plain) and len(t.shape) >= 2:
+                    *lead, out, in_ = t.shape
+                    rows, cols = bf16_expert_rank_shape(out, in_, moe_tp, down, fused, backend)
+                    return rows * cols * (t.dtype_bytes or layout.element_bytes) * n * prod(lead)
+                return self.tensor_bytes(t) * n / t.count / moe_tp
             if isinstance(backend, Nvfp4MoeBackend):
                 if isinstance(layout, Nvfp4) and len(t.shape) >= 2:
                     *lead, out, in_ = t.shape
