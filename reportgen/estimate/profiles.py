@@ -113,7 +113,9 @@ source index, PRs and issues by number):
   ``TopKTopPSampler`` samples with FlashInfer instead -- no sort -- whenever FlashInfer is installed and
   ``VLLM_USE_FLASHINFER_SAMPLER`` is unset ("In V1, None means True") only in 0.10.0-0.11.0 (sdists:
   v1/sample/ops/topk_topp_sampler.py:46 ``is not False`` in 0.11.0); from 0.11.1 it is opt-in
-  (topk_topp_sampler.py:34 ``if envs.VLLM_USE_FLASHINFER_SAMPLER:``), and 0.17.0 adds the Triton top-k/top-p
+  (topk_topp_sampler.py:34 ``if envs.VLLM_USE_FLASHINFER_SAMPLER:``) -- until 0.21.0 defaults the variable on again
+  (vllm 0.21.0 sdist envs.py:725-729; branch platformaudit), which moves nothing here: the 0.17+ profiles carry no
+  sort extra --, and 0.17.0 adds the Triton top-k/top-p
   (v1/sample/ops/topk_topp_triton.py, new in the 0.17.0 sdist; topk_topp_sampler.py:252) -- the 0.17 boundary.  Row 80 (Mistral-Small-3.2, 0.11: 2.12 GiB of activation for 1024 x
   131072 logits) is the FlashInfer case; ``Matrix.flashinfer_sampler`` (job key, or the env variable
   in a pasted command line) drops the extra.
