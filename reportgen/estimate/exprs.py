@@ -68,9 +68,9 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool
     every branch's format on every flagged row most of what was left.
 
     The version profile arrives as columns: ``g_bf`` (share of the captured graph memory taken
-    from the budget), ``gdn_t`` (bytes per batched token of the GDN chunk-scan transient
-    the 0.26+ graph estimate holds: the estimate is ``max(g_bf x graphs, T x gdn_t)``), ``g_n`` /
-    ``g_on`` (capture-size scaling, per GPU row: it follows max_num_seqs).
+    from the budget; times the GPU's ``g_est_ok``, 0 where its platform takes no estimate), ``gdn_t`` (bytes per
+    batched token of the GDN chunk-scan transient the 0.26+ graph estimate holds: the estimate is ``max(g_bf x
+    graphs, T x gdn_t)``), ``g_n`` / ``g_on`` (capture-size scaling, per GPU row: it follows max_num_seqs).
 
     ``extensible`` (vLLM 0.34+'s extensible KV cache, ``job.extensible_kv_cache``): no graph estimate -- the graphs
     are captured before the cache is sized and measured in full (``gc``); the transient the sizing keeps free is
@@ -87,7 +87,10 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool
     a_other = (fwd + add) / GIB
     core_last = pl.max_horizontal(fwd, t * pl.col("a_hid_t") + r * pl.col("a_smp_r")) / GIB
     a_last = core_last + add / GIB
-    g_est = t * pl.col("gdn_t") / GIB     # GDN chunk-scan transient in the 0.26+ graph estimate (#50780)
+    # the share of the captured graphs the estimate takes from the budget, 0 where the GPU's platform takes none
+    # (``g_est_ok``: ROCm before 0.26, overheads.graph_estimate_on_platform)
+    g_bf = pl.col("g_bf") * pl.col("g_est_ok")
+    g_est = t * pl.col("gdn_t") * pl.col("g_est_ok") / GIB   # GDN chunk-scan transient in the 0.26+ estimate (#50780)
     gcap_max = graph_captured("g_max")
     # DSA on FlashMLA-sparse with a bf16 cache (``fm_qc`` bytes a batched token at ``fm_h`` heads a rank; per GPU and
     # version ``fmq_on``, the fewest heads FlashMLA-sparse runs at ``fmq_min_h`` and the head padding ``fmq_pad``,
@@ -144,7 +147,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool
         # max_num_seqs rows of logits, which reuse the forward / sampler peak the profile run gave back
         # (not the kept fused-MoE workspaces, PP buffers and encoder profile: ``a_add_t``)
         (pl.lit(0.0) if extensible else
-         (ctx + ((gcap_max * (1 - pl.col("g_bf"))).clip(0) + r * pl.col("warm_r") / GIB - core_last).clip(0)))
+         (ctx + ((gcap_max * (1 - g_bf)).clip(0) + r * pl.col("warm_r") / GIB - core_last).clip(0)))
         .alias("_outside"),
         ctx.alias("_ctx"),
         # the blocks-independent terms of the utilization pass's ``max_len_fit``
@@ -168,7 +171,7 @@ def gpu_pass(k: int, max_nodes: int, allow_cross_node_tp: bool, extensible: bool
         gc = graph_captured(i)
         # the estimate is the pool's growth: the transient's blocks are reused by the graphs, so it
         # reserves the larger of the two (profiles.py, 0.26)
-        est = pl.max_horizontal(pl.col("g_bf") * gc, g_est)
+        est = pl.max_horizontal(g_bf * gc, g_est)
         if extensible:
             tr = act + g_est
             out.append((w(i) + tr + nt + gc).alias(f"fix{i}"))

@@ -282,6 +282,22 @@ SAMPLER_WARMUP = SAMPLER_LIVE + SAMPLER_STRANDED   # Model Runner V1; MRV2's war
 # ---- vLLM version profiles: reportgen/estimate/profiles.py ----
 
 
+# vLLM takes the CUDA-graph estimate on CUDA only before 0.26: ``not current_platform.is_rocm()`` (vllm 0.18.0 sdist
+# v1/worker/gpu_worker.py:398, 0.19.1 :380, 0.20.0 :380-385: "Skip on ROCm/HIP/XPU as graph pool handles and
+# mem_get_info behave differently"), ``current_platform.is_cuda()`` (0.21.0 :402-407 .. 0.25.1), ``is_cuda_alike()``
+# (ROCm included) from 0.26.0 -- so an AMD GPU keeps its graph memory outside the budget through 0.25
+# (branch platformaudit's finding; the catalog's vendor says which GPUs run ROCm)
+GRAPH_ESTIMATE_ON_ROCM_FROM = (0, 26, 0)
+
+
+def graph_estimate_on_platform(vendor: str | None, version) -> bool:
+    """Whether vLLM can take its CUDA-graph estimate from the budget on this vendor's GPUs at ``version`` ((major,
+    minor, patch); None: the newest): always on NVIDIA, on AMD (ROCm) from 0.26."""
+    if (vendor or "").strip().lower() != "amd":
+        return True
+    return version is None or tuple(version) >= GRAPH_ESTIMATE_ON_ROCM_FROM
+
+
 def graphs_in_budget(version: str) -> bool:
     """True when the version's profile takes a CUDA-graph estimate from the KV budget (>= 0.20)."""
     from .profiles import profile_for

@@ -258,6 +258,8 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
             "ext_floor": oh.extensible_margin_floor_gib(getattr(g, "vendor", "")),
             # Intel Gaudi: the vllm-gaudi plugin's budget (exprs.util_pass), no profile-run terms
             "hpu": 1.0 if hpu else 0.0,
+            # 0 where vLLM takes no CUDA-graph estimate from the budget on this GPU's platform (ROCm before 0.26)
+            "g_est_ok": 1.0 if oh.graph_estimate_on_platform(getattr(g, "vendor", ""), version) else 0.0,
         })
         rows[-1]["fmq_on"], rows[-1]["fmq_min_h"], rows[-1]["fmq_pad"] = flashmla_q_concat_on(
             getattr(g, "compute_capability", None), version)
@@ -267,7 +269,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
                                       "g_n": pl.Float64, "g_on": pl.Float64, "g_n_big": pl.Float64,
                                       "nt_fit": pl.Float64, "nvl_group": pl.Int64, "fmq_on": pl.Float64,
                                       "fmq_min_h": pl.Int64, "fmq_pad": pl.Int64, "ext_floor": pl.Float64,
-                                      "hpu": pl.Float64})
+                                      "hpu": pl.Float64, "g_est_ok": pl.Float64})
 
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
