@@ -268,8 +268,10 @@ _PLAIN_LOAD_FORMATS = ("auto", "pt", "safetensors", "npcache", "dummy", "tensori
 ENV_MODELLED = {"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "allow_long_max_model_len",
                 "VLLM_USE_FLASHINFER_SAMPLER": "flashinfer_sampler",
                 "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS": "memory_profiler_estimate_cudagraphs"}
-# variables vLLM reads as ``bool(int(value))`` (envs.py): "true" makes vLLM fail at start-up, so it is refused here too
-ENV_INT_BOOL = ("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS",)
+# variables vLLM reads as ``bool(int(value))`` (envs.py; VLLM_USE_FLASHINFER_SAMPLER so in every sdist 0.10.0-0.34.0,
+# e.g. 0.10.0 envs.py:421-423): "true" makes vLLM fail at start-up, so it is refused here too.
+# VLLM_ALLOW_LONG_MAX_MODEL_LEN takes "1" / "true" (0.34.0 envs.py:1177-1180)
+ENV_INT_BOOL = ("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "VLLM_USE_FLASHINFER_SAMPLER")
 # PyTorch's allocator settings (PYTORCH_ALLOC_CONF is the newer name of the same variable): only
 # expandable_segments changes what reportgen prices (the weights' allocator blocks)
 ALLOC_CONF_ENV = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")

@@ -184,9 +184,11 @@ def test_the_0_11_sampler_without_sort_when_flashinfer_samples(logged):
     assert parse_matrix({"flashinfer_sampler": True}).flashinfer_sampler is True
     with pytest.raises(JobError):
         parse_matrix({"flashinfer_sampler": "yes"})
-    from reportgen.vllm_args import parse_vllm_command
+    from reportgen.vllm_args import VllmArgsError, parse_vllm_command
     assert parse_vllm_command("VLLM_USE_FLASHINFER_SAMPLER=1 vllm serve m").engine["flashinfer_sampler"] is True
     assert parse_vllm_command("VLLM_USE_FLASHINFER_SAMPLER=0 vllm serve m").engine["flashinfer_sampler"] is False
+    with pytest.raises(VllmArgsError, match="bool\\(int"):      # vLLM's envs.py: bool(int(value))
+        parse_vllm_command("VLLM_USE_FLASHINFER_SAMPLER=true vllm serve m")
 
 
 def test_profile_constants_match_their_fit(capsys):
