@@ -16,7 +16,7 @@ import pytest
 
 from reportgen.arch import build_spec
 from reportgen.arch.spec import Shard
-from reportgen.estimate.profiles import DEFAULT_PROFILE, PROFILES, capture_sizes, spec_rounded_sizes
+from reportgen.estimate.profiles import DEFAULT_PROFILE, PROFILES, capture_sizes, profile_for, spec_rounded_sizes
 from reportgen.estimate.specdecode import SpecConfigError, parse_speculative_config, resolve
 from reportgen.job import JobError, parse_matrix
 from reportgen.matrix import estimate_one
@@ -70,20 +70,24 @@ def test_configs_vllm_refuses_or_we_do_not_model_are_errors(value, needle):
 # --------------------------------------------------------- capture sizes (vllm.py, compilation.py) ---
 
 def test_spec_decode_capture_sizes_are_rounded_to_one_plus_k():
-    p = DEFAULT_PROFILE
-    assert capture_sizes(p, 1024, 8192) == 102                   # the reference 51 + 51
+    # Model Runner V1's rounding (adjust_cudagraph_sizes_for_spec_decode; ``not use_v2_model_runner``, vllm 0.28.0
+    # sdist config/compilation.py:1475-1490): the 0.26 profile at 0.28.0 keeps it.  From 0.29 every model runs Model
+    # Runner V2, which skips it (tests/test_specdecode_mrv2.py)
+    p, v = profile_for("0.28.0")[0], (0, 28, 0)
+    assert p.name == "0.26" and DEFAULT_PROFILE.mrv2 == "all"
+    assert capture_sizes(p, 1024, 8192, version=v) == 102                   # the reference 51 + 51
     # k=1: max = min(1024 x 2 x 2, 512) = 512; [1, 2, 4, 8..248, 256..512] rounded up to even numbers ->
     # {2, 4} + 31 + 17 = 50 sizes, all FULL (<= 1024 x 2)
-    assert capture_sizes(p, 1024, 8192, num_spec=1) == 100
+    assert capture_sizes(p, 1024, 8192, num_spec=1, version=v) == 100
     # k=4 (q=5): 1, 2, 4 -> 5; 8..248 -> 31 distinct multiples of 5; 256..496 -> 16 (512 -> 515 > 512)
-    assert capture_sizes(p, 1024, 8192, num_spec=4) == 2 * (1 + 31 + 16)
+    assert capture_sizes(p, 1024, 8192, num_spec=4, version=v) == 2 * (1 + 31 + 16)
     # max_num_seqs 4, k=2 (q=3): max = min(4 x 3 x 2, 512) = 24: [1, 2, 4, 8, 16, 24] -> {3, 6, 9, 18, 24};
     # FULL up to 4 x 3 = 12 tokens -> {3, 6, 9}
-    assert capture_sizes(p, 4, 8192, num_spec=2) == 5 + 3
-    assert capture_sizes(p, 4, 8192) == 4 + 3                    # without: [1, 2, 4, 8], FULL up to 4
+    assert capture_sizes(p, 4, 8192, num_spec=2, version=v) == 5 + 3
+    assert capture_sizes(p, 4, 8192, version=v) == 4 + 3                    # without: [1, 2, 4, 8], FULL up to 4
     assert spec_rounded_sizes([1, 2, 4], 4, 4) == [4]
     assert spec_rounded_sizes([1, 2], 3, 2) == []                # vLLM raises "No valid cudagraph sizes"
-    assert capture_sizes(p, 1024, 8192, enforce_eager=True, num_spec=3) == 0
+    assert capture_sizes(p, 1024, 8192, enforce_eager=True, num_spec=3, version=v) == 0
     assert capture_sizes(PROFILES[0], 1024, 8192, num_spec=3) == capture_sizes(PROFILES[0], 1024, 8192)
 
 

@@ -15,7 +15,9 @@ The vLLM code the rules follow (the citations are at each rule):
 - the 0.10 / 0.11.0 step-8 list: vllm 0.10.0 sdist config.py:2451-2456 and :4760-4777, 0.10.1 / 0.10.2
   config/scheduler.py:244 and config/__init__.py:3652-3669, 0.11.0 config/__init__.py:590-599 with FULL graphs up to
   max_num_seqs (v1/worker/gpu_model_runner.py:3443-3465);
-- ``vllm/config/compilation.py`` ``adjust_cudagraph_sizes_for_spec_decode`` @ee525ce4 (``spec_rounded_sizes``);
+- ``vllm/config/compilation.py`` ``adjust_cudagraph_sizes_for_spec_decode`` @ee525ce4 (``spec_rounded_sizes``; Model
+  Runner V1 only), and for Model Runner V2 (every model from 0.29) the request-count decode sizes of
+  ``_set_cudagraph_sizes`` and ``v1/worker/gpu/cudagraph_utils.py`` ``_init_candidates`` (``MRV2_SPEC_FROM``);
 - ``vllm/model_executor/models/config.py`` ``GptOssForCausalLMConfig`` @1936cf38 (``MODEL_MAX_CAPTURE``; per release
   in the 0.10.1, 0.10.2, 0.11.0 and 0.11.1 sdists).
 """
@@ -72,6 +74,42 @@ DECODE_SIZE_APPENDED_FROM = (0, 31, 0)
 SPLIT_CAPTURE_FROM = (0, 34, 0)
 WIDE_PREFILL_TOKENS = 8192
 WIDE_DECODE_TOKENS = 8192
+
+# Model Runner V2 with speculative decoding (q = 1 + num_speculative_tokens > 1).  vLLM rounds the capture sizes up to
+# multiples of q (``adjust_cudagraph_sizes_for_spec_decode``) only on Model Runner V1: "MRV2 handles cudagraph capture
+# sizing in cudagraph_utils.py and doesn't need below" (``not use_v2_model_runner``: vllm 0.29.0 sdist
+# config/compilation.py:1481-1496, 0.31.0 :1492-1507, the same guard from 0.25.0 :1425-1440; the 0.34.0 sdist has no
+# such call left).  Instead, from 0.29, ``_set_cudagraph_sizes`` appends uniform decode sizes built on a request-count
+# grid (``uniform_decode_sizes`` / ``request_counts``: vllm 0.29.0 sdist config/vllm.py:2002-2092 and :2140-2145, the
+# same in 0.30.0-0.33.0; 0.34.0 :2397-2449 and :2498-2503), and MRV2's ``CudaGraphManager._init_candidates`` captures
+# one PIECEWISE graph per size and one FULL uniform decode graph per request count (``_mrv2_decode_count``).  Every
+# model runs MRV2 from 0.29 (profile ``mrv2 == "all"``); before, the MRV1 rule is kept (which models ran MRV2 there is
+# per model, not known to the per-GPU count, and their graphs are not in vLLM's budget: ``model_runner.py``).
+MRV2_SPEC_FROM = (0, 29, 0)
+
+
+def _request_counts(max_reqs: int, ceiling: int) -> list[int]:
+    """vLLM ``request_counts`` (vllm 0.29.0 sdist config/vllm.py:2030-2037): ``[1, 2, 4] + range(8, 256, 8) +
+    range(256, max + 1, 16)`` up to ``max = min(max_reqs, ceiling)``, and ``max`` itself."""
+    top = min(max_reqs, ceiling)
+    return sorted(set(_size_list(top)) | {top})
+
+
+def _mrv2_decode_count(sizes: list[int], max_num_seqs: int, q: int, version) -> int:
+    """FULL (uniform decode) graphs Model Runner V2 captures for the token sizes ``sizes`` at ``q`` tokens a request.
+
+    0.29-0.33: each size rounded up to a multiple of q, kept when within ``max_num_seqs x q`` tokens and the maximum
+    capture size, de-duplicated (``_init_candidates``: vllm 0.29.0 sdist v1/worker/gpu/cudagraph_utils.py:252-274,
+    0.31.0 :313-335, 0.33.0 :321-343).  0.34: the request counts ``min(cdiv(s, q), max_num_seqs)`` of the sizes whose
+    rounded-up width is within the maximum (``_split_cudagraph_capture_sizes``: vllm 0.34.0 sdist
+    config/vllm.py:2661-2671), each captured as an (n, q) graph (v1/worker/gpu/cudagraph_utils.py:331-367,
+    ``decode_cudagraph_capture_shapes`` config/compilation.py:54-68: all within its limit, since n x q is within the
+    recorded maximum).  The two differ only for a user list reaching past max_num_seqs x q."""
+    top = max(sizes)
+    rounded = [-(-x // q) for x in sizes if -(-x // q) * q <= top]
+    if version is None or tuple(version) >= SPLIT_CAPTURE_FROM:
+        return len({min(n, max_num_seqs) for n in rounded})
+    return len({n for n in rounded if n <= max_num_seqs})
 
 
 def _walk_grid(limit: int, step) -> list[int]:
@@ -179,7 +217,7 @@ def spec_rounded_sizes(sizes: list[int], q: int, top: int) -> list[int]:
 def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int,
                   enforce_eager: bool = False, max_capture: int | None = None, num_spec: int = 0,
                   ceiling: int = CAPTURE_CEILING, version=None, sizes_given: tuple[int, ...] | None = None,
-                  wide: bool = False) -> int:
+                  wide: bool = False, mrv2: bool | None = None) -> int:
     """How many CUDA graphs vLLM captures (0 with ``--enforce-eager``).
 
     0.11+ (FULL_AND_PIECEWISE): PIECEWISE graphs for the sizes up to ``max = min(2 x
@@ -187,7 +225,7 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     up to ``min(max, max_num_seqs)``; sizes ``[1, 2, 4] + range(8, 256, 8) + range(256, max + 1,
     16)``.  The logs print both counts: "PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
     max_num_seqs 256 (LMCache#3430), "PIECEWISE=35 (largest=256), FULL=19 (largest=128)" at 128.
-    Speculative decoding (``num_spec`` = num_speculative_tokens K, q = 1 + K; 0.11+ rule): the maximum
+    Speculative decoding on Model Runner V1 (``num_spec`` = num_speculative_tokens K, q = 1 + K; 0.11-0.28): the maximum
     is ``min(max_num_seqs x q x 2, 512)`` (``config/vllm.py`` ``_set_cudagraph_sizes``), capped at
     ``max_num_batched_tokens``; the sizes are rounded up to multiples of q (``spec_rounded_sizes``) and
     the FULL (uniform decode) graphs are those up to ``max_num_seqs x q`` tokens.  0.10's fixed list
@@ -210,7 +248,7 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
 
     ``ceiling``: the default maximum in place of 512 (``capture_ceiling``: 1024 on SM 10.x from 0.28).  ``version``
     ((major, minor, patch); None: the newest): from 0.31 an off-grid ``max_num_seqs`` within the maximum is captured
-    too (``DECODE_SIZE_APPENDED_FROM``; without speculative decoding -- its 0.29+ request-count grid is not read).
+    too (``DECODE_SIZE_APPENDED_FROM``; without speculative decoding -- with it, ``mrv2`` below).
 
     User settings (0.11.1+ grid rule only; ``job.capture_settings_problem`` refuses them before): a user
     ``max_cudagraph_capture_size`` is ``max_capture`` (the sizes up to min(it, max_num_batched_tokens), no decode size
@@ -220,16 +258,32 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
 
     ``wide`` (``wide_sm100``): vLLM 0.34's SM 10.x prefill / decode grids instead of the shared list (a model's own
     maximum does not apply there: it sets the deprecated maximum, which turns the wide defaults off -- the caller
-    passes ``wide`` False with ``max_capture``)."""
+    passes ``wide`` False with ``max_capture``).
+
+    ``mrv2`` (None: the profile's ``mrv2 == "all"``, every model from 0.29): speculative decoding on Model Runner V2
+    (``MRV2_SPEC_FROM``).  The sizes are not rounded to multiples of q; the default list (no user range, no model
+    maximum) gains the uniform decode sizes ``n x q`` for the request counts n of ``_request_counts(max_num_seqs)``
+    within ``min(max_num_seqs x q x 2, ceiling)`` and ``max_num_batched_tokens``; one PIECEWISE graph per size and
+    the FULL graphs of ``_mrv2_decode_count``.  MTP k=1 at max_num_seqs 256 on an H100: 51 + 50 = 101 (MRV1: 100).
+    The MTP / EAGLE drafter captures its own graphs in vLLM (a prefill manager over the same descriptors, and from
+    k >= 2 FULL one-token draft-decode graphs): not counted here (``tables.py`` prices the draft's layers at the
+    target's count)."""
     if enforce_eager:
         return 0
     q = 1 + max(0, int(num_spec))
     if wide and max_capture is None and not sizes_given:
         return _wide_count(max_num_seqs, max_num_batched_tokens, q)
+    if mrv2 is None:
+        mrv2 = getattr(p, "mrv2", "") == "all"
+    # the request-count rule is 0.29's (0.25-0.28 MRV2 models: the MRV1 rule kept, MRV2_SPEC_FROM)
+    spec_mrv2 = (q > 1 and mrv2 and p.capture_rule == "max_num_seqs"
+                 and (version is None or tuple(version) >= MRV2_SPEC_FROM))
     if sizes_given:
         given = sorted({int(x) for x in sizes_given if int(x) <= max_num_batched_tokens})
         if not given:
             return 0
+        if spec_mrv2:                              # no rounding; no decode sizes appended to a user list
+            return len(given) + _mrv2_decode_count(given, max_num_seqs, q, version)
         given = spec_rounded_sizes(given, q, given[-1])
         return len(given) + _decode_count(given, max_num_seqs, q, version)
     if max_capture is not None:
@@ -254,6 +308,12 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
             and max_num_seqs <= min(2 * max_num_seqs, ceiling) and max_num_seqs <= max_num_batched_tokens
             and max_num_seqs not in sizes):
         sizes.append(max_num_seqs)                 # 0.31+: an off-grid max_num_seqs (one-token uniform decode)
+    if spec_mrv2:
+        if max_capture is None:                    # 0.29+: the uniform decode sizes on the request-count grid
+            widest = min(2 * max_num_seqs * q, ceiling)
+            sizes = sorted(set(sizes) | {n * q for n in _request_counts(max_num_seqs, ceiling)
+                                         if n * q <= min(widest, max_num_batched_tokens)})
+        return len(sizes) + _mrv2_decode_count(sizes, max_num_seqs, q, version)
     sizes = spec_rounded_sizes(sizes, q, top)      # unchanged when q == 1
     return len(sizes) + _decode_count(sizes, max_num_seqs, q, version)
 

@@ -218,11 +218,16 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     user_max = getattr(matrix, "max_cudagraph_capture_size", None)
     user_sizes = getattr(matrix, "cudagraph_capture_sizes", None)
     user_sizes = tuple(user_sizes) if user_sizes else None
-    # --speculative-config: capture sizes rounded to multiples of 1 + num_speculative_tokens (specdecode.py;
+    # --speculative-config: capture sizes rounded to multiples of 1 + num_speculative_tokens on MRV1 (specdecode.py;
     # an MTP draft left at vLLM's default n_predict is 1 token: other defaults are refused per model)
     sd = parse_speculative_config(getattr(matrix, "speculative_config", None))
     k_spec = (sd.num_speculative_tokens or 1) if sd is not None else 0
     version = parse_version(matrix.vllm_version) or tuple(profile.first)
+    # Model Runner V2 for every model from 0.29 (profile mrv2 "all"): with speculative decoding its capture sizes are
+    # not rounded to multiples of 1 + k and gain the request-count decode sizes (capture_sizes.MRV2_SPEC_FROM); the
+    # release alone decides.  Before 0.29 the per-model choice (profiles.model_runs_mrv2) is not known per GPU: the
+    # MRV1 rule is kept
+    mrv2 = profile.mrv2 == "all"
     for g in gpus:
         mem = float(g.usable_memory_gib)
         # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
@@ -239,12 +244,12 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         # 0.34+ on SM 10.x: the wide prefill / decode grids, unless the user set a capture range
         wide = wide_sm100(cap, version, bool(user_max or user_sizes))
         n_graphs = capture_sizes(profile, s, t, eager, max_capture=user_max, num_spec=k_spec, ceiling=ceiling,
-                                 version=version, sizes_given=user_sizes, wide=wide)
+                                 version=version, sizes_given=user_sizes, wide=wide, mrv2=mrv2)
         # gpt-oss's own maximum: vLLM sets it only when the user gives no range, and from 0.34 not on SM 10.x
         # (vllm 0.34.0 sdist model_executor/models/config.py:848-860), whose wide grids already cover it
         n_big = (n_graphs if (user_max or user_sizes or wide) else
                  capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
-                               num_spec=k_spec, ceiling=ceiling, version=version))
+                               num_spec=k_spec, ceiling=ceiling, version=version, mrv2=mrv2))
         rows.append({
             "gpu": g.id, "gpu_name": g.name, "gpu_memory_gib": mem,
             "gpus_per_node": int(matrix.gpus_per_node or getattr(g, "gpus_per_node", 8) or 8),
