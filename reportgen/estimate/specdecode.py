@@ -3,7 +3,8 @@
 Why a module of its own: a pasted ``vllm serve ... --speculative-config '{...}'`` line must get vLLM's
 answer, and the draft changes three terms at once -- weights (the draft's layers on every rank), the
 KV pool (the draft's attention layers join the target's KV-cache group, so a token costs more bytes)
-and the CUDA-graph set (capture sizes rounded to multiples of ``1 + num_speculative_tokens``).
+and the CUDA-graph set (capture sizes rounded to multiples of ``1 + num_speculative_tokens`` on Model Runner V1;
+Model Runner V2, every model from 0.29, adds request-count decode sizes instead: ``capture_sizes.py``).
 
 Sources (vllm-project/vllm, read with the search tool's read_file):
 
@@ -41,7 +42,10 @@ Sources (vllm-project/vllm, read with the search tool's read_file):
   min(max_num_seqs x (1 + num_speculative_tokens) x 2, 512)``, capped at ``max_num_batched_tokens``;
   ``vllm/config/compilation.py`` @ee525ce4 ``adjust_cudagraph_sizes_for_spec_decode``: every size rounded
   up to a multiple of ``1 + num_speculative_tokens``, those above the maximum dropped (``[1 + K]`` when
-  none is left).  ``profiles.capture_sizes`` applies both.
+  none is left) -- on Model Runner V1 only (``not use_v2_model_runner``, vllm 0.25.0 sdist config/compilation.py
+  :1425-1440); from 0.29 MRV2's request-count decode sizes and FULL graphs of whole requests (branch specgraphs,
+  docs/decisions.md).  ``profiles.capture_sizes`` applies the rule of the job's release.  The k >= 2 drafter's own
+  one-token decode graphs (0.34 config/vllm.py:708-730) are not priced.
 
 - EAGLE / EAGLE-3 heads (``resolve`` -> ``_eagle``; tests/test_specdecode_eagle.py):
   ``vllm/model_executor/models/llama_eagle.py`` (@e1c4a552 and @00da9231, and the search index's copy
