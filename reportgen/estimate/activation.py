@@ -31,8 +31,8 @@ def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_ex
     ``mrv2``: the profile run samples with Model Runner V2's sampler, ``oh.MRV2_SAMPLER_BYTES``
     beyond the model-dtype logits instead of the fitted MRV1 ``SAMPLER_BYTES``; ``gdn_copies``: the
     version profile's ``gdn_state_copies``, None = ``p.GDN_STATE_COPIES``; ``mrv2_sampler_bytes``: the MRV2
-    profile-run sampler's bytes a logit for the job's release, ``oh.mrv2_sampler_bytes`` -- 12 from vLLM 0.33 with
-    the FlashInfer sampler -- None = ``oh.MRV2_SAMPLER_BYTES``)."""
+    profile-run sampler's bytes a logit for the job's release, ``oh.mrv2_sampler_bytes`` -- 0 in vLLM 0.28-0.32, 12
+    from 0.33 with the FlashInfer sampler -- None = ``oh.MRV2_SAMPLER_BYTES``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
     mrv2_b = oh.MRV2_SAMPLER_BYTES if mrv2_sampler_bytes is None else mrv2_sampler_bytes
     smp_b = mrv2_b if mrv2 else p.SAMPLER_BYTES + sampler_extra

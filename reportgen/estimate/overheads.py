@@ -90,15 +90,26 @@ MRV2_SAMPLER_BYTES = 4.0
 # (topk_topp_triton.py ``apply_top_k_top_p_triton``: a per-program buffer, not per row): 4 B as before.
 MRV2_SAMPLER_WARMUP_PASS_FROM = (0, 33, 0)
 MRV2_SAMPLER_BYTES_FLASHINFER_PASS = 12.0
+# vLLM 0.28.0-0.32.x: ``apply_sampling_params`` returns the logits untouched when no row of the batch needs logits
+# processing (``if not np.any(self.needs_logits_processing[idx_mapping_np]): return logits``: vllm 0.28.0 sdist
+# v1/worker/gpu/sample/sampler.py:192, 0.29.0 :218, 0.32.0 :238; absent from 0.27.1, which copies unconditionally,
+# :158-159), and the profile run's dummy batch has no request (``needs_logits_processing`` all False, :56), so the
+# default-params pass -- the only one before 0.33 -- holds no fp32 copy: 0 B beyond the logits (gumbel's per-block
+# maxima, r x V / 1024, aside).  Row 185 (0.30.0) logs 0.53 GiB of peak activation with its 0.38 GiB graph estimate
+# inside it: 0.15 for the profile run, against 0.16 modelled so (0.24 with the 4 B copy).
+MRV2_SAMPLER_NO_COPY_FROM = (0, 28, 0)
 
 
 def mrv2_sampler_bytes(version, flashinfer_sampler: bool | None = None) -> float:
     """Bytes a logit beyond the model-dtype logits that Model Runner V2's profile-run sampler holds at its peak, for
     the release ``version`` ((major, minor[, patch]); None: the newest) and ``VLLM_USE_FLASHINFER_SAMPLER`` as the
-    deployment sets it (None: vLLM's default, on): 12 from 0.33.0 with the FlashInfer sampler, else 4."""
+    deployment sets it (None: vLLM's default, on): 12 from 0.33.0 with the FlashInfer sampler (4 without it), 0 in
+    0.28.0-0.32.x (no fp32 copy), 4 before 0.28 (the copy every pass made)."""
     v = tuple(version) + (0,) * (3 - len(tuple(version))) if version is not None else None
-    if (v is None or v >= MRV2_SAMPLER_WARMUP_PASS_FROM) and flashinfer_sampler is not False:
-        return MRV2_SAMPLER_BYTES_FLASHINFER_PASS
+    if v is None or v >= MRV2_SAMPLER_WARMUP_PASS_FROM:
+        return MRV2_SAMPLER_BYTES_FLASHINFER_PASS if flashinfer_sampler is not False else MRV2_SAMPLER_BYTES
+    if v >= MRV2_SAMPLER_NO_COPY_FROM:
+        return 0.0
     return MRV2_SAMPLER_BYTES
 MOE_WS = 0.768             # fused-MoE intermediate caches, in units of T*topk*(3*I_e/moe_tp + h)
 from .encoder import MM_ENCODER  # noqa: E402,F401  multimodal encoder profile: its own module and fit

@@ -570,7 +570,7 @@ class ModelTables:
         # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
         # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
-        # MRV2's profile-run sampler: 0.33+ adds a full-pipeline pass (FlashInfer top-k/top-p: oh.mrv2_sampler_bytes)
+        # MRV2's profile-run sampler per release (oh.mrv2_sampler_bytes): no fp32 copy 0.28-0.32, FlashInfer pass 0.33+
         co = activation_coeffs(f, lay, act_b, sampler_extra=extra,
                                mrv2=self.mrv2,
                                gdn_copies=pr.gdn_state_copies,
