@@ -23,15 +23,19 @@ if TYPE_CHECKING:
 
 
 def activation_coeffs(f: ModelFacts, lay: Layout, act_b: float, p=oh, sampler_extra: float = 0.0,
-                      mrv2: bool = False, gdn_copies: float | None = None) -> dict[str, float]:
+                      mrv2: bool = False, gdn_copies: float | None = None,
+                      mrv2_sampler_bytes: float | None = None) -> dict[str, float]:
     """Bytes per batched token / per sampler row (forms in overheads.py; ``p`` = constants,
     overridable by the calibration script; ``sampler_extra`` = the version profile's extra
     bytes per logit in the profile-run sampler, ``profiles.VllmProfile.sampler_extra_bytes``;
     ``mrv2``: the profile run samples with Model Runner V2's sampler, ``oh.MRV2_SAMPLER_BYTES``
     beyond the model-dtype logits instead of the fitted MRV1 ``SAMPLER_BYTES``; ``gdn_copies``: the
-    version profile's ``gdn_state_copies``, None = ``p.GDN_STATE_COPIES``)."""
+    version profile's ``gdn_state_copies``, None = ``p.GDN_STATE_COPIES``; ``mrv2_sampler_bytes``: the MRV2
+    profile-run sampler's bytes a logit for the job's release, ``oh.mrv2_sampler_bytes`` -- 0 in vLLM 0.28-0.32, 12
+    from 0.33 with the FlashInfer sampler -- None = ``oh.MRV2_SAMPLER_BYTES``)."""
     moe_tp = 1 if lay.ep else lay.tp * lay.dp
-    smp_b = oh.MRV2_SAMPLER_BYTES if mrv2 else p.SAMPLER_BYTES + sampler_extra
+    mrv2_b = oh.MRV2_SAMPLER_BYTES if mrv2_sampler_bytes is None else mrv2_sampler_bytes
+    smp_b = mrv2_b if mrv2 else p.SAMPLER_BYTES + sampler_extra
     moe_ws = p.MOE_WS * f.moe_topk * (f.moe_cols3 / moe_tp + f.hidden) * act_b if f.is_moe else 0.0
     return {
         "a_fwd_t": act_b * (p.ALPHA_MLP * f.mlp_cols / lay.tp + p.BETA_HIDDEN * f.hidden

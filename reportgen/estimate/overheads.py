@@ -76,6 +76,41 @@ SAMPLER_BYTES = 12.302    # fp32 bytes per logit beyond the model-dtype logits
 # Checked: row 35 (Qwen2.5-0.5B, 0.27.1, 256 x 151936 logits) logs 0.25 GiB of peak activation, this
 # form 0.22 (MRV1 form 0.52); N05 (T = 8192) 0.31 vs 0.29 (forward-bound; 0.55).
 MRV2_SAMPLER_BYTES = 4.0
+# vLLM 0.33.0+: MRV2's ``_dummy_sampler_run`` samples the dummy batch twice -- the default pass, then a
+# "warmup-param pass" with ``SamplingParams.for_sampler_warmup()`` on every row ("warmup_kernels (run after the
+# KV cache is sized) pays for the fp32 logits pipeline, so the profiled peak must too", vllm 0.33.0 sdist
+# v1/worker/gpu/model_runner.py ``_dummy_sampler_run``; 0.34.0 :1039-1062; absent from 0.32.0).  Those params set
+# temperature 0.9, top_k 50 and top_p 0.9, so the pass copies the logits to fp32 (sampler.py ``apply_sampling_params``,
+# 4 B) and, on CUDA with the FlashInfer sampler (``flashinfer_sampler_supported``, default on since 0.21; top_k
+# arrives as a per-row GPU tensor, so FlashInfer's scalar-k fast path does not apply), samples with
+# ``flashinfer.sampling.top_k_top_p_sampling_from_logits(processed, k, p)`` (v1/sample/ops/topk_topp_sampler.py
+# ``flashinfer_sample``), whose "top_k_first" path holds ``masked_logits = top_k_mask_logits(logits, top_k)`` and
+# ``probs = torch.softmax(masked_logits)`` -- two more fp32 copies -- while it samples: 12 B a logit beyond the
+# model-dtype logits.  With ``VLLM_USE_FLASHINFER_SAMPLER=0`` the Triton top-k/top-p masks the fp32 copy in place
+# (topk_topp_triton.py ``apply_top_k_top_p_triton``: a per-program buffer, not per row): 4 B as before.
+MRV2_SAMPLER_WARMUP_PASS_FROM = (0, 33, 0)
+MRV2_SAMPLER_BYTES_FLASHINFER_PASS = 12.0
+# vLLM 0.28.0-0.32.x: ``apply_sampling_params`` returns the logits untouched when no row of the batch needs logits
+# processing (``if not np.any(self.needs_logits_processing[idx_mapping_np]): return logits``: vllm 0.28.0 sdist
+# v1/worker/gpu/sample/sampler.py:192, 0.29.0 :218, 0.32.0 :238; absent from 0.27.1, which copies unconditionally,
+# :158-159), and the profile run's dummy batch has no request (``needs_logits_processing`` all False, :56), so the
+# default-params pass -- the only one before 0.33 -- holds no fp32 copy: 0 B beyond the logits (gumbel's per-block
+# maxima, r x V / 1024, aside).  Row 185 (0.30.0) logs 0.53 GiB of peak activation with its 0.38 GiB graph estimate
+# inside it: 0.15 for the profile run, against 0.16 modelled so (0.24 with the 4 B copy).
+MRV2_SAMPLER_NO_COPY_FROM = (0, 28, 0)
+
+
+def mrv2_sampler_bytes(version, flashinfer_sampler: bool | None = None) -> float:
+    """Bytes a logit beyond the model-dtype logits that Model Runner V2's profile-run sampler holds at its peak, for
+    the release ``version`` ((major, minor[, patch]); None: the newest) and ``VLLM_USE_FLASHINFER_SAMPLER`` as the
+    deployment sets it (None: vLLM's default, on): 12 from 0.33.0 with the FlashInfer sampler (4 without it), 0 in
+    0.28.0-0.32.x (no fp32 copy), 4 before 0.28 (the copy every pass made)."""
+    v = tuple(version) + (0,) * (3 - len(tuple(version))) if version is not None else None
+    if v is None or v >= MRV2_SAMPLER_WARMUP_PASS_FROM:
+        return MRV2_SAMPLER_BYTES_FLASHINFER_PASS if flashinfer_sampler is not False else MRV2_SAMPLER_BYTES
+    if v >= MRV2_SAMPLER_NO_COPY_FROM:
+        return 0.0
+    return MRV2_SAMPLER_BYTES
 MOE_WS = 0.768             # fused-MoE intermediate caches, in units of T*topk*(3*I_e/moe_tp + h)
 from .encoder import MM_ENCODER  # noqa: E402,F401  multimodal encoder profile: its own module and fit
 PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T tokens (not fitted: 2 tensors)

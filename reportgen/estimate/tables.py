@@ -570,9 +570,12 @@ class ModelTables:
         # 0.10-0.16 profile-run sampler: the sort-based PyTorch top-k/top-p adds sampler_extra_bytes;
         # with the FlashInfer sampler (VLLM_USE_FLASHINFER_SAMPLER) there is no sort
         extra = 0.0 if self.engine.flashinfer_sampler else pr.sampler_extra_bytes
+        # MRV2's profile-run sampler per release (oh.mrv2_sampler_bytes): no fp32 copy 0.28-0.32, FlashInfer pass 0.33+
         co = activation_coeffs(f, lay, act_b, sampler_extra=extra,
                                mrv2=self.mrv2,
-                               gdn_copies=pr.gdn_state_copies)
+                               gdn_copies=pr.gdn_state_copies,
+                               mrv2_sampler_bytes=oh.mrv2_sampler_bytes(self.engine.vllm_version or pr.first,
+                                                                        self.engine.flashinfer_sampler))
         if getattr(getattr(scheme, "moe_padding", None), "name", None) == CUTLASS_NVFP4_BACKEND:
             step, ws = cutlass_nvfp4_moe_coeffs(f, lay, act_b)
             co["a_fwd_t"] = max(co["a_fwd_t"], step)
