@@ -111,6 +111,8 @@ def mrv2_sampler_bytes(version, flashinfer_sampler: bool | None = None) -> float
     if v >= MRV2_SAMPLER_NO_COPY_FROM:
         return 0.0
     return MRV2_SAMPLER_BYTES
+
+
 MOE_WS = 0.768             # fused-MoE intermediate caches, in units of T*topk*(3*I_e/moe_tp + h)
 from .encoder import MM_ENCODER  # noqa: E402,F401  multimodal encoder profile: its own module and fit
 PP_BUFFERS = 2.0         # pp > 1: hidden + residual IntermediateTensors of T tokens (not fitted: 2 tensors)
