@@ -21,7 +21,8 @@ import json
 import pytest
 
 from reportgen.cli import main
-from reportgen.vllm_args import VllmArgsError, image_release, parse_vllm_command
+from reportgen.vllm_args import VllmArgsError, parse_vllm_command
+from reportgen.vllm_launch import image_release
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 
