@@ -113,8 +113,9 @@ def capture_settings_problem(m: "Matrix") -> str:
         return (f"{given[0]}: vLLM {m.vllm_version} builds its capture list by another rule (modelled from 0.11.1 on); "
                 "remove it")
     if m.cudagraph_mode is not None and m.cudagraph_mode.upper() not in CUDAGRAPH_MODES:
-        return (f"cudagraph_mode {m.cudagraph_mode!r}: CUDA-graph memory is priced for {' and '.join(CUDAGRAPH_MODES)} only "
-                "(the graph terms were fitted on FULL_AND_PIECEWISE starts; no log shows another mode's memory)")
+        return (f"cudagraph_mode {m.cudagraph_mode!r}: CUDA-graph memory is priced for "
+                f"{' and '.join(CUDAGRAPH_MODES)} only (the graph terms were fitted on FULL_AND_PIECEWISE starts; no "
+                "log shows another mode's memory)")
     sizes = m.cudagraph_capture_sizes
     if sizes is not None and m.max_cudagraph_capture_size is not None and max(sizes) != m.max_cudagraph_capture_size:
         return (f"max_cudagraph_capture_size {m.max_cudagraph_capture_size} and max(cudagraph_capture_sizes) "
@@ -246,6 +247,11 @@ class Matrix:
     def __post_init__(self, weight_dtype):
         if weight_dtype is not None and not isinstance(weight_dtype, property):
             self.weights_as = list(weight_dtype)
+    # vLLM --limit-mm-per-prompt ({"image": 0} = text only: no tower, no encoder profile; estimate/encoder.py)
+    limit_mm_per_prompt: dict[str, int] | None = None
+    # vLLM --speculative-config: a table or a JSON string ({"method": "mtp", "num_speculative_tokens": 1};
+    # estimate/specdecode.py).  A draft_model's config is resolved like a model (``draft_spec`` attribute)
+    speculative_config: dict | None = None
 
     @property
     def estimate_cudagraphs_used(self) -> bool | None:
@@ -256,11 +262,6 @@ class Matrix:
         if self.memory_profiler_estimate_cudagraphs is None or extensible_kv_cache(self):
             return None
         return self.memory_profiler_estimate_cudagraphs
-    # vLLM --limit-mm-per-prompt ({"image": 0} = text only: no tower, no encoder profile; estimate/encoder.py)
-    limit_mm_per_prompt: dict[str, int] | None = None
-    # vLLM --speculative-config: a table or a JSON string ({"method": "mtp", "num_speculative_tokens": 1};
-    # estimate/specdecode.py).  A draft_model's config is resolved like a model (``draft_spec`` attribute)
-    speculative_config: dict | None = None
 
     def n_layouts(self) -> int:
         return len(self.tp) * len(self.pp) * len(self.dp) * len(self.ep)
@@ -477,7 +478,8 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
             m.cudagraph_capture_sizes = sorted(set(_int_list(value, fp, 1, 1_000_000)))
         elif key == "cudagraph_mode":
             if not isinstance(value, str):
-                raise JobError(f"{fp}: expected a vLLM CUDAGraphMode name such as \"FULL_AND_PIECEWISE\", got {value!r}")
+                raise JobError(f"{fp}: expected a vLLM CUDAGraphMode name such as \"FULL_AND_PIECEWISE\", "
+                               f"got {value!r}")
             m.cudagraph_mode = value.strip().upper()
         elif key in ("allow_cross_node_tp", "allow_long_max_model_len", "enable_prefix_caching",
                      "enable_extensible_kv_cache"):

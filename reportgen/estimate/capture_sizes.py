@@ -50,8 +50,8 @@ OVERRIDE_CAPTURE_0110 = 992
 
 # The default capture ceiling (``default_max_graph_size`` of ``_set_cudagraph_sizes``): 512, and from vLLM 0.28.0 1024
 # on data-center Blackwell -- "1024 if current_platform.is_device_capability_family(100) else 512" (vllm 0.28.0 sdist
-# config/vllm.py:1937-1939, 0.29.0 :2006-2008, 0.34.0 :2401-2403; absent from every sdist 0.20.0-0.27.1), where the family
-# is any 10.x (platforms/interface.py:587-598: ``to_int() // 10``): B200 / GB200 (10.0), B300 / GB300 (10.3); not the
+# config/vllm.py:1937-1939, 0.29.0 :2006-2008, 0.34.0 :2401-2403; absent from every sdist 0.20.0-0.27.1), where the
+# family is any 10.x (platforms/interface.py:587-598: ``to_int() // 10``): B200 / GB200 (10.0), B300 / GB300 (10.3); not the
 # SM 12.x cards
 CAPTURE_CEILING = 512
 DC_BLACKWELL_CAPTURE_CEILING = 1024
@@ -68,8 +68,8 @@ DECODE_SIZE_APPENDED_FROM = (0, 31, 0)
 # gives each a wider default grid (``wide_defaults``, vllm 0.34.0 sdist config/vllm.py:2604-2665): prefill graphs up
 # to min(8192, max_num_batched_tokens) tokens on ``prefill_cudagraph_capture_grid`` (config/compilation.py:89-101: 54
 # sizes at 8192) and decode graphs up to max_num_seqs requests on ``decode_cudagraph_capture_grid`` (:122-127: 64 at
-# 1024), within ``max_decode_cudagraph_capture_tokens`` 8192 (config/vllm.py:2608-2612; ``decode_cudagraph_capture_shapes``
-# :54-68).  Elsewhere both take the shared list above (decode: its sizes up to max_num_seqs, as before).  0.33.0 has
+# 1024), within ``max_decode_cudagraph_capture_tokens`` 8192 (config/vllm.py:2608-2612;
+# ``decode_cudagraph_capture_shapes`` :54-68).  Elsewhere both take the shared list above (decode: its sizes up to max_num_seqs, as before).  0.33.0 has
 # no such split (no ``prefill_cudagraph_capture_token_sizes`` in its sdist).
 SPLIT_CAPTURE_FROM = (0, 34, 0)
 WIDE_PREFILL_TOKENS = 8192

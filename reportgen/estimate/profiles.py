@@ -601,6 +601,7 @@ def non_torch_gib(p: VllmProfile, tp: int, pp: int, dp: int, is_moe: bool, pp_on
 
 __all__ = ["VllmProfile", "PROFILES", "DEFAULT_PROFILE", "profile_for", "parse_version", "release_of", "capture_sizes",
            "MODEL_MAX_CAPTURE", "OVERRIDE_CAPTURE", "model_max_capture",
-           "graph_scale", "budget_graph_factor", "ESTIMATE_CUDAGRAPHS_FROM", "spec_rounded_sizes", "non_torch_gib", "NEWEST_READ",
+           "graph_scale", "budget_graph_factor", "ESTIMATE_CUDAGRAPHS_FROM", "spec_rounded_sizes", "non_torch_gib",
+           "NEWEST_READ",
            "MRV2_NAMED_ARCHS", "named_mrv2", "model_runs_mrv2",
            "next_profile", "REFERENCE_CAPTURE_SIZES", "MODEL_CAPTURE_OVERRIDE_FROM", "OVERRIDE_CAPTURE_0110", "runs_mrv2"]
