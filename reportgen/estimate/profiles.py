@@ -149,8 +149,8 @@ from dataclasses import dataclass, field, replace
 from . import overheads as oh
 from .capture_sizes import (MODEL_CAPTURE_OVERRIDE_FROM, MODEL_MAX_CAPTURE, OVERRIDE_CAPTURE,  # noqa: F401
                             OVERRIDE_CAPTURE_0110, REFERENCE_CAPTURE_SIZES, _size_list, _sizes_up_to, _step8_count,
-                            capture_ceiling, capture_sizes, graph_scale, model_max_capture, spec_rounded_sizes,
-                            wide_sm100)
+                            capture_ceiling, capture_sizes, graph_scale, graphs_off, model_max_capture,
+                            spec_rounded_sizes, wide_sm100)
 from .model_runner import (_MRV2_024, _MRV2_025, _MRV2_026, _MRV2_027, MRV2_NAMED_ARCHS,  # noqa: F401
                            model_runs_mrv2, named_mrv2, runs_mrv2)
 

@@ -225,8 +225,7 @@ class EngineOptions:
     @classmethod
     def from_matrix(cls, m) -> "EngineOptions":
         return cls(getattr(m, "dtype", "auto") or "auto", getattr(m, "quantization", None),
-                   # no graphs: --enforce-eager, or compilation_config cudagraph_mode NONE
-                   bool(getattr(m, "enforce_eager", False)) or (getattr(m, "cudagraph_mode", None) or "") == "NONE",
+                   vp.graphs_off(m),      # --enforce-eager, or compilation_config cudagraph_mode NONE
                    getattr(m, "enable_prefix_caching", None),
                    getattr(m, "flashinfer_sampler", None),
                    sdm.parse_speculative_config(getattr(m, "speculative_config", None)),

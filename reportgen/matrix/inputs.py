@@ -26,7 +26,7 @@ from reportgen.estimate.hybrid import is_attention_free, state_cache_mode
 from reportgen.estimate.overheads import comm_terms
 from reportgen.estimate.layout import Layout
 from reportgen.estimate.profiles import (OVERRIDE_CAPTURE, REFERENCE_CAPTURE_SIZES, VllmProfile, capture_ceiling,
-                                         capture_sizes, parse_version, profile_for, wide_sm100)
+                                         capture_sizes, graphs_off, parse_version, profile_for, wide_sm100)
 from reportgen.estimate.served import spec_for_version
 from reportgen.estimate.specdecode import parse_speculative_config
 from reportgen.estimate.weights import rotary_cache_bytes
@@ -211,8 +211,7 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     """One row per GPU with the scheduler limits vLLM would pick on it (unless the job sets them)."""
     rows = []
     profile, _ = matrix_profile(matrix)
-    # --enforce-eager or compilation_config cudagraph_mode NONE: no graphs
-    eager = bool(getattr(matrix, "enforce_eager", False)) or (getattr(matrix, "cudagraph_mode", None) or "") == "NONE"
+    eager = graphs_off(matrix)      # --enforce-eager or compilation_config cudagraph_mode NONE: no graphs
     # --max-cudagraph-capture-size / --cudagraph-capture-sizes: the user's capture range replaces vLLM's default (and
     # a model's own maximum, which vLLM sets only when the user gives neither)
     user_max = getattr(matrix, "max_cudagraph_capture_size", None)
@@ -223,11 +222,6 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
     sd = parse_speculative_config(getattr(matrix, "speculative_config", None))
     k_spec = (sd.num_speculative_tokens or 1) if sd is not None else 0
     version = parse_version(matrix.vllm_version) or tuple(profile.first)
-    # Model Runner V2 for every model from 0.29 (profile mrv2 "all"): with speculative decoding its capture sizes are
-    # not rounded to multiples of 1 + k and gain the request-count decode sizes (capture_sizes.MRV2_SPEC_FROM); the
-    # release alone decides.  Before 0.29 the per-model choice (profiles.model_runs_mrv2) is not known per GPU: the
-    # MRV1 rule is kept
-    mrv2 = profile.mrv2 == "all"
     for g in gpus:
         mem = float(g.usable_memory_gib)
         # catalog interconnect: NVLS-fitted TP-group non-torch or not; custom all-reduce above TP 2 or not
@@ -244,12 +238,12 @@ def gpu_table(gpus: Iterable[Any], matrix: Matrix) -> pl.DataFrame:
         # 0.34+ on SM 10.x: the wide prefill / decode grids, unless the user set a capture range
         wide = wide_sm100(cap, version, bool(user_max or user_sizes))
         n_graphs = capture_sizes(profile, s, t, eager, max_capture=user_max, num_spec=k_spec, ceiling=ceiling,
-                                 version=version, sizes_given=user_sizes, wide=wide, mrv2=mrv2)
+                                 version=version, sizes_given=user_sizes, wide=wide)
         # gpt-oss's own maximum: vLLM sets it only when the user gives no range, and from 0.34 not on SM 10.x
         # (vllm 0.34.0 sdist model_executor/models/config.py:848-860), whose wide grids already cover it
         n_big = (n_graphs if (user_max or user_sizes or wide) else
                  capture_sizes(profile, s, t, eager, max_capture=OVERRIDE_CAPTURE,   # gpt-oss's own maximum
-                               num_spec=k_spec, ceiling=ceiling, version=version, mrv2=mrv2))
+                               num_spec=k_spec, ceiling=ceiling, version=version))
         rows.append({
             "gpu": g.id, "gpu_name": g.name, "gpu_memory_gib": mem,
             "gpus_per_node": int(matrix.gpus_per_node or getattr(g, "gpus_per_node", 8) or 8),
